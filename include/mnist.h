@@ -1,0 +1,194 @@
+/* mnist.h: the one public header of libmnist.
+ *
+ * The lab "A Simple Neural Network on MNIST with JAX" as a C library:
+ * fetch and verify the data, parse IDX files, the numpy-compatible RNG,
+ * the MLP and its model files, training and evaluation, prediction.
+ *
+ * Conventions: functions that can fail return 0 on success and -1 on
+ * failure, after filling *err with one line that names the file (or value)
+ * and the problem. The library never prints and never exits.
+ */
+#ifndef MNIST_H
+#define MNIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MNIST_SIDE 28                         /* images are 28x28 */
+#define MNIST_PIXELS (MNIST_SIDE * MNIST_SIDE) /* 784 inputs */
+#define MNIST_CLASSES 10                      /* digits 0..9 */
+#define MNIST_MAX_LAYERS 8                    /* weight layers in a model */
+#define MNIST_ERR_LEN 1024
+
+typedef struct {
+    char msg[MNIST_ERR_LEN];
+} mnist_err;
+
+/* ---- datasets (src/dataset.c) ---------------------------------------- */
+
+enum { MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS, MNIST_TEST_IMAGES, MNIST_TEST_LABELS, MNIST_NFILES };
+
+typedef struct {
+    const char *name;   /* raw file name, "train-images-idx3-ubyte"; + ".gz" when compressed */
+    const char *sha256; /* hex SHA-256 of the decompressed content */
+} mnist_file_info;
+
+typedef struct {
+    const char *name;               /* "mnist" */
+    const char *const *urls;        /* built-in mirrors, in order, each ending in '/' */
+    int nurls;
+    mnist_file_info files[MNIST_NFILES];
+    const char *const *classes;     /* MNIST_CLASSES display names */
+} mnist_dataset;
+
+/* The dataset called name ("mnist"), or NULL when unknown. */
+const mnist_dataset *mnist_dataset_get(const char *name);
+/* The data folder: dir if given, else $MNIST_DATA, else ${XDG_CACHE_HOME:-$HOME/.cache}/mnist. */
+int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err);
+/* Path of file f in dir: the raw file if present, else the .gz one; returns 1 if found, 0 if
+ * neither exists (out then holds the .gz path), -1 on error (path too long). */
+int mnist_data_file(char *out, size_t cap, const char *dir, const mnist_file_info *f, mnist_err *err);
+
+/* ---- fetch (src/fetch.c) --------------------------------------------- */
+
+typedef struct {
+    const char *const *mirrors;  /* extra base URLs tried before the built-in ones */
+    int nmirrors;
+    void (*log)(void *ud, const char *line);                           /* one line of news */
+    void (*progress)(void *ud, const char *file, double now, double total); /* bytes */
+    void *ud;
+    volatile int *cancel;        /* set non-zero (e.g. from SIGINT) to abort */
+} mnist_fetch_opts;
+
+/* Make sure dir holds the dataset's four files, each verified by SHA-256: files present and
+ * valid are kept, missing or invalid ones are downloaded to a temporary name, verified, then
+ * renamed. Creates dir when needed. */
+int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts *o, mnist_err *err);
+/* Hex SHA-256 of a file's content, gunzipped first when it is gzip. */
+int mnist_sha256_file(const char *path, char hex[65], mnist_err *err);
+
+/* ---- IDX files (src/idx.c) ------------------------------------------- */
+
+typedef struct {
+    int n;             /* examples */
+    int rows, cols;    /* image size */
+    uint8_t *images;   /* (n, rows*cols) bytes, 0 background .. 255 ink */
+    uint8_t *labels;   /* (n) */
+} mnist_split;
+
+typedef struct {
+    mnist_split train, test;
+} mnist_data;
+
+/* Read an images file and a labels file (plain or gzip) into s. When sha is non-NULL its two
+ * entries are the expected hex SHA-256s of the decompressed files. */
+int mnist_split_load(mnist_split *s, const char *images_path, const char *labels_path,
+                     const char *const sha[2], mnist_err *err);
+void mnist_split_free(mnist_split *s);
+/* Load the dataset's four files from dir; verify != 0 checks their SHA-256s. */
+int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int verify, mnist_err *err);
+void mnist_data_free(mnist_data *d);
+
+/* ---- numpy-compatible RNG (src/rng.c) -------------------------------- */
+
+typedef struct {
+    uint32_t key[624];
+    int pos;
+    int has_gauss;
+    double gauss;
+} mnist_rng;
+
+/* As numpy.random.RandomState(seed). */
+void mnist_rng_seed(mnist_rng *r, uint32_t seed);
+uint32_t mnist_rng_u32(mnist_rng *r);
+/* Uniform in [0, 1) with 53 bits, as random_sample(). */
+double mnist_rng_double(mnist_rng *r);
+/* Standard normal by the legacy polar method, as randn(). */
+double mnist_rng_gauss(mnist_rng *r);
+/* out = permutation(n), by the legacy Fisher-Yates shuffle. */
+void mnist_rng_permutation(mnist_rng *r, int32_t *out, int n);
+
+/* ---- models (src/model.c, src/safetensors.c) ------------------------- */
+
+typedef struct {
+    char name[32];    /* "layers.0.kernel", "layers.0.bias" */
+    int ndim;         /* 2 for kernels, 1 for biases */
+    int shape[2];     /* kernel (in, out), bias (out) */
+    size_t offset;    /* in floats, into params */
+    size_t count;     /* elements */
+} mnist_tensor;
+
+typedef struct {
+    int nlayers;                              /* weight layers */
+    int sizes[MNIST_MAX_LAYERS + 1];          /* 784, 1024, 1024, 10 */
+    char activation[16];                      /* "tanh" */
+    char dataset[16];                         /* "mnist" */
+    int ntensors;                             /* 2 * nlayers: kernel then bias per layer */
+    mnist_tensor tensors[2 * MNIST_MAX_LAYERS];
+    size_t nparams;
+    float *params;                            /* one buffer, tensors laid out in table order */
+} mnist_model;
+
+/* Parse "784,1024,1024,10" into sizes; *n gets the count (2 .. MNIST_MAX_LAYERS+1). */
+int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err);
+/* Allocate a zeroed model with the given layer sizes (n of them), activation "tanh". */
+int mnist_model_create(mnist_model *m, const int *sizes, int n, mnist_err *err);
+void mnist_model_free(mnist_model *m);
+/* The lab's init: per layer W = scale * randn(in, out) then b = scale * randn(out), computed in
+ * double from one RandomState(seed), stored as float32. */
+void mnist_model_init_lab(mnist_model *m, double scale, uint32_t seed);
+/* Tensor i's floats. */
+float *mnist_model_tensor(const mnist_model *m, int i);
+
+/* safetensors: tensors layers.{i}.kernel (F32 [in, out]) and layers.{i}.bias (F32 [out]),
+ * __metadata__ with layers, activation, dataset. Written to a temporary name, then renamed. */
+int mnist_model_save(const mnist_model *m, const char *path, mnist_err *err);
+/* Load a model file written by mnist_model_save or any safetensors writer using our names;
+ * every header field is checked against the format's rules before it is trusted. */
+int mnist_model_load(mnist_model *m, const char *path, mnist_err *err);
+
+/* ---- prediction (src/predict.c) -------------------------------------- */
+
+/* Forward n inputs x (n, sizes[0]) in [0, 1] to probabilities probs (n, sizes[last]). */
+int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err);
+
+/* ---- training and evaluation (src/train.c) --------------------------- */
+
+typedef struct {
+    double lr;         /* SGD step size, 0.001 */
+    int batch;         /* 128 */
+    int epochs;        /* 5 */
+    uint32_t seed;     /* RandomState for the batch order, 0 */
+    int threads;       /* 0: all cores */
+} mnist_train_opts;
+
+/* The lab's recipe. */
+mnist_train_opts mnist_train_defaults(void);
+
+typedef struct {
+    double loss;                              /* mean NLL */
+    double accuracy;
+    int n, correct;
+    int confusion[MNIST_CLASSES][MNIST_CLASSES]; /* [true][predicted] */
+} mnist_eval_result;
+
+typedef struct {
+    int epoch;               /* from 0 */
+    int steps;               /* batches done in this epoch */
+    double seconds;          /* the training pass alone */
+    double loss;             /* mean of the batch losses during the pass */
+    mnist_eval_result train, test;
+} mnist_epoch_stats;
+
+/* Called after each epoch; a non-zero return stops training. */
+typedef int (*mnist_epoch_fn)(void *ud, const mnist_epoch_stats *s);
+
+/* Train m in place on d by SGD with the lab's batch order; evaluates train and test after each
+ * epoch. Returns 0 when all epochs ran, 1 when *cancel stopped it (m then holds the model after
+ * the last finished step), -1 on error. */
+int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, mnist_epoch_fn on_epoch,
+                void *ud, volatile int *cancel, mnist_err *err);
+/* Loss, accuracy and confusion matrix of m on s. */
+int mnist_evaluate(const mnist_model *m, const mnist_split *s, int threads, mnist_eval_result *r, mnist_err *err);
+
+#endif

@@ -1,0 +1,73 @@
+/* dataset.c: the datasets we know (file names, mirrors, SHA-256s, class names) and where the
+ * data folder is. Adding a dataset is one more table entry below. */
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const mnist_urls[] = {
+    "https://storage.googleapis.com/cvdf-datasets/mnist/", /* the lab's */
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+};
+
+static const char *const digit_classes[MNIST_CLASSES] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+
+static const mnist_dataset datasets[] = {
+    {
+        .name = "mnist",
+        .urls = mnist_urls,
+        .nurls = (int)(sizeof mnist_urls / sizeof mnist_urls[0]),
+        .files = {
+            [MNIST_TRAIN_IMAGES] = {"train-images-idx3-ubyte",
+                                    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"},
+            [MNIST_TRAIN_LABELS] = {"train-labels-idx1-ubyte",
+                                    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"},
+            [MNIST_TEST_IMAGES] = {"t10k-images-idx3-ubyte",
+                                   "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"},
+            [MNIST_TEST_LABELS] = {"t10k-labels-idx1-ubyte",
+                                   "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+        },
+        .classes = digit_classes,
+    },
+};
+
+const mnist_dataset *mnist_dataset_get(const char *name) {
+    if (!name) return NULL;
+    for (size_t i = 0; i < sizeof datasets / sizeof datasets[0]; i++)
+        if (strcmp(datasets[i].name, name) == 0) return &datasets[i];
+    return NULL;
+}
+
+static const char *nonempty_env(const char *name) {
+    const char *v = getenv(name);
+    return v && v[0] ? v : NULL;
+}
+
+int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err) {
+    const char *v;
+    int n;
+    if (dir && dir[0]) {
+        n = snprintf(out, cap, "%s", dir);
+    } else if ((v = nonempty_env("MNIST_DATA"))) {
+        n = snprintf(out, cap, "%s", v);
+    } else if ((v = nonempty_env("XDG_CACHE_HOME"))) {
+        n = snprintf(out, cap, "%s/mnist", v);
+    } else if ((v = nonempty_env("HOME"))) {
+        n = snprintf(out, cap, "%s/.cache/mnist", v);
+    } else {
+        return errf(err, "no data folder: HOME is not set; set MNIST_DATA to the folder for the dataset");
+    }
+    if (n < 0 || (size_t)n >= cap) return errf(err, "data folder name too long (%d bytes)", n);
+    return 0;
+}
+
+int mnist_data_file(char *out, size_t cap, const char *dir, const mnist_file_info *f, mnist_err *err) {
+    struct stat st;
+    int n = snprintf(out, cap, "%s/%s", dir, f->name);
+    if (n < 0 || (size_t)n >= cap) return errf(err, "%s/%s: path too long", dir, f->name);
+    if (stat(out, &st) == 0) return 1;
+    n = snprintf(out, cap, "%s/%s.gz", dir, f->name);
+    if (n < 0 || (size_t)n >= cap) return errf(err, "%s/%s.gz: path too long", dir, f->name);
+    return stat(out, &st) == 0 ? 1 : 0;
+}

@@ -1,0 +1,420 @@
+/* fetch.c: download the dataset's files (libcurl), verify each by SHA-256 (OpenSSL) of its
+ * decompressed content (zlib), and rename it into place only once it is verified, so the data
+ * folder never holds a partial or unverified file under a real name.
+ *
+ * Mirror order: the caller's mirrors, then the dataset's own. Each mirror gets two tries for a
+ * transient failure; an HTTP 4xx or a wrong SHA-256 moves on at once; a mirror that cannot be
+ * reached at all (DNS, connection refused or timed out) is skipped for the remaining files. */
+#include "util.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAX_DOWNLOAD ((curl_off_t)1 << 30) /* no dataset file comes near 1 GiB */
+#define PATH_CAP 4096
+
+/* ---- SHA-256 ---------------------------------------------------------- */
+
+int mnist_sha256_file(const char *path, char hex[65], mnist_err *err) {
+    errno = 0;
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) return errf(err, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        gzclose(gz);
+        return errf(err, "%s: cannot start SHA-256 (OpenSSL)", path);
+    }
+    unsigned char buf[1 << 16];
+    int n, rc = 0;
+    while ((n = gzread(gz, buf, sizeof buf)) > 0) {
+        if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+            rc = errf(err, "%s: SHA-256 update failed (OpenSSL)", path);
+            break;
+        }
+    }
+    if (rc == 0) {
+        int e = errno, zerr = Z_OK;
+        const char *msg = gzerror(gz, &zerr);
+        if (n < 0 || zerr != Z_OK) {
+            size_t len = strlen(path); /* zlib prefixes its message with the path */
+            if (strncmp(msg, path, len) == 0 && msg[len] == ':') msg += len + 1 + (msg[len + 1] == ' ');
+            rc = errf(err, "%s: cannot read: %s", path, zerr == Z_ERRNO ? strerror(e) : msg);
+        }
+    }
+    int zc = gzclose(gz);
+    if (rc == 0 && zc != Z_OK)
+        rc = errf(err, "%s: cannot read: %s", path, zc == Z_BUF_ERROR ? "truncated gzip data" : "close failed");
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32))
+        rc = errf(err, "%s: SHA-256 final failed (OpenSSL)", path);
+    EVP_MD_CTX_free(ctx);
+    if (rc) return rc;
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+    return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+__attribute__((format(printf, 2, 3))) static void news(const mnist_fetch_opts *o, const char *fmt, ...) {
+    if (!o->log) return;
+    char line[2 * PATH_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    o->log(o->ud, line);
+}
+
+static int cancelled(const mnist_fetch_opts *o) { return o->cancel && *o->cancel; }
+
+/* mkdir -p dir, then make sure it is a folder. */
+static int make_dirs(const char *dir, mnist_err *err) {
+    char p[PATH_CAP];
+    size_t n = strlen(dir);
+    struct stat st;
+    if (n >= sizeof p) return errf(err, "%.64s...: data folder name too long", dir);
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char c = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+                return errf(err, "%s: cannot create the data folder (at %s): %s; set MNIST_DATA to a writable folder",
+                            dir, p, strerror(e));
+        }
+        p[i] = c;
+    }
+    if (stat(dir, &st) != 0) return errf(err, "%s: cannot use the data folder: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return errf(err, "%s: the data folder exists but is not a folder", dir);
+    return 0;
+}
+
+/* ---- one download ------------------------------------------------------ */
+
+typedef struct {
+    char base[PATH_CAP]; /* ends in '/' */
+    int dead;            /* unreachable earlier: skipped from then on */
+} mirror;
+
+typedef struct {
+    CURL *curl;
+    char errbuf[CURL_ERROR_SIZE];
+    const mnist_fetch_opts *o;
+    const char *name; /* the file now downloading, for o->progress */
+    FILE *f;          /* where the body goes */
+    curl_off_t bytes;
+    int write_errno, too_big, stopped;
+} fetcher;
+
+enum { GOT, RETRY, NEXT, DEAD, FATAL };
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
+    fetcher *x = ud;
+    size_t n = size * nmemb; /* curl guarantees size == 1 */
+    if (x->bytes + (curl_off_t)n > MAX_DOWNLOAD) {
+        x->too_big = 1;
+        return 0;
+    }
+    errno = 0;
+    if (n && fwrite(ptr, 1, n, x->f) != n) {
+        x->write_errno = errno ? errno : EIO;
+        return 0;
+    }
+    x->bytes += (curl_off_t)n;
+    return n;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+    fetcher *x = ud;
+    (void)ultotal, (void)ulnow;
+    if (cancelled(x->o)) {
+        x->stopped = 1;
+        return 1; /* curl then fails with CURLE_ABORTED_BY_CALLBACK */
+    }
+    if (x->o->progress) x->o->progress(x->o->ud, x->name, (double)dlnow, (double)dltotal);
+    return 0;
+}
+
+static int curl_start(fetcher *x, mnist_err *err) {
+    static int global_done;
+    if (!global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return errf(err, "libcurl: global init failed");
+        global_done = 1;
+    }
+    CURL *c = curl_easy_init();
+    if (!c) return errf(err, "libcurl: cannot create a handle");
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val) \
+    if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
+    SET(CURLOPT_FAILONERROR, 1L);
+    SET(CURLOPT_FOLLOWLOCATION, 1L);
+    SET(CURLOPT_MAXREDIRS, 5L);
+    SET(CURLOPT_CONNECTTIMEOUT, 20L);
+    SET(CURLOPT_LOW_SPEED_LIMIT, 1000L);
+    SET(CURLOPT_LOW_SPEED_TIME, 30L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS | CURLPROTO_FILE));
+    SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SET(CURLOPT_USERAGENT, "mnist-c/0.1");
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, x);
+    SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET(CURLOPT_XFERINFODATA, x);
+    SET(CURLOPT_NOPROGRESS, 0L);
+#undef SET
+    if (rc != CURLE_OK) {
+        curl_easy_cleanup(c);
+        return errf(err, "libcurl: cannot set options: %s", curl_easy_strerror(rc));
+    }
+    x->curl = c;
+    return 0;
+}
+
+/* Download url to a temporary file beside dest, verify it against f, and rename it to dest.
+ * Returns GOT, or why it failed (RETRY, NEXT, DEAD: text in why), or FATAL (err filled). */
+static int attempt(fetcher *x, const char *url, const char *dest, const mnist_file_info *f, char *why,
+                   size_t whycap, mnist_err *err) {
+    atomic_file a;
+    if (atomic_open(&a, dest, err)) return FATAL;
+    x->f = a.f;
+    x->bytes = 0;
+    x->write_errno = x->too_big = x->stopped = 0;
+    x->errbuf[0] = '\0';
+    x->name = f->name;
+    CURLcode rc = curl_easy_setopt(x->curl, CURLOPT_URL, url);
+    if (rc != CURLE_OK) {
+        atomic_abort(&a);
+        errf(err, "%s: libcurl cannot take this URL: %s", url, curl_easy_strerror(rc));
+        return FATAL;
+    }
+    rc = curl_easy_perform(x->curl);
+    if (rc != CURLE_OK) {
+        atomic_abort(&a);
+        if (x->stopped || cancelled(x->o)) {
+            errf(err, "%s: download interrupted", url);
+            return FATAL;
+        }
+        if (x->write_errno) {
+            errf(err, "%s: cannot write: %s", a.tmp, strerror(x->write_errno));
+            return FATAL;
+        }
+        if (x->too_big) {
+            snprintf(why, whycap, "larger than %lld bytes, refused", (long long)MAX_DOWNLOAD);
+            return NEXT;
+        }
+        if (rc == CURLE_HTTP_RETURNED_ERROR) {
+            long code = 0;
+            if (curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) code = 0;
+            snprintf(why, whycap, "HTTP %ld", code);
+            return code >= 400 && code < 500 && code != 408 && code != 429 ? NEXT : RETRY;
+        }
+        snprintf(why, whycap, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+        switch (rc) {
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+        case CURLE_COULDNT_CONNECT:
+            return DEAD;
+        case CURLE_OPERATION_TIMEDOUT: {
+            curl_off_t connected = 0; /* 0: the connection itself timed out */
+            if (curl_easy_getinfo(x->curl, CURLINFO_CONNECT_TIME_T, &connected) != CURLE_OK) connected = 0;
+            return connected ? RETRY : DEAD;
+        }
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_PARTIAL_FILE:
+        case CURLE_GOT_NOTHING:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM:
+        case CURLE_SSL_CONNECT_ERROR:
+            return RETRY;
+        default:
+            return NEXT;
+        }
+    }
+    if (fflush(a.f) != 0) {
+        int e = errno;
+        atomic_abort(&a);
+        errf(err, "%s: cannot write: %s", a.tmp, strerror(e));
+        return FATAL;
+    }
+    char hex[65];
+    mnist_err e;
+    if (mnist_sha256_file(a.tmp, hex, &e)) {
+        const char *msg = e.msg; /* "TMP: cannot read: ...": the temporary name means nothing */
+        size_t len = strlen(a.tmp);
+        if (strncmp(msg, a.tmp, len) == 0 && msg[len] == ':') msg += len + 1 + (msg[len + 1] == ' ');
+        snprintf(why, whycap, "bad download: %.400s", msg);
+        atomic_abort(&a);
+        return NEXT;
+    }
+    if (strcmp(hex, f->sha256) != 0) {
+        atomic_abort(&a);
+        snprintf(why, whycap, "SHA-256 mismatch: got %s, want %s", hex, f->sha256);
+        return NEXT;
+    }
+    if (atomic_commit(&a, err)) return FATAL;
+    return GOT;
+}
+
+/* Sleep about one second unless cancelled; returns non-zero when cancelled. */
+static int pause_1s(const mnist_fetch_opts *o) {
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    for (int i = 0; i < 10 && !cancelled(o); i++) nanosleep(&ts, NULL);
+    return cancelled(o);
+}
+
+static void append(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t cap, const char *fmt, ...) {
+    size_t len = strlen(buf);
+    if (len + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- one file ---------------------------------------------------------- */
+
+/* 1: present and valid (kept), 0: needs a download, -1: error. *stale gets a file to remove once
+ * a valid .gz is in place (a raw file that fails verification), or stays empty. */
+static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist_file_info *f, const char *gz,
+                         char *stale, mnist_err *err) {
+    char path[PATH_CAP], hex[65];
+    mnist_err e;
+    stale[0] = '\0';
+    int found = mnist_data_file(path, sizeof path, dir, f, err);
+    if (found <= 0) return found;
+    for (;;) {
+        int unreadable = mnist_sha256_file(path, hex, &e);
+        if (!unreadable && strcmp(hex, f->sha256) == 0) {
+            if (stale[0] && unlink(stale) != 0 && errno != ENOENT)
+                return errf(err, "%s: fails verification and cannot be removed: %s", stale, strerror(errno));
+            news(o, "%s: present, verified", path);
+            return 1;
+        }
+        if (unreadable)
+            news(o, "%s: cannot be verified (%s); it will be replaced", path, e.msg);
+        else
+            news(o, "%s: fails verification (SHA-256 %s, want %s); it will be replaced", path, hex, f->sha256);
+        if (strcmp(path, gz) == 0) return 0;
+        /* The raw file failed: the .gz beside it may still be good. */
+        snprintf(stale, PATH_CAP, "%s", path);
+        snprintf(path, sizeof path, "%s", gz);
+        if (access(path, F_OK) != 0) return 0;
+    }
+}
+
+static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info *f, const char *dir, mirror *m,
+                     int nm, mnist_err *err) {
+    const mnist_fetch_opts *o = x->o;
+    char dest[PATH_CAP], stale[PATH_CAP], url[2 * PATH_CAP], why[512];
+    int n = snprintf(dest, sizeof dest, "%s/%s.gz", dir, f->name);
+    if (n < 0 || (size_t)n >= sizeof dest) return errf(err, "%s/%s.gz: path too long", dir, f->name);
+    int ok = check_present(o, dir, f, dest, stale, err);
+    if (ok) return ok < 0 ? -1 : 0;
+    if (!x->curl && curl_start(x, err)) return -1;
+
+    char tried[2 * MNIST_ERR_LEN] = "";
+    for (int j = 0; j < nm; j++) {
+        n = snprintf(url, sizeof url, "%s%s.gz", m[j].base, f->name);
+        if (n < 0 || (size_t)n >= sizeof url) return errf(err, "%s%s.gz: URL too long", m[j].base, f->name);
+        if (m[j].dead) {
+            append(tried, sizeof tried, "%s%s (skipped: unreachable earlier)", tried[0] ? "; " : "", url);
+            continue;
+        }
+        for (int t = 0; t < 2; t++) {
+            if (cancelled(o)) return errf(err, "%s: download interrupted", url);
+            news(o, "Downloading %s to %s...", url, dest);
+            int r = attempt(x, url, dest, f, why, sizeof why, err);
+            if (r == FATAL) return -1;
+            if (r == GOT) {
+                if (stale[0] && unlink(stale) != 0 && errno != ENOENT)
+                    return errf(err, "%s: fails verification and cannot be removed (a valid %s is now beside it): %s",
+                                stale, dest, strerror(errno));
+                return 0;
+            }
+            int again = r == RETRY && t == 0;
+            news(o, "%s: %s%s", url, why, again ? "; retrying in 1 s" : r == DEAD ? "; skipping this mirror" : "");
+            if (r == DEAD) m[j].dead = 1;
+            if (!again) {
+                append(tried, sizeof tried, "%s%s (%s)", tried[0] ? "; " : "", url, why);
+                break;
+            }
+            if (pause_1s(o)) return errf(err, "%s: download interrupted", url);
+        }
+    }
+
+    /* One line: what was tried, then how to do it by hand; the list is cut to keep the advice. */
+    char head[256], tail[PATH_CAP + 512];
+    snprintf(head, sizeof head, "%s.gz: no mirror could provide it: ", f->name);
+    snprintf(tail, sizeof tail, ". Place the files %s, %s, %s, %s (raw or .gz) in %s by hand",
+             ds->files[0].name, ds->files[1].name, ds->files[2].name, ds->files[3].name, dir);
+    if (!tried[0]) snprintf(tried, sizeof tried, "no mirror to try");
+    size_t fixed = strlen(head) + strlen(tail), len = strlen(tried);
+    if (fixed + 4 < MNIST_ERR_LEN && len > MNIST_ERR_LEN - 1 - fixed) {
+        size_t keep = MNIST_ERR_LEN - 1 - fixed - 3;
+        memcpy(tried + keep, "...", 4);
+    }
+    return errf(err, "%s%s%s", head, tried, tail);
+}
+
+/* ---- the whole dataset ------------------------------------------------- */
+
+int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts *o, mnist_err *err) {
+    static const mnist_fetch_opts none;
+    if (!o) o = &none;
+    if (!ds || !dir || !dir[0]) return errf(err, "mnist_fetch: no dataset or no data folder given");
+    if (o->nmirrors < 0 || ds->nurls < 0 || (o->nmirrors && !o->mirrors))
+        return errf(err, "mnist_fetch: bad mirror list");
+    if (make_dirs(dir, err)) return -1;
+
+    int nm = o->nmirrors + ds->nurls;
+    mirror *m = calloc(nm ? (size_t)nm : 1, sizeof *m);
+    if (!m) return errf(err, "mnist_fetch: out of memory");
+    for (int j = 0; j < nm; j++) {
+        const char *b = j < o->nmirrors ? o->mirrors[j] : ds->urls[j - o->nmirrors];
+        size_t len = b ? strlen(b) : 0;
+        if (len == 0 || len + 2 > sizeof m[j].base) {
+            free(m);
+            return errf(err, "%.64s: bad mirror URL (empty or too long)", b ? b : "(null)");
+        }
+        memcpy(m[j].base, b, len + 1);
+        if (b[len - 1] != '/') memcpy(m[j].base + len, "/", 2);
+    }
+
+    fetcher *x = calloc(1, sizeof *x);
+    if (!x) {
+        free(m);
+        return errf(err, "mnist_fetch: out of memory");
+    }
+    x->o = o;
+    int rc = 0;
+    for (int i = 0; i < MNIST_NFILES && rc == 0; i++) rc = fetch_one(x, ds, &ds->files[i], dir, m, nm, err);
+    if (x->curl) curl_easy_cleanup(x->curl);
+    free(x);
+    free(m);
+    return rc;
+}

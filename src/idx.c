@@ -1,0 +1,222 @@
+/* idx.c: IDX files (LeCun's format), plain or gzip, every header field checked before it is
+ * trusted. Images stay bytes; the trainer scales them to [0, 1] per batch. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "util.h"
+
+#define IDX_LABELS 2049          /* 0x00000801: ubyte, 1 dimension */
+#define IDX_IMAGES 2051          /* 0x00000803: ubyte, 3 dimensions */
+#define IDX_MAX_BYTES (1u << 31) /* refuse any file whose header claims more than 2 GiB */
+#define IDX_MAX_SIDE 4096
+
+typedef struct {
+    int n, rows, cols; /* rows = cols = 1 for labels */
+    uint8_t *data;     /* n * rows * cols bytes */
+} idx_file;
+
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Read exactly want bytes (fewer only at the end of the file); returns the count or -1. */
+static long gz_read(gzFile g, uint8_t *dst, size_t want) {
+    size_t got = 0;
+    while (got < want) {
+        size_t chunk = want - got > (1u << 30) ? (1u << 30) : want - got;
+        int r = gzread(g, dst + got, (unsigned)chunk);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (long)got;
+}
+
+/* zlib's message for the last error, without the path it puts in front. */
+static const char *gz_msg(gzFile g, const char *path) {
+    int code;
+    const char *m = gzerror(g, &code);
+    if (code == Z_ERRNO) return strerror(errno);
+    size_t n = strlen(path);
+    return strncmp(m, path, n) == 0 && m[n] == ':' ? m + n + 1 + (m[n + 1] == ' ') : m;
+}
+
+/* Read an IDX file with the given magic; sha (may be NULL) is the expected hex SHA-256 of the
+ * decompressed bytes. */
+static int idx_read(idx_file *out, const char *path, uint32_t magic, const char *sha, mnist_err *err) {
+    memset(out, 0, sizeof *out);
+    gzFile g = gzopen(path, "rb");
+    if (!g) return errf(err, "%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM));
+    gzbuffer(g, 1 << 17);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t *data = NULL;
+    int rc = -1;
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        errf(err, "%s: cannot start SHA-256", path);
+        goto done;
+    }
+
+    int ndims = magic == IDX_IMAGES ? 3 : 1;
+    uint8_t head[16];
+    size_t head_len = 4 + 4 * (size_t)ndims;
+    long got = gz_read(g, head, head_len);
+    if (got < 0) {
+        errf(err, "%s: cannot read: %s", path, gz_msg(g, path));
+        goto done;
+    }
+    if ((size_t)got < 4 || be32(head) != magic) {
+        if ((size_t)got < 4)
+            errf(err, "%s: not an IDX file (only %ld bytes)", path, got);
+        else if (be32(head) == (magic == IDX_IMAGES ? IDX_LABELS : IDX_IMAGES))
+            errf(err, "%s: is an IDX %s file where %s were expected", path,
+                 magic == IDX_IMAGES ? "labels" : "images", magic == IDX_IMAGES ? "images" : "labels");
+        else
+            errf(err, "%s: bad magic number 0x%08x, expected 0x%08x (IDX %s, unsigned bytes)", path, be32(head),
+                 magic, magic == IDX_IMAGES ? "images" : "labels");
+        goto done;
+    }
+    if ((size_t)got < head_len) {
+        errf(err, "%s: truncated IDX header (%ld of %zu bytes)", path, got, head_len);
+        goto done;
+    }
+    uint32_t n = be32(head + 4);
+    uint32_t rows = ndims == 3 ? be32(head + 8) : 1, cols = ndims == 3 ? be32(head + 12) : 1;
+    if (rows == 0 || cols == 0 || rows > IDX_MAX_SIDE || cols > IDX_MAX_SIDE) {
+        errf(err, "%s: implausible image size %ux%u", path, rows, cols);
+        goto done;
+    }
+    size_t per = (size_t)rows * cols, bytes;
+    if (n == 0 || n > INT_MAX || mul_size(per, n, &bytes) || bytes > IDX_MAX_BYTES) {
+        errf(err, "%s: implausible count %u of %zu bytes each", path, n, per);
+        goto done;
+    }
+    EVP_DigestUpdate(md, head, head_len);
+
+    /* Grow the buffer as bytes arrive, so a header that lies about the count costs no more
+     * memory than the file really holds. */
+    size_t cap = bytes < (64u << 20) ? bytes : (64u << 20), have = 0;
+    for (;;) {
+        uint8_t *p = realloc(data, cap);
+        if (!p) {
+            errf(err, "%s: out of memory for %zu bytes", path, cap);
+            goto done;
+        }
+        data = p;
+        long r = gz_read(g, data + have, cap - have);
+        if (r < 0) {
+            errf(err, "%s: cannot read: %s", path, gz_msg(g, path));
+            goto done;
+        }
+        have += (size_t)r;
+        if (have < cap || cap == bytes) break;
+        cap = cap > bytes / 2 ? bytes : 2 * cap;
+    }
+    if (have < bytes) {
+        errf(err, "%s: truncated: the header says %u %s (%zu bytes) but only %zu bytes follow", path, n,
+             ndims == 3 ? "images" : "labels", bytes, have);
+        goto done;
+    }
+    uint8_t extra;
+    long more = gz_read(g, &extra, 1);
+    if (more < 0) {
+        errf(err, "%s: cannot read: %s", path, gz_msg(g, path));
+        goto done;
+    }
+    if (more > 0) {
+        errf(err, "%s: trailing bytes after the %u %s the header announces", path, n,
+             ndims == 3 ? "images" : "labels");
+        goto done;
+    }
+    if (sha) {
+        uint8_t dig[32];
+        char hex[65];
+        unsigned dlen = 0;
+        EVP_DigestUpdate(md, data, bytes);
+        EVP_DigestFinal_ex(md, dig, &dlen);
+        for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02x", dig[i]);
+        if (strcmp(hex, sha) != 0) {
+            errf(err, "%s: SHA-256 %s does not match the expected %s (damaged or not the right file; "
+                      "delete it and run 'mnist fetch')", path, hex, sha);
+            goto done;
+        }
+    }
+    out->n = (int)n;
+    out->rows = (int)rows;
+    out->cols = (int)cols;
+    out->data = data;
+    data = NULL;
+    rc = 0;
+done:
+    free(data);
+    EVP_MD_CTX_free(md);
+    gzclose(g);
+    return rc;
+}
+
+int mnist_split_load(mnist_split *s, const char *images_path, const char *labels_path, const char *const sha[2],
+                     mnist_err *err) {
+    memset(s, 0, sizeof *s);
+    idx_file im, lb;
+    if (idx_read(&im, images_path, IDX_IMAGES, sha ? sha[0] : NULL, err)) return -1;
+    if (idx_read(&lb, labels_path, IDX_LABELS, sha ? sha[1] : NULL, err)) {
+        free(im.data);
+        return -1;
+    }
+    if (im.n != lb.n) {
+        free(im.data);
+        free(lb.data);
+        return errf(err, "%s: %d images but %s has %d labels", images_path, im.n, labels_path, lb.n);
+    }
+    for (int i = 0; i < lb.n; i++)
+        if (lb.data[i] >= MNIST_CLASSES) {
+            int v = lb.data[i];
+            free(im.data);
+            free(lb.data);
+            return errf(err, "%s: label %d of example %d is not a digit 0..9", labels_path, v, i);
+        }
+    *s = (mnist_split){.n = im.n, .rows = im.rows, .cols = im.cols, .images = im.data, .labels = lb.data};
+    return 0;
+}
+
+void mnist_split_free(mnist_split *s) {
+    free(s->images);
+    free(s->labels);
+    memset(s, 0, sizeof *s);
+}
+
+int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int verify, mnist_err *err) {
+    memset(d, 0, sizeof *d);
+    char path[MNIST_NFILES][4096];
+    for (int f = 0; f < MNIST_NFILES; f++) {
+        int found = mnist_data_file(path[f], sizeof path[f], dir, &ds->files[f], err);
+        if (found < 0) return -1;
+        if (!found)
+            return errf(err, "%s: %s not found (neither raw nor .gz); run 'mnist fetch'", dir, ds->files[f].name);
+    }
+    const char *tr_sha[2] = {ds->files[MNIST_TRAIN_IMAGES].sha256, ds->files[MNIST_TRAIN_LABELS].sha256};
+    const char *te_sha[2] = {ds->files[MNIST_TEST_IMAGES].sha256, ds->files[MNIST_TEST_LABELS].sha256};
+    if (mnist_split_load(&d->train, path[MNIST_TRAIN_IMAGES], path[MNIST_TRAIN_LABELS], verify ? tr_sha : NULL, err))
+        return -1;
+    if (mnist_split_load(&d->test, path[MNIST_TEST_IMAGES], path[MNIST_TEST_LABELS], verify ? te_sha : NULL, err)) {
+        mnist_data_free(d);
+        return -1;
+    }
+    if (d->train.rows != d->test.rows || d->train.cols != d->test.cols) {
+        errf(err, "%s: training images are %dx%d but test images %dx%d", dir, d->train.rows, d->train.cols,
+             d->test.rows, d->test.cols);
+        mnist_data_free(d);
+        return -1;
+    }
+    return 0;
+}
+
+void mnist_data_free(mnist_data *d) {
+    mnist_split_free(&d->train);
+    mnist_split_free(&d->test);
+}

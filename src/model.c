@@ -1,0 +1,73 @@
+/* model.c: the parameter table over one contiguous float buffer, and the lab's init. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define MAX_WIDTH (1 << 20) /* no layer wider than this */
+
+int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err) {
+    int k = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 1 || v > MAX_WIDTH)
+            return errf(err, "--layers '%s': each size must be a whole number from 1 to %d", s, MAX_WIDTH);
+        if (k == MNIST_MAX_LAYERS + 1) return errf(err, "--layers '%s': at most %d sizes", s, MNIST_MAX_LAYERS + 1);
+        sizes[k++] = (int)v;
+        if (*end == '\0') break;
+        if (*end != ',') return errf(err, "--layers '%s': sizes are separated by commas", s);
+        p = end + 1;
+    }
+    if (k < 2) return errf(err, "--layers '%s': need at least an input and an output size", s);
+    *n = k;
+    return 0;
+}
+
+int mnist_model_create(mnist_model *m, const int *sizes, int n, mnist_err *err) {
+    memset(m, 0, sizeof *m);
+    if (n < 2 || n > MNIST_MAX_LAYERS + 1) return errf(err, "a model needs 2 to %d layer sizes, not %d", MNIST_MAX_LAYERS + 1, n);
+    size_t total = 0;
+    m->nlayers = n - 1;
+    for (int i = 0; i < n; i++) {
+        if (sizes[i] < 1 || sizes[i] > MAX_WIDTH) return errf(err, "layer size %d is out of range 1..%d", sizes[i], MAX_WIDTH);
+        m->sizes[i] = sizes[i];
+    }
+    for (int l = 0; l < m->nlayers; l++) {
+        mnist_tensor *w = &m->tensors[2 * l], *b = &m->tensors[2 * l + 1];
+        *w = (mnist_tensor){.ndim = 2, .shape = {sizes[l], sizes[l + 1]}, .offset = total,
+                            .count = (size_t)sizes[l] * (size_t)sizes[l + 1]};
+        snprintf(w->name, sizeof w->name, "layers.%d.kernel", l);
+        total += w->count;
+        *b = (mnist_tensor){.ndim = 1, .shape = {sizes[l + 1], 0}, .offset = total, .count = (size_t)sizes[l + 1]};
+        snprintf(b->name, sizeof b->name, "layers.%d.bias", l);
+        total += b->count;
+    }
+    m->ntensors = 2 * m->nlayers;
+    m->nparams = total;
+    if (!(m->params = calloc(total, sizeof(float)))) {
+        memset(m, 0, sizeof *m);
+        return errf(err, "out of memory for a model of %zu parameters", total);
+    }
+    strcpy(m->activation, "tanh");
+    strcpy(m->dataset, "mnist");
+    return 0;
+}
+
+void mnist_model_free(mnist_model *m) {
+    free(m->params);
+    memset(m, 0, sizeof *m);
+}
+
+float *mnist_model_tensor(const mnist_model *m, int i) { return m->params + m->tensors[i].offset; }
+
+void mnist_model_init_lab(mnist_model *m, double scale, uint32_t seed) {
+    mnist_rng r;
+    mnist_rng_seed(&r, seed);
+    /* Tensors are laid out W0, b0, W1, b1, ...: the order in which the lab draws them. */
+    for (size_t i = 0; i < m->nparams; i++) m->params[i] = (float)(scale * mnist_rng_gauss(&r));
+}

@@ -1,0 +1,431 @@
+/* safetensors.c: model files in the Hugging Face safetensors format.
+ *
+ * A file is: u64 N (little-endian), N bytes of JSON header, then the tensor data. The header maps
+ * each tensor name to {"dtype", "shape", "data_offsets": [begin, end]} (offsets into the data),
+ * plus an optional "__metadata__" object of strings. The reader checks all that the reference
+ * reader (the Rust safetensors crate) checks, then our names, dtype and shapes, before it
+ * allocates or reads a single tensor byte.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "util.h"
+
+/* Tensor data is written and read as the host's float32 bytes, which safetensors says are
+ * little-endian: a big-endian host would need a byte swap here. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors.c assumes a little-endian host"
+#endif
+_Static_assert(sizeof(float) == 4, "float must be IEEE 754 binary32");
+
+#define MAX_HEADER 100000000      /* the reference reader's limit on N */
+#define MAX_WIDTH (1 << 20)       /* no layer wider than this */
+#define MAX_JSON_INT 9007199254740992.0 /* 2^53: larger doubles are not exact integers */
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* Append the unsigned integer v to array, printed exactly (not through a double). */
+static int add_uint(cJSON *array, uint64_t v) {
+    char s[24];
+    snprintf(s, sizeof s, "%llu", (unsigned long long)v);
+    cJSON *it = cJSON_CreateRaw(s);
+    if (!it || !cJSON_AddItemToArray(array, it)) {
+        cJSON_Delete(it);
+        return -1;
+    }
+    return 0;
+}
+
+/* The header JSON for m, or NULL when out of memory. */
+static char *header_json(const mnist_model *m, const char *layers) {
+    cJSON *root = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(root, "__metadata__");
+    int ok = root && meta && cJSON_AddStringToObject(meta, "format", "mnist") &&
+             cJSON_AddStringToObject(meta, "layers", layers) &&
+             cJSON_AddStringToObject(meta, "activation", m->activation) &&
+             cJSON_AddStringToObject(meta, "dataset", m->dataset);
+    uint64_t begin = 0;
+    for (int i = 0; ok && i < m->ntensors; i++) {
+        const mnist_tensor *t = &m->tensors[i];
+        uint64_t end = begin + (uint64_t)t->count * sizeof(float);
+        cJSON *e = cJSON_AddObjectToObject(root, t->name), *shape = e ? cJSON_AddArrayToObject(e, "shape") : NULL;
+        ok = e && cJSON_AddStringToObject(e, "dtype", "F32") && shape;
+        for (int d = 0; ok && d < t->ndim; d++) ok = add_uint(shape, (uint64_t)t->shape[d]) == 0;
+        cJSON *off = ok ? cJSON_AddArrayToObject(e, "data_offsets") : NULL;
+        ok = off && add_uint(off, begin) == 0 && add_uint(off, end) == 0;
+        begin = end;
+    }
+    char *s = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return s;
+}
+
+/* Check that m's table is the one mnist_model_create builds, so the file will load back. */
+static int check_table(const mnist_model *m, const char *path, mnist_err *err) {
+    if (!m->params || m->nlayers < 1 || m->nlayers > MNIST_MAX_LAYERS || m->ntensors != 2 * m->nlayers ||
+        !memchr(m->activation, 0, sizeof m->activation) || !memchr(m->dataset, 0, sizeof m->dataset) || !m->dataset[0])
+        return errf(err, "%s: cannot save an empty or malformed model", path);
+    for (int i = 0; i < m->ntensors; i++) {
+        const mnist_tensor *t = &m->tensors[i];
+        int l = i / 2, out = m->sizes[l + 1], in = i % 2 ? out : m->sizes[l];
+        char want[32];
+        snprintf(want, sizeof want, "layers.%d.%s", l, i % 2 ? "bias" : "kernel");
+        size_t n;
+        if (strncmp(t->name, want, sizeof t->name) != 0 || t->ndim != 2 - i % 2 || t->shape[0] != in ||
+            (i % 2 == 0 && t->shape[1] != out) || in < 1 || out < 1 || in > MAX_WIDTH || out > MAX_WIDTH ||
+            mul_size((size_t)in, i % 2 ? 1 : (size_t)out, &n) || n != t->count || t->offset > m->nparams ||
+            t->count > m->nparams - t->offset)
+            return errf(err, "%s: cannot save: tensor %d of the model's table is not %s shaped by the layer sizes", path, i, want);
+    }
+    return 0;
+}
+
+int mnist_model_save(const mnist_model *m, const char *path, mnist_err *err) {
+    if (check_table(m, path, err)) return -1;
+    char layers[16 * (MNIST_MAX_LAYERS + 1)];
+    size_t len = 0;
+    for (int i = 0; i <= m->nlayers; i++)
+        len += (size_t)snprintf(layers + len, sizeof layers - len, i ? ",%d" : "%d", m->sizes[i]);
+    char *json = header_json(m, layers);
+    if (!json) return errf(err, "%s: out of memory building the header", path);
+    size_t hlen = strlen(json), pad = (8 - hlen % 8) % 8; /* data starts 8-aligned, as the reference pads */
+    uint64_t n = (uint64_t)(hlen + pad);
+    unsigned char nle[8];
+    for (int i = 0; i < 8; i++) nle[i] = (unsigned char)(n >> (8 * i));
+
+    atomic_file a;
+    if (atomic_open(&a, path, err)) {
+        cJSON_free(json);
+        return -1;
+    }
+    int ok = fwrite(nle, 1, 8, a.f) == 8 && fwrite(json, 1, hlen, a.f) == hlen;
+    for (size_t i = 0; ok && i < pad; i++) ok = fputc(' ', a.f) != EOF;
+    for (int i = 0; ok && i < m->ntensors; i++) {
+        size_t c = m->tensors[i].count;
+        ok = fwrite(mnist_model_tensor(m, i), sizeof(float), c, a.f) == c;
+    }
+    int e = errno;
+    cJSON_free(json);
+    if (!ok) {
+        atomic_abort(&a);
+        return errf(err, "%s: write failed: %s (the previous file, if any, is unchanged)", path, strerror(e));
+    }
+    return atomic_commit(&a, err);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+typedef struct {
+    const char *name, *dtype;
+    int esize;                /* bytes per element; 0 for dtypes we do not know */
+    int ndim;
+    uint64_t shape[2];        /* only the first two dims are kept; ndim says how many there were */
+    uint64_t begin, end;
+    int slot;                 /* index in our tensor table */
+} entry;
+
+static const struct { const char *name; int size; } dtypes[] = {
+    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"F8_E8M0", 1},
+    {"I16", 2}, {"U16", 2}, {"F16", 2}, {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},
+    {"F64", 8}, {"I64", 8}, {"U64", 8}, {"C64", 8},
+};
+
+/* s for an error message: at most 48 printable ASCII characters. */
+static const char *shown(const char *s, char *buf, size_t cap) {
+    size_t i = 0;
+    for (; s[i] && i + 4 < cap && i < 48; i++) buf[i] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
+    if (s[i]) buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
+    buf[i] = '\0';
+    return buf;
+}
+
+/* 0 when s[0..n) is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+static int check_utf8(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 9;
+        if (k == 9 || k > n - i - 1) return -1;
+        uint32_t cp = k ? c & (0x3Fu >> k) : c;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80) return -1;
+            cp = cp << 6 | (s[i + j] & 0x3Fu);
+        }
+        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+        i += k + 1;
+    }
+    return 0;
+}
+
+/* *out = the JSON number v as a non-negative integer; -1 when it is not one. */
+static int json_uint(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsNumber(v)) return -1;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= MAX_JSON_INT) || d != (double)(uint64_t)d) return -1;
+    *out = (uint64_t)d;
+    return 0;
+}
+
+/* Fill e from the header entry it (the reference reader's per-tensor checks). */
+static int parse_entry(const cJSON *it, entry *e, const char *path, mnist_err *err) {
+    char nb[64];
+    const char *nm = shown(it->string, nb, sizeof nb);
+    memset(e, 0, sizeof *e);
+    e->name = it->string;
+    e->slot = -1;
+    if (!cJSON_IsObject(it)) return errf(err, "%s: header entry \"%s\" is not an object", path, nm);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype");
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
+    const cJSON *of = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
+    if (!dt || !sh || !of)
+        return errf(err, "%s: tensor \"%s\" lacks \"%s\"", path, nm, !dt ? "dtype" : !sh ? "shape" : "data_offsets");
+    if (!cJSON_IsString(dt)) return errf(err, "%s: tensor \"%s\": dtype is not a string", path, nm);
+    for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
+        if (strcmp(dt->valuestring, dtypes[i].name) == 0) e->esize = dtypes[i].size, e->dtype = dtypes[i].name;
+    char db[64];
+    if (!e->esize) return errf(err, "%s: tensor \"%s\" has unknown dtype \"%s\"", path, nm, shown(dt->valuestring, db, sizeof db));
+    if (!cJSON_IsArray(sh)) return errf(err, "%s: tensor \"%s\": shape is not an array", path, nm);
+    uint64_t bytes = (uint64_t)e->esize;
+    for (const cJSON *d = sh->child; d; d = d->next) {
+        uint64_t v;
+        if (json_uint(d, &v)) return errf(err, "%s: tensor \"%s\": shape holds something other than a whole number >= 0", path, nm);
+        if (e->ndim < 2) e->shape[e->ndim] = v;
+        e->ndim++;
+        if (v && bytes > UINT64_MAX / v) return errf(err, "%s: tensor \"%s\": shape overflows", path, nm);
+        bytes *= v;
+    }
+    uint64_t o[2];
+    if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || json_uint(of->child, &o[0]) || json_uint(of->child->next, &o[1]))
+        return errf(err, "%s: tensor \"%s\": data_offsets is not two whole numbers >= 0", path, nm);
+    e->begin = o[0], e->end = o[1];
+    if (e->begin > e->end) return errf(err, "%s: tensor \"%s\": data_offsets [%llu, %llu] end before they begin", path, nm,
+                                        (unsigned long long)o[0], (unsigned long long)o[1]);
+    if (e->end - e->begin != bytes)
+        return errf(err, "%s: tensor \"%s\" spans %llu bytes but its dtype and shape need %llu", path, nm,
+                    (unsigned long long)(e->end - e->begin), (unsigned long long)bytes);
+    return 0;
+}
+
+static int by_offset(const void *pa, const void *pb) {
+    const entry *a = pa, *b = pb;
+    if (a->begin != b->begin) return a->begin < b->begin ? -1 : 1;
+    return (a->end > b->end) - (a->end < b->end);
+}
+
+/* The table slot named by s ("layers.{i}.kernel" -> 2i, "layers.{i}.bias" -> 2i+1), or -1. */
+static int name_slot(const char *s) {
+    if (strncmp(s, "layers.", 7) != 0 || s[7] < '0' || s[7] > '9') return -1;
+    int i = s[7] - '0';
+    const char *p = s + 8;
+    if (*p >= '0' && *p <= '9' && i) i = 10 * i + (*p++ - '0'); /* no leading zeros */
+    if (i >= MNIST_MAX_LAYERS) return -1;
+    if (strcmp(p, ".kernel") == 0) return 2 * i;
+    if (strcmp(p, ".bias") == 0) return 2 * i + 1;
+    return -1;
+}
+
+/* Our rules on top of the format's: F32 tensors named and shaped as a chain of layers.
+ * Fills sizes (nlayers + 1 of them) and each entry's slot. */
+static int check_model(entry *es, int n, int *sizes, int *nlayers, const char *path, mnist_err *err) {
+    int at[2 * MNIST_MAX_LAYERS], L = 0;
+    char nb[64];
+    for (int i = 0; i < 2 * MNIST_MAX_LAYERS; i++) at[i] = -1;
+    for (int i = 0; i < n; i++) {
+        const char *nm = shown(es[i].name, nb, sizeof nb);
+        int s = name_slot(es[i].name);
+        if (s < 0) return errf(err, "%s: unexpected tensor \"%s\" (want layers.{0..%d}.kernel and .bias)", path, nm, MNIST_MAX_LAYERS - 1);
+        if (at[s] >= 0) return errf(err, "%s: tensor \"%s\" appears twice", path, nm);
+        if (strcmp(es[i].dtype, "F32") != 0) return errf(err, "%s: tensor \"%s\" has dtype %s; only F32 is supported", path, nm, es[i].dtype);
+        at[s] = i;
+        es[i].slot = s;
+        if (s / 2 + 1 > L) L = s / 2 + 1;
+    }
+    if (L == 0) return errf(err, "%s: no tensors", path);
+    for (int s = 0; s < 2 * L; s++)
+        if (at[s] < 0) return errf(err, "%s: missing tensor layers.%d.%s", path, s / 2, s % 2 ? "bias" : "kernel");
+    for (int l = 0; l < L; l++) {
+        const entry *w = &es[at[2 * l]], *b = &es[at[2 * l + 1]];
+        if (w->ndim != 2 || w->shape[0] < 1 || w->shape[0] > MAX_WIDTH || w->shape[1] < 1 || w->shape[1] > MAX_WIDTH)
+            return errf(err, "%s: layers.%d.kernel must have shape [in, out] with sizes 1..%d", path, l, MAX_WIDTH);
+        if (b->ndim != 1 || b->shape[0] != w->shape[1])
+            return errf(err, "%s: layers.%d.bias must have shape [%llu] to match layers.%d.kernel", path, l,
+                        (unsigned long long)w->shape[1], l);
+        if (l == 0) sizes[0] = (int)w->shape[0];
+        else if (w->shape[0] != (uint64_t)sizes[l])
+            return errf(err, "%s: layers.%d.kernel has %llu inputs but layers.%d.kernel has %d outputs", path, l,
+                        (unsigned long long)w->shape[0], l - 1, sizes[l]);
+        sizes[l + 1] = (int)w->shape[1];
+    }
+    *nlayers = L;
+    return 0;
+}
+
+/* Check the metadata, all optional; fills activation and dataset. */
+static int check_meta(const cJSON *meta, const int *sizes, int nl, mnist_model *tmp, const char *path, mnist_err *err) {
+    char vb[64], want[16 * (MNIST_MAX_LAYERS + 1)];
+    if (!meta) return 0;
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(meta, "activation"))) {
+        if (strcmp(v->valuestring, "tanh") != 0)
+            return errf(err, "%s: unsupported activation \"%s\" (only tanh)", path, shown(v->valuestring, vb, sizeof vb));
+        strcpy(tmp->activation, "tanh");
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(meta, "dataset"))) {
+        size_t n = strlen(v->valuestring);
+        if (n == 0 || n >= sizeof tmp->dataset)
+            return errf(err, "%s: metadata dataset \"%s\" must be 1 to %zu characters", path,
+                        shown(v->valuestring, vb, sizeof vb), sizeof tmp->dataset - 1);
+        memcpy(tmp->dataset, v->valuestring, n + 1);
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(meta, "layers"))) {
+        size_t len = 0;
+        for (int i = 0; i <= nl; i++) len += (size_t)snprintf(want + len, sizeof want - len, i ? ",%d" : "%d", sizes[i]);
+        int got[MNIST_MAX_LAYERS + 1], ng = 0;
+        mnist_err ignored;
+        if (mnist_parse_layers(v->valuestring, got, &ng, &ignored) || ng != nl + 1 ||
+            memcmp(got, sizes, (size_t)ng * sizeof(int)) != 0)
+            return errf(err, "%s: metadata layers \"%s\" does not match the tensor shapes %s", path,
+                        shown(v->valuestring, vb, sizeof vb), want);
+    }
+    return 0;
+}
+
+/* Parse and check the header; on success es (n entries, sorted by offset) and the model's sizes. */
+static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *path, cJSON **rootp, entry *es,
+                        int *nes, int *sizes, int *nl, mnist_model *tmp, mnist_err *err) {
+    if (check_utf8((const unsigned char *)buf, (size_t)hlen)) return errf(err, "%s: header is not valid UTF-8", path);
+    for (uint64_t i = 0; i < hlen; i++) /* JSON allows no raw control bytes but whitespace; cJSON would take a NUL */
+        if ((unsigned char)buf[i] < 0x20 && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
+            return errf(err, "%s: header holds control byte 0x%02x at byte %llu", path, (unsigned)buf[i], (unsigned long long)i);
+    if (hlen == 0 || buf[0] != '{') return errf(err, "%s: header does not start with '{'", path);
+    const char *end = NULL;
+    cJSON *root = *rootp = cJSON_ParseWithLengthOpts(buf, (size_t)hlen, &end, 0);
+    if (!root) {
+        size_t pos = end && end >= buf && end <= buf + hlen ? (size_t)(end - buf) : 0; /* end: where it failed */
+        return errf(err, "%s: header is not valid JSON (near byte %zu)", path, pos);
+    }
+    for (const char *p = end; p < buf + hlen; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+            return errf(err, "%s: header has bytes after its JSON (at byte %zu)", path, (size_t)(p - buf));
+    if (!cJSON_IsObject(root)) return errf(err, "%s: header is not a JSON object", path);
+
+    const cJSON *meta = NULL;
+    int n = 0;
+    for (cJSON *it = root->child; it; it = it->next) {
+        if (strcmp(it->string, "__metadata__") == 0) {
+            if (meta) return errf(err, "%s: __metadata__ appears twice", path);
+            meta = it;
+            if (!cJSON_IsObject(it)) return errf(err, "%s: __metadata__ is not an object", path);
+            for (const cJSON *v = it->child; v; v = v->next) {
+                char kb[64];
+                if (!cJSON_IsString(v))
+                    return errf(err, "%s: __metadata__ value \"%s\" is not a string", path, shown(v->string, kb, sizeof kb));
+            }
+            continue;
+        }
+        if (n == 2 * MNIST_MAX_LAYERS) return errf(err, "%s: more than %d tensors", path, 2 * MNIST_MAX_LAYERS);
+        if (parse_entry(it, &es[n], path, err)) return -1;
+        n++;
+    }
+    /* The reference reader: sorted by offset, the tensors tile the data exactly. */
+    qsort(es, (size_t)n, sizeof *es, by_offset);
+    uint64_t at = 0;
+    char nb[64];
+    for (int i = 0; i < n; i++) {
+        const char *nm = shown(es[i].name, nb, sizeof nb);
+        if (es[i].begin != at)
+            return errf(err, "%s: tensor \"%s\" starts at data byte %llu, not %llu (gap or overlap)", path, nm,
+                        (unsigned long long)es[i].begin, (unsigned long long)at);
+        at = es[i].end;
+    }
+    if (at != datalen)
+        return errf(err, "%s: the tensors cover %llu data bytes but the file holds %llu", path, (unsigned long long)at,
+                    (unsigned long long)datalen);
+    *nes = n;
+    if (check_model(es, n, sizes, nl, path, err)) return -1;
+    return check_meta(meta, sizes, *nl, tmp, path, err);
+}
+
+int mnist_model_load(mnist_model *m, const char *path, mnist_err *err) {
+    memset(m, 0, sizeof *m);
+    FILE *f = fopen(path, "rb");
+    if (!f) return errf(err, "%s: %s", path, strerror(errno));
+    char *buf = NULL;
+    cJSON *root = NULL;
+    entry es[2 * MNIST_MAX_LAYERS];
+    int nes = 0, sizes[MNIST_MAX_LAYERS + 1], nl = 0, rc = -1;
+    mnist_model tmp; /* activation and dataset from the metadata, until m exists */
+    strcpy(tmp.activation, "tanh");
+    strcpy(tmp.dataset, "mnist");
+
+    struct stat st;
+    unsigned char nle[8];
+    if (fstat(fileno(f), &st) != 0) {
+        errf(err, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        errf(err, "%s: not a regular file", path);
+        goto done;
+    }
+    uint64_t size = (uint64_t)st.st_size, hlen = 0;
+    if (size < 8) {
+        errf(err, "%s: %llu bytes is too short for a safetensors file (at least 8)", path, (unsigned long long)size);
+        goto done;
+    }
+    if (fread(nle, 1, 8, f) != 8) {
+        errf(err, "%s: read failed: %s", path, ferror(f) ? strerror(errno) : "file shrank");
+        goto done;
+    }
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | nle[i];
+    if (hlen > MAX_HEADER) {
+        errf(err, "%s: header length %llu exceeds the limit %d", path, (unsigned long long)hlen, MAX_HEADER);
+        goto done;
+    }
+    if (hlen > size - 8) {
+        errf(err, "%s: header length %llu exceeds the file size %llu", path, (unsigned long long)hlen, (unsigned long long)size);
+        goto done;
+    }
+    if (!(buf = malloc((size_t)hlen + 1))) {
+        errf(err, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
+        goto done;
+    }
+    if (fread(buf, 1, (size_t)hlen, f) != (size_t)hlen) {
+        errf(err, "%s: read failed: %s", path, ferror(f) ? strerror(errno) : "file shrank");
+        goto done;
+    }
+    buf[hlen] = '\0';
+    if (check_header(buf, hlen, size - 8 - hlen, path, &root, es, &nes, sizes, &nl, &tmp, err)) goto done;
+
+    mnist_err sub;
+    if (mnist_model_create(m, sizes, nl + 1, &sub)) {
+        errf(err, "%s: %s", path, sub.msg);
+        goto done;
+    }
+    strcpy(m->activation, tmp.activation);
+    strcpy(m->dataset, tmp.dataset);
+    /* es is sorted by offset and tiles the data, so the tensors come in file order. */
+    for (int i = 0; i < nes; i++) {
+        const mnist_tensor *t = &m->tensors[es[i].slot];
+        if ((uint64_t)t->count * 4 != es[i].end - es[i].begin) {
+            errf(err, "%s: tensor %s does not match the model's table", path, t->name);
+            goto done;
+        }
+        if (fread(mnist_model_tensor(m, es[i].slot), sizeof(float), t->count, f) != t->count) {
+            errf(err, "%s: read failed in %s: %s", path, t->name, ferror(f) ? strerror(errno) : "file shrank");
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    if (rc) mnist_model_free(m);
+    cJSON_Delete(root);
+    free(buf);
+    fclose(f);
+    return rc;
+}

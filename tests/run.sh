@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# run.sh: runs every test program (build/tests/test_*) and script (tests/test_*.py, *.sh),
+# counts their PASS and FAIL lines, and ends with "N passed, M failed".
+# A program that exits non-zero without printing a FAIL (a crash) counts as one failure.
+set -u
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-/usr/bin/python3}
+passed=0 failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+run_one() { # name, command...
+    local name=$1; shift
+    echo "== $name"
+    "$@" >"$log" 2>&1
+    local rc=$?
+    cat "$log"
+    local p f
+    p=$(grep -c '^PASS ' "$log")
+    f=$(grep -c '^FAIL ' "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $name exited with status $rc"
+        f=1
+    fi
+    if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $name ran no check"
+        f=1
+    fi
+    passed=$((passed + p)) failed=$((failed + f))
+}
+
+for t in build/tests/test_*; do
+    [ -x "$t" ] && run_one "$(basename "$t")" "$t"
+done
+for t in tests/test_*.py; do
+    [ -e "$t" ] && run_one "$(basename "$t")" "$PYTHON" "$t"
+done
+for t in tests/test_*.sh; do
+    [ -e "$t" ] && run_one "$(basename "$t")" bash "$t"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

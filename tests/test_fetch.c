@@ -1,0 +1,444 @@
+/* test_fetch.c: the dataset table, the data folder, SHA-256 of plain and gzip files, and the
+ * verified fetch against file:// mirrors and loopback HTTP, with a test dataset whose contents
+ * are short strings of published SHA-256 (FIPS 180-2 test vectors and the empty string), so
+ * nothing here ever reaches the internet or the real MNIST mirrors. */
+#undef _POSIX_C_SOURCE
+#define _XOPEN_SOURCE 700
+#include "mnist.h"
+#include "check.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SHA_448 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+#define SHA_FOX "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592"
+
+static const char *const contents[MNIST_NFILES] = {
+    "abc", "", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+    "The quick brown fox jumps over the lazy dog"};
+
+/* No built-in URLs: a fetch that runs out of mirrors fails instead of going online. */
+static const mnist_dataset tds = {
+    .name = "test",
+    .urls = NULL,
+    .nurls = 0,
+    .files = {{"tr-img", SHA_ABC}, {"tr-lab", SHA_EMPTY}, {"te-img", SHA_448}, {"te-lab", SHA_FOX}},
+    .classes = NULL,
+};
+
+static char root[256];
+
+static void path_of(char *out, size_t cap, const char *a, const char *b) {
+    snprintf(out, cap, "%s/%s%s%s", root, a, b ? "/" : "", b ? b : "");
+}
+
+static int write_raw(const char *path, const char *s) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t n = strlen(s);
+    int bad = fwrite(s, 1, n, f) != n;
+    return fclose(f) != 0 || bad ? -1 : 0;
+}
+
+static int write_gz(const char *path, const char *s) {
+    gzFile g = gzopen(path, "wb");
+    if (!g) return -1;
+    unsigned n = (unsigned)strlen(s);
+    int bad = n && gzwrite(g, s, n) != (int)n;
+    return gzclose(g) != Z_OK || bad ? -1 : 0;
+}
+
+static int exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* A mirror folder with the test files as .gz; bit i of mask says file i is there; file
+ * `corrupt` (or -1) gets other content. */
+static void make_mirror(const char *name, unsigned mask, int corrupt) {
+    char dir[1024], p[4096];
+    path_of(dir, sizeof dir, name, NULL);
+    if (mkdir(dir, 0755) != 0) check(0, "mkdir %s", dir);
+    for (int i = 0; i < MNIST_NFILES; i++) {
+        if (!(mask >> i & 1)) continue;
+        snprintf(p, sizeof p, "%s/%s.gz", dir, tds.files[i].name);
+        if (write_gz(p, i == corrupt ? "not the right bytes" : contents[i])) check(0, "write %s", p);
+    }
+}
+
+/* Files in dir whose name starts with '.', other than . and .. (temporary files). */
+static int dotfiles(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+/* All four files present (raw or .gz) and verified. */
+static int all_valid(const char *dir) {
+    for (int i = 0; i < MNIST_NFILES; i++) {
+        char p[4096], hex[65];
+        mnist_err e;
+        if (mnist_data_file(p, sizeof p, dir, &tds.files[i], &e) != 1) return 0;
+        if (mnist_sha256_file(p, hex, &e) || strcmp(hex, tds.files[i].sha256)) return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    char text[16384];
+    int progress_calls;
+    volatile int *cancel_on_progress;
+} news;
+
+static void on_log(void *ud, const char *line) {
+    news *n = ud;
+    size_t len = strlen(n->text);
+    snprintf(n->text + len, sizeof n->text - len, "%s\n", line);
+}
+
+static void on_progress(void *ud, const char *file, double now, double total) {
+    news *n = ud;
+    (void)file, (void)now, (void)total;
+    n->progress_calls++;
+    if (n->cancel_on_progress) *n->cancel_on_progress = 1;
+}
+
+static int count(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* Fetch tds into data dir `name` from the given mirrors (URLs). */
+static int fetch(const char *name, const char *const *mirrors, int n, news *log, volatile int *cancel,
+                 mnist_err *err) {
+    char dir[1024];
+    path_of(dir, sizeof dir, name, NULL);
+    memset(log, 0, sizeof *log);
+    mnist_fetch_opts o = {mirrors, n, on_log, on_progress, log, cancel};
+    err->msg[0] = '\0';
+    return mnist_fetch(&tds, dir, &o, err);
+}
+
+static void test_sha256(void) {
+    char p[1024], hex[65];
+    mnist_err e;
+    path_of(p, sizeof p, "abc", NULL);
+    check(write_raw(p, "abc") == 0 && mnist_sha256_file(p, hex, &e) == 0 && !strcmp(hex, SHA_ABC),
+          "sha256 of a plain file \"abc\" is the FIPS 180-2 vector");
+    path_of(p, sizeof p, "abc.gz", NULL);
+    check(write_gz(p, "abc") == 0 && mnist_sha256_file(p, hex, &e) == 0 && !strcmp(hex, SHA_ABC),
+          "sha256 of a gzip file of \"abc\" agrees with the plain one");
+    path_of(p, sizeof p, "empty", NULL);
+    check(write_raw(p, "") == 0 && mnist_sha256_file(p, hex, &e) == 0 && !strcmp(hex, SHA_EMPTY),
+          "sha256 of an empty file");
+    /* A gzip file cut short must be an error, not the hash of a prefix. */
+    char big[4096];
+    for (size_t i = 0; i < sizeof big - 1; i++) big[i] = (char)('a' + (i * 7919 % 26));
+    big[sizeof big - 1] = '\0';
+    path_of(p, sizeof p, "cut.gz", NULL);
+    struct stat st;
+    int ok = write_gz(p, big) == 0 && stat(p, &st) == 0 && truncate(p, st.st_size / 2) == 0;
+    e.msg[0] = '\0';
+    check(ok && mnist_sha256_file(p, hex, &e) == -1 && strstr(e.msg, p), "truncated gzip is an error naming it: %s",
+          e.msg);
+    path_of(p, sizeof p, "missing", NULL);
+    check(mnist_sha256_file(p, hex, &e) == -1 && strstr(e.msg, p) && strstr(e.msg, "No such file"),
+          "missing file is an error naming it: %s", e.msg);
+}
+
+static void test_dataset(void) {
+    const mnist_dataset *ds = mnist_dataset_get("mnist");
+    check(ds && !strcmp(ds->name, "mnist"), "mnist_dataset_get(\"mnist\")");
+    if (!ds) return;
+    check(mnist_dataset_get("nope") == NULL && mnist_dataset_get(NULL) == NULL, "unknown dataset is NULL");
+    check(ds->nurls == 2 && !strcmp(ds->urls[0], "https://storage.googleapis.com/cvdf-datasets/mnist/") &&
+              !strcmp(ds->urls[1], "https://ossci-datasets.s3.amazonaws.com/mnist/"),
+          "mnist mirrors: the lab's first");
+    check(!strcmp(ds->files[MNIST_TRAIN_IMAGES].name, "train-images-idx3-ubyte") &&
+              !strcmp(ds->files[MNIST_TRAIN_LABELS].name, "train-labels-idx1-ubyte") &&
+              !strcmp(ds->files[MNIST_TEST_IMAGES].name, "t10k-images-idx3-ubyte") &&
+              !strcmp(ds->files[MNIST_TEST_LABELS].name, "t10k-labels-idx1-ubyte"),
+          "mnist file names");
+    int hexok = 1;
+    for (int i = 0; i < MNIST_NFILES; i++)
+        hexok &= strlen(ds->files[i].sha256) == 64 && strspn(ds->files[i].sha256, "0123456789abcdef") == 64;
+    check(hexok && !strcmp(ds->files[MNIST_TRAIN_IMAGES].sha256,
+                           "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+          "mnist SHA-256s are lowercase hex");
+    int classes = 1;
+    for (int i = 0; i < MNIST_CLASSES; i++) classes &= ds->classes[i][0] == '0' + i && ds->classes[i][1] == 0;
+    check(classes, "mnist classes are \"0\"..\"9\"");
+}
+
+static void test_data_dir(void) {
+    char out[1024];
+    mnist_err e;
+    setenv("MNIST_DATA", "/m", 1);
+    setenv("XDG_CACHE_HOME", "/x", 1);
+    setenv("HOME", "/h", 1);
+    check(mnist_data_dir(out, sizeof out, "/given", &e) == 0 && !strcmp(out, "/given"), "data dir: argument first");
+    check(mnist_data_dir(out, sizeof out, "", &e) == 0 && !strcmp(out, "/m"), "data dir: $MNIST_DATA when \"\"");
+    check(mnist_data_dir(out, sizeof out, NULL, &e) == 0 && !strcmp(out, "/m"), "data dir: $MNIST_DATA when NULL");
+    unsetenv("MNIST_DATA");
+    check(mnist_data_dir(out, sizeof out, NULL, &e) == 0 && !strcmp(out, "/x/mnist"), "data dir: $XDG_CACHE_HOME/mnist");
+    setenv("XDG_CACHE_HOME", "", 1);
+    check(mnist_data_dir(out, sizeof out, NULL, &e) == 0 && !strcmp(out, "/h/.cache/mnist"), "data dir: $HOME/.cache/mnist");
+    unsetenv("XDG_CACHE_HOME");
+    unsetenv("HOME");
+    check(mnist_data_dir(out, sizeof out, NULL, &e) == -1 && strstr(e.msg, "HOME"), "data dir: error without HOME: %s",
+          e.msg);
+    check(mnist_data_dir(out, 4, "/long/path", &e) == -1, "data dir: too long for the buffer is an error");
+}
+
+static void test_data_file(void) {
+    char dir[1024], p[4096], want[4096];
+    mnist_err e;
+    path_of(dir, sizeof dir, "df", NULL);
+    mkdir(dir, 0755);
+    const mnist_file_info *f = &tds.files[0];
+    snprintf(want, sizeof want, "%s/%s.gz", dir, f->name);
+    check(mnist_data_file(p, sizeof p, dir, f, &e) == 0 && !strcmp(p, want), "data file: none gives 0 and the .gz path");
+    write_gz(want, "abc");
+    check(mnist_data_file(p, sizeof p, dir, f, &e) == 1 && !strcmp(p, want), "data file: finds the .gz");
+    snprintf(want, sizeof want, "%s/%s", dir, f->name);
+    write_raw(want, "abc");
+    check(mnist_data_file(p, sizeof p, dir, f, &e) == 1 && !strcmp(p, want), "data file: prefers the raw file");
+    check(mnist_data_file(p, 8, dir, f, &e) == -1, "data file: path too long is an error");
+}
+
+static void test_fetch_file_mirrors(void) {
+    char url1[1024], url2[1024], url3[1024], dir[1024], p[4096];
+    news log;
+    mnist_err e;
+    make_mirror("m1", 0xf, -1);        /* everything */
+    make_mirror("m2", 0xf & ~4u, -1);  /* lacks te-img */
+    make_mirror("m3", 0xf, 1);         /* tr-lab corrupt */
+    snprintf(url1, sizeof url1, "file://%s/m1", root); /* no trailing '/': fetch adds it */
+    snprintf(url2, sizeof url2, "file://%s/m2/", root);
+    snprintf(url3, sizeof url3, "file://%s/m3/", root);
+
+    /* Fresh download into a folder that does not exist yet (mkdir -p). */
+    const char *m1[] = {url1};
+    int rc = fetch("d1/sub/data", m1, 1, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d1/sub/data", NULL);
+    check(rc == 0, "fetch from a file:// mirror: %s", rc ? e.msg : "ok");
+    check(all_valid(dir) && dotfiles(dir) == 0, "all four files there, verified, no temporary file left");
+    snprintf(p, sizeof p, "Downloading %s/tr-img.gz to %s/tr-img.gz...", url1, dir);
+    check(strstr(log.text, p) != NULL, "log says \"Downloading URL to PATH...\"");
+    check(log.progress_calls > 0, "progress callback called (%d times)", log.progress_calls);
+
+    /* Present, valid files are kept untouched, and no mirror is needed. */
+    struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
+    for (int i = 0; i < MNIST_NFILES; i++) {
+        snprintf(p, sizeof p, "%s/%s.gz", dir, tds.files[i].name);
+        utimensat(AT_FDCWD, p, old, 0);
+    }
+    const char *nowhere[] = {"file:///nonexistent/mirror/"};
+    rc = fetch("d1/sub/data", nowhere, 1, &log, NULL, &e);
+    int same = 1;
+    struct stat st;
+    for (int i = 0; i < MNIST_NFILES; i++) {
+        snprintf(p, sizeof p, "%s/%s.gz", dir, tds.files[i].name);
+        same &= stat(p, &st) == 0 && st.st_mtime == 1000000000;
+    }
+    check(rc == 0 && same && count(log.text, "present, verified") == 4 && !strstr(log.text, "Downloading"),
+          "present valid files are kept (mtime unchanged, nothing downloaded)");
+
+    /* A wrong raw file is replaced by a valid .gz and removed; a wrong .gz is overwritten. */
+    snprintf(p, sizeof p, "%s/tr-img.gz", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/tr-img", dir);
+    write_raw(p, "xyz");
+    char gz1[4096];
+    snprintf(gz1, sizeof gz1, "%s/tr-lab.gz", dir);
+    write_gz(gz1, "not empty");
+    rc = fetch("d1/sub/data", m1, 1, &log, NULL, &e);
+    check(rc == 0 && !exists(p) && all_valid(dir) && dotfiles(dir) == 0, "wrong files are replaced: %s",
+          rc ? e.msg : "ok");
+    check(count(log.text, "fails verification") == 2 && count(log.text, "Downloading") == 2,
+          "log names the two files that failed verification");
+
+    /* A wrong raw file beside a valid .gz: the .gz is kept, the raw file removed. */
+    write_raw(p, "xyz");
+    rc = fetch("d1/sub/data", nowhere, 1, &log, NULL, &e);
+    check(rc == 0 && !exists(p) && all_valid(dir) && !strstr(log.text, "Downloading"),
+          "wrong raw file beside a valid .gz: raw removed, .gz kept");
+
+    /* A mirror that lacks a file: the next mirror provides it. */
+    const char *m21[] = {url2, url1};
+    rc = fetch("d2", m21, 2, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d2", NULL);
+    snprintf(p, sizeof p, "%ste-img.gz", url2);
+    check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "missing file falls back to the next mirror: %s",
+          rc ? e.msg : "ok");
+    check(strstr(log.text, p) && count(log.text, "Downloading") == 5, "the failure on the first mirror is logged");
+
+    /* A mirror with corrupt content: no file under the real name, no temporary file. */
+    const char *m3[] = {url3};
+    rc = fetch("d3", m3, 1, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d3", NULL);
+    snprintf(p, sizeof p, "%str-lab.gz", url3);
+    check(rc == -1 && strstr(e.msg, "SHA-256 mismatch") && strstr(e.msg, p) && strstr(e.msg, "want " SHA_EMPTY),
+          "corrupt mirror: error names the URL and the mismatch: %s", e.msg);
+    snprintf(p, sizeof p, "%s/tr-lab.gz", dir);
+    char raw[4096];
+    snprintf(raw, sizeof raw, "%s/tr-lab", dir);
+    check(!exists(p) && !exists(raw) && dotfiles(dir) == 0, "corrupt mirror: no file and no temporary file left");
+    check(strstr(e.msg, "by hand") && strstr(e.msg, dir) && strstr(e.msg, "tr-img") && strstr(e.msg, "te-lab") &&
+              !strchr(e.msg, '\n'),
+          "the error is one line that says how to place the files by hand");
+
+    /* Every mirror fails: one error naming each URL. */
+    make_mirror("e1", 0, -1);
+    make_mirror("e2", 0, -1);
+    char ue1[1024], ue2[1024];
+    snprintf(ue1, sizeof ue1, "file://%s/e1/", root);
+    snprintf(ue2, sizeof ue2, "file://%s/e2/", root);
+    const char *mE[] = {ue1, ue2};
+    rc = fetch("d4", mE, 2, &log, NULL, &e);
+    snprintf(p, sizeof p, "%str-img.gz", ue1);
+    snprintf(raw, sizeof raw, "%str-img.gz", ue2);
+    path_of(dir, sizeof dir, "d4", NULL);
+    check(rc == -1 && strstr(e.msg, p) && strstr(e.msg, raw) && strstr(e.msg, "by hand") && dotfiles(dir) == 0,
+          "all mirrors fail: one error naming each URL: %s", e.msg);
+    rc = fetch("d4", NULL, 0, &log, NULL, &e);
+    check(rc == -1 && strstr(e.msg, "no mirror to try"), "no mirror at all: %s", e.msg);
+
+    /* Cancelled before and during a download. */
+    volatile int cancel = 1;
+    rc = fetch("d5", m1, 1, &log, &cancel, &e);
+    path_of(dir, sizeof dir, "d5", NULL);
+    check(rc == -1 && strstr(e.msg, "interrupted") && dotfiles(dir) == 0 && !all_valid(dir),
+          "cancel flag set: error says interrupted: %s", e.msg);
+    cancel = 0;
+    memset(&log, 0, sizeof log);
+    mnist_fetch_opts o = {m1, 1, on_log, on_progress, &log, &cancel};
+    log.cancel_on_progress = &cancel;
+    rc = mnist_fetch(&tds, dir, &o, &e);
+    snprintf(p, sizeof p, "%s/tr-img.gz", dir);
+    check(rc == -1 && strstr(e.msg, "interrupted") && dotfiles(dir) == 0 && !exists(p),
+          "cancelled from the progress callback: interrupted, nothing left: %s", e.msg);
+
+    /* A bad data folder. */
+    path_of(p, sizeof p, "abc", NULL); /* a plain file */
+    o = (mnist_fetch_opts){0};
+    rc = mnist_fetch(&tds, p, &o, &e);
+    check(rc == -1 && strstr(e.msg, p) && strstr(e.msg, "not a folder"), "data folder is a file: %s", e.msg);
+    snprintf(dir, sizeof dir, "%s/abc/sub", root);
+    rc = mnist_fetch(&tds, dir, NULL, &e);
+    check(rc == -1 && strstr(e.msg, "cannot create"), "data folder cannot be created: %s", e.msg);
+}
+
+/* A loopback port with nothing listening: bind an ephemeral one, then close it. */
+static int closed_port(void) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(s, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(s);
+    return port;
+}
+
+static void test_fetch_loopback(void) {
+    char url[1024], url1[1024], dir[1024];
+    news log;
+    mnist_err e;
+    snprintf(url1, sizeof url1, "file://%s/m1/", root);
+
+    /* Connection refused: the mirror is tried once, then skipped for the other files. */
+    int port = closed_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    const char *mr[] = {url, url1};
+    int rc = fetch("d6", mr, 2, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d6", NULL);
+    check(port > 0 && rc == 0 && all_valid(dir), "unreachable mirror: the next one serves: %s", rc ? e.msg : "ok");
+    check(count(log.text, "Downloading http://127.0.0.1") == 1, "unreachable mirror is tried once, then skipped");
+
+    /* A real HTTP server on loopback, lacking one file: 404 moves on without a retry. */
+    const char *py = "/usr/bin/python3";
+    if (access(py, X_OK) != 0) {
+        printf("skip: no %s for the HTTP test\n", py);
+        return;
+    }
+    char served[1024];
+    path_of(served, sizeof served, "m2", NULL);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        check(0, "pipe");
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) dup2(devnull, 2);
+        close(fds[0]);
+        execl(py, py, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", served, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *in = fdopen(fds[0], "r");
+    char line[1024] = "";
+    port = -1;
+    if (pid > 0 && in && fgets(line, sizeof line, in)) {
+        const char *p = strstr(line, " port ");
+        if (p) port = atoi(p + 6);
+    }
+    if (port > 0) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+        const char *mh[] = {url, url1};
+        rc = fetch("d7", mh, 2, &log, NULL, &e);
+        path_of(dir, sizeof dir, "d7", NULL);
+        check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "fetch over loopback HTTP: %s", rc ? e.msg : "ok");
+        check(strstr(log.text, "te-img.gz: HTTP 404") && count(log.text, "Downloading http://127.0.0.1") == 4,
+              "HTTP 404 moves to the next mirror without a retry");
+    } else {
+        check(0, "python http.server did not start: %s", line);
+    }
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    if (in) fclose(in);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+int main(void) {
+    setenv("no_proxy", "*", 1); /* loopback only, whatever the environment says */
+    snprintf(root, sizeof root, "%s/mnist-test-fetch-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(root)) {
+        check(0, "mkdtemp %s", root);
+        return check_status();
+    }
+    test_sha256();
+    test_dataset();
+    test_data_dir();
+    test_data_file();
+    test_fetch_file_mirrors();
+    test_fetch_loopback();
+    nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return check_status();
+}

@@ -1,0 +1,125 @@
+/* test_idx.c: the IDX reader on good files (plain and gzip) and on each kind of bad one. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "check.h"
+#include "mnist.h"
+
+static char dir[] = "/tmp/mnist-test-idx-XXXXXX";
+static char path_buf[64][512];
+static int path_i;
+
+static const char *path(const char *name) {
+    char *p = path_buf[path_i++ % 64];
+    snprintf(p, 512, "%s/%s", dir, name);
+    return p;
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
+}
+
+/* Write an IDX file: magic, dims (ndims of them), then len bytes of body. gz: gzip it. */
+static const char *write_idx(const char *name, uint32_t magic, int ndims, const uint32_t *dims, const uint8_t *body,
+                             size_t len, int gz) {
+    uint8_t head[16];
+    put32(head, magic);
+    for (int i = 0; i < ndims; i++) put32(head + 4 + 4 * i, dims[i]);
+    const char *p = path(name);
+    if (gz) {
+        gzFile g = gzopen(p, "wb");
+        gzwrite(g, head, 4 + 4 * ndims);
+        if (len) gzwrite(g, body, (unsigned)len);
+        gzclose(g);
+    } else {
+        FILE *f = fopen(p, "wb");
+        fwrite(head, 1, 4 + 4 * ndims, f);
+        if (len) fwrite(body, 1, len, f);
+        fclose(f);
+    }
+    return p;
+}
+
+/* Load images+labels and expect failure with a message containing both the file's name and
+ * `want`. */
+static void expect_fail(const char *what, const char *images, const char *labels, const char *file, const char *want) {
+    mnist_split s;
+    mnist_err err = {{0}};
+    int rc = mnist_split_load(&s, images, labels, NULL, &err);
+    const char *base = strrchr(file, '/') + 1;
+    check(rc == -1 && strstr(err.msg, base) && strstr(err.msg, want), "%s is refused: \"%s\"", what, err.msg);
+    if (rc == 0) mnist_split_free(&s);
+}
+
+int main(void) {
+    if (!mkdtemp(dir)) return 1;
+    enum { N = 5, R = 3, C = 4 };
+    uint8_t pix[N * R * C], lab[N] = {7, 2, 1, 0, 9};
+    for (int i = 0; i < N * R * C; i++) pix[i] = (uint8_t)(i * 37);
+    const uint32_t idims[3] = {N, R, C}, ldims[1] = {N};
+    const char *img = write_idx("img", 2051, 3, idims, pix, sizeof pix, 0);
+    const char *lbl = write_idx("lbl", 2049, 1, ldims, lab, sizeof lab, 0);
+    const char *imgz = write_idx("img.gz", 2051, 3, idims, pix, sizeof pix, 1);
+    const char *lblz = write_idx("lbl.gz", 2049, 1, ldims, lab, sizeof lab, 1);
+
+    mnist_split s;
+    mnist_err err;
+    int rc = mnist_split_load(&s, img, lbl, NULL, &err);
+    check(rc == 0 && s.n == N && s.rows == R && s.cols == C && !memcmp(s.images, pix, sizeof pix) &&
+              !memcmp(s.labels, lab, sizeof lab),
+          "plain IDX files load with their sizes, pixels and labels");
+    if (rc == 0) mnist_split_free(&s);
+    rc = mnist_split_load(&s, imgz, lblz, NULL, &err);
+    check(rc == 0 && s.n == N && !memcmp(s.images, pix, sizeof pix) && !memcmp(s.labels, lab, sizeof lab),
+          "gzip IDX files load the same bytes");
+    if (rc == 0) mnist_split_free(&s);
+
+    expect_fail("a truncated image file", write_idx("trunc", 2051, 3, idims, pix, sizeof pix - 1, 0), lbl,
+                path("trunc"), "truncated");
+    expect_fail("a truncated gzip image file", write_idx("trunc.gz", 2051, 3, idims, pix, 10, 1), lbl,
+                path("trunc.gz"), "truncated");
+    expect_fail("trailing bytes", write_idx("trail", 2051, 3, (uint32_t[]){N - 1, R, C}, pix, sizeof pix, 0), lbl,
+                path("trail"), "trailing bytes");
+    expect_fail("wrong magic", write_idx("magic", 0x12345678, 3, idims, pix, sizeof pix, 0), lbl, path("magic"),
+                "magic");
+    expect_fail("a labels file given as images", lbl, lbl, lbl, "labels");
+    expect_fail("a header cut short", write_idx("short", 2051, 1, idims, NULL, 0, 0), lbl, path("short"),
+                "truncated IDX header");
+    expect_fail("a zero magic", write_idx("zeros", 0, 0, NULL, NULL, 0, 0), lbl, path("zeros"), "bad magic");
+    fclose(fopen(path("empty"), "wb"));
+    expect_fail("an empty file", path("empty"), lbl, path("empty"), "not an IDX file");
+    expect_fail("a huge count", write_idx("huge", 2051, 3, (uint32_t[]){0xffffffffu, 28, 28}, pix, sizeof pix, 0),
+                lbl, path("huge"), "implausible count");
+    expect_fail("a count whose bytes are not there",
+                write_idx("lies", 2051, 3, (uint32_t[]){1000000, 28, 28}, pix, sizeof pix, 0), lbl, path("lies"),
+                "truncated");
+    expect_fail("a huge image side", write_idx("side", 2051, 3, (uint32_t[]){1, 100000, 100000}, pix, sizeof pix, 0),
+                lbl, path("side"), "implausible image size");
+    expect_fail("zero images", write_idx("zero", 2051, 3, (uint32_t[]){0, 28, 28}, NULL, 0, 0), lbl, path("zero"),
+                "implausible count");
+    expect_fail("mismatched counts", img, write_idx("lbl4", 2049, 1, (uint32_t[]){N - 1}, lab, N - 1, 0), img,
+                "4 labels");
+    expect_fail("a label of 10", img, write_idx("lbl10", 2049, 1, ldims, (uint8_t[]){1, 2, 10, 3, 4}, N, 0),
+                path("lbl10"), "label 10");
+    {
+        FILE *f = fopen(path("garbage.gz"), "wb");
+        const uint8_t junk[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6};
+        fwrite(junk, 1, sizeof junk, f);
+        fclose(f);
+        expect_fail("a corrupt gzip stream", path("garbage.gz"), lbl, path("garbage.gz"), "invalid");
+    }
+    expect_fail("a missing file", path("nope"), lbl, path("nope"), "cannot open");
+
+    /* Verification: the right SHA-256 passes, a wrong one fails naming the file. */
+    const char *empty_sha[2] = {NULL, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"};
+    rc = mnist_split_load(&s, img, lbl, empty_sha, &err);
+    check(rc == -1 && strstr(err.msg, "lbl") && strstr(err.msg, "SHA-256"), "a SHA-256 mismatch is refused: \"%s\"",
+          err.msg);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) return 1;
+    return check_status();
+}

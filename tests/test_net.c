@@ -1,0 +1,217 @@
+/* test_net.c: the network's arithmetic against numbers computed independently: a forward pass
+ * worked by hand, every gradient against central differences in double precision, the fused
+ * SGD step against the gradient, evaluation against prediction, and determinism. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "check.h"
+#include "mnist.h"
+
+/* ---- a forward pass worked by hand ---------------------------------- */
+
+static void test_forward_by_hand(void) {
+    // x = [1, 0.5]; W0 = [[1, -1], [0.5, 2]], b0 = [0, 0.5]: z = [1.25, 0.5], h = tanh(z)
+    // W1 = [[1, 0, -1], [2, 1, 0]], b1 = [0, 0, 0.1]: logits = [h0 + 2 h1, h1, 0.1 - h0]
+    // softmax by hand (math.tanh, math.exp in double): see the constants below.
+    mnist_model m;
+    mnist_err err;
+    check(mnist_model_create(&m, (int[]){2, 2, 3}, 3, &err) == 0, "a 2-2-3 model is created");
+    const float w0[] = {1, -1, 0.5f, 2}, b0[] = {0, 0.5f}, w1[] = {1, 0, -1, 2, 1, 0}, b1[] = {0, 0, 0.1f};
+    memcpy(mnist_model_tensor(&m, 0), w0, sizeof w0);
+    memcpy(mnist_model_tensor(&m, 1), b0, sizeof b0);
+    memcpy(mnist_model_tensor(&m, 2), w1, sizeof w1);
+    memcpy(mnist_model_tensor(&m, 3), b1, sizeof b1);
+    const float x[] = {1, 0.5f};
+    const double want[] = {0.7406819955809614, 0.199770774192765, 0.059547230226273784};
+    float p[3];
+    check(mnist_predict(&m, x, 1, p, &err) == 0, "predict runs");
+    double worst = 0;
+    for (int i = 0; i < 3; i++) worst = fmax(worst, fabs(p[i] - want[i]));
+    // float32 through two small layers: a few ulps of 1
+    check(worst < 1e-6, "forward pass of a 2-2-3 tanh network matches the hand computation (largest difference %.2g)",
+          worst);
+    mnist_model_free(&m);
+}
+
+/* ---- a small problem for gradients ---------------------------------- */
+
+enum { SIDE = 4, IN = SIDE * SIDE, NEX = 7, BATCH = 5 };
+static const int sizes[] = {IN, 9, 7, MNIST_CLASSES};
+static const int nsizes = 4;
+
+typedef struct {
+    mnist_split split;
+    uint8_t images[NEX * IN], labels[NEX];
+} toy_data;
+
+static void toy_init(toy_data *d, uint32_t seed) {
+    mnist_rng r;
+    mnist_rng_seed(&r, seed);
+    for (int i = 0; i < NEX * IN; i++) d->images[i] = (uint8_t)(mnist_rng_u32(&r) & 255);
+    for (int i = 0; i < NEX; i++) d->labels[i] = (uint8_t)(mnist_rng_u32(&r) % MNIST_CLASSES);
+    d->split = (mnist_split){.n = NEX, .rows = SIDE, .cols = SIDE, .images = d->images, .labels = d->labels};
+}
+
+/* Mean NLL of the batch in double precision, by plain loops written for this test. */
+static double loss_double(const mnist_model *m, const double *p, const toy_data *d, const int32_t *idx, int n) {
+    double total = 0;
+    double a[64], z[64];
+    for (int r = 0; r < n; r++) {
+        int width = IN;
+        for (int k = 0; k < IN; k++) a[k] = (float)d->images[idx[r] * IN + k] / 255.0f;
+        for (int l = 0; l < m->nlayers; l++) {
+            const double *w = p + m->tensors[2 * l].offset, *b = p + m->tensors[2 * l + 1].offset;
+            int out = m->sizes[l + 1];
+            for (int j = 0; j < out; j++) {
+                double s = b[j];
+                for (int k = 0; k < width; k++) s += a[k] * w[k * out + j];
+                z[j] = s;
+            }
+            for (int j = 0; j < out; j++) a[j] = l < m->nlayers - 1 ? tanh(z[j]) : z[j];
+            width = out;
+        }
+        double mx = a[0], s = 0;
+        for (int j = 1; j < width; j++) mx = fmax(mx, a[j]);
+        for (int j = 0; j < width; j++) s += exp(a[j] - mx);
+        total -= a[d->labels[idx[r]]] - mx - log(s);
+    }
+    return total / n;
+}
+
+static void test_gradients(void) {
+    mnist_model m;
+    mnist_err err;
+    toy_data d;
+    toy_init(&d, 7);
+    mnist_model_create(&m, sizes, nsizes, &err);
+    mnist_model_init_lab(&m, 0.5, 3);
+    const int32_t idx[BATCH] = {4, 0, 6, 2, 3};
+    backend *b = backend_cpu_create(&m, &(backend_opts){.max_batch = BATCH, .threads = 1}, &err);
+    check(b && b->set_data(b, SPLIT_TRAIN, &d.split, &err) == 0, "the CPU backend takes the toy data");
+    float *g = calloc(m.nparams, sizeof *g);
+    double *p = malloc(m.nparams * sizeof *p);
+    double loss;
+    check(b->gradient(b, idx, BATCH, g, &loss, &err) == 0, "the backend computes a gradient");
+    for (size_t i = 0; i < m.nparams; i++) p[i] = m.params[i];
+    double want_loss = loss_double(&m, p, &d, idx, BATCH);
+    check(fabs(loss - want_loss) < 1e-5, "batch loss %.7f matches the double-precision loss %.7f", loss, want_loss);
+
+    // Central differences in double: error O(eps^2) ~ 1e-8 against float32 gradients whose
+    // rounding is ~1e-7 relative to their largest entry. Allow 1e-4 of the largest.
+    const double eps = 1e-4;
+    for (int t = 0; t < m.ntensors; t++) {
+        const mnist_tensor *tt = &m.tensors[t];
+        double worst = 0, largest = 0;
+        for (size_t i = tt->offset; i < tt->offset + tt->count; i++) {
+            double keep = p[i];
+            p[i] = keep + eps;
+            double up = loss_double(&m, p, &d, idx, BATCH);
+            p[i] = keep - eps;
+            double down = loss_double(&m, p, &d, idx, BATCH);
+            p[i] = keep;
+            double fd = (up - down) / (2 * eps);
+            worst = fmax(worst, fabs(fd - g[i]));
+            largest = fmax(largest, fabs(fd));
+        }
+        check(largest > 1e-3, "%s: the gradient is not all zeros (largest %.3g)", tt->name, largest);
+        check(worst <= 1e-4 * largest, "%s: gradient matches central differences (largest difference %.2g of %.3g)",
+              tt->name, worst, largest);
+    }
+
+    // The fused step (SGD folded into the weight-gradient products) equals params - lr * grad.
+    const float lr = 0.25f;
+    float *after = malloc(m.nparams * sizeof *after);
+    b->train_step(b, idx, BATCH, lr, NULL, &err);
+    b->get_params(b, after, &err);
+    double worst = 0, moved = 0;
+    for (size_t i = 0; i < m.nparams; i++) {
+        double want = (double)m.params[i] - lr * (double)g[i];
+        worst = fmax(worst, fabs(after[i] - want));
+        moved = fmax(moved, fabs(after[i] - m.params[i]));
+    }
+    // each entry is a float32 sum of 5 products plus rounding of the update: ~1e-7 absolute
+    check(moved > 1e-3 && worst < 1e-6, "a fused SGD step equals params - lr * gradient (largest difference %.2g)",
+          worst);
+
+    // Evaluation agrees with prediction, example by example.
+    mnist_eval_result res;
+    b->set_data(b, SPLIT_TEST, &d.split, &err);
+    b->evaluate(b, SPLIT_TEST, &res, &err);
+    memcpy(m.params, after, m.nparams * sizeof *after);
+    float x[NEX * IN], probs[NEX * MNIST_CLASSES];
+    for (int i = 0; i < NEX * IN; i++) x[i] = (float)d.images[i] / 255.0f;
+    mnist_predict(&m, x, NEX, probs, &err);
+    int correct = 0, cells = 0;
+    double nll = 0;
+    for (int r = 0; r < NEX; r++) {
+        int best = 0;
+        for (int j = 1; j < MNIST_CLASSES; j++)
+            if (probs[r * MNIST_CLASSES + j] > probs[r * MNIST_CLASSES + best]) best = j;
+        correct += best == d.labels[r];
+        nll -= log(probs[r * MNIST_CLASSES + d.labels[r]]);
+    }
+    for (int i = 0; i < MNIST_CLASSES; i++)
+        for (int j = 0; j < MNIST_CLASSES; j++) cells += res.confusion[i][j];
+    check(res.n == NEX && res.correct == correct && cells == NEX && fabs(res.loss - nll / NEX) < 1e-5,
+          "evaluate agrees with predict: %d of %d correct, loss %.6f vs %.6f", res.correct, NEX, res.loss, nll / NEX);
+    free(after);
+    free(g);
+    free(p);
+    b->destroy(b);
+    mnist_model_free(&m);
+}
+
+/* The same seed and threads give a bit-identical model; another seed does not. */
+static void test_determinism(void) {
+    toy_data d;
+    toy_init(&d, 11);
+    mnist_data data = {.train = d.split, .test = d.split};
+    mnist_train_opts o = {.lr = 0.1, .batch = 2, .epochs = 3, .seed = 0, .threads = 1};
+    mnist_model a, b, c;
+    mnist_err err;
+    for (int k = 0; k < 3; k++) {
+        mnist_model *m = k == 0 ? &a : k == 1 ? &b : &c;
+        mnist_model_create(m, sizes, nsizes, &err);
+        mnist_model_init_lab(m, 0.1, 0);
+        o.seed = k == 2 ? 1 : 0;
+        check(mnist_train(m, &data, &o, NULL, NULL, NULL, &err) == 0, "training run %d on toy data", k);
+    }
+    check(!memcmp(a.params, b.params, a.nparams * sizeof(float)), "two runs with seed 0 give bit-identical models");
+    check(memcmp(a.params, c.params, a.nparams * sizeof(float)) != 0, "a run with another batch order differs");
+    mnist_model_free(&a);
+    mnist_model_free(&b);
+    mnist_model_free(&c);
+}
+
+/* Shapes that do not fit are refused with a clear message. */
+static void test_fit(void) {
+    toy_data d;
+    toy_init(&d, 1);
+    mnist_data data = {.train = d.split, .test = d.split};
+    mnist_train_opts o = mnist_train_defaults();
+    mnist_model m;
+    mnist_err err;
+    mnist_model_create(&m, (int[]){784, 10}, 2, &err);
+    check(mnist_train(&m, &data, &o, NULL, NULL, NULL, &err) == -1 && strstr(err.msg, "784 inputs"),
+          "a 784-input network refuses 4x4 images: \"%s\"", err.msg);
+    mnist_model_free(&m);
+    mnist_model_create(&m, (int[]){IN, 10}, 2, &err);
+    check(mnist_train(&m, &data, &o, NULL, NULL, NULL, &err) == -1 && strstr(err.msg, "batch size 128"),
+          "a batch larger than the data is refused: \"%s\"", err.msg);
+    mnist_model_free(&m);
+    int s[MNIST_MAX_LAYERS + 1], n;
+    check(mnist_parse_layers("784,1024,1024,10", s, &n, &err) == 0 && n == 4 && s[1] == 1024, "--layers parses");
+    check(mnist_parse_layers("784,,10", s, &n, &err) == -1, "--layers '784,,10' is refused: \"%s\"", err.msg);
+    check(mnist_parse_layers("784", s, &n, &err) == -1, "--layers with one size is refused: \"%s\"", err.msg);
+    check(mnist_parse_layers("784,-3,10", s, &n, &err) == -1, "a negative size is refused: \"%s\"", err.msg);
+}
+
+int main(void) {
+    test_forward_by_hand();
+    test_gradients();
+    test_determinism();
+    test_fit();
+    return check_status();
+}

@@ -1,0 +1,435 @@
+/* test_safetensors.c: model files: bit-exact round trips, the bytes on disk read independently,
+ * tensors in another order, and every malformed header rejected with the file's name. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "check.h"
+#include "mnist.h"
+
+static char dir[256];
+
+static uint32_t rnd_state = 2463534242u;
+static uint32_t rnd(void) { /* xorshift32: arbitrary bit patterns, NaNs and infinities included */
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 17;
+    rnd_state ^= rnd_state << 5;
+    return rnd_state;
+}
+
+static int write_file(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(p, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+static unsigned char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *p = NULL;
+    long len;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (p = malloc((size_t)len + 1)) && fread(p, 1, (size_t)len, f) == (size_t)len) {
+        *n = (size_t)len;
+    } else {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    return p;
+}
+
+/* A safetensors file: u64 claimed header length (little-endian), json, then datalen data bytes
+ * (float k at data byte 4k is k, so a loaded tensor shows where it came from). */
+static void put_raw(const char *path, uint64_t claimed, const char *json, size_t hl, size_t datalen) {
+    size_t n = 8 + hl + datalen;
+    unsigned char *p = malloc(n);
+    if (!p) abort();
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(claimed >> (8 * i));
+    memcpy(p + 8, json, hl);
+    for (size_t i = 0; i < datalen; i++) {
+        float v = (float)(i / 4);
+        p[8 + hl + i] = ((unsigned char *)&v)[i % 4];
+    }
+    if (write_file(path, p, n)) abort();
+    free(p);
+}
+
+static void put_st(const char *path, const char *json, size_t datalen) { put_raw(path, strlen(json), json, strlen(json), datalen); }
+
+/* The message after a call: empty when it succeeded. */
+static const char *why(int rc, const mnist_err *e) { return rc ? e->msg : "ok"; }
+
+static int all_zero(const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i]) return 0;
+    return 1;
+}
+
+/* Loading path fails, with one line naming the file (and holding want, when given), and *m zeroed. */
+static void expect_fail_path(const char *label, const char *path, const char *want) {
+    mnist_model m;
+    mnist_err err = {{0}};
+    memset(&m, 0xAB, sizeof m);
+    int rc = mnist_model_load(&m, path, &err);
+    int ok = rc == -1 && strstr(err.msg, path) && (!want || strstr(err.msg, want)) && !strchr(err.msg, '\n') &&
+             all_zero(&m, sizeof m);
+    check(ok, "rejects %s: %s", label, err.msg);
+    if (rc == 0) mnist_model_free(&m);
+}
+
+static void expect_fail(const char *label, const char *json, size_t datalen, const char *want) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/bad.safetensors", dir);
+    put_st(path, json, datalen);
+    expect_fail_path(label, path, want);
+}
+
+/* One valid layer, [2, 3] and [3]: 36 data bytes. */
+#define K0(off) "\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":" off "}"
+#define B0(off) "\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":" off "}"
+#define ONE K0("[0,24]") "," B0("[24,36]")
+
+static void fill_random(mnist_model *m) {
+    static const uint32_t special[] = {0x80000000u /* -0 */, 0x00000001u /* smallest denormal */,
+                                       0x807FFFFFu /* largest negative denormal */, 0x7F800000u /* inf */,
+                                       0xFF800000u /* -inf */, 0x7FC00001u /* NaN with payload */,
+                                       0x7F7FFFFFu /* FLT_MAX */, 0x00000000u};
+    for (size_t i = 0; i < m->nparams; i++) {
+        uint32_t u = i < sizeof special / sizeof special[0] ? special[i] : rnd();
+        memcpy(&m->params[i], &u, 4);
+    }
+}
+
+static int same_model(const mnist_model *a, const mnist_model *b) {
+    if (a->nlayers != b->nlayers || a->ntensors != b->ntensors || a->nparams != b->nparams ||
+        strcmp(a->activation, b->activation) || strcmp(a->dataset, b->dataset))
+        return 0;
+    for (int i = 0; i <= a->nlayers; i++)
+        if (a->sizes[i] != b->sizes[i]) return 0;
+    for (int i = 0; i < a->ntensors; i++) {
+        const mnist_tensor *s = &a->tensors[i], *t = &b->tensors[i];
+        if (strcmp(s->name, t->name) || s->ndim != t->ndim || s->offset != t->offset || s->count != t->count) return 0;
+        for (int d = 0; d < s->ndim; d++)
+            if (s->shape[d] != t->shape[d]) return 0;
+    }
+    return memcmp(a->params, b->params, a->nparams * sizeof(float)) == 0;
+}
+
+/* The saved file read with our own eyes: header length, alignment, JSON, data bytes. */
+static void check_bytes(const mnist_model *m, const char *path, const char *layers) {
+    size_t n = 0;
+    unsigned char *p = read_all(path, &n);
+    uint64_t hl = 0;
+    if (p && n >= 8)
+        for (int i = 7; i >= 0; i--) hl = hl << 8 | p[i];
+    int ok = p && n >= 8 && hl <= n - 8;
+    check(ok, "file: header length %llu (little-endian) fits the file of %zu bytes", (unsigned long long)hl, n);
+    if (!ok) {
+        free(p);
+        return;
+    }
+    check((8 + hl) % 8 == 0, "file: data starts at byte %llu, a multiple of 8", (unsigned long long)(8 + hl));
+    check(n - 8 - hl == m->nparams * 4, "file: %zu data bytes for %zu parameters", (size_t)(n - 8 - hl), m->nparams);
+    check(memcmp(p + 8 + hl, m->params, m->nparams * 4) == 0, "file: data is the parameters in table order, float32 LE");
+    cJSON *root = cJSON_ParseWithLength((const char *)p + 8, (size_t)hl);
+    check(cJSON_IsObject(root), "file: header parses as a JSON object");
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+    const char *keys[4] = {"format", "layers", "activation", "dataset"}, *vals[4] = {"mnist", layers, "tanh", "mnist"};
+    for (int k = 0; k < 4; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, keys[k]);
+        check(cJSON_IsString(v) && strcmp(v->valuestring, vals[k]) == 0, "file: __metadata__.%s == \"%s\"", keys[k], vals[k]);
+    }
+    check(cJSON_GetArraySize(root) == m->ntensors + 1, "file: %d tensors and __metadata__", m->ntensors);
+    double at = 0;
+    for (int i = 0; i < m->ntensors; i++) {
+        const mnist_tensor *t = &m->tensors[i];
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, t->name);
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+        const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+        int good = cJSON_IsString(dt) && strcmp(dt->valuestring, "F32") == 0 && cJSON_GetArraySize(sh) == t->ndim &&
+                   cJSON_GetArraySize(of) == 2;
+        for (int d = 0; good && d < t->ndim; d++) good = cJSON_GetArrayItem(sh, d)->valuedouble == t->shape[d];
+        good = good && cJSON_GetArrayItem(of, 0)->valuedouble == at &&
+               cJSON_GetArrayItem(of, 1)->valuedouble == at + 4.0 * (double)t->count;
+        check(good, "file: %s is F32, shape and offsets [%.0f, %.0f]", t->name, at, at + 4.0 * (double)t->count);
+        at += 4.0 * (double)t->count;
+    }
+    cJSON_Delete(root);
+    free(p);
+}
+
+static void test_round_trip(const int *sizes, int n, const char *layers) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    mnist_model a, b;
+    mnist_err err = {{0}};
+    int rc;
+    rc = mnist_model_create(&a, sizes, n, &err);
+    if (!check(rc == 0, "create %s: %s", layers, why(rc, &err))) return;
+    fill_random(&a);
+    rc = mnist_model_save(&a, path, &err);
+    check(rc == 0, "save %s: %s", layers, why(rc, &err));
+    check_bytes(&a, path, layers);
+    rc = mnist_model_load(&b, path, &err);
+    if (check(rc == 0, "load %s: %s", layers, why(rc, &err))) {
+        check(same_model(&a, &b), "round trip %s is bit-exact (params, table, metadata)", layers);
+        mnist_model_free(&b);
+    }
+    mnist_model_free(&a);
+}
+
+static void test_other_order(void) {
+    char path[512];
+    int rc;
+    snprintf(path, sizeof path, "%s/order.safetensors", dir);
+    /* bias first in the JSON and in the data; no metadata; header padded with whitespace */
+    put_st(path, "{" B0("[0,12]") "," K0("[12,36]") "} \t\r\n", 36);
+    mnist_model m;
+    mnist_err err = {{0}};
+    rc = mnist_model_load(&m, path, &err);
+    if (!check(rc == 0, "load tensors stored bias first: %s", why(rc, &err))) return;
+    const float *w = mnist_model_tensor(&m, 0), *b = mnist_model_tensor(&m, 1);
+    int ok = m.nlayers == 1 && m.sizes[0] == 2 && m.sizes[1] == 3;
+    for (int i = 0; ok && i < 3; i++) ok = b[i] == (float)i;
+    for (int i = 0; ok && i < 6; i++) ok = w[i] == (float)(3 + i);
+    check(ok, "tensors placed by name, not by file order");
+    check(strcmp(m.activation, "tanh") == 0 && strcmp(m.dataset, "mnist") == 0, "no metadata: activation tanh, dataset mnist");
+    mnist_model_free(&m);
+
+    put_st(path, "{\"__metadata__\":{\"dataset\":\"fashion_mnist\",\"activation\":\"tanh\",\"layers\":\"2,3\",\"x\":\"y\"}," ONE "}", 36);
+    rc = mnist_model_load(&m, path, &err);
+    if (check(rc == 0, "load with metadata: %s", why(rc, &err))) {
+        check(strcmp(m.dataset, "fashion_mnist") == 0, "metadata dataset copied: %s", m.dataset);
+        mnist_model_free(&m);
+    }
+}
+
+static void test_malformed(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/bad.safetensors", dir);
+    mnist_model m;
+    mnist_err err = {{0}};
+    int rc;
+    put_st(path, "{" ONE "}", 36);
+    rc = mnist_model_load(&m, path, &err);
+    if (check(rc == 0, "the base file of the malformed cases loads: %s", why(rc, &err)))
+        mnist_model_free(&m);
+
+    if (write_file(path, "\x08\0\0\0\0", 5)) abort();
+    expect_fail_path("a 5-byte file", path, "too short");
+    put_raw(path, 1000, "{}", 2, 10);
+    expect_fail_path("header length beyond the file", path, "exceeds the file size");
+    put_raw(path, 100000001, "{}", 2, 0);
+    expect_fail_path("header length over 100 MB", path, "exceeds the limit");
+    put_raw(path, UINT64_MAX, "{}", 2, 0);
+    expect_fail_path("header length 2^64-1", path, "exceeds");
+    static const char nul[] = "{" ONE "}\0 ";
+    put_raw(path, sizeof nul - 1, nul, sizeof nul - 1, 36);
+    expect_fail_path("a NUL after the JSON", path, "control byte 0x00");
+    static const char nulname[] = "{" K0("[0,24]") ",\"layers.0.bias\0x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}";
+    put_raw(path, sizeof nulname - 1, nulname, sizeof nulname - 1, 36);
+    expect_fail_path("a NUL inside a name", path, "control byte 0x00");
+    snprintf(path, sizeof path, "%s/no-such-file.safetensors", dir);
+    expect_fail_path("a missing file", path, "No such file");
+    expect_fail_path("a directory", dir, NULL);
+
+    expect_fail("an empty header", "", 0, "start");
+    expect_fail("invalid JSON", "{\"layers.0.kernel\":{", 0, "not valid JSON");
+    expect_fail("JSON that is not an object", "[1,2]", 0, NULL);
+    expect_fail("garbage after the JSON", "{" ONE "}x", 36, "after its JSON");
+    expect_fail("invalid UTF-8", "{\"\xC0\xAF\":1}", 0, "UTF-8");
+    expect_fail("an entry that is not an object", "{\"layers.0.kernel\":5}", 0, "not an object");
+    expect_fail("missing dtype", "{\"layers.0.kernel\":{\"shape\":[2,3],\"data_offsets\":[0,24]}," B0("[24,36]") "}", 36, "dtype");
+    expect_fail("missing shape", "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"data_offsets\":[0,24]}," B0("[24,36]") "}", 36, "shape");
+    expect_fail("missing data_offsets", "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3]}," B0("[24,36]") "}", 36,
+                "data_offsets");
+    expect_fail("dtype not a string", "{\"layers.0.kernel\":{\"dtype\":4,\"shape\":[2,3],\"data_offsets\":[0,24]}}", 24, "dtype");
+    expect_fail("dtype F16", "{\"layers.0.kernel\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]}," B0("[12,24]") "}",
+                24, "F16");
+    expect_fail("an unknown dtype", "{\"layers.0.kernel\":{\"dtype\":\"F33\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B0("[24,36]") "}",
+                36, "unknown dtype");
+    expect_fail("offsets with a gap", "{" K0("[0,24]") "," B0("[28,40]") "}", 40, "gap");
+    expect_fail("overlapping offsets", "{" K0("[0,24]") "," B0("[20,32]") "}", 32, "overlap");
+    expect_fail("offsets not starting at 0", "{" K0("[4,28]") "," B0("[28,40]") "}", 40, "starts at data byte 4");
+    expect_fail("offsets past the data", "{" ONE "}", 30, "cover 36");
+    expect_fail("trailing bytes after the last tensor", "{" ONE "}", 40, "holds 40");
+    expect_fail("end before begin", "{" K0("[24,0]") "," B0("[24,36]") "}", 36, "end before");
+    expect_fail("byte size not numel*4", "{" K0("[0,20]") "," B0("[20,32]") "}", 32, "need 24");
+    expect_fail("three offsets", "{" K0("[0,24,24]") "," B0("[24,36]") "}", 36, "data_offsets");
+    expect_fail("a shape that overflows",
+                "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,24]}}", 24,
+                "overflows");
+    expect_fail("a negative dimension", "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[-2,3],\"data_offsets\":[0,24]}}", 24,
+                "whole number");
+    expect_fail("a fractional dimension", "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2.5,3],\"data_offsets\":[0,24]}}",
+                24, "whole number");
+    expect_fail("a dimension past 2^53", "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[1e300,0],\"data_offsets\":[0,0]}}", 0,
+                "whole number");
+    expect_fail("a string dimension", "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[\"2\",3],\"data_offsets\":[0,24]}}", 24,
+                "whole number");
+    expect_fail("a negative offset", "{" K0("[-24,0]") "," B0("[0,12]") "}", 12, "data_offsets");
+    expect_fail("a fractional offset", "{" K0("[0,24.5]") "," B0("[24.5,36.5]") "}", 36, "data_offsets");
+
+    expect_fail("no tensors", "{}", 0, "no tensors");
+    expect_fail("a wrong name", "{\"layer.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B0("[24,36]") "}",
+                36, "unexpected tensor \"layer.0.kernel\"");
+    expect_fail("a leading zero in a name",
+                "{\"layers.00.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B0("[24,36]") "}", 36,
+                "unexpected tensor");
+    expect_fail("a missing bias", "{" K0("[0,24]") "}", 24, "missing tensor layers.0.bias");
+    expect_fail("a missing layer", "{" ONE ",\"layers.1.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[36,48]}}", 48,
+                "missing tensor layers.1.kernel");
+    expect_fail("an extra tensor", "{" ONE ",\"extra\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[36,40]}}", 40,
+                "unexpected tensor \"extra\"");
+    expect_fail("a duplicated tensor", "{" ONE "," B0("[36,48]") "}", 48, "twice");
+    expect_fail("a layer index past the limit",
+                "{\"layers.8.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}", 24, "unexpected tensor");
+    expect_fail("a kernel of one dimension",
+                "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,24]}," B0("[24,36]") "}", 36, "[in, out]");
+    expect_fail("a kernel with a zero dimension",
+                "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]}," B0("[0,12]") "}", 12, "[in, out]");
+    expect_fail("a bias that does not match its kernel",
+                "{" K0("[0,24]") ",\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[24,40]}}", 40, "bias");
+    expect_fail("shapes that do not chain",
+                "{" ONE ",\"layers.1.kernel\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[36,68]},"
+                "\"layers.1.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[68,76]}}",
+                76, "4 inputs");
+    expect_fail("metadata not an object", "{\"__metadata__\":[]," ONE "}", 36, "__metadata__");
+    expect_fail("a non-string metadata value", "{\"__metadata__\":{\"layers\":5}," ONE "}", 36, "not a string");
+    expect_fail("an unsupported activation", "{\"__metadata__\":{\"activation\":\"relu\"}," ONE "}", 36,
+                "unsupported activation \"relu\"");
+    expect_fail("metadata layers that disagree", "{\"__metadata__\":{\"layers\":\"2,4\"}," ONE "}", 36, "2,3");
+    expect_fail("metadata layers that do not parse", "{\"__metadata__\":{\"layers\":\"abc\"}," ONE "}", 36, "abc");
+    expect_fail("a dataset name too long", "{\"__metadata__\":{\"dataset\":\"a_dataset_name_too_long\"}," ONE "}", 36, "dataset");
+    expect_fail("a control character shown in a message", "{\"bad\\nname\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                4, "bad?name");
+}
+
+/* Leftover temporary files in dir ("name.tmp-XXXXXX"). */
+static int temp_files(void) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp-")) n++;
+    closedir(d);
+    return n;
+}
+
+static void test_save_errors(void) {
+    char path[1024], missing[512], target[512];
+    int sizes[3] = {4, 5, 3};
+    mnist_model m, back;
+    mnist_err err = {{0}};
+    int rc;
+    rc = mnist_model_create(&m, sizes, 3, &err);
+    if (!check(rc == 0, "create 4,5,3: %s", why(rc, &err))) return;
+    fill_random(&m);
+
+    snprintf(missing, sizeof missing, "%s/missing", dir);
+    snprintf(path, sizeof path, "%s/model.safetensors", missing);
+    rc = mnist_model_save(&m, path, &err);
+    struct stat st;
+    check(rc == -1 && strstr(err.msg, path) && !strchr(err.msg, '\n') && stat(missing, &st) != 0,
+          "save into a missing folder fails, creates nothing: %s", err.msg);
+
+    /* the target is a folder: the temporary file is written, then the rename fails */
+    snprintf(path, sizeof path, "%s/adir", dir);
+    if (mkdir(path, 0755)) abort();
+    rc = mnist_model_save(&m, path, &err);
+    check(rc == -1 && strstr(err.msg, path) && temp_files() == 0, "save over a folder fails, leaves no temp file: %s", err.msg);
+    rmdir(path);
+
+    /* an existing file survives a save that fails halfway through writing */
+    snprintf(target, sizeof target, "%s/keep.safetensors", dir);
+    size_t n0 = 0, n1 = 0;
+    unsigned char *before = NULL, *after = NULL;
+    rc = mnist_model_save(&m, target, &err);
+    if (!check(rc == 0 && (before = read_all(target, &n0)), "save keep.safetensors: %s", why(rc, &err)))
+        goto out;
+    mnist_model big;
+    int bsizes[2] = {256, 64}; /* 64 KiB of data, past the file size limit below */
+    if (mnist_model_create(&big, bsizes, 2, &err)) abort();
+    struct rlimit old, lim;
+    void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG instead */
+    /* nothing may be printed while the limit holds: stdout may be a file past 8 KiB */
+    int limited = getrlimit(RLIMIT_FSIZE, &old) == 0;
+    if (limited) {
+        lim = old;
+        lim.rlim_cur = 8192; /* writes past 8 KiB fail */
+        limited = setrlimit(RLIMIT_FSIZE, &lim) == 0;
+    }
+    if (limited) {
+        rc = mnist_model_save(&big, target, &err);
+        if (setrlimit(RLIMIT_FSIZE, &old)) abort();
+    }
+    if (check(limited, "limit the file size to 8 KiB to make a save fail")) {
+        after = read_all(target, &n1);
+        check(rc == -1 && strstr(err.msg, target) && after && n1 == n0 && memcmp(before, after, n0) == 0 && temp_files() == 0,
+              "a save that fails mid-write keeps the old file, leaves no temp file: %s", err.msg);
+    }
+    signal(SIGXFSZ, oldsig);
+    mnist_model_free(&big);
+
+    /* a model whose table is broken is refused before anything is written */
+    m.tensors[1].shape[0] = 7;
+    rc = mnist_model_save(&m, target, &err);
+    check(rc == -1 && strstr(err.msg, target) && temp_files() == 0, "save of a malformed table is refused: %s", err.msg);
+    m.tensors[1].shape[0] = 5;
+    rc = mnist_model_load(&back, target, &err);
+    if (check(rc == 0, "the kept file still loads: %s", why(rc, &err))) {
+        check(same_model(&m, &back), "the kept file still holds the first model");
+        mnist_model_free(&back);
+    }
+out:
+    free(before);
+    free(after);
+    mnist_model_free(&m);
+}
+
+static void cleanup(void) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[1024];
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (unlink(p) != 0) rmdir(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+int main(void) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/test_safetensors.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        check(0, "mkdtemp %s: %s", dir, strerror(errno));
+        return check_status();
+    }
+    int lab[4] = {784, 1024, 1024, 10}, small[4] = {5, 7, 3}, deep[9] = {3, 4, 5, 6, 7, 6, 5, 4, 2}, one[2] = {1, 1};
+    test_round_trip(lab, 4, "784,1024,1024,10");
+    test_round_trip(small, 3, "5,7,3");
+    test_round_trip(deep, 9, "3,4,5,6,7,6,5,4,2");
+    test_round_trip(one, 2, "1,1");
+    test_other_order();
+    test_malformed();
+    test_save_errors();
+    check(temp_files() == 0, "no temporary files left behind");
+    cleanup();
+    return check_status();
+}
