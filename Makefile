@@ -32,10 +32,11 @@ CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Iinclude -
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 
-LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_SRC := $(wildcard src/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
-HEADERS := $(wildcard include/*.h src/*.h)
+HEADERS := $(wildcard include/*.h src/*.h src/cli/*.h)
 
 .PHONY: all deps data run test check clean help
 all: $(BUILD)/mnist $(BUILD)/libmnist.a
@@ -48,8 +49,8 @@ $(BUILD)/libmnist.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/mnist: src/main.c $(BUILD)/libmnist.a $(HEADERS)
-	$(CC) $(CFLAGS) $< $(BUILD)/libmnist.a $(LDLIBS) -o $@
+$(BUILD)/mnist: $(CLI_SRC) $(BUILD)/libmnist.a $(HEADERS)
+	$(CC) $(CFLAGS) $(CLI_SRC) $(BUILD)/libmnist.a $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libmnist.a $(HEADERS)
 	@mkdir -p $(dir $@)

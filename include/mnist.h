@@ -152,6 +152,23 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err);
 /* Forward n inputs x (n, sizes[0]) in [0, 1] to probabilities probs (n, sizes[last]). */
 int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err);
 
+/* ---- images (src/image.c) -------------------------------------------- */
+
+#define MNIST_MAX_IMAGE_PIXELS (64u << 20) /* larger images are refused from their header */
+
+typedef enum {
+    MNIST_PREP_MNIST, /* as MNIST was made: ink found, cropped, 20x20 box, centred by mass */
+    MNIST_PREP_LAB    /* the lab's load_image: luma, resize to 28x28, / 255 */
+} mnist_prep;
+
+/* Decode an image (PNG, JPEG, BMP, GIF, TGA, PNM) from bytes and turn it into the 784 inputs the
+ * network sees, x (28*28) in [0, 1], 0 background. name is used in messages. An image that is
+ * not decodable, too large, or (MNIST_PREP_MNIST) holds no clear ink is an error saying so. */
+int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnist_prep prep, float *x,
+                        mnist_err *err);
+/* The same for a file. */
+int mnist_image_prepare_file(const char *path, mnist_prep prep, float *x, mnist_err *err);
+
 /* ---- training and evaluation (src/train.c) --------------------------- */
 
 typedef struct {

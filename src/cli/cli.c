@@ -1,0 +1,162 @@
+/* cli.c: flags, Ctrl-C and the data folder, shared by the commands. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+volatile int interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program at once */
+}
+
+void cli_catch_sigint(int on) { signal(SIGINT, on ? on_sigint : SIG_DFL); }
+
+static void usage(const char *cmd, const char *args, const char *summary, const flag *flags, FILE *out) {
+    fprintf(out, "usage: mnist %s %s\n\n%s\n\n", cmd, args, summary);
+    for (const flag *f = flags; f->name; f++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+        fprintf(out, "  %-22s %s\n", left, f->help);
+    }
+    fprintf(out, "  %-22s %s\n", "--help", "show this help");
+}
+
+int cli_parse(const char *cmd, const char *args, const char *summary, const flag *flags, int argc, char **argv,
+              str_list *pos) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(cmd, args, summary, flags, stdout);
+            return 1;
+        }
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        const flag *f = flags;
+        while (f->name && (strlen(f->name) != len || strncmp(f->name, a, len))) f++;
+        if (!f->name && a[0] != '-' && pos && pos->n < MAX_MIRRORS) {
+            pos->items[pos->n++] = a;
+            continue;
+        }
+        if (!f->name) {
+            fprintf(stderr, "mnist %s: unknown %s '%s' (see 'mnist %s --help')\n", cmd,
+                    a[0] == '-' ? "flag" : "argument", a, cmd);
+            return 2;
+        }
+        if (f->kind == F_BOOL) {
+            if (eq) {
+                fprintf(stderr, "mnist %s: %s takes no value\n", cmd, f->name);
+                return 2;
+            }
+            *(int *)f->dst = 1;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v) {
+            fprintf(stderr, "mnist %s: %s needs a value (%s)\n", cmd, f->name, f->arg);
+            return 2;
+        }
+        char *end = NULL;
+        errno = 0;
+        switch (f->kind) {
+        case F_STR: *(const char **)f->dst = v; break;
+        case F_LIST: {
+            str_list *l = f->dst;
+            if (l->n == MAX_MIRRORS) {
+                fprintf(stderr, "mnist %s: at most %d of %s\n", cmd, MAX_MIRRORS, f->name);
+                return 2;
+            }
+            l->items[l->n++] = v;
+            break;
+        }
+        case F_INT: {
+            long x = strtol(v, &end, 10);
+            if (*v == '\0' || *end || errno || x < 0 || x > INT_MAX) goto bad;
+            *(int *)f->dst = (int)x;
+            break;
+        }
+        case F_UINT: {
+            long long x = strtoll(v, &end, 10);
+            if (*v == '\0' || *end || errno || x < 0 || x > 0xffffffffLL) goto bad;
+            *(uint32_t *)f->dst = (uint32_t)x;
+            break;
+        }
+        case F_DOUBLE: {
+            double x = strtod(v, &end);
+            if (*v == '\0' || *end || errno || !(x == x) || x < 0 || x > 1e30) goto bad;
+            *(double *)f->dst = x;
+            break;
+        }
+        case F_BOOL: break;
+        }
+        continue;
+    bad:
+        fprintf(stderr, "mnist %s: %s '%s' is not a valid %s\n", cmd, f->name, v,
+                f->kind == F_DOUBLE ? "non-negative number" : "non-negative whole number");
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- data ----------------------------------------------------------- */
+
+static void log_line(void *ud, const char *line) {
+    (void)ud;
+    fprintf(stderr, "%s\n", line);
+}
+
+static void show_progress(void *ud, const char *file, double now, double total) {
+    (void)ud;
+    if (total > 0)
+        fprintf(stderr, "\r  %s: %3.0f%% of %.1f MB", file, 100.0 * now / total, total / 1e6);
+    else
+        fprintf(stderr, "\r  %s: %.1f MB", file, now / 1e6);
+    if (total > 0 && now >= total) fputc('\n', stderr);
+}
+
+int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors) {
+    mnist_fetch_opts o = {.mirrors = mirrors ? mirrors->items : NULL,
+                          .nmirrors = mirrors ? mirrors->n : 0,
+                          .log = log_line,
+                          .progress = isatty(2) ? show_progress : NULL,
+                          .cancel = &interrupted};
+    mnist_err err;
+    if (mnist_fetch(ds, dir, &o, &err)) {
+        fprintf(stderr, "mnist: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* Load MNIST from dir (flag or default), fetching it first when a file is missing. */
+int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
+    const mnist_dataset *ds = mnist_dataset_get("mnist");
+    char dir[4096], path[4096];
+    mnist_err err;
+    if (mnist_data_dir(dir, sizeof dir, flag_dir, &err)) {
+        fprintf(stderr, "mnist: %s\n", err.msg);
+        return 1;
+    }
+    int missing = 0;
+    for (int f = 0; f < MNIST_NFILES; f++) {
+        int found = mnist_data_file(path, sizeof path, dir, &ds->files[f], &err);
+        if (found < 0) {
+            fprintf(stderr, "mnist: %s\n", err.msg);
+            return 1;
+        }
+        missing |= !found;
+    }
+    if (missing && verify && cli_fetch(ds, dir, NULL)) return 1;
+    if (mnist_data_load(d, ds, dir, verify, &err)) {
+        fprintf(stderr, "mnist: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+

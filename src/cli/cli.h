@@ -1,0 +1,45 @@
+/* cli.h: what the commands share: flags, Ctrl-C, the data folder. */
+#ifndef MNIST_CLI_H
+#define MNIST_CLI_H
+
+#include <stdio.h>
+
+#include "mnist.h"
+
+#define MAX_MIRRORS 16
+
+/* Set by the first Ctrl-C once cli_catch_sigint() is on; a second one ends the program. */
+extern volatile int interrupted;
+void cli_catch_sigint(int on);
+
+typedef enum { F_STR, F_INT, F_UINT, F_DOUBLE, F_BOOL, F_LIST } flag_kind;
+
+typedef struct {
+    const char *name; /* "--lr" */
+    flag_kind kind;
+    void *dst;        /* const char **, int *, uint32_t *, double *, int * (bool), str_list * */
+    const char *arg;  /* "X" in the usage line; NULL for booleans */
+    const char *help;
+} flag;
+
+typedef struct {
+    const char *items[MAX_MIRRORS];
+    int n;
+} str_list;
+
+/* Parse argv[1..] against flags (a table ending in {0}). Arguments that are not flags go to
+ * pos (when non-NULL) or are refused. Returns 0 to go on, 1 after printing help, 2 on a usage
+ * error (message printed). */
+int cli_parse(const char *cmd, const char *args, const char *summary, const flag *flags, int argc, char **argv,
+              str_list *pos);
+
+/* Fetch the dataset into dir, printing progress on a terminal; 0 or 1 (message printed). */
+int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors);
+/* Load MNIST from dir (flag or default), fetching it first when a file is missing; 0 or 1. */
+int cli_load_data(const char *flag_dir, int verify, mnist_data *d);
+
+int cmd_fetch(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+#endif

@@ -1,0 +1,36 @@
+/* main.c: the mnist command: dispatch to a command. */
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+    const char *name, *summary;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"fetch", "download and verify MNIST", cmd_fetch},
+    {"train", "train the lab's network; per epoch: seconds, train and test accuracy", cmd_train},
+    {"eval", "test accuracy, loss and confusion matrix of a model", cmd_eval},
+    {0}};
+
+static void main_usage(FILE *out) {
+    fprintf(out, "usage: mnist COMMAND [flags]\n\nThe lab \"A Simple Neural Network on MNIST with JAX\", in C.\n\n");
+    for (const command *c = commands; c->name; c++) fprintf(out, "  %-7s %s\n", c->name, c->summary);
+    fprintf(out, "\n'mnist COMMAND --help' shows a command's flags.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        main_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        main_usage(stdout);
+        return 0;
+    }
+    for (const command *c = commands; c->name; c++)
+        if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "mnist: unknown command '%s' (see 'mnist --help')\n", argv[1]);
+    return 2;
+}
