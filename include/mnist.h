@@ -41,10 +41,13 @@ typedef struct {
     const char *const *classes;     /* MNIST_CLASSES display names */
 } mnist_dataset;
 
-/* The dataset called name ("mnist"), or NULL when unknown. */
+/* The dataset called name ("mnist" or "fashion"), or NULL when unknown. */
 const mnist_dataset *mnist_dataset_get(const char *name);
 /* The data folder: dir if given, else $MNIST_DATA, else ${XDG_CACHE_HOME:-$HOME/.cache}/mnist. */
 int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err);
+/* The folder of dataset ds: dir if given; for MNIST, mnist_data_dir; for another dataset, a
+ * folder named after it inside MNIST's ("~/.cache/mnist/fashion"). */
+int mnist_dataset_dir(char *out, size_t cap, const mnist_dataset *ds, const char *dir, mnist_err *err);
 /* Path of file f in dir: the raw file if present, else the .gz one; returns 1 if found, 0 if
  * neither exists (out then holds the .gz path), -1 on error (path too long). */
 int mnist_data_file(char *out, size_t cap, const char *dir, const mnist_file_info *f, mnist_err *err);
@@ -58,6 +61,8 @@ typedef struct {
     void (*progress)(void *ud, const char *file, double now, double total); /* bytes */
     void *ud;
     volatile int *cancel;        /* set non-zero (e.g. from SIGINT) to abort */
+    long low_speed_limit;        /* a transfer under this many bytes/s (0: 1000)... */
+    long low_speed_time;         /* ...for this many seconds (0: 30) is abandoned as stalled */
 } mnist_fetch_opts;
 
 /* Make sure dir holds the dataset's four files, each verified by SHA-256: files present and
@@ -134,9 +139,20 @@ int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err);
 /* Allocate a zeroed model with the given layer sizes (n of them), activation "tanh". */
 int mnist_model_create(mnist_model *m, const int *sizes, int n, mnist_err *err);
 void mnist_model_free(mnist_model *m);
+typedef enum { MNIST_TANH, MNIST_RELU } mnist_activation;
+typedef enum {
+    MNIST_INIT_LAB,    /* per layer W = scale * randn(in, out), then b = scale * randn(out) */
+    MNIST_INIT_GLOROT, /* W = uniform(-a, a), a = sqrt(6 / (in + out)); b = 0 */
+    MNIST_INIT_HE      /* W = sqrt(2 / in) * randn(in, out); b = 0 */
+} mnist_init;
+
 /* The lab's init: per layer W = scale * randn(in, out) then b = scale * randn(out), computed in
  * double from one RandomState(seed), stored as float32. */
 void mnist_model_init_lab(mnist_model *m, double scale, uint32_t seed);
+/* Any of the inits, drawn layer by layer from one RandomState(seed) as numpy would. */
+void mnist_model_init(mnist_model *m, mnist_init kind, double scale, uint32_t seed);
+/* The hidden layers' activation named by m->activation ("tanh" or "relu"). */
+mnist_activation mnist_model_activation(const mnist_model *m);
 /* Tensor i's floats. */
 float *mnist_model_tensor(const mnist_model *m, int i);
 
@@ -169,20 +185,53 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
 /* The same for a file. */
 int mnist_image_prepare_file(const char *path, mnist_prep prep, float *x, mnist_err *err);
 
+/* ---- pictures (src/picture.c) ---------------------------------------- */
+
+/* Write n 28x28 images (n, 784) bytes, 0 background .. 255 ink, as a PNG grid of up to 10 a row,
+ * each with its label (labels (n), or NULL for none) drawn under it. */
+int mnist_picture_png(const char *path, const uint8_t *images, const uint8_t *labels, int n, mnist_err *err);
+/* One line of text that pictures a 28x28 image x (784) in [0, 1], 0 background, with the shades
+ * " .:-=+*#%@": wide != 0, line 0..27, two characters a pixel (56); wide == 0, line 0..13, one
+ * character a pixel and two pixel rows a line (28), for grids. out gets them and a NUL. */
+void mnist_shade_line(const float *x, int wide, int line, char *out);
+
 /* ---- training and evaluation (src/train.c) --------------------------- */
 
+typedef enum { MNIST_SGD, MNIST_MOMENTUM, MNIST_ADAM } mnist_optimizer;
+typedef enum {
+    MNIST_CONSTANT, /* lr throughout */
+    MNIST_COSINE,   /* lr * (1 + cos(pi * step / steps)) / 2, over all steps of the run */
+    MNIST_STEP      /* lr, then lr / 10 from half the epochs, lr / 100 from three quarters */
+} mnist_schedule;
+
 typedef struct {
-    double lr;         /* SGD step size, 0.001 */
-    int batch;         /* 128 */
-    int epochs;        /* 5 */
-    uint32_t seed;     /* RandomState for the batch order, 0 */
-    int threads;       /* 0: all cores */
+    double lr;                 /* step size, 0.001 */
+    int batch;                 /* 128; the remainder of each epoch is dropped */
+    int epochs;                /* 5 */
+    uint32_t seed;             /* RandomState for the batch order, and the dropout masks; 0 */
+    int threads;               /* 0: all cores */
+    mnist_optimizer optimizer; /* MNIST_SGD */
+    double momentum;           /* 0.9, for MNIST_MOMENTUM (PyTorch's and optax's form) */
+    int nesterov;              /* 0 */
+    double beta1, beta2, eps;  /* Adam: 0.9, 0.999, 1e-8, as optax and PyTorch */
+    double weight_decay;       /* decoupled, as AdamW: p -= lr * weight_decay * p; 0 */
+    double dropout;            /* probability of zeroing each hidden output in training; 0 */
+    mnist_schedule schedule;   /* MNIST_CONSTANT */
+    int validation;            /* examples held out from the end of the training set; 0 */
+    int eval_train;            /* evaluate the whole training set after each epoch; 1 */
 } mnist_train_opts;
 
 /* The lab's recipe. */
 mnist_train_opts mnist_train_defaults(void);
-
-typedef struct {
+/* Floats of optimizer state per parameter: 0 (SGD), 1 (momentum), 2 (Adam). */
+int mnist_optimizer_slots(mnist_optimizer o);
+/* The learning rate of step `step` (from 0) of a run of `steps` steps, `per_epoch` a epoch. */
+double mnist_schedule_lr(const mnist_train_opts *o, long step, long steps, long per_epoch);
+/* Whether dropout keeps element i (row * width + column) of hidden layer `layer`'s output at
+ * optimizer step `step` (from 0): a hash of (seed, step, layer, i), so masks need no state:
+ *   mix(z) = splitmix64's finaliser; k = mix(seed << 40 ^ step << 8 ^ layer);
+ *   keep if (mix(k + (i + 1) * 0x9e3779b97f4a7c15) >> 40) >= p * 2^24. */
+int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, float p);typedef struct {
     double loss;                              /* mean NLL */
     double accuracy;
     int n, correct;
@@ -193,18 +242,53 @@ typedef struct {
     int epoch;               /* from 0 */
     int steps;               /* batches done in this epoch */
     double seconds;          /* the training pass alone */
+    double eval_seconds;     /* the evaluations after it */
     double loss;             /* mean of the batch losses during the pass */
-    mnist_eval_result train, test;
+    double lr;               /* the learning rate of the epoch's last step */
+    mnist_eval_result train, valid, test; /* train.n == 0 when not evaluated; valid likewise */
 } mnist_epoch_stats;
 
-/* Called after each epoch; a non-zero return stops training. */
-typedef int (*mnist_epoch_fn)(void *ud, const mnist_epoch_stats *s);
+/* Where a run stands between two steps: with the model, all it takes to resume it bit for bit. */
+typedef struct {
+    int epoch, step;      /* the next step to take: epoch (from 0) and step within it */
+    uint64_t steps_done;  /* optimizer steps taken in the whole run */
+    double loss_sum;      /* sum of this epoch's batch losses so far */
+    mnist_rng order;      /* the batch-order RNG as it was before this epoch's permutation */
+    size_t nstate;        /* floats of optimizer state: mnist_optimizer_slots * nparams */
+    float *state;         /* owned; mnist_run_state_free releases it */
+} mnist_run_state;
 
-/* Train m in place on d by SGD with the lab's batch order; evaluates train and test after each
- * epoch. Returns 0 when all epochs ran, 1 when *cancel stopped it (m then holds the model after
- * the last finished step), -1 on error. */
-int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, mnist_epoch_fn on_epoch,
-                void *ud, volatile int *cancel, mnist_err *err);
+void mnist_run_state_free(mnist_run_state *st);
+
+typedef struct {
+    /* After each epoch's evaluations; a non-zero return stops training (status 1). */
+    int (*on_epoch)(void *ud, const mnist_epoch_stats *s);
+    /* After each step, with the batch's loss: for progress bars. */
+    void (*on_step)(void *ud, int epoch, int step, int steps, double loss);
+    /* After each epoch and when stopped early, with the model and the state to resume from;
+     * a non-zero return (err filled) ends training with that error. */
+    int (*on_checkpoint)(void *ud, const mnist_model *m, const mnist_run_state *st, mnist_err *err);
+    void *ud;
+    volatile int *cancel; /* set non-zero (e.g. from SIGINT) to stop after the current step */
+} mnist_train_hooks;
+
+/* Train m in place on d with the lab's batch order: per epoch a permutation from
+ * RandomState(seed), floor(n / batch) steps of the optimizer, then evaluations. resume, when
+ * non-NULL, continues a run from a checkpoint (m holds its parameters). Returns 0 when all
+ * epochs ran, 1 when stopped early (cancel, or on_epoch), with m after the last finished step;
+ * -1 on error. A loss that stops being finite is an error, and NaNs never reach m: it then
+ * holds the parameters of the last checkpoint (or those it came with). */
+int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, const mnist_train_hooks *h,
+                const mnist_run_state *resume, mnist_err *err);
+/* A checkpoint (src/checkpoint.c): a safetensors file holding the model (so it also loads as
+ * one), the optimizer state and the batch-order RNG as tensors train.optimizer and train.rng,
+ * and in its metadata the options and the position (metadata format "mnist-checkpoint").
+ * Written to a temporary name, then renamed. */
+int mnist_checkpoint_save(const char *path, const mnist_model *m, const mnist_train_opts *o,
+                          const mnist_run_state *st, mnist_err *err);
+/* Read one back: m, o and st are filled (st->state allocated; mnist_run_state_free). */
+int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o, mnist_run_state *st,
+                          mnist_err *err);
 /* Loss, accuracy and confusion matrix of m on s. */
 int mnist_evaluate(const mnist_model *m, const mnist_split *s, int threads, mnist_eval_result *r, mnist_err *err);
 

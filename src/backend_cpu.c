@@ -1,5 +1,6 @@
 /* backend_cpu.c: the reference backend. cblas for every matrix product; element-wise work in
- * plain loops; all memory allocated once at creation, nothing inside a step. */
+ * plain loops the compiler vectorises; all memory allocated once at creation, nothing inside a
+ * step. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,18 +11,25 @@
 #include "cpu.h"
 #include "util.h"
 
-#define EVAL_ROWS 256 /* rows per forward pass when evaluating a whole split */
+#define EVAL_ROWS 512 /* rows per forward pass when evaluating a whole split */
 
 typedef struct {
     backend base;
+    backend_opts o;
     int nl, sizes[MNIST_MAX_LAYERS + 1];
     mnist_tensor t[2 * MNIST_MAX_LAYERS];
     size_t nparams;
     float *params;
+    float *grads;                      /* (nparams) for optimizers other than SGD */
+    float *state;                      /* (slots * nparams) optimizer state */
+    uint64_t steps;                    /* optimizer steps taken */
     int rows;                          /* capacity of the activation buffers */
-    float *act[MNIST_MAX_LAYERS + 1];  /* act[0] input (rows, sizes[0]); act[l] (rows, sizes[l]) */
+    float *act[MNIST_MAX_LAYERS + 1];  /* act[0] input (rows, sizes[0]); act[l] layer l-1's output */
+    float *drop[MNIST_MAX_LAYERS];     /* with dropout: act[l] * mask[l], what layer l reads */
+    float *mask[MNIST_MAX_LAYERS];     /* with dropout: 0 or 1 / (1 - p) per hidden output */
     float *delta[2];                   /* (rows, widest layer): dz of a layer, and the next one's */
     int *y;                            /* (rows) labels of the rows in act */
+    float *colsum;                     /* (widest layer) a bias gradient */
     const mnist_split *split[NSPLITS];
     float scale[256];                  /* byte -> float32(byte) / 255, as the lab's standardize */
 } cpu_backend;
@@ -30,10 +38,14 @@ static void cpu_destroy(backend *base) {
     cpu_backend *c = (cpu_backend *)base;
     if (!c) return;
     free(c->params);
+    free(c->grads);
+    free(c->state);
     for (int l = 0; l <= c->nl; l++) free(c->act[l]);
+    for (int l = 0; l < c->nl; l++) free(c->drop[l]), free(c->mask[l]);
     free(c->delta[0]);
     free(c->delta[1]);
     free(c->y);
+    free(c->colsum);
     free(c);
 }
 
@@ -62,7 +74,29 @@ static void gather(cpu_backend *c, const mnist_split *s, const int32_t *idx, int
     }
 }
 
-static void forward(cpu_backend *c, int n) { cpu_forward(c->act, c->params, c->t, c->sizes, c->nl, n); }
+/* What layer l reads: its input, dropped out while training. */
+static const float *layer_input(const cpu_backend *c, int l, int train) {
+    return train && c->o.dropout > 0 && l > 0 ? c->drop[l] : c->act[l];
+}
+
+/* drop[l] (n, width) = act[l] * mask[l], the mask drawn for this step. */
+static void dropout(cpu_backend *c, int l, int n) {
+    size_t m = (size_t)n * c->sizes[l];
+    float p = c->o.dropout, keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < m; i++) {
+        c->mask[l][i] = mnist_dropout_keep(c->o.seed, c->steps, l - 1, i, p) ? keep : 0.0f;
+        c->drop[l][i] = c->act[l][i] * c->mask[l][i];
+    }
+}
+
+static void forward(cpu_backend *c, int n, int train) {
+    for (int l = 0; l < c->nl; l++) {
+        if (train && c->o.dropout > 0 && l > 0) dropout(c, l, n);
+        cpu_dense(c->act[l + 1], layer_input(c, l, train), c->params + c->t[2 * l].offset,
+                  c->params + c->t[2 * l + 1].offset, n, c->sizes[l], c->sizes[l + 1],
+                  l < c->nl - 1 ? (cpu_act)c->o.act : CPU_LOG_SOFTMAX);
+    }
+}
 
 /* Sum of -log p(label) over the n rows of the last activation. */
 static double nll_sum(const cpu_backend *c, int n) {
@@ -73,15 +107,15 @@ static double nll_sum(const cpu_backend *c, int n) {
     return s;
 }
 
-/* Backward pass over the n rows of the last forward. With grads == NULL each layer's parameters
- * take the SGD step w -= lr * dw in place, folded into the weight-gradient product (the
- * gradient of a layer's input is computed first, from the weights before the step). With
- * grads, the gradients are written there and the parameters are left as they are. */
+/* Backward pass over the n rows of the last forward. With grads == NULL each layer takes the
+ * SGD step in place, folded into the weight-gradient product: w = (1 - lr wd) w - lr h^T dz
+ * through cblas' alpha and beta (a layer's input gradient is computed first, from the weights
+ * before the step). With grads, the gradients are written there and nothing else changes. */
 static void backward(cpu_backend *c, int n, float lr, float *grads) {
     int nl = c->nl, k = c->sizes[nl];
     float *dz = c->delta[0], *dh = c->delta[1];
     const float *lp = c->act[nl];
-    float inv_n = 1.0f / (float)n;
+    float inv_n = 1.0f / (float)n, decay = 1.0f - lr * c->o.weight_decay;
     // dz (n, k) = (softmax - onehot) / n: the gradient of the mean NLL through log-softmax
     for (int r = 0; r < n; r++)
         for (int j = 0; j < k; j++) {
@@ -91,25 +125,24 @@ static void backward(cpu_backend *c, int n, float lr, float *grads) {
     for (int l = nl - 1; l >= 0; l--) {
         int in = c->sizes[l], out = c->sizes[l + 1];
         float *w = c->params + c->t[2 * l].offset, *b = c->params + c->t[2 * l + 1].offset;
-        const float *h = c->act[l];
+        const float *h = layer_input(c, l, 1);
         if (l > 0) {
-            // dh (n, in) = dz (n, out) w^T; then dz of the layer below = dh * (1 - h^2), h = tanh output
+            // dh (n, in) = dz (n, out) w^T; through dropout's mask, then the activation
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, in, out, 1.0f, dz, out, w, out, 0.0f, dh, in);
             size_t m = (size_t)n * in;
-            for (size_t i = 0; i < m; i++) dh[i] *= 1.0f - h[i] * h[i];
+            if (c->o.dropout > 0)
+                for (size_t i = 0; i < m; i++) dh[i] *= c->mask[l][i];
+            cpu_act_grad(dh, c->act[l], m, c->o.act);
         }
         // dw (in, out) = h^T (in, n) dz (n, out); db (out) = column sums of dz
-        float *gw = grads ? grads + c->t[2 * l].offset : w;
-        float *gb = grads ? grads + c->t[2 * l + 1].offset : b;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, n, grads ? 1.0f : -lr, h, in, dz, out,
-                    grads ? 0.0f : 1.0f, gw, out);
-        for (int j = 0; j < out; j++) {
-            float s = 0.0f;
-            for (int r = 0; r < n; r++) s += dz[(size_t)r * out + j];
-            if (grads)
-                gb[j] = s;
-            else
-                gb[j] -= lr * s;
+        if (grads) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, n, 1.0f, h, in, dz, out, 0.0f,
+                        grads + c->t[2 * l].offset, out);
+            cpu_col_sums(grads + c->t[2 * l + 1].offset, dz, n, out);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, n, -lr, h, in, dz, out, decay, w, out);
+            cpu_col_sums(c->colsum, dz, n, out);
+            for (int j = 0; j < out; j++) b[j] = decay * b[j] - lr * c->colsum[j];
         }
         float *t = dz;
         dz = dh;
@@ -117,10 +150,35 @@ static void backward(cpu_backend *c, int n, float lr, float *grads) {
     }
 }
 
+/* One loop over the flat buffers: momentum (PyTorch's and optax's form, v = mu v + g) or Adam
+ * (m, v with bias correction, eps outside the square root), with decoupled weight decay. */
+static void optimizer_step(cpu_backend *c, float lr) {
+    float *p = c->params, *g = c->grads;
+    size_t n = c->nparams;
+    float decay = 1.0f - lr * c->o.weight_decay;
+    if (c->o.optimizer == MNIST_MOMENTUM) {
+        float mu = c->o.momentum, *v = c->state;
+        int nesterov = c->o.nesterov;
+        for (size_t i = 0; i < n; i++) {
+            v[i] = mu * v[i] + g[i];
+            p[i] = decay * p[i] - lr * (nesterov ? g[i] + mu * v[i] : v[i]);
+        }
+    } else {
+        float b1 = c->o.beta1, b2 = c->o.beta2, eps = c->o.eps, *m = c->state, *v = c->state + n;
+        double t = (double)(c->steps + 1);
+        float c1 = (float)(1.0 / (1.0 - pow(b1, t))), c2 = (float)(1.0 / (1.0 - pow(b2, t)));
+        for (size_t i = 0; i < n; i++) {
+            m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+            p[i] = decay * p[i] - lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+        }
+    }
+}
+
 static int check_batch(cpu_backend *c, const int32_t *idx, int n, mnist_err *err) {
     const mnist_split *s = c->split[SPLIT_TRAIN];
     if (!s) return errf(err, "no training data given to the backend");
-    if (n < 1 || n > c->rows) return errf(err, "batch of %d examples is outside 1..%d", n, c->rows);
+    if (n < 1 || n > c->o.max_batch) return errf(err, "batch of %d examples is outside 1..%d", n, c->o.max_batch);
     for (int r = 0; r < n; r++)
         if (idx[r] < 0 || idx[r] >= s->n) return errf(err, "example index %d is outside 0..%d", idx[r], s->n - 1);
     return 0;
@@ -130,9 +188,15 @@ static int cpu_train_step(backend *base, const int32_t *idx, int n, float lr, do
     cpu_backend *c = (cpu_backend *)base;
     if (check_batch(c, idx, n, err)) return -1;
     gather(c, c->split[SPLIT_TRAIN], idx, 0, n);
-    forward(c, n);
+    forward(c, n, 1);
     if (loss) *loss = nll_sum(c, n) / n;
-    backward(c, n, lr, NULL);
+    if (c->o.optimizer == MNIST_SGD) {
+        backward(c, n, lr, NULL);
+    } else {
+        backward(c, n, 0.0f, c->grads);
+        optimizer_step(c, lr);
+    }
+    c->steps++;
     return 0;
 }
 
@@ -140,7 +204,7 @@ static int cpu_gradient(backend *base, const int32_t *idx, int n, float *grads, 
     cpu_backend *c = (cpu_backend *)base;
     if (check_batch(c, idx, n, err)) return -1;
     gather(c, c->split[SPLIT_TRAIN], idx, 0, n);
-    forward(c, n);
+    forward(c, n, 1);
     if (loss) *loss = nll_sum(c, n) / n;
     backward(c, n, 0.0f, grads);
     return 0;
@@ -149,14 +213,14 @@ static int cpu_gradient(backend *base, const int32_t *idx, int n, float *grads, 
 static int cpu_evaluate(backend *base, int which, mnist_eval_result *res, mnist_err *err) {
     cpu_backend *c = (cpu_backend *)base;
     const mnist_split *s = c->split[which];
-    if (!s) return errf(err, "no %s data given to the backend", which == SPLIT_TRAIN ? "training" : "test");
+    if (!s) return errf(err, "no data given to the backend for split %d", which);
     memset(res, 0, sizeof *res);
     int k = c->sizes[c->nl];
     double loss = 0.0;
     for (int start = 0; start < s->n; start += c->rows) {
         int n = s->n - start < c->rows ? s->n - start : c->rows;
         gather(c, s, NULL, start, n);
-        forward(c, n);
+        forward(c, n, 0);
         loss += nll_sum(c, n);
         const float *lp = c->act[c->nl];
         for (int r = 0; r < n; r++) {
@@ -188,6 +252,30 @@ static int cpu_set_params(backend *base, const float *src, mnist_err *err) {
     return 0;
 }
 
+static int cpu_get_state(backend *base, float *dst, uint64_t *steps, mnist_err *err) {
+    (void)err;
+    cpu_backend *c = (cpu_backend *)base;
+    size_t n = (size_t)mnist_optimizer_slots(c->o.optimizer) * c->nparams;
+    if (n) memcpy(dst, c->state, n * sizeof(float));
+    *steps = c->steps;
+    return 0;
+}
+
+static int cpu_set_state(backend *base, const float *src, uint64_t steps, mnist_err *err) {
+    (void)err;
+    cpu_backend *c = (cpu_backend *)base;
+    size_t n = (size_t)mnist_optimizer_slots(c->o.optimizer) * c->nparams;
+    if (n) memcpy(c->state, src, n * sizeof(float));
+    c->steps = steps;
+    return 0;
+}
+
+static float *alloc_floats(size_t n, int *ok) {
+    float *p = *ok ? calloc(n ? n : 1, sizeof(float)) : NULL;
+    if (!p) *ok = 0;
+    return p;
+}
+
 backend *backend_cpu_create(const mnist_model *m, const backend_opts *o, mnist_err *err) {
     cpu_backend *c = calloc(1, sizeof *c);
     if (!c) {
@@ -201,18 +289,28 @@ backend *backend_cpu_create(const mnist_model *m, const backend_opts *o, mnist_e
                         .gradient = cpu_gradient,
                         .evaluate = cpu_evaluate,
                         .get_params = cpu_get_params,
-                        .set_params = cpu_set_params};
+                        .set_params = cpu_set_params,
+                        .get_state = cpu_get_state,
+                        .set_state = cpu_set_state};
+    c->o = *o;
     c->nl = m->nlayers;
     memcpy(c->sizes, m->sizes, sizeof c->sizes);
     memcpy(c->t, m->tensors, sizeof c->t);
     c->nparams = m->nparams;
     c->rows = o->max_batch > EVAL_ROWS ? o->max_batch : EVAL_ROWS;
-    int widest = 0;
+    int widest = 0, ok = 1, slots = mnist_optimizer_slots(o->optimizer);
     for (int l = 0; l <= c->nl; l++)
         if (m->sizes[l] > widest) widest = m->sizes[l];
-    int ok = (c->params = malloc(m->nparams * sizeof(float))) != NULL;
-    for (int l = 0; l <= c->nl && ok; l++) ok = (c->act[l] = malloc((size_t)c->rows * m->sizes[l] * sizeof(float))) != NULL;
-    for (int i = 0; i < 2 && ok; i++) ok = (c->delta[i] = malloc((size_t)c->rows * widest * sizeof(float))) != NULL;
+    c->params = alloc_floats(m->nparams, &ok);
+    if (o->optimizer != MNIST_SGD) c->grads = alloc_floats(m->nparams, &ok);
+    if (slots) c->state = alloc_floats((size_t)slots * m->nparams, &ok);
+    for (int l = 0; l <= c->nl; l++) c->act[l] = alloc_floats((size_t)c->rows * m->sizes[l], &ok);
+    for (int l = 1; l < c->nl && o->dropout > 0; l++) {
+        c->drop[l] = alloc_floats((size_t)c->rows * m->sizes[l], &ok);
+        c->mask[l] = alloc_floats((size_t)c->rows * m->sizes[l], &ok);
+    }
+    for (int i = 0; i < 2; i++) c->delta[i] = alloc_floats((size_t)c->rows * widest, &ok);
+    c->colsum = alloc_floats((size_t)widest, &ok);
     ok = ok && (c->y = malloc((size_t)c->rows * sizeof(int))) != NULL;
     if (!ok) {
         cpu_destroy(&c->base);

@@ -13,6 +13,17 @@ static const char *const mnist_urls[] = {
 
 static const char *const digit_classes[MNIST_CLASSES] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 
+/* Fashion-MNIST from its authors (Zalando Research); last, the files of Debian's package
+ * dataset-fashion-mnist where it is installed. The same SHA-256 checks apply to every source. */
+static const char *const fashion_urls[] = {
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    "file:///usr/share/datasets/fashion-mnist/",
+};
+
+static const char *const fashion_classes[MNIST_CLASSES] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                          "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
 static const mnist_dataset datasets[] = {
     {
         .name = "mnist",
@@ -29,6 +40,22 @@ static const mnist_dataset datasets[] = {
                                    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
         },
         .classes = digit_classes,
+    },
+    {
+        .name = "fashion",
+        .urls = fashion_urls,
+        .nurls = (int)(sizeof fashion_urls / sizeof fashion_urls[0]),
+        .files = {
+            [MNIST_TRAIN_IMAGES] = {"train-images-idx3-ubyte",
+                                    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"},
+            [MNIST_TRAIN_LABELS] = {"train-labels-idx1-ubyte",
+                                    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"},
+            [MNIST_TEST_IMAGES] = {"t10k-images-idx3-ubyte",
+                                   "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"},
+            [MNIST_TEST_LABELS] = {"t10k-labels-idx1-ubyte",
+                                   "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+        },
+        .classes = fashion_classes,
     },
 };
 
@@ -58,6 +85,15 @@ int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err) {
     } else {
         return errf(err, "no data folder: HOME is not set; set MNIST_DATA to the folder for the dataset");
     }
+    if (n < 0 || (size_t)n >= cap) return errf(err, "data folder name too long (%d bytes)", n);
+    return 0;
+}
+
+int mnist_dataset_dir(char *out, size_t cap, const mnist_dataset *ds, const char *dir, mnist_err *err) {
+    if ((dir && dir[0]) || !strcmp(ds->name, "mnist")) return mnist_data_dir(out, cap, dir, err);
+    char base[4096];
+    if (mnist_data_dir(base, sizeof base, NULL, err)) return -1;
+    int n = snprintf(out, cap, "%s/%s", base, ds->name);
     if (n < 0 || (size_t)n >= cap) return errf(err, "data folder name too long (%d bytes)", n);
     return 0;
 }

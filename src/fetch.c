@@ -168,8 +168,8 @@ static int curl_start(fetcher *x, mnist_err *err) {
     SET(CURLOPT_FOLLOWLOCATION, 1L);
     SET(CURLOPT_MAXREDIRS, 5L);
     SET(CURLOPT_CONNECTTIMEOUT, 20L);
-    SET(CURLOPT_LOW_SPEED_LIMIT, 1000L);
-    SET(CURLOPT_LOW_SPEED_TIME, 30L);
+    SET(CURLOPT_LOW_SPEED_LIMIT, x->o->low_speed_limit > 0 ? x->o->low_speed_limit : 1000L);
+    SET(CURLOPT_LOW_SPEED_TIME, x->o->low_speed_time > 0 ? x->o->low_speed_time : 30L);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");

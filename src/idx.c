@@ -99,8 +99,8 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
     EVP_DigestUpdate(md, head, head_len);
 
     /* Grow the buffer as bytes arrive, so a header that lies about the count costs no more
-     * memory than the file really holds. */
-    size_t cap = bytes < (64u << 20) ? bytes : (64u << 20), have = 0;
+     * memory than the file really holds (about twice that at most). */
+    size_t cap = bytes < (1u << 20) ? bytes : (1u << 20), have = 0;
     for (;;) {
         uint8_t *p = realloc(data, cap);
         if (!p) {

@@ -1,5 +1,6 @@
 /* model.c: the parameter table over one contiguous float buffer, and the lab's init. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "util.h"
 
 #define MAX_WIDTH (1 << 20) /* no layer wider than this */
+#define MAX_PARAMS ((size_t)1 << 31) /* 8 GiB of float32: refused before allocating, not by the OOM killer */
 
 int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err) {
     int k = 0;
@@ -49,6 +51,10 @@ int mnist_model_create(mnist_model *m, const int *sizes, int n, mnist_err *err) 
     }
     m->ntensors = 2 * m->nlayers;
     m->nparams = total;
+    if (total > MAX_PARAMS) {
+        memset(m, 0, sizeof *m);
+        return errf(err, "a model of %zu parameters is over the limit of %zu", total, MAX_PARAMS);
+    }
     if (!(m->params = calloc(total, sizeof(float)))) {
         memset(m, 0, sizeof *m);
         return errf(err, "out of memory for a model of %zu parameters", total);
@@ -66,8 +72,32 @@ void mnist_model_free(mnist_model *m) {
 float *mnist_model_tensor(const mnist_model *m, int i) { return m->params + m->tensors[i].offset; }
 
 void mnist_model_init_lab(mnist_model *m, double scale, uint32_t seed) {
+    mnist_model_init(m, MNIST_INIT_LAB, scale, seed);
+}
+
+void mnist_model_init(mnist_model *m, mnist_init kind, double scale, uint32_t seed) {
     mnist_rng r;
     mnist_rng_seed(&r, seed);
     /* Tensors are laid out W0, b0, W1, b1, ...: the order in which the lab draws them. */
-    for (size_t i = 0; i < m->nparams; i++) m->params[i] = (float)(scale * mnist_rng_gauss(&r));
+    for (int l = 0; l < m->nlayers; l++) {
+        const mnist_tensor *w = &m->tensors[2 * l], *b = &m->tensors[2 * l + 1];
+        float *pw = m->params + w->offset, *pb = m->params + b->offset;
+        double in = m->sizes[l], out = m->sizes[l + 1];
+        if (kind == MNIST_INIT_LAB) {
+            for (size_t i = 0; i < w->count; i++) pw[i] = (float)(scale * mnist_rng_gauss(&r));
+            for (size_t i = 0; i < b->count; i++) pb[i] = (float)(scale * mnist_rng_gauss(&r));
+        } else if (kind == MNIST_INIT_GLOROT) { /* numpy: uniform(-a, a) = -a + 2a * random_sample() */
+            double a = sqrt(6.0 / (in + out));
+            for (size_t i = 0; i < w->count; i++) pw[i] = (float)(-a + 2.0 * a * mnist_rng_double(&r));
+            memset(pb, 0, b->count * sizeof *pb);
+        } else {
+            double sd = sqrt(2.0 / in);
+            for (size_t i = 0; i < w->count; i++) pw[i] = (float)(sd * mnist_rng_gauss(&r));
+            memset(pb, 0, b->count * sizeof *pb);
+        }
+    }
+}
+
+mnist_activation mnist_model_activation(const mnist_model *m) {
+    return strcmp(m->activation, "relu") == 0 ? MNIST_RELU : MNIST_TANH;
 }

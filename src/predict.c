@@ -14,7 +14,7 @@ int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mni
         if (!(act[l] = l == nl ? probs : malloc((size_t)n * m->sizes[l] * sizeof(float))))
             rc = errf(err, "out of memory for %d inputs", n);
     if (rc == 0) {
-        cpu_forward(act, m->params, m->tensors, m->sizes, nl, n);
+        cpu_forward(act, m->params, m->tensors, m->sizes, nl, n, mnist_model_activation(m));
         for (size_t i = 0; i < (size_t)n * k; i++) probs[i] = expf(probs[i]);
     }
     for (int l = 1; l < nl; l++) free(act[l]);

@@ -7,14 +7,17 @@
  * allocates or reads a single tensor byte.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "safetensors.h"
 #include "util.h"
 
 /* Tensor data is written and read as the host's float32 bytes, which safetensors says are
@@ -42,20 +45,25 @@ static int add_uint(cJSON *array, uint64_t v) {
     return 0;
 }
 
-/* The header JSON for m, or NULL when out of memory. */
-static char *header_json(const mnist_model *m, const char *layers) {
+/* The header JSON for m and the extra tensors, or NULL when out of memory. */
+static char *header_json(const mnist_model *m, const char *layers, const char *format, const char *train,
+                         const st_extra *extra, int nextra) {
     cJSON *root = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(root, "__metadata__");
-    int ok = root && meta && cJSON_AddStringToObject(meta, "format", "mnist") &&
+    int ok = root && meta && cJSON_AddStringToObject(meta, "format", format) &&
              cJSON_AddStringToObject(meta, "layers", layers) &&
              cJSON_AddStringToObject(meta, "activation", m->activation) &&
-             cJSON_AddStringToObject(meta, "dataset", m->dataset);
+             cJSON_AddStringToObject(meta, "dataset", m->dataset) &&
+             (!train || cJSON_AddStringToObject(meta, "train", train));
     uint64_t begin = 0;
-    for (int i = 0; ok && i < m->ntensors; i++) {
-        const mnist_tensor *t = &m->tensors[i];
-        uint64_t end = begin + (uint64_t)t->count * sizeof(float);
-        cJSON *e = cJSON_AddObjectToObject(root, t->name), *shape = e ? cJSON_AddArrayToObject(e, "shape") : NULL;
-        ok = e && cJSON_AddStringToObject(e, "dtype", "F32") && shape;
-        for (int d = 0; ok && d < t->ndim; d++) ok = add_uint(shape, (uint64_t)t->shape[d]) == 0;
+    for (int i = 0; ok && i < m->ntensors + nextra; i++) {
+        const mnist_tensor *t = i < m->ntensors ? &m->tensors[i] : NULL;
+        const st_extra *x = t ? NULL : &extra[i - m->ntensors];
+        uint64_t end = begin + (t ? (uint64_t)t->count * sizeof(float) : x->bytes);
+        cJSON *e = cJSON_AddObjectToObject(root, t ? t->name : x->name);
+        cJSON *shape = e ? cJSON_AddArrayToObject(e, "shape") : NULL;
+        ok = e && cJSON_AddStringToObject(e, "dtype", t ? "F32" : x->dtype) && shape;
+        for (int d = 0; ok && d < (t ? t->ndim : 1); d++)
+            ok = add_uint(shape, t ? (uint64_t)t->shape[d] : x->count) == 0;
         cJSON *off = ok ? cJSON_AddArrayToObject(e, "data_offsets") : NULL;
         ok = off && add_uint(off, begin) == 0 && add_uint(off, end) == 0;
         begin = end;
@@ -85,13 +93,14 @@ static int check_table(const mnist_model *m, const char *path, mnist_err *err) {
     return 0;
 }
 
-int mnist_model_save(const mnist_model *m, const char *path, mnist_err *err) {
+int st_save(const mnist_model *m, const char *path, const char *format, const char *train, const st_extra *extra,
+            int nextra, mnist_err *err) {
     if (check_table(m, path, err)) return -1;
     char layers[16 * (MNIST_MAX_LAYERS + 1)];
     size_t len = 0;
     for (int i = 0; i <= m->nlayers; i++)
         len += (size_t)snprintf(layers + len, sizeof layers - len, i ? ",%d" : "%d", m->sizes[i]);
-    char *json = header_json(m, layers);
+    char *json = header_json(m, layers, format, train, extra, nextra);
     if (!json) return errf(err, "%s: out of memory building the header", path);
     size_t hlen = strlen(json), pad = (8 - hlen % 8) % 8; /* data starts 8-aligned, as the reference pads */
     uint64_t n = (uint64_t)(hlen + pad);
@@ -109,6 +118,7 @@ int mnist_model_save(const mnist_model *m, const char *path, mnist_err *err) {
         size_t c = m->tensors[i].count;
         ok = fwrite(mnist_model_tensor(m, i), sizeof(float), c, a.f) == c;
     }
+    for (int i = 0; ok && i < nextra; i++) ok = fwrite(extra[i].data, 1, extra[i].bytes, a.f) == extra[i].bytes;
     int e = errno;
     cJSON_free(json);
     if (!ok) {
@@ -116,6 +126,10 @@ int mnist_model_save(const mnist_model *m, const char *path, mnist_err *err) {
         return errf(err, "%s: write failed: %s (the previous file, if any, is unchanged)", path, strerror(e));
     }
     return atomic_commit(&a, err);
+}
+
+int mnist_model_save(const mnist_model *m, const char *path, mnist_err *err) {
+    return st_save(m, path, "mnist", NULL, NULL, 0, err);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -231,12 +245,17 @@ static int name_slot(const char *s) {
 
 /* Our rules on top of the format's: F32 tensors named and shaped as a chain of layers.
  * Fills sizes (nlayers + 1 of them) and each entry's slot. */
-static int check_model(entry *es, int n, int *sizes, int *nlayers, const char *path, mnist_err *err) {
-    int at[2 * MNIST_MAX_LAYERS], L = 0;
+static int check_model(entry *es, int n, int allow_extra, int *sizes, int *nlayers, const char *path, mnist_err *err) {
+    int at[2 * MNIST_MAX_LAYERS], L = 0, nextra = 0;
     char nb[64];
     for (int i = 0; i < 2 * MNIST_MAX_LAYERS; i++) at[i] = -1;
     for (int i = 0; i < n; i++) {
         const char *nm = shown(es[i].name, nb, sizeof nb);
+        if (allow_extra && !strncmp(es[i].name, ST_EXTRA_PREFIX, strlen(ST_EXTRA_PREFIX))) {
+            if (es[i].ndim != 1) return errf(err, "%s: tensor \"%s\" must be one-dimensional", path, nm);
+            if (++nextra > ST_MAX_EXTRA) return errf(err, "%s: more than %d tensors %s*", path, ST_MAX_EXTRA, ST_EXTRA_PREFIX);
+            continue; /* slot -1: a checkpoint's tensor, not the model's */
+        }
         int s = name_slot(es[i].name);
         if (s < 0) return errf(err, "%s: unexpected tensor \"%s\" (want layers.{0..%d}.kernel and .bias)", path, nm, MNIST_MAX_LAYERS - 1);
         if (at[s] >= 0) return errf(err, "%s: tensor \"%s\" appears twice", path, nm);
@@ -271,9 +290,9 @@ static int check_meta(const cJSON *meta, const int *sizes, int nl, mnist_model *
     if (!meta) return 0;
     const cJSON *v;
     if ((v = cJSON_GetObjectItemCaseSensitive(meta, "activation"))) {
-        if (strcmp(v->valuestring, "tanh") != 0)
-            return errf(err, "%s: unsupported activation \"%s\" (only tanh)", path, shown(v->valuestring, vb, sizeof vb));
-        strcpy(tmp->activation, "tanh");
+        if (strcmp(v->valuestring, "tanh") != 0 && strcmp(v->valuestring, "relu") != 0)
+            return errf(err, "%s: unsupported activation \"%s\" (tanh or relu)", path, shown(v->valuestring, vb, sizeof vb));
+        strcpy(tmp->activation, v->valuestring);
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(meta, "dataset"))) {
         size_t n = strlen(v->valuestring);
@@ -297,7 +316,7 @@ static int check_meta(const cJSON *meta, const int *sizes, int nl, mnist_model *
 
 /* Parse and check the header; on success es (n entries, sorted by offset) and the model's sizes. */
 static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *path, cJSON **rootp, entry *es,
-                        int *nes, int *sizes, int *nl, mnist_model *tmp, mnist_err *err) {
+                        int *nes, int *sizes, int *nl, mnist_model *tmp, const cJSON **metap, mnist_err *err) {
     if (check_utf8((const unsigned char *)buf, (size_t)hlen)) return errf(err, "%s: header is not valid UTF-8", path);
     for (uint64_t i = 0; i < hlen; i++) /* JSON allows no raw control bytes but whitespace; cJSON would take a NUL */
         if ((unsigned char)buf[i] < 0x20 && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
@@ -328,7 +347,8 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
             }
             continue;
         }
-        if (n == 2 * MNIST_MAX_LAYERS) return errf(err, "%s: more than %d tensors", path, 2 * MNIST_MAX_LAYERS);
+        if (n == 2 * MNIST_MAX_LAYERS + ST_MAX_EXTRA)
+            return errf(err, "%s: more than %d tensors", path, 2 * MNIST_MAX_LAYERS + ST_MAX_EXTRA);
         if (parse_entry(it, &es[n], path, err)) return -1;
         n++;
     }
@@ -347,17 +367,28 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
         return errf(err, "%s: the tensors cover %llu data bytes but the file holds %llu", path, (unsigned long long)at,
                     (unsigned long long)datalen);
     *nes = n;
-    if (check_model(es, n, sizes, nl, path, err)) return -1;
+    *metap = meta;
+    const cJSON *format = meta ? cJSON_GetObjectItemCaseSensitive(meta, "format") : NULL;
+    int checkpoint = format && !strcmp(format->valuestring, "mnist-checkpoint");
+    if (check_model(es, n, checkpoint, sizes, nl, path, err)) return -1;
     return check_meta(meta, sizes, *nl, tmp, path, err);
 }
 
-int mnist_model_load(mnist_model *m, const char *path, mnist_err *err) {
+int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char **train, mnist_err *err) {
     memset(m, 0, sizeof *m);
-    FILE *f = fopen(path, "rb");
-    if (!f) return errf(err, "%s: %s", path, strerror(errno));
+    if (nextra) *nextra = 0;
+    if (train) *train = NULL;
+    const cJSON *meta = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO is refused below instead of waited on */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return errf(err, "%s: %s", path, strerror(e));
+    }
     char *buf = NULL;
     cJSON *root = NULL;
-    entry es[2 * MNIST_MAX_LAYERS];
+    entry es[2 * MNIST_MAX_LAYERS + ST_MAX_EXTRA];
     int nes = 0, sizes[MNIST_MAX_LAYERS + 1], nl = 0, rc = -1;
     mnist_model tmp; /* activation and dataset from the metadata, until m exists */
     strcpy(tmp.activation, "tanh");
@@ -400,7 +431,19 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err) {
         goto done;
     }
     buf[hlen] = '\0';
-    if (check_header(buf, hlen, size - 8 - hlen, path, &root, es, &nes, sizes, &nl, &tmp, err)) goto done;
+    if (check_header(buf, hlen, size - 8 - hlen, path, &root, es, &nes, sizes, &nl, &tmp, &meta, err)) goto done;
+    if (extra) {
+        const cJSON *format = meta ? cJSON_GetObjectItemCaseSensitive(meta, "format") : NULL;
+        const cJSON *tr = meta ? cJSON_GetObjectItemCaseSensitive(meta, "train") : NULL;
+        if (!format || strcmp(format->valuestring, "mnist-checkpoint") || !tr) {
+            errf(err, "%s: not a checkpoint (a model file? checkpoints come from 'mnist train --checkpoint')", path);
+            goto done;
+        }
+        if (!(*train = strdup(tr->valuestring))) {
+            errf(err, "%s: out of memory", path);
+            goto done;
+        }
+    }
 
     mnist_err sub;
     if (mnist_model_create(m, sizes, nl + 1, &sub)) {
@@ -411,6 +454,31 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err) {
     strcpy(m->dataset, tmp.dataset);
     /* es is sorted by offset and tiles the data, so the tensors come in file order. */
     for (int i = 0; i < nes; i++) {
+        if (es[i].slot < 0) { /* a checkpoint's tensor: the caller's, or skipped */
+            uint64_t bytes = es[i].end - es[i].begin;
+            if (!extra) {
+                if (fseek(f, (long)bytes, SEEK_CUR) != 0) {
+                    errf(err, "%s: seek failed: %s", path, strerror(errno));
+                    goto done;
+                }
+                continue;
+            }
+            st_extra *x = &extra[(*nextra)++];
+            memset(x, 0, sizeof *x);
+            snprintf(x->name, sizeof x->name, "%s", es[i].name);
+            snprintf(x->dtype, sizeof x->dtype, "%s", es[i].dtype);
+            x->count = es[i].shape[0];
+            x->bytes = bytes;
+            if (strlen(es[i].name) >= sizeof x->name || !(x->data = malloc(bytes ? (size_t)bytes : 1))) {
+                errf(err, "%s: cannot hold tensor %s", path, x->name);
+                goto done;
+            }
+            if (fread(x->data, 1, (size_t)bytes, f) != (size_t)bytes) {
+                errf(err, "%s: read failed in %s: %s", path, x->name, ferror(f) ? strerror(errno) : "file shrank");
+                goto done;
+            }
+            continue;
+        }
         const mnist_tensor *t = &m->tensors[es[i].slot];
         if ((uint64_t)t->count * 4 != es[i].end - es[i].begin) {
             errf(err, "%s: tensor %s does not match the model's table", path, t->name);
@@ -423,9 +491,16 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err) {
     }
     rc = 0;
 done:
-    if (rc) mnist_model_free(m);
+    if (rc) {
+        mnist_model_free(m);
+        for (int i = 0; extra && i < *nextra; i++) free(extra[i].data);
+        if (nextra) *nextra = 0;
+        if (train) free(*train), *train = NULL;
+    }
     cJSON_Delete(root);
     free(buf);
     fclose(f);
     return rc;
 }
+
+int mnist_model_load(mnist_model *m, const char *path, mnist_err *err) { return st_load(m, path, NULL, NULL, NULL, err); }

@@ -1,4 +1,6 @@
-/* train.c: epochs, the lab's batch order, metrics. Knows no arithmetic: that is the backend's. */
+/* train.c: epochs, the lab's batch order, the learning-rate schedule, metrics, the state a run
+ * resumes from. Knows no arithmetic: that is the backend's. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,7 +8,39 @@
 #include "util.h"
 
 mnist_train_opts mnist_train_defaults(void) {
-    return (mnist_train_opts){.lr = 0.001, .batch = 128, .epochs = 5, .seed = 0, .threads = 0};
+    return (mnist_train_opts){.lr = 0.001, .batch = 128, .epochs = 5, .seed = 0, .threads = 0,
+                              .optimizer = MNIST_SGD, .momentum = 0.9, .nesterov = 0, .beta1 = 0.9,
+                              .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0, .dropout = 0.0,
+                              .schedule = MNIST_CONSTANT, .validation = 0, .eval_train = 1};
+}
+
+int mnist_optimizer_slots(mnist_optimizer o) { return o == MNIST_ADAM ? 2 : o == MNIST_MOMENTUM ? 1 : 0; }
+
+double mnist_schedule_lr(const mnist_train_opts *o, long step, long steps, long per_epoch) {
+    if (o->schedule == MNIST_COSINE) return o->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)step / (double)steps));
+    if (o->schedule == MNIST_STEP) {
+        long epoch = per_epoch ? step / per_epoch : 0;
+        return o->lr * (4 * epoch >= 3 * o->epochs ? 0.01 : 2 * epoch >= o->epochs ? 0.1 : 1.0);
+    }
+    return o->lr;
+}
+
+static uint64_t mix64(uint64_t z) {
+    z ^= z >> 30;
+    z *= 0xbf58476d1ce4e5b9ULL;
+    z ^= z >> 27;
+    z *= 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, float p) {
+    uint64_t k = mix64((uint64_t)seed << 40 ^ step << 8 ^ (uint64_t)layer);
+    return (mix64(k + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 40) >= (uint64_t)(p * 16777216.0);
+}
+
+void mnist_run_state_free(mnist_run_state *st) {
+    free(st->state);
+    memset(st, 0, sizeof *st);
 }
 
 static int check_fit(const mnist_model *m, const mnist_split *s, const char *what, mnist_err *err) {
@@ -18,66 +52,156 @@ static int check_fit(const mnist_model *m, const mnist_split *s, const char *wha
     return 0;
 }
 
-int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, mnist_epoch_fn on_epoch, void *ud,
-                volatile int *cancel, mnist_err *err) {
+static int check_opts(const mnist_train_opts *o, int n, mnist_err *err) {
+    if (o->validation < 0 || o->validation >= n)
+        return errf(err, "validation of %d examples is outside 0..%d", o->validation, n - 1);
+    int left = n - o->validation;
+    if (o->batch < 1 || o->batch > left)
+        return errf(err, "batch size %d is outside 1..%d (the training examples)", o->batch, left);
+    if (!(o->lr > 0.0 && isfinite(o->lr))) return errf(err, "learning rate must be positive, not %g", o->lr);
+    if (!(o->momentum >= 0.0 && o->momentum < 1.0)) return errf(err, "momentum %g is outside [0, 1)", o->momentum);
+    if (!(o->beta1 >= 0.0 && o->beta1 < 1.0 && o->beta2 >= 0.0 && o->beta2 < 1.0))
+        return errf(err, "Adam's betas %g, %g must be in [0, 1)", o->beta1, o->beta2);
+    if (!(o->eps > 0.0)) return errf(err, "Adam's eps must be positive, not %g", o->eps);
+    if (!(o->weight_decay >= 0.0 && o->weight_decay * o->lr < 1.0))
+        return errf(err, "weight decay %g times the learning rate must be in [0, 1)", o->weight_decay);
+    if (!(o->dropout >= 0.0 && o->dropout < 1.0)) return errf(err, "dropout %g is outside [0, 1)", o->dropout);
+    return 0;
+}
+
+/* Fill st with where the run stands. */
+static int snapshot(backend *b, mnist_run_state *st, int epoch, int step, double loss_sum, const mnist_rng *order,
+                    mnist_err *err) {
+    st->epoch = epoch;
+    st->step = step;
+    st->loss_sum = loss_sum;
+    st->order = *order;
+    return b->get_state(b, st->state, &st->steps_done, err);
+}
+
+int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, const mnist_train_hooks *h,
+                const mnist_run_state *resume, mnist_err *err) {
+    static const mnist_train_hooks none = {0};
+    if (!h) h = &none;
     if (check_fit(m, &d->train, "training", err) || check_fit(m, &d->test, "test", err)) return -1;
     if (o->epochs < 0) return errf(err, "epochs must be 0 or more, not %d", o->epochs);
     if (o->epochs == 0) return 0;
-    if (o->batch < 1 || o->batch > d->train.n)
-        return errf(err, "batch size %d is outside 1..%d (the training examples)", o->batch, d->train.n);
-    if (!(o->lr > 0.0)) return errf(err, "learning rate must be positive, not %g", o->lr);
+    if (check_opts(o, d->train.n, err)) return -1;
 
-    backend *b = backend_cpu_create(m, &(backend_opts){.max_batch = o->batch, .threads = o->threads}, err);
+    /* The validation examples are the last ones of the training set: views, not copies. */
+    size_t px = (size_t)d->train.rows * d->train.cols;
+    int n = d->train.n - o->validation, nb = n / o->batch; /* the lab drops the remainder */
+    mnist_split train = d->train, valid = d->train;
+    train.n = n;
+    valid.n = o->validation;
+    valid.images += (size_t)n * px;
+    valid.labels += n;
+
+    backend_opts bo = {.max_batch = o->batch, .threads = o->threads, .act = mnist_model_activation(m),
+                       .optimizer = o->optimizer, .momentum = (float)o->momentum, .nesterov = o->nesterov,
+                       .beta1 = (float)o->beta1, .beta2 = (float)o->beta2, .eps = (float)o->eps,
+                       .weight_decay = (float)o->weight_decay, .dropout = (float)o->dropout, .seed = o->seed};
+    backend *b = backend_cpu_create(m, &bo, err);
     if (!b) return -1;
-    int n = d->train.n, nb = n / o->batch; /* the lab drops the remainder */
+    mnist_run_state st = {.nstate = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams};
     int32_t *perm = malloc((size_t)n * sizeof *perm);
     int rc = -1;
-    if (!perm) {
-        errf(err, "out of memory for a permutation of %d", n);
+    if (!perm || (st.nstate && !(st.state = calloc(st.nstate, sizeof(float))))) {
+        errf(err, "out of memory for training state");
         goto done;
     }
-    if (b->set_data(b, SPLIT_TRAIN, &d->train, err) || b->set_data(b, SPLIT_TEST, &d->test, err)) goto done;
+    if (b->set_data(b, SPLIT_TRAIN, &train, err) || b->set_data(b, SPLIT_TEST, &d->test, err) ||
+        (valid.n && b->set_data(b, SPLIT_VALID, &valid, err)))
+        goto done;
 
     /* The lab's get_batch: a second RandomState(seed), one permutation per epoch. */
     mnist_rng order;
     mnist_rng_seed(&order, o->seed);
+    int epoch0 = 0, step0 = 0;
+    double loss0 = 0.0;
+    if (resume) {
+        if (resume->nstate != st.nstate) {
+            errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected", resume->nstate,
+                 st.nstate);
+            goto done;
+        }
+        if (resume->step < 0 || resume->step > nb || resume->epoch < 0) {
+            errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch", resume->epoch,
+                 resume->step, nb);
+            goto done;
+        }
+        if (b->set_state(b, resume->state, resume->steps_done, err)) goto done;
+        order = resume->order;
+        epoch0 = resume->epoch;
+        step0 = resume->step;
+        loss0 = resume->loss_sum;
+    }
+    long total = (long)nb * o->epochs;
     rc = 0;
-    for (int epoch = 0; epoch < o->epochs && rc == 0; epoch++) {
-        mnist_epoch_stats st = {.epoch = epoch};
+    for (int epoch = epoch0; epoch < o->epochs && rc == 0; epoch++) {
+        mnist_epoch_stats es = {.epoch = epoch};
+        mnist_rng before = order;
         mnist_rng_permutation(&order, perm, n);
-        double t0 = now_seconds(), loss = 0.0;
-        for (int i = 0; i < nb; i++) {
-            if (cancel && *cancel) {
+        double t0 = now_seconds(), loss = epoch == epoch0 ? loss0 : 0.0;
+        int i = epoch == epoch0 ? step0 : 0;
+        for (; i < nb; i++) {
+            if (h->cancel && *h->cancel) {
                 rc = 1;
                 break;
             }
+            long s = (long)epoch * nb + i;
             double l;
-            if (b->train_step(b, perm + (size_t)i * o->batch, o->batch, (float)o->lr, &l, err)) {
+            es.lr = mnist_schedule_lr(o, s, total, nb);
+            if (b->train_step(b, perm + (size_t)i * o->batch, o->batch, (float)es.lr, &l, err)) {
                 rc = -1;
                 break;
             }
+            if (!isfinite(l)) {
+                rc = errf(err, "the loss became %s at epoch %d, step %d: training stopped (the learning rate %g "
+                               "is probably too high); nothing was saved from this run",
+                          isnan(l) ? "NaN" : "infinite", epoch, i, es.lr);
+                break;
+            }
             loss += l;
-            st.steps++;
+            if (h->on_step) h->on_step(h->ud, epoch, i + 1, nb, l);
         }
-        st.seconds = now_seconds() - t0;
-        st.loss = st.steps ? loss / st.steps : 0.0;
-        if (rc != 0) break;
-        if (b->evaluate(b, SPLIT_TRAIN, &st.train, err) || b->evaluate(b, SPLIT_TEST, &st.test, err)) {
+        es.seconds = now_seconds() - t0;
+        es.steps = i;
+        es.loss = i ? loss / i : 0.0;
+        if (rc < 0) break;
+        if (rc == 1) { /* stopped mid-epoch: resume repeats this epoch's permutation, then skips i steps */
+            if (h->on_checkpoint &&
+                (snapshot(b, &st, epoch, i, loss, &before, err) || b->get_params(b, m->params, err) ||
+                 h->on_checkpoint(h->ud, m, &st, err)))
+                rc = -1;
+            break;
+        }
+        t0 = now_seconds();
+        if ((o->eval_train && b->evaluate(b, SPLIT_TRAIN, &es.train, err)) ||
+            (valid.n && b->evaluate(b, SPLIT_VALID, &es.valid, err)) || b->evaluate(b, SPLIT_TEST, &es.test, err)) {
             rc = -1;
             break;
         }
-        if (on_epoch && on_epoch(ud, &st)) break;
+        es.eval_seconds = now_seconds() - t0;
+        if (h->on_checkpoint && (snapshot(b, &st, epoch + 1, 0, 0.0, &order, err) ||
+                                 b->get_params(b, m->params, err) || h->on_checkpoint(h->ud, m, &st, err))) {
+            rc = -1;
+            break;
+        }
+        if (h->on_epoch && h->on_epoch(h->ud, &es)) rc = 1;
     }
     if (rc >= 0 && b->get_params(b, m->params, err)) rc = -1;
 done:
     free(perm);
+    mnist_run_state_free(&st);
     b->destroy(b);
     return rc;
 }
 
 int mnist_evaluate(const mnist_model *m, const mnist_split *s, int threads, mnist_eval_result *r, mnist_err *err) {
     if (check_fit(m, s, "evaluation", err)) return -1;
-    backend *b = backend_cpu_create(m, &(backend_opts){.max_batch = 1, .threads = threads}, err);
+    backend_opts bo = {.max_batch = 1, .threads = threads, .act = mnist_model_activation(m)};
+    backend *b = backend_cpu_create(m, &bo, err);
     if (!b) return -1;
     int rc = b->set_data(b, SPLIT_TEST, s, err) || b->evaluate(b, SPLIT_TEST, r, err) ? -1 : 0;
     b->destroy(b);

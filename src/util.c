@@ -42,6 +42,9 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path ||
         snprintf(a->tmp, sizeof a->tmp, "%.*s.%s.tmp-XXXXXX", dirlen, path, base) >= (int)sizeof a->tmp)
         return errf(err, "%s: path too long", path);
+    struct stat st; /* the rename would replace a device, FIFO or folder by a plain file */
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        return errf(err, "%s: exists and is not a regular file; not replacing it", path);
     int fd = mkstemp(a->tmp);
     if (fd < 0) return errf(err, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
     fchmod(fd, 0644);

@@ -2,9 +2,13 @@
 # run.sh: runs every test program (build/tests/test_*) and script (tests/test_*.py, *.sh),
 # counts their PASS and FAIL lines, and ends with "N passed, M failed".
 # A program that exits non-zero without printing a FAIL (a crash) counts as one failure.
+# MNIST_BUILD names the build folder (build, or build/san for `make test SANITIZE=1`); the
+# scripts run the command $MNIST_BIN, by default the one in that folder.
 set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
+build=${MNIST_BUILD:-build}
+export MNIST_BIN=${MNIST_BIN:-$PWD/$build/mnist}
 passed=0 failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -29,7 +33,7 @@ run_one() { # name, command...
     passed=$((passed + p)) failed=$((failed + f))
 }
 
-for t in build/tests/test_*; do
+for t in "$build"/tests/test_*; do
     [ -x "$t" ] && run_one "$(basename "$t")" "$t"
 done
 for t in tests/test_*.py; do

@@ -130,7 +130,8 @@ static int fetch(const char *name, const char *const *mirrors, int n, news *log,
     char dir[1024];
     path_of(dir, sizeof dir, name, NULL);
     memset(log, 0, sizeof *log);
-    mnist_fetch_opts o = {mirrors, n, on_log, on_progress, log, cancel};
+    /* a transfer under 1000 bytes/s for 1 s is a stall: the stalling server's test takes seconds */
+    mnist_fetch_opts o = {mirrors, n, on_log, on_progress, log, cancel, .low_speed_time = 1};
     err->msg[0] = '\0';
     return mnist_fetch(&tds, dir, &o, err);
 }
@@ -328,7 +329,7 @@ static void test_fetch_file_mirrors(void) {
           "cancel flag set: error says interrupted: %s", e.msg);
     cancel = 0;
     memset(&log, 0, sizeof log);
-    mnist_fetch_opts o = {m1, 1, on_log, on_progress, &log, &cancel};
+    mnist_fetch_opts o = {m1, 1, on_log, on_progress, &log, &cancel, .low_speed_time = 1};
     log.cancel_on_progress = &cancel;
     rc = mnist_fetch(&tds, dir, &o, &e);
     snprintf(p, sizeof p, "%s/tr-img.gz", dir);
@@ -358,67 +359,135 @@ static int closed_port(void) {
     return port;
 }
 
-static void test_fetch_loopback(void) {
-    char url[1024], url1[1024], dir[1024];
-    news log;
-    mnist_err e;
-    snprintf(url1, sizeof url1, "file://%s/m1/", root);
-
-    /* Connection refused: the mirror is tried once, then skipped for the other files. */
-    int port = closed_port();
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
-    const char *mr[] = {url, url1};
-    int rc = fetch("d6", mr, 2, &log, NULL, &e);
-    path_of(dir, sizeof dir, "d6", NULL);
-    check(port > 0 && rc == 0 && all_valid(dir), "unreachable mirror: the next one serves: %s", rc ? e.msg : "ok");
-    check(count(log.text, "Downloading http://127.0.0.1") == 1, "unreachable mirror is tried once, then skipped");
-
-    /* A real HTTP server on loopback, lacking one file: 404 moves on without a retry. */
-    const char *py = "/usr/bin/python3";
-    if (access(py, X_OK) != 0) {
-        printf("skip: no %s for the HTTP test\n", py);
-        return;
-    }
-    char served[1024];
-    path_of(served, sizeof served, "m2", NULL);
+/* tests/fault_server.py serving root on a loopback port; returns the port, or -1. */
+static int start_server(pid_t *pid) {
+    const char *py = "/usr/bin/python3", *script = "tests/fault_server.py"; /* run.sh runs us from the top */
     int fds[2];
-    if (pipe(fds) != 0) {
-        check(0, "pipe");
-        return;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
+    *pid = -1;
+    if (access(py, X_OK) != 0 || access(script, R_OK) != 0 || pipe(fds) != 0) return -1;
+    *pid = fork();
+    if (*pid == 0) {
         dup2(fds[1], 1);
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) dup2(devnull, 2);
         close(fds[0]);
-        execl(py, py, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", served, (char *)NULL);
+        close(fds[1]);
+        execl(py, py, "-u", script, root, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
     FILE *in = fdopen(fds[0], "r");
-    char line[1024] = "";
-    port = -1;
-    if (pid > 0 && in && fgets(line, sizeof line, in)) {
-        const char *p = strstr(line, " port ");
-        if (p) port = atoi(p + 6);
-    }
-    if (port > 0) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-        const char *mh[] = {url, url1};
-        rc = fetch("d7", mh, 2, &log, NULL, &e);
-        path_of(dir, sizeof dir, "d7", NULL);
-        check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "fetch over loopback HTTP: %s", rc ? e.msg : "ok");
-        check(strstr(log.text, "te-img.gz: HTTP 404") && count(log.text, "Downloading http://127.0.0.1") == 4,
-              "HTTP 404 moves to the next mirror without a retry");
-    } else {
-        check(0, "python http.server did not start: %s", line);
-    }
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
+    char line[256] = "";
+    int port = -1;
+    if (*pid > 0 && in && fgets(line, sizeof line, in) && !strncmp(line, "port ", 5)) port = atoi(line + 5);
     if (in) fclose(in);
+    else close(fds[0]);
+    return port;
+}
+
+/* A fault on the first mirror, tried `tries` times: with a good mirror behind it the file comes
+ * from there, and the log says what went wrong; alone, the fetch fails with one line that says what went wrong and
+ * the URL. Either way the data folder holds nothing partial or unverified. */
+static void fault_case(const char *label, const char *url, const char *want, int tries, const char *data1,
+                       const char *data2) {
+    char good[1024], dir[1024], p[4096], furl[1200];
+    news log;
+    mnist_err e;
+    snprintf(good, sizeof good, "file://%s/m1/", root);
+    const char *mirrors[] = {url, good};
+    int rc = fetch(data1, mirrors, 2, &log, NULL, &e);
+    path_of(dir, sizeof dir, data1, NULL);
+    check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "%s: the next mirror serves, no other file is left: %s", label,
+          rc ? e.msg : "ok");
+    snprintf(furl, sizeof furl, "%str-img.gz: ", url);
+    const char *at = strstr(log.text, furl);
+    check(at && strstr(at, want), "%s: the log says \"%s\"", label, want);
+    snprintf(furl, sizeof furl, "Downloading %str-img.gz", url);
+    check(count(log.text, furl) == tries, "%s: tried %d time(s) on that mirror (%s)", label, tries,
+          tries > 1 ? "a transient fault gets a retry" : "no retry");
+    rc = fetch(data2, mirrors, 1, &log, NULL, &e);
+    path_of(dir, sizeof dir, data2, NULL);
+    snprintf(p, sizeof p, "%s/tr-img.gz", dir);
+    snprintf(furl, sizeof furl, "%str-img.gz (", url);
+    check(rc == -1 && strstr(e.msg, furl) && strstr(e.msg, want) && !strchr(e.msg, '\n'),
+          "%s, the only mirror: the error says so: %s", label, e.msg);
+    check(!exists(p) && dotfiles(dir) == 0, "%s, the only mirror: no file, partial or whole, is left", label);
+}
+
+/* Two processes fetch into one folder at once from a slow server; exit status: 10 + the number
+ * of files this one downloaded itself, or 1 when its fetch failed. */
+static pid_t fetch_in_child(const char *url, const char *dir) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    news log;
+    memset(&log, 0, sizeof log);
+    const char *mirrors[] = {url};
+    mnist_fetch_opts o = {mirrors, 1, on_log, NULL, &log, NULL, .low_speed_time = 5};
+    mnist_err e;
+    int rc = mnist_fetch(&tds, dir, &o, &e);
+    _exit(rc ? 1 : 10 + count(log.text, "Downloading"));
+}
+
+static void test_fetch_loopback(void) {
+    char url[1024], dir[1024];
+    news log;
+    mnist_err e;
+
+    /* Connection refused: the mirror is tried once, then skipped for the other files. */
+    int port = closed_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    check(port > 0, "a closed loopback port (%d)", port);
+    fault_case("connection refused", url, "onnect", 1, "d6", "d6b");
+    char good[1024];
+    snprintf(good, sizeof good, "file://%s/m1/", root);
+    int rc = fetch("d6c", (const char *[]){url, good}, 2, &log, NULL, &e);
+    check(rc == 0 && count(log.text, "Downloading http://127.0.0.1") == 1, "an unreachable mirror is tried once, then skipped");
+
+    /* A real HTTP server on loopback, with faults. */
+    pid_t pid;
+    port = start_server(&pid);
+    if (!check(port > 0, "tests/fault_server.py listens on 127.0.0.1 (port %d)", port)) {
+        if (pid > 0) kill(pid, SIGTERM), waitpid(pid, NULL, 0);
+        return;
+    }
+    /* m2 lacks te-img: 404 moves on without a retry. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok/m2/", port);
+    const char *mh[] = {url, good};
+    rc = fetch("d7", mh, 2, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d7", NULL);
+    check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "fetch over loopback HTTP: %s", rc ? e.msg : "ok");
+    check(strstr(log.text, "te-img.gz: HTTP 404") && count(log.text, "Downloading http://127.0.0.1") == 4,
+          "HTTP 404 moves to the next mirror without a retry");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok/e1/", port); /* an empty folder: 404 for all */
+    fault_case("HTTP 404", url, "HTTP 404", 1, "d8", "d8b");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok/m3/", port); /* tr-lab's content is wrong */
+    rc = fetch("d9", (const char *[]){url, good}, 2, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d9", NULL);
+    check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0 && strstr(log.text, "tr-lab.gz: SHA-256 mismatch"),
+          "a corrupt file over HTTP: SHA-256 mismatch logged, the next mirror serves: %s", rc ? e.msg : "ok");
+    rc = fetch("d9b", (const char *[]){url}, 1, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d9b", NULL);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/tr-lab.gz", dir);
+    check(rc == -1 && strstr(e.msg, "tr-lab.gz (SHA-256 mismatch: got ") && !exists(p) && dotfiles(dir) == 0,
+          "a corrupt file over HTTP, the only mirror: nothing kept, the error says so: %s", e.msg);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/cut/m1/", port);
+    fault_case("a body cut short", url, "transfer closed with", 2, "d10", "d10b");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/stall/m1/", port);
+    fault_case("a server that stalls", url, "too slow", 2, "d11", "d11b");
+
+    /* Two fetches into one folder at once. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow/m1/", port);
+    path_of(dir, sizeof dir, "d12", NULL);
+    pid_t a = fetch_in_child(url, dir), b = fetch_in_child(url, dir);
+    int sa = -1, sb = -1;
+    if (a > 0) waitpid(a, &sa, 0);
+    if (b > 0) waitpid(b, &sb, 0);
+    int ea = WIFEXITED(sa) ? WEXITSTATUS(sa) : -1, eb = WIFEXITED(sb) ? WEXITSTATUS(sb) : -1;
+    check(ea >= 10 && eb >= 10 && all_valid(dir) && dotfiles(dir) == 0,
+          "two fetches into one folder at once both succeed and leave the four verified files, nothing else");
+    check(ea + eb - 20 > MNIST_NFILES, "...and they overlapped: %d downloads of %d files", ea + eb - 20, MNIST_NFILES);
+
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {

@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-p = subprocess.run([os.path.join(ROOT, "build", "mnist"), "train", "--epochs", "1", "--json"],
+MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
+p = subprocess.run([MNIST, "train", "--epochs", "1", "--json"],
                    capture_output=True, text=True)
 ok = p.returncode == 0
 print(("PASS " if ok else "FAIL ") + "mnist train --epochs 1 runs on MNIST" + ("" if ok else ": " + p.stderr.strip()))

@@ -168,7 +168,8 @@ static void test_determinism(void) {
     toy_data d;
     toy_init(&d, 11);
     mnist_data data = {.train = d.split, .test = d.split};
-    mnist_train_opts o = {.lr = 0.1, .batch = 2, .epochs = 3, .seed = 0, .threads = 1};
+    mnist_train_opts o = mnist_train_defaults();
+    o.lr = 0.1, o.batch = 2, o.epochs = 3, o.threads = 1;
     mnist_model a, b, c;
     mnist_err err;
     for (int k = 0; k < 3; k++) {
@@ -176,7 +177,7 @@ static void test_determinism(void) {
         mnist_model_create(m, sizes, nsizes, &err);
         mnist_model_init_lab(m, 0.1, 0);
         o.seed = k == 2 ? 1 : 0;
-        check(mnist_train(m, &data, &o, NULL, NULL, NULL, &err) == 0, "training run %d on toy data", k);
+        check(mnist_train(m, &data, &o, NULL, NULL, &err) == 0, "training run %d on toy data", k);
     }
     check(!memcmp(a.params, b.params, a.nparams * sizeof(float)), "two runs with seed 0 give bit-identical models");
     check(memcmp(a.params, c.params, a.nparams * sizeof(float)) != 0, "a run with another batch order differs");
@@ -194,11 +195,11 @@ static void test_fit(void) {
     mnist_model m;
     mnist_err err;
     mnist_model_create(&m, (int[]){784, 10}, 2, &err);
-    check(mnist_train(&m, &data, &o, NULL, NULL, NULL, &err) == -1 && strstr(err.msg, "784 inputs"),
+    check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1 && strstr(err.msg, "784 inputs"),
           "a 784-input network refuses 4x4 images: \"%s\"", err.msg);
     mnist_model_free(&m);
     mnist_model_create(&m, (int[]){IN, 10}, 2, &err);
-    check(mnist_train(&m, &data, &o, NULL, NULL, NULL, &err) == -1 && strstr(err.msg, "batch size 128"),
+    check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1 && strstr(err.msg, "batch size 128"),
           "a batch larger than the data is refused: \"%s\"", err.msg);
     mnist_model_free(&m);
     int s[MNIST_MAX_LAYERS + 1], n;

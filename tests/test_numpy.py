@@ -16,7 +16,7 @@ import tempfile
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST = os.path.join(ROOT, "build", "mnist")
+MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
 failed = 0
 
 

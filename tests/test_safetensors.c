@@ -308,8 +308,8 @@ static void test_malformed(void) {
                 76, "4 inputs");
     expect_fail("metadata not an object", "{\"__metadata__\":[]," ONE "}", 36, "__metadata__");
     expect_fail("a non-string metadata value", "{\"__metadata__\":{\"layers\":5}," ONE "}", 36, "not a string");
-    expect_fail("an unsupported activation", "{\"__metadata__\":{\"activation\":\"relu\"}," ONE "}", 36,
-                "unsupported activation \"relu\"");
+    expect_fail("an unsupported activation", "{\"__metadata__\":{\"activation\":\"gelu\"}," ONE "}", 36,
+                "unsupported activation \"gelu\"");
     expect_fail("metadata layers that disagree", "{\"__metadata__\":{\"layers\":\"2,4\"}," ONE "}", 36, "2,3");
     expect_fail("metadata layers that do not parse", "{\"__metadata__\":{\"layers\":\"abc\"}," ONE "}", 36, "abc");
     expect_fail("a dataset name too long", "{\"__metadata__\":{\"dataset\":\"a_dataset_name_too_long\"}," ONE "}", 36, "dataset");

@@ -40,7 +40,11 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
         const flag *f = flags;
         while (f->name && (strlen(f->name) != len || strncmp(f->name, a, len))) f++;
-        if (!f->name && a[0] != '-' && pos && pos->n < MAX_MIRRORS) {
+        if (!f->name && a[0] != '-' && pos) {
+            if (pos->n == MAX_ARGS) {
+                fprintf(stderr, "mnist %s: at most %d arguments\n", cmd, MAX_ARGS);
+                return 2;
+            }
             pos->items[pos->n++] = a;
             continue;
         }
@@ -60,6 +64,10 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) {
             fprintf(stderr, "mnist %s: %s needs a value (%s)\n", cmd, f->name, f->arg);
+            return 2;
+        }
+        if (!*v && (f->kind == F_STR || f->kind == F_LIST)) {
+            fprintf(stderr, "mnist %s: %s needs a value (%s), not an empty string\n", cmd, f->name, f->arg);
             return 2;
         }
         char *end = NULL;
@@ -134,12 +142,23 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors)
     return 0;
 }
 
-/* Load MNIST from dir (flag or default), fetching it first when a file is missing. */
+const char *cli_dataset = "mnist";
+
+int cli_set_dataset(const char *cmd, const char *name) {
+    if (!mnist_dataset_get(name)) {
+        fprintf(stderr, "mnist %s: --dataset '%s' is not one of: mnist fashion\n", cmd, name);
+        return 2;
+    }
+    cli_dataset = name;
+    return 0;
+}
+
+/* Load the dataset from dir (flag or default), fetching it first when a file is missing. */
 int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
-    const mnist_dataset *ds = mnist_dataset_get("mnist");
+    const mnist_dataset *ds = mnist_dataset_get(cli_dataset);
     char dir[4096], path[4096];
     mnist_err err;
-    if (mnist_data_dir(dir, sizeof dir, flag_dir, &err)) {
+    if (mnist_dataset_dir(dir, sizeof dir, ds, flag_dir, &err)) {
         fprintf(stderr, "mnist: %s\n", err.msg);
         return 1;
     }
@@ -158,5 +177,25 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
         return 1;
     }
     return 0;
+}
+
+int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, const mnist_model *m, const char *what) {
+    int pixels = d->test.rows * d->test.cols; /* both at most 4096 (the IDX reader's limit) */
+    if (pixels == m->sizes[0] && m->sizes[m->nlayers] == MNIST_CLASSES) return 0;
+    if (pixels != m->sizes[0]) {
+        const mnist_dataset *ds = mnist_dataset_get(cli_dataset);
+        char dir[4096], path[4096];
+        mnist_err err;
+        if (mnist_dataset_dir(dir, sizeof dir, ds, flag_dir, &err) ||
+            mnist_data_file(path, sizeof path, dir, &ds->files[strcmp(cmd, "train") ? MNIST_TEST_IMAGES : MNIST_TRAIN_IMAGES],
+                            &err) < 0)
+            snprintf(path, sizeof path, "the test images");
+        fprintf(stderr, "mnist %s: %s: images of %dx%d = %d pixels do not fit %s, which takes %d inputs\n", cmd, path,
+                d->test.rows, d->test.cols, pixels, what, m->sizes[0]);
+    } else {
+        fprintf(stderr, "mnist %s: %s has %d outputs; it needs %d, one per class\n", cmd, what,
+                m->sizes[m->nlayers], MNIST_CLASSES);
+    }
+    return 1;
 }
 

@@ -7,6 +7,7 @@
 #include "mnist.h"
 
 #define MAX_MIRRORS 16
+#define MAX_ARGS 8192 /* arguments that are not flags (image files) */
 
 /* Set by the first Ctrl-C once cli_catch_sigint() is on; a second one ends the program. */
 extern volatile int interrupted;
@@ -23,7 +24,7 @@ typedef struct {
 } flag;
 
 typedef struct {
-    const char *items[MAX_MIRRORS];
+    const char *items[MAX_ARGS];
     int n;
 } str_list;
 
@@ -35,11 +36,23 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
 
 /* Fetch the dataset into dir, printing progress on a terminal; 0 or 1 (message printed). */
 int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors);
+/* The dataset that cli_load_data loads ("mnist" unless a --dataset flag said otherwise). */
+extern const char *cli_dataset;
+/* Set it from a --dataset flag; 0, or 2 after a usage error naming the choices. */
+int cli_set_dataset(const char *cmd, const char *name);
 /* Load MNIST from dir (flag or default), fetching it first when a file is missing; 0 or 1. */
 int cli_load_data(const char *flag_dir, int verify, mnist_data *d);
+/* 0 when m (described by what: "the model FILE", "--layers L") takes d's images and has one
+ * output per digit; else prints one line naming the images file or the model, and returns 1. */
+int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, const mnist_model *m, const char *what);
 
 int cmd_fetch(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+/* Print a 28x28 input (784 floats in [0, 1]) framed, as shaded characters (predict.c). */
+void cli_show_input(const float *x);
 
 #endif

@@ -1,24 +1,29 @@
 /* fetch.c: mnist fetch. */
+#include <string.h>
+
 #include "cli.h"
 
 int cmd_fetch(int argc, char **argv) {
-    const char *dir = NULL;
+    const char *dir = NULL, *dataset = "mnist";
     str_list mirrors = {0};
     const flag flags[] = {
-        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else ~/.cache/mnist)"},
+        {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
+        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else ~/.cache/mnist; fashion in its 'fashion')"},
         {"--mirror", F_LIST, &mirrors, "URL", "a base URL to try before the built-in ones (repeatable)"},
         {0}};
-    int p = cli_parse("fetch", "[--data DIR] [--mirror URL]...",
-                  "Download MNIST's four files unless present, verify each by SHA-256, keep them in DIR.", flags,
-                  argc, argv, NULL);
+    int p = cli_parse("fetch", "[--dataset mnist|fashion] [--data DIR] [--mirror URL]...",
+                      "Download the dataset's four files unless present, verify each by SHA-256, keep them in DIR.",
+                      flags, argc, argv, NULL);
     if (p) return p == 1 ? 0 : 2;
+    if (cli_set_dataset("fetch", dataset)) return 2;
+    const mnist_dataset *ds = mnist_dataset_get(dataset);
     char path[4096];
     mnist_err err;
-    if (mnist_data_dir(path, sizeof path, dir, &err)) {
-        fprintf(stderr, "mnist: %s\n", err.msg);
+    if (mnist_dataset_dir(path, sizeof path, ds, dir, &err)) {
+        fprintf(stderr, "mnist fetch: %s\n", err.msg);
         return 1;
     }
-    if (cli_fetch(mnist_dataset_get("mnist"), path, &mirrors)) return 1;
-    printf("MNIST is ready in %s\n", path);
+    if (cli_fetch(ds, path, &mirrors)) return 1;
+    printf("%s is ready in %s\n", strcmp(dataset, "mnist") ? "Fashion-MNIST" : "MNIST", path);
     return 0;
 }

@@ -1,0 +1,129 @@
+/* bench.c: the floor and the program, measured in one run.
+ *
+ *   bench [--data DIR] [--threads N] [--epochs N] [--rounds N]
+ *
+ * The floor is the time of exactly the matrix products of one epoch of the lab's recipe: for
+ * each of the 468 steps, the 8 cblas_sgemm calls the backend makes (3 forward, 2 input
+ * gradients, 3 weight gradients with the update folded in), same shapes, same BLAS, same
+ * threads, nothing else. It is measured in rounds before and after training so that the
+ * epochs run between floors. Prints one JSON object; bench/run.sh makes the table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "mnist.h"
+#include "util.h"
+
+static const int L[4] = {784, 1024, 1024, 10};
+enum { B = 128, STEPS = 468 };
+
+static float *rnd(size_t n, mnist_rng *r) {
+    float *p = malloc(n * sizeof *p);
+    if (!p) exit(1);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(0.1 * mnist_rng_gauss(r));
+    return p;
+}
+
+static double floor_epoch(void) {
+    static float *a[4], *w[3], *d[4];
+    if (!a[0]) {
+        mnist_rng r;
+        mnist_rng_seed(&r, 1);
+        for (int l = 0; l < 4; l++) a[l] = rnd((size_t)B * L[l], &r), d[l] = rnd((size_t)B * L[l], &r);
+        for (int l = 0; l < 3; l++) w[l] = rnd((size_t)L[l] * L[l + 1], &r);
+    }
+    double t0 = now_seconds();
+    for (int s = 0; s < STEPS; s++) {
+        for (int l = 0; l < 3; l++)  // forward: a[l+1] (B, out) = a[l] (B, in) w[l] (in, out)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, L[l + 1], L[l], 1.0f, a[l], L[l], w[l],
+                        L[l + 1], 0.0f, a[l + 1], L[l + 1]);
+        for (int l = 2; l >= 0; l--) {
+            if (l > 0)  // d[l] (B, in) = d[l+1] (B, out) w[l]^T
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, L[l], L[l + 1], 1.0f, d[l + 1], L[l + 1],
+                            w[l], L[l + 1], 0.0f, d[l], L[l]);
+            // w[l] (in, out) -= lr * a[l]^T (in, B) d[l+1] (B, out)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L[l], L[l + 1], B, -1e-9f, a[l], L[l], d[l + 1],
+                        L[l + 1], 1.0f, w[l], L[l + 1]);
+        }
+    }
+    return now_seconds() - t0;
+}
+
+static int cmp(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct {
+    double train[64], eval[64];
+    int n;
+} epochs;
+
+static int on_epoch(void *ud, const mnist_epoch_stats *s) {
+    epochs *e = ud;
+    if (e->n < 64) e->train[e->n] = s->seconds, e->eval[e->n] = s->eval_seconds, e->n++;
+    fprintf(stderr, "  epoch %d: %.3f s, evaluation %.3f s, test accuracy %.4f\n", s->epoch, s->seconds,
+            s->eval_seconds, s->test.accuracy);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = NULL;
+    int threads = 0, nepochs = 5, rounds = 3;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--data")) dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--epochs")) nepochs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "usage: bench [--data DIR] [--threads N] [--epochs N] [--rounds N]\n");
+            return 2;
+        }
+    }
+    if (threads > 0) openblas_set_num_threads(threads);
+    char path[4096];
+    mnist_err err;
+    mnist_data d;
+    if (mnist_data_dir(path, sizeof path, dir, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 1;
+    }
+    double t0 = now_seconds();
+    if (mnist_data_load(&d, mnist_dataset_get("mnist"), path, 1, &err)) {
+        fprintf(stderr, "bench: %s (run 'make data')\n", err.msg);
+        return 1;
+    }
+    double load = now_seconds() - t0;
+
+    double floors[64];
+    int nf = 0;
+    floor_epoch(); /* warm up: threads started, pages touched */
+    for (int i = 0; i < rounds; i++) floors[nf++] = floor_epoch();
+    mnist_model m;
+    mnist_model_create(&m, L, 4, &err);
+    mnist_model_init_lab(&m, 0.1, 0);
+    mnist_train_opts o = mnist_train_defaults();
+    o.epochs = nepochs;
+    o.threads = threads;
+    epochs e = {0};
+    if (mnist_train(&m, &d, &o, on_epoch, &e, NULL, &err) < 0) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 1;
+    }
+    for (int i = 0; i < rounds; i++) floors[nf++] = floor_epoch();
+    for (int i = 0; i < nf; i++) fprintf(stderr, "  floor %d: %.3f s\n", i, floors[i]);
+    double fl = median(floors, nf), ep = median(e.train, e.n), ev = median(e.eval, e.n);
+    printf("{\"threads\":%d,\"load_s\":%.4f,\"floor_s\":%.4f,\"epoch_s\":%.4f,\"ratio\":%.4f,\"eval_s\":%.4f,"
+           "\"eval_fraction\":%.4f,\"gflop_per_s\":%.1f}\n",
+           threads ? threads : openblas_get_num_threads(), load, fl, ep, ep / fl, ev, ev / ep, 573.0 / fl);
+    mnist_model_free(&m);
+    mnist_data_free(&d);
+    return 0;
+}

@@ -1,0 +1,97 @@
+"""seeds.py: writes the fuzz targets' seed corpora (fuzz/corpus/*), small valid and nearly valid
+files for each reader. Run from anywhere: /usr/bin/python3 fuzz/seeds.py (Pillow for the images)."""
+import gzip
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def idx(magic, dims, body):
+    return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + bytes(body)
+
+
+def pair(images, labels):  # fuzz_idx's input: 2-byte length of the images file, then both
+    return struct.pack(">H", len(images)) + images + labels
+
+
+def gz(b):
+    return gzip.compress(b, mtime=0)
+
+
+img = idx(2051, [3, 2, 2], range(0, 240, 20))
+lab = idx(2049, [3], [7, 0, 9])
+put("idx", "plain", pair(img, lab))
+put("idx", "gzip", pair(gz(img), gz(lab)))
+put("idx", "gzip-images", pair(gz(img), lab))
+put("idx", "mnist-size", pair(idx(2051, [1, 28, 28], [i % 256 for i in range(784)]), idx(2049, [1], [5])))
+put("idx", "truncated", pair(img[:-3], lab))
+put("idx", "swapped", pair(lab, img))
+put("idx", "bad-label", pair(img, idx(2049, [3], [1, 10, 2])))
+put("idx", "count-mismatch", pair(img, idx(2049, [2], [1, 2])))
+
+
+def safetensors(tensors, meta=None, pad=True):
+    header, off, blobs = {}, 0, []
+    if meta is not None:
+        header["__metadata__"] = meta
+    for name, shape in tensors:
+        n = 1
+        for d in shape:
+            n *= d
+        b = struct.pack("<%df" % n, *[0.25 * (i % 7) - 0.5 for i in range(n)])
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        blobs.append(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    if pad:
+        h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+one = [("layers.0.kernel", [4, 3]), ("layers.0.bias", [3])]
+two = [("layers.0.kernel", [3, 2]), ("layers.0.bias", [2]), ("layers.1.kernel", [2, 10]), ("layers.1.bias", [10])]
+meta = {"format": "mnist", "layers": "3,2,10", "activation": "tanh", "dataset": "mnist"}
+put("safetensors", "one-layer", safetensors(one))
+put("safetensors", "two-layers-meta", safetensors(two, meta))
+put("safetensors", "bias-first", safetensors(list(reversed(two)), {"dataset": "fashion"}, pad=False))
+put("safetensors", "meta-mismatch", safetensors(two, dict(meta, layers="3,4,10")))
+put("safetensors", "f16", safetensors(one).replace(b'"F32"', b'"F16"', 1))
+put("safetensors", "short", safetensors(one)[:40])
+
+
+def images():
+    """Small pictures of a stroke in each format the image reader takes (needs Pillow, Debian's
+    python3-pil); the first byte of a fuzz_image input picks the recipe (0 MNIST, 1 lab)."""
+    import io
+    from PIL import Image, ImageDraw
+    gray = Image.new("L", (40, 30), 235)
+    ImageDraw.Draw(gray).line([(20, 4), (18, 26)], fill=20, width=4)
+    rgba = Image.new("RGBA", (24, 24), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).ellipse([5, 3, 18, 20], outline=(10, 10, 200, 255), width=3)
+    for name, im, fmt, opts in (
+            ("gray.png", gray, "PNG", {}),
+            ("rgba.png", rgba, "PNG", {}),
+            ("gray16.png", gray.convert("I;16"), "PNG", {}),
+            ("gray.jpg", gray, "JPEG", {"quality": 60}),
+            ("color-progressive.jpg", gray.convert("RGB"), "JPEG", {"quality": 50, "progressive": True}),
+            ("gray.bmp", gray, "BMP", {}),
+            ("palette.gif", rgba.convert("RGB").convert("P"), "GIF", {}),
+            ("gray.tga", gray, "TGA", {}),
+            ("gray.pgm", gray, "PPM", {}),
+            ("color.ppm", rgba.convert("RGB"), "PPM", {})):
+        b = io.BytesIO()
+        im.save(b, fmt, **opts)
+        for recipe in (0, 1):
+            put("image", f"{recipe}-{name}", bytes([recipe]) + b.getvalue())
+
+
+images()

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""make_photo_set.py: photos of digits as people make them, built from MNIST test digits.
+
+    scripts/make_photo_set.py OUT [--count N] [--seed S] [--kinds gray,colour,...] [--data DIR]
+
+Writes OUT/KIND/NNNNN-D.EXT (D: the true digit) for N test digits (drawn with RandomState(S)) and
+each kind, and OUT/index.tsv (kind, file, digit, MNIST test index). Each digit is taken from MNIST's
+test set, made into pen strokes at a random size (12% to 85% of the frame's short side), anywhere in
+a frame of 160 to 900 pixels (--max-side), slanted and turned a little, blurred a little, on paper lit unevenly
+(a gradient, a vignette, sometimes a soft shadow), with camera noise. The kinds:
+
+    gray     dark ink on light paper, grayscale PNG
+    colour   blue, black or red pen on tinted paper, colour PNG with colour noise
+    rgba     a drawing app's export: transparent background, the ink in the alpha channel (some
+             with white ink, as a dark-themed app draws), no noise or lighting
+    jpeg     a camera photo: colour, noisier, saved as JPEG at quality 55..90
+    board    light chalk on a dark board, grayscale PNG
+
+Needs numpy and Pillow (Debian: python3-numpy, python3-pil). MNIST is read from --data, else
+$MNIST_DATA, else ~/.cache/mnist (raw or .gz IDX files, as `make data` leaves them).
+"""
+import argparse
+import gzip
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+from PIL import Image
+
+KINDS = ("gray", "colour", "rgba", "jpeg", "board")
+
+
+def data_dir(flag):
+    if flag:
+        return flag
+    if os.environ.get("MNIST_DATA"):
+        return os.environ["MNIST_DATA"]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "mnist")
+
+
+def read_idx(folder, name):
+    for path, opener in ((os.path.join(folder, name), open), (os.path.join(folder, name + ".gz"), gzip.open)):
+        if os.path.exists(path):
+            with opener(path, "rb") as f:
+                raw = f.read()
+            magic, n = struct.unpack(">II", raw[:8])
+            if magic == 2051:
+                rows, cols = struct.unpack(">II", raw[8:16])
+                return np.frombuffer(raw, np.uint8, n * rows * cols, 16).reshape(n, rows, cols)
+            return np.frombuffer(raw, np.uint8, n, 8)
+    sys.exit(f"make_photo_set: {name} not found in {folder} (run 'make data', or pass --data DIR)")
+
+
+def strokes(digit, height, rng):
+    """The MNIST digit as pen strokes `height` pixels tall, slanted and turned: ink in [0, 1]."""
+    ys, xs = np.nonzero(digit)
+    d = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255
+    s = height / d.shape[0]
+    shear, turn = rng.uniform(-0.25, 0.25), math.radians(rng.uniform(-10, 10))
+    # output -> input affine map: scale by 1/s, undo the turn and the shear, about the centre
+    c, si = math.cos(turn), math.sin(turn)
+    a = np.array([[c, si], [-si, c]]) @ np.array([[1, -shear], [0, 1]]) / s
+    size = int(math.ceil(max(d.shape) * s * 1.6)) + 4
+    centre_in = np.array([d.shape[1] / 2, d.shape[0] / 2])
+    off = centre_in - a @ np.array([size / 2, size / 2])
+    img = Image.fromarray(d, "F").transform((size, size), Image.Transform.AFFINE,
+                                            (a[0, 0], a[0, 1], off[0], a[1, 0], a[1, 1], off[1]),
+                                            Image.Resampling.BICUBIC)
+    ink = np.asarray(img)
+    # MNIST's soft grays become a pen's edge: full ink above about half, none below a third
+    lo = rng.uniform(0.25, 0.4)
+    ink = np.clip((ink - lo) / 0.3, 0, 1)
+    ys, xs = np.nonzero(ink > 0)
+    return ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+def blur(a, sigma):
+    if sigma < 0.3:
+        return a
+    r = int(math.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    p = np.pad(a, ((r, r), (r, r)), mode="edge")
+    p = sum(k[i] * p[:, i:i + a.shape[1]] for i in range(2 * r + 1))
+    return sum(k[i] * p[i:i + a.shape[0], :] for i in range(2 * r + 1))
+
+
+def frame_with_ink(digit, rng, side, small=False):
+    """A frame (h, w) of up to side x side with the digit's ink (0..1) placed anywhere in it."""
+    w, h = int(rng.uniform(160, side)), int(rng.uniform(160, side))
+    frac = rng.uniform(0.12, 0.3) if small else rng.uniform(0.2, 0.85)
+    ink = strokes(digit, max(12, int(frac * min(w, h))), rng)
+    sigma = rng.uniform(0.0, 1.2) * max(1.0, ink.shape[0] / 150)
+    r = int(math.ceil(3 * sigma)) + 1
+    ink = blur(np.pad(ink, r), sigma)
+    ih, iw = ink.shape
+    w, h = max(w, iw), max(h, ih)
+    x0, y0 = rng.randint(0, w - iw + 1), rng.randint(0, h - ih + 1)
+    canvas = np.zeros((h, w), np.float32)
+    canvas[y0:y0 + ih, x0:x0 + iw] = ink
+    return canvas
+
+
+def lighting(h, w, rng):
+    """Uneven light over a (h, w) frame: about 1, a gradient, a vignette, maybe a soft shadow."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = x / w - 0.5, y / h - 0.5
+    t = rng.uniform(0, 2 * math.pi)
+    light = 1 + rng.uniform(-0.35, 0.35) * (x * math.cos(t) + y * math.sin(t)) * 2
+    light -= rng.uniform(0, 0.35) * (x * x + y * y) * 2
+    if rng.rand() < 0.3:
+        edge = x * math.cos(t + 1) + y * math.sin(t + 1) - rng.uniform(-0.3, 0.3)
+        light *= 1 - rng.uniform(0.15, 0.35) / (1 + np.exp(-edge / rng.uniform(0.03, 0.1)))
+    return light
+
+
+def render(kind, digit, rng, side):
+    """One image of `kind` as (PIL image, file extension, save options)."""
+    if kind == "rgba":
+        ink = frame_with_ink(digit, rng, side)
+        h, w = ink.shape
+        white = rng.rand() < 0.25
+        colour = np.array([255, 255, 255] if white else [rng.randint(0, 60), rng.randint(0, 60), rng.randint(0, 120)])
+        rgb = np.broadcast_to(colour, (h, w, 3)).astype(np.uint8)
+        if rng.rand() < 0.5:  # some apps store transparent pixels as black, others keep the colour
+            rgb = rgb * (ink[..., None] > 0)
+        a = np.round(ink * 255).astype(np.uint8)
+        return Image.fromarray(np.dstack([rgb, a]).astype(np.uint8), "RGBA"), "png", {"compress_level": 1}
+    ink = frame_with_ink(digit, rng, side, small=rng.rand() < 0.25)
+    h, w = ink.shape
+    light = lighting(h, w, rng)
+    if kind == "board":
+        board, chalk = rng.uniform(0.08, 0.3), rng.uniform(0.55, 0.9)
+        v = (board + ink * (chalk - board)) * light
+        v += rng.normal(0, rng.uniform(0.005, 0.03), v.shape)
+        return Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "L"), "png", {"compress_level": 1}
+    paper = rng.uniform(0.7, 0.97)
+    if kind == "gray":
+        darkness = rng.uniform(0.6, 0.92)
+        v = paper * light * (1 - darkness * ink)
+        v += rng.normal(0, rng.uniform(0.004, 0.025), v.shape)
+        return Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "L"), "png", {"compress_level": 1}
+    tint = paper * np.array([1, rng.uniform(0.94, 1), rng.uniform(0.85, 1)])
+    pens = ([0.1, 0.1, 0.15], [0.1, 0.2, 0.6], [0.7, 0.1, 0.1], [0.15, 0.15, 0.3])
+    pen = np.array(pens[rng.randint(len(pens))]) * rng.uniform(0.6, 1.3)
+    v = light[..., None] * (tint * (1 - ink[..., None]) + pen * tint * ink[..., None])
+    noise = rng.uniform(0.005, 0.03) if kind == "colour" else rng.uniform(0.01, 0.045)
+    v += rng.normal(0, noise, v.shape)
+    im = Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "RGB")
+    if kind == "jpeg":
+        return im, "jpg", {"quality": int(rng.uniform(55, 90))}
+    return im, "png", {"compress_level": 1}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--count", type=int, default=200, help="MNIST test digits (default 200); each in every kind")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, from " + ", ".join(KINDS))
+    ap.add_argument("--max-side", type=int, default=900, help="largest frame side in pixels (default 900)")
+    ap.add_argument("--data", help="MNIST folder")
+    o = ap.parse_args()
+    kinds = o.kinds.split(",")
+    for k in kinds:
+        if k not in KINDS:
+            sys.exit(f"make_photo_set: unknown kind '{k}' (known: {', '.join(KINDS)})")
+    folder = data_dir(o.data)
+    images = read_idx(folder, "t10k-images-idx3-ubyte")
+    labels = read_idx(folder, "t10k-labels-idx1-ubyte")
+    rng = np.random.RandomState(o.seed)
+    picks = rng.choice(len(labels), size=o.count, replace=False)
+    rows = []
+    for kind in kinds:
+        os.makedirs(os.path.join(o.out, kind), exist_ok=True)
+        krng = np.random.RandomState([o.seed, KINDS.index(kind)])
+        for n, i in enumerate(picks):
+            im, ext, opts = render(kind, images[i], krng, max(200, o.max_side))
+            name = os.path.join(kind, f"{n:05d}-{labels[i]}.{ext}")
+            im.save(os.path.join(o.out, name), **opts)
+            rows.append(f"{kind}\t{name}\t{labels[i]}\t{i}\n")
+    with open(os.path.join(o.out, "index.tsv"), "w") as f:
+        f.write("kind\tfile\tdigit\tmnist_index\n")
+        f.writelines(rows)
+    print(f"wrote {len(rows)} images ({o.count} digits x {len(kinds)} kinds) to {o.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+/* checkpoint.c: a run's state in a safetensors file beside its model, so that a run stopped
+ * and resumed ends bit-identical to one that never stopped. Doubles are kept as C99 hex
+ * floats ("%a"), exact both ways. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "safetensors.h"
+#include "util.h"
+
+#define VERSION 1
+
+static const char *const optimizer_names[] = {"sgd", "momentum", "adam"};
+static const char *const schedule_names[] = {"constant", "cosine", "step"};
+
+static int add_hex(cJSON *o, const char *key, double v) {
+    char s[64];
+    snprintf(s, sizeof s, "%a", v);
+    return cJSON_AddStringToObject(o, key, s) != NULL;
+}
+
+static char *state_json(const mnist_train_opts *o, const mnist_run_state *st) {
+    cJSON *root = cJSON_CreateObject(), *opt = cJSON_AddObjectToObject(root, "options");
+    cJSON *rng = cJSON_AddObjectToObject(root, "rng");
+    char steps[24];
+    snprintf(steps, sizeof steps, "%llu", (unsigned long long)st->steps_done);
+    int ok = root && opt && rng && cJSON_AddNumberToObject(root, "version", VERSION) &&
+             cJSON_AddNumberToObject(root, "epoch", st->epoch) && cJSON_AddNumberToObject(root, "step", st->step) &&
+             cJSON_AddStringToObject(root, "steps_done", steps) && add_hex(root, "loss_sum", st->loss_sum) &&
+             cJSON_AddNumberToObject(rng, "pos", st->order.pos) &&
+             cJSON_AddNumberToObject(rng, "has_gauss", st->order.has_gauss) && add_hex(rng, "gauss", st->order.gauss) &&
+             add_hex(opt, "lr", o->lr) && cJSON_AddNumberToObject(opt, "batch", o->batch) &&
+             cJSON_AddNumberToObject(opt, "epochs", o->epochs) && cJSON_AddNumberToObject(opt, "seed", o->seed) &&
+             cJSON_AddStringToObject(opt, "optimizer", optimizer_names[o->optimizer]) &&
+             add_hex(opt, "momentum", o->momentum) && cJSON_AddNumberToObject(opt, "nesterov", o->nesterov) &&
+             add_hex(opt, "beta1", o->beta1) && add_hex(opt, "beta2", o->beta2) && add_hex(opt, "eps", o->eps) &&
+             add_hex(opt, "weight_decay", o->weight_decay) && add_hex(opt, "dropout", o->dropout) &&
+             cJSON_AddStringToObject(opt, "schedule", schedule_names[o->schedule]) &&
+             cJSON_AddNumberToObject(opt, "validation", o->validation) &&
+             cJSON_AddNumberToObject(opt, "eval_train", o->eval_train);
+    char *s = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return s;
+}
+
+int mnist_checkpoint_save(const char *path, const mnist_model *m, const mnist_train_opts *o,
+                          const mnist_run_state *st, mnist_err *err) {
+    char *train = state_json(o, st);
+    if (!train) return errf(err, "%s: out of memory building the checkpoint", path);
+    st_extra x[2] = {{.name = "train.rng", .dtype = "U32", .count = 624, .bytes = 624 * 4, .data = (void *)st->order.key},
+                     {.name = "train.optimizer", .dtype = "F32", .count = st->nstate, .bytes = st->nstate * 4,
+                      .data = st->state}};
+    int rc = st_save(m, path, "mnist-checkpoint", train, x, st->nstate ? 2 : 1, err);
+    cJSON_free(train);
+    return rc;
+}
+
+/* The integer at key in o, within [lo, hi]. */
+static int get_int(const cJSON *o, const char *key, long lo, long hi, long *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble < (double)lo || v->valuedouble > (double)hi ||
+        v->valuedouble != (double)(long)v->valuedouble)
+        return -1;
+    *out = (long)v->valuedouble;
+    return 0;
+}
+
+static int get_hex(const cJSON *o, const char *key, double *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    char *end;
+    if (!cJSON_IsString(v)) return -1;
+    errno = 0;
+    *out = strtod(v->valuestring, &end);
+    return *v->valuestring && !*end && !errno ? 0 : -1;
+}
+
+static int get_name(const cJSON *o, const char *key, const char *const *names, int n, int *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    for (int i = 0; cJSON_IsString(v) && i < n; i++)
+        if (!strcmp(v->valuestring, names[i])) return *out = i, 0;
+    return -1;
+}
+
+/* o and st (but its state) from the train metadata; the first field that is off, or NULL. */
+static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_state *st) {
+    cJSON *root = cJSON_Parse(json);
+    const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "options");
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(root, "rng");
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(root, "steps_done");
+    const char *bad = NULL;
+    long v, ver = 0;
+    int k;
+    *o = mnist_train_defaults();
+    if (!cJSON_IsObject(root) || !cJSON_IsObject(opt) || !cJSON_IsObject(rng)) bad = "train metadata";
+    else if (get_int(root, "version", 0, 1000, &ver) || ver != VERSION) bad = "version";
+    else if (get_int(root, "epoch", 0, 1 << 30, &v) || (st->epoch = (int)v, 0)) bad = "epoch";
+    else if (get_int(root, "step", 0, 1 << 30, &v) || (st->step = (int)v, 0)) bad = "step";
+    else if (!cJSON_IsString(steps) || sscanf(steps->valuestring, "%llu", (unsigned long long *)&st->steps_done) != 1)
+        bad = "steps_done";
+    else if (get_hex(root, "loss_sum", &st->loss_sum)) bad = "loss_sum";
+    else if (get_int(rng, "pos", 0, 624, &v) || (st->order.pos = (int)v, 0)) bad = "rng.pos";
+    else if (get_int(rng, "has_gauss", 0, 1, &v) || (st->order.has_gauss = (int)v, 0)) bad = "rng.has_gauss";
+    else if (get_hex(rng, "gauss", &st->order.gauss)) bad = "rng.gauss";
+    else if (get_hex(opt, "lr", &o->lr)) bad = "options.lr";
+    else if (get_int(opt, "batch", 1, 1 << 30, &v) || (o->batch = (int)v, 0)) bad = "options.batch";
+    else if (get_int(opt, "epochs", 0, 1 << 30, &v) || (o->epochs = (int)v, 0)) bad = "options.epochs";
+    else if (get_int(opt, "seed", 0, 0xffffffffL, &v) || (o->seed = (uint32_t)v, 0)) bad = "options.seed";
+    else if (get_name(opt, "optimizer", optimizer_names, 3, &k) || (o->optimizer = (mnist_optimizer)k, 0))
+        bad = "options.optimizer";
+    else if (get_hex(opt, "momentum", &o->momentum)) bad = "options.momentum";
+    else if (get_int(opt, "nesterov", 0, 1, &v) || (o->nesterov = (int)v, 0)) bad = "options.nesterov";
+    else if (get_hex(opt, "beta1", &o->beta1) || get_hex(opt, "beta2", &o->beta2) || get_hex(opt, "eps", &o->eps))
+        bad = "options.beta1/beta2/eps";
+    else if (get_hex(opt, "weight_decay", &o->weight_decay)) bad = "options.weight_decay";
+    else if (get_hex(opt, "dropout", &o->dropout)) bad = "options.dropout";
+    else if (get_name(opt, "schedule", schedule_names, 3, &k) || (o->schedule = (mnist_schedule)k, 0))
+        bad = "options.schedule";
+    else if (get_int(opt, "validation", 0, 1 << 30, &v) || (o->validation = (int)v, 0)) bad = "options.validation";
+    else if (get_int(opt, "eval_train", 0, 1, &v) || (o->eval_train = (int)v, 0)) bad = "options.eval_train";
+    cJSON_Delete(root);
+    return bad;
+}
+
+int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o, mnist_run_state *st,
+                          mnist_err *err) {
+    memset(st, 0, sizeof *st);
+    st_extra x[ST_MAX_EXTRA];
+    int nx = 0;
+    char *train = NULL;
+    if (st_load(m, path, x, &nx, &train, err)) return -1;
+    const char *bad = parse_state(train, o, st);
+    const st_extra *rng = NULL, *opt = NULL;
+    for (int i = 0; i < nx; i++) {
+        if (!strcmp(x[i].name, "train.rng") && !strcmp(x[i].dtype, "U32") && x[i].count == 624) rng = &x[i];
+        else if (!strcmp(x[i].name, "train.optimizer") && !strcmp(x[i].dtype, "F32")) opt = &x[i];
+        else if (!bad) bad = x[i].name;
+    }
+    size_t want = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
+    if (!bad && !rng) bad = "train.rng (U32 [624])";
+    if (!bad && (opt ? opt->count : 0) != want) bad = "train.optimizer (its size does not fit the optimizer)";
+    long taken = -1; /* the optimizer state's buffer becomes st's */
+    if (!bad) {
+        memcpy(st->order.key, rng->data, sizeof st->order.key);
+        st->nstate = want;
+        if (opt) st->state = opt->data, taken = opt - x;
+    }
+    for (int i = 0; i < nx; i++)
+        if (i != taken) free(x[i].data);
+    free(train);
+    if (bad) {
+        mnist_model_free(m);
+        mnist_run_state_free(st);
+        return errf(err, "%s: checkpoint field %s is missing or malformed", path, bad);
+    }
+    return 0;
+}

@@ -1,0 +1,133 @@
+/* predict.c: mnist predict: the digit in each image file. */
+#include <string.h>
+
+#include "cli.h"
+
+static void json_string(const char *s) {
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
+/* The 28x28 input the network sees, framed, two characters a pixel. */
+void cli_show_input(const float *x) {
+    char line[2 * MNIST_SIDE + 1];
+    printf("  +");
+    for (int i = 0; i < 2 * MNIST_SIDE; i++) putchar('-');
+    printf("+\n");
+    for (int r = 0; r < MNIST_SIDE; r++) {
+        mnist_shade_line(x, 1, r, line);
+        printf("  |%s|\n", line);
+    }
+    printf("  +");
+    for (int i = 0; i < 2 * MNIST_SIDE; i++) putchar('-');
+    printf("+\n");
+}
+
+int cmd_predict(int argc, char **argv) {
+    const char *model = NULL, *prep_name = "mnist";
+    int top = 3, show = 0, json = 0;
+    static str_list files;
+    const flag flags[] = {
+        {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
+        {"--preprocess", F_STR, &prep_name, "P",
+         "mnist (default): find the ink, crop, 20x20 box, centre of mass, as MNIST was made; "
+         "lab: the lab's load_image (grayscale, resize to 28x28, / 255)"},
+        {"--top", F_INT, &top, "K", "list the K most likely digits (default 3, at most 10)"},
+        {"--show", F_BOOL, &show, NULL, "show the 28x28 input the network sees (with --json: \"input\", 784 numbers)"},
+        {"--json", F_BOOL, &json, NULL,
+         "one JSON object a line per image: {\"file\", \"digit\", \"probability\", \"probabilities\"} or "
+         "{\"file\", \"error\"}"},
+        {0}};
+    int p = cli_parse("predict", "--model FILE [--preprocess mnist|lab] [--top K] [--show] [--json] IMAGE...",
+                      "Predict the digit in each image (PNG, JPEG, BMP, GIF, TGA, PNM): print the file, the digit, "
+                      "its probability and the next most likely digits. A file that cannot be read, or shows no "
+                      "clear digit, gets its own error line; the others are still predicted, and the exit status "
+                      "is 1 if any failed.",
+                      flags, argc, argv, &files);
+    if (p) return p == 1 ? 0 : 2;
+    if (!model) {
+        fprintf(stderr, "mnist predict: --model FILE is required (see 'mnist predict --help')\n");
+        return 2;
+    }
+    if (files.n == 0) {
+        fprintf(stderr, "mnist predict: no IMAGE given (see 'mnist predict --help')\n");
+        return 2;
+    }
+    mnist_prep prep;
+    if (!strcmp(prep_name, "mnist")) prep = MNIST_PREP_MNIST;
+    else if (!strcmp(prep_name, "lab")) prep = MNIST_PREP_LAB;
+    else {
+        fprintf(stderr, "mnist predict: --preprocess '%s' is not mnist or lab\n", prep_name);
+        return 2;
+    }
+    if (top < 1 || top > MNIST_CLASSES) {
+        fprintf(stderr, "mnist predict: --top %d is not between 1 and %d\n", top, MNIST_CLASSES);
+        return 2;
+    }
+    mnist_err err;
+    mnist_model m;
+    if (mnist_model_load(&m, model, &err)) {
+        fprintf(stderr, "mnist predict: %s\n", err.msg);
+        return 1;
+    }
+    if (m.sizes[0] != MNIST_PIXELS || m.sizes[m.nlayers] != MNIST_CLASSES) {
+        fprintf(stderr, "mnist predict: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
+                m.sizes[0], m.sizes[m.nlayers], MNIST_PIXELS, MNIST_CLASSES);
+        mnist_model_free(&m);
+        return 1;
+    }
+    int failed = 0;
+    for (int f = 0; f < files.n; f++) {
+        const char *path = files.items[f];
+        float x[MNIST_PIXELS], prob[MNIST_CLASSES];
+        if (mnist_image_prepare_file(path, prep, x, &err) || mnist_predict(&m, x, 1, prob, &err)) {
+            fprintf(stderr, "mnist predict: %s\n", err.msg);
+            if (json) {
+                printf("{\"file\":");
+                json_string(path);
+                printf(",\"error\":");
+                json_string(err.msg);
+                printf("}\n");
+            }
+            fflush(stdout);
+            failed++;
+            continue;
+        }
+        int order[MNIST_CLASSES];
+        for (int i = 0; i < MNIST_CLASSES; i++) order[i] = i;
+        for (int i = 1; i < MNIST_CLASSES; i++) /* most likely first; ties by digit */
+            for (int j = i; j > 0 && prob[order[j]] > prob[order[j - 1]]; j--) {
+                int t = order[j];
+                order[j] = order[j - 1], order[j - 1] = t;
+            }
+        if (json) {
+            printf("{\"file\":");
+            json_string(path);
+            printf(",\"digit\":%d,\"probability\":%.9g,\"top\":[", order[0], prob[order[0]]);
+            for (int i = 0; i < top; i++) printf("%s[%d,%.9g]", i ? "," : "", order[i], prob[order[i]]);
+            printf("],\"probabilities\":[");
+            for (int i = 0; i < MNIST_CLASSES; i++) printf("%s%.9g", i ? "," : "", prob[i]);
+            printf("]");
+            if (show) {
+                printf(",\"input\":[");
+                for (int i = 0; i < MNIST_PIXELS; i++) printf("%s%.9g", i ? "," : "", x[i]);
+                printf("]");
+            }
+            printf("}\n");
+        } else {
+            printf("%s: %d (%.1f%%)", path, order[0], 100.0 * prob[order[0]]);
+            for (int i = 1; i < top; i++)
+                printf("%s%d %.1f%%", i == 1 ? "   next: " : ", ", order[i], 100.0 * prob[order[i]]);
+            printf("\n");
+            if (show) cli_show_input(x);
+        }
+        fflush(stdout);
+    }
+    mnist_model_free(&m);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,487 @@
+/* serve.c: mnist serve: a page to draw digits on, and a JSON API over the same preprocessing and
+ * prediction as `mnist predict`, on libmicrohttpd.
+ *
+ *   GET  /             the page (web/index.html, built into the binary)
+ *   POST /api/predict  an image file, or JSON {"pixels": [784 numbers]}, in; JSON
+ *                      {"digit", "probabilities", "input"} out
+ *   GET  /api/model    {"layers", "activation", "dataset", "classes", "preprocess"}
+ *   GET  /healthz      {"status": "ok"}
+ *
+ * Errors are JSON {"error": "one line"} with 400, 404, 405, 413 or 503; the server goes on.
+ * Threads: libmicrohttpd's pool, one epoll loop per thread; each request is answered on the
+ * thread that read it. mnist_predict only reads the model and allocates its own scratch, so the
+ * threads share one model (tests/test_concurrent.c checks it).
+ */
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <microhttpd.h>
+
+#include "cli.h"
+
+#define MAX_BODY (10u << 20)      /* request bodies over 10 MB get 413 */
+#define MAX_JSON (1u << 20)       /* JSON bodies over 1 MB too: cJSON takes ~64 bytes a value */
+#define BODY_BUDGET (256u << 20)  /* bodies held by all requests at once; past it, 503 */
+#define MAX_CONNECTIONS 1024
+#define ANSWER_CAP ((MNIST_PIXELS + MNIST_CLASSES) * 17 + 64) /* %.9g is at most 15 chars */
+
+/* web/index.html, made into a C array by scripts/embed.sh at build time. */
+extern const unsigned char web_index_html[];
+extern const size_t web_index_html_len;
+
+typedef enum { R_PAGE, R_HEALTH, R_MODEL, R_PREDICT } route_id;
+
+static const struct {
+    const char *path, *allow; /* allow: the methods, as the Allow header lists them */
+} routes[] = {[R_PAGE] = {"/", "GET, HEAD"},
+              [R_HEALTH] = {"/healthz", "GET, HEAD"},
+              [R_MODEL] = {"/api/model", "GET, HEAD"},
+              [R_PREDICT] = {"/api/predict", "POST"}};
+
+typedef struct {
+    mnist_model model;
+    mnist_prep prep;
+    char *model_json; /* the answer to GET /api/model */
+    int log;
+    atomic_size_t buffered; /* bytes of request bodies held now, all requests together */
+} server;
+
+typedef struct {
+    route_id route;
+    int json;          /* the body is JSON (by Content-Type, or its first byte) */
+    int refused;       /* 413 or 503 decided while the body streamed in */
+    size_t limit;      /* MAX_BODY, or MAX_JSON */
+    uint8_t *body;
+    size_t len, cap;   /* cap bytes are counted in server.buffered */
+    size_t received;   /* body bytes read, kept or not */
+    double start;
+} request;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---- answers -------------------------------------------------------- */
+
+/* s as a JSON string (quotes included) into out (cap bytes); returns the length written. */
+static size_t json_string(char *out, size_t cap, const char *s) {
+    size_t k = 0;
+    if (cap < 8) return 0;
+    out[k++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 8 < cap; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[k++] = '\\';
+            out[k++] = (char)*p;
+        } else if (*p < 0x20) {
+            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", *p);
+        } else {
+            out[k++] = (char)*p;
+        }
+    }
+    out[k++] = '"';
+    out[k] = '\0';
+    return k;
+}
+
+static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type, void *body, size_t len,
+                              enum MHD_ResponseMemoryMode mode, const char *allow) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE) free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (!strncmp(type, "text/html", 9)) /* the page's own inline script and style, and this server only */
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                                "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; "
+                                "form-action 'none'; frame-ancestors 'none'");
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result answer_json(struct MHD_Connection *c, unsigned status, char *body, size_t len) {
+    return answer(c, status, "application/json", body, len, MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+/* {"error": "..."} with status; allow is the Allow header of a 405, else NULL. */
+__attribute__((format(printf, 4, 5))) static enum MHD_Result answer_error(struct MHD_Connection *c, unsigned status,
+                                                                          const char *allow, const char *fmt, ...) {
+    char msg[MNIST_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t cap = 6 * sizeof msg + 16;
+    char *body = malloc(cap);
+    if (!body) return MHD_NO;
+    size_t k = (size_t)snprintf(body, cap, "{\"error\":");
+    k += json_string(body + k, cap - k - 2, msg);
+    body[k++] = '}';
+    body[k++] = '\n';
+    return answer(c, status, "application/json", body, k, MHD_RESPMEM_MUST_FREE, allow);
+}
+
+/* A float as JSON: %.9g gives back the same float32 when read; 0 and 1, most of any input, fast. */
+static size_t put_float(char *out, float v) {
+    if (v == 0.0f) return (void)(out[0] = '0'), 1;
+    if (v == 1.0f) return (void)(out[0] = '1'), 1;
+    return (size_t)sprintf(out, "%.9g", v);
+}
+
+static size_t put_floats(char *out, const float *v, int n) {
+    size_t k = 0;
+    out[k++] = '[';
+    for (int i = 0; i < n; i++) {
+        if (i) out[k++] = ',';
+        k += put_float(out + k, v[i]);
+    }
+    out[k++] = ']';
+    return k;
+}
+
+/* ---- POST /api/predict ---------------------------------------------- */
+
+/* {"pixels": [784 numbers in [0, 1]]} into x; 0, or -1 with err filled. */
+static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *err) {
+    cJSON *root = cJSON_ParseWithLength((const char *)body, len);
+    int rc = -1;
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        size_t off = at && at >= (const char *)body && at <= (const char *)body + len ? (size_t)(at - (const char *)body) : 0;
+        snprintf(err->msg, sizeof err->msg, "the JSON body is malformed (near byte %zu)", off);
+        return -1;
+    }
+    const cJSON *px = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "pixels") : NULL;
+    if (!px || !cJSON_IsArray(px)) {
+        snprintf(err->msg, sizeof err->msg, "the JSON body needs \"pixels\": an array of %d numbers (28x28, row by row)",
+                 MNIST_PIXELS);
+        goto done;
+    }
+    int n = 0;
+    for (const cJSON *v = px->child; v; v = v->next, n++) {
+        if (n >= MNIST_PIXELS) continue; /* counted, to say how many */
+        if (!cJSON_IsNumber(v)) {
+            snprintf(err->msg, sizeof err->msg, "pixels[%d] is not a number", n);
+            goto done;
+        }
+        double d = v->valuedouble;
+        if (!isfinite(d) || d < 0.0 || d > 1.0) {
+            snprintf(err->msg, sizeof err->msg, "pixels[%d] is %g; pixels are between 0 (background) and 1 (ink)", n, d);
+            goto done;
+        }
+        x[n] = (float)d;
+    }
+    if (n != MNIST_PIXELS)
+        snprintf(err->msg, sizeof err->msg, "\"pixels\" holds %d numbers; it needs %d (28x28, row by row)", n,
+                 MNIST_PIXELS);
+    else
+        rc = 0;
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) {
+    float x[MNIST_PIXELS], prob[MNIST_CLASSES];
+    mnist_err err;
+    if (q->len == 0)
+        return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL,
+                            "the body is empty: send an image file, or JSON {\"pixels\": [%d numbers]}", MNIST_PIXELS);
+    if (q->json ? parse_pixels(q->body, q->len, x, &err)
+                : mnist_image_prepare(q->body, q->len, "the uploaded image", s->prep, x, &err))
+        return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
+    if (mnist_predict(&s->model, x, 1, prob, &err))
+        return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s", err.msg);
+    int digit = 0;
+    for (int i = 1; i < MNIST_CLASSES; i++)
+        if (prob[i] > prob[digit]) digit = i;
+    char *out = malloc(ANSWER_CAP);
+    if (!out) return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
+    size_t k = (size_t)sprintf(out, "{\"digit\":%d,\"probabilities\":", digit);
+    k += put_floats(out + k, prob, MNIST_CLASSES);
+    k += (size_t)sprintf(out + k, ",\"input\":");
+    k += put_floats(out + k, x, MNIST_PIXELS);
+    k += (size_t)sprintf(out + k, "}\n");
+    return answer_json(c, MHD_HTTP_OK, out, k);
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+static void release(server *s, request *q) {
+    atomic_fetch_sub(&s->buffered, q->cap);
+    free(q->body);
+    q->body = NULL;
+    q->len = q->cap = 0;
+}
+
+/* Room for n more bytes of body; 0, or 413 / 503 as the status to refuse with. */
+static unsigned grow(server *s, request *q, size_t n) {
+    if (n > q->limit - q->len) return MHD_HTTP_CONTENT_TOO_LARGE;
+    if (q->len + n <= q->cap) return 0;
+    size_t cap = q->cap ? q->cap : 64 << 10;
+    while (cap < q->len + n) cap *= 2;
+    if (cap > q->limit) cap = q->limit;
+    size_t more = cap - q->cap;
+    if (atomic_fetch_add(&s->buffered, more) + more > BODY_BUDGET) {
+        atomic_fetch_sub(&s->buffered, more);
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
+    uint8_t *b = realloc(q->body, cap);
+    if (!b) {
+        atomic_fetch_sub(&s->buffered, more);
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
+    q->body = b;
+    q->cap = cap;
+    return 0;
+}
+
+static enum MHD_Result refuse(struct MHD_Connection *c, const request *q, unsigned status) {
+    if (status == MHD_HTTP_CONTENT_TOO_LARGE)
+        return answer_error(c, status, NULL, "the body is over the limit of %zu MB%s", q->limit >> 20,
+                            q->json ? " for JSON" : "");
+    return answer_error(c, status, NULL, "the server is busy receiving other uploads; try again");
+}
+
+/* Whether a body starts, after white space, with '{'. */
+static int starts_json(const char *data, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r' && data[i] != '\n') return data[i] == '{';
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *size, void **state) {
+    (void)version;
+    server *s = cls;
+    request *q = *state;
+    if (!q) { /* first call: headers only */
+        int r = 0, nroutes = (int)(sizeof routes / sizeof routes[0]);
+        while (r < nroutes && strcmp(url, routes[r].path)) r++;
+        if (r == nroutes) {
+            char path[80];
+            json_string(path, sizeof path, url); /* quoted, and cut short if long */
+            return answer_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such path: %s (try / or /api/predict)", path);
+        }
+        int post = r == R_PREDICT;
+        if (post ? strcmp(method, "POST") : strcmp(method, "GET") && strcmp(method, "HEAD"))
+            return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, routes[r].allow, "%s takes %s, not %s", url,
+                                routes[r].allow, method);
+        if (!(q = calloc(1, sizeof *q))) return MHD_NO;
+        q->route = (route_id)r;
+        q->limit = MAX_BODY;
+        q->start = now();
+        *state = q;
+        if (post) {
+            const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+            const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            q->json = type && !strncasecmp(type, "application/json", 16);
+            if (q->json) q->limit = MAX_JSON;
+            if (length) { /* refuse from the header, before any of the body is read */
+                char *end;
+                unsigned long long n = strtoull(length, &end, 10);
+                /* room for it all, or for 1 MB of it: a client that says 10 MB and sends nothing holds little */
+                unsigned st = n > q->limit ? MHD_HTTP_CONTENT_TOO_LARGE : n ? grow(s, q, n < 1u << 20 ? (size_t)n : 1u << 20) : 0;
+                if (st) return refuse(c, q, st);
+            }
+        }
+        return MHD_YES;
+    }
+    if (*size) { /* a piece of the body */
+        q->received += *size;
+        if (q->route != R_PREDICT || q->refused) {
+            /* dropped: libmicrohttpd answers only once the request is in; past twice the limit, hang up */
+            *size = 0;
+            return q->received > 2 * (size_t)MAX_BODY ? MHD_NO : MHD_YES;
+        }
+        if (q->len == 0 && !q->json && starts_json(data, *size)) { /* no image format starts with '{' */
+            q->json = 1;
+            q->limit = MAX_JSON;
+        }
+        unsigned st = grow(s, q, *size);
+        if (st) {
+            q->refused = (int)st;
+            release(s, q);
+            *size = 0;
+            return MHD_YES;
+        }
+        memcpy(q->body + q->len, data, *size);
+        q->len += *size;
+        *size = 0;
+        return MHD_YES;
+    }
+    /* the whole request is in */
+    switch (q->route) {
+    case R_PAGE:
+        return answer(c, MHD_HTTP_OK, "text/html; charset=utf-8", (void *)web_index_html, web_index_html_len,
+                      MHD_RESPMEM_PERSISTENT, NULL);
+    case R_HEALTH: {
+        static const char ok[] = "{\"status\":\"ok\"}\n";
+        return answer(c, MHD_HTTP_OK, "application/json", (void *)ok, sizeof ok - 1, MHD_RESPMEM_PERSISTENT, NULL);
+    }
+    case R_MODEL:
+        return answer(c, MHD_HTTP_OK, "application/json", s->model_json, strlen(s->model_json),
+                      MHD_RESPMEM_PERSISTENT, NULL);
+    case R_PREDICT:
+        if (q->refused) return refuse(c, q, (unsigned)q->refused);
+        return predict(s, c, q);
+    }
+    return MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode why) {
+    server *s = cls;
+    request *q = *state;
+    (void)why;
+    if (!q) return;
+    if (s->log) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        fprintf(stderr, "%s %u %.1f ms%s\n", routes[q->route].path, ci ? ci->http_status : 0u,
+                1e3 * (now() - q->start), why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut short)");
+    }
+    release(s, q);
+    free(q);
+    *state = NULL;
+}
+
+/* ---- the command ---------------------------------------------------- */
+
+/* The answer to GET /api/model, or NULL when out of memory. */
+static char *describe_model(const mnist_model *m, const char *prep) {
+    cJSON *o = cJSON_CreateObject(), *layers = cJSON_AddArrayToObject(o, "layers");
+    for (int i = 0; i <= m->nlayers; i++) cJSON_AddItemToArray(layers, cJSON_CreateNumber(m->sizes[i]));
+    cJSON_AddStringToObject(o, "activation", m->activation);
+    cJSON_AddStringToObject(o, "dataset", m->dataset);
+    cJSON_AddNumberToObject(o, "parameters", (double)m->nparams);
+    const mnist_dataset *ds = mnist_dataset_get(m->dataset);
+    if (ds && ds->classes) {
+        cJSON *cl = cJSON_AddArrayToObject(o, "classes");
+        for (int i = 0; i < MNIST_CLASSES; i++) cJSON_AddItemToArray(cl, cJSON_CreateString(ds->classes[i]));
+    }
+    cJSON_AddStringToObject(o, "preprocess", prep);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int cmd_serve(int argc, char **argv) {
+    const char *model = NULL, *host = "127.0.0.1", *prep_name = "mnist";
+    int port = 8000, threads = 0, timeout = 10, log = 0;
+    const flag flags[] = {
+        {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
+        {"--host", F_STR, &host, "HOST", "address to listen on (default 127.0.0.1: this machine only)"},
+        {"--port", F_INT, &port, "N", "port (default 8000; 0: any free one)"},
+        {"--preprocess", F_STR, &prep_name, "P", "mnist (default: as MNIST was made) or lab (the lab's load_image)"},
+        {"--threads", F_INT, &threads, "N", "threads answering requests (default: all cores)"},
+        {"--timeout", F_INT, &timeout, "S", "close a connection idle for S seconds (default 10)"},
+        {"--log", F_BOOL, &log, NULL, "print a line per request to stderr"},
+        {0}};
+    int p = cli_parse("serve", "--model FILE [--host HOST] [--port N] [--preprocess mnist|lab] [--threads N]",
+                      "Serve a page to draw digits on and watch the model read them, with a JSON API: POST "
+                      "/api/predict (an image, or {\"pixels\": [784 numbers]}), GET /api/model, GET /healthz.",
+                      flags, argc, argv, NULL);
+    if (p) return p == 1 ? 0 : 2;
+    if (!model) {
+        fprintf(stderr, "mnist serve: --model FILE is required (see 'mnist serve --help')\n");
+        return 2;
+    }
+    if (strcmp(prep_name, "mnist") && strcmp(prep_name, "lab")) {
+        fprintf(stderr, "mnist serve: --preprocess '%s' is not mnist or lab\n", prep_name);
+        return 2;
+    }
+    if (port > 65535 || threads > 256 || timeout < 1 || timeout > 86400) {
+        fprintf(stderr, "mnist serve: %s\n", port > 65535 ? "--port must be at most 65535"
+                                             : threads > 256 ? "--threads must be at most 256"
+                                                             : "--timeout must be between 1 and 86400 seconds");
+        return 2;
+    }
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+    }
+
+    static server s; /* static: the threads reach it until MHD_stop_daemon returns */
+    mnist_err err;
+    if (mnist_model_load(&s.model, model, &err)) {
+        fprintf(stderr, "mnist serve: %s\n", err.msg);
+        return 1;
+    }
+    if (s.model.sizes[0] != MNIST_PIXELS || s.model.sizes[s.model.nlayers] != MNIST_CLASSES) {
+        fprintf(stderr, "mnist serve: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
+                s.model.sizes[0], s.model.sizes[s.model.nlayers], MNIST_PIXELS, MNIST_CLASSES);
+        mnist_model_free(&s.model);
+        return 1;
+    }
+    s.prep = strcmp(prep_name, "lab") ? MNIST_PREP_MNIST : MNIST_PREP_LAB;
+    s.log = log;
+    atomic_init(&s.buffered, 0);
+    if (!(s.model_json = describe_model(&s.model, prep_name))) {
+        fprintf(stderr, "mnist serve: out of memory\n");
+        mnist_model_free(&s.model);
+        return 1;
+    }
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                    *ai = NULL;
+    int gai = getaddrinfo(host, service, &hints, &ai);
+    if (gai) {
+        fprintf(stderr, "mnist serve: --host '%s': %s\n", host, gai_strerror(gai));
+        free(s.model_json);
+        mnist_model_free(&s.model);
+        return 1;
+    }
+    unsigned flags_mhd = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+                         (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags_mhd, (uint16_t)port, NULL, NULL, on_request, &s,
+                         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                         MHD_OPTION_END);
+    int family = ai->ai_family;
+    freeaddrinfo(ai);
+    if (!d) {
+        fprintf(stderr, "mnist serve: cannot listen on %s port %d (in use, or not an address of this machine?)\n",
+                host, port);
+        free(s.model_json);
+        mnist_model_free(&s.model);
+        return 1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    int bound = di && di->port ? di->port : port;
+    int v6 = family == AF_INET6 && strchr(host, ':');
+    printf("Serving %s on http://%s%s%s:%d/ (%d threads; Ctrl-C stops)\n", model, v6 ? "[" : "", host, v6 ? "]" : "",
+           bound, threads);
+    if (strcmp(host, "127.0.0.1") && strcmp(host, "::1") && strcmp(host, "localhost"))
+        fprintf(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
+    fflush(stdout);
+
+    signal(SIGPIPE, SIG_IGN);
+    cli_catch_sigint(1);
+    while (!interrupted) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    cli_catch_sigint(0);
+    MHD_stop_daemon(d);
+    printf("Stopped\n");
+    free(s.model_json);
+    mnist_model_free(&s.model);
+    return 0;
+}

@@ -1,0 +1,93 @@
+/* show.c: mnist show: MNIST digits with their labels, in the terminal and as a PNG grid. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define TERM_MAX 100 /* digits drawn in the terminal at most; the PNG takes them all */
+
+static void to_floats(const uint8_t *im, float *x) {
+    for (int i = 0; i < MNIST_PIXELS; i++) x[i] = im[i] / 255.0f;
+}
+
+int cmd_show(int argc, char **argv) {
+    const char *dir = NULL, *split_name = "train", *out = NULL;
+    int index = 0, count = 1, no_verify = 0;
+    const flag flags[] = {
+        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else ~/.cache/mnist); fetched if missing"},
+        {"--split", F_STR, &split_name, "S", "train (default) or test"},
+        {"--index", F_INT, &index, "N", "the first digit shown (default 0)"},
+        {"--count", F_INT, &count, "N", "how many digits, from --index on (default 1)"},
+        {"--out", F_STR, &out, "FILE.png", "also write them as a PNG grid with their labels"},
+        {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not MNIST's hashes)"},
+        {0}};
+    int p = cli_parse("show", "[--data DIR] [--split train|test] [--index N] [--count N] [--out FILE.png]",
+                      "Show MNIST digits with their labels, as the lab's imshow does: as shaded characters in the "
+                      "terminal (at most 100) and, with --out, as a PNG grid.",
+                      flags, argc, argv, NULL);
+    if (p) return p == 1 ? 0 : 2;
+    if (strcmp(split_name, "train") && strcmp(split_name, "test")) {
+        fprintf(stderr, "mnist show: --split '%s' is not train or test\n", split_name);
+        return 2;
+    }
+    if (count < 1) {
+        fprintf(stderr, "mnist show: --count must be at least 1\n");
+        return 2;
+    }
+    mnist_data d;
+    if (cli_load_data(dir, !no_verify, &d)) return 1;
+    const mnist_split *s = strcmp(split_name, "test") ? &d.train : &d.test;
+    int status = 0;
+    if (s->rows != MNIST_SIDE || s->cols != MNIST_SIDE) {
+        fprintf(stderr, "mnist show: the %s images are %dx%d, not %dx%d\n", split_name, s->rows, s->cols, MNIST_SIDE,
+                MNIST_SIDE);
+        status = 1;
+    } else if (index >= s->n || count > s->n - index) {
+        fprintf(stderr, "mnist show: --index %d --count %d goes past the %d %s images\n", index, count, s->n,
+                split_name);
+        status = 2;
+    }
+    if (status) {
+        mnist_data_free(&d);
+        return status;
+    }
+    const uint8_t *images = s->images + (size_t)index * MNIST_PIXELS, *labels = s->labels + index;
+    float x[MNIST_PIXELS];
+    if (count == 1) {
+        printf("%s[%d]: label %d\n", split_name, index, labels[0]);
+        to_floats(images, x);
+        cli_show_input(x);
+    } else {
+        const char *cols_env = getenv("COLUMNS");
+        int width = cols_env && atoi(cols_env) > 0 ? atoi(cols_env) : 80;
+        int per = (width + 2) / (MNIST_SIDE + 2), shown = count < TERM_MAX ? count : TERM_MAX;
+        per = per < 1 ? 1 : per;
+        char line[MNIST_SIDE + 1];
+        for (int g = 0; g < shown; g += per) {
+            int k = shown - g < per ? shown - g : per;
+            for (int i = 0; i < k; i++) {
+                char head[MNIST_SIDE + 1];
+                snprintf(head, sizeof head, "%s[%d]: %d", split_name, index + g + i, labels[g + i]);
+                printf("%-*s%s", MNIST_SIDE, head, i + 1 < k ? "  " : "\n");
+            }
+            for (int r = 0; r < MNIST_SIDE / 2; r++)
+                for (int i = 0; i < k; i++) {
+                    to_floats(images + (size_t)(g + i) * MNIST_PIXELS, x);
+                    mnist_shade_line(x, 0, r, line);
+                    printf("%s%s", line, i + 1 < k ? "  " : "\n");
+                }
+        }
+        if (shown < count) printf("(the terminal shows the first %d of %d%s)\n", shown, count, out ? "; the PNG has all" : "");
+    }
+    if (out) {
+        mnist_err err;
+        if (mnist_picture_png(out, images, labels, count, &err)) {
+            fprintf(stderr, "mnist show: %s\n", err.msg);
+            status = 1;
+        } else {
+            printf("Wrote %d digits to %s\n", count, out);
+        }
+    }
+    mnist_data_free(&d);
+    return status;
+}

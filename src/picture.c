@@ -1,0 +1,86 @@
+/* picture.c: digits as pictures: a PNG grid with labels, and shaded characters for a terminal. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb_image_write.h>
+
+#include "util.h"
+
+#define ZOOM 2                         /* each MNIST pixel is ZOOM x ZOOM in the PNG */
+#define GLYPH_W 3                      /* the built-in font: 3x5 digits ... */
+#define GLYPH_H 5
+#define GLYPH_ZOOM 2                   /* ... drawn twice as large */
+#define PAD 4                          /* around and between cells */
+#define LABEL_H (GLYPH_H * GLYPH_ZOOM + 4) /* the strip under each digit */
+#define CELL_W (MNIST_SIDE * ZOOM)
+#define CELL_H (MNIST_SIDE * ZOOM + LABEL_H)
+#define MAX_COLS 10
+
+/* 3x5 digits, one row a byte, bit 2 the leftmost column. */
+static const uint8_t glyphs[10][GLYPH_H] = {
+    {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1},
+    {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 2, 2}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7},
+};
+
+static const uint8_t label_rgb[3] = {255, 200, 40}; /* labels in amber, digits in gray */
+static const uint8_t frame_rgb[3] = {40, 40, 48};
+
+static void put(uint8_t *img, int stride, int x, int y, const uint8_t *rgb) {
+    uint8_t *p = img + (size_t)y * stride + (size_t)x * 3;
+    p[0] = rgb[0], p[1] = rgb[1], p[2] = rgb[2];
+}
+
+static void write_to(void *f, void *data, int size) { fwrite(data, 1, (size_t)size, f); } /* errors: ferror */
+
+int mnist_picture_png(const char *path, const uint8_t *images, const uint8_t *labels, int n, mnist_err *err) {
+    if (n < 1) return errf(err, "%s: no images to draw", path);
+    int cols = n < MAX_COLS ? n : MAX_COLS, rows = (n + cols - 1) / cols;
+    if (rows > (1 << 20) / CELL_H) return errf(err, "%s: %d images are too many for one picture", path, n);
+    int W = PAD + cols * (CELL_W + PAD), H = PAD + rows * (CELL_H + PAD), stride = W * 3;
+    uint8_t *img = malloc((size_t)H * stride);
+    if (!img) return errf(err, "%s: out of memory for a %dx%d picture", path, W, H);
+    for (size_t i = 0; i < (size_t)W * H; i++) memcpy(img + 3 * i, frame_rgb, 3);
+    for (int k = 0; k < n; k++) {
+        int cx = PAD + (k % cols) * (CELL_W + PAD), cy = PAD + (k / cols) * (CELL_H + PAD);
+        const uint8_t *im = images + (size_t)k * MNIST_PIXELS;
+        for (int y = 0; y < MNIST_SIDE * ZOOM; y++)
+            for (int x = 0; x < MNIST_SIDE * ZOOM; x++) {
+                uint8_t v = im[(y / ZOOM) * MNIST_SIDE + x / ZOOM];
+                const uint8_t g[3] = {v, v, v};
+                put(img, stride, cx + x, cy + y, g);
+            }
+        if (!labels || labels[k] > 9) continue;
+        int gx = cx + (CELL_W - GLYPH_W * GLYPH_ZOOM) / 2, gy = cy + MNIST_SIDE * ZOOM + 2;
+        for (int r = 0; r < GLYPH_H * GLYPH_ZOOM; r++)
+            for (int c = 0; c < GLYPH_W * GLYPH_ZOOM; c++)
+                if (glyphs[labels[k]][r / GLYPH_ZOOM] >> (GLYPH_W - 1 - c / GLYPH_ZOOM) & 1)
+                    put(img, stride, gx + c, gy + r, label_rgb);
+    }
+    /* written beside the path and renamed, as the model files are */
+    atomic_file a;
+    int rc = atomic_open(&a, path, err);
+    if (rc == 0) {
+        if (!stbi_write_png_to_func(write_to, a.f, W, H, 3, img, stride)) {
+            atomic_abort(&a);
+            rc = errf(err, "%s: cannot encode the PNG", path);
+        } else {
+            rc = atomic_commit(&a, err);
+        }
+    }
+    free(img);
+    return rc;
+}
+
+void mnist_shade_line(const float *x, int wide, int line, char *out) {
+    static const char shades[] = " .:-=+*#%@";
+    const int levels = (int)sizeof shades - 1;
+    for (int c = 0; c < MNIST_SIDE; c++) {
+        float v = wide ? x[line * MNIST_SIDE + c]
+                       : 0.5f * (x[2 * line * MNIST_SIDE + c] + x[(2 * line + 1) * MNIST_SIDE + c]);
+        int i = (int)(v * levels);
+        char ch = shades[i < 0 ? 0 : i >= levels ? levels - 1 : i];
+        if (wide) *out++ = ch;
+        *out++ = ch;
+    }
+    *out = '\0';
+}

@@ -1,0 +1,215 @@
+"""test_faults.py: the command on bad input. Every bad flag, data file and model file is answered
+with exit status 2 (usage) or 1 (the rest) and one line on stderr that names the flag or the file
+and the problem; a save that fails on a full disk keeps the previous model file. Runs $MNIST_BIN
+on tiny data sets made here: nothing is downloaded."""
+import gzip
+import json
+import os
+import resource
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
+NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+failed = 0
+
+
+def check(ok, name):
+    global failed
+    print(("PASS " if ok else "FAIL ") + name, flush=True)
+    failed += not ok
+
+
+def run(*args, limit_bytes=None):
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.RLIM_INFINITY))
+    return subprocess.run([MNIST, *args], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limited if limit_bytes else None)
+
+
+def refused(label, p, status, *needles):
+    """p exited with status and printed one line on stderr holding every needle."""
+    err = p.stderr.strip()
+    ok = p.returncode == status and err and "\n" not in err and all(n in err for n in needles)
+    check(ok, f"{label}: exit {p.returncode} (want {status}), stderr: {err!r}")
+
+
+def idx(magic, dims, body):
+    return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + bytes(body)
+
+
+def dataset(folder, side=28, n_train=6, n_test=5):
+    os.makedirs(folder, exist_ok=True)
+    px = side * side
+    files = [idx(2051, [n_train, side, side], [(i * 37) % 256 for i in range(n_train * px)]),
+             idx(2049, [n_train], [i % 10 for i in range(n_train)]),
+             idx(2051, [n_test, side, side], [(i * 11) % 256 for i in range(n_test * px)]),
+             idx(2049, [n_test], [(3 * i) % 10 for i in range(n_test)])]
+    for name, b in zip(NAMES, files):
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(b)
+    return files
+
+
+def safetensors(path, sizes, header_len=None, cut=0):
+    header, off, blobs = {"__metadata__": {"layers": ",".join(map(str, sizes))}}, 0, []
+    for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for name, shape in ((f"layers.{i}.kernel", [m, n]), (f"layers.{i}.bias", [n])):
+            count = shape[0] * (shape[1] if len(shape) > 1 else 1)
+            b = struct.pack(f"<{count}f", *([0.01] * count))
+            header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(b)]}
+            off += len(b)
+            blobs.append(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    raw = struct.pack("<Q", len(h) if header_len is None else header_len) + h + b"".join(blobs)
+    with open(path, "wb") as f:
+        f.write(raw[:len(raw) - cut])
+
+
+def test_flags(tmp, data):
+    d = ["--data", data, "--no-verify"]
+    for args, needle in (
+            (["train", "--batch", "-1"], "--batch"),
+            (["train", "--epochs", "1e3"], "--epochs"),
+            (["train", "--epochs", "99999999999"], "--epochs"),
+            (["train", "--seed", "4294967296"], "--seed"),
+            (["train", "--lr", "nan"], "--lr"),
+            (["train", "--lr", "inf"], "--lr"),
+            (["train", "--lr", "-0.1"], "--lr"),
+            (["train", "--init-scale", "1e400"], "--init-scale"),
+            (["train", "--threads", "x"], "--threads"),
+            (["train", "--layers", "784,,10"], "--layers"),
+            (["train", "--layers", "784"], "--layers"),
+            (["train", "--layers", "784,0,10"], "--layers"),
+            (["train", "--layers", "784,5000000,10"], "--layers"),
+            (["train", "--layers", "784,1,2,3,4,5,6,7,8,10"], "--layers"),
+            (["train", "--layers", "784,64,5"], "the last size must be 10"),
+            (["train", "--save", ""], "--save"),
+            (["train", "--data="], "--data"),
+            (["train", "--json=1"], "--json"),
+            (["train", "--frob"], "--frob"),
+            (["train", "extra"], "extra"),
+            (["eval"], "--model"),
+            (["eval", "--model", ""], "--model"),
+            (["fetch", "--mirror", ""], "--mirror"),
+            (["frobnicate"], "frobnicate")):
+        p = run(*args, *d) if args[0] != "frobnicate" else run(*args)
+        refused(f"usage error {' '.join(args)}", p, 2, needle)
+    p = run("train", *d, "--lr")  # a flag without its value at the end
+    refused("usage error: --lr with no value", p, 2, "--lr")
+
+
+def test_data(tmp):
+    good = os.path.join(tmp, "good")
+    files = dataset(good)
+
+    def bad_folder(label, index, content, *needles, verify=False):
+        folder = os.path.join(tmp, "bad-" + label.replace(" ", "-"))
+        shutil.copytree(good, folder)
+        path = os.path.join(folder, NAMES[index])
+        if content is None:
+            os.remove(path)
+        else:
+            with open(path, "wb") as f:
+                f.write(content)
+        p = run("train", "--data", folder, *([] if verify else ["--no-verify"]), "--epochs", "1", "--batch", "2",
+                "--layers", "784,8,10")
+        refused(f"train on {label}", p, 1, path if content is not None else NAMES[index], *needles)
+
+    img, lab = files[0], files[1]
+    bad_folder("a truncated images file", 0, img[:-1], "truncated")
+    bad_folder("an images file with trailing bytes", 0, img + b"\0", "trailing bytes")
+    bad_folder("a wrong magic number", 0, b"\x00\x00\x08\x04" + img[4:], "bad magic number")
+    bad_folder("labels given as images", 0, lab, "labels")
+    bad_folder("a header cut short", 0, img[:10], "truncated IDX header")
+    bad_folder("an empty images file", 0, b"", "not an IDX file")
+    bad_folder("a count of 2^32-1 images", 0, idx(2051, [0xFFFFFFFF, 28, 28], b""), "implausible count")
+    bad_folder("a count whose bytes are missing", 0, idx(2051, [1000000, 28, 28], img[16:]), "truncated")
+    bad_folder("an image side of 100000", 0, idx(2051, [1, 100000, 100000], b""), "implausible image size")
+    bad_folder("a label of 10", 1, idx(2049, [6], [1, 2, 10, 3, 4, 5]), "label 10")
+    bad_folder("fewer labels than images", 1, idx(2049, [5], [1, 2, 3, 4, 5]), "5 labels")
+    bad_folder("a corrupt gzip stream", 0, b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xde\xad\xbe\xef" * 3, "cannot read")
+    bad_folder("a gzip file cut short", 0, gzip.compress(img)[:100], "truncated")
+    bad_folder("a missing labels file", 1, None, "not found")
+    bad_folder("data that are not MNIST (SHA-256)", 0, img, "SHA-256", verify=True)
+
+    # Images of another size than the network takes: refused before training, naming the file.
+    small = os.path.join(tmp, "small")
+    dataset(small, side=20)
+    p = run("train", "--data", small, "--no-verify", "--epochs", "1")
+    refused("train on 20x20 images with 784 inputs", p, 1, os.path.join(small, NAMES[0]), "20x20 = 400 pixels",
+            "784 inputs")
+    check("Epoch" not in p.stdout, "...before any training")
+    p = run("train", "--data", small, "--no-verify", "--epochs", "1", "--layers", "400,16,10", "--batch", "2")
+    check(p.returncode == 0, f"20x20 images train a network with 400 inputs: {p.stderr.strip()}")
+    model = os.path.join(tmp, "784.safetensors")
+    safetensors(model, [784, 10])
+    p = run("eval", "--data", small, "--no-verify", "--model", model)
+    refused("eval of a 784-input model on 20x20 images", p, 1, os.path.join(small, NAMES[2]), model, "784 inputs")
+
+
+def test_models(tmp, data):
+    d = ["--data", data, "--no-verify"]
+    good = os.path.join(tmp, "good.safetensors")
+    safetensors(good, [784, 16, 10])
+    p = run("eval", *d, "--model", good)
+    check(p.returncode == 0, f"eval of a good model file: {p.stderr.strip()}")
+    for label, make, needle in (
+            ("a truncated file", lambda f: safetensors(f, [784, 16, 10], cut=4), "cover"),
+            ("a header length past the file", lambda f: safetensors(f, [784, 10], header_len=1 << 40), "exceeds"),
+            ("a 3-byte file", lambda f: open(f, "wb").write(b"abc"), "too short"),
+            ("a text file", lambda f: open(f, "wb").write(b"hello, this is not a model at all\n"), "header"),
+            ("5 outputs", lambda f: safetensors(f, [784, 5]), "5 outputs"),
+            ("400 inputs", lambda f: safetensors(f, [400, 10]), "400 inputs")):
+        path = os.path.join(tmp, label.replace(" ", "-") + ".safetensors")
+        make(path)
+        refused(f"eval of a model file with {label}", run("eval", *d, "--model", path), 1, path, needle)
+    missing = os.path.join(tmp, "missing.safetensors")
+    refused("eval of a missing model file", run("eval", *d, "--model", missing), 1, missing, "No such file")
+    refused("eval of a folder as model", run("eval", *d, "--model", tmp), 1, tmp, "not a regular file")
+
+
+def test_full_disk(tmp, data):
+    """train --save on a disk that fills up (RLIMIT_FSIZE: writes past 1 MB fail with EFBIG)."""
+    d = ["--data", data, "--no-verify"]
+    target = os.path.join(tmp, "keep.safetensors")
+    p = run("train", *d, "--epochs", "0", "--layers", "784,16,10", "--save", target)
+    check(p.returncode == 0 and os.path.exists(target), f"save a small model: {p.stderr.strip()}")
+    before = open(target, "rb").read()
+    p = run("train", *d, "--epochs", "0", "--save", target, limit_bytes=1 << 20)  # 784-1024-1024-10: 7.5 MB
+    refused("train --save on a full disk", p, 1, target, "write failed", "unchanged")
+    check(open(target, "rb").read() == before, "the previous model file is intact, byte for byte")
+    left = [f for f in os.listdir(tmp) if ".tmp-" in f]
+    check(not left, f"no temporary file is left beside it: {left}")
+    p = run("eval", *d, "--model", target)
+    check(p.returncode == 0, "the previous model still evaluates")
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    p = run("train", *d, "--epochs", "0", "--layers", "784,16,10", "--save", fifo)
+    refused("train --save over a FIFO", p, 1, fifo, "not a regular file")
+    check(os.path.exists(fifo) and not os.path.isfile(fifo), "the FIFO is left as it was")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mnist-test-faults-")
+    try:
+        data = os.path.join(tmp, "data")
+        dataset(data)
+        test_flags(tmp, data)
+        test_data(tmp)
+        test_models(tmp, data)
+        test_full_disk(tmp, data)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

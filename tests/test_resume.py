@@ -1,0 +1,83 @@
+"""test_resume.py: a run stopped by Ctrl-C and resumed from its checkpoint ends with a model
+bit-identical to a run that never stopped (Adam, dropout, cosine schedule: every piece of state
+counts), and a run resumed from an epoch's checkpoint with more --epochs matches one that ran
+them all. On real MNIST (fetched by `make data`), 10000 training examples to keep it short."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
+failed = 0
+
+
+def check(ok, name):
+    global failed
+    print(("PASS " if ok else "FAIL ") + name, flush=True)
+    failed += not ok
+
+
+def same(a, b):
+    return open(a, "rb").read() == open(b, "rb").read()
+
+
+def train(*args, **kw):
+    return subprocess.run([MNIST, "train", "--validation", "50000", "--no-train-eval", "--threads", "2", *args],
+                          capture_output=True, text=True, **kw)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mnist-test-resume-")
+    f = lambda name: os.path.join(tmp, name)  # noqa: E731
+    recipe = ["--optimizer", "adam", "--dropout", "0.2", "--schedule", "cosine", "--activation", "relu",
+              "--layers", "784,256,256,10", "--batch", "32", "--epochs", "3", "--seed", "5"]
+    p = train(*recipe, "--save", f("straight.st"))
+    check(p.returncode == 0, "an uninterrupted run of 3 epochs" + ("" if p.returncode == 0 else ": " + p.stderr))
+
+    # Stop with SIGINT part-way (retrying with a shorter wait if the run finished first).
+    stopped = False
+    for delay in (1.0, 0.5, 0.25, 0.1):
+        for name in ("ck.st", "resumed.st"):
+            if os.path.exists(f(name)):
+                os.remove(f(name))
+        proc = subprocess.Popen([MNIST, "train", "--validation", "50000", "--no-train-eval", "--threads", "2",
+                                 *recipe, "--checkpoint", f("ck.st")], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, errs = proc.communicate(timeout=120)
+        if proc.returncode == 130:
+            stopped = True
+            break
+    check(stopped and os.path.exists(f("ck.st")) and "interrupted" in errs,
+          f"Ctrl-C stops the run with status 130 and writes the checkpoint: {errs.strip()}")
+    p = subprocess.run([MNIST, "train", "--resume", f("ck.st"), "--save", f("resumed.st")], capture_output=True,
+                       text=True)
+    check(p.returncode == 0 and "Resuming" in p.stdout, "the run resumes from the checkpoint"
+          + ("" if p.returncode == 0 else ": " + p.stderr))
+    check(os.path.exists(f("resumed.st")) and same(f("straight.st"), f("resumed.st")),
+          "stopped and resumed, the model is bit-identical to the uninterrupted run's")
+
+    # From an epoch's checkpoint, extended with --epochs (constant schedule: the same steps).
+    base = ["--optimizer", "momentum", "--nesterov", "--lr", "0.01", "--layers", "784,64,10", "--seed", "2"]
+    p1 = train(*base, "--epochs", "2", "--save", f("two.st"))
+    p2 = train(*base, "--epochs", "1", "--checkpoint", f("one.ck"))
+    p3 = subprocess.run([MNIST, "train", "--resume", f("one.ck"), "--epochs", "2", "--save", f("then.st")],
+                        capture_output=True, text=True)
+    check(p1.returncode == p2.returncode == p3.returncode == 0 and same(f("two.st"), f("then.st")),
+          "1 epoch, checkpoint, resume with --epochs 2: bit-identical to 2 epochs straight")
+    p = subprocess.run([MNIST, "train", "--resume", f("one.ck"), "--lr", "1"], capture_output=True, text=True)
+    check(p.returncode == 2 and "--lr" in p.stderr, f"a resumed run refuses a changed recipe: {p.stderr.strip()}")
+    p = subprocess.run([MNIST, "eval", "--model", f("one.ck"), "--json"], capture_output=True, text=True)
+    check(p.returncode == 0 and '"accuracy"' in p.stdout, "a checkpoint also loads as a model (mnist eval)")
+    p = subprocess.run([MNIST, "train", "--resume", f("two.st")], capture_output=True, text=True)
+    check(p.returncode == 1 and "not a checkpoint" in p.stderr, f"a model file is not a checkpoint: {p.stderr.strip()}")
+    subprocess.run(["rm", "-rf", tmp])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
