@@ -19,7 +19,7 @@ typedef struct {
 } mem_file;
 
 /* A file holding data[0..len), readable by path while m is open. */
-static void mem_file_open(mem_file *m, const uint8_t *data, size_t len) {
+__attribute__((unused)) static void mem_file_open(mem_file *m, const uint8_t *data, size_t len) {
     m->fd = memfd_create("fuzz", MFD_CLOEXEC);
     if (m->fd < 0) {
         perror("memfd_create");
@@ -36,10 +36,10 @@ static void mem_file_open(mem_file *m, const uint8_t *data, size_t len) {
     snprintf(m->path, sizeof m->path, "/proc/self/fd/%d", m->fd);
 }
 
-static void mem_file_close(mem_file *m) { close(m->fd); }
+__attribute__((unused)) static void mem_file_close(mem_file *m) { close(m->fd); }
 
 /* A refusal must be one line that names the file: anything else is a finding. */
-static void check_refusal(const mnist_err *err, const char *path) {
+__attribute__((unused)) static void check_refusal(const mnist_err *err, const char *path) {
     if (!memchr(err->msg, '\0', sizeof err->msg) || !err->msg[0] || strchr(err->msg, '\n') ||
         !strstr(err->msg, path)) {
         fprintf(stderr, "bad error message for %s: \"%.*s\"\n", path, (int)sizeof err->msg, err->msg);
@@ -48,7 +48,7 @@ static void check_refusal(const mnist_err *err, const char *path) {
 }
 
 /* Reads every byte of p[0..n), so that ASan sees a buffer shorter than it claims to be. */
-static void touch(const void *p, size_t n) {
+__attribute__((unused)) static void touch(const void *p, size_t n) {
     const unsigned char *b = p;
     unsigned s = 0;
     for (size_t i = 0; i < n; i++) s += b[i];

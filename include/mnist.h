@@ -190,13 +190,26 @@ int mnist_image_prepare_file(const char *path, mnist_prep prep, float *x, mnist_
 /* Write n 28x28 images (n, 784) bytes, 0 background .. 255 ink, as a PNG grid of up to 10 a row,
  * each with its label (labels (n), or NULL for none) drawn under it. */
 int mnist_picture_png(const char *path, const uint8_t *images, const uint8_t *labels, int n, mnist_err *err);
+/* The same grid for misread images: the true label in amber, then the label read in red. */
+int mnist_picture_errors_png(const char *path, const uint8_t *images, const uint8_t *truth, const uint8_t *guess, int n,
+                             mnist_err *err);
 /* One line of text that pictures a 28x28 image x (784) in [0, 1], 0 background, with the shades
  * " .:-=+*#%@": wide != 0, line 0..27, two characters a pixel (56); wide == 0, line 0..13, one
  * character a pixel and two pixel rows a line (28), for grids. out gets them and a NUL. */
 void mnist_shade_line(const float *x, int wide, int line, char *out);
 
+/* ---- charts (src/plot.c) ---------------------------------------------- */
+
+struct mnist_epoch_stats_;
+/* An SVG of loss and accuracy per epoch (train, validation, test; the batch loss dashed). */
+int mnist_plot_curves(const char *path, const struct mnist_epoch_stats_ *s, int n, mnist_err *err);
+/* An SVG heat map of a confusion matrix [true][predicted], rows and columns named by classes. */
+int mnist_plot_confusion(const char *path, const int conf[MNIST_CLASSES][MNIST_CLASSES],
+                         const char *const *classes, mnist_err *err);
+
 /* ---- training and evaluation (src/train.c) --------------------------- */
 
+typedef enum { MNIST_CPU, MNIST_CUDA } mnist_device;
 typedef enum { MNIST_SGD, MNIST_MOMENTUM, MNIST_ADAM } mnist_optimizer;
 typedef enum {
     MNIST_CONSTANT, /* lr throughout */
@@ -219,6 +232,8 @@ typedef struct {
     mnist_schedule schedule;   /* MNIST_CONSTANT */
     int validation;            /* examples held out from the end of the training set; 0 */
     int eval_train;            /* evaluate the whole training set after each epoch; 1 */
+    mnist_device device;       /* MNIST_CPU */
+    int tf32;                  /* MNIST_CUDA: allow TF32 tensor-core products; 0 */
 } mnist_train_opts;
 
 /* The lab's recipe. */
@@ -238,7 +253,7 @@ int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, floa
     int confusion[MNIST_CLASSES][MNIST_CLASSES]; /* [true][predicted] */
 } mnist_eval_result;
 
-typedef struct {
+typedef struct mnist_epoch_stats_ {
     int epoch;               /* from 0 */
     int steps;               /* batches done in this epoch */
     double seconds;          /* the training pass alone */
@@ -289,7 +304,12 @@ int mnist_checkpoint_save(const char *path, const mnist_model *m, const mnist_tr
 /* Read one back: m, o and st are filled (st->state allocated; mnist_run_state_free). */
 int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o, mnist_run_state *st,
                           mnist_err *err);
-/* Loss, accuracy and confusion matrix of m on s. */
+/* Loss, accuracy and confusion matrix of m on s, on the CPU. */
 int mnist_evaluate(const mnist_model *m, const mnist_split *s, int threads, mnist_eval_result *r, mnist_err *err);
+/* The same on a device (MNIST_CUDA needs a build with CUDA and a GPU; else an error saying so). */
+int mnist_evaluate_on(const mnist_model *m, const mnist_split *s, mnist_device device, int threads,
+                      mnist_eval_result *r, mnist_err *err);
+/* Whether this build has the CUDA backend (a GPU may still be missing at run time). */
+int mnist_have_cuda(void);
 
 #endif

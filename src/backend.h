@@ -23,6 +23,7 @@ typedef struct {
     float weight_decay;       /* decoupled: p -= lr * weight_decay * p each step */
     float dropout;            /* probability of zeroing a hidden output while training */
     uint32_t seed;            /* of the dropout masks (mnist_dropout_keep) */
+    int tf32;                 /* CUDA: allow TF32 tensor-core products */
 } backend_opts;
 
 typedef struct backend backend;
@@ -49,5 +50,10 @@ struct backend {
 
 /* A CPU backend for m's shape, holding a copy of m's parameters and zeroed optimizer state. */
 backend *backend_cpu_create(const mnist_model *m, const backend_opts *o, mnist_err *err);
+/* The same on the GPU (src/cuda/): built when nvcc is found (MNIST_CUDA defined); without a GPU
+ * at run time it fails with a message saying so. */
+backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_err *err);
+/* The backend for device: backend_cpu_create or backend_cuda_create. */
+backend *backend_create(mnist_device device, const mnist_model *m, const backend_opts *o, mnist_err *err);
 
 #endif

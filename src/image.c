@@ -361,10 +361,12 @@ static float select_kth(float *a, long n, long k) {
     return a[k];
 }
 
-/* The q-quantile of v[0..n-1], using scratch (n floats). */
+/* The q-quantile of v[0..n-1], from at most 65536 of them evenly spread (they estimate the
+ * paper's level and its noise, for which that is plenty); scratch holds n floats. */
 static float quantile(const float *v, long n, double q, float *scratch) {
-    memcpy(scratch, v, (size_t)n * sizeof(float));
-    return select_kth(scratch, n, (long)(q * (n - 1) + 0.5));
+    long step = n / 65536 + 1, m = 0;
+    for (long i = 0; i < n; i += step) scratch[m++] = v[i];
+    return select_kth(scratch, m, (long)(q * (m - 1) + 0.5));
 }
 
 /* out = v smoothed by the 3x3 kernel [1 2 1]^T [1 2 1] / 16, edges clamped. */
@@ -392,13 +394,12 @@ typedef struct {
     int light;   /* the ink was lighter than its background */
 } ink_map;
 
-/* The level of the paper under every pixel of p, in bg. A coarse grid of blocks, each summarised
- * by a quantile q of its pixels (0.5 for a first look; 0.9 once the ink is known to be dark, so
- * that strokes covering most of a block still leave its paper); a quadratic in x and y fitted to
- * the blocks by least squares, again and again without the blocks that fall far below it (ink),
- * or far off either side when `symmetric` (ink of either polarity): that is the lighting, a
- * gradient and a vignette. What the blocks keep beyond it (a soft shadow) is added back after a
- * grey closing over the grid, so that blocks inside thick strokes take their neighbours' paper. */
+/* The level of the paper under every pixel of p (ink dark on light), in bg. A coarse grid of
+ * blocks, each summarised by its 90th percentile (so that strokes covering most of a block still
+ * leave its paper); a quadratic in x and y fitted to the blocks by least squares, first to the
+ * brighter half of them, then again and again to those not far below the fit (far below is ink):
+ * that is the lighting, a gradient and a vignette. What the kept blocks hold beyond the quadratic
+ * (a soft shadow) is added back; blocks left out take their kept neighbours' residual. */
 #define GRID 16 /* blocks along the longer side */
 #define NQ 6    /* terms of the quadratic */
 
@@ -432,11 +433,11 @@ static void solve(double A[NQ][NQ], double *b, double *c) {
     }
 }
 
-static int paper_level(const plane *p, double q, int symmetric, float *bg, float *scratch) {
+static int paper_level(const plane *p, float *bg, float *scratch) {
     int w = p->w, h = p->h, big = w > h ? w : h;
     int bs = (big + GRID - 1) / GRID;
     bs = bs < 4 ? 4 : bs;
-    int gw = (w + bs - 1) / bs, gh = (h + bs - 1) / bs, ng = gw * gh;
+    int gw = (w + bs - 1) / bs, gh = (h + bs - 1) / bs, ng = gw * gh, sb = (bs + 15) / 16;
     float *g = malloc((size_t)ng * sizeof(float)), *e = malloc((size_t)ng * sizeof(float));
     float *e2 = malloc((size_t)ng * sizeof(float)), *absr = malloc((size_t)ng * sizeof(float));
     double *gu = malloc((size_t)ng * sizeof(double)), *gv = malloc((size_t)ng * sizeof(double));
@@ -447,13 +448,15 @@ static int paper_level(const plane *p, double q, int symmetric, float *bg, float
         for (int bx = 0; bx < gw; bx++) {
             long n = 0;
             int x1 = (bx + 1) * bs < w ? (bx + 1) * bs : w, y1 = (by + 1) * bs < h ? (by + 1) * bs : h;
-            for (int y = by * bs; y < y1; y++)
-                for (int x = bx * bs; x < x1; x++) scratch[n++] = p->v[(size_t)y * w + x];
+            for (int y = by * bs; y < y1; y += sb) /* at most 16x16 of each block */
+                for (int x = bx * bs; x < x1; x += sb) scratch[n++] = p->v[(size_t)y * w + x];
             int b = by * gw + bx;
-            g[b] = select_kth(scratch, n, (long)(q * (n - 1) + 0.5));
+            g[b] = select_kth(scratch, n, (long)(0.9 * (n - 1) + 0.5));
             gu[b] = (bx * bs + x1) / (double)w - 1, gv[b] = (by * bs + y1) / (double)h - 1; /* centre, in [-1, 1] */
-            use[b] = 1;
         }
+    for (int b = 0; b < ng; b++) absr[b] = g[b];
+    float gmed = select_kth(absr, ng, ng / 2);
+    for (int b = 0; b < ng; b++) use[b] = g[b] >= gmed;
     double c[NQ] = {0};
     for (int it = 0; it < 6; it++) {
         double A[NQ][NQ] = {{0}}, rhs[NQ] = {0}, t[NQ];
@@ -467,24 +470,22 @@ static int paper_level(const plane *p, double q, int symmetric, float *bg, float
         }
         if (A[0][0] < 1) break; /* no block left: keep the last fit */
         solve(A, rhs, c);
-        int m = 0;
+        int m = 0; /* paper's residuals scatter both ways; ink's only down: the scale from those above */
         for (int b = 0; b < ng; b++) {
             quad_terms(gu[b], gv[b], t);
             double f = 0;
             for (int i = 0; i < NQ; i++) f += c[i] * t[i];
             e[b] = (float)(g[b] - f);
-            if (use[b]) absr[m++] = fabsf(e[b]);
+            if (e[b] > 0) absr[m++] = e[b];
         }
-        if (m == 0) break;
-        float scale = 1.4826f * select_kth(absr, m, m / 2) + 0.005f;
-        for (int b = 0; b < ng; b++) use[b] = e[b] > -3 * scale && (!symmetric || e[b] < 3 * scale);
+        float scale = m ? 1.4826f * select_kth(absr, m, m / 2) : 0;
+        for (int b = 0; b < ng; b++) use[b] = e[b] > -3 * scale - 0.02f;
     }
 #ifdef IMAGE_DEBUG
-    if (!symmetric) { fprintf(stderr, "GRID %dx%d bs=%d c=%g %g %g %g %g %g\n", gw, gh, bs, c[0], c[1], c[2], c[3], c[4], c[5]);
+    { fprintf(stderr, "GRID %dx%d bs=%d c=%g %g %g %g %g %g\n", gw, gh, bs, c[0], c[1], c[2], c[3], c[4], c[5]);
     for (int by = 0; by < gh; by++) { for (int bx = 0; bx < gw; bx++) fprintf(stderr, "%5.2f%c", e[by*gw+bx], use[by*gw+bx] ? ' ' : '*'); fprintf(stderr, "\n"); } }
 #endif
-    /* blocks left out of the fit (ink, or with `symmetric` anything unusual) take the mean of
-     * their kept neighbours, ring by ring; the others keep what the quadratic misses (shadows) */
+    /* blocks left out of the fit take the mean of their kept neighbours, ring by ring */
     for (int b = 0; b < ng; b++)
         if (!use[b]) e[b] = 0;
     for (int left = 1; left;) {
@@ -516,6 +517,7 @@ static int paper_level(const plane *p, double q, int symmetric, float *bg, float
         fy = fy < 0 ? 0 : fy > gh - 1 ? gh - 1 : fy;
         int iy = (int)fy, jy = iy + 1 < gh ? iy + 1 : iy;
         float ty = fy - iy;
+        double v = (2 * y + 1.0) / h - 1, q0 = c[0] + v * (c[2] + v * c[5]), q1 = c[1] + v * c[4];
         for (int x = 0; x < w; x++) {
             float fx = (x + 0.5f) / bs - 0.5f;
             fx = fx < 0 ? 0 : fx > gw - 1 ? gw - 1 : fx;
@@ -523,9 +525,7 @@ static int paper_level(const plane *p, double q, int symmetric, float *bg, float
             float tx = fx - ix;
             float top = e[iy * gw + ix] * (1 - tx) + e[iy * gw + jx] * tx;
             float bot = e[jy * gw + ix] * (1 - tx) + e[jy * gw + jx] * tx;
-            double t[NQ], f = 0;
-            quad_terms((2 * x + 1.0) / w - 1, (2 * y + 1.0) / h - 1, t);
-            for (int i = 0; i < NQ; i++) f += c[i] * t[i];
+            double u = (2 * x + 1.0) / w - 1, f = q0 + u * (q1 + u * c[3]);
             bg[(size_t)y * w + x] = (float)f + top * (1 - ty) + bot * ty;
         }
     }
@@ -631,51 +631,25 @@ static double keep_digit(plane *ink, box *bb, int *label, int *stack) {
     return kept;
 }
 
-/* The ink of working copy p (which it overwrites): polarity, paper, threshold, specks. */
-static int find_ink(plane *p, ink_map *m, const char *name, mnist_err *err) {
+/* Scratch for finding ink in a w x h working copy. */
+typedef struct {
+    float *a, *b, *c;
+    int *label, *stack;
+} ink_work;
+
+/* The ink of p taken as dark on light, into m->ink (allocated by the caller) and m->bb; *cover
+ * gets the kept ink's share of the frame. Returns 0, or -1 with err saying why there is no clear
+ * ink (-2 when out of memory). */
+static int ink_dark(const plane *p, ink_map *m, ink_work *t, double *cover, const char *name, mnist_err *err) {
     int w = p->w, h = p->h;
     long n = (long)w * h;
-    memset(m, 0, sizeof *m);
-    float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
-    float *c = malloc((size_t)n * sizeof(float));
-    int *label = malloc((size_t)n * sizeof(int)), *stack = malloc((size_t)n * sizeof(int));
-    int rc = 0;
-    if (!a || !b || !c || !label || !stack || plane_new(&m->ink, w, h, name, err)) {
-        rc = errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
-        goto done;
-    }
-
-    /* Polarity: with the lighting divided out by an even-handed look at the paper, the side
-     * with more mass beyond three noise widths of the typical pixel holds the ink. */
-    smooth3(p, a, b);
-    if (paper_level(p, 0.5, 1, c, b)) {
-        rc = errf(err, "%s: out of memory", name);
-        goto done;
-    }
-    for (long i = 0; i < n; i++) a[i] -= c[i];
-    float med = quantile(a, n, 0.5, b);
-    for (long i = 0; i < n; i++) c[i] = fabsf(a[i] - med);
-    float spread = 3 * 1.4826f * quantile(c, n, 0.5, b);
-    double dark = 0, light = 0;
-    for (long i = 0; i < n; i++) {
-        float d = a[i] - med;
-        if (d > spread) light += d - spread;
-        if (-d > spread) dark += -d - spread;
-    }
-    m->light = light > dark;
-    if (m->light)
-        for (long i = 0; i < n; i++) p->v[i] = 1 - p->v[i];
-
+    float *a = t->a, *b = t->b, *c = t->c, *ink = m->ink.v;
     /* Ink as the fraction of light the paper loses there: (paper - pixel) / paper, which divides
      * out uneven lighting; smoothed a little so that noise does not pass for ink. */
-    if (paper_level(p, 0.9, 0, a, b)) {
-        rc = errf(err, "%s: out of memory", name);
-        goto done;
-    }
+    if (paper_level(p, a, b)) return -2;
     for (long i = 0; i < n; i++) b[i] = (a[i] - p->v[i]) / (a[i] > 0.02f ? a[i] : 0.02f);
     plane r = {w, h, b};
-    smooth3(&r, m->ink.v, a);
-    float *ink = m->ink.v;
+    smooth3(&r, ink, a);
     /* noise: the spread of that over the frame, which is mostly paper */
     float rmed = quantile(ink, n, 0.5, a);
     for (long i = 0; i < n; i++) c[i] = fabsf(ink[i] - rmed);
@@ -687,28 +661,15 @@ static int find_ink(plane *p, ink_map *m, const char *name, mnist_err *err) {
     long k = 0;
     for (long i = 0; i < n; i++)
         if (ink[i] > floor_) c[k++] = ink[i];
-    if (k < 20) {
-        rc = errf(err, "%s: no clear ink: the image looks blank", name);
-        goto done;
-    }
+    if (k < 20) return errf(err, "%s: no clear ink: the image looks blank", name);
     float top = select_kth(c, k, k - 20), half = 0.5f * top;
     long k2 = 0;
     for (long i = 0; i < k; i++)
         if (c[i] >= half) c[k2++] = c[i];
     float s = select_kth(c, k2, k2 / 2);
-#ifdef IMAGE_DEBUG
-    fprintf(stderr, "DBG %dx%d light=%d med=%g spread=%g rmed=%g sigma=%g floor=%g k=%ld s=%g\n", w, h, m->light, med, spread, rmed, sigma, floor_, k, s);
-    { FILE *fd = fopen("/tmp/dev/dbg_ink.pgm", "wb"); fprintf(fd, "P5 %d %d 255\n", w, h); for (long i = 0; i < n; i++) { float v = ink[i] / (2*s) * 255; fputc(v < 0 ? 0 : v > 255 ? 255 : (int)v, fd); } fclose(fd); }
-    { FILE *fd = fopen("/tmp/dev/dbg_p.pgm", "wb"); fprintf(fd, "P5 %d %d 255\n", w, h); for (long i = 0; i < n; i++) { float v = p->v[i] * 255; fputc(v < 0 ? 0 : v > 255 ? 255 : (int)v, fd); } fclose(fd); }
-#endif
-    if (s < 0.12f) {
-        rc = errf(err, "%s: no clear ink: the darkest strokes differ from the paper by only %.0f%%", name, 100 * s);
-        goto done;
-    }
-    if (s < 8 * sigma) {
-        rc = errf(err, "%s: no clear ink: the strokes are hardly stronger than the noise", name);
-        goto done;
-    }
+    if (s < 0.12f)
+        return errf(err, "%s: no clear ink: the strongest strokes differ from the paper by only %.0f%%", name, 100 * s);
+    if (s < 8 * sigma) return errf(err, "%s: no clear ink: the strokes are hardly stronger than the noise", name);
     /* a soft threshold: nothing below lo (noise, paper texture), full ink from hi up */
     float lo = 0.2f * s > 4 * sigma ? 0.2f * s : 4 * sigma;
     float hi = 0.55f * s > lo + 0.05f ? 0.55f * s : lo + 0.05f;
@@ -716,25 +677,58 @@ static int find_ink(plane *p, ink_map *m, const char *name, mnist_err *err) {
         float v = (ink[i] - lo) / (hi - lo);
         ink[i] = v < 0 ? 0 : v > 1 ? 1 : v;
     }
-    double kept = keep_digit(&m->ink, &m->bb, label, stack);
-    if (kept < 0) {
+    double kept = keep_digit(&m->ink, &m->bb, t->label, t->stack);
+    if (kept < 0) return -2;
+    *cover = kept / n;
+    if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
+    if (kept > 0.5 * n)
+        return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * kept / n);
+    return 0;
+}
+
+/* The ink of working copy p (which it overwrites), dark on light or light on dark: both are
+ * looked for, and the ink is what covers less of the frame (the paper, or board, is the
+ * larger part); that is the way the other reading fails, by taking the paper for ink. */
+static int find_ink(plane *p, ink_map *m, const char *name, mnist_err *err) {
+    int w = p->w, h = p->h;
+    long n = (long)w * h;
+    memset(m, 0, sizeof *m);
+    ink_work t = {malloc((size_t)n * sizeof(float)), malloc((size_t)n * sizeof(float)),
+                  malloc((size_t)n * sizeof(float)), malloc((size_t)n * sizeof(int)), malloc((size_t)n * sizeof(int))};
+    ink_map other = {0};
+    int rc = 0;
+    if (!t.a || !t.b || !t.c || !t.label || !t.stack || plane_new(&m->ink, w, h, name, err) ||
+        plane_new(&other.ink, w, h, name, err)) {
+        rc = errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
+        goto done;
+    }
+    double cover_dark = 1, cover_light = 1;
+    mnist_err err_light;
+    int dark = ink_dark(p, m, &t, &cover_dark, name, err);
+    for (long i = 0; i < n; i++) p->v[i] = 1 - p->v[i];
+    int light = dark == -2 ? -2 : ink_dark(p, &other, &t, &cover_light, name, &err_light);
+    if (dark == -2 || light == -2) {
         rc = errf(err, "%s: out of memory", name);
         goto done;
     }
-    if (kept < 4) {
-        rc = errf(err, "%s: no clear ink: only specks", name);
-        goto done;
-    }
-    if (kept > 0.5 * n) {
-        rc = errf(err, "%s: no clear ink: dark marks cover %.0f%% of the image", name, 100 * kept / n);
-        goto done;
+#ifdef IMAGE_DEBUG
+    fprintf(stderr, "DBG %dx%d dark=%d cover %.3f light=%d cover %.3f\n", w, h, dark, cover_dark, light, cover_light);
+#endif
+    if (light == 0 && (dark != 0 || cover_light < cover_dark)) {
+        float *v = m->ink.v;
+        *m = other;
+        other.ink.v = v;
+        m->light = 1;
+    } else if (dark != 0) {
+        rc = -1; /* err holds why the dark reading found nothing */
     }
 done:
-    free(a);
-    free(b);
-    free(c);
-    free(label);
-    free(stack);
+    free(t.a);
+    free(t.b);
+    free(t.c);
+    free(t.label);
+    free(t.stack);
+    free(other.ink.v);
     if (rc) free(m->ink.v), m->ink.v = NULL;
     return rc;
 }

@@ -24,6 +24,7 @@ static const uint8_t glyphs[10][GLYPH_H] = {
 
 static const uint8_t label_rgb[3] = {255, 200, 40}; /* labels in amber, digits in gray */
 static const uint8_t frame_rgb[3] = {40, 40, 48};
+static const uint8_t guess_rgb[3] = {255, 70, 60}; /* what a model read instead */
 
 static void put(uint8_t *img, int stride, int x, int y, const uint8_t *rgb) {
     uint8_t *p = img + (size_t)y * stride + (size_t)x * 3;
@@ -32,7 +33,9 @@ static void put(uint8_t *img, int stride, int x, int y, const uint8_t *rgb) {
 
 static void write_to(void *f, void *data, int size) { fwrite(data, 1, (size_t)size, f); } /* errors: ferror */
 
-int mnist_picture_png(const char *path, const uint8_t *images, const uint8_t *labels, int n, mnist_err *err) {
+/* The grid of n images, each with its label and, when guesses is given, the label read instead. */
+static int grid_png(const char *path, const uint8_t *images, const uint8_t *labels, const uint8_t *guesses, int n,
+                    mnist_err *err) {
     if (n < 1) return errf(err, "%s: no images to draw", path);
     int cols = n < MAX_COLS ? n : MAX_COLS, rows = (n + cols - 1) / cols;
     if (rows > (1 << 20) / CELL_H) return errf(err, "%s: %d images are too many for one picture", path, n);
@@ -50,11 +53,13 @@ int mnist_picture_png(const char *path, const uint8_t *images, const uint8_t *la
                 put(img, stride, cx + x, cy + y, g);
             }
         if (!labels || labels[k] > 9) continue;
-        int gx = cx + (CELL_W - GLYPH_W * GLYPH_ZOOM) / 2, gy = cy + MNIST_SIDE * ZOOM + 2;
-        for (int r = 0; r < GLYPH_H * GLYPH_ZOOM; r++)
-            for (int c = 0; c < GLYPH_W * GLYPH_ZOOM; c++)
-                if (glyphs[labels[k]][r / GLYPH_ZOOM] >> (GLYPH_W - 1 - c / GLYPH_ZOOM) & 1)
-                    put(img, stride, gx + c, gy + r, label_rgb);
+        int two = guesses && guesses[k] <= 9, gw = GLYPH_W * GLYPH_ZOOM;
+        int gx = cx + (CELL_W - (two ? 3 * gw : gw)) / 2, gy = cy + MNIST_SIDE * ZOOM + 2;
+        for (int g = 0; g <= two; g++) /* the true label, then the one read in red */
+            for (int r = 0; r < GLYPH_H * GLYPH_ZOOM; r++)
+                for (int c = 0; c < gw; c++)
+                    if (glyphs[g ? guesses[k] : labels[k]][r / GLYPH_ZOOM] >> (GLYPH_W - 1 - c / GLYPH_ZOOM) & 1)
+                        put(img, stride, gx + 2 * g * gw + c, gy + r, g ? guess_rgb : label_rgb);
     }
     /* written beside the path and renamed, as the model files are */
     atomic_file a;
@@ -69,6 +74,15 @@ int mnist_picture_png(const char *path, const uint8_t *images, const uint8_t *la
     }
     free(img);
     return rc;
+}
+
+int mnist_picture_png(const char *path, const uint8_t *images, const uint8_t *labels, int n, mnist_err *err) {
+    return grid_png(path, images, labels, NULL, n, err);
+}
+
+int mnist_picture_errors_png(const char *path, const uint8_t *images, const uint8_t *truth, const uint8_t *guess, int n,
+                             mnist_err *err) {
+    return grid_png(path, images, truth, guess, n, err);
 }
 
 void mnist_shade_line(const float *x, int wide, int line, char *out) {

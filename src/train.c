@@ -100,8 +100,9 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
     backend_opts bo = {.max_batch = o->batch, .threads = o->threads, .act = mnist_model_activation(m),
                        .optimizer = o->optimizer, .momentum = (float)o->momentum, .nesterov = o->nesterov,
                        .beta1 = (float)o->beta1, .beta2 = (float)o->beta2, .eps = (float)o->eps,
-                       .weight_decay = (float)o->weight_decay, .dropout = (float)o->dropout, .seed = o->seed};
-    backend *b = backend_cpu_create(m, &bo, err);
+                       .weight_decay = (float)o->weight_decay, .dropout = (float)o->dropout, .seed = o->seed,
+                       .tf32 = o->tf32};
+    backend *b = backend_create(o->device, m, &bo, err);
     if (!b) return -1;
     mnist_run_state st = {.nstate = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams};
     int32_t *perm = malloc((size_t)n * sizeof *perm);
@@ -198,10 +199,33 @@ done:
     return rc;
 }
 
+backend *backend_create(mnist_device device, const mnist_model *m, const backend_opts *o, mnist_err *err) {
+    if (device == MNIST_CPU) return backend_cpu_create(m, o, err);
+#ifdef MNIST_CUDA
+    return backend_cuda_create(m, o, err);
+#else
+    errf(err, "--device cuda: this build has no CUDA backend (nvcc was not found when it was built)");
+    return NULL;
+#endif
+}
+
+int mnist_have_cuda(void) {
+#ifdef MNIST_CUDA
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 int mnist_evaluate(const mnist_model *m, const mnist_split *s, int threads, mnist_eval_result *r, mnist_err *err) {
+    return mnist_evaluate_on(m, s, MNIST_CPU, threads, r, err);
+}
+
+int mnist_evaluate_on(const mnist_model *m, const mnist_split *s, mnist_device device, int threads,
+                      mnist_eval_result *r, mnist_err *err) {
     if (check_fit(m, s, "evaluation", err)) return -1;
     backend_opts bo = {.max_batch = 1, .threads = threads, .act = mnist_model_activation(m)};
-    backend *b = backend_cpu_create(m, &bo, err);
+    backend *b = backend_create(device, m, &bo, err);
     if (!b) return -1;
     int rc = b->set_data(b, SPLIT_TEST, s, err) || b->evaluate(b, SPLIT_TEST, r, err) ? -1 : 0;
     b->destroy(b);

@@ -52,6 +52,8 @@ typedef struct {
     mnist_prep prep;
     char *model_json; /* the answer to GET /api/model */
     int log;
+    atomic_int started;     /* libmicrohttpd's messages: kept for the one line of a failed start, then --log */
+    char mhd_msg[256];
     atomic_size_t buffered; /* bytes of request bodies held now, all requests together */
 } server;
 
@@ -262,7 +264,7 @@ static enum MHD_Result refuse(struct MHD_Connection *c, const request *q, unsign
 /* Whether a body starts, after white space, with '{'. */
 static int starts_json(const char *data, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r' && data[i] != '\n') return data[i] == '{';
+        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r' && data[i] != '\n') return data[i] == '{' || data[i] == '[';
     return 0;
 }
 
@@ -362,6 +364,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
 
 /* ---- the command ---------------------------------------------------- */
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    server *s = cls;
+    if (atomic_load(&s->started)) {
+        if (s->log) vfprintf(stderr, fmt, ap);
+        return;
+    }
+    vsnprintf(s->mhd_msg, sizeof s->mhd_msg, fmt, ap);
+    s->mhd_msg[strcspn(s->mhd_msg, "\n")] = '\0';
+}
+
 /* The answer to GET /api/model, or NULL when out of memory. */
 static char *describe_model(const mnist_model *m, const char *prep) {
     cJSON *o = cJSON_CreateObject(), *layers = cJSON_AddArrayToObject(o, "layers");
@@ -431,6 +443,7 @@ int cmd_serve(int argc, char **argv) {
     s.prep = strcmp(prep_name, "lab") ? MNIST_PREP_MNIST : MNIST_PREP_LAB;
     s.log = log;
     atomic_init(&s.buffered, 0);
+    atomic_init(&s.started, 0);
     if (!(s.model_json = describe_model(&s.model, prep_name))) {
         fprintf(stderr, "mnist serve: out of memory\n");
         mnist_model_free(&s.model);
@@ -456,16 +469,18 @@ int cmd_serve(int argc, char **argv) {
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
                          MHD_OPTION_END);
     int family = ai->ai_family;
     freeaddrinfo(ai);
     if (!d) {
-        fprintf(stderr, "mnist serve: cannot listen on %s port %d (in use, or not an address of this machine?)\n",
-                host, port);
+        fprintf(stderr, "mnist serve: cannot listen on %s port %d: %s\n", host, port,
+                s.mhd_msg[0] ? s.mhd_msg : "libmicrohttpd did not start");
         free(s.model_json);
         mnist_model_free(&s.model);
         return 1;
     }
+    atomic_store(&s.started, 1);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int bound = di && di->port ? di->port : port;
     int v6 = family == AF_INET6 && strchr(host, ':');

@@ -1,4 +1,4 @@
-/* train.c: mnist train and mnist eval. */
+/* train.c: mnist train. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,8 @@ typedef struct {
     double t0, last;        /* when the epoch began, when the bar was last drawn */
     double loss;            /* running mean of this epoch's batch losses */
     int batch;
+    mnist_epoch_stats *hist; /* for --plot: the epochs so far */
+    int nhist, caphist;
 } train_ui;
 
 static void eval_json(char *out, size_t cap, const char *key, const mnist_eval_result *r) {
@@ -39,6 +41,12 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     strcat(line, "}\n");
     if (ui->log && (fputs(line, ui->log) == EOF || fflush(ui->log) == EOF))
         fprintf(stderr, "mnist train: writing the --log file failed\n");
+    if (ui->nhist == ui->caphist) {
+        int cap = ui->caphist ? 2 * ui->caphist : 64;
+        mnist_epoch_stats *h = realloc(ui->hist, (size_t)cap * sizeof *h);
+        if (h) ui->hist = h, ui->caphist = cap;
+    }
+    if (ui->nhist < ui->caphist) ui->hist[ui->nhist++] = *s;
     if (ui->json) {
         fputs(line, stdout);
     } else {
@@ -110,6 +118,7 @@ static const char *const schedules[] = {"constant", "cosine", "step", NULL};
 static const char *const activations[] = {"tanh", "relu", NULL};
 static const char *const inits[] = {"lab", "glorot", "he", NULL};
 static const char *const recipes[] = {"lab", "best", NULL};
+static const char *const devices[] = {"cpu", "cuda", NULL};
 
 typedef struct {
     const char *layers, *optimizer, *schedule, *activation, *init;
@@ -154,6 +163,7 @@ int cmd_train(int argc, char **argv) {
     recipe r = recipe_get(which == 1);
     mnist_train_opts o = r.o;
     const char *dir = NULL, *save = NULL, *dataset = "mnist", *checkpoint = NULL, *resume = NULL, *log = NULL;
+    const char *device = "cpu", *plot = NULL;
     int json = 0, no_verify = 0, no_eval_train = 0, no_progress = 0;
     const flag flags[] = {
         {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
@@ -176,10 +186,13 @@ int cmd_train(int argc, char **argv) {
         {"--validation", F_INT, &o.validation, "N", "hold out the last N training examples, report accuracy on them"},
         {"--no-train-eval", F_BOOL, &no_eval_train, NULL, "skip the training-set accuracy after each epoch"},
         {"--threads", F_INT, &o.threads, "N", "threads (default: all cores)"},
+        {"--device", F_STR, &device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
+        {"--tf32", F_BOOL, &o.tf32, NULL, "with --device cuda: allow TF32 tensor-core products"},
         {"--save", F_STR, &save, "FILE", "write the trained model (safetensors)"},
         {"--checkpoint", F_STR, &checkpoint, "FILE", "save model, optimizer, RNG and position after every epoch"},
         {"--resume", F_STR, &resume, "FILE", "continue the run of a checkpoint (its recipe; --epochs may extend it)"},
         {"--log", F_STR, &log, "FILE", "keep the per-epoch JSON records in FILE (JSON lines)"},
+        {"--plot", F_STR, &plot, "FILE.svg", "draw loss and accuracy per epoch when done (see 'mnist plot')"},
         {"--json", F_BOOL, &json, NULL, "one JSON object per epoch instead of text"},
         {"--no-progress", F_BOOL, &no_progress, NULL, "no progress bar (there is none unless stderr is a terminal)"},
         {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
@@ -192,7 +205,9 @@ int cmd_train(int argc, char **argv) {
     if (p) return p == 1 ? 0 : 2;
     int opt = choice("--optimizer", r.optimizer, optimizers), sched = choice("--schedule", r.schedule, schedules);
     int act = choice("--activation", r.activation, activations), init = choice("--init", r.init, inits);
-    if (opt < 0 || sched < 0 || act < 0 || init < 0 || cli_set_dataset("train", dataset)) return 2;
+    int dev = choice("--device", device, devices);
+    if (opt < 0 || sched < 0 || act < 0 || init < 0 || dev < 0 || cli_set_dataset("train", dataset)) return 2;
+    o.device = (mnist_device)dev;
     o.optimizer = (mnist_optimizer)opt;
     o.schedule = (mnist_schedule)sched;
     if (no_eval_train) o.eval_train = 0;
@@ -213,12 +228,14 @@ int cmd_train(int argc, char **argv) {
     mnist_model m;
     mnist_run_state st = {0};
     if (resume) {
-        int epochs = o.epochs;
+        int epochs = o.epochs, threads = o.threads, tf32 = o.tf32; /* how to run it: ours, not the checkpoint's */
+        mnist_device where = o.device;
         if (mnist_checkpoint_load(resume, &m, &o, &st, &err)) {
             fprintf(stderr, "mnist train: %s\n", err.msg);
             return 1;
         }
         if (given(argc, argv, "--epochs")) o.epochs = epochs;
+        o.threads = threads, o.tf32 = tf32, o.device = where;
         if (!mnist_dataset_get(m.dataset) || cli_set_dataset("train", m.dataset)) {
             mnist_model_free(&m);
             mnist_run_state_free(&st);
@@ -298,74 +315,22 @@ int cmd_train(int argc, char **argv) {
         if (rc == 1 && interrupted) status = 130;
     }
     if (ui.log) fclose(ui.log);
+    if (plot && status != 1) {
+        /* the whole run: from the log when there is one (a resumed run appends to it) */
+        mnist_epoch_stats *h = ui.hist;
+        int n = ui.nhist;
+        if (log && (h = malloc(10000 * sizeof *h)) && (n = cli_read_log(log, h, 10000)) < 0) n = 0;
+        if (n > 0 && mnist_plot_curves(plot, h, n, &err) == 0) {
+            if (!json) printf("Wrote the training curves to %s\n", plot);
+        } else {
+            fprintf(stderr, "mnist train: --plot %s: %s\n", plot, n > 0 ? err.msg : "no epochs to draw");
+            status = 1;
+        }
+        if (h != ui.hist) free(h);
+    }
+    free(ui.hist);
     mnist_model_free(&m);
     mnist_run_state_free(&st);
     mnist_data_free(&d);
-    return status;
-}
-
-int cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *model = NULL;
-    int json = 0, threads = 0, no_verify = 0;
-    const flag flags[] = {
-        {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
-        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else ~/.cache/mnist); fetched if missing"},
-        {"--threads", F_INT, &threads, "N", "threads (default: all cores)"},
-        {"--json", F_BOOL, &json, NULL, "print {\"accuracy\", \"loss\", \"confusion\"} as JSON"},
-        {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not MNIST's hashes)"},
-        {0}};
-    int p = cli_parse("eval", "--model FILE [--data DIR] [--json]",
-                  "Test accuracy, mean loss and the confusion matrix of a model on MNIST's test set.", flags, argc,
-                  argv, NULL);
-    if (p) return p == 1 ? 0 : 2;
-    if (!model) {
-        fprintf(stderr, "mnist eval: --model FILE is required (see 'mnist eval --help')\n");
-        return 2;
-    }
-    mnist_err err;
-    mnist_model m;
-    if (mnist_model_load(&m, model, &err)) {
-        fprintf(stderr, "mnist eval: %s\n", err.msg);
-        return 1;
-    }
-    mnist_data d;
-    if (cli_load_data(dir, !no_verify, &d)) {
-        mnist_model_free(&m);
-        return 1;
-    }
-    char what[4200];
-    snprintf(what, sizeof what, "the model %s", model);
-    if (cli_check_fit("eval", dir, &d, &m, what)) {
-        mnist_data_free(&d);
-        mnist_model_free(&m);
-        return 1;
-    }
-    mnist_eval_result r;
-    int status = 0;
-    if (mnist_evaluate(&m, &d.test, threads, &r, &err)) {
-        fprintf(stderr, "mnist eval: %s\n", err.msg);
-        status = 1;
-    } else if (json) {
-        printf("{\"accuracy\":%.8g,\"loss\":%.8g,\"n\":%d,\"confusion\":[", r.accuracy, r.loss, r.n);
-        for (int i = 0; i < MNIST_CLASSES; i++) {
-            printf("%s[", i ? "," : "");
-            for (int j = 0; j < MNIST_CLASSES; j++) printf("%s%d", j ? "," : "", r.confusion[i][j]);
-            printf("]");
-        }
-        printf("]}\n");
-    } else {
-        printf("Test accuracy: %.4f (%d of %d)\n", r.accuracy, r.correct, r.n);
-        printf("Test loss:     %.4f\n", r.loss);
-        printf("Confusion matrix (rows: true digit, columns: predicted digit)\n      ");
-        for (int j = 0; j < MNIST_CLASSES; j++) printf("%6d", j);
-        printf("\n");
-        for (int i = 0; i < MNIST_CLASSES; i++) {
-            printf("%6d", i);
-            for (int j = 0; j < MNIST_CLASSES; j++) printf("%6d", r.confusion[i][j]);
-            printf("\n");
-        }
-    }
-    mnist_data_free(&d);
-    mnist_model_free(&m);
     return status;
 }

@@ -1,0 +1,147 @@
+/* eval.c: mnist eval: accuracy, loss, the confusion matrix; as a heat map, and the misread
+ * images as a picture. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define MAX_ERRORS 100 /* misread images in the --errors picture */
+
+/* The first MAX_ERRORS test images the model misreads, drawn with their true and predicted
+ * labels. */
+static int draw_errors(const char *path, const mnist_model *m, const mnist_split *s) {
+    enum { CHUNK = 500 };
+    float *x = malloc((size_t)CHUNK * MNIST_PIXELS * sizeof *x), *p = malloc((size_t)CHUNK * MNIST_CLASSES * sizeof *p);
+    uint8_t *img = malloc((size_t)MAX_ERRORS * MNIST_PIXELS), truth[MAX_ERRORS], guess[MAX_ERRORS];
+    int n = 0, rc = 1;
+    mnist_err err;
+    if (!x || !p || !img) {
+        fprintf(stderr, "mnist eval: out of memory\n");
+        goto done;
+    }
+    for (int start = 0; start < s->n && n < MAX_ERRORS; start += CHUNK) {
+        int k = s->n - start < CHUNK ? s->n - start : CHUNK;
+        for (size_t i = 0; i < (size_t)k * MNIST_PIXELS; i++)
+            x[i] = (float)s->images[(size_t)start * MNIST_PIXELS + i] / 255.0f;
+        if (mnist_predict(m, x, k, p, &err)) {
+            fprintf(stderr, "mnist eval: %s\n", err.msg);
+            goto done;
+        }
+        for (int r = 0; r < k && n < MAX_ERRORS; r++) {
+            int best = 0;
+            for (int j = 1; j < MNIST_CLASSES; j++)
+                if (p[r * MNIST_CLASSES + j] > p[r * MNIST_CLASSES + best]) best = j;
+            if (best == s->labels[start + r]) continue;
+            memcpy(img + (size_t)n * MNIST_PIXELS, s->images + (size_t)(start + r) * MNIST_PIXELS, MNIST_PIXELS);
+            truth[n] = s->labels[start + r];
+            guess[n++] = (uint8_t)best;
+        }
+    }
+    if (n == 0) {
+        fprintf(stderr, "mnist eval: --errors: the model reads every test image right; no picture written\n");
+        rc = 0;
+        goto done;
+    }
+    if (mnist_picture_errors_png(path, img, truth, guess, n, &err)) {
+        fprintf(stderr, "mnist eval: %s\n", err.msg);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(x);
+    free(p);
+    free(img);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+    const char *dir = NULL, *model = NULL, *dataset = NULL, *device = "cpu", *confusion = NULL, *errors = NULL;
+    int json = 0, threads = 0, no_verify = 0;
+    const flag flags[] = {
+        {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
+        {"--dataset", F_STR, &dataset, "mnist|fashion", "the test set (default: the one the model was trained on)"},
+        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else ~/.cache/mnist); fetched if missing"},
+        {"--device", F_STR, &device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
+        {"--threads", F_INT, &threads, "N", "threads (default: all cores)"},
+        {"--confusion", F_STR, &confusion, "FILE.svg", "draw the confusion matrix as a heat map"},
+        {"--errors", F_STR, &errors, "FILE.png", "draw the misread test images with true and predicted labels"},
+        {"--json", F_BOOL, &json, NULL, "print {\"accuracy\", \"loss\", \"n\", \"confusion\"} as JSON"},
+        {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
+        {0}};
+    int p = cli_parse("eval", "--model FILE [--dataset D] [--data DIR] [--confusion FILE.svg] [--errors FILE.png] [--json]",
+                      "Test accuracy, mean loss and the confusion matrix of a model.", flags, argc, argv, NULL);
+    if (p) return p == 1 ? 0 : 2;
+    if (!model) {
+        fprintf(stderr, "mnist eval: --model FILE is required (see 'mnist eval --help')\n");
+        return 2;
+    }
+    int dev = !strcmp(device, "cuda") ? MNIST_CUDA : !strcmp(device, "cpu") ? MNIST_CPU : -1;
+    if (dev < 0) {
+        fprintf(stderr, "mnist eval: --device '%s' is not one of: cpu cuda\n", device);
+        return 2;
+    }
+    mnist_err err;
+    mnist_model m;
+    if (mnist_model_load(&m, model, &err)) {
+        fprintf(stderr, "mnist eval: %s\n", err.msg);
+        return 1;
+    }
+    if (cli_set_dataset("eval", dataset ? dataset : mnist_dataset_get(m.dataset) ? m.dataset : "mnist")) {
+        mnist_model_free(&m);
+        return 2;
+    }
+    mnist_data d;
+    if (cli_load_data(dir, !no_verify, &d)) {
+        mnist_model_free(&m);
+        return 1;
+    }
+    char what[4200];
+    snprintf(what, sizeof what, "the model %s", model);
+    if (cli_check_fit("eval", dir, &d, &m, what)) {
+        mnist_data_free(&d);
+        mnist_model_free(&m);
+        return 1;
+    }
+    const char *const *classes = mnist_dataset_get(cli_dataset)->classes;
+    mnist_eval_result r;
+    int status = 0;
+    if (mnist_evaluate_on(&m, &d.test, (mnist_device)dev, threads, &r, &err)) {
+        fprintf(stderr, "mnist eval: %s\n", err.msg);
+        status = 1;
+    } else if (json) {
+        printf("{\"accuracy\":%.8g,\"loss\":%.8g,\"n\":%d,\"confusion\":[", r.accuracy, r.loss, r.n);
+        for (int i = 0; i < MNIST_CLASSES; i++) {
+            printf("%s[", i ? "," : "");
+            for (int j = 0; j < MNIST_CLASSES; j++) printf("%s%d", j ? "," : "", r.confusion[i][j]);
+            printf("]");
+        }
+        printf("]}\n");
+    } else {
+        printf("Test accuracy: %.4f (%d of %d)\n", r.accuracy, r.correct, r.n);
+        printf("Test loss:     %.4f\n", r.loss);
+        printf("Confusion matrix (rows: true %s, columns: predicted)\n      ",
+               strcmp(cli_dataset, "mnist") ? "class" : "digit");
+        for (int j = 0; j < MNIST_CLASSES; j++) printf("%6d", j);
+        printf("\n");
+        for (int i = 0; i < MNIST_CLASSES; i++) {
+            printf("%6d", i);
+            for (int j = 0; j < MNIST_CLASSES; j++) printf("%6d", r.confusion[i][j]);
+            printf(strcmp(cli_dataset, "mnist") ? "  %s\n" : "\n", classes[i]);
+        }
+    }
+    if (status == 0 && confusion) {
+        if (mnist_plot_confusion(confusion, (const int(*)[MNIST_CLASSES])r.confusion, classes, &err)) {
+            fprintf(stderr, "mnist eval: %s\n", err.msg);
+            status = 1;
+        } else if (!json) {
+            printf("Wrote the confusion matrix to %s\n", confusion);
+        }
+    }
+    if (status == 0 && errors) {
+        status = draw_errors(errors, &m, &d.test);
+        if (status == 0 && !json) printf("Wrote the misread images to %s\n", errors);
+    }
+    mnist_data_free(&d);
+    mnist_model_free(&m);
+    return status;
+}

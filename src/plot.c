@@ -1,0 +1,173 @@
+/* plot.c: pictures of how training went, as SVG that any browser opens: loss and accuracy per
+ * epoch, and the confusion matrix as a heat map. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+#define W 960           /* the curves: two panels side by side */
+#define H 380
+#define PANEL_W 380
+#define PANEL_H 280
+#define LEFT 60
+#define TOP 50
+
+typedef struct {
+    const char *name, *color;
+    int dashed;
+} series;
+
+static const series loss_series[] = {
+    {"batch loss (during the epoch)", "#888888", 1},
+    {"train", "#1f77b4", 0},
+    {"validation", "#ff7f0e", 0},
+    {"test", "#2ca02c", 0},
+};
+
+/* Value k (0 batch loss, 1 train, 2 validation, 3 test) of record s; NAN when absent. */
+static double loss_of(const mnist_epoch_stats *s, int k) {
+    if (k == 0) return s->steps ? s->loss : NAN;
+    const mnist_eval_result *r = k == 1 ? &s->train : k == 2 ? &s->valid : &s->test;
+    return r->n ? r->loss : NAN;
+}
+
+static double acc_of(const mnist_epoch_stats *s, int k) {
+    const mnist_eval_result *r = k == 1 ? &s->train : k == 2 ? &s->valid : &s->test;
+    return k && r->n ? r->accuracy : NAN;
+}
+
+/* "Nice" tick step for a range. */
+static double tick_step(double span) {
+    double raw = span / 5, p = pow(10, floor(log10(raw))), f = raw / p;
+    return p * (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10);
+}
+
+/* One panel at (x0, y0): axes, ticks, a line per series. */
+static void panel(FILE *f, int x0, int y0, const char *title, const mnist_epoch_stats *s, int n,
+                  double (*val)(const mnist_epoch_stats *, int), int first) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < n; i++)
+        for (int k = first; k < 4; k++) {
+            double v = val(&s[i], k);
+            if (isfinite(v)) lo = fmin(lo, v), hi = fmax(hi, v);
+        }
+    if (!isfinite(lo)) lo = 0, hi = 1;
+    if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
+    double pad = 0.05 * (hi - lo);
+    lo -= pad, hi += pad;
+    int e0 = s[0].epoch, e1 = s[n - 1].epoch > e0 ? s[n - 1].epoch : e0 + 1;
+#define PX(e) (x0 + PANEL_W * ((double)(e) - e0) / (e1 - e0))
+#define PY(v) (y0 + PANEL_H * (1 - ((v) - lo) / (hi - lo)))
+    fprintf(f, "<text x='%d' y='%d' font-size='15' font-weight='bold'>%s</text>\n", x0, y0 - 12, title);
+    fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#444'/>\n", x0, y0, PANEL_W, PANEL_H);
+    double st = tick_step(hi - lo);
+    for (double t = ceil(lo / st) * st; t <= hi; t += st)
+        fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#ddd'/><text x='%d' y='%.1f' font-size='11' "
+                   "text-anchor='end'>%g</text>\n",
+                x0, x0 + PANEL_W, PY(t), PY(t), x0 - 6, PY(t) + 4, fabs(t) < 1e-12 ? 0 : t);
+    double es = fmax(1, round(tick_step(e1 - e0)));
+    for (double e = e0; e <= e1; e += es)
+        fprintf(f, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%g</text>\n", PX(e), y0 + PANEL_H + 16, e);
+    fprintf(f, "<text x='%.1f' y='%d' font-size='12' text-anchor='middle'>epoch</text>\n", x0 + PANEL_W / 2.0,
+            y0 + PANEL_H + 34);
+    for (int k = first; k < 4; k++) {
+        int any = 0;
+        for (int i = 0; i < n; i++) any |= isfinite(val(&s[i], k));
+        if (!any) continue;
+        fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2'%s points='", loss_series[k].color,
+                loss_series[k].dashed ? " stroke-dasharray='5,4'" : "");
+        for (int i = 0; i < n; i++)
+            if (isfinite(val(&s[i], k))) fprintf(f, "%.1f,%.1f ", PX(s[i].epoch), PY(val(&s[i], k)));
+        fprintf(f, "'/>\n");
+        for (int i = 0; i < n; i++)
+            if (isfinite(val(&s[i], k)))
+                fprintf(f, "<circle cx='%.1f' cy='%.1f' r='3' fill='%s'><title>%s, epoch %d: %.4f</title></circle>\n",
+                        PX(s[i].epoch), PY(val(&s[i], k)), loss_series[k].color, loss_series[k].name, s[i].epoch,
+                        val(&s[i], k));
+    }
+#undef PX
+#undef PY
+}
+
+static int finish(atomic_file *a, const char *path, mnist_err *err) {
+    if (ferror(a->f)) {
+        atomic_abort(a);
+        return errf(err, "%s: write failed", path);
+    }
+    return atomic_commit(a, err);
+}
+
+int mnist_plot_curves(const char *path, const struct mnist_epoch_stats_ *s, int n, mnist_err *err) {
+    if (n < 1) return errf(err, "%s: no epochs to plot", path);
+    atomic_file a;
+    if (atomic_open(&a, path, err)) return -1;
+    FILE *f = a.f;
+    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif'>\n"
+               "<rect width='100%%' height='100%%' fill='white'/>\n", W, H + 40);
+    panel(f, LEFT, TOP, "Loss (mean NLL)", s, n, loss_of, 0);
+    panel(f, LEFT + PANEL_W + 90, TOP, "Accuracy", s, n, acc_of, 1);
+    int lx = LEFT;
+    for (int k = 0; k < 4; k++) {
+        fprintf(f, "<line x1='%d' x2='%d' y1='%d' y2='%d' stroke='%s' stroke-width='2'%s/>"
+                   "<text x='%d' y='%d' font-size='12'>%s</text>\n",
+                lx, lx + 24, H + 22, H + 22, loss_series[k].color, loss_series[k].dashed ? " stroke-dasharray='5,4'" : "",
+                lx + 30, H + 26, loss_series[k].name);
+        lx += 40 + 7 * (int)strlen(loss_series[k].name);
+    }
+    fprintf(f, "</svg>\n");
+    return finish(&a, path, err);
+}
+
+/* Escape text for SVG. */
+static void text(FILE *f, const char *s) {
+    for (; *s; s++)
+        if (*s == '<') fputs("&lt;", f);
+        else if (*s == '&') fputs("&amp;", f);
+        else fputc(*s, f);
+}
+
+int mnist_plot_confusion(const char *path, const int conf[MNIST_CLASSES][MNIST_CLASSES],
+                         const char *const *classes, mnist_err *err) {
+    enum { CELL = 48, X0 = 130, Y0 = 90 };
+    int most = 1, total = 0, right = 0;
+    for (int i = 0; i < MNIST_CLASSES; i++)
+        for (int j = 0; j < MNIST_CLASSES; j++) {
+            total += conf[i][j];
+            if (i == j) right += conf[i][j];
+            if (conf[i][j] > most) most = conf[i][j];
+        }
+    atomic_file a;
+    if (atomic_open(&a, path, err)) return -1;
+    FILE *f = a.f;
+    int size = X0 + CELL * MNIST_CLASSES + 40;
+    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif'>\n"
+               "<rect width='100%%' height='100%%' fill='white'/>\n"
+               "<text x='%d' y='30' font-size='16' font-weight='bold'>Confusion matrix: %d of %d right (%.2f%%)</text>\n"
+               "<text x='%d' y='%d' font-size='13' text-anchor='middle'>predicted</text>\n"
+               "<text x='20' y='%d' font-size='13' transform='rotate(-90 20 %d)' text-anchor='middle'>true</text>\n",
+            size, size + 20, X0, right, total, total ? 100.0 * right / total : 0.0, X0 + CELL * MNIST_CLASSES / 2,
+            Y0 - 40, Y0 + CELL * MNIST_CLASSES / 2, Y0 + CELL * MNIST_CLASSES / 2);
+    for (int i = 0; i < MNIST_CLASSES; i++) {
+        fprintf(f, "<text x='%d' y='%d' font-size='11' text-anchor='end'>", X0 - 6, Y0 + i * CELL + CELL / 2 + 4);
+        text(f, classes[i]);
+        fprintf(f, "</text>\n<text x='%d' y='%d' font-size='11' text-anchor='start' transform='rotate(-45 %d %d)'>",
+                X0 + i * CELL + CELL / 2, Y0 - 6, X0 + i * CELL + CELL / 2, Y0 - 6);
+        text(f, classes[i]);
+        fprintf(f, "</text>\n");
+    }
+    for (int i = 0; i < MNIST_CLASSES; i++)
+        for (int j = 0; j < MNIST_CLASSES; j++) {
+            /* light to dark by sqrt of the count, blue on the diagonal, red off it */
+            double t = sqrt((double)conf[i][j] / most);
+            int r = i == j ? (int)(255 - 225 * t) : 255, g = (int)(255 - 200 * t), b = i == j ? 255 : (int)(255 - 210 * t);
+            fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='rgb(%d,%d,%d)' stroke='white'>"
+                       "<title>true %d, predicted %d: %d</title></rect>\n"
+                       "<text x='%d' y='%d' font-size='12' text-anchor='middle' fill='%s'>%d</text>\n",
+                    X0 + j * CELL, Y0 + i * CELL, CELL, CELL, r, g, b, i, j, conf[i][j], X0 + j * CELL + CELL / 2,
+                    Y0 + i * CELL + CELL / 2 + 4, t > 0.6 ? "white" : "black", conf[i][j]);
+        }
+    fprintf(f, "</svg>\n");
+    return finish(&a, path, err);
+}

@@ -1,0 +1,86 @@
+"""test_charts.py: the pictures of training: `train --log/--plot`, `mnist plot`, `eval --confusion`
+and `eval --errors`, on a small run over synthetic IDX data, checked against the numbers the
+same commands print (and the log's records), not against themselves."""
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_numpy import MNIST, write_idx  # noqa: E402
+
+failed = 0
+
+
+def check(ok, name):
+    global failed
+    print(("PASS " if ok else "FAIL ") + name, flush=True)
+    failed += not ok
+
+
+def png_size(path):
+    raw = open(path, "rb").read()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", raw[16:24])
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mnist-test-charts-")
+    f = lambda name: os.path.join(tmp, name)  # noqa: E731
+    rng = np.random.RandomState(3)
+    x = rng.randint(0, 256, size=(300, 28, 28)).astype(np.uint8)
+    y = rng.randint(0, 10, size=300).astype(np.uint8)
+    write_idx(f("train-images-idx3-ubyte"), x[:200], 2051)
+    write_idx(f("train-labels-idx1-ubyte"), y[:200], 2049)
+    write_idx(f("t10k-images-idx3-ubyte"), x[200:], 2051)
+    write_idx(f("t10k-labels-idx1-ubyte"), y[200:], 2049)
+    data = ["--data", tmp, "--no-verify"]
+    p = subprocess.run([MNIST, "train", *data, "--layers", "784,32,10", "--batch", "10", "--epochs", "4",
+                        "--validation", "50", "--log", f("log.jsonl"), "--plot", f("c.svg"), "--save", f("m.st"),
+                        "--json"], capture_output=True, text=True)
+    check(p.returncode == 0, "train with --log and --plot" + ("" if p.returncode == 0 else ": " + p.stderr))
+    recs = [json.loads(line) for line in open(f("log.jsonl"))] if os.path.exists(f("log.jsonl")) else []
+    printed = [json.loads(line) for line in p.stdout.splitlines()]
+    check(len(recs) == 4 and recs == printed and all("validation_accuracy" in r for r in recs),
+          "the log keeps the same 4 records that --json prints, validation included")
+    svg = open(f("c.svg")).read() if os.path.exists(f("c.svg")) else ""
+    # one polyline per series present: batch loss, 3 losses, 3 accuracies; 4 points each
+    lines = re.findall(r"<polyline[^>]*points='([^']*)'", svg)
+    check(svg.startswith("<svg") and len(lines) == 7 and all(len(l.split()) == 4 for l in lines),
+          f"the chart has 7 curves of 4 epochs ({len(lines)} curves)")
+    tips = re.findall(r"<title>test, epoch (\d+): ([0-9.]+)</title>", svg)
+    want = [(str(r["epoch"]), f"{r['test_accuracy']:.4f}") for r in recs]
+    check(tips[-4:] == want, "the chart's test-accuracy points carry the logged values")
+    p = subprocess.run([MNIST, "plot", f("log.jsonl"), "--out", f("c2.svg")], capture_output=True, text=True)
+    check(p.returncode == 0 and open(f("c2.svg")).read() == svg, "mnist plot draws the same chart from the log")
+    open(f("bad.jsonl"), "w").write('{"epoch": 0}\nnot json\n')
+    p = subprocess.run([MNIST, "plot", f("bad.jsonl"), "--out", f("c3.svg")], capture_output=True, text=True)
+    check(p.returncode == 1 and "line 2" in p.stderr and not os.path.exists(f("c3.svg")),
+          f"a malformed log is refused, naming the line: {p.stderr.strip()}")
+
+    p = subprocess.run([MNIST, "eval", *data, "--model", f("m.st"), "--json"], capture_output=True, text=True)
+    conf = json.loads(p.stdout)["confusion"]
+    p = subprocess.run([MNIST, "eval", *data, "--model", f("m.st"), "--confusion", f("conf.svg"),
+                        "--errors", f("err.png")], capture_output=True, text=True)
+    check(p.returncode == 0, "eval with --confusion and --errors" + ("" if p.returncode == 0 else ": " + p.stderr))
+    cells = re.findall(r"<title>true (\d), predicted (\d): (\d+)</title>", open(f("conf.svg")).read())
+    grid = [[0] * 10 for _ in range(10)]
+    for t, q, n in cells:
+        grid[int(t)][int(q)] = int(n)
+    check(len(cells) == 100 and grid == conf, "the heat map's 100 cells are the confusion matrix eval prints")
+    wrong = 100 - sum(conf[i][i] for i in range(10))
+    w, h = png_size(f("err.png"))
+    rows = (min(wrong, 100) + 9) // 10
+    check(w == 4 + min(wrong, 10) * 60 and h == 4 + rows * 74,
+          f"the errors picture is a grid of the {wrong} misread images ({w}x{h})")
+    subprocess.run(["rm", "-rf", tmp])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

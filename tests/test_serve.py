@@ -1,0 +1,343 @@
+"""test_serve.py: `mnist serve` over real HTTP on 127.0.0.1, a free port, the standard library only.
+
+Each endpoint; each error (400, 404, 405, 413, a stalled request timed out) with a JSON body, and the
+server still answering after them; /api/predict on a PNG gives the same digit, probabilities and
+input, number for number, as `mnist predict --json --show` on the same file (both preprocessings),
+and the same again when that input is sent back as {"pixels": [...]}; many clients at once get
+identical answers; Ctrl-C stops the server with status 0; startup errors are one line.
+"""
+import concurrent.futures
+import http.client
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import digit_png  # noqa: E402
+
+MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
+TIMEOUT = 2  # the server's --timeout for idle connections, seconds
+failed = 0
+
+
+def check(ok, name):
+    global failed
+    print(("PASS " if ok else "FAIL ") + name, flush=True)
+    failed += not ok
+    return ok
+
+
+def start(model, *flags):
+    """Start `mnist serve` on a free port; returns (process, host, port), or (process, None, None)."""
+    p = subprocess.Popen([MNIST, "serve", "--model", model, "--port", "0", "--timeout", str(TIMEOUT), *flags],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    deadline = time.time() + 15
+    while time.time() < deadline and p.poll() is None:
+        if sel.select(timeout=0.2):
+            line = p.stdout.readline()
+            print("  server: " + line.strip())
+            if "http://127.0.0.1:" in line:
+                port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+                return p, "127.0.0.1", port
+            break
+    print("  server did not start: " + (p.stderr.read() if p.poll() is not None else "no URL in 15 s"))
+    return p, None, None
+
+
+def stop(p):
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+
+
+class Server:
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        """(status, headers dict with lower-case names, body bytes); status 0 when the connection failed."""
+        c = conn or http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        except (OSError, http.client.HTTPException) as e:
+            print(f"  {method} {path}: {type(e).__name__}: {e}")
+            return 0, {}, b""
+        finally:
+            if conn is None:
+                c.close()
+
+    def json(self, method, path, body=None, headers=None):
+        status, h, data = self.request(method, path, body, headers)
+        try:
+            return status, h, json.loads(data)
+        except ValueError:
+            return status, h, None
+
+    def alive(self):
+        status, _, data = self.request("GET", "/healthz")
+        return status == 200 and json.loads(data) == {"status": "ok"}
+
+
+def raw(server, data, wait):
+    """Send bytes on a new connection, then read until it closes or `wait` seconds pass: (reply, seconds, closed)."""
+    s = socket.create_connection((server.host, server.port), timeout=wait)
+    t = time.time()
+    reply, closed = b"", False
+    try:
+        s.sendall(data)
+        while time.time() - t < wait:
+            s.settimeout(max(0.05, wait - (time.time() - t)))
+            chunk = s.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            reply += chunk
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = True
+    s.close()
+    return reply, time.time() - t, closed
+
+
+def cli_predict(model, png, prep):
+    p = subprocess.run([MNIST, "predict", "--model", model, "--preprocess", prep, "--json", "--show", png],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        print("  " + p.stderr.strip())
+        return None
+    return json.loads(p.stdout)
+
+
+def error_body(status, h, body, want, name):
+    ok = (status == want and h.get("content-type") == "application/json" and isinstance(body, dict)
+          and isinstance(body.get("error"), str) and body["error"] != "")
+    if not ok:
+        print(f"  got {status}, {h.get('content-type')}, {body}")
+    return check(ok, f"{name}: {want} with a JSON error" + (f" ({body['error']})" if ok else ""))
+
+
+def test_endpoints(srv):
+    status, h, body = srv.json("GET", "/healthz")
+    check(status == 200 and body == {"status": "ok"} and h.get("content-type") == "application/json",
+          "GET /healthz: 200 {\"status\": \"ok\"}")
+    check(srv.json("GET", "/healthz?probe=1")[0] == 200, "GET /healthz?probe=1: a query string is ignored")
+
+    status, h, page = srv.request("GET", "/")
+    with open(os.path.join(ROOT, "web", "index.html"), "rb") as f:
+        source = f.read()
+    check(status == 200 and h.get("content-type", "").startswith("text/html") and page == source,
+          f"GET /: 200, text/html, byte for byte web/index.html ({len(page)} bytes built into the binary)")
+    csp = h.get("content-security-policy", "")
+    check("default-src 'none'" in csp and "connect-src 'self'" in csp,
+          "GET /: a Content-Security-Policy that allows nothing from elsewhere")
+    lower = source.lower()
+    check(b"<script src" not in lower and b"<link" not in lower and b"@import" not in lower
+          and b"url(http" not in lower and b"@font-face" not in lower,
+          "the page loads no external script, style sheet or font")
+    status, h, data = srv.request("HEAD", "/")
+    check(status == 200 and data == b"" and h.get("content-length") == str(len(source)),
+          "HEAD /: 200, the page's length, no body")
+
+    status, h, body = srv.json("GET", "/api/model")
+    check(status == 200 and body is not None and body.get("layers") == [784, 1024, 1024, 10]
+          and body.get("activation") == "tanh" and body.get("dataset") == "mnist"
+          and body.get("preprocess") == "mnist" and len(body.get("classes", [])) == 10,
+          f"GET /api/model: layers, activation, dataset, classes, preprocess ({body})")
+
+
+def test_predict(srv, model, png):
+    """The checks of /api/predict; returns the PNG's answer."""
+    with open(png, "rb") as f:
+        image = f.read()
+    status, h, got = srv.json("POST", "/api/predict", image, {"Content-Type": "image/png"})
+    if not check(status == 200 and isinstance(got, dict) and set(got) == {"digit", "probabilities", "input"},
+                 "POST /api/predict with a PNG: 200 {digit, probabilities, input}"):
+        print(f"  got {status} {got}")
+        return None
+    p, x = got["probabilities"], got["input"]
+    check(len(p) == 10 and abs(sum(p) - 1) < 1e-5 and got["digit"] == p.index(max(p)),
+          f"the answer: digit {got['digit']} is the most likely of 10 probabilities summing to {sum(p):.7f}")
+    check(len(x) == 784 and all(0 <= v <= 1 for v in x) and 0 < sum(v > 0 for v in x) < 784,
+          f"the answer: 784 inputs in [0, 1], {sum(v > 0 for v in x)} of them ink")
+
+    for prep, answer in (("mnist", got), ("lab", None)):
+        if answer is None:  # the same PNG through a server started with --preprocess lab
+            q, host, port = start(model, "--preprocess", "lab")
+            answer = Server(host, port).json("POST", "/api/predict", image)[2] if port else None
+            stop(q)
+        ref = cli_predict(model, png, prep)
+        same = (ref is not None and answer is not None and answer["digit"] == ref["digit"]
+                and answer["probabilities"] == ref["probabilities"] and answer["input"] == ref["input"])
+        if not same and ref and answer:
+            print(f"  server {answer['probabilities']}\n  predict {ref['probabilities']}")
+        check(same, f"--preprocess {prep}: the same digit, probabilities and input as `mnist predict --json` "
+                    f"on the same PNG, number for number (digit {ref and ref['digit']})")
+
+    # The input sent back as pixels: the same numbers again, with and without the Content-Type.
+    for headers in ({"Content-Type": "application/json"}, {}):
+        status, _, again = srv.json("POST", "/api/predict", json.dumps({"pixels": x}).encode(), headers)
+        check(status == 200 and again == got,
+              "POST /api/predict {\"pixels\": the input} gives the same answer as the PNG"
+              + (" (JSON told by its first byte)" if not headers else ""))
+    # One connection, many requests (keep-alive).
+    c = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
+    answers = [srv.request("POST", "/api/predict", image, conn=c) for _ in range(5)]
+    c.close()
+    check(all(a[0] == 200 and json.loads(a[2]) == got for a in answers), "5 predictions on one kept-alive connection")
+    # Many clients at once.
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        many = list(ex.map(lambda _: srv.json("POST", "/api/predict", image), range(64)))
+    check(all(m[0] == 200 and m[2] == got for m in many), "64 predictions from 8 clients at once: all identical")
+    return got
+
+
+def test_errors(srv, blank_png):
+    post = lambda body, headers=None: srv.json("POST", "/api/predict", body, headers)  # noqa: E731
+    error_body(*post(b"\x89PNG\r\n\x1a\n" + os.urandom(200), {"Content-Type": "image/png"}), 400, "a broken PNG")
+    error_body(*post(b"hello, world", {"Content-Type": "text/plain"}), 400, "bytes that are no image")
+    with open(blank_png, "rb") as f:
+        error_body(*post(f.read(), {"Content-Type": "image/png"}), 400, "a blank page (no ink)")
+    error_body(*post(b""), 400, "an empty body")
+    error_body(*post(b'{"pixels": [0, 1', {"Content-Type": "application/json"}), 400, "malformed JSON")
+    error_body(*post(b'{"pixel": []}', {"Content-Type": "application/json"}), 400, "JSON without \"pixels\"")
+    error_body(*post(json.dumps({"pixels": [0] * 783}).encode()), 400, "783 pixels")
+    error_body(*post(json.dumps({"pixels": [0] * 785}).encode()), 400, "785 pixels")
+    error_body(*post(("{\"pixels\": [" + ",".join(["0"] * 783 + ["1e999"]) + "]}").encode()), 400,
+               "a pixel that is not finite (1e999)")
+    error_body(*post(json.dumps({"pixels": [0] * 783 + [2]}).encode()), 400, "a pixel over 1")
+    error_body(*post(json.dumps({"pixels": [0] * 783 + ["0"]}).encode()), 400, "a pixel that is a string")
+    error_body(*post(b"[" + b",".join([b"0"] * 784) + b"]"), 400, "a bare array")
+
+    error_body(*srv.json("GET", "/api/predict"), 405, "GET /api/predict")
+    status, h, _ = srv.json("DELETE", "/api/predict")
+    check(status == 405 and h.get("allow") == "POST", "DELETE /api/predict: 405, Allow: POST")
+    error_body(*srv.json("POST", "/", b"x"), 405, "POST /")
+    status, h, _ = srv.json("PUT", "/api/model", b"x")
+    check(status == 405 and h.get("allow") == "GET, HEAD", "PUT /api/model: 405, Allow: GET, HEAD")
+    error_body(*srv.json("GET", "/nope"), 404, "GET /nope")
+    error_body(*srv.json("GET", "/web/index.html"), 404, "GET /web/index.html (no files are served from disk)")
+    error_body(*srv.json("GET", "/../../etc/passwd"), 404, "GET /../../etc/passwd")
+
+    # 413 from the Content-Length alone: answered before any of the body is sent.
+    head = (b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
+            b"Content-Length: 20000000\r\n\r\n")
+    reply, secs, _ = raw(srv, head, 1.5)
+    check(reply.startswith(b"HTTP/1.1 413") and b'"error"' in reply,
+          f"Content-Length 20 MB: 413 at once, before the body ({secs:.2f} s)")
+    big = b"\0" * (10 * 1024 * 1024 + 1)
+    error_body(*post(big, {"Content-Type": "image/png"}), 413, "a body of 10 MB + 1 byte")
+    error_body(*post(b'{"pixels": [' + b" " * (1 << 20) + b"]}", {"Content-Type": "application/json"}), 413,
+               "a JSON body over 1 MB")
+
+    # Without a Content-Length (chunked), the limit holds while the body streams in.
+    def chunks(total):
+        block = b"\0" * (1 << 20)
+        for _ in range(total >> 20):
+            yield block
+
+    status, h, body = srv.json("POST", "/api/predict", chunks(12 << 20),
+                               {"Transfer-Encoding": "chunked", "Content-Type": "image/png"})
+    error_body(status, h, body, 413, "a chunked body of 12 MB (no Content-Length)")
+    status, _, _ = srv.request("POST", "/api/predict", chunks(40 << 20),
+                               {"Transfer-Encoding": "chunked", "Content-Type": "image/png"})
+    check(status in (0, 413), f"a chunked body of 40 MB: refused or cut off (status {status or 'none'})")
+
+    # A request that stalls is timed out, and others are served meanwhile.
+    s = socket.create_connection((srv.host, srv.port), timeout=10)
+    s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n\x89PNG")
+    t = time.time()
+    check(srv.alive(), "while a request stalls, others are answered")
+    s.settimeout(TIMEOUT + 8)
+    try:
+        closed = s.recv(1024) == b""
+    except (socket.timeout, OSError) as e:
+        closed = not isinstance(e, socket.timeout)
+    secs = time.time() - t
+    s.close()
+    check(closed and secs < TIMEOUT + 6, f"a stalled request is closed after --timeout {TIMEOUT} s ({secs:.1f} s)")
+    reply, secs, closed = raw(srv, b"GET /healthz HTTP/1.1\r\nHo", TIMEOUT + 6)
+    check(closed and reply == b"" and secs < TIMEOUT + 6, f"half a request line is closed too ({secs:.1f} s)")
+
+    check(srv.alive(), "after all of that, GET /healthz still answers")
+
+
+def test_startup(model):
+    def run(*args):
+        p = subprocess.run([MNIST, "serve", *args], capture_output=True, text=True, timeout=20)
+        return p.returncode, p.stderr.strip()
+
+    rc, err = run()
+    check(rc == 2 and err.count("\n") == 0 and "--model" in err, f"no --model: status 2, one line ({err})")
+    rc, err = run("--model", "/nonexistent/m.safetensors")
+    check(rc == 1 and err.count("\n") == 0 and "/nonexistent/m.safetensors" in err,
+          f"a missing model: status 1, one line naming it ({err})")
+    rc, err = run("--model", model, "--preprocess", "fancy")
+    check(rc == 2 and err.count("\n") == 0, f"--preprocess fancy: status 2, one line ({err})")
+    rc, err = run("--model", model, "--port", "70000")
+    check(rc == 2 and err.count("\n") == 0, f"--port 70000: status 2, one line ({err})")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    rc, err = run("--model", model, "--port", str(taken.getsockname()[1]))
+    taken.close()
+    check(rc == 1 and err.count("\n") == 0 and "port" in err, f"a port in use: status 1, one line ({err})")
+    rc, err = run("--model", model, "--host", "no-such-host.invalid")
+    check(rc == 1 and err.count("\n") == 0, f"a host that does not resolve: status 1, one line ({err})")
+
+
+def main():
+    if not os.path.exists(MNIST):
+        check(False, f"{MNIST} exists (run make)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "init.safetensors")
+        p = subprocess.run([MNIST, "train", "--epochs", "0", "--save", model], capture_output=True, text=True)
+        if not check(p.returncode == 0, "a model to serve (the lab's initial one: only equality matters here)"):
+            print(p.stdout + p.stderr)
+            return
+        png, blank = os.path.join(tmp, "digit.png"), os.path.join(tmp, "blank.png")
+        digit_png.write(png, 0)
+        with open(blank, "wb") as f:
+            f.write(digit_png.png_gray(b"\xff" * 64 * 64, 64, 64))
+
+        proc, host, port = start(model)
+        if not check(port is not None, "mnist serve --port 0 starts and says its URL"):
+            stop(proc)
+            return
+        srv = Server(host, port)
+        try:
+            test_endpoints(srv)
+            first = test_predict(srv, model, png)
+            test_errors(srv, blank)
+            with open(png, "rb") as f:
+                status, _, again = srv.json("POST", "/api/predict", f.read())
+            check(status == 200 and again == first, "after the bad requests, the PNG gets the same answer as before")
+            check(proc.poll() is None, "the server process is still running")
+            proc.send_signal(signal.SIGINT)
+            try:
+                rc = proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                rc = None
+            out = proc.stdout.read() if rc is not None else ""
+            check(rc == 0 and "Stopped" in out, f"Ctrl-C (SIGINT) stops the server cleanly (status {rc})")
+        finally:
+            stop(proc)
+        test_startup(model)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(1 if failed else 0)
