@@ -232,6 +232,7 @@ typedef struct {
     mnist_schedule schedule;   /* MNIST_CONSTANT */
     int validation;            /* examples held out from the end of the training set; 0 */
     int eval_train;            /* evaluate the whole training set after each epoch; 1 */
+    int shift;                 /* augment: move each training image by up to this many pixels; 0 */
     mnist_device device;       /* MNIST_CPU */
     int tf32;                  /* MNIST_CUDA: allow TF32 tensor-core products; 0 */
 } mnist_train_opts;
@@ -246,7 +247,12 @@ double mnist_schedule_lr(const mnist_train_opts *o, long step, long steps, long 
  * optimizer step `step` (from 0): a hash of (seed, step, layer, i), so masks need no state:
  *   mix(z) = splitmix64's finaliser; k = mix(seed << 40 ^ step << 8 ^ layer);
  *   keep if (mix(k + (i + 1) * 0x9e3779b97f4a7c15) >> 40) >= p * 2^24. */
-int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, float p);typedef struct {
+int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, float p);
+/* The shift of row `row` of the batch at optimizer step `step` when augmenting by up to n pixels:
+ *   k = mix(seed << 40 ^ step << 8 ^ 255); v = mix(k + (row + 1) * 0x9e3779b97f4a7c15);
+ *   *dx = (v >> 32) % (2n + 1) - n, *dy = (v & 0xffffffff) % (2n + 1) - n;
+ * the image moves right by dx and down by dy, the pixels it uncovers are 0. */
+void mnist_augment_shift(uint32_t seed, uint64_t step, int row, int n, int *dx, int *dy);typedef struct {
     double loss;                              /* mean NLL */
     double accuracy;
     int n, correct;

@@ -24,6 +24,8 @@ typedef struct {
     float dropout;            /* probability of zeroing a hidden output while training */
     uint32_t seed;            /* of the dropout masks (mnist_dropout_keep) */
     int tf32;                 /* CUDA: allow TF32 tensor-core products */
+    int shift;                /* training images move by up to this many pixels (mnist_augment_shift) */
+    int side;                 /* with shift: images are side x side */
 } backend_opts;
 
 typedef struct backend backend;

@@ -433,7 +433,7 @@ static void solve(double A[NQ][NQ], double *b, double *c) {
     }
 }
 
-static int paper_level(const plane *p, float *bg, float *scratch) {
+static int paper_level(const plane *p, float *bg, float *scratch, float *rough) {
     int w = p->w, h = p->h, big = w > h ? w : h;
     int bs = (big + GRID - 1) / GRID;
     bs = bs < 4 ? 4 : bs;
@@ -480,11 +480,8 @@ static int paper_level(const plane *p, float *bg, float *scratch) {
         }
         float scale = m ? 1.4826f * select_kth(absr, m, m / 2) : 0;
         for (int b = 0; b < ng; b++) use[b] = e[b] > -3 * scale - 0.02f;
+        *rough = scale;
     }
-#ifdef IMAGE_DEBUG
-    { fprintf(stderr, "GRID %dx%d bs=%d c=%g %g %g %g %g %g\n", gw, gh, bs, c[0], c[1], c[2], c[3], c[4], c[5]);
-    for (int by = 0; by < gh; by++) { for (int bx = 0; bx < gw; bx++) fprintf(stderr, "%5.2f%c", e[by*gw+bx], use[by*gw+bx] ? ' ' : '*'); fprintf(stderr, "\n"); } }
-#endif
     /* blocks left out of the fit take the mean of their kept neighbours, ring by ring */
     for (int b = 0; b < ng; b++)
         if (!use[b]) e[b] = 0;
@@ -637,16 +634,16 @@ typedef struct {
     int *label, *stack;
 } ink_work;
 
-/* The ink of p taken as dark on light, into m->ink (allocated by the caller) and m->bb; *cover
- * gets the kept ink's share of the frame. Returns 0, or -1 with err saying why there is no clear
+/* The ink of p taken as dark on light, into m->ink (allocated by the caller) and m->bb; *rough
+ * gets how far the paper strays from a smooth surface (see paper_level). Returns 0, or -1 with err saying why there is no clear
  * ink (-2 when out of memory). */
-static int ink_dark(const plane *p, ink_map *m, ink_work *t, double *cover, const char *name, mnist_err *err) {
+static int ink_dark(const plane *p, ink_map *m, ink_work *t, float *rough, const char *name, mnist_err *err) {
     int w = p->w, h = p->h;
     long n = (long)w * h;
     float *a = t->a, *b = t->b, *c = t->c, *ink = m->ink.v;
     /* Ink as the fraction of light the paper loses there: (paper - pixel) / paper, which divides
      * out uneven lighting; smoothed a little so that noise does not pass for ink. */
-    if (paper_level(p, a, b)) return -2;
+    if (paper_level(p, a, b, rough)) return -2;
     for (long i = 0; i < n; i++) b[i] = (a[i] - p->v[i]) / (a[i] > 0.02f ? a[i] : 0.02f);
     plane r = {w, h, b};
     smooth3(&r, ink, a);
@@ -679,7 +676,9 @@ static int ink_dark(const plane *p, ink_map *m, ink_work *t, double *cover, cons
     }
     double kept = keep_digit(&m->ink, &m->bb, t->label, t->stack);
     if (kept < 0) return -2;
-    *cover = kept / n;
+#ifdef IMAGE_DEBUG
+    fprintf(stderr, "  reading: rough=%.4f s=%.3f sigma=%.4f k=%ld kept=%.0f cover=%.3f\n", *rough, s, sigma, k, kept, kept / n);
+#endif
     if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
     if (kept > 0.5 * n)
         return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * kept / n);
@@ -687,8 +686,8 @@ static int ink_dark(const plane *p, ink_map *m, ink_work *t, double *cover, cons
 }
 
 /* The ink of working copy p (which it overwrites), dark on light or light on dark: both are
- * looked for, and the ink is what covers less of the frame (the paper, or board, is the
- * larger part); that is the way the other reading fails, by taking the paper for ink. */
+ * looked for, and the reading whose paper (or board) is smoother wins. Read the wrong way, the
+ * "paper" is mostly made of strokes, and a smooth surface fits it badly. */
 static int find_ink(plane *p, ink_map *m, const char *name, mnist_err *err) {
     int w = p->w, h = p->h;
     long n = (long)w * h;
@@ -702,19 +701,19 @@ static int find_ink(plane *p, ink_map *m, const char *name, mnist_err *err) {
         rc = errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
         goto done;
     }
-    double cover_dark = 1, cover_light = 1;
+    float rough_dark = 1, rough_light = 1;
     mnist_err err_light;
-    int dark = ink_dark(p, m, &t, &cover_dark, name, err);
+    int dark = ink_dark(p, m, &t, &rough_dark, name, err);
     for (long i = 0; i < n; i++) p->v[i] = 1 - p->v[i];
-    int light = dark == -2 ? -2 : ink_dark(p, &other, &t, &cover_light, name, &err_light);
+    int light = dark == -2 ? -2 : ink_dark(p, &other, &t, &rough_light, name, &err_light);
     if (dark == -2 || light == -2) {
         rc = errf(err, "%s: out of memory", name);
         goto done;
     }
 #ifdef IMAGE_DEBUG
-    fprintf(stderr, "DBG %dx%d dark=%d cover %.3f light=%d cover %.3f\n", w, h, dark, cover_dark, light, cover_light);
+    fprintf(stderr, "DBG %dx%d dark=%d rough %.4f light=%d rough %.4f\n", w, h, dark, rough_dark, light, rough_light);
 #endif
-    if (light == 0 && (dark != 0 || cover_light < cover_dark)) {
+    if (light == 0 && (dark != 0 || rough_light < rough_dark)) {
         float *v = m->ink.v;
         *m = other;
         other.ink.v = v;

@@ -38,6 +38,13 @@ int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, floa
     return (mix64(k + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 40) >= (uint64_t)(p * 16777216.0);
 }
 
+void mnist_augment_shift(uint32_t seed, uint64_t step, int row, int n, int *dx, int *dy) {
+    uint64_t k = mix64((uint64_t)seed << 40 ^ step << 8 ^ 255u);
+    uint64_t v = mix64(k + (uint64_t)(row + 1) * 0x9e3779b97f4a7c15ULL), m = 2 * (uint64_t)n + 1;
+    *dx = (int)((v >> 32) % m) - n;
+    *dy = (int)((v & 0xffffffffu) % m) - n;
+}
+
 void mnist_run_state_free(mnist_run_state *st) {
     free(st->state);
     memset(st, 0, sizeof *st);
@@ -66,6 +73,7 @@ static int check_opts(const mnist_train_opts *o, int n, mnist_err *err) {
     if (!(o->weight_decay >= 0.0 && o->weight_decay * o->lr < 1.0))
         return errf(err, "weight decay %g times the learning rate must be in [0, 1)", o->weight_decay);
     if (!(o->dropout >= 0.0 && o->dropout < 1.0)) return errf(err, "dropout %g is outside [0, 1)", o->dropout);
+    if (o->shift < 0 || o->shift > 8) return errf(err, "shift %d is outside 0..8 pixels", o->shift);
     return 0;
 }
 
@@ -101,7 +109,7 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
                        .optimizer = o->optimizer, .momentum = (float)o->momentum, .nesterov = o->nesterov,
                        .beta1 = (float)o->beta1, .beta2 = (float)o->beta2, .eps = (float)o->eps,
                        .weight_decay = (float)o->weight_decay, .dropout = (float)o->dropout, .seed = o->seed,
-                       .tf32 = o->tf32};
+                       .tf32 = o->tf32, .shift = o->shift, .side = d->train.cols};
     backend *b = backend_create(o->device, m, &bo, err);
     if (!b) return -1;
     mnist_run_state st = {.nstate = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams};

@@ -42,6 +42,22 @@ def keep_mask(seed, step, layer, shape, p):
     return np.array(keep, dtype=np.float64).reshape(shape)
 
 
+def shifted(x, seed, step, n):
+    """Each row of x (b, 784) moved by mnist_augment_shift's (dx, dy), written here again."""
+    out = np.zeros_like(x)
+    k = mix64(((seed << 40) ^ (step << 8) ^ 255) & M64)
+    for r in range(len(x)):
+        v = mix64((k + (r + 1) * 0x9e3779b97f4a7c15) & M64)
+        dx, dy = (v >> 32) % (2 * n + 1) - n, (v & 0xffffffff) % (2 * n + 1) - n
+        img, new = x[r].reshape(28, 28), np.zeros((28, 28))
+        for i in range(28):
+            for j in range(28):
+                if 0 <= i - dy < 28 and 0 <= j - dx < 28:
+                    new[i, j] = img[i - dy, j - dx]
+        out[r] = new.ravel()
+    return out
+
+
 def init(kind, sizes, scale=0.1, seed=0):
     rng = np.random.RandomState(seed)
     out = []
@@ -105,7 +121,8 @@ def train(params, x, y, o, epochs=1, batch=4):
         perm = rng.permutation(n)
         for i in range(per_epoch):
             idx = perm[i * batch:(i + 1) * batch]
-            g, _ = grads(params, x[idx], y[idx], o["act"], o["dropout"], 0, t)
+            xb = shifted(x[idx], 0, t, o["shift"]) if o["shift"] else x[idx]
+            g, _ = grads(params, xb, y[idx], o["act"], o["dropout"], 0, t)
             lr = lr_at(o, t, per_epoch * epochs, per_epoch, epochs)
             ps, gs, new = flat(params), flat(g), []
             gmin = [np.minimum(m, np.abs(gg)) for m, gg in zip(gmin, gs)]
@@ -139,7 +156,7 @@ def main():
     x = (tx.reshape(8, 784).astype(np.float32) / 255).astype(np.float64)
     sizes = [784, 24, 16, 10]
     base = {"opt": "sgd", "lr": 0.1, "wd": 0.0, "act": "tanh", "dropout": 0.0, "nesterov": False,
-            "schedule": "constant"}
+            "schedule": "constant", "shift": 0}
     cases = [
         ("SGD", {}, []),
         ("momentum", {"opt": "momentum"}, ["--optimizer", "momentum"]),
@@ -153,6 +170,7 @@ def main():
         ("ReLU, dropout 0.5, momentum", {"act": "relu", "dropout": 0.5, "opt": "momentum"},
          ["--activation", "relu", "--dropout", "0.5", "--optimizer", "momentum"]),
         ("cosine schedule", {"schedule": "cosine"}, ["--schedule", "cosine"]),
+        ("shift augmentation of 3 pixels", {"shift": 3}, ["--shift", "3"]),
     ]
     for name, change, flags in cases:
         o = dict(base, **change)

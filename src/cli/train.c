@@ -181,6 +181,7 @@ int cmd_train(int argc, char **argv) {
         {"--schedule", F_STR, &r.schedule, "constant|cosine|step", "learning-rate schedule (default constant)"},
         {"--weight-decay", F_DOUBLE, &o.weight_decay, "W", "decoupled weight decay, as AdamW (default 0)"},
         {"--dropout", F_DOUBLE, &o.dropout, "P", "drop hidden outputs with probability P in training (default 0)"},
+        {"--shift", F_INT, &o.shift, "N", "augment: move each training image by up to N pixels (default 0)"},
         {"--batch", F_INT, &o.batch, "N", "examples per step (default 128)"},
         {"--epochs", F_INT, &o.epochs, "N", "passes over the training set (default 5)"},
         {"--validation", F_INT, &o.validation, "N", "hold out the last N training examples, report accuracy on them"},
@@ -214,7 +215,7 @@ int cmd_train(int argc, char **argv) {
     if (resume) {
         static const char *const fixed[] = {"--recipe", "--layers", "--activation", "--init", "--init-scale", "--seed",
                                             "--optimizer", "--lr", "--momentum", "--nesterov", "--schedule",
-                                            "--weight-decay", "--dropout", "--batch", "--validation", "--dataset",
+                                            "--weight-decay", "--dropout", "--shift", "--batch", "--validation", "--dataset",
                                             "--no-train-eval", NULL};
         for (int i = 0; fixed[i]; i++)
             if (given(argc, argv, fixed[i])) {
