@@ -99,8 +99,9 @@ static const float *layer_input(const cpu_backend *c, int l, int train) {
 static void dropout(cpu_backend *c, int l, int n) {
     size_t m = (size_t)n * c->sizes[l];
     float p = c->o.dropout, keep = 1.0f / (1.0f - p);
+    uint64_t k = mix64((uint64_t)c->o.seed << 40 ^ c->steps << 8 ^ (uint64_t)(l - 1)), t = (uint64_t)(p * 16777216.0);
     for (size_t i = 0; i < m; i++) {
-        c->mask[l][i] = mnist_dropout_keep(c->o.seed, c->steps, l - 1, i, p) ? keep : 0.0f;
+        c->mask[l][i] = dropout_keep(k, i, t) ? keep : 0.0f;
         c->drop[l][i] = c->act[l][i] * c->mask[l][i];
     }
 }

@@ -400,7 +400,7 @@ typedef struct {
  * brighter half of them, then again and again to those not far below the fit (far below is ink):
  * that is the lighting, a gradient and a vignette. What the kept blocks hold beyond the quadratic
  * (a soft shadow) is added back; blocks left out take their kept neighbours' residual. */
-#define GRID 16 /* blocks along the longer side */
+#define GRID 24 /* blocks along the longer side */
 #define NQ 6    /* terms of the quadratic */
 
 static void quad_terms(double u, double v, double *t) {
@@ -482,32 +482,24 @@ static int paper_level(const plane *p, float *bg, float *scratch, float *rough) 
         for (int b = 0; b < ng; b++) use[b] = e[b] > -3 * scale - 0.02f;
         *rough = scale;
     }
-    /* blocks left out of the fit take the mean of their kept neighbours, ring by ring */
-    for (int b = 0; b < ng; b++)
-        if (!use[b]) e[b] = 0;
-    for (int left = 1; left;) {
-        left = 0;
-        int filled = 0;
+    /* what the quadratic misses, closed over the grid (the largest of each 5x5 blocks, then the
+     * smallest): dips up to 4 blocks across, blocks lying inside thick strokes, are filled from
+     * around them, while broad ones, shadows, stay */
+    const int R = 2;
+    for (int pass = 0; pass < 2; pass++) {
+        const float *src = pass ? e2 : e;
+        float *dst = pass ? e : e2;
         for (int by = 0; by < gh; by++)
             for (int bx = 0; bx < gw; bx++) {
-                int b = by * gw + bx, k = 0;
-                e2[b] = e[b];
-                if (use[b]) continue;
-                float sum = 0;
-                for (int dy = -1; dy <= 1; dy++)
-                    for (int dx = -1; dx <= 1; dx++) {
-                        int yy = by + dy, xx = bx + dx;
-                        if (yy < 0 || yy >= gh || xx < 0 || xx >= gw || use[yy * gw + xx] != 1) continue;
-                        sum += e[yy * gw + xx], k++;
+                float mm = src[by * gw + bx];
+                for (int yy = by - R; yy <= by + R; yy++)
+                    for (int xx = bx - R; xx <= bx + R; xx++) {
+                        if (yy < 0 || yy >= gh || xx < 0 || xx >= gw) continue;
+                        float v = src[yy * gw + xx];
+                        mm = pass ? (v < mm ? v : mm) : (v > mm ? v : mm);
                     }
-                if (k) e2[b] = sum / k, use[b] = 2, filled++;
-                else left = 1;
+                dst[by * gw + bx] = mm;
             }
-        for (int b = 0; b < ng; b++) {
-            e[b] = e2[b];
-            if (use[b] == 2) use[b] = 1;
-        }
-        if (!filled) break; /* nothing kept at all: the quadratic alone */
     }
     for (int y = 0; y < h; y++) {
         float fy = (y + 0.5f) / bs - 0.5f;

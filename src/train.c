@@ -25,17 +25,8 @@ double mnist_schedule_lr(const mnist_train_opts *o, long step, long steps, long 
     return o->lr;
 }
 
-static uint64_t mix64(uint64_t z) {
-    z ^= z >> 30;
-    z *= 0xbf58476d1ce4e5b9ULL;
-    z ^= z >> 27;
-    z *= 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, float p) {
-    uint64_t k = mix64((uint64_t)seed << 40 ^ step << 8 ^ (uint64_t)layer);
-    return (mix64(k + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 40) >= (uint64_t)(p * 16777216.0);
+    return dropout_keep(mix64((uint64_t)seed << 40 ^ step << 8 ^ (uint64_t)layer), i, (uint64_t)(p * 16777216.0));
 }
 
 void mnist_augment_shift(uint32_t seed, uint64_t step, int row, int n, int *dx, int *dy) {

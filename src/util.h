@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "mnist.h"
 
 /* Fill err with a formatted message; returns -1 so callers can `return errf(...)`. */
@@ -11,6 +12,21 @@ int errf(mnist_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 /* *out = a * b; returns 0, or -1 when it would overflow. */
 int mul_size(size_t a, size_t b, size_t *out);
+
+/* splitmix64's finaliser: the hash behind dropout masks and shifts (see mnist.h). */
+static inline uint64_t mix64(uint64_t z) {
+    z ^= z >> 30;
+    z *= 0xbf58476d1ce4e5b9ULL;
+    z ^= z >> 27;
+    z *= 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* mnist_dropout_keep with its per-(seed, step, layer) key k = mix(seed << 40 ^ step << 8 ^ layer)
+ * and threshold p * 2^24 computed once by the caller. */
+static inline int dropout_keep(uint64_t k, uint64_t i, uint64_t threshold) {
+    return (mix64(k + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 40) >= threshold;
+}
 
 /* Monotonic clock in seconds. */
 double now_seconds(void);
