@@ -31,9 +31,10 @@ ifneq ($(BUILDING),)
   endif
 endif
 
-# SANITIZE=1: ASan (leaks included) and UBSan, any finding fatal, in build/san so objects don't mix
+# SANITIZE=1: ASan (leaks included) and UBSan, any finding fatal (exit 86), in build/san so objects
+# don't mix; protect_shadow_gap=0 lets the CUDA runtime map its memory beside ASan's shadow
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-SAN_ENV   := ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:exitcode=86
+SAN_ENV   := ASAN_OPTIONS=detect_leaks=1:exitcode=86:protect_shadow_gap=0 UBSAN_OPTIONS=print_stacktrace=1:exitcode=86
 ifeq ($(SANITIZE),1)
   CFLAGS  ?= -O1 -g
   CFLAGS  += $(SAN_FLAGS)
@@ -44,6 +45,40 @@ STD_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Iinclude
 CFLAGS  += $(STD_FLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 
+# CUDA: where nvcc is found (on the PATH, else /usr/local/cuda/bin/nvcc) the library gets the CUDA
+# backend (src/cuda/*.cu, --device cuda) and the C files see MNIST_HAVE_CUDA; `make NVCC=` builds
+# without it. No GPU is needed to build or to pass the tests. NVCC_ARCH: the GPUs to build for.
+comma := ,
+ifeq ($(origin NVCC),undefined)
+  NVCC := $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+endif
+ifneq ($(NVCC),)
+  CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
+  CUDA_LIB  := $(firstword $(foreach d,lib64 targets/x86_64-linux/lib lib/x86_64-linux-gnu,$(if $(wildcard $(CUDA_HOME)/$(d)/libcublas.so),$(CUDA_HOME)/$(d))))
+  ifeq ($(CUDA_LIB),)
+    CUDA_WHY := no ($(NVCC) is there, but not libcublas.so under $(CUDA_HOME))
+    NVCC :=
+  endif
+endif
+NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+ifneq ($(NVCC),)
+  # -fmad=false: the element-wise kernels round as the CPU's loops do (see src/cuda/kernels.h)
+  # cuBLAS is opened with dlopen when a CUDA backend is first made (src/cuda/gemm.cu): linked, its
+  # half a gigabyte would load with every run of the program, GPU or not
+  NVCC_FLAGS := -O3 -std=c++17 -lineinfo -fmad=false $(NVCC_ARCH) -Iinclude -Isrc -DMNIST_CUDA_LIB='"$(CUDA_LIB)"' \
+                $(shell pkg-config --cflags openblas 2>/dev/null) -Xcompiler -Wall,-Wextra,-Wshadow
+  CFLAGS     += -DMNIST_HAVE_CUDA
+  LDLIBS     += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcudart_static -ldl -lrt -lstdc++
+  CUDA_OBJ   := $(patsubst src/%.cu,$(BUILD)/obj/%.o,$(wildcard src/cuda/*.cu))
+  CUDA_TESTS := $(patsubst tests/%.cu,$(BUILD)/tests/%,$(wildcard tests/test_*.cu))
+  CUDA_WHY   := yes ($(NVCC), CUDA $(shell $(NVCC) --version | sed -n 's/.*release \([0-9.]*\),.*/\1/p'); $(patsubst code=%,%,$(filter code=%,$(subst $(comma), ,$(subst [,,$(subst ],,$(NVCC_ARCH)))))))
+endif
+ifeq ($(MAKELEVEL),0)
+  ifneq ($(filter-out clean help,$(or $(MAKECMDGOALS),all)),)
+    $(info CUDA: $(or $(CUDA_WHY),no ($(if $(filter command line,$(origin NVCC)),NVCC= given,nvcc not found): the CPU build only)))
+  endif
+endif
+
 LIB_SRC := $(wildcard src/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 PAGE_C  := $(BUILD)/gen/web_index.c
@@ -51,7 +86,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 HEADERS := $(wildcard include/*.h src/*.h src/cli/*.h)
 
-.PHONY: all deps data run test check clean help bench fuzz fuzz-run fuzz-check valgrind
+.PHONY: all deps data run test check clean help bench-photos bench bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
 all: $(BUILD)/mnist $(BUILD)/libmnist.a
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS)
@@ -74,13 +109,32 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libmnist.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmnist.a $(LDLIBS) -o $@
 
-check: $(TESTS) $(BUILD)/mnist
+# The CUDA backend: nvcc for src/cuda/*.cu and tests/test_*.cu. The objects record whether CUDA
+# was built in (a stamp), so that `make NVCC=` after `make` rebuilds rather than mixes.
+CUDA_STAMP := $(BUILD)/obj/cuda-$(if $(NVCC),yes,no).stamp
+$(CUDA_STAMP):
+	@mkdir -p $(dir $@) && rm -f $(BUILD)/obj/cuda-*.stamp && touch $@
+$(LIB_OBJ): $(CUDA_STAMP)
+$(BUILD)/libmnist.a: $(CUDA_OBJ)
+
+$(BUILD)/obj/cuda/%.o: src/cuda/%.cu $(wildcard src/cuda/*.h) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
+
+$(CUDA_TESTS): $(BUILD)/tests/%: tests/%.cu tests/check.h $(wildcard src/cuda/*.h) $(BUILD)/libmnist.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -c $< -o $@.o
+	$(CC) $(CFLAGS) $@.o $(BUILD)/libmnist.a $(LDLIBS) -o $@
+	@rm -f $@.o
+
+check: $(TESTS) $(CUDA_TESTS) $(BUILD)/mnist
 
 # Install the missing build and test dependencies (needs root).
 deps:
 	@need="$(strip $(missing))"; \
 	command -v pkg-config >/dev/null || need="pkg-config $$need"; \
 	$(PYTHON) -c 'import numpy' 2>/dev/null || need="$$need python3-numpy"; \
+	$(PYTHON) -c 'import PIL' 2>/dev/null || need="$$need python3-pil"; \
 	command -v npm >/dev/null || need="$$need npm"; \
 	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -102,6 +156,7 @@ run:
 	@$(MAKE) --no-print-directory data
 	MNIST_DATA="$(DATA)" $(BUILD)/mnist train --save $(BUILD)/lab.safetensors
 	MNIST_DATA="$(DATA)" $(BUILD)/mnist eval --model $(BUILD)/lab.safetensors
+	$(BUILD)/mnist predict --model $(BUILD)/lab.safetensors samples/*
 
 test:
 	@$(MAKE) --no-print-directory deps
@@ -156,3 +211,27 @@ $(BUILD)/bench: bench/bench.c $(BUILD)/libmnist.a $(HEADERS)
 bench: $(BUILD)/bench $(BUILD)/mnist
 	@$(MAKE) --no-print-directory data
 	@MNIST_DATA="$(DATA)" $(PYTHON) bench/run.py $(BENCH_FLAGS)
+
+# Load on `mnist serve`: wrk (apt-get install wrk) over loopback, 64 connections for 10 s posting
+# a PNG of a digit; predictions/s, latency percentiles, errors, the server's memory. See README.
+# Photos of digits made from MNIST test digits: predict's accuracy per kind of image, against the
+# model's own test accuracy (bench/predict_photos.py; BENCH_PHOTOS_FLAGS="--count 1000" for more).
+bench-photos: $(BUILD)/mnist
+	@$(MAKE) --no-print-directory data
+	@MNIST_DATA="$(DATA)" $(PYTHON) bench/predict_photos.py $(BENCH_PHOTOS_FLAGS)
+
+bench-serve: $(BUILD)/mnist
+	@$(MAKE) --no-print-directory data
+	@MNIST_DATA="$(DATA)" MNIST_BIN=$(BUILD)/mnist $(PYTHON) bench/serve.py $(BENCH_SERVE_FLAGS)
+
+# The CUDA backend on a GPU, in one script: its checks against the CPU, 5 epochs of the lab's
+# recipe in FP32 and TF32, the lab's JAX code when JAX is there; one table. See bench/notes/gpu.md.
+bench-gpu: all check
+	@$(MAKE) --no-print-directory data
+	@MNIST_DATA="$(DATA)" MNIST_BUILD=$(BUILD) python3 bench/gpu.py $(BENCH_GPU_FLAGS)
+
+# The same, prebuilt for a GPU machine that cannot build (no libraries, no network): the binaries,
+# the shared libraries they need beyond the C library, and MNIST, in build/gpu/bundle.tar.xz.
+gpu-bundle: all check
+	@$(MAKE) --no-print-directory data
+	@MNIST_DATA="$(DATA)" MNIST_BUILD=$(BUILD) $(PYTHON) bench/gpu.py --make-bundle build/gpu/bundle.tar.xz

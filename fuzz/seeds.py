@@ -68,6 +68,12 @@ put("safetensors", "bias-first", safetensors(list(reversed(two)), {"dataset": "f
 put("safetensors", "meta-mismatch", safetensors(two, dict(meta, layers="3,4,10")))
 put("safetensors", "f16", safetensors(one).replace(b'"F32"', b'"F16"', 1))
 put("safetensors", "short", safetensors(one)[:40])
+# regression (tests/test_safetensors.c): six train.* tensors overflowed the checkpoint reader's four
+six = b'{"__metadata__":{"format":"mnist-checkpoint","train":"{}"},' + json.dumps(
+    {n: {"dtype": "F32", "shape": s, "data_offsets": o} for n, s, o in
+     (("layers.0.kernel", [2, 3], [0, 24]), ("layers.0.bias", [3], [24, 36]))})[1:-1].encode() + b"".join(
+    b',"train.%c":{"dtype":"U8","shape":[1],"data_offsets":[%d,%d]}' % (c, 36 + i, 37 + i) for i, c in enumerate(b"abcdef")) + b"}"
+put("safetensors", "regression-six-extras", struct.pack("<Q", len(six)) + six + bytes(42))
 
 
 def images():

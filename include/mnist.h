@@ -233,6 +233,7 @@ typedef struct {
     int validation;            /* examples held out from the end of the training set; 0 */
     int eval_train;            /* evaluate the whole training set after each epoch; 1 */
     int shift;                 /* augment: move each training image by up to this many pixels; 0 */
+    int flip;                  /* augment: mirror half the training images left to right; 0 */
     mnist_device device;       /* MNIST_CPU */
     int tf32;                  /* MNIST_CUDA: allow TF32 tensor-core products; 0 */
 } mnist_train_opts;
@@ -248,11 +249,13 @@ double mnist_schedule_lr(const mnist_train_opts *o, long step, long steps, long 
  *   mix(z) = splitmix64's finaliser; k = mix(seed << 40 ^ step << 8 ^ layer);
  *   keep if (mix(k + (i + 1) * 0x9e3779b97f4a7c15) >> 40) >= p * 2^24. */
 int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, float p);
-/* The shift of row `row` of the batch at optimizer step `step` when augmenting by up to n pixels:
+/* How row `row` of the batch at optimizer step `step` is augmented, shifts of up to n pixels and
+ * (flip != 0) mirroring:
  *   k = mix(seed << 40 ^ step << 8 ^ 255); v = mix(k + (row + 1) * 0x9e3779b97f4a7c15);
- *   *dx = (v >> 32) % (2n + 1) - n, *dy = (v & 0xffffffff) % (2n + 1) - n;
- * the image moves right by dx and down by dy, the pixels it uncovers are 0. */
-void mnist_augment_shift(uint32_t seed, uint64_t step, int row, int n, int *dx, int *dy);typedef struct {
+ *   *dx = (v >> 32) % (2n + 1) - n, *dy = (v & 0xffffffff) % (2n + 1) - n, *mirror = mix(v) >> 63;
+ * the image is mirrored left to right when *mirror (and flip), then moves right by dx and down by
+ * dy; the pixels it uncovers are 0. */
+void mnist_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *dx, int *dy, int *mirror);typedef struct {
     double loss;                              /* mean NLL */
     double accuracy;
     int n, correct;
@@ -317,5 +320,10 @@ int mnist_evaluate_on(const mnist_model *m, const mnist_split *s, mnist_device d
                       mnist_eval_result *r, mnist_err *err);
 /* Whether this build has the CUDA backend (a GPU may still be missing at run time). */
 int mnist_have_cuda(void);
+/* 0 when device can be used here (MNIST_CPU always; MNIST_CUDA needs a build with CUDA and a GPU
+ * its code runs on), else -1 with one line saying why: for a command to check before it loads data. */
+int mnist_device_check(mnist_device device, mnist_err *err);
+/* mnist_predict on a device (MNIST_CPU: mnist_predict itself). */
+int mnist_predict_on(const mnist_model *m, const float *x, int n, mnist_device device, float *probs, mnist_err *err);
 
 #endif

@@ -24,8 +24,9 @@ typedef struct {
     float dropout;            /* probability of zeroing a hidden output while training */
     uint32_t seed;            /* of the dropout masks (mnist_dropout_keep) */
     int tf32;                 /* CUDA: allow TF32 tensor-core products */
-    int shift;                /* training images move by up to this many pixels (mnist_augment_shift) */
-    int side;                 /* with shift: images are side x side */
+    int shift;                /* training images move by up to this many pixels (mnist_augment) */
+    int flip;                 /* mirror half the training images (mnist_augment) */
+    int side;                 /* with shift or flip: images are side x side */
 } backend_opts;
 
 typedef struct backend backend;
@@ -48,13 +49,24 @@ struct backend {
      * v), and the count of steps taken (Adam's bias correction and the dropout masks use it). */
     int (*get_state)(backend *b, float *dst, uint64_t *steps, mnist_err *err);
     int (*set_state)(backend *b, const float *src, uint64_t steps, mnist_err *err);
+    /* Optional (NULL: the trainer calls train_step once a step). `steps` optimizer steps in one
+     * call, step i on training examples perm[i*n .. (i+1)*n) with learning rate lr[i], losses[i]
+     * getting its loss: the arithmetic of that many train_step calls, without a round trip to the
+     * host between steps (the CUDA backend uploads perm once and replays one captured graph). */
+    int (*train_steps)(backend *b, const int32_t *perm, int n, int steps, const float *lr, double *losses,
+                       mnist_err *err);
+    /* Optional (NULL: mnist_predict on the CPU). probs (n, classes) = the network's probabilities
+     * for inputs x (n, sizes[0]) in [0, 1], without dropout: mnist_predict on the device. */
+    int (*predict)(backend *b, const float *x, int n, float *probs, mnist_err *err);
 };
 
 /* A CPU backend for m's shape, holding a copy of m's parameters and zeroed optimizer state. */
 backend *backend_cpu_create(const mnist_model *m, const backend_opts *o, mnist_err *err);
-/* The same on the GPU (src/cuda/): built when nvcc is found (MNIST_CUDA defined); without a GPU
+/* The same on the GPU (src/cuda/): built when nvcc is found (MNIST_HAVE_CUDA defined); without a GPU
  * at run time it fails with a message saying so. */
 backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_err *err);
+/* 0 when a GPU that this build's CUDA code runs on is there; else -1 and one line saying why. */
+int backend_cuda_probe(mnist_err *err);
 /* The backend for device: backend_cpu_create or backend_cuda_create. */
 backend *backend_create(mnist_device device, const mnist_model *m, const backend_opts *o, mnist_err *err);
 

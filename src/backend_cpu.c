@@ -74,17 +74,18 @@ static void gather(cpu_backend *c, const mnist_split *s, const int32_t *idx, int
     }
 }
 
-/* Augmenting: move each row's image by its shift for this step (a training batch only). */
-static void shift_rows(cpu_backend *c, const mnist_split *s, const int32_t *idx, int n) {
+/* Augmenting: mirror and move each row's image as mnist_augment says for this step (a training
+ * batch only). */
+static void augment_rows(cpu_backend *c, const mnist_split *s, const int32_t *idx, int n) {
     int side = c->o.side, in = c->sizes[0];
     for (int r = 0; r < n; r++) {
-        int dx, dy;
-        mnist_augment_shift(c->o.seed, c->steps, r, c->o.shift, &dx, &dy);
+        int dx, dy, mirror;
+        mnist_augment(c->o.seed, c->steps, r, c->o.shift, c->o.flip, &dx, &dy, &mirror);
         const uint8_t *src = s->images + (size_t)idx[r] * in;
         float *dst = c->act[0] + (size_t)r * in;
         for (int i = 0; i < side; i++)
             for (int j = 0; j < side; j++) {
-                int si = i - dy, sj = j - dx;
+                int si = i - dy, sj = mirror ? side - 1 - (j - dx) : j - dx;
                 dst[i * side + j] = si >= 0 && si < side && sj >= 0 && sj < side ? c->scale[src[si * side + sj]] : 0.0f;
             }
     }
@@ -205,7 +206,7 @@ static int cpu_train_step(backend *base, const int32_t *idx, int n, float lr, do
     cpu_backend *c = (cpu_backend *)base;
     if (check_batch(c, idx, n, err)) return -1;
     gather(c, c->split[SPLIT_TRAIN], idx, 0, n);
-    if (c->o.shift) shift_rows(c, c->split[SPLIT_TRAIN], idx, n);
+    if (c->o.shift || c->o.flip) augment_rows(c, c->split[SPLIT_TRAIN], idx, n);
     forward(c, n, 1);
     if (loss) *loss = nll_sum(c, n) / n;
     if (c->o.optimizer == MNIST_SGD) {
@@ -222,7 +223,7 @@ static int cpu_gradient(backend *base, const int32_t *idx, int n, float *grads, 
     cpu_backend *c = (cpu_backend *)base;
     if (check_batch(c, idx, n, err)) return -1;
     gather(c, c->split[SPLIT_TRAIN], idx, 0, n);
-    if (c->o.shift) shift_rows(c, c->split[SPLIT_TRAIN], idx, n);
+    if (c->o.shift || c->o.flip) augment_rows(c, c->split[SPLIT_TRAIN], idx, n);
     forward(c, n, 1);
     if (loss) *loss = nll_sum(c, n) / n;
     backward(c, n, 0.0f, grads);
@@ -312,9 +313,9 @@ backend *backend_cpu_create(const mnist_model *m, const backend_opts *o, mnist_e
                         .get_state = cpu_get_state,
                         .set_state = cpu_set_state};
     c->o = *o;
-    if (o->shift && (o->side < 1 || o->side * o->side != m->sizes[0])) {
+    if ((o->shift || o->flip) && (o->side < 1 || o->side * o->side != m->sizes[0])) {
         cpu_destroy(&c->base);
-        errf(err, "shifting images needs square images of %d pixels", m->sizes[0]);
+        errf(err, "shifting or flipping images needs square images of %d pixels", m->sizes[0]);
         return NULL;
     }
     c->nl = m->nlayers;

@@ -41,7 +41,7 @@ static char *state_json(const mnist_train_opts *o, const mnist_run_state *st) {
              cJSON_AddStringToObject(opt, "schedule", schedule_names[o->schedule]) &&
              cJSON_AddNumberToObject(opt, "validation", o->validation) &&
              cJSON_AddNumberToObject(opt, "eval_train", o->eval_train) &&
-             cJSON_AddNumberToObject(opt, "shift", o->shift);
+             cJSON_AddNumberToObject(opt, "shift", o->shift) && cJSON_AddNumberToObject(opt, "flip", o->flip);
     char *s = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     return s;
@@ -122,6 +122,7 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
     else if (get_int(opt, "validation", 0, 1 << 30, &v) || (o->validation = (int)v, 0)) bad = "options.validation";
     else if (get_int(opt, "eval_train", 0, 1, &v) || (o->eval_train = (int)v, 0)) bad = "options.eval_train";
     else if (get_int(opt, "shift", 0, 8, &v) || (o->shift = (int)v, 0)) bad = "options.shift";
+    else if (get_int(opt, "flip", 0, 1, &v) || (o->flip = (int)v, 0)) bad = "options.flip";
     cJSON_Delete(root);
     return bad;
 }

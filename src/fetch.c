@@ -24,6 +24,8 @@
 /* ---- SHA-256 ---------------------------------------------------------- */
 
 int mnist_sha256_file(const char *path, char hex[65], mnist_err *err) {
+    struct stat st; /* a FIFO would block the open */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return errf(err, "%s: not a regular file", path);
     errno = 0;
     gzFile gz = gzopen(path, "rb");
     if (!gz) return errf(err, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");

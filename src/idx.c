@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 #include <zlib.h>
@@ -51,6 +52,8 @@ static const char *gz_msg(gzFile g, const char *path) {
  * decompressed bytes. */
 static int idx_read(idx_file *out, const char *path, uint32_t magic, const char *sha, mnist_err *err) {
     memset(out, 0, sizeof *out);
+    struct stat st; /* a FIFO would block the open; a folder or device is no IDX file */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return errf(err, "%s: not a regular file", path);
     gzFile g = gzopen(path, "rb");
     if (!g) return errf(err, "%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM));
     gzbuffer(g, 1 << 17);

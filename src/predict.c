@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "backend.h"
 #include "cpu.h"
 #include "util.h"
 
@@ -18,5 +19,16 @@ int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mni
         for (size_t i = 0; i < (size_t)n * k; i++) probs[i] = expf(probs[i]);
     }
     for (int l = 1; l < nl; l++) free(act[l]);
+    return rc;
+}
+
+int mnist_predict_on(const mnist_model *m, const float *x, int n, mnist_device device, float *probs, mnist_err *err) {
+    if (device == MNIST_CPU) return mnist_predict(m, x, n, probs, err);
+    if (n < 1) return errf(err, "nothing to predict (%d inputs)", n);
+    backend_opts bo = {.max_batch = 1, .act = mnist_model_activation(m)};
+    backend *b = backend_create(device, m, &bo, err);
+    if (!b) return -1;
+    int rc = b->predict ? b->predict(b, x, n, probs, err) : errf(err, "the %s backend cannot predict", b->name);
+    b->destroy(b);
     return rc;
 }

@@ -29,11 +29,12 @@ int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, floa
     return dropout_keep(mix64((uint64_t)seed << 40 ^ step << 8 ^ (uint64_t)layer), i, (uint64_t)(p * 16777216.0));
 }
 
-void mnist_augment_shift(uint32_t seed, uint64_t step, int row, int n, int *dx, int *dy) {
+void mnist_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *dx, int *dy, int *mirror) {
     uint64_t k = mix64((uint64_t)seed << 40 ^ step << 8 ^ 255u);
     uint64_t v = mix64(k + (uint64_t)(row + 1) * 0x9e3779b97f4a7c15ULL), m = 2 * (uint64_t)n + 1;
     *dx = (int)((v >> 32) % m) - n;
     *dy = (int)((v & 0xffffffffu) % m) - n;
+    *mirror = flip ? (int)(mix64(v) >> 63) : 0;
 }
 
 void mnist_run_state_free(mnist_run_state *st) {
@@ -100,13 +101,15 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
                        .optimizer = o->optimizer, .momentum = (float)o->momentum, .nesterov = o->nesterov,
                        .beta1 = (float)o->beta1, .beta2 = (float)o->beta2, .eps = (float)o->eps,
                        .weight_decay = (float)o->weight_decay, .dropout = (float)o->dropout, .seed = o->seed,
-                       .tf32 = o->tf32, .shift = o->shift, .side = d->train.cols};
+                       .tf32 = o->tf32, .shift = o->shift, .flip = o->flip, .side = d->train.cols};
     backend *b = backend_create(o->device, m, &bo, err);
     if (!b) return -1;
     mnist_run_state st = {.nstate = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams};
     int32_t *perm = malloc((size_t)n * sizeof *perm);
+    float *lrs = malloc((size_t)nb * sizeof *lrs);      /* with train_steps: the chunk's rates, */
+    double *losses = malloc((size_t)nb * sizeof *losses); /* and its losses */
     int rc = -1;
-    if (!perm || (st.nstate && !(st.state = calloc(st.nstate, sizeof(float))))) {
+    if (!perm || !lrs || !losses || (st.nstate && !(st.state = calloc(st.nstate, sizeof(float))))) {
         errf(err, "out of memory for training state");
         goto done;
     }
@@ -143,16 +146,23 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
         mnist_rng before = order;
         mnist_rng_permutation(&order, perm, n);
         double t0 = now_seconds(), loss = epoch == epoch0 ? loss0 : 0.0;
-        int i = epoch == epoch0 ? step0 : 0;
-        for (; i < nb; i++) {
-            if (h->cancel && *h->cancel) {
+        int i = epoch == epoch0 ? step0 : 0, i0 = i, ahead = 0;
+        if (b->train_steps && i < nb && !(h->cancel && *h->cancel)) { /* the rest of the epoch in one call */
+            for (int j = i; j < nb; j++) lrs[j - i] = (float)mnist_schedule_lr(o, (long)epoch * nb + j, total, nb);
+            if (b->train_steps(b, perm + (size_t)i * o->batch, o->batch, nb - i, lrs, losses, err)) rc = -1;
+            ahead = 1;
+        }
+        for (; i < nb && rc == 0; i++) {
+            if (!ahead && h->cancel && *h->cancel) {
                 rc = 1;
                 break;
             }
             long s = (long)epoch * nb + i;
             double l;
             es.lr = mnist_schedule_lr(o, s, total, nb);
-            if (b->train_step(b, perm + (size_t)i * o->batch, o->batch, (float)es.lr, &l, err)) {
+            if (ahead) {
+                l = losses[i - i0];
+            } else if (b->train_step(b, perm + (size_t)i * o->batch, o->batch, (float)es.lr, &l, err)) {
                 rc = -1;
                 break;
             }
@@ -193,6 +203,8 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
     if (rc >= 0 && b->get_params(b, m->params, err)) rc = -1;
 done:
     free(perm);
+    free(lrs);
+    free(losses);
     mnist_run_state_free(&st);
     b->destroy(b);
     return rc;
@@ -200,7 +212,7 @@ done:
 
 backend *backend_create(mnist_device device, const mnist_model *m, const backend_opts *o, mnist_err *err) {
     if (device == MNIST_CPU) return backend_cpu_create(m, o, err);
-#ifdef MNIST_CUDA
+#ifdef MNIST_HAVE_CUDA
     return backend_cuda_create(m, o, err);
 #else
     errf(err, "--device cuda: this build has no CUDA backend (nvcc was not found when it was built)");
@@ -209,10 +221,19 @@ backend *backend_create(mnist_device device, const mnist_model *m, const backend
 }
 
 int mnist_have_cuda(void) {
-#ifdef MNIST_CUDA
+#ifdef MNIST_HAVE_CUDA
     return 1;
 #else
     return 0;
+#endif
+}
+
+int mnist_device_check(mnist_device device, mnist_err *err) {
+    if (device == MNIST_CPU) return 0;
+#ifdef MNIST_HAVE_CUDA
+    return backend_cuda_probe(err);
+#else
+    return errf(err, "--device cuda: this build has no CUDA backend (nvcc was not found when it was built)");
 #endif
 }
 

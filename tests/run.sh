@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: runs every test program (build/tests/test_*) and script (tests/test_*.py, *.sh),
 # counts their PASS and FAIL lines, and ends with "N passed, M failed".
-# A program that exits non-zero without printing a FAIL (a crash) counts as one failure.
+# A program that exits non-zero without printing a FAIL (a crash) counts as one failure. A test that
+# cannot run here says so with a line "SKIP name: why"; skips are listed before the last line.
 # MNIST_BUILD names the build folder (build, or build/san for `make test SANITIZE=1`); the
 # scripts run the command $MNIST_BIN, by default the one in that folder.
 set -u
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
 build=${MNIST_BUILD:-build}
 export MNIST_BIN=${MNIST_BIN:-$PWD/$build/mnist}
-passed=0 failed=0
+passed=0 failed=0 skipped=()
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -19,14 +20,16 @@ run_one() { # name, command...
     "$@" >"$log" 2>&1
     local rc=$?
     cat "$log"
-    local p f
+    local p f s
     p=$(grep -c '^PASS ' "$log")
     f=$(grep -c '^FAIL ' "$log")
+    s=$(grep -c '^SKIP ' "$log")
+    [ "$s" -gt 0 ] && skipped+=("$name")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "FAIL $name exited with status $rc"
         f=1
     fi
-    if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
         echo "FAIL $name ran no check"
         f=1
     fi
@@ -42,5 +45,6 @@ done
 for t in tests/test_*.sh; do
     [ -e "$t" ] && run_one "$(basename "$t")" bash "$t"
 done
+[ ${#skipped[@]} -gt 0 ] && echo "skipped (see their SKIP lines): ${skipped[*]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
@@ -25,12 +26,15 @@ def check(ok, name):
     failed += not ok
 
 
-def run(*args, limit_bytes=None):
+def run(*args, limit_bytes=None, timeout=120):
     def limited():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.RLIM_INFINITY))
-    return subprocess.run([MNIST, *args], capture_output=True, text=True, timeout=120,
-                          preexec_fn=limited if limit_bytes else None)
+    try:
+        return subprocess.run([MNIST, *args], capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=limited if limit_bytes else None)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(args, -1, "", f"(still running after {timeout} s: killed)")
 
 
 def refused(label, p, status, *needles):
@@ -138,6 +142,13 @@ def test_data(tmp):
     bad_folder("a corrupt gzip stream", 0, b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xde\xad\xbe\xef" * 3, "cannot read")
     bad_folder("a gzip file cut short", 0, gzip.compress(img)[:100], "truncated")
     bad_folder("a missing labels file", 1, None, "not found")
+    folder = os.path.join(tmp, "fifo-data")
+    shutil.copytree(good, folder)
+    path = os.path.join(folder, NAMES[2])
+    os.remove(path)
+    os.mkfifo(path)  # opening it would wait for a writer forever
+    p = run("train", "--data", folder, "--no-verify", "--epochs", "1", "--layers", "784,8,10", timeout=20)
+    refused("train with a FIFO for test images", p, 1, path, "not a regular file")
     bad_folder("data that are not MNIST (SHA-256)", 0, img, "SHA-256", verify=True)
 
     # Images of another size than the network takes: refused before training, naming the file.
@@ -171,9 +182,48 @@ def test_models(tmp, data):
         path = os.path.join(tmp, label.replace(" ", "-") + ".safetensors")
         make(path)
         refused(f"eval of a model file with {label}", run("eval", *d, "--model", path), 1, path, needle)
+    fifo = os.path.join(tmp, "model-fifo")
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    refused("eval of a FIFO as model", run("eval", *d, "--model", fifo, timeout=20), 1, fifo, "not a regular file")
     missing = os.path.join(tmp, "missing.safetensors")
     refused("eval of a missing model file", run("eval", *d, "--model", missing), 1, missing, "No such file")
     refused("eval of a folder as model", run("eval", *d, "--model", tmp), 1, tmp, "not a regular file")
+
+
+def png_header(w, h):
+    """A PNG signature and an IHDR chunk for a w x h 8-bit gray image, and no pixels."""
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+
+
+def test_images(tmp):
+    model = os.path.join(tmp, "predict.safetensors")
+    safetensors(model, [784, 16, 10])
+    cases = [("a PNG that stb_image fails on with a newline for its reason (found by fuzz_image)",
+              os.path.join(ROOT, "tests", "data", "image-newline-reason.png"), None, "cannot decode"),
+             ("a 20-byte PPM whose header promises 2292558x22 pixels (found by fuzz_image: stb_image left the missing "
+              "pixels uninitialised)", os.path.join(ROOT, "tests", "data", "image-short-pnm.ppm"), None, "truncated"),
+             ("a PGM cut short", os.path.join(tmp, "cut.pgm"), b"P5\n# a comment\n64 64\n255\n" + bytes(100), "truncated"),
+             ("a 16-bit PGM cut short", os.path.join(tmp, "cut16.pgm"), b"P5 8 8 65535\n" + bytes(127), "truncated"),
+             ("a TGA cut short", os.path.join(tmp, "cut.tga"),
+              struct.pack("<BBBHHBHHHHBB", 0, 0, 3, 0, 0, 0, 0, 0, 64, 64, 8, 0) + bytes(1000), "truncated"),
+             ("an empty file", os.path.join(tmp, "empty.png"), b"", "empty"),
+             ("a text file", os.path.join(tmp, "text.png"), b"not an image at all\n" * 4, "not a PNG"),
+             ("a 10000x10000 PNG header", os.path.join(tmp, "huge.png"), png_header(10000, 10000), "over the limit"),
+             ("a missing file", os.path.join(tmp, "missing.png"), None, "No such file")]
+    whole = os.path.join(tmp, "whole.pgm")  # the same sizes, whole: predicted
+    with open(whole, "wb") as f:
+        f.write(b"P5 8 8 65535\n" + bytes(range(128)))
+    p = run("predict", "--model", model, "--preprocess", "lab", whole)
+    check(p.returncode == 0, f"predict on a whole 16-bit PGM of 8x8: {p.stderr.strip()}")
+    for label, path, content, needle in cases:
+        if content is not None:
+            with open(path, "wb") as f:
+                f.write(content)
+        refused(f"predict on {label}", run("predict", "--model", model, path, timeout=60), 1, path, needle)
+    fifo = os.path.join(tmp, "image-fifo.png")
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    refused("predict on a FIFO", run("predict", "--model", model, fifo, timeout=20), 1, fifo, "regular file")
 
 
 def test_full_disk(tmp, data):
@@ -190,6 +240,15 @@ def test_full_disk(tmp, data):
     check(not left, f"no temporary file is left beside it: {left}")
     p = run("eval", *d, "--model", target)
     check(p.returncode == 0, "the previous model still evaluates")
+    ckpt = os.path.join(tmp, "run.ckpt")
+    p = run("train", *d, "--epochs", "1", "--batch", "2", "--layers", "784,16,10", "--checkpoint", ckpt)
+    check(p.returncode == 0 and os.path.exists(ckpt), f"write a small checkpoint: {p.stderr.strip()}")
+    before = open(ckpt, "rb").read()
+    p = run("train", *d, "--epochs", "1", "--batch", "2", "--checkpoint", ckpt, limit_bytes=1 << 20)
+    refused("train --checkpoint on a full disk", p, 1, ckpt, "write failed", "unchanged")
+    check(open(ckpt, "rb").read() == before, "the previous checkpoint is intact, byte for byte")
+    left = [f for f in os.listdir(tmp) if ".tmp-" in f]
+    check(not left, f"no temporary file is left beside it: {left}")
     fifo = os.path.join(tmp, "fifo")
     os.mkfifo(fifo)
     p = run("train", *d, "--epochs", "0", "--layers", "784,16,10", "--save", fifo)
@@ -205,6 +264,7 @@ def main():
         test_flags(tmp, data)
         test_data(tmp)
         test_models(tmp, data)
+        test_images(tmp)
         test_full_disk(tmp, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -42,14 +42,16 @@ def keep_mask(seed, step, layer, shape, p):
     return np.array(keep, dtype=np.float64).reshape(shape)
 
 
-def shifted(x, seed, step, n):
-    """Each row of x (b, 784) moved by mnist_augment_shift's (dx, dy), written here again."""
+def shifted(x, seed, step, n, flip=False):
+    """Each row of x (b, 784) mirrored and moved as mnist_augment says, written here again."""
     out = np.zeros_like(x)
     k = mix64(((seed << 40) ^ (step << 8) ^ 255) & M64)
     for r in range(len(x)):
         v = mix64((k + (r + 1) * 0x9e3779b97f4a7c15) & M64)
         dx, dy = (v >> 32) % (2 * n + 1) - n, (v & 0xffffffff) % (2 * n + 1) - n
         img, new = x[r].reshape(28, 28), np.zeros((28, 28))
+        if flip and mix64(v) >> 63:
+            img = img[:, ::-1]
         for i in range(28):
             for j in range(28):
                 if 0 <= i - dy < 28 and 0 <= j - dx < 28:
@@ -121,7 +123,7 @@ def train(params, x, y, o, epochs=1, batch=4):
         perm = rng.permutation(n)
         for i in range(per_epoch):
             idx = perm[i * batch:(i + 1) * batch]
-            xb = shifted(x[idx], 0, t, o["shift"]) if o["shift"] else x[idx]
+            xb = shifted(x[idx], 0, t, o["shift"], o["flip"]) if o["shift"] or o["flip"] else x[idx]
             g, _ = grads(params, xb, y[idx], o["act"], o["dropout"], 0, t)
             lr = lr_at(o, t, per_epoch * epochs, per_epoch, epochs)
             ps, gs, new = flat(params), flat(g), []
@@ -156,7 +158,7 @@ def main():
     x = (tx.reshape(8, 784).astype(np.float32) / 255).astype(np.float64)
     sizes = [784, 24, 16, 10]
     base = {"opt": "sgd", "lr": 0.1, "wd": 0.0, "act": "tanh", "dropout": 0.0, "nesterov": False,
-            "schedule": "constant", "shift": 0}
+            "schedule": "constant", "shift": 0, "flip": False}
     cases = [
         ("SGD", {}, []),
         ("momentum", {"opt": "momentum"}, ["--optimizer", "momentum"]),
@@ -171,6 +173,8 @@ def main():
          ["--activation", "relu", "--dropout", "0.5", "--optimizer", "momentum"]),
         ("cosine schedule", {"schedule": "cosine"}, ["--schedule", "cosine"]),
         ("shift augmentation of 3 pixels", {"shift": 3}, ["--shift", "3"]),
+        ("flip augmentation", {"flip": True}, ["--flip"]),
+        ("flip and shift of 1 pixel", {"flip": True, "shift": 1}, ["--flip", "--shift", "1"]),
     ]
     for name, change, flags in cases:
         o = dict(base, **change)

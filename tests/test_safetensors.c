@@ -400,6 +400,34 @@ out:
     mnist_model_free(&m);
 }
 
+/* Checkpoints are model files with tensors train.* beside the model's; the reader keeps at most
+ * four of them, in a caller's array of four: a fifth was written past its end (found in review;
+ * under ASan a stack-buffer-overflow in mnist_checkpoint_load). */
+static void test_checkpoint_extras(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    mnist_model m;
+    mnist_train_opts o;
+    mnist_run_state st;
+    mnist_err err = {{0}};
+#define X(name, at) ",\"train." name "\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[" at "]}"
+    put_st(path, "{\"__metadata__\":{\"format\":\"mnist-checkpoint\",\"train\":\"{}\"}," ONE X("a", "36,37")
+                     X("b", "37,38") X("c", "38,39") X("d", "39,40") X("e", "40,41") X("f", "41,42") "}",
+           42);
+#undef X
+    memset(&st, 0, sizeof st);
+    int rc = mnist_checkpoint_load(path, &m, &o, &st, &err);
+    check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "more than 4 tensors train.*") && all_zero(&m, sizeof m),
+          "rejects a checkpoint with six train.* tensors: %s", err.msg);
+    if (rc == 0) {
+        mnist_model_free(&m);
+        mnist_run_state_free(&st);
+    }
+    rc = mnist_model_load(&m, path, &err);
+    check(rc == -1 && strstr(err.msg, "more than 4 tensors train.*"), "as a model file it is refused too: %s", err.msg);
+    if (rc == 0) mnist_model_free(&m);
+}
+
 static void cleanup(void) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -429,6 +457,7 @@ int main(void) {
     test_other_order();
     test_malformed();
     test_save_errors();
+    test_checkpoint_extras();
     check(temp_files() == 0, "no temporary files left behind");
     cleanup();
     return check_status();

@@ -81,6 +81,10 @@ int cmd_eval(int argc, char **argv) {
         return 2;
     }
     mnist_err err;
+    if (mnist_device_check((mnist_device)dev, &err)) { /* before the data are loaded */
+        fprintf(stderr, "mnist eval: %s\n", err.msg);
+        return 1;
+    }
     mnist_model m;
     if (mnist_model_load(&m, model, &err)) {
         fprintf(stderr, "mnist eval: %s\n", err.msg);

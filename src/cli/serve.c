@@ -59,6 +59,7 @@ typedef struct {
 
 typedef struct {
     route_id route;
+    int head;          /* a HEAD request */
     int json;          /* the body is JSON (by Content-Type, or its first byte) */
     int refused;       /* 413 or 503 decided while the body streamed in */
     size_t limit;      /* MAX_BODY, or MAX_JSON */
@@ -161,18 +162,19 @@ static size_t put_floats(char *out, const float *v, int n) {
 
 /* {"pixels": [784 numbers in [0, 1]]} into x; 0, or -1 with err filled. */
 static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *err) {
-    cJSON *root = cJSON_ParseWithLength((const char *)body, len);
+    const char *at = NULL; /* where parsing stopped: this thread's own, unlike cJSON_GetErrorPtr() */
+    cJSON *root = cJSON_ParseWithLengthOpts((const char *)body, len, &at, 0);
     int rc = -1;
     if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t off = at && at >= (const char *)body && at <= (const char *)body + len ? (size_t)(at - (const char *)body) : 0;
+        const char *b = (const char *)body;
+        size_t off = at && at >= b && at <= b + len ? (size_t)(at - b) : 0;
         snprintf(err->msg, sizeof err->msg, "the JSON body is malformed (near byte %zu)", off);
         return -1;
     }
     const cJSON *px = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "pixels") : NULL;
     if (!px || !cJSON_IsArray(px)) {
-        snprintf(err->msg, sizeof err->msg, "the JSON body needs \"pixels\": an array of %d numbers (28x28, row by row)",
-                 MNIST_PIXELS);
+        snprintf(err->msg, sizeof err->msg,
+                 "the JSON body needs \"pixels\": an array of %d numbers (28x28, row by row)", MNIST_PIXELS);
         goto done;
     }
     int n = 0;
@@ -184,7 +186,8 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
         }
         double d = v->valuedouble;
         if (!isfinite(d) || d < 0.0 || d > 1.0) {
-            snprintf(err->msg, sizeof err->msg, "pixels[%d] is %g; pixels are between 0 (background) and 1 (ink)", n, d);
+            snprintf(err->msg, sizeof err->msg, "pixels[%d] is %g; pixels are between 0 (background) and 1 (ink)",
+                     n, d);
             goto done;
         }
         x[n] = (float)d;
@@ -261,11 +264,18 @@ static enum MHD_Result refuse(struct MHD_Connection *c, const request *q, unsign
     return answer_error(c, status, NULL, "the server is busy receiving other uploads; try again");
 }
 
-/* Whether a body starts, after white space, with '{'. */
+/* Whether a body starts, after white space, as JSON does: '{' (or '[', to say what is wrong). No
+ * image format starts so. */
 static int starts_json(const char *data, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r' && data[i] != '\n') return data[i] == '{' || data[i] == '[';
+        if (!strchr(" \t\r\n", data[i])) return data[i] == '{' || data[i] == '[';
     return 0;
+}
+
+static void log_request(const server *s, const char *method, const char *url, unsigned status, double start,
+                        int cut) {
+    if (s->log)
+        fprintf(stderr, "%s %s %u %.1f ms%s\n", method, url, status, 1e3 * (now() - start), cut ? " (cut short)" : "");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -279,14 +289,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r == nroutes) {
             char path[80];
             json_string(path, sizeof path, url); /* quoted, and cut short if long */
+            log_request(s, method, path, MHD_HTTP_NOT_FOUND, now(), 0);
             return answer_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such path: %s (try / or /api/predict)", path);
         }
         int post = r == R_PREDICT;
-        if (post ? strcmp(method, "POST") : strcmp(method, "GET") && strcmp(method, "HEAD"))
+        if (post ? strcmp(method, "POST") : strcmp(method, "GET") && strcmp(method, "HEAD")) {
+            char name[24];
+            json_string(name, sizeof name, method);
+            log_request(s, name, url, MHD_HTTP_METHOD_NOT_ALLOWED, now(), 0);
             return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, routes[r].allow, "%s takes %s, not %s", url,
-                                routes[r].allow, method);
+                                routes[r].allow, name);
+        }
         if (!(q = calloc(1, sizeof *q))) return MHD_NO;
         q->route = (route_id)r;
+        q->head = !strcmp(method, "HEAD");
         q->limit = MAX_BODY;
         q->start = now();
         *state = q;
@@ -299,7 +315,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 char *end;
                 unsigned long long n = strtoull(length, &end, 10);
                 /* room for it all, or for 1 MB of it: a client that says 10 MB and sends nothing holds little */
-                unsigned st = n > q->limit ? MHD_HTTP_CONTENT_TOO_LARGE : n ? grow(s, q, n < 1u << 20 ? (size_t)n : 1u << 20) : 0;
+                size_t room = n < 1u << 20 ? (size_t)n : 1u << 20;
+                unsigned st = n > q->limit ? MHD_HTTP_CONTENT_TOO_LARGE : n ? grow(s, q, room) : 0;
                 if (st) return refuse(c, q, st);
             }
         }
@@ -350,12 +367,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode why) {
     server *s = cls;
     request *q = *state;
-    (void)why;
     if (!q) return;
     if (s->log) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-        fprintf(stderr, "%s %u %.1f ms%s\n", routes[q->route].path, ci ? ci->http_status : 0u,
-                1e3 * (now() - q->start), why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (cut short)");
+        log_request(s, q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET", routes[q->route].path,
+                    ci ? ci->http_status : 0u, q->start, why != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     }
     release(s, q);
     free(q);
@@ -451,8 +467,9 @@ int cmd_serve(int argc, char **argv) {
     }
     char service[16];
     snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
-                    *ai = NULL;
+    struct addrinfo *ai = NULL, hints = {.ai_family = AF_UNSPEC,
+                                         .ai_socktype = SOCK_STREAM,
+                                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     int gai = getaddrinfo(host, service, &hints, &ai);
     if (gai) {
         fprintf(stderr, "mnist serve: --host '%s': %s\n", host, gai_strerror(gai));

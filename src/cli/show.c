@@ -68,7 +68,8 @@ int cmd_show(int argc, char **argv) {
             for (int i = 0; i < k; i++) {
                 char head[MNIST_SIDE + 1];
                 snprintf(head, sizeof head, "%s[%d]: %d", split_name, index + g + i, labels[g + i]);
-                printf("%-*s%s", MNIST_SIDE, head, i + 1 < k ? "  " : "\n");
+                if (i + 1 < k) printf("%-*s  ", MNIST_SIDE, head);
+                else printf("%s\n", head);
             }
             for (int r = 0; r < MNIST_SIDE / 2; r++)
                 for (int i = 0; i < k; i++) {
@@ -77,7 +78,8 @@ int cmd_show(int argc, char **argv) {
                     printf("%s%s", line, i + 1 < k ? "  " : "\n");
                 }
         }
-        if (shown < count) printf("(the terminal shows the first %d of %d%s)\n", shown, count, out ? "; the PNG has all" : "");
+        if (shown < count)
+            printf("(the terminal shows the first %d of %d%s)\n", shown, count, out ? "; the PNG has all" : "");
     }
     if (out) {
         mnist_err err;

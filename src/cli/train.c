@@ -182,6 +182,7 @@ int cmd_train(int argc, char **argv) {
         {"--weight-decay", F_DOUBLE, &o.weight_decay, "W", "decoupled weight decay, as AdamW (default 0)"},
         {"--dropout", F_DOUBLE, &o.dropout, "P", "drop hidden outputs with probability P in training (default 0)"},
         {"--shift", F_INT, &o.shift, "N", "augment: move each training image by up to N pixels (default 0)"},
+        {"--flip", F_BOOL, &o.flip, NULL, "augment: mirror half the training images left to right"},
         {"--batch", F_INT, &o.batch, "N", "examples per step (default 128)"},
         {"--epochs", F_INT, &o.epochs, "N", "passes over the training set (default 5)"},
         {"--validation", F_INT, &o.validation, "N", "hold out the last N training examples, report accuracy on them"},
@@ -208,6 +209,15 @@ int cmd_train(int argc, char **argv) {
     int act = choice("--activation", r.activation, activations), init = choice("--init", r.init, inits);
     int dev = choice("--device", device, devices);
     if (opt < 0 || sched < 0 || act < 0 || init < 0 || dev < 0 || cli_set_dataset("train", dataset)) return 2;
+    if (o.tf32 && dev != MNIST_CUDA) {
+        fprintf(stderr, "mnist train: --tf32 is for --device cuda (the CPU computes in float32)\n");
+        return 2;
+    }
+    mnist_err derr; /* a missing GPU is said at once, before the data are loaded */
+    if (mnist_device_check((mnist_device)dev, &derr)) {
+        fprintf(stderr, "mnist train: %s\n", derr.msg);
+        return 1;
+    }
     o.device = (mnist_device)dev;
     o.optimizer = (mnist_optimizer)opt;
     o.schedule = (mnist_schedule)sched;
@@ -215,7 +225,7 @@ int cmd_train(int argc, char **argv) {
     if (resume) {
         static const char *const fixed[] = {"--recipe", "--layers", "--activation", "--init", "--init-scale", "--seed",
                                             "--optimizer", "--lr", "--momentum", "--nesterov", "--schedule",
-                                            "--weight-decay", "--dropout", "--shift", "--batch", "--validation", "--dataset",
+                                            "--weight-decay", "--dropout", "--shift", "--flip", "--batch", "--validation", "--dataset",
                                             "--no-train-eval", NULL};
         for (int i = 0; fixed[i]; i++)
             if (given(argc, argv, fixed[i])) {
@@ -298,7 +308,7 @@ int cmd_train(int argc, char **argv) {
         fflush(stdout);
     }
     cli_catch_sigint(1);
-    mnist_train_hooks hooks = {.on_epoch = on_epoch, .on_step = on_step, .on_checkpoint = on_checkpoint, .ud = &ui,
+    mnist_train_hooks hooks = {.on_epoch = on_epoch, .on_step = on_step, .on_checkpoint = checkpoint ? on_checkpoint : NULL, .ud = &ui,
                                .cancel = &interrupted};
     int rc = mnist_train(&m, &d, &o, &hooks, resume ? &st : NULL, &err);
     cli_catch_sigint(0);

@@ -1,0 +1,282 @@
+"""gpu.py: `make bench-gpu`: the CUDA backend on this machine's GPU, in one run of a few minutes.
+
+  1. the kernel checks: tests/test_cuda_kernels, each kernel against its CPU twin on fresh random
+     inputs (relative error per kernel; NaN never passes), with each kernel's time at the lab's shapes
+  2. the backend checks: tests/test_cuda, the seam against the CPU backend, one epoch on MNIST;
+     tests/test_cuda_cli.py, models trained on either device evaluated on both
+  3. the lab's recipe, 5 epochs, `mnist train --device cuda`, in FP32 and with --tf32
+  4. the lab's JAX code with each epoch in one jit (bench/jax_lab.py), in FP32
+     (JAX_DEFAULT_MATMUL_PRECISION=highest) and in its default TF32, when JAX is installed
+
+then one table: ms per epoch, evaluation ms, accuracies, and how many times faster than JAX. Every
+step has a time limit, and the whole run a budget (--budget, 540 s), so that it fits one call of a
+lent GPU machine. The logs and the table go to $OUT when it is set (the device tool brings that
+folder back), else to build/bench-gpu/.
+
+A GPU machine that cannot build (no -dev packages, no network) runs a bundle made here:
+    make gpu-bundle                                   (here: build/gpu/bundle.tar.xz, ~30 MB)
+    python3 bench/gpu.py --bundle build/gpu/bundle.tar.xz      (there)
+See bench/notes/gpu.md.
+
+usage: bench/gpu.py [--bundle FILE] [--epochs N] [--budget S] [--no-checks] [--no-jax]
+       bench/gpu.py --make-bundle FILE
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, os.environ.get("MNIST_BUILD", "build"))
+PROGRAMS = ["mnist", "tests/test_cuda", "tests/test_cuda_kernels"]
+DATA_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+# libraries the GPU machine has, or must supply itself: the C library, the compiler's, the driver, CUDA's
+SYSTEM = ("linux-vdso", "ld-linux", "libc.so", "libm.so", "libpthread", "libdl.so", "librt.so", "libresolv",
+          "libgcc_s", "libstdc++", "libcuda.so", "libcublas", "libcudart", "libnvidia")
+
+
+def data_dir():
+    d = os.environ.get("MNIST_DATA")
+    return d or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mnist")
+
+
+def make_bundle(path):
+    """The programs, the shared libraries they load beyond the system's, and MNIST, in one tar.xz."""
+    stage = tempfile.mkdtemp(prefix="mnist-bundle-")
+    try:
+        for d in ("bin", "lib", "data"):
+            os.makedirs(os.path.join(stage, d))
+        libs = set()
+        for p in PROGRAMS:
+            src = os.path.join(BUILD, p)
+            if not os.path.exists(src):
+                sys.exit(f"gpu.py: {src} is missing: run `make check` with nvcc first")
+            shutil.copy2(src, os.path.join(stage, "bin"))
+            for line in subprocess.run(["ldd", src], capture_output=True, text=True, check=True).stdout.splitlines():
+                parts = line.split("=>")
+                lib = parts[1].split("(")[0].strip() if len(parts) == 2 else ""
+                if lib.startswith("/") and not any(s in os.path.basename(lib) for s in SYSTEM):
+                    libs.add(lib)
+        for lib in sorted(libs):
+            shutil.copy2(os.path.realpath(lib), os.path.join(stage, "lib", os.path.basename(lib)))
+        src = data_dir()
+        for f in DATA_FILES:
+            for name in (f + ".gz", f):
+                if os.path.exists(os.path.join(src, name)):
+                    shutil.copy2(os.path.join(src, name), os.path.join(stage, "data"))
+                    break
+            else:
+                sys.exit(f"gpu.py: {f} is not in {src}: run `make data` first")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with tarfile.open(path, "w:xz", preset=6) as t:
+            t.add(stage, arcname=".")
+        print(f"{path}: {os.path.getsize(path) / 2**20:.1f} MiB: {', '.join(PROGRAMS)}; {len(libs)} libraries; MNIST")
+        print("run it on a GPU machine with: python3 bench/gpu.py --bundle " + os.path.relpath(path, ROOT))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def cublas_dirs():
+    """Folders that may hold libcublas.so.N where the build-time one does not: CUDA's, pip's."""
+    found = []
+    pats = ["/usr/local/cuda*/lib64/libcublas.so.*", "/usr/local/cuda*/targets/*/lib/libcublas.so.*",
+            "/usr/lib/x86_64-linux-gnu/libcublas.so.*", "/opt/**/nvidia/cublas/lib/libcublas.so.*",
+            "/usr/local/lib/python3*/dist-packages/nvidia/cublas/lib/libcublas.so.*"]
+    for pat in pats:
+        for p in glob.glob(pat, recursive=True):
+            if os.path.dirname(p) not in found:
+                found.append(os.path.dirname(p))
+    return found
+
+
+class Runner:
+    def __init__(self, out, budget):
+        self.out, self.deadline, self.lines = out, time.monotonic() + budget, []
+
+    def say(self, s):
+        print(s, flush=True)
+        self.lines.append(s)
+
+    def run(self, name, cmd, limit, env=None):
+        """Run cmd with at most `limit` seconds (less when the budget is nearly spent); its output
+        goes to OUT/name.log. Returns (exit status or None when stopped, output, seconds)."""
+        left = self.deadline - time.monotonic() - 15
+        limit = min(limit, left)
+        if limit < 20:
+            self.say(f"-- {name}: skipped, the time budget is spent")
+            return None, "", 0.0
+        self.say(f"-- {name}: {' '.join(cmd)} (at most {limit:.0f} s)")
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env, cwd=ROOT)
+            rc, text = p.returncode, p.stdout + p.stderr
+        except subprocess.TimeoutExpired as e:
+            rc = None
+            text = "".join(x.decode(errors="replace") if isinstance(x, bytes) else x for x in (e.stdout, e.stderr) if x)
+            text += f"\n(stopped after {limit:.0f} s)\n"
+        sec = time.monotonic() - t0
+        with open(os.path.join(self.out, name + ".log"), "w") as f:
+            f.write(text)
+        self.say(f"   {'timed out' if rc is None else f'exit {rc}'} in {sec:.1f} s")
+        if rc != 0:
+            last = [l for l in text.splitlines() if l.strip()][-1:]
+            if last:
+                self.say("   " + last[0][:300])
+        return rc, text, sec
+
+
+def checks_summary(text):
+    p = sum(1 for l in text.splitlines() if l.startswith("PASS "))
+    f = [l for l in text.splitlines() if l.startswith("FAIL ")]
+    s = [l for l in text.splitlines() if l.startswith("SKIP ")]
+    return p, f, s
+
+
+def json_lines(text):
+    out = []
+    for l in text.splitlines():
+        l = l.strip()
+        if l.startswith("{"):
+            try:
+                out.append(json.loads(l))
+            except ValueError:
+                pass
+    return out
+
+
+def summarize(epochs):
+    """ms per epoch (median of the epochs after the first), the first's, eval ms, last accuracies."""
+    if not epochs:
+        return None
+    rest = [e["seconds"] for e in epochs[1:]] or [epochs[0]["seconds"]]
+    ev = [e.get("eval_seconds", 0.0) for e in epochs[1:]] or [epochs[0].get("eval_seconds", 0.0)]
+    last = epochs[-1]
+    return {"ms": 1e3 * statistics.median(rest), "first_ms": 1e3 * epochs[0]["seconds"],
+            "eval_ms": 1e3 * statistics.median(ev), "train": last.get("train_accuracy"),
+            "test": last.get("test_accuracy"), "tests": [e.get("test_accuracy") for e in epochs]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bundle", help="run the programs and data of this bundle (made by --make-bundle)")
+    ap.add_argument("--make-bundle", metavar="FILE", help="make a bundle for a GPU machine that cannot build")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=540, help="seconds for the whole run (default 540)")
+    ap.add_argument("--no-checks", action="store_true", help="skip the kernel and backend checks")
+    ap.add_argument("--no-jax", action="store_true")
+    a = ap.parse_args()
+    if a.make_bundle:
+        return make_bundle(a.make_bundle)
+
+    out = os.environ.get("OUT") or os.path.join(BUILD, "bench-gpu")
+    os.makedirs(out, exist_ok=True)
+    r = Runner(out, a.budget)
+    env = dict(os.environ)
+    if a.bundle:
+        where = tempfile.mkdtemp(prefix="mnist-gpu-")
+        with tarfile.open(a.bundle) as t:
+            try:
+                t.extractall(where, filter="data")
+            except TypeError:  # a Python before 3.11.4
+                t.extractall(where)
+        bins = {p: os.path.join(where, "bin", os.path.basename(p)) for p in PROGRAMS}
+        libpath = [os.path.join(where, "lib")] + cublas_dirs()
+        env["LD_LIBRARY_PATH"] = ":".join(libpath + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else []))
+        env["MNIST_DATA"] = os.path.join(where, "data")
+        r.say(f"bundle {a.bundle} in {where}; library path {env['LD_LIBRARY_PATH']}")
+    else:
+        bins = {p: os.path.join(BUILD, p) for p in PROGRAMS}
+        env.setdefault("MNIST_DATA", data_dir())
+    env["MNIST_BIN"] = bins["mnist"]
+    data = env["MNIST_DATA"]
+
+    smi = shutil.which("nvidia-smi")
+    gpu = "unknown GPU"
+    if smi:
+        rc, text, _ = r.run("nvidia-smi", [smi, "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
+                                           "--format=csv,noheader"], 30)
+        if rc == 0 and text.strip():
+            gpu = text.strip().splitlines()[0]
+    r.say(f"GPU: {gpu}")
+
+    checks = []
+    if not a.no_checks:
+        kenv = dict(env, MNIST_KERNEL_TIMES="1")
+        for name, cmd, limit, e in (("kernels", [bins["tests/test_cuda_kernels"]], 150, kenv),
+                                    ("backend", [bins["tests/test_cuda"]], 240, env),
+                                    ("cli", [sys.executable, os.path.join(ROOT, "tests", "test_cuda_cli.py")], 120,
+                                     env)):
+            rc, text, sec = r.run(name, cmd, limit, e)
+            p, f, s = checks_summary(text)
+            for l in f + s:
+                r.say("   " + l)
+            if name == "kernels":
+                for l in text.splitlines():
+                    if l.startswith("TIME "):
+                        r.say("   " + l)
+            checks.append((name, p, len(f), rc, s))
+
+    rows = []
+    for label, extra in (("C FP32", []), ("C TF32", ["--tf32"])):
+        rc, text, _ = r.run("train-" + label.split()[1].lower(),
+                            [bins["mnist"], "train", "--device", "cuda", "--epochs", str(a.epochs), "--json",
+                             "--no-progress"] + extra, 180, env)
+        rows.append((label, summarize(json_lines(text)) if rc == 0 else None, rc))
+    have_jax = not a.no_jax and subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0
+    if not have_jax:
+        r.say("-- JAX: not installed here (or --no-jax): the JAX rows are missing")
+    else:
+        for label, prec in (("JAX FP32", "highest"), ("JAX TF32", None)):
+            e = dict(env, XLA_PYTHON_CLIENT_PREALLOCATE="false")
+            if prec:
+                e["JAX_DEFAULT_MATMUL_PRECISION"] = prec
+            else:
+                e.pop("JAX_DEFAULT_MATMUL_PRECISION", None)
+            rc, text, _ = r.run("jax-" + label.split()[1].lower(),
+                                [sys.executable, os.path.join(ROOT, "bench", "jax_lab.py"), data, "--epochs",
+                                 str(a.epochs)], 300, e)
+            j = json_lines(text)
+            rows.append((label, summarize(j[-1]["epochs"]) if rc == 0 and j else None, rc))
+            if j:
+                r.say(f"   jax {j[-1].get('jax')} on {j[-1].get('device')}, "
+                      f"compiled in {j[-1].get('compile_seconds', 0):.1f} s")
+
+    jax_ms = {lab.split()[1]: s["ms"] for lab, s, _ in rows if s and lab.startswith("JAX")}
+    table = [f"GPU: {gpu}; {time.strftime('%Y-%m-%d')}; {a.epochs} epochs of the lab's recipe",
+             "",
+             "| run | ms per epoch | epoch 0 ms | eval ms | train acc | test acc | test acc by epoch | vs JAX |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for label, s, rc in rows:
+        if not s:
+            table.append(f"| {label} | failed ({'timed out' if rc is None else f'exit {rc}'}) | | | | | | |")
+            continue
+        j = jax_ms.get(label.split()[1])
+        ratio = f"{j / s['ms']:.2f}x faster" if j and label.startswith("C") else ""
+        table.append(f"| {label} | {s['ms']:.1f} | {s['first_ms']:.1f} | {s['eval_ms']:.1f} | {s['train']:.4f} | "
+                     f"{s['test']:.4f} | {' '.join(f'{t:.4f}' for t in s['tests'])} | {ratio} |")
+    table.append("")
+    table.append("ms per epoch: the median of epochs 1.. (epoch 0 apart: graph capture, warm-up); eval: train + test "
+                 "sets after an epoch. The lab's test accuracies: 0.7515 0.8279 0.8569 0.8707 0.8812.")
+    for name, p, f, rc, s in checks:
+        table.append(f"{name} checks: {p} passed, {f} failed{'' if rc == 0 else f' (exit {rc})'}"
+                     + (f"; {len(s)} skipped" if s else ""))
+    r.say("")
+    for l in table:
+        r.say(l)
+    with open(os.path.join(out, "bench-gpu.md"), "w") as f:
+        f.write("\n".join(table) + "\n")
+    with open(os.path.join(out, "bench-gpu.log"), "w") as f:
+        f.write("\n".join(r.lines) + "\n")
+    bad = any(f or rc != 0 for _, _, f, rc, _ in checks) or any(s is None for lab, s, _ in rows if lab.startswith("C"))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,589 @@
+/* backend_cuda.cu: the seam of src/backend.h on one NVIDIA GPU, mirroring src/backend_cpu.c
+ * function for function. Everything lives on the device: the splits as bytes (uploaded once by
+ * set_data), parameters, gradients and optimizer state as flat buffers laid out as the model's,
+ * activations for the largest batch, and a chunk of steps' batch indices and scalars. A chunk of
+ * steps (train_steps: the rest of an epoch) is uploaded once and replayed as one CUDA graph;
+ * only its losses come back. Products through cuBLAS in pointer mode device, so the learning rate
+ * of the fused SGD step (alpha -lr, beta 1 - lr wd) is read from device memory and one captured
+ * graph serves every epoch. Every CUDA and cuBLAS return is checked, and each launch's error. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+extern "C" {
+#include "backend.h"
+#include "util.h"
+}
+
+#define EVAL_ROWS 10000                /* rows per forward pass when evaluating or predicting */
+#define WORKSPACE_BYTES ((size_t)32 << 20) /* cuBLAS's workspace: NVIDIA's advice for Hopper */
+
+typedef struct {
+    uint8_t *images; /* (n, sizes[0]) bytes, on the device */
+    uint8_t *labels; /* (n) */
+    int n, given;
+} dev_split;
+
+typedef struct {
+    backend base;
+    backend_opts o;
+    int nl, sizes[MNIST_MAX_LAYERS + 1];
+    mnist_tensor t[2 * MNIST_MAX_LAYERS];
+    size_t nparams;
+    int slots;
+    uint64_t steps;                    /* optimizer steps taken */
+    int rows;                          /* capacity of act: max(max_batch, EVAL_ROWS) */
+    uint64_t threshold;                /* dropout: p * 2^24, as mnist_dropout_keep */
+    float keep_scale;                  /* dropout: 1 / (1 - p) */
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    gemm_ctx gemm;
+    void *workspace;                   /* cuBLAS's, set once so that capture allocates nothing */
+    float *consts;                     /* {1, 0}: alpha and beta of the plain products */
+    float *params, *grads, *state;     /* (nparams), (nparams), (slots * nparams) */
+    float *act[MNIST_MAX_LAYERS + 1];  /* act[0] input (rows, sizes[0]); act[l] layer l-1's output */
+    float *drop[MNIST_MAX_LAYERS];     /* with dropout: act[l] * mask[l] (max_batch, sizes[l]) */
+    float *mask[MNIST_MAX_LAYERS];     /* with dropout: 0 or 1 / (1 - p) */
+    float *delta[2];                   /* (max_batch, widest layer after the input) */
+    int32_t *y;                        /* (rows) labels of the rows in act */
+    dev_split split[NSPLITS];
+    /* a chunk of steps: batch indices, scalars, losses on the device, and their pinned twins */
+    int32_t *idx, *h_idx;              /* (cap_idx) */
+    step_scalars *sc, *h_sc;           /* (cap_steps) */
+    double *loss, *h_loss;             /* (cap_steps) */
+    size_t cap_idx;
+    int cap_steps;
+    /* evaluation: a loss per chunk of rows, then correct and the confusion matrix */
+    double *parts, *h_parts;           /* (cap_parts) */
+    int *counts, *h_counts;            /* (NCOUNTS) */
+    int cap_parts;
+    /* the graph of the last chunk of steps */
+    cudaGraphExec_t graph;
+    int graph_steps, graph_n, warm;
+} cuda_backend;
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+static int cuda_fail(mnist_err *err, const char *what, cudaError_t e) {
+    return errf(err, "CUDA error while %s: %s", what, cudaGetErrorString(e));
+}
+
+static const cublas_api *blas; /* set by the probe that every backend passes first */
+
+static int blas_fail(mnist_err *err, const char *what, cublasStatus_t s) {
+    return errf(err, "cuBLAS error while %s: %s", what, blas->status_string(s));
+}
+
+/* Return -1 from the calling function (which has an mnist_err *err) when a call fails. */
+#define CU(call, what)                                          \
+    do {                                                        \
+        cudaError_t e_ = (call);                                \
+        if (e_ != cudaSuccess) return cuda_fail(err, what, e_); \
+    } while (0)
+#define CB(call, what)                                                   \
+    do {                                                                 \
+        cublasStatus_t s_ = (call);                                      \
+        if (s_ != CUBLAS_STATUS_SUCCESS) return blas_fail(err, what, s_); \
+    } while (0)
+
+int backend_cuda_probe(mnist_err *err) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e == cudaSuccess && n == 0) e = cudaErrorNoDevice;
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: leave no stale error for the launches of another backend */
+        if (e == cudaErrorNoDevice)
+            return errf(err, "--device cuda: no NVIDIA GPU was found (CUDA: %s)", cudaGetErrorString(e));
+        if (e == cudaErrorInsufficientDriver)
+            return errf(err,
+                        "--device cuda: no GPU can be used here: no NVIDIA driver for CUDA %d.%d or later was found "
+                        "(CUDA: %s)",
+                        CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10, cudaGetErrorString(e));
+        return errf(err, "--device cuda: the GPU cannot be used (CUDA: %s)", cudaGetErrorString(e));
+    }
+    int dev = 0;
+    cudaDeviceProp p;
+    if ((e = cudaGetDevice(&dev)) != cudaSuccess || (e = cudaGetDeviceProperties(&p, dev)) != cudaSuccess) {
+        cudaGetLastError();
+        return errf(err, "--device cuda: the GPU cannot be used (CUDA: %s)", cudaGetErrorString(e));
+    }
+    if ((e = k_check_image()) != cudaSuccess) {
+        cudaGetLastError();
+        return errf(err, "--device cuda: this build's GPU code does not run on the %s (compute capability %d.%d): "
+                         "%s; rebuild with NVCC_ARCH for it",
+                    p.name, p.major, p.minor, cudaGetErrorString(e));
+    }
+    char why[512];
+    if (!(blas = cublas_load(why, sizeof why))) return errf(err, "--device cuda: cuBLAS cannot be loaded: %s", why);
+    return 0;
+}
+
+/* ---- memory ------------------------------------------------------------------------------- */
+
+static float *W(const cuda_backend *c, int l) { return c->params + c->t[2 * l].offset; }
+static float *B(const cuda_backend *c, int l) { return c->params + c->t[2 * l + 1].offset; }
+static float *GW(const cuda_backend *c, int l) { return c->grads + c->t[2 * l].offset; }
+static float *GB(const cuda_backend *c, int l) { return c->grads + c->t[2 * l + 1].offset; }
+
+/* What layer l reads: its input, dropped out while training. */
+static const float *layer_input(const cuda_backend *c, int l, int train) {
+    return train && c->o.dropout > 0 && l > 0 ? c->drop[l] : c->act[l];
+}
+
+static void drop_graph(cuda_backend *c) {
+    if (c->graph) cudaGraphExecDestroy(c->graph);
+    c->graph = NULL;
+}
+
+/* Room for a chunk of `steps` steps of n examples. Grows only (at set_data, or for a longer chunk
+ * than before); a graph captured over the old buffers is dropped. */
+static int reserve_steps(cuda_backend *c, int steps, int n, mnist_err *err) {
+    size_t need = (size_t)steps * (size_t)n;
+    if (need > c->cap_idx) {
+        drop_graph(c);
+        cudaFree(c->idx), cudaFreeHost(c->h_idx);
+        c->idx = c->h_idx = NULL, c->cap_idx = 0;
+        CU(cudaMalloc((void **)&c->idx, need * sizeof(int32_t)), "allocating batch indices");
+        CU(cudaMallocHost((void **)&c->h_idx, need * sizeof(int32_t)), "allocating batch indices");
+        c->cap_idx = need;
+    }
+    if (steps > c->cap_steps) {
+        drop_graph(c);
+        cudaFree(c->sc), cudaFreeHost(c->h_sc), cudaFree(c->loss), cudaFreeHost(c->h_loss);
+        c->sc = c->h_sc = NULL, c->loss = c->h_loss = NULL, c->cap_steps = 0;
+        CU(cudaMalloc((void **)&c->sc, (size_t)steps * sizeof(step_scalars)), "allocating step scalars");
+        CU(cudaMallocHost((void **)&c->h_sc, (size_t)steps * sizeof(step_scalars)), "allocating step scalars");
+        CU(cudaMalloc((void **)&c->loss, (size_t)steps * sizeof(double)), "allocating losses");
+        CU(cudaMallocHost((void **)&c->h_loss, (size_t)steps * sizeof(double)), "allocating losses");
+        c->cap_steps = steps;
+    }
+    return 0;
+}
+
+static void cuda_destroy(backend *base) {
+    cuda_backend *c = (cuda_backend *)base;
+    if (!c) return;
+    if (c->stream) cudaStreamSynchronize(c->stream);
+    drop_graph(c);
+    if (c->blas) c->gemm.api->destroy(c->blas);
+    cudaFree(c->workspace);
+    cudaFree(c->consts);
+    cudaFree(c->params), cudaFree(c->grads), cudaFree(c->state);
+    for (int l = 0; l <= c->nl; l++) cudaFree(c->act[l]);
+    for (int l = 0; l < c->nl; l++) cudaFree(c->drop[l]), cudaFree(c->mask[l]);
+    cudaFree(c->delta[0]), cudaFree(c->delta[1]);
+    cudaFree(c->y);
+    for (int i = 0; i < NSPLITS; i++) cudaFree(c->split[i].images), cudaFree(c->split[i].labels);
+    cudaFree(c->idx), cudaFree(c->sc), cudaFree(c->loss), cudaFree(c->parts), cudaFree(c->counts);
+    cudaFreeHost(c->h_idx), cudaFreeHost(c->h_sc), cudaFreeHost(c->h_loss), cudaFreeHost(c->h_parts);
+    cudaFreeHost(c->h_counts);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    cudaGetLastError(); /* what failed while tearing down is not the next backend's error */
+    free(c);
+}
+
+static int cuda_set_data(backend *base, int which, const mnist_split *s, mnist_err *err) {
+    cuda_backend *c = (cuda_backend *)base;
+    if (s->rows * s->cols != c->sizes[0])
+        return errf(err, "images of %dx%d = %d pixels do not fit a network with %d inputs", s->rows, s->cols,
+                    s->rows * s->cols, c->sizes[0]);
+    if (c->sizes[c->nl] < MNIST_CLASSES)
+        return errf(err, "a network with %d outputs cannot score %d classes", c->sizes[c->nl], MNIST_CLASSES);
+    if (s->n < 0) return errf(err, "a split of %d examples", s->n);
+    for (int i = 0; i < s->n; i++) /* the kernels index by label: never past the classes */
+        if (s->labels[i] >= MNIST_CLASSES)
+            return errf(err, "example %d has label %d, not a class 0..%d", i, s->labels[i], MNIST_CLASSES - 1);
+    dev_split *d = &c->split[which];
+    CU(cudaStreamSynchronize(c->stream), "finishing earlier work");
+    if (which == SPLIT_TRAIN) drop_graph(c); /* it reads the old images */
+    cudaFree(d->images), cudaFree(d->labels);
+    memset(d, 0, sizeof *d);
+    size_t bytes;
+    if (mul_size((size_t)s->n, (size_t)c->sizes[0], &bytes)) return errf(err, "a split of %d images is too large", s->n);
+    if (s->n > 0) {
+        CU(cudaMalloc((void **)&d->images, bytes), "allocating a split's images");
+        CU(cudaMalloc((void **)&d->labels, (size_t)s->n), "allocating a split's labels");
+        CU(cudaMemcpyAsync(d->images, s->images, bytes, cudaMemcpyHostToDevice, c->stream), "uploading images");
+        CU(cudaMemcpyAsync(d->labels, s->labels, (size_t)s->n, cudaMemcpyHostToDevice, c->stream),
+           "uploading labels");
+        CU(cudaStreamSynchronize(c->stream), "uploading a split");
+    }
+    d->n = s->n;
+    d->given = 1;
+    int parts = (s->n + c->rows - 1) / c->rows;
+    if (parts > c->cap_parts) {
+        cudaFree(c->parts), cudaFreeHost(c->h_parts);
+        c->parts = c->h_parts = NULL, c->cap_parts = 0;
+        CU(cudaMalloc((void **)&c->parts, (size_t)parts * sizeof(double)), "allocating evaluation sums");
+        CU(cudaMallocHost((void **)&c->h_parts, (size_t)parts * sizeof(double)), "allocating evaluation sums");
+        c->cap_parts = parts;
+    }
+    /* room for an epoch of steps, so that the trainer's chunks never allocate */
+    int b = c->o.max_batch, steps = s->n / b > 0 ? s->n / b : 1;
+    return which == SPLIT_TRAIN ? reserve_steps(c, steps, b, err) : 0;
+}
+
+/* ---- a step ------------------------------------------------------------------------------- */
+
+/* The scalars of the step taken after `step` steps, with learning rate lr: the CPU backend's
+ * float arithmetic (decay = 1 - lr wd; Adam's corrections in double from float betas). */
+static step_scalars scalars(const cuda_backend *c, uint64_t step, float lr) {
+    step_scalars s;
+    memset(&s, 0, sizeof s);
+    s.lr = lr;
+    s.neg_lr = -lr;
+    s.decay = 1.0f - lr * c->o.weight_decay;
+    if (c->o.optimizer == MNIST_ADAM) {
+        double t = (double)(step + 1);
+        s.c1 = (float)(1.0 / (1.0 - pow(c->o.beta1, t)));
+        s.c2 = (float)(1.0 / (1.0 - pow(c->o.beta2, t)));
+    }
+    s.step = step;
+    return s;
+}
+
+/* Forward n rows of act[0] through every layer: hidden layers with bias and activation (and, when
+ * training, dropout keyed by sc->step); the last layer's product only, its bias and log-softmax
+ * being the caller's kernel. */
+static int forward(cuda_backend *c, int n, int train, const step_scalars *sc, mnist_err *err) {
+    for (int l = 0; l < c->nl; l++) {
+        int in = c->sizes[l], out = c->sizes[l + 1];
+        CB(mm_forward(&c->gemm, c->act[l + 1], layer_input(c, l, train), W(c, l), n, in, out), "a layer's product");
+        if (l < c->nl - 1) {
+            int drop = train && c->o.dropout > 0;
+            CU(k_bias_act(c->act[l + 1], B(c, l), n, out, c->o.act, drop ? c->drop[l + 1] : NULL,
+                          drop ? c->mask[l + 1] : NULL, c->o.seed, l, c->threshold, c->keep_scale, sc, c->stream),
+               "launching bias and activation");
+        }
+    }
+    return 0;
+}
+
+/* Enqueue one step on training examples idx (n, on the device) with scalars sc and loss slot
+ * `loss` (device): gather, forward, log-softmax and NLL, backward. LAST_SGD takes the SGD step in
+ * place (each weight gradient's product folded into the update, after the input gradient was
+ * taken from the weights before it); LAST_GRAD writes the gradients into grads. */
+static int enqueue_step(cuda_backend *c, const int32_t *idx, int n, const step_scalars *sc, double *loss,
+                        last_mode mode, mnist_err *err) {
+    const dev_split *s = &c->split[SPLIT_TRAIN];
+    int nl = c->nl, k = c->sizes[nl], sgd = mode == LAST_SGD;
+    CU(k_gather(c->act[0], c->y, s->images, s->labels, idx, 0, n, c->sizes[0], c->o.shift, c->o.flip, c->o.side, c->o.seed, sc,
+                c->stream),
+       "launching the batch gather");
+    if (forward(c, n, 1, sc, err)) return -1;
+    float *dz = c->delta[0], *dh = c->delta[1];
+    CU(k_softmax_xent(c->act[nl], dz, B(c, nl - 1), c->y, n, k, mode, sgd ? B(c, nl - 1) : GB(c, nl - 1), sc, loss,
+                      c->stream),
+       "launching log-softmax and the loss");
+    for (int l = nl - 1; l >= 0; l--) {
+        int in = c->sizes[l], out = c->sizes[l + 1];
+        const float *h = layer_input(c, l, 1);
+        if (l > 0) {
+            // dh (n, in) = dz w^T; through dropout's mask and the activation: layer l-1's dz, and its bias
+            CB(mm_input_grad(&c->gemm, dh, dz, W(c, l), n, in, out), "an input gradient's product");
+            CU(k_act_grad_bias(dh, c->act[l], c->o.dropout > 0 ? c->mask[l] : NULL, n, in, c->o.act, mode,
+                               sgd ? B(c, l - 1) : GB(c, l - 1), sc, c->stream),
+               "launching the activation's gradient");
+        }
+        // w = decay w - lr h^T dz (SGD), or dw = h^T dz
+        if (sgd)
+            CB(mm_weight_grad(&c->gemm, W(c, l), h, dz, n, in, out, &sc->neg_lr, &sc->decay), "the SGD step's product");
+        else
+            CB(mm_weight_grad(&c->gemm, GW(c, l), h, dz, n, in, out, c->gemm.one, c->gemm.zero),
+               "a weight gradient's product");
+        float *t = dz;
+        dz = dh;
+        dh = t;
+    }
+    return 0;
+}
+
+/* Step j of the uploaded chunk: its batch, then the optimizer. */
+static int enqueue_train_step(cuda_backend *c, int j, int n, mnist_err *err) {
+    const step_scalars *sc = c->sc + j;
+    if (enqueue_step(c, c->idx + (size_t)j * n, n, sc, c->loss + j,
+                     c->o.optimizer == MNIST_SGD ? LAST_SGD : LAST_GRAD, err))
+        return -1;
+    if (c->o.optimizer == MNIST_MOMENTUM)
+        CU(k_momentum(c->params, c->grads, c->state, c->nparams, c->o.momentum, c->o.nesterov, sc, c->stream),
+           "launching the momentum step");
+    else if (c->o.optimizer == MNIST_ADAM)
+        CU(k_adam(c->params, c->grads, c->state, c->state + c->nparams, c->nparams, c->o.beta1, c->o.beta2, c->o.eps,
+                  sc, c->stream),
+           "launching the Adam step");
+    return 0;
+}
+
+/* Capture the chunk's steps into one graph. Before the first capture, one gradient pass runs
+ * eagerly (it changes nothing) so that every kernel and cuBLAS's choice of kernels are loaded. */
+static int capture(cuda_backend *c, int steps, int n, mnist_err *err) {
+    drop_graph(c);
+    if (!c->warm) {
+        if (enqueue_step(c, c->idx, n, c->sc, c->loss, LAST_GRAD, err)) return -1;
+        CU(cudaStreamSynchronize(c->stream), "warming up");
+        c->warm = 1;
+    }
+    CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed), "beginning a graph capture");
+    int rc = 0;
+    for (int j = 0; j < steps && rc == 0; j++) rc = enqueue_train_step(c, j, n, err);
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (rc || e != cudaSuccess) {
+        if (g) cudaGraphDestroy(g);
+        cudaGetLastError();
+        return rc ? -1 : cuda_fail(err, "capturing the steps' graph", e);
+    }
+    e = cudaGraphInstantiateWithFlags(&c->graph, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        c->graph = NULL;
+        return cuda_fail(err, "instantiating the steps' graph", e);
+    }
+    c->graph_steps = steps;
+    c->graph_n = n;
+    return 0;
+}
+
+static int check_batch(const cuda_backend *c, const int32_t *idx, int n, mnist_err *err) {
+    const dev_split *s = &c->split[SPLIT_TRAIN];
+    if (!s->given) return errf(err, "no training data given to the backend");
+    if (n < 1 || n > c->o.max_batch) return errf(err, "batch of %d examples is outside 1..%d", n, c->o.max_batch);
+    for (int r = 0; r < n; r++)
+        if (idx[r] < 0 || idx[r] >= s->n) return errf(err, "example index %d is outside 0..%d", idx[r], s->n - 1);
+    return 0;
+}
+
+/* Upload the chunk's indices and scalars (lr[j] for step j), then run its steps: replayed as one
+ * graph, or enqueued one by one. losses (steps), when non-NULL, gets each step's loss. */
+static int run_steps(cuda_backend *c, const int32_t *perm, int n, int steps, const float *lr, double *losses,
+                     int use_graph, mnist_err *err) {
+    if (steps < 1) return errf(err, "%d steps asked for", steps);
+    for (int j = 0; j < steps; j++)
+        if (check_batch(c, perm + (size_t)j * n, n, err)) return -1;
+    if (reserve_steps(c, steps, n, err)) return -1;
+    memcpy(c->h_idx, perm, (size_t)steps * n * sizeof(int32_t));
+    for (int j = 0; j < steps; j++) c->h_sc[j] = scalars(c, c->steps + (uint64_t)j, lr[j]);
+    CU(cudaMemcpyAsync(c->idx, c->h_idx, (size_t)steps * n * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream),
+       "uploading batch indices");
+    CU(cudaMemcpyAsync(c->sc, c->h_sc, (size_t)steps * sizeof(step_scalars), cudaMemcpyHostToDevice, c->stream),
+       "uploading step scalars");
+    if (use_graph) {
+        if ((!c->graph || c->graph_steps != steps || c->graph_n != n) && capture(c, steps, n, err)) return -1;
+        CU(cudaGraphLaunch(c->graph, c->stream), "launching the steps' graph");
+    } else {
+        for (int j = 0; j < steps; j++)
+            if (enqueue_train_step(c, j, n, err)) return -1;
+    }
+    CU(cudaMemcpyAsync(c->h_loss, c->loss, (size_t)steps * sizeof(double), cudaMemcpyDeviceToHost, c->stream),
+       "reading the losses");
+    CU(cudaStreamSynchronize(c->stream), "training");
+    if (losses) memcpy(losses, c->h_loss, (size_t)steps * sizeof(double));
+    c->steps += (uint64_t)steps;
+    return 0;
+}
+
+static int cuda_train_steps(backend *base, const int32_t *perm, int n, int steps, const float *lr, double *losses,
+                            mnist_err *err) {
+    return run_steps((cuda_backend *)base, perm, n, steps, lr, losses, 1, err);
+}
+
+static int cuda_train_step(backend *base, const int32_t *idx, int n, float lr, double *loss, mnist_err *err) {
+    return run_steps((cuda_backend *)base, idx, n, 1, &lr, loss, 0, err);
+}
+
+static int cuda_gradient(backend *base, const int32_t *idx, int n, float *grads, double *loss, mnist_err *err) {
+    cuda_backend *c = (cuda_backend *)base;
+    if (check_batch(c, idx, n, err) || reserve_steps(c, 1, n, err)) return -1;
+    memcpy(c->h_idx, idx, (size_t)n * sizeof(int32_t));
+    c->h_sc[0] = scalars(c, c->steps, 0.0f);
+    CU(cudaMemcpyAsync(c->idx, c->h_idx, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream),
+       "uploading batch indices");
+    CU(cudaMemcpyAsync(c->sc, c->h_sc, sizeof(step_scalars), cudaMemcpyHostToDevice, c->stream),
+       "uploading step scalars");
+    if (enqueue_step(c, c->idx, n, c->sc, c->loss, LAST_GRAD, err)) return -1;
+    CU(cudaMemcpyAsync(grads, c->grads, c->nparams * sizeof(float), cudaMemcpyDeviceToHost, c->stream),
+       "reading the gradients");
+    CU(cudaMemcpyAsync(c->h_loss, c->loss, sizeof(double), cudaMemcpyDeviceToHost, c->stream), "reading the loss");
+    CU(cudaStreamSynchronize(c->stream), "computing a gradient");
+    if (loss) *loss = c->h_loss[0];
+    return 0;
+}
+
+/* ---- evaluation and prediction ------------------------------------------------------------ */
+
+static int cuda_evaluate(backend *base, int which, mnist_eval_result *res, mnist_err *err) {
+    cuda_backend *c = (cuda_backend *)base;
+    const dev_split *s = &c->split[which];
+    if (!s->given) return errf(err, "no data given to the backend for split %d", which);
+    memset(res, 0, sizeof *res);
+    int nl = c->nl, k = c->sizes[nl], parts = 0;
+    if (s->n > 0) {
+        CU(cudaMemsetAsync(c->counts, 0, NCOUNTS * sizeof(int), c->stream), "clearing the counts");
+        for (int start = 0; start < s->n; start += c->rows, parts++) {
+            int n = s->n - start < c->rows ? s->n - start : c->rows;
+            CU(k_gather(c->act[0], c->y, s->images, s->labels, NULL, start, n, c->sizes[0], 0, 0, 0, 0, NULL, c->stream),
+               "launching the gather");
+            if (forward(c, n, 0, NULL, err)) return -1;
+            CU(k_eval_rows(c->act[nl], B(c, nl - 1), c->y, n, k, c->parts + parts, c->counts, c->counts + 1,
+                           c->stream),
+               "launching the evaluation");
+        }
+        CU(cudaMemcpyAsync(c->h_parts, c->parts, (size_t)parts * sizeof(double), cudaMemcpyDeviceToHost, c->stream),
+           "reading the losses");
+        CU(cudaMemcpyAsync(c->h_counts, c->counts, NCOUNTS * sizeof(int), cudaMemcpyDeviceToHost, c->stream),
+           "reading the counts");
+        CU(cudaStreamSynchronize(c->stream), "evaluating");
+    }
+    double loss = 0.0;
+    for (int i = 0; i < parts; i++) loss += c->h_parts[i];
+    res->correct = parts ? c->h_counts[0] : 0;
+    if (parts) memcpy(res->confusion, c->h_counts + 1, sizeof res->confusion);
+    res->n = s->n;
+    res->loss = loss / s->n;
+    res->accuracy = (double)res->correct / s->n;
+    return 0;
+}
+
+static int cuda_predict(backend *base, const float *x, int n, float *probs, mnist_err *err) {
+    cuda_backend *c = (cuda_backend *)base;
+    if (n < 1) return errf(err, "nothing to predict (%d inputs)", n);
+    int nl = c->nl, in = c->sizes[0], k = c->sizes[nl];
+    for (int start = 0; start < n; start += c->rows) {
+        int m = n - start < c->rows ? n - start : c->rows;
+        CU(cudaMemcpyAsync(c->act[0], x + (size_t)start * in, (size_t)m * in * sizeof(float), cudaMemcpyHostToDevice,
+                           c->stream),
+           "uploading the inputs");
+        if (forward(c, m, 0, NULL, err)) return -1;
+        CU(k_log_softmax(c->act[nl], B(c, nl - 1), m, k, c->stream), "launching log-softmax");
+        CU(cudaMemcpyAsync(probs + (size_t)start * k, c->act[nl], (size_t)m * k * sizeof(float),
+                           cudaMemcpyDeviceToHost, c->stream),
+           "reading the probabilities");
+    }
+    CU(cudaStreamSynchronize(c->stream), "predicting");
+    for (size_t i = 0; i < (size_t)n * k; i++) probs[i] = expf(probs[i]); /* as mnist_predict */
+    return 0;
+}
+
+/* ---- parameters and state ----------------------------------------------------------------- */
+
+static int transfer(cuda_backend *c, void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, mnist_err *err) {
+    if (bytes) CU(cudaMemcpyAsync(dst, src, bytes, kind, c->stream), "copying between host and GPU");
+    CU(cudaStreamSynchronize(c->stream), "copying between host and GPU");
+    return 0;
+}
+
+static int cuda_get_params(backend *base, float *dst, mnist_err *err) {
+    cuda_backend *c = (cuda_backend *)base;
+    return transfer(c, dst, c->params, c->nparams * sizeof(float), cudaMemcpyDeviceToHost, err);
+}
+
+static int cuda_set_params(backend *base, const float *src, mnist_err *err) {
+    cuda_backend *c = (cuda_backend *)base;
+    return transfer(c, c->params, src, c->nparams * sizeof(float), cudaMemcpyHostToDevice, err);
+}
+
+static int cuda_get_state(backend *base, float *dst, uint64_t *steps, mnist_err *err) {
+    cuda_backend *c = (cuda_backend *)base;
+    *steps = c->steps;
+    return transfer(c, dst, c->state, (size_t)c->slots * c->nparams * sizeof(float), cudaMemcpyDeviceToHost, err);
+}
+
+static int cuda_set_state(backend *base, const float *src, uint64_t steps, mnist_err *err) {
+    cuda_backend *c = (cuda_backend *)base;
+    if (transfer(c, c->state, src, (size_t)c->slots * c->nparams * sizeof(float), cudaMemcpyHostToDevice, err)) return -1;
+    c->steps = steps;
+    return 0;
+}
+
+/* ---- creation ----------------------------------------------------------------------------- */
+
+/* n floats (at least one), zeroed: no buffer is ever read before it is written, but products
+ * with beta 0 and kernels that skip rows must never meet garbage that happens to be NaN. */
+static int alloc_floats(cuda_backend *c, float **p, size_t n, mnist_err *err) {
+    CU(cudaMalloc((void **)p, (n ? n : 1) * sizeof(float)), "allocating GPU memory");
+    CU(cudaMemsetAsync(*p, 0, (n ? n : 1) * sizeof(float), c->stream), "clearing GPU memory");
+    return 0;
+}
+
+static int init(cuda_backend *c, const mnist_model *m, mnist_err *err) {
+    const backend_opts *o = &c->o;
+    CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "creating a stream");
+    c->gemm.api = blas;
+    CB(blas->create(&c->blas), "starting cuBLAS");
+    CB(blas->set_stream(c->blas, c->stream), "setting cuBLAS's stream");
+    CB(blas->set_pointer_mode(c->blas, CUBLAS_POINTER_MODE_DEVICE), "setting cuBLAS's pointer mode");
+    CU(cudaMalloc(&c->workspace, WORKSPACE_BYTES), "allocating cuBLAS's workspace");
+    CB(blas->set_workspace(c->blas, c->workspace, WORKSPACE_BYTES), "setting cuBLAS's workspace");
+    const float consts[2] = {1.0f, 0.0f};
+    if (alloc_floats(c, &c->consts, 2, err) || transfer(c, c->consts, consts, sizeof consts, cudaMemcpyHostToDevice, err))
+        return -1;
+    c->gemm.h = c->blas;
+    c->gemm.compute = o->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    c->gemm.one = c->consts;
+    c->gemm.zero = c->consts + 1;
+
+    int widest = 0;
+    for (int l = 1; l <= c->nl; l++)
+        if (m->sizes[l] > widest) widest = m->sizes[l];
+    if (alloc_floats(c, &c->params, m->nparams, err) || alloc_floats(c, &c->grads, m->nparams, err) ||
+        alloc_floats(c, &c->state, (size_t)c->slots * m->nparams, err))
+        return -1;
+    for (int l = 0; l <= c->nl; l++)
+        if (alloc_floats(c, &c->act[l], (size_t)c->rows * m->sizes[l], err)) return -1;
+    for (int l = 1; l < c->nl && o->dropout > 0; l++)
+        if (alloc_floats(c, &c->drop[l], (size_t)o->max_batch * m->sizes[l], err) ||
+            alloc_floats(c, &c->mask[l], (size_t)o->max_batch * m->sizes[l], err))
+            return -1;
+    for (int i = 0; i < 2; i++)
+        if (alloc_floats(c, &c->delta[i], (size_t)o->max_batch * widest, err)) return -1;
+    CU(cudaMalloc((void **)&c->y, (size_t)c->rows * sizeof(int32_t)), "allocating labels");
+    CU(cudaMalloc((void **)&c->counts, NCOUNTS * sizeof(int)), "allocating counts");
+    CU(cudaMallocHost((void **)&c->h_counts, NCOUNTS * sizeof(int)), "allocating counts");
+    if (reserve_steps(c, 1, o->max_batch, err)) return -1;
+    return transfer(c, c->params, m->params, m->nparams * sizeof(float), cudaMemcpyHostToDevice, err);
+}
+
+backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_err *err) {
+    if (backend_cuda_probe(err)) return NULL;
+    if ((o->shift || o->flip) && (o->side < 1 || o->side * o->side != m->sizes[0])) {
+        errf(err, "shifting or flipping images needs square images of %d pixels", m->sizes[0]);
+        return NULL;
+    }
+    if (o->max_batch < 1) {
+        errf(err, "a largest batch of %d examples", o->max_batch);
+        return NULL;
+    }
+    cuda_backend *c = (cuda_backend *)calloc(1, sizeof *c);
+    if (!c) {
+        errf(err, "out of memory");
+        return NULL;
+    }
+    c->base.name = "cuda";
+    c->base.destroy = cuda_destroy;
+    c->base.set_data = cuda_set_data;
+    c->base.train_step = cuda_train_step;
+    c->base.gradient = cuda_gradient;
+    c->base.evaluate = cuda_evaluate;
+    c->base.get_params = cuda_get_params;
+    c->base.set_params = cuda_set_params;
+    c->base.get_state = cuda_get_state;
+    c->base.set_state = cuda_set_state;
+    c->base.train_steps = cuda_train_steps;
+    c->base.predict = cuda_predict;
+    c->o = *o;
+    c->nl = m->nlayers;
+    memcpy(c->sizes, m->sizes, sizeof c->sizes);
+    memcpy(c->t, m->tensors, sizeof c->t);
+    c->nparams = m->nparams;
+    c->slots = mnist_optimizer_slots(o->optimizer);
+    c->rows = o->max_batch > EVAL_ROWS ? o->max_batch : EVAL_ROWS;
+    c->threshold = (uint64_t)(o->dropout * 16777216.0);
+    c->keep_scale = 1.0f / (1.0f - o->dropout);
+    if (init(c, m, err)) {
+        cuda_destroy(&c->base);
+        return NULL;
+    }
+    return &c->base;
+}

@@ -1,0 +1,175 @@
+/* kernels.h: the CUDA backend's arithmetic, internal to src/cuda/. Each launcher mirrors a loop of
+ * src/backend_cpu.c or src/cpu.c, enqueues its work on stream s and returns the launch's error
+ * (cudaGetLastError). Arrays are row-major, as on the CPU; the comment of each launcher gives the
+ * shapes. kernels.cu, optim.cu and this header's inline functions are compiled with -fmad=false
+ * (see the Makefile), so that the element-wise arithmetic rounds as the CPU's does: the tanh
+ * approximation, the dropout scaling and the SGD, momentum and Adam updates give the same bits. */
+#ifndef MNIST_CUDA_KERNELS_H
+#define MNIST_CUDA_KERNELS_H
+
+#include <stdint.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "mnist.h"
+}
+
+#define NCOUNTS (1 + MNIST_CLASSES * MNIST_CLASSES) /* evaluation's counts: correct, then the confusion matrix */
+
+/* What a step needs beside its inputs, filled on the host with the CPU backend's float arithmetic
+ * and read on the device, so that one captured graph serves every epoch: the graph bakes in where
+ * step j's scalars live, not their values. */
+typedef struct {
+    float lr, neg_lr; /* the learning rate, and -lr (cuBLAS' alpha of the fused SGD product) */
+    float decay;      /* 1 - lr * weight_decay (its beta) */
+    float c1, c2;     /* Adam: 1 / (1 - beta1^t), 1 / (1 - beta2^t), t = step + 1 */
+    uint64_t step;    /* optimizer steps taken before this one: the dropout masks' key */
+} step_scalars;
+
+/* What the last layer's kernel does with dz beside computing it. */
+typedef enum {
+    LAST_SGD,  /* b = decay * b - lr * column sums of dz: the fused SGD step */
+    LAST_GRAD  /* db = column sums of dz, into a gradient buffer */
+} last_mode;
+
+/* ---- shared with the host (tests compile these for the CPU too) ---------------------------- */
+
+/* splitmix64's finaliser, as mnist_dropout_keep (src/train.c). */
+static inline __host__ __device__ uint64_t cuda_mix64(uint64_t z) {
+    z ^= z >> 30;
+    z *= 0xbf58476d1ce4e5b9ULL;
+    z ^= z >> 27;
+    z *= 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* The key of layer `layer`'s masks at step `step`: mix(seed << 40 ^ step << 8 ^ layer). */
+static inline __host__ __device__ uint64_t cuda_dropout_key(uint32_t seed, uint64_t step, int layer) {
+    return cuda_mix64((uint64_t)seed << 40 ^ step << 8 ^ (uint64_t)layer);
+}
+
+/* Whether element i is kept, threshold = (uint64_t)(p * 2^24): mnist_dropout_keep. */
+static inline __host__ __device__ int cuda_dropout_keep(uint64_t key, uint64_t i, uint64_t threshold) {
+    return (cuda_mix64(key + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 40) >= threshold;
+}
+
+/* How batch row `row` at step `step` is augmented (shifts up to n pixels, mirroring when flip):
+ * mnist_augment (src/train.c). */
+static inline __host__ __device__ void cuda_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *dx,
+                                                    int *dy, int *mirror) {
+    uint64_t k = cuda_mix64((uint64_t)seed << 40 ^ step << 8 ^ 255u);
+    uint64_t v = cuda_mix64(k + (uint64_t)(row + 1) * 0x9e3779b97f4a7c15ULL), m = 2 * (uint64_t)n + 1;
+    *dx = (int)((v >> 32) % m) - n;
+    *dy = (int)((v & 0xffffffffu) % m) - n;
+    *mirror = flip ? (int)(cuda_mix64(v) >> 63) : 0;
+}
+
+/* tanh as src/cpu.c computes it: the same rational function, the same operations in the same
+ * order (no fused multiply-adds), so the same bits. */
+static inline __host__ __device__ float cuda_tanh(float x) {
+    const float c = 7.90531110763549805f;
+    float xc = x > c ? c : (x < -c ? -c : x);
+    float x2 = xc * xc;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    p = p * xc;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    float r = p / q;
+    return fabsf(x) < 0.0004f ? x : r;
+}
+
+/* ---- kernels.cu: the forward and backward passes' element-wise work ------------------------ */
+
+/* x (n, in) = images of examples idx[0..n) (or start..start+n when idx is NULL) as bytes / 255;
+ * y (n) = their labels. images (N, in) bytes, labels (N). With shift > 0 (augmenting a training
+ * batch: idx given, sc non-NULL), row r's image (side x side) is mirrored and moved as
+ * cuda_augment(seed, sc->step, r, shift, flip) says, the pixels it uncovers 0; flip likewise. */
+cudaError_t k_gather(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels, const int32_t *idx,
+                     int start, int n, int in, int shift, int flip, int side, uint32_t seed, const step_scalars *sc,
+                     cudaStream_t s);
+/* h (n, k) = act(h + b (k)), act 0 tanh, 1 relu. With mask non-NULL (dropout while training):
+ * mask (n, k) = keep ? 1 / (1 - p) : 0 for element r * k + c, keyed by (seed, sc->step, layer),
+ * and drop (n, k) = h * mask, what the next layer reads. */
+cudaError_t k_bias_act(float *h, const float *b, int n, int k, int act, float *drop, float *mask, uint32_t seed,
+                       int layer, uint64_t threshold, float keep_scale, const step_scalars *sc, cudaStream_t s);
+/* The last layer in training, one block: lp (n, k) = log_softmax(lp + b); dz (n, k) =
+ * (exp(lp) - onehot(y)) / n; *loss = mean of -lp[r, y[r]] (in double); then, by mode, b (k)
+ * takes the SGD step with sc's lr and decay, or db (k) gets the column sums of dz. */
+cudaError_t k_softmax_xent(float *lp, float *dz, const float *b, const int32_t *y, int n, int k, last_mode mode,
+                           float *b_out, const step_scalars *sc, double *loss, cudaStream_t s);
+/* lp (n, k) = log_softmax(lp + b): prediction. */
+cudaError_t k_log_softmax(float *lp, const float *b, int n, int k, cudaStream_t s);
+/* Evaluation of n rows, one block: lp (n, k) = log_softmax(lp + b); *loss_part = sum of
+ * -lp[r, y[r]] (in double); correct += rows whose first maximum is y[r]; confusion[y][best]
+ * += 1 for best < MNIST_CLASSES (confusion (MNIST_CLASSES, MNIST_CLASSES) ints). */
+cudaError_t k_eval_rows(float *lp, const float *b, const int32_t *y, int n, int k, double *loss_part, int *correct,
+                        int *confusion, cudaStream_t s);
+/* A hidden layer's backward, after dh = dz_next w^T: dh (n, k) *= mask (when non-NULL), then
+ * *= act'(h) with h (n, k) the activation's output; then by mode, b (k) takes the SGD step with
+ * the column sums of the new dh, or db (k) gets them. */
+cudaError_t k_act_grad_bias(float *dh, const float *h, const float *mask, int n, int k, int act, last_mode mode,
+                            float *b_out, const step_scalars *sc, cudaStream_t s);
+/* Whether this build's machine code (or its PTX) runs on the current GPU: cudaSuccess, or
+ * cudaErrorNoKernelImageForDevice and the like. */
+cudaError_t k_check_image(void);
+
+/* ---- optim.cu: the optimizers over the flat buffers ------------------------------------------ */
+
+/* v = mu v + g; p = decay p - lr (nesterov ? g + mu v : v). p, g, v (n). */
+cudaError_t k_momentum(float *p, const float *g, float *v, size_t n, float mu, int nesterov, const step_scalars *sc,
+                       cudaStream_t s);
+/* m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g; p = decay p - lr (m c1) / (sqrt(v c2) + eps). */
+cudaError_t k_adam(float *p, const float *g, float *m, float *v, size_t n, float b1, float b2, float eps,
+                   const step_scalars *sc, cudaStream_t s);
+
+/* ---- gemm.cu: cuBLAS, loaded when first needed, and the products through it ------------------ */
+
+/* The few cuBLAS functions the backend calls. cuBLAS (and cuBLASLt, which it loads) is over half
+ * a gigabyte of shared library: linked in, every run of the program would map it, also when no
+ * GPU is used; so it is opened with dlopen by the first CUDA backend instead. */
+typedef struct {
+    cublasStatus_t (*create)(cublasHandle_t *h);
+    cublasStatus_t (*destroy)(cublasHandle_t h);
+    cublasStatus_t (*set_stream)(cublasHandle_t h, cudaStream_t s);
+    cublasStatus_t (*set_pointer_mode)(cublasHandle_t h, cublasPointerMode_t mode);
+    cublasStatus_t (*set_workspace)(cublasHandle_t h, void *workspace, size_t bytes);
+    cublasStatus_t (*gemm_ex)(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                              const void *alpha, const void *a, cudaDataType at, int lda, const void *b,
+                              cudaDataType bt, int ldb, const void *beta, void *c, cudaDataType ct, int ldc,
+                              cublasComputeType_t compute, cublasGemmAlgo_t algo);
+    const char *(*status_string)(cublasStatus_t s);
+} cublas_api;
+
+/* cuBLAS, opened once (libcublas.so.N as the headers' major version N, through the library path
+ * and the program's run path, then in the CUDA folder the build found); NULL with one line in
+ * why when it cannot be. */
+const cublas_api *cublas_load(char *why, size_t cap);
+
+/* Products go through cuBLAS in pointer mode device: alpha and beta are device floats. */
+typedef struct {
+    const cublas_api *api;
+    cublasHandle_t h;
+    cublasComputeType_t compute; /* CUBLAS_COMPUTE_32F, or _FAST_TF32 with --tf32 */
+    const float *one, *zero;     /* device constants 1 and 0 */
+} gemm_ctx;
+
+/* y (n, out) = x (n, in) w (in, out). */
+cublasStatus_t mm_forward(const gemm_ctx *g, float *y, const float *x, const float *w, int n, int in, int out);
+/* dh (n, in) = dz (n, out) w^T, w (in, out). */
+cublasStatus_t mm_input_grad(const gemm_ctx *g, float *dh, const float *dz, const float *w, int n, int in, int out);
+/* w (in, out) = beta w + alpha h^T (in, n) dz (n, out): the weight gradient (alpha 1, beta 0 into a
+ * gradient buffer) or the fused SGD step (alpha -lr, beta 1 - lr wd, into the weights). */
+cublasStatus_t mm_weight_grad(const gemm_ctx *g, float *w, const float *h, const float *dz, int n, int in, int out,
+                              const float *alpha, const float *beta);
+
+#endif

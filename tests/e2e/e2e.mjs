@@ -1,0 +1,206 @@
+// e2e.mjs: the page of `mnist serve` in Debian's Chromium, headless, driven by playwright-core.
+//
+//   node tests/e2e/e2e.mjs MNIST_BIN MODEL UPLOAD.png UPLOAD_DIGIT OUT_DIR
+//
+// On a desktop-sized page: draws a 7 and a 1 with the mouse and checks the digit the page shows,
+// clears, uploads a photo and checks its digit against `mnist predict`. On a phone-sized page:
+// draws a 7 with a finger (touch events) and checks it. Screenshots of both go to OUT_DIR. Also:
+// no request leaves the server's origin, no script error, nothing wider than the phone's screen.
+// Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
+import { spawn, execFileSync } from "node:child_process";
+import { chromium } from "playwright-core";
+
+const [MNIST, MODEL, UPLOAD, UPLOAD_DIGIT, OUT] = process.argv.slice(2);
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+let failed = 0;
+
+function check(ok, name) {
+  console.log((ok ? "PASS " : "FAIL ") + name);
+  if (!ok) failed++;
+  return ok;
+}
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const p = spawn(MNIST, ["serve", "--model", MODEL, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("no URL from mnist serve in 15 s")), 15000);
+    p.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/http:\/\/127\.0\.0\.1:\d+\//);
+      if (m) { clearTimeout(timer); resolve({ proc: p, url: m[0], out: () => out }); }
+    });
+    p.on("exit", (code) => { clearTimeout(timer); reject(new Error(`mnist serve exited with status ${code}`)); });
+  });
+}
+
+// Strokes in the canvas's own coordinates, 0..1.
+const SEVEN = [[[0.24, 0.2], [0.5, 0.19], [0.76, 0.2]], [[0.76, 0.2], [0.62, 0.45], [0.5, 0.65], [0.42, 0.84]]];
+const ONE = [[[0.52, 0.14], [0.51, 0.5], [0.5, 0.86]]];
+
+async function canvasBox(page) {
+  const b = await page.locator("#draw").boundingBox();
+  return (p) => [b.x + p[0] * b.width, b.y + p[1] * b.height];
+}
+
+async function drawMouse(page, strokes) {
+  const at = await canvasBox(page);
+  for (const s of strokes) {
+    await page.mouse.move(...at(s[0]));
+    await page.mouse.down();
+    for (const p of s.slice(1)) await page.mouse.move(...at(p), { steps: 12 });
+    await page.mouse.up();
+  }
+}
+
+async function drawTouch(page, cdp, strokes) {
+  const at = await canvasBox(page);
+  for (const s of strokes) {
+    const [x0, y0] = at(s[0]);
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: [{ x: x0, y: y0 }] });
+    let prev = s[0];
+    for (const p of s.slice(1)) {
+      for (let i = 1; i <= 12; i++) {
+        const q = [prev[0] + ((p[0] - prev[0]) * i) / 12, prev[1] + ((p[1] - prev[1]) * i) / 12];
+        const [x, y] = at(q);
+        await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: [{ x, y }] });
+      }
+      prev = p;
+    }
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+  }
+}
+
+// The page's answer once no prediction is due or on its way, after at least `after` answers.
+async function answer(page, after) {
+  try {
+    await page.waitForFunction(
+      (n) => document.body.dataset.pending === "0" && Number(document.body.dataset.answers) > n, after,
+      { timeout: 10000 });
+  } catch (e) {
+    const d = await page.evaluate(() => JSON.stringify(document.body.dataset));
+    await page.screenshot({ path: `${OUT}/e2e-failure.png`, fullPage: true });
+    throw new Error(`no answer from the page in 10 s (body data ${d}; see ${OUT}/e2e-failure.png)`);
+  }
+  return {
+    digit: (await page.locator("#digit").textContent()).trim(),
+    state: await page.evaluate(() => document.body.dataset.state),
+    answers: await page.evaluate(() => Number(document.body.dataset.answers)),
+    status: (await page.locator("#status").textContent()).trim(),
+  };
+}
+
+function watch(page, origin, problems) {
+  page.on("request", (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin) && !u.startsWith("data:") && !u.startsWith("blob:")) problems.push("request to " + u);
+  });
+  page.on("pageerror", (e) => problems.push("script error: " + e.message));
+  page.on("console", (m) => { if (m.type() === "error") problems.push("console error: " + m.text()); });
+}
+
+async function desktop(browser, url) {
+  const problems = [];
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 }, reducedMotion: "reduce" });
+  const page = await ctx.newPage();
+  watch(page, url, problems);
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById("model").textContent.includes("784"), null,
+    { timeout: 10000 });
+  check(true, "desktop: the page loads and shows the model (" +
+    (await page.locator("#model").textContent()).trim() + ")");
+
+  await drawMouse(page, SEVEN);
+  let a = await answer(page, 0);
+  check(a.state === "ready" && a.digit === "7", `desktop: a 7 drawn with the mouse reads as ${a.digit} (${a.status})`);
+  const bars = await page.locator("#bars .fill").evaluateAll((els) => els.map((e) =>
+    e.getBoundingClientRect().width / e.parentElement.getBoundingClientRect().width));
+  const top = Math.max(...bars);
+  check(bars.length === 10 && bars.indexOf(top) === 7 && top > 0.5,
+    `desktop: of 10 bars on the screen, 7's is the longest (${Math.round(100 * top)}% of its track)`);
+  const ink = await page.evaluate(() => {
+    const d = document.getElementById("seen").getContext("2d").getImageData(0, 0, 28, 28).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) n += d[i] > 0;
+    return n;
+  });
+  check(ink > 20 && ink < 400, `desktop: the 28x28 input is drawn (${ink} of 784 pixels of ink)`);
+  await page.screenshot({ path: `${OUT}/e2e-desktop.png`, fullPage: true });
+
+  await page.click("#clear");
+  const cleared = (await page.locator("#digit").textContent()).trim();
+  check(cleared === "\u2013" && (await page.evaluate(() => document.body.dataset.state)) === "idle",
+    "desktop: Clear empties the answer");
+
+  await drawMouse(page, ONE);
+  a = await answer(page, a.answers);
+  check(a.state === "ready" && a.digit === "1", `desktop: a 1 drawn with the mouse reads as ${a.digit} (${a.status})`);
+
+  await page.setInputFiles("#upload", UPLOAD);
+  a = await answer(page, a.answers);
+  check(a.state === "ready" && a.digit === UPLOAD_DIGIT,
+    `desktop: the uploaded photo reads as ${a.digit}, as \`mnist predict\` reads it (${UPLOAD_DIGIT})`);
+  await page.screenshot({ path: `${OUT}/e2e-desktop-upload.png`, fullPage: true });
+
+  check(problems.length === 0, "desktop: no request leaves the server, no script error" +
+    (problems.length ? ": " + problems.join("; ") : ""));
+  await ctx.close();
+}
+
+async function phone(browser, url) {
+  const problems = [];
+  const ctx = await browser.newContext({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true,
+    reducedMotion: "reduce", // bars at their final length in screenshots
+  });
+  const page = await ctx.newPage();
+  watch(page, url, problems);
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById("model").textContent.includes("784"), null,
+    { timeout: 10000 });
+  const cdp = await ctx.newCDPSession(page);
+  await drawTouch(page, cdp, SEVEN);
+  const a = await answer(page, 0);
+  check(a.state === "ready" && a.digit === "7", `phone: a 7 drawn with a finger reads as ${a.digit} (${a.status})`);
+  const fit = await page.evaluate(() => ({ w: document.documentElement.scrollWidth, v: window.innerWidth,
+    scrollY: window.scrollY }));
+  check(fit.w <= fit.v, `phone: nothing wider than the screen (${fit.w} <= ${fit.v} CSS pixels)`);
+  check(fit.scrollY === 0, "phone: drawing does not scroll the page");
+  const box = await page.locator("#draw").boundingBox();
+  check(box.width >= 300 && Math.abs(box.width - box.height) < 1,
+    `phone: the canvas is square and nearly screen-wide (${Math.round(box.width)}x${Math.round(box.height)})`);
+  await page.screenshot({ path: `${OUT}/e2e-phone.png`, fullPage: true });
+  check(problems.length === 0, "phone: no request leaves the server, no script error" +
+    (problems.length ? ": " + problems.join("; ") : ""));
+  await ctx.close();
+}
+
+async function main() {
+  const expected = JSON.parse(execFileSync(MNIST, ["predict", "--model", MODEL, "--json", UPLOAD]).toString());
+  check(String(expected.digit) === UPLOAD_DIGIT,
+    `the model reads the photo to upload as its label (${expected.digit}, label ${UPLOAD_DIGIT})`);
+  const server = await startServer();
+  let browser;
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"],
+    });
+    await desktop(browser, server.url);
+    await phone(browser, server.url);
+  } catch (e) {
+    check(false, "the browser run finished: " + e.message.split("\n")[0]);
+  } finally {
+    if (browser) await browser.close();
+    const stopped = new Promise((resolve) => server.proc.on("exit", (code) => resolve(code)));
+    server.proc.kill("SIGINT");
+    const code = await Promise.race([stopped, new Promise((r) => setTimeout(() => r("timeout"), 10000))]);
+    check(code === 0, `the server stops on SIGINT (status ${code})`);
+  }
+  console.log(`screenshots: ${OUT}/e2e-desktop.png ${OUT}/e2e-desktop-upload.png ${OUT}/e2e-phone.png`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => { check(false, "e2e: " + e.message); process.exit(1); });

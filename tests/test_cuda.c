@@ -1,0 +1,478 @@
+/* test_cuda.c: the CUDA backend against the CPU backend, through the seam, on fresh random inputs
+ * (the seed is printed; MNIST_TEST_SEED=N repeats a run): gradients, steps of every optimizer, with
+ * dropout and shifts, evaluation, prediction, the graph of a chunk of steps against single steps,
+ * get/set round trips, error paths; then one epoch of the lab's recipe on MNIST in FP32 and TF32
+ * against the lab's accuracies. Each comparison prints its relative error ||gpu - cpu|| / ||cpu||;
+ * NaN never passes (every check is written `err < tol`).
+ *
+ * Where the build has no CUDA backend, or the machine no GPU, the checks that can run there do
+ * (each way of asking for the GPU fails cleanly, with one line) and a SKIP line says that the GPU
+ * checks did not run. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+#include "check.h"
+#include "mnist.h"
+
+static mnist_rng rng;
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* ||a - b|| / ||b|| in double; NaN when a holds a NaN, 0 when both are 0. */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)a[i] - b[i];
+        d += e * e;
+        r += (double)b[i] * b[i];
+    }
+    return r > 0 ? sqrt(d / r) : d > 0 || d != d ? INFINITY + d : 0.0;
+}
+
+static double norm(const float *a, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * a[i];
+    return sqrt(s);
+}
+
+typedef struct {
+    mnist_split split;
+    uint8_t *images, *labels;
+} rand_data;
+
+/* n random images (side x side), MNIST-like: most pixels 0, the others uniform bytes. */
+static void rand_data_make(rand_data *d, int n, int side) {
+    d->images = malloc((size_t)n * side * side);
+    d->labels = malloc((size_t)n);
+    for (size_t i = 0; i < (size_t)n * side * side; i++) {
+        uint32_t v = mnist_rng_u32(&rng);
+        d->images[i] = (v & 3) == 0 ? (uint8_t)(v >> 8) : 0;
+    }
+    for (int i = 0; i < n; i++) d->labels[i] = (uint8_t)(mnist_rng_u32(&rng) % MNIST_CLASSES);
+    d->split = (mnist_split){.n = n, .rows = side, .cols = side, .images = d->images, .labels = d->labels};
+}
+
+static void rand_data_free(rand_data *d) {
+    free(d->images);
+    free(d->labels);
+}
+
+static int make_model(mnist_model *m, const int *sizes, int n, const char *act) {
+    mnist_err err;
+    if (mnist_model_create(m, sizes, n, &err)) return check(0, "model created: %s", err.msg), -1;
+    snprintf(m->activation, sizeof m->activation, "%s", act);
+    mnist_model_init(m, MNIST_INIT_LAB, 0.1, mnist_rng_u32(&rng));
+    return 0;
+}
+
+static void rand_batch(int32_t *idx, int n, int max) {
+    for (int i = 0; i < n; i++) idx[i] = (int32_t)(mnist_rng_u32(&rng) % (uint32_t)max);
+}
+
+/* ---- without a CUDA backend or without a GPU ---------------------------------------------- */
+
+static void check_one_line(const char *what, const char *msg) {
+    check(msg[0] && !strchr(msg, '\n') && strstr(msg, "cuda"), "%s fails with one line naming cuda: %s", what, msg);
+}
+
+/* Every way of asking for the GPU fails cleanly: NULL or -1, one line, nothing changed. */
+static void test_no_gpu(void) {
+    mnist_err err = {{0}};
+    check(mnist_device_check(MNIST_CPU, &err) == 0, "the CPU is always usable");
+    check(mnist_device_check(MNIST_CUDA, &err) == -1, "mnist_device_check(MNIST_CUDA) says there is no GPU");
+    check_one_line("mnist_device_check", err.msg);
+    mnist_model m;
+    if (make_model(&m, (int[]){16, 8, MNIST_CLASSES}, 3, "tanh")) return;
+    backend_opts bo = {.max_batch = 4, .act = MNIST_TANH};
+    err.msg[0] = 0;
+    backend *b = backend_create(MNIST_CUDA, &m, &bo, &err);
+    check(b == NULL, "backend_create(MNIST_CUDA) gives no backend");
+    if (b) b->destroy(b);
+    check_one_line("backend_create(MNIST_CUDA)", err.msg);
+    rand_data d;
+    rand_data_make(&d, 20, 4);
+    mnist_eval_result r;
+    err.msg[0] = 0;
+    check(mnist_evaluate_on(&m, &d.split, MNIST_CUDA, 0, &r, &err) == -1, "mnist_evaluate_on(MNIST_CUDA) fails");
+    check_one_line("mnist_evaluate_on", err.msg);
+    float x[16] = {0}, p[MNIST_CLASSES];
+    err.msg[0] = 0;
+    check(mnist_predict_on(&m, x, 1, MNIST_CUDA, p, &err) == -1, "mnist_predict_on(MNIST_CUDA) fails");
+    check_one_line("mnist_predict_on", err.msg);
+    /* training: an error, and the model as it came */
+    float *before = malloc(m.nparams * sizeof(float));
+    memcpy(before, m.params, m.nparams * sizeof(float));
+    mnist_data data = {.train = d.split, .test = d.split};
+    mnist_train_opts o = mnist_train_defaults();
+    o.batch = 4, o.epochs = 1, o.device = MNIST_CUDA;
+    err.msg[0] = 0;
+    check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1, "mnist_train on MNIST_CUDA fails");
+    check_one_line("mnist_train", err.msg);
+    check(memcmp(before, m.params, m.nparams * sizeof(float)) == 0, "the model is left as it was");
+    free(before);
+    rand_data_free(&d);
+    mnist_model_free(&m);
+}
+
+/* ---- the GPU against the CPU -------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    int sizes[6], nsizes, batch;
+    const char *act;
+    backend_opts o;
+    double tol; /* relative error allowed on parameters and optimizer state after three steps */
+} config;
+
+/* Gradients and losses: FP32 products of length K ~ 1000 in another order than OpenBLAS's: about sqrt(K) * 6e-8 ~ 2e-6
+ * relative on each output, a little more after three layers and their gradients; 2e-5 is ten
+ * times what that predicts. TF32 rounds each product's inputs to 10 mantissa bits (2^-11 ~
+ * 5e-4 relative each): 1e-2. expf and logf differ by an ulp or two between CUDA and glibc,
+ * far under either. Adam divides by sqrt(v): where a gradient is rounding noise (|g| ~ 1e-9) its
+ * sign, and so a step of lr, can differ; with lr 0.001 on parameters of norm ~ 10 that is well
+ * under 1e-3 for a few hundred such entries. */
+static void test_config(const config *cf, const rand_data *train, const rand_data *test) {
+    mnist_model m;
+    if (make_model(&m, cf->sizes, cf->nsizes, cf->act)) return;
+    mnist_err err = {{0}};
+    backend_opts o = cf->o;
+    o.max_batch = cf->batch;
+    o.act = mnist_model_activation(&m);
+    o.side = train->split.cols;
+    backend *c = backend_create(MNIST_CPU, &m, &o, &err), *g = backend_create(MNIST_CUDA, &m, &o, &err);
+    if (!check(c && g, "%s: both backends created%s%s", cf->name, c && g ? "" : ": ", c && g ? "" : err.msg)) {
+        if (c) c->destroy(c);
+        if (g) g->destroy(g);
+        mnist_model_free(&m);
+        return;
+    }
+    int ok = 1;
+    for (int i = 0; i < 2; i++) {
+        backend *b = i ? g : c;
+        ok &= b->set_data(b, SPLIT_TRAIN, &train->split, &err) == 0 && b->set_data(b, SPLIT_TEST, &test->split, &err) == 0;
+    }
+    check(ok, "%s: data set on both%s%s", cf->name, ok ? "" : ": ", ok ? "" : err.msg);
+    size_t np = m.nparams;
+    float *gc = malloc(np * sizeof(float)), *gg = malloc(np * sizeof(float));
+    float *pc = malloc(np * sizeof(float)), *pg = malloc(np * sizeof(float));
+    int32_t idx[4 * 512];
+    int n = cf->batch;
+    double gtol = o.tf32 ? 1e-2 : 2e-5; /* gradients and losses: see above */
+
+    // the gradient of one batch, tensor by tensor
+    rand_batch(idx, n, train->split.n);
+    double lc = 0, lg = 0;
+    ok = c->gradient(c, idx, n, gc, &lc, &err) == 0 && g->gradient(g, idx, n, gg, &lg, &err) == 0;
+    if (check(ok, "%s: gradient runs on both%s%s", cf->name, ok ? "" : ": ", ok ? "" : err.msg)) {
+        double worst = 0;
+        for (int t = 0; t < m.ntensors; t++) {
+            const mnist_tensor *mt = &m.tensors[t];
+            double e = rel_err(gg + mt->offset, gc + mt->offset, mt->count);
+            printf("  %s: gradient of %s: relative error %.3g (norm %.3g)\n", cf->name, mt->name, e,
+                   norm(gc + mt->offset, mt->count));
+            worst = e > worst || e != e ? e : worst;
+        }
+        check(worst < gtol, "%s: every gradient tensor within %.0e of the CPU's (worst %.3g)", cf->name, gtol, worst);
+        check(norm(gc, np) > 0, "%s: the gradient is not all zeros", cf->name);
+        double le = fabs(lg - lc) / lc;
+        check(le < gtol, "%s: loss %.9g vs the CPU's %.9g (relative %.3g)", cf->name, lg, lc, le);
+    }
+
+    // three steps, each at its own rate; the parameters and optimizer state after them
+    const float lrs[3] = {0.05f, 0.02f, 0.01f};
+    double worst_loss = 0;
+    for (int s = 0; s < 3 && ok; s++) {
+        rand_batch(idx, n, train->split.n);
+        ok = c->train_step(c, idx, n, lrs[s], &lc, &err) == 0 && g->train_step(g, idx, n, lrs[s], &lg, &err) == 0;
+        double e = fabs(lg - lc) / lc;
+        worst_loss = e > worst_loss || e != e ? e : worst_loss;
+    }
+    if (check(ok, "%s: three steps run on both%s%s", cf->name, ok ? "" : ": ", ok ? "" : err.msg)) {
+        check(worst_loss < gtol, "%s: the steps' losses match (worst relative %.3g)", cf->name, worst_loss);
+        ok = c->get_params(c, pc, &err) == 0 && g->get_params(g, pg, &err) == 0;
+        double e = ok ? rel_err(pg, pc, np) : NAN;
+        check(e < cf->tol, "%s: parameters after three steps within %.0e (relative %.3g)", cf->name, cf->tol, e);
+        size_t ns = (size_t)mnist_optimizer_slots(o.optimizer) * np;
+        if (ns) {
+            float *sc = malloc(ns * sizeof(float)), *sg = malloc(ns * sizeof(float));
+            uint64_t kc = 0, kg = 0;
+            ok = c->get_state(c, sc, &kc, &err) == 0 && g->get_state(g, sg, &kg, &err) == 0;
+            e = ok ? rel_err(sg, sc, ns) : NAN;
+            check(e < cf->tol && kc == kg && kg == 3, "%s: optimizer state within %.0e (relative %.3g), %llu steps",
+                  cf->name, cf->tol, e, (unsigned long long)kg);
+            free(sc), free(sg);
+        }
+    }
+
+    // evaluation of both splits
+    for (int which = SPLIT_TRAIN; which <= SPLIT_TEST; which += SPLIT_TEST - SPLIT_TRAIN) {
+        mnist_eval_result rc, rg;
+        const mnist_split *sp = which == SPLIT_TEST ? &test->split : &train->split;
+        /* both from the same parameters: the CPU's */
+        ok = g->set_params(g, pc, &err) == 0 && c->evaluate(c, which, &rc, &err) == 0 &&
+             g->evaluate(g, which, &rg, &err) == 0;
+        if (!check(ok, "%s: evaluation runs%s%s", cf->name, ok ? "" : ": ", ok ? "" : err.msg)) break;
+        double le = fabs(rg.loss - rc.loss) / rc.loss;
+        int rows_ok = 1, total = 0;
+        for (int i = 0; i < MNIST_CLASSES; i++) {
+            int want = 0, got = 0;
+            for (int e = 0; e < sp->n; e++) want += sp->labels[e] == i;
+            for (int j = 0; j < MNIST_CLASSES; j++) got += rg.confusion[i][j];
+            rows_ok &= cf->sizes[cf->nsizes - 1] > MNIST_CLASSES ? got <= want : got == want;
+            total += got;
+        }
+        /* a near tie may go either way: at most 1 in 500 answers */
+        check(le < gtol && abs(rg.correct - rc.correct) <= 2 + sp->n / 500 && rows_ok && rg.n == sp->n,
+              "%s: %s split: loss %.7g vs %.7g (relative %.3g), correct %d vs %d, confusion rows count the labels",
+              cf->name, which == SPLIT_TEST ? "test" : "train", rg.loss, rc.loss, le, rg.correct, rc.correct);
+    }
+    c->destroy(c);
+    g->destroy(g);
+    free(gc), free(gg), free(pc), free(pg);
+    mnist_model_free(&m);
+}
+
+/* A chunk of steps as one graph (train_steps) against the same steps one by one (train_step):
+ * the same kernels on the same data, so the same numbers. */
+static void test_graph(const rand_data *train) {
+    mnist_model m;
+    if (make_model(&m, (int[]){MNIST_PIXELS, 300, 200, MNIST_CLASSES}, 4, "tanh")) return;
+    mnist_err err = {{0}};
+    backend_opts o = {.max_batch = 64, .act = MNIST_TANH, .optimizer = MNIST_MOMENTUM, .momentum = 0.9f,
+                      .dropout = 0.25f, .seed = 7, .shift = 2, .side = MNIST_SIDE};
+    backend *a = backend_create(MNIST_CUDA, &m, &o, &err), *b = backend_create(MNIST_CUDA, &m, &o, &err);
+    int ok = a && b && a->train_steps && a->set_data(a, SPLIT_TRAIN, &train->split, &err) == 0 &&
+             b->set_data(b, SPLIT_TRAIN, &train->split, &err) == 0;
+    if (check(ok, "graph: two GPU backends ready%s%s", ok ? "" : ": ", ok ? "" : err.msg)) {
+        enum { STEPS = 12, N = 64 };
+        static int32_t perm[STEPS * N];
+        float lr[STEPS];
+        double la[STEPS], lb[STEPS];
+        rand_batch(perm, STEPS * N, train->split.n);
+        for (int j = 0; j < STEPS; j++) lr[j] = 0.01f * (float)(STEPS - j) / STEPS;
+        /* twice: the second replays the graph captured by the first */
+        for (int round = 0; round < 2 && ok; round++) {
+            ok = a->train_steps(a, perm, N, STEPS, lr, la, &err) == 0;
+            for (int j = 0; j < STEPS && ok; j++) ok = b->train_step(b, perm + j * N, N, lr[j], &lb[j], &err) == 0;
+            if (!check(ok, "graph: round %d runs%s%s", round, ok ? "" : ": ", ok ? "" : err.msg)) break;
+            double worst = 0;
+            for (int j = 0; j < STEPS; j++) worst = fmax(worst, fabs(la[j] - lb[j]) / lb[j]);
+            float *pa = malloc(m.nparams * sizeof(float)), *pb = malloc(m.nparams * sizeof(float));
+            ok = a->get_params(a, pa, &err) == 0 && b->get_params(b, pb, &err) == 0;
+            double e = ok ? rel_err(pa, pb, m.nparams) : NAN;
+            int same = ok && memcmp(pa, pb, m.nparams * sizeof(float)) == 0;
+            check(e < 1e-6 && worst < 1e-6 && la[0] == la[0],
+                  "graph: round %d, %d steps replayed as a graph match them one by one (parameters %.3g, losses "
+                  "%.3g relative; %s)",
+                  round, STEPS, e, worst, same ? "bit for bit" : "not bit for bit");
+            free(pa), free(pb);
+        }
+        size_t ns = m.nparams;
+        float *sa = malloc(ns * sizeof(float)), *sb = malloc(ns * sizeof(float));
+        uint64_t ka = 0, kb = 0;
+        ok = a->get_state(a, sa, &ka, &err) == 0 && b->get_state(b, sb, &kb, &err) == 0;
+        check(ok && ka == 2 * STEPS && kb == ka, "graph: both count %llu steps", (unsigned long long)ka);
+        free(sa), free(sb);
+    }
+    if (a) a->destroy(a);
+    if (b) b->destroy(b);
+    mnist_model_free(&m);
+}
+
+/* set then get gives the same bits; so does the optimizer state, with its step count. */
+static void test_round_trips(void) {
+    mnist_model m;
+    if (make_model(&m, (int[]){MNIST_PIXELS, 130, MNIST_CLASSES}, 3, "relu")) return;
+    mnist_err err = {{0}};
+    backend_opts o = {.max_batch = 16, .act = MNIST_RELU, .optimizer = MNIST_ADAM, .beta1 = 0.9f, .beta2 = 0.999f,
+                      .eps = 1e-8f};
+    backend *g = backend_create(MNIST_CUDA, &m, &o, &err);
+    if (!check(g != NULL, "round trips: GPU backend created%s%s", g ? "" : ": ", g ? "" : err.msg)) {
+        mnist_model_free(&m);
+        return;
+    }
+    size_t np = m.nparams, ns = 2 * np;
+    float *p = malloc(np * sizeof(float)), *q = malloc(np * sizeof(float));
+    float *s = malloc(ns * sizeof(float)), *t = malloc(ns * sizeof(float));
+    for (size_t i = 0; i < np; i++) p[i] = (float)mnist_rng_gauss(&rng), q[i] = NAN;
+    for (size_t i = 0; i < ns; i++) s[i] = (float)mnist_rng_gauss(&rng), t[i] = NAN;
+    int ok = g->get_params(g, q, &err) == 0 && memcmp(q, m.params, np * sizeof(float)) == 0;
+    check(ok, "round trips: the backend starts with the model's parameters, bit for bit");
+    ok = g->set_params(g, p, &err) == 0 && g->get_params(g, q, &err) == 0 && memcmp(p, q, np * sizeof(float)) == 0;
+    check(ok, "round trips: set_params then get_params gives the same bits");
+    uint64_t k = 0;
+    ok = g->set_state(g, s, 123456789012ULL, &err) == 0 && g->get_state(g, t, &k, &err) == 0 &&
+         memcmp(s, t, ns * sizeof(float)) == 0 && k == 123456789012ULL;
+    check(ok, "round trips: set_state then get_state gives the same bits and step count");
+    g->destroy(g);
+    free(p), free(q), free(s), free(t);
+    mnist_model_free(&m);
+}
+
+/* Wrong batches are refused with a message, as on the CPU. */
+static void test_errors(const rand_data *train) {
+    mnist_model m;
+    if (make_model(&m, (int[]){MNIST_PIXELS, 32, MNIST_CLASSES}, 3, "tanh")) return;
+    mnist_err err = {{0}};
+    backend_opts o = {.max_batch = 8, .act = MNIST_TANH};
+    backend *g = backend_create(MNIST_CUDA, &m, &o, &err);
+    if (!check(g != NULL, "errors: GPU backend created")) {
+        mnist_model_free(&m);
+        return;
+    }
+    int32_t idx[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    double l;
+    mnist_eval_result r;
+    check(g->train_step(g, idx, 4, 0.1f, &l, &err) == -1 && strstr(err.msg, "no training data"),
+          "errors: a step before set_data is refused: %s", err.msg);
+    check(g->evaluate(g, SPLIT_TEST, &r, &err) == -1, "errors: evaluating a split never given is refused: %s", err.msg);
+    g->set_data(g, SPLIT_TRAIN, &train->split, &err);
+    check(g->train_step(g, idx, 9, 0.1f, &l, &err) == -1, "errors: a batch over max_batch is refused: %s", err.msg);
+    idx[2] = train->split.n;
+    check(g->train_step(g, idx, 4, 0.1f, &l, &err) == -1, "errors: an index past the split is refused: %s", err.msg);
+    idx[2] = -1;
+    check(g->gradient(g, idx, 4, m.params, &l, &err) == -1, "errors: a negative index is refused: %s", err.msg);
+    g->destroy(g);
+    mnist_model_free(&m);
+}
+
+/* A model's probabilities on the GPU are the CPU's. */
+static void test_predict(void) {
+    mnist_model m;
+    if (make_model(&m, (int[]){MNIST_PIXELS, 1024, 1024, MNIST_CLASSES}, 4, "tanh")) return;
+    enum { N = 300 };
+    float *x = malloc((size_t)N * MNIST_PIXELS * sizeof(float)), pc[N * MNIST_CLASSES], pg[N * MNIST_CLASSES];
+    for (size_t i = 0; i < (size_t)N * MNIST_PIXELS; i++) x[i] = (float)mnist_rng_double(&rng);
+    mnist_err err = {{0}};
+    int ok = mnist_predict(&m, x, N, pc, &err) == 0 && mnist_predict_on(&m, x, N, MNIST_CUDA, pg, &err) == 0;
+    if (check(ok, "predict: runs on both%s%s", ok ? "" : ": ", ok ? "" : err.msg)) {
+        double worst = 0;
+        int agree = 0;
+        for (int r = 0; r < N; r++) {
+            int bc = 0, bg = 0;
+            for (int j = 0; j < MNIST_CLASSES; j++) {
+                float d = fabsf(pg[r * MNIST_CLASSES + j] - pc[r * MNIST_CLASSES + j]);
+                worst = d > worst || d != d ? d : worst;
+                if (pc[r * MNIST_CLASSES + j] > pc[r * MNIST_CLASSES + bc]) bc = j;
+                if (pg[r * MNIST_CLASSES + j] > pg[r * MNIST_CLASSES + bg]) bg = j;
+            }
+            agree += bc == bg;
+        }
+        /* probabilities are at most 1: FP32 through two 1024-wide layers moves them by ~1e-6 */
+        check(worst < 1e-5 && agree >= N - 1, "predict: %d inputs: probabilities within %.3g, the same digit for %d",
+              N, worst, agree);
+    }
+    free(x);
+    mnist_model_free(&m);
+}
+
+/* ---- the lab on MNIST --------------------------------------------------------------------- */
+
+static int on_epoch(void *ud, const mnist_epoch_stats *s) {
+    *(mnist_epoch_stats *)ud = *s;
+    return 0;
+}
+
+/* One epoch of the lab's recipe on the GPU gives the lab's accuracies; a rate that blows up is an
+ * error that leaves the model as it was. */
+static void test_lab(void) {
+    const mnist_dataset *ds = mnist_dataset_get("mnist");
+    char dir[4096];
+    mnist_err err = {{0}};
+    mnist_data d;
+    if (mnist_data_dir(dir, sizeof dir, NULL, &err) || mnist_data_load(&d, ds, dir, 0, &err)) {
+        printf("SKIP lab: MNIST is not in the data folder (%s): the epoch on MNIST did not run\n", err.msg);
+        return;
+    }
+    for (int tf32 = 0; tf32 < 2; tf32++) {
+        mnist_model m;
+        int sizes[] = {MNIST_PIXELS, 1024, 1024, MNIST_CLASSES};
+        if (mnist_model_create(&m, sizes, 4, &err)) break;
+        mnist_model_init_lab(&m, 0.1, 0);
+        mnist_train_opts o = mnist_train_defaults();
+        o.epochs = 1, o.device = MNIST_CUDA, o.tf32 = tf32;
+        mnist_epoch_stats s = {0};
+        mnist_train_hooks h = {.on_epoch = on_epoch, .ud = &s};
+        int rc = mnist_train(&m, &d, &o, &h, NULL, &err);
+        /* FP32: a handful of the answers may move (as on the CPU, test_lab.py): 0.0006. TF32 moves
+         * more of them: 0.002. */
+        double tol = tf32 ? 0.002 : 0.0006;
+        check(rc == 0 && fabs(s.test.accuracy - 0.7515) <= tol && fabs(s.train.accuracy - 0.7378) <= tol,
+              "lab, %s: epoch 0 test accuracy %.4f (the lab's 0.7515), train %.4f (0.7378), within %g; %.1f ms "
+              "training, %.1f ms evaluating%s%s",
+              tf32 ? "TF32" : "FP32", s.test.accuracy, s.train.accuracy, tol, 1e3 * s.seconds, 1e3 * s.eval_seconds,
+              rc ? ": " : "", rc ? err.msg : "");
+        mnist_model_free(&m);
+    }
+    mnist_model m;
+    int sizes[] = {MNIST_PIXELS, 64, MNIST_CLASSES};
+    if (mnist_model_create(&m, sizes, 3, &err) == 0) {
+        mnist_model_init_lab(&m, 0.1, 0);
+        m.params[m.nparams / 3] = NAN; /* the loss is NaN from the first step */
+        float *before = malloc(m.nparams * sizeof(float));
+        memcpy(before, m.params, m.nparams * sizeof(float));
+        mnist_train_opts o = mnist_train_defaults();
+        o.epochs = 1, o.device = MNIST_CUDA;
+        int rc = mnist_train(&m, &d, &o, NULL, NULL, &err);
+        check(rc == -1 && strstr(err.msg, "loss became") && memcmp(before, m.params, m.nparams * sizeof(float)) == 0,
+              "lab: a NaN in the model stops training with an error, the model as it was: %s", err.msg);
+        free(before);
+        mnist_model_free(&m);
+    }
+    mnist_data_free(&d);
+}
+
+int main(void) {
+    const char *env = getenv("MNIST_TEST_SEED");
+    uint32_t seed = env ? (uint32_t)strtoul(env, NULL, 10) : (uint32_t)time(NULL);
+    printf("seed %u (MNIST_TEST_SEED=%u repeats this run)\n", seed, seed);
+    mnist_rng_seed(&rng, seed);
+    mnist_err err = {{0}};
+    if (!mnist_have_cuda()) {
+        test_no_gpu();
+        printf("SKIP test_cuda: this build has no CUDA backend (nvcc was not found when it was built): the GPU checks "
+               "did not run\n");
+        return check_status();
+    }
+    if (mnist_device_check(MNIST_CUDA, &err)) {
+        test_no_gpu();
+        printf("SKIP test_cuda: no GPU here (%s): the GPU checks did not run\n", err.msg);
+        return check_status();
+    }
+    rand_data train, test;
+    rand_data_make(&train, 700, MNIST_SIDE);
+    rand_data_make(&test, 500, MNIST_SIDE);
+    const config configs[] = {
+        {"lab shape, tanh, SGD", {MNIST_PIXELS, 1024, 1024, MNIST_CLASSES}, 4, 128, "tanh", {.optimizer = MNIST_SGD}, 2e-5},
+        {"odd shape, relu, SGD + weight decay", {MNIST_PIXELS, 97, 33, MNIST_CLASSES}, 4, 37, "relu",
+         {.optimizer = MNIST_SGD, .weight_decay = 0.5f}, 2e-5},
+        {"no hidden layer", {MNIST_PIXELS, MNIST_CLASSES}, 2, 50, "tanh", {.optimizer = MNIST_SGD}, 2e-5},
+        {"12 outputs, 4 layers", {MNIST_PIXELS, 64, 48, 40, 12}, 5, 19, "tanh", {.optimizer = MNIST_SGD}, 2e-5},
+        {"momentum", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "tanh",
+         {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f}, 2e-5},
+        {"Nesterov + weight decay", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "relu",
+         {.optimizer = MNIST_MOMENTUM, .momentum = 0.8f, .nesterov = 1, .weight_decay = 0.1f}, 2e-5},
+        {"Adam + weight decay", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "relu",
+         {.optimizer = MNIST_ADAM, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f}, 1e-3},
+        {"dropout, tanh, SGD", {MNIST_PIXELS, 200, 100, MNIST_CLASSES}, 4, 64, "tanh",
+         {.optimizer = MNIST_SGD, .dropout = 0.3f, .seed = 11}, 2e-5},
+        {"dropout + shift, relu, Adam", {MNIST_PIXELS, 200, 100, MNIST_CLASSES}, 4, 64, "relu",
+         {.optimizer = MNIST_ADAM, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .dropout = 0.2f, .seed = 3,
+          .shift = 3},
+         1e-3},
+        {"TF32, lab shape", {MNIST_PIXELS, 1024, 1024, MNIST_CLASSES}, 4, 128, "tanh",
+         {.optimizer = MNIST_SGD, .tf32 = 1}, 1e-2},
+    };
+    for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) test_config(&configs[i], &train, &test);
+    test_graph(&train);
+    test_round_trips();
+    test_errors(&train);
+    test_predict();
+    test_lab();
+    rand_data_free(&train);
+    rand_data_free(&test);
+    return check_status();
+}

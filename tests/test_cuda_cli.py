@@ -1,0 +1,90 @@
+"""test_cuda_cli.py: --device cuda at the command line, on small synthetic IDX data.
+
+Everywhere: a device that is not cpu or cuda, and --tf32 without --device cuda, are usage errors
+(exit 2). Without a GPU (or a build without CUDA), train, eval and predict with --device cuda say so
+in one line and exit 1 at once, before any data is read, and print nothing else. With a GPU: a
+model trained on the GPU evaluates the same on both devices, and so does one trained on the CPU;
+without one a SKIP line says those comparisons did not run."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_numpy import MNIST, write_idx  # noqa: E402
+
+failed = 0
+
+
+def check(ok, name):
+    global failed
+    print(("PASS " if ok else "FAIL ") + name, flush=True)
+    failed += not ok
+
+
+def run(*args):
+    t0 = time.monotonic()
+    p = subprocess.run([MNIST, *args], capture_output=True, text=True, timeout=300)
+    return p, time.monotonic() - t0
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mnist-test-cuda-cli-")
+    f = lambda name: os.path.join(tmp, name)  # noqa: E731
+    rng = np.random.RandomState(5)
+    x = (rng.randint(0, 256, size=(400, 28, 28)) * (rng.rand(400, 28, 28) < 0.3)).astype(np.uint8)
+    y = rng.randint(0, 10, size=400).astype(np.uint8)
+    write_idx(f("train-images-idx3-ubyte"), x[:300], 2051)
+    write_idx(f("train-labels-idx1-ubyte"), y[:300], 2049)
+    write_idx(f("t10k-images-idx3-ubyte"), x[300:], 2051)
+    write_idx(f("t10k-labels-idx1-ubyte"), y[300:], 2049)
+    small = ["--data", tmp, "--no-verify", "--layers", "784,48,10", "--batch", "20", "--epochs", "2",
+             "--no-progress", "--json"]
+
+    for cmd in (["train", "--device", "tpu"], ["eval", "--device", "tpu", "--model", f("none")],
+                ["predict", "--device", "tpu", "--model", f("none"), f("none.png")]):
+        p, _ = run(*cmd)
+        check(p.returncode == 2 and "tpu" in p.stderr, f"mnist {cmd[0]} --device tpu is a usage error (exit {p.returncode})")
+    p, _ = run("train", "--tf32", *small)
+    check(p.returncode == 2 and "--tf32" in p.stderr, f"--tf32 without --device cuda is a usage error: {p.stderr.strip()}")
+
+    # Is there a GPU? train says so at once; the data folder given holds nothing
+    p, sec = run("train", "--device", "cuda", "--data", f("nowhere"), "--epochs", "1")
+    gpu = not (p.returncode == 1 and "--device cuda" in p.stderr)
+    if not gpu:
+        lines = p.stderr.strip().splitlines()
+        check(len(lines) == 1 and p.stdout == "" and not os.path.exists(f("nowhere")) and sec < 5,
+              f"without a GPU, train --device cuda exits 1 at once ({sec:.2f} s) with one line and no fetch: {lines}")
+        p, sec = run("eval", "--device", "cuda", "--model", f("none"), "--data", f("nowhere"))
+        check(p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and "--device cuda" in p.stderr,
+              f"without a GPU, eval --device cuda exits 1 with one line, before reading the model: {p.stderr.strip()}")
+        p, sec = run("predict", "--device", "cuda", "--model", f("none"), f("none.png"))
+        check(p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and "--device cuda" in p.stderr,
+              f"without a GPU, predict --device cuda exits 1 with one line: {p.stderr.strip()}")
+        print(f"SKIP test_cuda_cli: no GPU here ({p.stderr.strip()}): the GPU runs were not compared with the CPU's")
+        return
+
+    # with a GPU: models trained on either device evaluate the same on both
+    for dev in ("cuda", "cpu"):
+        p, _ = run("train", "--device", dev, *small, "--save", f(dev + ".safetensors"))
+        if not check(p.returncode == 0, f"train --device {dev} runs: {p.stderr.strip()[-300:]}"):
+            continue
+        res = {}
+        for on in ("cpu", "cuda"):
+            q, _ = run("eval", "--device", on, "--model", f(dev + ".safetensors"), "--data", tmp, "--no-verify",
+                       "--json")
+            res[on] = json.loads(q.stdout) if q.returncode == 0 else None
+        ok = res["cpu"] and res["cuda"]
+        check(ok and abs(res["cpu"]["accuracy"] - res["cuda"]["accuracy"]) <= 0.01 and
+              abs(res["cpu"]["loss"] - res["cuda"]["loss"]) <= 1e-4 * abs(res["cpu"]["loss"]),
+              f"a model trained on {dev} evaluates the same on the CPU and the GPU: "
+              f"{res['cpu'] and res['cpu']['accuracy']} and {res['cuda'] and res['cuda']['accuracy']}")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,560 @@
+/* test_cuda_kernels.cu: each kernel of the CUDA backend (src/cuda/) against its CPU twin, on fresh
+ * random inputs (the seed is printed; MNIST_TEST_SEED=N repeats a run), with every output poisoned
+ * (NaN) before the kernel runs, so an element it fails to write shows. The element-wise kernels
+ * round as the CPU's loops do (-fmad=false), so they must agree bit for bit; reductions summed in
+ * another order, and the products, agree to the relative error given with each check.
+ * MNIST_KERNEL_TIMES=1 also prints each kernel's time at the lab's shapes (bench/gpu.sh sets it).
+ *
+ * Without a GPU the host-side checks run: the device functions' source, compiled for the host,
+ * against the library's CPU functions (tanh's coefficients, the dropout and shift hashes), cuBLAS
+ * loaded through dlopen with every function the backend calls, and a launch without a GPU
+ * reporting an error; then a SKIP line says that the kernels were not checked. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "cuda/kernels.h"
+
+extern "C" {
+#include "check.h"
+#include "cpu.h"
+#include "mnist.h"
+}
+
+static mnist_rng rng;
+static int timing;
+
+static float frand(float lo, float hi) { return lo + (hi - lo) * (float)mnist_rng_double(&rng); }
+
+/* ||a - b|| / ||b||, NaN when a holds one. */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)a[i] - b[i];
+        d += e * e;
+        r += (double)b[i] * b[i];
+    }
+    return r > 0 ? sqrt(d / r) : (d > 0 || d != d ? INFINITY : 0.0);
+}
+
+/* Elements whose bits differ (NaN counts: the poison must have been overwritten). */
+static size_t bits_differ(const float *a, const float *b, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    return k;
+}
+
+/* ---- device buffers: one arena, freed at the end ------------------------------------------ */
+
+static void *bufs[256];
+static int nbufs, dev_failed;
+
+/* n elements of device memory, poisoned with 0xff bytes (a NaN in every float). */
+template <typename T> static T *dalloc(size_t n) {
+    void *p = NULL;
+    if (dev_failed || cudaMalloc(&p, (n ? n : 1) * sizeof(T)) != cudaSuccess ||
+        cudaMemset(p, 0xff, (n ? n : 1) * sizeof(T)) != cudaSuccess) {
+        dev_failed = 1;
+        return NULL;
+    }
+    bufs[nbufs++] = p;
+    return (T *)p;
+}
+
+static void dfree_all(void) {
+    for (int i = 0; i < nbufs; i++) cudaFree(bufs[i]);
+    nbufs = 0;
+}
+
+template <typename T> static T *dup(const T *h, size_t n) {
+    T *d = dalloc<T>(n);
+    if (d && cudaMemcpy(d, h, n * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess) dev_failed = 1;
+    return d;
+}
+
+template <typename T> static void down(T *h, const T *d, size_t n) {
+    if (dev_failed || cudaDeviceSynchronize() != cudaSuccess ||
+        cudaMemcpy(h, d, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess)
+        dev_failed = 1, memset(h, 0xff, n * sizeof(T));
+}
+
+static int ok_launch(cudaError_t e, const char *what) {
+    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+    if (e != cudaSuccess) {
+        check(0, "%s runs: %s", what, cudaGetErrorString(e));
+        dev_failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* Median time of reps launches of f, in microseconds, when MNIST_KERNEL_TIMES is set. */
+template <typename F> static void time_it(const char *what, F f) {
+    if (!timing || dev_failed) return;
+    enum { REPS = 21 };
+    float ms[REPS];
+    cudaEvent_t a, b;
+    cudaEventCreate(&a), cudaEventCreate(&b);
+    f();
+    for (int i = 0; i < REPS; i++) {
+        cudaEventRecord(a);
+        f();
+        cudaEventRecord(b);
+        cudaEventSynchronize(b);
+        cudaEventElapsedTime(&ms[i], a, b);
+    }
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    for (int i = 1; i < REPS; i++)
+        for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
+            float t = ms[j];
+            ms[j] = ms[j - 1], ms[j - 1] = t;
+        }
+    printf("TIME %-44s %9.1f us\n", what, 1e3 * ms[REPS / 2]);
+}
+
+/* ---- host side: the device functions' source against the library's ------------------------ */
+
+static void test_host_twins(void) {
+    enum { N = 1 << 16 };
+    static float x[N], want[N];
+    for (int i = 0; i < N; i++) x[i] = i < 64 ? (float)(i - 32) * 0.25f : frand(-12.0f, 12.0f);
+    x[0] = 0.0003f, x[1] = -0.0003f, x[2] = 7.9053111f, x[3] = -100.0f;
+    cpu_tanh(want, x, N);
+    size_t bad = 0;
+    for (int i = 0; i < N; i++) {
+        float y = cuda_tanh(x[i]);
+        bad += memcmp(&y, &want[i], sizeof y) != 0;
+    }
+    check(bad == 0, "host: cuda_tanh's source gives cpu_tanh's bits on %d inputs (%zu differ)", N, bad);
+    size_t bad_keep = 0, bad_shift = 0;
+    for (int t = 0; t < 2000; t++) {
+        uint32_t seed = mnist_rng_u32(&rng);
+        uint64_t step = mnist_rng_u32(&rng) % 100000, i = mnist_rng_u32(&rng);
+        int layer = (int)(mnist_rng_u32(&rng) % 7), n = 1 + (int)(mnist_rng_u32(&rng) % 8), row = t % 300;
+        float p = (float)mnist_rng_double(&rng) * 0.9f;
+        bad_keep += cuda_dropout_keep(cuda_dropout_key(seed, step, layer), i, (uint64_t)(p * 16777216.0)) !=
+                    mnist_dropout_keep(seed, step, layer, i, p);
+        int dx, dy, dm, ex, ey, em, flip = (int)(t & 1);
+        cuda_augment(seed, step, row, n, flip, &dx, &dy, &dm);
+        mnist_augment(seed, step, row, n, flip, &ex, &ey, &em);
+        bad_shift += dx != ex || dy != ey || dm != em;
+    }
+    check(bad_keep == 0, "host: the device's dropout hash is mnist_dropout_keep (%zu of 2000 differ)", bad_keep);
+    check(bad_shift == 0, "host: the device's augmentation hash is mnist_augment (%zu of 2000 differ)", bad_shift);
+    char why[512] = "";
+    const cublas_api *api = cublas_load(why, sizeof why);
+    check(api && api->create && api->gemm_ex && api->status_string,
+          "host: cuBLAS loads through dlopen with the functions the backend calls%s%s", api ? "" : ": ", why);
+}
+
+/* ---- the kernels ---------------------------------------------------------------------------- */
+
+static void identity(float *w, int k) {
+    memset(w, 0, (size_t)k * k * sizeof(float));
+    for (int i = 0; i < k; i++) w[(size_t)i * k + i] = 1.0f;
+}
+
+static void test_gather(int in, int side, int shift, int flip, int contiguous) {
+    enum { NS = 300, N = 77 };
+    uint8_t *img = (uint8_t *)malloc((size_t)NS * in), lab[NS];
+    for (size_t i = 0; i < (size_t)NS * in; i++) img[i] = (uint8_t)mnist_rng_u32(&rng);
+    for (int i = 0; i < NS; i++) lab[i] = (uint8_t)(mnist_rng_u32(&rng) % 10);
+    int32_t idx[N];
+    int start = contiguous ? 100 : 0;
+    for (int r = 0; r < N; r++) idx[r] = (int32_t)(mnist_rng_u32(&rng) % NS);
+    step_scalars sc = {};
+    sc.step = mnist_rng_u32(&rng) % 5000;
+    uint32_t seed = mnist_rng_u32(&rng);
+    float *want = (float *)malloc((size_t)N * in * sizeof(float)), *got = (float *)malloc((size_t)N * in * sizeof(float));
+    int32_t ywant[N], ygot[N];
+    for (int r = 0; r < N; r++) {
+        size_t e = contiguous ? (size_t)(start + r) : (size_t)idx[r];
+        const uint8_t *src = img + e * in;
+        int dx = 0, dy = 0, mirror = 0, aug = shift || flip;
+        if (aug) mnist_augment(seed, sc.step, r, shift, flip, &dx, &dy, &mirror);
+        for (int k = 0; k < in; k++) {
+            int si = aug ? k / side - dy : 0, sj = aug ? (mirror ? side - 1 - (k % side - dx) : k % side - dx) : k;
+            int inside = !aug || (si >= 0 && si < side && sj >= 0 && sj < side);
+            want[(size_t)r * in + k] = inside ? (float)src[aug ? si * side + sj : k] / 255.0f : 0.0f;
+        }
+        ywant[r] = lab[e];
+    }
+    float *x = dalloc<float>((size_t)N * in);
+    int32_t *y = dalloc<int32_t>(N);
+    uint8_t *dimg = dup(img, (size_t)NS * in), *dlab = dup(lab, NS);
+    int32_t *didx = dup(idx, N);
+    step_scalars *dsc = dup(&sc, 1);
+    if (!dev_failed && ok_launch(k_gather(x, y, dimg, dlab, contiguous ? NULL : didx, start, N, in, shift, flip, side, seed,
+                                          dsc, 0),
+                                 "k_gather")) {
+        down(got, x, (size_t)N * in);
+        down(ygot, y, N);
+        size_t d = bits_differ(got, want, (size_t)N * in);
+        check(d == 0 && memcmp(ygot, ywant, sizeof ygot) == 0,
+              "k_gather (%d pixels%s%s): %d rows of bytes / 255 and their labels, bit for bit (%zu differ)", in,
+              contiguous ? ", contiguous" : ", by index", shift ? ", shifted" : "", N, d);
+    }
+    free(img), free(want), free(got);
+}
+
+static void test_bias_act(int n, int k, int act, float p) {
+    size_t m = (size_t)n * k;
+    float *h = (float *)malloc(m * sizeof(float)), *b = (float *)malloc(k * sizeof(float));
+    float *want = (float *)malloc(m * sizeof(float)), *got = (float *)malloc(m * sizeof(float));
+    float *eye = (float *)malloc((size_t)k * k * sizeof(float));
+    float *mwant = (float *)malloc(m * sizeof(float)), *mgot = (float *)malloc(m * sizeof(float));
+    float *dwant = (float *)malloc(m * sizeof(float)), *dgot = (float *)malloc(m * sizeof(float));
+    for (size_t i = 0; i < m; i++) h[i] = frand(-4, 4);
+    for (int i = 0; i < k; i++) b[i] = frand(-1, 1);
+    identity(eye, k);
+    cpu_dense(want, h, eye, b, n, k, k, act == 0 ? CPU_TANH : CPU_RELU); /* h I + b: exactly h + b */
+    step_scalars sc = {};
+    sc.step = mnist_rng_u32(&rng) % 100000;
+    uint32_t seed = mnist_rng_u32(&rng);
+    int layer = 1 + (int)(mnist_rng_u32(&rng) % 3);
+    uint64_t thr = (uint64_t)(p * 16777216.0);
+    float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < m; i++) {
+        mwant[i] = mnist_dropout_keep(seed, sc.step, layer, i, p) ? keep : 0.0f;
+        dwant[i] = want[i] * mwant[i];
+    }
+    float *dh = dup(h, m), *db = dup(b, k), *dd = p > 0 ? dalloc<float>(m) : NULL, *dm = p > 0 ? dalloc<float>(m) : NULL;
+    step_scalars *dsc = dup(&sc, 1);
+    char what[96];
+    snprintf(what, sizeof what, "k_bias_act (%d x %d, %s%s)", n, k, act ? "relu" : "tanh", p > 0 ? ", dropout" : "");
+    if (!dev_failed && ok_launch(k_bias_act(dh, db, n, k, act, dd, dm, seed, layer, thr, keep, dsc, 0), what)) {
+        down(got, dh, m);
+        size_t d = bits_differ(got, want, m), dm_bad = 0;
+        if (p > 0) {
+            down(mgot, dm, m);
+            down(dgot, dd, m);
+            dm_bad = bits_differ(mgot, mwant, m) + bits_differ(dgot, dwant, m);
+        }
+        check(d == 0 && dm_bad == 0, "%s: the CPU's bits (%zu differ; masks and dropped outputs: %zu differ)", what, d,
+              dm_bad);
+        time_it(what, [&] { k_bias_act(dh, db, n, k, act, dd, dm, seed, layer, thr, keep, dsc, 0); });
+    }
+    free(h), free(b), free(want), free(got), free(eye), free(mwant), free(mgot), free(dwant), free(dgot);
+}
+
+/* The CPU's log-softmax of z + b (through cpu_dense with an identity: z I is exactly z). */
+static void ref_log_softmax(float *lp, const float *z, const float *b, int n, int k) {
+    float *eye = (float *)malloc((size_t)k * k * sizeof(float));
+    identity(eye, k);
+    cpu_dense(lp, z, eye, b, n, k, k, CPU_LOG_SOFTMAX);
+    free(eye);
+}
+
+static void test_softmax_xent(int n, int k, last_mode mode) {
+    size_t m = (size_t)n * k;
+    float *z = (float *)malloc(m * sizeof(float)), b[64], b2[64], lp[4096 * 16], dz[4096 * 16];
+    float *lpg = (float *)malloc(m * sizeof(float)), *dzg = (float *)malloc(m * sizeof(float)), bg[64];
+    int32_t y[4096];
+    for (size_t i = 0; i < m; i++) z[i] = frand(-8, 8);
+    for (int i = 0; i < k; i++) b[i] = frand(-1, 1);
+    for (int r = 0; r < n; r++) y[r] = (int32_t)(mnist_rng_u32(&rng) % 10);
+    ref_log_softmax(lp, z, b, n, k);
+    float inv_n = 1.0f / (float)n;
+    double loss = 0;
+    for (int r = 0; r < n; r++) {
+        loss -= lp[(size_t)r * k + y[r]];
+        for (int j = 0; j < k; j++)
+            dz[(size_t)r * k + j] = (expf(lp[(size_t)r * k + j]) - (j == y[r] ? 1.0f : 0.0f)) * inv_n;
+    }
+    loss /= n;
+    float s[64];
+    cpu_col_sums(s, dz, n, k);
+    step_scalars sc = {};
+    sc.lr = frand(0.001f, 0.1f), sc.decay = 1.0f - sc.lr * 0.01f;
+    for (int j = 0; j < k; j++) b2[j] = mode == LAST_SGD ? sc.decay * b[j] - sc.lr * s[j] : s[j];
+    float *dzd = dalloc<float>(m), *lpd = dup(z, m), *bd = dup(b, k), *bout = mode == LAST_SGD ? bd : dalloc<float>(k);
+    int32_t *yd = dup(y, n);
+    step_scalars *dsc = dup(&sc, 1);
+    double *dl = dalloc<double>(1), lg = NAN;
+    char what[96];
+    snprintf(what, sizeof what, "k_softmax_xent (%d x %d, %s)", n, k, mode == LAST_SGD ? "SGD" : "gradient");
+    if (!dev_failed && ok_launch(k_softmax_xent(lpd, dzd, bd, yd, n, k, mode, bout, dsc, dl, 0), what)) {
+        down(lpg, lpd, m);
+        down(dzg, dzd, m);
+        down(bg, bout, k);
+        down(&lg, dl, 1);
+        /* expf and logf: an ulp or two apart between CUDA and glibc, so ~1e-7 on lp and dz; the column
+         * sums (the bias's gradient) add n of those in the same order but cancel (probabilities less
+         * the labels' counts), which can lift their relative error tenfold: 1e-5 */
+        double e1 = rel_err(lpg, lp, m), e2 = rel_err(dzg, dz, m), e3 = rel_err(bg, b2, k), e4 = fabs(lg - loss) / loss;
+        check(e1 < 1e-6 && e2 < 1e-6 && e3 < 1e-5 && e4 < 1e-6,
+              "%s: log-probabilities %.2g, dz %.2g, bias %.2g, loss %.2g relative to the CPU's", what, e1, e2, e3, e4);
+        if (mode == LAST_GRAD) time_it(what, [&] { k_softmax_xent(lpd, dzd, bd, yd, n, k, mode, bout, dsc, dl, 0); });
+    }
+    free(z), free(lpg), free(dzg);
+}
+
+static void test_log_softmax(int n, int k) {
+    size_t m = (size_t)n * k;
+    float *z = (float *)malloc(m * sizeof(float)), *lp = (float *)malloc(m * sizeof(float)), b[64];
+    float *got = (float *)malloc(m * sizeof(float));
+    for (size_t i = 0; i < m; i++) z[i] = frand(-30, 30);
+    for (int i = 0; i < k; i++) b[i] = frand(-1, 1);
+    ref_log_softmax(lp, z, b, n, k);
+    float *d = dup(z, m), *bd = dup(b, k);
+    if (!dev_failed && ok_launch(k_log_softmax(d, bd, n, k, 0), "k_log_softmax")) {
+        down(got, d, m);
+        double e = rel_err(got, lp, m);
+        check(e < 1e-6, "k_log_softmax (%d x %d): relative error %.2g to the CPU's", n, k, e);
+    }
+    free(z), free(lp), free(got);
+}
+
+static void test_eval_rows(int n, int k) {
+    size_t m = (size_t)n * k;
+    float *z = (float *)malloc(m * sizeof(float)), *lp = (float *)malloc(m * sizeof(float)), b[64];
+    int32_t *y = (int32_t *)malloc(n * sizeof(int32_t));
+    for (size_t i = 0; i < m; i++) z[i] = frand(-5, 5);
+    for (int i = 0; i < k; i++) b[i] = frand(-1, 1);
+    for (int r = 0; r < n; r++) y[r] = (int32_t)(mnist_rng_u32(&rng) % 10);
+    ref_log_softmax(lp, z, b, n, k);
+    int conf[NCOUNTS] = {0};
+    double loss = 0;
+    for (int r = 0; r < n; r++) {
+        const float *row = lp + (size_t)r * k;
+        int best = 0;
+        for (int j = 1; j < k; j++)
+            if (row[j] > row[best]) best = j;
+        loss -= row[y[r]];
+        conf[0] += best == y[r];
+        if (best < MNIST_CLASSES) conf[1 + y[r] * MNIST_CLASSES + best]++;
+    }
+    float *d = dup(z, m), *bd = dup(b, k);
+    int32_t *yd = dup(y, n);
+    int zero[NCOUNTS] = {0}, got[NCOUNTS];
+    int *cd = dup(zero, NCOUNTS);
+    double *pd = dalloc<double>(1), part = NAN;
+    char what[64];
+    snprintf(what, sizeof what, "k_eval_rows (%d x %d)", n, k);
+    if (!dev_failed && ok_launch(k_eval_rows(d, bd, yd, n, k, pd, cd, cd + 1, 0), what)) {
+        down(got, cd, NCOUNTS);
+        down(&part, pd, 1);
+        double e = fabs(part - loss) / loss;
+        check(memcmp(got, conf, sizeof conf) == 0 && e < 1e-6,
+              "%s: correct %d (CPU %d), the confusion matrix equal, loss relative error %.2g", what, got[0], conf[0], e);
+        time_it(what, [&] { k_eval_rows(d, bd, yd, n, k, pd, cd, cd + 1, 0); });
+    }
+    free(z), free(lp), free(y);
+}
+
+static void test_act_grad_bias(int n, int k, int act, int dropout, last_mode mode) {
+    size_t m = (size_t)n * k;
+    float *dh = (float *)malloc(m * sizeof(float)), *h = (float *)malloc(m * sizeof(float));
+    float *mask = (float *)malloc(m * sizeof(float)), *want = (float *)malloc(m * sizeof(float));
+    float *got = (float *)malloc(m * sizeof(float)), *b = (float *)malloc(k * sizeof(float));
+    float *bw = (float *)malloc(k * sizeof(float)), *bg = (float *)malloc(k * sizeof(float));
+    for (size_t i = 0; i < m; i++) {
+        dh[i] = frand(-1, 1);
+        h[i] = act ? (mnist_rng_u32(&rng) & 1 ? frand(0, 2) : 0.0f) : frand(-1, 1);
+        mask[i] = mnist_rng_u32(&rng) % 4 ? 1.25f : 0.0f;
+    }
+    for (int i = 0; i < k; i++) b[i] = frand(-1, 1);
+    memcpy(want, dh, m * sizeof(float));
+    if (dropout)
+        for (size_t i = 0; i < m; i++) want[i] *= mask[i];
+    cpu_act_grad(want, h, m, act ? MNIST_RELU : MNIST_TANH);
+    cpu_col_sums(bw, want, n, k);
+    step_scalars sc = {};
+    sc.lr = frand(0.001f, 0.1f), sc.decay = 1.0f - sc.lr * 0.001f;
+    for (int j = 0; j < k; j++) bw[j] = mode == LAST_SGD ? sc.decay * b[j] - sc.lr * bw[j] : bw[j];
+    float *dd = dup(dh, m), *hd = dup(h, m), *md = dropout ? dup(mask, m) : NULL, *bd = dup(b, k);
+    float *bout = mode == LAST_SGD ? bd : dalloc<float>(k);
+    step_scalars *dsc = dup(&sc, 1);
+    char what[96];
+    snprintf(what, sizeof what, "k_act_grad_bias (%d x %d, %s%s, %s)", n, k, act ? "relu" : "tanh",
+             dropout ? ", dropout" : "", mode == LAST_SGD ? "SGD" : "gradient");
+    if (!dev_failed && ok_launch(k_act_grad_bias(dd, hd, md, n, k, act, mode, bout, dsc, 0), what)) {
+        down(got, dd, m);
+        down(bg, bout, k);
+        size_t d = bits_differ(got, want, m);
+        /* column sums of n terms in 32 groups, not row by row: about sqrt(n) 6e-8 of the terms' size,
+         * on sums that cancel to ~1/sqrt(n) of it: ~1e-6; 1e-5 allowed */
+        double e = rel_err(bg, bw, k);
+        check(d == 0 && e < 1e-5, "%s: dz the CPU's bits (%zu differ), bias relative error %.2g", what, d, e);
+        float *scratch = dalloc<float>(k);
+        time_it(what, [&] { k_act_grad_bias(dd, hd, md, n, k, act, LAST_GRAD, scratch, dsc, 0); });
+    }
+    free(dh), free(h), free(mask), free(want), free(got), free(b), free(bw), free(bg);
+}
+
+static void test_optimizers(size_t n) {
+    float *p = (float *)malloc(n * sizeof(float)), *g = (float *)malloc(n * sizeof(float));
+    float *s1 = (float *)malloc(n * sizeof(float)), *s2 = (float *)malloc(n * sizeof(float));
+    float *pw = (float *)malloc(n * sizeof(float)), *s1w = (float *)malloc(n * sizeof(float));
+    float *s2w = (float *)malloc(n * sizeof(float)), *got = (float *)malloc(n * sizeof(float));
+    for (int which = 0; which < 3; which++) { /* momentum, Nesterov, Adam */
+        for (size_t i = 0; i < n; i++) {
+            p[i] = frand(-1, 1), g[i] = frand(-0.1f, 0.1f), s1[i] = frand(-0.1f, 0.1f), s2[i] = frand(0, 0.01f);
+            pw[i] = p[i], s1w[i] = s1[i], s2w[i] = s2[i];
+        }
+        step_scalars sc = {};
+        sc.lr = frand(0.0005f, 0.01f);
+        sc.decay = 1.0f - sc.lr * 0.05f;
+        float mu = 0.9f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+        double t = 1 + mnist_rng_u32(&rng) % 1000;
+        sc.c1 = (float)(1.0 / (1.0 - pow(b1, t))), sc.c2 = (float)(1.0 / (1.0 - pow(b2, t)));
+        float lr = sc.lr, decay = sc.decay, c1 = sc.c1, c2 = sc.c2;
+        /* src/backend_cpu.c's optimizer_step, expression for expression */
+        for (size_t i = 0; i < n; i++) {
+            if (which < 2) {
+                s1w[i] = mu * s1w[i] + g[i];
+                pw[i] = decay * pw[i] - lr * (which ? g[i] + mu * s1w[i] : s1w[i]);
+            } else {
+                s1w[i] = b1 * s1w[i] + (1.0f - b1) * g[i];
+                s2w[i] = b2 * s2w[i] + (1.0f - b2) * g[i] * g[i];
+                pw[i] = decay * pw[i] - lr * (s1w[i] * c1) / (sqrtf(s2w[i] * c2) + eps);
+            }
+        }
+        float *pd = dup(p, n), *gd = dup(g, n), *s1d = dup(s1, n), *s2d = dup(s2, n);
+        step_scalars *dsc = dup(&sc, 1);
+        const char *name = which == 0 ? "k_momentum" : which == 1 ? "k_momentum (Nesterov)" : "k_adam";
+        cudaError_t e = which < 2 ? k_momentum(pd, gd, s1d, n, mu, which, dsc, 0)
+                                  : k_adam(pd, gd, s1d, s2d, n, b1, b2, eps, dsc, 0);
+        if (dev_failed || !ok_launch(e, name)) break;
+        size_t d = 0;
+        down(got, pd, n), d += bits_differ(got, pw, n);
+        down(got, s1d, n), d += bits_differ(got, s1w, n);
+        if (which == 2) down(got, s2d, n), d += bits_differ(got, s2w, n);
+        check(d == 0, "%s (%zu parameters): parameters and state the CPU's bits (%zu differ)", name, n, d);
+        char what[96];
+        snprintf(what, sizeof what, "%s (%zu)", name, n);
+        time_it(what, [&] {
+            if (which < 2) k_momentum(pd, gd, s1d, n, mu, which, dsc, 0);
+            else k_adam(pd, gd, s1d, s2d, n, b1, b2, eps, dsc, 0);
+        });
+    }
+    free(p), free(g), free(s1), free(s2), free(pw), free(s1w), free(s2w), free(got);
+}
+
+/* The three products against cblas, in FP32 and TF32. */
+static void test_gemm(int n, int in, int out, int tf32) {
+    char why[512];
+    const cublas_api *api = cublas_load(why, sizeof why);
+    if (!api) {
+        check(0, "cuBLAS loads: %s", why);
+        return;
+    }
+    cublasHandle_t h;
+    if (!check(api->create(&h) == CUBLAS_STATUS_SUCCESS, "cuBLAS starts")) return;
+    api->set_pointer_mode(h, CUBLAS_POINTER_MODE_DEVICE);
+    float consts[4] = {1.0f, 0.0f, -frand(0.001f, 0.1f), 1.0f - frand(0.0001f, 0.01f)}; /* 1, 0, -lr, decay */
+    float *cd = dup(consts, 4);
+    gemm_ctx g = {api, h, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, cd, cd + 1};
+    size_t nx = (size_t)n * in, nw = (size_t)in * out, ny = (size_t)n * out;
+    float *x = (float *)malloc(nx * sizeof(float)), *w = (float *)malloc(nw * sizeof(float));
+    float *dz = (float *)malloc(ny * sizeof(float)), *want = (float *)malloc((nx > nw ? nx : nw) * sizeof(float));
+    float *got = (float *)malloc((nx > nw ? nx : nw) * sizeof(float));
+    for (size_t i = 0; i < nx; i++) x[i] = mnist_rng_u32(&rng) % 4 ? 0.0f : frand(0, 1);
+    for (size_t i = 0; i < nw; i++) w[i] = frand(-0.1f, 0.1f);
+    for (size_t i = 0; i < ny; i++) dz[i] = frand(-0.01f, 0.01f);
+    float *xd = dup(x, nx), *wd = dup(w, nw), *dzd = dup(dz, ny), *yd = dalloc<float>(ny), *dhd = dalloc<float>(nx);
+    /* FP32 sums of up to ~1000 terms in another order: ~1e-6; TF32 inputs of 10 mantissa bits: ~5e-4 */
+    double tol = tf32 ? 5e-3 : 1e-5;
+    const char *mode = tf32 ? "TF32" : "FP32";
+    char what[128];
+    if (dev_failed) {
+        api->destroy(h);
+        return;
+    }
+    // y (n, out) = x w
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, 0.0f, want, out);
+    cublasStatus_t s = mm_forward(&g, yd, xd, wd, n, in, out);
+    snprintf(what, sizeof what, "mm_forward %s (%d x %d x %d)", mode, n, in, out);
+    if (check(s == CUBLAS_STATUS_SUCCESS, "%s is accepted", what) && ok_launch(cudaGetLastError(), what)) {
+        down(got, yd, ny);
+        double e = rel_err(got, want, ny);
+        check(e < tol, "%s: relative error %.2g to cblas", what, e);
+        time_it(what, [&] { mm_forward(&g, yd, xd, wd, n, in, out); });
+    }
+    // dh (n, in) = dz w^T
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, in, out, 1.0f, dz, out, w, out, 0.0f, want, in);
+    s = mm_input_grad(&g, dhd, dzd, wd, n, in, out);
+    snprintf(what, sizeof what, "mm_input_grad %s (%d x %d x %d)", mode, n, in, out);
+    if (check(s == CUBLAS_STATUS_SUCCESS, "%s is accepted", what) && ok_launch(cudaGetLastError(), what)) {
+        down(got, dhd, nx);
+        double e = rel_err(got, want, nx);
+        check(e < tol, "%s: relative error %.2g to cblas", what, e);
+        time_it(what, [&] { mm_input_grad(&g, dhd, dzd, wd, n, in, out); });
+    }
+    // w = decay w - lr x^T dz, the fused SGD step
+    memcpy(want, w, nw * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, n, consts[2], x, in, dz, out, consts[3], want, out);
+    s = mm_weight_grad(&g, wd, xd, dzd, n, in, out, cd + 2, cd + 3);
+    snprintf(what, sizeof what, "mm_weight_grad %s, SGD (%d x %d x %d)", mode, n, in, out);
+    if (check(s == CUBLAS_STATUS_SUCCESS, "%s is accepted", what) && ok_launch(cudaGetLastError(), what)) {
+        down(got, wd, nw);
+        /* the step moves w by ~1e-4 of itself: compare the change, not w */
+        for (size_t i = 0; i < nw; i++) got[i] -= w[i], want[i] -= w[i];
+        double e = rel_err(got, want, nw);
+        check(e < 10 * tol, "%s: the step's change, relative error %.2g to cblas", what, e);
+        time_it(what, [&] { mm_weight_grad(&g, wd, xd, dzd, n, in, out, cd, cd + 1); });
+    }
+    api->destroy(h);
+    free(x), free(w), free(dz), free(want), free(got);
+}
+
+int main(void) {
+    const char *env = getenv("MNIST_TEST_SEED");
+    uint32_t seed = env ? (uint32_t)strtoul(env, NULL, 10) : (uint32_t)time(NULL);
+    timing = getenv("MNIST_KERNEL_TIMES") != NULL;
+    printf("seed %u (MNIST_TEST_SEED=%u repeats this run)\n", seed, seed);
+    mnist_rng_seed(&rng, seed);
+    test_host_twins();
+    int ndev = 0;
+    cudaError_t e = cudaGetDeviceCount(&ndev);
+    if (e != cudaSuccess || ndev == 0) {
+        float *x = NULL;
+        cudaError_t le = k_gather(x, NULL, NULL, NULL, NULL, 0, 1, 4, 0, 0, 0, 0, NULL, 0);
+        check(le != cudaSuccess, "without a GPU a launch reports an error rather than crashing (%s)",
+              cudaGetErrorString(le));
+        printf("SKIP test_cuda_kernels: no GPU here (%s): the kernels were not checked\n",
+               cudaGetErrorString(e != cudaSuccess ? e : cudaErrorNoDevice));
+        return check_status();
+    }
+    e = k_check_image();
+    if (!check(e == cudaSuccess, "this build's kernels run on this GPU (%s)", cudaGetErrorString(e)))
+        return check_status();
+    cudaDeviceProp p;
+    cudaGetDeviceProperties(&p, 0);
+    printf("GPU: %s, compute capability %d.%d, %d multiprocessors\n", p.name, p.major, p.minor, p.multiProcessorCount);
+    /* the lab's shapes (batch 128; 784, 1024, 1024, 10), then odd ones */
+    test_gather(MNIST_PIXELS, MNIST_SIDE, 0, 0, 0), dfree_all();
+    test_gather(MNIST_PIXELS, MNIST_SIDE, 0, 0, 1), dfree_all();
+    test_gather(MNIST_PIXELS, MNIST_SIDE, 3, 0, 0), dfree_all();
+    test_gather(MNIST_PIXELS, MNIST_SIDE, 2, 1, 0), dfree_all();
+    test_gather(30, 0, 0, 0, 0), dfree_all();
+    for (int act = 0; act < 2; act++) {
+        test_bias_act(128, 1024, act, 0.0f), dfree_all();
+        test_bias_act(37, 97, act, 0.3f), dfree_all();
+    }
+    test_softmax_xent(128, 10, LAST_GRAD), dfree_all();
+    test_softmax_xent(128, 10, LAST_SGD), dfree_all();
+    test_softmax_xent(1000, 12, LAST_SGD), dfree_all();
+    test_log_softmax(3001, 10), dfree_all();
+    test_eval_rows(10000, 10), dfree_all();
+    test_eval_rows(513, 12), dfree_all();
+    for (int act = 0; act < 2; act++) {
+        test_act_grad_bias(128, 1024, act, 0, LAST_SGD), dfree_all();
+        test_act_grad_bias(37, 97, act, 1, LAST_GRAD), dfree_all();
+    }
+    test_optimizers((size_t)784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10), dfree_all();
+    for (int tf32 = 0; tf32 < 2; tf32++) {
+        test_gemm(128, 784, 1024, tf32), dfree_all();
+        test_gemm(128, 1024, 1024, tf32), dfree_all();
+        test_gemm(128, 1024, 10, tf32), dfree_all();
+        test_gemm(37, 97, 33, tf32), dfree_all();
+        test_gemm(10000, 784, 1024, tf32), dfree_all();
+    }
+    check(!dev_failed, "no CUDA call failed");
+    dfree_all();
+    return check_status();
+}

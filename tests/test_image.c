@@ -1,0 +1,301 @@
+/* test_image.c: image files to inputs (src/image.c), on pictures drawn here.
+ *
+ * - refusals, each naming the file: empty, not an image, PSD, a header claiming 400 megapixels
+ *   (refused before decoding), a truncated PNG, a directory, a missing file;
+ * - the lab's recipe on a 28x28 image is the pixels / 255 exactly (Pillow's resize is then a copy;
+ *   the byte-for-byte comparison with Pillow itself is in test_image.py);
+ * - the MNIST recipe: a digit drawn on a photo-like page fills a 20x20 box with its centre of mass
+ *   at (14, 14); the same digit light on dark gives the same input; ink kept in the
+ *   alpha channel (dark, or white as a dark-themed app draws) gives what the same ink on paper
+ *   gives; uneven light, noise and specks, a small digit in a large frame, a thin pen: each close
+ *   to the clean drawing; blank pages are refused as such.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb_image_write.h>
+
+#include "check.h"
+#include "mnist.h"
+
+typedef struct {
+    uint8_t *b;
+    size_t n, cap;
+} buf;
+
+static void put_bytes(void *ctx, void *data, int size) {
+    buf *o = ctx;
+    if (o->n + (size_t)size > o->cap) {
+        o->cap = 2 * (o->n + (size_t)size);
+        o->b = realloc(o->b, o->cap);
+        if (!o->b) abort();
+    }
+    memcpy(o->b + o->n, data, (size_t)size);
+    o->n += (size_t)size;
+}
+
+/* v (h, w, nc) in [0, 1] as PNG bytes. */
+static buf png(const float *v, int w, int h, int nc) {
+    uint8_t *px = malloc((size_t)w * h * nc);
+    for (size_t i = 0; i < (size_t)w * h * nc; i++) {
+        float t = v[i] < 0 ? 0 : v[i] > 1 ? 1 : v[i];
+        px[i] = (uint8_t)lrintf(t * 255);
+    }
+    buf o = {0};
+    if (!stbi_write_png_to_func(put_bytes, &o, w, h, nc, px, w * nc)) abort();
+    free(px);
+    return o;
+}
+
+/* Ink coverage of a "7" with a crossbar, height hgt pixels and stroke width sw, top-left at
+ * (x0, y0), in a (h, w) frame: 1 inside the strokes, 0 outside, a pixel's width of ramp. */
+static float *draw_seven(int w, int h, double x0, double y0, double hgt, double sw) {
+    const double pts[][2] = {{0.0, 0.0}, {0.62, 0.0}, {0.25, 1.0}}, bar[][2] = {{0.15, 0.52}, {0.55, 0.52}};
+    float *ink = calloc((size_t)w * h, sizeof(float));
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double px = (x + 0.5 - x0) / hgt, py = (y + 0.5 - y0) / hgt, d = 1e9;
+            for (int s = 0; s < 3; s++) {
+                const double *a = s < 2 ? pts[s] : bar[0], *b = s < 2 ? pts[s + 1] : bar[1];
+                double vx = b[0] - a[0], vy = b[1] - a[1], t = ((px - a[0]) * vx + (py - a[1]) * vy) / (vx * vx + vy * vy);
+                t = t < 0 ? 0 : t > 1 ? 1 : t;
+                double dx = px - a[0] - t * vx, dy = py - a[1] - t * vy, dd = sqrt(dx * dx + dy * dy) * hgt;
+                d = dd < d ? dd : d;
+            }
+            double c = sw / 2 + 0.5 - d;
+            ink[(size_t)y * w + x] = (float)(c < 0 ? 0 : c > 1 ? 1 : c);
+        }
+    return ink;
+}
+
+/* A page: paper * light * (1 - 0.85 ink), plus noise of sd sigma (RandomState(seed).randn). */
+static float *page(const float *ink, int w, int h, double paper, double slope, double sigma, uint32_t seed) {
+    float *v = malloc((size_t)w * h * sizeof(float));
+    mnist_rng r;
+    mnist_rng_seed(&r, seed);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double light = 1 - slope * ((double)x / w * 0.7 + (double)y / h * 0.3);
+            double u = paper * light * (1 - 0.85 * ink[(size_t)y * w + x]);
+            v[(size_t)y * w + x] = (float)(u + (sigma > 0 ? sigma * mnist_rng_gauss(&r) : 0));
+        }
+    return v;
+}
+
+static int prepare(const buf *b, const char *name, mnist_prep prep, float *x, mnist_err *err) {
+    return mnist_image_prepare(b->b, b->n, name, prep, x, err);
+}
+
+/* Twice the area over the outline of the pixels over one half: MNIST's median is 2.0. */
+static double stroke_width(const float *x) {
+    int area = 0, edges = 0;
+    for (int y = 0; y < MNIST_SIDE; y++)
+        for (int c = 0; c < MNIST_SIDE; c++) {
+            int on = x[y * MNIST_SIDE + c] > 0.5f;
+            area += on;
+            if (c + 1 < MNIST_SIDE) edges += on != (x[y * MNIST_SIDE + c + 1] > 0.5f);
+            if (y + 1 < MNIST_SIDE) edges += on != (x[(y + 1) * MNIST_SIDE + c] > 0.5f);
+        }
+    return edges ? 2.0 * area / edges : 0;
+}
+
+static double max_diff(const float *a, const float *b) {
+    double m = 0;
+    for (int i = 0; i < MNIST_PIXELS; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* Pearson correlation of two inputs: 1 for the same picture up to brightness. */
+static double corr(const float *a, const float *b) {
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    for (int i = 0; i < MNIST_PIXELS; i++) ma += a[i], mb += b[i];
+    ma /= MNIST_PIXELS, mb /= MNIST_PIXELS;
+    for (int i = 0; i < MNIST_PIXELS; i++) {
+        sab += (a[i] - ma) * (b[i] - mb), saa += (a[i] - ma) * (a[i] - ma), sbb += (b[i] - mb) * (b[i] - mb);
+    }
+    return sab / sqrt(saa * sbb + 1e-30);
+}
+
+static void refusals(void) {
+    float x[MNIST_PIXELS];
+    mnist_err err;
+    static const uint8_t garbage[] = "this is not an image at all, just some text";
+    check(mnist_image_prepare(garbage, 0, "empty.png", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "empty.png") &&
+              strstr(err.msg, "empty"),
+          "an empty file is refused: %s", err.msg);
+    check(mnist_image_prepare(garbage, sizeof garbage, "notes.txt", MNIST_PREP_LAB, x, &err) &&
+              strstr(err.msg, "notes.txt: not a PNG, JPEG"),
+          "text is refused as not an image: %s", err.msg);
+    static const uint8_t psd[] = {'8', 'B', 'P', 'S', 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 64, 0, 0, 0, 64};
+    check(mnist_image_prepare(psd, sizeof psd, "layers.psd", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "PSD"),
+          "a PSD file is refused (stb could read it; the command promises PNG, JPEG, BMP, GIF, TGA, PNM): %s",
+          err.msg);
+    /* A PNG signature and an IHDR claiming 20000x20000 gray, and nothing else: only the header can
+     * be read, so the refusal proves it came before any decoding. */
+    uint8_t huge[8 + 25] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                            0, 0, 0x4e, 0x20, 0, 0, 0x4e, 0x20, 8, 0, 0, 0, 0};
+    for (int prep = 0; prep < 2; prep++)
+        check(mnist_image_prepare(huge, sizeof huge, "huge.png", (mnist_prep)prep, x, &err) &&
+                  strstr(err.msg, "huge.png: 20000x20000 is 400.0 megapixels"),
+              "a 20000x20000 header is refused before decoding (%s): %s", prep ? "lab" : "mnist", err.msg);
+    float v[64 * 48];
+    for (int i = 0; i < 64 * 48; i++) v[i] = (float)(i % 7) / 7;
+    buf b = png(v, 64, 48, 1);
+    check(mnist_image_prepare(b.b, b.n / 2, "cut.png", MNIST_PREP_LAB, x, &err) && strstr(err.msg, "cut.png: "),
+          "a PNG cut in half is refused: %s", err.msg);
+    free(b.b);
+    check(mnist_image_prepare_file("tests", MNIST_PREP_MNIST, x, &err) && !strcmp(err.msg, "tests: not a regular file"),
+          "a folder is refused: %s", err.msg);
+    check(mnist_image_prepare_file("tests/no-such-image.png", MNIST_PREP_MNIST, x, &err) &&
+              strstr(err.msg, "tests/no-such-image.png: No such file"),
+          "a missing file is refused, by its name: %s", err.msg);
+}
+
+static void blank_pages(void) {
+    enum { W = 300, H = 220 };
+    float *ink = calloc((size_t)W * H, sizeof(float)), x[MNIST_PIXELS];
+    mnist_err err;
+    const struct {
+        const char *what;
+        double paper, slope, sigma;
+    } pages[] = {{"white", 1.0, 0, 0}, {"lit unevenly, noisy", 0.85, 0.5, 0.03}, {"dim, grainy", 0.4, 0.2, 0.02}};
+    for (int i = 0; i < 3; i++) {
+        float *v = page(ink, W, H, pages[i].paper, pages[i].slope, pages[i].sigma, 7);
+        buf b = png(v, W, H, 1);
+        check(prepare(&b, "blank.png", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "blank.png: no clear ink"),
+              "a blank page (%s) is refused: %s", pages[i].what, err.msg);
+        free(v);
+        free(b.b);
+    }
+    free(ink);
+}
+
+static void lab_identity(void) {
+    float v[MNIST_PIXELS], x[MNIST_PIXELS];
+    for (int i = 0; i < MNIST_PIXELS; i++) v[i] = (float)((i * 37) % 256) / 255;
+    buf b = png(v, MNIST_SIDE, MNIST_SIDE, 1);
+    mnist_err err;
+    int ok = prepare(&b, "lab.png", MNIST_PREP_LAB, x, &err) == 0;
+    for (int i = 0; ok && i < MNIST_PIXELS; i++) ok = x[i] == (float)((i * 37) % 256) / 255.0f;
+    check(ok, "the lab's recipe on a 28x28 gray PNG is its bytes / 255, exactly");
+    free(b.b);
+}
+
+static void mnist_style(void) {
+    enum { W = 260, H = 200 };
+    mnist_err err;
+    float clean[MNIST_PIXELS], x[MNIST_PIXELS];
+    float *ink = draw_seven(W, H, 90, 40, 120, 9);
+    float *v = page(ink, W, H, 0.92, 0, 0, 0);
+    buf b = png(v, W, H, 1);
+    int ok = prepare(&b, "seven.png", MNIST_PREP_MNIST, clean, &err) == 0;
+    check(ok, "a 7 drawn on a page is prepared%s%s", ok ? "" : ": ", ok ? "" : err.msg);
+    free(b.b);
+    if (!ok) return;
+    int x0 = MNIST_SIDE, x1 = -1, y0 = MNIST_SIDE, y1 = -1;
+    double m = 0, mx = 0, my = 0, top = 0;
+    for (int y = 0; y < MNIST_SIDE; y++)
+        for (int c = 0; c < MNIST_SIDE; c++) {
+            float t = clean[y * MNIST_SIDE + c];
+            if (t > 0) x0 = c < x0 ? c : x0, x1 = c > x1 ? c : x1, y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+            m += t, mx += t * c, my += t * y, top = fmax(top, t);
+        }
+    int side = x1 - x0 > y1 - y0 ? x1 - x0 + 1 : y1 - y0 + 1;
+    /* the box is 20 on its longer side; the shift is whole pixels, so the centre is within half */
+    check(side == 20 && fabs(mx / m - 14) <= 0.5 && fabs(my / m - 14) <= 0.5 && top > 0.95,
+          "it fills a 20x20 box (%d) with its centre of mass at (%.2f, %.2f), strokes at full ink (%.2f)", side,
+          mx / m, my / m, top);
+
+    /* light on dark: the same numbers, as the paper and ink levels mirror each other exactly */
+    float *inv = malloc((size_t)W * H * sizeof(float));
+    for (int i = 0; i < W * H; i++) inv[i] = 1 - v[i];
+    b = png(inv, W, H, 1);
+    ok = prepare(&b, "board.png", MNIST_PREP_MNIST, x, &err) == 0;
+    /* 1 - (255 - b) / 255 in float is b / 255 within an ulp or two, and the thresholds are continuous */
+    check(ok && max_diff(x, clean) < 1e-4, "the same 7 light on dark gives the same input (largest difference %.2g)%s%s",
+          ok ? max_diff(x, clean) : -1.0, ok ? "" : ": ", ok ? "" : err.msg);
+    free(b.b);
+
+    /* ink in the alpha channel, dark (composited over white) or white (then read over black) */
+    float *rgba = malloc((size_t)W * H * 4 * sizeof(float)), *gray = malloc((size_t)W * H * sizeof(float));
+    for (int white = 0; white < 2; white++) {
+        for (int i = 0; i < W * H; i++) {
+            float a = lrintf(ink[i] * 255) / 255.0f;
+            rgba[4 * i] = rgba[4 * i + 1] = rgba[4 * i + 2] = (float)white, rgba[4 * i + 3] = a;
+            gray[i] = white ? a : 1 - a;
+        }
+        buf ba = png(rgba, W, H, 4), bg = png(gray, W, H, 1);
+        float xg[MNIST_PIXELS];
+        ok = prepare(&ba, "app.png", MNIST_PREP_MNIST, x, &err) == 0 &&
+             prepare(&bg, "paper.png", MNIST_PREP_MNIST, xg, &err) == 0;
+        /* float rounding of a * l + (1 - a) against (255 - a) / 255: a few ulps */
+        check(ok && max_diff(x, xg) < 1e-4, "%s ink in the alpha channel reads as that ink on %s (largest difference %.2g)",
+              white ? "white" : "dark", white ? "black" : "white paper", ok ? max_diff(x, xg) : -1.0);
+        free(ba.b);
+        free(bg.b);
+    }
+    free(rgba);
+    free(gray);
+
+    /* Uneven light, noise and specks, JPEG-free: the same 7 must come out close to the clean one.
+     * The bounds are measured on this drawing with room to spare: the paper model and the soft
+     * threshold move edge pixels a little, nothing more. */
+    struct {
+        const char *what;
+        double paper, slope, sigma;
+        int specks;
+    } trials[] = {{"light falling to 45% across the page", 0.95, 0.55, 0, 0},
+                  {"noise of sd 0.04", 0.9, 0, 0.04, 0},
+                  {"dark specks around it", 0.9, 0.2, 0.01, 12}};
+    for (int t = 0; t < 3; t++) {
+        float *u = page(ink, W, H, trials[t].paper, trials[t].slope, trials[t].sigma, 11 + t);
+        for (int s = 0; s < trials[t].specks; s++) { /* 2x2 dots along the page's edges */
+            int sx = 5 + (s * 53) % (W - 10), sy = s % 2 ? 4 : H - 6;
+            for (int d = 0; d < 4; d++) u[(size_t)(sy + d / 2) * W + sx + d % 2] = 0.1f;
+        }
+        buf bu = png(u, W, H, 1);
+        ok = prepare(&bu, "photo.png", MNIST_PREP_MNIST, x, &err) == 0;
+        double c = ok ? corr(x, clean) : 0, d = ok ? max_diff(x, clean) : 1;
+        check(ok && c > 0.95, "with %s: correlation with the clean 7 %.3f (largest difference %.2f)%s%s",
+              trials[t].what, c, d, ok ? "" : ": ", ok ? "" : err.msg);
+        free(u);
+        free(bu.b);
+    }
+    free(inv);
+    free(v);
+    free(ink);
+
+    /* a small 7 in a large frame (looked at again, closer) */
+    enum { BW = 2400, BH = 1800 };
+    float *big_ink = draw_seven(BW, BH, 1700, 300, 60, 4.5);
+    float *bigv = page(big_ink, BW, BH, 0.9, 0.3, 0.01, 3);
+    buf bb = png(bigv, BW, BH, 1);
+    ok = prepare(&bb, "wide.png", MNIST_PREP_MNIST, x, &err) == 0;
+    check(ok && corr(x, clean) > 0.9, "a 7 60 pixels tall in a 2400x1800 photo: correlation %.3f%s%s",
+          ok ? corr(x, clean) : 0, ok ? "" : ": ", ok ? "" : err.msg);
+    free(big_ink);
+    free(bigv);
+    free(bb.b);
+
+    /* a fine pen: strokes 2 pixels wide on a 7 180 pixels tall would be 0.3 wide in the box */
+    float *thin = draw_seven(W, 230, 80, 20, 180, 2);
+    float *tv = page(thin, W, 230, 0.95, 0, 0.005, 5);
+    buf bt = png(tv, W, 230, 1);
+    ok = prepare(&bt, "fine.png", MNIST_PREP_MNIST, x, &err) == 0;
+    double sw = ok ? stroke_width(x) : 0, swc = stroke_width(clean);
+    check(ok && sw >= 1.5 && sw <= 2.6 && corr(x, clean) > 0.8,
+          "a fine pen's strokes are thickened to MNIST's: width %.2f (MNIST's median 2.0; the 9-pixel pen %.2f), "
+          "correlation %.3f", sw, swc, ok ? corr(x, clean) : 0);
+    free(thin);
+    free(tv);
+    free(bt.b);
+}
+
+int main(void) {
+    refusals();
+    blank_pages();
+    lab_identity();
+    mnist_style();
+    return check_status();
+}

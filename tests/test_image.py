@@ -1,0 +1,256 @@
+"""test_image.py: mnist predict and mnist show against Pillow and numpy, computed independently.
+
+- `--preprocess lab` equals the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255,
+  as float32, exactly, on PNG (gray, gray+alpha, RGB, RGBA, palette, palette with transparency,
+  1-bit, 16-bit), BMP, TGA, PNM and GIF images of sizes from 9x17 to 2001x1503; on JPEG the
+  decoders differ (stb_image and libjpeg-turbo round the inverse DCT and the colour conversion
+  differently, by a level or three), which moves a few inputs by 1/255 and nothing more.
+- A model file written here with the README's lines (numpy, json and struct only; an independent
+  writer) loads, and `predict --json` gives the probabilities that numpy's own forward pass gives
+  on Pillow's inputs.
+- Many files in one call: each bad one gets its own error naming it, the rest are predicted,
+  and the exit status says so; flags are checked.
+- `mnist show` draws the digits of an IDX file written here: the PNG's cells are the images'
+  bytes, two pixels a pixel, with the label under each; the terminal shows the shades.
+"""
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
+failed = 0
+
+
+def check(ok, name):
+    global failed
+    print(("PASS " if ok else "FAIL ") + name, flush=True)
+    failed += not ok
+
+
+def run(*args):
+    return subprocess.run([MNIST, *args], capture_output=True, text=True)
+
+
+def readme_saver():
+    """The README's save_safetensors, as a function: its Python block that defines it."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    block = next(b for b in blocks if "def save_safetensors(" in b)
+    ns = {}
+    exec(block.split("\nsave_safetensors(")[0], ns)  # the definition, not the example call
+    return ns["save_safetensors"]
+
+
+def content(rng, w, h, ch):
+    """Gradients, sharp bars (so that bicubic over- and undershoots, and clips) and noise."""
+    y, x = np.mgrid[0:h, 0:w]
+    base = (x * 255 // max(w - 1, 1) + y * 3) % 256
+    a = np.stack([base, 255 - base, (base * 7) % 256, rng.randint(0, 256, (h, w))][:ch], -1).astype(np.uint8)
+    a[h // 3:h // 2 + 1] = 0
+    a[:, w // 4:w // 4 + max(1, w // 10)] = 255
+    m = rng.rand(h, w) < 0.2
+    a[m] = (rng.randint(0, 2, a.shape) * 255)[m]
+    return a[..., 0] if ch == 1 else a
+
+
+def make_images(Image, folder):
+    """(path, is_jpeg) for images of many modes, formats and sizes."""
+    rng = np.random.RandomState(3)
+    out = []
+    for w, h in [(28, 28), (9, 17), (64, 48), (100, 300), (29, 28), (1000, 37), (1601, 1203)]:
+        for mode, ch in [("L", 1), ("LA", 2), ("RGB", 3), ("RGBA", 4)]:
+            if w > 1000 and mode in ("LA", "RGBA"):
+                continue  # large ones: fewer, they take the time
+            im = Image.fromarray(content(rng, w, h, ch), mode)
+            fmts = ["png"] + (["bmp", "tga"] if mode != "LA" and w <= 1000 else []) + \
+                (["ppm", "jpg"] if ch in (1, 3) else [])
+            for fmt in fmts:
+                p = os.path.join(folder, f"{mode}-{w}x{h}.{fmt}")
+                im.save(p, **({"quality": 90} if fmt == "jpg" else {}))
+                out.append((p, fmt == "jpg"))
+        rgb = Image.fromarray(content(rng, w, h, 3), "RGB")
+        pal = rgb.quantize(37)
+        for name, im, opts in [("P.png", pal, {}), ("P.gif", pal, {}), ("Ptrns.png", pal, {"transparency": 3}),
+                               ("1bit.png", rgb.convert("1"), {}),
+                               ("I16.png", Image.fromarray(content(rng, w, h, 1).astype(np.uint16) * 3), {})]:
+            if w > 1000 and name != "P.gif":
+                continue
+            p = os.path.join(folder, f"{w}x{h}-{name}")
+            im.save(p, **opts)
+            out.append((p, False))
+    return out
+
+
+def lab_input(Image, path):
+    """The lab's load_image."""
+    return (np.array(Image.open(path).convert("L").resize((28, 28))).astype(np.float32) / 255.0).ravel()
+
+
+def forward(params, x):
+    for w, b in params[:-1]:
+        x = np.tanh(x @ w + b)
+    w, b = params[-1]
+    z = x @ w + b
+    z = z - z.max(axis=-1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+
+
+def main():
+    try:
+        from PIL import Image, ImageDraw
+    except ImportError:
+        check(False, "Pillow is installed (python3-pil; 'make deps' installs it)")
+        return 1
+    tmp = tempfile.mkdtemp(prefix="mnist-test-image-")
+
+    # A model written with the README's lines: 784-40-24-10, tanh, random weights.
+    rng = np.random.RandomState(9)
+    sizes = [784, 40, 24, 10]
+    params = [(rng.randn(m, n).astype(np.float32) * 0.15, rng.randn(n).astype(np.float32) * 0.5)
+              for m, n in zip(sizes[:-1], sizes[1:])]
+    model = os.path.join(tmp, "lab.safetensors")
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        readme_saver()(model, params)
+    finally:
+        os.chdir(cwd)
+    check(os.path.exists(model), "the README's lines write a model file with numpy, json and struct")
+
+    # 1. --preprocess lab is Pillow's, byte for byte.
+    images = make_images(Image, tmp)
+    p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", *[f for f, _ in images])
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    check(p.returncode == 0 and len(rows) == len(images),
+          f"predict --preprocess lab reads all {len(images)} images: {p.stderr.strip()[:300]}")
+    got = {r["file"]: r for r in rows if "input" in r}
+    exact, jpeg_worst, jpeg_moved, missing, differ = 0, 0.0, 0, 0, []
+    want_inputs = {}
+    for f, is_jpeg in images:
+        want = lab_input(Image, f)
+        want_inputs[f] = want
+        if f not in got:
+            missing += 1
+            continue
+        x = np.array(got[f]["input"], np.float32)
+        if is_jpeg:
+            d = np.abs(x - want)
+            jpeg_worst = max(jpeg_worst, float(d.max()) * 255)
+            jpeg_moved = max(jpeg_moved, int((d > 0).sum()))
+        elif np.array_equal(x, want):
+            exact += 1
+        else:
+            differ.append(os.path.basename(f))
+    n_exact = sum(1 for _, j in images if not j)
+    check(missing == 0 and exact == n_exact,
+          f"--preprocess lab equals Pillow's load_image exactly on {exact} of {n_exact} PNG/BMP/TGA/PNM/GIF images"
+          + (f"; differ: {differ[:8]}" if differ else ""))
+    # stb_image's and libjpeg-turbo's decoders differ by a level or so; resampling averages that
+    check(jpeg_worst <= 1.0001 and jpeg_moved <= 50,
+          f"on JPEG, the decoders' rounding moves inputs by at most {jpeg_worst:.0f}/255 "
+          f"(at most {jpeg_moved} of 784 in an image)")
+
+    # 2. The model file from numpy: probabilities as numpy's forward pass gives them, on Pillow's inputs.
+    worst, n = 0.0, 0
+    for f, is_jpeg in images:
+        if is_jpeg or f not in got:
+            continue
+        want = forward([(w.astype(np.float64), b.astype(np.float64)) for w, b in params],
+                       want_inputs[f].astype(np.float64))
+        worst = max(worst, float(np.abs(np.array(got[f]["probabilities"]) - want).max()))
+        n += 1
+        if got[f]["digit"] != int(np.argmax(want)):
+            worst = max(worst, 1.0)
+    # float32 sums of 784 products (inputs <= 1, weights ~0.15): ~1e-6 relative; probabilities < 1
+    check(n > 0 and worst < 2e-5,
+          f"predict --json with a model written by numpy matches numpy's forward pass on Pillow's inputs "
+          f"({n} images, largest difference {worst:.2g})")
+
+    # 3. Many files, some bad: each error names its file, the others are predicted.
+    png = os.path.join(tmp, "seven.png")  # a 7 in a thick pen on light paper
+    seven = Image.new("L", (120, 100), 225)
+    ImageDraw.Draw(seven).line([(35, 20), (80, 20), (55, 85)], fill=30, width=9)
+    seven.save(png)
+    notimg = os.path.join(tmp, "notes.txt")
+    open(notimg, "w").write("not an image\n")
+    huge = os.path.join(tmp, "huge.png")
+    open(huge, "wb").write(bytes([0x89, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13]) + b"IHDR" +
+                           struct.pack(">II", 30000, 30000) + bytes([8, 0, 0, 0, 0, 0, 0, 0, 0]))
+    blank = os.path.join(tmp, "blank.png")
+    Image.new("L", (200, 150), 235).save(blank)
+    missing_file = os.path.join(tmp, "nope.jpg")
+    files = [png, notimg, huge, blank, missing_file, png]
+    p = run("predict", "--model", model, *files)
+    err = p.stderr.strip().splitlines()
+    out = p.stdout.strip().splitlines()
+    named = all(any(line.startswith(f"mnist predict: {f}: ") for line in err) for f in files[1:5])
+    check(p.returncode == 1 and len(err) == 4 and named and len(out) == 2 and all(o.startswith(png + ": ") for o in out),
+          f"4 bad files of 6: 4 error lines, each naming its file; the 2 good ones predicted; exit 1 ({p.returncode})")
+    reasons = {"notes.txt": "not a PNG, JPEG", "huge.png": "900.0 megapixels, over the limit",
+               "blank.png": "no clear ink", "nope.jpg": "No such file"}
+    check(all(any(os.path.basename(f) in line and reasons[os.path.basename(f)] in line for line in err)
+              for f in files[1:5]), "each says what is wrong: " + " | ".join(err))
+    p = run("predict", "--model", model, "--json", "--top", "2", png, notimg)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    check(p.returncode == 1 and len(rows) == 2 and rows[0]["file"] == png and len(rows[0]["top"]) == 2 and
+          abs(sum(rows[0]["probabilities"]) - 1) < 1e-5 and rows[1]["file"] == notimg and "error" in rows[1],
+          "--json: one object a line, {file, digit, probability, top, probabilities} or {file, error}")
+    p = run("predict", "--model", model, png)
+    check(p.returncode == 0 and re.match(re.escape(png) + r": \d \(\d+\.\d%\)   next: \d \d+\.\d%, \d \d+\.\d%$",
+                                         p.stdout.strip()) is not None,
+          f"the text line: file, digit, probability, the next two: {p.stdout.strip()}")
+    usage = [(["predict", png], "--model FILE is required"), (["predict", "--model", model], "no IMAGE"),
+             (["predict", "--model", model, "--top", "11", png], "--top 11"),
+             (["predict", "--model", model, "--preprocess", "pillow", png], "'pillow' is not mnist or lab")]
+    for args, say in usage:
+        p = run(*args)
+        check(p.returncode == 2 and say in p.stderr, f"usage error, exit 2: {p.stderr.strip()}")
+
+    # 4. mnist show on an IDX file written here.
+    rng = np.random.RandomState(4)
+    imgs = rng.randint(0, 256, size=(7, 28, 28)).astype(np.uint8)
+    labels = np.array([3, 1, 4, 1, 5, 9, 2], np.uint8)
+    for split, n in (("train", 7), ("t10k", 7)):
+        with open(os.path.join(tmp, f"{split}-images-idx3-ubyte"), "wb") as f:
+            f.write(struct.pack(">IIII", 2051, n, 28, 28) + imgs[:n].tobytes())
+        with open(os.path.join(tmp, f"{split}-labels-idx1-ubyte"), "wb") as f:
+            f.write(struct.pack(">II", 2049, n) + labels[:n].tobytes())
+    grid = os.path.join(tmp, "grid.png")
+    p = run("show", "--data", tmp, "--no-verify", "--index", "1", "--count", "6", "--out", grid)
+    ok = p.returncode == 0 and os.path.exists(grid)
+    check(ok, f"show --count 6 --out writes a PNG: {p.stderr.strip()}")
+    if ok:
+        g = np.array(Image.open(grid).convert("RGB"))
+        # cells of 56x56 (two pixels a pixel) and a 14-pixel label strip, 4 pixels apart
+        cells = [g[4:60, 4 + 60 * k:60 + 60 * k, 0] for k in range(6)]
+        same = all(np.array_equal(c, np.kron(imgs[1 + k], np.ones((2, 2), np.uint8))) for k, c in enumerate(cells))
+        strips = [g[60:74, 4 + 60 * k:60 + 60 * k] for k in range(6)]
+        amber = all(((s[..., 0] == 255) & (s[..., 1] == 200)).sum() > 10 for s in strips)
+        check(g.shape == (78, 364, 3) and same and amber,
+              f"the PNG ({g.shape[1]}x{g.shape[0]}) holds each image's bytes, twice as large, a label under each")
+        heads = re.findall(r"train\[(\d+)\]: (\d)", p.stdout)
+        check(heads == [(str(1 + k), str(labels[1 + k])) for k in range(6)],
+              f"the terminal names each digit and its label: {heads}")
+    p = run("show", "--data", tmp, "--no-verify", "--split", "test", "--index", "2")
+    lines = p.stdout.splitlines()
+    shades = " .:-=+*#%@"
+    f32 = np.float32  # the shade index as the C code computes it: (v / 255.0f) * 10 in float
+    want = ["  |" + "".join(2 * shades[min(int(f32(f32(v) / f32(255)) * f32(10)), 9)] for v in row) + "|"
+            for row in imgs[2]]
+    check(p.returncode == 0 and lines[0] == "test[2]: label 4" and lines[2:30] == want,
+          "show --index: the label, and the digit shaded in 10 levels, two characters a pixel")
+    p = run("show", "--data", tmp, "--no-verify", "--index", "5", "--count", "3")
+    check(p.returncode == 2 and "goes past the 7 train images" in p.stderr, f"past the end: {p.stderr.strip()}")
+    subprocess.run(["rm", "-rf", tmp])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
