@@ -79,7 +79,7 @@ def strokes(digit, height, rng):
                                             (a[0, 0], a[0, 1], off[0], a[1, 0], a[1, 1], off[1]),
                                             Image.Resampling.BICUBIC)
     ink = np.asarray(img)
-    # MNIST's soft grays become a pen's edge: full ink above about half, none below a third
+    # MNIST's soft grays become a pen's edge: no ink below lo (0.25 to 0.4), full ink from lo + 0.3
     lo = rng.uniform(0.25, 0.4)
     ink = np.clip((ink - lo) / 0.3, 0, 1)
     ys, xs = np.nonzero(ink > 0)

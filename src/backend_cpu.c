@@ -193,22 +193,23 @@ static void optimizer_step(cpu_backend *c, float lr) {
     }
 }
 
-static int check_batch(cpu_backend *c, const int32_t *idx, int n, mnist_err *err) {
+/* Check a training batch, gather it (augmented) and run it forward; *loss gets its mean NLL. */
+static int batch_forward(cpu_backend *c, const int32_t *idx, int n, double *loss, mnist_err *err) {
     const mnist_split *s = c->split[SPLIT_TRAIN];
     if (!s) return errf(err, "no training data given to the backend");
     if (n < 1 || n > c->o.max_batch) return errf(err, "batch of %d examples is outside 1..%d", n, c->o.max_batch);
     for (int r = 0; r < n; r++)
         if (idx[r] < 0 || idx[r] >= s->n) return errf(err, "example index %d is outside 0..%d", idx[r], s->n - 1);
+    gather(c, s, idx, 0, n);
+    if (c->o.shift || c->o.flip) augment_rows(c, s, idx, n);
+    forward(c, n, 1);
+    if (loss) *loss = nll_sum(c, n) / n;
     return 0;
 }
 
 static int cpu_train_step(backend *base, const int32_t *idx, int n, float lr, double *loss, mnist_err *err) {
     cpu_backend *c = (cpu_backend *)base;
-    if (check_batch(c, idx, n, err)) return -1;
-    gather(c, c->split[SPLIT_TRAIN], idx, 0, n);
-    if (c->o.shift || c->o.flip) augment_rows(c, c->split[SPLIT_TRAIN], idx, n);
-    forward(c, n, 1);
-    if (loss) *loss = nll_sum(c, n) / n;
+    if (batch_forward(c, idx, n, loss, err)) return -1;
     if (c->o.optimizer == MNIST_SGD) {
         backward(c, n, lr, NULL);
     } else {
@@ -221,11 +222,7 @@ static int cpu_train_step(backend *base, const int32_t *idx, int n, float lr, do
 
 static int cpu_gradient(backend *base, const int32_t *idx, int n, float *grads, double *loss, mnist_err *err) {
     cpu_backend *c = (cpu_backend *)base;
-    if (check_batch(c, idx, n, err)) return -1;
-    gather(c, c->split[SPLIT_TRAIN], idx, 0, n);
-    if (c->o.shift || c->o.flip) augment_rows(c, c->split[SPLIT_TRAIN], idx, n);
-    forward(c, n, 1);
-    if (loss) *loss = nll_sum(c, n) / n;
+    if (batch_forward(c, idx, n, loss, err)) return -1;
     backward(c, n, 0.0f, grads);
     return 0;
 }
