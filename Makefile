@@ -5,7 +5,7 @@
 #   make test     the whole test suite; ends with "N passed, M failed"
 #   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san)
 #   make fuzz     libFuzzer targets in build/fuzz (clang); make fuzz-run FUZZ=idx FUZZ_TIME=600
-#   make valgrind a short train and eval under valgrind
+#   make valgrind a short train, eval and predict under valgrind
 #   make clean
 
 CC      ?= cc

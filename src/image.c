@@ -13,6 +13,7 @@
  *          threshold, specks dropped, and a crop to the ink.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -28,8 +29,18 @@
 
 #define BOX 20             /* MNIST's digits fill a 20x20 box ... */
 #define CENTRE 14.0        /* ... whose centre of mass sits at pixel (14, 14) of 28x28 (measured) */
+#ifndef WORK_MAX
 #define WORK_MAX 512       /* longest side of the working copy of a photo */
+#endif
+#ifndef SMALL_INK
 #define SMALL_INK 96       /* ink smaller than this (working pixels) is looked at again, closer */
+#endif
+#ifndef NOISE_SAMPLES
+#define NOISE_SAMPLES 4096  /* pixels the noise is measured on, at most */
+#endif
+#ifndef BLOCK_SAMPLES
+#define BLOCK_SAMPLES 8     /* pixels a side of a block of paper that its level is taken from, at most */
+#endif
 #define PAPER_MIN 0.2f      /* paper darker than this is taken as this: dark paper is no paper */
 #define NOISY 0.02f         /* noise (relative to the paper) above which the ink is smoothed */
 #define THIN 1.5            /* strokes thinner than this in the 28x28 input are thickened ... */
@@ -40,12 +51,6 @@ typedef struct {
     int w, h;
     float *v; /* (h, w) */
 } plane;
-
-static int plane_new(plane *p, int w, int h, const char *name, mnist_err *err) {
-    p->w = w, p->h = h;
-    p->v = calloc((size_t)w * h, sizeof(float));
-    return p->v ? 0 : errf(err, "%s: out of memory for a %dx%d image", name, w, h);
-}
 
 /* ---- decoding ---------------------------------------------------------- */
 
@@ -279,18 +284,22 @@ typedef struct {
     float bg; /* what transparent pixels show: 1 (white paper) or 0 */
 } source;
 
-/* Row y, columns x0 .. x0 + n - 1 of the source as luma in [0, 1], alpha composited over bg. */
+/* Row y, columns x0 .. x0 + n - 1 of the source as luma in [0, 1], alpha composited over bg. One
+ * loop per step, so that each is a plain loop the compiler vectorises. */
 static void source_row(const source *s, int y, int x0, int n, float *out) {
     const decoded *d = s->d;
-    const uint8_t *p = d->px + ((size_t)y * d->w + x0) * d->nc;
-    for (int i = 0; i < n; i++, p += d->nc) {
-        float l = d->nc <= 2 ? p[0] / 255.0f : (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) / 255.0f;
-        if (d->nc == 2 || d->nc == 4) {
-            float a = p[d->nc - 1] / 255.0f;
-            l = l * a + s->bg * (1 - a);
+    int nc = d->nc;
+    const uint8_t *p = d->px + ((size_t)y * d->w + x0) * nc;
+    if (nc <= 2)
+        for (int i = 0; i < n; i++) out[i] = p[i * nc] / 255.0f;
+    else
+        for (int i = 0; i < n; i++)
+            out[i] = (0.299f * p[i * nc] + 0.587f * p[i * nc + 1] + 0.114f * p[i * nc + 2]) / 255.0f;
+    if (nc == 2 || nc == 4)
+        for (int i = 0; i < n; i++) {
+            float a = p[i * nc + nc - 1] / 255.0f;
+            out[i] = out[i] * a + s->bg * (1 - a);
         }
-        out[i] = l;
-    }
 }
 
 static int source_alpha_varies(const decoded *d) {
@@ -337,17 +346,55 @@ static void area_axis_free(area_axis *a) {
     free(a->w);
 }
 
-/* The region [x0, x0 + rw) x [y0, y0 + rh) of the source, reduced by area averaging so that its
- * longest side is at most WORK_MAX, into p; *scale gets working pixels per source pixel. Reads
- * the source a row at a time, so a large photo never exists as floats. */
-static int working_copy(const source *s, int x0, int y0, int rw, int rh, plane *p, double *scale, const char *name,
-                        mnist_err *err) {
+/* out[c] = the area average of row over out pixel c's span, c < ow. */
+static void area_row(const area_axis *ax, const float *row, float *out, int ow) {
+    for (int c = 0; c < ow; c++) {
+        float acc = 0;
+        const float *wx = ax->w + (size_t)c * ax->taps, *in = row + ax->first[c];
+        for (int i = 0; i < ax->count[c]; i++) acc += wx[i] * in[i];
+        out[c] = acc;
+    }
+}
+
+/* A bw x bh image (rows stride floats apart) reduced by area averaging to out (oh, ow), ow <= bw
+ * and oh <= bh: a horizontal pass, then a vertical one that takes each reduced row once. */
+static int area_resize(const float *in, int bw, int bh, size_t stride, float *out, int ow, int oh) {
+    area_axis ax = {0}, ay = {0};
+    float *hrow = malloc((size_t)ow * sizeof(float));
+    int rc = -1;
+    if (!hrow || area_axis_make(&ax, bw, ow) || area_axis_make(&ay, bh, oh)) goto done;
+    memset(out, 0, (size_t)ow * oh * sizeof(float));
+    for (int o = 0; o < oh; o++)
+        for (int t = 0; t < ay.count[o]; t++) {
+            float wy = ay.w[(size_t)o * ay.taps + t];
+            area_row(&ax, in + (size_t)(ay.first[o] + t) * stride, hrow, ow);
+            for (int c = 0; c < ow; c++) out[(size_t)o * ow + c] += wy * hrow[c];
+        }
+    rc = 0;
+done:
+    free(hrow);
+    area_axis_free(&ax);
+    area_axis_free(&ay);
+    return rc;
+}
+
+/* The size of the working copy of a rw x rh region: its longest side at most WORK_MAX. */
+static void working_size(int rw, int rh, int *ow, int *oh) {
     int big = rw > rh ? rw : rh;
     double sc = big > WORK_MAX ? (double)WORK_MAX / big : 1.0;
-    int ow = (int)lround(rw * sc), oh = (int)lround(rh * sc);
-    ow = ow < 1 ? 1 : ow, oh = oh < 1 ? 1 : oh;
-    if (plane_new(p, ow, oh, name, err)) return -1;
-    *scale = (double)ow / rw;
+    *ow = (int)lround(rw * sc), *oh = (int)lround(rh * sc);
+    *ow = *ow < 1 ? 1 : *ow, *oh = *oh < 1 ? 1 : *oh;
+}
+
+/* The region [x0, x0 + rw) x [y0, y0 + rh) of the source into p (p->w x p->h, from working_size),
+ * reduced by area averaging when it is smaller. Reads the source a row at a time, so a large photo
+ * never exists as floats. */
+static int working_copy(const source *s, int x0, int y0, int rw, int rh, plane *p, const char *name, mnist_err *err) {
+    int ow = p->w, oh = p->h;
+    if (ow == rw && oh == rh) { /* no reduction: the rows as they are */
+        for (int y = 0; y < oh; y++) source_row(s, y0 + y, x0, rw, p->v + (size_t)y * ow);
+        return 0;
+    }
     float *row = malloc((size_t)rw * sizeof(float)), *hrow = malloc((size_t)ow * sizeof(float));
     area_axis ax = {0}, ay = {0};
     int rc = 0;
@@ -355,6 +402,7 @@ static int working_copy(const source *s, int x0, int y0, int rw, int rh, plane *
         rc = errf(err, "%s: out of memory for a %dx%d working copy", name, ow, oh);
         goto done;
     }
+    memset(p->v, 0, (size_t)ow * oh * sizeof(float));
     int have = -1; /* the source row whose horizontal reduction hrow holds */
     for (int o = 0; o < oh; o++) {
         float *out = p->v + (size_t)o * ow;
@@ -363,12 +411,7 @@ static int working_copy(const source *s, int x0, int y0, int rw, int rh, plane *
             float wy = ay.w[(size_t)o * ay.taps + t];
             if (y != have) {
                 source_row(s, y0 + y, x0, rw, row);
-                for (int c = 0; c < ow; c++) {
-                    float acc = 0;
-                    const float *wx = ax.w + (size_t)c * ax.taps;
-                    for (int i = 0; i < ax.count[c]; i++) acc += wx[i] * row[ax.first[c] + i];
-                    hrow[c] = acc;
-                }
+                area_row(&ax, row, hrow, ow);
                 have = y;
             }
             for (int c = 0; c < ow; c++) out[c] += wy * hrow[c];
@@ -379,18 +422,18 @@ done:
     free(hrow);
     area_axis_free(&ax);
     area_axis_free(&ay);
-    if (rc) free(p->v), p->v = NULL;
     return rc;
 }
 
-/* ---- the MNIST recipe: finding the ink --------------------------------- */
+/* ---- the MNIST recipe: order statistics -------------------------------- */
 
 static void swapf(float *a, float *b) {
     float t = *a;
     *a = *b, *b = t;
 }
 
-/* The k-th smallest of a[0..n-1] (a is reordered): Hoare's selection. */
+/* The k-th smallest of a[0..n-1] (a is reordered so that a[0..k-1] <= a[k]): Hoare's selection,
+ * for small sets. */
 static float select_kth(float *a, long n, long k) {
     long lo = 0, hi = n - 1;
     while (lo < hi) {
@@ -408,47 +451,122 @@ static float select_kth(float *a, long n, long k) {
     return a[k];
 }
 
-/* The q-quantile of v[0..n-1], from at most 65536 of them evenly spread (they estimate the
- * paper's level and its noise, for which that is plenty); scratch holds n floats. */
-static float quantile(const float *v, long n, double q, float *scratch) {
-    long step = n / 65536 + 1, m = 0;
-    for (long i = 0; i < n; i += step) scratch[m++] = v[i];
-    return select_kth(scratch, m, (long)(q * (m - 1) + 0.5));
+/* A float's bits as an integer that orders as the float does: the sign bit flipped for positives,
+ * every bit flipped for negatives. */
+static uint32_t order_key(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u ^ (-(u >> 31) | 0x80000000u);
 }
 
-/* out = v smoothed by the 3x3 kernel [1 2 1]^T [1 2 1] / 16, edges clamped. */
-static void smooth3(const plane *v, float *out, float *tmp) {
-    int w = v->w, h = v->h;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            const float *r = v->v + (size_t)y * w;
-            tmp[(size_t)y * w + x] = 0.25f * r[x > 0 ? x - 1 : x] + 0.5f * r[x] + 0.25f * r[x < w - 1 ? x + 1 : x];
-        }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            const float *up = tmp + (size_t)(y > 0 ? y - 1 : y) * w, *dn = tmp + (size_t)(y < h - 1 ? y + 1 : y) * w;
-            out[(size_t)y * w + x] = 0.25f * up[x] + 0.5f * tmp[(size_t)y * w + x] + 0.25f * dn[x];
-        }
+/* count[b]: how many of v[0..n-1] have b as the byte of their key at shift. Four tables, each
+ * counting every fourth value, so that a run of equal bytes (a clean drawing's paper) does not
+ * make each increment wait for the one before. */
+static void count_byte(const float *v, long n, int shift, uint32_t count[256]) {
+    uint32_t c[4][256];
+    memset(c, 0, sizeof c);
+    long i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) c[j][order_key(v[i + j]) >> shift & 255]++;
+    for (; i < n; i++) c[0][order_key(v[i]) >> shift & 255]++;
+    for (int b = 0; b < 256; b++) count[b] = c[0][b] + c[1][b] + c[2][b] + c[3][b];
 }
+
+/* The k-th smallest of v[0..n-1] (0 <= k < n), exactly, in time linear in n, v left as it is: a
+ * radix selection (Hoare's costs several times more on the large sets here). The keys' top byte
+ * is counted, which tells the bucket the k-th is in; its values are gathered into tmp (n floats,
+ * not v) and their next byte counted, and so on, until few are left for select_kth or all share
+ * every byte. */
+static float kth_smallest(const float *v, long n, long k, float *tmp) {
+    const float *src = v;
+    int shift = 24;
+    for (; shift >= 0 && n > 32; shift -= 8) {
+        uint32_t count[256], b = 0;
+        count_byte(src, n, shift, count);
+        while (k >= (long)count[b]) k -= count[b++];
+        if (count[b] == n) continue; /* all in one bucket: nothing to gather */
+        long m = 0;
+        for (long i = 0; i < n; i++) { /* without a branch, so that it does not mispredict */
+            tmp[m] = src[i];
+            m += (order_key(src[i]) >> shift & 255) == b;
+        }
+        src = tmp, n = m;
+    }
+    if (shift < 0) return src[0]; /* every key the same: every value the same */
+    if (src == v) memcpy(tmp, v, (size_t)n * sizeof(float));
+    return select_kth(tmp, n, k);
+}
+
+/* The spread of the ink over the frame, which is mostly paper: 1.4826 times the median absolute
+ * deviation from the median (sigma for Gaussian noise), from NOISE_SAMPLES pixels at most, evenly
+ * spread (their estimate is within a few percent). t and tmp hold n floats each. */
+static float noise_width(const float *ink, long n, float *t, float *tmp) {
+    long step = n / NOISE_SAMPLES + 1, m = 0;
+    for (long i = 0; i < n; i += step) t[m++] = ink[i];
+    long k = (long)(0.5 * (m - 1) + 0.5);
+    float med = kth_smallest(t, m, k, tmp);
+    for (long i = 0; i < m; i++) t[i] = fabsf(t[i] - med);
+    return 1.4826f * kth_smallest(t, m, k, tmp);
+}
+
+/* ---- the MNIST recipe: the paper --------------------------------------- */
 
 typedef struct {
     int x0, y0, x1, y1; /* bounding box of the ink, x1 and y1 exclusive */
 } box;
 
 typedef struct {
-    plane ink;   /* ink in [0, 1], 0 where there is none */
+    plane ink; /* ink in [0, 1], 0 where there is none (it points into mem) */
     box bb;
+    void *mem; /* what holds it, to free */
 } ink_map;
 
-/* The level of the paper under every pixel of p (ink dark on light), in bg. A coarse grid of
+/* The level of the paper under every pixel of a plane (ink dark on light). A coarse grid of
  * blocks, each summarised by its 90th percentile (so that strokes covering most of a block still
  * leave its paper); a quadratic in x and y fitted to the blocks by least squares, first to the
  * brighter half of them, then again and again to those not far below the fit (far below is ink):
  * that is the lighting, a gradient and a vignette. What the quadratic misses (a soft shadow, and
  * the blocks inside thick strokes) is added back after a grey closing over the grid, which fills
- * the narrow dips of strokes but keeps the broad ones of shadows. */
+ * the narrow dips of strokes but keeps the broad ones of shadows. The paper is kept as that model
+ * and made a row at a time where it is needed (paper_row), never as a plane. */
 #define GRID 24 /* blocks along the longer side */
 #define NQ 6    /* terms of the quadratic */
+
+typedef struct {
+    int w, h, bs, gw, gh;  /* the plane; the side of a block; blocks across and down (<= GRID) */
+    double c[NQ];          /* the quadratic, in x and y scaled to [-1, 1] */
+    float e[GRID * GRID];  /* (gh, gw) what each block keeps beyond it, after the closing */
+    float u[WORK_MAX];     /* per column: x scaled to [-1, 1] */
+    float *across;         /* (gh, w) e interpolated along each row of block centres (paper_across) */
+} paper;
+
+/* The grid of blocks over a w x h plane (w, h <= WORK_MAX): blocks of bs pixels, at least 4, at
+ * most GRID along the longer side. */
+static void paper_grid(paper *pp, int w, int h) {
+    int big = w > h ? w : h, bs = (big + GRID - 1) / GRID;
+    bs = bs < 4 ? 4 : bs;
+    pp->w = w, pp->h = h, pp->bs = bs, pp->gw = (w + bs - 1) / bs, pp->gh = (h + bs - 1) / bs;
+}
+
+/* Each block of p summarised from at most BLOCK_SAMPLES x BLOCK_SAMPLES of its pixels, evenly
+ * spread: hi gets their 90th percentile, the paper's level when the ink is dark; lo gets that of
+ * 1 - p, the paper's level when the ink is light (1 - their 10th percentile, from the same
+ * selection). */
+static void block_levels(const plane *p, const paper *pp, float *hi, float *lo) {
+    int w = p->w, h = p->h, bs = pp->bs, sb = (bs + BLOCK_SAMPLES - 1) / BLOCK_SAMPLES;
+    float s[BLOCK_SAMPLES * BLOCK_SAMPLES];
+    for (int by = 0; by < pp->gh; by++)
+        for (int bx = 0; bx < pp->gw; bx++) {
+            long n = 0;
+            int x1 = (bx + 1) * bs < w ? (bx + 1) * bs : w, y1 = (by + 1) * bs < h ? (by + 1) * bs : h;
+            for (int y = by * bs; y < y1; y += sb)
+                for (int x = bx * bs; x < x1; x += sb) s[n++] = p->v[(size_t)y * w + x];
+            long k = (long)(0.9 * (n - 1) + 0.5), kl = n - 1 - k; /* kl: the same rank counted from the top */
+            int b = by * pp->gw + bx;
+            hi[b] = select_kth(s, n, k);
+            lo[b] = 1 - (kl < k ? select_kth(s, k, kl) : hi[b]); /* s[0..k-1] <= s[k] after the first */
+        }
+}
 
 static void quad_terms(double u, double v, double *t) {
     t[0] = 1, t[1] = u, t[2] = v, t[3] = u * u, t[4] = u * v, t[5] = v * v;
@@ -480,31 +598,23 @@ static void solve(double A[NQ][NQ], double *b, double *c) {
     }
 }
 
-static int paper_level(const plane *p, float *bg, float *scratch) {
-    int w = p->w, h = p->h, big = w > h ? w : h;
-    int bs = (big + GRID - 1) / GRID;
-    bs = bs < 4 ? 4 : bs;
-    int gw = (w + bs - 1) / bs, gh = (h + bs - 1) / bs, ng = gw * gh, sb = (bs + 15) / 16;
-    float *g = malloc((size_t)ng * sizeof(float)), *e = malloc((size_t)ng * sizeof(float));
-    float *e2 = malloc((size_t)ng * sizeof(float)), *absr = malloc((size_t)ng * sizeof(float));
-    double *gu = malloc((size_t)ng * sizeof(double)), *gv = malloc((size_t)ng * sizeof(double));
-    char *use = malloc((size_t)ng);
-    int rc = -1;
-    if (!g || !e || !e2 || !absr || !gu || !gv || !use) goto done;
+/* The paper's model from the blocks' levels g (gh, gw): the quadratic by robust least squares, what
+ * the blocks keep beyond it after the closing, and the per-column tables for paper_row. */
+static void paper_fit(paper *pp, const float *g) {
+    int gw = pp->gw, gh = pp->gh, ng = gw * gh, bs = pp->bs;
+    double gu[GRID * GRID], gv[GRID * GRID];
+    float e[GRID * GRID], e2[GRID * GRID], absr[GRID * GRID];
+    char use[GRID * GRID];
     for (int by = 0; by < gh; by++)
-        for (int bx = 0; bx < gw; bx++) {
-            long n = 0;
-            int x1 = (bx + 1) * bs < w ? (bx + 1) * bs : w, y1 = (by + 1) * bs < h ? (by + 1) * bs : h;
-            for (int y = by * bs; y < y1; y += sb) /* at most 16x16 of each block */
-                for (int x = bx * bs; x < x1; x += sb) scratch[n++] = p->v[(size_t)y * w + x];
-            int b = by * gw + bx;
-            g[b] = select_kth(scratch, n, (long)(0.9 * (n - 1) + 0.5));
-            gu[b] = (bx * bs + x1) / (double)w - 1, gv[b] = (by * bs + y1) / (double)h - 1; /* centre, in [-1, 1] */
+        for (int bx = 0; bx < gw; bx++) { /* block centres, in [-1, 1] */
+            int x1 = (bx + 1) * bs < pp->w ? (bx + 1) * bs : pp->w, y1 = (by + 1) * bs < pp->h ? (by + 1) * bs : pp->h;
+            gu[by * gw + bx] = (bx * bs + x1) / (double)pp->w - 1, gv[by * gw + bx] = (by * bs + y1) / (double)pp->h - 1;
         }
     for (int b = 0; b < ng; b++) absr[b] = g[b];
     float gmed = select_kth(absr, ng, ng / 2);
     for (int b = 0; b < ng; b++) use[b] = g[b] >= gmed;
-    double c[NQ] = {0};
+    double *c = pp->c;
+    memset(c, 0, NQ * sizeof(double));
     for (int it = 0; it < 6; it++) {
         double A[NQ][NQ] = {{0}}, rhs[NQ] = {0}, t[NQ];
         for (int b = 0; b < ng; b++) {
@@ -533,7 +643,7 @@ static int paper_level(const plane *p, float *bg, float *scratch) {
     const int R = 2;
     for (int pass = 0; pass < 2; pass++) {
         const float *src = pass ? e2 : e;
-        float *dst = pass ? e : e2;
+        float *dst = pass ? pp->e : e2;
         for (int by = 0; by < gh; by++)
             for (int bx = 0; bx < gw; bx++) {
                 float mm = src[by * gw + bx];
@@ -546,130 +656,209 @@ static int paper_level(const plane *p, float *bg, float *scratch) {
                 dst[by * gw + bx] = mm;
             }
     }
-    for (int y = 0; y < h; y++) {
-        float fy = (y + 0.5f) / bs - 0.5f;
-        fy = fy < 0 ? 0 : fy > gh - 1 ? gh - 1 : fy;
-        int iy = (int)fy, jy = iy + 1 < gh ? iy + 1 : iy;
-        float ty = fy - iy;
-        double v = (2 * y + 1.0) / h - 1, q0 = c[0] + v * (c[2] + v * c[5]), q1 = c[1] + v * c[4];
-        for (int x = 0; x < w; x++) {
-            float fx = (x + 0.5f) / bs - 0.5f;
-            fx = fx < 0 ? 0 : fx > gw - 1 ? gw - 1 : fx;
-            int ix = (int)fx, jx = ix + 1 < gw ? ix + 1 : ix;
-            float tx = fx - ix;
-            float top = e[iy * gw + ix] * (1 - tx) + e[iy * gw + jx] * tx;
-            float bot = e[jy * gw + ix] * (1 - tx) + e[jy * gw + jx] * tx;
-            double u = (2 * x + 1.0) / w - 1, f = q0 + u * (q1 + u * c[3]);
-            bg[(size_t)y * w + x] = (float)f + top * (1 - ty) + bot * ty;
-        }
-    }
-    rc = 0;
-done:
-    free(g);
-    free(e);
-    free(e2);
-    free(absr);
-    free(gu);
-    free(gv);
-    free(use);
-    return rc;
+    for (int x = 0; x < pp->w; x++) pp->u[x] = (float)((2 * x + 1.0) / pp->w - 1);
 }
 
-/* Connected parts of ink > 0 (8-neighbours): keep the heaviest and those near it that are not
- * specks; zero the rest; the kept ink's bounding box. Returns the kept mass. */
-static double keep_digit(plane *ink, box *bb, int *label, int *stack) {
-    int w = ink->w, h = ink->h;
-    long n = (long)w * h;
-    for (long i = 0; i < n; i++) label[i] = -1;
-    /* per part: mass and box, in a growing array kept on the heap */
-    int nparts = 0, cap = 64;
-    double *mass = malloc((size_t)cap * sizeof(double));
-    box *pb = malloc((size_t)cap * sizeof(box));
-    if (!mass || !pb) {
-        free(mass);
-        free(pb);
-        return -1;
+/* The first half of the bilinear interpolation of e between block centres: along each row of
+ * centres, at every column, into pp->across (gh x w floats, given by the caller). */
+static void paper_across(paper *pp, float *across) {
+    int gw = pp->gw;
+    pp->across = across;
+    for (int x = 0; x < pp->w; x++) {
+        float fx = (x + 0.5f) / pp->bs - 0.5f;
+        fx = fx < 0 ? 0 : fx > gw - 1 ? gw - 1 : fx;
+        int ix = (int)fx, jx = ix + 1 < gw ? ix + 1 : ix;
+        float tx = fx - ix;
+        for (int gy = 0; gy < pp->gh; gy++)
+            across[(size_t)gy * pp->w + x] = pp->e[gy * gw + ix] * (1 - tx) + pp->e[gy * gw + jx] * tx;
     }
-    for (long s = 0; s < n; s++) {
-        if (ink->v[s] <= 0 || label[s] >= 0) continue;
-        if (nparts == cap) {
-            cap *= 2;
-            double *m2 = realloc(mass, (size_t)cap * sizeof(double));
-            if (m2) mass = m2;
-            box *b2 = realloc(pb, (size_t)cap * sizeof(box));
-            if (b2) pb = b2;
-            if (!m2 || !b2) {
-                free(mass);
-                free(pb);
-                return -1;
+}
+
+/* The paper's level along row y: the quadratic, plus the closed residuals interpolated down
+ * between the two rows of block centres around y. */
+static void paper_row(const paper *pp, int y, float *out) {
+    int gh = pp->gh;
+    float fy = (y + 0.5f) / pp->bs - 0.5f;
+    fy = fy < 0 ? 0 : fy > gh - 1 ? gh - 1 : fy;
+    int iy = (int)fy, jy = iy + 1 < gh ? iy + 1 : iy;
+    float ty = fy - iy;
+    const float *up = pp->across + (size_t)iy * pp->w, *dn = pp->across + (size_t)jy * pp->w;
+    const double *c = pp->c;
+    double v = (2 * y + 1.0) / pp->h - 1;
+    float q0 = (float)(c[0] + v * (c[2] + v * c[5])), q1 = (float)(c[1] + v * c[4]), q2 = (float)c[3];
+    for (int x = 0; x < pp->w; x++) {
+        float u = pp->u[x];
+        out[x] = q0 + u * (q1 + u * q2) + up[x] * (1 - ty) + dn[x] * ty;
+    }
+}
+
+/* ---- the MNIST recipe: finding the ink --------------------------------- */
+
+/* v smoothed in place by the 3x3 kernel [1 2 1]^T [1 2 1] / 16, edges clamped: each row's
+ * horizontal pass is kept for the rows above and below (rows3 holds three rows). */
+static void smooth_row(const float *r, int w, float *out) {
+    for (int x = 0; x < w; x++) out[x] = 0.25f * r[x > 0 ? x - 1 : x] + 0.5f * r[x] + 0.25f * r[x < w - 1 ? x + 1 : x];
+}
+
+static void smooth3(plane *v, float *rows3) {
+    int w = v->w, h = v->h;
+    float *up = rows3, *mid = rows3 + w, *dn = rows3 + 2 * w;
+    smooth_row(v->v, w, mid);
+    memcpy(up, mid, (size_t)w * sizeof(float));
+    for (int y = 0; y < h; y++) {
+        if (y + 1 < h) smooth_row(v->v + (size_t)(y + 1) * w, w, dn);
+        else memcpy(dn, mid, (size_t)w * sizeof(float));
+        float *out = v->v + (size_t)y * w;
+        for (int x = 0; x < w; x++) out[x] = 0.25f * up[x] + 0.5f * mid[x] + 0.25f * dn[x];
+        float *t = up;
+        up = mid, mid = dn, dn = t;
+    }
+}
+
+/* The ink's connected parts are found as runs: the stretches of ink along each row, each joined
+ * (union-find) to the runs of the row above that touch it, diagonals included. Work and memory go
+ * with the number of runs, not of pixels. */
+typedef struct {
+    int y, x0, x1; /* row y, columns x0 .. x1 - 1 */
+    int up;        /* the run it joined (itself for a part's first run); then -1 - its part */
+} run;
+
+static int run_root(run *r, int i) {
+    while (r[i].up != i) {
+        r[i].up = r[r[i].up].up; /* halve the path */
+        i = r[i].up;
+    }
+    return i;
+}
+
+/* The runs of row `on` (w bytes, 1 where there is ink) into r from r[n]; returns the new count.
+ * Eight pixels are skipped at a time where they are all paper or all ink. */
+static long row_runs(const uint8_t *on, int w, int y, run *r, long n) {
+    const uint64_t ink8 = 0x0101010101010101u;
+    int x = 0;
+    for (;;) {
+        uint64_t b8;
+        while (x + 8 <= w && (memcpy(&b8, on + x, 8), b8 == 0)) x += 8;
+        while (x < w && !on[x]) x++;
+        if (x >= w) return n;
+        int x0 = x;
+        while (x + 8 <= w && (memcpy(&b8, on + x, 8), b8 == ink8)) x += 8;
+        while (x < w && on[x]) x++;
+        r[n] = (run){y, x0, x, (int)n};
+        n++;
+    }
+}
+
+/* The parts of ink (on: 1 where ink > 0; 8-neighbours): each run's up becomes -1 - its part, the
+ * parts numbered in the order their first pixels come row by row. r holds up to h * (w + 1) / 2
+ * runs. Returns the number of runs; *nparts gets the number of parts. */
+static long ink_parts(const uint8_t *on, int w, int h, run *r, int *nparts) {
+    long n = 0, above = 0; /* the row above's runs: r[above .. row) */
+    for (int y = 0; y < h; y++) {
+        long row = n, j = above;
+        n = row_runs(on + (size_t)y * w, w, y, r, n);
+        for (long i = row; i < n; i++) {
+            while (j < row && r[j].x1 < r[i].x0) j++; /* ends left of it, not even diagonally touching */
+            for (long k = j; k < row && r[k].x0 <= r[i].x1; k++) {
+                int a = run_root(r, (int)i), b = run_root(r, (int)k);
+                if (a != b) r[a > b ? a : b].up = a < b ? a : b; /* the earlier run stays the root */
             }
         }
-        int id = nparts++;
-        double m = 0;
-        box b = {w, h, 0, 0};
-        long top = 0;
-        stack[top++] = (int)s;
-        label[s] = id;
-        while (top) {
-            int i = stack[--top], x = i % w, y = i / w;
-            m += ink->v[i];
-            b.x0 = x < b.x0 ? x : b.x0, b.y0 = y < b.y0 ? y : b.y0;
-            b.x1 = x + 1 > b.x1 ? x + 1 : b.x1, b.y1 = y + 1 > b.y1 ? y + 1 : b.y1;
-            for (int dy = -1; dy <= 1; dy++)
-                for (int dx = -1; dx <= 1; dx++) {
-                    int xx = x + dx, yy = y + dy;
-                    if (xx < 0 || xx >= w || yy < 0 || yy >= h) continue;
-                    long j = (long)yy * w + xx;
-                    if (ink->v[j] > 0 && label[j] < 0) label[j] = id, stack[top++] = (int)j;
-                }
-        }
-        mass[id] = m, pb[id] = b;
+        above = row;
     }
-    double kept = 0;
-    if (nparts > 0) {
-        int big = 0;
-        for (int i = 1; i < nparts; i++)
-            if (mass[i] > mass[big]) big = i;
-        *bb = pb[big];
-        kept = mass[big];
-        /* the others, heaviest first, join when they are not specks (8% of the heaviest) and lie
-         * within 60% of the digit's size of what was kept so far */
-        char *keep = calloc((size_t)nparts, 1);
-        if (!keep) {
-            free(mass);
-            free(pb);
-            return -1;
-        }
-        keep[big] = 1;
-        for (;;) {
-            int best = -1;
-            for (int i = 0; i < nparts; i++)
-                if (!keep[i] && mass[i] >= 0.08 * mass[big] && (best < 0 || mass[i] > mass[best])) best = i;
-            if (best < 0) break;
-            keep[best] = 2; /* looked at */
-            int side = bb->x1 - bb->x0 > bb->y1 - bb->y0 ? bb->x1 - bb->x0 : bb->y1 - bb->y0;
-            int gap = (int)(0.6 * side) + 1;
-            box b = pb[best];
-            if (b.x1 + gap < bb->x0 || b.x0 > bb->x1 + gap || b.y1 + gap < bb->y0 || b.y0 > bb->y1 + gap) continue;
-            keep[best] = 1;
-            kept += mass[best];
-            bb->x0 = b.x0 < bb->x0 ? b.x0 : bb->x0, bb->y0 = b.y0 < bb->y0 ? b.y0 : bb->y0;
-            bb->x1 = b.x1 > bb->x1 ? b.x1 : bb->x1, bb->y1 = b.y1 > bb->y1 ? b.y1 : bb->y1;
-        }
-        for (long i = 0; i < n; i++)
-            if (label[i] >= 0 && keep[label[i]] != 1) ink->v[i] = 0;
+    int parts = 0;
+    for (long i = 0; i < n; i++) { /* up leads to earlier runs, the root being a part's first */
+        int up = r[i].up;
+        r[i].up = up == i ? -1 - parts++ : r[up].up;
+    }
+    *nparts = parts;
+    return n;
+}
+
+/* The ink's connected parts (8-neighbours): keep the heaviest and those near it that are not
+ * specks; zero the rest; the kept ink's bounding box. Returns the kept mass, or -1 when out of
+ * memory. on (w x h bytes) marks the ink; r holds h * (w + 1) / 2 runs. */
+static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
+    int w = ink->w, h = ink->h, nparts;
+    long nruns = ink_parts(on, w, h, r, &nparts);
+    if (nparts == 0) return 0;
+    double *mass = calloc((size_t)nparts, sizeof(double));
+    box *pb = malloc((size_t)nparts * sizeof(box));
+    char *keep = calloc((size_t)nparts, 1);
+    if (!mass || !pb || !keep) {
+        free(mass);
+        free(pb);
         free(keep);
+        return -1;
     }
+    for (int i = 0; i < nparts; i++) pb[i] = (box){w, h, 0, 0};
+    for (long i = 0; i < nruns; i++) { /* per part: mass and box */
+        int id = -1 - r[i].up;
+        const float *v = ink->v + (size_t)r[i].y * w;
+        double m = 0;
+        for (int x = r[i].x0; x < r[i].x1; x++) m += v[x];
+        box *b = &pb[id];
+        mass[id] += m;
+        b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
+        b->y0 = r[i].y < b->y0 ? r[i].y : b->y0, b->y1 = r[i].y + 1 > b->y1 ? r[i].y + 1 : b->y1;
+    }
+    int big = 0;
+    for (int i = 1; i < nparts; i++)
+        if (mass[i] > mass[big]) big = i;
+    *bb = pb[big];
+    double kept = mass[big];
+    /* the others, heaviest first, join when they are not specks (8% of the heaviest) and lie
+     * within 60% of the digit's size of what was kept so far */
+    keep[big] = 1;
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < nparts; i++)
+            if (!keep[i] && mass[i] >= 0.08 * mass[big] && (best < 0 || mass[i] > mass[best])) best = i;
+        if (best < 0) break;
+        keep[best] = 2; /* looked at */
+        int side = bb->x1 - bb->x0 > bb->y1 - bb->y0 ? bb->x1 - bb->x0 : bb->y1 - bb->y0;
+        int gap = (int)(0.6 * side) + 1;
+        box b = pb[best];
+        if (b.x1 + gap < bb->x0 || b.x0 > bb->x1 + gap || b.y1 + gap < bb->y0 || b.y0 > bb->y1 + gap) continue;
+        keep[best] = 1;
+        kept += mass[best];
+        bb->x0 = b.x0 < bb->x0 ? b.x0 : bb->x0, bb->y0 = b.y0 < bb->y0 ? b.y0 : bb->y0;
+        bb->x1 = b.x1 > bb->x1 ? b.x1 : bb->x1, bb->y1 = b.y1 > bb->y1 ? b.y1 : bb->y1;
+    }
+    for (long i = 0; i < nruns; i++)
+        if (keep[-1 - r[i].up] != 1)
+            memset(ink->v + (size_t)r[i].y * w + r[i].x0, 0, (size_t)(r[i].x1 - r[i].x0) * sizeof(float));
     free(mass);
     free(pb);
+    free(keep);
     return kept;
 }
 
-/* Scratch for finding ink in a w x h working copy. */
+/* What finding ink in a w x h working copy needs, in one allocation: the copy, the ink of each
+ * reading, and scratch that each step uses in turn (the paper interpolated across, gh x w floats;
+ * two sets of n floats for the order statistics; n bytes of ink marks and h * (w + 1) / 2 runs for
+ * the parts). Nothing is allocated per pixel or per step. */
 typedef struct {
-    float *a, *b, *c;
-    int *label, *stack;
+    plane p;       /* the working copy */
+    float *ink[2]; /* (h, w) the ink read dark on light, and light on dark */
+    float *t, *u;  /* (h, w) scratch for order statistics; u also for the paper across */
+    uint8_t *on;   /* (h, w) scratch for ink marks ... */
+    run *runs;     /* ... and runs, over t and u after the statistics are done */
+    void *mem;
 } ink_work;
+
+static int ink_work_new(ink_work *k, int w, int h, const char *name, mnist_err *err) {
+    size_t n = (size_t)w * h; /* w, h <= WORK_MAX: none of this overflows */
+    size_t on_bytes = (n + 15) & ~(size_t)15, runs = (size_t)h * ((w + 1) / 2);
+    size_t stats = 2 * n * sizeof(float), parts = on_bytes + runs * sizeof(run);
+    float *mem = malloc(3 * n * sizeof(float) + (stats > parts ? stats : parts));
+    memset(k, 0, sizeof *k);
+    if (!mem) return errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
+    k->mem = mem, k->p = (plane){w, h, mem};
+    k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->t = mem + 3 * n, k->u = mem + 4 * n;
+    k->on = (uint8_t *)(mem + 3 * n), k->runs = (run *)(void *)(k->on + on_bytes);
+    return 0;
+}
 
 typedef struct {
     float s;      /* the strokes' strength: the share of the paper's light they take */
@@ -677,44 +866,57 @@ typedef struct {
     float cover;  /* the share of the frame the kept ink covers */
 } reading;
 
-/* The ink of p taken as dark on light, into m->ink (allocated by the caller) and m->bb, and what
- * the reading found in rd. Returns 0, or -1 with err saying why there is no clear ink, or -2 when
- * out of memory. */
-static int ink_dark(const plane *p, ink_map *m, ink_work *t, reading *rd, const char *name, mnist_err *err) {
+/* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
+ * ink on a dark board, the copy taken as 1 - p), the paper's model being pp, into ink (h, w) and
+ * bb, and what the reading found in rd. Returns 0, or -1 with err saying why there is no clear
+ * ink, or -2 when out of memory. */
+static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, reading *rd, const char *name,
+                    mnist_err *err) {
+    const plane *p = &k->p;
     int w = p->w, h = p->h;
     long n = (long)w * h;
-    float *a = t->a, *b = t->b, *c = t->c, *ink = m->ink.v;
+    float *t = k->t, *u = k->u;
+    memset(rd, 0, sizeof *rd);
     /* Ink as the fraction of light the paper loses there: (paper - pixel) / paper, which divides
      * out uneven lighting. */
-    memset(rd, 0, sizeof *rd);
-    if (paper_level(p, a, b)) return -2;
-    for (long i = 0; i < n; i++) ink[i] = (a[i] - p->v[i]) / (a[i] > PAPER_MIN ? a[i] : PAPER_MIN);
-    /* Noise: the spread of that over the frame, which is mostly paper. Where it is more than a
-     * little, the ink is smoothed so that noise does not pass for ink (not otherwise: at a low
-     * resolution smoothing thickens the strokes). */
-    float sigma = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        float rmed = quantile(ink, n, 0.5, a);
-        for (long i = 0; i < n; i++) c[i] = fabsf(ink[i] - rmed);
-        sigma = 1.4826f * quantile(c, n, 0.5, a);
-        if (pass || sigma <= NOISY) break;
-        memcpy(b, ink, (size_t)n * sizeof(float));
-        plane r = {w, h, b};
-        smooth3(&r, ink, a);
+    float bg[WORK_MAX];
+    paper_across(pp, u);
+    for (int y = 0; y < h; y++) {
+        const float *v = p->v + (size_t)y * w;
+        float *o = ink + (size_t)y * w;
+        paper_row(pp, y, bg);
+        if (light)
+            for (int x = 0; x < w; x++) o[x] = (bg[x] - (1 - v[x])) / (bg[x] > PAPER_MIN ? bg[x] : PAPER_MIN);
+        else
+            for (int x = 0; x < w; x++) o[x] = (bg[x] - v[x]) / (bg[x] > PAPER_MIN ? bg[x] : PAPER_MIN);
+    }
+    /* Noise: the spread of that over the frame. Where it is more than a little, the ink is
+     * smoothed so that noise does not pass for ink (not otherwise: at a low resolution smoothing
+     * thickens the strokes). */
+    plane inkp = {w, h, ink};
+    float sigma = noise_width(ink, n, t, u);
+    if (sigma > NOISY) {
+        float rows3[3 * WORK_MAX];
+        smooth3(&inkp, rows3);
+        sigma = noise_width(ink, n, t, u);
     }
     sigma = sigma < 1.0f / 512 ? 1.0f / 512 : sigma;
     /* the ink's strength: the typical value of the strongest strokes, those above half of the
      * 20th strongest pixel (the 20th, so that a few hot pixels do not set it) */
     float floor_ = 4 * sigma > 0.04f ? 4 * sigma : 0.04f;
-    long k = 0;
-    for (long i = 0; i < n; i++)
-        if (ink[i] > floor_) c[k++] = ink[i];
-    if (k < 20) return errf(err, "%s: no clear ink: the image looks blank", name);
-    float top = select_kth(c, k, k - 20), half = 0.5f * top;
-    long k2 = 0;
-    for (long i = 0; i < k; i++)
-        if (c[i] >= half) c[k2++] = c[i];
-    float s = select_kth(c, k2, k2 / 2);
+    long m = 0;
+    for (long i = 0; i < n; i++) { /* without a branch: ink's edges would mispredict it */
+        t[m] = ink[i];
+        m += ink[i] > floor_;
+    }
+    if (m < 20) return errf(err, "%s: no clear ink: the image looks blank", name);
+    float half = 0.5f * kth_smallest(t, m, m - 20, u);
+    long m2 = 0;
+    for (long i = 0; i < m; i++) {
+        t[m2] = t[i];
+        m2 += t[i] >= half;
+    }
+    float s = kth_smallest(t, m2, m2 / 2, u);
     rd->s = s, rd->sigma = sigma;
     if (s < 0.12f)
         return errf(err, "%s: no clear ink: the strongest strokes differ from the paper by only %.0f%%", name, 100 * s);
@@ -725,8 +927,9 @@ static int ink_dark(const plane *p, ink_map *m, ink_work *t, reading *rd, const 
     for (long i = 0; i < n; i++) {
         float v = (ink[i] - lo) / (hi - lo);
         ink[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        k->on[i] = ink[i] > 0;
     }
-    double kept = keep_digit(&m->ink, &m->bb, t->label, t->stack);
+    double kept = keep_digit(&inkp, k->on, k->runs, bb);
     if (kept < 0) return -2;
     rd->cover = (float)(kept / n);
     if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
@@ -735,54 +938,34 @@ static int ink_dark(const plane *p, ink_map *m, ink_work *t, reading *rd, const 
     return 0;
 }
 
-/* The ink of working copy p (which it overwrites), dark on light or light on dark: both are
- * looked for, and the reading whose strokes stand out more from the noise of their paper wins
- * (read the wrong way, the "ink" is paper's noise and shading, or the "paper" is made of
- * strokes and noisy); when they are about even (a clean drawing), the one whose ink covers less. */
-static int find_ink(plane *p, ink_map *m, const char *name, mnist_err *err) {
-    int w = p->w, h = p->h;
-    long n = (long)w * h;
-    memset(m, 0, sizeof *m);
-    ink_work t = {malloc((size_t)n * sizeof(float)), malloc((size_t)n * sizeof(float)),
-                  malloc((size_t)n * sizeof(float)), malloc((size_t)n * sizeof(int)), malloc((size_t)n * sizeof(int))};
-    ink_map other = {0};
-    int rc = 0;
-    if (!t.a || !t.b || !t.c || !t.label || !t.stack || plane_new(&m->ink, w, h, name, err) ||
-        plane_new(&other.ink, w, h, name, err)) {
-        rc = errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
-        goto done;
-    }
-    reading rd_dark, rd_light;
+/* The ink of the working copy in k, dark on light or light on dark: both are looked for, and the
+ * reading whose strokes stand out more from the noise of their paper wins (read the wrong way, the
+ * "ink" is paper's noise and shading, or the "paper" is made of strokes and noisy); when they are
+ * about even (a clean drawing), the one whose ink covers less. m->ink points into k. */
+static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
+    paper pp[2];
+    float g[2][GRID * GRID];
+    paper_grid(&pp[0], k->p.w, k->p.h);
+    pp[1] = pp[0];
+    block_levels(&k->p, &pp[0], g[0], g[1]);
+    paper_fit(&pp[0], g[0]);
+    paper_fit(&pp[1], g[1]);
+    reading rd[2];
+    box bb[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
     mnist_err err_light;
-    int dark = ink_dark(p, m, &t, &rd_dark, name, err);
-    for (long i = 0; i < n; i++) p->v[i] = 1 - p->v[i];
-    int light = dark == -2 ? -2 : ink_dark(p, &other, &t, &rd_light, name, &err_light);
-    if (dark == -2 || light == -2) {
-        rc = errf(err, "%s: out of memory", name);
-        goto done;
-    }
+    int dark = read_ink(k, 0, &pp[0], k->ink[0], &bb[0], &rd[0], name, err);
+    int light = dark == -2 ? -2 : read_ink(k, 1, &pp[1], k->ink[1], &bb[1], &rd[1], name, &err_light);
+    if (dark == -2 || light == -2) return errf(err, "%s: out of memory", name);
     int take_light = light == 0 && dark != 0;
     if (light == 0 && dark == 0) { /* both found ink; sigma is at least 1/512 in each */
-        double q_dark = rd_dark.s / rd_dark.sigma, q_light = rd_light.s / rd_light.sigma;
+        double q_dark = rd[0].s / rd[0].sigma, q_light = rd[1].s / rd[1].sigma;
         int even = q_light < 1.2 * q_dark && q_dark < 1.2 * q_light;
-        take_light = even ? rd_light.cover < rd_dark.cover : q_light > q_dark;
+        take_light = even ? rd[1].cover < rd[0].cover : q_light > q_dark;
     }
-    if (take_light) {
-        float *v = m->ink.v;
-        *m = other;
-        other.ink.v = v;
-    } else if (dark != 0) {
-        rc = -1; /* err holds why the dark reading found nothing */
-    }
-done:
-    free(t.a);
-    free(t.b);
-    free(t.c);
-    free(t.label);
-    free(t.stack);
-    free(other.ink.v);
-    if (rc) free(m->ink.v), m->ink.v = NULL;
-    return rc;
+    if (!take_light && dark != 0) return -1; /* err holds why the dark reading found nothing */
+    m->ink = (plane){k->p.w, k->p.h, k->ink[take_light]};
+    m->bb = bb[take_light];
+    return 0;
 }
 
 /* ---- the MNIST recipe: 20x20 box, centre of mass ----------------------- */
@@ -797,11 +980,13 @@ static int fit_box(const ink_map *m, float *x, const char *name, mnist_err *err)
     ow = ow < 1 ? 1 : ow, oh = oh < 1 ? 1 : oh;
     float out[BOX * BOX];
     const float *in = m->ink.v + (size_t)m->bb.y0 * m->ink.w + m->bb.x0;
-    stbir_filter filter = f < 1 ? STBIR_FILTER_BOX : STBIR_FILTER_TRIANGLE;
-    if (!stbir_resize(in, bw, bh, m->ink.w * (int)sizeof(float), out, ow, oh, ow * (int)sizeof(float),
-                      STBIR_TYPE_FLOAT, 1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_ZERO, STBIR_EDGE_ZERO, filter,
-                      filter, STBIR_COLORSPACE_LINEAR, NULL))
+    if (f < 1) {
+        if (area_resize(in, bw, bh, (size_t)m->ink.w, out, ow, oh)) return errf(err, "%s: out of memory", name);
+    } else if (!stbir_resize(in, bw, bh, m->ink.w * (int)sizeof(float), out, ow, oh, ow * (int)sizeof(float),
+                             STBIR_TYPE_FLOAT, 1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_ZERO, STBIR_EDGE_ZERO,
+                             STBIR_FILTER_TRIANGLE, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, NULL)) {
         return errf(err, "%s: resizing the digit to %dx%d failed", name, ow, oh);
+    }
     double sm = 0, sx = 0, sy = 0;
     for (int y = 0; y < oh; y++)
         for (int c = 0; c < ow; c++) {
@@ -867,14 +1052,27 @@ static int thicken(ink_map *m, int r) {
     return 0;
 }
 
-/* Working copy of a region of the source, and its ink. */
+/* The ink of a region of the source, in its working copy; *scale gets working pixels per source
+ * pixel. m->mem holds it all (ink_map_free). */
 static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, ink_map *m, double *scale,
                          const char *name, mnist_err *err) {
-    plane p;
-    if (working_copy(s, x0, y0, rw, rh, &p, scale, name, err)) return -1;
-    int rc = find_ink(&p, m, name, err);
-    free(p.v);
-    return rc;
+    int w, h;
+    ink_work k;
+    working_size(rw, rh, &w, &h);
+    *scale = (double)w / rw;
+    memset(m, 0, sizeof *m);
+    if (ink_work_new(&k, w, h, name, err)) return -1;
+    if (working_copy(s, x0, y0, rw, rh, &k.p, name, err) || find_ink(&k, m, name, err)) {
+        free(k.mem);
+        return -1;
+    }
+    m->mem = k.mem;
+    return 0;
+}
+
+static void ink_map_free(ink_map *m) {
+    free(m->mem);
+    m->mem = NULL, m->ink.v = NULL;
 }
 
 static int mnist_style(const decoded *d, const char *name, float *x, mnist_err *err) {
@@ -900,7 +1098,7 @@ static int mnist_style(const decoded *d, const char *name, float *x, mnist_err *
         double scale2;
         mnist_err e2;
         if (ink_of_region(&s, cx0, cy0, cx1 - cx0, cy1 - cy0, &m2, &scale2, name, &e2) == 0) {
-            free(m.ink.v);
+            ink_map_free(&m);
             m = m2;
         }
     }
@@ -918,7 +1116,7 @@ static int mnist_style(const decoded *d, const char *name, float *x, mnist_err *
             else rc = fit_box(&m, x, name, err);
         }
     }
-    free(m.ink.v);
+    ink_map_free(&m);
     return rc;
 }
 

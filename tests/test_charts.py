@@ -12,15 +12,9 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_numpy import MNIST, write_idx  # noqa: E402
+from test_numpy import write_idx  # noqa: E402
+from testlib import MNIST, check, status  # noqa: E402
 
-failed = 0
-
-
-def check(ok, name):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    failed += not ok
 
 
 def png_size(path):
@@ -79,7 +73,7 @@ def main():
     check(w == 4 + min(wrong, 10) * 60 and h == 4 + rows * 74,
           f"the errors picture is a grid of the {wrong} misread images ({w}x{h})")
     subprocess.run(["rm", "-rf", tmp])
-    return 1 if failed else 0
+    return status()
 
 
 if __name__ == "__main__":

@@ -15,15 +15,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_numpy import MNIST, write_idx  # noqa: E402
+from test_numpy import write_idx  # noqa: E402
+from testlib import MNIST, check, status  # noqa: E402
 
-failed = 0
-
-
-def check(ok, name):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    failed += not ok
 
 
 def run(*args):
@@ -87,4 +81,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    sys.exit(1 if failed else 0)
+    sys.exit(status())

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -367,6 +368,7 @@ static int start_server(pid_t *pid) {
     if (access(py, X_OK) != 0 || access(script, R_OK) != 0 || pipe(fds) != 0) return -1;
     *pid = fork();
     if (*pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* the server goes with us, even if we crash */
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);

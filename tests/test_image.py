@@ -23,15 +23,7 @@ import tempfile
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
-failed = 0
-
-
-def check(ok, name):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    failed += not ok
+from testlib import MNIST, ROOT, check, status  # noqa: E402
 
 
 def run(*args):
@@ -249,7 +241,7 @@ def main():
     p = run("show", "--data", tmp, "--no-verify", "--index", "5", "--count", "3")
     check(p.returncode == 2 and "goes past the 7 train images" in p.stderr, f"past the end: {p.stderr.strip()}")
     subprocess.run(["rm", "-rf", tmp])
-    return 1 if failed else 0
+    return status()
 
 
 if __name__ == "__main__":

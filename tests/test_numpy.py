@@ -15,15 +15,7 @@ import tempfile
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
-failed = 0
-
-
-def check(ok, name):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    failed += not ok
+from testlib import MNIST, check, status  # noqa: E402
 
 
 def run(*args):
@@ -174,7 +166,7 @@ def main():
               abs(r["accuracy"] - np.mean(lp.argmax(1) == test_y)) < 1e-9,
               f"its loss {r['loss']:.6f} (numpy {loss:.6f}), accuracy and confusion matrix match numpy's")
     subprocess.run(["rm", "-rf", tmp])
-    return 1 if failed else 0
+    return status()
 
 
 if __name__ == "__main__":

@@ -14,16 +14,12 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_numpy import MNIST, read_safetensors, write_idx  # noqa: E402
+from test_numpy import read_safetensors, write_idx  # noqa: E402
+from testlib import MNIST, check, status  # noqa: E402
 
-failed = 0
 M64 = (1 << 64) - 1
 
 
-def check(ok, name):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    failed += not ok
 
 
 def mix64(z):
@@ -231,7 +227,7 @@ def main():
     check(p.returncode == 1 and "learning rate" in p.stderr and not os.path.exists(path),
           f"a diverging run stops, exit 1, nothing saved: {p.stderr.strip()}")
     subprocess.run(["rm", "-rf", tmp])
-    return 1 if failed else 0
+    return status()
 
 
 if __name__ == "__main__":

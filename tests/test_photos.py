@@ -18,16 +18,8 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
+from testlib import MNIST, ROOT, check, status  # noqa: E402
 PYTHON = os.environ.get("PYTHON") or sys.executable
-failed = 0
-
-
-def check(ok, name):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    failed += not ok
 
 
 def main():
@@ -74,7 +66,7 @@ def main():
     check(len(samples) >= 10 and len(answers) == len(samples) and not wrong,
           f"the {len(samples)} samples in samples/ are read right" + (": " + ", ".join(wrong) if wrong else ""))
     subprocess.run(["rm", "-rf", tmp])
-    return 1 if failed else 0
+    return status()
 
 
 if __name__ == "__main__":

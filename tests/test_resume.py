@@ -9,15 +9,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
-failed = 0
-
-
-def check(ok, name):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    failed += not ok
+from testlib import MNIST, check, status  # noqa: E402
 
 
 def same(a, b):
@@ -76,7 +68,7 @@ def main():
     p = subprocess.run([MNIST, "train", "--resume", f("two.st")], capture_output=True, text=True)
     check(p.returncode == 1 and "not a checkpoint" in p.stderr, f"a model file is not a checkpoint: {p.stderr.strip()}")
     subprocess.run(["rm", "-rf", tmp])
-    return 1 if failed else 0
+    return status()
 
 
 if __name__ == "__main__":

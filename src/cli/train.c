@@ -139,8 +139,7 @@ static recipe recipe_get(int best, int fashion) {
         r.o.dropout = 0.2;
         r.o.eval_train = 0;
         r.o.epochs = fashion ? 20 : 15;
-        r.o.shift = fashion ? 0 : 2;
-        r.o.flip = fashion;
+        r.o.shift = fashion ? 0 : 2; /* on Fashion-MNIST neither shifts nor mirroring helped */
     }
     return r;
 }
