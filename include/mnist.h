@@ -240,6 +240,8 @@ typedef struct {
 
 /* The lab's recipe. */
 mnist_train_opts mnist_train_defaults(void);
+/* Whether o makes sense for n training examples (n < 0: not known yet); 0, or -1 with a message. */
+int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err);
 /* Floats of optimizer state per parameter: 0 (SGD), 1 (momentum), 2 (Adam). */
 int mnist_optimizer_slots(mnist_optimizer o);
 /* The learning rate of step `step` (from 0) of a run of `steps` steps, `per_epoch` a epoch. */

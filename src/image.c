@@ -451,62 +451,57 @@ static float select_kth(float *a, long n, long k) {
     return a[k];
 }
 
-/* A float's bits as an integer that orders as the float does: the sign bit flipped for positives,
- * every bit flipped for negatives. */
+/* A float's bits as an integer that orders as the float does (the sign bit flipped for positives,
+ * every bit flipped for negatives), and back. */
 static uint32_t order_key(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     return u ^ (-(u >> 31) | 0x80000000u);
 }
 
-/* count[b]: how many of v[0..n-1] have b as the byte of their key at shift. Four tables, each
- * counting every fourth value, so that a run of equal bytes (a clean drawing's paper) does not
- * make each increment wait for the one before. */
-static void count_byte(const float *v, long n, int shift, uint32_t count[256]) {
-    uint32_t c[4][256];
-    memset(c, 0, sizeof c);
-    long i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++) c[j][order_key(v[i + j]) >> shift & 255]++;
-    for (; i < n; i++) c[0][order_key(v[i]) >> shift & 255]++;
-    for (int b = 0; b < 256; b++) count[b] = c[0][b] + c[1][b] + c[2][b] + c[3][b];
+static float key_value(uint32_t k) {
+    uint32_t u = k ^ (k >> 31 ? 0x80000000u : 0xffffffffu);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
 }
 
-/* The k-th smallest of v[0..n-1] (0 <= k < n), exactly, in time linear in n, v left as it is: a
- * radix selection (Hoare's costs several times more on the large sets here). The keys' top byte
- * is counted, which tells the bucket the k-th is in; its values are gathered into tmp (n floats,
- * not v) and their next byte counted, and so on, until few are left for select_kth or all share
- * every byte. */
-static float kth_smallest(const float *v, long n, long k, float *tmp) {
-    const float *src = v;
-    int shift = 24;
-    for (; shift >= 0 && n > 32; shift -= 8) {
-        uint32_t count[256], b = 0;
-        count_byte(src, n, shift, count);
-        while (k >= (long)count[b]) k -= count[b++];
-        if (count[b] == n) continue; /* all in one bucket: nothing to gather */
-        long m = 0;
-        for (long i = 0; i < n; i++) { /* without a branch, so that it does not mispredict */
-            tmp[m] = src[i];
-            m += (order_key(src[i]) >> shift & 255) == b;
-        }
-        src = tmp, n = m;
+/* How many of v[0..n-1] are at most x. */
+static long count_at_most(const float *v, long n, float x) {
+    int c = 0; /* n < 2^31: the working copy is at most WORK_MAX a side */
+    for (long i = 0; i < n; i++) c += v[i] <= x;
+    return c;
+}
+
+/* The k-th smallest of v[0..n-1] (0 <= k < n), exactly, v left as it is: the smallest float x
+ * that more than k of v are at most, found by bisection over the floats' order keys between the
+ * smallest and the largest of v. Each of the 30 or so steps is one count, a loop that the compiler
+ * vectorises: much less work than a selection that moves the values (and mispredicts). */
+static float kth_smallest(const float *v, long n, long k) {
+    uint32_t lo = UINT32_MAX, hi = 0; /* the answer's key is in [lo, hi]: the least's and the largest's */
+    for (long i = 0; i < n; i++) {   /* (on keys, integers, the compiler vectorises it) */
+        uint32_t key = order_key(v[i]);
+        lo = key < lo ? key : lo;
+        hi = key > hi ? key : hi;
     }
-    if (shift < 0) return src[0]; /* every key the same: every value the same */
-    if (src == v) memcpy(tmp, v, (size_t)n * sizeof(float));
-    return select_kth(tmp, n, k);
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (count_at_most(v, n, key_value(mid)) > k) hi = mid;
+        else lo = mid + 1;
+    }
+    return key_value(lo);
 }
 
 /* The spread of the ink over the frame, which is mostly paper: 1.4826 times the median absolute
  * deviation from the median (sigma for Gaussian noise), from NOISE_SAMPLES pixels at most, evenly
- * spread (their estimate is within a few percent). t and tmp hold n floats each. */
-static float noise_width(const float *ink, long n, float *t, float *tmp) {
+ * spread (their estimate is within a few percent). t holds n floats. */
+static float noise_width(const float *ink, long n, float *t) {
     long step = n / NOISE_SAMPLES + 1, m = 0;
     for (long i = 0; i < n; i += step) t[m++] = ink[i];
     long k = (long)(0.5 * (m - 1) + 0.5);
-    float med = kth_smallest(t, m, k, tmp);
+    float med = kth_smallest(t, m, k);
     for (long i = 0; i < m; i++) t[i] = fabsf(t[i] - med);
-    return 1.4826f * kth_smallest(t, m, k, tmp);
+    return 1.4826f * kth_smallest(t, m, k);
 }
 
 /* ---- the MNIST recipe: the paper --------------------------------------- */
@@ -548,10 +543,31 @@ static void paper_grid(paper *pp, int w, int h) {
     pp->w = w, pp->h = h, pp->bs = bs, pp->gw = (w + bs - 1) / bs, pp->gh = (h + bs - 1) / bs;
 }
 
+/* The r-th largest and the r-th smallest of s[0..n-1] (0 <= r < n, r < RANKS), kept as the values
+ * go by: the r + 1 largest and the r + 1 smallest so far, in order (after the first few, a value
+ * rarely gets in). */
+#define RANKS (BLOCK_SAMPLES * BLOCK_SAMPLES / 10 + 2)
+
+static void extremes(const float *s, long n, int r, float *hi, float *lo) {
+    float top[RANKS], bot[RANKS]; /* descending, ascending */
+    for (long i = 0; i < n; i++) {
+        float v = s[i];
+        int full = i > r, j; /* v takes place j: the next free one, or the r-th's, pushed out */
+        if (!full || v > top[r]) {
+            for (j = full ? r : (int)i; j > 0 && top[j - 1] < v; j--) top[j] = top[j - 1];
+            top[j] = v;
+        }
+        if (!full || v < bot[r]) {
+            for (j = full ? r : (int)i; j > 0 && bot[j - 1] > v; j--) bot[j] = bot[j - 1];
+            bot[j] = v;
+        }
+    }
+    *hi = top[r], *lo = bot[r];
+}
+
 /* Each block of p summarised from at most BLOCK_SAMPLES x BLOCK_SAMPLES of its pixels, evenly
  * spread: hi gets their 90th percentile, the paper's level when the ink is dark; lo gets that of
- * 1 - p, the paper's level when the ink is light (1 - their 10th percentile, from the same
- * selection). */
+ * 1 - p, the paper's level when the ink is light (1 - their 10th percentile). */
 static void block_levels(const plane *p, const paper *pp, float *hi, float *lo) {
     int w = p->w, h = p->h, bs = pp->bs, sb = (bs + BLOCK_SAMPLES - 1) / BLOCK_SAMPLES;
     float s[BLOCK_SAMPLES * BLOCK_SAMPLES];
@@ -561,10 +577,10 @@ static void block_levels(const plane *p, const paper *pp, float *hi, float *lo) 
             int x1 = (bx + 1) * bs < w ? (bx + 1) * bs : w, y1 = (by + 1) * bs < h ? (by + 1) * bs : h;
             for (int y = by * bs; y < y1; y += sb)
                 for (int x = bx * bs; x < x1; x += sb) s[n++] = p->v[(size_t)y * w + x];
-            long k = (long)(0.9 * (n - 1) + 0.5), kl = n - 1 - k; /* kl: the same rank counted from the top */
             int b = by * pp->gw + bx;
-            hi[b] = select_kth(s, n, k);
-            lo[b] = 1 - (kl < k ? select_kth(s, k, kl) : hi[b]); /* s[0..k-1] <= s[k] after the first */
+            int r = (int)(n - 1 - (long)(0.9 * (n - 1) + 0.5)); /* the 90th percentile's rank from the top */
+            extremes(s, n, r, &hi[b], &lo[b]);
+            lo[b] = 1 - lo[b];
         }
 }
 
@@ -622,10 +638,12 @@ static void paper_fit(paper *pp, const float *g) {
             quad_terms(gu[b], gv[b], t);
             for (int i = 0; i < NQ; i++) {
                 rhs[i] += t[i] * g[b];
-                for (int k = 0; k < NQ; k++) A[i][k] += t[i] * t[k];
+                for (int k = i; k < NQ; k++) A[i][k] += t[i] * t[k];
             }
         }
         if (A[0][0] < 1) break; /* no block left: keep the last fit */
+        for (int i = 0; i < NQ; i++)
+            for (int k = 0; k < i; k++) A[i][k] = A[k][i];
         solve(A, rhs, c);
         int m = 0; /* paper's residuals scatter both ways; ink's only down: the scale from those above */
         for (int b = 0; b < ng; b++) {
@@ -636,7 +654,13 @@ static void paper_fit(paper *pp, const float *g) {
             if (e[b] > 0) absr[m++] = e[b];
         }
         float scale = m ? 1.4826f * select_kth(absr, m, m / 2) : 0;
-        for (int b = 0; b < ng; b++) use[b] = e[b] > -3 * scale - 0.02f;
+        int same = 1;
+        for (int b = 0; b < ng; b++) {
+            char u = e[b] > -3 * scale - 0.02f;
+            same &= u == use[b];
+            use[b] = u;
+        }
+        if (same) break; /* the next fit would be this one again */
     }
     /* the closing: the largest of each 5x5 blocks, then the smallest; dips up to 4 blocks across
      * are filled from around them */
@@ -697,7 +721,13 @@ static void paper_row(const paper *pp, int y, float *out) {
 /* v smoothed in place by the 3x3 kernel [1 2 1]^T [1 2 1] / 16, edges clamped: each row's
  * horizontal pass is kept for the rows above and below (rows3 holds three rows). */
 static void smooth_row(const float *r, int w, float *out) {
-    for (int x = 0; x < w; x++) out[x] = 0.25f * r[x > 0 ? x - 1 : x] + 0.5f * r[x] + 0.25f * r[x < w - 1 ? x + 1 : x];
+    if (w == 1) {
+        out[0] = r[0];
+        return;
+    }
+    out[0] = 0.25f * r[0] + 0.5f * r[0] + 0.25f * r[1];
+    for (int x = 1; x < w - 1; x++) out[x] = 0.25f * r[x - 1] + 0.5f * r[x] + 0.25f * r[x + 1];
+    out[w - 1] = 0.25f * r[w - 2] + 0.5f * r[w - 1] + 0.25f * r[w - 1];
 }
 
 static void smooth3(plane *v, float *rows3) {
@@ -860,6 +890,27 @@ static int ink_work_new(ink_work *k, int w, int h, const char *name, mnist_err *
     return 0;
 }
 
+/* The values of ink[0..n-1] over floor into t; returns how many. Mostly there are none in a run of
+ * 64 (paper), which a vectorised count tells; where there are, they are kept without a branch (ink's
+ * edges would mispredict it). */
+static long candidates(const float *ink, long n, float floor_, float *t) {
+    long m = 0, i = 0;
+    for (; i + 64 <= n; i += 64) {
+        int over = 0;
+        for (int j = 0; j < 64; j++) over += ink[i + j] > floor_;
+        if (!over) continue;
+        for (int j = 0; j < 64; j++) {
+            t[m] = ink[i + j];
+            m += ink[i + j] > floor_;
+        }
+    }
+    for (; i < n; i++) {
+        t[m] = ink[i];
+        m += ink[i] > floor_;
+    }
+    return m;
+}
+
 typedef struct {
     float s;      /* the strokes' strength: the share of the paper's light they take */
     float sigma;  /* the noise of that, on the paper */
@@ -894,29 +945,25 @@ static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, read
      * smoothed so that noise does not pass for ink (not otherwise: at a low resolution smoothing
      * thickens the strokes). */
     plane inkp = {w, h, ink};
-    float sigma = noise_width(ink, n, t, u);
+    float sigma = noise_width(ink, n, t);
     if (sigma > NOISY) {
         float rows3[3 * WORK_MAX];
         smooth3(&inkp, rows3);
-        sigma = noise_width(ink, n, t, u);
+        sigma = noise_width(ink, n, t);
     }
     sigma = sigma < 1.0f / 512 ? 1.0f / 512 : sigma;
     /* the ink's strength: the typical value of the strongest strokes, those above half of the
      * 20th strongest pixel (the 20th, so that a few hot pixels do not set it) */
     float floor_ = 4 * sigma > 0.04f ? 4 * sigma : 0.04f;
-    long m = 0;
-    for (long i = 0; i < n; i++) { /* without a branch: ink's edges would mispredict it */
-        t[m] = ink[i];
-        m += ink[i] > floor_;
-    }
+    long m = candidates(ink, n, floor_, t);
     if (m < 20) return errf(err, "%s: no clear ink: the image looks blank", name);
-    float half = 0.5f * kth_smallest(t, m, m - 20, u);
+    float half = 0.5f * kth_smallest(t, m, m - 20);
     long m2 = 0;
     for (long i = 0; i < m; i++) {
         t[m2] = t[i];
         m2 += t[i] >= half;
     }
-    float s = kth_smallest(t, m2, m2 / 2, u);
+    float s = kth_smallest(t, m2, m2 / 2);
     rd->s = s, rd->sigma = sigma;
     if (s < 0.12f)
         return errf(err, "%s: no clear ink: the strongest strokes differ from the paper by only %.0f%%", name, 100 * s);
@@ -926,10 +973,12 @@ static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, read
     float hi = 0.55f * s > lo + 0.05f ? 0.55f * s : lo + 0.05f;
     for (long i = 0; i < n; i++) {
         float v = (ink[i] - lo) / (hi - lo);
-        ink[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-        k->on[i] = ink[i] > 0;
+        v = v < 0 ? 0 : v;
+        ink[i] = v > 1 ? 1 : v;
     }
-    double kept = keep_digit(&inkp, k->on, k->runs, bb);
+    uint8_t *on = k->on;
+    for (long i = 0; i < n; i++) on[i] = ink[i] > 0;
+    double kept = keep_digit(&inkp, on, k->runs, bb);
     if (kept < 0) return -2;
     rd->cover = (float)(kept / n);
     if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);

@@ -51,12 +51,14 @@ static int check_fit(const mnist_model *m, const mnist_split *s, const char *wha
     return 0;
 }
 
-static int check_opts(const mnist_train_opts *o, int n, mnist_err *err) {
-    if (o->validation < 0 || o->validation >= n)
-        return errf(err, "validation of %d examples is outside 0..%d", o->validation, n - 1);
-    int left = n - o->validation;
-    if (o->batch < 1 || o->batch > left)
-        return errf(err, "batch size %d is outside 1..%d (the training examples)", o->batch, left);
+int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
+    if (o->validation < 0) return errf(err, "validation must be 0 or more examples, not %d", o->validation);
+    if (o->batch < 1) return errf(err, "batch size must be at least 1, not %d", o->batch);
+    if (n >= 0 && o->validation >= n)
+        return errf(err, "validation of %d examples leaves none of the %d to train on", o->validation, n);
+    if (n >= 0 && o->batch > n - o->validation)
+        return errf(err, "batch size %d is more than the %d training examples", o->batch, n - o->validation);
+    if (o->epochs < 0) return errf(err, "epochs must be 0 or more, not %d", o->epochs);
     if (!(o->lr > 0.0 && isfinite(o->lr))) return errf(err, "learning rate must be positive, not %g", o->lr);
     if (!(o->momentum >= 0.0 && o->momentum < 1.0)) return errf(err, "momentum %g is outside [0, 1)", o->momentum);
     if (!(o->beta1 >= 0.0 && o->beta1 < 1.0 && o->beta2 >= 0.0 && o->beta2 < 1.0))
@@ -86,7 +88,7 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
     if (check_fit(m, &d->train, "training", err) || check_fit(m, &d->test, "test", err)) return -1;
     if (o->epochs < 0) return errf(err, "epochs must be 0 or more, not %d", o->epochs);
     if (o->epochs == 0) return 0;
-    if (check_opts(o, d->train.n, err)) return -1;
+    if (mnist_train_check(o, d->train.n, err)) return -1;
 
     /* The validation examples are the last ones of the training set: views, not copies. */
     size_t px = (size_t)d->train.rows * d->train.cols;

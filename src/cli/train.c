@@ -230,6 +230,11 @@ int cmd_train(int argc, char **argv) {
     o.optimizer = (mnist_optimizer)opt;
     o.schedule = (mnist_schedule)sched;
     if (no_eval_train) o.eval_train = 0;
+    mnist_err err;
+    if (!resume && mnist_train_check(&o, -1, &err)) {
+        fprintf(stderr, "mnist train: %s\n", err.msg);
+        return 2;
+    }
     if (resume) {
         static const char *const fixed[] = {"--recipe", "--layers", "--activation", "--init", "--init-scale", "--seed",
                                             "--optimizer", "--lr", "--momentum", "--nesterov", "--schedule",
@@ -243,7 +248,6 @@ int cmd_train(int argc, char **argv) {
             }
     }
 
-    mnist_err err;
     mnist_model m;
     mnist_run_state st = {0};
     if (resume) {
