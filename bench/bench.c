@@ -1,12 +1,13 @@
 /* bench.c: the floor and the program, measured in one run.
  *
- *   bench [--data DIR] [--threads N] [--epochs N] [--rounds N]
+ *   bench [--data DIR] [--threads N] [--epochs N]
  *
  * The floor is the time of exactly the matrix products of one epoch of the lab's recipe: for
  * each of the 468 steps, the 8 cblas_sgemm calls the backend makes (3 forward, 2 input
  * gradients, 3 weight gradients with the update folded in), same shapes, same BLAS, same
- * threads, nothing else. It is measured in rounds before and after training so that the
- * epochs run between floors. Prints one JSON object; bench/run.sh makes the table. */
+ * threads, nothing else. A round of it runs after each epoch; the ratio is the median of each
+ * epoch over the floor measured next to it, so that whatever else the machine is doing weighs on
+ * both alike. Prints one JSON object; bench/run.py makes the table. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,28 +63,30 @@ static double median(double *v, int n) {
 }
 
 typedef struct {
-    double train[64], eval[64];
+    double train[64], eval[64], floor[64];
     int n;
 } epochs;
 
+/* After each epoch, a round of the floor: epochs and floors interleave, so that whatever else
+ * the machine is doing weighs on both alike. */
 static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     epochs *e = ud;
-    if (e->n < 64) e->train[e->n] = s->seconds, e->eval[e->n] = s->eval_seconds, e->n++;
-    fprintf(stderr, "  epoch %d: %.3f s, evaluation %.3f s, test accuracy %.4f\n", s->epoch, s->seconds,
-            s->eval_seconds, s->test.accuracy);
+    double f = floor_epoch();
+    if (e->n < 64) e->train[e->n] = s->seconds, e->eval[e->n] = s->eval_seconds, e->floor[e->n] = f, e->n++;
+    fprintf(stderr, "  epoch %d: %.3f s, evaluation %.3f s, test accuracy %.4f; floor %.3f s\n", s->epoch, s->seconds,
+            s->eval_seconds, s->test.accuracy, f);
     return 0;
 }
 
 int main(int argc, char **argv) {
     const char *dir = NULL;
-    int threads = 0, nepochs = 5, rounds = 3;
+    int threads = 0, nepochs = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--data")) dir = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--epochs")) nepochs = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench [--data DIR] [--threads N] [--epochs N] [--rounds N]\n");
+            fprintf(stderr, "usage: bench [--data DIR] [--threads N] [--epochs N]\n");
             return 2;
         }
     }
@@ -102,10 +105,7 @@ int main(int argc, char **argv) {
     }
     double load = now_seconds() - t0;
 
-    double floors[64];
-    int nf = 0;
     floor_epoch(); /* warm up: threads started, pages touched */
-    for (int i = 0; i < rounds; i++) floors[nf++] = floor_epoch();
     mnist_model m;
     mnist_model_create(&m, L, 4, &err);
     mnist_model_init_lab(&m, 0.1, 0);
@@ -113,16 +113,17 @@ int main(int argc, char **argv) {
     o.epochs = nepochs;
     o.threads = threads;
     epochs e = {0};
-    if (mnist_train(&m, &d, &o, on_epoch, &e, NULL, &err) < 0) {
+    mnist_train_hooks hooks = {.on_epoch = on_epoch, .ud = &e};
+    if (mnist_train(&m, &d, &o, &hooks, NULL, &err) < 0) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;
     }
-    for (int i = 0; i < rounds; i++) floors[nf++] = floor_epoch();
-    for (int i = 0; i < nf; i++) fprintf(stderr, "  floor %d: %.3f s\n", i, floors[i]);
-    double fl = median(floors, nf), ep = median(e.train, e.n), ev = median(e.eval, e.n);
+    double ratios[64];
+    for (int i = 0; i < e.n; i++) ratios[i] = e.train[i] / e.floor[i];
+    double ratio = median(ratios, e.n), fl = median(e.floor, e.n), ep = median(e.train, e.n), ev = median(e.eval, e.n);
     printf("{\"threads\":%d,\"load_s\":%.4f,\"floor_s\":%.4f,\"epoch_s\":%.4f,\"ratio\":%.4f,\"eval_s\":%.4f,"
            "\"eval_fraction\":%.4f,\"gflop_per_s\":%.1f}\n",
-           threads ? threads : openblas_get_num_threads(), load, fl, ep, ep / fl, ev, ev / ep, 573.0 / fl);
+           threads ? threads : openblas_get_num_threads(), load, fl, ep, ratio, ev, ev / ep, 573.0 / fl);
     mnist_model_free(&m);
     mnist_data_free(&d);
     return 0;

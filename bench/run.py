@@ -2,7 +2,7 @@
 products alone), the program's epoch, peak memory, load, evaluation and predict times, and
 PyTorch's epoch when it is installed, then prints one table.
 
-usage: bench/run.py [--epochs N] [--rounds N] [--both-coretypes] [--no-torch]
+usage: bench/run.py [--epochs N] [--both-coretypes] [--no-torch]
 """
 import argparse
 import json
@@ -38,13 +38,13 @@ def peak_rss_mb(cmd, env):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--both-coretypes", action="store_true",
                     help="also run with OPENBLAS_CORETYPE unset (OpenBLAS picks its kernel)")
     ap.add_argument("--no-torch", action="store_true")
     a = ap.parse_args()
     env = dict(os.environ)
     rows = []
+    load0 = f"{os.getloadavg()[0]:.2f}"
 
     settings = [env.get("OPENBLAS_CORETYPE", "")]
     if a.both_coretypes:
@@ -57,8 +57,9 @@ def main():
             e.pop("OPENBLAS_CORETYPE", None)
             e.pop("OPENBLAS_L2_SIZE", None)
         print(f"running bench (OPENBLAS_CORETYPE={core or 'unset'}) ...", file=sys.stderr, flush=True)
-        r = json.loads(sh([os.path.join(BIN, "bench"), "--epochs", str(a.epochs), "--rounds", str(a.rounds)],
-                          e).stdout)
+        p = sh([os.path.join(BIN, "bench"), "--epochs", str(a.epochs)], e)
+        sys.stderr.write(p.stderr)
+        r = json.loads(p.stdout)
         r["coretype"] = core or "unset"
         rows.append(r)
 
@@ -90,7 +91,8 @@ def main():
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"\nmachine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}")
-    print(f"date: {time.strftime('%Y-%m-%d')}, epochs per run: {a.epochs}, floor rounds: {2 * a.rounds}\n")
+    print(f"date: {time.strftime('%Y-%m-%d')}, epochs per run: {a.epochs}, a floor round after each")
+    print(f"load average before and after: {load0} / {os.getloadavg()[0]:.2f}\n")
     print("| OPENBLAS_CORETYPE | threads | floor (s) | epoch (s) | epoch / floor | GFLOP/s at floor |"
           " evaluation (s) | evaluation / epoch | load + verify (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -13,7 +13,6 @@
  *          threshold, specks dropped, and a crop to the ink.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -29,18 +28,10 @@
 
 #define BOX 20             /* MNIST's digits fill a 20x20 box ... */
 #define CENTRE 14.0        /* ... whose centre of mass sits at pixel (14, 14) of 28x28 (measured) */
-#ifndef WORK_MAX
 #define WORK_MAX 512       /* longest side of the working copy of a photo */
-#endif
-#ifndef SMALL_INK
 #define SMALL_INK 96       /* ink smaller than this (working pixels) is looked at again, closer */
-#endif
-#ifndef NOISE_SAMPLES
-#define NOISE_SAMPLES 4096  /* pixels the noise is measured on, at most */
-#endif
-#ifndef BLOCK_SAMPLES
-#define BLOCK_SAMPLES 8     /* pixels a side of a block of paper that its level is taken from, at most */
-#endif
+#define NOISE_SAMPLES 2048 /* pixels the noise is measured on, at most */
+#define BLOCK_SAMPLES 8    /* pixels a side of a block that the paper's level is taken from, at most */
 #define PAPER_MIN 0.2f      /* paper darker than this is taken as this: dark paper is no paper */
 #define NOISY 0.02f         /* noise (relative to the paper) above which the ink is smoothed */
 #define THIN 1.5            /* strokes thinner than this in the 28x28 input are thickened ... */
@@ -218,13 +209,21 @@ static uint8_t pil_clip8(int64_t v) {
     return v > 255 ? 255 : (uint8_t)v;
 }
 
-/* Pillow's convert('L'): L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, alpha ignored; gray
- * (with or without alpha) is kept as it is; 16-bit gray is clipped to 255. */
-static uint8_t pil_luma(const decoded *d, size_t i) {
-    if (d->px16) return d->px16[i] > 255 ? 255 : (uint8_t)d->px16[i];
-    const uint8_t *p = d->px + i * d->nc;
-    if (d->nc <= 2) return p[0];
-    return (uint8_t)((p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16);
+/* Pillow's convert('L') of row y: L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, alpha ignored;
+ * gray (with or without alpha) is kept as it is; 16-bit gray is clipped to 255. */
+static void pil_luma_row(const decoded *d, int y, uint8_t *out) {
+    size_t i0 = (size_t)y * d->w;
+    if (d->px16) {
+        for (int i = 0; i < d->w; i++) out[i] = d->px16[i0 + i] > 255 ? 255 : (uint8_t)d->px16[i0 + i];
+        return;
+    }
+    int nc = d->nc;
+    const uint8_t *p = d->px + i0 * nc;
+    if (nc <= 2)
+        for (int i = 0; i < d->w; i++) out[i] = p[i * nc];
+    else
+        for (int i = 0; i < d->w; i++)
+            out[i] = (uint8_t)((p[i * nc] * 19595u + p[i * nc + 1] * 38470u + p[i * nc + 2] * 7471u + 0x8000u) >> 16);
 }
 
 /* resize((28, 28)) with Pillow's default filter for mode L, BICUBIC: a horizontal pass over the
@@ -233,9 +232,9 @@ static int lab_prepare(const decoded *d, const char *name, float *x, mnist_err *
     int w = d->w, h = d->h, S = MNIST_SIDE;
     int hf[MNIST_SIDE], hn[MNIST_SIDE], vf[MNIST_SIDE], vn[MNIST_SIDE], hk = 0, vk = 0;
     int32_t *hkk = NULL, *vkk = NULL;
-    uint8_t *tmp = NULL;
+    uint8_t *tmp = NULL, *luma = NULL;
     int rc = 0;
-    if (pil_coeffs(w, S, hf, hn, &hkk, &hk) || pil_coeffs(h, S, vf, vn, &vkk, &vk)) {
+    if (pil_coeffs(w, S, hf, hn, &hkk, &hk) || pil_coeffs(h, S, vf, vn, &vkk, &vk) || !(luma = malloc((size_t)w))) {
         rc = errf(err, "%s: out of memory for resampling", name);
         goto done;
     }
@@ -246,14 +245,15 @@ static int lab_prepare(const decoded *d, const char *name, float *x, mnist_err *
     }
     for (int y = y0; y < y1; y++) {
         uint8_t *row = tmp + (size_t)(y - y0) * S;
+        pil_luma_row(d, y, luma); /* once a row, not once a tap */
         for (int o = 0; o < S; o++) {
             if (w == S) { /* Pillow skips the pass: the pixels as they are */
-                row[o] = pil_luma(d, (size_t)y * w + o);
+                row[o] = luma[o];
                 continue;
             }
             int64_t s = 1 << (PIL_BITS - 1);
             const int32_t *k = hkk + (size_t)o * hk;
-            for (int i = 0; i < hn[o]; i++) s += (int64_t)pil_luma(d, (size_t)y * w + hf[o] + i) * k[i];
+            for (int i = 0; i < hn[o]; i++) s += (int64_t)luma[hf[o] + i] * k[i];
             row[o] = pil_clip8(s);
         }
     }
@@ -274,6 +274,7 @@ done:
     free(hkk);
     free(vkk);
     free(tmp);
+    free(luma);
     return rc;
 }
 
@@ -285,21 +286,29 @@ typedef struct {
 } source;
 
 /* Row y, columns x0 .. x0 + n - 1 of the source as luma in [0, 1], alpha composited over bg. One
- * loop per step, so that each is a plain loop the compiler vectorises. */
+ * plain loop per step and per number of channels, so that the compiler vectorises each. */
 static void source_row(const source *s, int y, int x0, int n, float *out) {
     const decoded *d = s->d;
-    int nc = d->nc;
-    const uint8_t *p = d->px + ((size_t)y * d->w + x0) * nc;
-    if (nc <= 2)
-        for (int i = 0; i < n; i++) out[i] = p[i * nc] / 255.0f;
-    else
+    const uint8_t *p = d->px + ((size_t)y * d->w + x0) * d->nc;
+    switch (d->nc) {
+    case 1:
+        for (int i = 0; i < n; i++) out[i] = p[i] / 255.0f;
+        return;
+    case 2:
+        for (int i = 0; i < n; i++) out[i] = p[2 * i] / 255.0f;
+        break;
+    case 3:
         for (int i = 0; i < n; i++)
-            out[i] = (0.299f * p[i * nc] + 0.587f * p[i * nc + 1] + 0.114f * p[i * nc + 2]) / 255.0f;
-    if (nc == 2 || nc == 4)
-        for (int i = 0; i < n; i++) {
-            float a = p[i * nc + nc - 1] / 255.0f;
-            out[i] = out[i] * a + s->bg * (1 - a);
-        }
+            out[i] = (0.299f * p[3 * i] + 0.587f * p[3 * i + 1] + 0.114f * p[3 * i + 2]) / 255.0f;
+        return;
+    default:
+        for (int i = 0; i < n; i++)
+            out[i] = (0.299f * p[4 * i] + 0.587f * p[4 * i + 1] + 0.114f * p[4 * i + 2]) / 255.0f;
+    }
+    for (int i = 0; i < n; i++) { /* gray + alpha, RGBA */
+        float a = p[i * d->nc + d->nc - 1] / 255.0f;
+        out[i] = out[i] * a + s->bg * (1 - a);
+    }
 }
 
 static int source_alpha_varies(const decoded *d) {
@@ -313,28 +322,28 @@ static int source_alpha_varies(const decoded *d) {
 }
 
 /* Area-averaging weights for one axis, in source pixels -> out pixels (in >= out): out pixel o
- * covers [o * r, (o + 1) * r) with r = in / out; each source pixel weighs by its overlap. */
+ * covers [o * r, (o + 1) * r) with r = in / out; each source pixel weighs by its overlap. Pixel o
+ * takes taps pixels from first[o] on, the weights tap by tap (w[t * out + o]), 0 past its span. */
 typedef struct {
-    int *first, *count, taps;
+    int out, taps, *first;
     float *w;
 } area_axis;
 
 static int area_axis_make(area_axis *a, int in, int out) {
     double r = (double)in / out;
-    a->taps = (int)ceil(r) + 1;
+    a->out = out, a->taps = (int)ceil(r) + 1;
     a->first = malloc((size_t)out * sizeof(int));
-    a->count = malloc((size_t)out * sizeof(int));
     a->w = calloc((size_t)out * a->taps, sizeof(float));
-    if (!a->first || !a->count || !a->w) return -1;
+    if (!a->first || !a->w) return -1;
     for (int o = 0; o < out; o++) {
         double lo = o * r, hi = (o + 1) * r;
         int i0 = (int)floor(lo), i1 = (int)ceil(hi);
         if (i1 > in) i1 = in;
         if (i1 - i0 > a->taps) i1 = i0 + a->taps;
-        a->first[o] = i0, a->count[o] = i1 - i0;
+        a->first[o] = i0;
         for (int i = i0; i < i1; i++) {
             double c = fmin(i + 1, hi) - fmax(i, lo);
-            a->w[(size_t)o * a->taps + i - i0] = (float)(c > 0 ? c / r : 0);
+            a->w[(size_t)(i - i0) * out + o] = (float)(c > 0 ? c / r : 0);
         }
     }
     return 0;
@@ -342,37 +351,43 @@ static int area_axis_make(area_axis *a, int in, int out) {
 
 static void area_axis_free(area_axis *a) {
     free(a->first);
-    free(a->count);
     free(a->w);
 }
 
-/* out[c] = the area average of row over out pixel c's span, c < ow. */
-static void area_row(const area_axis *ax, const float *row, float *out, int ow) {
-    for (int c = 0; c < ow; c++) {
-        float acc = 0;
-        const float *wx = ax->w + (size_t)c * ax->taps, *in = row + ax->first[c];
-        for (int i = 0; i < ax->count[c]; i++) acc += wx[i] * in[i];
-        out[c] = acc;
+/* out[c] = the area average of row over out pixel c's span, c < ax->out. Tap by tap, each a loop
+ * over all of out that the compiler vectorises, so row must be readable for taps - 1 floats past
+ * its end, and finite there (their weight is 0). */
+static void area_row(const area_axis *ax, const float *row, float *out) {
+    int n = ax->out;
+    for (int c = 0; c < n; c++) out[c] = 0;
+    for (int t = 0; t < ax->taps; t++) {
+        const float *w = ax->w + (size_t)t * n;
+        for (int c = 0; c < n; c++) out[c] += w[c] * row[ax->first[c] + t];
     }
 }
 
 /* A bw x bh image (rows stride floats apart) reduced by area averaging to out (oh, ow), ow <= bw
- * and oh <= bh: a horizontal pass, then a vertical one that takes each reduced row once. */
+ * and oh <= bh: a horizontal pass over each row (copied, for area_row's padding), then a vertical
+ * one. */
 static int area_resize(const float *in, int bw, int bh, size_t stride, float *out, int ow, int oh) {
     area_axis ax = {0}, ay = {0};
-    float *hrow = malloc((size_t)ow * sizeof(float));
+    float *hrow = malloc((size_t)ow * sizeof(float)), *row = NULL;
     int rc = -1;
     if (!hrow || area_axis_make(&ax, bw, ow) || area_axis_make(&ay, bh, oh)) goto done;
+    if (!(row = calloc((size_t)bw + ax.taps, sizeof(float)))) goto done;
     memset(out, 0, (size_t)ow * oh * sizeof(float));
     for (int o = 0; o < oh; o++)
-        for (int t = 0; t < ay.count[o]; t++) {
-            float wy = ay.w[(size_t)o * ay.taps + t];
-            area_row(&ax, in + (size_t)(ay.first[o] + t) * stride, hrow, ow);
+        for (int t = 0; t < ay.taps; t++) {
+            float wy = ay.w[(size_t)t * oh + o];
+            if (wy == 0) continue; /* past the span (and the image) */
+            memcpy(row, in + (size_t)(ay.first[o] + t) * stride, (size_t)bw * sizeof(float));
+            area_row(&ax, row, hrow);
             for (int c = 0; c < ow; c++) out[(size_t)o * ow + c] += wy * hrow[c];
         }
     rc = 0;
 done:
     free(hrow);
+    free(row);
     area_axis_free(&ax);
     area_axis_free(&ay);
     return rc;
@@ -395,10 +410,11 @@ static int working_copy(const source *s, int x0, int y0, int rw, int rh, plane *
         for (int y = 0; y < oh; y++) source_row(s, y0 + y, x0, rw, p->v + (size_t)y * ow);
         return 0;
     }
-    float *row = malloc((size_t)rw * sizeof(float)), *hrow = malloc((size_t)ow * sizeof(float));
+    float *row = NULL, *hrow = malloc((size_t)ow * sizeof(float));
     area_axis ax = {0}, ay = {0};
     int rc = 0;
-    if (!row || !hrow || area_axis_make(&ax, rw, ow) || area_axis_make(&ay, rh, oh)) {
+    if (!hrow || area_axis_make(&ax, rw, ow) || area_axis_make(&ay, rh, oh) ||
+        !(row = calloc((size_t)rw + ax.taps, sizeof(float)))) { /* zeros past the end: area_row's padding */
         rc = errf(err, "%s: out of memory for a %dx%d working copy", name, ow, oh);
         goto done;
     }
@@ -406,12 +422,13 @@ static int working_copy(const source *s, int x0, int y0, int rw, int rh, plane *
     int have = -1; /* the source row whose horizontal reduction hrow holds */
     for (int o = 0; o < oh; o++) {
         float *out = p->v + (size_t)o * ow;
-        for (int t = 0; t < ay.count[o]; t++) {
+        for (int t = 0; t < ay.taps; t++) {
             int y = ay.first[o] + t;
-            float wy = ay.w[(size_t)o * ay.taps + t];
+            float wy = ay.w[(size_t)t * oh + o];
+            if (wy == 0) continue; /* past the span (and the image) */
             if (y != have) {
                 source_row(s, y0 + y, x0, rw, row);
-                area_row(&ax, row, hrow, ow);
+                area_row(&ax, row, hrow);
                 have = y;
             }
             for (int c = 0; c < ow; c++) out[c] += wy * hrow[c];
@@ -473,13 +490,13 @@ static long count_at_most(const float *v, long n, float x) {
     return c;
 }
 
-/* The k-th smallest of v[0..n-1] (0 <= k < n), exactly, v left as it is: the smallest float x
- * that more than k of v are at most, found by bisection over the floats' order keys between the
- * smallest and the largest of v. Each of the 30 or so steps is one count, a loop that the compiler
- * vectorises: much less work than a selection that moves the values (and mispredicts). */
+/* The k-th smallest of v[0..n-1] (0 <= k < n), exactly: the least float that more than k of v
+ * are at most, found by bisection on the floats' order keys between the least and the largest of
+ * v. Each of the 30 or so steps is one count, a loop that the compiler vectorises: several times
+ * less work than a selection that moves the values (and mispredicts). */
 static float kth_smallest(const float *v, long n, long k) {
-    uint32_t lo = UINT32_MAX, hi = 0; /* the answer's key is in [lo, hi]: the least's and the largest's */
-    for (long i = 0; i < n; i++) {   /* (on keys, integers, the compiler vectorises it) */
+    uint32_t lo = UINT32_MAX, hi = 0; /* the answer's key is in [lo, hi] */
+    for (long i = 0; i < n; i++) {    /* on keys, integers, whose least and largest vectorise */
         uint32_t key = order_key(v[i]);
         lo = key < lo ? key : lo;
         hi = key > hi ? key : hi;
@@ -536,56 +553,52 @@ typedef struct {
 } paper;
 
 /* The grid of blocks over a w x h plane (w, h <= WORK_MAX): blocks of bs pixels, at least 4, at
- * most GRID along the longer side. */
+ * most GRID along the longer side; and each column's x in [-1, 1]. */
 static void paper_grid(paper *pp, int w, int h) {
     int big = w > h ? w : h, bs = (big + GRID - 1) / GRID;
     bs = bs < 4 ? 4 : bs;
     pp->w = w, pp->h = h, pp->bs = bs, pp->gw = (w + bs - 1) / bs, pp->gh = (h + bs - 1) / bs;
-}
-
-/* The r-th largest and the r-th smallest of s[0..n-1] (0 <= r < n, r < RANKS), kept as the values
- * go by: the r + 1 largest and the r + 1 smallest so far, in order (after the first few, a value
- * rarely gets in). */
-#define RANKS (BLOCK_SAMPLES * BLOCK_SAMPLES / 10 + 2)
-
-static void extremes(const float *s, long n, int r, float *hi, float *lo) {
-    float top[RANKS], bot[RANKS]; /* descending, ascending */
-    for (long i = 0; i < n; i++) {
-        float v = s[i];
-        int full = i > r, j; /* v takes place j: the next free one, or the r-th's, pushed out */
-        if (!full || v > top[r]) {
-            for (j = full ? r : (int)i; j > 0 && top[j - 1] < v; j--) top[j] = top[j - 1];
-            top[j] = v;
-        }
-        if (!full || v < bot[r]) {
-            for (j = full ? r : (int)i; j > 0 && bot[j - 1] > v; j--) bot[j] = bot[j - 1];
-            bot[j] = v;
-        }
-    }
-    *hi = top[r], *lo = bot[r];
+    for (int x = 0; x < w; x++) pp->u[x] = (float)((2 * x + 1.0) / w - 1);
 }
 
 /* Each block of p summarised from at most BLOCK_SAMPLES x BLOCK_SAMPLES of its pixels, evenly
  * spread: hi gets their 90th percentile, the paper's level when the ink is dark; lo gets that of
- * 1 - p, the paper's level when the ink is light (1 - their 10th percentile). */
-static void block_levels(const plane *p, const paper *pp, float *hi, float *lo) {
-    int w = p->w, h = p->h, bs = pp->bs, sb = (bs + BLOCK_SAMPLES - 1) / BLOCK_SAMPLES;
-    float s[BLOCK_SAMPLES * BLOCK_SAMPLES];
-    for (int by = 0; by < pp->gh; by++)
-        for (int bx = 0; bx < pp->gw; bx++) {
-            long n = 0;
-            int x1 = (bx + 1) * bs < w ? (bx + 1) * bs : w, y1 = (by + 1) * bs < h ? (by + 1) * bs : h;
-            for (int y = by * bs; y < y1; y += sb)
-                for (int x = bx * bs; x < x1; x += sb) s[n++] = p->v[(size_t)y * w + x];
-            int b = by * pp->gw + bx;
-            int r = (int)(n - 1 - (long)(0.9 * (n - 1) + 0.5)); /* the 90th percentile's rank from the top */
-            extremes(s, n, r, &hi[b], &lo[b]);
-            lo[b] = 1 - lo[b];
-        }
-}
+ * 1 - p, the paper's level when the ink is light (1 - their 10th percentile). Both are the r-th
+ * largest and smallest of a block's samples for a small r; a block keeps its r + 1 largest and
+ * smallest in order, each sample going in by a branch-free insertion, and the blocks of a grid row
+ * are done side by side, which the compiler vectorises. */
+#define RANKS (BLOCK_SAMPLES * BLOCK_SAMPLES / 10 + 2) /* r < RANKS */
 
-static void quad_terms(double u, double v, double *t) {
-    t[0] = 1, t[1] = u, t[2] = v, t[3] = u * u, t[4] = u * v, t[5] = v * v;
+static void block_levels(const plane *p, const paper *pp, float *hi, float *lo) {
+    int w = p->w, h = p->h, bs = pp->bs, gw = pp->gw, sb = (bs + BLOCK_SAMPLES - 1) / BLOCK_SAMPLES;
+    int per = (bs + sb - 1) / sb; /* samples along a whole block's side */
+    int ranks = (int)(per * per - 1 - (long)(0.9 * (per * per - 1) + 0.5)) + 1; /* r + 1 of a whole block */
+    for (int by = 0; by < pp->gh; by++) {
+        float top[RANKS][GRID], bot[RANKS][GRID]; /* per block, descending and ascending */
+        for (int j = 0; j < ranks; j++)
+            for (int bx = 0; bx < gw; bx++) top[j][bx] = -INFINITY, bot[j][bx] = INFINITY;
+        int y1 = (by + 1) * bs < h ? (by + 1) * bs : h;
+        for (int y = by * bs; y < y1; y += sb)
+            for (int ix = 0; ix < per; ix++) {
+                const float *row = p->v + (size_t)y * w + ix * sb;
+                float up[GRID], dn[GRID]; /* the sample going in, or what it pushes on */
+                int nb = (w - ix * sb + bs - 1) / bs; /* the blocks that have this sample: the last may be cut short */
+                for (int bx = 0; bx < nb; bx++) up[bx] = dn[bx] = row[bx * bs];
+                for (int bx = nb; bx < gw; bx++) up[bx] = -INFINITY, dn[bx] = INFINITY;
+                for (int j = 0; j < ranks; j++)
+                    for (int bx = 0; bx < gw; bx++) {
+                        float t = top[j][bx], b = bot[j][bx], u = up[bx], d = dn[bx];
+                        top[j][bx] = u > t ? u : t, up[bx] = u > t ? t : u;
+                        bot[j][bx] = d < b ? d : b, dn[bx] = d < b ? b : d;
+                    }
+            }
+        for (int bx = 0; bx < gw; bx++) {
+            int x1 = (bx + 1) * bs < w ? (bx + 1) * bs : w;
+            int n = ((x1 - bx * bs + sb - 1) / sb) * ((y1 - by * bs + sb - 1) / sb);
+            int r = n - 1 - (int)(0.9 * (n - 1) + 0.5); /* the 90th percentile's rank from the top */
+            hi[by * gw + bx] = top[r][bx], lo[by * gw + bx] = 1 - bot[r][bx];
+        }
+    }
 }
 
 /* Solve A c = b (NQ x NQ) by Gaussian elimination with partial pivoting; A has a small ridge. */
@@ -614,73 +627,111 @@ static void solve(double A[NQ][NQ], double *b, double *c) {
     }
 }
 
-/* The paper's model from the blocks' levels g (gh, gw): the quadratic by robust least squares, what
- * the blocks keep beyond it after the closing, and the per-column tables for paper_row. */
+/* The quadratic's terms are u^a v^b: 1, u, v, u^2, uv, v^2. */
+static const int QA[NQ] = {0, 1, 0, 2, 1, 0}, QB[NQ] = {0, 0, 1, 0, 1, 2};
+
+/* The least-squares quadratic c through the levels g of the blocks marked in use, the blocks'
+ * centres being u[bx], v[by] in [-1, 1]. Its normal equations sum t t^T over the blocks, whose
+ * entries are the moments sum u^a v^b (a + b <= 4): a grid row shares v, so each row's sums of u^a
+ * are taken once and then weighed by the row's powers of v. Returns -1 when no block is in use. */
+static int fit_quadratic(const float *g, const char *use, int gw, int gh, const double *u, const double *v,
+                         double *c) {
+    double mom[5][5] = {{0}}, gmom[3][3] = {{0}}; /* sum u^a v^b; sum g u^a v^b */
+    for (int by = 0; by < gh; by++) {
+        double su[5] = {0}, sg[3] = {0};
+        for (int bx = 0; bx < gw; bx++) {
+            int b = by * gw + bx;
+            if (!use[b]) continue;
+            double p = 1;
+            for (int a = 0; a < 5; a++, p *= u[bx]) {
+                su[a] += p;
+                if (a < 3) sg[a] += p * g[b];
+            }
+        }
+        double pv = 1;
+        for (int k = 0; k < 5; k++, pv *= v[by])
+            for (int a = 0; a + k < 5; a++) {
+                mom[a][k] += su[a] * pv;
+                if (a + k < 3) gmom[a][k] += sg[a] * pv;
+            }
+    }
+    if (mom[0][0] < 1) return -1;
+    double A[NQ][NQ], rhs[NQ];
+    for (int i = 0; i < NQ; i++) {
+        rhs[i] = gmom[QA[i]][QB[i]];
+        for (int k = 0; k < NQ; k++) A[i][k] = mom[QA[i] + QA[k]][QB[i] + QB[k]];
+    }
+    solve(A, rhs, c);
+    return 0;
+}
+
+/* The grey closing of e (gh, gw) by a (2R+1) square, in place: the largest of each square, then
+ * the smallest, each square a row pass then a column pass. */
+static void closing(float *e, int gw, int gh) {
+    const int R = 2;
+    float t[GRID * GRID];
+    for (int pass = 0; pass < 4; pass++) { /* max across, max down, min across, min down */
+        int down = pass & 1, least = pass >> 1;
+        int n = down ? gh : gw, step = down ? gw : 1;
+        for (int line = 0; line < (down ? gw : gh); line++) {
+            float *l = e + (down ? line : line * gw);
+            for (int i = 0; i < n; i++) {
+                float m = l[i * step];
+                for (int j = i - R < 0 ? 0 : i - R; j <= i + R && j < n; j++) {
+                    float x = l[j * step];
+                    m = least ? (x < m ? x : m) : (x > m ? x : m);
+                }
+                t[i] = m;
+            }
+            for (int i = 0; i < n; i++) l[i * step] = t[i];
+        }
+    }
+}
+
+/* The centre of block b (of side bs) along an axis of n pixels, in [-1, 1]. */
+static double block_centre(int b, int bs, int n) {
+    int end = (b + 1) * bs < n ? (b + 1) * bs : n;
+    return (b * bs + end) / (double)n - 1;
+}
+
+/* The paper's model from the blocks' levels g (gh, gw): the quadratic, fitted first to the brighter
+ * half of the blocks, then again to those not far below the fit until they settle (6 fits at
+ * most); what the blocks keep beyond it, closed. */
 static void paper_fit(paper *pp, const float *g) {
     int gw = pp->gw, gh = pp->gh, ng = gw * gh, bs = pp->bs;
-    double gu[GRID * GRID], gv[GRID * GRID];
-    float e[GRID * GRID], e2[GRID * GRID], absr[GRID * GRID];
+    double u[GRID], v[GRID]; /* block centres, in [-1, 1] */
+    float absr[GRID * GRID];
     char use[GRID * GRID];
-    for (int by = 0; by < gh; by++)
-        for (int bx = 0; bx < gw; bx++) { /* block centres, in [-1, 1] */
-            int x1 = (bx + 1) * bs < pp->w ? (bx + 1) * bs : pp->w, y1 = (by + 1) * bs < pp->h ? (by + 1) * bs : pp->h;
-            gu[by * gw + bx] = (bx * bs + x1) / (double)pp->w - 1, gv[by * gw + bx] = (by * bs + y1) / (double)pp->h - 1;
-        }
+    for (int bx = 0; bx < gw; bx++) u[bx] = block_centre(bx, bs, pp->w);
+    for (int by = 0; by < gh; by++) v[by] = block_centre(by, bs, pp->h);
     for (int b = 0; b < ng; b++) absr[b] = g[b];
     float gmed = select_kth(absr, ng, ng / 2);
     for (int b = 0; b < ng; b++) use[b] = g[b] >= gmed;
     double *c = pp->c;
+    float *e = pp->e;
     memset(c, 0, NQ * sizeof(double));
+    memset(e, 0, (size_t)ng * sizeof(float));
     for (int it = 0; it < 6; it++) {
-        double A[NQ][NQ] = {{0}}, rhs[NQ] = {0}, t[NQ];
-        for (int b = 0; b < ng; b++) {
-            if (!use[b]) continue;
-            quad_terms(gu[b], gv[b], t);
-            for (int i = 0; i < NQ; i++) {
-                rhs[i] += t[i] * g[b];
-                for (int k = i; k < NQ; k++) A[i][k] += t[i] * t[k];
-            }
-        }
-        if (A[0][0] < 1) break; /* no block left: keep the last fit */
-        for (int i = 0; i < NQ; i++)
-            for (int k = 0; k < i; k++) A[i][k] = A[k][i];
-        solve(A, rhs, c);
+        if (fit_quadratic(g, use, gw, gh, u, v, c)) break; /* no block left: keep the last fit */
         int m = 0; /* paper's residuals scatter both ways; ink's only down: the scale from those above */
-        for (int b = 0; b < ng; b++) {
-            quad_terms(gu[b], gv[b], t);
-            double f = 0;
-            for (int i = 0; i < NQ; i++) f += c[i] * t[i];
-            e[b] = (float)(g[b] - f);
-            if (e[b] > 0) absr[m++] = e[b];
-        }
+        for (int by = 0; by < gh; by++)
+            for (int bx = 0; bx < gw; bx++) {
+                int b = by * gw + bx;
+                double f = c[0] + u[bx] * (c[1] + u[bx] * c[3] + v[by] * c[4]) + v[by] * (c[2] + v[by] * c[5]);
+                e[b] = (float)(g[b] - f);
+                if (e[b] > 0) absr[m++] = e[b];
+            }
         float scale = m ? 1.4826f * select_kth(absr, m, m / 2) : 0;
         int same = 1;
         for (int b = 0; b < ng; b++) {
-            char u = e[b] > -3 * scale - 0.02f;
-            same &= u == use[b];
-            use[b] = u;
+            char now = e[b] > -3 * scale - 0.02f;
+            same &= now == use[b];
+            use[b] = now;
         }
         if (same) break; /* the next fit would be this one again */
     }
-    /* the closing: the largest of each 5x5 blocks, then the smallest; dips up to 4 blocks across
-     * are filled from around them */
-    const int R = 2;
-    for (int pass = 0; pass < 2; pass++) {
-        const float *src = pass ? e2 : e;
-        float *dst = pass ? pp->e : e2;
-        for (int by = 0; by < gh; by++)
-            for (int bx = 0; bx < gw; bx++) {
-                float mm = src[by * gw + bx];
-                for (int yy = by - R; yy <= by + R; yy++)
-                    for (int xx = bx - R; xx <= bx + R; xx++) {
-                        if (yy < 0 || yy >= gh || xx < 0 || xx >= gw) continue;
-                        float v = src[yy * gw + xx];
-                        mm = pass ? (v < mm ? v : mm) : (v > mm ? v : mm);
-                    }
-                dst[by * gw + bx] = mm;
-            }
-    }
-    for (int x = 0; x < pp->w; x++) pp->u[x] = (float)((2 * x + 1.0) / pp->w - 1);
+    /* the closing: dips up to 4 blocks across are filled from around them */
+    closing(e, gw, gh);
 }
 
 /* The first half of the bilinear interpolation of e between block centres: along each row of
@@ -718,8 +769,7 @@ static void paper_row(const paper *pp, int y, float *out) {
 
 /* ---- the MNIST recipe: finding the ink --------------------------------- */
 
-/* v smoothed in place by the 3x3 kernel [1 2 1]^T [1 2 1] / 16, edges clamped: each row's
- * horizontal pass is kept for the rows above and below (rows3 holds three rows). */
+/* r smoothed by [1 2 1] / 4, edges clamped, into out. */
 static void smooth_row(const float *r, int w, float *out) {
     if (w == 1) {
         out[0] = r[0];
@@ -730,6 +780,8 @@ static void smooth_row(const float *r, int w, float *out) {
     out[w - 1] = 0.25f * r[w - 2] + 0.5f * r[w - 1] + 0.25f * r[w - 1];
 }
 
+/* v smoothed in place by the 3x3 kernel [1 2 1]^T [1 2 1] / 16, edges clamped: each row's
+ * horizontal pass is kept for the rows above and below (rows3 holds three rows). */
 static void smooth3(plane *v, float *rows3) {
     int w = v->w, h = v->h;
     float *up = rows3, *mid = rows3 + w, *dn = rows3 + 2 * w;
@@ -864,29 +916,30 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     return kept;
 }
 
-/* What finding ink in a w x h working copy needs, in one allocation: the copy, the ink of each
- * reading, and scratch that each step uses in turn (the paper interpolated across, gh x w floats;
- * two sets of n floats for the order statistics; n bytes of ink marks and h * (w + 1) / 2 runs for
- * the parts). Nothing is allocated per pixel or per step. */
+/* What finding ink in a w x h working copy needs, in one allocation, so that nothing is
+ * allocated per pixel or per step: the copy, the ink of each reading, and scratch that each step
+ * of a reading uses in turn: the paper interpolated across (gh x w floats), then the values for
+ * the order statistics (n floats), then the ink's marks (n bytes) and runs (h * (w + 1) / 2 at
+ * most). Allocated memory takes the type of what is stored in it, so one block serves all three. */
 typedef struct {
     plane p;       /* the working copy */
     float *ink[2]; /* (h, w) the ink read dark on light, and light on dark */
-    float *t, *u;  /* (h, w) scratch for order statistics; u also for the paper across */
-    uint8_t *on;   /* (h, w) scratch for ink marks ... */
-    run *runs;     /* ... and runs, over t and u after the statistics are done */
+    float *t;      /* (h, w) scratch: the paper across, then order statistics ... */
+    uint8_t *on;   /* ... then ink marks (h, w) ... */
+    run *runs;     /* ... and runs */
     void *mem;
 } ink_work;
 
 static int ink_work_new(ink_work *k, int w, int h, const char *name, mnist_err *err) {
     size_t n = (size_t)w * h; /* w, h <= WORK_MAX: none of this overflows */
     size_t on_bytes = (n + 15) & ~(size_t)15, runs = (size_t)h * ((w + 1) / 2);
-    size_t stats = 2 * n * sizeof(float), parts = on_bytes + runs * sizeof(run);
+    size_t stats = n * sizeof(float), parts = on_bytes + runs * sizeof(run);
     float *mem = malloc(3 * n * sizeof(float) + (stats > parts ? stats : parts));
     memset(k, 0, sizeof *k);
     if (!mem) return errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
     k->mem = mem, k->p = (plane){w, h, mem};
-    k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->t = mem + 3 * n, k->u = mem + 4 * n;
-    k->on = (uint8_t *)(mem + 3 * n), k->runs = (run *)(void *)(k->on + on_bytes);
+    k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->t = mem + 3 * n;
+    k->on = (uint8_t *)k->t, k->runs = (run *)(void *)(k->on + on_bytes);
     return 0;
 }
 
@@ -926,12 +979,12 @@ static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, read
     const plane *p = &k->p;
     int w = p->w, h = p->h;
     long n = (long)w * h;
-    float *t = k->t, *u = k->u;
+    float *t = k->t;
     memset(rd, 0, sizeof *rd);
     /* Ink as the fraction of light the paper loses there: (paper - pixel) / paper, which divides
      * out uneven lighting. */
     float bg[WORK_MAX];
-    paper_across(pp, u);
+    paper_across(pp, t);
     for (int y = 0; y < h; y++) {
         const float *v = p->v + (size_t)y * w;
         float *o = ink + (size_t)y * w;
@@ -1021,7 +1074,8 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
 
 /* The kept ink scaled so its bounding box fits 20x20 keeping its aspect ratio (area averaging
  * when shrinking, linear interpolation when growing), placed in 28x28 with its centre of mass
- * at (14, 14). */
+ * at (14, 14). Shrinking is area_resize: the average stb_image_resize's box filter makes, at a
+ * tenth of its cost. */
 static int fit_box(const ink_map *m, float *x, const char *name, mnist_err *err) {
     int bw = m->bb.x1 - m->bb.x0, bh = m->bb.y1 - m->bb.y0, big = bw > bh ? bw : bh;
     double f = (double)BOX / big;
