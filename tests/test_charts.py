@@ -72,6 +72,16 @@ def main():
     rows = (min(wrong, 100) + 9) // 10
     check(w == 4 + min(wrong, 10) * 60 and h == 4 + rows * 74,
           f"the errors picture is a grid of the {wrong} misread images ({w}x{h})")
+    # A model trained with --dataset fashion names its classes in eval and predict.
+    p = subprocess.run([MNIST, "train", *data, "--dataset", "fashion", "--layers", "784,16,10", "--batch", "10",
+                        "--epochs", "1", "--save", f("fashion.st")], capture_output=True, text=True)
+    e = subprocess.run([MNIST, "eval", *data, "--model", f("fashion.st")], capture_output=True, text=True)
+    q = subprocess.run([MNIST, "predict", "--model", f("fashion.st"), "--json",
+                        os.path.join(os.path.dirname(MNIST), "..", "samples", "5-app.png")], capture_output=True, text=True)
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    r = json.loads(q.stdout) if q.returncode == 0 else {}
+    check(p.returncode == 0 and "Ankle boot" in e.stdout and r.get("class") == names[r.get("digit", 0)],
+          f"a Fashion-MNIST model names its classes in eval and predict ({r.get('class')})")
     subprocess.run(["rm", "-rf", tmp])
     return status()
 

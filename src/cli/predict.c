@@ -47,7 +47,7 @@ static int predict_all(const mnist_model *m, const str_list *files, mnist_prep p
 }
 
 int cmd_predict(int argc, char **argv) {
-    const char *model = NULL, *prep_name = "mnist", *device = "cpu";
+    const char *model = NULL, *prep_name = "mnist", *device = "cpu", *dataset = NULL;
     int top = 3, show = 0, json = 0;
     static str_list files;
     const flag flags[] = {
@@ -61,6 +61,7 @@ int cmd_predict(int argc, char **argv) {
          "one JSON object a line per image: {\"file\", \"digit\", \"probability\", \"probabilities\"} or "
          "{\"file\", \"error\"}"},
         {"--device", F_STR, &device, "cpu|cuda", "where the network runs (default cpu; cuda: all images in one pass)"},
+        {"--dataset", F_STR, &dataset, "mnist|fashion", "whose class names to print (default: the model's dataset)"},
         {0}};
     int p = cli_parse("predict", "--model FILE [--preprocess mnist|lab] [--top K] [--show] [--json] IMAGE...",
                       "Predict the digit in each image (PNG, JPEG, BMP, GIF, TGA, PNM): print the file, the digit, "
@@ -103,6 +104,12 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "mnist predict: %s\n", err.msg);
         return 1;
     }
+    if (cli_set_dataset("predict", dataset ? dataset : mnist_dataset_get(m.dataset) ? m.dataset : "mnist")) {
+        mnist_model_free(&m);
+        return 2;
+    }
+    /* MNIST's classes are the digits themselves; others are named after the number */
+    const char *const *names = strcmp(cli_dataset, "mnist") ? mnist_dataset_get(cli_dataset)->classes : NULL;
     if (m.sizes[0] != MNIST_PIXELS || m.sizes[m.nlayers] != MNIST_CLASSES) {
         fprintf(stderr, "mnist predict: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
                 m.sizes[0], m.sizes[m.nlayers], MNIST_PIXELS, MNIST_CLASSES);
@@ -162,7 +169,9 @@ int cmd_predict(int argc, char **argv) {
         if (json) {
             printf("{\"file\":");
             json_string(path);
-            printf(",\"digit\":%d,\"probability\":%.9g,\"top\":[", order[0], prob[order[0]]);
+            printf(",\"digit\":%d,\"probability\":%.9g,", order[0], prob[order[0]]);
+            if (names) printf("\"class\":\"%s\",", names[order[0]]);
+            printf("\"top\":[");
             for (int i = 0; i < top; i++) printf("%s[%d,%.9g]", i ? "," : "", order[i], prob[order[i]]);
             printf("],\"probabilities\":[");
             for (int i = 0; i < MNIST_CLASSES; i++) printf("%s%.9g", i ? "," : "", prob[i]);
@@ -174,9 +183,11 @@ int cmd_predict(int argc, char **argv) {
             }
             printf("}\n");
         } else {
-            printf("%s: %d (%.1f%%)", path, order[0], 100.0 * prob[order[0]]);
+            printf("%s: %d%s%s (%.1f%%)", path, order[0], names ? " " : "", names ? names[order[0]] : "",
+                   100.0 * prob[order[0]]);
             for (int i = 1; i < top; i++)
-                printf("%s%d %.1f%%", i == 1 ? "   next: " : ", ", order[i], 100.0 * prob[order[i]]);
+                printf("%s%d%s%s %.1f%%", i == 1 ? "   next: " : ", ", order[i], names ? " " : "",
+                       names ? names[order[i]] : "", 100.0 * prob[order[i]]);
             printf("\n");
             if (show) cli_show_input(x);
         }

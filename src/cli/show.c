@@ -11,9 +11,10 @@ static void to_floats(const uint8_t *im, float *x) {
 }
 
 int cmd_show(int argc, char **argv) {
-    const char *dir = NULL, *split_name = "train", *out = NULL;
+    const char *dir = NULL, *split_name = "train", *out = NULL, *dataset = "mnist";
     int index = 0, count = 1, no_verify = 0;
     const flag flags[] = {
+        {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
         {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else ~/.cache/mnist); fetched if missing"},
         {"--split", F_STR, &split_name, "S", "train (default) or test"},
         {"--index", F_INT, &index, "N", "the first digit shown (default 0)"},
@@ -26,6 +27,7 @@ int cmd_show(int argc, char **argv) {
                       "terminal (at most 100) and, with --out, as a PNG grid.",
                       flags, argc, argv, NULL);
     if (p) return p == 1 ? 0 : 2;
+    if (cli_set_dataset("show", dataset)) return 2;
     if (strcmp(split_name, "train") && strcmp(split_name, "test")) {
         fprintf(stderr, "mnist show: --split '%s' is not train or test\n", split_name);
         return 2;
@@ -53,6 +55,11 @@ int cmd_show(int argc, char **argv) {
     }
     const uint8_t *images = s->images + (size_t)index * MNIST_PIXELS, *labels = s->labels + index;
     float x[MNIST_PIXELS];
+    const char *const *classes = mnist_dataset_get(cli_dataset)->classes;
+    if (strcmp(cli_dataset, "mnist")) { /* Fashion-MNIST: say what the label numbers are */
+        printf("labels:");
+        for (int i = 0; i < MNIST_CLASSES; i++) printf(" %d %s%s", i, classes[i], i + 1 < MNIST_CLASSES ? "," : "\n");
+    }
     if (count == 1) {
         printf("%s[%d]: label %d\n", split_name, index, labels[0]);
         to_floats(images, x);
