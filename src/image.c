@@ -1238,13 +1238,8 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
 }
 
 int mnist_image_prepare_file(const char *path, mnist_prep prep, float *x, mnist_err *err) {
-    int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO is refused below instead of waited on */
-    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (!f) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        return errf(err, "%s: %s", path, strerror(e));
-    }
+    FILE *f = open_input(path, err); /* a FIFO is refused below instead of waited on */
+    if (!f) return -1;
     struct stat st;
     uint8_t *buf = NULL;
     int rc = 0;

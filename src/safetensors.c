@@ -379,13 +379,8 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
     if (nextra) *nextra = 0;
     if (train) *train = NULL;
     const cJSON *meta = NULL;
-    int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO is refused below instead of waited on */
-    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (!f) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        return errf(err, "%s: %s", path, strerror(e));
-    }
+    FILE *f = open_input(path, err); /* a FIFO is refused below instead of waited on */
+    if (!f) return -1;
     char *buf = NULL;
     cJSON *root = NULL;
     entry es[2 * MNIST_MAX_LAYERS + ST_MAX_EXTRA];

@@ -28,6 +28,17 @@ int mul_size(size_t a, size_t b, size_t *out) {
     return 0;
 }
 
+FILE *open_input(const char *path, mnist_err *err) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        errf(err, "%s: %s", path, strerror(e));
+    }
+    return f;
+}
+
 double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -28,6 +28,10 @@ static inline int dropout_keep(uint64_t k, uint64_t i, uint64_t threshold) {
     return (mix64(k + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 40) >= threshold;
 }
 
+/* fopen(path, "rb") that does not wait on a FIFO (the caller refuses what is not a regular file);
+ * NULL with err filled ("PATH: reason") on failure. */
+FILE *open_input(const char *path, mnist_err *err);
+
 /* Monotonic clock in seconds. */
 double now_seconds(void);
 

@@ -24,16 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import digit_png  # noqa: E402
 
-MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
+from testlib import MNIST, check, status  # noqa: E402
+
 TIMEOUT = 2  # the server's --timeout for idle connections, seconds
-failed = 0
-
-
-def check(ok, name):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    failed += not ok
-    return ok
 
 
 def start(model, *flags):
@@ -389,4 +382,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    sys.exit(1 if failed else 0)
+    sys.exit(status())

@@ -14,6 +14,7 @@
 
 extern "C" {
 #include "mnist.h"
+#include "tanh.h"
 }
 
 #define NCOUNTS (1 + MNIST_CLASSES * MNIST_CLASSES) /* evaluation's counts: correct, then the confusion matrix */
@@ -66,27 +67,9 @@ static inline __host__ __device__ void cuda_augment(uint32_t seed, uint64_t step
     *mirror = flip ? (int)(cuda_mix64(v) >> 63) : 0;
 }
 
-/* tanh as src/cpu.c computes it: the same rational function, the same operations in the same
- * order (no fused multiply-adds), so the same bits. */
-static inline __host__ __device__ float cuda_tanh(float x) {
-    const float c = 7.90531110763549805f;
-    float xc = x > c ? c : (x < -c ? -c : x);
-    float x2 = xc * xc;
-    float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
-    p = p * xc;
-    float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
-    float r = p / q;
-    return fabsf(x) < 0.0004f ? x : r;
-}
+/* tanh as src/cpu.c computes it: the same source (src/tanh.h), built without fused
+ * multiply-adds, so the same bits. */
+#define cuda_tanh tanh_approx
 
 /* ---- kernels.cu: the forward and backward passes' element-wise work ------------------------ */
 
