@@ -13,7 +13,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_numpy import write_idx  # noqa: E402
-from testlib import MNIST, check, status  # noqa: E402
+from testlib import MNIST, ROOT, check, status  # noqa: E402
 
 
 
@@ -77,7 +77,7 @@ def main():
                         "--epochs", "1", "--save", f("fashion.st")], capture_output=True, text=True)
     e = subprocess.run([MNIST, "eval", *data, "--model", f("fashion.st")], capture_output=True, text=True)
     q = subprocess.run([MNIST, "predict", "--model", f("fashion.st"), "--json",
-                        os.path.join(os.path.dirname(MNIST), "..", "samples", "5-app.png")], capture_output=True, text=True)
+                        os.path.join(ROOT, "samples", "5-app.png")], capture_output=True, text=True)
     names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     r = json.loads(q.stdout) if q.returncode == 0 else {}
     check(p.returncode == 0 and "Ankle boot" in e.stdout and r.get("class") == names[r.get("digit", 0)],
