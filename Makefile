@@ -86,7 +86,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 HEADERS := $(wildcard include/*.h src/*.h src/cli/*.h)
 
-.PHONY: all deps data run test check clean help bench-photos bench bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
+.PHONY: all deps data run test check clean help bench-photos bench bench-blas bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
 all: $(BUILD)/mnist $(BUILD)/libmnist.a
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS)
@@ -235,3 +235,15 @@ bench-gpu: all check
 gpu-bundle: all check
 	@$(MAKE) --no-print-directory data
 	@MNIST_DATA="$(DATA)" MNIST_BUILD=$(BUILD) $(PYTHON) bench/gpu.py --make-bundle build/gpu/bundle.tar.xz
+
+# The floor alone against OpenBLAS (both kernel choices) and BLIS: which BLAS is fastest here.
+BLIS_LIB := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libblis.so.4 /usr/lib/*/libblis.so.4))
+bench-blas:
+	@mkdir -p $(BUILD)
+	$(CC) -O2 $(shell pkg-config --cflags openblas) bench/blas_floor.c $(shell pkg-config --libs openblas) -o $(BUILD)/floor-openblas
+	@echo "OpenBLAS, OPENBLAS_CORETYPE=Haswell: $$(OPENBLAS_CORETYPE=Haswell $(BUILD)/floor-openblas)"
+	@echo "OpenBLAS, its own kernel choice:    $$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BUILD)/floor-openblas)"
+	@if [ -n "$(BLIS_LIB)" ]; then \
+	  $(CC) -O2 $(shell pkg-config --cflags openblas) bench/blas_floor.c $(BLIS_LIB) -o $(BUILD)/floor-blis && \
+	  echo "BLIS ($(BLIS_LIB)), 2 threads:     $$(BLIS_NUM_THREADS=$$(nproc) OMP_NUM_THREADS=$$(nproc) $(BUILD)/floor-blis)"; \
+	else echo "BLIS: not installed (apt-get install libblis-dev)"; fi
