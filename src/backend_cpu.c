@@ -74,8 +74,8 @@ static void gather(cpu_backend *c, const mnist_split *s, const int32_t *idx, int
     }
 }
 
-/* Augmenting: mirror and move each row's image as mnist_augment says for this step (a training
- * batch only). */
+/* gather() for an augmented training batch: each row's image mirrored and moved as mnist_augment
+ * says for this step, and its label. */
 static void augment_rows(cpu_backend *c, const mnist_split *s, const int32_t *idx, int n) {
     int side = c->o.side, in = c->sizes[0];
     for (int r = 0; r < n; r++) {
@@ -83,6 +83,7 @@ static void augment_rows(cpu_backend *c, const mnist_split *s, const int32_t *id
         mnist_augment(c->o.seed, c->steps, r, c->o.shift, c->o.flip, &dx, &dy, &mirror);
         const uint8_t *src = s->images + (size_t)idx[r] * in;
         float *dst = c->act[0] + (size_t)r * in;
+        c->y[r] = s->labels[idx[r]];
         for (int i = 0; i < side; i++)
             for (int j = 0; j < side; j++) {
                 int si = i - dy, sj = mirror ? side - 1 - (j - dx) : j - dx;
@@ -200,8 +201,10 @@ static int batch_forward(cpu_backend *c, const int32_t *idx, int n, double *loss
     if (n < 1 || n > c->o.max_batch) return errf(err, "batch of %d examples is outside 1..%d", n, c->o.max_batch);
     for (int r = 0; r < n; r++)
         if (idx[r] < 0 || idx[r] >= s->n) return errf(err, "example index %d is outside 0..%d", idx[r], s->n - 1);
-    gather(c, s, idx, 0, n);
-    if (c->o.shift || c->o.flip) augment_rows(c, s, idx, n);
+    if (c->o.shift || c->o.flip)
+        augment_rows(c, s, idx, n);
+    else
+        gather(c, s, idx, 0, n);
     forward(c, n, 1);
     if (loss) *loss = nll_sum(c, n) / n;
     return 0;
