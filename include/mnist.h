@@ -222,7 +222,7 @@ typedef struct {
     int batch;                 /* 128; the remainder of each epoch is dropped */
     int epochs;                /* 5 */
     uint32_t seed;             /* RandomState for the batch order, and the dropout masks; 0 */
-    int threads;               /* 0: all cores */
+    int threads;               /* 0: all cores (OMP_NUM_THREADS); the same count, the same bits */
     mnist_optimizer optimizer; /* MNIST_SGD */
     double momentum;           /* 0.9, for MNIST_MOMENTUM (PyTorch's and optax's form) */
     int nesterov;              /* 0 */
