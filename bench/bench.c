@@ -14,6 +14,7 @@
 
 #include <cblas.h>
 
+#include "cpu.h"
 #include "mnist.h"
 #include "util.h"
 
@@ -97,7 +98,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    floor_threads = threads > 0 ? threads : openblas_get_num_procs();
+    floor_threads = cpu_threads(threads); /* the backend's count, for OpenBLAS's own threads */
     char path[4096];
     mnist_err err;
     mnist_data d;

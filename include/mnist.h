@@ -18,6 +18,7 @@
 #define MNIST_PIXELS (MNIST_SIDE * MNIST_SIDE) /* 784 inputs */
 #define MNIST_CLASSES 10                      /* digits 0..9 */
 #define MNIST_MAX_LAYERS 8                    /* weight layers in a model */
+#define MNIST_MAX_THREADS 256                 /* --threads */
 #define MNIST_ERR_LEN 1024
 
 typedef struct {

@@ -132,8 +132,9 @@ static double nll_sum(const cpu_backend *c, int n) {
 
 /* Backward pass over the n rows of the last forward. With grads == NULL each layer takes the
  * SGD step in place, folded into the weight-gradient product: w = (1 - lr wd) w - lr h^T dz
- * (through cblas' alpha and beta; a layer's input gradient is computed first, from the weights
- * before the step). With grads, the gradients are written there and nothing else changes. */
+ * (through cblas' alpha and beta, or in the sparse product's last step; a layer's input gradient
+ * is computed first, from the weights before the step). With grads, the gradients are written
+ * there and nothing else changes. */
 static void backward(cpu_backend *c, int n, float lr, float *grads) {
     int nl = c->nl, k = c->sizes[nl];
     float *dz = c->delta[0], *dh = c->delta[1];

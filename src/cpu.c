@@ -1,5 +1,6 @@
-/* cpu.c: the CPU arithmetic: cblas products, and element-wise loops written so that the
- * compiler vectorises them (no calls, no branches inside). */
+/* cpu.c: the CPU arithmetic: cblas products, element-wise loops written so that the compiler
+ * vectorises them, and the CPU backend's layers threaded over column slabs (the products over a
+ * sparse input are in sparse.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,25 +113,14 @@ void cpu_col_sums(float *restrict s, const float *restrict x, int n, int k) {
 
 void openblas_set_num_threads(int n);
 
-/* 16 floats, loaded and stored at any float's alignment: one AVX-512 register, or two or four
- * narrower ones where the machine has no AVX-512. */
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-#define VW 16      /* floats in a v16 */
-#define PREFETCH 8 /* entries ahead that a tile's loop asks the cache for */
-#define TILE 128    /* columns of a sparse product's tile: 4 v16 for each of GROUP rows */
-
-/* The sparse products' multiply-adds fused (one rounding, as BLAS's kernels do): ISO C mode
- * leaves gcc contracting nothing, and the rest of this file (tanh) must not be contracted. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define FUSED __attribute__((optimize("fp-contract=fast")))
-#else
-#define FUSED
-#endif
+#define VW 16 /* slabs are multiples of 16 columns: 64 bytes */
 
 int cpu_threads(int requested) {
     openblas_set_num_threads(1);
 #ifdef _OPENMP
-    return requested > 0 ? requested : omp_get_max_threads();
+    omp_set_dynamic(0); /* every team as large as asked: the slabs, and so the bits, follow the count */
+    int n = requested > 0 ? requested : omp_get_max_threads();
+    return n > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : n;
 #else
     (void)requested;
     return 1;
@@ -151,169 +141,14 @@ static void slab(int cols, int *a, int *b) {
     if (*b > cols) *b = cols;
 }
 
-int cpu_sparse_alloc(cpu_sparse *s, int cap, int in) {
-    int rg = (cap + GROUP - 1) / GROUP, kg = (in + GROUP - 1) / GROUP;
-    *s = (cpu_sparse){.cap = cap, .in = in};
-    s->gn = malloc((size_t)rg * sizeof(int));
-    s->gidx = malloc((size_t)rg * in * sizeof(int));
-    s->gval = malloc((size_t)rg * in * GROUP * sizeof(float));
-    s->kn = malloc((size_t)kg * sizeof(int));
-    s->kidx = malloc((size_t)kg * cap * sizeof(int));
-    s->kval = malloc((size_t)kg * cap * GROUP * sizeof(float));
-    if (s->gn && s->gidx && s->gval && s->kn && s->kidx && s->kval) return 0;
-    cpu_sparse_free(s);
-    return -1;
-}
-
-void cpu_sparse_free(cpu_sparse *s) {
-    free(s->gn), free(s->gidx), free(s->gval), free(s->kn), free(s->kidx), free(s->kval);
-    *s = (cpu_sparse){0};
-}
-
-/* idx[0..), val[0..) GROUP at a time = the places i in [0, len) where any of the GROUP vectors
- * x + g * gstride (those with g < m) is nonzero at x[i * stride], with their values; the count. */
-static int nonzeros(int *idx, float *val, const float *x, int len, size_t stride, size_t gstride, int m) {
-    int e = 0;
-    for (int i = 0; i < len; i++) {
-        float v[GROUP] = {0};
-        int any = 0;
-        for (int g = 0; g < m; g++) any |= (v[g] = x[(size_t)i * stride + g * gstride]) != 0.0f;
-        if (!any) continue;
-        idx[e] = i;
-        memcpy(val + (size_t)e * GROUP, v, sizeof v);
-        e++;
-    }
-    return e;
-}
-
-int cpu_sparse_build(cpu_sparse *s, int nth, const float *x, int n, int in, int columns) {
-    int rg = (n + GROUP - 1) / GROUP, kg = (in + GROUP - 1) / GROUP;
-    long total = 0;
-    // row groups: the inputs where any of the group's rows is nonzero, with the rows' values
-#pragma omp parallel for num_threads(nth) schedule(static) reduction(+ : total)
-    for (int g = 0; g < rg; g++) {
-        int r0 = g * GROUP, m = n - r0 < GROUP ? n - r0 : GROUP;
-        s->gn[g] = nonzeros(s->gidx + (size_t)g * in, s->gval + (size_t)g * in * GROUP, x + (size_t)r0 * in, in, 1,
-                            (size_t)in, m);
-        total += s->gn[g];
-    }
-    s->n = total <= (long)rg * in / 2 ? n : 0;
-    if (!s->n || !columns) return s->n > 0;
-    // input groups: the rows where any of the group's inputs is nonzero, with the inputs' values
-#pragma omp parallel for num_threads(nth) schedule(static)
-    for (int q = 0; q < kg; q++) {
-        int k0 = q * GROUP, m = in - k0 < GROUP ? in - k0 : GROUP;
-        s->kn[q] = nonzeros(s->kidx + (size_t)q * s->cap, s->kval + (size_t)q * s->cap * GROUP, x + k0, n, (size_t)in,
-                            1, m);
-    }
-    return 1;
-}
-
-/* acc[i][0..nv) = sum over entries e in [0, ne) of val[e][i] * m[idx[e] * ld + (0..nv*VW)], for
- * the GROUP rows i of a tile: nv v16 of m loaded once per entry, GROUP * nv multiply-adds. */
-FUSED static inline __attribute__((always_inline)) void tile(v16 acc[GROUP][TILE / VW], int nv, const int *idx, const float *val, int ne,
-                                                            const float *m, size_t ld) {
-    for (int i = 0; i < GROUP; i++)
-#pragma GCC unroll 8
-        for (int u = 0; u < nv; u++) acc[i][u] = (v16){0};
-    for (int e = 0; e < ne; e++) {
-        const v16 *mr = (const v16 *)(m + (size_t)idx[e] * ld);
-        if (e + PREFETCH < ne) {
-            const v16 *next = (const v16 *)(m + (size_t)idx[e + PREFETCH] * ld);
-#pragma GCC unroll 8
-            for (int u = 0; u < nv; u++) __builtin_prefetch(next + u);
-        }
-        v16 mv[TILE / VW];
-#pragma GCC unroll 8
-        for (int u = 0; u < nv; u++) mv[u] = mr[u];
-#pragma GCC unroll 8
-        for (int i = 0; i < GROUP; i++) {
-            float x = val[(size_t)e * GROUP + i];
-#pragma GCC unroll 8
-            for (int u = 0; u < nv; u++) acc[i][u] += x * mv[u];
-        }
-    }
-}
-
-/* The same for one column: acc[i] over the entries. */
-FUSED static void tile1(float acc[GROUP], const int *idx, const float *val, int ne, const float *m, size_t ld) {
-    for (int i = 0; i < GROUP; i++) acc[i] = 0.0f;
-    for (int e = 0; e < ne; e++)
-        for (int i = 0; i < GROUP; i++) acc[i] += val[(size_t)e * GROUP + i] * m[(size_t)idx[e] * ld];
-}
-
-// y (n, out) columns [a, b) = sp (n, in) w (in, out)
-FUSED static void sparse_forward(float *y, const cpu_sparse *sp, const float *w, int out, int a, int b) {
-    v16 acc[GROUP][TILE / VW];
-    float acc1[GROUP];
-    int rg = (sp->n + GROUP - 1) / GROUP;
-    for (int j = a; j < b;) {
-        int nv = b - j >= TILE ? TILE / VW : b - j >= VW ? 1 : 0;
-        for (int g = 0; g < rg; g++) {
-            int r0 = g * GROUP, m = sp->n - r0 < GROUP ? sp->n - r0 : GROUP;
-            float *yr = y + (size_t)r0 * out + j;
-            const int *gi = sp->gidx + (size_t)g * sp->in;
-            const float *gv = sp->gval + (size_t)g * sp->in * GROUP;
-            if (nv == TILE / VW) {
-                tile(acc, TILE / VW, gi, gv, sp->gn[g], w + j, (size_t)out);
-                for (int i = 0; i < m; i++) memcpy(yr + (size_t)i * out, acc[i], TILE * sizeof(float));
-            } else if (nv == 1) {
-                tile(acc, 1, gi, gv, sp->gn[g], w + j, (size_t)out);
-                for (int i = 0; i < m; i++) memcpy(yr + (size_t)i * out, acc[i], sizeof(v16));
-            } else {
-                tile1(acc1, gi, gv, sp->gn[g], w + j, (size_t)out);
-                for (int i = 0; i < m; i++) yr[(size_t)i * out] = acc1[i];
-            }
-        }
-        j += nv ? nv * VW : 1;
-    }
-}
-
-/* Row i of a weight tile, n floats: with gw, gw = g; else w = decay w - lr g. */
-FUSED static void weight_row(float *w, float *gw, const float *g, int n, float lr, float decay) {
-    if (gw)
-        memcpy(gw, g, (size_t)n * sizeof(float));
-    else
-        for (int c = 0; c < n; c++) w[c] = decay * w[c] - lr * g[c];
-}
-
-// the weight gradient h^T dz, h by input groups, for columns [a, b) of w (in, out), as cpu_layer_weight_grad
-FUSED static void sparse_weight_grad(float *w, float *gw, const cpu_sparse *sp, const float *dz, int in, int out, int a,
-                               int b, float lr, float decay) {
-    v16 acc[GROUP][TILE / VW];
-    float acc1[GROUP];
-    int kg = (in + GROUP - 1) / GROUP;
-    for (int j = a; j < b;) {
-        int nv = b - j >= TILE ? TILE / VW : b - j >= VW ? 1 : 0, width = nv ? nv * VW : 1;
-        for (int q = 0; q < kg; q++) {
-            int k0 = q * GROUP, m = in - k0 < GROUP ? in - k0 : GROUP;
-            const float *g[GROUP];
-            const int *ki = sp->kidx + (size_t)q * sp->cap;
-            const float *kv = sp->kval + (size_t)q * sp->cap * GROUP;
-            if (nv == TILE / VW)
-                tile(acc, TILE / VW, ki, kv, sp->kn[q], dz + j, (size_t)out);
-            else if (nv == 1)
-                tile(acc, 1, ki, kv, sp->kn[q], dz + j, (size_t)out);
-            else
-                tile1(acc1, ki, kv, sp->kn[q], dz + j, (size_t)out);
-            for (int i = 0; i < m; i++) {
-                size_t o = (size_t)(k0 + i) * out + j;
-                g[i] = nv ? (const float *)acc[i] : &acc1[i];
-                weight_row(w + o, gw ? gw + o : NULL, g[i], width, lr, decay);
-            }
-        }
-        j += width;
-    }
-}
-
-// y (n, out) columns [a, b) = act(y + b)
-static void bias_act_cols(float *restrict y, const float *restrict bias, int n, int out, int a, int b, cpu_act act) {
+// y (n, out) columns [a, e) = act(y + bias)
+static void bias_act_cols(float *restrict y, const float *restrict bias, int n, int out, int a, int e, cpu_act act) {
     for (int r = 0; r < n; r++) {
         float *restrict row = y + (size_t)r * out;
         if (act == CPU_TANH)
-            for (int c = a; c < b; c++) row[c] = tanh_approx(row[c] + bias[c]);
+            for (int c = a; c < e; c++) row[c] = tanh_approx(row[c] + bias[c]);
         else
-            for (int c = a; c < b; c++) {
+            for (int c = a; c < e; c++) {
                 float v = row[c] + bias[c];
                 row[c] = v > 0.0f ? v : 0.0f;
             }
@@ -322,13 +157,14 @@ static void bias_act_cols(float *restrict y, const float *restrict bias, int n, 
 
 void cpu_layer_forward(int nth, float *y, const float *x, const cpu_sparse *sp, const float *w, const float *b, int n,
                        int in, int out, cpu_act act) {
+    (void)nth; /* without OpenMP */
 #pragma omp parallel num_threads(nth) if (nth > 1)
     {
         int a, e;
         slab(out, &a, &e);
         if (a < e) {
             if (sp)
-                sparse_forward(y, sp, w, out, a, e);
+                cpu_sparse_forward(y, sp, w, out, a, e);
             else
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, e - a, in, 1.0f, x, in, w + a, out, 0.0f,
                             y + a, out);
@@ -344,6 +180,7 @@ void cpu_layer_forward(int nth, float *y, const float *x, const cpu_sparse *sp, 
 
 void cpu_layer_input_grad(int nth, float *dh, const float *dz, const float *w, const float *mask, const float *h, int n,
                           int in, int out, mnist_activation act) {
+    (void)nth; /* without OpenMP */
 #pragma omp parallel num_threads(nth) if (nth > 1)
     {
         int a, b;
@@ -363,13 +200,14 @@ void cpu_layer_input_grad(int nth, float *dh, const float *dz, const float *w, c
 
 void cpu_layer_weight_grad(int nth, float *w, float *b, float *gw, float *gb, const float *h, const cpu_sparse *sp,
                            const float *dz, int n, int in, int out, float lr, float decay) {
+    (void)nth; /* without OpenMP */
 #pragma omp parallel num_threads(nth) if (nth > 1)
     {
         int a, e;
         slab(out, &a, &e);
         if (a < e) {
             if (sp)
-                sparse_weight_grad(w, gw, sp, dz, in, out, a, e, lr, decay);
+                cpu_sparse_weight_grad(w, gw, sp, dz, in, out, a, e, lr, decay);
             else if (gw)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, e - a, n, 1.0f, h, in, dz + a, out, 0.0f,
                             gw + a, out);

@@ -16,27 +16,31 @@ typedef enum { CPU_TANH = MNIST_TANH, CPU_RELU = MNIST_RELU, CPU_LOG_SOFTMAX } c
  * one thread, so the same thread count gives the same bits; another count gives other slabs, and
  * OpenBLAS's sums depend on the width it is given in their last bits. */
 
-/* The threads to use for `requested` (0: all cores, or OMP_NUM_THREADS); sets OpenBLAS to one. */
+/* The threads to use for `requested` (0: all cores, or OMP_NUM_THREADS; at most
+ * MNIST_MAX_THREADS); sets OpenBLAS to one thread and OpenMP to give every team the size asked.
+ * Called from inside another parallel region, the layers run on one thread (OpenMP nests none by
+ * default). */
 int cpu_threads(int requested);
 
-/* A batch of inputs by their nonzeros, in groups of GROUP: for each group of rows, the inputs
- * where any of them is nonzero, with the rows' GROUP values there (the forward product); for the
- * weight gradient, for each group of inputs, the rows where any of them is nonzero, with the
- * inputs' values. A product over these does the arithmetic of the nonzeros, and of the zeros
- * that share a group with one: on MNIST's digits (19% nonzero) 39% of the dense product's in the
- * forward pass and 28% in the weight gradient. Each output is a sum over its nonzero terms in
- * index order (adding 0 * w changes no sum), so neither the grouping nor the threads change it;
- * it is another order than BLAS's, so the last bits differ from the dense product's. */
-#define GROUP 2
+/* A batch of inputs by their nonzeros, in groups of CPU_GROUP (src/sparse.c): for each group of
+ * rows, the inputs where any of them is nonzero, with the rows' CPU_GROUP values there (the
+ * forward product); for the weight gradient, for each group of inputs, the rows where any of them
+ * is nonzero, with the inputs' values. A product over these does the arithmetic of the nonzeros
+ * and of the zeros that share a group with one: on batches of MNIST's digits (19% nonzero) 29% of
+ * the dense product's in the forward pass and 22% in the weight gradient. With finite weights
+ * each output is a sum over its nonzero terms in index order (adding 0 * w changes no sum), so
+ * neither the grouping nor the threads change it; it is another order than BLAS's, so the last
+ * bits differ from the dense product's. */
+#define CPU_GROUP 2
 typedef struct {
     int cap, in;         /* capacity in rows, inputs per row */
     int n;               /* rows held */
-    int *gn;             /* (cap / GROUP) entries of each row group; group g's start at g * in */
+    int *gn;             /* (cap / CPU_GROUP, rounded up) entries of each row group, from g * in */
     int *gidx;           /* an entry's input */
-    float *gval;         /* an entry's GROUP values, of rows GROUP g .. GROUP g + GROUP - 1 */
-    int *kn;             /* (in / GROUP) entries of each input group; group q's start at q * cap */
+    float *gval;         /* an entry's CPU_GROUP values, of rows CPU_GROUP g .. CPU_GROUP g + CPU_GROUP - 1 */
+    int *kn;             /* (in / CPU_GROUP, rounded up) entries of each input group, from q * cap */
     int *kidx;           /* an entry's row, ascending */
-    float *kval;         /* an entry's GROUP values, of inputs GROUP q .. GROUP q + GROUP - 1 */
+    float *kval;         /* an entry's CPU_GROUP values, of inputs CPU_GROUP q .. CPU_GROUP q + CPU_GROUP - 1 */
 } cpu_sparse;
 
 /* 0, or -1 when out of memory (s is then freed). */
@@ -44,8 +48,15 @@ int cpu_sparse_alloc(cpu_sparse *s, int cap, int in);
 void cpu_sparse_free(cpu_sparse *s);
 /* s = x (n, in) by row groups, and by input groups too when `columns`; 1 when x is sparse enough
  * for the sparse products to pay (the row groups' entries at most half of the dense product's
- * work), else 0 and s holds nothing. */
+ * work), else 0 and s holds nothing (so too when n > s->cap or in != s->in). */
 int cpu_sparse_build(cpu_sparse *s, int nth, const float *x, int n, int in, int columns);
+
+/* Columns [a, b) of y (n, out) = sp (n, in) w (in, out); b - a and out as cpu_layer_forward's. */
+void cpu_sparse_forward(float *y, const cpu_sparse *sp, const float *w, int out, int a, int b);
+/* Columns [a, b) of the weight gradient h^T dz, h given by sp's input groups, dz (n, out): into gw,
+ * or the SGD step w = decay w - lr h^T dz when gw is NULL, as cpu_layer_weight_grad. */
+void cpu_sparse_weight_grad(float *w, float *gw, const cpu_sparse *sp, const float *dz, int in, int out, int a, int b,
+                            float lr, float decay);
 
 /* y (n, out) = act(x (n, in) w (in, out) + b (out)); x given dense, or by sp when sp != NULL. */
 void cpu_layer_forward(int nth, float *y, const float *x, const cpu_sparse *sp, const float *w, const float *b, int n,

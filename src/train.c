@@ -68,6 +68,8 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
         return errf(err, "weight decay %g times the learning rate must be in [0, 1)", o->weight_decay);
     if (!(o->dropout >= 0.0 && o->dropout < 1.0)) return errf(err, "dropout %g is outside [0, 1)", o->dropout);
     if (o->shift < 0 || o->shift > 8) return errf(err, "shift %d is outside 0..8 pixels", o->shift);
+    if (o->threads < 0 || o->threads > MNIST_MAX_THREADS)
+        return errf(err, "threads %d is outside 0 (all cores) .. %d", o->threads, MNIST_MAX_THREADS);
     return 0;
 }
 
@@ -246,6 +248,8 @@ int mnist_evaluate(const mnist_model *m, const mnist_split *s, int threads, mnis
 int mnist_evaluate_on(const mnist_model *m, const mnist_split *s, mnist_device device, int threads,
                       mnist_eval_result *r, mnist_err *err) {
     if (check_fit(m, s, "evaluation", err)) return -1;
+    if (threads < 0 || threads > MNIST_MAX_THREADS)
+        return errf(err, "threads %d is outside 0 (all cores) .. %d", threads, MNIST_MAX_THREADS);
     backend_opts bo = {.max_batch = 1, .threads = threads, .act = mnist_model_activation(m)};
     backend *b = backend_create(device, m, &bo, err);
     if (!b) return -1;

@@ -89,6 +89,8 @@ def test_flags(tmp, data):
             (["train", "--lr", "-0.1"], "--lr"),
             (["train", "--init-scale", "1e400"], "--init-scale"),
             (["train", "--threads", "x"], "--threads"),
+            (["train", "--threads", "100000"], "threads 100000"),
+            (["eval", "--model", "m.safetensors", "--threads", "100000"], "--threads"),
             (["train", "--layers", "784,,10"], "--layers"),
             (["train", "--layers", "784"], "--layers"),
             (["train", "--layers", "784,0,10"], "--layers"),

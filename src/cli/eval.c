@@ -80,6 +80,10 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "mnist eval: --device '%s' is not one of: cpu cuda\n", device);
         return 2;
     }
+    if (threads > MNIST_MAX_THREADS) {
+        fprintf(stderr, "mnist eval: --threads %d is more than %d\n", threads, MNIST_MAX_THREADS);
+        return 2;
+    }
     mnist_err err;
     if (mnist_device_check((mnist_device)dev, &err)) { /* before the data are loaded */
         fprintf(stderr, "mnist eval: %s\n", err.msg);
