@@ -118,7 +118,7 @@ void openblas_set_num_threads(int n);
 int cpu_threads(int requested) {
     openblas_set_num_threads(1);
 #ifdef _OPENMP
-    omp_set_dynamic(0); /* every team as large as asked: the slabs, and so the bits, follow the count */
+    omp_set_dynamic(0); /* every team as large as asked: the slabs, so the bits, follow the count */
     int n = requested > 0 ? requested : omp_get_max_threads();
     return n > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : n;
 #else
@@ -208,12 +208,9 @@ void cpu_layer_weight_grad(int nth, float *w, float *b, float *gw, float *gb, co
         if (a < e) {
             if (sp)
                 cpu_sparse_weight_grad(w, gw, sp, dz, in, out, a, e, lr, decay);
-            else if (gw)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, e - a, n, 1.0f, h, in, dz + a, out, 0.0f,
-                            gw + a, out);
-            else
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, e - a, n, -lr, h, in, dz + a, out, decay,
-                            w + a, out);
+            else // gw = h^T dz, or w = decay w - lr h^T dz
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, e - a, n, gw ? 1.0f : -lr, h, in, dz + a, out,
+                            gw ? 0.0f : decay, (gw ? gw : w) + a, out);
             // the bias: column sums of dz, rows in order
             float s[VW];
             for (int c0 = a; c0 < e; c0 += VW) {

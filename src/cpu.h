@@ -35,12 +35,12 @@ int cpu_threads(int requested);
 typedef struct {
     int cap, in;         /* capacity in rows, inputs per row */
     int n;               /* rows held */
-    int *gn;             /* (cap / CPU_GROUP, rounded up) entries of each row group, from g * in */
+    int *gn;             /* (cap / CPU_GROUP, rounded up) entries of each row group, from g in */
     int *gidx;           /* an entry's input */
-    float *gval;         /* an entry's CPU_GROUP values, of rows CPU_GROUP g .. CPU_GROUP g + CPU_GROUP - 1 */
-    int *kn;             /* (in / CPU_GROUP, rounded up) entries of each input group, from q * cap */
+    float *gval;         /* an entry's CPU_GROUP values: of rows CPU_GROUP g + 0, 1, ... */
+    int *kn;             /* (in / CPU_GROUP, rounded up) entries of each input group, from q cap */
     int *kidx;           /* an entry's row, ascending */
-    float *kval;         /* an entry's CPU_GROUP values, of inputs CPU_GROUP q .. CPU_GROUP q + CPU_GROUP - 1 */
+    float *kval;         /* an entry's CPU_GROUP values: of inputs CPU_GROUP q + 0, 1, ... */
 } cpu_sparse;
 
 /* 0, or -1 when out of memory (s is then freed). */
@@ -61,7 +61,7 @@ void cpu_sparse_weight_grad(float *w, float *gw, const cpu_sparse *sp, const flo
 /* y (n, out) = act(x (n, in) w (in, out) + b (out)); x given dense, or by sp when sp != NULL. */
 void cpu_layer_forward(int nth, float *y, const float *x, const cpu_sparse *sp, const float *w, const float *b, int n,
                        int in, int out, cpu_act act);
-/* dh (n, in) = (dz (n, out) w^T) * mask (n, in) * act'(h (n, in)); mask may be NULL (no dropout). */
+/* dh (n, in) = (dz (n, out) w^T) * mask (n, in) * act'(h (n, in)); mask NULL: no dropout. */
 void cpu_layer_input_grad(int nth, float *dh, const float *dz, const float *w, const float *mask, const float *h, int n,
                           int in, int out, mnist_activation act);
 /* The weight gradient of a layer with input h (n, in) (or sp) and output gradient dz (n, out).

@@ -37,8 +37,8 @@ void cpu_sparse_free(cpu_sparse *s) {
     *s = (cpu_sparse){0};
 }
 
-/* idx[0..), val[0..) CPU_GROUP at a time = the places i in [0, len) where any of the CPU_GROUP vectors
- * x + g * gstride (those with g < m) is nonzero at x[i * stride], with their values; the count. */
+/* idx[0..), val[0..) CPU_GROUP at a time = the places i in [0, len) where any of the vectors
+ * x + g * gstride, g < m, is nonzero at x[i * stride], with their values; the count. */
 static int nonzeros(int *idx, float *val, const float *x, int len, size_t stride, size_t gstride, int m) {
     int e = 0;
     for (int i = 0; i < len; i++) {
@@ -80,7 +80,8 @@ int cpu_sparse_build(cpu_sparse *s, int nth, const float *x, int n, int in, int 
 }
 
 /* acc[i][0..nv) = sum over entries e in [0, ne) of val[e][i] * m[idx[e] * ld + (0..nv*VW)], for
- * the CPU_GROUP rows i of a tile: nv v16 of m loaded once per entry, CPU_GROUP * nv multiply-adds. */
+ * the CPU_GROUP rows i of a tile: nv v16 of m loaded once per entry, CPU_GROUP * nv
+ * multiply-adds. */
 static inline __attribute__((always_inline)) void tile(v16 acc[CPU_GROUP][TILE / VW], int nv, const int *idx, const float *val, int ne,
                                                             const float *m, size_t ld) {
     for (int i = 0; i < CPU_GROUP; i++)
