@@ -206,8 +206,8 @@ fuzz-check: $(FUZZ_BIN)
 
 # valgrind 3.19 knows no AVX-512: its build (build/valgrind) leaves out -march=native
 valgrind:
-	@CFLAGS="-O2 -g" $(MAKE) --no-print-directory BUILD=build/valgrind build/valgrind/mnist
-	scripts/valgrind.sh build/valgrind/mnist
+	@CFLAGS="-O2 -g" $(MAKE) --no-print-directory BUILD=build/valgrind build/valgrind/mnist build/valgrind/tests/test_sparse
+	scripts/valgrind.sh build/valgrind/mnist build/valgrind/tests/test_sparse
 
 $(BUILD)/bench: bench/bench.c $(BUILD)/libmnist.a $(HEADERS)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmnist.a $(LDLIBS) -o $@

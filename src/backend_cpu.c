@@ -202,7 +202,7 @@ static int batch_forward(cpu_backend *c, const int32_t *idx, int n, double *loss
         augment_rows(c, s, idx, n);
     else
         gather(c, s, idx, 0, n);
-    c->sparse = cpu_sparse_build(&c->sp, c->nth, c->act[0], n, c->sizes[0], 1);
+    c->sparse = CPU_SPARSE && cpu_sparse_build(&c->sp, c->nth, c->act[0], n, c->sizes[0], 1);
     forward(c, n, 1);
     if (loss) *loss = nll_sum(c, n) / n;
     return 0;
@@ -238,7 +238,7 @@ static int cpu_evaluate(backend *base, int which, mnist_eval_result *res, mnist_
     for (int start = 0; start < s->n; start += c->rows) {
         int n = s->n - start < c->rows ? s->n - start : c->rows;
         gather(c, s, NULL, start, n);
-        c->sparse = cpu_sparse_build(&c->sp, c->nth, c->act[0], n, c->sizes[0], 0);
+        c->sparse = CPU_SPARSE && cpu_sparse_build(&c->sp, c->nth, c->act[0], n, c->sizes[0], 0);
         forward(c, n, 0);
         loss += nll_sum(c, n);
         const float *lp = c->act[c->nl];

@@ -1,8 +1,9 @@
 /* sparse.c: the first layer's products over the nonzeros of its input (cpu_sparse, src/cpu.h).
  *
- * A tile is CPU_GROUP rows (or inputs) by TILE columns of the output, its CPU_GROUP * TILE / VW
- * vectors of sums kept in registers while the group's entries go by: for each entry, TILE / VW
- * vectors of the other operand loaded once and multiplied by each member's value. Built with
+ * A tile is CPU_GROUP rows (or inputs) by TILE columns of the output, its CPU_GROUP * NV
+ * vectors of sums kept in registers while the group's entries go by: for each entry, NV vectors
+ * of the other operand loaded once and multiplied by each member's value. The tiling does not
+ * change a sum: each is its terms in index order, whatever the vector width. Built with
  * -ffp-contract=fast (Makefile) so that those multiply-adds are fused, one rounding each, as in
  * BLAS's kernels; cpu.c's tanh must not be, so this lives in its own file. */
 #include <math.h>
@@ -11,12 +12,22 @@
 
 #include "cpu.h"
 
-/* 16 floats, loaded and stored at any float's alignment: one AVX-512 register, or two or four
- * narrower ones where the machine has no AVX-512. */
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-#define VW 16       /* floats in a v16 */
-#define TILE 128    /* columns of a tile: 8 v16 for each of CPU_GROUP rows */
-#define PREFETCH 8  /* entries ahead that a tile's loop asks the cache for */
+/* One vector register of floats, loaded and stored at any float's alignment, and the tile's
+ * width in them: the tile's CPU_GROUP * NV sums, NV loaded values and a broadcast must fit in the
+ * registers (32 with AVX-512, 16 with AVX2 or SSE), or every multiply-add spills to the stack
+ * (AVX-512's tile on AVX2 ran 6x slower than the dense product). */
+#if defined(__AVX512F__)
+#define VW 16
+#define NV 8
+#elif defined(__AVX__)
+#define VW 8
+#define NV 4
+#else
+#define VW 4
+#define NV 4
+#endif
+typedef float vec __attribute__((vector_size(VW * sizeof(float)), aligned(4)));
+#define TILE (VW * NV) /* columns of a tile: 128 with AVX-512, 32 with AVX2 */
 
 int cpu_sparse_alloc(cpu_sparse *s, int cap, int in) {
     int rg = (cap + CPU_GROUP - 1) / CPU_GROUP, kg = (in + CPU_GROUP - 1) / CPU_GROUP;
@@ -80,21 +91,16 @@ int cpu_sparse_build(cpu_sparse *s, int nth, const float *x, int n, int in, int 
 }
 
 /* acc[i][0..nv) = sum over entries e in [0, ne) of val[e][i] * m[idx[e] * ld + (0..nv*VW)], for
- * the CPU_GROUP rows i of a tile: nv v16 of m loaded once per entry, CPU_GROUP * nv
+ * the CPU_GROUP rows i of a tile: nv vec of m loaded once per entry, CPU_GROUP * nv
  * multiply-adds. */
-static inline __attribute__((always_inline)) void tile(v16 acc[CPU_GROUP][TILE / VW], int nv, const int *idx, const float *val, int ne,
+static inline __attribute__((always_inline)) void tile(vec acc[CPU_GROUP][NV], int nv, const int *idx, const float *val, int ne,
                                                             const float *m, size_t ld) {
     for (int i = 0; i < CPU_GROUP; i++)
 #pragma GCC unroll 8
-        for (int u = 0; u < nv; u++) acc[i][u] = (v16){0};
+        for (int u = 0; u < nv; u++) acc[i][u] = (vec){0};
     for (int e = 0; e < ne; e++) {
-        const v16 *mr = (const v16 *)(m + (size_t)idx[e] * ld);
-        if (e + PREFETCH < ne) {
-            const v16 *next = (const v16 *)(m + (size_t)idx[e + PREFETCH] * ld);
-#pragma GCC unroll 8
-            for (int u = 0; u < nv; u++) __builtin_prefetch(next + u);
-        }
-        v16 mv[TILE / VW];
+        const vec *mr = (const vec *)(m + (size_t)idx[e] * ld);
+        vec mv[NV];
 #pragma GCC unroll 8
         for (int u = 0; u < nv; u++) mv[u] = mr[u];
 #pragma GCC unroll 8
@@ -116,22 +122,22 @@ static void tile1(float acc[CPU_GROUP], const int *idx, const float *val, int ne
 }
 
 void cpu_sparse_forward(float *y, const cpu_sparse *sp, const float *w, int out, int a, int b) {
-    v16 acc[CPU_GROUP][TILE / VW];
+    vec acc[CPU_GROUP][NV];
     float acc1[CPU_GROUP];
     int rg = (sp->n + CPU_GROUP - 1) / CPU_GROUP;
     for (int j = a; j < b;) {
-        int nv = b - j >= TILE ? TILE / VW : b - j >= VW ? 1 : 0;
+        int nv = b - j >= TILE ? NV : b - j >= VW ? 1 : 0;
         for (int g = 0; g < rg; g++) {
             int r0 = g * CPU_GROUP, m = sp->n - r0 < CPU_GROUP ? sp->n - r0 : CPU_GROUP;
             float *yr = y + (size_t)r0 * out + j;
             const int *gi = sp->gidx + (size_t)g * sp->in;
             const float *gv = sp->gval + (size_t)g * sp->in * CPU_GROUP;
-            if (nv == TILE / VW) {
-                tile(acc, TILE / VW, gi, gv, sp->gn[g], w + j, (size_t)out);
+            if (nv == NV) {
+                tile(acc, NV, gi, gv, sp->gn[g], w + j, (size_t)out);
                 for (int i = 0; i < m; i++) memcpy(yr + (size_t)i * out, acc[i], TILE * sizeof(float));
             } else if (nv == 1) {
                 tile(acc, 1, gi, gv, sp->gn[g], w + j, (size_t)out);
-                for (int i = 0; i < m; i++) memcpy(yr + (size_t)i * out, acc[i], sizeof(v16));
+                for (int i = 0; i < m; i++) memcpy(yr + (size_t)i * out, acc[i], sizeof(vec));
             } else {
                 tile1(acc1, gi, gv, sp->gn[g], w + j, (size_t)out);
                 for (int i = 0; i < m; i++) yr[(size_t)i * out] = acc1[i];
@@ -151,17 +157,17 @@ static void weight_row(float *w, float *gw, const float *g, int n, float lr, flo
 
 void cpu_sparse_weight_grad(float *w, float *gw, const cpu_sparse *sp, const float *dz, int in, int out, int a,
                                int b, float lr, float decay) {
-    v16 acc[CPU_GROUP][TILE / VW];
+    vec acc[CPU_GROUP][NV];
     float acc1[CPU_GROUP];
     int kg = (in + CPU_GROUP - 1) / CPU_GROUP;
     for (int j = a; j < b;) {
-        int nv = b - j >= TILE ? TILE / VW : b - j >= VW ? 1 : 0, width = nv ? nv * VW : 1;
+        int nv = b - j >= TILE ? NV : b - j >= VW ? 1 : 0, width = nv ? nv * VW : 1;
         for (int q = 0; q < kg; q++) {
             int k0 = q * CPU_GROUP, m = in - k0 < CPU_GROUP ? in - k0 : CPU_GROUP;
             const int *ki = sp->kidx + (size_t)q * sp->cap;
             const float *kv = sp->kval + (size_t)q * sp->cap * CPU_GROUP;
-            if (nv == TILE / VW)
-                tile(acc, TILE / VW, ki, kv, sp->kn[q], dz + j, (size_t)out);
+            if (nv == NV)
+                tile(acc, NV, ki, kv, sp->kn[q], dz + j, (size_t)out);
             else if (nv == 1)
                 tile(acc, 1, ki, kv, sp->kn[q], dz + j, (size_t)out);
             else
