@@ -83,12 +83,25 @@ def make_bundle(path):
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def numpy_python():
+    """A Python that has numpy (tests/test_cuda_cli.py needs it): this one, else the system's."""
+    for py in (sys.executable, "/usr/bin/python3", shutil.which("python3") or ""):
+        if py and subprocess.run([py, "-c", "import numpy"], capture_output=True).returncode == 0:
+            return py
+    return sys.executable
+
+
 def cublas_dirs():
     """Folders that may hold libcublas.so.N where the build-time one does not: CUDA's, pip's."""
     found = []
     pats = ["/usr/local/cuda*/lib64/libcublas.so.*", "/usr/local/cuda*/targets/*/lib/libcublas.so.*",
-            "/usr/lib/x86_64-linux-gnu/libcublas.so.*", "/opt/**/nvidia/cublas/lib/libcublas.so.*",
-            "/usr/local/lib/python3*/dist-packages/nvidia/cublas/lib/libcublas.so.*"]
+            "/usr/lib/x86_64-linux-gnu/libcublas.so.*",
+            # pip's wheels: nvidia/cublas/lib up to CUDA 12, nvidia/cu13/lib from CUDA 13
+            "/opt/**/nvidia/cublas/lib/libcublas.so.*", "/opt/**/nvidia/cu13/lib/libcublas.so.*",
+            "/usr/local/lib/python3*/*-packages/nvidia/cublas/lib/libcublas.so.*",
+            "/usr/local/lib/python3*/*-packages/nvidia/cu13/lib/libcublas.so.*",
+            "/usr/lib/python3*/*-packages/nvidia/*/lib/libcublas.so.*",
+            os.path.expanduser("~/.local/lib/python3*/site-packages/nvidia/*/lib/libcublas.so.*")]
     for pat in pats:
         for p in glob.glob(pat, recursive=True):
             if os.path.dirname(p) not in found:
@@ -205,13 +218,21 @@ def main():
         if rc == 0 and text.strip():
             gpu = text.strip().splitlines()[0]
     r.say(f"GPU: {gpu}")
+    try:  # the host's CPU: the bundle's programs need AVX2 (x86-64-v3)
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+        model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "?")
+        r.say(f"CPU: {model}, {os.cpu_count()} threads, AVX2 {'yes' if ' avx2' in info else 'NO'}, "
+              f"AVX-512 {'yes' if ' avx512f' in info else 'no'}")
+    except OSError:
+        pass
 
     checks = []
     if not a.no_checks:
         kenv = dict(env, MNIST_KERNEL_TIMES="1")
         for name, cmd, limit, e in (("kernels", [bins["tests/test_cuda_kernels"]], 150, kenv),
                                     ("backend", [bins["tests/test_cuda"]], 240, env),
-                                    ("cli", [sys.executable, os.path.join(ROOT, "tests", "test_cuda_cli.py")], 120,
+                                    ("cli", [numpy_python(), os.path.join(ROOT, "tests", "test_cuda_cli.py")], 120,
                                      env)):
             rc, text, sec = r.run(name, cmd, limit, e)
             p, f, s = checks_summary(text)
@@ -224,10 +245,11 @@ def main():
             checks.append((name, p, len(f), rc, s))
 
     rows = []
-    for label, extra in (("C FP32", []), ("C TF32", ["--tf32"])):
-        rc, text, _ = r.run("train-" + label.split()[1].lower(),
-                            [bins["mnist"], "train", "--device", "cuda", "--epochs", str(a.epochs), "--json",
-                             "--no-progress"] + extra, 180, env)
+    # the third row: FP32 with each step enqueued on its own (MNIST_CUDA_GRAPH=0), what graphs save
+    for label, log, extra, e in (("C FP32", "train-fp32", [], env), ("C TF32", "train-tf32", ["--tf32"], env),
+                                 ("C FP32, no graph", "train-fp32-nograph", [], dict(env, MNIST_CUDA_GRAPH="0"))):
+        rc, text, _ = r.run(log, [bins["mnist"], "train", "--device", "cuda", "--epochs", str(a.epochs), "--json",
+                                  "--no-progress"] + extra, 180, e)
         rows.append((label, summarize(json_lines(text)) if rc == 0 else None, rc))
     have_jax = not a.no_jax and subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0
     if not have_jax:

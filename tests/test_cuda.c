@@ -124,7 +124,8 @@ typedef struct {
     int sizes[6], nsizes, batch;
     const char *act;
     backend_opts o;
-    double tol; /* relative error allowed on parameters and optimizer state after three steps */
+    double tol;  /* relative error allowed on parameters and optimizer state after three steps */
+    double dtol; /* relative error allowed on what the three steps changed the parameters by */
 } config;
 
 /* Gradients and losses: FP32 products of length K ~ 1000 in another order than OpenBLAS's: about sqrt(K) * 6e-8 ~ 2e-6
@@ -133,7 +134,11 @@ typedef struct {
  * 5e-4 relative each): 1e-2. expf and logf differ by an ulp or two between CUDA and glibc,
  * far under either. Adam divides by sqrt(v): where a gradient is rounding noise (|g| ~ 1e-9) its
  * sign, and so a step of lr, can differ; with lr 0.001 on parameters of norm ~ 10 that is well
- * under 1e-3 for a few hundred such entries. */
+ * under 1e-3 for a few hundred such entries.
+ * The change of the parameters over the three steps is checked apart: parameters of ~0.1 moved by
+ * ~1e-4 a step, one rounding of each (an ulp of 0.1 is 7e-9) is ~1e-4 of the change, so 1e-3 in
+ * FP32; with Adam the sign flips above are a few percent of a change where every entry moves by
+ * ~lr, and TF32's gradients are 1e-2 off: 5e-2 for both. */
 static void test_config(const config *cf, const rand_data *train, const rand_data *test) {
     mnist_model m;
     if (make_model(&m, cf->sizes, cf->nsizes, cf->act)) return;
@@ -195,6 +200,12 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
         ok = c->get_params(c, pc, &err) == 0 && g->get_params(g, pg, &err) == 0;
         double e = ok ? rel_err(pg, pc, np) : NAN;
         check(e < cf->tol, "%s: parameters after three steps within %.0e (relative %.3g)", cf->name, cf->tol, e);
+        float *dc = malloc(np * sizeof(float)), *dg = malloc(np * sizeof(float));
+        for (size_t i = 0; i < np; i++) dc[i] = pc[i] - m.params[i], dg[i] = pg[i] - m.params[i];
+        e = ok ? rel_err(dg, dc, np) : NAN;
+        check(e < cf->dtol && norm(dc, np) > 0, "%s: the three steps' change of the parameters within %.0e (relative %.3g)",
+              cf->name, cf->dtol, e);
+        free(dc), free(dg);
         size_t ns = (size_t)mnist_optimizer_slots(o.optimizer) * np;
         if (ns) {
             float *sc = malloc(ns * sizeof(float)), *sg = malloc(ns * sizeof(float));
@@ -236,45 +247,48 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
 }
 
 /* A chunk of steps as one graph (train_steps) against the same steps one by one (train_step):
- * the same kernels on the same data, so the same numbers. */
-static void test_graph(const rand_data *train) {
+ * the same kernels on the same data, so the same numbers. The second round replays the graph the
+ * first captured with other learning rates: they must come from device memory, not the capture. */
+static void test_graph(const rand_data *train, const char *name, backend_opts o) {
     mnist_model m;
     if (make_model(&m, (int[]){MNIST_PIXELS, 300, 200, MNIST_CLASSES}, 4, "tanh")) return;
     mnist_err err = {{0}};
-    backend_opts o = {.max_batch = 64, .act = MNIST_TANH, .optimizer = MNIST_MOMENTUM, .momentum = 0.9f,
-                      .dropout = 0.25f, .seed = 7, .shift = 2, .side = MNIST_SIDE};
+    o.max_batch = 64, o.act = MNIST_TANH, o.side = MNIST_SIDE;
     backend *a = backend_create(MNIST_CUDA, &m, &o, &err), *b = backend_create(MNIST_CUDA, &m, &o, &err);
     int ok = a && b && a->train_steps && a->set_data(a, SPLIT_TRAIN, &train->split, &err) == 0 &&
              b->set_data(b, SPLIT_TRAIN, &train->split, &err) == 0;
-    if (check(ok, "graph: two GPU backends ready%s%s", ok ? "" : ": ", ok ? "" : err.msg)) {
+    if (check(ok, "graph, %s: two GPU backends ready%s%s", name, ok ? "" : ": ", ok ? "" : err.msg)) {
         enum { STEPS = 12, N = 64 };
         static int32_t perm[STEPS * N];
         float lr[STEPS];
         double la[STEPS], lb[STEPS];
         rand_batch(perm, STEPS * N, train->split.n);
-        for (int j = 0; j < STEPS; j++) lr[j] = 0.01f * (float)(STEPS - j) / STEPS;
-        /* twice: the second replays the graph captured by the first */
+        /* twice: the second replays the graph captured by the first, at other rates */
         for (int round = 0; round < 2 && ok; round++) {
+            for (int j = 0; j < STEPS; j++) lr[j] = (round ? 0.03f : 0.01f) * (float)(STEPS - j) / STEPS;
             ok = a->train_steps(a, perm, N, STEPS, lr, la, &err) == 0;
             for (int j = 0; j < STEPS && ok; j++) ok = b->train_step(b, perm + j * N, N, lr[j], &lb[j], &err) == 0;
-            if (!check(ok, "graph: round %d runs%s%s", round, ok ? "" : ": ", ok ? "" : err.msg)) break;
+            if (!check(ok, "graph, %s: round %d runs%s%s", name, round, ok ? "" : ": ", ok ? "" : err.msg)) break;
             double worst = 0;
-            for (int j = 0; j < STEPS; j++) worst = fmax(worst, fabs(la[j] - lb[j]) / lb[j]);
+            for (int j = 0; j < STEPS; j++) {
+                double e = fabs(la[j] - lb[j]) / lb[j];
+                worst = e > worst || e != e ? e : worst;
+            }
             float *pa = malloc(m.nparams * sizeof(float)), *pb = malloc(m.nparams * sizeof(float));
             ok = a->get_params(a, pa, &err) == 0 && b->get_params(b, pb, &err) == 0;
             double e = ok ? rel_err(pa, pb, m.nparams) : NAN;
             int same = ok && memcmp(pa, pb, m.nparams * sizeof(float)) == 0;
             check(e < 1e-6 && worst < 1e-6 && la[0] == la[0],
-                  "graph: round %d, %d steps replayed as a graph match them one by one (parameters %.3g, losses "
-                  "%.3g relative; %s)",
-                  round, STEPS, e, worst, same ? "bit for bit" : "not bit for bit");
+                  "graph, %s: round %d, %d steps replayed as a graph match them one by one (parameters %.3g, "
+                  "losses %.3g relative; %s)",
+                  name, round, STEPS, e, worst, same ? "bit for bit" : "not bit for bit");
             free(pa), free(pb);
         }
-        size_t ns = m.nparams;
-        float *sa = malloc(ns * sizeof(float)), *sb = malloc(ns * sizeof(float));
+        size_t ns = (size_t)mnist_optimizer_slots(o.optimizer) * m.nparams;
+        float *sa = malloc((ns ? ns : 1) * sizeof(float)), *sb = malloc((ns ? ns : 1) * sizeof(float));
         uint64_t ka = 0, kb = 0;
         ok = a->get_state(a, sa, &ka, &err) == 0 && b->get_state(b, sb, &kb, &err) == 0;
-        check(ok && ka == 2 * STEPS && kb == ka, "graph: both count %llu steps", (unsigned long long)ka);
+        check(ok && ka == 2 * STEPS && kb == ka, "graph, %s: both count %llu steps", name, (unsigned long long)ka);
         free(sa), free(sb);
     }
     if (a) a->destroy(a);
@@ -446,28 +460,32 @@ int main(void) {
     rand_data_make(&train, 700, MNIST_SIDE);
     rand_data_make(&test, 500, MNIST_SIDE);
     const config configs[] = {
-        {"lab shape, tanh, SGD", {MNIST_PIXELS, 1024, 1024, MNIST_CLASSES}, 4, 128, "tanh", {.optimizer = MNIST_SGD}, 2e-5},
+        {"lab shape, tanh, SGD", {MNIST_PIXELS, 1024, 1024, MNIST_CLASSES}, 4, 128, "tanh", {.optimizer = MNIST_SGD}, 2e-5, 1e-3},
         {"odd shape, relu, SGD + weight decay", {MNIST_PIXELS, 97, 33, MNIST_CLASSES}, 4, 37, "relu",
-         {.optimizer = MNIST_SGD, .weight_decay = 0.5f}, 2e-5},
-        {"no hidden layer", {MNIST_PIXELS, MNIST_CLASSES}, 2, 50, "tanh", {.optimizer = MNIST_SGD}, 2e-5},
-        {"12 outputs, 4 layers", {MNIST_PIXELS, 64, 48, 40, 12}, 5, 19, "tanh", {.optimizer = MNIST_SGD}, 2e-5},
+         {.optimizer = MNIST_SGD, .weight_decay = 0.5f}, 2e-5, 1e-3},
+        {"no hidden layer", {MNIST_PIXELS, MNIST_CLASSES}, 2, 50, "tanh", {.optimizer = MNIST_SGD}, 2e-5, 1e-3},
+        {"12 outputs, 4 layers", {MNIST_PIXELS, 64, 48, 40, 12}, 5, 19, "tanh", {.optimizer = MNIST_SGD}, 2e-5, 1e-3},
         {"momentum", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "tanh",
-         {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f}, 2e-5},
+         {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f}, 2e-5, 1e-3},
         {"Nesterov + weight decay", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "relu",
-         {.optimizer = MNIST_MOMENTUM, .momentum = 0.8f, .nesterov = 1, .weight_decay = 0.1f}, 2e-5},
+         {.optimizer = MNIST_MOMENTUM, .momentum = 0.8f, .nesterov = 1, .weight_decay = 0.1f}, 2e-5, 1e-3},
         {"Adam + weight decay", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "relu",
-         {.optimizer = MNIST_ADAM, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f}, 1e-3},
+         {.optimizer = MNIST_ADAM, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f}, 1e-3, 5e-2},
         {"dropout, tanh, SGD", {MNIST_PIXELS, 200, 100, MNIST_CLASSES}, 4, 64, "tanh",
-         {.optimizer = MNIST_SGD, .dropout = 0.3f, .seed = 11}, 2e-5},
+         {.optimizer = MNIST_SGD, .dropout = 0.3f, .seed = 11}, 2e-5, 1e-3},
         {"dropout + shift, relu, Adam", {MNIST_PIXELS, 200, 100, MNIST_CLASSES}, 4, 64, "relu",
          {.optimizer = MNIST_ADAM, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .dropout = 0.2f, .seed = 3,
           .shift = 3},
-         1e-3},
+         1e-3, 5e-2},
         {"TF32, lab shape", {MNIST_PIXELS, 1024, 1024, MNIST_CLASSES}, 4, 128, "tanh",
-         {.optimizer = MNIST_SGD, .tf32 = 1}, 1e-2},
+         {.optimizer = MNIST_SGD, .tf32 = 1}, 1e-2, 5e-2},
+        {"batch of one, relu, momentum", {MNIST_PIXELS, 64, MNIST_CLASSES}, 3, 1, "relu",
+         {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f}, 2e-5, 1e-3},
     };
     for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) test_config(&configs[i], &train, &test);
-    test_graph(&train);
+    test_graph(&train, "momentum, dropout, shifts",
+               (backend_opts){.optimizer = MNIST_MOMENTUM, .momentum = 0.9f, .dropout = 0.25f, .seed = 7, .shift = 2});
+    test_graph(&train, "SGD + weight decay", (backend_opts){.optimizer = MNIST_SGD, .weight_decay = 0.5f});
     test_round_trips();
     test_errors(&train);
     test_predict();

@@ -7,6 +7,7 @@
  * of the fused SGD step (alpha -lr, beta 1 - lr wd) is read from device memory and one captured
  * graph serves every epoch. Every CUDA and cuBLAS return is checked, and each launch's error. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,7 @@ typedef struct {
     /* the graph of the last chunk of steps */
     cudaGraphExec_t graph;
     int graph_steps, graph_n, warm;
+    int no_graph; /* MNIST_CUDA_GRAPH=0, or a capture failed: the steps are enqueued one by one */
 } cuda_backend;
 
 /* ---- errors ----------------------------------------------------------------------------- */
@@ -317,7 +319,8 @@ static int enqueue_train_step(cuda_backend *c, int j, int n, mnist_err *err) {
 }
 
 /* Capture the chunk's steps into one graph. Before the first capture, one gradient pass runs
- * eagerly (it changes nothing) so that every kernel and cuBLAS's choice of kernels are loaded. */
+ * eagerly (it changes nothing) so that every kernel and cuBLAS's choice of kernels are loaded.
+ * -1 when that pass fails; -2 when the capture itself does (the steps can still run uncaptured). */
 static int capture(cuda_backend *c, int steps, int n, mnist_err *err) {
     drop_graph(c);
     if (!c->warm) {
@@ -325,21 +328,22 @@ static int capture(cuda_backend *c, int steps, int n, mnist_err *err) {
         CU(cudaStreamSynchronize(c->stream), "warming up");
         c->warm = 1;
     }
-    CU(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed), "beginning a graph capture");
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed);
+    if (e != cudaSuccess) return cuda_fail(err, "beginning a graph capture", e), -2;
     int rc = 0;
     for (int j = 0; j < steps && rc == 0; j++) rc = enqueue_train_step(c, j, n, err);
     cudaGraph_t g = NULL;
-    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    e = cudaStreamEndCapture(c->stream, &g);
     if (rc || e != cudaSuccess) {
         if (g) cudaGraphDestroy(g);
         cudaGetLastError();
-        return rc ? -1 : cuda_fail(err, "capturing the steps' graph", e);
+        return rc ? -2 : (cuda_fail(err, "capturing the steps' graph", e), -2);
     }
     e = cudaGraphInstantiateWithFlags(&c->graph, g, 0);
     cudaGraphDestroy(g);
     if (e != cudaSuccess) {
         c->graph = NULL;
-        return cuda_fail(err, "instantiating the steps' graph", e);
+        return cuda_fail(err, "instantiating the steps' graph", e), -2;
     }
     c->graph_steps = steps;
     c->graph_n = n;
@@ -369,8 +373,15 @@ static int run_steps(cuda_backend *c, const int32_t *perm, int n, int steps, con
        "uploading batch indices");
     CU(cudaMemcpyAsync(c->sc, c->h_sc, (size_t)steps * sizeof(step_scalars), cudaMemcpyHostToDevice, c->stream),
        "uploading step scalars");
-    if (use_graph) {
-        if ((!c->graph || c->graph_steps != steps || c->graph_n != n) && capture(c, steps, n, err)) return -1;
+    if (use_graph && !c->no_graph && (!c->graph || c->graph_steps != steps || c->graph_n != n)) {
+        int rc = capture(c, steps, n, err);
+        if (rc == -1) return -1;
+        if (rc == -2) { /* say so once, and run the steps one by one from now on */
+            fprintf(stderr, "mnist: warning: CUDA graphs unavailable (%s); the steps run one by one\n", err->msg);
+            c->no_graph = 1;
+        }
+    }
+    if (use_graph && !c->no_graph) {
         CU(cudaGraphLaunch(c->graph, c->stream), "launching the steps' graph");
     } else {
         for (int j = 0; j < steps; j++)
@@ -581,6 +592,8 @@ backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_
     c->rows = o->max_batch > EVAL_ROWS ? o->max_batch : EVAL_ROWS;
     c->threshold = (uint64_t)(o->dropout * 16777216.0);
     c->keep_scale = 1.0f / (1.0f - o->dropout);
+    const char *graphs = getenv("MNIST_CUDA_GRAPH"); /* 0: no graphs, to compare the two paths */
+    c->no_graph = graphs && !strcmp(graphs, "0");
     if (init(c, m, err)) {
         cuda_destroy(&c->base);
         return NULL;
