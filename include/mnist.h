@@ -273,6 +273,7 @@ typedef struct mnist_epoch_stats_ {
     double loss;             /* mean of the batch losses during the pass */
     double lr;               /* the learning rate of the epoch's last step */
     mnist_eval_result train, valid, test; /* train.n == 0 when not evaluated; valid likewise */
+    const char *note;        /* NULL, or how the device runs otherwise than planned (a fallback) */
 } mnist_epoch_stats;
 
 /* Where a run stands between two steps: with the model, all it takes to resume it bit for bit. */

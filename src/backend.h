@@ -32,6 +32,7 @@ typedef struct {
 typedef struct backend backend;
 struct backend {
     const char *name;
+    const char *note; /* NULL, or how this backend runs otherwise than planned, for the user */
     void (*destroy)(backend *b);
     /* Use split s (images (n, sizes[0]) bytes) as split `which`; s must outlive b. */
     int (*set_data)(backend *b, int which, const mnist_split *s, mnist_err *err);

@@ -202,6 +202,7 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
             rc = -1;
             break;
         }
+        es.note = b->note;
         if (h->on_epoch && h->on_epoch(h->ud, &es)) rc = 1;
     }
     if (rc >= 0 && b->get_params(b, m->params, err)) rc = -1;

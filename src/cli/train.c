@@ -16,6 +16,7 @@ typedef struct {
     double loss;            /* running mean of this epoch's batch losses */
     int batch;
     mnist_epoch_stats *hist; /* for --plot: the epochs so far */
+    int noted;               /* the backend's note was printed */
     int nhist, caphist;
 } train_ui;
 
@@ -32,6 +33,7 @@ static void clear_bar(train_ui *ui) {
 static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     train_ui *ui = ud;
     clear_bar(ui);
+    if (s->note && !ui->noted) fprintf(stderr, "mnist train: note: %s\n", s->note), ui->noted = 1;
     char line[1024];
     snprintf(line, sizeof line, "{\"epoch\":%d,\"seconds\":%.3f,\"eval_seconds\":%.3f,\"lr\":%.8g,\"loss\":%.8g",
              s->epoch, s->seconds, s->eval_seconds, s->lr, s->loss);

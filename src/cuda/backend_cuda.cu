@@ -64,6 +64,7 @@ typedef struct {
     cudaGraphExec_t graph;
     int graph_steps, graph_n, warm;
     int no_graph; /* MNIST_CUDA_GRAPH=0, or a capture failed: the steps are enqueued one by one */
+    char note[MNIST_ERR_LEN + 64]; /* base.note: why */
 } cuda_backend;
 
 /* ---- errors ----------------------------------------------------------------------------- */
@@ -376,8 +377,9 @@ static int run_steps(cuda_backend *c, const int32_t *perm, int n, int steps, con
     if (use_graph && !c->no_graph && (!c->graph || c->graph_steps != steps || c->graph_n != n)) {
         int rc = capture(c, steps, n, err);
         if (rc == -1) return -1;
-        if (rc == -2) { /* say so once, and run the steps one by one from now on */
-            fprintf(stderr, "mnist: warning: CUDA graphs unavailable (%s); the steps run one by one\n", err->msg);
+        if (rc == -2) { /* run the steps one by one from now on, and say why in the note */
+            snprintf(c->note, sizeof c->note, "CUDA graphs unavailable (%s); the steps run one by one", err->msg);
+            c->base.note = c->note;
             c->no_graph = 1;
         }
     }
