@@ -44,7 +44,7 @@ STD_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Iinclude
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # OpenMP: the CPU backend's threads (not in the fuzz build, which needs none)
 OMP_FLAGS ?= -fopenmp
-CFLAGS  += $(STD_FLAGS) $(OMP_FLAGS)
+CFLAGS  += $(STD_FLAGS) $(OMP_FLAGS) $(if $(OMP_FLAGS),,-Wno-unknown-pragmas)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(OMP_FLAGS) -lm -lpthread
 
 # CUDA: where nvcc is found (on the PATH, else /usr/local/cuda/bin/nvcc) the library gets the CUDA

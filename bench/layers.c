@@ -66,13 +66,14 @@ int main(int argc, char **argv) {
             for (int k = 0; k < IN; k++) x[i * IN + k] = (float)src[k] / 255.0f;
         }
         double t0 = now_seconds(), t1;
-        sparse += cpu_sparse_build(&sp, nth, x, B, IN, 1);
+        int is_sparse = cpu_sparse_build(&sp, nth, x, B, IN, 1);
+        sparse += is_sparse;
         t[BUILD] += (t1 = now_seconds()) - t0, t0 = t1;
-        cpu_layer_forward(nth, y, x, &sp, w1, b, B, IN, H, CPU_TANH);
+        cpu_layer_forward(nth, y, x, is_sparse ? &sp : NULL, w1, b, B, IN, H, CPU_TANH);
         t[FWD1_SPARSE] += (t1 = now_seconds()) - t0, t0 = t1;
         cpu_layer_forward(nth, y, x, NULL, w1, b, B, IN, H, CPU_TANH);
         t[FWD1_DENSE] += (t1 = now_seconds()) - t0, t0 = t1;
-        cpu_layer_weight_grad(nth, w1, b, NULL, NULL, x, &sp, dz, B, IN, H, 1e-9f, 1.0f);
+        cpu_layer_weight_grad(nth, w1, b, NULL, NULL, x, is_sparse ? &sp : NULL, dz, B, IN, H, 1e-9f, 1.0f);
         t[WGRAD1_SPARSE] += (t1 = now_seconds()) - t0, t0 = t1;
         cpu_layer_weight_grad(nth, w1, b, NULL, NULL, x, NULL, dz, B, IN, H, 1e-9f, 1.0f);
         t[WGRAD1_DENSE] += (t1 = now_seconds()) - t0, t0 = t1;

@@ -237,6 +237,7 @@ typedef struct {
     int flip;                  /* augment: mirror half the training images left to right; 0 */
     mnist_device device;       /* MNIST_CPU */
     int tf32;                  /* MNIST_CUDA: allow TF32 tensor-core products; 0 */
+    int no_graph;              /* MNIST_CUDA: enqueue each step, not one graph per epoch (to compare); 0 */
 } mnist_train_opts;
 
 /* The lab's recipe. */
@@ -273,7 +274,8 @@ typedef struct mnist_epoch_stats_ {
     double loss;             /* mean of the batch losses during the pass */
     double lr;               /* the learning rate of the epoch's last step */
     mnist_eval_result train, valid, test; /* train.n == 0 when not evaluated; valid likewise */
-    const char *note;        /* NULL, or how the device runs otherwise than planned (a fallback) */
+    const char *note;        /* NULL, or how the device runs otherwise than planned (a fallback);
+                              * valid during the on_epoch call only */
 } mnist_epoch_stats;
 
 /* Where a run stands between two steps: with the model, all it takes to resume it bit for bit. */

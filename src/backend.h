@@ -24,6 +24,7 @@ typedef struct {
     float dropout;            /* probability of zeroing a hidden output while training */
     uint32_t seed;            /* of the dropout masks (mnist_dropout_keep) */
     int tf32;                 /* CUDA: allow TF32 tensor-core products */
+    int no_graph;             /* CUDA: train_steps enqueues each step instead of replaying a graph */
     int shift;                /* training images move by up to this many pixels (mnist_augment) */
     int flip;                 /* mirror half the training images (mnist_augment) */
     int side;                 /* with shift or flip: images are side x side */

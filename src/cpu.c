@@ -2,6 +2,7 @@
  * vectorises them, and the CPU backend's layers threaded over column slabs (the products over a
  * sparse input are in sparse.c). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,13 +116,23 @@ void openblas_set_num_threads(int n);
 
 #define VW 16 /* slabs are multiples of 16 columns: 64 bytes */
 
-int cpu_threads(int requested) {
-    openblas_set_num_threads(1);
 #ifdef _OPENMP
+static int all_threads; /* OpenMP's count before OpenBLAS is set to one thread */
+
+static void count_threads(void) { all_threads = omp_get_max_threads(); }
+#endif
+
+int cpu_threads(int requested) {
+#ifdef _OPENMP
+    /* first: an OpenMP build of OpenBLAS sets OpenMP's own count when told to use one thread */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, count_threads);
+    openblas_set_num_threads(1);
     omp_set_dynamic(0); /* every team as large as asked: the slabs, so the bits, follow the count */
-    int n = requested > 0 ? requested : omp_get_max_threads();
+    int n = requested > 0 ? requested : all_threads;
     return n > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : n;
 #else
+    openblas_set_num_threads(1);
     (void)requested;
     return 1;
 #endif

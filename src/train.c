@@ -105,7 +105,7 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
                        .optimizer = o->optimizer, .momentum = (float)o->momentum, .nesterov = o->nesterov,
                        .beta1 = (float)o->beta1, .beta2 = (float)o->beta2, .eps = (float)o->eps,
                        .weight_decay = (float)o->weight_decay, .dropout = (float)o->dropout, .seed = o->seed,
-                       .tf32 = o->tf32, .shift = o->shift, .flip = o->flip, .side = d->train.cols};
+                       .tf32 = o->tf32, .no_graph = o->no_graph, .shift = o->shift, .flip = o->flip, .side = d->train.cols};
     backend *b = backend_create(o->device, m, &bo, err);
     if (!b) return -1;
     mnist_run_state st = {.nstate = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams};

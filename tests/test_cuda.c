@@ -269,6 +269,9 @@ static void test_graph(const rand_data *train, const char *name, backend_opts o)
             ok = a->train_steps(a, perm, N, STEPS, lr, la, &err) == 0;
             for (int j = 0; j < STEPS && ok; j++) ok = b->train_step(b, perm + j * N, N, lr[j], &lb[j], &err) == 0;
             if (!check(ok, "graph, %s: round %d runs%s%s", name, round, ok ? "" : ": ", ok ? "" : err.msg)) break;
+            if (!check(a->note == NULL, "graph, %s: round %d was captured as a graph (%s)", name, round,
+                       a->note ? a->note : "no fallback"))
+                break; /* else both ran step by step, and their match would say nothing */
             double worst = 0;
             for (int j = 0; j < STEPS; j++) {
                 double e = fabs(la[j] - lb[j]) / lb[j];

@@ -90,6 +90,7 @@ def test_flags(tmp, data):
             (["train", "--init-scale", "1e400"], "--init-scale"),
             (["train", "--threads", "x"], "--threads"),
             (["train", "--threads", "100000"], "threads 100000"),
+            (["train", "--no-graph"], "--no-graph"),
             (["eval", "--model", "m.safetensors", "--threads", "100000"], "--threads"),
             (["train", "--layers", "784,,10"], "--layers"),
             (["train", "--layers", "784"], "--layers"),

@@ -200,6 +200,7 @@ int cmd_train(int argc, char **argv) {
         {"--threads", F_INT, &o.threads, "N", "threads (default: all cores)"},
         {"--device", F_STR, &device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
         {"--tf32", F_BOOL, &o.tf32, NULL, "with --device cuda: allow TF32 tensor-core products"},
+        {"--no-graph", F_BOOL, &o.no_graph, NULL, "with --device cuda: enqueue each step, not one graph an epoch"},
         {"--save", F_STR, &save, "FILE", "write the trained model (safetensors)"},
         {"--checkpoint", F_STR, &checkpoint, "FILE", "save model, optimizer, RNG and position after every epoch"},
         {"--resume", F_STR, &resume, "FILE", "continue the run of a checkpoint (its recipe; --epochs may extend it)"},
@@ -219,6 +220,10 @@ int cmd_train(int argc, char **argv) {
     int act = choice("--activation", r.activation, activations), init = choice("--init", r.init, inits);
     int dev = choice("--device", device, devices);
     if (opt < 0 || sched < 0 || act < 0 || init < 0 || dev < 0 || cli_set_dataset("train", dataset)) return 2;
+    if (o.no_graph && dev != MNIST_CUDA) {
+        fprintf(stderr, "mnist train: --no-graph is for --device cuda\n");
+        return 2;
+    }
     if (o.tf32 && dev != MNIST_CUDA) {
         fprintf(stderr, "mnist train: --tf32 is for --device cuda (the CPU computes in float32)\n");
         return 2;
@@ -253,14 +258,14 @@ int cmd_train(int argc, char **argv) {
     mnist_model m;
     mnist_run_state st = {0};
     if (resume) {
-        int epochs = o.epochs, threads = o.threads, tf32 = o.tf32; /* how to run it: ours, not the checkpoint's */
+        int epochs = o.epochs, threads = o.threads, tf32 = o.tf32, no_graph = o.no_graph; /* ours, not the checkpoint's */
         mnist_device where = o.device;
         if (mnist_checkpoint_load(resume, &m, &o, &st, &err)) {
             fprintf(stderr, "mnist train: %s\n", err.msg);
             return 1;
         }
         if (given(argc, argv, "--epochs")) o.epochs = epochs;
-        o.threads = threads, o.tf32 = tf32, o.device = where;
+        o.threads = threads, o.tf32 = tf32, o.no_graph = no_graph, o.device = where;
         if (!mnist_dataset_get(m.dataset) || cli_set_dataset("train", m.dataset)) {
             mnist_model_free(&m);
             mnist_run_state_free(&st);

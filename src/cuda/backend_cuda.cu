@@ -63,7 +63,7 @@ typedef struct {
     /* the graph of the last chunk of steps */
     cudaGraphExec_t graph;
     int graph_steps, graph_n, warm;
-    int no_graph; /* MNIST_CUDA_GRAPH=0, or a capture failed: the steps are enqueued one by one */
+    int no_graph; /* asked for (--no-graph), or a capture failed: the steps are enqueued one by one */
     char note[MNIST_ERR_LEN + 64]; /* base.note: why */
 } cuda_backend;
 
@@ -321,7 +321,8 @@ static int enqueue_train_step(cuda_backend *c, int j, int n, mnist_err *err) {
 
 /* Capture the chunk's steps into one graph. Before the first capture, one gradient pass runs
  * eagerly (it changes nothing) so that every kernel and cuBLAS's choice of kernels are loaded.
- * -1 when that pass fails; -2 when the capture itself does (the steps can still run uncaptured). */
+ * -1 when that pass fails, or a step fails to enqueue while the capture itself holds (a real
+ * error); -2 when the capture fails (the steps can still run uncaptured). */
 static int capture(cuda_backend *c, int steps, int n, mnist_err *err) {
     drop_graph(c);
     if (!c->warm) {
@@ -338,7 +339,9 @@ static int capture(cuda_backend *c, int steps, int n, mnist_err *err) {
     if (rc || e != cudaSuccess) {
         if (g) cudaGraphDestroy(g);
         cudaGetLastError();
-        return rc ? -2 : (cuda_fail(err, "capturing the steps' graph", e), -2);
+        if (e == cudaSuccess) return -1; /* the step failed, not the capture */
+        if (!rc) cuda_fail(err, "capturing the steps' graph", e);
+        return -2;
     }
     e = cudaGraphInstantiateWithFlags(&c->graph, g, 0);
     cudaGraphDestroy(g);
@@ -594,8 +597,7 @@ backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_
     c->rows = o->max_batch > EVAL_ROWS ? o->max_batch : EVAL_ROWS;
     c->threshold = (uint64_t)(o->dropout * 16777216.0);
     c->keep_scale = 1.0f / (1.0f - o->dropout);
-    const char *graphs = getenv("MNIST_CUDA_GRAPH"); /* 0: no graphs, to compare the two paths */
-    c->no_graph = graphs && !strcmp(graphs, "0");
+    c->no_graph = o->no_graph;
     if (init(c, m, err)) {
         cuda_destroy(&c->base);
         return NULL;
