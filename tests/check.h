@@ -1,9 +1,11 @@
-/* check.h: the test programs' one helper. Each check prints "PASS name" or "FAIL name";
+/* check.h: the test programs' helpers. Each check prints "PASS name" or "FAIL name";
  * tests/run.sh counts them, and a program exits non-zero if any check failed. */
 #ifndef MNIST_CHECK_H
 #define MNIST_CHECK_H
 
+#include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 
 static int checks_failed;
@@ -19,6 +21,17 @@ __attribute__((format(printf, 2, 3), unused)) static int check(int ok, const cha
     fflush(stdout);
     if (!ok) checks_failed++;
     return ok;
+}
+
+/* ||a - b|| / ||b|| in double; NaN when a holds a NaN, 0 when both are 0, infinite when only b is. */
+__attribute__((unused)) static double rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)a[i] - b[i];
+        d += e * e;
+        r += (double)b[i] * b[i];
+    }
+    return r > 0 ? sqrt(d / r) : d > 0 || d != d ? INFINITY + d : 0.0;
 }
 
 /* The exit status of a test program. */

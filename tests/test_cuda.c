@@ -21,17 +21,6 @@ static mnist_rng rng;
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* ||a - b|| / ||b|| in double; NaN when a holds a NaN, 0 when both are 0. */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = (double)a[i] - b[i];
-        d += e * e;
-        r += (double)b[i] * b[i];
-    }
-    return r > 0 ? sqrt(d / r) : d > 0 || d != d ? INFINITY + d : 0.0;
-}
-
 static double norm(const float *a, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (double)a[i] * a[i];

@@ -30,17 +30,6 @@ static int timing;
 
 static float frand(float lo, float hi) { return lo + (hi - lo) * (float)mnist_rng_double(&rng); }
 
-/* ||a - b|| / ||b||, NaN when a holds one. */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = (double)a[i] - b[i];
-        d += e * e;
-        r += (double)b[i] * b[i];
-    }
-    return r > 0 ? sqrt(d / r) : (d > 0 || d != d ? INFINITY : 0.0);
-}
-
 /* Elements whose bits differ (NaN counts: the poison must have been overwritten). */
 static size_t bits_differ(const float *a, const float *b, size_t n) {
     size_t k = 0;
