@@ -18,22 +18,17 @@ void cpu_tanh(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = tanh_approx(x[i]);
 }
 
-/* y (n, k) = tanh(y + b). */
-static void bias_tanh(float *restrict y, const float *restrict b, int n, int k) {
+// y (n, out) columns [a, e) = act(y + bias): tanh or relu
+static void bias_act_cols(float *restrict y, const float *restrict bias, int n, int out, int a, int e, cpu_act act) {
     for (int r = 0; r < n; r++) {
-        float *restrict row = y + (size_t)r * k;
-        for (int c = 0; c < k; c++) row[c] = tanh_approx(row[c] + b[c]);
-    }
-}
-
-/* y (n, k) = max(0, y + b). */
-static void bias_relu(float *restrict y, const float *restrict b, int n, int k) {
-    for (int r = 0; r < n; r++) {
-        float *restrict row = y + (size_t)r * k;
-        for (int c = 0; c < k; c++) {
-            float v = row[c] + b[c];
-            row[c] = v > 0.0f ? v : 0.0f;
-        }
+        float *restrict row = y + (size_t)r * out;
+        if (act == CPU_TANH)
+            for (int c = a; c < e; c++) row[c] = tanh_approx(row[c] + bias[c]);
+        else
+            for (int c = a; c < e; c++) {
+                float v = row[c] + bias[c];
+                row[c] = v > 0.0f ? v : 0.0f;
+            }
     }
 }
 
@@ -80,12 +75,10 @@ void cpu_dense(float *y, const float *x, const float *w, const float *b, int n, 
         dense_one(y, x, w, in, out);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, 0.0f, y, out);
-    if (act == CPU_TANH)
-        bias_tanh(y, b, n, out);
-    else if (act == CPU_RELU)
-        bias_relu(y, b, n, out);
-    else
+    if (act == CPU_LOG_SOFTMAX)
         bias_log_softmax(y, b, n, out);
+    else
+        bias_act_cols(y, b, n, out, 0, out, act);
 }
 
 void cpu_forward(float *const *act, const float *params, const mnist_tensor *t, const int *sizes, int nl, int n,
@@ -102,10 +95,10 @@ void cpu_act_grad(float *restrict dh, const float *restrict h, size_t n, mnist_a
         for (size_t i = 0; i < n; i++) dh[i] *= 1.0f - h[i] * h[i];
 }
 
-void cpu_col_sums(float *restrict s, const float *restrict x, int n, int k) {
+void cpu_col_sums(float *restrict s, const float *restrict x, int n, int k, size_t ld) {
     for (int c = 0; c < k; c++) s[c] = 0.0f;
     for (int r = 0; r < n; r++) {
-        const float *restrict row = x + (size_t)r * k;
+        const float *restrict row = x + (size_t)r * ld;
         for (int c = 0; c < k; c++) s[c] += row[c];
     }
 }
@@ -150,20 +143,6 @@ static void slab(int cols, int *a, int *b) {
     *b = (int)(units * (t + 1) / nt) * VW;
     if (*a > cols) *a = cols;
     if (*b > cols) *b = cols;
-}
-
-// y (n, out) columns [a, e) = act(y + bias)
-static void bias_act_cols(float *restrict y, const float *restrict bias, int n, int out, int a, int e, cpu_act act) {
-    for (int r = 0; r < n; r++) {
-        float *restrict row = y + (size_t)r * out;
-        if (act == CPU_TANH)
-            for (int c = a; c < e; c++) row[c] = tanh_approx(row[c] + bias[c]);
-        else
-            for (int c = a; c < e; c++) {
-                float v = row[c] + bias[c];
-                row[c] = v > 0.0f ? v : 0.0f;
-            }
-    }
 }
 
 void cpu_layer_forward(int nth, float *y, const float *x, const cpu_sparse *sp, const float *w, const float *b, int n,
@@ -222,13 +201,11 @@ void cpu_layer_weight_grad(int nth, float *w, float *b, float *gw, float *gb, co
             else // gw = h^T dz, or w = decay w - lr h^T dz
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, e - a, n, gw ? 1.0f : -lr, h, in, dz + a, out,
                             gw ? 0.0f : decay, (gw ? gw : w) + a, out);
-            // the bias: column sums of dz, rows in order
+            // the bias: column sums of dz, VW columns at a time
             float s[VW];
             for (int c0 = a; c0 < e; c0 += VW) {
                 int m = e - c0 < VW ? e - c0 : VW;
-                for (int c = 0; c < m; c++) s[c] = 0.0f;
-                for (int r = 0; r < n; r++)
-                    for (int c = 0; c < m; c++) s[c] += dz[(size_t)r * out + c0 + c];
+                cpu_col_sums(s, dz + c0, n, m, (size_t)out);
                 for (int c = 0; c < m; c++) {
                     if (gb)
                         gb[c0 + c] = s[c];

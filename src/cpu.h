@@ -89,7 +89,7 @@ void cpu_forward(float *const *act, const float *params, const mnist_tensor *t, 
 void cpu_tanh(float *y, const float *x, size_t n);
 /* dh (n) *= act'(z), given the activation's output h (n): 1 - h^2 for tanh, h > 0 for relu. */
 void cpu_act_grad(float *dh, const float *h, size_t n, mnist_activation act);
-/* s (k) = column sums of x (n, k). */
-void cpu_col_sums(float *s, const float *x, int n, int k);
+/* s (k) = column sums of x (n, k; rows ld floats apart), rows in order. */
+void cpu_col_sums(float *s, const float *x, int n, int k, size_t ld);
 
 #endif

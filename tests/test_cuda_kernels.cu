@@ -256,7 +256,7 @@ static void test_softmax_xent(int n, int k, last_mode mode) {
     }
     loss /= n;
     float s[64];
-    cpu_col_sums(s, dz, n, k);
+    cpu_col_sums(s, dz, n, k, (size_t)k);
     step_scalars sc = {};
     sc.lr = frand(0.001f, 0.1f), sc.decay = 1.0f - sc.lr * 0.01f;
     for (int j = 0; j < k; j++) b2[j] = mode == LAST_SGD ? sc.decay * b[j] - sc.lr * s[j] : s[j];
@@ -353,7 +353,7 @@ static void test_act_grad_bias(int n, int k, int act, int dropout, last_mode mod
     if (dropout)
         for (size_t i = 0; i < m; i++) want[i] *= mask[i];
     cpu_act_grad(want, h, m, act ? MNIST_RELU : MNIST_TANH);
-    cpu_col_sums(bw, want, n, k);
+    cpu_col_sums(bw, want, n, k, (size_t)k);
     step_scalars sc = {};
     sc.lr = frand(0.001f, 0.1f), sc.decay = 1.0f - sc.lr * 0.001f;
     for (int j = 0; j < k; j++) bw[j] = mode == LAST_SGD ? sc.decay * b[j] - sc.lr * bw[j] : bw[j];
