@@ -13,10 +13,8 @@ compiled ahead of time (timed apart), so epoch 0 holds no compilation. Prints on
 usage: jax_lab.py DATA_DIR [--epochs N]
 """
 import argparse
-import gzip
 import json
 import os
-import struct
 import time
 
 import numpy as np
@@ -26,18 +24,7 @@ import jax.numpy as jnp
 from jax import grad, jit, lax
 from jax.scipy.special import logsumexp
 
-
-def load(dir, name, magic):
-    path = os.path.join(dir, name)
-    f = open(path, "rb") if os.path.exists(path) else gzip.open(path + ".gz", "rb")
-    with f:
-        raw = f.read()
-    m, n = struct.unpack(">II", raw[:8])
-    assert m == magic, f"{path}: magic {m}, not {magic}"
-    if magic == 2051:
-        r, c = struct.unpack(">II", raw[8:16])
-        return np.frombuffer(raw, np.uint8, offset=16).reshape(n, r * c)
-    return np.frombuffer(raw, np.uint8, offset=8)
+from idx import load  # bench/idx.py: this script's folder is on sys.path
 
 
 # ---- the lab's functions, as written there ----

@@ -9,28 +9,15 @@ alone), accuracies, threads, peak memory.
 usage: torch_mnist.py DATA_DIR [--epochs N] [--threads N]
 """
 import argparse
-import gzip
 import json
 import os
 import resource
-import struct
 import time
 
 import numpy as np
 import torch
 
-
-def load(dir, name, magic):
-    path = os.path.join(dir, name)
-    f = open(path, "rb") if os.path.exists(path) else gzip.open(path + ".gz", "rb")
-    with f:
-        raw = f.read()
-    m, n = struct.unpack(">II", raw[:8])
-    assert m == magic
-    if magic == 2051:
-        r, c = struct.unpack(">II", raw[8:16])
-        return np.frombuffer(raw, np.uint8, offset=16).reshape(n, r * c)
-    return np.frombuffer(raw, np.uint8, offset=8)
+from idx import load  # bench/idx.py: this script's folder is on sys.path
 
 
 def main():
