@@ -46,6 +46,7 @@ STD_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Iinclude
 OMP_FLAGS ?= -fopenmp
 CFLAGS  += $(STD_FLAGS) $(OMP_FLAGS) $(if $(OMP_FLAGS),,-Wno-unknown-pragmas)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(OMP_FLAGS) -lm -lpthread
+BASE_LDLIBS := $(LDLIBS)
 
 # CUDA: where nvcc is found (on the PATH, else /usr/local/cuda/bin/nvcc) the library gets the CUDA
 # backend (src/cuda/*.cu, --device cuda) and the C files see MNIST_HAVE_CUDA; `make NVCC=` builds
@@ -88,7 +89,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 HEADERS := $(wildcard include/*.h src/*.h src/cli/*.h)
 
-.PHONY: all deps data run test check clean help bench-photos bench bench-blas bench-layers bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
+.PHONY: all deps data run test check emu clean help bench-photos bench bench-blas bench-layers bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
 all: $(BUILD)/mnist $(BUILD)/libmnist.a
 
 # the sparse products' multiply-adds fused, as BLAS's are (src/sparse.c says why only there)
@@ -132,7 +133,46 @@ $(CUDA_TESTS): $(BUILD)/tests/%: tests/%.cu tests/check.h $(wildcard src/cuda/*.
 	$(CC) $(CFLAGS) $@.o $(BUILD)/libmnist.a $(LDLIBS) -o $@
 	@rm -f $@.o
 
-check: $(TESTS) $(CUDA_TESTS) $(BUILD)/mnist
+# The CUDA emulator (tests/emu, in build/emu): the .cu files of src/cuda compiled by the host's C++
+# compiler against an emulated CUDA runtime and cuBLAS, linked with the library's C files built
+# with MNIST_HAVE_CUDA, so that the CUDA backend's own source, its kernels included, runs in the
+# tests where there is no GPU (and no nvcc): test_cuda, test_cuda_kernels and mnist --device cuda.
+# Under SANITIZE=1 (build/san/emu) AddressSanitizer watches the kernels' reads and writes of device
+# memory, and LeakSanitizer finds device memory never freed.
+EMU       := $(BUILD)/emu
+EMU_FLAGS := -std=c++17 $(if $(filter 1,$(SANITIZE)),-O1 -g $(SAN_FLAGS),-O2 -g) -ffp-contract=off -DMNIST_CUDA_EMU \
+             -Itests/emu -Iinclude -Isrc $(shell pkg-config --cflags openblas 2>/dev/null) -Wall -Wextra -Wshadow
+EMU_OBJ   := $(LIB_SRC:src/%.c=$(EMU)/obj/%.o) $(patsubst src/%.cu,$(EMU)/obj/%.o,$(wildcard src/cuda/*.cu)) \
+             $(EMU)/obj/emu.o
+EMU_LIBS  := $(EMU)/libmnist.a $(BASE_LDLIBS) -lstdc++ -ldl -rdynamic
+EMU_BIN   := $(EMU)/mnist $(EMU)/tests/test_cuda $(EMU)/tests/test_cuda_kernels
+EMU_HDR   := $(HEADERS) $(wildcard src/cuda/*.h tests/emu/*.h)
+
+$(EMU)/obj/sparse.o: CFLAGS += -ffp-contract=fast
+$(EMU)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DMNIST_HAVE_CUDA -c $< -o $@
+$(EMU)/obj/cuda/%.o: src/cuda/%.cu $(EMU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) -x c++ $(EMU_FLAGS) -c $< -o $@
+$(EMU)/obj/emu.o: tests/emu/emu.cpp $(EMU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) -c $< -o $@
+$(EMU)/libmnist.a: $(EMU_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(EMU)/mnist: $(CLI_SRC) $(PAGE_C) $(EMU)/libmnist.a $(HEADERS)
+	$(CC) $(CFLAGS) -DMNIST_HAVE_CUDA $(CLI_SRC) $(PAGE_C) $(EMU_LIBS) -o $@
+$(EMU)/tests/test_cuda: tests/test_cuda.c tests/check.h $(EMU)/libmnist.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DMNIST_HAVE_CUDA $< $(EMU_LIBS) -o $@
+$(EMU)/tests/test_cuda_kernels: tests/test_cuda_kernels.cu tests/check.h $(EMU)/libmnist.a $(EMU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) -x c++ $(EMU_FLAGS) $< -x none $(EMU_LIBS) -fopenmp -o $@
+
+emu: $(EMU_BIN)
+
+check: $(TESTS) $(CUDA_TESTS) $(BUILD)/mnist $(EMU_BIN)
 
 # Install the missing build and test dependencies (needs root).
 deps:
@@ -167,7 +207,7 @@ test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory data
-	@MNIST_DATA="$(DATA)" PYTHON=$(PYTHON) MNIST_BUILD=$(BUILD) $(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) tests/run.sh
+	@MNIST_DATA="$(DATA)" PYTHON=$(PYTHON) MNIST_BUILD=$(BUILD) MNIST_EMU=$(EMU) $(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) tests/run.sh
 
 clean:
 	rm -rf $(BUILD)

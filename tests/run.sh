@@ -4,7 +4,7 @@
 # A program that exits non-zero without printing a FAIL (a crash) counts as one failure. A test that
 # cannot run here says so with a line "SKIP name: why"; skips are listed before the last line.
 # MNIST_BUILD names the build folder (build, or build/san for `make test SANITIZE=1`); the
-# scripts run the command $MNIST_BIN, by default the one in that folder.
+# scripts run the command $MNIST_BIN, by default the one in that folder. MNIST_EMU: see below.
 set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -39,6 +39,17 @@ run_one() { # name, command...
 for t in "$build"/tests/test_*; do
     [ -x "$t" ] && run_one "$(basename "$t")" "$t"
 done
+# The CUDA backend's own source on the CUDA emulator (tests/emu), where MNIST_EMU names its build
+# (build/emu, build/san/emu): its test programs, the kernels again with the blocks and threads run
+# in reverse order, and the command-line checks with the emulator's mnist.
+emu=${MNIST_EMU:-}
+if [ -n "$emu" ]; then
+    for t in "$emu"/tests/test_*; do
+        [ -x "$t" ] && run_one "emu: $(basename "$t")" "$t"
+    done
+    run_one "emu: test_cuda_kernels, reverse order" env MNIST_EMU_ORDER=reverse "$emu/tests/test_cuda_kernels"
+    run_one "emu: test_cuda_cli.py" env MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" tests/test_cuda_cli.py
+fi
 for t in tests/test_*.py; do
     [ -e "$t" ] && run_one "$(basename "$t")" "$PYTHON" "$t"
 done

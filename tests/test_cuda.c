@@ -127,7 +127,12 @@ typedef struct {
  * The change of the parameters over the three steps is checked apart: parameters of ~0.1 moved by
  * ~1e-4 a step, one rounding of each (an ulp of 0.1 is 7e-9) is ~1e-4 of the change, so 1e-3 in
  * FP32; with Adam the sign flips above are a few percent of a change where every entry moves by
- * ~lr, and TF32's gradients are 1e-2 off: 5e-2 for both. */
+ * ~lr, and TF32's gradients are 1e-2 off: 5e-2 for both. ReLU adds a jump: a pre-activation
+ * within rounding of 0 can be cut on one device and kept on the other, and then that unit's
+ * gradient for that example is whole on one and 0 on the other; one such unit of the 64 x 256 of
+ * a batch moves the first layer's gradient by ~1/128 of itself, the change and the optimizer state
+ * (momentum's velocity, made of the gradients alone) by up to ~1e-3 (seen: 6.4e-4, seed
+ * 1795859168 on the CUDA emulator). So with ReLU at least 1e-2 for the change and the state. */
 static void test_config(const config *cf, const rand_data *train, const rand_data *test) {
     mnist_model m;
     if (make_model(&m, cf->sizes, cf->nsizes, cf->act)) return;
@@ -155,6 +160,8 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
     int32_t idx[4 * 512];
     int n = cf->batch;
     double gtol = o.tf32 ? 1e-2 : 2e-5; /* gradients and losses: see above */
+    int relu = o.act == MNIST_RELU;      /* ReLU's jump: see above */
+    double dtol = relu && cf->dtol < 1e-2 ? 1e-2 : cf->dtol, stol = relu && cf->tol < 1e-2 ? 1e-2 : cf->tol;
 
     // the gradient of one batch, tensor by tensor
     rand_batch(idx, n, train->split.n);
@@ -192,8 +199,8 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
         float *dc = malloc(np * sizeof(float)), *dg = malloc(np * sizeof(float));
         for (size_t i = 0; i < np; i++) dc[i] = pc[i] - m.params[i], dg[i] = pg[i] - m.params[i];
         e = ok ? rel_err(dg, dc, np) : NAN;
-        check(e < cf->dtol && norm(dc, np) > 0, "%s: the three steps' change of the parameters within %.0e (relative %.3g)",
-              cf->name, cf->dtol, e);
+        check(e < dtol && norm(dc, np) > 0, "%s: the three steps' change of the parameters within %.0e (relative %.3g)",
+              cf->name, dtol, e);
         free(dc), free(dg);
         size_t ns = (size_t)mnist_optimizer_slots(o.optimizer) * np;
         if (ns) {
@@ -201,8 +208,8 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
             uint64_t kc = 0, kg = 0;
             ok = c->get_state(c, sc, &kc, &err) == 0 && g->get_state(g, sg, &kg, &err) == 0;
             e = ok ? rel_err(sg, sc, ns) : NAN;
-            check(e < cf->tol && kc == kg && kg == 3, "%s: optimizer state within %.0e (relative %.3g), %llu steps",
-                  cf->name, cf->tol, e, (unsigned long long)kg);
+            check(e < stol && kc == kg && kg == 3, "%s: optimizer state within %.0e (relative %.3g), %llu steps",
+                  cf->name, stol, e, (unsigned long long)kg);
             free(sc), free(sg);
         }
     }

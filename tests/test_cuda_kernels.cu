@@ -442,8 +442,10 @@ static void test_gemm(int n, int in, int out, int tf32) {
     gemm_ctx g = {api, h, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, cd, cd + 1};
     size_t nx = (size_t)n * in, nw = (size_t)in * out, ny = (size_t)n * out;
     float *x = (float *)malloc(nx * sizeof(float)), *w = (float *)malloc(nw * sizeof(float));
-    float *dz = (float *)malloc(ny * sizeof(float)), *want = (float *)malloc((nx > nw ? nx : nw) * sizeof(float));
-    float *got = (float *)malloc((nx > nw ? nx : nw) * sizeof(float));
+    size_t most = nx > nw ? nx : nw; /* room for the largest result */
+    most = most > ny ? most : ny;
+    float *dz = (float *)malloc(ny * sizeof(float)), *want = (float *)malloc(most * sizeof(float));
+    float *got = (float *)malloc(most * sizeof(float));
     for (size_t i = 0; i < nx; i++) x[i] = mnist_rng_u32(&rng) % 4 ? 0.0f : frand(0, 1);
     for (size_t i = 0; i < nw; i++) w[i] = frand(-0.1f, 0.1f);
     for (size_t i = 0; i < ny; i++) dz[i] = frand(-0.01f, 0.01f);

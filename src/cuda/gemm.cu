@@ -23,7 +23,11 @@ template <typename F> static void find(void *lib, F *fn, const char *name) {
 }
 
 static void load(void) {
+#ifdef MNIST_CUDA_EMU
+    void *lib = dlopen(NULL, RTLD_NOW); /* the CUDA emulator's cuBLAS is the program's own (tests/emu) */
+#else
     void *lib = dlopen(CUBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+#endif
 #ifdef MNIST_CUDA_LIB
     if (!lib) lib = dlopen(MNIST_CUDA_LIB "/" CUBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
 #endif

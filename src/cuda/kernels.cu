@@ -49,7 +49,7 @@ cudaError_t k_gather(float *x, int32_t *y, const uint8_t *images, const uint8_t 
                      int start, int n, int in, int shift, int flip, int side, uint32_t seed, const step_scalars *sc,
                      cudaStream_t s) {
     int blocks = n < 65535 ? n : 65535;
-    gather_kernel<<<blocks, 256, 0, s>>>(x, y, images, labels, idx, start, n, in, shift, flip, side, seed, sc);
+    LAUNCH(blocks, 256, s, gather_kernel)(x, y, images, labels, idx, start, n, in, shift, flip, side, seed, sc);
     return launched();
 }
 
@@ -81,12 +81,12 @@ cudaError_t k_bias_act(float *h, const float *b, int n, int k, int act, float *d
     dim3 grid((unsigned)((k + 255) / 256), (unsigned)(n < 65535 ? n : 65535));
     if (mask) {
         if (act == 0)
-            bias_act_kernel<0, true><<<grid, 256, 0, s>>>(h, b, n, k, drop, mask, seed, layer, threshold, keep_scale, sc);
+            LAUNCH(grid, 256, s, bias_act_kernel<0, true>)(h, b, n, k, drop, mask, seed, layer, threshold, keep_scale, sc);
         else
-            bias_act_kernel<1, true><<<grid, 256, 0, s>>>(h, b, n, k, drop, mask, seed, layer, threshold, keep_scale, sc);
+            LAUNCH(grid, 256, s, bias_act_kernel<1, true>)(h, b, n, k, drop, mask, seed, layer, threshold, keep_scale, sc);
     } else {
-        if (act == 0) bias_act_kernel<0, false><<<grid, 256, 0, s>>>(h, b, n, k, NULL, NULL, 0, 0, 0, 0.0f, NULL);
-        else bias_act_kernel<1, false><<<grid, 256, 0, s>>>(h, b, n, k, NULL, NULL, 0, 0, 0, 0.0f, NULL);
+        if (act == 0) LAUNCH(grid, 256, s, bias_act_kernel<0, false>)(h, b, n, k, NULL, NULL, 0, 0, 0, 0.0f, NULL);
+        else LAUNCH(grid, 256, s, bias_act_kernel<1, false>)(h, b, n, k, NULL, NULL, 0, 0, 0, 0.0f, NULL);
     }
     return launched();
 }
@@ -141,7 +141,7 @@ __global__ void softmax_xent_kernel(float *lp, float *dz, const float *b, const 
 
 cudaError_t k_softmax_xent(float *lp, float *dz, const float *b, const int32_t *y, int n, int k, last_mode mode,
                            float *b_out, const step_scalars *sc, double *loss, cudaStream_t s) {
-    softmax_xent_kernel<<<1, XENT_THREADS, 0, s>>>(lp, dz, b, y, n, k, mode, b_out, sc, loss);
+    LAUNCH(1, XENT_THREADS, s, softmax_xent_kernel)(lp, dz, b, y, n, k, mode, b_out, sc, loss);
     return launched();
 }
 
@@ -152,8 +152,8 @@ __global__ void log_softmax_kernel(float *lp, const float *b, int n, int k) {
 }
 
 cudaError_t k_log_softmax(float *lp, const float *b, int n, int k, cudaStream_t s) {
-    int blocks = (n + 127) / 128;
-    log_softmax_kernel<<<blocks < 4096 ? blocks : 4096, 128, 0, s>>>(lp, b, n, k);
+    int blocks = (n + 127) / 128 < 4096 ? (n + 127) / 128 : 4096;
+    LAUNCH(blocks, 128, s, log_softmax_kernel)(lp, b, n, k);
     return launched();
 }
 
@@ -192,7 +192,7 @@ __global__ void eval_rows_kernel(float *lp, const float *b, const int32_t *y, in
 
 cudaError_t k_eval_rows(float *lp, const float *b, const int32_t *y, int n, int k, double *loss_part, int *correct,
                         int *confusion, cudaStream_t s) {
-    eval_rows_kernel<<<1, EVAL_THREADS, 0, s>>>(lp, b, y, n, k, loss_part, correct, confusion);
+    LAUNCH(1, EVAL_THREADS, s, eval_rows_kernel)(lp, b, y, n, k, loss_part, correct, confusion);
     return launched();
 }
 
@@ -229,8 +229,8 @@ cudaError_t k_act_grad_bias(float *dh, const float *h, const float *mask, int n,
                             float *b_out, const step_scalars *sc, cudaStream_t s) {
     dim3 block(32, 32);
     unsigned blocks = (unsigned)((k + 31) / 32);
-    if (act == 0) act_grad_bias_kernel<0><<<blocks, block, 0, s>>>(dh, h, mask, n, k, mode, b_out, sc);
-    else act_grad_bias_kernel<1><<<blocks, block, 0, s>>>(dh, h, mask, n, k, mode, b_out, sc);
+    if (act == 0) LAUNCH(blocks, block, s, act_grad_bias_kernel<0>)(dh, h, mask, n, k, mode, b_out, sc);
+    else LAUNCH(blocks, block, s, act_grad_bias_kernel<1>)(dh, h, mask, n, k, mode, b_out, sc);
     return launched();
 }
 

@@ -20,7 +20,7 @@ __global__ void momentum_kernel(float *p, const float *g, float *v, size_t n, fl
 
 cudaError_t k_momentum(float *p, const float *g, float *v, size_t n, float mu, int nesterov, const step_scalars *sc,
                        cudaStream_t s) {
-    momentum_kernel<<<blocks_for(n), 256, 0, s>>>(p, g, v, n, mu, nesterov, sc);
+    LAUNCH(blocks_for(n), 256, s, momentum_kernel)(p, g, v, n, mu, nesterov, sc);
     return cudaGetLastError();
 }
 
@@ -37,6 +37,6 @@ __global__ void adam_kernel(float *p, const float *g, float *m, float *v, size_t
 
 cudaError_t k_adam(float *p, const float *g, float *m, float *v, size_t n, float b1, float b2, float eps,
                    const step_scalars *sc, cudaStream_t s) {
-    adam_kernel<<<blocks_for(n), 256, 0, s>>>(p, g, m, v, n, b1, b2, eps, sc);
+    LAUNCH(blocks_for(n), 256, s, adam_kernel)(p, g, m, v, n, b1, b2, eps, sc);
     return cudaGetLastError();
 }

@@ -1,0 +1,202 @@
+/* cuda_runtime.h of the CUDA emulator (tests/emu): the part of the CUDA runtime that src/cuda/
+ * uses, run on the host CPU, so that the backend's own source, kernels included, is tested on
+ * machines without a GPU. The Makefile compiles the .cu files of src/cuda with the host's C++
+ * compiler and -Itests/emu, so `#include <cuda_runtime.h>` finds this file instead of CUDA's.
+ *
+ * What it checks: device memory is host memory that the emulator tracks, so that a kernel
+ * argument, a copy or a cuBLAS operand that is not device memory (or runs past its allocation) is
+ * an error, as it would be a fault on a GPU; under AddressSanitizer each allocation is exactly its
+ * size, so a kernel reading past it is caught. New device memory reads as NaN. A stream keeps its
+ * work until the host waits for it, so a result read before waiting is stale, as on a GPU; work
+ * captured into a graph runs only when the graph is launched. A kernel runs block by block, each
+ * block's threads as fibers that switch at __syncthreads: a barrier that some threads of a block
+ * reach and others do not is reported, as are bad launch shapes. Every other launch runs the
+ * blocks, and the threads between barriers, in reverse order, so that a kernel that depends on
+ * the order of its blocks or lacks a barrier shows.
+ *
+ * What it is not: a model of the GPU's timing, its memory model or its math library (expf and
+ * logf are glibc's here, an ulp or two from CUDA's), nor of races between blocks that run at once.
+ * Those are checked only on a GPU (bench/gpu.py). */
+#ifndef MNIST_EMU_CUDA_RUNTIME_H
+#define MNIST_EMU_CUDA_RUNTIME_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <functional>
+#include <tuple>
+#include <type_traits>
+
+#define MNIST_CUDA_EMU 1
+#define CUDART_VERSION 13000
+
+#define __global__
+#define __device__
+#define __host__
+#define __shared__ static /* one block runs at a time: a block's shared memory is a static */
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+
+typedef enum cudaError {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorInsufficientDriver = 35,
+    cudaErrorNoDevice = 100,
+    cudaErrorInvalidResourceHandle = 400,
+    cudaErrorIllegalAddress = 700,
+    cudaErrorLaunchFailure = 719,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901
+} cudaError_t;
+
+typedef enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4
+} cudaMemcpyKind;
+
+typedef enum cudaStreamCaptureMode {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2
+} cudaStreamCaptureMode;
+
+#define cudaStreamNonBlocking 0x01
+
+struct dim3 {
+    unsigned x, y, z;
+    constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
+};
+typedef dim3 uint3;
+
+struct uchar4 {
+    unsigned char x, y, z, w;
+};
+struct __attribute__((aligned(16))) float4 {
+    float x, y, z, w;
+};
+static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+
+struct cudaDeviceProp {
+    char name[256];
+    int major, minor, multiProcessorCount;
+    size_t totalGlobalMem;
+};
+struct cudaFuncAttributes {
+    int maxThreadsPerBlock;
+};
+
+typedef struct emu_stream *cudaStream_t;
+typedef struct emu_event *cudaEvent_t;
+typedef struct emu_graph *cudaGraph_t;
+typedef struct emu_graph_exec *cudaGraphExec_t;
+
+/* The running thread's coordinates, set by the emulator before it resumes a thread. */
+extern uint3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+
+void __syncthreads(void);
+
+/* Fibers run one at a time: an atomic is a plain read-modify-write. */
+template <typename T> static inline T atomicAdd(T *p, T v) {
+    T old = *p;
+    *p = old + v;
+    return old;
+}
+
+/* ---- the runtime -------------------------------------------------------------------------- */
+
+const char *cudaGetErrorString(cudaError_t e);
+cudaError_t cudaGetLastError(void);
+cudaError_t cudaGetDeviceCount(int *n);
+cudaError_t cudaGetDevice(int *d);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d);
+cudaError_t cudaDeviceSynchronize(void);
+template <typename F> static inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F) {
+    a->maxThreadsPerBlock = 1024;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **p, size_t bytes);
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMallocHost(void **p, size_t bytes);
+cudaError_t cudaFreeHost(void *p);
+template <typename T> static inline cudaError_t cudaMalloc(T **p, size_t bytes) { return cudaMalloc((void **)p, bytes); }
+template <typename T> static inline cudaError_t cudaMallocHost(T **p, size_t bytes) {
+    return cudaMallocHost((void **)p, bytes);
+}
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s = 0);
+cudaError_t cudaMemset(void *dst, int value, size_t bytes);
+cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t s = 0);
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g);
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s);
+cudaError_t cudaGraphDestroy(cudaGraph_t g);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e);
+
+cudaError_t cudaEventCreate(cudaEvent_t *e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = 0);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b);
+
+/* ---- what the emulator adds ----------------------------------------------------------------- */
+
+/* Whether [p, p + bytes) lies in one live device allocation (cudaMalloc). */
+int emu_is_device(const void *p, size_t bytes);
+/* Run fn on stream s: now, or when the graph being captured on s is replayed. */
+cudaError_t emu_submit(cudaStream_t s, std::function<void()> fn);
+/* Record e as the error of the last launch (cudaGetLastError returns and clears it); say why on
+ * stderr, prefixed "CUDA emulator: ". */
+void emu_error(cudaError_t e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Check a launch's shape and enqueue it: each block of grid g runs thread(), once per thread of
+ * block b, with threadIdx and blockIdx set. */
+void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, std::function<void()> thread);
+
+/* A kernel's pointer arguments must be device memory (or NULL); index i names the argument. */
+template <typename T> static inline int emu_arg_ok(const char *name, int i, const T &a) {
+    if constexpr (std::is_pointer<T>::value) {
+        if (a && !emu_is_device((const void *)a, 1)) {
+            emu_error(cudaErrorIllegalAddress, "%s: argument %d (%p) is not device memory", name, i + 1, (const void *)a);
+            return 0;
+        }
+    }
+    (void)name, (void)i, (void)a;
+    return 1;
+}
+
+template <typename... P> struct emu_launcher {
+    dim3 g, b;
+    cudaStream_t s;
+    const char *name;
+    void (*kernel)(P...);
+    void operator()(P... a) const {
+        std::tuple<P...> args(a...);
+        int ok = 1, i = 0;
+        std::apply([&](const auto &...x) { ((ok &= emu_arg_ok(name, i++, x)), ...); }, args);
+        if (!ok) return;
+        void (*k)(P...) = kernel;
+        emu_launch_kernel(g, b, s, name, [k, args] { std::apply(k, args); });
+    }
+};
+
+template <typename... P>
+static inline emu_launcher<P...> emu_launch(dim3 g, dim3 b, cudaStream_t s, const char *name, void (*k)(P...)) {
+    return emu_launcher<P...>{g, b, s, name, k};
+}
+
+/* kernel<<<g, b, 0, s>>>(args) is spelled LAUNCH(g, b, s, kernel)(args) in src/cuda/. */
+#define LAUNCH(g, b, s, ...) emu_launch(g, b, s, #__VA_ARGS__, __VA_ARGS__)
+
+#endif
