@@ -136,7 +136,8 @@ $(CUDA_TESTS): $(BUILD)/tests/%: tests/%.cu tests/check.h $(wildcard src/cuda/*.
 # The CUDA emulator (tests/emu, in build/emu): the .cu files of src/cuda compiled by the host's C++
 # compiler against an emulated CUDA runtime and cuBLAS, linked with the library's C files built
 # with MNIST_HAVE_CUDA, so that the CUDA backend's own source, its kernels included, runs in the
-# tests where there is no GPU (and no nvcc): test_cuda, test_cuda_kernels and mnist --device cuda.
+# tests where there is no GPU (and no nvcc): test_cuda, test_cuda_kernels and mnist --device cuda;
+# test_emu checks the emulator itself.
 # Under SANITIZE=1 (build/san/emu) AddressSanitizer watches the kernels' reads and writes of device
 # memory, and LeakSanitizer finds device memory never freed.
 EMU       := $(BUILD)/emu
@@ -145,7 +146,7 @@ EMU_FLAGS := -std=c++17 $(if $(filter 1,$(SANITIZE)),-O1 -g $(SAN_FLAGS),-O2 -g)
 EMU_OBJ   := $(LIB_SRC:src/%.c=$(EMU)/obj/%.o) $(patsubst src/%.cu,$(EMU)/obj/%.o,$(wildcard src/cuda/*.cu)) \
              $(EMU)/obj/emu.o
 EMU_LIBS  := $(EMU)/libmnist.a $(BASE_LDLIBS) -lstdc++ -ldl -rdynamic
-EMU_BIN   := $(EMU)/mnist $(EMU)/tests/test_cuda $(EMU)/tests/test_cuda_kernels
+EMU_BIN   := $(EMU)/mnist $(EMU)/tests/test_cuda $(EMU)/tests/test_cuda_kernels $(EMU)/tests/test_emu
 EMU_HDR   := $(HEADERS) $(wildcard src/cuda/*.h tests/emu/*.h)
 
 $(EMU)/obj/sparse.o: CFLAGS += -ffp-contract=fast
@@ -169,6 +170,10 @@ $(EMU)/tests/test_cuda: tests/test_cuda.c tests/check.h $(EMU)/libmnist.a $(HEAD
 $(EMU)/tests/test_cuda_kernels: tests/test_cuda_kernels.cu tests/check.h $(EMU)/libmnist.a $(EMU_HDR)
 	@mkdir -p $(dir $@)
 	$(CXX) -x c++ $(EMU_FLAGS) $< -x none $(EMU_LIBS) -fopenmp -o $@
+
+$(EMU)/tests/test_emu: tests/emu/test_emu.cpp tests/check.h $(EMU)/libmnist.a $(EMU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) -Itests $< $(EMU_LIBS) -o $@
 
 emu: $(EMU_BIN)
 

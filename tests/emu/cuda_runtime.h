@@ -126,7 +126,9 @@ cudaError_t cudaMalloc(void **p, size_t bytes);
 cudaError_t cudaFree(void *p);
 cudaError_t cudaMallocHost(void **p, size_t bytes);
 cudaError_t cudaFreeHost(void *p);
-template <typename T> static inline cudaError_t cudaMalloc(T **p, size_t bytes) { return cudaMalloc((void **)p, bytes); }
+template <typename T> static inline cudaError_t cudaMalloc(T **p, size_t bytes) {
+    return cudaMalloc((void **)p, bytes);
+}
 template <typename T> static inline cudaError_t cudaMallocHost(T **p, size_t bytes) {
     return cudaMallocHost((void **)p, bytes);
 }
@@ -168,7 +170,8 @@ void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, std::fu
 template <typename T> static inline int emu_arg_ok(const char *name, int i, const T &a) {
     if constexpr (std::is_pointer<T>::value) {
         if (a && !emu_is_device((const void *)a, 1)) {
-            emu_error(cudaErrorIllegalAddress, "%s: argument %d (%p) is not device memory", name, i + 1, (const void *)a);
+            emu_error(cudaErrorIllegalAddress, "%s: argument %d (%p) is not device memory", name, i + 1,
+                      (const void *)a);
             return 0;
         }
     }

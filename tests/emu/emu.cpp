@@ -36,12 +36,17 @@ static std::recursive_mutex lock; /* the emulator's state, and the one kernel ru
 
 static cudaError_t last_error = cudaSuccess;
 
+/* One line on stderr: "CUDA emulator: " and the message. */
+static void say(const char *fmt, va_list ap) {
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "CUDA emulator: %s\n", msg);
+}
+
 void emu_error(cudaError_t e, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "CUDA emulator: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    say(fmt, ap);
     va_end(ap);
     LOCKED;
     if (last_error == cudaSuccess) last_error = e;
@@ -51,9 +56,7 @@ void emu_error(cudaError_t e, const char *fmt, ...) {
 [[noreturn]] static void fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "CUDA emulator: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    say(fmt, ap);
     va_end(ap);
     abort();
 }
@@ -169,8 +172,8 @@ struct emu_stream {
 struct emu_graph {
     std::vector<std::function<void()>> nodes;
 };
-struct emu_graph_exec {
-    std::vector<std::function<void()>> nodes;
+struct emu_graph_exec { /* shared with its launches that have not run yet */
+    std::shared_ptr<const std::vector<std::function<void()>>> nodes;
 };
 struct emu_event {
     double ms;
@@ -268,14 +271,15 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
 cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags) {
     (void)flags;
     if (!g) return fail(cudaErrorInvalidValue, "cudaGraphInstantiateWithFlags");
-    *e = new emu_graph_exec{g->nodes};
+    *e = new emu_graph_exec{std::make_shared<const std::vector<std::function<void()>>>(g->nodes)};
     return cudaSuccess;
 }
 
 cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) {
     if (!e) return fail(cudaErrorInvalidResourceHandle, "cudaGraphLaunch");
-    return emu_submit(s, [e] {
-        for (auto &f : e->nodes) f();
+    auto nodes = e->nodes;
+    return emu_submit(s, [nodes] {
+        for (auto &f : *nodes) f();
     });
 }
 
@@ -300,6 +304,7 @@ cudaError_t cudaEventCreate(cudaEvent_t *e) {
     return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    finish_all(); /* its recording may wait in a stream */
     delete e;
     return cudaSuccess;
 }
@@ -344,8 +349,9 @@ static cudaError_t check_copy(void *dst, const void *src, size_t bytes, cudaMemc
 /* As CUDA does with host memory that is not pinned (cudaMallocHost): a copy from it takes the
  * bytes at once (staged), a copy into it returns when done; with pinned memory both wait in the
  * stream, and the host must not touch the memory until it has waited for them. */
-cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
-    cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpyAsync");
+static cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s,
+                        const char *what) {
+    cudaError_t e = check_copy(dst, src, bytes, kind, what);
     if (e != cudaSuccess || !bytes) return e;
     int pageable_src = !emu_is_device(src, 1) && !within(host_mem, src, bytes);
     int pageable_dst = !emu_is_device(dst, 1) && !within(host_mem, dst, bytes);
@@ -360,8 +366,12 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 
 /* On stream 0, waiting for it (not for streams made with cudaStreamNonBlocking: as on a GPU, a
  * copy on stream 0 does not wait for them). */
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+    return copy(dst, src, bytes, kind, s, "cudaMemcpyAsync");
+}
+
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
-    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, 0);
+    cudaError_t e = copy(dst, src, bytes, kind, 0, "cudaMemcpy");
     finish(&legacy);
     return e;
 }
@@ -562,8 +572,8 @@ void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, std::fu
     unsigned long nt = (unsigned long)b.x * b.y * b.z;
     if (!g.x || !g.y || !g.z || !nt || b.x > 1024 || b.y > 1024 || b.z > 64 || nt > 1024 || g.x > INT_MAX ||
         g.y > 65535 || g.z > 65535) {
-        emu_error(cudaErrorInvalidConfiguration, "%s: a grid of (%u,%u,%u) blocks of (%u,%u,%u) threads", name, g.x, g.y,
-                  g.z, b.x, b.y, b.z);
+        emu_error(cudaErrorInvalidConfiguration, "%s: a grid of (%u,%u,%u) blocks of (%u,%u,%u) threads", name, g.x,
+                  g.y, g.z, b.x, b.y, b.z);
         return;
     }
     emu_submit(s, [=] { run_kernel(g, b, name, thread); });
@@ -642,12 +652,10 @@ static const float *rounded(std::vector<float> &copy, const float *p, size_t n) 
 
 static cublasStatus_t blas_bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static cublasStatus_t blas_bad(const char *fmt, ...) {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    say(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "CUDA emulator: cublasGemmEx: %s\n", msg);
     return CUBLAS_STATUS_INVALID_VALUE;
 }
 
@@ -659,21 +667,22 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, c
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F ||
         (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32))
-        return blas_bad("only float32 operands and FP32 or TF32 compute are emulated");
+        return blas_bad("cublasGemmEx: only float32 operands and FP32 or TF32 compute are emulated");
     if ((ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T))
-        return blas_bad("an operation that is neither N nor T");
+        return blas_bad("cublasGemmEx: an operation that is neither N nor T");
     int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
     int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
     if (m < 0 || n < 0 || k < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) || ldc < (m > 1 ? m : 1))
-        return blas_bad("m %d, n %d, k %d with lda %d, ldb %d, ldc %d", m, n, k, lda, ldb, ldc);
+        return blas_bad("cublasGemmEx: m %d, n %d, k %d with lda %d, ldb %d, ldc %d", m, n, k, lda, ldb, ldc);
     size_t na = extent(ar, ac, lda), nb = extent(br, bc, ldb), nc = extent(m, n, ldc);
     if ((na && !emu_is_device(a, na * sizeof(float))) || (nb && !emu_is_device(b, nb * sizeof(float))) ||
         (nc && !emu_is_device(c, nc * sizeof(float))))
-        return blas_bad("an operand is not device memory of its size (A %p: %s; B %p: %s; C %p: %s)", a,
+        return blas_bad("cublasGemmEx: an operand is not device memory of its size (A %p: %s; B %p: %s; C %p: %s)", a,
                         where(a, na * sizeof(float)), b, where(b, nb * sizeof(float)), c, where(c, nc * sizeof(float)));
     int dev = h->mode == CUBLAS_POINTER_MODE_DEVICE;
     if (!alpha || !beta || emu_is_device(alpha, sizeof(float)) != dev || emu_is_device(beta, sizeof(float)) != dev)
-        return blas_bad("alpha %p and beta %p must be %s memory in this pointer mode", alpha, beta, dev ? "device" : "host");
+        return blas_bad("cublasGemmEx: alpha %p and beta %p must be %s memory in this pointer mode", alpha, beta,
+                        dev ? "device" : "host");
     float ha = dev ? 0.0f : *(const float *)alpha, hb = dev ? 0.0f : *(const float *)beta;
     int t32 = compute == CUBLAS_COMPUTE_32F_FAST_TF32;
     emu_submit(h->stream, [=] {

@@ -1,0 +1,193 @@
+/* test_emu.cpp: the CUDA emulator's own checks, each provoked once: that it refuses what a GPU
+ * would fault on (bad launch shapes, host memory as a kernel argument or a copy's device side, a
+ * copy past an allocation), that streams hold their work until waited for, that a graph runs only
+ * when launched, that synchronising inside a capture fails it, that barriers work in both thread
+ * orders and a barrier only some threads reach stops the program, and that emulated cuBLAS reads
+ * alpha from device memory when it runs and rounds to TF32 when asked. Run by tests/run.sh in the
+ * emulator's build. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "check.h"
+}
+
+// x (n) += v; one thread an element
+__global__ void add_kernel(float *x, int n, float v) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] += v;
+}
+
+// out[0] = sum of x (blockDim.x, a power of two) through shared memory and barriers
+__global__ void sum_kernel(float *out, const float *x) {
+    __shared__ float part[1024];
+    part[threadIdx.x] = x[threadIdx.x];
+    __syncthreads();
+    for (unsigned w = blockDim.x / 2; w > 0; w /= 2) {
+        if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[0] = part[0];
+}
+
+// a barrier that only the even threads reach
+__global__ void divergent_kernel(float *x) {
+    if (threadIdx.x % 2 == 0) {
+        __syncthreads();
+        x[threadIdx.x] = 1.0f;
+    }
+}
+
+static float *dev_floats(size_t n) {
+    void *p = NULL;
+    cudaMalloc(&p, n * sizeof(float));
+    return (float *)p;
+}
+
+static void test_refusals(void) {
+    float *d = dev_floats(64), host[64] = {0};
+    LAUNCH(1, 2048, 0, add_kernel)(d, 64, 1.0f);
+    check(cudaGetLastError() == cudaErrorInvalidConfiguration, "a block of 2048 threads is refused");
+    LAUNCH(dim3(1, 70000), 32, 0, add_kernel)(d, 64, 1.0f);
+    check(cudaGetLastError() == cudaErrorInvalidConfiguration, "a grid 70000 blocks high is refused");
+    LAUNCH(1, 64, 0, add_kernel)(host, 64, 1.0f);
+    cudaDeviceSynchronize();
+    check(cudaGetLastError() == cudaErrorIllegalAddress && host[0] == 0.0f,
+          "host memory as a kernel's argument is refused and the kernel does not run");
+    check(cudaGetLastError() == cudaSuccess, "cudaGetLastError clears the error it returns");
+    check(cudaMemcpy(host, d, 64 * sizeof(float), cudaMemcpyHostToDevice) == cudaErrorInvalidValue,
+          "a copy host to device whose destination is host memory is refused");
+    check(cudaMemcpy(d, host, 65 * sizeof(float), cudaMemcpyHostToDevice) == cudaErrorInvalidValue,
+          "a copy past the end of its allocation is refused");
+    check(cudaMemset(host, 0, 4) == cudaErrorInvalidValue, "cudaMemset of host memory is refused");
+    check(cudaFree(host) == cudaErrorInvalidValue, "cudaFree of host memory is refused");
+    cudaGetLastError();
+    float first;
+    cudaMemcpy(&first, d, sizeof first, cudaMemcpyDeviceToHost);
+    check(isnan(first), "new device memory reads as NaN (%g)", first);
+    cudaFree(d);
+}
+
+static void test_streams_and_graphs(void) {
+    cudaStream_t s;
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    float *d = dev_floats(8), *pinned = NULL;
+    cudaMallocHost(&pinned, 8 * sizeof(float));
+    for (int i = 0; i < 8; i++) pinned[i] = -1.0f;
+    cudaMemsetAsync(d, 0, 8 * sizeof(float), s);
+    LAUNCH(1, 8, s, add_kernel)(d, 8, 2.0f);
+    cudaMemcpyAsync(pinned, d, 8 * sizeof(float), cudaMemcpyDeviceToHost, s);
+    check(pinned[0] == -1.0f, "a copy into pinned memory has not happened before the host waits (%g)", pinned[0]);
+    cudaStreamSynchronize(s);
+    check(pinned[0] == 2.0f && pinned[7] == 2.0f, "after cudaStreamSynchronize it has (%g)", pinned[0]);
+
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t e = NULL;
+    check(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed) == cudaSuccess, "a capture begins");
+    LAUNCH(1, 8, s, add_kernel)(d, 8, 1.0f);
+    check(cudaStreamEndCapture(s, &g) == cudaSuccess && g, "and ends with a graph");
+    cudaMemcpyAsync(pinned, d, 8 * sizeof(float), cudaMemcpyDeviceToHost, s);
+    cudaStreamSynchronize(s);
+    check(pinned[0] == 2.0f, "the captured kernel did not run while captured (%g)", pinned[0]);
+    cudaGraphInstantiateWithFlags(&e, g, 0);
+    cudaGraphLaunch(e, s);
+    cudaGraphLaunch(e, s);
+    cudaGraphExecDestroy(e); /* with its launches still waiting: they still run */
+    cudaMemcpyAsync(pinned, d, 8 * sizeof(float), cudaMemcpyDeviceToHost, s);
+    cudaStreamSynchronize(s);
+    check(pinned[0] == 4.0f, "two launches of the graph run it twice (%g)", pinned[0]);
+    cudaGraphDestroy(g);
+
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+    check(cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported, "waiting for a capturing stream fails");
+    check(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated && !g, "and so does its capture");
+    cudaGetLastError();
+    cudaFreeHost(pinned);
+    cudaFree(d);
+    cudaStreamDestroy(s);
+}
+
+static void test_barriers(void) {
+    float x[1024], want = 0, got = NAN;
+    for (int i = 0; i < 1024; i++) want += x[i] = (float)(i % 7);
+    float *dx = dev_floats(1024), *dout = dev_floats(1);
+    cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
+    for (int launch = 0; launch < 2; launch++) { /* one launch in each order */
+        LAUNCH(1, 1024, 0, sum_kernel)(dout, dx);
+        cudaMemcpy(&got, dout, sizeof got, cudaMemcpyDeviceToHost);
+        check(got == want, "launch %d: a reduction through shared memory and barriers gives %g (%g)", launch, got,
+              want);
+    }
+    cudaFree(dx), cudaFree(dout);
+
+    fflush(stdout);
+    int err[2];
+    if (pipe(err)) return;
+    pid_t pid = fork();
+    if (pid == 0) { /* the child runs the kernel: the emulator must stop it */
+        dup2(err[1], 2);
+        float *d = dev_floats(64);
+        LAUNCH(1, 64, 0, divergent_kernel)(d);
+        cudaDeviceSynchronize();
+        _exit(0);
+    }
+    close(err[1]);
+    char msg[1024] = "";
+    ssize_t n = read(err[0], msg, sizeof msg - 1);
+    msg[n > 0 ? n : 0] = 0;
+    msg[strcspn(msg, "\n")] = 0;
+    close(err[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(msg, "divergent_kernel") &&
+              strstr(msg, "barrier not reached by every thread"),
+          "a barrier only some threads reach stops the program, naming the kernel: %s", msg);
+}
+
+static void test_cublas(void) {
+    cublasHandle_t h;
+    cudaStream_t s;
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    cublasCreate_v2(&h);
+    cublasSetStream_v2(h, s);
+    cublasSetPointerMode_v2(h, CUBLAS_POINTER_MODE_DEVICE);
+    float a = 1.0f + 1.0f / 4096, b = 1.0f, c = 0.0f, consts[2] = {3.0f, 0.0f}, host_alpha = 1.0f;
+    float *da = dev_floats(1), *db = dev_floats(1), *dc = dev_floats(1), *dk = dev_floats(2);
+    cudaMemcpy(da, &a, 4, cudaMemcpyHostToDevice), cudaMemcpy(db, &b, 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dk, consts, 8, cudaMemcpyHostToDevice);
+    cublasStatus_t st = cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, &host_alpha, da, CUDA_R_32F, 1, db,
+                                     CUDA_R_32F, 1, dk + 1, dc, CUDA_R_32F, 1, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    check(st == CUBLAS_STATUS_INVALID_VALUE, "in pointer mode device a host alpha is refused");
+    consts[0] = 1.0f;
+    cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, dk, da, CUDA_R_32F, 1, db, CUDA_R_32F, 1, dk + 1, dc, CUDA_R_32F,
+                 1, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    /* on stream 0, which does not wait for s: after the product was enqueued on s, before it runs */
+    cudaMemcpy(dk, consts, 4, cudaMemcpyHostToDevice);
+    cudaStreamSynchronize(s);
+    cudaMemcpy(&c, dc, 4, cudaMemcpyDeviceToHost);
+    check(c == a, "alpha is read from device memory when the product runs (%.9g, want %.9g)", c, a);
+    cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 1, dk, da, CUDA_R_32F, 1, db, CUDA_R_32F, 1, dk + 1, dc, CUDA_R_32F,
+                 1, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+    cudaDeviceSynchronize();
+    cudaMemcpy(&c, dc, 4, cudaMemcpyDeviceToHost);
+    check(c == 1.0f, "TF32 rounds 1 + 2^-12 to 1 (%.9g)", c);
+    cublasDestroy_v2(h);
+    cudaStreamDestroy(s);
+    cudaFree(da), cudaFree(db), cudaFree(dc), cudaFree(dk);
+}
+
+int main(void) {
+    test_refusals();
+    test_streams_and_graphs();
+    test_barriers();
+    test_cublas();
+    return check_status();
+}
