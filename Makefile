@@ -183,6 +183,7 @@ check: $(TESTS) $(CUDA_TESTS) $(BUILD)/mnist $(EMU_BIN)
 deps:
 	@need="$(strip $(missing))"; \
 	command -v pkg-config >/dev/null || need="pkg-config $$need"; \
+	command -v $(CXX) >/dev/null || need="$$need g++"; \
 	$(PYTHON) -c 'import numpy' 2>/dev/null || need="$$need python3-numpy"; \
 	$(PYTHON) -c 'import PIL' 2>/dev/null || need="$$need python3-pil"; \
 	command -v npm >/dev/null || need="$$need npm"; \

@@ -29,6 +29,10 @@ run_one() { # name, command...
         echo "FAIL $name exited with status $rc"
         f=1
     fi
+    if [ "$s" -gt 0 ] && [ "${no_skip:-0}" = 1 ]; then
+        echo "FAIL $name skipped checks on the CUDA emulator, where everything must run"
+        f=$((f + 1))
+    fi
     if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
         echo "FAIL $name ran no check"
         f=1
@@ -41,14 +45,19 @@ for t in "$build"/tests/test_*; do
 done
 # The CUDA backend's own source on the CUDA emulator (tests/emu), where MNIST_EMU names its build
 # (build/emu, build/san/emu): its test programs, the kernels again with the blocks and threads run
-# in reverse order, and the command-line checks with the emulator's mnist.
+# in reverse order, and the command-line checks with the emulator's mnist. There every check runs:
+# a SKIP (say, its cuBLAS not found) is a failure.
 emu=${MNIST_EMU:-}
-if [ -n "$emu" ]; then
+if [ -z "$emu" ]; then
+    skipped+=("the CUDA emulator's runs (MNIST_EMU not set)")
+else
+    no_skip=1
     for t in "$emu"/tests/test_*; do
         [ -x "$t" ] && run_one "emu: $(basename "$t")" "$t"
     done
     run_one "emu: test_cuda_kernels, reverse order" env MNIST_EMU_ORDER=reverse "$emu/tests/test_cuda_kernels"
     run_one "emu: test_cuda_cli.py" env MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" tests/test_cuda_cli.py
+    no_skip=0
 fi
 for t in tests/test_*.py; do
     [ -e "$t" ] && run_one "$(basename "$t")" "$PYTHON" "$t"

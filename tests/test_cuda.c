@@ -132,7 +132,8 @@ typedef struct {
  * gradient for that example is whole on one and 0 on the other; one such unit of the 64 x 256 of
  * a batch moves the first layer's gradient by ~1/128 of itself, the change and the optimizer state
  * (momentum's velocity, made of the gradients alone) by up to ~1e-3 (seen: 6.4e-4, seed
- * 1795859168 on the CUDA emulator). So with ReLU at least 1e-2 for the change and the state. */
+ * 1795859168 on the CUDA emulator). So with ReLU at least 5e-3 for the change and the state: room
+ * for a few such units, still far under what a wrong kernel gives (1e-1 and up). */
 static void test_config(const config *cf, const rand_data *train, const rand_data *test) {
     mnist_model m;
     if (make_model(&m, cf->sizes, cf->nsizes, cf->act)) return;
@@ -161,7 +162,7 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
     int n = cf->batch;
     double gtol = o.tf32 ? 1e-2 : 2e-5; /* gradients and losses: see above */
     int relu = o.act == MNIST_RELU;      /* ReLU's jump: see above */
-    double dtol = relu && cf->dtol < 1e-2 ? 1e-2 : cf->dtol, stol = relu && cf->tol < 1e-2 ? 1e-2 : cf->tol;
+    double dtol = relu && cf->dtol < 5e-3 ? 5e-3 : cf->dtol, stol = relu && cf->tol < 5e-3 ? 5e-3 : cf->tol;
 
     // the gradient of one batch, tensor by tensor
     rand_batch(idx, n, train->split.n);

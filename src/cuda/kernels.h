@@ -20,7 +20,7 @@ extern "C" {
 /* kernel<<<grid, block, 0, stream>>>(args), spelled LAUNCH(grid, block, stream, kernel)(args) so that
  * the CUDA emulator (tests/emu), which defines its own LAUNCH, runs the same source on the host. */
 #ifndef LAUNCH
-#define LAUNCH(grid, block, stream, ...) __VA_ARGS__<<<grid, block, 0, stream>>>
+#define LAUNCH(grid, block, stream, ...) __VA_ARGS__<<<(grid), (block), 0, (stream)>>>
 #endif
 
 #define NCOUNTS (1 + MNIST_CLASSES * MNIST_CLASSES) /* evaluation's counts: correct, then the confusion matrix */

@@ -3,20 +3,27 @@
  * machines without a GPU. The Makefile compiles the .cu files of src/cuda with the host's C++
  * compiler and -Itests/emu, so `#include <cuda_runtime.h>` finds this file instead of CUDA's.
  *
- * What it checks: device memory is host memory that the emulator tracks, so that a kernel
- * argument, a copy or a cuBLAS operand that is not device memory (or runs past its allocation) is
- * an error, as it would be a fault on a GPU; under AddressSanitizer each allocation is exactly its
- * size, so a kernel reading past it is caught. New device memory reads as NaN. A stream keeps its
- * work until the host waits for it, so a result read before waiting is stale, as on a GPU; work
- * captured into a graph runs only when the graph is launched. A kernel runs block by block, each
- * block's threads as fibers that switch at __syncthreads: a barrier that some threads of a block
- * reach and others do not is reported, as are bad launch shapes. Every other launch runs the
- * blocks, and the threads between barriers, in reverse order, so that a kernel that depends on
- * the order of its blocks or lacks a barrier shows.
+ * What it checks: device memory is host memory that the emulator tracks, so that a kernel's
+ * pointer argument (where it points; pointers inside structs are not seen), a copy or a cuBLAS
+ * operand that is not device memory, or runs past its allocation, is an error, as it would be a
+ * fault on a GPU (pinned host memory, which a GPU could read, is refused too: the backend never
+ * passes it); under AddressSanitizer each allocation is exactly its size, so a kernel reading past
+ * it is caught. New device memory reads as NaN. A stream keeps its work until the host waits for
+ * it, so a result read before waiting is stale, as on a GPU; streams made without
+ * cudaStreamNonBlocking are ordered with stream 0. Work captured into a graph runs only when the
+ * graph is launched; waiting, copies with memory not pinned and failed launches fail the capture.
+ * A kernel runs block by block, each block's threads as fibers that switch at __syncthreads: a
+ * barrier that some threads of a block reach and others do not is reported, as are bad launch
+ * shapes. Every other launch runs the blocks, and the threads between barriers, in reverse order,
+ * so that a kernel that depends on the order of its blocks or lacks a barrier shows.
  *
  * What it is not: a model of the GPU's timing, its memory model or its math library (expf and
- * logf are glibc's here, an ulp or two from CUDA's), nor of races between blocks that run at once.
- * Those are checked only on a GPU (bench/gpu.py). */
+ * logf are glibc's here, an ulp or two from CUDA's; TF32 is rounded to nearest, ties away, which
+ * cuBLAS does not document), nor of races between blocks that run at once, nor of a kernel's
+ * resources (registers, shared memory: a launch too large for the card passes here). Shared memory
+ * is a static, zero at first and kept from block to block, so a kernel reading it before writing
+ * it is not caught; and code that compiles here may not compile for the device. Those are checked
+ * only on a GPU (bench/gpu.py). */
 #ifndef MNIST_EMU_CUDA_RUNTIME_H
 #define MNIST_EMU_CUDA_RUNTIME_H
 
@@ -102,8 +109,12 @@ extern dim3 blockDim, gridDim;
 
 void __syncthreads(void);
 
-/* Fibers run one at a time: an atomic is a plain read-modify-write. */
-template <typename T> static inline T atomicAdd(T *p, T v) {
+/* Fibers run one at a time: an atomic is a plain read-modify-write. The value converts to *p's
+ * type, as CUDA's overloads let it (atomicAdd(float *, 1)). */
+template <typename T> struct emu_same {
+    typedef T type;
+};
+template <typename T> static inline T atomicAdd(T *p, typename emu_same<T>::type v) {
     T old = *p;
     *p = old + v;
     return old;
@@ -157,8 +168,10 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b);
 
 /* Whether [p, p + bytes) lies in one live device allocation (cudaMalloc). */
 int emu_is_device(const void *p, size_t bytes);
-/* Run fn on stream s: now, or when the graph being captured on s is replayed. */
+/* Enqueue fn on stream s (run when something waits for s), or into the graph being captured on s. */
 cudaError_t emu_submit(cudaStream_t s, std::function<void()> fn);
+/* A launch failed on s: a capture in progress there fails, as on a GPU. */
+void emu_capture_fault(cudaStream_t s);
 /* Record e as the error of the last launch (cudaGetLastError returns and clears it); say why on
  * stderr, prefixed "CUDA emulator: ". */
 void emu_error(cudaError_t e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -188,7 +201,7 @@ template <typename... P> struct emu_launcher {
         std::tuple<P...> args(a...);
         int ok = 1, i = 0;
         std::apply([&](const auto &...x) { ((ok &= emu_arg_ok(name, i++, x)), ...); }, args);
-        if (!ok) return;
+        if (!ok) return emu_capture_fault(s);
         void (*k)(P...) = kernel;
         emu_launch_kernel(g, b, s, name, [k, args] { std::apply(k, args); });
     }

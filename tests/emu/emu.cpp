@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -166,6 +168,7 @@ cudaError_t cudaFreeHost(void *p) { return finish_all(), release(host_mem, p, "c
  * result it has not waited for reads what was there before, and a test sees it. */
 struct emu_stream {
     bool capturing, invalidated;
+    bool blocking; /* made without cudaStreamNonBlocking: ordered with stream 0 */
     std::vector<std::function<void()>> nodes; /* the capture's */
     std::vector<std::function<void()>> queue; /* enqueued, not yet run */
 };
@@ -185,13 +188,28 @@ static std::set<emu_stream *> live; /* the others */
 static int capturing;               /* streams in capture */
 
 static emu_stream *S(cudaStream_t s) { return s ? s : &legacy; }
+static void finish(emu_stream *st);
 
 cudaError_t emu_submit(cudaStream_t s, std::function<void()> fn) {
     LOCKED;
     emu_stream *st = S(s);
-    if (st->capturing) st->nodes.push_back(std::move(fn));
-    else st->queue.push_back(std::move(fn));
+    if (st->capturing) {
+        st->nodes.push_back(std::move(fn));
+        return cudaSuccess;
+    }
+    if (st == &legacy) { /* stream 0 waits for the blocking streams, and they for it */
+        for (emu_stream *o : live)
+            if (o->blocking) finish(o);
+    } else if (st->blocking) {
+        finish(&legacy);
+    }
+    st->queue.push_back(std::move(fn));
     return cudaSuccess;
+}
+
+void emu_capture_fault(cudaStream_t s) {
+    LOCKED;
+    if (S(s)->capturing) S(s)->invalidated = true;
 }
 
 /* Run what stream s holds, in order. */
@@ -209,9 +227,9 @@ static void finish_all(void) {
 }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
-    (void)flags;
     LOCKED;
     *s = new emu_stream();
+    (*s)->blocking = !(flags & cudaStreamNonBlocking);
     live.insert(*s);
     return cudaSuccess;
 }
@@ -313,7 +331,8 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
     return emu_submit(s, [e] { e->ms = now_ms(); });
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-    finish(S(e->stream));
+    (void)e;
+    finish_all(); /* its stream may be gone */
     return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
@@ -355,12 +374,16 @@ static cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind
     if (e != cudaSuccess || !bytes) return e;
     int pageable_src = !emu_is_device(src, 1) && !within(host_mem, src, bytes);
     int pageable_dst = !emu_is_device(dst, 1) && !within(host_mem, dst, bytes);
-    if (pageable_src && !S(s)->capturing) {
+    if ((pageable_src || pageable_dst) && S(s)->capturing) { /* CUDA cannot capture these */
+        emu_capture_fault(s);
+        return fail(cudaErrorStreamCaptureUnsupported, "a copy with memory not pinned, during a capture");
+    }
+    if (pageable_src) {
         auto staged = std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
         return emu_submit(s, [=] { memcpy(dst, staged->data(), bytes); });
     }
     emu_submit(s, [=] { memcpy(dst, src, bytes); });
-    if (pageable_dst && !S(s)->capturing) finish(S(s));
+    if (pageable_dst) finish(S(s));
     return cudaSuccess;
 }
 
@@ -394,14 +417,16 @@ cudaError_t cudaMemset(void *dst, int value, size_t bytes) {
 
 /* A fiber per thread of the largest block so far, each running threads for as long as the program
  * does: run a thread of the kernel, say it is done, switch back to the scheduler, and again when
- * resumed. On x86-64 a switch is emu_switch below (the registers the ABI has callee keep, and the
- * float control words, on the fiber's own stack); elsewhere ucontext's swapcontext, which also
- * saves the signal mask with a system call each time. */
+ * resumed. On x86-64 a switch is emu_switch below (the registers the ABI has the callee keep, on
+ * the fiber's own stack; the float control words are left as they are, so every thread runs
+ * under the host's); elsewhere ucontext's swapcontext, which also saves the signal mask with a
+ * system call each time. Each stack is mapped with an inaccessible page below it, so that a
+ * thread overflowing its stack faults rather than writing over the heap. */
 enum { RUNNING, AT_BARRIER, DONE };
-enum { STACK_BYTES = 64 << 10 };
+enum { STACK_BYTES = 64 << 10, GUARD_BYTES = 4096 };
 
 struct fiber {
-    char *stack;
+    char *stack; /* STACK_BYTES above its guard page */
     int state;
 #if defined(__x86_64__)
     void *sp;
@@ -410,10 +435,12 @@ struct fiber {
 #endif
 };
 
-/* The fibers; their stacks are freed at exit. */
-static struct fiber_pool : std::vector<fiber> {
+/* The fibers, in a deque: a paused fiber's context must not move as the pool grows. Their stacks
+ * are unmapped at exit. */
+static struct fiber_pool : std::deque<fiber> {
     ~fiber_pool() {
-        for (fiber &f : *this) free(f.stack);
+        for (fiber &f : *this)
+            if (f.stack) munmap(f.stack - GUARD_BYTES, GUARD_BYTES + STACK_BYTES);
     }
 } fibers;
 static unsigned current;                   /* the fiber running */
@@ -433,7 +460,7 @@ static void fiber_main(void) {
 
 #if defined(__x86_64__)
 extern "C" void emu_switch(void **save_sp, void *to_sp);
-asm(".text\n"
+asm(".pushsection .text\n"
     ".globl emu_switch\n"
     ".type emu_switch, @function\n"
     "emu_switch:\n"
@@ -443,14 +470,8 @@ asm(".text\n"
     "    pushq %r13\n"
     "    pushq %r14\n"
     "    pushq %r15\n"
-    "    subq $8, %rsp\n"
-    "    stmxcsr (%rsp)\n"
-    "    fnstcw 4(%rsp)\n"
     "    movq %rsp, (%rdi)\n"
     "    movq %rsi, %rsp\n"
-    "    ldmxcsr (%rsp)\n"
-    "    fldcw 4(%rsp)\n"
-    "    addq $8, %rsp\n"
     "    popq %r15\n"
     "    popq %r14\n"
     "    popq %r13\n"
@@ -458,21 +479,19 @@ asm(".text\n"
     "    popq %rbx\n"
     "    popq %rbp\n"
     "    ret\n"
-    ".size emu_switch, .-emu_switch\n");
+    ".size emu_switch, .-emu_switch\n"
+    ".popsection\n");
 
 static void *scheduler_sp;
 
-/* A new fiber's stack as emu_switch leaves one: control words, six registers, then fiber_main as
- * the return address, 16-byte aligned as a call would leave it. */
+/* A new fiber's stack as emu_switch leaves one: six registers, then fiber_main as the return
+ * address, 16-byte aligned as a call would leave it. */
 static void fiber_make(fiber &f) {
     uintptr_t top = ((uintptr_t)f.stack + STACK_BYTES) & ~(uintptr_t)15;
     void **sp = (void **)top;
     *--sp = NULL;                     /* fiber_main never returns */
     *--sp = (void *)fiber_main;
     for (int i = 0; i < 6; i++) *--sp = NULL; /* rbp rbx r12 r13 r14 r15 */
-    uint32_t csr[2];
-    asm volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(csr[0]), "=m"(csr[1]));
-    memcpy(--sp, csr, sizeof csr);
     f.sp = sp;
 }
 static void switch_in(fiber &f) { emu_switch(&scheduler_sp, f.sp); }
@@ -496,7 +515,9 @@ static void resume(unsigned t) {
     if (t >= fibers.size()) fibers.resize(t + 1, fiber{});
     fiber &f = fibers[t];
     if (!f.stack) {
-        if (!(f.stack = (char *)malloc(STACK_BYTES))) fatal("out of memory for a thread's stack");
+        void *m = mmap(NULL, GUARD_BYTES + STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED || mprotect(m, GUARD_BYTES, PROT_NONE)) fatal("no memory for a thread's stack");
+        f.stack = (char *)m + GUARD_BYTES;
         fiber_make(f);
     }
     current = t;
@@ -574,6 +595,7 @@ void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, std::fu
         g.y > 65535 || g.z > 65535) {
         emu_error(cudaErrorInvalidConfiguration, "%s: a grid of (%u,%u,%u) blocks of (%u,%u,%u) threads", name, g.x,
                   g.y, g.z, b.x, b.y, b.z);
+        emu_capture_fault(s);
         return;
     }
     emu_submit(s, [=] { run_kernel(g, b, name, thread); });

@@ -110,6 +110,23 @@ static void test_streams_and_graphs(void) {
     check(cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported, "waiting for a capturing stream fails");
     check(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated && !g, "and so does its capture");
     cudaGetLastError();
+
+    float pageable[8];
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+    check(cudaMemcpyAsync(pageable, d, sizeof pageable, cudaMemcpyDeviceToHost, s) == cudaErrorStreamCaptureUnsupported,
+          "a copy into memory not pinned cannot be captured");
+    check(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated && !g, "and fails its capture");
+    cudaGetLastError();
+
+    cudaStream_t blocking; /* made without cudaStreamNonBlocking: stream 0 waits for it */
+    cudaStreamCreateWithFlags(&blocking, 0);
+    LAUNCH(1, 8, blocking, add_kernel)(d, 8, 1.0f);
+    cudaMemcpy(pageable, d, sizeof pageable, cudaMemcpyDeviceToHost);
+    check(pageable[0] == 5.0f, "a copy on stream 0 waits for a blocking stream's kernel (%g)", pageable[0]);
+    LAUNCH(1, 8, s, add_kernel)(d, 8, 1.0f);
+    cudaMemcpy(pageable, d, sizeof pageable, cudaMemcpyDeviceToHost);
+    check(pageable[0] == 5.0f, "but not for a non-blocking stream's (%g)", pageable[0]);
+    cudaStreamDestroy(blocking);
     cudaFreeHost(pinned);
     cudaFree(d);
     cudaStreamDestroy(s);
