@@ -4,7 +4,8 @@
      inputs (relative error per kernel; NaN never passes), with each kernel's time at the lab's shapes
   2. the backend checks: tests/test_cuda, the seam against the CPU backend, one epoch on MNIST;
      tests/test_cuda_cli.py, models trained on either device evaluated on both
-  3. the lab's recipe, 5 epochs, `mnist train --device cuda`, in FP32 and with --tf32
+  3. the lab's recipe, 5 epochs, `mnist train --device cuda`, in FP32 and with --tf32; in FP32 again
+     with --no-graph, and with MNIST_CUDA_UNFUSED=1 (the last layer as products, not fused)
   4. the lab's JAX code with each epoch in one jit (bench/jax_lab.py), in FP32
      (JAX_DEFAULT_MATMUL_PRECISION=highest) and in its default TF32, when JAX is installed
 
@@ -242,15 +243,20 @@ def main():
                 for l in text.splitlines():
                     if l.startswith("TIME "):
                         r.say("   " + l)
+                    elif l.startswith("GPU: ") and gpu == "unknown GPU":  # no nvidia-smi: the program's word
+                        gpu = l[5:].strip()
             checks.append((name, p, len(f), rc, s))
 
     rows = []
-    # the third row: FP32 with each step enqueued on its own (--no-graph), what the graph saves
+    # then FP32 with each step enqueued on its own (--no-graph): what the graph saves; and with the
+    # last layer as cuBLAS products and kernels (MNIST_CUDA_UNFUSED=1): what its two fused kernels save
     notes = []
-    for label, log, extra in (("C FP32", "train-fp32", []), ("C TF32", "train-tf32", ["--tf32"]),
-                              ("C FP32, no graph", "train-fp32-nograph", ["--no-graph"])):
+    for label, log, extra, e in (("C FP32", "train-fp32", [], env), ("C TF32", "train-tf32", ["--tf32"], env),
+                                 ("C FP32, no graph", "train-fp32-nograph", ["--no-graph"], env),
+                                 ("C FP32, last layer unfused", "train-fp32-unfused", [],
+                                  dict(env, MNIST_CUDA_UNFUSED="1"))):
         rc, text, _ = r.run(log, [bins["mnist"], "train", "--device", "cuda", "--epochs", str(a.epochs), "--json",
-                                  "--no-progress"] + extra, 180, env)
+                                  "--no-progress"] + extra, 180, e)
         rows.append((label, summarize(json_lines(text)) if rc == 0 else None, rc))
         notes += [f"{label}: {l.strip()}" for l in text.splitlines() if "note:" in l]  # e.g. a graph fallback
     have_jax = not a.no_jax and subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0

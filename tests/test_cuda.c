@@ -465,6 +465,9 @@ int main(void) {
          {.optimizer = MNIST_SGD, .weight_decay = 0.5f}, 2e-5, 1e-3},
         {"no hidden layer", {MNIST_PIXELS, MNIST_CLASSES}, 2, 50, "tanh", {.optimizer = MNIST_SGD}, 2e-5, 1e-3},
         {"12 outputs, 4 layers", {MNIST_PIXELS, 64, 48, 40, 12}, 5, 19, "tanh", {.optimizer = MNIST_SGD}, 2e-5, 1e-3},
+        /* over LAST_MAX outputs: the last layer as products and kernels, not fused */
+        {"40 outputs, momentum", {MNIST_PIXELS, 64, 40}, 3, 19, "tanh", {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f},
+         2e-5, 1e-3},
         {"momentum", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "tanh",
          {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f}, 2e-5, 1e-3},
         {"Nesterov + weight decay", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "relu",
@@ -483,6 +486,12 @@ int main(void) {
          {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f}, 2e-5, 1e-3},
     };
     for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) test_config(&configs[i], &train, &test);
+    /* the lab's shape with the last layer unfused, as bench/gpu.py runs it to measure the fusion */
+    config unfused = configs[0];
+    unfused.name = "lab shape, last layer unfused (MNIST_CUDA_UNFUSED=1)";
+    setenv("MNIST_CUDA_UNFUSED", "1", 1);
+    test_config(&unfused, &train, &test);
+    unsetenv("MNIST_CUDA_UNFUSED");
     test_graph(&train, "momentum, dropout, shifts",
                (backend_opts){.optimizer = MNIST_MOMENTUM, .momentum = 0.9f, .dropout = 0.25f, .seed = 7, .shift = 2});
     test_graph(&train, "SGD + weight decay", (backend_opts){.optimizer = MNIST_SGD, .weight_decay = 0.5f});

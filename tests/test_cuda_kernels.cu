@@ -377,6 +377,103 @@ static void test_act_grad_bias(int n, int k, int act, int dropout, last_mode mod
     free(dh), free(h), free(mask), free(want), free(got), free(b), free(bw), free(bg);
 }
 
+/* The last layer fused (k_last_forward, k_last_backward) against the CPU's products and loops. */
+static void test_last_layer(int n, int in, int k, int act, int hidden, int dropout, last_mode mode) {
+    size_t nh = (size_t)n * in, nw = (size_t)in * k, nz = (size_t)n * k;
+    float *h = (float *)malloc(nh * sizeof(float)), *hact = (float *)malloc(nh * sizeof(float));
+    float *mask = (float *)malloc(nh * sizeof(float)), *w = (float *)malloc(nw * sizeof(float));
+    float *z = (float *)malloc(nz * sizeof(float)), *lp = (float *)malloc(nz * sizeof(float));
+    float *dz = (float *)malloc(nz * sizeof(float)), *dh = (float *)malloc(nh * sizeof(float));
+    float *wnew = (float *)malloc(nw * sizeof(float)), *got = (float *)malloc((nh > nw ? nh : nw) * sizeof(float));
+    float b[LAST_MAX], bl[LAST_MAX], *bp = (float *)malloc(in * sizeof(float)), *bpw = (float *)malloc(in * sizeof(float));
+    int32_t *y = (int32_t *)malloc(n * sizeof(int32_t));
+    double *rowloss = (double *)malloc(n * sizeof(double)), loss = 0;
+    for (size_t i = 0; i < nh; i++) {
+        hact[i] = act ? (mnist_rng_u32(&rng) & 1 ? frand(0, 2) : 0.0f) : frand(-1, 1);
+        mask[i] = mnist_rng_u32(&rng) % 4 ? 1.25f : 0.0f;
+        h[i] = dropout ? hact[i] * mask[i] : hact[i];
+    }
+    for (size_t i = 0; i < nw; i++) w[i] = frand(-0.3f, 0.3f);
+    for (int c = 0; c < k; c++) b[c] = frand(-1, 1);
+    for (int j = 0; j < in; j++) bp[j] = frand(-1, 1);
+    for (int r = 0; r < n; r++) y[r] = (int32_t)(mnist_rng_u32(&rng) % 10);
+    step_scalars sc = {};
+    sc.lr = frand(0.001f, 0.1f), sc.decay = 1.0f - sc.lr * 0.01f;
+    int sgd = mode == LAST_SGD;
+    // forward: lp = log_softmax(h w + b), the loss, dz
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, in, 1.0f, h, in, w, k, 0.0f, z, k);
+    ref_log_softmax(lp, z, b, n, k);
+    for (int r = 0; r < n; r++) {
+        rowloss[r] = -(double)lp[(size_t)r * k + y[r]];
+        loss += rowloss[r];
+        for (int c = 0; c < k; c++)
+            dz[(size_t)r * k + c] = (expf(lp[(size_t)r * k + c]) - (c == y[r] ? 1.0f : 0.0f)) * (1.0f / (float)n);
+    }
+    loss /= n;
+    // backward: dh through the mask and the activation, its column sums; the weights; the last bias
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, in, k, 1.0f, dz, k, w, k, 0.0f, dh, in);
+    if (dropout)
+        for (size_t i = 0; i < nh; i++) dh[i] *= mask[i];
+    cpu_act_grad(dh, hact, nh, act ? MNIST_RELU : MNIST_TANH);
+    cpu_col_sums(bpw, dh, n, in, (size_t)in);
+    for (int j = 0; j < in; j++) bpw[j] = sgd ? sc.decay * bp[j] - sc.lr * bpw[j] : bpw[j];
+    memcpy(wnew, w, nw * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, k, n, sgd ? -sc.lr : 1.0f, h, in, dz, k,
+                sgd ? sc.decay : 0.0f, wnew, k);
+    cpu_col_sums(bl, dz, n, k, (size_t)k);
+    for (int c = 0; c < k; c++) bl[c] = sgd ? sc.decay * b[c] - sc.lr * bl[c] : bl[c];
+
+    float *hd = dup(h, nh), *had = dup(hact, nh), *md = dropout ? dup(mask, nh) : NULL, *wd = dup(w, nw);
+    float *bd = dup(b, k), *bpd = dup(bp, in), *dzd = dalloc<float>(nz), *dhd = hidden ? dalloc<float>(nh) : NULL;
+    float *wout = sgd ? wd : dalloc<float>(nw), *blout = sgd ? bd : dalloc<float>(k);
+    float *bpout = hidden ? (sgd ? bpd : dalloc<float>(in)) : NULL;
+    int32_t *yd = dup(y, n);
+    double *rld = dalloc<double>(n), *ld = dalloc<double>(1), lg = NAN;
+    step_scalars *dsc = dup(&sc, 1);
+    char what[128];
+    snprintf(what, sizeof what, "k_last_forward/backward (%d x %d x %d, %s%s%s, %s)", n, in, k, act ? "relu" : "tanh",
+             hidden ? "" : ", no hidden layer", dropout ? ", dropout" : "", sgd ? "SGD" : "gradient");
+    if (dev_failed || !ok_launch(k_last_forward(dzd, rld, hd, wd, bd, yd, n, in, k, 0), what)) return;
+    float *dzg = (float *)malloc(nz * sizeof(float));
+    double *rlg = (double *)malloc(n * sizeof(double));
+    down(dzg, dzd, nz);
+    down(rlg, rld, n);
+    /* z: FP32 sums of `in` terms in another order than cblas's, ~sqrt(in) 6e-8 relative; one
+     * ulp of a row's logsumexp moves all its lp, dz = exp(lp) - onehot by as much: 2e-5 */
+    double e1 = rel_err(dzg, dz, nz), e2 = 0;
+    for (int r = 0; r < n; r++) /* a confident row's loss is near 0: each against the mean */
+        e2 = fabs(rlg[r] - rowloss[r]) / loss > e2 || rlg[r] != rlg[r] ? fabs(rlg[r] - rowloss[r]) / loss : e2;
+    check(e1 < 2e-5 && e2 < 2e-5, "%s: dz %.2g, the rows' losses %.2g (of the mean) from the CPU's", what, e1, e2);
+    if (ok_launch(k_last_backward(dhd, wout, bpout, blout, ld, wd, dzd, rld, hd, had, md, n, in, k, hidden, act, mode,
+                                  dsc, 0),
+                  what)) {
+        double ew, eb, edh = 0, ebp = 0;
+        down(got, wout, nw);
+        for (size_t i = 0; i < nw; i++) got[i] -= sgd ? w[i] : 0.0f, wnew[i] -= sgd ? w[i] : 0.0f;
+        ew = rel_err(got, wnew, nw); /* with SGD, the step's change: w moves by ~1e-3 of itself */
+        down(got, blout, k);
+        eb = rel_err(got, bl, k);
+        down(&lg, ld, 1);
+        if (hidden) {
+            down(got, dhd, nh);
+            edh = rel_err(got, dh, nh);
+            down(got, bpout, in);
+            ebp = rel_err(got, bpw, in);
+        }
+        /* sums of n or k terms in another order, on a dz already 2e-5 off: 1e-4; the biases' column
+         * sums cancel (probabilities less label counts): 1e-3 */
+        check(ew < 1e-4 && eb < 1e-3 && edh < 1e-4 && ebp < 1e-3 && fabs(lg - loss) / loss < 2e-5,
+              "%s: weights %.2g, last bias %.2g, dh %.2g, bias below %.2g, loss %.2g relative to the CPU's", what, ew,
+              eb, edh, ebp, fabs(lg - loss) / loss);
+        time_it(what, [&] {
+            k_last_forward(dzd, rld, hd, wd, bd, yd, n, in, k, 0);
+            k_last_backward(dhd, wout, bpout, blout, ld, wd, dzd, rld, hd, had, md, n, in, k, hidden, act, mode, dsc, 0);
+        });
+    }
+    free(h), free(hact), free(mask), free(w), free(z), free(lp), free(dz), free(dh), free(wnew), free(got), free(bp);
+    free(bpw), free(y), free(rowloss), free(dzg), free(rlg);
+}
+
 static void test_optimizers(size_t n) {
     float *p = (float *)malloc(n * sizeof(float)), *g = (float *)malloc(n * sizeof(float));
     float *s1 = (float *)malloc(n * sizeof(float)), *s2 = (float *)malloc(n * sizeof(float));
@@ -541,6 +638,10 @@ int main(void) {
         test_act_grad_bias(37, 97, act, 1, LAST_GRAD), dfree_all();
         test_act_grad_bias(1, 97, act, 0, LAST_SGD), dfree_all(); /* a batch of one */
     }
+    test_last_layer(128, 1024, 10, 0, 1, 0, LAST_SGD), dfree_all(); /* the lab's */
+    test_last_layer(37, 97, 12, 1, 1, 1, LAST_GRAD), dfree_all();
+    test_last_layer(1, 64, 10, 0, 1, 1, LAST_SGD), dfree_all();
+    test_last_layer(50, 784, 10, 0, 0, 0, LAST_GRAD), dfree_all(); /* no hidden layer */
     test_optimizers((size_t)784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10), dfree_all();
     for (int tf32 = 0; tf32 < 2; tf32++) {
         test_gemm(128, 784, 1024, tf32), dfree_all();

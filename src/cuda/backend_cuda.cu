@@ -49,6 +49,8 @@ typedef struct {
     float *mask[MNIST_MAX_LAYERS];     /* with dropout: 0 or 1 / (1 - p) */
     float *delta[2];                   /* (max_batch, widest layer after the input) */
     int32_t *y;                        /* (rows) labels of the rows in act */
+    double *rowloss;                   /* (max_batch) the last layer's loss per row, when fused */
+    int fuse_last;                     /* the last layer by k_last_forward and k_last_backward */
     dev_split split[NSPLITS];
     /* a chunk of steps: batch indices, scalars, losses on the device, and their pinned twins */
     int32_t *idx, *h_idx;              /* (cap_idx) */
@@ -177,7 +179,7 @@ static void cuda_destroy(backend *base) {
     for (int l = 0; l <= c->nl; l++) cudaFree(c->act[l]);
     for (int l = 0; l < c->nl; l++) cudaFree(c->drop[l]), cudaFree(c->mask[l]);
     cudaFree(c->delta[0]), cudaFree(c->delta[1]);
-    cudaFree(c->y);
+    cudaFree(c->y), cudaFree(c->rowloss);
     for (int i = 0; i < NSPLITS; i++) cudaFree(c->split[i].images), cudaFree(c->split[i].labels);
     cudaFree(c->idx), cudaFree(c->sc), cudaFree(c->loss), cudaFree(c->parts), cudaFree(c->counts);
     cudaFreeHost(c->h_idx), cudaFreeHost(c->h_sc), cudaFreeHost(c->h_loss), cudaFreeHost(c->h_parts);
@@ -247,11 +249,11 @@ static step_scalars scalars(const cuda_backend *c, uint64_t step, float lr) {
     return s;
 }
 
-/* Forward n rows of act[0] through every layer: hidden layers with bias and activation (and, when
- * training, dropout keyed by sc->step); the last layer's product only, its bias and log-softmax
- * being the caller's kernel. */
-static int forward(cuda_backend *c, int n, int train, const step_scalars *sc, mnist_err *err) {
-    for (int l = 0; l < c->nl; l++) {
+/* Forward n rows of act[0] through the first `layers` layers: hidden layers with bias and
+ * activation (and, when training, dropout keyed by sc->step); the last layer's product only, its
+ * bias and log-softmax being the caller's kernel. */
+static int forward(cuda_backend *c, int layers, int n, int train, const step_scalars *sc, mnist_err *err) {
+    for (int l = 0; l < layers; l++) {
         int in = c->sizes[l], out = c->sizes[l + 1];
         CB(mm_forward(&c->gemm, c->act[l + 1], layer_input(c, l, train), W(c, l), n, in, out), "a layer's product");
         if (l < c->nl - 1) {
@@ -267,20 +269,39 @@ static int forward(cuda_backend *c, int n, int train, const step_scalars *sc, mn
 /* Enqueue one step on training examples idx (n, on the device) with scalars sc and loss slot
  * `loss` (device): gather, forward, log-softmax and NLL, backward. LAST_SGD takes the SGD step in
  * place (each weight gradient's product folded into the update, after the input gradient was
- * taken from the weights before it); LAST_GRAD writes the gradients into grads. */
+ * taken from the weights before it); LAST_GRAD writes the gradients into grads. The last layer is
+ * two kernels of our own where it is narrow (c->fuse_last), else products and kernels. */
 static int enqueue_step(cuda_backend *c, const int32_t *idx, int n, const step_scalars *sc, double *loss,
                         last_mode mode, mnist_err *err) {
     const dev_split *s = &c->split[SPLIT_TRAIN];
-    int nl = c->nl, k = c->sizes[nl], sgd = mode == LAST_SGD;
+    int nl = c->nl, k = c->sizes[nl], sgd = mode == LAST_SGD, l = nl - 1;
     CU(k_gather(c->act[0], c->y, s->images, s->labels, idx, 0, n, c->sizes[0], c->o.shift, c->o.flip, c->o.side, c->o.seed, sc,
                 c->stream),
        "launching the batch gather");
-    if (forward(c, n, 1, sc, err)) return -1;
+    if (forward(c, c->fuse_last ? nl - 1 : nl, n, 1, sc, err)) return -1;
     float *dz = c->delta[0], *dh = c->delta[1];
-    CU(k_softmax_xent(c->act[nl], dz, B(c, nl - 1), c->y, n, k, mode, sgd ? B(c, nl - 1) : GB(c, nl - 1), sc, loss,
-                      c->stream),
-       "launching log-softmax and the loss");
-    for (int l = nl - 1; l >= 0; l--) {
+    if (c->fuse_last) {
+        // the last layer: its product, log-softmax, the loss, dz; then dh, the weights' and biases' steps
+        int in = c->sizes[l];
+        const float *h = layer_input(c, l, 1);
+        CU(k_last_forward(dz, c->rowloss, h, W(c, l), B(c, l), c->y, n, in, k, c->stream),
+           "launching the last layer's forward");
+        float *b_prev = l > 0 ? (sgd ? B(c, l - 1) : GB(c, l - 1)) : NULL;
+        CU(k_last_backward(l > 0 ? dh : NULL, sgd ? W(c, l) : GW(c, l), b_prev, sgd ? B(c, l) : GB(c, l), loss,
+                           W(c, l), dz, c->rowloss, h, l > 0 ? c->act[l] : NULL,
+                           l > 0 && c->o.dropout > 0 ? c->mask[l] : NULL, n, in, k, l > 0, c->o.act, mode, sc,
+                           c->stream),
+           "launching the last layer's backward");
+        float *t = dz;
+        dz = dh;
+        dh = t;
+        l--;
+    } else {
+        CU(k_softmax_xent(c->act[nl], dz, B(c, nl - 1), c->y, n, k, mode, sgd ? B(c, nl - 1) : GB(c, nl - 1), sc, loss,
+                          c->stream),
+           "launching log-softmax and the loss");
+    }
+    for (; l >= 0; l--) {
         int in = c->sizes[l], out = c->sizes[l + 1];
         const float *h = layer_input(c, l, 1);
         if (l > 0) {
@@ -441,7 +462,7 @@ static int cuda_evaluate(backend *base, int which, mnist_eval_result *res, mnist
             int n = s->n - start < c->rows ? s->n - start : c->rows;
             CU(k_gather(c->act[0], c->y, s->images, s->labels, NULL, start, n, c->sizes[0], 0, 0, 0, 0, NULL, c->stream),
                "launching the gather");
-            if (forward(c, n, 0, NULL, err)) return -1;
+            if (forward(c, c->nl, n, 0, NULL, err)) return -1;
             CU(k_eval_rows(c->act[nl], B(c, nl - 1), c->y, n, k, c->parts + parts, c->counts, c->counts + 1,
                            c->stream),
                "launching the evaluation");
@@ -471,7 +492,7 @@ static int cuda_predict(backend *base, const float *x, int n, float *probs, mnis
         CU(cudaMemcpyAsync(c->act[0], x + (size_t)start * in, (size_t)m * in * sizeof(float), cudaMemcpyHostToDevice,
                            c->stream),
            "uploading the inputs");
-        if (forward(c, m, 0, NULL, err)) return -1;
+        if (forward(c, c->nl, m, 0, NULL, err)) return -1;
         CU(k_log_softmax(c->act[nl], B(c, nl - 1), m, k, c->stream), "launching log-softmax");
         CU(cudaMemcpyAsync(probs + (size_t)start * k, c->act[nl], (size_t)m * k * sizeof(float),
                            cudaMemcpyDeviceToHost, c->stream),
@@ -555,6 +576,7 @@ static int init(cuda_backend *c, const mnist_model *m, mnist_err *err) {
     for (int i = 0; i < 2; i++)
         if (alloc_floats(c, &c->delta[i], (size_t)o->max_batch * widest, err)) return -1;
     CU(cudaMalloc((void **)&c->y, (size_t)c->rows * sizeof(int32_t)), "allocating labels");
+    CU(cudaMalloc((void **)&c->rowloss, (size_t)o->max_batch * sizeof(double)), "allocating losses");
     CU(cudaMalloc((void **)&c->counts, NCOUNTS * sizeof(int)), "allocating counts");
     CU(cudaMallocHost((void **)&c->h_counts, NCOUNTS * sizeof(int)), "allocating counts");
     if (reserve_steps(c, 1, o->max_batch, err)) return -1;
@@ -598,6 +620,9 @@ backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_
     c->threshold = (uint64_t)(o->dropout * 16777216.0);
     c->keep_scale = 1.0f / (1.0f - o->dropout);
     c->no_graph = o->no_graph;
+    /* MNIST_CUDA_UNFUSED=1: the last layer as products and kernels, to measure what fusing saves */
+    const char *unfused = getenv("MNIST_CUDA_UNFUSED");
+    c->fuse_last = m->sizes[m->nlayers] <= LAST_MAX && !(unfused && unfused[0] == '1');
     if (init(c, m, err)) {
         cuda_destroy(&c->base);
         return NULL;

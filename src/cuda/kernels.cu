@@ -145,6 +145,158 @@ cudaError_t k_softmax_xent(float *lp, float *dz, const float *b, const int32_t *
     return launched();
 }
 
+/* ---- the last layer fused: forward, loss and backward in two kernels ---------------------- */
+
+#define LAST_THREADS 256
+
+// dz (n, k), rowloss (n); h (n, in), w (in, k), b (k), y (n); block r takes row r
+__global__ void last_forward_kernel(float *dz, double *rowloss, const float *h, const float *w, const float *b,
+                                    const int32_t *y, int n, int in, int k) {
+    __shared__ float part[LAST_THREADS][LAST_MAX + 1];
+    int r = blockIdx.x, t = threadIdx.x;
+    const float *hr = h + (size_t)r * in;
+    float acc[LAST_MAX];
+#pragma unroll
+    for (int c = 0; c < LAST_MAX; c++) acc[c] = 0.0f;
+    for (int j = t; j < in; j += LAST_THREADS) { /* this thread's inputs of the row */
+        float hv = hr[j];
+        const float *wj = w + (size_t)j * k;
+#pragma unroll
+        for (int c = 0; c < LAST_MAX; c++)
+            if (c < k) acc[c] += hv * wj[c];
+    }
+#pragma unroll
+    for (int c = 0; c < LAST_MAX; c++)
+        if (c < k) part[t][c] = acc[c];
+    __syncthreads();
+    /* the sums over the threads: 8 groups of 32, each by one thread, then the groups in order */
+    __shared__ float group[8][LAST_MAX + 1];
+    if (t < 8 * k) {
+        int g = t / k, c = t % k;
+        float sum = 0.0f;
+        for (int i = 32 * g; i < 32 * g + 32; i++) sum += part[i][c];
+        group[g][c] = sum;
+    }
+    __syncthreads();
+    if (t == 0) {
+        float *row = group[0]; /* the row's sums, in place of the first group's */
+        for (int c = 0; c < k; c++) {
+            float sum = 0.0f;
+            for (int g = 0; g < 8; g++) sum += group[g][c];
+            row[c] = sum;
+        }
+        row_log_softmax(row, b, k);
+        int yr = y[r];
+        rowloss[r] = -(double)row[yr];
+        float inv_n = 1.0f / (float)n;
+        for (int c = 0; c < k; c++) dz[(size_t)r * k + c] = (expf(row[c]) - (c == yr ? 1.0f : 0.0f)) * inv_n;
+    }
+}
+
+cudaError_t k_last_forward(float *dz, double *rowloss, const float *h, const float *w, const float *b,
+                           const int32_t *y, int n, int in, int k, cudaStream_t s) {
+    if (k > LAST_MAX) return cudaErrorInvalidValue;
+    LAUNCH(n, LAST_THREADS, s, last_forward_kernel)(dz, rowloss, h, w, b, y, n, in, k);
+    return launched();
+}
+
+/* Blocks of 32 inputs (columns of h, rows of w), 256 threads. A block reads its rows of w into
+ * shared memory before it writes them: no other block reads them, so the update is in place. The
+ * rows of h and dz pass through shared memory 32 at a time: each thread takes dh for its column at
+ * every 8th row, and up to 4 of the block's 32 x k weights' gradients, summing rows in order. */
+// dh, h, hact, mask (n, in); w, w_out (in, k); dz (n, k); rowloss (n); b_prev (in), b_last (k)
+template <int ACT>
+__global__ void last_backward_kernel(float *dh, float *w_out, float *b_prev, float *b_last, double *loss,
+                                     const float *w, const float *dz, const double *rowloss, const float *h,
+                                     const float *hact, const float *mask, int n, int in, int k, int hidden,
+                                     last_mode mode, const step_scalars *sc) {
+    __shared__ float wold[32][LAST_MAX + 1];
+    __shared__ float hs[32][33];            /* 32 rows of h's 32 columns */
+    __shared__ float dzs[32][LAST_MAX + 1]; /* those rows of dz */
+    __shared__ float part[8][33];
+    int tx = threadIdx.x, ty = threadIdx.y, t = ty * 32 + tx, j0 = blockIdx.x * 32, j = j0 + tx;
+    for (int i = t; i < 32 * k; i += 256) {
+        int jj = i / k, c = i % k;
+        wold[jj][c] = j0 + jj < in ? w[(size_t)(j0 + jj) * k + c] : 0.0f;
+    }
+    float s = 0.0f, g[4] = {0.0f, 0.0f, 0.0f, 0.0f}; /* dh's column sum; gradients of pairs t + 256 q */
+    for (int r0 = 0; r0 < n; r0 += 32) {
+        int rows = n - r0 < 32 ? n - r0 : 32;
+        __syncthreads(); /* wold is in; the last chunk is done with */
+        for (int i = t; i < 32 * 32; i += 256) {
+            int rr = i / 32, jj = i % 32;
+            hs[rr][jj] = rr < rows && j0 + jj < in ? h[(size_t)(r0 + rr) * in + j0 + jj] : 0.0f;
+        }
+        for (int i = t; i < 32 * k; i += 256) {
+            int rr = i / k, c = i % k;
+            dzs[rr][c] = rr < rows ? dz[(size_t)(r0 + rr) * k + c] : 0.0f;
+        }
+        __syncthreads();
+        if (hidden && j < in) // dh = dz w^T, through the mask and the activation
+            for (int rr = ty; rr < rows; rr += 8) {
+                float d = 0.0f;
+                for (int c = 0; c < k; c++) d += dzs[rr][c] * wold[tx][c];
+                size_t i = (size_t)(r0 + rr) * in + j;
+                if (mask) d *= mask[i];
+                float hv = hact[i];
+                d = ACT == 1 ? (hv > 0.0f ? d : 0.0f) : d * (1.0f - hv * hv);
+                dh[i] = d;
+                s += d;
+            }
+#pragma unroll
+        for (int q = 0; q < 4; q++) { // h^T dz for this thread's pairs (input jj, output c)
+            int p = t + 256 * q, jj = p / k, c = p % k;
+            if (p < 32 * k)
+                for (int rr = 0; rr < rows; rr++) g[q] += hs[rr][jj] * dzs[rr][c];
+        }
+    }
+    if (hidden) { // the bias below: dh's column sums, row groups in order
+        part[ty][tx] = s;
+        __syncthreads();
+        if (ty == 0 && j < in) {
+            float sum = 0.0f;
+            for (int gr = 0; gr < 8; gr++) sum += part[gr][tx];
+            b_prev[j] = mode == LAST_SGD ? sc->decay * b_prev[j] - sc->lr * sum : sum;
+        }
+    }
+#pragma unroll
+    for (int q = 0; q < 4; q++) { // this block's rows of the weights
+        int p = t + 256 * q, jj = p / k, c = p % k;
+        if (p < 32 * k && j0 + jj < in) {
+            size_t wi = (size_t)(j0 + jj) * k + c;
+            w_out[wi] = mode == LAST_SGD ? sc->decay * wold[jj][c] - sc->lr * g[q] : g[q];
+        }
+    }
+    if (blockIdx.x == 0) { // the last bias, and the loss
+        for (int c = t; c < k; c += 256) {
+            float sum = 0.0f; /* rows in order, as cpu_col_sums */
+            for (int r = 0; r < n; r++) sum += dz[(size_t)r * k + c];
+            b_last[c] = mode == LAST_SGD ? sc->decay * b_last[c] - sc->lr * sum : sum;
+        }
+        if (t == 0) {
+            double l = 0.0;
+            for (int r = 0; r < n; r++) l += rowloss[r];
+            *loss = l / n;
+        }
+    }
+}
+
+cudaError_t k_last_backward(float *dh, float *w_out, float *b_prev, float *b_last, double *loss, const float *w,
+                            const float *dz, const double *rowloss, const float *h, const float *hact,
+                            const float *mask, int n, int in, int k, int hidden, int act, last_mode mode,
+                            const step_scalars *sc, cudaStream_t s) {
+    if (k > LAST_MAX) return cudaErrorInvalidValue;
+    dim3 block(32, 8);
+    unsigned blocks = (unsigned)((in + 31) / 32);
+    if (act == 0)
+        LAUNCH(blocks, block, s, last_backward_kernel<0>)(dh, w_out, b_prev, b_last, loss, w, dz, rowloss, h, hact,
+                                                          mask, n, in, k, hidden, mode, sc);
+    else
+        LAUNCH(blocks, block, s, last_backward_kernel<1>)(dh, w_out, b_prev, b_last, loss, w, dz, rowloss, h, hact,
+                                                          mask, n, in, k, hidden, mode, sc);
+    return launched();
+}
+
 // lp (n, k), b (k); a thread a row
 __global__ void log_softmax_kernel(float *lp, const float *b, int n, int k) {
     for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < n; r += gridDim.x * blockDim.x)

@@ -96,6 +96,23 @@ cudaError_t k_bias_act(float *h, const float *b, int n, int k, int act, float *d
  * takes the SGD step with sc's lr and decay, or db (k) gets the column sums of dz. */
 cudaError_t k_softmax_xent(float *lp, float *dz, const float *b, const int32_t *y, int n, int k, last_mode mode,
                            float *b_out, const step_scalars *sc, double *loss, cudaStream_t s);
+/* The last layer of a training step in two kernels, where it has at most LAST_MAX outputs (the
+ * lab's 10), instead of three small products and two kernels (see bench/notes/gpu.md):
+ * k_last_forward, one block a row: z (k) = h[r] w + b, log-softmax, dz[r] (k) = (exp(lp) -
+ * onehot(y[r])) / n, rowloss[r] = -lp[y[r]]. h (n, in) is the layer's input, w (in, k). */
+#define LAST_MAX 32
+cudaError_t k_last_forward(float *dz, double *rowloss, const float *h, const float *w, const float *b,
+                           const int32_t *y, int n, int in, int k, cudaStream_t s);
+/* k_last_backward, a block per 32 inputs of the layer: with a hidden layer below (hidden), dh (n,
+ * in) = (dz w^T) * mask (when non-NULL) * act'(hact), and that layer's bias b_prev (in) takes the
+ * SGD step with dh's column sums (or gets them, LAST_GRAD); the weights w_out (in, k) = decay w -
+ * lr h^T dz (w_out == w: in place; each block reads its rows of w before it writes them), or h^T dz
+ * into a gradient buffer; the last bias b_last (k) likewise with dz's column sums; *loss = mean of
+ * rowloss (in double). h (n, in) the layer's input, hact (n, in) the activation under it. */
+cudaError_t k_last_backward(float *dh, float *w_out, float *b_prev, float *b_last, double *loss, const float *w,
+                            const float *dz, const double *rowloss, const float *h, const float *hact,
+                            const float *mask, int n, int in, int k, int hidden, int act, last_mode mode,
+                            const step_scalars *sc, cudaStream_t s);
 /* lp (n, k) = log_softmax(lp + b): prediction. */
 cudaError_t k_log_softmax(float *lp, const float *b, int n, int k, cudaStream_t s);
 /* Evaluation of n rows, one block: lp (n, k) = log_softmax(lp + b); *loss_part = sum of
