@@ -385,7 +385,8 @@ static void test_last_layer(int n, int in, int k, int act, int hidden, int dropo
     float *z = (float *)malloc(nz * sizeof(float)), *lp = (float *)malloc(nz * sizeof(float));
     float *dz = (float *)malloc(nz * sizeof(float)), *dh = (float *)malloc(nh * sizeof(float));
     float *wnew = (float *)malloc(nw * sizeof(float)), *got = (float *)malloc((nh > nw ? nh : nw) * sizeof(float));
-    float b[LAST_MAX], bl[LAST_MAX], *bp = (float *)malloc(in * sizeof(float)), *bpw = (float *)malloc(in * sizeof(float));
+    float b[LAST_MAX], bl[LAST_MAX];
+    float *bp = (float *)malloc(in * sizeof(float)), *bpw = (float *)malloc(in * sizeof(float));
     int32_t *y = (int32_t *)malloc(n * sizeof(int32_t));
     double *rowloss = (double *)malloc(n * sizeof(double)), loss = 0;
     for (size_t i = 0; i < nh; i++) {
@@ -642,6 +643,8 @@ int main(void) {
     test_last_layer(37, 97, 12, 1, 1, 1, LAST_GRAD), dfree_all();
     test_last_layer(1, 64, 10, 0, 1, 1, LAST_SGD), dfree_all();
     test_last_layer(50, 784, 10, 0, 0, 0, LAST_GRAD), dfree_all(); /* no hidden layer */
+    test_last_layer(300, 20, LAST_MAX, 1, 1, 0, LAST_SGD), dfree_all(); /* the widest, under 32 inputs */
+    test_last_layer(LAST_ROWS, 100, 10, 0, 1, 1, LAST_GRAD), dfree_all(); /* the largest batch it takes */
     test_optimizers((size_t)784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10), dfree_all();
     for (int tf32 = 0; tf32 < 2; tf32++) {
         test_gemm(128, 784, 1024, tf32), dfree_all();

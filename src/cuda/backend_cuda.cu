@@ -270,17 +270,19 @@ static int forward(cuda_backend *c, int layers, int n, int train, const step_sca
  * `loss` (device): gather, forward, log-softmax and NLL, backward. LAST_SGD takes the SGD step in
  * place (each weight gradient's product folded into the update, after the input gradient was
  * taken from the weights before it); LAST_GRAD writes the gradients into grads. The last layer is
- * two kernels of our own where it is narrow (c->fuse_last), else products and kernels. */
+ * two kernels of our own where it is narrow (c->fuse_last) and the batch at most LAST_ROWS, else
+ * products and kernels. Those kernels compute in FP32 also with --tf32 (the layer is under 1% of
+ * the arithmetic). */
 static int enqueue_step(cuda_backend *c, const int32_t *idx, int n, const step_scalars *sc, double *loss,
                         last_mode mode, mnist_err *err) {
     const dev_split *s = &c->split[SPLIT_TRAIN];
-    int nl = c->nl, k = c->sizes[nl], sgd = mode == LAST_SGD, l = nl - 1;
+    int nl = c->nl, k = c->sizes[nl], sgd = mode == LAST_SGD, l = nl - 1, fused = c->fuse_last && n <= LAST_ROWS;
     CU(k_gather(c->act[0], c->y, s->images, s->labels, idx, 0, n, c->sizes[0], c->o.shift, c->o.flip, c->o.side, c->o.seed, sc,
                 c->stream),
        "launching the batch gather");
-    if (forward(c, c->fuse_last ? nl - 1 : nl, n, 1, sc, err)) return -1;
+    if (forward(c, fused ? nl - 1 : nl, n, 1, sc, err)) return -1;
     float *dz = c->delta[0], *dh = c->delta[1];
-    if (c->fuse_last) {
+    if (fused) {
         // the last layer: its product, log-softmax, the loss, dz; then dh, the weights' and biases' steps
         int in = c->sizes[l];
         const float *h = layer_input(c, l, 1);

@@ -101,6 +101,7 @@ cudaError_t k_softmax_xent(float *lp, float *dz, const float *b, const int32_t *
  * k_last_forward, one block a row: z (k) = h[r] w + b, log-softmax, dz[r] (k) = (exp(lp) -
  * onehot(y[r])) / n, rowloss[r] = -lp[y[r]]. h (n, in) is the layer's input, w (in, k). */
 #define LAST_MAX 32
+#define LAST_ROWS 2048 /* k_last_backward's blocks each walk all n rows: for larger batches, the products */
 cudaError_t k_last_forward(float *dz, double *rowloss, const float *h, const float *w, const float *b,
                            const int32_t *y, int n, int in, int k, cudaStream_t s);
 /* k_last_backward, a block per 32 inputs of the layer: with a hidden layer below (hidden), dh (n,
