@@ -127,13 +127,17 @@ typedef struct {
  * The change of the parameters over the three steps is checked apart: parameters of ~0.1 moved by
  * ~1e-4 a step, one rounding of each (an ulp of 0.1 is 7e-9) is ~1e-4 of the change, so 1e-3 in
  * FP32; with Adam the sign flips above are a few percent of a change where every entry moves by
- * ~lr, and TF32's gradients are 1e-2 off: 5e-2 for both. ReLU adds a jump: a pre-activation
- * within rounding of 0 can be cut on one device and kept on the other, and then that unit's
- * gradient for that example is whole on one and 0 on the other; one such unit of the 64 x 256 of
- * a batch moves the first layer's gradient by ~1/128 of itself, the change and the optimizer state
- * (momentum's velocity, made of the gradients alone) by up to ~1e-3 (seen: 6.4e-4, seed
- * 1795859168 on the CUDA emulator). So with ReLU at least 5e-3 for the change and the state: room
- * for a few such units, still far under what a wrong kernel gives (1e-1 and up). */
+ * ~lr, and TF32's gradients are 1e-2 off: 5e-2 for both.
+ * ReLU adds a jump: a pre-activation within rounding of 0 can be cut on one device and kept on the
+ * other, and then that unit's gradient for that example is whole on one and 0 on the other. One
+ * such unit of the 64 x 256 of a batch moves the first layer's gradient by up to ~1/128 of itself,
+ * and a step taken from it every later loss, parameter and velocity. Seen on the CUDA emulator, in
+ * about one run of five: state 6.4e-4 (seed 1795859168); losses 2.3e-5, parameters 4.4e-5, state
+ * 7.4e-3 (seed 1795863427); the same seeds with tanh stay at 1e-8..3e-7. So the ReLU
+ * configurations only catch gross faults: 5e-2 on gradients, losses, the change and the state,
+ * 1e-3 on the parameters. The arithmetic they share with tanh is held to the tight tolerances by
+ * the tanh configurations (which include every optimizer), and ReLU's own two lines, the
+ * activation and its gradient, are checked bit for bit by test_cuda_kernels. */
 static void test_config(const config *cf, const rand_data *train, const rand_data *test) {
     mnist_model m;
     if (make_model(&m, cf->sizes, cf->nsizes, cf->act)) return;
@@ -160,9 +164,10 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
     float *pc = malloc(np * sizeof(float)), *pg = malloc(np * sizeof(float));
     int32_t idx[4 * 512];
     int n = cf->batch;
-    double gtol = o.tf32 ? 1e-2 : 2e-5; /* gradients and losses: see above */
+    double etol = o.tf32 ? 1e-2 : 2e-5; /* gradients and losses: see above */
     int relu = o.act == MNIST_RELU;      /* ReLU's jump: see above */
-    double dtol = relu && cf->dtol < 5e-3 ? 5e-3 : cf->dtol, stol = relu && cf->tol < 5e-3 ? 5e-3 : cf->tol;
+    double gtol = relu ? fmax(etol, 5e-2) : etol, ptol = relu ? fmax(cf->tol, 1e-3) : cf->tol;
+    double dtol = relu ? fmax(cf->dtol, 5e-2) : cf->dtol, stol = relu ? fmax(cf->tol, 5e-2) : cf->tol;
 
     // the gradient of one batch, tensor by tensor
     rand_batch(idx, n, train->split.n);
@@ -196,7 +201,7 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
         check(worst_loss < gtol, "%s: the steps' losses match (worst relative %.3g)", cf->name, worst_loss);
         ok = c->get_params(c, pc, &err) == 0 && g->get_params(g, pg, &err) == 0;
         double e = ok ? rel_err(pg, pc, np) : NAN;
-        check(e < cf->tol, "%s: parameters after three steps within %.0e (relative %.3g)", cf->name, cf->tol, e);
+        check(e < ptol, "%s: parameters after three steps within %.0e (relative %.3g)", cf->name, ptol, e);
         float *dc = malloc(np * sizeof(float)), *dg = malloc(np * sizeof(float));
         for (size_t i = 0; i < np; i++) dc[i] = pc[i] - m.params[i], dg[i] = pg[i] - m.params[i];
         e = ok ? rel_err(dg, dc, np) : NAN;
@@ -233,7 +238,7 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
             total += got;
         }
         /* a near tie may go either way: at most 1 in 500 answers */
-        check(le < gtol && abs(rg.correct - rc.correct) <= 2 + sp->n / 500 && rows_ok && rg.n == sp->n,
+        check(le < etol && abs(rg.correct - rc.correct) <= 2 + sp->n / 500 && rows_ok && rg.n == sp->n,
               "%s: %s split: loss %.7g vs %.7g (relative %.3g), correct %d vs %d, confusion rows count the labels",
               cf->name, which == SPLIT_TEST ? "test" : "train", rg.loss, rc.loss, le, rg.correct, rc.correct);
     }
@@ -470,9 +475,9 @@ int main(void) {
          2e-5, 1e-3},
         {"momentum", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "tanh",
          {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f}, 2e-5, 1e-3},
-        {"Nesterov + weight decay", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "relu",
+        {"Nesterov + weight decay", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "tanh",
          {.optimizer = MNIST_MOMENTUM, .momentum = 0.8f, .nesterov = 1, .weight_decay = 0.1f}, 2e-5, 1e-3},
-        {"Adam + weight decay", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "relu",
+        {"Adam + weight decay", {MNIST_PIXELS, 256, 128, MNIST_CLASSES}, 4, 64, "tanh",
          {.optimizer = MNIST_ADAM, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f}, 1e-3, 5e-2},
         {"dropout, tanh, SGD", {MNIST_PIXELS, 200, 100, MNIST_CLASSES}, 4, 64, "tanh",
          {.optimizer = MNIST_SGD, .dropout = 0.3f, .seed = 11}, 2e-5, 1e-3},
