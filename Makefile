@@ -170,7 +170,7 @@ $(EMU)/tests/test_cuda: tests/test_cuda.c tests/check.h $(EMU)/libmnist.a $(HEAD
 	$(CC) $(CFLAGS) -DMNIST_HAVE_CUDA $< $(EMU_LIBS) -o $@
 $(EMU)/tests/test_cuda_kernels: tests/test_cuda_kernels.cu tests/check.h $(EMU)/libmnist.a $(EMU_HDR)
 	@mkdir -p $(dir $@)
-	$(CXX) -x c++ $(EMU_FLAGS) $< -x none $(EMU_LIBS) -fopenmp -o $@
+	$(CXX) -x c++ $(EMU_FLAGS) $< -x none $(EMU_LIBS) -o $@
 
 $(EMU)/tests/test_emu: tests/emu/test_emu.cpp tests/check.h $(EMU)/libmnist.a $(EMU_HDR)
 	@mkdir -p $(dir $@)

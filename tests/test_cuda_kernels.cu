@@ -238,6 +238,20 @@ static void ref_log_softmax(float *lp, const float *z, const float *b, int n, in
     free(eye);
 }
 
+/* dz (n, k) = (exp(lp) - onehot(y)) / n from log-probabilities lp (n, k); rowloss (n), when
+ * non-NULL, = -lp[r, y[r]]. Returns the mean loss. */
+static double ref_xent_grad(float *dz, double *rowloss, const float *lp, const int32_t *y, int n, int k) {
+    float inv_n = 1.0f / (float)n;
+    double loss = 0;
+    for (int r = 0; r < n; r++) {
+        const float *row = lp + (size_t)r * k;
+        if (rowloss) rowloss[r] = -(double)row[y[r]];
+        loss -= row[y[r]];
+        for (int j = 0; j < k; j++) dz[(size_t)r * k + j] = (expf(row[j]) - (j == y[r] ? 1.0f : 0.0f)) * inv_n;
+    }
+    return loss / n;
+}
+
 static void test_softmax_xent(int n, int k, last_mode mode) {
     size_t m = (size_t)n * k;
     float *z = (float *)malloc(m * sizeof(float)), b[64], b2[64], lp[4096 * 16], dz[4096 * 16];
@@ -247,14 +261,7 @@ static void test_softmax_xent(int n, int k, last_mode mode) {
     for (int i = 0; i < k; i++) b[i] = frand(-1, 1);
     for (int r = 0; r < n; r++) y[r] = (int32_t)(mnist_rng_u32(&rng) % 10);
     ref_log_softmax(lp, z, b, n, k);
-    float inv_n = 1.0f / (float)n;
-    double loss = 0;
-    for (int r = 0; r < n; r++) {
-        loss -= lp[(size_t)r * k + y[r]];
-        for (int j = 0; j < k; j++)
-            dz[(size_t)r * k + j] = (expf(lp[(size_t)r * k + j]) - (j == y[r] ? 1.0f : 0.0f)) * inv_n;
-    }
-    loss /= n;
+    double loss = ref_xent_grad(dz, NULL, lp, y, n, k);
     float s[64];
     cpu_col_sums(s, dz, n, k, (size_t)k);
     step_scalars sc = {};
@@ -388,7 +395,7 @@ static void test_last_layer(int n, int in, int k, int act, int hidden, int dropo
     float b[LAST_MAX], bl[LAST_MAX];
     float *bp = (float *)malloc(in * sizeof(float)), *bpw = (float *)malloc(in * sizeof(float));
     int32_t *y = (int32_t *)malloc(n * sizeof(int32_t));
-    double *rowloss = (double *)malloc(n * sizeof(double)), loss = 0;
+    double *rowloss = (double *)malloc(n * sizeof(double));
     for (size_t i = 0; i < nh; i++) {
         hact[i] = act ? (mnist_rng_u32(&rng) & 1 ? frand(0, 2) : 0.0f) : frand(-1, 1);
         mask[i] = mnist_rng_u32(&rng) % 4 ? 1.25f : 0.0f;
@@ -404,13 +411,7 @@ static void test_last_layer(int n, int in, int k, int act, int hidden, int dropo
     // forward: lp = log_softmax(h w + b), the loss, dz
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, in, 1.0f, h, in, w, k, 0.0f, z, k);
     ref_log_softmax(lp, z, b, n, k);
-    for (int r = 0; r < n; r++) {
-        rowloss[r] = -(double)lp[(size_t)r * k + y[r]];
-        loss += rowloss[r];
-        for (int c = 0; c < k; c++)
-            dz[(size_t)r * k + c] = (expf(lp[(size_t)r * k + c]) - (c == y[r] ? 1.0f : 0.0f)) * (1.0f / (float)n);
-    }
-    loss /= n;
+    double loss = ref_xent_grad(dz, rowloss, lp, y, n, k);
     // backward: dh through the mask and the activation, its column sums; the weights; the last bias
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, in, k, 1.0f, dz, k, w, k, 0.0f, dh, in);
     if (dropout)

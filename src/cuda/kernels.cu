@@ -106,6 +106,26 @@ __device__ static void row_log_softmax(float *row, const float *b, int k) {
     for (int c = 0; c < k; c++) row[c] -= lse;
 }
 
+/* A row's gradient of the mean NLL from its log-probabilities: d (k) = (exp(lp) - onehot(y)) / n. */
+__device__ static void row_xent_grad(float *d, const float *lp, int y, int k, float inv_n) {
+    for (int c = 0; c < k; c++) d[c] = (expf(lp[c]) - (c == y ? 1.0f : 0.0f)) * inv_n;
+}
+
+/* What a fused step writes for a parameter p whose gradient is g: the SGD step, or g itself. */
+__device__ static float step_or_grad(float p, float g, last_mode mode, const step_scalars *sc) {
+    return mode == LAST_SGD ? sc->decay * p - sc->lr * g : g;
+}
+
+/* The last bias from dz (n, k): each column summed over the rows in order (as cpu_col_sums), by the
+ * block's threads c < k. */
+__device__ static void last_bias(float *b_out, const float *dz, int n, int k, last_mode mode, const step_scalars *sc) {
+    for (int c = threadIdx.y * blockDim.x + threadIdx.x; c < k; c += blockDim.x * blockDim.y) {
+        float s = 0.0f;
+        for (int r = 0; r < n; r++) s += dz[(size_t)r * k + c];
+        b_out[c] = step_or_grad(b_out[c], s, mode, sc);
+    }
+}
+
 /* Sum of part[0..blockDim.x) into part[0]; blockDim.x a power of two. Ends with a barrier. */
 __device__ static void block_sum(double *part) {
     __syncthreads();
@@ -126,17 +146,12 @@ __global__ void softmax_xent_kernel(float *lp, float *dz, const float *b, const 
         row_log_softmax(row, b, k);
         int yr = y[r];
         nll -= row[yr];
-        float *d = dz + (size_t)r * k;
-        for (int c = 0; c < k; c++) d[c] = (expf(row[c]) - (c == yr ? 1.0f : 0.0f)) * inv_n;
+        row_xent_grad(dz + (size_t)r * k, row, yr, k, inv_n);
     }
     part[threadIdx.x] = nll;
     block_sum(part); /* its barriers also make every row of dz visible, and end the reads of b */
     if (threadIdx.x == 0) *loss = part[0] / n;
-    for (int c = threadIdx.x; c < k; c += blockDim.x) {
-        float s = 0.0f; /* rows in order, as cpu_col_sums */
-        for (int r = 0; r < n; r++) s += dz[(size_t)r * k + c];
-        b_out[c] = mode == LAST_SGD ? sc->decay * b_out[c] - sc->lr * s : s;
-    }
+    last_bias(b_out, dz, n, k, mode, sc);
 }
 
 cudaError_t k_softmax_xent(float *lp, float *dz, const float *b, const int32_t *y, int n, int k, last_mode mode,
@@ -188,8 +203,7 @@ __global__ void last_forward_kernel(float *dz, double *rowloss, const float *h, 
         row_log_softmax(row, b, k);
         int yr = y[r];
         rowloss[r] = -(double)row[yr];
-        float inv_n = 1.0f / (float)n;
-        for (int c = 0; c < k; c++) dz[(size_t)r * k + c] = (expf(row[c]) - (c == yr ? 1.0f : 0.0f)) * inv_n;
+        row_xent_grad(dz + (size_t)r * k, row, yr, k, 1.0f / (float)n);
     }
 }
 
@@ -256,7 +270,7 @@ __global__ void last_backward_kernel(float *dh, float *w_out, float *b_prev, flo
         if (ty == 0 && j < in) {
             float sum = 0.0f;
             for (int gr = 0; gr < 8; gr++) sum += part[gr][tx];
-            b_prev[j] = mode == LAST_SGD ? sc->decay * b_prev[j] - sc->lr * sum : sum;
+            b_prev[j] = step_or_grad(b_prev[j], sum, mode, sc);
         }
     }
 #pragma unroll
@@ -264,15 +278,11 @@ __global__ void last_backward_kernel(float *dh, float *w_out, float *b_prev, flo
         int p = t + 256 * q, jj = p / k, c = p % k;
         if (p < 32 * k && j0 + jj < in) {
             size_t wi = (size_t)(j0 + jj) * k + c;
-            w_out[wi] = mode == LAST_SGD ? sc->decay * wold[jj][c] - sc->lr * g[q] : g[q];
+            w_out[wi] = step_or_grad(wold[jj][c], g[q], mode, sc);
         }
     }
     if (blockIdx.x == 0) { // the last bias, and the loss
-        for (int c = t; c < k; c += 256) {
-            float sum = 0.0f; /* rows in order, as cpu_col_sums */
-            for (int r = 0; r < n; r++) sum += dz[(size_t)r * k + c];
-            b_last[c] = mode == LAST_SGD ? sc->decay * b_last[c] - sc->lr * sum : sum;
-        }
+        last_bias(b_last, dz, n, k, mode, sc);
         if (t == 0) {
             double l = 0.0;
             for (int r = 0; r < n; r++) l += rowloss[r];
@@ -373,7 +383,7 @@ __global__ void act_grad_bias_kernel(float *dh, const float *h, const float *mas
     if (threadIdx.y == 0 && c < k) {
         float t = 0.0f;
         for (int g = 0; g < 32; g++) t += part[g][threadIdx.x];
-        b_out[c] = mode == LAST_SGD ? sc->decay * b_out[c] - sc->lr * t : t;
+        b_out[c] = step_or_grad(b_out[c], t, mode, sc);
     }
 }
 
