@@ -143,7 +143,7 @@ $(CUDA_TESTS): $(BUILD)/tests/%: tests/%.cu tests/check.h $(wildcard src/cuda/*.
 EMU       := $(BUILD)/emu
 EMU_FLAGS := -std=c++17 $(if $(filter 1,$(SANITIZE)),-O1 -g $(SAN_FLAGS),-O2 -g) -ffp-contract=off -DMNIST_CUDA_EMU \
              -Itests/emu -Iinclude -Isrc $(shell pkg-config --cflags openblas 2>/dev/null) -Wall -Wextra -Wshadow \
-             -Wno-unknown-pragmas
+             -Wno-unknown-pragmas -fno-strict-aliasing
 EMU_OBJ   := $(LIB_SRC:src/%.c=$(EMU)/obj/%.o) $(patsubst src/%.cu,$(EMU)/obj/%.o,$(wildcard src/cuda/*.cu)) \
              $(EMU)/obj/emu.o
 EMU_LIBS  := $(EMU)/libmnist.a $(BASE_LDLIBS) -lstdc++ -ldl -rdynamic

@@ -5,7 +5,9 @@
   2. the backend checks: tests/test_cuda, the seam against the CPU backend, one epoch on MNIST;
      tests/test_cuda_cli.py, models trained on either device evaluated on both
   3. the lab's recipe, 5 epochs, `mnist train --device cuda`, in FP32 and with --tf32; in FP32 again
-     with --no-graph, and with MNIST_CUDA_UNFUSED=1 (the last layer as products, not fused)
+     with --no-graph, with MNIST_CUDA_UNFUSED=1 (the last layer as products, not fused), and in FP32
+     and TF32 with MNIST_CUDA_GEMM=own (our own products, k_mm, the element-wise work in their
+     epilogues)
   4. the lab's JAX code with each epoch in one jit (bench/jax_lab.py), in FP32
      (JAX_DEFAULT_MATMUL_PRECISION=highest) and in its default TF32, when JAX is installed
 
@@ -249,12 +251,16 @@ def main():
 
     rows = []
     # then FP32 with each step enqueued on its own (--no-graph): what the graph saves; and with the
-    # last layer as cuBLAS products and kernels (MNIST_CUDA_UNFUSED=1): what its two fused kernels save
+    # last layer as cuBLAS products and kernels (MNIST_CUDA_UNFUSED=1): what its two fused kernels save;
+    # and with our own products for cuBLAS's (MNIST_CUDA_GEMM=own): which of the two is faster
     notes = []
     for label, log, extra, e in (("C FP32", "train-fp32", [], env), ("C TF32", "train-tf32", ["--tf32"], env),
                                  ("C FP32, no graph", "train-fp32-nograph", ["--no-graph"], env),
                                  ("C FP32, last layer unfused", "train-fp32-unfused", [],
-                                  dict(env, MNIST_CUDA_UNFUSED="1"))):
+                                  dict(env, MNIST_CUDA_UNFUSED="1")),
+                                 ("C FP32, own products", "train-fp32-own", [], dict(env, MNIST_CUDA_GEMM="own")),
+                                 ("C TF32, own products", "train-tf32-own", ["--tf32"],
+                                  dict(env, MNIST_CUDA_GEMM="own"))):
         rc, text, _ = r.run(log, [bins["mnist"], "train", "--device", "cuda", "--epochs", str(a.epochs), "--json",
                                   "--no-progress"] + extra, 180, e)
         rows.append((label, summarize(json_lines(text)) if rc == 0 else None, rc))
@@ -287,7 +293,7 @@ def main():
         if not s:
             table.append(f"| {label} | failed ({'timed out' if rc is None else f'exit {rc}'}) | | | | | | |")
             continue
-        j = jax_ms.get(label.split()[1])
+        j = jax_ms.get(label.split()[1].rstrip(","))
         ratio = f"{j / s['ms']:.2f}x faster" if j and label.startswith("C") else ""
         table.append(f"| {label} | {s['ms']:.1f} | {s['first_ms']:.1f} | {s['eval_ms']:.1f} | {s['train']:.4f} | "
                      f"{s['test']:.4f} | {' '.join(f'{t:.4f}' for t in s['tests'])} | {ratio} |")

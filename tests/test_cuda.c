@@ -123,7 +123,11 @@ typedef struct {
  * 5e-4 relative each): 1e-2. expf and logf differ by an ulp or two between CUDA and glibc,
  * far under either. Adam divides by sqrt(v): where a gradient is rounding noise (|g| ~ 1e-9) its
  * sign, and so a step of lr, can differ; with lr 0.001 on parameters of norm ~ 10 that is well
- * under 1e-3 for a few hundred such entries.
+ * under 1e-3 for a few hundred such entries. But each flipped entry has moved by 2 lr, and the
+ * next batches' gradients there are not small: the later steps' losses and the state move at first
+ * order. Seen with our own products on the CUDA emulator (their sums in another order than
+ * OpenBLAS's, where the emulated cuBLAS is OpenBLAS): losses 1.3e-4, state 1.1e-3 (seed
+ * 1795867694). So Adam's step losses are held to 1e-3 and its state to 1e-2.
  * The change of the parameters over the three steps is checked apart: parameters of ~0.1 moved by
  * ~1e-4 a step, one rounding of each (an ulp of 0.1 is 7e-9) is ~1e-4 of the change, so 1e-3 in
  * FP32; with Adam the sign flips above are a few percent of a change where every entry moves by
@@ -168,6 +172,9 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
     int relu = o.act == MNIST_RELU;      /* ReLU's jump: see above */
     double gtol = relu ? fmax(etol, 5e-2) : etol, ptol = relu ? fmax(cf->tol, 1e-3) : cf->tol;
     double dtol = relu ? fmax(cf->dtol, 5e-2) : cf->dtol, stol = relu ? fmax(cf->tol, 5e-2) : cf->tol;
+    int adam = o.optimizer == MNIST_ADAM; /* Adam's sign flips: see above */
+    double ltol = adam ? fmax(gtol, 1e-3) : gtol;
+    stol = adam ? fmax(stol, 1e-2) : stol;
 
     // the gradient of one batch, tensor by tensor
     rand_batch(idx, n, train->split.n);
@@ -198,7 +205,7 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
         worst_loss = e > worst_loss || e != e ? e : worst_loss;
     }
     if (check(ok, "%s: three steps run on both%s%s", cf->name, ok ? "" : ": ", ok ? "" : err.msg)) {
-        check(worst_loss < gtol, "%s: the steps' losses match (worst relative %.3g)", cf->name, worst_loss);
+        check(worst_loss < ltol, "%s: the steps' losses match (worst relative %.3g)", cf->name, worst_loss);
         ok = c->get_params(c, pc, &err) == 0 && g->get_params(g, pg, &err) == 0;
         double e = ok ? rel_err(pg, pc, np) : NAN;
         check(e < ptol, "%s: parameters after three steps within %.0e (relative %.3g)", cf->name, ptol, e);
@@ -355,6 +362,12 @@ static void test_errors(const rand_data *train) {
     idx[2] = -1;
     check(g->gradient(g, idx, 4, m.params, &l, &err) == -1, "errors: a negative index is refused: %s", err.msg);
     g->destroy(g);
+    setenv("MNIST_CUDA_GEMM", "cuBLAS", 1); /* a typo is not taken for the default */
+    g = backend_create(MNIST_CUDA, &m, &o, &err);
+    check(g == NULL && strstr(err.msg, "MNIST_CUDA_GEMM=cuBLAS"), "errors: an unknown MNIST_CUDA_GEMM is refused: %s",
+          g ? "created" : err.msg);
+    if (g) g->destroy(g);
+    unsetenv("MNIST_CUDA_GEMM");
     mnist_model_free(&m);
 }
 
@@ -497,6 +510,30 @@ int main(void) {
     setenv("MNIST_CUDA_UNFUSED", "1", 1);
     test_config(&unfused, &train, &test);
     unsetenv("MNIST_CUDA_UNFUSED");
+    /* the same with our own FP32 products (k_mm: split-K, the element-wise work in their epilogues,
+     * each hidden bias's step in its weights' product), as bench/gpu.py runs them */
+    setenv("MNIST_CUDA_GEMM", "own", 1);
+    /* and in TF32 on the tensor cores, at a small shape: on the emulator each thread computes its
+     * warp's whole fragment, 32 times the work */
+    const config tf32_small = {"TF32, 784-64-32-10", {MNIST_PIXELS, 64, 32, MNIST_CLASSES}, 4, 32, "tanh",
+                               {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f, .tf32 = 1}, 1e-2, 5e-2};
+    for (size_t i = 0; i <= sizeof configs / sizeof *configs; i++) {
+        const config *cf = i < sizeof configs / sizeof *configs ? &configs[i] : &tf32_small;
+        if (cf->o.tf32 && cf != &tf32_small) continue;
+        config own = *cf;
+        char name[128];
+        snprintf(name, sizeof name, "own products (MNIST_CUDA_GEMM=own), %s", cf->name);
+        own.name = name;
+        test_config(&own, &train, &test);
+    }
+    config own_unfused = configs[3]; /* SGD, every hidden bias stepped by its weights' product */
+    own_unfused.name = "own products, 12 outputs, 4 layers, last layer unfused (MNIST_CUDA_UNFUSED=1)";
+    setenv("MNIST_CUDA_UNFUSED", "1", 1);
+    test_config(&own_unfused, &train, &test);
+    unsetenv("MNIST_CUDA_UNFUSED");
+    test_graph(&train, "own products, momentum, dropout, shifts",
+               (backend_opts){.optimizer = MNIST_MOMENTUM, .momentum = 0.9f, .dropout = 0.25f, .seed = 7, .shift = 2});
+    unsetenv("MNIST_CUDA_GEMM");
     test_graph(&train, "momentum, dropout, shifts",
                (backend_opts){.optimizer = MNIST_MOMENTUM, .momentum = 0.9f, .dropout = 0.25f, .seed = 7, .shift = 2});
     test_graph(&train, "SGD + weight decay", (backend_opts){.optimizer = MNIST_SGD, .weight_decay = 0.5f});

@@ -594,6 +594,128 @@ static void test_gemm(int n, int in, int out, int tf32) {
     free(x), free(w), free(dz), free(want), free(got);
 }
 
+/* An own product (k_mm) with its epilogue against cblas and the CPU's element-wise functions: c (m,
+ * n) = a b, a stored (k, m) when ta, b stored (n, k) when tb, k split in `splits` slices (0: as the
+ * backend chooses). Run twice: the same bits both times (the tile counters were put back, and the
+ * sums do not depend on which block of a tile ends last; the emulator runs every other launch in
+ * reverse order). */
+/* x rounded to TF32 as __float_to_tf32 does: 10 mantissa bits, to nearest, ties away from zero. */
+static float to_tf32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dropout, int m, int n, int k, int splits,
+                    last_mode mode) {
+    size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
+    float *a = (float *)malloc(na * sizeof(float)), *b = (float *)malloc(nb * sizeof(float));
+    float *c0 = (float *)malloc(nc * sizeof(float)), *want = (float *)malloc(nc * sizeof(float));
+    float *got = (float *)malloc(nc * sizeof(float)), *got2 = (float *)malloc(nc * sizeof(float));
+    float *bias = (float *)malloc(n * sizeof(float)), *bwant = (float *)malloc(n * sizeof(float));
+    float *bgot = (float *)malloc(n * sizeof(float)), *hact = (float *)malloc(nc * sizeof(float));
+    float *mask = (float *)malloc(nc * sizeof(float)), *mgot = (float *)malloc(nc * sizeof(float));
+    float *dwant = (float *)malloc(nc * sizeof(float)), *dgot = (float *)malloc(nc * sizeof(float));
+    for (size_t i = 0; i < na; i++) a[i] = mnist_rng_u32(&rng) % 4 ? frand(-1, 1) : 0.0f;
+    for (size_t i = 0; i < nb; i++) b[i] = frand(-0.1f, 0.1f);
+    for (size_t i = 0; i < nc; i++) {
+        c0[i] = frand(-0.1f, 0.1f);
+        hact[i] = act ? (mnist_rng_u32(&rng) & 1 ? frand(0, 2) : 0.0f) : frand(-1, 1);
+        mask[i] = mnist_rng_u32(&rng) % 4 ? 1.25f : 0.0f;
+    }
+    for (int j = 0; j < n; j++) bias[j] = frand(-0.5f, 0.5f);
+    step_scalars sc = {};
+    sc.lr = frand(0.001f, 0.1f), sc.decay = 1.0f - sc.lr * 0.001f;
+    sc.step = mnist_rng_u32(&rng) % 100000;
+    uint32_t seed = mnist_rng_u32(&rng);
+    float p = 0.3f, keep = 1.0f / (1.0f - p);
+    uint64_t thr = (uint64_t)(p * 16777216.0);
+    int layer = 1 + (int)(mnist_rng_u32(&rng) % 3), step_bias = kind == MM_STEP && !tb;
+
+    // the product (of the inputs rounded to TF32 as the tensor cores take them), then what the
+    // epilogue makes of it
+    float *ar = (float *)malloc(na * sizeof(float)), *br = (float *)malloc(nb * sizeof(float));
+    for (size_t i = 0; i < na; i++) ar[i] = tf32 ? to_tf32(a[i]) : a[i];
+    for (size_t i = 0; i < nb; i++) br[i] = tf32 ? to_tf32(b[i]) : b[i];
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, ar,
+                ta ? m : k, br, tb ? k : n, 0.0f, want, n);
+    free(ar), free(br);
+    for (size_t i = 0; i < nc; i++) {
+        int j = (int)(i % n);
+        if (kind == MM_BIAS_ACT) {
+            want[i] = act_out(want[i] + bias[j], act);
+            if (dropout) {
+                mask[i] = mnist_dropout_keep(seed, sc.step, layer, i, p) ? keep : 0.0f;
+                dwant[i] = want[i] * mask[i];
+            }
+        } else if (kind == MM_ACT_GRAD) {
+            want[i] = act_back(dropout ? want[i] * mask[i] : want[i], hact[i], act);
+        } else if (kind == MM_STEP) {
+            want[i] = step_or_grad(c0[i], want[i], mode, &sc) - (mode == LAST_SGD ? c0[i] : 0.0f); /* the change */
+        }
+    }
+    if (step_bias) {
+        cpu_col_sums(bwant, b, k, n, (size_t)n);
+        for (int j = 0; j < n; j++) bwant[j] = step_or_grad(bias[j], bwant[j], mode, &sc) - (mode == LAST_SGD ? bias[j] : 0.0f);
+    }
+
+    mm_ctx g = {dalloc<float>((size_t)MM_SPLIT_MAX * 132 * MM_BM * MM_BN), dalloc<int>(132), 132, tf32};
+    if (g.counts) cudaMemset(g.counts, 0, 132 * sizeof(int));
+    float *ad = dup(a, na), *bd = dup(b, nb), *cd = dup(c0, nc), *hd = dup(hact, nc), *biasd = dup(bias, n);
+    float *maskd = dropout && kind == MM_ACT_GRAD ? dup(mask, nc) : dropout ? dalloc<float>(nc) : NULL;
+    float *dropd = dropout && kind == MM_BIAS_ACT ? dalloc<float>(nc) : NULL;
+    step_scalars *scd = dup(&sc, 1);
+    mm_epi e = {};
+    e.kind = kind, e.act = act, e.bias = biasd, e.drop = dropd, e.mask = maskd, e.seed = seed, e.layer = layer;
+    e.threshold = thr, e.keep_scale = keep, e.hact = hd, e.mode = mode, e.bias_out = step_bias ? biasd : NULL, e.sc = scd;
+    static const char *kinds[] = {"store", "bias+act", "act grad", "step"};
+    char what[160];
+    snprintf(what, sizeof what, "k_mm %s %s%s(%d x %d x %d, %s, %s%s%s, %d slices)", tf32 ? "TF32" : "FP32",
+             ta ? "a^T " : "", tb ? "b^T " : "", m,
+             n, k, kinds[kind], act ? "relu" : "tanh", dropout ? ", dropout" : "",
+             kind == MM_STEP ? (mode == LAST_SGD ? ", SGD" : ", gradient") : "",
+             splits ? splits : mm_splits(&g, m, n, k));
+    if (!dev_failed && ok_launch(k_mm(&g, ta, tb, cd, ad, bd, m, n, k, &e, splits, 0), what)) {
+        down(got, cd, nc);
+        memcpy(got2, got, nc * sizeof(float));
+        if (kind == MM_STEP && mode == LAST_SGD)
+            for (size_t i = 0; i < nc; i++) got[i] -= c0[i];
+        /* FP32 sums in another order (and fused): ~1e-6; the step's change likewise. TF32: the same
+         * rounded inputs, but the tensor cores' sums need not round as FP32's: 1e-4, still a fifth of
+         * what inputs not rounded to TF32, or truncated, would give (~5e-4) */
+        double tol = tf32 ? 1e-4 : 1e-5;
+        double err = rel_err(got, want, nc), berr = 0.0, derr = 0.0;
+        size_t mbad = 0;
+        if (step_bias) {
+            down(bgot, biasd, n);
+            if (mode == LAST_SGD)
+                for (int j = 0; j < n; j++) bgot[j] -= bias[j];
+            berr = rel_err(bgot, bwant, n);
+        }
+        if (dropout && kind == MM_BIAS_ACT) {
+            down(mgot, maskd, nc);
+            down(dgot, dropd, nc);
+            mbad = bits_differ(mgot, mask, nc);
+            derr = rel_err(dgot, dwant, nc);
+        }
+        check(err < tol && berr < 1e-5 && mbad == 0 && derr < tol,
+              "%s: relative error %.2g (bias %.2g, dropped %.2g; %zu masks differ)", what, err, berr, derr, mbad);
+        // again, from the same inputs: the same bits
+        if (kind == MM_STEP) cudaMemcpy(cd, c0, nc * sizeof(float), cudaMemcpyHostToDevice);
+        if (step_bias) cudaMemcpy(biasd, bias, n * sizeof(float), cudaMemcpyHostToDevice);
+        if (ok_launch(k_mm(&g, ta, tb, cd, ad, bd, m, n, k, &e, splits, 0), what)) {
+            down(got, cd, nc);
+            size_t d = bits_differ(got, got2, nc);
+            check(d == 0, "%s: a second run gives the same bits (%zu differ)", what, d);
+        }
+        time_it(what, [&] { k_mm(&g, ta, tb, cd, ad, bd, m, n, k, &e, splits, 0); });
+    }
+    free(a), free(b), free(c0), free(want), free(got), free(got2), free(bias), free(bwant), free(bgot), free(hact);
+    free(mask), free(mgot), free(dwant), free(dgot);
+}
+
 int main(void) {
     const char *env = getenv("MNIST_TEST_SEED");
     uint32_t seed = env ? (uint32_t)strtoul(env, NULL, 10) : (uint32_t)time(NULL);
@@ -646,6 +768,40 @@ int main(void) {
     test_last_layer(50, 784, 10, 0, 0, 0, LAST_GRAD), dfree_all(); /* no hidden layer */
     test_last_layer(300, 20, LAST_MAX, 1, 1, 0, LAST_SGD), dfree_all(); /* the widest, under 32 inputs */
     test_last_layer(LAST_ROWS, 100, 10, 0, 1, 1, LAST_GRAD), dfree_all(); /* the largest batch it takes */
+    /* own products: the lab's step (the backend's split choice), then odd shapes and slices */
+    test_mm(0, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD), dfree_all();
+    test_mm(0, 0, 0, MM_BIAS_ACT, 0, 1, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(0, 0, 1, MM_ACT_GRAD, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(0, 1, 0, MM_STEP, 0, 0, 1024, 1024, 128, 0, LAST_SGD), dfree_all();
+    test_mm(0, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_GRAD), dfree_all();
+    test_mm(0, 0, 0, MM_STORE, 0, 0, 640, 1024, 784, 0, LAST_SGD), dfree_all(); /* evaluation's: tiles enough */
+    test_mm(0, 0, 0, MM_STORE, 0, 0, 128, 10, 1024, 0, LAST_SGD), dfree_all();
+    for (int sp = 1; sp <= 3; sp++) {
+        test_mm(0, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
+        test_mm(0, 0, 1, MM_ACT_GRAD, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
+        test_mm(0, 0, 1, MM_STORE, 0, 0, 70, 33, 129, sp, LAST_SGD), dfree_all();
+        test_mm(0, 1, 0, MM_STEP, 0, 0, 97, 33, 300, sp, sp == 2 ? LAST_GRAD : LAST_SGD), dfree_all();
+        test_mm(0, 1, 0, MM_STORE, 0, 0, 65, 130, 17, sp, LAST_SGD), dfree_all();
+    }
+    test_mm(0, 0, 0, MM_BIAS_ACT, 0, 0, 1, 1024, 784, 0, LAST_SGD), dfree_all(); /* a batch of one */
+    /* TF32 on the tensor cores: 8 warps of 2 fragments a tile, odd shapes, slices */
+    test_mm(1, 0, 0, MM_BIAS_ACT, 0, 0, 128, 256, 256, 0, LAST_SGD), dfree_all();
+    for (int sp = 1; sp <= 2; sp++) {
+        test_mm(1, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
+        test_mm(1, 0, 1, MM_ACT_GRAD, 0, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
+        test_mm(1, 1, 0, MM_STEP, 0, 0, 97, 33, 300, sp, sp == 2 ? LAST_GRAD : LAST_SGD), dfree_all();
+        test_mm(1, 1, 0, MM_STORE, 0, 0, 65, 130, 17, sp, LAST_SGD), dfree_all();
+    }
+#ifndef MNIST_CUDA_EMU /* there each thread does its warp's whole fragment: 32 times the work */
+    test_mm(1, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD), dfree_all(); /* the lab's step */
+    test_mm(1, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(1, 0, 1, MM_ACT_GRAD, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(1, 1, 0, MM_STEP, 0, 0, 1024, 1024, 128, 0, LAST_SGD), dfree_all();
+    test_mm(1, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_SGD), dfree_all();
+    test_mm(1, 0, 0, MM_STORE, 0, 0, 10000, 1024, 784, 0, LAST_SGD), dfree_all(); /* evaluation's */
+#endif
+    test_mm(0, 1, 0, MM_STEP, 0, 0, 784, 1024, 1, 0, LAST_SGD), dfree_all();
+    test_mm(0, 0, 0, MM_STORE, 0, 0, 5, 7, 1, 1, LAST_SGD), dfree_all();
     test_optimizers((size_t)784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10), dfree_all();
     for (int tf32 = 0; tf32 < 2; tf32++) {
         test_gemm(128, 784, 1024, tf32), dfree_all();

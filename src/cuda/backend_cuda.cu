@@ -5,7 +5,8 @@
  * steps (train_steps: the rest of an epoch) is uploaded once and replayed as one CUDA graph;
  * only its losses come back. Products through cuBLAS in pointer mode device, so the learning rate
  * of the fused SGD step (alpha -lr, beta 1 - lr wd) is read from device memory and one captured
- * graph serves every epoch. Every CUDA and cuBLAS return is checked, and each launch's error. */
+ * graph serves every epoch; or, with MNIST_CUDA_GEMM=own, through our own (k_mm, mm.cu), which
+ * read it there too and take the element-wise work of each layer into their epilogues. Every CUDA and cuBLAS return is checked, and each launch's error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,8 @@ typedef struct {
     int32_t *y;                        /* (rows) labels of the rows in act */
     double *rowloss;                   /* (max_batch) the last layer's loss per row, when fused */
     int fuse_last;                     /* the last layer by k_last_forward and k_last_backward */
+    int own_mm;                        /* the products by k_mm with their epilogues, not cuBLAS */
+    mm_ctx mm;                         /* its split-K workspace and tile counters */
     dev_split split[NSPLITS];
     /* a chunk of steps: batch indices, scalars, losses on the device, and their pinned twins */
     int32_t *idx, *h_idx;              /* (cap_idx) */
@@ -180,6 +183,7 @@ static void cuda_destroy(backend *base) {
     for (int l = 0; l < c->nl; l++) cudaFree(c->drop[l]), cudaFree(c->mask[l]);
     cudaFree(c->delta[0]), cudaFree(c->delta[1]);
     cudaFree(c->y), cudaFree(c->rowloss);
+    cudaFree(c->mm.ws), cudaFree(c->mm.counts);
     for (int i = 0; i < NSPLITS; i++) cudaFree(c->split[i].images), cudaFree(c->split[i].labels);
     cudaFree(c->idx), cudaFree(c->sc), cudaFree(c->loss), cudaFree(c->parts), cudaFree(c->counts);
     cudaFreeHost(c->h_idx), cudaFreeHost(c->h_sc), cudaFreeHost(c->h_loss), cudaFreeHost(c->h_parts);
@@ -254,14 +258,24 @@ static step_scalars scalars(const cuda_backend *c, uint64_t step, float lr) {
  * bias and log-softmax being the caller's kernel. */
 static int forward(cuda_backend *c, int layers, int n, int train, const step_scalars *sc, mnist_err *err) {
     for (int l = 0; l < layers; l++) {
-        int in = c->sizes[l], out = c->sizes[l + 1];
+        int in = c->sizes[l], out = c->sizes[l + 1], hidden = l < c->nl - 1, drop = train && c->o.dropout > 0;
+        if (c->own_mm) { /* the product with its bias, activation and masks */
+            mm_epi e = {};
+            e.kind = hidden ? MM_BIAS_ACT : MM_STORE;
+            e.act = c->o.act, e.bias = B(c, l), e.sc = sc;
+            if (hidden && drop) {
+                e.drop = c->drop[l + 1], e.mask = c->mask[l + 1];
+                e.seed = c->o.seed, e.layer = l, e.threshold = c->threshold, e.keep_scale = c->keep_scale;
+            }
+            CU(k_mm(&c->mm, 0, 0, c->act[l + 1], layer_input(c, l, train), W(c, l), n, out, in, &e, 0, c->stream),
+               "launching a layer's product");
+            continue;
+        }
         CB(mm_forward(&c->gemm, c->act[l + 1], layer_input(c, l, train), W(c, l), n, in, out), "a layer's product");
-        if (l < c->nl - 1) {
-            int drop = train && c->o.dropout > 0;
+        if (hidden)
             CU(k_bias_act(c->act[l + 1], B(c, l), n, out, c->o.act, drop ? c->drop[l + 1] : NULL,
                           drop ? c->mask[l + 1] : NULL, c->o.seed, l, c->threshold, c->keep_scale, sc, c->stream),
                "launching bias and activation");
-        }
     }
     return 0;
 }
@@ -306,15 +320,30 @@ static int enqueue_step(cuda_backend *c, const int32_t *idx, int n, const step_s
     for (; l >= 0; l--) {
         int in = c->sizes[l], out = c->sizes[l + 1];
         const float *h = layer_input(c, l, 1);
-        if (l > 0) {
+        float *mask = l > 0 && c->o.dropout > 0 ? c->mask[l] : NULL;
+        if (l > 0 && c->own_mm) {
+            // dh (n, in) = dz w^T through dropout's mask and the activation: layer l-1's dz; its bias
+            // takes its step with layer l-1's weights
+            mm_epi e = {};
+            e.kind = MM_ACT_GRAD, e.act = c->o.act, e.hact = c->act[l], e.mask = mask;
+            CU(k_mm(&c->mm, 0, 1, dh, dz, W(c, l), n, in, out, &e, 0, c->stream),
+               "launching an input gradient's product");
+        } else if (l > 0) {
             // dh (n, in) = dz w^T; through dropout's mask and the activation: layer l-1's dz, and its bias
             CB(mm_input_grad(&c->gemm, dh, dz, W(c, l), n, in, out), "an input gradient's product");
-            CU(k_act_grad_bias(dh, c->act[l], c->o.dropout > 0 ? c->mask[l] : NULL, n, in, c->o.act, mode,
-                               sgd ? B(c, l - 1) : GB(c, l - 1), sc, c->stream),
+            CU(k_act_grad_bias(dh, c->act[l], mask, n, in, c->o.act, mode, sgd ? B(c, l - 1) : GB(c, l - 1), sc,
+                               c->stream),
                "launching the activation's gradient");
         }
-        // w = decay w - lr h^T dz (SGD), or dw = h^T dz
-        if (sgd)
+        // w = decay w - lr h^T dz (SGD), or dw = h^T dz; with k_mm, also this layer's bias where no
+        // kernel above took it (the last layer's and, fused, the one under it are taken)
+        if (c->own_mm) {
+            mm_epi e = {};
+            e.kind = MM_STEP, e.mode = mode, e.sc = sc;
+            if (l < nl - 1 && !(fused && l == nl - 2)) e.bias_out = sgd ? B(c, l) : GB(c, l);
+            CU(k_mm(&c->mm, 1, 0, sgd ? W(c, l) : GW(c, l), h, dz, in, out, n, &e, 0, c->stream),
+               "launching a weight product");
+        } else if (sgd)
             CB(mm_weight_grad(&c->gemm, W(c, l), h, dz, n, in, out, &sc->neg_lr, &sc->decay), "the SGD step's product");
         else
             CB(mm_weight_grad(&c->gemm, GW(c, l), h, dz, n, in, out, c->gemm.one, c->gemm.zero),
@@ -582,6 +611,15 @@ static int init(cuda_backend *c, const mnist_model *m, mnist_err *err) {
     CU(cudaMalloc((void **)&c->counts, NCOUNTS * sizeof(int)), "allocating counts");
     CU(cudaMallocHost((void **)&c->h_counts, NCOUNTS * sizeof(int)), "allocating counts");
     if (reserve_steps(c, 1, o->max_batch, err)) return -1;
+    if (c->own_mm) {
+        int dev = 0;
+        CU(cudaGetDevice(&dev), "finding the GPU");
+        CU(cudaDeviceGetAttribute(&c->mm.sms, cudaDevAttrMultiProcessorCount, dev), "counting multiprocessors");
+        c->mm.tf32 = o->tf32;
+        if (alloc_floats(c, &c->mm.ws, (size_t)MM_SPLIT_MAX * c->mm.sms * MM_BM * MM_BN, err)) return -1;
+        CU(cudaMalloc((void **)&c->mm.counts, (size_t)c->mm.sms * sizeof(int)), "allocating tile counters");
+        CU(cudaMemsetAsync(c->mm.counts, 0, (size_t)c->mm.sms * sizeof(int), c->stream), "clearing tile counters");
+    }
     return transfer(c, c->params, m->params, m->nparams * sizeof(float), cudaMemcpyHostToDevice, err);
 }
 
@@ -625,6 +663,15 @@ backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_
     /* MNIST_CUDA_UNFUSED=1: the last layer as products and kernels, to measure what fusing saves */
     const char *unfused = getenv("MNIST_CUDA_UNFUSED");
     c->fuse_last = m->sizes[m->nlayers] <= LAST_MAX && !(unfused && unfused[0] == '1');
+    /* MNIST_CUDA_GEMM=own: the products by k_mm (FP32, or TF32 on the tensor cores with --tf32),
+     * their element-wise work in their epilogues */
+    const char *gemm = getenv("MNIST_CUDA_GEMM");
+    c->own_mm = gemm && strcmp(gemm, "own") == 0;
+    if (gemm && gemm[0] && !c->own_mm && strcmp(gemm, "cublas") != 0) {
+        errf(err, "MNIST_CUDA_GEMM=%s: the products are cublas (the default) or own", gemm);
+        cuda_destroy(&c->base);
+        return NULL;
+    }
     if (init(c, m, err)) {
         cuda_destroy(&c->base);
         return NULL;

@@ -65,8 +65,7 @@ __global__ void bias_act_kernel(float *h, const float *b, int n, int k, float *d
     uint64_t key = DROP ? cuda_dropout_key(seed, sc->step, layer) : 0;
     for (int r = blockIdx.y; r < n; r += gridDim.y) {
         size_t i = (size_t)r * k + c;
-        float v = h[i] + bc;
-        v = ACT == 0 ? cuda_tanh(v) : (v > 0.0f ? v : 0.0f);
+        float v = act_out(h[i] + bc, ACT);
         h[i] = v;
         if (DROP) {
             float m = cuda_dropout_keep(key, i, threshold) ? keep_scale : 0.0f;
@@ -111,21 +110,6 @@ __device__ static void row_xent_grad(float *d, const float *lp, int y, int k, fl
     for (int c = 0; c < k; c++) d[c] = (expf(lp[c]) - (c == y ? 1.0f : 0.0f)) * inv_n;
 }
 
-/* What a fused step writes for a parameter p whose gradient is g: the SGD step, or g itself. */
-__device__ static float step_or_grad(float p, float g, last_mode mode, const step_scalars *sc) {
-    return mode == LAST_SGD ? sc->decay * p - sc->lr * g : g;
-}
-
-/* The last bias from dz (n, k): each column summed over the rows in order (as cpu_col_sums), by the
- * block's threads c < k. */
-__device__ static void last_bias(float *b_out, const float *dz, int n, int k, last_mode mode, const step_scalars *sc) {
-    for (int c = threadIdx.y * blockDim.x + threadIdx.x; c < k; c += blockDim.x * blockDim.y) {
-        float s = 0.0f;
-        for (int r = 0; r < n; r++) s += dz[(size_t)r * k + c];
-        b_out[c] = step_or_grad(b_out[c], s, mode, sc);
-    }
-}
-
 /* Sum of part[0..blockDim.x) into part[0]; blockDim.x a power of two. Ends with a barrier. */
 __device__ static void block_sum(double *part) {
     __syncthreads();
@@ -151,7 +135,7 @@ __global__ void softmax_xent_kernel(float *lp, float *dz, const float *b, const 
     part[threadIdx.x] = nll;
     block_sum(part); /* its barriers also make every row of dz visible, and end the reads of b */
     if (threadIdx.x == 0) *loss = part[0] / n;
-    last_bias(b_out, dz, n, k, mode, sc);
+    col_steps(b_out, dz, n, k, k, mode, sc);
 }
 
 cudaError_t k_softmax_xent(float *lp, float *dz, const float *b, const int32_t *y, int n, int k, last_mode mode,
@@ -252,8 +236,7 @@ __global__ void last_backward_kernel(float *dh, float *w_out, float *b_prev, flo
                 for (int c = 0; c < k; c++) d += dzs[rr][c] * wold[tx][c];
                 size_t i = (size_t)(r0 + rr) * in + j;
                 if (mask) d *= mask[i];
-                float hv = hact[i];
-                d = ACT == 1 ? (hv > 0.0f ? d : 0.0f) : d * (1.0f - hv * hv);
+                d = act_back(d, hact[i], ACT);
                 dh[i] = d;
                 s += d;
             }
@@ -282,7 +265,7 @@ __global__ void last_backward_kernel(float *dh, float *w_out, float *b_prev, flo
         }
     }
     if (blockIdx.x == 0) { // the last bias, and the loss
-        last_bias(b_last, dz, n, k, mode, sc);
+        col_steps(b_last, dz, n, k, k, mode, sc);
         if (t == 0) {
             double l = 0.0;
             for (int r = 0; r < n; r++) l += rowloss[r];
@@ -372,9 +355,9 @@ __global__ void act_grad_bias_kernel(float *dh, const float *h, const float *mas
     if (c < k)
         for (int r = threadIdx.y; r < n; r += 32) {
             size_t i = (size_t)r * k + c;
-            float d = dh[i], hv = h[i];
+            float d = dh[i];
             if (mask) d *= mask[i];
-            d = ACT == 1 ? (hv > 0.0f ? d : 0.0f) : d * (1.0f - hv * hv);
+            d = act_back(d, h[i], ACT);
             dh[i] = d;
             s += d;
         }

@@ -77,6 +77,33 @@ static inline __host__ __device__ void cuda_augment(uint32_t seed, uint64_t step
  * multiply-adds, so the same bits. */
 #define cuda_tanh tanh_approx
 
+/* ---- device helpers shared by kernels.cu and mm.cu ------------------------------------------- */
+
+/* A hidden layer's activation of v (act 0 tanh, 1 relu), and d through its derivative at the
+ * output h: the CPU's cpu_dense and cpu_act_grad. */
+static inline __host__ __device__ float act_out(float v, int act) {
+    return act == 0 ? cuda_tanh(v) : (v > 0.0f ? v : 0.0f);
+}
+static inline __host__ __device__ float act_back(float d, float h, int act) {
+    return act == 1 ? (h > 0.0f ? d : 0.0f) : d * (1.0f - h * h);
+}
+
+/* What a fused step writes for a parameter p whose gradient is g: the SGD step, or g itself. */
+static inline __host__ __device__ float step_or_grad(float p, float g, last_mode mode, const step_scalars *sc) {
+    return mode == LAST_SGD ? sc->decay * p - sc->lr * g : g;
+}
+
+/* A bias from dz (n rows of ld floats, its first k columns): each column summed over the rows in
+ * order (as cpu_col_sums), then stepped or stored by mode; by the block's threads c < k. */
+static inline __device__ void col_steps(float *b_out, const float *dz, int n, int k, int ld, last_mode mode,
+                                        const step_scalars *sc) {
+    for (int c = threadIdx.y * blockDim.x + threadIdx.x; c < k; c += blockDim.x * blockDim.y) {
+        float s = 0.0f;
+        for (int r = 0; r < n; r++) s += dz[(size_t)r * ld + c];
+        b_out[c] = step_or_grad(b_out[c], s, mode, sc);
+    }
+}
+
 /* ---- kernels.cu: the forward and backward passes' element-wise work ------------------------ */
 
 /* x (n, in) = images of examples idx[0..n) (or start..start+n when idx is NULL) as bytes / 255;
@@ -138,6 +165,64 @@ cudaError_t k_momentum(float *p, const float *g, float *v, size_t n, float mu, i
 /* m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g; p = decay p - lr (m c1) / (sqrt(v c2) + eps). */
 cudaError_t k_adam(float *p, const float *g, float *m, float *v, size_t n, float b1, float b2, float eps,
                    const step_scalars *sc, cudaStream_t s);
+
+/* ---- mm.cu: our own products (FP32, or TF32 on the tensor cores), shaped for 128 rows -------- */
+
+/* An own product c (m, n) = a (m, k) b (k, n), row-major, a or b read transposed (ta: a is stored
+ * (k, m); tb: b is stored (n, k)), in tiles of MM_BM x MM_BN outputs, 256 threads each. Where the
+ * tiles are fewer than the GPU's multiprocessors, k is split across blocks (split-K): each slice's
+ * block writes its partial sums to a workspace, and the last of a tile's blocks to finish adds
+ * them, in slice order, and applies the epilogue; so the result does not depend on which block is
+ * last. What the epilogue does with each element v of the product, at row r, column j, i = r n + j: */
+typedef enum {
+    MM_STORE,    /* c[i] = v */
+    MM_BIAS_ACT, /* c[i] = act(v + bias[j]); with mask (dropout): mask[i], drop[i] as k_bias_act */
+    MM_ACT_GRAD, /* c[i] = act'(hact[i]) applied to v * mask[i] (mask may be NULL), as k_act_grad_bias */
+    MM_STEP      /* c[i] = step_or_grad(c[i], v): the SGD step in place, or the gradient; with bias_out,
+                    the blocks of rows 0.. also step bias_out (n) from b's column sums (b is dz) */
+} mm_epi_kind;
+
+typedef struct {
+    mm_epi_kind kind;
+    int act;                                    /* MM_BIAS_ACT, MM_ACT_GRAD: 0 tanh, 1 relu */
+    const float *bias;                          /* MM_BIAS_ACT */
+    float *drop, *mask;                         /* dropout: written by MM_BIAS_ACT, mask read by MM_ACT_GRAD */
+    uint32_t seed;                              /* dropout's key: (seed, sc->step, layer) */
+    int layer;
+    uint64_t threshold;
+    float keep_scale;
+    const float *hact;                          /* MM_ACT_GRAD */
+    last_mode mode;                             /* MM_STEP */
+    float *bias_out;                            /* MM_STEP, or NULL */
+    const step_scalars *sc;                     /* MM_STEP, and dropout's step */
+} mm_epi;
+
+#define MM_BM 64
+#define MM_BN 64
+#define MM_BK 16
+#define MM_SPLIT_MAX 8 /* slices of k at most */
+
+/* What split-K needs: a workspace of MM_SPLIT_MAX * sms * MM_BM * MM_BN floats and sms tile
+ * counters, zero at first (each tile's last block puts its counter back to 0). One product at a
+ * time uses them: the products that share a context must be on one stream. */
+typedef struct {
+    float *ws;
+    int *counts;
+    int sms;  /* the GPU's multiprocessors */
+    int tf32; /* the products on the tensor cores, inputs rounded to TF32 (to nearest), sums in FP32 */
+} mm_ctx;
+
+/* How many slices of k a product of m x n outputs over k gets: as many as the multiprocessors take
+ * in one wave (tiles x slices <= sms), slices of at least 128 k, at most MM_SPLIT_MAX; 1 where the
+ * tiles alone fill the GPU. */
+int mm_splits(const mm_ctx *g, int m, int n, int k);
+/* The product with its epilogue; splits 0 chooses (mm_splits), else that many slices (1 ..
+ * MM_SPLIT_MAX, only where tiles * MM_BM * MM_BN fits the workspace as above). The layouts and
+ * epilogues the backend uses: ta = tb = 0 with MM_STORE or MM_BIAS_ACT (forward); tb = 1 with
+ * MM_STORE or MM_ACT_GRAD (input gradients); ta = 1 with MM_STEP or MM_STORE (weights); others
+ * return cudaErrorInvalidValue. */
+cudaError_t k_mm(const mm_ctx *g, int ta, int tb, float *c, const float *a, const float *b, int m, int n, int k,
+                 const mm_epi *e, int splits, cudaStream_t s);
 
 /* ---- gemm.cu: cuBLAS, loaded when first needed, and the products through it ------------------ */
 

@@ -44,6 +44,11 @@
 #define __shared__ static /* one block runs at a time: a block's shared memory is a static */
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+
+/* The multiprocessors it says it has: an H100's or H200's 132, so that the backend shapes its work
+ * (k_mm's split-K) as it would there. */
+#define EMU_SMS 132
 
 typedef enum cudaError {
     cudaSuccess = 0,
@@ -94,6 +99,7 @@ struct cudaDeviceProp {
     int major, minor, multiProcessorCount;
     size_t totalGlobalMem;
 };
+typedef enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 } cudaDeviceAttr;
 struct cudaFuncAttributes {
     int maxThreadsPerBlock;
 };
@@ -120,6 +126,11 @@ template <typename T> static inline T atomicAdd(T *p, typename emu_same<T>::type
     return old;
 }
 
+/* One block runs at a time, its threads one at a time: every write is seen at once, a fence has
+ * nothing to order, and a read past L1 is a read. */
+static inline void __threadfence(void) {}
+template <typename T> static inline T __ldcg(const T *p) { return *p; }
+
 /* ---- the runtime -------------------------------------------------------------------------- */
 
 const char *cudaGetErrorString(cudaError_t e);
@@ -127,6 +138,7 @@ cudaError_t cudaGetLastError(void);
 cudaError_t cudaGetDeviceCount(int *n);
 cudaError_t cudaGetDevice(int *d);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d);
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d);
 cudaError_t cudaDeviceSynchronize(void);
 template <typename F> static inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F) {
     a->maxThreadsPerBlock = 1024;

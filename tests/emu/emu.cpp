@@ -27,6 +27,7 @@
 
 #include "cublas_v2.h"
 #include "cuda_runtime.h"
+#include "mma.h"
 
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
@@ -108,8 +109,15 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     if (d != 0) return fail(cudaErrorInvalidValue, "cudaGetDeviceProperties");
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "CUDA emulator (the host's CPU)");
-    p->major = 9, p->minor = 0, p->multiProcessorCount = 1;
+    p->major = 9, p->minor = 0, p->multiProcessorCount = EMU_SMS;
     p->totalGlobalMem = (size_t)1 << 34;
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) {
+    if (d != 0) return fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute");
+    if (a != cudaDevAttrMultiProcessorCount) return fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute");
+    *v = EMU_SMS;
     return cudaSuccess;
 }
 
@@ -526,6 +534,14 @@ static void resume(unsigned t) {
     switch_in(f);
 }
 
+/* What the warp matrix functions need of their memory (mma.h). */
+void nvcuda::wmma::emu_wmma_check(const void *p, unsigned ldm, const char *what) {
+    if ((uintptr_t)p % 32 || ldm % 4)
+        fatal("kernel %s, block (%u,%u,%u), thread (%u,%u,%u): %s at %p with ldm %u: the pointer must be aligned to "
+              "32 bytes and ldm a multiple of 4 floats",
+              kernel_name, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z, what, p, ldm);
+}
+
 void __syncthreads(void) {
     if (plain)
         fatal("kernel %s, block (%u,%u,%u): thread (%u,%u,%u) waits at __syncthreads, but the block's first thread "
@@ -654,8 +670,8 @@ const char *cublasGetStatusString(cublasStatus_t s) {
 
 } /* extern "C" */
 
-/* x rounded to TF32: 10 mantissa bits, to nearest, ties away from zero. */
-static float tf32(float x) {
+/* x rounded to TF32: 10 mantissa bits, to nearest, ties away from zero (mma.h). */
+float emu_tf32(float x) {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
     if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
@@ -668,7 +684,7 @@ static size_t extent(int rows, int cols, int ld) { return rows && cols ? ((size_
 
 static const float *rounded(std::vector<float> &copy, const float *p, size_t n) {
     copy.assign(p, p + n);
-    for (float &v : copy) v = tf32(v);
+    for (float &v : copy) v = emu_tf32(v);
     return copy.data();
 }
 

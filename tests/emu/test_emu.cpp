@@ -2,8 +2,10 @@
  * would fault on (bad launch shapes, host memory as a kernel argument or a copy's device side, a
  * copy past an allocation), that streams hold their work until waited for, that a graph runs only
  * when launched, that synchronising inside a capture fails it, that barriers work in both thread
- * orders and a barrier only some threads reach stops the program, and that emulated cuBLAS reads
- * alpha from device memory when it runs and rounds to TF32 when asked. Run by tests/run.sh in the
+ * orders and a barrier only some threads reach stops the program, that emulated cuBLAS reads
+ * alpha from device memory when it runs and rounds to TF32 when asked, and that the warp matrix
+ * functions (wmma) multiply as CUDA says, round to TF32 as the GPU does and refuse memory the GPU
+ * would fault on. Run by tests/run.sh in the
  * emulator's build. */
 #include <math.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 
 extern "C" {
 #include "check.h"
@@ -46,10 +49,50 @@ __global__ void divergent_kernel(float *x) {
     }
 }
 
+// d (16 x 16, row-major, ld 16) = a b + 0.5 by one warp's TF32 fragments: a (16 x 8) column-major
+// with leading dimension 20, b (8 x 16) row-major with 24; at offset `skew` floats from those
+__global__ void wmma_kernel(float *d, const float *a, const float *b, int skew) {
+    using namespace nvcuda;
+    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 8, float> fc;
+    wmma::load_matrix_sync(fa, a + skew, 20);
+    wmma::load_matrix_sync(fb, b, 24);
+    for (int i = 0; i < fa.num_elements; i++) fa.x[i] = wmma::__float_to_tf32(fa.x[i]);
+    for (int i = 0; i < fb.num_elements; i++) fb.x[i] = wmma::__float_to_tf32(fb.x[i]);
+    wmma::fill_fragment(fc, 0.5f);
+    wmma::mma_sync(fc, fa, fb, fc);
+    wmma::store_matrix_sync(d, fc, 16, wmma::mem_row_major);
+}
+
 static float *dev_floats(size_t n) {
     void *p = NULL;
     cudaMalloc(&p, n * sizeof(float));
     return (float *)p;
+}
+
+/* Whether fn, run in a child process, is stopped by the emulator (SIGABRT); msg: its first line
+ * on stderr. */
+template <typename F> static int aborts(char *msg, size_t cap, F fn) {
+    fflush(stdout);
+    msg[0] = 0;
+    int err[2];
+    if (pipe(err)) return 0;
+    pid_t pid = fork();
+    if (pid == 0) { /* the child runs the kernel: the emulator must stop it */
+        dup2(err[1], 2);
+        fn();
+        cudaDeviceSynchronize();
+        _exit(0);
+    }
+    close(err[1]);
+    ssize_t n = read(err[0], msg, cap - 1);
+    msg[n > 0 ? n : 0] = 0;
+    msg[strcspn(msg, "\n")] = 0;
+    close(err[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
 }
 
 static void test_refusals(void) {
@@ -145,28 +188,47 @@ static void test_barriers(void) {
     }
     cudaFree(dx), cudaFree(dout);
 
-    fflush(stdout);
-    int err[2];
-    if (pipe(err)) return;
-    pid_t pid = fork();
-    if (pid == 0) { /* the child runs the kernel: the emulator must stop it */
-        dup2(err[1], 2);
+    char msg[1024];
+    int aborted = aborts(msg, sizeof msg, [] {
         float *d = dev_floats(64);
         LAUNCH(1, 64, 0, divergent_kernel)(d);
-        cudaDeviceSynchronize();
-        _exit(0);
-    }
-    close(err[1]);
-    char msg[1024] = "";
-    ssize_t n = read(err[0], msg, sizeof msg - 1);
-    msg[n > 0 ? n : 0] = 0;
-    msg[strcspn(msg, "\n")] = 0;
-    close(err[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    check(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(msg, "divergent_kernel") &&
-              strstr(msg, "barrier not reached by every thread"),
+    });
+    check(aborted && strstr(msg, "divergent_kernel") && strstr(msg, "barrier not reached by every thread"),
           "a barrier only some threads reach stops the program, naming the kernel: %s", msg);
+}
+
+static float tf32_want(float x) { /* to nearest, ties away from zero */
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static void test_wmma(void) {
+    float a[16 * 20 + 8], b[8 * 24], d[256], want[256];
+    for (int i = 0; i < 16 * 20 + 8; i++) a[i] = (float)((i * 37) % 101) / 7.0f - 7.0f;
+    for (int i = 0; i < 8 * 24; i++) b[i] = (float)((i * 53) % 89) / 11.0f - 4.0f;
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) { /* a[r, k] at r + 20 k, b[k, c] at 24 k + c; summed in k order */
+            float s = 0.5f;
+            for (int k = 0; k < 8; k++) s += tf32_want(a[r + 20 * k]) * tf32_want(b[24 * k + c]);
+            want[r * 16 + c] = s;
+        }
+    float *da = dev_floats(16 * 20 + 8), *db = dev_floats(8 * 24), *dd = dev_floats(256);
+    cudaMemcpy(da, a, sizeof a, cudaMemcpyHostToDevice), cudaMemcpy(db, b, sizeof b, cudaMemcpyHostToDevice);
+    LAUNCH(1, 32, 0, wmma_kernel)(dd, da, db, 0);
+    cudaMemcpy(d, dd, sizeof d, cudaMemcpyDeviceToHost);
+    check(memcmp(d, want, sizeof d) == 0, "wmma: a column-major a times a row-major b, inputs in TF32, plus c");
+    float x = 1.0f + 1.0f / 2048, y = 1.0f + 1.0f / 4096;
+    check(nvcuda::wmma::__float_to_tf32(x) == 1.0f + 1.0f / 1024 && nvcuda::wmma::__float_to_tf32(y) == 1.0f &&
+              nvcuda::wmma::__float_to_tf32(-x) == -1.0f - 1.0f / 1024,
+          "__float_to_tf32 rounds to 10 mantissa bits, to nearest, ties away from zero");
+    char msg[1024];
+    int aborted = aborts(msg, sizeof msg, [da, db, dd] { LAUNCH(1, 32, 0, wmma_kernel)(dd, da, db, 4); });
+    check(aborted && strstr(msg, "wmma_kernel") && strstr(msg, "aligned to 32 bytes"),
+          "a fragment loaded from a pointer not aligned to 32 bytes stops the program: %s", msg);
+    cudaFree(da), cudaFree(db), cudaFree(dd);
 }
 
 static void test_cublas(void) {
@@ -206,5 +268,6 @@ int main(void) {
     test_streams_and_graphs();
     test_barriers();
     test_cublas();
+    test_wmma();
     return check_status();
 }
