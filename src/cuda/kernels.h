@@ -212,9 +212,11 @@ typedef struct {
     int tf32; /* the products on the tensor cores, inputs rounded to TF32 (to nearest), sums in FP32 */
 } mm_ctx;
 
-/* How many slices of k a product of m x n outputs over k gets: as many as the multiprocessors take
- * in one wave (tiles x slices <= sms), slices of at least 128 k, at most MM_SPLIT_MAX; 1 where the
- * tiles alone fill the GPU. */
+/* How many slices of k a product of m x n outputs over k gets: 1 where the tiles alone fill the
+ * GPU; else, of up to MM_SPLIT_MAX slices of at least 64 k and up to two blocks a multiprocessor,
+ * the count that gives the busiest multiprocessor the least k to multiply, and of equals the
+ * larger (more warps to hide latency). The lab's 128 x 1024 products: 4 slices over 784 (128
+ * blocks), 8 over 1024 (256 blocks, two a multiprocessor). */
 int mm_splits(const mm_ctx *g, int m, int n, int k);
 /* The product with its epilogue; splits 0 chooses (mm_splits), else that many slices (1 ..
  * MM_SPLIT_MAX, only where tiles * MM_BM * MM_BN fits the workspace as above). The layouts and

@@ -201,13 +201,20 @@ __global__ void __launch_bounds__(MM_THREADS) mm_kernel(mm_epi e, float *c, cons
     }
 }
 
+/* The k of a slice when k is cut in `splits`: whole MM_BK. */
+static int slice_k(int k, int splits) { return ((k + splits - 1) / splits + MM_BK - 1) / MM_BK * MM_BK; }
+
 int mm_splits(const mm_ctx *g, int m, int n, int k) {
-    int tiles = ((m + MM_BM - 1) / MM_BM) * ((n + MM_BN - 1) / MM_BN);
-    if (tiles >= g->sms) return 1;
-    int s = g->sms / tiles, most = k / 128; /* one wave of blocks: no multiprocessor takes two */
-    if (s > most) s = most;
-    if (s > MM_SPLIT_MAX) s = MM_SPLIT_MAX;
-    return s > 1 ? s : 1;
+    int tiles = ((m + MM_BM - 1) / MM_BM) * ((n + MM_BN - 1) / MM_BN), best = 1;
+    if (tiles > g->sms) return 1;
+    long best_cost = -1;
+    for (int s = 1; s <= MM_SPLIT_MAX && tiles * s <= 2 * g->sms && (s == 1 || k / s >= 64); s++) {
+        int kc = slice_k(k, s);
+        if ((k + kc - 1) / kc != s) continue; /* whole MM_BK make fewer slices: counted there */
+        long cost = (long)((tiles * s + g->sms - 1) / g->sms) * kc; /* the k of the busiest multiprocessor */
+        if (best_cost < 0 || cost <= best_cost) best = s, best_cost = cost; /* ties: more warps to hide latency */
+    }
+    return best;
 }
 
 template <bool TA, bool TB, mm_epi_kind EPI, int ACT, bool DROP>
@@ -224,7 +231,7 @@ cudaError_t k_mm(const mm_ctx *g, int ta, int tb, float *c, const float *a, cons
     unsigned gx = (unsigned)((n + MM_BN - 1) / MM_BN), gy = (unsigned)((m + MM_BM - 1) / MM_BM);
     mm_shape s;
     s.m = m, s.n = n, s.k = k;
-    s.kc = ((k + splits - 1) / splits + MM_BK - 1) / MM_BK * MM_BK;
+    s.kc = slice_k(k, splits);
     splits = (k + s.kc - 1) / s.kc; /* slices of whole MM_BK: perhaps fewer */
     if (splits < 1 || splits > MM_SPLIT_MAX || gy > 65535 ||
         (splits > 1 && (gx * gy > (unsigned)g->sms || (size_t)splits * m * n > (size_t)MM_SPLIT_MAX * g->sms * MM_BM * MM_BN)))
