@@ -234,22 +234,23 @@ cudaError_t k_mm(const mm_ctx *g, int ta, int tb, float *c, const float *a, cons
     s.kc = slice_k(k, splits);
     splits = (k + s.kc - 1) / s.kc; /* slices of whole MM_BK: perhaps fewer */
     if (splits < 1 || splits > MM_SPLIT_MAX || gy > 65535 ||
-        (splits > 1 && (gx * gy > (unsigned)g->sms || (size_t)splits * m * n > (size_t)MM_SPLIT_MAX * g->sms * MM_BM * MM_BN)))
+        (splits > 1 && (gx * gy > (unsigned)g->sms ||
+                        (size_t)splits * m * n > (size_t)MM_SPLIT_MAX * g->sms * MM_BM * MM_BN)))
         return cudaErrorInvalidValue;
     dim3 grid(gx, gy, (unsigned)splits);
     int act = e->act, drop = e->mask != NULL;
-    if (!ta && !tb && e->kind == MM_STORE) mm_launch<false, false, MM_STORE, 0, false>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
+#define GO(TA, TB, EPI, ACT, DROP) \
+    mm_launch<TA, TB, EPI, ACT, DROP>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts)
+    if (!ta && !tb && e->kind == MM_STORE) GO(false, false, MM_STORE, 0, false);
     else if (!ta && !tb && e->kind == MM_BIAS_ACT) {
-        if (act == 0 && !drop) mm_launch<false, false, MM_BIAS_ACT, 0, false>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
-        else if (act == 0) mm_launch<false, false, MM_BIAS_ACT, 0, true>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
-        else if (!drop) mm_launch<false, false, MM_BIAS_ACT, 1, false>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
-        else mm_launch<false, false, MM_BIAS_ACT, 1, true>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
-    } else if (!ta && tb && e->kind == MM_STORE) mm_launch<false, true, MM_STORE, 0, false>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
-    else if (!ta && tb && e->kind == MM_ACT_GRAD) {
-        if (act == 0) mm_launch<false, true, MM_ACT_GRAD, 0, false>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
-        else mm_launch<false, true, MM_ACT_GRAD, 1, false>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
-    } else if (ta && !tb && e->kind == MM_STEP) mm_launch<true, false, MM_STEP, 0, false>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
-    else if (ta && !tb && e->kind == MM_STORE) mm_launch<true, false, MM_STORE, 0, false>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts);
+        if (act == 0) drop ? GO(false, false, MM_BIAS_ACT, 0, true) : GO(false, false, MM_BIAS_ACT, 0, false);
+        else drop ? GO(false, false, MM_BIAS_ACT, 1, true) : GO(false, false, MM_BIAS_ACT, 1, false);
+    } else if (!ta && tb && e->kind == MM_STORE) GO(false, true, MM_STORE, 0, false);
+    else if (!ta && tb && e->kind == MM_ACT_GRAD)
+        act == 0 ? GO(false, true, MM_ACT_GRAD, 0, false) : GO(false, true, MM_ACT_GRAD, 1, false);
+    else if (ta && !tb && e->kind == MM_STEP) GO(true, false, MM_STEP, 0, false);
+    else if (ta && !tb && e->kind == MM_STORE) GO(true, false, MM_STORE, 0, false);
     else return cudaErrorInvalidValue;
+#undef GO
     return cudaGetLastError();
 }
