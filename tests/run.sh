@@ -45,7 +45,8 @@ for t in "$build"/tests/test_*; do
 done
 # The CUDA backend's own source on the CUDA emulator (tests/emu), where MNIST_EMU names its build
 # (build/emu, build/san/emu): its test programs, the kernels again with the blocks and threads run
-# in reverse order, and the command-line checks with the emulator's mnist. There every check runs:
+# in reverse order, and the command-line checks with the emulator's mnist (with cuBLAS, then with our own
+# products, MNIST_CUDA_GEMM=own). There every check runs:
 # a SKIP (say, its cuBLAS not found) is a failure.
 emu=${MNIST_EMU:-}
 if [ -z "$emu" ]; then
@@ -57,6 +58,8 @@ else
     done
     run_one "emu: test_cuda_kernels, reverse order" env MNIST_EMU_ORDER=reverse "$emu/tests/test_cuda_kernels"
     run_one "emu: test_cuda_cli.py" env MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" tests/test_cuda_cli.py
+    run_one "emu: test_cuda_cli.py, own products" env MNIST_CUDA_GEMM=own MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" \
+        tests/test_cuda_cli.py
     no_skip=0
 fi
 for t in tests/test_*.py; do
