@@ -45,9 +45,9 @@ for t in "$build"/tests/test_*; do
 done
 # The CUDA backend's own source on the CUDA emulator (tests/emu), where MNIST_EMU names its build
 # (build/emu, build/san/emu): its test programs, the kernels again with the blocks and threads run
-# in reverse order, and the command-line checks with the emulator's mnist (with cuBLAS, then with our own
-# products, MNIST_CUDA_GEMM=own). There every check runs:
-# a SKIP (say, its cuBLAS not found) is a failure.
+# in reverse order, and the command-line checks with the emulator's mnist (with cuBLAS, then with
+# our own products, MNIST_CUDA_GEMM=own). There every check runs: a SKIP (say, its cuBLAS not
+# found) is a failure.
 emu=${MNIST_EMU:-}
 if [ -z "$emu" ]; then
     skipped+=("the CUDA emulator's runs (MNIST_EMU not set)")
