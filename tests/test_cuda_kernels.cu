@@ -658,7 +658,8 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
     }
     if (step_bias) {
         cpu_col_sums(bwant, b, k, n, (size_t)n);
-        for (int j = 0; j < n; j++) bwant[j] = step_or_grad(bias[j], bwant[j], mode, &sc) - (mode == LAST_SGD ? bias[j] : 0.0f);
+        for (int j = 0; j < n; j++) /* the change, as for the weights */
+            bwant[j] = step_or_grad(bias[j], bwant[j], mode, &sc) - (mode == LAST_SGD ? bias[j] : 0.0f);
     }
 
     mm_ctx g = {dalloc<float>((size_t)MM_SPLIT_MAX * 132 * MM_BM * MM_BN), dalloc<int>(132), 132, tf32};
@@ -669,7 +670,8 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
     step_scalars *scd = dup(&sc, 1);
     mm_epi e = {};
     e.kind = kind, e.act = act, e.bias = biasd, e.drop = dropd, e.mask = maskd, e.seed = seed, e.layer = layer;
-    e.threshold = thr, e.keep_scale = keep, e.hact = hd, e.mode = mode, e.bias_out = step_bias ? biasd : NULL, e.sc = scd;
+    e.threshold = thr, e.keep_scale = keep, e.hact = hd, e.mode = mode, e.sc = scd;
+    e.bias_out = step_bias ? biasd : NULL;
     static const char *kinds[] = {"store", "bias+act", "act grad", "step"};
     char what[160];
     snprintf(what, sizeof what, "k_mm %s %s%s(%d x %d x %d, %s, %s%s%s, %d slices)", tf32 ? "TF32" : "FP32",

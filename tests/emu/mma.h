@@ -81,7 +81,8 @@ static inline void fill_fragment(fragment<accumulator, M, N, K, float> &f, float
 }
 
 template <int M, int N, int K, typename LA, typename LB>
-static inline void mma_sync(fragment<accumulator, M, N, K, float> &d, const fragment<matrix_a, M, N, K, precision::tf32, LA> &a,
+static inline void mma_sync(fragment<accumulator, M, N, K, float> &d,
+                            const fragment<matrix_a, M, N, K, precision::tf32, LA> &a,
                             const fragment<matrix_b, M, N, K, precision::tf32, LB> &b,
                             const fragment<accumulator, M, N, K, float> &c) {
     float out[M * N];

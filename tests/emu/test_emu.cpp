@@ -71,8 +71,8 @@ static float *dev_floats(size_t n) {
     return (float *)p;
 }
 
-/* Whether fn, run in a child process, is stopped by the emulator (SIGABRT); msg: its first line
- * on stderr. */
+/* Whether fn, run in a child process, is stopped by the emulator (SIGABRT); msg: the emulator's
+ * line on stderr (under AddressSanitizer its warnings may come first). */
 template <typename F> static int aborts(char *msg, size_t cap, F fn) {
     fflush(stdout);
     msg[0] = 0;
@@ -86,10 +86,13 @@ template <typename F> static int aborts(char *msg, size_t cap, F fn) {
         _exit(0);
     }
     close(err[1]);
-    ssize_t n = read(err[0], msg, cap - 1);
-    msg[n > 0 ? n : 0] = 0;
-    msg[strcspn(msg, "\n")] = 0;
+    static char all[1 << 16];
+    size_t got = 0;
+    for (ssize_t n; got < sizeof all - 1 && (n = read(err[0], all + got, sizeof all - 1 - got)) > 0;) got += (size_t)n;
+    all[got] = 0;
     close(err[0]);
+    const char *line = strstr(all, "CUDA emulator:");
+    snprintf(msg, cap, "%.*s", line ? (int)strcspn(line, "\n") : 0, line ? line : "");
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
