@@ -3,7 +3,9 @@
  * (NaN) before the kernel runs, so an element it fails to write shows. The element-wise kernels
  * round as the CPU's loops do (-fmad=false), so they must agree bit for bit; reductions summed in
  * another order, and the products, agree to the relative error given with each check.
- * MNIST_KERNEL_TIMES=1 also prints each kernel's time at the lab's shapes (bench/gpu.sh sets it).
+ * MNIST_KERNEL_TIMES=1 also prints each kernel's time at the lab's shapes (bench/gpu.py sets it),
+ * and k_mm's 128-row forward products at 1, 2, 4 and 8 slices, to check the slices mm_splits
+ * chooses.
  *
  * Without a GPU the host-side checks run: the device functions' source, compiled for the host,
  * against the library's CPU functions (tanh's coefficients, the dropout and shift hashes), cuBLAS
@@ -794,6 +796,12 @@ int main(void) {
         test_mm(1, 1, 0, MM_STEP, 0, 0, 97, 33, 300, sp, sp == 2 ? LAST_GRAD : LAST_SGD), dfree_all();
         test_mm(1, 1, 0, MM_STORE, 0, 0, 65, 130, 17, sp, LAST_SGD), dfree_all();
     }
+    if (timing) /* the slices mm_splits chooses against the others: the first GPU run's TIME lines */
+        for (int tf32 = 0; tf32 < 2; tf32++)
+            for (int sp = 1; sp <= MM_SPLIT_MAX; sp *= 2) {
+                test_mm(tf32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 1024, sp, LAST_SGD), dfree_all();
+                test_mm(tf32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, sp, LAST_SGD), dfree_all();
+            }
 #ifndef MNIST_CUDA_EMU /* there each thread does its warp's whole fragment: 32 times the work */
     test_mm(1, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD), dfree_all(); /* the lab's step */
     test_mm(1, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
