@@ -611,7 +611,7 @@ static float to_tf32(float x) {
 }
 
 static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dropout, int m, int n, int k, int splits,
-                    last_mode mode) {
+                    last_mode mode, int gather = 0) {
     size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
     float *a = (float *)malloc(na * sizeof(float)), *b = (float *)malloc(nb * sizeof(float));
     float *c0 = (float *)malloc(nc * sizeof(float)), *want = (float *)malloc(nc * sizeof(float));
@@ -621,6 +621,19 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
     float *mask = (float *)malloc(nc * sizeof(float)), *mgot = (float *)malloc(nc * sizeof(float));
     float *dwant = (float *)malloc(nc * sizeof(float)), *dgot = (float *)malloc(nc * sizeof(float));
     for (size_t i = 0; i < na; i++) a[i] = mnist_rng_u32(&rng) % 4 ? frand(-1, 1) : 0.0f;
+    /* gather: a's batch rows (rows, or columns with ta) are images idx[r] of 50 more than the batch,
+     * as bytes / 255; the forward product also writes their labels */
+    int rows = ta ? k : m, width = ta ? m : k, pool = rows + 50;
+    uint8_t *images = (uint8_t *)malloc((size_t)pool * width), *labels = (uint8_t *)malloc(pool);
+    int32_t *idx = (int32_t *)malloc(rows * sizeof(int32_t)), *ygot = (int32_t *)malloc(rows * sizeof(int32_t));
+    for (size_t i = 0; i < (size_t)pool * width; i++)
+        images[i] = mnist_rng_u32(&rng) % 3 ? 0 : (uint8_t)mnist_rng_u32(&rng);
+    for (int i = 0; i < pool; i++) labels[i] = (uint8_t)(mnist_rng_u32(&rng) % 10);
+    for (int r = 0; r < rows; r++) idx[r] = (int32_t)(mnist_rng_u32(&rng) % pool);
+    if (gather)
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < width; j++)
+                a[ta ? (size_t)r * m + j : (size_t)r * k + j] = (float)images[(size_t)idx[r] * width + j] / 255.0f;
     for (size_t i = 0; i < nb; i++) b[i] = frand(-0.1f, 0.1f);
     for (size_t i = 0; i < nc; i++) {
         c0[i] = frand(-0.1f, 0.1f);
@@ -670,18 +683,21 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
     float *maskd = dropout && kind == MM_ACT_GRAD ? dup(mask, nc) : dropout ? dalloc<float>(nc) : NULL;
     float *dropd = dropout && kind == MM_BIAS_ACT ? dalloc<float>(nc) : NULL;
     step_scalars *scd = dup(&sc, 1);
+    uint8_t *imgd = dup(images, (size_t)pool * width), *labd = dup(labels, pool);
+    int32_t *idxd = dup(idx, rows), *yd = gather && !ta ? dalloc<int32_t>(rows) : NULL;
     mm_epi e = {};
+    if (gather) e.a_bytes = imgd, e.a_idx = idxd, e.labels = labd, e.y = yd;
     e.kind = kind, e.act = act, e.bias = biasd, e.drop = dropd, e.mask = maskd, e.seed = seed, e.layer = layer;
     e.threshold = thr, e.keep_scale = keep, e.hact = hd, e.mode = mode, e.sc = scd;
     e.bias_out = step_bias ? biasd : NULL;
     static const char *kinds[] = {"store", "bias+act", "act grad", "step"};
     char what[160];
-    snprintf(what, sizeof what, "k_mm %s %s%s(%d x %d x %d, %s, %s%s%s, %d slices)", tf32 ? "TF32" : "FP32",
-             ta ? "a^T " : "", tb ? "b^T " : "", m,
+    snprintf(what, sizeof what, "k_mm %s %s%s%s(%d x %d x %d, %s, %s%s%s, %d slices)", tf32 ? "TF32" : "FP32",
+             gather ? "gathered " : "", ta ? "a^T " : "", tb ? "b^T " : "", m,
              n, k, kinds[kind], act ? "relu" : "tanh", dropout ? ", dropout" : "",
              kind == MM_STEP ? (mode == LAST_SGD ? ", SGD" : ", gradient") : "",
              splits ? splits : mm_splits(&g, m, n, k));
-    if (!dev_failed && ok_launch(k_mm(&g, ta, tb, cd, ad, bd, m, n, k, &e, splits, 0), what)) {
+    if (!dev_failed && ok_launch(k_mm(&g, ta, tb, cd, gather ? NULL : ad, bd, m, n, k, &e, splits, 0), what)) {
         down(got, cd, nc);
         memcpy(got2, got, nc * sizeof(float));
         if (kind == MM_STEP && mode == LAST_SGD)
@@ -704,20 +720,26 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
             mbad = bits_differ(mgot, mask, nc);
             derr = rel_err(dgot, dwant, nc);
         }
-        check(err < tol && berr < 1e-5 && mbad == 0 && derr < tol,
-              "%s: relative error %.2g (bias %.2g, dropped %.2g; %zu masks differ)", what, err, berr, derr, mbad);
+        size_t ybad = 0;
+        if (yd) {
+            down(ygot, yd, rows);
+            for (int r = 0; r < rows; r++) ybad += ygot[r] != labels[idx[r]];
+        }
+        check(err < tol && berr < 1e-5 && mbad == 0 && derr < tol && ybad == 0,
+              "%s: relative error %.2g (bias %.2g, dropped %.2g; %zu masks, %zu labels differ)", what, err, berr, derr,
+              mbad, ybad);
         // again, from the same inputs: the same bits
         if (kind == MM_STEP) cudaMemcpy(cd, c0, nc * sizeof(float), cudaMemcpyHostToDevice);
         if (step_bias) cudaMemcpy(biasd, bias, n * sizeof(float), cudaMemcpyHostToDevice);
-        if (ok_launch(k_mm(&g, ta, tb, cd, ad, bd, m, n, k, &e, splits, 0), what)) {
+        if (ok_launch(k_mm(&g, ta, tb, cd, gather ? NULL : ad, bd, m, n, k, &e, splits, 0), what)) {
             down(got, cd, nc);
             size_t d = bits_differ(got, got2, nc);
             check(d == 0, "%s: a second run gives the same bits (%zu differ)", what, d);
         }
-        time_it(what, [&] { k_mm(&g, ta, tb, cd, ad, bd, m, n, k, &e, splits, 0); });
+        time_it(what, [&] { k_mm(&g, ta, tb, cd, gather ? NULL : ad, bd, m, n, k, &e, splits, 0); });
     }
     free(a), free(b), free(c0), free(want), free(got), free(got2), free(bias), free(bwant), free(bgot), free(hact);
-    free(mask), free(mgot), free(dwant), free(dgot);
+    free(mask), free(mgot), free(dwant), free(dgot), free(images), free(labels), free(idx), free(ygot);
 }
 
 int main(void) {
@@ -788,6 +810,12 @@ int main(void) {
         test_mm(0, 1, 0, MM_STORE, 0, 0, 65, 130, 17, sp, LAST_SGD), dfree_all();
     }
     test_mm(0, 0, 0, MM_BIAS_ACT, 0, 0, 1, 1024, 784, 0, LAST_SGD), dfree_all(); /* a batch of one */
+    /* the batch gathered by the first layer's products, with and without slices */
+    test_mm(0, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD, 1), dfree_all();
+    test_mm(0, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_SGD, 1), dfree_all();
+    test_mm(0, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, 2, LAST_SGD, 1), dfree_all();
+    test_mm(1, 0, 0, MM_BIAS_ACT, 0, 1, 37, 97, 300, 3, LAST_SGD, 1), dfree_all();
+    test_mm(1, 1, 0, MM_STEP, 0, 0, 97, 33, 300, 2, LAST_GRAD, 1), dfree_all();
     /* TF32 on the tensor cores: 8 warps of 2 fragments a tile, odd shapes, slices */
     test_mm(1, 0, 0, MM_BIAS_ACT, 0, 0, 128, 256, 256, 0, LAST_SGD), dfree_all();
     for (int sp = 1; sp <= 2; sp++) {

@@ -6,7 +6,8 @@
  * only its losses come back. Products through cuBLAS in pointer mode device, so the learning rate
  * of the fused SGD step (alpha -lr, beta 1 - lr wd) is read from device memory and one captured
  * graph serves every epoch; or, with MNIST_CUDA_GEMM=own, through our own (k_mm, mm.cu), which
- * read it there too and take the element-wise work of each layer into their epilogues. Every CUDA and cuBLAS return is checked, and each launch's error. */
+ * read it there too and take the element-wise work of each layer, and the batch's gather, into
+ * their own loads and epilogues. Every CUDA and cuBLAS return is checked, and each launch's error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,8 +256,11 @@ static step_scalars scalars(const cuda_backend *c, uint64_t step, float lr) {
 
 /* Forward n rows of act[0] through the first `layers` layers: hidden layers with bias and
  * activation (and, when training, dropout keyed by sc->step); the last layer's product only, its
- * bias and log-softmax being the caller's kernel. */
-static int forward(cuda_backend *c, int layers, int n, int train, const step_scalars *sc, mnist_err *err) {
+ * bias and log-softmax being the caller's kernel. With idx (own products, a first layer that is
+ * hidden), the rows are the training split's images idx[0..n), gathered by the first product, which
+ * also writes their labels into y; act[0] is not written. */
+static int forward(cuda_backend *c, int layers, int n, int train, const step_scalars *sc, const int32_t *idx,
+                   mnist_err *err) {
     for (int l = 0; l < layers; l++) {
         int in = c->sizes[l], out = c->sizes[l + 1], hidden = l < c->nl - 1, drop = train && c->o.dropout > 0;
         if (c->own_mm) { /* the product with its bias, activation and masks */
@@ -267,7 +271,12 @@ static int forward(cuda_backend *c, int layers, int n, int train, const step_sca
                 e.drop = c->drop[l + 1], e.mask = c->mask[l + 1];
                 e.seed = c->o.seed, e.layer = l, e.threshold = c->threshold, e.keep_scale = c->keep_scale;
             }
-            CU(k_mm(&c->mm, 0, 0, c->act[l + 1], layer_input(c, l, train), W(c, l), n, out, in, &e, 0, c->stream),
+            if (l == 0 && idx) {
+                e.a_bytes = c->split[SPLIT_TRAIN].images, e.a_idx = idx;
+                e.labels = c->split[SPLIT_TRAIN].labels, e.y = c->y;
+            }
+            CU(k_mm(&c->mm, 0, 0, c->act[l + 1], e.a_bytes ? NULL : layer_input(c, l, train), W(c, l), n, out, in, &e,
+                    0, c->stream),
                "launching a layer's product");
             continue;
         }
@@ -281,7 +290,8 @@ static int forward(cuda_backend *c, int layers, int n, int train, const step_sca
 }
 
 /* Enqueue one step on training examples idx (n, on the device) with scalars sc and loss slot
- * `loss` (device): gather, forward, log-softmax and NLL, backward. LAST_SGD takes the SGD step in
+ * `loss` (device): gather, forward, log-softmax and NLL, backward. With own products and no
+ * augmenting, the first layer's two products gather the batch themselves (no k_gather). LAST_SGD takes the SGD step in
  * place (each weight gradient's product folded into the update, after the input gradient was
  * taken from the weights before it); LAST_GRAD writes the gradients into grads. The last layer is
  * two kernels of our own where it is narrow (c->fuse_last) and the batch at most LAST_ROWS, else
@@ -291,10 +301,12 @@ static int enqueue_step(cuda_backend *c, const int32_t *idx, int n, const step_s
                         last_mode mode, mnist_err *err) {
     const dev_split *s = &c->split[SPLIT_TRAIN];
     int nl = c->nl, k = c->sizes[nl], sgd = mode == LAST_SGD, l = nl - 1, fused = c->fuse_last && n <= LAST_ROWS;
-    CU(k_gather(c->act[0], c->y, s->images, s->labels, idx, 0, n, c->sizes[0], c->o.shift, c->o.flip, c->o.side, c->o.seed, sc,
-                c->stream),
-       "launching the batch gather");
-    if (forward(c, fused ? nl - 1 : nl, n, 1, sc, err)) return -1;
+    int gathered = c->own_mm && nl >= 2 && !c->o.shift && !c->o.flip; /* by the products */
+    if (!gathered)
+        CU(k_gather(c->act[0], c->y, s->images, s->labels, idx, 0, n, c->sizes[0], c->o.shift, c->o.flip, c->o.side,
+                    c->o.seed, sc, c->stream),
+           "launching the batch gather");
+    if (forward(c, fused ? nl - 1 : nl, n, 1, sc, gathered ? idx : NULL, err)) return -1;
     float *dz = c->delta[0], *dh = c->delta[1];
     if (fused) {
         // the last layer: its product, log-softmax, the loss, dz; then dh, the weights' and biases' steps
@@ -341,7 +353,8 @@ static int enqueue_step(cuda_backend *c, const int32_t *idx, int n, const step_s
             mm_epi e = {};
             e.kind = MM_STEP, e.mode = mode, e.sc = sc;
             if (l < nl - 1 && !(fused && l == nl - 2)) e.bias_out = sgd ? B(c, l) : GB(c, l);
-            CU(k_mm(&c->mm, 1, 0, sgd ? W(c, l) : GW(c, l), h, dz, in, out, n, &e, 0, c->stream),
+            if (l == 0 && gathered) e.a_bytes = s->images, e.a_idx = idx;
+            CU(k_mm(&c->mm, 1, 0, sgd ? W(c, l) : GW(c, l), e.a_bytes ? NULL : h, dz, in, out, n, &e, 0, c->stream),
                "launching a weight product");
         } else if (sgd)
             CB(mm_weight_grad(&c->gemm, W(c, l), h, dz, n, in, out, &sc->neg_lr, &sc->decay), "the SGD step's product");
@@ -493,7 +506,7 @@ static int cuda_evaluate(backend *base, int which, mnist_eval_result *res, mnist
             int n = s->n - start < c->rows ? s->n - start : c->rows;
             CU(k_gather(c->act[0], c->y, s->images, s->labels, NULL, start, n, c->sizes[0], 0, 0, 0, 0, NULL, c->stream),
                "launching the gather");
-            if (forward(c, c->nl, n, 0, NULL, err)) return -1;
+            if (forward(c, c->nl, n, 0, NULL, NULL, err)) return -1;
             CU(k_eval_rows(c->act[nl], B(c, nl - 1), c->y, n, k, c->parts + parts, c->counts, c->counts + 1,
                            c->stream),
                "launching the evaluation");
@@ -523,7 +536,7 @@ static int cuda_predict(backend *base, const float *x, int n, float *probs, mnis
         CU(cudaMemcpyAsync(c->act[0], x + (size_t)start * in, (size_t)m * in * sizeof(float), cudaMemcpyHostToDevice,
                            c->stream),
            "uploading the inputs");
-        if (forward(c, c->nl, m, 0, NULL, err)) return -1;
+        if (forward(c, c->nl, m, 0, NULL, NULL, err)) return -1;
         CU(k_log_softmax(c->act[nl], B(c, nl - 1), m, k, c->stream), "launching log-softmax");
         CU(cudaMemcpyAsync(probs + (size_t)start * k, c->act[nl], (size_t)m * k * sizeof(float),
                            cudaMemcpyDeviceToHost, c->stream),

@@ -195,6 +195,14 @@ typedef struct {
     last_mode mode;                             /* MM_STEP */
     float *bias_out;                            /* MM_STEP, or NULL */
     const step_scalars *sc;                     /* MM_STEP, and dropout's step */
+    /* With a_bytes, a is not read: the batch is gathered on the way in (k_gather's work, no shift),
+     * a's batch row r being image a_idx[r] of a_bytes as bytes / 255: in the forward product (ta =
+     * 0, MM_BIAS_ACT: rows of a) and in the weights' (ta = 1, MM_STEP: a stored (k, m), the batch
+     * along k). The forward one also writes y[r] = labels[a_idx[r]] when y is non-NULL. */
+    const uint8_t *a_bytes;
+    const int32_t *a_idx;
+    const uint8_t *labels;
+    int32_t *y;
 } mm_epi;
 
 #define MM_BM 64
@@ -221,8 +229,8 @@ int mm_splits(const mm_ctx *g, int m, int n, int k);
 /* The product with its epilogue; splits 0 chooses (mm_splits), else that many slices (1 ..
  * MM_SPLIT_MAX, only where tiles * MM_BM * MM_BN fits the workspace as above). The layouts and
  * epilogues the backend uses: ta = tb = 0 with MM_STORE or MM_BIAS_ACT (forward); tb = 1 with
- * MM_STORE or MM_ACT_GRAD (input gradients); ta = 1 with MM_STEP or MM_STORE (weights); others
- * return cudaErrorInvalidValue. */
+ * MM_STORE or MM_ACT_GRAD (input gradients); ta = 1 with MM_STEP or MM_STORE (weights); a from
+ * bytes with the forward MM_BIAS_ACT and MM_STEP only; others return cudaErrorInvalidValue. */
 cudaError_t k_mm(const mm_ctx *g, int ta, int tb, float *c, const float *a, const float *b, int m, int n, int k,
                  const mm_epi *e, int splits, cudaStream_t s);
 

@@ -22,17 +22,24 @@ struct mm_shape {
 };
 
 /* Element e = t + 256 q of a tile of A (MM_BM x MM_BK) or B (MM_BK x MM_BN): its row and column in
- * the tile, chosen so that consecutive threads read consecutive addresses of the stored array. */
-template <bool TA, bool TB> struct mm_tiles {
-    __device__ static void load(float ra[4], float rb[4], const float *a, const float *b, const mm_shape &s, int m0,
-                                int n0, int k0, int k1) {
+ * the tile, chosen so that consecutive threads read consecutive addresses of the stored array. With
+ * AB, A's stored rows are images ai[row] of ab, bytes / 255 (as k_gather's table). */
+template <bool TA, bool TB, bool AB> struct mm_tiles {
+    __device__ static float byte_at(const uint8_t *ab, const int32_t *ai, int row, int col, int width) {
+        return (float)ab[(size_t)ai[row] * width + col] / 255.0f;
+    }
+    __device__ static void load(float ra[4], float rb[4], const float *a, const uint8_t *ab, const int32_t *ai,
+                                const float *b, const mm_shape &s, int m0, int n0, int k0, int k1) {
         int t = threadIdx.x;
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             int e = t + MM_THREADS * q;
             int mm = TA ? e % MM_BM : e / MM_BK, ka = TA ? e / MM_BM : e % MM_BK;
             int m = m0 + mm, ki = k0 + ka;
-            ra[q] = m < s.m && ki < k1 ? (TA ? a[(size_t)ki * s.m + m] : a[(size_t)m * s.k + ki]) : 0.0f;
+            if (AB)
+                ra[q] = m < s.m && ki < k1 ? (TA ? byte_at(ab, ai, ki, m, s.m) : byte_at(ab, ai, m, ki, s.k)) : 0.0f;
+            else
+                ra[q] = m < s.m && ki < k1 ? (TA ? a[(size_t)ki * s.m + m] : a[(size_t)m * s.k + ki]) : 0.0f;
             int nn = TB ? e / MM_BK : e % MM_BN, kb = TB ? e % MM_BK : e / MM_BN;
             int n = n0 + nn, kj = k0 + kb;
             rb[q] = n < s.n && kj < k1 ? (TB ? b[(size_t)n * s.k + kj] : b[(size_t)kj * s.n + n]) : 0.0f;
@@ -77,9 +84,10 @@ __device__ static void mm_put(const mm_epi &e, float *c, int n, int r, int j, fl
  * 16 x 16 fragments, put through shared memory into the same 4 x 4 per thread. With sums, also
  * sums[j] = the sum over k0..k1, in order, of b's column n0 + 4 tx + j, as it passes through shared
  * memory (the threads of ty 0 only). */
-template <bool TA, bool TB, bool TC>
-__device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_sums, const float *a, const float *b,
-                                     const mm_shape &s, int m0, int n0, int k0, int k1) {
+template <bool TA, bool TB, bool TC, bool AB>
+__device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_sums, const float *a, const uint8_t *ab,
+                                     const int32_t *ai, const float *b, const mm_shape &s, int m0, int n0, int k0,
+                                     int k1) {
     __shared__ __align__(32) float as[MM_BK][MM_BM + 4]; /* a's tile, k-major: a thread reads 4 rows at once */
     __shared__ __align__(32) float bs[MM_BK][MM_BN + 4];
     int t = threadIdx.x, tx = t % 16, ty = t / 16;
@@ -96,11 +104,11 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
     if (TC) __trap(); /* TF32 products need compute capability 8.0 */
 #endif
     float ra[4], rb[4];
-    mm_tiles<TA, TB>::load(ra, rb, a, b, s, m0, n0, k0, k1);
+    mm_tiles<TA, TB, AB>::load(ra, rb, a, ab, ai, b, s, m0, n0, k0, k1);
     for (int kt = k0; kt < k1; kt += MM_BK) {
-        mm_tiles<TA, TB>::store(as, bs, ra, rb);
+        mm_tiles<TA, TB, AB>::store(as, bs, ra, rb);
         __syncthreads();
-        if (kt + MM_BK < k1) mm_tiles<TA, TB>::load(ra, rb, a, b, s, m0, n0, kt + MM_BK, k1);
+        if (kt + MM_BK < k1) mm_tiles<TA, TB, AB>::load(ra, rb, a, ab, ai, b, s, m0, n0, kt + MM_BK, k1);
         if constexpr (TC) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #pragma unroll
@@ -145,8 +153,9 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
     }
 }
 
-// c (m, n); a, b as mm_shape says; ws (gridDim.z, m, n) and counts (tiles) when split
-template <bool TA, bool TB, bool TC, mm_epi_kind EPI, int ACT, bool DROP>
+// c (m, n); a, b as mm_shape says (a as e.a_bytes with AB); ws (gridDim.z, m, n) and counts (tiles)
+// when split
+template <bool TA, bool TB, bool TC, bool AB, mm_epi_kind EPI, int ACT, bool DROP>
 __global__ void __launch_bounds__(MM_THREADS) mm_kernel(mm_epi e, float *c, const float *a, const float *b,
                                                         mm_shape s, float *ws, int *counts) {
     __shared__ int last;
@@ -157,7 +166,9 @@ __global__ void __launch_bounds__(MM_THREADS) mm_kernel(mm_epi e, float *c, cons
     /* the bias's step needs b's (dz's) column sums: the tile's first row of blocks takes them, on
      * the way through when k is not split */
     bool bias = EPI == MM_STEP && e.bias_out && blockIdx.y == 0;
-    mm_accumulate<TA, TB, TC>(acc, sums, bias && gridDim.z == 1, a, b, s, m0, n0, k0, k1);
+    mm_accumulate<TA, TB, TC, AB>(acc, sums, bias && gridDim.z == 1, a, e.a_bytes, e.a_idx, b, s, m0, n0, k0, k1);
+    if (AB && !TA && e.y && blockIdx.x == 0 && blockIdx.z == 0 && t < MM_BM && m0 + t < s.m)
+        e.y[m0 + t] = e.labels[e.a_idx[m0 + t]]; /* the batch's labels, as k_gather writes them */
     int r0 = m0 + ty * 4, j0 = n0 + tx * 4;
     if (gridDim.z > 1) { /* split-K: the partial sums out; the tile's last block adds them in order */
         size_t mn = (size_t)s.m * s.n;
@@ -217,11 +228,11 @@ int mm_splits(const mm_ctx *g, int m, int n, int k) {
     return best;
 }
 
-template <bool TA, bool TB, mm_epi_kind EPI, int ACT, bool DROP>
+template <bool TA, bool TB, bool AB, mm_epi_kind EPI, int ACT, bool DROP>
 static void mm_launch(dim3 grid, cudaStream_t st, int tf32, const mm_epi &e, float *c, const float *a, const float *b,
                       const mm_shape &s, float *ws, int *counts) {
-    if (tf32) LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, true, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
-    else LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, false, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
+    if (tf32) LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, true, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
+    else LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, false, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
 }
 
 cudaError_t k_mm(const mm_ctx *g, int ta, int tb, float *c, const float *a, const float *b, int m, int n, int k,
@@ -238,19 +249,23 @@ cudaError_t k_mm(const mm_ctx *g, int ta, int tb, float *c, const float *a, cons
                         (size_t)splits * m * n > (size_t)MM_SPLIT_MAX * g->sms * MM_BM * MM_BN)))
         return cudaErrorInvalidValue;
     dim3 grid(gx, gy, (unsigned)splits);
-    int act = e->act, drop = e->mask != NULL;
-#define GO(TA, TB, EPI, ACT, DROP) \
-    mm_launch<TA, TB, EPI, ACT, DROP>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts)
-    if (!ta && !tb && e->kind == MM_STORE) GO(false, false, MM_STORE, 0, false);
+    int act = e->act, drop = e->mask != NULL, ab = e->a_bytes != NULL;
+#define GO(TA, TB, AB, EPI, ACT, DROP) \
+    mm_launch<TA, TB, AB, EPI, ACT, DROP>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts)
+#define GO_AB(TA, TB, EPI, ACT, DROP) ab ? GO(TA, TB, true, EPI, ACT, DROP) : GO(TA, TB, false, EPI, ACT, DROP)
+    if (ab && !(!ta && !tb && e->kind == MM_BIAS_ACT) && !(ta && !tb && e->kind == MM_STEP))
+        return cudaErrorInvalidValue;
+    if (!ta && !tb && e->kind == MM_STORE) GO(false, false, false, MM_STORE, 0, false);
     else if (!ta && !tb && e->kind == MM_BIAS_ACT) {
-        if (act == 0) drop ? GO(false, false, MM_BIAS_ACT, 0, true) : GO(false, false, MM_BIAS_ACT, 0, false);
-        else drop ? GO(false, false, MM_BIAS_ACT, 1, true) : GO(false, false, MM_BIAS_ACT, 1, false);
-    } else if (!ta && tb && e->kind == MM_STORE) GO(false, true, MM_STORE, 0, false);
+        if (act == 0) drop ? GO_AB(false, false, MM_BIAS_ACT, 0, true) : GO_AB(false, false, MM_BIAS_ACT, 0, false);
+        else drop ? GO_AB(false, false, MM_BIAS_ACT, 1, true) : GO_AB(false, false, MM_BIAS_ACT, 1, false);
+    } else if (!ta && tb && e->kind == MM_STORE) GO(false, true, false, MM_STORE, 0, false);
     else if (!ta && tb && e->kind == MM_ACT_GRAD)
-        act == 0 ? GO(false, true, MM_ACT_GRAD, 0, false) : GO(false, true, MM_ACT_GRAD, 1, false);
-    else if (ta && !tb && e->kind == MM_STEP) GO(true, false, MM_STEP, 0, false);
-    else if (ta && !tb && e->kind == MM_STORE) GO(true, false, MM_STORE, 0, false);
+        act == 0 ? GO(false, true, false, MM_ACT_GRAD, 0, false) : GO(false, true, false, MM_ACT_GRAD, 1, false);
+    else if (ta && !tb && e->kind == MM_STEP) GO_AB(true, false, MM_STEP, 0, false);
+    else if (ta && !tb && e->kind == MM_STORE) GO(true, false, false, MM_STORE, 0, false);
     else return cudaErrorInvalidValue;
+#undef GO_AB
 #undef GO
     return cudaGetLastError();
 }
