@@ -195,6 +195,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     r = Runner(out, a.budget)
     env = dict(os.environ)
+    for v in ("MNIST_CUDA_GEMM", "MNIST_CUDA_UNFUSED"):  # each row sets the ways it measures, no other
+        env.pop(v, None)
     if a.bundle:
         where = tempfile.mkdtemp(prefix="mnist-gpu-")
         with tarfile.open(a.bundle) as t:

@@ -533,6 +533,8 @@ int main(void) {
     unsetenv("MNIST_CUDA_UNFUSED");
     test_graph(&train, "own products, momentum, dropout, shifts",
                (backend_opts){.optimizer = MNIST_MOMENTUM, .momentum = 0.9f, .dropout = 0.25f, .seed = 7, .shift = 2});
+    test_graph(&train, "own products, SGD + weight decay, the batch gathered by the products",
+               (backend_opts){.optimizer = MNIST_SGD, .weight_decay = 0.5f});
     unsetenv("MNIST_CUDA_GEMM");
     test_graph(&train, "momentum, dropout, shifts",
                (backend_opts){.optimizer = MNIST_MOMENTUM, .momentum = 0.9f, .dropout = 0.25f, .seed = 7, .shift = 2});

@@ -736,6 +736,20 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
             size_t d = bits_differ(got, got2, nc);
             check(d == 0, "%s: a second run gives the same bits (%zu differ)", what, d);
         }
+        if (gather) { // the same as k_gather's rows through the plain product, bit for bit
+            float *xd = dalloc<float>((size_t)rows * width);
+            int32_t *yd2 = dalloc<int32_t>(rows);
+            mm_epi plain = e;
+            plain.a_bytes = NULL, plain.a_idx = NULL, plain.labels = NULL, plain.y = NULL;
+            cudaMemcpy(cd, c0, nc * sizeof(float), cudaMemcpyHostToDevice);
+            cudaMemcpy(biasd, bias, n * sizeof(float), cudaMemcpyHostToDevice);
+            if (ok_launch(k_gather(xd, yd2, imgd, labd, idxd, 0, rows, width, 0, 0, 0, 0, NULL, 0), what) &&
+                ok_launch(k_mm(&g, ta, tb, cd, xd, bd, m, n, k, &plain, splits, 0), what)) {
+                down(got, cd, nc);
+                size_t d = bits_differ(got, got2, nc);
+                check(d == 0, "%s: k_gather's rows through the plain product give the same bits (%zu differ)", what, d);
+            }
+        }
         time_it(what, [&] { k_mm(&g, ta, tb, cd, gather ? NULL : ad, bd, m, n, k, &e, splits, 0); });
     }
     free(a), free(b), free(c0), free(want), free(got), free(got2), free(bias), free(bwant), free(bgot), free(hact);
