@@ -222,12 +222,12 @@ typedef struct {
 
 /* How many slices of k a product of m x n outputs over k gets: 1 where the tiles alone fill the
  * GPU; else, of up to MM_SPLIT_MAX slices of at least 64 k and up to two blocks a multiprocessor,
- * the count that gives the busiest multiprocessor the least k to multiply, and of equals the
- * larger (more warps to hide latency). The lab's 128 x 1024 products: 4 slices over 784 (128
+ * the count that gives the busiest multiprocessor the least k to multiply (of two that tie, the
+ * larger: more warps to hide latency). The lab's 128 x 1024 products: 4 slices over 784 (128
  * blocks), 8 over 1024 (256 blocks, two a multiprocessor). */
 int mm_splits(const mm_ctx *g, int m, int n, int k);
 /* The product with its epilogue; splits 0 chooses (mm_splits), else that many slices (1 ..
- * MM_SPLIT_MAX, only where tiles * MM_BM * MM_BN fits the workspace as above). The layouts and
+ * MM_SPLIT_MAX; more than 1 only where the tiles are at most the multiprocessors). The layouts and
  * epilogues the backend uses: ta = tb = 0 with MM_STORE or MM_BIAS_ACT (forward); tb = 1 with
  * MM_STORE or MM_ACT_GRAD (input gradients); ta = 1 with MM_STEP or MM_STORE (weights); a from
  * bytes with the forward MM_BIAS_ACT and MM_STEP only; others return cudaErrorInvalidValue. */
