@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 static int checks_failed;
 
@@ -32,6 +34,16 @@ __attribute__((unused)) static double rel_err(const float *a, const float *b, si
         r += (double)b[i] * b[i];
     }
     return r > 0 ? sqrt(d / r) : d > 0 || d != d ? INFINITY + d : 0.0;
+}
+
+/* x rounded to TF32 as the GPU's __float_to_tf32 does (cvt.rna): 10 mantissa bits, to nearest,
+ * ties away from zero; infinities and NaN as they are. The tests' own, apart from the emulator's. */
+__attribute__((unused)) static float tf32_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
 }
 
 /* The exit status of a test program. */

@@ -601,15 +601,6 @@ static void test_gemm(int n, int in, int out, int tf32) {
  * backend chooses). Run twice: the same bits both times (the tile counters were put back, and the
  * sums do not depend on which block of a tile ends last; the emulator runs every other launch in
  * reverse order). */
-/* x rounded to TF32 as __float_to_tf32 does: 10 mantissa bits, to nearest, ties away from zero. */
-static float to_tf32(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dropout, int m, int n, int k, int splits,
                     last_mode mode, int gather = 0) {
     size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
@@ -652,8 +643,8 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
     // the product (of the inputs rounded to TF32 as the tensor cores take them), then what the
     // epilogue makes of it
     float *ar = (float *)malloc(na * sizeof(float)), *br = (float *)malloc(nb * sizeof(float));
-    for (size_t i = 0; i < na; i++) ar[i] = tf32 ? to_tf32(a[i]) : a[i];
-    for (size_t i = 0; i < nb; i++) br[i] = tf32 ? to_tf32(b[i]) : b[i];
+    for (size_t i = 0; i < na; i++) ar[i] = tf32 ? tf32_round(a[i]) : a[i];
+    for (size_t i = 0; i < nb; i++) br[i] = tf32 ? tf32_round(b[i]) : b[i];
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, ar,
                 ta ? m : k, br, tb ? k : n, 0.0f, want, n);
     free(ar), free(br);

@@ -200,14 +200,6 @@ static void test_barriers(void) {
           "a barrier only some threads reach stops the program, naming the kernel: %s", msg);
 }
 
-static float tf32_want(float x) { /* to nearest, ties away from zero */
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u = (u + 0x1000u) & 0xffffe000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
 static void test_wmma(void) {
     float a[16 * 20 + 8], b[8 * 24], d[256], want[256];
     for (int i = 0; i < 16 * 20 + 8; i++) a[i] = (float)((i * 37) % 101) / 7.0f - 7.0f;
@@ -215,7 +207,7 @@ static void test_wmma(void) {
     for (int r = 0; r < 16; r++)
         for (int c = 0; c < 16; c++) { /* a[r, k] at r + 20 k, b[k, c] at 24 k + c; summed in k order */
             float s = 0.5f;
-            for (int k = 0; k < 8; k++) s += tf32_want(a[r + 20 * k]) * tf32_want(b[24 * k + c]);
+            for (int k = 0; k < 8; k++) s += tf32_round(a[r + 20 * k]) * tf32_round(b[24 * k + c]);
             want[r * 16 + c] = s;
         }
     float *da = dev_floats(16 * 20 + 8), *db = dev_floats(8 * 24), *dd = dev_floats(256);
