@@ -167,7 +167,7 @@ $(EMU)/mnist: $(CLI_SRC) $(PAGE_C) $(EMU)/libmnist.a $(HEADERS)
 	$(CC) $(CFLAGS) -DMNIST_HAVE_CUDA $(CLI_SRC) $(PAGE_C) $(EMU_LIBS) -o $@
 $(EMU)/tests/test_cuda: tests/test_cuda.c tests/check.h $(EMU)/libmnist.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DMNIST_HAVE_CUDA $< $(EMU_LIBS) -o $@
+	$(CC) $(CFLAGS) -DMNIST_HAVE_CUDA -DMNIST_CUDA_EMU $< $(EMU_LIBS) -o $@
 $(EMU)/tests/test_cuda_kernels: tests/test_cuda_kernels.cu tests/check.h $(EMU)/libmnist.a $(EMU_HDR)
 	@mkdir -p $(dir $@)
 	$(CXX) -x c++ $(EMU_FLAGS) $< -x none $(EMU_LIBS) -o $@

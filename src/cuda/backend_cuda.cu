@@ -91,6 +91,14 @@ static int blas_fail(mnist_err *err, const char *what, cublasStatus_t s) {
         cudaError_t e_ = (call);                                \
         if (e_ != cudaSuccess) return cuda_fail(err, what, e_); \
     } while (0)
+/* Free p with free_fn (cudaFree or cudaFreeHost), set to NULL first so that cuda_destroy never
+ * frees it again, and return -1 as CU does when the free fails. */
+#define FREE(free_fn, p, what)   \
+    do {                         \
+        void *q_ = (void *)(p);  \
+        (p) = NULL;              \
+        CU(free_fn(q_), what);   \
+    } while (0)
 #define CB(call, what)                                                   \
     do {                                                                 \
         cublasStatus_t s_ = (call);                                      \
@@ -141,8 +149,10 @@ static const float *layer_input(const cuda_backend *c, int l, int train) {
     return train && c->o.dropout > 0 && l > 0 ? c->drop[l] : c->act[l];
 }
 
+/* A graph that cannot be destroyed is only lost memory: its error is cleared, else the next
+ * launch's check would report it as its own. */
 static void drop_graph(cuda_backend *c) {
-    if (c->graph) cudaGraphExecDestroy(c->graph);
+    if (c->graph && cudaGraphExecDestroy(c->graph) != cudaSuccess) cudaGetLastError();
     c->graph = NULL;
 }
 
@@ -152,16 +162,20 @@ static int reserve_steps(cuda_backend *c, int steps, int n, mnist_err *err) {
     size_t need = (size_t)steps * (size_t)n;
     if (need > c->cap_idx) {
         drop_graph(c);
-        cudaFree(c->idx), cudaFreeHost(c->h_idx);
-        c->idx = c->h_idx = NULL, c->cap_idx = 0;
+        c->cap_idx = 0;
+        FREE(cudaFree, c->idx, "freeing batch indices");
+        FREE(cudaFreeHost, c->h_idx, "freeing batch indices");
         CU(cudaMalloc((void **)&c->idx, need * sizeof(int32_t)), "allocating batch indices");
         CU(cudaMallocHost((void **)&c->h_idx, need * sizeof(int32_t)), "allocating batch indices");
         c->cap_idx = need;
     }
     if (steps > c->cap_steps) {
         drop_graph(c);
-        cudaFree(c->sc), cudaFreeHost(c->h_sc), cudaFree(c->loss), cudaFreeHost(c->h_loss);
-        c->sc = c->h_sc = NULL, c->loss = c->h_loss = NULL, c->cap_steps = 0;
+        c->cap_steps = 0;
+        FREE(cudaFree, c->sc, "freeing step scalars");
+        FREE(cudaFreeHost, c->h_sc, "freeing step scalars");
+        FREE(cudaFree, c->loss, "freeing losses");
+        FREE(cudaFreeHost, c->h_loss, "freeing losses");
         CU(cudaMalloc((void **)&c->sc, (size_t)steps * sizeof(step_scalars)), "allocating step scalars");
         CU(cudaMallocHost((void **)&c->h_sc, (size_t)steps * sizeof(step_scalars)), "allocating step scalars");
         CU(cudaMalloc((void **)&c->loss, (size_t)steps * sizeof(double)), "allocating losses");
@@ -208,8 +222,9 @@ static int cuda_set_data(backend *base, int which, const mnist_split *s, mnist_e
     dev_split *d = &c->split[which];
     CU(cudaStreamSynchronize(c->stream), "finishing earlier work");
     if (which == SPLIT_TRAIN) drop_graph(c); /* it reads the old images */
-    cudaFree(d->images), cudaFree(d->labels);
-    memset(d, 0, sizeof *d);
+    d->n = d->given = 0;
+    FREE(cudaFree, d->images, "freeing a split's images");
+    FREE(cudaFree, d->labels, "freeing a split's labels");
     size_t bytes;
     if (mul_size((size_t)s->n, (size_t)c->sizes[0], &bytes)) return errf(err, "a split of %d images is too large", s->n);
     if (s->n > 0) {
@@ -224,8 +239,9 @@ static int cuda_set_data(backend *base, int which, const mnist_split *s, mnist_e
     d->given = 1;
     int parts = (s->n + c->rows - 1) / c->rows;
     if (parts > c->cap_parts) {
-        cudaFree(c->parts), cudaFreeHost(c->h_parts);
-        c->parts = c->h_parts = NULL, c->cap_parts = 0;
+        c->cap_parts = 0;
+        FREE(cudaFree, c->parts, "freeing evaluation sums");
+        FREE(cudaFreeHost, c->h_parts, "freeing evaluation sums");
         CU(cudaMalloc((void **)&c->parts, (size_t)parts * sizeof(double)), "allocating evaluation sums");
         CU(cudaMallocHost((void **)&c->h_parts, (size_t)parts * sizeof(double)), "allocating evaluation sums");
         c->cap_parts = parts;
@@ -395,8 +411,10 @@ static int capture(cuda_backend *c, int steps, int n, mnist_err *err) {
         CU(cudaStreamSynchronize(c->stream), "warming up");
         c->warm = 1;
     }
+    /* each failure below clears the runtime's last error, else the first launch of the steps run
+     * one by one would report it as its own */
     cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed);
-    if (e != cudaSuccess) return cuda_fail(err, "beginning a graph capture", e), -2;
+    if (e != cudaSuccess) return cudaGetLastError(), cuda_fail(err, "beginning a graph capture", e), -2;
     int rc = 0;
     for (int j = 0; j < steps && rc == 0; j++) rc = enqueue_train_step(c, j, n, err);
     cudaGraph_t g = NULL;
@@ -412,7 +430,7 @@ static int capture(cuda_backend *c, int steps, int n, mnist_err *err) {
     cudaGraphDestroy(g);
     if (e != cudaSuccess) {
         c->graph = NULL;
-        return cuda_fail(err, "instantiating the steps' graph", e), -2;
+        return cudaGetLastError(), cuda_fail(err, "instantiating the steps' graph", e), -2;
     }
     c->graph_steps = steps;
     c->graph_n = n;
@@ -592,18 +610,21 @@ static int init(cuda_backend *c, const mnist_model *m, mnist_err *err) {
     const backend_opts *o = &c->o;
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "creating a stream");
     c->gemm.api = blas;
-    CB(blas->create(&c->blas), "starting cuBLAS");
-    CB(blas->set_stream(c->blas, c->stream), "setting cuBLAS's stream");
-    CB(blas->set_pointer_mode(c->blas, CUBLAS_POINTER_MODE_DEVICE), "setting cuBLAS's pointer mode");
-    CU(cudaMalloc(&c->workspace, WORKSPACE_BYTES), "allocating cuBLAS's workspace");
-    CB(blas->set_workspace(c->blas, c->workspace, WORKSPACE_BYTES), "setting cuBLAS's workspace");
-    const float consts[2] = {1.0f, 0.0f};
-    if (alloc_floats(c, &c->consts, 2, err) || transfer(c, c->consts, consts, sizeof consts, cudaMemcpyHostToDevice, err))
-        return -1;
-    c->gemm.h = c->blas;
-    c->gemm.compute = o->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    c->gemm.one = c->consts;
-    c->gemm.zero = c->consts + 1;
+    if (!c->own_mm) { /* with own products, no product goes through cuBLAS */
+        CB(blas->create(&c->blas), "starting cuBLAS");
+        CB(blas->set_stream(c->blas, c->stream), "setting cuBLAS's stream");
+        CB(blas->set_pointer_mode(c->blas, CUBLAS_POINTER_MODE_DEVICE), "setting cuBLAS's pointer mode");
+        CU(cudaMalloc(&c->workspace, WORKSPACE_BYTES), "allocating cuBLAS's workspace");
+        CB(blas->set_workspace(c->blas, c->workspace, WORKSPACE_BYTES), "setting cuBLAS's workspace");
+        const float consts[2] = {1.0f, 0.0f};
+        if (alloc_floats(c, &c->consts, 2, err) ||
+            transfer(c, c->consts, consts, sizeof consts, cudaMemcpyHostToDevice, err))
+            return -1;
+        c->gemm.h = c->blas;
+        c->gemm.compute = o->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+        c->gemm.one = c->consts;
+        c->gemm.zero = c->consts + 1;
+    }
 
     int widest = 0;
     for (int l = 1; l <= c->nl; l++)

@@ -75,6 +75,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorNotSupported: return "operation not supported";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     }
@@ -269,10 +270,19 @@ cudaError_t cudaDeviceSynchronize(void) {
     return cudaSuccess;
 }
 
+/* MNIST_EMU_FAIL_CAPTURE=begin, end or instantiate: that step of every capture fails as a driver
+ * without graph support might fail it, so that tests can watch the backend fall back to running
+ * its steps one by one. Read at each call: a test sets and clears it around one backend. */
+static bool capture_fails(const char *step) {
+    const char *e = getenv("MNIST_EMU_FAIL_CAPTURE");
+    return e && !strcmp(e, step);
+}
+
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
     LOCKED;
     (void)mode;
     if (!s || s->capturing) return fail(cudaErrorInvalidValue, "cudaStreamBeginCapture (stream 0, or one capturing)");
+    if (capture_fails("begin")) return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture (injected)");
     s->capturing = true, s->invalidated = false;
     s->nodes.clear();
     capturing++;
@@ -285,7 +295,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
     if (!s || !s->capturing) return fail(cudaErrorInvalidValue, "cudaStreamEndCapture on a stream not capturing");
     s->capturing = false;
     capturing--;
-    if (s->invalidated) {
+    if (s->invalidated || capture_fails("end")) {
         s->nodes.clear();
         return fail(cudaErrorStreamCaptureInvalidated, "cudaStreamEndCapture");
     }
@@ -297,6 +307,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
 cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags) {
     (void)flags;
     if (!g) return fail(cudaErrorInvalidValue, "cudaGraphInstantiateWithFlags");
+    if (capture_fails("instantiate")) return fail(cudaErrorNotSupported, "cudaGraphInstantiateWithFlags (injected)");
     *e = new emu_graph_exec{std::make_shared<const std::vector<std::function<void()>>>(g->nodes)};
     return cudaSuccess;
 }
