@@ -25,6 +25,12 @@ typedef struct {
     char msg[MNIST_ERR_LEN];
 } mnist_err;
 
+/* Every file the library writes (models, checkpoints, downloads, pictures, charts) is written
+ * under a temporary name beside it and renamed over it when whole. This removes the temporary
+ * files of the writes in progress: for a handler of a signal that ends the program (it calls only
+ * unlink, which is async-signal-safe). */
+void mnist_remove_partial_files(void);
+
 /* ---- datasets (src/dataset.c) ---------------------------------------- */
 
 enum { MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS, MNIST_TEST_IMAGES, MNIST_TEST_LABELS, MNIST_NFILES };

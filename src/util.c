@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,53 @@ double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The temporary files being written now, for mnist_remove_partial_files: a slot is claimed by a
+ * compare-and-swap from 0 to 1, filled, then published by setting it to 2, so that a signal
+ * handler only ever reads a whole name. */
+#define PENDING_MAX 8
+static char pending_name[PENDING_MAX][4096];
+static atomic_int pending_state[PENDING_MAX];
+
+static void pending_add(atomic_file *a) {
+    a->slot = -1;
+    for (int i = 0; i < PENDING_MAX; i++) {
+        int free_slot = 0;
+        if (atomic_compare_exchange_strong(&pending_state[i], &free_slot, 1)) {
+            memcpy(pending_name[i], a->tmp, sizeof a->tmp);
+            atomic_store(&pending_state[i], 2);
+            a->slot = i;
+            return;
+        }
+    }
+    /* more at once than the slots: this one is simply not removed by a signal */
+}
+
+static void pending_drop(atomic_file *a) {
+    if (a->slot >= 0) atomic_store(&pending_state[a->slot], 0);
+    a->slot = -1;
+}
+
+void mnist_remove_partial_files(void) {
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (atomic_load(&pending_state[i]) == 2) unlink(pending_name[i]);
+}
+
+/* The process's umask: from /proc (Linux 4.7 on), else by setting and restoring it. */
+static mode_t process_umask(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned m;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Umask: %o", &m) == 1) {
+            fclose(f);
+            return (mode_t)(m & 0777);
+        }
+    if (f) fclose(f);
+    mode_t old = umask(022);
+    umask(old);
+    return old;
+}
+
 int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     memset(a, 0, sizeof *a);
     const char *slash = strrchr(path, '/');
@@ -58,12 +107,16 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
         return errf(err, "%s: exists and is not a regular file; not replacing it", path);
     int fd = mkstemp(a->tmp);
     if (fd < 0) return errf(err, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
-    fchmod(fd, 0644);
-    a->f = fdopen(fd, "wb");
-    if (!a->f) {
+    pending_add(a);
+    /* mkstemp's 0600, widened to what creating the file would give: the target's own mode when it
+     * exists, else 0666 less the umask (read back from /proc: umask() cannot read without writing) */
+    mode_t mode = 0666 & ~process_umask();
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) mode = st.st_mode & 07777;
+    if (fchmod(fd, mode) != 0 || !(a->f = fdopen(fd, "wb"))) {
         int e = errno;
         close(fd);
         unlink(a->tmp);
+        pending_drop(a);
         return errf(err, "%s: %s", path, strerror(e));
     }
     return 0;
@@ -81,10 +134,9 @@ int atomic_commit(atomic_file *a, mnist_err *err) {
         failed = 1;
         e = errno;
     }
-    if (failed) {
-        unlink(a->tmp);
-        return errf(err, "%s: write failed: %s (the previous file, if any, is unchanged)", a->path, strerror(e));
-    }
+    if (failed) unlink(a->tmp);
+    pending_drop(a);
+    if (failed) return errf(err, "%s: write failed: %s (the previous file, if any, is unchanged)", a->path, strerror(e));
     return 0;
 }
 
@@ -92,4 +144,5 @@ void atomic_abort(atomic_file *a) {
     if (a->f) fclose(a->f);
     a->f = NULL;
     if (a->tmp[0]) unlink(a->tmp);
+    pending_drop(a);
 }

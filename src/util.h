@@ -41,6 +41,7 @@ typedef struct {
     FILE *f;
     char tmp[4096];
     char path[4096];
+    int slot; /* in the list of pending temporary files, or -1 */
 } atomic_file;
 
 int atomic_open(atomic_file *a, const char *path, mnist_err *err);

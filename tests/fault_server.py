@@ -3,9 +3,11 @@ argument, with faults chosen by the first part of the path:
 
   /ok/PATH     the file, or 404
   /slow/PATH   the file after 0.2 s (two fetches at once overlap)
-  /cut/PATH    tr-img.gz: headers announce the whole file, half of it comes, then the connection
-               closes; other files 404
-  /stall/PATH  tr-img.gz: headers and 4 bytes, then nothing for 60 s; other files 404
+  /cut/PATH    headers announce the whole file, half of it comes, then the connection closes
+  /stall/PATH  headers and 4 bytes, then nothing for 60 s
+
+/cut/ and /stall/ serve only the files in FAULTY: test_fetch's tr-img.gz, and the first file that
+`mnist fetch` asks for; other files 404 there.
 
 It prints "port N" once it listens, and serves until killed."""
 import http.server
@@ -14,6 +16,7 @@ import sys
 import time
 
 ROOT = os.path.abspath(sys.argv[1])
+FAULTY = ("tr-img.gz", "train-images-idx3-ubyte.gz")  # the files that /cut/ and /stall/ spoil
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -27,7 +30,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = os.path.normpath(os.path.join(ROOT, rest))
         faulty = mode in ("cut", "stall")
         if (not path.startswith(ROOT + "/") or not os.path.isfile(path) or mode not in ("ok", "slow", "cut", "stall")
-                or (faulty and os.path.basename(path) != "tr-img.gz")):
+                or (faulty and os.path.basename(path) not in FAULTY)):
             self.send_response(404)
             self.send_header("Content-Length", "0")
             self.end_headers()

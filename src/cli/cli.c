@@ -9,14 +9,36 @@
 #include "cli.h"
 
 volatile int interrupted;
+static volatile sig_atomic_t soft; /* Ctrl-C sets `interrupted` rather than ending the program */
 
-static void on_sigint(int sig) {
-    (void)sig;
-    interrupted = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program at once */
+/* A Ctrl-C while soft only sets `interrupted`; any other (and SIGTERM, SIGHUP) ends the program as
+ * the signal would, less the temporary files of the writes in progress: the files they were to
+ * replace stay as they were. */
+static void on_signal(int sig) {
+    if (sig == SIGINT && soft && !interrupted) {
+        interrupted = 1;
+        return;
+    }
+    mnist_remove_partial_files();
+    signal(sig, SIG_DFL);
+    raise(sig); /* delivered when the handler returns: the exit status says which signal */
 }
 
-void cli_catch_sigint(int on) { signal(SIGINT, on ? on_sigint : SIG_DFL); }
+void cli_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT), sigaddset(&sa.sa_mask, SIGTERM), sigaddset(&sa.sa_mask, SIGHUP);
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        struct sigaction old;
+        /* a signal ignored by whoever started us (nohup, a shell's background job) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+void cli_catch_sigint(int on) { soft = on; }
 
 static void usage(const char *cmd, const char *args, const char *summary, const flag *flags, FILE *out) {
     fprintf(out, "usage: mnist %s %s\n\n%s\n\n", cmd, args, summary);
@@ -135,9 +157,13 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors)
                           .progress = isatty(2) ? show_progress : NULL,
                           .cancel = &interrupted};
     mnist_err err;
-    if (mnist_fetch(ds, dir, &o, &err)) {
+    int was = soft;
+    cli_catch_sigint(1); /* Ctrl-C stops the download: mnist_fetch removes what it had written */
+    int rc = mnist_fetch(ds, dir, &o, &err);
+    cli_catch_sigint(was);
+    if (rc) {
         fprintf(stderr, "mnist: %s\n", err.msg);
-        return 1;
+        return interrupted ? 130 : 1;
     }
     return 0;
 }

@@ -9,9 +9,12 @@
 #define MAX_MIRRORS 16
 #define MAX_ARGS 8192 /* arguments that are not flags (image files) */
 
-/* Set by the first Ctrl-C once cli_catch_sigint() is on; a second one ends the program. */
+/* Set by the first Ctrl-C while cli_catch_sigint(1) is on; a second one ends the program. */
 extern volatile int interrupted;
 void cli_catch_sigint(int on);
+/* Install the handler of SIGINT, SIGTERM and SIGHUP: each ends the program as it would, but first
+ * removes the temporary files of the writes in progress (see mnist_remove_partial_files). */
+void cli_catch_signals(void);
 
 typedef enum { F_STR, F_INT, F_UINT, F_DOUBLE, F_BOOL, F_LIST } flag_kind;
 
@@ -34,7 +37,8 @@ typedef struct {
 int cli_parse(const char *cmd, const char *args, const char *summary, const flag *flags, int argc, char **argv,
               str_list *pos);
 
-/* Fetch the dataset into dir, printing progress on a terminal; 0 or 1 (message printed). */
+/* Fetch the dataset into dir, printing progress on a terminal; 0, or 1 (message printed), or 130
+ * when Ctrl-C stopped it. */
 int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors);
 /* The dataset that cli_load_data loads ("mnist" unless a --dataset flag said otherwise). */
 extern const char *cli_dataset;

@@ -33,6 +33,7 @@ int main(int argc, char **argv) {
         main_usage(stdout);
         return 0;
     }
+    cli_catch_signals();
     for (const command *c = commands; c->name; c++)
         if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
     fprintf(stderr, "mnist: unknown command '%s' (see 'mnist --help')\n", argv[1]);

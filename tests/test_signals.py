@@ -1,0 +1,110 @@
+"""test_signals.py: what a signal leaves behind. A save or a download interrupted by SIGINT,
+SIGTERM or SIGHUP leaves no temporary file and the previous file as it was; the files written
+get the modes that the umask (or the file they replace) asks for. On real MNIST (`make data`)."""
+import glob
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+from testlib import MNIST, ROOT, check, status
+
+BIG = ["--layers", "784,8192,8192,10", "--epochs", "0", "--threads", "2"]  # a 294 MB model file
+
+
+def temps(folder):
+    return glob.glob(os.path.join(folder, ".*.tmp-*"))
+
+
+def signal_during_save(tmp, sig):
+    """Send sig once the save's temporary file appears; False when the run ended first."""
+    target = os.path.join(tmp, "big.safetensors")
+    with open(target, "wb") as f:
+        f.write(b"the previous file")
+    proc = subprocess.Popen([MNIST, "train", *BIG, "--save", target], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    t0 = time.time()
+    while proc.poll() is None and not temps(tmp) and time.time() - t0 < 60:
+        time.sleep(0.001)
+    seen = proc.poll() is None and temps(tmp)
+    if seen:
+        proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    if not seen:
+        return False
+    name = signal.Signals(sig).name
+    check(proc.returncode == -sig, f"{name} during a save ends the program by {name} (status {proc.returncode})")
+    check(temps(tmp) == [], f"{name} during a save leaves no temporary file ({temps(tmp)})")
+    check(open(target, "rb").read() == b"the previous file", f"{name} during a save leaves the previous file as it was")
+    return True
+
+
+def test_save(tmp):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        caught = any(signal_during_save(tmp, sig) for _ in range(3))
+        check(caught, f"{signal.Signals(sig).name}: the save's temporary file was seen before the run ended")
+
+
+def test_fetch(tmp):
+    """Ctrl-C while a mirror stalls: the download stops, its partial file goes, status 130."""
+    served = os.path.join(tmp, "served")
+    os.makedirs(served)
+    with open(os.path.join(served, "train-images-idx3-ubyte.gz"), "wb") as f:
+        f.write(b"\x1f\x8b" + bytes(4096))
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "fault_server.py"), served],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(server.stdout.readline().split()[1])
+        data = os.path.join(tmp, "data")
+        proc = subprocess.Popen([MNIST, "fetch", "--data", data, "--mirror", f"http://127.0.0.1:{port}/stall/"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t0 = time.time()
+        while proc.poll() is None and not temps(data) and time.time() - t0 < 30:
+            time.sleep(0.01)
+        seen = proc.poll() is None and bool(temps(data))
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        check(seen, "fetch from a stalling mirror: the download's temporary file appears")
+        check(proc.returncode == 130 and "interrupted" in err,
+              f"Ctrl-C stops fetch with status 130 and says so (status {proc.returncode}: {err.strip()[-200:]})")
+        check(os.path.isdir(data) and temps(data) == [] and os.listdir(data) == [],
+              f"the interrupted download leaves nothing in the data folder ({os.listdir(data)})")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_modes(tmp):
+    small = ["--layers", "784,4,10", "--epochs", "0"]
+    target = os.path.join(tmp, "m.safetensors")
+    for mask, want in ((0o077, 0o600), (0o022, 0o644), (0o002, 0o664)):
+        if os.path.exists(target):
+            os.remove(target)
+        p = subprocess.run([MNIST, "train", *small, "--save", target], capture_output=True, text=True,
+                           preexec_fn=lambda: os.umask(mask))
+        check(p.returncode == 0 and mode(target) == want,
+              f"with umask {mask:03o} a new model file gets mode {want:03o} (it got {mode(target):03o})")
+    os.chmod(target, 0o640)
+    p = subprocess.run([MNIST, "train", *small, "--save", target], capture_output=True, text=True,
+                       preexec_fn=lambda: os.umask(0o022))
+    check(p.returncode == 0 and mode(target) == 0o640, f"a replaced file keeps its mode 640 (got {mode(target):03o})")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mnist-test-signals-")
+    test_modes(tmp)
+    test_save(tmp)
+    test_fetch(tmp)
+    subprocess.run(["rm", "-rf", tmp])
+    return status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
