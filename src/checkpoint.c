@@ -85,6 +85,18 @@ static int get_name(const cJSON *o, const char *key, const char *const *names, i
     return -1;
 }
 
+/* A count written as decimal digits only (a uint64_t does not fit a JSON number exactly): no sign,
+ * no space, nothing after, no overflow. 0, or -1 when s is not such a count. */
+static int get_u64(const char *s, uint64_t *out) {
+    if (*s < '0' || *s > '9') return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
 /* o and st (but its state) from the train metadata; the first field that is off, or NULL. */
 static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_state *st) {
     cJSON *root = cJSON_Parse(json);
@@ -99,8 +111,7 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
     else if (get_int(root, "version", 0, 1000, &ver) || ver != VERSION) bad = "version";
     else if (get_int(root, "epoch", 0, 1 << 30, &v) || (st->epoch = (int)v, 0)) bad = "epoch";
     else if (get_int(root, "step", 0, 1 << 30, &v) || (st->step = (int)v, 0)) bad = "step";
-    else if (!cJSON_IsString(steps) || sscanf(steps->valuestring, "%llu", (unsigned long long *)&st->steps_done) != 1)
-        bad = "steps_done";
+    else if (!cJSON_IsString(steps) || get_u64(steps->valuestring, &st->steps_done)) bad = "steps_done";
     else if (get_hex(root, "loss_sum", &st->loss_sum)) bad = "loss_sum";
     else if (get_int(rng, "pos", 0, 624, &v) || (st->order.pos = (int)v, 0)) bad = "rng.pos";
     else if (get_int(rng, "has_gauss", 0, 1, &v) || (st->order.has_gauss = (int)v, 0)) bad = "rng.has_gauss";

@@ -259,6 +259,75 @@ def test_full_disk(tmp, data):
     check(os.path.exists(fifo) and not os.path.isfile(fifo), "the FIFO is left as it was")
 
 
+def rewrite_metadata(src, dst, change):
+    """Copy the safetensors file src to dst with change(metadata) applied to its __metadata__."""
+    raw = open(src, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    change(header["__metadata__"])
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(dst, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
+
+
+def test_outputs(tmp, data):
+    """The files a run writes are checked before it trains; what it writes must arrive."""
+    d = ["--data", data, "--no-verify", "--layers", "784,16,10", "--batch", "2"]
+    missing = os.path.join(tmp, "no-such-folder", "m.safetensors")
+    for flag in ("--save", "--checkpoint", "--plot", "--log"):
+        p = run("train", *d, "--epochs", "1", flag, missing)
+        refused(f"train {flag} into a missing folder", p, 1, flag, missing, "No such file")
+        check("Epoch" not in p.stdout, f"train {flag} into a missing folder: refused before training")
+    p = run("train", *d, "--epochs", "1", "--save", tmp)
+    refused("train --save onto a folder", p, 1, tmp, "is a folder")
+    a = os.path.join(tmp, "same.safetensors")
+    p = run("train", *d, "--epochs", "1", "--save", a, "--checkpoint", os.path.join(tmp, ".", "same.safetensors"))
+    refused("train --save and --checkpoint naming one file", p, 2, "--save", "--checkpoint", "same file")
+    ckpt = os.path.join(tmp, "outputs.ckpt")
+    p = run("train", *d, "--epochs", "1", "--checkpoint", ckpt)
+    check(p.returncode == 0, f"train a checkpoint of 1 epoch: {p.stderr.strip()}")
+    p = run("train", "--data", data, "--no-verify", "--resume", ckpt, "--save", ckpt)
+    refused("train --resume and --save naming one file", p, 2, "--save", "--resume", "same file")
+    p = run("train", "--data", data, "--no-verify", "--resume", ckpt)
+    check(p.returncode == 0 and "all its 1 epochs" in p.stderr and "Training" not in p.stdout,
+          f"resuming a finished run says so and trains nothing: {p.stderr.strip()}")
+
+    # a --batch or --validation that the data cannot fill: a usage error before the log is touched
+    log = os.path.join(tmp, "kept.jsonl")
+    with open(log, "w") as f:
+        f.write("{\"epoch\":0}\n")
+    for extra, needle in ((["--batch", "7"], "batch size 7"), (["--validation", "6"], "validation of 6")):
+        p = run("train", "--data", data, "--no-verify", "--epochs", "1", "--log", log, *extra)
+        refused(f"train {' '.join(extra)} on 6 training examples", p, 2, needle)
+        check("Training" not in p.stdout, f"train {' '.join(extra)}: no banner before the error: {p.stdout!r}")
+    check(open(log).read() == "{\"epoch\":0}\n", "the --log file of a refused run is left as it was")
+
+    # checkpoints with a bad count or an unknown dataset
+    for label, change, status, needles in (
+            ("steps_done 12abc", lambda m: m.update(train=m["train"].replace('"steps_done":"', '"steps_done":"12abc')),
+             1, ("steps_done",)),
+            ("steps_done -5", lambda m: m.update(train=m["train"].replace('"steps_done":"', '"steps_done":"-5')),
+             1, ("steps_done",)),
+            ("dataset foo", lambda m: m.update(dataset="foo"), 1, ("dataset 'foo'",))):
+        bad = os.path.join(tmp, "bad.ckpt")
+        rewrite_metadata(ckpt, bad, change)
+        p = run("train", "--data", data, "--no-verify", "--resume", bad, "--epochs", "2")
+        refused(f"train --resume of a checkpoint with {label}", p, status, bad, *needles)
+
+    # writes that fail: a --log on a full disk, the standard output on a full device
+    full = os.path.join(tmp, "full.jsonl")
+    p = run("train", *d, "--epochs", "1", "--log", full, limit_bytes=16)
+    check(p.returncode == 1 and f"--log {full}: writing failed" in p.stderr and "Test accuracy" in p.stdout,
+          f"train --log on a full disk: trains on, says so once, exits 1: {p.stderr.strip()!r}")
+    model = os.path.join(tmp, "outputs.safetensors")
+    safetensors(model, [784, 10])
+    with open("/dev/full", "w") as devfull:
+        p = subprocess.run([MNIST, "eval", "--data", data, "--no-verify", "--model", model, "--json"],
+                           stdout=devfull, stderr=subprocess.PIPE, text=True, timeout=60)
+    refused("eval --json into a full device", p, 1, "standard output", "No space left")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-faults-")
     try:
@@ -269,6 +338,7 @@ def main():
         test_models(tmp, data)
         test_images(tmp)
         test_full_disk(tmp, data)
+        test_outputs(tmp, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0

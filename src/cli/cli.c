@@ -1,9 +1,11 @@
 /* cli.c: flags, Ctrl-C and the data folder, shared by the commands. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -50,10 +52,28 @@ static void usage(const char *cmd, const char *args, const char *summary, const 
     fprintf(out, "  %-22s %s\n", "--help", "show this help");
 }
 
+static int add_arg(const char *cmd, str_list *pos, const char *a) {
+    if (pos->n == MAX_ARGS) {
+        fprintf(stderr, "mnist %s: at most %d arguments\n", cmd, MAX_ARGS);
+        return -1;
+    }
+    pos->items[pos->n++] = a;
+    return 0;
+}
+
 int cli_parse(const char *cmd, const char *args, const char *summary, const flag *flags, int argc, char **argv,
               str_list *pos) {
+    int flags_end = 0; /* after "--" every argument is a file, even one that begins with '-' */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!flags_end && pos && !strcmp(a, "--")) {
+            flags_end = 1;
+            continue;
+        }
+        if (flags_end) {
+            if (add_arg(cmd, pos, a)) return 2;
+            continue;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(cmd, args, summary, flags, stdout);
             return 1;
@@ -63,11 +83,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         const flag *f = flags;
         while (f->name && (strlen(f->name) != len || strncmp(f->name, a, len))) f++;
         if (!f->name && a[0] != '-' && pos) {
-            if (pos->n == MAX_ARGS) {
-                fprintf(stderr, "mnist %s: at most %d arguments\n", cmd, MAX_ARGS);
-                return 2;
-            }
-            pos->items[pos->n++] = a;
+            if (add_arg(cmd, pos, a)) return 2;
             continue;
         }
         if (!f->name) {
@@ -225,3 +241,44 @@ int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, co
     return 1;
 }
 
+
+/* ---- output files --------------------------------------------------- */
+
+int cli_check_output(const char *cmd, const char *flagname, const char *path, int replaced) {
+    struct stat st;
+    if (stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || (replaced && !S_ISREG(st.st_mode)))) {
+        fprintf(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path,
+                S_ISDIR(st.st_mode) ? "is a folder; give a file's name" : "exists and is not a regular file");
+        return 1;
+    }
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    /* a replaced file is written beside itself under a temporary name: its folder must take new files */
+    if ((replaced || access(path, F_OK) != 0) && access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "mnist %s: %s %s: cannot write in the folder %s: %s\n", cmd, flagname, path, dir,
+                strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* path with its folder resolved (realpath: no ".", "..", symbolic links or doubled '/'), so that
+ * two names of a file not yet written compare equal; path itself when the folder cannot be. */
+static void canonical(const char *path, char *out, size_t cap) {
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    if (realpath(dir, real)) snprintf(out, cap, "%s/%s", real, base);
+    else snprintf(out, cap, "%s", path);
+}
+
+int cli_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    char ca[2 * PATH_MAX], cb[2 * PATH_MAX];
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    canonical(a, ca, sizeof ca), canonical(b, cb, sizeof cb);
+    return !strcmp(ca, cb);
+}

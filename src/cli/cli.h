@@ -50,6 +50,13 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d);
  * output per digit; else prints one line naming the images file or the model, and returns 1. */
 int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, const mnist_model *m, const char *what);
 
+/* 0 when path looks writable, so that a long run does not fail at its end: not a folder, its folder
+ * takes new files; when `replaced` (written whole, then renamed over it: models, checkpoints,
+ * charts) also no device or FIFO. Else prints one line naming flag and path, and returns 1. */
+int cli_check_output(const char *cmd, const char *flagname, const char *path, int replaced);
+/* Whether paths a and b name the same file: the same string, or both exist as one file. */
+int cli_same_file(const char *a, const char *b);
+
 int cmd_fetch(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -1,4 +1,5 @@
 /* main.c: the mnist command: dispatch to a command. */
+#include <errno.h>
 #include <string.h>
 
 #include "cli.h"
@@ -35,7 +36,17 @@ int main(int argc, char **argv) {
     }
     cli_catch_signals();
     for (const command *c = commands; c->name; c++)
-        if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], c->name)) {
+            int rc = c->run(argc - 1, argv + 1);
+            /* what went to stdout must have arrived (a full disk, a closed pipe): else say so, and fail */
+            errno = 0;
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "mnist %s: writing the standard output failed%s%s\n", c->name, errno ? ": " : "",
+                        errno ? strerror(errno) : "");
+                if (rc == 0) rc = 1;
+            }
+            return rc;
+        }
     fprintf(stderr, "mnist: unknown command '%s' (see 'mnist --help')\n", argv[1]);
     return 2;
 }

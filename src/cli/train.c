@@ -10,6 +10,8 @@
 typedef struct {
     int json, progress;     /* progress: a bar on stderr, a terminal */
     FILE *log;              /* --log: the JSON lines, kept */
+    const char *log_path;
+    int log_failed;         /* a write to it failed (said once; the status becomes 1) */
     const char *checkpoint; /* --checkpoint FILE */
     const mnist_train_opts *o;
     double t0, last;        /* when the epoch began, when the bar was last drawn */
@@ -41,8 +43,11 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     eval_json(line, sizeof line, "validation", &s->valid);
     eval_json(line, sizeof line, "test", &s->test);
     strcat(line, "}\n");
-    if (ui->log && (fputs(line, ui->log) == EOF || fflush(ui->log) == EOF))
-        fprintf(stderr, "mnist train: writing the --log file failed\n");
+    if (ui->log && !ui->log_failed && (fputs(line, ui->log) == EOF || fflush(ui->log) == EOF)) {
+        fprintf(stderr, "mnist train: --log %s: writing failed: %s (training goes on without it)\n", ui->log_path,
+                strerror(errno));
+        ui->log_failed = 1;
+    }
     if (ui->nhist == ui->caphist) {
         int cap = ui->caphist ? 2 * ui->caphist : 64;
         mnist_epoch_stats *h = realloc(ui->hist, (size_t)cap * sizeof *h);
@@ -266,6 +271,8 @@ int cmd_train(int argc, char **argv) {
         }
         if (given(argc, argv, "--epochs")) o.epochs = epochs;
         o.threads = threads, o.tf32 = tf32, o.no_graph = no_graph, o.device = where;
+        if (!mnist_dataset_get(m.dataset))
+            fprintf(stderr, "mnist train: %s: its dataset '%s' is not one of: mnist fashion\n", resume, m.dataset);
         if (!mnist_dataset_get(m.dataset) || cli_set_dataset("train", m.dataset)) {
             mnist_model_free(&m);
             mnist_run_state_free(&st);
@@ -291,6 +298,25 @@ int cmd_train(int argc, char **argv) {
         snprintf(m.dataset, sizeof m.dataset, "%s", cli_dataset);
         mnist_model_init(&m, (mnist_init)init, r.scale, o.seed);
     }
+    /* the files this run writes: checked now, not after hours of training */
+    const char *outs[][2] = {{"--save", save},
+                             {resume && checkpoint == resume ? "--resume" : "--checkpoint", checkpoint},
+                             {"--log", log},
+                             {"--plot", plot}};
+    for (int i = 0; i < 4; i++) {
+        int bad = outs[i][1] && cli_check_output("train", outs[i][0], outs[i][1], i != 2); /* --log: appended */
+        for (int j = 0; j < i && !bad; j++)
+            if (outs[i][1] && outs[j][1] && cli_same_file(outs[i][1], outs[j][1])) {
+                fprintf(stderr, "mnist train: %s and %s are the same file (%s): give each its own\n", outs[j][0],
+                        outs[i][0], outs[i][1]);
+                bad = 2;
+            }
+        if (bad) {
+            mnist_model_free(&m);
+            mnist_run_state_free(&st);
+            return bad;
+        }
+    }
     mnist_data d;
     if (cli_load_data(dir, !no_verify, &d)) {
         mnist_model_free(&m);
@@ -299,14 +325,24 @@ int cmd_train(int argc, char **argv) {
     }
     char what[300];
     snprintf(what, sizeof what, "the network --layers %s", r.layers);
-    if (cli_check_fit("train", dir, &d, &m, what)) {
+    int unfit = cli_check_fit("train", dir, &d, &m, what);
+    int done = resume && st.epoch >= o.epochs;
+    /* --batch and --validation against the data, where there is training to do */
+    if (!unfit && o.epochs > 0 && !done && mnist_train_check(&o, d.train.n, &err)) {
+        fprintf(stderr, "mnist train: %s%s%s\n", resume ? resume : "", resume ? ": " : "", err.msg);
+        unfit = resume ? 1 : 2;
+    }
+    if (unfit) {
         mnist_model_free(&m);
         mnist_run_state_free(&st);
         mnist_data_free(&d);
-        return 1;
+        return unfit;
     }
+    if (done)
+        fprintf(stderr, "mnist train: note: %s has trained all its %d epochs; --epochs N (more) would go on\n", resume,
+                o.epochs);
     train_ui ui = {.json = json, .progress = !json && !no_progress && isatty(2), .checkpoint = checkpoint, .o = &o,
-                   .batch = o.batch};
+                   .batch = o.batch, .log_path = log};
     if (log && !(ui.log = fopen(log, resume ? "a" : "w"))) {
         fprintf(stderr, "mnist train: %s: %s\n", log, strerror(errno));
         mnist_model_free(&m);
@@ -314,7 +350,7 @@ int cmd_train(int argc, char **argv) {
         mnist_data_free(&d);
         return 1;
     }
-    if (!json && o.epochs > 0) {
+    if (!json && o.epochs > 0 && !done) {
         char ls[128];
         layers_str(&m, ls, sizeof ls, "-");
         int ntrain = d.train.n - o.validation;
@@ -344,7 +380,10 @@ int cmd_train(int argc, char **argv) {
         else if (save && !json) printf("Saved the model to %s\n", save);
         if (rc == 1 && interrupted) status = 130;
     }
-    if (ui.log) fclose(ui.log);
+    if (ui.log && (fclose(ui.log) != 0 || ui.log_failed)) {
+        if (!ui.log_failed) fprintf(stderr, "mnist train: --log %s: writing failed: %s\n", log, strerror(errno));
+        if (status == 0) status = 1;
+    }
     if (plot && status != 1) {
         /* the whole run: from the log when there is one (a resumed run appends to it) */
         mnist_epoch_stats *h = ui.hist;
