@@ -2,7 +2,7 @@
 
 - `--preprocess lab` equals the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255,
   as float32, exactly, on PNG (gray, gray+alpha, RGB, RGBA, palette, palette with transparency,
-  1-bit, 16-bit), BMP, TGA, PNM and GIF images of sizes from 9x17 to 2001x1503; on JPEG the
+  1-bit, 16-bit), BMP, TGA, PNM and GIF images of sizes from 9x17 to 1601x1203; on JPEG the
   decoders differ (stb_image and libjpeg-turbo round the inverse DCT and the colour conversion
   differently, by a level or three), which moves a few inputs by 1/255 and nothing more.
 - A model file written here with the README's lines (numpy, json and struct only; an independent

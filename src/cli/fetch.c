@@ -8,7 +8,7 @@ int cmd_fetch(int argc, char **argv) {
     str_list mirrors = {0};
     const flag flags[] = {
         {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
-        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else ~/.cache/mnist; fashion in its 'fashion')"},
+        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist; fashion in its 'fashion')"},
         {"--mirror", F_LIST, &mirrors, "URL", "a base URL to try before the built-in ones (repeatable)"},
         {0}};
     int p = cli_parse("fetch", "[--dataset mnist|fashion] [--data DIR] [--mirror URL]...",

@@ -58,12 +58,12 @@ int cmd_predict(int argc, char **argv) {
         {"--top", F_INT, &top, "K", "list the K most likely digits (default 3, at most 10)"},
         {"--show", F_BOOL, &show, NULL, "show the 28x28 input the network sees (with --json: \"input\", 784 numbers)"},
         {"--json", F_BOOL, &json, NULL,
-         "one JSON object a line per image: {\"file\", \"digit\", \"probability\", \"probabilities\"} or "
-         "{\"file\", \"error\"}"},
+         "one JSON object a line per image: {\"file\", \"digit\", \"probability\", \"top\", \"probabilities\"} "
+         "(and \"class\" for Fashion-MNIST), or {\"file\", \"error\"}"},
         {"--device", F_STR, &device, "cpu|cuda", "where the network runs (default cpu; cuda: all images in one pass)"},
         {"--dataset", F_STR, &dataset, "mnist|fashion", "whose class names to print (default: the model's dataset)"},
         {0}};
-    int p = cli_parse("predict", "--model FILE [--preprocess mnist|lab] [--top K] [--show] [--json] IMAGE...",
+    int p = cli_parse("predict", "--model FILE [--preprocess mnist|lab] [--top K] [--show] [--json] [--] IMAGE...",
                       "Predict the digit in each image (PNG, JPEG, BMP, GIF, TGA, PNM): print the file, the digit, "
                       "its probability and the next most likely digits. A file that cannot be read, or shows no "
                       "clear digit, gets its own error line; the others are still predicted, and the exit status "

@@ -4,13 +4,13 @@
  *   GET  /             the page (web/index.html, built into the binary)
  *   POST /api/predict  an image file, or JSON {"pixels": [784 numbers]}, in; JSON
  *                      {"digit", "probabilities", "input"} out
- *   GET  /api/model    {"layers", "activation", "dataset", "classes", "preprocess"}
+ *   GET  /api/model    {"layers", "activation", "dataset", "classes", "parameters", "preprocess"}
  *   GET  /healthz      {"status": "ok"}
  *
  * Errors are JSON {"error": "one line"} with 400, 404, 405, 413 or 503; the server goes on.
  * Threads: libmicrohttpd's pool, one epoll loop per thread; each request is answered on the
  * thread that read it. mnist_predict only reads the model and allocates its own scratch, so the
- * threads share one model (tests/test_concurrent.c checks it).
+ * threads share one model (tests/test_predict_threads.c checks it).
  */
 #include <math.h>
 #include <netdb.h>

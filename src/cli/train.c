@@ -182,7 +182,7 @@ int cmd_train(int argc, char **argv) {
     int json = 0, no_verify = 0, no_eval_train = 0, no_progress = 0;
     const flag flags[] = {
         {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
-        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else ~/.cache/mnist); fetched if missing"},
+        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist); fetched if missing"},
         {"--recipe", F_STR, &recipe_name, "lab|best", "the lab's recipe (default) or our tuned one; flags override"},
         {"--layers", F_STR, &r.layers, "L", "layer sizes (default 784,1024,1024,10)"},
         {"--activation", F_STR, &r.activation, "tanh|relu", "of the hidden layers (default tanh)"},
