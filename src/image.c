@@ -102,6 +102,16 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
     return 1;
 }
 
+/* A PNG's size from its IHDR chunk, for the case stb_image refuses to report one (over 2^30 pixels
+ * it says only "unknown image type"); 0 when bytes do not begin a PNG. */
+static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
+    static const uint8_t sig[12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
+    if (n < 24 || memcmp(b, sig, sizeof sig) || memcmp(b + 12, "IHDR", 4)) return 0;
+    *w = (uint64_t)b[16] << 24 | (uint64_t)b[17] << 16 | (uint64_t)b[18] << 8 | b[19];
+    *h = (uint64_t)b[20] << 24 | (uint64_t)b[21] << 16 | (uint64_t)b[22] << 8 | b[23];
+    return 1;
+}
+
 static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, decoded *d, mnist_err *err) {
     memset(d, 0, sizeof *d);
     char why[64];
@@ -110,11 +120,15 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     const char *no = unsupported(bytes, len);
     if (no) return errf(err, "%s: %s images are not supported (PNG, JPEG, BMP, GIF, TGA, PNM are)", name, no);
     int w, h, nc;
+    uint64_t pw, ph;
+    if (png_size(bytes, len, &pw, &ph) && pw * ph > MNIST_MAX_IMAGE_PIXELS)
+        return errf(err, "%s: %llux%llu is %.1f megapixels, over the limit of %u pixels", name, (unsigned long long)pw,
+                    (unsigned long long)ph, (double)pw * (double)ph / 1e6, MNIST_MAX_IMAGE_PIXELS);
     if (!stbi_info_from_memory(bytes, (int)len, &w, &h, &nc))
         return errf(err, "%s: not a PNG, JPEG, BMP, GIF, TGA or PNM image (%s)", name, stb_reason(why, sizeof why));
     if (w < 1 || h < 1) return errf(err, "%s: the image is %dx%d", name, w, h);
     if ((uint64_t)w * (uint64_t)h > MNIST_MAX_IMAGE_PIXELS)
-        return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %u", name, w, h, (double)w * h / 1e6,
+        return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %u pixels", name, w, h, (double)w * h / 1e6,
                     MNIST_MAX_IMAGE_PIXELS);
     uint64_t need;
     if (raw_size(bytes, len, (uint64_t)w, (uint64_t)h, &need) && need > len)
@@ -129,7 +143,11 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     } else {
         d->px = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 0);
     }
-    if (!d->px && !d->px16) return errf(err, "%s: cannot decode the image (%s)", name, stb_reason(why, sizeof why));
+    if (!d->px && !d->px16) {
+        const char *r = stb_reason(why, sizeof why);
+        return errf(err, "%s: cannot decode the image (%s)", name,
+                    !strcmp(r, "outofdata") ? "it ends too early: a truncated file?" : r);
+    }
     if (dw != w || dh != h || d->nc < 1 || d->nc > 4) {
         decoded_free(d);
         return errf(err, "%s: the image decoded to %dx%d with %d channels, not the %dx%d its header says", name,

@@ -16,6 +16,7 @@ import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
+SAMPLE = os.path.join(ROOT, "samples", "3-blue-pen.png")
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 failed = 0
 
@@ -213,17 +214,20 @@ def test_images(tmp):
              ("an empty file", os.path.join(tmp, "empty.png"), b"", "empty"),
              ("a text file", os.path.join(tmp, "text.png"), b"not an image at all\n" * 4, "not a PNG"),
              ("a 10000x10000 PNG header", os.path.join(tmp, "huge.png"), png_header(10000, 10000), "over the limit"),
+             ("a 100000x100000 PNG header (stb_image gives no size over 2^30 pixels)",
+              os.path.join(tmp, "huger.png"), png_header(100000, 100000), "100000x100000", "over the limit"),
+             ("a PNG cut short", os.path.join(tmp, "cut.png"), open(SAMPLE, "rb").read()[:300], "truncated"),
              ("a missing file", os.path.join(tmp, "missing.png"), None, "No such file")]
     whole = os.path.join(tmp, "whole.pgm")  # the same sizes, whole: predicted
     with open(whole, "wb") as f:
         f.write(b"P5 8 8 65535\n" + bytes(range(128)))
     p = run("predict", "--model", model, "--preprocess", "lab", whole)
     check(p.returncode == 0, f"predict on a whole 16-bit PGM of 8x8: {p.stderr.strip()}")
-    for label, path, content, needle in cases:
+    for label, path, content, *needles in cases:
         if content is not None:
             with open(path, "wb") as f:
                 f.write(content)
-        refused(f"predict on {label}", run("predict", "--model", model, path, timeout=60), 1, path, needle)
+        refused(f"predict on {label}", run("predict", "--model", model, path, timeout=60), 1, path, *needles)
     fifo = os.path.join(tmp, "image-fifo.png")
     os.mkfifo(fifo)  # opening it would wait for a writer forever
     refused("predict on a FIFO", run("predict", "--model", model, fifo, timeout=20), 1, fifo, "regular file")

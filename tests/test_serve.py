@@ -260,6 +260,10 @@ def test_errors(srv, blank_png):
     error_body(*post(json.dumps({"pixels": [0] * 783 + [2]}).encode()), 400, "a pixel over 1")
     error_body(*post(json.dumps({"pixels": [0] * 783 + ["0"]}).encode()), 400, "a pixel that is a string")
     error_body(*post(b"[" + b",".join([b"0"] * 784) + b"]"), 400, "a bare array")
+    error_body(*post(json.dumps({"pixels": [0] * 784}).encode() + b" x", {"Content-Type": "application/json"}), 400,
+               "JSON with more after its value")
+    code, _, body = post(json.dumps({"pixels": [0.5] * 784}).encode() + b" \r\n", {"Content-Type": "application/json"})
+    check(code == 200 and isinstance(body, dict) and "digit" in body, f"JSON followed by white space only is read: {code}")
 
     error_body(*srv.json("GET", "/api/predict"), 405, "GET /api/predict")
     status, h, _ = srv.json("DELETE", "/api/predict")

@@ -171,6 +171,14 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
         snprintf(err->msg, sizeof err->msg, "the JSON body is malformed (near byte %zu)", off);
         return -1;
     }
+    /* one JSON value and nothing after it but white space */
+    const char *end = (const char *)body + len;
+    while (at && at < end && (*at == ' ' || *at == '\t' || *at == '\n' || *at == '\r')) at++;
+    if (at != end) {
+        snprintf(err->msg, sizeof err->msg, "the JSON body has more after its value (at byte %zu)",
+                 at ? (size_t)(at - (const char *)body) : len);
+        goto done;
+    }
     const cJSON *px = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "pixels") : NULL;
     if (!px || !cJSON_IsArray(px)) {
         snprintf(err->msg, sizeof err->msg,
