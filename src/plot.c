@@ -1,9 +1,12 @@
 /* plot.c: pictures of how training went, as SVG that any browser opens: loss and accuracy per
- * epoch, and the confusion matrix as a heat map. */
+ * epoch (from the records of `train --log`), and the confusion matrix as a heat map. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "util.h"
 
@@ -36,6 +39,53 @@ static double loss_of(const mnist_epoch_stats *s, int k) {
 static double acc_of(const mnist_epoch_stats *s, int k) {
     const mnist_eval_result *r = k == 1 ? &s->train : k == 2 ? &s->valid : &s->test;
     return k && r->n ? r->accuracy : NAN;
+}
+
+/* r from o's KEY_loss and KEY_accuracy, when both are numbers. */
+static void get_eval(const cJSON *o, const char *key, mnist_eval_result *r) {
+    char k[64];
+    snprintf(k, sizeof k, "%s_loss", key);
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, k);
+    snprintf(k, sizeof k, "%s_accuracy", key);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsNumber(l) && cJSON_IsNumber(a)) r->n = 1, r->loss = l->valuedouble, r->accuracy = a->valuedouble;
+}
+
+int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return errf(err, "%s: %s", path, strerror(errno));
+    char line[4096];
+    int n = 0, lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (line[strspn(line, " \t\r\n")] == '\0') continue;
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch"), *l = cJSON_GetObjectItemCaseSensitive(o, "loss");
+        if (!cJSON_IsObject(o) || !cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e9) {
+            errf(err, "%s: line %d is not a record of 'mnist train --log' (no \"epoch\")", path, lineno);
+            cJSON_Delete(o);
+            fclose(f);
+            return -1;
+        }
+        if (n == cap) {
+            errf(err, "%s: more than %d records", path, cap);
+            cJSON_Delete(o);
+            fclose(f);
+            return -1;
+        }
+        mnist_epoch_stats *st = &s[n++];
+        memset(st, 0, sizeof *st);
+        st->epoch = (int)e->valuedouble;
+        if (cJSON_IsNumber(l)) st->loss = l->valuedouble, st->steps = 1;
+        get_eval(o, "train", &st->train);
+        get_eval(o, "validation", &st->valid);
+        get_eval(o, "test", &st->test);
+        cJSON_Delete(o);
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n == 0) return errf(err, "%s: %s", path, bad ? "read failed" : "no records");
+    return n;
 }
 
 /* "Nice" tick step for a range. */

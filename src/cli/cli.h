@@ -61,8 +61,6 @@ int cmd_fetch(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
-/* Read the JSON lines of `train --log` into s (at most cap); the count, or -1 (message printed). */
-int cli_read_log(const char *path, mnist_epoch_stats *s, int cap);
 int cmd_predict(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

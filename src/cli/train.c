@@ -388,11 +388,14 @@ int cmd_train(int argc, char **argv) {
         /* the whole run: from the log when there is one (a resumed run appends to it) */
         mnist_epoch_stats *h = ui.hist;
         int n = ui.nhist;
-        if (log && (h = malloc(10000 * sizeof *h)) && (n = cli_read_log(log, h, 10000)) < 0) n = 0;
+        if (log && !(h = malloc(10000 * sizeof *h)))
+            n = -1, snprintf(err.msg, sizeof err.msg, "out of memory");
+        else if (log)
+            n = mnist_read_log(log, h, 10000, &err);
         if (n > 0 && mnist_plot_curves(plot, h, n, &err) == 0) {
             if (!json) printf("Wrote the training curves to %s\n", plot);
         } else {
-            fprintf(stderr, "mnist train: --plot %s: %s\n", plot, n > 0 ? err.msg : "no epochs to draw");
+            fprintf(stderr, "mnist train: --plot %s: %s\n", plot, n ? err.msg : "no epochs to draw");
             status = 1;
         }
         if (h != ui.hist) free(h);
