@@ -16,6 +16,7 @@
 #define PANEL_H 280
 #define LEFT 60
 #define TOP 50
+#define MAX_TICKS 20    /* a step of tick_step's gives 5 to 11 */
 
 typedef struct {
     const char *name, *color;
@@ -67,6 +68,17 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
             fclose(f);
             return -1;
         }
+        /* a number past the doubles' range (1e999) reads as infinite; train never writes one */
+        const cJSON *c = NULL;
+        cJSON_ArrayForEach(c, o) {
+            if (cJSON_IsNumber(c) && !isfinite(c->valuedouble)) break;
+        }
+        if (c) {
+            errf(err, "%s: line %d: \"%s\" is not a finite number", path, lineno, c->string);
+            cJSON_Delete(o);
+            fclose(f);
+            return -1;
+        }
         if (n == cap) {
             errf(err, "%s: more than %d records", path, cap);
             cJSON_Delete(o);
@@ -104,22 +116,35 @@ static void panel(FILE *f, int x0, int y0, const char *title, const mnist_epoch_
             if (isfinite(v)) lo = fmin(lo, v), hi = fmax(hi, v);
         }
     if (!isfinite(lo)) lo = 0, hi = 1;
-    if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
+    /* beyond 1e300 the span (and its padding) could overflow: such points sit on the panel's edge */
+    lo = fmax(lo, -1e300), hi = fmin(hi, 1e300);
+    /* A flat curve, or one whose changes are lost at its size (1e20 and the next double), gets a
+     * range around it, wide enough for ticks the doubles can tell apart. */
+    if (hi - lo < 1e-9 * fmax(1, fmax(fabs(lo), fabs(hi)))) {
+        double mid = lo / 2 + hi / 2, w = fmax(0.5, 0.05 * fabs(mid));
+        lo = mid - w, hi = mid + w;
+    }
     double pad = 0.05 * (hi - lo);
     lo -= pad, hi += pad;
     int e0 = s[0].epoch, e1 = s[n - 1].epoch > e0 ? s[n - 1].epoch : e0 + 1;
 #define PX(e) (x0 + PANEL_W * ((double)(e) - e0) / (e1 - e0))
-#define PY(v) (y0 + PANEL_H * (1 - ((v) - lo) / (hi - lo)))
+#define PY(v) (y0 + PANEL_H * (1 - (fmin(fmax((v), lo), hi) - lo) / (hi - lo)))
     fprintf(f, "<text x='%d' y='%d' font-size='15' font-weight='bold'>%s</text>\n", x0, y0 - 12, title);
     fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#444'/>\n", x0, y0, PANEL_W, PANEL_H);
-    double st = tick_step(hi - lo);
-    for (double t = ceil(lo / st) * st; t <= hi; t += st)
+    /* Ticks by index, not by adding the step (which need not move t when t is large), and never
+     * more than MAX_TICKS; labels with the digits that tell one tick from the next. */
+    double st = tick_step(hi - lo), t0 = ceil(lo / st) * st;
+    int digits = (int)fmin(17, fmax(6, ceil(log10(fmax(fabs(lo), fabs(hi)) / st)) + 1));
+    for (int i = 0; i < MAX_TICKS && t0 + i * st <= hi; i++) {
+        double t = t0 + i * st;
         fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#ddd'/><text x='%d' y='%.1f' font-size='11' "
-                   "text-anchor='end'>%g</text>\n",
-                x0, x0 + PANEL_W, PY(t), PY(t), x0 - 6, PY(t) + 4, fabs(t) < 1e-12 ? 0 : t);
+                   "text-anchor='end'>%.*g</text>\n",
+                x0, x0 + PANEL_W, PY(t), PY(t), x0 - 6, PY(t) + 4, digits, fabs(t) < 1e-6 * st ? 0 : t);
+    }
     double es = fmax(1, round(tick_step(e1 - e0)));
-    for (double e = e0; e <= e1; e += es)
-        fprintf(f, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%g</text>\n", PX(e), y0 + PANEL_H + 16, e);
+    for (int i = 0; i < MAX_TICKS && e0 + i * es <= e1; i++)
+        fprintf(f, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%g</text>\n", PX(e0 + i * es),
+                y0 + PANEL_H + 16, e0 + i * es);
     fprintf(f, "<text x='%.1f' y='%d' font-size='12' text-anchor='middle'>epoch</text>\n", x0 + PANEL_W / 2.0,
             y0 + PANEL_H + 34);
     for (int k = first; k < 4; k++) {

@@ -57,6 +57,36 @@ def main():
     check(p.returncode == 1 and "line 2" in p.stderr and not os.path.exists(f("c3.svg")),
           f"a malformed log is refused, naming the line: {p.stderr.strip()}")
 
+    def plot(name, text=None):
+        """mnist plot of the log f(name) (written first when text is given): (status, stderr, the
+        SVG or ""), or None when it runs past the time a chart of a few records takes."""
+        if text is not None:
+            open(f(name), "w").write(text)
+        try:
+            p = subprocess.run([MNIST, "plot", f(name), "--out", f(name + ".svg")], capture_output=True, text=True,
+                               timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+        svg = open(f(name + ".svg")).read() if os.path.exists(f(name + ".svg")) else ""
+        return p.returncode, p.stderr.strip(), svg
+
+    # Values far from 1: the ticks (which stood still once the step was below the spacing of the
+    # doubles) are few and tell apart, and the points lie in the panel (y 50..330).
+    for name, losses in [("flat-4e15", [4e15]), ("next-double", [1e20, 1.0000000000000002e20]),
+                         ("widest", [-1.7e308, 1.7e308])]:
+        r = plot(name, "".join(json.dumps({"epoch": e, "loss": v}) + "\n" for e, v in enumerate(losses)))
+        svg = r[2] if r else ""
+        ticks = re.findall(r"text-anchor='end'>([^<]*)<", svg.split("Accuracy")[0])
+        ys = [float(y) for y in re.findall(r"<circle cx='[^']*' cy='([^']*)'", svg)]
+        check(r is not None and r[0] == 0 and len(svg) < 20000 and "nan" not in svg and "inf" not in svg
+              and 3 <= len(ticks) <= 20 and len(set(ticks)) == len(ticks)
+              and len(ys) == len(losses) and all(50 <= y <= 330 for y in ys),
+              f"a chart of losses {losses} is drawn at once, with ticks {ticks}"
+              + (" (plot ran past 5 s)" if r is None else f" ({len(svg)} bytes)"))
+    r = plot("infinite", '{"epoch": 0, "loss": 1}\n{"epoch": 1, "loss": 1, "test_loss": 1e999, "test_accuracy": 0.5}\n')
+    check(r is not None and r[0] == 1 and "line 2" in r[1] and "test_loss" in r[1] and "finite" in r[1],
+          f"a record with a number past the doubles' range is refused: {r and r[1]}")
+
     p = subprocess.run([MNIST, "eval", *data, "--model", f("m.st"), "--json"], capture_output=True, text=True)
     conf = json.loads(p.stdout)["confusion"]
     p = subprocess.run([MNIST, "eval", *data, "--model", f("m.st"), "--confusion", f("conf.svg"),
