@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -55,49 +56,46 @@ static void get_eval(const cJSON *o, const char *key, mnist_eval_result *r) {
 int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *err) {
     FILE *f = fopen(path, "r");
     if (!f) return errf(err, "%s: %s", path, strerror(errno));
-    char line[4096];
-    int n = 0, lineno = 0;
-    while (fgets(line, sizeof line, f)) {
+    char *line = NULL; /* a record of any length: getline grows it */
+    size_t size = 0;
+    int n = 0, lineno = 0, rc = 0;
+    for (;;) {
+        errno = 0;
+        if (getline(&line, &size, f) < 0) {
+            if (!feof(f)) rc = errf(err, "%s: read failed: %s", path, strerror(errno ? errno : EIO));
+            break;
+        }
         lineno++;
         if (line[strspn(line, " \t\r\n")] == '\0') continue;
         cJSON *o = cJSON_Parse(line);
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch"), *l = cJSON_GetObjectItemCaseSensitive(o, "loss");
-        if (!cJSON_IsObject(o) || !cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e9) {
-            errf(err, "%s: line %d is not a record of 'mnist train --log' (no \"epoch\")", path, lineno);
-            cJSON_Delete(o);
-            fclose(f);
-            return -1;
-        }
         /* a number past the doubles' range (1e999) reads as infinite; train never writes one */
         const cJSON *c = NULL;
         cJSON_ArrayForEach(c, o) {
             if (cJSON_IsNumber(c) && !isfinite(c->valuedouble)) break;
         }
-        if (c) {
-            errf(err, "%s: line %d: \"%s\" is not a finite number", path, lineno, c->string);
-            cJSON_Delete(o);
-            fclose(f);
-            return -1;
+        if (!cJSON_IsObject(o) || !cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e9) {
+            rc = errf(err, "%s: line %d is not a record of 'mnist train --log' (no \"epoch\")", path, lineno);
+        } else if (c) {
+            rc = errf(err, "%s: line %d: \"%s\" is not a finite number", path, lineno, c->string);
+        } else if (n == cap) {
+            rc = errf(err, "%s: more than %d records", path, cap);
+        } else {
+            mnist_epoch_stats *st = &s[n++];
+            memset(st, 0, sizeof *st);
+            st->epoch = (int)e->valuedouble;
+            if (cJSON_IsNumber(l)) st->loss = l->valuedouble, st->steps = 1;
+            get_eval(o, "train", &st->train);
+            get_eval(o, "validation", &st->valid);
+            get_eval(o, "test", &st->test);
         }
-        if (n == cap) {
-            errf(err, "%s: more than %d records", path, cap);
-            cJSON_Delete(o);
-            fclose(f);
-            return -1;
-        }
-        mnist_epoch_stats *st = &s[n++];
-        memset(st, 0, sizeof *st);
-        st->epoch = (int)e->valuedouble;
-        if (cJSON_IsNumber(l)) st->loss = l->valuedouble, st->steps = 1;
-        get_eval(o, "train", &st->train);
-        get_eval(o, "validation", &st->valid);
-        get_eval(o, "test", &st->test);
         cJSON_Delete(o);
+        if (rc) break;
     }
-    int bad = ferror(f);
+    free(line);
     fclose(f);
-    if (bad || n == 0) return errf(err, "%s: %s", path, bad ? "read failed" : "no records");
-    return n;
+    if (rc == 0 && n == 0) rc = errf(err, "%s: no records", path);
+    return rc ? rc : n;
 }
 
 /* "Nice" tick step for a range. */

@@ -86,6 +86,10 @@ def main():
     r = plot("infinite", '{"epoch": 0, "loss": 1}\n{"epoch": 1, "loss": 1, "test_loss": 1e999, "test_accuracy": 0.5}\n')
     check(r is not None and r[0] == 1 and "line 2" in r[1] and "test_loss" in r[1] and "finite" in r[1],
           f"a record with a number past the doubles' range is refused: {r and r[1]}")
+    # A record of any length (it was read 4095 bytes at a time, the rest taken for a second line).
+    r = plot("long", json.dumps({"epoch": 0, "loss": 0.5, "note": "x" * 10000}) + "\n" + json.dumps(recs[1]) + "\n")
+    check(r is not None and r[0] == 0 and "batch loss (during the epoch), epoch 0: 0.5000" in r[2],
+          "a record of 10 kB is read whole" + (f": {r[1]}" if r and r[1] else ""))
 
     p = subprocess.run([MNIST, "eval", *data, "--model", f("m.st"), "--json"], capture_output=True, text=True)
     conf = json.loads(p.stdout)["confusion"]
