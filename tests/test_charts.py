@@ -90,6 +90,15 @@ def main():
     r = plot("long", json.dumps({"epoch": 0, "loss": 0.5, "note": "x" * 10000}) + "\n" + json.dumps(recs[1]) + "\n")
     check(r is not None and r[0] == 0 and "batch loss (during the epoch), epoch 0: 0.5000" in r[2],
           "a record of 10 kB is read whole" + (f": {r[1]}" if r and r[1] else ""))
+    # What is not a regular file is refused as every reader does: a FIFO at once (plot waited on
+    # it for a writer), a folder by name (it said "read failed").
+    os.mkfifo(f("fifo"))
+    r = plot("fifo")
+    check(r is not None and r[0] == 1 and r[1].endswith("fifo: not a regular file"),
+          f"a FIFO is refused at once: {r[1] if r else 'plot waited on it'}")
+    os.mkdir(f("folder"))
+    r = plot("folder")
+    check(r is not None and r[0] == 1 and r[1].endswith("folder: Is a directory"), f"a folder is refused: {r and r[1]}")
 
     p = subprocess.run([MNIST, "eval", *data, "--model", f("m.st"), "--json"], capture_output=True, text=True)
     conf = json.loads(p.stdout)["confusion"]
