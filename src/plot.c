@@ -88,16 +88,23 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
             rc = errf(err, "%s: line %d is not a record of 'mnist train --log' (no \"epoch\")", path, lineno);
         } else if (c) {
             rc = errf(err, "%s: line %d: \"%s\" is not a finite number", path, lineno, c->string);
-        } else if (n == cap) {
-            rc = errf(err, "%s: more than %d records", path, cap);
         } else {
-            mnist_epoch_stats *st = &s[n++];
-            memset(st, 0, sizeof *st);
-            st->epoch = (int)e->valuedouble;
-            if (cJSON_IsNumber(l)) st->loss = l->valuedouble, st->steps = 1;
-            get_eval(o, "train", &st->train);
-            get_eval(o, "validation", &st->valid);
-            get_eval(o, "test", &st->test);
+            /* A run resumed from a checkpoint older than the log's end appends epochs the log has
+             * already: its records replace those from that epoch on, which the model no longer
+             * descends from, so the epochs kept rise and are the history of the last run. */
+            int epoch = (int)e->valuedouble;
+            while (n > 0 && s[n - 1].epoch >= epoch) n--;
+            if (n == cap) {
+                rc = errf(err, "%s: more than %d records", path, cap);
+            } else {
+                mnist_epoch_stats *st = &s[n++];
+                memset(st, 0, sizeof *st);
+                st->epoch = epoch;
+                if (cJSON_IsNumber(l)) st->loss = l->valuedouble, st->steps = 1;
+                get_eval(o, "train", &st->train);
+                get_eval(o, "validation", &st->valid);
+                get_eval(o, "test", &st->test);
+            }
         }
         cJSON_Delete(o);
         if (rc) break;
@@ -134,8 +141,10 @@ static void panel(FILE *f, int x0, int y0, const char *title, const mnist_epoch_
     }
     double pad = 0.05 * (hi - lo);
     lo -= pad, hi += pad;
-    int e0 = s[0].epoch, e1 = s[n - 1].epoch > e0 ? s[n - 1].epoch : e0 + 1;
-#define PX(e) (x0 + PANEL_W * ((double)(e) - e0) / (e1 - e0))
+    double e0 = s[0].epoch, e1 = e0; /* the epochs' span, in whatever order they come */
+    for (int i = 1; i < n; i++) e0 = fmin(e0, s[i].epoch), e1 = fmax(e1, s[i].epoch);
+    if (e1 == e0) e1 = e0 + 1;
+#define PX(e) (x0 + PANEL_W * ((e) - e0) / (e1 - e0))
 #define PY(v) (y0 + PANEL_H * (1 - (fmin(fmax((v), lo), hi) - lo) / (hi - lo)))
     fprintf(f, "<text x='%d' y='%d' font-size='15' font-weight='bold'>%s</text>\n", x0, y0 - 12, title);
     fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#444'/>\n", x0, y0, PANEL_W, PANEL_H);

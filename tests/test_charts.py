@@ -4,6 +4,7 @@ same commands print (and the log's records), not against themselves."""
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -99,6 +100,38 @@ def main():
     os.mkdir(f("folder"))
     r = plot("folder")
     check(r is not None and r[0] == 1 and r[1].endswith("folder: Is a directory"), f"a folder is refused: {r and r[1]}")
+    # A run resumed from a checkpoint older than its log's end appends epochs the log has: here
+    # 0, 1, 2 and, resumed from a copy of the checkpoint at epoch 2, 2 and 3 again. The chart (of
+    # plot and of train --plot alike) is the last run's history: 4 epochs, from left to right (the
+    # repeated ones were drawn back over the first).
+    p = subprocess.run([MNIST, "train", *data, "--layers", "784,16,10", "--batch", "10", "--epochs", "2",
+                        "--checkpoint", f("ck.st"), "--log", f("resumed")], capture_output=True, text=True)
+    if os.path.exists(f("ck.st")):
+        shutil.copy(f("ck.st"), f("old.st"))
+    p2 = subprocess.run([MNIST, "train", *data, "--resume", f("ck.st"), "--epochs", "3", "--log", f("resumed")],
+                        capture_output=True, text=True)
+    p3 = subprocess.run([MNIST, "train", *data, "--resume", f("old.st"), "--epochs", "4", "--log", f("resumed"),
+                         "--plot", f("trained.svg")], capture_output=True, text=True)
+    logged = [json.loads(line) for line in open(f("resumed"))] if os.path.exists(f("resumed")) else []
+    check(p.returncode == p2.returncode == p3.returncode == 0
+          and [r["epoch"] for r in logged] == [0, 1, 2, 2, 3],
+          f"a log resumed from an older checkpoint repeats epochs ({[r['epoch'] for r in logged]})")
+    r = plot("resumed")
+    svg = r[2] if r else ""
+    tips = re.findall(r"<title>test, epoch (\d+): ([0-9.]+)</title>", svg)
+    want = [(str(r["epoch"]), f"{r['test_accuracy']:.4f}") for r in logged[:2] + logged[3:]]
+    xs = [[float(p.split(",")[0]) for p in l.split()] for l in re.findall(r"<polyline[^>]*points='([^']*)'", svg)]
+    check(r is not None and r[0] == 0 and tips[-4:] == want and len(xs) == 5
+          and all(len(x) == 4 and all(a < b for a, b in zip(x, x[1:])) and x[-1] - x[0] == 380 for x in xs),
+          f"the chart of a resumed log is of the last run's 4 epochs, left to right ({xs[0] if xs else []})")
+    check(os.path.exists(f("trained.svg")) and open(f("trained.svg")).read() == svg,
+          "train --plot of the resumed run draws the same chart")
+    # The same with values told apart: epochs 0..3, then 1 and 2 again, keep 0 and the later 1, 2.
+    epochs = [0, 1, 2, 3, 1, 2]
+    r = plot("repeated", "".join(json.dumps({"epoch": e, "loss": i + 1.0}) + "\n" for i, e in enumerate(epochs)))
+    tips = re.findall(r"<title>batch loss \(during the epoch\), epoch (\d+): ([0-9.]+)</title>", r[2] if r else "")
+    check(tips == [("0", "1.0000"), ("1", "5.0000"), ("2", "6.0000")],
+          f"a repeated epoch replaces the records from it on ({tips})")
 
     p = subprocess.run([MNIST, "eval", *data, "--model", f("m.st"), "--json"], capture_output=True, text=True)
     conf = json.loads(p.stdout)["confusion"]
