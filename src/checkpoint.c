@@ -2,6 +2,7 @@
  * and resumed ends bit-identical to one that never stopped. Doubles are kept as C99 hex
  * floats ("%a"), exact both ways. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,13 +70,15 @@ static int get_int(const cJSON *o, const char *key, long lo, long hi, long *out)
     return 0;
 }
 
+/* The finite double at key, a hex float string; strtod would also take "nan" and "inf", which
+ * no run writes (its loss and options are finite) and which would reach the JSON lines. */
 static int get_hex(const cJSON *o, const char *key, double *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     char *end;
     if (!cJSON_IsString(v)) return -1;
     errno = 0;
     *out = strtod(v->valuestring, &end);
-    return *v->valuestring && !*end && !errno ? 0 : -1;
+    return *v->valuestring && !*end && !errno && isfinite(*out) ? 0 : -1;
 }
 
 static int get_name(const cJSON *o, const char *key, const char *const *names, int n, int *out) {

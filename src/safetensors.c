@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,21 @@ _Static_assert(sizeof(float) == 4, "float must be IEEE 754 binary32");
 #define MAX_HEADER 100000000      /* the reference reader's limit on N */
 #define MAX_WIDTH (1 << 20)       /* no layer wider than this */
 #define MAX_JSON_INT 9007199254740992.0 /* 2^53: larger doubles are not exact integers */
+
+/* The index of the first NaN or infinity among p[0..n), or n when there is none. Model files hold
+ * only finite floats: training stops when its loss stops being finite, and predict, eval and serve
+ * would answer NaN for a model holding one. One pass, that the loads and saves hardly notice. */
+static size_t first_nonfinite(const float *p, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= !isfinite(p[i]); /* no early exit: the loop vectorizes */
+    if (!bad) return n;
+    size_t i = 0;
+    while (isfinite(p[i])) i++;
+    return i;
+}
+
+/* A float that is not finite, for a message. */
+static const char *nonfinite_name(float v) { return isnan(v) ? "NaN" : v > 0 ? "+infinity" : "-infinity"; }
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -73,7 +89,8 @@ static char *header_json(const mnist_model *m, const char *layers, const char *f
     return s;
 }
 
-/* Check that m's table is the one mnist_model_create builds, so the file will load back. */
+/* Check that m's table is the one mnist_model_create builds and its floats are finite, so the file
+ * will load back. */
 static int check_table(const mnist_model *m, const char *path, mnist_err *err) {
     if (!m->params || m->nlayers < 1 || m->nlayers > MNIST_MAX_LAYERS || m->ntensors != 2 * m->nlayers ||
         !memchr(m->activation, 0, sizeof m->activation) || !memchr(m->dataset, 0, sizeof m->dataset) || !m->dataset[0])
@@ -89,6 +106,10 @@ static int check_table(const mnist_model *m, const char *path, mnist_err *err) {
             mul_size((size_t)in, i % 2 ? 1 : (size_t)out, &n) || n != t->count || t->offset > m->nparams ||
             t->count > m->nparams - t->offset)
             return errf(err, "%s: cannot save: tensor %d of the model's table is not %s shaped by the layer sizes", path, i, want);
+        const float *p = m->params + t->offset;
+        size_t at = first_nonfinite(p, t->count);
+        if (at < t->count) /* the reader would refuse the file */
+            return errf(err, "%s: cannot save: %s holds %s at index %zu", path, t->name, nonfinite_name(p[at]), at);
     }
     return 0;
 }
@@ -96,6 +117,12 @@ static int check_table(const mnist_model *m, const char *path, mnist_err *err) {
 int st_save(const mnist_model *m, const char *path, const char *format, const char *train, const st_extra *extra,
             int nextra, mnist_err *err) {
     if (check_table(m, path, err)) return -1;
+    for (int i = 0; i < nextra; i++) {
+        const float *p = extra[i].data;
+        size_t at = strcmp(extra[i].dtype, "F32") ? extra[i].count : first_nonfinite(p, extra[i].count);
+        if (at < extra[i].count)
+            return errf(err, "%s: cannot save: %s holds %s at index %zu", path, extra[i].name, nonfinite_name(p[at]), at);
+    }
     char layers[16 * (MNIST_MAX_LAYERS + 1)];
     size_t len = 0;
     for (int i = 0; i <= m->nlayers; i++)
@@ -409,12 +436,17 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
         goto done;
     }
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | nle[i];
-    if (hlen > MAX_HEADER) {
-        errf(err, "%s: header length %llu exceeds the limit %d", path, (unsigned long long)hlen, MAX_HEADER);
+    if (hlen > size - 8 && hlen > MAX_HEADER) { /* a text file, an image: 8 bytes of anything read as a length */
+        errf(err, "%s: not a safetensors file (its first 8 bytes are not a header length)", path);
         goto done;
     }
     if (hlen > size - 8) {
-        errf(err, "%s: header length %llu exceeds the file size %llu", path, (unsigned long long)hlen, (unsigned long long)size);
+        errf(err, "%s: not a safetensors file, or a truncated one (its first 8 bytes give a header of %llu bytes; %llu follow)",
+             path, (unsigned long long)hlen, (unsigned long long)(size - 8));
+        goto done;
+    }
+    if (hlen > MAX_HEADER) {
+        errf(err, "%s: header length %llu exceeds the limit %d", path, (unsigned long long)hlen, MAX_HEADER);
         goto done;
     }
     if (!(buf = malloc((size_t)hlen + 1))) {
@@ -472,6 +504,12 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
                 errf(err, "%s: read failed in %s: %s", path, x->name, ferror(f) ? strerror(errno) : "file shrank");
                 goto done;
             }
+            const float *p = x->data; /* the optimizer's state: as finite as the model */
+            size_t at = strcmp(x->dtype, "F32") ? x->count : first_nonfinite(p, x->count);
+            if (at < x->count) {
+                errf(err, "%s: %s holds %s at index %zu", path, x->name, nonfinite_name(p[at]), at);
+                goto done;
+            }
             continue;
         }
         const mnist_tensor *t = &m->tensors[es[i].slot];
@@ -479,8 +517,14 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
             errf(err, "%s: tensor %s does not match the model's table", path, t->name);
             goto done;
         }
-        if (fread(mnist_model_tensor(m, es[i].slot), sizeof(float), t->count, f) != t->count) {
+        float *p = mnist_model_tensor(m, es[i].slot);
+        if (fread(p, sizeof(float), t->count, f) != t->count) {
             errf(err, "%s: read failed in %s: %s", path, t->name, ferror(f) ? strerror(errno) : "file shrank");
+            goto done;
+        }
+        size_t at = first_nonfinite(p, t->count);
+        if (at < t->count) {
+            errf(err, "%s: %s holds %s at index %zu", path, t->name, nonfinite_name(p[at]), at);
             goto done;
         }
     }

@@ -1,9 +1,11 @@
 """test_faults.py: the command on bad input. Every bad flag, data file and model file is answered
 with exit status 2 (usage) or 1 (the rest) and one line on stderr that names the flag or the file
-and the problem; a save that fails on a full disk keeps the previous model file. Runs $MNIST_BIN
-on tiny data sets made here: nothing is downloaded."""
+and the problem; a save that fails on a full disk keeps the previous model file; the JSON printed
+is JSON even when a model's sums overflow. Runs $MNIST_BIN on tiny data sets made here: nothing
+is downloaded."""
 import gzip
 import json
+import math
 import os
 import resource
 import shutil
@@ -62,12 +64,16 @@ def dataset(folder, side=28, n_train=6, n_test=5):
     return files
 
 
-def safetensors(path, sizes, header_len=None, cut=0):
+def safetensors(path, sizes, header_len=None, cut=0, value=0.01, poison=None):
+    """A model file whose floats are all value, but poison = (tensor name, index, float) when given."""
     header, off, blobs = {"__metadata__": {"layers": ",".join(map(str, sizes))}}, 0, []
     for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:])):
         for name, shape in ((f"layers.{i}.kernel", [m, n]), (f"layers.{i}.bias", [n])):
             count = shape[0] * (shape[1] if len(shape) > 1 else 1)
-            b = struct.pack(f"<{count}f", *([0.01] * count))
+            v = [value] * count
+            if poison and poison[0] == name:
+                v[poison[1]] = poison[2]
+            b = struct.pack(f"<{count}f", *v)
             header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(b)]}
             off += len(b)
             blobs.append(b)
@@ -170,28 +176,75 @@ def test_data(tmp):
     refused("eval of a 784-input model on 20x20 images", p, 1, os.path.join(small, NAMES[2]), model, "784 inputs")
 
 
+def strict_json(line):
+    """The JSON value of line; None when it is not JSON (Python's json takes NaN and Infinity)."""
+    def refuse(name):
+        raise ValueError(name)
+    try:
+        return json.loads(line, parse_constant=refuse)
+    except ValueError:
+        return None
+
+
 def test_models(tmp, data):
     d = ["--data", data, "--no-verify"]
+    png = os.path.join(ROOT, "samples", "2-marker.png")
     good = os.path.join(tmp, "good.safetensors")
     safetensors(good, [784, 16, 10])
     p = run("eval", *d, "--model", good)
     check(p.returncode == 0, f"eval of a good model file: {p.stderr.strip()}")
     for label, make, needle in (
             ("a truncated file", lambda f: safetensors(f, [784, 16, 10], cut=4), "cover"),
-            ("a header length past the file", lambda f: safetensors(f, [784, 10], header_len=1 << 40), "exceeds"),
+            ("a header length past the file", lambda f: safetensors(f, [784, 10], header_len=1 << 40),
+             "not a safetensors file"),
             ("a 3-byte file", lambda f: open(f, "wb").write(b"abc"), "too short"),
-            ("a text file", lambda f: open(f, "wb").write(b"hello, this is not a model at all\n"), "header"),
+            ("a text file", lambda f: open(f, "wb").write(b"hello, this is not a model at all\n"),
+             "not a safetensors file (its first 8 bytes are not a header length)"),
+            ("NaN in a bias", lambda f: safetensors(f, [784, 16, 10], poison=("layers.1.bias", 3, math.nan)),
+             "layers.1.bias holds NaN at index 3"),
+            ("infinity in a kernel", lambda f: safetensors(f, [784, 16, 10], poison=("layers.0.kernel", 7, -math.inf)),
+             "layers.0.kernel holds -infinity at index 7"),
             ("5 outputs", lambda f: safetensors(f, [784, 5]), "5 outputs"),
             ("400 inputs", lambda f: safetensors(f, [400, 10]), "400 inputs")):
         path = os.path.join(tmp, label.replace(" ", "-") + ".safetensors")
         make(path)
         refused(f"eval of a model file with {label}", run("eval", *d, "--model", path), 1, path, needle)
+        if "NaN" in label:  # predict read it too, and printed "probability":nan (found in review)
+            refused(f"predict --json with a model file with {label}", run("predict", "--json", "--model", path, png),
+                    1, path, needle)
     fifo = os.path.join(tmp, "model-fifo")
     os.mkfifo(fifo)  # opening it would wait for a writer forever
     refused("eval of a FIFO as model", run("eval", *d, "--model", fifo, timeout=20), 1, fifo, "not a regular file")
     missing = os.path.join(tmp, "missing.safetensors")
     refused("eval of a missing model file", run("eval", *d, "--model", missing), 1, missing, "No such file")
     refused("eval of a folder as model", run("eval", *d, "--model", tmp), 1, tmp, "not a regular file")
+
+    # A finite model whose sums overflow float32: its outputs are NaN, which JSON has no word for.
+    # The numbers that are not finite are printed null, the rest as they are.
+    big = os.path.join(tmp, "overflow.safetensors")
+    safetensors(big, [784, 10], value=3e38)
+    p = run("eval", *d, "--json", "--model", big)
+    r = strict_json(p.stdout)
+    check(p.returncode == 0 and r is not None and r["loss"] is None and 0 <= r["accuracy"] <= 1,
+          f"eval --json of a model that overflows prints JSON, loss null: {p.stdout.strip()[:80]!r} {p.stderr.strip()}")
+    p = run("predict", "--json", "--show", "--model", big, png)
+    r = strict_json(p.stdout)
+    check(p.returncode == 0 and r is not None and r["probability"] is None and r["probabilities"] == [None] * 10 and
+          len(r["input"]) == 784 and None not in r["input"],
+          f"predict --json of a model that overflows prints JSON, probabilities null: {p.stdout.strip()[:120]!r}")
+
+    # A checkpoint whose optimizer state (momentum, its last tensor) holds NaN is refused by --resume.
+    ckpt = os.path.join(tmp, "nan.ckpt")
+    p = run("train", *d, "--epochs", "1", "--batch", "2", "--layers", "784,16,10", "--optimizer", "momentum",
+            "--checkpoint", ckpt)
+    check(p.returncode == 0 and os.path.exists(ckpt), f"write a checkpoint with momentum: {p.stderr.strip()}")
+    if os.path.exists(ckpt):
+        with open(ckpt, "r+b") as f:
+            f.seek(-4 * 5, os.SEEK_END)
+            f.write(struct.pack("<f", math.nan))
+        p = run("train", *d, "--epochs", "2", "--resume", ckpt)
+        refused("train --resume of a checkpoint whose optimizer state holds NaN", p, 1, ckpt,
+                "train.optimizer holds NaN at index")
 
 
 def png_header(w, h):

@@ -1,5 +1,6 @@
 /* test_safetensors.c: model files: bit-exact round trips, the bytes on disk read independently,
- * tensors in another order, and every malformed header rejected with the file's name. */
+ * tensors in another order, every malformed header rejected with the file's name, and NaN or
+ * infinity refused in a tensor, loaded or saved. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -19,7 +20,7 @@
 static char dir[256];
 
 static uint32_t rnd_state = 2463534242u;
-static uint32_t rnd(void) { /* xorshift32: arbitrary bit patterns, NaNs and infinities included */
+static uint32_t rnd(void) { /* xorshift32: arbitrary bit patterns */
     rnd_state ^= rnd_state << 13;
     rnd_state ^= rnd_state >> 17;
     rnd_state ^= rnd_state << 5;
@@ -101,13 +102,14 @@ static void expect_fail(const char *label, const char *json, size_t datalen, con
 #define B0(off) "\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":" off "}"
 #define ONE K0("[0,24]") "," B0("[24,36]")
 
+/* Arbitrary finite floats (model files hold no NaN or infinity: test_nonfinite). */
 static void fill_random(mnist_model *m) {
     static const uint32_t special[] = {0x80000000u /* -0 */, 0x00000001u /* smallest denormal */,
-                                       0x807FFFFFu /* largest negative denormal */, 0x7F800000u /* inf */,
-                                       0xFF800000u /* -inf */, 0x7FC00001u /* NaN with payload */,
-                                       0x7F7FFFFFu /* FLT_MAX */, 0x00000000u};
+                                       0x807FFFFFu /* largest negative denormal */, 0x00800000u /* smallest normal */,
+                                       0xFF7FFFFFu /* -FLT_MAX */, 0x7F7FFFFFu /* FLT_MAX */, 0x00000000u};
     for (size_t i = 0; i < m->nparams; i++) {
         uint32_t u = i < sizeof special / sizeof special[0] ? special[i] : rnd();
+        if ((u & 0x7F800000u) == 0x7F800000u) u ^= 0x00800000u; /* NaN or infinity: exponent 254 instead */
         memcpy(&m->params[i], &u, 4);
     }
 }
@@ -230,11 +232,17 @@ static void test_malformed(void) {
     if (write_file(path, "\x08\0\0\0\0", 5)) abort();
     expect_fail_path("a 5-byte file", path, "too short");
     put_raw(path, 1000, "{}", 2, 10);
-    expect_fail_path("header length beyond the file", path, "exceeds the file size");
+    expect_fail_path("header length beyond the file", path, "not a safetensors file, or a truncated one");
     put_raw(path, 100000001, "{}", 2, 0);
-    expect_fail_path("header length over 100 MB", path, "exceeds the limit");
+    expect_fail_path("header length over 100 MB, past the file", path, "not a safetensors file (its first 8 bytes");
     put_raw(path, UINT64_MAX, "{}", 2, 0);
-    expect_fail_path("header length 2^64-1", path, "exceeds");
+    expect_fail_path("header length 2^64-1", path, "not a safetensors file (its first 8 bytes");
+    static const char text[] = "hello, this is not a model at all\n"; /* its first 8 bytes: 8031924123371070824 */
+    if (write_file(path, text, sizeof text - 1)) abort();
+    expect_fail_path("a text file", path, "not a safetensors file (its first 8 bytes are not a header length)");
+    put_raw(path, 100000001, "{}", 2, 0); /* within a file of 100 MB (sparse: no disk) */
+    if (truncate(path, 8 + 100000001 + 8)) abort();
+    expect_fail_path("header length over 100 MB, within the file", path, "exceeds the limit 100000000");
     static const char nul[] = "{" ONE "}\0 ";
     put_raw(path, sizeof nul - 1, nul, sizeof nul - 1, 36);
     expect_fail_path("a NUL after the JSON", path, "control byte 0x00");
@@ -428,6 +436,104 @@ static void test_checkpoint_extras(void) {
     if (rc == 0) mnist_model_free(&m);
 }
 
+/* put_st's file with data float k (0..) replaced by the bit pattern u. */
+static void put_poisoned(const char *path, const char *json, size_t datalen, size_t k, uint32_t u) {
+    put_st(path, json, datalen);
+    FILE *f = fopen(path, "r+b");
+    if (!f || fseek(f, (long)(8 + strlen(json) + 4 * k), SEEK_SET) || fwrite(&u, 4, 1, f) != 1 || fclose(f)) abort();
+}
+
+/* A NaN or an infinity in a tensor is refused by name and index, loading (predict, eval and serve
+ * printed "probability":nan, found in review) and saving; the optimizer state of a checkpoint too. */
+static void test_nonfinite(void) {
+    char path[512], want[128];
+    snprintf(path, sizeof path, "%s/nonfinite.safetensors", dir);
+    static const struct { size_t k; uint32_t u; const char *want; } cases[] = { /* ONE: kernel floats 0..5, bias 6..8 */
+        {8, 0x7FC00000u, "layers.0.bias holds NaN at index 2"},
+        {6, 0xFFC00000u, "layers.0.bias holds NaN at index 0"},          /* a negative quiet NaN */
+        {7, 0x7F800001u, "layers.0.bias holds NaN at index 1"},          /* a signalling NaN */
+        {5, 0x7F800000u, "layers.0.kernel holds +infinity at index 5"},
+        {0, 0xFF800000u, "layers.0.kernel holds -infinity at index 0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        put_poisoned(path, "{" ONE "}", 36, cases[i].k, cases[i].u);
+        snprintf(want, sizeof want, "a tensor holding 0x%08x", (unsigned)cases[i].u);
+        expect_fail_path(want, path, cases[i].want);
+    }
+    put_poisoned(path, "{" ONE "}", 36, 8, 0x7F7FFFFFu); /* FLT_MAX is finite */
+    mnist_model m;
+    mnist_err err = {{0}};
+    int rc = mnist_model_load(&m, path, &err);
+    if (check(rc == 0, "a tensor holding FLT_MAX loads: %s", why(rc, &err))) mnist_model_free(&m);
+
+    /* a checkpoint's optimizer state: refused when it is read as a checkpoint; as a model file the
+     * train.* tensors are skipped, and the model is fine */
+#define OPT ",\"train.optimizer\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[36,48]}"
+    put_poisoned(path, "{\"__metadata__\":{\"format\":\"mnist-checkpoint\",\"train\":\"{}\"}," ONE OPT "}", 48, 10,
+                 0x7FC00000u);
+#undef OPT
+    mnist_train_opts o;
+    mnist_run_state st;
+    memset(&st, 0, sizeof st);
+    rc = mnist_checkpoint_load(path, &m, &o, &st, &err);
+    check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "train.optimizer holds NaN at index 1") && all_zero(&m, sizeof m),
+          "rejects a checkpoint whose optimizer state holds NaN: %s", err.msg);
+    if (rc == 0) {
+        mnist_model_free(&m);
+        mnist_run_state_free(&st);
+    }
+    rc = mnist_model_load(&m, path, &err);
+    if (check(rc == 0, "as a model file, its finite model loads: %s", why(rc, &err))) mnist_model_free(&m);
+
+    /* the doubles of its metadata too: strtod reads "nan" and "inf" */
+    static const char *const sums[] = {"nan", "-inf", "0x0p+0"};
+    for (int i = 0; i < 3; i++) {
+        char train[256], json[512], *q = json;
+        snprintf(train, sizeof train, "{\"version\":1,\"epoch\":0,\"step\":0,\"steps_done\":\"0\",\"loss_sum\":\"%s\","
+                 "\"options\":{},\"rng\":{}}", sums[i]);
+        q += sprintf(q, "{\"__metadata__\":{\"format\":\"mnist-checkpoint\",\"train\":\"");
+        for (const char *c = train; *c; c++) { /* a JSON string within the header's JSON */
+            if (*c == '"') *q++ = '\\';
+            *q++ = *c;
+        }
+        sprintf(q, "\"}," ONE "}");
+        put_st(path, json, 36);
+        rc = mnist_checkpoint_load(path, &m, &o, &st, &err);
+        int named = rc == -1 && strstr(err.msg, path) && strstr(err.msg, "field loss_sum");
+        check(i < 2 ? named : rc == -1 && !named && strstr(err.msg, "field rng.pos"),
+              "a checkpoint whose loss_sum is \"%s\" is %s: %s", sums[i], i < 2 ? "refused" : "read past it", err.msg);
+        if (rc == 0) {
+            mnist_model_free(&m);
+            mnist_run_state_free(&st);
+        }
+    }
+
+    /* saving: refused before anything is written, so that every file written loads back */
+    int sizes[3] = {4, 5, 3};
+    if (mnist_model_create(&m, sizes, 3, &err)) abort();
+    fill_random(&m);
+    float nan = NAN, *b1 = mnist_model_tensor(&m, 3);
+    b1[2] = nan;
+    snprintf(path, sizeof path, "%s/nan-save.safetensors", dir);
+    rc = mnist_model_save(&m, path, &err);
+    struct stat sb;
+    check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "cannot save: layers.1.bias holds NaN at index 2") &&
+              stat(path, &sb) != 0 && temp_files() == 0,
+          "save of a model holding NaN is refused, writes nothing: %s", err.msg);
+    b1[2] = 0.5f;
+    o = mnist_train_defaults();
+    float state[3] = {0.25f, -INFINITY, 1.0f};
+    st.nstate = 3, st.state = state;
+    rc = mnist_checkpoint_save(path, &m, &o, &st, &err);
+    check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "train.optimizer holds -infinity at index 1") &&
+              stat(path, &sb) != 0 && temp_files() == 0,
+          "save of a checkpoint whose optimizer state holds -infinity is refused: %s", err.msg);
+    state[1] = 0.0f;
+    rc = mnist_checkpoint_save(path, &m, &o, &st, &err);
+    check(rc == 0, "with finite state it saves: %s", why(rc, &err));
+    mnist_model_free(&m);
+}
+
 static void cleanup(void) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -458,6 +564,7 @@ int main(void) {
     test_malformed();
     test_save_errors();
     test_checkpoint_extras();
+    test_nonfinite();
     check(temp_files() == 0, "no temporary files left behind");
     cleanup();
     return check_status();

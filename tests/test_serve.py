@@ -4,7 +4,8 @@ Each endpoint; each error (400, 404, 405, 413, a stalled request timed out) with
 server still answering after them; /api/predict on a PNG gives the same digit, probabilities and
 input, number for number, as `mnist predict --json --show` on the same file (both preprocessings),
 and the same again when that input is sent back as {"pixels": [...]}; many clients at once get
-identical answers; Ctrl-C stops the server with status 0; startup errors are one line.
+identical answers; Ctrl-C stops the server with status 0; startup errors are one line (a model
+holding NaN among them); a model whose sums overflow gets JSON answers, its probabilities null.
 """
 import concurrent.futures
 import http.client
@@ -15,6 +16,7 @@ import select
 import selectors
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -322,7 +324,10 @@ def test_errors(srv, blank_png):
 
 def test_startup(model):
     def run(*args):
-        p = subprocess.run([MNIST, "serve", *args], capture_output=True, text=True, timeout=20)
+        try:
+            p = subprocess.run([MNIST, "serve", *args], capture_output=True, text=True, timeout=20)
+        except subprocess.TimeoutExpired:  # it started serving: killed
+            return None, "(still serving after 20 s)"
         return p.returncode, p.stderr.strip()
 
     rc, err = run()
@@ -330,6 +335,14 @@ def test_startup(model):
     rc, err = run("--model", "/nonexistent/m.safetensors")
     check(rc == 1 and err.count("\n") == 0 and "/nonexistent/m.safetensors" in err,
           f"a missing model: status 1, one line naming it ({err})")
+    nan = model + ".nan"
+    with open(model, "rb") as f:
+        b = f.read()
+    with open(nan, "wb") as f:  # its last float, layers.2.bias[9], NaN
+        f.write(b[:-4] + struct.pack("<f", float("nan")))
+    rc, err = run("--model", nan)
+    check(rc == 1 and err.count("\n") == 0 and nan in err and "layers.2.bias holds NaN at index 9" in err,
+          f"a model holding NaN: status 1, one line naming it and the tensor ({err})")
     rc, err = run("--model", model, "--preprocess", "fancy")
     check(rc == 2 and err.count("\n") == 0, f"--preprocess fancy: status 2, one line ({err})")
     rc, err = run("--model", model, "--port", "70000")
@@ -342,6 +355,33 @@ def test_startup(model):
     check(rc == 1 and err.count("\n") == 0 and "port" in err, f"a port in use: status 1, one line ({err})")
     rc, err = run("--model", model, "--host", "no-such-host.invalid")
     check(rc == 1 and err.count("\n") == 0, f"a host that does not resolve: status 1, one line ({err})")
+
+
+def test_overflow(tmp, png):
+    """A model of finite floats whose sums overflow float32: the probabilities, NaN, are null in the JSON."""
+    big = os.path.join(tmp, "overflow.safetensors")
+    n = 784 * 10 + 10
+    header = json.dumps({"layers.0.kernel": {"dtype": "F32", "shape": [784, 10], "data_offsets": [0, 4 * 7840]},
+                         "layers.0.bias": {"dtype": "F32", "shape": [10], "data_offsets": [4 * 7840, 4 * n]}}).encode()
+    with open(big, "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + struct.pack(f"<{n}f", *([3e38] * n)))
+    proc, host, port = start(big)
+    try:
+        if not check(port is not None, "mnist serve starts with a model that overflows"):
+            return
+        with open(png, "rb") as f:
+            status, _, data = Server(host, port).request("POST", "/api/predict", f.read())
+
+        def refuse(name):
+            raise ValueError(name)
+        try:
+            got = json.loads(data, parse_constant=refuse)  # Python's json would take NaN
+        except ValueError:
+            got = None
+        check(status == 200 and isinstance(got, dict) and got["probabilities"] == [None] * 10 and
+              None not in got["input"], f"its answer is JSON, the probabilities null: {status} {data[:100]!r}")
+    finally:
+        stop(proc)
 
 
 def main():
@@ -382,6 +422,7 @@ def main():
         finally:
             stop(proc)
         test_startup(model)
+        test_overflow(tmp, png)
 
 
 if __name__ == "__main__":

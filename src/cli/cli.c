@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,7 +242,6 @@ int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, co
     return 1;
 }
 
-
 /* ---- output files --------------------------------------------------- */
 
 int cli_check_output(const char *cmd, const char *flagname, const char *path, int replaced) {
@@ -281,4 +281,12 @@ int cli_same_file(const char *a, const char *b) {
     if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     canonical(a, ca, sizeof ca), canonical(b, cb, sizeof cb);
     return !strcmp(ca, cb);
+}
+
+/* ---- JSON ----------------------------------------------------------- */
+
+const char *cli_json_number(char *out, double v, int digits) {
+    if (isfinite(v)) snprintf(out, CLI_JSON_NUMBER, "%.*g", digits, v);
+    else strcpy(out, "null");
+    return out;
 }

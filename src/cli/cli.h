@@ -64,6 +64,13 @@ int cmd_plot(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+/* v as a JSON number (%.*g, digits significant digits) into out, which it returns; null when v
+ * is NaN or infinite. JSON has no such numbers, and a bare nan or inf makes the whole line
+ * unreadable, so every JSON the commands write (predict, eval, train's lines, serve) says null
+ * for them, as cJSON does for the objects it prints, and the rest stays valid. Model files hold
+ * only finite floats (the reader refuses others): only sums that overflow float32 get here. */
+#define CLI_JSON_NUMBER 32 /* bytes enough for out */
+const char *cli_json_number(char *out, double v, int digits);
 /* Print a 28x28 input (784 floats in [0, 1]) framed, as shaded characters (predict.c). */
 void cli_show_input(const float *x);
 

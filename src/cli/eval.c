@@ -117,7 +117,9 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "mnist eval: %s\n", err.msg);
         status = 1;
     } else if (json) {
-        printf("{\"accuracy\":%.8g,\"loss\":%.8g,\"n\":%d,\"confusion\":[", r.accuracy, r.loss, r.n);
+        char a[CLI_JSON_NUMBER], l[CLI_JSON_NUMBER]; /* the loss is null when sums overflow: cli_json_number */
+        printf("{\"accuracy\":%s,\"loss\":%s,\"n\":%d,\"confusion\":[", cli_json_number(a, r.accuracy, 8),
+               cli_json_number(l, r.loss, 8), r.n);
         for (int i = 0; i < MNIST_CLASSES; i++) {
             printf("%s[", i ? "," : "");
             for (int j = 0; j < MNIST_CLASSES; j++) printf("%s%d", j ? "," : "", r.confusion[i][j]);

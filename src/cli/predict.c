@@ -166,19 +166,20 @@ int cmd_predict(int argc, char **argv) {
                 int t = order[j];
                 order[j] = order[j - 1], order[j - 1] = t;
             }
-        if (json) {
+        if (json) { /* numbers by cli_json_number: null, never nan, when sums overflow */
+            char v[CLI_JSON_NUMBER];
             printf("{\"file\":");
             json_string(path);
-            printf(",\"digit\":%d,\"probability\":%.9g,", order[0], prob[order[0]]);
+            printf(",\"digit\":%d,\"probability\":%s,", order[0], cli_json_number(v, prob[order[0]], 9));
             if (names) printf("\"class\":\"%s\",", names[order[0]]);
             printf("\"top\":[");
-            for (int i = 0; i < top; i++) printf("%s[%d,%.9g]", i ? "," : "", order[i], prob[order[i]]);
+            for (int i = 0; i < top; i++) printf("%s[%d,%s]", i ? "," : "", order[i], cli_json_number(v, prob[order[i]], 9));
             printf("],\"probabilities\":[");
-            for (int i = 0; i < MNIST_CLASSES; i++) printf("%s%.9g", i ? "," : "", prob[i]);
+            for (int i = 0; i < MNIST_CLASSES; i++) printf("%s%s", i ? "," : "", cli_json_number(v, prob[i], 9));
             printf("]");
             if (show) {
                 printf(",\"input\":[");
-                for (int i = 0; i < MNIST_PIXELS; i++) printf("%s%.9g", i ? "," : "", x[i]);
+                for (int i = 0; i < MNIST_PIXELS; i++) printf("%s%s", i ? "," : "", cli_json_number(v, x[i], 9));
                 printf("]");
             }
             printf("}\n");

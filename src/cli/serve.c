@@ -140,11 +140,12 @@ __attribute__((format(printf, 4, 5))) static enum MHD_Result answer_error(struct
     return answer(c, status, "application/json", body, k, MHD_RESPMEM_MUST_FREE, allow);
 }
 
-/* A float as JSON: %.9g gives back the same float32 when read; 0 and 1, most of any input, fast. */
+/* A float as JSON: %.9g gives back the same float32 when read; 0 and 1, most of any input, fast;
+ * null for NaN and infinities (cli_json_number). */
 static size_t put_float(char *out, float v) {
     if (v == 0.0f) return (void)(out[0] = '0'), 1;
     if (v == 1.0f) return (void)(out[0] = '1'), 1;
-    return (size_t)sprintf(out, "%.9g", v);
+    return strlen(cli_json_number(out, v, 9));
 }
 
 static size_t put_floats(char *out, const float *v, int n) {

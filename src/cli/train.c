@@ -22,9 +22,11 @@ typedef struct {
     int nhist, caphist;
 } train_ui;
 
+/* The JSON lines' numbers by cli_json_number: null, never nan, should an evaluation overflow. */
 static void eval_json(char *out, size_t cap, const char *key, const mnist_eval_result *r) {
-    if (r->n) snprintf(out + strlen(out), cap - strlen(out), ",\"%s_loss\":%.8g,\"%s_accuracy\":%.8g", key, r->loss,
-                       key, r->accuracy);
+    char l[CLI_JSON_NUMBER], a[CLI_JSON_NUMBER];
+    if (r->n) snprintf(out + strlen(out), cap - strlen(out), ",\"%s_loss\":%s,\"%s_accuracy\":%s", key,
+                       cli_json_number(l, r->loss, 8), key, cli_json_number(a, r->accuracy, 8));
 }
 
 static void clear_bar(train_ui *ui) {
@@ -36,9 +38,9 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     train_ui *ui = ud;
     clear_bar(ui);
     if (s->note && !ui->noted) fprintf(stderr, "mnist train: note: %s\n", s->note), ui->noted = 1;
-    char line[1024];
-    snprintf(line, sizeof line, "{\"epoch\":%d,\"seconds\":%.3f,\"eval_seconds\":%.3f,\"lr\":%.8g,\"loss\":%.8g",
-             s->epoch, s->seconds, s->eval_seconds, s->lr, s->loss);
+    char line[1024], lr[CLI_JSON_NUMBER], loss[CLI_JSON_NUMBER];
+    snprintf(line, sizeof line, "{\"epoch\":%d,\"seconds\":%.3f,\"eval_seconds\":%.3f,\"lr\":%s,\"loss\":%s",
+             s->epoch, s->seconds, s->eval_seconds, cli_json_number(lr, s->lr, 8), cli_json_number(loss, s->loss, 8));
     eval_json(line, sizeof line, "train", &s->train);
     eval_json(line, sizeof line, "validation", &s->valid);
     eval_json(line, sizeof line, "test", &s->test);
