@@ -214,7 +214,8 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
         }
         missing |= !found;
     }
-    if (missing && verify && cli_fetch(ds, dir, NULL)) return 1;
+    int rc = missing && verify ? cli_fetch(ds, dir, NULL) : 0;
+    if (rc) return rc;
     if (mnist_data_load(d, ds, dir, verify, &err)) {
         fprintf(stderr, "mnist: %s\n", err.msg);
         return 1;

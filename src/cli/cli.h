@@ -44,7 +44,8 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors)
 extern const char *cli_dataset;
 /* Set it from a --dataset flag; 0, or 2 after a usage error naming the choices. */
 int cli_set_dataset(const char *cmd, const char *name);
-/* Load MNIST from dir (flag or default), fetching it first when a file is missing; 0 or 1. */
+/* Load MNIST from dir (flag or default), fetching it first when a file is missing; 0, or 1
+ * (message printed), or 130 when Ctrl-C stopped the download. */
 int cli_load_data(const char *flag_dir, int verify, mnist_data *d);
 /* 0 when m (described by what: "the model FILE", "--layers L") takes d's images and has one
  * output per digit; else prints one line naming the images file or the model, and returns 1. */

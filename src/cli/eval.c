@@ -99,9 +99,10 @@ int cmd_eval(int argc, char **argv) {
         return 2;
     }
     mnist_data d;
-    if (cli_load_data(dir, !no_verify, &d)) {
+    int loaded = cli_load_data(dir, !no_verify, &d);
+    if (loaded) {
         mnist_model_free(&m);
-        return 1;
+        return loaded;
     }
     char what[4200];
     snprintf(what, sizeof what, "the model %s", model);

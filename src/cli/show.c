@@ -37,7 +37,8 @@ int cmd_show(int argc, char **argv) {
         return 2;
     }
     mnist_data d;
-    if (cli_load_data(dir, !no_verify, &d)) return 1;
+    int loaded = cli_load_data(dir, !no_verify, &d);
+    if (loaded) return loaded;
     const mnist_split *s = strcmp(split_name, "test") ? &d.train : &d.test;
     int status = 0;
     if (s->rows != MNIST_SIDE || s->cols != MNIST_SIDE) {

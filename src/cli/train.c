@@ -320,10 +320,11 @@ int cmd_train(int argc, char **argv) {
         }
     }
     mnist_data d;
-    if (cli_load_data(dir, !no_verify, &d)) {
+    int loaded = cli_load_data(dir, !no_verify, &d);
+    if (loaded) {
         mnist_model_free(&m);
         mnist_run_state_free(&st);
-        return 1;
+        return loaded;
     }
     char what[300];
     snprintf(what, sizeof what, "the network --layers %s", r.layers);
