@@ -57,6 +57,10 @@ static int cpu_set_data(backend *base, int which, const mnist_split *s, mnist_er
                     s->rows * s->cols, c->sizes[0]);
     if (c->sizes[c->nl] < MNIST_CLASSES)
         return errf(err, "a network with %d outputs cannot score %d classes", c->sizes[c->nl], MNIST_CLASSES);
+    if (s->n < 0) return errf(err, "a split of %d examples", s->n);
+    for (int i = 0; i < s->n; i++) /* the loss and the confusion matrix index by label (a caller's split) */
+        if (s->labels[i] >= MNIST_CLASSES)
+            return errf(err, "example %d has label %d, not a class 0..%d", i, s->labels[i], MNIST_CLASSES - 1);
     c->split[which] = s;
     return 0;
 }

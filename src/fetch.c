@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,12 +155,14 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
+/* curl_global_init once in the process, also when two threads fetch at once */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
 static int curl_start(fetcher *x, mnist_err *err) {
-    static int global_done;
-    if (!global_done) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return errf(err, "libcurl: global init failed");
-        global_done = 1;
-    }
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) return errf(err, "libcurl: global init failed: %s", curl_easy_strerror(curl_init_rc));
     CURL *c = curl_easy_init();
     if (!c) return errf(err, "libcurl: cannot create a handle");
     CURLcode rc = CURLE_OK;
@@ -220,7 +223,7 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
             return FATAL;
         }
         if (x->write_errno) {
-            errf(err, "%s: cannot write: %s", a.tmp, strerror(x->write_errno));
+            errf(err, "%s: cannot write: %s", dest, strerror(x->write_errno));
             return FATAL;
         }
         if (x->too_big) {
@@ -259,7 +262,7 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
     if (fflush(a.f) != 0) {
         int e = errno;
         atomic_abort(&a);
-        errf(err, "%s: cannot write: %s", a.tmp, strerror(e));
+        errf(err, "%s: cannot write: %s", dest, strerror(e));
         return FATAL;
     }
     char hex[65];

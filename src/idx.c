@@ -99,7 +99,10 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
         errf(err, "%s: implausible count %u of %zu bytes each", path, n, per);
         goto done;
     }
-    EVP_DigestUpdate(md, head, head_len);
+    if (!EVP_DigestUpdate(md, head, head_len)) {
+        errf(err, "%s: SHA-256 failed (OpenSSL)", path);
+        goto done;
+    }
 
     /* Grow the buffer as bytes arrive, so a header that lies about the count costs no more
      * memory than the file really holds (about twice that at most). */
@@ -140,8 +143,10 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
         uint8_t dig[32];
         char hex[65];
         unsigned dlen = 0;
-        EVP_DigestUpdate(md, data, bytes);
-        EVP_DigestFinal_ex(md, dig, &dlen);
+        if (!EVP_DigestUpdate(md, data, bytes) || !EVP_DigestFinal_ex(md, dig, &dlen) || dlen != sizeof dig) {
+            errf(err, "%s: SHA-256 failed (OpenSSL)", path);
+            goto done;
+        }
         for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02x", dig[i]);
         if (strcmp(hex, sha) != 0) {
             errf(err, "%s: SHA-256 %s does not match the expected %s (damaged or not the right file; "

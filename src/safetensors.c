@@ -32,20 +32,8 @@ _Static_assert(sizeof(float) == 4, "float must be IEEE 754 binary32");
 #define MAX_WIDTH (1 << 20)       /* no layer wider than this */
 #define MAX_JSON_INT 9007199254740992.0 /* 2^53: larger doubles are not exact integers */
 
-/* The index of the first NaN or infinity among p[0..n), or n when there is none. Model files hold
- * only finite floats: training stops when its loss stops being finite, and predict, eval and serve
- * would answer NaN for a model holding one. One pass, that the loads and saves hardly notice. */
-static size_t first_nonfinite(const float *p, size_t n) {
-    int bad = 0;
-    for (size_t i = 0; i < n; i++) bad |= !isfinite(p[i]); /* no early exit: the loop vectorizes */
-    if (!bad) return n;
-    size_t i = 0;
-    while (isfinite(p[i])) i++;
-    return i;
-}
-
-/* A float that is not finite, for a message. */
-static const char *nonfinite_name(float v) { return isnan(v) ? "NaN" : v > 0 ? "+infinity" : "-infinity"; }
+/* Model files hold only finite floats (first_nonfinite, util.c): training stops when its model stops
+ * being finite, and predict, eval and serve would answer NaN for a model holding one. */
 
 /* ---- writing ------------------------------------------------------------ */
 

@@ -1,5 +1,6 @@
 /* train.c: epochs, the lab's batch order, the learning-rate schedule, metrics, the state a run
  * resumes from. Knows no arithmetic: that is the backend's. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,13 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     if (n >= 0 && o->batch > n - o->validation)
         return errf(err, "batch size %d is more than the %d training examples", o->batch, n - o->validation);
     if (o->epochs < 0) return errf(err, "epochs must be 0 or more, not %d", o->epochs);
-    if (!(o->lr > 0.0 && isfinite(o->lr))) return errf(err, "learning rate must be positive, not %g", o->lr);
+    /* the enums may come from a caller's arithmetic: each selects code and state sized by it */
+    if ((unsigned)o->optimizer > MNIST_ADAM) return errf(err, "optimizer %d is not sgd, momentum or adam", (int)o->optimizer);
+    if ((unsigned)o->schedule > MNIST_STEP)
+        return errf(err, "schedule %d is not constant, cosine or step", (int)o->schedule);
+    if ((unsigned)o->device > MNIST_CUDA) return errf(err, "device %d is not cpu or cuda", (int)o->device);
+    /* the steps compute in float: a rate past FLT_MAX would be infinite there */
+    if (!(o->lr > 0.0 && o->lr <= FLT_MAX)) return errf(err, "learning rate must be positive and finite, not %g", o->lr);
     if (!(o->momentum >= 0.0 && o->momentum < 1.0)) return errf(err, "momentum %g is outside [0, 1)", o->momentum);
     if (!(o->beta1 >= 0.0 && o->beta1 < 1.0 && o->beta2 >= 0.0 && o->beta2 < 1.0))
         return errf(err, "Adam's betas %g, %g must be in [0, 1)", o->beta1, o->beta2);
@@ -81,6 +88,23 @@ static int snapshot(backend *b, mnist_run_state *st, int epoch, int step, double
     st->loss_sum = loss_sum;
     st->order = *order;
     return b->get_state(b, st->state, &st->steps_done, err);
+}
+
+/* m's parameters from the backend, when every one is finite. The losses are measured before each
+ * step, so a step that makes the model NaN or infinite (the last of an epoch, say) shows only
+ * here: training stops with an error and m keeps the parameters it had. */
+static int take_params(backend *b, mnist_model *m, float *scratch, int epoch, int step, double lr, mnist_err *err) {
+    if (b->get_params(b, scratch, err)) return -1;
+    for (int t = 0; t < m->ntensors; t++) {
+        const mnist_tensor *x = &m->tensors[t];
+        size_t at = first_nonfinite(scratch + x->offset, x->count);
+        if (at < x->count)
+            return errf(err, "%s became %s by epoch %d, step %d: training stopped (the learning rate %g is probably "
+                             "too high); nothing was saved from this run",
+                        x->name, nonfinite_name(scratch[x->offset + at]), epoch, step, lr);
+    }
+    memcpy(m->params, scratch, m->nparams * sizeof(float));
+    return 0;
 }
 
 int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, const mnist_train_hooks *h,
@@ -112,8 +136,9 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
     int32_t *perm = malloc((size_t)n * sizeof *perm);
     float *lrs = malloc((size_t)nb * sizeof *lrs);      /* with train_steps: the chunk's rates, */
     double *losses = malloc((size_t)nb * sizeof *losses); /* and its losses */
+    float *scratch = malloc((m->nparams ? m->nparams : 1) * sizeof(float)); /* take_params' */
     int rc = -1;
-    if (!perm || !lrs || !losses || (st.nstate && !(st.state = calloc(st.nstate, sizeof(float))))) {
+    if (!perm || !lrs || !losses || !scratch || (st.nstate && !(st.state = calloc(st.nstate, sizeof(float))))) {
         errf(err, "out of memory for training state");
         goto done;
     }
@@ -183,31 +208,43 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
         es.steps = i;
         es.loss = i ? loss / i : 0.0;
         if (rc < 0) break;
+        t0 = now_seconds();
         if (rc == 1) { /* stopped mid-epoch: resume repeats this epoch's permutation, then skips i steps */
-            if (h->on_checkpoint &&
-                (snapshot(b, &st, epoch, i, loss, &before, err) || b->get_params(b, m->params, err) ||
-                 h->on_checkpoint(h->ud, m, &st, err)))
+            if (take_params(b, m, scratch, epoch, i, es.lr, err) ||
+                (h->on_checkpoint &&
+                 (snapshot(b, &st, epoch, i, loss, &before, err) || h->on_checkpoint(h->ud, m, &st, err))))
                 rc = -1;
             break;
         }
-        t0 = now_seconds();
         if ((o->eval_train && b->evaluate(b, SPLIT_TRAIN, &es.train, err)) ||
             (valid.n && b->evaluate(b, SPLIT_VALID, &es.valid, err)) || b->evaluate(b, SPLIT_TEST, &es.test, err)) {
             rc = -1;
             break;
         }
+        /* finite parameters can still be so large that the outputs overflow: then so do the losses */
+        const mnist_eval_result *ev[3] = {&es.train, &es.valid, &es.test};
+        static const char *const ev_name[3] = {"training", "validation", "test"};
+        for (int k = 0; k < 3 && rc == 0; k++)
+            if (ev[k]->n && !isfinite(ev[k]->loss))
+                rc = errf(err, "the %s loss became %s after epoch %d: training stopped (the learning rate %g is "
+                               "probably too high); nothing was saved from this run",
+                          ev_name[k], isnan(ev[k]->loss) ? "NaN" : "infinite", epoch, es.lr);
+        if (rc < 0 || take_params(b, m, scratch, epoch, i, es.lr, err)) {
+            rc = -1;
+            break;
+        }
         es.eval_seconds = now_seconds() - t0;
-        if (h->on_checkpoint && (snapshot(b, &st, epoch + 1, 0, 0.0, &order, err) ||
-                                 b->get_params(b, m->params, err) || h->on_checkpoint(h->ud, m, &st, err))) {
+        if (h->on_checkpoint &&
+            (snapshot(b, &st, epoch + 1, 0, 0.0, &order, err) || h->on_checkpoint(h->ud, m, &st, err))) {
             rc = -1;
             break;
         }
         es.note = b->note;
         if (h->on_epoch && h->on_epoch(h->ud, &es)) rc = 1;
     }
-    if (rc >= 0 && b->get_params(b, m->params, err)) rc = -1;
-done:
+done: /* m has the parameters of the last epoch or stop (take_params), or is as it came */
     free(perm);
+    free(scratch);
     free(lrs);
     free(losses);
     mnist_run_state_free(&st);

@@ -3,6 +3,9 @@
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <stdarg.h>
@@ -40,6 +43,17 @@ FILE *open_input(const char *path, mnist_err *err) {
     }
     return f;
 }
+
+size_t first_nonfinite(const float *p, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= !isfinite(p[i]); /* no early exit: the loop vectorizes */
+    if (!bad) return n;
+    size_t i = 0;
+    while (isfinite(p[i])) i++;
+    return i;
+}
+
+const char *nonfinite_name(float v) { return isnan(v) ? "NaN" : v > 0 ? "+infinity" : "-infinity"; }
 
 double now_seconds(void) {
     struct timespec ts;
@@ -96,6 +110,7 @@ static mode_t process_umask(void) {
 
 int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     memset(a, 0, sizeof *a);
+    a->slot = -1; /* in no slot until pending_add: an abort after an early failure frees none */
     const char *slash = strrchr(path, '/');
     int dirlen = slash ? (int)(slash - path + 1) : 0;
     const char *base = slash ? slash + 1 : path;
@@ -105,9 +120,16 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     struct stat st; /* the rename would replace a device, FIFO or folder by a plain file */
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
         return errf(err, "%s: exists and is not a regular file; not replacing it", path);
-    int fd = mkstemp(a->tmp);
-    if (fd < 0) return errf(err, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
-    pending_add(a);
+    /* no SIGINT, SIGTERM or SIGHUP between the file's creation and its entry in the list: a handler
+     * that ends the program then would leave it behind */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT), sigaddset(&block, SIGTERM), sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int fd = mkstemp(a->tmp), made_errno = errno;
+    if (fd >= 0) pending_add(a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (fd < 0) return errf(err, "%s: cannot create a temporary file beside it: %s", path, strerror(made_errno));
     /* mkstemp's 0600, widened to what creating the file would give: the target's own mode when it
      * exists, else 0666 less the umask (read back from /proc: umask() cannot read without writing) */
     mode_t mode = 0666 & ~process_umask();

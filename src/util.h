@@ -32,6 +32,12 @@ static inline int dropout_keep(uint64_t k, uint64_t i, uint64_t threshold) {
  * NULL with err filled ("PATH: reason") on failure. */
 FILE *open_input(const char *path, mnist_err *err);
 
+/* The index of the first NaN or infinity among p[0..n), or n when there is none: one pass, that
+ * loads, saves and training's epochs hardly notice. */
+size_t first_nonfinite(const float *p, size_t n);
+/* "NaN", "+infinity" or "-infinity": a float that is not finite, for a message. */
+const char *nonfinite_name(float v);
+
 /* Monotonic clock in seconds. */
 double now_seconds(void);
 

@@ -210,6 +210,52 @@ static void test_fit(void) {
     check(mnist_parse_layers("784,-3,10", s, &n, &err) == -1, "a negative size is refused: \"%s\"", err.msg);
 }
 
+/* What the trainer refuses: options out of their enums' range or a rate past float's, and a model
+ * that holds a NaN its loss cannot show (a ReLU unit's bias: the unit outputs 0, its gradient is 0,
+ * the loss stays finite); there the error names the tensor and m keeps what it had. */
+static void test_refused(void) {
+    toy_data d;
+    toy_init(&d, 3);
+    mnist_data data = {.train = d.split, .test = d.split};
+    mnist_model m;
+    mnist_err err;
+    mnist_model_create(&m, (int[]){IN, 9, MNIST_CLASSES}, 3, &err);
+    snprintf(m.activation, sizeof m.activation, "relu");
+    mnist_model_init_lab(&m, 0.1, 0);
+    struct {
+        const char *what, *needle;
+        mnist_train_opts o;
+    } bad[4];
+    for (int i = 0; i < 4; i++) bad[i].o = mnist_train_defaults(), bad[i].o.batch = BATCH, bad[i].o.epochs = 1;
+    bad[0].what = "optimizer 7", bad[0].needle = "optimizer 7", bad[0].o.optimizer = (mnist_optimizer)7;
+    bad[1].what = "schedule 9", bad[1].needle = "schedule 9", bad[1].o.schedule = (mnist_schedule)9;
+    bad[2].what = "device 5", bad[2].needle = "device 5", bad[2].o.device = (mnist_device)5;
+    bad[3].what = "learning rate 1e39", bad[3].needle = "learning rate", bad[3].o.lr = 1e39;
+    for (int i = 0; i < 4; i++) {
+        err.msg[0] = '\0';
+        check(mnist_train(&m, &data, &bad[i].o, NULL, NULL, &err) == -1 && strstr(err.msg, bad[i].needle),
+              "%s is refused: \"%s\"", bad[i].what, err.msg);
+    }
+    size_t at = m.tensors[1].offset + 4; /* layers.0.bias[4] */
+    m.params[at] = NAN;
+    float *before = malloc(m.nparams * sizeof(float));
+    memcpy(before, m.params, m.nparams * sizeof(float));
+    mnist_train_opts o = mnist_train_defaults();
+    o.batch = BATCH, o.epochs = 2, o.lr = 0.1;
+    int rc = mnist_train(&m, &data, &o, NULL, NULL, &err);
+    check(rc == -1 && strstr(err.msg, "layers.0.bias became NaN"), "a NaN that the loss cannot show stops training: \"%s\"",
+          err.msg);
+    check(!memcmp(before, m.params, m.nparams * sizeof(float)), "and the model is as it came");
+    d.labels[5] = MNIST_CLASSES; /* a split made by a caller, not read from a file: its labels too */
+    mnist_eval_result r;
+    check(mnist_evaluate(&m, &d.split, 1, &r, &err) == -1 && strstr(err.msg, "example 5 has label 10"),
+          "a label past the classes is refused by evaluate: \"%s\"", err.msg);
+    check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1 && strstr(err.msg, "example 5 has label 10"),
+          "and by train: \"%s\"", err.msg);
+    free(before);
+    mnist_model_free(&m);
+}
+
 /* The forward pass's tanh against tanh in double over [-12, 12]: the rational approximation's
  * error is at most 3.7e-7 (about 6 ulps near 1); glibc's tanhf would be within 1.2e-7. */
 static void test_tanh(void) {
@@ -241,5 +287,6 @@ int main(void) {
     test_gradients();
     test_determinism();
     test_fit();
+    test_refused();
     return check_status();
 }

@@ -226,6 +226,14 @@ def main():
                         "--epochs", "3", "--lr", "1e30", "--activation", "relu", "--save", path], capture_output=True, text=True)
     check(p.returncode == 1 and "learning rate" in p.stderr and not os.path.exists(path),
           f"a diverging run stops, exit 1, nothing saved: {p.stderr.strip()}")
+    # The same when the only step of the epoch is the one that diverges: its loss was measured before
+    # it, so only the parameters or the evaluations after it can tell.
+    for lr in ("1e30", "1e38"):
+        p = subprocess.run([MNIST, "train", "--data", tmp, "--no-verify", "--layers", "784,64,10", "--batch", "8",
+                            "--epochs", "1", "--lr", lr, "--optimizer", "adam", "--activation", "relu", "--save", path],
+                           capture_output=True, text=True)
+        check(p.returncode == 1 and "learning rate" in p.stderr and not os.path.exists(path),
+              f"a run diverging on an epoch's last step (lr {lr}) stops, exit 1, nothing saved: {p.stderr.strip()}")
     subprocess.run(["rm", "-rf", tmp])
     return status()
 
