@@ -172,7 +172,10 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err);
 
 /* ---- prediction (src/predict.c) -------------------------------------- */
 
-/* Forward n inputs x (n, sizes[0]) in [0, 1] to probabilities probs (n, sizes[last]). */
+/* Forward n inputs x (n, sizes[0]) in [0, 1] to probabilities probs (n, sizes[last]). Safe to call
+ * from many threads on one model. With n = 1 the result is the same bits everywhere; with n > 1 the
+ * products are BLAS's matrix products, whose last bits may change with its thread count
+ * (OPENBLAS_NUM_THREADS), as a probability's 1e-7 or so. */
 int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err);
 
 /* ---- images (src/image.c) -------------------------------------------- */
