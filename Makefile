@@ -1,6 +1,6 @@
 # mnist: the lab "A Simple Neural Network on MNIST with JAX" in C.
 #
-#   make          build build/mnist and build/libmnist.a
+#   make          build build/mnist and build/libmnist.a (the library: only mnist.h's names global)
 #   make run      install what is missing (as root), build, fetch MNIST, train the lab's network
 #   make test     the whole test suite; ends with "N passed, M failed"
 #   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san)
@@ -9,6 +9,7 @@
 #   make clean
 
 CC      ?= cc
+OBJCOPY ?= objcopy
 SANITIZE ?=
 BUILD   := $(if $(filter 1,$(SANITIZE)),build/san,build)
 PYTHON  ?= /usr/bin/python3
@@ -99,19 +100,32 @@ $(BUILD)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libmnist.a: $(LIB_OBJ)
+# The objects as they are, for the command and the tests (which reach inside); and the library for
+# others: the same objects linked into one, in which every global but mnist.h's mnist_ names is made
+# local, so that a program's own errf or cpu_forward cannot clash with ours (tests/test_public.c).
+$(BUILD)/libmnist-internal.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/mnist: $(CLI_SRC) $(PAGE_C) $(BUILD)/libmnist.a $(HEADERS)
-	$(CC) $(CFLAGS) $(CLI_SRC) $(PAGE_C) $(BUILD)/libmnist.a $(LDLIBS) -o $@
+$(BUILD)/libmnist.a: $(BUILD)/libmnist-internal.a
+	@rm -f $@ $(BUILD)/obj/libmnist.o
+	$(LD) -r -o $(BUILD)/obj/libmnist.o --whole-archive $<
+	$(OBJCOPY) --wildcard --keep-global-symbol='mnist_*' $(BUILD)/obj/libmnist.o
+	ar rcs $@ $(BUILD)/obj/libmnist.o
+
+$(BUILD)/mnist: $(CLI_SRC) $(PAGE_C) $(BUILD)/libmnist-internal.a $(HEADERS)
+	$(CC) $(CFLAGS) $(CLI_SRC) $(PAGE_C) $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@
 
 # The page of `mnist serve`, built into the binary as a C array.
 $(PAGE_C): web/index.html scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh web/index.html web_index_html > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libmnist.a $(HEADERS)
+$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libmnist-internal.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@
+
+$(BUILD)/tests/test_public: tests/test_public.c tests/check.h $(BUILD)/libmnist.a include/mnist.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmnist.a $(LDLIBS) -o $@
 
@@ -121,16 +135,16 @@ CUDA_STAMP := $(BUILD)/obj/cuda-$(if $(NVCC),yes,no).stamp
 $(CUDA_STAMP):
 	@mkdir -p $(dir $@) && rm -f $(BUILD)/obj/cuda-*.stamp && touch $@
 $(LIB_OBJ): $(CUDA_STAMP)
-$(BUILD)/libmnist.a: $(CUDA_OBJ)
+$(BUILD)/libmnist-internal.a: $(CUDA_OBJ)
 
 $(BUILD)/obj/cuda/%.o: src/cuda/%.cu $(wildcard src/cuda/*.h) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
 
-$(CUDA_TESTS): $(BUILD)/tests/%: tests/%.cu tests/check.h $(wildcard src/cuda/*.h) $(BUILD)/libmnist.a $(HEADERS)
+$(CUDA_TESTS): $(BUILD)/tests/%: tests/%.cu tests/check.h $(wildcard src/cuda/*.h) $(BUILD)/libmnist-internal.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c $< -o $@.o
-	$(CC) $(CFLAGS) $@.o $(BUILD)/libmnist.a $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $@.o $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@
 	@rm -f $@.o
 
 # The CUDA emulator (tests/emu, in build/emu): the .cu files of src/cuda compiled by the host's C++
@@ -256,11 +270,11 @@ valgrind:
 	@CFLAGS="-O2 -g" $(MAKE) --no-print-directory BUILD=build/valgrind build/valgrind/mnist build/valgrind/tests/test_sparse
 	scripts/valgrind.sh build/valgrind/mnist build/valgrind/tests/test_sparse
 
-$(BUILD)/bench: bench/bench.c $(BUILD)/libmnist.a $(HEADERS)
-	$(CC) $(CFLAGS) $< $(BUILD)/libmnist.a $(LDLIBS) -o $@
+$(BUILD)/bench: bench/bench.c $(BUILD)/libmnist-internal.a $(HEADERS)
+	$(CC) $(CFLAGS) $< $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@
 
-$(BUILD)/layers: bench/layers.c $(BUILD)/libmnist.a $(HEADERS)
-	$(CC) $(CFLAGS) $< $(BUILD)/libmnist.a $(LDLIBS) -o $@
+$(BUILD)/layers: bench/layers.c $(BUILD)/libmnist-internal.a $(HEADERS)
+	$(CC) $(CFLAGS) $< $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@
 
 # Each product of a training step alone, the first layer's sparse and dense; see BENCHMARKS.md.
 bench-layers: $(BUILD)/layers

@@ -1,0 +1,64 @@
+/* test_public.c: build/libmnist.a as a program of someone else's links it. The archive exports
+ * only the mnist_ names of mnist.h: this file defines functions with the names the library uses
+ * inside (errf, now_seconds, cpu_forward, backend_create, atomic_open), which would clash at link
+ * time were those global there, and it trains, saves, loads and predicts through mnist.h alone. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "mnist.h"
+
+/* The library's inner names, ours here: each counts its calls, which must stay 0. */
+static int ours;
+int errf(void) { return ++ours; }
+double now_seconds(void) { return ++ours; }
+void cpu_forward(void) { ++ours; }
+void *backend_create(void) { return ++ours, NULL; }
+int atomic_open(void) { return ++ours; }
+
+int main(void) {
+    enum { SIDE = 4, N = 40 };
+    static uint8_t images[N * SIDE * SIDE], labels[N];
+    mnist_rng r;
+    mnist_rng_seed(&r, 5);
+    for (int i = 0; i < N * SIDE * SIDE; i++) images[i] = (uint8_t)(mnist_rng_u32(&r) & 255);
+    for (int i = 0; i < N; i++) labels[i] = (uint8_t)(i % MNIST_CLASSES);
+    mnist_split s = {.n = N, .rows = SIDE, .cols = SIDE, .images = images, .labels = labels};
+    mnist_data d = {.train = s, .test = s};
+    mnist_model m, back;
+    mnist_err err;
+    int ok = mnist_model_create(&m, (int[]){SIDE * SIDE, 12, MNIST_CLASSES}, 3, &err) == 0;
+    check(ok, "a model is made through mnist.h");
+    if (!ok) return check_status();
+    mnist_model_init_lab(&m, 0.1, 0);
+    mnist_train_opts o = mnist_train_defaults();
+    o.batch = 8, o.epochs = 2, o.lr = 0.1, o.threads = 1;
+    mnist_eval_result before, after;
+    ok = mnist_evaluate(&m, &s, 1, &before, &err) == 0 && mnist_train(&m, &d, &o, NULL, NULL, &err) == 0 &&
+         mnist_evaluate(&m, &s, 1, &after, &err) == 0;
+    check(ok && after.loss < before.loss, "it trains: loss %.4f before, %.4f after", before.loss, after.loss);
+    char path[] = "/tmp/mnist-test-public-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    ok = fd >= 0 && mnist_model_save(&m, path, &err) == 0 && mnist_model_load(&back, path, &err) == 0;
+    check(ok && back.nparams == m.nparams && !memcmp(back.params, m.params, m.nparams * sizeof(float)),
+          "it saves and loads back bit for bit%s%s", ok ? "" : ": ", ok ? "" : err.msg);
+    float x[SIDE * SIDE], p[MNIST_CLASSES];
+    for (int i = 0; i < SIDE * SIDE; i++) x[i] = images[i] / 255.0f;
+    double sum = 0;
+    ok = mnist_predict(&m, x, 1, p, &err) == 0;
+    for (int j = 0; j < MNIST_CLASSES; j++) sum += p[j];
+    check(ok && fabs(sum - 1) < 1e-5, "it predicts: the probabilities sum to %.7f", sum);
+    mnist_model none;
+    check(mnist_model_load(&none, "/nonexistent/model.safetensors", &err) == -1 && strstr(err.msg, "/nonexistent"),
+          "its errors come back through mnist_err: \"%s\"", err.msg);
+    check(ours == 0, "none of this program's own errf, now_seconds, cpu_forward, backend_create, atomic_open was "
+                     "called by the library (%d calls)", ours);
+    unlink(path);
+    mnist_model_free(&m);
+    if (ok) mnist_model_free(&back);
+    return check_status();
+}
