@@ -228,7 +228,7 @@ def main():
           f"a diverging run stops, exit 1, nothing saved: {p.stderr.strip()}")
     # The same when the only step of the epoch is the one that diverges: its loss was measured before
     # it, so only the parameters or the evaluations after it can tell.
-    for lr in ("1e30", "1e38"):
+    for lr in ("1e30",):
         p = subprocess.run([MNIST, "train", "--data", tmp, "--no-verify", "--layers", "784,64,10", "--batch", "8",
                             "--epochs", "1", "--lr", lr, "--optimizer", "adam", "--activation", "relu", "--save", path],
                            capture_output=True, text=True)
