@@ -4,10 +4,13 @@
 //
 // On a desktop-sized page: draws a 7 and a 1 with the mouse and checks the digit the page shows,
 // clears, uploads a photo and checks its digit against `mnist predict`. On a phone-sized page:
-// draws a 7 with a finger (touch events) and checks it. Screenshots of both go to OUT_DIR. Also:
+// draws a 7 with a finger (touch events) and checks it, then a 1 with a second finger resting on
+// the canvas meanwhile. After an answer, an error (a file that is no image, a proxy's HTML page)
+// leaves neither its bars nor its input on the screen. Screenshots go to OUT_DIR. Also:
 // no request leaves the server's origin, no script error, nothing wider than the phone's screen.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
 import { spawn, execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const [MNIST, MODEL, UPLOAD, UPLOAD_DIGIT, OUT] = process.argv.slice(2);
@@ -69,6 +72,38 @@ async function drawTouch(page, cdp, strokes) {
     }
     await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
   }
+}
+
+// Stroke s with finger 1 while finger 2 rests at `rest` the whole time (a palm, a second finger).
+async function drawTwoFingers(page, cdp, s, rest) {
+  const at = await canvasBox(page);
+  const [bx, by] = at(rest);
+  const a = (p) => { const [x, y] = at(p); return { x, y, id: 1 }; };
+  const b = { x: bx, y: by, id: 2 };
+  await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: [a(s[0])] });
+  await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: [a(s[0]), b] });
+  let prev = s[0];
+  for (const p of s.slice(1)) {
+    for (let i = 1; i <= 12; i++) {
+      const q = [prev[0] + ((p[0] - prev[0]) * i) / 12, prev[1] + ((p[1] - prev[1]) * i) / 12];
+      await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: [a(q), b] });
+    }
+    prev = p;
+  }
+  await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+}
+
+// What the page shows beside its digit: the longest bar (0..1 of its track) and the input's ink.
+async function shown(page) {
+  return page.evaluate(() => {
+    let bar = 0;
+    for (const e of document.querySelectorAll("#bars .fill"))
+      bar = Math.max(bar, e.getBoundingClientRect().width / e.parentElement.getBoundingClientRect().width);
+    const d = document.getElementById("seen").getContext("2d").getImageData(0, 0, 28, 28).data;
+    let ink = 0;
+    for (let i = 0; i < d.length; i += 4) ink += d[i + 3] > 0 && d[i] > 0;
+    return { bar, ink };
+  });
 }
 
 // The page's answer once no prediction is due or on its way, after at least `after` answers.
@@ -144,6 +179,24 @@ async function desktop(browser, url) {
 
   check(problems.length === 0, "desktop: no request leaves the server, no script error" +
     (problems.length ? ": " + problems.join("; ") : ""));
+
+  // errors after an answer (the browser logs each 4xx and 5xx: those are expected from here on)
+  const junk = `${OUT}/not-an-image.png`;
+  writeFileSync(junk, "this is text, not a picture\n");
+  await page.setInputFiles("#upload", junk);
+  a = await answer(page, a.answers);
+  let s = await shown(page);
+  check(a.state === "error" && a.digit === "?" && s.bar === 0 && s.ink === 0,
+    `desktop: a file that is no image gives an error, and the last answer's bars and input go ` +
+    `(${a.status}; longest bar ${s.bar.toFixed(2)}, ${s.ink} pixels of ink)`);
+  await page.click("#clear");
+  await page.route("**/api/predict", (r) => r.fulfill({ status: 502, contentType: "text/html",
+    body: "<html><body>Bad gateway</body></html>" }));
+  await drawMouse(page, ONE);
+  a = await answer(page, a.answers);
+  check(a.state === "error" && a.status.includes("502"),
+    `desktop: an answer that is not JSON (a proxy's 502 page) is said as such: ${a.status}`);
+  await page.unroute("**/api/predict");
   await ctx.close();
 }
 
@@ -170,6 +223,12 @@ async function phone(browser, url) {
   check(box.width >= 300 && Math.abs(box.width - box.height) < 1,
     `phone: the canvas is square and nearly screen-wide (${Math.round(box.width)}x${Math.round(box.height)})`);
   await page.screenshot({ path: `${OUT}/e2e-phone.png`, fullPage: true });
+  await page.click("#clear");
+  await drawTwoFingers(page, cdp, ONE[0], [0.85, 0.85]);
+  const b = await answer(page, a.answers);
+  check(b.state === "ready" && b.digit === "1",
+    `phone: a 1 drawn with a second finger resting on the canvas reads as ${b.digit} (${b.status})`);
+  await page.screenshot({ path: `${OUT}/e2e-phone-two-fingers.png`, fullPage: true });
   check(problems.length === 0, "phone: no request leaves the server, no script error" +
     (problems.length ? ": " + problems.join("; ") : ""));
   await ctx.close();
