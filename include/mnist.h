@@ -282,7 +282,8 @@ void mnist_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *
 typedef struct mnist_epoch_stats_ {
     int epoch;               /* from 0 */
     int steps;               /* batches done in this epoch */
-    double seconds;          /* the training pass alone */
+    int first_step;          /* where this pass began: 0, or the step a resumed run went on from */
+    double seconds;          /* the training pass alone (steps first_step .. steps-1) */
     double eval_seconds;     /* the evaluations after it */
     double loss;             /* mean of the batch losses during the pass */
     double lr;               /* the learning rate of the epoch's last step */

@@ -206,6 +206,7 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
         }
         es.seconds = now_seconds() - t0;
         es.steps = i;
+        es.first_step = i0;
         es.loss = i ? loss / i : 0.0;
         if (rc < 0) break;
         t0 = now_seconds();

@@ -347,7 +347,7 @@ def test_outputs(tmp, data):
     p = run("train", "--data", data, "--no-verify", "--resume", ckpt, "--save", ckpt)
     refused("train --resume and --save naming one file", p, 2, "--save", "--resume", "same file")
     p = run("train", "--data", data, "--no-verify", "--resume", ckpt)
-    check(p.returncode == 0 and "all its 1 epochs" in p.stderr and "Training" not in p.stdout,
+    check(p.returncode == 0 and "has trained its 1 epoch:" in p.stderr and "Training" not in p.stdout,
           f"resuming a finished run says so and trains nothing: {p.stderr.strip()}")
 
     # a --batch or --validation that the data cannot fill: a usage error before the log is touched

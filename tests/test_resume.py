@@ -2,8 +2,10 @@
 bit-identical to a run that never stopped (Adam, dropout, cosine schedule: every piece of state
 counts), and a run resumed from an epoch's checkpoint with more --epochs matches one that ran
 them all. On real MNIST (fetched by `make data`), 10000 training examples to keep it short."""
+import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -46,8 +48,15 @@ def main():
             break
     check(stopped and os.path.exists(f("ck.st")) and "interrupted" in errs,
           f"Ctrl-C stops the run with status 130 and writes the checkpoint: {errs.strip()}")
+    raw = open(f("ck.st"), "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    step = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["train"])["step"]
     p = subprocess.run([MNIST, "train", "--resume", f("ck.st"), "--save", f("resumed.st")], capture_output=True,
                        text=True)
+    said = f"its steps {step} to " in p.stdout and "after resuming" in p.stdout
+    check(said if step > 0 else "after resuming" not in p.stdout,
+          f"the resumed epoch's time says it covers its steps from {step} on: " +
+          next((line for line in p.stdout.splitlines() if line.startswith("Epoch")), "(no epoch line)"))
     check(p.returncode == 0 and "Resuming" in p.stdout, "the run resumes from the checkpoint"
           + ("" if p.returncode == 0 else ": " + p.stderr))
     check(os.path.exists(f("resumed.st")) and same(f("straight.st"), f("resumed.st")),

@@ -190,7 +190,9 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
     for (const cJSON *v = px->child; v; v = v->next, n++) {
         if (n >= MNIST_PIXELS) continue; /* counted, to say how many */
         if (!cJSON_IsNumber(v)) {
-            snprintf(err->msg, sizeof err->msg, "pixels[%d] is not a number", n);
+            snprintf(err->msg, sizeof err->msg,
+                     "pixels[%d] is not a number (\"pixels\" is one flat array of %d numbers, row by row)", n,
+                     MNIST_PIXELS);
             goto done;
         }
         double d = v->valuedouble;
