@@ -1,19 +1,20 @@
-/* util.c: errors, checked sizes, the clock, atomic file writes. */
+/* util.c: errors, checked sizes, finite floats, the clock, atomic file writes (and the list of
+ * their temporary files, for a signal handler). */
 #define _GNU_SOURCE
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,7 +70,6 @@ static char pending_name[PENDING_MAX][4096];
 static atomic_int pending_state[PENDING_MAX];
 
 static void pending_add(atomic_file *a) {
-    a->slot = -1;
     for (int i = 0; i < PENDING_MAX; i++) {
         int free_slot = 0;
         if (atomic_compare_exchange_strong(&pending_state[i], &free_slot, 1)) {
