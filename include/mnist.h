@@ -321,7 +321,7 @@ typedef struct {
  * non-NULL, continues a run from a checkpoint (m holds its parameters). Returns 0 when all
  * epochs ran, 1 when stopped early (cancel, or on_epoch), with m after the last finished step;
  * -1 on error. A loss or a parameter that stops being finite is an error, and NaNs never reach
- * m: it then holds the parameters of the last finished epoch (or those it came with). */
+ * m: it then holds the parameters of the last checkpoint (or those it came with). */
 int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, const mnist_train_hooks *h,
                 const mnist_run_state *resume, mnist_err *err);
 /* A checkpoint (src/checkpoint.c): a safetensors file holding the model (so it also loads as

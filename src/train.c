@@ -91,8 +91,8 @@ static int snapshot(backend *b, mnist_run_state *st, int epoch, int step, double
 }
 
 /* m's parameters from the backend, when every one is finite. The losses are measured before each
- * step, so a step that makes the model NaN or infinite (the last of an epoch, say) shows only
- * here: training stops with an error and m keeps the parameters it had. */
+ * step, and a NaN can hide from the evaluations' losses (a ReLU unit outputs 0 for it), so this
+ * check is the last word: training stops with an error and m keeps the parameters it had. */
 static int take_params(backend *b, mnist_model *m, float *scratch, int epoch, int step, double lr, mnist_err *err) {
     if (b->get_params(b, scratch, err)) return -1;
     for (int t = 0; t < m->ntensors; t++) {
@@ -169,6 +169,8 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
         loss0 = resume->loss_sum;
     }
     long total = (long)nb * o->epochs;
+    int last_epoch = epoch0, last_step = step0; /* where the last pass ended, for take_params' message */
+    double last_lr = 0.0;
     rc = 0;
     for (int epoch = epoch0; epoch < o->epochs && rc == 0; epoch++) {
         mnist_epoch_stats es = {.epoch = epoch};
@@ -209,14 +211,15 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
         es.first_step = i0;
         es.loss = i ? loss / i : 0.0;
         if (rc < 0) break;
-        t0 = now_seconds();
+        last_epoch = epoch, last_step = i, last_lr = es.lr;
         if (rc == 1) { /* stopped mid-epoch: resume repeats this epoch's permutation, then skips i steps */
-            if (take_params(b, m, scratch, epoch, i, es.lr, err) ||
-                (h->on_checkpoint &&
-                 (snapshot(b, &st, epoch, i, loss, &before, err) || h->on_checkpoint(h->ud, m, &st, err))))
+            if (h->on_checkpoint &&
+                (take_params(b, m, scratch, epoch, i, es.lr, err) || snapshot(b, &st, epoch, i, loss, &before, err) ||
+                 h->on_checkpoint(h->ud, m, &st, err)))
                 rc = -1;
             break;
         }
+        t0 = now_seconds();
         if ((o->eval_train && b->evaluate(b, SPLIT_TRAIN, &es.train, err)) ||
             (valid.n && b->evaluate(b, SPLIT_VALID, &es.valid, err)) || b->evaluate(b, SPLIT_TEST, &es.test, err)) {
             rc = -1;
@@ -230,20 +233,21 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
                 rc = errf(err, "the %s loss became %s after epoch %d: training stopped (the learning rate %g is "
                                "probably too high); nothing was saved from this run",
                           ev_name[k], isnan(ev[k]->loss) ? "NaN" : "infinite", epoch, es.lr);
-        if (rc < 0 || take_params(b, m, scratch, epoch, i, es.lr, err)) {
-            rc = -1;
-            break;
-        }
+        if (rc < 0) break;
         es.eval_seconds = now_seconds() - t0;
-        if (h->on_checkpoint &&
-            (snapshot(b, &st, epoch + 1, 0, 0.0, &order, err) || h->on_checkpoint(h->ud, m, &st, err))) {
+        /* the parameters come to the host only for a checkpoint and at the end (on a GPU, a copy) */
+        if (h->on_checkpoint && (take_params(b, m, scratch, epoch, i, es.lr, err) ||
+                                 snapshot(b, &st, epoch + 1, 0, 0.0, &order, err) ||
+                                 h->on_checkpoint(h->ud, m, &st, err))) {
             rc = -1;
             break;
         }
         es.note = b->note;
         if (h->on_epoch && h->on_epoch(h->ud, &es)) rc = 1;
+        last_epoch = epoch, last_step = i, last_lr = es.lr;
     }
-done: /* m has the parameters of the last epoch or stop (take_params), or is as it came */
+    if (rc >= 0 && take_params(b, m, scratch, last_epoch, last_step, last_lr, err)) rc = -1;
+done: /* m has the parameters of the end or the stop, or of the last checkpoint, or as it came */
     free(perm);
     free(scratch);
     free(lrs);
