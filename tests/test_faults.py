@@ -281,6 +281,12 @@ def test_images(tmp):
             with open(path, "wb") as f:
                 f.write(content)
         refused(f"predict on {label}", run("predict", "--model", model, path, timeout=60), 1, path, *needles)
+    dashed = os.path.join(tmp, "-3.png")  # a name that looks like a flag: after "--" it is a file
+    shutil.copy(SAMPLE, dashed)
+    p = subprocess.run([MNIST, "predict", "--model", model, "--", "-3.png"], capture_output=True, text=True, cwd=tmp)
+    check(p.returncode == 0 and p.stdout.startswith("-3.png: "), f"predict -- -3.png reads the file: {p.stdout.strip()}")
+    p = subprocess.run([MNIST, "predict", "--model", model, "-3.png"], capture_output=True, text=True, cwd=tmp)
+    refused("predict -3.png without --", p, 2, "unknown flag '-3.png'")
     fifo = os.path.join(tmp, "image-fifo.png")
     os.mkfifo(fifo)  # opening it would wait for a writer forever
     refused("predict on a FIFO", run("predict", "--model", model, fifo, timeout=20), 1, fifo, "regular file")
