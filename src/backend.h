@@ -69,6 +69,10 @@ backend *backend_cpu_create(const mnist_model *m, const backend_opts *o, mnist_e
 backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_err *err);
 /* 0 when a GPU that this build's CUDA code runs on is there; else -1 and one line saying why. */
 int backend_cuda_probe(mnist_err *err);
+/* What every backend's set_data checks first: s's images fit a network of these sizes (nl weight
+ * layers), which has an output per class, and each label is a class (the loss, the confusion
+ * matrix and the kernels index by label; a caller may have filled s itself). 0, or -1 with err. */
+int backend_check_split(const int *sizes, int nl, const mnist_split *s, mnist_err *err);
 /* The backend for device: backend_cpu_create or backend_cuda_create. */
 backend *backend_create(mnist_device device, const mnist_model *m, const backend_opts *o, mnist_err *err);
 

@@ -52,15 +52,7 @@ static void cpu_destroy(backend *base) {
 
 static int cpu_set_data(backend *base, int which, const mnist_split *s, mnist_err *err) {
     cpu_backend *c = (cpu_backend *)base;
-    if (s->rows * s->cols != c->sizes[0])
-        return errf(err, "images of %dx%d = %d pixels do not fit a network with %d inputs", s->rows, s->cols,
-                    s->rows * s->cols, c->sizes[0]);
-    if (c->sizes[c->nl] < MNIST_CLASSES)
-        return errf(err, "a network with %d outputs cannot score %d classes", c->sizes[c->nl], MNIST_CLASSES);
-    if (s->n < 0) return errf(err, "a split of %d examples", s->n);
-    for (int i = 0; i < s->n; i++) /* the loss and the confusion matrix index by label (a caller's split) */
-        if (s->labels[i] >= MNIST_CLASSES)
-            return errf(err, "example %d has label %d, not a class 0..%d", i, s->labels[i], MNIST_CLASSES - 1);
+    if (backend_check_split(c->sizes, c->nl, s, err)) return -1;
     c->split[which] = s;
     return 0;
 }

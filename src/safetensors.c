@@ -32,8 +32,14 @@ _Static_assert(sizeof(float) == 4, "float must be IEEE 754 binary32");
 #define MAX_WIDTH (1 << 20)       /* no layer wider than this */
 #define MAX_JSON_INT 9007199254740992.0 /* 2^53: larger doubles are not exact integers */
 
-/* Model files hold only finite floats (first_nonfinite, util.c): training stops when its model stops
- * being finite, and predict, eval and serve would answer NaN for a model holding one. */
+/* Model files hold only finite floats: training stops when its model stops being finite, and
+ * predict, eval and serve would answer NaN for a model holding one. -1 with "PATH: DOING NAME holds
+ * NaN at index I" (DOING: "cannot save: " or "") when p[0..n) holds one, else 0. */
+static int refuse_nonfinite(const char *path, const char *doing, const char *name, const float *p, size_t n,
+                            mnist_err *err) {
+    size_t at = first_nonfinite(p, n);
+    return at < n ? errf(err, "%s: %s%s holds %s at index %zu", path, doing, name, nonfinite_name(p[at]), at) : 0;
+}
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -94,10 +100,8 @@ static int check_table(const mnist_model *m, const char *path, mnist_err *err) {
             mul_size((size_t)in, i % 2 ? 1 : (size_t)out, &n) || n != t->count || t->offset > m->nparams ||
             t->count > m->nparams - t->offset)
             return errf(err, "%s: cannot save: tensor %d of the model's table is not %s shaped by the layer sizes", path, i, want);
-        const float *p = m->params + t->offset;
-        size_t at = first_nonfinite(p, t->count);
-        if (at < t->count) /* the reader would refuse the file */
-            return errf(err, "%s: cannot save: %s holds %s at index %zu", path, t->name, nonfinite_name(p[at]), at);
+        if (refuse_nonfinite(path, "cannot save: ", t->name, m->params + t->offset, t->count, err))
+            return -1; /* the reader would refuse the file */
     }
     return 0;
 }
@@ -105,12 +109,10 @@ static int check_table(const mnist_model *m, const char *path, mnist_err *err) {
 int st_save(const mnist_model *m, const char *path, const char *format, const char *train, const st_extra *extra,
             int nextra, mnist_err *err) {
     if (check_table(m, path, err)) return -1;
-    for (int i = 0; i < nextra; i++) {
-        const float *p = extra[i].data;
-        size_t at = strcmp(extra[i].dtype, "F32") ? extra[i].count : first_nonfinite(p, extra[i].count);
-        if (at < extra[i].count)
-            return errf(err, "%s: cannot save: %s holds %s at index %zu", path, extra[i].name, nonfinite_name(p[at]), at);
-    }
+    for (int i = 0; i < nextra; i++)
+        if (!strcmp(extra[i].dtype, "F32") &&
+            refuse_nonfinite(path, "cannot save: ", extra[i].name, extra[i].data, extra[i].count, err))
+            return -1;
     char layers[16 * (MNIST_MAX_LAYERS + 1)];
     size_t len = 0;
     for (int i = 0; i <= m->nlayers; i++)
@@ -492,12 +494,8 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
                 errf(err, "%s: read failed in %s: %s", path, x->name, ferror(f) ? strerror(errno) : "file shrank");
                 goto done;
             }
-            const float *p = x->data; /* the optimizer's state: as finite as the model */
-            size_t at = strcmp(x->dtype, "F32") ? x->count : first_nonfinite(p, x->count);
-            if (at < x->count) {
-                errf(err, "%s: %s holds %s at index %zu", path, x->name, nonfinite_name(p[at]), at);
-                goto done;
-            }
+            /* the optimizer's state: as finite as the model */
+            if (!strcmp(x->dtype, "F32") && refuse_nonfinite(path, "", x->name, x->data, x->count, err)) goto done;
             continue;
         }
         const mnist_tensor *t = &m->tensors[es[i].slot];
@@ -510,11 +508,7 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
             errf(err, "%s: read failed in %s: %s", path, t->name, ferror(f) ? strerror(errno) : "file shrank");
             goto done;
         }
-        size_t at = first_nonfinite(p, t->count);
-        if (at < t->count) {
-            errf(err, "%s: %s holds %s at index %zu", path, t->name, nonfinite_name(p[at]), at);
-            goto done;
-        }
+        if (refuse_nonfinite(path, "", t->name, p, t->count, err)) goto done;
     }
     rc = 0;
 done:

@@ -244,7 +244,6 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
         }
         es.note = b->note;
         if (h->on_epoch && h->on_epoch(h->ud, &es)) rc = 1;
-        last_epoch = epoch, last_step = i, last_lr = es.lr;
     }
     if (rc >= 0 && take_params(b, m, scratch, last_epoch, last_step, last_lr, err)) rc = -1;
 done: /* m has the parameters of the end or the stop, or of the last checkpoint, or as it came */
@@ -255,6 +254,19 @@ done: /* m has the parameters of the end or the stop, or of the last checkpoint,
     mnist_run_state_free(&st);
     b->destroy(b);
     return rc;
+}
+
+int backend_check_split(const int *sizes, int nl, const mnist_split *s, mnist_err *err) {
+    if (s->rows * s->cols != sizes[0])
+        return errf(err, "images of %dx%d = %d pixels do not fit a network with %d inputs", s->rows, s->cols,
+                    s->rows * s->cols, sizes[0]);
+    if (sizes[nl] < MNIST_CLASSES)
+        return errf(err, "a network with %d outputs cannot score %d classes", sizes[nl], MNIST_CLASSES);
+    if (s->n < 0) return errf(err, "a split of %d examples", s->n);
+    for (int i = 0; i < s->n; i++)
+        if (s->labels[i] >= MNIST_CLASSES)
+            return errf(err, "example %d has label %d, not a class 0..%d", i, s->labels[i], MNIST_CLASSES - 1);
+    return 0;
 }
 
 backend *backend_create(mnist_device device, const mnist_model *m, const backend_opts *o, mnist_err *err) {
