@@ -245,6 +245,14 @@ int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, co
 
 /* ---- output files --------------------------------------------------- */
 
+/* The folder of path into out: "." for a bare name, "/" for one at the root. */
+static void folder_of(const char *path, char *out, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(out, cap, ".");
+    else if (slash == path) snprintf(out, cap, "/");
+    else snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
 int cli_check_output(const char *cmd, const char *flagname, const char *path, int replaced) {
     struct stat st;
     if (stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || (replaced && !S_ISREG(st.st_mode)))) {
@@ -252,11 +260,8 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, in
                 S_ISDIR(st.st_mode) ? "is a folder; give a file's name" : "exists and is not a regular file");
         return 1;
     }
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    char dir[PATH_MAX];
+    folder_of(path, dir, sizeof dir);
     /* a replaced file is written beside itself under a temporary name: its folder must take new files */
     if ((replaced || access(path, F_OK) != 0) && access(dir, W_OK | X_OK) != 0) {
         fprintf(stderr, "mnist %s: %s %s: cannot write in the folder %s: %s\n", cmd, flagname, path, dir,
@@ -271,7 +276,7 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, in
 static void canonical(const char *path, char *out, size_t cap) {
     char dir[PATH_MAX], real[PATH_MAX];
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    folder_of(path, dir, sizeof dir);
     if (realpath(dir, real)) snprintf(out, cap, "%s/%s", real, base);
     else snprintf(out, cap, "%s", path);
 }

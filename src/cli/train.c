@@ -283,13 +283,13 @@ int cmd_train(int argc, char **argv) {
         }
         if (given(argc, argv, "--epochs")) o.epochs = epochs;
         o.threads = threads, o.tf32 = tf32, o.no_graph = no_graph, o.device = where;
-        if (!mnist_dataset_get(m.dataset))
+        if (!mnist_dataset_get(m.dataset)) {
             fprintf(stderr, "mnist train: %s: its dataset '%s' is not one of: mnist fashion\n", resume, m.dataset);
-        if (!mnist_dataset_get(m.dataset) || cli_set_dataset("train", m.dataset)) {
             mnist_model_free(&m);
             mnist_run_state_free(&st);
             return 1;
         }
+        cli_set_dataset("train", m.dataset); /* a known name: it cannot fail */
         if (!checkpoint) checkpoint = resume;
     } else {
         int sizes[MNIST_MAX_LAYERS + 1], n;
