@@ -408,6 +408,22 @@ out:
     mnist_model_free(&m);
 }
 
+/* mnist_checkpoint_load of path: -1 with err filled, *zeroed saying whether it left the model all
+ * zero; or 0, after freeing what it loaded. */
+static int load_checkpoint(const char *path, mnist_err *err, int *zeroed) {
+    mnist_model m;
+    mnist_train_opts o;
+    mnist_run_state st;
+    memset(&st, 0, sizeof st);
+    int rc = mnist_checkpoint_load(path, &m, &o, &st, err);
+    *zeroed = rc == -1 && all_zero(&m, sizeof m);
+    if (rc == 0) {
+        mnist_model_free(&m);
+        mnist_run_state_free(&st);
+    }
+    return rc;
+}
+
 /* Checkpoints are model files with tensors train.* beside the model's; the reader keeps at most
  * four of them, in a caller's array of four: a fifth was written past its end (found in review;
  * under ASan a stack-buffer-overflow in mnist_checkpoint_load). */
@@ -415,22 +431,16 @@ static void test_checkpoint_extras(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
     mnist_model m;
-    mnist_train_opts o;
-    mnist_run_state st;
     mnist_err err = {{0}};
+    int zeroed;
 #define X(name, at) ",\"train." name "\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[" at "]}"
     put_st(path, "{\"__metadata__\":{\"format\":\"mnist-checkpoint\",\"train\":\"{}\"}," ONE X("a", "36,37")
                      X("b", "37,38") X("c", "38,39") X("d", "39,40") X("e", "40,41") X("f", "41,42") "}",
            42);
 #undef X
-    memset(&st, 0, sizeof st);
-    int rc = mnist_checkpoint_load(path, &m, &o, &st, &err);
-    check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "more than 4 tensors train.*") && all_zero(&m, sizeof m),
+    int rc = load_checkpoint(path, &err, &zeroed);
+    check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "more than 4 tensors train.*") && zeroed,
           "rejects a checkpoint with six train.* tensors: %s", err.msg);
-    if (rc == 0) {
-        mnist_model_free(&m);
-        mnist_run_state_free(&st);
-    }
     rc = mnist_model_load(&m, path, &err);
     check(rc == -1 && strstr(err.msg, "more than 4 tensors train.*"), "as a model file it is refused too: %s", err.msg);
     if (rc == 0) mnist_model_free(&m);
@@ -472,16 +482,10 @@ static void test_nonfinite(void) {
     put_poisoned(path, "{\"__metadata__\":{\"format\":\"mnist-checkpoint\",\"train\":\"{}\"}," ONE OPT "}", 48, 10,
                  0x7FC00000u);
 #undef OPT
-    mnist_train_opts o;
-    mnist_run_state st;
-    memset(&st, 0, sizeof st);
-    rc = mnist_checkpoint_load(path, &m, &o, &st, &err);
-    check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "train.optimizer holds NaN at index 1") && all_zero(&m, sizeof m),
+    int zeroed;
+    rc = load_checkpoint(path, &err, &zeroed);
+    check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "train.optimizer holds NaN at index 1") && zeroed,
           "rejects a checkpoint whose optimizer state holds NaN: %s", err.msg);
-    if (rc == 0) {
-        mnist_model_free(&m);
-        mnist_run_state_free(&st);
-    }
     rc = mnist_model_load(&m, path, &err);
     if (check(rc == 0, "as a model file, its finite model loads: %s", why(rc, &err))) mnist_model_free(&m);
 
@@ -498,14 +502,10 @@ static void test_nonfinite(void) {
         }
         sprintf(q, "\"}," ONE "}");
         put_st(path, json, 36);
-        rc = mnist_checkpoint_load(path, &m, &o, &st, &err);
+        rc = load_checkpoint(path, &err, &zeroed);
         int named = rc == -1 && strstr(err.msg, path) && strstr(err.msg, "field loss_sum");
         check(i < 2 ? named : rc == -1 && !named && strstr(err.msg, "field rng.pos"),
               "a checkpoint whose loss_sum is \"%s\" is %s: %s", sums[i], i < 2 ? "refused" : "read past it", err.msg);
-        if (rc == 0) {
-            mnist_model_free(&m);
-            mnist_run_state_free(&st);
-        }
     }
 
     /* saving: refused before anything is written, so that every file written loads back */
@@ -521,7 +521,9 @@ static void test_nonfinite(void) {
               stat(path, &sb) != 0 && temp_files() == 0,
           "save of a model holding NaN is refused, writes nothing: %s", err.msg);
     b1[2] = 0.5f;
-    o = mnist_train_defaults();
+    mnist_train_opts o = mnist_train_defaults();
+    mnist_run_state st;
+    memset(&st, 0, sizeof st);
     float state[3] = {0.25f, -INFINITY, 1.0f};
     st.nstate = 3, st.state = state;
     rc = mnist_checkpoint_save(path, &m, &o, &st, &err);
