@@ -66,12 +66,19 @@ def main():
     base = ["--optimizer", "momentum", "--nesterov", "--lr", "0.01", "--layers", "784,64,10", "--seed", "2"]
     p1 = train(*base, "--epochs", "2", "--save", f("two.st"))
     p2 = train(*base, "--epochs", "1", "--checkpoint", f("one.ck"))
-    p3 = subprocess.run([MNIST, "train", "--resume", f("one.ck"), "--epochs", "2", "--save", f("then.st")],
-                        capture_output=True, text=True)
+    # the command that began the run, --resume added: its recipe flags agree with the checkpoint's
+    p3 = train(*base, "--epochs", "2", "--resume", f("one.ck"), "--save", f("then.st"))
     check(p1.returncode == p2.returncode == p3.returncode == 0 and same(f("two.st"), f("then.st")),
-          "1 epoch, checkpoint, resume with --epochs 2: bit-identical to 2 epochs straight")
+          "1 epoch, checkpoint, the same command with --resume and --epochs 2: bit-identical to 2 epochs straight"
+          + ("" if p3.returncode == 0 else ": " + p3.stderr))
     p = subprocess.run([MNIST, "train", "--resume", f("one.ck"), "--lr", "1"], capture_output=True, text=True)
-    check(p.returncode == 2 and "--lr" in p.stderr, f"a resumed run refuses a changed recipe: {p.stderr.strip()}")
+    check(p.returncode == 2 and "--lr 1: " in p.stderr and "has 0.01" in p.stderr,
+          f"a resumed run refuses a changed recipe, saying both values: {p.stderr.strip()}")
+    p = train(*base, "--lr", "0.0100000001", "--resume", f("one.ck"))
+    check(p.returncode == 2 and "--lr 0.0100000001: " in p.stderr, f"and a change in the 9th digit: {p.stderr.strip()}")
+    p = subprocess.run([MNIST, "train", "--resume", f("one.ck"), "--recipe", "lab"], capture_output=True, text=True)
+    check(p.returncode == 2 and "--layers 784,1024,1024,10, from --recipe lab: " in p.stderr and "has 784,64,10" in p.stderr,
+          f"--recipe with --resume: the whole recipe must agree: {p.stderr.strip()}")
     p = subprocess.run([MNIST, "eval", "--model", f("one.ck"), "--json"], capture_output=True, text=True)
     check(p.returncode == 0 and '"accuracy"' in p.stdout, "a checkpoint also loads as a model (mnist eval)")
     p = subprocess.run([MNIST, "train", "--resume", f("two.st")], capture_output=True, text=True)

@@ -177,6 +177,73 @@ static int given(int argc, char **argv, const char *name) {
     return 0;
 }
 
+/* The recipe flags of a run, each as text, so that a command's and a checkpoint's compare. */
+static const char *const recipe_flags[] = {"--dataset", "--layers",   "--activation", "--seed",         "--optimizer",
+                                           "--lr",      "--momentum", "--nesterov",   "--schedule",     "--weight-decay",
+                                           "--dropout", "--shift",    "--flip",       "--batch",        "--validation",
+                                           "--no-train-eval", NULL};
+
+/* x in the fewest digits that read back as x. */
+static void exact_str(double x, char *out, size_t cap) {
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(out, cap, "%.*g", digits, x);
+        if (strtod(out, NULL) == x) return;
+    }
+}
+
+static void recipe_flag_value(int i, const mnist_train_opts *o, const mnist_model *m, char *out, size_t cap) {
+    switch (i) {
+    case 0: snprintf(out, cap, "%s", m->dataset); break;
+    case 1: layers_str(m, out, cap, ","); break;
+    case 2: snprintf(out, cap, "%s", m->activation); break;
+    case 3: snprintf(out, cap, "%u", o->seed); break;
+    case 4: snprintf(out, cap, "%s", optimizers[o->optimizer]); break;
+    case 5: exact_str(o->lr, out, cap); break;
+    case 6: exact_str(o->momentum, out, cap); break;
+    case 7: snprintf(out, cap, "%s", o->nesterov ? "on" : "off"); break;
+    case 8: snprintf(out, cap, "%s", schedules[o->schedule]); break;
+    case 9: exact_str(o->weight_decay, out, cap); break;
+    case 10: exact_str(o->dropout, out, cap); break;
+    case 11: snprintf(out, cap, "%d", o->shift); break;
+    case 12: snprintf(out, cap, "%s", o->flip ? "on" : "off"); break;
+    case 13: snprintf(out, cap, "%d", o->batch); break;
+    case 14: snprintf(out, cap, "%d", o->validation); break;
+    default: snprintf(out, cap, "%s", o->eval_train ? "off" : "on"); break;
+    }
+}
+
+/* With --resume, the recipe flags given (all of them, with --recipe) must say what the
+ * checkpoint's run is, so that the command that began a run, --resume added, goes on with it;
+ * --init and --init-scale shaped its start only. 0, or the status after saying which differs. */
+static int resume_differs(int argc, char **argv, const char *path, const recipe *r, int act, const char *dataset,
+                          const mnist_train_opts *mine, const mnist_model *ck, const mnist_train_opts *cko) {
+    int whole = given(argc, argv, "--recipe");
+    mnist_model cmd = {0};
+    mnist_err err;
+    if ((whole || given(argc, argv, "--layers")) && mnist_parse_layers(r->layers, cmd.sizes, &cmd.nlayers, &err)) {
+        fprintf(stderr, "mnist train: %s\n", err.msg);
+        return 2;
+    }
+    if (cmd.nlayers) cmd.nlayers--; /* sizes, not weight layers */
+    snprintf(cmd.activation, sizeof cmd.activation, "%s", activations[act]);
+    snprintf(cmd.dataset, sizeof cmd.dataset, "%s", dataset);
+    for (int i = 0; recipe_flags[i]; i++) {
+        if (!whole && !given(argc, argv, recipe_flags[i])) continue;
+        char a[160], b[160];
+        recipe_flag_value(i, mine, &cmd, a, sizeof a);
+        recipe_flag_value(i, cko, ck, b, sizeof b);
+        if (strcmp(a, b)) {
+            fprintf(stderr,
+                    "mnist train: %s %s%s%s: the run of %s has %s; a resumed run keeps its checkpoint's recipe: leave "
+                    "out what differs (--epochs, --threads, --device and the output flags may change)\n",
+                    recipe_flags[i], a, given(argc, argv, recipe_flags[i]) ? "" : ", from --recipe ",
+                    given(argc, argv, recipe_flags[i]) ? "" : pre_value(argc, argv, "--recipe", "lab"), path, b);
+            return 2;
+        }
+    }
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
     /* the recipe (for its dataset) sets the defaults that the other flags override */
     const char *recipe_name = pre_value(argc, argv, "--recipe", "lab");
@@ -218,7 +285,7 @@ int cmd_train(int argc, char **argv) {
         {"--no-graph", F_BOOL, &o.no_graph, NULL, "with --device cuda: enqueue each step, not one graph an epoch"},
         {"--save", F_STR, &save, "FILE", "write the trained model (safetensors)"},
         {"--checkpoint", F_STR, &checkpoint, "FILE", "save model, optimizer, RNG and position after every epoch"},
-        {"--resume", F_STR, &resume, "FILE", "continue the run of a checkpoint (its recipe; --epochs may extend it)"},
+        {"--resume", F_STR, &resume, "FILE", "continue the run of a checkpoint, with its recipe (the flags of the command that began it may be given again; --epochs may extend it)"},
         {"--log", F_STR, &log, "FILE", "keep the per-epoch JSON records in FILE (JSON lines)"},
         {"--plot", F_STR, &plot, "FILE.svg", "draw loss and accuracy per epoch when done (see 'mnist plot')"},
         {"--json", F_BOOL, &json, NULL, "one JSON object per epoch instead of text"},
@@ -257,29 +324,21 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "mnist train: %s\n", err.msg);
         return 2;
     }
-    if (resume) {
-        static const char *const fixed[] = {"--recipe", "--layers", "--activation", "--init", "--init-scale", "--seed",
-                                            "--optimizer", "--lr", "--momentum", "--nesterov", "--schedule",
-                                            "--weight-decay", "--dropout", "--shift", "--flip", "--batch", "--validation", "--dataset",
-                                            "--no-train-eval", NULL};
-        for (int i = 0; fixed[i]; i++)
-            if (given(argc, argv, fixed[i])) {
-                fprintf(stderr,
-                        "mnist train: %s: a resumed run keeps its checkpoint's recipe; give --resume without it "
-                        "(--epochs, --threads, --device and the output flags may change)\n",
-                        fixed[i]);
-                return 2;
-            }
-    }
-
     mnist_model m;
     mnist_run_state st = {0};
     if (resume) {
+        mnist_train_opts mine = o; /* the command's, to check against the checkpoint's */
         int epochs = o.epochs, threads = o.threads, tf32 = o.tf32, no_graph = o.no_graph; /* ours, not the checkpoint's */
         mnist_device where = o.device;
         if (mnist_checkpoint_load(resume, &m, &o, &st, &err)) {
             fprintf(stderr, "mnist train: %s\n", err.msg);
             return 1;
+        }
+        int differs = resume_differs(argc, argv, resume, &r, act, dataset, &mine, &m, &o);
+        if (differs) {
+            mnist_model_free(&m);
+            mnist_run_state_free(&st);
+            return differs;
         }
         if (given(argc, argv, "--epochs")) o.epochs = epochs;
         o.threads = threads, o.tf32 = tf32, o.no_graph = no_graph, o.device = where;
