@@ -71,6 +71,9 @@ def main():
     check(p1.returncode == p2.returncode == p3.returncode == 0 and same(f("two.st"), f("then.st")),
           "1 epoch, checkpoint, the same command with --resume and --epochs 2: bit-identical to 2 epochs straight"
           + ("" if p3.returncode == 0 else ": " + p3.stderr))
+    acc = [line for line in p3.stdout.splitlines() if " accuracy:" in line]
+    check(len(acc) == 2 and len({line.rindex(" ") for line in acc}) == 1,
+          f"the validation and test accuracies stand in one column: {acc}")
     p = subprocess.run([MNIST, "train", "--resume", f("one.ck"), "--lr", "1"], capture_output=True, text=True)
     check(p.returncode == 2 and "--lr 1: " in p.stderr and "has 0.01" in p.stderr,
           f"a resumed run refuses a changed recipe, saying both values: {p.stderr.strip()}")

@@ -179,13 +179,14 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors)
     int rc = mnist_fetch(ds, dir, &o, &err);
     cli_catch_sigint(was);
     if (rc) {
-        fprintf(stderr, "mnist: %s\n", err.msg);
+        fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return interrupted ? 130 : 1;
     }
     return 0;
 }
 
 const char *cli_dataset = "mnist";
+const char *cli_command = "";
 
 int cli_set_dataset(const char *cmd, const char *name) {
     if (!mnist_dataset_get(name)) {
@@ -202,14 +203,14 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
     char dir[4096], path[4096];
     mnist_err err;
     if (mnist_dataset_dir(dir, sizeof dir, ds, flag_dir, &err)) {
-        fprintf(stderr, "mnist: %s\n", err.msg);
+        fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return 1;
     }
     int missing = 0;
     for (int f = 0; f < MNIST_NFILES; f++) {
         int found = mnist_data_file(path, sizeof path, dir, &ds->files[f], &err);
         if (found < 0) {
-            fprintf(stderr, "mnist: %s\n", err.msg);
+            fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
             return 1;
         }
         missing |= !found;
@@ -217,7 +218,7 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
     int rc = missing && verify ? cli_fetch(ds, dir, NULL) : 0;
     if (rc) return rc;
     if (mnist_data_load(d, ds, dir, verify, &err)) {
-        fprintf(stderr, "mnist: %s\n", err.msg);
+        fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return 1;
     }
     return 0;

@@ -42,6 +42,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
 int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors);
 /* The dataset that cli_load_data loads ("mnist" unless a --dataset flag said otherwise). */
 extern const char *cli_dataset;
+extern const char *cli_command; /* the command running ("train"), for its messages */
 /* Set it from a --dataset flag; 0, or 2 after a usage error naming the choices. */
 int cli_set_dataset(const char *cmd, const char *name);
 /* Load MNIST from dir (flag or default), fetching it first when a file is missing; 0, or 1

@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
     cli_catch_signals();
     for (const command *c = commands; c->name; c++)
         if (!strcmp(argv[1], c->name)) {
+            cli_command = c->name;
             int rc = c->run(argc - 1, argv + 1);
             /* what went to stdout must have arrived (a full disk, a closed pipe): else say so, and fail */
             errno = 0;

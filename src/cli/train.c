@@ -66,9 +66,10 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
                    s->steps - 1);
         else
             printf("Epoch %d in %0.2f sec\n", s->epoch, s->seconds);
-        if (s->train.n) printf("Training accuracy: %.4f\n", s->train.accuracy);
-        if (s->valid.n) printf("Validation accuracy: %.4f\n", s->valid.accuracy);
-        printf("Test accuracy:     %.4f\n", s->test.accuracy);
+        int w = s->valid.n ? 21 : 19; /* the numbers in one column */
+        if (s->train.n) printf("%-*s%.4f\n", w, "Training accuracy:", s->train.accuracy);
+        if (s->valid.n) printf("%-*s%.4f\n", w, "Validation accuracy:", s->valid.accuracy);
+        printf("%-*s%.4f\n", w, "Test accuracy:", s->test.accuracy);
     }
     fflush(stdout);
     return 0;
@@ -112,7 +113,7 @@ static void layers_str(const mnist_model *m, char *out, size_t cap, const char *
 static int save_model(const mnist_model *m, const char *path) {
     mnist_err err;
     if (mnist_model_save(m, path, &err)) {
-        fprintf(stderr, "mnist: %s\n", err.msg);
+        fprintf(stderr, "mnist train: %s\n", err.msg);
         return 1;
     }
     return 0;
