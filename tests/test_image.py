@@ -189,6 +189,22 @@ def main():
                "blank.png": "no clear ink", "nope.jpg": "No such file"}
     check(all(any(os.path.basename(f) in line and reasons[os.path.basename(f)] in line for line in err)
               for f in files[1:5]), "each says what is wrong: " + " | ".join(err))
+    # a tap on the page's pad (a dot of its pen: 0.07 of 280 pixels) or a smaller one is no digit;
+    # the same pen's stroke is
+    taps = []
+    for d in (20, 5):
+        taps.append(os.path.join(tmp, f"tap{d}.png"))
+        tap = Image.new("L", (280, 280), 255)
+        ImageDraw.Draw(tap).ellipse((140 - d / 2, 140 - d / 2, 140 + d / 2, 140 + d / 2), fill=0)
+        tap.save(taps[-1])
+    one = os.path.join(tmp, "one.png")
+    tap = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(tap).line([(150, 50), (130, 230)], fill=0, width=20)
+    tap.save(one)
+    p = run("predict", "--model", model, *taps, one)
+    err = p.stderr.strip().splitlines()
+    check(p.returncode == 1 and len(err) == 2 and all("solid blob" in line for line in err)
+          and p.stdout.startswith(one + ": "), f"a dot is refused as a blob, a stroke of the same pen read: {err}")
     p = run("predict", "--model", model, "--json", "--top", "2", png, notimg)
     rows = [json.loads(line) for line in p.stdout.splitlines()]
     check(p.returncode == 1 and len(rows) == 2 and rows[0]["file"] == png and len(rows[0]["top"]) == 2 and

@@ -203,9 +203,14 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
         }
         x[n] = (float)d;
     }
+    double ink = 0;
+    for (int i = 0; i < MNIST_PIXELS && n == MNIST_PIXELS; i++) ink += x[i];
     if (n != MNIST_PIXELS)
         snprintf(err->msg, sizeof err->msg, "\"pixels\" holds %d numbers; it needs %d (28x28, row by row)", n,
                  MNIST_PIXELS);
+    else if (ink < 1) /* a blank input reads as some digit all the same */
+        snprintf(err->msg, sizeof err->msg,
+                 "the pixels hold no digit: their ink adds up to %g, less than one pixel's (1 is full ink)", ink);
     else
         rc = 0;
 done:

@@ -190,6 +190,11 @@ async function desktop(browser, url) {
     `desktop: a file that is no image gives an error, and the last answer's bars and input go ` +
     `(${a.status}; longest bar ${s.bar.toFixed(2)}, ${s.ink} pixels of ink)`);
   await page.click("#clear");
+  await drawMouse(page, [[[0.5, 0.5]]]); // a tap: a dot of the pen
+  a = await answer(page, a.answers);
+  check(a.state === "error" && a.digit === "?" && a.status.includes("blob"),
+    `desktop: a tap on the pad is no digit: ${a.status}`);
+  await page.click("#clear");
   await page.route("**/api/predict", (r) => r.fulfill({ status: 502, contentType: "text/html",
     body: "<html><body>Bad gateway</body></html>" }));
   await drawMouse(page, ONE);
