@@ -286,7 +286,9 @@ int cmd_train(int argc, char **argv) {
         {"--no-graph", F_BOOL, &o.no_graph, NULL, "with --device cuda: enqueue each step, not one graph an epoch"},
         {"--save", F_STR, &save, "FILE", "write the trained model (safetensors)"},
         {"--checkpoint", F_STR, &checkpoint, "FILE", "save model, optimizer, RNG and position after every epoch"},
-        {"--resume", F_STR, &resume, "FILE", "continue the run of a checkpoint, with its recipe (the flags of the command that began it may be given again; --epochs may extend it)"},
+        {"--resume", F_STR, &resume, "FILE",
+         "continue the run of a checkpoint, with its recipe (the flags of the command that began it may be given "
+         "again; --epochs may extend it)"},
         {"--log", F_STR, &log, "FILE", "keep the per-epoch JSON records in FILE (JSON lines)"},
         {"--plot", F_STR, &plot, "FILE.svg", "draw loss and accuracy per epoch when done (see 'mnist plot')"},
         {"--json", F_BOOL, &json, NULL, "one JSON object per epoch instead of text"},
