@@ -331,7 +331,39 @@ def main():
     with open(os.path.join(out, "bench-gpu.log"), "w") as f:
         f.write("\n".join(r.lines) + "\n")
     bad = any(f or rc != 0 for _, _, f, rc, _ in checks) or any(s is None for lab, s, _ in rows if lab.startswith("C"))
+    if not a.no_checks:
+        bad |= sanitize(r, bins, env, out)
     return 1 if bad else 0
+
+
+def sanitize(r, bins, env, out):
+    """Last, with the time left: NVIDIA's checkers over the kernels' tests, our own products in place of
+    cuBLAS's (memcheck: bad accesses; racecheck: shared-memory races; synccheck: barriers). They work
+    on some machines only (a gVisor one refuses the device). The lines go to the log and to
+    bench-gpu.md; a checker that reports errors (exit 9) fails the run."""
+    san = shutil.which("compute-sanitizer")
+    if not san:
+        r.say("-- compute-sanitizer: not on the PATH here")
+        return False
+    lines, bad = [], False
+    e = dict(env, MNIST_CUDA_GEMM="own")
+    for tool, prog in (("memcheck", "tests/test_cuda_kernels"), ("racecheck", "tests/test_cuda_kernels"),
+                       ("synccheck", "tests/test_cuda_kernels"), ("memcheck", "tests/test_cuda")):
+        rc, text, sec = r.run(f"sanitizer-{tool}-{os.path.basename(prog)}",
+                              [san, "--tool", tool, "--error-exitcode", "9", bins[prog]], 120, e)
+        said = [l.strip("= ").strip() for l in text.splitlines() if "SUMMARY" in l or "not supported" in l]
+        verdict = "skipped (no time left)" if rc is None and not text else "timed out" if rc is None else \
+            f"exit {rc}, {sec:.0f} s"
+        lines.append(f"compute-sanitizer --tool {tool} {os.path.basename(prog)}: {verdict}"
+                     + (f"; {'; '.join(said[-2:])}" if said else ""))
+        bad |= rc == 9
+    for l in lines:
+        r.say(l)
+    with open(os.path.join(out, "bench-gpu.md"), "a") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(out, "bench-gpu.log"), "a") as f:
+        f.write("\n".join(lines) + "\n")
+    return bad
 
 
 if __name__ == "__main__":

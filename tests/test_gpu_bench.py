@@ -92,9 +92,50 @@ def checks(tmp):
           "not a way to train) is the fastest")
 
 
+# A stand-in compute-sanitizer: racecheck finds a hazard, the others nothing; it logs its calls.
+SANITIZER = r'''#!/bin/sh
+echo "$* MNIST_CUDA_GEMM=$MNIST_CUDA_GEMM" >> "$FAKE_LOG"
+if [ "$2" = racecheck ]; then
+    echo "========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)"; exit 9
+fi
+echo "========= ERROR SUMMARY: 0 errors"
+'''
+
+
+def sanitizer_checks(tmp):
+    """gpu.py's last stage, the sanitizers, on a stand-in: it runs after the table, so nothing in it
+    can cost the table."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import gpu  # noqa: E402
+    fake = os.path.join(tmp, "san")
+    os.makedirs(fake)
+    with open(os.path.join(fake, "compute-sanitizer"), "w") as f:
+        f.write(SANITIZER)
+    os.chmod(os.path.join(fake, "compute-sanitizer"), 0o755)
+    log, out = os.path.join(tmp, "san.log"), os.path.join(tmp, "san-out")
+    os.makedirs(out)
+    path = os.environ["PATH"]
+    os.environ["PATH"] = fake + os.pathsep + path
+    try:
+        bins = {"tests/test_cuda_kernels": "/k", "tests/test_cuda": "/c"}
+        bad = gpu.sanitize(gpu.Runner(out, 300), bins, dict(os.environ, FAKE_LOG=log), out)
+    finally:
+        os.environ["PATH"] = path
+    calls = open(log).read().splitlines() if os.path.exists(log) else []
+    md = open(os.path.join(out, "bench-gpu.md")).read() if os.path.exists(os.path.join(out, "bench-gpu.md")) else ""
+    check(calls == ["--tool memcheck --error-exitcode 9 /k MNIST_CUDA_GEMM=own",
+                    "--tool racecheck --error-exitcode 9 /k MNIST_CUDA_GEMM=own",
+                    "--tool synccheck --error-exitcode 9 /k MNIST_CUDA_GEMM=own",
+                    "--tool memcheck --error-exitcode 9 /c MNIST_CUDA_GEMM=own"],
+          f"the sanitizers run over the kernels' tests with our own products: {calls}")
+    check(bad and "racecheck test_cuda_kernels: exit 9" in md and "1 hazard displayed" in md
+          and "memcheck test_cuda: exit 0" in md, f"a hazard fails the run and is written down: {md!r}")
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="mnist-test-gpu-bench-") as tmp:
         checks(tmp)
+        sanitizer_checks(tmp)
     return status()
 
 
