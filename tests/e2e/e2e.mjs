@@ -192,8 +192,20 @@ async function desktop(browser, url) {
   await page.click("#clear");
   await drawMouse(page, [[[0.5, 0.5]]]); // a tap: a dot of the pen
   a = await answer(page, a.answers);
-  check(a.state === "error" && a.digit === "?" && a.status.includes("blob"),
+  check(a.state === "error" && a.digit === "?" && a.status.startsWith("No clear digit: ") && a.status.includes("blob"),
     `desktop: a tap on the pad is no digit: ${a.status}`);
+  // the pen resting where a stroke begins: that dot is sent, and is no error while the pen is down
+  await page.click("#clear");
+  const at = await canvasBox(page);
+  await page.mouse.move(...at(ONE[0][0]));
+  await page.mouse.down();
+  a = await answer(page, a.answers);
+  check(a.state === "busy" && a.status === "Keep drawing.",
+    `desktop: the pen resting at a stroke's start is no error yet (${a.state}: ${a.status})`);
+  for (const p of ONE[0].slice(1)) await page.mouse.move(...at(p), { steps: 12 });
+  await page.mouse.up();
+  a = await answer(page, a.answers);
+  check(a.state === "ready" && a.digit === "1", `desktop: and the stroke then drawn reads as ${a.digit}`);
   await page.click("#clear");
   await page.route("**/api/predict", (r) => r.fulfill({ status: 502, contentType: "text/html",
     body: "<html><body>Bad gateway</body></html>" }));
