@@ -210,10 +210,25 @@ def main():
     check(p.returncode == 1 and len(rows) == 2 and rows[0]["file"] == png and len(rows[0]["top"]) == 2 and
           abs(sum(rows[0]["probabilities"]) - 1) < 1e-5 and rows[1]["file"] == notimg and "error" in rows[1],
           "--json: one object a line, {file, digit, probability, top, probabilities} or {file, error}")
+    # the digit, its probability and the top K are the probabilities' largest, most likely first (ties
+    # by digit), each with its own probability: the same numbers printed twice, so compared exactly
+    want_top, probs = [], rows[0]["probabilities"] if rows else []
+    for d in sorted(range(10), key=lambda d: (-probs[d], d))[:2]:
+        want_top.append([d, probs[d]])
+    check(bool(rows) and rows[0]["top"] == want_top and rows[0]["digit"] == want_top[0][0] and
+          rows[0]["probability"] == want_top[0][1],
+          f"--json --top 2: the two largest probabilities, most likely first: {rows[0]['top'] if rows else None}"
+          f" (probabilities {probs})")
     p = run("predict", "--model", model, png)
     check(p.returncode == 0 and re.match(re.escape(png) + r": \d \(\d+\.\d%\)   next: \d \d+\.\d%, \d \d+\.\d%$",
                                          p.stdout.strip()) is not None,
           f"the text line: file, digit, probability, the next two: {p.stdout.strip()}")
+    # its numbers are the JSON's top 3, as percentages to one decimal
+    top3 = sorted(range(10), key=lambda d: (-probs[d], d))[:3] if probs else []
+    want = (f"{png}: {top3[0]} ({100 * float(np.float32(probs[top3[0]])):.1f}%)   next: " +
+            ", ".join(f"{d} {100 * float(np.float32(probs[d])):.1f}%" for d in top3[1:])) if probs else None
+    check(p.stdout.strip() == want, f"the text line's digits and percentages are the three most likely: "
+          f"{p.stdout.strip()} (want {want})")
     usage = [(["predict", png], "--model FILE is required"), (["predict", "--model", model], "no IMAGE"),
              (["predict", "--model", model, "--top", "11", png], "--top 11"),
              (["predict", "--model", model, "--preprocess", "pillow", png], "'pillow' is not mnist or lab")]
