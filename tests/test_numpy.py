@@ -146,6 +146,31 @@ def main():
     check(abs(rec["train_accuracy"] - acc_tr) < 1e-9 and abs(rec["test_accuracy"] - acc_te) < 1e-9,
           f"train/test accuracy {rec['train_accuracy']}/{rec['test_accuracy']} match numpy's {acc_tr}/{acc_te}")
 
+    # 2b. --validation 2 holds out the last 2 of the 6 training examples: one step on the first 4
+    # (RandomState(0).permutation(4)), and the validation numbers are those of examples 4 and 5.
+    p = run("train", *data, "--layers", ",".join(map(str, sizes)), "--validation", "2",
+            "--batch", "4", "--epochs", "1", "--lr", str(lr), "--init-scale", str(scale), "--seed", "0",
+            "--json", "--save", os.path.join(tmp, "valid.safetensors"))
+    check(p.returncode == 0, "one SGD step with --validation 2 runs")
+    rec = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {}
+    perm = np.random.RandomState(0).permutation(4)
+    new, loss = sgd_step(params, x[perm], train_y[perm], lr)
+    got, _ = read_safetensors(os.path.join(tmp, "valid.safetensors")) if p.returncode == 0 else ({}, {})
+    worst = max(max(np.abs(gw - nw).max(), np.abs(gb - nb).max())
+                for (gw, gb), (nw, nb) in zip(as_list(got, 3), new)) if got else np.inf
+    # as for the step above: float32 sums of up to 784 products, ~1e-6
+    check(worst < 2e-5, f"--validation 2: the step is taken on the first 4 examples only, as numpy's "
+          f"(largest difference {worst:.2g})")
+    _, lp_va = forward(new, x[4:6])
+    va_loss = -np.mean(lp_va[np.arange(2), train_y[4:6]])
+    va_acc = np.mean(lp_va.argmax(1) == train_y[4:6])
+    # the validation examples' mean loss in float32 against float64: sums of 784 products, ~1e-6
+    check(abs(rec.get("validation_loss", np.inf) - va_loss) < 1e-5 and
+          abs(rec.get("validation_accuracy", -1) - va_acc) < 1e-9 and
+          abs(rec.get("train_accuracy", -1) - np.mean(forward(new, x[:4])[1].argmax(1) == train_y[:4])) < 1e-9,
+          f"validation loss {rec.get('validation_loss')} and accuracy {rec.get('validation_accuracy')} are those of "
+          f"training examples 4 and 5 (numpy {va_loss:.6f}, {va_acc}); train accuracy of the first 4")
+
     # 3. A model written here (an independent writer, tensors in another order) is read by mnist eval.
     rng = np.random.RandomState(5)
     mine = {"layers.1.bias": rng.randn(10) * 0.1, "layers.0.kernel": rng.randn(784, 20) * 0.1,
