@@ -31,26 +31,36 @@ def main():
     p = train(*recipe, "--save", f("straight.st"))
     check(p.returncode == 0, "an uninterrupted run of 3 epochs" + ("" if p.returncode == 0 else ": " + p.stderr))
 
-    # Stop with SIGINT part-way (retrying with a shorter wait if the run finished first).
-    stopped = False
-    for delay in (1.0, 0.5, 0.25, 0.1):
-        for name in ("ck.st", "resumed.st"):
+    # Stop with SIGINT part-way through an epoch: once epoch 0's record is in the log, half an epoch's
+    # time later, in epoch 1 (retrying earlier or later if the stop fell on an epoch's edge, where
+    # the steps to skip, the repeated permutation and the loss so far would go untested).
+    stopped, step, errs = False, -1, ""
+    for frac in (0.5, 0.25, 0.75, 0.1, 0.9):
+        for name in ("ck.st", "resumed.st", "ck.jsonl"):
             if os.path.exists(f(name)):
                 os.remove(f(name))
         proc = subprocess.Popen([MNIST, "train", "--validation", "50000", "--no-train-eval", "--threads", "2",
-                                 *recipe, "--checkpoint", f("ck.st")], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        time.sleep(delay)
+                                 *recipe, "--checkpoint", f("ck.st"), "--log", f("ck.jsonl")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t0, first = time.time(), None
+        while first is None and proc.poll() is None and time.time() - t0 < 120:
+            lines = open(f("ck.jsonl")).read().splitlines() if os.path.exists(f("ck.jsonl")) else []
+            first = json.loads(lines[0]) if lines and lines[0].endswith("}") else None
+            time.sleep(0.005)
+        if first is not None:
+            time.sleep(frac * first["seconds"])
         proc.send_signal(signal.SIGINT)
         out, errs = proc.communicate(timeout=120)
-        if proc.returncode == 130:
-            stopped = True
-            break
-    check(stopped and os.path.exists(f("ck.st")) and "interrupted" in errs,
-          f"Ctrl-C stops the run with status 130 and writes the checkpoint: {errs.strip()}")
-    raw = open(f("ck.st"), "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    step = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["train"])["step"]
+        if proc.returncode == 130 and os.path.exists(f("ck.st")):
+            raw = open(f("ck.st"), "rb").read()
+            n = struct.unpack("<Q", raw[:8])[0]
+            step = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["train"])["step"]
+            if step > 0:
+                stopped = True
+                break
+    check(stopped and "interrupted" in errs,
+          f"Ctrl-C stops the run part-way through an epoch (step {step}) with status 130 and writes the checkpoint: "
+          f"{errs.strip()}")
     p = subprocess.run([MNIST, "train", "--resume", f("ck.st"), "--save", f("resumed.st")], capture_output=True,
                        text=True)
     said = f"its steps {step} to " in p.stdout and "after resuming" in p.stdout
