@@ -115,12 +115,14 @@ def train(params, x, y, o, epochs=1, batch=4):
     rng, n = np.random.RandomState(0), len(y)
     per_epoch, t = n // batch, 0
     gmin = [np.full_like(t, np.inf) for t in flat(params)]
+    losses = []
     for epoch in range(epochs):
         perm = rng.permutation(n)
         for i in range(per_epoch):
             idx = perm[i * batch:(i + 1) * batch]
             xb = shifted(x[idx], 0, t, o["shift"], o["flip"]) if o["shift"] or o["flip"] else x[idx]
-            g, _ = grads(params, xb, y[idx], o["act"], o["dropout"], 0, t)
+            g, loss = grads(params, xb, y[idx], o["act"], o["dropout"], 0, t)
+            losses.append(loss)
             lr = lr_at(o, t, per_epoch * epochs, per_epoch, epochs)
             ps, gs, new = flat(params), flat(g), []
             gmin = [np.minimum(m, np.abs(gg)) for m, gg in zip(gmin, gs)]
@@ -139,7 +141,7 @@ def train(params, x, y, o, epochs=1, batch=4):
                 new.append(p)
             params = [(new[2 * k], new[2 * k + 1]) for k in range(len(params))]
             t += 1
-    return params, gmin
+    return params, gmin, float(np.mean(losses))
 
 
 def main():
@@ -183,7 +185,7 @@ def main():
         if p.returncode != 0:
             check(False, f"{name}: mnist train failed: {p.stderr.strip()}")
             continue
-        want, gmin = train(init("lab", sizes, 0.2), x, ty, o)
+        want, gmin, want_loss = train(init("lab", sizes, 0.2), x, ty, o)
         got, meta = read_safetensors(path)
         start = init("lab", sizes, 0.2)
         got = [t for i in range(len(sizes) - 1) for t in (got[f"layers.{i}.kernel"], got[f"layers.{i}.bias"])]
@@ -198,6 +200,13 @@ def main():
         check(moved > 1e-2 and worst < 2e-5 and loose <= 3 * o["lr"],
               f"{name}: two steps match numpy (largest difference {worst:.2g}, step {moved:.2g}"
               + (f"; {sum(int(t.sum()) for t in tiny)} entries with |g| < 1e-5 within {loose:.2g})" if loose else ")"))
+        # the epoch's loss: the mean of its two batches' losses, each before its step. Log-softmax of
+        # float32 sums of <= 784 products: ~1e-6; the second batch's is measured at parameters
+        # within the 2e-5 above, which move it by far less than the 1e-5 allowed. With Adam the entries
+        # whose gradient is noise (above) may have stepped by ~lr the other way: 5.5e-6 seen, 1e-4 allowed.
+        loss, ltol = json.loads(p.stdout.strip().splitlines()[-1])["loss"], 1e-4 if o["opt"] == "adam" else 1e-5
+        check(abs(loss - want_loss) < ltol,
+              f"{name}: the epoch's loss {loss:.7f} is the mean of its 2 batches' losses, numpy's {want_loss:.7f}")
         if change.get("act") == "relu":
             check(meta.get("activation") == "relu", f"{name}: the model file says activation relu")
 
