@@ -11,9 +11,10 @@ import sys
 import tempfile
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_numpy import write_idx  # noqa: E402
+from test_numpy import as_list, forward, read_safetensors, write_idx  # noqa: E402
 from testlib import MNIST, ROOT, check, status  # noqa: E402
 
 
@@ -148,6 +149,20 @@ def main():
     rows = (min(wrong, 100) + 9) // 10
     check(w == 4 + min(wrong, 10) * 60 and h == 4 + rows * 74,
           f"the errors picture is a grid of the {wrong} misread images ({w}x{h})")
+    # and its cells are those images, in order: the ones numpy's forward pass (float64) misreads
+    tensors, _ = read_safetensors(f("m.st"))
+    _, logp = forward(as_list(tensors, 2), (x[200:].reshape(100, 784).astype(np.float32) / 255).astype(np.float64))
+    top2 = np.sort(logp, axis=1)[:, -2:]
+    misread = [i for i in range(100) if logp[i].argmax() != y[200 + i]]
+    g = np.array(Image.open(f("err.png")).convert("RGB"))
+    # cells of 56x56 (two pixels a pixel), 60 apart, rows of 10 with their 14-pixel label strips: 74 apart
+    cells = [g[4 + 74 * (k // 10):60 + 74 * (k // 10), 4 + 60 * (k % 10):60 + 60 * (k % 10), 0]
+             for k in range(len(misread))]
+    same = len(misread) == wrong and all(np.array_equal(c, np.kron(x[200 + i], np.ones((2, 2), np.uint8)))
+                                         for c, i in zip(cells, misread))
+    # (the closest call's margin, printed: a near tie in float32 could go the other way)
+    check(same, f"the errors picture shows the misread test images themselves, in order ({len(misread)} by numpy; "
+          f"smallest top-two margin {float((top2[:, 1] - top2[:, 0]).min()):.2g})")
     # A model trained with --dataset fashion names its classes in eval and predict.
     p = subprocess.run([MNIST, "train", *data, "--dataset", "fashion", "--layers", "784,16,10", "--batch", "10",
                         "--epochs", "1", "--save", f("fashion.st")], capture_output=True, text=True)
