@@ -146,6 +146,13 @@ def main():
     check(abs(rec["train_accuracy"] - acc_tr) < 1e-9 and abs(rec["test_accuracy"] - acc_te) < 1e-9,
           f"train/test accuracy {rec['train_accuracy']}/{rec['test_accuracy']} match numpy's {acc_tr}/{acc_te}")
 
+    # The same run as text, as the lab prints it: its accuracies are numpy's above, to 4 digits.
+    p = run("train", *data, "--layers", ",".join(map(str, sizes)),
+            "--batch", "4", "--epochs", "1", "--lr", str(lr), "--init-scale", str(scale), "--seed", "0")
+    text = [line for line in p.stdout.splitlines() if "accuracy:" in line]
+    check(p.returncode == 0 and text == [f"Training accuracy: {acc_tr:.4f}", f"Test accuracy:     {acc_te:.4f}"],
+          f"the text output's training and test accuracy lines are numpy's ({acc_tr:.4f}, {acc_te:.4f}): {text}")
+
     # 2b. --validation 2 holds out the last 2 of the 6 training examples: one step on the first 4
     # (RandomState(0).permutation(4)), and the validation numbers are those of examples 4 and 5.
     p = run("train", *data, "--layers", ",".join(map(str, sizes)), "--validation", "2",
