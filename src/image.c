@@ -38,6 +38,7 @@
 #define STROKE 2.0          /* ... to this, MNIST's median (see stroke_width) */
 #define BLOB 11             /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
 #define MAX_FILE (1u << 30) /* image files larger than 1 GiB are refused before reading */
+#define MAX_SCANS 100       /* JPEG scans: each one is a pass over the whole image (see jpeg_scans) */
 
 typedef struct {
     int w, h;
@@ -103,6 +104,33 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
     return 1;
 }
 
+/* The scans (SOS markers) of a JPEG; 0 when bytes do not begin one. stb_image decodes each scan of
+ * a progressive JPEG by a pass over every block of the image, and a scan that codes nothing but
+ * end-of-band runs takes a hundred bytes: a 2 MB file of 20000 such scans over an 8192x8192 image
+ * took 30 s to decode (and a 10 MB upload would hold a server's thread for over two minutes).
+ * Encoders write about 10 scans (libjpeg's progressive default), mozjpeg a few more. */
+static long jpeg_scans(const uint8_t *b, size_t n) {
+    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 0;
+    long scans = 0;
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (b[i] != 0xFF) { /* entropy-coded data after a scan's header: up to the next marker */
+            i++;
+            continue;
+        }
+        uint8_t m = b[i + 1];
+        if (m == 0xFF || m == 0x00 || (m >= 0xD0 && m <= 0xD7)) { /* fill, stuffed byte, restart: no length */
+            i += m == 0xFF ? 1 : 2;
+            continue;
+        }
+        if (m == 0xD9) break; /* EOI */
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (m == 0xDA) scans++;
+        i += 2 + len;
+    }
+    return scans;
+}
+
 /* A PNG's size from its IHDR chunk, for the case stb_image refuses to report one (over 2^30 pixels
  * it says only "unknown image type"); 0 when bytes do not begin a PNG. */
 static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
@@ -120,6 +148,10 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     if (len > INT_MAX) return errf(err, "%s: %zu bytes is too large a file", name, len);
     const char *no = unsupported(bytes, len);
     if (no) return errf(err, "%s: %s images are not supported (PNG, JPEG, BMP, GIF, TGA, PNM are)", name, no);
+    long scans = jpeg_scans(bytes, len);
+    if (scans > MAX_SCANS)
+        return errf(err, "%s: a JPEG of %ld scans, over the limit of %d (encoders write about 10; each scan is a "
+                    "pass over the whole image)", name, scans, MAX_SCANS);
     int w, h, nc;
     uint64_t pw, ph;
     if (png_size(bytes, len, &pw, &ph) && pw * ph > MNIST_MAX_IMAGE_PIXELS)

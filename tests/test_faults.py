@@ -260,6 +260,9 @@ def test_images(tmp):
               os.path.join(ROOT, "tests", "data", "image-newline-reason.png"), None, "cannot decode"),
              ("a 20-byte PPM whose header promises 2292558x22 pixels (found by fuzz_image: stb_image left the missing "
               "pixels uninitialised)", os.path.join(ROOT, "tests", "data", "image-short-pnm.ppm"), None, "truncated"),
+             ("a progressive JPEG of 101 scans (each a pass over the whole image: 20000 of them, 2 MB, held a "
+              "thread 30 s)", os.path.join(ROOT, "tests", "data", "image-many-scans.jpg"), None, "101 scans",
+              "over the limit"),
              ("a PGM cut short", os.path.join(tmp, "cut.pgm"), b"P5\n# a comment\n64 64\n255\n" + bytes(100), "truncated"),
              ("a 16-bit PGM cut short", os.path.join(tmp, "cut16.pgm"), b"P5 8 8 65535\n" + bytes(127), "truncated"),
              ("a TGA cut short", os.path.join(tmp, "cut.tga"),
