@@ -327,6 +327,25 @@ def test_errors(srv, blank_png):
     check(srv.alive(), "after all of that, GET /healthz still answers")
 
 
+def test_idle_uploads(srv, png):
+    """Connections that announce a large body and send none of it hold little of the 256 MB that bodies may
+    take together: 300 of them (1 MB reserved each, once) made every other upload a 503."""
+    idle = []
+    try:
+        for _ in range(300):
+            s = socket.create_connection((srv.host, srv.port), timeout=10)
+            s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
+                      b"Content-Length: 5000000\r\n\r\n")
+            idle.append(s)
+        with open(png, "rb") as f:
+            status, _, body = srv.json("POST", "/api/predict", f.read())
+        check(status == 200 and isinstance(body, dict) and "digit" in body,
+              f"while 300 connections each announce a 5 MB upload and send nothing, a PNG is read: {status} {body}")
+    finally:
+        for s in idle:
+            s.close()
+
+
 def test_startup(model):
     def run(*args):
         try:
@@ -413,6 +432,7 @@ def main():
             test_endpoints(srv)
             first = test_predict(srv, model, png)
             test_errors(srv, blank)
+            test_idle_uploads(srv, png)
             with open(png, "rb") as f:
                 status, _, again = srv.json("POST", "/api/predict", f.read())
             check(status == 200 and again == first, "after the bad requests, the PNG gets the same answer as before")

@@ -32,6 +32,8 @@
 #define MAX_JSON (1u << 20)       /* JSON bodies over 1 MB too: cJSON takes ~64 bytes a value */
 #define BODY_BUDGET (256u << 20)  /* bodies held by all requests at once; past it, 503 */
 #define MAX_CONNECTIONS 1024
+#define INITIAL_ROOM (64u << 10) /* body bytes held from a Content-Length before any arrive */
+_Static_assert((uint64_t)MAX_CONNECTIONS * INITIAL_ROOM < BODY_BUDGET, "idle connections cannot fill the budget");
 #define ANSWER_CAP ((MNIST_PIXELS + MNIST_CLASSES) * 17 + 64) /* %.9g is at most 15 chars */
 
 /* web/index.html, made into a C array by scripts/embed.sh at build time. */
@@ -255,7 +257,7 @@ static void release(server *s, request *q) {
 static unsigned grow(server *s, request *q, size_t n) {
     if (n > q->limit - q->len) return MHD_HTTP_CONTENT_TOO_LARGE;
     if (q->len + n <= q->cap) return 0;
-    size_t cap = q->cap ? q->cap : 64 << 10;
+    size_t cap = q->cap ? q->cap : INITIAL_ROOM;
     while (cap < q->len + n) cap *= 2;
     if (cap > q->limit) cap = q->limit;
     size_t more = cap - q->cap;
@@ -330,8 +332,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (length) { /* refuse from the header, before any of the body is read */
                 char *end;
                 unsigned long long n = strtoull(length, &end, 10);
-                /* room for it all, or for 1 MB of it: a client that says 10 MB and sends nothing holds little */
-                size_t room = n < 1u << 20 ? (size_t)n : 1u << 20;
+                /* room for the first 64 KB of it, grown as the rest comes: a client that says 10 MB and
+                 * sends nothing holds 64 KB of BODY_BUDGET, and MAX_CONNECTIONS of them 64 MB of its 256
+                 * (with 1 MB each, 257 idle connections made every upload a 503) */
+                size_t room = n < INITIAL_ROOM ? (size_t)n : INITIAL_ROOM;
                 unsigned st = n > q->limit ? MHD_HTTP_CONTENT_TOO_LARGE : n ? grow(s, q, room) : 0;
                 if (st) return refuse(c, q, st);
             }
