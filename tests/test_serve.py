@@ -281,6 +281,13 @@ def test_errors(srv, blank_png):
     error_body(*srv.json("GET", "/nope"), 404, "GET /nope")
     error_body(*srv.json("GET", "/web/index.html"), 404, "GET /web/index.html (no files are served from disk)")
     error_body(*srv.json("GET", "/../../etc/passwd"), 404, "GET /../../etc/passwd")
+    status, _, data = srv.request("GET", "/%C3%A9%FF%C0%AF")  # é, then bytes that are not UTF-8 (the path is echoed)
+    try:
+        msg = json.loads(data.decode("utf-8"))["error"]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        msg = f"not UTF-8 JSON: {e}: {data!r}"
+    check(status == 404 and '"/\u00e9' + r"\ufffd" * 3 + '"' in msg,  # the path quoted as JSON inside the message
+          f"a path of bytes that are not UTF-8: 404 in UTF-8 JSON, each such byte U+FFFD ({msg!r})")
 
     # 413 from the Content-Length alone: answered before any of the body is sent.
     head = (b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
@@ -344,6 +351,26 @@ def test_idle_uploads(srv, png):
     finally:
         for s in idle:
             s.close()
+
+
+def test_log(model):
+    """--log prints the client's bytes escaped: a method holding terminal escapes (here one that clears the
+    screen) reaches the operator's terminal as text."""
+    proc, host, port = start(model, "--log")
+    if not check(port is not None, "mnist serve --log starts"):
+        stop(proc)
+        return
+    reply, _, _ = raw(Server(host, port), b"\x1b[2J\x1b[31mX /nope HTTP/1.1\r\nHost: t\r\n\r\n", 2)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    stop(proc)
+    err = proc.stderr.read()
+    line = next((x for x in err.splitlines() if "/nope" in x), "")
+    check(reply.startswith(b"HTTP/1.1 404") and line and "\x1b" not in err and "\\u001b" in line,
+          f"--log escapes a method of terminal escapes: {line!r}")
 
 
 def test_startup(model):
@@ -446,6 +473,7 @@ def main():
             check(rc == 0 and "Stopped" in out, f"Ctrl-C (SIGINT) stops the server cleanly (status {rc})")
         finally:
             stop(proc)
+        test_log(model)
         test_startup(model)
         test_overflow(tmp, png)
 
