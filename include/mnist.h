@@ -194,6 +194,11 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
                         mnist_err *err);
 /* The same for a file. */
 int mnist_image_prepare_file(const char *path, mnist_prep prep, float *x, mnist_err *err);
+/* About the most memory mnist_image_prepare takes for bytes, from the image's header (its pixels
+ * as decoded, twice, and the lab's resize strips): 0 when the header does not say, or when the
+ * image is one that mnist_image_prepare refuses before decoding. To budget memory when many
+ * images decode at once (a 500 KB PNG can decode to 1 GB). */
+size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep prep);
 
 /* ---- pictures (src/picture.c) ---------------------------------------- */
 

@@ -190,6 +190,19 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     return 0;
 }
 
+size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep prep) {
+    int w, h, nc;
+    if (len == 0 || len > INT_MAX || unsupported(bytes, len) || jpeg_scans(bytes, len) > MAX_SCANS ||
+        !stbi_info_from_memory(bytes, (int)len, &w, &h, &nc) || w < 1 || h < 1 ||
+        (uint64_t)w * (uint64_t)h > MNIST_MAX_IMAGE_PIXELS)
+        return 0;
+    size_t px = (size_t)w * (size_t)h, bytes_per = stbi_is_16_bit_from_memory(bytes, (int)len) ? 2 : 1;
+    /* stb's buffer (a PNG's inflated rows, say) and its output, then the luma plane; the lab's
+     * resize holds 28-pixel strips of the other side and their weights (measured: a 4x16M PNG,
+     * 790 MB) */
+    return px * (size_t)nc * bytes_per * 2 + px + (prep == MNIST_PREP_LAB ? 64 * ((size_t)w + (size_t)h) : 0);
+}
+
 /* ---- the lab's recipe: Pillow, byte for byte --------------------------- */
 
 #define PIL_BITS 22 /* Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2 */

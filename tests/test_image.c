@@ -144,6 +144,14 @@ static void refusals(void) {
     buf b = png(v, 64, 48, 1);
     check(mnist_image_prepare(b.b, b.n / 2, "cut.png", MNIST_PREP_LAB, x, &err) && strstr(err.msg, "cut.png: "),
           "a PNG cut in half is refused: %s", err.msg);
+    /* the memory to budget, from the header: 64x48 gray, 1 byte a sample, twice, then the luma
+     * plane; the lab's resize adds 64 bytes per pixel of width plus height */
+    size_t mn = mnist_image_decode_bytes(b.b, b.n, MNIST_PREP_MNIST);
+    size_t lab = mnist_image_decode_bytes(b.b, b.n, MNIST_PREP_LAB);
+    check(mn == 64 * 48 * 3 && lab == mn + 64 * (64 + 48), "decode bytes from the header: %zu (mnist), %zu (lab)", mn, lab);
+    check(mnist_image_decode_bytes(huge, sizeof huge, MNIST_PREP_MNIST) == 0 &&
+              mnist_image_decode_bytes(garbage, sizeof garbage, MNIST_PREP_MNIST) == 0,
+          "decode bytes: 0 for what is refused before decoding (over the pixel limit, not an image)");
     free(b.b);
     check(mnist_image_prepare_file("tests", MNIST_PREP_MNIST, x, &err) && !strcmp(err.msg, "tests: not a regular file"),
           "a folder is refused: %s", err.msg);

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -353,6 +354,35 @@ def test_idle_uploads(srv, png):
             s.close()
 
 
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_large_decodes(srv, png):
+    """A 2 MB PNG can decode to a gigabyte, and each thread could be decoding one: while one such decodes,
+    another is told to try again (503), and a small image is still read."""
+    row = b"\0" + b"\x80" * (8192 * 8)  # 8192 pixels of 16-bit RGBA: 512 MB decoded, twice that in all
+    z = zlib.compressobj(1)
+    idat = b"".join(z.compress(row * 512) for _ in range(16)) + z.flush()
+    big = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8192, 8192, 16, 6, 0, 0, 0)) +
+           png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+    with open(png, "rb") as f:
+        small = f.read()
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        t0 = time.monotonic()
+        first = ex.submit(srv.json, "POST", "/api/predict", big)
+        time.sleep(0.1)  # the first is decoding (about a second here; longer under the sanitizers)
+        second = srv.json("POST", "/api/predict", big)
+        other = srv.json("POST", "/api/predict", small)
+        busy = time.monotonic() - t0
+        a = first.result()
+    check(a[0] == 400 and second[0] == 503 and "decoding other large images" in second[2].get("error", "")
+          and other[0] == 200, f"a second 1 GB decode meanwhile is a 503, a small image is read ({a[0]}, {second[0]} "
+          f"{second[2]}, {other[0]}, {busy:.2f} s in)")
+    third = srv.json("POST", "/api/predict", big)
+    check(third[0] == 400, f"and once the first is done, the large image decodes (no clear ink in it): {third[0]}")
+
+
 def test_log(model):
     """--log prints the client's bytes escaped: a method holding terminal escapes (here one that clears the
     screen) reaches the operator's terminal as text."""
@@ -460,6 +490,7 @@ def main():
             first = test_predict(srv, model, png)
             test_errors(srv, blank)
             test_idle_uploads(srv, png)
+            test_large_decodes(srv, png)
             with open(png, "rb") as f:
                 status, _, again = srv.json("POST", "/api/predict", f.read())
             check(status == 200 and again == first, "after the bad requests, the PNG gets the same answer as before")

@@ -32,6 +32,8 @@
 #define MAX_JSON (1u << 20)       /* JSON bodies over 1 MB too: cJSON takes ~64 bytes a value */
 #define BODY_BUDGET (256u << 20)  /* bodies held by all requests at once; past it, 503 */
 #define MAX_CONNECTIONS 1024
+#define DECODE_BUDGET (1024u << 20) /* memory for decoding large images at once; past it, 503 */
+#define DECODE_SMALL (128u << 20)   /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
 #define INITIAL_ROOM (64u << 10) /* body bytes held from a Content-Length before any arrive */
 _Static_assert((uint64_t)MAX_CONNECTIONS * INITIAL_ROOM < BODY_BUDGET, "idle connections cannot fill the budget");
 #define ANSWER_CAP ((MNIST_PIXELS + MNIST_CLASSES) * 17 + 64) /* %.9g is at most 15 chars */
@@ -57,6 +59,7 @@ typedef struct {
     atomic_int started;     /* libmicrohttpd's messages: kept for the one line of a failed start, then --log */
     char mhd_msg[256];
     atomic_size_t buffered; /* bytes of request bodies held now, all requests together */
+    atomic_size_t decoding; /* mnist_image_decode_bytes of the large images decoding now */
 } server;
 
 typedef struct {
@@ -237,15 +240,33 @@ done:
     return rc;
 }
 
+/* Whether a decode taking `need` bytes may begin: a small one always; a large one when it is the
+ * only one, or the large ones under way leave room for it in DECODE_BUDGET. A 500 KB PNG can decode
+ * to a gigabyte; without this, each thread could hold one. */
+static int decode_admit(server *s, size_t need) {
+    if (need < DECODE_SMALL) return 1;
+    size_t held = atomic_load(&s->decoding);
+    do
+        if (held && held + need > DECODE_BUDGET) return 0;
+    while (!atomic_compare_exchange_weak(&s->decoding, &held, held + need));
+    return 1;
+}
+
 static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) {
     float x[MNIST_PIXELS], prob[MNIST_CLASSES];
     mnist_err err;
     if (q->len == 0)
         return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL,
                             "the body is empty: send an image file, or JSON {\"pixels\": [%d numbers]}", MNIST_PIXELS);
-    if (q->json ? parse_pixels(q->body, q->len, x, &err)
-                : mnist_image_prepare(q->body, q->len, "the uploaded image", s->prep, x, &err))
-        return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
+    size_t need = q->json ? 0 : mnist_image_decode_bytes(q->body, q->len, s->prep);
+    if (!decode_admit(s, need))
+        return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
+                            "the server is decoding other large images; try again (this one takes %.0f MB)",
+                            need / 1e6);
+    int bad = q->json ? parse_pixels(q->body, q->len, x, &err)
+                      : mnist_image_prepare(q->body, q->len, "the uploaded image", s->prep, x, &err);
+    if (need >= DECODE_SMALL) atomic_fetch_sub(&s->decoding, need);
+    if (bad) return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
     if (mnist_predict(&s->model, x, 1, prob, &err))
         return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s", err.msg);
     int digit = 0;
