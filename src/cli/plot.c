@@ -28,7 +28,7 @@ int cmd_plot(int argc, char **argv) {
     if (n < 0 || mnist_plot_curves(out, s, n, &err))
         fprintf(stderr, "mnist plot: %s\n", err.msg);
     else
-        printf("Wrote %d epochs to %s\n", n, out), status = 0;
+        printf("Wrote %d epoch%s to %s\n", n, n == 1 ? "" : "s", out), status = 0;
     free(s);
     return status;
 }
