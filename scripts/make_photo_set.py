@@ -17,6 +17,9 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
              with white ink, as a dark-themed app draws), no noise or lighting
     jpeg     a camera photo: colour, noisier, saved as JPEG at quality 55..90
     board    light chalk on a dark board, grayscale PNG
+    notebook a pen on ruled or squared paper (light blue or grey lines 1-3 pixels thick, the page
+             turned up to 4 degrees, the digit one to two and a half lines tall and across them),
+             colour, as PNG or JPEG
     raw      (only when asked for) the MNIST digit itself, its 28x28 bytes as a grayscale PNG: with
              `predict --preprocess lab` that is exactly the MNIST input
 
@@ -35,8 +38,8 @@ from PIL import Image
 
 from digit_png import data_dir  # the data folder as the program finds it (scripts/ is on sys.path)
 
-KINDS = ("gray", "colour", "rgba", "jpeg", "board", "raw")
-DEFAULT_KINDS = KINDS[:5]
+KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "raw")
+DEFAULT_KINDS = KINDS[:6]
 # Slight slant and turn, at most, each way: a shear of 0.25 with 10 degrees costs a model trained
 # on MNIST 3 points of accuracy even when the digit is then cropped and centred perfectly.
 SLANT = 0.15
@@ -136,6 +139,35 @@ def noise(rng, shape, sd):
     return sd * (n if len(shape) == 3 else n[..., 0])
 
 
+def notebook(ink, light, paper, rng):
+    """The ink (h, w) written on ruled or squared paper: lines every `gap` pixels, the digit one to two
+    and a half gaps tall, the page turned a little."""
+    h, w = ink.shape
+    rows = np.nonzero(ink.max(1) > 0.5)[0]
+    tall = rows[-1] - rows[0] + 1 if len(rows) else h / 3
+    gap = max(8.0, tall / rng.uniform(1.0, 2.5))
+    width = rng.uniform(1.0, 3.0) * max(1.0, max(h, w) / 600)
+    turn = math.radians(rng.uniform(-4, 4))
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    across = y * math.cos(turn) - x * math.sin(turn) + rng.uniform(0, gap)  # distance along the page's height
+    lines = np.clip(width / 2 + 0.5 - np.abs((across + gap / 2) % gap - gap / 2), 0, 1)
+    if rng.rand() < 0.5:  # squared
+        down = x * math.cos(turn) + y * math.sin(turn) + rng.uniform(0, gap)
+        lines = np.maximum(lines, np.clip(width / 2 + 0.5 - np.abs((down + gap / 2) % gap - gap / 2), 0, 1))
+    tint = paper * np.array([1, rng.uniform(0.96, 1), rng.uniform(0.9, 1)])
+    line = np.array([0.55, 0.7, 0.95]) if rng.rand() < 0.7 else np.array([0.6, 0.6, 0.6])
+    line = 1 - (1 - line) * rng.uniform(0.5, 1.2)  # how strong the lines print
+    pens = ([0.1, 0.1, 0.15], [0.1, 0.2, 0.6], [0.15, 0.15, 0.3])
+    pen = np.array(pens[rng.randint(len(pens))]) * rng.uniform(0.6, 1.3)
+    page = tint * (1 - lines[..., None] * (1 - line))
+    v = light[..., None] * (page * (1 - ink[..., None]) + pen * tint * ink[..., None])
+    v += noise(rng, v.shape, rng.uniform(0.005, 0.035))
+    im = Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "RGB")
+    if rng.rand() < 0.5:
+        return im, "jpg", {"quality": int(rng.uniform(60, 92))}
+    return im, "png", {"compress_level": 1}
+
+
 def render(kind, digit, rng, side):
     """One image of `kind` as (PIL image, file extension, save options)."""
     if kind == "raw":
@@ -159,6 +191,8 @@ def render(kind, digit, rng, side):
         v += noise(rng, v.shape, rng.uniform(0.005, 0.03))
         return Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "L"), "png", {"compress_level": 1}
     paper = rng.uniform(0.7, 0.97)
+    if kind == "notebook":
+        return notebook(ink, light, paper, rng)
     if kind == "gray":
         darkness = rng.uniform(0.6, 0.92)
         v = paper * light * (1 - darkness * ink)

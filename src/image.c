@@ -1028,6 +1028,130 @@ static long candidates(const float *ink, long n, float floor_, float *t) {
     return m;
 }
 
+/* ---- ruled and squared paper --------------------------------------------- */
+
+#define LINE_TURN 6      /* degrees: the lines of a page turned up to this are found */
+#define LINE_COVER 0.85f /* a line has ink along this share of its length, at least ... */
+#define LINE_THICK 0.03  /* ... is at most this share of the frame's longer side thick */
+#define LINE_BINS (WORK_MAX + 2 * 64) /* lines across: the frame's side, and 512 tan 6 degrees each way */
+#define DEGREE 0.017453292519943295   /* pi / 180 */
+
+/* One family of lines: horizontal ones (vertical = 0) are indexed along x and across y, vertical
+ * ones along y and across x. Pixel (along a, across c) lies on line c + shift[a] at slope t, where
+ * shift[a] = off - round(a t). */
+typedef struct {
+    int vertical, along, across;
+    int shift[WORK_MAX];
+} lines_family;
+
+static void family_slope(lines_family *f, double t) {
+    int off = (int)ceil(f->along * tan(LINE_TURN * DEGREE)) + 1;
+    for (int a = 0; a < f->along; a++) f->shift[a] = off + (int)lrint(-a * t);
+}
+
+/* The line of pixel on[i] (y << 16 | x). */
+static inline int line_of(const lines_family *f, uint32_t p) {
+    int x = (int)(p & 0xffff), y = (int)(p >> 16);
+    return f->vertical ? x + f->shift[y] : y + f->shift[x];
+}
+
+/* How sharply the pixels with ink, on (m of them), gather on lines at slope t: the sum of the
+ * squares of their counts on each line. Counts, not sums of ink: a digit's strokes are darker than
+ * a page's lines, and sums would choose the slope of the digit's bars. */
+static double line_energy(lines_family *f, const uint32_t *on, long m, double t) {
+    int count[LINE_BINS] = {0};
+    family_slope(f, t);
+    for (long i = 0; i < m; i++) count[line_of(f, on[i])]++;
+    double e = 0;
+    for (int b = 0; b < LINE_BINS; b++) e += (double)count[b] * count[b];
+    return e;
+}
+
+/* Ruled or squared paper's lines, one family. The slope: the turn, within LINE_TURN degrees, whose
+ * lines gather the pixels with ink most (tried in steps of 1 degree, then of 1/8 around the best).
+ * The lines: those with ink (on: m pixels, over tau) along LINE_COVER of their length in the
+ * frame, that length at least half the frame's, in bands at most LINE_THICK of the side thick,
+ * and at least two bands (a page has many lines; one long stroke may be a digit's). Each band's
+ * level (the mean of its pixels under 1.5 times their mean: the lines' and the paper's, not the
+ * strokes' across them) is taken away over it and a line each side (the soft edge), so that those
+ * strokes stay. Returns the bands taken away. */
+static int remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on, long m) {
+    lines_family f = {vertical, vertical ? h : w, vertical ? w : h, {0}};
+    double best = 0, top = -1;
+    for (int d = -LINE_TURN; d <= LINE_TURN; d++) {
+        double e = line_energy(&f, on, m, tan(d * DEGREE));
+        if (e > top) top = e, best = d;
+    }
+    double turn = best;
+    top = -1;
+    for (int k = -4; k <= 4; k++) {
+        double d = best + k / 8.0, e;
+        if (fabs(d) <= LINE_TURN && (e = line_energy(&f, on, m, tan(d * DEGREE))) > top) top = e, turn = d;
+    }
+    family_slope(&f, tan(turn * DEGREE));
+    /* each line's length in the frame (each a puts `across` pixels on lines shift[a] ..), and its ink */
+    int len[LINE_BINS + 1] = {0}, over[LINE_BINS] = {0};
+    for (int a = 0; a < f.along; a++) len[f.shift[a]]++, len[f.shift[a] + f.across]--;
+    for (int b = 1; b < LINE_BINS; b++) len[b] += len[b - 1];
+    for (long i = 0; i < m; i++) over[line_of(&f, on[i])]++;
+    int side = w > h ? w : h, thick = (int)(LINE_THICK * side) > 2 ? (int)(LINE_THICK * side) : 2;
+    char band[LINE_BINS] = {0};
+    int nb = 0;
+    for (int b = 0; b < LINE_BINS;) {
+        int e = b;
+        while (e < LINE_BINS && 2 * len[e] >= f.along && over[e] >= LINE_COVER * len[e]) e++;
+        if (e > b && e - b <= thick) {
+            nb++;
+            for (int j = b - 1; j <= e; j++)
+                if (j >= 0 && j < LINE_BINS) band[j] = 1;
+        }
+        b = e > b ? e : b + 1;
+    }
+    if (nb < 2) return 0;
+    /* the level of each line of the bands, then of each band (its peak) */
+    double sum[LINE_BINS] = {0}, cut_sum[LINE_BINS] = {0};
+    int cut_n[LINE_BINS] = {0};
+    long sa = vertical ? w : 1, sc = vertical ? 1 : w;
+    for (int pass = 0; pass < 2; pass++)
+        for (int c = 0; c < f.across; c++)
+            for (int a = 0; a < f.along; a++) {
+                int b = c + f.shift[a];
+                if (!band[b]) continue;
+                float v = ink[c * sc + a * sa];
+                if (pass == 0) sum[b] += v;
+                else if (v <= 1.5 * sum[b] / len[b]) cut_sum[b] += v, cut_n[b]++;
+            }
+    float take[LINE_BINS] = {0};
+    for (int b = 0; b < LINE_BINS;) {
+        if (!band[b]) {
+            b++;
+            continue;
+        }
+        int e = b;
+        float peak = 0;
+        for (; e < LINE_BINS && band[e]; e++)
+            if (cut_n[e] && cut_sum[e] / cut_n[e] > peak) peak = (float)(cut_sum[e] / cut_n[e]);
+        for (; b < e; b++) take[b] = peak;
+    }
+    for (int c = 0; c < f.across; c++)
+        for (int a = 0; a < f.along; a++) {
+            float *v = ink + c * sc + a * sa, d = take[c + f.shift[a]];
+            if (d > 0) *v = *v > d ? *v - d : 0;
+        }
+    return nb;
+}
+
+/* The pixels of ink (h, w) over tau, as y << 16 | x, into on; returns how many. */
+static long ink_over(const float *ink, int w, int h, float tau, uint32_t *on) {
+    long m = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            on[m] = (uint32_t)y << 16 | (uint32_t)x;
+            m += ink[(size_t)y * w + x] > tau;
+        }
+    return m;
+}
+
 typedef struct {
     float s;      /* the strokes' strength: the share of the paper's light they take */
     float sigma;  /* the noise of that, on the paper */
@@ -1088,6 +1212,10 @@ static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, read
     /* a soft threshold: nothing below lo (noise, paper texture), full ink from hi up */
     float lo = 0.2f * s > 4 * sigma ? 0.2f * s : 4 * sigma;
     float hi = 0.55f * s > lo + 0.05f ? 0.55f * s : lo + 0.05f;
+    /* the lines of ruled or squared paper, where they would pass it, are not ink */
+    uint32_t *marked = (uint32_t *)(void *)t; /* t is free until the threshold below */
+    remove_lines(ink, w, h, 0, marked, ink_over(ink, w, h, 0.5f * lo, marked));
+    remove_lines(ink, w, h, 1, marked, ink_over(ink, w, h, 0.5f * lo, marked));
     for (long i = 0; i < n; i++) {
         float v = (ink[i] - lo) / (hi - lo);
         v = v < 0 ? 0 : v;

@@ -2,10 +2,11 @@
 model's own MNIST test accuracy.
 
 A model is trained here on real MNIST (784-256-10 tanh, Adam, 2 epochs: about 96% in a few
-seconds). scripts/make_photo_set.py makes 80 MNIST test digits into photos of five kinds (gray
-and colour PNG, a drawing app's RGBA export, JPEG, chalk on a board: placed anywhere at any size,
-slanted a little, blurred, lit unevenly, noisy; frames up to 480 pixels here, to keep it quick).
-`mnist predict` must get at least 97% of the model's test accuracy right over the 400, and at
+seconds). scripts/make_photo_set.py makes 80 MNIST test digits into photos of six kinds (gray
+and colour PNG, a drawing app's RGBA export, JPEG, chalk on a board, a pen on ruled or squared
+paper: placed anywhere at any size, slanted a little, blurred, lit unevenly, noisy; frames up to
+480 pixels here, to keep it quick). `mnist predict` must get at least 97% of the model's test
+accuracy right over the 480, and at
 least 93% of it on each kind (80 each: one error is 1.25 points). The samples in samples/ (digit
 in the file name) must all be read right. bench/predict_photos.py measures larger sets.
 """
@@ -35,7 +36,7 @@ def main():
     photos = os.path.join(tmp, "photos")
     p = subprocess.run([PYTHON, os.path.join(ROOT, "scripts", "make_photo_set.py"), photos, "--count", "80",
                         "--max-side", "480", "--seed", "7"], capture_output=True, text=True)
-    check(p.returncode == 0, "scripts/make_photo_set.py makes 400 photos" + ("" if p.returncode == 0 else ": " + p.stderr))
+    check(p.returncode == 0, "scripts/make_photo_set.py makes 480 photos" + ("" if p.returncode == 0 else ": " + p.stderr))
     if p.returncode:
         return 1
     rows = [line.split("\t") for line in open(os.path.join(photos, "index.tsv")).read().splitlines()[1:]]
