@@ -21,10 +21,14 @@
 
 #define MAX_DOWNLOAD ((curl_off_t)1 << 30) /* no dataset file comes near 1 GiB */
 #define PATH_CAP 4096
+/* No IDX file the reader takes is larger (idx.c: 2 GiB of pixels and a 16-byte header), so hashing
+ * stops past it: a small gzip bomb from a mirror would otherwise inflate to a terabyte first
+ * (an 8 MB .gz of 8 GiB took 28 s, a 1 GiB download could take an hour), deaf to Ctrl-C */
+#define MAX_CONTENT (((uint64_t)1 << 31) + 16)
 
 /* ---- SHA-256 ---------------------------------------------------------- */
 
-int mnist_sha256_file(const char *path, char hex[65], mnist_err *err) {
+int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err) {
     struct stat st; /* a FIFO would block the open */
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return errf(err, "%s: not a regular file", path);
     errno = 0;
@@ -38,7 +42,18 @@ int mnist_sha256_file(const char *path, char hex[65], mnist_err *err) {
     }
     unsigned char buf[1 << 16];
     int n, rc = 0;
+    uint64_t total = 0;
     while ((n = gzread(gz, buf, sizeof buf)) > 0) {
+        total += (uint64_t)n;
+        if (total > limit) {
+            rc = errf(err, "%s: decompresses to more than %llu bytes, more than any dataset file", path,
+                      (unsigned long long)limit);
+            break;
+        }
+        if (cancel && *cancel) {
+            rc = errf(err, "%s: interrupted", path);
+            break;
+        }
         if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
             rc = errf(err, "%s: SHA-256 update failed (OpenSSL)", path);
             break;
@@ -69,6 +84,10 @@ int mnist_sha256_file(const char *path, char hex[65], mnist_err *err) {
     }
     hex[64] = '\0';
     return 0;
+}
+
+int mnist_sha256_file(const char *path, char hex[65], mnist_err *err) {
+    return sha256_file_limited(path, hex, MAX_CONTENT, NULL, err);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -267,7 +286,12 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
     }
     char hex[65];
     mnist_err e;
-    if (mnist_sha256_file(a.tmp, hex, &e)) {
+    if (sha256_file_limited(a.tmp, hex, MAX_CONTENT, x->o->cancel, &e)) {
+        if (cancelled(x->o)) {
+            atomic_abort(&a);
+            errf(err, "%s: download interrupted", url);
+            return FATAL;
+        }
         const char *msg = e.msg; /* "TMP: cannot read: ...": the temporary name means nothing */
         size_t len = strlen(a.tmp);
         if (strncmp(msg, a.tmp, len) == 0 && msg[len] == ':') msg += len + 1 + (msg[len + 1] == ' ');
@@ -313,7 +337,8 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
     int found = mnist_data_file(path, sizeof path, dir, f, err);
     if (found <= 0) return found;
     for (;;) {
-        int unreadable = mnist_sha256_file(path, hex, &e);
+        int unreadable = sha256_file_limited(path, hex, MAX_CONTENT, o->cancel, &e);
+        if (unreadable && cancelled(o)) return errf(err, "%s: verification interrupted", path);
         if (!unreadable && strcmp(hex, f->sha256) == 0) {
             if (stale[0] && unlink(stale) != 0 && errno != ENOENT)
                 return errf(err, "%s: fails verification and cannot be removed: %s", stale, strerror(errno));

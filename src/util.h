@@ -38,6 +38,10 @@ size_t first_nonfinite(const float *p, size_t n);
 /* "NaN", "+infinity" or "-infinity": a float that is not finite, for a message. */
 const char *nonfinite_name(float v);
 
+/* mnist_sha256_file (src/fetch.c) that refuses content (after gunzip) past limit bytes and stops,
+ * with an error, once *cancel (may be NULL) is set. */
+int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err);
+
 /* Monotonic clock in seconds. */
 double now_seconds(void);
 

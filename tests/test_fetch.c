@@ -6,6 +6,7 @@
 #define _XOPEN_SOURCE 700
 #include "mnist.h"
 #include "check.h"
+#include "util.h" /* sha256_file_limited */
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -162,6 +163,21 @@ static void test_sha256(void) {
     path_of(p, sizeof p, "missing", NULL);
     check(mnist_sha256_file(p, hex, &e) == -1 && strstr(e.msg, p) && strstr(e.msg, "No such file"),
           "missing file is an error naming it: %s", e.msg);
+    /* Content is hashed only up to a limit (a gzip bomb is not inflated to its end), and a cancel
+     * flag stops the hash: mnist_sha256_file's limit is the IDX reader's, 2 GiB and a header */
+    char full[65];
+    path_of(p, sizeof p, "big.gz", NULL);
+    ok = write_gz(p, big) == 0 && mnist_sha256_file(p, full, &e) == 0;
+    check(ok && sha256_file_limited(p, hex, sizeof big - 1, NULL, &e) == 0 && !strcmp(hex, full),
+          "content of exactly the limit is hashed");
+    e.msg[0] = '\0';
+    check(ok && sha256_file_limited(p, hex, sizeof big - 2, NULL, &e) == -1 && strstr(e.msg, p) &&
+              strstr(e.msg, "more than 4094 bytes"),
+          "content past the limit is refused, naming the file: %s", e.msg);
+    volatile int stop = 1;
+    e.msg[0] = '\0';
+    check(ok && sha256_file_limited(p, hex, UINT64_MAX, &stop, &e) == -1 && strstr(e.msg, "interrupted"),
+          "a set cancel flag stops the hash: %s", e.msg);
 }
 
 static void test_dataset(void) {
