@@ -89,13 +89,16 @@ static int get_name(const cJSON *o, const char *key, const char *const *names, i
 }
 
 /* A count written as decimal digits only (a uint64_t does not fit a JSON number exactly): no sign,
- * no space, nothing after, no overflow. 0, or -1 when s is not such a count. */
+ * no space, nothing after, at most 2^53. The optimizer takes the step count as a double (Adam's
+ * 1 - beta^t): past 2^53 it is not exact, and 2^64 - 1 wrapped to step 0 there, a division by
+ * zero that stopped training with "the loss became NaN ... the learning rate is probably too
+ * high". 0, or -1 when s is not such a count. */
 static int get_u64(const char *s, uint64_t *out) {
     if (*s < '0' || *s > '9') return -1;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return -1;
+    if (*end || errno || v > (1ull << 53)) return -1;
     *out = (uint64_t)v;
     return 0;
 }

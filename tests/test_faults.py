@@ -6,6 +6,7 @@ is downloaded."""
 import gzip
 import json
 import math
+import re
 import os
 import resource
 import shutil
@@ -374,6 +375,11 @@ def test_outputs(tmp, data):
             ("steps_done 12abc", lambda m: m.update(train=m["train"].replace('"steps_done":"', '"steps_done":"12abc')),
              1, ("steps_done",)),
             ("steps_done -5", lambda m: m.update(train=m["train"].replace('"steps_done":"', '"steps_done":"-5')),
+             1, ("steps_done",)),
+            # 2^64 - 1 made Adam's step 0 (a NaN loss blamed on the rate); a step count is at most 2^53
+            ("steps_done 2^64-1", lambda m: m.update(train=re.sub('"steps_done":"[0-9]*"', '"steps_done":"18446744073709551615"', m["train"])),
+             1, ("steps_done",)),
+            ("steps_done 2^53+1", lambda m: m.update(train=re.sub('"steps_done":"[0-9]*"', '"steps_done":"9007199254740993"', m["train"])),
              1, ("steps_done",)),
             ("dataset foo", lambda m: m.update(dataset="foo"), 1, ("dataset 'foo'",))):
         bad = os.path.join(tmp, "bad.ckpt")
