@@ -88,6 +88,13 @@ def main():
     r = plot("infinite", '{"epoch": 0, "loss": 1}\n{"epoch": 1, "loss": 1, "test_loss": 1e999, "test_accuracy": 0.5}\n')
     check(r is not None and r[0] == 1 and "line 2" in r[1] and "test_loss" in r[1] and "finite" in r[1],
           f"a record with a number past the doubles' range is refused: {r and r[1]}")
+    # The key is shown as printable ASCII: a log's terminal escapes do not reach the terminal
+    r = plot("escape-key", '{"epoch": 0, "\\u001b[2J\\u001b]0;owned\\u0007": 1e999}\n')
+    check(r is not None and r[0] == 1 and "line 1" in r[1] and "finite" in r[1] and "?[2J?]0;owned?" in r[1]
+          and not any(ch < " " for ch in r[1]), f"a key of terminal escapes is shown without them: {r and r[1]!r}")
+    r = plot("long-key", '{"epoch": 0, "' + "k" * 5000 + '": 1e999}\n')
+    check(r is not None and r[0] == 1 and "k" * 48 + "..." in r[1] and len(r[1]) < 400,
+          f"a long key is cut in the message: {r and len(r[1])} characters")
     # A record of any length (it was read 4095 bytes at a time, the rest taken for a second line).
     r = plot("long", json.dumps({"epoch": 0, "loss": 0.5, "note": "x" * 10000}) + "\n" + json.dumps(recs[1]) + "\n")
     check(r is not None and r[0] == 0 and "batch loss (during the epoch), epoch 0: 0.5000" in r[2],
