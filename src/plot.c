@@ -81,11 +81,18 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
     int n = 0, lineno = 0, rc = 0;
     for (;;) {
         errno = 0;
-        if (getline(&line, &size, f) < 0) {
+        ssize_t len = getline(&line, &size, f);
+        if (len < 0) {
             if (!feof(f)) rc = errf(err, "%s: read failed: %s", path, strerror(errno ? errno : EIO));
             break;
         }
         lineno++;
+        /* a NUL ends the string the parser sees: a line of binary was taken for a blank one, and
+         * a record followed by a NUL and anything at all was read as the record */
+        if (memchr(line, '\0', (size_t)len)) {
+            rc = errf(err, "%s: line %d holds a NUL byte: not a record of 'mnist train --log'", path, lineno);
+            break;
+        }
         if (line[strspn(line, " \t\r\n")] == '\0') continue;
         cJSON *o = cJSON_Parse(line);
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch"), *l = cJSON_GetObjectItemCaseSensitive(o, "loss");

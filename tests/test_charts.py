@@ -95,6 +95,13 @@ def main():
     r = plot("long-key", '{"epoch": 0, "' + "k" * 5000 + '": 1e999}\n')
     check(r is not None and r[0] == 1 and "k" * 48 + "..." in r[1] and len(r[1]) < 400,
           f"a long key is cut in the message: {r and len(r[1])} characters")
+    # A NUL byte ended the line for the parser: a line of binary was skipped as blank, and a record
+    # with a NUL and garbage after it was read as the record
+    for name, text in (("nul-line", '{"epoch": 0, "loss": 1}\n\0\1\2\n'),
+                       ("nul-tail", '{"epoch": 0, "loss": 1}\0garbage\n')):
+        r = plot(name, text)
+        check(r is not None and r[0] == 1 and "NUL" in r[1] and ("line 2" if name == "nul-line" else "line 1") in r[1]
+              and not os.path.exists(f(name + ".svg")), f"a log with a NUL byte ({name}) is refused: {r and r[1]}")
     # A record of any length (it was read 4095 bytes at a time, the rest taken for a second line).
     r = plot("long", json.dumps({"epoch": 0, "loss": 0.5, "note": "x" * 10000}) + "\n" + json.dumps(recs[1]) + "\n")
     check(r is not None and r[0] == 0 and "batch loss (during the epoch), epoch 0: 0.5000" in r[2],
