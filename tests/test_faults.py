@@ -381,7 +381,10 @@ def test_outputs(tmp, data):
              1, ("steps_done",)),
             ("steps_done 2^53+1", lambda m: m.update(train=re.sub('"steps_done":"[0-9]*"', '"steps_done":"9007199254740993"', m["train"])),
              1, ("steps_done",)),
-            ("dataset foo", lambda m: m.update(dataset="foo"), 1, ("dataset 'foo'",))):
+            ("dataset foo", lambda m: m.update(dataset="foo"), 1, ("dataset 'foo'",)),
+            # a position past the epoch's steps: found by mnist_train, which knows no file name
+            ("step 99", lambda m: m.update(train=re.sub('"step":[0-9]*', '"step":99', m["train"])), 1,
+             ("position (epoch 1, step 99) does not fit 3 steps",))):
         bad = os.path.join(tmp, "bad.ckpt")
         rewrite_metadata(ckpt, bad, change)
         p = run("train", "--data", data, "--no-verify", "--resume", bad, "--epochs", "2")

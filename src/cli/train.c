@@ -446,7 +446,8 @@ int cmd_train(int argc, char **argv) {
     clear_bar(&ui);
     int status = 0;
     if (rc < 0) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
+        int of_resume = resume && !strncmp(err.msg, "the checkpoint", 14); /* the library knows no file name */
+        fprintf(stderr, "mnist train: %s%s%s\n", of_resume ? resume : "", of_resume ? ": " : "", err.msg);
         status = 1;
     } else {
         if (rc == 1 && interrupted)
