@@ -131,6 +131,71 @@ static long jpeg_scans(const uint8_t *b, size_t n) {
     return scans;
 }
 
+/* The EXIF orientation of a JPEG (1 to 8), or 1 when it says none. A phone stores a photo as its
+ * sensor saw it and says in this tag how to turn it for viewing (6: a quarter turn clockwise). */
+static int exif_orientation(const uint8_t *b, size_t n) {
+    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1;
+    size_t i = 2;
+    while (i + 4 <= n && b[i] == 0xFF) {
+        uint8_t m = b[i + 1];
+        if (m == 0xFF) { /* fill */
+            i++;
+            continue;
+        }
+        if (m == 0xDA || m == 0xD9) break; /* the scan: the headers are over */
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (len < 2 || len > n - i - 2) break;
+        if (m == 0xE1 && len >= 8 + 8 && !memcmp(b + i + 4, "Exif\0\0", 6)) {
+            const uint8_t *t = b + i + 10; /* the TIFF header after "Exif\0\0" */
+            size_t tn = len - 8;
+            int le = t[0] == 'I' && t[1] == 'I';
+            if (!le && !(t[0] == 'M' && t[1] == 'M')) return 1;
+#define RD16(p) (le ? (p)[0] | (p)[1] << 8 : (p)[0] << 8 | (p)[1])
+#define RD32(p) (le ? (uint32_t)RD16(p) | (uint32_t)RD16((p) + 2) << 16 : (uint32_t)RD16(p) << 16 | (uint32_t)RD16((p) + 2))
+            uint32_t ifd = RD32(t + 4);
+            if (ifd > tn - 2) return 1;
+            int count = RD16(t + ifd);
+            for (int k = 0; k < count && ifd + 2 + 12 * (size_t)(k + 1) <= tn; k++) {
+                const uint8_t *e = t + ifd + 2 + 12 * k;
+                if (RD16(e) == 0x0112 && RD16(e + 2) == 3) { /* Orientation, a SHORT */
+                    int v = RD16(e + 8);
+                    return v >= 1 && v <= 8 ? v : 1;
+                }
+            }
+#undef RD16
+#undef RD32
+            return 1;
+        }
+        i += 2 + len;
+    }
+    return 1;
+}
+
+/* d turned as EXIF orientation o says: the picture as its viewer saw it. 0, or -1 when out of memory. */
+static int orient(decoded *d, int o) {
+    int w = d->w, h = d->h, nc = d->nc, swap = o >= 5, ow = swap ? h : w, oh = swap ? w : h;
+    uint8_t *out = malloc((size_t)w * h * nc);
+    if (!out) return -1;
+    for (int Y = 0; Y < oh; Y++)
+        for (int X = 0; X < ow; X++) {
+            int x, y; /* where the stored image holds the pixel seen at (X, Y) */
+            switch (o) {
+            case 2: x = w - 1 - X, y = Y; break;
+            case 3: x = w - 1 - X, y = h - 1 - Y; break;
+            case 4: x = X, y = h - 1 - Y; break;
+            case 5: x = Y, y = X; break;
+            case 6: x = Y, y = h - 1 - X; break;
+            case 7: x = w - 1 - Y, y = h - 1 - X; break;
+            case 8: x = w - 1 - Y, y = X; break;
+            default: x = X, y = Y; break;
+            }
+            memcpy(out + ((size_t)Y * ow + X) * nc, d->px + ((size_t)y * w + x) * nc, (size_t)nc);
+        }
+    stbi_image_free(d->px); /* free(), as for stb's own buffers */
+    d->px = out, d->w = ow, d->h = oh;
+    return 0;
+}
+
 /* A PNG's size from its IHDR chunk, for the case stb_image refuses to report one (over 2^30 pixels
  * it says only "unknown image type"); 0 when bytes do not begin a PNG. */
 static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
@@ -1442,6 +1507,12 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
         return errf(err, "%s: unknown preprocessing %d", name, (int)prep);
     decoded d;
     if (decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err)) return -1;
+    /* a phone's photo as it was taken (the lab's Pillow code, and so its recipe, reads it as stored) */
+    int o = prep == MNIST_PREP_MNIST ? exif_orientation(bytes, len) : 1;
+    if (o > 1 && orient(&d, o)) {
+        decoded_free(&d);
+        return errf(err, "%s: out of memory turning the image", name);
+    }
     int rc = prep == MNIST_PREP_LAB ? lab_prepare(&d, name, x, err) : mnist_style(&d, name, x, err);
     decoded_free(&d);
     return rc;

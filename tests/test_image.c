@@ -321,10 +321,68 @@ static void mnist_style(void) {
     free(bt.b);
 }
 
+/* A JPEG of v (h, w gray) with an EXIF block saying orientation o (0: none), after its SOI. */
+static buf jpeg_exif(const float *v, int w, int h, int o) {
+    uint8_t *px = malloc((size_t)w * h);
+    for (int i = 0; i < w * h; i++) px[i] = (uint8_t)lrintf(fminf(fmaxf(v[i], 0), 1) * 255);
+    buf j = {0};
+    if (!stbi_write_jpg_to_func(put_bytes, &j, w, h, 1, px, 95)) abort();
+    free(px);
+    if (!o) return j;
+    /* APP1: "Exif\0\0", a little-endian TIFF header, IFD0 of one entry (0x0112, SHORT, 1, o) */
+    const uint8_t app1[] = {0xFF, 0xE1, 0, 32, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0,
+                            1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, (uint8_t)o, 0, 0, 0, 0, 0, 0, 0};
+    buf out = {malloc(j.n + sizeof app1), j.n + sizeof app1, 0};
+    memcpy(out.b, j.b, 2);
+    memcpy(out.b + 2, app1, sizeof app1);
+    memcpy(out.b + 2 + sizeof app1, j.b + 2, j.n - 2);
+    free(j.b);
+    return out;
+}
+
+/* A phone's photo stored as its sensor saw it, with the EXIF orientation that turns it upright: the
+ * mnist recipe reads it upright for each of the 8 orientations; the lab's reads it as stored, as
+ * Pillow's Image.open does. */
+static void exif_orientations(void) {
+    enum { W = 260, H = 200 };
+    mnist_err err;
+    float ref[MNIST_PIXELS], x[MNIST_PIXELS], lab[MNIST_PIXELS], lab_plain[MNIST_PIXELS];
+    float *ink = draw_seven(W, H, 90, 40, 120, 9);
+    float *v = page(ink, W, H, 0.92, 0, 0, 0), *stored = malloc((size_t)W * H * sizeof(float));
+    buf b = jpeg_exif(v, W, H, 0);
+    int ok = prepare(&b, "upright.jpg", MNIST_PREP_MNIST, ref, &err) == 0;
+    free(b.b);
+    for (int o = 1; ok && o <= 8; o++) {
+        int swap = o >= 5, sw = swap ? H : W, sh = swap ? W : H; /* the stored image's size */
+        for (int Y = 0; Y < H; Y++) /* the seen pixel (X, Y) is stored at (x, y), as EXIF defines */
+            for (int X = 0; X < W; X++) {
+                int xy[9][2] = {{0, 0}, {X, Y}, {sw - 1 - X, Y}, {sw - 1 - X, sh - 1 - Y}, {X, sh - 1 - Y},
+                                {Y, X}, {Y, sh - 1 - X}, {sw - 1 - Y, sh - 1 - X}, {sw - 1 - Y, X}};
+                stored[(size_t)xy[o][1] * sw + xy[o][0]] = v[(size_t)Y * W + X];
+            }
+        buf e = jpeg_exif(stored, sw, sh, o), plain = jpeg_exif(stored, sw, sh, 0);
+        int got = prepare(&e, "phone.jpg", MNIST_PREP_MNIST, x, &err) == 0;
+        double c = got ? corr(x, ref) : 0;
+        /* JPEG's blocks fall elsewhere on the turned picture: close, not equal */
+        check(got && c > 0.97, "EXIF orientation %d: read upright (correlation %.3f with the upright photo's)%s%s", o,
+              c, got ? "" : ": ", got ? "" : err.msg);
+        got = prepare(&e, "phone.jpg", MNIST_PREP_LAB, lab, &err) == 0 &&
+              prepare(&plain, "plain.jpg", MNIST_PREP_LAB, lab_plain, &err) == 0;
+        check(got && max_diff(lab, lab_plain) == 0, "EXIF orientation %d: the lab's recipe reads it as stored", o);
+        free(e.b);
+        free(plain.b);
+    }
+    check(ok, "the upright photo is prepared");
+    free(stored);
+    free(v);
+    free(ink);
+}
+
 int main(void) {
     refusals();
     blank_pages();
     lab_identity();
     mnist_style();
+    exif_orientations();
     return check_status();
 }
