@@ -83,6 +83,9 @@ def images():
     from PIL import Image, ImageDraw
     gray = Image.new("L", (40, 30), 235)
     ImageDraw.Draw(gray).line([(20, 4), (18, 26)], fill=20, width=4)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: a quarter turn clockwise, as a phone's portrait photo says
+    exif_turned = exif.tobytes()
     rgba = Image.new("RGBA", (24, 24), (0, 0, 0, 0))
     ImageDraw.Draw(rgba).ellipse([5, 3, 18, 20], outline=(10, 10, 200, 255), width=3)
     for name, im, fmt, opts in (
@@ -91,6 +94,7 @@ def images():
             ("gray16.png", gray.convert("I;16"), "PNG", {}),
             ("gray.jpg", gray, "JPEG", {"quality": 60}),
             ("color-progressive.jpg", gray.convert("RGB"), "JPEG", {"quality": 50, "progressive": True}),
+            ("exif-turned.jpg", gray, "JPEG", {"quality": 60, "exif": exif_turned}),
             ("gray.bmp", gray, "BMP", {}),
             ("palette.gif", rgba.convert("RGB").convert("P"), "GIF", {}),
             ("gray.tga", gray, "TGA", {}),
