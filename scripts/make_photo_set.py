@@ -17,6 +17,8 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
              with white ink, as a dark-themed app draws), no noise or lighting
     jpeg     a camera photo: colour, noisier, saved as JPEG at quality 55..90
     board    light chalk on a dark board, grayscale PNG
+    desk     a sheet of paper on a darker desk (wood, grey or dark), the sheet 50% to 90% of the
+             frame each way and turned up to 15 degrees, the digit on it; colour JPEG
     notebook a pen on ruled or squared paper (light blue or grey lines 1-3 pixels thick, the page
              turned up to 4 degrees, the digit one to two and a half lines tall and across them),
              colour, as PNG or JPEG
@@ -38,8 +40,8 @@ from PIL import Image
 
 from digit_png import data_dir  # the data folder as the program finds it (scripts/ is on sys.path)
 
-KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "raw")
-DEFAULT_KINDS = KINDS[:6]
+KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw")
+DEFAULT_KINDS = KINDS[:7]
 # Slight slant and turn, at most, each way: a shear of 0.25 with 10 degrees costs a model trained
 # on MNIST 3 points of accuracy even when the digit is then cropped and centred perfectly.
 SLANT = 0.15
@@ -168,6 +170,44 @@ def notebook(ink, light, paper, rng):
     return im, "png", {"compress_level": 1}
 
 
+def on_desk(digit, rng, side):
+    """A sheet of paper on a desk: the sheet 50% to 90% of the frame each way (partly out of it at
+    times), turned up to 15 degrees, the digit on it 30% to 60% of its short side; the desk darker,
+    wood or grey; lit unevenly, noisy, JPEG."""
+    w, h = int(rng.uniform(200, side)), int(rng.uniform(200, side))
+    half_w, half_h = w * rng.uniform(0.25, 0.45), h * rng.uniform(0.25, 0.45)
+    cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.35, 0.65)
+    turn = math.radians(rng.uniform(-15, 15))
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (x - cx) * math.cos(turn) + (y - cy) * math.sin(turn)
+    v = -(x - cx) * math.sin(turn) + (y - cy) * math.cos(turn)
+    sheet = np.clip(np.minimum(half_w - np.abs(u), half_h - np.abs(v)) + 0.5, 0, 1)  # a pixel's soft edge
+    ink_d = strokes(digit, max(12, int(rng.uniform(0.3, 0.6) * 2 * min(half_w, half_h))), rng)
+    ink_d = blur(np.pad(ink_d, 3), rng.uniform(0.0, 1.0))
+    ih, iw = ink_d.shape
+    x0 = int(np.clip(cx - iw / 2 + rng.uniform(-0.15, 0.15) * half_w, 0, max(0, w - iw)))
+    y0 = int(np.clip(cy - ih / 2 + rng.uniform(-0.15, 0.15) * half_h, 0, max(0, h - ih)))
+    ink = np.zeros((h, w), np.float32)
+    ink[y0:y0 + ih, x0:x0 + iw] = ink_d[:h - y0, :w - x0]
+    ink *= sheet
+    desks = ([0.45, 0.3, 0.18], [0.6, 0.45, 0.3], [0.35, 0.35, 0.37], [0.15, 0.15, 0.17], [0.5, 0.5, 0.5])
+    desk = np.array(desks[rng.randint(len(desks))]) * rng.uniform(0.7, 1.2)
+    paper = rng.uniform(0.75, 0.97)
+    tint = paper * np.array([1, rng.uniform(0.96, 1), rng.uniform(0.9, 1)])
+    pens = ([0.1, 0.1, 0.15], [0.1, 0.2, 0.6], [0.15, 0.15, 0.3])
+    pen = np.array(pens[rng.randint(len(pens))]) * rng.uniform(0.6, 1.3)
+    page = tint * (1 - ink[..., None]) + pen * tint * ink[..., None]
+    v = lighting(h, w, rng)[..., None] * (sheet[..., None] * page + (1 - sheet[..., None]) * desk)
+    v = blur_rgb(v, rng.uniform(0.3, 1.0))
+    v += noise(rng, v.shape, rng.uniform(0.005, 0.03))
+    im = Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "RGB")
+    return im, "jpg", {"quality": int(rng.uniform(60, 92))}
+
+
+def blur_rgb(v, sigma):
+    return np.dstack([blur(v[..., c], sigma) for c in range(3)])
+
+
 def render(kind, digit, rng, side):
     """One image of `kind` as (PIL image, file extension, save options)."""
     if kind == "raw":
@@ -182,6 +222,8 @@ def render(kind, digit, rng, side):
             rgb = rgb * (ink[..., None] > 0)
         a = np.round(ink * 255).astype(np.uint8)
         return Image.fromarray(np.dstack([rgb, a]).astype(np.uint8), "RGBA"), "png", {"compress_level": 1}
+    if kind == "desk":
+        return on_desk(digit, rng, side)
     ink = frame_with_ink(digit, rng, side, small=rng.rand() < 0.25)
     h, w = ink.shape
     light = lighting(h, w, rng)

@@ -1002,8 +1002,15 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
         free(keep);
         return -1;
     }
+    long *edge = calloc((size_t)nparts, sizeof(long));
+    if (!edge) {
+        free(mass);
+        free(pb);
+        free(keep);
+        return -1;
+    }
     for (int i = 0; i < nparts; i++) pb[i] = (box){w, h, 0, 0};
-    for (long i = 0; i < nruns; i++) { /* per part: mass and box */
+    for (long i = 0; i < nruns; i++) { /* per part: mass, box, and how much of the frame's edge it runs along */
         int id = -1 - r[i].up;
         const float *v = ink->v + (size_t)r[i].y * w;
         double m = 0;
@@ -1012,10 +1019,22 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
         mass[id] += m;
         b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
         b->y0 = r[i].y < b->y0 ? r[i].y : b->y0, b->y1 = r[i].y + 1 > b->y1 ? r[i].y + 1 : b->y1;
+        edge[id] += (r[i].y == 0 || r[i].y == h - 1 ? r[i].x1 - r[i].x0 : 0) + (r[i].x0 == 0) + (r[i].x1 == w);
     }
+    /* a part along a quarter of the frame's edge is no stroke: the desk around a page, a shadow's
+     * edge, a board's frame; it is dropped */
+    for (int i = 0; i < nparts; i++)
+        if (edge[i] > (w + h) / 2) mass[i] = 0;
+    free(edge);
     int big = 0;
     for (int i = 1; i < nparts; i++)
         if (mass[i] > mass[big]) big = i;
+    if (mass[big] <= 0) {
+        free(mass);
+        free(pb);
+        free(keep);
+        return 0;
+    }
     *bb = pb[big];
     double kept = mass[big];
     /* the others, heaviest first, join when they are not specks (8% of the heaviest) and lie
@@ -1123,20 +1142,22 @@ static inline int line_of(const lines_family *f, uint32_t p) {
 /* How sharply the pixels with ink, on (m of them), gather on lines at slope t: the sum of the
  * squares of their counts on each line. Counts, not sums of ink: a digit's strokes are darker than
  * a page's lines, and sums would choose the slope of the digit's bars. */
-static double line_energy(lines_family *f, const uint32_t *on, long m, double t) {
+static double line_energy(lines_family *f, const uint32_t *on, long m, double t, long sample) {
     int count[LINE_BINS] = {0};
     family_slope(f, t);
-    for (long i = 0; i < m; i++) count[line_of(f, on[i])]++;
+    long stride = m / sample + 1; /* every stride-th: a noisy page marks most of its pixels */
+    for (long i = 0; i < m; i += stride) count[line_of(f, on[i])]++;
     double e = 0;
     for (int b = 0; b < LINE_BINS; b++) e += (double)count[b] * count[b];
     return e;
 }
 
 /* Ruled or squared paper's lines, one family. The slope: the turn, within LINE_TURN degrees, whose
- * lines gather the pixels with ink most (tried in steps of 1 degree, then of 1/8 around the best).
- * The lines: those with ink (on: m pixels, over tau) along LINE_COVER of their length in the
- * frame, that length at least half the frame's, in bands at most LINE_THICK of the side thick,
- * and at least two bands (a page has many lines; one long stroke may be a digit's). Each band's
+ * lines gather the pixels with ink most (tried in steps of 1 degree on a sample of 8000 of them,
+ * then of 1/8 around the best on 20000). The lines: those with ink (on: m pixels, over tau) along
+ * LINE_COVER of their length in the frame, that length at least half the frame's, in bands at
+ * most LINE_THICK of the side thick, and at least two bands (a page has many lines; one long
+ * stroke may be a digit's). Each band's
  * level (the mean of its pixels under 1.5 times their mean: the lines' and the paper's, not the
  * strokes' across them) is taken away over it and a line each side (the soft edge), so that those
  * strokes stay. Returns the bands taken away. */
@@ -1144,14 +1165,14 @@ static int remove_lines(float *ink, int w, int h, int vertical, const uint32_t *
     lines_family f = {vertical, vertical ? h : w, vertical ? w : h, {0}};
     double best = 0, top = -1;
     for (int d = -LINE_TURN; d <= LINE_TURN; d++) {
-        double e = line_energy(&f, on, m, tan(d * DEGREE));
+        double e = line_energy(&f, on, m, tan(d * DEGREE), 8000);
         if (e > top) top = e, best = d;
     }
     double turn = best;
     top = -1;
     for (int k = -4; k <= 4; k++) {
         double d = best + k / 8.0, e;
-        if (fabs(d) <= LINE_TURN && (e = line_energy(&f, on, m, tan(d * DEGREE))) > top) top = e, turn = d;
+        if (fabs(d) <= LINE_TURN && (e = line_energy(&f, on, m, tan(d * DEGREE), 20000)) > top) top = e, turn = d;
     }
     family_slope(&f, tan(turn * DEGREE));
     /* each line's length in the frame (each a puts `across` pixels on lines shift[a] ..), and its ink */
@@ -1297,11 +1318,172 @@ static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, read
     return 0;
 }
 
+/* ---- a page on a desk ---------------------------------------------------- */
+
+#define DESK_EDGE 0.5   /* the desk runs along half the frame's edge at least ... */
+#define DESK_DARK 0.7   /* ... is darker than this share of the page's light ... */
+#define DESK_GAP 0.15   /* ... by this much of the light at least ... */
+#define DESK_STEP 0.6   /* ... and meets the page in a step: of the rise over 11 pixels, this share in 3 ... */
+#define DESK_SHARP 0.5  /* ... along this share of where they meet */
+#define DESK_FILL 0.6   /* the page fills this share of its box, at least, ... */
+#define DESK_LIGHT 0.75 /* ... and is light over this share of it */
+
+/* m (h, w: 0 or 1) eroded (grow = 0) or dilated (grow = 1) by a square of side 2r + 1, a pass
+ * across and a pass down, each counting the set pixels in a running window (outside the frame
+ * counts as set when eroding: a desk runs on past the edge). tmp: n bytes of scratch. */
+static void square_morph(uint8_t *m, uint8_t *tmp, int w, int h, int r, int grow) {
+    for (int down = 0; down < 2; down++) {
+        int len = down ? h : w, lines = down ? w : h;
+        long step = down ? w : 1, next = down ? 1 : w;
+        for (int l = 0; l < lines; l++) {
+            const uint8_t *src = m + l * next;
+            uint8_t *dst = tmp + l * next;
+            int count = 0;
+            for (int j = -r; j <= r; j++) count += j < 0 || j >= len ? !grow : src[j * step];
+            for (int j = 0; j < len; j++) {
+                dst[j * step] = (uint8_t)(grow ? count > 0 : count == 2 * r + 1);
+                int in = j + r + 1, gone = j - r;
+                count += (in >= len ? !grow : src[in * step]) - (gone < 0 ? !grow : src[gone * step]);
+            }
+        }
+        memcpy(m, tmp, (size_t)w * h);
+    }
+}
+
+/* Flood from the pixels in queue[0..tail) (y << 16 | x, already marked) to their 4-neighbours
+ * that are unmarked and (can: NULL for any) can be reached, marking them id. Returns how many it
+ * marked in all, and their box in bb. */
+static long flood(uint8_t *mark, const uint8_t *can, int w, int h, uint8_t id, uint32_t *queue, long tail, box *bb) {
+    *bb = (box){w, h, 0, 0};
+    for (long head = 0; head < tail; head++) {
+        int x = (int)(queue[head] & 0xffff), y = (int)(queue[head] >> 16);
+        long i = (long)y * w + x;
+        bb->x0 = x < bb->x0 ? x : bb->x0, bb->x1 = x + 1 > bb->x1 ? x + 1 : bb->x1;
+        bb->y0 = y < bb->y0 ? y : bb->y0, bb->y1 = y + 1 > bb->y1 ? y + 1 : bb->y1;
+        const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
+        for (int d = 0; d < 4; d++) {
+            int u = x + dx[d], v = y + dy[d];
+            long j = i + dx[d] + (long)dy[d] * w;
+            if (u >= 0 && u < w && v >= 0 && v < h && !mark[j] && (!can || can[j]))
+                mark[j] = id, queue[tail++] = (uint32_t)v << 16 | (uint32_t)u;
+        }
+    }
+    return tail;
+}
+
+/* A page photographed on a darker desk: the desk would read as ink, and the page's edge as the
+ * largest stroke. Split the light at Otsu's threshold; the desk is the dark that reaches the
+ * frame's edge, when it runs along DESK_EDGE of it, is darker than DESK_DARK of the page, and
+ * meets the page in a step (not a vignette's slope). It and 3 pixels around it (the edge's blur)
+ * become paper, at the page's level. Returns whether it did. k->t and k->ink[0] are scratch. */
+static int page_on_desk(ink_work *k) {
+    plane *p = &k->p;
+    int w = p->w, h = p->h;
+    long n = (long)w * h;
+    /* Otsu over 64 levels */
+    long hist[64] = {0};
+    for (long i = 0; i < n; i++) {
+        float v = p->v[i] * 63.999f;
+        hist[v <= 0 ? 0 : v >= 63 ? 63 : (int)v]++;
+    }
+    double total = 0, best = -1;
+    for (int l = 0; l < 64; l++) total += (double)l * hist[l];
+    double w0 = 0, s0 = 0;
+    int cut = 0;
+    for (int l = 0; l < 63; l++) {
+        w0 += hist[l], s0 += (double)l * hist[l];
+        if (w0 == 0 || w0 == n) continue;
+        double m0 = s0 / w0, m1 = (total - s0) / (n - w0), between = w0 * (n - w0) * (m0 - m1) * (m0 - m1);
+        if (between > best) best = between, cut = l;
+    }
+    float t = (cut + 1) / 64.0f;
+    long perimeter = 2L * (w + h) - 4, dark_edge = 0; /* most photos stop here: paper at the edge */
+    for (int x = 0; x < w; x++) dark_edge += (p->v[x] <= t) + (p->v[(long)(h - 1) * w + x] <= t);
+    for (int y = 1; y < h - 1; y++) dark_edge += (p->v[(long)y * w] <= t) + (p->v[(long)y * w + w - 1] <= t);
+    if (dark_edge < DESK_EDGE * perimeter) return 0;
+    /* the dark, opened by a square of about a 25th of the frame's side: a page's lines and a pen's
+     * strokes go, a desk around the page stays. Each pass counts the dark in a running window. */
+    uint8_t *dark_px = (uint8_t *)(void *)k->t, *tmp = dark_px + n, *out = tmp + n;
+    int r = (w > h ? w : h) / 50;
+    r = r < 3 ? 3 : r;
+    for (long i = 0; i < n; i++) dark_px[i] = p->v[i] <= t;
+    square_morph(dark_px, tmp, w, h, r, 0);
+    square_morph(dark_px, tmp, w, h, r, 1);
+    /* the desk: that dark where it reaches the frame's edge, and all it touches */
+    uint32_t *queue = (uint32_t *)(void *)k->ink[0];
+    memset(out, 0, (size_t)n);
+    long tail = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x += y == 0 || y == h - 1 || x == w - 1 ? 1 : w - 1) {
+            long i = (long)y * w + x;
+            if (dark_px[i]) out[i] = 1, queue[tail++] = (uint32_t)y << 16 | (uint32_t)x;
+        }
+    long edge = tail;
+    box bb;
+    flood(out, dark_px, w, h, 1, queue, tail, &bb);
+    /* the opening rounded the desk's corners and dropped its narrow parts: what is dark within r
+     * of it is desk too, so that it meets the page where the light changes */
+    square_morph(out, tmp, w, h, r + 1, 1);
+    long desk = 0;
+    for (long i = 0; i < n; i++) desk += out[i] = out[i] && p->v[i] <= t;
+    if (edge < DESK_EDGE * perimeter || desk > 0.85 * n || desk < 0.03 * n) return 0;
+    /* the page's light and the desk's: their means */
+    double page = 0, dark = 0;
+    long np = 0;
+    for (long i = 0; i < n; i++)
+        if (out[i]) dark += p->v[i];
+        else if (p->v[i] > t) page += p->v[i], np++;
+    if (np < 0.1 * n) return 0;
+    page /= np, dark /= desk;
+    if (dark > DESK_DARK * page || page - dark < DESK_GAP) return 0;
+    /* a step where they meet: across each boundary, 2 pixels into the page against 2 into the desk */
+    long sharp = 0, nstep = 0;
+    for (int y = 6; y < h - 6; y++)
+        for (int x = 6; x < w - 6; x++) {
+            long i = (long)y * w + x;
+            if (!out[i]) continue;
+            const long dir[4] = {1, -1, w, -w};
+            for (int d = 0; d < 4; d++)
+                if (!out[i + dir[d]]) { /* most of the rise over 11 pixels is in the middle 3 */
+                    float near = p->v[i + 2 * dir[d]] - p->v[i - dir[d]], span = p->v[i + 6 * dir[d]] - p->v[i - 5 * dir[d]];
+                    sharp += span >= 0.5f * DESK_GAP && near >= DESK_STEP * span;
+                    nstep++;
+                }
+        }
+    if (nstep == 0 || sharp < DESK_SHARP * nstep) return 0;
+    /* the page: the largest part of what the desk leaves, a fifth of the frame at least, filling
+     * DESK_FILL of its box (a page turned a little; not chalk strokes on a board, nor the cells
+     * between a grid's lines); all else becomes desk */
+    int pages = 0, big = 0;
+    long big_n = 0;
+    for (long at = 0; at < n && pages < 250; at++) {
+        if (out[at]) continue;
+        uint8_t id = (uint8_t)(2 + pages++);
+        box b;
+        out[at] = id, queue[0] = (uint32_t)(at / w) << 16 | (uint32_t)(at % w);
+        long size = flood(out, NULL, w, h, id, queue, 1, &b);
+        if (size > big_n) big_n = size, big = id, bb = b;
+    }
+    if (big_n < 0.2 * n || big_n < DESK_FILL * (double)(bb.x1 - bb.x0) * (bb.y1 - bb.y0)) return 0;
+    long light = 0; /* mostly light: a page with a digit on it, not light strokes around dark loops */
+    for (long i = 0; i < n; i++) {
+        out[i] = out[i] != big;
+        light += !out[i] && p->v[i] > t;
+    }
+    if (light < DESK_LIGHT * big_n) return 0;
+    /* the desk, grown by a 64th of the side (the sheet's soft edge, its shadow), becomes paper */
+    square_morph(out, tmp, w, h, (w > h ? w : h) / 64 > 3 ? (w > h ? w : h) / 64 : 3, 1);
+    for (long i = 0; i < n; i++)
+        if (out[i]) p->v[i] = (float)page;
+    return 1;
+}
+
 /* The ink of the working copy in k, dark on light or light on dark: both are looked for, and the
  * reading whose strokes stand out more from the noise of their paper wins (read the wrong way, the
  * "ink" is paper's noise and shading, or the "paper" is made of strokes and noisy); when they are
  * about even (a clean drawing), the one whose ink covers less. m->ink points into k. */
 static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
+    page_on_desk(k);
     paper pp[2];
     float g[2][GRID * GRID];
     paper_grid(&pp[0], k->p.w, k->p.h);

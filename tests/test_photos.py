@@ -5,10 +5,11 @@ A model is trained here on real MNIST (784-256-10 tanh, Adam, 2 epochs: about 96
 seconds). scripts/make_photo_set.py makes 80 MNIST test digits into photos of six kinds (gray
 and colour PNG, a drawing app's RGBA export, JPEG, chalk on a board, a pen on ruled or squared
 paper: placed anywhere at any size, slanted a little, blurred, lit unevenly, noisy; frames up to
-480 pixels here, to keep it quick). `mnist predict` must get at least 97% of the model's test
-accuracy right over the 480, and at
-least 93% of it on each kind (80 each: one error is 1.25 points). The samples in samples/ (digit
-in the file name) must all be read right. bench/predict_photos.py measures larger sets.
+480 pixels here, to keep it quick), and a seventh, a sheet on a desk. `mnist predict` must get at
+least 97% of the model's test accuracy right over the first six kinds' 480, and at least 93% of it
+on each of them (80 each: one error is 1.25 points); on a desk, at least half of it. The samples
+in samples/ (digit in the file name) must all be read right. bench/predict_photos.py measures
+larger sets.
 """
 import collections
 import glob
@@ -35,8 +36,8 @@ def main():
 
     photos = os.path.join(tmp, "photos")
     p = subprocess.run([PYTHON, os.path.join(ROOT, "scripts", "make_photo_set.py"), photos, "--count", "80",
-                        "--max-side", "480", "--seed", "7"], capture_output=True, text=True)
-    check(p.returncode == 0, "scripts/make_photo_set.py makes 480 photos" + ("" if p.returncode == 0 else ": " + p.stderr))
+                        "--max-side", "480", "--seed", "7", "--kinds", "gray,colour,rgba,jpeg,board,notebook,desk"], capture_output=True, text=True)
+    check(p.returncode == 0, "scripts/make_photo_set.py makes 560 photos" + ("" if p.returncode == 0 else ": " + p.stderr))
     if p.returncode:
         return 1
     rows = [line.split("\t") for line in open(os.path.join(photos, "index.tsv")).read().splitlines()[1:]]
@@ -50,15 +51,23 @@ def main():
     for (kind, _, digit, _), f in zip(rows, files):
         total[kind] += 1
         right[kind] += got.get(f) == int(digit)
-    overall = sum(right.values()) / len(files)
+    # a sheet on a desk is held to less: where the desk's light crosses the paper's, the sheet's
+    # edge is not found (README, predict: "a page on a desk"); before it was looked for, 9% were read
+    hard = {"desk": 0.5}
+    held = [k for k in total if k not in hard]
+    n_held = sum(total[k] for k in held)
+    overall = sum(right[k] for k in held) / n_held
     per_kind = ", ".join(f"{k} {right[k] / total[k]:.3f}" for k in sorted(total))
     print(f"model's MNIST test accuracy {acc:.4f}; on the photos {overall:.4f} ({per_kind}); "
           f"{len(files) - len(got)} unanswered, {sum(1 for v in got.values() if v < 0)} refused")
     check(overall >= 0.97 * acc,
-          f"on {len(files)} photos predict gets {overall:.4f}, {overall / acc:.1%} of the model's test accuracy (at least 97%)")
-    worst = min(total, key=lambda k: right[k] / total[k])
+          f"on {n_held} photos predict gets {overall:.4f}, {overall / acc:.1%} of the model's test accuracy (at least 97%)")
+    worst = min(held, key=lambda k: right[k] / total[k])
     check(right[worst] / total[worst] >= 0.93 * acc,
           f"every kind at least 93% of it: the weakest, {worst}, {right[worst] / total[worst]:.3f}")
+    for k, share in hard.items():
+        check(right[k] / total[k] >= share * acc,
+              f"{k}: at least {share:.0%} of it: {right[k] / total[k]:.3f}, {right[k] / total[k] / acc:.1%}")
 
     samples = sorted(glob.glob(os.path.join(ROOT, "samples", "*")))
     p = subprocess.run([MNIST, "predict", "--model", model, "--json", *samples], capture_output=True, text=True)
