@@ -19,8 +19,9 @@
 #define MNIST_CLASSES 10                      /* digits 0..9 */
 #define MNIST_MAX_LAYERS 8                    /* weight layers in a model */
 #define MNIST_MAX_THREADS 256                 /* --threads */
-#define MNIST_ERR_LEN 1024
+#define MNIST_ERR_LEN 1024                    /* bytes of an error message, its NUL included */
 
+/* Where a failing function says why: one line, NUL-terminated. */
 typedef struct {
     char msg[MNIST_ERR_LEN];
 } mnist_err;
@@ -33,13 +34,16 @@ void mnist_remove_partial_files(void);
 
 /* ---- datasets (src/dataset.c) ---------------------------------------- */
 
+/* The index of each file in mnist_dataset.files. */
 enum { MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS, MNIST_TEST_IMAGES, MNIST_TEST_LABELS, MNIST_NFILES };
 
+/* One of a dataset's four files. */
 typedef struct {
     const char *name;   /* raw file name, "train-images-idx3-ubyte"; + ".gz" when compressed */
     const char *sha256; /* hex SHA-256 of the decompressed content */
 } mnist_file_info;
 
+/* A dataset we know: where to fetch it, its files, its class names. */
 typedef struct {
     const char *name;               /* "mnist" */
     const char *const *urls;        /* built-in mirrors, in order, each ending in '/' */
@@ -61,6 +65,7 @@ int mnist_data_file(char *out, size_t cap, const char *dir, const mnist_file_inf
 
 /* ---- fetch (src/fetch.c) --------------------------------------------- */
 
+/* How mnist_fetch reports and where else it looks; each member may be 0 or NULL (the defaults). */
 typedef struct {
     const char *const *mirrors;  /* extra base URLs tried before the built-in ones */
     int nmirrors;
@@ -81,6 +86,7 @@ int mnist_sha256_file(const char *path, char hex[65], mnist_err *err);
 
 /* ---- IDX files (src/idx.c) ------------------------------------------- */
 
+/* One split of a dataset, as its IDX files hold it. */
 typedef struct {
     int n;             /* examples */
     int rows, cols;    /* image size */
@@ -88,6 +94,7 @@ typedef struct {
     uint8_t *labels;   /* (n) */
 } mnist_split;
 
+/* A dataset's two splits. */
 typedef struct {
     mnist_split train, test;
 } mnist_data;
@@ -96,22 +103,26 @@ typedef struct {
  * entries are the expected hex SHA-256s of the decompressed files. */
 int mnist_split_load(mnist_split *s, const char *images_path, const char *labels_path,
                      const char *const sha[2], mnist_err *err);
+/* Free s's bytes and zero it. */
 void mnist_split_free(mnist_split *s);
 /* Load the dataset's four files from dir; verify != 0 checks their SHA-256s. */
 int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int verify, mnist_err *err);
+/* Free both splits. */
 void mnist_data_free(mnist_data *d);
 
 /* ---- numpy-compatible RNG (src/rng.c) -------------------------------- */
 
+/* numpy's RandomState: MT19937's state, and the second normal of the last polar draw. */
 typedef struct {
     uint32_t key[624];
-    int pos;
-    int has_gauss;
+    int pos;       /* next word of key to temper; 624: regenerate first */
+    int has_gauss; /* gauss holds a normal not yet returned */
     double gauss;
 } mnist_rng;
 
 /* As numpy.random.RandomState(seed). */
 void mnist_rng_seed(mnist_rng *r, uint32_t seed);
+/* The next 32-bit output of MT19937 (genrand_int32). */
 uint32_t mnist_rng_u32(mnist_rng *r);
 /* Uniform in [0, 1) with 53 bits, as random_sample(). */
 double mnist_rng_double(mnist_rng *r);
@@ -122,6 +133,7 @@ void mnist_rng_permutation(mnist_rng *r, int32_t *out, int n);
 
 /* ---- models (src/model.c, src/safetensors.c) ------------------------- */
 
+/* One row of a model's parameter table. */
 typedef struct {
     char name[32];    /* "layers.0.kernel", "layers.0.bias" */
     int ndim;         /* 2 for kernels, 1 for biases */
@@ -130,6 +142,7 @@ typedef struct {
     size_t count;     /* elements */
 } mnist_tensor;
 
+/* An MLP: its shape, the parameter table, and the one buffer of parameters. */
 typedef struct {
     int nlayers;                              /* weight layers */
     int sizes[MNIST_MAX_LAYERS + 1];          /* 784, 1024, 1024, 10 */
@@ -143,10 +156,13 @@ typedef struct {
 
 /* Parse "784,1024,1024,10" into sizes; *n gets the count (2 .. MNIST_MAX_LAYERS+1). */
 int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err);
-/* Allocate a zeroed model with the given layer sizes (n of them), activation "tanh". */
+/* Allocate a zeroed model with the given layer sizes (n of them), activation "tanh", dataset "mnist". */
 int mnist_model_create(mnist_model *m, const int *sizes, int n, mnist_err *err);
+/* Free m's parameters and zero it. */
 void mnist_model_free(mnist_model *m);
+/* The hidden layers' activation (the last layer is always log-softmax). */
 typedef enum { MNIST_TANH, MNIST_RELU } mnist_activation;
+/* How mnist_model_init draws the parameters. */
 typedef enum {
     MNIST_INIT_LAB,    /* per layer W = scale * randn(in, out), then b = scale * randn(out) */
     MNIST_INIT_GLOROT, /* W = uniform(-a, a), a = sqrt(6 / (in + out)); b = 0 */
@@ -228,14 +244,18 @@ int mnist_plot_confusion(const char *path, const int conf[MNIST_CLASSES][MNIST_C
 
 /* ---- training and evaluation (src/train.c) --------------------------- */
 
+/* Where the arithmetic runs. */
 typedef enum { MNIST_CPU, MNIST_CUDA } mnist_device;
+/* The update rule of mnist_train_opts.optimizer. */
 typedef enum { MNIST_SGD, MNIST_MOMENTUM, MNIST_ADAM } mnist_optimizer;
+/* How the learning rate changes over a run. */
 typedef enum {
     MNIST_CONSTANT, /* lr throughout */
     MNIST_COSINE,   /* lr * (1 + cos(pi * step / steps)) / 2, over all steps of the run */
     MNIST_STEP      /* lr, then lr / 10 from half the epochs, lr / 100 from three quarters */
 } mnist_schedule;
 
+/* The recipe of a run; each comment gives the value mnist_train_defaults sets. */
 typedef struct {
     double lr;                 /* step size, 0.001 */
     int batch;                 /* 128; the remainder of each epoch is dropped */
@@ -264,12 +284,12 @@ mnist_train_opts mnist_train_defaults(void);
 int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err);
 /* Floats of optimizer state per parameter: 0 (SGD), 1 (momentum), 2 (Adam). */
 int mnist_optimizer_slots(mnist_optimizer o);
-/* The learning rate of step `step` (from 0) of a run of `steps` steps, `per_epoch` a epoch. */
+/* The learning rate of step `step` (from 0) of a run of `steps` steps, `per_epoch` of them an epoch. */
 double mnist_schedule_lr(const mnist_train_opts *o, long step, long steps, long per_epoch);
 /* Whether dropout keeps element i (row * width + column) of hidden layer `layer`'s output at
  * optimizer step `step` (from 0): a hash of (seed, step, layer, i), so masks need no state:
  *   mix(z) = splitmix64's finaliser; k = mix(seed << 40 ^ step << 8 ^ layer);
- *   keep if (mix(k + (i + 1) * 0x9e3779b97f4a7c15) >> 40) >= p * 2^24. */
+ *   keep if (mix(k + (i + 1) * 0x9e3779b97f4a7c15) >> 40) >= floor(p * 2^24). */
 int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, float p);
 /* How row `row` of the batch at optimizer step `step` is augmented, shifts of up to n pixels and
  * (flip != 0) mirroring:
@@ -277,13 +297,17 @@ int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, floa
  *   *dx = (v >> 32) % (2n + 1) - n, *dy = (v & 0xffffffff) % (2n + 1) - n, *mirror = mix(v) >> 63;
  * the image is mirrored left to right when *mirror (and flip), then moves right by dx and down by
  * dy; the pixels it uncovers are 0. */
-void mnist_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *dx, int *dy, int *mirror);typedef struct {
+void mnist_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *dx, int *dy, int *mirror);
+
+/* What an evaluation of a split found. */
+typedef struct {
     double loss;                              /* mean NLL */
-    double accuracy;
+    double accuracy;                          /* correct / n */
     int n, correct;
     int confusion[MNIST_CLASSES][MNIST_CLASSES]; /* [true][predicted] */
 } mnist_eval_result;
 
+/* What on_epoch gets after each epoch (and mnist_read_log reads back). */
 typedef struct mnist_epoch_stats_ {
     int epoch;               /* from 0 */
     int steps;               /* batches done in this epoch */
@@ -307,8 +331,10 @@ typedef struct {
     float *state;         /* owned; mnist_run_state_free releases it */
 } mnist_run_state;
 
+/* Free st's optimizer state and zero it. */
 void mnist_run_state_free(mnist_run_state *st);
 
+/* The caller's view of a run in progress: every member may be NULL. */
 typedef struct {
     /* After each epoch's evaluations; a non-zero return stops training (status 1). */
     int (*on_epoch)(void *ud, const mnist_epoch_stats *s);
