@@ -1,5 +1,5 @@
 /* idx.c: IDX files (LeCun's format), plain or gzip, every header field checked before it is
- * trusted. Images stay bytes; the trainer scales them to [0, 1] per batch. */
+ * trusted. Images stay bytes; the backend scales them to [0, 1] per batch. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
