@@ -197,7 +197,6 @@ int cli_set_dataset(const char *cmd, const char *name) {
     return 0;
 }
 
-/* Load the dataset from dir (flag or default), fetching it first when a file is missing. */
 int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
     const mnist_dataset *ds = mnist_dataset_get(cli_dataset);
     char dir[4096], path[4096];
