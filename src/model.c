@@ -7,7 +7,6 @@
 
 #include "util.h"
 
-#define MAX_WIDTH (1 << 20) /* no layer wider than this */
 #define MAX_PARAMS ((size_t)1 << 31) /* 8 GiB of float32: refused before allocating, not by the OOM killer */
 
 int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err) {

@@ -29,7 +29,6 @@
 _Static_assert(sizeof(float) == 4, "float must be IEEE 754 binary32");
 
 #define MAX_HEADER 100000000      /* the reference reader's limit on N */
-#define MAX_WIDTH (1 << 20)       /* no layer wider than this */
 #define MAX_JSON_INT 9007199254740992.0 /* 2^53: larger doubles are not exact integers */
 
 /* Model files hold only finite floats: training stops when its model stops being finite, and

@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include "mnist.h"
 
+/* No layer is wider than this: the sizes --layers takes, mnist_model_create makes and model files
+ * may hold (model.c, safetensors.c). */
+#define MAX_WIDTH (1 << 20)
+
 /* Fill err with a formatted message; returns -1 so callers can `return errf(...)`. */
 int errf(mnist_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
