@@ -40,6 +40,13 @@ static int refuse_nonfinite(const char *path, const char *doing, const char *nam
     return at < n ? errf(err, "%s: %s%s holds %s at index %zu", path, doing, name, nonfinite_name(p[at]), at) : 0;
 }
 
+/* The metadata's "layers": sizes[0..nl] as "784,1024,1024,10". */
+#define LAYERS_CAP (16 * (MNIST_MAX_LAYERS + 1)) /* 16 a size: a comma and up to 7 digits (MAX_WIDTH) */
+static void layers_text(char out[LAYERS_CAP], const int *sizes, int nl) {
+    size_t len = 0;
+    for (int i = 0; i <= nl; i++) len += (size_t)snprintf(out + len, LAYERS_CAP - len, i ? ",%d" : "%d", sizes[i]);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 /* Append the unsigned integer v to array, printed exactly (not through a double). */
@@ -112,10 +119,8 @@ int st_save(const mnist_model *m, const char *path, const char *format, const ch
         if (!strcmp(extra[i].dtype, "F32") &&
             refuse_nonfinite(path, "cannot save: ", extra[i].name, extra[i].data, extra[i].count, err))
             return -1;
-    char layers[16 * (MNIST_MAX_LAYERS + 1)];
-    size_t len = 0;
-    for (int i = 0; i <= m->nlayers; i++)
-        len += (size_t)snprintf(layers + len, sizeof layers - len, i ? ",%d" : "%d", m->sizes[i]);
+    char layers[LAYERS_CAP];
+    layers_text(layers, m->sizes, m->nlayers);
     char *json = header_json(m, layers, format, train, extra, nextra);
     if (!json) return errf(err, "%s: out of memory building the header", path);
     size_t hlen = strlen(json), pad = (8 - hlen % 8) % 8; /* data starts 8-aligned, as the reference pads */
@@ -302,7 +307,7 @@ static int check_model(entry *es, int n, int allow_extra, int *sizes, int *nlaye
 
 /* Check the metadata, all optional; fills activation and dataset. */
 static int check_meta(const cJSON *meta, const int *sizes, int nl, mnist_model *tmp, const char *path, mnist_err *err) {
-    char vb[64], want[16 * (MNIST_MAX_LAYERS + 1)];
+    char vb[64], want[LAYERS_CAP];
     if (!meta) return 0;
     const cJSON *v;
     if ((v = cJSON_GetObjectItemCaseSensitive(meta, "activation"))) {
@@ -318,8 +323,7 @@ static int check_meta(const cJSON *meta, const int *sizes, int nl, mnist_model *
         memcpy(tmp->dataset, v->valuestring, n + 1);
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(meta, "layers"))) {
-        size_t len = 0;
-        for (int i = 0; i <= nl; i++) len += (size_t)snprintf(want + len, sizeof want - len, i ? ",%d" : "%d", sizes[i]);
+        layers_text(want, sizes, nl);
         int got[MNIST_MAX_LAYERS + 1], ng = 0;
         mnist_err ignored;
         if (mnist_parse_layers(v->valuestring, got, &ng, &ignored) || ng != nl + 1 ||
