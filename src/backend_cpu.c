@@ -100,7 +100,7 @@ static const float *layer_input(const cpu_backend *c, int l, int train) {
 static void dropout(cpu_backend *c, int l, int n) {
     size_t m = (size_t)n * c->sizes[l];
     float p = c->o.dropout, keep = 1.0f / (1.0f - p);
-    uint64_t k = mix64((uint64_t)c->o.seed << 40 ^ c->steps << 8 ^ (uint64_t)(l - 1)), t = (uint64_t)(p * 16777216.0);
+    uint64_t k = step_key(c->o.seed, c->steps, l - 1), t = dropout_threshold(p);
 #pragma omp parallel for num_threads(c->nth) schedule(static)
     for (size_t i = 0; i < m; i++) {
         c->mask[l][i] = dropout_keep(k, i, t) ? keep : 0.0f;

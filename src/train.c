@@ -27,11 +27,11 @@ double mnist_schedule_lr(const mnist_train_opts *o, long step, long steps, long 
 }
 
 int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, float p) {
-    return dropout_keep(mix64((uint64_t)seed << 40 ^ step << 8 ^ (uint64_t)layer), i, (uint64_t)(p * 16777216.0));
+    return dropout_keep(step_key(seed, step, layer), i, dropout_threshold(p));
 }
 
 void mnist_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *dx, int *dy, int *mirror) {
-    uint64_t k = mix64((uint64_t)seed << 40 ^ step << 8 ^ 255u);
+    uint64_t k = step_key(seed, step, AUGMENT_LANE);
     uint64_t v = mix64(k + (uint64_t)(row + 1) * 0x9e3779b97f4a7c15ULL), m = 2 * (uint64_t)n + 1;
     *dx = (int)((v >> 32) % m) - n;
     *dy = (int)((v & 0xffffffffu) % m) - n;
