@@ -19,6 +19,7 @@
 #define MNIST_CLASSES 10                      /* digits 0..9 */
 #define MNIST_MAX_LAYERS 8                    /* weight layers in a model */
 #define MNIST_MAX_THREADS 256                 /* --threads */
+#define MNIST_MAX_SHIFT 8                     /* --shift: pixels a training image may move */
 #define MNIST_ERR_LEN 1024                    /* bytes of an error message, its NUL included */
 
 /* Where a failing function says why: one line, NUL-terminated. */
@@ -112,10 +113,12 @@ void mnist_data_free(mnist_data *d);
 
 /* ---- numpy-compatible RNG (src/rng.c) -------------------------------- */
 
+#define MNIST_RNG_WORDS 624 /* MT19937's state: 624 32-bit words */
+
 /* numpy's RandomState: MT19937's state, and the second normal of the last polar draw. */
 typedef struct {
-    uint32_t key[624];
-    int pos;       /* next word of key to temper; 624: regenerate first */
+    uint32_t key[MNIST_RNG_WORDS];
+    int pos;       /* next word of key to temper; MNIST_RNG_WORDS: regenerate first */
     int has_gauss; /* gauss holds a normal not yet returned */
     double gauss;
 } mnist_rng;

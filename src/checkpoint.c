@@ -52,7 +52,7 @@ int mnist_checkpoint_save(const char *path, const mnist_model *m, const mnist_tr
                           const mnist_run_state *st, mnist_err *err) {
     char *train = state_json(o, st);
     if (!train) return errf(err, "%s: out of memory building the checkpoint", path);
-    st_extra x[2] = {{.name = "train.rng", .dtype = "U32", .count = 624, .bytes = 624 * 4, .data = (void *)st->order.key},
+    st_extra x[2] = {{.name = "train.rng", .dtype = "U32", .count = MNIST_RNG_WORDS, .bytes = sizeof st->order.key, .data = (void *)st->order.key},
                      {.name = "train.optimizer", .dtype = "F32", .count = st->nstate, .bytes = st->nstate * 4,
                       .data = st->state}};
     int rc = st_save(m, path, "mnist-checkpoint", train, x, st->nstate ? 2 : 1, err);
@@ -119,7 +119,7 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
     else if (get_int(root, "step", 0, 1 << 30, &v) || (st->step = (int)v, 0)) bad = "step";
     else if (!cJSON_IsString(steps) || get_u64(steps->valuestring, &st->steps_done)) bad = "steps_done";
     else if (get_hex(root, "loss_sum", &st->loss_sum)) bad = "loss_sum";
-    else if (get_int(rng, "pos", 0, 624, &v) || (st->order.pos = (int)v, 0)) bad = "rng.pos";
+    else if (get_int(rng, "pos", 0, MNIST_RNG_WORDS, &v) || (st->order.pos = (int)v, 0)) bad = "rng.pos";
     else if (get_int(rng, "has_gauss", 0, 1, &v) || (st->order.has_gauss = (int)v, 0)) bad = "rng.has_gauss";
     else if (get_hex(rng, "gauss", &st->order.gauss)) bad = "rng.gauss";
     else if (get_hex(opt, "lr", &o->lr)) bad = "options.lr";
@@ -138,7 +138,7 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
         bad = "options.schedule";
     else if (get_int(opt, "validation", 0, 1 << 30, &v) || (o->validation = (int)v, 0)) bad = "options.validation";
     else if (get_int(opt, "eval_train", 0, 1, &v) || (o->eval_train = (int)v, 0)) bad = "options.eval_train";
-    else if (get_int(opt, "shift", 0, 8, &v) || (o->shift = (int)v, 0)) bad = "options.shift";
+    else if (get_int(opt, "shift", 0, MNIST_MAX_SHIFT, &v) || (o->shift = (int)v, 0)) bad = "options.shift";
     else if (get_int(opt, "flip", 0, 1, &v) || (o->flip = (int)v, 0)) bad = "options.flip";
     cJSON_Delete(root);
     return bad;
@@ -154,7 +154,7 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     const char *bad = parse_state(train, o, st);
     const st_extra *rng = NULL, *opt = NULL;
     for (int i = 0; i < nx; i++) {
-        if (!strcmp(x[i].name, "train.rng") && !strcmp(x[i].dtype, "U32") && x[i].count == 624) rng = &x[i];
+        if (!strcmp(x[i].name, "train.rng") && !strcmp(x[i].dtype, "U32") && x[i].count == MNIST_RNG_WORDS) rng = &x[i];
         else if (!strcmp(x[i].name, "train.optimizer") && !strcmp(x[i].dtype, "F32")) opt = &x[i];
         else if (!bad) bad = x[i].name;
     }

@@ -5,7 +5,7 @@
 
 #include "mnist.h"
 
-enum { N = 624, M = 397 };
+enum { N = MNIST_RNG_WORDS, M = 397 };
 
 void mnist_rng_seed(mnist_rng *r, uint32_t seed) {
     r->key[0] = seed;

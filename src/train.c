@@ -74,7 +74,8 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     if (!(o->weight_decay >= 0.0 && o->weight_decay * o->lr < 1.0))
         return errf(err, "weight decay %g times the learning rate must be in [0, 1)", o->weight_decay);
     if (!(o->dropout >= 0.0 && o->dropout < 1.0)) return errf(err, "dropout %g is outside [0, 1)", o->dropout);
-    if (o->shift < 0 || o->shift > 8) return errf(err, "shift %d is outside 0..8 pixels", o->shift);
+    if (o->shift < 0 || o->shift > MNIST_MAX_SHIFT)
+        return errf(err, "shift %d is outside 0..%d pixels", o->shift, MNIST_MAX_SHIFT);
     if (o->threads < 0 || o->threads > MNIST_MAX_THREADS)
         return errf(err, "threads %d is outside 0 (all cores) .. %d", o->threads, MNIST_MAX_THREADS);
     return 0;
