@@ -25,22 +25,30 @@ typedef struct {
     int dashed;
 } series;
 
-static const series loss_series[] = {
+/* The four curves of both panels and the legend; k below indexes them. */
+static const series curves[] = {
     {"batch loss (during the epoch)", "#888888", 1},
     {"train", "#1f77b4", 0},
     {"validation", "#ff7f0e", 0},
     {"test", "#2ca02c", 0},
 };
+#define NCURVES (int)(sizeof curves / sizeof curves[0])
 
-/* Value k (0 batch loss, 1 train, 2 validation, 3 test) of record s; NAN when absent. */
+/* The evaluation of curve k (1 train, 2 validation, 3 test) in record s. */
+static const mnist_eval_result *eval_of(const mnist_epoch_stats *s, int k) {
+    return k == 1 ? &s->train : k == 2 ? &s->valid : &s->test;
+}
+
+/* Loss k (0 batch loss, 1 train, 2 validation, 3 test) of record s; NAN when absent. */
 static double loss_of(const mnist_epoch_stats *s, int k) {
     if (k == 0) return s->steps ? s->loss : NAN;
-    const mnist_eval_result *r = k == 1 ? &s->train : k == 2 ? &s->valid : &s->test;
+    const mnist_eval_result *r = eval_of(s, k);
     return r->n ? r->loss : NAN;
 }
 
+/* Accuracy k (1 train, 2 validation, 3 test; 0, the batch loss, has none) of record s; NAN when absent. */
 static double acc_of(const mnist_epoch_stats *s, int k) {
-    const mnist_eval_result *r = k == 1 ? &s->train : k == 2 ? &s->valid : &s->test;
+    const mnist_eval_result *r = eval_of(s, k);
     return k && r->n ? r->accuracy : NAN;
 }
 
@@ -144,7 +152,7 @@ static void panel(FILE *f, int x0, int y0, const char *title, const mnist_epoch_
                   double (*val)(const mnist_epoch_stats *, int), int first) {
     double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < n; i++)
-        for (int k = first; k < 4; k++) {
+        for (int k = first; k < NCURVES; k++) {
             double v = val(&s[i], k);
             if (isfinite(v)) lo = fmin(lo, v), hi = fmax(hi, v);
         }
@@ -182,19 +190,19 @@ static void panel(FILE *f, int x0, int y0, const char *title, const mnist_epoch_
                 y0 + PANEL_H + 16, e0 + i * es);
     fprintf(f, "<text x='%.1f' y='%d' font-size='12' text-anchor='middle'>epoch</text>\n", x0 + PANEL_W / 2.0,
             y0 + PANEL_H + 34);
-    for (int k = first; k < 4; k++) {
+    for (int k = first; k < NCURVES; k++) {
         int any = 0;
         for (int i = 0; i < n; i++) any |= isfinite(val(&s[i], k));
         if (!any) continue;
-        fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2'%s points='", loss_series[k].color,
-                loss_series[k].dashed ? " stroke-dasharray='5,4'" : "");
+        fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2'%s points='", curves[k].color,
+                curves[k].dashed ? " stroke-dasharray='5,4'" : "");
         for (int i = 0; i < n; i++)
             if (isfinite(val(&s[i], k))) fprintf(f, "%.1f,%.1f ", PX(s[i].epoch), PY(val(&s[i], k)));
         fprintf(f, "'/>\n");
         for (int i = 0; i < n; i++)
             if (isfinite(val(&s[i], k)))
                 fprintf(f, "<circle cx='%.1f' cy='%.1f' r='3' fill='%s'><title>%s, epoch %d: %.4f</title></circle>\n",
-                        PX(s[i].epoch), PY(val(&s[i], k)), loss_series[k].color, loss_series[k].name, s[i].epoch,
+                        PX(s[i].epoch), PY(val(&s[i], k)), curves[k].color, curves[k].name, s[i].epoch,
                         val(&s[i], k));
     }
 #undef PX
@@ -219,12 +227,12 @@ int mnist_plot_curves(const char *path, const struct mnist_epoch_stats_ *s, int 
     panel(f, LEFT, TOP, "Loss (mean NLL)", s, n, loss_of, 0);
     panel(f, LEFT + PANEL_W + 90, TOP, "Accuracy", s, n, acc_of, 1);
     int lx = LEFT;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < NCURVES; k++) {
         fprintf(f, "<line x1='%d' x2='%d' y1='%d' y2='%d' stroke='%s' stroke-width='2'%s/>"
                    "<text x='%d' y='%d' font-size='12'>%s</text>\n",
-                lx, lx + 24, H + 22, H + 22, loss_series[k].color, loss_series[k].dashed ? " stroke-dasharray='5,4'" : "",
-                lx + 30, H + 26, loss_series[k].name);
-        lx += 40 + 7 * (int)strlen(loss_series[k].name);
+                lx, lx + 24, H + 22, H + 22, curves[k].color, curves[k].dashed ? " stroke-dasharray='5,4'" : "",
+                lx + 30, H + 26, curves[k].name);
+        lx += 40 + 7 * (int)strlen(curves[k].name);
     }
     fprintf(f, "</svg>\n");
     return finish(&a, path, err);
