@@ -15,9 +15,10 @@
 #define CELL_W (MNIST_SIDE * ZOOM)
 #define CELL_H (MNIST_SIDE * ZOOM + LABEL_H)
 #define MAX_COLS 10
+#define NGLYPHS 10                     /* the font has the digits 0..9: other labels are not drawn */
 
 /* 3x5 digits, one row a byte, bit 2 the leftmost column. */
-static const uint8_t glyphs[10][GLYPH_H] = {
+static const uint8_t glyphs[NGLYPHS][GLYPH_H] = {
     {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1},
     {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 2, 2}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7},
 };
@@ -52,8 +53,8 @@ static int grid_png(const char *path, const uint8_t *images, const uint8_t *labe
                 const uint8_t g[3] = {v, v, v};
                 put(img, stride, cx + x, cy + y, g);
             }
-        if (!labels || labels[k] > 9) continue;
-        int two = guesses && guesses[k] <= 9, gw = GLYPH_W * GLYPH_ZOOM;
+        if (!labels || labels[k] >= NGLYPHS) continue;
+        int two = guesses && guesses[k] < NGLYPHS, gw = GLYPH_W * GLYPH_ZOOM;
         int gx = cx + (CELL_W - (two ? 3 * gw : gw)) / 2, gy = cy + MNIST_SIDE * ZOOM + 2;
         for (int g = 0; g <= two; g++) /* the true label, then the one read in red */
             for (int r = 0; r < GLYPH_H * GLYPH_ZOOM; r++)
