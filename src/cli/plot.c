@@ -3,8 +3,6 @@
 
 #include "cli.h"
 
-#define MAX_EPOCHS 10000
-
 int cmd_plot(int argc, char **argv) {
     const char *out = "curves.svg";
     str_list files = {0};
@@ -18,13 +16,13 @@ int cmd_plot(int argc, char **argv) {
         fprintf(stderr, "mnist plot: give one FILE.jsonl (see 'mnist plot --help')\n");
         return 2;
     }
-    mnist_epoch_stats *s = malloc(MAX_EPOCHS * sizeof *s);
+    mnist_epoch_stats *s = malloc(CLI_MAX_LOG_RECORDS * sizeof *s);
     if (!s) {
         fprintf(stderr, "mnist plot: out of memory\n");
         return 1;
     }
     mnist_err err;
-    int n = mnist_read_log(files.items[0], s, MAX_EPOCHS, &err), status = 1;
+    int n = mnist_read_log(files.items[0], s, CLI_MAX_LOG_RECORDS, &err), status = 1;
     if (n < 0 || mnist_plot_curves(out, s, n, &err))
         fprintf(stderr, "mnist plot: %s\n", err.msg);
     else

@@ -465,10 +465,10 @@ int cmd_train(int argc, char **argv) {
         /* the whole run: from the log when there is one (a resumed run appends to it) */
         mnist_epoch_stats *h = ui.hist;
         int n = ui.nhist;
-        if (log && !(h = malloc(10000 * sizeof *h)))
+        if (log && !(h = malloc(CLI_MAX_LOG_RECORDS * sizeof *h)))
             n = -1, snprintf(err.msg, sizeof err.msg, "out of memory");
         else if (log)
-            n = mnist_read_log(log, h, 10000, &err);
+            n = mnist_read_log(log, h, CLI_MAX_LOG_RECORDS, &err);
         if (n > 0 && mnist_plot_curves(plot, h, n, &err) == 0) {
             if (!json) printf("Wrote the training curves to %s\n", plot);
         } else {
