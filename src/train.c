@@ -270,12 +270,17 @@ int backend_check_split(const int *sizes, int nl, const mnist_split *s, mnist_er
     return 0;
 }
 
+#ifndef MNIST_HAVE_CUDA
+/* What asking this build for the GPU says, from backend_create or mnist_device_check. */
+static const char no_cuda[] = "--device cuda: this build has no CUDA backend (nvcc was not found when it was built)";
+#endif
+
 backend *backend_create(mnist_device device, const mnist_model *m, const backend_opts *o, mnist_err *err) {
     if (device == MNIST_CPU) return backend_cpu_create(m, o, err);
 #ifdef MNIST_HAVE_CUDA
     return backend_cuda_create(m, o, err);
 #else
-    errf(err, "--device cuda: this build has no CUDA backend (nvcc was not found when it was built)");
+    errf(err, "%s", no_cuda);
     return NULL;
 #endif
 }
@@ -293,7 +298,7 @@ int mnist_device_check(mnist_device device, mnist_err *err) {
 #ifdef MNIST_HAVE_CUDA
     return backend_cuda_probe(err);
 #else
-    return errf(err, "--device cuda: this build has no CUDA backend (nvcc was not found when it was built)");
+    return errf(err, "%s", no_cuda);
 #endif
 }
 
