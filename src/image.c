@@ -656,6 +656,12 @@ typedef struct {
     int x0, y0, x1, y1; /* bounding box of the ink, x1 and y1 exclusive */
 } box;
 
+/* The longer of b's width and height. */
+static int box_side(const box *b) {
+    int w = b->x1 - b->x0, h = b->y1 - b->y0;
+    return w > h ? w : h;
+}
+
 typedef struct {
     plane ink; /* ink in [0, 1], 0 where there is none (it points into mem) */
     box bb;
@@ -1046,7 +1052,7 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
             if (!keep[i] && mass[i] >= 0.08 * mass[big] && (best < 0 || mass[i] > mass[best])) best = i;
         if (best < 0) break;
         keep[best] = 2; /* looked at */
-        int side = bb->x1 - bb->x0 > bb->y1 - bb->y0 ? bb->x1 - bb->x0 : bb->y1 - bb->y0;
+        int side = box_side(bb);
         int gap = (int)(0.6 * side) + 1;
         box b = pb[best];
         if (b.x1 + gap < bb->x0 || b.x0 > bb->x1 + gap || b.y1 + gap < bb->y0 || b.y0 > bb->y1 + gap) continue;
@@ -1643,7 +1649,7 @@ static int mnist_style(const decoded *d, const char *name, float *x, mnist_err *
         if (ink_of_region(&s, 0, 0, d->w, d->h, &m, &scale, name, &e2)) return -1;
     }
     /* A digit small in a large photo: look again at the region around it, at a finer scale. */
-    int side = m.bb.x1 - m.bb.x0 > m.bb.y1 - m.bb.y0 ? m.bb.x1 - m.bb.x0 : m.bb.y1 - m.bb.y0;
+    int side = box_side(&m.bb);
     if (scale < 1 && side < SMALL_INK) {
         int cx0 = (int)floor(m.bb.x0 / scale), cy0 = (int)floor(m.bb.y0 / scale);
         int cx1 = (int)ceil(m.bb.x1 / scale), cy1 = (int)ceil(m.bb.y1 / scale);
@@ -1665,7 +1671,7 @@ static int mnist_style(const decoded *d, const char *name, float *x, mnist_err *
      * r = S (STROKE - w) / (40 - 2 STROKE). */
     double w = rc ? 0 : stroke_width(x);
     if (rc == 0 && w < THIN) {
-        int side2 = m.bb.x1 - m.bb.x0 > m.bb.y1 - m.bb.y0 ? m.bb.x1 - m.bb.x0 : m.bb.y1 - m.bb.y0;
+        int side2 = box_side(&m.bb);
         int r = (int)lround(side2 * (STROKE - w) / (2 * BOX - 2 * STROKE));
         if (r >= 1) {
             if (thicken(&m, r)) rc = errf(err, "%s: out of memory", name);
