@@ -107,7 +107,7 @@ void cpu_col_sums(float *restrict s, const float *restrict x, int n, int k, size
 
 void openblas_set_num_threads(int n);
 
-#define VW 16 /* slabs are multiples of 16 columns: 64 bytes */
+#define SLAB_COLS 16 /* slabs are multiples of 16 columns (64 bytes); not sparse.c's VW, a vector's floats */
 
 #ifdef _OPENMP
 static int all_threads; /* OpenMP's count before OpenBLAS is set to one thread */
@@ -131,16 +131,16 @@ int cpu_threads(int requested) {
 #endif
 }
 
-/* This thread's slab [*a, *b) of `cols` columns, in units of VW. */
+/* This thread's slab [*a, *b) of `cols` columns, in units of SLAB_COLS. */
 static void slab(int cols, int *a, int *b) {
 #ifdef _OPENMP
     int t = omp_get_thread_num(), nt = omp_get_num_threads();
 #else
     int t = 0, nt = 1;
 #endif
-    long units = (cols + VW - 1) / VW;
-    *a = (int)(units * t / nt) * VW;
-    *b = (int)(units * (t + 1) / nt) * VW;
+    long units = (cols + SLAB_COLS - 1) / SLAB_COLS;
+    *a = (int)(units * t / nt) * SLAB_COLS;
+    *b = (int)(units * (t + 1) / nt) * SLAB_COLS;
     if (*a > cols) *a = cols;
     if (*b > cols) *b = cols;
 }
@@ -201,10 +201,10 @@ void cpu_layer_weight_grad(int nth, float *w, float *b, float *gw, float *gb, co
             else // gw = h^T dz, or w = decay w - lr h^T dz
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, e - a, n, gw ? 1.0f : -lr, h, in, dz + a, out,
                             gw ? 0.0f : decay, (gw ? gw : w) + a, out);
-            // the bias: column sums of dz, VW columns at a time
-            float s[VW];
-            for (int c0 = a; c0 < e; c0 += VW) {
-                int m = e - c0 < VW ? e - c0 : VW;
+            // the bias: column sums of dz, SLAB_COLS columns at a time
+            float s[SLAB_COLS];
+            for (int c0 = a; c0 < e; c0 += SLAB_COLS) {
+                int m = e - c0 < SLAB_COLS ? e - c0 : SLAB_COLS;
                 cpu_col_sums(s, dz + c0, n, m, (size_t)out);
                 for (int c = 0; c < m; c++) {
                     if (gb)
