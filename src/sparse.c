@@ -147,7 +147,7 @@ void cpu_sparse_forward(float *y, const cpu_sparse *sp, const float *w, int out,
     }
 }
 
-/* Row i of a weight tile, n floats: with gw, gw = g; else w = decay w - lr g. */
+/* One row of a weight tile, n floats: with gw, gw = g; else w = decay w - lr g. */
 static void weight_row(float *w, float *gw, const float *g, int n, float lr, float decay) {
     if (gw)
         memcpy(gw, g, (size_t)n * sizeof(float));
@@ -156,7 +156,7 @@ static void weight_row(float *w, float *gw, const float *g, int n, float lr, flo
 }
 
 void cpu_sparse_weight_grad(float *w, float *gw, const cpu_sparse *sp, const float *dz, int in, int out, int a,
-                               int b, float lr, float decay) {
+                            int b, float lr, float decay) {
     vec acc[CPU_GROUP][NV];
     float acc1[CPU_GROUP];
     int kg = (in + CPU_GROUP - 1) / CPU_GROUP;
