@@ -62,11 +62,8 @@ int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile
     if (rc == 0) {
         int e = errno, zerr = Z_OK;
         const char *msg = gzerror(gz, &zerr);
-        if (n < 0 || zerr != Z_OK) {
-            size_t len = strlen(path); /* zlib prefixes its message with the path */
-            if (strncmp(msg, path, len) == 0 && msg[len] == ':') msg += len + 1 + (msg[len + 1] == ' ');
-            rc = errf(err, "%s: cannot read: %s", path, zerr == Z_ERRNO ? strerror(e) : msg);
-        }
+        if (n < 0 || zerr != Z_OK)
+            rc = errf(err, "%s: cannot read: %s", path, zerr == Z_ERRNO ? strerror(e) : after_path(msg, path));
     }
     int zc = gzclose(gz);
     if (rc == 0 && zc != Z_OK)
@@ -292,10 +289,8 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
             errf(err, "%s: download interrupted", url);
             return FATAL;
         }
-        const char *msg = e.msg; /* "TMP: cannot read: ...": the temporary name means nothing */
-        size_t len = strlen(a.tmp);
-        if (strncmp(msg, a.tmp, len) == 0 && msg[len] == ':') msg += len + 1 + (msg[len + 1] == ' ');
-        snprintf(why, whycap, "bad download: %.400s", msg);
+        /* "TMP: cannot read: ...": the temporary name means nothing */
+        snprintf(why, whycap, "bad download: %.400s", after_path(e.msg, a.tmp));
         atomic_abort(&a);
         return NEXT;
     }

@@ -43,9 +43,7 @@ static long gz_read(gzFile g, uint8_t *dst, size_t want) {
 static const char *gz_msg(gzFile g, const char *path) {
     int code;
     const char *m = gzerror(g, &code);
-    if (code == Z_ERRNO) return strerror(errno);
-    size_t n = strlen(path);
-    return strncmp(m, path, n) == 0 && m[n] == ':' ? m + n + 1 + (m[n + 1] == ' ') : m;
+    return code == Z_ERRNO ? strerror(errno) : after_path(m, path);
 }
 
 /* Read an IDX file with the given magic; sha (may be NULL) is the expected hex SHA-256 of the

@@ -34,6 +34,11 @@ int mul_size(size_t a, size_t b, size_t *out) {
     return 0;
 }
 
+const char *after_path(const char *msg, const char *path) {
+    size_t n = strlen(path);
+    return strncmp(msg, path, n) == 0 && msg[n] == ':' ? msg + n + 1 + (msg[n + 1] == ' ') : msg;
+}
+
 FILE *open_input(const char *path, mnist_err *err) {
     int fd = open(path, O_RDONLY | O_NONBLOCK);
     FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;

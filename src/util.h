@@ -42,6 +42,10 @@ static inline int dropout_keep(uint64_t k, uint64_t i, uint64_t threshold) {
     return (mix64(k + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 40) >= threshold;
 }
 
+/* msg without the "PATH:" or "PATH: " in front that zlib (or our own errf) puts there, so a
+ * message that names the file already does not name it twice; msg itself when it has none. */
+const char *after_path(const char *msg, const char *path);
+
 /* fopen(path, "rb") that does not wait on a FIFO (the caller refuses what is not a regular file);
  * NULL with err filled ("PATH: reason") on failure. */
 FILE *open_input(const char *path, mnist_err *err);
