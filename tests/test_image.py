@@ -219,6 +219,17 @@ def main():
           rows[0]["probability"] == want_top[0][1],
           f"--json --top 2: the two largest probabilities, most likely first: {rows[0]['top'] if rows else None}"
           f" (probabilities {probs})")
+    # a file name that is not UTF-8 (a Latin-1 one, a control character) still makes JSON, which is UTF-8
+    odd = os.fsencode(tmp) + b"/caf\xe9\x01.png"
+    with open(png, "rb") as f, open(odd, "wb") as g:
+        g.write(f.read())
+    q = subprocess.run([MNIST, "predict", "--model", model, "--json", odd], capture_output=True)
+    try:
+        row = json.loads(q.stdout.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        row = {"not JSON": str(e)}
+    check(q.returncode == 0 and row.get("file", "").endswith("caf\ufffd\x01.png"),
+          f"--json with a file name that is not UTF-8: valid JSON, the bad byte as U+FFFD: {row}")
     p = run("predict", "--model", model, png)
     check(p.returncode == 0 and re.match(re.escape(png) + r": \d \(\d+\.\d%\)   next: \d \d+\.\d%, \d \d+\.\d%$",
                                          p.stdout.strip()) is not None,

@@ -296,3 +296,49 @@ const char *cli_json_number(char *out, double v, int digits) {
     else strcpy(out, "null");
     return out;
 }
+
+/* The length of the well-formed UTF-8 sequence at p (p[0] >= 0x80; p NUL-terminated), or 0. */
+static int utf8_length(const unsigned char *p) {
+    int n = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0; /* stops at the NUL too */
+    if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0; /* overlong, surrogate */
+    if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) return 0; /* overlong, past U+10FFFF */
+    return n;
+}
+
+size_t cli_json_string(char *out, size_t cap, const char *s) {
+    size_t k = 0;
+    if (cap < 8) return 0;
+    out[k++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 8 < cap; p++) {
+        int n = *p >= 0x80 ? utf8_length(p) : 1;
+        if (*p == '"' || *p == '\\') {
+            out[k++] = '\\';
+            out[k++] = (char)*p;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", *p);
+        } else if (n == 0) {
+            k += (size_t)snprintf(out + k, cap - k, "\\ufffd");
+        } else {
+            memcpy(out + k, p, (size_t)n);
+            k += (size_t)n;
+            p += n - 1;
+        }
+    }
+    out[k++] = '"';
+    out[k] = '\0';
+    return k;
+}
+
+void cli_json_print(const char *s) {
+    size_t cap = 6 * strlen(s) + 8; /* \u00XX is the longest a byte becomes */
+    char *out = malloc(cap);
+    if (!out) {
+        fputs("\"\"", stdout);
+        return;
+    }
+    cli_json_string(out, cap, s);
+    fputs(out, stdout);
+    free(out);
+}

@@ -74,6 +74,12 @@ int cmd_serve(int argc, char **argv);
  * only finite floats (the reader refuses others): only sums that overflow float32 get here. */
 #define CLI_JSON_NUMBER 32 /* bytes enough for out */
 const char *cli_json_number(char *out, double v, int digits);
+/* s as a JSON string, quotes included, into out (cap bytes; cut short to fit): returns its length.
+ * A byte that is not part of well-formed UTF-8 (a file name, a client's bytes) becomes U+FFFD, so
+ * the output stays JSON, which is UTF-8; control characters and DEL are escaped. */
+size_t cli_json_string(char *out, size_t cap, const char *s);
+/* The same, whole, on stdout. */
+void cli_json_print(const char *s);
 /* Print a 28x28 input (784 floats in [0, 1]) framed, as shaded characters (predict.c). */
 void cli_show_input(const float *x);
 

@@ -4,16 +4,6 @@
 
 #include "cli.h"
 
-static void json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
-}
-
 /* The 28x28 input the network sees, framed, two characters a pixel. */
 void cli_show_input(const float *x) {
     char line[2 * MNIST_SIDE + 1];
@@ -150,9 +140,9 @@ int cmd_predict(int argc, char **argv) {
             fprintf(stderr, "mnist predict: %s\n", err.msg);
             if (json) {
                 printf("{\"file\":");
-                json_string(path);
+                cli_json_print(path);
                 printf(",\"error\":");
-                json_string(err.msg);
+                cli_json_print(err.msg);
                 printf("}\n");
             }
             fflush(stdout);
@@ -169,7 +159,7 @@ int cmd_predict(int argc, char **argv) {
         if (json) { /* numbers by cli_json_number: null, never nan, when sums overflow */
             char v[CLI_JSON_NUMBER];
             printf("{\"file\":");
-            json_string(path);
+            cli_json_print(path);
             printf(",\"digit\":%d,\"probability\":%s,", order[0], cli_json_number(v, prob[order[0]], 9));
             if (names) printf("\"class\":\"%s\",", names[order[0]]);
             printf("\"top\":[");

@@ -82,43 +82,6 @@ static double now(void) {
 
 /* ---- answers -------------------------------------------------------- */
 
-/* The length of the well-formed UTF-8 sequence at p (p[0] >= 0x80; p NUL-terminated), or 0. */
-static int utf8_length(const unsigned char *p) {
-    int n = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
-    for (int i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80) return 0; /* stops at the NUL too */
-    if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0; /* overlong, surrogate */
-    if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) return 0; /* overlong, past U+10FFFF */
-    return n;
-}
-
-/* s as a JSON string (quotes included) into out (cap bytes); returns the length written. A byte
- * that is not part of well-formed UTF-8 (a path is the client's bytes) becomes U+FFFD, so the
- * answer stays JSON, which is UTF-8; a sequence is copied whole or not at all. */
-static size_t json_string(char *out, size_t cap, const char *s) {
-    size_t k = 0;
-    if (cap < 8) return 0;
-    out[k++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p && k + 8 < cap; p++) {
-        int n = *p >= 0x80 ? utf8_length(p) : 1;
-        if (*p == '"' || *p == '\\') {
-            out[k++] = '\\';
-            out[k++] = (char)*p;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", *p);
-        } else if (n == 0) {
-            k += (size_t)snprintf(out + k, cap - k, "\\ufffd");
-        } else {
-            memcpy(out + k, p, (size_t)n);
-            k += (size_t)n;
-            p += n - 1;
-        }
-    }
-    out[k++] = '"';
-    out[k] = '\0';
-    return k;
-}
-
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type, void *body, size_t len,
                               enum MHD_ResponseMemoryMode mode, const char *allow) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
@@ -156,7 +119,7 @@ __attribute__((format(printf, 4, 5))) static enum MHD_Result answer_error(struct
     char *body = malloc(cap);
     if (!body) return MHD_NO;
     size_t k = (size_t)snprintf(body, cap, "{\"error\":");
-    k += json_string(body + k, cap - k - 2, msg);
+    k += cli_json_string(body + k, cap - k - 2, msg);
     body[k++] = '}';
     body[k++] = '\n';
     return answer(c, status, "application/json", body, k, MHD_RESPMEM_MUST_FREE, allow);
@@ -344,15 +307,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         while (r < nroutes && strcmp(url, routes[r].path)) r++;
         if (r == nroutes) {
             char path[80], name[24];
-            json_string(path, sizeof path, url); /* quoted, and cut short if long */
-            json_string(name, sizeof name, method); /* the client's bytes: no terminal escapes into --log */
+            cli_json_string(path, sizeof path, url); /* quoted, and cut short if long */
+            cli_json_string(name, sizeof name, method); /* the client's bytes: no terminal escapes into --log */
             log_request(s, name, path, MHD_HTTP_NOT_FOUND, now(), 0);
             return answer_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such path: %s (try / or /api/predict)", path);
         }
         int post = r == R_PREDICT;
         if (post ? strcmp(method, "POST") : strcmp(method, "GET") && strcmp(method, "HEAD")) {
             char name[24];
-            json_string(name, sizeof name, method);
+            cli_json_string(name, sizeof name, method);
             log_request(s, name, url, MHD_HTTP_METHOD_NOT_ALLOWED, now(), 0);
             return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, routes[r].allow, "%s takes %s, not %s", url,
                                 routes[r].allow, name);
