@@ -184,7 +184,7 @@ int mnist_split_load(mnist_split *s, const char *images_path, const char *labels
             int v = lb.data[i];
             free(im.data);
             free(lb.data);
-            return errf(err, "%s: label %d of example %d is not a digit 0..9", labels_path, v, i);
+            return errf(err, "%s: label %d of example %d is not one of the 10 classes (0..9)", labels_path, v, i);
         }
     *s = (mnist_split){.n = im.n, .rows = im.rows, .cols = im.cols, .images = im.data, .labels = lb.data};
     return 0;

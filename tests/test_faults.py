@@ -390,6 +390,18 @@ def test_outputs(tmp, data):
         p = run("train", "--data", data, "--no-verify", "--resume", bad, "--epochs", "2")
         refused(f"train --resume of a checkpoint with {label}", p, status, bad, *needles)
 
+    # eval --errors when nothing is misread: said once, no picture, and no claim that one was written
+    right = os.path.join(tmp, "all-right")
+    dataset(right)
+    with open(os.path.join(right, NAMES[3]), "wb") as f:
+        f.write(idx(2049, [5], [0] * 5))
+    flat = os.path.join(tmp, "flat.safetensors")
+    safetensors(flat, [784, 10], value=0.0)  # every logit 0: all read as class 0
+    pic = os.path.join(tmp, "errors.png")
+    p = run("eval", "--data", right, "--no-verify", "--model", flat, "--errors", pic)
+    check(p.returncode == 0 and "every test image right" in p.stderr and "Wrote" not in p.stdout
+          and not os.path.exists(pic), f"eval --errors with nothing misread: no picture, none claimed: {p.stdout!r}")
+
     # writes that fail: a --log on a full disk, the standard output on a full device
     full = os.path.join(tmp, "full.jsonl")
     p = run("train", *d, "--epochs", "1", "--log", full, limit_bytes=16)

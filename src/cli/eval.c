@@ -8,8 +8,8 @@
 #define MAX_ERRORS 100 /* misread images in the --errors picture */
 
 /* The first MAX_ERRORS test images the model misreads, drawn with their true and predicted
- * labels. */
-static int draw_errors(const char *path, const mnist_model *m, const mnist_split *s) {
+ * labels. 0 (*wrote: whether there were any to draw), or 1 after saying what failed. */
+static int draw_errors(const char *path, const mnist_model *m, const mnist_split *s, int *wrote) {
     enum { CHUNK = 500 };
     float *x = malloc((size_t)CHUNK * MNIST_PIXELS * sizeof *x), *p = malloc((size_t)CHUNK * MNIST_CLASSES * sizeof *p);
     uint8_t *img = malloc((size_t)MAX_ERRORS * MNIST_PIXELS), truth[MAX_ERRORS], guess[MAX_ERRORS];
@@ -46,6 +46,7 @@ static int draw_errors(const char *path, const mnist_model *m, const mnist_split
         fprintf(stderr, "mnist eval: %s\n", err.msg);
         goto done;
     }
+    *wrote = 1;
     rc = 0;
 done:
     free(x);
@@ -149,8 +150,9 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     if (status == 0 && errors) {
-        status = draw_errors(errors, &m, &d.test);
-        if (status == 0 && !json) printf("Wrote the misread images to %s\n", errors);
+        int wrote = 0;
+        status = draw_errors(errors, &m, &d.test, &wrote);
+        if (wrote && !json) printf("Wrote the misread images to %s\n", errors);
     }
     mnist_data_free(&d);
     mnist_model_free(&m);
