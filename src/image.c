@@ -1247,7 +1247,7 @@ static long ink_over(const float *ink, int w, int h, float tau, uint32_t *on) {
 typedef struct {
     float s;      /* the strokes' strength: the share of the paper's light they take */
     float sigma;  /* the noise of that, on the paper */
-    float cover;  /* the share of the frame the kept ink covers */
+    float cover;  /* the share of the frame the ink covers */
 } reading;
 
 /* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
@@ -1314,10 +1314,13 @@ static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, read
         ink[i] = v > 1 ? 1 : v;
     }
     uint8_t *on = k->on;
-    for (long i = 0; i < n; i++) on[i] = ink[i] > 0;
+    double all_ink = 0; /* all the marks, those keep_digit drops along the frame's edge too */
+    for (long i = 0; i < n; i++) on[i] = ink[i] > 0, all_ink += ink[i];
     double kept = keep_digit(&inkp, on, k->runs, bb);
     if (kept < 0) return -2;
-    rd->cover = (float)(kept / n);
+    /* for choosing the reading: read the wrong way round, the paper around a digit is "ink" along
+     * the frame's edge, which keep_digit drops; counted, that reading covers more */
+    rd->cover = (float)(all_ink / n);
     if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
     if (kept > 0.5 * n)
         return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * kept / n);
@@ -1332,7 +1335,8 @@ static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, read
 #define DESK_STEP 0.6   /* ... and meets the page in a step: of the rise over 11 pixels, this share in 3 ... */
 #define DESK_SHARP 0.5  /* ... along this share of where they meet */
 #define DESK_FILL 0.6   /* the page fills this share of its box, at least, ... */
-#define DESK_LIGHT 0.75 /* ... and is light over this share of it */
+#define DESK_LIGHT 0.75 /* ... and is light over this share of it, ... */
+#define DESK_WIDE 0.25  /* ... this share of that light a 25th of the frame inside it */
 
 /* m (h, w: 0 or 1) eroded (grow = 0) or dilated (grow = 1) by a square of side 2r + 1, a pass
  * across and a pass down, each counting the set pixels in a running window (outside the frame
@@ -1409,7 +1413,8 @@ static int page_on_desk(ink_work *k) {
     if (dark_edge < DESK_EDGE * perimeter) return 0;
     /* the dark, opened by a square of about a 25th of the frame's side: a page's lines and a pen's
      * strokes go, a desk around the page stays. Each pass counts the dark in a running window. */
-    uint8_t *dark_px = (uint8_t *)(void *)k->t, *tmp = dark_px + n, *out = tmp + n;
+    size_t bytes = (size_t)w * (size_t)h;
+    uint8_t *dark_px = (uint8_t *)(void *)k->t, *tmp = dark_px + bytes, *out = tmp + bytes;
     int r = (w > h ? w : h) / 50;
     r = r < 3 ? 3 : r;
     for (long i = 0; i < n; i++) dark_px[i] = p->v[i] <= t;
@@ -1417,7 +1422,7 @@ static int page_on_desk(ink_work *k) {
     square_morph(dark_px, tmp, w, h, r, 1);
     /* the desk: that dark where it reaches the frame's edge, and all it touches */
     uint32_t *queue = (uint32_t *)(void *)k->ink[0];
-    memset(out, 0, (size_t)n);
+    memset(out, 0, bytes);
     long tail = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x += y == 0 || y == h - 1 || x == w - 1 ? 1 : w - 1) {
@@ -1477,6 +1482,16 @@ static int page_on_desk(ink_work *k) {
         light += !out[i] && p->v[i] > t;
     }
     if (light < DESK_LIGHT * big_n) return 0;
+    /* and a sheet, not light strokes: its light is wide, a quarter of it a 25th of the frame from the
+     * dark (a digit's loops closed by its strokes can pass all the rest) */
+    for (long i = 0; i < n; i++) tmp[i] = !out[i] && p->v[i] > t;
+    uint8_t *wide = dark_px; /* done with */
+    memcpy(wide, tmp, bytes);
+    int side = w > h ? w : h;
+    square_morph(wide, tmp, w, h, side / 25 > 2 ? side / 25 : 2, 0);
+    long inner = 0;
+    for (long i = 0; i < n; i++) inner += wide[i];
+    if (inner < DESK_WIDE * light) return 0;
     /* the desk, grown by a 64th of the side (the sheet's soft edge, its shadow), becomes paper */
     square_morph(out, tmp, w, h, (w > h ? w : h) / 64 > 3 ? (w > h ? w : h) / 64 : 3, 1);
     for (long i = 0; i < n; i++)
