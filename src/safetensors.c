@@ -342,6 +342,15 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
         if ((unsigned char)buf[i] < 0x20 && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
             return errf(err, "%s: header holds control byte 0x%02x at byte %llu", path, (unsigned)buf[i], (unsigned long long)i);
     if (hlen == 0 || buf[0] != '{') return errf(err, "%s: header does not start with '{'", path);
+    /* a \u0000 in a string: cJSON would end the string there, and "layers.0.kernel\u0000x" would
+     * pass for "layers.0.kernel" (or one metadata value for another) */
+    for (uint64_t i = 0, in = 0; i < hlen; i++)
+        if (buf[i] == '"') in = !in;
+        else if (in && buf[i] == '\\' && i + 1 < hlen) {
+            if (i + 5 < hlen && !memcmp(buf + i + 1, "u0000", 5))
+                return errf(err, "%s: header holds a NUL (\\u0000) in a string at byte %llu", path, (unsigned long long)i);
+            i++; /* the escaped character, a quote or a backslash among them */
+        }
     const char *end = NULL;
     cJSON *root = *rootp = cJSON_ParseWithLengthOpts(buf, (size_t)hlen, &end, 0);
     if (!root) {
@@ -364,12 +373,20 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
                 char kb[64];
                 if (!cJSON_IsString(v))
                     return errf(err, "%s: __metadata__ value \"%s\" is not a string", path, shown(v->string, kb, sizeof kb));
+                for (const cJSON *u = it->child; u != v; u = u->next)
+                    if (!strcmp(u->string, v->string))
+                        return errf(err, "%s: __metadata__ key \"%s\" appears twice", path, shown(v->string, kb, sizeof kb));
             }
             continue;
         }
         if (n == 2 * MNIST_MAX_LAYERS + ST_MAX_EXTRA)
             return errf(err, "%s: more than %d tensors", path, 2 * MNIST_MAX_LAYERS + ST_MAX_EXTRA);
         if (parse_entry(it, &es[n], path, err)) return -1;
+        for (int j = 0; j < n; j++) /* JSON leaves it open; the reference reader refuses it */
+            if (!strcmp(es[j].name, es[n].name)) {
+                char nb2[64];
+                return errf(err, "%s: tensor \"%s\" appears twice", path, shown(es[n].name, nb2, sizeof nb2));
+            }
         n++;
     }
     /* The reference reader: sorted by offset, the tensors tile the data exactly. */

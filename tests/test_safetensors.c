@@ -321,6 +321,16 @@ static void test_malformed(void) {
     expect_fail("metadata layers that disagree", "{\"__metadata__\":{\"layers\":\"2,4\"}," ONE "}", 36, "2,3");
     expect_fail("metadata layers that do not parse", "{\"__metadata__\":{\"layers\":\"abc\"}," ONE "}", 36, "abc");
     expect_fail("a dataset name too long", "{\"__metadata__\":{\"dataset\":\"a_dataset_name_too_long\"}," ONE "}", 36, "dataset");
+    /* cJSON ends a string at an escaped NUL: the name would pass for layers.0.kernel */
+    expect_fail("an escaped NUL in a name",
+                "{\"layers.0.kernel\\u0000zz\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B0("[24,36]") "}", 36,
+                "NUL");
+    expect_fail("an escaped NUL in a metadata value", "{\"__metadata__\":{\"dataset\":\"mnist\\u0000x\"}," ONE "}", 36, "NUL");
+    expect_fail("a metadata key twice", "{\"__metadata__\":{\"dataset\":\"mnist\",\"dataset\":\"fashion\"}," ONE "}", 36,
+                "key \"dataset\" appears twice");
+    put_st(path, "{\"__metadata__\":{\"note\":\"a\\\\u0000 is no NUL\"}," ONE "}", 36); /* an escaped backslash, then u0000 */
+    rc = mnist_model_load(&m, path, &err);
+    if (check(rc == 0, "an escaped backslash before u0000 is no NUL: %s", why(rc, &err))) mnist_model_free(&m);
     expect_fail("a control character shown in a message", "{\"bad\\nname\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
                 4, "bad?name");
 }
