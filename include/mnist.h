@@ -42,6 +42,7 @@ enum { MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS, MNIST_TEST_IMAGES, MNIST_TEST_LAB
 typedef struct {
     const char *name;   /* raw file name, "train-images-idx3-ubyte"; + ".gz" when compressed */
     const char *sha256; /* hex SHA-256 of the decompressed content */
+    uint64_t bytes;     /* and its size, which its header must promise before it is read */
 } mnist_file_info;
 
 /* A dataset we know: where to fetch it, its files, its class names. */

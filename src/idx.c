@@ -47,8 +47,10 @@ static const char *gz_msg(gzFile g, const char *path) {
 }
 
 /* Read an IDX file with the given magic; sha (may be NULL) is the expected hex SHA-256 of the
- * decompressed bytes. */
-static int idx_read(idx_file *out, const char *path, uint32_t magic, const char *sha, mnist_err *err) {
+ * decompressed bytes, and expect (0: any) their count, which the header must promise before the
+ * rest is read (a small .gz may inflate to gigabytes). */
+static int idx_read(idx_file *out, const char *path, uint32_t magic, const char *sha, uint64_t expect,
+                    mnist_err *err) {
     memset(out, 0, sizeof *out);
     struct stat st; /* a FIFO would block the open; a folder or device is no IDX file */
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return errf(err, "%s: not a regular file", path);
@@ -95,6 +97,12 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
     size_t per = (size_t)rows * cols, bytes;
     if (n == 0 || n > INT_MAX || mul_size(per, n, &bytes) || bytes > IDX_MAX_BYTES) {
         errf(err, "%s: implausible count %u of %zu bytes each", path, n, per);
+        goto done;
+    }
+    if (expect && head_len + bytes != expect) {
+        errf(err, "%s: its header promises %u %s (%zu bytes) where the dataset's file holds %llu bytes (damaged or "
+                  "not the right file; delete it and run 'mnist fetch')", path, n, ndims == 3 ? "images" : "labels",
+             head_len + bytes, (unsigned long long)expect);
         goto done;
     }
     if (!EVP_DigestUpdate(md, head, head_len)) {
@@ -165,12 +173,13 @@ done:
     return rc;
 }
 
-int mnist_split_load(mnist_split *s, const char *images_path, const char *labels_path, const char *const sha[2],
-                     mnist_err *err) {
+/* mnist_split_load, the files' sizes known too (expect: NULL, or the two) */
+static int split_load(mnist_split *s, const char *images_path, const char *labels_path, const char *const sha[2],
+                      const uint64_t *expect, mnist_err *err) {
     memset(s, 0, sizeof *s);
     idx_file im, lb;
-    if (idx_read(&im, images_path, IDX_IMAGES, sha ? sha[0] : NULL, err)) return -1;
-    if (idx_read(&lb, labels_path, IDX_LABELS, sha ? sha[1] : NULL, err)) {
+    if (idx_read(&im, images_path, IDX_IMAGES, sha ? sha[0] : NULL, expect ? expect[0] : 0, err)) return -1;
+    if (idx_read(&lb, labels_path, IDX_LABELS, sha ? sha[1] : NULL, expect ? expect[1] : 0, err)) {
         free(im.data);
         return -1;
     }
@@ -190,6 +199,11 @@ int mnist_split_load(mnist_split *s, const char *images_path, const char *labels
     return 0;
 }
 
+int mnist_split_load(mnist_split *s, const char *images_path, const char *labels_path, const char *const sha[2],
+                     mnist_err *err) {
+    return split_load(s, images_path, labels_path, sha, NULL, err);
+}
+
 void mnist_split_free(mnist_split *s) {
     free(s->images);
     free(s->labels);
@@ -207,9 +221,13 @@ int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int
     }
     const char *tr_sha[2] = {ds->files[MNIST_TRAIN_IMAGES].sha256, ds->files[MNIST_TRAIN_LABELS].sha256};
     const char *te_sha[2] = {ds->files[MNIST_TEST_IMAGES].sha256, ds->files[MNIST_TEST_LABELS].sha256};
-    if (mnist_split_load(&d->train, path[MNIST_TRAIN_IMAGES], path[MNIST_TRAIN_LABELS], verify ? tr_sha : NULL, err))
+    const uint64_t tr_n[2] = {ds->files[MNIST_TRAIN_IMAGES].bytes, ds->files[MNIST_TRAIN_LABELS].bytes};
+    const uint64_t te_n[2] = {ds->files[MNIST_TEST_IMAGES].bytes, ds->files[MNIST_TEST_LABELS].bytes};
+    if (split_load(&d->train, path[MNIST_TRAIN_IMAGES], path[MNIST_TRAIN_LABELS], verify ? tr_sha : NULL,
+                   verify ? tr_n : NULL, err))
         return -1;
-    if (mnist_split_load(&d->test, path[MNIST_TEST_IMAGES], path[MNIST_TEST_LABELS], verify ? te_sha : NULL, err)) {
+    if (split_load(&d->test, path[MNIST_TEST_IMAGES], path[MNIST_TEST_LABELS], verify ? te_sha : NULL,
+                   verify ? te_n : NULL, err)) {
         mnist_data_free(d);
         return -1;
     }

@@ -160,7 +160,12 @@ def test_data(tmp):
     os.mkfifo(path)  # opening it would wait for a writer forever
     p = run("train", "--data", folder, "--no-verify", "--epochs", "1", "--layers", "784,8,10", timeout=20)
     refused("train with a FIFO for test images", p, 1, path, "not a regular file")
-    bad_folder("data that are not MNIST (SHA-256)", 0, img, "SHA-256", verify=True)
+    # verified: the header must promise MNIST's size before the rest is read (a small .gz can
+    # inflate to gigabytes), then the content must hash to MNIST's
+    bad_folder("data of another size than MNIST's (verified)", 0, img, "promises 6 images (4720 bytes)",
+               "47040016 bytes", verify=True)
+    bad_folder("data that are not MNIST (SHA-256)", 0, idx(2051, [60000, 28, 28], bytes(60000 * 784)), "SHA-256",
+               verify=True)
 
     # Images of another size than the network takes: refused before training, naming the file.
     small = os.path.join(tmp, "small")
