@@ -1384,9 +1384,12 @@ static long flood(uint8_t *mark, const uint8_t *can, int w, int h, uint8_t id, u
 
 /* A page photographed on a darker desk: the desk would read as ink, and the page's edge as the
  * largest stroke. Split the light at Otsu's threshold; the desk is the dark that reaches the
- * frame's edge, when it runs along DESK_EDGE of it, is darker than DESK_DARK of the page, and
- * meets the page in a step (not a vignette's slope). It and 3 pixels around it (the edge's blur)
- * become paper, at the page's level. Returns whether it did. k->t and k->ink[0] are scratch. */
+ * frame's edge (opened, so that lines and strokes do not reach it), when it runs along DESK_EDGE
+ * of that edge, is darker than DESK_DARK of the page and by DESK_GAP, meets the page in a step
+ * (not a vignette's slope) along DESK_SHARP of their border, and leaves one page (a fifth of the
+ * frame, DESK_FILL of its box, DESK_LIGHT light, that light wide). The desk, grown by a 64th of
+ * the frame (the sheet's soft edge, its shadow), becomes paper at the page's level. Returns
+ * whether it did. k->t and k->ink[0] are scratch. */
 static int page_on_desk(ink_work *k) {
     plane *p = &k->p;
     int w = p->w, h = p->h;
@@ -1450,7 +1453,8 @@ static int page_on_desk(ink_work *k) {
     if (np < 0.1 * n) return 0;
     page /= np, dark /= desk;
     if (dark > DESK_DARK * page || page - dark < DESK_GAP) return 0;
-    /* a step where they meet: across each boundary, 2 pixels into the page against 2 into the desk */
+    /* a step where they meet: at each pixel of their border, of the rise from 5 pixels into the
+     * desk to 6 into the page, DESK_STEP within the 3 in the middle */
     long sharp = 0, nstep = 0;
     for (int y = 6; y < h - 6; y++)
         for (int x = 6; x < w - 6; x++) {
@@ -1458,7 +1462,7 @@ static int page_on_desk(ink_work *k) {
             if (!out[i]) continue;
             const long dir[4] = {1, -1, w, -w};
             for (int d = 0; d < 4; d++)
-                if (!out[i + dir[d]]) { /* most of the rise over 11 pixels is in the middle 3 */
+                if (!out[i + dir[d]]) {
                     float near = p->v[i + 2 * dir[d]] - p->v[i - dir[d]], span = p->v[i + 6 * dir[d]] - p->v[i - 5 * dir[d]];
                     sharp += span >= 0.5f * DESK_GAP && near >= DESK_STEP * span;
                     nstep++;
