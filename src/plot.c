@@ -62,16 +62,6 @@ static void get_eval(const cJSON *o, const char *key, mnist_eval_result *r) {
     if (cJSON_IsNumber(l) && cJSON_IsNumber(a)) r->n = 1, r->loss = l->valuedouble, r->accuracy = a->valuedouble;
 }
 
-/* A key of the log for a message: at most 48 printable ASCII characters, the rest '?' (a key of
- * terminal escapes, ESC[2J, stays off the user's terminal). */
-static const char *shown(const char *s, char *buf, size_t cap) {
-    size_t i = 0;
-    for (; s[i] && i + 4 < cap && i < 48; i++) buf[i] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
-    if (s[i]) buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
-    buf[i] = '\0';
-    return buf;
-}
-
 int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *err) {
     FILE *f = open_input(path, err); /* a FIFO is refused below instead of waited on */
     if (!f) return -1;

@@ -170,15 +170,6 @@ static const struct { const char *name; int size; } dtypes[] = {
     {"F64", 8}, {"I64", 8}, {"U64", 8}, {"C64", 8},
 };
 
-/* s for an error message: at most 48 printable ASCII characters. */
-static const char *shown(const char *s, char *buf, size_t cap) {
-    size_t i = 0;
-    for (; s[i] && i + 4 < cap && i < 48; i++) buf[i] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
-    if (s[i]) buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
-    buf[i] = '\0';
-    return buf;
-}
-
 /* 0 when s[0..n) is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
 static int check_utf8(const unsigned char *s, size_t n) {
     for (size_t i = 0; i < n;) {

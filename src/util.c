@@ -173,3 +173,11 @@ void atomic_abort(atomic_file *a) {
     if (a->tmp[0]) unlink(a->tmp);
     pending_drop(a);
 }
+
+const char *shown(const char *s, char *buf, size_t cap) {
+    size_t i = 0;
+    for (; s[i] && i + 4 < cap && i < 48; i++) buf[i] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
+    if (s[i]) buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
+    buf[i] = '\0';
+    return buf;
+}

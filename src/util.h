@@ -60,6 +60,10 @@ const char *nonfinite_name(float v);
  * with an error, once *cancel (may be NULL) is set. */
 int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err);
 
+/* s for an error message, into buf (cap bytes): at most 48 printable ASCII characters, the rest
+ * '?', "..." when cut (a name of terminal escapes, ESC[2J, stays off the user's terminal). */
+const char *shown(const char *s, char *buf, size_t cap);
+
 /* Monotonic clock in seconds. */
 double now_seconds(void);
 
