@@ -206,8 +206,10 @@ static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
     return 1;
 }
 
-static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, decoded *d, mnist_err *err) {
-    memset(d, 0, sizeof *d);
+/* What an image's header says, checked before anything is decoded: its size and channels into w,
+ * h and nc; 0, or -1 with err saying why the image is refused. */
+static int header_check(const uint8_t *bytes, size_t len, const char *name, int *w, int *h, int *nc,
+                        mnist_err *err) {
     char why[64];
     if (len == 0) return errf(err, "%s: empty file", name);
     if (len > INT_MAX) return errf(err, "%s: %zu bytes is too large a file", name, len);
@@ -217,21 +219,28 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     if (scans > MAX_SCANS)
         return errf(err, "%s: a JPEG of %ld scans, over the limit of %d (encoders write about 10; each scan is a "
                     "pass over the whole image)", name, scans, MAX_SCANS);
-    int w, h, nc;
     uint64_t pw, ph;
     if (png_size(bytes, len, &pw, &ph) && pw * ph > MNIST_MAX_IMAGE_PIXELS)
         return errf(err, "%s: %llux%llu is %.1f megapixels, over the limit of %u pixels", name, (unsigned long long)pw,
                     (unsigned long long)ph, (double)pw * (double)ph / 1e6, MNIST_MAX_IMAGE_PIXELS);
-    if (!stbi_info_from_memory(bytes, (int)len, &w, &h, &nc))
+    if (!stbi_info_from_memory(bytes, (int)len, w, h, nc))
         return errf(err, "%s: not a PNG, JPEG, BMP, GIF, TGA or PNM image (%s)", name, stb_reason(why, sizeof why));
-    if (w < 1 || h < 1) return errf(err, "%s: the image is %dx%d", name, w, h);
-    if ((uint64_t)w * (uint64_t)h > MNIST_MAX_IMAGE_PIXELS)
-        return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %u pixels", name, w, h, (double)w * h / 1e6,
-                    MNIST_MAX_IMAGE_PIXELS);
+    if (*w < 1 || *h < 1) return errf(err, "%s: the image is %dx%d", name, *w, *h);
+    if ((uint64_t)*w * (uint64_t)*h > MNIST_MAX_IMAGE_PIXELS)
+        return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %u pixels", name, *w, *h,
+                    (double)*w * *h / 1e6, MNIST_MAX_IMAGE_PIXELS);
     uint64_t need;
-    if (raw_size(bytes, len, (uint64_t)w, (uint64_t)h, &need) && need > len)
-        return errf(err, "%s: truncated: its header promises %dx%d pixels in %llu bytes, the file has %zu", name, w, h,
-                    (unsigned long long)need, len);
+    if (raw_size(bytes, len, (uint64_t)*w, (uint64_t)*h, &need) && need > len)
+        return errf(err, "%s: truncated: its header promises %dx%d pixels in %llu bytes, the file has %zu", name, *w,
+                    *h, (unsigned long long)need, len);
+    return 0;
+}
+
+static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, decoded *d, mnist_err *err) {
+    memset(d, 0, sizeof *d);
+    char why[64];
+    int w, h, nc;
+    if (header_check(bytes, len, name, &w, &h, &nc, err)) return -1;
     int dw, dh;
     /* Pillow opens 16-bit grayscale as mode I and convert('L') clips it to 0..255; stb would
      * scale it to 8 bits instead. Every other 16-bit kind Pillow reduces to its high byte, as stb. */
@@ -257,10 +266,8 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
 
 size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep prep) {
     int w, h, nc;
-    if (len == 0 || len > INT_MAX || unsupported(bytes, len) || jpeg_scans(bytes, len) > MAX_SCANS ||
-        !stbi_info_from_memory(bytes, (int)len, &w, &h, &nc) || w < 1 || h < 1 ||
-        (uint64_t)w * (uint64_t)h > MNIST_MAX_IMAGE_PIXELS)
-        return 0;
+    mnist_err err;
+    if (header_check(bytes, len, "image", &w, &h, &nc, &err)) return 0;
     size_t px = (size_t)w * (size_t)h, bytes_per = stbi_is_16_bit_from_memory(bytes, (int)len) ? 2 : 1;
     /* stb's buffer (a PNG's inflated rows, say) and its output, then the luma plane; the lab's
      * resize holds 28-pixel strips of the other side and their weights (measured: a 4x16M PNG,
