@@ -1006,22 +1006,12 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     int w = ink->w, h = ink->h, nparts;
     long nruns = ink_parts(on, w, h, r, &nparts);
     if (nparts == 0) return 0;
+    double kept = -1; /* out of memory, until it is known */
     double *mass = calloc((size_t)nparts, sizeof(double));
     box *pb = malloc((size_t)nparts * sizeof(box));
     char *keep = calloc((size_t)nparts, 1);
-    if (!mass || !pb || !keep) {
-        free(mass);
-        free(pb);
-        free(keep);
-        return -1;
-    }
     long *edge = calloc((size_t)nparts, sizeof(long));
-    if (!edge) {
-        free(mass);
-        free(pb);
-        free(keep);
-        return -1;
-    }
+    if (!mass || !pb || !keep || !edge) goto done;
     for (int i = 0; i < nparts; i++) pb[i] = (box){w, h, 0, 0};
     for (long i = 0; i < nruns; i++) { /* per part: mass, box, and how much of the frame's edge it runs along */
         int id = -1 - r[i].up;
@@ -1038,18 +1028,13 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
      * edge, a board's frame; it is dropped */
     for (int i = 0; i < nparts; i++)
         if (edge[i] > (w + h) / 2) mass[i] = 0;
-    free(edge);
     int big = 0;
     for (int i = 1; i < nparts; i++)
         if (mass[i] > mass[big]) big = i;
-    if (mass[big] <= 0) {
-        free(mass);
-        free(pb);
-        free(keep);
-        return 0;
-    }
+    kept = 0;
+    if (mass[big] <= 0) goto done; /* all along the edge: nothing kept */
     *bb = pb[big];
-    double kept = mass[big];
+    kept = mass[big];
     /* the others, heaviest first, join when they are not specks (8% of the heaviest) and lie
      * within 60% of the digit's size of what was kept so far */
     keep[big] = 1;
@@ -1071,9 +1056,11 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     for (long i = 0; i < nruns; i++)
         if (keep[-1 - r[i].up] != 1)
             memset(ink->v + (size_t)r[i].y * w + r[i].x0, 0, (size_t)(r[i].x1 - r[i].x0) * sizeof(float));
+done:
     free(mass);
     free(pb);
     free(keep);
+    free(edge);
     return kept;
 }
 
@@ -1428,8 +1415,7 @@ static int page_on_desk(ink_work *k) {
      * strokes go, a desk around the page stays. Each pass counts the dark in a running window. */
     size_t bytes = (size_t)w * (size_t)h;
     uint8_t *dark_px = (uint8_t *)(void *)k->t, *tmp = dark_px + bytes, *out = tmp + bytes;
-    int r = (w > h ? w : h) / 50;
-    r = r < 3 ? 3 : r;
+    int side = w > h ? w : h, r = side / 50 > 3 ? side / 50 : 3;
     for (long i = 0; i < n; i++) dark_px[i] = p->v[i] <= t;
     square_morph(dark_px, tmp, w, h, r, 0);
     square_morph(dark_px, tmp, w, h, r, 1);
@@ -1501,13 +1487,12 @@ static int page_on_desk(ink_work *k) {
     for (long i = 0; i < n; i++) tmp[i] = !out[i] && p->v[i] > t;
     uint8_t *wide = dark_px; /* done with */
     memcpy(wide, tmp, bytes);
-    int side = w > h ? w : h;
     square_morph(wide, tmp, w, h, side / 25 > 2 ? side / 25 : 2, 0);
     long inner = 0;
     for (long i = 0; i < n; i++) inner += wide[i];
     if (inner < DESK_WIDE * light) return 0;
     /* the desk, grown by a 64th of the side (the sheet's soft edge, its shadow), becomes paper */
-    square_morph(out, tmp, w, h, (w > h ? w : h) / 64 > 3 ? (w > h ? w : h) / 64 : 3, 1);
+    square_morph(out, tmp, w, h, side / 64 > 3 ? side / 64 : 3, 1);
     for (long i = 0; i < n; i++)
         if (out[i]) p->v[i] = (float)page;
     return 1;
