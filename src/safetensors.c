@@ -172,19 +172,8 @@ static const struct { const char *name; int size; } dtypes[] = {
 
 /* 0 when s[0..n) is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
 static int check_utf8(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        size_t k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 9;
-        if (k == 9 || k > n - i - 1) return -1;
-        uint32_t cp = k ? c & (0x3Fu >> k) : c;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) return -1;
-            cp = cp << 6 | (s[i + j] & 0x3Fu);
-        }
-        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
-        i += k + 1;
-    }
+    for (size_t i = 0, k; i < n; i += k)
+        if (!(k = (size_t)utf8_length(s + i, n - i))) return -1;
     return 0;
 }
 

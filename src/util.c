@@ -181,3 +181,15 @@ const char *shown(const char *s, char *buf, size_t cap) {
     buf[i] = '\0';
     return buf;
 }
+
+int utf8_length(const unsigned char *p, size_t n) {
+    if (n == 0) return 0;
+    if (p[0] < 0x80) return 1;
+    int k = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
+    if ((size_t)k > n) return 0;
+    for (int i = 1; i < k; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if (k == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0; /* overlong, surrogate */
+    if (k == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) return 0; /* overlong, past U+10FFFF */
+    return k;
+}

@@ -64,6 +64,10 @@ int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile
  * '?', "..." when cut (a name of terminal escapes, ESC[2J, stays off the user's terminal). */
 const char *shown(const char *s, char *buf, size_t cap);
 
+/* The length of the well-formed UTF-8 sequence at p (n bytes there), 1 for an ASCII byte; 0 when
+ * it is not one (a stray or overlong byte, a surrogate, past U+10FFFF, cut short). */
+int utf8_length(const unsigned char *p, size_t n);
+
 /* Monotonic clock in seconds. */
 double now_seconds(void);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util.h"
 
 volatile int interrupted;
 static volatile sig_atomic_t soft; /* Ctrl-C sets `interrupted` rather than ending the program */
@@ -297,22 +298,12 @@ const char *cli_json_number(char *out, double v, int digits) {
     return out;
 }
 
-/* The length of the well-formed UTF-8 sequence at p (p[0] >= 0x80; p NUL-terminated), or 0. */
-static int utf8_length(const unsigned char *p) {
-    int n = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
-    for (int i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80) return 0; /* stops at the NUL too */
-    if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0; /* overlong, surrogate */
-    if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) return 0; /* overlong, past U+10FFFF */
-    return n;
-}
-
 size_t cli_json_string(char *out, size_t cap, const char *s) {
     size_t k = 0;
     if (cap < 8) return 0;
     out[k++] = '"';
     for (const unsigned char *p = (const unsigned char *)s; *p && k + 8 < cap; p++) {
-        int n = *p >= 0x80 ? utf8_length(p) : 1;
+        int n = utf8_length(p, strnlen((const char *)p, 4));
         if (*p == '"' || *p == '\\') {
             out[k++] = '\\';
             out[k++] = (char)*p;
