@@ -1,5 +1,6 @@
 /* train.c: mnist train. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -178,12 +179,6 @@ static int given(int argc, char **argv, const char *name) {
     return 0;
 }
 
-/* The recipe flags of a run, each as text, so that a command's and a checkpoint's compare. */
-static const char *const recipe_flags[] = {"--dataset", "--layers",   "--activation", "--seed",         "--optimizer",
-                                           "--lr",      "--momentum", "--nesterov",   "--schedule",     "--weight-decay",
-                                           "--dropout", "--shift",    "--flip",       "--batch",        "--validation",
-                                           "--no-train-eval", NULL};
-
 /* x in the fewest digits that read back as x. */
 static void exact_str(double x, char *out, size_t cap) {
     for (int digits = 6; digits <= 17; digits++) {
@@ -192,24 +187,48 @@ static void exact_str(double x, char *out, size_t cap) {
     }
 }
 
+/* The recipe flags of a run: what each says, and where a run keeps it (the model, or at `at` in
+ * its options), so that a command's and a checkpoint's compare as text. */
+typedef enum {
+    RF_DATASET, RF_LAYERS, RF_ACTIVATION, /* the model's */
+    RF_UINT, RF_INT, RF_REAL, RF_ON, RF_OFF, RF_OPTIMIZER, RF_SCHEDULE /* an option's: RF_OFF is 0 when given */
+} rf_kind;
+static const struct {
+    const char *flag;
+    rf_kind kind;
+    size_t at;
+} recipe_flags[] = {
+    {"--dataset", RF_DATASET, 0},
+    {"--layers", RF_LAYERS, 0},
+    {"--activation", RF_ACTIVATION, 0},
+    {"--seed", RF_UINT, offsetof(mnist_train_opts, seed)},
+    {"--optimizer", RF_OPTIMIZER, offsetof(mnist_train_opts, optimizer)},
+    {"--lr", RF_REAL, offsetof(mnist_train_opts, lr)},
+    {"--momentum", RF_REAL, offsetof(mnist_train_opts, momentum)},
+    {"--nesterov", RF_ON, offsetof(mnist_train_opts, nesterov)},
+    {"--schedule", RF_SCHEDULE, offsetof(mnist_train_opts, schedule)},
+    {"--weight-decay", RF_REAL, offsetof(mnist_train_opts, weight_decay)},
+    {"--dropout", RF_REAL, offsetof(mnist_train_opts, dropout)},
+    {"--shift", RF_INT, offsetof(mnist_train_opts, shift)},
+    {"--flip", RF_ON, offsetof(mnist_train_opts, flip)},
+    {"--batch", RF_INT, offsetof(mnist_train_opts, batch)},
+    {"--validation", RF_INT, offsetof(mnist_train_opts, validation)},
+    {"--no-train-eval", RF_OFF, offsetof(mnist_train_opts, eval_train)},
+};
+
 static void recipe_flag_value(int i, const mnist_train_opts *o, const mnist_model *m, char *out, size_t cap) {
-    switch (i) {
-    case 0: snprintf(out, cap, "%s", m->dataset); break;
-    case 1: layers_str(m, out, cap, ","); break;
-    case 2: snprintf(out, cap, "%s", m->activation); break;
-    case 3: snprintf(out, cap, "%u", o->seed); break;
-    case 4: snprintf(out, cap, "%s", optimizers[o->optimizer]); break;
-    case 5: exact_str(o->lr, out, cap); break;
-    case 6: exact_str(o->momentum, out, cap); break;
-    case 7: snprintf(out, cap, "%s", o->nesterov ? "on" : "off"); break;
-    case 8: snprintf(out, cap, "%s", schedules[o->schedule]); break;
-    case 9: exact_str(o->weight_decay, out, cap); break;
-    case 10: exact_str(o->dropout, out, cap); break;
-    case 11: snprintf(out, cap, "%d", o->shift); break;
-    case 12: snprintf(out, cap, "%s", o->flip ? "on" : "off"); break;
-    case 13: snprintf(out, cap, "%d", o->batch); break;
-    case 14: snprintf(out, cap, "%d", o->validation); break;
-    default: snprintf(out, cap, "%s", o->eval_train ? "off" : "on"); break;
+    const void *v = (const char *)o + recipe_flags[i].at;
+    switch (recipe_flags[i].kind) {
+    case RF_DATASET: snprintf(out, cap, "%s", m->dataset); break;
+    case RF_LAYERS: layers_str(m, out, cap, ","); break;
+    case RF_ACTIVATION: snprintf(out, cap, "%s", m->activation); break;
+    case RF_UINT: snprintf(out, cap, "%u", *(const uint32_t *)v); break;
+    case RF_INT: snprintf(out, cap, "%d", *(const int *)v); break;
+    case RF_REAL: exact_str(*(const double *)v, out, cap); break;
+    case RF_ON: snprintf(out, cap, "%s", *(const int *)v ? "on" : "off"); break;
+    case RF_OFF: snprintf(out, cap, "%s", *(const int *)v ? "off" : "on"); break;
+    case RF_OPTIMIZER: snprintf(out, cap, "%s", optimizers[*(const mnist_optimizer *)v]); break;
+    case RF_SCHEDULE: snprintf(out, cap, "%s", schedules[*(const mnist_schedule *)v]); break;
     }
 }
 
@@ -228,8 +247,9 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
     if (cmd.nlayers) cmd.nlayers--; /* sizes, not weight layers */
     snprintf(cmd.activation, sizeof cmd.activation, "%s", activations[act]);
     snprintf(cmd.dataset, sizeof cmd.dataset, "%s", dataset);
-    for (int i = 0; recipe_flags[i]; i++) {
-        if (!whole && !given(argc, argv, recipe_flags[i])) continue;
+    for (int i = 0; i < (int)(sizeof recipe_flags / sizeof recipe_flags[0]); i++) {
+        const char *name = recipe_flags[i].flag;
+        if (!whole && !given(argc, argv, name)) continue;
         char a[160], b[160];
         recipe_flag_value(i, mine, &cmd, a, sizeof a);
         recipe_flag_value(i, cko, ck, b, sizeof b);
@@ -237,8 +257,8 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
             fprintf(stderr,
                     "mnist train: %s %s%s%s: the run of %s has %s; a resumed run keeps its checkpoint's recipe: leave "
                     "out what differs (--epochs, --threads, --device and the output flags may change)\n",
-                    recipe_flags[i], a, given(argc, argv, recipe_flags[i]) ? "" : ", from --recipe ",
-                    given(argc, argv, recipe_flags[i]) ? "" : pre_value(argc, argv, "--recipe", "lab"), path, b);
+                    name, a, given(argc, argv, name) ? "" : ", from --recipe ",
+                    given(argc, argv, name) ? "" : pre_value(argc, argv, "--recipe", "lab"), path, b);
             return 2;
         }
     }
