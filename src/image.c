@@ -1301,8 +1301,9 @@ static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, read
     float hi = 0.55f * s > lo + 0.05f ? 0.55f * s : lo + 0.05f;
     /* the lines of ruled or squared paper, where they would pass it, are not ink */
     uint32_t *marked = (uint32_t *)(void *)t; /* t is free until the threshold below */
-    remove_lines(ink, w, h, 0, marked, ink_over(ink, w, h, 0.5f * lo, marked));
-    remove_lines(ink, w, h, 1, marked, ink_over(ink, w, h, 0.5f * lo, marked));
+    long nmarked = ink_over(ink, w, h, 0.5f * lo, marked);
+    if (remove_lines(ink, w, h, 0, marked, nmarked)) nmarked = ink_over(ink, w, h, 0.5f * lo, marked); /* less now */
+    remove_lines(ink, w, h, 1, marked, nmarked);
     for (long i = 0; i < n; i++) {
         float v = (ink[i] - lo) / (hi - lo);
         v = v < 0 ? 0 : v;
