@@ -172,6 +172,7 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
         goto done;
     }
     int n = 0;
+    double ink = 0; /* the pixels' sum */
     for (const cJSON *v = px->child; v; v = v->next, n++) {
         if (n >= MNIST_PIXELS) continue; /* counted, to say how many */
         if (!cJSON_IsNumber(v)) {
@@ -187,9 +188,8 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
             goto done;
         }
         x[n] = (float)d;
+        ink += x[n];
     }
-    double ink = 0;
-    for (int i = 0; i < MNIST_PIXELS && n == MNIST_PIXELS; i++) ink += x[i];
     if (n != MNIST_PIXELS)
         snprintf(err->msg, sizeof err->msg, "\"pixels\" holds %d numbers; it needs %d (28x28, row by row)", n,
                  MNIST_PIXELS);
