@@ -198,7 +198,7 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err);
  * (OPENBLAS_NUM_THREADS), as a probability's 1e-7 or so. */
 int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err);
 
-/* ---- images (src/image.c) -------------------------------------------- */
+/* ---- images (src/image.c, photo.c, page.c) ---------------------------- */
 
 #define MNIST_MAX_IMAGE_PIXELS (64u << 20) /* larger images are refused from their header */
 

@@ -1,4 +1,4 @@
-/* test_image.c: image files to inputs (src/image.c), on pictures drawn here.
+/* test_image.c: image files to inputs (src/image.c, photo.c, page.c), on pictures drawn here.
  *
  * - refusals, each naming the file: empty, not an image, PSD, a header claiming 400 megapixels
  *   (refused before decoding), a truncated PNG, a directory, a missing file;

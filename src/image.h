@@ -1,0 +1,40 @@
+/* image.h: what the image files share (not public): image.c decodes a file and holds the lab's
+ * recipe, photo.c makes the MNIST recipe's input from a photo, page.c finds what on a photo is the
+ * page and not ink (ruled lines, a desk around the sheet). */
+#ifndef MNIST_IMAGE_H
+#define MNIST_IMAGE_H
+
+#include <stdint.h>
+
+#include "mnist.h"
+
+#define WORK_MAX 512 /* longest side of the working copy of a photo */
+
+typedef struct {
+    int w, h;
+    float *v; /* (h, w) */
+} plane;
+
+typedef struct {
+    uint8_t *px;     /* (h, w, nc) bytes from stb_image */
+    uint16_t *px16;  /* (h, w) for 16-bit grayscale in the lab recipe (Pillow clips it, see below) */
+    int w, h, nc;    /* nc: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
+} decoded;
+
+typedef struct {
+    int x0, y0, x1, y1; /* bounding box of the ink, x1 and y1 exclusive */
+} box;
+
+/* The MNIST recipe (photo.c): the decoded image d to the 784 inputs x, as MNIST's digits were
+ * made. Returns 0, or -1 with err naming `name` and why there is no digit to read. */
+int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err);
+
+/* page.c, both on a working copy of at most WORK_MAX a side.
+ * Takes ruled or squared paper's lines, one family (vertical: 0 across, 1 down), out of the ink
+ * (h, w), given the m pixels with ink in on (y << 16 | x). Returns the bands taken away. */
+int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on, long m);
+/* Makes a darker desk around a photographed page into paper, in p. scratch: 3 w h bytes; queue:
+ * w h entries. Returns whether it found one. */
+int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue);
+
+#endif

@@ -1,0 +1,298 @@
+/* page.c: what on a photo of a page is the page and not ink: the lines of ruled or squared paper,
+ * and a darker desk around the sheet. Both work on photo.c's working copy (at most WORK_MAX a
+ * side) before its ink is read, and take away only what they are sure of. */
+#include <math.h>
+#include <string.h>
+
+#include "image.h"
+
+/* ---- ruled and squared paper -------------------------------------------- */
+
+#define LINE_TURN 6      /* degrees: the lines of a page turned up to this are found */
+#define LINE_COVER 0.85f /* a line has ink along this share of its length, at least ... */
+#define LINE_THICK 0.03  /* ... is at most this share of the frame's longer side thick */
+#define LINE_BINS (WORK_MAX + 2 * 64) /* lines across: the frame's side, and 512 tan 6 degrees each way */
+#define DEGREE 0.017453292519943295   /* pi / 180 */
+
+/* One family of lines: horizontal ones (vertical = 0) are indexed along x and across y, vertical
+ * ones along y and across x. Pixel (along a, across c) lies on line c + shift[a] at slope t, where
+ * shift[a] = off - round(a t). */
+typedef struct {
+    int vertical, along, across;
+    int shift[WORK_MAX];
+} lines_family;
+
+static void family_slope(lines_family *f, double t) {
+    int off = (int)ceil(f->along * tan(LINE_TURN * DEGREE)) + 1;
+    for (int a = 0; a < f->along; a++) f->shift[a] = off + (int)lrint(-a * t);
+}
+
+/* The line of pixel on[i] (y << 16 | x). */
+static inline int line_of(const lines_family *f, uint32_t p) {
+    int x = (int)(p & 0xffff), y = (int)(p >> 16);
+    return f->vertical ? x + f->shift[y] : y + f->shift[x];
+}
+
+/* How sharply the pixels with ink, on (m of them), gather on lines at slope t: the sum of the
+ * squares of their counts on each line. Counts, not sums of ink: a digit's strokes are darker than
+ * a page's lines, and sums would choose the slope of the digit's bars. */
+static double line_energy(lines_family *f, const uint32_t *on, long m, double t, long sample) {
+    int count[LINE_BINS] = {0};
+    family_slope(f, t);
+    long stride = m / sample + 1; /* every stride-th: a noisy page marks most of its pixels */
+    for (long i = 0; i < m; i += stride) count[line_of(f, on[i])]++;
+    double e = 0;
+    for (int b = 0; b < LINE_BINS; b++) e += (double)count[b] * count[b];
+    return e;
+}
+
+/* Ruled or squared paper's lines, one family. The slope: the turn, within LINE_TURN degrees, whose
+ * lines gather the pixels with ink most (tried in steps of 1 degree on a sample of 4000 of them,
+ * then of 1/8 around the best on 10000). The lines: those with ink (on: m pixels, over tau) along
+ * LINE_COVER of their length in the frame, that length at least half the frame's, in bands at
+ * most LINE_THICK of the side thick, and at least two bands (a page has many lines; one long
+ * stroke may be a digit's). Each band's
+ * level (the mean of its pixels under 1.5 times their mean: the lines' and the paper's, not the
+ * strokes' across them) is taken away over it and a line each side (the soft edge), so that those
+ * strokes stay. Returns the bands taken away. */
+int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on, long m) {
+    lines_family f = {vertical, vertical ? h : w, vertical ? w : h, {0}};
+    if (m < f.along) return 0; /* not even one line's worth of ink */
+    double best = 0, top = -1;
+    for (int d = -LINE_TURN; d <= LINE_TURN; d++) {
+        double e = line_energy(&f, on, m, tan(d * DEGREE), 4000);
+        if (e > top) top = e, best = d;
+    }
+    double turn = best;
+    top = -1;
+    for (int k = -4; k <= 4; k++) {
+        double d = best + k / 8.0, e;
+        if (fabs(d) <= LINE_TURN && (e = line_energy(&f, on, m, tan(d * DEGREE), 10000)) > top) top = e, turn = d;
+    }
+    family_slope(&f, tan(turn * DEGREE));
+    /* each line's length in the frame (each a puts `across` pixels on lines shift[a] ..), and its ink */
+    int len[LINE_BINS + 1] = {0}, over[LINE_BINS] = {0};
+    for (int a = 0; a < f.along; a++) len[f.shift[a]]++, len[f.shift[a] + f.across]--;
+    for (int b = 1; b < LINE_BINS; b++) len[b] += len[b - 1];
+    for (long i = 0; i < m; i++) over[line_of(&f, on[i])]++;
+    int side = w > h ? w : h, thick = (int)(LINE_THICK * side) > 2 ? (int)(LINE_THICK * side) : 2;
+    char band[LINE_BINS] = {0};
+    int nb = 0;
+    for (int b = 0; b < LINE_BINS;) {
+        int e = b;
+        while (e < LINE_BINS && 2 * len[e] >= f.along && over[e] >= LINE_COVER * len[e]) e++;
+        if (e > b && e - b <= thick) {
+            nb++;
+            for (int j = b - 1; j <= e; j++)
+                if (j >= 0 && j < LINE_BINS) band[j] = 1;
+        }
+        b = e > b ? e : b + 1;
+    }
+    if (nb < 2) return 0;
+    /* the level of each line of the bands, then of each band (its peak) */
+    double sum[LINE_BINS] = {0}, cut_sum[LINE_BINS] = {0};
+    int cut_n[LINE_BINS] = {0};
+    long sa = vertical ? w : 1, sc = vertical ? 1 : w;
+    for (int pass = 0; pass < 2; pass++)
+        for (int c = 0; c < f.across; c++)
+            for (int a = 0; a < f.along; a++) {
+                int b = c + f.shift[a];
+                if (!band[b]) continue;
+                float v = ink[c * sc + a * sa];
+                if (pass == 0) sum[b] += v;
+                else if (v <= 1.5 * sum[b] / len[b]) cut_sum[b] += v, cut_n[b]++;
+            }
+    float take[LINE_BINS] = {0};
+    for (int b = 0; b < LINE_BINS;) {
+        if (!band[b]) {
+            b++;
+            continue;
+        }
+        int e = b;
+        float peak = 0;
+        for (; e < LINE_BINS && band[e]; e++)
+            if (cut_n[e] && cut_sum[e] / cut_n[e] > peak) peak = (float)(cut_sum[e] / cut_n[e]);
+        for (; b < e; b++) take[b] = peak;
+    }
+    for (int c = 0; c < f.across; c++)
+        for (int a = 0; a < f.along; a++) {
+            float *v = ink + c * sc + a * sa, d = take[c + f.shift[a]];
+            if (d > 0) *v = *v > d ? *v - d : 0;
+        }
+    return nb;
+}
+
+/* ---- a page on a desk --------------------------------------------------- */
+
+#define DESK_EDGE 0.5   /* the desk runs along half the frame's edge at least ... */
+#define DESK_DARK 0.7   /* ... is darker than this share of the page's light ... */
+#define DESK_GAP 0.15   /* ... by this much of the light at least ... */
+#define DESK_STEP 0.6   /* ... and meets the page in a step: of the rise over 11 pixels, this share in 3 ... */
+#define DESK_SHARP 0.5  /* ... along this share of where they meet */
+#define DESK_FILL 0.6   /* the page fills this share of its box, at least, ... */
+#define DESK_LIGHT 0.75 /* ... and is light over this share of it, ... */
+#define DESK_WIDE 0.25  /* ... this share of that light a 25th of the frame inside it */
+
+/* m (h, w: 0 or 1) eroded (grow = 0) or dilated (grow = 1) by a square of side 2r + 1, a pass
+ * across and a pass down, each counting the set pixels in a running window (outside the frame
+ * counts as set when eroding: a desk runs on past the edge). tmp: n bytes of scratch. */
+static void square_morph(uint8_t *m, uint8_t *tmp, int w, int h, int r, int grow) {
+    for (int down = 0; down < 2; down++) {
+        int len = down ? h : w, lines = down ? w : h;
+        long step = down ? w : 1, next = down ? 1 : w;
+        for (int l = 0; l < lines; l++) {
+            const uint8_t *src = m + l * next;
+            uint8_t *dst = tmp + l * next;
+            int count = 0;
+            for (int j = -r; j <= r; j++) count += j < 0 || j >= len ? !grow : src[j * step];
+            for (int j = 0; j < len; j++) {
+                dst[j * step] = (uint8_t)(grow ? count > 0 : count == 2 * r + 1);
+                int in = j + r + 1, gone = j - r;
+                count += (in >= len ? !grow : src[in * step]) - (gone < 0 ? !grow : src[gone * step]);
+            }
+        }
+        memcpy(m, tmp, (size_t)w * h);
+    }
+}
+
+/* Flood from the pixels in queue[0..tail) (y << 16 | x, already marked) to their 4-neighbours
+ * that are unmarked and (can: NULL for any) can be reached, marking them id. Returns how many it
+ * marked in all, and their box in bb. */
+static long flood(uint8_t *mark, const uint8_t *can, int w, int h, uint8_t id, uint32_t *queue, long tail, box *bb) {
+    *bb = (box){w, h, 0, 0};
+    for (long head = 0; head < tail; head++) {
+        int x = (int)(queue[head] & 0xffff), y = (int)(queue[head] >> 16);
+        long i = (long)y * w + x;
+        bb->x0 = x < bb->x0 ? x : bb->x0, bb->x1 = x + 1 > bb->x1 ? x + 1 : bb->x1;
+        bb->y0 = y < bb->y0 ? y : bb->y0, bb->y1 = y + 1 > bb->y1 ? y + 1 : bb->y1;
+        const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
+        for (int d = 0; d < 4; d++) {
+            int u = x + dx[d], v = y + dy[d];
+            long j = i + dx[d] + (long)dy[d] * w;
+            if (u >= 0 && u < w && v >= 0 && v < h && !mark[j] && (!can || can[j]))
+                mark[j] = id, queue[tail++] = (uint32_t)v << 16 | (uint32_t)u;
+        }
+    }
+    return tail;
+}
+
+/* A page photographed on a darker desk: the desk would read as ink, and the page's edge as the
+ * largest stroke. Split the light at Otsu's threshold; the desk is the dark that reaches the
+ * frame's edge (opened, so that lines and strokes do not reach it), when it runs along DESK_EDGE
+ * of that edge, is darker than DESK_DARK of the page and by DESK_GAP, meets the page in a step
+ * (not a vignette's slope) along DESK_SHARP of their border, and leaves one page (a fifth of the
+ * frame, DESK_FILL of its box, DESK_LIGHT light, that light wide). The desk, grown by a 64th of
+ * the frame (the sheet's soft edge, its shadow), becomes paper at the page's level. Returns
+ * whether it did. */
+int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue) {
+    int w = p->w, h = p->h;
+    long n = (long)w * h;
+    /* Otsu over 64 levels */
+    long hist[64] = {0};
+    for (long i = 0; i < n; i++) {
+        float v = p->v[i] * 63.999f;
+        hist[v <= 0 ? 0 : v >= 63 ? 63 : (int)v]++;
+    }
+    double total = 0, best = -1;
+    for (int l = 0; l < 64; l++) total += (double)l * hist[l];
+    double w0 = 0, s0 = 0, dark_mean = 0, light_mean = 1;
+    int cut = 0;
+    for (int l = 0; l < 63; l++) {
+        w0 += hist[l], s0 += (double)l * hist[l];
+        if (w0 == 0 || w0 == n) continue;
+        double m0 = s0 / w0, m1 = (total - s0) / (n - w0), between = w0 * (n - w0) * (m0 - m1) * (m0 - m1);
+        if (between > best) best = between, cut = l, dark_mean = (m0 + 0.5) / 64, light_mean = (m1 + 0.5) / 64;
+    }
+    float t = (cut + 1) / 64.0f;
+    /* the two halves far enough apart for a desk and a page (tested again on the parts found) */
+    if (dark_mean > DESK_DARK * light_mean || light_mean - dark_mean < DESK_GAP) return 0;
+    long perimeter = 2L * (w + h) - 4, dark_edge = 0; /* most photos stop here: paper at the edge */
+    for (int x = 0; x < w; x++) dark_edge += (p->v[x] <= t) + (p->v[(long)(h - 1) * w + x] <= t);
+    for (int y = 1; y < h - 1; y++) dark_edge += (p->v[(long)y * w] <= t) + (p->v[(long)y * w + w - 1] <= t);
+    if (dark_edge < DESK_EDGE * perimeter) return 0;
+    /* the dark, opened by a square of about a 25th of the frame's side: a page's lines and a pen's
+     * strokes go, a desk around the page stays. Each pass counts the dark in a running window. */
+    size_t bytes = (size_t)w * (size_t)h;
+    uint8_t *dark_px = scratch, *tmp = dark_px + bytes, *out = tmp + bytes;
+    int side = w > h ? w : h, r = side / 50 > 3 ? side / 50 : 3;
+    for (long i = 0; i < n; i++) dark_px[i] = p->v[i] <= t;
+    square_morph(dark_px, tmp, w, h, r, 0);
+    square_morph(dark_px, tmp, w, h, r, 1);
+    /* the desk: that dark where it reaches the frame's edge, and all it touches */
+    memset(out, 0, bytes);
+    long tail = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x += y == 0 || y == h - 1 || x == w - 1 ? 1 : w - 1) {
+            long i = (long)y * w + x;
+            if (dark_px[i]) out[i] = 1, queue[tail++] = (uint32_t)y << 16 | (uint32_t)x;
+        }
+    long edge = tail;
+    box bb;
+    flood(out, dark_px, w, h, 1, queue, tail, &bb);
+    /* the opening rounded the desk's corners and dropped its narrow parts: what is dark within r
+     * of it is desk too, so that it meets the page where the light changes */
+    square_morph(out, tmp, w, h, r + 1, 1);
+    long desk = 0;
+    for (long i = 0; i < n; i++) desk += out[i] = out[i] && p->v[i] <= t;
+    if (edge < DESK_EDGE * perimeter || desk > 0.85 * n || desk < 0.03 * n) return 0;
+    /* the page's light and the desk's: their means */
+    double page = 0, dark = 0;
+    long np = 0;
+    for (long i = 0; i < n; i++)
+        if (out[i]) dark += p->v[i];
+        else if (p->v[i] > t) page += p->v[i], np++;
+    if (np < 0.1 * n) return 0;
+    page /= np, dark /= desk;
+    if (dark > DESK_DARK * page || page - dark < DESK_GAP) return 0;
+    /* a step where they meet: at each pixel of their border, of the rise from 5 pixels into the
+     * desk to 6 into the page, DESK_STEP within the 3 in the middle */
+    long sharp = 0, nstep = 0;
+    for (int y = 6; y < h - 6; y++)
+        for (int x = 6; x < w - 6; x++) {
+            long i = (long)y * w + x;
+            if (!out[i]) continue;
+            const long dir[4] = {1, -1, w, -w};
+            for (int d = 0; d < 4; d++)
+                if (!out[i + dir[d]]) {
+                    float near = p->v[i + 2 * dir[d]] - p->v[i - dir[d]], span = p->v[i + 6 * dir[d]] - p->v[i - 5 * dir[d]];
+                    sharp += span >= 0.5f * DESK_GAP && near >= DESK_STEP * span;
+                    nstep++;
+                }
+        }
+    if (nstep == 0 || sharp < DESK_SHARP * nstep) return 0;
+    /* the page: the largest part of what the desk leaves, a fifth of the frame at least, filling
+     * DESK_FILL of its box (a page turned a little; not chalk strokes on a board, nor the cells
+     * between a grid's lines); all else becomes desk */
+    int pages = 0, big = 0;
+    long big_n = 0;
+    for (long at = 0; at < n && pages < 250; at++) {
+        if (out[at]) continue;
+        uint8_t id = (uint8_t)(2 + pages++);
+        box b;
+        out[at] = id, queue[0] = (uint32_t)(at / w) << 16 | (uint32_t)(at % w);
+        long size = flood(out, NULL, w, h, id, queue, 1, &b);
+        if (size > big_n) big_n = size, big = id, bb = b;
+    }
+    if (big_n < 0.2 * n || big_n < DESK_FILL * (double)(bb.x1 - bb.x0) * (bb.y1 - bb.y0)) return 0;
+    long light = 0; /* mostly light: a page with a digit on it, not light strokes around dark loops */
+    for (long i = 0; i < n; i++) {
+        out[i] = out[i] != big;
+        light += !out[i] && p->v[i] > t;
+    }
+    if (light < DESK_LIGHT * big_n) return 0;
+    /* and a sheet, not light strokes: its light is wide, a quarter of it a 25th of the frame from the
+     * dark (a digit's loops closed by its strokes can pass all the rest) */
+    for (long i = 0; i < n; i++) tmp[i] = !out[i] && p->v[i] > t;
+    uint8_t *wide = dark_px; /* done with */
+    memcpy(wide, tmp, bytes);
+    square_morph(wide, tmp, w, h, side / 25 > 2 ? side / 25 : 2, 0);
+    long inner = 0;
+    for (long i = 0; i < n; i++) inner += wide[i];
+    if (inner < DESK_WIDE * light) return 0;
+    /* the desk, grown by a 64th of the side (the sheet's soft edge, its shadow), becomes paper */
+    square_morph(out, tmp, w, h, side / 64 > 3 ? side / 64 : 3, 1);
+    for (long i = 0; i < n; i++)
+        if (out[i]) p->v[i] = (float)page;
+    return 1;
+}
+

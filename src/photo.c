@@ -1,0 +1,1017 @@
+/* photo.c: the MNIST recipe, a photo (or drawing) of a digit to the 784 inputs as MNIST's digits
+ * were made (LeCun et al.: the digit size-normalised to a 20x20 box keeping its aspect ratio,
+ * anti-aliased, centred in 28x28 by its centre of mass), after what a photo needs first: alpha
+ * over white, luma, a smaller working copy by area averaging, a desk around the page made paper
+ * and a page's ruled lines taken out (page.c), the ink's polarity, the paper's uneven lighting
+ * estimated and divided out, a noise-aware threshold, specks dropped, and a crop to the ink.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb_image_resize.h>
+
+#include "image.h"
+#include "util.h"
+
+#define BOX 20             /* MNIST's digits fill a 20x20 box ... */
+#define CENTRE 14.0        /* ... whose centre of mass sits at pixel (14, 14) of 28x28 (measured) */
+#define SMALL_INK 96       /* ink smaller than this (working pixels) is looked at again, closer */
+#define NOISE_SAMPLES 2048 /* pixels the noise is measured on, at most */
+#define BLOCK_SAMPLES 8    /* pixels a side of a block that the paper's level is taken from, at most */
+#define PAPER_MIN 0.2f     /* paper darker than this is taken as this: dark paper is no paper */
+#define NOISY 0.02f        /* noise (relative to the paper) above which the ink is smoothed */
+#define THIN 1.5           /* strokes thinner than this in the 28x28 input are thickened ... */
+#define STROKE 2.0         /* ... to this, MNIST's median (see stroke_width) */
+#define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
+
+/* ---- the working copy --------------------------------------------------- */
+
+typedef struct {
+    const decoded *d;
+    float bg; /* what transparent pixels show: 1 (white paper) or 0 */
+} source;
+
+/* Row y, columns x0 .. x0 + n - 1 of the source as luma in [0, 1], alpha composited over bg. One
+ * plain loop per step and per number of channels, so that the compiler vectorises each. */
+static void source_row(const source *s, int y, int x0, int n, float *out) {
+    const decoded *d = s->d;
+    const uint8_t *p = d->px + ((size_t)y * d->w + x0) * d->nc;
+    switch (d->nc) {
+    case 1:
+        for (int i = 0; i < n; i++) out[i] = p[i] / 255.0f;
+        return;
+    case 2:
+        for (int i = 0; i < n; i++) out[i] = p[2 * i] / 255.0f;
+        break;
+    case 3:
+        for (int i = 0; i < n; i++)
+            out[i] = (0.299f * p[3 * i] + 0.587f * p[3 * i + 1] + 0.114f * p[3 * i + 2]) / 255.0f;
+        return;
+    default:
+        for (int i = 0; i < n; i++)
+            out[i] = (0.299f * p[4 * i] + 0.587f * p[4 * i + 1] + 0.114f * p[4 * i + 2]) / 255.0f;
+    }
+    for (int i = 0; i < n; i++) { /* gray + alpha, RGBA */
+        float a = p[i * d->nc + d->nc - 1] / 255.0f;
+        out[i] = out[i] * a + s->bg * (1 - a);
+    }
+}
+
+static int source_alpha_varies(const decoded *d) {
+    if (d->nc != 2 && d->nc != 4) return 0;
+    int lo = 255, hi = 0;
+    for (size_t i = 0, n = (size_t)d->w * d->h; i < n; i++) {
+        int a = d->px[i * d->nc + d->nc - 1];
+        lo = a < lo ? a : lo, hi = a > hi ? a : hi;
+    }
+    return hi - lo > 128;
+}
+
+/* Area-averaging weights for one axis, in source pixels -> out pixels (in >= out): out pixel o
+ * covers [o * r, (o + 1) * r) with r = in / out; each source pixel weighs by its overlap. Pixel o
+ * takes taps pixels from first[o] on, the weights tap by tap (w[t * out + o]), 0 past its span. */
+typedef struct {
+    int out, taps, *first;
+    float *w;
+} area_axis;
+
+static int area_axis_make(area_axis *a, int in, int out) {
+    double r = (double)in / out;
+    a->out = out, a->taps = (int)ceil(r) + 1;
+    a->first = malloc((size_t)out * sizeof(int));
+    a->w = calloc((size_t)out * a->taps, sizeof(float));
+    if (!a->first || !a->w) return -1;
+    for (int o = 0; o < out; o++) {
+        double lo = o * r, hi = (o + 1) * r;
+        int i0 = (int)floor(lo), i1 = (int)ceil(hi);
+        if (i1 > in) i1 = in;
+        if (i1 - i0 > a->taps) i1 = i0 + a->taps;
+        a->first[o] = i0;
+        for (int i = i0; i < i1; i++) {
+            double c = fmin(i + 1, hi) - fmax(i, lo);
+            a->w[(size_t)(i - i0) * out + o] = (float)(c > 0 ? c / r : 0);
+        }
+    }
+    return 0;
+}
+
+static void area_axis_free(area_axis *a) {
+    free(a->first);
+    free(a->w);
+}
+
+/* out[c] = the area average of row over out pixel c's span, c < ax->out. Tap by tap, each a loop
+ * over all of out that the compiler vectorises, so row must be readable for taps - 1 floats past
+ * its end, and finite there (their weight is 0). */
+static void area_row(const area_axis *ax, const float *row, float *out) {
+    int n = ax->out;
+    for (int c = 0; c < n; c++) out[c] = 0;
+    for (int t = 0; t < ax->taps; t++) {
+        const float *w = ax->w + (size_t)t * n;
+        for (int c = 0; c < n; c++) out[c] += w[c] * row[ax->first[c] + t];
+    }
+}
+
+/* A bw x bh image (rows stride floats apart) reduced by area averaging to out (oh, ow), ow <= bw
+ * and oh <= bh: a horizontal pass over each row (copied, for area_row's padding), then a vertical
+ * one. */
+static int area_resize(const float *in, int bw, int bh, size_t stride, float *out, int ow, int oh) {
+    area_axis ax = {0}, ay = {0};
+    float *hrow = malloc((size_t)ow * sizeof(float)), *row = NULL;
+    int rc = -1;
+    if (!hrow || area_axis_make(&ax, bw, ow) || area_axis_make(&ay, bh, oh)) goto done;
+    if (!(row = calloc((size_t)bw + ax.taps, sizeof(float)))) goto done;
+    memset(out, 0, (size_t)ow * oh * sizeof(float));
+    for (int o = 0; o < oh; o++)
+        for (int t = 0; t < ay.taps; t++) {
+            float wy = ay.w[(size_t)t * oh + o];
+            if (wy == 0) continue; /* past the span (and the image) */
+            memcpy(row, in + (size_t)(ay.first[o] + t) * stride, (size_t)bw * sizeof(float));
+            area_row(&ax, row, hrow);
+            for (int c = 0; c < ow; c++) out[(size_t)o * ow + c] += wy * hrow[c];
+        }
+    rc = 0;
+done:
+    free(hrow);
+    free(row);
+    area_axis_free(&ax);
+    area_axis_free(&ay);
+    return rc;
+}
+
+/* The size of the working copy of a rw x rh region: its longest side at most WORK_MAX. */
+static void working_size(int rw, int rh, int *ow, int *oh) {
+    int big = rw > rh ? rw : rh;
+    double sc = big > WORK_MAX ? (double)WORK_MAX / big : 1.0;
+    *ow = (int)lround(rw * sc), *oh = (int)lround(rh * sc);
+    *ow = *ow < 1 ? 1 : *ow, *oh = *oh < 1 ? 1 : *oh;
+}
+
+/* The region [x0, x0 + rw) x [y0, y0 + rh) of the source into p (p->w x p->h, from working_size),
+ * reduced by area averaging when it is smaller. Reads the source a row at a time, so a large photo
+ * never exists as floats. */
+static int working_copy(const source *s, int x0, int y0, int rw, int rh, plane *p, const char *name, mnist_err *err) {
+    int ow = p->w, oh = p->h;
+    if (ow == rw && oh == rh) { /* no reduction: the rows as they are */
+        for (int y = 0; y < oh; y++) source_row(s, y0 + y, x0, rw, p->v + (size_t)y * ow);
+        return 0;
+    }
+    float *row = NULL, *hrow = malloc((size_t)ow * sizeof(float));
+    area_axis ax = {0}, ay = {0};
+    int rc = 0;
+    if (!hrow || area_axis_make(&ax, rw, ow) || area_axis_make(&ay, rh, oh) ||
+        !(row = calloc((size_t)rw + ax.taps, sizeof(float)))) { /* zeros past the end: area_row's padding */
+        rc = errf(err, "%s: out of memory for a %dx%d working copy", name, ow, oh);
+        goto done;
+    }
+    memset(p->v, 0, (size_t)ow * oh * sizeof(float));
+    int have = -1; /* the source row whose horizontal reduction hrow holds */
+    for (int o = 0; o < oh; o++) {
+        float *out = p->v + (size_t)o * ow;
+        for (int t = 0; t < ay.taps; t++) {
+            int y = ay.first[o] + t;
+            float wy = ay.w[(size_t)t * oh + o];
+            if (wy == 0) continue; /* past the span (and the image) */
+            if (y != have) {
+                source_row(s, y0 + y, x0, rw, row);
+                area_row(&ax, row, hrow);
+                have = y;
+            }
+            for (int c = 0; c < ow; c++) out[c] += wy * hrow[c];
+        }
+    }
+done:
+    free(row);
+    free(hrow);
+    area_axis_free(&ax);
+    area_axis_free(&ay);
+    return rc;
+}
+
+/* ---- order statistics --------------------------------------------------- */
+
+static void swapf(float *a, float *b) {
+    float t = *a;
+    *a = *b, *b = t;
+}
+
+/* The k-th smallest of a[0..n-1] (a is reordered so that a[0..k-1] <= a[k]): Hoare's selection,
+ * for small sets. */
+static float select_kth(float *a, long n, long k) {
+    long lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = a[lo + (hi - lo) / 2];
+        long i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot) i++;
+            while (a[j] > pivot) j--;
+            if (i <= j) swapf(&a[i++], &a[j--]);
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return a[k];
+    }
+    return a[k];
+}
+
+/* A float's bits as an integer that orders as the float does (the sign bit flipped for positives,
+ * every bit flipped for negatives), and back. */
+static uint32_t order_key(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u ^ (-(u >> 31) | 0x80000000u);
+}
+
+static float key_value(uint32_t k) {
+    uint32_t u = k ^ (k >> 31 ? 0x80000000u : 0xffffffffu);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* How many of v[0..n-1] are at most x. */
+static long count_at_most(const float *v, long n, float x) {
+    int c = 0; /* n < 2^31: the working copy is at most WORK_MAX a side */
+    for (long i = 0; i < n; i++) c += v[i] <= x;
+    return c;
+}
+
+/* The k-th smallest of v[0..n-1] (0 <= k < n), exactly: the least float that more than k of v
+ * are at most, found by bisection on the floats' order keys between the least and the largest of
+ * v. Each of the 30 or so steps is one count, a loop that the compiler vectorises: several times
+ * less work than a selection that moves the values (and mispredicts). */
+static float kth_smallest(const float *v, long n, long k) {
+    uint32_t lo = UINT32_MAX, hi = 0; /* the answer's key is in [lo, hi] */
+    for (long i = 0; i < n; i++) {    /* on keys, integers, whose least and largest vectorise */
+        uint32_t key = order_key(v[i]);
+        lo = key < lo ? key : lo;
+        hi = key > hi ? key : hi;
+    }
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (count_at_most(v, n, key_value(mid)) > k) hi = mid;
+        else lo = mid + 1;
+    }
+    return key_value(lo);
+}
+
+/* The spread of the ink over the frame, which is mostly paper: 1.4826 times the median absolute
+ * deviation from the median (sigma for Gaussian noise), from NOISE_SAMPLES pixels at most, evenly
+ * spread (their estimate is within a few percent). t holds n floats. */
+static float noise_width(const float *ink, long n, float *t) {
+    long step = n / NOISE_SAMPLES + 1, m = 0;
+    for (long i = 0; i < n; i += step) t[m++] = ink[i];
+    long k = (long)(0.5 * (m - 1) + 0.5);
+    float med = kth_smallest(t, m, k);
+    for (long i = 0; i < m; i++) t[i] = fabsf(t[i] - med);
+    return 1.4826f * kth_smallest(t, m, k);
+}
+
+/* ---- the paper ---------------------------------------------------------- */
+
+/* The longer of b's width and height. */
+static int box_side(const box *b) {
+    int w = b->x1 - b->x0, h = b->y1 - b->y0;
+    return w > h ? w : h;
+}
+
+typedef struct {
+    plane ink; /* ink in [0, 1], 0 where there is none (it points into mem) */
+    box bb;
+    void *mem; /* what holds it, to free */
+} ink_map;
+
+/* The level of the paper under every pixel of a plane (ink dark on light). A coarse grid of
+ * blocks, each summarised by its 90th percentile (so that strokes covering most of a block still
+ * leave its paper); a quadratic in x and y fitted to the blocks by least squares, first to the
+ * brighter half of them, then again and again to those not far below the fit (far below is ink):
+ * that is the lighting, a gradient and a vignette. What the quadratic misses (a soft shadow, and
+ * the blocks inside thick strokes) is added back after a grey closing over the grid, which fills
+ * the narrow dips of strokes but keeps the broad ones of shadows. The paper is kept as that model
+ * and made a row at a time where it is needed (paper_row), never as a plane. */
+#define GRID 24 /* blocks along the longer side */
+#define NQ 6    /* terms of the quadratic */
+
+typedef struct {
+    int w, h, bs, gw, gh;  /* the plane; the side of a block; blocks across and down (<= GRID) */
+    double c[NQ];          /* the quadratic, in x and y scaled to [-1, 1] */
+    float e[GRID * GRID];  /* (gh, gw) what each block keeps beyond it, after the closing */
+    float u[WORK_MAX];     /* per column: x scaled to [-1, 1] */
+    float *across;         /* (gh, w) e interpolated along each row of block centres (paper_across) */
+} paper;
+
+/* The grid of blocks over a w x h plane (w, h <= WORK_MAX): blocks of bs pixels, at least 4, at
+ * most GRID along the longer side; and each column's x in [-1, 1]. */
+static void paper_grid(paper *pp, int w, int h) {
+    int big = w > h ? w : h, bs = (big + GRID - 1) / GRID;
+    bs = bs < 4 ? 4 : bs;
+    pp->w = w, pp->h = h, pp->bs = bs, pp->gw = (w + bs - 1) / bs, pp->gh = (h + bs - 1) / bs;
+    for (int x = 0; x < w; x++) pp->u[x] = (float)((2 * x + 1.0) / w - 1);
+}
+
+/* Each block of p summarised from at most BLOCK_SAMPLES x BLOCK_SAMPLES of its pixels, evenly
+ * spread: hi gets their 90th percentile, the paper's level when the ink is dark; lo gets that of
+ * 1 - p, the paper's level when the ink is light (1 - their 10th percentile). Both are the r-th
+ * largest and smallest of a block's samples for a small r; a block keeps its r + 1 largest and
+ * smallest in order, each sample going in by a branch-free insertion, and the blocks of a grid row
+ * are done side by side, which the compiler vectorises. */
+#define RANKS (BLOCK_SAMPLES * BLOCK_SAMPLES / 10 + 2) /* r < RANKS */
+
+static void block_levels(const plane *p, const paper *pp, float *hi, float *lo) {
+    int w = p->w, h = p->h, bs = pp->bs, gw = pp->gw, sb = (bs + BLOCK_SAMPLES - 1) / BLOCK_SAMPLES;
+    int per = (bs + sb - 1) / sb; /* samples along a whole block's side */
+    int ranks = (int)(per * per - 1 - (long)(0.9 * (per * per - 1) + 0.5)) + 1; /* r + 1 of a whole block */
+    for (int by = 0; by < pp->gh; by++) {
+        float top[RANKS][GRID], bot[RANKS][GRID]; /* per block, descending and ascending */
+        for (int j = 0; j < ranks; j++)
+            for (int bx = 0; bx < gw; bx++) top[j][bx] = -INFINITY, bot[j][bx] = INFINITY;
+        int y1 = (by + 1) * bs < h ? (by + 1) * bs : h;
+        for (int y = by * bs; y < y1; y += sb)
+            for (int ix = 0; ix < per; ix++) {
+                const float *row = p->v + (size_t)y * w + ix * sb;
+                float up[GRID], dn[GRID]; /* the sample going in, or what it pushes on */
+                int nb = (w - ix * sb + bs - 1) / bs; /* the blocks that have this sample: the last may be cut short */
+                for (int bx = 0; bx < nb; bx++) up[bx] = dn[bx] = row[bx * bs];
+                for (int bx = nb; bx < gw; bx++) up[bx] = -INFINITY, dn[bx] = INFINITY;
+                for (int j = 0; j < ranks; j++)
+                    for (int bx = 0; bx < gw; bx++) {
+                        float t = top[j][bx], b = bot[j][bx], u = up[bx], d = dn[bx];
+                        top[j][bx] = u > t ? u : t, up[bx] = u > t ? t : u;
+                        bot[j][bx] = d < b ? d : b, dn[bx] = d < b ? b : d;
+                    }
+            }
+        for (int bx = 0; bx < gw; bx++) {
+            int x1 = (bx + 1) * bs < w ? (bx + 1) * bs : w;
+            int n = ((x1 - bx * bs + sb - 1) / sb) * ((y1 - by * bs + sb - 1) / sb);
+            int r = n - 1 - (int)(0.9 * (n - 1) + 0.5); /* the 90th percentile's rank from the top */
+            hi[by * gw + bx] = top[r][bx], lo[by * gw + bx] = 1 - bot[r][bx];
+        }
+    }
+}
+
+/* Solve A c = b (NQ x NQ) by Gaussian elimination with partial pivoting; A has a small ridge. */
+static void solve(double A[NQ][NQ], double *b, double *c) {
+    for (int i = 0; i < NQ; i++) A[i][i] += 1e-9 + 1e-6 * A[0][0];
+    for (int col = 0; col < NQ; col++) {
+        int piv = col;
+        for (int r = col + 1; r < NQ; r++)
+            if (fabs(A[r][col]) > fabs(A[piv][col])) piv = r;
+        for (int k = 0; k < NQ; k++) {
+            double t = A[col][k];
+            A[col][k] = A[piv][k], A[piv][k] = t;
+        }
+        double t = b[col];
+        b[col] = b[piv], b[piv] = t;
+        for (int r = col + 1; r < NQ; r++) {
+            double f = A[r][col] / A[col][col];
+            for (int k = col; k < NQ; k++) A[r][k] -= f * A[col][k];
+            b[r] -= f * b[col];
+        }
+    }
+    for (int r = NQ - 1; r >= 0; r--) {
+        double s = b[r];
+        for (int k = r + 1; k < NQ; k++) s -= A[r][k] * c[k];
+        c[r] = s / A[r][r];
+    }
+}
+
+/* The quadratic's terms are u^a v^b: 1, u, v, u^2, uv, v^2. */
+static const int QA[NQ] = {0, 1, 0, 2, 1, 0}, QB[NQ] = {0, 0, 1, 0, 1, 2};
+
+/* The least-squares quadratic c through the levels g of the blocks marked in use, the blocks'
+ * centres being u[bx], v[by] in [-1, 1]. Its normal equations sum t t^T over the blocks, whose
+ * entries are the moments sum u^a v^b (a + b <= 4): a grid row shares v, so each row's sums of u^a
+ * are taken once and then weighed by the row's powers of v. Returns -1 when no block is in use. */
+static int fit_quadratic(const float *g, const char *use, int gw, int gh, const double *u, const double *v,
+                         double *c) {
+    double mom[5][5] = {{0}}, gmom[3][3] = {{0}}; /* sum u^a v^b; sum g u^a v^b */
+    for (int by = 0; by < gh; by++) {
+        double su[5] = {0}, sg[3] = {0};
+        for (int bx = 0; bx < gw; bx++) {
+            int b = by * gw + bx;
+            if (!use[b]) continue;
+            double p = 1;
+            for (int a = 0; a < 5; a++, p *= u[bx]) {
+                su[a] += p;
+                if (a < 3) sg[a] += p * g[b];
+            }
+        }
+        double pv = 1;
+        for (int k = 0; k < 5; k++, pv *= v[by])
+            for (int a = 0; a + k < 5; a++) {
+                mom[a][k] += su[a] * pv;
+                if (a + k < 3) gmom[a][k] += sg[a] * pv;
+            }
+    }
+    if (mom[0][0] < 1) return -1;
+    double A[NQ][NQ], rhs[NQ];
+    for (int i = 0; i < NQ; i++) {
+        rhs[i] = gmom[QA[i]][QB[i]];
+        for (int k = 0; k < NQ; k++) A[i][k] = mom[QA[i] + QA[k]][QB[i] + QB[k]];
+    }
+    solve(A, rhs, c);
+    return 0;
+}
+
+/* The grey closing of e (gh, gw) by a (2R+1) square, in place: the largest of each square, then
+ * the smallest, each square a row pass then a column pass. */
+static void closing(float *e, int gw, int gh) {
+    const int R = 2;
+    float t[GRID * GRID];
+    for (int pass = 0; pass < 4; pass++) { /* max across, max down, min across, min down */
+        int down = pass & 1, least = pass >> 1;
+        int n = down ? gh : gw, step = down ? gw : 1;
+        for (int line = 0; line < (down ? gw : gh); line++) {
+            float *l = e + (down ? line : line * gw);
+            for (int i = 0; i < n; i++) {
+                float m = l[i * step];
+                for (int j = i - R < 0 ? 0 : i - R; j <= i + R && j < n; j++) {
+                    float x = l[j * step];
+                    m = least ? (x < m ? x : m) : (x > m ? x : m);
+                }
+                t[i] = m;
+            }
+            for (int i = 0; i < n; i++) l[i * step] = t[i];
+        }
+    }
+}
+
+/* The centre of block b (of side bs) along an axis of n pixels, in [-1, 1]. */
+static double block_centre(int b, int bs, int n) {
+    int end = (b + 1) * bs < n ? (b + 1) * bs : n;
+    return (b * bs + end) / (double)n - 1;
+}
+
+/* The paper's model from the blocks' levels g (gh, gw): the quadratic, fitted first to the brighter
+ * half of the blocks, then again to those not far below the fit until they settle (6 fits at
+ * most); what the blocks keep beyond it, closed. */
+static void paper_fit(paper *pp, const float *g) {
+    int gw = pp->gw, gh = pp->gh, ng = gw * gh, bs = pp->bs;
+    double u[GRID], v[GRID]; /* block centres, in [-1, 1] */
+    float absr[GRID * GRID];
+    char use[GRID * GRID];
+    for (int bx = 0; bx < gw; bx++) u[bx] = block_centre(bx, bs, pp->w);
+    for (int by = 0; by < gh; by++) v[by] = block_centre(by, bs, pp->h);
+    for (int b = 0; b < ng; b++) absr[b] = g[b];
+    float gmed = select_kth(absr, ng, ng / 2);
+    for (int b = 0; b < ng; b++) use[b] = g[b] >= gmed;
+    double *c = pp->c;
+    float *e = pp->e;
+    memset(c, 0, NQ * sizeof(double));
+    memset(e, 0, (size_t)ng * sizeof(float));
+    for (int it = 0; it < 6; it++) {
+        if (fit_quadratic(g, use, gw, gh, u, v, c)) break; /* no block left: keep the last fit */
+        int m = 0; /* paper's residuals scatter both ways; ink's only down: the scale from those above */
+        for (int by = 0; by < gh; by++)
+            for (int bx = 0; bx < gw; bx++) {
+                int b = by * gw + bx;
+                double f = c[0] + u[bx] * (c[1] + u[bx] * c[3] + v[by] * c[4]) + v[by] * (c[2] + v[by] * c[5]);
+                e[b] = (float)(g[b] - f);
+                if (e[b] > 0) absr[m++] = e[b];
+            }
+        float scale = m ? 1.4826f * select_kth(absr, m, m / 2) : 0;
+        int same = 1;
+        for (int b = 0; b < ng; b++) {
+            char now = e[b] > -3 * scale - 0.02f;
+            same &= now == use[b];
+            use[b] = now;
+        }
+        if (same) break; /* the next fit would be this one again */
+    }
+    /* the closing: dips up to 4 blocks across are filled from around them */
+    closing(e, gw, gh);
+}
+
+/* The first half of the bilinear interpolation of e between block centres: along each row of
+ * centres, at every column, into pp->across (gh x w floats, given by the caller). */
+static void paper_across(paper *pp, float *across) {
+    int gw = pp->gw;
+    pp->across = across;
+    for (int x = 0; x < pp->w; x++) {
+        float fx = (x + 0.5f) / pp->bs - 0.5f;
+        fx = fx < 0 ? 0 : fx > gw - 1 ? gw - 1 : fx;
+        int ix = (int)fx, jx = ix + 1 < gw ? ix + 1 : ix;
+        float tx = fx - ix;
+        for (int gy = 0; gy < pp->gh; gy++)
+            across[(size_t)gy * pp->w + x] = pp->e[gy * gw + ix] * (1 - tx) + pp->e[gy * gw + jx] * tx;
+    }
+}
+
+/* The paper's level along row y: the quadratic, plus the closed residuals interpolated down
+ * between the two rows of block centres around y. */
+static void paper_row(const paper *pp, int y, float *out) {
+    int gh = pp->gh;
+    float fy = (y + 0.5f) / pp->bs - 0.5f;
+    fy = fy < 0 ? 0 : fy > gh - 1 ? gh - 1 : fy;
+    int iy = (int)fy, jy = iy + 1 < gh ? iy + 1 : iy;
+    float ty = fy - iy;
+    const float *up = pp->across + (size_t)iy * pp->w, *dn = pp->across + (size_t)jy * pp->w;
+    const double *c = pp->c;
+    double v = (2 * y + 1.0) / pp->h - 1;
+    float q0 = (float)(c[0] + v * (c[2] + v * c[5])), q1 = (float)(c[1] + v * c[4]), q2 = (float)c[3];
+    for (int x = 0; x < pp->w; x++) {
+        float u = pp->u[x];
+        out[x] = q0 + u * (q1 + u * q2) + up[x] * (1 - ty) + dn[x] * ty;
+    }
+}
+
+/* ---- finding the ink ---------------------------------------------------- */
+
+/* r smoothed by [1 2 1] / 4, edges clamped, into out. */
+static void smooth_row(const float *r, int w, float *out) {
+    if (w == 1) {
+        out[0] = r[0];
+        return;
+    }
+    out[0] = 0.25f * r[0] + 0.5f * r[0] + 0.25f * r[1];
+    for (int x = 1; x < w - 1; x++) out[x] = 0.25f * r[x - 1] + 0.5f * r[x] + 0.25f * r[x + 1];
+    out[w - 1] = 0.25f * r[w - 2] + 0.5f * r[w - 1] + 0.25f * r[w - 1];
+}
+
+/* v smoothed in place by the 3x3 kernel [1 2 1]^T [1 2 1] / 16, edges clamped: each row's
+ * horizontal pass is kept for the rows above and below (rows3 holds three rows). */
+static void smooth3(plane *v, float *rows3) {
+    int w = v->w, h = v->h;
+    float *up = rows3, *mid = rows3 + w, *dn = rows3 + 2 * w;
+    smooth_row(v->v, w, mid);
+    memcpy(up, mid, (size_t)w * sizeof(float));
+    for (int y = 0; y < h; y++) {
+        if (y + 1 < h) smooth_row(v->v + (size_t)(y + 1) * w, w, dn);
+        else memcpy(dn, mid, (size_t)w * sizeof(float));
+        float *out = v->v + (size_t)y * w;
+        for (int x = 0; x < w; x++) out[x] = 0.25f * up[x] + 0.5f * mid[x] + 0.25f * dn[x];
+        float *t = up;
+        up = mid, mid = dn, dn = t;
+    }
+}
+
+/* The ink's connected parts are found as runs: the stretches of ink along each row, each joined
+ * (union-find) to the runs of the row above that touch it, diagonals included. Work and memory go
+ * with the number of runs, not of pixels. */
+typedef struct {
+    int y, x0, x1; /* row y, columns x0 .. x1 - 1 */
+    int up;        /* the run it joined (itself for a part's first run); then -1 - its part */
+} run;
+
+static int run_root(run *r, int i) {
+    while (r[i].up != i) {
+        r[i].up = r[r[i].up].up; /* halve the path */
+        i = r[i].up;
+    }
+    return i;
+}
+
+/* The runs of row `on` (w bytes, 1 where there is ink) into r from r[n]; returns the new count.
+ * Eight pixels are skipped at a time where they are all paper or all ink. */
+static long row_runs(const uint8_t *on, int w, int y, run *r, long n) {
+    const uint64_t ink8 = 0x0101010101010101u;
+    int x = 0;
+    for (;;) {
+        uint64_t b8;
+        while (x + 8 <= w && (memcpy(&b8, on + x, 8), b8 == 0)) x += 8;
+        while (x < w && !on[x]) x++;
+        if (x >= w) return n;
+        int x0 = x;
+        while (x + 8 <= w && (memcpy(&b8, on + x, 8), b8 == ink8)) x += 8;
+        while (x < w && on[x]) x++;
+        r[n] = (run){y, x0, x, (int)n};
+        n++;
+    }
+}
+
+/* The parts of ink (on: 1 where ink > 0; 8-neighbours): each run's up becomes -1 - its part, the
+ * parts numbered in the order their first pixels come row by row. r holds up to h * (w + 1) / 2
+ * runs. Returns the number of runs; *nparts gets the number of parts. */
+static long ink_parts(const uint8_t *on, int w, int h, run *r, int *nparts) {
+    long n = 0, above = 0; /* the row above's runs: r[above .. row) */
+    for (int y = 0; y < h; y++) {
+        long row = n, j = above;
+        n = row_runs(on + (size_t)y * w, w, y, r, n);
+        for (long i = row; i < n; i++) {
+            while (j < row && r[j].x1 < r[i].x0) j++; /* ends left of it, not even diagonally touching */
+            for (long k = j; k < row && r[k].x0 <= r[i].x1; k++) {
+                int a = run_root(r, (int)i), b = run_root(r, (int)k);
+                if (a != b) r[a > b ? a : b].up = a < b ? a : b; /* the earlier run stays the root */
+            }
+        }
+        above = row;
+    }
+    int parts = 0;
+    for (long i = 0; i < n; i++) { /* up leads to earlier runs, the root being a part's first */
+        int up = r[i].up;
+        r[i].up = up == i ? -1 - parts++ : r[up].up;
+    }
+    *nparts = parts;
+    return n;
+}
+
+/* The ink's connected parts (8-neighbours): keep the heaviest and those near it that are not
+ * specks; zero the rest; the kept ink's bounding box. Returns the kept mass, or -1 when out of
+ * memory. on (w x h bytes) marks the ink; r holds h * (w + 1) / 2 runs. */
+static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
+    int w = ink->w, h = ink->h, nparts;
+    long nruns = ink_parts(on, w, h, r, &nparts);
+    if (nparts == 0) return 0;
+    double kept = -1; /* out of memory, until it is known */
+    double *mass = calloc((size_t)nparts, sizeof(double));
+    box *pb = malloc((size_t)nparts * sizeof(box));
+    char *keep = calloc((size_t)nparts, 1);
+    long *edge = calloc((size_t)nparts, sizeof(long));
+    if (!mass || !pb || !keep || !edge) goto done;
+    for (int i = 0; i < nparts; i++) pb[i] = (box){w, h, 0, 0};
+    for (long i = 0; i < nruns; i++) { /* per part: mass, box, and how much of the frame's edge it runs along */
+        int id = -1 - r[i].up;
+        const float *v = ink->v + (size_t)r[i].y * w;
+        double m = 0;
+        for (int x = r[i].x0; x < r[i].x1; x++) m += v[x];
+        box *b = &pb[id];
+        mass[id] += m;
+        b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
+        b->y0 = r[i].y < b->y0 ? r[i].y : b->y0, b->y1 = r[i].y + 1 > b->y1 ? r[i].y + 1 : b->y1;
+        edge[id] += (r[i].y == 0 || r[i].y == h - 1 ? r[i].x1 - r[i].x0 : 0) + (r[i].x0 == 0) + (r[i].x1 == w);
+    }
+    /* a part along a quarter of the frame's edge is no stroke: the desk around a page, a shadow's
+     * edge, a board's frame; it is dropped */
+    for (int i = 0; i < nparts; i++)
+        if (edge[i] > (w + h) / 2) mass[i] = 0;
+    int big = 0;
+    for (int i = 1; i < nparts; i++)
+        if (mass[i] > mass[big]) big = i;
+    kept = 0;
+    if (mass[big] <= 0) goto done; /* all along the edge: nothing kept */
+    *bb = pb[big];
+    kept = mass[big];
+    /* the others, heaviest first, join when they are not specks (8% of the heaviest) and lie
+     * within 60% of the digit's size of what was kept so far */
+    keep[big] = 1;
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < nparts; i++)
+            if (!keep[i] && mass[i] >= 0.08 * mass[big] && (best < 0 || mass[i] > mass[best])) best = i;
+        if (best < 0) break;
+        keep[best] = 2; /* looked at */
+        int side = box_side(bb);
+        int gap = (int)(0.6 * side) + 1;
+        box b = pb[best];
+        if (b.x1 + gap < bb->x0 || b.x0 > bb->x1 + gap || b.y1 + gap < bb->y0 || b.y0 > bb->y1 + gap) continue;
+        keep[best] = 1;
+        kept += mass[best];
+        bb->x0 = b.x0 < bb->x0 ? b.x0 : bb->x0, bb->y0 = b.y0 < bb->y0 ? b.y0 : bb->y0;
+        bb->x1 = b.x1 > bb->x1 ? b.x1 : bb->x1, bb->y1 = b.y1 > bb->y1 ? b.y1 : bb->y1;
+    }
+    for (long i = 0; i < nruns; i++)
+        if (keep[-1 - r[i].up] != 1)
+            memset(ink->v + (size_t)r[i].y * w + r[i].x0, 0, (size_t)(r[i].x1 - r[i].x0) * sizeof(float));
+done:
+    free(mass);
+    free(pb);
+    free(keep);
+    free(edge);
+    return kept;
+}
+
+/* What finding ink in a w x h working copy needs, in one allocation, so that nothing is
+ * allocated per pixel or per step: the copy, the ink of each reading, and scratch that each step
+ * of a reading uses in turn: the paper interpolated across (gh x w floats), then the values for
+ * the order statistics (n floats), then the ink's marks (n bytes) and runs (h * (w + 1) / 2 at
+ * most). Allocated memory takes the type of what is stored in it, so one block serves all three. */
+typedef struct {
+    plane p;       /* the working copy */
+    float *ink[2]; /* (h, w) the ink read dark on light, and light on dark */
+    float *t;      /* (h, w) scratch: the paper across, then order statistics ... */
+    uint8_t *on;   /* ... then ink marks (h, w) ... */
+    run *runs;     /* ... and runs */
+    void *mem;
+} ink_work;
+
+static int ink_work_new(ink_work *k, int w, int h, const char *name, mnist_err *err) {
+    size_t n = (size_t)w * h; /* w, h <= WORK_MAX: none of this overflows */
+    size_t on_bytes = (n + 15) & ~(size_t)15, runs = (size_t)h * ((w + 1) / 2);
+    size_t stats = n * sizeof(float), parts = on_bytes + runs * sizeof(run);
+    float *mem = malloc(3 * n * sizeof(float) + (stats > parts ? stats : parts));
+    memset(k, 0, sizeof *k);
+    if (!mem) return errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
+    k->mem = mem, k->p = (plane){w, h, mem};
+    k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->t = mem + 3 * n;
+    k->on = (uint8_t *)k->t, k->runs = (run *)(void *)(k->on + on_bytes);
+    return 0;
+}
+
+/* The values of ink[0..n-1] over floor into t; returns how many. Mostly there are none in a run of
+ * 64 (paper), which a vectorised count tells; where there are, they are kept without a branch (ink's
+ * edges would mispredict it). */
+static long candidates(const float *ink, long n, float floor_, float *t) {
+    long m = 0, i = 0;
+    for (; i + 64 <= n; i += 64) {
+        int over = 0;
+        for (int j = 0; j < 64; j++) over += ink[i + j] > floor_;
+        if (!over) continue;
+        for (int j = 0; j < 64; j++) {
+            t[m] = ink[i + j];
+            m += ink[i + j] > floor_;
+        }
+    }
+    for (; i < n; i++) {
+        t[m] = ink[i];
+        m += ink[i] > floor_;
+    }
+    return m;
+}
+
+/* The pixels of ink (h, w) over tau, as y << 16 | x, into on; returns how many. */
+static long ink_over(const float *ink, int w, int h, float tau, uint32_t *on) {
+    long m = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            on[m] = (uint32_t)y << 16 | (uint32_t)x;
+            m += ink[(size_t)y * w + x] > tau;
+        }
+    return m;
+}
+
+typedef struct {
+    float s;      /* the strokes' strength: the share of the paper's light they take */
+    float sigma;  /* the noise of that, on the paper */
+    float cover;  /* the share of the frame the ink covers */
+} reading;
+
+/* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
+ * ink on a dark board, the copy taken as 1 - p), the paper's model being pp, into ink (h, w) and
+ * bb, and what the reading found in rd. Returns 0, or -1 with err saying why there is no clear
+ * ink, or -2 when out of memory. */
+static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, reading *rd, const char *name,
+                    mnist_err *err) {
+    const plane *p = &k->p;
+    int w = p->w, h = p->h;
+    long n = (long)w * h;
+    float *t = k->t;
+    memset(rd, 0, sizeof *rd);
+    /* Ink as the fraction of light the paper loses there: (paper - pixel) / paper, which divides
+     * out uneven lighting. */
+    float bg[WORK_MAX];
+    paper_across(pp, t);
+    for (int y = 0; y < h; y++) {
+        const float *v = p->v + (size_t)y * w;
+        float *o = ink + (size_t)y * w;
+        paper_row(pp, y, bg);
+        if (light)
+            for (int x = 0; x < w; x++) o[x] = (bg[x] - (1 - v[x])) / (bg[x] > PAPER_MIN ? bg[x] : PAPER_MIN);
+        else
+            for (int x = 0; x < w; x++) o[x] = (bg[x] - v[x]) / (bg[x] > PAPER_MIN ? bg[x] : PAPER_MIN);
+    }
+    /* Noise: the spread of that over the frame. Where it is more than a little, the ink is
+     * smoothed so that noise does not pass for ink (not otherwise: at a low resolution smoothing
+     * thickens the strokes). */
+    plane inkp = {w, h, ink};
+    float sigma = noise_width(ink, n, t);
+    if (sigma > NOISY) {
+        float rows3[3 * WORK_MAX];
+        smooth3(&inkp, rows3);
+        sigma = noise_width(ink, n, t);
+    }
+    sigma = sigma < 1.0f / 512 ? 1.0f / 512 : sigma;
+    /* the ink's strength: the typical value of the strongest strokes, those above half of the
+     * 20th strongest pixel (the 20th, so that a few hot pixels do not set it) */
+    float floor_ = 4 * sigma > 0.04f ? 4 * sigma : 0.04f;
+    long m = candidates(ink, n, floor_, t);
+    if (m < 20) return errf(err, "%s: no clear ink: the image looks blank", name);
+    float half = 0.5f * kth_smallest(t, m, m - 20);
+    long m2 = 0;
+    for (long i = 0; i < m; i++) {
+        t[m2] = t[i];
+        m2 += t[i] >= half;
+    }
+    float s = kth_smallest(t, m2, m2 / 2);
+    rd->s = s, rd->sigma = sigma;
+    if (s < 0.12f)
+        return errf(err, "%s: no clear ink: the strongest strokes differ from the paper by only %.0f%%", name, 100 * s);
+    if (s < 8 * sigma) return errf(err, "%s: no clear ink: the strokes are hardly stronger than the noise", name);
+    /* a soft threshold: nothing below lo (noise, paper texture), full ink from hi up */
+    float lo = 0.2f * s > 4 * sigma ? 0.2f * s : 4 * sigma;
+    float hi = 0.55f * s > lo + 0.05f ? 0.55f * s : lo + 0.05f;
+    /* the lines of ruled or squared paper, where they would pass it, are not ink */
+    uint32_t *marked = (uint32_t *)(void *)t; /* t is free until the threshold below */
+    long nmarked = ink_over(ink, w, h, 0.5f * lo, marked);
+    if (page_remove_lines(ink, w, h, 0, marked, nmarked)) nmarked = ink_over(ink, w, h, 0.5f * lo, marked); /* less now */
+    page_remove_lines(ink, w, h, 1, marked, nmarked);
+    for (long i = 0; i < n; i++) {
+        float v = (ink[i] - lo) / (hi - lo);
+        v = v < 0 ? 0 : v;
+        ink[i] = v > 1 ? 1 : v;
+    }
+    uint8_t *on = k->on;
+    double all_ink = 0; /* all the marks, those keep_digit drops along the frame's edge too */
+    for (long i = 0; i < n; i++) on[i] = ink[i] > 0, all_ink += ink[i];
+    double kept = keep_digit(&inkp, on, k->runs, bb);
+    if (kept < 0) return -2;
+    /* for choosing the reading: read the wrong way round, the paper around a digit is "ink" along
+     * the frame's edge, which keep_digit drops; counted, that reading covers more */
+    rd->cover = (float)(all_ink / n);
+    if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
+    if (kept > 0.5 * n)
+        return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * kept / n);
+    return 0;
+}
+
+/* The ink of the working copy in k, dark on light or light on dark: both are looked for, and the
+ * reading whose strokes stand out more from the noise of their paper wins (read the wrong way, the
+ * "ink" is paper's noise and shading, or the "paper" is made of strokes and noisy); when they are
+ * about even (a clean drawing), the one whose ink covers less. m->ink points into k. */
+static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
+    page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0]); /* t: 4 n bytes at least */
+    paper pp[2];
+    float g[2][GRID * GRID];
+    paper_grid(&pp[0], k->p.w, k->p.h);
+    pp[1] = pp[0];
+    block_levels(&k->p, &pp[0], g[0], g[1]);
+    paper_fit(&pp[0], g[0]);
+    paper_fit(&pp[1], g[1]);
+    reading rd[2];
+    box bb[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    mnist_err err_light;
+    int dark = read_ink(k, 0, &pp[0], k->ink[0], &bb[0], &rd[0], name, err);
+    int light = dark == -2 ? -2 : read_ink(k, 1, &pp[1], k->ink[1], &bb[1], &rd[1], name, &err_light);
+    if (dark == -2 || light == -2) return errf(err, "%s: out of memory", name);
+    int take_light = light == 0 && dark != 0;
+    if (light == 0 && dark == 0) { /* both found ink; sigma is at least 1/512 in each */
+        double q_dark = rd[0].s / rd[0].sigma, q_light = rd[1].s / rd[1].sigma;
+        int even = q_light < 1.2 * q_dark && q_dark < 1.2 * q_light;
+        take_light = even ? rd[1].cover < rd[0].cover : q_light > q_dark;
+    }
+    if (!take_light && dark != 0) return -1; /* err holds why the dark reading found nothing */
+    m->ink = (plane){k->p.w, k->p.h, k->ink[take_light]};
+    m->bb = bb[take_light];
+    return 0;
+}
+
+/* ---- 20x20 box, centre of mass ------------------------------------------ */
+
+/* The kept ink scaled so its bounding box fits 20x20 keeping its aspect ratio (area averaging
+ * when shrinking, linear interpolation when growing), placed in 28x28 with its centre of mass
+ * at (14, 14). Shrinking is area_resize: the average stb_image_resize's box filter makes, at a
+ * tenth of its cost. */
+static int fit_box(const ink_map *m, float *x, const char *name, mnist_err *err) {
+    int bw = m->bb.x1 - m->bb.x0, bh = m->bb.y1 - m->bb.y0, big = bw > bh ? bw : bh;
+    double f = (double)BOX / big;
+    int ow = (int)lround(bw * f), oh = (int)lround(bh * f);
+    ow = ow < 1 ? 1 : ow, oh = oh < 1 ? 1 : oh;
+    float out[BOX * BOX];
+    const float *in = m->ink.v + (size_t)m->bb.y0 * m->ink.w + m->bb.x0;
+    if (f < 1) {
+        if (area_resize(in, bw, bh, (size_t)m->ink.w, out, ow, oh)) return errf(err, "%s: out of memory", name);
+    } else if (!stbir_resize(in, bw, bh, m->ink.w * (int)sizeof(float), out, ow, oh, ow * (int)sizeof(float),
+                             STBIR_TYPE_FLOAT, 1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_ZERO, STBIR_EDGE_ZERO,
+                             STBIR_FILTER_TRIANGLE, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, NULL)) {
+        return errf(err, "%s: resizing the digit to %dx%d failed", name, ow, oh);
+    }
+    double sm = 0, sx = 0, sy = 0;
+    for (int y = 0; y < oh; y++)
+        for (int c = 0; c < ow; c++) {
+            float v = out[y * ow + c];
+            v = v < 0 ? 0 : v > 1 ? 1 : v;
+            out[y * ow + c] = v;
+            sm += v, sx += v * c, sy += v * y;
+        }
+    if (sm <= 0) return errf(err, "%s: no clear ink: the digit vanished when scaled to 20x20", name);
+    int ox = (int)lround(CENTRE - sx / sm), oy = (int)lround(CENTRE - sy / sm);
+    ox = ox < 0 ? 0 : ox > MNIST_SIDE - ow ? MNIST_SIDE - ow : ox;
+    oy = oy < 0 ? 0 : oy > MNIST_SIDE - oh ? MNIST_SIDE - oh : oy;
+    memset(x, 0, MNIST_PIXELS * sizeof(float));
+    for (int y = 0; y < oh; y++)
+        for (int c = 0; c < ow; c++) x[(oy + y) * MNIST_SIDE + ox + c] = out[y * ow + c];
+    return 0;
+}
+
+/* The width of the strokes in a 28x28 input, as twice their area over their outline, for the
+ * pixels over one half: measured so on MNIST's test set, the median is 2.0, a tenth are under 1.46. */
+static double stroke_width(const float *x) {
+    int area = 0, edges = 0;
+    for (int y = 0; y < MNIST_SIDE; y++)
+        for (int c = 0; c < MNIST_SIDE; c++) {
+            int on = x[y * MNIST_SIDE + c] > 0.5f;
+            area += on;
+            if (c + 1 < MNIST_SIDE) edges += on != (x[y * MNIST_SIDE + c + 1] > 0.5f);
+            if (y + 1 < MNIST_SIDE) edges += on != (x[(y + 1) * MNIST_SIDE + c] > 0.5f);
+        }
+    return edges ? 2.0 * area / edges : 0;
+}
+
+/* Whether the pixels over one half in a 28x28 input hold a k x k square: a pixel survives 5
+ * erosions by a 3x3 square in no MNIST digit (of 70000; 44 survive 4), in a dot scaled to the box
+ * 5 to 9. */
+static int solid_square(const float *x, int k) {
+    int sum[MNIST_SIDE + 1][MNIST_SIDE + 1] = {{0}}; /* on-pixels above and left of (y, c) */
+    for (int y = 0; y < MNIST_SIDE; y++)
+        for (int c = 0; c < MNIST_SIDE; c++)
+            sum[y + 1][c + 1] = sum[y][c + 1] + sum[y + 1][c] - sum[y][c] + (x[y * MNIST_SIDE + c] > 0.5f);
+    for (int y = k; y <= MNIST_SIDE; y++)
+        for (int c = k; c <= MNIST_SIDE; c++)
+            if (sum[y][c] - sum[y - k][c] - sum[y][c - k] + sum[y - k][c - k] == k * k) return 1;
+    return 0;
+}
+
+/* Grow the ink by r pixels every way (the largest value in each (2r+1)^2 square, a row pass then a
+ * column pass), and its box with it. */
+static int thicken(ink_map *m, int r) {
+    int w = m->ink.w, h = m->ink.h;
+    box b = {m->bb.x0 - r, m->bb.y0 - r, m->bb.x1 + r, m->bb.y1 + r};
+    b.x0 = b.x0 < 0 ? 0 : b.x0, b.y0 = b.y0 < 0 ? 0 : b.y0;
+    b.x1 = b.x1 > w ? w : b.x1, b.y1 = b.y1 > h ? h : b.y1;
+    int bw = b.x1 - b.x0, bh = b.y1 - b.y0;
+    float *t = malloc((size_t)bw * bh * sizeof(float));
+    if (!t) return -1;
+    float *v = m->ink.v;
+    for (int y = b.y0; y < b.y1; y++)
+        for (int x = b.x0; x < b.x1; x++) {
+            const float *row = v + (size_t)y * w;
+            float mx = 0;
+            for (int k = x - r < b.x0 ? b.x0 : x - r; k <= x + r && k < b.x1; k++) mx = row[k] > mx ? row[k] : mx;
+            t[(size_t)(y - b.y0) * bw + x - b.x0] = mx;
+        }
+    for (int y = b.y0; y < b.y1; y++)
+        for (int x = b.x0; x < b.x1; x++) {
+            const float *col = t + (x - b.x0);
+            float mx = 0;
+            for (int k = y - r < b.y0 ? b.y0 : y - r; k <= y + r && k < b.y1; k++) {
+                float u = col[(size_t)(k - b.y0) * bw];
+                mx = u > mx ? u : mx;
+            }
+            v[(size_t)y * w + x] = mx;
+        }
+    free(t);
+    m->bb = b;
+    return 0;
+}
+
+/* The ink of a region of the source, in its working copy; *scale gets working pixels per source
+ * pixel. m->mem holds it all (ink_map_free). */
+static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, ink_map *m, double *scale,
+                         const char *name, mnist_err *err) {
+    int w, h;
+    ink_work k;
+    working_size(rw, rh, &w, &h);
+    *scale = (double)w / rw;
+    memset(m, 0, sizeof *m);
+    if (ink_work_new(&k, w, h, name, err)) return -1;
+    if (working_copy(s, x0, y0, rw, rh, &k.p, name, err) || find_ink(&k, m, name, err)) {
+        free(k.mem);
+        return -1;
+    }
+    m->mem = k.mem;
+    return 0;
+}
+
+static void ink_map_free(ink_map *m) {
+    free(m->mem);
+    m->mem = NULL, m->ink.v = NULL;
+}
+
+int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
+    source s = {d, 1.0f};
+    ink_map m;
+    double scale;
+    if (ink_of_region(&s, 0, 0, d->w, d->h, &m, &scale, name, err)) {
+        /* a drawing app's export may keep light ink in the alpha channel: try it over black */
+        if (!source_alpha_varies(d)) return -1;
+        mnist_err e2;
+        s.bg = 0.0f;
+        if (ink_of_region(&s, 0, 0, d->w, d->h, &m, &scale, name, &e2)) return -1;
+    }
+    /* A digit small in a large photo: look again at the region around it, at a finer scale. */
+    int side = box_side(&m.bb);
+    if (scale < 1 && side < SMALL_INK) {
+        int cx0 = (int)floor(m.bb.x0 / scale), cy0 = (int)floor(m.bb.y0 / scale);
+        int cx1 = (int)ceil(m.bb.x1 / scale), cy1 = (int)ceil(m.bb.y1 / scale);
+        int pad = (int)ceil(side / scale);
+        cx0 = cx0 - pad < 0 ? 0 : cx0 - pad, cy0 = cy0 - pad < 0 ? 0 : cy0 - pad;
+        cx1 = cx1 + pad > d->w ? d->w : cx1 + pad, cy1 = cy1 + pad > d->h ? d->h : cy1 + pad;
+        ink_map m2;
+        double scale2;
+        mnist_err e2;
+        if (ink_of_region(&s, cx0, cy0, cx1 - cx0, cy1 - cy0, &m2, &scale2, name, &e2) == 0) {
+            ink_map_free(&m);
+            m = m2;
+        }
+    }
+    int rc = fit_box(&m, x, name, err);
+    /* A fine pen drawn large leaves strokes thinner than MNIST's: thicken them where they were
+     * found and fit again. Growing the ink by r on every side takes a stroke of width w in the
+     * box (side S, scale 20 / S) to (w S / 20 + 2r) * 20 / (S + 2r), which is STROKE for
+     * r = S (STROKE - w) / (40 - 2 STROKE). */
+    double w = rc ? 0 : stroke_width(x);
+    if (rc == 0 && w < THIN) {
+        int side2 = box_side(&m.bb);
+        int r = (int)lround(side2 * (STROKE - w) / (2 * BOX - 2 * STROKE));
+        if (r >= 1) {
+            if (thicken(&m, r)) rc = errf(err, "%s: out of memory", name);
+            else rc = fit_box(&m, x, name, err);
+        }
+    }
+    ink_map_free(&m);
+    /* a dot (a tap on a drawing pad) or a smudge scaled to the box reads as some digit: say so */
+    if (rc == 0 && solid_square(x, BLOB))
+        return errf(err, "%s: no clear digit: the ink is one solid blob (a dot?): it holds an %dx%d square of full ink "
+                    "in the 28x28 input, as none of MNIST's 70000 digits does", name, BLOB, BLOB);
+    return rc;
+}
