@@ -3,7 +3,8 @@
  * anti-aliased, centred in 28x28 by its centre of mass), after what a photo needs first: alpha
  * over white, luma, a smaller working copy by area averaging, a desk around the page made paper
  * and a page's ruled lines taken out (page.c), the ink's polarity, the paper's uneven lighting
- * estimated and divided out, a noise-aware threshold, specks dropped, and a crop to the ink.
+ * estimated and divided out, a noise-aware threshold, the dark side of steps (a lighter desk's
+ * edge) and specks dropped, and a crop to the ink.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -679,6 +680,7 @@ done:
 typedef struct {
     plane p;       /* the working copy */
     float *ink[2]; /* (h, w) the ink read dark on light, and light on dark */
+    float *bg[2];  /* (h, w) the paper's level under each pixel, in each reading */
     float *t;      /* (h, w) scratch: the paper across, then order statistics ... */
     uint8_t *on;   /* ... then ink marks (h, w) ... */
     run *runs;     /* ... and runs */
@@ -689,11 +691,12 @@ static int ink_work_new(ink_work *k, int w, int h, const char *name, mnist_err *
     size_t n = (size_t)w * h; /* w, h <= WORK_MAX: none of this overflows */
     size_t on_bytes = (n + 15) & ~(size_t)15, runs = (size_t)h * ((w + 1) / 2);
     size_t stats = n * sizeof(float), parts = on_bytes + runs * sizeof(run);
-    float *mem = malloc(3 * n * sizeof(float) + (stats > parts ? stats : parts));
+    float *mem = malloc(5 * n * sizeof(float) + (stats > parts ? stats : parts));
     memset(k, 0, sizeof *k);
     if (!mem) return errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
     k->mem = mem, k->p = (plane){w, h, mem};
-    k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->t = mem + 3 * n;
+    k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->bg[0] = mem + 3 * n, k->bg[1] = mem + 4 * n;
+    k->t = mem + 5 * n;
     k->on = (uint8_t *)k->t, k->runs = (run *)(void *)(k->on + on_bytes);
     return 0;
 }
@@ -730,30 +733,109 @@ static long ink_over(const float *ink, int w, int h, float tau, uint32_t *on) {
     return m;
 }
 
+/* Ink that is the dark side of a step, not a stroke: where a desk too light for page_on_desk (or
+ * a shadow's hard edge) meets the page, the paper's model, made of blocks, keeps the page's level
+ * a block into the desk, so a band of the desk reads as ink. A stroke's pixel sees paper (lighter
+ * than halfway from it to its paper's level) on both sides, in some pair of opposite directions of
+ * the 8, within STEP_REACH of the frame's side (across the stroke; at a crossing, between its
+ * arms); a step's sees it on one side only, the page's (the frame's edge counts as dark: a desk
+ * goes on past it). */
+#define STEP_REACH 6 /* a sixth of the frame's longer side */
+#define STEP_CELL 4  /* the side of the cells a large working copy is looked at in ... */
+#define STEP_FINE 64 /* ... where the copy's side is over 4 times this (2 x 2 over twice) */
+
+/* Whether the pixel (x, y) of the plane u (w, h; its values read dark on light as a + b u), its
+ * paper at bg, sees paper on two opposite sides within reach. All 8 directions are walked together,
+ * a pixel at a time, until an opposite pair has met paper (two pixels in a row lighter than halfway
+ * from the pixel to its paper), or until each pair has a side that left the frame or walked reach
+ * without meeting it. */
+static int sees_both_sides(const float *u, int w, int h, float a, float b, int x, int y, float bg, int reach) {
+    static const int dx[8] = {1, 1, 0, -1, -1, -1, 0, 1}, dy[8] = {0, 1, 1, 1, 0, -1, -1, -1};
+    float level = 0.5f * (bg + a + b * u[(long)y * w + x]);
+    int lit[8] = {0}, state[8] = {0}; /* 0 walking, 1 met paper, -1 left the frame */
+    for (int s = 1; s <= reach; s++) {
+        for (int d = 0; d < 8; d++) {
+            if (state[d]) continue;
+            int i = x + s * dx[d], j = y + s * dy[d];
+            if (i < 0 || i >= w || j < 0 || j >= h) {
+                state[d] = -1;
+                continue;
+            }
+            lit[d] = a + b * u[(long)j * w + i] > level ? lit[d] + 1 : 0;
+            state[d] = lit[d] == 2;
+        }
+        int blocked = 0;
+        for (int d = 0; d < 4; d++) {
+            if (state[d] == 1 && state[d + 4] == 1) return 1;
+            blocked += state[d] == -1 || state[d + 4] == -1;
+        }
+        if (blocked == 4) return 0;
+    }
+    return 0;
+}
+
+/* Marks in step (h, w) the ink of reading `light` that sees paper on one side only. A large
+ * working copy is looked at in cells of STEP_CELL x STEP_CELL pixels (or half that), each the mean
+ * of its pixels, a cell with ink in it being marked whole: a step is a wide band, and the cells are
+ * narrower than the strokes of a digit that large, so this costs a tenth and changes little. The
+ * cells' two planes (2 cw ch floats) are made in the room of k->runs (12 h (w + 1) / 2 bytes),
+ * free until keep_digit. */
+static void mark_steps(ink_work *k, int light, uint8_t *step) {
+    const plane *p = &k->p;
+    const float *ink = k->ink[light];
+    int w = p->w, h = p->h, side = w > h ? w : h;
+    int f = side > 4 * STEP_FINE ? STEP_CELL : side > 2 * STEP_FINE ? STEP_CELL / 2 : 1;
+    int cw = (w + f - 1) / f, ch = (h + f - 1) / f, cside = (side + f - 1) / f;
+    int reach = cside / STEP_REACH > 16 ? cside / STEP_REACH : 16;
+    float a = light ? 1.0f : 0.0f, b = light ? -1.0f : 1.0f;
+    const float *u = p->v, *bg = k->bg[light];
+    if (f > 1) { /* (ch, cw) cells: the mean of a + b v, and of the paper */
+        float *cu = (float *)(void *)k->runs, *cbg = cu + (size_t)cw * ch;
+        for (int cy = 0; cy < ch; cy++)
+            for (int cx = 0; cx < cw; cx++) {
+                double su = 0, sb = 0;
+                int m = 0;
+                for (int y = cy * f; y < cy * f + f && y < h; y++)
+                    for (int x = cx * f; x < cx * f + f && x < w; x++, m++)
+                        su += a + b * p->v[(long)y * w + x], sb += bg[(long)y * w + x];
+                cu[(long)cy * cw + cx] = (float)(su / m), cbg[(long)cy * cw + cx] = (float)(sb / m);
+            }
+        u = cu, bg = cbg, a = 0, b = 1;
+    }
+    memset(step, 0, (size_t)w * h);
+    for (int cy = 0; cy < ch; cy++)
+        for (int cx = 0; cx < cw; cx++) {
+            int any = 0;
+            for (int y = cy * f; y < cy * f + f && y < h; y++)
+                for (int x = cx * f; x < cx * f + f && x < w; x++) any |= ink[(long)y * w + x] > 0;
+            if (!any || sees_both_sides(u, cw, ch, a, b, cx, cy, bg[(long)cy * cw + cx], reach)) continue;
+            for (int y = cy * f; y < cy * f + f && y < h; y++)
+                for (int x = cx * f; x < cx * f + f && x < w; x++) step[(long)y * w + x] = 1;
+        }
+}
+
 typedef struct {
     float s;      /* the strokes' strength: the share of the paper's light they take */
     float sigma;  /* the noise of that, on the paper */
-    float cover;  /* the share of the frame the ink covers */
+    float cover;  /* the share of the frame the ink covers (all its marks) */
 } reading;
 
 /* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
- * ink on a dark board, the copy taken as 1 - p), the paper's model being pp, into ink (h, w) and
- * bb, and what the reading found in rd. Returns 0, or -1 with err saying why there is no clear
- * ink, or -2 when out of memory. */
-static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, reading *rd, const char *name,
-                    mnist_err *err) {
+ * ink on a dark board, the copy taken as 1 - p), the paper's model being pp, into k->ink[light]
+ * (all its marks, in [0, 1]) and k->bg[light] (the paper's level), and what the reading found in
+ * rd. Returns 0, or -1 with err saying why there is no clear ink. */
+static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *name, mnist_err *err) {
     const plane *p = &k->p;
     int w = p->w, h = p->h;
     long n = (long)w * h;
-    float *t = k->t;
+    float *t = k->t, *ink = k->ink[light];
     memset(rd, 0, sizeof *rd);
     /* Ink as the fraction of light the paper loses there: (paper - pixel) / paper, which divides
      * out uneven lighting. */
-    float bg[WORK_MAX];
     paper_across(pp, t);
     for (int y = 0; y < h; y++) {
         const float *v = p->v + (size_t)y * w;
-        float *o = ink + (size_t)y * w;
+        float *o = ink + (size_t)y * w, *bg = k->bg[light] + (size_t)y * w;
         paper_row(pp, y, bg);
         if (light)
             for (int x = 0; x < w; x++) o[x] = (bg[x] - (1 - v[x])) / (bg[x] > PAPER_MIN ? bg[x] : PAPER_MIN);
@@ -795,29 +877,49 @@ static int read_ink(ink_work *k, int light, paper *pp, float *ink, box *bb, read
     long nmarked = ink_over(ink, w, h, 0.5f * lo, marked);
     if (page_remove_lines(ink, w, h, 0, marked, nmarked)) nmarked = ink_over(ink, w, h, 0.5f * lo, marked); /* less now */
     page_remove_lines(ink, w, h, 1, marked, nmarked);
+    double all_ink = 0;
     for (long i = 0; i < n; i++) {
         float v = (ink[i] - lo) / (hi - lo);
         v = v < 0 ? 0 : v;
         ink[i] = v > 1 ? 1 : v;
+        all_ink += ink[i];
     }
+    /* for choosing the reading: read the wrong way round, the paper around a digit is "ink" along
+     * the frame's edge, which keep_digit drops, or is a step (mark_steps); counted, that reading
+     * covers more */
+    rd->cover = (float)(all_ink / n);
+    return 0;
+}
+
+/* The digit's ink of a reading made by read_ink, in k->ink[light]: the steps and the parts that
+ * are not the digit taken away (zeroed), and its box in bb. Returns 0, or -1 with err saying why
+ * there is no clear ink, or -2 when out of memory. */
+static int keep_ink(ink_work *k, int light, box *bb, const char *name, mnist_err *err) {
+    int w = k->p.w, h = k->p.h;
+    long n = (long)w * h;
+    float *ink = k->ink[light];
     uint8_t *on = k->on;
-    double all_ink = 0; /* all the marks, those keep_digit drops along the frame's edge too */
-    for (long i = 0; i < n; i++) on[i] = ink[i] > 0, all_ink += ink[i];
+    mark_steps(k, light, on);
+    double stepped = 0;
+    for (long i = 0; i < n; i++) {
+        stepped += on[i] ? ink[i] : 0;
+        ink[i] = on[i] ? 0 : ink[i];
+        on[i] = ink[i] > 0;
+    }
+    plane inkp = {w, h, ink};
     double kept = keep_digit(&inkp, on, k->runs, bb);
     if (kept < 0) return -2;
-    /* for choosing the reading: read the wrong way round, the paper around a digit is "ink" along
-     * the frame's edge, which keep_digit drops; counted, that reading covers more */
-    rd->cover = (float)(all_ink / n);
     if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
-    if (kept > 0.5 * n)
-        return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * kept / n);
+    if (kept + stepped > 0.5 * n)
+        return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * (kept + stepped) / n);
     return 0;
 }
 
 /* The ink of the working copy in k, dark on light or light on dark: both are looked for, and the
  * reading whose strokes stand out more from the noise of their paper wins (read the wrong way, the
  * "ink" is paper's noise and shading, or the "paper" is made of strokes and noisy); when they are
- * about even (a clean drawing), the one whose ink covers less. m->ink points into k. */
+ * about even (a clean drawing), the one whose ink covers less. The digit is then kept from the
+ * winner, or from the other reading where the winner holds none. m->ink points into k. */
 static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0]); /* t: 4 n bytes at least */
     paper pp[2];
@@ -828,20 +930,24 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     paper_fit(&pp[0], g[0]);
     paper_fit(&pp[1], g[1]);
     reading rd[2];
-    box bb[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    box bb = {0, 0, 0, 0};
     mnist_err err_light;
-    int dark = read_ink(k, 0, &pp[0], k->ink[0], &bb[0], &rd[0], name, err);
-    int light = dark == -2 ? -2 : read_ink(k, 1, &pp[1], k->ink[1], &bb[1], &rd[1], name, &err_light);
-    if (dark == -2 || light == -2) return errf(err, "%s: out of memory", name);
-    int take_light = light == 0 && dark != 0;
-    if (light == 0 && dark == 0) { /* both found ink; sigma is at least 1/512 in each */
+    int found[2]; /* 0: ink found, -1: none, -2: out of memory */
+    found[0] = read_ink(k, 0, &pp[0], &rd[0], name, err);
+    found[1] = read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
+    int first = found[1] == 0 && found[0] != 0;
+    if (found[0] == 0 && found[1] == 0) { /* both found ink; sigma is at least 1/512 in each */
         double q_dark = rd[0].s / rd[0].sigma, q_light = rd[1].s / rd[1].sigma;
         int even = q_light < 1.2 * q_dark && q_dark < 1.2 * q_light;
-        take_light = even ? rd[1].cover < rd[0].cover : q_light > q_dark;
+        first = even ? rd[1].cover < rd[0].cover : q_light > q_dark;
     }
-    if (!take_light && dark != 0) return -1; /* err holds why the dark reading found nothing */
-    m->ink = (plane){k->p.w, k->p.h, k->ink[take_light]};
-    m->bb = bb[take_light];
+    if (found[first] == 0) found[first] = keep_ink(k, first, &bb, name, first ? &err_light : err);
+    int take = found[first] == 0 ? first : !first;
+    if (take != first && found[take] == 0) found[take] = keep_ink(k, take, &bb, name, take ? &err_light : err);
+    if (found[0] == -2 || found[1] == -2) return errf(err, "%s: out of memory", name);
+    if (found[take] != 0) return -1; /* err holds why the dark reading found nothing */
+    m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
+    m->bb = bb;
     return 0;
 }
 
