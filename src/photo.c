@@ -269,6 +269,20 @@ static float noise_width(const float *ink, long n, float *t) {
     return 1.4826f * kth_smallest(t, m, k);
 }
 
+/* The noise of the ink (h, w) from pixel to pixel: from the differences between pixels 3 apart
+ * along a row (past the correlation smooth3 leaves), 1.4826 times their median absolute value over
+ * sqrt(2), from NOISE_SAMPLES of them at most. Shading, a desk and a shadow's edge, which
+ * noise_width counts, change little over 3 pixels. t holds n floats. */
+static float noise_local(const float *ink, int w, int h, float *t) {
+    if (w < 4) return 1e30f;
+    long n = (long)h * (w - 3), step = n / NOISE_SAMPLES + 1, m = 0;
+    for (long i = 0; i < n; i += step) {
+        long y = i / (w - 3), x = i % (w - 3);
+        t[m++] = fabsf(ink[y * w + x + 3] - ink[y * w + x]);
+    }
+    return 1.4826f / 1.41421356f * kth_smallest(t, m, (long)(0.5 * (m - 1) + 0.5));
+}
+
 /* ---- the paper ---------------------------------------------------------- */
 
 /* The longer of b's width and height. */
@@ -868,7 +882,10 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
     rd->s = s, rd->sigma = sigma;
     if (s < 0.12f)
         return errf(err, "%s: no clear ink: the strongest strokes differ from the paper by only %.0f%%", name, 100 * s);
-    if (s < 8 * sigma) return errf(err, "%s: no clear ink: the strokes are hardly stronger than the noise", name);
+    /* against the frame's spread and the noise from pixel to pixel both: a desk that fills much of
+     * the frame, or a hard shadow, widens the first (their edges are then dropped as steps) */
+    if (s < 8 * sigma && s < 8 * noise_local(ink, w, h, t))
+        return errf(err, "%s: no clear ink: the strokes are hardly stronger than the noise", name);
     /* a soft threshold: nothing below lo (noise, paper texture), full ink from hi up */
     float lo = 0.2f * s > 4 * sigma ? 0.2f * s : 4 * sigma;
     float hi = 0.55f * s > lo + 0.05f ? 0.55f * s : lo + 0.05f;

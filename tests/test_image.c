@@ -180,9 +180,12 @@ static void blank_pages(void) {
     const struct {
         const char *what;
         double paper, slope, sigma;
-    } pages[] = {{"white", 1.0, 0, 0}, {"lit unevenly, noisy", 0.85, 0.5, 0.03}, {"dim, grainy", 0.4, 0.2, 0.02}};
-    for (int i = 0; i < 3; i++) {
+    } pages[] = {{"white", 1.0, 0, 0}, {"lit unevenly, noisy", 0.85, 0.5, 0.03}, {"dim, grainy", 0.4, 0.2, 0.02},
+                 {"a hard shadow over its last third, taking 35% of the light", 0.9, 0, 0.01}};
+    for (int i = 0; i < 4; i++) {
         float *v = page(ink, W, H, pages[i].paper, pages[i].slope, pages[i].sigma, 7);
+        for (int y = 0; i == 3 && y < H; y++) /* a step, not a stroke (photo.c, mark_steps) */
+            for (int c = 2 * W / 3; c < W; c++) v[(size_t)y * W + c] *= 0.65f;
         buf b = png(v, W, H, 1);
         check(prepare(&b, "blank.png", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "blank.png: no clear ink"),
               "a blank page (%s) is refused: %s", pages[i].what, err.msg);
