@@ -1,5 +1,5 @@
 /* fetch.c: download the dataset's files (libcurl), verify each by SHA-256 (OpenSSL) of its
- * decompressed content (zlib), and rename it into place only once it is verified, so the data
+ * decompressed content (gunzip.c), and rename it into place only once it is verified, so the data
  * folder never holds a partial or unverified file under a real name.
  *
  * Mirror order: the caller's mirrors, then the dataset's own. Each mirror gets two tries for a
@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define MAX_DOWNLOAD ((curl_off_t)1 << 30) /* no dataset file comes near 1 GiB */
 #define PATH_CAP 4096
@@ -29,22 +28,20 @@
 /* ---- SHA-256 ---------------------------------------------------------- */
 
 int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err) {
-    struct stat st; /* a FIFO would block the open */
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return errf(err, "%s: not a regular file", path);
-    errno = 0;
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) return errf(err, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+    gz_input *gz = gz_input_open(path, err); /* a FIFO, a folder: not a regular file */
+    if (!gz) return -1;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(ctx);
-        gzclose(gz);
+        gz_input_close(gz);
         return errf(err, "%s: cannot start SHA-256 (OpenSSL)", path);
     }
     unsigned char buf[1 << 16];
-    int n, rc = 0;
+    size_t n;
+    int rc = 0;
     uint64_t total = 0;
-    while ((n = gzread(gz, buf, sizeof buf)) > 0) {
-        total += (uint64_t)n;
+    while ((rc = gz_input_read(gz, buf, sizeof buf, &n, err)) == 0 && n > 0) {
+        total += n;
         if (total > limit) {
             rc = errf(err, "%s: decompresses to more than %llu bytes, more than any dataset file", path,
                       (unsigned long long)limit);
@@ -54,20 +51,12 @@ int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile
             rc = errf(err, "%s: interrupted", path);
             break;
         }
-        if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+        if (EVP_DigestUpdate(ctx, buf, n) != 1) {
             rc = errf(err, "%s: SHA-256 update failed (OpenSSL)", path);
             break;
         }
     }
-    if (rc == 0) {
-        int e = errno, zerr = Z_OK;
-        const char *msg = gzerror(gz, &zerr);
-        if (n < 0 || zerr != Z_OK)
-            rc = errf(err, "%s: cannot read: %s", path, zerr == Z_ERRNO ? strerror(e) : after_path(msg, path));
-    }
-    int zc = gzclose(gz);
-    if (rc == 0 && zc != Z_OK)
-        rc = errf(err, "%s: cannot read: %s", path, zc == Z_BUF_ERROR ? "truncated gzip data" : "close failed");
+    gz_input_close(gz);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32))

@@ -1,14 +1,11 @@
 /* idx.c: IDX files (LeCun's format), plain or gzip, every header field checked before it is
  * trusted. Images stay bytes; the backend scales them to [0, 1] per batch. */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <openssl/evp.h>
-#include <zlib.h>
 
 #include "util.h"
 
@@ -26,37 +23,14 @@ static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Read exactly want bytes (fewer only at the end of the file); returns the count or -1. */
-static long gz_read(gzFile g, uint8_t *dst, size_t want) {
-    size_t got = 0;
-    while (got < want) {
-        size_t chunk = want - got > (1u << 30) ? (1u << 30) : want - got;
-        int r = gzread(g, dst + got, (unsigned)chunk);
-        if (r < 0) return -1;
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    return (long)got;
-}
-
-/* zlib's message for the last error, without the path it puts in front. */
-static const char *gz_msg(gzFile g, const char *path) {
-    int code;
-    const char *m = gzerror(g, &code);
-    return code == Z_ERRNO ? strerror(errno) : after_path(m, path);
-}
-
 /* Read an IDX file with the given magic; sha (may be NULL) is the expected hex SHA-256 of the
  * decompressed bytes, and expect (0: any) their count, which the header must promise before the
  * rest is read (a small .gz may inflate to gigabytes). */
 static int idx_read(idx_file *out, const char *path, uint32_t magic, const char *sha, uint64_t expect,
                     mnist_err *err) {
     memset(out, 0, sizeof *out);
-    struct stat st; /* a FIFO would block the open; a folder or device is no IDX file */
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return errf(err, "%s: not a regular file", path);
-    gzFile g = gzopen(path, "rb");
-    if (!g) return errf(err, "%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM));
-    gzbuffer(g, 1 << 17);
+    gz_input *g = gz_input_open(path, err); /* a folder, a device or a FIFO is no IDX file */
+    if (!g) return -1;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     uint8_t *data = NULL;
     int rc = -1;
@@ -68,14 +42,11 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
     int ndims = magic == IDX_IMAGES ? 3 : 1;
     uint8_t head[16];
     size_t head_len = 4 + 4 * (size_t)ndims;
-    long got = gz_read(g, head, head_len);
-    if (got < 0) {
-        errf(err, "%s: cannot read: %s", path, gz_msg(g, path));
-        goto done;
-    }
-    if ((size_t)got < 4 || be32(head) != magic) {
-        if ((size_t)got < 4)
-            errf(err, "%s: not an IDX file (only %ld bytes)", path, got);
+    size_t got;
+    if (gz_input_read(g, head, head_len, &got, err)) goto done;
+    if (got < 4 || be32(head) != magic) {
+        if (got < 4)
+            errf(err, "%s: not an IDX file (only %zu bytes)", path, got);
         else if (be32(head) == (magic == IDX_IMAGES ? IDX_LABELS : IDX_IMAGES))
             errf(err, "%s: is an IDX %s file where %s were expected", path,
                  magic == IDX_IMAGES ? "labels" : "images", magic == IDX_IMAGES ? "images" : "labels");
@@ -84,8 +55,8 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
                  magic, magic == IDX_IMAGES ? "images" : "labels");
         goto done;
     }
-    if ((size_t)got < head_len) {
-        errf(err, "%s: truncated IDX header (%ld of %zu bytes)", path, got, head_len);
+    if (got < head_len) {
+        errf(err, "%s: truncated IDX header (%zu of %zu bytes)", path, got, head_len);
         goto done;
     }
     uint32_t n = be32(head + 4);
@@ -120,12 +91,9 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
             goto done;
         }
         data = p;
-        long r = gz_read(g, data + have, cap - have);
-        if (r < 0) {
-            errf(err, "%s: cannot read: %s", path, gz_msg(g, path));
-            goto done;
-        }
-        have += (size_t)r;
+        size_t r;
+        if (gz_input_read(g, data + have, cap - have, &r, err)) goto done;
+        have += r;
         if (have < cap || cap == bytes) break;
         cap = cap > bytes / 2 ? bytes : 2 * cap;
     }
@@ -135,11 +103,8 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
         goto done;
     }
     uint8_t extra;
-    long more = gz_read(g, &extra, 1);
-    if (more < 0) {
-        errf(err, "%s: cannot read: %s", path, gz_msg(g, path));
-        goto done;
-    }
+    size_t more; /* also where the gzip reader finds bytes after its stream */
+    if (gz_input_read(g, &extra, 1, &more, err)) goto done;
     if (more > 0) {
         errf(err, "%s: trailing bytes after the %u %s the header announces", path, n,
              ndims == 3 ? "images" : "labels");
@@ -169,7 +134,7 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
 done:
     free(data);
     EVP_MD_CTX_free(md);
-    gzclose(g);
+    gz_input_close(g);
     return rc;
 }
 

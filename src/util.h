@@ -56,6 +56,16 @@ size_t first_nonfinite(const float *p, size_t n);
 /* "NaN", "+infinity" or "-infinity": a float that is not finite, for a message. */
 const char *nonfinite_name(float v);
 
+/* A file read through gunzip when it starts with gzip's magic, as it is otherwise (gunzip.c).
+ * Unlike zlib's gzread it refuses bytes after the last gzip member and a stream cut short. */
+typedef struct gz_input gz_input;
+/* Open path (a regular file only); NULL with err filled ("PATH: reason") on failure. */
+gz_input *gz_input_open(const char *path, mnist_err *err);
+/* Up to want bytes of content into dst, *got of them: fewer than want only at its end (where a
+ * further read gets 0). Returns 0, or -1 with err filled (named with the path). */
+int gz_input_read(gz_input *g, void *dst, size_t want, size_t *got, mnist_err *err);
+void gz_input_close(gz_input *g);
+
 /* mnist_sha256_file (src/fetch.c) that refuses content (after gunzip) past limit bytes and stops,
  * with an error, once *cancel (may be NULL) is set. */
 int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err);

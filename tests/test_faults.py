@@ -152,6 +152,7 @@ def test_data(tmp):
     bad_folder("fewer labels than images", 1, idx(2049, [5], [1, 2, 3, 4, 5]), "5 labels")
     bad_folder("a corrupt gzip stream", 0, b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xde\xad\xbe\xef" * 3, "cannot read")
     bad_folder("a gzip file cut short", 0, gzip.compress(img)[:100], "truncated")
+    bad_folder("garbage after a gzip stream", 0, gzip.compress(img) + b"junk", "trailing data after the gzip stream")
     bad_folder("a missing labels file", 1, None, "not found")
     folder = os.path.join(tmp, "fifo-data")
     shutil.copytree(good, folder)

@@ -160,6 +160,16 @@ static void test_sha256(void) {
     e.msg[0] = '\0';
     check(ok && mnist_sha256_file(p, hex, &e) == -1 && strstr(e.msg, p), "truncated gzip is an error naming it: %s",
           e.msg);
+    /* Bytes after the gzip stream are an error too (gzread skips them): the hash would be that of
+     * the content before them, and a damaged file would pass as a good one. */
+    path_of(p, sizeof p, "tail.gz", NULL);
+    FILE *f = write_gz(p, "abc") == 0 ? fopen(p, "ab") : NULL;
+    ok = f && fputs("junk", f) >= 0;
+    ok &= f && fclose(f) == 0;
+    e.msg[0] = '\0';
+    check(ok && mnist_sha256_file(p, hex, &e) == -1 && strstr(e.msg, p) &&
+              strstr(e.msg, "trailing data after the gzip stream"),
+          "bytes after the gzip stream are an error naming the file: %s", e.msg);
     path_of(p, sizeof p, "missing", NULL);
     check(mnist_sha256_file(p, hex, &e) == -1 && strstr(e.msg, p) && strstr(e.msg, "No such file"),
           "missing file is an error naming it: %s", e.msg);

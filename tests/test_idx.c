@@ -43,6 +43,22 @@ static const char *write_idx(const char *name, uint32_t magic, int ndims, const 
     return p;
 }
 
+/* Append n bytes to the file at p; returns p. */
+static const char *append(const char *p, const void *bytes, size_t n) {
+    FILE *f = fopen(p, "ab");
+    if (!f || fwrite(bytes, 1, n, f) != n || fclose(f) != 0) check(0, "append to %s", p);
+    return p;
+}
+
+/* The file at p without its last n bytes; returns p. */
+static const char *cut(const char *p, long n) {
+    FILE *f = fopen(p, "rb");
+    long size = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (f) fclose(f);
+    if (size < n || truncate(p, size - n) != 0) check(0, "cut %ld bytes off %s", n, p);
+    return p;
+}
+
 /* Load images+labels and expect failure with a message containing both the file's name and
  * `want`. */
 static void expect_fail(const char *what, const char *images, const char *labels, const char *file, const char *want) {
@@ -110,6 +126,34 @@ int main(void) {
         fwrite(junk, 1, sizeof junk, f);
         fclose(f);
         expect_fail("a corrupt gzip stream", path("garbage.gz"), lbl, path("garbage.gz"), "invalid");
+    }
+    /* After the gzip stream nothing may follow but more gzip members (legal gzip, what `cat a.gz b.gz`
+     * makes): garbage, zeros, a lone byte of gzip's magic are refused, as is a stream cut short
+     * before its trailer (the CRC and length of a member whose data is all there). */
+    const char *tail = "PK\x03\x04 not gzip";
+    expect_fail("garbage after the gzip stream",
+                append(write_idx("tail.gz", 2051, 3, idims, pix, sizeof pix, 1), tail, strlen(tail)), lbl,
+                path("tail.gz"), "trailing data after the gzip stream");
+    expect_fail("zeros after the gzip stream",
+                append(write_idx("zeros.gz", 2051, 3, idims, pix, sizeof pix, 1), (uint8_t[4]){0}, 4), lbl,
+                path("zeros.gz"), "trailing data after the gzip stream");
+    expect_fail("gzip's first magic byte after the stream", img,
+                append(write_idx("magic1.gz", 2049, 1, ldims, lab, sizeof lab, 1), (uint8_t[]){0x1f}, 1),
+                path("magic1.gz"), "trailing data after the gzip stream");
+    expect_fail("a gzip stream without its 8-byte trailer", imgz,
+                cut(write_idx("notrailer.gz", 2049, 1, ldims, lab, sizeof lab, 1), 8), path("notrailer.gz"),
+                "truncated");
+    {
+        /* two members: the labels' header in one, the labels in the next */
+        const char *a = write_idx("members.gz", 2049, 1, ldims, NULL, 0, 1);
+        gzFile g = gzopen(a, "ab");
+        if (!g || gzwrite(g, lab, sizeof lab) != (int)sizeof lab || gzclose(g) != Z_OK) check(0, "append to %s", a);
+        rc = mnist_split_load(&s, imgz, a, NULL, &err);
+        check(rc == 0 && s.n == N && !memcmp(s.labels, lab, sizeof lab),
+              "two gzip members, one after the other, load as their bytes joined: %s", rc ? err.msg : "ok");
+        if (rc == 0) mnist_split_free(&s);
+        expect_fail("garbage after the second gzip member", imgz, append(a, tail, strlen(tail)), a,
+                    "trailing data after the gzip stream");
     }
     expect_fail("a missing file", path("nope"), lbl, path("nope"), "cannot open");
 
