@@ -77,6 +77,8 @@ typedef struct {
     volatile int *cancel;        /* set non-zero (e.g. from SIGINT) to abort */
     long low_speed_limit;        /* a transfer under this many bytes/s (0: 1000)... */
     long low_speed_time;         /* ...for this many seconds (0: 30) is abandoned as stalled */
+    long max_time;               /* a download taking longer in all, in seconds, is abandoned
+                                    (0: 60 s plus 1 s per 10 kB of the file's content) */
 } mnist_fetch_opts;
 
 /* Make sure dir holds the dataset's four files, each verified by SHA-256: files present and

@@ -24,6 +24,13 @@
  * stops past it: a small gzip bomb from a mirror would otherwise inflate to a terabyte first
  * (an 8 MB .gz of 8 GiB took 28 s, a 1 GiB download could take an hour), deaf to Ctrl-C */
 #define MAX_CONTENT (((uint64_t)1 << 31) + 16)
+/* One download that takes longer in all than MIN_TIME plus the file's content at MIN_RATE is
+ * abandoned (mnist_fetch_opts.max_time overrides): the low-speed limit alone let a server that
+ * trickles bytes just above it hold a fetch for days (a gigabyte at 1000 bytes/s). The content's
+ * size is the decompressed one, so the .gz downloaded may average less: MNIST's training images,
+ * 47 MB in a 9.9 MB .gz, get 78 minutes, 2 kB/s of the .gz. */
+#define MIN_TIME 60.0    /* seconds: connecting, and a small file on a slow line */
+#define MIN_RATE 10000.0 /* bytes of content per second, on average */
 
 /* ---- SHA-256 ---------------------------------------------------------- */
 
@@ -128,7 +135,9 @@ typedef struct {
     const char *name; /* the file now downloading, for o->progress */
     FILE *f;          /* where the body goes */
     curl_off_t bytes;
-    int write_errno, too_big, stopped;
+    long max_time;   /* seconds this download may take in all */
+    double deadline; /* now_seconds() past which it is abandoned */
+    int write_errno, too_big, stopped, overtime;
 } fetcher;
 
 enum { GOT, RETRY, NEXT, DEAD, FATAL };
@@ -155,6 +164,10 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     if (cancelled(x->o)) {
         x->stopped = 1;
         return 1; /* curl then fails with CURLE_ABORTED_BY_CALLBACK */
+    }
+    if (now_seconds() > x->deadline) { /* curl calls this at least once a second, bytes or not */
+        x->overtime = 1;
+        return 1;
     }
     if (x->o->progress) x->o->progress(x->o->ud, x->name, (double)dlnow, (double)dltotal);
     return 0;
@@ -211,7 +224,9 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
     if (atomic_open(&a, dest, err)) return FATAL;
     x->f = a.f;
     x->bytes = 0;
-    x->write_errno = x->too_big = x->stopped = 0;
+    x->write_errno = x->too_big = x->stopped = x->overtime = 0;
+    x->max_time = x->o->max_time > 0 ? x->o->max_time : (long)(MIN_TIME + (double)f->bytes / MIN_RATE);
+    x->deadline = now_seconds() + (double)x->max_time;
     x->errbuf[0] = '\0';
     x->name = f->name;
     CURLcode rc = curl_easy_setopt(x->curl, CURLOPT_URL, url);
@@ -233,6 +248,11 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
         }
         if (x->too_big) {
             snprintf(why, whycap, "larger than %lld bytes, refused", (long long)MAX_DOWNLOAD);
+            return NEXT;
+        }
+        if (x->overtime) { /* a second try would take as long */
+            snprintf(why, whycap, "too slow: abandoned after %ld s in all, %lld bytes in", x->max_time,
+                     (long long)x->bytes);
             return NEXT;
         }
         if (rc == CURLE_HTTP_RETURNED_ERROR) {

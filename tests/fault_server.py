@@ -5,9 +5,11 @@ argument, with faults chosen by the first part of the path:
   /slow/PATH   the file after 0.2 s (two fetches at once overlap)
   /cut/PATH    headers announce the whole file, half of it comes, then the connection closes
   /stall/PATH  headers and 4 bytes, then nothing for 60 s
+  /trickle/PATH  headers announcing a megabyte, then 200 bytes every 0.1 s (2000 bytes/s, above
+               the low-speed limit of 1000) for 30 s
 
-/cut/ and /stall/ serve only the files in FAULTY: test_fetch's tr-img.gz, and the first file that
-`mnist fetch` asks for; other files 404 there.
+/cut/, /stall/ and /trickle/ serve only the files in FAULTY: test_fetch's tr-img.gz, and the first
+file that `mnist fetch` asks for; other files 404 there.
 
 It prints "port N" once it listens, and serves until killed."""
 import http.server
@@ -16,7 +18,9 @@ import sys
 import time
 
 ROOT = os.path.abspath(sys.argv[1])
-FAULTY = ("tr-img.gz", "train-images-idx3-ubyte.gz")  # the files that /cut/ and /stall/ spoil
+FAULTY = ("tr-img.gz", "train-images-idx3-ubyte.gz")  # the files that /cut/, /stall/ and /trickle/ spoil
+FAULTS = ("cut", "stall", "trickle")
+TRICKLE_BYTES, TRICKLE_EVERY, TRICKLE_FOR = 200, 0.1, 30
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -28,8 +32,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         mode, _, rest = self.path.lstrip("/").partition("/")
         path = os.path.normpath(os.path.join(ROOT, rest))
-        faulty = mode in ("cut", "stall")
-        if (not path.startswith(ROOT + "/") or not os.path.isfile(path) or mode not in ("ok", "slow", "cut", "stall")
+        faulty = mode in FAULTS
+        if (not path.startswith(ROOT + "/") or not os.path.isfile(path) or mode not in ("ok", "slow", *FAULTS)
                 or (faulty and os.path.basename(path) not in FAULTY)):
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -40,7 +44,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(0.2)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(1 << 20 if mode == "trickle" else len(body)))
         self.end_headers()
         if mode == "cut":
             self.wfile.write(body[:len(body) // 2])
@@ -50,6 +54,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body[:4])
             self.wfile.flush()
             time.sleep(60)
+            self.close_connection = True
+        elif mode == "trickle":
+            try:
+                for _ in range(int(TRICKLE_FOR / TRICKLE_EVERY)):
+                    self.wfile.write(b"\0" * TRICKLE_BYTES)
+                    self.wfile.flush()
+                    time.sleep(TRICKLE_EVERY)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, as it should
             self.close_connection = True
         else:
             self.wfile.write(body)

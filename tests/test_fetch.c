@@ -6,7 +6,7 @@
 #define _XOPEN_SOURCE 700
 #include "mnist.h"
 #include "check.h"
-#include "util.h" /* sha256_file_limited */
+#include "util.h" /* sha256_file_limited, now_seconds */
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -132,8 +132,9 @@ static int fetch(const char *name, const char *const *mirrors, int n, news *log,
     char dir[1024];
     path_of(dir, sizeof dir, name, NULL);
     memset(log, 0, sizeof *log);
-    /* a transfer under 1000 bytes/s for 1 s is a stall: the stalling server's test takes seconds */
-    mnist_fetch_opts o = {mirrors, n, on_log, on_progress, log, cancel, .low_speed_time = 1};
+    /* a transfer under 1000 bytes/s for 1 s is a stall, and one over 3 s in all too long: the
+     * stalling and the trickling server's tests take seconds */
+    mnist_fetch_opts o = {mirrors, n, on_log, on_progress, log, cancel, .low_speed_time = 1, .max_time = 3};
     err->msg[0] = '\0';
     return mnist_fetch(&tds, dir, &o, err);
 }
@@ -501,6 +502,11 @@ static void test_fetch_loopback(void) {
     fault_case("a body cut short", url, "transfer closed with", 2, "d10", "d10b");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/stall/m1/", port);
     fault_case("a server that stalls", url, "too slow", 2, "d11", "d11b");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/trickle/m1/", port); /* fast enough for the low-speed limit */
+    double t0 = now_seconds();
+    fault_case("a server that trickles", url, "abandoned after 3 s in all", 1, "d13", "d13b");
+    double took = now_seconds() - t0;
+    check(took < 15, "a server that trickles holds each fetch about 3 s, no longer (%.1f s for two)", took);
 
     /* Two fetches into one folder at once. */
     snprintf(url, sizeof url, "http://127.0.0.1:%d/slow/m1/", port);
