@@ -4,8 +4,9 @@ Each endpoint; each error (400, 404, 405, 413, a stalled request timed out) with
 server still answering after them; /api/predict on a PNG gives the same digit, probabilities and
 input, number for number, as `mnist predict --json --show` on the same file (both preprocessings),
 and the same again when that input is sent back as {"pixels": [...]}; many clients at once get
-identical answers; Ctrl-C stops the server with status 0; startup errors are one line (a model
-holding NaN among them); a model whose sums overflow gets JSON answers, its probabilities null.
+identical answers; one client address gets at most 128 connections at once while others are served;
+Ctrl-C stops the server with status 0; startup errors are one line (a model holding NaN among them);
+a model whose sums overflow gets JSON answers, its probabilities null.
 """
 import concurrent.futures
 import http.client
@@ -30,6 +31,7 @@ import digit_png  # noqa: E402
 from testlib import MNIST, check, status  # noqa: E402
 
 TIMEOUT = 2  # the server's --timeout for idle connections, seconds
+PER_ADDRESS = 128  # connections one client address may hold at once (serve.c's MAX_PER_ADDRESS)
 
 
 def start(model, *flags):
@@ -86,6 +88,12 @@ class Server:
     def alive(self):
         status, _, data = self.request("GET", "/healthz")
         return status == 200 and json.loads(data) == {"status": "ok"}
+
+
+def connect_from(server, address):
+    """A connection to the server from the given source address: any of 127.0.0.0/8 is this machine, so one
+    test can be many clients."""
+    return socket.create_connection((server.host, server.port), timeout=10, source_address=(address, 0))
 
 
 def raw(server, data, wait):
@@ -340,8 +348,8 @@ def test_idle_uploads(srv, png):
     take together: 300 of them (1 MB reserved each, once) made every other upload a 503."""
     idle = []
     try:
-        for _ in range(300):
-            s = socket.create_connection((srv.host, srv.port), timeout=10)
+        for i in range(300):  # from three addresses, each under its limit of connections
+            s = connect_from(srv, f"127.0.0.{2 + i % 3}")
             s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
                       b"Content-Length: 5000000\r\n\r\n")
             idle.append(s)
@@ -352,6 +360,47 @@ def test_idle_uploads(srv, png):
     finally:
         for s in idle:
             s.close()
+
+
+def test_per_address(model):
+    """One client address holds at most PER_ADDRESS connections at once: one more is closed unanswered, another
+    address is served meanwhile, and the first is served again once its connections close. (Its own server,
+    with a --timeout long enough that the held connections stay while the test runs.)"""
+    proc, host, port = start(model, "--timeout", "60")
+    if not check(port is not None, "mnist serve --timeout 60 starts"):
+        stop(proc)
+        return
+    srv = Server(host, port)
+    held = []
+    try:
+        for _ in range(PER_ADDRESS):
+            s = connect_from(srv, "127.0.0.1")
+            conn = http.client.HTTPConnection(host, port, timeout=10)
+            conn.sock = s
+            status = srv.request("GET", "/healthz", conn=conn)[0]  # answered: the server counts it
+            held.append(conn)
+            if status != 200:
+                break
+        check(len(held) == PER_ADDRESS and status == 200,
+              f"{PER_ADDRESS} connections from 127.0.0.1 are answered and kept open ({len(held)}, last {status})")
+        extra = [raw(srv, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 5) for _ in range(3)]
+        check(all(reply == b"" and closed for reply, _, closed in extra),
+              f"while they are open, one more from 127.0.0.1 is closed unanswered (3 tries: "
+              f"{[(reply[:12], closed) for reply, _, closed in extra]})")
+        other = Server(host, port)
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.sock = connect_from(srv, "127.0.0.2")
+        status, _, data = other.request("GET", "/healthz", conn=conn)
+        conn.close()
+        check(status == 200 and json.loads(data) == {"status": "ok"}, f"meanwhile 127.0.0.2 is answered: {status}")
+    finally:
+        for conn in held:
+            conn.close()
+    deadline = time.time() + 10  # the server notices the closed connections in its own time
+    while not srv.alive() and time.time() < deadline:
+        time.sleep(0.1)
+    check(srv.alive(), "once they close, 127.0.0.1 is answered again")
+    stop(proc)
 
 
 def png_chunk(kind, data):
@@ -504,6 +553,7 @@ def main():
             check(rc == 0 and "Stopped" in out, f"Ctrl-C (SIGINT) stops the server cleanly (status {rc})")
         finally:
             stop(proc)
+        test_per_address(model)
         test_log(model)
         test_startup(model)
         test_overflow(tmp, png)

@@ -32,6 +32,11 @@
 #define MAX_JSON (1u << 20)       /* JSON bodies over 1 MB too: cJSON takes ~64 bytes a value */
 #define BODY_BUDGET (256u << 20)  /* bodies held by all requests at once; past it, 503 */
 #define MAX_CONNECTIONS 1024
+/* Connections one client address may hold at once; past it, a new one is closed unanswered. A
+ * browser opens 6, make bench-serve's wrk 64; one address can then take only an eighth of the
+ * server's connections (and of the body budget that they hold). */
+#define MAX_PER_ADDRESS 128
+_Static_assert(MAX_PER_ADDRESS < MAX_CONNECTIONS, "one address cannot hold every connection");
 #define DECODE_BUDGET (1024u << 20) /* memory for decoding large images at once; past it, 503 */
 #define DECODE_SMALL (128u << 20)   /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
 #define INITIAL_ROOM (64u << 10) /* body bytes held from a Content-Length before any arrive */
@@ -507,6 +512,7 @@ int cmd_serve(int argc, char **argv) {
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_ADDRESS,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
                          MHD_OPTION_END);
