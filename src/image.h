@@ -17,7 +17,7 @@ typedef struct {
 
 typedef struct {
     uint8_t *px;     /* (h, w, nc) bytes from stb_image */
-    uint16_t *px16;  /* (h, w) for 16-bit grayscale in the lab recipe (Pillow clips it, see below) */
+    uint16_t *px16;  /* (h, w) for 16-bit grayscale in the lab recipe (Pillow clips it: see image.c) */
     int w, h, nc;    /* nc: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
 } decoded;
 

@@ -1,6 +1,7 @@
 /* page.c: what on a photo of a page is the page and not ink: the lines of ruled or squared paper,
  * and a darker desk around the sheet. Both work on photo.c's working copy (at most WORK_MAX a
- * side) before its ink is read, and take away only what they are sure of. */
+ * side): the desk before its ink is read, the lines on the ink as it is read; both take away only
+ * what they are sure of. */
 #include <math.h>
 #include <string.h>
 
@@ -48,7 +49,7 @@ static double line_energy(lines_family *f, const uint32_t *on, long m, double t,
 
 /* Ruled or squared paper's lines, one family. The slope: the turn, within LINE_TURN degrees, whose
  * lines gather the pixels with ink most (tried in steps of 1 degree on a sample of 4000 of them,
- * then of 1/8 around the best on 10000). The lines: those with ink (on: m pixels, over tau) along
+ * then of 1/8 around the best on 10000). The lines: those with ink (the m pixels in on) along
  * LINE_COVER of their length in the frame, that length at least half the frame's, in bands at
  * most LINE_THICK of the side thick, and at least two bands (a page has many lines; one long
  * stroke may be a digit's). Each band's

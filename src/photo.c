@@ -687,10 +687,12 @@ done:
 }
 
 /* What finding ink in a w x h working copy needs, in one allocation, so that nothing is
- * allocated per pixel or per step: the copy, the ink of each reading, and scratch that each step
- * of a reading uses in turn: the paper interpolated across (gh x w floats), then the values for
- * the order statistics (n floats), then the ink's marks (n bytes) and runs (h * (w + 1) / 2 at
- * most). Allocated memory takes the type of what is stored in it, so one block serves all three. */
+ * allocated per pixel or per step: the copy, the ink and the paper's level of each reading, and
+ * scratch that each step uses in turn: page_on_desk's marks (3 n bytes, its queue in ink[0]); the
+ * paper interpolated across (gh x w floats), then the values for the order statistics and the
+ * list of marked pixels (n floats); then the ink's marks (n bytes) and runs (h * (w + 1) / 2 at
+ * most), in whose room mark_steps first makes its cells. Allocated memory takes the type of what
+ * is stored in it, so one block serves them all. */
 typedef struct {
     plane p;       /* the working copy */
     float *ink[2]; /* (h, w) the ink read dark on light, and light on dark */
@@ -752,9 +754,11 @@ static long ink_over(const float *ink, int w, int h, float tau, uint32_t *on) {
  * a block into the desk, so a band of the desk reads as ink. A stroke's pixel sees paper (lighter
  * than halfway from it to its paper's level) on both sides, in some pair of opposite directions of
  * the 8, within STEP_REACH of the frame's side (across the stroke; at a crossing, between its
- * arms); a step's sees it on one side only, the page's (the frame's edge counts as dark: a desk
- * goes on past it). */
-#define STEP_REACH 6 /* a sixth of the frame's longer side */
+ * arms); a step's sees it on one side only, the page's (the frame's edge counts as dark, a desk
+ * going on past it, unless the walk left the frame through paper: a stroke near the edge). So a
+ * stroke thicker than about twice that reach loses its core. */
+#define STEP_REACH 6      /* a sixth of the frame's longer side ... */
+#define STEP_REACH_MIN 16 /* ... and 16 pixels at least */
 #define STEP_CELL 4  /* the side of the cells a large working copy is looked at in ... */
 #define STEP_FINE 64 /* ... where the copy's side is over 4 times this (2 x 2 over twice) */
 
@@ -771,8 +775,8 @@ static int sees_both_sides(const float *u, int w, int h, float a, float b, int x
         for (int d = 0; d < 8; d++) {
             if (state[d]) continue;
             int i = x + s * dx[d], j = y + s * dy[d];
-            if (i < 0 || i >= w || j < 0 || j >= h) {
-                state[d] = -1;
+            if (i < 0 || i >= w || j < 0 || j >= h) { /* out of the frame: through paper, or dark */
+                state[d] = lit[d] ? 1 : -1;
                 continue;
             }
             lit[d] = a + b * u[(long)j * w + i] > level ? lit[d] + 1 : 0;
@@ -792,15 +796,16 @@ static int sees_both_sides(const float *u, int w, int h, float a, float b, int x
  * working copy is looked at in cells of STEP_CELL x STEP_CELL pixels (or half that), each the mean
  * of its pixels, a cell with ink in it being marked whole: a step is a wide band, and the cells are
  * narrower than the strokes of a digit that large, so this costs a tenth and changes little. The
- * cells' two planes (2 cw ch floats) are made in the room of k->runs (12 h (w + 1) / 2 bytes),
- * free until keep_digit. */
+ * cells' two planes (8 cw ch <= 2 w h bytes) are made in the room of k->runs (h (w + 1) / 2 runs
+ * of 16 bytes), free until keep_digit. */
 static void mark_steps(ink_work *k, int light, uint8_t *step) {
     const plane *p = &k->p;
     const float *ink = k->ink[light];
     int w = p->w, h = p->h, side = w > h ? w : h;
     int f = side > 4 * STEP_FINE ? STEP_CELL : side > 2 * STEP_FINE ? STEP_CELL / 2 : 1;
-    int cw = (w + f - 1) / f, ch = (h + f - 1) / f, cside = (side + f - 1) / f;
-    int reach = cside / STEP_REACH > 16 ? cside / STEP_REACH : 16;
+    int cw = (w + f - 1) / f, ch = (h + f - 1) / f;
+    int reach_px = side / STEP_REACH > STEP_REACH_MIN ? side / STEP_REACH : STEP_REACH_MIN;
+    int reach = (reach_px + f - 1) / f;
     float a = light ? 1.0f : 0.0f, b = light ? -1.0f : 1.0f;
     const float *u = p->v, *bg = k->bg[light];
     if (f > 1) { /* (ch, cw) cells: the mean of a + b v, and of the paper */
@@ -927,6 +932,8 @@ static int keep_ink(ink_work *k, int light, box *bb, const char *name, mnist_err
     double kept = keep_digit(&inkp, on, k->runs, bb);
     if (kept < 0) return -2;
     if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
+    /* the steps count: read the wrong way round, a light digit's dark background is one step
+     * around it, and what is left (its loops' holes) would pass for a digit */
     if (kept + stepped > 0.5 * n)
         return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * (kept + stepped) / n);
     return 0;
@@ -959,6 +966,7 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
         first = even ? rd[1].cover < rd[0].cover : q_light > q_dark;
     }
     if (found[first] == 0) found[first] = keep_ink(k, first, &bb, name, first ? &err_light : err);
+    if (found[first] == -2) return errf(err, "%s: out of memory", name);
     int take = found[first] == 0 ? first : !first;
     if (take != first && found[take] == 0) found[take] = keep_ink(k, take, &bb, name, take ? &err_light : err);
     if (found[0] == -2 || found[1] == -2) return errf(err, "%s: out of memory", name);

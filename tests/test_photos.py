@@ -8,8 +8,8 @@ paper: placed anywhere at any size, slanted a little, blurred, lit unevenly, noi
 480 pixels here, to keep it quick), a seventh, a sheet on a desk, and the MNIST digits themselves
 (28x28, light on dark). `mnist predict` must get at least 97% of the model's test accuracy right
 over all but the desk's 560, and at least 93% of it on each of those kinds (80 each: one error is
-1.25 points); on a desk, at least 70% of it (69% before the dark side of a desk's edge was
-dropped, 0.662 with the model trained here; 0.713 after). The samples
+1.25 points); on a desk, at least 70% of it (with the model trained here: 0.662, 69% of its
+accuracy, before the dark side of a desk's edge was dropped; 0.713, 74%, after). The samples
 in samples/ (digit in the file name) must all be read right. bench/predict_photos.py measures
 larger sets.
 """
