@@ -531,6 +531,22 @@ static void paper_row(const paper *pp, int y, float *out) {
     }
 }
 
+/* The paper's level at (x, y), in pixels, as paper_row has it there: where only a few points are
+ * wanted (mark_steps). */
+static float paper_at(const paper *pp, double x, double y) {
+    double fx = (x + 0.5) / pp->bs - 0.5, fy = (y + 0.5) / pp->bs - 0.5;
+    fx = fx < 0 ? 0 : fx > pp->gw - 1 ? pp->gw - 1 : fx;
+    fy = fy < 0 ? 0 : fy > pp->gh - 1 ? pp->gh - 1 : fy;
+    int ix = (int)fx, jx = ix + 1 < pp->gw ? ix + 1 : ix, iy = (int)fy, jy = iy + 1 < pp->gh ? iy + 1 : iy;
+    double tx = fx - ix, ty = fy - iy;
+    const float *e = pp->e;
+    double up = e[iy * pp->gw + ix] * (1 - tx) + e[iy * pp->gw + jx] * tx;
+    double dn = e[jy * pp->gw + ix] * (1 - tx) + e[jy * pp->gw + jx] * tx;
+    double u = (2 * x + 1) / pp->w - 1, v = (2 * y + 1) / pp->h - 1;
+    const double *c = pp->c;
+    return (float)(c[0] + v * (c[2] + v * c[5]) + u * (c[1] + v * c[4] + u * c[3]) + up * (1 - ty) + dn * ty);
+}
+
 /* ---- finding the ink ---------------------------------------------------- */
 
 /* r smoothed by [1 2 1] / 4, edges clamped, into out. */
@@ -687,8 +703,7 @@ done:
 }
 
 /* What finding ink in a w x h working copy needs, in one allocation, so that nothing is
- * allocated per pixel or per step: the copy, the ink and the paper's level of each reading, and
- * scratch that each step uses in turn: page_on_desk's marks (3 n bytes, its queue in ink[0]); the
+ * allocated per pixel or per step: the copy, the ink of each reading, and scratch that each step uses in turn: page_on_desk's marks (3 n bytes, its queue in ink[0]); the
  * paper interpolated across (gh x w floats), then the values for the order statistics and the
  * list of marked pixels (n floats); then the ink's marks (n bytes) and runs (h * (w + 1) / 2 at
  * most), in whose room mark_steps first makes its cells. Allocated memory takes the type of what
@@ -696,7 +711,6 @@ done:
 typedef struct {
     plane p;       /* the working copy */
     float *ink[2]; /* (h, w) the ink read dark on light, and light on dark */
-    float *bg[2];  /* (h, w) the paper's level under each pixel, in each reading */
     float *t;      /* (h, w) scratch: the paper across, then order statistics ... */
     uint8_t *on;   /* ... then ink marks (h, w) ... */
     run *runs;     /* ... and runs */
@@ -707,12 +721,11 @@ static int ink_work_new(ink_work *k, int w, int h, const char *name, mnist_err *
     size_t n = (size_t)w * h; /* w, h <= WORK_MAX: none of this overflows */
     size_t on_bytes = (n + 15) & ~(size_t)15, runs = (size_t)h * ((w + 1) / 2);
     size_t stats = n * sizeof(float), parts = on_bytes + runs * sizeof(run);
-    float *mem = malloc(5 * n * sizeof(float) + (stats > parts ? stats : parts));
+    float *mem = malloc(3 * n * sizeof(float) + (stats > parts ? stats : parts));
     memset(k, 0, sizeof *k);
     if (!mem) return errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
     k->mem = mem, k->p = (plane){w, h, mem};
-    k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->bg[0] = mem + 3 * n, k->bg[1] = mem + 4 * n;
-    k->t = mem + 5 * n;
+    k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->t = mem + 3 * n;
     k->on = (uint8_t *)k->t, k->runs = (run *)(void *)(k->on + on_bytes);
     return 0;
 }
@@ -759,17 +772,16 @@ static long ink_over(const float *ink, int w, int h, float tau, uint32_t *on) {
  * stroke thicker than about twice that reach loses its core. */
 #define STEP_REACH 6      /* a sixth of the frame's longer side ... */
 #define STEP_REACH_MIN 16 /* ... and 16 pixels at least */
-#define STEP_CELL 4  /* the side of the cells a large working copy is looked at in ... */
-#define STEP_FINE 64 /* ... where the copy's side is over 4 times this (2 x 2 over twice) */
+#define STEP_FINE 64      /* a side over 4 times this is looked at in cells of 4 x 4, over twice 2 x 2 */
 
-/* Whether the pixel (x, y) of the plane u (w, h; its values read dark on light as a + b u), its
- * paper at bg, sees paper on two opposite sides within reach. All 8 directions are walked together,
- * a pixel at a time, until an opposite pair has met paper (two pixels in a row lighter than halfway
- * from the pixel to its paper), or until each pair has a side that left the frame or walked reach
- * without meeting it. */
-static int sees_both_sides(const float *u, int w, int h, float a, float b, int x, int y, float bg, int reach) {
+/* Whether the pixel (x, y) of the plane u (w, h; read dark on light), its paper at bg, sees paper
+ * on two opposite sides within reach. All 8 directions are walked together, a pixel at a time,
+ * until an opposite pair has met paper (two pixels in a row lighter than halfway from the pixel to
+ * its paper), or until each pair has a side that left the frame or walked reach without meeting
+ * it. */
+static int sees_both_sides(const float *u, int w, int h, int x, int y, float bg, int reach) {
     static const int dx[8] = {1, 1, 0, -1, -1, -1, 0, 1}, dy[8] = {0, 1, 1, 1, 0, -1, -1, -1};
-    float level = 0.5f * (bg + a + b * u[(long)y * w + x]);
+    float level = 0.5f * (bg + u[(long)y * w + x]);
     int lit[8] = {0}, state[8] = {0}; /* 0 walking, 1 met paper, -1 left the frame */
     for (int s = 1; s <= reach; s++) {
         for (int d = 0; d < 8; d++) {
@@ -779,7 +791,7 @@ static int sees_both_sides(const float *u, int w, int h, float a, float b, int x
                 state[d] = lit[d] ? 1 : -1;
                 continue;
             }
-            lit[d] = a + b * u[(long)j * w + i] > level ? lit[d] + 1 : 0;
+            lit[d] = u[(long)j * w + i] > level ? lit[d] + 1 : 0;
             state[d] = lit[d] == 2;
         }
         int blocked = 0;
@@ -792,44 +804,44 @@ static int sees_both_sides(const float *u, int w, int h, float a, float b, int x
     return 0;
 }
 
-/* Marks in step (h, w) the ink of reading `light` that sees paper on one side only. A large
- * working copy is looked at in cells of STEP_CELL x STEP_CELL pixels (or half that), each the mean
- * of its pixels, a cell with ink in it being marked whole: a step is a wide band, and the cells are
- * narrower than the strokes of a digit that large, so this costs a tenth and changes little. The
- * cells' two planes (8 cw ch <= 2 w h bytes) are made in the room of k->runs (h (w + 1) / 2 runs
- * of 16 bytes), free until keep_digit. */
-static void mark_steps(ink_work *k, int light, uint8_t *step) {
+/* Marks in step (h, w) the ink of reading `light`, its paper's model pp, that sees paper on one
+ * side only. A large working copy is looked at in cells of 4 x 4 pixels (or 2 x 2: STEP_FINE),
+ * each the mean of its pixels, a cell with ink in it being marked whole: a step is a wide band,
+ * and the cells are narrower than the strokes of a digit that large, so this costs a tenth and
+ * changes little. The cells' plane (cw ch floats) and which of them hold ink (cw ch bytes) are
+ * made in the room of k->runs (h (w + 1) / 2 runs of 16 bytes), free until keep_digit. */
+static void mark_steps(ink_work *k, int light, const paper *pp, uint8_t *step) {
     const plane *p = &k->p;
     const float *ink = k->ink[light];
     int w = p->w, h = p->h, side = w > h ? w : h;
-    int f = side > 4 * STEP_FINE ? STEP_CELL : side > 2 * STEP_FINE ? STEP_CELL / 2 : 1;
+    int sh = side > 4 * STEP_FINE ? 2 : side > 2 * STEP_FINE ? 1 : 0, f = 1 << sh; /* cells of f x f */
     int cw = (w + f - 1) / f, ch = (h + f - 1) / f;
     int reach_px = side / STEP_REACH > STEP_REACH_MIN ? side / STEP_REACH : STEP_REACH_MIN;
     int reach = (reach_px + f - 1) / f;
     float a = light ? 1.0f : 0.0f, b = light ? -1.0f : 1.0f;
-    const float *u = p->v, *bg = k->bg[light];
-    if (f > 1) { /* (ch, cw) cells: the mean of a + b v, and of the paper */
-        float *cu = (float *)(void *)k->runs, *cbg = cu + (size_t)cw * ch;
-        for (int cy = 0; cy < ch; cy++)
-            for (int cx = 0; cx < cw; cx++) {
-                double su = 0, sb = 0;
-                int m = 0;
-                for (int y = cy * f; y < cy * f + f && y < h; y++)
-                    for (int x = cx * f; x < cx * f + f && x < w; x++, m++)
-                        su += a + b * p->v[(long)y * w + x], sb += bg[(long)y * w + x];
-                cu[(long)cy * cw + cx] = (float)(su / m), cbg[(long)cy * cw + cx] = (float)(sb / m);
-            }
-        u = cu, bg = cbg, a = 0, b = 1;
+    float *cu = (float *)(void *)k->runs; /* (ch, cw) the mean of a + b v */
+    uint8_t *inked = (uint8_t *)(cu + (size_t)cw * ch);
+    memset(cu, 0, (size_t)cw * ch * sizeof(float));
+    memset(inked, 0, (size_t)cw * ch);
+    for (int y = 0; y < h; y++) {
+        float *row = cu + (size_t)(y >> sh) * cw;
+        uint8_t *irow = inked + (size_t)(y >> sh) * cw;
+        const float *v = p->v + (size_t)y * w, *in = ink + (size_t)y * w;
+        for (int x = 0; x < w; x++) row[x >> sh] += a + b * v[x], irow[x >> sh] |= in[x] > 0;
     }
+    for (int cy = 0; cy < ch; cy++)
+        for (int cx = 0; cx < cw; cx++) {
+            int fw = (cx + 1) * f < w ? f : w - cx * f, fh = (cy + 1) * f < h ? f : h - cy * f;
+            cu[(size_t)cy * cw + cx] /= (float)(fw * fh);
+        }
     memset(step, 0, (size_t)w * h);
     for (int cy = 0; cy < ch; cy++)
         for (int cx = 0; cx < cw; cx++) {
-            int any = 0;
-            for (int y = cy * f; y < cy * f + f && y < h; y++)
-                for (int x = cx * f; x < cx * f + f && x < w; x++) any |= ink[(long)y * w + x] > 0;
-            if (!any || sees_both_sides(u, cw, ch, a, b, cx, cy, bg[(long)cy * cw + cx], reach)) continue;
-            for (int y = cy * f; y < cy * f + f && y < h; y++)
-                for (int x = cx * f; x < cx * f + f && x < w; x++) step[(long)y * w + x] = 1;
+            if (!inked[(size_t)cy * cw + cx]) continue;
+            int x0 = cx * f, y0 = cy * f, x1 = x0 + f < w ? x0 + f : w, y1 = y0 + f < h ? y0 + f : h;
+            float bg = paper_at(pp, 0.5 * (x0 + x1 - 1), 0.5 * (y0 + y1 - 1));
+            if (sees_both_sides(cu, cw, ch, cx, cy, bg, reach)) continue;
+            for (int y = y0; y < y1; y++) memset(step + (size_t)y * w + x0, 1, (size_t)(x1 - x0));
         }
 }
 
@@ -841,20 +853,19 @@ typedef struct {
 
 /* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
  * ink on a dark board, the copy taken as 1 - p), the paper's model being pp, into k->ink[light]
- * (all its marks, in [0, 1]) and k->bg[light] (the paper's level), and what the reading found in
- * rd. Returns 0, or -1 with err saying why there is no clear ink. */
+ * (all its marks, in [0, 1]), and what the reading found in rd. Returns 0, or -1 with err saying why there is no clear ink. */
 static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *name, mnist_err *err) {
     const plane *p = &k->p;
     int w = p->w, h = p->h;
     long n = (long)w * h;
-    float *t = k->t, *ink = k->ink[light];
+    float *t = k->t, *ink = k->ink[light], bg[WORK_MAX];
     memset(rd, 0, sizeof *rd);
     /* Ink as the fraction of light the paper loses there: (paper - pixel) / paper, which divides
      * out uneven lighting. */
     paper_across(pp, t);
     for (int y = 0; y < h; y++) {
         const float *v = p->v + (size_t)y * w;
-        float *o = ink + (size_t)y * w, *bg = k->bg[light] + (size_t)y * w;
+        float *o = ink + (size_t)y * w;
         paper_row(pp, y, bg);
         if (light)
             for (int x = 0; x < w; x++) o[x] = (bg[x] - (1 - v[x])) / (bg[x] > PAPER_MIN ? bg[x] : PAPER_MIN);
@@ -916,12 +927,12 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
 /* The digit's ink of a reading made by read_ink, in k->ink[light]: the steps and the parts that
  * are not the digit taken away (zeroed), and its box in bb. Returns 0, or -1 with err saying why
  * there is no clear ink, or -2 when out of memory. */
-static int keep_ink(ink_work *k, int light, box *bb, const char *name, mnist_err *err) {
+static int keep_ink(ink_work *k, int light, const paper *pp, box *bb, const char *name, mnist_err *err) {
     int w = k->p.w, h = k->p.h;
     long n = (long)w * h;
     float *ink = k->ink[light];
     uint8_t *on = k->on;
-    mark_steps(k, light, on);
+    mark_steps(k, light, pp, on);
     double stepped = 0;
     for (long i = 0; i < n; i++) {
         stepped += on[i] ? ink[i] : 0;
@@ -965,10 +976,10 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
         int even = q_light < 1.2 * q_dark && q_dark < 1.2 * q_light;
         first = even ? rd[1].cover < rd[0].cover : q_light > q_dark;
     }
-    if (found[first] == 0) found[first] = keep_ink(k, first, &bb, name, first ? &err_light : err);
+    if (found[first] == 0) found[first] = keep_ink(k, first, &pp[first], &bb, name, first ? &err_light : err);
     if (found[first] == -2) return errf(err, "%s: out of memory", name);
     int take = found[first] == 0 ? first : !first;
-    if (take != first && found[take] == 0) found[take] = keep_ink(k, take, &bb, name, take ? &err_light : err);
+    if (take != first && found[take] == 0) found[take] = keep_ink(k, take, &pp[take], &bb, name, take ? &err_light : err);
     if (found[0] == -2 || found[1] == -2) return errf(err, "%s: out of memory", name);
     if (found[take] != 0) return -1; /* err holds why the dark reading found nothing */
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
