@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "cpu.h"
+#include "hash.h"
 #include "util.h"
 
 #define EVAL_ROWS 512 /* rows per forward pass when evaluating a whole split */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "hash.h"
 #include "util.h"
 
 mnist_train_opts mnist_train_defaults(void) {
@@ -31,11 +32,7 @@ int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, floa
 }
 
 void mnist_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *dx, int *dy, int *mirror) {
-    uint64_t k = step_key(seed, step, AUGMENT_LANE);
-    uint64_t v = mix64(k + (uint64_t)(row + 1) * 0x9e3779b97f4a7c15ULL), m = 2 * (uint64_t)n + 1;
-    *dx = (int)((v >> 32) % m) - n;
-    *dy = (int)((v & 0xffffffffu) % m) - n;
-    *mirror = flip ? (int)(mix64(v) >> 63) : 0;
+    augment_move(seed, step, row, n, flip, dx, dy, mirror);
 }
 
 void mnist_run_state_free(mnist_run_state *st) {

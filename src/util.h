@@ -17,31 +17,6 @@ int errf(mnist_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* *out = a * b; returns 0, or -1 when it would overflow. */
 int mul_size(size_t a, size_t b, size_t *out);
 
-/* splitmix64's finaliser: the hash behind dropout masks and shifts (see mnist.h). */
-static inline uint64_t mix64(uint64_t z) {
-    z ^= z >> 30;
-    z *= 0xbf58476d1ce4e5b9ULL;
-    z ^= z >> 27;
-    z *= 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* The key of one step's hashes (see mnist.h): mix(seed << 40 ^ step << 8 ^ lane), lane the hidden
- * layer whose dropout mask it draws, or AUGMENT_LANE for the batch's shifts and mirrors. */
-#define AUGMENT_LANE 255
-static inline uint64_t step_key(uint32_t seed, uint64_t step, int lane) {
-    return mix64((uint64_t)seed << 40 ^ step << 8 ^ (uint64_t)lane);
-}
-
-/* dropout_keep's threshold for the drop probability p: floor(p * 2^24), 24 bits of the hash. */
-static inline uint64_t dropout_threshold(float p) { return (uint64_t)(p * 16777216.0); }
-
-/* mnist_dropout_keep with its key k = step_key(seed, step, layer) and threshold
- * dropout_threshold(p) computed once by the caller. */
-static inline int dropout_keep(uint64_t k, uint64_t i, uint64_t threshold) {
-    return (mix64(k + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 40) >= threshold;
-}
-
 /* msg without the "PATH:" or "PATH: " in front that zlib (or our own errf) puts there, so a
  * message that names the file already does not name it twice; msg itself when it has none. */
 const char *after_path(const char *msg, const char *path);

@@ -38,7 +38,7 @@ typedef struct {
     int slots;
     uint64_t steps;                    /* optimizer steps taken */
     int rows;                          /* capacity of act: max(max_batch, EVAL_ROWS) */
-    uint64_t threshold;                /* dropout: p * 2^24, as mnist_dropout_keep */
+    uint64_t threshold;                /* dropout: dropout_threshold(p) */
     float keep_scale;                  /* dropout: 1 / (1 - p) */
     cudaStream_t stream;
     cublasHandle_t blas;
@@ -683,7 +683,7 @@ backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_
     c->nparams = m->nparams;
     c->slots = mnist_optimizer_slots(o->optimizer);
     c->rows = o->max_batch > EVAL_ROWS ? o->max_batch : EVAL_ROWS;
-    c->threshold = (uint64_t)(o->dropout * 16777216.0);
+    c->threshold = dropout_threshold(o->dropout);
     c->keep_scale = 1.0f / (1.0f - o->dropout);
     c->no_graph = o->no_graph;
     /* MNIST_CUDA_UNFUSED=1: the last layer as products and kernels, to measure what fusing saves */

@@ -26,7 +26,7 @@ __global__ void gather_kernel(float *x, int32_t *y, const uint8_t *images, const
         float *dst = x + (size_t)r * in;
         if (shift || flip) { /* the CPU's augment_rows */
             int dx, dy, mirror;
-            cuda_augment(seed, sc->step, r, shift, flip, &dx, &dy, &mirror);
+            augment_move(seed, sc->step, r, shift, flip, &dx, &dy, &mirror);
             for (int k = threadIdx.x; k < in; k += blockDim.x) {
                 int si = k / side - dy, sj = mirror ? side - 1 - (k % side - dx) : k % side - dx;
                 dst[k] = si >= 0 && si < side && sj >= 0 && sj < side ? scale[src[si * side + sj]] : 0.0f;
@@ -62,13 +62,13 @@ __global__ void bias_act_kernel(float *h, const float *b, int n, int k, float *d
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= k) return;
     float bc = b[c];
-    uint64_t key = DROP ? cuda_dropout_key(seed, sc->step, layer) : 0;
+    uint64_t key = DROP ? step_key(seed, sc->step, layer) : 0;
     for (int r = blockIdx.y; r < n; r += gridDim.y) {
         size_t i = (size_t)r * k + c;
         float v = act_out(h[i] + bc, ACT);
         h[i] = v;
         if (DROP) {
-            float m = cuda_dropout_keep(key, i, threshold) ? keep_scale : 0.0f;
+            float m = dropout_keep(key, i, threshold) ? keep_scale : 0.0f;
             mask[i] = m;
             drop[i] = v * m;
         }

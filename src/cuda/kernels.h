@@ -16,6 +16,7 @@ extern "C" {
 #include "mnist.h"
 #include "tanh.h"
 }
+#include "hash.h"
 
 /* kernel<<<grid, block, 0, stream>>>(args), spelled LAUNCH(grid, block, stream, kernel)(args) so that
  * the CUDA emulator (tests/emu), which defines its own LAUNCH, runs the same source on the host. */
@@ -43,35 +44,8 @@ typedef enum {
 
 /* ---- shared with the host (tests compile these for the CPU too) ---------------------------- */
 
-/* splitmix64's finaliser, as mnist_dropout_keep (src/train.c). */
-static inline __host__ __device__ uint64_t cuda_mix64(uint64_t z) {
-    z ^= z >> 30;
-    z *= 0xbf58476d1ce4e5b9ULL;
-    z ^= z >> 27;
-    z *= 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* The key of layer `layer`'s masks at step `step`: mix(seed << 40 ^ step << 8 ^ layer). */
-static inline __host__ __device__ uint64_t cuda_dropout_key(uint32_t seed, uint64_t step, int layer) {
-    return cuda_mix64((uint64_t)seed << 40 ^ step << 8 ^ (uint64_t)layer);
-}
-
-/* Whether element i is kept, threshold = (uint64_t)(p * 2^24): mnist_dropout_keep. */
-static inline __host__ __device__ int cuda_dropout_keep(uint64_t key, uint64_t i, uint64_t threshold) {
-    return (cuda_mix64(key + (i + 1) * 0x9e3779b97f4a7c15ULL) >> 40) >= threshold;
-}
-
-/* How batch row `row` at step `step` is augmented (shifts up to n pixels, mirroring when flip):
- * mnist_augment (src/train.c). */
-static inline __host__ __device__ void cuda_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *dx,
-                                                    int *dy, int *mirror) {
-    uint64_t k = cuda_mix64((uint64_t)seed << 40 ^ step << 8 ^ 255u);
-    uint64_t v = cuda_mix64(k + (uint64_t)(row + 1) * 0x9e3779b97f4a7c15ULL), m = 2 * (uint64_t)n + 1;
-    *dx = (int)((v >> 32) % m) - n;
-    *dy = (int)((v & 0xffffffffu) % m) - n;
-    *mirror = flip ? (int)(cuda_mix64(v) >> 63) : 0;
-}
+/* The hashes of dropout's masks and of the shifts and mirrors: src/hash.h, the CPU's own source
+ * (step_key, dropout_keep, augment_move). */
 
 /* tanh as src/cpu.c computes it: the same source (src/tanh.h), built without fused
  * multiply-adds, so the same bits. */
@@ -109,7 +83,7 @@ static inline __device__ void col_steps(float *b_out, const float *dz, int n, in
 /* x (n, in) = images of examples idx[0..n) (or start..start+n when idx is NULL) as bytes / 255;
  * y (n) = their labels. images (N, in) bytes, labels (N). With shift > 0 (augmenting a training
  * batch: idx given, sc non-NULL), row r's image (side x side) is mirrored and moved as
- * cuda_augment(seed, sc->step, r, shift, flip) says, the pixels it uncovers 0; flip likewise. */
+ * augment_move(seed, sc->step, r, shift, flip) says, the pixels it uncovers 0; flip likewise. */
 cudaError_t k_gather(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels, const int32_t *idx,
                      int start, int n, int in, int shift, int flip, int side, uint32_t seed, const step_scalars *sc,
                      cudaStream_t s);

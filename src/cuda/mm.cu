@@ -67,7 +67,7 @@ __device__ static void mm_put(const mm_epi &e, float *c, int n, int r, int j, fl
         v = act_out(v + e.bias[j], ACT);
         c[i] = v;
         if (DROP) {
-            float m = cuda_dropout_keep(key, i, e.threshold) ? e.keep_scale : 0.0f;
+            float m = dropout_keep(key, i, e.threshold) ? e.keep_scale : 0.0f;
             e.mask[i] = m;
             e.drop[i] = v * m;
         }
@@ -199,7 +199,7 @@ __global__ void __launch_bounds__(MM_THREADS) mm_kernel(mm_epi e, float *c, cons
                 }
         if (t == 0) counts[tile] = 0; /* for the next product */
     }
-    uint64_t key = DROP ? cuda_dropout_key(e.seed, e.sc->step, e.layer) : 0;
+    uint64_t key = DROP ? step_key(e.seed, e.sc->step, e.layer) : 0;
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
             if (r0 + i < s.m && j0 + j < s.n) mm_put<EPI, ACT, DROP>(e, c, s.n, r0 + i, j0 + j, acc[i][j], key);
