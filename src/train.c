@@ -78,31 +78,213 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     return 0;
 }
 
-/* Fill st with where the run stands. */
-static int snapshot(backend *b, mnist_run_state *st, int epoch, int step, double loss_sum, const mnist_rng *order,
-                    mnist_err *err) {
-    st->epoch = epoch;
-    st->step = step;
-    st->loss_sum = loss_sum;
-    st->order = *order;
-    return b->get_state(b, st->state, &st->steps_done, err);
+/* One run of mnist_train: what its epochs share. */
+typedef struct {
+    mnist_model *m;
+    const mnist_train_opts *o;
+    const mnist_train_hooks *h;
+    backend *b;
+    mnist_split train, valid;  /* views of the data's training set (the backend keeps pointers to them) */
+    int nb;                    /* steps per epoch: the lab drops the remainder */
+    long total;                /* steps in the whole run */
+    mnist_rng order;           /* the lab's get_batch: a second RandomState(seed), a permutation an epoch */
+    mnist_run_state st;        /* what a checkpoint holds beside the model */
+    int32_t *perm;             /* (train.n) this epoch's batch order */
+    float *lrs;                /* (nb) with train_steps: the chunk's rates, */
+    double *losses;            /* (nb) and its losses */
+    float *scratch;            /* (nparams) take_params' */
+    int last_epoch, last_step; /* where the last pass ended, and its last rate: for take_params' message */
+    double last_lr;
+} run;
+
+static int cancelled(const mnist_train_hooks *h) { return h->cancel && *h->cancel; }
+
+/* The validation examples are the last nvalid ones of the training set: views, not copies. */
+static void split_validation(const mnist_split *all, int nvalid, mnist_split *train, mnist_split *valid) {
+    *train = *valid = *all;
+    train->n = all->n - nvalid;
+    valid->n = nvalid;
+    valid->images += (size_t)train->n * all->rows * all->cols;
+    valid->labels += train->n;
+}
+
+/* The backend's options for training m with o on images side x side. */
+static backend_opts backend_options(const mnist_model *m, const mnist_train_opts *o, int side) {
+    return (backend_opts){.max_batch = o->batch, .threads = o->threads, .act = mnist_model_activation(m),
+                          .optimizer = o->optimizer, .momentum = (float)o->momentum, .nesterov = o->nesterov,
+                          .beta1 = (float)o->beta1, .beta2 = (float)o->beta2, .eps = (float)o->eps,
+                          .weight_decay = (float)o->weight_decay, .dropout = (float)o->dropout, .seed = o->seed,
+                          .tf32 = o->tf32, .no_graph = o->no_graph, .shift = o->shift, .flip = o->flip, .side = side};
+}
+
+/* r for training m with o on d: the backend, holding the data, and the buffers of the steps; 0, or
+ * -1 with err (run_close frees what was made). */
+static int run_open(run *r, mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
+                    const mnist_train_hooks *h, mnist_err *err) {
+    *r = (run){.m = m, .o = o, .h = h};
+    split_validation(&d->train, o->validation, &r->train, &r->valid);
+    r->nb = r->train.n / o->batch;
+    r->total = (long)r->nb * o->epochs;
+    r->st.nstate = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
+    mnist_rng_seed(&r->order, o->seed);
+    backend_opts bo = backend_options(m, o, d->train.cols);
+    if (!(r->b = backend_create(o->device, m, &bo, err))) return -1;
+    r->perm = malloc((size_t)r->train.n * sizeof *r->perm);
+    r->lrs = malloc((size_t)r->nb * sizeof *r->lrs);
+    r->losses = malloc((size_t)r->nb * sizeof *r->losses);
+    r->scratch = malloc((m->nparams ? m->nparams : 1) * sizeof(float));
+    if (!r->perm || !r->lrs || !r->losses || !r->scratch ||
+        (r->st.nstate && !(r->st.state = calloc(r->st.nstate, sizeof(float)))))
+        return errf(err, "out of memory for training state");
+    backend *b = r->b;
+    if (b->set_data(b, SPLIT_TRAIN, &r->train, err) || b->set_data(b, SPLIT_TEST, &d->test, err) ||
+        (r->valid.n && b->set_data(b, SPLIT_VALID, &r->valid, err)))
+        return -1;
+    return 0;
+}
+
+static void run_close(run *r) {
+    free(r->perm);
+    free(r->scratch);
+    free(r->lrs);
+    free(r->losses);
+    mnist_run_state_free(&r->st);
+    if (r->b) r->b->destroy(r->b);
+}
+
+/* Go on from a checkpoint's state: the backend gets its optimizer state, r its batch order. */
+static int run_resume(run *r, const mnist_run_state *resume, mnist_err *err) {
+    if (resume->nstate != r->st.nstate)
+        return errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected",
+                    resume->nstate, r->st.nstate);
+    if (resume->step < 0 || resume->step > r->nb || resume->epoch < 0)
+        return errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch",
+                    resume->epoch, resume->step, r->nb);
+    if (r->b->set_state(r->b, resume->state, resume->steps_done, err)) return -1;
+    r->order = resume->order;
+    return 0;
 }
 
 /* m's parameters from the backend, when every one is finite. The losses are measured before each
  * step, and a NaN can hide from the evaluations' losses (a ReLU unit outputs 0 for it), so this
  * check is the last word: training stops with an error and m keeps the parameters it had. */
-static int take_params(backend *b, mnist_model *m, float *scratch, int epoch, int step, double lr, mnist_err *err) {
-    if (b->get_params(b, scratch, err)) return -1;
+static int take_params(run *r, mnist_err *err) {
+    mnist_model *m = r->m;
+    if (r->b->get_params(r->b, r->scratch, err)) return -1;
     for (int t = 0; t < m->ntensors; t++) {
         const mnist_tensor *x = &m->tensors[t];
-        size_t at = first_nonfinite(scratch + x->offset, x->count);
+        size_t at = first_nonfinite(r->scratch + x->offset, x->count);
         if (at < x->count)
             return errf(err, "%s became %s by epoch %d, step %d: training stopped (the learning rate %g is probably "
                              "too high); nothing was saved from this run",
-                        x->name, nonfinite_name(scratch[x->offset + at]), epoch, step, lr);
+                        x->name, nonfinite_name(r->scratch[x->offset + at]), r->last_epoch, r->last_step, r->last_lr);
     }
-    memcpy(m->params, scratch, m->nparams * sizeof(float));
+    memcpy(m->params, r->scratch, m->nparams * sizeof(float));
     return 0;
+}
+
+/* With on_checkpoint: m gets the parameters (take_params), and the hook them with the state to
+ * resume from: step `step` of epoch `epoch` next, loss_sum the losses of that epoch's steps before
+ * it, order the batch order before that epoch's permutation. */
+static int checkpoint(run *r, int epoch, int step, double loss_sum, const mnist_rng *order, mnist_err *err) {
+    const mnist_train_hooks *h = r->h;
+    if (!h->on_checkpoint) return 0;
+    mnist_run_state *st = &r->st;
+    st->epoch = epoch;
+    st->step = step;
+    st->loss_sum = loss_sum;
+    st->order = *order;
+    if (take_params(r, err) || r->b->get_state(r->b, st->state, &st->steps_done, err) ||
+        h->on_checkpoint(h->ud, r->m, st, err))
+        return -1;
+    return 0;
+}
+
+/* With train_steps: steps i0.. of epoch `epoch` in one call, their losses into r->losses. */
+static int steps_ahead(run *r, int epoch, int i0, mnist_err *err) {
+    for (int j = i0; j < r->nb; j++)
+        r->lrs[j - i0] = (float)mnist_schedule_lr(r->o, (long)epoch * r->nb + j, r->total, r->nb);
+    int batch = r->o->batch;
+    return r->b->train_steps(r->b, r->perm + (size_t)i0 * batch, batch, r->nb - i0, r->lrs, r->losses, err);
+}
+
+/* The training pass of epoch `epoch` from step i0 (past 0 when resumed): *loss gets the steps'
+ * losses added, es the last step's rate and the count of steps done. 0, 1 when cancelled, -1 on
+ * error. */
+static int train_pass(run *r, int epoch, int i0, double *loss, mnist_epoch_stats *es, mnist_err *err) {
+    const mnist_train_hooks *h = r->h;
+    int ahead = r->b->train_steps && i0 < r->nb && !cancelled(h); /* the rest of the epoch in one call */
+    if (ahead && steps_ahead(r, epoch, i0, err)) return -1;
+    for (int i = i0; i < r->nb; i++) {
+        es->steps = i;
+        if (!ahead && cancelled(h)) return 1;
+        double l;
+        es->lr = mnist_schedule_lr(r->o, (long)epoch * r->nb + i, r->total, r->nb);
+        if (ahead) l = r->losses[i - i0];
+        else if (r->b->train_step(r->b, r->perm + (size_t)i * r->o->batch, r->o->batch, (float)es->lr, &l, err))
+            return -1;
+        if (!isfinite(l))
+            return errf(err, "the loss became %s at epoch %d, step %d: training stopped (the learning rate %g "
+                             "is probably too high); nothing was saved from this run",
+                        isnan(l) ? "NaN" : "infinite", epoch, i, es->lr);
+        *loss += l;
+        if (h->on_step) h->on_step(h->ud, epoch, i + 1, r->nb, l);
+    }
+    es->steps = r->nb;
+    return 0;
+}
+
+/* The evaluations after an epoch, into es: the training set (when o->eval_train), the validation
+ * examples (when held out), the test set. A loss that is not finite is an error. */
+static int evaluate_epoch(run *r, mnist_epoch_stats *es, mnist_err *err) {
+    backend *b = r->b;
+    if ((r->o->eval_train && b->evaluate(b, SPLIT_TRAIN, &es->train, err)) ||
+        (r->valid.n && b->evaluate(b, SPLIT_VALID, &es->valid, err)) || b->evaluate(b, SPLIT_TEST, &es->test, err))
+        return -1;
+    /* finite parameters can still be so large that the outputs overflow: then so do the losses */
+    const mnist_eval_result *ev[3] = {&es->train, &es->valid, &es->test};
+    static const char *const ev_name[3] = {"training", "validation", "test"};
+    for (int k = 0; k < 3; k++)
+        if (ev[k]->n && !isfinite(ev[k]->loss))
+            return errf(err, "the %s loss became %s after epoch %d: training stopped (the learning rate %g is "
+                             "probably too high); nothing was saved from this run",
+                        ev_name[k], isnan(ev[k]->loss) ? "NaN" : "infinite", es->epoch, es->lr);
+    return 0;
+}
+
+/* Epoch `epoch` from step i0, loss the losses of the steps before it: the training pass, then
+ * (when it ran to its end) the evaluations, the checkpoint and on_epoch. 0 to go on, 1 to stop
+ * (cancelled, or on_epoch said so), -1 on error. */
+static int run_epoch(run *r, int epoch, int i0, double loss, mnist_err *err) {
+    mnist_epoch_stats es = {.epoch = epoch, .first_step = i0};
+    mnist_rng before = r->order;
+    mnist_rng_permutation(&r->order, r->perm, r->train.n);
+    double t0 = now_seconds();
+    int rc = train_pass(r, epoch, i0, &loss, &es, err);
+    es.seconds = now_seconds() - t0;
+    es.loss = es.steps ? loss / es.steps : 0.0;
+    if (rc < 0) return -1;
+    r->last_epoch = epoch, r->last_step = es.steps, r->last_lr = es.lr;
+    if (rc == 1) /* stopped mid-epoch: resume repeats this epoch's permutation, then skips its steps done */
+        return checkpoint(r, epoch, es.steps, loss, &before, err) ? -1 : 1;
+    t0 = now_seconds();
+    if (evaluate_epoch(r, &es, err)) return -1;
+    es.eval_seconds = now_seconds() - t0;
+    /* the parameters come to the host only for a checkpoint and at the end (on a GPU, a copy) */
+    if (checkpoint(r, epoch + 1, 0, 0.0, &r->order, err)) return -1;
+    es.note = r->b->note;
+    return r->h->on_epoch && r->h->on_epoch(r->h->ud, &es) ? 1 : 0;
+}
+
+/* The epochs from `resume`'s position (NULL: the start) to the last: 0 when all ran, 1 when
+ * stopped, -1 on error. */
+static int run_epochs(run *r, const mnist_run_state *resume, mnist_err *err) {
+    int epoch0 = resume ? resume->epoch : 0, rc = 0;
+    r->last_epoch = epoch0, r->last_step = resume ? resume->step : 0;
+    for (int epoch = epoch0; epoch < r->o->epochs && rc == 0; epoch++)
+        rc = epoch == epoch0 && resume ? run_epoch(r, epoch, resume->step, resume->loss_sum, err)
+                                       : run_epoch(r, epoch, 0, 0.0, err);
+    return rc;
 }
 
 int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, const mnist_train_hooks *h,
@@ -113,144 +295,12 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
     if (o->epochs < 0) return errf(err, "epochs must be 0 or more, not %d", o->epochs);
     if (o->epochs == 0) return 0;
     if (mnist_train_check(o, d->train.n, err)) return -1;
-
-    /* The validation examples are the last ones of the training set: views, not copies. */
-    size_t px = (size_t)d->train.rows * d->train.cols;
-    int n = d->train.n - o->validation, nb = n / o->batch; /* the lab drops the remainder */
-    mnist_split train = d->train, valid = d->train;
-    train.n = n;
-    valid.n = o->validation;
-    valid.images += (size_t)n * px;
-    valid.labels += n;
-
-    backend_opts bo = {.max_batch = o->batch, .threads = o->threads, .act = mnist_model_activation(m),
-                       .optimizer = o->optimizer, .momentum = (float)o->momentum, .nesterov = o->nesterov,
-                       .beta1 = (float)o->beta1, .beta2 = (float)o->beta2, .eps = (float)o->eps,
-                       .weight_decay = (float)o->weight_decay, .dropout = (float)o->dropout, .seed = o->seed,
-                       .tf32 = o->tf32, .no_graph = o->no_graph, .shift = o->shift, .flip = o->flip, .side = d->train.cols};
-    backend *b = backend_create(o->device, m, &bo, err);
-    if (!b) return -1;
-    mnist_run_state st = {.nstate = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams};
-    int32_t *perm = malloc((size_t)n * sizeof *perm);
-    float *lrs = malloc((size_t)nb * sizeof *lrs);      /* with train_steps: the chunk's rates, */
-    double *losses = malloc((size_t)nb * sizeof *losses); /* and its losses */
-    float *scratch = malloc((m->nparams ? m->nparams : 1) * sizeof(float)); /* take_params' */
-    int rc = -1;
-    if (!perm || !lrs || !losses || !scratch || (st.nstate && !(st.state = calloc(st.nstate, sizeof(float))))) {
-        errf(err, "out of memory for training state");
-        goto done;
-    }
-    if (b->set_data(b, SPLIT_TRAIN, &train, err) || b->set_data(b, SPLIT_TEST, &d->test, err) ||
-        (valid.n && b->set_data(b, SPLIT_VALID, &valid, err)))
-        goto done;
-
-    /* The lab's get_batch: a second RandomState(seed), one permutation per epoch. */
-    mnist_rng order;
-    mnist_rng_seed(&order, o->seed);
-    int epoch0 = 0, step0 = 0;
-    double loss0 = 0.0;
-    if (resume) {
-        if (resume->nstate != st.nstate) {
-            errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected", resume->nstate,
-                 st.nstate);
-            goto done;
-        }
-        if (resume->step < 0 || resume->step > nb || resume->epoch < 0) {
-            errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch", resume->epoch,
-                 resume->step, nb);
-            goto done;
-        }
-        if (b->set_state(b, resume->state, resume->steps_done, err)) goto done;
-        order = resume->order;
-        epoch0 = resume->epoch;
-        step0 = resume->step;
-        loss0 = resume->loss_sum;
-    }
-    long total = (long)nb * o->epochs;
-    int last_epoch = epoch0, last_step = step0; /* where the last pass ended, for take_params' message */
-    double last_lr = 0.0;
-    rc = 0;
-    for (int epoch = epoch0; epoch < o->epochs && rc == 0; epoch++) {
-        mnist_epoch_stats es = {.epoch = epoch};
-        mnist_rng before = order;
-        mnist_rng_permutation(&order, perm, n);
-        double t0 = now_seconds(), loss = epoch == epoch0 ? loss0 : 0.0;
-        int i = epoch == epoch0 ? step0 : 0, i0 = i, ahead = 0;
-        if (b->train_steps && i < nb && !(h->cancel && *h->cancel)) { /* the rest of the epoch in one call */
-            for (int j = i; j < nb; j++) lrs[j - i] = (float)mnist_schedule_lr(o, (long)epoch * nb + j, total, nb);
-            if (b->train_steps(b, perm + (size_t)i * o->batch, o->batch, nb - i, lrs, losses, err)) rc = -1;
-            ahead = 1;
-        }
-        for (; i < nb && rc == 0; i++) {
-            if (!ahead && h->cancel && *h->cancel) {
-                rc = 1;
-                break;
-            }
-            long s = (long)epoch * nb + i;
-            double l;
-            es.lr = mnist_schedule_lr(o, s, total, nb);
-            if (ahead) {
-                l = losses[i - i0];
-            } else if (b->train_step(b, perm + (size_t)i * o->batch, o->batch, (float)es.lr, &l, err)) {
-                rc = -1;
-                break;
-            }
-            if (!isfinite(l)) {
-                rc = errf(err, "the loss became %s at epoch %d, step %d: training stopped (the learning rate %g "
-                               "is probably too high); nothing was saved from this run",
-                          isnan(l) ? "NaN" : "infinite", epoch, i, es.lr);
-                break;
-            }
-            loss += l;
-            if (h->on_step) h->on_step(h->ud, epoch, i + 1, nb, l);
-        }
-        es.seconds = now_seconds() - t0;
-        es.steps = i;
-        es.first_step = i0;
-        es.loss = i ? loss / i : 0.0;
-        if (rc < 0) break;
-        last_epoch = epoch, last_step = i, last_lr = es.lr;
-        if (rc == 1) { /* stopped mid-epoch: resume repeats this epoch's permutation, then skips i steps */
-            if (h->on_checkpoint &&
-                (take_params(b, m, scratch, epoch, i, es.lr, err) || snapshot(b, &st, epoch, i, loss, &before, err) ||
-                 h->on_checkpoint(h->ud, m, &st, err)))
-                rc = -1;
-            break;
-        }
-        t0 = now_seconds();
-        if ((o->eval_train && b->evaluate(b, SPLIT_TRAIN, &es.train, err)) ||
-            (valid.n && b->evaluate(b, SPLIT_VALID, &es.valid, err)) || b->evaluate(b, SPLIT_TEST, &es.test, err)) {
-            rc = -1;
-            break;
-        }
-        /* finite parameters can still be so large that the outputs overflow: then so do the losses */
-        const mnist_eval_result *ev[3] = {&es.train, &es.valid, &es.test};
-        static const char *const ev_name[3] = {"training", "validation", "test"};
-        for (int k = 0; k < 3 && rc == 0; k++)
-            if (ev[k]->n && !isfinite(ev[k]->loss))
-                rc = errf(err, "the %s loss became %s after epoch %d: training stopped (the learning rate %g is "
-                               "probably too high); nothing was saved from this run",
-                          ev_name[k], isnan(ev[k]->loss) ? "NaN" : "infinite", epoch, es.lr);
-        if (rc < 0) break;
-        es.eval_seconds = now_seconds() - t0;
-        /* the parameters come to the host only for a checkpoint and at the end (on a GPU, a copy) */
-        if (h->on_checkpoint && (take_params(b, m, scratch, epoch, i, es.lr, err) ||
-                                 snapshot(b, &st, epoch + 1, 0, 0.0, &order, err) ||
-                                 h->on_checkpoint(h->ud, m, &st, err))) {
-            rc = -1;
-            break;
-        }
-        es.note = b->note;
-        if (h->on_epoch && h->on_epoch(h->ud, &es)) rc = 1;
-    }
-    if (rc >= 0 && take_params(b, m, scratch, last_epoch, last_step, last_lr, err)) rc = -1;
-done: /* m has the parameters of the end or the stop, or of the last checkpoint, or as it came */
-    free(perm);
-    free(scratch);
-    free(lrs);
-    free(losses);
-    mnist_run_state_free(&st);
-    b->destroy(b);
+    run r;
+    int rc = run_open(&r, m, d, o, h, err);
+    if (rc == 0 && resume) rc = run_resume(&r, resume, err);
+    if (rc == 0) rc = run_epochs(&r, resume, err);
+    if (rc >= 0 && take_params(&r, err)) rc = -1;
+    run_close(&r); /* m has the parameters of the end or the stop, or of the last checkpoint, or as it came */
     return rc;
 }
 
