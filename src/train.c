@@ -95,6 +95,7 @@ typedef struct {
     float *scratch;            /* (nparams) take_params' */
     int last_epoch, last_step; /* where the last pass ended, and its last rate: for take_params' message */
     double last_lr;
+    int taken;                 /* m holds the backend's parameters: no step since take_params */
 } run;
 
 static int cancelled(const mnist_train_hooks *h) { return h->cancel && *h->cancel; }
@@ -167,9 +168,12 @@ static int run_resume(run *r, const mnist_run_state *resume, mnist_err *err) {
 
 /* m's parameters from the backend, when every one is finite. The losses are measured before each
  * step, and a NaN can hide from the evaluations' losses (a ReLU unit outputs 0 for it), so this
- * check is the last word: training stops with an error and m keeps the parameters it had. */
+ * check is the last word: training stops with an error and m keeps the parameters it had. Once
+ * taken, they are not taken again until a step changes them (the last epoch's checkpoint and the
+ * end of the run take them once). */
 static int take_params(run *r, mnist_err *err) {
     mnist_model *m = r->m;
+    if (r->taken) return 0;
     if (r->b->get_params(r->b, r->scratch, err)) return -1;
     for (int t = 0; t < m->ntensors; t++) {
         const mnist_tensor *x = &m->tensors[t];
@@ -180,6 +184,7 @@ static int take_params(run *r, mnist_err *err) {
                         x->name, nonfinite_name(r->scratch[x->offset + at]), r->last_epoch, r->last_step, r->last_lr);
     }
     memcpy(m->params, r->scratch, m->nparams * sizeof(float));
+    r->taken = 1;
     return 0;
 }
 
@@ -214,6 +219,7 @@ static int steps_ahead(run *r, int epoch, int i0, mnist_err *err) {
 static int train_pass(run *r, int epoch, int i0, double *loss, mnist_epoch_stats *es, mnist_err *err) {
     const mnist_train_hooks *h = r->h;
     int ahead = r->b->train_steps && i0 < r->nb && !cancelled(h); /* the rest of the epoch in one call */
+    r->taken = 0; /* the steps change the parameters */
     if (ahead && steps_ahead(r, epoch, i0, err)) return -1;
     for (int i = i0; i < r->nb; i++) {
         es->steps = i;
