@@ -265,239 +265,298 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
     return 0;
 }
 
-int cmd_train(int argc, char **argv) {
-    /* the recipe (for its dataset) sets the defaults that the other flags override */
-    const char *recipe_name = pre_value(argc, argv, "--recipe", "lab");
-    const char *dataset = pre_value(argc, argv, "--dataset", "mnist");
-    int which = choice("--recipe", recipe_name, recipes);
+/* What `mnist train` was asked: the flags over the recipe's defaults. */
+typedef struct {
+    int argc;
+    char **argv;
+    recipe r;
+    mnist_train_opts o;
+    const char *recipe_name, *dataset, *dir, *save, *checkpoint, *resume, *log, *device, *plot;
+    int json, no_verify, no_eval_train, no_progress;
+    int act, init; /* the choices of --activation and --init */
+} train_args;
+
+/* a from argv: the recipe (for its dataset) sets the defaults that the other flags override.
+ * cli_parse's status: 0 to go on, 1 after the help, 2 after a usage error. */
+static int parse_flags(int argc, char **argv, train_args *a) {
+    *a = (train_args){.argc = argc, .argv = argv, .device = "cpu"};
+    a->recipe_name = pre_value(argc, argv, "--recipe", "lab");
+    a->dataset = pre_value(argc, argv, "--dataset", "mnist");
+    int which = choice("--recipe", a->recipe_name, recipes);
     if (which < 0) return 2;
-    recipe r = recipe_get(which == 1, !strcmp(dataset, "fashion"));
-    mnist_train_opts o = r.o;
-    const char *dir = NULL, *save = NULL, *checkpoint = NULL, *resume = NULL, *log = NULL;
-    const char *device = "cpu", *plot = NULL;
-    int json = 0, no_verify = 0, no_eval_train = 0, no_progress = 0;
+    a->r = recipe_get(which == 1, !strcmp(a->dataset, "fashion"));
+    a->o = a->r.o;
+    recipe *r = &a->r;
+    mnist_train_opts *o = &a->o;
     const flag flags[] = {
-        {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
-        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist); fetched if missing"},
-        {"--recipe", F_STR, &recipe_name, "lab|best",
+        {"--dataset", F_STR, &a->dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
+        {"--data", F_STR, &a->dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist); fetched if missing"},
+        {"--recipe", F_STR, &a->recipe_name, "lab|best",
          "the lab's recipe (default), or ours: ReLU, He init, momentum at lr 0.05 on a cosine schedule, dropout 0.2, "
          "shifts of 2 pixels, 15 epochs (Fashion-MNIST: no shifts, 20 epochs); flags override"},
-        {"--layers", F_STR, &r.layers, "L", "layer sizes (default 784,1024,1024,10)"},
-        {"--activation", F_STR, &r.activation, "tanh|relu", "of the hidden layers (default tanh)"},
-        {"--init", F_STR, &r.init, "lab|glorot|he", "initialisation (default lab)"},
-        {"--init-scale", F_DOUBLE, &r.scale, "S", "lab init: W, b = S * randn (default 0.1)"},
-        {"--seed", F_UINT, &o.seed, "N", "RandomState seed of the init, the batch order, dropout (default 0)"},
-        {"--optimizer", F_STR, &r.optimizer, "sgd|momentum|adam", "default sgd"},
-        {"--lr", F_DOUBLE, &o.lr, "X", "learning rate (default 0.001)"},
-        {"--momentum", F_DOUBLE, &o.momentum, "M", "for --optimizer momentum (default 0.9)"},
-        {"--nesterov", F_BOOL, &o.nesterov, NULL, "Nesterov momentum"},
-        {"--schedule", F_STR, &r.schedule, "constant|cosine|step", "learning-rate schedule (default constant)"},
-        {"--weight-decay", F_DOUBLE, &o.weight_decay, "W", "decoupled weight decay, as AdamW (default 0)"},
-        {"--dropout", F_DOUBLE, &o.dropout, "P", "drop hidden outputs with probability P in training (default 0)"},
-        {"--shift", F_INT, &o.shift, "N", "augment: move each training image by up to N pixels (default 0)"},
-        {"--flip", F_BOOL, &o.flip, NULL, "augment: mirror half the training images left to right"},
-        {"--batch", F_INT, &o.batch, "N", "examples per step (default 128)"},
-        {"--epochs", F_INT, &o.epochs, "N", "passes over the training set (default 5)"},
-        {"--validation", F_INT, &o.validation, "N", "hold out the last N training examples, report accuracy on them"},
-        {"--no-train-eval", F_BOOL, &no_eval_train, NULL, "skip the training-set accuracy after each epoch"},
-        {"--threads", F_INT, &o.threads, "N", "threads (default: all cores)"},
-        {"--device", F_STR, &device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
-        {"--tf32", F_BOOL, &o.tf32, NULL, "with --device cuda: allow TF32 tensor-core products"},
-        {"--no-graph", F_BOOL, &o.no_graph, NULL, "with --device cuda: enqueue each step, not one graph an epoch"},
-        {"--save", F_STR, &save, "FILE", "write the trained model (safetensors)"},
-        {"--checkpoint", F_STR, &checkpoint, "FILE", "save model, optimizer, RNG and position after every epoch"},
-        {"--resume", F_STR, &resume, "FILE",
+        {"--layers", F_STR, &r->layers, "L", "layer sizes (default 784,1024,1024,10)"},
+        {"--activation", F_STR, &r->activation, "tanh|relu", "of the hidden layers (default tanh)"},
+        {"--init", F_STR, &r->init, "lab|glorot|he", "initialisation (default lab)"},
+        {"--init-scale", F_DOUBLE, &r->scale, "S", "lab init: W, b = S * randn (default 0.1)"},
+        {"--seed", F_UINT, &o->seed, "N", "RandomState seed of the init, the batch order, dropout (default 0)"},
+        {"--optimizer", F_STR, &r->optimizer, "sgd|momentum|adam", "default sgd"},
+        {"--lr", F_DOUBLE, &o->lr, "X", "learning rate (default 0.001)"},
+        {"--momentum", F_DOUBLE, &o->momentum, "M", "for --optimizer momentum (default 0.9)"},
+        {"--nesterov", F_BOOL, &o->nesterov, NULL, "Nesterov momentum"},
+        {"--schedule", F_STR, &r->schedule, "constant|cosine|step", "learning-rate schedule (default constant)"},
+        {"--weight-decay", F_DOUBLE, &o->weight_decay, "W", "decoupled weight decay, as AdamW (default 0)"},
+        {"--dropout", F_DOUBLE, &o->dropout, "P", "drop hidden outputs with probability P in training (default 0)"},
+        {"--shift", F_INT, &o->shift, "N", "augment: move each training image by up to N pixels (default 0)"},
+        {"--flip", F_BOOL, &o->flip, NULL, "augment: mirror half the training images left to right"},
+        {"--batch", F_INT, &o->batch, "N", "examples per step (default 128)"},
+        {"--epochs", F_INT, &o->epochs, "N", "passes over the training set (default 5)"},
+        {"--validation", F_INT, &o->validation, "N", "hold out the last N training examples, report accuracy on them"},
+        {"--no-train-eval", F_BOOL, &a->no_eval_train, NULL, "skip the training-set accuracy after each epoch"},
+        {"--threads", F_INT, &o->threads, "N", "threads (default: all cores)"},
+        {"--device", F_STR, &a->device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
+        {"--tf32", F_BOOL, &o->tf32, NULL, "with --device cuda: allow TF32 tensor-core products"},
+        {"--no-graph", F_BOOL, &o->no_graph, NULL, "with --device cuda: enqueue each step, not one graph an epoch"},
+        {"--save", F_STR, &a->save, "FILE", "write the trained model (safetensors)"},
+        {"--checkpoint", F_STR, &a->checkpoint, "FILE", "save model, optimizer, RNG and position after every epoch"},
+        {"--resume", F_STR, &a->resume, "FILE",
          "continue the run of a checkpoint, with its recipe (the flags of the command that began it may be given "
          "again; --epochs may extend it)"},
-        {"--log", F_STR, &log, "FILE", "keep the per-epoch JSON records in FILE (JSON lines)"},
-        {"--plot", F_STR, &plot, "FILE.svg", "draw loss and accuracy per epoch when done (see 'mnist plot')"},
-        {"--json", F_BOOL, &json, NULL, "one JSON object per epoch instead of text"},
-        {"--no-progress", F_BOOL, &no_progress, NULL, "no progress bar (there is none unless stderr is a terminal)"},
-        {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
+        {"--log", F_STR, &a->log, "FILE", "keep the per-epoch JSON records in FILE (JSON lines)"},
+        {"--plot", F_STR, &a->plot, "FILE.svg", "draw loss and accuracy per epoch when done (see 'mnist plot')"},
+        {"--json", F_BOOL, &a->json, NULL, "one JSON object per epoch instead of text"},
+        {"--no-progress", F_BOOL, &a->no_progress, NULL, "no progress bar (there is none unless stderr is a terminal)"},
+        {"--no-verify", F_BOOL, &a->no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
         {0}};
-    int p = cli_parse("train", "[flags]",
-                      "Train an MLP on MNIST (by default the lab's: 784-1024-1024-10 tanh, SGD lr 0.001, batch 128, 5 "
-                      "epochs); after each epoch print its time and the training and test accuracy. Ctrl-C stops "
-                      "after the current step and writes the checkpoint.",
-                      flags, argc, argv, NULL);
-    if (p) return p == 1 ? 0 : 2;
-    int opt = choice("--optimizer", r.optimizer, optimizers), sched = choice("--schedule", r.schedule, schedules);
-    int act = choice("--activation", r.activation, activations), init = choice("--init", r.init, inits);
-    int dev = choice("--device", device, devices);
-    if (opt < 0 || sched < 0 || act < 0 || init < 0 || dev < 0 || cli_set_dataset("train", dataset)) return 2;
-    if (o.no_graph && dev != MNIST_CUDA) {
+    return cli_parse("train", "[flags]",
+                     "Train an MLP on MNIST (by default the lab's: 784-1024-1024-10 tanh, SGD lr 0.001, batch 128, 5 "
+                     "epochs); after each epoch print its time and the training and test accuracy. Ctrl-C stops "
+                     "after the current step and writes the checkpoint.",
+                     flags, argc, argv, NULL);
+}
+
+/* The named choices into a's options, each checked, and the device asked for checked here (a
+ * missing GPU is said at once, before the data are loaded): 0, or the status after the message. */
+static int settle_options(train_args *a) {
+    mnist_train_opts *o = &a->o;
+    int opt = choice("--optimizer", a->r.optimizer, optimizers), sched = choice("--schedule", a->r.schedule, schedules);
+    a->act = choice("--activation", a->r.activation, activations), a->init = choice("--init", a->r.init, inits);
+    int dev = choice("--device", a->device, devices);
+    if (opt < 0 || sched < 0 || a->act < 0 || a->init < 0 || dev < 0 || cli_set_dataset("train", a->dataset)) return 2;
+    if (o->no_graph && dev != MNIST_CUDA) {
         fprintf(stderr, "mnist train: --no-graph is for --device cuda\n");
         return 2;
     }
-    if (o.tf32 && dev != MNIST_CUDA) {
+    if (o->tf32 && dev != MNIST_CUDA) {
         fprintf(stderr, "mnist train: --tf32 is for --device cuda (the CPU computes in float32)\n");
         return 2;
     }
-    mnist_err derr; /* a missing GPU is said at once, before the data are loaded */
-    if (mnist_device_check((mnist_device)dev, &derr)) {
-        fprintf(stderr, "mnist train: %s\n", derr.msg);
+    mnist_err err;
+    if (mnist_device_check((mnist_device)dev, &err)) {
+        fprintf(stderr, "mnist train: %s\n", err.msg);
         return 1;
     }
-    o.device = (mnist_device)dev;
-    o.optimizer = (mnist_optimizer)opt;
-    o.schedule = (mnist_schedule)sched;
-    if (no_eval_train) o.eval_train = 0;
-    mnist_err err;
-    if (!resume && mnist_train_check(&o, -1, &err)) {
+    o->device = (mnist_device)dev;
+    o->optimizer = (mnist_optimizer)opt;
+    o->schedule = (mnist_schedule)sched;
+    if (a->no_eval_train) o->eval_train = 0;
+    if (!a->resume && mnist_train_check(o, -1, &err)) {
         fprintf(stderr, "mnist train: %s\n", err.msg);
         return 2;
     }
-    mnist_model m;
-    mnist_run_state st = {0};
-    if (resume) {
-        mnist_train_opts mine = o; /* the command's, to check against the checkpoint's */
-        int epochs = o.epochs, threads = o.threads, tf32 = o.tf32, no_graph = o.no_graph; /* ours, not the checkpoint's */
-        mnist_device where = o.device;
-        if (mnist_checkpoint_load(resume, &m, &o, &st, &err)) {
-            fprintf(stderr, "mnist train: %s\n", err.msg);
-            return 1;
-        }
-        int differs = resume_differs(argc, argv, resume, &r, act, dataset, &mine, &m, &o);
-        if (differs) {
-            mnist_model_free(&m);
-            mnist_run_state_free(&st);
-            return differs;
-        }
-        if (given(argc, argv, "--epochs")) o.epochs = epochs;
-        o.threads = threads, o.tf32 = tf32, o.no_graph = no_graph, o.device = where;
-        if (!mnist_dataset_get(m.dataset)) {
-            fprintf(stderr, "mnist train: %s: its dataset '%s' is not one of: mnist fashion\n", resume, m.dataset);
-            mnist_model_free(&m);
-            mnist_run_state_free(&st);
-            return 1;
-        }
-        cli_set_dataset("train", m.dataset); /* a known name: it cannot fail */
-        if (!checkpoint) checkpoint = resume;
-    } else {
-        int sizes[MNIST_MAX_LAYERS + 1], n;
-        if (mnist_parse_layers(r.layers, sizes, &n, &err)) {
-            fprintf(stderr, "mnist train: %s\n", err.msg);
-            return 2;
-        }
-        if (sizes[n - 1] != MNIST_CLASSES) {
-            fprintf(stderr, "mnist train: --layers '%s': the last size must be %d, one per class\n", r.layers,
-                    MNIST_CLASSES);
-            return 2;
-        }
-        if (mnist_model_create(&m, sizes, n, &err)) {
-            fprintf(stderr, "mnist train: %s\n", err.msg);
-            return 1;
-        }
-        snprintf(m.activation, sizeof m.activation, "%s", activations[act]);
-        snprintf(m.dataset, sizeof m.dataset, "%s", cli_dataset);
-        mnist_model_init(&m, (mnist_init)init, r.scale, o.seed);
+    return 0;
+}
+
+/* m and st from the checkpoint of --resume, whose recipe a's options become; the command keeps
+ * its --epochs (when given), threads and device. 0, or the status after the message. */
+static int resume_model(train_args *a, mnist_model *m, mnist_run_state *st) {
+    mnist_train_opts mine = a->o; /* the command's, to check against the checkpoint's */
+    mnist_err err;
+    if (mnist_checkpoint_load(a->resume, m, &a->o, st, &err)) {
+        fprintf(stderr, "mnist train: %s\n", err.msg);
+        return 1;
     }
-    /* the files this run writes: checked now, not after hours of training */
-    const char *outs[][2] = {{"--save", save},
-                             {resume && checkpoint == resume ? "--resume" : "--checkpoint", checkpoint},
-                             {"--log", log},
-                             {"--plot", plot}};
+    int differs = resume_differs(a->argc, a->argv, a->resume, &a->r, a->act, a->dataset, &mine, m, &a->o);
+    if (differs) return differs;
+    if (given(a->argc, a->argv, "--epochs")) a->o.epochs = mine.epochs;
+    a->o.threads = mine.threads, a->o.tf32 = mine.tf32, a->o.no_graph = mine.no_graph, a->o.device = mine.device;
+    if (!mnist_dataset_get(m->dataset)) {
+        fprintf(stderr, "mnist train: %s: its dataset '%s' is not one of: mnist fashion\n", a->resume, m->dataset);
+        return 1;
+    }
+    cli_set_dataset("train", m->dataset); /* a known name: it cannot fail */
+    if (!a->checkpoint) a->checkpoint = a->resume;
+    return 0;
+}
+
+/* m as --layers, --activation and --init say. 0, or the status after the message. */
+static int new_model(const train_args *a, mnist_model *m) {
+    int sizes[MNIST_MAX_LAYERS + 1], n;
+    mnist_err err;
+    if (mnist_parse_layers(a->r.layers, sizes, &n, &err)) {
+        fprintf(stderr, "mnist train: %s\n", err.msg);
+        return 2;
+    }
+    if (sizes[n - 1] != MNIST_CLASSES) {
+        fprintf(stderr, "mnist train: --layers '%s': the last size must be %d, one per class\n", a->r.layers,
+                MNIST_CLASSES);
+        return 2;
+    }
+    if (mnist_model_create(m, sizes, n, &err)) {
+        fprintf(stderr, "mnist train: %s\n", err.msg);
+        return 1;
+    }
+    snprintf(m->activation, sizeof m->activation, "%s", activations[a->act]);
+    snprintf(m->dataset, sizeof m->dataset, "%s", cli_dataset);
+    mnist_model_init(m, (mnist_init)a->init, a->r.scale, a->o.seed);
+    return 0;
+}
+
+/* The files this run writes, checked now, not after hours of training: each can be written, and
+ * no two are one file. 0, or the status after the message. */
+static int check_outputs(const train_args *a) {
+    const char *outs[][2] = {{"--save", a->save},
+                             {a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint},
+                             {"--log", a->log},
+                             {"--plot", a->plot}};
     for (int i = 0; i < 4; i++) {
-        int bad = outs[i][1] && cli_check_output("train", outs[i][0], outs[i][1], i != 2); /* --log: appended */
+        if (!outs[i][1]) continue;
+        int bad = cli_check_output("train", outs[i][0], outs[i][1], i != 2); /* --log: appended */
         for (int j = 0; j < i && !bad; j++)
-            if (outs[i][1] && outs[j][1] && cli_same_file(outs[i][1], outs[j][1])) {
+            if (outs[j][1] && cli_same_file(outs[i][1], outs[j][1])) {
                 fprintf(stderr, "mnist train: %s and %s are the same file (%s): give each its own\n", outs[j][0],
                         outs[i][0], outs[i][1]);
                 bad = 2;
             }
-        if (bad) {
-            mnist_model_free(&m);
-            mnist_run_state_free(&st);
-            return bad;
-        }
+        if (bad) return bad;
     }
-    mnist_data d;
-    int loaded = cli_load_data(dir, !no_verify, &d);
-    if (loaded) {
-        mnist_model_free(&m);
-        mnist_run_state_free(&st);
-        return loaded;
-    }
+    return 0;
+}
+
+/* Whether a resumed run has trained all its epochs already. */
+static int nothing_left(const train_args *a, const mnist_run_state *st) {
+    return a->resume && st->epoch >= a->o.epochs;
+}
+
+/* d loaded and checked against m and a's options (--batch and --validation, where there is
+ * training to do). 0, or the status after the message. */
+static int load_data(const train_args *a, const mnist_model *m, const mnist_run_state *st, mnist_data *d) {
+    int status = cli_load_data(a->dir, !a->no_verify, d);
+    if (status) return status;
     char what[300];
-    snprintf(what, sizeof what, "the network --layers %s", r.layers);
-    int unfit = cli_check_fit("train", dir, &d, &m, what);
-    int done = resume && st.epoch >= o.epochs;
-    /* --batch and --validation against the data, where there is training to do */
-    if (!unfit && o.epochs > 0 && !done && mnist_train_check(&o, d.train.n, &err)) {
-        fprintf(stderr, "mnist train: %s%s%s\n", resume ? resume : "", resume ? ": " : "", err.msg);
-        unfit = resume ? 1 : 2;
-    }
-    if (unfit) {
-        mnist_model_free(&m);
-        mnist_run_state_free(&st);
-        mnist_data_free(&d);
-        return unfit;
+    snprintf(what, sizeof what, "the network --layers %s", a->r.layers);
+    if (cli_check_fit("train", a->dir, d, m, what)) return 1;
+    int done = nothing_left(a, st);
+    mnist_err err;
+    if (a->o.epochs > 0 && !done && mnist_train_check(&a->o, d->train.n, &err)) {
+        fprintf(stderr, "mnist train: %s%s%s\n", a->resume ? a->resume : "", a->resume ? ": " : "", err.msg);
+        return a->resume ? 1 : 2;
     }
     if (done)
         fprintf(stderr, "mnist train: note: %s has trained its %d epoch%s: nothing to do; --epochs N (more) goes on\n",
-                resume, o.epochs, o.epochs == 1 ? "" : "s");
-    train_ui ui = {.json = json, .progress = !json && !no_progress && isatty(2), .checkpoint = checkpoint, .o = &o,
-                   .batch = o.batch, .log_path = log};
-    if (log && !(ui.log = fopen(log, resume ? "a" : "w"))) {
-        fprintf(stderr, "mnist train: %s: %s\n", log, strerror(errno));
-        mnist_model_free(&m);
-        mnist_run_state_free(&st);
-        mnist_data_free(&d);
+                a->resume, a->o.epochs, a->o.epochs == 1 ? "" : "s");
+    return 0;
+}
+
+/* The line before the epochs: the network, the data, the optimizer, the steps. */
+static void print_banner(const train_args *a, const mnist_model *m, const mnist_run_state *st, const mnist_data *d) {
+    const mnist_train_opts *o = &a->o;
+    char ls[128];
+    layers_str(m, ls, sizeof ls, "-");
+    int ntrain = d->train.n - o->validation;
+    if (a->resume) printf("Resuming %s at epoch %d, step %d\n", a->resume, st->epoch, st->step);
+    int nb = o->batch > 0 ? ntrain / o->batch : 0;
+    printf("Training %s (%s) on %d %s images: %s lr %g%s, batch %d, %d batch%s per epoch, %d epoch%s\n", ls,
+           m->activation, ntrain, strcmp(cli_dataset, "mnist") ? "Fashion-MNIST" : "MNIST",
+           o->optimizer == MNIST_SGD ? "SGD" : o->optimizer == MNIST_ADAM ? "Adam" : "momentum", o->lr,
+           o->schedule == MNIST_COSINE ? " (cosine)" : o->schedule == MNIST_STEP ? " (step)" : "", o->batch, nb,
+           nb == 1 ? "" : "es", o->epochs, o->epochs == 1 ? "" : "s");
+    fflush(stdout);
+}
+
+/* How mnist_train's rc ends the command: its error, or the note of a Ctrl-C, then the model saved
+ * (--save). The status. */
+static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err) {
+    if (rc < 0) {
+        int of_resume = a->resume && !strncmp(err->msg, "the checkpoint", 14); /* the library knows no file name */
+        fprintf(stderr, "mnist train: %s%s%s\n", of_resume ? a->resume : "", of_resume ? ": " : "", err->msg);
         return 1;
     }
-    if (!json && o.epochs > 0 && !done) {
-        char ls[128];
-        layers_str(&m, ls, sizeof ls, "-");
-        int ntrain = d.train.n - o.validation;
-        if (resume) printf("Resuming %s at epoch %d, step %d\n", resume, st.epoch, st.step);
-        int nb = o.batch > 0 ? ntrain / o.batch : 0;
-        printf("Training %s (%s) on %d %s images: %s lr %g%s, batch %d, %d batch%s per epoch, %d epoch%s\n", ls,
-               m.activation, ntrain, strcmp(cli_dataset, "mnist") ? "Fashion-MNIST" : "MNIST",
-               o.optimizer == MNIST_SGD ? "SGD" : o.optimizer == MNIST_ADAM ? "Adam" : "momentum", o.lr,
-               o.schedule == MNIST_COSINE ? " (cosine)" : o.schedule == MNIST_STEP ? " (step)" : "", o.batch, nb,
-               nb == 1 ? "" : "es", o.epochs, o.epochs == 1 ? "" : "s");
-        fflush(stdout);
-    }
-    cli_catch_sigint(1);
-    mnist_train_hooks hooks = {.on_epoch = on_epoch, .on_step = on_step, .on_checkpoint = checkpoint ? on_checkpoint : NULL, .ud = &ui,
-                               .cancel = &interrupted};
-    int rc = mnist_train(&m, &d, &o, &hooks, resume ? &st : NULL, &err);
-    cli_catch_sigint(0);
-    clear_bar(&ui);
-    int status = 0;
-    if (rc < 0) {
-        int of_resume = resume && !strncmp(err.msg, "the checkpoint", 14); /* the library knows no file name */
-        fprintf(stderr, "mnist train: %s%s%s\n", of_resume ? resume : "", of_resume ? ": " : "", err.msg);
-        status = 1;
-    } else {
-        if (rc == 1 && interrupted)
-            fprintf(stderr, "mnist train: interrupted%s%s%s\n", checkpoint ? "; resume with --resume " : "",
-                    checkpoint ? checkpoint : "", save ? "; saving the model as it is now" : "");
-        if (save && save_model(&m, save) != 0) status = 1;
-        else if (save && !json) printf("Saved the model to %s\n", save);
-        if (rc == 1 && interrupted) status = 130;
-    }
-    if (ui.log && (fclose(ui.log) != 0 || ui.log_failed)) {
-        if (!ui.log_failed) fprintf(stderr, "mnist train: --log %s: writing failed: %s\n", log, strerror(errno));
+    int stopped = rc == 1 && interrupted, status = 0;
+    if (stopped)
+        fprintf(stderr, "mnist train: interrupted%s%s%s\n", a->checkpoint ? "; resume with --resume " : "",
+                a->checkpoint ? a->checkpoint : "", a->save ? "; saving the model as it is now" : "");
+    if (a->save && save_model(m, a->save) != 0) status = 1;
+    else if (a->save && !a->json) printf("Saved the model to %s\n", a->save);
+    if (stopped) status = 130;
+    return status;
+}
+
+/* --log closed: a write that failed makes a status of 0 one of 1. */
+static int close_log(train_ui *ui, int status) {
+    if (ui->log && (fclose(ui->log) != 0 || ui->log_failed)) {
+        if (!ui->log_failed)
+            fprintf(stderr, "mnist train: --log %s: writing failed: %s\n", ui->log_path, strerror(errno));
         if (status == 0) status = 1;
     }
-    if (plot && status != 1) {
-        /* the whole run: from the log when there is one (a resumed run appends to it) */
-        mnist_epoch_stats *h = ui.hist;
-        int n = ui.nhist;
-        if (log && !(h = malloc(CLI_MAX_LOG_RECORDS * sizeof *h)))
-            n = -1, snprintf(err.msg, sizeof err.msg, "out of memory");
-        else if (log)
-            n = mnist_read_log(log, h, CLI_MAX_LOG_RECORDS, &err);
-        if (n > 0 && mnist_plot_curves(plot, h, n, &err) == 0) {
-            if (!json) printf("Wrote the training curves to %s\n", plot);
-        } else {
-            fprintf(stderr, "mnist train: --plot %s: %s\n", plot, n ? err.msg : "no epochs to draw");
-            status = 1;
-        }
-        if (h != ui.hist) free(h);
+    return status;
+}
+
+/* --plot: the whole run's curves, from the log when there is one (a resumed run appends to it),
+ * else from the epochs of this command. 0, or 1 after the message. */
+static int draw_plot(const train_args *a, const train_ui *ui) {
+    mnist_epoch_stats *h = ui->hist;
+    int n = ui->nhist, status = 0;
+    mnist_err err;
+    if (a->log && !(h = malloc(CLI_MAX_LOG_RECORDS * sizeof *h)))
+        n = -1, snprintf(err.msg, sizeof err.msg, "out of memory");
+    else if (a->log)
+        n = mnist_read_log(a->log, h, CLI_MAX_LOG_RECORDS, &err);
+    if (n > 0 && mnist_plot_curves(a->plot, h, n, &err) == 0) {
+        if (!a->json) printf("Wrote the training curves to %s\n", a->plot);
+    } else {
+        fprintf(stderr, "mnist train: --plot %s: %s\n", a->plot, n ? err.msg : "no epochs to draw");
+        status = 1;
     }
+    if (h != ui->hist) free(h);
+    return status;
+}
+
+/* Train m on d (from st when resumed) with the progress bar, the log and the checkpoints, then
+ * end as finish, close_log and draw_plot say: the status. */
+static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, const mnist_data *d) {
+    train_ui ui = {.json = a->json, .progress = !a->json && !a->no_progress && isatty(2), .checkpoint = a->checkpoint,
+                   .o = &a->o, .batch = a->o.batch, .log_path = a->log};
+    if (a->log && !(ui.log = fopen(a->log, a->resume ? "a" : "w"))) {
+        fprintf(stderr, "mnist train: %s: %s\n", a->log, strerror(errno));
+        return 1;
+    }
+    if (!a->json && a->o.epochs > 0 && !nothing_left(a, st)) print_banner(a, m, st, d);
+    cli_catch_sigint(1);
+    mnist_train_hooks hooks = {.on_epoch = on_epoch, .on_step = on_step, .ud = &ui, .cancel = &interrupted,
+                               .on_checkpoint = a->checkpoint ? on_checkpoint : NULL};
+    mnist_err err;
+    int rc = mnist_train(m, d, &a->o, &hooks, a->resume ? st : NULL, &err);
+    cli_catch_sigint(0);
+    clear_bar(&ui);
+    int status = close_log(&ui, finish(a, m, rc, &err));
+    if (a->plot && status != 1 && draw_plot(a, &ui)) status = 1;
     free(ui.hist);
+    return status;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args a;
+    int p = parse_flags(argc, argv, &a);
+    if (p) return p == 1 ? 0 : 2;
+    int status = settle_options(&a);
+    if (status) return status;
+    mnist_model m = {0};
+    mnist_run_state st = {0};
+    mnist_data d = {0};
+    status = a.resume ? resume_model(&a, &m, &st) : new_model(&a, &m);
+    if (!status) status = check_outputs(&a);
+    if (!status) status = load_data(&a, &m, &st, &d);
+    if (!status) status = train_run(&a, &m, &st, &d);
     mnist_model_free(&m);
     mnist_run_state_free(&st);
     mnist_data_free(&d);
