@@ -288,6 +288,11 @@ typedef struct {
 mnist_train_opts mnist_train_defaults(void);
 /* Whether o makes sense for n training examples (n < 0: not known yet); 0, or -1 with a message. */
 int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err);
+/* Whether m takes s's images (its inputs are their pixels) and has one output per class: the one
+ * test of what fits, for training, evaluation and the commands. 0, or -1 with a message that calls
+ * the images and the network by the names given (NULL: "the images", "the network"). */
+int mnist_model_fits(const mnist_model *m, const mnist_split *s, const char *images, const char *network,
+                     mnist_err *err);
 /* Floats of optimizer state per parameter: 0 (SGD), 1 (momentum), 2 (Adam). */
 int mnist_optimizer_slots(mnist_optimizer o);
 /* The learning rate of step `step` (from 0) of a run of `steps` steps, `per_epoch` of them an epoch. */

@@ -40,13 +40,25 @@ void mnist_run_state_free(mnist_run_state *st) {
     memset(st, 0, sizeof *st);
 }
 
-static int check_fit(const mnist_model *m, const mnist_split *s, const char *what, mnist_err *err) {
-    if (s->rows * s->cols != m->sizes[0])
-        return errf(err, "the %s images have %dx%d = %d pixels but the network takes %d inputs", what, s->rows, s->cols,
-                    s->rows * s->cols, m->sizes[0]);
-    if (m->sizes[m->nlayers] != MNIST_CLASSES)
-        return errf(err, "the network has %d outputs; it needs %d, one per class", m->sizes[m->nlayers], MNIST_CLASSES);
+/* The one test of whether images of rows x cols fit a network of these sizes (nl weight layers):
+ * it takes their pixels, and has an output per class (exactly; with at_least, a backend's test,
+ * MNIST_CLASSES or more, for it computes any width). The messages name the images and the network
+ * as the caller calls them. */
+static int fits(const int *sizes, int nl, int rows, int cols, int at_least, const char *images, const char *network,
+                mnist_err *err) {
+    if (rows * cols != sizes[0])
+        return errf(err, "%s: images of %dx%d = %d pixels do not fit %s, which takes %d inputs", images, rows, cols,
+                    rows * cols, network, sizes[0]);
+    if (sizes[nl] != MNIST_CLASSES && !(at_least && sizes[nl] > MNIST_CLASSES))
+        return errf(err, "%s has %d outputs; it needs %s%d, one per class", network, sizes[nl],
+                    at_least ? "at least " : "", MNIST_CLASSES);
     return 0;
+}
+
+int mnist_model_fits(const mnist_model *m, const mnist_split *s, const char *images, const char *network,
+                     mnist_err *err) {
+    return fits(m->sizes, m->nlayers, s->rows, s->cols, 0, images ? images : "the images",
+                network ? network : "the network", err);
 }
 
 int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
@@ -297,7 +309,9 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
                 const mnist_run_state *resume, mnist_err *err) {
     static const mnist_train_hooks none = {0};
     if (!h) h = &none;
-    if (check_fit(m, &d->train, "training", err) || check_fit(m, &d->test, "test", err)) return -1;
+    if (mnist_model_fits(m, &d->train, "the training set", NULL, err) ||
+        mnist_model_fits(m, &d->test, "the test set", NULL, err))
+        return -1;
     if (o->epochs < 0) return errf(err, "epochs must be 0 or more, not %d", o->epochs);
     if (o->epochs == 0) return 0;
     if (mnist_train_check(o, d->train.n, err)) return -1;
@@ -311,11 +325,7 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
 }
 
 int backend_check_split(const int *sizes, int nl, const mnist_split *s, mnist_err *err) {
-    if (s->rows * s->cols != sizes[0])
-        return errf(err, "images of %dx%d = %d pixels do not fit a network with %d inputs", s->rows, s->cols,
-                    s->rows * s->cols, sizes[0]);
-    if (sizes[nl] < MNIST_CLASSES)
-        return errf(err, "a network with %d outputs cannot score %d classes", sizes[nl], MNIST_CLASSES);
+    if (fits(sizes, nl, s->rows, s->cols, 1, "the data", "the network", err)) return -1;
     if (s->n < 0) return errf(err, "a split of %d examples", s->n);
     for (int i = 0; i < s->n; i++)
         if (s->labels[i] >= MNIST_CLASSES)
@@ -361,7 +371,7 @@ int mnist_evaluate(const mnist_model *m, const mnist_split *s, int threads, mnis
 
 int mnist_evaluate_on(const mnist_model *m, const mnist_split *s, mnist_device device, int threads,
                       mnist_eval_result *r, mnist_err *err) {
-    if (check_fit(m, s, "evaluation", err)) return -1;
+    if (mnist_model_fits(m, s, NULL, NULL, err)) return -1;
     if (threads < 0 || threads > MNIST_MAX_THREADS)
         return errf(err, "threads %d is outside 0 (all cores) .. %d", threads, MNIST_MAX_THREADS);
     backend_opts bo = {.max_batch = 1, .threads = threads, .act = mnist_model_activation(m)};

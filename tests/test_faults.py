@@ -175,8 +175,15 @@ def test_data(tmp):
     refused("train on 20x20 images with 784 inputs", p, 1, os.path.join(small, NAMES[0]), "20x20 = 400 pixels",
             "784 inputs")
     check("Epoch" not in p.stdout, "...before any training")
-    p = run("train", "--data", small, "--no-verify", "--epochs", "1", "--layers", "400,16,10", "--batch", "2")
+    ck400 = os.path.join(tmp, "400.ckpt")
+    p = run("train", "--data", small, "--no-verify", "--epochs", "1", "--layers", "400,16,10", "--batch", "2",
+            "--checkpoint", ck400)
     check(p.returncode == 0, f"20x20 images train a network with 400 inputs: {p.stderr.strip()}")
+    # resumed on 28x28 images, the network is the checkpoint's (not the --layers of the recipe)
+    p = run("train", "--data", good, "--no-verify", "--resume", ck400, "--epochs", "2")
+    refused("train --resume of a 400-input checkpoint on 28x28 images", p, 1, os.path.join(good, NAMES[0]),
+            "28x28 = 784 pixels", f"the network of {ck400}, which takes 400 inputs")
+    check("Resuming" not in p.stdout, "...before the banner")
     model = os.path.join(tmp, "784.safetensors")
     safetensors(model, [784, 10])
     p = run("eval", "--data", small, "--no-verify", "--model", model)

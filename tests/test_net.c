@@ -196,8 +196,35 @@ static void test_fit(void) {
     mnist_model m;
     mnist_err err;
     mnist_model_create(&m, (int[]){784, 10}, 2, &err);
-    check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1 && strstr(err.msg, "784 inputs"),
+    check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1 &&
+              !strcmp(err.msg, "the training set: images of 4x4 = 16 pixels do not fit the network, which takes 784 "
+                               "inputs"),
           "a 784-input network refuses 4x4 images: \"%s\"", err.msg);
+    mnist_eval_result r;
+    check(mnist_evaluate(&m, &d.split, 1, &r, &err) == -1 &&
+              !strcmp(err.msg, "the images: images of 4x4 = 16 pixels do not fit the network, which takes 784 inputs"),
+          "evaluation refuses them in the same words: \"%s\"", err.msg);
+    check(mnist_model_fits(&m, &d.split, "FILE", "the model M", &err) == -1 &&
+              !strcmp(err.msg, "FILE: images of 4x4 = 16 pixels do not fit the model M, which takes 784 inputs"),
+          "mnist_model_fits names them as its caller does: \"%s\"", err.msg);
+    mnist_model_free(&m);
+    /* one output per class: exactly for training and evaluation; a backend computes any more */
+    mnist_model_create(&m, (int[]){IN, 12}, 2, &err);
+    check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1 &&
+              !strcmp(err.msg, "the network has 12 outputs; it needs 10, one per class"),
+          "a network of 12 outputs is refused for training: \"%s\"", err.msg);
+    check(mnist_evaluate(&m, &d.split, 1, &r, &err) == -1 && strstr(err.msg, "it needs 10, one per class"),
+          "and for evaluation: \"%s\"", err.msg);
+    backend *b = backend_cpu_create(&m, &(backend_opts){.max_batch = BATCH, .threads = 1}, &err);
+    check(b && b->set_data(b, SPLIT_TEST, &d.split, &err) == 0, "a backend takes 12 outputs");
+    if (b) b->destroy(b);
+    mnist_model_free(&m);
+    mnist_model_create(&m, (int[]){IN, 5}, 2, &err);
+    b = backend_cpu_create(&m, &(backend_opts){.max_batch = BATCH, .threads = 1}, &err);
+    check(b && b->set_data(b, SPLIT_TEST, &d.split, &err) == -1 &&
+              !strcmp(err.msg, "the network has 5 outputs; it needs at least 10, one per class"),
+          "but not 5: \"%s\"", err.msg);
+    if (b) b->destroy(b);
     mnist_model_free(&m);
     mnist_model_create(&m, (int[]){IN, 10}, 2, &err);
     check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1 && strstr(err.msg, "batch size 128"),

@@ -225,22 +225,15 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
 }
 
 int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, const mnist_model *m, const char *what) {
-    int pixels = d->test.rows * d->test.cols; /* both at most 4096 (the IDX reader's limit) */
-    if (pixels == m->sizes[0] && m->sizes[m->nlayers] == MNIST_CLASSES) return 0;
-    if (pixels != m->sizes[0]) {
-        const mnist_dataset *ds = mnist_dataset_get(cli_dataset);
-        char dir[4096], path[4096];
-        mnist_err err;
-        if (mnist_dataset_dir(dir, sizeof dir, ds, flag_dir, &err) ||
-            mnist_data_file(path, sizeof path, dir, &ds->files[strcmp(cmd, "train") ? MNIST_TEST_IMAGES : MNIST_TRAIN_IMAGES],
-                            &err) < 0)
-            snprintf(path, sizeof path, "the test images");
-        fprintf(stderr, "mnist %s: %s: images of %dx%d = %d pixels do not fit %s, which takes %d inputs\n", cmd, path,
-                d->test.rows, d->test.cols, pixels, what, m->sizes[0]);
-    } else {
-        fprintf(stderr, "mnist %s: %s has %d outputs; it needs %d, one per class\n", cmd, what,
-                m->sizes[m->nlayers], MNIST_CLASSES);
-    }
+    int train = !strcmp(cmd, "train"); /* its training set, else the test set (the two are one size: idx.c) */
+    const mnist_dataset *ds = mnist_dataset_get(cli_dataset);
+    char dir[4096], path[4096];
+    mnist_err err;
+    if (mnist_dataset_dir(dir, sizeof dir, ds, flag_dir, &err) ||
+        mnist_data_file(path, sizeof path, dir, &ds->files[train ? MNIST_TRAIN_IMAGES : MNIST_TEST_IMAGES], &err) < 0)
+        snprintf(path, sizeof path, "the %s images", train ? "training" : "test");
+    if (mnist_model_fits(m, train ? &d->train : &d->test, path, what, &err) == 0) return 0;
+    fprintf(stderr, "mnist %s: %s\n", cmd, err.msg);
     return 1;
 }
 

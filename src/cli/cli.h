@@ -49,8 +49,9 @@ int cli_set_dataset(const char *cmd, const char *name);
 /* Load cli_dataset from its folder (flag_dir, or the default), fetching it first when a file is
  * missing and verify is set; 0, or 1 (message printed), or 130 when Ctrl-C stopped the download. */
 int cli_load_data(const char *flag_dir, int verify, mnist_data *d);
-/* 0 when m (described by what: "the model FILE", "--layers L") takes d's images and has one
- * output per class; else prints one line naming the images file or the model, and returns 1. */
+/* 0 when m (described by what: "the model FILE", "the network --layers L") takes the images of d's
+ * split that cmd uses (train: the training set, else the test set) and has one output per class,
+ * as mnist_model_fits says; else prints its one line, naming the images file and m, and returns 1. */
 int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, const mnist_model *m, const char *what);
 
 /* 0 when path looks writable, so that a long run does not fail at its end: not a folder, its folder

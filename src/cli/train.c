@@ -442,8 +442,9 @@ static int nothing_left(const train_args *a, const mnist_run_state *st) {
 static int load_data(const train_args *a, const mnist_model *m, const mnist_run_state *st, mnist_data *d) {
     int status = cli_load_data(a->dir, !a->no_verify, d);
     if (status) return status;
-    char what[300];
-    snprintf(what, sizeof what, "the network --layers %s", a->r.layers);
+    char what[4200];
+    if (a->resume) snprintf(what, sizeof what, "the network of %s", a->resume);
+    else snprintf(what, sizeof what, "the network --layers %s", a->r.layers);
     if (cli_check_fit("train", a->dir, d, m, what)) return 1;
     int done = nothing_left(a, st);
     mnist_err err;
