@@ -358,11 +358,21 @@ typedef struct {
     volatile int *cancel; /* set non-zero (e.g. from SIGINT) to stop after the current step */
 } mnist_train_hooks;
 
+/* Whether a run of o from resume (NULL: from the start) has no epoch left to train: o->epochs is
+ * 0, or resume stands at it or past it. */
+int mnist_train_finished(const mnist_train_opts *o, const mnist_run_state *resume);
+/* What mnist_train checks before it trains: m fits d's training and test sets (mnist_model_fits);
+ * then, unless the run is finished, o fits d's training examples (mnist_train_check) and resume
+ * (when non-NULL) fits them too: optimizer state of o's size for m, a position within an epoch's
+ * steps (its messages begin "the checkpoint"). 0, or -1 with a message. */
+int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
+                     const mnist_run_state *resume, mnist_err *err);
 /* Train m in place on d with the lab's batch order: per epoch a permutation from
  * RandomState(seed), floor(n / batch) steps of the optimizer, then evaluations. resume, when
  * non-NULL, continues a run from a checkpoint (m holds its parameters). Returns 0 when all
- * epochs ran, 1 when stopped early (cancel, or on_epoch), with m after the last finished step;
- * -1 on error. A loss or a parameter that stops being finite is an error, and NaNs never reach
+ * epochs ran or there were none to run (mnist_train_finished: m as it came), 1 when stopped
+ * early (cancel, or on_epoch), with m after the last finished step; -1 on error, mnist_train_fits'
+ * among them. A loss or a parameter that stops being finite is an error, and NaNs never reach
  * m: it then holds the parameters of the last checkpoint (or those it came with). */
 int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, const mnist_train_hooks *h,
                 const mnist_run_state *resume, mnist_err *err);

@@ -61,6 +61,14 @@ int mnist_model_fits(const mnist_model *m, const mnist_split *s, const char *ima
                 network ? network : "the network", err);
 }
 
+/* Steps per epoch of o on n training examples (o checked): the lab drops the remainder. */
+static int steps_per_epoch(const mnist_train_opts *o, int n) { return (n - o->validation) / o->batch; }
+
+/* Floats of o's optimizer state for m. */
+static size_t state_floats(const mnist_train_opts *o, const mnist_model *m) {
+    return (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
+}
+
 int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     if (o->validation < 0) return errf(err, "validation must be 0 or more examples, not %d", o->validation);
     if (o->batch < 1) return errf(err, "batch size must be at least 1, not %d", o->batch);
@@ -88,6 +96,35 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     if (o->threads < 0 || o->threads > MNIST_MAX_THREADS)
         return errf(err, "threads %d is outside 0 (all cores) .. %d", o->threads, MNIST_MAX_THREADS);
     return 0;
+}
+
+/* Whether resume fits a run of o on m with n training examples (o checked): its optimizer state
+ * is o's for m, and its position is within an epoch's steps. */
+static int resume_fits(const mnist_model *m, const mnist_train_opts *o, int n, const mnist_run_state *resume,
+                       mnist_err *err) {
+    size_t nstate = state_floats(o, m);
+    int nb = steps_per_epoch(o, n);
+    if (resume->nstate != nstate)
+        return errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected", resume->nstate,
+                    nstate);
+    if (resume->step < 0 || resume->step > nb || resume->epoch < 0)
+        return errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch",
+                    resume->epoch, resume->step, nb);
+    return 0;
+}
+
+int mnist_train_finished(const mnist_train_opts *o, const mnist_run_state *resume) {
+    return o->epochs == 0 || (o->epochs > 0 && resume && resume->epoch >= o->epochs);
+}
+
+int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
+                     const mnist_run_state *resume, mnist_err *err) {
+    if (mnist_model_fits(m, &d->train, "the training set", NULL, err) ||
+        mnist_model_fits(m, &d->test, "the test set", NULL, err))
+        return -1;
+    if (mnist_train_finished(o, resume)) return 0;
+    if (mnist_train_check(o, d->train.n, err)) return -1;
+    return resume ? resume_fits(m, o, d->train.n, resume, err) : 0;
 }
 
 /* One run of mnist_train: what its epochs share. */
@@ -136,9 +173,9 @@ static int run_open(run *r, mnist_model *m, const mnist_data *d, const mnist_tra
                     const mnist_train_hooks *h, mnist_err *err) {
     *r = (run){.m = m, .o = o, .h = h};
     split_validation(&d->train, o->validation, &r->train, &r->valid);
-    r->nb = r->train.n / o->batch;
+    r->nb = steps_per_epoch(o, d->train.n);
     r->total = (long)r->nb * o->epochs;
-    r->st.nstate = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
+    r->st.nstate = state_floats(o, m);
     mnist_rng_seed(&r->order, o->seed);
     backend_opts bo = backend_options(m, o, d->train.cols);
     if (!(r->b = backend_create(o->device, m, &bo, err))) return -1;
@@ -165,14 +202,9 @@ static void run_close(run *r) {
     if (r->b) r->b->destroy(r->b);
 }
 
-/* Go on from a checkpoint's state: the backend gets its optimizer state, r its batch order. */
+/* Go on from a checkpoint's state (mnist_train_fits checked it): the backend gets its optimizer
+ * state, r its batch order. */
 static int run_resume(run *r, const mnist_run_state *resume, mnist_err *err) {
-    if (resume->nstate != r->st.nstate)
-        return errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected",
-                    resume->nstate, r->st.nstate);
-    if (resume->step < 0 || resume->step > r->nb || resume->epoch < 0)
-        return errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch",
-                    resume->epoch, resume->step, r->nb);
     if (r->b->set_state(r->b, resume->state, resume->steps_done, err)) return -1;
     r->order = resume->order;
     return 0;
@@ -309,12 +341,8 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
                 const mnist_run_state *resume, mnist_err *err) {
     static const mnist_train_hooks none = {0};
     if (!h) h = &none;
-    if (mnist_model_fits(m, &d->train, "the training set", NULL, err) ||
-        mnist_model_fits(m, &d->test, "the test set", NULL, err))
-        return -1;
-    if (o->epochs < 0) return errf(err, "epochs must be 0 or more, not %d", o->epochs);
-    if (o->epochs == 0) return 0;
-    if (mnist_train_check(o, d->train.n, err)) return -1;
+    if (mnist_train_fits(m, d, o, resume, err)) return -1;
+    if (mnist_train_finished(o, resume)) return 0;
     run r;
     int rc = run_open(&r, m, d, o, h, err);
     if (rc == 0 && resume) rc = run_resume(&r, resume, err);

@@ -402,6 +402,7 @@ def test_outputs(tmp, data):
         rewrite_metadata(ckpt, bad, change)
         p = run("train", "--data", data, "--no-verify", "--resume", bad, "--epochs", "2")
         refused(f"train --resume of a checkpoint with {label}", p, status, bad, *needles)
+        check("Resuming" not in p.stdout, f"train --resume of a checkpoint with {label}: refused before the banner")
 
     # eval --errors when nothing is misread: said once, no picture, and no claim that one was written
     right = os.path.join(tmp, "all-right")

@@ -237,6 +237,42 @@ static void test_fit(void) {
     check(mnist_parse_layers("784,-3,10", s, &n, &err) == -1, "a negative size is refused: \"%s\"", err.msg);
 }
 
+/* What mnist_train refuses before it trains is what mnist_train_fits says, a resumed run's position
+ * among it; a run with no epoch left to train fits whatever its options, and m stays as it came. */
+static void test_fits(void) {
+    toy_data d;
+    toy_init(&d, 2);
+    mnist_data data = {.train = d.split, .test = d.split};
+    mnist_train_opts o = mnist_train_defaults();
+    o.batch = BATCH, o.epochs = 2;
+    mnist_model m;
+    mnist_err err, err2;
+    mnist_model_create(&m, sizes, nsizes, &err);
+    mnist_model_init_lab(&m, 0.1, 0);
+    mnist_run_state st = {.epoch = 1, .step = 2}; /* 7 examples, batches of 5: 1 step an epoch */
+    check(mnist_train_fits(&m, &data, &o, &st, &err) == -1 &&
+              !strcmp(err.msg, "the checkpoint's position (epoch 1, step 2) does not fit 1 steps per epoch"),
+          "a position past the epoch's steps does not fit: \"%s\"", err.msg);
+    check(mnist_train(&m, &data, &o, NULL, &st, &err2) == -1 && !strcmp(err.msg, err2.msg),
+          "mnist_train refuses it in the same words: \"%s\"", err2.msg);
+    st.step = 1, st.nstate = 3;
+    check(mnist_train_fits(&m, &data, &o, &st, &err) == -1 && strstr(err.msg, "holds 3 floats of optimizer state"),
+          "optimizer state of another size does not fit: \"%s\"", err.msg);
+    st = (mnist_run_state){.epoch = 2};
+    o.batch = NEX + 1;
+    float *before = malloc(m.nparams * sizeof *before);
+    memcpy(before, m.params, m.nparams * sizeof *before);
+    check(mnist_train_finished(&o, &st) && mnist_train_fits(&m, &data, &o, &st, &err) == 0 &&
+              mnist_train(&m, &data, &o, NULL, &st, &err) == 0 &&
+              !memcmp(before, m.params, m.nparams * sizeof *before),
+          "a run resumed at its last epoch has nothing to do: its batch is not judged, m is as it came");
+    check(!mnist_train_finished(&o, NULL) && mnist_train_fits(&m, &data, &o, NULL, &err) == -1 &&
+              strstr(err.msg, "batch size 8"),
+          "from the start, the same batch does not fit: \"%s\"", err.msg);
+    free(before);
+    mnist_model_free(&m);
+}
+
 /* What the trainer refuses: options out of their enums' range or a rate past float's, and a model
  * that holds a NaN its loss cannot show (a ReLU unit's bias: the unit outputs 0, its gradient is 0,
  * the loss stays finite); there the error names the tensor and m keeps what it had. */
@@ -314,6 +350,7 @@ int main(void) {
     test_gradients();
     test_determinism();
     test_fit();
+    test_fits();
     test_refused();
     return check_status();
 }

@@ -432,13 +432,12 @@ static int check_outputs(const train_args *a) {
     return 0;
 }
 
-/* Whether a resumed run has trained all its epochs already. */
-static int nothing_left(const train_args *a, const mnist_run_state *st) {
-    return a->resume && st->epoch >= a->o.epochs;
-}
+/* The state a run goes on from: st when resumed, else none. */
+static const mnist_run_state *resumed(const train_args *a, const mnist_run_state *st) { return a->resume ? st : NULL; }
 
-/* d loaded and checked against m and a's options (--batch and --validation, where there is
- * training to do). 0, or the status after the message. */
+/* d loaded and checked against m (cli_check_fit names the files), then as mnist_train will check
+ * it: --batch and --validation against the data, a resumed run's position, where there is
+ * training to do. 0, or the status after the message. */
 static int load_data(const train_args *a, const mnist_model *m, const mnist_run_state *st, mnist_data *d) {
     int status = cli_load_data(a->dir, !a->no_verify, d);
     if (status) return status;
@@ -446,13 +445,12 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
     if (a->resume) snprintf(what, sizeof what, "the network of %s", a->resume);
     else snprintf(what, sizeof what, "the network --layers %s", a->r.layers);
     if (cli_check_fit("train", a->dir, d, m, what)) return 1;
-    int done = nothing_left(a, st);
     mnist_err err;
-    if (a->o.epochs > 0 && !done && mnist_train_check(&a->o, d->train.n, &err)) {
+    if (mnist_train_fits(m, d, &a->o, resumed(a, st), &err)) {
         fprintf(stderr, "mnist train: %s%s%s\n", a->resume ? a->resume : "", a->resume ? ": " : "", err.msg);
         return a->resume ? 1 : 2;
     }
-    if (done)
+    if (a->resume && mnist_train_finished(&a->o, st))
         fprintf(stderr, "mnist train: note: %s has trained its %d epoch%s: nothing to do; --epochs N (more) goes on\n",
                 a->resume, a->o.epochs, a->o.epochs == 1 ? "" : "s");
     return 0;
@@ -477,9 +475,8 @@ static void print_banner(const train_args *a, const mnist_model *m, const mnist_
 /* How mnist_train's rc ends the command: its error, or the note of a Ctrl-C, then the model saved
  * (--save). The status. */
 static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err) {
-    if (rc < 0) {
-        int of_resume = a->resume && !strncmp(err->msg, "the checkpoint", 14); /* the library knows no file name */
-        fprintf(stderr, "mnist train: %s%s%s\n", of_resume ? a->resume : "", of_resume ? ": " : "", err->msg);
+    if (rc < 0) { /* not the checkpoint's: load_data checked it as mnist_train does */
+        fprintf(stderr, "mnist train: %s\n", err->msg);
         return 1;
     }
     int stopped = rc == 1 && interrupted, status = 0;
@@ -531,12 +528,12 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
         fprintf(stderr, "mnist train: %s: %s\n", a->log, strerror(errno));
         return 1;
     }
-    if (!a->json && a->o.epochs > 0 && !nothing_left(a, st)) print_banner(a, m, st, d);
+    if (!a->json && !mnist_train_finished(&a->o, resumed(a, st))) print_banner(a, m, st, d);
     cli_catch_sigint(1);
     mnist_train_hooks hooks = {.on_epoch = on_epoch, .on_step = on_step, .ud = &ui, .cancel = &interrupted,
                                .on_checkpoint = a->checkpoint ? on_checkpoint : NULL};
     mnist_err err;
-    int rc = mnist_train(m, d, &a->o, &hooks, a->resume ? st : NULL, &err);
+    int rc = mnist_train(m, d, &a->o, &hooks, resumed(a, st), &err);
     cli_catch_sigint(0);
     clear_bar(&ui);
     int status = close_log(&ui, finish(a, m, rc, &err));
