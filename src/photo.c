@@ -980,7 +980,7 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     if (found[first] == -2) return errf(err, "%s: out of memory", name);
     int take = found[first] == 0 ? first : !first;
     if (take != first && found[take] == 0) found[take] = keep_ink(k, take, &pp[take], &bb, name, take ? &err_light : err);
-    if (found[0] == -2 || found[1] == -2) return errf(err, "%s: out of memory", name);
+    if (found[take] == -2) return errf(err, "%s: out of memory", name); /* read_ink gives 0 or -1 only */
     if (found[take] != 0) return -1; /* err holds why the dark reading found nothing */
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
     m->bb = bb;
