@@ -404,6 +404,18 @@ def test_outputs(tmp, data):
         refused(f"train --resume of a checkpoint with {label}", p, status, bad, *needles)
         check("Resuming" not in p.stdout, f"train --resume of a checkpoint with {label}: refused before the banner")
 
+    # plot --out naming the records it reads: refused before either is touched (it wrote the chart over
+    # the log)
+    records = os.path.join(tmp, "records.jsonl")
+    with open(records, "w") as f:
+        f.write('{"epoch":0,"seconds":1,"loss":2.3,"test_loss":2.2,"test_accuracy":0.2}\n')
+    before = open(records).read()
+    p = run("plot", records, "--out", os.path.join(tmp, ".", "records.jsonl"))
+    refused("plot --out naming its own records file", p, 2, "--out", "records.jsonl", "records file itself")
+    check(open(records).read() == before, "plot --out onto its records: the records are left as they were")
+    p = run("plot", records, "--out", missing)
+    refused("plot --out into a missing folder", p, 1, "--out", missing, "No such file")
+
     # eval --errors when nothing is misread: said once, no picture, and no claim that one was written
     right = os.path.join(tmp, "all-right")
     dataset(right)

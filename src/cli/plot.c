@@ -16,6 +16,12 @@ int cmd_plot(int argc, char **argv) {
         fprintf(stderr, "mnist plot: give one FILE.jsonl (see 'mnist plot --help')\n");
         return 2;
     }
+    /* the chart written over the records it is drawn from would lose them */
+    if (cli_same_file(files.items[0], out)) {
+        fprintf(stderr, "mnist plot: --out %s is the records file itself: give the chart its own name\n", out);
+        return 2;
+    }
+    if (cli_check_output("plot", "--out", out, 1)) return 1;
     mnist_epoch_stats *s = malloc(CLI_MAX_LOG_RECORDS * sizeof *s);
     if (!s) {
         fprintf(stderr, "mnist plot: out of memory\n");
