@@ -416,6 +416,23 @@ def test_outputs(tmp, data):
     p = run("plot", records, "--out", missing)
     refused("plot --out into a missing folder", p, 1, "--out", missing, "No such file")
 
+    # eval's pictures: checked before the evaluation, never the model file or each other (--confusion
+    # onto the model wrote an SVG over it)
+    evm = os.path.join(tmp, "eval-outputs.safetensors")
+    safetensors(evm, [784, 10])
+    before = open(evm, "rb").read()
+    pic = os.path.join(tmp, "pic.svg")
+    for extra, status, needles in ((["--confusion", evm], 2, ("--model", "--confusion", "same file")),
+                                   (["--errors", os.path.join(tmp, ".", "eval-outputs.safetensors")], 2,
+                                    ("--model", "--errors", "same file")),
+                                   (["--confusion", pic, "--errors", pic], 2, ("--confusion", "--errors", "same file")),
+                                   (["--confusion", missing], 1, ("--confusion", missing, "No such file")),
+                                   (["--errors", tmp], 1, ("--errors", tmp, "is a folder"))):
+        p = run("eval", "--data", data, "--no-verify", "--model", evm, *extra)
+        refused(f"eval {' '.join(extra)}", p, status, *needles)
+        check("Test accuracy" not in p.stdout, f"eval {' '.join(extra)}: refused before the evaluation")
+    check(open(evm, "rb").read() == before, "eval --confusion onto the model: the model is left as it was")
+
     # eval --errors when nothing is misread: said once, no picture, and no claim that one was written
     right = os.path.join(tmp, "all-right")
     dataset(right)

@@ -85,6 +85,19 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "mnist eval: --threads %d is more than %d\n", threads, MNIST_MAX_THREADS);
         return 2;
     }
+    /* the pictures' files, checked before the evaluation: each writable, none the model or the other */
+    const char *outs[][2] = {{"--confusion", confusion}, {"--errors", errors}};
+    for (int i = 0; i < 2; i++) {
+        if (!outs[i][1]) continue;
+        const char *other = cli_same_file(outs[i][1], model) ? "--model"
+                            : i == 1 && confusion && cli_same_file(errors, confusion) ? "--confusion" : NULL;
+        if (other) {
+            fprintf(stderr, "mnist eval: %s and %s are the same file (%s): give each its own\n", other, outs[i][0],
+                    outs[i][1]);
+            return 2;
+        }
+        if (cli_check_output("eval", outs[i][0], outs[i][1], 1)) return 1;
+    }
     mnist_err err;
     if (mnist_device_check((mnist_device)dev, &err)) { /* before the data are loaded */
         fprintf(stderr, "mnist eval: %s\n", err.msg);
