@@ -433,6 +433,12 @@ def test_outputs(tmp, data):
         check("Test accuracy" not in p.stdout, f"eval {' '.join(extra)}: refused before the evaluation")
     check(open(evm, "rb").read() == before, "eval --confusion onto the model: the model is left as it was")
 
+    # show --out: checked before the digits are drawn, naming the flag
+    for target, needle in ((missing, "No such file"), (tmp, "is a folder")):
+        p = run("show", "--data", data, "--no-verify", "--out", target)
+        refused(f"show --out {target}", p, 1, "--out", target, needle)
+        check(p.stdout == "", f"show --out {target}: refused before any digit is drawn: {p.stdout[:60]!r}")
+
     # eval --errors when nothing is misread: said once, no picture, and no claim that one was written
     right = os.path.join(tmp, "all-right")
     dataset(right)
