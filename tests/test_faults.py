@@ -369,6 +369,18 @@ def test_outputs(tmp, data):
     check(p.returncode == 0, f"train a checkpoint of 1 epoch: {p.stderr.strip()}")
     p = run("train", "--data", data, "--no-verify", "--resume", ckpt, "--save", ckpt)
     refused("train --resume and --save naming one file", p, 2, "--save", "--resume", "same file")
+    # with --checkpoint another file, the checkpoint resumed from is only read: no output may name it
+    # (--log appended its lines to it, --save and --plot replaced it)
+    before = open(ckpt, "rb").read()
+    other = os.path.join(tmp, "other.ckpt")
+    for flag in ("--log", "--save", "--plot"):
+        p = run("train", "--data", data, "--no-verify", "--resume", ckpt, "--epochs", "2", "--checkpoint", other,
+                flag, os.path.join(tmp, ".", "outputs.ckpt"))
+        refused(f"train --resume X --checkpoint Y {flag} X", p, 2, "--resume", flag, "same file")
+    check(open(ckpt, "rb").read() == before and not os.path.exists(other),
+          "the checkpoint resumed from is left as it was, and nothing was trained")
+    p = run("train", "--data", data, "--no-verify", "--resume", ckpt, "--checkpoint", os.path.join(tmp, ".", "outputs.ckpt"))
+    check(p.returncode == 0, f"train --resume X --checkpoint X (the same file named twice) goes on: {p.stderr.strip()}")
     p = run("train", "--data", data, "--no-verify", "--resume", ckpt)
     check(p.returncode == 0 and "has trained its 1 epoch:" in p.stderr and "Training" not in p.stdout,
           f"resuming a finished run says so and trains nothing: {p.stderr.strip()}")

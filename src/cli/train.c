@@ -414,13 +414,17 @@ static int new_model(const train_args *a, mnist_model *m) {
 /* The files this run writes, checked now, not after hours of training: each can be written, and
  * no two are one file. 0, or the status after the message. */
 static int check_outputs(const train_args *a) {
-    const char *outs[][2] = {{"--save", a->save},
+    /* the checkpoint resumed from is read, not written, when --checkpoint names another file: no
+     * output may name it then (--log appended to it, --save or --plot replaced it) */
+    int read_only = a->resume && !cli_same_file(a->checkpoint, a->resume);
+    const char *outs[][2] = {{"--resume", read_only ? a->resume : NULL},
+                             {"--save", a->save},
                              {a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint},
                              {"--log", a->log},
                              {"--plot", a->plot}};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (!outs[i][1]) continue;
-        int bad = cli_check_output("train", outs[i][0], outs[i][1], i != 2); /* --log: appended */
+        int bad = i && cli_check_output("train", outs[i][0], outs[i][1], i != 3); /* --log: appended */
         for (int j = 0; j < i && !bad; j++)
             if (outs[j][1] && cli_same_file(outs[i][1], outs[j][1])) {
                 fprintf(stderr, "mnist train: %s and %s are the same file (%s): give each its own\n", outs[j][0],
