@@ -541,7 +541,10 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     cli_catch_sigint(0);
     clear_bar(&ui);
     int status = close_log(&ui, finish(a, m, rc, &err));
-    if (a->plot && status != 1 && draw_plot(a, &ui)) status = 1;
+    /* a run stopped by Ctrl-C still draws the epochs it has, and keeps its status 130; stopped in its
+     * first epoch, a new run has none to draw */
+    int nothing = status == 130 && !a->resume && ui.nhist == 0;
+    if (a->plot && status != 1 && !nothing && draw_plot(a, &ui) && status == 0) status = 1;
     free(ui.hist);
     return status;
 }
