@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -450,6 +451,18 @@ def test_outputs(tmp, data):
         p = run("show", "--data", data, "--no-verify", "--out", target)
         refused(f"show --out {target}", p, 1, "--out", target, needle)
         check(p.stdout == "", f"show --out {target}: refused before any digit is drawn: {p.stdout[:60]!r}")
+
+    # --log a FIFO that no process reads: refused, not waited on (it hung before training, forever);
+    # one that is read takes the records
+    fifo = os.path.join(tmp, "log-fifo")
+    os.mkfifo(fifo)
+    p = run("train", *d, "--epochs", "1", "--log", fifo, timeout=20)
+    refused("train --log a FIFO that no one reads", p, 1, "--log", fifo, "no process is reading")
+    reader = subprocess.Popen(["cat", fifo], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)  # cat opens the FIFO
+    p = run("train", *d, "--epochs", "1", "--log", fifo, timeout=20)
+    got = reader.communicate(timeout=20)[0]
+    check(p.returncode == 0 and got.startswith('{"epoch":0,'), f"train --log a FIFO that is read: {got[:40]!r}")
 
     # eval --errors when nothing is misread: said once, no picture, and no claim that one was written
     right = os.path.join(tmp, "all-right")

@@ -1,5 +1,6 @@
 /* train.c: mnist train. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,13 +524,25 @@ static int draw_plot(const train_args *a, const train_ui *ui) {
     return status;
 }
 
+/* The --log file, appended to (a resumed run) or emptied: a FIFO that no process reads is refused
+ * (ENXIO) rather than waited on, one that is read takes the records. NULL with errno set. */
+static FILE *open_log(const char *path, int append) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
+    if (fd < 0) return NULL;
+    int fl = fcntl(fd, F_GETFL), e;
+    FILE *f = fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, append ? "a" : "w");
+    if (!f) e = errno, close(fd), errno = e;
+    return f;
+}
+
 /* Train m on d (from st when resumed) with the progress bar, the log and the checkpoints, then
  * end as finish, close_log and draw_plot say: the status. */
 static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, const mnist_data *d) {
     train_ui ui = {.json = a->json, .progress = !a->json && !a->no_progress && isatty(2), .checkpoint = a->checkpoint,
                    .o = &a->o, .batch = a->o.batch, .log_path = a->log};
-    if (a->log && !(ui.log = fopen(a->log, a->resume ? "a" : "w"))) {
-        fprintf(stderr, "mnist train: %s: %s\n", a->log, strerror(errno));
+    if (a->log && !(ui.log = open_log(a->log, a->resume != NULL))) {
+        fprintf(stderr, "mnist train: --log %s: %s\n", a->log,
+                errno == ENXIO ? "a FIFO that no process is reading" : strerror(errno));
         return 1;
     }
     if (!a->json && !mnist_train_finished(&a->o, resumed(a, st))) print_banner(a, m, st, d);
