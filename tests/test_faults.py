@@ -118,6 +118,15 @@ def test_flags(tmp, data):
             (["frobnicate"], "frobnicate")):
         p = run(*args, *d) if args[0] != "frobnicate" else run(*args)
         refused(f"usage error {' '.join(args)}", p, 2, needle)
+    # --help (and -h) is answered wherever it stands before a bad flag, with status 0 and the usage on
+    # stdout: train read --recipe before the other flags and refused an unknown one even after --help
+    for args in (["train", "--help", "--recipe", "foo"], ["train", "--recipe", "foo", "-h"],
+                 ["eval", "--dataset", "foo", "--help"], ["predict", "-h", "--top", "0"], ["show", "--help"],
+                 ["fetch", "--help"], ["plot", "--help"], ["serve", "--help"]):
+        p = run(*args)
+        check(p.returncode == 0 and p.stdout.startswith(f"usage: mnist {args[0]} ") and p.stderr == "",
+              f"{' '.join(args)}: the usage, status 0 (status {p.returncode}, stderr {p.stderr.strip()!r})")
+    refused("usage error train --recipe foo", run("train", "--recipe", "foo"), 2, "--recipe 'foo'")
     p = run("train", *d, "--lr")  # a flag without its value at the end
     refused("usage error: --lr with no value", p, 2, "--lr")
 

@@ -283,9 +283,8 @@ static int parse_flags(int argc, char **argv, train_args *a) {
     *a = (train_args){.argc = argc, .argv = argv, .device = "cpu"};
     a->recipe_name = pre_value(argc, argv, "--recipe", "lab");
     a->dataset = pre_value(argc, argv, "--dataset", "mnist");
-    int which = choice("--recipe", a->recipe_name, recipes);
-    if (which < 0) return 2;
-    a->r = recipe_get(which == 1, !strcmp(a->dataset, "fashion"));
+    /* an unknown --recipe is refused after the flags are read, so that --help is answered first */
+    a->r = recipe_get(!strcmp(a->recipe_name, "best"), !strcmp(a->dataset, "fashion"));
     a->o = a->r.o;
     recipe *r = &a->r;
     mnist_train_opts *o = &a->o;
@@ -328,11 +327,12 @@ static int parse_flags(int argc, char **argv, train_args *a) {
         {"--no-progress", F_BOOL, &a->no_progress, NULL, "no progress bar (there is none unless stderr is a terminal)"},
         {"--no-verify", F_BOOL, &a->no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
         {0}};
-    return cli_parse("train", "[flags]",
-                     "Train an MLP on MNIST (by default the lab's: 784-1024-1024-10 tanh, SGD lr 0.001, batch 128, 5 "
-                     "epochs); after each epoch print its time and the training and test accuracy. Ctrl-C stops "
-                     "after the current step and writes the checkpoint.",
-                     flags, argc, argv, NULL);
+    int p = cli_parse("train", "[flags]",
+                      "Train an MLP on MNIST (by default the lab's: 784-1024-1024-10 tanh, SGD lr 0.001, batch 128, 5 "
+                      "epochs); after each epoch print its time and the training and test accuracy. Ctrl-C stops "
+                      "after the current step and writes the checkpoint.",
+                      flags, argc, argv, NULL);
+    return p ? p : choice("--recipe", a->recipe_name, recipes) < 0 ? 2 : 0;
 }
 
 /* The named choices into a's options, each checked, and the device asked for checked here (a
