@@ -111,6 +111,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             return 2;
         }
         char *end = NULL;
+        const char *most = NULL; /* the largest value, for a number past it */
         errno = 0;
         switch (f->kind) {
         case F_STR: *(const char **)f->dst = v; break;
@@ -125,18 +126,21 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         }
         case F_INT: {
             long x = strtol(v, &end, 10);
+            if (*v && !*end && (errno == ERANGE || x > INT_MAX) && *v != '-') most = "2147483647";
             if (*v == '\0' || *end || errno || x < 0 || x > INT_MAX) goto bad;
             *(int *)f->dst = (int)x;
             break;
         }
         case F_UINT: {
             long long x = strtoll(v, &end, 10);
+            if (*v && !*end && (errno == ERANGE || x > 0xffffffffLL) && *v != '-') most = "4294967295";
             if (*v == '\0' || *end || errno || x < 0 || x > 0xffffffffLL) goto bad;
             *(uint32_t *)f->dst = (uint32_t)x;
             break;
         }
         case F_DOUBLE: {
             double x = strtod(v, &end);
+            if (*v && !*end && x > 1e30) most = "1e30";
             if (*v == '\0' || *end || errno || !(x == x) || x < 0 || x > 1e30) goto bad;
             *(double *)f->dst = x;
             break;
@@ -145,8 +149,11 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         }
         continue;
     bad:
-        fprintf(stderr, "mnist %s: %s '%s' is not a valid %s\n", cmd, f->name, v,
-                f->kind == F_DOUBLE ? "non-negative number" : "non-negative whole number");
+        if (most)
+            fprintf(stderr, "mnist %s: %s '%s' is too large (at most %s)\n", cmd, f->name, v, most);
+        else
+            fprintf(stderr, "mnist %s: %s '%s' is not a valid %s\n", cmd, f->name, v,
+                    f->kind == F_DOUBLE ? "non-negative number" : "non-negative whole number");
         return 2;
     }
     return 0;
