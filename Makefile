@@ -1,12 +1,20 @@
 # mnist: the lab "A Simple Neural Network on MNIST with JAX" in C.
 #
 #   make          build build/mnist and build/libmnist.a (the library: only mnist.h's names global)
-#   make run      install what is missing (as root), build, fetch MNIST, train the lab's network
+#   make run      install what is missing (as root), build, fetch MNIST, train the lab's network,
+#                 evaluate it and read the digits in samples/ with it
 #   make test     the whole test suite; ends with "N passed, M failed"
 #   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san)
-#   make fuzz     libFuzzer targets in build/fuzz (clang); make fuzz-run FUZZ=idx FUZZ_TIME=600
+#   make deps     install the missing libraries and test tools (as root; else says what to install)
+#   make data     fetch MNIST into $MNIST_DATA, else ~/.cache/mnist
+#   make check    build the test programs (and the CUDA emulator's, make emu) without running them
+#   make fuzz     libFuzzer targets in build/fuzz (clang); make fuzz-run FUZZ=idx FUZZ_TIME=600;
+#                 make fuzz-check runs every seed once
 #   make valgrind a short train, eval and predict under valgrind
-#   make clean
+#   make bench    an epoch's speed and memory against the floor and PyTorch (BENCHMARKS.md); also
+#                 make bench-layers, bench-blas, bench-photos, bench-serve, bench-gpu, gpu-bundle
+#   make clean    remove build/ (build/san with SANITIZE=1)
+#   make help     this list
 
 CC      ?= cc
 OBJCOPY ?= objcopy
@@ -234,7 +242,7 @@ clean:
 	rm -rf $(BUILD)
 
 help:
-	@sed -n '3,9p' Makefile
+	@sed -n '3,/^$$/s/^# \{0,1\}//p' Makefile
 
 # Fuzzing with clang's libFuzzer, in its own build folder: one program per fuzz/fuzz_*.c, the
 # library built again with coverage, ASan and UBSan. fuzz-run keeps what it finds new in

@@ -503,6 +503,15 @@ def test_outputs(tmp, data):
     refused("eval --json into a full device", p, 1, "standard output", "No space left")
 
 
+def test_make_help():
+    """make help names every target the Makefile offers (it listed 7 of 19), without comment marks."""
+    p = subprocess.run(["make", "-s", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True)
+    phony = re.search(r"^\.PHONY:(.*)$", open(os.path.join(ROOT, "Makefile")).read(), re.M).group(1).split()
+    words = set(re.findall(r"[a-z][a-z0-9-]*", p.stdout))
+    missing = [t for t in phony if t != "all" and t not in words]
+    check(p.returncode == 0 and not missing and "#" not in p.stdout, f"make help lists every target: missing {missing}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-faults-")
     try:
@@ -514,6 +523,7 @@ def main():
         test_images(tmp)
         test_full_disk(tmp, data)
         test_outputs(tmp, data)
+        test_make_help()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0
