@@ -131,6 +131,12 @@ def test_flags(tmp, data):
         p = run(*args)
         check(p.returncode == 0 and p.stdout.startswith(f"usage: mnist {args[0]} ") and p.stderr == "",
               f"{' '.join(args)}: the usage, status 0 (status {p.returncode}, stderr {p.stderr.strip()!r})")
+        # every flag's help begins in one column, two spaces at least after the widest flag (train's
+        # "--optimizer sgd|momentum|adam default sgd" ran into its help)
+        columns = {m and m.end() for m in (re.search(r"^  --\S*( \S+)?  +", line)
+                                           for line in p.stdout.splitlines() if line.startswith("  --"))}
+        flags_n = sum(line.startswith("  --") for line in p.stdout.splitlines())
+        check(len(columns) == 1 and flags_n > 1, f"{args[0]} --help: the flags' help in one column ({sorted(columns, key=str)})")
     refused("usage error train --recipe foo", run("train", "--recipe", "foo"), 2, "--recipe 'foo'")
     p = run("train", *d, "--lr")  # a flag without its value at the end
     refused("usage error: --lr with no value", p, 2, "--lr")

@@ -46,12 +46,17 @@ void cli_catch_sigint(int on) { soft = on; }
 
 static void usage(const char *cmd, const char *args, const char *summary, const flag *flags, FILE *out) {
     fprintf(out, "usage: mnist %s %s\n\n%s\n\n", cmd, args, summary);
+    int width = 22; /* the flags' column: as wide as the widest, so that every help starts in one column */
+    for (const flag *f = flags; f->name; f++) {
+        int w = (int)(strlen(f->name) + (f->arg ? 1 + strlen(f->arg) : 0));
+        if (w > width) width = w;
+    }
     for (const flag *f = flags; f->name; f++) {
         char left[64];
         snprintf(left, sizeof left, "%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
-        fprintf(out, "  %-22s %s\n", left, f->help);
+        fprintf(out, "  %-*s  %s\n", width, left, f->help);
     }
-    fprintf(out, "  %-22s %s\n", "--help", "show this help");
+    fprintf(out, "  %-*s  %s\n", width, "--help", "show this help");
 }
 
 static int add_arg(const char *cmd, str_list *pos, const char *a) {
