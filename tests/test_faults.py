@@ -138,6 +138,9 @@ def test_flags(tmp, data):
         flags_n = sum(line.startswith("  --") for line in p.stdout.splitlines())
         check(len(columns) == 1 and flags_n > 1, f"{args[0]} --help: the flags' help in one column ({sorted(columns, key=str)})")
     refused("usage error train --recipe foo", run("train", "--recipe", "foo"), 2, "--recipe 'foo'")
+    # a network over the parameters' limit: refused naming the flag (it said only "a model of ... parameters")
+    refused("train --layers 784,65536,65536,10", run("train", *d, "--layers", "784,65536,65536,10"), 1,
+            "--layers '784,65536,65536,10'", "over the limit")
     p = run("train", *d, "--lr")  # a flag without its value at the end
     refused("usage error: --lr with no value", p, 2, "--lr")
 

@@ -402,8 +402,8 @@ static int new_model(const train_args *a, mnist_model *m) {
                 MNIST_CLASSES);
         return 2;
     }
-    if (mnist_model_create(m, sizes, n, &err)) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
+    if (mnist_model_create(m, sizes, n, &err)) { /* too many parameters, or no memory for them */
+        fprintf(stderr, "mnist train: --layers '%s': %s\n", a->r.layers, err.msg);
         return 1;
     }
     snprintf(m->activation, sizeof m->activation, "%s", activations[a->act]);
