@@ -141,6 +141,15 @@ def test_flags(tmp, data):
     # a network over the parameters' limit: refused naming the flag (it said only "a model of ... parameters")
     refused("train --layers 784,65536,65536,10", run("train", *d, "--layers", "784,65536,65536,10"), 1,
             "--layers '784,65536,65536,10'", "over the limit")
+    # a typo of a flag or a command is answered with the name meant; another word is not
+    for args, needle in ((["eval", "--modle", "m.safetensors"], "unknown flag '--modle': did you mean --model?"),
+                         (["train", "--epoch=3"], "did you mean --epochs?"),
+                         (["train", "-lr", "0.1"], "did you mean --lr?"),
+                         (["trian"], "unknown command 'trian': did you mean train?")):
+        refused(f"usage error {' '.join(args)}", run(*args), 2, needle)
+    p = run("train", "--learning-rate", "0.1")
+    refused("usage error train --learning-rate", p, 2, "unknown flag '--learning-rate'")
+    check("did you mean" not in p.stderr, f"train --learning-rate: no flag is a likely typo of it: {p.stderr.strip()}")
     p = run("train", *d, "--lr")  # a flag without its value at the end
     refused("usage error: --lr with no value", p, 2, "--lr")
 

@@ -59,6 +59,36 @@ static void usage(const char *cmd, const char *args, const char *summary, const 
     fprintf(out, "  %-*s  %s\n", width, "--help", "show this help");
 }
 
+/* Edits (insert, delete, replace, swap two neighbours) from a (its first na bytes) to b. */
+static int edits(const char *a, size_t na, const char *b) {
+    enum { CAP = 64 };
+    size_t nb = strlen(b);
+    if (na >= CAP || nb >= CAP) return CAP;
+    int d[CAP][CAP];
+    for (size_t i = 0; i <= na; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= nb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[na][nb];
+}
+
+const char *cli_nearest(const char *s, size_t len, const char *const *names, size_t stride) {
+    const char *best = NULL;
+    int bd = 3;
+    for (const char *const *n = names; *n; n = (const char *const *)((const char *)n + stride)) {
+        int d = edits(s, len, *n), most = strlen(*n) > 6 ? 2 : 1; /* a slip of the fingers, not another word */
+        if (d <= most && d < bd) best = *n, bd = d;
+    }
+    return best;
+}
+
 static int add_arg(const char *cmd, str_list *pos, const char *a) {
     if (pos->n == MAX_ARGS) {
         fprintf(stderr, "mnist %s: at most %d arguments\n", cmd, MAX_ARGS);
@@ -94,8 +124,10 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             continue;
         }
         if (!f->name) {
-            fprintf(stderr, "mnist %s: unknown %s '%s' (see 'mnist %s --help')\n", cmd,
-                    a[0] == '-' ? "flag" : "argument", a, cmd);
+            const char *near = a[0] == '-' ? cli_nearest(a, len, &flags[0].name, sizeof *flags) : NULL;
+            fprintf(stderr, "mnist %s: unknown %s '%s'%s%s%s (see 'mnist %s --help')\n", cmd,
+                    a[0] == '-' ? "flag" : "argument", a, near ? ": did you mean " : "", near ? near : "",
+                    near ? "?" : "", cmd);
             return 2;
         }
         if (f->kind == F_BOOL) {

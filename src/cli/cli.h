@@ -38,6 +38,11 @@ typedef struct {
 int cli_parse(const char *cmd, const char *args, const char *summary, const flag *flags, int argc, char **argv,
               str_list *pos);
 
+/* Of the names at names, names + stride bytes, ... (up to a NULL), the one that s (its first len
+ * bytes) is a likely typo of: one edit away (an insertion, deletion, change or swap of neighbours),
+ * two for names over 6 bytes; NULL when none is. */
+const char *cli_nearest(const char *s, size_t len, const char *const *names, size_t stride);
+
 /* Fetch the dataset into dir, printing progress on a terminal; 0, or 1 (message printed), or 130
  * when Ctrl-C stopped it. */
 int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors);

@@ -48,6 +48,8 @@ int main(int argc, char **argv) {
             }
             return rc;
         }
-    fprintf(stderr, "mnist: unknown command '%s' (see 'mnist --help')\n", argv[1]);
+    const char *near = cli_nearest(argv[1], strlen(argv[1]), &commands[0].name, sizeof *commands);
+    fprintf(stderr, "mnist: unknown command '%s'%s%s%s (see 'mnist --help')\n", argv[1], near ? ": did you mean " : "",
+            near ? near : "", near ? "?" : "");
     return 2;
 }
