@@ -138,6 +138,10 @@ def test_flags(tmp, data):
         flags_n = sum(line.startswith("  --") for line in p.stdout.splitlines())
         check(len(columns) == 1 and flags_n > 1, f"{args[0]} --help: the flags' help in one column ({sorted(columns, key=str)})")
     refused("usage error train --recipe foo", run("train", "--recipe", "foo"), 2, "--recipe 'foo'")
+    p, q = run("help", "eval"), run("eval", "--help")
+    check(p.returncode == 0 and p.stdout == q.stdout and p.stdout.startswith("usage: mnist eval "),
+          f"mnist help eval says what mnist eval --help says (status {p.returncode}: {p.stdout[:40]!r})")
+    refused("usage error help trian", run("help", "trian"), 2, "unknown command 'trian'")
     # a network over the parameters' limit: refused naming the flag (it said only "a model of ... parameters")
     refused("train --layers 784,65536,65536,10", run("train", *d, "--layers", "784,65536,65536,10"), 1,
             "--layers '784,65536,65536,10'", "over the limit")

@@ -22,7 +22,7 @@ static const command commands[] = {
 static void main_usage(FILE *out) {
     fprintf(out, "usage: mnist COMMAND [flags]\n\nThe lab \"A Simple Neural Network on MNIST with JAX\", in C.\n\n");
     for (const command *c = commands; c->name; c++) fprintf(out, "  %-7s %s\n", c->name, c->summary);
-    fprintf(out, "\n'mnist COMMAND --help' shows a command's flags.\n");
+    fprintf(out, "\n'mnist COMMAND --help' (or 'mnist help COMMAND') shows a command's flags.\n");
 }
 
 int main(int argc, char **argv) {
@@ -30,9 +30,18 @@ int main(int argc, char **argv) {
         main_usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    int help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help");
+    if (help && argc == 2) {
         main_usage(stdout);
         return 0;
+    }
+    char help_flag[] = "--help", *help_argv[] = {argv[0], argv[argc - 1], help_flag, NULL};
+    if (help) { /* mnist help COMMAND: as mnist COMMAND --help */
+        if (argc > 3) {
+            fprintf(stderr, "mnist: help takes one COMMAND (see 'mnist --help')\n");
+            return 2;
+        }
+        argc = 3, argv = help_argv;
     }
     cli_catch_signals();
     for (const command *c = commands; c->name; c++)
