@@ -105,6 +105,10 @@ def test_flags(tmp, data):
             (["train", "--threads", "x"], "--threads"),
             (["train", "--threads", "100000"], "threads 100000"),
             (["train", "--no-graph"], "--no-graph"),
+            # a flag of another optimizer or init than the run's did nothing, silently
+            (["train", "--nesterov"], "--nesterov is for --optimizer momentum (this run's is sgd)"),
+            (["train", "--optimizer", "adam", "--momentum", "0.5"], "--momentum is for --optimizer momentum"),
+            (["train", "--init", "he", "--init-scale", "0.5"], "--init-scale is for --init lab (this run's is he)"),
             (["eval", "--model", "m.safetensors", "--threads", "100000"], "--threads"),
             (["train", "--layers", "784,,10"], "--layers"),
             (["train", "--layers", "784"], "--layers"),

@@ -351,6 +351,18 @@ static int settle_options(train_args *a) {
         fprintf(stderr, "mnist train: --tf32 is for --device cuda (the CPU computes in float32)\n");
         return 2;
     }
+    /* a flag of another optimizer or init than the run's would do nothing: said, as --tf32's is (a
+     * resumed run's flags are checked against its checkpoint instead) */
+    const char *idle = opt != MNIST_MOMENTUM && o->nesterov                              ? "--nesterov"
+                       : opt != MNIST_MOMENTUM && given(a->argc, a->argv, "--momentum") ? "--momentum"
+                       : a->init != MNIST_INIT_LAB && given(a->argc, a->argv, "--init-scale") ? "--init-scale"
+                                                                                             : NULL;
+    if (idle && !a->resume) {
+        int init = !strcmp(idle, "--init-scale");
+        fprintf(stderr, "mnist train: %s is for %s (this run's is %s)\n", idle,
+                init ? "--init lab" : "--optimizer momentum", init ? inits[a->init] : optimizers[opt]);
+        return 2;
+    }
     mnist_err err;
     if (mnist_device_check((mnist_device)dev, &err)) {
         fprintf(stderr, "mnist train: %s\n", err.msg);
