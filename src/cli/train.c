@@ -557,8 +557,8 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
                 errno == ENXIO ? "a FIFO that no process is reading" : strerror(errno));
         return 1;
     }
+    cli_catch_sigint(1); /* before the banner: a Ctrl-C as soon as it shows stops the run as any other does */
     if (!a->json && !mnist_train_finished(&a->o, resumed(a, st))) print_banner(a, m, st, d);
-    cli_catch_sigint(1);
     mnist_train_hooks hooks = {.on_epoch = on_epoch, .on_step = on_step, .ud = &ui, .cancel = &interrupted,
                                .on_checkpoint = a->checkpoint ? on_checkpoint : NULL};
     mnist_err err;
