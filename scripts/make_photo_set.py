@@ -20,8 +20,9 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
     desk     a sheet of paper on a darker desk (wood, grey or dark), the sheet 50% to 90% of the
              frame each way and turned up to 15 degrees, the digit on it; colour JPEG
     notebook a pen on ruled or squared paper (light blue or grey lines 1-3 pixels thick, the page
-             turned up to 4 degrees, the digit one to two and a half lines tall and across them),
-             colour, as PNG or JPEG
+             turned up to 4 degrees, the digit one to two and a half lines tall and across them; on
+             40% of pages a red or pink margin line down the page, 1-3 pixels thick at 600 pixels,
+             sometimes double, often close to the digit or touching it), colour, as PNG or JPEG
     raw      (only when asked for) the MNIST digit itself, its 28x28 bytes as a grayscale PNG: with
              `predict --preprocess lab` that is exactly the MNIST input
 
@@ -143,7 +144,7 @@ def noise(rng, shape, sd):
 
 def notebook(ink, light, paper, rng):
     """The ink (h, w) written on ruled or squared paper: lines every `gap` pixels, the digit one to two
-    and a half gaps tall, the page turned a little."""
+    and a half gaps tall, the page turned a little; on 40% of pages a margin line too (margin_line)."""
     h, w = ink.shape
     rows = np.nonzero(ink.max(1) > 0.5)[0]
     tall = rows[-1] - rows[0] + 1 if len(rows) else h / 3
@@ -161,13 +162,60 @@ def notebook(ink, light, paper, rng):
     line = 1 - (1 - line) * rng.uniform(0.5, 1.2)  # how strong the lines print
     pens = ([0.1, 0.1, 0.15], [0.1, 0.2, 0.6], [0.15, 0.15, 0.3])
     pen = np.array(pens[rng.randint(len(pens))]) * rng.uniform(0.6, 1.3)
+    grain = noise(rng, (h, w, 3), rng.uniform(0.005, 0.035))
+    as_jpeg = rng.rand() < 0.5
+    quality = int(rng.uniform(60, 92)) if as_jpeg else 0
+    # The margin's numbers come from their own stream, seeded from rng's whole state (its 624 words
+    # and its place among them: the words alone stay the same for 624 draws) after all the draws
+    # above, without advancing it, so that every page without a margin stays as it was.
+    _, words, place = rng.get_state()[:3]
+    margin = margin_line(ink, turn, x, y, np.random.RandomState(np.append(words, place)))
     page = tint * (1 - lines[..., None] * (1 - line))
-    v = light[..., None] * (page * (1 - ink[..., None]) + pen * tint * ink[..., None])
-    v += noise(rng, v.shape, rng.uniform(0.005, 0.035))
+    if margin is not None:
+        mask, colour = margin
+        page *= 1 - mask[..., None] * (1 - colour)
+    v = light[..., None] * (page * (1 - ink[..., None]) + pen * tint * ink[..., None]) + grain
     im = Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "RGB")
-    if rng.rand() < 0.5:
-        return im, "jpg", {"quality": int(rng.uniform(60, 92))}
+    if as_jpeg:
+        return im, "jpg", {"quality": quality}
     return im, "png", {"compress_level": 1}
+
+
+def margin_line(ink, turn, x, y, mrng):
+    """On 40% of pages, a notebook's margin: a red or pink line down the page (turned with it), 1-3
+    pixels thick at 600 pixels a side, a double line on 30% of them. On 60% of those it runs close
+    to the digit, from 35% of the digit's width away from one side to 15% into it (touching it, but
+    never across most of it); on the rest anywhere in the frame off the digit's middle 70%. Returns
+    (mask (h, w) in [0, 1], colour (3,)), or None for a page without one."""
+    if mrng.rand() >= 0.4:
+        return None
+    h, w = ink.shape
+    cols, rows = np.nonzero(ink.max(0) > 0.5)[0], np.nonzero(ink.max(1) > 0.5)[0]
+    x0, x1 = (cols[0], cols[-1] + 1) if len(cols) else (w / 3, 2 * w / 3)
+    cy = (rows[0] + rows[-1]) / 2 if len(rows) else h / 2
+    dw = x1 - x0
+    scale = max(1.0, max(h, w) / 600)
+    thick = mrng.uniform(1.0, 3.0) * scale
+    left = mrng.rand() < 0.5
+    if mrng.rand() < 0.6:  # close to the digit, at times touching it
+        d = mrng.uniform(-0.15, 0.35) * dw
+        at = x0 - d if left else x1 + d
+    else:  # anywhere off the digit's middle
+        at = mrng.uniform(0, w)
+        if x0 + 0.15 * dw < at < x1 - 0.15 * dw:
+            at = x0 + 0.15 * dw if left else x1 - 0.15 * dw
+    if not 0 <= at < w:  # off the frame: the digit's other side
+        left, at = not left, x1 + (x0 - at) if left else x0 - (at - x1)
+    red, pink = np.array([0.85, 0.2, 0.25]), np.array([0.95, 0.55, 0.65])
+    t = mrng.uniform(0, 1)
+    colour = 1 - (1 - (red * (1 - t) + pink * t)) * mrng.uniform(0.5, 1.0)  # how strong it prints
+    # distance down the page (across the margin), the line through (at, cy)
+    down = x * math.cos(turn) + y * math.sin(turn) - (at * math.cos(turn) + cy * math.sin(turn))
+    mask = np.clip(thick / 2 + 0.5 - np.abs(down), 0, 1)
+    if mrng.rand() < 0.3:  # a double line, the second away from the digit
+        gap = thick + mrng.uniform(2.0, 5.0) * scale
+        mask = np.maximum(mask, np.clip(thick / 2 + 0.5 - np.abs(down + (gap if left else -gap)), 0, 1))
+    return mask, colour
 
 
 def on_desk(digit, rng, side):
