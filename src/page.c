@@ -1,7 +1,7 @@
-/* page.c: what on a photo of a page is the page and not ink: the lines of ruled or squared paper,
- * and a darker desk around the sheet. Both work on photo.c's working copy (at most WORK_MAX a
- * side): the desk before its ink is read, the lines on the ink as it is read; both take away only
- * what they are sure of. */
+/* page.c: what on a photo of a page is the page and not ink: the lines of ruled or squared paper
+ * and a notebook's margin, and a darker desk around the sheet. Both work on photo.c's working
+ * copy (at most WORK_MAX a side): the desk before its ink is read, the lines on the ink as it is
+ * read; both take away only what they are sure of. */
 #include <math.h>
 #include <string.h>
 
@@ -12,6 +12,7 @@
 #define LINE_TURN 6      /* degrees: the lines of a page turned up to this are found */
 #define LINE_COVER 0.85f /* a line has ink along this share of its length, at least ... */
 #define LINE_THICK 0.03  /* ... is at most this share of the frame's longer side thick */
+#define LINE_FAINT 0.7f  /* one line alone is the page's when fainter than this share of the strokes */
 #define LINE_BINS (WORK_MAX + 2 * 64) /* lines across: the frame's side, and 512 tan 6 degrees each way */
 #define DEGREE 0.017453292519943295   /* pi / 180 */
 
@@ -51,12 +52,14 @@ static double line_energy(lines_family *f, const uint32_t *on, long m, double t,
  * lines gather the pixels with ink most (tried in steps of 1 degree on a sample of 4000 of them,
  * then of 1/8 around the best on 10000). The lines: those with ink (the m pixels in on) along
  * LINE_COVER of their length in the frame, that length at least half the frame's, in bands at
- * most LINE_THICK of the side thick, and at least two bands (a page has many lines; one long
- * stroke may be a digit's). Each band's
- * level (the mean of its pixels under 1.5 times their mean: the lines' and the paper's, not the
- * strokes' across them) is taken away over it and a line each side (the soft edge), so that those
- * strokes stay. Returns the bands taken away. */
-int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on, long m) {
+ * most LINE_THICK of the side thick. Each band's level (the mean of its pixels under 1.5 times
+ * their mean: the lines' and the paper's, not the strokes' across them) is taken away over it and
+ * a line each side (the soft edge), so that those strokes stay. The bands go when there are two
+ * or more (a page has many lines), or one whose level is under LINE_FAINT of the strokes' strength
+ * (strokes: that of the strongest ink): a notebook's margin, printed red or pink, is lighter than
+ * a pen's ink, but one long straight stroke as strong as the ink may be the digit (a '1' drawn
+ * across the frame is its own strongest ink). Returns the bands taken away. */
+int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on, long m, float strokes) {
     lines_family f = {vertical, vertical ? h : w, vertical ? w : h, {0}};
     if (m < f.along) return 0; /* not even one line's worth of ink */
     double best = 0, top = -1;
@@ -89,7 +92,7 @@ int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on
         }
         b = e > b ? e : b + 1;
     }
-    if (nb < 2) return 0;
+    if (nb == 0) return 0;
     /* the level of each line of the bands, then of each band (its peak) */
     double sum[LINE_BINS] = {0}, cut_sum[LINE_BINS] = {0};
     int cut_n[LINE_BINS] = {0};
@@ -114,6 +117,7 @@ int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on
         for (; e < LINE_BINS && band[e]; e++)
             if (cut_n[e] && cut_sum[e] / cut_n[e] > peak) peak = (float)(cut_sum[e] / cut_n[e]);
         for (; b < e; b++) take[b] = peak;
+        if (nb == 1 && peak >= LINE_FAINT * strokes) return 0; /* as strong as the ink: a '1', perhaps */
     }
     for (int c = 0; c < f.across; c++)
         for (int a = 0; a < f.along; a++) {

@@ -905,11 +905,12 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
     /* a soft threshold: nothing below lo (noise, paper texture), full ink from hi up */
     float lo = 0.2f * s > 4 * sigma ? 0.2f * s : 4 * sigma;
     float hi = 0.55f * s > lo + 0.05f ? 0.55f * s : lo + 0.05f;
-    /* the lines of ruled or squared paper, where they would pass it, are not ink */
+    /* the lines of ruled or squared paper and a notebook's margin, where they would pass it, are
+     * not ink */
     uint32_t *marked = (uint32_t *)(void *)t; /* t is free until the threshold below */
     long nmarked = ink_over(ink, w, h, 0.5f * lo, marked);
-    if (page_remove_lines(ink, w, h, 0, marked, nmarked)) nmarked = ink_over(ink, w, h, 0.5f * lo, marked); /* less now */
-    page_remove_lines(ink, w, h, 1, marked, nmarked);
+    if (page_remove_lines(ink, w, h, 0, marked, nmarked, s)) nmarked = ink_over(ink, w, h, 0.5f * lo, marked); /* less now */
+    page_remove_lines(ink, w, h, 1, marked, nmarked, s);
     double all_ink = 0;
     for (long i = 0; i < n; i++) {
         float v = (ink[i] - lo) / (hi - lo);
