@@ -21,9 +21,14 @@
  * logf are glibc's here, an ulp or two from CUDA's; TF32 is rounded to nearest, ties away, which
  * cuBLAS does not document), nor of races between blocks that run at once, nor of a kernel's
  * resources (registers, shared memory: a launch too large for the card passes here). Shared memory
- * is a static, zero at first and kept from block to block, so a kernel reading it before writing
- * it is not caught; and code that compiles here may not compile for the device. Those are checked
- * only on a GPU (bench/gpu.py). */
+ * is a static; each block finds it filled with 0xff bytes (NaN), so that a kernel reading it before
+ * writing it shows; but only where the compiler honours the section attribute below, and g++ (12 at
+ * least, GCC bug 88061) drops it from the statics of templates, whose shared memory (k_mm's, that of
+ * last_backward_kernel and act_grad_bias_kernel) stays zero at first and kept from block to block.
+ * A race within a block shows only as far as the two thread orders differ: between barriers each
+ * thread runs to the next one before another starts. And code that compiles here may not compile
+ * for the device. Those are checked only on a GPU (bench/gpu.py: compute-sanitizer's racecheck,
+ * synccheck and memcheck). */
 #ifndef MNIST_EMU_CUDA_RUNTIME_H
 #define MNIST_EMU_CUDA_RUNTIME_H
 
@@ -41,7 +46,10 @@
 #define __global__
 #define __device__
 #define __host__
-#define __shared__ static /* one block runs at a time: a block's shared memory is a static */
+/* One block runs at a time: a block's shared memory is a static, in a section of its own
+ * (emu_shared) that the emulator fills with 0xff bytes before each block, so that what a block
+ * reads before writing is NaN (or -1), as garbage would be on a GPU, not what the last block left. */
+#define __shared__ static __attribute__((section("emu_shared")))
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))

@@ -562,7 +562,13 @@ void __syncthreads(void) {
     yield();
 }
 
+/* Every __shared__ variable of the program, in the section emu_shared (cuda_runtime.h), whose
+ * bounds the linker marks; weak, for a program that has none. */
+extern "C" char __start_emu_shared[] __attribute__((weak)), __stop_emu_shared[] __attribute__((weak));
+
 static void run_block(unsigned n, bool reverse) {
+    if (__start_emu_shared) /* a block's shared memory starts as garbage: NaN, or -1 */
+        memset(__start_emu_shared, 0xff, (size_t)(__stop_emu_shared - __start_emu_shared));
     auto nth = [&](unsigned i) { return reverse ? n - 1 - i : i; };
     resume(nth(0));
     if (fibers[nth(0)].state == DONE) { /* no barrier: the others as plain calls */

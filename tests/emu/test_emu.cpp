@@ -2,7 +2,8 @@
  * would fault on (bad launch shapes, host memory as a kernel argument or a copy's device side, a
  * copy past an allocation), that streams hold their work until waited for, that a graph runs only
  * when launched, that synchronising inside a capture fails it, that barriers work in both thread
- * orders and a barrier only some threads reach stops the program, that emulated cuBLAS reads
+ * orders, that a block's shared memory starts as NaN, and a barrier only some threads reach stops
+ * the program, that emulated cuBLAS reads
  * alpha from device memory when it runs and rounds to TF32 when asked, and that the warp matrix
  * functions (wmma) multiply as CUDA says, round to TF32 as the GPU does and refuse memory the GPU
  * would fault on. Run by tests/run.sh in the
@@ -39,6 +40,14 @@ __global__ void sum_kernel(float *out, const float *x) {
         __syncthreads();
     }
     if (threadIdx.x == 0) out[0] = part[0];
+}
+
+// out[b] = what block b finds in its shared memory, where only block 0 writes before reading
+__global__ void stale_kernel(float *out) {
+    __shared__ float v;
+    if (blockIdx.x == 0 && threadIdx.x == 0) v = 1.0f;
+    __syncthreads();
+    if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
 
 // a barrier that only the even threads reach
@@ -190,6 +199,16 @@ static void test_barriers(void) {
               want);
     }
     cudaFree(dx), cudaFree(dout);
+
+    float *dv = dev_floats(2), v[2] = {0, 0};
+    for (int launch = 0; launch < 2; launch++) { /* one launch in each order */
+        LAUNCH(2, 32, 0, stale_kernel)(dv);
+        cudaMemcpy(v, dv, sizeof v, cudaMemcpyDeviceToHost);
+        check(v[0] == 1.0f && isnan(v[1]),
+              "launch %d: shared memory starts each block as NaN, not as another block left it (%g, %g)", launch,
+              v[0], v[1]);
+    }
+    cudaFree(dv);
 
     char msg[1024];
     int aborted = aborts(msg, sizeof msg, [] {
