@@ -304,9 +304,11 @@ cudaError_t k_log_softmax(float *lp, const float *b, int n, int k, cudaStream_t 
 
 /* ---- evaluation --------------------------------------------------------------------------- */
 
-// lp (n, k), b (k), y (n); confusion (MNIST_CLASSES, MNIST_CLASSES)
-__global__ void eval_rows_kernel(float *lp, const float *b, const int32_t *y, int n, int k, double *loss_part,
-                                 int *correct, int *confusion) {
+// lp (n, k), b (k), y (n); confusion (MNIST_CLASSES, MNIST_CLASSES). A block of 1024 threads runs only
+// with at most 64 registers a thread: __launch_bounds__ makes the compiler keep to that
+__global__ void __launch_bounds__(EVAL_THREADS) eval_rows_kernel(float *lp, const float *b, const int32_t *y, int n,
+                                                                 int k, double *loss_part, int *correct,
+                                                                 int *confusion) {
     __shared__ double part[EVAL_THREADS];
     __shared__ int conf[MNIST_CLASSES * MNIST_CLASSES], good;
     for (int i = threadIdx.x; i < MNIST_CLASSES * MNIST_CLASSES; i += blockDim.x) conf[i] = 0;
@@ -344,11 +346,13 @@ cudaError_t k_eval_rows(float *lp, const float *b, const int32_t *y, int n, int 
 /* ---- a hidden layer's backward ------------------------------------------------------------ */
 
 /* Blocks of 32 columns x 32 row groups: a warp reads 32 consecutive columns of a row; each
- * column's sum is taken per row group, then over the groups in order. */
+ * column's sum is taken per row group, then over the groups in order. 1024 threads: at most 64
+ * registers each (__launch_bounds__), as eval_rows_kernel. */
 // dh (n, k), h (n, k), mask (n, k) or NULL; b_out (k) is b (SGD) or its gradient
 template <int ACT>
-__global__ void act_grad_bias_kernel(float *dh, const float *h, const float *mask, int n, int k, last_mode mode,
-                                     float *b_out, const step_scalars *sc) {
+__global__ void __launch_bounds__(32 * 32) act_grad_bias_kernel(float *dh, const float *h, const float *mask, int n,
+                                                                int k, last_mode mode, float *b_out,
+                                                                const step_scalars *sc) {
     __shared__ float part[32][33];
     int c = blockIdx.x * 32 + threadIdx.x;
     float s = 0.0f;
