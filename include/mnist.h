@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define MNIST_VERSION "1.0.0"                 /* the library's and the command's (mnist --version) */
 #define MNIST_SIDE 28                         /* images are 28x28 */
 #define MNIST_PIXELS (MNIST_SIDE * MNIST_SIDE) /* 784 inputs */
 #define MNIST_CLASSES 10                      /* digits 0..9 */
@@ -392,6 +393,13 @@ int mnist_evaluate_on(const mnist_model *m, const mnist_split *s, mnist_device d
                       mnist_eval_result *r, mnist_err *err);
 /* Whether this build has the CUDA backend (a GPU may still be missing at run time). */
 int mnist_have_cuda(void);
+/* What this build of the library holds, for mnist --version: each 1 or 0. */
+typedef struct {
+    int cuda;   /* the CUDA backend (mnist_have_cuda) */
+    int sparse; /* the CPU's first layer as products over the input's nonzeros (builds for AVX-512) */
+    int openmp; /* the CPU's threads (--threads); without OpenMP one thread does all */
+} mnist_build;
+mnist_build mnist_build_info(void);
 /* 0 when device can be used here (MNIST_CPU always; MNIST_CUDA needs a build with CUDA and a GPU
  * its code runs on), else -1 with one line saying why: for a command to check before it loads data. */
 int mnist_device_check(mnist_device device, mnist_err *err);

@@ -343,3 +343,12 @@ backend *backend_cpu_create(const mnist_model *m, const backend_opts *o, mnist_e
     c->nth = cpu_threads(o->threads);
     return &c->base;
 }
+
+mnist_build mnist_build_info(void) {
+#ifdef _OPENMP
+    int openmp = 1;
+#else
+    int openmp = 0;
+#endif
+    return (mnist_build){.cuda = mnist_have_cuda(), .sparse = CPU_SPARSE, .openmp = openmp};
+}

@@ -72,12 +72,34 @@ def test_epochs_zero(tmp, data):
     check(same, f"the 0-epoch checkpoint resumed for 2 epochs is bit for bit a 2-epoch run ({text(q.stderr).strip()!r})")
 
 
+def test_version():
+    """mnist --version: the version (MNIST_VERSION of include/mnist.h) and what the build holds."""
+    import re
+    want = re.search(r'#define MNIST_VERSION "([^"]+)"', open(os.path.join(ROOT, "include", "mnist.h")).read())
+    p = run("--version")
+    lines = text(p.stdout).splitlines()
+    facts = lines[1] if len(lines) == 2 else ""
+    check(p.returncode == 0 and p.stderr == b"" and want and lines and lines[0] == f"mnist {want.group(1)}",
+          f"mnist --version: 'mnist {want and want.group(1)}' first ({lines[:1]}, status {p.returncode})")
+    check(all(re.search(k + r": (yes|no)\b", facts) for k in ("CUDA backend", "sparse first layer", "OpenMP")),
+          f"mnist --version: the build's facts on its second line: {facts!r}")
+    cuda = "CUDA backend: yes" in facts
+    q = run("eval", "--model", "none.safetensors", "--device", "cuda")
+    check(cuda == ("has no CUDA backend" not in text(q.stderr)),
+          f"--version's CUDA answer agrees with --device cuda's ({facts!r}; {text(q.stderr).strip()!r})")
+    p = run("--help")
+    check("--version" in text(p.stdout), "mnist --help names --version")
+    p = run("--version", "extra")
+    check(one_line(p, 2, "--version"), f"mnist --version extra: a usage error ({text(p.stderr).strip()!r})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
     try:
         data = os.path.join(tmp, "data")
         dataset(data)
         test_epochs_zero(tmp, data)
+        test_version()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return status()

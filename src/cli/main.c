@@ -22,7 +22,17 @@ static const command commands[] = {
 static void main_usage(FILE *out) {
     fprintf(out, "usage: mnist COMMAND [flags]\n\nThe lab \"A Simple Neural Network on MNIST with JAX\", in C.\n\n");
     for (const command *c = commands; c->name; c++) fprintf(out, "  %-7s %s\n", c->name, c->summary);
-    fprintf(out, "\n'mnist COMMAND --help' (or 'mnist help COMMAND') shows a command's flags.\n");
+    fprintf(out, "\n'mnist COMMAND --help' (or 'mnist help COMMAND') shows a command's flags;\n"
+                 "'mnist --version' the version and what this build holds.\n");
+}
+
+/* mnist --version: the version, then what the build holds. */
+static void version(void) {
+    mnist_build b = mnist_build_info();
+    printf("mnist %s\n", MNIST_VERSION);
+    printf("CUDA backend: %s; sparse first layer: %s (%s); OpenMP: %s\n", b.cuda ? "yes" : "no",
+           b.sparse ? "yes" : "no", b.sparse ? "AVX-512" : "dense products: a build without AVX-512",
+           b.openmp ? "yes" : "no (one thread)");
 }
 
 int main(int argc, char **argv) {
@@ -33,6 +43,14 @@ int main(int argc, char **argv) {
     int help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help");
     if (help && argc == 2) {
         main_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        if (argc > 2) {
+            fprintf(stderr, "mnist: --version takes nothing after it\n");
+            return 2;
+        }
+        version();
         return 0;
     }
     char help_flag[] = "--help", *help_argv[] = {argv[0], argv[argc - 1], help_flag, NULL};
