@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define MNIST_VERSION "1.0.0"                 /* the library's and the command's (mnist --version) */
 #define MNIST_SIDE 28                         /* images are 28x28 */
@@ -217,6 +218,9 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
                         mnist_err *err);
 /* The same for a file. */
 int mnist_image_prepare_file(const char *path, mnist_prep prep, float *x, mnist_err *err);
+/* The same for what f holds to its end (standard input, a pipe), bounded as files are (1 GiB);
+ * name is used in messages. */
+int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float *x, mnist_err *err);
 /* About the most memory mnist_image_prepare takes for bytes, from the image's header (its pixels
  * as decoded, twice, and the lab's resize strips): 0 when the header does not say, or when the
  * image is one that mnist_image_prepare refuses before decoding. To budget memory when many

@@ -410,6 +410,43 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
     return rc;
 }
 
+int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float *x, mnist_err *err) {
+    if (!name) name = "image";
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > MAX_FILE) /* before reading */
+        return errf(err, "%s: %.0f MB is too large an image file (limit %u MB)", name, st.st_size / 1e6, MAX_FILE >> 20);
+    /* a pipe says no size: read in growing chunks, a byte past the limit at most */
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (len > MAX_FILE) {
+            rc = errf(err, "%s: too large an image file (over the limit of %u MB)", name, MAX_FILE >> 20);
+            break;
+        }
+        if (len == cap) {
+            size_t next = cap ? 2 * cap : 1u << 16;
+            if (next > (size_t)MAX_FILE + 1) next = (size_t)MAX_FILE + 1;
+            uint8_t *b = realloc(buf, next);
+            if (!b) {
+                rc = errf(err, "%s: out of memory for %zu bytes", name, next);
+                break;
+            }
+            buf = b, cap = next;
+        }
+        errno = 0;
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) { /* the end, or an error */
+            if (ferror(f)) rc = errf(err, "%s: read error: %s", name, strerror(errno ? errno : EIO));
+            break;
+        }
+    }
+    if (rc == 0) rc = mnist_image_prepare(buf, len, name, prep, x, err);
+    free(buf);
+    return rc;
+}
+
 int mnist_image_prepare_file(const char *path, mnist_prep prep, float *x, mnist_err *err) {
     FILE *f = open_input(path, err); /* a FIFO is refused below instead of waited on */
     if (!f) return -1;

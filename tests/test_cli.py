@@ -93,6 +93,49 @@ def test_version():
     check(one_line(p, 2, "--version"), f"mnist --version extra: a usage error ({text(p.stderr).strip()!r})")
 
 
+def test_predict_stdin(tmp, data):
+    """predict - reads one image from standard input, named "standard input" in every line; bounded
+    as files are (1 GiB); '-' twice is a usage error."""
+    import json
+    model = os.path.join(tmp, "stdin.safetensors")
+    run("train", "--data", data, "--no-verify", "--layers", "784,16,10", "--epochs", "0", "--save", model)
+    png = open(SAMPLE, "rb").read()
+    want = run("predict", "--model", model, SAMPLE)
+    p = run("predict", "--model", model, "-", stdin=png)
+    check(p.returncode == 0 and text(p.stdout) == text(want.stdout).replace(SAMPLE, "standard input", 1),
+          f"predict - reads a PNG from standard input: {text(p.stdout).strip()!r} {text(p.stderr).strip()!r}")
+    p = run("predict", "--json", "--model", model, SAMPLE, "-", stdin=png)
+    lines = [json.loads(line) for line in text(p.stdout).splitlines()]
+    check(p.returncode == 0 and len(lines) == 2 and lines[1]["file"] == "standard input" and
+          lines[1]["probabilities"] == lines[0]["probabilities"],
+          f"predict --json FILE -: the same answer, its file \"standard input\" ({[x.get('file') for x in lines]})")
+    for label, stdin, needle in (("empty", b"", "empty"), ("garbage", b"not an image at all\n" * 4, "not a PNG")):
+        p = run("predict", "--model", model, "-", stdin=stdin)
+        check(one_line(p, 1, "standard input: ", needle), f"predict - with {label} input: one line naming standard "
+              f"input ({text(p.stderr).strip()!r})")
+        p = run("predict", "--json", "--model", model, "-", stdin=stdin)
+        r = json.loads(text(p.stdout) or "{}")
+        check(p.returncode == 1 and r.get("file") == "standard input" and needle in r.get("error", ""),
+              f"predict --json - with {label} input: {{\"file\": \"standard input\", \"error\"}} ({r})")
+    big = os.path.join(tmp, "big.png")  # sparse: a size past the limit, no disk taken
+    with open(big, "wb") as f:
+        f.truncate((1 << 30) + 1)
+    with open(big, "rb") as f:
+        p = subprocess.run([MNIST, "predict", "--model", model, "-"], stdin=f, capture_output=True, timeout=60)
+    check(one_line(p, 1, "standard input: ", "too large", "limit 1024 MB"),
+          f"predict - < a file over 1 GiB: refused from its size ({text(p.stderr).strip()!r})")
+    os.remove(big)
+    # a pipe says no size: read to a byte past the limit, then refused (1 GiB of memory for a second)
+    feed = subprocess.Popen(["head", "-c", str((1 << 30) + 1), "/dev/zero"], stdout=subprocess.PIPE)
+    p = subprocess.run([MNIST, "predict", "--model", model, "-"], stdin=feed.stdout, capture_output=True, timeout=120)
+    feed.stdout.close()
+    feed.wait()
+    check(one_line(p, 1, "standard input: ", "too large", "1024 MB"),
+          f"predict - from a pipe of 1 GiB and a byte: refused at the limit ({text(p.stderr).strip()!r})")
+    p = run("predict", "--model", model, "-", "-", stdin=png)
+    check(one_line(p, 2, "'-'", "twice"), f"predict - -: a usage error ({text(p.stderr).strip()!r})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
     try:
@@ -100,6 +143,7 @@ def main():
         dataset(data)
         test_epochs_zero(tmp, data)
         test_version()
+        test_predict_stdin(tmp, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return status()

@@ -119,7 +119,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
         const flag *f = flags;
         while (f->name && (strlen(f->name) != len || strncmp(f->name, a, len))) f++;
-        if (!f->name && a[0] != '-' && pos) {
+        if (!f->name && (a[0] != '-' || !strcmp(a, "-")) && pos) { /* "-": standard input, to predict */
             if (add_arg(cmd, pos, a)) return 2;
             continue;
         }

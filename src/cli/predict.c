@@ -1,6 +1,7 @@
 /* predict.c: mnist predict: the digit in each image file. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -19,6 +20,20 @@ void cli_show_input(const float *x) {
     printf("+\n");
 }
 
+#define STDIN_NAME "standard input" /* "-": its name in every message and output line */
+
+/* The name that arg's image goes by: the file, or STDIN_NAME for "-". */
+static const char *image_name(const char *arg) { return strcmp(arg, "-") ? arg : STDIN_NAME; }
+
+/* x from the image arg names: a file, or "-", standard input (which a terminal cannot be). */
+static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
+    if (strcmp(arg, "-")) return mnist_image_prepare_file(arg, prep, x, err);
+    if (isatty(STDIN_FILENO))
+        return snprintf(err->msg, sizeof err->msg, "%s is a terminal: give it an image ('< FILE', or a pipe)",
+                        STDIN_NAME), -1;
+    return mnist_image_prepare_stream(stdin, STDIN_NAME, prep, x, err);
+}
+
 /* --device cuda: every image prepared first, then all predicted in one pass on the GPU. slot[f] is
  * image f's row of x and probs, or -1 when it could not be prepared (errs[f] says why). 0, or 1
  * after printing the GPU's error. */
@@ -26,8 +41,7 @@ static int predict_all(const mnist_model *m, const str_list *files, mnist_prep p
                        mnist_err *errs) {
     int good = 0;
     for (int f = 0; f < files->n; f++)
-        slot[f] = mnist_image_prepare_file(files->items[f], prep, x + (size_t)good * MNIST_PIXELS, &errs[f]) ? -1
-                                                                                                           : good++;
+        slot[f] = prepare(files->items[f], prep, x + (size_t)good * MNIST_PIXELS, &errs[f]) ? -1 : good++;
     mnist_err err;
     if (good && mnist_predict_on(m, x, good, MNIST_CUDA, probs, &err)) {
         fprintf(stderr, "mnist predict: %s\n", err.msg);
@@ -55,7 +69,8 @@ int cmd_predict(int argc, char **argv) {
         {0}};
     int p = cli_parse("predict", "--model FILE [--preprocess mnist|lab] [--top K] [--show] [--json] [--] IMAGE...",
                       "Predict the digit in each image (PNG, JPEG, BMP, GIF, TGA, PNM): print the file, the digit, "
-                      "its probability and the next most likely digits. A file that cannot be read, or shows no "
+                      "its probability and the next most likely digits. IMAGE '-' reads one image from standard "
+                      "input (named \"standard input\" in the output). A file that cannot be read, or shows no "
                       "clear digit, gets its own error line; the others are still predicted, and the exit status "
                       "is 1 if any failed.",
                       flags, argc, argv, &files);
@@ -68,6 +83,11 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "mnist predict: no IMAGE given (see 'mnist predict --help')\n");
         return 2;
     }
+    for (int f = 0, stdin_seen = 0; f < files.n; f++)
+        if (!strcmp(files.items[f], "-") && stdin_seen++) {
+            fprintf(stderr, "mnist predict: '-' (standard input) is given twice: it holds one image\n");
+            return 2;
+        }
     mnist_prep prep;
     if (!strcmp(prep_name, "mnist")) prep = MNIST_PREP_MNIST;
     else if (!strcmp(prep_name, "lab")) prep = MNIST_PREP_LAB;
@@ -124,7 +144,7 @@ int cmd_predict(int argc, char **argv) {
     }
     int failed = 0;
     for (int f = 0; f < files.n; f++) {
-        const char *path = files.items[f];
+        const char *path = image_name(files.items[f]);
         float x[MNIST_PIXELS], prob[MNIST_CLASSES];
         int bad;
         if (gpu) { /* prepared and predicted above */
@@ -134,7 +154,7 @@ int cmd_predict(int argc, char **argv) {
                 memcpy(prob, ps + (size_t)slot[f] * MNIST_CLASSES, sizeof prob);
             }
         } else {
-            bad = mnist_image_prepare_file(path, prep, x, &err) || mnist_predict(&m, x, 1, prob, &err);
+            bad = prepare(files.items[f], prep, x, &err) || mnist_predict(&m, x, 1, prob, &err);
         }
         if (bad) {
             fprintf(stderr, "mnist predict: %s\n", err.msg);
