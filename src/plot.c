@@ -76,7 +76,8 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
     }
     char *line = NULL; /* a record of any length: getline grows it */
     size_t size = 0;
-    int n = 0, lineno = 0, rc = 0;
+    int n = 0, lineno = 0, rc = 0, skipped = 0;
+    err->msg[0] = '\0';
     for (;;) {
         errno = 0;
         ssize_t len = getline(&line, &size, f);
@@ -93,6 +94,12 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
         }
         if (line[strspn(line, " \t\r\n")] == '\0') continue;
         cJSON *o = cJSON_Parse(line);
+        /* a last line with no newline that is no JSON was cut short as it was written (a run killed,
+         * a full disk): skipped, and said in err, rather than the whole log refused */
+        if (!o && line[len - 1] != '\n') {
+            skipped = lineno;
+            break;
+        }
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch"), *l = cJSON_GetObjectItemCaseSensitive(o, "loss");
         /* a number past the doubles' range (1e999) reads as infinite; train never writes one */
         const cJSON *c = NULL;
@@ -127,7 +134,9 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
     }
     free(line);
     fclose(f);
-    if (rc == 0 && n == 0) rc = errf(err, "%s: no records", path);
+    if (rc == 0 && n == 0) rc = errf(err, "%s: no records%s", path, skipped ? " (its one line is cut short)" : "");
+    else if (rc == 0 && skipped)
+        snprintf(err->msg, sizeof err->msg, "%s: line %d is cut short (no newline, not JSON): skipped", path, skipped);
     return rc ? rc : n;
 }
 

@@ -136,6 +136,30 @@ def test_predict_stdin(tmp, data):
     check(one_line(p, 2, "'-'", "twice"), f"predict - -: a usage error ({text(p.stderr).strip()!r})")
 
 
+def test_plot_cut_short(tmp):
+    """A log whose last line was cut short as it was written (a run killed) is drawn without that line,
+    with one warning naming the file and the line; every other bad line still refuses the log."""
+    good = ('{"epoch":0,"seconds":1,"loss":2.3,"test_loss":2.2,"test_accuracy":0.2}\n'
+            '{"epoch":1,"seconds":1,"loss":1.3,"test_loss":1.2,"test_accuracy":0.6}\n')
+    cut = '{"epoch":2,"seconds":1,"loss":0.9,"test_lo'
+    log, svg = os.path.join(tmp, "cut.jsonl"), os.path.join(tmp, "cut.svg")
+    with open(log, "w") as f:
+        f.write(good + cut)
+    p = run("plot", log, "--out", svg)
+    check(one_line(p, 0, "warning", log, "line 3", "cut short") and "Wrote 2 epochs" in text(p.stdout)
+          and os.path.exists(svg), f"plot of a log whose last line is cut short: drawn, one warning "
+          f"({text(p.stderr).strip()!r}, {text(p.stdout).strip()!r})")
+    for label, body, needle in (("a cut line ended by a newline", good + cut + "\n", "line 3"),
+                                ("a cut line in the middle", good.replace("\n", "\n" + cut + "\n", 1), "line 2"),
+                                ("a last line that is JSON but no record", good + '{"foo":1}', "line 3"),
+                                ("a log of one cut line", cut, "no records")):
+        with open(log, "w") as f:
+            f.write(body)
+        p = run("plot", log, "--out", svg)
+        check(one_line(p, 1, log, needle) and "warning" not in text(p.stderr),
+              f"plot of {label}: refused ({text(p.stderr).strip()!r})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
     try:
@@ -144,6 +168,7 @@ def main():
         test_epochs_zero(tmp, data)
         test_version()
         test_predict_stdin(tmp, data)
+        test_plot_cut_short(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return status()

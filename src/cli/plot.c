@@ -29,6 +29,7 @@ int cmd_plot(int argc, char **argv) {
     }
     mnist_err err;
     int n = mnist_read_log(files.items[0], s, CLI_MAX_LOG_RECORDS, &err), status = 1;
+    if (n > 0 && err.msg[0]) fprintf(stderr, "mnist plot: warning: %s\n", err.msg); /* a last line cut short */
     if (n < 0 || mnist_plot_curves(out, s, n, &err))
         fprintf(stderr, "mnist plot: %s\n", err.msg);
     else

@@ -524,8 +524,8 @@ static int draw_plot(const train_args *a, const train_ui *ui) {
     mnist_err err;
     if (a->log && !(h = malloc(CLI_MAX_LOG_RECORDS * sizeof *h)))
         n = -1, snprintf(err.msg, sizeof err.msg, "out of memory");
-    else if (a->log)
-        n = mnist_read_log(a->log, h, CLI_MAX_LOG_RECORDS, &err);
+    else if (a->log && (n = mnist_read_log(a->log, h, CLI_MAX_LOG_RECORDS, &err)) > 0 && err.msg[0])
+        fprintf(stderr, "mnist train: --plot: warning: %s\n", err.msg); /* a last line cut short */
     if (n > 0 && mnist_plot_curves(a->plot, h, n, &err) == 0) {
         if (!a->json) printf("Wrote the training curves to %s\n", a->plot);
     } else {
