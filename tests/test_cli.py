@@ -160,6 +160,28 @@ def test_plot_cut_short(tmp):
               f"plot of {label}: refused ({text(p.stderr).strip()!r})")
 
 
+COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
+
+
+def test_usage_lines():
+    """Each command's usage line (the first of its --help) lists every flag it takes, or says [flags]
+    (naming the required ones all the same), and README's heading of the command is that line."""
+    import re
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    for cmd in COMMANDS:
+        help_text = text(run(cmd, "--help").stdout)
+        usage = help_text.splitlines()[0] if help_text else ""
+        rest = usage[len("usage: "):]
+        flags = [line.split()[0] for line in help_text.splitlines()[1:] if line.startswith("  --")]
+        required = [line.split()[0] for line in help_text.splitlines() if line.startswith("  --") and
+                    "required" in line]
+        named = set(re.findall(r"--[a-z][a-z0-9-]*", rest))
+        missing = [f for f in flags if f != "--help" and f not in named]
+        check(("[flags]" in rest or not missing) and all(f in named for f in required),
+              f"mnist {cmd}: its usage line names its flags or says [flags]: {rest!r} (missing {missing})")
+        check(f"### `{rest}`" in readme, f"README's heading of {cmd} is its usage line: {rest!r}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
     try:
@@ -169,6 +191,7 @@ def main():
         test_version()
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)
+        test_usage_lines()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return status()

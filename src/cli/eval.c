@@ -69,7 +69,7 @@ int cmd_eval(int argc, char **argv) {
         {"--json", F_BOOL, &json, NULL, "print {\"accuracy\", \"loss\", \"n\", \"confusion\"} as JSON"},
         {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
         {0}};
-    int p = cli_parse("eval", "--model FILE [--dataset D] [--data DIR] [--confusion FILE.svg] [--errors FILE.png] [--json]",
+    int p = cli_parse("eval", "--model FILE [flags]",
                       "Test accuracy, mean loss and the confusion matrix of a model.", flags, argc, argv, NULL);
     if (p) return p == 1 ? 0 : 2;
     if (!model) {

@@ -67,7 +67,7 @@ int cmd_predict(int argc, char **argv) {
         {"--device", F_STR, &device, "cpu|cuda", "where the network runs (default cpu; cuda: all images in one pass)"},
         {"--dataset", F_STR, &dataset, "mnist|fashion", "whose class names to print (default: the model's dataset)"},
         {0}};
-    int p = cli_parse("predict", "--model FILE [--preprocess mnist|lab] [--top K] [--show] [--json] [--] IMAGE...",
+    int p = cli_parse("predict", "--model FILE [flags] [--] IMAGE...",
                       "Predict the digit in each image (PNG, JPEG, BMP, GIF, TGA, PNM): print the file, the digit, "
                       "its probability and the next most likely digits. IMAGE '-' reads one image from standard "
                       "input (named \"standard input\" in the output). A file that cannot be read, or shows no "

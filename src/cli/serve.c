@@ -449,7 +449,7 @@ int cmd_serve(int argc, char **argv) {
         {"--timeout", F_INT, &timeout, "S", "close a connection idle for S seconds (default 10)"},
         {"--log", F_BOOL, &log, NULL, "print a line per request to stderr"},
         {0}};
-    int p = cli_parse("serve", "--model FILE [--host HOST] [--port N] [--preprocess mnist|lab] [--threads N]",
+    int p = cli_parse("serve", "--model FILE [flags]",
                       "Serve a page to draw digits on and watch the model read them, with a JSON API: POST "
                       "/api/predict (an image, or {\"pixels\": [784 numbers]}), GET /api/model, GET /healthz.",
                       flags, argc, argv, NULL);

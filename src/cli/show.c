@@ -22,7 +22,7 @@ int cmd_show(int argc, char **argv) {
         {"--out", F_STR, &out, "FILE.png", "also write them as a PNG grid with their labels"},
         {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not MNIST's hashes)"},
         {0}};
-    int p = cli_parse("show", "[--data DIR] [--split train|test] [--index N] [--count N] [--out FILE.png]",
+    int p = cli_parse("show", "[flags]",
                       "Show MNIST digits with their labels, as the lab's imshow does: as shaded characters in the "
                       "terminal (at most 100) and, with --out, as a PNG grid.",
                       flags, argc, argv, NULL);
