@@ -182,6 +182,19 @@ def test_usage_lines():
         check(f"### `{rest}`" in readme, f"README's heading of {cmd} is its usage line: {rest!r}")
 
 
+def test_train_help():
+    """train --help: Ctrl-C writes a checkpoint only with --checkpoint (it said it always did); --recipe
+    best also turns off the training-set accuracy (it did not say so)."""
+    import re
+    h = " ".join(text(run("train", "--help").stdout).split())
+    ctrl_c = re.search(r"Ctrl-C[^.]*\.", h)
+    check(ctrl_c and "checkpoint" in ctrl_c.group(0) and "--checkpoint" in ctrl_c.group(0),
+          f"train --help: Ctrl-C writes the checkpoint with --checkpoint: {ctrl_c and ctrl_c.group(0)!r}")
+    recipe = re.search(r"--recipe lab\|best (.*?) --layers", h)
+    check(recipe and "training-set accuracy" in recipe.group(1),
+          f"train --help: --recipe best says it skips the training-set accuracy: {recipe and recipe.group(1)!r}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
     try:
@@ -192,6 +205,7 @@ def main():
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)
         test_usage_lines()
+        test_train_help()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return status()

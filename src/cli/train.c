@@ -293,7 +293,8 @@ static int parse_flags(int argc, char **argv, train_args *a) {
         {"--data", F_STR, &a->dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist); fetched if missing"},
         {"--recipe", F_STR, &a->recipe_name, "lab|best",
          "the lab's recipe (default), or ours: ReLU, He init, momentum at lr 0.05 on a cosine schedule, dropout 0.2, "
-         "shifts of 2 pixels, 15 epochs (Fashion-MNIST: no shifts, 20 epochs); flags override"},
+         "shifts of 2 pixels, 15 epochs (Fashion-MNIST: no shifts, 20 epochs), no training-set accuracy after each "
+         "epoch (as --no-train-eval); flags override"},
         {"--layers", F_STR, &r->layers, "L", "layer sizes (default 784,1024,1024,10)"},
         {"--activation", F_STR, &r->activation, "tanh|relu", "of the hidden layers (default tanh)"},
         {"--init", F_STR, &r->init, "lab|glorot|he", "initialisation (default lab)"},
@@ -330,7 +331,8 @@ static int parse_flags(int argc, char **argv, train_args *a) {
     int p = cli_parse("train", "[flags]",
                       "Train an MLP on MNIST (by default the lab's: 784-1024-1024-10 tanh, SGD lr 0.001, batch 128, 5 "
                       "epochs); after each epoch print its time and the training and test accuracy. Ctrl-C stops "
-                      "after the current step and writes the checkpoint.",
+                      "after the current step, writes the checkpoint (with --checkpoint) and the model as it is (with "
+                      "--save), and exits with status 130.",
                       flags, argc, argv, NULL);
     return p ? p : choice("--recipe", a->recipe_name, recipes) < 0 ? 2 : 0;
 }
