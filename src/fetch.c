@@ -216,6 +216,20 @@ static int curl_start(fetcher *x, mnist_err *err) {
     return 0;
 }
 
+/* Whether url, a file:// URL that could not be read, names a file in a folder that is not there
+ * (or is no folder): the mirror as a whole is missing, as a server that cannot be reached is. */
+static int file_mirror_missing(CURL *c, const char *url) {
+    const char *p = strncmp(url, "file://", 7) ? NULL : strchr(url + 7, '/'); /* past the host, mostly none */
+    char *path = p ? curl_easy_unescape(c, p, 0, NULL) : NULL;
+    if (!path) return 0;
+    char *slash = strrchr(path, '/');
+    slash[1] = '\0'; /* the folder, its '/' kept: "/" at the root, and stat fails on a file */
+    struct stat st;
+    int missing = stat(path, &st) != 0 || !S_ISDIR(st.st_mode);
+    curl_free(path);
+    return missing;
+}
+
 /* Download url to a temporary file beside dest, verify it against f, and rename it to dest.
  * Returns GOT, or why it failed (RETRY, NEXT, DEAD: text in why), or FATAL (err filled). */
 static int attempt(fetcher *x, const char *url, const char *dest, const mnist_file_info *f, char *why,
@@ -267,6 +281,8 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
         case CURLE_COULDNT_RESOLVE_PROXY:
         case CURLE_COULDNT_CONNECT:
             return DEAD;
+        case CURLE_FILE_COULDNT_READ_FILE: /* a file:// mirror: its folder missing, or only this file */
+            return file_mirror_missing(x->curl, url) ? DEAD : NEXT;
         case CURLE_OPERATION_TIMEDOUT: {
             curl_off_t connected = 0; /* 0: the connection itself timed out */
             if (curl_easy_getinfo(x->curl, CURLINFO_CONNECT_TIME_T, &connected) != CURLE_OK) connected = 0;

@@ -317,6 +317,22 @@ static void test_fetch_file_mirrors(void) {
     check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "missing file falls back to the next mirror: %s",
           rc ? e.msg : "ok");
     check(strstr(log.text, p) && count(log.text, "Downloading") == 5, "the failure on the first mirror is logged");
+    check(!strstr(log.text, "skipping this mirror"), "a mirror that lacks one file is not skipped for the others");
+
+    /* A file:// mirror whose folder is not there fails as a server that cannot be reached does: said
+     * once with "; skipping this mirror", and not tried again for the other files; a folder that
+     * lacks one file (m2 above) is tried for the next. */
+    char gone[1024];
+    snprintf(gone, sizeof gone, "file://%s/no-such-mirror/", root);
+    const char *mg1[] = {gone, url1};
+    rc = fetch("d2g", mg1, 2, &log, NULL, &e);
+    snprintf(p, sizeof p, "%str-img.gz: ", gone);
+    char *said = strstr(log.text, p), *eol = said ? strchr(said, '\n') : NULL;
+    check(rc == 0 && said && eol && eol - said > 22 && !strncmp(eol - 22, "; skipping this mirror", 22),
+          "a file:// mirror that is not there: '; skipping this mirror', as other mirrors that fail: %.*s",
+          said && eol ? (int)(eol - said) : 0, said ? said : "");
+    check(count(log.text, gone) == 2 && count(log.text, "Downloading") == 5, /* its download and failure */
+          "...and it is not tried for the other files (%d lines name it)", count(log.text, gone));
 
     /* A mirror with corrupt content: no file under the real name, no temporary file. */
     const char *m3[] = {url3};
