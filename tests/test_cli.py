@@ -195,6 +195,38 @@ def test_train_help():
           f"train --help: --recipe best says it skips the training-set accuracy: {recipe and recipe.group(1)!r}")
 
 
+def test_fetch_leaves_no_folder(tmp, data):
+    """A failed automatic fetch (train, eval, show: data missing, no mirror answers) removes the empty
+    data folder it created, with the folders it created above it; a folder that was there stays, and
+    so does anything in it. The mirrors are reached through a proxy that is not there."""
+    offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": "", "MNIST_DATA": ""}
+    model = os.path.join(tmp, "fetch.safetensors")
+    run("train", "--data", data, "--no-verify", "--layers", "784,16,10", "--epochs", "0", "--save", model)
+    top = os.path.join(tmp, "made")
+    for args in (["train", "--epochs", "1", "--layers", "784,16,10"], ["eval", "--model", model], ["show"]):
+        p = run(*args, "--data", os.path.join(top, "a", "b"), env=offline, timeout=60)
+        last = text(p.stderr).strip().splitlines()[-1:]
+        check(p.returncode == 1 and last and "no mirror could provide it" in last[0] and not os.path.exists(top),
+              f"{' '.join(args[:3])}: a failed fetch into a new folder leaves none ({last}, "
+              f"{os.path.exists(top) and os.listdir(top)})")
+    # the default folder, $XDG_CACHE_HOME/mnist: what this run made of it goes
+    xdg = os.path.join(tmp, "xdg")
+    p = run("eval", "--model", model, env={**offline, "XDG_CACHE_HOME": xdg}, timeout=60)
+    check(p.returncode == 1 and not os.path.exists(xdg), f"eval: a failed fetch into a new default folder leaves "
+          f"none ({os.path.exists(xdg) and os.listdir(xdg)})")
+    there = os.path.join(tmp, "there")
+    os.makedirs(there)
+    p = run("eval", "--model", model, "--data", there, env=offline, timeout=60)
+    check(p.returncode == 1 and os.path.isdir(there), "eval: a data folder that was there stays")
+    os.makedirs(os.path.join(there, "kept"))
+    with open(os.path.join(there, "kept", "note"), "w") as f:
+        f.write("mine")
+    p = run("eval", "--model", model, "--data", os.path.join(there, "kept", "new"), env=offline, timeout=60)
+    check(p.returncode == 1 and os.listdir(there) == ["kept"] and sorted(os.listdir(os.path.join(there, "kept")))
+          == ["note"], f"eval: only the folder it made goes ({os.listdir(os.path.join(there, 'kept'))})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
     try:
@@ -206,6 +238,7 @@ def main():
         test_plot_cut_short(tmp)
         test_usage_lines()
         test_train_help()
+        test_fetch_leaves_no_folder(tmp, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return status()

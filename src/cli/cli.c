@@ -242,6 +242,43 @@ int cli_set_dataset(const char *cmd, const char *name) {
     return 0;
 }
 
+/* path into out (cap bytes) without the '/'s that end it (but the root's). */
+static void trimmed(const char *path, char *out, size_t cap) {
+    snprintf(out, cap, "%s", path);
+    for (size_t n = strlen(out); n > 1 && out[n - 1] == '/'; n--) out[n - 1] = '\0';
+}
+
+/* Into made: the top folder of dir's path that does not exist yet (dir itself, or one above it),
+ * which a fetch into dir creates with those under it; "" when dir exists. */
+static void first_missing(const char *dir, char *made, size_t cap) {
+    char p[PATH_MAX];
+    struct stat st;
+    made[0] = '\0';
+    trimmed(dir, p, sizeof p);
+    while (p[0] && stat(p, &st) != 0 && errno == ENOENT) {
+        snprintf(made, cap, "%s", p);
+        char *slash = strrchr(p, '/');
+        if (!slash) break;
+        while (slash > p && slash[-1] == '/') slash--;
+        *slash = '\0';
+    }
+}
+
+/* After a fetch that failed: dir and the folders above it up to made (first_missing's), those the
+ * fetch created, removed where they are empty (rmdir removes nothing else). */
+static void remove_made(const char *dir, const char *made) {
+    char p[PATH_MAX];
+    if (!made[0]) return;
+    trimmed(dir, p, sizeof p);
+    for (;;) {
+        if (rmdir(p) != 0 && errno != ENOENT) return; /* not empty: something is kept there */
+        char *slash = strrchr(p, '/');
+        if (!strcmp(p, made) || !slash) return;
+        while (slash > p && slash[-1] == '/') slash--;
+        *slash = '\0';
+    }
+}
+
 int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
     const mnist_dataset *ds = mnist_dataset_get(cli_dataset);
     char dir[4096], path[4096];
@@ -259,8 +296,13 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
         }
         missing |= !found;
     }
+    char made[PATH_MAX];
+    first_missing(dir, made, sizeof made);
     int rc = missing && verify ? cli_fetch(ds, dir, NULL) : 0;
-    if (rc) return rc;
+    if (rc) { /* the folder this fetch created, left empty, goes again */
+        remove_made(dir, made);
+        return rc;
+    }
     if (mnist_data_load(d, ds, dir, verify, &err)) {
         fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return 1;
