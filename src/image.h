@@ -30,10 +30,11 @@ typedef struct {
 int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err);
 
 /* page.c, both on a working copy of at most WORK_MAX a side.
- * Takes ruled or squared paper's lines, or a notebook's margin, one family (vertical: 0 across,
- * 1 down), out of the ink (h, w), given the m pixels with ink in on (y << 16 | x) and the strokes'
- * strength (ink of the strongest strokes). Returns the bands taken away. */
-int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on, long m, float strokes);
+ * Takes ruled or squared paper's lines, or a notebook's margin, across and down, out of the ink
+ * (h, w), given the m pixels with ink over tau in on (y << 16 | x), the strokes' strength (ink of
+ * the strongest strokes) and the whole photo's longer side in these pixels (frame: a region around
+ * a small digit is looked at finer). Returns the bands taken away. */
+int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, float tau, float strokes, int frame);
 /* Makes a darker desk around a photographed page into paper, in p. scratch: 3 w h bytes; queue:
  * w h entries. Returns whether it found one. */
 int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue);

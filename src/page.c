@@ -48,23 +48,42 @@ static double line_energy(lines_family *f, const uint32_t *on, long m, double t,
     return e;
 }
 
-/* Ruled or squared paper's lines, one family. The slope: the turn, within LINE_TURN degrees, whose
- * lines gather the pixels with ink most (tried in steps of 1 degree on a sample of 4000 of them,
- * then of 1/8 around the best on 10000). The lines: those with ink (the m pixels in on) along
- * LINE_COVER of their length in the frame, that length at least half the frame's, in bands at
- * most LINE_THICK of the side thick. Each band's level (the mean of its pixels under 1.5 times
- * their mean: the lines' and the paper's, not the strokes' across them) is taken away over it and
- * a line each side (the soft edge), so that those strokes stay. The bands go when there are two
- * or more (a page has many lines), or one whose level is under LINE_FAINT of the strokes' strength
- * (strokes: that of the strongest ink): a notebook's margin, printed red or pink, is lighter than
- * a pen's ink, but one long straight stroke as strong as the ink may be the digit (a '1' drawn
- * across the frame is its own strongest ink). Returns the bands taken away. */
-int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on, long m, float strokes) {
-    lines_family f = {vertical, vertical ? h : w, vertical ? w : h, {0}};
+/* Whether lines b and b + 1 between them have ink (over tau) along LINE_COVER of their length:
+ * a thin line that lies between two lines of pixels puts half its ink in each, and may have it
+ * over tau in neither along all its length. */
+static int pair_covered(const lines_family *f, const float *ink, long sa, long sc, int b, float tau, int len) {
+    int n = 0;
+    for (int a = 0; a < f->along; a++) {
+        int c = b - f->shift[a];
+        if (c >= 0 && c + 1 < f->across) n += ink[c * sc + a * sa] > tau || ink[(c + 1) * sc + a * sa] > tau;
+    }
+    return n >= LINE_COVER * len;
+}
+
+/* Ruled or squared paper's lines, one family (fam: which; its slope is set here), found in the
+ * ink (w wide) where on (m pixels) marks it over tau. The slope: the turn, within LINE_TURN degrees,
+ * whose lines gather the pixels with ink most (tried in steps of 1 degree, then of 1/8 around the
+ * best, each on a sample of 10000 of them: on 4000, the spread of a large thick digit's many pixels
+ * could hide a lone margin's). The lines: those with ink along LINE_COVER of their length in the
+ * frame (or two side by side that have it between them, with little on either side: a thin line
+ * between two lines of pixels; not the edges of a thick stroke down the frame),
+ * that length at least half the frame's, in bands at most LINE_THICK of the whole photo's side
+ * (frame, in pixels here) thick: in the region around a small digit, looked at closer, a page's
+ * lines are as thick as in the whole photo. Each band's level (the mean of its pixels under 1.5
+ * times their mean: the lines' and the paper's, not the strokes' across them) goes into take, over
+ * it and a line each side (the soft edge), so that those strokes stay. The bands count when there
+ * are two or more (a page has many lines), or one whose level is under LINE_FAINT of the strokes'
+ * strength (strokes: that of the strongest ink): a notebook's margin, printed red or pink, is
+ * lighter than a pen's ink, but one long straight stroke as strong as the ink may be the digit (a
+ * '1' drawn across the frame is its own strongest ink). Returns the bands, or 0. */
+static int find_lines(lines_family *fam, float *take, const float *ink, int w, const uint32_t *on, long m, float tau,
+                      float strokes, int frame) {
+    lines_family f = *fam;
+    int vertical = f.vertical;
     if (m < f.along) return 0; /* not even one line's worth of ink */
     double best = 0, top = -1;
     for (int d = -LINE_TURN; d <= LINE_TURN; d++) {
-        double e = line_energy(&f, on, m, tan(d * DEGREE), 4000);
+        double e = line_energy(&f, on, m, tan(d * DEGREE), 10000);
         if (e > top) top = e, best = d;
     }
     double turn = best;
@@ -79,12 +98,20 @@ int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on
     for (int a = 0; a < f.along; a++) len[f.shift[a]]++, len[f.shift[a] + f.across]--;
     for (int b = 1; b < LINE_BINS; b++) len[b] += len[b - 1];
     for (long i = 0; i < m; i++) over[line_of(&f, on[i])]++;
-    int side = w > h ? w : h, thick = (int)(LINE_THICK * side) > 2 ? (int)(LINE_THICK * side) : 2;
-    char band[LINE_BINS] = {0};
+    int thick = (int)(LINE_THICK * frame) > 2 ? (int)(LINE_THICK * frame) : 2;
+    long sa = vertical ? w : 1, sc = vertical ? 1 : w;
+    char lined[LINE_BINS + 1] = {0}, band[LINE_BINS] = {0};
+    for (int b = 0; b < LINE_BINS; b++) lined[b] = 2 * len[b] >= f.along && over[b] >= LINE_COVER * len[b];
+    for (int b = 1; b + 2 < LINE_BINS; b++) { /* and pairs of lines between which one lies, alone */
+        int l = len[b] < len[b + 1] ? len[b] : len[b + 1];
+        if (!lined[b] && !lined[b + 1] && 2 * l >= f.along && over[b] + over[b + 1] >= LINE_COVER * l &&
+            2 * over[b - 1] < len[b - 1] && 2 * over[b + 2] < len[b + 2] && pair_covered(&f, ink, sa, sc, b, tau, l))
+            lined[b] = lined[b + 1] = 1;
+    }
     int nb = 0;
     for (int b = 0; b < LINE_BINS;) {
         int e = b;
-        while (e < LINE_BINS && 2 * len[e] >= f.along && over[e] >= LINE_COVER * len[e]) e++;
+        while (e < LINE_BINS && lined[e]) e++;
         if (e > b && e - b <= thick) {
             nb++;
             for (int j = b - 1; j <= e; j++)
@@ -96,7 +123,6 @@ int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on
     /* the level of each line of the bands, then of each band (its peak) */
     double sum[LINE_BINS] = {0}, cut_sum[LINE_BINS] = {0};
     int cut_n[LINE_BINS] = {0};
-    long sa = vertical ? w : 1, sc = vertical ? 1 : w;
     for (int pass = 0; pass < 2; pass++)
         for (int c = 0; c < f.across; c++)
             for (int a = 0; a < f.along; a++) {
@@ -106,7 +132,6 @@ int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on
                 if (pass == 0) sum[b] += v;
                 else if (v <= 1.5 * sum[b] / len[b]) cut_sum[b] += v, cut_n[b]++;
             }
-    float take[LINE_BINS] = {0};
     for (int b = 0; b < LINE_BINS;) {
         if (!band[b]) {
             b++;
@@ -119,12 +144,32 @@ int page_remove_lines(float *ink, int w, int h, int vertical, const uint32_t *on
         for (; b < e; b++) take[b] = peak;
         if (nb == 1 && peak >= LINE_FAINT * strokes) return 0; /* as strong as the ink: a '1', perhaps */
     }
-    for (int c = 0; c < f.across; c++)
-        for (int a = 0; a < f.along; a++) {
-            float *v = ink + c * sc + a * sa, d = take[c + f.shift[a]];
+    *fam = f;
+    return nb;
+}
+
+/* Takes each band's level (take, by line of pixels) away over it. */
+static void take_lines(const lines_family *f, const float *take, float *ink, int w) {
+    long sa = f->vertical ? w : 1, sc = f->vertical ? 1 : w;
+    for (int c = 0; c < f->across; c++)
+        for (int a = 0; a < f->along; a++) {
+            float *v = ink + c * sc + a * sa, d = take[c + f->shift[a]];
             if (d > 0) *v = *v > d ? *v - d : 0;
         }
-    return nb;
+}
+
+/* Both families are found on the ink as it is, then taken away: on squared paper, the bands across
+ * would take a fifth of each line down away (lines 3 pixels wide every 24, with their soft edges),
+ * which would then have ink along less than LINE_COVER of its length. Returns the bands taken
+ * away. */
+int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, float tau, float strokes, int frame) {
+    lines_family f[2] = {{0, w, h, {0}}, {1, h, w, {0}}};
+    float take[2][LINE_BINS] = {{0}};
+    int nb[2];
+    for (int v = 0; v < 2; v++) nb[v] = find_lines(&f[v], take[v], ink, w, on, m, tau, strokes, frame);
+    for (int v = 0; v < 2; v++)
+        if (nb[v]) take_lines(&f[v], take[v], ink, w);
+    return nb[0] + nb[1];
 }
 
 /* ---- a page on a desk --------------------------------------------------- */

@@ -714,6 +714,7 @@ typedef struct {
     float *t;      /* (h, w) scratch: the paper across, then order statistics ... */
     uint8_t *on;   /* ... then ink marks (h, w) ... */
     run *runs;     /* ... and runs */
+    int frame;     /* the whole photo's longer side, in the copy's pixels (a region's copy is finer) */
     void *mem;
 } ink_work;
 
@@ -727,6 +728,7 @@ static int ink_work_new(ink_work *k, int w, int h, const char *name, mnist_err *
     k->mem = mem, k->p = (plane){w, h, mem};
     k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->t = mem + 3 * n;
     k->on = (uint8_t *)k->t, k->runs = (run *)(void *)(k->on + on_bytes);
+    k->frame = w > h ? w : h;
     return 0;
 }
 
@@ -909,8 +911,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
      * not ink */
     uint32_t *marked = (uint32_t *)(void *)t; /* t is free until the threshold below */
     long nmarked = ink_over(ink, w, h, 0.5f * lo, marked);
-    if (page_remove_lines(ink, w, h, 0, marked, nmarked, s)) nmarked = ink_over(ink, w, h, 0.5f * lo, marked); /* less now */
-    page_remove_lines(ink, w, h, 1, marked, nmarked, s);
+    page_remove_lines(ink, w, h, marked, nmarked, 0.5f * lo, s, k->frame);
     double all_ink = 0;
     for (long i = 0; i < n; i++) {
         float v = (ink[i] - lo) / (hi - lo);
@@ -1097,6 +1098,8 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, ink_ma
     *scale = (double)w / rw;
     memset(m, 0, sizeof *m);
     if (ink_work_new(&k, w, h, name, err)) return -1;
+    int big = s->d->w > s->d->h ? s->d->w : s->d->h;
+    k.frame = (int)lround(big * *scale); /* a page's lines are as thick here as in the whole photo */
     if (working_copy(s, x0, y0, rw, rh, &k.p, name, err) || find_ink(&k, m, name, err)) {
         free(k.mem);
         return -1;
