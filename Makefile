@@ -51,10 +51,8 @@ endif
 CFLAGS  ?= -O3 -march=native -g
 STD_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Iinclude -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# OpenMP: the CPU backend's threads (not in the fuzz build, which needs none)
-OMP_FLAGS ?= -fopenmp
-CFLAGS  += $(STD_FLAGS) $(OMP_FLAGS) $(if $(OMP_FLAGS),,-Wno-unknown-pragmas)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(OMP_FLAGS) -lm -lpthread
+CFLAGS  += $(STD_FLAGS)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 BASE_LDLIBS := $(LDLIBS)
 
 # CUDA: where nvcc is found (on the PATH, else /usr/local/cuda/bin/nvcc) the library gets the CUDA
@@ -251,7 +249,7 @@ FUZZ_CC   ?= clang
 FUZZ_DIR  := build/fuzz
 FUZZ_TIME ?= 600
 FUZZ      ?= idx
-FUZZ_FLAGS := -O1 -g $(SAN_FLAGS) $(STD_FLAGS) -Wno-unknown-pragmas -Wno-source-uses-openmp
+FUZZ_FLAGS := -O1 -g $(SAN_FLAGS) $(STD_FLAGS)
 FUZZ_OBJ  := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BIN  := $(patsubst fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard fuzz/fuzz_*.c))
 
@@ -261,7 +259,7 @@ $(FUZZ_DIR)/obj/%.o: src/%.c $(HEADERS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_OBJ) $(HEADERS)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(filter-out $(OMP_FLAGS),$(LDLIBS)) -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(LDLIBS) -o $@
 
 fuzz: $(FUZZ_BIN)
 .SECONDARY: $(FUZZ_OBJ)

@@ -404,7 +404,6 @@ int mnist_have_cuda(void);
 typedef struct {
     int cuda;   /* the CUDA backend (mnist_have_cuda) */
     int sparse; /* the CPU's first layer as products over the input's nonzeros (builds for AVX-512) */
-    int openmp; /* the CPU's threads (--threads); without OpenMP one thread does all */
 } mnist_build;
 mnist_build mnist_build_info(void);
 /* 0 when device can be used here (MNIST_CPU always; MNIST_CUDA needs a build with CUDA and a GPU

@@ -14,7 +14,7 @@ enum { SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST, NSPLITS };
 
 typedef struct {
     int max_batch;            /* largest n passed to train_step or gradient */
-    int threads;              /* CPU: 0 is all cores (OpenMP's count; OpenBLAS runs on one, cpu_threads) */
+    int threads;              /* CPU: 0 is all cores (or OMP_NUM_THREADS; OpenBLAS runs on one, cpu_threads) */
     mnist_activation act;     /* of the hidden layers */
     mnist_optimizer optimizer;
     float momentum;           /* MNIST_MOMENTUM */

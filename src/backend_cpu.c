@@ -1,6 +1,6 @@
 /* backend_cpu.c: the reference backend. cblas for the matrix products, a product over the
  * nonzeros for the first layer's when its input is sparse (MNIST's digits); element-wise work in
- * plain loops the compiler vectorises; our own threads (OpenMP) over the columns of each layer,
+ * plain loops the compiler vectorises; our own threads (team.c) over the columns of each layer,
  * OpenBLAS on each thread alone; all memory allocated once at creation, nothing inside a step. */
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "cpu.h"
 #include "hash.h"
+#include "team.h"
 #include "util.h"
 
 #define EVAL_ROWS 512 /* rows per forward pass when evaluating a whole split */
@@ -60,25 +61,44 @@ static int cpu_set_data(backend *base, int which, const mnist_split *s, mnist_er
 
 /* act[0] (n, in) = scaled images of examples idx[0..n), or of start..start+n when idx is NULL;
  * y (n) = their labels. */
-static void gather(cpu_backend *c, const mnist_split *s, const int32_t *idx, int start, int n) {
+typedef struct {
+    cpu_backend *c;
+    const mnist_split *s;
+    const int32_t *idx;
+    int start, n;
+} rows_job;
+
+static void gather_rows(void *p, int t, int nt) {
+    const rows_job *j = p;
+    cpu_backend *c = j->c;
     int in = c->sizes[0];
-    float *x = c->act[0];
-#pragma omp parallel for num_threads(c->nth) schedule(static)
-    for (int r = 0; r < n; r++) {
-        size_t e = idx ? (size_t)idx[r] : (size_t)(start + r);
-        const uint8_t *src = s->images + e * (size_t)in;
-        float *dst = x + (size_t)r * in;
+    long a, b;
+    team_share(j->n, t, nt, &a, &b);
+    for (long r = a; r < b; r++) {
+        size_t e = j->idx ? (size_t)j->idx[r] : (size_t)(j->start + r);
+        const uint8_t *src = j->s->images + e * (size_t)in;
+        float *dst = c->act[0] + (size_t)r * in;
         for (int k = 0; k < in; k++) dst[k] = c->scale[src[k]];
-        c->y[r] = s->labels[e];
+        c->y[r] = j->s->labels[e];
     }
+}
+
+static void gather(cpu_backend *c, const mnist_split *s, const int32_t *idx, int start, int n) {
+    rows_job j = {c, s, idx, start, n};
+    team_run(c->nth, gather_rows, &j);
 }
 
 /* gather() for an augmented training batch: each row's image mirrored and moved as mnist_augment
  * says for this step, and its label. */
-static void augment_rows(cpu_backend *c, const mnist_split *s, const int32_t *idx, int n) {
+static void augment_share(void *p, int t, int nt) {
+    const rows_job *job = p;
+    cpu_backend *c = job->c;
+    const mnist_split *s = job->s;
+    const int32_t *idx = job->idx;
     int side = c->o.side, in = c->sizes[0];
-#pragma omp parallel for num_threads(c->nth) schedule(static)
-    for (int r = 0; r < n; r++) {
+    long a, b;
+    team_share(job->n, t, nt, &a, &b);
+    for (int r = (int)a; r < b; r++) {
         int dx, dy, mirror;
         mnist_augment(c->o.seed, c->steps, r, c->o.shift, c->o.flip, &dx, &dy, &mirror);
         const uint8_t *src = s->images + (size_t)idx[r] * in;
@@ -92,21 +112,41 @@ static void augment_rows(cpu_backend *c, const mnist_split *s, const int32_t *id
     }
 }
 
+static void augment_rows(cpu_backend *c, const mnist_split *s, const int32_t *idx, int n) {
+    rows_job j = {c, s, idx, 0, n};
+    team_run(c->nth, augment_share, &j);
+}
+
 /* What layer l reads: its input, dropped out while training. */
 static const float *layer_input(const cpu_backend *c, int l, int train) {
     return train && c->o.dropout > 0 && l > 0 ? c->drop[l] : c->act[l];
 }
 
 /* drop[l] (n, width) = act[l] * mask[l], the mask drawn for this step. */
-static void dropout(cpu_backend *c, int l, int n) {
-    size_t m = (size_t)n * c->sizes[l];
-    float p = c->o.dropout, keep = 1.0f / (1.0f - p);
-    uint64_t k = step_key(c->o.seed, c->steps, l - 1), t = dropout_threshold(p);
-#pragma omp parallel for num_threads(c->nth) schedule(static)
-    for (size_t i = 0; i < m; i++) {
-        c->mask[l][i] = dropout_keep(k, i, t) ? keep : 0.0f;
-        c->drop[l][i] = c->act[l][i] * c->mask[l][i];
+typedef struct {
+    cpu_backend *c;
+    int l;
+    size_t m;
+    float keep;
+    uint64_t key, threshold;
+} dropout_job;
+
+static void dropout_share(void *p, int t, int nt) {
+    const dropout_job *j = p;
+    float *mask = j->c->mask[j->l], *drop = j->c->drop[j->l], *act = j->c->act[j->l];
+    long a, b;
+    team_share((long)j->m, t, nt, &a, &b);
+    for (size_t i = (size_t)a; i < (size_t)b; i++) {
+        mask[i] = dropout_keep(j->key, i, j->threshold) ? j->keep : 0.0f;
+        drop[i] = act[i] * mask[i];
     }
+}
+
+static void dropout(cpu_backend *c, int l, int n) {
+    float p = c->o.dropout;
+    dropout_job j = {c, l, (size_t)n * c->sizes[l], 1.0f / (1.0f - p), step_key(c->o.seed, c->steps, l - 1),
+                     dropout_threshold(p)};
+    team_run(c->nth, dropout_share, &j);
 }
 
 static void forward(cpu_backend *c, int n, int train) {
@@ -161,30 +201,50 @@ static void backward(cpu_backend *c, int n, float lr, float *grads) {
     }
 }
 
+typedef struct {
+    cpu_backend *c;
+    float lr, decay;
+    float c1, c2; /* Adam's bias corrections */
+} optimizer_job;
+
+static void momentum_share(void *ptr, int t, int nt) {
+    const optimizer_job *j = ptr;
+    const cpu_backend *c = j->c;
+    float *p = c->params, *g = c->grads, *v = c->state, mu = c->o.momentum, lr = j->lr, decay = j->decay;
+    int nesterov = c->o.nesterov;
+    long a, b;
+    team_share((long)c->nparams, t, nt, &a, &b);
+    for (size_t i = (size_t)a; i < (size_t)b; i++) {
+        v[i] = mu * v[i] + g[i];
+        p[i] = decay * p[i] - lr * (nesterov ? g[i] + mu * v[i] : v[i]);
+    }
+}
+
+static void adam_share(void *ptr, int t, int nt) {
+    const optimizer_job *j = ptr;
+    const cpu_backend *c = j->c;
+    float *p = c->params, *g = c->grads, *m = c->state, *v = c->state + c->nparams;
+    float b1 = c->o.beta1, b2 = c->o.beta2, eps = c->o.eps, c1 = j->c1, c2 = j->c2, lr = j->lr, decay = j->decay;
+    long a, b;
+    team_share((long)c->nparams, t, nt, &a, &b);
+    for (size_t i = (size_t)a; i < (size_t)b; i++) {
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        p[i] = decay * p[i] - lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+    }
+}
+
 /* One loop over the flat buffers: momentum (PyTorch's and optax's form, v = mu v + g) or Adam
  * (m, v with bias correction, eps outside the square root), with decoupled weight decay. */
 static void optimizer_step(cpu_backend *c, float lr) {
-    float *p = c->params, *g = c->grads;
-    size_t n = c->nparams;
-    float decay = 1.0f - lr * c->o.weight_decay;
+    optimizer_job j = {c, lr, 1.0f - lr * c->o.weight_decay, 0, 0};
     if (c->o.optimizer == MNIST_MOMENTUM) {
-        float mu = c->o.momentum, *v = c->state;
-        int nesterov = c->o.nesterov;
-#pragma omp parallel for num_threads(c->nth) schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            v[i] = mu * v[i] + g[i];
-            p[i] = decay * p[i] - lr * (nesterov ? g[i] + mu * v[i] : v[i]);
-        }
+        team_run(c->nth, momentum_share, &j);
     } else {
-        float b1 = c->o.beta1, b2 = c->o.beta2, eps = c->o.eps, *m = c->state, *v = c->state + n;
         double t = (double)(c->steps + 1);
-        float c1 = (float)(1.0 / (1.0 - pow(b1, t))), c2 = (float)(1.0 / (1.0 - pow(b2, t)));
-#pragma omp parallel for num_threads(c->nth) schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-            v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-            p[i] = decay * p[i] - lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
-        }
+        j.c1 = (float)(1.0 / (1.0 - pow(c->o.beta1, t)));
+        j.c2 = (float)(1.0 / (1.0 - pow(c->o.beta2, t)));
+        team_run(c->nth, adam_share, &j);
     }
 }
 
@@ -344,11 +404,4 @@ backend *backend_cpu_create(const mnist_model *m, const backend_opts *o, mnist_e
     return &c->base;
 }
 
-mnist_build mnist_build_info(void) {
-#ifdef _OPENMP
-    int openmp = 1;
-#else
-    int openmp = 0;
-#endif
-    return (mnist_build){.cuda = mnist_have_cuda(), .sparse = CPU_SPARSE, .openmp = openmp};
-}
+mnist_build mnist_build_info(void) { return (mnist_build){.cuda = mnist_have_cuda(), .sparse = CPU_SPARSE}; }

@@ -2,17 +2,14 @@
  * vectorises them, and the CPU backend's layers threaded over column slabs (the products over a
  * sparse input are in sparse.c). */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "cpu.h"
 #include "tanh.h"
+#include "team.h"
 
 void cpu_tanh(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = tanh_approx(x[i]);
@@ -109,35 +106,20 @@ void openblas_set_num_threads(int n);
 
 #define SLAB_COLS 16 /* slabs are multiples of 16 columns (64 bytes); not sparse.c's VW, a vector's floats */
 
-#ifdef _OPENMP
-static int all_threads; /* OpenMP's count before OpenBLAS is set to one thread */
-
-static void count_threads(void) { all_threads = omp_get_max_threads(); }
-#endif
-
 int cpu_threads(int requested) {
-#ifdef _OPENMP
-    /* first: an OpenMP build of OpenBLAS sets OpenMP's own count when told to use one thread */
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, count_threads);
     openblas_set_num_threads(1);
-    omp_set_dynamic(0); /* every team as large as asked: the slabs, so the bits, follow the count */
-    int n = requested > 0 ? requested : all_threads;
+    int n = requested;
+    if (n <= 0) { /* OMP_NUM_THREADS, as OpenMP programs read it, else all cores */
+        const char *env = getenv("OMP_NUM_THREADS");
+        char *end;
+        long v = env ? strtol(env, &end, 10) : 0;
+        n = env && end != env && v > 0 ? (v > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : (int)v) : team_cores();
+    }
     return n > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : n;
-#else
-    openblas_set_num_threads(1);
-    (void)requested;
-    return 1;
-#endif
 }
 
-/* This thread's slab [*a, *b) of `cols` columns, in units of SLAB_COLS. */
-static void slab(int cols, int *a, int *b) {
-#ifdef _OPENMP
-    int t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-    int t = 0, nt = 1;
-#endif
+/* Thread t of nt's slab [*a, *b) of `cols` columns, in units of SLAB_COLS. */
+static void slab(int cols, int t, int nt, int *a, int *b) {
     long units = (cols + SLAB_COLS - 1) / SLAB_COLS;
     *a = (int)(units * t / nt) * SLAB_COLS;
     *b = (int)(units * (t + 1) / nt) * SLAB_COLS;
@@ -145,74 +127,91 @@ static void slab(int cols, int *a, int *b) {
     if (*b > cols) *b = cols;
 }
 
+/* A layer's arguments, for its threads. */
+typedef struct {
+    float *y, *w, *b, *gw, *gb, *dh;
+    const float *x, *dz, *mask, *h;
+    const float *cw, *cb; /* w and b, read only */
+    const cpu_sparse *sp;
+    int n, in, out, act;
+    float lr, decay;
+} layer_job;
+
+static void forward_slab(void *p, int t, int nt) {
+    const layer_job *j = p;
+    int a, e;
+    slab(j->out, t, nt, &a, &e);
+    if (a >= e) return;
+    if (j->sp)
+        cpu_sparse_forward(j->y, j->sp, j->cw, j->out, a, e);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->n, e - a, j->in, 1.0f, j->x, j->in, j->cw + a, j->out,
+                    0.0f, j->y + a, j->out);
+    if (j->act != CPU_LOG_SOFTMAX) bias_act_cols(j->y, j->cb, j->n, j->out, a, e, (cpu_act)j->act);
+}
+
+static void log_softmax_rows(void *p, int t, int nt) {
+    const layer_job *j = p;
+    long a, e;
+    team_share(j->n, t, nt, &a, &e);
+    for (long r = a; r < e; r++) bias_log_softmax(j->y + (size_t)r * j->out, j->cb, 1, j->out);
+}
+
 void cpu_layer_forward(int nth, float *y, const float *x, const cpu_sparse *sp, const float *w, const float *b, int n,
                        int in, int out, cpu_act act) {
-    (void)nth; /* without OpenMP */
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        int a, e;
-        slab(out, &a, &e);
-        if (a < e) {
-            if (sp)
-                cpu_sparse_forward(y, sp, w, out, a, e);
-            else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, e - a, in, 1.0f, x, in, w + a, out, 0.0f,
-                            y + a, out);
-            if (act != CPU_LOG_SOFTMAX) bias_act_cols(y, b, n, out, a, e, act);
-        }
-        if (act == CPU_LOG_SOFTMAX) {
-#pragma omp barrier
-#pragma omp for schedule(static)
-            for (int r = 0; r < n; r++) bias_log_softmax(y + (size_t)r * out, b, 1, out);
-        }
+    layer_job j = {.y = y, .x = x, .sp = sp, .cw = w, .cb = b, .n = n, .in = in, .out = out, .act = act};
+    team_run(nth, forward_slab, &j);
+    if (act == CPU_LOG_SOFTMAX) team_run(nth, log_softmax_rows, &j); /* each row needs all its columns */
+}
+
+static void input_grad_slab(void *p, int t, int nt) {
+    const layer_job *j = p;
+    int a, b, in = j->in;
+    slab(in, t, nt, &a, &b);
+    if (a >= b) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, b - a, j->out, 1.0f, j->dz, j->out,
+                j->cw + (size_t)a * j->out, j->out, 0.0f, j->dh + a, in);
+    for (int r = 0; r < j->n; r++) {
+        size_t o = (size_t)r * in + a;
+        if (j->mask)
+            for (int c = 0; c < b - a; c++) j->dh[o + c] *= j->mask[o + c];
+        cpu_act_grad(j->dh + o, j->h + o, (size_t)(b - a), (mnist_activation)j->act);
     }
 }
 
 void cpu_layer_input_grad(int nth, float *dh, const float *dz, const float *w, const float *mask, const float *h, int n,
                           int in, int out, mnist_activation act) {
-    (void)nth; /* without OpenMP */
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        int a, b;
-        slab(in, &a, &b);
-        if (a < b) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, b - a, out, 1.0f, dz, out, w + (size_t)a * out, out,
-                        0.0f, dh + a, in);
-            for (int r = 0; r < n; r++) {
-                size_t o = (size_t)r * in + a;
-                if (mask)
-                    for (int c = 0; c < b - a; c++) dh[o + c] *= mask[o + c];
-                cpu_act_grad(dh + o, h + o, (size_t)(b - a), act);
-            }
+    layer_job j = {.dh = dh, .dz = dz, .cw = w, .mask = mask, .h = h, .n = n, .in = in, .out = out, .act = act};
+    team_run(nth, input_grad_slab, &j);
+}
+
+static void weight_grad_slab(void *p, int t, int nt) {
+    const layer_job *j = p;
+    int a, e, out = j->out;
+    slab(out, t, nt, &a, &e);
+    if (a >= e) return;
+    if (j->sp)
+        cpu_sparse_weight_grad(j->w, j->gw, j->sp, j->dz, j->in, out, a, e, j->lr, j->decay);
+    else // gw = h^T dz, or w = decay w - lr h^T dz
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j->in, e - a, j->n, j->gw ? 1.0f : -j->lr, j->h, j->in,
+                    j->dz + a, out, j->gw ? 0.0f : j->decay, (j->gw ? j->gw : j->w) + a, out);
+    // the bias: column sums of dz, SLAB_COLS columns at a time
+    float s[SLAB_COLS];
+    for (int c0 = a; c0 < e; c0 += SLAB_COLS) {
+        int m = e - c0 < SLAB_COLS ? e - c0 : SLAB_COLS;
+        cpu_col_sums(s, j->dz + c0, j->n, m, (size_t)out);
+        for (int c = 0; c < m; c++) {
+            if (j->gb)
+                j->gb[c0 + c] = s[c];
+            else
+                j->b[c0 + c] = j->decay * j->b[c0 + c] - j->lr * s[c];
         }
     }
 }
 
 void cpu_layer_weight_grad(int nth, float *w, float *b, float *gw, float *gb, const float *h, const cpu_sparse *sp,
                            const float *dz, int n, int in, int out, float lr, float decay) {
-    (void)nth; /* without OpenMP */
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        int a, e;
-        slab(out, &a, &e);
-        if (a < e) {
-            if (sp)
-                cpu_sparse_weight_grad(w, gw, sp, dz, in, out, a, e, lr, decay);
-            else // gw = h^T dz, or w = decay w - lr h^T dz
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, e - a, n, gw ? 1.0f : -lr, h, in, dz + a, out,
-                            gw ? 0.0f : decay, (gw ? gw : w) + a, out);
-            // the bias: column sums of dz, SLAB_COLS columns at a time
-            float s[SLAB_COLS];
-            for (int c0 = a; c0 < e; c0 += SLAB_COLS) {
-                int m = e - c0 < SLAB_COLS ? e - c0 : SLAB_COLS;
-                cpu_col_sums(s, dz + c0, n, m, (size_t)out);
-                for (int c = 0; c < m; c++) {
-                    if (gb)
-                        gb[c0 + c] = s[c];
-                    else
-                        b[c0 + c] = decay * b[c0 + c] - lr * s[c];
-                }
-            }
-        }
-    }
+    layer_job j = {.w = w, .b = b, .gw = gw, .gb = gb, .h = h, .sp = sp, .dz = dz, .n = n, .in = in, .out = out,
+                   .lr = lr, .decay = decay};
+    team_run(nth, weight_grad_slab, &j);
 }

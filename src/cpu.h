@@ -16,10 +16,8 @@ typedef enum { CPU_TANH = MNIST_TANH, CPU_RELU = MNIST_RELU, CPU_LOG_SOFTMAX } c
  * one thread, so the same thread count gives the same bits; another count gives other slabs, and
  * OpenBLAS's sums depend on the width it is given in their last bits. */
 
-/* The threads to use for `requested` (0: all cores, or OMP_NUM_THREADS; at most
- * MNIST_MAX_THREADS); sets OpenBLAS to one thread and OpenMP to give every team the size asked.
- * Called from inside another parallel region, the layers run on one thread (OpenMP nests none by
- * default). */
+/* The threads to use for `requested` (0: all cores this process may use, or OMP_NUM_THREADS; at
+ * most MNIST_MAX_THREADS); sets OpenBLAS to one thread. The threads are team.c's. */
 int cpu_threads(int requested);
 
 /* A batch of inputs by their nonzeros, in groups of CPU_GROUP (src/sparse.c): for each group of

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "team.h"
 
 /* One vector register of floats, loaded and stored at any float's alignment, and the tile's
  * width in them: the tile's CPU_GROUP * NV sums, NV loaded values and a broadcast must fit in the
@@ -64,29 +65,55 @@ static int nonzeros(int *idx, float *val, const float *x, int len, size_t stride
     return e;
 }
 
-int cpu_sparse_build(cpu_sparse *s, int nth, const float *x, int n, int in, int columns) {
-    (void)nth;
-    s->n = 0;
-    if (n > s->cap || in != s->in) return 0; /* not what s was made for: the dense products */
-    int rg = (n + CPU_GROUP - 1) / CPU_GROUP, kg = (in + CPU_GROUP - 1) / CPU_GROUP;
-    long total = 0;
-    // row groups: the inputs where any of the group's rows is nonzero, with the rows' values
-#pragma omp parallel for num_threads(nth) schedule(static) reduction(+ : total)
-    for (int g = 0; g < rg; g++) {
-        int r0 = g * CPU_GROUP, m = n - r0 < CPU_GROUP ? n - r0 : CPU_GROUP;
-        s->gn[g] = nonzeros(s->gidx + (size_t)g * in, s->gval + (size_t)g * in * CPU_GROUP, x + (size_t)r0 * in, in, 1,
+typedef struct {
+    cpu_sparse *s;
+    const float *x;
+    int n, in;
+    long total[MNIST_MAX_THREADS]; /* the row groups' entries, by thread */
+} sparse_job;
+
+// row groups: the inputs where any of the group's rows is nonzero, with the rows' values
+static void row_groups(void *p, int t, int nt) {
+    sparse_job *j = p;
+    cpu_sparse *s = j->s;
+    int n = j->n, in = j->in;
+    long a, b, total = 0;
+    team_share((n + CPU_GROUP - 1) / CPU_GROUP, t, nt, &a, &b);
+    for (long g = a; g < b; g++) {
+        int r0 = (int)g * CPU_GROUP, m = n - r0 < CPU_GROUP ? n - r0 : CPU_GROUP;
+        s->gn[g] = nonzeros(s->gidx + (size_t)g * in, s->gval + (size_t)g * in * CPU_GROUP, j->x + (size_t)r0 * in, in, 1,
                             (size_t)in, m);
         total += s->gn[g];
     }
+    j->total[t] = total;
+}
+
+// input groups: the rows where any of the group's inputs is nonzero, with the inputs' values
+static void input_groups(void *p, int t, int nt) {
+    const sparse_job *j = p;
+    cpu_sparse *s = j->s;
+    int n = j->n, in = j->in;
+    long a, b;
+    team_share((in + CPU_GROUP - 1) / CPU_GROUP, t, nt, &a, &b);
+    for (long q = a; q < b; q++) {
+        int k0 = (int)q * CPU_GROUP, m = in - k0 < CPU_GROUP ? in - k0 : CPU_GROUP;
+        s->kn[q] = nonzeros(s->kidx + (size_t)q * s->cap, s->kval + (size_t)q * s->cap * CPU_GROUP, j->x + k0, n,
+                            (size_t)in, 1, m);
+    }
+}
+
+int cpu_sparse_build(cpu_sparse *s, int nth, const float *x, int n, int in, int columns) {
+    s->n = 0;
+    if (n > s->cap || in != s->in) return 0; /* not what s was made for: the dense products */
+    if (nth > MNIST_MAX_THREADS) nth = MNIST_MAX_THREADS;
+    int rg = (n + CPU_GROUP - 1) / CPU_GROUP;
+    sparse_job j = {.s = s, .x = x, .n = n, .in = in};
+    team_run(nth, row_groups, &j);
+    long total = 0;
+    for (int t = 0; t < (nth > 1 ? nth : 1); t++) total += j.total[t];
     s->n = total <= (long)rg * in / 2 ? n : 0;
     if (!s->n || !columns) return s->n > 0;
-    // input groups: the rows where any of the group's inputs is nonzero, with the inputs' values
-#pragma omp parallel for num_threads(nth) schedule(static)
-    for (int q = 0; q < kg; q++) {
-        int k0 = q * CPU_GROUP, m = in - k0 < CPU_GROUP ? in - k0 : CPU_GROUP;
-        s->kn[q] = nonzeros(s->kidx + (size_t)q * s->cap, s->kval + (size_t)q * s->cap * CPU_GROUP, x + k0, n, (size_t)in,
-                            1, m);
-    }
+    team_run(nth, input_groups, &j);
     return 1;
 }
 

@@ -30,9 +30,8 @@ static void main_usage(FILE *out) {
 static void version(void) {
     mnist_build b = mnist_build_info();
     printf("mnist %s\n", MNIST_VERSION);
-    printf("CUDA backend: %s; sparse first layer: %s (%s); OpenMP: %s\n", b.cuda ? "yes" : "no",
-           b.sparse ? "yes" : "no", b.sparse ? "AVX-512" : "dense products: a build without AVX-512",
-           b.openmp ? "yes" : "no (one thread)");
+    printf("CUDA backend: %s; sparse first layer: %s (%s)\n", b.cuda ? "yes" : "no",
+           b.sparse ? "yes" : "no", b.sparse ? "AVX-512" : "dense products: a build without AVX-512");
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,32 @@
+/* team.h: the CPU backend's threads: one team for the process, which runs a function on n
+ * threads at once and returns when all have finished.
+ *
+ * Why not OpenMP: between two parallel loops, GNU OpenMP's threads spin for 300000 rounds (18 ms
+ * on this project's machine) before they sleep. With a core free for each thread that costs
+ * nothing; with any other work on the machine, the spinning thread holds the core its partner
+ * needs, and a step has a dozen such loops: an epoch of the lab's network took 17-31 s instead of
+ * 3, one of a 784-256-10 network 7-35 s instead of 0.25 (bench/notes/threads.md). The environment
+ * can tell OpenMP otherwise, but only before the program starts. Our threads spin for about
+ * TEAM_SPIN_US, longer than the threads of a quiet machine wait for each other, then sleep. */
+#ifndef MNIST_TEAM_H
+#define MNIST_TEAM_H
+
+#include <stddef.h>
+
+/* Thread t of nt (t = 0 is the caller's). */
+typedef void (*team_fn)(void *ctx, int t, int nt);
+
+/* Runs fn(ctx, t, nt) for t = 0..nt-1, each on its own thread (t = 0 on the caller's), and returns
+ * when all have returned; nt <= 1 runs fn on the caller's thread alone. The team's threads are
+ * started at the first call that needs them and live as long as the process. Calls from two
+ * threads at once take turns; fn must not call team_run itself. When a thread cannot be started,
+ * the threads that there are do all the work: t and nt stay as asked, so the results do not change. */
+void team_run(int nt, team_fn fn, void *ctx);
+
+/* [*a, *b): thread t's share of [0, n), in contiguous pieces that differ in size by at most 1. */
+void team_share(long n, int t, int nt, long *a, long *b);
+
+/* The number of cores this process may run on (at least 1). */
+int team_cores(void);
+
+#endif

@@ -1,0 +1,103 @@
+/* test_team.c: the CPU backend's threads (src/team.c): every share of a job runs once, on its own
+ * thread, and the caller sees all its writes when team_run returns; teams of any size one after
+ * another; two callers at once; shares that split a range exactly. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "team.h"
+
+#define MAX_NT 16
+#define N 100000
+
+typedef struct {
+    int *out;              /* N: each element written by the share that owns it */
+    atomic_int runs[MAX_NT]; /* how often each share ran */
+    pthread_t who[MAX_NT];   /* the thread that ran it */
+    int round;
+} job;
+
+static void fill(void *p, int t, int nt) {
+    job *j = p;
+    atomic_fetch_add(&j->runs[t], 1);
+    j->who[t] = pthread_self();
+    long a, b;
+    team_share(N, t, nt, &a, &b);
+    for (long i = a; i < b; i++) j->out[i] = j->round * 7 + t;
+}
+
+/* One job of nt shares: 0 when every share ran once, on nt different threads (t = 0 the
+ * caller's), and every element holds its share's value. */
+static int one_job(job *j, int nt, int round) {
+    for (int t = 0; t < MAX_NT; t++) atomic_store(&j->runs[t], 0);
+    j->round = round;
+    team_run(nt, fill, j);
+    int bad = 0;
+    for (int t = 0; t < nt; t++) {
+        bad |= atomic_load(&j->runs[t]) != 1;
+        for (int u = 0; u < t; u++) bad |= pthread_equal(j->who[t], j->who[u]);
+        long a, b;
+        team_share(N, t, nt, &a, &b);
+        for (long i = a; i < b; i++) bad |= j->out[i] != round * 7 + t;
+    }
+    bad |= !pthread_equal(j->who[0], pthread_self());
+    return bad;
+}
+
+static void *caller(void *arg) {
+    job *j = arg;
+    int bad = 0;
+    for (int r = 0; r < 300; r++) bad |= one_job(j, 2 + r % 3, r);
+    return (void *)(size_t)bad;
+}
+
+int main(void) {
+    // shares: contiguous, in order, sizes within 1, covering the range exactly
+    int ok = 1;
+    for (long n = 0; n < 40; n++)
+        for (int nt = 1; nt <= 9; nt++) {
+            long end = 0, lo = n, hi = 0;
+            for (int t = 0; t < nt; t++) {
+                long a, b;
+                team_share(n, t, nt, &a, &b);
+                ok &= a == end && b >= a;
+                end = b;
+                lo = b - a < lo ? b - a : lo, hi = b - a > hi ? b - a : hi;
+            }
+            ok &= end == n && hi - lo <= 1;
+        }
+    check(ok, "team_share splits 0..39 items among 1..9 threads in order, exactly, sizes within 1");
+
+    job *j = calloc(1, sizeof *j);
+    j->out = calloc(N, sizeof(int));
+    int bad = 0;
+    for (int r = 0; r < 400; r++) bad |= one_job(j, 1 + r % MAX_NT, r); /* the team grows and shrinks */
+    check(!bad, "400 jobs of 1 to %d threads: each share once, each on its own thread, all writes seen", MAX_NT);
+
+    // jobs with pauses between them, long enough for the workers to fall asleep
+    bad = 0;
+    for (int r = 0; r < 20; r++) {
+        nanosleep(&(struct timespec){0, 2000000}, NULL);
+        bad |= one_job(j, 4, r);
+    }
+    check(!bad, "20 jobs, each after the workers went to sleep: all shares run");
+
+    // two callers at once take turns
+    job *k = calloc(1, sizeof *k);
+    k->out = calloc(N, sizeof(int));
+    pthread_t th;
+    void *r1 = (void *)1;
+    int started = pthread_create(&th, NULL, caller, k) == 0;
+    void *r0 = caller(j);
+    if (started) pthread_join(th, &r1);
+    check(started && !r0 && !r1, "two threads calling team_run 300 times each at once: every job whole");
+
+    j->round = 5;
+    team_run(1, fill, j); /* one thread: the caller's alone */
+    check(pthread_equal(j->who[0], pthread_self()) && j->out[N - 1] == 35, "a team of one runs on the caller's thread");
+    free(j->out), free(j), free(k->out), free(k);
+    return check_status();
+}
