@@ -649,15 +649,16 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     box *pb = malloc((size_t)nparts * sizeof(box));
     char *keep = calloc((size_t)nparts, 1);
     long *edge = calloc((size_t)nparts, sizeof(long));
-    if (!mass || !pb || !keep || !edge) goto done;
+    double *sq = calloc((size_t)nparts, sizeof(double));
+    if (!mass || !pb || !keep || !edge || !sq) goto done;
     for (int i = 0; i < nparts; i++) pb[i] = (box){w, h, 0, 0};
     for (long i = 0; i < nruns; i++) { /* per part: mass, box, and how much of the frame's edge it runs along */
         int id = -1 - r[i].up;
         const float *v = ink->v + (size_t)r[i].y * w;
-        double m = 0;
-        for (int x = r[i].x0; x < r[i].x1; x++) m += v[x];
+        double m = 0, m2 = 0;
+        for (int x = r[i].x0; x < r[i].x1; x++) m += v[x], m2 += (double)v[x] * v[x];
         box *b = &pb[id];
-        mass[id] += m;
+        mass[id] += m, sq[id] += m2;
         b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
         b->y0 = r[i].y < b->y0 ? r[i].y : b->y0, b->y1 = r[i].y + 1 > b->y1 ? r[i].y + 1 : b->y1;
         edge[id] += (r[i].y == 0 || r[i].y == h - 1 ? r[i].x1 - r[i].x0 : 0) + (r[i].x0 == 0) + (r[i].x1 == w);
@@ -668,6 +669,18 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
         if (edge[i] > (w + h) / 2) mass[i] = 0;
     int big = 0;
     for (int i = 1; i < nparts; i++)
+        if (mass[i] > mass[big]) big = i;
+    /* one pen draws the whole digit, so its parts share a strength: a part whose ink, weighted by
+     * itself (sum v^2 / sum v: 1 for a stroke at full ink), comes to under half that of the
+     * strongest part that is not a speck is a faint smear (a sheet's soft edge, a shadow's
+     * boundary), and is dropped, the heaviest of the rest being the digit. Half leaves room for
+     * a stroke drawn lighter or thinner than the others (a pencil's pressure, blur) */
+    double strongest = 0;
+    for (int i = 0; i < nparts; i++)
+        if (mass[i] > 0 && mass[i] >= 0.08 * mass[big] && sq[i] / mass[i] > strongest) strongest = sq[i] / mass[i];
+    for (int i = 0; i < nparts; i++)
+        if (mass[i] > 0 && sq[i] / mass[i] < 0.5 * strongest) mass[i] = 0;
+    for (int i = 0; i < nparts; i++)
         if (mass[i] > mass[big]) big = i;
     kept = 0;
     if (mass[big] <= 0) goto done; /* all along the edge: nothing kept */
@@ -699,6 +712,7 @@ done:
     free(pb);
     free(keep);
     free(edge);
+    free(sq);
     return kept;
 }
 

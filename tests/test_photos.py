@@ -8,8 +8,9 @@ paper: placed anywhere at any size, slanted a little, blurred, lit unevenly, noi
 480 pixels here, to keep it quick), a seventh, a sheet on a desk, and the MNIST digits themselves
 (28x28, light on dark). `mnist predict` must get at least 97% of the model's test accuracy right
 over all but the desk's 560, and at least 93% of it on each of those kinds (80 each: one error is
-1.25 points); on a desk, at least 70% of it (with the model trained here: 0.662, 69% of its
-accuracy, before the dark side of a desk's edge was dropped; 0.713, 74%, after), and none of the
+1.25 points); on a desk, at least 85% of it (with the model trained here: 0.662, 69% of its
+accuracy, before the dark side of a desk's edge was dropped; 0.713, 74%, after; 0.875, 91%, once
+faint smears beside the digit were dropped), and none of the
 28x28 digits may be refused. The samples
 in samples/ (digit in the file name) must all be read right. bench/predict_photos.py measures
 larger sets.
@@ -57,7 +58,7 @@ def main():
     # a sheet on a desk is held to less: where the desk's light crosses the paper's, parts of the
     # sheet's edge stay, and a narrow sheet reads as one light stroke (README, predict: "a page on
     # a desk"); before the desk was looked for, 9% were read
-    hard = {"desk": 0.7}
+    hard = {"desk": 0.85}
     held = [k for k in total if k not in hard]
     n_held = sum(total[k] for k in held)
     overall = sum(right[k] for k in held) / n_held
