@@ -648,9 +648,9 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     double *mass = calloc((size_t)nparts, sizeof(double));
     box *pb = malloc((size_t)nparts * sizeof(box));
     char *keep = calloc((size_t)nparts, 1);
-    long *edge = calloc((size_t)nparts, sizeof(long));
     double *sq = calloc((size_t)nparts, sizeof(double));
-    if (!mass || !pb || !keep || !edge || !sq) goto done;
+    long *along = calloc((size_t)nparts * 4, sizeof(long)); /* per part, how far it runs along the top, bottom, left, right */
+    if (!mass || !pb || !keep || !sq || !along) goto done;
     for (int i = 0; i < nparts; i++) pb[i] = (box){w, h, 0, 0};
     for (long i = 0; i < nruns; i++) { /* per part: mass, box, and how much of the frame's edge it runs along */
         int id = -1 - r[i].up;
@@ -661,12 +661,21 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
         mass[id] += m, sq[id] += m2;
         b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
         b->y0 = r[i].y < b->y0 ? r[i].y : b->y0, b->y1 = r[i].y + 1 > b->y1 ? r[i].y + 1 : b->y1;
-        edge[id] += (r[i].y == 0 || r[i].y == h - 1 ? r[i].x1 - r[i].x0 : 0) + (r[i].x0 == 0) + (r[i].x1 == w);
+        along[4 * id] += r[i].y == 0 ? r[i].x1 - r[i].x0 : 0, along[4 * id + 1] += r[i].y == h - 1 ? r[i].x1 - r[i].x0 : 0;
+        along[4 * id + 2] += r[i].x0 == 0, along[4 * id + 3] += r[i].x1 == w;
     }
     /* a part along a quarter of the frame's edge is no stroke: the desk around a page, a shadow's
-     * edge, a board's frame; it is dropped */
-    for (int i = 0; i < nparts; i++)
-        if (edge[i] > (w + h) / 2) mass[i] = 0;
+     * edge, a board's frame; nor is one that runs along a side of the frame for more than twice as
+     * far as it reaches in from it: a sliver of desk between the sheet's edge and the frame's (a
+     * stroke meets the frame across); both are dropped */
+    for (int i = 0; i < nparts; i++) {
+        const box *b = &pb[i];
+        long reach[4] = {b->y1, h - b->y0, b->x1, w - b->x0};
+        long *a = along + 4 * i;
+        if (a[0] + a[1] + a[2] + a[3] > (w + h) / 2) mass[i] = 0;
+        for (int s = 0; s < 4; s++)
+            if (a[s] > 2 * reach[s]) mass[i] = 0;
+    }
     int big = 0;
     for (int i = 1; i < nparts; i++)
         if (mass[i] > mass[big]) big = i;
@@ -711,8 +720,8 @@ done:
     free(mass);
     free(pb);
     free(keep);
-    free(edge);
     free(sq);
+    free(along);
     return kept;
 }
 

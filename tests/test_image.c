@@ -10,7 +10,8 @@
  *   gives; uneven light, noise and specks, a small digit in a large frame, a thin pen, a red
  *   margin line touching it or apart from it: each close to the clean drawing; a '1' as long and
  *   straight as a margin line is kept; a faint smear beside a digit is dropped, but a lighter,
- *   thinner stroke of the digit (apart from the rest) is kept; blank pages are refused as such.
+ *   thinner stroke of the digit (apart from the rest) is kept; a sliver of desk along the frame's edge
+ *   beside a digit is dropped; blank pages are refused as such.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -467,7 +468,8 @@ static void margin_lines(void) {
 /* Faint parts beside a digit. One pen draws the whole digit, so its parts share a strength: a
  * faint grey smear beside it (a sheet's soft edge, a shadow's boundary: a band with a soft
  * profile, as heavy as a fifth of the digit, near enough to join it) is dropped, and the 7 reads
- * as without it; before it was, the smear stayed and widened the digit's box (correlation 0.28).
+ * as without it; before it was, the smear stayed and widened the digit's box (correlation 0.28);
+ * so is a sliver of desk along the frame's edge.
  * A broken 4 whose upright, a separate part, is drawn lighter and thinner than the rest (a pencil's
  * pressure) keeps it (drawn at 40% of the pen's darkness it still does; at 35%, it is dropped). */
 static void faint_parts(void) {
@@ -497,6 +499,18 @@ static void faint_parts(void) {
     like_clean("a faint smear beside a 7 is dropped", v, W, H, 1, clean);
     free(v);
     free(smear);
+    /* a sliver of dark desk between a sheet's edge, turned a little, and the frame's top: along it
+     * from x 150 to 220, 10 pixels deep at most (at 200), near enough to join the 7 and too short to
+     * be a step (mark_steps: its middle sees paper at both its ends); before it was dropped, it
+     * stayed (correlation 0.61) */
+    v = page(ink, W, H, 0.92, 0.1, 0.01, 43);
+    for (int y = 0; y < 10; y++)
+        for (int c = 150; c < 220; c++) {
+            double depth = c < 200 ? 10.0 * (c - 150) / 50 : 10.0 * (220 - c) / 20;
+            if (y + 0.5 < depth) v[(size_t)y * W + c] = 0.3f;
+        }
+    like_clean("a sliver of desk along the frame's edge beside a 7 is dropped", v, W, H, 1, clean);
+    free(v);
     free(ink);
 
     /* the 4: its left arm and bar one part, its upright (apart from the bar by 0.06 of the height)
