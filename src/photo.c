@@ -637,8 +637,8 @@ static long ink_parts(const uint8_t *on, int w, int h, run *r, int *nparts) {
     return n;
 }
 
-/* The ink's connected parts (8-neighbours): keep the heaviest and those near it that are not
- * specks; zero the rest; the kept ink's bounding box. Returns the kept mass, or -1 when out of
+/* The ink's connected parts (8-neighbours): of those that are not along the frame's edge nor
+ * faint beside the others, keep the heaviest and those near it that are not specks; zero the rest; the kept ink's bounding box. Returns the kept mass, or -1 when out of
  * memory. on (w x h bytes) marks the ink; r holds h * (w + 1) / 2 runs. */
 static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     int w = ink->w, h = ink->h, nparts;
