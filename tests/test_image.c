@@ -153,6 +153,20 @@ static void like_clean(const char *what, const float *v, int w, int h, int nc, c
     free(b.b);
 }
 
+/* The 7 that the page tests draw (w x h: at x 90, y 40, 120 tall, strokes 9 wide), its ink, and
+ * into clean its input from a plain page; NULL after a failed check. */
+static float *clean_seven(int w, int h, float *clean) {
+    mnist_err err;
+    float *ink = draw_seven(w, h, 90, 40, 120, 9), *v = page(ink, w, h, 0.92, 0, 0, 0);
+    buf b = png(v, w, h, 1);
+    int ok = prepare(&b, "seven.png", MNIST_PREP_MNIST, clean, &err) == 0;
+    free(b.b);
+    free(v);
+    check(ok, "a 7 drawn on a page is prepared%s%s", ok ? "" : ": ", ok ? "" : err.msg);
+    if (!ok) free(ink);
+    return ok ? ink : NULL;
+}
+
 static void refusals(void) {
     float x[MNIST_PIXELS];
     mnist_err err;
@@ -421,13 +435,8 @@ static void margin_lines(void) {
     enum { W = 260, H = 200 };
     mnist_err err;
     float clean[MNIST_PIXELS], x[MNIST_PIXELS];
-    float *ink = draw_seven(W, H, 90, 40, 120, 9), *v = page(ink, W, H, 0.92, 0, 0, 0);
-    buf b = png(v, W, H, 1);
-    int ok = prepare(&b, "seven.png", MNIST_PREP_MNIST, clean, &err) == 0;
-    free(b.b);
-    free(v);
-    check(ok, "a 7 drawn on a page is prepared%s%s", ok ? "" : ": ", ok ? "" : err.msg);
-    if (!ok) return;
+    float *ink = clean_seven(W, H, clean);
+    if (!ink) return;
     /* the 7's bar starts at x 90: a line 3 pixels wide from 84 (touching it), and one 2 wide at
      * 40, apart from it; on blank paper and on ruled paper. Before a line alone was taken away,
      * it stayed as a stroke of the digit: correlations 0.56, 0.27 (the line, near enough, in the
@@ -450,8 +459,8 @@ static void margin_lines(void) {
      * with room around it */
     float one[MNIST_PIXELS];
     float *ink1 = draw_one(W, 300, 120, 60, 180, 5), *v1 = page(ink1, W, 300, 0.92, 0.1, 0.01, 31);
-    b = png(v1, W, 300, 1);
-    ok = prepare(&b, "one.png", MNIST_PREP_MNIST, one, &err) == 0;
+    buf b = png(v1, W, 300, 1);
+    int ok = prepare(&b, "one.png", MNIST_PREP_MNIST, one, &err) == 0;
     free(b.b);
     free(ink1);
     free(v1);
@@ -476,16 +485,8 @@ static void faint_parts(void) {
     enum { W = 260, H = 200 };
     mnist_err err;
     float clean[MNIST_PIXELS], x[MNIST_PIXELS];
-    float *ink = draw_seven(W, H, 90, 40, 120, 9), *v = page(ink, W, H, 0.92, 0, 0, 0);
-    buf b = png(v, W, H, 1);
-    int ok = prepare(&b, "seven.png", MNIST_PREP_MNIST, clean, &err) == 0;
-    free(b.b);
-    free(v);
-    check(ok, "a 7 drawn on a page is prepared%s%s", ok ? "" : ": ", ok ? "" : err.msg);
-    if (!ok) {
-        free(ink);
-        return;
-    }
+    float *ink = clean_seven(W, H, clean);
+    if (!ink) return;
     /* the smear: down the page 30 pixels right of the 7, a Gaussian profile (sd 10 pixels) taking
      * at most 30% of the light (the pen takes 85%), fading out at its ends */
     float *smear = malloc((size_t)W * H * sizeof(float));
@@ -495,7 +496,7 @@ static void faint_parts(void) {
             double t = ink[(size_t)y * W + c] + 0.3 / 0.85 * exp(-0.5 * dx * dx) * along;
             smear[(size_t)y * W + c] = (float)fmin(1, t);
         }
-    v = page(smear, W, H, 0.92, 0.1, 0.01, 41);
+    float *v = page(smear, W, H, 0.92, 0.1, 0.01, 41);
     like_clean("a faint smear beside a 7 is dropped", v, W, H, 1, clean);
     free(v);
     free(smear);
@@ -527,7 +528,7 @@ static void faint_parts(void) {
     float *vf = page(full, W, H, 0.92, 0, 0.005, 42), *vl = page(faint, W, H, 0.92, 0, 0.005, 42),
           *va = page(a, W, H, 0.92, 0, 0.005, 42);
     buf bf = png(vf, W, H, 1), bl = png(vl, W, H, 1), ba = png(va, W, H, 1);
-    ok = prepare(&bf, "four.png", MNIST_PREP_MNIST, whole, &err) == 0 &&
+    int ok = prepare(&bf, "four.png", MNIST_PREP_MNIST, whole, &err) == 0 &&
          prepare(&bl, "light-four.png", MNIST_PREP_MNIST, x, &err) == 0 &&
          prepare(&ba, "arm.png", MNIST_PREP_MNIST, alone, &err) == 0;
     int wx = ok ? ink_width(x) : 0, ww = ok ? ink_width(whole) : 0, wa = ok ? ink_width(alone) : 0;
@@ -582,21 +583,16 @@ static void paper_lines(void) {
     enum { W = 260, H = 200 };
     mnist_err err;
     float clean[MNIST_PIXELS];
-    float *ink = draw_seven(W, H, 90, 40, 120, 9), *v = page(ink, W, H, 0.92, 0, 0, 0);
-    buf b = png(v, W, H, 1);
-    int ok = prepare(&b, "seven.png", MNIST_PREP_MNIST, clean, &err) == 0;
-    free(b.b);
-    free(v);
-    check(ok, "a 7 drawn on a page is prepared%s%s", ok ? "" : ": ", ok ? "" : err.msg);
-    if (!ok) return;
+    float *ink = clean_seven(W, H, clean);
+    if (!ink) return;
     float *u = lined_page(ink, W, H, 24, 3, 1, 41);
     like_clean("a 7 on squared paper, lines 3 pixels wide every 24", u, W, H, 3, clean);
     free(u);
     free(ink);
     enum { BW = 900, BH = 700 };
     float *small = draw_seven(BW, BH, 400, 300, 70, 6), *sv = page(small, BW, BH, 0.92, 0, 0, 0);
-    b = png(sv, BW, BH, 1);
-    ok = prepare(&b, "small-seven.png", MNIST_PREP_MNIST, clean, &err) == 0;
+    buf b = png(sv, BW, BH, 1);
+    int ok = prepare(&b, "small-seven.png", MNIST_PREP_MNIST, clean, &err) == 0;
     free(b.b);
     free(sv);
     check(ok, "a small 7 in a large photo is prepared%s%s", ok ? "" : ": ", ok ? "" : err.msg);
