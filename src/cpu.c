@@ -109,13 +109,21 @@ void openblas_set_num_threads(int n);
 int cpu_threads(int requested) {
     openblas_set_num_threads(1);
     int n = requested;
-    if (n <= 0) { /* OMP_NUM_THREADS, as OpenMP programs read it, else all cores */
+    if (n <= 0) { /* OMP_NUM_THREADS (its first number), as OpenMP programs read it, else all cores */
         const char *env = getenv("OMP_NUM_THREADS");
-        char *end;
+        char *end = NULL;
         long v = env ? strtol(env, &end, 10) : 0;
-        n = env && end != env && v > 0 ? (v > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : (int)v) : team_cores();
+        int valid = env && end != env && (*end == '\0' || *end == ',') && v > 0;
+        n = valid ? (v > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : (int)v) : team_cores();
     }
     return n > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : n;
+}
+
+/* OpenBLAS on one thread, told so on each of ours: a build of it on OpenMP (Debian's
+ * libopenblas0-openmp) keeps the count per thread, and would start a team of its own in each. */
+static void blas_alone(void) {
+    static _Thread_local int told;
+    if (!told) openblas_set_num_threads(1), told = 1;
 }
 
 /* Thread t of nt's slab [*a, *b) of `cols` columns, in units of SLAB_COLS. */
@@ -142,6 +150,7 @@ static void forward_slab(void *p, int t, int nt) {
     int a, e;
     slab(j->out, t, nt, &a, &e);
     if (a >= e) return;
+    blas_alone();
     if (j->sp)
         cpu_sparse_forward(j->y, j->sp, j->cw, j->out, a, e);
     else
@@ -169,6 +178,7 @@ static void input_grad_slab(void *p, int t, int nt) {
     int a, b, in = j->in;
     slab(in, t, nt, &a, &b);
     if (a >= b) return;
+    blas_alone();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, b - a, j->out, 1.0f, j->dz, j->out,
                 j->cw + (size_t)a * j->out, j->out, 0.0f, j->dh + a, in);
     for (int r = 0; r < j->n; r++) {
@@ -190,6 +200,7 @@ static void weight_grad_slab(void *p, int t, int nt) {
     int a, e, out = j->out;
     slab(out, t, nt, &a, &e);
     if (a >= e) return;
+    blas_alone();
     if (j->sp)
         cpu_sparse_weight_grad(j->w, j->gw, j->sp, j->dz, j->in, out, a, e, j->lr, j->decay);
     else // gw = h^T dz, or w = decay w - lr h^T dz

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* sched_getaffinity */
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,9 +23,10 @@ static struct {
     pthread_mutex_t turn; /* one job at a time, and the workers' count */
     pthread_mutex_t m;    /* with the two conditions: the sleepers' side */
     pthread_cond_t wake, finished;
-    atomic_uint gen;  /* moved on for each job */
-    atomic_int done;  /* workers finished with the current job */
-    int nw;           /* workers started */
+    _Alignas(64) atomic_uint gen; /* moved on for each job (a cache line of its own: the workers spin on it) */
+    _Alignas(64) atomic_int done; /* workers finished with the current job */
+    int nw;                       /* workers started */
+    int cannot_start;             /* a worker could not be started: the caller runs the rest */
     team_fn fn;       /* the job */
     void *ctx;
     int nt;
@@ -34,37 +36,37 @@ static struct {
           .wake = PTHREAD_COND_INITIALIZER,
           .finished = PTHREAD_COND_INITIALIZER};
 
-static double now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
+/* A thread's spin: its rounds, and when it ends (0: not yet read off the clock). */
+typedef struct {
+    int rounds;
+    double end;
+} spin;
 
-static inline void relax(void) {
+/* One round of a spin (the CPU told that this is one): 1, or 0 once about TEAM_SPIN_US have
+ * passed since its first rounds (the clock read every 64 rounds), or the clock cannot be read. */
+static int spin_on(spin *s) {
+    if ((++s->rounds & 63) == 0) {
+        struct timespec ts;
+        if (clock_gettime(CLOCK_MONOTONIC, &ts)) return 0;
+        double t = ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+        if (s->end == 0) s->end = t + TEAM_SPIN_US;
+        else if (t > s->end) return 0;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
 #endif
-}
-
-/* Spins while *v == old for about TEAM_SPIN_US; whether it moved. */
-static int spin_until_moved(atomic_uint *v, unsigned old) {
-    double end = 0;
-    for (int i = 0;; i++) {
-        if (atomic_load_explicit(v, memory_order_acquire) != old) return 1;
-        if ((i & 63) == 63) { /* the clock read now and then */
-            double t = now_us();
-            if (end == 0) end = t + TEAM_SPIN_US;
-            else if (t > end) return 0;
-        }
-        relax();
-    }
+    return 1;
 }
 
 static void *worker(void *arg) {
     int me = (int)(uintptr_t)arg; /* 1-based: share me of each job */
     unsigned seen = team.first_gen[me]; /* not gen now: the first job may have begun before this ran */
     for (;;) {
-        if (!spin_until_moved(&team.gen, seen)) {
+        spin s = {0};
+        while (atomic_load_explicit(&team.gen, memory_order_acquire) == seen && spin_on(&s)) {}
+        if (atomic_load_explicit(&team.gen, memory_order_acquire) == seen) {
             pthread_mutex_lock(&team.m);
             while (atomic_load_explicit(&team.gen, memory_order_acquire) == seen) pthread_cond_wait(&team.wake, &team.m);
             pthread_mutex_unlock(&team.m);
@@ -81,42 +83,56 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-/* In a child of fork, which has the calling thread alone: no workers (started again if needed). */
-static void forked(void) {
+/* fork: taken between jobs (prepare holds both locks, which parent and child let go); the child
+ * has the forking thread alone, so no workers, which are started again when needed. */
+static void fork_prepare(void) {
+    pthread_mutex_lock(&team.turn);
+    pthread_mutex_lock(&team.m);
+}
+static void fork_parent(void) {
+    pthread_mutex_unlock(&team.m);
+    pthread_mutex_unlock(&team.turn);
+}
+static void fork_child(void) {
     team.nw = 0;
-    pthread_mutex_init(&team.turn, NULL);
-    pthread_mutex_init(&team.m, NULL);
-    pthread_cond_init(&team.wake, NULL);
-    pthread_cond_init(&team.finished, NULL);
+    fork_parent();
 }
 
-/* Starts workers until there are want (or one cannot be started); with team.turn held. */
+/* Starts workers until there are want; with team.turn held. When one cannot be started, no more
+ * are tried: the caller runs their shares. The workers take no signals (the caller's thread
+ * does: a handler that runs while a file is being written, util.c's, expects to be there). */
 static void start_workers(int want) {
-    static int once;
-    if (!once) once = pthread_atfork(NULL, NULL, forked) == 0;
+    static int hooked;
+    if (!hooked) hooked = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
     pthread_attr_t attr;
-    if (pthread_attr_init(&attr)) return;
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old;
+    if (pthread_attr_init(&attr)) {
+        team.cannot_start = 1;
+        return;
+    }
+    sigfillset(&all);
+    if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) || pthread_sigmask(SIG_SETMASK, &all, &old)) {
+        team.cannot_start = 1;
+        pthread_attr_destroy(&attr);
+        return;
+    }
     while (team.nw < want) {
         pthread_t th;
         team.first_gen[team.nw + 1] = atomic_load(&team.gen);
-        if (pthread_create(&th, &attr, worker, (void *)(uintptr_t)(team.nw + 1))) break;
+        if (pthread_create(&th, &attr, worker, (void *)(uintptr_t)(team.nw + 1))) {
+            team.cannot_start = 1;
+            break;
+        }
         team.nw++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
 }
 
 /* Waits, spinning then asleep, until every worker has finished the job. */
 static void wait_done(void) {
-    double end = 0;
-    for (int i = 0; atomic_load_explicit(&team.done, memory_order_acquire) < team.nw; i++) {
-        if ((i & 63) == 63) {
-            double t = now_us();
-            if (end == 0) end = t + TEAM_SPIN_US;
-            else if (t > end) break;
-        }
-        relax();
-    }
+    spin s = {0};
+    while (atomic_load_explicit(&team.done, memory_order_acquire) < team.nw && spin_on(&s)) {}
     pthread_mutex_lock(&team.m);
     while (atomic_load_explicit(&team.done, memory_order_acquire) < team.nw) pthread_cond_wait(&team.finished, &team.m);
     pthread_mutex_unlock(&team.m);
@@ -128,7 +144,7 @@ void team_run(int nt, team_fn fn, void *ctx) {
         return;
     }
     pthread_mutex_lock(&team.turn);
-    if (team.nw < nt - 1) start_workers(nt - 1 < MNIST_MAX_THREADS - 1 ? nt - 1 : MNIST_MAX_THREADS - 1);
+    if (team.nw < nt - 1 && !team.cannot_start) start_workers(nt - 1 < MNIST_MAX_THREADS - 1 ? nt - 1 : MNIST_MAX_THREADS - 1);
     team.fn = fn, team.ctx = ctx, team.nt = nt;
     atomic_store_explicit(&team.done, 0, memory_order_relaxed);
     pthread_mutex_lock(&team.m); /* moved on under m: a worker going to sleep sees it or is woken */
@@ -148,8 +164,10 @@ void team_share(long n, int t, int nt, long *a, long *b) {
 }
 
 int team_cores(void) {
+#ifdef __linux__
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }

@@ -18,9 +18,11 @@ typedef void (*team_fn)(void *ctx, int t, int nt);
 
 /* Runs fn(ctx, t, nt) for t = 0..nt-1, each on its own thread (t = 0 on the caller's), and returns
  * when all have returned; nt <= 1 runs fn on the caller's thread alone. The team's threads are
- * started at the first call that needs them and live as long as the process. Calls from two
- * threads at once take turns; fn must not call team_run itself. When a thread cannot be started,
- * the threads that there are do all the work: t and nt stay as asked, so the results do not change. */
+ * started at the first call that needs them and live as long as the process; they take no
+ * signals. Calls from two threads at once take turns; fn must not call team_run itself. When a
+ * thread cannot be started (none is tried again), the caller runs the shares of the missing ones
+ * after its own: t and nt stay as asked, so the results do not change. Every worker started wakes
+ * for each job, also those past its nt: a process is meant to keep to one count (--threads). */
 void team_run(int nt, team_fn fn, void *ctx);
 
 /* [*a, *b): thread t's share of [0, n), in contiguous pieces that differ in size by at most 1. */

@@ -8,15 +8,17 @@
 #include <time.h>
 
 #include "check.h"
+#include "mnist.h"
 #include "team.h"
 
-#define MAX_NT 16
+#define MAX_NT 16                          /* the jobs' threads, at most, but for one */
+#define SHARES (MNIST_MAX_THREADS + 40) /* that one's shares: past the team's most threads */
 #define N 100000
 
 typedef struct {
     int *out;              /* N: each element written by the share that owns it */
-    atomic_int runs[MAX_NT]; /* how often each share ran */
-    pthread_t who[MAX_NT];   /* the thread that ran it */
+    atomic_int runs[SHARES]; /* how often each share ran */
+    pthread_t who[SHARES];   /* the thread that ran it */
     int round;
 } job;
 
@@ -30,21 +32,31 @@ static void fill(void *p, int t, int nt) {
 }
 
 /* One job of nt shares: 0 when every share ran once, on nt different threads (t = 0 the
- * caller's), and every element holds its share's value. */
+ * caller's; but for the shares past the team's threads, which the caller runs), and every element
+ * holds its share's value. */
 static int one_job(job *j, int nt, int round) {
-    for (int t = 0; t < MAX_NT; t++) atomic_store(&j->runs[t], 0);
+    for (int t = 0; t < SHARES; t++) atomic_store(&j->runs[t], 0);
     j->round = round;
     team_run(nt, fill, j);
     int bad = 0;
     for (int t = 0; t < nt; t++) {
         bad |= atomic_load(&j->runs[t]) != 1;
-        for (int u = 0; u < t; u++) bad |= pthread_equal(j->who[t], j->who[u]);
+        for (int u = 0; u < t && t < MNIST_MAX_THREADS; u++) bad |= pthread_equal(j->who[t], j->who[u]);
         long a, b;
         team_share(N, t, nt, &a, &b);
         for (long i = a; i < b; i++) bad |= j->out[i] != round * 7 + t;
     }
     bad |= !pthread_equal(j->who[0], pthread_self());
     return bad;
+}
+
+static int slow_round;
+
+/* Share t writes out[t]; the last share first sleeps 5 ms. */
+static void slow(void *p, int t, int nt) {
+    job *j = p;
+    if (t == nt - 1) nanosleep(&(struct timespec){0, 5000000}, NULL);
+    j->out[t] = slow_round;
 }
 
 static void *caller(void *arg) {
@@ -85,6 +97,15 @@ int main(void) {
     }
     check(!bad, "20 jobs, each after the workers went to sleep: all shares run");
 
+    // a share that takes long: the caller goes to sleep waiting for it, and is woken
+    bad = 0;
+    for (int r = 0; r < 5; r++) {
+        slow_round = r;
+        team_run(3, slow, j);
+        bad |= j->out[0] != r || j->out[1] != r || j->out[2] != r;
+    }
+    check(!bad, "5 jobs whose last share sleeps 5 ms: the caller waits for it, asleep, and sees its writes");
+
     // two callers at once take turns
     job *k = calloc(1, sizeof *k);
     k->out = calloc(N, sizeof(int));
@@ -94,6 +115,11 @@ int main(void) {
     void *r0 = caller(j);
     if (started) pthread_join(th, &r1);
     check(started && !r0 && !r1, "two threads calling team_run 300 times each at once: every job whole");
+
+    // more threads than a team may have (last: every worker wakes for every job after it): the caller runs the shares of those not started
+    bad = one_job(j, SHARES, 77);
+    check(!bad, "a job of %d shares (the team has at most %d threads): every share runs once", SHARES,
+          MNIST_MAX_THREADS);
 
     j->round = 5;
     team_run(1, fill, j); /* one thread: the caller's alone */
