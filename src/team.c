@@ -68,7 +68,8 @@ static void *worker(void *arg) {
         while (atomic_load_explicit(&team.gen, memory_order_acquire) == seen && spin_on(&s)) {}
         if (atomic_load_explicit(&team.gen, memory_order_acquire) == seen) {
             pthread_mutex_lock(&team.m);
-            while (atomic_load_explicit(&team.gen, memory_order_acquire) == seen) pthread_cond_wait(&team.wake, &team.m);
+            while (atomic_load_explicit(&team.gen, memory_order_acquire) == seen)
+                pthread_cond_wait(&team.wake, &team.m);
             pthread_mutex_unlock(&team.m);
         }
         seen = atomic_load_explicit(&team.gen, memory_order_acquire);
@@ -144,7 +145,8 @@ void team_run(int nt, team_fn fn, void *ctx) {
         return;
     }
     pthread_mutex_lock(&team.turn);
-    if (team.nw < nt - 1 && !team.cannot_start) start_workers(nt - 1 < MNIST_MAX_THREADS - 1 ? nt - 1 : MNIST_MAX_THREADS - 1);
+    int want = nt - 1 < MNIST_MAX_THREADS - 1 ? nt - 1 : MNIST_MAX_THREADS - 1; /* first_gen's size */
+    if (team.nw < want && !team.cannot_start) start_workers(want);
     team.fn = fn, team.ctx = ctx, team.nt = nt;
     atomic_store_explicit(&team.done, 0, memory_order_relaxed);
     pthread_mutex_lock(&team.m); /* moved on under m: a worker going to sleep sees it or is woken */

@@ -116,7 +116,8 @@ int main(void) {
     if (started) pthread_join(th, &r1);
     check(started && !r0 && !r1, "two threads calling team_run 300 times each at once: every job whole");
 
-    // more threads than a team may have (last: every worker wakes for every job after it): the caller runs the shares of those not started
+    // more threads than a team may have: the caller runs the shares of those not started (last:
+    // every worker started wakes for every job after it)
     bad = one_job(j, SHARES, 77);
     check(!bad, "a job of %d shares (the team has at most %d threads): every share runs once", SHARES,
           MNIST_MAX_THREADS);
