@@ -28,6 +28,9 @@ typedef struct {
 /* The MNIST recipe (photo.c): the decoded image d to the 784 inputs x, as MNIST's digits were
  * made. Returns 0, or -1 with err naming `name` and why there is no digit to read. */
 int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err);
+/* The width of the strokes in a 28x28 input, as twice their area over their outline, for the
+ * pixels over one half: measured so on MNIST's test set, the median is 2.0, a tenth are under 1.46. */
+double photo_stroke_width(const float *x);
 
 /* page.c, both on a working copy of at most WORK_MAX a side.
  * Takes ruled or squared paper's lines, or a notebook's margin, across and down, out of the ink

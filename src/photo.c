@@ -23,7 +23,7 @@
 #define PAPER_MIN 0.2f     /* paper darker than this is taken as this: dark paper is no paper */
 #define NOISY 0.02f        /* noise (relative to the paper) above which the ink is smoothed */
 #define THIN 1.5           /* strokes thinner than this in the 28x28 input are thickened ... */
-#define STROKE 2.0         /* ... to this, MNIST's median (see stroke_width) */
+#define STROKE 2.0         /* ... to this, MNIST's median (see photo_stroke_width) */
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
 
 /* ---- the working copy --------------------------------------------------- */
@@ -1050,9 +1050,7 @@ static int fit_box(const ink_map *m, float *x, const char *name, mnist_err *err)
     return 0;
 }
 
-/* The width of the strokes in a 28x28 input, as twice their area over their outline, for the
- * pixels over one half: measured so on MNIST's test set, the median is 2.0, a tenth are under 1.46. */
-static double stroke_width(const float *x) {
+double photo_stroke_width(const float *x) {
     int area = 0, edges = 0;
     for (int y = 0; y < MNIST_SIDE; y++)
         for (int c = 0; c < MNIST_SIDE; c++) {
@@ -1168,7 +1166,7 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
      * found and fit again. Growing the ink by r on every side takes a stroke of width w in the
      * box (side S, scale 20 / S) to (w S / 20 + 2r) * 20 / (S + 2r), which is STROKE for
      * r = S (STROKE - w) / (40 - 2 STROKE). */
-    double w = rc ? 0 : stroke_width(x);
+    double w = rc ? 0 : photo_stroke_width(x);
     if (rc == 0 && w < THIN) {
         int side2 = box_side(&m.bb);
         int r = (int)lround(side2 * (STROKE - w) / (2 * BOX - 2 * STROKE));

@@ -20,6 +20,7 @@
 #include <stb_image_write.h>
 
 #include "check.h"
+#include "image.h" /* photo_stroke_width */
 #include "mnist.h"
 
 typedef struct {
@@ -100,19 +101,6 @@ static float *page(const float *ink, int w, int h, double paper, double slope, d
 
 static int prepare(const buf *b, const char *name, mnist_prep prep, float *x, mnist_err *err) {
     return mnist_image_prepare(b->b, b->n, name, prep, x, err);
-}
-
-/* Twice the area over the outline of the pixels over one half: MNIST's median is 2.0. */
-static double stroke_width(const float *x) {
-    int area = 0, edges = 0;
-    for (int y = 0; y < MNIST_SIDE; y++)
-        for (int c = 0; c < MNIST_SIDE; c++) {
-            int on = x[y * MNIST_SIDE + c] > 0.5f;
-            area += on;
-            if (c + 1 < MNIST_SIDE) edges += on != (x[y * MNIST_SIDE + c + 1] > 0.5f);
-            if (y + 1 < MNIST_SIDE) edges += on != (x[(y + 1) * MNIST_SIDE + c] > 0.5f);
-        }
-    return edges ? 2.0 * area / edges : 0;
 }
 
 static double max_diff(const float *a, const float *b) {
@@ -396,7 +384,7 @@ static void mnist_style(void) {
     float *tv = page(thin, W, 230, 0.95, 0, 0.005, 5);
     buf bt = png(tv, W, 230, 1);
     ok = prepare(&bt, "fine.png", MNIST_PREP_MNIST, x, &err) == 0;
-    double sw = ok ? stroke_width(x) : 0, swc = stroke_width(clean);
+    double sw = ok ? photo_stroke_width(x) : 0, swc = photo_stroke_width(clean);
     check(ok && sw >= 1.5 && sw <= 2.6 && corr(x, clean) > 0.8,
           "a fine pen's strokes are thickened to MNIST's: width %.2f (MNIST's median 2.0; the 9-pixel pen %.2f), "
           "correlation %.3f", sw, swc, ok ? corr(x, clean) : 0);
