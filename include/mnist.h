@@ -352,6 +352,10 @@ typedef struct {
 
 /* Free st's optimizer state and zero it. */
 void mnist_run_state_free(mnist_run_state *st);
+/* st = a new run of m with o at its start, as mnist_train begins one (the optimizer state zero,
+ * the batch order seeded): saved as a checkpoint, it resumes as that run would go. 0, or -1 with
+ * err (out of memory); mnist_run_state_free releases it. */
+int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o, mnist_err *err);
 
 /* The caller's view of a run in progress: every member may be NULL. */
 typedef struct {

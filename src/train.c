@@ -69,6 +69,14 @@ static size_t state_floats(const mnist_train_opts *o, const mnist_model *m) {
     return (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
 }
 
+int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o, mnist_err *err) {
+    *st = (mnist_run_state){.nstate = state_floats(o, m)};
+    mnist_rng_seed(&st->order, o->seed);
+    if (st->nstate && !(st->state = calloc(st->nstate, sizeof(float))))
+        return errf(err, "out of memory for %zu floats of optimizer state", st->nstate);
+    return 0;
+}
+
 int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     if (o->validation < 0) return errf(err, "validation must be 0 or more examples, not %d", o->validation);
     if (o->batch < 1) return errf(err, "batch size must be at least 1, not %d", o->batch);
@@ -175,17 +183,15 @@ static int run_open(run *r, mnist_model *m, const mnist_data *d, const mnist_tra
     split_validation(&d->train, o->validation, &r->train, &r->valid);
     r->nb = steps_per_epoch(o, d->train.n);
     r->total = (long)r->nb * o->epochs;
-    r->st.nstate = state_floats(o, m);
-    mnist_rng_seed(&r->order, o->seed);
+    if (mnist_run_state_start(&r->st, m, o, err)) return -1;
+    r->order = r->st.order;
     backend_opts bo = backend_options(m, o, d->train.cols);
     if (!(r->b = backend_create(o->device, m, &bo, err))) return -1;
     r->perm = malloc((size_t)r->train.n * sizeof *r->perm);
     r->lrs = malloc((size_t)r->nb * sizeof *r->lrs);
     r->losses = malloc((size_t)r->nb * sizeof *r->losses);
     r->scratch = malloc((m->nparams ? m->nparams : 1) * sizeof(float));
-    if (!r->perm || !r->lrs || !r->losses || !r->scratch ||
-        (r->st.nstate && !(r->st.state = calloc(r->st.nstate, sizeof(float)))))
-        return errf(err, "out of memory for training state");
+    if (!r->perm || !r->lrs || !r->losses || !r->scratch) return errf(err, "out of memory for training state");
     backend *b = r->b;
     if (b->set_data(b, SPLIT_TRAIN, &r->train, err) || b->set_data(b, SPLIT_TEST, &d->test, err) ||
         (r->valid.n && b->set_data(b, SPLIT_VALID, &r->valid, err)))

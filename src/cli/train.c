@@ -553,18 +553,16 @@ static FILE *open_log(const char *path, int append) {
  * written by finish; --checkpoint gets the run at its first step, which --resume FILE --epochs N
  * trains on as a run of N epochs from the start would), and one line says so. The status. */
 static int untrained(const train_args *a, const mnist_model *m) {
-    mnist_run_state st = {.nstate = (size_t)mnist_optimizer_slots(a->o.optimizer) * m->nparams};
-    mnist_rng_seed(&st.order, a->o.seed);
-    mnist_err err;
     if (a->checkpoint) {
-        int bad = st.nstate && !(st.state = calloc(st.nstate, sizeof(float)));
-        if (bad) snprintf(err.msg, sizeof err.msg, "%s: out of memory for the optimizer state", a->checkpoint);
-        if (bad || mnist_checkpoint_save(a->checkpoint, m, &a->o, &st, &err)) {
+        mnist_run_state st;
+        mnist_err err;
+        int bad = mnist_run_state_start(&st, m, &a->o, &err) ||
+                  mnist_checkpoint_save(a->checkpoint, m, &a->o, &st, &err);
+        mnist_run_state_free(&st);
+        if (bad) {
             fprintf(stderr, "mnist train: %s\n", err.msg);
-            mnist_run_state_free(&st);
             return 1;
         }
-        mnist_run_state_free(&st);
     }
     char ck[4200] = "";
     if (a->checkpoint)
