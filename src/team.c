@@ -27,6 +27,7 @@ static struct {
     _Alignas(64) atomic_int done; /* workers finished with the current job */
     int nw;                       /* workers started */
     int cannot_start;             /* a worker could not be started: the caller runs the rest */
+    atomic_int spin;              /* whether waiting threads spin first: not when there are more than cores */
     team_fn fn;       /* the job */
     void *ctx;
     int nt;
@@ -43,8 +44,11 @@ typedef struct {
 } spin;
 
 /* One round of a spin (the CPU told that this is one): 1, or 0 once about TEAM_SPIN_US have
- * passed since its first rounds (the clock read every 64 rounds), or the clock cannot be read. */
+ * passed since its first rounds (the clock read every 64 rounds), or the clock cannot be read, or
+ * the team has more threads than the cores: then a spinning thread would hold a core that the
+ * thread it waits for needs, and each goes to sleep at once. */
 static int spin_on(spin *s) {
+    if (!atomic_load_explicit(&team.spin, memory_order_relaxed)) return 0;
     if ((++s->rounds & 63) == 0) {
         struct timespec ts;
         if (clock_gettime(CLOCK_MONOTONIC, &ts)) return 0;
@@ -126,6 +130,7 @@ static void start_workers(int want) {
         }
         team.nw++;
     }
+    atomic_store_explicit(&team.spin, team.nw + 1 <= team_cores(), memory_order_relaxed);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
 }

@@ -7,7 +7,8 @@
  * needs, and a step has a dozen such loops: an epoch of the lab's network took 17-31 s instead of
  * 3, one of a 784-256-10 network 7-35 s instead of 0.25 (bench/notes/threads.md). The environment
  * can tell OpenMP otherwise, but only before the program starts. Our threads spin for about
- * TEAM_SPIN_US, longer than the threads of a quiet machine wait for each other, then sleep. */
+ * TEAM_SPIN_US, longer than the threads of a quiet machine wait for each other, then sleep; with
+ * more threads than cores (--threads 8 on 2) they do not spin at all. */
 #ifndef MNIST_TEAM_H
 #define MNIST_TEAM_H
 
