@@ -1,9 +1,13 @@
 /* team.c: the CPU backend's threads (team.h says why they are ours, not OpenMP's).
  *
- * One job at a time: the caller writes it, then moves `gen` on; each worker, seeing gen move,
- * runs its share and counts itself in `done`; the caller runs share 0, then waits until all
- * workers are counted. Waiting, a thread spins for about TEAM_SPIN_US, then sleeps on a condition
- * variable; the side that moves gen or done on wakes the sleepers. */
+ * One job at a time: the caller writes it, then opens `claim`, one word holding the job's share
+ * count and the next share not yet taken. Every thread, the caller too, takes shares from it one
+ * at a time (compare and swap) and runs them, and counts each finished one in `done`; the caller
+ * returns once all are. So a share waits for no particular thread: when a worker is slow to come
+ * (its core busy with other work, or asleep), the caller, or another worker, runs its share.
+ * The results cannot tell: a share's work depends on its number, not on the thread that runs it.
+ * Waiting, a thread spins for about TEAM_SPIN_US, then sleeps on a condition variable; the side
+ * that opens a job or finishes its last share wakes the sleepers. */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include <pthread.h>
 #include <sched.h>
@@ -23,15 +27,16 @@ static struct {
     pthread_mutex_t turn; /* one job at a time, and the workers' count */
     pthread_mutex_t m;    /* with the two conditions: the sleepers' side */
     pthread_cond_t wake, finished;
-    _Alignas(64) atomic_uint gen; /* moved on for each job (a cache line of its own: the workers spin on it) */
-    _Alignas(64) atomic_int done; /* workers finished with the current job */
+    /* the job's share count (high 32 bits) and its next share (low 32): a share is taken by moving
+     * the word on by one, while the next is below the count (a cache line of its own: the workers
+     * spin on it) */
+    _Alignas(64) atomic_uint_least64_t claim;
+    _Alignas(64) atomic_int done; /* shares of the current job finished */
     int nw;                       /* workers started */
-    int cannot_start;             /* a worker could not be started: the caller runs the rest */
+    int cannot_start;             /* a worker could not be started: none is tried again */
     atomic_int spin;              /* whether waiting threads spin first: not when there are more than cores */
-    team_fn fn;       /* the job */
+    team_fn fn;                   /* the job, written before claim opens it */
     void *ctx;
-    int nt;
-    unsigned first_gen[MNIST_MAX_THREADS]; /* gen when worker i was started */
 } team = {.turn = PTHREAD_MUTEX_INITIALIZER,
           .m = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER,
@@ -64,24 +69,39 @@ static int spin_on(spin *s) {
     return 1;
 }
 
-static void *worker(void *arg) {
-    int me = (int)(uintptr_t)arg; /* 1-based: share me of each job */
-    unsigned seen = team.first_gen[me]; /* not gen now: the first job may have begun before this ran */
-    for (;;) {
-        spin s = {0};
-        while (atomic_load_explicit(&team.gen, memory_order_acquire) == seen && spin_on(&s)) {}
-        if (atomic_load_explicit(&team.gen, memory_order_acquire) == seen) {
-            pthread_mutex_lock(&team.m);
-            while (atomic_load_explicit(&team.gen, memory_order_acquire) == seen)
-                pthread_cond_wait(&team.wake, &team.m);
-            pthread_mutex_unlock(&team.m);
-        }
-        seen = atomic_load_explicit(&team.gen, memory_order_acquire);
-        int nw = team.nw; /* read before counting in: the caller may start more workers after */
-        if (me < team.nt) team.fn(team.ctx, me, team.nt);
-        if (atomic_fetch_add_explicit(&team.done, 1, memory_order_acq_rel) + 1 == nw) {
+/* Whether the claim word c has a share left to take. */
+static int open_job(uint64_t c) { return (uint32_t)c < (uint32_t)(c >> 32); }
+
+/* Takes the shares of the open job, if any, one at a time, and runs them; returns when none is
+ * left to take. A share taken keeps its job from finishing, so the caller is still waiting for it
+ * and fn and ctx are that job's (written before the word that opened it, read after taking). */
+static void take_shares(void) {
+    uint64_t c = atomic_load_explicit(&team.claim, memory_order_acquire);
+    while (open_job(c)) {
+        if (!atomic_compare_exchange_weak_explicit(&team.claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* c is the word now */
+        int t = (int)(uint32_t)c, nt = (int)(c >> 32);
+        team.fn(team.ctx, t, nt);
+        if (atomic_fetch_add_explicit(&team.done, 1, memory_order_acq_rel) + 1 == nt) {
             pthread_mutex_lock(&team.m); /* the caller may be asleep */
             pthread_cond_signal(&team.finished);
+            pthread_mutex_unlock(&team.m);
+        }
+        c = atomic_load_explicit(&team.claim, memory_order_acquire);
+    }
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    for (;;) {
+        take_shares();
+        spin s = {0};
+        while (!open_job(atomic_load_explicit(&team.claim, memory_order_acquire)) && spin_on(&s)) {}
+        if (!open_job(atomic_load_explicit(&team.claim, memory_order_acquire))) {
+            pthread_mutex_lock(&team.m);
+            while (!open_job(atomic_load_explicit(&team.claim, memory_order_acquire)))
+                pthread_cond_wait(&team.wake, &team.m);
             pthread_mutex_unlock(&team.m);
         }
     }
@@ -123,8 +143,7 @@ static void start_workers(int want) {
     }
     while (team.nw < want) {
         pthread_t th;
-        team.first_gen[team.nw + 1] = atomic_load(&team.gen);
-        if (pthread_create(&th, &attr, worker, (void *)(uintptr_t)(team.nw + 1))) {
+        if (pthread_create(&th, &attr, worker, NULL)) {
             team.cannot_start = 1;
             break;
         }
@@ -135,12 +154,12 @@ static void start_workers(int want) {
     pthread_attr_destroy(&attr);
 }
 
-/* Waits, spinning then asleep, until every worker has finished the job. */
-static void wait_done(void) {
+/* Waits, spinning then asleep, until the job's nt shares have finished. */
+static void wait_done(int nt) {
     spin s = {0};
-    while (atomic_load_explicit(&team.done, memory_order_acquire) < team.nw && spin_on(&s)) {}
+    while (atomic_load_explicit(&team.done, memory_order_acquire) < nt && spin_on(&s)) {}
     pthread_mutex_lock(&team.m);
-    while (atomic_load_explicit(&team.done, memory_order_acquire) < team.nw) pthread_cond_wait(&team.finished, &team.m);
+    while (atomic_load_explicit(&team.done, memory_order_acquire) < nt) pthread_cond_wait(&team.finished, &team.m);
     pthread_mutex_unlock(&team.m);
 }
 
@@ -150,17 +169,19 @@ void team_run(int nt, team_fn fn, void *ctx) {
         return;
     }
     pthread_mutex_lock(&team.turn);
-    int want = nt - 1 < MNIST_MAX_THREADS - 1 ? nt - 1 : MNIST_MAX_THREADS - 1; /* first_gen's size */
+    int want = nt - 1 < MNIST_MAX_THREADS - 1 ? nt - 1 : MNIST_MAX_THREADS - 1;
     if (team.nw < want && !team.cannot_start) start_workers(want);
-    team.fn = fn, team.ctx = ctx, team.nt = nt;
+    team.fn = fn, team.ctx = ctx;
     atomic_store_explicit(&team.done, 0, memory_order_relaxed);
-    pthread_mutex_lock(&team.m); /* moved on under m: a worker going to sleep sees it or is woken */
-    atomic_fetch_add_explicit(&team.gen, 1, memory_order_acq_rel);
-    pthread_cond_broadcast(&team.wake);
+    pthread_mutex_lock(&team.m); /* opened under m: a worker going to sleep sees it or is woken */
+    atomic_store_explicit(&team.claim, (uint64_t)nt << 32, memory_order_release);
+    if (nt - 1 >= team.nw)
+        pthread_cond_broadcast(&team.wake);
+    else /* the workers this job has shares for, not all: the spinning ones take shares too */
+        for (int i = 0; i < nt - 1; i++) pthread_cond_signal(&team.wake);
     pthread_mutex_unlock(&team.m);
-    fn(ctx, 0, nt);
-    for (int t = team.nw + 1; t < nt; t++) fn(ctx, t, nt); /* the shares of workers that could not start */
-    if (team.nw) wait_done();
+    take_shares();
+    wait_done(nt);
     pthread_mutex_unlock(&team.turn);
 }
 

@@ -14,19 +14,20 @@
 
 #include <stddef.h>
 
-/* Thread t of nt (t = 0 is the caller's). */
+/* Share t of nt of a job. */
 typedef void (*team_fn)(void *ctx, int t, int nt);
 
-/* Runs fn(ctx, t, nt) for t = 0..nt-1, each on its own thread (t = 0 on the caller's), and returns
- * when all have returned; nt <= 1 runs fn on the caller's thread alone. The team's threads are
- * started at the first call that needs them and live as long as the process; they take no
- * signals. Calls from two threads at once take turns; fn must not call team_run itself. When a
- * thread cannot be started (none is tried again), the caller runs the shares of the missing ones
- * after its own: t and nt stay as asked, so the results do not change. Every worker started wakes
- * for each job, also those past its nt: a process is meant to keep to one count (--threads). */
+/* Runs fn(ctx, t, nt) for t = 0..nt-1 and returns when all have returned; nt <= 1 runs fn on the
+ * caller's thread alone. The shares run at once on the team's threads and the caller's, each
+ * share on whichever thread takes it first: a share's work must depend on t, never on the thread
+ * (nor on two shares running at the same time), and then the results do not change. The team's
+ * threads are started at the first call that needs them (nt - 1 of them, at most; when one cannot
+ * be started, none is tried again, and the others take its shares) and live as long as the
+ * process; they take no signals. Calls from two threads at once take turns; fn must not call
+ * team_run itself. */
 void team_run(int nt, team_fn fn, void *ctx);
 
-/* [*a, *b): thread t's share of [0, n), in contiguous pieces that differ in size by at most 1. */
+/* [*a, *b): share t's part of [0, n), in contiguous pieces that differ in size by at most 1. */
 void team_share(long n, int t, int nt, long *a, long *b);
 
 /* The number of cores this process may run on (at least 1). */

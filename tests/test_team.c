@@ -1,6 +1,7 @@
-/* test_team.c: the CPU backend's threads (src/team.c): every share of a job runs once, on its own
- * thread, and the caller sees all its writes when team_run returns; teams of any size one after
- * another; two callers at once; shares that split a range exactly. */
+/* test_team.c: the CPU backend's threads (src/team.c): every share of a job runs once, and the
+ * caller sees all its writes when team_run returns; the shares run at once on different threads;
+ * more shares than threads take turns; teams of any size one after another;
+ * two callers at once; shares that split a range exactly. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -31,9 +32,7 @@ static void fill(void *p, int t, int nt) {
     for (long i = a; i < b; i++) j->out[i] = j->round * 7 + t;
 }
 
-/* One job of nt shares: 0 when every share ran once, on nt different threads (t = 0 the
- * caller's; but for the shares past the team's threads, which the caller runs), and every element
- * holds its share's value. */
+/* One job of nt shares: 0 when every share ran once and every element holds its share's value. */
 static int one_job(job *j, int nt, int round) {
     for (int t = 0; t < SHARES; t++) atomic_store(&j->runs[t], 0);
     j->round = round;
@@ -41,13 +40,28 @@ static int one_job(job *j, int nt, int round) {
     int bad = 0;
     for (int t = 0; t < nt; t++) {
         bad |= atomic_load(&j->runs[t]) != 1;
-        for (int u = 0; u < t && t < MNIST_MAX_THREADS; u++) bad |= pthread_equal(j->who[t], j->who[u]);
         long a, b;
         team_share(N, t, nt, &a, &b);
         for (long i = a; i < b; i++) bad |= j->out[i] != round * 7 + t;
     }
-    bad |= !pthread_equal(j->who[0], pthread_self());
     return bad;
+}
+
+/* Each share counts itself in, then waits (at most 5 s) until all nt have: they can all be in at
+ * once only when each runs on a thread of its own. */
+static atomic_int arrived;
+static atomic_int all_in;
+static void meet(void *p, int t, int nt) {
+    job *j = p;
+    j->who[t] = pthread_self();
+    atomic_fetch_add(&arrived, 1);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        if (atomic_load(&arrived) == nt) return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - t0.tv_sec < 5);
+    atomic_store(&all_in, 0);
 }
 
 static int slow_round;
@@ -87,7 +101,18 @@ int main(void) {
     j->out = calloc(N, sizeof(int));
     int bad = 0;
     for (int r = 0; r < 400; r++) bad |= one_job(j, 1 + r % MAX_NT, r); /* the team grows and shrinks */
-    check(!bad, "400 jobs of 1 to %d threads: each share once, each on its own thread, all writes seen", MAX_NT);
+    check(!bad, "400 jobs of 1 to %d threads: each share once, all writes seen", MAX_NT);
+
+    // the shares run at once, each on its own thread
+    int met = 1;
+    for (int nt = 2; nt <= 6; nt++) {
+        atomic_store(&arrived, 0), atomic_store(&all_in, 1);
+        team_run(nt, meet, j);
+        met &= atomic_load(&all_in);
+        for (int t = 0; t < nt; t++)
+            for (int u = 0; u < t; u++) met &= !pthread_equal(j->who[t], j->who[u]);
+    }
+    check(met, "jobs of 2 to 6 shares that each wait for all the others: all run at once, on threads of their own");
 
     // jobs with pauses between them, long enough for the workers to fall asleep
     bad = 0;
@@ -116,8 +141,7 @@ int main(void) {
     if (started) pthread_join(th, &r1);
     check(started && !r0 && !r1, "two threads calling team_run 300 times each at once: every job whole");
 
-    // more threads than a team may have: the caller runs the shares of those not started (last:
-    // every worker started wakes for every job after it)
+    // more shares than a team may have threads: the threads take turns at them
     bad = one_job(j, SHARES, 77);
     check(!bad, "a job of %d shares (the team has at most %d threads): every share runs once", SHARES,
           MNIST_MAX_THREADS);
