@@ -1,7 +1,8 @@
 """test_cli.py: what the command says about itself and its edges: train --epochs 0, --version,
-predict from standard input, plot of a log cut short, the usage lines and their README headings,
-the helps' wording, and the data folder a failed automatic fetch leaves. Tiny data sets made here;
-nothing is downloaded (the fetches go through a proxy that is not there)."""
+the numbers a flag takes, predict from standard input, plot of a log cut short, the usage lines
+and their README headings, the helps' wording, and the data folder a failed automatic fetch
+leaves. Tiny data sets made here; nothing is downloaded (the fetches go through a proxy that is
+not there)."""
 import os
 import shutil
 import struct
@@ -160,6 +161,34 @@ def test_plot_cut_short(tmp):
               f"plot of {label}: refused ({text(p.stderr).strip()!r})")
 
 
+def test_numbers():
+    """A number flag takes what a user writes for one: digits, and for a real a fraction and an
+    exponent ("5", ".5", "5.", "1e-3"). strtol and strtod also took blanks around it, a '+', hex
+    ("--lr 0x10" was 16), "inf" and "nan"; those are refused as not a valid number, and a number
+    past the flag's range is still said to be too large. A value is read before a later --help
+    answers, so each is tried without data."""
+    for flag, value in (("--lr", "5"), ("--lr", ".5"), ("--lr", "5."), ("--lr", "1e-3"), ("--lr", "2.5E+2"),
+                        ("--lr", "0"), ("--epochs", "007"), ("--seed", "4294967295"), ("--top", "0")):
+        p = run("predict" if flag == "--top" else "train", flag, value, "--help")
+        check(p.returncode == 0 and p.stderr == b"", f"{flag} {value!r} is a number ({text(p.stderr).strip()!r})")
+    real, whole = "is not a valid non-negative number", "is not a valid non-negative whole number"
+    for flag, value, needle in (("--lr", " 3", real), ("--lr", "3 ", real), ("--lr", "+3", real),
+                                ("--lr", "0x10", real), ("--lr", "inf", real), ("--lr", "infinity", real),
+                                ("--lr", "nan", real), ("--lr", "1e", real), ("--lr", "e5", real), ("--lr", ".", real),
+                                ("--lr", "1.2.3", real), ("--lr", "-0", real), ("--lr", "1e+", real),
+                                ("--epochs", " 3", whole), ("--epochs", "+3", whole), ("--epochs", "3.0", whole),
+                                ("--epochs", "0x10", whole), ("--epochs", "-0", whole), ("--epochs", "1e3", whole),
+                                ("--seed", "+3", whole), ("--seed", "\t3", whole), ("--top", " 3", whole)):
+        p = run("predict" if flag == "--top" else "train", flag, value, "--help")
+        check(one_line(p, 2, f"{flag} '{value}' {needle}"), f"{flag} {value!r} is refused ({text(p.stderr).strip()!r})")
+    for flag, value, most in (("--lr", "1e31", "1e30"), ("--lr", "1e999", "1e30"),
+                              ("--epochs", "99999999999999999999", "2147483647"),
+                              ("--seed", "4294967296", "4294967295")):
+        p = run("train", flag, value, "--help")
+        check(one_line(p, 2, f"{flag} '{value}' is too large (at most {most})"),
+              f"{flag} {value!r} is too large ({text(p.stderr).strip()!r})")
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -234,6 +263,7 @@ def main():
         dataset(data)
         test_epochs_zero(tmp, data)
         test_version()
+        test_numbers()
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)
         test_usage_lines()

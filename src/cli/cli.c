@@ -89,6 +89,24 @@ const char *cli_nearest(const char *s, size_t len, const char *const *names, siz
     return best;
 }
 
+/* Whether v is a number as a user writes one: ASCII digits and, for a real, a '.' with a fraction
+ * and an exponent ("5", ".5", "5.", "1e-3"). strtol and strtod also take blanks before it, a '+',
+ * hex ("0x10" is 16), "inf" and "nan", which no one means as --epochs or --lr. */
+static int plain_number(const char *v, int real) {
+    const char *digits = "0123456789", *p = v;
+    size_t whole = strspn(p, digits), frac = 0;
+    p += whole;
+    if (real && *p == '.') frac = strspn(++p, digits), p += frac;
+    if (whole + frac == 0) return 0; /* no digit: "", ".", "e5" */
+    if (real && (*p == 'e' || *p == 'E')) {
+        p += 1 + (p[1] == '+' || p[1] == '-');
+        size_t exp = strspn(p, digits);
+        if (exp == 0) return 0;
+        p += exp;
+    }
+    return *p == '\0';
+}
+
 static int add_arg(const char *cmd, str_list *pos, const char *a) {
     if (pos->n == MAX_ARGS) {
         fprintf(stderr, "mnist %s: at most %d arguments\n", cmd, MAX_ARGS);
@@ -147,8 +165,9 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             fprintf(stderr, "mnist %s: %s needs a value (%s), not an empty string\n", cmd, f->name, f->arg);
             return 2;
         }
-        char *end = NULL;
         const char *most = NULL; /* the largest value, for a number past it */
+        int number = f->kind == F_INT || f->kind == F_UINT || f->kind == F_DOUBLE;
+        if (number && !plain_number(v, f->kind == F_DOUBLE)) goto bad;
         errno = 0;
         switch (f->kind) {
         case F_STR: *(const char **)f->dst = v; break;
@@ -161,24 +180,31 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             l->items[l->n++] = v;
             break;
         }
-        case F_INT: {
-            long x = strtol(v, &end, 10);
-            if (*v && !*end && (errno == ERANGE || x > INT_MAX) && *v != '-') most = "2147483647";
-            if (*v == '\0' || *end || errno || x < 0 || x > INT_MAX) goto bad;
+        case F_INT: { /* plain_number's: digits only, so neither sign nor junk is left to check */
+            long x = strtol(v, NULL, 10);
+            if (errno == ERANGE || x > INT_MAX) {
+                most = "2147483647";
+                goto bad;
+            }
             *(int *)f->dst = (int)x;
             break;
         }
         case F_UINT: {
-            long long x = strtoll(v, &end, 10);
-            if (*v && !*end && (errno == ERANGE || x > 0xffffffffLL) && *v != '-') most = "4294967295";
-            if (*v == '\0' || *end || errno || x < 0 || x > 0xffffffffLL) goto bad;
+            long long x = strtoll(v, NULL, 10);
+            if (errno == ERANGE || x > 0xffffffffLL) {
+                most = "4294967295";
+                goto bad;
+            }
             *(uint32_t *)f->dst = (uint32_t)x;
             break;
         }
         case F_DOUBLE: {
-            double x = strtod(v, &end);
-            if (*v && !*end && x > 1e30) most = "1e30";
-            if (*v == '\0' || *end || errno || !(x == x) || x < 0 || x > 1e30) goto bad;
+            double x = strtod(v, NULL);
+            if (x > 1e30) { /* past the doubles too (1e999): HUGE_VAL */
+                most = "1e30";
+                goto bad;
+            }
+            if (errno) goto bad; /* ERANGE of a value too small to hold (1e-999) */
             *(double *)f->dst = x;
             break;
         }
