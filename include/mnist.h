@@ -164,7 +164,11 @@ typedef struct {
 
 /* Parse "784,1024,1024,10" into sizes; *n gets the count (2 .. MNIST_MAX_LAYERS+1). */
 int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err);
-/* Allocate a zeroed model with the given layer sizes (n of them), activation "tanh", dataset "mnist". */
+/* Whether mnist_model_create takes these n layer sizes: 2 to MNIST_MAX_LAYERS + 1 of them, each 1
+ * to 2^20, at most 2^31 parameters in all (8 GiB of float32). 0, or -1 with a message. */
+int mnist_layers_check(const int *sizes, int n, mnist_err *err);
+/* Allocate a zeroed model with the given layer sizes (n of them), activation "tanh", dataset "mnist":
+ * -1 with a message for sizes that mnist_layers_check refuses, or when out of memory. */
 int mnist_model_create(mnist_model *m, const int *sizes, int n, mnist_err *err);
 /* Free m's parameters and zero it. */
 void mnist_model_free(mnist_model *m);

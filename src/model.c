@@ -29,15 +29,24 @@ int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err) {
     return 0;
 }
 
+int mnist_layers_check(const int *sizes, int n, mnist_err *err) {
+    if (n < 2 || n > MNIST_MAX_LAYERS + 1)
+        return errf(err, "a model needs 2 to %d layer sizes, not %d", MNIST_MAX_LAYERS + 1, n);
+    for (int i = 0; i < n; i++)
+        if (sizes[i] < 1 || sizes[i] > MAX_WIDTH)
+            return errf(err, "layer size %d is out of range 1..%d", sizes[i], MAX_WIDTH);
+    size_t total = 0; /* a few layers of at most 2^20 x 2^20: far from overflowing */
+    for (int l = 0; l + 1 < n; l++) total += (size_t)sizes[l] * (size_t)sizes[l + 1] + (size_t)sizes[l + 1];
+    if (total > MAX_PARAMS) return errf(err, "a model of %zu parameters is over the limit of %zu", total, MAX_PARAMS);
+    return 0;
+}
+
 int mnist_model_create(mnist_model *m, const int *sizes, int n, mnist_err *err) {
     memset(m, 0, sizeof *m);
-    if (n < 2 || n > MNIST_MAX_LAYERS + 1) return errf(err, "a model needs 2 to %d layer sizes, not %d", MNIST_MAX_LAYERS + 1, n);
+    if (mnist_layers_check(sizes, n, err)) return -1;
     size_t total = 0;
     m->nlayers = n - 1;
-    for (int i = 0; i < n; i++) {
-        if (sizes[i] < 1 || sizes[i] > MAX_WIDTH) return errf(err, "layer size %d is out of range 1..%d", sizes[i], MAX_WIDTH);
-        m->sizes[i] = sizes[i];
-    }
+    memcpy(m->sizes, sizes, (size_t)n * sizeof *sizes);
     for (int l = 0; l < m->nlayers; l++) {
         mnist_tensor *w = &m->tensors[2 * l], *b = &m->tensors[2 * l + 1];
         *w = (mnist_tensor){.ndim = 2, .shape = {sizes[l], sizes[l + 1]}, .offset = total,
@@ -50,10 +59,6 @@ int mnist_model_create(mnist_model *m, const int *sizes, int n, mnist_err *err) 
     }
     m->ntensors = 2 * m->nlayers;
     m->nparams = total;
-    if (total > MAX_PARAMS) {
-        memset(m, 0, sizeof *m);
-        return errf(err, "a model of %zu parameters is over the limit of %zu", total, MAX_PARAMS);
-    }
     if (!(m->params = calloc(total, sizeof(float)))) {
         memset(m, 0, sizeof *m);
         return errf(err, "out of memory for a model of %zu parameters", total);

@@ -319,6 +319,22 @@ static void test_refused(void) {
     mnist_model_free(&m);
 }
 
+/* The sizes a model may have, checked before anything is allocated: the command tells a network
+ * over the parameters' limit (a usage error) from one that memory cannot hold. */
+static void test_layers_check(void) {
+    mnist_err err;
+    mnist_model m;
+    check(mnist_layers_check((int[]){784, 1024, 1024, 10}, 4, &err) == 0, "784-1024-1024-10 may be made");
+    err.msg[0] = '\0';
+    int big[] = {784, 65536, 65536, 10}; /* 4.3e9 parameters, over the 2^31 */
+    check(mnist_layers_check(big, 4, &err) == -1 && strstr(err.msg, "over the limit"),
+          "784-65536-65536-10 is over the limit: \"%s\"", err.msg);
+    check(mnist_model_create(&m, big, 4, &err) == -1 && strstr(err.msg, "over the limit") && !m.params,
+          "and mnist_model_create refuses it: \"%s\"", err.msg);
+    check(mnist_layers_check((int[]){784, 0, 10}, 3, &err) == -1 && mnist_layers_check((int[]){784}, 1, &err) == -1,
+          "a size of 0 and a single size are refused");
+}
+
 /* The forward pass's tanh against tanh in double over [-12, 12]: the rational approximation's
  * error is at most 3.7e-7 (about 6 ulps near 1); glibc's tanhf would be within 1.2e-7. */
 static void test_tanh(void) {
@@ -352,5 +368,6 @@ int main(void) {
     test_fit();
     test_fits();
     test_refused();
+    test_layers_check();
     return check_status();
 }

@@ -416,7 +416,11 @@ static int new_model(const train_args *a, mnist_model *m) {
                 MNIST_CLASSES);
         return 2;
     }
-    if (mnist_model_create(m, sizes, n, &err)) { /* too many parameters, or no memory for them */
+    if (mnist_layers_check(sizes, n, &err)) { /* too many parameters: a usage error, as a size past its range */
+        fprintf(stderr, "mnist train: --layers '%s': %s\n", a->r.layers, err.msg);
+        return 2;
+    }
+    if (mnist_model_create(m, sizes, n, &err)) { /* no memory for the parameters */
         fprintf(stderr, "mnist train: --layers '%s': %s\n", a->r.layers, err.msg);
         return 1;
     }
