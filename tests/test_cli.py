@@ -51,8 +51,8 @@ def dataset(folder, n_train=6, n_test=5):
 
 def test_epochs_zero(tmp, data):
     """--epochs 0 said nothing (and with --checkpoint alone wrote nothing): one line says no epoch was
-    trained; --save writes the initial model; --checkpoint the run at its start, which --resume trains
-    on bit for bit as a run of those epochs from the start."""
+    trained; --save writes the initial model; --plot draws nothing; --checkpoint the run at its start,
+    which --resume trains on bit for bit as a run of those epochs from the start."""
     d = ["--data", data, "--no-verify", "--layers", "784,16,10", "--batch", "2", "--threads", "1",
          "--optimizer", "adam"]
     p = run("train", *d, "--epochs", "0")
@@ -66,6 +66,13 @@ def test_epochs_zero(tmp, data):
     p = run("train", *d, "--epochs", "0", "--checkpoint", ck)
     check(one_line(p, 0, "nothing trained", ck, "--resume") and os.path.exists(ck),
           f"train --epochs 0 --checkpoint: the run's start, said so ({text(p.stderr).strip()!r})")
+    # --plot has no epoch to draw: said in the one line, status 0, no chart written (it added a second
+    # line, "--plot F: no epochs to draw", and exited 1)
+    svg, log = os.path.join(tmp, "zero.svg"), os.path.join(tmp, "zero.jsonl")
+    for more in ([], ["--log", log]):
+        p = run("train", *d, "--epochs", "0", "--plot", svg, *more)
+        check(one_line(p, 0, "nothing trained", "--plot drew nothing") and not os.path.exists(svg),
+              f"train --epochs 0 --plot {' '.join(more)}: no chart, said in the one line ({text(p.stderr).strip()!r})")
     a, b = os.path.join(tmp, "fresh.safetensors"), os.path.join(tmp, "resumed.safetensors")
     p = run("train", *d, "--epochs", "2", "--save", a)
     q = run("train", "--data", data, "--no-verify", "--threads", "1", "--resume", ck, "--epochs", "2", "--save", b)

@@ -555,7 +555,8 @@ static FILE *open_log(const char *path, int append) {
 
 /* --epochs 0 in a new run: nothing to train. The run's start is kept as asked (--save's model was
  * written by finish; --checkpoint gets the run at its first step, which --resume FILE --epochs N
- * trains on as a run of N epochs from the start would), and one line says so. The status. */
+ * trains on as a run of N epochs from the start would), and one line says so, and that --plot,
+ * with no epoch to draw, drew nothing (train_run draws no chart then). The status. */
 static int untrained(const train_args *a, const mnist_model *m) {
     if (a->checkpoint) {
         mnist_run_state st;
@@ -572,8 +573,8 @@ static int untrained(const train_args *a, const mnist_model *m) {
     if (a->checkpoint)
         snprintf(ck, sizeof ck, "; --checkpoint %s holds the run at its start (--resume %s --epochs N trains it)",
                  a->checkpoint, a->checkpoint);
-    fprintf(stderr, "mnist train: --epochs 0: nothing trained%s%s\n",
-            a->save ? "; --save wrote the untrained model" : "", ck);
+    fprintf(stderr, "mnist train: --epochs 0: nothing trained%s%s%s\n",
+            a->save ? "; --save wrote the untrained model" : "", ck, a->plot ? "; --plot drew nothing" : "");
     return 0;
 }
 
@@ -596,10 +597,11 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     cli_catch_sigint(0);
     clear_bar(&ui);
     int status = close_log(&ui, finish(a, m, rc, &err));
-    if (status == 0 && !a->resume && a->o.epochs == 0) status = untrained(a, m);
+    int none = !a->resume && a->o.epochs == 0;
+    if (status == 0 && none) status = untrained(a, m);
     /* a run stopped by Ctrl-C still draws the epochs it has, and keeps its status 130; stopped in its
-     * first epoch, a new run has none to draw */
-    int nothing = status == 130 && !a->resume && ui.nhist == 0;
+     * first epoch, a new run has none to draw, as one of --epochs 0 has none (untrained says so) */
+    int nothing = none || (status == 130 && !a->resume && ui.nhist == 0);
     if (a->plot && status != 1 && !nothing && draw_plot(a, &ui) && status == 0) status = 1;
     free(ui.hist);
     return status;
