@@ -417,11 +417,14 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
         }
     }
 
-    /* One line: what was tried, then how to do it by hand; the list is cut to keep the advice. */
+    /* One line: what was tried, then how to do it by hand; the list is cut to keep the advice. The
+     * folder may be gone by the time it is read (the commands remove one they made, left empty). */
     char head[256], tail[PATH_CAP + 512];
     snprintf(head, sizeof head, "%s.gz: no mirror could provide it: ", f->name);
-    snprintf(tail, sizeof tail, ". Place the files %s, %s, %s, %s (raw or .gz) in %s by hand",
-             ds->files[0].name, ds->files[1].name, ds->files[2].name, ds->files[3].name, dir);
+    snprintf(tail, sizeof tail,
+             ". To do it by hand, make the folder %s if it is not there and place the files %s, %s, %s, %s (raw or "
+             ".gz) in it",
+             dir, ds->files[0].name, ds->files[1].name, ds->files[2].name, ds->files[3].name);
     if (!tried[0]) snprintf(tried, sizeof tried, "no mirror to try");
     size_t fixed = strlen(head) + strlen(tail), len = strlen(tried);
     if (fixed + 4 < MNIST_ERR_LEN && len > MNIST_ERR_LEN - 1 - fixed) {

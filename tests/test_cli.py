@@ -233,19 +233,24 @@ def test_train_help():
 
 def test_fetch_leaves_no_folder(tmp, data):
     """A failed automatic fetch (train, eval, show: data missing, no mirror answers) removes the empty
-    data folder it created, with the folders it created above it; a folder that was there stays, and
-    so does anything in it. The mirrors are reached through a proxy that is not there."""
+    data folder it created, with the folders it created above it, and its advice says to make the
+    folder to place the files there by hand; a folder that was there stays, and so does anything in
+    it. The mirrors are reached through a proxy that is not there."""
     offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
                "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": "", "MNIST_DATA": ""}
     model = os.path.join(tmp, "fetch.safetensors")
     run("train", "--data", data, "--no-verify", "--layers", "784,16,10", "--epochs", "0", "--save", model)
     top = os.path.join(tmp, "made")
+    # its advice, to place the files by hand, says to make the folder (it named one no longer there)
+    make = f"make the folder {os.path.join(top, 'a', 'b')} if it is not there and place the files"
     for args in (["train", "--epochs", "1", "--layers", "784,16,10"], ["eval", "--model", model], ["show"]):
         p = run(*args, "--data", os.path.join(top, "a", "b"), env=offline, timeout=60)
         last = text(p.stderr).strip().splitlines()[-1:]
         check(p.returncode == 1 and last and "no mirror could provide it" in last[0] and not os.path.exists(top),
               f"{' '.join(args[:3])}: a failed fetch into a new folder leaves none ({last}, "
               f"{os.path.exists(top) and os.listdir(top)})")
+        check(last and make in last[0], f"{' '.join(args[:3])}: and says to make it to place the files by hand "
+              f"({last[0][last[0].find('. ') :] if last else ''!r})")
     # the default folder, $XDG_CACHE_HOME/mnist: what this run made of it goes
     xdg = os.path.join(tmp, "xdg")
     p = run("eval", "--model", model, env={**offline, "XDG_CACHE_HOME": xdg}, timeout=60)
