@@ -251,10 +251,10 @@ struct mnist_epoch_stats_;
 int mnist_plot_curves(const char *path, const struct mnist_epoch_stats_ *s, int n, mnist_err *err);
 /* The records that `mnist train --log` keeps in path (JSON lines) into s, at most cap of them:
  * their count, or -1 with err filled. A record of an epoch that the log has already (a run resumed
- * from an older checkpoint) replaces the records from that epoch on, so s's epochs rise. A last
- * line cut short as it was written (no newline at its end, and not JSON) is skipped: then err
- * holds a warning that names it, else err->msg is empty; any other line that is not a record is
- * an error. */
+ * from an older checkpoint, before train --resume cut its log back) replaces the records from that
+ * epoch on, so s's epochs rise. A last line cut short as it was written (no newline at its end,
+ * and not JSON) is skipped: then err holds a warning that names it, else err->msg is empty; any
+ * other line that is not a record is an error. */
 int mnist_read_log(const char *path, struct mnist_epoch_stats_ *s, int cap, mnist_err *err);
 /* An SVG heat map of a confusion matrix [true][predicted], rows and columns named by classes. */
 int mnist_plot_confusion(const char *path, const int conf[MNIST_CLASSES][MNIST_CLASSES],

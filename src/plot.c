@@ -112,9 +112,10 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
             char kb[64];
             rc = errf(err, "%s: line %d: \"%s\" is not a finite number", path, lineno, shown(c->string, kb, sizeof kb));
         } else {
-            /* A run resumed from a checkpoint older than the log's end appends epochs the log has
-             * already: its records replace those from that epoch on, which the model no longer
-             * descends from, so the epochs kept rise and are the history of the last run. */
+            /* A run resumed from a checkpoint older than the log's end appended epochs the log had
+             * already (train --resume now cuts the log back first; older logs hold them): its
+             * records replace those from that epoch on, which the model no longer descends from,
+             * so the epochs kept rise and are the history of the last run. */
             int epoch = (int)e->valuedouble;
             while (n > 0 && s[n - 1].epoch >= epoch) n--;
             if (n == cap) {

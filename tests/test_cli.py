@@ -1,8 +1,8 @@
-"""test_cli.py: what the command says about itself and its edges: train --epochs 0, --version,
-the numbers a flag takes, predict from standard input, plot of a log cut short, the usage lines
-and their README headings, the helps' wording, and the data folder a failed automatic fetch
-leaves. Tiny data sets made here; nothing is downloaded (the fetches go through a proxy that is
-not there)."""
+"""test_cli.py: what the command says about itself and its edges: train --epochs 0, the --log of
+train --resume, --version, the numbers a flag takes, predict from standard input, plot of a log
+cut short, the usage lines and their README headings, the helps' wording, and the data folder a
+failed automatic fetch leaves. Tiny data sets made here; nothing is downloaded (the fetches go
+through a proxy that is not there)."""
 import os
 import shutil
 import struct
@@ -78,6 +78,43 @@ def test_epochs_zero(tmp, data):
     q = run("train", "--data", data, "--no-verify", "--threads", "1", "--resume", ck, "--epochs", "2", "--save", b)
     same = p.returncode == 0 and q.returncode == 0 and open(a, "rb").read() == open(b, "rb").read()
     check(same, f"the 0-epoch checkpoint resumed for 2 epochs is bit for bit a 2-epoch run ({text(q.stderr).strip()!r})")
+
+
+def test_resume_log(tmp, data):
+    """train --resume appends to its --log after cutting it back to the checkpoint's epochs: a last
+    line cut off by a kill (no newline) and the records of epochs after the checkpoint's (a run that
+    went on past it) are dropped, and one line says which; appended as they were, they left a broken
+    line in the middle of the log, or its epochs twice. A log that ends where the checkpoint does is
+    appended to in silence."""
+    import json
+    d = ["--data", data, "--no-verify", "--layers", "784,16,10", "--batch", "2", "--threads", "1"]
+    start, ck, log = (os.path.join(tmp, name) for name in ("after1.ckpt", "work.ckpt", "resume.jsonl"))
+    p = run("train", *d, "--epochs", "1", "--checkpoint", start, "--log", log)
+    shutil.copy(start, ck)
+    q = run("train", *d, "--resume", ck, "--epochs", "3", "--log", log)
+    first = open(log).read().splitlines(keepends=True)[:1]
+
+    def epochs():  # the log's epochs, or its text when it is not all records ending in a newline
+        body = open(log).read()
+        try:
+            return [json.loads(line)["epoch"] for line in body.splitlines()] if body.endswith("\n") else body
+        except ValueError:
+            return body
+    check(p.returncode == 0 and q.returncode == 0 and q.stderr == b"" and epochs() == [0, 1, 2],
+          f"a log that ends at the checkpoint: appended to in silence ({epochs()}, {text(q.stderr).strip()!r})")
+    cut = '{"epoch":1,"seconds":0.01,"lr":0.0'
+    for label, body, said in (("2 records past the checkpoint", None, "dropped 2 records of epochs after the "
+                               "checkpoint's (from epoch 1 on)"),
+                              ("a cut-off last line", "".join(first) + cut, "dropped a cut-off last line"),
+                              ("both", open(log).read() + cut, "dropped 2 records of epochs after the checkpoint's "
+                               "(from epoch 1 on) and a cut-off last line")):
+        if body is not None:
+            with open(log, "w") as f:
+                f.write(body)
+        shutil.copy(start, ck)
+        p = run("train", *d, "--resume", ck, "--epochs", "3", "--log", log)
+        check(one_line(p, 0, f"--log {log}: {said}") and epochs() == [0, 1, 2],
+              f"--resume with a log holding {label}: cut back, said ({epochs()!r}, {text(p.stderr).strip()!r})")
 
 
 def test_version():
@@ -274,6 +311,7 @@ def main():
         data = os.path.join(tmp, "data")
         dataset(data)
         test_epochs_zero(tmp, data)
+        test_resume_log(tmp, data)
         test_version()
         test_numbers()
         test_predict_stdin(tmp, data)

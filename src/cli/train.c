@@ -4,8 +4,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cJSON.h>
 
 #include "cli.h"
 
@@ -553,6 +556,70 @@ static FILE *open_log(const char *path, int append) {
     return f;
 }
 
+/* The epoch of a --log line, or -1 for a line that is no record. */
+static int record_epoch(const char *line) {
+    cJSON *o = cJSON_Parse(line);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
+    int epoch = cJSON_IsNumber(e) && e->valuedouble >= 0 && e->valuedouble <= 1e9 ? (int)e->valuedouble : -1;
+    cJSON_Delete(o);
+    return epoch;
+}
+
+/* Where a --log file is to be cut back for a run whose next epoch is `next`: the end of its last
+ * record of an epoch before it. *dropped gets the lines after that, but blank ones and a last line
+ * cut off (no newline at its end), which sets *cut. -1 when it cannot be read. */
+static off_t log_keep(FILE *f, int next, int *dropped, int *cut) {
+    char *line = NULL; /* a line of any length: getline grows it */
+    size_t size = 0;
+    off_t at = 0, keep = 0;
+    *dropped = *cut = 0;
+    for (ssize_t len; (len = getline(&line, &size, f)) > 0;) {
+        at += len;
+        if (line[len - 1] != '\n') { /* getline's last line only */
+            *cut = 1;
+            continue;
+        }
+        if (line[strspn(line, " \t\r\n")] == '\0') continue;
+        int epoch = record_epoch(line);
+        if (epoch >= 0 && epoch < next) keep = at, *dropped = 0;
+        else (*dropped)++;
+    }
+    free(line);
+    return ferror(f) ? -1 : keep;
+}
+
+/* A resumed run's --log, a regular file, cut back to the end of its last record of an epoch before
+ * `next`, the run's next, so that the records appended follow on: a last line cut off by a kill
+ * (appended to, it became a broken line in the middle) goes, and so do the records of epochs from
+ * `next` on, of a run that went on past the checkpoint (this run writes them again). The records
+ * rise, so what goes is the file's end. One line says what went. 0, or 1 after the message; a file
+ * that cannot be opened is left to open_log, which says why. */
+static int trim_log(const char *path, int next) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0; /* none yet, or a FIFO, a terminal: as it is */
+    int fd = open(path, O_RDWR | O_CLOEXEC), dropped, cut;
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return 0;
+    }
+    off_t keep = log_keep(f, next, &dropped, &cut);
+    int bad = keep < 0 || ((dropped || cut) && ftruncate(fd, keep) != 0), e = errno;
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "mnist train: --log %s: cannot cut it back to the checkpoint's epochs: %s\n", path,
+                strerror(e));
+        return 1;
+    }
+    char records[128] = "";
+    if (dropped)
+        snprintf(records, sizeof records, "%d record%s of epochs after the checkpoint's (from epoch %d on)%s", dropped,
+                 dropped == 1 ? "" : "s", next, cut ? " and " : "");
+    if (dropped || cut)
+        fprintf(stderr, "mnist train: note: --log %s: dropped %s%s\n", path, records, cut ? "a cut-off last line" : "");
+    return 0;
+}
+
 /* --epochs 0 in a new run: nothing to train. The run's start is kept as asked (--save's model was
  * written by finish; --checkpoint gets the run at its first step, which --resume FILE --epochs N
  * trains on as a run of N epochs from the start would), and one line says so, and that --plot,
@@ -583,6 +650,7 @@ static int untrained(const train_args *a, const mnist_model *m) {
 static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, const mnist_data *d) {
     train_ui ui = {.json = a->json, .progress = !a->json && !a->no_progress && isatty(2), .checkpoint = a->checkpoint,
                    .o = &a->o, .batch = a->o.batch, .log_path = a->log};
+    if (a->log && a->resume && !mnist_train_finished(&a->o, st) && trim_log(a->log, st->epoch)) return 1;
     if (a->log && !(ui.log = open_log(a->log, a->resume != NULL))) {
         fprintf(stderr, "mnist train: --log %s: %s\n", a->log,
                 errno == ENXIO ? "a FIFO that no process is reading" : strerror(errno));
