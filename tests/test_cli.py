@@ -1,8 +1,8 @@
 """test_cli.py: what the command says about itself and its edges: train --epochs 0, the --log of
-train --resume, --version, the numbers a flag takes, predict from standard input, plot of a log
-cut short, the usage lines and their README headings, the helps' wording, and the data folder a
-failed automatic fetch leaves. Tiny data sets made here; nothing is downloaded (the fetches go
-through a proxy that is not there)."""
+train --resume, --version, the numbers a flag takes, a flag given twice, predict from standard
+input, plot of a log cut short, the usage lines and their README headings, the helps' wording,
+and the data folder a failed automatic fetch leaves. Tiny data sets made here; nothing is
+downloaded (the fetches go through a proxy that is not there)."""
 import os
 import shutil
 import struct
@@ -205,6 +205,17 @@ def test_plot_cut_short(tmp):
               f"plot of {label}: refused ({text(p.stderr).strip()!r})")
 
 
+def test_flag_twice(data):
+    """A flag given twice takes its last value, as with GNU tools, and the general help says so."""
+    import re
+    h = " ".join(text(run("--help").stdout).split())
+    check(re.search(r"flag given twice takes its last value", h), f"mnist --help says a flag given twice takes its "
+          f"last value ({h[-160:]!r})")
+    p = run("train", "--data", data, "--no-verify", "--layers", "784,16,10", "--epochs", "3", "--epochs=0")
+    check(one_line(p, 0, "--epochs 0: nothing trained"), f"train --epochs 3 --epochs=0: the last, 0 epochs "
+          f"({text(p.stderr).strip()!r})")
+
+
 def test_numbers():
     """A number flag takes what a user writes for one: digits, and for a real a fraction and an
     exponent ("5", ".5", "5.", "1e-3"). strtol and strtod also took blanks around it, a '+', hex
@@ -314,6 +325,7 @@ def main():
         test_resume_log(tmp, data)
         test_version()
         test_numbers()
+        test_flag_twice(data)
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)
         test_usage_lines()

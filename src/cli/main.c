@@ -23,7 +23,9 @@ static void main_usage(FILE *out) {
     fprintf(out, "usage: mnist COMMAND [flags]\n\nThe lab \"A Simple Neural Network on MNIST with JAX\", in C.\n\n");
     for (const command *c = commands; c->name; c++) fprintf(out, "  %-7s %s\n", c->name, c->summary);
     fprintf(out, "\n'mnist COMMAND --help' (or 'mnist help COMMAND') shows a command's flags;\n"
-                 "'mnist --version' the version and what this build holds.\n");
+                 "'mnist --version' the version and what this build holds.\n"
+                 "A flag given twice takes its last value, as with GNU tools; fetch's repeatable --mirror\n"
+                 "keeps each.\n");
 }
 
 /* mnist --version: the version, then what the build holds. */
