@@ -16,7 +16,8 @@ int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err) {
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 1 || v > MAX_WIDTH)
+        /* digits only: strtol also takes blanks and a sign before them */
+        if (*p < '0' || *p > '9' || errno || v < 1 || v > MAX_WIDTH)
             return errf(err, "--layers '%s': each size must be a whole number from 1 to %d", s, MAX_WIDTH);
         if (k == MNIST_MAX_LAYERS + 1) return errf(err, "--layers '%s': at most %d sizes", s, MNIST_MAX_LAYERS + 1);
         sizes[k++] = (int)v;
