@@ -78,6 +78,17 @@ def test_epochs_zero(tmp, data):
     q = run("train", "--data", data, "--no-verify", "--threads", "1", "--resume", ck, "--epochs", "2", "--save", b)
     same = p.returncode == 0 and q.returncode == 0 and open(a, "rb").read() == open(b, "rb").read()
     check(same, f"the 0-epoch checkpoint resumed for 2 epochs is bit for bit a 2-epoch run ({text(q.stderr).strip()!r})")
+    # a finished run resumed with --plot: drawn from its --log, else nothing, said in the note's line
+    # (it added "--plot F: no epochs to draw" and exited 1)
+    done, log = os.path.join(tmp, "done.ckpt"), os.path.join(tmp, "done.jsonl")
+    run("train", *d, "--epochs", "1", "--checkpoint", done, "--log", log)
+    again = ["train", "--data", data, "--no-verify", "--threads", "1", "--resume", done, "--epochs", "1", "--plot", svg]
+    p = run(*again)
+    check(one_line(p, 0, "nothing to do", "--plot drew nothing") and not os.path.exists(svg),
+          f"a finished run resumed with --plot and no --log: one line, no chart ({text(p.stderr).strip()!r})")
+    p = run(*again, "--log", log)
+    check(one_line(p, 0, "nothing to do") and os.path.exists(svg),
+          f"and with its --log: the run's chart ({text(p.stderr).strip()!r})")
 
 
 def test_resume_log(tmp, data):

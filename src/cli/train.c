@@ -476,9 +476,10 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
         fprintf(stderr, "mnist train: %s%s%s\n", a->resume ? a->resume : "", a->resume ? ": " : "", err.msg);
         return a->resume ? 1 : 2;
     }
-    if (a->resume && mnist_train_finished(&a->o, st))
-        fprintf(stderr, "mnist train: note: %s has trained its %d epoch%s: nothing to do; --epochs N (more) goes on\n",
-                a->resume, a->o.epochs, a->o.epochs == 1 ? "" : "s");
+    if (a->resume && mnist_train_finished(&a->o, st)) /* --plot draws the run from its --log, or nothing */
+        fprintf(stderr, "mnist train: note: %s has trained its %d epoch%s: nothing to do; --epochs N (more) goes on%s\n",
+                a->resume, a->o.epochs, a->o.epochs == 1 ? "" : "s",
+                a->plot && !a->log ? "; --plot drew nothing (the run's --log holds its epochs)" : "");
     return 0;
 }
 
@@ -668,8 +669,10 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     int none = !a->resume && a->o.epochs == 0;
     if (status == 0 && none) status = untrained(a, m);
     /* a run stopped by Ctrl-C still draws the epochs it has, and keeps its status 130; stopped in its
-     * first epoch, a new run has none to draw, as one of --epochs 0 has none (untrained says so) */
-    int nothing = none || (status == 130 && !a->resume && ui.nhist == 0);
+     * first epoch, a new run has none to draw, as one of --epochs 0 has none (untrained says so), nor
+     * one resumed with nothing to do and no --log (load_data's note says so) */
+    int nothing = none || (status == 130 && !a->resume && ui.nhist == 0) ||
+                  (a->resume && !a->log && mnist_train_finished(&a->o, st)); /* the note said so */
     if (a->plot && status != 1 && !nothing && draw_plot(a, &ui) && status == 0) status = 1;
     free(ui.hist);
     return status;
