@@ -126,7 +126,7 @@ static void blas_alone(void) {
     if (!told) openblas_set_num_threads(1), told = 1;
 }
 
-/* Thread t of nt's slab [*a, *b) of `cols` columns, in units of SLAB_COLS. */
+/* Share t of nt's slab [*a, *b) of `cols` columns, in units of SLAB_COLS. */
 static void slab(int cols, int t, int nt, int *a, int *b) {
     long units = (cols + SLAB_COLS - 1) / SLAB_COLS;
     *a = (int)(units * t / nt) * SLAB_COLS;

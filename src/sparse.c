@@ -69,7 +69,7 @@ typedef struct {
     cpu_sparse *s;
     const float *x;
     int n, in;
-    long total[MNIST_MAX_THREADS]; /* the row groups' entries, by thread */
+    long total[MNIST_MAX_THREADS]; /* the row groups' entries, by share */
 } sparse_job;
 
 // row groups: the inputs where any of the group's rows is nonzero, with the rows' values

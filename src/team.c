@@ -74,8 +74,11 @@ static int open_job(uint64_t c) { return (uint32_t)c < (uint32_t)(c >> 32); }
 
 /* Takes the shares of the open job, if any, one at a time, and runs them; returns when none is
  * left to take. A share taken keeps its job from finishing, so the caller is still waiting for it
- * and fn and ctx are that job's (written before the word that opened it, read after taking). */
-static void take_shares(void) {
+ * and fn and ctx are that job's (written before the word that opened it, read after taking). The
+ * word's value alone names the share: a thread whose word is from an earlier job and whose swap
+ * succeeds takes that share of the job open now. `caller`: whether the caller runs this, which
+ * need not wake itself when it finishes the last share. */
+static void take_shares(int caller) {
     uint64_t c = atomic_load_explicit(&team.claim, memory_order_acquire);
     while (open_job(c)) {
         if (!atomic_compare_exchange_weak_explicit(&team.claim, &c, c + 1, memory_order_acq_rel,
@@ -83,7 +86,7 @@ static void take_shares(void) {
             continue; /* c is the word now */
         int t = (int)(uint32_t)c, nt = (int)(c >> 32);
         team.fn(team.ctx, t, nt);
-        if (atomic_fetch_add_explicit(&team.done, 1, memory_order_acq_rel) + 1 == nt) {
+        if (atomic_fetch_add_explicit(&team.done, 1, memory_order_acq_rel) + 1 == nt && !caller) {
             pthread_mutex_lock(&team.m); /* the caller may be asleep */
             pthread_cond_signal(&team.finished);
             pthread_mutex_unlock(&team.m);
@@ -95,7 +98,7 @@ static void take_shares(void) {
 static void *worker(void *arg) {
     (void)arg;
     for (;;) {
-        take_shares();
+        take_shares(0);
         spin s = {0};
         while (!open_job(atomic_load_explicit(&team.claim, memory_order_acquire)) && spin_on(&s)) {}
         if (!open_job(atomic_load_explicit(&team.claim, memory_order_acquire))) {
@@ -109,7 +112,8 @@ static void *worker(void *arg) {
 }
 
 /* fork: taken between jobs (prepare holds both locks, which parent and child let go); the child
- * has the forking thread alone, so no workers, which are started again when needed. */
+ * has the forking thread alone, so no workers, which are started again when needed. (A share that
+ * forks waits forever: prepare waits for the job to end.) */
 static void fork_prepare(void) {
     pthread_mutex_lock(&team.turn);
     pthread_mutex_lock(&team.m);
@@ -120,6 +124,9 @@ static void fork_parent(void) {
 }
 static void fork_child(void) {
     team.nw = 0;
+    /* new conditions: the old ones still count the parent's sleepers, and would wait for them */
+    pthread_cond_init(&team.wake, NULL);
+    pthread_cond_init(&team.finished, NULL);
     fork_parent();
 }
 
@@ -158,6 +165,7 @@ static void start_workers(int want) {
 static void wait_done(int nt) {
     spin s = {0};
     while (atomic_load_explicit(&team.done, memory_order_acquire) < nt && spin_on(&s)) {}
+    if (atomic_load_explicit(&team.done, memory_order_acquire) == nt) return;
     pthread_mutex_lock(&team.m);
     while (atomic_load_explicit(&team.done, memory_order_acquire) < nt) pthread_cond_wait(&team.finished, &team.m);
     pthread_mutex_unlock(&team.m);
@@ -180,7 +188,7 @@ void team_run(int nt, team_fn fn, void *ctx) {
     else /* the workers this job has shares for, not all: the spinning ones take shares too */
         for (int i = 0; i < nt - 1; i++) pthread_cond_signal(&team.wake);
     pthread_mutex_unlock(&team.m);
-    take_shares();
+    take_shares(1);
     wait_done(nt);
     pthread_mutex_unlock(&team.turn);
 }

@@ -1,5 +1,5 @@
-/* team.h: the CPU backend's threads: one team for the process, which runs a function on n
- * threads at once and returns when all have finished.
+/* team.h: the CPU backend's threads: one team for the process, which runs the n shares of a job
+ * at once and returns when all have finished.
  *
  * Why not OpenMP: between two parallel loops, GNU OpenMP's threads spin for 300000 rounds (18 ms
  * on this project's machine) before they sleep. With a core free for each thread that costs

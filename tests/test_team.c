@@ -3,10 +3,13 @@
  * more shares than threads take turns; teams of any size one after another;
  * two callers at once; shares that split a range exactly. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "mnist.h"
@@ -48,7 +51,8 @@ static int one_job(job *j, int nt, int round) {
 }
 
 /* Each share counts itself in, then waits (at most 5 s) until all nt have: they can all be in at
- * once only when each runs on a thread of its own. */
+ * once only when each runs on a thread of its own. (team.h promises callers no such thing: this
+ * checks that the team has its threads and uses them, and fails where they cannot be started.) */
 static atomic_int arrived;
 static atomic_int all_in;
 static void meet(void *p, int t, int nt) {
@@ -140,6 +144,24 @@ int main(void) {
     void *r0 = caller(j);
     if (started) pthread_join(th, &r1);
     check(started && !r0 && !r1, "two threads calling team_run 300 times each at once: every job whole");
+
+    // a fork while the workers sleep: the child has none, starts its own and runs jobs (it waited
+    // forever at its second job: the conditions it inherited still counted the parent's sleepers)
+    nanosleep(&(struct timespec){0, 20000000}, NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(20); /* a child that hangs is killed, and the check below fails */
+        int cbad = 0;
+        for (int r = 0; r < 50; r++) cbad |= one_job(j, 2 + r % 3, r);
+        _exit(cbad);
+    }
+    int st = -1;
+    if (pid > 0) waitpid(pid, &st, 0);
+    bad = 0;
+    for (int r = 0; r < 20; r++) bad |= one_job(j, 3, r);
+    check(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && !bad,
+          "a fork while the workers sleep: the child runs 50 jobs of 2 to 4 shares, the parent goes on (child %s %d)",
+          pid > 0 && WIFEXITED(st) ? "status" : "signal", pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 
     // more shares than a team may have threads: the threads take turns at them
     bad = one_job(j, SHARES, 77);
