@@ -26,8 +26,9 @@ import numpy as np
 from testlib import MNIST, ROOT, check, status  # noqa: E402
 
 
-def run(*args):
-    return subprocess.run([MNIST, *args], capture_output=True, text=True)
+def run(*args, env=None):
+    return subprocess.run([MNIST, *args], capture_output=True, text=True,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def readme_saver():
@@ -272,6 +273,14 @@ def main():
         heads = re.findall(r"train\[(\d+)\]: (\d)", p.stdout)
         check(heads == [(str(1 + k), str(labels[1 + k])) for k in range(6)],
               f"the terminal names each digit and its label: {heads}")
+    # a row of digits as wide as $COLUMNS allows (stdout is not a terminal here), else 80 columns; a
+    # value that is not a plain number is not taken (atoi read '99999999999' past an int)
+    rows = {}
+    for cols in ("60", "200", "", "abc", "99999999999", "+100", "0"):
+        p = run("show", "--data", tmp, "--no-verify", "--count", "7", env={"COLUMNS": cols})
+        rows[cols] = [len(re.findall(r"train\[\d+\]", line)) for line in p.stdout.splitlines() if "train[" in line]
+    want = {"60": [2, 2, 2, 1], "200": [6, 1]} | {c: [2, 2, 2, 1] for c in ("", "abc", "99999999999", "+100", "0")}
+    check(rows == want, f"show --count 7: digits a row by $COLUMNS (28 columns each, 2 between), else 80: {rows}")
     p = run("show", "--data", tmp, "--no-verify", "--split", "test", "--index", "2")
     lines = p.stdout.splitlines()
     shades = " .:-=+*#%@"

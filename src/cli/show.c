@@ -1,10 +1,24 @@
 /* show.c: mnist show: MNIST digits with their labels, in the terminal and as a PNG grid. */
+#define _DEFAULT_SOURCE /* TIOCGWINSZ */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 #define TERM_MAX 100 /* digits drawn in the terminal at most; the PNG takes them all */
+
+/* The columns that a row of digits may fill: the terminal's width when stdout is one, else
+ * $COLUMNS (a shell sets it, but seldom exports it), else 80. */
+static int term_width(void) {
+    struct winsize ws;
+    if (isatty(1) && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    char *end = NULL;
+    long w = env ? strtol(env, &end, 10) : 0;
+    return env && *env >= '0' && *env <= '9' && !*end && w > 0 && w <= 100000 ? (int)w : 80;
+}
 
 static void to_floats(const uint8_t *im, float *x) {
     for (int i = 0; i < MNIST_PIXELS; i++) x[i] = im[i] / 255.0f;
@@ -67,8 +81,7 @@ int cmd_show(int argc, char **argv) {
         to_floats(images, x);
         cli_show_input(x);
     } else {
-        const char *cols_env = getenv("COLUMNS");
-        int width = cols_env && atoi(cols_env) > 0 ? atoi(cols_env) : 80;
+        int width = term_width();
         int per = (width + 2) / (MNIST_SIDE + 2), shown = count < TERM_MAX ? count : TERM_MAX;
         per = per < 1 ? 1 : per;
         char line[MNIST_SIDE + 1];
