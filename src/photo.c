@@ -637,9 +637,15 @@ static long ink_parts(const uint8_t *on, int w, int h, run *r, int *nparts) {
     return n;
 }
 
+/* The ink of run r in a plane w wide, negated: held aside (keep_digit, stroke_steps), or back. */
+static void flip_run(float *v, int w, const run *r) {
+    for (float *t = v + (size_t)r->y * w + r->x0, *e = t + (r->x1 - r->x0); t < e; t++) *t = -*t;
+}
+
 /* The ink's connected parts (8-neighbours): of those that are not along the frame's edge nor
- * faint beside the others, keep the heaviest and those near it that are not specks; zero the rest; the kept ink's bounding box. Returns the kept mass, or -1 when out of
- * memory. on (w x h bytes) marks the ink; r holds h * (w + 1) / 2 runs. */
+ * faint beside the others, keep the heaviest and those near it that are not specks; the rest is
+ * held aside, negated (for stroke_steps); the kept ink's bounding box. Returns the kept mass, or
+ * -1 when out of memory. on (w x h bytes) marks the ink; r holds h * (w + 1) / 2 runs. */
 static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     int w = ink->w, h = ink->h, nparts;
     long nruns = ink_parts(on, w, h, r, &nparts);
@@ -714,8 +720,7 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
         bb->x1 = b.x1 > bb->x1 ? b.x1 : bb->x1, bb->y1 = b.y1 > bb->y1 ? b.y1 : bb->y1;
     }
     for (long i = 0; i < nruns; i++)
-        if (keep[-1 - r[i].up] != 1)
-            memset(ink->v + (size_t)r[i].y * w + r[i].x0, 0, (size_t)(r[i].x1 - r[i].x0) * sizeof(float));
+        if (keep[-1 - r[i].up] != 1) flip_run(ink->v, w, &r[i]);
 done:
     free(mass);
     free(pb);
@@ -723,6 +728,128 @@ done:
     free(sq);
     free(along);
     return kept;
+}
+
+/* Steps that are strokes. A digit cropped tight runs along the frame's edge (a 7's bar along the
+ * top of a crop that ends at the bar), and there its pixels see paper on one side only, as a
+ * step's do: mark_steps takes them, and the bar's end, apart from the rest, is then a speck to
+ * keep_digit (a 7 read as a 1). What those two took away is held in ink negated. Of its parts
+ * (8-neighbours), one that touches the digit's heaviest part, as strong (sum v^2 / sum v: at least
+ * STROKE_STEP of that part's), and a band along a side of the frame, at least three times as long
+ * as it is deep and no deeper than three times that part's strokes are wide, is a stroke of the
+ * digit, and joins it; the rest is zeroed. A step that meets a digit is the edge of a desk or a
+ * shadow: fainter than a pen when narrow (a desk lighter than page_on_desk takes, a shadow), else
+ * as deep as the desk. Not any kept part: keep_digit keeps a piece of a desk's edge that is near
+ * the digit, and the rest of that edge would join it; a band, not any shape: a sheet read the
+ * wrong way round is one broad part, and its edges are steps that touch it. The band's depth is
+ * that of its pixels of more than half ink (a stroke's faint rim, taken with it, may run on along
+ * another); the width is photo_stroke_width's measure, twice the area over the outline, which is
+ * 0.6 to 0.9 of a pen's width here (a slanted stroke's outline is a staircase). Returns the mass
+ * that joined, or -1 when out of memory. on: w h bytes of scratch; r holds h (w + 1) / 2 runs. */
+#define STROKE_STEP 0.8
+
+static double stroke_steps(plane *ink, uint8_t *on, run *r, box *bb) {
+    int w = ink->w, h = ink->h, nparts, big = 0;
+    float *v = ink->v;
+    long n = (long)w * h;
+    double joined = -1, *mass = NULL, *sq = NULL;
+    box *deep = NULL, *all = NULL; /* per part: the box of its pixels of more than half ink; of all */
+    char *join = NULL;
+    uint8_t *aside = malloc((size_t)n);
+    if (!aside) goto done;
+    /* the digit's heaviest part, 2 in on: its strength, and its strokes' width */
+    for (long i = 0; i < n; i++) on[i] = v[i] > 0;
+    long nruns = ink_parts(on, w, h, r, &nparts);
+    if (nparts == 0) { /* nothing kept: nothing to join */
+        joined = 0;
+        goto done;
+    }
+    if (!(mass = calloc((size_t)nparts, sizeof(double)))) goto done;
+    for (long i = 0; i < nruns; i++)
+        for (int x = r[i].x0; x < r[i].x1; x++) mass[-1 - r[i].up] += v[(long)r[i].y * w + x];
+    for (int i = 1; i < nparts; i++)
+        if (mass[i] > mass[big]) big = i;
+    box hb = {w, h, 0, 0};
+    for (long i = 0; i < nruns; i++)
+        if (-1 - r[i].up == big) {
+            memset(on + (long)r[i].y * w + r[i].x0, 2, (size_t)(r[i].x1 - r[i].x0));
+            hb.x0 = r[i].x0 < hb.x0 ? r[i].x0 : hb.x0, hb.x1 = r[i].x1 > hb.x1 ? r[i].x1 : hb.x1;
+            hb.y0 = r[i].y < hb.y0 ? r[i].y : hb.y0, hb.y1 = r[i].y + 1;
+        }
+    double dm = 0, dsq = 0;
+    long area = 0, edges = 0; /* of its pixels over half ink; an edge on the box's is counted */
+    for (int y = hb.y0; y < hb.y1; y++)
+        for (int x = hb.x0; x < hb.x1; x++) {
+            long i = (long)y * w + x;
+            int in = on[i] == 2 && v[i] > 0.5f;
+            dm += on[i] == 2 ? v[i] : 0, dsq += on[i] == 2 ? (double)v[i] * v[i] : 0, area += in;
+            edges += x + 1 < hb.x1 ? in != (on[i + 1] == 2 && v[i + 1] > 0.5f) : in;
+            edges += y + 1 < hb.y1 ? in != (on[i + w] == 2 && v[i + w] > 0.5f) : in;
+            edges += (x == hb.x0 && in) + (y == hb.y0 && in);
+        }
+    double width = edges ? 2.0 * area / edges : 0, strength = dm > 0 ? dsq / dm : 0;
+    free(mass);
+    mass = NULL;
+    /* the parts held aside: their mass, strength and boxes, and whether each touches the heaviest
+     * part (in the rows above and below a run, diagonals included, or at its ends) */
+    for (long i = 0; i < n; i++) aside[i] = v[i] < 0;
+    nruns = ink_parts(aside, w, h, r, &nparts);
+    joined = 0;
+    if (nparts == 0) goto done;
+    mass = calloc((size_t)nparts, sizeof(double)), sq = calloc((size_t)nparts, sizeof(double));
+    deep = malloc((size_t)nparts * sizeof(box)), all = malloc((size_t)nparts * sizeof(box));
+    join = calloc((size_t)nparts, 1);
+    if (!mass || !sq || !deep || !all || !join) {
+        joined = -1;
+        goto done;
+    }
+    for (int i = 0; i < nparts; i++) deep[i] = all[i] = (box){w, h, 0, 0};
+    for (long i = 0; i < nruns; i++) {
+        int id = -1 - r[i].up, y = r[i].y, x0 = r[i].x0, x1 = r[i].x1, s0 = x1, s1 = x0; /* s: over half ink */
+        for (int x = x0; x < x1; x++) {
+            float t = v[(long)y * w + x];
+            mass[id] -= t, sq[id] += t * t;
+            s0 = t < -0.5f && x < s0 ? x : s0, s1 = t < -0.5f ? x + 1 : s1;
+        }
+        box *b = &all[id];
+        b->x0 = x0 < b->x0 ? x0 : b->x0, b->x1 = x1 > b->x1 ? x1 : b->x1;
+        b->y0 = y < b->y0 ? y : b->y0, b->y1 = y + 1 > b->y1 ? y + 1 : b->y1;
+        b = &deep[id];
+        if (s0 < s1) {
+            b->x0 = s0 < b->x0 ? s0 : b->x0, b->x1 = s1 > b->x1 ? s1 : b->x1;
+            b->y0 = y < b->y0 ? y : b->y0, b->y1 = y + 1 > b->y1 ? y + 1 : b->y1;
+        }
+        int a0 = x0 > 0 ? x0 - 1 : 0, a1 = x1 < w ? x1 + 1 : w;
+        for (int yy = y > 0 ? y - 1 : 0; yy <= y + 1 && yy < h && !join[id]; yy++)
+            join[id] = memchr(on + (long)yy * w + a0, 2, (size_t)(a1 - a0)) != NULL;
+    }
+    for (int i = 0; i < nparts; i++) {
+        const box *b = &deep[i];
+        if (!join[i] || b->x0 >= b->x1 || sq[i] < STROKE_STEP * strength * mass[i]) { /* apart, faint */
+            join[i] = 0;
+            continue;
+        }
+        int reach[4] = {b->y1, h - b->y0, b->x1, w - b->x0}, s = 0; /* from the top, bottom, left, right */
+        for (int t = 1; t < 4; t++) s = reach[t] < reach[s] ? t : s;
+        int along = s < 2 ? b->x1 - b->x0 : b->y1 - b->y0;
+        join[i] = reach[s] <= 3 * width && along >= 3 * reach[s];
+        if (!join[i]) continue;
+        joined += mass[i];
+        b = &all[i];
+        bb->x0 = b->x0 < bb->x0 ? b->x0 : bb->x0, bb->y0 = b->y0 < bb->y0 ? b->y0 : bb->y0;
+        bb->x1 = b->x1 > bb->x1 ? b->x1 : bb->x1, bb->y1 = b->y1 > bb->y1 ? b->y1 : bb->y1;
+    }
+    for (long i = 0; i < nruns; i++)
+        if (join[-1 - r[i].up]) flip_run(v, w, &r[i]);
+done:
+    for (long i = 0; i < n; i++) v[i] = v[i] < 0 ? 0 : v[i];
+    free(aside);
+    free(mass);
+    free(sq);
+    free(deep);
+    free(all);
+    free(join);
+    return joined;
 }
 
 /* What finding ink in a w x h working copy needs, in one allocation, so that nothing is
@@ -961,17 +1088,25 @@ static int keep_ink(ink_work *k, int light, const paper *pp, box *bb, const char
     double stepped = 0;
     for (long i = 0; i < n; i++) {
         stepped += on[i] ? ink[i] : 0;
-        ink[i] = on[i] ? 0 : ink[i];
+        ink[i] = on[i] ? -ink[i] : ink[i]; /* held aside, for stroke_steps */
         on[i] = ink[i] > 0;
     }
     plane inkp = {w, h, ink};
-    double kept = keep_digit(&inkp, on, k->runs, bb);
-    if (kept < 0) return -2;
+    double kept = keep_digit(&inkp, on, k->runs, bb), joined = 0;
+    if (kept > 0) {
+        joined = stroke_steps(&inkp, on, k->runs, bb); /* zeroes what stays aside */
+    } else {
+        for (long i = 0; i < n; i++) ink[i] = ink[i] < 0 ? 0 : ink[i];
+    }
+    if (kept < 0 || joined < 0) return -2;
+    kept += joined;
     if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
     /* the steps count: read the wrong way round, a light digit's dark background is one step
-     * around it, and what is left (its loops' holes) would pass for a digit */
-    if (kept + stepped > 0.5 * n)
-        return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * (kept + stepped) / n);
+     * around it, and what is left (its loops' holes) would pass for a digit (what joined the
+     * digit may have been a step: counted once) */
+    if (kept + stepped - joined > 0.5 * n)
+        return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name,
+                    100 * (kept + stepped - joined) / n);
     return 0;
 }
 
