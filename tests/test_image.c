@@ -652,6 +652,17 @@ static void tight_crops(void) {
     }
 }
 
+/* A solid black strip the shape of a 1 cropped to its own width is refused (no paper, no stroke). */
+static void solid_strip(void) {
+    float *solid = calloc(20 * 120, sizeof(float)), x[MNIST_PIXELS];
+    mnist_err err;
+    buf b = png(solid, 20, 120, 1);
+    check(prepare(&b, "strip.png", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "strip.png: no clear"),
+          "a solid black strip the shape of a tight 1 is refused: %s", err.msg);
+    free(b.b);
+    free(solid);
+}
+
 /* A JPEG of v (h, w gray) with an EXIF block saying orientation o (0: none), after its SOI. */
 static buf jpeg_exif(const float *v, int w, int h, int o) {
     uint8_t *px = malloc((size_t)w * h);
@@ -718,6 +729,7 @@ int main(void) {
     faint_parts();
     paper_lines();
     tight_crops();
+    solid_strip();
     exif_orientations();
     return check_status();
 }
