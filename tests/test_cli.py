@@ -126,6 +126,24 @@ def test_resume_log(tmp, data):
         p = run("train", *d, "--resume", ck, "--epochs", "3", "--log", log)
         check(one_line(p, 0, f"--log {log}: {said}") and epochs() == [0, 1, 2],
               f"--resume with a log holding {label}: cut back, said ({epochs()!r}, {text(p.stderr).strip()!r})")
+    # a whole last record without its newline (plot reads it) is kept, and the newline added
+    with open(log, "w") as f:
+        f.write("".join(first).rstrip("\n"))
+    shutil.copy(start, ck)
+    p = run("train", *d, "--resume", ck, "--epochs", "3", "--log", log)
+    check(p.returncode == 0 and p.stderr == b"" and epochs() == [0, 1, 2],
+          f"a log whose last record has no newline: kept, appended to ({epochs()!r}, {text(p.stderr).strip()!r})")
+    # a file that is not the run's log: a line that is not a record where the cut would be stops the run,
+    # and the file is left as it was (it was cut to the records, or to nothing)
+    for label, body, line in (("notes", "my notes\nimportant line\n", 1),
+                              ("a record, then notes", "".join(first) + "my notes\n", 2),
+                              ("notes without a newline", "my notes", 1)):
+        with open(log, "w") as f:
+            f.write(body)
+        shutil.copy(start, ck)
+        p = run("train", *d, "--resume", ck, "--epochs", "3", "--log", log)
+        check(one_line(p, 1, f"--log {log}: line {line} is not a record") and open(log).read() == body,
+              f"--resume with a --log of {label}: refused, the file as it was ({text(p.stderr).strip()!r})")
 
 
 def test_version():

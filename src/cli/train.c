@@ -479,7 +479,7 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
     if (a->resume && mnist_train_finished(&a->o, st)) /* --plot draws the run from its --log, or nothing */
         fprintf(stderr, "mnist train: note: %s has trained its %d epoch%s: nothing to do; --epochs N (more) goes on%s\n",
                 a->resume, a->o.epochs, a->o.epochs == 1 ? "" : "s",
-                a->plot && !a->log ? "; --plot drew nothing (the run's --log holds its epochs)" : "");
+                a->plot && !a->log ? "; --plot drew nothing (give the run's --log to draw it)" : "");
     return 0;
 }
 
@@ -566,58 +566,89 @@ static int record_epoch(const char *line) {
     return epoch;
 }
 
-/* Where a --log file is to be cut back for a run whose next epoch is `next`: the end of its last
- * record of an epoch before it. *dropped gets the lines after that, but blank ones and a last line
- * cut off (no newline at its end), which sets *cut. -1 when it cannot be read. */
-static off_t log_keep(FILE *f, int next, int *dropped, int *cut) {
+/* What cutting a --log back for a run whose next epoch is `next` finds. */
+typedef struct {
+    off_t keep;   /* the end of its last record of an epoch before next: where to cut */
+    int dropped;  /* records after it (of epochs from next on) */
+    int cut;      /* a last line cut off as it was written: no newline, not a whole record */
+    int newline;  /* the last record kept has no newline at its end (a log ended so by hand) */
+    long foreign; /* the first line after keep that is not a record (0: none): not ours to cut */
+} log_cut;
+
+/* Reads the log f line by line into *c: 0, or -1 when it cannot be read whole. A last line without
+ * a newline is cut off only when it begins as a record does ('{') and is not one whole. */
+static int log_keep(FILE *f, int next, log_cut *c) {
     char *line = NULL; /* a line of any length: getline grows it */
     size_t size = 0;
-    off_t at = 0, keep = 0;
-    *dropped = *cut = 0;
+    off_t at = 0;
+    long n = 0;
+    *c = (log_cut){0};
     for (ssize_t len; (len = getline(&line, &size, f)) > 0;) {
-        at += len;
-        if (line[len - 1] != '\n') { /* getline's last line only */
-            *cut = 1;
-            continue;
+        at += len, n++;
+        const char *text = line + strspn(line, " \t\r\n");
+        if (*text == '\0') continue;
+        int epoch = record_epoch(line), whole = line[len - 1] == '\n';
+        if (epoch >= 0 && epoch < next) {
+            c->keep = at, c->dropped = 0, c->cut = 0, c->foreign = 0, c->newline = !whole;
+        } else if (epoch >= 0) {
+            c->dropped++;
+        } else if (!whole && *text == '{') {
+            c->cut = 1; /* getline's last line only */
+        } else if (!c->foreign) {
+            c->foreign = n;
         }
-        if (line[strspn(line, " \t\r\n")] == '\0') continue;
-        int epoch = record_epoch(line);
-        if (epoch >= 0 && epoch < next) keep = at, *dropped = 0;
-        else (*dropped)++;
     }
     free(line);
-    return ferror(f) ? -1 : keep;
+    return feof(f) && !ferror(f) ? 0 : -1; /* getline out of memory sets neither */
 }
 
 /* A resumed run's --log, a regular file, cut back to the end of its last record of an epoch before
  * `next`, the run's next, so that the records appended follow on: a last line cut off by a kill
  * (appended to, it became a broken line in the middle) goes, and so do the records of epochs from
  * `next` on, of a run that went on past the checkpoint (this run writes them again). The records
- * rise, so what goes is the file's end. One line says what went. 0, or 1 after the message; a file
- * that cannot be opened is left to open_log, which says why. */
+ * rise, so what goes is the file's end. One line says what went. A line that is not a record where
+ * the cut would be (another file given as --log) stops the run instead: the file is not ours. 0, or
+ * 1 after the message; a file that cannot be opened is left to open_log, which says why. */
 static int trim_log(const char *path, int next) {
+    /* opened before it is looked at, and without waiting: a FIFO put there meanwhile is not read */
+    int fd = open(path, O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), e = 0;
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0; /* none yet, or a FIFO, a terminal: as it is */
-    int fd = open(path, O_RDWR | O_CLOEXEC), dropped, cut;
-    FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
-    if (!f) {
-        if (fd >= 0) close(fd);
+    if (fd < 0 && errno == EACCES && access(path, W_OK) == 0)
+        fprintf(stderr, "mnist train: note: --log %s cannot be read, so it is not cut back to the checkpoint's "
+                "epochs: appended to as it is\n", path);
+    if (fd < 0) return 0; /* none yet, or open_log says why not */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { /* a FIFO, a terminal: as it is */
+        close(fd);
         return 0;
     }
-    off_t keep = log_keep(f, next, &dropped, &cut);
-    int bad = keep < 0 || ((dropped || cut) && ftruncate(fd, keep) != 0), e = errno;
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return 0;
+    }
+    log_cut c;
+    errno = 0;
+    int bad = log_keep(f, next, &c) != 0;
+    if (bad) e = errno ? errno : EIO;
+    if (!bad && !c.foreign && (c.dropped || c.cut) && ftruncate(fd, c.keep) != 0) bad = 1, e = errno;
+    if (!bad && !c.foreign && c.newline && pwrite(fd, "\n", 1, c.keep) != 1) bad = 1, e = errno;
     fclose(f);
     if (bad) {
         fprintf(stderr, "mnist train: --log %s: cannot cut it back to the checkpoint's epochs: %s\n", path,
                 strerror(e));
         return 1;
     }
+    if (c.foreign) {
+        fprintf(stderr, "mnist train: --log %s: line %ld is not a record of mnist train, and a resumed run cuts "
+                "its log back to the checkpoint's epochs: give the run's own log, or a new file\n", path, c.foreign);
+        return 1;
+    }
     char records[128] = "";
-    if (dropped)
-        snprintf(records, sizeof records, "%d record%s of epochs after the checkpoint's (from epoch %d on)%s", dropped,
-                 dropped == 1 ? "" : "s", next, cut ? " and " : "");
-    if (dropped || cut)
-        fprintf(stderr, "mnist train: note: --log %s: dropped %s%s\n", path, records, cut ? "a cut-off last line" : "");
+    if (c.dropped)
+        snprintf(records, sizeof records, "%d record%s of epochs after the checkpoint's (from epoch %d on)%s",
+                 c.dropped, c.dropped == 1 ? "" : "s", next, c.cut ? " and " : "");
+    if (c.dropped || c.cut)
+        fprintf(stderr, "mnist train: note: --log %s: dropped %s%s\n", path, records, c.cut ? "a cut-off last line" : "");
     return 0;
 }
 
