@@ -832,7 +832,10 @@ static double stroke_steps(plane *ink, uint8_t *on, run *r, box *bb) {
         int reach[4] = {b->y1, h - b->y0, b->x1, w - b->x0}, s = 0; /* from the top, bottom, left, right */
         for (int t = 1; t < 4; t++) s = reach[t] < reach[s] ? t : s;
         int along = s < 2 ? b->x1 - b->x0 : b->y1 - b->y0;
-        join[i] = reach[s] <= 3 * width && along >= 3 * reach[s];
+        /* past the digit at both ends (a desk's strip that a stroke meets): not a stroke of it */
+        int before = s < 2 ? hb.x0 - b->x0 : hb.y0 - b->y0, after = s < 2 ? b->x1 - hb.x1 : b->y1 - hb.y1;
+        double past = fmax(2 * width, 0.25 * (s < 2 ? hb.x1 - hb.x0 : hb.y1 - hb.y0));
+        join[i] = reach[s] <= 3 * width && along >= 3 * reach[s] && (before <= past || after <= past);
         if (!join[i]) continue;
         joined += mass[i];
         b = &all[i];
