@@ -808,7 +808,7 @@ static double stroke_steps(plane *ink, uint8_t *on, run *r, box *bb) {
         int id = -1 - r[i].up, y = r[i].y, x0 = r[i].x0, x1 = r[i].x1, s0 = x1, s1 = x0; /* s: over half ink */
         for (int x = x0; x < x1; x++) {
             float t = v[(long)y * w + x];
-            mass[id] -= t, sq[id] += t * t;
+            mass[id] -= t, sq[id] += (double)t * t;
             s0 = t < -0.5f && x < s0 ? x : s0, s1 = t < -0.5f ? x + 1 : s1;
         }
         box *b = &all[id];
@@ -845,7 +845,7 @@ static double stroke_steps(plane *ink, uint8_t *on, run *r, box *bb) {
     for (long i = 0; i < nruns; i++)
         if (join[-1 - r[i].up]) flip_run(v, w, &r[i]);
 done:
-    for (long i = 0; i < n; i++) v[i] = v[i] < 0 ? 0 : v[i];
+    for (long i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] : 0; /* what stays aside, and -0, to +0 */
     free(aside);
     free(mass);
     free(sq);
@@ -1099,7 +1099,7 @@ static int keep_ink(ink_work *k, int light, const paper *pp, box *bb, const char
     if (kept > 0) {
         joined = stroke_steps(&inkp, on, k->runs, bb); /* zeroes what stays aside */
     } else {
-        for (long i = 0; i < n; i++) ink[i] = ink[i] < 0 ? 0 : ink[i];
+        for (long i = 0; i < n; i++) ink[i] = ink[i] > 0 ? ink[i] : 0;
     }
     if (kept < 0 || joined < 0) return -2;
     kept += joined;

@@ -252,7 +252,8 @@ def test_numbers():
     past the flag's range is still said to be too large. A value is read before a later --help
     answers, so each is tried without data."""
     for flag, value in (("--lr", "5"), ("--lr", ".5"), ("--lr", "5."), ("--lr", "1e-3"), ("--lr", "2.5E+2"),
-                        ("--lr", "0"), ("--epochs", "007"), ("--seed", "4294967295"), ("--top", "0")):
+                        ("--lr", "0"), ("--lr", "1e-310"), ("--lr", "1e-999"), ("--epochs", "007"),
+                        ("--seed", "4294967295"), ("--top", "0")):
         p = run("predict" if flag == "--top" else "train", flag, value, "--help")
         check(p.returncode == 0 and p.stderr == b"", f"{flag} {value!r} is a number ({text(p.stderr).strip()!r})")
     real, whole = "is not a valid non-negative number", "is not a valid non-negative whole number"
@@ -265,6 +266,10 @@ def test_numbers():
                                 ("--seed", "+3", whole), ("--seed", "\t3", whole), ("--top", " 3", whole)):
         p = run("predict" if flag == "--top" else "train", flag, value, "--help")
         check(one_line(p, 2, f"{flag} '{value}' {needle}"), f"{flag} {value!r} is refused ({text(p.stderr).strip()!r})")
+    # a value too small to hold is what strtod makes of it (0, or the nearest), which the flag's own
+    # check judges (it was 'not a valid non-negative number')
+    p = run("train", "--lr", "1e-999")
+    check(one_line(p, 2, "learning rate must be positive"), f"--lr 1e-999: 0, not positive ({text(p.stderr).strip()!r})")
     for flag, value, most in (("--lr", "1e31", "1e30"), ("--lr", "1e999", "1e30"),
                               ("--epochs", "99999999999999999999", "2147483647"),
                               ("--seed", "4294967296", "4294967295")):

@@ -235,9 +235,10 @@ static void test_fit(void) {
     check(mnist_parse_layers("784,,10", s, &n, &err) == -1, "--layers '784,,10' is refused: \"%s\"", err.msg);
     check(mnist_parse_layers("784", s, &n, &err) == -1, "--layers with one size is refused: \"%s\"", err.msg);
     check(mnist_parse_layers("784,-3,10", s, &n, &err) == -1, "a negative size is refused: \"%s\"", err.msg);
-    const char *loose[] = {" 784,16,10", "784,+16,10", "784, 16,10", "0x310,16,10"};
-    for (int i = 0; i < 4; i++) /* strtol takes these: blanks, a '+', hex's 0 before the x */
-        check(mnist_parse_layers(loose[i], s, &n, &err) == -1, "--layers '%s' is refused: \"%s\"", loose[i], err.msg);
+    const char *loose[] = {" 784,16,10", "784,+16,10", "784, 16,10", "0x310,16,10", "784,16 ,10", "784,16,10 "};
+    for (int i = 0; i < 6; i++) /* strtol takes these: blanks, a '+', hex's 0 before the x; a blank after */
+        check(mnist_parse_layers(loose[i], s, &n, &err) == -1 && strstr(err.msg, "whole number"),
+              "--layers '%s' is refused: \"%s\"", loose[i], err.msg);
 }
 
 /* What mnist_train refuses before it trains is what mnist_train_fits says, a resumed run's position

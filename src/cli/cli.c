@@ -204,7 +204,8 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
                 most = "1e30";
                 goto bad;
             }
-            if (errno) goto bad; /* ERANGE of a value too small to hold (1e-999) */
+            /* ERANGE of a value too small to hold (1e-999, or 1e-310 held inexactly): it is what strtod
+             * gives, 0 or the nearest, and the flag's own check says whether it will do (--lr 0 is refused) */
             *(double *)f->dst = x;
             break;
         }
