@@ -259,10 +259,16 @@ static float kth_smallest(const float *v, long n, long k) {
 
 /* The spread of the ink over the frame, which is mostly paper: 1.4826 times the median absolute
  * deviation from the median (sigma for Gaussian noise), from NOISE_SAMPLES pixels at most, evenly
- * spread (their estimate is within a few percent). t holds n floats. */
-static float noise_width(const float *ink, long n, float *t) {
+ * spread (their estimate is within a few percent), of those under cut (INFINITY: all; all the same
+ * where fewer than 20 are under it). t holds n floats. */
+static float noise_width(const float *ink, long n, float cut, float *t) {
     long step = n / NOISE_SAMPLES + 1, m = 0;
-    for (long i = 0; i < n; i += step) t[m++] = ink[i];
+    for (long i = 0; i < n; i += step) {
+        t[m] = ink[i];
+        m += ink[i] < cut;
+    }
+    if (m < 20)
+        for (long i = (m = 0); i < n; i += step) t[m++] = ink[i];
     long k = (long)(0.5 * (m - 1) + 0.5);
     float med = kth_smallest(t, m, k);
     for (long i = 0; i < m; i++) t[i] = fabsf(t[i] - med);
@@ -270,17 +276,42 @@ static float noise_width(const float *ink, long n, float *t) {
 }
 
 /* The noise of the ink (h, w) from pixel to pixel: from the differences between pixels 3 apart
- * along a row (past the correlation smooth3 leaves), 1.4826 times their median absolute value over
- * sqrt(2), from NOISE_SAMPLES of them at most. Shading, a desk and a shadow's edge, which
- * noise_width counts, change little over 3 pixels. t holds n floats. */
-static float noise_local(const float *ink, int w, int h, float *t) {
-    if (w < 4) return 1e30f;
-    long n = (long)h * (w - 3), step = n / NOISE_SAMPLES + 1, m = 0;
+ * along a row (past the correlation smooth3 leaves), or down a column (down: a tall stroke's
+ * differences are small down it, and cross its edges along a row), 1.4826 times their median
+ * absolute value over sqrt(2), from NOISE_SAMPLES of them at most. Shading, a desk and a shadow's
+ * edge, which noise_width counts, change little over 3 pixels. t holds n floats. */
+static float noise_local(const float *ink, int w, int h, int down, float *t) {
+    int cw = down ? w : w - 3, d = down ? 3 * w : 3;
+    if (cw < 1 || (down ? h : w) < 4) return 1e30f;
+    long n = (long)(down ? h - 3 : h) * cw, step = n / NOISE_SAMPLES + 1, m = 0;
     for (long i = 0; i < n; i += step) {
-        long y = i / (w - 3), x = i % (w - 3);
-        t[m++] = fabsf(ink[y * w + x + 3] - ink[y * w + x]);
+        long at = i / cw * w + i % cw;
+        t[m++] = fabsf(ink[at + d] - ink[at]);
     }
     return 1.4826f / 1.41421356f * kth_smallest(t, m, (long)(0.5 * (m - 1) + 0.5));
+}
+
+/* A 1 cropped to its own width: a frame at least TALL times as high as wide whose strokes (ink over
+ * half its 20th strongest pixel, as read_ink takes them) run through TALL_ROWS of its rows and cover
+ * TALL_SHARE of it at least. Such a frame is as much stroke as paper, where every other digit's
+ * leaves most of it paper (a tall photo's desk along its side covers a quarter or so); returns that
+ * half, under which the paper is (0: not such a frame). */
+#define TALL 3
+#define TALL_ROWS 0.75
+#define TALL_SHARE (1.0 / 3)
+
+static float tall_stroke(const float *ink, int w, int h) {
+    long n = (long)w * h, strokes = 0;
+    if (h < TALL * w || n <= 20) return 0;
+    float half = 0.5f * kth_smallest(ink, n, n - 20);
+    if (!(half > 0)) return 0;
+    int rows = 0;
+    for (int y = 0; y < h; y++) {
+        int across = 0;
+        for (int x = 0; x < w; x++) across += ink[(size_t)y * w + x] >= half;
+        rows += across > 0, strokes += across;
+    }
+    return rows >= TALL_ROWS * h && strokes >= TALL_SHARE * n ? half : 0;
 }
 
 /* ---- the paper ---------------------------------------------------------- */
@@ -1004,6 +1035,7 @@ typedef struct {
     float s;      /* the strokes' strength: the share of the paper's light they take */
     float sigma;  /* the noise of that, on the paper */
     float cover;  /* the share of the frame the ink covers (all its marks) */
+    int tall;     /* a 1 cropped to its own width (tall_stroke) */
 } reading;
 
 /* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
@@ -1031,11 +1063,14 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
      * smoothed so that noise does not pass for ink (not otherwise: at a low resolution smoothing
      * thickens the strokes). */
     plane inkp = {w, h, ink};
-    float sigma = noise_width(ink, n, t);
+    float cut = tall_stroke(ink, w, h); /* the frame's median may fall between stroke and paper */
+    cut = cut > 0 ? cut : INFINITY;
+    rd->tall = cut < INFINITY;
+    float sigma = noise_width(ink, n, cut, t);
     if (sigma > NOISY) {
         float rows3[3 * WORK_MAX];
         smooth3(&inkp, rows3);
-        sigma = noise_width(ink, n, t);
+        sigma = noise_width(ink, n, cut, t);
     }
     sigma = sigma < 1.0f / 512 ? 1.0f / 512 : sigma;
     /* the ink's strength: the typical value of the strongest strokes, those above half of the
@@ -1055,7 +1090,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
         return errf(err, "%s: no clear ink: the strongest strokes differ from the paper by only %.0f%%", name, 100 * s);
     /* against the frame's spread and the noise from pixel to pixel both: a desk that fills much of
      * the frame, or a hard shadow, widens the first (their edges are then dropped as steps) */
-    if (s < 8 * sigma && s < 8 * noise_local(ink, w, h, t))
+    if (s < 8 * sigma && s < 8 * noise_local(ink, w, h, rd->tall, t))
         return errf(err, "%s: no clear ink: the strokes are hardly stronger than the noise", name);
     /* a soft threshold: nothing below lo (noise, paper texture), full ink from hi up */
     float lo = 0.2f * s > 4 * sigma ? 0.2f * s : 4 * sigma;
@@ -1082,7 +1117,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
 /* The digit's ink of a reading made by read_ink, in k->ink[light]: the steps and the parts that
  * are not the digit taken away (zeroed), and its box in bb. Returns 0, or -1 with err saying why
  * there is no clear ink, or -2 when out of memory. */
-static int keep_ink(ink_work *k, int light, const paper *pp, box *bb, const char *name, mnist_err *err) {
+static int keep_ink(ink_work *k, int light, const paper *pp, int tall, box *bb, const char *name, mnist_err *err) {
     int w = k->p.w, h = k->p.h;
     long n = (long)w * h;
     float *ink = k->ink[light];
@@ -1106,10 +1141,10 @@ static int keep_ink(ink_work *k, int light, const paper *pp, box *bb, const char
     if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
     /* the steps count: read the wrong way round, a light digit's dark background is one step
      * around it, and what is left (its loops' holes) would pass for a digit (what joined the
-     * digit may have been a step: counted once) */
-    if (kept + stepped - joined > 0.5 * n)
-        return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name,
-                    100 * (kept + stepped - joined) / n);
+     * digit may have been a step: counted once); a 1 cropped to its own width is itself half its
+     * frame or more, and only its steps count */
+    double marks = (tall ? 0 : kept) + stepped - joined;
+    if (marks > 0.5 * n) return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * marks / n);
     return 0;
 }
 
@@ -1139,10 +1174,12 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
         int even = q_light < 1.2 * q_dark && q_dark < 1.2 * q_light;
         first = even ? rd[1].cover < rd[0].cover : q_light > q_dark;
     }
-    if (found[first] == 0) found[first] = keep_ink(k, first, &pp[first], &bb, name, first ? &err_light : err);
+    if (found[first] == 0)
+        found[first] = keep_ink(k, first, &pp[first], rd[first].tall, &bb, name, first ? &err_light : err);
     if (found[first] == -2) return errf(err, "%s: out of memory", name);
     int take = found[first] == 0 ? first : !first;
-    if (take != first && found[take] == 0) found[take] = keep_ink(k, take, &pp[take], &bb, name, take ? &err_light : err);
+    if (take != first && found[take] == 0)
+        found[take] = keep_ink(k, take, &pp[take], rd[take].tall, &bb, name, take ? &err_light : err);
     if (found[take] == -2) return errf(err, "%s: out of memory", name); /* read_ink gives 0 or -1 only */
     if (found[take] != 0) return -1; /* err holds why the dark reading found nothing */
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
