@@ -611,6 +611,25 @@ static void paper_lines(void) {
     free(small);
 }
 
+/* The box of ink's marks (w x h, > 0): columns [*x0, *x1], rows [*y0, *y1]. */
+static void ink_box(const float *ink, int w, int h, int *x0, int *y0, int *x1, int *y1) {
+    *x0 = w, *y0 = h, *x1 = 0, *y1 = 0;
+    for (int y = 0; y < h; y++)
+        for (int c = 0; c < w; c++)
+            if (ink[(size_t)y * w + c] > 0)
+                *x0 = c < *x0 ? c : *x0, *x1 = c > *x1 ? c : *x1, *y0 = y < *y0 ? y : *y0, *y1 = y > *y1 ? y : *y1;
+}
+
+/* A PNG of the cw x ch piece of v (w wide) from column x0, row y0. */
+static buf crop_png(const float *v, int w, int x0, int y0, int cw, int ch) {
+    float *crop = malloc((size_t)cw * ch * sizeof(float));
+    for (int y = 0; y < ch; y++)
+        for (int c = 0; c < cw; c++) crop[(size_t)y * cw + c] = v[(size_t)(y + y0) * w + c + x0];
+    buf b = png(crop, cw, ch, 1);
+    free(crop);
+    return b;
+}
+
 /* A digit cropped tight: a person crops the photo right around the digit, and a stroke runs along
  * the frame's edge (a 7's or a 5's bar along the top, a 2's along the bottom, a 4's upright down
  * the right side). There its pixels see paper on one side only, as a step's do (mark_steps), and
@@ -639,11 +658,8 @@ static void tight_crops(void) {
     float roomy[MNIST_PIXELS], x[MNIST_PIXELS];
     for (int d = 0; d < 4; d++) {
         float *ink = draw_strokes(W, H, 90, 40, 120, 9, digits[d].seg, digits[d].n);
-        int cx0 = W, cy0 = H, cx1 = 0, cy1 = 0;
-        for (int y = 0; y < H; y++)
-            for (int c = 0; c < W; c++)
-                if (ink[(size_t)y * W + c] > 0)
-                    cx0 = c < cx0 ? c : cx0, cx1 = c > cx1 ? c : cx1, cy0 = y < cy0 ? y : cy0, cy1 = y > cy1 ? y : cy1;
+        int cx0, cy0, cx1, cy1;
+        ink_box(ink, W, H, &cx0, &cy0, &cx1, &cy1);
         for (int photo = 0; photo < 2; photo++) {
             float *v = photo ? page(ink, W, H, 0.7, 0.3, 0.02, 51 + d) : page(ink, W, H, 0.92, 0, 0, 0);
             buf b = png(v, W, H, 1);
@@ -652,17 +668,13 @@ static void tight_crops(void) {
             check(ok, "%s with room around it is prepared%s%s", digits[d].what, ok ? "" : ": ", ok ? "" : err.msg);
             for (int m = 0; ok && m < 2; m++) {
                 int x0 = cx0 - m, y0 = cy0 - m, cw = cx1 + 1 + m - x0, chh = cy1 + 1 + m - y0;
-                float *crop = malloc((size_t)cw * chh * sizeof(float));
-                for (int y = 0; y < chh; y++)
-                    for (int c = 0; c < cw; c++) crop[(size_t)y * cw + c] = v[(size_t)(y + y0) * W + c + x0];
-                b = png(crop, cw, chh, 1);
+                b = crop_png(v, W, x0, y0, cw, chh);
                 int got = prepare(&b, "tight.png", MNIST_PREP_MNIST, x, &err) == 0;
                 double r = got ? corr(x, roomy) : 0;
                 check(got && r > 0.9, "%s cropped to %d pixels around it, on %s: correlation %.3f with it "
                       "uncropped%s%s", digits[d].what, m, photo ? "grey paper lit unevenly, noisy" : "white paper", r,
                       got ? "" : ": ", got ? "" : err.msg);
                 free(b.b);
-                free(crop);
             }
             free(v);
         }
@@ -686,11 +698,8 @@ static void tight_ones(void) {
     float roomy[MNIST_PIXELS], x[MNIST_PIXELS];
     for (int d = 0; d < 2; d++) {
         float *ink = draw_strokes(W, H, 90, 40, 120, 9, d ? slanted : upright, 1);
-        int cx0 = W, cy0 = H, cx1 = 0, cy1 = 0;
-        for (int y = 0; y < H; y++)
-            for (int c = 0; c < W; c++)
-                if (ink[(size_t)y * W + c] > 0)
-                    cx0 = c < cx0 ? c : cx0, cx1 = c > cx1 ? c : cx1, cy0 = y < cy0 ? y : cy0, cy1 = y > cy1 ? y : cy1;
+        int cx0, cy0, cx1, cy1;
+        ink_box(ink, W, H, &cx0, &cy0, &cx1, &cy1);
         for (int photo = 0; photo < 2; photo++) {
             float *v = photo ? page(ink, W, H, 0.7, 0.3, 0.02, 61 + d) : page(ink, W, H, 0.92, 0, 0, 0);
             buf b = png(v, W, H, 1);
@@ -701,10 +710,7 @@ static void tight_ones(void) {
                 if (d && m == 2) continue; /* 3 beside, none above and below: 0.89 (its ends), before this too */
                 int x0 = cx0 - mx[m % 3], y0 = cy0 - my[m / 3];
                 int cw = cx1 + 1 + mx[m % 3] - x0, chh = cy1 + 1 + my[m / 3] - y0;
-                float *crop = malloc((size_t)cw * chh * sizeof(float));
-                for (int y = 0; y < chh; y++)
-                    for (int c = 0; c < cw; c++) crop[(size_t)y * cw + c] = v[(size_t)(y + y0) * W + c + x0];
-                b = png(crop, cw, chh, 1);
+                b = crop_png(v, W, x0, y0, cw, chh);
                 int got = prepare(&b, "one.png", MNIST_PREP_MNIST, x, &err) == 0;
                 double r = got ? corr_moved(x, roomy) : 0;
                 check(got && r > 0.9, "a 1 %s, %dx%d, cropped to %d pixels beside it and %d above and below, on %s: "
@@ -712,7 +718,6 @@ static void tight_ones(void) {
                       mx[m % 3], my[m / 3], photo ? "grey paper lit unevenly, noisy" : "white paper", r,
                       got ? "" : ": ", got ? "" : err.msg);
                 free(b.b);
-                free(crop);
             }
             free(v);
         }
