@@ -22,7 +22,7 @@ int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err) {
         if (k == MNIST_MAX_LAYERS + 1) return errf(err, "--layers '%s': at most %d sizes", s, MNIST_MAX_LAYERS + 1);
         sizes[k++] = (int)v;
         if (*end == '\0') break;
-        if (*end != ',' && (*end == ' ' || *end == '\t'))
+        if (*end == ' ' || *end == '\t') /* a blank after a size: not a number, whatever follows */
             return errf(err, "--layers '%s': each size must be a whole number from 1 to %d", s, MAX_WIDTH);
         if (*end != ',') return errf(err, "--layers '%s': sizes are separated by commas", s);
         p = end + 1;
