@@ -52,7 +52,10 @@ CFLAGS  ?= -O3 -march=native -g
 STD_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Iinclude -Isrc \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  += $(STD_FLAGS)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# libcurl and libmicrohttpd are loaded (dlopen) by fetch and serve when they need them, not linked:
+# their libraries cost every command's start about 8 ms (BENCHMARKS.md); their headers are used
+LINKED  := $(filter-out libcurl libmicrohttpd,$(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(LINKED) 2>/dev/null) -lm -lpthread -ldl
 BASE_LDLIBS := $(LDLIBS)
 
 # CUDA: where nvcc is found (on the PATH, else /usr/local/cuda/bin/nvcc) the library gets the CUDA

@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -173,19 +174,59 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
-/* curl_global_init once in the process, also when two threads fetch at once */
+/* libcurl, loaded when a fetch first needs it: linked, it and the libraries it brings (TLS, SSH,
+ * LDAP, ...) cost every command about 6 ms at its start, a fifth of `mnist predict`'s whole time,
+ * for the one command in a hundred that downloads (BENCHMARKS.md). Its functions, as curl.h
+ * declares them. */
+#define LIBCURL "libcurl.so.4"
+static struct {
+    CURLcode (*global_init)(long flags);
+    const char *(*easy_strerror)(CURLcode rc);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+    CURLcode (*easy_perform)(CURL *c);
+    CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+    char *(*easy_unescape)(CURL *c, const char *s, int len, int *outlen);
+    void (*free)(void *p);
+    void (*easy_cleanup)(CURL *c);
+} lc;
+
+/* dlopen and curl_global_init once in the process, also when two threads fetch at once; why they
+ * failed, or "" */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static char curl_failed[MNIST_ERR_LEN];
+static void curl_init(void) {
+    void *h = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        snprintf(curl_failed, sizeof curl_failed, "libcurl cannot be loaded (%s): install libcurl4",
+                 why ? why : LIBCURL);
+        return;
+    }
+    const char *names[] = {"curl_global_init", "curl_easy_strerror", "curl_easy_init", "curl_easy_setopt",
+                           "curl_easy_perform", "curl_easy_getinfo", "curl_easy_unescape", "curl_free",
+                           "curl_easy_cleanup"};
+    void **slots[] = {(void **)&lc.global_init, (void **)&lc.easy_strerror, (void **)&lc.easy_init,
+                      (void **)&lc.easy_setopt, (void **)&lc.easy_perform, (void **)&lc.easy_getinfo,
+                      (void **)&lc.easy_unescape, (void **)&lc.free, (void **)&lc.easy_cleanup};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!(*slots[i] = dlsym(h, names[i]))) {
+            snprintf(curl_failed, sizeof curl_failed, "%s has no %s", LIBCURL, names[i]);
+            return;
+        }
+    CURLcode rc = lc.global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK)
+        snprintf(curl_failed, sizeof curl_failed, "libcurl: global init failed: %s", lc.easy_strerror(rc));
+}
 
 static int curl_start(fetcher *x, mnist_err *err) {
     pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) return errf(err, "libcurl: global init failed: %s", curl_easy_strerror(curl_init_rc));
-    CURL *c = curl_easy_init();
+    if (curl_failed[0]) return errf(err, "%s", curl_failed);
+    CURL *c = lc.easy_init();
     if (!c) return errf(err, "libcurl: cannot create a handle");
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
-    if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
+    if (rc == CURLE_OK) rc = lc.easy_setopt(c, opt, val)
     SET(CURLOPT_ERRORBUFFER, x->errbuf);
     SET(CURLOPT_FAILONERROR, 1L);
     SET(CURLOPT_FOLLOWLOCATION, 1L);
@@ -209,8 +250,8 @@ static int curl_start(fetcher *x, mnist_err *err) {
     SET(CURLOPT_NOPROGRESS, 0L);
 #undef SET
     if (rc != CURLE_OK) {
-        curl_easy_cleanup(c);
-        return errf(err, "libcurl: cannot set options: %s", curl_easy_strerror(rc));
+        lc.easy_cleanup(c);
+        return errf(err, "libcurl: cannot set options: %s", lc.easy_strerror(rc));
     }
     x->curl = c;
     return 0;
@@ -220,13 +261,13 @@ static int curl_start(fetcher *x, mnist_err *err) {
  * (or is no folder): the mirror as a whole is missing, as a server that cannot be reached is. */
 static int file_mirror_missing(CURL *c, const char *url) {
     const char *p = strncmp(url, "file://", 7) ? NULL : strchr(url + 7, '/'); /* past the host, mostly none */
-    char *path = p ? curl_easy_unescape(c, p, 0, NULL) : NULL;
+    char *path = p ? lc.easy_unescape(c, p, 0, NULL) : NULL;
     if (!path) return 0;
     char *slash = strrchr(path, '/');
     slash[1] = '\0'; /* the folder, its '/' kept: "/" at the root, and stat fails on a file */
     struct stat st;
     int missing = stat(path, &st) != 0 || !S_ISDIR(st.st_mode);
-    curl_free(path);
+    lc.free(path);
     return missing;
 }
 
@@ -243,13 +284,13 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
     x->deadline = now_seconds() + (double)x->max_time;
     x->errbuf[0] = '\0';
     x->name = f->name;
-    CURLcode rc = curl_easy_setopt(x->curl, CURLOPT_URL, url);
+    CURLcode rc = lc.easy_setopt(x->curl, CURLOPT_URL, url);
     if (rc != CURLE_OK) {
         atomic_abort(&a);
-        errf(err, "%s: libcurl cannot take this URL: %s", url, curl_easy_strerror(rc));
+        errf(err, "%s: libcurl cannot take this URL: %s", url, lc.easy_strerror(rc));
         return FATAL;
     }
-    rc = curl_easy_perform(x->curl);
+    rc = lc.easy_perform(x->curl);
     if (rc != CURLE_OK) {
         atomic_abort(&a);
         if (x->stopped || cancelled(x->o)) {
@@ -271,11 +312,11 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
         }
         if (rc == CURLE_HTTP_RETURNED_ERROR) {
             long code = 0;
-            if (curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) code = 0;
+            if (lc.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) code = 0;
             snprintf(why, whycap, "HTTP %ld", code);
             return code >= 400 && code < 500 && code != 408 && code != 429 ? NEXT : RETRY;
         }
-        snprintf(why, whycap, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+        snprintf(why, whycap, "%s", x->errbuf[0] ? x->errbuf : lc.easy_strerror(rc));
         switch (rc) {
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_RESOLVE_PROXY:
@@ -285,7 +326,7 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
             return file_mirror_missing(x->curl, url) ? DEAD : NEXT;
         case CURLE_OPERATION_TIMEDOUT: {
             curl_off_t connected = 0; /* 0: the connection itself timed out */
-            if (curl_easy_getinfo(x->curl, CURLINFO_CONNECT_TIME_T, &connected) != CURLE_OK) connected = 0;
+            if (lc.easy_getinfo(x->curl, CURLINFO_CONNECT_TIME_T, &connected) != CURLE_OK) connected = 0;
             return connected ? RETRY : DEAD;
         }
         case CURLE_RECV_ERROR:
@@ -466,7 +507,7 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
     x->o = o;
     int rc = 0;
     for (int i = 0; i < MNIST_NFILES && rc == 0; i++) rc = fetch_one(x, ds, &ds->files[i], dir, m, nm, err);
-    if (x->curl) curl_easy_cleanup(x->curl);
+    if (x->curl) lc.easy_cleanup(x->curl);
     free(x);
     free(m);
     return rc;

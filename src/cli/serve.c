@@ -12,6 +12,7 @@
  * thread that read it. mnist_predict only reads the model and allocates its own scratch, so the
  * threads share one model (tests/test_predict_threads.c checks it).
  */
+#include <dlfcn.h>
 #include <math.h>
 #include <netdb.h>
 #include <signal.h>
@@ -85,26 +86,67 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* libmicrohttpd, loaded by serve alone: linked, it and the libraries it brings cost every command
+ * 2-3 ms at its start (BENCHMARKS.md). Its functions, as microhttpd.h declares them. */
+#define LIBMHD "libmicrohttpd.so.12"
+static struct {
+    struct MHD_Daemon *(*start_daemon)(unsigned flags, uint16_t port, MHD_AcceptPolicyCallback apc, void *apc_cls,
+                                       MHD_AccessHandlerCallback dh, void *dh_cls, ...);
+    void (*stop_daemon)(struct MHD_Daemon *d);
+    const union MHD_DaemonInfo *(*get_daemon_info)(struct MHD_Daemon *d, enum MHD_DaemonInfoType type, ...);
+    const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *c, enum MHD_ConnectionInfoType type,
+                                                           ...);
+    const char *(*lookup_connection_value)(struct MHD_Connection *c, enum MHD_ValueKind kind, const char *key);
+    struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer, enum MHD_ResponseMemoryMode mode);
+    enum MHD_Result (*add_response_header)(struct MHD_Response *r, const char *header, const char *content);
+    enum MHD_Result (*queue_response)(struct MHD_Connection *c, unsigned int status, struct MHD_Response *r);
+    void (*destroy_response)(struct MHD_Response *r);
+} mhd;
+
+/* Loads libmicrohttpd's functions into mhd: 0, or 1 after the message. */
+static int load_mhd(void) {
+    void *h = dlopen(LIBMHD, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        fprintf(stderr, "mnist serve: libmicrohttpd cannot be loaded (%s): install libmicrohttpd12\n",
+                why ? why : LIBMHD);
+        return 1;
+    }
+    const char *names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_get_daemon_info", "MHD_get_connection_info",
+                           "MHD_lookup_connection_value", "MHD_create_response_from_buffer",
+                           "MHD_add_response_header", "MHD_queue_response", "MHD_destroy_response"};
+    void **slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.get_daemon_info,
+                      (void **)&mhd.get_connection_info, (void **)&mhd.lookup_connection_value,
+                      (void **)&mhd.create_response_from_buffer, (void **)&mhd.add_response_header,
+                      (void **)&mhd.queue_response, (void **)&mhd.destroy_response};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!(*slots[i] = dlsym(h, names[i]))) {
+            fprintf(stderr, "mnist serve: %s has no %s\n", LIBMHD, names[i]);
+            return 1;
+        }
+    return 0;
+}
+
 /* ---- answers -------------------------------------------------------- */
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type, void *body, size_t len,
                               enum MHD_ResponseMemoryMode mode, const char *allow) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    struct MHD_Response *r = mhd.create_response_from_buffer(len, body, mode);
     if (!r) {
         if (mode == MHD_RESPMEM_MUST_FREE) free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    mhd.add_response_header(r, "X-Content-Type-Options", "nosniff");
+    mhd.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow) mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (!strncmp(type, "text/html", 9)) /* the page's own inline script and style, and this server only */
-        MHD_add_response_header(r, "Content-Security-Policy",
+        mhd.add_response_header(r, "Content-Security-Policy",
                                 "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                                 "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; "
                                 "form-action 'none'; frame-ancestors 'none'");
-    enum MHD_Result ok = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
+    enum MHD_Result ok = mhd.queue_response(c, status, r);
+    mhd.destroy_response(r);
     return ok;
 }
 
@@ -334,8 +376,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->start = now();
         *state = q;
         if (post) {
-            const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-            const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            const char *type = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+            const char *length = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             q->json = type && !strncasecmp(type, "application/json", 16);
             if (q->json) q->limit = MAX_JSON;
             if (length) { /* refuse from the header, before any of the body is read */
@@ -398,7 +440,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     request *q = *state;
     if (!q) return;
     if (s->log) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
         log_request(s, q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET", routes[q->route].path,
                     ci ? ci->http_status : 0u, q->start, why != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     }
@@ -468,6 +510,7 @@ int cmd_serve(int argc, char **argv) {
                                                              : "--timeout must be between 1 and 86400 seconds");
         return 2;
     }
+    if (load_mhd()) return 1;
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n < 1 ? 1 : n > 64 ? 64 : (int)n;
@@ -509,7 +552,7 @@ int cmd_serve(int argc, char **argv) {
     unsigned flags_mhd = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
                          (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d =
-        MHD_start_daemon(flags_mhd, (uint16_t)port, NULL, NULL, on_request, &s,
+        mhd.start_daemon(flags_mhd, (uint16_t)port, NULL, NULL, on_request, &s,
                          MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
@@ -528,7 +571,7 @@ int cmd_serve(int argc, char **argv) {
         return 1;
     }
     atomic_store(&s.started, 1);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *di = mhd.get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int bound = di && di->port ? di->port : port;
     int v6 = family == AF_INET6 && strchr(host, ':');
     printf("Serving %s on http://%s%s%s:%d/ (%d threads; Ctrl-C stops)\n", model, v6 ? "[" : "", host, v6 ? "]" : "",
@@ -541,7 +584,7 @@ int cmd_serve(int argc, char **argv) {
     cli_catch_sigint(1);
     while (!interrupted) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
     cli_catch_sigint(0);
-    MHD_stop_daemon(d);
+    mhd.stop_daemon(d);
     printf("Stopped\n");
     free(s.model_json);
     mnist_model_free(&s.model);
