@@ -630,6 +630,36 @@ static buf crop_png(const float *v, int w, int x0, int y0, int cw, int ch) {
     return b;
 }
 
+/* A digit's ink (w x h, drawn with room around it) on a white page and on a grey one lit unevenly
+ * and noisy (seed), prepared as it is, then cropped to each of the nm margins m[i] (pixels beside
+ * it, above and below it): each crop must give an input that correlates over 0.9 with the
+ * uncropped one's (moved: as corr_moved lets it move by a pixel, else as corr). */
+static void crop_checks(const char *what, const float *ink, int w, int h, uint32_t seed, const int (*m)[2], int nm,
+                        int moved) {
+    mnist_err err;
+    float roomy[MNIST_PIXELS], x[MNIST_PIXELS];
+    int cx0, cy0, cx1, cy1;
+    ink_box(ink, w, h, &cx0, &cy0, &cx1, &cy1);
+    for (int photo = 0; photo < 2; photo++) {
+        float *v = photo ? page(ink, w, h, 0.7, 0.3, 0.02, seed) : page(ink, w, h, 0.92, 0, 0, 0);
+        buf b = png(v, w, h, 1);
+        int ok = prepare(&b, "roomy.png", MNIST_PREP_MNIST, roomy, &err) == 0;
+        free(b.b);
+        check(ok, "%s with room around it is prepared%s%s", what, ok ? "" : ": ", ok ? "" : err.msg);
+        for (int i = 0; ok && i < nm; i++) {
+            int x0 = cx0 - m[i][0], y0 = cy0 - m[i][1], cw = cx1 + 1 + m[i][0] - x0, ch = cy1 + 1 + m[i][1] - y0;
+            b = crop_png(v, w, x0, y0, cw, ch);
+            int got = prepare(&b, "tight.png", MNIST_PREP_MNIST, x, &err) == 0;
+            double r = !got ? 0 : moved ? corr_moved(x, roomy) : corr(x, roomy);
+            check(got && r > 0.9, "%s, %dx%d, cropped to %d pixels beside it and %d above and below, on %s: "
+                  "correlation %.3f with it uncropped%s%s", what, cw, ch, m[i][0], m[i][1],
+                  photo ? "grey paper lit unevenly, noisy" : "white paper", r, got ? "" : ": ", got ? "" : err.msg);
+            free(b.b);
+        }
+        free(v);
+    }
+}
+
 /* A digit cropped tight: a person crops the photo right around the digit, and a stroke runs along
  * the frame's edge (a 7's or a 5's bar along the top, a 2's along the bottom, a 4's upright down
  * the right side). There its pixels see paper on one side only, as a step's do (mark_steps), and
@@ -648,36 +678,16 @@ static void tight_crops(void) {
                         two[][4] = {{0.05, 0.25, 0.3, 0.0}, {0.3, 0.0, 0.55, 0.2}, {0.55, 0.2, 0.0, 1.0},
                                     {0.0, 1.0, 0.6, 1.0}},
                         four[][4] = {{0.2, 0.0, 0.0, 0.62}, {0.0, 0.62, 0.6, 0.62}, {0.6, 0.0, 0.6, 1.0}};
+    static const int margins[][2] = {{0, 0}, {1, 1}};
     const struct {
         const char *what;
         const double (*seg)[4];
         int n;
     } digits[] = {{"a 7 (its bar along the top)", seven, 3}, {"a 5 (its bar along the top)", five, 6},
                   {"a 2 (its bar along the bottom)", two, 4}, {"a 4 (its upright down the right side)", four, 3}};
-    mnist_err err;
-    float roomy[MNIST_PIXELS], x[MNIST_PIXELS];
     for (int d = 0; d < 4; d++) {
         float *ink = draw_strokes(W, H, 90, 40, 120, 9, digits[d].seg, digits[d].n);
-        int cx0, cy0, cx1, cy1;
-        ink_box(ink, W, H, &cx0, &cy0, &cx1, &cy1);
-        for (int photo = 0; photo < 2; photo++) {
-            float *v = photo ? page(ink, W, H, 0.7, 0.3, 0.02, 51 + d) : page(ink, W, H, 0.92, 0, 0, 0);
-            buf b = png(v, W, H, 1);
-            int ok = prepare(&b, "roomy.png", MNIST_PREP_MNIST, roomy, &err) == 0;
-            free(b.b);
-            check(ok, "%s with room around it is prepared%s%s", digits[d].what, ok ? "" : ": ", ok ? "" : err.msg);
-            for (int m = 0; ok && m < 2; m++) {
-                int x0 = cx0 - m, y0 = cy0 - m, cw = cx1 + 1 + m - x0, chh = cy1 + 1 + m - y0;
-                b = crop_png(v, W, x0, y0, cw, chh);
-                int got = prepare(&b, "tight.png", MNIST_PREP_MNIST, x, &err) == 0;
-                double r = got ? corr(x, roomy) : 0;
-                check(got && r > 0.9, "%s cropped to %d pixels around it, on %s: correlation %.3f with it "
-                      "uncropped%s%s", digits[d].what, m, photo ? "grey paper lit unevenly, noisy" : "white paper", r,
-                      got ? "" : ": ", got ? "" : err.msg);
-                free(b.b);
-            }
-            free(v);
-        }
+        crop_checks(digits[d].what, ink, W, H, 51 + d, margins, 2, 0);
         free(ink);
     }
 }
@@ -693,36 +703,18 @@ static void tight_crops(void) {
 static void tight_ones(void) {
     enum { W = 260, H = 200 };
     static const double upright[][4] = {{0.0225, 0.0, 0.0, 1.0}}, slanted[][4] = {{0.176, 0.0, 0.0, 1.0}};
-    static const int mx[] = {0, 1, 3}, my[] = {0, 3, 10};
+    /* beside, above and below; slanted, not the third (3 beside, none above and below: 0.89, its
+     * ends, before this too) */
+    static const int margins[][2] = {{0, 0}, {1, 0}, {3, 0}, {0, 3}, {1, 3}, {3, 3}, {0, 10}, {1, 10}, {3, 10}},
+                     slanted_margins[][2] = {{0, 0}, {1, 0}, {0, 3}, {1, 3}, {3, 3}, {0, 10}, {1, 10}, {3, 10}};
+    float *ink = draw_strokes(W, H, 90, 40, 120, 9, upright, 1);
+    crop_checks("a 1, upright", ink, W, H, 61, margins, 9, 1);
+    free(ink);
+    ink = draw_strokes(W, H, 90, 40, 120, 9, slanted, 1);
+    crop_checks("a 1, slanted 10 degrees", ink, W, H, 62, slanted_margins, 8, 1);
+    free(ink);
     mnist_err err;
-    float roomy[MNIST_PIXELS], x[MNIST_PIXELS];
-    for (int d = 0; d < 2; d++) {
-        float *ink = draw_strokes(W, H, 90, 40, 120, 9, d ? slanted : upright, 1);
-        int cx0, cy0, cx1, cy1;
-        ink_box(ink, W, H, &cx0, &cy0, &cx1, &cy1);
-        for (int photo = 0; photo < 2; photo++) {
-            float *v = photo ? page(ink, W, H, 0.7, 0.3, 0.02, 61 + d) : page(ink, W, H, 0.92, 0, 0, 0);
-            buf b = png(v, W, H, 1);
-            int ok = prepare(&b, "roomy.png", MNIST_PREP_MNIST, roomy, &err) == 0;
-            free(b.b);
-            check(ok, "a 1 with room around it is prepared%s%s", ok ? "" : ": ", ok ? "" : err.msg);
-            for (int m = 0; ok && m < 9; m++) {
-                if (d && m == 2) continue; /* 3 beside, none above and below: 0.89 (its ends), before this too */
-                int x0 = cx0 - mx[m % 3], y0 = cy0 - my[m / 3];
-                int cw = cx1 + 1 + mx[m % 3] - x0, chh = cy1 + 1 + my[m / 3] - y0;
-                b = crop_png(v, W, x0, y0, cw, chh);
-                int got = prepare(&b, "one.png", MNIST_PREP_MNIST, x, &err) == 0;
-                double r = got ? corr_moved(x, roomy) : 0;
-                check(got && r > 0.9, "a 1 %s, %dx%d, cropped to %d pixels beside it and %d above and below, on %s: "
-                      "correlation %.3f with it uncropped%s%s", d ? "slanted 10 degrees" : "upright", cw, chh,
-                      mx[m % 3], my[m / 3], photo ? "grey paper lit unevenly, noisy" : "white paper", r,
-                      got ? "" : ": ", got ? "" : err.msg);
-                free(b.b);
-            }
-            free(v);
-        }
-        free(ink);
-    }
+    float x[MNIST_PIXELS];
     float *none = calloc(16 * 136, sizeof(float));
     for (int photo = 0; photo < 2; photo++) {
         float *v = photo ? page(none, 16, 136, 0.7, 0.3, 0.02, 71) : page(none, 16, 136, 0.92, 0, 0, 0);
