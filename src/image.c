@@ -413,11 +413,13 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
 int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float *x, mnist_err *err) {
     if (!name) name = "image";
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > MAX_FILE) /* before reading */
+    int sized = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode); /* a file says its size, a pipe not */
+    if (sized && (uint64_t)st.st_size > MAX_FILE) /* before reading */
         return errf(err, "%s: %.0f MB is too large an image file (limit %u MB)", name, st.st_size / 1e6, MAX_FILE >> 20);
-    /* a pipe says no size: read in growing chunks, a byte past the limit at most */
+    /* read in growing chunks, a byte past the limit at most; a file's size (and a byte for its end)
+     * at once */
     uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0, cap = 0, first = sized ? (size_t)st.st_size + 1 : 1u << 16;
     int rc = 0;
     for (;;) {
         if (len > MAX_FILE) {
@@ -425,7 +427,7 @@ int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float
             break;
         }
         if (len == cap) {
-            size_t next = cap ? 2 * cap : 1u << 16;
+            size_t next = cap ? 2 * cap : first;
             if (next > (size_t)MAX_FILE + 1) next = (size_t)MAX_FILE + 1;
             uint8_t *b = realloc(buf, next);
             if (!b) {
@@ -451,21 +453,10 @@ int mnist_image_prepare_file(const char *path, mnist_prep prep, float *x, mnist_
     FILE *f = open_input(path, err); /* a FIFO is refused below instead of waited on */
     if (!f) return -1;
     struct stat st;
-    uint8_t *buf = NULL;
-    int rc = 0;
-    if (fstat(fileno(f), &st)) {
-        rc = errf(err, "%s: %s", path, strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = errf(err, "%s: not a regular file", path);
-    } else if ((uint64_t)st.st_size > MAX_FILE) {
-        rc = errf(err, "%s: %.0f MB is too large an image file (limit %u MB)", path, st.st_size / 1e6, MAX_FILE >> 20);
-    } else if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
-        rc = errf(err, "%s: out of memory for %lld bytes", path, (long long)st.st_size);
-    } else if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        rc = errf(err, "%s: read error%s", path, ferror(f) ? "" : " (the file shrank)");
-    }
+    int rc;
+    if (fstat(fileno(f), &st)) rc = errf(err, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) rc = errf(err, "%s: not a regular file", path);
+    else rc = mnist_image_prepare_stream(f, path, prep, x, err);
     fclose(f);
-    if (rc == 0) rc = mnist_image_prepare(buf, (size_t)st.st_size, path, prep, x, err);
-    free(buf);
     return rc;
 }
