@@ -415,7 +415,8 @@ int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float
     struct stat st;
     int sized = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode); /* a file says its size, a pipe not */
     if (sized && (uint64_t)st.st_size > MAX_FILE) /* before reading */
-        return errf(err, "%s: %.0f MB is too large an image file (limit %u MB)", name, st.st_size / 1e6, MAX_FILE >> 20);
+        return errf(err, "%s: %.0f MB is too large an image file (limit %u MB)", name, st.st_size / 1e6,
+                    MAX_FILE >> 20);
     /* read in growing chunks, a byte past the limit at most; a file's size (and a byte for its end)
      * at once */
     uint8_t *buf = NULL;

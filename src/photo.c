@@ -686,7 +686,7 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     box *pb = malloc((size_t)nparts * sizeof(box));
     char *keep = calloc((size_t)nparts, 1);
     double *sq = calloc((size_t)nparts, sizeof(double));
-    long *along = calloc((size_t)nparts * 4, sizeof(long)); /* per part, how far it runs along the top, bottom, left, right */
+    long *along = calloc((size_t)nparts * 4, sizeof(long)); /* per part, how far it runs along each side */
     if (!mass || !pb || !keep || !sq || !along) goto done;
     for (int i = 0; i < nparts; i++) pb[i] = (box){w, h, 0, 0};
     for (long i = 0; i < nruns; i++) { /* per part: mass, box, and how much of the frame's edge it runs along */
@@ -698,7 +698,8 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
         mass[id] += m, sq[id] += m2;
         b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
         b->y0 = r[i].y < b->y0 ? r[i].y : b->y0, b->y1 = r[i].y + 1 > b->y1 ? r[i].y + 1 : b->y1;
-        along[4 * id] += r[i].y == 0 ? r[i].x1 - r[i].x0 : 0, along[4 * id + 1] += r[i].y == h - 1 ? r[i].x1 - r[i].x0 : 0;
+        along[4 * id] += r[i].y == 0 ? r[i].x1 - r[i].x0 : 0; /* the top, bottom, left, right */
+        along[4 * id + 1] += r[i].y == h - 1 ? r[i].x1 - r[i].x0 : 0;
         along[4 * id + 2] += r[i].x0 == 0, along[4 * id + 3] += r[i].x1 == w;
     }
     /* a part along a quarter of the frame's edge is no stroke: the desk around a page, a shadow's

@@ -477,7 +477,8 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
         return a->resume ? 1 : 2;
     }
     if (a->resume && mnist_train_finished(&a->o, st)) /* --plot draws the run from its --log, or nothing */
-        fprintf(stderr, "mnist train: note: %s has trained its %d epoch%s: nothing to do; --epochs N (more) goes on%s\n",
+        fprintf(stderr,
+                "mnist train: note: %s has trained its %d epoch%s: nothing to do; --epochs N (more) goes on%s\n",
                 a->resume, a->o.epochs, a->o.epochs == 1 ? "" : "s",
                 a->plot && !a->log ? "; --plot drew nothing (give the run's --log to draw it)" : "");
     return 0;
@@ -648,7 +649,8 @@ static int trim_log(const char *path, int next) {
         snprintf(records, sizeof records, "%d record%s of epochs after the checkpoint's (from epoch %d on)%s",
                  c.dropped, c.dropped == 1 ? "" : "s", next, c.cut ? " and " : "");
     if (c.dropped || c.cut)
-        fprintf(stderr, "mnist train: note: --log %s: dropped %s%s\n", path, records, c.cut ? "a cut-off last line" : "");
+        fprintf(stderr, "mnist train: note: --log %s: dropped %s%s\n", path, records,
+                c.cut ? "a cut-off last line" : "");
     return 0;
 }
 
