@@ -8,7 +8,6 @@
 #include "util.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -194,26 +193,19 @@ static struct {
 /* dlopen and curl_global_init once in the process, also when two threads fetch at once; why they
  * failed, or "" */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static char curl_failed[MNIST_ERR_LEN];
+static char curl_failed[MNIST_ERR_LEN + 32]; /* err.msg and the advice after it */
 static void curl_init(void) {
-    void *h = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(curl_failed, sizeof curl_failed, "libcurl cannot be loaded (%s): install libcurl4",
-                 why ? why : LIBCURL);
+    static const char *const names[] = {"curl_global_init", "curl_easy_strerror", "curl_easy_init",
+                                        "curl_easy_setopt", "curl_easy_perform", "curl_easy_getinfo",
+                                        "curl_easy_unescape", "curl_free", "curl_easy_cleanup"};
+    void **const slots[] = {(void **)&lc.global_init, (void **)&lc.easy_strerror, (void **)&lc.easy_init,
+                            (void **)&lc.easy_setopt, (void **)&lc.easy_perform, (void **)&lc.easy_getinfo,
+                            (void **)&lc.easy_unescape, (void **)&lc.free, (void **)&lc.easy_cleanup};
+    mnist_err err;
+    if (load_library(LIBCURL, names, slots, 9, &err)) {
+        snprintf(curl_failed, sizeof curl_failed, "%s: install libcurl4", err.msg);
         return;
     }
-    const char *names[] = {"curl_global_init", "curl_easy_strerror", "curl_easy_init", "curl_easy_setopt",
-                           "curl_easy_perform", "curl_easy_getinfo", "curl_easy_unescape", "curl_free",
-                           "curl_easy_cleanup"};
-    void **slots[] = {(void **)&lc.global_init, (void **)&lc.easy_strerror, (void **)&lc.easy_init,
-                      (void **)&lc.easy_setopt, (void **)&lc.easy_perform, (void **)&lc.easy_getinfo,
-                      (void **)&lc.easy_unescape, (void **)&lc.free, (void **)&lc.easy_cleanup};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (!(*slots[i] = dlsym(h, names[i]))) {
-            snprintf(curl_failed, sizeof curl_failed, "%s has no %s", LIBCURL, names[i]);
-            return;
-        }
     CURLcode rc = lc.global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK)
         snprintf(curl_failed, sizeof curl_failed, "libcurl: global init failed: %s", lc.easy_strerror(rc));

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "util.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -192,4 +193,15 @@ int utf8_length(const unsigned char *p, size_t n) {
     if (k == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0; /* overlong, surrogate */
     if (k == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))) return 0; /* overlong, past U+10FFFF */
     return k;
+}
+
+int load_library(const char *lib, const char *const *names, void **const *slots, int n, mnist_err *err) {
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        return errf(err, "%s cannot be loaded (%s)", lib, why ? why : "dlopen failed");
+    }
+    for (int i = 0; i < n; i++)
+        if (!(*slots[i] = dlsym(h, names[i]))) return errf(err, "%s has no %s", lib, names[i]);
+    return 0;
 }

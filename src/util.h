@@ -21,6 +21,11 @@ int mul_size(size_t a, size_t b, size_t *out);
  * message that names the file already does not name it twice; msg itself when it has none. */
 const char *after_path(const char *msg, const char *path);
 
+/* Loads the shared library lib (dlopen) and its functions names[0..n) into *slots[i]; 0, or -1
+ * with err saying which could not be (fetch.c's libcurl, serve.c's libmicrohttpd: loaded by the
+ * command that needs them, not linked). */
+int load_library(const char *lib, const char *const *names, void **const *slots, int n, mnist_err *err);
+
 /* fopen(path, "rb") that does not wait on a FIFO (the caller refuses what is not a regular file);
  * NULL with err filled ("PATH: reason") on failure. */
 FILE *open_input(const char *path, mnist_err *err);

@@ -545,7 +545,26 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
     return remove(p);
 }
 
+/* load_library, by which fetch loads libcurl and serve libmicrohttpd: a library that is not there,
+ * and one without a function asked for, each said in the message; one that is, its functions. */
+static void library_loading(void) {
+    mnist_err err;
+    size_t (*len)(const char *) = NULL;
+    void *nothing = NULL;
+    const char *const names[] = {"strlen"}, *const missing[] = {"no_such_function_in_libc"};
+    void **const slots[] = {(void **)&len}, **const slot_nothing[] = {&nothing};
+    int rc = load_library("libmnist-no-such-library.so.9", names, slots, 1, &err);
+    check(rc == -1 && strstr(err.msg, "libmnist-no-such-library.so.9 cannot be loaded"), "a library that is not "
+          "there: \"%s\"", rc ? err.msg : "loaded");
+    rc = load_library("libc.so.6", missing, slot_nothing, 1, &err);
+    check(rc == -1 && !strcmp(err.msg, "libc.so.6 has no no_such_function_in_libc"), "a function it lacks: \"%s\"",
+          rc ? err.msg : "found");
+    rc = load_library("libc.so.6", names, slots, 1, &err);
+    check(rc == 0 && len && len("four") == 4, "libc's strlen, loaded, works");
+}
+
 int main(void) {
+    library_loading();
     setenv("no_proxy", "*", 1); /* loopback only, whatever the environment says */
     snprintf(root, sizeof root, "%s/mnist-test-fetch-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(root)) {

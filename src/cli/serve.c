@@ -12,7 +12,6 @@
  * thread that read it. mnist_predict only reads the model and allocates its own scratch, so the
  * threads share one model (tests/test_predict_threads.c checks it).
  */
-#include <dlfcn.h>
 #include <math.h>
 #include <netdb.h>
 #include <signal.h>
@@ -28,6 +27,7 @@
 #include <microhttpd.h>
 
 #include "cli.h"
+#include "util.h"
 
 #define MAX_BODY (10u << 20)      /* request bodies over 10 MB get 413 */
 #define MAX_JSON (1u << 20)       /* JSON bodies over 1 MB too: cJSON takes ~64 bytes a value */
@@ -105,25 +105,19 @@ static struct {
 
 /* Loads libmicrohttpd's functions into mhd: 0, or 1 after the message. */
 static int load_mhd(void) {
-    void *h = dlopen(LIBMHD, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        fprintf(stderr, "mnist serve: libmicrohttpd cannot be loaded (%s): install libmicrohttpd12\n",
-                why ? why : LIBMHD);
+    static const char *const names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_get_daemon_info",
+                                        "MHD_get_connection_info", "MHD_lookup_connection_value",
+                                        "MHD_create_response_from_buffer", "MHD_add_response_header",
+                                        "MHD_queue_response", "MHD_destroy_response"};
+    void **const slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.get_daemon_info,
+                            (void **)&mhd.get_connection_info, (void **)&mhd.lookup_connection_value,
+                            (void **)&mhd.create_response_from_buffer, (void **)&mhd.add_response_header,
+                            (void **)&mhd.queue_response, (void **)&mhd.destroy_response};
+    mnist_err err;
+    if (load_library(LIBMHD, names, slots, 9, &err)) {
+        fprintf(stderr, "mnist serve: %s: install libmicrohttpd12\n", err.msg);
         return 1;
     }
-    const char *names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_get_daemon_info", "MHD_get_connection_info",
-                           "MHD_lookup_connection_value", "MHD_create_response_from_buffer",
-                           "MHD_add_response_header", "MHD_queue_response", "MHD_destroy_response"};
-    void **slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.get_daemon_info,
-                      (void **)&mhd.get_connection_info, (void **)&mhd.lookup_connection_value,
-                      (void **)&mhd.create_response_from_buffer, (void **)&mhd.add_response_header,
-                      (void **)&mhd.queue_response, (void **)&mhd.destroy_response};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (!(*slots[i] = dlsym(h, names[i]))) {
-            fprintf(stderr, "mnist serve: %s has no %s\n", LIBMHD, names[i]);
-            return 1;
-        }
     return 0;
 }
 
