@@ -69,23 +69,20 @@ typedef struct {
     cpu_sparse *s;
     const float *x;
     int n, in;
-    long total[MNIST_MAX_THREADS]; /* the row groups' entries, by share */
 } sparse_job;
 
 // row groups: the inputs where any of the group's rows is nonzero, with the rows' values
 static void row_groups(void *p, int t, int nt) {
-    sparse_job *j = p;
+    const sparse_job *j = p;
     cpu_sparse *s = j->s;
     int n = j->n, in = j->in;
-    long a, b, total = 0;
+    long a, b;
     team_share((n + CPU_GROUP - 1) / CPU_GROUP, t, nt, &a, &b);
     for (long g = a; g < b; g++) {
         int r0 = (int)g * CPU_GROUP, m = n - r0 < CPU_GROUP ? n - r0 : CPU_GROUP;
         s->gn[g] = nonzeros(s->gidx + (size_t)g * in, s->gval + (size_t)g * in * CPU_GROUP, j->x + (size_t)r0 * in, in, 1,
                             (size_t)in, m);
-        total += s->gn[g];
     }
-    j->total[t] = total;
 }
 
 // input groups: the rows where any of the group's inputs is nonzero, with the inputs' values
@@ -105,12 +102,11 @@ static void input_groups(void *p, int t, int nt) {
 int cpu_sparse_build(cpu_sparse *s, int nth, const float *x, int n, int in, int columns) {
     s->n = 0;
     if (n > s->cap || in != s->in) return 0; /* not what s was made for: the dense products */
-    if (nth > MNIST_MAX_THREADS) nth = MNIST_MAX_THREADS;
     int rg = (n + CPU_GROUP - 1) / CPU_GROUP;
     sparse_job j = {.s = s, .x = x, .n = n, .in = in};
     team_run(nth, row_groups, &j);
     long total = 0;
-    for (int t = 0; t < (nth > 1 ? nth : 1); t++) total += j.total[t];
+    for (int g = 0; g < rg; g++) total += s->gn[g]; /* the entries, all groups' */
     s->n = total <= (long)rg * in / 2 ? n : 0;
     if (!s->n || !columns) return s->n > 0;
     team_run(nth, input_groups, &j);
