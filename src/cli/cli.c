@@ -275,6 +275,16 @@ static void trimmed(const char *path, char *out, size_t cap) {
     for (size_t n = strlen(out); n > 1 && out[n - 1] == '/'; n--) out[n - 1] = '\0';
 }
 
+/* Cuts path p to its folder (its last '/' and those just before it off; "" for "/x"): 1, or 0
+ * when p has no '/'. */
+static int to_parent(char *p) {
+    char *slash = strrchr(p, '/');
+    if (!slash) return 0;
+    while (slash > p && slash[-1] == '/') slash--;
+    *slash = '\0';
+    return 1;
+}
+
 /* Into made: the top folder of dir's path that does not exist yet (dir itself, or one above it),
  * which a fetch into dir creates with those under it; "" when dir exists. */
 static void first_missing(const char *dir, char *made, size_t cap) {
@@ -284,10 +294,7 @@ static void first_missing(const char *dir, char *made, size_t cap) {
     trimmed(dir, p, sizeof p);
     while (p[0] && stat(p, &st) != 0 && errno == ENOENT) {
         snprintf(made, cap, "%s", p);
-        char *slash = strrchr(p, '/');
-        if (!slash) break;
-        while (slash > p && slash[-1] == '/') slash--;
-        *slash = '\0';
+        if (!to_parent(p)) break;
     }
 }
 
@@ -299,10 +306,7 @@ static void remove_made(const char *dir, const char *made) {
     trimmed(dir, p, sizeof p);
     for (;;) {
         if (rmdir(p) != 0 && errno != ENOENT) return; /* not empty: something is kept there */
-        char *slash = strrchr(p, '/');
-        if (!strcmp(p, made) || !slash) return;
-        while (slash > p && slash[-1] == '/') slash--;
-        *slash = '\0';
+        if (!strcmp(p, made) || !to_parent(p)) return;
     }
 }
 
