@@ -53,7 +53,7 @@ STD_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Iinclude
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  += $(STD_FLAGS)
 # libcurl and libmicrohttpd are loaded (dlopen) by fetch and serve when they need them, not linked:
-# their libraries cost every command's start about 8 ms (BENCHMARKS.md); their headers are used
+# their libraries cost every command's start 5 to 8 ms (BENCHMARKS.md); their headers are used
 LINKED  := $(filter-out libcurl libmicrohttpd,$(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(LINKED) 2>/dev/null) -lm -lpthread -ldl
 BASE_LDLIBS := $(LDLIBS)
