@@ -13,8 +13,10 @@
 
 then one table: ms per epoch, evaluation ms, accuracies, and how many times faster than JAX. Every
 step has a time limit, and the whole run a budget (--budget, 540 s), so that it fits one call of a
-lent GPU machine. The logs and the table go to $OUT when it is set (the device tool brings that
-folder back), else to build/bench-gpu/.
+lent GPU machine. Three files go to $OUT when it is set (the device tool brings back at most 8, and
+of a run it stops only what is written by then), else to build/bench-gpu/: bench-gpu.log, what the
+script says, line by line as it goes; steps.log, each step's whole output as the step ends; and
+bench-gpu.md, the table, written again after each row.
 
 A GPU machine that cannot build (no -dev packages, no network) runs a bundle made here:
     make gpu-bundle                                   (here: build/gpu/bundle.tar.xz, ~30 MB)
@@ -113,16 +115,27 @@ def cublas_dirs():
 
 
 class Runner:
+    """Runs the steps and keeps the record. The device tool brings back at most 8 files from $OUT, and
+    nothing of a run it stops but what is already written there: so every line said goes to
+    bench-gpu.log at once, every step's output to the one steps.log as the step ends, and the table
+    (bench-gpu.md) is written again after each row."""
+
     def __init__(self, out, budget):
         self.out, self.deadline, self.lines = out, time.monotonic() + budget, []
+        self.log, self.steps = os.path.join(out, "bench-gpu.log"), os.path.join(out, "steps.log")
+        for f in (self.log, self.steps):
+            open(f, "w").close()
 
     def say(self, s):
         print(s, flush=True)
         self.lines.append(s)
+        with open(self.log, "a") as f:
+            f.write(s + "\n")
 
     def run(self, name, cmd, limit, env=None):
         """Run cmd with at most `limit` seconds (less when the budget is nearly spent); its output
-        goes to OUT/name.log. Returns (exit status or None when stopped, output, seconds)."""
+        goes to OUT/steps.log under a line naming the step. Returns (exit status or None when
+        stopped, output, seconds)."""
         left = self.deadline - time.monotonic() - 15
         limit = min(limit, left)
         if limit < 20:
@@ -138,9 +151,10 @@ class Runner:
             text = "".join(x.decode(errors="replace") if isinstance(x, bytes) else x for x in (e.stdout, e.stderr) if x)
             text += f"\n(stopped after {limit:.0f} s)\n"
         sec = time.monotonic() - t0
-        with open(os.path.join(self.out, name + ".log"), "w") as f:
-            f.write(text)
-        self.say(f"   {'timed out' if rc is None else f'exit {rc}'} in {sec:.1f} s")
+        verdict = "timed out" if rc is None else f"exit {rc}"
+        with open(self.steps, "a") as f:
+            f.write(f"==== {name}: {' '.join(cmd)}: {verdict} in {sec:.1f} s\n{text}\n")
+        self.say(f"   {verdict} in {sec:.1f} s")
         if rc != 0:
             last = [l for l in text.splitlines() if l.strip()][-1:]
             if last:
@@ -177,6 +191,53 @@ def summarize(epochs):
     return {"ms": 1e3 * statistics.median(rest), "first_ms": 1e3 * epochs[0]["seconds"],
             "eval_ms": 1e3 * statistics.median(ev), "train": last.get("train_accuracy"),
             "test": last.get("test_accuracy"), "tests": [e.get("test_accuracy") for e in epochs]}
+
+
+def write_table(out, table):
+    with open(os.path.join(out, "bench-gpu.md"), "w") as f:
+        f.write("\n".join(table) + "\n")
+
+
+def make_table(gpu, epochs, rows, notes, checks):
+    """The table of the rows trained so far, the verdicts, the notes and the checks' counts."""
+    jax_ms = {lab.split()[1]: s["ms"] for lab, s, _ in rows if s and lab.startswith("JAX")}
+    table = [f"GPU: {gpu}; {time.strftime('%Y-%m-%d')}; {epochs} epochs of the lab's recipe",
+             "",
+             "| run | ms per epoch | epoch 0 ms | eval ms | train acc | test acc | test acc by epoch | vs JAX |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for label, s, rc in rows:
+        if not s:
+            table.append(f"| {label} | failed ({'timed out' if rc is None else f'exit {rc}'}) | | | | | | |")
+            continue
+        j = jax_ms.get(label.split()[1].rstrip(","))
+        ratio = f"{j / s['ms']:.2f}x faster" if j and label.startswith("C") else ""
+        table.append(f"| {label} | {s['ms']:.1f} | {s['first_ms']:.1f} | {s['eval_ms']:.1f} | {s['train']:.4f} | "
+                     f"{s['test']:.4f} | {' '.join(f'{t:.4f}' for t in s['tests'])} | {ratio} |")
+    # which way of computing is fastest in each precision, against issue 7's targets and the lab
+    lab = [0.7515, 0.8279, 0.8569, 0.8707, 0.8812]
+    done = {label: s for label, s, _ in rows if s and label.startswith("C")}
+    table.append("")
+    for prec, target, tol in (("FP32", 20.0, 0.0006), ("TF32", 12.0, 0.002)):
+        ways = sorted((s["ms"], label) for label, s in done.items() if label.split()[1].rstrip(",") == prec
+                      and "no graph" not in label)
+        if not ways:
+            continue
+        ms, label = ways[0]
+        close = all(abs(t - w) <= tol for t, w in zip(done[label]["tests"], lab))
+        table.append(f"{prec}: fastest \"{label}\", {ms:.1f} ms per epoch: target {target:.0f} ms "
+                     f"{'met' if ms <= target else 'not met'}; test accuracies {'within' if close else 'NOT within'} "
+                     f"{tol} of the lab's")
+    if done:
+        ev, label = min((s["eval_ms"], label) for label, s in done.items())
+        table.append(f"evaluation: fastest \"{label}\", {ev:.1f} ms: target 5 ms {'met' if ev <= 5 else 'not met'}")
+    table += [""] + notes if notes else []
+    table.append("")
+    table.append("ms per epoch: the median of epochs 1.. (epoch 0 apart: graph capture, warm-up); eval: train + test "
+                 "sets after an epoch. The lab's test accuracies: 0.7515 0.8279 0.8569 0.8707 0.8812.")
+    for name, p, f, rc, s in checks:
+        table.append(f"{name} checks: {p} passed, {f} failed{'' if rc == 0 else f' (exit {rc})'}"
+                     + (f"; {len(s)} skipped" if s else ""))
+    return table
 
 
 def main():
@@ -250,6 +311,7 @@ def main():
                     elif l.startswith("GPU: ") and gpu == "unknown GPU":  # no nvidia-smi: the program's word
                         gpu = l[5:].strip()
             checks.append((name, p, len(f), rc, s))
+            write_table(out, make_table(gpu, a.epochs, [], [], checks))
 
     rows = []
     # then FP32 with each step enqueued on its own (--no-graph): what the graph saves; and with the
@@ -267,6 +329,7 @@ def main():
                                   "--no-progress"] + extra, 180, e)
         rows.append((label, summarize(json_lines(text)) if rc == 0 else None, rc))
         notes += [f"{label}: {l.strip()}" for l in text.splitlines() if "note:" in l]  # e.g. a graph fallback
+        write_table(out, make_table(gpu, a.epochs, rows, notes, checks))
     have_jax = not a.no_jax and subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0
     if not have_jax:
         r.say("-- JAX: not installed here (or --no-jax): the JAX rows are missing")
@@ -282,54 +345,16 @@ def main():
                                  str(a.epochs)], 300, e)
             j = json_lines(text)
             rows.append((label, summarize(j[-1]["epochs"]) if rc == 0 and j else None, rc))
+            write_table(out, make_table(gpu, a.epochs, rows, notes, checks))
             if j:
                 r.say(f"   jax {j[-1].get('jax')} on {j[-1].get('device')}, "
                       f"compiled in {j[-1].get('compile_seconds', 0):.1f} s")
 
-    jax_ms = {lab.split()[1]: s["ms"] for lab, s, _ in rows if s and lab.startswith("JAX")}
-    table = [f"GPU: {gpu}; {time.strftime('%Y-%m-%d')}; {a.epochs} epochs of the lab's recipe",
-             "",
-             "| run | ms per epoch | epoch 0 ms | eval ms | train acc | test acc | test acc by epoch | vs JAX |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
-    for label, s, rc in rows:
-        if not s:
-            table.append(f"| {label} | failed ({'timed out' if rc is None else f'exit {rc}'}) | | | | | | |")
-            continue
-        j = jax_ms.get(label.split()[1].rstrip(","))
-        ratio = f"{j / s['ms']:.2f}x faster" if j and label.startswith("C") else ""
-        table.append(f"| {label} | {s['ms']:.1f} | {s['first_ms']:.1f} | {s['eval_ms']:.1f} | {s['train']:.4f} | "
-                     f"{s['test']:.4f} | {' '.join(f'{t:.4f}' for t in s['tests'])} | {ratio} |")
-    # which way of computing is fastest in each precision, against issue 7's targets and the lab
-    lab = [0.7515, 0.8279, 0.8569, 0.8707, 0.8812]
-    done = {label: s for label, s, _ in rows if s and label.startswith("C")}
-    table.append("")
-    for prec, target, tol in (("FP32", 20.0, 0.0006), ("TF32", 12.0, 0.002)):
-        ways = sorted((s["ms"], label) for label, s in done.items() if label.split()[1].rstrip(",") == prec
-                      and "no graph" not in label)
-        if not ways:
-            continue
-        ms, label = ways[0]
-        close = all(abs(t - w) <= tol for t, w in zip(done[label]["tests"], lab))
-        table.append(f"{prec}: fastest \"{label}\", {ms:.1f} ms per epoch: target {target:.0f} ms "
-                     f"{'met' if ms <= target else 'not met'}; test accuracies {'within' if close else 'NOT within'} "
-                     f"{tol} of the lab's")
-    if done:
-        ev, label = min((s["eval_ms"], label) for label, s in done.items())
-        table.append(f"evaluation: fastest \"{label}\", {ev:.1f} ms: target 5 ms {'met' if ev <= 5 else 'not met'}")
-    table += [""] + notes if notes else []
-    table.append("")
-    table.append("ms per epoch: the median of epochs 1.. (epoch 0 apart: graph capture, warm-up); eval: train + test "
-                 "sets after an epoch. The lab's test accuracies: 0.7515 0.8279 0.8569 0.8707 0.8812.")
-    for name, p, f, rc, s in checks:
-        table.append(f"{name} checks: {p} passed, {f} failed{'' if rc == 0 else f' (exit {rc})'}"
-                     + (f"; {len(s)} skipped" if s else ""))
+    table = make_table(gpu, a.epochs, rows, notes, checks)
     r.say("")
     for l in table:
         r.say(l)
-    with open(os.path.join(out, "bench-gpu.md"), "w") as f:
-        f.write("\n".join(table) + "\n")
-    with open(os.path.join(out, "bench-gpu.log"), "w") as f:
-        f.write("\n".join(r.lines) + "\n")
+    write_table(out, table)
     bad = any(f or rc != 0 for _, _, f, rc, _ in checks) or any(s is None for lab, s, _ in rows if lab.startswith("C"))
     if not a.no_checks:
         bad |= sanitize(r, bins, env, out)
@@ -360,8 +385,6 @@ def sanitize(r, bins, env, out):
     for l in lines:
         r.say(l)
     with open(os.path.join(out, "bench-gpu.md"), "a") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(out, "bench-gpu.log"), "a") as f:
         f.write("\n".join(lines) + "\n")
     return bad
 

@@ -38,7 +38,8 @@ sys.exit(3 if os.environ.get("FAKE_FAIL") == way else 0)
 
 
 def bench(tmp, **env):
-    """Run bench/gpu.py on the stand-in; its exit status, the table it wrote, the calls it made."""
+    """Run bench/gpu.py on the stand-in; its exit status, the table it wrote, the calls it made, the
+    files it left in $OUT."""
     build = os.path.join(tmp, "build")
     os.makedirs(os.path.join(build, "tests"), exist_ok=True)
     with open(os.path.join(build, "mnist"), "w") as f:
@@ -53,7 +54,7 @@ def bench(tmp, **env):
     md = os.path.join(out, "bench-gpu.md")
     table = open(md).read() if os.path.exists(md) else ""
     calls = [json.loads(line) for line in open(log)] if os.path.exists(log) else []
-    return p.returncode, table, calls
+    return p.returncode, table, calls, sorted(os.listdir(out))
 
 
 def row(table, label):
@@ -66,7 +67,9 @@ def row(table, label):
 
 
 def checks(tmp):
-    rc, table, calls = bench(tmp)
+    rc, table, calls, files = bench(tmp)
+    check(files == ["bench-gpu.log", "bench-gpu.md", "steps.log"],
+          f"gpu.py leaves three files in $OUT, of the 8 that the device tool brings back: {files}")
     ways = sorted(c["way"] for c in calls)
     check(rc == 0 and ways == sorted(["fp32", "tf32", "fp32 nograph", "fp32 unfused", "own fp32", "own tf32"]),
           f"gpu.py trains each way once, with its flags and environment and none it inherited (exit {rc}; {ways})")
@@ -82,7 +85,7 @@ def checks(tmp):
           "the TF32 verdict: a miss of the target says so")
     check("evaluation: fastest" in table and "4.2 ms: target 5 ms met" in table, "the evaluation verdict")
 
-    rc, table, _ = bench(tmp, FAKE_FAIL="own tf32", FAKE_OFF="own fp32", FAKE_FAST="fp32 nograph")
+    rc, table, _, _ = bench(tmp, FAKE_FAIL="own tf32", FAKE_OFF="own fp32", FAKE_FAST="fp32 nograph")
     failed = row(table, "C TF32, own products")
     check(rc == 1 and failed is not None and failed[1] == "failed (exit 3)",
           f"a row that fails says so, though it printed epochs, and the run fails (exit {rc}; {failed})")
