@@ -31,6 +31,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -144,12 +145,25 @@ class Runner:
         self.say(f"-- {name}: {' '.join(cmd)} (at most {limit:.0f} s)")
         t0 = time.monotonic()
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env, cwd=ROOT)
-            rc, text = p.returncode, p.stdout + p.stderr
-        except subprocess.TimeoutExpired as e:
-            rc = None
-            text = "".join(x.decode(errors="replace") if isinstance(x, bytes) else x for x in (e.stdout, e.stderr) if x)
-            text += f"\n(stopped after {limit:.0f} s)\n"
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                                 env=env, cwd=ROOT, start_new_session=True)
+        except OSError as e:  # a program that is not there, or cannot run here: the step fails, not the run
+            rc, text = 127, f"{cmd[0]}: {e}\n"
+        else:
+            try:
+                o, e = p.communicate(timeout=limit)
+                rc = p.returncode
+            except subprocess.TimeoutExpired:
+                # the step's whole process group: a child it started (mnist under test_cuda_cli.py,
+                # ptxas under JAX) would run on, on the GPU, under the steps timed after it
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except OSError:
+                    p.kill()
+                o, e = p.communicate()
+                rc = None
+                e += f"\n(stopped after {limit:.0f} s)\n"
+            text = o + e
         sec = time.monotonic() - t0
         verdict = "timed out" if rc is None else f"exit {rc}"
         with open(self.steps, "a") as f:
