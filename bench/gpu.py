@@ -349,7 +349,10 @@ def main():
         r.say("-- JAX: not installed here (or --no-jax): the JAX rows are missing")
     else:
         for label, prec in (("JAX FP32", "highest"), ("JAX TF32", None)):
-            e = dict(env, XLA_PYTHON_CLIENT_PREALLOCATE="false")
+            # the environment this script was given, not the programs': the bundle's library path
+            # (its libraries, CUDA's folder, pip's cuBLAS) put first would be searched before the
+            # CUDA libraries JAX was built against
+            e = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
             if prec:
                 e["JAX_DEFAULT_MATMUL_PRECISION"] = prec
             else:
