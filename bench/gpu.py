@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import site
 import statistics
 import subprocess
 import sys
@@ -98,18 +99,23 @@ def numpy_python():
 
 
 def cublas_dirs():
-    """Folders that may hold libcublas.so.N where the build-time one does not: CUDA's, pip's."""
+    """Folders that may hold libcublas.so.N where the build-time one does not: CUDA's, pip's (in this
+    Python's site-packages, and in the environments under /opt, two levels down at most: a recursive
+    walk of /opt, a machine's whole Python stack, took its time out of the run's budget)."""
     found = []
+    sites = []
+    try:
+        sites = site.getsitepackages() + [site.getusersitepackages()]
+    except AttributeError:  # a virtualenv's old site.py
+        pass
+    sites += ["/usr/local/lib/python3*/*-packages", "/usr/lib/python3*/*-packages",
+              "/opt/*/lib/python3*/site-packages", "/opt/*/*/lib/python3*/site-packages"]
+    # pip's wheels: nvidia/cublas/lib up to CUDA 12, nvidia/cu13/lib from CUDA 13
     pats = ["/usr/local/cuda*/lib64/libcublas.so.*", "/usr/local/cuda*/targets/*/lib/libcublas.so.*",
-            "/usr/lib/x86_64-linux-gnu/libcublas.so.*",
-            # pip's wheels: nvidia/cublas/lib up to CUDA 12, nvidia/cu13/lib from CUDA 13
-            "/opt/**/nvidia/cublas/lib/libcublas.so.*", "/opt/**/nvidia/cu13/lib/libcublas.so.*",
-            "/usr/local/lib/python3*/*-packages/nvidia/cublas/lib/libcublas.so.*",
-            "/usr/local/lib/python3*/*-packages/nvidia/cu13/lib/libcublas.so.*",
-            "/usr/lib/python3*/*-packages/nvidia/*/lib/libcublas.so.*",
-            os.path.expanduser("~/.local/lib/python3*/site-packages/nvidia/*/lib/libcublas.so.*")]
+            "/usr/lib/x86_64-linux-gnu/libcublas.so.*"] + [os.path.join(d, "nvidia", "*", "lib", "libcublas.so.*")
+                                                          for d in sites]
     for pat in pats:
-        for p in glob.glob(pat, recursive=True):
+        for p in sorted(glob.glob(pat)):
             if os.path.dirname(p) not in found:
                 found.append(os.path.dirname(p))
     return found
