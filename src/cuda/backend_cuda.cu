@@ -79,7 +79,7 @@ static int cuda_fail(mnist_err *err, const char *what, cudaError_t e) {
     return errf(err, "CUDA error while %s: %s", what, cudaGetErrorString(e));
 }
 
-static const cublas_api *blas; /* set by the probe that every backend passes first */
+static const cublas_api *blas; /* set by load_blas, before any backend that uses cuBLAS is made */
 
 static int blas_fail(mnist_err *err, const char *what, cublasStatus_t s) {
     return errf(err, "cuBLAS error while %s: %s", what, blas->status_string(s));
@@ -104,6 +104,22 @@ static int blas_fail(mnist_err *err, const char *what, cublasStatus_t s) {
         cublasStatus_t s_ = (call);                                      \
         if (s_ != CUBLAS_STATUS_SUCCESS) return blas_fail(err, what, s_); \
     } while (0)
+
+/* cuBLAS into blas (cublas_load opens it once); 0, or -1 with err. */
+static int load_blas(mnist_err *err) {
+    char why[512];
+    const cublas_api *api = cublas_load(why, sizeof why);
+    if (!api) return errf(err, "--device cuda: cuBLAS cannot be loaded: %s", why);
+    blas = api;
+    return 0;
+}
+
+/* MNIST_CUDA_GEMM=own: the products by k_mm (FP32, or TF32 on the tensor cores with --tf32), their
+ * element-wise work in their epilogues; cuBLAS is then neither loaded nor needed. */
+static int own_products(void) {
+    const char *gemm = getenv("MNIST_CUDA_GEMM");
+    return gemm && strcmp(gemm, "own") == 0;
+}
 
 int backend_cuda_probe(mnist_err *err) {
     int n = 0;
@@ -132,9 +148,7 @@ int backend_cuda_probe(mnist_err *err) {
                          "%s; rebuild with NVCC_ARCH for it",
                     p.name, p.major, p.minor, cudaGetErrorString(e));
     }
-    char why[512];
-    if (!(blas = cublas_load(why, sizeof why))) return errf(err, "--device cuda: cuBLAS cannot be loaded: %s", why);
-    return 0;
+    return own_products() ? 0 : load_blas(err);
 }
 
 /* ---- memory ------------------------------------------------------------------------------- */
@@ -601,8 +615,9 @@ static int alloc_floats(cuda_backend *c, float **p, size_t n, mnist_err *err) {
 static int init(cuda_backend *c, const mnist_model *m, mnist_err *err) {
     const backend_opts *o = &c->o;
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "creating a stream");
-    c->gemm.api = blas;
-    if (!c->own_mm) { /* with own products, no product goes through cuBLAS */
+    if (!c->own_mm) { /* with own products, no product goes through cuBLAS, and it need not be there */
+        if (load_blas(err)) return -1;
+        c->gemm.api = blas;
         CB(blas->create(&c->blas), "starting cuBLAS");
         CB(blas->set_stream(c->blas, c->stream), "setting cuBLAS's stream");
         CB(blas->set_pointer_mode(c->blas, CUBLAS_POINTER_MODE_DEVICE), "setting cuBLAS's pointer mode");
@@ -689,10 +704,8 @@ backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_
     /* MNIST_CUDA_UNFUSED=1: the last layer as products and kernels, to measure what fusing saves */
     const char *unfused = getenv("MNIST_CUDA_UNFUSED");
     c->fuse_last = m->sizes[m->nlayers] <= LAST_MAX && !(unfused && unfused[0] == '1');
-    /* MNIST_CUDA_GEMM=own: the products by k_mm (FP32, or TF32 on the tensor cores with --tf32),
-     * their element-wise work in their epilogues */
     const char *gemm = getenv("MNIST_CUDA_GEMM");
-    c->own_mm = gemm && strcmp(gemm, "own") == 0;
+    c->own_mm = own_products();
     if (gemm && gemm[0] && !c->own_mm && strcmp(gemm, "cublas") != 0) {
         errf(err, "MNIST_CUDA_GEMM=%s: the products are cublas (the default) or own", gemm);
         cuda_destroy(&c->base);
