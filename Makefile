@@ -75,11 +75,14 @@ ifneq ($(NVCC),)
 endif
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
 ifneq ($(NVCC),)
-  # -fmad=false: the element-wise kernels round as the CPU's loops do (see src/cuda/kernels.h)
+  # -fmad=false: the element-wise kernels round as the CPU's loops do (see src/cuda/kernels.h); and
+  # -ffp-contract=off for the host side of the same files (g++ contracts C++ by default where the
+  # target has FMA; cc's -std=c11 does not), which computes the tests' bit-for-bit references and the
+  # steps' scalars, as the emulator's build already says
   # cuBLAS is opened with dlopen when a CUDA backend is first made (src/cuda/gemm.cu): linked, its
   # half a gigabyte would load with every run of the program, GPU or not
   NVCC_FLAGS := -O3 -std=c++17 -lineinfo -fmad=false $(NVCC_ARCH) -Iinclude -Isrc -DMNIST_CUDA_LIB='"$(CUDA_LIB)"' \
-                $(shell pkg-config --cflags openblas 2>/dev/null) -Xcompiler -Wall,-Wextra,-Wshadow
+                $(shell pkg-config --cflags openblas 2>/dev/null) -Xcompiler -Wall,-Wextra,-Wshadow,-ffp-contract=off
   CFLAGS     += -DMNIST_HAVE_CUDA
   LDLIBS     += -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcudart_static -ldl -lrt -lstdc++
   CUDA_OBJ   := $(patsubst src/%.cu,$(BUILD)/obj/%.o,$(wildcard src/cuda/*.cu))
