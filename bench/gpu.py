@@ -258,7 +258,9 @@ def make_table(gpu, epochs, rows, notes, checks):
     table.append("ms per epoch: the median of epochs 1.. (epoch 0 apart: graph capture, warm-up); eval: train + test "
                  "sets after an epoch. The lab's test accuracies: 0.7515 0.8279 0.8569 0.8707 0.8812.")
     for name, p, f, rc, s in checks:
-        table.append(f"{name} checks: {p} passed, {f} failed{'' if rc == 0 else f' (exit {rc})'}"
+        how = "" if rc == 0 else " (skipped, the time budget was spent)" if rc == "skipped" else \
+            " (timed out)" if rc is None else f" (exit {rc})"
+        table.append(f"{name} checks: {p} passed, {f} failed{how}"
                      + (f"; {len(s)} skipped" if s else ""))
     return table
 
@@ -324,6 +326,7 @@ def main():
                                     ("cli", [numpy_python(), os.path.join(ROOT, "tests", "test_cuda_cli.py")], 120,
                                      env)):
             rc, text, sec = r.run(name, cmd, limit, e)
+            rc = "skipped" if rc is None and not text else rc  # not started: the budget was spent
             p, f, s = checks_summary(text)
             for l in f + s:
                 r.say("   " + l)
