@@ -4,7 +4,7 @@
     bench/predict_photos.py [--model FILE]... [--count N] [--seed S] [--max-side P] [--keep DIR]
 
 Builds a photo set from MNIST test digits with scripts/make_photo_set.py (N digits, default 300,
-in each of the seven kinds, plus the 28x28 digits themselves as PNGs), then for each model prints
+in each of the eight kinds, plus the 28x28 digits themselves as PNGs), then for each model prints
 its MNIST test accuracy (`mnist eval`), its accuracy on the very digits the photos were made from,
 and per kind the accuracy of `predict` with the MNIST-style preprocessing (the default), that as a
 share of the model's test accuracy (the number that must stay at 97% or more) and of its accuracy
@@ -23,7 +23,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
-KINDS = ["gray", "colour", "rgba", "jpeg", "board", "notebook", "desk"]
+KINDS = ["gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "tight"]
 
 
 def run(*args):

@@ -23,6 +23,9 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
              turned up to 4 degrees, the digit one to two and a half lines tall and across them; on
              40% of pages a red or pink margin line down the page, 1-3 pixels thick at 600 pixels,
              sometimes double, often close to the digit or touching it), colour, as PNG or JPEG
+    tight    a photo cropped right around the digit, as a person crops one: gray or colour as
+             above, the frame the ink's box and 0 to 3 pixels of paper on each side, so that
+             strokes run along its edges and a 1 fills its width
     raw      (only when asked for) the MNIST digit itself, its 28x28 bytes as a grayscale PNG: with
              `predict --preprocess lab` that is exactly the MNIST input
 
@@ -41,8 +44,8 @@ from PIL import Image
 
 from digit_png import data_dir  # the data folder as the program finds it (scripts/ is on sys.path)
 
-KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw")
-DEFAULT_KINDS = KINDS[:7]
+KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw", "tight")  # new ones last: a
+DEFAULT_KINDS = KINDS[:7] + ("tight",)  # kind's images come from its place here, they stay the same
 # Slight slant and turn, at most, each way: a shear of 0.25 with 10 degrees costs a model trained
 # on MNIST 3 points of accuracy even when the digit is then cropped and centred perfectly.
 SLANT = 0.15
@@ -110,6 +113,16 @@ def frame_with_ink(digit, rng, side, small=False):
     canvas = np.zeros((h, w), np.float32)
     canvas[y0:y0 + ih, x0:x0 + iw] = ink
     return canvas
+
+
+def crop_tight(ink, rng):
+    """The frame cut to the ink's box (where it is at least half strength: what a person sees as the
+    stroke's edge) and 0 to 3 pixels more on each side, as far as the frame goes."""
+    rows, cols = np.nonzero(ink.max(1) >= 0.5)[0], np.nonzero(ink.max(0) >= 0.5)[0]
+    m = rng.randint(0, 4, size=4)
+    y0, y1 = max(0, rows[0] - m[0]), min(ink.shape[0], rows[-1] + 1 + m[1])
+    x0, x1 = max(0, cols[0] - m[2]), min(ink.shape[1], cols[-1] + 1 + m[3])
+    return ink[y0:y1, x0:x1]
 
 
 def lighting(h, w, rng):
@@ -273,6 +286,9 @@ def render(kind, digit, rng, side):
     if kind == "desk":
         return on_desk(digit, rng, side)
     ink = frame_with_ink(digit, rng, side, small=rng.rand() < 0.25)
+    if kind == "tight":
+        ink = crop_tight(ink, rng)
+        kind = "gray" if rng.rand() < 0.5 else "colour"
     h, w = ink.shape
     light = lighting(h, w, rng)
     if kind == "board":

@@ -4,7 +4,8 @@
  * over white, luma, a smaller working copy by area averaging, a desk around the page made paper
  * and a page's ruled lines taken out (page.c), the ink's polarity, the paper's uneven lighting
  * estimated and divided out, a noise-aware threshold, the dark side of steps (a lighter desk's
- * edge) and specks dropped, and a crop to the ink.
+ * edge) and specks dropped, a frame cropped tight read again with paper added around it, and a
+ * crop to the ink.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -325,7 +326,12 @@ static int box_side(const box *b) {
 typedef struct {
     plane ink; /* ink in [0, 1], 0 where there is none (it points into mem) */
     box bb;
-    void *mem; /* what holds it, to free */
+    int pad;             /* paper added on each side of the working copy (pad_frame), in its pixels */
+    int light;           /* the ink was read light on dark ... */
+    int edge_says_light; /* ... and the frame's edges say so too (edge_light; set only then) */
+    int tall;            /* a 1 cropped to its own width (tall_stroke) */
+    int page;            /* a page on a desk, or a page's lines, was found */
+    void *mem;           /* what holds it, to free */
 } ink_map;
 
 /* The level of the paper under every pixel of a plane (ink dark on light). A coarse grid of
@@ -1037,6 +1043,7 @@ typedef struct {
     float sigma;  /* the noise of that, on the paper */
     float cover;  /* the share of the frame the ink covers (all its marks) */
     int tall;     /* a 1 cropped to its own width (tall_stroke) */
+    int lines;    /* a page's lines were taken out (page_remove_lines) */
 } reading;
 
 /* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
@@ -1100,7 +1107,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
      * not ink */
     uint32_t *marked = (uint32_t *)(void *)t; /* t is free until the threshold below */
     long nmarked = ink_over(ink, w, h, 0.5f * lo, marked);
-    page_remove_lines(ink, w, h, marked, nmarked, 0.5f * lo, s, k->frame);
+    rd->lines = page_remove_lines(ink, w, h, marked, nmarked, 0.5f * lo, s, k->frame) > 0;
     double all_ink = 0;
     for (long i = 0; i < n; i++) {
         float v = (ink[i] - lo) / (hi - lo);
@@ -1155,7 +1162,7 @@ static int keep_ink(ink_work *k, int light, const paper *pp, int tall, box *bb, 
  * about even (a clean drawing), the one whose ink covers less. The digit is then kept from the
  * winner, or from the other reading where the winner holds none. m->ink points into k. */
 static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
-    page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0]); /* t: 4 n bytes at least */
+    int desk = page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0]); /* t: 4 n bytes at least */
     paper pp[2];
     float g[2][GRID * GRID];
     paper_grid(&pp[0], k->p.w, k->p.h);
@@ -1184,6 +1191,7 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     if (found[take] == -2) return errf(err, "%s: out of memory", name); /* read_ink gives 0 or -1 only */
     if (found[take] != 0) return -1; /* err holds why the dark reading found nothing */
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
+    m->light = take, m->tall = rd[take].tall, m->page = desk || rd[take].lines;
     m->bb = bb;
     return 0;
 }
@@ -1285,23 +1293,110 @@ static int thicken(ink_map *m, int r) {
     return 0;
 }
 
+/* ---- a frame cropped tight -------------------------------------------- */
+
+/* A person who crops a photo right around the digit leaves strokes along the frame's edges and
+ * paper that is a small part of the frame: the paper's model, the noise, the steps and the choice
+ * of reading are all made for a digit with paper around it. Such a frame is read again with paper
+ * added around it, PAD_SHARE of its longer side on each side: the level of the paper along each
+ * edge carried straight out. */
+#define PAD_SHARE 0.25
+
+/* The size of the working copy of a rw x rh region that gets paper added (pad_frame): its longer
+ * side, with the paper, at most WORK_MAX; *pad gets the paper's width. */
+static void padded_size(int rw, int rh, int *ow, int *oh, int *pad) {
+    int big = rw > rh ? rw : rh, most = (int)(WORK_MAX / (1 + 2 * PAD_SHARE));
+    double sc = big > most ? (double)most / big : 1.0;
+    *ow = (int)lround(rw * sc), *oh = (int)lround(rh * sc);
+    *ow = *ow < 1 ? 1 : *ow, *oh = *oh < 1 ? 1 : *oh;
+    int side = *ow > *oh ? *ow : *oh;
+    *pad = (int)(PAD_SHARE * side) < 4 ? 4 : (int)(PAD_SHARE * side);
+}
+
+/* Whether the ink is light on dark paper, as the frame's edges tell: mostly paper even in a frame
+ * cropped tight, their median is then nearer the frame's darkest end than its lightest (its
+ * 0.1% and 99.9% points). t holds 2 (w + h) floats. */
+static int edge_light(const plane *p, float *t) {
+    int w = p->w, h = p->h;
+    long n = (long)w * h, ne = 0;
+    const float *v = p->v;
+    for (int x = 0; x < w; x++) t[ne++] = v[x], t[ne++] = v[(size_t)(h - 1) * w + x];
+    for (int y = 0; y < h; y++) t[ne++] = v[(size_t)y * w], t[ne++] = v[(size_t)y * w + w - 1];
+    float edge = kth_smallest(t, ne, ne / 2);
+    return edge < 0.5f * (kth_smallest(v, n, n / 1000) + kth_smallest(v, n, n - 1 - n / 1000));
+}
+
+/* The paper along one edge: the n values v[0], v[along], ... closed (dark ink: the largest within
+ * r either side, then the smallest of those) or opened (light ink: the other way round), so that
+ * where a stroke crosses the edge, a dip up to 2 r long (r long at the edge's ends), the paper
+ * beside it is taken. t holds n floats. */
+static void edge_paper(const float *v, int n, long along, int r, int light, float *t, float *out) {
+    for (int pass = 0; pass < 2; pass++) {
+        int most = pass == light; /* closing: max then min; opening: min then max */
+        for (int i = 0; i < n; i++) {
+            int i0 = i - r < 0 ? 0 : i - r, i1 = i + r >= n ? n - 1 : i + r;
+            float e = pass ? t[i0] : v[i0 * along];
+            for (int j = i0 + 1; j <= i1; j++) {
+                float u = pass ? t[j] : v[j * along];
+                e = most ? (u > e ? u : e) : (u < e ? u : e);
+            }
+            (pass ? out : t)[i] = e;
+        }
+    }
+}
+
+/* The working copy p (w x h, its floats at the start of room for (w + 2 pad) x (h + 2 pad)) with
+ * pad pixels of paper added on each side, in place: the paper along each edge (edge_paper, over
+ * windows as long as the frame's longer side) carried straight out, each corner the mean of its
+ * two edges' ends. t holds 3 (w + h) floats. */
+static void pad_frame(plane *p, int pad, float *t) {
+    int w = p->w, h = p->h, W = w + 2 * pad, H = h + 2 * pad;
+    int light = edge_light(p, t), r = (w > h ? w : h) / 2;
+    float *v = p->v, *top = t, *bottom = top + w, *left = bottom + w, *right = left + h, *work = right + h;
+    edge_paper(v, w, 1, r, light, work, top);
+    edge_paper(v + (size_t)(h - 1) * w, w, 1, r, light, work, bottom);
+    edge_paper(v, h, w, r, light, work, left);
+    edge_paper(v + w - 1, h, w, r, light, work, right);
+    for (int y = h - 1; y >= 0; y--) /* the rows to their places, the last first: none is overwritten unread */
+        memmove(v + (size_t)(y + pad) * W + pad, v + (size_t)y * w, (size_t)w * sizeof(float));
+    for (int y = 0; y < H; y++) {
+        float *row = v + (size_t)y * W;
+        int yy = y - pad;
+        if (yy >= 0 && yy < h) {
+            for (int x = 0; x < pad; x++) row[x] = left[yy], row[pad + w + x] = right[yy];
+            continue;
+        }
+        const float *e = yy < 0 ? top : bottom;
+        float l = 0.5f * (e[0] + left[yy < 0 ? 0 : h - 1]), rr = 0.5f * (e[w - 1] + right[yy < 0 ? 0 : h - 1]);
+        for (int x = 0; x < pad; x++) row[x] = l, row[pad + w + x] = rr;
+        memcpy(row + pad, e, (size_t)w * sizeof(float));
+    }
+    p->w = W, p->h = H;
+}
+
 /* The ink of a region of the source, in its working copy; *scale gets working pixels per source
  * pixel. m->mem holds it all (ink_map_free). */
-static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, ink_map *m, double *scale,
+static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int padded, ink_map *m, double *scale,
                          const char *name, mnist_err *err) {
-    int w, h;
+    int w, h, pad = 0;
     ink_work k;
-    working_size(rw, rh, &w, &h);
+    if (padded) padded_size(rw, rh, &w, &h, &pad);
+    else working_size(rw, rh, &w, &h);
     *scale = (double)w / rw;
     memset(m, 0, sizeof *m);
-    if (ink_work_new(&k, w, h, name, err)) return -1;
+    if (ink_work_new(&k, w + 2 * pad, h + 2 * pad, name, err)) return -1;
     int big = s->d->w > s->d->h ? s->d->w : s->d->h;
     k.frame = (int)lround(big * *scale); /* a page's lines are as thick here as in the whole photo */
-    if (working_copy(s, x0, y0, rw, rh, &k.p, name, err) || find_ink(&k, m, name, err)) {
+    k.p.w = w, k.p.h = h;
+    int rc = working_copy(s, x0, y0, rw, rh, &k.p, name, err);
+    if (rc == 0 && pad) pad_frame(&k.p, pad, k.ink[0]); /* ink[0] and ink[1]: 2 n floats, free here */
+    if (rc || find_ink(&k, m, name, err)) {
         free(k.mem);
         return -1;
     }
     m->mem = k.mem;
+    m->pad = pad; /* below: the copy as find_ink left it (a desk made paper), its scratch free */
+    m->edge_says_light = m->light && !pad && edge_light(&k.p, k.t);
     return 0;
 }
 
@@ -1310,34 +1405,73 @@ static void ink_map_free(ink_map *m) {
     m->mem = NULL, m->ink.v = NULL;
 }
 
-int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
+/* The ink of the whole photo into m (padded: with paper added around it, pad_frame), looked at
+ * again closer where the digit is small in it. Returns 0, or -1 with err saying why there is none. */
+static int read_photo(const decoded *d, int padded, ink_map *m, const char *name, mnist_err *err) {
     source s = {d, 1.0f};
-    ink_map m;
     double scale;
-    if (ink_of_region(&s, 0, 0, d->w, d->h, &m, &scale, name, err)) {
+    if (ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, err)) {
         /* a drawing app's export may keep light ink in the alpha channel: try it over black */
         if (!source_alpha_varies(d)) return -1;
         mnist_err e2;
         s.bg = 0.0f;
-        if (ink_of_region(&s, 0, 0, d->w, d->h, &m, &scale, name, &e2)) return -1;
+        if (ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, &e2)) return -1;
     }
     /* A digit small in a large photo: look again at the region around it, at a finer scale. */
-    int side = box_side(&m.bb);
+    int side = box_side(&m->bb);
     if (scale < 1 && side < SMALL_INK) {
-        int cx0 = (int)floor(m.bb.x0 / scale), cy0 = (int)floor(m.bb.y0 / scale);
-        int cx1 = (int)ceil(m.bb.x1 / scale), cy1 = (int)ceil(m.bb.y1 / scale);
+        int cx0 = (int)floor((m->bb.x0 - m->pad) / scale), cy0 = (int)floor((m->bb.y0 - m->pad) / scale);
+        int cx1 = (int)ceil((m->bb.x1 - m->pad) / scale), cy1 = (int)ceil((m->bb.y1 - m->pad) / scale);
         int pad = (int)ceil(side / scale);
         cx0 = cx0 - pad < 0 ? 0 : cx0 - pad, cy0 = cy0 - pad < 0 ? 0 : cy0 - pad;
         cx1 = cx1 + pad > d->w ? d->w : cx1 + pad, cy1 = cy1 + pad > d->h ? d->h : cy1 + pad;
         ink_map m2;
         double scale2;
         mnist_err e2;
-        if (ink_of_region(&s, cx0, cy0, cx1 - cx0, cy1 - cy0, &m2, &scale2, name, &e2) == 0) {
-            ink_map_free(&m);
-            m = m2;
+        if (cx1 > cx0 && cy1 > cy0 &&
+            ink_of_region(&s, cx0, cy0, cx1 - cx0, cy1 - cy0, padded, &m2, &scale2, name, &e2) == 0) {
+            ink_map_free(m);
+            *m = m2;
         }
     }
-    int rc = fit_box(&m, x, name, err);
+    return 0;
+}
+
+/* Where the digit's box in m lies in the frame (the paper pad_frame added is not the frame), within
+ * 4% of its longer side (3 pixels at least): returns how many of the frame's sides it meets, and
+ * *inside whether it stays in the frame (one that runs into the added paper took a stroke along an
+ * edge for paper and carried it out). */
+static int box_in_frame(const ink_map *m, int *inside) {
+    int w = m->ink.w - 2 * m->pad, h = m->ink.h - 2 * m->pad, e = (w > h ? w : h) / 25;
+    int x0 = m->bb.x0 - m->pad, y0 = m->bb.y0 - m->pad, x1 = m->bb.x1 - m->pad, y1 = m->bb.y1 - m->pad;
+    e = e < 3 ? 3 : e;
+    *inside = x0 >= -e && y0 >= -e && x1 <= w + e && y1 <= h + e;
+    return (x0 <= e) + (y0 <= e) + (x1 >= w - e) + (y1 >= h - e);
+}
+
+int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
+    ink_map m;
+    int inside, rc = read_photo(d, 0, &m, name, err);
+    /* A frame cropped tight around the digit (pad_frame): the digit's box meets 3 of its sides, or
+     * the ink was read light on dark where the frame's edges are light paper (the paper between
+     * thick strokes taken for ink), or no ink was found (the paper's model and the noise made of
+     * strokes). Read again with paper around it, that reading is taken where its digit stays in
+     * the frame, and, where the first found none, meets 3 of its sides on a frame that is no page
+     * (a blank page, or a page whose lines pad_frame cut short, stays refused). A 1 cropped to its
+     * own width has its own reading (tall_stroke). */
+    if (rc || (!m.tall && (box_in_frame(&m, &inside) >= 3 || (m.light && !m.edge_says_light)))) {
+        ink_map m2;
+        mnist_err e2;
+        int met = read_photo(d, 1, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
+        if (met >= 0 && inside && (rc == 0 || (met >= 3 && !m2.page))) {
+            if (rc == 0) ink_map_free(&m);
+            m = m2, rc = 0;
+        } else if (met >= 0) {
+            ink_map_free(&m2);
+        }
+    }
+    if (rc) return -1;
+    rc = fit_box(&m, x, name, err);
     /* A fine pen drawn large leaves strokes thinner than MNIST's: thicken them where they were
      * found and fit again. Growing the ink by r on every side takes a stroke of width w in the
      * box (side S, scale 20 / S) to (w S / 20 + 2r) * 20 / (S + 2r), which is STROKE for
