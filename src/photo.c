@@ -332,6 +332,7 @@ typedef struct {
     int tall;            /* a 1 cropped to its own width (tall_stroke) */
     int page;            /* a page on a desk, or a page's lines, was found */
     void *mem;           /* what holds it, to free */
+    float *grown;        /* the ink thickened (thicken), where it was: m->ink then points here */
 } ink_map;
 
 /* The level of the paper under every pixel of a plane (ink dark on light). A coarse grid of
@@ -1261,35 +1262,33 @@ static int solid_square(const float *x, int k) {
 }
 
 /* Grow the ink by r pixels every way (the largest value in each (2r+1)^2 square, a row pass then a
- * column pass), and its box with it. */
+ * column pass), into a plane of its own, its box with r more on every side, so that a digit that
+ * meets the frame's edge (a 1 cropped to its own width) grows past it as it does elsewhere; m->ink
+ * then points there (m->grown). Returns 0, or -1 out of memory. */
 static int thicken(ink_map *m, int r) {
-    int w = m->ink.w, h = m->ink.h;
-    box b = {m->bb.x0 - r, m->bb.y0 - r, m->bb.x1 + r, m->bb.y1 + r};
-    b.x0 = b.x0 < 0 ? 0 : b.x0, b.y0 = b.y0 < 0 ? 0 : b.y0;
-    b.x1 = b.x1 > w ? w : b.x1, b.y1 = b.y1 > h ? h : b.y1;
-    int bw = b.x1 - b.x0, bh = b.y1 - b.y0;
-    float *t = malloc((size_t)bw * bh * sizeof(float));
-    if (!t) return -1;
-    float *v = m->ink.v;
-    for (int y = b.y0; y < b.y1; y++)
-        for (int x = b.x0; x < b.x1; x++) {
-            const float *row = v + (size_t)y * w;
+    int w = m->ink.w, bw = m->bb.x1 - m->bb.x0, bh = m->bb.y1 - m->bb.y0, gw = bw + 2 * r, gh = bh + 2 * r;
+    float *g = calloc((size_t)gw * gh * 2, sizeof(float)), *t = g + (size_t)gw * gh;
+    if (!g) return -1;
+    for (int y = 0; y < bh; y++)
+        memcpy(g + (size_t)(y + r) * gw + r, m->ink.v + (size_t)(y + m->bb.y0) * w + m->bb.x0, (size_t)bw * sizeof(float));
+    for (int y = r; y < r + bh; y++) /* rows outside the box's are empty, and stay so in t */
+        for (int x = 0; x < gw; x++) {
+            const float *row = g + (size_t)y * gw;
             float mx = 0;
-            for (int k = x - r < b.x0 ? b.x0 : x - r; k <= x + r && k < b.x1; k++) mx = row[k] > mx ? row[k] : mx;
-            t[(size_t)(y - b.y0) * bw + x - b.x0] = mx;
+            for (int k = x - r < 0 ? 0 : x - r; k <= x + r && k < gw; k++) mx = row[k] > mx ? row[k] : mx;
+            t[(size_t)y * gw + x] = mx;
         }
-    for (int y = b.y0; y < b.y1; y++)
-        for (int x = b.x0; x < b.x1; x++) {
-            const float *col = t + (x - b.x0);
+    for (int y = 0; y < gh; y++)
+        for (int x = 0; x < gw; x++) {
             float mx = 0;
-            for (int k = y - r < b.y0 ? b.y0 : y - r; k <= y + r && k < b.y1; k++) {
-                float u = col[(size_t)(k - b.y0) * bw];
+            for (int k = y - r < 0 ? 0 : y - r; k <= y + r && k < gh; k++) {
+                float u = t[(size_t)k * gw + x];
                 mx = u > mx ? u : mx;
             }
-            v[(size_t)y * w + x] = mx;
+            g[(size_t)y * gw + x] = mx;
         }
-    free(t);
-    m->bb = b;
+    free(m->grown);
+    m->grown = g, m->ink = (plane){gw, gh, g}, m->bb = (box){0, 0, gw, gh};
     return 0;
 }
 
@@ -1402,7 +1401,8 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
 
 static void ink_map_free(ink_map *m) {
     free(m->mem);
-    m->mem = NULL, m->ink.v = NULL;
+    free(m->grown);
+    m->mem = NULL, m->grown = NULL, m->ink.v = NULL;
 }
 
 /* The ink of the whole photo into m (padded: with paper added around it, pad_frame), looked at

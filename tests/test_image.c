@@ -735,6 +735,34 @@ static void tight_ones(void) {
  * frame was read again with paper around it (pad_frame), on grey paper the 0 and the 8 "looked
  * blank" and the 6 read its hole as the digit (light ink on dark); now each gives the input it
  * gives with room around it. */
+/* A 1 of a fine pen cropped to its own width is thickened to MNIST's strokes as it is with room
+ * around it: its input's strokes are 1.5 to 3 pixels wide (MNIST's median 2), cropped 0 and 1
+ * pixels beside it, on white and on grey paper. Thickening grew the ink inside the frame only, so
+ * a 1 that filled the frame's width stayed as thin as it came (0.95 at 0 pixels); at 1 pixel the
+ * frame "looked blank" until it was read again with paper around it (pad_frame). */
+static void thin_tight_one(void) {
+    enum { W = 260, H = 200 };
+    static const double one[][4] = {{0.0225, 0.0, 0.0, 1.0}};
+    float *ink = draw_strokes(W, H, 90, 40, 120, 3, one, 1), x[MNIST_PIXELS];
+    int x0, y0, x1, y1;
+    mnist_err err;
+    ink_box(ink, W, H, &x0, &y0, &x1, &y1);
+    for (int photo = 0; photo < 2; photo++) {
+        float *v = photo ? page(ink, W, H, 0.7, 0.3, 0.02, 93) : page(ink, W, H, 0.92, 0, 0, 0);
+        for (int m = 0; m < 2; m++) {
+            buf b = crop_png(v, W, x0 - m, y0, x1 + 1 - x0 + 2 * m, y1 + 1 - y0);
+            int got = prepare(&b, "thin-one.png", MNIST_PREP_MNIST, x, &err) == 0;
+            double sw = got ? photo_stroke_width(x) : 0;
+            check(got && sw >= 1.5 && sw <= 3, "a 1 of a fine pen (3 pixels of 120), cropped to %d pixels beside it, on %s: "
+                  "strokes %.2f pixels wide in the input%s%s", m, photo ? "grey paper" : "white paper", sw,
+                  got ? "" : ": ", got ? "" : err.msg);
+            free(b.b);
+        }
+        free(v);
+    }
+    free(ink);
+}
+
 static void thick_tight(void) {
     enum { W = 120, H = 100 };
     static const double zero[][4] = {{0.2, 0.0, 0.5, 0.0}, {0.5, 0.0, 0.7, 0.25}, {0.7, 0.25, 0.7, 0.75},
@@ -858,6 +886,7 @@ int main(void) {
     tight_crops();
     tight_ones();
     thick_tight();
+    thin_tight_one();
     strip_meets_stroke();
     solid_strip();
     exif_orientations();
