@@ -294,22 +294,6 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue) {
     if (np < 0.1 * n) return 0;
     page /= np, dark /= desk;
     if (dark > DESK_DARK * page || page - dark < DESK_GAP) return 0;
-    /* a step where they meet: at each pixel of their border, of the rise from 5 pixels into the
-     * desk to 6 into the page, DESK_STEP within the 3 in the middle */
-    long sharp = 0, nstep = 0;
-    for (int y = 6; y < h - 6; y++)
-        for (int x = 6; x < w - 6; x++) {
-            long i = (long)y * w + x;
-            if (!out[i]) continue;
-            const long dir[4] = {1, -1, w, -w};
-            for (int d = 0; d < 4; d++)
-                if (!out[i + dir[d]]) {
-                    float near = p->v[i + 2 * dir[d]] - p->v[i - dir[d]], span = p->v[i + 6 * dir[d]] - p->v[i - 5 * dir[d]];
-                    sharp += span >= 0.5f * DESK_GAP && near >= DESK_STEP * span;
-                    nstep++;
-                }
-        }
-    if (nstep == 0 || sharp < DESK_SHARP * nstep) return 0;
     /* the page: the largest part of what the desk leaves, a fifth of the frame at least, filling
      * DESK_FILL of its box (a page turned a little; not chalk strokes on a board, nor the cells
      * between a grid's lines); all else becomes desk */
@@ -324,6 +308,23 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue) {
         if (size > big_n) big_n = size, big = id, bb = b;
     }
     if (big_n < 0.2 * n || big_n < DESK_FILL * (double)(bb.x1 - bb.x0) * (bb.y1 - bb.y0)) return 0;
+    /* a step where they meet: at each pixel of the desk's border with the page (not with the
+     * desk's own lighter spots, a wood's grain or its lit side), of the rise from 5 pixels into the
+     * desk to 6 into the page, DESK_STEP within the 3 in the middle */
+    long sharp = 0, nstep = 0;
+    for (int y = 6; y < h - 6; y++)
+        for (int x = 6; x < w - 6; x++) {
+            long i = (long)y * w + x;
+            if (out[i] != 1) continue;
+            const long dir[4] = {1, -1, w, -w};
+            for (int d = 0; d < 4; d++)
+                if (out[i + dir[d]] == big) {
+                    float near = p->v[i + 2 * dir[d]] - p->v[i - dir[d]], span = p->v[i + 6 * dir[d]] - p->v[i - 5 * dir[d]];
+                    sharp += span >= 0.5f * DESK_GAP && near >= DESK_STEP * span;
+                    nstep++;
+                }
+        }
+    if (nstep == 0 || sharp < DESK_SHARP * nstep) return 0;
     long light = 0; /* mostly light: a page with a digit on it, not light strokes around dark loops */
     for (long i = 0; i < n; i++) {
         out[i] = out[i] != big;
