@@ -330,9 +330,9 @@ typedef struct {
     int light;           /* the ink was read light on dark ... */
     int edge_says_light; /* ... and the frame's edges say so too (edge_light; set only then) */
     int tall;            /* a 1 cropped to its own width (tall_stroke) */
-    int page;            /* a page on a desk, or a page's lines, was found */
     void *mem;           /* what holds it, to free */
     float *grown;        /* the ink thickened (thicken), where it was: m->ink then points here */
+    int crossings;       /* where paper was added: the times ink crossed the frame's edges */
 } ink_map;
 
 /* The level of the paper under every pixel of a plane (ink dark on light). A coarse grid of
@@ -1044,7 +1044,6 @@ typedef struct {
     float sigma;  /* the noise of that, on the paper */
     float cover;  /* the share of the frame the ink covers (all its marks) */
     int tall;     /* a 1 cropped to its own width (tall_stroke) */
-    int lines;    /* a page's lines were taken out (page_remove_lines) */
 } reading;
 
 /* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
@@ -1108,7 +1107,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
      * not ink */
     uint32_t *marked = (uint32_t *)(void *)t; /* t is free until the threshold below */
     long nmarked = ink_over(ink, w, h, 0.5f * lo, marked);
-    rd->lines = page_remove_lines(ink, w, h, marked, nmarked, 0.5f * lo, s, k->frame) > 0;
+    page_remove_lines(ink, w, h, marked, nmarked, 0.5f * lo, s, k->frame);
     double all_ink = 0;
     for (long i = 0; i < n; i++) {
         float v = (ink[i] - lo) / (hi - lo);
@@ -1163,7 +1162,7 @@ static int keep_ink(ink_work *k, int light, const paper *pp, int tall, box *bb, 
  * about even (a clean drawing), the one whose ink covers less. The digit is then kept from the
  * winner, or from the other reading where the winner holds none. m->ink points into k. */
 static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
-    int desk = page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0]); /* t: 4 n bytes at least */
+    page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0]); /* t: 4 n bytes at least */
     paper pp[2];
     float g[2][GRID * GRID];
     paper_grid(&pp[0], k->p.w, k->p.h);
@@ -1192,7 +1191,7 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     if (found[take] == -2) return errf(err, "%s: out of memory", name); /* read_ink gives 0 or -1 only */
     if (found[take] != 0) return -1; /* err holds why the dark reading found nothing */
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
-    m->light = take, m->tall = rd[take].tall, m->page = desk || rd[take].lines;
+    m->light = take, m->tall = rd[take].tall;
     m->bb = bb;
     return 0;
 }
@@ -1300,6 +1299,7 @@ static int thicken(ink_map *m, int r) {
  * added around it, PAD_SHARE of its longer side on each side: the level of the paper along each
  * edge carried straight out. */
 #define PAD_SHARE 0.25
+#define CROSSINGS_MAX 32 /* a digit crosses the frame's edges a few times, a page's lines dozens */
 
 /* The size of the working copy of a rw x rh region that gets paper added (pad_frame): its longer
  * side, with the paper, at most WORK_MAX; *pad gets the paper's width. */
@@ -1314,15 +1314,30 @@ static void padded_size(int rw, int rh, int *ow, int *oh, int *pad) {
 
 /* Whether the ink is light on dark paper, as the frame's edges tell: mostly paper even in a frame
  * cropped tight, their median is then nearer the frame's darkest end than its lightest (its
- * 0.1% and 99.9% points). t holds 2 (w + h) floats. */
-static int edge_light(const plane *p, float *t) {
+ * 0.1% and 99.9% points); *ink gets the end that is the ink's. t holds 2 (w + h) floats. */
+static int edge_light(const plane *p, float *t, float *ink) {
     int w = p->w, h = p->h;
     long n = (long)w * h, ne = 0;
     const float *v = p->v;
     for (int x = 0; x < w; x++) t[ne++] = v[x], t[ne++] = v[(size_t)(h - 1) * w + x];
     for (int y = 0; y < h; y++) t[ne++] = v[(size_t)y * w], t[ne++] = v[(size_t)y * w + w - 1];
     float edge = kth_smallest(t, ne, ne / 2);
-    return edge < 0.5f * (kth_smallest(v, n, n / 1000) + kth_smallest(v, n, n - 1 - n / 1000));
+    float lo = kth_smallest(v, n, n / 1000), hi = kth_smallest(v, n, n - 1 - n / 1000);
+    int light = edge < 0.5f * (lo + hi);
+    *ink = light ? hi : lo;
+    return light;
+}
+
+/* How many times ink crosses one edge: the runs of its n values v[0], v[along], ... that are a
+ * third of the way or more from the paper there to the ink's level. */
+static int edge_crossings(const float *v, int n, long along, const float *bg, float ink) {
+    int runs = 0, was = 0;
+    for (int i = 0; i < n; i++) {
+        float u = v[i * along], cut = bg[i] + (ink - bg[i]) / 3;
+        int on = ink < bg[i] ? u < cut : u > cut;
+        runs += on && !was, was = on;
+    }
+    return runs;
 }
 
 /* The paper along one edge: the n values v[0], v[along], ... closed (dark ink: the largest within
@@ -1347,15 +1362,19 @@ static void edge_paper(const float *v, int n, long along, int r, int light, floa
 /* The working copy p (w x h, its floats at the start of room for (w + 2 pad) x (h + 2 pad)) with
  * pad pixels of paper added on each side, in place: the paper along each edge (edge_paper, over
  * windows as long as the frame's longer side) carried straight out, each corner the mean of its
- * two edges' ends. t holds 3 (w + h) floats. */
-static void pad_frame(plane *p, int pad, float *t) {
-    int w = p->w, h = p->h, W = w + 2 * pad, H = h + 2 * pad;
-    int light = edge_light(p, t), r = (w > h ? w : h) / 2;
+ * two edges' ends. Returns how many times ink crosses the frame's edges (edge_crossings). t holds
+ * 3 (w + h) floats. */
+static int pad_frame(plane *p, int pad, float *t) {
+    int w = p->w, h = p->h, W = w + 2 * pad, H = h + 2 * pad, r = (w > h ? w : h) / 2;
+    float ink;
+    int light = edge_light(p, t, &ink);
     float *v = p->v, *top = t, *bottom = top + w, *left = bottom + w, *right = left + h, *work = right + h;
     edge_paper(v, w, 1, r, light, work, top);
     edge_paper(v + (size_t)(h - 1) * w, w, 1, r, light, work, bottom);
     edge_paper(v, h, w, r, light, work, left);
     edge_paper(v + w - 1, h, w, r, light, work, right);
+    int crossings = edge_crossings(v, w, 1, top, ink) + edge_crossings(v + (size_t)(h - 1) * w, w, 1, bottom, ink) +
+                    edge_crossings(v, h, w, left, ink) + edge_crossings(v + w - 1, h, w, right, ink);
     for (int y = h - 1; y >= 0; y--) /* the rows to their places, the last first: none is overwritten unread */
         memmove(v + (size_t)(y + pad) * W + pad, v + (size_t)y * w, (size_t)w * sizeof(float));
     for (int y = 0; y < H; y++) {
@@ -1371,6 +1390,7 @@ static void pad_frame(plane *p, int pad, float *t) {
         memcpy(row + pad, e, (size_t)w * sizeof(float));
     }
     p->w = W, p->h = H;
+    return crossings;
 }
 
 /* The ink of a region of the source, in its working copy; *scale gets working pixels per source
@@ -1388,14 +1408,17 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     k.frame = (int)lround(big * *scale); /* a page's lines are as thick here as in the whole photo */
     k.p.w = w, k.p.h = h;
     int rc = working_copy(s, x0, y0, rw, rh, &k.p, name, err);
-    if (rc == 0 && pad) pad_frame(&k.p, pad, k.ink[0]); /* ink[0] and ink[1]: 2 n floats, free here */
+    /* ink[0] and ink[1], 2 n floats, are free until find_ink */
+    int crossings = rc == 0 && pad ? pad_frame(&k.p, pad, k.ink[0]) : 0;
     if (rc || find_ink(&k, m, name, err)) {
         free(k.mem);
         return -1;
     }
     m->mem = k.mem;
     m->pad = pad; /* below: the copy as find_ink left it (a desk made paper), its scratch free */
-    m->edge_says_light = m->light && !pad && edge_light(&k.p, k.t);
+    float ink;
+    m->edge_says_light = m->light && !pad && edge_light(&k.p, k.t, &ink);
+    m->crossings = crossings;
     return 0;
 }
 
@@ -1456,14 +1479,15 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
      * the ink was read light on dark where the frame's edges are light paper (the paper between
      * thick strokes taken for ink), or no ink was found (the paper's model and the noise made of
      * strokes). Read again with paper around it, that reading is taken where its digit stays in
-     * the frame, and, where the first found none, meets 3 of its sides on a frame that is no page
-     * (a blank page, or a page whose lines pad_frame cut short, stays refused). A 1 cropped to its
-     * own width has its own reading (tall_stroke). */
+     * the frame, and, where the first found none, meets 3 of its sides in a frame whose edges ink
+     * crosses CROSSINGS_MAX times at most (a blank page stays refused, and so does a page of
+     * squared paper with a digit too small on it, whose grid pad_frame cut short). A 1 cropped to
+     * its own width has its own reading (tall_stroke). */
     if (rc || (!m.tall && (box_in_frame(&m, &inside) >= 3 || (m.light && !m.edge_says_light)))) {
         ink_map m2;
         mnist_err e2;
         int met = read_photo(d, 1, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
-        if (met >= 0 && inside && (rc == 0 || (met >= 3 && !m2.page))) {
+        if (met >= 0 && inside && (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX))) {
             if (rc == 0) ink_map_free(&m);
             m = m2, rc = 0;
         } else if (met >= 0) {
