@@ -1269,7 +1269,8 @@ static int thicken(ink_map *m, int r) {
     float *g = calloc((size_t)gw * gh * 2, sizeof(float)), *t = g + (size_t)gw * gh;
     if (!g) return -1;
     for (int y = 0; y < bh; y++)
-        memcpy(g + (size_t)(y + r) * gw + r, m->ink.v + (size_t)(y + m->bb.y0) * w + m->bb.x0, (size_t)bw * sizeof(float));
+        memcpy(g + (size_t)(y + r) * gw + r, m->ink.v + (size_t)(y + m->bb.y0) * w + m->bb.x0,
+               (size_t)bw * sizeof(float));
     for (int y = r; y < r + bh; y++) /* rows outside the box's are empty, and stay so in t */
         for (int x = 0; x < gw; x++) {
             const float *row = g + (size_t)y * gw;

@@ -785,6 +785,31 @@ static void thick_tight(void) {
     }
 }
 
+/* Squared paper with a digit too small on it to find (a 1 of 8 pixels), a tall page and a wide one:
+ * no ink is found, and read again with paper added around it (as a frame cropped tight is), the
+ * grid, cut short there, would pass for a digit meeting the frame's sides (read as a 1 and a 4).
+ * Ink crosses those edges over a hundred times, a digit's a few: they are refused. */
+static void grid_pages(void) {
+    static const int size[][3] = {{200, 700, 12}, {900, 160, 14}};
+    mnist_rng r;
+    mnist_rng_seed(&r, 101);
+    for (int i = 0; i < 2; i++) {
+        int w = size[i][0], h = size[i][1], gap = size[i][2];
+        float *v = malloc((size_t)w * h * sizeof(float)), x[MNIST_PIXELS];
+        for (int y = 0; y < h; y++)
+            for (int c = 0; c < w; c++)
+                v[(size_t)y * w + c] = (c % gap < 2 || y % gap < 2 ? 0.55f : 0.85f) + 0.01f * (float)mnist_rng_gauss(&r);
+        for (int y = h / 2; y < h / 2 + 8; y++) v[(size_t)y * w + w / 3] = 0.1f;
+        buf b = png(v, w, h, 1);
+        mnist_err err;
+        check(prepare(&b, "grid.png", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "grid.png: no clear ink"),
+              "squared paper %dx%d, lines every %d pixels, a digit too small on it to find, is refused: %s", w, h, gap,
+              err.msg);
+        free(b.b);
+        free(v);
+    }
+}
+
 /* A dark strip of desk along the top of a photo, which a 1 meets: the strip is not a stroke of the
  * digit (tight_crops' rule took it as one, a bar along the top: a T, read as an 8), and the 1 is
  * prepared as it is on plain paper. */
@@ -887,6 +912,7 @@ int main(void) {
     tight_ones();
     thick_tight();
     thin_tight_one();
+    grid_pages();
     strip_meets_stroke();
     solid_strip();
     exif_orientations();
