@@ -200,6 +200,9 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
                     (unsigned long long)ph, (double)pw * (double)ph / 1e6, MNIST_MAX_IMAGE_PIXELS);
     if (!stbi_info_from_memory(bytes, (int)len, w, h, nc))
         return errf(err, "%s: not a PNG, JPEG, BMP, GIF, TGA or PNM image (%s)", name, stb_reason(why, sizeof why));
+    /* a BMP stored top row first says so by a negative height, which stb_image's info passes on as it
+     * is (its decoder takes the height's size, and flips) */
+    if (len >= 2 && bytes[0] == 'B' && bytes[1] == 'M' && *h < 0 && *h > INT_MIN) *h = -*h;
     if (*w < 1 || *h < 1) return errf(err, "%s: the image is %dx%d", name, *w, *h);
     if ((uint64_t)*w * (uint64_t)*h > MNIST_MAX_IMAGE_PIXELS)
         return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %u pixels", name, *w, *h,

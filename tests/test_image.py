@@ -150,6 +150,29 @@ def main():
           f"on JPEG, the decoders' rounding moves inputs by at most {jpeg_worst:.0f}/255 "
           f"(at most {jpeg_moved} of 784 in an image)")
 
+    # A BMP stored top row first (a negative height in its header, as Windows' own writers may store it):
+    # stb_image's info gave the height as it is stored, and the image was refused as "100x-100"
+    seven = Image.new("RGB", (120, 100), (225, 225, 225))
+    ImageDraw.Draw(seven).line([(35, 20), (80, 20), (55, 85)], fill=(30, 30, 90), width=9)
+    up = os.path.join(tmp, "bottom-up.bmp")
+    seven.save(up)
+    b = bytearray(open(up, "rb").read())
+    off, (w, h), bpp = struct.unpack_from("<I", b, 10)[0], struct.unpack_from("<ii", b, 18), struct.unpack_from("<H", b, 28)[0]
+    stride = (w * bpp + 31) // 32 * 4
+    rows = [bytes(b[off + i * stride:off + (i + 1) * stride]) for i in range(h)]
+    b[off:off + h * stride] = b"".join(reversed(rows))
+    struct.pack_into("<i", b, 22, -h)
+    down = os.path.join(tmp, "top-down.bmp")
+    open(down, "wb").write(b)
+    p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", down)
+    row = json.loads(p.stdout) if p.returncode == 0 else {}
+    check(p.returncode == 0 and np.array_equal(np.array(row.get("input", []), np.float32), lab_input(Image, down)),
+          f"a top-down BMP (negative height) reads as Pillow reads it: {p.stderr.strip()}")
+    p = run("predict", "--model", model, "--json", "--show", up, down)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    check(p.returncode == 0 and len(rows) == 2 and rows[0]["input"] == rows[1]["input"],
+          f"the MNIST recipe reads a top-down BMP as its bottom-up twin: {p.stderr.strip()}")
+
     # 2. The model file from numpy: probabilities as numpy's forward pass gives them, on Pillow's inputs.
     worst, n = 0.0, 0
     for f, is_jpeg in images:
