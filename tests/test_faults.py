@@ -493,6 +493,28 @@ def test_outputs(tmp, data):
         refused(f"show --out {target}", p, 1, "--out", target, needle)
         check(p.stdout == "", f"show --out {target}: refused before any digit is drawn: {p.stdout[:60]!r}")
 
+    # an output onto a file of the data set the command reads (raw, or the .gz that a raw file beside it
+    # would hide): refused before anything is read or trained (show --out wrote its PNG over the test
+    # labels, train --save its model over the training images)
+    before = [open(os.path.join(data, n), "rb").read() for n in NAMES]
+    model = os.path.join(tmp, "data-outputs.safetensors")
+    safetensors(model, [784, 10])
+    for args, flag, name in ((["show", "--split", "test", "--out"], "--out", NAMES[3]),
+                             (["show", "--out"], "--out", NAMES[0] + ".gz"),
+                             (["eval", "--model", model, "--confusion"], "--confusion", NAMES[2]),
+                             (["eval", "--model", model, "--errors"], "--errors", NAMES[3]),
+                             (["train", *d[3:], "--epochs", "1", "--save"], "--save", NAMES[0]),
+                             (["train", *d[3:], "--epochs", "1", "--log"], "--log", NAMES[1]),
+                             (["train", *d[3:], "--epochs", "1", "--checkpoint"], "--checkpoint", NAMES[2] + ".gz"),
+                             (["train", *d[3:], "--epochs", "1", "--plot"], "--plot", NAMES[3])):
+        target = os.path.join(data, ".", name)
+        p = run(args[0], "--data", data, "--no-verify", *args[1:], target)
+        refused(f"{args[0]} {flag} onto the data file {name}", p, 2, flag, target, "data file")
+        check(p.stdout == "", f"{args[0]} {flag} onto the data file {name}: refused before it began: {p.stdout[:60]!r}")
+    check([open(os.path.join(data, n), "rb").read() for n in NAMES] == before and
+          not any(os.path.exists(os.path.join(data, n + ".gz")) for n in NAMES),
+          "the data files are left as they were, and no .gz was written beside them")
+
     # --log a FIFO that no process reads: refused, not waited on (it hung before training, forever);
     # one that is read takes the records
     fifo = os.path.join(tmp, "log-fifo")

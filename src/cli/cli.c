@@ -382,6 +382,23 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, in
     return 0;
 }
 
+int cli_check_not_data(const char *cmd, const char *flagname, const char *path, const char *flag_dir) {
+    const mnist_dataset *ds = mnist_dataset_get(cli_dataset);
+    char dir[4096], file[4200];
+    mnist_err err;
+    if (!ds || mnist_dataset_dir(dir, sizeof dir, ds, flag_dir, &err)) return 0; /* cli_load_data says why */
+    for (int f = 0; f < MNIST_NFILES; f++)
+        for (int gz = 0; gz < 2; gz++) {
+            snprintf(file, sizeof file, "%s/%s%s", dir, ds->files[f].name, gz ? ".gz" : "");
+            if (cli_same_file(path, file)) {
+                fprintf(stderr, "mnist %s: %s %s is the data file %s, which this command reads: give the output "
+                        "its own name\n", cmd, flagname, path, file);
+                return 2;
+            }
+        }
+    return 0;
+}
+
 /* path with its folder resolved (realpath: no ".", "..", symbolic links or doubled '/'), so that
  * two names of a file not yet written compare equal; path itself when the folder cannot be. */
 static void canonical(const char *path, char *out, size_t cap) {

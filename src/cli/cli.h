@@ -63,6 +63,9 @@ int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, co
  * takes new files; when `replaced` (written whole, then renamed over it: models, checkpoints,
  * charts) also no device or FIFO. Else prints one line naming flag and path, and returns 1. */
 int cli_check_output(const char *cmd, const char *flagname, const char *path, int replaced);
+/* 0 when path (an output, given as flagname) is none of the files of cli_dataset's folder (flag_dir, or
+ * the default), raw or .gz, that the command reads; else prints one line naming them and returns 2. */
+int cli_check_not_data(const char *cmd, const char *flagname, const char *path, const char *flag_dir);
 /* Whether paths a and b name the same file: the same string, or both exist as one file. */
 int cli_same_file(const char *a, const char *b);
 

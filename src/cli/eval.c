@@ -112,6 +112,11 @@ int cmd_eval(int argc, char **argv) {
         mnist_model_free(&m);
         return 2;
     }
+    for (int i = 0; i < 2; i++) /* the dataset is the model's, known now: no picture may replace its files */
+        if (outs[i][1] && cli_check_not_data("eval", outs[i][0], outs[i][1], dir)) {
+            mnist_model_free(&m);
+            return 2;
+        }
     mnist_data d;
     int loaded = cli_load_data(dir, !no_verify, &d);
     if (loaded) {

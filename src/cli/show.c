@@ -59,6 +59,7 @@ int cmd_show(int argc, char **argv) {
         fprintf(stderr, "mnist show: --count must be at least 1\n");
         return 2;
     }
+    if (out && cli_check_not_data("show", "--out", out, dir)) return 2;
     if (out && cli_check_output("show", "--out", out, 1)) return 1;
     mnist_data d;
     int loaded = cli_load_data(dir, !no_verify, &d);

@@ -446,7 +446,8 @@ static int check_outputs(const train_args *a) {
                              {"--plot", a->plot}};
     for (int i = 0; i < 5; i++) {
         if (!outs[i][1]) continue;
-        int bad = i && cli_check_output("train", outs[i][0], outs[i][1], i != 3); /* --log: appended */
+        int bad = i ? cli_check_not_data("train", outs[i][0], outs[i][1], a->dir) : 0;
+        if (!bad && i) bad = cli_check_output("train", outs[i][0], outs[i][1], i != 3); /* --log: appended */
         for (int j = 0; j < i && !bad; j++)
             if (outs[j][1] && cli_same_file(outs[i][1], outs[j][1])) {
                 fprintf(stderr, "mnist train: %s and %s are the same file (%s): give each its own\n", outs[j][0],
