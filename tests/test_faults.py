@@ -526,6 +526,16 @@ def test_outputs(tmp, data):
     p = run("train", *d, "--epochs", "1", "--log", fifo, timeout=20)
     got = reader.communicate(timeout=20)[0]
     check(p.returncode == 0 and got.startswith('{"epoch":0,'), f"train --log a FIFO that is read: {got[:40]!r}")
+    # with --plot: drawn from the run's own epochs, as the FIFO gives nothing back (it failed after the
+    # training, "--plot F: FIFO: not a regular file", status 1)
+    svg = os.path.join(tmp, "fifo-log.svg")
+    reader = subprocess.Popen(["cat", fifo], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)
+    p = run("train", *d, "--epochs", "2", "--log", fifo, "--plot", svg, timeout=20)
+    got = reader.communicate(timeout=20)[0]
+    check(p.returncode == 0 and p.stderr == "" and got.count('{"epoch":') == 2 and os.path.exists(svg)
+          and "test, epoch 1:" in open(svg).read(),
+          f"train --log a FIFO --plot: the chart of the run's 2 epochs (status {p.returncode}: {p.stderr.strip()!r})")
 
     # eval --errors when nothing is misread: said once, no picture, and no claim that one was written
     right = os.path.join(tmp, "all-right")

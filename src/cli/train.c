@@ -459,6 +459,13 @@ static int check_outputs(const train_args *a) {
     return 0;
 }
 
+/* Whether the --log file at path can be read back for --plot: a regular file (a FIFO or a terminal takes
+ * the records and gives none back). */
+static int log_readable(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* The state a run goes on from: st when resumed, else none. */
 static const mnist_run_state *resumed(const train_args *a, const mnist_run_state *st) { return a->resume ? st : NULL; }
 
@@ -481,7 +488,7 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
         fprintf(stderr,
                 "mnist train: note: %s has trained its %d epoch%s: nothing to do; --epochs N (more) goes on%s\n",
                 a->resume, a->o.epochs, a->o.epochs == 1 ? "" : "s",
-                a->plot && !a->log ? "; --plot drew nothing (give the run's --log to draw it)" : "");
+                a->plot && !log_readable(a->log) ? "; --plot drew nothing (give the run's --log to draw it)" : "");
     return 0;
 }
 
@@ -528,15 +535,18 @@ static int close_log(train_ui *ui, int status) {
     return status;
 }
 
-/* --plot: the whole run's curves, from the log when there is one (a resumed run appends to it),
- * else from the epochs of this command. 0, or 1 after the message. */
+/* --plot: the whole run's curves, from the log when it can be read back (a resumed run appends to it),
+ * else from the epochs of this command: a FIFO or a terminal as --log takes the records and gives none
+ * back (--plot failed there after the training, "not a regular file"), and a log whose writing failed
+ * holds only some. 0, or 1 after the message. */
 static int draw_plot(const train_args *a, const train_ui *ui) {
     mnist_epoch_stats *h = ui->hist;
     int n = ui->nhist, status = 0;
     mnist_err err;
-    if (a->log && !(h = malloc(CLI_MAX_LOG_RECORDS * sizeof *h)))
+    const char *log = log_readable(a->log) && !ui->log_failed ? a->log : NULL;
+    if (log && !(h = malloc(CLI_MAX_LOG_RECORDS * sizeof *h)))
         n = -1, snprintf(err.msg, sizeof err.msg, "out of memory");
-    else if (a->log && (n = mnist_read_log(a->log, h, CLI_MAX_LOG_RECORDS, &err)) > 0 && err.msg[0])
+    else if (log && (n = mnist_read_log(log, h, CLI_MAX_LOG_RECORDS, &err)) > 0 && err.msg[0])
         fprintf(stderr, "mnist train: --plot: warning: %s\n", err.msg); /* a last line cut short */
     if (n > 0 && mnist_plot_curves(a->plot, h, n, &err) == 0) {
         if (!a->json) printf("Wrote the training curves to %s\n", a->plot);
@@ -706,7 +716,7 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
      * first epoch, a new run has none to draw, as one of --epochs 0 has none (untrained says so), nor
      * one resumed with nothing to do and no --log (load_data's note says so) */
     int nothing = none || (status == 130 && !a->resume && ui.nhist == 0) ||
-                  (a->resume && !a->log && mnist_train_finished(&a->o, st)); /* the note said so */
+                  (a->resume && !log_readable(a->log) && mnist_train_finished(&a->o, st)); /* the note said so */
     if (a->plot && status != 1 && !nothing && draw_plot(a, &ui) && status == 0) status = 1;
     free(ui.hist);
     return status;
