@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -120,8 +121,14 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     const char *slash = strrchr(path, '/');
     int dirlen = slash ? (int)(slash - path + 1) : 0;
     const char *base = slash ? slash + 1 : path;
+    /* the temporary name is the file's, cut to leave room for its 12 more bytes in the folder's longest
+     * name (a name of 244 to 255 bytes could not be written: "File name too long") */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", dirlen ? dirlen : 1, dirlen ? path : ".");
+    long most = pathconf(dir, _PC_NAME_MAX);
+    int keep = (int)((most > 12 ? most : NAME_MAX) - 12);
     if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path ||
-        snprintf(a->tmp, sizeof a->tmp, "%.*s.%s.tmp-XXXXXX", dirlen, path, base) >= (int)sizeof a->tmp)
+        snprintf(a->tmp, sizeof a->tmp, "%.*s.%.*s.tmp-XXXXXX", dirlen, path, keep, base) >= (int)sizeof a->tmp)
         return errf(err, "%s: path too long", path);
     struct stat st; /* the rename would replace a device, FIFO or folder by a plain file */
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))

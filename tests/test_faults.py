@@ -493,6 +493,27 @@ def test_outputs(tmp, data):
         refused(f"show --out {target}", p, 1, "--out", target, needle)
         check(p.stdout == "", f"show --out {target}: refused before any digit is drawn: {p.stdout[:60]!r}")
 
+    # long names: one of 250 bytes is written (its temporary name beside it, 12 bytes longer, was too long
+    # for the folder: the run trained, then failed), one past the folder's 255 refused before training
+    names = {flag: os.path.join(tmp, flag[2] * (250 - len(ext)) + ext)
+             for flag, ext in (("--save", ".st"), ("--checkpoint", ".ckpt"), ("--plot", ".svg"))}
+    p = run("train", *d, "--epochs", "1", *[x for kv in names.items() for x in kv])
+    check(p.returncode == 0 and all(os.path.isfile(n) for n in names.values()),
+          f"train --save, --checkpoint and --plot of 250-byte names write them: {p.stderr.strip()[-120:]!r}")
+    long_png = os.path.join(tmp, "o" * 246 + ".png")
+    p = run("show", "--data", data, "--no-verify", "--out", long_png)
+    check(p.returncode == 0 and os.path.isfile(long_png),
+          f"show --out a 250-byte name writes it: {p.stderr.strip()[-120:]!r}")
+    check(not [f for f in os.listdir(tmp) if ".tmp-" in f], "no temporary file is left beside them")
+    for n in list(names.values()) + [long_png]:
+        if os.path.exists(n):
+            os.remove(n)
+    too_long = os.path.join(tmp, "x" * 253 + ".st")
+    for flag in ("--save", "--checkpoint", "--plot", "--log"):
+        p = run("train", *d, "--epochs", "1", flag, too_long)
+        refused(f"train {flag} of a 256-byte name", p, 1, flag, "256 bytes", "longer than the 255")
+        check("Epoch" not in p.stdout, f"train {flag} of a 256-byte name: refused before training")
+
     # an output onto a file of the data set the command reads (raw, or the .gz that a raw file beside it
     # would hide): refused before anything is read or trained (show --out wrote its PNG over the test
     # labels, train --save its model over the training images)

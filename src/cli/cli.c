@@ -373,6 +373,13 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, in
     }
     char dir[PATH_MAX];
     folder_of(path, dir, sizeof dir);
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    long most = pathconf(dir, _PC_NAME_MAX); /* -1 for a folder that is not there: said below */
+    if (most > 0 && strlen(base) > (size_t)most) {
+        fprintf(stderr, "mnist %s: %s %s: its name is %zu bytes, longer than the %ld a name may have in %s\n", cmd,
+                flagname, path, strlen(base), most, dir);
+        return 1;
+    }
     /* a replaced file is written beside itself under a temporary name: its folder must take new files */
     if ((replaced || access(path, F_OK) != 0) && access(dir, W_OK | X_OK) != 0) {
         fprintf(stderr, "mnist %s: %s %s: cannot write in the folder %s: %s\n", cmd, flagname, path, dir,
