@@ -146,6 +146,20 @@ def test_resume_log(tmp, data):
               f"--resume with a --log of {label}: refused, the file as it was ({text(p.stderr).strip()!r})")
 
 
+def test_closed_stdout(tmp, data):
+    """A standard output closed by the caller (>&-) is not the --log: the log opened as descriptor 1 and
+    took every line printed, its records among them; the output fails as a closed one does."""
+    log = os.path.join(tmp, "closed-stdout.jsonl")
+    p = subprocess.run([MNIST, "train", "--data", data, "--no-verify", "--layers", "784,16,10", "--batch", "2",
+                        "--threads", "1", "--epochs", "2", "--log", log], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
+    lines = open(log).read().splitlines() if os.path.exists(log) else []
+    check(p.returncode == 1 and "writing the standard output failed" in text(p.stderr) and len(lines) == 2
+          and all(line.startswith('{"epoch":') for line in lines),
+          f"train --log with the standard output closed: the log holds its 2 records only, the output fails "
+          f"(status {p.returncode}, log {lines[:3]!r}, {text(p.stderr).strip()!r})")
+
+
 def test_version():
     """mnist --version: the version (MNIST_VERSION of include/mnist.h) and what the build holds."""
     import re
@@ -357,6 +371,7 @@ def main():
         dataset(data)
         test_epochs_zero(tmp, data)
         test_resume_log(tmp, data)
+        test_closed_stdout(tmp, data)
         test_version()
         test_numbers()
         test_flag_twice(data)

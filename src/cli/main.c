@@ -1,6 +1,8 @@
 /* main.c: the mnist command: dispatch to a command. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -36,7 +38,19 @@ static void version(void) {
            b.sparse ? "yes" : "no", b.sparse ? "AVX-512" : "dense products: a build without AVX-512");
 }
 
+/* A standard stream closed by whoever started us (>&-) would be the first file the command opens: a
+ * --log opened as descriptor 1 took all that was printed, its records among the lines. Each closed
+ * one is held by /dev/null, opened the other way, so that using it fails as it did closed (EBADF). */
+static void hold_closed_streams(void) {
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY); /* the lowest free: fd itself */
+            if (got > 2) close(got);
+        }
+}
+
 int main(int argc, char **argv) {
+    hold_closed_streams();
     if (argc < 2) {
         main_usage(stderr);
         return 2;
