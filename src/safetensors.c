@@ -30,6 +30,9 @@ _Static_assert(sizeof(float) == 4, "float must be IEEE 754 binary32");
 
 #define MAX_HEADER 100000000      /* the reference reader's limit on N */
 #define MAX_JSON_INT 9007199254740992.0 /* 2^53: larger doubles are not exact integers */
+/* JSON values in a header at most: a model's holds a few hundred (20 tensors of 8 and the metadata),
+ * and each costs the parser about 64 bytes however short its text: a 60 MB header of "0," took 2.4 GB */
+#define MAX_VALUES 100000
 
 /* Model files hold only finite floats: training stops when its model stops being finite, and
  * predict, eval and serve would answer NaN for a model holding one. -1 with "PATH: DOING NAME holds
@@ -323,14 +326,18 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
             return errf(err, "%s: header holds control byte 0x%02x at byte %llu", path, (unsigned)buf[i], (unsigned long long)i);
     if (hlen == 0 || buf[0] != '{') return errf(err, "%s: header does not start with '{'", path);
     /* a \u0000 in a string: cJSON would end the string there, and "layers.0.kernel\u0000x" would
-     * pass for "layers.0.kernel" (or one metadata value for another) */
+     * pass for "layers.0.kernel" (or one metadata value for another); the values counted, before
+     * the parser allocates them */
+    uint64_t values = 1;
     for (uint64_t i = 0, in = 0; i < hlen; i++)
         if (buf[i] == '"') in = !in;
         else if (in && buf[i] == '\\' && i + 1 < hlen) {
             if (i + 5 < hlen && !memcmp(buf + i + 1, "u0000", 5))
                 return errf(err, "%s: header holds a NUL (\\u0000) in a string at byte %llu", path, (unsigned long long)i);
             i++; /* the escaped character, a quote or a backslash among them */
-        }
+        } else if (!in && (buf[i] == ',' || buf[i] == '[' || buf[i] == '{') && ++values > MAX_VALUES)
+            return errf(err, "%s: header holds more than %d JSON values (a model's holds a few hundred)", path,
+                        MAX_VALUES);
     const char *end = NULL;
     cJSON *root = *rootp = cJSON_ParseWithLengthOpts(buf, (size_t)hlen, &end, 0);
     if (!root) {

@@ -268,6 +268,22 @@ def test_models(tmp, data):
         if "NaN" in label:  # predict read it too, and printed "probability":nan (found in review)
             refused(f"predict --json with a model file with {label}", run("predict", "--json", "--model", path, png),
                     1, path, needle)
+    # A header of 16 MB that is eight million tiny JSON values: the parser spends about 64 bytes on each
+    # (a 60 MB one took 2.4 GB and 7 s before it was refused), so their count is bounded before it parses.
+    # The peak memory is the command's own: measured in a Python process that has it as its one child.
+    many = os.path.join(tmp, "many-values.safetensors")
+    h = b'{"__metadata__":{"a":[' + b"0," * 8_000_000 + b"0]}}"
+    with open(many, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+    probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.stderr.strip())")
+    q = subprocess.run([sys.executable, "-c", probe, MNIST, "predict", "--model", many, png], capture_output=True,
+                       text=True, timeout=120)
+    rc, peak, err = (q.stdout.strip().split(" ", 2) + ["", "", ""])[:3]
+    check(rc == "1" and "more than 100000 JSON values" in err and many in err and int(peak or 1 << 30) < 300_000,
+          f"a model file whose header is 8 million JSON values: refused in {int(peak or 0) // 1024} MB "
+          f"(status {rc}: {err!r})")
+
     fifo = os.path.join(tmp, "model-fifo")
     os.mkfifo(fifo)  # opening it would wait for a writer forever
     refused("eval of a FIFO as model", run("eval", *d, "--model", fifo, timeout=20), 1, fifo, "not a regular file")
