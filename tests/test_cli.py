@@ -78,6 +78,10 @@ def test_epochs_zero(tmp, data):
     q = run("train", "--data", data, "--no-verify", "--threads", "1", "--resume", ck, "--epochs", "2", "--save", b)
     same = p.returncode == 0 and q.returncode == 0 and open(a, "rb").read() == open(b, "rb").read()
     check(same, f"the 0-epoch checkpoint resumed for 2 epochs is bit for bit a 2-epoch run ({text(q.stderr).strip()!r})")
+    # resumed with fewer --epochs than it has trained: its own count, not the flag's ("has trained its 1 epoch")
+    p = run("train", "--data", data, "--no-verify", "--resume", ck, "--epochs", "1")
+    check(one_line(p, 0, f"{ck} has trained 2 epochs, past --epochs 1: nothing to do", "more than 2"),
+          f"a run of 2 epochs resumed with --epochs 1: its 2 epochs said ({text(p.stderr).strip()!r})")
     # a finished run resumed with --plot: drawn from its --log, else nothing, said in the note's line
     # (it added "--plot F: no epochs to draw" and exited 1)
     done, log = os.path.join(tmp, "done.ckpt"), os.path.join(tmp, "done.jsonl")

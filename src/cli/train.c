@@ -484,11 +484,15 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
         fprintf(stderr, "mnist train: %s%s%s\n", a->resume ? a->resume : "", a->resume ? ": " : "", err.msg);
         return a->resume ? 1 : 2;
     }
-    if (a->resume && mnist_train_finished(&a->o, st)) /* --plot draws the run from its --log, or nothing */
-        fprintf(stderr,
-                "mnist train: note: %s has trained its %d epoch%s: nothing to do; --epochs N (more) goes on%s\n",
-                a->resume, a->o.epochs, a->o.epochs == 1 ? "" : "s",
+    if (a->resume && mnist_train_finished(&a->o, st)) { /* --plot draws the run from its --log, or nothing */
+        /* a run past the --epochs given has trained its own count, not that (it said "its 2 epochs" of 4) */
+        char past[64] = "";
+        if (st->epoch > a->o.epochs) snprintf(past, sizeof past, ", past --epochs %d", a->o.epochs);
+        int done = st->epoch > a->o.epochs ? st->epoch : a->o.epochs;
+        fprintf(stderr, "mnist train: note: %s has trained %s%d epoch%s%s: nothing to do; --epochs N (more than %d) "
+                "goes on%s\n", a->resume, past[0] ? "" : "its ", done, done == 1 ? "" : "s", past, done,
                 a->plot && !log_readable(a->log) ? "; --plot drew nothing (give the run's --log to draw it)" : "");
+    }
     return 0;
 }
 
