@@ -190,6 +190,12 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     if (len > INT_MAX) return errf(err, "%s: %zu bytes is too large a file", name, len);
     const char *no = unsupported(bytes, len);
     if (no) return errf(err, "%s: %s images are not supported (PNG, JPEG, BMP, GIF, TGA, PNM are)", name, no);
+    /* the PNM kinds stb_image does not read: "not a ... PNM image" (unknown image type) was false of them */
+    static const char *const pnm[] = {NULL, "plain PBM", "plain PGM", "plain PPM", "PBM", NULL, NULL, "PAM"};
+    if (len >= 3 && bytes[0] == 'P' && bytes[1] >= '1' && bytes[1] <= '7' && pnm[bytes[1] - '0'] &&
+        (bytes[2] == ' ' || (bytes[2] >= '\t' && bytes[2] <= '\r')))
+        return errf(err, "%s: a %s image (P%c): of the PNM kinds, binary PGM (P5) and PPM (P6) are read", name,
+                    pnm[bytes[1] - '0'], bytes[1]);
     long scans = jpeg_scans(bytes, len);
     if (scans > MAX_SCANS)
         return errf(err, "%s: a JPEG of %ld scans, over the limit of %d (encoders write about 10; each scan is a "

@@ -339,6 +339,11 @@ def test_images(tmp):
              ("a 16-bit PGM cut short", os.path.join(tmp, "cut16.pgm"), b"P5 8 8 65535\n" + bytes(127), "truncated"),
              ("a TGA cut short", os.path.join(tmp, "cut.tga"),
               struct.pack("<BBBHHBHHHHBB", 0, 0, 3, 0, 0, 0, 0, 0, 64, 64, 8, 0) + bytes(1000), "truncated"),
+             # PNM kinds stb_image does not read were "not a PNG, JPEG, BMP, GIF, TGA or PNM image"
+             ("a PBM", os.path.join(tmp, "bits.pbm"), b"P4\n8 8\n" + bytes(8), "a PBM image (P4)", "P5", "P6"),
+             ("a plain PGM", os.path.join(tmp, "plain.pgm"), b"P2\n2 2\n255\n0 0\n0 0\n", "a plain PGM image (P2)"),
+             ("a PAM", os.path.join(tmp, "some.pam"), b"P7\nWIDTH 1\nHEIGHT 1\nDEPTH 1\nMAXVAL 255\nENDHDR\n\0",
+              "a PAM image (P7)"),
              ("an empty file", os.path.join(tmp, "empty.png"), b"", "empty"),
              ("a text file", os.path.join(tmp, "text.png"), b"not an image at all\n" * 4, "not a PNG"),
              ("a 10000x10000 PNG header", os.path.join(tmp, "huge.png"), png_header(10000, 10000), "over the limit"),
