@@ -183,6 +183,12 @@ def test_version():
     check("--version" in text(p.stdout), "mnist --help names --version")
     p = run("--version", "extra")
     check(one_line(p, 2, "--version"), f"mnist --version extra: a usage error ({text(p.stderr).strip()!r})")
+    # output that cannot be written fails these too, as it fails each command (they said nothing, status 0)
+    for args in (["--version"], ["--help"], ["help"], ["train", "--help"]):
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([MNIST, *args], stdout=full, stderr=subprocess.PIPE, timeout=60)
+        check(one_line(p, 1, "writing the standard output failed", "No space left"),
+              f"mnist {' '.join(args)} > /dev/full: status 1 and one line ({p.returncode}: {text(p.stderr).strip()!r})")
 
 
 def test_predict_stdin(tmp, data):

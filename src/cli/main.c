@@ -49,6 +49,18 @@ static void hold_closed_streams(void) {
         }
 }
 
+/* What went to stdout must have arrived (a full disk, a closed pipe): else one line says so (who:
+ * "mnist" or "mnist COMMAND"), and a status of 0 becomes 1. The status. */
+static int stdout_written(const char *who, int rc) {
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: writing the standard output failed%s%s\n", who, errno ? ": " : "",
+                errno ? strerror(errno) : "");
+        if (rc == 0) rc = 1;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
     hold_closed_streams();
     if (argc < 2) {
@@ -58,7 +70,7 @@ int main(int argc, char **argv) {
     int help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help");
     if (help && argc == 2) {
         main_usage(stdout);
-        return 0;
+        return stdout_written("mnist", 0); /* --help > /dev/full said nothing, and exited 0 */
     }
     if (!strcmp(argv[1], "--version")) {
         if (argc > 2) {
@@ -66,7 +78,7 @@ int main(int argc, char **argv) {
             return 2;
         }
         version();
-        return 0;
+        return stdout_written("mnist", 0);
     }
     char help_flag[] = "--help", *help_argv[] = {argv[0], argv[argc - 1], help_flag, NULL};
     if (help) { /* mnist help COMMAND: as mnist COMMAND --help */
@@ -80,15 +92,9 @@ int main(int argc, char **argv) {
     for (const command *c = commands; c->name; c++)
         if (!strcmp(argv[1], c->name)) {
             cli_command = c->name;
-            int rc = c->run(argc - 1, argv + 1);
-            /* what went to stdout must have arrived (a full disk, a closed pipe): else say so, and fail */
-            errno = 0;
-            if (fflush(stdout) != 0 || ferror(stdout)) {
-                fprintf(stderr, "mnist %s: writing the standard output failed%s%s\n", c->name, errno ? ": " : "",
-                        errno ? strerror(errno) : "");
-                if (rc == 0) rc = 1;
-            }
-            return rc;
+            char who[32];
+            snprintf(who, sizeof who, "mnist %s", c->name);
+            return stdout_written(who, c->run(argc - 1, argv + 1));
         }
     const char *near = cli_nearest(argv[1], strlen(argv[1]), &commands[0].name, sizeof *commands);
     fprintf(stderr, "mnist: unknown command '%s'%s%s%s (see 'mnist --help')\n", argv[1], near ? ": did you mean " : "",
