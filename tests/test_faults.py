@@ -602,6 +602,12 @@ def test_outputs(tmp, data):
         p = subprocess.run([MNIST, "eval", "--data", data, "--no-verify", "--model", model, "--json"],
                            stdout=devfull, stderr=subprocess.PIPE, text=True, timeout=60)
     refused("eval --json into a full device", p, 1, "standard output", "No space left")
+    # predict and train flush each line as it comes: the reason is the first failed flush's (the last
+    # one, with nothing left to write, has none: "writing the standard output failed" and no why)
+    for label, args in (("predict", ["predict", "--model", model, SAMPLE]), ("train", ["train", *d, "--epochs", "1"])):
+        with open("/dev/full", "w") as devfull:
+            p = subprocess.run([MNIST, *args], stdout=devfull, stderr=subprocess.PIPE, text=True, timeout=60)
+        refused(f"{label} into a full device", p, 1, "standard output", "No space left")
 
 
 def test_make_help():

@@ -424,6 +424,12 @@ int cli_same_file(const char *a, const char *b) {
     return !strcmp(ca, cb);
 }
 
+int cli_stdout_errno;
+
+void cli_flush(void) {
+    if (fflush(stdout) != 0 && !cli_stdout_errno) cli_stdout_errno = errno;
+}
+
 /* ---- JSON ----------------------------------------------------------- */
 
 const char *cli_json_number(char *out, double v, int digits) {

@@ -66,6 +66,10 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, in
 /* 0 when path (an output, given as flagname) is none of the files of cli_dataset's folder (flag_dir, or
  * the default), raw or .gz, that the command reads; else prints one line naming them and returns 2. */
 int cli_check_not_data(const char *cmd, const char *flagname, const char *path, const char *flag_dir);
+/* fflush(stdout) for the lines a command prints as it goes; the errno of the first that fails is kept
+ * in cli_stdout_errno, for the message at the end (the last flush, with nothing left, has none). */
+void cli_flush(void);
+extern int cli_stdout_errno;
 /* Whether paths a and b name the same file: the same string, or both exist as one file. */
 int cli_same_file(const char *a, const char *b);
 

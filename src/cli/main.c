@@ -54,8 +54,8 @@ static void hold_closed_streams(void) {
 static int stdout_written(const char *who, int rc) {
     errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "%s: writing the standard output failed%s%s\n", who, errno ? ": " : "",
-                errno ? strerror(errno) : "");
+        int e = errno ? errno : cli_stdout_errno; /* a flush along the way failed: this one had nothing left */
+        fprintf(stderr, "%s: writing the standard output failed%s%s\n", who, e ? ": " : "", e ? strerror(e) : "");
         if (rc == 0) rc = 1;
     }
     return rc;

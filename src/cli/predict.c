@@ -165,7 +165,7 @@ int cmd_predict(int argc, char **argv) {
                 cli_json_print(err.msg);
                 printf("}\n");
             }
-            fflush(stdout);
+            cli_flush();
             failed++;
             continue;
         }
@@ -202,7 +202,7 @@ int cmd_predict(int argc, char **argv) {
             printf("\n");
             if (show) cli_show_input(x);
         }
-        fflush(stdout);
+        cli_flush();
     }
     free(xs), free(ps), free(slot), free(errs);
     mnist_model_free(&m);

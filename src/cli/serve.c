@@ -572,7 +572,7 @@ int cmd_serve(int argc, char **argv) {
            bound, threads);
     if (strcmp(host, "127.0.0.1") && strcmp(host, "::1") && strcmp(host, "localhost"))
         fprintf(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
-    fflush(stdout);
+    cli_flush();
 
     signal(SIGPIPE, SIG_IGN);
     cli_catch_sigint(1);

@@ -76,7 +76,7 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
         if (s->valid.n) printf("%-*s%.4f\n", w, "Validation accuracy:", s->valid.accuracy);
         printf("%-*s%.4f\n", w, "Test accuracy:", s->test.accuracy);
     }
-    fflush(stdout);
+    cli_flush();
     return 0;
 }
 
@@ -509,7 +509,7 @@ static void print_banner(const train_args *a, const mnist_model *m, const mnist_
            o->optimizer == MNIST_SGD ? "SGD" : o->optimizer == MNIST_ADAM ? "Adam" : "momentum", o->lr,
            o->schedule == MNIST_COSINE ? " (cosine)" : o->schedule == MNIST_STEP ? " (step)" : "", o->batch, nb,
            nb == 1 ? "" : "es", o->epochs, o->epochs == 1 ? "" : "s");
-    fflush(stdout);
+    cli_flush();
 }
 
 /* How mnist_train's rc ends the command: its error, or the note of a Ctrl-C, then the model saved
