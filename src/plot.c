@@ -209,14 +209,6 @@ static void panel(FILE *f, int x0, int y0, const char *title, const mnist_epoch_
 #undef PY
 }
 
-static int finish(atomic_file *a, const char *path, mnist_err *err) {
-    if (ferror(a->f)) {
-        atomic_abort(a);
-        return errf(err, "%s: write failed", path);
-    }
-    return atomic_commit(a, err);
-}
-
 int mnist_plot_curves(const char *path, const struct mnist_epoch_stats_ *s, int n, mnist_err *err) {
     if (n < 1) return errf(err, "%s: no epochs to plot", path);
     atomic_file a;
@@ -235,7 +227,7 @@ int mnist_plot_curves(const char *path, const struct mnist_epoch_stats_ *s, int 
         lx += 40 + 7 * (int)strlen(curves[k].name);
     }
     fprintf(f, "</svg>\n");
-    return finish(&a, path, err);
+    return atomic_commit(&a, err); /* says why a write failed: 'write failed' did not */
 }
 
 /* Escape text for SVG. */
@@ -287,5 +279,5 @@ int mnist_plot_confusion(const char *path, const int conf[MNIST_CLASSES][MNIST_C
                     Y0 + i * CELL + CELL / 2 + 4, t > 0.6 ? "white" : "black", conf[i][j]);
         }
     fprintf(f, "</svg>\n");
-    return finish(&a, path, err);
+    return atomic_commit(&a, err); /* says why a write failed: 'write failed' did not */
 }

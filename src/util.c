@@ -169,6 +169,7 @@ int atomic_commit(atomic_file *a, mnist_err *err) {
         failed = 1;
         e = errno;
     }
+    if (failed && !e) e = EIO; /* a write that failed before (ferror) and left no errno */
     if (failed) unlink(a->tmp);
     pending_drop(a);
     if (failed) return errf(err, "%s: write failed: %s (the previous file, if any, is unchanged)", a->path, strerror(e));

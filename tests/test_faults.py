@@ -602,6 +602,15 @@ def test_outputs(tmp, data):
         p = subprocess.run([MNIST, "eval", "--data", data, "--no-verify", "--model", model, "--json"],
                            stdout=devfull, stderr=subprocess.PIPE, text=True, timeout=60)
     refused("eval --json into a full device", p, 1, "standard output", "No space left")
+    # an SVG that fails as it is written (past the file size limit, or a full disk): the reason said, the
+    # previous chart kept (the charts said "write failed" and nothing more)
+    chart = os.path.join(tmp, "confusion.svg")
+    open(chart, "w").write("<svg/>\n")
+    p = run("eval", "--data", data, "--no-verify", "--model", model, "--confusion", chart, limit_bytes=1000)
+    refused("eval --confusion on a full disk", p, 1, chart, "write failed: File too large", "unchanged")
+    check(open(chart).read() == "<svg/>\n" and not [f for f in os.listdir(tmp) if ".tmp-" in f],
+          "the previous chart is kept, and no temporary file is left")
+
     # predict and train flush each line as it comes: the reason is the first failed flush's (the last
     # one, with nothing left to write, has none: "writing the standard output failed" and no why)
     for label, args in (("predict", ["predict", "--model", model, SAMPLE]), ("train", ["train", *d, "--epochs", "1"])):
