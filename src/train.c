@@ -279,6 +279,10 @@ static int train_pass(run *r, int epoch, int i0, double *loss, mnist_epoch_stats
         if (ahead) l = r->losses[i - i0];
         else if (r->b->train_step(r->b, r->perm + (size_t)i * r->o->batch, r->o->batch, (float)es->lr, &l, err))
             return -1;
+        if (!isfinite(l) && (long)epoch * r->nb + i == 0) /* measured before any step: no rate is to blame */
+            return errf(err, "the loss became %s at the first step, before any update: the initial model's outputs "
+                             "are not finite (its init's scale is probably too large); nothing was saved from this run",
+                        isnan(l) ? "NaN" : "infinite");
         if (!isfinite(l))
             return errf(err, "the loss became %s at epoch %d, step %d: training stopped (the learning rate %g "
                              "is probably too high); nothing was saved from this run",

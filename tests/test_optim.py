@@ -243,6 +243,14 @@ def main():
                            capture_output=True, text=True)
         check(p.returncode == 1 and "learning rate" in p.stderr and not os.path.exists(path),
               f"a run diverging on an epoch's last step (lr {lr}) stops, exit 1, nothing saved: {p.stderr.strip()}")
+    # An initial model whose outputs overflow: the first loss, measured before any step, is NaN. No rate
+    # is to blame (it said "the learning rate 0.001 is probably too high"): the init's scale is.
+    p = subprocess.run([MNIST, "train", "--data", tmp, "--no-verify", "--layers", "784,64,10", "--batch", "2",
+                        "--epochs", "1", "--activation", "relu", "--init-scale", "1e30", "--save", path],
+                       capture_output=True, text=True)
+    check(p.returncode == 1 and "before any update" in p.stderr and "init" in p.stderr and
+          "learning rate" not in p.stderr and not os.path.exists(path),
+          f"an initial model that overflows stops at once, its init blamed, not the rate: {p.stderr.strip()}")
     subprocess.run(["rm", "-rf", tmp])
     return status()
 
