@@ -26,6 +26,7 @@
 #define THIN 1.5           /* strokes thinner than this in the 28x28 input are thickened ... */
 #define STROKE 2.0         /* ... to this, MNIST's median (see photo_stroke_width) */
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
+#define FLAT 3             /* ink this many times as wide as tall is no digit (MNIST's: 2.2 at most) */
 
 /* ---- the working copy --------------------------------------------------- */
 
@@ -1496,6 +1497,13 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
         }
     }
     if (rc) return -1;
+    /* a dash, or a line along the page, scaled to the box reads as some digit: say so */
+    int bw = m.bb.x1 - m.bb.x0, bh = m.bb.y1 - m.bb.y0;
+    if (bw > FLAT * bh) {
+        ink_map_free(&m);
+        return errf(err, "%s: no clear digit: the ink is %.1f times as wide as it is tall, as none of MNIST's 60000 "
+                    "training digits is (2.2 at most)", name, (double)bw / bh);
+    }
     rc = fit_box(&m, x, name, err);
     /* A fine pen drawn large leaves strokes thinner than MNIST's: thicken them where they were
      * found and fit again. Growing the ink by r on every side takes a stroke of width w in the
