@@ -79,9 +79,9 @@ int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err) {
     } else if ((v = nonempty_env("MNIST_DATA"))) {
         n = snprintf(out, cap, "%s", v);
     } else if ((v = nonempty_env("XDG_CACHE_HOME"))) {
-        n = snprintf(out, cap, "%s/mnist", v);
+        n = path_join(out, cap, v, "mnist", "");
     } else if ((v = nonempty_env("HOME"))) {
-        n = snprintf(out, cap, "%s/.cache/mnist", v);
+        n = path_join(out, cap, v, ".cache/mnist", "");
     } else {
         return errf(err, "no data folder: HOME is not set; set MNIST_DATA to the folder for the dataset");
     }
@@ -93,17 +93,17 @@ int mnist_dataset_dir(char *out, size_t cap, const mnist_dataset *ds, const char
     if ((dir && dir[0]) || !strcmp(ds->name, "mnist")) return mnist_data_dir(out, cap, dir, err);
     char base[4096];
     if (mnist_data_dir(base, sizeof base, NULL, err)) return -1;
-    int n = snprintf(out, cap, "%s/%s", base, ds->name);
+    int n = path_join(out, cap, base, ds->name, "");
     if (n < 0 || (size_t)n >= cap) return errf(err, "data folder name too long (%d bytes)", n);
     return 0;
 }
 
 int mnist_data_file(char *out, size_t cap, const char *dir, const mnist_file_info *f, mnist_err *err) {
     struct stat st;
-    int n = snprintf(out, cap, "%s/%s", dir, f->name);
-    if (n < 0 || (size_t)n >= cap) return errf(err, "%s/%s: path too long", dir, f->name);
+    int n = path_join(out, cap, dir, f->name, "");
+    if (n < 0 || (size_t)n >= cap) return errf(err, "%.*s/%s: path too long", dir_length(dir), dir, f->name);
     if (stat(out, &st) == 0) return 1;
-    n = snprintf(out, cap, "%s/%s.gz", dir, f->name);
-    if (n < 0 || (size_t)n >= cap) return errf(err, "%s/%s.gz: path too long", dir, f->name);
+    n = path_join(out, cap, dir, f->name, ".gz");
+    if (n < 0 || (size_t)n >= cap) return errf(err, "%.*s/%s.gz: path too long", dir_length(dir), dir, f->name);
     return stat(out, &st) == 0 ? 1 : 0;
 }

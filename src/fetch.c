@@ -414,8 +414,9 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
                      int nm, mnist_err *err) {
     const mnist_fetch_opts *o = x->o;
     char dest[PATH_CAP], stale[PATH_CAP], url[2 * PATH_CAP], why[512];
-    int n = snprintf(dest, sizeof dest, "%s/%s.gz", dir, f->name);
-    if (n < 0 || (size_t)n >= sizeof dest) return errf(err, "%s/%s.gz: path too long", dir, f->name);
+    int n = path_join(dest, sizeof dest, dir, f->name, ".gz"); /* as mnist_data_file names it: check_present compares */
+    if (n < 0 || (size_t)n >= sizeof dest)
+        return errf(err, "%.*s/%s.gz: path too long", dir_length(dir), dir, f->name);
     int ok = check_present(o, dir, f, dest, stale, err);
     if (ok) return ok < 0 ? -1 : 0;
     if (!x->curl && curl_start(x, err)) return -1;

@@ -191,6 +191,16 @@ const char *shown(const char *s, char *buf, size_t cap) {
     return buf;
 }
 
+int dir_length(const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 0 && dir[n - 1] == '/') n--;
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+int path_join(char *out, size_t cap, const char *dir, const char *name, const char *ext) {
+    return snprintf(out, cap, "%.*s/%s%s", dir_length(dir), dir, name, ext);
+}
+
 int utf8_length(const unsigned char *p, size_t n) {
     if (n == 0) return 0;
     if (p[0] < 0x80) return 1;

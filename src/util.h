@@ -54,6 +54,13 @@ int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile
  * '?', "..." when cut (a name of terminal escapes, ESC[2J, stays off the user's terminal). */
 const char *shown(const char *s, char *buf, size_t cap);
 
+/* dir, one '/', name and ext ("" or ".gz") into out (cap bytes): the '/'s that end dir are dropped,
+ * so that a folder given as "data/" names "data/x", not "data//x" ("/" gives "/x"). snprintf's
+ * count: cap or more when out was too small. */
+int path_join(char *out, size_t cap, const char *dir, const char *name, const char *ext);
+/* The length of dir without the '/'s that end it, for "%.*s/%s" in a message as path_join joins. */
+int dir_length(const char *dir);
+
 /* The length of the well-formed UTF-8 sequence at p (n bytes there), 1 for an ASCII byte; 0 when
  * it is not one (a stray or overlong byte, a surrogate, past U+10FFFF, cut short). */
 int utf8_length(const unsigned char *p, size_t n);

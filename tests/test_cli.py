@@ -374,6 +374,23 @@ def test_fetch_leaves_no_folder(tmp, data):
           == ["note"], f"eval: only the folder it made goes ({os.listdir(os.path.join(there, 'kept'))})")
 
 
+def test_data_trailing_slash(tmp):
+    """--data DIR/ (a trailing '/', as a shell's completion leaves it): the files are named DIR/FILE in
+    messages, not DIR//FILE."""
+    folder = os.path.join(tmp, "slashed")
+    dataset(folder)
+    with open(os.path.join(folder, NAMES[0]), "wb") as f:
+        f.write(b"junk")
+    want = os.path.join(folder, NAMES[0])
+    p = run("show", "--data", folder + "/", "--no-verify")
+    check(one_line(p, 1, want + ":", "bad magic") and "//" not in text(p.stderr),
+          f"show --data DIR/: its file is DIR/FILE in the message ({text(p.stderr).strip()!r})")
+    out = os.path.join(folder, NAMES[3])
+    p = run("show", "--data", folder + "//", "--no-verify", "--out", out)
+    check(one_line(p, 2, f"is the data file {out},") and "//" not in text(p.stderr),
+          f"show --data DIR// --out a data file: named DIR/FILE ({text(p.stderr).strip()!r})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
     try:
@@ -390,6 +407,7 @@ def main():
         test_usage_lines()
         test_train_help()
         test_fetch_leaves_no_folder(tmp, data)
+        test_data_trailing_slash(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return status()

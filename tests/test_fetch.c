@@ -226,6 +226,9 @@ static void test_data_dir(void) {
     check(mnist_data_dir(out, sizeof out, NULL, &e) == 0 && !strcmp(out, "/m"), "data dir: $MNIST_DATA when NULL");
     unsetenv("MNIST_DATA");
     check(mnist_data_dir(out, sizeof out, NULL, &e) == 0 && !strcmp(out, "/x/mnist"), "data dir: $XDG_CACHE_HOME/mnist");
+    setenv("XDG_CACHE_HOME", "/x/", 1); /* one '/' between, as each join makes it (it said "/x//mnist") */
+    check(mnist_data_dir(out, sizeof out, NULL, &e) == 0 && !strcmp(out, "/x/mnist"), "data dir: $XDG_CACHE_HOME/ "
+          "gives /x/mnist: %s", out);
     setenv("XDG_CACHE_HOME", "", 1);
     check(mnist_data_dir(out, sizeof out, NULL, &e) == 0 && !strcmp(out, "/h/.cache/mnist"), "data dir: $HOME/.cache/mnist");
     unsetenv("XDG_CACHE_HOME");
@@ -249,6 +252,10 @@ static void test_data_file(void) {
     write_raw(want, "abc");
     check(mnist_data_file(p, sizeof p, dir, f, &e) == 1 && !strcmp(p, want), "data file: prefers the raw file");
     check(mnist_data_file(p, 8, dir, f, &e) == -1, "data file: path too long is an error");
+    char slashed[1100];
+    snprintf(slashed, sizeof slashed, "%s//", dir); /* --data DIR/: its files are DIR/name, not DIR//name */
+    check(mnist_data_file(p, sizeof p, slashed, f, &e) == 1 && !strcmp(p, want), "data file: a folder ending in '/' "
+          "joins with one: %s", p);
 }
 
 static void test_fetch_file_mirrors(void) {

@@ -396,7 +396,7 @@ int cli_check_not_data(const char *cmd, const char *flagname, const char *path, 
     if (!ds || mnist_dataset_dir(dir, sizeof dir, ds, flag_dir, &err)) return 0; /* cli_load_data says why */
     for (int f = 0; f < MNIST_NFILES; f++)
         for (int gz = 0; gz < 2; gz++) {
-            snprintf(file, sizeof file, "%s/%s%s", dir, ds->files[f].name, gz ? ".gz" : "");
+            path_join(file, sizeof file, dir, ds->files[f].name, gz ? ".gz" : "");
             if (cli_same_file(path, file)) {
                 fprintf(stderr, "mnist %s: %s %s is the data file %s, which this command reads: give the output "
                         "its own name\n", cmd, flagname, path, file);
@@ -412,7 +412,7 @@ static void canonical(const char *path, char *out, size_t cap) {
     char dir[PATH_MAX], real[PATH_MAX];
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     folder_of(path, dir, sizeof dir);
-    if (realpath(dir, real)) snprintf(out, cap, "%s/%s", real, base);
+    if (realpath(dir, real)) path_join(out, cap, real, base, "");
     else snprintf(out, cap, "%s", path);
 }
 
