@@ -181,6 +181,18 @@ def test_version():
           f"--version's CUDA answer agrees with --device cuda's ({facts!r}; {text(q.stderr).strip()!r})")
     p = run("--help")
     check("--version" in text(p.stdout), "mnist --help names --version")
+    # help's topics are its commands, help itself and --version (each said "unknown command")
+    usage = text(run("--help").stdout)
+    for topic in ("help", "--help", "-h"):
+        p = run("help", topic)
+        check(p.returncode == 0 and p.stderr == b"" and text(p.stdout) == usage,
+              f"mnist help {topic}: the usage, as mnist --help ({p.returncode}: {text(p.stderr).strip()!r})")
+    p = run("help", "--version")
+    check(p.returncode == 0 and p.stderr == b"" and text(p.stdout).startswith("usage: mnist --version\n")
+          and "CUDA backend" in text(p.stdout),
+          f"mnist help --version: what --version prints ({p.returncode}: {text(p.stderr).strip()!r})")
+    p = run("help", "nosuch")
+    check(one_line(p, 2, "unknown command 'nosuch'"), f"mnist help nosuch: unknown ({text(p.stderr).strip()!r})")
     p = run("--version", "extra")
     check(one_line(p, 2, "--version"), f"mnist --version extra: a usage error ({text(p.stderr).strip()!r})")
     # output that cannot be written fails these too, as it fails each command (they said nothing, status 0)

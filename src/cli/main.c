@@ -86,6 +86,16 @@ int main(int argc, char **argv) {
             fprintf(stderr, "mnist: help takes one COMMAND (see 'mnist --help')\n");
             return 2;
         }
+        const char *topic = argv[2];
+        if (!strcmp(topic, "help") || !strcmp(topic, "--help") || !strcmp(topic, "-h")) { /* help itself */
+            main_usage(stdout);
+            return stdout_written("mnist", 0);
+        }
+        if (!strcmp(topic, "--version")) {
+            printf("usage: mnist --version\n\nThe version, then what this build holds: the CUDA backend and the "
+                   "sparse first layer.\n");
+            return stdout_written("mnist", 0);
+        }
         argc = 3, argv = help_argv;
     }
     cli_catch_signals();
