@@ -1,7 +1,7 @@
 """test_cli.py: what the command says about itself and its edges: train --epochs 0, the --log of
 train --resume, --version, the numbers a flag takes, a flag given twice, predict from standard
 input, plot of a log cut short, the usage lines and their README headings, the helps' wording,
-and the data folder a failed automatic fetch leaves. Tiny data sets made here; nothing is
+and the data folder a failed fetch leaves. Tiny data sets made here; nothing is
 downloaded (the fetches go through a proxy that is not there)."""
 import os
 import shutil
@@ -350,10 +350,10 @@ def test_train_help():
 
 
 def test_fetch_leaves_no_folder(tmp, data):
-    """A failed automatic fetch (train, eval, show: data missing, no mirror answers) removes the empty
-    data folder it created, with the folders it created above it, and its advice says to make the
-    folder to place the files there by hand; a folder that was there stays, and so does anything in
-    it. The mirrors are reached through a proxy that is not there."""
+    """A failed fetch, automatic (train, eval, show: data missing, no mirror answers) or fetch's own,
+    removes the empty data folder it created, with the folders it created above it, and its advice
+    says to make the folder to place the files there by hand; a folder that was there stays, and so
+    does anything in it. The mirrors are reached through a proxy that is not there."""
     offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
                "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": "", "MNIST_DATA": ""}
     model = os.path.join(tmp, "fetch.safetensors")
@@ -361,7 +361,8 @@ def test_fetch_leaves_no_folder(tmp, data):
     top = os.path.join(tmp, "made")
     # its advice, to place the files by hand, says to make the folder (it named one no longer there)
     make = f"make the folder {os.path.join(top, 'a', 'b')} if it is not there and place the files"
-    for args in (["train", "--epochs", "1", "--layers", "784,16,10"], ["eval", "--model", model], ["show"]):
+    # fetch itself left the folder it made (the cleanup was the automatic fetch's only)
+    for args in (["train", "--epochs", "1", "--layers", "784,16,10"], ["eval", "--model", model], ["show"], ["fetch"]):
         p = run(*args, "--data", os.path.join(top, "a", "b"), env=offline, timeout=60)
         last = text(p.stderr).strip().splitlines()[-1:]
         check(p.returncode == 1 and last and "no mirror could provide it" in last[0] and not os.path.exists(top),
@@ -374,10 +375,14 @@ def test_fetch_leaves_no_folder(tmp, data):
     p = run("eval", "--model", model, env={**offline, "XDG_CACHE_HOME": xdg}, timeout=60)
     check(p.returncode == 1 and not os.path.exists(xdg), f"eval: a failed fetch into a new default folder leaves "
           f"none ({os.path.exists(xdg) and os.listdir(xdg)})")
+    p = run("fetch", env={**offline, "XDG_CACHE_HOME": xdg}, timeout=60)
+    check(p.returncode == 1 and not os.path.exists(xdg), f"fetch: a failed fetch into a new default folder leaves "
+          f"none ({os.path.exists(xdg) and os.listdir(xdg)})")
     there = os.path.join(tmp, "there")
     os.makedirs(there)
-    p = run("eval", "--model", model, "--data", there, env=offline, timeout=60)
-    check(p.returncode == 1 and os.path.isdir(there), "eval: a data folder that was there stays")
+    for args in (["eval", "--model", model], ["fetch"]):
+        p = run(*args, "--data", there, env=offline, timeout=60)
+        check(p.returncode == 1 and os.path.isdir(there), f"{args[0]}: a data folder that was there stays")
     os.makedirs(os.path.join(there, "kept"))
     with open(os.path.join(there, "kept", "note"), "w") as f:
         f.write("mine")

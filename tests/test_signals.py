@@ -49,7 +49,7 @@ def test_save(tmp):
 
 
 def test_fetch(tmp):
-    """Ctrl-C while a mirror stalls: the download stops, its partial file goes, status 130."""
+    """Ctrl-C while a mirror stalls: the download stops, its partial file goes, and the folder it made, status 130."""
     served = os.path.join(tmp, "served")
     os.makedirs(served)
     with open(os.path.join(served, "train-images-idx3-ubyte.gz"), "wb") as f:
@@ -70,8 +70,9 @@ def test_fetch(tmp):
         check(seen, "fetch from a stalling mirror: the download's temporary file appears")
         check(proc.returncode == 130 and "interrupted" in err,
               f"Ctrl-C stops fetch with status 130 and says so (status {proc.returncode}: {err.strip()[-200:]})")
-        check(os.path.isdir(data) and temps(data) == [] and os.listdir(data) == [],
-              f"the interrupted download leaves nothing in the data folder ({os.listdir(data)})")
+        # nothing is left: not the partial file, nor the folder this fetch made for it (left empty)
+        check(not os.path.exists(data), f"the interrupted download leaves nothing, not even the data folder it made "
+              f"({os.path.exists(data) and os.listdir(data)})")
     finally:
         server.kill()
         server.wait()

@@ -239,24 +239,6 @@ static void show_progress(void *ud, const char *file, double now, double total) 
     if (total > 0 && now >= total) fputc('\n', stderr);
 }
 
-int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors) {
-    mnist_fetch_opts o = {.mirrors = mirrors ? mirrors->items : NULL,
-                          .nmirrors = mirrors ? mirrors->n : 0,
-                          .log = log_line,
-                          .progress = isatty(2) ? show_progress : NULL,
-                          .cancel = &interrupted};
-    mnist_err err;
-    int was = soft;
-    cli_catch_sigint(1); /* Ctrl-C stops the download: mnist_fetch removes what it had written */
-    int rc = mnist_fetch(ds, dir, &o, &err);
-    cli_catch_sigint(was);
-    if (rc) {
-        fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
-        return interrupted ? 130 : 1;
-    }
-    return 0;
-}
-
 const char *cli_dataset = "mnist";
 const char *cli_command = "";
 
@@ -310,6 +292,27 @@ static void remove_made(const char *dir, const char *made) {
     }
 }
 
+int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors) {
+    mnist_fetch_opts o = {.mirrors = mirrors ? mirrors->items : NULL,
+                          .nmirrors = mirrors ? mirrors->n : 0,
+                          .log = log_line,
+                          .progress = isatty(2) ? show_progress : NULL,
+                          .cancel = &interrupted};
+    mnist_err err;
+    char made[PATH_MAX];
+    first_missing(dir, made, sizeof made);
+    int was = soft;
+    cli_catch_sigint(1); /* Ctrl-C stops the download: mnist_fetch removes what it had written */
+    int rc = mnist_fetch(ds, dir, &o, &err);
+    cli_catch_sigint(was);
+    if (rc) { /* the folder this fetch created, left empty, goes again */
+        remove_made(dir, made);
+        fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
+        return interrupted ? 130 : 1;
+    }
+    return 0;
+}
+
 int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
     const mnist_dataset *ds = mnist_dataset_get(cli_dataset);
     char dir[4096], path[4096];
@@ -327,13 +330,8 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
         }
         missing |= !found;
     }
-    char made[PATH_MAX];
-    first_missing(dir, made, sizeof made);
     int rc = missing && verify ? cli_fetch(ds, dir, NULL) : 0;
-    if (rc) { /* the folder this fetch created, left empty, goes again */
-        remove_made(dir, made);
-        return rc;
-    }
+    if (rc) return rc;
     if (mnist_data_load(d, ds, dir, verify, &err)) {
         fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return 1;

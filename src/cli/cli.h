@@ -44,7 +44,8 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
 const char *cli_nearest(const char *s, size_t len, const char *const *names, size_t stride);
 
 /* Fetch the dataset into dir, printing progress on a terminal; 0, or 1 (message printed), or 130
- * when Ctrl-C stopped it. */
+ * when Ctrl-C stopped it. After a failure, the folders it created (dir, and those above it) are
+ * removed where they are left empty. */
 int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors);
 /* The dataset that cli_load_data loads ("mnist" unless a --dataset flag said otherwise). */
 extern const char *cli_dataset;
