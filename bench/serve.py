@@ -70,7 +70,7 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--wrk-threads", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=0, help="server threads (default: all cores)")
+    ap.add_argument("--threads", type=int, default=0, help="server threads (default: the server's, one per core, at most 64)")
     ap.add_argument("--only", choices=["png", "png-lab", "pixels"])
     a = ap.parse_args()
     if not shutil.which("wrk"):

@@ -349,6 +349,18 @@ def test_train_help():
           f"train --help: --recipe best says it skips the training-set accuracy: {recipe and recipe.group(1)!r}")
 
 
+def test_serve_help():
+    """serve --help: --threads' default is one per core, at most 64, as the code takes it (it said 'all
+    cores'), and README says the same."""
+    import re
+    h = " ".join(text(run("serve", "--help").stdout).split())
+    threads = re.search(r"--threads N (.*?) --timeout", h)
+    check(threads and "at most 64" in threads.group(1),
+          f"serve --help: --threads' default says its cap of 64: {threads and threads.group(1)!r}")
+    readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
+    check("`--threads N` (default: one per core, at most 64)" in readme, "README: serve's --threads default, capped at 64")
+
+
 def test_fetch_leaves_no_folder(tmp, data):
     """A failed fetch, automatic (train, eval, show: data missing, no mirror answers) or fetch's own,
     removes the empty data folder it created, with the folders it created above it, and its advice
@@ -423,6 +435,7 @@ def main():
         test_plot_cut_short(tmp)
         test_usage_lines()
         test_train_help()
+        test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
         test_data_trailing_slash(tmp)
     finally:

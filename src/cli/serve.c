@@ -481,7 +481,7 @@ int cmd_serve(int argc, char **argv) {
         {"--host", F_STR, &host, "HOST", "address to listen on (default 127.0.0.1: this machine only)"},
         {"--port", F_INT, &port, "N", "port (default 8000; 0: any free one)"},
         {"--preprocess", F_STR, &prep_name, "P", "mnist (default: as MNIST was made) or lab (the lab's load_image)"},
-        {"--threads", F_INT, &threads, "N", "threads answering requests (default: all cores)"},
+        {"--threads", F_INT, &threads, "N", "threads answering requests (default: one per core, at most 64)"},
         {"--timeout", F_INT, &timeout, "S", "close a connection idle for S seconds (default 10)"},
         {"--log", F_BOOL, &log, NULL, "print a line per request to stderr"},
         {0}};
@@ -505,7 +505,7 @@ int cmd_serve(int argc, char **argv) {
         return 2;
     }
     if (load_mhd()) return 1;
-    if (threads == 0) {
+    if (threads == 0) { /* one per core, at most 64, as --help says; --threads N may ask for up to 256 */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n < 1 ? 1 : n > 64 ? 64 : (int)n;
     }
