@@ -367,6 +367,22 @@ def test_images(tmp):
     check(p.returncode == 0 and p.stdout.startswith("-3.png: "), f"predict -- -3.png reads the file: {p.stdout.strip()}")
     p = subprocess.run([MNIST, "predict", "--model", model, "-3.png"], capture_output=True, text=True, cwd=tmp)
     refused("predict -3.png without --", p, 2, "unknown flag '-3.png'")
+    # a control character in a file's name is escaped in the text output (\n, \t, \xNN), so that
+    # the error or the answer stays one line (a newline in it split the error in two); --json escapes
+    # it as JSON does
+    odd = os.path.join(tmp, "two\nlines\t\x1b.png")
+    with open(odd, "wb") as f:
+        f.write(b"not an image at all\n")
+    shown = os.path.join(tmp, "two\\nlines\\t\\x1b.png")
+    refused("predict on a file whose name holds a newline, a tab and ESC", run("predict", "--model", model, odd), 1,
+            shown + ": not a PNG")
+    p = run("predict", "--json", "--model", model, odd)
+    check(p.returncode == 1 and json.loads(p.stdout)["file"] == odd,
+          f"predict --json: the name as it is, JSON-escaped ({p.stdout.strip()!r})")
+    shutil.copy(SAMPLE, odd)
+    p = run("predict", "--model", model, odd)
+    check(p.returncode == 0 and p.stdout.count("\n") == 1 and p.stdout.startswith(shown + ": "),
+          f"predict on a good image whose name holds a newline: one line, the name escaped ({p.stdout!r})")
     fifo = os.path.join(tmp, "image-fifo.png")
     os.mkfifo(fifo)  # opening it would wait for a writer forever
     refused("predict on a FIFO", run("predict", "--model", model, fifo, timeout=20), 1, fifo, "regular file")

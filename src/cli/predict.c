@@ -20,6 +20,16 @@ void cli_show_input(const float *x) {
     printf("+\n");
 }
 
+/* s on out with its control characters escaped (\n, \t, \xNN), so that a file name holding one
+ * cannot split a line of the text output in two (--json escapes them as JSON does). */
+static void put_escaped(FILE *out, const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p == '\n') fputs("\\n", out);
+        else if (*p == '\t') fputs("\\t", out);
+        else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
+        else fputc(*p, out);
+}
+
 #define STDIN_NAME "standard input" /* "-": its name in every message and output line */
 
 /* The name that arg's image goes by: the file, or STDIN_NAME for "-". */
@@ -156,8 +166,10 @@ int cmd_predict(int argc, char **argv) {
         } else {
             bad = prepare(files.items[f], prep, x, &err) || mnist_predict(&m, x, 1, prob, &err);
         }
-        if (bad) {
-            fprintf(stderr, "mnist predict: %s\n", err.msg);
+        if (bad) { /* one line, whatever the file's name holds */
+            fputs("mnist predict: ", stderr);
+            put_escaped(stderr, err.msg);
+            fputc('\n', stderr);
             if (json) {
                 printf("{\"file\":");
                 cli_json_print(path);
@@ -194,7 +206,8 @@ int cmd_predict(int argc, char **argv) {
             }
             printf("}\n");
         } else {
-            printf("%s: %d%s%s (%.1f%%)", path, order[0], names ? " " : "", names ? names[order[0]] : "",
+            put_escaped(stdout, path);
+            printf(": %d%s%s (%.1f%%)", order[0], names ? " " : "", names ? names[order[0]] : "",
                    100.0 * prob[order[0]]);
             for (int i = 1; i < top; i++)
                 printf("%s%d%s%s %.1f%%", i == 1 ? "   next: " : ", ", order[i], names ? " " : "",
