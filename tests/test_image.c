@@ -728,13 +728,6 @@ static void tight_ones(void) {
     free(none);
 }
 
-/* Thick strokes cropped tight in a small photo, as MNIST's own digits are drawn (a pen a sixth of
- * the digit's height) and as a person crops a phone's photo of one: the frame is then as much
- * stroke as paper, and the paper's model (blocks of 4 pixels at least), the noise (the frame's
- * spread) and the choice between dark and light ink are made for paper around a digit. Before the
- * frame was read again with paper around it (pad_frame), on grey paper the 0 and the 8 "looked
- * blank" and the 6 read its hole as the digit (light ink on dark); now each gives the input it
- * gives with room around it. */
 /* A 1 of a fine pen cropped to its own width is thickened to MNIST's strokes as it is with room
  * around it: its input's strokes are 1.5 to 3 pixels wide (MNIST's median 2), cropped 0 and 1
  * pixels beside it, on white and on grey paper. Thickening grew the ink inside the frame only, so
@@ -763,6 +756,13 @@ static void thin_tight_one(void) {
     free(ink);
 }
 
+/* Thick strokes cropped tight in a small photo, as MNIST's own digits are drawn (a pen a sixth of
+ * the digit's height) and as a person crops a phone's photo of one: the frame is then as much
+ * stroke as paper, and the paper's model (blocks of 4 pixels at least), the noise (the frame's
+ * spread) and the choice between dark and light ink are made for paper around a digit. Before the
+ * frame was read again with paper around it (pad_frame), on grey paper the 0 and the 8 "looked
+ * blank" and the 6 read its hole as the digit (light ink on dark); now each gives the input it
+ * gives with room around it. */
 static void thick_tight(void) {
     enum { W = 120, H = 100 };
     static const double zero[][4] = {{0.2, 0.0, 0.5, 0.0}, {0.5, 0.0, 0.7, 0.25}, {0.7, 0.25, 0.7, 0.75},
