@@ -271,6 +271,9 @@ def test_errors(srv, blank_png):
     error_body(*post(json.dumps({"pixels": [0] * 783 + [2]}).encode()), 400, "a pixel over 1")
     error_body(*post(json.dumps({"pixels": [0] * 783 + ["0"]}).encode()), 400, "a pixel that is a string")
     error_body(*post(b"[" + b",".join([b"0"] * 784) + b"]"), 400, "a bare array")
+    one = "[" + ",".join(["0.5"] * 784) + "]"
+    code, _, body = post(f'{{"pixels": {one}, "pixels": [0]}}'.encode(), {"Content-Type": "application/json"})
+    check(code == 400 and "twice" in body.get("error", ""), f"\"pixels\" given twice is refused: {code} {body}")
     for blank in ([0] * 784, [0.001] * 784):
         code, _, body = post(json.dumps({"pixels": blank}).encode(), {"Content-Type": "application/json"})
         check(code == 400 and "no digit" in body.get("error", ""), f"blank pixels (ink {sum(blank):g}) are no digit: "

@@ -212,6 +212,11 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
                  "the JSON body needs \"pixels\": an array of %d numbers (28x28, row by row)", MNIST_PIXELS);
         goto done;
     }
+    for (const cJSON *k = px->next; k; k = k->next) /* cJSON keeps every copy of a key; its lookup takes the first */
+        if (k->string && strcmp(k->string, "pixels") == 0) {
+            snprintf(err->msg, sizeof err->msg, "the JSON body has \"pixels\" twice; send it once");
+            goto done;
+        }
     int n = 0;
     double ink = 0; /* the pixels' sum */
     for (const cJSON *v = px->child; v; v = v->next, n++) {
