@@ -233,8 +233,11 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
 
 /* ---- pictures (src/picture.c) ---------------------------------------- */
 
+/* At most this many images in one picture: 10000 are 604x74004 pixels and take 330 MB to
+ * encode, the whole training set would take 1.7 GB for a picture no viewer opens. */
+#define MNIST_PICTURE_MAX 10000
 /* Write n 28x28 images (n, 784) bytes, 0 background .. 255 ink, as a PNG grid of up to 10 a row,
- * each with its label (labels (n), or NULL for none) drawn under it. */
+ * each with its label (labels (n), or NULL for none) drawn under it; n at most MNIST_PICTURE_MAX. */
 int mnist_picture_png(const char *path, const uint8_t *images, const uint8_t *labels, int n, mnist_err *err);
 /* The same grid for misread images: the true label in amber, then the label read in red. */
 int mnist_picture_errors_png(const char *path, const uint8_t *images, const uint8_t *truth, const uint8_t *guess, int n,

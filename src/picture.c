@@ -38,8 +38,9 @@ static void write_to(void *f, void *data, int size) { fwrite(data, 1, (size_t)si
 static int grid_png(const char *path, const uint8_t *images, const uint8_t *labels, const uint8_t *guesses, int n,
                     mnist_err *err) {
     if (n < 1) return errf(err, "%s: no images to draw", path);
+    if (n > MNIST_PICTURE_MAX)
+        return errf(err, "%s: %d images are too many for one picture (at most %d)", path, n, MNIST_PICTURE_MAX);
     int cols = n < MAX_COLS ? n : MAX_COLS, rows = (n + cols - 1) / cols;
-    if (rows > (1 << 20) / CELL_H) return errf(err, "%s: %d images are too many for one picture", path, n);
     int W = PAD + cols * (CELL_W + PAD), H = PAD + rows * (CELL_H + PAD), stride = W * 3;
     uint8_t *img = malloc((size_t)H * stride);
     if (!img) return errf(err, "%s: out of memory for a %dx%d picture", path, W, H);

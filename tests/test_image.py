@@ -296,6 +296,12 @@ def main():
         heads = re.findall(r"train\[(\d+)\]: (\d)", p.stdout)
         check(heads == [(str(1 + k), str(labels[1 + k])) for k in range(6)],
               f"the terminal names each digit and its label: {heads}")
+    # a picture of at most 10000 digits (the whole training set took 1.7 GB to encode), refused before
+    # the data is read
+    big = os.path.join(tmp, "big.png")
+    p = run("show", "--data", os.path.join(tmp, "none"), "--count", "10001", "--out", big)
+    check(p.returncode == 2 and "at most 10000" in p.stderr and p.stderr.count("\n") == 1 and not os.path.exists(big),
+          f"show --count 10001 --out is refused in one line, exit 2: {p.returncode} {p.stderr.strip()}")
     # a row of digits as wide as $COLUMNS allows (stdout is not a terminal here), else 80 columns; a
     # value that is not a plain number is not taken (atoi read '99999999999' past an int)
     rows = {}

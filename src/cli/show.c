@@ -42,7 +42,7 @@ int cmd_show(int argc, char **argv) {
         {"--split", F_STR, &split_name, "S", "train (default) or test"},
         {"--index", F_INT, &index, "N", "the first digit shown (default 0)"},
         {"--count", F_INT, &count, "N", "how many digits, from --index on (default 1)"},
-        {"--out", F_STR, &out, "FILE.png", "also write them as a PNG grid with their labels"},
+        {"--out", F_STR, &out, "FILE.png", "also write them as a PNG grid with their labels (at most 10000)"},
         {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not MNIST's hashes)"},
         {0}};
     int p = cli_parse("show", "[flags]",
@@ -57,6 +57,11 @@ int cmd_show(int argc, char **argv) {
     }
     if (count < 1) {
         fprintf(stderr, "mnist show: --count must be at least 1\n");
+        return 2;
+    }
+    if (out && count > MNIST_PICTURE_MAX) {
+        fprintf(stderr, "mnist show: --out draws at most %d digits in one picture, not %d; draw the others with "
+                "--index %d\n", MNIST_PICTURE_MAX, count, index + MNIST_PICTURE_MAX);
         return 2;
     }
     if (out && cli_check_not_data("show", "--out", out, dir)) return 2;
