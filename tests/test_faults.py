@@ -416,6 +416,12 @@ def test_full_disk(tmp, data):
     p = run("train", *d, "--epochs", "0", "--layers", "784,16,10", "--save", fifo)
     refused("train --save over a FIFO", p, 1, fifo, "not a regular file")
     check(os.path.exists(fifo) and not os.path.isfile(fifo), "the FIFO is left as it was")
+    svg = os.path.join(tmp, "curves.svg")
+    p = run("train", *d, "--epochs", "1", "--batch", "2", "--save", target, "--plot", svg, limit_bytes=1 << 20)
+    check(p.returncode == 1 and "write failed" in p.stderr and os.path.isfile(svg)
+          and "Wrote the training curves" in p.stdout,
+          f"a --save that fails still leaves --plot's curves of the finished training: exit {p.returncode}, "
+          f"{p.stderr.strip()!r}")
 
 
 def rewrite_metadata(src, dst, change):

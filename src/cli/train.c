@@ -721,7 +721,8 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
      * one resumed with nothing to do and no --log (load_data's note says so) */
     int nothing = none || (status == 130 && !a->resume && ui.nhist == 0) ||
                   (a->resume && !log_readable(a->log) && mnist_train_finished(&a->o, st)); /* the note said so */
-    if (a->plot && status != 1 && !nothing && draw_plot(a, &ui) && status == 0) status = 1;
+    /* and a run whose --save or --log failed draws them all the same: the training went through */
+    if (a->plot && rc >= 0 && !nothing && draw_plot(a, &ui) && status == 0) status = 1;
     free(ui.hist);
     return status;
 }
