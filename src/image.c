@@ -171,8 +171,8 @@ static int orient(decoded *d, int o) {
     return 0;
 }
 
-/* A PNG's size from its IHDR chunk, for the case stb_image refuses to report one (over 2^30 pixels
- * it says only "unknown image type"); 0 when bytes do not begin a PNG. */
+/* A PNG's size from its IHDR chunk, for the cases stb_image refuses to report one (over 2^30 pixels,
+ * or none, it says only "unknown image type"); 0 when bytes do not begin a PNG. */
 static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
     static const uint8_t sig[12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
     if (n < 24 || memcmp(b, sig, sizeof sig) || memcmp(b + 12, "IHDR", 4)) return 0;
@@ -201,9 +201,13 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
         return errf(err, "%s: a JPEG of %ld scans, over the limit of %d (encoders write about 10; each scan is a "
                     "pass over the whole image)", name, scans, MAX_SCANS);
     uint64_t pw, ph;
-    if (png_size(bytes, len, &pw, &ph) && pw * ph > MNIST_MAX_IMAGE_PIXELS)
+    int png = png_size(bytes, len, &pw, &ph);
+    if (png && pw * ph > MNIST_MAX_IMAGE_PIXELS)
         return errf(err, "%s: %llux%llu is %.1f megapixels, over the limit of %u pixels", name, (unsigned long long)pw,
                     (unsigned long long)ph, (double)pw * (double)ph / 1e6, MNIST_MAX_IMAGE_PIXELS);
+    if (png && (pw == 0 || ph == 0)) /* stb_image: "unknown image type" */
+        return errf(err, "%s: a PNG of %llux%llu pixels: there is no picture in it", name, (unsigned long long)pw,
+                    (unsigned long long)ph);
     if (!stbi_info_from_memory(bytes, (int)len, w, h, nc))
         return errf(err, "%s: not a PNG, JPEG, BMP, GIF, TGA or PNM image (%s)", name, stb_reason(why, sizeof why));
     /* a BMP stored top row first says so by a negative height, which stb_image's info passes on as it

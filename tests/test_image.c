@@ -196,6 +196,12 @@ static void refusals(void) {
         check(mnist_image_prepare(huge, sizeof huge, "huge.png", (mnist_prep)prep, x, &err) &&
                   strstr(err.msg, "huge.png: 20000x20000 is 400.0 megapixels"),
               "a 20000x20000 header is refused before decoding (%s): %s", prep ? "lab" : "mnist", err.msg);
+    /* the same header of 0 rows: stb_image calls it "unknown image type" */
+    huge[20] = huge[21] = huge[22] = huge[23] = 0;
+    check(mnist_image_prepare(huge, sizeof huge, "none.png", MNIST_PREP_MNIST, x, &err) &&
+              strstr(err.msg, "none.png: a PNG of 20000x0 pixels"),
+          "a PNG of no rows is called that: %s", err.msg);
+    huge[22] = 0x4e, huge[23] = 0x20;
     float v[64 * 48];
     for (int i = 0; i < 64 * 48; i++) v[i] = (float)(i % 7) / 7;
     buf b = png(v, 64, 48, 1);
