@@ -38,8 +38,8 @@ double photo_stroke_width(const float *x);
  * the strongest strokes) and the whole photo's longer side in these pixels (frame: a region around
  * a small digit is looked at finer). Returns the bands taken away. */
 int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, float tau, float strokes, int frame);
-/* Makes a darker desk around a photographed page into paper, in p. scratch: 3 w h bytes; queue:
- * w h entries. Returns whether it found one. */
-int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue);
+/* Makes a darker desk around a photographed page into paper, in p, lit as the page is there.
+ * scratch: 3 w h bytes; queue: w h entries; flat: w h floats. Returns whether it found one. */
+int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat);
 
 #endif

@@ -3,6 +3,7 @@
  * copy (at most WORK_MAX a side): the desk before its ink is read, the lines on the ink as it is
  * read; both take away only what they are sure of. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "image.h"
@@ -179,7 +180,7 @@ int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, floa
 #define DESK_GAP 0.15   /* ... by this much of the light at least ... */
 #define DESK_STEP 0.6   /* ... and meets the page in a step: of the rise over 11 pixels, this share in 3 ... */
 #define DESK_SHARP 0.5  /* ... along this share of where they meet */
-#define DESK_FILL 0.6   /* the page fills this share of its box, at least, ... */
+#define DESK_FILL 0.85  /* the page fills this share of its convex hull, at least, ... */
 #define DESK_LIGHT 0.75 /* ... and is light over this share of it, ... */
 #define DESK_WIDE 0.25  /* ... this share of that light a 25th of the frame inside it */
 
@@ -226,46 +227,96 @@ static long flood(uint8_t *mark, const uint8_t *can, int w, int h, uint8_t id, u
     return tail;
 }
 
+/* v's bin of 64 over [0, 1] (NaN in the first) */
+static inline int level(float v) {
+    float l = v * 63.999f;
+    return !(l > 0) ? 0 : l >= 63 ? 63 : (int)l;
+}
+
+/* Otsu's cut of a histogram of 64 levels over [0, 1]: the value at and under which is the dark
+ * side; the two sides' means into dark_mean and light_mean. */
+static float otsu(const long hist[64], double *dark_mean, double *light_mean) {
+    double total = 0, n = 0, best = -1, w0 = 0, s0 = 0;
+    for (int l = 0; l < 64; l++) total += (double)l * hist[l], n += hist[l];
+    int cut = 0;
+    *dark_mean = 0, *light_mean = 1;
+    for (int l = 0; l < 63; l++) {
+        w0 += hist[l], s0 += (double)l * hist[l];
+        if (w0 == 0 || w0 == n) continue;
+        double m0 = s0 / w0, m1 = (total - s0) / (n - w0), between = w0 * (n - w0) * (m0 - m1) * (m0 - m1);
+        if (between > best) best = between, cut = l, *dark_mean = (m0 + 0.5) / 64, *light_mean = (m1 + 0.5) / 64;
+    }
+    return (cut + 1) / 64.0f;
+}
+
+/* Pixel corners, (y << 16 | x): rows first, then across, as a number's order gives them. */
+static int corner_order(const void *a, const void *b) {
+    uint32_t u = *(const uint32_t *)a, v = *(const uint32_t *)b;
+    return (u > v) - (u < v);
+}
+
+/* Twice the signed area of the triangle o, a, b (corners y << 16 | x) */
+static long cross(uint32_t o, uint32_t a, uint32_t b) {
+    long oy = (long)(o >> 16), ox = (long)(o & 0xffff);
+    return ((long)(a >> 16) - oy) * ((long)(b & 0xffff) - ox) - ((long)(a & 0xffff) - ox) * ((long)(b >> 16) - oy);
+}
+
+/* The area of the convex hull of the pixels marked id in m (w x h, h at most WORK_MAX): of the
+ * corners of each row's first and last such pixel, by Andrew's monotone chain. */
+static double hull_area(const uint8_t *m, int w, int h, uint8_t id) {
+    uint32_t pt[4 * WORK_MAX], hull[4 * WORK_MAX + 1];
+    int np = 0;
+    for (int y = 0; y < h && y < WORK_MAX; y++) {
+        int l = -1, r = -1;
+        for (int x = 0; x < w; x++)
+            if (m[(long)y * w + x] == id) r = x, l = l < 0 ? x : l;
+        if (l < 0) continue;
+        pt[np++] = (uint32_t)y << 16 | (uint32_t)l, pt[np++] = (uint32_t)y << 16 | (uint32_t)(r + 1);
+        pt[np++] = (uint32_t)(y + 1) << 16 | (uint32_t)l, pt[np++] = (uint32_t)(y + 1) << 16 | (uint32_t)(r + 1);
+    }
+    if (np < 3) return 0;
+    qsort(pt, (size_t)np, sizeof *pt, corner_order);
+    int k = 0;
+    for (int i = 0; i < np; i++) { /* one side */
+        while (k >= 2 && cross(hull[k - 2], hull[k - 1], pt[i]) <= 0) k--;
+        hull[k++] = pt[i];
+    }
+    for (int i = np - 2, lo = k + 1; i >= 0; i--) { /* and back along the other */
+        while (k >= lo && cross(hull[k - 2], hull[k - 1], pt[i]) <= 0) k--;
+        hull[k++] = pt[i];
+    }
+    long twice = 0;
+    for (int i = 0; i + 1 < k; i++)
+        twice += (long)(hull[i] & 0xffff) * (long)(hull[i + 1] >> 16) - (long)(hull[i + 1] & 0xffff) * (long)(hull[i] >> 16);
+    return fabs((double)twice) / 2;
+}
+
 /* A page photographed on a darker desk: the desk would read as ink, and the page's edge as the
  * largest stroke. Split the light at Otsu's threshold; the desk is the dark that reaches the
  * frame's edge (opened, so that lines and strokes do not reach it), when it runs along DESK_EDGE
  * of that edge, is darker than DESK_DARK of the page and by DESK_GAP, meets the page in a step
  * (not a vignette's slope) along DESK_SHARP of their border, and leaves one page (a fifth of the
- * frame, DESK_FILL of its box, DESK_LIGHT light, that light wide). The desk, grown by a 64th of
- * the frame (the sheet's soft edge, its shadow), becomes paper at the page's level. Returns
- * whether it did. */
-int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue) {
-    int w = p->w, h = p->h;
+ * frame, DESK_FILL of its convex hull, DESK_LIGHT light, that light wide). Returns whether it found one:
+ * then the desk, grown by a 64th of the frame (the sheet's soft edge, its shadow), is marked in
+ * scratch's last third, and page_level is the page's light. */
+static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *queue, double *page_level) {
     long n = (long)w * h;
-    /* Otsu over 64 levels */
     long hist[64] = {0};
-    for (long i = 0; i < n; i++) {
-        float v = p->v[i] * 63.999f;
-        hist[v <= 0 ? 0 : v >= 63 ? 63 : (int)v]++;
-    }
-    double total = 0, best = -1;
-    for (int l = 0; l < 64; l++) total += (double)l * hist[l];
-    double w0 = 0, s0 = 0, dark_mean = 0, light_mean = 1;
-    int cut = 0;
-    for (int l = 0; l < 63; l++) {
-        w0 += hist[l], s0 += (double)l * hist[l];
-        if (w0 == 0 || w0 == n) continue;
-        double m0 = s0 / w0, m1 = (total - s0) / (n - w0), between = w0 * (n - w0) * (m0 - m1) * (m0 - m1);
-        if (between > best) best = between, cut = l, dark_mean = (m0 + 0.5) / 64, light_mean = (m1 + 0.5) / 64;
-    }
-    float t = (cut + 1) / 64.0f;
+    for (long i = 0; i < n; i++) hist[level(v[i])]++;
+    double dark_mean, light_mean;
+    float t = otsu(hist, &dark_mean, &light_mean);
     /* the two halves far enough apart for a desk and a page (tested again on the parts found) */
     if (dark_mean > DESK_DARK * light_mean || light_mean - dark_mean < DESK_GAP) return 0;
     long perimeter = 2L * (w + h) - 4, dark_edge = 0; /* most photos stop here: paper at the edge */
-    for (int x = 0; x < w; x++) dark_edge += (p->v[x] <= t) + (p->v[(long)(h - 1) * w + x] <= t);
-    for (int y = 1; y < h - 1; y++) dark_edge += (p->v[(long)y * w] <= t) + (p->v[(long)y * w + w - 1] <= t);
+    for (int x = 0; x < w; x++) dark_edge += (v[x] <= t) + (v[(long)(h - 1) * w + x] <= t);
+    for (int y = 1; y < h - 1; y++) dark_edge += (v[(long)y * w] <= t) + (v[(long)y * w + w - 1] <= t);
     if (dark_edge < DESK_EDGE * perimeter) return 0;
     /* the dark, opened by a square of about a 25th of the frame's side: a page's lines and a pen's
      * strokes go, a desk around the page stays. Each pass counts the dark in a running window. */
     size_t bytes = (size_t)w * (size_t)h;
     uint8_t *dark_px = scratch, *tmp = dark_px + bytes, *out = tmp + bytes;
     int side = w > h ? w : h, r = side / 50 > 3 ? side / 50 : 3;
-    for (long i = 0; i < n; i++) dark_px[i] = p->v[i] <= t;
+    for (long i = 0; i < n; i++) dark_px[i] = v[i] <= t;
     square_morph(dark_px, tmp, w, h, r, 0);
     square_morph(dark_px, tmp, w, h, r, 1);
     /* the desk: that dark where it reaches the frame's edge, and all it touches */
@@ -283,20 +334,21 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue) {
      * of it is desk too, so that it meets the page where the light changes */
     square_morph(out, tmp, w, h, r + 1, 1);
     long desk = 0;
-    for (long i = 0; i < n; i++) desk += out[i] = out[i] && p->v[i] <= t;
+    for (long i = 0; i < n; i++) desk += out[i] = out[i] && v[i] <= t;
     if (edge < DESK_EDGE * perimeter || desk > 0.85 * n || desk < 0.03 * n) return 0;
     /* the page's light and the desk's: their means */
     double page = 0, dark = 0;
     long np = 0;
     for (long i = 0; i < n; i++)
-        if (out[i]) dark += p->v[i];
-        else if (p->v[i] > t) page += p->v[i], np++;
+        if (out[i]) dark += v[i];
+        else if (v[i] > t) page += v[i], np++;
     if (np < 0.1 * n) return 0;
     page /= np, dark /= desk;
     if (dark > DESK_DARK * page || page - dark < DESK_GAP) return 0;
     /* the page: the largest part of what the desk leaves, a fifth of the frame at least, filling
-     * DESK_FILL of its box (a page turned a little; not chalk strokes on a board, nor the cells
-     * between a grid's lines); all else becomes desk */
+     * DESK_FILL of its convex hull (a sheet turned as it may be: one five times as long as wide,
+     * turned 15 degrees, fills 0.43 of its box; not chalk strokes on a board, nor the cells between a grid's
+     * lines); all else becomes desk */
     int pages = 0, big = 0;
     long big_n = 0;
     for (long at = 0; at < n && pages < 250; at++) {
@@ -305,9 +357,9 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue) {
         box b;
         out[at] = id, queue[0] = (uint32_t)(at / w) << 16 | (uint32_t)(at % w);
         long size = flood(out, NULL, w, h, id, queue, 1, &b);
-        if (size > big_n) big_n = size, big = id, bb = b;
+        if (size > big_n) big_n = size, big = id;
     }
-    if (big_n < 0.2 * n || big_n < DESK_FILL * (double)(bb.x1 - bb.x0) * (bb.y1 - bb.y0)) return 0;
+    if (big_n < 0.2 * n || big_n < DESK_FILL * hull_area(out, w, h, (uint8_t)big)) return 0;
     /* a step where they meet: at each pixel of the desk's border with the page (not with the
      * desk's own lighter spots, a wood's grain or its lit side), of the rise from 5 pixels into the
      * desk to 6 into the page, DESK_STEP within the 3 in the middle */
@@ -319,7 +371,7 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue) {
             const long dir[4] = {1, -1, w, -w};
             for (int d = 0; d < 4; d++)
                 if (out[i + dir[d]] == big) {
-                    float near = p->v[i + 2 * dir[d]] - p->v[i - dir[d]], span = p->v[i + 6 * dir[d]] - p->v[i - 5 * dir[d]];
+                    float near = v[i + 2 * dir[d]] - v[i - dir[d]], span = v[i + 6 * dir[d]] - v[i - 5 * dir[d]];
                     sharp += span >= 0.5f * DESK_GAP && near >= DESK_STEP * span;
                     nstep++;
                 }
@@ -328,22 +380,207 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue) {
     long light = 0; /* mostly light: a page with a digit on it, not light strokes around dark loops */
     for (long i = 0; i < n; i++) {
         out[i] = out[i] != big;
-        light += !out[i] && p->v[i] > t;
+        light += !out[i] && v[i] > t;
     }
     if (light < DESK_LIGHT * big_n) return 0;
     /* and a sheet, not light strokes: its light is wide, a quarter of it a 25th of the frame from the
      * dark (a digit's loops closed by its strokes can pass all the rest) */
-    for (long i = 0; i < n; i++) tmp[i] = !out[i] && p->v[i] > t;
+    for (long i = 0; i < n; i++) tmp[i] = !out[i] && v[i] > t;
     uint8_t *wide = dark_px; /* done with */
     memcpy(wide, tmp, bytes);
     square_morph(wide, tmp, w, h, side / 25 > 2 ? side / 25 : 2, 0);
     long inner = 0;
     for (long i = 0; i < n; i++) inner += wide[i];
     if (inner < DESK_WIDE * light) return 0;
-    /* the desk, grown by a 64th of the side (the sheet's soft edge, its shadow), becomes paper */
+    /* the desk, grown by a 64th of the side (the sheet's soft edge, its shadow) */
     square_morph(out, tmp, w, h, side / 64 > 3 ? side / 64 : 3, 1);
-    for (long i = 0; i < n; i++)
-        if (out[i]) p->v[i] = (float)page;
+    *page_level = page;
     return 1;
 }
 
+
+/* ---- the light across a page on a desk ---------------------------------- */
+
+#define LIGHT_TERMS 5  /* the light's log: x, y, x^2, xy, y^2 */
+#define LIGHT_ROUNDS 12 /* fits, each from the split the one before leaves, at most */
+#define LIGHT_SAMPLES 128 /* pixels a side in the fit, at most */
+#define LIGHT_MIN_SIDE 100 /* pixels on the shorter side, at least, for a fit */
+#define LIGHT_OFF 1.25     /* a sample this far off its side's level, either way, is left out */
+#define LIGHT_LOG_MAX 8    /* a fit whose terms or levels reach this is no photo's light: one on too few samples */
+
+/* The log of the light at (x, y), each -1/2..1/2 across the frame: the quadratic c, its mean over
+ * the frame 0 (x^2 and y^2 average 1/12). */
+static inline double light_log(const double *c, double x, double y) {
+    return c[0] * x + c[1] * y + c[2] * (x * x - 1.0 / 12) + c[3] * x * y + c[4] * (y * y - 1.0 / 12);
+}
+
+/* exp(sign L) of the light (c) along row y of a w x h frame, at x = x0, x0 + step, ... (n of
+ * them), into out: along a row L is a quadratic in x, and its exp comes by two products a pixel.
+ * From x to x + d, L rises by d (c0 + c3 Y + c2 (2 X + d)) (X, Y, d across the frame): q, whose own
+ * ratio is s. */
+static void light_row(const double *c, int w, int h, int y, int x0, int step, int n, int sign, float *out) {
+    double Y = (y + 0.5) / h - 0.5, X = (x0 + 0.5) / w - 0.5, d = (double)step / w;
+    double e = exp(sign * light_log(c, X, Y)), q = exp(sign * d * (c[0] + c[3] * Y + c[2] * (2 * X + d)));
+    double s = exp(sign * 2 * c[2] * d * d);
+    for (int i = 0; i < n; i++) {
+        out[i] = (float)e;
+        e *= q, q *= s;
+    }
+}
+
+/* Solves a x = b for 7 unknowns (a row-major, both overwritten; x into b) by elimination with the
+ * largest pivot; -1 when a is singular. */
+#define FIT_N (LIGHT_TERMS + 2)
+static int solve(double a[FIT_N][FIT_N], double b[FIT_N]) {
+    for (int c = 0; c < FIT_N; c++) {
+        int piv = c;
+        for (int r = c + 1; r < FIT_N; r++)
+            if (fabs(a[r][c]) > fabs(a[piv][c])) piv = r;
+        if (fabs(a[piv][c]) < 1e-9 * (fabs(a[c][c]) + 1)) return -1;
+        for (int k = 0; k < FIT_N; k++) {
+            double tmp = a[c][k];
+            a[c][k] = a[piv][k], a[piv][k] = tmp;
+        }
+        double tb = b[c];
+        b[c] = b[piv], b[piv] = tb;
+        for (int r = 0; r < FIT_N; r++) {
+            if (r == c) continue;
+            double f = a[r][c] / a[c][c];
+            for (int k = c; k < FIT_N; k++) a[r][k] -= f * a[c][k];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int c = 0; c < FIT_N; c++) b[c] /= a[c][c];
+    return 0;
+}
+
+/* The terms of the light's quadratic at sample i of a grid of sw a row, step apart, in a w x h frame */
+static void light_terms(long i, int sw, int step, int w, int h, double f[LIGHT_TERMS]) {
+    double X = (step / 2 + (int)(i % sw) * step + 0.5) / w - 0.5, Y = (step / 2 + (int)(i / sw) * step + 0.5) / h - 0.5;
+    f[0] = X, f[1] = Y, f[2] = X * X - 1.0 / 12, f[3] = X * Y, f[4] = Y * Y - 1.0 / 12;
+}
+
+/* The light at pixel (x, y) of a w x h frame */
+static double light_at(const double *c, int w, int h, int x, int y) {
+    return exp(light_log(c, (x + 0.5) / w - 0.5, (y + 0.5) / h - 0.5));
+}
+
+/* The light across a page on a desk lit unevenly (brighter on one side, darker at the corners), under
+ * which the desk's lit side can be as light as the page's shaded side, and no one cut splits them:
+ * log v as the light's quadratic (light_log) plus one level for the dark side and one for the
+ * light, split at Otsu's cut of v over the light so far, fitted by least squares on a grid of at
+ * most LIGHT_SAMPLES pixels a side, until the split is the one before, LIGHT_ROUNDS times at most.
+ * c gets the quadratic, and flat v over
+ * the light, when what the light leaves may be a desk: two sides as far apart as find_desk wants,
+ * the dark along DESK_EDGE of the frame's edge (on most photos, paper at the edge, it is not, and
+ * flat is not written). Returns 1 then, else 0. */
+static int flatten(const float *v, int w, int h, float *flat, double c[LIGHT_TERMS]) {
+    /* the samples' v, log v and light in flat, free until the end: with a step of 3 at least, and
+     * sides of LIGHT_MIN_SIDE, each takes under a third of it */
+    int side = w > h ? w : h, step = side / LIGHT_SAMPLES > 3 ? side / LIGHT_SAMPLES : 3;
+    int sw = (w - step / 2 + step - 1) / step, sh = (h - step / 2 + step - 1) / step;
+    long ns = (long)sw * sh;
+    float *val = flat, *lv = flat + ns, *light = flat + 2 * ns;
+    /* the normal equations of the fit over all samples: those of the quadratic's terms are the
+     * same each round, but for the samples left out (below); each side's level takes in the sums
+     * over its own samples */
+    double pp[LIGHT_TERMS][LIGHT_TERMS] = {{0}}, pl[LIGHT_TERMS] = {0}, all_p[LIGHT_TERMS] = {0}, sum_l = 0;
+    for (long i = 0; i < ns; i++) {
+        int x = step / 2 + (int)(i % sw) * step, y = step / 2 + (int)(i / sw) * step;
+        double f[LIGHT_TERMS];
+        light_terms(i, sw, step, w, h, f);
+        val[i] = v[(long)y * w + x] > 1.0f / 255 ? v[(long)y * w + x] : 1.0f / 255; /* a log to take */
+        lv[i] = logf(val[i]);
+        light[i] = 1;
+        for (int r = 0; r < LIGHT_TERMS; r++) {
+            for (int k = 0; k < LIGHT_TERMS; k++) pp[r][k] += f[r] * f[k];
+            pl[r] += f[r] * lv[i], all_p[r] += f[r];
+        }
+        sum_l += lv[i];
+    }
+    memset(c, 0, LIGHT_TERMS * sizeof *c);
+    double dm = 0, lm = 0, level_of[2] = {0, 0}, last_dl = 0;
+    float t = 0;
+    long last_nd = -1, last_ne = -1;
+    for (int round = 0; round <= LIGHT_ROUNDS; round++) {
+        long hist[64] = {0};
+        for (long i = 0; i < ns; i++) hist[level(val[i] / light[i])]++;
+        t = otsu(hist, &dm, &lm);
+        if (round == LIGHT_ROUNDS) break; /* the split that the last light leaves */
+        /* the dark side's sums, and those of the samples left out: once a light is fitted, those
+         * off their side's level by over LIGHT_OFF (a pen's strokes, a shadow's edge), which would
+         * bend the light around them */
+        double dp[LIGHT_TERMS] = {0}, dl = 0, ep[LIGHT_TERMS][LIGHT_TERMS] = {{0}}, epl[LIGHT_TERMS] = {0};
+        double e1[LIGHT_TERMS] = {0}, el = 0;
+        long nd = 0, ne = 0;
+        for (long i = 0; i < ns; i++) {
+            double q = val[i] / light[i];
+            int dark = q <= t;
+            double f[LIGHT_TERMS];
+            if (round > 0 && (q > LIGHT_OFF * level_of[dark] || q * LIGHT_OFF < level_of[dark])) {
+                light_terms(i, sw, step, w, h, f);
+                for (int r = 0; r < LIGHT_TERMS; r++) {
+                    for (int k = 0; k < LIGHT_TERMS; k++) ep[r][k] += f[r] * f[k];
+                    epl[r] += f[r] * lv[i], e1[r] += f[r];
+                }
+                el += lv[i], ne++;
+            } else if (dark) {
+                light_terms(i, sw, step, w, h, f);
+                for (int r = 0; r < LIGHT_TERMS; r++) dp[r] += f[r];
+                dl += lv[i], nd++;
+            }
+        }
+        if (nd < ns / 100 || ns - ne - nd < ns / 100) return 0; /* a desk is 3% of the frame, a page 20% */
+        if (nd == last_nd && ne == last_ne && dl == last_dl) break; /* the split the light was fitted to */
+        last_nd = nd, last_ne = ne, last_dl = dl;
+        double a[FIT_N][FIT_N] = {{0}}, b[FIT_N] = {0};
+        for (int r = 0; r < LIGHT_TERMS; r++) {
+            for (int k = 0; k < LIGHT_TERMS; k++) a[r][k] = pp[r][k] - ep[r][k];
+            a[r][5] = a[5][r] = dp[r], a[r][6] = a[6][r] = all_p[r] - e1[r] - dp[r];
+            b[r] = pl[r] - epl[r];
+        }
+        a[5][5] = (double)nd, a[6][6] = (double)(ns - ne - nd), b[5] = dl, b[6] = sum_l - el - dl;
+        if (solve(a, b)) return 0;
+        for (int k = 0; k < FIT_N; k++) /* a light no photo has: a fit on too few samples */
+            if (!(fabs(b[k]) < LIGHT_LOG_MAX)) return 0;
+        memcpy(c, b, LIGHT_TERMS * sizeof *c);
+        level_of[1] = exp(b[5]), level_of[0] = exp(b[6]);
+        for (int r = 0; r < sh; r++) light_row(c, w, h, step / 2 + r * step, step / 2, step, sw, 1, light + (long)r * sw);
+    }
+    if (dm > DESK_DARK * lm || lm - dm < DESK_GAP) return 0;
+    long dark_edge = 0, perimeter = 2L * (w + h) - 4;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x += y == 0 || y == h - 1 || x == w - 1 ? 1 : w - 1)
+            dark_edge += v[(long)y * w + x] <= t * light_at(c, w, h, x, y);
+    if (dark_edge < DESK_EDGE * perimeter) return 0;
+    /* v over the light: times its inverse, a row at a time */
+    for (int y = 0; y < h; y++) {
+        float *row = flat + (long)y * w;
+        light_row(c, w, h, y, 0, 1, w, -1, row);
+        for (int x = 0; x < w; x++) row[x] *= v[(long)y * w + x];
+    }
+    return 1;
+}
+
+int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
+    int w = p->w, h = p->h;
+    long n = (long)w * h;
+    const uint8_t *desk = scratch + 2 * (size_t)n;
+    double page;
+    if (find_desk(p->v, w, h, scratch, queue, &page)) {
+        for (long i = 0; i < n; i++)
+            if (desk[i]) p->v[i] = (float)page;
+        return 1;
+    }
+    /* again with the light taken out: the desk becomes paper as the page would be lit there */
+    double c[LIGHT_TERMS];
+    if (!flat || (w < h ? w : h) < LIGHT_MIN_SIDE || !flatten(p->v, w, h, flat, c) ||
+        !find_desk(flat, w, h, scratch, queue, &page))
+        return 0;
+    for (int y = 0; y < h; y++) { /* flat, read, holds a row's light */
+        light_row(c, w, h, y, 0, 1, w, 1, flat);
+        for (int x = 0; x < w; x++)
+            if (desk[(long)y * w + x]) p->v[(long)y * w + x] = (float)page * flat[x];
+    }
+    return 1;
+}

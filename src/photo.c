@@ -896,7 +896,7 @@ done:
 }
 
 /* What finding ink in a w x h working copy needs, in one allocation, so that nothing is
- * allocated per pixel or per step: the copy, the ink of each reading, and scratch that each step uses in turn: page_on_desk's marks (3 n bytes, its queue in ink[0]); the
+ * allocated per pixel or per step: the copy, the ink of each reading, and scratch that each step uses in turn: page_on_desk's marks (3 n bytes, its queue in ink[0], its copy with the light taken out in ink[1]); the
  * paper interpolated across (gh x w floats), then the values for the order statistics and the
  * list of marked pixels (n floats); then the ink's marks (n bytes) and runs (h * (w + 1) / 2 at
  * most), in whose room mark_steps first makes its cells. Allocated memory takes the type of what
@@ -908,6 +908,7 @@ typedef struct {
     uint8_t *on;   /* ... then ink marks (h, w) ... */
     run *runs;     /* ... and runs */
     int frame;     /* the whole photo's longer side, in the copy's pixels (a region's copy is finer) */
+    int padded;    /* paper was added around the copy (pad_frame) */
     void *mem;
 } ink_work;
 
@@ -1163,7 +1164,9 @@ static int keep_ink(ink_work *k, int light, const paper *pp, int tall, box *bb, 
  * about even (a clean drawing), the one whose ink covers less. The digit is then kept from the
  * winner, or from the other reading where the winner holds none. m->ink points into k. */
 static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
-    page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0]); /* t: 4 n bytes at least */
+    /* t: 4 n bytes at least. A frame cropped tight has no desk around it, and the paper added
+     * around it (its edges' paper carried out) is no light to fit */
+    page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0], k->padded ? NULL : k->ink[1]);
     paper pp[2];
     float g[2][GRID * GRID];
     paper_grid(&pp[0], k->p.w, k->p.h);
@@ -1412,6 +1415,7 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     int rc = working_copy(s, x0, y0, rw, rh, &k.p, name, err);
     /* ink[0] and ink[1], 2 n floats, are free until find_ink */
     int crossings = rc == 0 && pad ? pad_frame(&k.p, pad, k.ink[0]) : 0;
+    k.padded = pad > 0;
     if (rc || find_ink(&k, m, name, err)) {
         free(k.mem);
         return -1;

@@ -9,9 +9,10 @@ paper: placed anywhere at any size, slanted a little, blurred, lit unevenly, noi
 the digit, and the MNIST digits themselves (28x28, light on dark). `mnist predict` must get at
 least 97% of the model's test accuracy right over all but the desk's and the tight crops' 560,
 and at least 93% of it on each of those kinds (80 each: one error is 1.25 points); on a desk, at
-least 85% of it (with the model trained here: 0.662, 69% of its accuracy, before the dark side of
+least 94% of it (with the model trained here: 0.662, 69% of its accuracy, before the dark side of
 a desk's edge was dropped; 0.713, 74%, after; 0.875, 91%, once faint smears beside the digit
-were dropped; 0.887, 92%, and slivers of desk along the frame's edge); cropped tight, at least
+were dropped; 0.887, 92%, and slivers of desk along the frame's edge; 0.950, 99%, once a desk
+was looked for again with the light taken out, and a long sheet turned was taken); cropped tight, at least
 90% of it (0.775, 81%, before such a frame was read again with paper around it; 0.900, 94%,
 after; on 300 of them, 0.94 to 0.97: a tight crop of a digit whose strokes are faint on one side
 or run off the frame is harder to read). None of the 28x28 digits may be refused. The samples
@@ -58,10 +59,10 @@ def main():
     for (kind, _, digit, _), f in zip(rows, files):
         total[kind] += 1
         right[kind] += got.get(f) == int(digit)
-    # a sheet on a desk is held to less: where the desk's light crosses the paper's, parts of the
-    # sheet's edge stay, and a narrow sheet reads as one light stroke (README, predict: "a page on
-    # a desk"); before the desk was looked for, 9% were read; and so is a photo cropped tight (above)
-    hard = {"desk": 0.85, "tight": 0.90}
+    # a sheet on a desk is held to less: a shadow across the sheet, or a part of its edge, can stay
+    # as ink (README, predict: "a page on a desk"); before the desk was looked for, 9% were read;
+    # and so is a photo cropped tight (above)
+    hard = {"desk": 0.94, "tight": 0.90}
     held = [k for k in total if k not in hard]
     n_held = sum(total[k] for k in held)
     overall = sum(right[k] for k in held) / n_held
