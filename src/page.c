@@ -261,12 +261,15 @@ static long cross(uint32_t o, uint32_t a, uint32_t b) {
     return ((long)(a >> 16) - oy) * ((long)(b & 0xffff) - ox) - ((long)(a & 0xffff) - ox) * ((long)(b >> 16) - oy);
 }
 
-/* The area of the convex hull of the pixels marked id in m (w x h, h at most WORK_MAX): of the
- * corners of each row's first and last such pixel, by Andrew's monotone chain. */
-static double hull_area(const uint8_t *m, int w, int h, uint8_t id) {
+/* The convex hull of the pixels marked id in m (w x h, h at most WORK_MAX), of the corners of each
+ * row's first and last such pixel, by Andrew's monotone chain: its area, and where each row's
+ * pixel centres cross it into lo[y] and hi[y] (lo over hi: the row misses it). */
+static double page_hull(const uint8_t *m, int w, int h, uint8_t id, float *lo, float *hi) {
     uint32_t pt[4 * WORK_MAX], hull[4 * WORK_MAX + 1];
     int np = 0;
-    for (int y = 0; y < h && y < WORK_MAX; y++) {
+    for (int y = 0; y < h; y++) {
+        lo[y] = 1, hi[y] = 0;
+        if (y >= WORK_MAX) continue;
         int l = -1, r = -1;
         for (int x = 0; x < w; x++)
             if (m[(long)y * w + x] == id) r = x, l = l < 0 ? x : l;
@@ -281,13 +284,22 @@ static double hull_area(const uint8_t *m, int w, int h, uint8_t id) {
         while (k >= 2 && cross(hull[k - 2], hull[k - 1], pt[i]) <= 0) k--;
         hull[k++] = pt[i];
     }
-    for (int i = np - 2, lo = k + 1; i >= 0; i--) { /* and back along the other */
-        while (k >= lo && cross(hull[k - 2], hull[k - 1], pt[i]) <= 0) k--;
+    for (int i = np - 2, low = k + 1; i >= 0; i--) { /* and back along the other, to the first */
+        while (k >= low && cross(hull[k - 2], hull[k - 1], pt[i]) <= 0) k--;
         hull[k++] = pt[i];
     }
     long twice = 0;
-    for (int i = 0; i + 1 < k; i++)
-        twice += (long)(hull[i] & 0xffff) * (long)(hull[i + 1] >> 16) - (long)(hull[i + 1] & 0xffff) * (long)(hull[i] >> 16);
+    for (int i = 0; i + 1 < k; i++) {
+        double x0 = hull[i] & 0xffff, y0 = hull[i] >> 16, x1 = hull[i + 1] & 0xffff, y1 = hull[i + 1] >> 16;
+        twice += (long)x0 * (long)y1 - (long)x1 * (long)y0;
+        if (y0 == y1) continue;
+        int a = (int)ceil(fmin(y0, y1) - 0.5), b = (int)floor(fmax(y0, y1) - 0.5);
+        for (int y = a < 0 ? 0 : a; y <= b && y < h; y++) {
+            float x = (float)(x0 + (y + 0.5 - y0) * (x1 - x0) / (y1 - y0));
+            if (lo[y] > hi[y]) lo[y] = hi[y] = x;
+            else lo[y] = x < lo[y] ? x : lo[y], hi[y] = x > hi[y] ? x : hi[y];
+        }
+    }
     return fabs((double)twice) / 2;
 }
 
@@ -297,8 +309,8 @@ static double hull_area(const uint8_t *m, int w, int h, uint8_t id) {
  * of that edge, is darker than DESK_DARK of the page and by DESK_GAP, meets the page in a step
  * (not a vignette's slope) along DESK_SHARP of their border, and leaves one page (a fifth of the
  * frame, DESK_FILL of its convex hull, DESK_LIGHT light, that light wide). Returns whether it found one:
- * then the desk, grown by a 64th of the frame (the sheet's soft edge, its shadow), is marked in
- * scratch's last third, and page_level is the page's light. */
+ * then the desk (but for the inside of the page's hull), grown by a 64th of the frame (the sheet's
+ * soft edge, its shadow), is marked in scratch's last third, and page_level is the page's light. */
 static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *queue, double *page_level) {
     long n = (long)w * h;
     long hist[64] = {0};
@@ -359,7 +371,8 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
         long size = flood(out, NULL, w, h, id, queue, 1, &b);
         if (size > big_n) big_n = size, big = id;
     }
-    if (big_n < 0.2 * n || big_n < DESK_FILL * hull_area(out, w, h, (uint8_t)big)) return 0;
+    float lo[WORK_MAX], hi[WORK_MAX]; /* the page's convex hull, each row's span */
+    if (h > WORK_MAX || big_n < 0.2 * n || big_n < DESK_FILL * page_hull(out, w, h, (uint8_t)big, lo, hi)) return 0;
     /* a step where they meet: at each pixel of the desk's border with the page (not with the
      * desk's own lighter spots, a wood's grain or its lit side), of the rise from 5 pixels into the
      * desk to 6 into the page, DESK_STEP within the 3 in the middle */
@@ -377,11 +390,25 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
                 }
         }
     if (nstep == 0 || sharp < DESK_SHARP * nstep) return 0;
-    long light = 0; /* mostly light: a page with a digit on it, not light strokes around dark loops */
-    for (long i = 0; i < n; i++) {
-        out[i] = out[i] != big;
-        light += !out[i] && v[i] > t;
+    /* the desk: all but the page, and but the inside of the page's hull, deeper in it than the
+     * desk's edge is grown below and was by the opening (a thick stroke that meets the sheet's edge
+     * is dark that reaches the frame's edge, but within the sheet) */
+    int m = (side / 64 > 3 ? side / 64 : 3) + r + 1;
+    float deep_lo[WORK_MAX], deep_hi[WORK_MAX];
+    for (int y = 0; y < h; y++) {
+        deep_lo[y] = 1, deep_hi[y] = 0;
+        if (y < m || y + m >= h) continue;
+        float a = lo[y - m], b = hi[y - m];
+        for (int d = -m; d <= m; d++) a = fmaxf(a, lo[y + d]), b = fminf(b, hi[y + d]);
+        deep_lo[y] = a + m, deep_hi[y] = b - m;
     }
+    long light = 0; /* mostly light: a page with a digit on it, not light strokes around dark loops */
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            long i = (long)y * w + x;
+            out[i] = out[i] != big && !(x + 0.5f >= deep_lo[y] && x + 0.5f <= deep_hi[y]);
+            light += !out[i] && v[i] > t;
+        }
     if (light < DESK_LIGHT * big_n) return 0;
     /* and a sheet, not light strokes: its light is wide, a quarter of it a 25th of the frame from the
      * dark (a digit's loops closed by its strokes can pass all the rest) */
@@ -562,25 +589,48 @@ static int flatten(const float *v, int w, int h, float *flat, double c[LIGHT_TER
     return 1;
 }
 
+/* The desk (marked in desk) in p made paper at the page's level, page, where the light is the
+ * same all over (c NULL); else as lit by c there, page being the light of the page over all of it
+ * that is not desk. row: w floats of scratch. */
+static void fill_desk(plane *p, const uint8_t *desk, double page, const double *c, float *row) {
+    int w = p->w, h = p->h;
+    if (!c) {
+        for (long i = 0; i < (long)w * h; i++)
+            if (desk[i]) p->v[i] = (float)page;
+        return;
+    }
+    for (int y = 0; y < h; y++) {
+        light_row(c, w, h, y, 0, 1, w, 1, row);
+        for (int x = 0; x < w; x++)
+            if (desk[(long)y * w + x]) p->v[(long)y * w + x] = (float)page * row[x];
+    }
+}
+
 int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
     int w = p->w, h = p->h;
     long n = (long)w * h;
     const uint8_t *desk = scratch + 2 * (size_t)n;
-    double page;
+    double page, c[LIGHT_TERMS];
+    int fit = flat && (w < h ? w : h) >= LIGHT_MIN_SIDE;
     if (find_desk(p->v, w, h, scratch, queue, &page)) {
-        for (long i = 0; i < n; i++)
-            if (desk[i]) p->v[i] = (float)page;
+        /* paper lit as the page is: the light fitted as below, where it can be, and the page's level
+         * over the mean light of what is not desk */
+        if (!fit || !flatten(p->v, w, h, flat, c)) {
+            fill_desk(p, desk, page, NULL, NULL);
+            return 1;
+        }
+        double sum = 0;
+        long count = 0;
+        for (int y = 0; y < h; y++) {
+            light_row(c, w, h, y, 0, 1, w, 1, flat);
+            for (int x = 0; x < w; x++)
+                if (!desk[(long)y * w + x]) sum += flat[x], count++;
+        }
+        fill_desk(p, desk, count ? page * count / sum : page, c, flat);
         return 1;
     }
     /* again with the light taken out: the desk becomes paper as the page would be lit there */
-    double c[LIGHT_TERMS];
-    if (!flat || (w < h ? w : h) < LIGHT_MIN_SIDE || !flatten(p->v, w, h, flat, c) ||
-        !find_desk(flat, w, h, scratch, queue, &page))
-        return 0;
-    for (int y = 0; y < h; y++) { /* flat, read, holds a row's light */
-        light_row(c, w, h, y, 0, 1, w, 1, flat);
-        for (int x = 0; x < w; x++)
-            if (desk[(long)y * w + x]) p->v[(long)y * w + x] = (float)page * flat[x];
-    }
+    if (!fit || !flatten(p->v, w, h, flat, c) || !find_desk(flat, w, h, scratch, queue, &page)) return 0;
+    fill_desk(p, desk, page, c, flat); /* flat, read, holds a row's light */
     return 1;
 }

@@ -982,6 +982,33 @@ static void desk_light(void) {
     check(found && near < 0.12 && darkest > 0.95 && moved == 0,
           "with the light taken out it is found, and becomes paper lit as the page is there: within %.3f of the page's "
           "light near the sheet, nowhere under %.3f of it; the sheet left as it was (%.3f)", near, darkest, moved);
+    /* a dark desk, found at once, in light falling by 40% across: paper as the page is lit there too
+     * (at the page's mean level, a band of the sheet's shaded side read as ink beside it) */
+    sheet_on_desk(v, W, H, 0.1, 110, 80, 0.3, 0.5, 1);
+    memcpy(before, v, sizeof v);
+    found = page_on_desk(&p, scratch, queue, flat);
+    near = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double dx = x - W / 2.0, dy = y - H / 2.0, u = dx * cos(0.1) + dy * sin(0.1), r = -dx * sin(0.1) + dy * cos(0.1);
+            double out = fmax(fabs(u) - 110, fabs(r) - 80), light = exp(-0.5 * x / W) *
+                (1 - 0.3 * (dx * dx + dy * dy) / (W * W / 4.0 + H * H / 4.0));
+            if (out > 6 && out < 20) near = fmax(near, fabs(v[(size_t)y * W + x] / (0.9 * light) - 1));
+        }
+    check(found && near < 0.05, "a dark desk in light falling across becomes paper lit as the page is there: within "
+          "%.3f of the page's light near the sheet", near);
+    /* a thick stroke (30 pixels wide) down from the sheet's top edge is as dark as the desk and meets
+     * it, but is inside the sheet: it stays, but for its end at the edge */
+    sheet_on_desk(v, W, H, 0, 110, 80, 0.3, 0, 0);
+    for (int y = H / 2 - 80; y < H / 2; y++)
+        for (int x = W / 2 - 15; x < W / 2 + 15; x++) v[(size_t)y * W + x] = 0.3f;
+    memcpy(before, v, sizeof v);
+    found = page_on_desk(&p, scratch, queue, flat);
+    long kept = 0, stroke = 0;
+    for (int y = H / 2 - 80 + 20; y < H / 2; y++)
+        for (int x = W / 2 - 15; x < W / 2 + 15; x++) stroke++, kept += v[(size_t)y * W + x] == before[(size_t)y * W + x];
+    check(found && kept == stroke, "a thick stroke that meets the sheet's edge stays, 20 pixels in from it: %ld of %ld "
+          "pixels", kept, stroke);
     sheet_on_desk(v, W, H, 15 * 3.14159265358979 / 180, 150, 30, 0.3, 0, 0);
     check(page_on_desk(&p, scratch, queue, flat) == 1, "a sheet five times as long as wide, turned 15 degrees, on a "
           "dark desk is a page on a desk");
