@@ -133,15 +133,33 @@ typedef struct {
  * FP32; with Adam the sign flips above are a few percent of a change where every entry moves by
  * ~lr, and TF32's gradients are 1e-2 off: 5e-2 for both.
  * ReLU adds a jump: a pre-activation within rounding of 0 can be cut on one device and kept on the
- * other, and then that unit's gradient for that example is whole on one and 0 on the other. One
- * such unit of the 64 x 256 of a batch moves the first layer's gradient by up to ~1/128 of itself,
- * and a step taken from it every later loss, parameter and velocity. Seen on the CUDA emulator, in
- * about one run of five: state 6.4e-4 (seed 1795859168); losses 2.3e-5, parameters 4.4e-5, state
- * 7.4e-3 (seed 1795863427); the same seeds with tanh stay at 1e-8..3e-7. So the ReLU
- * configurations only catch gross faults: 5e-2 on gradients, losses, the change and the state,
- * 1e-3 on the parameters. The arithmetic they share with tanh is held to the tight tolerances by
- * the tanh configurations (which include every optimizer), and ReLU's own two lines, the
- * activation and its gradient, are checked bit for bit by test_cuda_kernels. */
+ * other, and then that unit's gradient for that example is whole on one and 0 on the other. The
+ * forward does not see it (that unit's output is ~0 either way), nor does the last layer's
+ * gradient, which reads only that output: the gradient check's loss and the last layer's gradient
+ * keep 2e-5 (measured under 6e-7). The layers at and below the unit see one of their gradient's
+ * ~64 x 100 live terms come or go: ~1/sqrt(6400) ~ 1e-2 of it, more where that unit's dh is large
+ * or the batch small. Seen on the CUDA emulator in about one gradient check of 900: 4.7e-2
+ * (dropout + shift, seed 64, OMP_NUM_THREADS=1), 3.0e-2 (odd shape). A float64 model that flips,
+ * one at a time, each unit within 0.05 of 0 (73,000 of dropout + shift's in 100 batches, 105,000 of
+ * the odd shape's in 400): at most 7.5e-2 and 2.5e-1. So 3e-1 on the hidden layers' gradients (the
+ * batch of one, where a flipped unit is one of ~32 terms, reaches 7e-1, but its 64 units meet
+ * rounding's band about once in 3e4 runs). SGD and momentum move the parameters by lr times such a
+ * difference (measured under 1e-7 of them): 1e-3 on the parameters, 5e-2 on the change, the state
+ * and the steps' losses. Adam moves every entry by ~lr whatever the size of its gradient: where the
+ * flip takes a gradient from 0 or across it (for a unit cut in the rest of the batch, its whole
+ * column) entries move by lr or 2 lr; and once its own sign flips above have moved parameters by lr,
+ * the later steps' pre-activations differ by far more than rounding and other units are cut. Seen on
+ * the CUDA emulator with our own products (OMP_NUM_THREADS=1), failing the 1e-3 that ReLU with Adam
+ * had: parameters 2.4e-3, change 4.7e-3, state 2.9e-3, losses 5.3e-4 (seed 1796089130); in the
+ * SANITIZE=1 build parameters 7.9e-3 (seed 1795829911) and 1.2e-2, change 2.3e-2 (seed 64): one
+ * run in ~700 of the plain build, ~80 of the sanitized one. The float64 model, one unit flipped in
+ * the first step, 1800 times: parameters up to 7.5e-2, change 1.4e-1, state 2.1e-1, losses 7.7e-2.
+ * So ReLU with Adam: 1e-1 on the parameters and the steps' losses, 2e-1 on the change, 3e-1 on the
+ * state. Past the forward and the last layer, the ReLU configurations thus catch gross faults only
+ * (a mask, a shift or the activation's gradient not applied; a wrong rate, sign or correction). The
+ * arithmetic they share with tanh is held to the tight tolerances by the tanh configurations (which
+ * include every optimizer), and ReLU's own two lines, the activation and its gradient, are checked
+ * bit for bit by test_cuda_kernels. */
 static void test_config(const config *cf, const rand_data *train, const rand_data *test) {
     mnist_model m;
     if (make_model(&m, cf->sizes, cf->nsizes, cf->act)) return;
@@ -170,29 +188,33 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
     int n = cf->batch;
     double etol = o.tf32 ? 1e-2 : 2e-5; /* gradients and losses: see above */
     int relu = o.act == MNIST_RELU;      /* ReLU's jump: see above */
-    double gtol = relu ? fmax(etol, 5e-2) : etol, ptol = relu ? fmax(cf->tol, 1e-3) : cf->tol;
-    double dtol = relu ? fmax(cf->dtol, 5e-2) : cf->dtol, stol = relu ? fmax(cf->tol, 5e-2) : cf->tol;
-    int adam = o.optimizer == MNIST_ADAM; /* Adam's sign flips: see above */
-    double ltol = adam ? fmax(gtol, 1e-3) : gtol;
-    stol = adam ? fmax(stol, 1e-2) : stol;
+    int adam = o.optimizer == MNIST_ADAM; /* Adam's sign flips, and with ReLU its flipped units: see above */
+    double gtol = relu ? fmax(etol, 3e-1) : etol; /* the hidden layers' gradients; the last layer's keep etol */
+    double ptol = relu ? fmax(cf->tol, adam ? 1e-1 : 1e-3) : cf->tol;
+    double dtol = relu ? fmax(cf->dtol, adam ? 2e-1 : 5e-2) : cf->dtol;
+    double stol = relu ? fmax(cf->tol, adam ? 3e-1 : 5e-2) : adam ? fmax(cf->tol, 1e-2) : cf->tol;
+    double ltol = relu ? fmax(etol, adam ? 1e-1 : 5e-2) : adam ? fmax(etol, 1e-3) : etol;
 
     // the gradient of one batch, tensor by tensor
     rand_batch(idx, n, train->split.n);
     double lc = 0, lg = 0;
     ok = c->gradient(c, idx, n, gc, &lc, &err) == 0 && g->gradient(g, idx, n, gg, &lg, &err) == 0;
     if (check(ok, "%s: gradient runs on both%s%s", cf->name, ok ? "" : ": ", ok ? "" : err.msg)) {
-        double worst = 0;
+        double worst = 0, last = 0; /* the hidden layers' tensors; the last layer's */
         for (int t = 0; t < m.ntensors; t++) {
             const mnist_tensor *mt = &m.tensors[t];
-            double e = rel_err(gg + mt->offset, gc + mt->offset, mt->count);
+            double e = rel_err(gg + mt->offset, gc + mt->offset, mt->count), *w = t < m.ntensors - 2 ? &worst : &last;
             printf("  %s: gradient of %s: relative error %.3g (norm %.3g)\n", cf->name, mt->name, e,
                    norm(gc + mt->offset, mt->count));
-            worst = e > worst || e != e ? e : worst;
+            *w = e > *w || e != e ? e : *w;
         }
-        check(worst < gtol, "%s: every gradient tensor within %.0e of the CPU's (worst %.3g)", cf->name, gtol, worst);
+        check(worst < gtol && last < etol,
+              "%s: the hidden layers' gradients within %.0e of the CPU's (worst %.3g), the last layer's within %.0e "
+              "(worst %.3g)",
+              cf->name, gtol, worst, etol, last);
         check(norm(gc, np) > 0, "%s: the gradient is not all zeros", cf->name);
-        double le = fabs(lg - lc) / lc;
-        check(le < gtol, "%s: loss %.9g vs the CPU's %.9g (relative %.3g)", cf->name, lg, lc, le);
+        double le = fabs(lg - lc) / lc; /* the forward: ReLU's jump does not reach it (see above) */
+        check(le < etol, "%s: loss %.9g vs the CPU's %.9g (relative %.3g)", cf->name, lg, lc, le);
     }
 
     // three steps, each at its own rate; the parameters and optimizer state after them
