@@ -267,9 +267,9 @@ static long cross(uint32_t o, uint32_t a, uint32_t b) {
 static double page_hull(const uint8_t *m, int w, int h, uint8_t id, float *lo, float *hi) {
     uint32_t pt[4 * WORK_MAX], hull[4 * WORK_MAX + 1];
     int np = 0;
+    if (h > WORK_MAX) return 0; /* lo, hi and pt hold no more */
     for (int y = 0; y < h; y++) {
         lo[y] = 1, hi[y] = 0;
-        if (y >= WORK_MAX) continue;
         int l = -1, r = -1;
         for (int x = 0; x < w; x++)
             if (m[(long)y * w + x] == id) r = x, l = l < 0 ? x : l;
