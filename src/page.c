@@ -234,12 +234,13 @@ static inline int level(float v) {
 }
 
 /* Otsu's cut of a histogram of 64 levels over [0, 1]: the value at and under which is the dark
- * side; the two sides' means into dark_mean and light_mean. */
+ * side; the two sides' means into dark_mean and light_mean (both the one level there is, when all
+ * are in one: no two sides). */
 static float otsu(const long hist[64], double *dark_mean, double *light_mean) {
     double total = 0, n = 0, best = -1, w0 = 0, s0 = 0;
     for (int l = 0; l < 64; l++) total += (double)l * hist[l], n += hist[l];
     int cut = 0;
-    *dark_mean = 0, *light_mean = 1;
+    *dark_mean = *light_mean = n > 0 ? (total / n + 0.5) / 64 : 0;
     for (int l = 0; l < 63; l++) {
         w0 += hist[l], s0 += (double)l * hist[l];
         if (w0 == 0 || w0 == n) continue;
