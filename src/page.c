@@ -304,6 +304,24 @@ static double page_hull(const uint8_t *m, int w, int h, uint8_t id, float *lo, f
     return fabs((double)twice) / 2;
 }
 
+#define LIGHT_TERMS 5 /* the light's log: x, y, x^2, xy, y^2 */
+
+/* The log of the light at (x, y), each -1/2..1/2 across the frame: the quadratic c, its mean over
+ * the frame 0 (x^2 and y^2 average 1/12). */
+static inline double light_log(const double *c, double x, double y) {
+    return c[0] * x + c[1] * y + c[2] * (x * x - 1.0 / 12) + c[3] * x * y + c[4] * (y * y - 1.0 / 12);
+}
+
+/* Whether the dark, v at or under t times the light (c; NULL: the same all over), runs along
+ * DESK_EDGE of the frame's edge (each of its pixels counted once). */
+static int dark_along_edge(const float *v, int w, int h, float t, const double *c) {
+    long perimeter = 2L * (w + h) - 4, dark = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x += y == 0 || y == h - 1 || x == w - 1 ? 1 : w - 1)
+            dark += v[(long)y * w + x] <= (c ? t * exp(light_log(c, (x + 0.5) / w - 0.5, (y + 0.5) / h - 0.5)) : t);
+    return dark >= DESK_EDGE * perimeter;
+}
+
 /* A page photographed on a darker desk: the desk would read as ink, and the page's edge as the
  * largest stroke. Split the light at Otsu's threshold; the desk is the dark that reaches the
  * frame's edge (opened, so that lines and strokes do not reach it), when it runs along DESK_EDGE
@@ -320,10 +338,8 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
     float t = otsu(hist, &dark_mean, &light_mean);
     /* the two halves far enough apart for a desk and a page (tested again on the parts found) */
     if (dark_mean > DESK_DARK * light_mean || light_mean - dark_mean < DESK_GAP) return 0;
-    long perimeter = 2L * (w + h) - 4, dark_edge = 0; /* most photos stop here: paper at the edge */
-    for (int x = 0; x < w; x++) dark_edge += (v[x] <= t) + (v[(long)(h - 1) * w + x] <= t);
-    for (int y = 1; y < h - 1; y++) dark_edge += (v[(long)y * w] <= t) + (v[(long)y * w + w - 1] <= t);
-    if (dark_edge < DESK_EDGE * perimeter) return 0;
+    if (!dark_along_edge(v, w, h, t, NULL)) return 0; /* most photos stop here: paper at the edge */
+    long perimeter = 2L * (w + h) - 4;
     /* the dark, opened by a square of about a 25th of the frame's side: a page's lines and a pen's
      * strokes go, a desk around the page stays. Each pass counts the dark in a running window. */
     size_t bytes = (size_t)w * (size_t)h;
@@ -429,18 +445,11 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
 
 /* ---- the light across a page on a desk ---------------------------------- */
 
-#define LIGHT_TERMS 5  /* the light's log: x, y, x^2, xy, y^2 */
 #define LIGHT_ROUNDS 12 /* fits, each from the split the one before leaves, at most */
 #define LIGHT_SAMPLES 128 /* pixels a side in the fit, at most */
 #define LIGHT_MIN_SIDE 100 /* pixels on the shorter side, at least, for a fit */
 #define LIGHT_OFF 1.25     /* a sample this far off its side's level, either way, is left out */
 #define LIGHT_LOG_MAX 8    /* a fit whose terms or levels reach this is no photo's light: one on too few samples */
-
-/* The log of the light at (x, y), each -1/2..1/2 across the frame: the quadratic c, its mean over
- * the frame 0 (x^2 and y^2 average 1/12). */
-static inline double light_log(const double *c, double x, double y) {
-    return c[0] * x + c[1] * y + c[2] * (x * x - 1.0 / 12) + c[3] * x * y + c[4] * (y * y - 1.0 / 12);
-}
 
 /* exp(sign L) of the light (c) along row y of a w x h frame, at x = x0, x0 + step, ... (n of
  * them), into out: along a row L is a quadratic in x, and its exp comes by two products a pixel.
@@ -488,27 +497,21 @@ static void light_terms(long i, int sw, int step, int w, int h, double f[LIGHT_T
     f[0] = X, f[1] = Y, f[2] = X * X - 1.0 / 12, f[3] = X * Y, f[4] = Y * Y - 1.0 / 12;
 }
 
-/* The light at pixel (x, y) of a w x h frame */
-static double light_at(const double *c, int w, int h, int x, int y) {
-    return exp(light_log(c, (x + 0.5) / w - 0.5, (y + 0.5) / h - 0.5));
-}
-
 /* The light across a page on a desk lit unevenly (brighter on one side, darker at the corners), under
  * which the desk's lit side can be as light as the page's shaded side, and no one cut splits them:
  * log v as the light's quadratic (light_log) plus one level for the dark side and one for the
  * light, split at Otsu's cut of v over the light so far, fitted by least squares on a grid of at
  * most LIGHT_SAMPLES pixels a side, until the split is the one before, LIGHT_ROUNDS times at most.
- * c gets the quadratic, and flat v over
- * the light, when what the light leaves may be a desk: two sides as far apart as find_desk wants,
- * the dark along DESK_EDGE of the frame's edge (on most photos, paper at the edge, it is not, and
- * flat is not written). Returns 1 then, else 0. */
-static int flatten(const float *v, int w, int h, float *flat, double c[LIGHT_TERMS]) {
-    /* the samples' v, log v and light in flat, free until the end: with a step of 3 at least, and
-     * sides of LIGHT_MIN_SIDE, each takes under a third of it */
+ * c gets the quadratic. Returns 1 when what the light leaves may be a desk: two sides as far apart
+ * as find_desk wants, the dark along DESK_EDGE of the frame's edge (on most photos, paper at the
+ * edge, it is not), else 0. scratch: w h floats. */
+static int fit_light(const float *v, int w, int h, float *scratch, double c[LIGHT_TERMS]) {
+    /* the samples' v, log v and light in scratch: with a step of 3 at least, and sides of
+     * LIGHT_MIN_SIDE, each takes under a third of it */
     int side = w > h ? w : h, step = side / LIGHT_SAMPLES > 3 ? side / LIGHT_SAMPLES : 3;
     int sw = (w - step / 2 + step - 1) / step, sh = (h - step / 2 + step - 1) / step;
     long ns = (long)sw * sh;
-    float *val = flat, *lv = flat + ns, *light = flat + 2 * ns;
+    float *val = scratch, *lv = scratch + ns, *light = scratch + 2 * ns;
     /* the normal equations of the fit over all samples: those of the quadratic's terms are the
      * same each round, but for the samples left out (below); each side's level takes in the sums
      * over its own samples */
@@ -575,19 +578,16 @@ static int flatten(const float *v, int w, int h, float *flat, double c[LIGHT_TER
         level_of[1] = exp(b[5]), level_of[0] = exp(b[6]);
         for (int r = 0; r < sh; r++) light_row(c, w, h, step / 2 + r * step, step / 2, step, sw, 1, light + (long)r * sw);
     }
-    if (dm > DESK_DARK * lm || lm - dm < DESK_GAP) return 0;
-    long dark_edge = 0, perimeter = 2L * (w + h) - 4;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x += y == 0 || y == h - 1 || x == w - 1 ? 1 : w - 1)
-            dark_edge += v[(long)y * w + x] <= t * light_at(c, w, h, x, y);
-    if (dark_edge < DESK_EDGE * perimeter) return 0;
-    /* v over the light: times its inverse, a row at a time */
+    return dm <= DESK_DARK * lm && lm - dm >= DESK_GAP && dark_along_edge(v, w, h, t, c);
+}
+
+/* v over the light c into flat: times its inverse, a row at a time. */
+static void flatten(const float *v, int w, int h, const double *c, float *flat) {
     for (int y = 0; y < h; y++) {
         float *row = flat + (long)y * w;
         light_row(c, w, h, y, 0, 1, w, -1, row);
         for (int x = 0; x < w; x++) row[x] *= v[(long)y * w + x];
     }
-    return 1;
 }
 
 /* The desk (marked in desk) in p made paper at the page's level, page, where the light is the
@@ -616,7 +616,7 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
     if (find_desk(p->v, w, h, scratch, queue, &page)) {
         /* paper lit as the page is: the light fitted as below, where it can be, and the page's level
          * over the mean light of what is not desk */
-        if (!fit || !flatten(p->v, w, h, flat, c)) {
+        if (!fit || !fit_light(p->v, w, h, flat, c)) {
             fill_desk(p, desk, page, NULL, NULL);
             return 1;
         }
@@ -631,7 +631,9 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
         return 1;
     }
     /* again with the light taken out: the desk becomes paper as the page would be lit there */
-    if (!fit || !flatten(p->v, w, h, flat, c) || !find_desk(flat, w, h, scratch, queue, &page)) return 0;
+    if (!fit || !fit_light(p->v, w, h, flat, c)) return 0;
+    flatten(p->v, w, h, c, flat);
+    if (!find_desk(flat, w, h, scratch, queue, &page)) return 0;
     fill_desk(p, desk, page, c, flat); /* flat, read, holds a row's light */
     return 1;
 }
