@@ -933,25 +933,36 @@ static void exif_orientations(void) {
     free(ink);
 }
 
-/* A sheet (the page's light 0.9, turned by turn, its half sides hu x hv) on a desk (desk) in light
- * exp(-fall x / w) times a vignette, into v (w x h); ink (a bar across the sheet's middle) on it
- * when bar. */
+/* Pixel (x, y) of a w x h frame against a sheet in its middle, turned by turn, its half sides hu x
+ * hv: across and down the sheet from its centre into u and r, how far out of it (negative: inside)
+ * into out; returns the light there, exp(-fall x / w) times a vignette. */
+static double sheet_light(int x, int y, int w, int h, double turn, double hu, double hv, double fall, double *u,
+                          double *r, double *out) {
+    double dx = x - w / 2.0, dy = y - h / 2.0;
+    *u = dx * cos(turn) + dy * sin(turn), *r = -dx * sin(turn) + dy * cos(turn);
+    *out = fmax(fabs(*u) - hu, fabs(*r) - hv);
+    return exp(-fall * x / w) * (1 - 0.3 * (dx * dx + dy * dy) / (w * w / 4.0 + h * h / 4.0));
+}
+
+/* A sheet (the page's light 0.9, as sheet_light places it) on a desk (desk) in sheet_light's light,
+ * into v (w x h); ink (a bar across the sheet's middle) on it when bar. */
 static void sheet_on_desk(float *v, int w, int h, double turn, double hu, double hv, double desk, double fall,
                           int bar) {
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            double dx = x - w / 2.0, dy = y - h / 2.0, u = dx * cos(turn) + dy * sin(turn), r = -dx * sin(turn) + dy * cos(turn);
-            double in = fmin(1, fmax(0, fmin(hu - fabs(u), hv - fabs(r)) + 0.5));
+            double u, r, out, light = sheet_light(x, y, w, h, turn, hu, hv, fall, &u, &r, &out);
+            double in = fmin(1, fmax(0, 0.5 - out));
             double ink = bar && fabs(r) < 4 && fabs(u) < 0.5 * hu ? 0.85 : 0;
-            double light = exp(-fall * x / w) * (1 - 0.3 * (dx * dx + dy * dy) / (w * w / 4.0 + h * h / 4.0));
             v[(size_t)y * w + x] = (float)(light * (in * 0.9 * (1 - ink) + (1 - in) * desk));
         }
 }
 
 /* page_on_desk (page.c) itself: a desk that only the second look finds, lit so that its lit side
- * is lighter than the sheet's shaded side, becomes paper lit as the sheet is there; a long narrow
- * sheet turned 15 degrees is a page (it fills 0.43 of its box); a page without a desk, lit as
- * unevenly, is left as it is; a frame whose flat copy is not given gets no second look. */
+ * is lighter than the sheet's shaded side, becomes paper lit as the sheet is there, and so does
+ * one found at once; a thick stroke that meets the sheet's edge stays; a long narrow sheet turned
+ * 15 degrees is a page (it fills 0.43 of its box); a page without a desk, lit as unevenly, and
+ * white ink on black are left as they are; a frame whose flat copy is not given gets no second
+ * look. */
 static void desk_light(void) {
     enum { W = 320, H = 240 };
     static float v[W * H], flat[W * H], before[W * H];
@@ -970,9 +981,7 @@ static void desk_light(void) {
     double near = 0, darkest = 1, moved = 0;
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
-            double dx = x - W / 2.0, dy = y - H / 2.0, u = dx * cos(0.1) + dy * sin(0.1), r = -dx * sin(0.1) + dy * cos(0.1);
-            double out = fmax(fabs(u) - 110, fabs(r) - 80), light = exp(-1.2 * x / W) *
-                (1 - 0.3 * (dx * dx + dy * dy) / (W * W / 4.0 + H * H / 4.0));
+            double u, r, out, light = sheet_light(x, y, W, H, 0.1, 110, 80, 1.2, &u, &r, &out);
             size_t i = (size_t)y * W + x;
             double ratio = v[i] / (0.9 * light);
             if (out > 6) darkest = fmin(darkest, ratio);
@@ -990,9 +999,7 @@ static void desk_light(void) {
     near = 0;
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
-            double dx = x - W / 2.0, dy = y - H / 2.0, u = dx * cos(0.1) + dy * sin(0.1), r = -dx * sin(0.1) + dy * cos(0.1);
-            double out = fmax(fabs(u) - 110, fabs(r) - 80), light = exp(-0.5 * x / W) *
-                (1 - 0.3 * (dx * dx + dy * dy) / (W * W / 4.0 + H * H / 4.0));
+            double u, r, out, light = sheet_light(x, y, W, H, 0.1, 110, 80, 0.5, &u, &r, &out);
             if (out > 6 && out < 20) near = fmax(near, fabs(v[(size_t)y * W + x] / (0.9 * light) - 1));
         }
     check(found && near < 0.05, "a dark desk in light falling across becomes paper lit as the page is there: within "
