@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "util.h"
 
 /* ---- ruled and squared paper -------------------------------------------- */
 
@@ -465,31 +466,7 @@ static void light_row(const double *c, int w, int h, int y, int x0, int step, in
     }
 }
 
-/* Solves a x = b for 7 unknowns (a row-major, both overwritten; x into b) by elimination with the
- * largest pivot; -1 when a is singular. */
-#define FIT_N (LIGHT_TERMS + 2)
-static int solve(double a[FIT_N][FIT_N], double b[FIT_N]) {
-    for (int c = 0; c < FIT_N; c++) {
-        int piv = c;
-        for (int r = c + 1; r < FIT_N; r++)
-            if (fabs(a[r][c]) > fabs(a[piv][c])) piv = r;
-        if (fabs(a[piv][c]) < 1e-9 * (fabs(a[c][c]) + 1)) return -1;
-        for (int k = 0; k < FIT_N; k++) {
-            double tmp = a[c][k];
-            a[c][k] = a[piv][k], a[piv][k] = tmp;
-        }
-        double tb = b[c];
-        b[c] = b[piv], b[piv] = tb;
-        for (int r = 0; r < FIT_N; r++) {
-            if (r == c) continue;
-            double f = a[r][c] / a[c][c];
-            for (int k = c; k < FIT_N; k++) a[r][k] -= f * a[c][k];
-            b[r] -= f * b[c];
-        }
-    }
-    for (int c = 0; c < FIT_N; c++) b[c] /= a[c][c];
-    return 0;
-}
+#define FIT_N (LIGHT_TERMS + 2) /* the terms, and the levels of the dark and the light sides */
 
 /* The terms of the light's quadratic at sample i of a grid of sw a row, step apart, in a w x h frame */
 static void light_terms(long i, int sw, int step, int w, int h, double f[LIGHT_TERMS]) {
@@ -571,7 +548,7 @@ static int fit_light(const float *v, int w, int h, float *scratch, double c[LIGH
             b[r] = pl[r] - epl[r];
         }
         a[5][5] = (double)nd, a[6][6] = (double)(ns - ne - nd), b[5] = dl, b[6] = sum_l - el - dl;
-        if (solve(a, b)) return 0;
+        if (solve_symmetric(FIT_N, &a[0][0], b)) return 0;
         for (int k = 0; k < FIT_N; k++) /* a light no photo has: a fit on too few samples */
             if (!(fabs(b[k]) < LIGHT_LOG_MAX)) return 0;
         memcpy(c, b, LIGHT_TERMS * sizeof *c);

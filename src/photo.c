@@ -404,39 +404,14 @@ static void block_levels(const plane *p, const paper *pp, float *hi, float *lo) 
     }
 }
 
-/* Solve A c = b (NQ x NQ) by Gaussian elimination with partial pivoting; A has a small ridge. */
-static void solve(double A[NQ][NQ], double *b, double *c) {
-    for (int i = 0; i < NQ; i++) A[i][i] += 1e-9 + 1e-6 * A[0][0];
-    for (int col = 0; col < NQ; col++) {
-        int piv = col;
-        for (int r = col + 1; r < NQ; r++)
-            if (fabs(A[r][col]) > fabs(A[piv][col])) piv = r;
-        for (int k = 0; k < NQ; k++) {
-            double t = A[col][k];
-            A[col][k] = A[piv][k], A[piv][k] = t;
-        }
-        double t = b[col];
-        b[col] = b[piv], b[piv] = t;
-        for (int r = col + 1; r < NQ; r++) {
-            double f = A[r][col] / A[col][col];
-            for (int k = col; k < NQ; k++) A[r][k] -= f * A[col][k];
-            b[r] -= f * b[col];
-        }
-    }
-    for (int r = NQ - 1; r >= 0; r--) {
-        double s = b[r];
-        for (int k = r + 1; k < NQ; k++) s -= A[r][k] * c[k];
-        c[r] = s / A[r][r];
-    }
-}
-
 /* The quadratic's terms are u^a v^b: 1, u, v, u^2, uv, v^2. */
 static const int QA[NQ] = {0, 1, 0, 2, 1, 0}, QB[NQ] = {0, 0, 1, 0, 1, 2};
 
 /* The least-squares quadratic c through the levels g of the blocks marked in use, the blocks'
  * centres being u[bx], v[by] in [-1, 1]. Its normal equations sum t t^T over the blocks, whose
  * entries are the moments sum u^a v^b (a + b <= 4): a grid row shares v, so each row's sums of u^a
- * are taken once and then weighed by the row's powers of v. Returns -1 when no block is in use. */
+ * are taken once and then weighed by the row's powers of v. Returns -1, c as it was, when no block
+ * is in use (or the blocks in use leave it singular, which its small ridge should not let be). */
 static int fit_quadratic(const float *g, const char *use, int gw, int gh, const double *u, const double *v,
                          double *c) {
     double mom[5][5] = {{0}}, gmom[3][3] = {{0}}; /* sum u^a v^b; sum g u^a v^b */
@@ -459,12 +434,14 @@ static int fit_quadratic(const float *g, const char *use, int gw, int gh, const 
             }
     }
     if (mom[0][0] < 1) return -1;
-    double A[NQ][NQ], rhs[NQ];
+    double A[NQ][NQ], x[NQ];
     for (int i = 0; i < NQ; i++) {
-        rhs[i] = gmom[QA[i]][QB[i]];
+        x[i] = gmom[QA[i]][QB[i]];
         for (int k = 0; k < NQ; k++) A[i][k] = mom[QA[i] + QA[k]][QB[i] + QB[k]];
     }
-    solve(A, rhs, c);
+    for (int i = 0; i < NQ; i++) A[i][i] += 1e-9 + 1e-6 * mom[0][0]; /* a small ridge */
+    if (solve_symmetric(NQ, &A[0][0], x)) return -1;
+    memcpy(c, x, sizeof x);
     return 0;
 }
 

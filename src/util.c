@@ -223,3 +223,18 @@ int load_library(const char *lib, const char *const *names, void **const *slots,
         if (!(*slots[i] = dlsym(h, names[i]))) return errf(err, "%s has no %s", lib, names[i]);
     return 0;
 }
+
+/* LAPACK's Fortran interface (OpenBLAS's development package has no header for it) */
+void dgesv_(const int *n, const int *nrhs, double *a, const int *lda, int *ipiv, double *b, const int *ldb, int *info);
+
+int solve_symmetric(int n, double *a, double *b) {
+    int ipiv[SOLVE_MAX], one = 1, info = 0;
+    if (n < 1 || n > SOLVE_MAX) return -1;
+    dgesv_(&n, &one, a, &n, ipiv, b, &n, &info);
+    if (info) return -1;
+    double big = 0;
+    for (int i = 0; i < n; i++) big = fmax(big, fabs(a[i * n + i])); /* U's pivots */
+    for (int i = 0; i < n; i++)
+        if (!(fabs(a[i * n + i]) >= 1e-9 * big) || !isfinite(b[i])) return -1;
+    return 0;
+}

@@ -50,6 +50,13 @@ void gz_input_close(gz_input *g);
  * with an error, once *cancel (may be NULL) is set. */
 int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err);
 
+/* Solves a x = b for n unknowns (1 to SOLVE_MAX), a symmetric (normal equations; n x n, so that
+ * row- and column-major are one), by LAPACK's dgesv (OpenBLAS carries it); both are overwritten,
+ * x into b. Returns 0, or -1 when a is singular, or nearly: a pivot under 1e-9 of the largest, or
+ * an x that is not finite. */
+#define SOLVE_MAX 8
+int solve_symmetric(int n, double *a, double *b);
+
 /* s for an error message, into buf (cap bytes): at most 48 printable ASCII characters, the rest
  * '?', "..." when cut (a name of terminal escapes, ESC[2J, stays off the user's terminal). */
 const char *shown(const char *s, char *buf, size_t cap);
