@@ -12,7 +12,9 @@
  *   straight as a margin line is kept; a faint smear beside a digit is dropped, but a lighter,
  *   thinner stroke of the digit (apart from the rest) is kept; a sliver of desk along the frame's edge
  *   beside a digit is dropped; a digit cropped tight, a stroke along the frame's edge, reads as with
- *   room around it, and so does a 1 cropped to its own width; blank pages are refused as such.
+ *   room around it, and so does a 1 cropped to its own width; blank pages are refused as such;
+ * - the normal equations of the paper's and the light's fits (solve_symmetric): a known solution
+ *   comes back, a singular system is refused.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "check.h"
 #include "image.h" /* photo_stroke_width */
 #include "mnist.h"
+#include "util.h"  /* solve_symmetric */
 
 typedef struct {
     uint8_t *b;
@@ -1041,6 +1044,39 @@ static void desk_light(void) {
           ok ? "" : err.msg);
 }
 
+/* solve_symmetric, which the paper's and the light's fits share: the normal equations of a
+ * quadratic in x and y through a grid (as the fits build them) with a known solution, which comes
+ * back to within rounding (the matrix's condition number is 14, numpy says); the same with one term
+ * twice (singular) and NaN are refused, as is a size out of range. */
+static void normal_equations(void) {
+    enum { N = 6, S = 9 };
+    const double want[N] = {0.5, -0.25, 0.125, 2, -1, 0.75};
+    double a[N * N] = {0}, b[N] = {0};
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            double u = x / 4.0 - 1, v = y / 4.0 - 1, t[N] = {1, u, v, u * u, u * v, v * v}, g = 0;
+            for (int i = 0; i < N; i++) g += want[i] * t[i];
+            for (int i = 0; i < N; i++) {
+                b[i] += g * t[i];
+                for (int k = 0; k < N; k++) a[i * N + k] += t[i] * t[k];
+            }
+        }
+    double a2[N * N], b2[N];
+    memcpy(a2, a, sizeof a), memcpy(b2, b, sizeof b);
+    double worst = 0;
+    int rc = solve_symmetric(N, a2, b2);
+    for (int i = 0; i < N; i++) worst = fmax(worst, fabs(b2[i] - want[i]));
+    check(rc == 0 && worst < 1e-12, "solve_symmetric: a quadratic's normal equations give its terms back (worst %.2g)", worst);
+    for (int i = 0; i < N; i++) a[i * N + 5] = a[i * N + 3], a[5 * N + i] = a[3 * N + i]; /* v^2 as u^2 */
+    a[5 * N + 5] = a[3 * N + 3], b[5] = b[3];
+    memcpy(a2, a, sizeof a), memcpy(b2, b, sizeof b);
+    check(solve_symmetric(N, a2, b2) == -1, "solve_symmetric: a term twice (singular) is refused");
+    memcpy(a2, a, sizeof a), a2[0] = NAN;
+    check(solve_symmetric(N, a2, b2) == -1, "solve_symmetric: NaN is refused");
+    check(solve_symmetric(0, a2, b2) == -1 && solve_symmetric(SOLVE_MAX + 1, a2, b2) == -1,
+          "solve_symmetric: a size out of range is refused");
+}
+
 int main(void) {
     refusals();
     desk_light();
@@ -1059,5 +1095,6 @@ int main(void) {
     strip_meets_stroke();
     solid_strip();
     exif_orientations();
+    normal_equations();
     return check_status();
 }
