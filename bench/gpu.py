@@ -7,7 +7,8 @@
   3. the lab's recipe, 5 epochs, `mnist train --device cuda`, in FP32 and with --tf32; in FP32 again
      with --no-graph, with MNIST_CUDA_UNFUSED=1 (the last layer as products, not fused), and in FP32
      and TF32 with MNIST_CUDA_GEMM=own (our own products, k_mm, the element-wise work in their
-     epilogues)
+     epilogues), and in FP32 with MNIST_CUDA_GEMM=own3 (the same, each product as three TF32
+     products on the tensor cores, to FP32's accuracy: 3xTF32)
   4. the lab's JAX code with each epoch in one jit (bench/jax_lab.py), in FP32
      (JAX_DEFAULT_MATMUL_PRECISION=highest) and in its default TF32, when JAX is installed
 
@@ -342,13 +343,15 @@ def main():
     rows = []
     # then FP32 with each step enqueued on its own (--no-graph): what the graph saves; and with the
     # last layer as cuBLAS products and kernels (MNIST_CUDA_UNFUSED=1): what its two fused kernels save;
-    # and with our own products for cuBLAS's (MNIST_CUDA_GEMM=own): which of the two is faster
+    # and with our own products for cuBLAS's (MNIST_CUDA_GEMM=own; own3, FP32 as 3xTF32): which is faster
     notes = []
     for label, log, extra, e in (("C FP32", "train-fp32", [], env), ("C TF32", "train-tf32", ["--tf32"], env),
                                  ("C FP32, no graph", "train-fp32-nograph", ["--no-graph"], env),
                                  ("C FP32, last layer unfused", "train-fp32-unfused", [],
                                   dict(env, MNIST_CUDA_UNFUSED="1")),
                                  ("C FP32, own products", "train-fp32-own", [], dict(env, MNIST_CUDA_GEMM="own")),
+                                 ("C FP32, own 3xTF32 products", "train-fp32-own3", [],
+                                  dict(env, MNIST_CUDA_GEMM="own3")),
                                  ("C TF32, own products", "train-tf32-own", ["--tf32"],
                                   dict(env, MNIST_CUDA_GEMM="own"))):
         rc, text, _ = r.run(log, [bins["mnist"], "train", "--device", "cuda", "--epochs", str(a.epochs), "--json",

@@ -625,6 +625,16 @@ int main(void) {
     setenv("MNIST_CUDA_GEMM", "own", 1);
     tanh_adam.name = "own products (MNIST_CUDA_GEMM=own), dropout + shift, tanh, Adam";
     test_config(&tanh_adam, &train, &test);
+    /* FP32 as 3xTF32 on the tensor cores (MNIST_CUDA_GEMM=own3), held to FP32's tolerances, at
+     * small shapes as TF32 is above */
+    setenv("MNIST_CUDA_GEMM", "own3", 1);
+    const config x3[] = {
+        {"3xTF32 (MNIST_CUDA_GEMM=own3), 784-64-32-10, momentum", {MNIST_PIXELS, 64, 32, MNIST_CLASSES}, 4, 32, "tanh",
+         {.optimizer = MNIST_MOMENTUM, .momentum = 0.9f}, 2e-5, 1e-3},
+        {"3xTF32 (MNIST_CUDA_GEMM=own3), 784-48-10, dropout, SGD + weight decay", {MNIST_PIXELS, 48, MNIST_CLASSES}, 3, 19,
+         "tanh", {.optimizer = MNIST_SGD, .weight_decay = 0.5f, .dropout = 0.3f, .seed = 11}, 2e-5, 1e-3},
+    };
+    for (size_t i = 0; i < sizeof x3 / sizeof *x3; i++) test_config(&x3[i], &train, &test);
     unsetenv("MNIST_CUDA_GEMM");
     rand_data_free(&train);
     rand_data_free(&test);

@@ -603,7 +603,7 @@ static void test_gemm(int n, int in, int out, int tf32) {
  * backend chooses). Run twice: the same bits both times (the tile counters were put back, and the
  * sums do not depend on which block of a tile ends last; the emulator runs every other launch in
  * reverse order). */
-static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dropout, int m, int n, int k, int splits,
+static void test_mm(mm_prec prec, int ta, int tb, mm_epi_kind kind, int act, int dropout, int m, int n, int k, int splits,
                     last_mode mode, int gather = 0) {
     size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
     float *a = (float *)malloc(na * sizeof(float)), *b = (float *)malloc(nb * sizeof(float));
@@ -642,8 +642,9 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
     uint64_t thr = (uint64_t)(p * 16777216.0);
     int layer = 1 + (int)(mnist_rng_u32(&rng) % 3), step_bias = kind == MM_STEP && !tb;
 
-    // the product (of the inputs rounded to TF32 as the tensor cores take them), then what the
-    // epilogue makes of it
+    // the product (in TF32, of the inputs rounded to TF32 as the tensor cores take them; in FP32 and
+    // 3xTF32, of the inputs as they are), then what the epilogue makes of it
+    int tf32 = prec == MM_TF32;
     float *ar = (float *)malloc(na * sizeof(float)), *br = (float *)malloc(nb * sizeof(float));
     for (size_t i = 0; i < na; i++) ar[i] = tf32 ? tf32_round(a[i]) : a[i];
     for (size_t i = 0; i < nb; i++) br[i] = tf32 ? tf32_round(b[i]) : b[i];
@@ -670,7 +671,7 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
             bwant[j] = step_or_grad(bias[j], bwant[j], mode, &sc) - (mode == LAST_SGD ? bias[j] : 0.0f);
     }
 
-    mm_ctx g = {dalloc<float>((size_t)MM_SPLIT_MAX * 132 * MM_BM * MM_BN), dalloc<int>(132), 132, tf32};
+    mm_ctx g = {dalloc<float>((size_t)MM_SPLIT_MAX * 132 * MM_BM * MM_BN), dalloc<int>(132), 132, prec};
     if (g.counts) cudaMemset(g.counts, 0, 132 * sizeof(int));
     float *ad = dup(a, na), *bd = dup(b, nb), *cd = dup(c0, nc), *hd = dup(hact, nc), *biasd = dup(bias, n);
     float *maskd = dropout && kind == MM_ACT_GRAD ? dup(mask, nc) : dropout ? dalloc<float>(nc) : NULL;
@@ -685,7 +686,8 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
     e.bias_out = step_bias ? biasd : NULL;
     static const char *kinds[] = {"store", "bias+act", "act grad", "step"};
     char what[160];
-    snprintf(what, sizeof what, "k_mm %s %s%s%s(%d x %d x %d, %s, %s%s%s, %d slices)", tf32 ? "TF32" : "FP32",
+    snprintf(what, sizeof what, "k_mm %s %s%s%s(%d x %d x %d, %s, %s%s%s, %d slices)",
+             prec == MM_TF32 ? "TF32" : prec == MM_TF32X3 ? "3xTF32" : "FP32",
              gather ? "gathered " : "", ta ? "a^T " : "", tb ? "b^T " : "", m,
              n, k, kinds[kind], act ? "relu" : "tanh", dropout ? ", dropout" : "",
              kind == MM_STEP ? (mode == LAST_SGD ? ", SGD" : ", gradient") : "",
@@ -697,7 +699,9 @@ static void test_mm(int tf32, int ta, int tb, mm_epi_kind kind, int act, int dro
             for (size_t i = 0; i < nc; i++) got[i] -= c0[i];
         /* FP32 sums in another order (and fused): ~1e-6; the step's change likewise. TF32: the same
          * rounded inputs, but the tensor cores' sums need not round as FP32's: 1e-4, still a fifth of
-         * what inputs not rounded to TF32, or truncated, would give (~5e-4) */
+         * what inputs not rounded to TF32, or truncated, would give (~5e-4). 3xTF32: FP32's, against
+         * the inputs as they are (each term within ~2^-21 of FP32's: kernels.h); one TF32 product
+         * alone would be ~5e-4 off them */
         double tol = tf32 ? 1e-4 : 1e-5;
         double err = rel_err(got, want, nc), berr = 0.0, derr = 0.0;
         size_t mbad = 0;
@@ -802,51 +806,60 @@ int main(void) {
     test_last_layer(300, 20, LAST_MAX, 1, 1, 0, LAST_SGD), dfree_all(); /* the widest, under 32 inputs */
     test_last_layer(LAST_ROWS, 100, 10, 0, 1, 1, LAST_GRAD), dfree_all(); /* the largest batch it takes */
     /* own products: the lab's step (the backend's split choice), then odd shapes and slices */
-    test_mm(0, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD), dfree_all();
-    test_mm(0, 0, 0, MM_BIAS_ACT, 0, 1, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
-    test_mm(0, 0, 1, MM_ACT_GRAD, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
-    test_mm(0, 1, 0, MM_STEP, 0, 0, 1024, 1024, 128, 0, LAST_SGD), dfree_all();
-    test_mm(0, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_GRAD), dfree_all();
-    test_mm(0, 0, 0, MM_STORE, 0, 0, 640, 1024, 784, 0, LAST_SGD), dfree_all(); /* evaluation's: tiles enough */
-    test_mm(0, 0, 0, MM_STORE, 0, 0, 128, 10, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD), dfree_all();
+    test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 1, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(MM_FP32, 0, 1, MM_ACT_GRAD, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 1024, 1024, 128, 0, LAST_SGD), dfree_all();
+    test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_GRAD), dfree_all();
+    test_mm(MM_FP32, 0, 0, MM_STORE, 0, 0, 640, 1024, 784, 0, LAST_SGD), dfree_all(); /* evaluation's: tiles enough */
+    test_mm(MM_FP32, 0, 0, MM_STORE, 0, 0, 128, 10, 1024, 0, LAST_SGD), dfree_all();
     for (int sp = 1; sp <= 3; sp++) {
-        test_mm(0, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
-        test_mm(0, 0, 1, MM_ACT_GRAD, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
-        test_mm(0, 0, 1, MM_STORE, 0, 0, 70, 33, 129, sp, LAST_SGD), dfree_all();
-        test_mm(0, 1, 0, MM_STEP, 0, 0, 97, 33, 300, sp, sp == 2 ? LAST_GRAD : LAST_SGD), dfree_all();
-        test_mm(0, 1, 0, MM_STORE, 0, 0, 65, 130, 17, sp, LAST_SGD), dfree_all();
+        test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
+        test_mm(MM_FP32, 0, 1, MM_ACT_GRAD, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
+        test_mm(MM_FP32, 0, 1, MM_STORE, 0, 0, 70, 33, 129, sp, LAST_SGD), dfree_all();
+        test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 97, 33, 300, sp, sp == 2 ? LAST_GRAD : LAST_SGD), dfree_all();
+        test_mm(MM_FP32, 1, 0, MM_STORE, 0, 0, 65, 130, 17, sp, LAST_SGD), dfree_all();
     }
-    test_mm(0, 0, 0, MM_BIAS_ACT, 0, 0, 1, 1024, 784, 0, LAST_SGD), dfree_all(); /* a batch of one */
+    test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 0, 1, 1024, 784, 0, LAST_SGD), dfree_all(); /* a batch of one */
     /* the batch gathered by the first layer's products, with and without slices */
-    test_mm(0, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD, 1), dfree_all();
-    test_mm(0, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_SGD, 1), dfree_all();
-    test_mm(0, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, 2, LAST_SGD, 1), dfree_all();
-    test_mm(1, 0, 0, MM_BIAS_ACT, 0, 1, 37, 97, 300, 3, LAST_SGD, 1), dfree_all();
-    test_mm(1, 1, 0, MM_STEP, 0, 0, 97, 33, 300, 2, LAST_GRAD, 1), dfree_all();
+    test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD, 1), dfree_all();
+    test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_SGD, 1), dfree_all();
+    test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, 2, LAST_SGD, 1), dfree_all();
+    test_mm(MM_TF32, 0, 0, MM_BIAS_ACT, 0, 1, 37, 97, 300, 3, LAST_SGD, 1), dfree_all();
+    test_mm(MM_TF32, 1, 0, MM_STEP, 0, 0, 97, 33, 300, 2, LAST_GRAD, 1), dfree_all();
     /* TF32 on the tensor cores: 8 warps of 2 fragments a tile, odd shapes, slices */
-    test_mm(1, 0, 0, MM_BIAS_ACT, 0, 0, 128, 256, 256, 0, LAST_SGD), dfree_all();
+    test_mm(MM_TF32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 256, 256, 0, LAST_SGD), dfree_all();
     for (int sp = 1; sp <= 2; sp++) {
-        test_mm(1, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
-        test_mm(1, 0, 1, MM_ACT_GRAD, 0, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
-        test_mm(1, 1, 0, MM_STEP, 0, 0, 97, 33, 300, sp, sp == 2 ? LAST_GRAD : LAST_SGD), dfree_all();
-        test_mm(1, 1, 0, MM_STORE, 0, 0, 65, 130, 17, sp, LAST_SGD), dfree_all();
+        test_mm(MM_TF32, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
+        test_mm(MM_TF32, 0, 1, MM_ACT_GRAD, 0, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
+        test_mm(MM_TF32, 1, 0, MM_STEP, 0, 0, 97, 33, 300, sp, sp == 2 ? LAST_GRAD : LAST_SGD), dfree_all();
+        test_mm(MM_TF32, 1, 0, MM_STORE, 0, 0, 65, 130, 17, sp, LAST_SGD), dfree_all();
     }
+    /* 3xTF32: FP32's accuracy on the tensor cores, held to FP32's tolerance (and gathered) */
+    test_mm(MM_TF32X3, 0, 0, MM_BIAS_ACT, 0, 0, 128, 256, 256, 0, LAST_SGD), dfree_all();
+    test_mm(MM_TF32X3, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, 2, LAST_SGD), dfree_all();
+    test_mm(MM_TF32X3, 0, 1, MM_ACT_GRAD, 0, 1, 37, 97, 300, 1, LAST_SGD), dfree_all();
+    test_mm(MM_TF32X3, 1, 0, MM_STEP, 0, 0, 97, 33, 300, 2, LAST_GRAD, 1), dfree_all();
+    test_mm(MM_TF32X3, 1, 0, MM_STORE, 0, 0, 65, 130, 17, 1, LAST_SGD), dfree_all();
     if (timing) /* the slices mm_splits chooses against the others: the first GPU run's TIME lines */
-        for (int tf32 = 0; tf32 < 2; tf32++)
+        for (int prec = MM_FP32; prec <= MM_TF32X3; prec++)
             for (int sp = 1; sp <= MM_SPLIT_MAX; sp *= 2) {
-                test_mm(tf32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 1024, sp, LAST_SGD), dfree_all();
-                test_mm(tf32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, sp, LAST_SGD), dfree_all();
+                test_mm((mm_prec)prec, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 1024, sp, LAST_SGD), dfree_all();
+                test_mm((mm_prec)prec, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, sp, LAST_SGD), dfree_all();
             }
 #ifndef MNIST_CUDA_EMU /* there each thread does its warp's whole fragment: 32 times the work */
-    test_mm(1, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD), dfree_all(); /* the lab's step */
-    test_mm(1, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
-    test_mm(1, 0, 1, MM_ACT_GRAD, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
-    test_mm(1, 1, 0, MM_STEP, 0, 0, 1024, 1024, 128, 0, LAST_SGD), dfree_all();
-    test_mm(1, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_SGD), dfree_all();
-    test_mm(1, 0, 0, MM_STORE, 0, 0, 10000, 1024, 784, 0, LAST_SGD), dfree_all(); /* evaluation's */
+    test_mm(MM_TF32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD), dfree_all(); /* the lab's step */
+    test_mm(MM_TF32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(MM_TF32, 0, 1, MM_ACT_GRAD, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(MM_TF32, 1, 0, MM_STEP, 0, 0, 1024, 1024, 128, 0, LAST_SGD), dfree_all();
+    test_mm(MM_TF32, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_SGD), dfree_all();
+    test_mm(MM_TF32, 0, 0, MM_STORE, 0, 0, 10000, 1024, 784, 0, LAST_SGD), dfree_all(); /* evaluation's */
+    test_mm(MM_TF32X3, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD, 1), dfree_all();
+    test_mm(MM_TF32X3, 0, 1, MM_ACT_GRAD, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+    test_mm(MM_TF32X3, 1, 0, MM_STEP, 0, 0, 1024, 1024, 128, 0, LAST_SGD), dfree_all();
 #endif
-    test_mm(0, 1, 0, MM_STEP, 0, 0, 784, 1024, 1, 0, LAST_SGD), dfree_all();
-    test_mm(0, 0, 0, MM_STORE, 0, 0, 5, 7, 1, 1, LAST_SGD), dfree_all();
+    test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 784, 1024, 1, 0, LAST_SGD), dfree_all();
+    test_mm(MM_FP32, 0, 0, MM_STORE, 0, 0, 5, 7, 1, 1, LAST_SGD), dfree_all();
     test_optimizers((size_t)784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10), dfree_all();
     for (int tf32 = 0; tf32 < 2; tf32++) {
         test_gemm(128, 784, 1024, tf32), dfree_all();

@@ -21,13 +21,14 @@ LAB = [0.7515, 0.8279, 0.8569, 0.8707, 0.8812]
 # FAKE_FAST one that takes 1 ms. It logs each call's arguments and way.
 STAND_IN = r'''#!/usr/bin/env python3
 import json, os, sys
-own = os.environ.get("MNIST_CUDA_GEMM") == "own"
-way = ("own " if own else "") + ("tf32" if "--tf32" in sys.argv else "fp32")
+gemm = os.environ.get("MNIST_CUDA_GEMM")
+way = (gemm + " " if gemm in ("own", "own3") else "") + ("tf32" if "--tf32" in sys.argv else "fp32")
 way += " nograph" if "--no-graph" in sys.argv else ""
 way += " unfused" if os.environ.get("MNIST_CUDA_UNFUSED") == "1" else ""
 with open(os.environ["FAKE_LOG"], "a") as f:
     f.write(json.dumps({"argv": sys.argv[1:], "way": way}) + "\n")
-ms = {"fp32": 35, "tf32": 25, "fp32 nograph": 60, "fp32 unfused": 37, "own fp32": 18, "own tf32": 13}[way]
+ms = {"fp32": 35, "tf32": 25, "fp32 nograph": 60, "fp32 unfused": 37, "own fp32": 18, "own tf32": 13,
+      "own3 fp32": 22}[way]
 ms = 1 if os.environ.get("FAKE_FAST") == way else ms
 off = 0.01 if os.environ.get("FAKE_OFF") == way else 0.0
 for i, t in enumerate(LAB):
@@ -71,9 +72,10 @@ def checks(tmp):
     check(files == ["bench-gpu.log", "bench-gpu.md", "steps.log"],
           f"gpu.py leaves three files in $OUT, of the 8 that the device tool brings back: {files}")
     ways = sorted(c["way"] for c in calls)
-    check(rc == 0 and ways == sorted(["fp32", "tf32", "fp32 nograph", "fp32 unfused", "own fp32", "own tf32"]),
+    check(rc == 0 and ways == sorted(["fp32", "tf32", "fp32 nograph", "fp32 unfused", "own fp32", "own tf32",
+                                      "own3 fp32"]),
           f"gpu.py trains each way once, with its flags and environment and none it inherited (exit {rc}; {ways})")
-    check(len(calls) == 6 and all(c["argv"][:6] == ["train", "--device", "cuda", "--epochs", "5", "--json"]
+    check(len(calls) == 7 and all(c["argv"][:6] == ["train", "--device", "cuda", "--epochs", "5", "--json"]
                                   for c in calls),
           "every row is `mnist train --device cuda --epochs 5 --json`")
     own = row(table, "C FP32, own products")

@@ -115,10 +115,16 @@ static int load_blas(mnist_err *err) {
 }
 
 /* MNIST_CUDA_GEMM=own: the products by k_mm (FP32, or TF32 on the tensor cores with --tf32), their
- * element-wise work in their epilogues; cuBLAS is then neither loaded nor needed. */
+ * element-wise work in their epilogues; cuBLAS is then neither loaded nor needed. MNIST_CUDA_GEMM=own3:
+ * the same, but FP32 as 3xTF32 on the tensor cores (kernels.h, mm_prec); with --tf32, as own. */
 static int own_products(void) {
     const char *gemm = getenv("MNIST_CUDA_GEMM");
-    return gemm && strcmp(gemm, "own") == 0;
+    return gemm && (strcmp(gemm, "own") == 0 || strcmp(gemm, "own3") == 0);
+}
+
+static mm_prec own_precision(int tf32) {
+    const char *gemm = getenv("MNIST_CUDA_GEMM");
+    return tf32 ? MM_TF32 : gemm && strcmp(gemm, "own3") == 0 ? MM_TF32X3 : MM_FP32;
 }
 
 int backend_cuda_probe(mnist_err *err) {
@@ -656,7 +662,7 @@ static int init(cuda_backend *c, const mnist_model *m, mnist_err *err) {
         int dev = 0;
         CU(cudaGetDevice(&dev), "finding the GPU");
         CU(cudaDeviceGetAttribute(&c->mm.sms, cudaDevAttrMultiProcessorCount, dev), "counting multiprocessors");
-        c->mm.tf32 = o->tf32;
+        c->mm.prec = own_precision(o->tf32);
         if (alloc_floats(c, &c->mm.ws, (size_t)MM_SPLIT_MAX * c->mm.sms * MM_BM * MM_BN, err)) return -1;
         CU(cudaMalloc((void **)&c->mm.counts, (size_t)c->mm.sms * sizeof(int)), "allocating tile counters");
         CU(cudaMemsetAsync(c->mm.counts, 0, (size_t)c->mm.sms * sizeof(int), c->stream), "clearing tile counters");
@@ -707,7 +713,7 @@ backend *backend_cuda_create(const mnist_model *m, const backend_opts *o, mnist_
     const char *gemm = getenv("MNIST_CUDA_GEMM");
     c->own_mm = own_products();
     if (gemm && gemm[0] && !c->own_mm && strcmp(gemm, "cublas") != 0) {
-        errf(err, "MNIST_CUDA_GEMM=%s: the products are cublas (the default) or own", gemm);
+        errf(err, "MNIST_CUDA_GEMM=%s: the products are cublas (the default), own or own3", gemm);
         cuda_destroy(&c->base);
         return NULL;
     }

@@ -184,14 +184,21 @@ typedef struct {
 #define MM_BK 16
 #define MM_SPLIT_MAX 8 /* slices of k at most */
 
+/* How the products multiply: in FP32 by each thread's fmaf; in TF32 on the tensor cores, the
+ * inputs rounded to TF32 (to nearest), sums in FP32 (--tf32); or to FP32's accuracy on the tensor
+ * cores, each input x split into its TF32 part hi and the TF32 rounding of what is left, lo, and
+ * the product taken as hi lo' + lo hi' + hi hi' (lo lo', ~2^-22 of it, dropped): "3xTF32", three
+ * TF32 products for one, each term within ~2^-21 of FP32's (MNIST_CUDA_GEMM=own3). */
+typedef enum { MM_FP32, MM_TF32, MM_TF32X3 } mm_prec;
+
 /* What split-K needs: a workspace of MM_SPLIT_MAX * sms * MM_BM * MM_BN floats and sms tile
  * counters, zero at first (each tile's last block puts its counter back to 0). One product at a
  * time uses them: the products that share a context must be on one stream. */
 typedef struct {
     float *ws;
     int *counts;
-    int sms;  /* the GPU's multiprocessors */
-    int tf32; /* the products on the tensor cores, inputs rounded to TF32 (to nearest), sums in FP32 */
+    int sms;     /* the GPU's multiprocessors */
+    mm_prec prec; /* how the products multiply */
 } mm_ctx;
 
 /* How many slices of k a product of m x n outputs over k gets: 1 where the tiles alone fill the

@@ -4,9 +4,11 @@
  * otherwise. A block takes a tile of MM_BM x MM_BN outputs over its slice of k, MM_BK at a time
  * through shared memory; the next MM_BK are read into registers while the current ones are
  * multiplied. In FP32 each of its 256 threads computes 4 x 4 outputs with fmaf (fused also under
- * -fmad=false); in TF32 (mm_ctx.tf32, --tf32) the warps' tensor cores do, through the warp matrix
- * functions (wmma, m16n16k8), the inputs rounded with __float_to_tf32. Either way the epilogue is
- * the element-wise kernels' own functions, so it rounds as those do. */
+ * -fmad=false); in TF32 (MM_TF32, --tf32) the warps' tensor cores do, through the warp matrix
+ * functions (wmma, m16n16k8), the inputs rounded with __float_to_tf32; in 3xTF32 (MM_TF32X3) the
+ * tensor cores do three such products, of each input's TF32 part and of what is left of it
+ * (kernels.h). Either way the epilogue is the element-wise kernels' own functions, so it rounds as
+ * those do. */
 #include <math.h>
 
 #include <mma.h>
@@ -79,12 +81,23 @@ __device__ static void mm_put(const mm_epi &e, float *c, int n, int r, int j, fl
     }
 }
 
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+/* A fragment's elements rounded to TF32, in place; with lo, what that left of each, rounded too. */
+template <typename F> __device__ static void tf32_split(F &hi, F *lo) {
+    for (int e = 0; e < hi.num_elements; e++) {
+        float x = hi.x[e], h = nvcuda::wmma::__float_to_tf32(x);
+        if (lo) lo->x[e] = nvcuda::wmma::__float_to_tf32(x - h); /* x - h is exact */
+        hi.x[e] = h;
+    }
+}
+#endif
+
 /* acc = this thread's 4 x 4 of the tile (rows m0 + 4 ty.., columns n0 + 4 tx..) over k0..k1: in
- * FP32 by the thread, or (TC) in TF32 by the tensor cores, each warp a 32 x 16 of the tile as two
- * 16 x 16 fragments, put through shared memory into the same 4 x 4 per thread. With sums, also
+ * FP32 by the thread, or (TC, MM_TF32 or MM_TF32X3) by the tensor cores, each warp a 32 x 16 of the
+ * tile as two 16 x 16 fragments, put through shared memory into the same 4 x 4 per thread. With sums, also
  * sums[j] = the sum over k0..k1, in order, of b's column n0 + 4 tx + j, as it passes through shared
  * memory (the threads of ty 0 only). */
-template <bool TA, bool TB, bool TC, bool AB>
+template <bool TA, bool TB, int TC, bool AB>
 __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_sums, const float *a, const uint8_t *ab,
                                      const int32_t *ai, const float *b, const mm_shape &s, int m0, int n0, int k0,
                                      int k1) {
@@ -99,9 +112,9 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
     using namespace nvcuda;
     int wm = t / 32 / 4, wn = t / 32 % 4; /* the warp's rows 32 wm.., columns 16 wn.. */
     wmma::fragment<wmma::accumulator, 16, 16, 8, float> f[2];
-    if (TC) wmma::fill_fragment(f[0], 0.0f), wmma::fill_fragment(f[1], 0.0f);
+    if (TC != MM_FP32) wmma::fill_fragment(f[0], 0.0f), wmma::fill_fragment(f[1], 0.0f);
 #else
-    if (TC) __trap(); /* TF32 products need compute capability 8.0 */
+    if (TC != MM_FP32) __trap(); /* TF32 products need compute capability 8.0 */
 #endif
     float ra[4], rb[4];
     mm_tiles<TA, TB, AB>::load(ra, rb, a, ab, ai, b, s, m0, n0, k0, k1);
@@ -109,18 +122,23 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
         mm_tiles<TA, TB, AB>::store(as, bs, ra, rb);
         __syncthreads();
         if (kt + MM_BK < k1) mm_tiles<TA, TB, AB>::load(ra, rb, a, ab, ai, b, s, m0, n0, kt + MM_BK, k1);
-        if constexpr (TC) {
+        if constexpr (TC != MM_FP32) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #pragma unroll
             for (int ks = 0; ks < MM_BK; ks += 8) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb;
+                const bool x3 = TC == MM_TF32X3;
+                wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb, fb_lo;
                 wmma::load_matrix_sync(fb, &bs[ks][16 * wn], MM_BN + 4);
-                for (int e = 0; e < fb.num_elements; e++) fb.x[e] = wmma::__float_to_tf32(fb.x[e]);
+                tf32_split(fb, x3 ? &fb_lo : NULL);
 #pragma unroll
                 for (int i = 0; i < 2; i++) {
-                    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa;
+                    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa, fa_lo;
                     wmma::load_matrix_sync(fa, &as[ks][32 * wm + 16 * i], MM_BM + 4);
-                    for (int e = 0; e < fa.num_elements; e++) fa.x[e] = wmma::__float_to_tf32(fa.x[e]);
+                    tf32_split(fa, x3 ? &fa_lo : NULL);
+                    if (x3) { /* the small terms first, then the large one */
+                        wmma::mma_sync(f[i], fa_lo, fb, f[i]);
+                        wmma::mma_sync(f[i], fa, fb_lo, f[i]);
+                    }
                     wmma::mma_sync(f[i], fa, fb, f[i]);
                 }
             }
@@ -141,7 +159,7 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
                 for (int j = 0; j < 4; j++) sums[j] += bs[kk][tx * 4 + j];
         __syncthreads();
     }
-    if constexpr (TC) {
+    if constexpr (TC != MM_FP32) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
         __shared__ __align__(32) float cs[MM_BM][MM_BN + 4];
         for (int i = 0; i < 2; i++)
@@ -155,7 +173,7 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
 
 // c (m, n); a, b as mm_shape says (a as e.a_bytes with AB); ws (gridDim.z, m, n) and counts (tiles)
 // when split
-template <bool TA, bool TB, bool TC, bool AB, mm_epi_kind EPI, int ACT, bool DROP>
+template <bool TA, bool TB, int TC, bool AB, mm_epi_kind EPI, int ACT, bool DROP>
 __global__ void __launch_bounds__(MM_THREADS) mm_kernel(mm_epi e, float *c, const float *a, const float *b,
                                                         mm_shape s, float *ws, int *counts) {
     __shared__ int last;
@@ -229,10 +247,12 @@ int mm_splits(const mm_ctx *g, int m, int n, int k) {
 }
 
 template <bool TA, bool TB, bool AB, mm_epi_kind EPI, int ACT, bool DROP>
-static void mm_launch(dim3 grid, cudaStream_t st, int tf32, const mm_epi &e, float *c, const float *a, const float *b,
-                      const mm_shape &s, float *ws, int *counts) {
-    if (tf32) LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, true, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
-    else LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, false, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
+static void mm_launch(dim3 grid, cudaStream_t st, mm_prec prec, const mm_epi &e, float *c, const float *a,
+                      const float *b, const mm_shape &s, float *ws, int *counts) {
+    if (prec == MM_TF32) LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, MM_TF32, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
+    else if (prec == MM_TF32X3)
+        LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, MM_TF32X3, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
+    else LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, MM_FP32, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
 }
 
 cudaError_t k_mm(const mm_ctx *g, int ta, int tb, float *c, const float *a, const float *b, int m, int n, int k,
@@ -251,7 +271,7 @@ cudaError_t k_mm(const mm_ctx *g, int ta, int tb, float *c, const float *a, cons
     dim3 grid(gx, gy, (unsigned)splits);
     int act = e->act, drop = e->mask != NULL, ab = e->a_bytes != NULL;
 #define GO(TA, TB, AB, EPI, ACT, DROP) \
-    mm_launch<TA, TB, AB, EPI, ACT, DROP>(grid, st, g->tf32, *e, c, a, b, s, g->ws, g->counts)
+    mm_launch<TA, TB, AB, EPI, ACT, DROP>(grid, st, g->prec, *e, c, a, b, s, g->ws, g->counts)
 #define GO_AB(TA, TB, EPI, ACT, DROP) ab ? GO(TA, TB, true, EPI, ACT, DROP) : GO(TA, TB, false, EPI, ACT, DROP)
     if (ab && !(!ta && !tb && e->kind == MM_BIAS_ACT) && !(ta && !tb && e->kind == MM_STEP))
         return cudaErrorInvalidValue;
