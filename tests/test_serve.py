@@ -281,6 +281,15 @@ def test_errors(srv, blank_png):
 
     error_body(*post(json.dumps({"pixels": [0] * 784}).encode() + b" x", {"Content-Type": "application/json"}), 400,
                "JSON with more after its value")
+    # JSON told by its first byte that is not white space, when white space comes first as a piece of its own
+    # (it was told by the first piece alone: an image then)
+    half = json.dumps({"pixels": [0.5] * 784}).encode()
+    code, _, body = stream(srv, "/api/predict", [b"\n", half], {}, chunked=True)
+    check(code == 200 and isinstance(body, dict) and "digit" in body,
+          f"a chunked JSON body whose first chunk is a newline is read as JSON: {code} "
+          f"{body.get('digit', body) if isinstance(body, dict) else body}")
+    error_body(*stream(srv, "/api/predict", [b" " * (2 << 20), half], {}, chunked=True), 413,
+               "2 MB of white space, then JSON: over the limit for JSON")
     code, _, body = post(json.dumps({"pixels": [0.5] * 784}).encode() + b" \r\n", {"Content-Type": "application/json"})
     check(code == 200 and isinstance(body, dict) and "digit" in body, f"JSON followed by white space only is read: {code}")
 

@@ -71,7 +71,8 @@ typedef struct {
 typedef struct {
     route_id route;
     int head;          /* a HEAD request */
-    int json;          /* the body is JSON (by Content-Type, or its first byte) */
+    int json;          /* the body is JSON (by Content-Type, or its first byte not white space) */
+    int told;          /* json is settled: by Content-Type, or by a byte of the body not white space */
     int refused;       /* 413 or 503 decided while the body streamed in */
     size_t limit;      /* MAX_BODY, or MAX_JSON */
     uint8_t *body;
@@ -302,9 +303,10 @@ static void release(server *s, request *q) {
     q->len = q->cap = 0;
 }
 
-/* Room for n more bytes of body; 0, or 413 / 503 as the status to refuse with. */
+/* Room for n more bytes of body; 0, or 413 / 503 as the status to refuse with. len may be over
+ * limit: white space held before a '{' told that the body is JSON. */
 static unsigned grow(server *s, request *q, size_t n) {
-    if (n > q->limit - q->len) return MHD_HTTP_CONTENT_TOO_LARGE;
+    if (q->len > q->limit || n > q->limit - q->len) return MHD_HTTP_CONTENT_TOO_LARGE;
     if (q->len + n <= q->cap) return 0;
     size_t cap = q->cap ? q->cap : INITIAL_ROOM;
     while (cap < q->len + n) cap *= 2;
@@ -331,12 +333,15 @@ static enum MHD_Result refuse(struct MHD_Connection *c, const request *q, unsign
     return answer_error(c, status, NULL, "the server is busy receiving other uploads; try again");
 }
 
-/* Whether a body starts, after white space, as JSON does: '{' (or '[', to say what is wrong). No
- * image format starts so. */
+/* Whether a piece of a body starts, after white space, as JSON does: '{' (or '[', to say what is
+ * wrong), 1; no image format starts so. 0 for any other byte, -1 for white space alone (the next
+ * piece tells). */
 static int starts_json(const char *data, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!strchr(" \t\r\n", data[i])) return data[i] == '{' || data[i] == '[';
-    return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = data[i];
+        if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') return ch == '{' || ch == '[';
+    }
+    return -1;
 }
 
 static void log_request(const server *s, const char *method, const char *url, unsigned status, double start,
@@ -377,7 +382,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (post) {
             const char *type = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
             const char *length = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            q->json = type && !strncasecmp(type, "application/json", 16);
+            q->json = q->told = type && !strncasecmp(type, "application/json", 16);
             if (q->json) q->limit = MAX_JSON;
             if (length) { /* refuse from the header, before any of the body is read */
                 char *end;
@@ -399,9 +404,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             *size = 0;
             return q->received > 2 * (size_t)MAX_BODY ? MHD_NO : MHD_YES;
         }
-        if (q->len == 0 && !q->json && starts_json(data, *size)) { /* no image format starts with '{' */
-            q->json = 1;
-            q->limit = MAX_JSON;
+        if (!q->told) { /* white space first may come as a piece of its own (a chunk, a packet) */
+            int json = starts_json(data, *size);
+            q->told = json >= 0;
+            if (json == 1) {
+                q->json = 1;
+                q->limit = MAX_JSON;
+            }
         }
         unsigned st = grow(s, q, *size);
         if (st) {
