@@ -262,6 +262,12 @@ def test_errors(srv, blank_png):
     with open(blank_png, "rb") as f:
         error_body(*post(f.read(), {"Content-Type": "image/png"}), 400, "a blank page (no ink)")
     error_body(*post(b""), 400, "an empty body")
+    with open(blank_png, "rb") as f:  # as curl -F image=@FILE sends it: said so, not 'not a PNG, JPEG, ...'
+        form = (b"--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"d.png\"\r\n"
+                b"Content-Type: image/png\r\n\r\n" + f.read() + b"\r\n--xyz--\r\n")
+    code, _, body = post(form, {"Content-Type": "multipart/form-data; boundary=xyz"})
+    check(code == 400 and "multipart form" in body.get("error", "") and "--data-binary" in body["error"],
+          f"a multipart form's upload (curl -F) is refused saying to send the file itself: {code} {body}")
     error_body(*post(b'{"pixels": [0, 1', {"Content-Type": "application/json"}), 400, "malformed JSON")
     error_body(*post(b'{"pixel": []}', {"Content-Type": "application/json"}), 400, "JSON without \"pixels\"")
     error_body(*post(json.dumps({"pixels": [0] * 783}).encode()), 400, "783 pixels")

@@ -73,6 +73,7 @@ typedef struct {
     int head;          /* a HEAD request */
     int json;          /* the body is JSON (by Content-Type, or its first byte not white space) */
     int told;          /* json is settled: by Content-Type, or by a byte of the body not white space */
+    int form;          /* Content-Type multipart/...: a form's upload, the file wrapped in its parts */
     int refused;       /* 413 or 503 decided while the body streamed in */
     size_t limit;      /* MAX_BODY, or MAX_JSON */
     uint8_t *body;
@@ -265,6 +266,10 @@ static int decode_admit(server *s, size_t need) {
 static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) {
     float x[MNIST_PIXELS], prob[MNIST_CLASSES];
     mnist_err err;
+    if (q->form) /* the image inside is not looked for: said plainly, not 'not a PNG, JPEG, ...' */
+        return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL,
+                            "the body is a multipart form (curl -F, an HTML form): send the image file itself as "
+                            "the body (curl --data-binary @FILE), or JSON {\"pixels\": [%d numbers]}", MNIST_PIXELS);
     if (q->len == 0)
         return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL,
                             "the body is empty: send an image file, or JSON {\"pixels\": [%d numbers]}", MNIST_PIXELS);
@@ -383,6 +388,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             const char *type = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
             const char *length = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             q->json = q->told = type && !strncasecmp(type, "application/json", 16);
+            q->form = type && !strncasecmp(type, "multipart/", 10);
             if (q->json) q->limit = MAX_JSON;
             if (length) { /* refuse from the header, before any of the body is read */
                 char *end;
