@@ -7,7 +7,8 @@
 // draws a 7 with a finger (touch events) and checks it, then a 1 with a second finger resting on
 // the canvas meanwhile. After an answer, an error (a file that is no image, a proxy's HTML page)
 // leaves neither its bars nor its input on the screen. Screenshots go to OUT_DIR. Also:
-// no request leaves the server's origin, no script error, nothing wider than the phone's screen.
+// no request leaves the server's origin, no script error, nothing wider than the phone's screen,
+// every text at WCAG AA's contrast (4.5) in the light and the dark color scheme.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
 import { spawn, execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -106,6 +107,32 @@ async function shown(page) {
   });
 }
 
+// WCAG's contrast of each text on the page against what is behind it, in the color scheme the page
+// is shown in: [name, ratio], the lowest first. The texts are on flat colors (no image, no alpha).
+async function contrasts(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => c.match(/[\d.]+/g).slice(0, 3).map(Number);
+    const lum = (c) => {
+      const [r, g, b] = rgb(c).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const behind = (e) => {
+      for (; e; e = e.parentElement) {
+        const c = getComputedStyle(e).backgroundColor;
+        if (!/rgba\(.*, 0\)$/.test(c) && c !== "transparent") return c;
+      }
+      return "rgb(255, 255, 255)";
+    };
+    const texts = ["h1", "#model", "#hint", "#clear", "label.button", ".digit-label", "#digit", "#confidence",
+      "figcaption", "#status", ".bars .name", ".pct", "footer"];
+    return texts.map((sel) => {
+      const e = document.querySelector(sel);
+      const [a, b] = [lum(getComputedStyle(e).color), lum(behind(e))].sort((x, y) => y - x);
+      return [sel, (a + 0.05) / (b + 0.05)];
+    }).sort((x, y) => x[1] - y[1]);
+  });
+}
+
 // The page's answer once no prediction is due or on its way, after at least `after` answers.
 async function answer(page, after) {
   try {
@@ -149,6 +176,14 @@ async function desktop(browser, url) {
     { timeout: 10000 });
   check(true, "desktop: the page loads and shows the model (" +
     (await page.locator("#model").textContent()).trim() + ")");
+  // WCAG AA: 4.5 for text (the Upload button's white on the dark scheme's light blue was 2.5, the hint 2.4)
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const low = (await contrasts(page)).filter((c) => c[1] < 4.5);
+    check(low.length === 0, `desktop, ${scheme} scheme: every text has a contrast of at least 4.5` +
+      (low.length ? ": " + low.map((c) => `${c[0]} ${c[1].toFixed(2)}`).join(", ") : ""));
+  }
+  await page.emulateMedia({ colorScheme: "light" });
 
   await drawMouse(page, SEVEN);
   let a = await answer(page, 0);
