@@ -5,13 +5,14 @@
 // On a desktop-sized page: draws a 7 and a 1 with the mouse and checks the digit the page shows,
 // clears, uploads a photo and checks its digit against `mnist predict`. On a phone-sized page:
 // draws a 7 with a finger (touch events) and checks it, then a 1 with a second finger resting on
-// the canvas meanwhile. After an answer, an error (a file that is no image, a proxy's HTML page)
-// leaves neither its bars nor its input on the screen. Screenshots go to OUT_DIR. Also:
+// the canvas meanwhile, then uploads a photo whose long name has no space. After an answer, an
+// error (a file that is no image, a proxy's HTML page) leaves neither its bars nor its input on
+// the screen. Screenshots go to OUT_DIR. Also:
 // no request leaves the server's origin, no script error, nothing wider than the phone's screen,
 // every text at WCAG AA's contrast (4.5) in the light and the dark color scheme.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
 import { spawn, execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { copyFileSync, writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const [MNIST, MODEL, UPLOAD, UPLOAD_DIGIT, OUT] = process.argv.slice(2);
@@ -286,6 +287,14 @@ async function phone(browser, url) {
   check(b.state === "ready" && b.digit === "1",
     `phone: a 1 drawn with a second finger resting on the canvas reads as ${b.digit} (${b.status})`);
   await page.screenshot({ path: `${OUT}/e2e-phone-two-fingers.png`, fullPage: true });
+  // a file's name is shown as it is: a long one with no space wraps, not widening the page past the screen
+  const named = `${OUT}/a_photo_of_my_digit_taken_on_the_kitchen_table_at_night_0123456789abcdef0123456789.png`;
+  copyFileSync(UPLOAD, named);
+  await page.setInputFiles("#upload", named);
+  const c = await answer(page, b.answers);
+  const wide = await page.evaluate(() => ({ w: document.documentElement.scrollWidth, v: window.innerWidth }));
+  check(c.state === "ready" && c.status.includes("kitchen_table") && wide.w <= 390 && wide.v <= 390,
+    `phone: a photo's long name wraps within the screen (${wide.w} CSS pixels of content, a viewport of ${wide.v})`);
   check(problems.length === 0, "phone: no request leaves the server, no script error" +
     (problems.length ? ": " + problems.join("; ") : ""));
   await ctx.close();
