@@ -7,7 +7,7 @@
 // draws a 7 with a finger (touch events) and checks it, then a 1 with a second finger resting on
 // the canvas meanwhile, then uploads a photo whose long name has no space. After an answer, an
 // error (a file that is no image, a proxy's HTML page) leaves neither its bars nor its input on
-// the screen. Screenshots go to OUT_DIR. Also:
+// the screen; a server that never answers is said to be waited for. Screenshots go to OUT_DIR. Also:
 // no request leaves the server's origin, no script error, nothing wider than the phone's screen,
 // every text at WCAG AA's contrast (4.5) in the light and the dark color scheme.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
@@ -254,6 +254,25 @@ async function desktop(browser, url) {
   a = await answer(page, a.answers);
   check(a.state === "error" && a.status.includes("502"),
     `desktop: an answer that is not JSON (a proxy's 502 page) is said as such: ${a.status}`);
+  await page.unroute("**/api/predict");
+  // a server that takes the request and never answers (stopped with Ctrl-Z): the page says that it
+  // waits, then, the connection gone, that no answer came (a tap: one request, none queued behind it)
+  await page.click("#clear");
+  let held = null;
+  await page.route("**/api/predict", (r) => { held = r; });
+  await drawMouse(page, [[[0.5, 0.5]]]);
+  let waiting = "";
+  try {
+    await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Waiting"), null,
+      { timeout: 10000 });
+    waiting = (await page.locator("#status").textContent()).trim();
+  } catch (e) { waiting = "(nothing said in 10 s: " + (await page.locator("#status").textContent()).trim() + ")"; }
+  check(waiting.startsWith("Waiting for the server"),
+    `desktop: a server that does not answer is waited for, and said so: ${waiting}`);
+  if (held) await held.abort("connectionreset");
+  a = await answer(page, a.answers);
+  check(a.state === "error" && a.status.startsWith("No answer from the server"),
+    `desktop: and the connection gone, the page says no answer came: ${a.status}`);
   await page.unroute("**/api/predict");
   await ctx.close();
 }
