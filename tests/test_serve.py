@@ -5,8 +5,9 @@ server still answering after them; /api/predict on a PNG gives the same digit, p
 input, number for number, as `mnist predict --json --show` on the same file (both preprocessings),
 and the same again when that input is sent back as {"pixels": [...]}; many clients at once get
 identical answers; one client address gets at most 128 connections at once while others are served;
-Ctrl-C stops the server with status 0; startup errors are one line (a model holding NaN among them);
-a model whose sums overflow gets JSON answers, its probabilities null.
+Ctrl-C and SIGTERM (a container's process 1 too) stop the server with status 0; startup errors are
+one line (a model holding NaN among them); a model whose sums overflow gets JSON answers, its
+probabilities null.
 """
 import concurrent.futures
 import http.client
@@ -34,9 +35,10 @@ TIMEOUT = 2  # the server's --timeout for idle connections, seconds
 PER_ADDRESS = 128  # connections one client address may hold at once (serve.c's MAX_PER_ADDRESS)
 
 
-def start(model, *flags):
-    """Start `mnist serve` on a free port; returns (process, host, port), or (process, None, None)."""
-    p = subprocess.Popen([MNIST, "serve", "--model", model, "--port", "0", "--timeout", str(TIMEOUT), *flags],
+def start(model, *flags, wrap=()):
+    """Start `mnist serve` on a free port (under the command wrap, if any); returns (process, host, port), or
+    (process, None, None)."""
+    p = subprocess.Popen([*wrap, MNIST, "serve", "--model", model, "--port", "0", "--timeout", str(TIMEOUT), *flags],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
@@ -470,6 +472,49 @@ def test_log(model):
           f"--log escapes a method of terminal escapes: {line!r}")
 
 
+def test_sigterm(model):
+    """SIGTERM (docker stop, systemd, kill) stops the server as Ctrl-C does: status 0, "Stopped". Left to its
+    default action it ended the process (status -15), but not one that is a container's process 1: the first
+    process of a PID namespace is not ended by a signal it leaves to its default action, so such a server went
+    on serving (checked under unshare --pid, where it can run)."""
+    proc, host, port = start(model)
+    if not check(port is not None, "mnist serve starts"):
+        stop(proc)
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    out = proc.stdout.read() if rc is not None else ""
+    stop(proc)
+    check(rc == 0 and "Stopped" in out, f"SIGTERM stops the server cleanly, as Ctrl-C does (status {rc})")
+
+    proc, host, port = start(model, wrap=("unshare", "--pid", "--fork"))
+    if port is None:  # no unshare, or not allowed to make a PID namespace here
+        print("  (not checked as process 1 of a PID namespace: unshare --pid did not start it)")
+        stop(proc)
+        return
+    try:
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            server = int(f.read().split()[0])  # the server, process 1 inside
+    except (OSError, ValueError, IndexError):
+        server = None
+    if server:
+        os.kill(server, signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    alive = rc is None and Server(host, port).alive()
+    if server and rc is None:
+        os.kill(server, signal.SIGKILL)  # unshare's own end would leave it running
+    stop(proc)
+    check(server is not None and rc == 0 and not alive,
+          f"SIGTERM stops a server that is process 1 of a PID namespace (a container's): status {rc}"
+          + (", still serving after 10 s" if alive else ""))
+
+
 def test_startup(model):
     def run(*args):
         try:
@@ -573,6 +618,7 @@ def main():
             stop(proc)
         test_per_address(model)
         test_log(model)
+        test_sigterm(model)
         test_startup(model)
         test_overflow(tmp, png)
 

@@ -14,12 +14,13 @@
 
 volatile int interrupted;
 static volatile sig_atomic_t soft; /* Ctrl-C sets `interrupted` rather than ending the program */
+static volatile sig_atomic_t soft_term; /* and so does SIGTERM */
 
-/* A Ctrl-C while soft only sets `interrupted`; any other (and SIGTERM, SIGHUP) ends the program as
- * the signal would, less the temporary files of the writes in progress: the files they were to
- * replace stay as they were. */
+/* A Ctrl-C while soft (a SIGTERM while soft_term) only sets `interrupted`; any other (and SIGHUP)
+ * ends the program as the signal would, less the temporary files of the writes in progress: the
+ * files they were to replace stay as they were. */
 static void on_signal(int sig) {
-    if (sig == SIGINT && soft && !interrupted) {
+    if (((sig == SIGINT && soft) || (sig == SIGTERM && soft_term)) && !interrupted) {
         interrupted = 1;
         return;
     }
@@ -43,6 +44,8 @@ void cli_catch_signals(void) {
 }
 
 void cli_catch_sigint(int on) { soft = on; }
+
+void cli_catch_sigterm(int on) { soft_term = on; }
 
 static void usage(const char *cmd, const char *args, const char *summary, const flag *flags, FILE *out) {
     fprintf(out, "usage: mnist %s %s\n\n%s\n\n", cmd, args, summary);

@@ -10,9 +10,11 @@
 #define MAX_ARGS 8192 /* arguments that are not flags (image files) */
 #define CLI_MAX_LOG_RECORDS 10000 /* the epochs of a --log file that plot and train --plot read back */
 
-/* Set by the first Ctrl-C while cli_catch_sigint(1) is on; a second one ends the program. */
+/* Set by the first Ctrl-C while cli_catch_sigint(1) is on (or SIGTERM while cli_catch_sigterm(1)
+ * is); a second one ends the program. */
 extern volatile int interrupted;
 void cli_catch_sigint(int on);
+void cli_catch_sigterm(int on);
 /* Install the handler of SIGINT, SIGTERM and SIGHUP: each ends the program as it would, but first
  * removes the temporary files of the writes in progress (see mnist_remove_partial_files). */
 void cli_catch_signals(void);

@@ -595,9 +595,14 @@ int cmd_serve(int argc, char **argv) {
     cli_flush();
 
     signal(SIGPIPE, SIG_IGN);
+    /* SIGTERM (docker stop, systemd, kill) stops as Ctrl-C does: ended by its default action, a server
+     * that is a container's process 1 went on serving (process 1 is never ended by a signal it
+     * leaves to its default action; the handler's raise() was ignored) */
     cli_catch_sigint(1);
+    cli_catch_sigterm(1);
     while (!interrupted) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
     cli_catch_sigint(0);
+    cli_catch_sigterm(0);
     mhd.stop_daemon(d);
     printf("Stopped\n");
     free(s.model_json);
