@@ -314,6 +314,15 @@ def test_numbers():
               f"{flag} {value!r} is too large ({text(p.stderr).strip()!r})")
 
 
+def test_show_picture_cap(tmp):
+    """show --out of more digits than one picture holds names the --index to go on from: --index plus
+    the cap, which past INT_MAX overflowed (a negative --index said; UBSan: signed overflow)."""
+    out = os.path.join(tmp, "many.png")
+    p = run("show", "--index", "2147483647", "--count", "10001", "--out", out)
+    check(one_line(p, 2, "at most 10000 digits", "--index 2147493647") and not os.path.exists(out),
+          f"show --index INT_MAX --count 10001 --out: the next --index, 2147493647 ({text(p.stderr).strip()!r})")
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -430,6 +439,7 @@ def main():
         test_closed_stdout(tmp, data)
         test_version()
         test_numbers()
+        test_show_picture_cap(tmp)
         test_flag_twice(data)
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)

@@ -60,8 +60,9 @@ int cmd_show(int argc, char **argv) {
         return 2;
     }
     if (out && count > MNIST_PICTURE_MAX) {
+        /* long long: --index and --count are each up to INT_MAX, and the data's size is not known yet */
         fprintf(stderr, "mnist show: --out draws at most %d digits in one picture, not %d; draw the others with "
-                "--index %d\n", MNIST_PICTURE_MAX, count, index + MNIST_PICTURE_MAX);
+                "--index %lld\n", MNIST_PICTURE_MAX, count, (long long)index + MNIST_PICTURE_MAX);
         return 2;
     }
     if (out && cli_check_not_data("show", "--out", out, dir)) return 2;
