@@ -314,13 +314,18 @@ def test_numbers():
               f"{flag} {value!r} is too large ({text(p.stderr).strip()!r})")
 
 
-def test_show_picture_cap(tmp):
+def test_show_picture_cap(tmp, data):
     """show --out of more digits than one picture holds names the --index to go on from: --index plus
     the cap, which past INT_MAX overflowed (a negative --index said; UBSan: signed overflow)."""
     out = os.path.join(tmp, "many.png")
     p = run("show", "--index", "2147483647", "--count", "10001", "--out", out)
     check(one_line(p, 2, "at most 10000 digits", "--index 2147493647") and not os.path.exists(out),
           f"show --index INT_MAX --count 10001 --out: the next --index, 2147493647 ({text(p.stderr).strip()!r})")
+    # one digit is "1 digit", as plot's "1 epoch" (it said "Wrote 1 digits")
+    for count, word in (("1", "1 digit to"), ("2", "2 digits to")):
+        p = run("show", "--data", data, "--no-verify", "--count", count, "--out", out)
+        last = text(p.stdout).strip().splitlines()[-1:]
+        check(p.returncode == 0 and last == [f"Wrote {word} {out}"], f"show --count {count} --out: {last}")
 
 
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
@@ -439,7 +444,7 @@ def main():
         test_closed_stdout(tmp, data)
         test_version()
         test_numbers()
-        test_show_picture_cap(tmp)
+        test_show_picture_cap(tmp, data)
         test_flag_twice(data)
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)

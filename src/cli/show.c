@@ -125,7 +125,7 @@ int cmd_show(int argc, char **argv) {
             fprintf(stderr, "mnist show: %s\n", err.msg);
             status = 1;
         } else {
-            printf("Wrote %d digits to %s\n", count, out);
+            printf("Wrote %d digit%s to %s\n", count, count == 1 ? "" : "s", out);
         }
     }
     mnist_data_free(&d);
