@@ -328,6 +328,19 @@ def test_show_picture_cap(tmp, data):
         check(p.returncode == 0 and last == [f"Wrote {word} {out}"], f"show --count {count} --out: {last}")
 
 
+def test_resume_threads(tmp, data):
+    """train --resume with --threads past its range: the command's own flag, refused at once as a usage
+    error (status 2), as in a new run; it was found once the data were loaded, said as the checkpoint's
+    fault ("CK: threads 257 is outside ..."), status 1."""
+    ck = os.path.join(tmp, "threads.ckpt")
+    d = ["--data", data, "--no-verify", "--layers", "784,4,10", "--batch", "2", "--threads", "1"]
+    p = run("train", *d, "--epochs", "0", "--checkpoint", ck)
+    check(p.returncode == 0 and os.path.exists(ck), f"a checkpoint to resume ({text(p.stderr).strip()!r})")
+    p = run("train", "--data", data, "--no-verify", "--resume", ck, "--epochs", "1", "--threads", "257")
+    check(one_line(p, 2, "threads 257 is outside 0 (all cores) .. 256") and ck not in text(p.stderr),
+          f"train --resume --threads 257: a usage error of the flag (status {p.returncode}: {text(p.stderr).strip()!r})")
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -444,6 +457,7 @@ def main():
         test_closed_stdout(tmp, data)
         test_version()
         test_numbers()
+        test_resume_threads(tmp, data)
         test_show_picture_cap(tmp, data)
         test_flag_twice(data)
         test_predict_stdin(tmp, data)
