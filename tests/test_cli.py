@@ -341,6 +341,29 @@ def test_resume_threads(tmp, data):
           f"train --resume --threads 257: a usage error of the flag (status {p.returncode}: {text(p.stderr).strip()!r})")
 
 
+def test_folder_takes_no_file(tmp, data):
+    """An output in a folder whose mode bits allow writing but which takes no new file (/proc, for
+    root, whom access() lets through) is refused before the run, naming the flag: train trained
+    and then failed to --save; each command's output is tried so."""
+    if not os.path.isdir("/proc/self"):
+        print("SKIP outputs in /proc: no /proc here")
+        return
+    d = ["--data", data, "--no-verify"]
+    cases = (("train", *d, "--layers", "784,4,10", "--batch", "2", "--epochs", "1", "--save", "/proc/x.safetensors"),
+             ("train", *d, "--layers", "784,4,10", "--batch", "2", "--epochs", "1", "--checkpoint", "/proc/x.ckpt"),
+             ("train", *d, "--layers", "784,4,10", "--batch", "2", "--epochs", "1", "--plot", "/proc/x.svg"),
+             ("show", *d, "--out", "/proc/x.png"))
+    for args in cases:
+        p = run(*args)
+        check(one_line(p, 1, f"{args[-2]} {args[-1]}:") and "Epoch" not in text(p.stdout),
+              f"{args[0]} {args[-2]} {args[-1]}: refused before the run (status {p.returncode}: "
+              f"{text(p.stderr).strip()!r}, {text(p.stdout).strip()[-80:]!r})")
+    ok = os.path.join(tmp, "probed.png")
+    p = run("show", *d, "--out", ok)
+    check(p.returncode == 0 and os.path.exists(ok) and not [n for n in os.listdir(tmp) if ".tmp-" in n],
+          f"a folder that takes files: the probe leaves no temporary file ({text(p.stderr).strip()!r})")
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -457,6 +480,7 @@ def main():
         test_closed_stdout(tmp, data)
         test_version()
         test_numbers()
+        test_folder_takes_no_file(tmp, data)
         test_resume_threads(tmp, data)
         test_show_picture_cap(tmp, data)
         test_flag_twice(data)

@@ -387,6 +387,18 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, in
                 strerror(errno));
         return 1;
     }
+    /* access() judges by the mode bits, which root passes, so a folder that takes no new file all the
+     * same (/proc, as root) passed, and the write failed after the training: the temporary file beside
+     * it is made now, as the write will make it, and removed */
+    if (replaced) {
+        atomic_file probe;
+        mnist_err err;
+        if (atomic_open(&probe, path, &err)) {
+            fprintf(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path, after_path(err.msg, path));
+            return 1;
+        }
+        atomic_abort(&probe);
+    }
     return 0;
 }
 
