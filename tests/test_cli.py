@@ -364,6 +364,31 @@ def test_folder_takes_no_file(tmp, data):
           f"a folder that takes files: the probe leaves no temporary file ({text(p.stderr).strip()!r})")
 
 
+def test_log_not_ours(tmp, data):
+    """A new run empties its --log: a file there whose first line is no record of mnist train (a model
+    named as --log by a slip) is refused before the training and kept as it was; it was emptied and
+    overwritten with the records. A previous run's log is still emptied and written again."""
+    d = ["--data", data, "--no-verify", "--layers", "784,4,10", "--batch", "2", "--threads", "1"]
+    model, log = os.path.join(tmp, "kept.safetensors"), os.path.join(tmp, "again.jsonl")
+    p = run("train", *d, "--epochs", "0", "--save", model)
+    before = open(model, "rb").read()
+    for victim, content in ((model, before), (log, b"some notes\n{\"epoch\": 0}\n")):
+        if victim == log:
+            with open(log, "wb") as f:
+                f.write(content)
+        p = run("train", *d, "--epochs", "1", "--log", victim)
+        check(one_line(p, 1, f"--log {victim}: its first line is not a record of mnist train") and
+              "Epoch" not in text(p.stdout) and open(victim, "rb").read() == content,
+              f"train --log on a file that is not a log: refused, the file kept (status {p.returncode}: "
+              f"{text(p.stderr).strip()!r})")
+    with open(log, "wb") as f:
+        f.write(b'\n{"epoch": 0, "loss": 1.5}\n{"epoch": 1, "loss": 1.2}\n')
+    p = run("train", *d, "--epochs", "1", "--log", log)
+    lines = open(log).read().splitlines()
+    check(p.returncode == 0 and len(lines) == 1 and '"epoch":0' in lines[0],
+          f"a previous run's log is emptied and written again ({text(p.stderr).strip()!r}, {lines})")
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -480,6 +505,7 @@ def main():
         test_closed_stdout(tmp, data)
         test_version()
         test_numbers()
+        test_log_not_ours(tmp, data)
         test_folder_takes_no_file(tmp, data)
         test_resume_threads(tmp, data)
         test_show_picture_cap(tmp, data)

@@ -588,6 +588,41 @@ static int record_epoch(const char *line) {
     return epoch;
 }
 
+/* A new run empties its --log: refused (0, or 1 after the message) when the regular file there
+ * holds something, and its first line is not a record: it is not a log of mnist train (a model
+ * file named by a slip), and emptying it would lose it. The first 64 KiB are read at most: a
+ * record is a few hundred bytes. */
+static int foreign_log(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) return 0; /* none yet, or open_log says why not */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) { /* a FIFO, a terminal, empty */
+        close(fd);
+        return 0;
+    }
+    enum { HEAD = 65536 };
+    char *head = malloc(HEAD + 1);
+    ssize_t n = head ? read(fd, head, HEAD) : -1;
+    close(fd);
+    if (n < 0) { /* cannot be read: open_log's write may still go; it says why if not */
+        free(head);
+        return 0;
+    }
+    head[n] = '\0';
+    char *line = head + strspn(head, " \t\r\n"), *end = memchr(line, '\n', (size_t)(head + n - line));
+    size_t len = end ? (size_t)(end - line) : (size_t)(head + n - line);
+    int foreign = memchr(line, '\0', len) != NULL; /* a NUL byte in it: binary */
+    if (!foreign && len) {
+        line[len] = '\0';
+        foreign = (!end && n == HEAD) || record_epoch(line) < 0;
+    }
+    free(head);
+    if (foreign)
+        fprintf(stderr, "mnist train: --log %s: its first line is not a record of mnist train, and a new run empties "
+                "its log: give a log of mnist train, or a new file\n", path);
+    return foreign;
+}
+
 /* What cutting a --log back for a run whose next epoch is `next` finds. */
 typedef struct {
     off_t keep;   /* the end of its last record of an epoch before next: where to cut */
@@ -706,6 +741,7 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     train_ui ui = {.json = a->json, .progress = !a->json && !a->no_progress && isatty(2), .checkpoint = a->checkpoint,
                    .o = &a->o, .batch = a->o.batch, .log_path = a->log};
     if (a->log && a->resume && !mnist_train_finished(&a->o, st) && trim_log(a->log, st->epoch)) return 1;
+    if (a->log && !a->resume && foreign_log(a->log)) return 1;
     if (a->log && !(ui.log = open_log(a->log, a->resume != NULL))) {
         fprintf(stderr, "mnist train: --log %s: %s\n", a->log,
                 errno == ENXIO ? "a FIFO that no process is reading" : strerror(errno));
