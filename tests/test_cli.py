@@ -389,6 +389,18 @@ def test_log_not_ours(tmp, data):
           f"a previous run's log is emptied and written again ({text(p.stderr).strip()!r}, {lines})")
 
 
+def test_empty_argument(tmp):
+    """An empty argument where a file is named (an unset "$f") is a usage error, as a flag's empty
+    value is; plot and predict said "mnist plot: : No such file or directory", status 1."""
+    model = os.path.join(tmp, "empty-arg.safetensors")
+    run("train", "--epochs", "0", "--layers", "784,4,10", "--save", model, "--data", os.path.join(tmp, "data"),
+        "--no-verify")
+    for args in (("plot", ""), ("predict", "--model", model, SAMPLE, ""), ("predict", "--model", model, "--", "")):
+        p = run(*args)
+        check(one_line(p, 2, f"mnist {args[0]}: an empty argument is no file's name") and p.stdout == b"",
+              f"{args[0]} with an empty argument: a usage error (status {p.returncode}: {text(p.stderr).strip()!r})")
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -505,6 +517,7 @@ def main():
         test_closed_stdout(tmp, data)
         test_version()
         test_numbers()
+        test_empty_argument(tmp)
         test_log_not_ours(tmp, data)
         test_folder_takes_no_file(tmp, data)
         test_resume_threads(tmp, data)

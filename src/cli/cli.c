@@ -111,6 +111,10 @@ static int plain_number(const char *v, int real) {
 }
 
 static int add_arg(const char *cmd, str_list *pos, const char *a) {
+    if (!*a) { /* an unset variable ("$f"): said as a flag's empty value is, not as the file "" not found */
+        fprintf(stderr, "mnist %s: an empty argument is no file's name (see 'mnist %s --help')\n", cmd, cmd);
+        return -1;
+    }
     if (pos->n == MAX_ARGS) {
         fprintf(stderr, "mnist %s: at most %d arguments\n", cmd, MAX_ARGS);
         return -1;
