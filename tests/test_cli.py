@@ -423,6 +423,14 @@ def test_usage_lines():
         check(f"### `{rest}`" in readme, f"README's heading of {cmd} is its usage line: {rest!r}")
 
 
+def test_no_verify_help():
+    """--no-verify skips the hashes of the dataset read, Fashion-MNIST's too: every command says so
+    (show's help said 'not MNIST's hashes', though it shows --dataset fashion as well)."""
+    for cmd in ("train", "eval", "show"):
+        line = next((x for x in text(run(cmd, "--help").stdout).splitlines() if "--no-verify" in x), "")
+        check("the dataset's hashes" in line, f"{cmd} --help: --no-verify skips the dataset's hashes: {line.strip()!r}")
+
+
 def test_train_help():
     """train --help: Ctrl-C writes a checkpoint only with --checkpoint (it said it always did); --recipe
     best also turns off the training-set accuracy (it did not say so)."""
@@ -527,6 +535,7 @@ def main():
         test_plot_cut_short(tmp)
         test_usage_lines()
         test_train_help()
+        test_no_verify_help()
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
         test_data_trailing_slash(tmp)

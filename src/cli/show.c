@@ -43,7 +43,7 @@ int cmd_show(int argc, char **argv) {
         {"--index", F_INT, &index, "N", "the first digit shown (default 0)"},
         {"--count", F_INT, &count, "N", "how many digits, from --index on (default 1)"},
         {"--out", F_STR, &out, "FILE.png", "also write them as a PNG grid with their labels (at most 10000)"},
-        {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not MNIST's hashes)"},
+        {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
         {0}};
     int p = cli_parse("show", "[flags]",
                       "Show MNIST digits with their labels, as the lab's imshow does: as shaded characters in the "
