@@ -401,6 +401,23 @@ def test_empty_argument(tmp):
               f"{args[0]} with an empty argument: a usage error (status {p.returncode}: {text(p.stderr).strip()!r})")
 
 
+def test_mirror_not_url(tmp):
+    """fetch --mirror with a folder's path or a bare word, which is no URL: a usage error at once, before
+    the data folder is made; curl said "URL using bad/illegal format" for each file, and the next mirrors
+    were tried."""
+    data = os.path.join(tmp, "mirror-data")
+    offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": "", "MNIST_DATA": ""}
+    for value in (tmp + "/", "mirror.example", "://x"):
+        p = run("fetch", "--data", data, "--mirror", value, env=offline)
+        check(one_line(p, 2, f"--mirror '{value}' is not a URL", "file:///") and not os.path.exists(data),
+              f"fetch --mirror {value!r}: a usage error (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
+    for value in ("file://" + tmp + "/none/", "HTTP://127.0.0.1:9/"):  # URLs: tried, and fail offline
+        p = run("fetch", "--data", data, "--mirror", value, env=offline)
+        check(p.returncode == 1 and "is not a URL" not in text(p.stderr),
+              f"fetch --mirror {value!r} is a URL (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -538,6 +555,7 @@ def main():
         test_no_verify_help()
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
+        test_mirror_not_url(tmp)
         test_data_trailing_slash(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,6 +16,15 @@ int cmd_fetch(int argc, char **argv) {
                       flags, argc, argv, NULL);
     if (p) return p == 1 ? 0 : 2;
     if (cli_set_dataset("fetch", dataset)) return 2;
+    for (int i = 0; i < mirrors.n; i++) { /* a folder's path is no URL: curl said "bad/illegal format" per file */
+        const char *u = mirrors.items[i], *sep = strstr(u, "://");
+        size_t scheme = strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+        if (!sep || scheme == 0 || u + scheme != sep) {
+            fprintf(stderr, "mnist fetch: --mirror '%s' is not a URL: give http://HOST/PATH/, https://... or, for a "
+                    "folder, file:///PATH/\n", u);
+            return 2;
+        }
+    }
     const mnist_dataset *ds = mnist_dataset_get(dataset);
     char path[4096];
     mnist_err err;
