@@ -418,6 +418,25 @@ def test_mirror_not_url(tmp):
               f"fetch --mirror {value!r} is a URL (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
 
 
+def test_output_dash(tmp, data):
+    """An output named '-', which other tools read as standard output, is refused as a usage error: show
+    --out - wrote a PNG named '-' in the current folder (and train, eval and plot would have too)."""
+    model, log = os.path.join(tmp, "dash.safetensors"), os.path.join(tmp, "dash.jsonl")
+    d = ["--data", data, "--no-verify"]
+    small = ["--layers", "784,4,10", "--batch", "2", "--epochs", "1"]
+    run("train", *d, *small, "--save", model, "--log", log)
+    cases = [("show", *d, "--out"), ("plot", log, "--out"), ("eval", *d, "--model", model, "--confusion"),
+             ("eval", *d, "--model", model, "--errors")]
+    cases += [("train", *d, *small, flag) for flag in ("--save", "--checkpoint", "--log", "--plot")]
+    for args in cases:
+        p = subprocess.run([MNIST, *args, "-"], capture_output=True, cwd=tmp, timeout=120)
+        check(one_line(p, 2, f"{args[-1]} -: the output is written to a file, not to standard output")
+              and not os.path.exists(os.path.join(tmp, "-")),
+              f"{args[0]} {args[-1]} -: refused, no file '-' (status {p.returncode}: {text(p.stderr).strip()!r})")
+        if os.path.exists(os.path.join(tmp, "-")):
+            os.remove(os.path.join(tmp, "-"))
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -542,6 +561,7 @@ def main():
         test_closed_stdout(tmp, data)
         test_version()
         test_numbers()
+        test_output_dash(tmp, data)
         test_empty_argument(tmp)
         test_log_not_ours(tmp, data)
         test_folder_takes_no_file(tmp, data)

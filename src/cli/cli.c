@@ -371,6 +371,11 @@ static void folder_of(const char *path, char *out, size_t cap) {
 
 int cli_check_output(const char *cmd, const char *flagname, const char *path, int replaced) {
     struct stat st;
+    if (!strcmp(path, "-")) { /* as for other tools, '-' reads as standard output: it made a file named '-' */
+        fprintf(stderr, "mnist %s: %s -: the output is written to a file, not to standard output: give a file's "
+                "name\n", cmd, flagname);
+        return 2;
+    }
     if (stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || (replaced && !S_ISREG(st.st_mode)))) {
         fprintf(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path,
                 S_ISDIR(st.st_mode) ? "is a folder; give a file's name" : "exists and is not a regular file");

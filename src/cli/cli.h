@@ -64,7 +64,8 @@ int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, co
 
 /* 0 when path looks writable, so that a long run does not fail at its end: not a folder, its folder
  * takes new files; when `replaced` (written whole, then renamed over it: models, checkpoints,
- * charts) also no device or FIFO. Else prints one line naming flag and path, and returns 1. */
+ * charts) also no device or FIFO. Else prints one line naming flag and path, and returns 1 (2 for
+ * the name '-', which is no file's: a usage error). */
 int cli_check_output(const char *cmd, const char *flagname, const char *path, int replaced);
 /* 0 when path (an output, given as flagname) is none of the files of cli_dataset's folder (flag_dir, or
  * the default), raw or .gz, that the command reads; else prints one line naming them and returns 2. */

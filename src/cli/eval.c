@@ -96,7 +96,8 @@ int cmd_eval(int argc, char **argv) {
                     outs[i][1]);
             return 2;
         }
-        if (cli_check_output("eval", outs[i][0], outs[i][1], 1)) return 1;
+        int bad = cli_check_output("eval", outs[i][0], outs[i][1], 1);
+        if (bad) return bad;
     }
     mnist_err err;
     if (mnist_device_check((mnist_device)dev, &err)) { /* before the data are loaded */

@@ -21,7 +21,8 @@ int cmd_plot(int argc, char **argv) {
         fprintf(stderr, "mnist plot: --out %s is the records file itself: give the chart its own name\n", out);
         return 2;
     }
-    if (cli_check_output("plot", "--out", out, 1)) return 1;
+    int bad = cli_check_output("plot", "--out", out, 1);
+    if (bad) return bad;
     mnist_epoch_stats *s = malloc(CLI_MAX_LOG_RECORDS * sizeof *s);
     if (!s) {
         fprintf(stderr, "mnist plot: out of memory\n");

@@ -66,7 +66,8 @@ int cmd_show(int argc, char **argv) {
         return 2;
     }
     if (out && cli_check_not_data("show", "--out", out, dir)) return 2;
-    if (out && cli_check_output("show", "--out", out, 1)) return 1;
+    int bad = out ? cli_check_output("show", "--out", out, 1) : 0;
+    if (bad) return bad;
     mnist_data d;
     int loaded = cli_load_data(dir, !no_verify, &d);
     if (loaded) return loaded;
