@@ -19,17 +19,30 @@ def temps(folder):
     return glob.glob(os.path.join(folder, ".*.tmp-*"))
 
 
+def writing(folder):
+    """The temporary files that hold bytes: the save's, not the empty one that the check of the
+    outputs at the start makes and removes at once (cli_check_output)."""
+    found = []
+    for p in temps(folder):
+        try:
+            if os.path.getsize(p) > 0:
+                found.append(p)
+        except OSError:  # removed meanwhile
+            pass
+    return found
+
+
 def signal_during_save(tmp, sig):
-    """Send sig once the save's temporary file appears; False when the run ended first."""
+    """Send sig once the save's temporary file holds bytes; False when the run ended first."""
     target = os.path.join(tmp, "big.safetensors")
     with open(target, "wb") as f:
         f.write(b"the previous file")
     proc = subprocess.Popen([MNIST, "train", *BIG, "--save", target], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     t0 = time.time()
-    while proc.poll() is None and not temps(tmp) and time.time() - t0 < 60:
+    while proc.poll() is None and not writing(tmp) and time.time() - t0 < 60:
         time.sleep(0.001)
-    seen = proc.poll() is None and temps(tmp)
+    seen = proc.poll() is None and writing(tmp)
     if seen:
         proc.send_signal(sig)
     proc.communicate(timeout=120)
