@@ -104,15 +104,25 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
     return 1;
 }
 
+/* Where a JPEG's markers begin: past its SOI as stb_image finds it, 0xFF, any number of 0xFF fill
+ * bytes, then 0xD8 (FF FF D8 begins a JPEG too: the scans of one so were not counted); 0 when bytes
+ * do not begin a JPEG. */
+static size_t jpeg_start(const uint8_t *b, size_t n) {
+    if (n < 2 || b[0] != 0xFF) return 0;
+    size_t i = 1;
+    while (i < n && b[i] == 0xFF) i++;
+    return i < n && b[i] == 0xD8 ? i + 1 : 0;
+}
+
 /* The scans (SOS markers) of a JPEG; 0 when bytes do not begin one. stb_image decodes each scan of
  * a progressive JPEG by a pass over every block of the image, and a scan that codes nothing but
  * end-of-band runs takes a hundred bytes: a 2 MB file of 20000 such scans over an 8192x8192 image
  * took 30 s to decode (and a 10 MB upload would hold a server's thread for over two minutes).
  * Encoders write about 10 scans (libjpeg's progressive default), mozjpeg a few more. */
 static long jpeg_scans(const uint8_t *b, size_t n) {
-    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 0;
+    size_t i = jpeg_start(b, n);
+    if (!i) return 0;
     long scans = 0;
-    size_t i = 2;
     while (i + 4 <= n) {
         if (b[i] != 0xFF) { /* entropy-coded data after a scan's header: up to the next marker */
             i++;
@@ -134,8 +144,8 @@ static long jpeg_scans(const uint8_t *b, size_t n) {
 /* The EXIF orientation of a JPEG (1 to 8), or 1 when it says none. A phone stores a photo as its
  * sensor saw it and says in this tag how to turn it for viewing (6: a quarter turn clockwise). */
 static int exif_orientation(const uint8_t *b, size_t n) {
-    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1;
-    size_t i = 2;
+    size_t i = jpeg_start(b, n);
+    if (!i) return 1;
     while (i + 4 <= n && b[i] == 0xFF) {
         uint8_t m = b[i + 1];
         if (m == 0xFF) { /* fill */

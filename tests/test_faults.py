@@ -335,6 +335,10 @@ def test_images(tmp):
              ("a progressive JPEG of 101 scans (each a pass over the whole image: 20000 of them, 2 MB, held a "
               "thread 30 s)", os.path.join(ROOT, "tests", "data", "image-many-scans.jpg"), None, "101 scans",
               "over the limit"),
+             ("the same JPEG after a fill byte (0xFF) before its SOI, which stb_image skips: its scans were not "
+              "counted, and it was decoded", os.path.join(tmp, "fill-many-scans.jpg"),
+              b"\xff" + open(os.path.join(ROOT, "tests", "data", "image-many-scans.jpg"), "rb").read(), "101 scans",
+              "over the limit"),
              ("a PGM cut short", os.path.join(tmp, "cut.pgm"), b"P5\n# a comment\n64 64\n255\n" + bytes(100), "truncated"),
              ("a 16-bit PGM cut short", os.path.join(tmp, "cut16.pgm"), b"P5 8 8 65535\n" + bytes(127), "truncated"),
              ("a TGA cut short", os.path.join(tmp, "cut.tga"),
