@@ -114,12 +114,32 @@ static size_t jpeg_start(const uint8_t *b, size_t n) {
     return i < n && b[i] == 0xD8 ? i + 1 : 0;
 }
 
+/* The most codes that a Huffman table of the DHT segment whose marker is at b[i] holds, its tables
+ * read as stb_image reads them: while the segment's length lasts, a byte naming the table, 16
+ * counts of codes (1 to 16 bits long) and the codes' symbols, where the counts say, past the
+ * segment's end if they say so, a byte past the file's end read as 0. A table holds 256 symbols at
+ * most; stb_image 2.27 (Debian 12's) does not check it before it fills its 257-entry array of code
+ * sizes from the counts: 16 counts of 255 wrote 3823 bytes past it (upstream checks since 2.28). */
+static long dht_codes(const uint8_t *b, size_t n, size_t i) {
+    long left = ((long)b[i + 2] << 8 | b[i + 3]) - 2, most = 0;
+    for (size_t p = i + 4; left > 0 && p < n && b[p] >> 4 <= 1 && (b[p] & 15) <= 3;) { /* else "bad DHT header" */
+        long codes = 0;
+        for (size_t k = p + 1; k <= p + 16; k++) codes += k < n ? b[k] : 0;
+        if (codes > most) most = codes;
+        left -= 17 + codes;
+        p += 17 + (size_t)codes;
+    }
+    return most;
+}
+
 /* The scans (SOS markers) of a JPEG; 0 when bytes do not begin one. stb_image decodes each scan of
  * a progressive JPEG by a pass over every block of the image, and a scan that codes nothing but
  * end-of-band runs takes a hundred bytes: a 2 MB file of 20000 such scans over an 8192x8192 image
  * took 30 s to decode (and a 10 MB upload would hold a server's thread for over two minutes).
- * Encoders write about 10 scans (libjpeg's progressive default), mozjpeg a few more. */
-static long jpeg_scans(const uint8_t *b, size_t n) {
+ * Encoders write about 10 scans (libjpeg's progressive default), mozjpeg a few more. *codes gets
+ * the most codes of a Huffman table (dht_codes), over the segments stb_image reads. */
+static long jpeg_scans(const uint8_t *b, size_t n, long *codes) {
+    *codes = 0;
     size_t i = jpeg_start(b, n);
     if (!i) return 0;
     long scans = 0;
@@ -136,6 +156,10 @@ static long jpeg_scans(const uint8_t *b, size_t n) {
         if (m == 0xD9) break; /* EOI */
         size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
         if (m == 0xDA) scans++;
+        if (m == 0xC4) {
+            long c = dht_codes(b, n, i);
+            if (c > *codes) *codes = c;
+        }
         i += 2 + len;
     }
     return scans;
@@ -231,7 +255,10 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
         (bytes[2] == ' ' || (bytes[2] >= '\t' && bytes[2] <= '\r')))
         return errf(err, "%s: a %s image (P%c): of the PNM kinds, binary PGM (P5) and PPM (P6) are read", name,
                     pnm[bytes[1] - '0'], bytes[1]);
-    long scans = jpeg_scans(bytes, len);
+    long codes, scans = jpeg_scans(bytes, len, &codes);
+    if (codes > 256) /* before stb_image reads the table (stbi_info too): it writes past its arrays */
+        return errf(err, "%s: a corrupt JPEG: a Huffman table (DHT) of %ld codes, more than the 256 a table holds",
+                    name, codes);
     if (scans > MAX_SCANS)
         return errf(err, "%s: a JPEG of %ld scans, over the limit of %d (encoders write about 10; each scan is a "
                     "pass over the whole image)", name, scans, MAX_SCANS);

@@ -1,7 +1,8 @@
 /* test_image.c: image files to inputs (src/image.c, photo.c, page.c), on pictures drawn here.
  *
  * - refusals, each naming the file: empty, not an image, PSD, a header claiming 400 megapixels
- *   (refused before decoding), a truncated PNG, a directory, a missing file;
+ *   (refused before decoding), a truncated PNG, a directory, a missing file, a JPEG whose
+ *   Huffman table holds more than 256 codes (stb_image wrote past its arrays);
  * - the lab's recipe on a 28x28 image is the pixels / 255 exactly (Pillow's resize is then a copy;
  *   the byte-for-byte comparison with Pillow itself is in test_image.py);
  * - the MNIST recipe: a digit drawn on a photo-like page fills a 20x20 box with its centre of mass
@@ -898,6 +899,44 @@ static buf jpeg_exif(const float *v, int w, int h, int o) {
     return out;
 }
 
+/* A JPEG whose extra Huffman table (AC table 3, which no scan uses) holds more than 256 codes is
+ * refused before stb_image reads it: Debian's stb_image 2.27 filled its 257-entry arrays from the
+ * table's counts without a check, and writing 510 codes past them, went on to decode the picture
+ * (found by fuzzing with stb_image built under ASan: UBSan's "index 257 out of bounds"). After
+ * the fill bytes stb_image skips before the SOI too. A table of 256 codes is read. */
+static void huffman_overflow(void) {
+    enum { W = 40, H = 30 };
+    float v[W * H];
+    for (int i = 0; i < W * H; i++) v[i] = i % W > 17 && i % W < 22 ? 0.1f : 0.9f;
+    buf j = jpeg_exif(v, W, H, 0);
+    float x[MNIST_PIXELS];
+    mnist_err err;
+    for (int codes = 510; codes >= 256; codes -= 254) {
+        for (int fill = 0; fill < 2; fill++) {
+            /* DHT: length, table 0x13 (AC, 3), 16 counts (codes of 15 and 16 bits: a complete code), the symbols */
+            size_t seg = 2 + 2 + 17 + (size_t)codes, n = fill + j.n + seg;
+            uint8_t *b = malloc(n), *d = b + fill + 2;
+            memset(b, 0xFF, (size_t)fill);
+            memcpy(b + fill, j.b, 2);
+            d[0] = 0xFF, d[1] = 0xC4, d[2] = (uint8_t)((seg - 2) >> 8), d[3] = (uint8_t)(seg - 2), d[4] = 0x13;
+            memset(d + 5, 0, 16);
+            d[5 + 14] = (uint8_t)(codes - 255 > 0 ? codes - 255 : 0), d[5 + 15] = (uint8_t)(codes - d[5 + 14]);
+            for (int k = 0; k < codes; k++) d[21 + k] = (uint8_t)k;
+            memcpy(d + seg, j.b + 2, j.n - 2);
+            int rc = mnist_image_prepare(b, n, "huffman.jpg", MNIST_PREP_LAB, x, &err);
+            if (codes > 256)
+                check(rc && strstr(err.msg, "huffman.jpg: a corrupt JPEG: a Huffman table (DHT) of 510 codes"),
+                      "a JPEG with a Huffman table of %d codes%s is refused: %s", codes,
+                      fill ? " after a fill byte" : "", rc ? err.msg : "prepared");
+            else
+                check(rc == 0, "a JPEG with a Huffman table of 256 codes%s is read: %s", fill ? " after a fill byte" : "",
+                      rc ? err.msg : "ok");
+            free(b);
+        }
+    }
+    free(j.b);
+}
+
 /* A phone's photo stored as its sensor saw it, with the EXIF orientation that turns it upright: the
  * mnist recipe reads it upright for each of the 8 orientations; the lab's reads it as stored, as
  * Pillow's Image.open does. */
@@ -1096,5 +1135,6 @@ int main(void) {
     solid_strip();
     exif_orientations();
     normal_equations();
+    huffman_overflow();
     return check_status();
 }
