@@ -56,6 +56,38 @@ static const char *unsupported(const uint8_t *b, size_t n) {
 
 static uint64_t le32(const uint8_t *b) { return b[0] | b[1] << 8 | b[2] << 16 | (uint64_t)b[3] << 24; }
 
+/* A binary PGM or PPM (P5, P6): its width, height and maximum value into v, read as stb_image reads
+ * them (white space and # comments before each, then its digits), and *end the byte after the one
+ * white space that ends the header; 1, or 0 when bytes do not begin one. A number is kept up to
+ * 2^31 and its digits all read: stb_image 2.27 reads them into an int that overflows (upstream
+ * refuses such numbers since 2.28), so 42949672988 was 28 to it, and this header's end, read only
+ * to 2^30 (4294967298), fell before the real one. */
+static int pnm_header(const uint8_t *b, size_t n, uint64_t v[3], size_t *end) {
+    if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return 0;
+    size_t i = 2;
+    for (int k = 0; k < 3; k++) {
+        for (;;) { /* whitespace and comments, as stb skips them */
+            while (i < n && (b[i] == ' ' || (b[i] >= '\t' && b[i] <= '\r'))) i++;
+            if (i >= n || b[i] != '#') break;
+            while (i < n && b[i] != '\n' && b[i] != '\r') i++;
+        }
+        for (v[k] = 0; i < n && b[i] >= '0' && b[i] <= '9'; i++)
+            if (v[k] <= INT_MAX) v[k] = 10 * v[k] + (uint64_t)(b[i] - '0');
+    }
+    *end = i + 1;
+    return 1;
+}
+
+/* Where a JPEG's markers begin: past its SOI as stb_image finds it, 0xFF, any number of 0xFF fill
+ * bytes, then 0xD8 (FF FF D8 begins a JPEG too: the scans of one so were not counted); 0 when bytes
+ * do not begin a JPEG. */
+static size_t jpeg_start(const uint8_t *b, size_t n) {
+    if (n < 2 || b[0] != 0xFF) return 0;
+    size_t i = 1;
+    while (i < n && b[i] == 0xFF) i++;
+    return i < n && b[i] == 0xD8 ? i + 1 : 0;
+}
+
 /* For the uncompressed kinds of PNM (P5, P6), TGA (types 1-3) and BMP: *need gets the bytes that
  * the header promises (header, palette and w x h pixels) and the function returns 1. For JPEG,
  * GIF and run-length TGA (types 9-11), whose codes pack many pixels in a byte: *need gets the
@@ -65,7 +97,7 @@ static uint64_t le32(const uint8_t *b) { return b[0] | b[1] << 8 | b[2] << 16 | 
  * what is missing filled in: a header alone, 23 to 54 bytes saying 8000x8000, took 0.8-1.5 s and
  * 200-600 MB (a serve thread's, for each such upload). So a short one is refused first. */
 static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t *need) {
-    if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8) { /* a JPEG codes each 8x8 block's DC in a bit at least */
+    if (jpeg_start(b, n)) { /* a JPEG codes each 8x8 block's DC in a bit at least */
         *need = (w + 7) / 8 * ((h + 7) / 8) / 8;
         return 2;
     }
@@ -89,29 +121,11 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
         *need = 18 + b[0] + pal + w * h * ((b[16] + 7u) / 8);
         return 1;
     }
-    if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return 0;
-    size_t i = 2;
-    uint64_t v[3] = {0, 0, 0}; /* width, height, maxval */
-    for (int k = 0; k < 3; k++) {
-        for (;;) { /* whitespace and comments, as stb skips them */
-            while (i < n && (b[i] == ' ' || (b[i] >= '\t' && b[i] <= '\r'))) i++;
-            if (i >= n || b[i] != '#') break;
-            while (i < n && b[i] != '\n' && b[i] != '\r') i++;
-        }
-        while (i < n && b[i] >= '0' && b[i] <= '9' && v[k] < (1u << 30)) v[k] = 10 * v[k] + (uint64_t)(b[i++] - '0');
-    }
-    *need = i + 1 + w * h * (b[1] == '6' ? 3u : 1u) * (v[2] > 255 ? 2u : 1u);
+    uint64_t v[3];
+    size_t end;
+    if (!pnm_header(b, n, v, &end)) return 0;
+    *need = end + w * h * (b[1] == '6' ? 3u : 1u) * (v[2] > 255 ? 2u : 1u);
     return 1;
-}
-
-/* Where a JPEG's markers begin: past its SOI as stb_image finds it, 0xFF, any number of 0xFF fill
- * bytes, then 0xD8 (FF FF D8 begins a JPEG too: the scans of one so were not counted); 0 when bytes
- * do not begin a JPEG. */
-static size_t jpeg_start(const uint8_t *b, size_t n) {
-    if (n < 2 || b[0] != 0xFF) return 0;
-    size_t i = 1;
-    while (i < n && b[i] == 0xFF) i++;
-    return i < n && b[i] == 0xD8 ? i + 1 : 0;
 }
 
 /* The most codes that a Huffman table of the DHT segment whose marker is at b[i] holds, its tables
@@ -255,6 +269,11 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
         (bytes[2] == ' ' || (bytes[2] >= '\t' && bytes[2] <= '\r')))
         return errf(err, "%s: a %s image (P%c): of the PNM kinds, binary PGM (P5) and PPM (P6) are read", name,
                     pnm[bytes[1] - '0'], bytes[1]);
+    uint64_t pv[3];
+    size_t pend;
+    if (pnm_header(bytes, len, pv, &pend) && (pv[0] > INT_MAX || pv[1] > INT_MAX || pv[2] > INT_MAX))
+        return errf(err, "%s: a corrupt PNM: its header's %s is past 2^31 (stb_image would read it wrapped)", name,
+                    pv[0] > INT_MAX ? "width" : pv[1] > INT_MAX ? "height" : "maximum value");
     long codes, scans = jpeg_scans(bytes, len, &codes);
     if (codes > 256) /* before stb_image reads the table (stbi_info too): it writes past its arrays */
         return errf(err, "%s: a corrupt JPEG: a Huffman table (DHT) of %ld codes, more than the 256 a table holds",

@@ -340,6 +340,9 @@ def test_images(tmp):
               b"\xff" + open(os.path.join(ROOT, "tests", "data", "image-many-scans.jpg"), "rb").read(), "101 scans",
               "over the limit"),
              ("a PGM cut short", os.path.join(tmp, "cut.pgm"), b"P5\n# a comment\n64 64\n255\n" + bytes(100), "truncated"),
+             ("a PGM whose width, 42949672988, stb_image 2.27 read as 28 (its int wrapped), 4 bytes of its pixels "
+              "missing: the header's end was put 4 bytes early, and the missing pixels left uninitialised",
+              os.path.join(tmp, "wrapped.pgm"), b"P5 42949672988 28 255\n" + bytes(780), "width is past 2^31"),
              ("a 16-bit PGM cut short", os.path.join(tmp, "cut16.pgm"), b"P5 8 8 65535\n" + bytes(127), "truncated"),
              ("a TGA cut short", os.path.join(tmp, "cut.tga"),
               struct.pack("<BBBHHBHHHHBB", 0, 0, 3, 0, 0, 0, 0, 0, 64, 64, 8, 0) + bytes(1000), "truncated"),
