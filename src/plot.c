@@ -74,18 +74,23 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
         fclose(f);
         return -1;
     }
-    char *line = NULL; /* a record of any length: getline grows it */
+    char *line = NULL; /* a record of any length to LOG_LINE_MAX: read_line grows it */
     size_t size = 0;
-    int n = 0, lineno = 0, rc = 0, skipped = 0;
+    int n = 0, lineno = 0, rc = 0, skipped = 0, cut;
     err->msg[0] = '\0';
     for (;;) {
         errno = 0;
-        ssize_t len = getline(&line, &size, f);
+        ssize_t len = read_line(f, &line, &size, LOG_LINE_MAX, &cut);
         if (len < 0) {
             if (!feof(f)) rc = errf(err, "%s: read failed: %s", path, strerror(errno ? errno : EIO));
             break;
         }
         lineno++;
+        if (cut) {
+            rc = errf(err, "%s: line %d is longer than %d bytes: not a record of 'mnist train --log'", path, lineno,
+                      LOG_LINE_MAX);
+            break;
+        }
         /* a NUL ends the string the parser sees: a line of binary was taken for a blank one, and
          * a record followed by a NUL and anything at all was read as the record */
         if (memchr(line, '\0', (size_t)len)) {

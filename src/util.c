@@ -63,6 +63,32 @@ size_t first_nonfinite(const float *p, size_t n) {
 
 const char *nonfinite_name(float v) { return isnan(v) ? "NaN" : v > 0 ? "+infinity" : "-infinity"; }
 
+ssize_t read_line(FILE *f, char **line, size_t *size, size_t cap, int *cut) {
+    size_t n = 0;
+    int c = 0;
+    *cut = 0;
+    flockfile(f);
+    while (n < cap && (c = getc_unlocked(f)) != EOF) {
+        if (n + 2 > *size) { /* room for c and the NUL */
+            size_t want = *size < 128 ? 128 : *size > cap / 2 ? cap + 1 : 2 * *size;
+            char *p = realloc(*line, want);
+            if (!p) {
+                funlockfile(f);
+                errno = ENOMEM;
+                return -1;
+            }
+            *line = p, *size = want;
+        }
+        (*line)[n++] = (char)c;
+        if (c == '\n') break;
+    }
+    funlockfile(f);
+    if (n == 0) return -1; /* the end, or a read error */
+    (*line)[n] = '\0';
+    *cut = n == cap && c != '\n';
+    return (ssize_t)n;
+}
+
 double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "mnist.h"
 
 /* No layer is wider than this: the sizes --layers takes, mnist_model_create makes and model files
@@ -71,6 +72,17 @@ int dir_length(const char *dir);
 /* The length of the well-formed UTF-8 sequence at p (n bytes there), 1 for an ASCII byte; 0 when
  * it is not one (a stray or overlong byte, a surrogate, past U+10FFFF, cut short). */
 int utf8_length(const unsigned char *p, size_t n);
+
+/* A line of a --log file at most (train writes records of about 200 bytes): a longer one is no record,
+ * and getline grew its buffer to the whole line first (a sparse file of zeros: gigabytes), and
+ * cJSON took about 40 times its size to parse it (a 40 MB line: 1.6 GB). */
+#define LOG_LINE_MAX (1 << 20)
+
+/* The next line of f, its newline included, into *line (grown as getline grows it, NUL-terminated),
+ * as getline reads it but for cap: its length, or -1 at the end of f or when a read fails or memory
+ * runs out (errno; feof and ferror tell which). A line of cap bytes that has not ended gives them
+ * and *cut = 1, f left inside it; else *cut = 0. */
+ssize_t read_line(FILE *f, char **line, size_t *size, size_t cap, int *cut);
 
 /* Monotonic clock in seconds. */
 double now_seconds(void);

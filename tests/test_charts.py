@@ -106,6 +106,11 @@ def main():
     r = plot("long", json.dumps({"epoch": 0, "loss": 0.5, "note": "x" * 10000}) + "\n" + json.dumps(recs[1]) + "\n")
     check(r is not None and r[0] == 0 and "batch loss (during the epoch), epoch 0: 0.5000" in r[2],
           "a record of 10 kB is read whole" + (f": {r[1]}" if r and r[1] else ""))
+    # A line past 1 MiB is no record: it was read whole first (getline: a sparse file of zeros took
+    # gigabytes), and cJSON took about 40 times its size to parse it (a 40 MB line of "0,", 1.6 GB)
+    r = plot("huge", json.dumps({"epoch": 0, "loss": 0.5, "note": "x" * (1 << 20)}) + "\n")
+    check(r is not None and r[0] == 1 and "huge: line 1 is longer than 1048576 bytes: not a record" in r[1]
+          and not os.path.exists(f("huge.svg")), f"a line of over 1 MiB is refused: {r and r[1]}")
     # What is not a regular file is refused as every reader does: a FIFO at once (plot waited on
     # it for a writer), a folder by name (it said "read failed").
     os.mkfifo(f("fifo"))
@@ -123,6 +128,7 @@ def main():
                         "--checkpoint", f("ck.st"), "--log", f("resumed")], capture_output=True, text=True)
     if os.path.exists(f("ck.st")):
         shutil.copy(f("ck.st"), f("old.st"))
+        shutil.copy(f("ck.st"), f("two.st"))
     p2 = subprocess.run([MNIST, "train", *data, "--resume", f("ck.st"), "--epochs", "3", "--log", f("resumed")],
                         capture_output=True, text=True)
     p3 = subprocess.run([MNIST, "train", *data, "--resume", f("old.st"), "--epochs", "4", "--log", f("resumed"),
@@ -132,6 +138,14 @@ def main():
           and "dropped 1 record of epochs after the checkpoint's (from epoch 2 on)" in p3.stderr,
           f"a log resumed from an older checkpoint is cut back to it ({[r['epoch'] for r in logged]}, "
           f"{p3.stderr.strip()!r})")
+    # train --resume reads its --log as plot does: a line past 1 MiB is no record of it
+    with open(f("long-log"), "w") as out:
+        out.write("".join(json.dumps(r) + "\n" for r in logged[:2]) + json.dumps(dict(logged[2], note="x" * (1 << 20)))
+                  + "\n")
+    p4 = subprocess.run([MNIST, "train", *data, "--resume", f("two.st"), "--epochs", "3", "--log", f("long-log")],
+                        capture_output=True, text=True)
+    check(p4.returncode == 1 and "line 3 is not a record of mnist train" in p4.stderr,
+          f"train --resume refuses a --log line of over 1 MiB as no record: {p4.stderr.strip()!r}")
     r = plot("resumed")
     svg = r[2] if r else ""
     tips = re.findall(r"<title>test, epoch (\d+): ([0-9.]+)</title>", svg)

@@ -11,6 +11,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "util.h"
 
 typedef struct {
     int json, progress;     /* progress: a bar on stderr, a terminal */
@@ -635,28 +636,33 @@ typedef struct {
 /* Reads the log f line by line into *c: 0, or -1 when it cannot be read whole. A last line without
  * a newline is cut off only when it begins as a record does ('{') and is not one whole. */
 static int log_keep(FILE *f, int next, log_cut *c) {
-    char *line = NULL; /* a line of any length: getline grows it */
+    char *line = NULL; /* a line of any length to LOG_LINE_MAX: read_line grows it */
     size_t size = 0;
     off_t at = 0;
     long n = 0;
+    int cut;
     *c = (log_cut){0};
-    for (ssize_t len; (len = getline(&line, &size, f)) > 0;) {
+    for (ssize_t len; (len = read_line(f, &line, &size, LOG_LINE_MAX, &cut)) > 0;) {
         at += len, n++;
+        for (int ch; cut && (ch = getc(f)) != EOF;) { /* a longer line is no record: the rest of it read past */
+            at++;
+            if (ch == '\n') break;
+        }
         const char *text = line + strspn(line, " \t\r\n");
-        if (*text == '\0') continue;
-        int epoch = record_epoch(line), whole = line[len - 1] == '\n';
+        if (*text == '\0' && !cut) continue;
+        int epoch = cut ? -1 : record_epoch(line), whole = cut || line[len - 1] == '\n';
         if (epoch >= 0 && epoch < next) {
             c->keep = at, c->dropped = 0, c->cut = 0, c->foreign = 0, c->newline = !whole;
         } else if (epoch >= 0) {
             c->dropped++;
         } else if (!whole && *text == '{') {
-            c->cut = 1; /* getline's last line only */
+            c->cut = 1; /* the last line only */
         } else if (!c->foreign) {
             c->foreign = n;
         }
     }
     free(line);
-    return feof(f) && !ferror(f) ? 0 : -1; /* getline out of memory sets neither */
+    return feof(f) && !ferror(f) ? 0 : -1; /* read_line out of memory sets neither */
 }
 
 /* A resumed run's --log, a regular file, cut back to the end of its last record of an epoch before
