@@ -103,6 +103,11 @@ static int get_u64(const char *s, uint64_t *out) {
     return 0;
 }
 
+/* The train metadata's length at most: state_json writes under 1 kB (450 bytes for Adam). The
+ * header's JSON values are counted before it is parsed (safetensors.c), but this one is a string in
+ * it, parsed here: a 40 MB string of "0," took cJSON 1.6 GB (and the header may hold 100 MB). */
+#define TRAIN_MAX (64 << 10)
+
 /* o and st (but its state) from the train metadata; the first field that is off, or NULL. */
 static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_state *st) {
     cJSON *root = cJSON_Parse(json);
@@ -151,6 +156,15 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     int nx = 0;
     char *train = NULL;
     if (st_load(m, path, x, &nx, &train, err)) return -1;
+    size_t tlen = strlen(train);
+    if (tlen > TRAIN_MAX) {
+        for (int i = 0; i < nx; i++) free(x[i].data);
+        free(train);
+        mnist_model_free(m);
+        *o = mnist_train_defaults();
+        return errf(err, "%s: the checkpoint's train metadata is %zu bytes, over the limit of %d (a run's is "
+                         "under 1 kB)", path, tlen, TRAIN_MAX);
+    }
     const char *bad = parse_state(train, o, st);
     const st_extra *rng = NULL, *opt = NULL;
     for (int i = 0; i < nx; i++) {

@@ -456,6 +456,27 @@ static void test_checkpoint_extras(void) {
     if (rc == 0) mnist_model_free(&m);
 }
 
+/* A checkpoint's train metadata, a JSON string inside the header's JSON, is parsed by itself: the
+ * header's count of JSON values did not reach it, and 40 MB of "0," in it took cJSON 1.6 GB. It is
+ * refused past 64 KiB, before it is parsed. */
+static void test_checkpoint_train_size(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/ckpt.safetensors", dir);
+    size_t n = 70000;
+    char *json = malloc(n + 256), *q = json;
+    q += sprintf(q, "{\"__metadata__\":{\"format\":\"mnist-checkpoint\",\"train\":\"[");
+    for (size_t i = 0; i + 2 < n; i += 2) *q++ = '0', *q++ = ',';
+    q += sprintf(q, "0]\"}," ONE "}");
+    put_st(path, json, 36);
+    free(json);
+    mnist_err err = {{0}};
+    int zeroed;
+    int rc = load_checkpoint(path, &err, &zeroed);
+    check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "train metadata is 70001 bytes, over the limit of 65536") &&
+              zeroed,
+          "rejects a checkpoint whose train metadata is 70001 bytes, before parsing it: %s", err.msg);
+}
+
 /* put_st's file with data float k (0..) replaced by the bit pattern u. */
 static void put_poisoned(const char *path, const char *json, size_t datalen, size_t k, uint32_t u) {
     put_st(path, json, datalen);
@@ -576,6 +597,7 @@ int main(void) {
     test_malformed();
     test_save_errors();
     test_checkpoint_extras();
+    test_checkpoint_train_size();
     test_nonfinite();
     check(temp_files() == 0, "no temporary files left behind");
     cleanup();
