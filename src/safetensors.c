@@ -317,6 +317,32 @@ static int check_meta(const cJSON *meta, const int *sizes, int nl, mnist_model *
     return 0;
 }
 
+static int by_name(const void *pa, const void *pb) { return strcmp(*(const char *const *)pa, *(const char *const *)pb); }
+
+/* The values of the metadata object meta are strings, and no key comes twice: the keys sorted, so
+ * that a header of MAX_VALUES keys is checked at once (each against those before it, 99000 keys took
+ * 90 s). */
+static int check_meta_keys(const cJSON *meta, const char *path, mnist_err *err) {
+    char kb[64];
+    size_t n = 0;
+    for (const cJSON *v = meta->child; v; v = v->next, n++)
+        if (!cJSON_IsString(v))
+            return errf(err, "%s: __metadata__ value \"%s\" is not a string", path, shown(v->string, kb, sizeof kb));
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!keys) return errf(err, "%s: out of memory for the %zu keys of __metadata__", path, n);
+    n = 0;
+    for (const cJSON *v = meta->child; v; v = v->next) keys[n++] = v->string;
+    qsort(keys, n, sizeof *keys, by_name);
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(keys[i - 1], keys[i])) {
+            errf(err, "%s: __metadata__ key \"%s\" appears twice", path, shown(keys[i], kb, sizeof kb));
+            free(keys);
+            return -1;
+        }
+    free(keys);
+    return 0;
+}
+
 /* Parse and check the header; on success es (n entries, sorted by offset) and the model's sizes. */
 static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *path, cJSON **rootp, entry *es,
                         int *nes, int *sizes, int *nl, mnist_model *tmp, const cJSON **metap, mnist_err *err) {
@@ -356,14 +382,7 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
             if (meta) return errf(err, "%s: __metadata__ appears twice", path);
             meta = it;
             if (!cJSON_IsObject(it)) return errf(err, "%s: __metadata__ is not an object", path);
-            for (const cJSON *v = it->child; v; v = v->next) {
-                char kb[64];
-                if (!cJSON_IsString(v))
-                    return errf(err, "%s: __metadata__ value \"%s\" is not a string", path, shown(v->string, kb, sizeof kb));
-                for (const cJSON *u = it->child; u != v; u = u->next)
-                    if (!strcmp(u->string, v->string))
-                        return errf(err, "%s: __metadata__ key \"%s\" appears twice", path, shown(v->string, kb, sizeof kb));
-            }
+            if (check_meta_keys(it, path, err)) return -1;
             continue;
         }
         if (n == 2 * MNIST_MAX_LAYERS + ST_MAX_EXTRA)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -335,6 +336,38 @@ static void test_malformed(void) {
                 4, "bad?name");
 }
 
+static double seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* A metadata object of 99000 keys (within the header's 100000 JSON values) loads at once, and a key
+ * twice among them is found: each key was compared with every one before it, 90 s for this 1.2 MB
+ * header (hours under the sanitizers). */
+static void test_many_meta_keys(void) {
+    enum { KEYS = 99000 };
+    char path[512];
+    snprintf(path, sizeof path, "%s/meta.safetensors", dir);
+    char *json = malloc((size_t)KEYS * 16 + 256), *q = json;
+    q += sprintf(q, "{\"__metadata__\":{");
+    for (int i = 0; i < KEYS; i++) q += sprintf(q, "%s\"k%d\":\"\"", i ? "," : "", i);
+    for (int twice = 0; twice < 2; twice++) {
+        sprintf(q, "%s}," ONE "}", twice ? ",\"k0\":\"x\"" : "");
+        put_st(path, json, 36);
+        mnist_model m;
+        mnist_err err = {{0}};
+        double t0 = seconds();
+        int rc = mnist_model_load(&m, path, &err);
+        double t = seconds() - t0;
+        if (rc == 0) mnist_model_free(&m);
+        check((twice ? rc == -1 && strstr(err.msg, "__metadata__ key \"k0\" appears twice") : rc == 0) && t < 10,
+              "a header of %d metadata keys%s is %s in %.2f s (at most 10): %s", KEYS + twice,
+              twice ? ", k0 twice," : "", twice ? "refused" : "read", t, why(rc, &err));
+    }
+    free(json);
+}
+
 /* Leftover temporary files in dir ("name.tmp-XXXXXX"). */
 static int temp_files(void) {
     DIR *d = opendir(dir);
@@ -595,6 +628,7 @@ int main(void) {
     test_round_trip(one, 2, "1,1");
     test_other_order();
     test_malformed();
+    test_many_meta_keys();
     test_save_errors();
     test_checkpoint_extras();
     test_checkpoint_train_size();
