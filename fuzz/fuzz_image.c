@@ -2,8 +2,8 @@
  *
  * An input is one byte that picks the recipe (even: MNIST's, odd: the lab's), then the image
  * file. It must either give 784 inputs, each in [0, 1], or be refused with one line that names
- * the image. (The decoders are Debian's libstb, not built with the sanitizers: what is checked is
- * our code around them.) */
+ * the image. (The decoders are stb_image's, compiled in src/stb_image.c with the rest, so the
+ * sanitizers watch them too.) */
 #include "fuzz.h" /* first: it asks for _GNU_SOURCE */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

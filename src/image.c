@@ -1,7 +1,7 @@
 /* image.c: image files to the 784 inputs the network sees: decoding, and the lab's recipe.
  *
- * Decoding is stb_image's (Debian's libstb, which holds the implementations), with a JPEG's EXIF
- * orientation applied for the MNIST recipe. Two recipes:
+ * Decoding is stb_image's (libstb-dev's, compiled in stb_image.c with zeroed buffers), with a
+ * JPEG's EXIF orientation applied for the MNIST recipe. Two recipes:
  *
  *   lab    the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255, byte for
  *          byte: Pillow's integer ITU-R 601-2 luma, then Pillow's BICUBIC resampling (a = -0.5,

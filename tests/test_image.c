@@ -2,7 +2,8 @@
  *
  * - refusals, each naming the file: empty, not an image, PSD, a header claiming 400 megapixels
  *   (refused before decoding), a truncated PNG, a directory, a missing file, a JPEG whose
- *   Huffman table holds more than 256 codes (stb_image wrote past its arrays);
+ *   Huffman table holds more than 256 codes (stb_image wrote past its arrays); a JPEG whose scan ends
+ *   early reads as black where it codes nothing, not as leftover heap;
  * - the lab's recipe on a 28x28 image is the pixels / 255 exactly (Pillow's resize is then a copy;
  *   the byte-for-byte comparison with Pillow itself is in test_image.py);
  * - the MNIST recipe: a digit drawn on a photo-like page fills a 20x20 box with its centre of mass
@@ -937,6 +938,45 @@ static void huffman_overflow(void) {
     free(j.b);
 }
 
+/* A baseline JPEG of 28x28 with a restart interval of one block (DRI) whose scan ends, EOI, after
+ * its first block: stb_image decodes that block and returns the others' pixels as its allocation
+ * left them (stb_image.c says why). The heap is dirtied first, each time otherwise, as a server's
+ * is by the uploads before: the 15 blocks not coded must read as zeros (Y, Cb and Cr 0: green, luma
+ * 79), the same each time, not as what was there (valgrind: 720 reads of uninitialised memory;
+ * another input on each run). */
+static void jpeg_restart_cut(void) {
+    enum { S = MNIST_SIDE };
+    float v[S * S], x[MNIST_PIXELS], again[MNIST_PIXELS];
+    for (int i = 0; i < S * S; i++) v[i] = i % S > 11 && i % S < 16 ? 0.0f : 1.0f;
+    buf j = jpeg_exif(v, S, S, 0);
+    size_t i = 2;
+    while (i + 4 <= j.n && j.b[i] == 0xFF && j.b[i + 1] != 0xDA) i += 2 + ((size_t)j.b[i + 2] << 8 | j.b[i + 3]);
+    size_t sos_end = i + 2 + ((size_t)j.b[i + 2] << 8 | j.b[i + 3]);
+    static const uint8_t dri[] = {0xFF, 0xDD, 0, 4, 0, 1}, eoi[] = {0xFF, 0xD9};
+    uint8_t cut[4096];
+    size_t n = 0;
+    memcpy(cut, j.b, i), n += i;
+    memcpy(cut + n, dri, sizeof dri), n += sizeof dri;
+    memcpy(cut + n, j.b + i, sos_end - i), n += sos_end - i;
+    for (int k = 0; k < 4; k++) cut[n++] = j.b[sos_end + k] == 0xFF ? 0 : j.b[sos_end + k]; /* a block's bits */
+    memcpy(cut + n, eoi, sizeof eoi), n += sizeof eoi;
+    free(j.b);
+    mnist_err err;
+    int ok = 1, zero = 1;
+    for (int run = 0; run < 2; run++) {
+        void *dirty[64]; /* freed buffers of the sizes stb_image asks for, full of 0xAB */
+        for (int k = 0; k < 64; k++)
+            memset(dirty[k] = malloc(512 + 16 * (size_t)k), run ? 0x35 : 0xAB, 512 + 16 * (size_t)k);
+        for (int k = 0; k < 64; k++) free(dirty[k]);
+        ok = ok && mnist_image_prepare(cut, n, "restart.jpg", MNIST_PREP_LAB, run ? again : x, &err) == 0;
+    }
+    for (int p = 0; ok && p < MNIST_PIXELS; p++)
+        if (p / S >= 8 || p % S >= 8) zero = zero && x[p] == (float)79 / 255.0f;
+    check(ok && zero && !memcmp(x, again, sizeof x),
+          "a JPEG whose scan ends after its first restart interval: the blocks not coded read as zeros (Y, Cb, Cr 0: "
+          "luma 79), the same each time%s%s", ok ? "" : ": ", ok ? "" : err.msg);
+}
+
 /* A phone's photo stored as its sensor saw it, with the EXIF orientation that turns it upright: the
  * mnist recipe reads it upright for each of the 8 orientations; the lab's reads it as stored, as
  * Pillow's Image.open does. */
@@ -1136,5 +1176,6 @@ int main(void) {
     exif_orientations();
     normal_equations();
     huffman_overflow();
+    jpeg_restart_cut();
     return check_status();
 }
