@@ -183,6 +183,20 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     return 0;
 }
 
+/* fsync the folder that holds path, so that a name given by rename is on the disk too: the file's
+ * own fsync keeps its bytes, not its new name (POSIX), and a crash after "Wrote FILE" could leave the
+ * old file there, or none. Best effort: the file is in place whatever this says (a folder some file
+ * systems cannot fsync: EINVAL). */
+static void fsync_folder(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path + 1) : 1, slash ? path : ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)fsync(fd); /* failed or not, nothing to undo: the rename is done */
+    close(fd);
+}
+
 int atomic_commit(atomic_file *a, mnist_err *err) {
     int failed = fflush(a->f) != 0 || ferror(a->f) || fsync(fileno(a->f)) != 0;
     int e = errno;
@@ -197,6 +211,7 @@ int atomic_commit(atomic_file *a, mnist_err *err) {
     }
     if (failed && !e) e = EIO; /* a write that failed before (ferror) and left no errno */
     if (failed) unlink(a->tmp);
+    else fsync_folder(a->path);
     pending_drop(a);
     if (failed) return errf(err, "%s: write failed: %s (the previous file, if any, is unchanged)", a->path, strerror(e));
     return 0;

@@ -1,6 +1,7 @@
 /* test_safetensors.c: model files: bit-exact round trips, the bytes on disk read independently,
  * tensors in another order, every malformed header rejected with the file's name, and NaN or
  * infinity refused in a tensor, loaded or saved. */
+#define _DEFAULT_SOURCE /* syscall */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,6 +175,20 @@ static void check_bytes(const mnist_model *m, const char *path, const char *laye
     free(p);
 }
 
+static int temp_files(void);
+
+/* fsync, counted: the library's calls come here (a program's own fsync is the one it links). A
+ * folder's fsync while no temporary file is left in dir comes after the rename of a save. */
+static int folder_syncs, folder_syncs_after_rename;
+int fsync(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        folder_syncs++;
+        folder_syncs_after_rename += temp_files() == 0;
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
 static void test_round_trip(const int *sizes, int n, const char *layers) {
     char path[512];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -182,8 +198,11 @@ static void test_round_trip(const int *sizes, int n, const char *layers) {
     rc = mnist_model_create(&a, sizes, n, &err);
     if (!check(rc == 0, "create %s: %s", layers, why(rc, &err))) return;
     fill_random(&a);
+    int synced = folder_syncs_after_rename;
     rc = mnist_model_save(&a, path, &err);
     check(rc == 0, "save %s: %s", layers, why(rc, &err));
+    /* the new name is on the disk too, not only the bytes: "Wrote FILE" survives a crash */
+    check(folder_syncs_after_rename == synced + 1, "save %s: its folder is fsync'd after the rename", layers);
     check_bytes(&a, path, layers);
     rc = mnist_model_load(&b, path, &err);
     if (check(rc == 0, "load %s: %s", layers, why(rc, &err))) {
