@@ -244,6 +244,48 @@ static int orient(decoded *d, int o) {
     return 0;
 }
 
+/* A BMP of 1, 4 or 8 bits a pixel indexes a palette, which stb_image 2.27 reads into a 256-entry
+ * array on its stack, filling the file's entries only, and it looks the pixels up unchecked: a
+ * pixel past the palette was the stack's leftover bytes (an 8-bit BMP of 2 colours: 873 reads of
+ * uninitialised memory under valgrind, another input on each run), and a palette whose size, as
+ * stb_image reckons it from the pixels' offset, is negative left all of it so. *colors gets that
+ * size; -1 with *index the first index past it, or *index -1 for a size below 1; 0 when every
+ * pixel is within it, or bytes are no such BMP (stb_image says what else is wrong). The pixels are
+ * read as stb_image reads them: from the offset, rows of w, padded to 4 bytes, a byte past the
+ * file's end 0. */
+static int bmp_palette(const uint8_t *b, size_t n, int w, int h, long *colors, int *index) {
+#define LE16(p) ((uint32_t)(p)[0] | (uint32_t)(p)[1] << 8)
+#define LE32(p) (LE16(p) | LE16((p) + 2) << 16)
+    if (n < 18 || b[0] != 'B' || b[1] != 'M') return 0;
+    int32_t offset = (int32_t)LE32(b + 10);
+    uint32_t hsz = LE32(b + 14);
+    if (offset < 0 || (hsz != 12 && hsz != 40 && hsz != 56 && hsz != 108 && hsz != 124)) return 0;
+    if (n < (hsz == 12 ? 26u : 34u)) return 0; /* stb_image reads the missing bytes as 0: no bits a pixel */
+    unsigned bpp = hsz == 12 ? LE16(b + 24) : LE16(b + 28);
+    uint32_t compress = hsz == 12 ? 0 : LE32(b + 30);
+    if ((bpp != 1 && bpp != 4 && bpp != 8) || compress != 0) return 0; /* stb_image: RLE, bitfields refused */
+#undef LE16
+#undef LE32
+    /* stb_image's own arithmetic, on ints, 24 for a 12-byte header's 26 as it has it */
+    long psize = hsz == 12 ? ((long)offset - 14 - 24) / 3 : ((long)offset - 14 - (long)hsz) / 4;
+    if (((long)offset - 14 - (long)hsz) < 0 && hsz != 12) psize = -1; /* its >> 2 of a negative size */
+    *colors = psize;
+    if (psize > 256 || psize == 0) return 0; /* "Corrupt BMP" */
+    if (psize < 0) return *index = -1, -1;
+    size_t width = bpp == 8 ? (size_t)w : bpp == 4 ? ((size_t)w + 1) / 2 : ((size_t)w + 7) / 8;
+    size_t stride = width + (-width & 3), at = (size_t)offset;
+    for (int y = 0; y < h; y++, at += stride) {
+        if (at >= n) break; /* the rest reads as 0 */
+        for (int x = 0; x < w; x++) {
+            size_t k = at + (size_t)x * bpp / 8;
+            int v = k < n ? b[k] : 0;
+            v = bpp == 8 ? v : bpp == 4 ? (x & 1 ? v & 15 : v >> 4) : v >> (7 - (x & 7)) & 1;
+            if (v >= psize) return *index = v, -1;
+        }
+    }
+    return 0;
+}
+
 /* A PNG's size from its IHDR chunk, for the cases stb_image refuses to report one (over 2^30 pixels,
  * or none, it says only "unknown image type"); 0 when bytes do not begin a PNG. */
 static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
@@ -298,6 +340,12 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     if ((uint64_t)*w * (uint64_t)*h > MNIST_MAX_IMAGE_PIXELS)
         return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %u pixels", name, *w, *h,
                     (double)*w * *h / 1e6, MNIST_MAX_IMAGE_PIXELS);
+    long colors;
+    int index;
+    if (bmp_palette(bytes, len, *w, *h, &colors, &index)) {
+        if (index < 0) return errf(err, "%s: a corrupt BMP: its pixels' offset leaves no room for its palette", name);
+        return errf(err, "%s: a corrupt BMP: a pixel is colour %d of a palette of %ld", name, index, colors);
+    }
     uint64_t need;
     int raw = raw_size(bytes, len, (uint64_t)*w, (uint64_t)*h, &need);
     if (raw && need > len)

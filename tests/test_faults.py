@@ -325,6 +325,15 @@ def png_header(w, h):
     return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
 
 
+def bmp8(w, h, colors, pixels, offset=None):
+    """An 8-bit BMP (40-byte header) of w x h, its palette colors grays, pixels a row's bytes (w a
+    multiple of 4), offset the pixels' (default: after the palette)."""
+    pal = b"".join(bytes([i, i, i, 0]) for i in range(colors))
+    off = 54 + len(pal) if offset is None else offset
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 8, 0, len(pixels), 0, 0, colors, colors)
+    return b"BM" + struct.pack("<IHHI", 54 + len(pal) + len(pixels), 0, 0, off) + info + pal + pixels
+
+
 def test_images(tmp):
     model = os.path.join(tmp, "predict.safetensors")
     safetensors(model, [784, 16, 10])
@@ -339,6 +348,15 @@ def test_images(tmp):
               "counted, and it was decoded", os.path.join(tmp, "fill-many-scans.jpg"),
               b"\xff" + open(os.path.join(ROOT, "tests", "data", "image-many-scans.jpg"), "rb").read(), "101 scans",
               "over the limit"),
+             # stb_image 2.27 looks a BMP's pixels up in a palette of 256 entries on its stack, filling only the
+             # file's: the rest was leftover stack memory (valgrind: 873 reads of uninitialised memory)
+             ("an 8-bit BMP of 2 colours whose pixels are colours 0 to 255", os.path.join(tmp, "palette.bmp"),
+              bmp8(28, 28, 2, bytes(range(256)) * 3 + bytes(16)), "a corrupt BMP: a pixel is colour 2 of a palette of 2"),
+             ("an OS/2 BMP (12-byte header) whose pixel is colour 5 of 2", os.path.join(tmp, "os2.bmp"),
+              b"BM" + struct.pack("<IHHI", 48, 0, 0, 44) + struct.pack("<IHHHH", 12, 4, 1, 1, 8) + bytes(18)
+              + bytes([0, 5, 0, 1]), "a pixel is colour 5 of a palette of 2"),
+             ("an 8-bit BMP whose pixels' offset (50) leaves no room for its palette",
+              os.path.join(tmp, "no-palette.bmp"), bmp8(28, 28, 0, bytes(784), offset=50), "no room for its palette"),
              ("a PGM cut short", os.path.join(tmp, "cut.pgm"), b"P5\n# a comment\n64 64\n255\n" + bytes(100), "truncated"),
              ("a PGM whose width, 42949672988, stb_image 2.27 read as 28 (its int wrapped), 4 bytes of its pixels "
               "missing: the header's end was put 4 bytes early, and the missing pixels left uninitialised",
