@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <stb_image.h>
+#include <zlib.h>
 
 #include "image.h"
 #include "util.h"
@@ -354,11 +355,66 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     return 0;
 }
 
+/* A PNG's palettes (PLTE chunks) of fewer than 256 colours, the colours it lacks filled in gray as
+ * Pillow has them (colour i: i, i, i; the lab's load_image reads the same): *out a copy of the file
+ * so (malloc'd), or NULL when there is none to fill; -1 when out of memory. stb_image 2.27 keeps
+ * the palette in a 1024-byte array on its stack, fills the file's colours only and looks pixels up
+ * unchecked: a pixel past them was leftover stack memory (a 28x28 PNG of 2 colours whose pixels
+ * are 0 to 255: 1092 reads of uninitialised memory under valgrind, another input on each run).
+ * The chunks are walked as stb_image walks them, by their lengths; one cut short is left to it. */
+static int png_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    *out = NULL;
+    if (n < 8 || memcmp(b, sig, 8)) return 0;
+    size_t more = 0;
+    for (size_t at = 8; n - at >= 12;) {
+        uint32_t len = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
+        if (len > n - at - 12) break;
+        if (!memcmp(b + at + 4, "PLTE", 4) && len < 768 && len % 3 == 0) more += 768 - len;
+        at += 12 + (size_t)len;
+    }
+    if (!more) return 0;
+    uint8_t *c = malloc(n + more);
+    if (!c) return -1;
+    size_t at = 8, k = 8;
+    memcpy(c, b, 8);
+    while (n - at >= 12) {
+        uint32_t len = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
+        if (len > n - at - 12) break;
+        if (!memcmp(b + at + 4, "PLTE", 4) && len < 768 && len % 3 == 0) {
+            static const uint8_t head[8] = {0, 0, 3, 0, 'P', 'L', 'T', 'E'}; /* 768 bytes */
+            memcpy(c + k, head, 8);
+            memcpy(c + k + 8, b + at + 8, len);
+            for (uint32_t i = len / 3; i < 256; i++) memset(c + k + 8 + 3 * i, (int)i, 3);
+            uLong crc = crc32(crc32(0L, Z_NULL, 0), c + k + 4, 4 + 768);
+            for (int j = 0; j < 4; j++) c[k + 8 + 768 + j] = (uint8_t)(crc >> (24 - 8 * j));
+            k += 12 + 768;
+        } else {
+            memcpy(c + k, b + at, 12 + (size_t)len);
+            k += 12 + (size_t)len;
+        }
+        at += 12 + (size_t)len;
+    }
+    memcpy(c + k, b + at, n - at); /* what follows the last whole chunk, as it is */
+    *out = c, *out_len = k + (n - at);
+    return 0;
+}
+
 static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, decoded *d, mnist_err *err) {
     memset(d, 0, sizeof *d);
     char why[64];
     int w, h, nc;
     if (header_check(bytes, len, name, &w, &h, &nc, err)) return -1;
+    uint8_t *filled;
+    size_t filled_len;
+    if (png_full_palette(bytes, len, &filled, &filled_len)) return errf(err, "%s: out of memory", name);
+    if (filled) {
+        if (filled_len > INT_MAX) {
+            free(filled);
+            return errf(err, "%s: %zu bytes is too large a file", name, filled_len);
+        }
+        bytes = filled, len = filled_len;
+    }
     int dw, dh;
     /* Pillow opens 16-bit grayscale as mode I and convert('L') clips it to 0..255; stb would
      * scale it to 8 bits instead. Every other 16-bit kind Pillow reduces to its high byte, as stb. */
@@ -368,6 +424,7 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     } else {
         d->px = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 0);
     }
+    free(filled);
     if (!d->px && !d->px16) {
         const char *r = stb_reason(why, sizeof why);
         return errf(err, "%s: cannot decode the image (%s)", name,

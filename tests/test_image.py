@@ -2,7 +2,7 @@
 
 - `--preprocess lab` equals the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255,
   as float32, exactly, on PNG (gray, gray+alpha, RGB, RGBA, palette, palette with transparency,
-  1-bit, 16-bit), BMP, TGA, PNM and GIF images of sizes from 9x17 to 1601x1203; on JPEG the
+  1-bit, 16-bit, a palette shorter than its pixels' colours), BMP, TGA, PNM and GIF images of sizes from 9x17 to 1601x1203; on JPEG the
   decoders differ (stb_image and libjpeg-turbo round the inverse DCT and the colour conversion
   differently, by a level or three), which moves a few inputs by 1/255 and nothing more.
 - A model file written here with the README's lines (numpy, json and struct only; an independent
@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import numpy as np
 
@@ -78,7 +79,25 @@ def make_images(Image, folder):
             p = os.path.join(folder, f"{w}x{h}-{name}")
             im.save(p, **opts)
             out.append((p, False))
+        if w <= 100:
+            p = os.path.join(folder, f"{w}x{h}-Pshort.png")
+            short_palette_png(p, content(np.random.RandomState(w), w, h, 1), 5)  # rng left as it was
+            out.append((p, False))
     return out
+
+
+def short_palette_png(path, a, colors):
+    """A palette PNG of the bytes a (h, w) whose PLTE holds only `colors` colours: its other pixels
+    are colours the file lacks, which Pillow's default palette makes gray i (stb_image read them from
+    leftover stack memory)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    h, w = a.shape
+    raw = b"".join(b"\0" + a[y].tobytes() for y in range(h))
+    plte = bytes(np.random.RandomState(colors).randint(0, 256, 3 * colors).astype(np.uint8))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)) +
+                chunk(b"PLTE", plte) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def lab_input(Image, path):
