@@ -490,29 +490,32 @@ def test_sigterm(model):
     stop(proc)
     check(rc == 0 and "Stopped" in out, f"SIGTERM stops the server cleanly, as Ctrl-C does (status {rc})")
 
-    proc, host, port = start(model, wrap=("unshare", "--pid", "--fork"))
-    if port is None:  # no unshare, or not allowed to make a PID namespace here
-        print("  (not checked as process 1 of a PID namespace: unshare --pid did not start it)")
+    # SIGTERM stops it as Ctrl-C does; SIGHUP, left to end the program, ends it with the status that
+    # says so (128 + the signal: a signal's default action does not end process 1)
+    for sig, want in ((signal.SIGTERM, 0), (signal.SIGHUP, 128 + signal.SIGHUP)):
+        proc, host, port = start(model, wrap=("unshare", "--pid", "--fork"))
+        if port is None:  # no unshare, or not allowed to make a PID namespace here
+            print("  (not checked as process 1 of a PID namespace: unshare --pid did not start it)")
+            stop(proc)
+            return
+        try:
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                server = int(f.read().split()[0])  # the server, process 1 inside
+        except (OSError, ValueError, IndexError):
+            server = None
+        if server:
+            os.kill(server, sig)
+        try:
+            rc = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            rc = None
+        alive = rc is None and Server(host, port).alive()
+        if server and rc is None:
+            os.kill(server, signal.SIGKILL)  # unshare's own end would leave it running
         stop(proc)
-        return
-    try:
-        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
-            server = int(f.read().split()[0])  # the server, process 1 inside
-    except (OSError, ValueError, IndexError):
-        server = None
-    if server:
-        os.kill(server, signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        rc = None
-    alive = rc is None and Server(host, port).alive()
-    if server and rc is None:
-        os.kill(server, signal.SIGKILL)  # unshare's own end would leave it running
-    stop(proc)
-    check(server is not None and rc == 0 and not alive,
-          f"SIGTERM stops a server that is process 1 of a PID namespace (a container's): status {rc}"
-          + (", still serving after 10 s" if alive else ""))
+        check(server is not None and rc == want and not alive,
+              f"{sig.name} stops a server that is process 1 of a PID namespace (a container's): status {rc}, "
+              f"{want} wanted" + (", still serving after 10 s" if alive else ""))
 
 
 def test_startup(model):

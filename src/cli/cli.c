@@ -25,6 +25,9 @@ static void on_signal(int sig) {
         return;
     }
     mnist_remove_partial_files();
+    /* the first process of a PID namespace (a container's process 1) is not ended by a signal left
+     * to its default action: it would go on, its files' temporary copies gone */
+    if (getpid() == 1) _exit(128 + sig);
     signal(sig, SIG_DFL);
     raise(sig); /* delivered when the handler returns: the exit status says which signal */
 }

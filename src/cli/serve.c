@@ -587,19 +587,19 @@ int cmd_serve(int argc, char **argv) {
     atomic_store(&s.started, 1);
     const union MHD_DaemonInfo *di = mhd.get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int bound = di && di->port ? di->port : port;
+    signal(SIGPIPE, SIG_IGN);
+    /* SIGTERM (docker stop, systemd, kill) stops as Ctrl-C does: ended by its default action, a server
+     * that is a container's process 1 went on serving (process 1 is never ended by a signal it
+     * leaves to its default action; the handler's raise() was ignored). Both are caught so before
+     * the line that says the server is up, which whoever sends them may wait for. */
+    cli_catch_sigint(1);
+    cli_catch_sigterm(1);
     int v6 = family == AF_INET6 && strchr(host, ':');
     printf("Serving %s on http://%s%s%s:%d/ (%d threads; Ctrl-C stops)\n", model, v6 ? "[" : "", host, v6 ? "]" : "",
            bound, threads);
     if (strcmp(host, "127.0.0.1") && strcmp(host, "::1") && strcmp(host, "localhost"))
         fprintf(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
     cli_flush();
-
-    signal(SIGPIPE, SIG_IGN);
-    /* SIGTERM (docker stop, systemd, kill) stops as Ctrl-C does: ended by its default action, a server
-     * that is a container's process 1 went on serving (process 1 is never ended by a signal it
-     * leaves to its default action; the handler's raise() was ignored) */
-    cli_catch_sigint(1);
-    cli_catch_sigterm(1);
     while (!interrupted) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
     cli_catch_sigint(0);
     cli_catch_sigterm(0);
