@@ -472,6 +472,16 @@ def test_log(model):
           f"--log escapes a method of terminal escapes: {line!r}")
 
 
+def signal_and_wait(proc, sig):
+    """Send sig to the server; its exit status (None: still running after 10 s) and what it printed."""
+    proc.send_signal(sig)
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        return None, ""
+    return rc, proc.stdout.read()
+
+
 def test_sigterm(model):
     """SIGTERM (docker stop, systemd, kill) stops the server as Ctrl-C does: status 0, "Stopped". Left to its
     default action it ended the process (status -15), but not one that is a container's process 1: the first
@@ -481,12 +491,7 @@ def test_sigterm(model):
     if not check(port is not None, "mnist serve starts"):
         stop(proc)
         return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        rc = None
-    out = proc.stdout.read() if rc is not None else ""
+    rc, out = signal_and_wait(proc, signal.SIGTERM)
     stop(proc)
     check(rc == 0 and "Stopped" in out, f"SIGTERM stops the server cleanly, as Ctrl-C does (status {rc})")
 
@@ -610,12 +615,7 @@ def main():
                 status, _, again = srv.json("POST", "/api/predict", f.read())
             check(status == 200 and again == first, "after the bad requests, the PNG gets the same answer as before")
             check(proc.poll() is None, "the server process is still running")
-            proc.send_signal(signal.SIGINT)
-            try:
-                rc = proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                rc = None
-            out = proc.stdout.read() if rc is not None else ""
+            rc, out = signal_and_wait(proc, signal.SIGINT)
             check(rc == 0 and "Stopped" in out, f"Ctrl-C (SIGINT) stops the server cleanly (status {rc})")
         finally:
             stop(proc)
