@@ -267,9 +267,9 @@ static int bmp_palette(const uint8_t *b, size_t n, int w, int h, long *colors, i
     if ((bpp != 1 && bpp != 4 && bpp != 8) || compress != 0) return 0; /* stb_image: RLE, bitfields refused */
 #undef LE16
 #undef LE32
-    /* stb_image's own arithmetic, on ints, 24 for a 12-byte header's 26 as it has it */
-    long psize = hsz == 12 ? ((long)offset - 14 - 24) / 3 : ((long)offset - 14 - (long)hsz) / 4;
-    if (((long)offset - 14 - (long)hsz) < 0 && hsz != 12) psize = -1; /* its >> 2 of a negative size */
+    /* stb_image's own arithmetic, on ints (an OS/2 one's as os2_bmp_copy hands it the file) */
+    long psize = hsz == 12 ? ((long)offset - 14 - 12) / 3 : ((long)offset - 14 - (long)hsz) / 4;
+    if ((long)offset - 14 - (long)hsz < 0) psize = -1; /* its >> 2 of a negative size; no OS/2 copy */
     *colors = psize;
     if (psize > 256 || psize == 0) return 0; /* "Corrupt BMP" */
     if (psize < 0) return *index = -1, -1;
@@ -284,6 +284,27 @@ static int bmp_palette(const uint8_t *b, size_t n, int w, int h, long *colors, i
             if (v >= psize) return *index = v, -1;
         }
     }
+    return 0;
+}
+
+/* An OS/2 BMP (12-byte header) of 1, 4 or 8 bits a pixel, its palette's 3-byte colours between
+ * the header's end (byte 26) and the pixels' offset: stb_image 2.27 counts them from byte 38, not
+ * 26, so it read 4 colours too few (an 8-bit BMP's 256 as 252, the last 4 leftover stack memory; a
+ * 1-bit one's 2 as a negative count: none, and its pixels from 12 bytes late). *out a copy of the
+ * file (malloc'd) with 12 bytes put before the pixels, the offset moved past them, so that
+ * stb_image counts the palette whole; NULL when bytes are no such BMP; -1 when out of memory. */
+static int os2_bmp_copy(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
+    *out = NULL;
+    if (n < 26 || b[0] != 'B' || b[1] != 'M' || le32(b + 14) != 12) return 0;
+    uint64_t offset = le32(b + 10), bpp = (uint64_t)(b[24] | b[25] << 8);
+    if ((bpp != 1 && bpp != 4 && bpp != 8) || offset < 26 || offset > n || offset + 12 > INT32_MAX) return 0;
+    uint8_t *c = malloc(n + 12);
+    if (!c) return -1;
+    memcpy(c, b, (size_t)offset);
+    memset(c + offset, 0, 12);
+    memcpy(c + offset + 12, b + offset, n - (size_t)offset);
+    for (int j = 0; j < 4; j++) c[10 + j] = (uint8_t)((offset + 12) >> 8 * j);
+    *out = c, *out_len = n + 12;
     return 0;
 }
 
@@ -407,7 +428,8 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     if (header_check(bytes, len, name, &w, &h, &nc, err)) return -1;
     uint8_t *filled;
     size_t filled_len;
-    if (png_full_palette(bytes, len, &filled, &filled_len)) return errf(err, "%s: out of memory", name);
+    if (png_full_palette(bytes, len, &filled, &filled_len) || (!filled && os2_bmp_copy(bytes, len, &filled, &filled_len)))
+        return errf(err, "%s: out of memory", name);
     if (filled) {
         if (filled_len > INT_MAX) {
             free(filled);

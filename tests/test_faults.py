@@ -353,7 +353,7 @@ def test_images(tmp):
              ("an 8-bit BMP of 2 colours whose pixels are colours 0 to 255", os.path.join(tmp, "palette.bmp"),
               bmp8(28, 28, 2, bytes(range(256)) * 3 + bytes(16)), "a corrupt BMP: a pixel is colour 2 of a palette of 2"),
              ("an OS/2 BMP (12-byte header) whose pixel is colour 5 of 2", os.path.join(tmp, "os2.bmp"),
-              b"BM" + struct.pack("<IHHI", 48, 0, 0, 44) + struct.pack("<IHHHH", 12, 4, 1, 1, 8) + bytes(18)
+              b"BM" + struct.pack("<IHHI", 36, 0, 0, 32) + struct.pack("<IHHHH", 12, 4, 1, 1, 8) + bytes(6)
               + bytes([0, 5, 0, 1]), "a pixel is colour 5 of a palette of 2"),
              ("an 8-bit BMP whose pixels' offset (50) leaves no room for its palette",
               os.path.join(tmp, "no-palette.bmp"), bmp8(28, 28, 0, bytes(784), offset=50), "no room for its palette"),

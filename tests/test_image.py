@@ -2,7 +2,7 @@
 
 - `--preprocess lab` equals the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255,
   as float32, exactly, on PNG (gray, gray+alpha, RGB, RGBA, palette, palette with transparency,
-  1-bit, 16-bit, a palette shorter than its pixels' colours), BMP, TGA, PNM and GIF images of sizes from 9x17 to 1601x1203; on JPEG the
+  1-bit, 16-bit, a palette shorter than its pixels' colours), BMP (OS/2's of 1, 4 and 8 bits too), TGA, PNM and GIF images of sizes from 9x17 to 1601x1203; on JPEG the
   decoders differ (stb_image and libjpeg-turbo round the inverse DCT and the colour conversion
   differently, by a level or three), which moves a few inputs by 1/255 and nothing more.
 - A model file written here with the README's lines (numpy, json and struct only; an independent
@@ -83,6 +83,10 @@ def make_images(Image, folder):
             p = os.path.join(folder, f"{w}x{h}-Pshort.png")
             short_palette_png(p, content(np.random.RandomState(w), w, h, 1), 5)  # rng left as it was
             out.append((p, False))
+            for bpp in (1, 4, 8):
+                p = os.path.join(folder, f"{w}x{h}-os2-{bpp}.bmp")
+                os2_bmp(p, content(np.random.RandomState(w + bpp), w, h, 1) >> (8 - bpp), bpp)
+                out.append((p, False))
     return out
 
 
@@ -98,6 +102,25 @@ def short_palette_png(path, a, colors):
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)) +
                 chunk(b"PLTE", plte) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def os2_bmp(path, a, bpp):
+    """An OS/2 BMP (12-byte header, which Pillow reads and does not write) of the palette indices a
+    (h, w), each under 2^bpp, with a palette of 2^bpp random colours: stb_image 2.27 counts such a
+    palette 4 colours short (a 1-bit one's as none)."""
+    h, w = a.shape
+    pal = bytes(np.random.RandomState(bpp).randint(0, 256, 3 << bpp).astype(np.uint8))
+    stride = (w * bpp + 31) // 32 * 4
+    rows = []
+    for y in range(h - 1, -1, -1):  # bottom row first
+        bits = "".join(format(int(v), f"0{bpp}b") for v in a[y])
+        bits += "0" * (8 * stride - len(bits))
+        rows.append(int(bits, 2).to_bytes(stride, "big"))
+    offset = 14 + 12 + len(pal)
+    pixels = b"".join(rows)
+    with open(path, "wb") as f:
+        f.write(b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) +
+                struct.pack("<IHHHH", 12, w, h, 1, bpp) + pal + pixels)
 
 
 def lab_input(Image, path):
