@@ -89,10 +89,33 @@ static size_t jpeg_start(const uint8_t *b, size_t n) {
     return i < n && b[i] == 0xD8 ? i + 1 : 0;
 }
 
+/* The pixels of a GIF's first frame, the one stb_image decodes, into *px: 1, or 0 when no frame
+ * begins within the bytes. The frame is found as stb_image 2.27 finds it: past the header and its
+ * global colour table, extensions skipped by their sub-blocks (a graphic control extension not of
+ * 4 bytes by its length alone), up to an image descriptor (0x2C: x, y, width, height). A frame may
+ * cover a part of its canvas only, the rest the background, and only the frame's pixels are coded:
+ * a 1000x1000 canvas of a 28x28 frame is 142 bytes. */
+static int gif_frame(const uint8_t *b, size_t n, uint64_t *px) {
+    if (n < 13) return 0;
+    size_t i = 13 + (b[10] & 0x80 ? (size_t)3 << ((b[10] & 7) + 1) : 0);
+    while (i < n && b[i] == 0x21) {
+        if (i + 2 < n && b[i + 1] == 0xF9 && b[i + 2] != 4) { /* stb_image skips it, then reads a tag */
+            i += 3 + b[i + 2];
+            continue;
+        }
+        for (i += 2; i < n && b[i]; i += 1 + (size_t)b[i]) {}
+        i++;
+    }
+    if (i + 9 > n || b[i] != 0x2C) return 0;
+    *px = (uint64_t)(b[i + 5] | b[i + 6] << 8) * (uint64_t)(b[i + 7] | b[i + 8] << 8);
+    return 1;
+}
+
 /* For the uncompressed kinds of PNM (P5, P6), TGA (types 1-3) and BMP: *need gets the bytes that
  * the header promises (header, palette and w x h pixels) and the function returns 1. For JPEG,
  * GIF and run-length TGA (types 9-11), whose codes pack many pixels in a byte: *need gets the
- * fewest bytes that can code w x h pixels, and the function returns 2. Else 0.
+ * fewest bytes that can code w x h pixels (a GIF's first frame's), and the function returns 2.
+ * Else 0.
  * stb_image leaves the pixels of a PNM or TGA cut short uninitialised (found by fuzz_image, seen
  * under valgrind: the network would see leftover heap memory), and decodes the others in full with
  * what is missing filled in: a header alone, 23 to 54 bytes saying 8000x8000, took 0.8-1.5 s and
@@ -103,7 +126,9 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
         return 2;
     }
     if (n >= 4 && !memcmp(b, "GIF8", 4)) { /* a 12-bit LZW code gives at most 4096 pixels */
-        *need = w * h / 4096 * 12 / 8;
+        uint64_t frame = w * h; /* the canvas's when no frame begins within the bytes */
+        gif_frame(b, n, &frame);
+        *need = frame / 4096 * 12 / 8;
         return 2;
     }
     if (n >= 34 && b[0] == 'B' && b[1] == 'M') { /* rows of bpp bits, each padded to 4 bytes, from the offset */

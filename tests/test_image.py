@@ -2,7 +2,8 @@
 
 - `--preprocess lab` equals the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255,
   as float32, exactly, on PNG (gray, gray+alpha, RGB, RGBA, palette, palette with transparency,
-  1-bit, 16-bit, a palette shorter than its pixels' colours), BMP (OS/2's of 1, 4 and 8 bits too), TGA, PNM and GIF images of sizes from 9x17 to 1601x1203; on JPEG the
+  1-bit, 16-bit, a palette shorter than its pixels' colours), BMP (OS/2's of 1, 4 and 8 bits too),
+  TGA, PNM and GIF (a frame on a larger canvas too) images of sizes from 9x17 to 1601x1203; on JPEG the
   decoders differ (stb_image and libjpeg-turbo round the inverse DCT and the colour conversion
   differently, by a level or three), which moves a few inputs by 1/255 and nothing more.
 - A model file written here with the README's lines (numpy, json and struct only; an independent
@@ -13,6 +14,7 @@
 - `mnist show` draws the digits of an IDX file written here: the PNG's cells are the images'
   bytes, two pixels a pixel, with the label under each; the terminal shows the shades.
 """
+import io
 import json
 import os
 import re
@@ -83,6 +85,9 @@ def make_images(Image, folder):
             p = os.path.join(folder, f"{w}x{h}-Pshort.png")
             short_palette_png(p, content(np.random.RandomState(w), w, h, 1), 5)  # rng left as it was
             out.append((p, False))
+            p = os.path.join(folder, f"{w}x{h}-canvas.gif")
+            frame_on_canvas_gif(Image, p, Image.fromarray(content(np.random.RandomState(w), w, h, 1)), 4000, 4000)
+            out.append((p, False))
             for bpp in (1, 4, 8):
                 p = os.path.join(folder, f"{w}x{h}-os2-{bpp}.bmp")
                 os2_bmp(p, content(np.random.RandomState(w + bpp), w, h, 1) >> (8 - bpp), bpp)
@@ -102,6 +107,18 @@ def short_palette_png(path, a, colors):
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)) +
                 chunk(b"PLTE", plte) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def frame_on_canvas_gif(Image, path, im, cw, ch):
+    """A GIF of the image im as its one frame, at the top left of a canvas of cw x ch, the rest the
+    background: only the frame's pixels are coded (a 28x28 frame of noise on 4000x4000: 1430 bytes,
+    refused as truncated while the floor was taken from the canvas, 5859)."""
+    b = io.BytesIO()
+    im.save(b, "GIF")
+    g = bytearray(b.getvalue())
+    g[6:10] = struct.pack("<HH", cw, ch)
+    with open(path, "wb") as f:
+        f.write(g)
 
 
 def os2_bmp(path, a, bpp):
