@@ -387,6 +387,12 @@ def test_log_not_ours(tmp, data):
     lines = open(log).read().splitlines()
     check(p.returncode == 0 and len(lines) == 1 and '"epoch":0' in lines[0],
           f"a previous run's log is emptied and written again ({text(p.stderr).strip()!r}, {lines})")
+    with open(log, "wb") as f:  # a run killed while it wrote its first record (refused as not a log before)
+        f.write(b'{"epoch":0,"seconds":0.490,"eval_sec')
+    p = run("train", *d, "--epochs", "1", "--log", log)
+    lines = open(log).read().splitlines()
+    check(p.returncode == 0 and len(lines) == 1 and '"epoch":0' in lines[0],
+          f"a log cut off in its first record is emptied and written again ({text(p.stderr).strip()!r}, {lines})")
 
 
 def test_empty_argument(tmp):
