@@ -135,7 +135,9 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
         uint64_t hsz = le32(b + 14), bpp = hsz == 12 ? (uint64_t)(b[24] | b[25] << 8) : (uint64_t)(b[28] | b[29] << 8);
         uint64_t compression = hsz == 12 ? 0 : le32(b + 30);
         if (compression != 0 && compression != 3) return 0; /* run-length: stb_image refuses it */
-        *need = le32(b + 10) + h * ((w * bpp + 31) / 32 * 4);
+        /* the last row's padding may be left out, as some writers do: Pillow reads such a file, and
+         * stb_image reads no pixel from it */
+        *need = le32(b + 10) + (h - 1) * ((w * bpp + 31) / 32 * 4) + (w * bpp + 7) / 8;
         return 1;
     }
     if (n >= 18 && b[1] <= 1 && b[2] >= 9 && b[2] <= 11 && !(b[2] == 9 && b[1] != 1)) { /* run-length TGA */

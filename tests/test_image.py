@@ -2,10 +2,11 @@
 
 - `--preprocess lab` equals the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255,
   as float32, exactly, on PNG (gray, gray+alpha, RGB, RGBA, palette, palette with transparency,
-  1-bit, 16-bit, a palette shorter than its pixels' colours), BMP (OS/2's of 1, 4 and 8 bits too),
-  TGA, PNM and GIF (a frame on a larger canvas too) images of sizes from 9x17 to 1601x1203; on JPEG the
-  decoders differ (stb_image and libjpeg-turbo round the inverse DCT and the colour conversion
-  differently, by a level or three), which moves a few inputs by 1/255 and nothing more.
+  1-bit, 16-bit, a palette shorter than its pixels' colours), BMP (OS/2's of 1, 4 and 8 bits, and
+  one without its last row's padding, too), TGA, PNM and GIF (a frame on a larger canvas too) images
+  of sizes from 9x17 to 1601x1203; on JPEG the decoders differ (stb_image and libjpeg-turbo round
+  the inverse DCT and the colour conversion differently, by a level or three), which moves a few
+  inputs by 1/255 and nothing more.
 - A model file written here with the README's lines (numpy, json and struct only; an independent
   writer) loads, and `predict --json` gives the probabilities that numpy's own forward pass gives
   on Pillow's inputs.
@@ -87,6 +88,11 @@ def make_images(Image, folder):
             out.append((p, False))
             p = os.path.join(folder, f"{w}x{h}-canvas.gif")
             frame_on_canvas_gif(Image, p, Image.fromarray(content(np.random.RandomState(w), w, h, 1)), 4000, 4000)
+            out.append((p, False))
+            p = os.path.join(folder, f"{w}x{h}-nopad.bmp")  # its last row's padding left out, as some writers do
+            Image.fromarray(content(np.random.RandomState(w), w, h, 3), "RGB").save(p)
+            with open(p, "r+b") as f:
+                f.truncate(os.path.getsize(p) - (-3 * w & 3))
             out.append((p, False))
             for bpp in (1, 4, 8):
                 p = os.path.join(folder, f"{w}x{h}-os2-{bpp}.bmp")
