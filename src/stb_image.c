@@ -1,5 +1,7 @@
 /* stb_image.c: the image decoders, stb_image's (libstb-dev's header, the code of Debian's libstb),
- * compiled here so that every buffer they allocate starts zeroed.
+ * compiled here so that every buffer they allocate starts zeroed (one grown by realloc is not zeroed
+ * past its old end, but stb reads such a buffer, zlib's output or a PNG's joined IDAT data, only as
+ * far as it wrote it).
  *
  * stb_image 2.27 leaves memory it allocates unwritten where a file holds less than it says, and
  * returns that memory as pixels: a baseline JPEG with a restart interval (DRI) whose scan ends at

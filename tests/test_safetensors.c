@@ -361,9 +361,10 @@ static double seconds(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* A metadata object of 99000 keys (within the header's 100000 JSON values) loads at once, and a key
- * twice among them is found: each key was compared with every one before it, 90 s for this 1.2 MB
- * header (hours under the sanitizers). */
+/* A metadata object of 99000 keys (within the header's 100000 JSON values) loads, and a key twice
+ * among them, the first and the last, is found. Each key was compared with every one before it: 90
+ * s for this 1.2 MB header (hours under the sanitizers); sorted, 0.03 s. The time is printed, not
+ * held to a limit (tests are not timed: bench/ is). */
 static void test_many_meta_keys(void) {
     enum { KEYS = 99000 };
     char path[512];
@@ -380,8 +381,8 @@ static void test_many_meta_keys(void) {
         int rc = mnist_model_load(&m, path, &err);
         double t = seconds() - t0;
         if (rc == 0) mnist_model_free(&m);
-        check((twice ? rc == -1 && strstr(err.msg, "__metadata__ key \"k0\" appears twice") : rc == 0) && t < 10,
-              "a header of %d metadata keys%s is %s in %.2f s (at most 10): %s", KEYS + twice,
+        check(twice ? rc == -1 && strstr(err.msg, "__metadata__ key \"k0\" appears twice") : rc == 0,
+              "a header of %d metadata keys%s is %s (in %.2f s): %s", KEYS + twice,
               twice ? ", k0 twice," : "", twice ? "refused" : "read", t, why(rc, &err));
     }
     free(json);
