@@ -194,6 +194,9 @@ async function desktop(browser, url) {
   const top = Math.max(...bars);
   check(bars.length === 10 && bars.indexOf(top) === 7 && top > 0.5,
     `desktop: of 10 bars on the screen, 7's is the longest (${Math.round(100 * top)}% of its track)`);
+  const sure = (await page.locator("#confidence").textContent()).replace(" sure", "");
+  const topPct = await page.locator("#bars li.top .pct").textContent();
+  check(sure === topPct, `desktop: the top bar says the line's ${sure} (${topPct})`);
   const ink = await page.evaluate(() => {
     const d = document.getElementById("seen").getContext("2d").getImageData(0, 0, 28, 28).data;
     let n = 0;
