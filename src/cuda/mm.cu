@@ -93,11 +93,11 @@ template <typename F> __device__ static void tf32_split(F &hi, F *lo) {
 #endif
 
 /* acc = this thread's 4 x 4 of the tile (rows m0 + 4 ty.., columns n0 + 4 tx..) over k0..k1: in
- * FP32 by the thread, or (TC, MM_TF32 or MM_TF32X3) by the tensor cores, each warp a 32 x 16 of the
- * tile as two 16 x 16 fragments, put through shared memory into the same 4 x 4 per thread. With sums, also
- * sums[j] = the sum over k0..k1, in order, of b's column n0 + 4 tx + j, as it passes through shared
- * memory (the threads of ty 0 only). */
-template <bool TA, bool TB, int TC, bool AB>
+ * FP32 by the thread, or (PREC MM_TF32 or MM_TF32X3) by the tensor cores, each warp a 32 x 16 of
+ * the tile as two 16 x 16 fragments, put through shared memory into the same 4 x 4 per thread. With
+ * sums, also sums[j] = the sum over k0..k1, in order, of b's column n0 + 4 tx + j, as it passes
+ * through shared memory (the threads of ty 0 only). */
+template <bool TA, bool TB, mm_prec PREC, bool AB>
 __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_sums, const float *a, const uint8_t *ab,
                                      const int32_t *ai, const float *b, const mm_shape &s, int m0, int n0, int k0,
                                      int k1) {
@@ -112,9 +112,9 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
     using namespace nvcuda;
     int wm = t / 32 / 4, wn = t / 32 % 4; /* the warp's rows 32 wm.., columns 16 wn.. */
     wmma::fragment<wmma::accumulator, 16, 16, 8, float> f[2];
-    if (TC != MM_FP32) wmma::fill_fragment(f[0], 0.0f), wmma::fill_fragment(f[1], 0.0f);
+    if (PREC != MM_FP32) wmma::fill_fragment(f[0], 0.0f), wmma::fill_fragment(f[1], 0.0f);
 #else
-    if (TC != MM_FP32) __trap(); /* TF32 products need compute capability 8.0 */
+    if (PREC != MM_FP32) __trap(); /* TF32 products need compute capability 8.0 */
 #endif
     float ra[4], rb[4];
     mm_tiles<TA, TB, AB>::load(ra, rb, a, ab, ai, b, s, m0, n0, k0, k1);
@@ -122,11 +122,11 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
         mm_tiles<TA, TB, AB>::store(as, bs, ra, rb);
         __syncthreads();
         if (kt + MM_BK < k1) mm_tiles<TA, TB, AB>::load(ra, rb, a, ab, ai, b, s, m0, n0, kt + MM_BK, k1);
-        if constexpr (TC != MM_FP32) {
+        if constexpr (PREC != MM_FP32) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #pragma unroll
             for (int ks = 0; ks < MM_BK; ks += 8) {
-                const bool x3 = TC == MM_TF32X3;
+                const bool x3 = PREC == MM_TF32X3;
                 wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb, fb_lo;
                 wmma::load_matrix_sync(fb, &bs[ks][16 * wn], MM_BN + 4);
                 tf32_split(fb, x3 ? &fb_lo : NULL);
@@ -159,7 +159,7 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
                 for (int j = 0; j < 4; j++) sums[j] += bs[kk][tx * 4 + j];
         __syncthreads();
     }
-    if constexpr (TC != MM_FP32) {
+    if constexpr (PREC != MM_FP32) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
         __shared__ __align__(32) float cs[MM_BM][MM_BN + 4];
         for (int i = 0; i < 2; i++)
@@ -173,7 +173,7 @@ __device__ static void mm_accumulate(float acc[4][4], float sums[4], bool want_s
 
 // c (m, n); a, b as mm_shape says (a as e.a_bytes with AB); ws (gridDim.z, m, n) and counts (tiles)
 // when split
-template <bool TA, bool TB, int TC, bool AB, mm_epi_kind EPI, int ACT, bool DROP>
+template <bool TA, bool TB, mm_prec PREC, bool AB, mm_epi_kind EPI, int ACT, bool DROP>
 __global__ void __launch_bounds__(MM_THREADS) mm_kernel(mm_epi e, float *c, const float *a, const float *b,
                                                         mm_shape s, float *ws, int *counts) {
     __shared__ int last;
@@ -184,7 +184,7 @@ __global__ void __launch_bounds__(MM_THREADS) mm_kernel(mm_epi e, float *c, cons
     /* the bias's step needs b's (dz's) column sums: the tile's first row of blocks takes them, on
      * the way through when k is not split */
     bool bias = EPI == MM_STEP && e.bias_out && blockIdx.y == 0;
-    mm_accumulate<TA, TB, TC, AB>(acc, sums, bias && gridDim.z == 1, a, e.a_bytes, e.a_idx, b, s, m0, n0, k0, k1);
+    mm_accumulate<TA, TB, PREC, AB>(acc, sums, bias && gridDim.z == 1, a, e.a_bytes, e.a_idx, b, s, m0, n0, k0, k1);
     if (AB && !TA && e.y && blockIdx.x == 0 && blockIdx.z == 0 && t < MM_BM && m0 + t < s.m)
         e.y[m0 + t] = e.labels[e.a_idx[m0 + t]]; /* the batch's labels, as k_gather writes them */
     int r0 = m0 + ty * 4, j0 = n0 + tx * 4;
@@ -249,7 +249,8 @@ int mm_splits(const mm_ctx *g, int m, int n, int k) {
 template <bool TA, bool TB, bool AB, mm_epi_kind EPI, int ACT, bool DROP>
 static void mm_launch(dim3 grid, cudaStream_t st, mm_prec prec, const mm_epi &e, float *c, const float *a,
                       const float *b, const mm_shape &s, float *ws, int *counts) {
-    if (prec == MM_TF32) LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, MM_TF32, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
+    if (prec == MM_TF32)
+        LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, MM_TF32, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
     else if (prec == MM_TF32X3)
         LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, MM_TF32X3, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
     else LAUNCH(grid, MM_THREADS, st, mm_kernel<TA, TB, MM_FP32, AB, EPI, ACT, DROP>)(e, c, a, b, s, ws, counts);
