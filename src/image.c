@@ -55,7 +55,10 @@ static const char *unsupported(const uint8_t *b, size_t n) {
     return NULL;
 }
 
-static uint64_t le32(const uint8_t *b) { return b[0] | b[1] << 8 | b[2] << 16 | (uint64_t)b[3] << 24; }
+/* The numbers of image headers: little-endian (BMP, GIF) and big-endian (PNG) */
+static uint32_t le16(const uint8_t *b) { return (uint32_t)b[0] | (uint32_t)b[1] << 8; }
+static uint32_t le32(const uint8_t *b) { return le16(b) | le16(b + 2) << 16; }
+static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
 
 /* A binary PGM or PPM (P5, P6): its width, height and maximum value into v, read as stb_image reads
  * them (white space and # comments before each, then its digits), and *end the byte after the one
@@ -107,7 +110,7 @@ static int gif_frame(const uint8_t *b, size_t n, uint64_t *px) {
         i++;
     }
     if (i + 9 > n || b[i] != 0x2C) return 0;
-    *px = (uint64_t)(b[i + 5] | b[i + 6] << 8) * (uint64_t)(b[i + 7] | b[i + 8] << 8);
+    *px = (uint64_t)le16(b + i + 5) * le16(b + i + 7);
     return 1;
 }
 
@@ -132,12 +135,12 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
         return 2;
     }
     if (n >= 34 && b[0] == 'B' && b[1] == 'M') { /* rows of bpp bits, each padded to 4 bytes, from the offset */
-        uint64_t hsz = le32(b + 14), bpp = hsz == 12 ? (uint64_t)(b[24] | b[25] << 8) : (uint64_t)(b[28] | b[29] << 8);
+        uint64_t hsz = le32(b + 14), bpp = hsz == 12 ? le16(b + 24) : le16(b + 28);
         uint64_t compression = hsz == 12 ? 0 : le32(b + 30);
         if (compression != 0 && compression != 3) return 0; /* run-length: stb_image refuses it */
         /* the last row's padding may be left out, as some writers do: Pillow reads such a file, and
          * stb_image reads no pixel from it */
-        *need = le32(b + 10) + (h - 1) * ((w * bpp + 31) / 32 * 4) + (w * bpp + 7) / 8;
+        *need = (uint64_t)le32(b + 10) + (h - 1) * ((w * bpp + 31) / 32 * 4) + (w * bpp + 7) / 8;
         return 1;
     }
     if (n >= 18 && b[1] <= 1 && b[2] >= 9 && b[2] <= 11 && !(b[2] == 9 && b[1] != 1)) { /* run-length TGA */
@@ -145,7 +148,7 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
         return 2;
     }
     if (n >= 18 && b[1] <= 1 && b[2] >= 1 && b[2] <= 3 && !(b[2] == 1 && b[1] != 1)) { /* TGA, as stb tests it */
-        uint64_t pal = b[1] ? (uint64_t)(b[5] | b[6] << 8) * ((b[7] + 7u) / 8) : 0;
+        uint64_t pal = b[1] ? (uint64_t)le16(b + 5) * ((b[7] + 7u) / 8) : 0;
         *need = 18 + b[0] + pal + w * h * ((b[16] + 7u) / 8);
         return 1;
     }
@@ -282,18 +285,14 @@ static int orient(decoded *d, int o) {
  * read as stb_image reads them: from the offset, rows of w, padded to 4 bytes, a byte past the
  * file's end 0. */
 static int bmp_palette(const uint8_t *b, size_t n, int w, int h, long *colors, int *index) {
-#define LE16(p) ((uint32_t)(p)[0] | (uint32_t)(p)[1] << 8)
-#define LE32(p) (LE16(p) | LE16((p) + 2) << 16)
     if (n < 18 || b[0] != 'B' || b[1] != 'M') return 0;
-    int32_t offset = (int32_t)LE32(b + 10);
-    uint32_t hsz = LE32(b + 14);
+    int32_t offset = (int32_t)le32(b + 10);
+    uint32_t hsz = le32(b + 14);
     if (offset < 0 || (hsz != 12 && hsz != 40 && hsz != 56 && hsz != 108 && hsz != 124)) return 0;
     if (n < (hsz == 12 ? 26u : 34u)) return 0; /* stb_image reads the missing bytes as 0: no bits a pixel */
-    unsigned bpp = hsz == 12 ? LE16(b + 24) : LE16(b + 28);
-    uint32_t compress = hsz == 12 ? 0 : LE32(b + 30);
+    unsigned bpp = hsz == 12 ? le16(b + 24) : le16(b + 28);
+    uint32_t compress = hsz == 12 ? 0 : le32(b + 30);
     if ((bpp != 1 && bpp != 4 && bpp != 8) || compress != 0) return 0; /* stb_image: RLE, bitfields refused */
-#undef LE16
-#undef LE32
     /* stb_image's own arithmetic, on ints (an OS/2 one's as os2_bmp_copy hands it the file) */
     long psize = hsz == 12 ? ((long)offset - 14 - 12) / 3 : ((long)offset - 14 - (long)hsz) / 4;
     if ((long)offset - 14 - (long)hsz < 0) psize = -1; /* its >> 2 of a negative size; no OS/2 copy */
@@ -323,7 +322,7 @@ static int bmp_palette(const uint8_t *b, size_t n, int w, int h, long *colors, i
 static int os2_bmp_copy(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
     *out = NULL;
     if (n < 26 || b[0] != 'B' || b[1] != 'M' || le32(b + 14) != 12) return 0;
-    uint64_t offset = le32(b + 10), bpp = (uint64_t)(b[24] | b[25] << 8);
+    uint64_t offset = le32(b + 10), bpp = le16(b + 24);
     if ((bpp != 1 && bpp != 4 && bpp != 8) || offset < 26 || offset > n || offset + 12 > INT32_MAX) return 0;
     uint8_t *c = malloc(n + 12);
     if (!c) return -1;
@@ -340,8 +339,8 @@ static int os2_bmp_copy(const uint8_t *b, size_t n, uint8_t **out, size_t *out_l
 static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
     static const uint8_t sig[12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
     if (n < 24 || memcmp(b, sig, sizeof sig) || memcmp(b + 12, "IHDR", 4)) return 0;
-    *w = (uint64_t)b[16] << 24 | (uint64_t)b[17] << 16 | (uint64_t)b[18] << 8 | b[19];
-    *h = (uint64_t)b[20] << 24 | (uint64_t)b[21] << 16 | (uint64_t)b[22] << 8 | b[23];
+    *w = be32(b + 16);
+    *h = be32(b + 20);
     return 1;
 }
 
@@ -416,7 +415,7 @@ static int png_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *o
     if (n < 8 || memcmp(b, sig, 8)) return 0;
     size_t more = 0;
     for (size_t at = 8; n - at >= 12;) {
-        uint32_t len = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
+        uint32_t len = be32(b + at);
         if (len > n - at - 12) break;
         if (!memcmp(b + at + 4, "PLTE", 4) && len < 768 && len % 3 == 0) more += 768 - len;
         at += 12 + (size_t)len;
@@ -427,7 +426,7 @@ static int png_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *o
     size_t at = 8, k = 8;
     memcpy(c, b, 8);
     while (n - at >= 12) {
-        uint32_t len = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
+        uint32_t len = be32(b + at);
         if (len > n - at - 12) break;
         if (!memcmp(b + at + 4, "PLTE", 4) && len < 768 && len % 3 == 0) {
             static const uint8_t head[8] = {0, 0, 3, 0, 'P', 'L', 'T', 'E'}; /* 768 bytes */
