@@ -53,7 +53,7 @@ typedef struct {
     int32_t *y;                        /* (rows) labels of the rows in act */
     double *rowloss;                   /* (max_batch) the last layer's loss per row, when fused */
     int fuse_last;                     /* the last layer by k_last_forward and k_last_backward */
-    int own_mm;                        /* the products by k_mm with their epilogues, not cuBLAS */
+    int own_mm;                        /* the products by k_mm with their epilogues, not cuBLAS: own_products() */
     mm_ctx mm;                         /* its split-K workspace and tile counters */
     dev_split split[NSPLITS];
     /* a chunk of steps: batch indices, scalars, losses on the device, and their pinned twins */
@@ -116,15 +116,11 @@ static int load_blas(mnist_err *err) {
 
 /* MNIST_CUDA_GEMM=own: the products by k_mm (FP32, or TF32 on the tensor cores with --tf32), their
  * element-wise work in their epilogues; cuBLAS is then neither loaded nor needed. MNIST_CUDA_GEMM=own3:
- * the same, but FP32 as 3xTF32 on the tensor cores (kernels.h, mm_prec); with --tf32, as own. */
+ * the same, but FP32 as 3xTF32 on the tensor cores (kernels.h, mm_prec); with --tf32, as own.
+ * Returns 0 (cuBLAS), 1 (own) or 3 (own3). */
 static int own_products(void) {
     const char *gemm = getenv("MNIST_CUDA_GEMM");
-    return gemm && (strcmp(gemm, "own") == 0 || strcmp(gemm, "own3") == 0);
-}
-
-static mm_prec own_precision(int tf32) {
-    const char *gemm = getenv("MNIST_CUDA_GEMM");
-    return tf32 ? MM_TF32 : gemm && strcmp(gemm, "own3") == 0 ? MM_TF32X3 : MM_FP32;
+    return !gemm ? 0 : strcmp(gemm, "own") == 0 ? 1 : strcmp(gemm, "own3") == 0 ? 3 : 0;
 }
 
 int backend_cuda_probe(mnist_err *err) {
@@ -662,7 +658,7 @@ static int init(cuda_backend *c, const mnist_model *m, mnist_err *err) {
         int dev = 0;
         CU(cudaGetDevice(&dev), "finding the GPU");
         CU(cudaDeviceGetAttribute(&c->mm.sms, cudaDevAttrMultiProcessorCount, dev), "counting multiprocessors");
-        c->mm.prec = own_precision(o->tf32);
+        c->mm.prec = o->tf32 ? MM_TF32 : c->own_mm == 3 ? MM_TF32X3 : MM_FP32;
         if (alloc_floats(c, &c->mm.ws, (size_t)MM_SPLIT_MAX * c->mm.sms * MM_BM * MM_BN, err)) return -1;
         CU(cudaMalloc((void **)&c->mm.counts, (size_t)c->mm.sms * sizeof(int)), "allocating tile counters");
         CU(cudaMemsetAsync(c->mm.counts, 0, (size_t)c->mm.sms * sizeof(int), c->stream), "clearing tile counters");
