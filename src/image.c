@@ -114,6 +114,21 @@ static int gif_frame(const uint8_t *b, size_t n, uint64_t *px) {
     return 1;
 }
 
+/* A BMP's header as stb_image 2.27 reads it, a byte past the file's end as 0: the pixels' offset,
+ * the size of the info header (12 for OS/2's, whose fields are 16-bit), bits a pixel and
+ * compression (none in OS/2's); 1, or 0 when bytes do not begin a BMP of a header stb_image knows. */
+typedef struct { uint32_t offset, hsz, bpp, compression; } bmp_head;
+static int bmp_head_read(const uint8_t *b, size_t n, bmp_head *m) {
+    if (n < 18 || b[0] != 'B' || b[1] != 'M') return 0;
+    m->offset = le32(b + 10), m->hsz = le32(b + 14);
+    if (m->hsz != 12 && m->hsz != 40 && m->hsz != 56 && m->hsz != 108 && m->hsz != 124) return 0;
+    uint8_t f[34] = {0};
+    memcpy(f, b, n < sizeof f ? n : sizeof f);
+    m->bpp = m->hsz == 12 ? le16(f + 24) : le16(f + 28);
+    m->compression = m->hsz == 12 ? 0 : le32(f + 30);
+    return 1;
+}
+
 /* For the uncompressed kinds of PNM (P5, P6), TGA (types 1-3) and BMP: *need gets the bytes that
  * the header promises (header, palette and w x h pixels) and the function returns 1. For JPEG,
  * GIF and run-length TGA (types 9-11), whose codes pack many pixels in a byte: *need gets the
@@ -134,13 +149,13 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
         *need = frame / 4096 * 12 / 8;
         return 2;
     }
-    if (n >= 34 && b[0] == 'B' && b[1] == 'M') { /* rows of bpp bits, each padded to 4 bytes, from the offset */
-        uint64_t hsz = le32(b + 14), bpp = hsz == 12 ? le16(b + 24) : le16(b + 28);
-        uint64_t compression = hsz == 12 ? 0 : le32(b + 30);
-        if (compression != 0 && compression != 3) return 0; /* run-length: stb_image refuses it */
+    bmp_head m;
+    if (bmp_head_read(b, n, &m)) { /* rows of bpp bits, each padded to 4 bytes, from the offset */
+        if (m.compression != 0 && m.compression != 3) return 0; /* run-length: stb_image refuses it */
         /* the last row's padding may be left out, as some writers do: Pillow reads such a file, and
          * stb_image reads no pixel from it */
-        *need = (uint64_t)le32(b + 10) + (h - 1) * ((w * bpp + 31) / 32 * 4) + (w * bpp + 7) / 8;
+        uint64_t bpp = m.bpp;
+        *need = (uint64_t)m.offset + (h - 1) * ((w * bpp + 31) / 32 * 4) + (w * bpp + 7) / 8;
         return 1;
     }
     if (n >= 18 && b[1] <= 1 && b[2] >= 9 && b[2] <= 11 && !(b[2] == 9 && b[1] != 1)) { /* run-length TGA */
@@ -285,17 +300,14 @@ static int orient(decoded *d, int o) {
  * read as stb_image reads them: from the offset, rows of w, padded to 4 bytes, a byte past the
  * file's end 0. */
 static int bmp_palette(const uint8_t *b, size_t n, int w, int h, long *colors, int *index) {
-    if (n < 18 || b[0] != 'B' || b[1] != 'M') return 0;
-    int32_t offset = (int32_t)le32(b + 10);
-    uint32_t hsz = le32(b + 14);
-    if (offset < 0 || (hsz != 12 && hsz != 40 && hsz != 56 && hsz != 108 && hsz != 124)) return 0;
-    if (n < (hsz == 12 ? 26u : 34u)) return 0; /* stb_image reads the missing bytes as 0: no bits a pixel */
-    unsigned bpp = hsz == 12 ? le16(b + 24) : le16(b + 28);
-    uint32_t compress = hsz == 12 ? 0 : le32(b + 30);
-    if ((bpp != 1 && bpp != 4 && bpp != 8) || compress != 0) return 0; /* stb_image: RLE, bitfields refused */
+    bmp_head m;
+    if (!bmp_head_read(b, n, &m) || m.offset > INT32_MAX) return 0;
+    long offset = m.offset, hsz = m.hsz;
+    unsigned bpp = m.bpp;
+    if ((bpp != 1 && bpp != 4 && bpp != 8) || m.compression != 0) return 0; /* stb_image: RLE, bitfields refused */
     /* stb_image's own arithmetic, on ints (an OS/2 one's as os2_bmp_copy hands it the file) */
-    long psize = hsz == 12 ? ((long)offset - 14 - 12) / 3 : ((long)offset - 14 - (long)hsz) / 4;
-    if ((long)offset - 14 - (long)hsz < 0) psize = -1; /* its >> 2 of a negative size; no OS/2 copy */
+    long psize = hsz == 12 ? (offset - 14 - 12) / 3 : (offset - 14 - hsz) / 4;
+    if (offset - 14 - hsz < 0) psize = -1; /* its >> 2 of a negative size; no OS/2 copy */
     *colors = psize;
     if (psize > 256 || psize == 0) return 0; /* "Corrupt BMP" */
     if (psize < 0) return *index = -1, -1;
@@ -321,8 +333,9 @@ static int bmp_palette(const uint8_t *b, size_t n, int w, int h, long *colors, i
  * stb_image counts the palette whole; NULL when bytes are no such BMP; -1 when out of memory. */
 static int os2_bmp_copy(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
     *out = NULL;
-    if (n < 26 || b[0] != 'B' || b[1] != 'M' || le32(b + 14) != 12) return 0;
-    uint64_t offset = le32(b + 10), bpp = le16(b + 24);
+    bmp_head m;
+    if (!bmp_head_read(b, n, &m) || m.hsz != 12) return 0;
+    uint64_t offset = m.offset, bpp = m.bpp;
     if ((bpp != 1 && bpp != 4 && bpp != 8) || offset < 26 || offset > n || offset + 12 > INT32_MAX) return 0;
     uint8_t *c = malloc(n + 12);
     if (!c) return -1;

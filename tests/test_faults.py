@@ -368,6 +368,10 @@ def test_images(tmp):
              # (0.8-1.5 s and 200-600 MB from 23 to 62 bytes)
              ("a BMP header alone", os.path.join(tmp, "head.bmp"), b"BM" + struct.pack("<IHHI", 0, 0, 0, 54) +
               struct.pack("<IiiHHIIiiII", 40, 8000, 8000, 1, 24, 0, 0, 0, 0, 0, 0), "truncated", "192000054 bytes"),
+             # OS/2's, 26 bytes: its size was not checked in a file shorter than the 34 bytes of a BMP
+             # header of 40 (1.05 s and 200 MB)
+             ("an OS/2 BMP header alone", os.path.join(tmp, "head-os2.bmp"), b"BM" + struct.pack("<IHHI", 26, 0, 0, 26) +
+              struct.pack("<IHHHH", 12, 8000, 8000, 1, 24), "truncated", "192000026 bytes"),
              ("a JPEG header alone", os.path.join(tmp, "head.jpg"),
               bytes.fromhex("ffd8ffc00011081f401f4003011100021100031100ffd9"), "truncated", "at least 125000 bytes"),
              ("a GIF header alone", os.path.join(tmp, "head.gif"), b"GIF89a" + struct.pack("<HH", 8000, 8000) +
