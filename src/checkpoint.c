@@ -157,15 +157,8 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     char *train = NULL;
     if (st_load(m, path, x, &nx, &train, err)) return -1;
     size_t tlen = strlen(train);
-    if (tlen > TRAIN_MAX) {
-        for (int i = 0; i < nx; i++) free(x[i].data);
-        free(train);
-        mnist_model_free(m);
-        *o = mnist_train_defaults();
-        return errf(err, "%s: the checkpoint's train metadata is %zu bytes, over the limit of %d (a run's is "
-                         "under 1 kB)", path, tlen, TRAIN_MAX);
-    }
-    const char *bad = parse_state(train, o, st);
+    *o = mnist_train_defaults();
+    const char *bad = tlen > TRAIN_MAX ? "train" : parse_state(train, o, st);
     const st_extra *rng = NULL, *opt = NULL;
     for (int i = 0; i < nx; i++) {
         if (!strcmp(x[i].name, "train.rng") && !strcmp(x[i].dtype, "U32") && x[i].count == MNIST_RNG_WORDS) rng = &x[i];
@@ -187,6 +180,9 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     if (bad) {
         mnist_model_free(m);
         mnist_run_state_free(st);
+        if (tlen > TRAIN_MAX)
+            return errf(err, "%s: the checkpoint's train metadata is %zu bytes, over the limit of %d (a run's is "
+                             "under 1 kB)", path, tlen, TRAIN_MAX);
         return errf(err, "%s: checkpoint field %s is missing or malformed", path, bad);
     }
     return 0;
