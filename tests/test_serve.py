@@ -5,7 +5,8 @@ server still answering after them; /api/predict on a PNG gives the same digit, p
 input, number for number, as `mnist predict --json --show` on the same file (both preprocessings),
 and the same again when that input is sent back as {"pixels": [...]}; many clients at once get
 identical answers; one client address gets at most 128 connections at once while others are served;
-Ctrl-C and SIGTERM (a container's process 1 too) stop the server with status 0; startup errors are
+Ctrl-C and SIGTERM (a container's process 1 too) stop the server with status 0, the requests under way
+answered first (for up to 5 s); startup errors are
 one line (a model holding NaN among them); a model whose sums overflow gets JSON answers, its
 probabilities null.
 """
@@ -523,6 +524,64 @@ def test_sigterm(model):
               f"{want} wanted" + (", still serving after 10 s" if alive else ""))
 
 
+def test_stop_answers(model, png):
+    """A stop (Ctrl-C, SIGTERM) lets the requests under way be answered, for up to 5 s (serve.c's STOP_GRACE),
+    and refuses new connections meanwhile: stop_daemon at once cut them off, so an upload under way at a
+    docker stop got no answer. A request that is not over in 5 s is cut, and the last line says so."""
+    proc, host, port = start(model)
+    if not check(port is not None, "mnist serve starts"):
+        stop(proc)
+        return
+    with open(png, "rb") as f:
+        body = f.read()
+    head = b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+    done, stuck = socket.create_connection((host, port), timeout=10), socket.create_connection((host, port), timeout=10)
+    done.sendall(head + body[:len(body) // 2])
+    stuck.sendall(head + body[:10])  # never finished
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        refused = False
+    except OSError:
+        refused = True
+    reply = b""
+    try:
+        done.sendall(body[len(body) // 2:])
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < length(reply):
+            chunk = done.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError as e:
+        print(f"  the upload under way: {type(e).__name__}: {e}")
+    done.close()
+    t = time.time()
+    rc, sent = None, 10
+    while time.time() - t < 15 and rc is None:  # a byte every 0.5 s: never idle for the --timeout of 2 s
+        try:
+            if sent < len(body) - 1:
+                stuck.sendall(body[sent:sent + 1])
+                sent += 1
+        except OSError:
+            pass
+        try:
+            rc = proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+    waited = time.time() - t
+    stuck.close()
+    out = proc.stdout.read() if rc is not None else ""
+    stop(proc)
+    check(reply.startswith(b"HTTP/1.1 200") and b'"digit"' in reply,
+          f"an upload under way when SIGTERM came is answered: {reply[:40]!r}")
+    check(refused, "a new connection after the stop began is refused")
+    check(rc == 0 and "Stopped (1 request cut short after 5 s)" in out and 3.5 < waited < 6,
+          f"a request not over in 5 s is cut short and the server stops, saying so: status {rc}, "
+          f"{waited:.1f} s after the answer, {out.strip().splitlines()[-1:]!r}")
+
+
 def test_startup(model):
     def run(*args):
         try:
@@ -622,6 +681,7 @@ def main():
         test_per_address(model)
         test_log(model)
         test_sigterm(model)
+        test_stop_answers(model, png)
         test_startup(model)
         test_overflow(tmp, png)
 

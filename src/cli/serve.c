@@ -42,6 +42,7 @@ _Static_assert(MAX_PER_ADDRESS < MAX_CONNECTIONS, "one address cannot hold every
 #define DECODE_SMALL (128u << 20)   /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
 #define INITIAL_ROOM (64u << 10) /* body bytes held from a Content-Length before any arrive */
 _Static_assert((uint64_t)MAX_CONNECTIONS * INITIAL_ROOM < BODY_BUDGET, "idle connections cannot fill the budget");
+#define STOP_GRACE 5.0 /* seconds a stop waits for the requests under way to be answered */
 #define ANSWER_CAP ((MNIST_PIXELS + MNIST_CLASSES) * 17 + 64) /* %.9g is at most 15 chars */
 
 /* web/index.html, made into a C array by scripts/embed.sh at build time. */
@@ -66,6 +67,7 @@ typedef struct {
     char mhd_msg[256];
     atomic_size_t buffered; /* bytes of request bodies held now, all requests together */
     atomic_size_t decoding; /* mnist_image_decode_bytes of the large images decoding now */
+    atomic_int active;      /* requests begun (their headers read) and not yet completed */
 } server;
 
 typedef struct {
@@ -95,6 +97,7 @@ static struct {
     struct MHD_Daemon *(*start_daemon)(unsigned flags, uint16_t port, MHD_AcceptPolicyCallback apc, void *apc_cls,
                                        MHD_AccessHandlerCallback dh, void *dh_cls, ...);
     void (*stop_daemon)(struct MHD_Daemon *d);
+    MHD_socket (*quiesce_daemon)(struct MHD_Daemon *d);
     const union MHD_DaemonInfo *(*get_daemon_info)(struct MHD_Daemon *d, enum MHD_DaemonInfoType type, ...);
     const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *c, enum MHD_ConnectionInfoType type,
                                                            ...);
@@ -107,16 +110,17 @@ static struct {
 
 /* Loads libmicrohttpd's functions into mhd: 0, or 1 after the message. */
 static int load_mhd(void) {
-    static const char *const names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_get_daemon_info",
+    static const char *const names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_quiesce_daemon", "MHD_get_daemon_info",
                                         "MHD_get_connection_info", "MHD_lookup_connection_value",
                                         "MHD_create_response_from_buffer", "MHD_add_response_header",
                                         "MHD_queue_response", "MHD_destroy_response"};
-    void **const slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.get_daemon_info,
+    void **const slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.quiesce_daemon,
+                            (void **)&mhd.get_daemon_info,
                             (void **)&mhd.get_connection_info, (void **)&mhd.lookup_connection_value,
                             (void **)&mhd.create_response_from_buffer, (void **)&mhd.add_response_header,
                             (void **)&mhd.queue_response, (void **)&mhd.destroy_response};
     mnist_err err;
-    if (load_library(LIBMHD, names, slots, 9, &err)) {
+    if (load_library(LIBMHD, names, slots, 10, &err)) {
         fprintf(stderr, "mnist serve: %s: install libmicrohttpd12\n", err.msg);
         return 1;
     }
@@ -384,6 +388,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->limit = MAX_BODY;
         q->start = now();
         *state = q;
+        atomic_fetch_add(&s->active, 1);
         if (post) {
             const char *type = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
             const char *length = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -461,6 +466,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     release(s, q);
     free(q);
     *state = NULL;
+    atomic_fetch_sub(&s->active, 1);
 }
 
 /* ---- the command ---------------------------------------------------- */
@@ -546,6 +552,7 @@ int cmd_serve(int argc, char **argv) {
     s.log = log;
     atomic_init(&s.buffered, 0);
     atomic_init(&s.started, 0);
+    atomic_init(&s.active, 0);
     if (!(s.model_json = describe_model(&s.model, prep_name))) {
         fprintf(stderr, "mnist serve: out of memory\n");
         mnist_model_free(&s.model);
@@ -563,7 +570,7 @@ int cmd_serve(int argc, char **argv) {
         mnist_model_free(&s.model);
         return 1;
     }
-    unsigned flags_mhd = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+    unsigned flags_mhd = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_ITC |
                          (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d =
         mhd.start_daemon(flags_mhd, (uint16_t)port, NULL, NULL, on_request, &s,
@@ -601,10 +608,20 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
     cli_flush();
     while (!interrupted) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    /* The requests under way are answered (for up to STOP_GRACE s; a second Ctrl-C or SIGTERM ends the
+     * program at once): new connections are refused from here, and stop_daemon, which closes every
+     * connection, comes once none is left. It cut them off: an upload or a prediction under way at a
+     * docker stop got no answer. */
+    MHD_socket listening = mhd.quiesce_daemon(d);
+    if (listening != MHD_INVALID_SOCKET) close(listening);
+    for (double until = now() + STOP_GRACE; atomic_load(&s.active) > 0 && now() < until;)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    int cut = atomic_load(&s.active);
     cli_catch_sigint(0);
     cli_catch_sigterm(0);
     mhd.stop_daemon(d);
-    printf("Stopped\n");
+    if (cut) printf("Stopped (%d request%s cut short after %.0f s)\n", cut, cut == 1 ? "" : "s", STOP_GRACE);
+    else printf("Stopped\n");
     free(s.model_json);
     mnist_model_free(&s.model);
     return 0;
