@@ -712,13 +712,9 @@ int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float
 }
 
 int mnist_image_prepare_file(const char *path, mnist_prep prep, float *x, mnist_err *err) {
-    FILE *f = open_input(path, err); /* a FIFO is refused below instead of waited on */
+    FILE *f = open_input(path, err);
     if (!f) return -1;
-    struct stat st;
-    int rc;
-    if (fstat(fileno(f), &st)) rc = errf(err, "%s: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode)) rc = errf(err, "%s: not a regular file", path);
-    else rc = mnist_image_prepare_stream(f, path, prep, x, err);
+    int rc = mnist_image_prepare_stream(f, path, prep, x, err);
     fclose(f);
     return rc;
 }

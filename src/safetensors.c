@@ -422,7 +422,7 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
     if (nextra) *nextra = 0;
     if (train) *train = NULL;
     const cJSON *meta = NULL;
-    FILE *f = open_input(path, err); /* a FIFO is refused below instead of waited on */
+    FILE *f = open_input(path, err);
     if (!f) return -1;
     char *buf = NULL;
     cJSON *root = NULL;
@@ -436,10 +436,6 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
     unsigned char nle[8];
     if (fstat(fileno(f), &st) != 0) {
         errf(err, "%s: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        errf(err, "%s: not a regular file", path);
         goto done;
     }
     uint64_t size = (uint64_t)st.st_size, hlen = 0;

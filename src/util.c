@@ -48,6 +48,17 @@ FILE *open_input(const char *path, mnist_err *err) {
         int e = errno;
         if (fd >= 0) close(fd);
         errf(err, "%s: %s", path, strerror(e));
+        return NULL;
+    }
+    /* the readers said "not a regular file" of a folder, but for plot's "Is a directory" */
+    struct stat st;
+    const char *why = fstat(fd, &st) ? strerror(errno)
+                      : S_ISDIR(st.st_mode) ? "a folder, not a file"
+                      : !S_ISREG(st.st_mode) ? "not a regular file" : NULL;
+    if (why) {
+        errf(err, "%s: %s", path, why);
+        fclose(f);
+        return NULL;
     }
     return f;
 }

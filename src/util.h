@@ -27,8 +27,8 @@ const char *after_path(const char *msg, const char *path);
  * command that needs them, not linked). */
 int load_library(const char *lib, const char *const *names, void **const *slots, int n, mnist_err *err);
 
-/* fopen(path, "rb") that does not wait on a FIFO (the caller refuses what is not a regular file);
- * NULL with err filled ("PATH: reason") on failure. */
+/* fopen(path, "rb") of a regular file, which does not wait on a FIFO; NULL with err filled ("PATH:
+ * reason": the system's, or "a folder, not a file", "not a regular file") on failure. */
 FILE *open_input(const char *path, mnist_err *err);
 
 /* The index of the first NaN or infinity among p[0..n), or n when there is none: one pass, that

@@ -119,7 +119,7 @@ def main():
           f"a FIFO is refused at once: {r[1] if r else 'plot waited on it'}")
     os.mkdir(f("folder"))
     r = plot("folder")
-    check(r is not None and r[0] == 1 and r[1].endswith("folder: Is a directory"), f"a folder is refused: {r and r[1]}")
+    check(r is not None and r[0] == 1 and r[1].endswith("folder: a folder, not a file"), f"a folder is refused: {r and r[1]}")
     # A run resumed from a checkpoint older than its log's end: here 0, 1, 2 and, resumed from a copy
     # of the checkpoint at epoch 2, 2 and 3. The log is cut back to the checkpoint's epochs before
     # the run appends (it held epoch 2 twice), and the chart (of plot and of train --plot alike) is

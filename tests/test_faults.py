@@ -203,6 +203,10 @@ def test_data(tmp):
     os.mkfifo(path)  # opening it would wait for a writer forever
     p = run("train", "--data", folder, "--no-verify", "--epochs", "1", "--layers", "784,8,10", timeout=20)
     refused("train with a FIFO for test images", p, 1, path, "not a regular file")
+    os.remove(path)
+    os.mkdir(path)  # every reader says the same of a folder (plot said "Is a directory", the rest "not a regular file")
+    p = run("train", "--data", folder, "--no-verify", "--epochs", "1", "--layers", "784,8,10", timeout=20)
+    refused("train with a folder for test images", p, 1, path, "a folder, not a file")
     # verified: the header must promise MNIST's size before the rest is read (a small .gz can
     # inflate to gigabytes), then the content must hash to MNIST's
     bad_folder("data of another size than MNIST's (verified)", 0, img, "promises 6 images (4720 bytes)",
@@ -289,7 +293,7 @@ def test_models(tmp, data):
     refused("eval of a FIFO as model", run("eval", *d, "--model", fifo, timeout=20), 1, fifo, "not a regular file")
     missing = os.path.join(tmp, "missing.safetensors")
     refused("eval of a missing model file", run("eval", *d, "--model", missing), 1, missing, "No such file")
-    refused("eval of a folder as model", run("eval", *d, "--model", tmp), 1, tmp, "not a regular file")
+    refused("eval of a folder as model", run("eval", *d, "--model", tmp), 1, tmp, "a folder, not a file")
 
     # A finite model whose sums overflow float32: its outputs are NaN, which JSON has no word for.
     # The numbers that are not finite are printed null, the rest as they are.

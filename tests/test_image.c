@@ -221,7 +221,7 @@ static void refusals(void) {
               mnist_image_decode_bytes(garbage, sizeof garbage, MNIST_PREP_MNIST) == 0,
           "decode bytes: 0 for what is refused before decoding (over the pixel limit, not an image)");
     free(b.b);
-    check(mnist_image_prepare_file("tests", MNIST_PREP_MNIST, x, &err) && !strcmp(err.msg, "tests: not a regular file"),
+    check(mnist_image_prepare_file("tests", MNIST_PREP_MNIST, x, &err) && !strcmp(err.msg, "tests: a folder, not a file"),
           "a folder is refused: %s", err.msg);
     check(mnist_image_prepare_file("tests/no-such-image.png", MNIST_PREP_MNIST, x, &err) &&
               strstr(err.msg, "tests/no-such-image.png: No such file"),
