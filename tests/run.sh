@@ -44,8 +44,10 @@ for t in "$build"/tests/test_*; do
     [ -x "$t" ] && run_one "$(basename "$t")" "$t"
 done
 # The CUDA backend's own source on the CUDA emulator (tests/emu), where MNIST_EMU names its build
-# (build/emu, build/san/emu): its test programs, the kernels again with the blocks and threads run
-# in reverse order, and the command-line checks with the emulator's mnist (with cuBLAS, then with
+# (build/emu, build/san/emu): its test programs, with the kernels' expf and logf as a GPU's may be
+# (MNIST_EMU_MATH=cuda: within CUDA's bounds, not glibc's), so that the tolerances and the lab's
+# accuracies are held against them; the kernels again with glibc's and the blocks and threads run
+# in reverse order; and the command-line checks with the emulator's mnist (with cuBLAS, then with
 # our own products, MNIST_CUDA_GEMM=own). There every check runs: a SKIP (say, its cuBLAS not
 # found) is a failure.
 emu=${MNIST_EMU:-}
@@ -54,7 +56,7 @@ if [ -z "$emu" ]; then
 else
     no_skip=1
     for t in "$emu"/tests/test_*; do
-        [ -x "$t" ] && run_one "emu: $(basename "$t")" "$t"
+        [ -x "$t" ] && run_one "emu: $(basename "$t")" env MNIST_EMU_MATH=cuda "$t"
     done
     run_one "emu: test_cuda_kernels, reverse order" env MNIST_EMU_ORDER=reverse "$emu/tests/test_cuda_kernels"
     run_one "emu: test_cuda_cli.py" env MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" tests/test_cuda_cli.py

@@ -18,7 +18,8 @@
  * so that a kernel that depends on the order of its blocks or lacks a barrier shows.
  *
  * What it is not: a model of the GPU's timing, its memory model or its math library (expf and
- * logf are glibc's here, an ulp or two from CUDA's; TF32 is rounded to nearest, ties away, which
+ * logf are glibc's here, an ulp or two from CUDA's, or with MNIST_EMU_MATH=cuda some other float
+ * within CUDA's bounds, not CUDA's bits; TF32 is rounded to nearest, ties away, which
  * cuBLAS does not document), nor of races between blocks that run at once, nor of a kernel's
  * resources (registers, shared memory: a launch too large for the card passes here). Shared memory
  * is a static; each block finds it filled with 0xff bytes (NaN), so that a kernel reading it before
@@ -235,5 +236,16 @@ static inline emu_launcher<P...> emu_launch(dim3 g, dim3 b, cudaStream_t s, cons
 
 /* kernel<<<g, b, 0, s>>>(args) is spelled LAUNCH(g, b, s, kernel)(args) in src/cuda/. */
 #define LAUNCH(g, b, s, ...) emu_launch(g, b, s, #__VA_ARGS__, __VA_ARGS__)
+
+/* CUDA's expf and logf: the CUDA Math API promises 2 and 1 ulps of the exact result, glibc's
+ * about half an ulp. With MNIST_EMU_MATH=cuda, expf and logf called inside a kernel return instead
+ * another float within CUDA's bound, chosen by a hash of the argument (a fixed function of it, as
+ * a math library is): the exact result rounded down, or up, or (expf) one more ulp either way.
+ * Otherwise, and always outside kernels, they are glibc's. So the tests can show whether their
+ * tolerances, and the lab's accuracies, hold for any math library within CUDA's bounds. */
+float emu_expf(float x);
+float emu_logf(float x);
+#define expf(x) emu_expf(x)
+#define logf(x) emu_logf(x)
 
 #endif

@@ -7,7 +7,9 @@
  * MNIST_EMU_ORDER=forward|reverse|alternate (default alternate, by launch) orders the blocks and
  * the threads between barriers. */
 #include <dlfcn.h>
+#include <float.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -607,8 +609,11 @@ static int order_mode(void) { /* 0 forward, 1 reverse, 2 alternate */
     return mode;
 }
 
+static thread_local bool in_kernel; /* this thread runs a kernel's threads: device code */
+
 static void run_kernel(dim3 g, dim3 b, const char *name, const std::function<void()> &thread) {
     LOCKED;
+    in_kernel = true;
     static unsigned long launches;
     int mode = order_mode();
     bool reverse = mode == 2 ? (launches++ & 1) : mode == 1;
@@ -620,7 +625,36 @@ static void run_kernel(dim3 g, dim3 b, const char *name, const std::function<voi
         run_block((unsigned)nt, reverse);
     }
     body = NULL;
+    in_kernel = false;
 }
+
+/* ---- the math library ------------------------------------------------------------------------ */
+
+static bool cuda_math(void) { /* MNIST_EMU_MATH=cuda (cuda_runtime.h), read at each call: test_emu sets it */
+    const char *e = getenv("MNIST_EMU_MATH");
+    return e && !strcmp(e, "cuda");
+}
+
+/* A float within `most` ulps (1 or 2) of e, the exact result of f at x, chosen by a hash of x and
+ * f (salt); the float nearest e where e is one (exact results stay exact), or e is not finite or
+ * outside floats' normal range. */
+static float within_ulps(double e, float x, int most, uint64_t salt) {
+    float lo = (float)e;
+    if (!isfinite(lo) || fabs(e) < FLT_MIN || (double)lo == e) return lo;
+    if ((double)lo > e) lo = nextafterf(lo, -INFINITY); /* e rounded down: lo < e < lo + 1 ulp */
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint64_t h = (u ^ salt) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 29, h *= 0xbf58476d1ce4e5b9ULL, h ^= h >> 32;
+    int pick = (int)(h % (most == 2 ? 4 : 2)) - (most == 2 ? 1 : 0); /* ulps above lo: -1..2, or 0..1 */
+    for (; pick > 0; pick--) lo = nextafterf(lo, INFINITY);
+    for (; pick < 0; pick++) lo = nextafterf(lo, -INFINITY);
+    return lo;
+}
+
+/* (expf) and (logf): the C library's, not the macros of cuda_runtime.h. */
+float emu_expf(float x) { return in_kernel && cuda_math() ? within_ulps(exp((double)x), x, 2, 1) : (expf)(x); }
+float emu_logf(float x) { return in_kernel && cuda_math() ? within_ulps(log((double)x), x, 1, 2) : (logf)(x); }
 
 void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, std::function<void()> thread) {
     unsigned long nt = (unsigned long)b.x * b.y * b.z;

@@ -6,7 +6,8 @@
  * the program, that emulated cuBLAS reads
  * alpha from device memory when it runs and rounds to TF32 when asked, and that the warp matrix
  * functions (wmma) multiply as CUDA says, round to TF32 as the GPU does and refuse memory the GPU
- * would fault on. Run by tests/run.sh in the
+ * would fault on; and that kernels' expf and logf keep to CUDA's bounds when asked to differ from glibc's
+ * (MNIST_EMU_MATH=cuda). Run by tests/run.sh in the
  * emulator's build. */
 #include <math.h>
 #include <signal.h>
@@ -48,6 +49,12 @@ __global__ void stale_kernel(float *out) {
     if (blockIdx.x == 0 && threadIdx.x == 0) v = 1.0f;
     __syncthreads();
     if (threadIdx.x == 0) out[blockIdx.x] = v;
+}
+
+// e (n) = expf(x), l (n) = logf(x); one thread an element
+__global__ void math_kernel(float *e, float *l, const float *x, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) e[i] = expf(x[i]), l[i] = logf(x[i]);
 }
 
 // a barrier that only the even threads reach
@@ -219,6 +226,58 @@ static void test_barriers(void) {
           "a barrier only some threads reach stops the program, naming the kernel: %s", msg);
 }
 
+/* How far r is from the exact value e, in ulps of e (of the float below |e|). */
+static double ulps_off(float r, double e) {
+    float f = (float)fabs(e);
+    if ((double)f > fabs(e)) f = nextafterf(f, 0.0f);
+    return fabs((double)r - e) / (double)(nextafterf(f, INFINITY) - f);
+}
+
+/* In kernels, expf and logf are glibc's; with MNIST_EMU_MATH=cuda, another float within CUDA's
+ * bounds (2 and 1 ulps), often not glibc's, the same at each call; outside kernels glibc's always. */
+static void test_math(void) {
+    enum { N = 4096 };
+    static float x[N], e[N], l[N], e0[N], l0[N];
+    for (int i = 0; i < N; i++) x[i] = 0.01f * (float)(i - N / 2) + 1e-4f * (float)i; /* -20.9 .. 21.3 */
+    x[0] = 0.0f, x[1] = 1.0f; /* exp(0) and log(1) are exact: they stay so */
+    float *dx = dev_floats(N), *de = dev_floats(N), *dl = dev_floats(N);
+    cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
+    unsetenv("MNIST_EMU_MATH"); /* tests/run.sh sets it */
+    for (int cuda = 0; cuda < 2; cuda++) {
+        if (cuda) setenv("MNIST_EMU_MATH", "cuda", 1);
+        for (int rep = 0; rep < 2; rep++) { /* the second run: the same bits */
+            memcpy(e0, e, sizeof e), memcpy(l0, l, sizeof l);
+            LAUNCH((N + 255) / 256, 256, 0, math_kernel)(de, dl, dx, N);
+            cudaMemcpy(e, de, sizeof e, cudaMemcpyDeviceToHost);
+            cudaMemcpy(l, dl, sizeof l, cudaMemcpyDeviceToHost);
+        }
+        double worst_e = 0, worst_l = 0;
+        int moved = 0, results = 0;
+        for (int i = 0; i < N; i++) {
+            float ge = expf(x[i]), gl = logf(x[i]); /* on the host: glibc's */
+            double oe = ulps_off(e[i], exp((double)x[i]));
+            worst_e = oe > worst_e || oe != oe ? oe : worst_e;
+            moved += memcmp(&e[i], &ge, sizeof ge) != 0, results++;
+            if (x[i] > 0) {
+                double ol = ulps_off(l[i], log((double)x[i]));
+                worst_l = ol > worst_l || ol != ol ? ol : worst_l;
+                moved += memcmp(&l[i], &gl, sizeof gl) != 0, results++;
+            }
+        }
+        int same = memcmp(e, e0, sizeof e) == 0 && memcmp(l, l0, sizeof l) == 0;
+        if (cuda)
+            check(worst_e <= 2 && worst_l <= 1 && moved > results / 4 && same && e[0] == 1.0f && l[1] == 0.0f,
+                  "MNIST_EMU_MATH=cuda: kernels' expf within %.2f ulps (CUDA: 2), logf within %.2f (CUDA: 1), %d of %d "
+                  "results not glibc's, the same twice, exp(0) and log(1) exact",
+                  worst_e, worst_l, moved, results);
+        else
+            check(moved == 0 && same, "kernels' expf and logf are glibc's by default (%d of %d differ)", moved, results);
+        check(expf(0.5f) == (expf)(0.5f) && logf(3.0f) == (logf)(3.0f), "outside kernels expf and logf are glibc's");
+    }
+    unsetenv("MNIST_EMU_MATH");
+    cudaFree(dx), cudaFree(de), cudaFree(dl);
+}
+
 static void test_wmma(void) {
     float a[16 * 20 + 8], b[8 * 24], d[256], want[256];
     for (int i = 0; i < 16 * 20 + 8; i++) a[i] = (float)((i * 37) % 101) / 7.0f - 7.0f;
@@ -283,5 +342,6 @@ int main(void) {
     test_barriers();
     test_cublas();
     test_wmma();
+    test_math();
     return check_status();
 }
