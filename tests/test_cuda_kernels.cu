@@ -701,8 +701,12 @@ static void test_mm(mm_prec prec, int ta, int tb, mm_epi_kind kind, int act, int
          * rounded inputs, but the tensor cores' sums need not round as FP32's: 1e-4, still a fifth of
          * what inputs not rounded to TF32, or truncated, would give (~5e-4). 3xTF32: FP32's, against
          * the inputs as they are (each term within ~2^-21 of FP32's: kernels.h); one TF32 product
-         * alone would be ~5e-4 off them */
-        double tol = tf32 ? 1e-4 : 1e-5;
+         * alone would be ~5e-4 off them. The tensor cores may truncate their sums rather than round
+         * them, a bias that grows with k: modelled (one truncation an 8-deep step), 9.5e-6 at k = 1024
+         * with these inputs, too near 1e-5 for a first run on a GPU; so 3xTF32 gets FP32's bound for
+         * sums of length k, k * 6e-8, at least 1e-5 (1.8e-5 at k = 300, 6e-5 at 1024: still a tenth
+         * of one TF32 product's error, which the emulator's shapes give as 2.4e-4 to 2.9e-4) */
+        double tol = tf32 ? 1e-4 : prec == MM_TF32X3 ? fmax(1e-5, k * 6e-8) : 1e-5;
         double err = rel_err(got, want, nc), berr = 0.0, derr = 0.0;
         size_t mbad = 0;
         if (step_bias) {
