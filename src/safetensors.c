@@ -197,6 +197,14 @@ static int parse_entry(const cJSON *it, entry *e, const char *path, mnist_err *e
     e->name = it->string;
     e->slot = -1;
     if (!cJSON_IsObject(it)) return errf(err, "%s: header entry \"%s\" is not an object", path, nm);
+    /* a field twice: cJSON's lookup takes the first, Python's json the last ("shape": [2,3] then
+     * [3,2] would be read transposed by one of them); the reference reader refuses it */
+    static const char *const fields[] = {"dtype", "shape", "data_offsets"};
+    for (int k = 0; k < 3; k++) {
+        int seen = 0;
+        for (const cJSON *f = it->child; f; f = f->next) seen += !strcmp(f->string, fields[k]);
+        if (seen > 1) return errf(err, "%s: tensor \"%s\" has \"%s\" %d times", path, nm, fields[k], seen);
+    }
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
     const cJSON *of = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");

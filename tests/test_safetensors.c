@@ -348,6 +348,21 @@ static void test_malformed(void) {
     expect_fail("an escaped NUL in a metadata value", "{\"__metadata__\":{\"dataset\":\"mnist\\u0000x\"}," ONE "}", 36, "NUL");
     expect_fail("a metadata key twice", "{\"__metadata__\":{\"dataset\":\"mnist\",\"dataset\":\"fashion\"}," ONE "}", 36,
                 "key \"dataset\" appears twice");
+    /* a field of an entry twice: which one counts is the reader's choice (cJSON's lookup the first,
+     * Python's json the last: [2,3] or [3,2]); the reference reader refuses a duplicate field */
+    expect_fail("a tensor's shape twice",
+                "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"shape\":[3,2],\"data_offsets\":[0,24]}," B0("[24,36]")
+                "}", 36, "tensor \"layers.0.kernel\" has \"shape\" 2 times");
+    expect_fail("a tensor's dtype twice",
+                "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"dtype\":\"I32\"}," B0("[24,36]")
+                "}", 36, "tensor \"layers.0.kernel\" has \"dtype\" 2 times");
+    expect_fail("a tensor's data_offsets twice",
+                "{" K0("[0,24]") ",\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36],"
+                "\"data_offsets\":[0,12]}}", 36, "tensor \"layers.0.bias\" has \"data_offsets\" 2 times");
+    put_st(path, "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"note\":1,\"note\":2},"
+           B0("[24,36]") "}", 36); /* fields of its own, even twice: the reference reader ignores them */
+    rc = mnist_model_load(&m, path, &err);
+    if (check(rc == 0, "a tensor's field we do not know, twice, is ignored: %s", why(rc, &err))) mnist_model_free(&m);
     put_st(path, "{\"__metadata__\":{\"note\":\"a\\\\u0000 is no NUL\"}," ONE "}", 36); /* an escaped backslash, then u0000 */
     rc = mnist_model_load(&m, path, &err);
     if (check(rc == 0, "an escaped backslash before u0000 is no NUL: %s", why(rc, &err))) mnist_model_free(&m);
