@@ -203,7 +203,8 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err);
 /* Forward n inputs x (n, sizes[0]) in [0, 1] to probabilities probs (n, sizes[last]). Safe to call
  * from many threads on one model. With n = 1 the result is the same bits everywhere; with n > 1 the
  * products are BLAS's matrix products, whose last bits may change with its thread count
- * (OPENBLAS_NUM_THREADS), as a probability's 1e-7 or so. */
+ * (OPENBLAS_NUM_THREADS), as a probability's 1e-7 or so. An empty model (not loaded, or freed), n < 1
+ * or a NULL buffer is an error. */
 int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err);
 
 /* ---- images (src/image.c, photo.c, page.c) ---------------------------- */

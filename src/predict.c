@@ -6,8 +6,18 @@
 #include "cpu.h"
 #include "util.h"
 
-int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err) {
+/* What both predicts refuse before they compute: an empty model (zeroed by mnist_model_free, or one
+ * never loaded) would "succeed" with no layer run and probs as they were. */
+static int check_call(const mnist_model *m, const float *x, int n, const float *probs, mnist_err *err) {
+    if (!m || !m->params || m->nlayers < 1 || m->nlayers > MNIST_MAX_LAYERS)
+        return errf(err, "no model to predict with (an empty one: not loaded, or freed)");
     if (n < 1) return errf(err, "nothing to predict (%d inputs)", n);
+    if (!x || !probs) return errf(err, "no buffer for the %s (NULL)", !x ? "inputs" : "probabilities");
+    return 0;
+}
+
+int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err) {
+    if (check_call(m, x, n, probs, err)) return -1;
     int nl = m->nlayers, k = m->sizes[nl];
     float *act[MNIST_MAX_LAYERS + 1] = {(float *)x};
     int rc = 0;
@@ -24,7 +34,7 @@ int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mni
 
 int mnist_predict_on(const mnist_model *m, const float *x, int n, mnist_device device, float *probs, mnist_err *err) {
     if (device == MNIST_CPU) return mnist_predict(m, x, n, probs, err);
-    if (n < 1) return errf(err, "nothing to predict (%d inputs)", n);
+    if (check_call(m, x, n, probs, err)) return -1;
     backend_opts bo = {.max_batch = 1, .act = mnist_model_activation(m)};
     backend *b = backend_create(device, m, &bo, err);
     if (!b) return -1;

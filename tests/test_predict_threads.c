@@ -4,7 +4,8 @@
  * - one input at a time (the fixed-order product of src/cpu.c) against a forward pass in double
  *   here, and against the batched path (cblas sgemm);
  * - 8 threads predicting the same inputs in different orders give bit-identical answers to one
- *   thread doing it alone, for tanh and relu models.
+ *   thread doing it alone, for tanh and relu models;
+ * - an empty model and NULL buffers are errors.
  */
 #include <math.h>
 #include <pthread.h>
@@ -134,8 +135,55 @@ static void run(const char *activation) {
     mnist_model_free(&model);
 }
 
+/* An empty model (never loaded, or freed: mnist_model_free zeroes it) and NULL buffers are errors,
+ * on the CPU and through mnist_predict_on, with the probabilities left as they were. An empty model
+ * ran no layer and returned 0, its caller then reading probabilities never written. */
+static void refusals(void) {
+    mnist_model empty, freed;
+    mnist_err err;
+    memset(&empty, 0, sizeof empty);
+    int sizes[] = {MNIST_PIXELS, 16, MNIST_CLASSES};
+    if (!check(mnist_model_create(&freed, sizes, 3, &err) == 0, "a 784-16-10 model is created")) return;
+    mnist_model_free(&freed);
+    const struct {
+        const char *label;
+        const mnist_model *m;
+        const float *x;
+        int use_probs;
+        const char *want;
+    } cases[] = {
+        {"a zeroed model", &empty, inputs[0], 1, "no model to predict with"},
+        {"a freed model", &freed, inputs[0], 1, "no model to predict with"},
+        {"no model (NULL)", NULL, inputs[0], 1, "no model to predict with"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int on = 0; on < 2; on++) {
+            float p[MNIST_CLASSES];
+            for (int j = 0; j < MNIST_CLASSES; j++) p[j] = -1.0f;
+            err.msg[0] = '\0';
+            int rc = on ? mnist_predict_on(cases[c].m, cases[c].x, 1, MNIST_CPU, p, &err)
+                        : mnist_predict(cases[c].m, cases[c].x, 1, p, &err);
+            int untouched = 1;
+            for (int j = 0; j < MNIST_CLASSES; j++) untouched &= p[j] == -1.0f;
+            check(rc == -1 && strstr(err.msg, cases[c].want) && untouched, "%s%s: refused, probabilities untouched: %s",
+                  cases[c].label, on ? " (mnist_predict_on)" : "", err.msg);
+        }
+    mnist_model m;
+    if (!check(mnist_model_create(&m, sizes, 3, &err) == 0, "a 784-16-10 model is created")) return;
+    float p[MNIST_CLASSES];
+    int rc = mnist_predict(&m, NULL, 1, p, &err);
+    check(rc == -1 && strstr(err.msg, "no buffer for the inputs (NULL)"), "NULL inputs are refused: %s", err.msg);
+    rc = mnist_predict(&m, inputs[0], 1, NULL, &err);
+    check(rc == -1 && strstr(err.msg, "no buffer for the probabilities (NULL)"), "NULL probabilities are refused: %s",
+          err.msg);
+    rc = mnist_predict(&m, inputs[0], 0, p, &err);
+    check(rc == -1 && strstr(err.msg, "nothing to predict (0 inputs)"), "0 inputs are refused: %s", err.msg);
+    mnist_model_free(&m);
+}
+
 int main(void) {
     make_inputs();
+    refusals();
     run("tanh");
     run("relu");
     return check_status();
