@@ -98,6 +98,10 @@ static int check_table(const mnist_model *m, const char *path, mnist_err *err) {
     if (!m->params || m->nlayers < 1 || m->nlayers > MNIST_MAX_LAYERS || m->ntensors != 2 * m->nlayers ||
         !memchr(m->activation, 0, sizeof m->activation) || !memchr(m->dataset, 0, sizeof m->dataset) || !m->dataset[0])
         return errf(err, "%s: cannot save an empty or malformed model", path);
+    char ab[64]; /* the reader takes these two; mnist_model_activation would run another as tanh */
+    if (strcmp(m->activation, "tanh") != 0 && strcmp(m->activation, "relu") != 0)
+        return errf(err, "%s: cannot save: activation \"%s\" is not tanh or relu", path,
+                    shown(m->activation, ab, sizeof ab));
     for (int i = 0; i < m->ntensors; i++) {
         const mnist_tensor *t = &m->tensors[i];
         int l = i / 2, out = m->sizes[l + 1], in = i % 2 ? out : m->sizes[l];

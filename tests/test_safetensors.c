@@ -475,6 +475,18 @@ static void test_save_errors(void) {
     rc = mnist_model_save(&m, target, &err);
     check(rc == -1 && strstr(err.msg, target) && temp_files() == 0, "save of a malformed table is refused: %s", err.msg);
     m.tensors[1].shape[0] = 5;
+    /* an activation the reader refuses ("unsupported activation") is refused when saving: such a
+     * file was written, then never loaded */
+    static const char *const acts[] = {"gelu", "", "Tanh"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(m.activation, sizeof m.activation, "%s", acts[i]);
+        char want[64];
+        snprintf(want, sizeof want, "cannot save: activation \"%s\" is not tanh or relu", acts[i]);
+        rc = mnist_model_save(&m, target, &err);
+        check(rc == -1 && strstr(err.msg, target) && strstr(err.msg, want) && temp_files() == 0,
+              "save of a model with activation \"%s\" is refused, writes nothing: %s", acts[i], err.msg);
+    }
+    strcpy(m.activation, "tanh");
     rc = mnist_model_load(&back, target, &err);
     if (check(rc == 0, "the kept file still loads: %s", why(rc, &err))) {
         check(same_model(&m, &back), "the kept file still holds the first model");
