@@ -50,6 +50,8 @@ static void layers_text(char out[LAYERS_CAP], const int *sizes, int nl) {
     for (int i = 0; i <= nl; i++) len += (size_t)snprintf(out + len, LAYERS_CAP - len, i ? ",%d" : "%d", sizes[i]);
 }
 
+static int check_utf8(const unsigned char *s, size_t n);
+
 /* ---- writing ------------------------------------------------------------ */
 
 /* Append the unsigned integer v to array, printed exactly (not through a double). */
@@ -102,6 +104,9 @@ static int check_table(const mnist_model *m, const char *path, mnist_err *err) {
     if (strcmp(m->activation, "tanh") != 0 && strcmp(m->activation, "relu") != 0)
         return errf(err, "%s: cannot save: activation \"%s\" is not tanh or relu", path,
                     shown(m->activation, ab, sizeof ab));
+    if (check_utf8((const unsigned char *)m->dataset, strlen(m->dataset))) /* the reader refuses such a header */
+        return errf(err, "%s: cannot save: the dataset name \"%s\" is not valid UTF-8", path,
+                    shown(m->dataset, ab, sizeof ab));
     for (int i = 0; i < m->ntensors; i++) {
         const mnist_tensor *t = &m->tensors[i];
         int l = i / 2, out = m->sizes[l + 1], in = i % 2 ? out : m->sizes[l];

@@ -487,6 +487,23 @@ static void test_save_errors(void) {
               "save of a model with activation \"%s\" is refused, writes nothing: %s", acts[i], err.msg);
     }
     strcpy(m.activation, "tanh");
+    /* so is a dataset name that is not UTF-8 (Latin-1's "caf\xe9"): the reader refuses the header */
+    strcpy(m.dataset, "caf\xe9");
+    rc = mnist_model_save(&m, target, &err);
+    check(rc == -1 && strstr(err.msg, target) && strstr(err.msg, "cannot save: the dataset name \"caf?\" is not valid UTF-8") &&
+              temp_files() == 0,
+          "save of a model whose dataset name is not UTF-8 is refused, writes nothing: %s", err.msg);
+    strcpy(m.dataset, "caf\xc3\xa9"); /* the same in UTF-8: saved, and read back */
+    char other[600];
+    snprintf(other, sizeof other, "%s/utf8.safetensors", dir);
+    rc = mnist_model_save(&m, other, &err);
+    if (rc == 0) rc = mnist_model_load(&back, other, &err);
+    if (check(rc == 0, "a UTF-8 dataset name is saved and read: %s", why(rc, &err))) {
+        check(!strcmp(back.dataset, "caf\xc3\xa9"), "...as it was");
+        mnist_model_free(&back);
+    }
+    unlink(other);
+    strcpy(m.dataset, "mnist");
     rc = mnist_model_load(&back, target, &err);
     if (check(rc == 0, "the kept file still loads: %s", why(rc, &err))) {
         check(same_model(&m, &back), "the kept file still holds the first model");
