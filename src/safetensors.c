@@ -2,7 +2,7 @@
  *
  * A file is: u64 N (little-endian), N bytes of JSON header, then the tensor data. The header maps
  * each tensor name to {"dtype", "shape", "data_offsets": [begin, end]} (offsets into the data),
- * plus an optional "__metadata__" object of strings. The reader checks all that the reference
+ * plus an optional "__metadata__" object of strings (null: none). The reader checks all that the reference
  * reader (the Rust safetensors crate) checks, then our names, dtype and shapes, before it
  * allocates or reads a single tensor byte.
  */
@@ -392,11 +392,13 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
             return errf(err, "%s: header has bytes after its JSON (at byte %zu)", path, (size_t)(p - buf));
     if (!cJSON_IsObject(root)) return errf(err, "%s: header is not a JSON object", path);
 
-    const cJSON *meta = NULL;
+    const cJSON *meta = NULL, *meta_seen = NULL;
     int n = 0;
     for (cJSON *it = root->child; it; it = it->next) {
         if (strcmp(it->string, "__metadata__") == 0) {
-            if (meta) return errf(err, "%s: __metadata__ appears twice", path);
+            if (meta_seen) return errf(err, "%s: __metadata__ appears twice", path);
+            meta_seen = it;
+            if (cJSON_IsNull(it)) continue; /* no metadata, as the reference reader takes it (an Option) */
             meta = it;
             if (!cJSON_IsObject(it)) return errf(err, "%s: __metadata__ is not an object", path);
             if (check_meta_keys(it, path, err)) return -1;

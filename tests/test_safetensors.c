@@ -335,6 +335,22 @@ static void test_malformed(void) {
                 "\"layers.1.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[68,76]}}",
                 76, "4 inputs");
     expect_fail("metadata not an object", "{\"__metadata__\":[]," ONE "}", 36, "__metadata__");
+    /* null metadata is none, as the reference reader reads it (Option<HashMap>), and writers that
+     * build the header as a dict with "__metadata__": None write it; it was refused as not an object */
+    snprintf(path, sizeof path, "%s/null-metadata.safetensors", dir);
+    put_st(path, "{\"__metadata__\":null," ONE "}", 36);
+    memset(&m, 0xAB, sizeof m);
+    rc = mnist_model_load(&m, path, &err);
+    if (check(rc == 0, "metadata null is no metadata: %s", why(rc, &err))) {
+        check(m.nlayers == 1 && m.sizes[0] == 2 && m.sizes[1] == 3 && !strcmp(m.activation, "tanh") &&
+                  !strcmp(m.dataset, "mnist") && mnist_model_tensor(&m, 1)[2] == 8.0f,
+              "...a 2-3 tanh model of dataset mnist, its bias read from bytes 24..36");
+        mnist_model_free(&m);
+    }
+    expect_fail("metadata null, then an object", "{\"__metadata__\":null,\"__metadata__\":{}," ONE "}", 36,
+                "__metadata__ appears twice");
+    expect_fail("metadata an object, then null", "{\"__metadata__\":{},\"__metadata__\":null," ONE "}", 36,
+                "__metadata__ appears twice");
     expect_fail("a non-string metadata value", "{\"__metadata__\":{\"layers\":5}," ONE "}", 36, "not a string");
     expect_fail("an unsupported activation", "{\"__metadata__\":{\"activation\":\"gelu\"}," ONE "}", 36,
                 "unsupported activation \"gelu\"");
