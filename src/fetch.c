@@ -399,7 +399,7 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
             return 1;
         }
         if (unreadable)
-            news(o, "%s: cannot be verified (%s); it will be replaced", path, e.msg);
+            news(o, "%s: cannot be verified (%s); it will be replaced", path, after_path(e.msg, path));
         else
             news(o, "%s: fails verification (SHA-256 %s, want %s); it will be replaced", path, hex, f->sha256);
         if (strcmp(path, gz) == 0) return 0;

@@ -316,6 +316,18 @@ static void test_fetch_file_mirrors(void) {
     check(rc == 0 && !exists(p) && all_valid(dir) && !strstr(log.text, "Downloading"),
           "wrong raw file beside a valid .gz: raw removed, .gz kept");
 
+    /* A .gz cut short is replaced, its line naming it once: the reader's message without its path
+     * (it said "D/tr-lab.gz: cannot be verified (D/tr-lab.gz: cannot read: ...)") */
+    struct stat gst;
+    if (stat(gz1, &gst) != 0 || truncate(gz1, gst.st_size - 4) != 0) check(0, "cut %s", gz1);
+    rc = fetch("d1/sub/data", m1, 1, &log, NULL, &e);
+    char line[4096 + 128];
+    snprintf(line, sizeof line, "%s: cannot be verified (cannot read: truncated gzip stream (the file ends inside a "
+             "member)); it will be replaced\n", gz1);
+    check(rc == 0 && all_valid(dir) && strstr(log.text, line) && count(log.text, gz1) == 2, /* and "Downloading ..." */
+          "a .gz cut short is replaced, its log line naming it once: %s",
+          rc ? e.msg : strstr(log.text, line) && count(log.text, gz1) == 2 ? "ok" : log.text);
+
     /* A mirror that lacks a file: the next mirror provides it. */
     const char *m21[] = {url2, url1};
     rc = fetch("d2", m21, 2, &log, NULL, &e);
