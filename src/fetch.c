@@ -19,6 +19,11 @@
 #include <unistd.h>
 
 #define MAX_DOWNLOAD ((curl_off_t)1 << 30) /* no dataset file comes near 1 GiB */
+/* A file's download is at most its content (served raw) or a gzip of it, which is never much
+ * larger: past twice the content and a MiB it is some other file, abandoned there (or at once when
+ * its length is announced) rather than at MAX_DOWNLOAD, a gigabyte written to the data folder's
+ * disk first (and a disk filled by it ends the whole fetch, where the next mirror would serve). */
+#define DOWNLOAD_SLACK ((curl_off_t)1 << 20)
 #define PATH_CAP 4096
 /* No IDX file the reader takes is larger (idx.c: 2 GiB of pixels and a 16-byte header), so hashing
  * stops past it: a small gzip bomb from a mirror would otherwise inflate to a terabyte first
@@ -135,6 +140,7 @@ typedef struct {
     const char *name; /* the file now downloading, for o->progress */
     FILE *f;          /* where the body goes */
     curl_off_t bytes;
+    curl_off_t limit; /* bytes this download may have: download_limit */
     long max_time;   /* seconds this download may take in all */
     double deadline; /* now_seconds() past which it is abandoned */
     int write_errno, too_big, stopped, overtime;
@@ -145,7 +151,7 @@ enum { GOT, RETRY, NEXT, DEAD, FATAL };
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
     fetcher *x = ud;
     size_t n = size * nmemb; /* curl guarantees size == 1 */
-    if (x->bytes + (curl_off_t)n > MAX_DOWNLOAD) {
+    if (x->bytes + (curl_off_t)n > x->limit) {
         x->too_big = 1;
         return 0;
     }
@@ -263,6 +269,12 @@ static int file_mirror_missing(CURL *c, const char *url) {
     return missing;
 }
 
+/* The most bytes a download of f may have (f->bytes 0: not known, MAX_DOWNLOAD). */
+static curl_off_t download_limit(const mnist_file_info *f) {
+    if (!f->bytes || f->bytes >= (uint64_t)(MAX_DOWNLOAD - DOWNLOAD_SLACK) / 2) return MAX_DOWNLOAD;
+    return 2 * (curl_off_t)f->bytes + DOWNLOAD_SLACK;
+}
+
 /* Download url to a temporary file beside dest, verify it against f, and rename it to dest.
  * Returns GOT, or why it failed (RETRY, NEXT, DEAD: text in why), or FATAL (err filled). */
 static int attempt(fetcher *x, const char *url, const char *dest, const mnist_file_info *f, char *why,
@@ -272,11 +284,13 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
     x->f = a.f;
     x->bytes = 0;
     x->write_errno = x->too_big = x->stopped = x->overtime = 0;
+    x->limit = download_limit(f);
     x->max_time = x->o->max_time > 0 ? x->o->max_time : (long)(MIN_TIME + (double)f->bytes / MIN_RATE);
     x->deadline = now_seconds() + (double)x->max_time;
     x->errbuf[0] = '\0';
     x->name = f->name;
     CURLcode rc = lc.easy_setopt(x->curl, CURLOPT_URL, url);
+    if (rc == CURLE_OK) rc = lc.easy_setopt(x->curl, CURLOPT_MAXFILESIZE_LARGE, x->limit); /* a length announced */
     if (rc != CURLE_OK) {
         atomic_abort(&a);
         errf(err, "%s: libcurl cannot take this URL: %s", url, lc.easy_strerror(rc));
@@ -293,8 +307,8 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
             errf(err, "%s: cannot write: %s", dest, strerror(x->write_errno));
             return FATAL;
         }
-        if (x->too_big) {
-            snprintf(why, whycap, "larger than %lld bytes, refused", (long long)MAX_DOWNLOAD);
+        if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+            snprintf(why, whycap, "larger than %lld bytes, more than this file can be, refused", (long long)x->limit);
             return NEXT;
         }
         if (x->overtime) { /* a second try would take as long */

@@ -7,8 +7,10 @@ argument, with faults chosen by the first part of the path:
   /stall/PATH  headers and 4 bytes, then nothing for 60 s
   /trickle/PATH  headers announcing a megabyte, then 200 bytes every 0.1 s (2000 bytes/s, above
                the low-speed limit of 1000) for 30 s
+  /big/PATH    another file of 4 MiB, its length announced
+  /bigstream/PATH  the same without a length: the body ends when the connection closes
 
-/cut/, /stall/ and /trickle/ serve only the files in FAULTY: test_fetch's tr-img.gz, and the first
+/cut/, /stall/, /trickle/, /big/ and /bigstream/ serve only the files in FAULTY: test_fetch's tr-img.gz, and the first
 file that `mnist fetch` asks for; other files 404 there.
 
 It prints "port N" once it listens, and serves until killed."""
@@ -19,7 +21,8 @@ import time
 
 ROOT = os.path.abspath(sys.argv[1])
 FAULTY = ("tr-img.gz", "train-images-idx3-ubyte.gz")  # the files that /cut/, /stall/ and /trickle/ spoil
-FAULTS = ("cut", "stall", "trickle")
+FAULTS = ("cut", "stall", "trickle", "big", "bigstream")
+BIG = 4 << 20
 TRICKLE_BYTES, TRICKLE_EVERY, TRICKLE_FOR = 200, 0.1, 30
 
 
@@ -40,6 +43,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         body = open(path, "rb").read()
+        if mode in ("big", "bigstream"):
+            self.send_response(200)
+            if mode == "big":
+                self.send_header("Content-Length", str(BIG))
+            else:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            try:
+                for _ in range(BIG >> 16):
+                    self.wfile.write(b"\1" * (1 << 16))
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, as it should
+            self.close_connection = True
+            return
         if mode == "slow":
             time.sleep(0.2)
         self.send_response(200)

@@ -126,9 +126,9 @@ static int count(const char *hay, const char *needle) {
     return n;
 }
 
-/* Fetch tds into data dir `name` from the given mirrors (URLs). */
-static int fetch(const char *name, const char *const *mirrors, int n, news *log, volatile int *cancel,
-                 mnist_err *err) {
+/* Fetch ds into data dir `name` from the given mirrors (URLs). */
+static int fetch_from(const mnist_dataset *ds, const char *name, const char *const *mirrors, int n, news *log,
+                      volatile int *cancel, mnist_err *err) {
     char dir[1024];
     path_of(dir, sizeof dir, name, NULL);
     memset(log, 0, sizeof *log);
@@ -136,7 +136,13 @@ static int fetch(const char *name, const char *const *mirrors, int n, news *log,
      * stalling and the trickling server's tests take seconds */
     mnist_fetch_opts o = {mirrors, n, on_log, on_progress, log, cancel, .low_speed_time = 1, .max_time = 3};
     err->msg[0] = '\0';
-    return mnist_fetch(&tds, dir, &o, err);
+    return mnist_fetch(ds, dir, &o, err);
+}
+
+/* The same for tds, whose files' sizes are not given. */
+static int fetch(const char *name, const char *const *mirrors, int n, news *log, volatile int *cancel,
+                 mnist_err *err) {
+    return fetch_from(&tds, name, mirrors, n, log, cancel, err);
 }
 
 static void test_sha256(void) {
@@ -542,6 +548,24 @@ static void test_fetch_loopback(void) {
     fault_case("a server that trickles", url, "abandoned after 3 s in all", 1, "d13", "d13b");
     double took = now_seconds() - t0;
     check(took < 15, "a server that trickles holds each fetch about 3 s, no longer (%.1f s for two)", took);
+
+    /* A file of 4 MiB where one of 3 bytes is asked for: given up past twice its content and a MiB,
+     * at once when its length is announced, as it comes when not; it was downloaded whole (and so
+     * would a wrong file be up to 1 GiB), then found wrong by its SHA-256 */
+    mnist_dataset sized = tds;
+    for (int i = 0; i < MNIST_NFILES; i++) sized.files[i].bytes = strlen(contents[i]);
+    for (int k = 0; k < 2; k++) {
+        const char *mode = k ? "bigstream" : "big", *data = k ? "d14b" : "d14";
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/%s/m1/", port, mode);
+        rc = fetch_from(&sized, data, (const char *[]){url, good}, 2, &log, NULL, &e);
+        path_of(dir, sizeof dir, data, NULL);
+        char said[1200];
+        snprintf(said, sizeof said, "%str-img.gz: larger than %d bytes, more than this file can be, refused\n", url,
+                 2 * 3 + (1 << 20));
+        check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0 && strstr(log.text, said),
+              "/%s/: a file far larger than the one asked for is given up, the next mirror serves: %s", mode,
+              rc ? e.msg : strstr(log.text, said) ? "ok" : log.text);
+    }
 
     /* Two fetches into one folder at once. */
     snprintf(url, sizeof url, "http://127.0.0.1:%d/slow/m1/", port);
