@@ -255,11 +255,16 @@ static int curl_start(fetcher *x, mnist_err *err) {
     return 0;
 }
 
+/* The path that url names when it is a file:// URL (lc.free it), else NULL. */
+static char *file_url_path(CURL *c, const char *url) {
+    const char *p = strncmp(url, "file://", 7) ? NULL : strchr(url + 7, '/'); /* past the host, mostly none */
+    return p ? lc.easy_unescape(c, p, 0, NULL) : NULL;
+}
+
 /* Whether url, a file:// URL that could not be read, names a file in a folder that is not there
  * (or is no folder): the mirror as a whole is missing, as a server that cannot be reached is. */
 static int file_mirror_missing(CURL *c, const char *url) {
-    const char *p = strncmp(url, "file://", 7) ? NULL : strchr(url + 7, '/'); /* past the host, mostly none */
-    char *path = p ? lc.easy_unescape(c, p, 0, NULL) : NULL;
+    char *path = file_url_path(c, url);
     if (!path) return 0;
     char *slash = strrchr(path, '/');
     slash[1] = '\0'; /* the folder, its '/' kept: "/" at the root, and stat fails on a file */
@@ -289,6 +294,17 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
     x->deadline = now_seconds() + (double)x->max_time;
     x->errbuf[0] = '\0';
     x->name = f->name;
+    /* a file:// mirror's FIFO would hold curl in its open() for good, deaf to the time limits and to
+     * Ctrl-C (a device, a folder: no file either): refused unopened, as the readers refuse one */
+    char *local = file_url_path(x->curl, url);
+    struct stat st;
+    int special = local && stat(local, &st) == 0 && !S_ISREG(st.st_mode);
+    if (local) lc.free(local);
+    if (special) {
+        atomic_abort(&a);
+        snprintf(why, whycap, "not a regular file (a FIFO, a device or a folder)");
+        return NEXT;
+    }
     CURLcode rc = lc.easy_setopt(x->curl, CURLOPT_URL, url);
     if (rc == CURLE_OK) rc = lc.easy_setopt(x->curl, CURLOPT_MAXFILESIZE_LARGE, x->limit); /* a length announced */
     if (rc != CURLE_OK) {

@@ -359,6 +359,38 @@ static void test_fetch_file_mirrors(void) {
     check(count(log.text, gone) == 2 && count(log.text, "Downloading") == 5, /* its download and failure */
           "...and it is not tried for the other files (%d lines name it)", count(log.text, gone));
 
+    /* A file:// mirror whose file is a FIFO: refused unopened, and the next mirror serves. curl's
+     * open() of it waited for a writer for good, deaf to the time limits and to a cancel; here a
+     * writer comes after 3 s (so that without the check the test ends, and fails), and is stopped
+     * unused with it. A folder under the file's name is refused the same way. */
+    make_mirror("mf", 0xf & ~1u, -1);
+    char fifo[4096], ufifo[1024];
+    snprintf(fifo, sizeof fifo, "%s/mf/tr-img.gz", root);
+    snprintf(ufifo, sizeof ufifo, "file://%s/mf/", root);
+    pid_t writer = mkfifo(fifo, 0644) == 0 ? fork() : -1;
+    if (writer == 0) {
+        sleep(3);
+        int fd = open(fifo, O_WRONLY);
+        if (fd >= 0 && write(fd, "junk", 4) == 4) close(fd);
+        _exit(0);
+    }
+    double t0 = now_seconds();
+    rc = fetch("d2f", (const char *[]){ufifo, url1}, 2, &log, NULL, &e);
+    double took = now_seconds() - t0;
+    if (writer > 0) kill(writer, SIGKILL), waitpid(writer, NULL, 0);
+    path_of(dir, sizeof dir, "d2f", NULL);
+    snprintf(p, sizeof p, "%str-img.gz: not a regular file (a FIFO, a device or a folder)\n", ufifo);
+    check(writer > 0 && rc == 0 && all_valid(dir) && dotfiles(dir) == 0 && strstr(log.text, p) && took < 2,
+          "a file:// mirror's FIFO is refused at once (%.1f s), the next mirror serves: %s", took,
+          rc ? e.msg : strstr(log.text, p) ? "ok" : log.text);
+    unlink(fifo);
+    if (mkdir(fifo, 0755) != 0) check(0, "mkdir %s", fifo);
+    rc = fetch("d2h", (const char *[]){ufifo, url1}, 2, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d2h", NULL);
+    check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0 && strstr(log.text, p),
+          "a file:// mirror's folder under the file's name is refused, the next mirror serves: %s",
+          rc ? e.msg : strstr(log.text, p) ? "ok" : log.text);
+
     /* A mirror with corrupt content: no file under the real name, no temporary file. */
     const char *m3[] = {url3};
     rc = fetch("d3", m3, 1, &log, NULL, &e);
