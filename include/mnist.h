@@ -405,7 +405,7 @@ int mnist_checkpoint_save(const char *path, const mnist_model *m, const mnist_tr
 /* Read one back: m, o and st are filled (st->state allocated; mnist_run_state_free). */
 int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o, mnist_run_state *st,
                           mnist_err *err);
-/* Loss, accuracy and confusion matrix of m on s, on the CPU. */
+/* Loss, accuracy and confusion matrix of m on s (at least one example), on the CPU. */
 int mnist_evaluate(const mnist_model *m, const mnist_split *s, int threads, mnist_eval_result *r, mnist_err *err);
 /* The same on a device (MNIST_CUDA needs a build with CUDA and a GPU; else an error saying so). */
 int mnist_evaluate_on(const mnist_model *m, const mnist_split *s, mnist_device device, int threads,

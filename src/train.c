@@ -412,6 +412,8 @@ int mnist_evaluate_on(const mnist_model *m, const mnist_split *s, mnist_device d
     if (mnist_model_fits(m, s, NULL, NULL, err)) return -1;
     if (threads < 0 || threads > MNIST_MAX_THREADS)
         return errf(err, "threads %d is outside 0 (all cores) .. %d", threads, MNIST_MAX_THREADS);
+    /* none: the loss and accuracy were 0/0, NaN, returned as a result */
+    if (s->n < 1) return errf(err, "no examples to evaluate (an empty set)");
     backend_opts bo = {.max_batch = 1, .threads = threads, .act = mnist_model_activation(m)};
     backend *b = backend_create(device, m, &bo, err);
     if (!b) return -1;

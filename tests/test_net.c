@@ -227,6 +227,13 @@ static void test_fit(void) {
     if (b) b->destroy(b);
     mnist_model_free(&m);
     mnist_model_create(&m, (int[]){IN, 10}, 2, &err);
+    /* an empty set: its loss and accuracy were NaN, returned as a result */
+    mnist_split none = d.split;
+    none.n = 0;
+    r.accuracy = -1;
+    check(mnist_evaluate(&m, &none, 1, &r, &err) == -1 && !strcmp(err.msg, "no examples to evaluate (an empty set)") &&
+              r.accuracy == -1,
+          "an empty set is not evaluated: \"%s\"", err.msg);
     check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1 && strstr(err.msg, "batch size 128"),
           "a batch larger than the data is refused: \"%s\"", err.msg);
     mnist_model_free(&m);
