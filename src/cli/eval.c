@@ -8,9 +8,12 @@
 #define MAX_ERRORS 100 /* misread images in the --errors picture */
 
 /* The first MAX_ERRORS test images the model misreads, drawn with their true and predicted
- * labels. 0 (*wrote: whether there were any to draw), or 1 after saying what failed. */
-static int draw_errors(const char *path, const mnist_model *m, const mnist_split *s, int *wrote) {
-    enum { CHUNK = 500 };
+ * labels, the predictions made on the device that made the confusion matrix (a near tie could go
+ * another way on the other: the picture drew the CPU's). 0 (*wrote: whether there were any to
+ * draw), or 1 after saying what failed. */
+static int draw_errors(const char *path, const mnist_model *m, const mnist_split *s, mnist_device dev, int *wrote) {
+    /* the CPU in chunks, its scratch memory small; the GPU in one pass, as predict --device cuda */
+    const int CHUNK = dev == MNIST_CPU || s->n < 500 ? 500 : s->n;
     float *x = malloc((size_t)CHUNK * MNIST_PIXELS * sizeof *x), *p = malloc((size_t)CHUNK * MNIST_CLASSES * sizeof *p);
     uint8_t *img = malloc((size_t)MAX_ERRORS * MNIST_PIXELS), truth[MAX_ERRORS], guess[MAX_ERRORS];
     int n = 0, rc = 1;
@@ -23,7 +26,7 @@ static int draw_errors(const char *path, const mnist_model *m, const mnist_split
         int k = s->n - start < CHUNK ? s->n - start : CHUNK;
         for (size_t i = 0; i < (size_t)k * MNIST_PIXELS; i++)
             x[i] = (float)s->images[(size_t)start * MNIST_PIXELS + i] / 255.0f;
-        if (mnist_predict(m, x, k, p, &err)) {
+        if (mnist_predict_on(m, x, k, dev, p, &err)) {
             fprintf(stderr, "mnist eval: %s\n", err.msg);
             goto done;
         }
@@ -170,7 +173,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (status == 0 && errors) {
         int wrote = 0;
-        status = draw_errors(errors, &m, &d.test, &wrote);
+        status = draw_errors(errors, &m, &d.test, (mnist_device)dev, &wrote);
         if (wrote && !json) printf("Wrote the misread images to %s\n", errors);
     }
     mnist_data_free(&d);
