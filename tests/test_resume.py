@@ -4,6 +4,9 @@ counts), and a run resumed from an epoch's checkpoint with more --epochs matches
 them all. On real MNIST (fetched by `make data`), 10000 training examples to keep it short."""
 import json
 import os
+import pty
+import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -21,6 +24,28 @@ def same(a, b):
 def train(*args, **kw):
     return subprocess.run([MNIST, "train", "--validation", "50000", "--no-train-eval", "--threads", "2", *args],
                           capture_output=True, text=True, **kw)
+
+
+def bar_lines(args):
+    """Run args with stderr on a terminal (a pty), so that train draws its progress bar: the exit
+    status, the wall time, and the bar's (step, steps, img/s, loss) as drawn, in order."""
+    master, slave = pty.openpty()
+    t0 = time.time()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the program has closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    rc, wall = proc.wait(), time.time() - t0
+    os.close(master)
+    bars = re.findall(r"(\d+)/(\d+)\s+(\d+) img/s\s+loss ([0-9.]+)", out.decode(errors="replace"))
+    return rc, wall, [(int(a), int(b), float(r), float(l)) for a, b, r, l in bars]
 
 
 def main():
@@ -61,6 +86,7 @@ def main():
     check(stopped and "interrupted" in errs,
           f"Ctrl-C stops the run part-way through an epoch (step {step}) with status 130 and writes the checkpoint: "
           f"{errs.strip()}")
+    shutil.copy(f("ck.st"), f("bar.ck"))
     p = subprocess.run([MNIST, "train", "--resume", f("ck.st"), "--save", f("resumed.st")], capture_output=True,
                        text=True)
     said = f"its steps {step} to " in p.stdout and "after resuming" in p.stdout
@@ -71,6 +97,23 @@ def main():
           + ("" if p.returncode == 0 else ": " + p.stderr))
     check(os.path.exists(f("resumed.st")) and same(f("straight.st"), f("resumed.st")),
           "stopped and resumed, the model is bit-identical to the uninterrupted run's")
+
+    # On a terminal, the resumed epoch's progress bar measures the steps of this pass: it said
+    # "3 img/s ... 10066s left" (its steps from 1 over the clock's whole reading) and a running loss
+    # near 0 (this pass's losses summed over all the epoch's steps).
+    rc, wall, bars = bar_lines([MNIST, "train", "--resume", f("bar.ck"), "--epochs", "2"])
+    if rc == 0 and step > 0 and bars:
+        first, last = bars[0], bars[-1]
+        # every step of the pass took less than the whole command (a pass of one step draws one bar, at
+        # its first and last step, before any time has passed: no rate to judge)
+        floor = 0.9 * (last[1] - step) * 32 / wall if last[1] - step > 1 else 0
+        check(first[0] == step + 1 and first[3] > 0.25 * last[3] and last[0] == last[1] and last[2] >= floor,
+              f"the resumed epoch's bar: from step {first[0]} (of {first[1]}) its running loss {first[3]} is of this "
+              f"pass's steps (at its end {last[3]}), and {last[2]:.0f} img/s, at least the {floor:.0f} of its "
+              f"{last[1] - step} steps in {wall:.1f} s")
+    else:
+        check(False, f"the resumed run draws its progress bar on a terminal (status {rc}, {len(bars)} bars, "
+                     f"checkpoint at step {step})")
 
     # From an epoch's checkpoint, extended with --epochs (constant schedule: the same steps).
     base = ["--optimizer", "momentum", "--nesterov", "--lr", "0.01", "--layers", "784,64,10", "--seed", "2"]

@@ -20,9 +20,10 @@ typedef struct {
     int log_failed;         /* a write to it failed (said once; the status becomes 1) */
     const char *checkpoint; /* --checkpoint FILE */
     const mnist_train_opts *o;
-    double t0, last;        /* when the epoch began, when the bar was last drawn */
-    double loss;            /* running mean of this epoch's batch losses */
+    double t0, last;        /* when this pass of the epoch began, when the bar was last drawn */
+    double loss;            /* running mean of this pass's batch losses */
     int batch;
+    int epoch, first;       /* the epoch of the pass under way (-1: none yet), and the step it began after */
     mnist_epoch_stats *hist; /* for --plot: the epochs so far */
     int noted;               /* the backend's note was printed */
     int nhist, caphist;
@@ -87,15 +88,20 @@ static double now_wall(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The progress bar: batches done, examples per second, running loss, time left in the epoch. */
+/* The progress bar: batches done, examples per second, running loss, time left in the epoch. The
+ * rate and the loss are of this pass's steps: a resumed epoch's pass begins after its step `first`
+ * (its earlier steps, before the stop, were timed by another process: counted from step 1, its
+ * rate was the steps over the clock's whole reading, "3 img/s ... 10066s left", and its running
+ * loss the pass's sum over all the epoch's steps, near 0 at first). */
 static void on_step(void *ud, int epoch, int step, int steps, double loss) {
     train_ui *ui = ud;
     double now = now_wall();
-    if (step == 1) ui->t0 = now, ui->loss = 0, ui->last = 0;
-    ui->loss += (loss - ui->loss) / step;
+    if (epoch != ui->epoch) ui->epoch = epoch, ui->first = step - 1, ui->t0 = now, ui->loss = 0, ui->last = 0;
+    int done = step - ui->first;
+    ui->loss += (loss - ui->loss) / done;
     if (!ui->progress || (now - ui->last < 0.1 && step < steps)) return;
     ui->last = now;
-    double rate = (now - ui->t0) > 0 ? step * ui->batch / (now - ui->t0) : 0;
+    double rate = (now - ui->t0) > 0 ? done * ui->batch / (now - ui->t0) : 0;
     double left = rate > 0 ? (double)(steps - step) * ui->batch / rate : 0;
     char bar[31];
     int fill = steps ? 30 * step / steps : 0;
@@ -750,7 +756,7 @@ static int untrained(const train_args *a, const mnist_model *m) {
  * end as finish, close_log and draw_plot say: the status. */
 static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, const mnist_data *d) {
     train_ui ui = {.json = a->json, .progress = !a->json && !a->no_progress && isatty(2), .checkpoint = a->checkpoint,
-                   .o = &a->o, .batch = a->o.batch, .log_path = a->log};
+                   .o = &a->o, .batch = a->o.batch, .log_path = a->log, .epoch = -1};
     if (a->log && a->resume && !mnist_train_finished(&a->o, st) && trim_log(a->log, st->epoch)) return 1;
     if (a->log && !a->resume && foreign_log(a->log)) return 1;
     if (a->log && !(ui.log = open_log(a->log, a->resume != NULL))) {
