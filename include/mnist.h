@@ -382,9 +382,10 @@ typedef struct {
  * 0, or resume stands at it or past it. */
 int mnist_train_finished(const mnist_train_opts *o, const mnist_run_state *resume);
 /* What mnist_train checks before it trains: m fits d's training and test sets (mnist_model_fits);
- * then, unless the run is finished, o fits d's training examples (mnist_train_check) and resume
- * (when non-NULL) fits them too: optimizer state of o's size for m, a position within an epoch's
- * steps (its messages begin "the checkpoint"). 0, or -1 with a message. */
+ * then, unless the run is finished, o fits d's training examples (mnist_train_check), dropout has
+ * a hidden layer of m to drop, and resume (when non-NULL) fits them too: optimizer state of o's
+ * size for m, a position within an epoch's steps (its messages begin "the checkpoint"). 0, or -1
+ * with a message. */
 int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
                      const mnist_run_state *resume, mnist_err *err);
 /* Train m in place on d with the lab's batch order: per epoch a permutation from

@@ -282,6 +282,17 @@ static void test_fits(void) {
           "from the start, the same batch does not fit: \"%s\"", err.msg);
     free(before);
     mnist_model_free(&m);
+    /* dropout acts on hidden outputs: a network of one layer has none, and would train as without it */
+    mnist_model_create(&m, (int[]){IN, MNIST_CLASSES}, 2, &err);
+    mnist_model_init_lab(&m, 0.1, 0);
+    o = mnist_train_defaults();
+    o.batch = BATCH, o.epochs = 1, o.dropout = 0.5;
+    check(mnist_train(&m, &data, &o, NULL, NULL, &err) == -1 &&
+              !strcmp(err.msg, "dropout 0.5 drops hidden outputs, and the network 16-10 has no hidden layer"),
+          "dropout on a network without a hidden layer is refused: \"%s\"", err.msg);
+    o.dropout = 0.0;
+    check(mnist_train(&m, &data, &o, NULL, NULL, &err) == 0, "and the same network trains without dropout");
+    mnist_model_free(&m);
 }
 
 /* What the trainer refuses: options out of their enums' range or a rate past float's, and a model

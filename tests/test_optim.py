@@ -217,6 +217,12 @@ def main():
     lrs = [json.loads(line)["lr"] for line in p.stdout.splitlines()] if p.returncode == 0 else []
     check(np.allclose(lrs, [0.5, 0.5, 0.05, 0.005]), f"step schedule per epoch: {lrs}")
 
+    # Dropout acts on hidden outputs: a network without one refuses it (it trained as if not given).
+    p = subprocess.run([MNIST, "train", "--data", tmp, "--no-verify", "--layers", "784,10", "--batch", "4",
+                        "--epochs", "1", "--dropout", "0.3"], capture_output=True, text=True)
+    check(p.returncode == 2 and p.stderr.count("\n") == 1 and "no hidden layer" in p.stderr and "Epoch" not in p.stdout,
+          f"--dropout on --layers 784,10 is a usage error: {p.stderr.strip()}")
+
     # The glorot and he inits bit for bit.
     for kind in ("glorot", "he"):
         path = os.path.join(tmp, f"{kind}.safetensors")
