@@ -66,6 +66,13 @@ const mnist_dataset *mnist_dataset_get(const char *name) {
     return NULL;
 }
 
+const mnist_dataset *dataset_of_sha256(const char *hex, int *file) {
+    for (size_t i = 0; i < sizeof datasets / sizeof datasets[0]; i++)
+        for (int f = 0; f < MNIST_NFILES; f++)
+            if (!strcmp(datasets[i].files[f].sha256, hex)) return *file = f, &datasets[i];
+    return NULL;
+}
+
 static const char *nonempty_env(const char *name) {
     const char *v = getenv(name);
     return v && v[0] ? v : NULL;

@@ -120,8 +120,16 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
         }
         for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02x", dig[i]);
         if (strcmp(hex, sha) != 0) {
-            errf(err, "%s: SHA-256 %s does not match the expected %s (damaged or not the right file; "
-                      "delete it and run 'mnist fetch')", path, hex, sha);
+            /* another known dataset's file (Fashion-MNIST's where MNIST's was asked for): not damaged,
+             * and not to be deleted, as the advice below says */
+            int fk, fw;
+            const mnist_dataset *known = dataset_of_sha256(hex, &fk), *want = dataset_of_sha256(sha, &fw);
+            if (known && want && known != want)
+                errf(err, "%s: this is the %s dataset's %s (by its SHA-256), not the %s dataset's: --dataset %s "
+                          "reads this folder", path, known->name, known->files[fk].name, want->name, known->name);
+            else
+                errf(err, "%s: SHA-256 %s does not match the expected %s (damaged or not the right file; "
+                          "delete it and run 'mnist fetch')", path, hex, sha);
             goto done;
         }
     }

@@ -47,6 +47,10 @@ gz_input *gz_input_open(const char *path, mnist_err *err);
 int gz_input_read(gz_input *g, void *dst, size_t want, size_t *got, mnist_err *err);
 void gz_input_close(gz_input *g);
 
+/* The known dataset one of whose files has content of SHA-256 hex (lower case), *file its index in
+ * files; NULL when none has (src/dataset.c). */
+const mnist_dataset *dataset_of_sha256(const char *hex, int *file);
+
 /* mnist_sha256_file (src/fetch.c) that refuses content (after gunzip) past limit bytes and stops,
  * with an error, once *cancel (may be NULL) is set. */
 int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err);

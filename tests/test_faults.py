@@ -214,6 +214,18 @@ def test_data(tmp):
     bad_folder("data that are not MNIST (SHA-256)", 0, idx(2051, [60000, 28, 28], bytes(60000 * 784)), "SHA-256",
                verify=True)
 
+    # MNIST's own files read as Fashion-MNIST (--dataset fashion, or a model of it, on MNIST's folder):
+    # the error named them damaged and said to delete them; it names the dataset they are instead.
+    real = os.environ.get("MNIST_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist")
+    have = all(os.path.exists(os.path.join(real, n)) or os.path.exists(os.path.join(real, n + ".gz")) for n in NAMES)
+    check(have, f"MNIST is in {real} (make data)")
+    if have:
+        p = run("train", "--dataset", "fashion", "--data", real, "--epochs", "0")
+        refused("train --dataset fashion on MNIST's files", p, 1, "train-images-idx3-ubyte",
+                "this is the mnist dataset's train-images-idx3-ubyte", "not the fashion dataset's",
+                "--dataset mnist reads this folder")
+        check("delete" not in p.stderr, f"and it does not say to delete them: {p.stderr.strip()}")
+
     # Images of another size than the network takes: refused before training, naming the file.
     small = os.path.join(tmp, "small")
     dataset(small, side=20)
