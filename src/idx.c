@@ -23,6 +23,11 @@ static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* What a file that is not the dataset's may be, and what to do: a subset or other IDX data of the
+ * user's own (which --no-verify reads), or a damaged download. */
+static const char not_the_file[] = "your own IDX data, a subset: --no-verify reads it as it is; else damaged or not "
+                                   "the right file: delete it and run 'mnist fetch'";
+
 /* Read an IDX file with the given magic; sha (may be NULL) is the expected hex SHA-256 of the
  * decompressed bytes, and expect (0: any) their count, which the header must promise before the
  * rest is read (a small .gz may inflate to gigabytes). */
@@ -71,9 +76,8 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
         goto done;
     }
     if (expect && head_len + bytes != expect) {
-        errf(err, "%s: its header promises %u %s (%zu bytes) where the dataset's file holds %llu bytes (damaged or "
-                  "not the right file; delete it and run 'mnist fetch')", path, n, ndims == 3 ? "images" : "labels",
-             head_len + bytes, (unsigned long long)expect);
+        errf(err, "%s: its header promises %u %s (%zu bytes) where the dataset's file holds %llu bytes (%s)", path, n,
+             ndims == 3 ? "images" : "labels", head_len + bytes, (unsigned long long)expect, not_the_file);
         goto done;
     }
     if (!EVP_DigestUpdate(md, head, head_len)) {
@@ -128,8 +132,7 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
                 errf(err, "%s: this is the %s dataset's %s (by its SHA-256), not the %s dataset's: --dataset %s "
                           "reads this folder", path, known->name, known->files[fk].name, want->name, known->name);
             else
-                errf(err, "%s: SHA-256 %s does not match the expected %s (damaged or not the right file; "
-                          "delete it and run 'mnist fetch')", path, hex, sha);
+                errf(err, "%s: SHA-256 %s does not match the expected %s (%s)", path, hex, sha, not_the_file);
             goto done;
         }
     }

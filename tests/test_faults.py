@@ -209,10 +209,12 @@ def test_data(tmp):
     refused("train with a folder for test images", p, 1, path, "a folder, not a file")
     # verified: the header must promise MNIST's size before the rest is read (a small .gz can
     # inflate to gigabytes), then the content must hash to MNIST's
+    # (a subset or data of the user's own: the line says that --no-verify reads them, where it only said
+    # to delete them and fetch)
     bad_folder("data of another size than MNIST's (verified)", 0, img, "promises 6 images (4720 bytes)",
-               "47040016 bytes", verify=True)
+               "47040016 bytes", "your own IDX data, a subset: --no-verify reads it as it is", verify=True)
     bad_folder("data that are not MNIST (SHA-256)", 0, idx(2051, [60000, 28, 28], bytes(60000 * 784)), "SHA-256",
-               verify=True)
+               "--no-verify reads it", verify=True)
 
     # MNIST's own files read as Fashion-MNIST (--dataset fashion, or a model of it, on MNIST's folder):
     # the error named them damaged and said to delete them; it names the dataset they are instead.
