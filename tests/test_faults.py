@@ -528,6 +528,13 @@ def test_outputs(tmp, data):
     p = run("train", "--data", data, "--no-verify", "--resume", ckpt)
     check(p.returncode == 0 and "has trained its 1 epoch:" in p.stderr and "Training" not in p.stdout,
           f"resuming a finished run says so and trains nothing: {p.stderr.strip()}")
+    # stopped part-way through the epoch after its last (a run given fewer --epochs on resuming): those
+    # steps are trained, and said (it said "has trained its 1 epoch", and --save wrote the steps too)
+    part = os.path.join(tmp, "part.ckpt")
+    rewrite_metadata(ckpt, part, lambda m: m.update(train=re.sub('"step":[0-9]*', '"step":2', m["train"])))
+    p = run("train", "--data", data, "--no-verify", "--resume", part)
+    check(p.returncode == 0 and "has trained 1 epoch and 2 steps of epoch 1, past --epochs 1: nothing to do" in p.stderr
+          and "Training" not in p.stdout, f"a run resumed past its --epochs says the steps it has trained: {p.stderr.strip()}")
 
     # a --batch or --validation that the data cannot fill: a usage error before the log is touched
     log = os.path.join(tmp, "kept.jsonl")

@@ -501,12 +501,16 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
         return a->resume ? 1 : 2;
     }
     if (a->resume && mnist_train_finished(&a->o, st)) { /* --plot draws the run from its --log, or nothing */
-        /* a run past the --epochs given has trained its own count, not that (it said "its 2 epochs" of 4) */
-        char past[64] = "";
-        if (st->epoch > a->o.epochs) snprintf(past, sizeof past, ", past --epochs %d", a->o.epochs);
+        /* a run past the --epochs given has trained its own count, not that (it said "its 2 epochs" of 4),
+         * and one stopped part-way through an epoch the steps of it too (it said "its 2 epochs" of a
+         * checkpoint at epoch 2, step 1858, and --save wrote those steps) */
+        char past[64] = "", part[64] = "";
+        if (st->step > 0)
+            snprintf(part, sizeof part, " and %d step%s of epoch %d", st->step, st->step == 1 ? "" : "s", st->epoch);
+        if (st->epoch > a->o.epochs || st->step > 0) snprintf(past, sizeof past, ", past --epochs %d", a->o.epochs);
         int done = st->epoch > a->o.epochs ? st->epoch : a->o.epochs;
-        fprintf(stderr, "mnist train: note: %s has trained %s%d epoch%s%s: nothing to do; --epochs N (more than %d) "
-                "goes on%s\n", a->resume, past[0] ? "" : "its ", done, done == 1 ? "" : "s", past, done,
+        fprintf(stderr, "mnist train: note: %s has trained %s%d epoch%s%s%s: nothing to do; --epochs N (more than %d) "
+                "goes on%s\n", a->resume, past[0] ? "" : "its ", done, done == 1 ? "" : "s", part, past, done,
                 a->plot && !log_readable(a->log) ? "; --plot drew nothing (give the run's --log to draw it)" : "");
     }
     return 0;
