@@ -78,6 +78,7 @@ int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist
 }
 
 int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
+    static const char below_one[] = ", which the steps compute in: at most 0.99999994";
     if (o->validation < 0) return errf(err, "validation must be 0 or more examples, not %d", o->validation);
     if (o->batch < 1) return errf(err, "batch size must be at least 1, not %d", o->batch);
     if (n >= 0 && o->validation >= n)
@@ -90,15 +91,24 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     if ((unsigned)o->schedule > MNIST_STEP)
         return errf(err, "schedule %d is not constant, cosine or step", (int)o->schedule);
     if ((unsigned)o->device > MNIST_CUDA) return errf(err, "device %d is not cpu or cuda", (int)o->device);
-    /* the steps compute in float: a rate past FLT_MAX would be infinite there */
+    /* the steps compute in float: a rate past FLT_MAX would be infinite there, one below FLT_MIN 0 or
+     * subnormal (--lr 1e-310 trained nothing), and a momentum, beta or dropout within 2^-25 of 1 is 1
+     * (--dropout 0.99999999 dropped every hidden output; --momentum 0.999999999 never decayed) */
     if (!(o->lr > 0.0 && o->lr <= FLT_MAX)) return errf(err, "learning rate must be positive and finite, not %g", o->lr);
+    if (o->lr < FLT_MIN)
+        return errf(err, "learning rate %g is below float32's smallest normal number %g, which the steps compute in",
+                    o->lr, (double)FLT_MIN);
     if (!(o->momentum >= 0.0 && o->momentum < 1.0)) return errf(err, "momentum %g is outside [0, 1)", o->momentum);
+    if ((float)o->momentum == 1.0f) return errf(err, "momentum %.9g is 1 in float32%s", o->momentum, below_one);
     if (!(o->beta1 >= 0.0 && o->beta1 < 1.0 && o->beta2 >= 0.0 && o->beta2 < 1.0))
         return errf(err, "Adam's betas %g, %g must be in [0, 1)", o->beta1, o->beta2);
+    if ((float)o->beta1 == 1.0f || (float)o->beta2 == 1.0f)
+        return errf(err, "Adam's betas %.9g, %.9g: one is 1 in float32%s", o->beta1, o->beta2, below_one);
     if (!(o->eps > 0.0)) return errf(err, "Adam's eps must be positive, not %g", o->eps);
     if (!(o->weight_decay >= 0.0 && o->weight_decay * o->lr < 1.0))
         return errf(err, "weight decay %g times the learning rate must be in [0, 1)", o->weight_decay);
     if (!(o->dropout >= 0.0 && o->dropout < 1.0)) return errf(err, "dropout %g is outside [0, 1)", o->dropout);
+    if ((float)o->dropout == 1.0f) return errf(err, "dropout %.9g is 1 in float32%s", o->dropout, below_one);
     if (o->shift < 0 || o->shift > MNIST_MAX_SHIFT)
         return errf(err, "shift %d is outside 0..%d pixels", o->shift, MNIST_MAX_SHIFT);
     if (o->threads < 0 || o->threads > MNIST_MAX_THREADS)

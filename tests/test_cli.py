@@ -306,6 +306,10 @@ def test_numbers():
     # check judges (it was 'not a valid non-negative number')
     p = run("train", "--lr", "1e-999")
     check(one_line(p, 2, "learning rate must be positive"), f"--lr 1e-999: 0, not positive ({text(p.stderr).strip()!r})")
+    # positive in double, 0 in float32, which the steps compute in: it trained nothing
+    p = run("train", "--lr", "1e-310", "--epochs", "0")  # refused before the data: nothing trained before the fix
+    check(one_line(p, 2, "learning rate 1e-310 is below float32's smallest normal"),
+          f"--lr 1e-310: 0 in float32, refused ({text(p.stderr).strip()!r})")
     for flag, value, most in (("--lr", "1e31", "1e30"), ("--lr", "1e999", "1e30"),
                               ("--epochs", "99999999999999999999", "2147483647"),
                               ("--seed", "4294967296", "4294967295")):

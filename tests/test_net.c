@@ -310,13 +310,23 @@ static void test_refused(void) {
     struct {
         const char *what, *needle;
         mnist_train_opts o;
-    } bad[4];
-    for (int i = 0; i < 4; i++) bad[i].o = mnist_train_defaults(), bad[i].o.batch = BATCH, bad[i].o.epochs = 1;
+    } bad[8];
+    for (int i = 0; i < 8; i++) bad[i].o = mnist_train_defaults(), bad[i].o.batch = BATCH, bad[i].o.epochs = 1;
     bad[0].what = "optimizer 7", bad[0].needle = "optimizer 7", bad[0].o.optimizer = (mnist_optimizer)7;
     bad[1].what = "schedule 9", bad[1].needle = "schedule 9", bad[1].o.schedule = (mnist_schedule)9;
     bad[2].what = "device 5", bad[2].needle = "device 5", bad[2].o.device = (mnist_device)5;
     bad[3].what = "learning rate 1e39", bad[3].needle = "learning rate", bad[3].o.lr = 1e39;
-    for (int i = 0; i < 4; i++) {
+    /* values that the double checks passed and float32, which the steps compute in, makes 0 or 1: the
+     * rate trained nothing, the dropout dropped every hidden output, the momentum never decayed */
+    bad[4].what = "learning rate 1e-310", bad[4].needle = "learning rate 1e-310 is below float32's smallest normal";
+    bad[4].o.lr = 1e-310;
+    bad[5].what = "dropout 0.99999999", bad[5].needle = "dropout 0.99999999 is 1 in float32";
+    bad[5].o.dropout = 0.99999999;
+    bad[6].what = "momentum 0.999999999", bad[6].needle = "momentum 0.999999999 is 1 in float32";
+    bad[6].o.optimizer = MNIST_MOMENTUM, bad[6].o.momentum = 0.999999999;
+    bad[7].what = "Adam's beta2 0.99999999", bad[7].needle = "one is 1 in float32";
+    bad[7].o.optimizer = MNIST_ADAM, bad[7].o.beta2 = 0.99999999;
+    for (int i = 0; i < 8; i++) {
         err.msg[0] = '\0';
         check(mnist_train(&m, &data, &bad[i].o, NULL, NULL, &err) == -1 && strstr(err.msg, bad[i].needle),
               "%s is refused: \"%s\"", bad[i].what, err.msg);
