@@ -66,6 +66,14 @@ def test_epochs_zero(tmp, data):
     p = run("train", *d, "--epochs", "0", "--checkpoint", ck)
     check(one_line(p, 0, "nothing trained", ck, "--resume") and os.path.exists(ck),
           f"train --epochs 0 --checkpoint: the run's start, said so ({text(p.stderr).strip()!r})")
+    # a run at its start that no resume could train (a batch larger than the data; dropout on a network
+    # without a hidden layer) is refused, and no checkpoint written: it said the file held the run
+    bad = os.path.join(tmp, "cannot.ckpt")
+    for more, needle in ((["--batch", "7"], "batch size 7 is more than the 6"),
+                         (["--layers", "784,10", "--dropout", "0.5"], "no hidden layer")):
+        p = run("train", *d, "--epochs", "0", "--checkpoint", bad, *more)
+        check(one_line(p, 2, needle, "would hold a run that cannot be resumed") and not os.path.exists(bad),
+              f"train --epochs 0 --checkpoint {' '.join(more)}: refused, nothing written ({text(p.stderr).strip()!r})")
     # --plot has no epoch to draw: said in the one line, status 0, no chart written (it added a second
     # line, "--plot F: no epochs to draw", and exited 1)
     svg, log = os.path.join(tmp, "zero.svg"), os.path.join(tmp, "zero.jsonl")

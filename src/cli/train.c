@@ -500,6 +500,16 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
         fprintf(stderr, "mnist train: %s%s%s\n", a->resume ? a->resume : "", a->resume ? ": " : "", err.msg);
         return a->resume ? 1 : 2;
     }
+    /* --epochs 0 trains nothing, so no option was judged against the data; but its --checkpoint holds
+     * the run at its start, for --resume FILE --epochs N to train: it must fit as a run of epochs (it
+     * wrote a --batch 500 on 50 examples, which every resume of it refused) */
+    mnist_train_opts start = a->o;
+    start.epochs = 1;
+    if (!a->resume && a->o.epochs == 0 && a->checkpoint && mnist_train_fits(m, d, &start, NULL, &err)) {
+        fprintf(stderr, "mnist train: %s: --checkpoint %s would hold a run that cannot be resumed\n", err.msg,
+                a->checkpoint);
+        return 2;
+    }
     if (a->resume && mnist_train_finished(&a->o, st)) { /* --plot draws the run from its --log, or nothing */
         /* a run past the --epochs given has trained its own count, not that (it said "its 2 epochs" of 4),
          * and one stopped part-way through an epoch the steps of it too (it said "its 2 epochs" of a
