@@ -367,7 +367,8 @@ int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist
 
 /* The caller's view of a run in progress: every member may be NULL. */
 typedef struct {
-    /* After each epoch's evaluations; a non-zero return stops training (status 1). */
+    /* After each epoch's evaluations, before its checkpoint; a non-zero return stops training
+     * (status 1, the checkpoint written). */
     int (*on_epoch)(void *ud, const mnist_epoch_stats *s);
     /* After each step, with the batch's loss: for progress bars. */
     void (*on_step)(void *ud, int epoch, int step, int steps, double loss);

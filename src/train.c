@@ -344,10 +344,14 @@ static int run_epoch(run *r, int epoch, int i0, double loss, mnist_err *err) {
     t0 = now_seconds();
     if (evaluate_epoch(r, &es, err)) return -1;
     es.eval_seconds = now_seconds() - t0;
+    es.note = r->b->note;
+    /* The epoch's record, then its checkpoint: a run killed between the two leaves a log holding an
+     * epoch the checkpoint does not, which a resume cuts back (mnist train --resume); the other way
+     * round, the log lost that epoch's record for good. */
+    int stop = r->h->on_epoch && r->h->on_epoch(r->h->ud, &es) ? 1 : 0;
     /* the parameters come to the host only for a checkpoint and at the end (on a GPU, a copy) */
     if (checkpoint(r, epoch + 1, 0, 0.0, &r->order, err)) return -1;
-    es.note = r->b->note;
-    return r->h->on_epoch && r->h->on_epoch(r->h->ud, &es) ? 1 : 0;
+    return stop;
 }
 
 /* The epochs from `resume`'s position (NULL: the start) to the last: 0 when all ran, 1 when
