@@ -14,7 +14,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -199,11 +201,83 @@ void team_share(long n, int t, int nt, long *a, long *b) {
     *b = *a + q + (t < r);
 }
 
-int team_cores(void) {
+/* The quota of the cgroup folder dir in CPUs, rounded up: v2's cpu.max ("QUOTA PERIOD", or "max
+ * PERIOD": none), v1's cpu.cfs_quota_us (-1: none) over cpu.cfs_period_us; 0 for none. */
+static int quota_cpus(const char *dir, int v1) {
+    char name[4200 + 32]; /* dir (4200 at most) and a file name */
+    long long quota = 0, period = 0;
+    snprintf(name, sizeof name, "%s/%s", dir, v1 ? "cpu.cfs_quota_us" : "cpu.max");
+    FILE *f = fopen(name, "r");
+    if (!f) return 0;
+    int got = fscanf(f, "%lld %lld", &quota, &period);
+    fclose(f);
+    if (v1) {
+        snprintf(name, sizeof name, "%s/cpu.cfs_period_us", dir);
+        if (got != 1 || !(f = fopen(name, "r"))) return 0;
+        got = 1 + fscanf(f, "%lld", &period);
+        fclose(f);
+    }
+    if (got != 2 || quota <= 0 || period <= 0) return 0; /* "max", -1, or not numbers */
+    long long cpus = (quota + period - 1) / period;
+    return cpus > 1 << 20 ? 1 << 20 : (int)cpus;
+}
+
+int team_cgroup_cpus(const char *self, const char *root) {
+    FILE *f = fopen(self, "r");
+    if (!f) return 0;
+    char line[4096], path[4096] = "";
+    int found = 0, v1 = 0;
+    while (fgets(line, sizeof line, f)) { /* "ID:CONTROLLERS:PATH" */
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2 || c2[1] != '/') continue;
+        *c1 = *c2 = '\0';
+        int v2 = !strcmp(line, "0") && c1[1] == '\0', cpu = 0; /* v2: "0::PATH" */
+        /* v1: the hierarchy whose controllers include cpu ("cpu,cpuacct") */
+        for (char *save = NULL, *t = strtok_r(c1 + 1, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            cpu |= !strcmp(t, "cpu");
+        if (cpu || (!found && v2)) {
+            snprintf(path, sizeof path, "%s", c2 + 1);
+            found = 1, v1 = cpu;
+            if (cpu) break; /* where the cpu controller is v1's, v2's hierarchy has none */
+        }
+    }
+    fclose(f);
+    if (!found) return 0;
+    char dir[4200];
+    int n = snprintf(dir, sizeof dir, "%s%s", root, v1 ? "/cpu" : ""), base = n, least = 0;
+    if (n < 0 || (size_t)n + strlen(path) >= sizeof dir) return 0;
+    strcat(dir, path);
+    for (;;) { /* the cgroup, then each one above it, to the mount's root */
+        int q = quota_cpus(dir, v1);
+        if (q > 0 && (least == 0 || q < least)) least = q;
+        char *slash = strrchr(dir + base, '/');
+        if (!slash) break;
+        *slash = '\0';
+    }
+    return least;
+}
+
+/* The affinity's count, less where a cgroup's quota allows fewer (a container run with --cpus 2 on
+ * a machine of 64 cores: 64 threads, most of them throttled, each step waiting for the slowest),
+ * read once. */
+static int cores;
+static void count_cores(void) {
+    int n = 0;
 #ifdef __linux__
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) n = CPU_COUNT(&set);
 #endif
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    if (n == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
+    int q = team_cgroup_cpus("/proc/self/cgroup", "/sys/fs/cgroup");
+    cores = q > 0 && q < n ? q : n;
+}
+
+int team_cores(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, count_cores);
+    return cores;
 }

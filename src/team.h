@@ -30,7 +30,15 @@ void team_run(int nt, team_fn fn, void *ctx);
 /* [*a, *b): share t's part of [0, n), in contiguous pieces that differ in size by at most 1. */
 void team_share(long n, int t, int nt, long *a, long *b);
 
-/* The number of cores this process may run on (at least 1). */
+/* The number of cores this process may run on (at least 1): those of its CPU affinity, or fewer
+ * where its cgroup's CPU quota allows fewer (team_cgroup_cpus). */
 int team_cores(void);
+
+/* The CPUs, rounded up, that the cgroup CPU quotas allow a process whose /proc/PID/cgroup is the
+ * file self, with the cgroup file systems mounted at root (/sys/fs/cgroup): the least of its
+ * cgroup's and those above it, to the mount's root (v2: cpu.max; v1: the cpu controller's
+ * cpu.cfs_quota_us over cpu.cfs_period_us, mounted at root/cpu); 0 where none sets one. A
+ * container that sees its own cgroup as the mount's root finds its quota there. */
+int team_cgroup_cpus(const char *self, const char *root);
 
 #endif

@@ -84,7 +84,65 @@ static void *caller(void *arg) {
     return (void *)(size_t)bad;
 }
 
+/* A file of text, its folders made first. */
+static void put(const char *root, const char *rel, const char *text) {
+    char path[512], cmd[600];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\"", path);
+    if (system(cmd) != 0) return;
+    FILE *f = fopen(path, "w");
+    if (f) fputs(text, f), fclose(f);
+}
+
+/* The cgroup CPU quota, on trees made here as the kernel shows them (v2 and v1, a container's view
+ * and a service's): the least quota from the cgroup up, rounded up; 0 where none is set. */
+static void test_cgroup_cpus(void) {
+    char root[] = "/tmp/test_team.XXXXXX", self[64], fs[64];
+    if (!mkdtemp(root)) {
+        check(0, "a temporary folder");
+        return;
+    }
+    snprintf(self, sizeof self, "%s/cgroup", root);
+    snprintf(fs, sizeof fs, "%s/fs", root);
+    check(team_cgroup_cpus(self, fs) == 0, "no /proc/self/cgroup: no quota");
+    /* v2, a service's cgroup under a slice: the slice's 1.5 CPUs are the least, rounded up */
+    put(root, "cgroup", "0::/a.slice/b.service\n");
+    put(fs, "a.slice/b.service/cpu.max", "max 100000\n");
+    put(fs, "a.slice/cpu.max", "150000 100000\n");
+    put(fs, "cpu.max", "800000 100000\n");
+    check(team_cgroup_cpus(self, fs) == 2, "v2: the least quota above the cgroup (1.5 CPUs: 2), %d", team_cgroup_cpus(self, fs));
+    put(fs, "a.slice/b.service/cpu.max", "50000 100000\n");
+    check(team_cgroup_cpus(self, fs) == 1, "v2: the cgroup's own half a CPU: 1");
+    put(fs, "a.slice/b.service/cpu.max", "max 100000\n");
+    put(fs, "a.slice/cpu.max", "max 100000\n");
+    put(fs, "cpu.max", "max 100000\n");
+    check(team_cgroup_cpus(self, fs) == 0, "v2: max everywhere, no quota");
+    /* a container: its own cgroup is the mount's root, /proc/self/cgroup "0::/" */
+    put(root, "cgroup", "0::/\n");
+    put(fs, "cpu.max", "300000 100000\n");
+    check(team_cgroup_cpus(self, fs) == 3, "v2 in a container: the root's 3 CPUs");
+    /* v1 (and a hybrid's v2 line, whose hierarchy has no cpu controller): the cpu controller's quota,
+     * its cgroup's path not under the mount (a container's view), so the mount's root holds it */
+    put(root, "cgroup", "12:memory:/docker/x\n4:cpu,cpuacct:/docker/x\n0::/docker/x\n");
+    put(fs, "cpu/cpu.cfs_quota_us", "250000\n");
+    put(fs, "cpu/cpu.cfs_period_us", "100000\n");
+    check(team_cgroup_cpus(self, fs) == 3, "v1: the cpu controller's 2.5 CPUs: 3, %d", team_cgroup_cpus(self, fs));
+    put(fs, "cpu/cpu.cfs_quota_us", "-1\n");
+    check(team_cgroup_cpus(self, fs) == 0, "v1: a quota of -1 is none");
+    put(root, "cgroup", "garbage\n::\n");
+    check(team_cgroup_cpus(self, fs) == 0, "a cgroup file of no lines of the kernel's form: no quota");
+    put(root, "cgroup", "0::/\n");
+    put(fs, "cpu.max", "lots 100000\n");
+    check(team_cgroup_cpus(self, fs) == 0, "a cpu.max that is not numbers: no quota");
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0) check(0, "removing %s", root);
+    /* this process: within 1 and the affinity's count, whatever the machine's cgroups say */
+    check(team_cores() >= 1, "team_cores: %d", team_cores());
+}
+
 int main(void) {
+    test_cgroup_cpus();
     // shares: contiguous, in order, sizes within 1, covering the range exactly
     int ok = 1;
     for (long n = 0; n < 40; n++)

@@ -28,6 +28,7 @@
 
 #include "cli.h"
 #include "util.h"
+#include "team.h"
 
 #define MAX_BODY (10u << 20)      /* request bodies over 10 MB get 413 */
 #define MAX_JSON (1u << 20)       /* JSON bodies over 1 MB too: cJSON takes ~64 bytes a value */
@@ -532,8 +533,8 @@ int cmd_serve(int argc, char **argv) {
     }
     if (load_mhd()) return 1;
     if (threads == 0) { /* one per core, at most 64, as --help says; --threads N may ask for up to 256 */
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+        int n = team_cores();
+        threads = n > 64 ? 64 : n;
     }
 
     static server s; /* static: the threads reach it until MHD_stop_daemon returns */
