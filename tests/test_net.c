@@ -164,13 +164,19 @@ static void test_gradients(void) {
     mnist_model_free(&m);
 }
 
+/* Training options for the toy data: lr 0.1, batch 2, one thread. */
+static mnist_train_opts toy_opts(int epochs) {
+    mnist_train_opts o = mnist_train_defaults();
+    o.lr = 0.1, o.batch = 2, o.epochs = epochs, o.threads = 1;
+    return o;
+}
+
 /* The same seed and threads give a bit-identical model; another seed does not. */
 static void test_determinism(void) {
     toy_data d;
     toy_init(&d, 11);
     mnist_data data = {.train = d.split, .test = d.split};
-    mnist_train_opts o = mnist_train_defaults();
-    o.lr = 0.1, o.batch = 2, o.epochs = 3, o.threads = 1;
+    mnist_train_opts o = toy_opts(3);
     mnist_model a, b, c;
     mnist_err err;
     for (int k = 0; k < 3; k++) {
@@ -412,8 +418,7 @@ static void test_hook_order(void) {
     toy_data d;
     toy_init(&d, 11);
     mnist_data data = {.train = d.split, .test = d.split};
-    mnist_train_opts o = mnist_train_defaults();
-    o.lr = 0.1, o.batch = 2, o.epochs = 2, o.threads = 1;
+    mnist_train_opts o = toy_opts(2);
     mnist_model m;
     mnist_err err;
     mnist_model_create(&m, sizes, nsizes, &err);
