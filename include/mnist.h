@@ -87,7 +87,8 @@ typedef struct {
  * valid are kept, missing or invalid ones are downloaded to a temporary name, verified, then
  * renamed. Creates dir when needed. */
 int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts *o, mnist_err *err);
-/* Hex SHA-256 of a file's content, gunzipped first when it is gzip. */
+/* Hex SHA-256 of a file's content, gunzipped first when it is gzip; a content over 2 GiB (more than
+ * any dataset file: a gzip bomb, read for minutes) is refused. */
 int mnist_sha256_file(const char *path, char hex[65], mnist_err *err);
 
 /* ---- IDX files (src/idx.c) ------------------------------------------- */

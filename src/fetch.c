@@ -55,8 +55,8 @@ int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile
     while ((rc = gz_input_read(gz, buf, sizeof buf, &n, err)) == 0 && n > 0) {
         total += n;
         if (total > limit) {
-            rc = errf(err, "%s: decompresses to more than %llu bytes, more than any dataset file", path,
-                      (unsigned long long)limit);
+            rc = errf(err, "%s: its content (gunzipped, if gzip) is over %llu bytes, more than any dataset file",
+                      path, (unsigned long long)limit);
             break;
         }
         if (cancel && *cancel) {
