@@ -1281,6 +1281,7 @@ static int thicken(ink_map *m, int r) {
  * added around it, PAD_SHARE of its longer side on each side: the level of the paper along each
  * edge carried straight out. */
 #define PAD_SHARE 0.25
+#define PAD_TREND 2 /* read_photo's padded: 1, the edges' paper as it is; 2, less its trend */
 #define CROSSINGS_MAX 32 /* a digit crosses the frame's edges a few times, a page's lines dozens */
 
 /* The size of the working copy of a rw x rh region that gets paper added (pad_frame): its longer
@@ -1322,39 +1323,84 @@ static int edge_crossings(const float *v, int n, long along, const float *bg, fl
     return runs;
 }
 
-/* The paper along one edge: the n values v[0], v[along], ... closed (dark ink: the largest within
- * r either side, then the smallest of those) or opened (light ink: the other way round), so that
- * where a stroke crosses the edge, a dip up to 2 r long (r long at the edge's ends), the paper
- * beside it is taken. t holds n floats. */
-static void edge_paper(const float *v, int n, long along, int r, int light, float *t, float *out) {
+/* The light's trend along one edge: the line through the n values v[0], v[along], ... that are
+ * paper, fitted by least squares first to the paper's half of them (the lighter half for dark ink,
+ * the darker for light), then again to those not far from the line on the ink's side until they
+ * settle (6 fits at most), as paper_fit fits the blocks; its value at each of the n into tr. t
+ * holds n floats. */
+static void edge_trend(const float *v, int n, long along, int light, float *t, float *tr) {
+    float sg = light ? -1.0f : 1.0f; /* sg v: paper high, ink below it */
+    char use[WORK_MAX];
+    for (int i = 0; i < n; i++) t[i] = sg * v[i * along];
+    float med = kth_smallest(t, n, n / 2);
+    for (int i = 0; i < n; i++) use[i] = t[i] >= med, tr[i] = sg * med;
+    for (int it = 0; it < 6; it++) {
+        double s0 = 0, s1 = 0, s2 = 0, sv = 0, sxv = 0; /* x = i - (n - 1) / 2 */
+        for (int i = 0; i < n; i++) {
+            if (!use[i]) continue;
+            double x = i - 0.5 * (n - 1), u = v[i * along];
+            s0 += 1, s1 += x, s2 += x * x, sv += u, sxv += x * u;
+        }
+        double det = s0 * s2 - s1 * s1;
+        if (s0 < 2 || !(det > 1e-9 * s0 * s2)) break; /* a point or two: keep the last line */
+        double c0 = (s2 * sv - s1 * sxv) / det, c1 = (s0 * sxv - s1 * sv) / det;
+        int m = 0; /* paper's residuals scatter both ways; ink's only one: the scale from the paper's side */
+        for (int i = 0; i < n; i++) {
+            tr[i] = (float)(c0 + c1 * (i - 0.5 * (n - 1)));
+            float e = sg * (v[i * along] - tr[i]);
+            if (e > 0) t[m++] = e;
+        }
+        float scale = m ? 1.4826f * kth_smallest(t, m, m / 2) : 0;
+        int same = 1;
+        for (int i = 0; i < n; i++) {
+            char now = sg * (v[i * along] - tr[i]) > -3 * scale - 0.02f;
+            same &= now == use[i];
+            use[i] = now;
+        }
+        if (same) break; /* the next fit would be this one again */
+    }
+}
+
+/* The paper along one edge: the n values v[0], v[along], ... (trend: less their trend, edge_trend)
+ * closed (dark ink: the largest within r either side, then the smallest of those) or opened (light
+ * ink: the other way round), so that where a stroke crosses the edge, a dip up to 2 r long (r long
+ * at the edge's ends), the paper beside it is taken (and the trend added back). Closed as they are,
+ * light that falls along the edge (a gradient) comes out lifted at its dark end to the level r in
+ * from it: the paper carried out from there is lighter than the frame's own beside it, and the
+ * corner reads as ink. t holds n floats. */
+static void edge_paper(const float *v, int n, long along, int r, int light, int trend, float *t, float *out) {
+    float tr[WORK_MAX];
+    if (trend) edge_trend(v, n, along, light, t, tr);
+    else memset(tr, 0, (size_t)n * sizeof(float));
     for (int pass = 0; pass < 2; pass++) {
         int most = pass == light; /* closing: max then min; opening: min then max */
         for (int i = 0; i < n; i++) {
             int i0 = i - r < 0 ? 0 : i - r, i1 = i + r >= n ? n - 1 : i + r;
-            float e = pass ? t[i0] : v[i0 * along];
+            float e = pass ? t[i0] : v[i0 * along] - tr[i0];
             for (int j = i0 + 1; j <= i1; j++) {
-                float u = pass ? t[j] : v[j * along];
+                float u = pass ? t[j] : v[j * along] - tr[j];
                 e = most ? (u > e ? u : e) : (u < e ? u : e);
             }
-            (pass ? out : t)[i] = e;
+            if (pass) out[i] = e + tr[i];
+            else t[i] = e;
         }
     }
 }
 
 /* The working copy p (w x h, its floats at the start of room for (w + 2 pad) x (h + 2 pad)) with
  * pad pixels of paper added on each side, in place: the paper along each edge (edge_paper, over
- * windows as long as the frame's longer side) carried straight out, each corner the mean of its
- * two edges' ends. Returns how many times ink crosses the frame's edges (edge_crossings). t holds
- * 3 (w + h) floats. */
-static int pad_frame(plane *p, int pad, float *t) {
+ * windows as long as the frame's longer side; trend: less the light's trend along it) carried
+ * straight out, each corner the mean of its two edges' ends. Returns how many times ink crosses
+ * the frame's edges (edge_crossings). t holds 3 (w + h) floats. */
+static int pad_frame(plane *p, int pad, int trend, float *t) {
     int w = p->w, h = p->h, W = w + 2 * pad, H = h + 2 * pad, r = (w > h ? w : h) / 2;
     float ink;
     int light = edge_light(p, t, &ink);
     float *v = p->v, *top = t, *bottom = top + w, *left = bottom + w, *right = left + h, *work = right + h;
-    edge_paper(v, w, 1, r, light, work, top);
-    edge_paper(v + (size_t)(h - 1) * w, w, 1, r, light, work, bottom);
-    edge_paper(v, h, w, r, light, work, left);
-    edge_paper(v + w - 1, h, w, r, light, work, right);
+    edge_paper(v, w, 1, r, light, trend, work, top);
+    edge_paper(v + (size_t)(h - 1) * w, w, 1, r, light, trend, work, bottom);
+    edge_paper(v, h, w, r, light, trend, work, left);
+    edge_paper(v + w - 1, h, w, r, light, trend, work, right);
     int crossings = edge_crossings(v, w, 1, top, ink) + edge_crossings(v + (size_t)(h - 1) * w, w, 1, bottom, ink) +
                     edge_crossings(v, h, w, left, ink) + edge_crossings(v + w - 1, h, w, right, ink);
     for (int y = h - 1; y >= 0; y--) /* the rows to their places, the last first: none is overwritten unread */
@@ -1375,8 +1421,9 @@ static int pad_frame(plane *p, int pad, float *t) {
     return crossings;
 }
 
-/* The ink of a region of the source, in its working copy; *scale gets working pixels per source
- * pixel. m->mem holds it all (ink_map_free). */
+/* The ink of a region of the source, in its working copy (padded: with paper added around it,
+ * pad_frame, PAD_TREND: its edges' paper found less the light's trend along them); *scale gets
+ * working pixels per source pixel. m->mem holds it all (ink_map_free). */
 static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int padded, ink_map *m, double *scale,
                          const char *name, mnist_err *err) {
     int w, h, pad = 0;
@@ -1391,7 +1438,7 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     k.p.w = w, k.p.h = h;
     int rc = working_copy(s, x0, y0, rw, rh, &k.p, name, err);
     /* ink[0] and ink[1], 2 n floats, are free until find_ink */
-    int crossings = rc == 0 && pad ? pad_frame(&k.p, pad, k.ink[0]) : 0;
+    int crossings = rc == 0 && pad ? pad_frame(&k.p, pad, padded == PAD_TREND, k.ink[0]) : 0;
     k.padded = pad > 0;
     if (rc || find_ink(&k, m, name, err)) {
         free(k.mem);
@@ -1411,7 +1458,8 @@ static void ink_map_free(ink_map *m) {
     m->mem = NULL, m->grown = NULL, m->ink.v = NULL;
 }
 
-/* The ink of the whole photo into m (padded: with paper added around it, pad_frame), looked at
+/* The ink of the whole photo into m (padded: with paper added around it, pad_frame; PAD_TREND:
+ * its edges' paper found less the light's trend along them), looked at
  * again closer where the digit is small in it. Returns 0, or -1 with err saying why there is none. */
 static int read_photo(const decoded *d, int padded, ink_map *m, const char *name, mnist_err *err) {
     source s = {d, 1.0f};
@@ -1470,6 +1518,14 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
         ink_map m2;
         mnist_err e2;
         int met = read_photo(d, 1, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
+        /* Under light that falls across the frame, the paper carried out from an edge was lifted
+         * at the edge's dark end (edge_paper): the corner there read as ink, and the digit ran into
+         * the added paper or none was found. Then the edges' paper is found again less the
+         * light's trend along them. */
+        if (met < 0 || !inside) {
+            if (met >= 0) ink_map_free(&m2);
+            met = read_photo(d, PAD_TREND, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
+        }
         if (met >= 0 && inside && (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX))) {
             if (rc == 0) ink_map_free(&m);
             m = m2, rc = 0;
