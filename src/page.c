@@ -14,7 +14,8 @@
 #define LINE_TURN 6      /* degrees: the lines of a page turned up to this are found */
 #define LINE_COVER 0.85f /* a line has ink along this share of its length, at least ... */
 #define LINE_THICK 0.03  /* ... is at most this share of the frame's longer side thick */
-#define LINE_FAINT 0.7f  /* one line alone is the page's when fainter than this share of the strokes */
+#define LINE_FAINT 0.7f  /* one line alone is the page's when fainter than this share of the strokes, */
+#define LINE_RULED 5     /* or when this many lines or more cross it (a ruled page's margin) */
 #define LINE_BINS (WORK_MAX + 2 * 64) /* lines across: the frame's side, and 512 tan 6 degrees each way */
 #define DEGREE 0.017453292519943295   /* pi / 180 */
 
@@ -77,9 +78,13 @@ static int pair_covered(const lines_family *f, const float *ink, long sa, long s
  * are two or more (a page has many lines), or one whose level is under LINE_FAINT of the strokes'
  * strength (strokes: that of the strongest ink): a notebook's margin, printed red or pink, is
  * lighter than a pen's ink, but one long straight stroke as strong as the ink may be the digit (a
- * '1' drawn across the frame is its own strongest ink). Returns the bands, or 0. */
+ * '1' drawn across the frame is its own strongest ink), unless ruled (the bands of the other
+ * family) is LINE_RULED or more: then it runs along 85% of a frame 4 of the page's lines tall at
+ * least, and a digit written on ruled paper is one or two lines tall. Returns the bands, or 0
+ * (*lone set when that is for one band as strong as the ink alone). */
 static int find_lines(lines_family *fam, float *take, const float *ink, int w, const uint32_t *on, long m, float tau,
-                      float strokes, int frame) {
+                      float strokes, int frame, int ruled, int *lone) {
+    *lone = 0;
     lines_family f = *fam;
     int vertical = f.vertical;
     if (m < f.along) return 0; /* not even one line's worth of ink */
@@ -144,7 +149,10 @@ static int find_lines(lines_family *fam, float *take, const float *ink, int w, c
         for (; e < LINE_BINS && band[e]; e++)
             if (cut_n[e] && cut_sum[e] / cut_n[e] > peak) peak = (float)(cut_sum[e] / cut_n[e]);
         for (; b < e; b++) take[b] = peak;
-        if (nb == 1 && peak >= LINE_FAINT * strokes) return 0; /* as strong as the ink: a '1', perhaps */
+        if (nb == 1 && peak >= LINE_FAINT * strokes && ruled < LINE_RULED) { /* as strong as the ink: a '1', perhaps */
+            *lone = 1;
+            return 0;
+        }
     }
     *fam = f;
     return nb;
@@ -162,13 +170,18 @@ static void take_lines(const lines_family *f, const float *take, float *ink, int
 
 /* Both families are found on the ink as it is, then taken away: on squared paper, the bands across
  * would take a fifth of each line down away (lines 3 pixels wide every 24, with their soft edges),
- * which would then have ink along less than LINE_COVER of its length. Returns the bands taken
- * away. */
+ * which would then have ink along less than LINE_COVER of its length. A lone line as strong as the
+ * ink is looked at again once the other family is known: crossed by LINE_RULED of a ruled page's
+ * lines, it is the page's margin (kept, it was the digit's largest part, or joined it, and the
+ * digit read as a 1). Returns the bands taken away. */
 int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, float tau, float strokes, int frame) {
     lines_family f[2] = {{0, w, h, {0}}, {1, h, w, {0}}};
     float take[2][LINE_BINS] = {{0}};
-    int nb[2];
-    for (int v = 0; v < 2; v++) nb[v] = find_lines(&f[v], take[v], ink, w, on, m, tau, strokes, frame);
+    int nb[2], lone[2];
+    for (int v = 0; v < 2; v++) nb[v] = find_lines(&f[v], take[v], ink, w, on, m, tau, strokes, frame, 0, &lone[v]);
+    for (int v = 0; v < 2; v++)
+        if (lone[v] && nb[!v] >= LINE_RULED)
+            nb[v] = find_lines(&f[v], take[v], ink, w, on, m, tau, strokes, frame, nb[!v], &lone[v]);
     for (int v = 0; v < 2; v++)
         if (nb[v]) take_lines(&f[v], take[v], ink, w);
     return nb[0] + nb[1];
