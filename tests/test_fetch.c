@@ -189,7 +189,7 @@ static void test_sha256(void) {
           "content of exactly the limit is hashed");
     e.msg[0] = '\0';
     check(ok && sha256_file_limited(p, hex, sizeof big - 2, NULL, &e) == -1 && strstr(e.msg, p) &&
-              strstr(e.msg, "more than 4094 bytes"),
+              strstr(e.msg, "is over 4094 bytes"),
           "content past the limit is refused, naming the file: %s", e.msg);
     volatile int stop = 1;
     e.msg[0] = '\0';
