@@ -130,9 +130,24 @@ class Runner:
 
     def __init__(self, out, budget):
         self.out, self.deadline, self.lines = out, time.monotonic() + budget, []
+        self.proc, self.step = None, None  # the step running now, for stop()
         self.log, self.steps = os.path.join(out, "bench-gpu.log"), os.path.join(out, "steps.log")
         for f in (self.log, self.steps):
             open(f, "w").close()
+
+    def stop(self, signum, frame):
+        """SIGTERM, SIGINT or SIGHUP: the device tool's time limit (or a Ctrl-C) ends this script. Each
+        step runs in a session of its own, so that its own limit can kill its children too; a kill of
+        this script's process group does not reach it, and it would run on, on the GPU, under the
+        next command on that machine. So end it here, and say so."""
+        if self.proc:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.say(f"-- stopped by signal {signum}" + (f" during {self.step}" if self.step else "")
+                 + ": what was done is above and in bench-gpu.md")
+        os._exit(128 + signum)
 
     def say(self, s):
         print(s, flush=True)
@@ -157,6 +172,7 @@ class Runner:
         except OSError as e:  # a program that is not there, or cannot run here: the step fails, not the run
             rc, text = 127, f"{cmd[0]}: {e}\n"
         else:
+            self.proc, self.step = p, name
             try:
                 o, e = p.communicate(timeout=limit)
                 rc = p.returncode
@@ -170,6 +186,8 @@ class Runner:
                 o, e = p.communicate()
                 rc = None
                 e += f"\n(stopped after {limit:.0f} s)\n"
+            finally:
+                self.proc, self.step = None, None
             text = o + e
         sec = time.monotonic() - t0
         verdict = "timed out" if rc is None else f"exit {rc}"
@@ -281,6 +299,8 @@ def main():
     out = os.environ.get("OUT") or os.path.join(BUILD, "bench-gpu")
     os.makedirs(out, exist_ok=True)
     r = Runner(out, a.budget)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, r.stop)
     env = dict(os.environ)
     for v in ("MNIST_CUDA_GEMM", "MNIST_CUDA_UNFUSED"):  # each row sets the ways it measures, no other
         env.pop(v, None)

@@ -6,9 +6,11 @@ verdict lines pick the fastest way for each precision and hold it to the targets
 accuracies."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testlib import ROOT, check, status  # noqa: E402
@@ -18,7 +20,8 @@ LAB = [0.7515, 0.8279, 0.8569, 0.8707, 0.8812]
 # The stand-in: ms per epoch by the way of computing, epochs 0..4 at ms + 9, ms, ms + 2, ms - 1,
 # ms + 1 (the median of epochs 1.. is ms + 0.5; of all five it would be ms + 1). FAKE_FAIL names a
 # way that prints its epochs and exits 3, FAKE_OFF one whose accuracies are 0.01 below the lab's,
-# FAKE_FAST one that takes 1 ms. It logs each call's arguments and way.
+# FAKE_FAST one that takes 1 ms, FAKE_HANG one that writes its pid to FAKE_PID and sleeps. It logs each
+# call's arguments and way.
 STAND_IN = r'''#!/usr/bin/env python3
 import json, os, sys
 gemm = os.environ.get("MNIST_CUDA_GEMM")
@@ -27,6 +30,11 @@ way += " nograph" if "--no-graph" in sys.argv else ""
 way += " unfused" if os.environ.get("MNIST_CUDA_UNFUSED") == "1" else ""
 with open(os.environ["FAKE_LOG"], "a") as f:
     f.write(json.dumps({"argv": sys.argv[1:], "way": way}) + "\n")
+if os.environ.get("FAKE_HANG") == way:  # says its pid, then hangs as a stuck GPU program would
+    with open(os.environ["FAKE_PID"], "w") as f:
+        f.write(str(os.getpid()))
+    import time
+    time.sleep(120)
 ms = {"fp32": 35, "tf32": 25, "fp32 nograph": 60, "fp32 unfused": 37, "own fp32": 18, "own tf32": 13,
       "own3 fp32": 22}[way]
 ms = 1 if os.environ.get("FAKE_FAST") == way else ms
@@ -97,6 +105,50 @@ def checks(tmp):
           "not a way to train) is the fastest")
 
 
+def alive(pid):
+    """Whether process pid runs (a zombie, dead and not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_checks(tmp):
+    """The device tool ends a command that outruns its limit with a signal to its process group; a step
+    runs in a session of its own, which that does not reach: gpu.py must end it, or it runs on, on the
+    GPU, under the next command on that machine."""
+    build = os.path.join(tmp, "build")
+    out, pidf = tempfile.mkdtemp(dir=tmp), os.path.join(tmp, "hang.pid")
+    e = dict(os.environ, MNIST_BUILD=build, OUT=out, FAKE_LOG=os.path.join(tmp, "hang.log"), MNIST_DATA=tmp,
+             FAKE_HANG="tf32", FAKE_PID=pidf)
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "gpu.py"), "--no-checks", "--no-jax"], env=e,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for _ in range(300):
+        if os.path.exists(pidf) and open(pidf).read():
+            break
+        time.sleep(0.1)
+    pid = int(open(pidf).read()) if os.path.exists(pidf) and open(pidf).read() else 0
+    p.terminate()
+    said = p.communicate(timeout=30)[0]
+    for _ in range(50):  # SIGKILL is not instant
+        if not pid or not alive(pid):
+            break
+        time.sleep(0.1)
+    left = pid and alive(pid)
+    if left:
+        os.kill(pid, signal.SIGKILL)  # the test's own stand-in
+    check(pid and not left, f"SIGTERM to gpu.py during a step ends the step too (pid {pid}, "
+          f"{'still running' if left else 'ended'})")
+    log = open(os.path.join(out, "bench-gpu.log")).read()
+    table = open(os.path.join(out, "bench-gpu.md")).read()
+    check(p.returncode == 128 + signal.SIGTERM and "-- stopped by signal 15 during train-tf32" in said
+          and "-- stopped by signal 15 during train-tf32" in log,
+          f"gpu.py says which step the signal stopped, on its output and in bench-gpu.log (exit {p.returncode})")
+    check(row(table, "C FP32") is not None and row(table, "C FP32")[1] == "35.5",
+          "the rows done before the signal are in bench-gpu.md")
+
+
 # A stand-in compute-sanitizer: racecheck finds a hazard, the others nothing; it logs its calls.
 SANITIZER = r'''#!/bin/sh
 echo "$* MNIST_CUDA_GEMM=$MNIST_CUDA_GEMM" >> "$FAKE_LOG"
@@ -140,6 +192,7 @@ def sanitizer_checks(tmp):
 def main():
     with tempfile.TemporaryDirectory(prefix="mnist-test-gpu-bench-") as tmp:
         checks(tmp)
+        stop_checks(tmp)
         sanitizer_checks(tmp)
     return status()
 
