@@ -131,11 +131,23 @@ int backend_cuda_probe(mnist_err *err) {
         cudaGetLastError(); /* not sticky: leave no stale error for the launches of another backend */
         if (e == cudaErrorNoDevice)
             return errf(err, "--device cuda: no NVIDIA GPU was found (CUDA: %s)", cudaGetErrorString(e));
-        if (e == cudaErrorInsufficientDriver)
+        if (e == cudaErrorInsufficientDriver) {
+            /* the runtime says so both when the driver is too old and when there is none (libcuda.so.1
+             * not installed, or not on the library path): the driver's version, 0 for none, tells which */
+            int drv = 0;
+            if (cudaDriverGetVersion(&drv) != cudaSuccess) drv = 0;
+            cudaGetLastError();
+            if (drv == 0)
+                return errf(err,
+                            "--device cuda: no GPU can be used here: no NVIDIA driver was found (libcuda.so.1 "
+                            "is not installed or not on the library path; CUDA: %s)",
+                            cudaGetErrorString(e));
             return errf(err,
-                        "--device cuda: no GPU can be used here: no NVIDIA driver for CUDA %d.%d or later was found "
-                        "(CUDA: %s)",
-                        CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10, cudaGetErrorString(e));
+                        "--device cuda: no GPU can be used here: the NVIDIA driver is for CUDA %d.%d, and this "
+                        "build needs CUDA %d.%d or later (CUDA: %s)",
+                        drv / 1000, drv % 1000 / 10, CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10,
+                        cudaGetErrorString(e));
+        }
         return errf(err, "--device cuda: the GPU cannot be used (CUDA: %s)", cudaGetErrorString(e));
     }
     int dev = 0;

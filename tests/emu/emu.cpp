@@ -103,6 +103,11 @@ cudaError_t cudaGetDeviceCount(int *n) {
     return cudaSuccess;
 }
 
+cudaError_t cudaDriverGetVersion(int *v) {
+    *v = CUDART_VERSION;
+    return cudaSuccess;
+}
+
 cudaError_t cudaGetDevice(int *d) {
     *d = 0;
     return cudaSuccess;
