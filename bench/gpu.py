@@ -28,6 +28,7 @@ usage: bench/gpu.py [--bundle FILE] [--epochs N] [--budget S] [--no-checks] [--n
        bench/gpu.py --make-bundle FILE
 """
 import argparse
+import ctypes
 import glob
 import json
 import os
@@ -97,6 +98,19 @@ def numpy_python():
         if py and subprocess.run([py, "-c", "import numpy"], capture_output=True).returncode == 0:
             return py
     return sys.executable
+
+
+def driver_dirs():
+    """Folders holding the driver's libcuda.so.1 where the loader would not look by itself: the
+    container toolkit's /usr/local/nvidia/lib64 (found through LD_LIBRARY_PATH where the machine sets
+    it; this adds it where a command's environment lost it). Without libcuda every CUDA row fails
+    with 'no NVIDIA driver was found'."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return []
+    except OSError:
+        return [d for d in ("/usr/local/nvidia/lib64", "/usr/local/nvidia/lib", "/usr/lib64/nvidia")
+                if os.path.exists(os.path.join(d, "libcuda.so.1"))]
 
 
 def cublas_dirs():
@@ -313,7 +327,8 @@ def main():
                 t.extractall(where)
         bins = {p: os.path.join(where, "bin", os.path.basename(p)) for p in PROGRAMS}
         libpath = [os.path.join(where, "lib")] + cublas_dirs()
-        env["LD_LIBRARY_PATH"] = ":".join(libpath + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else []))
+        env["LD_LIBRARY_PATH"] = ":".join(libpath + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else [])
+                                          + driver_dirs())
         env["MNIST_DATA"] = os.path.join(where, "data")
         r.say(f"bundle {a.bundle} in {where}; library path {env['LD_LIBRARY_PATH']}")
     else:
