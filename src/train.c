@@ -92,8 +92,9 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
         return errf(err, "schedule %d is not constant, cosine or step", (int)o->schedule);
     if ((unsigned)o->device > MNIST_CUDA) return errf(err, "device %d is not cpu or cuda", (int)o->device);
     /* the steps compute in float: a rate past FLT_MAX would be infinite there, one below FLT_MIN 0 or
-     * subnormal (--lr 1e-310 trained nothing), and a momentum, beta or dropout within 2^-25 of 1 is 1
-     * (--dropout 0.99999999 dropped every hidden output; --momentum 0.999999999 never decayed) */
+     * subnormal (--lr 1e-310 trained nothing; Adam's eps 1e-50 made 0 / 0 of a gradient of 0), and a
+     * momentum, beta or dropout within 2^-25 of 1 is 1 (--dropout 0.99999999 dropped every hidden
+     * output; --momentum 0.999999999 never decayed) */
     if (!(o->lr > 0.0 && o->lr <= FLT_MAX)) return errf(err, "learning rate must be positive and finite, not %g", o->lr);
     if (o->lr < FLT_MIN)
         return errf(err, "learning rate %g is below float32's smallest normal number %g, which the steps compute in",
@@ -105,6 +106,9 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     if ((float)o->beta1 == 1.0f || (float)o->beta2 == 1.0f)
         return errf(err, "Adam's betas %.9g, %.9g: one is 1 in float32%s", o->beta1, o->beta2, below_one);
     if (!(o->eps > 0.0)) return errf(err, "Adam's eps must be positive, not %g", o->eps);
+    if (o->eps < FLT_MIN) /* 0 there: a weight whose gradient is 0 got 0 / 0, NaN */
+        return errf(err, "Adam's eps %g is below float32's smallest normal number %g, which the steps compute in",
+                    o->eps, (double)FLT_MIN);
     if (!(o->weight_decay >= 0.0 && o->weight_decay * o->lr < 1.0))
         return errf(err, "weight decay %g times the learning rate must be in [0, 1)", o->weight_decay);
     if (!(o->dropout >= 0.0 && o->dropout < 1.0)) return errf(err, "dropout %g is outside [0, 1)", o->dropout);

@@ -316,8 +316,8 @@ static void test_refused(void) {
     struct {
         const char *what, *needle;
         mnist_train_opts o;
-    } bad[8];
-    for (int i = 0; i < 8; i++) bad[i].o = mnist_train_defaults(), bad[i].o.batch = BATCH, bad[i].o.epochs = 1;
+    } bad[9];
+    for (int i = 0; i < 9; i++) bad[i].o = mnist_train_defaults(), bad[i].o.batch = BATCH, bad[i].o.epochs = 1;
     bad[0].what = "optimizer 7", bad[0].needle = "optimizer 7", bad[0].o.optimizer = (mnist_optimizer)7;
     bad[1].what = "schedule 9", bad[1].needle = "schedule 9", bad[1].o.schedule = (mnist_schedule)9;
     bad[2].what = "device 5", bad[2].needle = "device 5", bad[2].o.device = (mnist_device)5;
@@ -332,7 +332,11 @@ static void test_refused(void) {
     bad[6].o.optimizer = MNIST_MOMENTUM, bad[6].o.momentum = 0.999999999;
     bad[7].what = "Adam's beta2 0.99999999", bad[7].needle = "one is 1 in float32";
     bad[7].o.optimizer = MNIST_ADAM, bad[7].o.beta2 = 0.99999999;
-    for (int i = 0; i < 8; i++) {
+    /* Adam's eps is 0 in float32 below its smallest subnormal: a weight whose gradient is 0 (a ReLU
+     * unit off for the batch) got 0 / 0, NaN */
+    bad[8].what = "Adam's eps 1e-50", bad[8].needle = "Adam's eps 1e-50 is below float32's smallest normal";
+    bad[8].o.optimizer = MNIST_ADAM, bad[8].o.eps = 1e-50;
+    for (int i = 0; i < 9; i++) {
         err.msg[0] = '\0';
         check(mnist_train(&m, &data, &bad[i].o, NULL, NULL, &err) == -1 && strstr(err.msg, bad[i].needle),
               "%s is refused: \"%s\"", bad[i].what, err.msg);
