@@ -420,6 +420,11 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
     int found = mnist_data_file(path, sizeof path, dir, f, err);
     if (found <= 0) return found;
     for (;;) {
+        /* a folder, a FIFO or a device under the name is never replaced (nor, a raw one, removed): said
+         * before any download, where it was said to be "replaced", downloaded, then refused */
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+            return errf(err, "%s: exists and is not a regular file; not replacing it", path);
         int unreadable = sha256_file_limited(path, hex, MAX_CONTENT, o->cancel, &e);
         if (unreadable && cancelled(o)) return errf(err, "%s: verification interrupted", path);
         if (!unreadable && strcmp(hex, f->sha256) == 0) {

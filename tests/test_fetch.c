@@ -391,6 +391,29 @@ static void test_fetch_file_mirrors(void) {
           "a file:// mirror's folder under the file's name is refused, the next mirror serves: %s",
           rc ? e.msg : strstr(log.text, p) ? "ok" : log.text);
 
+    /* A data folder whose file is a folder (or a raw one a FIFO): it is never replaced, so it is
+     * refused before any download, its path named. It was said to be "replaced", downloaded, and
+     * then refused by the write ("exists and is not a regular file"); a raw FIFO was removed. */
+    char held[1024];
+    path_of(held, sizeof held, "d2k", NULL);
+    int made = mkdir(held, 0755) == 0;
+    path_of(held, sizeof held, "d2k", "tr-img.gz");
+    made = made && mkdir(held, 0755) == 0;
+    rc = fetch("d2k", (const char *[]){url1}, 1, &log, NULL, &e);
+    snprintf(p, sizeof p, "%s: exists and is not a regular file; not replacing it", held);
+    check(made && rc == -1 && !strcmp(e.msg, p) && !strstr(log.text, "Downloading") && !strstr(log.text, "replaced"),
+          "a folder under a data file's name is refused before any download: %s", rc ? e.msg : "ok");
+    path_of(held, sizeof held, "d2l", NULL);
+    made = mkdir(held, 0755) == 0;
+    path_of(held, sizeof held, "d2l", "tr-img");
+    made = made && mkfifo(held, 0644) == 0;
+    rc = fetch("d2l", (const char *[]){url1}, 1, &log, NULL, &e);
+    struct stat fst;
+    snprintf(p, sizeof p, "%s: exists and is not a regular file; not replacing it", held);
+    check(made && rc == -1 && !strcmp(e.msg, p) && !strstr(log.text, "Downloading") && stat(held, &fst) == 0 &&
+              S_ISFIFO(fst.st_mode),
+          "a raw data file that is a FIFO is refused before any download, and kept: %s", rc ? e.msg : "ok");
+
     /* A mirror with corrupt content: no file under the real name, no temporary file. */
     const char *m3[] = {url3};
     rc = fetch("d3", m3, 1, &log, NULL, &e);
