@@ -375,7 +375,14 @@ static int settle_options(train_args *a) {
                 init ? "--init lab" : "--optimizer momentum", init ? inits[a->init] : optimizers[opt]);
         return 2;
     }
+    /* the recipe's dropout (best's 0.2) has no hidden output to drop in a network without a hidden
+     * layer (--layers 784,10): left out there, where mnist_train_fits refused the run for a flag not
+     * given; a --dropout given is refused */
+    int sizes[MNIST_MAX_LAYERS + 1], nsizes;
     mnist_err err;
+    if (o->dropout > 0.0 && !given(a->argc, a->argv, "--dropout") &&
+        mnist_parse_layers(a->r.layers, sizes, &nsizes, &err) == 0 && nsizes == 2)
+        o->dropout = 0.0;
     if (mnist_device_check((mnist_device)dev, &err)) {
         fprintf(stderr, "mnist train: %s\n", err.msg);
         return 1;
