@@ -105,7 +105,8 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
         return errf(err, "Adam's betas %g, %g must be in [0, 1)", o->beta1, o->beta2);
     if ((float)o->beta1 == 1.0f || (float)o->beta2 == 1.0f)
         return errf(err, "Adam's betas %.9g, %.9g: one is 1 in float32%s", o->beta1, o->beta2, below_one);
-    if (!(o->eps > 0.0)) return errf(err, "Adam's eps must be positive, not %g", o->eps);
+    /* past FLT_MAX, infinite in float32: every step divided by it, and nothing trained */
+    if (!(o->eps > 0.0 && o->eps <= FLT_MAX)) return errf(err, "Adam's eps must be positive and finite, not %g", o->eps);
     if (o->eps < FLT_MIN) /* 0 there: a weight whose gradient is 0 got 0 / 0, NaN */
         return errf(err, "Adam's eps %g is below float32's smallest normal number %g, which the steps compute in",
                     o->eps, (double)FLT_MIN);

@@ -316,8 +316,8 @@ static void test_refused(void) {
     struct {
         const char *what, *needle;
         mnist_train_opts o;
-    } bad[9];
-    for (int i = 0; i < 9; i++) bad[i].o = mnist_train_defaults(), bad[i].o.batch = BATCH, bad[i].o.epochs = 1;
+    } bad[10];
+    for (int i = 0; i < 10; i++) bad[i].o = mnist_train_defaults(), bad[i].o.batch = BATCH, bad[i].o.epochs = 1;
     bad[0].what = "optimizer 7", bad[0].needle = "optimizer 7", bad[0].o.optimizer = (mnist_optimizer)7;
     bad[1].what = "schedule 9", bad[1].needle = "schedule 9", bad[1].o.schedule = (mnist_schedule)9;
     bad[2].what = "device 5", bad[2].needle = "device 5", bad[2].o.device = (mnist_device)5;
@@ -336,7 +336,10 @@ static void test_refused(void) {
      * unit off for the batch) got 0 / 0, NaN */
     bad[8].what = "Adam's eps 1e-50", bad[8].needle = "Adam's eps 1e-50 is below float32's smallest normal";
     bad[8].o.optimizer = MNIST_ADAM, bad[8].o.eps = 1e-50;
-    for (int i = 0; i < 9; i++) {
+    /* and infinite past FLT_MAX: every step divided by it, nothing trained */
+    bad[9].what = "Adam's eps 1e39", bad[9].needle = "Adam's eps must be positive and finite, not 1e+39";
+    bad[9].o.optimizer = MNIST_ADAM, bad[9].o.eps = 1e39;
+    for (int i = 0; i < 10; i++) {
         err.msg[0] = '\0';
         check(mnist_train(&m, &data, &bad[i].o, NULL, NULL, &err) == -1 && strstr(err.msg, bad[i].needle),
               "%s is refused: \"%s\"", bad[i].what, err.msg);
