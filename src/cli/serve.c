@@ -111,17 +111,18 @@ static struct {
 
 /* Loads libmicrohttpd's functions into mhd: 0, or 1 after the message. */
 static int load_mhd(void) {
-    static const char *const names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_quiesce_daemon", "MHD_get_daemon_info",
-                                        "MHD_get_connection_info", "MHD_lookup_connection_value",
-                                        "MHD_create_response_from_buffer", "MHD_add_response_header",
-                                        "MHD_queue_response", "MHD_destroy_response"};
+    static const char *const names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_quiesce_daemon",
+                                        "MHD_get_daemon_info", "MHD_get_connection_info",
+                                        "MHD_lookup_connection_value", "MHD_create_response_from_buffer",
+                                        "MHD_add_response_header", "MHD_queue_response", "MHD_destroy_response"};
     void **const slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.quiesce_daemon,
-                            (void **)&mhd.get_daemon_info,
-                            (void **)&mhd.get_connection_info, (void **)&mhd.lookup_connection_value,
-                            (void **)&mhd.create_response_from_buffer, (void **)&mhd.add_response_header,
-                            (void **)&mhd.queue_response, (void **)&mhd.destroy_response};
+                            (void **)&mhd.get_daemon_info, (void **)&mhd.get_connection_info,
+                            (void **)&mhd.lookup_connection_value, (void **)&mhd.create_response_from_buffer,
+                            (void **)&mhd.add_response_header, (void **)&mhd.queue_response,
+                            (void **)&mhd.destroy_response};
+    _Static_assert(sizeof names / sizeof names[0] == sizeof slots / sizeof slots[0], "a slot for each name");
     mnist_err err;
-    if (load_library(LIBMHD, names, slots, 10, &err)) {
+    if (load_library(LIBMHD, names, slots, (int)(sizeof names / sizeof names[0]), &err)) {
         fprintf(stderr, "mnist serve: %s: install libmicrohttpd12\n", err.msg);
         return 1;
     }
