@@ -474,6 +474,24 @@ static double block_centre(int b, int bs, int n) {
     return (b * bs + end) / (double)n - 1;
 }
 
+/* After a fit to paper (ink on its low side), from its residuals e[0..n): which are paper now, into
+ * use: those not far below the fit, within 3 scales and 0.02, the scale 1.4826 times the median of
+ * the residuals above it (paper's residuals scatter both ways; ink's only down). 1 when use is as it
+ * was: the next fit would be this one again. t holds n floats. */
+static int paper_reselect(const float *e, int n, char *use, float *t) {
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (e[i] > 0) t[m++] = e[i];
+    float scale = m ? 1.4826f * kth_smallest(t, m, m / 2) : 0;
+    int same = 1;
+    for (int i = 0; i < n; i++) {
+        char now = e[i] > -3 * scale - 0.02f;
+        same &= now == use[i];
+        use[i] = now;
+    }
+    return same;
+}
+
 /* The paper's model from the blocks' levels g (gh, gw): the quadratic, fitted first to the brighter
  * half of the blocks, then again to those not far below the fit until they settle (6 fits at
  * most); what the blocks keep beyond it, closed. */
@@ -493,22 +511,13 @@ static void paper_fit(paper *pp, const float *g) {
     memset(e, 0, (size_t)ng * sizeof(float));
     for (int it = 0; it < 6; it++) {
         if (fit_quadratic(g, use, gw, gh, u, v, c)) break; /* no block left: keep the last fit */
-        int m = 0; /* paper's residuals scatter both ways; ink's only down: the scale from those above */
         for (int by = 0; by < gh; by++)
             for (int bx = 0; bx < gw; bx++) {
                 int b = by * gw + bx;
                 double f = c[0] + u[bx] * (c[1] + u[bx] * c[3] + v[by] * c[4]) + v[by] * (c[2] + v[by] * c[5]);
                 e[b] = (float)(g[b] - f);
-                if (e[b] > 0) absr[m++] = e[b];
             }
-        float scale = m ? 1.4826f * select_kth(absr, m, m / 2) : 0;
-        int same = 1;
-        for (int b = 0; b < ng; b++) {
-            char now = e[b] > -3 * scale - 0.02f;
-            same &= now == use[b];
-            use[b] = now;
-        }
-        if (same) break; /* the next fit would be this one again */
+        if (paper_reselect(e, ng, use, absr)) break;
     }
     /* the closing: dips up to 4 blocks across are filled from around them */
     closing(e, gw, gh);
@@ -1331,6 +1340,7 @@ static int edge_crossings(const float *v, int n, long along, const float *bg, fl
 static void edge_trend(const float *v, int n, long along, int light, float *t, float *tr) {
     float sg = light ? -1.0f : 1.0f; /* sg v: paper high, ink below it */
     char use[WORK_MAX];
+    float e[WORK_MAX]; /* sg (v - the line): the residuals */
     for (int i = 0; i < n; i++) t[i] = sg * v[i * along];
     float med = kth_smallest(t, n, n / 2);
     for (int i = 0; i < n; i++) use[i] = t[i] >= med, tr[i] = sg * med;
@@ -1344,20 +1354,11 @@ static void edge_trend(const float *v, int n, long along, int light, float *t, f
         double det = s0 * s2 - s1 * s1;
         if (s0 < 2 || !(det > 1e-9 * s0 * s2)) break; /* a point or two: keep the last line */
         double c0 = (s2 * sv - s1 * sxv) / det, c1 = (s0 * sxv - s1 * sv) / det;
-        int m = 0; /* paper's residuals scatter both ways; ink's only one: the scale from the paper's side */
         for (int i = 0; i < n; i++) {
             tr[i] = (float)(c0 + c1 * (i - 0.5 * (n - 1)));
-            float e = sg * (v[i * along] - tr[i]);
-            if (e > 0) t[m++] = e;
+            e[i] = sg * (v[i * along] - tr[i]);
         }
-        float scale = m ? 1.4826f * kth_smallest(t, m, m / 2) : 0;
-        int same = 1;
-        for (int i = 0; i < n; i++) {
-            char now = sg * (v[i * along] - tr[i]) > -3 * scale - 0.02f;
-            same &= now == use[i];
-            use[i] = now;
-        }
-        if (same) break; /* the next fit would be this one again */
+        if (paper_reselect(e, n, use, t)) break;
     }
 }
 
