@@ -19,10 +19,6 @@ typedef struct {
     uint8_t *data;     /* n * rows * cols bytes */
 } idx_file;
 
-static uint32_t be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* What a file that is not the dataset's may be, and what to do: a subset or other IDX data of the
  * user's own (which --no-verify reads), or a damaged download. */
 static const char not_the_file[] = "your own IDX data, a subset: --no-verify reads it as it is; else damaged or not "

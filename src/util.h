@@ -88,6 +88,11 @@ int utf8_length(const unsigned char *p, size_t n);
  * and *cut = 1, f left inside it; else *cut = 0. */
 ssize_t read_line(FILE *f, char **line, size_t *size, size_t cap, int *cut);
 
+/* The big-endian 32-bit number at p (IDX headers, PNG chunks). */
+static inline uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* Monotonic clock in seconds. */
 double now_seconds(void);
 
