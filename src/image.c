@@ -55,10 +55,9 @@ static const char *unsupported(const uint8_t *b, size_t n) {
     return NULL;
 }
 
-/* The numbers of image headers: little-endian (BMP, GIF) and big-endian (PNG) */
+/* The numbers of image headers: little-endian (BMP, GIF); PNG's are big-endian (be32, util.h) */
 static uint32_t le16(const uint8_t *b) { return (uint32_t)b[0] | (uint32_t)b[1] << 8; }
 static uint32_t le32(const uint8_t *b) { return le16(b) | le16(b + 2) << 16; }
-static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
 
 /* A binary PGM or PPM (P5, P6): its width, height and maximum value into v, read as stb_image reads
  * them (white space and # comments before each, then its digits), and *end the byte after the one
@@ -422,41 +421,49 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
  * unchecked: a pixel past them was leftover stack memory (a 28x28 PNG of 2 colours whose pixels
  * are 0 to 255: 1092 reads of uninitialised memory under valgrind, another input on each run).
  * The chunks are walked as stb_image walks them, by their lengths; one cut short is left to it. */
-static int png_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    *out = NULL;
-    if (n < 8 || memcmp(b, sig, 8)) return 0;
-    size_t more = 0;
-    for (size_t at = 8; n - at >= 12;) {
-        uint32_t len = be32(b + at);
-        if (len > n - at - 12) break;
-        if (!memcmp(b + at + 4, "PLTE", 4) && len < 768 && len % 3 == 0) more += 768 - len;
-        at += 12 + (size_t)len;
-    }
-    if (!more) return 0;
-    uint8_t *c = malloc(n + more);
-    if (!c) return -1;
+/* The chunks of a PNG (past its signature) walked as stb_image walks them, by their lengths, one cut
+ * short and what follows left as they are; each PLTE chunk of fewer than 256 colours written out
+ * with 256, the rest as they are, into c (NULL: counted only). The copy's length. */
+static size_t png_fill_palettes(const uint8_t *b, size_t n, uint8_t *c) {
     size_t at = 8, k = 8;
-    memcpy(c, b, 8);
+    if (c) memcpy(c, b, 8);
     while (n - at >= 12) {
         uint32_t len = be32(b + at);
         if (len > n - at - 12) break;
-        if (!memcmp(b + at + 4, "PLTE", 4) && len < 768 && len % 3 == 0) {
+        int fill = !memcmp(b + at + 4, "PLTE", 4) && len < 768 && len % 3 == 0;
+        if (c && fill) {
             static const uint8_t head[8] = {0, 0, 3, 0, 'P', 'L', 'T', 'E'}; /* 768 bytes */
             memcpy(c + k, head, 8);
             memcpy(c + k + 8, b + at + 8, len);
             for (uint32_t i = len / 3; i < 256; i++) memset(c + k + 8 + 3 * i, (int)i, 3);
             uLong crc = crc32(crc32(0L, Z_NULL, 0), c + k + 4, 4 + 768);
             for (int j = 0; j < 4; j++) c[k + 8 + 768 + j] = (uint8_t)(crc >> (24 - 8 * j));
-            k += 12 + 768;
-        } else {
+        } else if (c) {
             memcpy(c + k, b + at, 12 + (size_t)len);
-            k += 12 + (size_t)len;
         }
+        k += 12 + (fill ? 768 : (size_t)len);
         at += 12 + (size_t)len;
     }
-    memcpy(c + k, b + at, n - at); /* what follows the last whole chunk, as it is */
-    *out = c, *out_len = k + (n - at);
+    if (c) memcpy(c + k, b + at, n - at); /* what follows the last whole chunk, as it is */
+    return k + (n - at);
+}
+
+/* A PNG's palettes (PLTE chunks) of fewer than 256 colours, the colours it lacks filled in gray as
+ * Pillow has them (colour i: i, i, i; the lab's load_image reads the same): *out a copy of the file
+ * so (malloc'd), or NULL when there is none to fill; -1 when out of memory. stb_image 2.27 keeps
+ * the palette in a 1024-byte array on its stack, fills the file's colours only and looks pixels up
+ * unchecked: a pixel past them was leftover stack memory (a 28x28 PNG of 2 colours whose pixels
+ * are 0 to 255: 1092 reads of uninitialised memory under valgrind, another input on each run). */
+static int png_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    *out = NULL;
+    if (n < 8 || memcmp(b, sig, 8)) return 0;
+    size_t size = png_fill_palettes(b, n, NULL);
+    if (size == n) return 0; /* none to fill: a palette only grows */
+    uint8_t *c = malloc(size);
+    if (!c) return -1;
+    png_fill_palettes(b, n, c);
+    *out = c, *out_len = size;
     return 0;
 }
 
