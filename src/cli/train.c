@@ -391,16 +391,12 @@ static int settle_options(train_args *a) {
     o->optimizer = (mnist_optimizer)opt;
     o->schedule = (mnist_schedule)sched;
     if (a->no_eval_train) o->eval_train = 0;
-    /* a resumed run's --threads is the command's own (resume_model keeps it): checked now as well
-     * (the rest of its recipe is the checkpoint's), a usage error, not once the data are loaded,
-     * where it read as a fault of the checkpoint */
+    /* the options checked before the data are loaded, a usage error; a resumed run's only for its
+     * --threads, the command's own (resume_model keeps it; the rest of its recipe is the
+     * checkpoint's): a bad one read as a fault of the checkpoint once the data were loaded */
     mnist_train_opts threads_only = mnist_train_defaults();
     threads_only.threads = o->threads;
-    if (a->resume && mnist_train_check(&threads_only, -1, &err)) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
-        return 2;
-    }
-    if (!a->resume && mnist_train_check(o, -1, &err)) {
+    if (mnist_train_check(a->resume ? &threads_only : o, -1, &err)) {
         fprintf(stderr, "mnist train: %s\n", err.msg);
         return 2;
     }
