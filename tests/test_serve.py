@@ -137,15 +137,7 @@ def stream(server, path, pieces, headers, chunked=False):
                 s.sendall(b"0\r\n\r\n")
     except OSError:
         pass  # the server stopped reading; its answer may be waiting
-    reply = b""
-    try:
-        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < length(reply):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-    except OSError:
-        pass
+    reply = read_reply(s)
     s.close()
     if not reply.startswith(b"HTTP/1.1 ") or b"\r\n\r\n" not in reply:
         return 0, {}, None
@@ -156,6 +148,20 @@ def stream(server, path, pieces, headers, chunked=False):
         return int(lines[0].split()[1]), h, json.loads(body)
     except ValueError:
         return int(lines[0].split()[1]), h, None
+
+
+def read_reply(s):
+    """The bytes of one answer on the socket s, read to its Content-Length, or until the server closes."""
+    reply = b""
+    try:
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < length(reply):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:
+        pass
+    return reply
 
 
 def length(reply):
@@ -546,16 +552,11 @@ def test_stop_answers(model, png):
         refused = False
     except OSError:
         refused = True
-    reply = b""
     try:
         done.sendall(body[len(body) // 2:])
-        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < length(reply):
-            chunk = done.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
     except OSError as e:
         print(f"  the upload under way: {type(e).__name__}: {e}")
+    reply = read_reply(done)
     done.close()
     t = time.time()
     rc, sent = None, 10
