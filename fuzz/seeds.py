@@ -74,6 +74,11 @@ six = b'{"__metadata__":{"format":"mnist-checkpoint","train":"{}"},' + json.dump
      (("layers.0.kernel", [2, 3], [0, 24]), ("layers.0.bias", [3], [24, 36]))})[1:-1].encode() + b"".join(
     b',"train.%c":{"dtype":"U8","shape":[1],"data_offsets":[%d,%d]}' % (c, 36 + i, 37 + i) for i, c in enumerate(b"abcdef")) + b"}"
 put("safetensors", "regression-six-extras", struct.pack("<Q", len(six)) + six + bytes(42))
+# whole numbers written otherwise, 4.0 and 3e0: cJSON reads them as 4 and 3; refused, as the reference reader does
+st = safetensors(one)
+n = struct.unpack("<Q", st[:8])[0]
+h = st[8:8 + n].replace(b'"shape":[4,3]', b'"shape":[4.0,3e0]', 1)
+put("safetensors", "whole-number-forms", struct.pack("<Q", len(h)) + h + st[8 + n:])
 
 
 def images():

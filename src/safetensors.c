@@ -198,6 +198,45 @@ static int json_uint(const cJSON *v, uint64_t *out) {
     return 0;
 }
 
+/* The next number outside strings in the header text [*p, end): its literal is [start, *p). */
+static const char *next_number(const char **p, const char *end) {
+    const char *s = *p, *t;
+    for (int in = 0; s < end; s++)
+        if (in && *s == '\\') s++;
+        else if (*s == '"') in = !in;
+        else if (!in && (*s == '-' || (*s >= '0' && *s <= '9'))) break;
+    for (t = s; t < end && ((*t >= '0' && *t <= '9') || *t == '-' || *t == '+' || *t == '.' || *t == 'e' || *t == 'E'); t++) {}
+    *p = t;
+    return s;
+}
+
+/* The numbers of shape and data_offsets are written as whole numbers: digits alone, no sign, point,
+ * exponent or leading zero, as the reference reader (serde_json into usize) wants; cJSON keeps only
+ * a double, 2 for 2.0, 2e0 and 2E0, 0 for -0. Its nodes come in the text's order, so the values
+ * from v on (at depth 1: the header's entries) are walked in that order, each number taking the
+ * next literal of the text at *p. tensor and field: the entry and its shape or data_offsets array
+ * that the values are in, or NULL. */
+static int check_literals(const cJSON *v, int depth, const char *tensor, const char *field, const char **p,
+                          const char *end, const char *path, mnist_err *err) {
+    for (; v; v = v->next) {
+        if (cJSON_IsNumber(v)) {
+            const char *s = next_number(p, end);
+            int n = (int)(*p - s), digits = n > 0 && (n == 1 || s[0] != '0');
+            for (int i = 0; i < n; i++) digits &= s[i] >= '0' && s[i] <= '9';
+            char nb[64];
+            if (depth == 3 && field && !digits)
+                return errf(err, "%s: tensor \"%s\": %s holds %.*s: a whole number >= 0 is written in digits alone "
+                            "(no sign, point, exponent or leading zero)", path, shown(tensor, nb, sizeof nb), field,
+                            n < 24 ? n : 24, s);
+        }
+        const char *t = depth == 1 && cJSON_IsObject(v) && strcmp(v->string, "__metadata__") ? v->string : tensor;
+        const char *f = depth == 2 && tensor && cJSON_IsArray(v) &&
+                        (!strcmp(v->string, "shape") || !strcmp(v->string, "data_offsets")) ? v->string : NULL;
+        if (check_literals(v->child, depth + 1, t, f, p, end, path, err)) return -1;
+    }
+    return 0;
+}
+
 /* Fill e from the header entry it (the reference reader's per-tensor checks). */
 static int parse_entry(const cJSON *it, entry *e, const char *path, mnist_err *err) {
     char nb[64];
@@ -391,6 +430,8 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
             return errf(err, "%s: header has bytes after its JSON (at byte %zu)", path, (size_t)(p - buf));
     if (!cJSON_IsObject(root)) return errf(err, "%s: header is not a JSON object", path);
+    const char *lit = buf;
+    if (check_literals(root->child, 1, NULL, NULL, &lit, buf + hlen, path, err)) return -1;
 
     const cJSON *meta = NULL, *meta_seen = NULL;
     int n = 0;

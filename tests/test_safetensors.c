@@ -309,6 +309,34 @@ static void test_malformed(void) {
                 "whole number");
     expect_fail("a negative offset", "{" K0("[-24,0]") "," B0("[0,12]") "}", 12, "data_offsets");
     expect_fail("a fractional offset", "{" K0("[0,24.5]") "," B0("[24.5,36.5]") "}", 36, "data_offsets");
+    /* whole numbers not written as such: cJSON reads each as a double, 2 or 0; the reference reader
+     * (serde_json into usize) refuses them; so does a leading zero, which JSON does not allow */
+    static const char *const kforms[] = {"2.0", "2e0", "2E0", "2.0e0", "02", "20e-1"}, *const oforms[] = {"-0", "0.0", "0e5"};
+    char json[512], label[64];
+    for (size_t i = 0; i < sizeof kforms / sizeof kforms[0]; i++) {
+        snprintf(json, sizeof json, "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[%s,3],\"data_offsets\":[0,24]},"
+                 B0("[24,36]") "}", kforms[i]);
+        snprintf(label, sizeof label, "a dimension written %s", kforms[i]);
+        char want[128];
+        snprintf(want, sizeof want, "tensor \"layers.0.kernel\": shape holds %s: a whole number >= 0 is written in digits alone",
+                 kforms[i]);
+        expect_fail(label, json, 36, want);
+    }
+    for (size_t i = 0; i < sizeof oforms / sizeof oforms[0]; i++) {
+        snprintf(json, sizeof json, "{" K0("[%s,24]") "," B0("[24,36]") "}", oforms[i]);
+        snprintf(label, sizeof label, "an offset written %s", oforms[i]);
+        char want[128];
+        snprintf(want, sizeof want, "tensor \"layers.0.kernel\": data_offsets holds %s: a whole number", oforms[i]);
+        expect_fail(label, json, 36, want);
+    }
+    expect_fail("a bias offset written 36.0", "{" K0("[0,24]") "," B0("[24,36.0]") "}", 36,
+                "tensor \"layers.0.bias\": data_offsets holds 36.0");
+    /* numbers elsewhere are not the reader's: a field of its own and strings that look like numbers */
+    put_st(path, "{\"__metadata__\":{\"note\":\"[2.0, -0]\"},\"layers.0.kernel\":{\"note\":[1.5,-0,{\"x\":2e0}],"
+           "\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"more\":-1e-3}," B0("[24,36]") "}", 36);
+    rc = mnist_model_load(&m, path, &err);
+    if (check(rc == 0, "numbers of other forms in a field of its own and in strings are not refused: %s", why(rc, &err)))
+        mnist_model_free(&m);
 
     expect_fail("no tensors", "{}", 0, "no tensors");
     expect_fail("a wrong name", "{\"layer.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B0("[24,36]") "}",
