@@ -352,6 +352,8 @@ typedef struct mnist_epoch_stats_ {
 /* Where a run stands between two steps: with the model, all it takes to resume it bit for bit. */
 typedef struct {
     int epoch, step;      /* the next step to take: epoch (from 0) and step within it */
+    int examples;         /* the training set's examples (validation included) the run's batch order is of; 0 in a
+                           * checkpoint of an earlier version, which does not say */
     uint64_t steps_done;  /* optimizer steps taken in the whole run */
     double loss_sum;      /* sum of this epoch's batch losses so far */
     mnist_rng order;      /* the batch-order RNG as it was before this epoch's permutation */
@@ -361,10 +363,10 @@ typedef struct {
 
 /* Free st's optimizer state and zero it. */
 void mnist_run_state_free(mnist_run_state *st);
-/* st = a new run of m with o at its start, as mnist_train begins one (the optimizer state zero,
- * the batch order seeded): saved as a checkpoint, it resumes as that run would go. 0, or -1 with
- * err (out of memory); mnist_run_state_free releases it. */
-int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o, mnist_err *err);
+/* st = a new run of m with o on n training examples at its start, as mnist_train begins one (the
+ * optimizer state zero, the batch order seeded): saved as a checkpoint, it resumes as that run
+ * would go. 0, or -1 with err (out of memory); mnist_run_state_free releases it. */
+int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o, int n, mnist_err *err);
 
 /* The caller's view of a run in progress: every member may be NULL. */
 typedef struct {
@@ -386,7 +388,8 @@ int mnist_train_finished(const mnist_train_opts *o, const mnist_run_state *resum
 /* What mnist_train checks before it trains: m fits d's training and test sets (mnist_model_fits);
  * then, unless the run is finished, o fits d's training examples (mnist_train_check), dropout has
  * a hidden layer of m to drop, and resume (when non-NULL) fits them too: optimizer state of o's
- * size for m, a position within an epoch's steps (its messages begin "the checkpoint"). 0, or -1
+ * size for m, d's count of training examples (when it says one), a position within an epoch's
+ * steps (its messages begin "the checkpoint"). 0, or -1
  * with a message. */
 int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
                      const mnist_run_state *resume, mnist_err *err);

@@ -30,6 +30,7 @@ static char *state_json(const mnist_train_opts *o, const mnist_run_state *st) {
     snprintf(steps, sizeof steps, "%llu", (unsigned long long)st->steps_done);
     int ok = root && opt && rng && cJSON_AddNumberToObject(root, "version", VERSION) &&
              cJSON_AddNumberToObject(root, "epoch", st->epoch) && cJSON_AddNumberToObject(root, "step", st->step) &&
+             (!st->examples || cJSON_AddNumberToObject(root, "examples", st->examples)) &&
              cJSON_AddStringToObject(root, "steps_done", steps) && add_hex(root, "loss_sum", st->loss_sum) &&
              cJSON_AddNumberToObject(rng, "pos", st->order.pos) &&
              cJSON_AddNumberToObject(rng, "has_gauss", st->order.has_gauss) && add_hex(rng, "gauss", st->order.gauss) &&
@@ -122,6 +123,9 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
     else if (get_int(root, "version", 0, 1000, &ver) || ver != VERSION) bad = "version";
     else if (get_int(root, "epoch", 0, 1 << 30, &v) || (st->epoch = (int)v, 0)) bad = "epoch";
     else if (get_int(root, "step", 0, 1 << 30, &v) || (st->step = (int)v, 0)) bad = "step";
+    else if (cJSON_GetObjectItemCaseSensitive(root, "examples") && /* absent in earlier versions' */
+             (get_int(root, "examples", 1, 1 << 30, &v) || (st->examples = (int)v, 0)))
+        bad = "examples";
     else if (!cJSON_IsString(steps) || get_u64(steps->valuestring, &st->steps_done)) bad = "steps_done";
     else if (get_hex(root, "loss_sum", &st->loss_sum)) bad = "loss_sum";
     else if (get_int(rng, "pos", 0, MNIST_RNG_WORDS, &v) || (st->order.pos = (int)v, 0)) bad = "rng.pos";

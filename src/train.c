@@ -69,8 +69,8 @@ static size_t state_floats(const mnist_train_opts *o, const mnist_model *m) {
     return (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
 }
 
-int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o, mnist_err *err) {
-    *st = (mnist_run_state){.nstate = state_floats(o, m)};
+int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o, int n, mnist_err *err) {
+    *st = (mnist_run_state){.examples = n, .nstate = state_floats(o, m)};
     mnist_rng_seed(&st->order, o->seed);
     if (st->nstate && !(st->state = calloc(st->nstate, sizeof(float))))
         return errf(err, "out of memory for %zu floats of optimizer state", st->nstate);
@@ -122,7 +122,7 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
 }
 
 /* Whether resume fits a run of o on m with n training examples (o checked): its optimizer state
- * is o's for m, and its position is within an epoch's steps. */
+ * is o's for m, its batch order is of n examples, and its position is within an epoch's steps. */
 static int resume_fits(const mnist_model *m, const mnist_train_opts *o, int n, const mnist_run_state *resume,
                        mnist_err *err) {
     size_t nstate = state_floats(o, m);
@@ -130,6 +130,12 @@ static int resume_fits(const mnist_model *m, const mnist_train_opts *o, int n, c
     if (resume->nstate != nstate)
         return errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected", resume->nstate,
                     nstate);
+    /* the permutations are of the examples: of others, a resumed epoch would skip the steps of another
+     * order (some examples trained twice, some never), and the epochs after it would be no epochs of
+     * the run (nor its schedule's steps, when the steps per epoch differ) */
+    if (resume->examples && resume->examples != n)
+        return errf(err, "the checkpoint's run is on %d training examples and these data hold %d: its batch order "
+                    "and position are those of its own data", resume->examples, n);
     if (resume->step < 0 || resume->step > nb || resume->epoch < 0)
         return errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch",
                     resume->epoch, resume->step, nb);
@@ -202,7 +208,7 @@ static int run_open(run *r, mnist_model *m, const mnist_data *d, const mnist_tra
     split_validation(&d->train, o->validation, &r->train, &r->valid);
     r->nb = steps_per_epoch(o, d->train.n);
     r->total = (long)r->nb * o->epochs;
-    if (mnist_run_state_start(&r->st, m, o, err)) return -1;
+    if (mnist_run_state_start(&r->st, m, o, d->train.n, err)) return -1;
     r->order = r->st.order;
     backend_opts bo = backend_options(m, o, d->train.cols);
     if (!(r->b = backend_create(o->device, m, &bo, err))) return -1;

@@ -48,6 +48,67 @@ def bar_lines(args):
     return rc, wall, [(int(a), int(b), float(r), float(l)) for a, b, r, l in bars]
 
 
+def data_folder(folder, n_train, n_test=5):
+    """Tiny IDX files of n_train training and n_test test examples in folder (for --no-verify)."""
+    os.makedirs(folder, exist_ok=True)
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+    def idx(magic, dims, body):
+        return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + bytes(body)
+    files = [idx(2051, [n_train, 28, 28], [(i * 37) % 256 for i in range(n_train * 784)]),
+             idx(2049, [n_train], [i % 10 for i in range(n_train)]),
+             idx(2051, [n_test, 28, 28], [(i * 11) % 256 for i in range(n_test * 784)]),
+             idx(2049, [n_test], [(3 * i) % 10 for i in range(n_test)])]
+    for name, b in zip(names, files):
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(b)
+
+
+def edit_train(src, dst, edit):
+    """dst = the checkpoint src with its train metadata (a dict) passed through edit."""
+    raw = open(src, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    train_meta = json.loads(header["__metadata__"]["train"])
+    edit(train_meta)
+    header["__metadata__"]["train"] = json.dumps(train_meta)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    open(dst, "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
+
+
+def test_other_data(tmp):
+    """A checkpoint resumed on data of another count of training examples is refused, naming the
+    checkpoint and both counts: its batch order (a permutation of its own examples) and position
+    would go on silently over others, the skipped steps of a stopped epoch those of another order.
+    A checkpoint of an earlier version, which does not say its count, resumes as it did."""
+    f = lambda name: os.path.join(tmp, name)  # noqa: E731
+    data_folder(f("d40"), 40)
+    data_folder(f("d41"), 41)  # 4 steps of 10 an epoch, as d40: only the permutations differ
+    d40, d41 = ["--data", f("d40"), "--no-verify"], ["--data", f("d41"), "--no-verify"]
+    base = ["--layers", "784,16,10", "--batch", "10", "--threads", "1", "--no-train-eval", "--seed", "3"]
+    p = subprocess.run([MNIST, "train", *d40, *base, "--epochs", "1", "--checkpoint", f("d40.ck")],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, "a run of 1 epoch on 40 examples writes its checkpoint" + ("" if p.returncode == 0 else
+                                                                                         ": " + p.stderr))
+    shutil.copy(f("d40.ck"), f("kept.ck"))
+    p = subprocess.run([MNIST, "train", *d41, "--resume", f("d40.ck"), "--epochs", "2"], capture_output=True, text=True)
+    err = p.stderr.strip()
+    check(p.returncode == 1 and "\n" not in err and err.startswith("mnist train: " + f("d40.ck") + ": ") and
+          "40 training examples" in err and "hold 41" in err and same(f("d40.ck"), f("kept.ck")),
+          f"resumed on 41 training examples, a checkpoint of 40 is refused in one line, and kept: {err}")
+    p = subprocess.run([MNIST, "train", *d40, "--resume", f("d40.ck"), "--epochs", "2"], capture_output=True, text=True)
+    check(p.returncode == 0, "on its own 40 it resumes" + ("" if p.returncode == 0 else ": " + p.stderr))
+    edit_train(f("kept.ck"), f("old.ck"), lambda t: t.pop("examples", None))
+    p = subprocess.run([MNIST, "train", *d41, "--resume", f("old.ck"), "--epochs", "2"], capture_output=True, text=True)
+    check(p.returncode == 0, "a checkpoint of an earlier version, without its count, resumes as it did"
+          + ("" if p.returncode == 0 else ": " + p.stderr))
+    edit_train(f("kept.ck"), f("bad.ck"), lambda t: t.update(examples=40.5))
+    p = subprocess.run([MNIST, "train", *d40, "--resume", f("bad.ck"), "--epochs", "2"], capture_output=True, text=True)
+    check(p.returncode == 1 and "checkpoint field examples is missing or malformed" in p.stderr,
+          f"a count that is no whole number is refused: {p.stderr.strip()}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-resume-")
     f = lambda name: os.path.join(tmp, name)  # noqa: E731
@@ -139,6 +200,7 @@ def main():
     check(p.returncode == 0 and '"accuracy"' in p.stdout, "a checkpoint also loads as a model (mnist eval)")
     p = subprocess.run([MNIST, "train", "--resume", f("two.st")], capture_output=True, text=True)
     check(p.returncode == 1 and "not a checkpoint" in p.stderr, f"a model file is not a checkpoint: {p.stderr.strip()}")
+    test_other_data(tmp)
     subprocess.run(["rm", "-rf", tmp])
     return status()
 

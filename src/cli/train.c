@@ -748,11 +748,11 @@ static int trim_log(const char *path, int next) {
  * written by finish; --checkpoint gets the run at its first step, which --resume FILE --epochs N
  * trains on as a run of N epochs from the start would), and one line says so, and that --plot,
  * with no epoch to draw, drew nothing (train_run draws no chart then). The status. */
-static int untrained(const train_args *a, const mnist_model *m) {
+static int untrained(const train_args *a, const mnist_model *m, const mnist_data *d) {
     if (a->checkpoint) {
         mnist_run_state st;
         mnist_err err;
-        int bad = mnist_run_state_start(&st, m, &a->o, &err) ||
+        int bad = mnist_run_state_start(&st, m, &a->o, d->train.n, &err) ||
                   mnist_checkpoint_save(a->checkpoint, m, &a->o, &st, &err);
         mnist_run_state_free(&st);
         if (bad) {
@@ -791,7 +791,7 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     clear_bar(&ui);
     int status = close_log(&ui, finish(a, m, rc, &err));
     int none = !a->resume && a->o.epochs == 0;
-    if (status == 0 && none) status = untrained(a, m);
+    if (status == 0 && none) status = untrained(a, m, d);
     /* a run stopped by Ctrl-C still draws the epochs it has, and keeps its status 130; stopped in its
      * first epoch, a new run has none to draw, as one of --epochs 0 has none (untrained says so), nor
      * one resumed with nothing to do and no --log (load_data's note says so) */
