@@ -387,10 +387,10 @@ typedef struct {
 int mnist_train_finished(const mnist_train_opts *o, const mnist_run_state *resume);
 /* What mnist_train checks before it trains: m fits d's training and test sets (mnist_model_fits);
  * then, unless the run is finished, o fits d's training examples (mnist_train_check), dropout has
- * a hidden layer of m to drop, and resume (when non-NULL) fits them too: optimizer state of o's
- * size for m, d's count of training examples (when it says one), a position within an epoch's
- * steps (its messages begin "the checkpoint"). 0, or -1
- * with a message. */
+ * a hidden layer of m to drop (unless resumed: a checkpoint of an earlier version may hold such a
+ * run, whose dropout dropped nothing), and resume (when non-NULL) fits them too: optimizer state
+ * of o's size for m, d's count of training examples (when it says one), a position within an
+ * epoch's steps (its messages begin "the checkpoint"). 0, or -1 with a message. */
 int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
                      const mnist_run_state *resume, mnist_err *err);
 /* Train m in place on d with the lab's batch order: per epoch a permutation from

@@ -153,8 +153,10 @@ int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_trai
         return -1;
     if (mnist_train_finished(o, resume)) return 0;
     if (mnist_train_check(o, d->train.n, err)) return -1;
-    /* dropout zeroes hidden outputs: with none it would do nothing, said as an idle flag is */
-    if (o->dropout > 0.0 && m->nlayers < 2)
+    /* dropout zeroes hidden outputs: with none it would do nothing, said as an idle flag is; but a
+     * checkpoint of an earlier version may hold such a run, which trained as without it (the
+     * backends drop the inputs of layers 1.., and the masks draw from no RNG): it resumes so */
+    if (o->dropout > 0.0 && m->nlayers < 2 && !resume)
         return errf(err, "dropout %g drops hidden outputs, and the network %d-%d has no hidden layer", o->dropout,
                     m->sizes[0], m->sizes[1]);
     return resume ? resume_fits(m, o, d->train.n, resume, err) : 0;

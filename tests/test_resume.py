@@ -109,6 +109,35 @@ def test_other_data(tmp):
           f"a count that is no whole number is refused: {p.stderr.strip()}")
 
 
+def test_linear_dropout(tmp):
+    """Earlier versions trained --dropout on a network without a hidden layer (--layers 784,10), where
+    it drops nothing; now refused for a new run, such a checkpoint still resumes, with one note, and
+    ends bit-identical to the same checkpoint without the dropout."""
+    f = lambda name: os.path.join(tmp, name)  # noqa: E731
+    data_folder(f("lin"), 40)
+    d = ["--data", f("lin"), "--no-verify"]
+    base = ["--layers", "784,10", "--batch", "10", "--threads", "1", "--no-train-eval", "--seed", "4"]
+    p = subprocess.run([MNIST, "train", *d, *base, "--epochs", "1", "--checkpoint", f("lin.ck")], capture_output=True,
+                       text=True)
+    check(p.returncode == 0, "a run of 784-10 writes its checkpoint" + ("" if p.returncode == 0 else ": " + p.stderr))
+    edit_train(f("lin.ck"), f("lin-drop.ck"), lambda t: t["options"].update(dropout=float.hex(0.3)))
+    p = subprocess.run([MNIST, "train", *d, "--resume", f("lin.ck"), "--epochs", "3", "--save", f("lin.st")],
+                       capture_output=True, text=True)
+    q = subprocess.run([MNIST, "train", *d, *base, "--dropout", "0.3", "--resume", f("lin-drop.ck"), "--epochs", "3",
+                        "--save", f("lin-drop.st")], capture_output=True, text=True)
+    err = q.stderr.strip()
+    check(p.returncode == q.returncode == 0 and err.count("\n") == 0 and "dropout 0.3 is ignored" in err and
+          f("lin-drop.ck") in err and "784-10 has no hidden layer" in err and same(f("lin.st"), f("lin-drop.st")),
+          f"a checkpoint of 784-10 with dropout 0.3 resumes, said once, bit-identical to one without: {err}")
+    q = subprocess.run([MNIST, "train", *d, "--resume", f("lin-drop.ck"), "--epochs", "4"], capture_output=True,
+                       text=True)
+    check(q.returncode == 0 and q.stderr.count("dropout 0.3 is ignored") == 1,
+          f"and the checkpoint it wrote keeps the run's dropout, resumed again: {q.stderr.strip()}")
+    p = subprocess.run([MNIST, "train", *d, *base, "--dropout", "0.3", "--epochs", "1"], capture_output=True, text=True)
+    check(p.returncode == 2 and "no hidden layer" in p.stderr, f"a new run of 784-10 still refuses --dropout: "
+          f"{p.stderr.strip()}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-resume-")
     f = lambda name: os.path.join(tmp, name)  # noqa: E731
@@ -201,6 +230,7 @@ def main():
     p = subprocess.run([MNIST, "train", "--resume", f("two.st")], capture_output=True, text=True)
     check(p.returncode == 1 and "not a checkpoint" in p.stderr, f"a model file is not a checkpoint: {p.stderr.strip()}")
     test_other_data(tmp)
+    test_linear_dropout(tmp)
     subprocess.run(["rm", "-rf", tmp])
     return status()
 

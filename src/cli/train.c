@@ -513,6 +513,9 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
                 a->checkpoint);
         return 2;
     }
+    if (a->resume && !mnist_train_finished(&a->o, st) && a->o.dropout > 0 && m->nlayers < 2)
+        fprintf(stderr, "mnist train: note: %s: its dropout %g is ignored: the network %d-%d has no hidden layer to "
+                "drop (its run trained as without it)\n", a->resume, a->o.dropout, m->sizes[0], m->sizes[1]);
     if (a->resume && mnist_train_finished(&a->o, st)) { /* --plot draws the run from its --log, or nothing */
         /* a run past the --epochs given has trained its own count, not that (it said "its 2 epochs" of 4),
          * and one stopped part-way through an epoch the steps of it too (it said "its 2 epochs" of a
