@@ -207,6 +207,9 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err);
  * (OPENBLAS_NUM_THREADS), as a probability's 1e-7 or so. An empty model (not loaded, or freed), n < 1
  * or a NULL buffer is an error. */
 int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err);
+/* The index of the first largest of v[0..n) (n >= 1), as numpy's argmax (a NaN is never larger):
+ * the class every command and mnist_evaluate report for a row of probabilities or log-probabilities. */
+int mnist_argmax(const float *v, int n);
 
 /* ---- images (src/image.c, photo.c, page.c) ---------------------------- */
 
@@ -429,5 +432,9 @@ mnist_build mnist_build_info(void);
 int mnist_device_check(mnist_device device, mnist_err *err);
 /* mnist_predict on a device (MNIST_CPU: mnist_predict itself). */
 int mnist_predict_on(const mnist_model *m, const float *x, int n, mnist_device device, float *probs, mnist_err *err);
+/* The log-probabilities logp (n, sizes[last]) that mnist_predict_on exponentiates: the numbers
+ * mnist_evaluate takes its argmax over (two probabilities can round to one where these differ). */
+int mnist_predict_log_on(const mnist_model *m, const float *x, int n, mnist_device device, float *logp,
+                         mnist_err *err);
 
 #endif

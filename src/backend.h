@@ -57,9 +57,9 @@ struct backend {
      * host between steps (the CUDA backend uploads perm once and replays one captured graph). */
     int (*train_steps)(backend *b, const int32_t *perm, int n, int steps, const float *lr, double *losses,
                        mnist_err *err);
-    /* Optional (NULL: mnist_predict on the CPU). probs (n, classes) = the network's probabilities
-     * for inputs x (n, sizes[0]) in [0, 1], without dropout: mnist_predict on the device. */
-    int (*predict)(backend *b, const float *x, int n, float *probs, mnist_err *err);
+    /* Optional (NULL: mnist_predict on the CPU). logp (n, classes) = the network's log-probabilities
+     * for inputs x (n, sizes[0]) in [0, 1], without dropout: mnist_predict_log_on on the device. */
+    int (*predict)(backend *b, const float *x, int n, float *logp, mnist_err *err);
 };
 
 /* A CPU backend for m's shape, holding a copy of m's parameters and zeroed optimizer state. */

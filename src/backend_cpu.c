@@ -301,9 +301,7 @@ static int cpu_evaluate(backend *base, int which, mnist_eval_result *res, mnist_
         const float *lp = c->act[c->nl];
         for (int r = 0; r < n; r++) {
             const float *row = lp + (size_t)r * k;
-            int best = 0; /* the first maximum, as numpy's argmax */
-            for (int j = 1; j < k; j++)
-                if (row[j] > row[best]) best = j;
+            int best = mnist_argmax(row, k);
             res->correct += best == c->y[r];
             if (best < MNIST_CLASSES) res->confusion[c->y[r]][best]++;
         }

@@ -16,29 +16,51 @@ static int check_call(const mnist_model *m, const float *x, int n, const float *
     return 0;
 }
 
-int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err) {
-    if (check_call(m, x, n, probs, err)) return -1;
-    int nl = m->nlayers, k = m->sizes[nl];
+/* logp (n, k) = the log-probabilities of m for x, on the CPU (the call checked). */
+static int cpu_log_probs(const mnist_model *m, const float *x, int n, float *logp, mnist_err *err) {
+    int nl = m->nlayers;
     float *act[MNIST_MAX_LAYERS + 1] = {(float *)x};
     int rc = 0;
     for (int l = 1; l <= nl && rc == 0; l++)
-        if (!(act[l] = l == nl ? probs : malloc((size_t)n * m->sizes[l] * sizeof(float))))
+        if (!(act[l] = l == nl ? logp : malloc((size_t)n * m->sizes[l] * sizeof(float))))
             rc = errf(err, "out of memory for %d inputs", n);
-    if (rc == 0) {
-        cpu_forward(act, m->params, m->tensors, m->sizes, nl, n, mnist_model_activation(m));
-        for (size_t i = 0; i < (size_t)n * k; i++) probs[i] = expf(probs[i]);
-    }
+    if (rc == 0) cpu_forward(act, m->params, m->tensors, m->sizes, nl, n, mnist_model_activation(m));
     for (int l = 1; l < nl; l++) free(act[l]);
     return rc;
 }
 
-int mnist_predict_on(const mnist_model *m, const float *x, int n, mnist_device device, float *probs, mnist_err *err) {
-    if (device == MNIST_CPU) return mnist_predict(m, x, n, probs, err);
-    if (check_call(m, x, n, probs, err)) return -1;
+/* p (n, k): log-probabilities become probabilities. */
+static void exp_rows(float *p, int n, int k) {
+    for (size_t i = 0; i < (size_t)n * k; i++) p[i] = expf(p[i]);
+}
+
+int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err) {
+    if (check_call(m, x, n, probs, err) || cpu_log_probs(m, x, n, probs, err)) return -1;
+    exp_rows(probs, n, m->sizes[m->nlayers]);
+    return 0;
+}
+
+int mnist_predict_log_on(const mnist_model *m, const float *x, int n, mnist_device device, float *logp,
+                         mnist_err *err) {
+    if (check_call(m, x, n, logp, err)) return -1;
+    if (device == MNIST_CPU) return cpu_log_probs(m, x, n, logp, err);
     backend_opts bo = {.max_batch = 1, .act = mnist_model_activation(m)};
     backend *b = backend_create(device, m, &bo, err);
     if (!b) return -1;
-    int rc = b->predict ? b->predict(b, x, n, probs, err) : errf(err, "the %s backend cannot predict", b->name);
+    int rc = b->predict ? b->predict(b, x, n, logp, err) : errf(err, "the %s backend cannot predict", b->name);
     b->destroy(b);
     return rc;
+}
+
+int mnist_predict_on(const mnist_model *m, const float *x, int n, mnist_device device, float *probs, mnist_err *err) {
+    if (mnist_predict_log_on(m, x, n, device, probs, err)) return -1;
+    exp_rows(probs, n, m->sizes[m->nlayers]);
+    return 0;
+}
+
+int mnist_argmax(const float *v, int n) {
+    int best = 0;
+    for (int j = 1; j < n; j++)
+        if (v[j] > v[best]) best = j;
+    return best;
 }

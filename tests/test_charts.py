@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_numpy import as_list, forward, read_safetensors, write_idx  # noqa: E402
+from test_numpy import as_list, forward, read_safetensors, write_idx, write_safetensors  # noqa: E402
 from testlib import MNIST, ROOT, check, status  # noqa: E402
 
 
@@ -192,6 +192,28 @@ def main():
     # (the closest call's margin, printed: a near tie in float32 could go the other way)
     check(same, f"the errors picture shows the misread test images themselves, in order ({len(misread)} by numpy; "
           f"smallest top-two margin {float((top2[:, 1] - top2[:, 0]).min()):.2g})")
+    # A tie in the probabilities that the log-probabilities break: classes 0 and 1 have biases one step
+    # of float32 apart (0.3125 and the next float but one), the rest -30, every weight 0: their
+    # log-probabilities differ by one step, their probabilities round to 0.5 both. The matrix takes
+    # class 1, the larger log-probability; --errors took class 0, the first of the tied probabilities,
+    # and drew every image as misread.
+    os.makedirs(f("tie"), exist_ok=True)
+    write_idx(f("tie/train-images-idx3-ubyte"), np.zeros((2, 28, 28), np.uint8), 2051)
+    write_idx(f("tie/train-labels-idx1-ubyte"), np.ones(2, np.uint8), 2049)
+    write_idx(f("tie/t10k-images-idx3-ubyte"), np.zeros((3, 28, 28), np.uint8), 2051)
+    write_idx(f("tie/t10k-labels-idx1-ubyte"), np.ones(3, np.uint8), 2049)
+    bias = np.full(10, -30.0, np.float32)
+    bias[0], bias[1] = 0.3125, float.fromhex("0x1.400004p-2")
+    write_safetensors(f("tie.st"), {"layers.0.kernel": np.zeros((784, 10), np.float32), "layers.0.bias": bias},
+                      {"layers": "784,10", "activation": "tanh"})
+    tie = ["eval", "--data", f("tie"), "--no-verify", "--model", f("tie.st")]
+    p = subprocess.run([MNIST, *tie, "--json"], capture_output=True, text=True)
+    check(p.returncode == 0 and json.loads(p.stdout)["accuracy"] == 1,
+          "the tie: every test image read as class 1 by the matrix" + ("" if p.returncode == 0 else ": " + p.stderr))
+    p = subprocess.run([MNIST, *tie, "--errors", f("tie.png")], capture_output=True, text=True)
+    check(p.returncode == 0 and "every test image right" in p.stderr and not os.path.exists(f("tie.png")),
+          f"and --errors, over the same log-probabilities, finds none misread: {p.stderr.strip()}")
+
     # A model trained with --dataset fashion names its classes in eval and predict.
     p = subprocess.run([MNIST, "train", *data, "--dataset", "fashion", "--layers", "784,16,10", "--batch", "10",
                         "--epochs", "1", "--save", f("fashion.st")], capture_output=True, text=True)

@@ -9,8 +9,10 @@
 
 /* The first MAX_ERRORS test images the model misreads, drawn with their true and predicted
  * labels, the predictions made on the device that made the confusion matrix (a near tie could go
- * another way on the other: the picture drew the CPU's). 0 (*wrote: whether there were any to
- * draw), or 1 after saying what failed. */
+ * another way on the other: the picture drew the CPU's), over the log-probabilities, as it does
+ * (two probabilities can round to one where the log-probabilities differ: the picture took the
+ * first digit of such a tie, the matrix the larger). 0 (*wrote: whether there were any to draw),
+ * or 1 after saying what failed. */
 static int draw_errors(const char *path, const mnist_model *m, const mnist_split *s, mnist_device dev, int *wrote) {
     /* the CPU in chunks, its scratch memory small; the GPU in one pass, as predict --device cuda */
     const int CHUNK = dev == MNIST_CPU || s->n < 500 ? 500 : s->n;
@@ -26,14 +28,12 @@ static int draw_errors(const char *path, const mnist_model *m, const mnist_split
         int k = s->n - start < CHUNK ? s->n - start : CHUNK;
         for (size_t i = 0; i < (size_t)k * MNIST_PIXELS; i++)
             x[i] = (float)s->images[(size_t)start * MNIST_PIXELS + i] / 255.0f;
-        if (mnist_predict_on(m, x, k, dev, p, &err)) {
+        if (mnist_predict_log_on(m, x, k, dev, p, &err)) {
             fprintf(stderr, "mnist eval: %s\n", err.msg);
             goto done;
         }
         for (int r = 0; r < k && n < MAX_ERRORS; r++) {
-            int best = 0;
-            for (int j = 1; j < MNIST_CLASSES; j++)
-                if (p[r * MNIST_CLASSES + j] > p[r * MNIST_CLASSES + best]) best = j;
+            int best = mnist_argmax(p + (size_t)r * MNIST_CLASSES, MNIST_CLASSES);
             if (best == s->labels[start + r]) continue;
             memcpy(img + (size_t)n * MNIST_PIXELS, s->images + (size_t)(start + r) * MNIST_PIXELS, MNIST_PIXELS);
             truth[n] = s->labels[start + r];

@@ -292,9 +292,7 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
     if (bad) return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
     if (mnist_predict(&s->model, x, 1, prob, &err))
         return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s", err.msg);
-    int digit = 0;
-    for (int i = 1; i < MNIST_CLASSES; i++)
-        if (prob[i] > prob[digit]) digit = i;
+    int digit = mnist_argmax(prob, MNIST_CLASSES);
     char *out = malloc(ANSWER_CAP);
     if (!out) return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
     size_t k = (size_t)sprintf(out, "{\"digit\":%d,\"probabilities\":", digit);

@@ -565,7 +565,7 @@ static int cuda_evaluate(backend *base, int which, mnist_eval_result *res, mnist
     return 0;
 }
 
-static int cuda_predict(backend *base, const float *x, int n, float *probs, mnist_err *err) {
+static int cuda_predict(backend *base, const float *x, int n, float *logp, mnist_err *err) {
     cuda_backend *c = (cuda_backend *)base;
     if (n < 1) return errf(err, "nothing to predict (%d inputs)", n);
     int nl = c->nl, in = c->sizes[0], k = c->sizes[nl];
@@ -576,12 +576,11 @@ static int cuda_predict(backend *base, const float *x, int n, float *probs, mnis
            "uploading the inputs");
         if (forward(c, c->nl, m, 0, NULL, NULL, err)) return -1;
         CU(k_log_softmax(c->act[nl], B(c, nl - 1), m, k, c->stream), "launching log-softmax");
-        CU(cudaMemcpyAsync(probs + (size_t)start * k, c->act[nl], (size_t)m * k * sizeof(float),
+        CU(cudaMemcpyAsync(logp + (size_t)start * k, c->act[nl], (size_t)m * k * sizeof(float),
                            cudaMemcpyDeviceToHost, c->stream),
-           "reading the probabilities");
+           "reading the log-probabilities");
     }
     CU(cudaStreamSynchronize(c->stream), "predicting");
-    for (size_t i = 0; i < (size_t)n * k; i++) probs[i] = expf(probs[i]); /* as mnist_predict */
     return 0;
 }
 
