@@ -210,14 +210,33 @@ static const char *next_number(const char **p, const char *end) {
     return s;
 }
 
+/* Whether s[0..n) is a JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?: cJSON's parser
+ * also takes 01, 1., -.5 and 1.e5, which are not JSON, and which the reference reader refuses. */
+static int json_number(const char *s, int n) {
+    int i = n > 0 && s[0] == '-', d;
+    for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
+    if (i == d || (s[d] == '0' && i - d > 1)) return 0;
+    if (i < n && s[i] == '.') {
+        for (d = ++i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
+        if (i == d) return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i += i + 1 < n && (s[i + 1] == '+' || s[i + 1] == '-') ? 2 : 1;
+        for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
+        if (i == d) return 0;
+    }
+    return i == n;
+}
+
 /* The numbers of shape and data_offsets are written as whole numbers: digits alone, no sign, point,
  * exponent or leading zero, as the reference reader (serde_json into usize) wants; cJSON keeps only
- * a double, 2 for 2.0, 2e0 and 2E0, 0 for -0. Its nodes come in the text's order, so the values
- * from v on (at depth 1: the header's entries) are walked in that order, each number taking the
- * next literal of the text at *p. tensor and field: the entry and its shape or data_offsets array
- * that the values are in, or NULL. */
-static int check_literals(const cJSON *v, int depth, const char *tensor, const char *field, const char **p,
-                          const char *end, const char *path, mnist_err *err) {
+ * a double, 2 for 2.0, 2e0 and 2E0, 0 for -0. Every number is JSON's, and within a double's range
+ * (the reference reader parses every one, also those of fields it ignores: 1e400 is out of its
+ * range). cJSON's nodes come in the text's order, so the values from v on (at depth 1: the header's
+ * entries) are walked in that order, each number taking the next literal of the text buf at *p.
+ * tensor and field: the entry and its shape or data_offsets array that the values are in, or NULL. */
+static int check_literals(const cJSON *v, int depth, const char *tensor, const char *field, const char *buf,
+                          const char **p, const char *end, const char *path, mnist_err *err) {
     for (; v; v = v->next) {
         if (cJSON_IsNumber(v)) {
             const char *s = next_number(p, end);
@@ -228,11 +247,17 @@ static int check_literals(const cJSON *v, int depth, const char *tensor, const c
                 return errf(err, "%s: tensor \"%s\": %s holds %.*s: a whole number >= 0 is written in digits alone "
                             "(no sign, point, exponent or leading zero)", path, shown(tensor, nb, sizeof nb), field,
                             n < 24 ? n : 24, s);
+            if (!json_number(s, n))
+                return errf(err, "%s: header is not valid JSON (the number %.*s at byte %zu)", path, n < 24 ? n : 24, s,
+                            (size_t)(s - buf));
+            if (!isfinite(v->valuedouble))
+                return errf(err, "%s: header holds the number %.*s at byte %zu, beyond a double's range", path,
+                            n < 24 ? n : 24, s, (size_t)(s - buf));
         }
         const char *t = depth == 1 && cJSON_IsObject(v) && strcmp(v->string, "__metadata__") ? v->string : tensor;
         const char *f = depth == 2 && tensor && cJSON_IsArray(v) &&
                         (!strcmp(v->string, "shape") || !strcmp(v->string, "data_offsets")) ? v->string : NULL;
-        if (check_literals(v->child, depth + 1, t, f, p, end, path, err)) return -1;
+        if (check_literals(v->child, depth + 1, t, f, buf, p, end, path, err)) return -1;
     }
     return 0;
 }
@@ -431,7 +456,7 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
             return errf(err, "%s: header has bytes after its JSON (at byte %zu)", path, (size_t)(p - buf));
     if (!cJSON_IsObject(root)) return errf(err, "%s: header is not a JSON object", path);
     const char *lit = buf;
-    if (check_literals(root->child, 1, NULL, NULL, &lit, buf + hlen, path, err)) return -1;
+    if (check_literals(root->child, 1, NULL, NULL, buf, &lit, buf + hlen, path, err)) return -1;
 
     const cJSON *meta = NULL, *meta_seen = NULL;
     int n = 0;

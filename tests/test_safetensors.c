@@ -331,9 +331,23 @@ static void test_malformed(void) {
     }
     expect_fail("a bias offset written 36.0", "{" K0("[0,24]") "," B0("[24,36.0]") "}", 36,
                 "tensor \"layers.0.bias\": data_offsets holds 36.0");
+    /* numbers that are not JSON's, which cJSON takes, or out of a double's range, anywhere: the
+     * reference reader parses the whole header, the fields it ignores too, and refuses them */
+    static const char *const notjson[] = {"01", "1.", "-.5", "1.e5", "-01.5", "00"};
+    for (size_t i = 0; i < sizeof notjson / sizeof notjson[0]; i++) {
+        snprintf(json, sizeof json, "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],"
+                 "\"note\":%s}," B0("[24,36]") "}", notjson[i]);
+        snprintf(label, sizeof label, "a field of its own holding %s", notjson[i]);
+        char want[128];
+        snprintf(want, sizeof want, "header is not valid JSON (the number %s at byte 77)", notjson[i]);
+        expect_fail(label, json, 36, want);
+    }
+    expect_fail("a field of its own holding 1e400",
+                "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"note\":-1e400},"
+                B0("[24,36]") "}", 36, "header holds the number -1e400 at byte 77, beyond a double's range");
     /* numbers elsewhere are not the reader's: a field of its own and strings that look like numbers */
     put_st(path, "{\"__metadata__\":{\"note\":\"[2.0, -0]\"},\"layers.0.kernel\":{\"note\":[1.5,-0,{\"x\":2e0}],"
-           "\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"more\":-1e-3}," B0("[24,36]") "}", 36);
+           "\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"more\":[-1e-3,0.0,1E+2,-0.5e-400,10]}," B0("[24,36]") "}", 36);
     rc = mnist_model_load(&m, path, &err);
     if (check(rc == 0, "numbers of other forms in a field of its own and in strings are not refused: %s", why(rc, &err)))
         mnist_model_free(&m);
