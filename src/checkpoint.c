@@ -109,9 +109,43 @@ static int get_u64(const char *s, uint64_t *out) {
  * it, parsed here: a 40 MB string of "0," took cJSON 1.6 GB (and the header may hold 100 MB). */
 #define TRAIN_MAX (64 << 10)
 
-/* o and st (but its state) from the train metadata; the first field that is off, or NULL. */
-static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_state *st) {
-    cJSON *root = cJSON_Parse(json);
+/* The first number in the JSON text s written otherwise than in digits alone (a sign, a point, an
+ * exponent, a leading zero), its length in *n; or NULL. state_json writes whole numbers only, and
+ * cJSON keeps a double, in which 1.0, 1e0 and -0 pass for 1 and 0. */
+static const char *not_whole(const char *s, int *n) {
+    for (int in = 0; *s; s++)
+        if (in && *s == '\\' && s[1]) s++;
+        else if (*s == '"') in = !in;
+        else if (!in && (*s == '-' || (*s >= '0' && *s <= '9'))) {
+            const char *t = s;
+            int digits = 1;
+            for (; *t && strchr("0123456789+-.eE", *t); t++) digits &= *t >= '0' && *t <= '9';
+            if (!digits || (*s == '0' && t - s > 1)) return *n = (int)(t - s), s;
+            s = t - 1;
+        }
+    return NULL;
+}
+
+/* Whether one of the train metadata's objects (the root, options, rng) holds a key twice, its name
+ * into out (cap bytes): cJSON's lookup takes the first, Python's json the last, so such a checkpoint
+ * would resume from one state here and read as another there. */
+static int key_twice(const cJSON *const objs[3], char *out, size_t cap) {
+    static const char *const prefix[] = {"", "options.", "rng."};
+    char kb[64];
+    for (int i = 0; i < 3; i++)
+        for (const cJSON *a = objs[i]->child; a; a = a->next)
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (!strcmp(a->string, b->string)) {
+                    snprintf(out, cap, "%s%s", prefix[i], shown(a->string, kb, sizeof kb));
+                    return 1;
+                }
+    return 0;
+}
+
+/* o and st (but its state) from the train metadata; the first field that is off, or NULL. A field
+ * given twice: twice (cap bytes) gets its name. */
+static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_state *st, char *twice, size_t cap) {
+    cJSON *root = cJSON_ParseWithOpts(json, NULL, 1); /* nothing after the JSON */
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "options");
     const cJSON *rng = cJSON_GetObjectItemCaseSensitive(root, "rng");
     const cJSON *steps = cJSON_GetObjectItemCaseSensitive(root, "steps_done");
@@ -120,6 +154,7 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
     int k;
     *o = mnist_train_defaults();
     if (!cJSON_IsObject(root) || !cJSON_IsObject(opt) || !cJSON_IsObject(rng)) bad = "train metadata";
+    else if (key_twice((const cJSON *const[3]){root, opt, rng}, twice, cap)) bad = twice;
     else if (get_int(root, "version", 0, 1000, &ver) || ver != VERSION) bad = "version";
     else if (get_int(root, "epoch", 0, 1 << 30, &v) || (st->epoch = (int)v, 0)) bad = "epoch";
     else if (get_int(root, "step", 0, 1 << 30, &v) || (st->step = (int)v, 0)) bad = "step";
@@ -162,7 +197,11 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     if (st_load(m, path, x, &nx, &train, err)) return -1;
     size_t tlen = strlen(train);
     *o = mnist_train_defaults();
-    const char *bad = tlen > TRAIN_MAX ? "train" : parse_state(train, o, st);
+    char twice[96] = "", lit[32] = ""; /* a field given twice; a number not whole (train is freed below) */
+    int nw = 0;
+    const char *whole = tlen > TRAIN_MAX ? NULL : not_whole(train, &nw);
+    if (whole) snprintf(lit, sizeof lit, "%.*s", nw < 24 ? nw : 24, whole);
+    const char *bad = tlen > TRAIN_MAX ? "train" : whole ? "number" : parse_state(train, o, st, twice, sizeof twice);
     const st_extra *rng = NULL, *opt = NULL;
     for (int i = 0; i < nx; i++) {
         if (!strcmp(x[i].name, "train.rng") && !strcmp(x[i].dtype, "U32") && x[i].count == MNIST_RNG_WORDS) rng = &x[i];
@@ -187,6 +226,10 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
         if (tlen > TRAIN_MAX)
             return errf(err, "%s: the checkpoint's train metadata is %zu bytes, over the limit of %d (a run's is "
                              "under 1 kB)", path, tlen, TRAIN_MAX);
+        if (lit[0])
+            return errf(err, "%s: the checkpoint's train metadata holds %s: its numbers are whole, written in digits "
+                             "alone", path, lit);
+        if (twice[0]) return errf(err, "%s: checkpoint field %s appears twice", path, twice);
         return errf(err, "%s: checkpoint field %s is missing or malformed", path, bad);
     }
     return 0;

@@ -66,12 +66,19 @@ def data_folder(folder, n_train, n_test=5):
 
 def edit_train(src, dst, edit):
     """dst = the checkpoint src with its train metadata (a dict) passed through edit."""
+    def text(t):
+        meta = json.loads(t)
+        edit(meta)
+        return json.dumps(meta)
+    edit_train_text(src, dst, text)
+
+
+def edit_train_text(src, dst, edit):
+    """dst = the checkpoint src with its train metadata (the JSON text) replaced by edit(text)."""
     raw = open(src, "rb").read()
     n = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8:8 + n])
-    train_meta = json.loads(header["__metadata__"]["train"])
-    edit(train_meta)
-    header["__metadata__"]["train"] = json.dumps(train_meta)
+    header["__metadata__"]["train"] = edit(header["__metadata__"]["train"])
     h = json.dumps(header).encode()
     h += b" " * (-len(h) % 8)
     open(dst, "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
@@ -103,10 +110,37 @@ def test_other_data(tmp):
     p = subprocess.run([MNIST, "train", *d41, "--resume", f("old.ck"), "--epochs", "2"], capture_output=True, text=True)
     check(p.returncode == 0, "a checkpoint of an earlier version, without its count, resumes as it did"
           + ("" if p.returncode == 0 else ": " + p.stderr))
-    edit_train(f("kept.ck"), f("bad.ck"), lambda t: t.update(examples=40.5))
+    edit_train(f("kept.ck"), f("bad.ck"), lambda t: t.update(examples=0))
     p = subprocess.run([MNIST, "train", *d40, "--resume", f("bad.ck"), "--epochs", "2"], capture_output=True, text=True)
     check(p.returncode == 1 and "checkpoint field examples is missing or malformed" in p.stderr,
-          f"a count that is no whole number is refused: {p.stderr.strip()}")
+          f"a count of 0 is refused: {p.stderr.strip()}")
+    test_train_text(f, d40)
+
+
+def test_train_text(f, data):
+    """The train metadata's JSON is read one way only (cJSON took these): a field twice (cJSON's
+    lookup the first, Python's json the last), bytes after the JSON, and a number written otherwise
+    than as digits (cJSON keeps a double: 1.0, 1e0 and -0 passed for 1 and 0) are refused."""
+    cases = [("a field twice", lambda t: t.replace('"epoch":1,', '"epoch":1,"epoch":0,', 1),
+              "checkpoint field epoch appears twice"),
+             ("an option twice", lambda t: t.replace('"batch":10,', '"batch":10,"batch":20,', 1),
+              "checkpoint field options.batch appears twice"),
+             ("bytes after the JSON", lambda t: t + " x", "checkpoint field train metadata is missing or malformed"),
+             ("an epoch of 1.0", lambda t: t.replace('"epoch":1,', '"epoch":1.0,', 1), "holds 1.0: its numbers are whole"),
+             ("an epoch of 1e0", lambda t: t.replace('"epoch":1,', '"epoch":1e0,', 1), "holds 1e0: its numbers"),
+             ("a step of -0", lambda t: t.replace('"step":0,', '"step":-0,', 1), "holds -0: its numbers"),
+             ("a batch of 010", lambda t: t.replace('"batch":10,', '"batch":010,', 1), "holds 010: its numbers")]
+    for label, edit, want in cases:
+        edit_train_text(f("kept.ck"), f("text.ck"), edit)
+        p = subprocess.run([MNIST, "train", *data, "--resume", f("text.ck"), "--epochs", "2"], capture_output=True,
+                           text=True)
+        err = p.stderr.strip()
+        check(p.returncode == 1 and "\n" not in err and f("text.ck") + ": " in err and want in err,
+              f"a checkpoint's train metadata with {label} is refused: {err}")
+    edit_train_text(f("kept.ck"), f("text.ck"), lambda t: " " + t.replace(",", " ,\n ") + " \n")
+    p = subprocess.run([MNIST, "train", *data, "--resume", f("text.ck"), "--epochs", "2"], capture_output=True, text=True)
+    check(p.returncode == 0, "and with white space around its values it resumes" + ("" if p.returncode == 0 else
+                                                                                   ": " + p.stderr))
 
 
 def test_linear_dropout(tmp):
