@@ -196,7 +196,7 @@ int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, floa
 #define DESK_SHARP 0.5  /* ... along this share of where they meet */
 #define DESK_FILL 0.85  /* the page fills this share of its convex hull, at least, ... */
 #define DESK_LIGHT 0.75 /* ... and is light over this share of it, ... */
-#define DESK_WIDE 0.25  /* ... this share of that light a 25th of the frame inside it */
+#define DESK_WIDE 0.25  /* ... this share of that light a 25th of the frame's shorter side inside it */
 
 /* m (h, w: 0 or 1) eroded (grow = 0) or dilated (grow = 1) by a square of side 2r + 1, a pass
  * across and a pass down, each counting the set pixels in a running window (outside the frame
@@ -441,12 +441,15 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
             light += !out[i] && v[i] > t;
         }
     if (light < DESK_LIGHT * big_n) return 0;
-    /* and a sheet, not light strokes: its light is wide, a quarter of it a 25th of the frame from the
-     * dark (a digit's loops closed by its strokes can pass all the rest) */
+    /* and a sheet, not light strokes: its light is wide, a quarter of it a 25th of the frame's
+     * shorter side from the dark (a digit's loops closed by its strokes can pass all the rest; a
+     * digit's strokes go with the frame's shorter side, and a long sheet across a wide frame is
+     * no wider than that side: a 25th of the longer took most of it) */
     for (long i = 0; i < n; i++) tmp[i] = !out[i] && v[i] > t;
     uint8_t *wide = dark_px; /* done with */
     memcpy(wide, tmp, bytes);
-    square_morph(wide, tmp, w, h, side / 25 > 2 ? side / 25 : 2, 0);
+    int across = w < h ? w : h;
+    square_morph(wide, tmp, w, h, across / 25 > 2 ? across / 25 : 2, 0);
     long inner = 0;
     for (long i = 0; i < n; i++) inner += wide[i];
     if (inner < DESK_WIDE * light) return 0;
