@@ -38,17 +38,68 @@ static inline int line_of(const lines_family *f, uint32_t p) {
     return f->vertical ? x + f->shift[y] : y + f->shift[x];
 }
 
+#define LINE_SAMPLE 10000 /* pixels with ink on which a slope is tried */
+
 /* How sharply the pixels with ink, on (m of them), gather on lines at slope t: the sum of the
  * squares of their counts on each line. Counts, not sums of ink: a digit's strokes are darker than
  * a page's lines, and sums would choose the slope of the digit's bars. */
-static double line_energy(lines_family *f, const uint32_t *on, long m, double t, long sample) {
+static double line_energy(lines_family *f, const uint32_t *on, long m, double t) {
     int count[LINE_BINS] = {0};
     family_slope(f, t);
-    long stride = m / sample + 1; /* every stride-th: a noisy page marks most of its pixels */
-    for (long i = 0; i < m; i += stride) count[line_of(f, on[i])]++;
+    for (long i = 0; i < m; i++) count[line_of(f, on[i])]++;
     double e = 0;
     for (int b = 0; b < LINE_BINS; b++) e += (double)count[b] * count[b];
     return e;
+}
+
+/* The turn, within LINE_TURN degrees, at which the pixels on (m of them) gather on lines most:
+ * tried in steps of 1 degree, then of 1/8 around the best. */
+static double best_turn(lines_family *f, const uint32_t *on, long m) {
+    double best = 0, top = -1;
+    for (int d = -LINE_TURN; d <= LINE_TURN; d++) {
+        double e = line_energy(f, on, m, tan(d * DEGREE));
+        if (e > top) top = e, best = d;
+    }
+    double turn = best;
+    top = -1;
+    for (int k = -4; k <= 4; k++) {
+        double d = best + k / 8.0, e;
+        if (fabs(d) <= LINE_TURN && (e = line_energy(f, on, m, tan(d * DEGREE))) > top) top = e, turn = d;
+    }
+    return turn;
+}
+
+/* Whether pixel p (y << 16 | x) of the ink (w x h) lies in shade along the frame's side, across
+ * the family's lines: the ink from it reaches that side within reach (0: never) with no paper (ink
+ * at or under tau) between. */
+static int along_side(const lines_family *f, const float *ink, int w, int h, uint32_t p, float tau, int reach) {
+    int x = (int)(p & 0xffff), y = (int)(p >> 16), side = f->vertical ? w : h, c = f->vertical ? x : y;
+    long step = f->vertical ? 1 : w, i = (long)y * w + x;
+    for (int d = 1; d <= reach; d++) {
+        if (c - d < 0) return 1;
+        if (ink[i - d * step] <= tau) break;
+    }
+    for (int d = 1; d <= reach; d++) {
+        if (c + d >= side) return 1;
+        if (ink[i + d * step] <= tau) break;
+    }
+    return 0;
+}
+
+/* Up to LINE_SAMPLE of the pixels with ink, on (m of them), evenly spaced, into sample: of those
+ * not in shade along the frame's side within reach (along_side; reach 0: of all), or of all where
+ * those are too few for a line (a noisy page marks most of its pixels). Returns how many. */
+static long line_sample(const lines_family *f, const float *ink, int w, int h, const uint32_t *on, long m, float tau,
+                        int reach, uint32_t *sample) {
+    long inside = 0;
+    for (long i = 0; i < m && reach; i++) inside += !along_side(f, ink, w, h, on[i], tau, reach);
+    int all = !reach || inside < f->along;
+    long stride = (all ? m : inside) / LINE_SAMPLE + 1, k = 0, n = 0;
+    for (long i = 0; i < m; i++)
+        if (all || !along_side(f, ink, w, h, on[i], tau, reach)) {
+            if (k++ % stride == 0) sample[n++] = on[i];
+        }
+    return n;
 }
 
 /* Whether lines b and b + 1 between them have ink (over tau) along LINE_COVER of their length:
@@ -66,8 +117,10 @@ static int pair_covered(const lines_family *f, const float *ink, long sa, long s
 /* Ruled or squared paper's lines, one family (fam: which; its slope is set here), found in the
  * ink (w wide) where on (m pixels) marks it over tau. The slope: the turn, within LINE_TURN degrees,
  * whose lines gather the pixels with ink most (tried in steps of 1 degree, then of 1/8 around the
- * best, each on a sample of 10000 of them: on 4000, the spread of a large thick digit's many pixels
- * could hide a lone margin's). The lines: those with ink along LINE_COVER of their length in the
+ * best, each on a sample of LINE_SAMPLE of them: on 4000, the spread of a large thick digit's many
+ * pixels could hide a lone margin's); where the bands found at it hold ink mostly in shade along the
+ * frame's side (along_side: a vignette's dark edge, at the frame's own turn, gathers more pixels
+ * than a notebook's margin at its own), looked for again on the pixels not in such shade. The lines: those with ink along LINE_COVER of their length in the
  * frame (or two side by side that have it between them, with little on either side: a thin line
  * between two lines of pixels; not the edges of a thick stroke down the frame),
  * that length at least half the frame's, in bands at most LINE_THICK of the whole photo's side
@@ -88,43 +141,43 @@ static int find_lines(lines_family *fam, float *take, const float *ink, int w, c
     lines_family f = *fam;
     int vertical = f.vertical;
     if (m < f.along) return 0; /* not even one line's worth of ink */
-    double best = 0, top = -1;
-    for (int d = -LINE_TURN; d <= LINE_TURN; d++) {
-        double e = line_energy(&f, on, m, tan(d * DEGREE), 10000);
-        if (e > top) top = e, best = d;
-    }
-    double turn = best;
-    top = -1;
-    for (int k = -4; k <= 4; k++) {
-        double d = best + k / 8.0, e;
-        if (fabs(d) <= LINE_TURN && (e = line_energy(&f, on, m, tan(d * DEGREE), 10000)) > top) top = e, turn = d;
-    }
-    family_slope(&f, tan(turn * DEGREE));
-    /* each line's length in the frame (each a puts `across` pixels on lines shift[a] ..), and its ink */
-    int len[LINE_BINS + 1] = {0}, over[LINE_BINS] = {0};
-    for (int a = 0; a < f.along; a++) len[f.shift[a]]++, len[f.shift[a] + f.across]--;
-    for (int b = 1; b < LINE_BINS; b++) len[b] += len[b - 1];
-    for (long i = 0; i < m; i++) over[line_of(&f, on[i])]++;
-    int thick = (int)(LINE_THICK * frame) > 2 ? (int)(LINE_THICK * frame) : 2;
+    int thick = (int)(LINE_THICK * frame) > 2 ? (int)(LINE_THICK * frame) : 2, h = vertical ? f.along : f.across;
     long sa = vertical ? w : 1, sc = vertical ? 1 : w;
-    char lined[LINE_BINS + 1] = {0}, band[LINE_BINS] = {0};
-    for (int b = 0; b < LINE_BINS; b++) lined[b] = 2 * len[b] >= f.along && over[b] >= LINE_COVER * len[b];
-    for (int b = 1; b + 2 < LINE_BINS; b++) { /* and pairs of lines between which one lies, alone */
-        int l = len[b] < len[b + 1] ? len[b] : len[b + 1];
-        if (!lined[b] && !lined[b + 1] && 2 * l >= f.along && over[b] + over[b + 1] >= LINE_COVER * l &&
-            2 * over[b - 1] < len[b - 1] && 2 * over[b + 2] < len[b + 2] && pair_covered(&f, ink, sa, sc, b, tau, l))
-            lined[b] = lined[b + 1] = 1;
-    }
-    int nb = 0;
-    for (int b = 0; b < LINE_BINS;) {
-        int e = b;
-        while (e < LINE_BINS && lined[e]) e++;
-        if (e > b && e - b <= thick) {
-            nb++;
-            for (int j = b - 1; j <= e; j++)
-                if (j >= 0 && j < LINE_BINS) band[j] = 1;
+    int len[LINE_BINS + 1], over[LINE_BINS], nb = 0;
+    char lined[LINE_BINS + 1], band[LINE_BINS];
+    uint32_t sample[LINE_SAMPLE];
+    for (int again = 0; again < 2; again++) {
+        long ns = line_sample(&f, ink, w, h, on, m, tau, again ? thick : 0, sample);
+        family_slope(&f, tan(best_turn(&f, sample, ns) * DEGREE));
+        /* each line's length in the frame (each a puts `across` pixels on lines shift[a] ..), and its ink */
+        memset(len, 0, sizeof len), memset(over, 0, sizeof over);
+        memset(lined, 0, sizeof lined), memset(band, 0, sizeof band);
+        for (int a = 0; a < f.along; a++) len[f.shift[a]]++, len[f.shift[a] + f.across]--;
+        for (int b = 1; b < LINE_BINS; b++) len[b] += len[b - 1];
+        for (long i = 0; i < m; i++) over[line_of(&f, on[i])]++;
+        for (int b = 0; b < LINE_BINS; b++) lined[b] = 2 * len[b] >= f.along && over[b] >= LINE_COVER * len[b];
+        for (int b = 1; b + 2 < LINE_BINS; b++) { /* and pairs of lines between which one lies, alone */
+            int l = len[b] < len[b + 1] ? len[b] : len[b + 1];
+            if (!lined[b] && !lined[b + 1] && 2 * l >= f.along && over[b] + over[b + 1] >= LINE_COVER * l &&
+                2 * over[b - 1] < len[b - 1] && 2 * over[b + 2] < len[b + 2] && pair_covered(&f, ink, sa, sc, b, tau, l))
+                lined[b] = lined[b + 1] = 1;
         }
-        b = e > b ? e : b + 1;
+        nb = 0;
+        for (int b = 0; b < LINE_BINS;) {
+            int e = b;
+            while (e < LINE_BINS && lined[e]) e++;
+            if (e > b && e - b <= thick) {
+                nb++;
+                for (int j = b - 1; j <= e; j++)
+                    if (j >= 0 && j < LINE_BINS) band[j] = 1;
+            }
+            b = e > b ? e : b + 1;
+        }
+        /* bands of shade along the frame's side, mostly: the turn again, without that shade */
+        long banded = 0, side = 0;
+        for (long i = 0; i < m && nb && !again; i++)
+            if (band[line_of(&f, on[i])]) banded++, side += along_side(&f, ink, w, h, on[i], tau, thick);
+        if (2 * side <= banded) break;
     }
     if (nb == 0) return 0;
     /* the level of each line of the bands, then of each band (its peak) */
