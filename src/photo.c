@@ -1029,7 +1029,7 @@ static void mark_steps(ink_work *k, int light, const paper *pp, uint8_t *step) {
 
 typedef struct {
     float s;      /* the strokes' strength: the share of the paper's light they take */
-    float sigma;  /* the noise of that, on the paper */
+    float sigma;  /* the noise of that, on the paper (as first measured: with a page's lines) */
     float cover;  /* the share of the frame the ink covers (all its marks) */
     int tall;     /* a 1 cropped to its own width (tall_stroke) */
 } reading;
@@ -1069,24 +1069,43 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
         sigma = noise_width(ink, n, cut, t);
     }
     sigma = sigma < 1.0f / 512 ? 1.0f / 512 : sigma;
-    /* the ink's strength: the typical value of the strongest strokes, those above half of the
-     * 20th strongest pixel (the 20th, so that a few hot pixels do not set it) */
-    float floor_ = 4 * sigma > 0.04f ? 4 * sigma : 0.04f;
-    long m = candidates(ink, n, floor_, t);
-    if (m < 20) return errf(err, "%s: no clear ink: the image looks blank", name);
-    float half = 0.5f * kth_smallest(t, m, m - 20);
-    long m2 = 0;
-    for (long i = 0; i < m; i++) {
-        t[m2] = t[i];
-        m2 += t[i] >= half;
+    float s, local = 0, spread = sigma;
+    for (int again = 0;; again++) {
+        /* the ink's strength: the typical value of the strongest strokes, those above half of the
+         * 20th strongest pixel (the 20th, so that a few hot pixels do not set it); 0: none */
+        float floor_ = 4 * sigma > 0.04f ? 4 * sigma : 0.04f;
+        long m = candidates(ink, n, floor_, t);
+        s = 0;
+        if (m >= 20) {
+            float half = 0.5f * kth_smallest(t, m, m - 20);
+            long m2 = 0;
+            for (long i = 0; i < m; i++) {
+                t[m2] = t[i];
+                m2 += t[i] >= half;
+            }
+            s = kth_smallest(t, m2, m2 / 2);
+            local = noise_local(ink, w, h, rd->tall, t);
+        }
+        if ((s >= 0.12f && (s >= 8 * sigma || s >= 8 * local)) || again) break;
+        /* No ink stands out. Squared paper's grid, dense (half the frame), spreads the frame as
+         * noise would, and a small digit's strokes stood under the floor it set: the page's lines,
+         * found over half of 4 times that spread, are taken away (as below) and the spread
+         * measured again, once. The reading is still weighed by the spread it had (find_ink): read
+         * the wrong way round, the grid's cells are a page of light strokes, and without its lines
+         * their spread comes out as none. */
+        uint32_t *marked = (uint32_t *)(void *)t;
+        long nmarked = ink_over(ink, w, h, 2 * sigma, marked);
+        if (!page_remove_lines(ink, w, h, marked, nmarked, 2 * sigma, kth_smallest(ink, n, n - 20), k->frame)) break;
+        sigma = noise_width(ink, n, cut, t);
+        sigma = sigma < 1.0f / 512 ? 1.0f / 512 : sigma;
     }
-    float s = kth_smallest(t, m2, m2 / 2);
-    rd->s = s, rd->sigma = sigma;
+    rd->s = s, rd->sigma = spread;
+    if (s == 0) return errf(err, "%s: no clear ink: the image looks blank", name);
     if (s < 0.12f)
         return errf(err, "%s: no clear ink: the strongest strokes differ from the paper by only %.0f%%", name, 100 * s);
     /* against the frame's spread and the noise from pixel to pixel both: a desk that fills much of
      * the frame, or a hard shadow, widens the first (their edges are then dropped as steps) */
-    if (s < 8 * sigma && s < 8 * noise_local(ink, w, h, rd->tall, t))
+    if (s < 8 * sigma && s < 8 * local)
         return errf(err, "%s: no clear ink: the strokes are hardly stronger than the noise", name);
     /* a soft threshold: nothing below lo (noise, paper texture), full ink from hi up */
     float lo = 0.2f * s > 4 * sigma ? 0.2f * s : 4 * sigma;
