@@ -6,7 +6,8 @@ input, number for number, as `mnist predict --json --show` on the same file (bot
 and the same again when that input is sent back as {"pixels": [...]}; many clients at once get
 identical answers; one client address gets at most 128 connections at once while others are served;
 Ctrl-C and SIGTERM (a container's process 1 too) stop the server with status 0, the requests under way
-answered first (for up to 5 s); startup errors are
+answered first (for up to 5 s; those whose headers are still coming too, while idle connections do not
+hold it); startup errors are
 one line (a model holding NaN among them); a model whose sums overflow gets JSON answers, its
 probabilities null.
 """
@@ -583,6 +584,44 @@ def test_stop_answers(model, png):
           f"{waited:.1f} s after the answer, {out.strip().splitlines()[-1:]!r}")
 
 
+def test_stop_headers(model):
+    """A stop waits for a request whose headers are still coming (its first line in), as for one under way,
+    but not for idle connections: a keep-alive one after its answer, and one that has sent nothing. Counted
+    from the handler's first call, once the headers were in, such a request was cut off."""
+    proc, host, port = start(model)
+    if not check(port is not None, "mnist serve starts"):
+        stop(proc)
+        return
+    conns = [socket.create_connection((host, port), timeout=10) for _ in range(3)]
+    kept, silent, heading = conns
+    kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    answered = read_reply(kept).startswith(b"HTTP/1.1 200")
+    heading.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    try:
+        heading.sendall(b"Accept: */*\r\n\r\n")
+    except OSError as e:
+        print(f"  the request whose headers were coming: {type(e).__name__}: {e}")
+    reply = read_reply(heading)
+    t = time.time()
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    waited = time.time() - t
+    out = proc.stdout.read() if rc is not None else ""
+    for c in conns:
+        c.close()
+    stop(proc)
+    check(answered and reply.startswith(b"HTTP/1.1 200") and b'"ok"' in reply,
+          f"a request whose headers were still coming when SIGTERM came is answered: {reply[:40]!r}")
+    check(rc == 0 and out.strip().splitlines()[-1:] == ["Stopped"] and waited < 2,
+          f"then the server stops at once, idle connections (keep-alive, silent) left open: status {rc}, "
+          f"{waited:.1f} s after the answer, {out.strip().splitlines()[-1:]!r}")
+
+
 def test_startup(model):
     def run(*args):
         try:
@@ -683,6 +722,7 @@ def main():
         test_log(model)
         test_sigterm(model)
         test_stop_answers(model, png)
+        test_stop_headers(model)
         test_startup(model)
         test_overflow(tmp, png)
 

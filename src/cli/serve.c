@@ -68,7 +68,7 @@ typedef struct {
     char mhd_msg[256];
     atomic_size_t buffered; /* bytes of request bodies held now, all requests together */
     atomic_size_t decoding; /* mnist_image_decode_bytes of the large images decoding now */
-    atomic_int active;      /* requests begun (their headers read) and not yet completed */
+    atomic_int active;      /* requests begun (their first line read) and not yet completed */
 } server;
 
 typedef struct {
@@ -359,12 +359,24 @@ static void log_request(const server *s, const char *method, const char *url, un
         fprintf(stderr, "%s %s %u %.1f ms%s\n", method, url, status, 1e3 * (now() - start), cut ? " (cut short)" : "");
 }
 
+/* A request's state from its first line to the handler's first call (once its headers are in). */
+static char begun;
+
+/* libmicrohttpd's call once a request's first line is in, before its headers: from here it is under way, and a
+ * stop waits for it (on_completed ends it, whatever becomes of it). Counted at the handler's first call, a
+ * request whose headers were still coming at a stop was cut off; an idle keep-alive connection has none. */
+static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
+    (void)uri, (void)c;
+    atomic_fetch_add(&((server *)cls)->active, 1);
+    return &begun;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *data, size_t *size, void **state) {
     (void)version;
     server *s = cls;
     request *q = *state;
-    if (!q) { /* first call: headers only */
+    if (q == (void *)&begun) { /* first call: headers only */
         int r = 0, nroutes = (int)(sizeof routes / sizeof routes[0]);
         while (r < nroutes && strcmp(url, routes[r].path)) r++;
         if (r == nroutes) {
@@ -388,7 +400,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->limit = MAX_BODY;
         q->start = now();
         *state = q;
-        atomic_fetch_add(&s->active, 1);
         if (post) {
             const char *type = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
             const char *length = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -458,14 +469,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     server *s = cls;
     request *q = *state;
     if (!q) return;
-    if (s->log) {
-        const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-        log_request(s, q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET", routes[q->route].path,
-                    ci ? ci->http_status : 0u, q->start, why != MHD_REQUEST_TERMINATED_COMPLETED_OK);
-    }
-    release(s, q);
-    free(q);
     *state = NULL;
+    if (q != (void *)&begun) { /* its handler ran */
+        if (s->log) {
+            const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+            log_request(s, q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET", routes[q->route].path,
+                        ci ? ci->http_status : 0u, q->start, why != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+        }
+        release(s, q);
+        free(q);
+    }
     atomic_fetch_sub(&s->active, 1);
 }
 
@@ -579,6 +592,7 @@ int cmd_serve(int argc, char **argv) {
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_ADDRESS,
+                         MHD_OPTION_URI_LOG_CALLBACK, on_begin, &s,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
                          MHD_OPTION_END);
