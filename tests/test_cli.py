@@ -378,6 +378,25 @@ def test_folder_takes_no_file(tmp, data):
           f"a folder that takes files: the probe leaves no temporary file ({text(p.stderr).strip()!r})")
 
 
+def test_folder_is_a_file(tmp, data):
+    """An output whose folder is a file (a model's name, a script's) is refused before the run, saying so:
+    it said "cannot write in the folder ...: Permission denied" (access() of a file), and of an executable
+    one, "cannot create a temporary file beside it"."""
+    d = ["--data", data, "--no-verify"]
+    plain, script = os.path.join(tmp, "plain.bin"), os.path.join(tmp, "script.sh")
+    for name, mode in ((plain, 0o644), (script, 0o755)):
+        with open(name, "wb") as f:
+            f.write(b"#!/bin/sh\n")
+        os.chmod(name, mode)
+        for args in (("train", *d, "--layers", "784,4,10", "--batch", "2", "--epochs", "1", "--save"),
+                     ("show", *d, "--out")):
+            out = os.path.join(name, "x")
+            p = run(*args, out)
+            check(one_line(p, 1, f"{args[-1]} {out}: {name} is a file, not a folder") and "Epoch" not in text(p.stdout),
+                  f"{args[0]} {args[-1]} {out}: refused, saying {name} is a file (status {p.returncode}: "
+                  f"{text(p.stderr).strip()!r})")
+
+
 def test_log_not_ours(tmp, data):
     """A new run empties its --log: a file there whose first line is no record of mnist train (a model
     named as --log by a slip) is refused before the training and kept as it was; it was emptied and
@@ -585,6 +604,7 @@ def main():
         test_empty_argument(tmp)
         test_log_not_ours(tmp, data)
         test_folder_takes_no_file(tmp, data)
+        test_folder_is_a_file(tmp, data)
         test_resume_threads(tmp, data)
         test_show_picture_cap(tmp, data)
         test_flag_twice(data)

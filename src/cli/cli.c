@@ -386,6 +386,11 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, in
     }
     char dir[PATH_MAX];
     folder_of(path, dir, sizeof dir);
+    /* a file named as the folder: access() said "Permission denied" of it, and of an executable one nothing */
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "mnist %s: %s %s: %s is a file, not a folder\n", cmd, flagname, path, dir);
+        return 1;
+    }
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     long most = pathconf(dir, _PC_NAME_MAX); /* -1 for a folder that is not there: said below */
     if (most > 0 && strlen(base) > (size_t)most) {
