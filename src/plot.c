@@ -102,8 +102,16 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
         cJSON_ArrayForEach(c, o) {
             if (cJSON_IsNumber(c) && !isfinite(c->valuedouble)) break;
         }
-        if (!cJSON_IsObject(o) || !cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e9) {
-            rc = errf(err, "%s: line %d is not a record of 'mnist train --log' (no \"epoch\")", path, lineno);
+        /* each said as it is: "(no \"epoch\")" was said of a line of broken JSON, and of "epoch": -1 */
+        const char *why = !o                    ? "not JSON"
+                          : !cJSON_IsObject(o) ? "not a JSON object"
+                          : !e                 ? "no \"epoch\""
+                          : !cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 1e9) ||
+                                  e->valuedouble != floor(e->valuedouble)
+                              ? "its \"epoch\" is not a whole number from 0 to 1e9"
+                              : NULL;
+        if (why) {
+            rc = errf(err, "%s: line %d is not a record of 'mnist train --log' (%s)", path, lineno, why);
         } else if (c) {
             char kb[64];
             rc = errf(err, "%s: line %d: \"%s\" is not a finite number", path, lineno, shown(c->string, kb, sizeof kb));

@@ -278,6 +278,22 @@ def test_plot_cut_short(tmp):
               f"plot of {label}: refused ({text(p.stderr).strip()!r})")
 
 
+def test_plot_not_record(tmp):
+    """A line of a log that is no record is refused saying why: every such line was said to have no "epoch",
+    a line of broken JSON and an "epoch" of -1 among them, and an "epoch" of 0.5 was read as 0."""
+    good = '{"epoch":0,"seconds":1,"loss":2.3,"test_loss":2.2,"test_accuracy":0.2}\n'
+    log, svg = os.path.join(tmp, "bad.jsonl"), os.path.join(tmp, "bad.svg")
+    for line, why in (('{"epoch":1,"loss":', "not JSON"), ("[1, 2]", "not a JSON object"),
+                      ('{"loss":1.3}', 'no "epoch"'), ('{"epoch":"1","loss":1.3}', 'its "epoch" is not a whole number'),
+                      ('{"epoch":-1,"loss":1.3}', 'its "epoch" is not a whole number'),
+                      ('{"epoch":0.5,"loss":1.3}', 'its "epoch" is not a whole number')):
+        with open(log, "w") as f:
+            f.write(good + line + "\n" + good)
+        p = run("plot", log, "--out", svg)
+        check(one_line(p, 1, f"{log}: line 2 is not a record of 'mnist train --log' ({why}"),
+              f"plot of a log with the line {line}: refused, saying why ({text(p.stderr).strip()!r})")
+
+
 def test_flag_twice(data):
     """A flag given twice takes its last value, as with GNU tools, and the general help says so."""
     import re
@@ -610,6 +626,7 @@ def main():
         test_flag_twice(data)
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)
+        test_plot_not_record(tmp)
         test_usage_lines()
         test_train_help()
         test_no_verify_help()
