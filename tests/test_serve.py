@@ -622,6 +622,25 @@ def test_stop_headers(model):
           f"{waited:.1f} s after the answer, {out.strip().splitlines()[-1:]!r}")
 
 
+def test_reachable_note(model):
+    """The note that other machines may reach the server is said of an address they can reach, not of this
+    machine's loopback: 127.0.0.2 (127.0.0.0/8 is all loopback) had it, as any --host but three names did."""
+    for host, note in (("127.0.0.2", False), ("127.1", False), ("0.0.0.0", True)):
+        p = subprocess.Popen([MNIST, "serve", "--model", model, "--port", "0", "--host", host],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = p.stdout.readline()  # "Serving ...", after the note
+        p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        said = "may be reachable from other machines" in err
+        check("Serving" in line and p.returncode == 0 and said == note,
+              f"--host {host}: the note that others may reach it {'said' if note else 'not said'} "
+              f"(status {p.returncode}: {err.strip()!r})")
+
+
 def test_startup(model):
     def run(*args):
         try:
@@ -724,6 +743,7 @@ def main():
         test_stop_answers(model, png)
         test_stop_headers(model)
         test_startup(model)
+        test_reachable_note(model)
         test_overflow(tmp, png)
 
 

@@ -494,6 +494,15 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     s->mhd_msg[strcspn(s->mhd_msg, "\n")] = '\0';
 }
 
+/* Whether a is this machine's loopback (127.0.0.0/8, ::1, or 127.x.y.z mapped to IPv6), which no other reaches:
+ * the note that others may reach the server was said of 127.0.0.2 and 127.1. */
+static int loopback(const struct sockaddr *a) {
+    if (a->sa_family == AF_INET) return ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24 == 127;
+    if (a->sa_family != AF_INET6) return 0;
+    const struct in6_addr *v6 = &((const struct sockaddr_in6 *)a)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(v6) || (IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127);
+}
+
 /* The answer to GET /api/model, or NULL when out of memory. */
 static char *describe_model(const mnist_model *m, const char *prep) {
     cJSON *o = cJSON_CreateObject(), *layers = cJSON_AddArrayToObject(o, "layers");
@@ -596,7 +605,7 @@ int cmd_serve(int argc, char **argv) {
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
                          MHD_OPTION_END);
-    int family = ai->ai_family;
+    int family = ai->ai_family, local = loopback(ai->ai_addr);
     freeaddrinfo(ai);
     if (!d) {
         fprintf(stderr, "mnist serve: cannot listen on %s port %d: %s\n", host, port,
@@ -618,7 +627,7 @@ int cmd_serve(int argc, char **argv) {
     int v6 = family == AF_INET6 && strchr(host, ':');
     printf("Serving %s on http://%s%s%s:%d/ (%d threads; Ctrl-C stops)\n", model, v6 ? "[" : "", host, v6 ? "]" : "",
            bound, threads);
-    if (strcmp(host, "127.0.0.1") && strcmp(host, "::1") && strcmp(host, "localhost"))
+    if (!local)
         fprintf(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
     cli_flush();
     while (!interrupted) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
