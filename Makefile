@@ -21,7 +21,7 @@ OBJCOPY ?= objcopy
 SANITIZE ?=
 BUILD   := $(if $(filter 1,$(SANITIZE)),build/san,build)
 PYTHON  ?= /usr/bin/python3
-DATA    ?= $(or $(MNIST_DATA),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mnist)
+DATA    ?= $(or $(MNIST_DATA),$(or $(filter /%,$(XDG_CACHE_HOME)),$(HOME)/.cache)/mnist)
 
 # pkg-config name -> Debian package
 DEPS      := openblas:libopenblas-dev zlib:zlib1g-dev libcurl:libcurl4-openssl-dev \

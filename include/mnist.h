@@ -58,7 +58,8 @@ typedef struct {
 
 /* The dataset called name ("mnist" or "fashion"), or NULL when unknown. */
 const mnist_dataset *mnist_dataset_get(const char *name);
-/* The data folder: dir if given, else $MNIST_DATA, else ${XDG_CACHE_HOME:-$HOME/.cache}/mnist. */
+/* The data folder: dir if given, else $MNIST_DATA, else ${XDG_CACHE_HOME:-$HOME/.cache}/mnist (a relative
+ * XDG_CACHE_HOME ignored). */
 int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err);
 /* The folder of dataset ds: dir if given; for MNIST, mnist_data_dir; for another dataset, a
  * folder named after it inside MNIST's ("~/.cache/mnist/fashion"). */

@@ -20,7 +20,8 @@ def data_dir(flag):
         return flag
     if os.environ.get("MNIST_DATA"):
         return os.environ["MNIST_DATA"]
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    cache = cache if cache.startswith("/") else os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(cache, "mnist")
 
 

@@ -85,7 +85,7 @@ int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err) {
         n = snprintf(out, cap, "%s", dir);
     } else if ((v = nonempty_env("MNIST_DATA"))) {
         n = snprintf(out, cap, "%s", v);
-    } else if ((v = nonempty_env("XDG_CACHE_HOME"))) {
+    } else if ((v = nonempty_env("XDG_CACHE_HOME")) && v[0] == '/') { /* relative: ignored, as the XDG spec says */
         n = path_join(out, cap, v, "mnist", "");
     } else if ((v = nonempty_env("HOME"))) {
         n = path_join(out, cap, v, ".cache/mnist", "");

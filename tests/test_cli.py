@@ -413,6 +413,18 @@ def test_folder_is_a_file(tmp, data):
                   f"{text(p.stderr).strip()!r})")
 
 
+def test_xdg_relative(tmp, data):
+    """An XDG_CACHE_HOME that is not an absolute path is ignored, as the XDG Base Directory spec says: the
+    data folder is $HOME/.cache/mnist then. It was taken relative to the current folder."""
+    home = os.path.join(tmp, "home")
+    shutil.copytree(data, os.path.join(home, ".cache", "mnist"), dirs_exist_ok=True)
+    env = {**os.environ, "HOME": home, "XDG_CACHE_HOME": "cache", "MNIST_DATA": ""}
+    p = subprocess.run([MNIST, "show", "--no-verify"], capture_output=True, cwd=tmp, env=env, timeout=60)
+    check(p.returncode == 0 and "train[0]" in text(p.stdout) and not os.path.exists(os.path.join(tmp, "cache")),
+          f"XDG_CACHE_HOME=cache: ignored, the data read from $HOME/.cache/mnist (status {p.returncode}: "
+          f"{text(p.stderr).strip()!r})")
+
+
 def test_log_not_ours(tmp, data):
     """A new run empties its --log: a file there whose first line is no record of mnist train (a model
     named as --log by a slip) is refused before the training and kept as it was; it was emptied and
@@ -621,6 +633,7 @@ def main():
         test_log_not_ours(tmp, data)
         test_folder_takes_no_file(tmp, data)
         test_folder_is_a_file(tmp, data)
+        test_xdg_relative(tmp, data)
         test_resume_threads(tmp, data)
         test_show_picture_cap(tmp, data)
         test_flag_twice(data)
