@@ -425,6 +425,16 @@ def test_xdg_relative(tmp, data):
           f"{text(p.stderr).strip()!r})")
 
 
+def test_predict_many(tmp):
+    """predict of more images than one command takes (8192) is a usage error that says so, and the README
+    says it: it said "at most 8192 arguments", of a limit documented nowhere."""
+    p = run("predict", "--model", os.path.join(tmp, "none.safetensors"), *[SAMPLE] * 8193)
+    readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
+    check(one_line(p, 2, "mnist predict: at most 8192 files in one command", "xargs -n 8192")
+          and "One command takes at most 8192 images" in readme,
+          f"predict of 8193 images: refused, saying how to split them ({text(p.stderr).strip()!r})")
+
+
 def test_log_not_ours(tmp, data):
     """A new run empties its --log: a file there whose first line is no record of mnist train (a model
     named as --log by a slip) is refused before the training and kept as it was; it was emptied and
@@ -634,6 +644,7 @@ def main():
         test_folder_takes_no_file(tmp, data)
         test_folder_is_a_file(tmp, data)
         test_xdg_relative(tmp, data)
+        test_predict_many(tmp)
         test_resume_threads(tmp, data)
         test_show_picture_cap(tmp, data)
         test_flag_twice(data)

@@ -119,7 +119,8 @@ static int add_arg(const char *cmd, str_list *pos, const char *a) {
         return -1;
     }
     if (pos->n == MAX_ARGS) {
-        fprintf(stderr, "mnist %s: at most %d arguments\n", cmd, MAX_ARGS);
+        fprintf(stderr, "mnist %s: at most %d files in one command ('xargs -n %d' splits a longer list)\n", cmd,
+                MAX_ARGS, MAX_ARGS);
         return -1;
     }
     pos->items[pos->n++] = a;
