@@ -294,6 +294,20 @@ def test_plot_not_record(tmp):
               f"plot of a log with the line {line}: refused, saying why ({text(p.stderr).strip()!r})")
 
 
+def test_plot_default_out(tmp):
+    """plot without --out writes curves.svg in the current folder, as its --help says, and the README says it
+    too (it named no default)."""
+    folder = os.path.join(tmp, "plot-here")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "l.jsonl"), "w") as f:
+        f.write('{"epoch":0,"seconds":1,"loss":2.3,"test_loss":2.2,"test_accuracy":0.2}\n')
+    p = subprocess.run([MNIST, "plot", "l.jsonl"], capture_output=True, cwd=folder, timeout=60)
+    readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
+    check(p.returncode == 0 and os.path.exists(os.path.join(folder, "curves.svg"))
+          and "by default `curves.svg` in the current folder" in readme,
+          f"plot without --out: curves.svg, as the README says ({text(p.stderr).strip()!r})")
+
+
 def test_flag_twice(data):
     """A flag given twice takes its last value, as with GNU tools, and the general help says so."""
     import re
@@ -651,6 +665,7 @@ def main():
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)
         test_plot_not_record(tmp)
+        test_plot_default_out(tmp)
         test_usage_lines()
         test_train_help()
         test_no_verify_help()
