@@ -116,8 +116,8 @@ static int make_dirs(const char *dir, mnist_err *err) {
         if (mkdir(p, 0755) != 0 && errno != EEXIST) {
             int e = errno;
             if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
-                return errf(err, "%s: cannot create the data folder (at %s): %s; set MNIST_DATA to a writable folder",
-                            dir, p, strerror(e));
+                return errf(err, "%s: cannot create the data folder (at %s): %s; give a folder that can be "
+                            "written (--data DIR, or MNIST_DATA)", dir, p, strerror(e));
         }
         p[i] = c;
     }

@@ -449,6 +449,19 @@ def test_predict_many(tmp):
           f"predict of 8193 images: refused, saying how to split them ({text(p.stderr).strip()!r})")
 
 
+def test_data_not_made(tmp):
+    """A data folder that cannot be made names the way to give another: it said to set MNIST_DATA, which
+    does nothing while --data is given (it named the --data folder it could not make)."""
+    plain = os.path.join(tmp, "plain-file")
+    with open(plain, "w") as f:
+        f.write("x")
+    folder = os.path.join(plain, "data")
+    for args in (["fetch"], ["show"]):
+        p = run(*args, "--data", folder, timeout=60)
+        check(one_line(p, 1, f"{folder}: cannot create the data folder", "(--data DIR, or MNIST_DATA)"),
+              f"{args[0]} --data {folder}: one line, naming --data ({text(p.stderr).strip()!r})")
+
+
 def test_log_not_ours(tmp, data):
     """A new run empties its --log: a file there whose first line is no record of mnist train (a model
     named as --log by a slip) is refused before the training and kept as it was; it was emptied and
@@ -659,6 +672,7 @@ def main():
         test_folder_is_a_file(tmp, data)
         test_xdg_relative(tmp, data)
         test_predict_many(tmp)
+        test_data_not_made(tmp)
         test_resume_threads(tmp, data)
         test_show_picture_cap(tmp, data)
         test_flag_twice(data)
