@@ -188,8 +188,9 @@ int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int
     for (int f = 0; f < MNIST_NFILES; f++) {
         int found = mnist_data_file(path[f], sizeof path[f], dir, &ds->files[f], err);
         if (found < 0) return -1;
-        if (!found)
-            return errf(err, "%s: %s not found (neither raw nor .gz); run 'mnist fetch'", dir, ds->files[f].name);
+        if (!found) /* a bare 'mnist fetch' fetched into the default folder, not dir, and MNIST for Fashion-MNIST */
+            return errf(err, "%s: %s not found (neither raw nor .gz); place it there, or run 'mnist fetch --dataset %s "
+                        "--data %s'", dir, ds->files[f].name, ds->name, dir);
     }
     const char *tr_sha[2] = {ds->files[MNIST_TRAIN_IMAGES].sha256, ds->files[MNIST_TRAIN_LABELS].sha256};
     const char *te_sha[2] = {ds->files[MNIST_TEST_IMAGES].sha256, ds->files[MNIST_TEST_LABELS].sha256};

@@ -462,6 +462,19 @@ def test_data_not_made(tmp):
               f"{args[0]} --data {folder}: one line, naming --data ({text(p.stderr).strip()!r})")
 
 
+def test_data_missing_advice(tmp, data):
+    """A file missing from a --no-verify folder names the fetch that fills that folder with that dataset: it
+    said "run 'mnist fetch'", which fetches MNIST into the default folder."""
+    folder = os.path.join(tmp, "three-files")
+    shutil.copytree(data, folder, dirs_exist_ok=True)
+    os.remove(os.path.join(folder, NAMES[2]))
+    for dataset in ("mnist", "fashion"):
+        p = run("show", "--data", folder, "--no-verify", "--dataset", dataset)
+        check(one_line(p, 1, f"{NAMES[2]} not found", f"'mnist fetch --dataset {dataset} --data {folder}'"),
+              f"show --dataset {dataset} --no-verify, a file missing: names the fetch for that folder "
+              f"({text(p.stderr).strip()!r})")
+
+
 def test_log_not_ours(tmp, data):
     """A new run empties its --log: a file there whose first line is no record of mnist train (a model
     named as --log by a slip) is refused before the training and kept as it was; it was emptied and
@@ -673,6 +686,7 @@ def main():
         test_xdg_relative(tmp, data)
         test_predict_many(tmp)
         test_data_not_made(tmp)
+        test_data_missing_advice(tmp, data)
         test_resume_threads(tmp, data)
         test_show_picture_cap(tmp, data)
         test_flag_twice(data)
