@@ -89,10 +89,13 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
             break;
         }
         if (line[strspn(line, " \t\r\n")] == '\0') continue;
-        cJSON *o = cJSON_Parse(line);
+        /* more after the value (two records on a line, a newline lost) was read as the first record alone */
+        const char *end = NULL;
+        cJSON *o = cJSON_ParseWithOpts(line, &end, 0);
+        int more = o && end[strspn(end, " \t\r\n")] != '\0';
         /* a last line with no newline that is no JSON was cut short as it was written (a run killed,
          * a full disk): skipped, and said in err, rather than the whole log refused */
-        if (!o && line[len - 1] != '\n') {
+        if ((!o || more) && line[len - 1] != '\n') {
             skipped = lineno;
             break;
         }
@@ -104,6 +107,7 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
         }
         /* each said as it is: "(no \"epoch\")" was said of a line of broken JSON, and of "epoch": -1 */
         const char *why = !o                    ? "not JSON"
+                          : more               ? "more after its JSON value"
                           : !cJSON_IsObject(o) ? "not a JSON object"
                           : !e                 ? "no \"epoch\""
                           : !cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 1e9) ||

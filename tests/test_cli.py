@@ -280,18 +280,27 @@ def test_plot_cut_short(tmp):
 
 def test_plot_not_record(tmp):
     """A line of a log that is no record is refused saying why: every such line was said to have no "epoch",
-    a line of broken JSON and an "epoch" of -1 among them, and an "epoch" of 0.5 was read as 0."""
+    a line of broken JSON and an "epoch" of -1 among them, and an "epoch" of 0.5 was read as 0; two records on
+    one line (a newline lost) were read as the first alone. Such a last line with no newline was cut short as
+    it was written: skipped with a warning, as a last line that is no JSON is."""
     good = '{"epoch":0,"seconds":1,"loss":2.3,"test_loss":2.2,"test_accuracy":0.2}\n'
     log, svg = os.path.join(tmp, "bad.jsonl"), os.path.join(tmp, "bad.svg")
     for line, why in (('{"epoch":1,"loss":', "not JSON"), ("[1, 2]", "not a JSON object"),
                       ('{"loss":1.3}', 'no "epoch"'), ('{"epoch":"1","loss":1.3}', 'its "epoch" is not a whole number'),
                       ('{"epoch":-1,"loss":1.3}', 'its "epoch" is not a whole number'),
-                      ('{"epoch":0.5,"loss":1.3}', 'its "epoch" is not a whole number')):
+                      ('{"epoch":0.5,"loss":1.3}', 'its "epoch" is not a whole number'),
+                      ('{"epoch":1,"loss":1.3}{"epoch":2,"loss":1.2}', "more after its JSON value")):
         with open(log, "w") as f:
             f.write(good + line + "\n" + good)
         p = run("plot", log, "--out", svg)
         check(one_line(p, 1, f"{log}: line 2 is not a record of 'mnist train --log' ({why}"),
               f"plot of a log with the line {line}: refused, saying why ({text(p.stderr).strip()!r})")
+    with open(log, "w") as f:
+        f.write(good + '{"epoch":1,"loss":1.3}{"epoch":2,"lo')
+    p = run("plot", log, "--out", svg)
+    check(one_line(p, 0, "warning", "line 2 is cut short") and "Wrote 1 epoch " in text(p.stdout),
+          f"plot of a log whose last line holds a record and a record cut short: skipped with a warning "
+          f"({text(p.stderr).strip()!r}, {text(p.stdout).strip()!r})")
 
 
 def test_plot_default_out(tmp):
