@@ -384,7 +384,15 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
     }
     if (strcmp(hex, f->sha256) != 0) {
         atomic_abort(&a);
-        snprintf(why, whycap, "SHA-256 mismatch: got %s, want %s", hex, f->sha256);
+        /* a mirror of the other dataset (an MNIST one given to --dataset fashion): said so, as the data folder's
+         * reader says it, not as two hashes */
+        int fk, fw;
+        const mnist_dataset *known = dataset_of_sha256(hex, &fk), *want = dataset_of_sha256(f->sha256, &fw);
+        if (known && want && known != want)
+            snprintf(why, whycap, "this is the %s dataset's %s (by its SHA-256), not the %s dataset's", known->name,
+                     known->files[fk].name, want->name);
+        else
+            snprintf(why, whycap, "SHA-256 mismatch: got %s, want %s", hex, f->sha256);
         return NEXT;
     }
     if (atomic_commit(&a, err)) return FATAL;

@@ -544,6 +544,28 @@ def test_mirror_not_url(tmp):
               f"fetch --mirror {value!r} is a URL (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
 
 
+def test_mirror_other_dataset(tmp):
+    """A mirror that serves the other dataset's files (MNIST's, given to fetch --dataset fashion) is said to,
+    as the data folder's reader says of such a file: it said "SHA-256 mismatch: got ..., want ...". On the
+    real MNIST files of $MNIST_DATA, skipped without them."""
+    mnist = os.environ.get("MNIST_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist")
+    if not os.path.isfile(os.path.join(mnist, NAMES[0] + ".gz")):
+        print(f"SKIP a mirror of the other dataset: no {NAMES[0]}.gz in {mnist}")
+        return
+    data = os.path.join(tmp, "fashion-from-mnist")
+    offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": "", "MNIST_DATA": ""}
+    p = run("fetch", "--dataset", "fashion", "--data", data, "--mirror", "file://" + os.path.abspath(mnist) + "/",
+            env=offline, timeout=120)
+    last = text(p.stderr).strip().splitlines()[-1:]
+    if p.returncode == 0:  # Debian's dataset-fashion-mnist is installed: its files were fetched
+        print("SKIP a mirror of the other dataset: Fashion-MNIST came from another mirror")
+        return
+    check(last and "this is the mnist dataset's train-images-idx3-ubyte (by its SHA-256), not the fashion dataset's"
+          in last[0] and "SHA-256 mismatch" not in last[0],
+          f"fetch --dataset fashion from an MNIST mirror: says whose the file is ({last[0][:300] if last else ''!r})")
+
+
 def test_output_dash(tmp, data):
     """An output named '-', which other tools read as standard output, is refused as a usage error: show
     --out - wrote a PNG named '-' in the current folder (and train, eval and plot would have too)."""
@@ -709,6 +731,7 @@ def main():
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
         test_mirror_not_url(tmp)
+        test_mirror_other_dataset(tmp)
         test_data_trailing_slash(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
