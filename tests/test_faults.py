@@ -447,6 +447,28 @@ def test_images(tmp):
     refused("predict on a FIFO", run("predict", "--model", model, fifo, timeout=20), 1, fifo, "regular file")
 
 
+def test_file_size_limit(tmp, data):
+    """A file-size limit (ulimit -f) that the command meets with SIGXFSZ left at its default action, as a shell
+    starts it: the write fails as on a full disk, the previous file intact and no temporary file left. The
+    signal ended the program, its temporary file (the limit's size of a checkpoint) left beside the file."""
+    d = ["--data", data, "--no-verify", "--epochs", "1", "--batch", "2", "--layers", "784,64,10"]
+    ckpt = os.path.join(tmp, "limited.ckpt")
+    p = run("train", *d, "--checkpoint", ckpt)
+    before = open(ckpt, "rb").read() if p.returncode == 0 else None
+
+    def limited():  # SIGXFSZ as the shell leaves it: subprocess restores the default in the child
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100000, resource.RLIM_INFINITY))
+    try:
+        p = subprocess.run([MNIST, "train", *d, "--checkpoint", ckpt], capture_output=True, text=True, timeout=120,
+                           preexec_fn=limited)
+    except subprocess.TimeoutExpired:
+        p = subprocess.CompletedProcess([], -1, "", "(still running after 120 s: killed)")
+    refused("train --checkpoint past a file-size limit, SIGXFSZ at its default", p, 1, ckpt, "write failed")
+    left = [f for f in os.listdir(tmp) if ".tmp-" in f]
+    check(before is not None and open(ckpt, "rb").read() == before and not left,
+          f"the previous checkpoint is intact and no temporary file is left beside it ({left})")
+
+
 def test_full_disk(tmp, data):
     """train --save on a disk that fills up (RLIMIT_FSIZE: writes past 1 MB fail with EFBIG)."""
     d = ["--data", data, "--no-verify"]
@@ -726,6 +748,7 @@ def main():
         test_models(tmp, data)
         test_images(tmp)
         test_full_disk(tmp, data)
+        test_file_size_limit(tmp, data)
         test_outputs(tmp, data)
         test_make_help()
     finally:

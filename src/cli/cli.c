@@ -44,6 +44,9 @@ void cli_catch_signals(void) {
         /* a signal ignored by whoever started us (nohup, a shell's background job) stays ignored */
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
     }
+    /* a file-size limit (ulimit -f) fails a write past it (EFBIG) as a full disk does: SIGXFSZ's default action
+     * ended the program, its write's temporary file left beside the file it was to replace */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 void cli_catch_sigint(int on) { soft = on; }
