@@ -172,6 +172,24 @@ def test_closed_stdout(tmp, data):
           f"(status {p.returncode}, log {lines[:3]!r}, {text(p.stderr).strip()!r})")
 
 
+def test_broken_pipe(tmp, data):
+    """train whose standard output is a pipe with no reader (| head, a pager quit) trains on to its --save and
+    --checkpoint and fails at the end, as with a closed one: SIGPIPE ended it at its next line, silently,
+    nothing saved."""
+    model, ckpt = os.path.join(tmp, "piped.safetensors"), os.path.join(tmp, "piped.ckpt")
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([MNIST, "train", "--data", data, "--no-verify", "--layers", "784,16,10", "--batch", "2",
+                            "--threads", "1", "--epochs", "2", "--save", model, "--checkpoint", ckpt], stdout=w,
+                           stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(w)
+    check(one_line(p, 1, "writing the standard output failed: Broken pipe") and os.path.exists(model)
+          and os.path.exists(ckpt), f"train into a pipe with no reader: saved, then fails saying so "
+          f"(status {p.returncode}, {text(p.stderr).strip()!r})")
+
+
 def test_version():
     """mnist --version: the version (MNIST_VERSION of include/mnist.h) and what the build holds."""
     import re
@@ -707,6 +725,7 @@ def main():
         test_epochs_zero(tmp, data)
         test_resume_log(tmp, data)
         test_closed_stdout(tmp, data)
+        test_broken_pipe(tmp, data)
         test_version()
         test_numbers()
         test_output_dash(tmp, data)

@@ -1,6 +1,7 @@
 /* train.c: mnist train. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -810,6 +811,9 @@ int cmd_train(int argc, char **argv) {
     train_args a;
     int p = parse_flags(argc, argv, &a);
     if (p) return p == 1 ? 0 : 2;
+    /* a reader gone (| head, a pager quit) fails the output as a closed one does (main says so at the end):
+     * SIGPIPE's default action ended the run at its next line, silently, before its --save and --checkpoint */
+    signal(SIGPIPE, SIG_IGN);
     int status = settle_options(&a);
     if (status) return status;
     mnist_model m = {0};
