@@ -93,7 +93,8 @@ def test_fetch(tmp):
 
 def test_train_plot(tmp):
     """Ctrl-C in a run's first epoch with --plot: status 130 and the one line that says so (it was
-    status 1 and a second line, --plot's "no records"); the checkpoint it wrote evaluates."""
+    status 1 and a second line, --plot's "no records"), and that --plot drew nothing (it said nothing of
+    it); the checkpoint it wrote evaluates."""
     ckpt, svg, log = (os.path.join(tmp, n) for n in ("first.ckpt", "first.svg", "first.jsonl"))
     proc = subprocess.Popen([MNIST, "train", "--layers", "784,256,10", "--batch", "1", "--epochs", "2", "--threads",
                              "1", "--checkpoint", ckpt, "--log", log, "--plot", svg], stdout=subprocess.PIPE,
@@ -102,8 +103,10 @@ def test_train_plot(tmp):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     check(banner.startswith("Training") and "Epoch" not in out, f"the signal came in the first epoch: {out!r}")
-    check(proc.returncode == 130 and err.strip().count("\n") == 0 and "interrupted" in err,
-          f"Ctrl-C in the first epoch with --plot: status 130 and one line (status {proc.returncode}: {err.strip()!r})")
+    check(proc.returncode == 130 and err.strip().count("\n") == 0 and "interrupted" in err
+          and "--plot drew nothing (no epoch ended)" in err,
+          f"Ctrl-C in the first epoch with --plot: status 130 and one line, that says --plot drew nothing "
+          f"(status {proc.returncode}: {err.strip()!r})")
     check(not os.path.exists(svg), "no chart is drawn of no epochs")
     p = subprocess.run([MNIST, "eval", "--model", ckpt, "--threads", "1"], capture_output=True, text=True)
     check(p.returncode == 0 and "Test accuracy" in p.stdout, f"the checkpoint written at Ctrl-C loads: {p.stderr.strip()}")

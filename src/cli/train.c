@@ -551,15 +551,16 @@ static void print_banner(const train_args *a, const mnist_model *m, const mnist_
 
 /* How mnist_train's rc ends the command: its error, or the note of a Ctrl-C, then the model saved
  * (--save). The status. */
-static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err) {
+static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err, int epochs_done) {
     if (rc < 0) { /* not the checkpoint's: load_data checked it as mnist_train does */
         fprintf(stderr, "mnist train: %s\n", err->msg);
         return 1;
     }
     int stopped = rc == 1 && interrupted, status = 0;
-    if (stopped)
-        fprintf(stderr, "mnist train: interrupted%s%s%s\n", a->checkpoint ? "; resume with --resume " : "",
-                a->checkpoint ? a->checkpoint : "", a->save ? "; saving the model as it is now" : "");
+    if (stopped) /* stopped in a new run's first epoch, --plot has none to draw: said here, as --epochs 0 says it */
+        fprintf(stderr, "mnist train: interrupted%s%s%s%s\n", a->checkpoint ? "; resume with --resume " : "",
+                a->checkpoint ? a->checkpoint : "", a->save ? "; saving the model as it is now" : "",
+                a->plot && !a->resume && !epochs_done ? "; --plot drew nothing (no epoch ended)" : "");
     if (a->save && save_model(m, a->save) != 0) status = 1;
     else if (a->save && !a->json) printf("Saved the model to %s\n", a->save);
     if (stopped) status = 130;
@@ -793,7 +794,7 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     int rc = mnist_train(m, d, &a->o, &hooks, resumed(a, st), &err);
     cli_catch_sigint(0);
     clear_bar(&ui);
-    int status = close_log(&ui, finish(a, m, rc, &err));
+    int status = close_log(&ui, finish(a, m, rc, &err, ui.nhist));
     int none = !a->resume && a->o.epochs == 0;
     if (status == 0 && none) status = untrained(a, m, d);
     /* a run stopped by Ctrl-C still draws the epochs it has, and keeps its status 130; stopped in its
