@@ -5,6 +5,7 @@ and the data folder a failed fetch leaves. Tiny data sets made here; nothing is
 downloaded (the fetches go through a proxy that is not there)."""
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -187,6 +188,16 @@ def test_broken_pipe(tmp, data):
         os.close(w)
     check(one_line(p, 1, "writing the standard output failed: Broken pipe") and os.path.exists(model)
           and os.path.exists(ckpt), f"train into a pipe with no reader: saved, then fails saying so "
+          f"(status {p.returncode}, {text(p.stderr).strip()!r})")
+    # with no file to write, nothing is gained by training on: the run ends at its first line, as a filter does
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([MNIST, "train", "--data", data, "--no-verify", "--layers", "784,16,10", "--batch", "2",
+                            "--threads", "1", "--epochs", "50"], stdout=w, stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(w)
+    check(p.returncode == -signal.SIGPIPE, f"train into a pipe with no reader, no file to write: ended by SIGPIPE "
           f"(status {p.returncode}, {text(p.stderr).strip()!r})")
 
 

@@ -812,9 +812,10 @@ int cmd_train(int argc, char **argv) {
     train_args a;
     int p = parse_flags(argc, argv, &a);
     if (p) return p == 1 ? 0 : 2;
-    /* a reader gone (| head, a pager quit) fails the output as a closed one does (main says so at the end):
-     * SIGPIPE's default action ended the run at its next line, silently, before its --save and --checkpoint */
-    signal(SIGPIPE, SIG_IGN);
+    /* a reader gone (| head, a pager quit): a run that writes files goes on to them and fails the output at
+     * the end as with a closed one (main says so), where SIGPIPE's default action ended it at its next line,
+     * silently, before its --save and --checkpoint; a run that writes none ends there, as a filter does */
+    if (a.save || a.checkpoint || a.log || a.plot) signal(SIGPIPE, SIG_IGN);
     int status = settle_options(&a);
     if (status) return status;
     mnist_model m = {0};
