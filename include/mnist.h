@@ -265,6 +265,8 @@ int mnist_plot_curves(const char *path, const struct mnist_epoch_stats_ *s, int 
  * and not JSON) is skipped: then err holds a warning that names it, else err->msg is empty; any
  * other line that is not a record is an error. */
 int mnist_read_log(const char *path, struct mnist_epoch_stats_ *s, int cap, mnist_err *err);
+/* The same for what f holds to its end (standard input, a pipe); name is used in messages. */
+int mnist_read_log_stream(FILE *f, const char *name, struct mnist_epoch_stats_ *s, int cap, mnist_err *err);
 /* An SVG heat map of a confusion matrix [true][predicted], rows and columns named by classes. */
 int mnist_plot_confusion(const char *path, const int conf[MNIST_CLASSES][MNIST_CLASSES],
                          const char *const *classes, mnist_err *err);

@@ -62,9 +62,7 @@ static void get_eval(const cJSON *o, const char *key, mnist_eval_result *r) {
     if (cJSON_IsNumber(l) && cJSON_IsNumber(a)) r->n = 1, r->loss = l->valuedouble, r->accuracy = a->valuedouble;
 }
 
-int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *err) {
-    FILE *f = open_input(path, err);
-    if (!f) return -1;
+int mnist_read_log_stream(FILE *f, const char *name, mnist_epoch_stats *s, int cap, mnist_err *err) {
     char *line = NULL; /* a record of any length to LOG_LINE_MAX: read_line grows it */
     size_t size = 0;
     int n = 0, lineno = 0, rc = 0, skipped = 0, cut;
@@ -73,19 +71,19 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
         errno = 0;
         ssize_t len = read_line(f, &line, &size, LOG_LINE_MAX, &cut);
         if (len < 0) {
-            if (!feof(f)) rc = errf(err, "%s: read failed: %s", path, strerror(errno ? errno : EIO));
+            if (!feof(f)) rc = errf(err, "%s: read failed: %s", name, strerror(errno ? errno : EIO));
             break;
         }
         lineno++;
         if (cut) {
-            rc = errf(err, "%s: line %d is longer than %d bytes: not a record of 'mnist train --log'", path, lineno,
+            rc = errf(err, "%s: line %d is longer than %d bytes: not a record of 'mnist train --log'", name, lineno,
                       LOG_LINE_MAX);
             break;
         }
         /* a NUL ends the string the parser sees: a line of binary was taken for a blank one, and
          * a record followed by a NUL and anything at all was read as the record */
         if (memchr(line, '\0', (size_t)len)) {
-            rc = errf(err, "%s: line %d holds a NUL byte: not a record of 'mnist train --log'", path, lineno);
+            rc = errf(err, "%s: line %d holds a NUL byte: not a record of 'mnist train --log'", name, lineno);
             break;
         }
         if (line[strspn(line, " \t\r\n")] == '\0') continue;
@@ -115,10 +113,10 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
                               ? "its \"epoch\" is not a whole number from 0 to 1e9"
                               : NULL;
         if (why) {
-            rc = errf(err, "%s: line %d is not a record of 'mnist train --log' (%s)", path, lineno, why);
+            rc = errf(err, "%s: line %d is not a record of 'mnist train --log' (%s)", name, lineno, why);
         } else if (c) {
             char kb[64];
-            rc = errf(err, "%s: line %d: \"%s\" is not a finite number", path, lineno, shown(c->string, kb, sizeof kb));
+            rc = errf(err, "%s: line %d: \"%s\" is not a finite number", name, lineno, shown(c->string, kb, sizeof kb));
         } else {
             /* A run resumed from a checkpoint older than the log's end appended epochs the log had
              * already (train --resume now cuts the log back first; older logs hold them): its
@@ -127,7 +125,7 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
             int epoch = (int)e->valuedouble;
             while (n > 0 && s[n - 1].epoch >= epoch) n--;
             if (n == cap) {
-                rc = errf(err, "%s: more than %d records", path, cap);
+                rc = errf(err, "%s: more than %d records", name, cap);
             } else {
                 mnist_epoch_stats *st = &s[n++];
                 memset(st, 0, sizeof *st);
@@ -142,11 +140,18 @@ int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *e
         if (rc) break;
     }
     free(line);
-    fclose(f);
-    if (rc == 0 && n == 0) rc = errf(err, "%s: no records%s", path, skipped ? " (its one line is cut short)" : "");
+    if (rc == 0 && n == 0) rc = errf(err, "%s: no records%s", name, skipped ? " (its one line is cut short)" : "");
     else if (rc == 0 && skipped)
-        snprintf(err->msg, sizeof err->msg, "%s: line %d is cut short (no newline, not JSON): skipped", path, skipped);
+        snprintf(err->msg, sizeof err->msg, "%s: line %d is cut short (no newline, not JSON): skipped", name, skipped);
     return rc ? rc : n;
+}
+
+int mnist_read_log(const char *path, mnist_epoch_stats *s, int cap, mnist_err *err) {
+    FILE *f = open_input(path, err);
+    if (!f) return -1;
+    int n = mnist_read_log_stream(f, path, s, cap, err);
+    fclose(f);
+    return n;
 }
 
 /* "Nice" tick step for a range. */

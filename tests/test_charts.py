@@ -54,6 +54,24 @@ def main():
     check(tips[-4:] == want, "the chart's test-accuracy points carry the logged values")
     p = subprocess.run([MNIST, "plot", f("log.jsonl"), "--out", f("c2.svg")], capture_output=True, text=True)
     check(p.returncode == 0 and open(f("c2.svg")).read() == svg, "mnist plot draws the same chart from the log")
+    # '-': the records from standard input, a pipe or a file, named so in messages (it was a file named '-':
+    # "-: No such file or directory"); the log redirected to it is not written over
+    with open(f("log.jsonl"), "rb") as log:
+        p = subprocess.run([MNIST, "plot", "-", "--out", f("c4.svg")], input=log.read(), capture_output=True)
+    check(p.returncode == 0 and os.path.exists(f("c4.svg")) and open(f("c4.svg")).read() == svg,
+          f"mnist plot - draws the same chart from a pipe ({p.stderr.decode().strip()!r})")
+    p = subprocess.run([MNIST, "plot", "-", "--out", f("c5.svg")], input=b'{"epoch": 0}\nnot json\n',
+                       capture_output=True)
+    check(p.returncode == 1 and p.stderr.decode().startswith("mnist plot: standard input: line 2 is not a record")
+          and not os.path.exists(f("c5.svg")),
+          f"mnist plot - names standard input in its error ({p.stderr.decode().strip()!r})")
+    with open(f("log.jsonl")) as log:
+        p = subprocess.run([MNIST, "plot", "-", "--out", f("log.jsonl")], stdin=log, capture_output=True, text=True)
+    check(p.returncode == 2 and "is the records file itself" in p.stderr
+          and open(f("log.jsonl")).read().count("\n") == 4,
+          f"mnist plot - < log --out log is refused, the log kept ({p.stderr.strip()!r})")
+    p = subprocess.run([MNIST, "plot", "--help"], capture_output=True, text=True)
+    check("'-' reads the records from standard input" in p.stdout, "mnist plot --help says what '-' reads")
     open(f("bad.jsonl"), "w").write('{"epoch": 0}\nnot json\n')
     p = subprocess.run([MNIST, "plot", f("bad.jsonl"), "--out", f("c3.svg")], capture_output=True, text=True)
     check(p.returncode == 1 and "line 2" in p.stderr and not os.path.exists(f("c3.svg")),

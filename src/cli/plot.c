@@ -1,5 +1,7 @@
 /* plot.c: mnist plot: the per-epoch records of `train --log` as an SVG chart. */
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -9,15 +11,22 @@ int cmd_plot(int argc, char **argv) {
     const flag flags[] = {{"--out", F_STR, &out, "FILE.svg", "where to write the chart (default curves.svg)"}, {0}};
     int p = cli_parse("plot", "FILE.jsonl [--out FILE.svg]",
                       "Draw loss and accuracy per epoch (train, validation, test) from the records that "
-                      "'mnist train --log FILE.jsonl' keeps, as an SVG chart a browser opens.",
+                      "'mnist train --log FILE.jsonl' keeps, as an SVG chart a browser opens. FILE.jsonl '-' reads "
+                      "the records from standard input.",
                       flags, argc, argv, &files);
     if (p) return p == 1 ? 0 : 2;
     if (files.n != 1) {
         fprintf(stderr, "mnist plot: give one FILE.jsonl (see 'mnist plot --help')\n");
         return 2;
     }
+    /* '-': standard input (which a terminal cannot be), a file redirected to it compared as itself */
+    const char *log = files.items[0], *name = strcmp(log, "-") ? log : "standard input";
+    if (log != name && isatty(STDIN_FILENO)) {
+        fprintf(stderr, "mnist plot: standard input is a terminal: give it the records ('< FILE.jsonl', or a pipe)\n");
+        return 2;
+    }
     /* the chart written over the records it is drawn from would lose them */
-    if (cli_same_file(files.items[0], out)) {
+    if (cli_same_file(log != name ? "/dev/stdin" : log, out)) {
         fprintf(stderr, "mnist plot: --out %s is the records file itself: give the chart its own name\n", out);
         return 2;
     }
@@ -29,7 +38,8 @@ int cmd_plot(int argc, char **argv) {
         return 1;
     }
     mnist_err err;
-    int n = mnist_read_log(files.items[0], s, CLI_MAX_LOG_RECORDS, &err), status = 1;
+    int n = log != name ? mnist_read_log_stream(stdin, name, s, CLI_MAX_LOG_RECORDS, &err)
+                        : mnist_read_log(log, s, CLI_MAX_LOG_RECORDS, &err), status = 1;
     if (n > 0 && err.msg[0]) fprintf(stderr, "mnist plot: warning: %s\n", err.msg); /* a last line cut short */
     if (n < 0 || mnist_plot_curves(out, s, n, &err))
         fprintf(stderr, "mnist plot: %s\n", err.msg);
