@@ -102,18 +102,20 @@ __attribute__((format(printf, 2, 3))) static void news(const mnist_fetch_opts *o
 
 static int cancelled(const mnist_fetch_opts *o) { return o->cancel && *o->cancel; }
 
-/* mkdir -p dir, then make sure it is a folder. */
-static int make_dirs(const char *dir, mnist_err *err) {
+int make_dirs(const char *dir, char *made, mnist_err *err) {
     char p[PATH_CAP];
     size_t n = strlen(dir);
     struct stat st;
     if (n >= sizeof p) return errf(err, "%.64s...: data folder name too long", dir);
     memcpy(p, dir, n + 1);
+    if (made) memset(made, 0, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (p[i] != '/' && p[i] != '\0') continue;
         char c = p[i];
         p[i] = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+        int r = mkdir(p, 0755);
+        if (made) made[i] = r == 0;
+        if (r != 0 && errno != EEXIST) {
             int e = errno;
             if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
                 return errf(err, "%s: cannot create the data folder (at %s): %s; give a folder that can be "
@@ -124,6 +126,18 @@ static int make_dirs(const char *dir, mnist_err *err) {
     if (stat(dir, &st) != 0) return errf(err, "%s: cannot use the data folder: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return errf(err, "%s: the data folder exists but is not a folder", dir);
     return 0;
+}
+
+void remove_made(const char *dir, const char *made) {
+    char p[PATH_CAP];
+    size_t n = strlen(dir);
+    if (n >= sizeof p) return;
+    memcpy(p, dir, n + 1);
+    for (size_t i = n; i >= 1; i--)
+        if (made[i]) {
+            p[i] = '\0';
+            rmdir(p); /* fails, as it should, on one not empty */
+        }
 }
 
 /* ---- one download ------------------------------------------------------ */
@@ -495,7 +509,7 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
     }
 
     /* One line: what was tried, then how to do it by hand; the list is cut to keep the advice. The
-     * folder may be gone by the time it is read (the commands remove one they made, left empty). */
+     * folder may be gone by the time it is read (the commands remove those they made, left empty). */
     char head[256], tail[PATH_CAP + 512];
     snprintf(head, sizeof head, "%s.gz: no mirror could provide it: ", f->name);
     snprintf(tail, sizeof tail,
@@ -519,7 +533,7 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
     if (!ds || !dir || !dir[0]) return errf(err, "mnist_fetch: no dataset or no data folder given");
     if (o->nmirrors < 0 || ds->nurls < 0 || (o->nmirrors && !o->mirrors))
         return errf(err, "mnist_fetch: bad mirror list");
-    if (make_dirs(dir, err)) return -1;
+    if (make_dirs(dir, NULL, err)) return -1;
 
     int nm = o->nmirrors + ds->nurls;
     mirror *m = calloc(nm ? (size_t)nm : 1, sizeof *m);

@@ -55,6 +55,12 @@ const mnist_dataset *dataset_of_sha256(const char *hex, int *file);
  * with an error, once *cancel (may be NULL) is set. */
 int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err);
 
+/* mkdir -p dir, then make sure it is a folder (src/fetch.c). made (strlen(dir) + 1 bytes, or NULL)
+ * gets 1 at i where the folder dir[0..i) was created by this call, 0 where it was there. */
+int make_dirs(const char *dir, char *made, mnist_err *err);
+/* The folders that make_dirs made for dir, deepest first, removed where they are empty. */
+void remove_made(const char *dir, const char *made);
+
 /* Solves a x = b for n unknowns (1 to SOLVE_MAX), a symmetric (normal equations; n x n, so that
  * row- and column-major are one), by LAPACK's dgesv (OpenBLAS carries it); both are overwritten,
  * x into b. Returns 0, or -1 when a is singular, or nearly: a pivot under 1e-9 of the largest, or

@@ -703,6 +703,19 @@ def test_fetch_leaves_no_folder(tmp, data):
     for args in (["eval", "--model", model], ["fetch"]):
         p = run(*args, "--data", there, env=offline, timeout=60)
         check(p.returncode == 1 and os.path.isdir(there), f"{args[0]}: a data folder that was there stays")
+    # a path through '..': the folders made are those that were not there, whatever the name says
+    # (a/../b left a; c/../b removed b, empty but not made by it, and left c)
+    up, was, new = (os.path.join(tmp, n) for n in ("up", "was", "new"))
+    for args in (["fetch"], ["train", "--epochs", "1", "--layers", "784,16,10"]):
+        os.makedirs(was, exist_ok=True)
+        p = run(*args, "--data", os.path.join(up, "..", "was"), env=offline, timeout=60)
+        check(p.returncode == 1 and os.path.isdir(was) and not os.path.exists(up),
+              f"{args[0]} --data up/../was: the folder that was there stays, the one made goes "
+              f"(was: {os.path.isdir(was)}, up: {os.path.exists(up)})")
+        p = run(*args, "--data", os.path.join(up, "..", "new"), env=offline, timeout=60)
+        check(p.returncode == 1 and not os.path.exists(up) and not os.path.exists(new),
+              f"{args[0]} --data up/../new: a failed fetch leaves neither folder "
+              f"(up: {os.path.exists(up)}, new: {os.path.exists(new)})")
     os.makedirs(os.path.join(there, "kept"))
     with open(os.path.join(there, "kept", "note"), "w") as f:
         f.write("mine")

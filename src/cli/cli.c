@@ -265,47 +265,6 @@ int cli_set_dataset(const char *cmd, const char *name) {
     return 0;
 }
 
-/* path into out (cap bytes) without the '/'s that end it (but the root's). */
-static void trimmed(const char *path, char *out, size_t cap) {
-    snprintf(out, cap, "%s", path);
-    for (size_t n = strlen(out); n > 1 && out[n - 1] == '/'; n--) out[n - 1] = '\0';
-}
-
-/* Cuts path p to its folder (its last '/' and those just before it off; "" for "/x"): 1, or 0
- * when p has no '/'. */
-static int to_parent(char *p) {
-    char *slash = strrchr(p, '/');
-    if (!slash) return 0;
-    while (slash > p && slash[-1] == '/') slash--;
-    *slash = '\0';
-    return 1;
-}
-
-/* Into made: the top folder of dir's path that does not exist yet (dir itself, or one above it),
- * which a fetch into dir creates with those under it; "" when dir exists. */
-static void first_missing(const char *dir, char *made, size_t cap) {
-    char p[PATH_MAX];
-    struct stat st;
-    made[0] = '\0';
-    trimmed(dir, p, sizeof p);
-    while (p[0] && stat(p, &st) != 0 && errno == ENOENT) {
-        snprintf(made, cap, "%s", p);
-        if (!to_parent(p)) break;
-    }
-}
-
-/* After a fetch that failed: dir and the folders above it up to made (first_missing's), those the
- * fetch created, removed where they are empty (rmdir removes nothing else). */
-static void remove_made(const char *dir, const char *made) {
-    char p[PATH_MAX];
-    if (!made[0]) return;
-    trimmed(dir, p, sizeof p);
-    for (;;) {
-        if (rmdir(p) != 0 && errno != ENOENT) return; /* not empty: something is kept there */
-        if (!strcmp(p, made) || !to_parent(p)) return;
-    }
-}
-
 int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors) {
     mnist_fetch_opts o = {.mirrors = mirrors ? mirrors->items : NULL,
                           .nmirrors = mirrors ? mirrors->n : 0,
@@ -313,13 +272,16 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors)
                           .progress = isatty(2) ? show_progress : NULL,
                           .cancel = &interrupted};
     mnist_err err;
+    /* the folders made here (not there before: a/../b makes a, and b if it was not there), so that
+     * those of a fetch that failed, left empty, go again; a name that says where they are was not
+     * enough: for a/../b, a stayed, and a b that was there was removed */
     char made[PATH_MAX];
-    first_missing(dir, made, sizeof made);
+    int rc = make_dirs(dir, made, &err);
     int was = soft;
     cli_catch_sigint(1); /* Ctrl-C stops the download: mnist_fetch removes what it had written */
-    int rc = mnist_fetch(ds, dir, &o, &err);
+    if (rc == 0) rc = mnist_fetch(ds, dir, &o, &err);
     cli_catch_sigint(was);
-    if (rc) { /* the folder this fetch created, left empty, goes again */
+    if (rc) {
         remove_made(dir, made);
         fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return interrupted ? 130 : 1;
