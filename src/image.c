@@ -91,25 +91,37 @@ static size_t jpeg_start(const uint8_t *b, size_t n) {
     return i < n && b[i] == 0xD8 ? i + 1 : 0;
 }
 
-/* The pixels of a GIF's first frame, the one stb_image decodes, into *px: 1, or 0 when no frame
- * begins within the bytes. The frame is found as stb_image 2.27 finds it: past the header and its
- * global colour table, extensions skipped by their sub-blocks (a graphic control extension not of
- * 4 bytes by its length alone), up to an image descriptor (0x2C: x, y, width, height). A frame may
- * cover a part of its canvas only, the rest the background, and only the frame's pixels are coded:
- * a 1000x1000 canvas of a 28x28 frame is 142 bytes. */
-static int gif_frame(const uint8_t *b, size_t n, uint64_t *px) {
+/* A GIF's first frame, the one stb_image decodes: where it lies on its canvas, its palette (the
+ * frame's own, else the global one; 3 bytes a colour) and its transparent colour (-1: none); 1, or
+ * 0 when no frame begins within the bytes. The frame is found as stb_image 2.27 finds it: past the
+ * header and its global colour table, extensions skipped by their sub-blocks (a graphic control
+ * extension not of 4 bytes by its length alone, one of 4 giving the transparent colour), up to an
+ * image descriptor (0x2C: x, y, width, height, flags). A frame may cover a part of its canvas only,
+ * the rest the background, and only the frame's pixels are coded: a 1000x1000 canvas of a 28x28
+ * frame is 142 bytes. */
+typedef struct {
+    uint32_t x, y, w, h;
+    const uint8_t *pal;
+    size_t colors;
+    int trns;
+} gif_head;
+static int gif_frame(const uint8_t *b, size_t n, gif_head *g) {
     if (n < 13) return 0;
     size_t i = 13 + (b[10] & 0x80 ? (size_t)3 << ((b[10] & 7) + 1) : 0);
+    g->pal = b[10] & 0x80 ? b + 13 : NULL, g->colors = b[10] & 0x80 ? (size_t)2 << (b[10] & 7) : 0, g->trns = -1;
     while (i < n && b[i] == 0x21) {
         if (i + 2 < n && b[i + 1] == 0xF9 && b[i + 2] != 4) { /* stb_image skips it, then reads a tag */
             i += 3 + b[i + 2];
             continue;
         }
+        if (i + 6 < n && b[i + 1] == 0xF9) g->trns = b[i + 3] & 1 ? b[i + 6] : -1;
         for (i += 2; i < n && b[i]; i += 1 + (size_t)b[i]) {}
         i++;
     }
     if (i + 9 > n || b[i] != 0x2C) return 0;
-    *px = (uint64_t)le16(b + i + 5) * le16(b + i + 7);
+    g->x = le16(b + i + 1), g->y = le16(b + i + 3), g->w = le16(b + i + 5), g->h = le16(b + i + 7);
+    if (i + 9 < n && b[i + 9] & 0x80) g->pal = b + i + 10, g->colors = (size_t)2 << (b[i + 9] & 7);
+    if (g->pal && (size_t)(g->pal - b) + 3 * g->colors > n) g->colors = (n - (size_t)(g->pal - b)) / 3;
     return 1;
 }
 
@@ -143,8 +155,8 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
         return 2;
     }
     if (n >= 4 && !memcmp(b, "GIF8", 4)) { /* a 12-bit LZW code gives at most 4096 pixels */
-        uint64_t frame = w * h; /* the canvas's when no frame begins within the bytes */
-        gif_frame(b, n, &frame);
+        gif_head g; /* the canvas's pixels when no frame begins within the bytes */
+        uint64_t frame = gif_frame(b, n, &g) ? (uint64_t)g.w * g.h : w * h;
         *need = frame / 4096 * 12 / 8;
         return 2;
     }
@@ -507,6 +519,25 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     return 0;
 }
 
+/* A GIF as Pillow opens it, for the lab's recipe: its first frame drawn on a canvas of colour 0 of
+ * the frame's palette, or of its transparent colour when it has one, and the frame's transparent
+ * pixels in that colour too (Pillow keeps them as the palette index they are, which convert('L')
+ * looks up). stb_image leaves both transparent black, the canvas the colour the header names as
+ * the background when that is not 0: a digit drawn on a transparent white background read as black
+ * on black, 784 inputs of 0 where the lab's load_image sees the digit. */
+static void gif_like_pillow(const uint8_t *b, size_t n, decoded *d) {
+    gif_head g;
+    if (n < 4 || memcmp(b, "GIF8", 4) || !gif_frame(b, n, &g) || !d->px || d->nc != 4) return;
+    size_t k = g.trns >= 0 ? (size_t)g.trns : 0;
+    uint8_t c[4] = {0, 0, 0, 255};
+    if (k < g.colors) memcpy(c, g.pal + 3 * k, 3);
+    for (size_t y = 0; y < (size_t)d->h; y++)
+        for (size_t x = 0; x < (size_t)d->w; x++) {
+            uint8_t *p = d->px + (y * (size_t)d->w + x) * 4;
+            if (x < g.x || x >= g.x + g.w || y < g.y || y >= g.y + g.h || p[3] == 0) memcpy(p, c, 4);
+        }
+}
+
 size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep prep) {
     int w, h, nc;
     mnist_err err;
@@ -668,6 +699,7 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
     decoded d;
     if (decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err)) return -1;
     /* a phone's photo as it was taken (the lab's Pillow code, and so its recipe, reads it as stored) */
+    if (prep == MNIST_PREP_LAB) gif_like_pillow(bytes, len, &d);
     int o = prep == MNIST_PREP_MNIST ? exif_orientation(bytes, len) : 1;
     if (o > 1 && orient(&d, o)) {
         decoded_free(&d);

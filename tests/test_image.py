@@ -3,7 +3,8 @@
 - `--preprocess lab` equals the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255,
   as float32, exactly, on PNG (gray, gray+alpha, RGB, RGBA, palette, palette with transparency,
   1-bit, 16-bit, a palette shorter than its pixels' colours), BMP (OS/2's of 1, 4 and 8 bits, and
-  one without its last row's padding, too), TGA, PNM and GIF (a frame on a larger canvas too) images
+  one without its last row's padding, too), TGA, PNM and GIF (a frame on a larger canvas, at its
+  corner or within it, a transparent colour, a background colour, too) images
   of sizes from 9x17 to 1601x1203; on JPEG the decoders differ (stb_image and libjpeg-turbo round
   the inverse DCT and the colour conversion differently, by a level or three), which moves a few
   inputs by 1/255 and nothing more.
@@ -89,6 +90,16 @@ def make_images(Image, folder):
             p = os.path.join(folder, f"{w}x{h}-canvas.gif")
             frame_on_canvas_gif(Image, p, Image.fromarray(content(np.random.RandomState(w), w, h, 1)), 4000, 4000)
             out.append((p, False))
+            # transparent colours, a background colour, colour 0 not black: Pillow's canvas is colour 0, or
+            # the transparent one, and transparent pixels their colour (stb_image: transparent black, the
+            # canvas the background colour; the lab's input of a digit on a transparent white was all 0)
+            p = os.path.join(folder, f"{w}x{h}-trns.gif")
+            pal.save(p, transparency=3)
+            out.append((p, False))
+            for name, opts in (("canvas-bg", {}), ("canvas-trns", {"transparency": 3})):
+                p = os.path.join(folder, f"{w}x{h}-{name}.gif")
+                frame_on_canvas_gif(Image, p, pal, w + 30, h + 20, x=17, y=9, background=5, **opts)
+                out.append((p, False))
             p = os.path.join(folder, f"{w}x{h}-nopad.bmp")  # its last row's padding left out, as some writers do
             Image.fromarray(content(np.random.RandomState(w), w, h, 3), "RGB").save(p)
             with open(p, "r+b") as f:
@@ -115,14 +126,24 @@ def short_palette_png(path, a, colors):
                 chunk(b"PLTE", plte) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def frame_on_canvas_gif(Image, path, im, cw, ch):
-    """A GIF of the image im as its one frame, at the top left of a canvas of cw x ch, the rest the
+def frame_on_canvas_gif(Image, path, im, cw, ch, x=0, y=0, background=0, **opts):
+    """A GIF of the image im as its one frame, at (x, y) of a canvas of cw x ch, the rest the
     background: only the frame's pixels are coded (a 28x28 frame of noise on 4000x4000: 1430 bytes,
-    refused as truncated while the floor was taken from the canvas, 5859)."""
+    refused as truncated while the floor was taken from the canvas, 5859). background: the header's
+    background colour (Pillow draws the canvas in colour 0, or the transparent one, all the same)."""
     b = io.BytesIO()
-    im.save(b, "GIF")
+    im.save(b, "GIF", **opts)
     g = bytearray(b.getvalue())
     g[6:10] = struct.pack("<HH", cw, ch)
+    g[11] = background
+    i = 13 + (3 << ((g[10] & 7) + 1) if g[10] & 0x80 else 0)
+    while g[i] == 0x21:  # extensions: a label, then sub-blocks
+        i += 2
+        while g[i]:
+            i += 1 + g[i]
+        i += 1
+    assert g[i] == 0x2C
+    g[i + 1:i + 5] = struct.pack("<HH", x, y)
     with open(path, "wb") as f:
         f.write(g)
 
