@@ -1,7 +1,8 @@
 /* test_image.c: image files to inputs (src/image.c, photo.c, page.c), on pictures drawn here.
  *
  * - refusals, each naming the file: empty, not an image, PSD, a header claiming 400 megapixels
- *   (refused before decoding), a truncated PNG, a directory, a missing file, a JPEG whose
+ *   (refused before decoding), and a GIF's canvas of as many (a 1x1 frame on it is read whole, in
+ *   Pillow's colours), a truncated PNG, a directory, a missing file, a JPEG whose
  *   Huffman table holds more than 256 codes (stb_image wrote past its arrays); a JPEG whose scan ends
  *   early reads as black where it codes nothing, not as leftover heap;
  * - the lab's recipe on a 28x28 image is the pixels / 255 exactly (Pillow's resize is then a copy;
@@ -227,6 +228,32 @@ static void refusals(void) {
     check(mnist_image_prepare_file("tests/no-such-image.png", MNIST_PREP_MNIST, x, &err) &&
               strstr(err.msg, "tests/no-such-image.png: No such file"),
           "a missing file is refused, by its name: %s", err.msg);
+}
+
+/* A GIF's canvas is held to the pixel limit as any image is, and read whole: a 43-byte GIF of a 1x1
+ * white frame on an 8000x8000 canvas whose background colour is black (colour 1; Pillow draws the
+ * canvas in colour 0, white) costs what a full frame of its size costs, 1.2 s and 320 MB (measured;
+ * a 48 KB GIF of 8000x8000 pixels takes 1.4 s), and mnist_image_decode_bytes says so to serve's
+ * budget; 8200x8200 is refused from its header. */
+static void gif_canvas(void) {
+    uint8_t gif[43] = {'G', 'I', 'F', '8', '7', 'a', 0x40, 0x1f, 0x40, 0x1f, 0x81, 1, 0, /* 8000x8000 */
+                       0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0,                      /* 4 colours */
+                       0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0,                                  /* 1x1 at 0, 0 */
+                       8, 4, 0, 1, 4, 4, 0, 0x3b};                                       /* colour 0 */
+    float x[MNIST_PIXELS];
+    mnist_err err;
+    int bad = 0;
+    int rc = mnist_image_prepare(gif, sizeof gif, "canvas.gif", MNIST_PREP_LAB, x, &err);
+    for (int i = 0; i < MNIST_PIXELS; i++) bad += x[i] != 1.0f;
+    check(rc == 0 && bad == 0, "a 1x1 frame on an 8000x8000 canvas: read whole, white as Pillow has it (%s; %d not 1)",
+          rc ? err.msg : "ok", bad);
+    size_t need = mnist_image_decode_bytes(gif, sizeof gif, MNIST_PREP_MNIST);
+    check(need == (size_t)8000 * 8000 * 9, "decode bytes of the canvas (RGBA twice, then luma), not the frame: %zu",
+          need);
+    gif[6] = gif[8] = 0x08, gif[7] = gif[9] = 0x20; /* 8200x8200 */
+    check(mnist_image_prepare(gif, sizeof gif, "canvas.gif", MNIST_PREP_MNIST, x, &err) &&
+              strstr(err.msg, "canvas.gif: 8200x8200 is 67.2 megapixels, over the limit"),
+          "an 8200x8200 canvas of a 1x1 frame is refused from its header: %s", err.msg);
 }
 
 static void blank_pages(void) {
@@ -1167,6 +1194,7 @@ static void normal_equations(void) {
 
 int main(void) {
     refusals();
+    gif_canvas();
     desk_light();
     blank_pages();
     lab_identity();
