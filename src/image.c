@@ -531,9 +531,8 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
 static void gif_like_pillow(const uint8_t *b, size_t n, decoded *d) {
     gif_head g;
     if (n < 4 || memcmp(b, "GIF8", 4) || !gif_frame(b, n, &g) || !d->px || d->nc != 4) return;
-    size_t k = g.trns >= 0 ? (size_t)g.trns : 0;
-    uint8_t c[4] = {0, 0, 0, 255};
-    if (k < g.colors) memcpy(c, g.pal + 3 * k, 3);
+    uint8_t k = g.trns >= 0 ? (uint8_t)g.trns : 0, c[4] = {k, k, k, 255}; /* past the palette: gray k, as Pillow */
+    if (k < g.colors) memcpy(c, g.pal + 3 * (size_t)k, 3);
     for (size_t y = 0; y < (size_t)d->h; y++)
         for (size_t x = 0; x < (size_t)d->w; x++) {
             uint8_t *p = d->px + (y * (size_t)d->w + x) * 4;

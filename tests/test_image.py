@@ -100,6 +100,14 @@ def make_images(Image, folder):
                 p = os.path.join(folder, f"{w}x{h}-{name}.gif")
                 frame_on_canvas_gif(Image, p, pal, w + 30, h + 20, x=17, y=9, background=5, **opts)
                 out.append((p, False))
+            # a transparent colour past the palette (200 of 64): Pillow's canvas is gray 200 (it was black)
+            p = os.path.join(folder, f"{w}x{h}-canvas-trns-past.gif")
+            frame_on_canvas_gif(Image, p, pal, w + 30, h + 20, x=17, y=9, transparency=3)
+            g = bytearray(open(p, "rb").read())
+            assert g[13 + 3 * 64:13 + 3 * 64 + 3] == b"\x21\xf9\x04" and g[10] & 7 == 5  # 64 colours, then its GCE
+            g[13 + 3 * 64 + 6] = 200
+            open(p, "wb").write(g)
+            out.append((p, False))
             p = os.path.join(folder, f"{w}x{h}-nopad.bmp")  # its last row's padding left out, as some writers do
             Image.fromarray(content(np.random.RandomState(w), w, h, 3), "RGB").save(p)
             with open(p, "r+b") as f:
