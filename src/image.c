@@ -103,6 +103,7 @@ static size_t jpeg_start(const uint8_t *b, size_t n) {
  * canvas of a background colour took 1.2 s and 320 MB, a 48 KB one of 8000x8000 pixels 1.4 s and
  * 320 MB (serve budgets either by mnist_image_decode_bytes, 9 bytes a pixel). */
 typedef struct {
+    size_t at; /* the image descriptor's offset */
     uint32_t x, y, w, h;
     const uint8_t *pal;
     size_t colors;
@@ -122,7 +123,7 @@ static int gif_frame(const uint8_t *b, size_t n, gif_head *g) {
         i++;
     }
     if (i + 9 > n || b[i] != 0x2C) return 0;
-    g->x = le16(b + i + 1), g->y = le16(b + i + 3), g->w = le16(b + i + 5), g->h = le16(b + i + 7);
+    g->at = i, g->x = le16(b + i + 1), g->y = le16(b + i + 3), g->w = le16(b + i + 5), g->h = le16(b + i + 7);
     if (i + 9 < n && b[i + 9] & 0x80) g->pal = b + i + 10, g->colors = (size_t)2 << (b[i + 9] & 7);
     if (g->pal && (size_t)(g->pal - b) + 3 * g->colors > n) g->colors = (n - (size_t)(g->pal - b)) / 3;
     return 1;
@@ -482,6 +483,32 @@ static int png_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *o
     return 0;
 }
 
+/* A GIF whose global palette or first frame's own has fewer than 256 colours: *out a copy (malloc'd)
+ * with both grown to 256, the colours they lack gray as Pillow has them (colour i: i, i, i), or NULL
+ * when none lacks any, or a palette is cut short (stb_image says so); -1 when out of memory.
+ * stb_image 2.27 draws a pixel past the palette as transparent (its table's zeroed entries) and
+ * Pillow as gray i: the lab's recipe read it as the canvas's colour. */
+static int gif_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
+    *out = NULL;
+    gif_head g;
+    if (n < 13 || memcmp(b, "GIF8", 4) || !gif_frame(b, n, &g) || g.at + 10 > n) return 0;
+    size_t gs = b[10] & 0x80 ? (size_t)3 << ((b[10] & 7) + 1) : 0, at = g.at;
+    size_t ls = b[at + 9] & 0x80 ? (size_t)3 << ((b[at + 9] & 7) + 1) : 0;
+    size_t gfill = gs && gs < 768 ? 768 - gs : 0, lfill = ls && ls < 768 ? 768 - ls : 0;
+    if ((!gfill && !lfill) || 13 + gs > at || at + 10 + ls > n) return 0;
+    uint8_t *c = malloc(n + gfill + lfill), *p = c;
+    if (!c) return -1;
+    memcpy(p, b, 13 + gs), p += 13 + gs;
+    for (size_t i = gs / 3; gfill && i < 256; i++) memset(p, (int)i, 3), p += 3;
+    memcpy(p, b + 13 + gs, at + 10 + ls - (13 + gs)), p += at + 10 + ls - (13 + gs);
+    for (size_t i = ls / 3; lfill && i < 256; i++) memset(p, (int)i, 3), p += 3;
+    memcpy(p, b + at + 10 + ls, n - (at + 10 + ls));
+    if (gfill) c[10] |= 7;
+    if (lfill) c[at + gfill + 9] |= 7;
+    *out = c, *out_len = n + gfill + lfill;
+    return 0;
+}
+
 static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, decoded *d, mnist_err *err) {
     memset(d, 0, sizeof *d);
     char why[64];
@@ -489,7 +516,9 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     if (header_check(bytes, len, name, &w, &h, &nc, err)) return -1;
     uint8_t *filled;
     size_t filled_len;
-    if (png_full_palette(bytes, len, &filled, &filled_len) || (!filled && os2_bmp_copy(bytes, len, &filled, &filled_len)))
+    if (png_full_palette(bytes, len, &filled, &filled_len) ||
+        (!filled && os2_bmp_copy(bytes, len, &filled, &filled_len)) ||
+        (!filled && gif_full_palette(bytes, len, &filled, &filled_len)))
         return errf(err, "%s: out of memory", name);
     if (filled) {
         if (filled_len > INT_MAX) {

@@ -100,6 +100,11 @@ def make_images(Image, folder):
                 p = os.path.join(folder, f"{w}x{h}-{name}.gif")
                 frame_on_canvas_gif(Image, p, pal, w + 30, h + 20, x=17, y=9, background=5, **opts)
                 out.append((p, False))
+            # a palette of 8 colours, pixels of 0 to 63: Pillow has colour i past it as gray i (stb_image had it
+            # transparent, which the lab's recipe read as the canvas's colour)
+            p = os.path.join(folder, f"{w}x{h}-Pshort.gif")
+            short_palette_gif(Image, p, content(np.random.RandomState(w), w, h, 1) >> 2, 8)
+            out.append((p, False))
             # a transparent colour past the palette (200 of 64): Pillow's canvas is gray 200 (it was black)
             p = os.path.join(folder, f"{w}x{h}-canvas-trns-past.gif")
             frame_on_canvas_gif(Image, p, pal, w + 30, h + 20, x=17, y=9, transparency=3)
@@ -132,6 +137,20 @@ def short_palette_png(path, a, colors):
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)) +
                 chunk(b"PLTE", plte) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def short_palette_gif(Image, path, a, colors):
+    """A GIF of the palette indices a (h, w), each under 64, whose global palette holds only `colors`
+    colours (a power of 2 under 64)."""
+    im = Image.fromarray(a.astype(np.uint8), "P")
+    im.putpalette(list(np.random.RandomState(colors).randint(0, 256, 3 * 64).astype(np.uint8)))
+    b = io.BytesIO()
+    im.save(b, "GIF", optimize=False)
+    g = bytearray(b.getvalue())
+    assert g[10] & 0x87 == 0x85  # Pillow wrote the 64 colours
+    g[10] = g[10] & ~7 | (colors.bit_length() - 2)
+    with open(path, "wb") as f:
+        f.write(g[:13 + 3 * colors] + g[13 + 3 * 64:])
 
 
 def frame_on_canvas_gif(Image, path, im, cw, ch, x=0, y=0, background=0, **opts):
