@@ -372,6 +372,59 @@ static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
     return 1;
 }
 
+/* The bytes that a PNG's image data inflates to for its header's pixels: each row's filter byte
+ * and samples, in each of the 7 passes of an interlaced one; 0 when bytes are no PNG of a known
+ * colour type. */
+static uint64_t png_raw_bytes(const uint8_t *b, size_t n) {
+    /* samples a pixel by colour type: gray, RGB, palette, gray+alpha, RGBA */
+    static const int channels[7] = {1, 0, 3, 1, 2, 0, 4};
+    static const uint8_t pass[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2},
+                                       {0, 1, 1, 2}}; /* Adam7: first column and row, steps */
+    uint64_t w, h;
+    if (n < 29 || !png_size(b, n, &w, &h) || b[25] > 6 || !channels[b[25]]) return 0;
+    uint64_t bits = (uint64_t)channels[b[25]] * b[24], raw = 0;
+    for (int p = 0; p < (b[28] ? 7 : 1); p++) {
+        uint64_t x0 = b[28] ? pass[p][0] : 0, y0 = b[28] ? pass[p][1] : 0, dx = b[28] ? pass[p][2] : 1,
+                 dy = b[28] ? pass[p][3] : 1;
+        uint64_t pw = w > x0 ? (w - x0 + dx - 1) / dx : 0, ph = h > y0 ? (h - y0 + dy - 1) / dy : 0;
+        if (pw && ph) raw += ph * (1 + (pw * bits + 7) / 8);
+    }
+    return raw;
+}
+
+/* 1 when a PNG's image data (its IDAT chunks, walked by their lengths as stb_image walks them)
+ * inflates to more than raw bytes, found by inflating it into a small buffer that is thrown away;
+ * else 0, a stream stb_image cannot read left to it. stb_image inflates all of it before it looks
+ * at the size, doubling its buffer up to 4 GB: a 1 MB PNG of 28x28 pixels whose data inflates to
+ * 1 GB took 1 GB and 0.6 s (and serve budgets a PNG by its header's pixels). */
+static int png_inflates_past(const uint8_t *b, size_t n, uint64_t raw) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return 0;
+    uint8_t out[1 << 14];
+    uint64_t total = 0;
+    int rc = Z_OK;
+    for (size_t at = 8; rc == Z_OK && n - at >= 12 && total <= raw;) {
+        uint32_t len = be32(b + at);
+        if (len > n - at - 12) break;
+        if (!memcmp(b + at + 4, "IDAT", 4)) {
+            z.next_in = (Bytef *)(uintptr_t)(b + at + 8), z.avail_in = len;
+            while (rc == Z_OK && total <= raw && (z.avail_in || z.avail_out == 0)) {
+                z.next_out = out, z.avail_out = sizeof out;
+                rc = inflate(&z, Z_NO_FLUSH);
+                total += sizeof out - z.avail_out;
+                if (rc == Z_BUF_ERROR) rc = Z_OK; /* more input wanted: the next IDAT */
+                if (rc == Z_OK && z.avail_out && !z.avail_in) break;
+            }
+        } else if (!memcmp(b + at + 4, "IEND", 4)) {
+            break;
+        }
+        at += 12 + (size_t)len;
+    }
+    inflateEnd(&z);
+    return total > raw;
+}
+
 /* What an image's header says, checked before anything is decoded: its size and channels into w,
  * h and nc; 0, or -1 with err saying why the image is refused. */
 static int header_check(const uint8_t *bytes, size_t len, const char *name, int *w, int *h, int *nc,
@@ -526,6 +579,12 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
             return errf(err, "%s: %zu bytes is too large a file", name, filled_len);
         }
         bytes = filled, len = filled_len;
+    }
+    uint64_t raw = png_raw_bytes(bytes, len);
+    if (raw && png_inflates_past(bytes, len, raw)) {
+        free(filled);
+        return errf(err, "%s: a corrupt PNG: its image data inflates to more than the %llu bytes of its %dx%d pixels",
+                    name, (unsigned long long)raw, w, h);
     }
     int dw, dh;
     /* Pillow opens 16-bit grayscale as mode I and convert('L') clips it to 0..255; stb would

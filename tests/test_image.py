@@ -4,7 +4,8 @@
   as float32, exactly, on PNG (gray, gray+alpha, RGB, RGBA, palette, palette with transparency,
   1-bit, 16-bit, a palette shorter than its pixels' colours), BMP (OS/2's of 1, 4 and 8 bits, and
   one without its last row's padding, too), TGA, PNM and GIF (a frame on a larger canvas, at its
-  corner or within it, a transparent colour, a background colour, too) images
+  corner or within it, a transparent colour, a background colour, too; PNG interlaced of 1 to 16
+  bits too) images
   of sizes from 9x17 to 1601x1203; on JPEG the decoders differ (stb_image and libjpeg-turbo round
   the inverse DCT and the colour conversion differently, by a level or three), which moves a few
   inputs by 1/255 and nothing more.
@@ -100,6 +101,12 @@ def make_images(Image, folder):
                 p = os.path.join(folder, f"{w}x{h}-{name}.gif")
                 frame_on_canvas_gif(Image, p, pal, w + 30, h + 20, x=17, y=9, background=5, **opts)
                 out.append((p, False))
+            # interlaced, of several colour types and depths: what their data inflates to is reckoned pass by pass
+            for ctype, depth, ch in ((0, 1, 1), (0, 16, 1), (2, 8, 3), (3, 4, 1), (4, 8, 2), (6, 16, 4)):
+                p = os.path.join(folder, f"{w}x{h}-interlaced-{ctype}-{depth}.png")
+                a = np.random.RandomState(w + depth).randint(0, 1 << depth, (h, w, ch))
+                interlaced_png(p, a, ctype, depth)
+                out.append((p, False))
             # a palette of 8 colours, pixels of 0 to 63: Pillow has colour i past it as gray i (stb_image had it
             # transparent, which the lab's recipe read as the canvas's colour)
             p = os.path.join(folder, f"{w}x{h}-Pshort.gif")
@@ -137,6 +144,31 @@ def short_palette_png(path, a, colors):
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)) +
                 chunk(b"PLTE", plte) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def interlaced_png(path, a, ctype, depth):
+    """An Adam7-interlaced PNG (which Pillow does not write) of the samples a (h, w, channels), of
+    colour type ctype and depth bits, each row of filter 0; a palette one has 2^depth grays."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    h, w = a.shape[:2]
+    raw = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+                           (0, 1, 1, 2)):
+        for row in a[y0::dy, x0::dx]:
+            v = row.reshape(-1)
+            if len(v) == 0:
+                continue
+            if depth >= 8:
+                raw += b"\0" + v.astype(">u2" if depth == 16 else np.uint8).tobytes()
+            else:
+                bits = "".join(format(int(x), f"0{depth}b") for x in v)
+                bits += "0" * (-len(bits) % 8)
+                raw += b"\0" + int(bits, 2).to_bytes(len(bits) // 8, "big")
+    plte = chunk(b"PLTE", bytes(np.repeat(np.linspace(0, 255, 1 << depth).astype(np.uint8), 3))) if ctype == 3 else b""
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 1)) + plte +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def short_palette_gif(Image, path, a, colors):
@@ -285,6 +317,19 @@ def main():
     rows = [json.loads(line) for line in p.stdout.splitlines()]
     check(p.returncode == 0 and len(rows) == 2 and rows[0]["input"] == rows[1]["input"],
           f"the MNIST recipe reads a top-down BMP as its bottom-up twin: {p.stderr.strip()}")
+
+    # A PNG of 28x28 pixels whose image data inflates to 64 MB (64 KB of it): refused before stb_image
+    # inflates it all (a 1 MB one of 1 GB took 1 GB and 0.6 s; serve budgets a PNG by its pixels)
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    bomb = os.path.join(tmp, "bomb.png")
+    with open(bomb, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(bytes(64 << 20), 9)) + chunk(b"IEND", b""))
+    p = run("predict", "--model", model, "--preprocess", "lab", bomb)
+    check(p.returncode == 1 and p.stderr.strip() == f"mnist predict: {bomb}: a corrupt PNG: its image data inflates "
+          "to more than the 812 bytes of its 28x28 pixels", f"a PNG whose data inflates past its pixels is refused: "
+          f"{p.stderr.strip()!r}")
 
     # 2. The model file from numpy: probabilities as numpy's forward pass gives them, on Pillow's inputs.
     worst, n = 0.0, 0
