@@ -173,13 +173,17 @@ static int raw_size(const uint8_t *b, size_t n, uint64_t w, uint64_t h, uint64_t
         *need = (uint64_t)m.offset + (h - 1) * ((w * bpp + 31) / 32 * 4) + (w * bpp + 7) / 8;
         return 1;
     }
-    if (n >= 18 && b[1] <= 1 && b[2] >= 9 && b[2] <= 11 && !(b[2] == 9 && b[1] != 1)) { /* run-length TGA */
-        *need = w * h / 128 * 2; /* a packet: a byte, then one pixel of at least a byte for up to 128 */
+    /* a TGA's 18-byte header as stb_image reads it, a byte past the file's end as 0: a header of 17
+     * bytes saying 4608x4351 was not checked, and took 0.3 s and 90 MB (a serve thread's) */
+    uint8_t t[18] = {0};
+    memcpy(t, b, n < sizeof t ? n : sizeof t);
+    if (n >= 3 && t[1] <= 1 && t[2] >= 9 && t[2] <= 11 && !(t[2] == 9 && t[1] != 1)) { /* run-length TGA */
+        *need = 18 + w * h / 128 * 2; /* a packet: a byte, then one pixel of at least a byte for up to 128 */
         return 2;
     }
-    if (n >= 18 && b[1] <= 1 && b[2] >= 1 && b[2] <= 3 && !(b[2] == 1 && b[1] != 1)) { /* TGA, as stb tests it */
-        uint64_t pal = b[1] ? (uint64_t)le16(b + 5) * ((b[7] + 7u) / 8) : 0;
-        *need = 18 + b[0] + pal + w * h * ((b[16] + 7u) / 8);
+    if (n >= 3 && t[1] <= 1 && t[2] >= 1 && t[2] <= 3 && !(t[2] == 1 && t[1] != 1)) { /* TGA, as stb tests it */
+        uint64_t pal = t[1] ? (uint64_t)le16(t + 5) * ((t[7] + 7u) / 8) : 0;
+        *need = 18 + t[0] + pal + w * h * ((t[16] + 7u) / 8);
         return 1;
     }
     uint64_t v[3];
