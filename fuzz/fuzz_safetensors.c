@@ -58,7 +58,8 @@ static void checkpoint(const char *path) {
     }
     if (back.nparams != m.nparams || memcmp(back.params, m.params, m.nparams * sizeof(float)) != 0 ||
         st2.nstate != st.nstate || (st.nstate && memcmp(st2.state, st.state, st.nstate * sizeof(float)) != 0) ||
-        st2.epoch != st.epoch || st2.step != st.step || st2.examples != st.examples || st2.steps_done != st.steps_done ||
+        st2.epoch != st.epoch || st2.step != st.step || st2.examples != st.examples ||
+        strcmp(st2.data_sha256, st.data_sha256) != 0 || st2.steps_done != st.steps_done ||
         memcmp(st2.order.key, st.order.key, sizeof st.order.key) != 0 || o2.optimizer != o.optimizer ||
         o2.batch != o.batch || o2.seed != o.seed)
         abort();

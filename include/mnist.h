@@ -113,6 +113,10 @@ int mnist_split_load(mnist_split *s, const char *images_path, const char *labels
                      const char *const sha[2], mnist_err *err);
 /* Free s's bytes and zero it. */
 void mnist_split_free(mnist_split *s);
+/* hex = the hex SHA-256 of s's images then its labels, as they lie in memory (its examples in
+ * order): a checkpoint's fingerprint of the data its run is on (40 ms for MNIST's 60000). 0, or -1
+ * with err (OpenSSL failed). */
+int mnist_split_sha256(const mnist_split *s, char hex[65], mnist_err *err);
 /* Load the dataset's four files from dir; verify != 0 checks their SHA-256s. */
 int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int verify, mnist_err *err);
 /* Free both splits. */
@@ -360,6 +364,7 @@ typedef struct {
     int epoch, step;      /* the next step to take: epoch (from 0) and step within it */
     int examples;         /* the training set's examples (validation included) the run's batch order is of; 0 in a
                            * checkpoint of an earlier version, which does not say */
+    char data_sha256[65]; /* of those examples (mnist_split_sha256); "" in a checkpoint of an earlier version */
     uint64_t steps_done;  /* optimizer steps taken in the whole run */
     double loss_sum;      /* sum of this epoch's batch losses so far */
     mnist_rng order;      /* the batch-order RNG as it was before this epoch's permutation */
@@ -369,10 +374,12 @@ typedef struct {
 
 /* Free st's optimizer state and zero it. */
 void mnist_run_state_free(mnist_run_state *st);
-/* st = a new run of m with o on n training examples at its start, as mnist_train begins one (the
- * optimizer state zero, the batch order seeded): saved as a checkpoint, it resumes as that run
- * would go. 0, or -1 with err (out of memory); mnist_run_state_free releases it. */
-int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o, int n, mnist_err *err);
+/* st = a new run of m with o on the training set train at its start, as mnist_train begins one
+ * (the optimizer state zero, the batch order seeded, train's count and SHA-256 noted): saved as a
+ * checkpoint, it resumes as that run would go. 0, or -1 with err (out of memory, OpenSSL failed);
+ * mnist_run_state_free releases it. */
+int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o,
+                          const mnist_split *train, mnist_err *err);
 
 /* The caller's view of a run in progress: every member may be NULL. */
 typedef struct {
@@ -395,8 +402,8 @@ int mnist_train_finished(const mnist_train_opts *o, const mnist_run_state *resum
  * then, unless the run is finished, o fits d's training examples (mnist_train_check), dropout has
  * a hidden layer of m to drop (unless resumed: a checkpoint of an earlier version may hold such a
  * run, whose dropout dropped nothing), and resume (when non-NULL) fits them too: optimizer state
- * of o's size for m, d's count of training examples (when it says one), a position within an
- * epoch's steps (its messages begin "the checkpoint"). 0, or -1 with a message. */
+ * of o's size for m, d's count of training examples and their SHA-256 (when it says them), a
+ * position within an epoch's steps (its messages begin "the checkpoint"). 0, or -1 with a message. */
 int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
                      const mnist_run_state *resume, mnist_err *err);
 /* Train m in place on d with the lab's batch order: per epoch a permutation from
@@ -410,7 +417,8 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
                 const mnist_run_state *resume, mnist_err *err);
 /* A checkpoint (src/checkpoint.c): a safetensors file holding the model (so it also loads as
  * one), the optimizer state and the batch-order RNG as tensors train.optimizer and train.rng,
- * and in its metadata the options and the position (metadata format "mnist-checkpoint").
+ * and in its metadata the options, the position, and the count and SHA-256 of the training
+ * examples the run is on (metadata format "mnist-checkpoint").
  * Written to a temporary name, then renamed. */
 int mnist_checkpoint_save(const char *path, const mnist_model *m, const mnist_train_opts *o,
                           const mnist_run_state *st, mnist_err *err);

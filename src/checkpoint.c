@@ -31,6 +31,7 @@ static char *state_json(const mnist_train_opts *o, const mnist_run_state *st) {
     int ok = root && opt && rng && cJSON_AddNumberToObject(root, "version", VERSION) &&
              cJSON_AddNumberToObject(root, "epoch", st->epoch) && cJSON_AddNumberToObject(root, "step", st->step) &&
              (!st->examples || cJSON_AddNumberToObject(root, "examples", st->examples)) &&
+             (!st->data_sha256[0] || cJSON_AddStringToObject(root, "data_sha256", st->data_sha256)) &&
              cJSON_AddStringToObject(root, "steps_done", steps) && add_hex(root, "loss_sum", st->loss_sum) &&
              cJSON_AddNumberToObject(rng, "pos", st->order.pos) &&
              cJSON_AddNumberToObject(rng, "has_gauss", st->order.has_gauss) && add_hex(rng, "gauss", st->order.gauss) &&
@@ -104,6 +105,16 @@ static int get_u64(const char *s, uint64_t *out) {
     return 0;
 }
 
+/* out = the 64 lowercase hex digits of o's string field key; 0, or -1 when it is not such a string. */
+static int get_sha256(const cJSON *o, const char *key, char out[65]) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(it) || strlen(it->valuestring) != 64 ||
+        strspn(it->valuestring, "0123456789abcdef") != 64)
+        return -1;
+    memcpy(out, it->valuestring, 65);
+    return 0;
+}
+
 /* The train metadata's length at most: state_json writes under 1 kB (450 bytes for Adam). The
  * header's JSON values are counted before it is parsed (safetensors.c), but this one is a string in
  * it, parsed here: a 40 MB string of "0," took cJSON 1.6 GB (and the header may hold 100 MB). */
@@ -161,6 +172,9 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
     else if (cJSON_GetObjectItemCaseSensitive(root, "examples") && /* absent in earlier versions' */
              (get_int(root, "examples", 1, 1 << 30, &v) || (st->examples = (int)v, 0)))
         bad = "examples";
+    else if (cJSON_GetObjectItemCaseSensitive(root, "data_sha256") && /* absent in earlier versions' */
+             get_sha256(root, "data_sha256", st->data_sha256))
+        bad = "data_sha256";
     else if (!cJSON_IsString(steps) || get_u64(steps->valuestring, &st->steps_done)) bad = "steps_done";
     else if (get_hex(root, "loss_sum", &st->loss_sum)) bad = "loss_sum";
     else if (get_int(rng, "pos", 0, MNIST_RNG_WORDS, &v) || (st->order.pos = (int)v, 0)) bad = "rng.pos";

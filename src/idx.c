@@ -176,6 +176,19 @@ int mnist_split_load(mnist_split *s, const char *images_path, const char *labels
     return split_load(s, images_path, labels_path, sha, NULL, err);
 }
 
+int mnist_split_sha256(const mnist_split *s, char hex[65], mnist_err *err) {
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t dig[32];
+    unsigned dlen = 0;
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(md, s->images, (size_t)s->n * s->rows * s->cols) &&
+             EVP_DigestUpdate(md, s->labels, (size_t)s->n) && EVP_DigestFinal_ex(md, dig, &dlen) && dlen == sizeof dig;
+    EVP_MD_CTX_free(md);
+    if (!ok) return errf(err, "SHA-256 of the training set failed (OpenSSL)");
+    for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02x", dig[i]);
+    return 0;
+}
+
 void mnist_split_free(mnist_split *s) {
     free(s->images);
     free(s->labels);

@@ -69,9 +69,11 @@ static size_t state_floats(const mnist_train_opts *o, const mnist_model *m) {
     return (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
 }
 
-int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o, int n, mnist_err *err) {
-    *st = (mnist_run_state){.examples = n, .nstate = state_floats(o, m)};
+int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o,
+                          const mnist_split *train, mnist_err *err) {
+    *st = (mnist_run_state){.examples = train->n, .nstate = state_floats(o, m)};
     mnist_rng_seed(&st->order, o->seed);
+    if (mnist_split_sha256(train, st->data_sha256, err)) return -1;
     if (st->nstate && !(st->state = calloc(st->nstate, sizeof(float))))
         return errf(err, "out of memory for %zu floats of optimizer state", st->nstate);
     return 0;
@@ -121,12 +123,13 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     return 0;
 }
 
-/* Whether resume fits a run of o on m with n training examples (o checked): its optimizer state
- * is o's for m, its batch order is of n examples, and its position is within an epoch's steps. */
-static int resume_fits(const mnist_model *m, const mnist_train_opts *o, int n, const mnist_run_state *resume,
-                       mnist_err *err) {
+/* Whether resume fits a run of o on m with the training set train (o checked): its optimizer state
+ * is o's for m, its batch order is of train's examples, and its position is within an epoch's steps. */
+static int resume_fits(const mnist_model *m, const mnist_train_opts *o, const mnist_split *train,
+                       const mnist_run_state *resume, mnist_err *err) {
     size_t nstate = state_floats(o, m);
-    int nb = steps_per_epoch(o, n);
+    int n = train->n, nb = steps_per_epoch(o, n);
+    char sha[65];
     if (resume->nstate != nstate)
         return errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected", resume->nstate,
                     nstate);
@@ -136,6 +139,15 @@ static int resume_fits(const mnist_model *m, const mnist_train_opts *o, int n, c
     if (resume->examples && resume->examples != n)
         return errf(err, "the checkpoint's run is on %d training examples and these data hold %d: its batch order "
                     "and position are those of its own data", resume->examples, n);
+    /* as many examples, but others (another dataset's files under --no-verify, other labels): the
+     * same order over other images would go on as no epoch of the run */
+    if (resume->data_sha256[0]) {
+        if (mnist_split_sha256(train, sha, err)) return -1;
+        if (strcmp(sha, resume->data_sha256))
+            return errf(err, "the checkpoint's run is on other training data than these (SHA-256 of its images and "
+                        "labels %.12s..., of these %.12s...): its batch order and position are those of its own data",
+                        resume->data_sha256, sha);
+    }
     if (resume->step < 0 || resume->step > nb || resume->epoch < 0)
         return errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch",
                     resume->epoch, resume->step, nb);
@@ -159,7 +171,7 @@ int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_trai
     if (o->dropout > 0.0 && m->nlayers < 2 && !resume)
         return errf(err, "dropout %g drops hidden outputs, and the network %d-%d has no hidden layer", o->dropout,
                     m->sizes[0], m->sizes[1]);
-    return resume ? resume_fits(m, o, d->train.n, resume, err) : 0;
+    return resume ? resume_fits(m, o, &d->train, resume, err) : 0;
 }
 
 /* One run of mnist_train: what its epochs share. */
@@ -210,7 +222,7 @@ static int run_open(run *r, mnist_model *m, const mnist_data *d, const mnist_tra
     split_validation(&d->train, o->validation, &r->train, &r->valid);
     r->nb = steps_per_epoch(o, d->train.n);
     r->total = (long)r->nb * o->epochs;
-    if (mnist_run_state_start(&r->st, m, o, d->train.n, err)) return -1;
+    if (mnist_run_state_start(&r->st, m, o, &d->train, err)) return -1;
     r->order = r->st.order;
     backend_opts bo = backend_options(m, o, d->train.cols);
     if (!(r->b = backend_create(o->device, m, &bo, err))) return -1;

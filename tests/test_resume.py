@@ -48,15 +48,16 @@ def bar_lines(args):
     return rc, wall, [(int(a), int(b), float(r), float(l)) for a, b, r, l in bars]
 
 
-def data_folder(folder, n_train, n_test=5):
-    """Tiny IDX files of n_train training and n_test test examples in folder (for --no-verify)."""
+def data_folder(folder, n_train, n_test=5, label=0, ink=37):
+    """Tiny IDX files of n_train training and n_test test examples in folder (for --no-verify); label
+    shifts the training labels, ink draws other training images."""
     os.makedirs(folder, exist_ok=True)
     names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
     def idx(magic, dims, body):
         return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + bytes(body)
-    files = [idx(2051, [n_train, 28, 28], [(i * 37) % 256 for i in range(n_train * 784)]),
-             idx(2049, [n_train], [i % 10 for i in range(n_train)]),
+    files = [idx(2051, [n_train, 28, 28], [(i * ink) % 256 for i in range(n_train * 784)]),
+             idx(2049, [n_train], [(i + label) % 10 for i in range(n_train)]),
              idx(2051, [n_test, 28, 28], [(i * 11) % 256 for i in range(n_test * 784)]),
              idx(2049, [n_test], [(3 * i) % 10 for i in range(n_test)])]
     for name, b in zip(names, files):
@@ -106,7 +107,8 @@ def test_other_data(tmp):
           f"resumed on 41 training examples, a checkpoint of 40 is refused in one line, and kept: {err}")
     p = subprocess.run([MNIST, "train", *d40, "--resume", f("d40.ck"), "--epochs", "2"], capture_output=True, text=True)
     check(p.returncode == 0, "on its own 40 it resumes" + ("" if p.returncode == 0 else ": " + p.stderr))
-    edit_train(f("kept.ck"), f("old.ck"), lambda t: t.pop("examples", None))
+    test_other_content(f, d40)
+    edit_train(f("kept.ck"), f("old.ck"), lambda t: (t.pop("examples", None), t.pop("data_sha256", None)))
     p = subprocess.run([MNIST, "train", *d41, "--resume", f("old.ck"), "--epochs", "2"], capture_output=True, text=True)
     check(p.returncode == 0, "a checkpoint of an earlier version, without its count, resumes as it did"
           + ("" if p.returncode == 0 else ": " + p.stderr))
@@ -115,6 +117,36 @@ def test_other_data(tmp):
     check(p.returncode == 1 and "checkpoint field examples is missing or malformed" in p.stderr,
           f"a count of 0 is refused: {p.stderr.strip()}")
     test_train_text(f, d40)
+
+
+def test_other_content(f, d40):
+    """As many training examples but others (another dataset's files in a folder read with
+    --no-verify, other labels, other images): the checkpoint's SHA-256 of its data refuses them, in
+    one line naming it; a checkpoint of an earlier version, without it, resumes as it did."""
+    data_folder(f("labels"), 40, label=1)
+    data_folder(f("images"), 40, ink=41)
+    for name, what in (("labels", "other labels"), ("images", "other images")):
+        shutil.copy(f("kept.ck"), f("content.ck"))
+        p = subprocess.run([MNIST, "train", "--data", f(name), "--no-verify", "--resume", f("content.ck"), "--epochs",
+                            "2"], capture_output=True, text=True)
+        err = p.stderr.strip()
+        check(p.returncode == 1 and "\n" not in err and err.startswith("mnist train: " + f("content.ck") + ": ") and
+              "other training data than these" in err and same(f("content.ck"), f("kept.ck")),
+              f"resumed on 40 examples with {what}, the checkpoint is refused in one line, and kept: {err}")
+    edit_train(f("kept.ck"), f("old.ck"), lambda t: t.pop("data_sha256", None))
+    p = subprocess.run([MNIST, "train", "--data", f("labels"), "--no-verify", "--resume", f("old.ck"), "--epochs",
+                        "2"], capture_output=True, text=True)
+    check(p.returncode == 0, "a checkpoint without the SHA-256 of its data resumes on others as it did"
+          + ("" if p.returncode == 0 else ": " + p.stderr))
+    for bad in ("0" * 63, "A" * 64, 5):
+        edit_train(f("kept.ck"), f("bad.ck"), lambda t: t.update(data_sha256=bad))
+        p = subprocess.run([MNIST, "train", *d40, "--resume", f("bad.ck"), "--epochs", "2"], capture_output=True,
+                           text=True)
+        check(p.returncode == 1 and "checkpoint field data_sha256 is missing or malformed" in p.stderr,
+              f"a data_sha256 of {bad!r} is refused: {p.stderr.strip()}")
+    shutil.copy(f("kept.ck"), f("own.ck"))
+    p = subprocess.run([MNIST, "train", *d40, "--resume", f("own.ck"), "--epochs", "2"], capture_output=True, text=True)
+    check(p.returncode == 0, "on its own data it resumes" + ("" if p.returncode == 0 else ": " + p.stderr))
 
 
 def test_train_text(f, data):

@@ -757,7 +757,7 @@ static int untrained(const train_args *a, const mnist_model *m, const mnist_data
     if (a->checkpoint) {
         mnist_run_state st;
         mnist_err err;
-        int bad = mnist_run_state_start(&st, m, &a->o, d->train.n, &err) ||
+        int bad = mnist_run_state_start(&st, m, &a->o, &d->train, &err) ||
                   mnist_checkpoint_save(a->checkpoint, m, &a->o, &st, &err);
         mnist_run_state_free(&st);
         if (bad) {
