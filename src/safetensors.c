@@ -29,6 +29,9 @@
 _Static_assert(sizeof(float) == 4, "float must be IEEE 754 binary32");
 
 #define MAX_HEADER 100000000      /* the reference reader's limit on N */
+/* the reference reader's JSON parser (serde_json) refuses deeper nesting, in the fields it ignores
+ * too (it parses the whole header); cJSON's own limit is 1000 */
+#define MAX_DEPTH 127
 #define MAX_JSON_INT 9007199254740992.0 /* 2^53: larger doubles are not exact integers */
 /* JSON values in a header at most: a model's holds a few hundred (20 tensors of 8 and the metadata),
  * and each costs the parser about 64 bytes however short its text: a 60 MB header of "0," took 2.4 GB */
@@ -433,18 +436,24 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
             return errf(err, "%s: header holds control byte 0x%02x at byte %llu", path, (unsigned)buf[i], (unsigned long long)i);
     if (hlen == 0 || buf[0] != '{') return errf(err, "%s: header does not start with '{'", path);
     /* a \u0000 in a string: cJSON would end the string there, and "layers.0.kernel\u0000x" would
-     * pass for "layers.0.kernel" (or one metadata value for another); the values counted, before
-     * the parser allocates them */
+     * pass for "layers.0.kernel" (or one metadata value for another); the values counted, and how
+     * deep they nest, before the parser allocates them */
     uint64_t values = 1;
+    int depth = 0;
     for (uint64_t i = 0, in = 0; i < hlen; i++)
         if (buf[i] == '"') in = !in;
         else if (in && buf[i] == '\\' && i + 1 < hlen) {
             if (i + 5 < hlen && !memcmp(buf + i + 1, "u0000", 5))
                 return errf(err, "%s: header holds a NUL (\\u0000) in a string at byte %llu", path, (unsigned long long)i);
             i++; /* the escaped character, a quote or a backslash among them */
-        } else if (!in && (buf[i] == ',' || buf[i] == '[' || buf[i] == '{') && ++values > MAX_VALUES)
+        } else if (in) continue;
+        else if ((buf[i] == ',' || buf[i] == '[' || buf[i] == '{') && ++values > MAX_VALUES)
             return errf(err, "%s: header holds more than %d JSON values (a model's holds a few hundred)", path,
                         MAX_VALUES);
+        else if ((buf[i] == '[' || buf[i] == '{') && ++depth > MAX_DEPTH)
+            return errf(err, "%s: header nests arrays and objects more than %d deep (at byte %llu)", path, MAX_DEPTH,
+                        (unsigned long long)i);
+        else if (buf[i] == ']' || buf[i] == '}') depth--;
     const char *end = NULL;
     cJSON *root = *rootp = cJSON_ParseWithLengthOpts(buf, (size_t)hlen, &end, 0);
     if (!root) {

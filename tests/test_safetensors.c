@@ -345,6 +345,23 @@ static void test_malformed(void) {
     expect_fail("a field of its own holding 1e400",
                 "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"note\":-1e400},"
                 B0("[24,36]") "}", 36, "header holds the number -1e400 at byte 77, beyond a double's range");
+    /* nesting deeper than the reference reader's JSON parser takes (127, the header's object one of
+     * them), in a field of its own too, which it parses; cJSON took up to 1000 */
+    char nest[1024];
+    for (int deep = 125; deep <= 126; deep++) { /* 125 arrays in the tensor's object in the header's: 127 */
+        int k = snprintf(nest, sizeof nest, "{\"layers.0.kernel\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],"
+                         "\"note\":");
+        for (int i = 0; i < deep; i++) nest[k++] = '[';
+        for (int i = 0; i < deep; i++) nest[k++] = ']';
+        snprintf(nest + k, sizeof nest - (size_t)k, "}," B0("[24,36]") "}");
+        put_st(path, nest, 36);
+        rc = mnist_model_load(&m, path, &err);
+        if (deep == 125 && check(rc == 0, "a field of its own nesting 127 deep loads: %s", why(rc, &err)))
+            mnist_model_free(&m);
+        if (deep == 126)
+            check(rc == -1 && strstr(err.msg, "header nests arrays and objects more than 127 deep (at byte 202)"),
+                  "a field of its own nesting 128 deep is refused: %s", why(rc, &err));
+    }
     /* numbers elsewhere are not the reader's: a field of its own and strings that look like numbers */
     put_st(path, "{\"__metadata__\":{\"note\":\"[2.0, -0]\"},\"layers.0.kernel\":{\"note\":[1.5,-0,{\"x\":2e0}],"
            "\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"more\":[-1e-3,0.0,1E+2,-0.5e-400,10]}," B0("[24,36]") "}", 36);
