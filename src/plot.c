@@ -94,6 +94,7 @@ int mnist_read_log_stream(FILE *f, const char *name, mnist_epoch_stats *s, int c
         /* a last line with no newline that is no JSON was cut short as it was written (a run killed,
          * a full disk): skipped, and said in err, rather than the whole log refused */
         if ((!o || more) && line[len - 1] != '\n') {
+            cJSON_Delete(o); /* a record before the cut-off one */
             skipped = lineno;
             break;
         }
