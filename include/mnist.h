@@ -39,6 +39,9 @@ void mnist_remove_partial_files(void);
 
 /* The index of each file in mnist_dataset.files. */
 enum { MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS, MNIST_TEST_IMAGES, MNIST_TEST_LABELS, MNIST_NFILES };
+/* A split's two files as a set of those indexes (bit 1u << index), for the fetch and the loader. */
+#define MNIST_TRAIN_FILES (1u << MNIST_TRAIN_IMAGES | 1u << MNIST_TRAIN_LABELS)
+#define MNIST_TEST_FILES (1u << MNIST_TEST_IMAGES | 1u << MNIST_TEST_LABELS)
 
 /* One of a dataset's four files. */
 typedef struct {
@@ -82,9 +85,10 @@ typedef struct {
     long low_speed_time;         /* ...for this many seconds (0: 30) is abandoned as stalled */
     long max_time;               /* a download taking longer in all, in seconds, is abandoned
                                     (0: 60 s plus 1 s per 10 kB of the file's content) */
+    unsigned files;              /* which files: MNIST_TRAIN_FILES, MNIST_TEST_FILES or both (0: all four) */
 } mnist_fetch_opts;
 
-/* Make sure dir holds the dataset's four files, each verified by SHA-256: files present and
+/* Make sure dir holds the dataset's files (o->files of them), each verified by SHA-256: files present and
  * valid are kept, missing or invalid ones are downloaded to a temporary name, verified, then
  * renamed. Creates dir when needed. */
 int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts *o, mnist_err *err);
@@ -119,6 +123,9 @@ void mnist_split_free(mnist_split *s);
 int mnist_split_sha256(const mnist_split *s, char hex[65], mnist_err *err);
 /* Load the dataset's four files from dir; verify != 0 checks their SHA-256s. */
 int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int verify, mnist_err *err);
+/* As mnist_data_load, of the splits in files (MNIST_TRAIN_FILES, MNIST_TEST_FILES or both); the other left empty. */
+int mnist_data_load_some(mnist_data *d, const mnist_dataset *ds, const char *dir, unsigned files, int verify,
+                         mnist_err *err);
 /* Free both splits. */
 void mnist_data_free(mnist_data *d);
 

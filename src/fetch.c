@@ -510,12 +510,13 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
 
     /* One line: what was tried, then how to do it by hand; the list is cut to keep the advice. The
      * folder may be gone by the time it is read (the commands remove those they made, left empty). */
-    char head[256], tail[PATH_CAP + 512];
+    char head[256], tail[PATH_CAP + 512], names[256] = "";
     snprintf(head, sizeof head, "%s.gz: no mirror could provide it: ", f->name);
+    for (int i = 0; i < MNIST_NFILES; i++) /* those asked for */
+        if (!o->files || o->files & 1u << i) append(names, sizeof names, "%s%s", names[0] ? ", " : "", ds->files[i].name);
     snprintf(tail, sizeof tail,
-             ". To do it by hand, make the folder %s if it is not there and place the files %s, %s, %s, %s (raw or "
-             ".gz) in it",
-             dir, ds->files[0].name, ds->files[1].name, ds->files[2].name, ds->files[3].name);
+             ". To do it by hand, make the folder %s if it is not there and place the files %s (raw or .gz) in it", dir,
+             names);
     if (!tried[0]) snprintf(tried, sizeof tried, "no mirror to try");
     size_t fixed = strlen(head) + strlen(tail), len = strlen(tried);
     if (fixed + 4 < MNIST_ERR_LEN && len > MNIST_ERR_LEN - 1 - fixed) {
@@ -556,7 +557,9 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
     }
     x->o = o;
     int rc = 0;
-    for (int i = 0; i < MNIST_NFILES && rc == 0; i++) rc = fetch_one(x, ds, &ds->files[i], dir, m, nm, err);
+    unsigned files = o->files ? o->files : MNIST_TRAIN_FILES | MNIST_TEST_FILES;
+    for (int i = 0; i < MNIST_NFILES && rc == 0; i++)
+        if (files & 1u << i) rc = fetch_one(x, ds, &ds->files[i], dir, m, nm, err);
     if (x->curl) lc.easy_cleanup(x->curl);
     free(x);
     free(m);

@@ -195,10 +195,14 @@ void mnist_split_free(mnist_split *s) {
     memset(s, 0, sizeof *s);
 }
 
-int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int verify, mnist_err *err) {
+int mnist_data_load_some(mnist_data *d, const mnist_dataset *ds, const char *dir, unsigned files, int verify,
+                         mnist_err *err) {
     memset(d, 0, sizeof *d);
+    if (files & MNIST_TRAIN_FILES) files |= MNIST_TRAIN_FILES; /* a split is its two files */
+    if (files & MNIST_TEST_FILES) files |= MNIST_TEST_FILES;
     char path[MNIST_NFILES][4096];
     for (int f = 0; f < MNIST_NFILES; f++) {
+        if (!(files & 1u << f)) continue;
         int found = mnist_data_file(path[f], sizeof path[f], dir, &ds->files[f], err);
         if (found < 0) return -1;
         if (!found) /* a bare 'mnist fetch' fetched into the default folder, not dir, and MNIST for Fashion-MNIST */
@@ -209,21 +213,26 @@ int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int
     const char *te_sha[2] = {ds->files[MNIST_TEST_IMAGES].sha256, ds->files[MNIST_TEST_LABELS].sha256};
     const uint64_t tr_n[2] = {ds->files[MNIST_TRAIN_IMAGES].bytes, ds->files[MNIST_TRAIN_LABELS].bytes};
     const uint64_t te_n[2] = {ds->files[MNIST_TEST_IMAGES].bytes, ds->files[MNIST_TEST_LABELS].bytes};
-    if (split_load(&d->train, path[MNIST_TRAIN_IMAGES], path[MNIST_TRAIN_LABELS], verify ? tr_sha : NULL,
-                   verify ? tr_n : NULL, err))
+    if ((files & MNIST_TRAIN_FILES) && split_load(&d->train, path[MNIST_TRAIN_IMAGES], path[MNIST_TRAIN_LABELS],
+                                                   verify ? tr_sha : NULL, verify ? tr_n : NULL, err))
         return -1;
-    if (split_load(&d->test, path[MNIST_TEST_IMAGES], path[MNIST_TEST_LABELS], verify ? te_sha : NULL,
-                   verify ? te_n : NULL, err)) {
+    if ((files & MNIST_TEST_FILES) && split_load(&d->test, path[MNIST_TEST_IMAGES], path[MNIST_TEST_LABELS],
+                                                  verify ? te_sha : NULL, verify ? te_n : NULL, err)) {
         mnist_data_free(d);
         return -1;
     }
-    if (d->train.rows != d->test.rows || d->train.cols != d->test.cols) {
+    if ((files & MNIST_TRAIN_FILES) && (files & MNIST_TEST_FILES) &&
+        (d->train.rows != d->test.rows || d->train.cols != d->test.cols)) {
         errf(err, "%s: training images are %dx%d but test images %dx%d", dir, d->train.rows, d->train.cols,
              d->test.rows, d->test.cols);
         mnist_data_free(d);
         return -1;
     }
     return 0;
+}
+
+int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int verify, mnist_err *err) {
+    return mnist_data_load_some(d, ds, dir, MNIST_TRAIN_FILES | MNIST_TEST_FILES, verify, err);
 }
 
 void mnist_data_free(mnist_data *d) {

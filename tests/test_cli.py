@@ -505,10 +505,10 @@ def test_data_missing_advice(tmp, data):
     said "run 'mnist fetch'", which fetches MNIST into the default folder."""
     folder = os.path.join(tmp, "three-files")
     shutil.copytree(data, folder, dirs_exist_ok=True)
-    os.remove(os.path.join(folder, NAMES[2]))
+    os.remove(os.path.join(folder, NAMES[0]))
     for dataset in ("mnist", "fashion"):
         p = run("show", "--data", folder, "--no-verify", "--dataset", dataset)
-        check(one_line(p, 1, f"{NAMES[2]} not found", f"'mnist fetch --dataset {dataset} --data {folder}'"),
+        check(one_line(p, 1, f"{NAMES[0]} not found", f"'mnist fetch --dataset {dataset} --data {folder}'"),
               f"show --dataset {dataset} --no-verify, a file missing: names the fetch for that folder "
               f"({text(p.stderr).strip()!r})")
 
@@ -688,7 +688,10 @@ def test_fetch_leaves_no_folder(tmp, data):
         check(p.returncode == 1 and last and "no mirror could provide it" in last[0] and not os.path.exists(top),
               f"{' '.join(args[:3])}: a failed fetch into a new folder leaves none ({last}, "
               f"{os.path.exists(top) and os.listdir(top)})")
-        check(last and make in last[0], f"{' '.join(args[:3])}: and says to make it to place the files by hand "
+        # eval's are the test set's two, show's (of the training set) the training set's
+        names = ", ".join({"eval": NAMES[2:], "show": NAMES[:2]}.get(args[0], NAMES))
+        check(last and make in last[0] and f"place the files {names} (raw" in last[0],
+              f"{' '.join(args[:3])}: and says to make it to place the files by hand "
               f"({last[0][last[0].find('. ') :] if last else ''!r})")
     # the default folder, $XDG_CACHE_HOME/mnist: what this run made of it goes
     xdg = os.path.join(tmp, "xdg")
@@ -722,6 +725,39 @@ def test_fetch_leaves_no_folder(tmp, data):
     p = run("eval", "--model", model, "--data", os.path.join(there, "kept", "new"), env=offline, timeout=60)
     check(p.returncode == 1 and os.listdir(there) == ["kept"] and sorted(os.listdir(os.path.join(there, "kept")))
           == ["note"], f"eval: only the folder it made goes ({os.listdir(os.path.join(there, 'kept'))})")
+
+
+def test_test_set_only(tmp, data):
+    """eval and show --split test read only the test set's two files: a folder holding only those works,
+    with --no-verify and, on the real MNIST files of $MNIST_DATA, verified; they loaded all four and, one
+    missing, fetched them all (the 47 MB training images too). The fetch goes through a proxy that is
+    not there, so a fetch fails the run."""
+    offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": "", "MNIST_DATA": ""}
+    model = os.path.join(tmp, "test-only.safetensors")
+    run("train", "--data", data, "--no-verify", "--layers", "784,4,10", "--epochs", "0", "--save", model)
+    folder = os.path.join(tmp, "test-only")
+    os.makedirs(folder)
+    for name in NAMES[2:]:
+        shutil.copy(os.path.join(data, name), folder)
+    for args in (["eval", "--model", model], ["show", "--split", "test"]):
+        p = run(*args, "--data", folder, "--no-verify", env=offline, timeout=60)
+        check(p.returncode == 0 and sorted(os.listdir(folder)) == NAMES[2:],
+              f"{args[0]} --no-verify of a folder with only the test files: works, nothing fetched "
+              f"(status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
+    mnist = os.environ.get("MNIST_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist")
+    if not os.path.isfile(os.path.join(mnist, NAMES[2] + ".gz")):
+        print(f"SKIP eval of the real test files alone: no {NAMES[2]}.gz in {mnist}")
+        return
+    real = os.path.join(tmp, "real-test-only")
+    os.makedirs(real)
+    for name in NAMES[2:]:
+        shutil.copy(os.path.join(mnist, name + ".gz"), real)
+    for args in (["eval", "--model", model], ["show", "--split", "test"]):
+        p = run(*args, "--data", real, env=offline, timeout=60)
+        check(p.returncode == 0 and len(os.listdir(real)) == 2,
+              f"{args[0]} of a folder with only the real test files, verified: works, nothing fetched "
+              f"(status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
 
 
 def test_data_trailing_slash(tmp):
@@ -776,6 +812,7 @@ def main():
         test_mirror_not_url(tmp)
         test_mirror_other_dataset(tmp)
         test_data_trailing_slash(tmp)
+        test_test_set_only(tmp, data)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return status()

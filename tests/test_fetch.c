@@ -285,6 +285,19 @@ static void test_fetch_file_mirrors(void) {
     check(strstr(log.text, p) != NULL, "log says \"Downloading URL to PATH...\"");
     check(log.progress_calls > 0, "progress callback called (%d times)", log.progress_calls);
 
+    /* Only the test set's files, from a mirror that has only those: the training files not asked for. */
+    make_mirror("m4", MNIST_TEST_FILES, -1);
+    char url4[1024];
+    snprintf(url4, sizeof url4, "file://%s/m4/", root);
+    path_of(dir, sizeof dir, "d-test", NULL);
+    mnist_fetch_opts ot = {.mirrors = (const char *[]){url4}, .nmirrors = 1, .files = MNIST_TEST_FILES};
+    rc = mnist_fetch(&tds, dir, &ot, &e);
+    int got = 0;
+    for (int i = 0; i < MNIST_NFILES; i++) got |= (mnist_data_file(p, sizeof p, dir, &tds.files[i], &e) == 1) << i;
+    check(rc == 0 && got == (int)MNIST_TEST_FILES, "fetch of the test files alone: those there, no other (%s; %#x)",
+          rc ? e.msg : "ok", (unsigned)got);
+    path_of(dir, sizeof dir, "d1/sub/data", NULL);
+
     /* Present, valid files are kept untouched, and no mirror is needed. */
     struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
     for (int i = 0; i < MNIST_NFILES; i++) {

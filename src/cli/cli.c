@@ -265,8 +265,9 @@ int cli_set_dataset(const char *cmd, const char *name) {
     return 0;
 }
 
-int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors) {
-    mnist_fetch_opts o = {.mirrors = mirrors ? mirrors->items : NULL,
+int cli_fetch(const mnist_dataset *ds, const char *dir, unsigned files, const str_list *mirrors) {
+    mnist_fetch_opts o = {.files = files,
+                          .mirrors = mirrors ? mirrors->items : NULL,
                           .nmirrors = mirrors ? mirrors->n : 0,
                           .log = log_line,
                           .progress = isatty(2) ? show_progress : NULL,
@@ -289,7 +290,7 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors)
     return 0;
 }
 
-int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
+int cli_load_data(const char *flag_dir, unsigned files, int verify, mnist_data *d) {
     const mnist_dataset *ds = mnist_dataset_get(cli_dataset);
     char dir[4096], path[4096];
     mnist_err err;
@@ -299,6 +300,7 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
     }
     int missing = 0;
     for (int f = 0; f < MNIST_NFILES; f++) {
+        if (!(files & 1u << f)) continue;
         int found = mnist_data_file(path, sizeof path, dir, &ds->files[f], &err);
         if (found < 0) {
             fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
@@ -306,9 +308,9 @@ int cli_load_data(const char *flag_dir, int verify, mnist_data *d) {
         }
         missing |= !found;
     }
-    int rc = missing && verify ? cli_fetch(ds, dir, NULL) : 0;
+    int rc = missing && verify ? cli_fetch(ds, dir, files, NULL) : 0;
     if (rc) return rc;
-    if (mnist_data_load(d, ds, dir, verify, &err)) {
+    if (mnist_data_load_some(d, ds, dir, files, verify, &err)) {
         fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return 1;
     }

@@ -46,18 +46,20 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
  * two for names over 6 bytes; NULL when none is. */
 const char *cli_nearest(const char *s, size_t len, const char *const *names, size_t stride);
 
-/* Fetch the dataset into dir, printing progress on a terminal; 0, or 1 (message printed), or 130
+/* Fetch the dataset's files (a set as in mnist_fetch_opts.files; 0: all four) into dir, printing
+ * progress on a terminal; 0, or 1 (message printed), or 130
  * when Ctrl-C stopped it. After a failure, the folders it created (dir, and those above it) are
  * removed where they are left empty. */
-int cli_fetch(const mnist_dataset *ds, const char *dir, const str_list *mirrors);
+int cli_fetch(const mnist_dataset *ds, const char *dir, unsigned files, const str_list *mirrors);
 /* The dataset that cli_load_data loads ("mnist" unless a --dataset flag said otherwise). */
 extern const char *cli_dataset;
 extern const char *cli_command; /* the command running ("train"), for its messages */
 /* Set it from a --dataset flag; 0, or 2 after a usage error naming the choices. */
 int cli_set_dataset(const char *cmd, const char *name);
-/* Load cli_dataset from its folder (flag_dir, or the default), fetching it first when a file is
- * missing and verify is set; 0, or 1 (message printed), or 130 when Ctrl-C stopped the download. */
-int cli_load_data(const char *flag_dir, int verify, mnist_data *d);
+/* Load the splits of cli_dataset in files (MNIST_TRAIN_FILES, MNIST_TEST_FILES or both) from its
+ * folder (flag_dir, or the default), fetching those files first when one is missing and verify is
+ * set; the other split is left empty; 0, or 1 (message printed), or 130 when Ctrl-C stopped the download. */
+int cli_load_data(const char *flag_dir, unsigned files, int verify, mnist_data *d);
 /* 0 when m (described by what: "the model FILE", "the network --layers L") takes the images of d's
  * split that cmd uses (train: the training set, else the test set) and has one output per class,
  * as mnist_model_fits says; else prints its one line, naming the images file and m, and returns 1. */

@@ -122,7 +122,7 @@ int cmd_eval(int argc, char **argv) {
             return 2;
         }
     mnist_data d;
-    int loaded = cli_load_data(dir, !no_verify, &d);
+    int loaded = cli_load_data(dir, MNIST_TEST_FILES, !no_verify, &d);
     if (loaded) {
         mnist_model_free(&m);
         return loaded;

@@ -32,7 +32,7 @@ int cmd_fetch(int argc, char **argv) {
         fprintf(stderr, "mnist fetch: %s\n", err.msg);
         return 1;
     }
-    int rc = cli_fetch(ds, path, &mirrors);
+    int rc = cli_fetch(ds, path, 0, &mirrors);
     if (rc) return rc;
     printf("%s is ready in %s\n", strcmp(dataset, "mnist") ? "Fashion-MNIST" : "MNIST", path);
     return 0;

@@ -69,9 +69,10 @@ int cmd_show(int argc, char **argv) {
     int bad = out ? cli_check_output("show", "--out", out, 1) : 0;
     if (bad) return bad;
     mnist_data d;
-    int loaded = cli_load_data(dir, !no_verify, &d);
+    int test = !strcmp(split_name, "test"); /* only its split's two files are read (and fetched) */
+    int loaded = cli_load_data(dir, test ? MNIST_TEST_FILES : MNIST_TRAIN_FILES, !no_verify, &d);
     if (loaded) return loaded;
-    const mnist_split *s = strcmp(split_name, "test") ? &d.train : &d.test;
+    const mnist_split *s = test ? &d.test : &d.train;
     int status = 0;
     if (s->rows != MNIST_SIDE || s->cols != MNIST_SIDE) {
         fprintf(stderr, "mnist show: the %s images are %dx%d, not %dx%d\n", split_name, s->rows, s->cols, MNIST_SIDE,

@@ -493,7 +493,7 @@ static const mnist_run_state *resumed(const train_args *a, const mnist_run_state
  * it: --batch and --validation against the data, a resumed run's position, where there is
  * training to do. 0, or the status after the message. */
 static int load_data(const train_args *a, const mnist_model *m, const mnist_run_state *st, mnist_data *d) {
-    int status = cli_load_data(a->dir, !a->no_verify, d);
+    int status = cli_load_data(a->dir, MNIST_TRAIN_FILES | MNIST_TEST_FILES, !a->no_verify, d);
     if (status) return status;
     char what[4200];
     if (a->resume) snprintf(what, sizeof what, "the network of %s", a->resume);
