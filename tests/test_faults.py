@@ -1,8 +1,8 @@
 """test_faults.py: the command on bad input. Every bad flag, data file and model file is answered
 with exit status 2 (usage) or 1 (the rest) and one line on stderr that names the flag or the file
 and the problem; a save that fails on a full disk keeps the previous model file; the JSON printed
-is JSON even when a model's sums overflow. Runs $MNIST_BIN on tiny data sets made here: nothing
-is downloaded."""
+is JSON even when a model's sums overflow, and no digit is read from its NaN probabilities. Runs
+$MNIST_BIN on tiny data sets made here: nothing is downloaded."""
 import gzip
 import json
 import math
@@ -310,18 +310,27 @@ def test_models(tmp, data):
     refused("eval of a folder as model", run("eval", *d, "--model", tmp), 1, tmp, "a folder, not a file")
 
     # A finite model whose sums overflow float32: its outputs are NaN, which JSON has no word for.
-    # The numbers that are not finite are printed null, the rest as they are.
+    # eval's loss is null in JSON and 'not finite' in its text (it printed '-nan'); predict names no
+    # digit from them (it printed '0 (-nan%)', status 0): the image fails, one line naming the model.
     big = os.path.join(tmp, "overflow.safetensors")
     safetensors(big, [784, 10], value=3e38)
     p = run("eval", *d, "--json", "--model", big)
     r = strict_json(p.stdout)
     check(p.returncode == 0 and r is not None and r["loss"] is None and 0 <= r["accuracy"] <= 1,
           f"eval --json of a model that overflows prints JSON, loss null: {p.stdout.strip()[:80]!r} {p.stderr.strip()}")
+    p = run("eval", *d, "--model", big)
+    check(p.returncode == 0 and "Test loss:     not finite (the model's sums overflow)" in p.stdout and
+          "nan" not in p.stdout.lower(), f"eval of a model that overflows: its loss not finite, no nan "
+          f"({p.stdout.strip()[:120]!r} {p.stderr.strip()})")
+    says = f"the model {big} gives no finite probabilities for {png} (its sums overflow)"
+    p = run("predict", "--model", big, png)
+    check(p.returncode == 1 and p.stdout == "" and p.stderr.strip() == f"mnist predict: {says}",
+          f"predict of a model that overflows: fails, one line naming the model and image "
+          f"(status {p.returncode}: {p.stdout.strip()!r} {p.stderr.strip()!r})")
     p = run("predict", "--json", "--show", "--model", big, png)
     r = strict_json(p.stdout)
-    check(p.returncode == 0 and r is not None and r["probability"] is None and r["probabilities"] == [None] * 10 and
-          len(r["input"]) == 784 and None not in r["input"],
-          f"predict --json of a model that overflows prints JSON, probabilities null: {p.stdout.strip()[:120]!r}")
+    check(p.returncode == 1 and r == {"file": png, "error": says},
+          f"predict --json of a model that overflows: its record is the error: {p.stdout.strip()[:160]!r}")
 
     # A checkpoint whose optimizer state (momentum, its last tensor) holds NaN is refused by --resume.
     ckpt = os.path.join(tmp, "nan.ckpt")

@@ -436,6 +436,12 @@ const char *cli_json_number(char *out, double v, int digits) {
     return out;
 }
 
+int cli_all_finite(const float *v, int n) {
+    for (int i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
 size_t cli_json_string(char *out, size_t cap, const char *s) {
     size_t k = 0;
     if (cap < 8) return 0;

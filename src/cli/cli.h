@@ -94,6 +94,9 @@ int cmd_serve(int argc, char **argv);
  * only finite floats (the reader refuses others): only sums that overflow float32 get here. */
 #define CLI_JSON_NUMBER 32 /* bytes enough for out */
 const char *cli_json_number(char *out, double v, int digits);
+/* 1 when the n numbers of v are all finite: a model whose sums overflow gives NaN probabilities,
+ * which no digit is read from. */
+int cli_all_finite(const float *v, int n);
 /* s as a JSON string, quotes included, into out (cap bytes; cut short to fit): returns its length.
  * A byte that is not part of well-formed UTF-8 (a file name, a client's bytes) becomes U+FFFD, so
  * the output stays JSON, which is UTF-8; control characters and DEL are escaped. */

@@ -1,5 +1,6 @@
 /* eval.c: mnist eval: accuracy, loss, the confusion matrix; as a heat map, and the misread
  * images as a picture. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,7 +153,8 @@ int cmd_eval(int argc, char **argv) {
         printf("]}\n");
     } else {
         printf("Test accuracy: %.4f (%d of %d)\n", r.accuracy, r.correct, r.n);
-        printf("Test loss:     %.4f\n", r.loss);
+        if (isfinite(r.loss)) printf("Test loss:     %.4f\n", r.loss);
+        else printf("Test loss:     not finite (the model's sums overflow)\n"); /* --json: null */
         printf("Confusion matrix (rows: true %s, columns: predicted)\n      ",
                strcmp(cli_dataset, "mnist") ? "class" : "digit");
         for (int j = 0; j < MNIST_CLASSES; j++) printf("%6d", j);

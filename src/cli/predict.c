@@ -166,6 +166,9 @@ int cmd_predict(int argc, char **argv) {
         } else {
             bad = prepare(files.items[f], prep, x, &err) || mnist_predict(&m, x, 1, prob, &err);
         }
+        if (!bad && !cli_all_finite(prob, MNIST_CLASSES)) /* NaN: digit 0 was named "(-nan%)" */
+            bad = snprintf(err.msg, sizeof err.msg, "the model %s gives no finite probabilities for %s (its sums "
+                           "overflow)", model, path) > 0;
         if (bad) { /* one line, whatever the file's name holds */
             fputs("mnist predict: ", stderr);
             put_escaped(stderr, err.msg);
@@ -188,7 +191,7 @@ int cmd_predict(int argc, char **argv) {
                 int t = order[j];
                 order[j] = order[j - 1], order[j - 1] = t;
             }
-        if (json) { /* numbers by cli_json_number: null, never nan, when sums overflow */
+        if (json) { /* numbers by cli_json_number: the input's are finite, the probabilities too (above) */
             char v[CLI_JSON_NUMBER];
             printf("{\"file\":");
             cli_json_print(path);

@@ -292,6 +292,9 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
     if (bad) return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
     if (mnist_predict(&s->model, x, 1, prob, &err))
         return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s", err.msg);
+    if (!cli_all_finite(prob, MNIST_CLASSES)) /* NaN: no digit to name (it named 0) */
+        return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
+                            "the model gives no finite probabilities for this image (its sums overflow)");
     int digit = mnist_argmax(prob, MNIST_CLASSES);
     char *out = malloc(ANSWER_CAP);
     if (!out) return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
