@@ -392,6 +392,17 @@ def test_numbers():
         p = run("train", flag, value, "--help")
         check(one_line(p, 2, f"{flag} '{value}' is too large (at most {most})"),
               f"{flag} {value!r} is too large ({text(p.stderr).strip()!r})")
+    # a flag whose largest value is below INT_MAX says it, also to a value past INT_MAX (that was told
+    # 'at most 2147483647', and 2147483647 then the flag's own limit)
+    for cmd, flag, most in (("serve", "--port", 65535), ("serve", "--threads", 256), ("serve", "--timeout", 86400),
+                            ("train", "--threads", 256), ("eval", "--threads", 256), ("predict", "--top", 10),
+                            ("train", "--shift", 8)):
+        for value in ("99999999999", "2147483647", str(most + 1)):
+            p = run(cmd, flag, value, "--help")
+            check(one_line(p, 2, f"mnist {cmd}: {flag} '{value}' is too large (at most {most})"),
+                  f"{cmd} {flag} {value}: too large, its own limit said ({text(p.stderr).strip()!r})")
+        p = run(cmd, flag, str(most), "--help")
+        check(p.returncode == 0 and p.stderr == b"", f"{cmd} {flag} {most} is taken ({text(p.stderr).strip()!r})")
 
 
 def test_show_picture_cap(tmp, data):
@@ -417,7 +428,7 @@ def test_resume_threads(tmp, data):
     p = run("train", *d, "--epochs", "0", "--checkpoint", ck)
     check(p.returncode == 0 and os.path.exists(ck), f"a checkpoint to resume ({text(p.stderr).strip()!r})")
     p = run("train", "--data", data, "--no-verify", "--resume", ck, "--epochs", "1", "--threads", "257")
-    check(one_line(p, 2, "threads 257 is outside 0 (all cores) .. 256") and ck not in text(p.stderr),
+    check(one_line(p, 2, "--threads '257' is too large (at most 256)") and ck not in text(p.stderr),
           f"train --resume --threads 257: a usage error of the flag (status {p.returncode}: {text(p.stderr).strip()!r})")
 
 

@@ -103,7 +103,7 @@ def test_flags(tmp, data):
             (["train", "--seed", "99999999999999999999"], "too large (at most 4294967295)"),
             (["predict", "--top", "99999999999999999"], "--top '99999999999999999' is too large"),
             (["train", "--threads", "x"], "--threads"),
-            (["train", "--threads", "100000"], "threads 100000"),
+            (["train", "--threads", "100000"], "--threads '100000' is too large (at most 256)"),
             (["train", "--no-graph"], "--no-graph"),
             # a flag of another optimizer or init than the run's did nothing, silently
             (["train", "--nesterov"], "--nesterov is for --optimizer momentum (this run's is sgd)"),

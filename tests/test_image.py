@@ -423,7 +423,7 @@ def main():
     check(p.stdout.strip() == want, f"the text line's digits and percentages are the three most likely: "
           f"{p.stdout.strip()} (want {want})")
     usage = [(["predict", png], "--model FILE is required"), (["predict", "--model", model], "no IMAGE"),
-             (["predict", "--model", model, "--top", "11", png], "--top 11"),
+             (["predict", "--model", model, "--top", "11", png], "--top '11' is too large (at most 10)"),
              (["predict", "--model", model, "--preprocess", "pillow", png], "'pillow' is not mnist or lab")]
     for args, say in usage:
         p = run(*args)

@@ -116,6 +116,21 @@ static int plain_number(const char *v, int real) {
     return *p == '\0';
 }
 
+/* The whole-number flags whose largest value is below INT_MAX, each the same in every command that
+ * has it: a value past it, even one past INT_MAX, is said too large with it (INT_MAX was said first,
+ * then the flag's own limit to INT_MAX). */
+static const struct {
+    const char *name;
+    int most;
+} int_limits[] = {{"--port", 65535},     {"--timeout", 86400},          {"--threads", MNIST_MAX_THREADS},
+                  {"--top", MNIST_CLASSES}, {"--shift", MNIST_MAX_SHIFT}};
+
+static int int_limit(const char *name) {
+    for (size_t i = 0; i < sizeof int_limits / sizeof int_limits[0]; i++)
+        if (!strcmp(int_limits[i].name, name)) return int_limits[i].most;
+    return INT_MAX;
+}
+
 static int add_arg(const char *cmd, str_list *pos, const char *a) {
     if (!*a) { /* an unset variable ("$f"): said as a flag's empty value is, not as the file "" not found */
         fprintf(stderr, "mnist %s: an empty argument is no file's name (see 'mnist %s --help')\n", cmd, cmd);
@@ -179,7 +194,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             fprintf(stderr, "mnist %s: %s needs a value (%s), not an empty string\n", cmd, f->name, f->arg);
             return 2;
         }
-        const char *most = NULL; /* the largest value, for a number past it */
+        char most[32] = ""; /* the largest value, for a number past it */
         int number = f->kind == F_INT || f->kind == F_UINT || f->kind == F_DOUBLE;
         if (number && !plain_number(v, f->kind == F_DOUBLE)) goto bad;
         errno = 0;
@@ -195,9 +210,9 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             break;
         }
         case F_INT: { /* plain_number's: digits only, so neither sign nor junk is left to check */
-            long x = strtol(v, NULL, 10);
-            if (errno == ERANGE || x > INT_MAX) {
-                most = "2147483647";
+            long x = strtol(v, NULL, 10), top = int_limit(f->name); /* the flag's, not the int's */
+            if (errno == ERANGE || x > top) {
+                snprintf(most, sizeof most, "%ld", top);
                 goto bad;
             }
             *(int *)f->dst = (int)x;
@@ -206,7 +221,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         case F_UINT: {
             long long x = strtoll(v, NULL, 10);
             if (errno == ERANGE || x > 0xffffffffLL) {
-                most = "4294967295";
+                strcpy(most, "4294967295");
                 goto bad;
             }
             *(uint32_t *)f->dst = (uint32_t)x;
@@ -215,7 +230,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         case F_DOUBLE: {
             double x = strtod(v, NULL);
             if (x > 1e30) { /* past the doubles too (1e999): HUGE_VAL */
-                most = "1e30";
+                strcpy(most, "1e30");
                 goto bad;
             }
             /* ERANGE of a value too small to hold (1e-999, or 1e-310 held inexactly): it is what strtod
@@ -227,7 +242,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         }
         continue;
     bad:
-        if (most)
+        if (most[0])
             fprintf(stderr, "mnist %s: %s '%s' is too large (at most %s)\n", cmd, f->name, v, most);
         else
             fprintf(stderr, "mnist %s: %s '%s' is not a valid %s\n", cmd, f->name, v,

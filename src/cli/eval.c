@@ -85,10 +85,6 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "mnist eval: --device '%s' is not one of: cpu cuda\n", device);
         return 2;
     }
-    if (threads > MNIST_MAX_THREADS) {
-        fprintf(stderr, "mnist eval: --threads %d is more than %d\n", threads, MNIST_MAX_THREADS);
-        return 2;
-    }
     /* the pictures' files, checked before the evaluation: each writable, none the model or the other */
     const char *outs[][2] = {{"--confusion", confusion}, {"--errors", errors}};
     for (int i = 0; i < 2; i++) {
