@@ -75,7 +75,7 @@ int mnist_data_file(char *out, size_t cap, const char *dir, const mnist_file_inf
 
 /* How mnist_fetch reports and where else it looks; each member may be 0 or NULL (the defaults). */
 typedef struct {
-    const char *const *mirrors;  /* extra base URLs tried before the built-in ones */
+    const char *const *mirrors;  /* extra base URLs (http://, https://, file:///) tried before the built-in ones */
     int nmirrors;
     void (*log)(void *ud, const char *line);                           /* one line of news */
     void (*progress)(void *ud, const char *file, double now, double total); /* bytes */

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -513,7 +514,8 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
     char head[256], tail[PATH_CAP + 512], names[256] = "";
     snprintf(head, sizeof head, "%s.gz: no mirror could provide it: ", f->name);
     for (int i = 0; i < MNIST_NFILES; i++) /* those asked for */
-        if (!o->files || o->files & 1u << i) append(names, sizeof names, "%s%s", names[0] ? ", " : "", ds->files[i].name);
+        if (!o->files || o->files & 1u << i)
+            append(names, sizeof names, "%s%s", names[0] ? ", " : "", ds->files[i].name);
     snprintf(tail, sizeof tail,
              ". To do it by hand, make the folder %s if it is not there and place the files %s (raw or .gz) in it", dir,
              names);
@@ -534,8 +536,6 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
     if (!ds || !dir || !dir[0]) return errf(err, "mnist_fetch: no dataset or no data folder given");
     if (o->nmirrors < 0 || ds->nurls < 0 || (o->nmirrors && !o->mirrors))
         return errf(err, "mnist_fetch: bad mirror list");
-    if (make_dirs(dir, NULL, err)) return -1;
-
     int nm = o->nmirrors + ds->nurls;
     mirror *m = calloc(nm ? (size_t)nm : 1, sizeof *m);
     if (!m) return errf(err, "mnist_fetch: out of memory");
@@ -546,8 +546,16 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
             free(m);
             return errf(err, "%.64s: bad mirror URL (empty or too long)", b ? b : "(null)");
         }
+        if (strncasecmp(b, "http://", 7) && strncasecmp(b, "https://", 8) && strncasecmp(b, "file://", 7)) {
+            free(m); /* curl took ftp:// and the rest, or said 'Protocol not supported' of each file */
+            return errf(err, "%.64s: a mirror's URL begins http://, https:// or, for a folder, file:///", b);
+        }
         memcpy(m[j].base, b, len + 1);
         if (b[len - 1] != '/') memcpy(m[j].base + len, "/", 2);
+    }
+    if (make_dirs(dir, NULL, err)) { /* once the mirrors are known good: a bad one leaves no folder */
+        free(m);
+        return -1;
     }
 
     fetcher *x = calloc(1, sizeof *x);

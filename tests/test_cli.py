@@ -578,6 +578,11 @@ def test_mirror_not_url(tmp):
         p = run("fetch", "--data", data, "--mirror", value, env=offline)
         check(one_line(p, 2, f"--mirror '{value}' is not a URL", "file:///") and not os.path.exists(data),
               f"fetch --mirror {value!r}: a usage error (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
+    for value in ("ftp://127.0.0.1:9/", "gopher://127.0.0.1:9/"):  # URLs curl may not take: it said so per file
+        p = run("fetch", "--data", data, "--mirror", value, env=offline)
+        check(one_line(p, 2, f"--mirror '{value}': --mirror takes http://HOST/PATH/, https://... or, for a folder, "
+                       f"file:///PATH/, not {value[:value.index(':')]}://") and not os.path.exists(data),
+              f"fetch --mirror {value!r}: a usage error (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
     for value in ("file://" + tmp + "/none/", "HTTP://127.0.0.1:9/"):  # URLs: tried, and fail offline
         p = run("fetch", "--data", data, "--mirror", value, env=offline)
         check(p.returncode == 1 and "is not a URL" not in text(p.stderr),

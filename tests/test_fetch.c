@@ -473,6 +473,14 @@ static void test_fetch_file_mirrors(void) {
     check(rc == -1 && strstr(e.msg, "interrupted") && dotfiles(dir) == 0 && !exists(p),
           "cancelled from the progress callback: interrupted, nothing left: %s", e.msg);
 
+    /* A mirror of a scheme other than http, https and file: refused before anything is made. */
+    const char *ftp[] = {"ftp://127.0.0.1/mnist/"};
+    o = (mnist_fetch_opts){.mirrors = ftp, .nmirrors = 1};
+    snprintf(dir, sizeof dir, "%s/d-ftp", root);
+    rc = mnist_fetch(&tds, dir, &o, &e);
+    check(rc == -1 && strstr(e.msg, "ftp://127.0.0.1/mnist/: a mirror's URL begins http://, https://") && !exists(dir),
+          "an ftp:// mirror is refused, no folder made: %s", e.msg);
+
     /* A bad data folder. */
     path_of(p, sizeof p, "abc", NULL); /* a plain file */
     o = (mnist_fetch_opts){0};

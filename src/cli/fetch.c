@@ -1,5 +1,6 @@
 /* fetch.c: mnist fetch. */
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -16,12 +17,18 @@ int cmd_fetch(int argc, char **argv) {
                       flags, argc, argv, NULL);
     if (p) return p == 1 ? 0 : 2;
     if (cli_set_dataset("fetch", dataset)) return 2;
-    for (int i = 0; i < mirrors.n; i++) { /* a folder's path is no URL: curl said "bad/illegal format" per file */
+    /* a folder's path is no URL: curl said "bad/illegal format" per file; of ftp:// "Protocol not supported" */
+    for (int i = 0; i < mirrors.n; i++) {
         const char *u = mirrors.items[i], *sep = strstr(u, "://");
         size_t scheme = strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
         if (!sep || scheme == 0 || u + scheme != sep) {
             fprintf(stderr, "mnist fetch: --mirror '%s' is not a URL: give http://HOST/PATH/, https://... or, for a "
                     "folder, file:///PATH/\n", u);
+            return 2;
+        }
+        if (strncasecmp(u, "http://", 7) && strncasecmp(u, "https://", 8) && strncasecmp(u, "file://", 7)) {
+            fprintf(stderr, "mnist fetch: --mirror '%s': --mirror takes http://HOST/PATH/, https://... or, for a "
+                    "folder, file:///PATH/, not %.*s://\n", u, (int)scheme, u);
             return 2;
         }
     }
