@@ -62,6 +62,39 @@ static void get_eval(const cJSON *o, const char *key, mnist_eval_result *r) {
     if (cJSON_IsNumber(l) && cJSON_IsNumber(a)) r->n = 1, r->loss = l->valuedouble, r->accuracy = a->valuedouble;
 }
 
+int log_record(const char *line, cJSON **obj, char *why, size_t cap) {
+    /* more after the value (two records on a line, a newline lost) was read as the first record alone */
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithOpts(line, &end, 0);
+    int more = o && end[strspn(end, " \t\r\n")] != '\0';
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
+    /* a number past the doubles' range (1e999) reads as infinite; train never writes one */
+    const cJSON *c = NULL;
+    cJSON_ArrayForEach(c, o) {
+        if (cJSON_IsNumber(c) && !isfinite(c->valuedouble)) break;
+    }
+    /* each said as it is: "(no \"epoch\")" was said of a line of broken JSON, and of "epoch": -1 */
+    const char *bad = !o                    ? "not JSON"
+                      : more               ? "more after its JSON value"
+                      : !cJSON_IsObject(o) ? "not a JSON object"
+                      : !e                 ? "no \"epoch\""
+                      : !cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 1e9) ||
+                              e->valuedouble != floor(e->valuedouble)
+                          ? "its \"epoch\" is not a whole number from 0 to 1e9"
+                          : NULL;
+    int epoch = bad || c ? -1 : (int)e->valuedouble;
+    if (bad) {
+        snprintf(why, cap, " is not a record of 'mnist train --log' (%s)", bad);
+    } else if (c) {
+        char kb[64];
+        snprintf(why, cap, ": \"%s\" is not a finite number", shown(c->string, kb, sizeof kb));
+    }
+    if (more) cJSON_Delete(o), o = NULL;
+    if (obj) *obj = o;
+    else cJSON_Delete(o);
+    return epoch;
+}
+
 int mnist_read_log_stream(FILE *f, const char *name, mnist_epoch_stats *s, int cap, mnist_err *err) {
     char *line = NULL; /* a record of any length to LOG_LINE_MAX: read_line grows it */
     size_t size = 0;
@@ -87,43 +120,23 @@ int mnist_read_log_stream(FILE *f, const char *name, mnist_epoch_stats *s, int c
             break;
         }
         if (line[strspn(line, " \t\r\n")] == '\0') continue;
-        /* more after the value (two records on a line, a newline lost) was read as the first record alone */
-        const char *end = NULL;
-        cJSON *o = cJSON_ParseWithOpts(line, &end, 0);
-        int more = o && end[strspn(end, " \t\r\n")] != '\0';
+        cJSON *o;
+        char why[128];
+        int epoch = log_record(line, &o, why, sizeof why);
         /* a last line with no newline that is no JSON was cut short as it was written (a run killed,
          * a full disk): skipped, and said in err, rather than the whole log refused */
-        if ((!o || more) && line[len - 1] != '\n') {
-            cJSON_Delete(o); /* a record before the cut-off one */
+        if (!o && line[len - 1] != '\n') {
             skipped = lineno;
             break;
         }
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch"), *l = cJSON_GetObjectItemCaseSensitive(o, "loss");
-        /* a number past the doubles' range (1e999) reads as infinite; train never writes one */
-        const cJSON *c = NULL;
-        cJSON_ArrayForEach(c, o) {
-            if (cJSON_IsNumber(c) && !isfinite(c->valuedouble)) break;
-        }
-        /* each said as it is: "(no \"epoch\")" was said of a line of broken JSON, and of "epoch": -1 */
-        const char *why = !o                    ? "not JSON"
-                          : more               ? "more after its JSON value"
-                          : !cJSON_IsObject(o) ? "not a JSON object"
-                          : !e                 ? "no \"epoch\""
-                          : !cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 1e9) ||
-                                  e->valuedouble != floor(e->valuedouble)
-                              ? "its \"epoch\" is not a whole number from 0 to 1e9"
-                              : NULL;
-        if (why) {
-            rc = errf(err, "%s: line %d is not a record of 'mnist train --log' (%s)", name, lineno, why);
-        } else if (c) {
-            char kb[64];
-            rc = errf(err, "%s: line %d: \"%s\" is not a finite number", name, lineno, shown(c->string, kb, sizeof kb));
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "loss");
+        if (epoch < 0) {
+            rc = errf(err, "%s: line %d%s", name, lineno, why);
         } else {
             /* A run resumed from a checkpoint older than the log's end appended epochs the log had
              * already (train --resume now cuts the log back first; older logs hold them): its
              * records replace those from that epoch on, which the model no longer descends from,
              * so the epochs kept rise and are the history of the last run. */
-            int epoch = (int)e->valuedouble;
             while (n > 0 && s[n - 1].epoch >= epoch) n--;
             if (n == cap) {
                 rc = errf(err, "%s: more than %d records", name, cap);

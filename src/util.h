@@ -94,6 +94,14 @@ int utf8_length(const unsigned char *p, size_t n);
  * and *cut = 1, f left inside it; else *cut = 0. */
 ssize_t read_line(FILE *f, char **line, size_t *size, size_t cap, int *cut);
 
+/* A line of a --log (plot.c), judged as mnist_read_log and train --resume both read it: a record is
+ * a JSON object and nothing more (not two on one line), its "epoch" a whole number from 0 to 1e9,
+ * every number in it finite. Its epoch and, when obj is non-NULL, the object (the caller's to
+ * cJSON_Delete); or -1 and why not in why (" is not a record of ... (not JSON)", or ': "loss" is not
+ * a finite number'), *obj then the object when it is one, NULL when the line is not JSON alone. */
+struct cJSON;
+int log_record(const char *line, struct cJSON **obj, char *why, size_t cap);
+
 /* The big-endian 32-bit number at p (IDX headers, PNG chunks). */
 static inline uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];

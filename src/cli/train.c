@@ -9,8 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cJSON.h>
-
 #include "cli.h"
 #include "util.h"
 
@@ -611,13 +609,11 @@ static FILE *open_log(const char *path, int append) {
     return f;
 }
 
-/* The epoch of a --log line, or -1 for a line that is no record. */
+/* The epoch of a --log line, or -1 for a line that is no record: as plot reads it (log_record), so
+ * that "epoch": 0.5 is not epoch 0, nor two records on one line the first. */
 static int record_epoch(const char *line) {
-    cJSON *o = cJSON_Parse(line);
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
-    int epoch = cJSON_IsNumber(e) && e->valuedouble >= 0 && e->valuedouble <= 1e9 ? (int)e->valuedouble : -1;
-    cJSON_Delete(o);
-    return epoch;
+    char why[128];
+    return log_record(line, NULL, why, sizeof why);
 }
 
 /* A new run empties its --log: refused (0, or 1 after the message) when the regular file there
