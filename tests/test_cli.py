@@ -192,6 +192,19 @@ def test_broken_pipe(tmp, data):
     check(one_line(p, 1, "writing the standard output failed: Broken pipe") and os.path.exists(model)
           and os.path.exists(ckpt), f"train into a pipe with no reader: saved, then fails saying so "
           f"(status {p.returncode}, {text(p.stderr).strip()!r})")
+    # --resume alone writes its checkpoint too (the file it resumes): it trains on to it as well
+    before = open(ckpt, "rb").read() if os.path.exists(ckpt) else b""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([MNIST, "train", "--data", data, "--no-verify", "--threads", "1", "--resume", ckpt,
+                            "--epochs", "3"], stdout=w, stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(w)
+    after = open(ckpt, "rb").read() if os.path.exists(ckpt) else b""
+    check(one_line(p, 1, "writing the standard output failed: Broken pipe") and after != before,
+          f"train --resume into a pipe with no reader: its checkpoint written, then fails saying so "
+          f"(status {p.returncode}, {text(p.stderr).strip()!r})")
     # with no file to write, nothing is gained by training on: the run ends at its first line, as a filter does
     r, w = os.pipe()
     os.close(r)

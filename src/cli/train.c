@@ -810,8 +810,9 @@ int cmd_train(int argc, char **argv) {
     if (p) return p == 1 ? 0 : 2;
     /* a reader gone (| head, a pager quit): a run that writes files goes on to them and fails the output at
      * the end as with a closed one (main says so), where SIGPIPE's default action ended it at its next line,
-     * silently, before its --save and --checkpoint; a run that writes none ends there, as a filter does */
-    if (a.save || a.checkpoint || a.log || a.plot) signal(SIGPIPE, SIG_IGN);
+     * silently, before its --save and --checkpoint; a run that writes none ends there, as a filter does
+     * (--resume writes its checkpoint when --checkpoint is not given: resume_model sets it later) */
+    if (a.save || a.checkpoint || a.resume || a.log || a.plot) signal(SIGPIPE, SIG_IGN);
     int status = settle_options(&a);
     if (status) return status;
     mnist_model m = {0};
