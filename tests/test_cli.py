@@ -148,12 +148,14 @@ def test_resume_log(tmp, data):
           f"a log whose last record has no newline: kept, appended to ({epochs()!r}, {text(p.stderr).strip()!r})")
     # a file that is not the run's log: a line that is not a record where the cut would be stops the run,
     # and the file is left as it was (it was cut to the records, or to nothing); a line plot refuses is no
-    # record here either ("epoch": 0.5 was read as epoch 0, and two records on one line as the first)
+    # record here either ("epoch": 0.5 was read as epoch 0, two records on one line as the first, and a
+    # line holding a NUL byte as what comes before it)
     for label, body, line in (("notes", "my notes\nimportant line\n", 1),
                               ("a record, then notes", "".join(first) + "my notes\n", 2),
                               ("notes without a newline", "my notes", 1),
                               ("an epoch 0.5", first[0].replace('"epoch":0,', '"epoch":0.5,', 1), 1),
-                              ("two records on one line", first[0].rstrip("\n") + first[0], 1)):
+                              ("two records on one line", first[0].rstrip("\n") + first[0], 1),
+                              ("a record, a NUL byte, more", first[0].rstrip("\n") + "\0x\n", 1)):
         with open(log, "w") as f:
             f.write(body)
         shutil.copy(start, ck)

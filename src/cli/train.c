@@ -679,7 +679,9 @@ static int log_keep(FILE *f, int next, log_cut *c) {
         }
         const char *text = line + strspn(line, " \t\r\n");
         if (*text == '\0' && !cut) continue;
-        int epoch = cut ? -1 : record_epoch(line), whole = cut || line[len - 1] == '\n';
+        /* a NUL byte ends the string the parser sees: the line read as what comes before it (plot refuses it) */
+        int epoch = cut || memchr(line, '\0', (size_t)len) ? -1 : record_epoch(line),
+            whole = cut || line[len - 1] == '\n';
         if (epoch >= 0 && epoch < next) {
             c->keep = at, c->dropped = 0, c->cut = 0, c->foreign = 0, c->newline = !whole;
         } else if (epoch >= 0) {
