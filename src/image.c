@@ -396,6 +396,11 @@ static uint64_t png_raw_bytes(const uint8_t *b, size_t n) {
     return raw;
 }
 
+/* Bytes a PNG's image data may inflate to past its pixels': some PNGs in the wild hold more at the
+ * end (zeros, stb_image's issue #276), which stb_image and Pillow read past; a row of the widest
+ * image (8000 pixels of 8 bytes and its filter byte) fits in it, and it costs stb_image little. */
+#define PNG_EXTRA (1u << 16)
+
 /* 1 when a PNG's image data (its IDAT chunks, walked by their lengths as stb_image walks them)
  * inflates to more than raw bytes, found by inflating it into a small buffer that is thrown away;
  * else 0, a stream stb_image cannot read left to it. stb_image inflates all of it before it looks
@@ -585,10 +590,10 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
         bytes = filled, len = filled_len;
     }
     uint64_t raw = png_raw_bytes(bytes, len);
-    if (raw && png_inflates_past(bytes, len, raw)) {
+    if (raw && png_inflates_past(bytes, len, raw + PNG_EXTRA)) {
         free(filled);
-        return errf(err, "%s: a corrupt PNG: its image data inflates to more than the %llu bytes of its %dx%d pixels",
-                    name, (unsigned long long)raw, w, h);
+        return errf(err, "%s: a corrupt PNG: its image data inflates to more than the %llu bytes of its %dx%d pixels "
+                    "and 64 KiB", name, (unsigned long long)raw, w, h);
     }
     int dw, dh;
     /* Pillow opens 16-bit grayscale as mode I and convert('L') clips it to 0..255; stb would

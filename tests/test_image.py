@@ -328,8 +328,25 @@ def main():
                 chunk(b"IDAT", zlib.compress(bytes(64 << 20), 9)) + chunk(b"IEND", b""))
     p = run("predict", "--model", model, "--preprocess", "lab", bomb)
     check(p.returncode == 1 and p.stderr.strip() == f"mnist predict: {bomb}: a corrupt PNG: its image data inflates "
-          "to more than the 812 bytes of its 28x28 pixels", f"a PNG whose data inflates past its pixels is refused: "
-          f"{p.stderr.strip()!r}")
+          "to more than the 812 bytes of its 28x28 pixels and 64 KiB", f"a PNG whose data inflates past its pixels "
+          f"is refused: {p.stderr.strip()!r}")
+    # but a little past them (zeros at the end, as some PNGs in the wild hold) reads as Pillow reads it:
+    # the 1 extra byte was refused, plain and interlaced
+    for interlace in (0, 1):
+        a = np.full((28, 28), 200, np.uint8)
+        extra = os.path.join(tmp, f"extra-{interlace}.png")
+        rows = b"".join(b"\0" + a[y].tobytes() for y in range(28))
+        if interlace:  # Adam7's passes, each a row's filter byte then its pixels
+            adam7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+            rows = b"".join(b"\0" + a[y, x0::dx].tobytes() for x0, y0, dx, dy in adam7 for y in range(y0, 28, dy))
+        with open(extra, "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, interlace)) +
+                    chunk(b"IDAT", zlib.compress(rows + bytes(1 + 4096 * interlace))) + chunk(b"IEND", b""))
+        p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", extra)
+        row = json.loads(p.stdout) if p.returncode == 0 else {}
+        check(p.returncode == 0 and np.array_equal(np.array(row.get("input", []), np.float32), lab_input(Image, extra)),
+              f"{'an interlaced' if interlace else 'a'} PNG whose data holds a little more than its pixels reads as "
+              f"Pillow reads it: {p.stderr.strip()}")
 
     # 2. The model file from numpy: probabilities as numpy's forward pass gives them, on Pillow's inputs.
     worst, n = 0.0, 0
