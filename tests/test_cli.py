@@ -345,7 +345,9 @@ def test_plot_not_record(tmp):
     with open(log, "w") as f:
         f.write(good + '{"epoch":1,"loss":1.3}{"epoch":2,"lo')
     p = run("plot", log, "--out", svg)
-    check(one_line(p, 0, "warning", "line 2 is cut short") and "Wrote 1 epoch " in text(p.stdout),
+    # the line is JSON, with more after its value: "not JSON" was said of it
+    check(one_line(p, 0, "warning", "line 2 is cut short (no newline, not one JSON record)")
+          and "Wrote 1 epoch " in text(p.stdout),
           f"plot of a log whose last line holds a record and a record cut short: skipped with a warning "
           f"({text(p.stderr).strip()!r}, {text(p.stdout).strip()!r})")
 
