@@ -536,6 +536,10 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
     if (!ds || !dir || !dir[0]) return errf(err, "mnist_fetch: no dataset or no data folder given");
     if (o->nmirrors < 0 || ds->nurls < 0 || (o->nmirrors && !o->mirrors))
         return errf(err, "mnist_fetch: bad mirror list");
+    /* bits of no file: fetched none and said it was done */
+    if (o->files & ~(MNIST_TRAIN_FILES | MNIST_TEST_FILES))
+        return errf(err, "mnist_fetch: files 0x%x names no file of a dataset (MNIST_TRAIN_FILES, MNIST_TEST_FILES)",
+                    o->files);
     int nm = o->nmirrors + ds->nurls;
     mirror *m = calloc(nm ? (size_t)nm : 1, sizeof *m);
     if (!m) return errf(err, "mnist_fetch: out of memory");

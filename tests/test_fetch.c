@@ -481,6 +481,12 @@ static void test_fetch_file_mirrors(void) {
     check(rc == -1 && strstr(e.msg, "ftp://127.0.0.1/mnist/: a mirror's URL begins http://, https://") && !exists(dir),
           "an ftp:// mirror is refused, no folder made: %s", e.msg);
 
+    /* Files of no file's bit: refused, where nothing was fetched and 0 returned. */
+    o = (mnist_fetch_opts){.files = 1u << MNIST_NFILES};
+    snprintf(dir, sizeof dir, "%s/d-bits", root);
+    rc = mnist_fetch(&tds, dir, &o, &e);
+    check(rc == -1 && strstr(e.msg, "names no file") && !exists(dir), "files of unknown bits refused: %s", e.msg);
+
     /* A bad data folder. */
     path_of(p, sizeof p, "abc", NULL); /* a plain file */
     o = (mnist_fetch_opts){0};
