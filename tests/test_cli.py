@@ -427,11 +427,17 @@ def test_numbers():
 
 def test_show_picture_cap(tmp, data):
     """show --out of more digits than one picture holds names the --index to go on from: --index plus
-    the cap, which past INT_MAX overflowed (a negative --index said; UBSan: signed overflow)."""
+    the cap, which past INT_MAX overflowed (a negative --index said; UBSan: signed overflow), and is
+    not named past INT_MAX, which --index refuses (2147493647 was advised)."""
     out = os.path.join(tmp, "many.png")
     p = run("show", "--index", "2147483647", "--count", "10001", "--out", out)
-    check(one_line(p, 2, "at most 10000 digits", "--index 2147493647") and not os.path.exists(out),
-          f"show --index INT_MAX --count 10001 --out: the next --index, 2147493647 ({text(p.stderr).strip()!r})")
+    check(one_line(p, 2, "at most 10000 digits in one picture, not 10001") and "--index" not in text(p.stderr)
+          and not os.path.exists(out),
+          f"show --index INT_MAX --count 10001 --out: no --index past INT_MAX advised ({text(p.stderr).strip()!r})")
+    p = run("show", "--index", "5", "--count", "10001", "--out", out)
+    check(one_line(p, 2, "at most 10000 digits in one picture, not 10001; draw the others with --index 10005")
+          and not os.path.exists(out),
+          f"show --index 5 --count 10001 --out: the next --index, 10005 ({text(p.stderr).strip()!r})")
     # one digit is "1 digit", as plot's "1 epoch" (it said "Wrote 1 digits")
     for count, word in (("1", "1 digit to"), ("2", "2 digits to")):
         p = run("show", "--data", data, "--no-verify", "--count", count, "--out", out)

@@ -1,5 +1,6 @@
 /* show.c: mnist show: MNIST digits with their labels, in the terminal and as a PNG grid. */
 #define _DEFAULT_SOURCE /* TIOCGWINSZ */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -60,9 +61,12 @@ int cmd_show(int argc, char **argv) {
         return 2;
     }
     if (out && count > MNIST_PICTURE_MAX) {
-        /* long long: --index and --count are each up to INT_MAX, and the data's size is not known yet */
-        fprintf(stderr, "mnist show: --out draws at most %d digits in one picture, not %d; draw the others with "
-                "--index %lld\n", MNIST_PICTURE_MAX, count, (long long)index + MNIST_PICTURE_MAX);
+        /* long long: --index and --count are each up to INT_MAX, and the data's size is not known yet; an
+         * --index past INT_MAX, which the flag refuses, is not advised */
+        long long next = (long long)index + MNIST_PICTURE_MAX;
+        fprintf(stderr, "mnist show: --out draws at most %d digits in one picture, not %d", MNIST_PICTURE_MAX, count);
+        if (next <= INT_MAX) fprintf(stderr, "; draw the others with --index %lld", next);
+        fputc('\n', stderr);
         return 2;
     }
     if (out && cli_check_not_data("show", "--out", out, dir)) return 2;
