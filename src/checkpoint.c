@@ -124,16 +124,11 @@ static int get_sha256(const cJSON *o, const char *key, char out[65]) {
  * exponent, a leading zero), its length in *n; or NULL. state_json writes whole numbers only, and
  * cJSON keeps a double, in which 1.0, 1e0 and -0 pass for 1 and 0. */
 static const char *not_whole(const char *s, int *n) {
-    for (int in = 0; *s; s++)
-        if (in && *s == '\\' && s[1]) s++;
-        else if (*s == '"') in = !in;
-        else if (!in && (*s == '-' || (*s >= '0' && *s <= '9'))) {
-            const char *t = s;
-            int digits = 1;
-            for (; *t && strchr("0123456789+-.eE", *t); t++) digits &= *t >= '0' && *t <= '9';
-            if (!digits || (*s == '0' && t - s > 1)) return *n = (int)(t - s), s;
-            s = t - 1;
-        }
+    const char *end = s + strlen(s);
+    for (const char *p = s; p < end;) {
+        const char *t = json_next_number(&p, end);
+        if (t < end && !json_whole(t, (int)(p - t))) return *n = (int)(p - t), t;
+    }
     return NULL;
 }
 

@@ -201,18 +201,6 @@ static int json_uint(const cJSON *v, uint64_t *out) {
     return 0;
 }
 
-/* The next number outside strings in the header text [*p, end): its literal is [start, *p). */
-static const char *next_number(const char **p, const char *end) {
-    const char *s = *p, *t;
-    for (int in = 0; s < end; s++)
-        if (in && *s == '\\') s++;
-        else if (*s == '"') in = !in;
-        else if (!in && (*s == '-' || (*s >= '0' && *s <= '9'))) break;
-    for (t = s; t < end && ((*t >= '0' && *t <= '9') || *t == '-' || *t == '+' || *t == '.' || *t == 'e' || *t == 'E'); t++) {}
-    *p = t;
-    return s;
-}
-
 /* Whether s[0..n) is a JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?: cJSON's parser
  * also takes 01, 1., -.5 and 1.e5, which are not JSON, and which the reference reader refuses. */
 static int json_number(const char *s, int n) {
@@ -242,11 +230,10 @@ static int check_literals(const cJSON *v, int depth, const char *tensor, const c
                           const char **p, const char *end, const char *path, mnist_err *err) {
     for (; v; v = v->next) {
         if (cJSON_IsNumber(v)) {
-            const char *s = next_number(p, end);
-            int n = (int)(*p - s), digits = n > 0 && (n == 1 || s[0] != '0');
-            for (int i = 0; i < n; i++) digits &= s[i] >= '0' && s[i] <= '9';
+            const char *s = json_next_number(p, end);
+            int n = (int)(*p - s);
             char nb[64];
-            if (depth == 3 && field && !digits)
+            if (depth == 3 && field && !json_whole(s, n))
                 return errf(err, "%s: tensor \"%s\": %s holds %.*s: a whole number >= 0 is written in digits alone "
                             "(no sign, point, exponent or leading zero)", path, shown(tensor, nb, sizeof nb), field,
                             n < 24 ? n : 24, s);

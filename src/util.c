@@ -290,3 +290,20 @@ int solve_symmetric(int n, double *a, double *b) {
         if (!(fabs(a[i * n + i]) >= 1e-9 * big) || !isfinite(b[i])) return -1;
     return 0;
 }
+
+const char *json_next_number(const char **p, const char *end) {
+    const char *s = *p, *t;
+    for (int in = 0; s < end; s++)
+        if (in && *s == '\\' && s + 1 < end) s++;
+        else if (*s == '"') in = !in;
+        else if (!in && (*s == '-' || (*s >= '0' && *s <= '9'))) break;
+    for (t = s; t < end && ((*t >= '0' && *t <= '9') || *t == '-' || *t == '+' || *t == '.' || *t == 'e' || *t == 'E'); t++) {}
+    *p = t;
+    return s;
+}
+
+int json_whole(const char *s, int n) {
+    int digits = n > 0 && (n == 1 || s[0] != '0');
+    for (int i = 0; i < n; i++) digits &= s[i] >= '0' && s[i] <= '9';
+    return digits;
+}

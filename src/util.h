@@ -71,6 +71,12 @@ int solve_symmetric(int n, double *a, double *b);
 /* s for an error message, into buf (cap bytes): at most 48 printable ASCII characters, the rest
  * '?', "..." when cut (a name of terminal escapes, ESC[2J, stays off the user's terminal). */
 const char *shown(const char *s, char *buf, size_t cap);
+/* The next number literal outside strings in the JSON text [*p, end): its start, *p moved past it
+ * (both end when there is none). cJSON keeps a number as a double only, not as it was written. */
+const char *json_next_number(const char **p, const char *end);
+/* Whether the literal s (n bytes) is a whole number written in digits alone: no sign, point,
+ * exponent or leading zero (2.0, 2e0 and -0 are not; cJSON reads them as 2 and 0). */
+int json_whole(const char *s, int n);
 
 /* dir, one '/', name and ext ("" or ".gz") into out (cap bytes): the '/'s that end dir are dropped,
  * so that a folder given as "data/" names "data/x", not "data//x" ("/" gives "/x"). snprintf's
