@@ -219,8 +219,9 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err);
  * (OPENBLAS_NUM_THREADS), as a probability's 1e-7 or so. An empty model (not loaded, or freed), n < 1
  * or a NULL buffer is an error. */
 int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err);
-/* The index of the first largest of v[0..n) (n >= 1), as numpy's argmax (a NaN is never larger):
- * the class every command and mnist_evaluate report for a row of probabilities or log-probabilities. */
+/* The index of the first largest of v[0..n) (n >= 1), or of its first NaN, as numpy's argmax (a NaN
+ * counts as the largest): the class every command and mnist_evaluate report for a row of
+ * probabilities or log-probabilities. */
 int mnist_argmax(const float *v, int n);
 
 /* ---- images (src/image.c, photo.c, page.c) ---------------------------- */

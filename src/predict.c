@@ -60,7 +60,9 @@ int mnist_predict_on(const mnist_model *m, const float *x, int n, mnist_device d
 
 int mnist_argmax(const float *v, int n) {
     int best = 0;
-    for (int j = 1; j < n; j++)
+    for (int j = 0; j < n; j++) {
+        if (isnan(v[j])) return j;
         if (v[j] > v[best]) best = j;
+    }
     return best;
 }

@@ -323,9 +323,7 @@ static void test_eval_rows(int n, int k) {
     double loss = 0;
     for (int r = 0; r < n; r++) {
         const float *row = lp + (size_t)r * k;
-        int best = 0;
-        for (int j = 1; j < k; j++)
-            if (row[j] > row[best]) best = j;
+        int best = mnist_argmax(row, k);
         loss -= row[y[r]];
         conf[0] += best == y[r];
         if (best < MNIST_CLASSES) conf[1 + y[r] * MNIST_CLASSES + best]++;

@@ -437,7 +437,24 @@ static void test_hook_order(void) {
     mnist_model_free(&m);
 }
 
+/* mnist_argmax against numpy 1.24's np.argmax of the same float32 rows: the first maximum, and a NaN
+ * counts as the largest (the first NaN wins) */
+static void test_argmax(void) {
+    static const struct {
+        float v[3];
+        int n, want;
+    } rows[] = {{{1, NAN, 3}, 3, 1},     {{NAN, NAN}, 2, 0},     {{1, 3, 3}, 3, 1},  {{-INFINITY, -INFINITY, 2}, 3, 2},
+                {{2, 1, NAN}, 3, 2},     {{-INFINITY, -INFINITY}, 2, 0}, {{INFINITY, NAN}, 2, 1}, {{0, -0.0f}, 2, 0},
+                {{-1, -INFINITY, NAN}, 3, 2}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int got = mnist_argmax(rows[i].v, rows[i].n);
+        check(got == rows[i].want, "mnist_argmax of row %zu (%g %g %g, n %d) is %d, numpy's %d", i, rows[i].v[0],
+              rows[i].v[1], rows[i].v[2], rows[i].n, got, rows[i].want);
+    }
+}
+
 int main(void) {
+    test_argmax();
     test_hook_order();
     test_tanh();
     test_forward_by_hand();

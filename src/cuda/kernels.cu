@@ -319,10 +319,10 @@ __global__ void __launch_bounds__(EVAL_THREADS) eval_rows_kernel(float *lp, cons
     for (int r = threadIdx.x; r < n; r += blockDim.x) {
         float *row = lp + (size_t)r * k;
         row_log_softmax(row, b, k);
-        int yr = y[r], best = 0; /* the first maximum, as numpy's argmax */
+        int yr = y[r], best = 0; /* the first maximum or the first NaN, as numpy's argmax */
         nll -= row[yr];
-        for (int j = 1; j < k; j++)
-            if (row[j] > row[best]) best = j;
+        for (int j = 0; j < k && !isnan(row[best]); j++)
+            if (row[j] > row[best] || isnan(row[j])) best = j;
         mine += best == yr;
         if (best < MNIST_CLASSES) atomicAdd(&conf[yr * MNIST_CLASSES + best], 1);
     }
