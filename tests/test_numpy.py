@@ -197,6 +197,26 @@ def main():
         check(abs(r["loss"] - loss) < 1e-5 and r["confusion"] == conf.tolist() and
               abs(r["accuracy"] - np.mean(lp.argmax(1) == test_y)) < 1e-9,
               f"its loss {r['loss']:.6f} (numpy {loss:.6f}), accuracy and confusion matrix match numpy's")
+
+    # 5. Two digits' probabilities that round to one float32, where exact arithmetic (numpy, float64)
+    # puts 5 above 3 by its bias: predict names 5 as eval does, ranking by log-probability (it
+    # ranked the rounded probabilities and named 3, the first of the tie).
+    bias = np.full(10, -2.53, np.float32)
+    bias[3], bias[5] = 0, 2.0**-24
+    path = os.path.join(tmp, "tie.safetensors")
+    write_safetensors(path, {"layers.0.kernel": np.zeros((784, 10), np.float32), "layers.0.bias": bias},
+                      {"layers": "784,10"})
+    b64 = bias.astype(np.float64)
+    exact = int(np.argmax(b64 - np.log(np.exp(b64).sum())))
+    image = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "2-marker.png")
+    p, q = run("predict", "--json", "--model", path, image), run("eval", *data, "--model", path, "--json")
+    r = json.loads(p.stdout) if p.returncode == 0 else {}
+    e = json.loads(q.stdout) if q.returncode == 0 else {}
+    tie = r.get("probabilities", [0] * 10)
+    column = [row[exact] for row in e.get("confusion", [[0] * 10])]
+    check(exact == 5 and tie[3] == tie[5] and r.get("digit") == exact and sum(column) == 5,
+          f"a tie of rounded probabilities ({tie[3]} and {tie[5]}): predict names {r.get('digit')}, "
+          f"numpy's float64 argmax {exact}; eval reads all 5 test images as {exact} ({sum(column)})")
     subprocess.run(["rm", "-rf", tmp])
     return status()
 

@@ -1,4 +1,5 @@
 /* predict.c: mnist predict: the digit in each image file. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,15 +46,15 @@ static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
 }
 
 /* --device cuda: every image prepared first, then all predicted in one pass on the GPU. slot[f] is
- * image f's row of x and probs, or -1 when it could not be prepared (errs[f] says why). 0, or 1
+ * image f's row of x and logp (log-probabilities), or -1 when it could not be prepared (errs[f] says why). 0, or 1
  * after printing the GPU's error. */
-static int predict_all(const mnist_model *m, const str_list *files, mnist_prep prep, float *x, float *probs, int *slot,
+static int predict_all(const mnist_model *m, const str_list *files, mnist_prep prep, float *x, float *logp, int *slot,
                        mnist_err *errs) {
     int good = 0;
     for (int f = 0; f < files->n; f++)
         slot[f] = prepare(files->items[f], prep, x + (size_t)good * MNIST_PIXELS, &errs[f]) ? -1 : good++;
     mnist_err err;
-    if (good && mnist_predict_on(m, x, good, MNIST_CUDA, probs, &err)) {
+    if (good && mnist_predict_log_on(m, x, good, MNIST_CUDA, logp, &err)) {
         fprintf(stderr, "mnist predict: %s\n", err.msg);
         return 1;
     }
@@ -155,17 +156,18 @@ int cmd_predict(int argc, char **argv) {
     int failed = 0;
     for (int f = 0; f < files.n; f++) {
         const char *path = image_name(files.items[f]);
-        float x[MNIST_PIXELS], prob[MNIST_CLASSES];
+        float x[MNIST_PIXELS], logp[MNIST_CLASSES], prob[MNIST_CLASSES];
         int bad;
         if (gpu) { /* prepared and predicted above */
             if ((bad = slot[f] < 0)) err = errs[f];
             else {
                 memcpy(x, xs + (size_t)slot[f] * MNIST_PIXELS, sizeof x);
-                memcpy(prob, ps + (size_t)slot[f] * MNIST_CLASSES, sizeof prob);
+                memcpy(logp, ps + (size_t)slot[f] * MNIST_CLASSES, sizeof logp);
             }
         } else {
-            bad = prepare(files.items[f], prep, x, &err) || mnist_predict(&m, x, 1, prob, &err);
+            bad = prepare(files.items[f], prep, x, &err) || mnist_predict_log_on(&m, x, 1, MNIST_CPU, logp, &err);
         }
+        for (int i = 0; !bad && i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's */
         if (!bad && !cli_all_finite(prob, MNIST_CLASSES)) /* NaN: digit 0 was named "(-nan%)" */
             bad = snprintf(err.msg, sizeof err.msg, "the model %s gives no finite probabilities for %s (its sums "
                            "overflow)", model, path) > 0;
@@ -186,8 +188,10 @@ int cmd_predict(int argc, char **argv) {
         }
         int order[MNIST_CLASSES];
         for (int i = 0; i < MNIST_CLASSES; i++) order[i] = i;
-        for (int i = 1; i < MNIST_CLASSES; i++) /* most likely first; ties by digit */
-            for (int j = i; j > 0 && prob[order[j]] > prob[order[j - 1]]; j--) {
+        /* most likely first, ties by digit, ranked by log-probability as eval's argmax: two
+         * probabilities can round to one float where their logarithms differ */
+        for (int i = 1; i < MNIST_CLASSES; i++)
+            for (int j = i; j > 0 && logp[order[j]] > logp[order[j - 1]]; j--) {
                 int t = order[j];
                 order[j] = order[j - 1], order[j - 1] = t;
             }
