@@ -6,8 +6,8 @@ input, number for number, as `mnist predict --json --show` on the same file (bot
 and the same again when that input is sent back as {"pixels": [...]}; many clients at once get
 identical answers; one client address gets at most 128 connections at once while others are served;
 Ctrl-C and SIGTERM (a container's process 1 too) stop the server with status 0, the requests under way
-answered first (for up to 5 s; those whose headers are still coming too, while idle connections do not
-hold it); startup errors are
+answered first (for up to 5 s; those whose headers or first line are still coming too, while idle connections
+do not hold it); startup errors are
 one line (a model holding NaN among them); a model whose sums overflow gets a JSON error saying so,
 no digit read from NaN probabilities.
 """
@@ -585,18 +585,20 @@ def test_stop_answers(model, png):
 
 
 def test_stop_headers(model):
-    """A stop waits for a request whose headers are still coming (its first line in), as for one under way,
-    but not for idle connections: a keep-alive one after its answer, and one that has sent nothing. Counted
-    from the handler's first call, once the headers were in, such a request was cut off."""
+    """A stop waits for a request whose headers are still coming (its first line in), and for one that has
+    sent only a part of its first line, as for one under way, but not for idle connections: a keep-alive one
+    after its answer, and one that has sent nothing. Counted from the handler's first call, once the headers
+    were in, the first was cut off; counted from the first line (a URI log callback), the second."""
     proc, host, port = start(model)
     if not check(port is not None, "mnist serve starts"):
         stop(proc)
         return
-    conns = [socket.create_connection((host, port), timeout=10) for _ in range(3)]
-    kept, silent, heading = conns
+    conns = [socket.create_connection((host, port), timeout=10) for _ in range(4)]
+    kept, silent, heading, lining = conns
     kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
     answered = read_reply(kept).startswith(b"HTTP/1.1 200")
     heading.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+    lining.sendall(b"GET /heal")
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
@@ -605,6 +607,12 @@ def test_stop_headers(model):
     except OSError as e:
         print(f"  the request whose headers were coming: {type(e).__name__}: {e}")
     reply = read_reply(heading)
+    time.sleep(0.3)  # the first is answered: then only the one whose first line is coming holds the stop
+    try:
+        lining.sendall(b"thz HTTP/1.1\r\nHost: t\r\n\r\n")
+    except OSError as e:
+        print(f"  the request whose first line was coming: {type(e).__name__}: {e}")
+    reply_line = read_reply(lining)
     t = time.time()
     try:
         rc = proc.wait(timeout=10)
@@ -617,6 +625,8 @@ def test_stop_headers(model):
     stop(proc)
     check(answered and reply.startswith(b"HTTP/1.1 200") and b'"ok"' in reply,
           f"a request whose headers were still coming when SIGTERM came is answered: {reply[:40]!r}")
+    check(reply_line.startswith(b"HTTP/1.1 200") and b'"ok"' in reply_line,
+          f"a request that had sent a part of its first line when SIGTERM came is answered: {reply_line[:40]!r}")
     check(rc == 0 and out.strip().splitlines()[-1:] == ["Stopped"] and waited < 2,
           f"then the server stops at once, idle connections (keep-alive, silent) left open: status {rc}, "
           f"{waited:.1f} s after the answer, {out.strip().splitlines()[-1:]!r}")

@@ -12,11 +12,14 @@
  * thread that read it. mnist_predict only reads the model and allocates its own scratch, so the
  * threads share one model (tests/test_predict_threads.c checks it).
  */
+#include <linux/tcp.h> /* TCP_INFO's tcpi_bytes_received, which glibc's netinet/tcp.h lacks */
 #include <math.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,8 +71,22 @@ typedef struct {
     char mhd_msg[256];
     atomic_size_t buffered; /* bytes of request bodies held now, all requests together */
     atomic_size_t decoding; /* mnist_image_decode_bytes of the large images decoding now */
-    atomic_int active;      /* requests begun (their first line read) and not yet completed */
 } server;
+
+/* A connection, from its accept to its close (libmicrohttpd's connection notices), for what libmicrohttpd does
+ * not tell: whether a request has begun on it before its first line is all in. The kernel's count of the bytes
+ * the connection received (TCP_INFO) tells it: past the count when its last request was completed (mark), the
+ * next one has begun. All connections are in one list, under conns_lock; libmicrohttpd closes a connection's
+ * socket only after its close notice, which takes the lock, so fd is open while the record is in the list. */
+typedef struct conn {
+    struct conn *prev, *next;
+    MHD_socket fd;
+    int busy;      /* a request's first line is in (on_begin) and the request is not completed */
+    uint64_t mark; /* bytes received when its last request was completed */
+} conn;
+
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static conn *conns;
 
 typedef struct {
     route_id route;
@@ -365,12 +382,66 @@ static void log_request(const server *s, const char *method, const char *url, un
 /* A request's state from its first line to the handler's first call (once its headers are in). */
 static char begun;
 
-/* libmicrohttpd's call once a request's first line is in, before its headers: from here it is under way, and a
- * stop waits for it (on_completed ends it, whatever becomes of it). Counted at the handler's first call, a
- * request whose headers were still coming at a stop was cut off; an idle keep-alive connection has none. */
+/* Bytes the kernel has received on a connection, all its requests together; 0 where it does not say. */
+static uint64_t bytes_in(MHD_socket fd) {
+    struct tcp_info ti;
+    socklen_t n = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) ||
+        n < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received) /* before Linux 4.1 */
+        return 0;
+    return ti.tcpi_bytes_received;
+}
+
+/* libmicrohttpd's notices of a connection accepted and closed: its record, in conns from one to the other. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode code) {
+    (void)cls;
+    conn *k = *ctx;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(k = calloc(1, sizeof *k))) return; /* not in the list: a stop does not wait for it */
+        k->fd = ci->connect_fd;
+        pthread_mutex_lock(&conns_lock);
+        if ((k->next = conns)) conns->prev = k;
+        conns = k;
+        pthread_mutex_unlock(&conns_lock);
+        *ctx = k;
+    } else if (k) {
+        pthread_mutex_lock(&conns_lock);
+        if (k->prev) k->prev->next = k->next;
+        else conns = k->next;
+        if (k->next) k->next->prev = k->prev;
+        pthread_mutex_unlock(&conns_lock);
+        free(k);
+        *ctx = NULL;
+    }
+}
+
+static conn *conn_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The connections whose request is under way: its first line in, or any of its bytes, as Go's http.Server
+ * has it (a connection is active from the first byte of a request); a stop waits for them. Counted from the
+ * first line alone, a connection that had sent a part of it was cut off at a stop. */
+static int under_way(void) {
+    int n = 0;
+    pthread_mutex_lock(&conns_lock);
+    for (const conn *k = conns; k; k = k->next) n += k->busy || bytes_in(k->fd) > k->mark;
+    pthread_mutex_unlock(&conns_lock);
+    return n;
+}
+
+/* libmicrohttpd's call once a request's first line is in, before its headers (on_completed ends the request,
+ * whatever becomes of it). */
 static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
-    (void)uri, (void)c;
-    atomic_fetch_add(&((server *)cls)->active, 1);
+    (void)cls, (void)uri;
+    conn *k = conn_of(c);
+    if (k) {
+        pthread_mutex_lock(&conns_lock);
+        k->busy = 1;
+        pthread_mutex_unlock(&conns_lock);
+    }
     return &begun;
 }
 
@@ -482,7 +553,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
         release(s, q);
         free(q);
     }
-    atomic_fetch_sub(&s->active, 1);
+    conn *k = conn_of(c);
+    if (k) { /* the bytes of its next request come past this count */
+        pthread_mutex_lock(&conns_lock);
+        k->busy = 0;
+        k->mark = bytes_in(k->fd);
+        pthread_mutex_unlock(&conns_lock);
+    }
 }
 
 /* ---- the command ---------------------------------------------------- */
@@ -575,7 +652,6 @@ int cmd_serve(int argc, char **argv) {
     s.log = log;
     atomic_init(&s.buffered, 0);
     atomic_init(&s.started, 0);
-    atomic_init(&s.active, 0);
     if (!(s.model_json = describe_model(&s.model, prep_name))) {
         fprintf(stderr, "mnist serve: out of memory\n");
         mnist_model_free(&s.model);
@@ -604,6 +680,7 @@ int cmd_serve(int argc, char **argv) {
                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_ADDRESS,
                          MHD_OPTION_URI_LOG_CALLBACK, on_begin, &s,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s,
                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
                          MHD_OPTION_END);
     int family = ai->ai_family, local = loopback(ai->ai_addr);
@@ -638,9 +715,9 @@ int cmd_serve(int argc, char **argv) {
      * docker stop got no answer. */
     MHD_socket listening = mhd.quiesce_daemon(d);
     if (listening != MHD_INVALID_SOCKET) close(listening);
-    for (double until = now() + STOP_GRACE; atomic_load(&s.active) > 0 && now() < until;)
+    int cut;
+    for (double until = now() + STOP_GRACE; (cut = under_way()) > 0 && now() < until;)
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-    int cut = atomic_load(&s.active);
     cli_catch_sigint(0);
     cli_catch_sigterm(0);
     mhd.stop_daemon(d);
