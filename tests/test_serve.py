@@ -1,7 +1,8 @@
 """test_serve.py: `mnist serve` over real HTTP on 127.0.0.1, a free port, the standard library only.
 
 Each endpoint; each error (400, 404, 405, 413, a stalled request timed out) with a JSON body, and the
-server still answering after them; /api/predict on a PNG gives the same digit, probabilities and
+server still answering after them; a request that comes a byte at a time, never idle, closed at --deadline;
+/api/predict on a PNG gives the same digit, probabilities and
 input, number for number, as `mnist predict --json --show` on the same file (both preprocessings),
 and the same again when that input is sent back as {"pixels": [...]}; many clients at once get
 identical answers; one client address gets at most 128 connections at once while others are served;
@@ -632,6 +633,73 @@ def test_stop_headers(model):
           f"{waited:.1f} s after the answer, {out.strip().splitlines()[-1:]!r}")
 
 
+def trickle(host, port, head, slow, step=0.25, wait=5):
+    """Send head at once, then the bytes of slow one every step seconds (never idle for the --timeout): (reply,
+    seconds from the first byte until the server closed the connection, or None where it had not in wait s)."""
+    s = socket.create_connection((host, port), timeout=wait)
+    t = time.time()
+    reply, closed = b"", None
+    try:
+        s.sendall(head)
+        for i in range(len(slow) + int(wait / step)):
+            if i < len(slow):
+                s.sendall(slow[i:i + 1])
+            if select.select([s], [], [], step)[0]:
+                chunk = s.recv(65536)
+                reply += chunk
+                if not chunk:
+                    closed = time.time() - t
+                    break
+            if time.time() - t > wait:
+                break
+    except OSError:
+        closed = time.time() - t
+    s.close()
+    return reply, closed
+
+
+def test_deadline(model):
+    """--deadline S closes a connection whose request is not all in S s after its first byte: one that sends its
+    first line, its headers or its body a byte every 0.25 s, never idle for the --timeout of 2 s, held its place
+    for ever. A request that comes in time, on a connection silent or kept alive for longer than S before it,
+    is answered. Each kind on its own connection, all at once."""
+    proc, host, port = start(model, "--deadline", "1")
+    if not check(port is not None, "mnist serve --deadline 1 starts"):
+        stop(proc)
+        return
+    get = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    slow = {"its first line": (b"", get),
+            "its headers": (b"GET /healthz HTTP/1.1\r\n", b"Host: t\r\nX-Slow: " + b"a" * 40 + b"\r\n\r\n"),
+            "its body": (b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n", b"\0" * 100)}
+
+    def late(idle, kept):  # a request after idle s on a silent connection, or on one kept alive after a request
+        c = socket.create_connection((host, port), timeout=5)
+        first = b"HTTP/1.1 200"
+        if kept:
+            c.sendall(get)
+            first = read_reply(c)[:12]
+        time.sleep(idle)
+        c.sendall(get[:10])
+        time.sleep(0.5)  # half the deadline, in two pieces
+        c.sendall(get[10:])
+        reply = read_reply(c)
+        c.close()
+        return first == b"HTTP/1.1 200" and reply.startswith(b"HTTP/1.1 200")
+
+    with concurrent.futures.ThreadPoolExecutor(5) as ex:
+        cut = {name: ex.submit(trickle, host, port, head, rest) for name, (head, rest) in slow.items()}
+        silent, kept = ex.submit(late, 1.5, False), ex.submit(late, 1.5, True)
+        for name, f in cut.items():
+            reply, closed = f.result()
+            check(reply == b"" and closed is not None and 0.9 < closed < 2,
+                  f"a request sending {name} a byte every 0.25 s is closed unanswered after --deadline 1 s: "
+                  + (f"{closed:.2f} s after its first byte" if closed else f"open after 5 s, {reply[:12]!r}"))
+        check(silent.result(), "a request coming in 0.5 s on a connection silent for 1.5 s before it is answered")
+        check(kept.result(), "a request coming in 0.5 s on a connection kept alive for 1.5 s before it is answered")
+    check(Server(host, port).alive(), "the server still answers")
+    stop(proc)
+
+
 def test_reachable_note(model):
     """The note that other machines may reach the server is said of an address they can reach, not of this
     machine's loopback: 127.0.0.2 (127.0.0.0/8 is all loopback) had it, as any --host but three names did."""
@@ -753,6 +821,7 @@ def main():
         test_sigterm(model)
         test_stop_answers(model, png)
         test_stop_headers(model)
+        test_deadline(model)
         test_startup(model)
         test_reachable_note(model)
         test_overflow(tmp, png)

@@ -122,8 +122,8 @@ static int plain_number(const char *v, int real) {
 static const struct {
     const char *name;
     int most;
-} int_limits[] = {{"--port", 65535},     {"--timeout", 86400},          {"--threads", MNIST_MAX_THREADS},
-                  {"--top", MNIST_CLASSES}, {"--shift", MNIST_MAX_SHIFT}};
+} int_limits[] = {{"--port", 65535},     {"--timeout", 86400},          {"--deadline", 86400},
+                  {"--threads", MNIST_MAX_THREADS}, {"--top", MNIST_CLASSES}, {"--shift", MNIST_MAX_SHIFT}};
 
 static int int_limit(const char *name) {
     for (size_t i = 0; i < sizeof int_limits / sizeof int_limits[0]; i++)

@@ -82,7 +82,9 @@ typedef struct conn {
     struct conn *prev, *next;
     MHD_socket fd;
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
+    int in;        /* the request is all in, or answered before it was: --deadline no longer runs */
     uint64_t mark; /* bytes received when its last request was completed */
+    double start;  /* when its request's first byte was seen; 0: none yet */
 } conn;
 
 static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -146,10 +148,94 @@ static int load_mhd(void) {
     return 0;
 }
 
+/* ---- connections ------------------------------------------------- */
+
+/* Bytes the kernel has received on a connection, all its requests together; 0 where it does not say. */
+static uint64_t bytes_in(MHD_socket fd) {
+    struct tcp_info ti;
+    socklen_t n = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) ||
+        n < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received) /* before Linux 4.1 */
+        return 0;
+    return ti.tcpi_bytes_received;
+}
+
+/* libmicrohttpd's notices of a connection accepted and closed: its record, in conns from one to the other. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode code) {
+    (void)cls;
+    conn *k = *ctx;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(k = calloc(1, sizeof *k))) return; /* not in the list: a stop does not wait for it */
+        k->fd = ci->connect_fd;
+        pthread_mutex_lock(&conns_lock);
+        if ((k->next = conns)) conns->prev = k;
+        conns = k;
+        pthread_mutex_unlock(&conns_lock);
+        *ctx = k;
+    } else if (k) {
+        pthread_mutex_lock(&conns_lock);
+        if (k->prev) k->prev->next = k->next;
+        else conns = k->next;
+        if (k->next) k->next->prev = k->prev;
+        pthread_mutex_unlock(&conns_lock);
+        free(k);
+        *ctx = NULL;
+    }
+}
+
+static conn *conn_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The connections whose request is under way: its first line in, or any of its bytes, as Go's http.Server
+ * has it (a connection is active from the first byte of a request); a stop waits for them. Counted from the
+ * first line alone, a connection that had sent a part of it was cut off at a stop. */
+static int under_way(void) {
+    int n = 0;
+    pthread_mutex_lock(&conns_lock);
+    for (const conn *k = conns; k; k = k->next) n += k->busy || bytes_in(k->fd) > k->mark;
+    pthread_mutex_unlock(&conns_lock);
+    return n;
+}
+
+/* Closes each connection whose request is not all in `deadline` s after its first byte (seen by this scan, every
+ * 0.1 s, or at its first line): --timeout (libmicrohttpd's) closes a connection only once it sends nothing for
+ * that long, and libmicrohttpd 0.9.75 sets no deadline for a request as a whole, so one that sent its first line,
+ * headers or body a byte at a time, each just inside --timeout, held its place for ever. shutdown() wakes the
+ * connection's thread, which reads the end of it and closes it. Returns how many it closed. */
+static int enforce_deadline(double deadline) {
+    double t = now();
+    int cut = 0;
+    pthread_mutex_lock(&conns_lock);
+    for (conn *k = conns; k; k = k->next) {
+        if (k->in) continue;
+        if (!k->start && bytes_in(k->fd) > k->mark) k->start = t;
+        if (k->start && t - k->start > deadline) {
+            shutdown(k->fd, SHUT_RDWR);
+            k->in = 1; /* once */
+            cut++;
+        }
+    }
+    pthread_mutex_unlock(&conns_lock);
+    return cut;
+}
+
+/* The request on c is all in, or answered: the deadline no longer runs for it. */
+static void request_in(struct MHD_Connection *c) {
+    conn *k = conn_of(c);
+    if (!k) return;
+    pthread_mutex_lock(&conns_lock);
+    k->in = 1;
+    pthread_mutex_unlock(&conns_lock);
+}
+
 /* ---- answers -------------------------------------------------------- */
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type, void *body, size_t len,
                               enum MHD_ResponseMemoryMode mode, const char *allow) {
+    request_in(c); /* 413 from a Content-Length, 404, 405: answered before the body */
     struct MHD_Response *r = mhd.create_response_from_buffer(len, body, mode);
     if (!r) {
         if (mode == MHD_RESPMEM_MUST_FREE) free(body);
@@ -382,56 +468,6 @@ static void log_request(const server *s, const char *method, const char *url, un
 /* A request's state from its first line to the handler's first call (once its headers are in). */
 static char begun;
 
-/* Bytes the kernel has received on a connection, all its requests together; 0 where it does not say. */
-static uint64_t bytes_in(MHD_socket fd) {
-    struct tcp_info ti;
-    socklen_t n = sizeof ti;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) ||
-        n < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received) /* before Linux 4.1 */
-        return 0;
-    return ti.tcpi_bytes_received;
-}
-
-/* libmicrohttpd's notices of a connection accepted and closed: its record, in conns from one to the other. */
-static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode code) {
-    (void)cls;
-    conn *k = *ctx;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (!ci || !(k = calloc(1, sizeof *k))) return; /* not in the list: a stop does not wait for it */
-        k->fd = ci->connect_fd;
-        pthread_mutex_lock(&conns_lock);
-        if ((k->next = conns)) conns->prev = k;
-        conns = k;
-        pthread_mutex_unlock(&conns_lock);
-        *ctx = k;
-    } else if (k) {
-        pthread_mutex_lock(&conns_lock);
-        if (k->prev) k->prev->next = k->next;
-        else conns = k->next;
-        if (k->next) k->next->prev = k->prev;
-        pthread_mutex_unlock(&conns_lock);
-        free(k);
-        *ctx = NULL;
-    }
-}
-
-static conn *conn_of(struct MHD_Connection *c) {
-    const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
-
-/* The connections whose request is under way: its first line in, or any of its bytes, as Go's http.Server
- * has it (a connection is active from the first byte of a request); a stop waits for them. Counted from the
- * first line alone, a connection that had sent a part of it was cut off at a stop. */
-static int under_way(void) {
-    int n = 0;
-    pthread_mutex_lock(&conns_lock);
-    for (const conn *k = conns; k; k = k->next) n += k->busy || bytes_in(k->fd) > k->mark;
-    pthread_mutex_unlock(&conns_lock);
-    return n;
-}
-
 /* libmicrohttpd's call once a request's first line is in, before its headers (on_completed ends the request,
  * whatever becomes of it). */
 static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
@@ -440,6 +476,7 @@ static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
     if (k) {
         pthread_mutex_lock(&conns_lock);
         k->busy = 1;
+        if (!k->start) k->start = now();
         pthread_mutex_unlock(&conns_lock);
     }
     return &begun;
@@ -521,6 +558,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     /* the whole request is in */
+    request_in(c);
     switch (q->route) {
     case R_PAGE:
         return answer(c, MHD_HTTP_OK, "text/html; charset=utf-8", (void *)web_index_html, web_index_html_len,
@@ -556,7 +594,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     conn *k = conn_of(c);
     if (k) { /* the bytes of its next request come past this count */
         pthread_mutex_lock(&conns_lock);
-        k->busy = 0;
+        k->busy = k->in = 0;
+        k->start = 0;
         k->mark = bytes_in(k->fd);
         pthread_mutex_unlock(&conns_lock);
     }
@@ -603,7 +642,7 @@ static char *describe_model(const mnist_model *m, const char *prep) {
 
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *prep_name = "mnist";
-    int port = 8000, threads = 0, timeout = 10, log = 0;
+    int port = 8000, threads = 0, timeout = 10, deadline = 60, log = 0;
     const flag flags[] = {
         {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
         {"--host", F_STR, &host, "HOST", "address to listen on (default 127.0.0.1: this machine only)"},
@@ -611,6 +650,9 @@ int cmd_serve(int argc, char **argv) {
         {"--preprocess", F_STR, &prep_name, "P", "mnist (default: as MNIST was made) or lab (the lab's load_image)"},
         {"--threads", F_INT, &threads, "N", "threads answering requests (default: one per core, at most 64)"},
         {"--timeout", F_INT, &timeout, "S", "close a connection idle for S seconds (default 10)"},
+        {"--deadline", F_INT, &deadline, "S",
+         "close a connection whose request (headers and body) is not all in S seconds after its first byte "
+         "(default 60)"},
         {"--log", F_BOOL, &log, NULL, "print a line per request to stderr"},
         {0}};
     int p = cli_parse("serve", "--model FILE [flags]",
@@ -626,8 +668,12 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mnist serve: --preprocess '%s' is not mnist or lab\n", prep_name);
         return 2;
     }
-    if (timeout < 1) { /* the largest values of --port, --threads and --timeout: cli.c's int_limits */
+    if (timeout < 1) { /* the largest values of --port, --threads, --timeout and --deadline: cli.c's int_limits */
         fprintf(stderr, "mnist serve: --timeout must be between 1 and 86400 seconds\n");
+        return 2;
+    }
+    if (deadline < 1) {
+        fprintf(stderr, "mnist serve: --deadline must be between 1 and 86400 seconds\n");
         return 2;
     }
     if (load_mhd()) return 1;
@@ -708,7 +754,13 @@ int cmd_serve(int argc, char **argv) {
     if (!local)
         fprintf(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
     cli_flush();
-    while (!interrupted) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    while (!interrupted) {
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+        int n = enforce_deadline(deadline);
+        if (n && log)
+            fprintf(stderr, "closed %d connection%s: a request not all in %d s after its first byte (--deadline)\n",
+                    n, n == 1 ? "" : "s", deadline);
+    }
     /* The requests under way are answered (for up to STOP_GRACE s; a second Ctrl-C or SIGTERM ends the
      * program at once): new connections are refused from here, and stop_daemon, which closes every
      * connection, comes once none is left. It cut them off: an upload or a prediction under way at a
