@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@
  * server's connections (and of the body budget that they hold). */
 #define MAX_PER_ADDRESS 128
 _Static_assert(MAX_PER_ADDRESS < MAX_CONNECTIONS, "one address cannot hold every connection");
+#define OWN_FILES 32 /* files the server holds besides its connections: stdio, the listening socket, ... */
 #define DECODE_BUDGET (1024u << 20) /* memory for decoding large images at once; past it, 503 */
 #define DECODE_SMALL (128u << 20)   /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
 #define INITIAL_ROOM (64u << 10) /* body bytes held from a Content-Length before any arrive */
@@ -703,6 +705,30 @@ int cmd_serve(int argc, char **argv) {
         mnist_model_free(&s.model);
         return 1;
     }
+    /* Room for the connections among the files the process may open, besides a pair a thread (an epoll and an
+     * eventfd) and OWN_FILES: with a soft limit below it (ulimit -n: 1024 in many shells and services),
+     * libmicrohttpd stopped accepting at the limit, and every new client waited unanswered, other addresses
+     * too, the limit of connections an address takes no help. The soft limit is raised to what is needed, up to
+     * the hard one, as Go's runtime does; below that, fewer connections are taken, an eighth of them from one
+     * address, and a note says so. */
+    unsigned connections = MAX_CONNECTIONS, per_address = MAX_PER_ADDRESS;
+    rlim_t own = OWN_FILES + 2 * (rlim_t)threads, need = own + MAX_CONNECTIONS;
+    struct rlimit nofile;
+    if (!getrlimit(RLIMIT_NOFILE, &nofile) && nofile.rlim_cur < need) {
+        nofile.rlim_cur = nofile.rlim_max < need ? nofile.rlim_max : need;
+        if (setrlimit(RLIMIT_NOFILE, &nofile)) getrlimit(RLIMIT_NOFILE, &nofile);
+        if (nofile.rlim_cur < need) {
+            if (nofile.rlim_cur <= own) {
+                fprintf(stderr, "mnist serve: the limit of open files (ulimit -n) is %llu; %d threads need over %llu\n",
+                        (unsigned long long)nofile.rlim_cur, threads, (unsigned long long)own);
+                free(s.model_json);
+                mnist_model_free(&s.model);
+                return 1;
+            }
+            connections = (unsigned)(nofile.rlim_cur - own);
+            per_address = connections / 8 > MAX_PER_ADDRESS ? MAX_PER_ADDRESS : connections / 8 ? connections / 8 : 1;
+        }
+    }
     char service[16];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo *ai = NULL, hints = {.ai_family = AF_UNSPEC,
@@ -722,8 +748,8 @@ int cmd_serve(int argc, char **argv) {
                          MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_ADDRESS,
+                         MHD_OPTION_CONNECTION_LIMIT, connections,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_address,
                          MHD_OPTION_URI_LOG_CALLBACK, on_begin, &s,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s,
@@ -753,6 +779,11 @@ int cmd_serve(int argc, char **argv) {
            bound, threads);
     if (!local)
         fprintf(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
+    if (connections < MAX_CONNECTIONS)
+        fprintf(stderr,
+                "mnist serve: note: at most %u connections, %u from one address: the limit of open files (ulimit -n) "
+                "is %llu\n",
+                connections, per_address, (unsigned long long)nofile.rlim_cur);
     cli_flush();
     while (!interrupted) {
         nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
