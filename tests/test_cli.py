@@ -415,7 +415,8 @@ def test_numbers():
     # a flag whose largest value is below INT_MAX says it, also to a value past INT_MAX (that was told
     # 'at most 2147483647', and 2147483647 then the flag's own limit)
     for cmd, flag, most in (("serve", "--port", 65535), ("serve", "--threads", 256), ("serve", "--timeout", 86400),
-                            ("serve", "--deadline", 86400),
+                            ("serve", "--deadline", 86400), ("serve", "--connections", 4095),
+                            ("serve", "--per-address", 4095),
                             ("train", "--threads", 256), ("eval", "--threads", 256), ("predict", "--top", 10),
                             ("train", "--shift", 8)):
         for value in ("99999999999", "2147483647", str(most + 1)):

@@ -36,7 +36,7 @@ import digit_png  # noqa: E402
 from testlib import MNIST, check, status  # noqa: E402
 
 TIMEOUT = 2  # the server's --timeout for idle connections, seconds
-PER_ADDRESS = 128  # connections one client address may hold at once (serve.c's MAX_PER_ADDRESS)
+PER_ADDRESS = 128  # connections one client address may hold at once (the default --per-address: an eighth of serve.c's CONNECTIONS)
 
 
 def start(model, *flags, wrap=()):
@@ -447,6 +447,48 @@ def test_per_address(model):
         time.sleep(0.1)
     check(srv.alive(), "once they close, 127.0.0.1 is answered again")
     stop(proc)
+
+
+def test_limit_flags(model):
+    """--connections and --per-address set the two limits (behind a proxy every connection comes from its
+    address, and the fixed 128 of one address was the server's): with 8 and 3, a fourth connection from one
+    address is closed unanswered, others are answered up to 8 in all, and a ninth from any address waits (in the
+    listening socket's queue) until one of them closes."""
+    proc, host, port = start(model, "--timeout", "60", "--connections", "8", "--per-address", "3")
+    if not check(port is not None, "mnist serve --connections 8 --per-address 3 starts"):
+        stop(proc)
+        return
+    srv = Server(host, port)
+    held, got = [], []
+    try:
+        for address in ("127.0.0.1",) * 4 + ("127.0.0.2",) * 3 + ("127.0.0.3",) * 2:
+            conn = http.client.HTTPConnection(host, port, timeout=3)
+            conn.sock = connect_from(srv, address)
+            got.append(srv.request("GET", "/healthz", conn=conn)[0])
+            held.append(conn)
+        ninth = connect_from(srv, "127.0.0.4")
+        ninth.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        waited = not select.select([ninth], [], [], 1)[0]
+        held.pop().close()
+        ninth.settimeout(3)
+        try:
+            reply = ninth.recv(100)
+        except OSError as e:
+            reply = repr(e).encode()
+        ninth.close()
+    finally:
+        for conn in held:
+            conn.close()
+        stop(proc)
+    check(got == [200] * 3 + [0] + [200] * 5, f"3 connections from one address, the fourth closed unanswered, and "
+          f"5 from others: {got}")
+    check(waited and reply.startswith(b"HTTP/1.1 200"),
+          f"a ninth waits unanswered while 8 are open (1 s), and is answered once one closes: {reply[:12]!r}")
+    for flags, want in ((("--per-address", "9", "--connections", "8"), "--per-address must be between 1 and "
+                         "--connections (8)"), (("--connections", "0"), "--connections must be between 1 and 4095")):
+        p = subprocess.run([MNIST, "serve", "--model", model, *flags], capture_output=True, text=True, timeout=20)
+        check(p.returncode == 2 and p.stderr.strip() == "mnist serve: " + want,
+              f"{' '.join(flags)}: refused in one line ({p.stderr.strip()!r})")
 
 
 def test_open_files(model):
@@ -873,6 +915,7 @@ def main():
             stop(proc)
         test_per_address(model)
         test_open_files(model)
+        test_limit_flags(model)
         test_log(model)
         test_sigterm(model)
         test_stop_answers(model, png)

@@ -37,17 +37,16 @@
 #define MAX_BODY (10u << 20)      /* request bodies over 10 MB get 413 */
 #define MAX_JSON (1u << 20)       /* JSON bodies over 1 MB too: cJSON takes ~64 bytes a value */
 #define BODY_BUDGET (256u << 20)  /* bodies held by all requests at once; past it, 503 */
-#define MAX_CONNECTIONS 1024
-/* Connections one client address may hold at once; past it, a new one is closed unanswered. A
- * browser opens 6, make bench-serve's wrk 64; one address can then take only an eighth of the
- * server's connections (and of the body budget that they hold). */
-#define MAX_PER_ADDRESS 128
-_Static_assert(MAX_PER_ADDRESS < MAX_CONNECTIONS, "one address cannot hold every connection");
+/* Connections at once (--connections); past it, a new one waits in the listening socket's queue. One client
+ * address may hold an eighth of them (--per-address), past it a new one is closed unanswered: a browser opens
+ * 6, make bench-serve's wrk 64. */
+#define CONNECTIONS 1024
+#define MOST_CONNECTIONS 4095 /* --connections' largest value: cli.c's int_limits */
 #define OWN_FILES 32 /* files the server holds besides its connections: stdio, the listening socket, ... */
 #define DECODE_BUDGET (1024u << 20) /* memory for decoding large images at once; past it, 503 */
 #define DECODE_SMALL (128u << 20)   /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
 #define INITIAL_ROOM (64u << 10) /* body bytes held from a Content-Length before any arrive */
-_Static_assert((uint64_t)MAX_CONNECTIONS * INITIAL_ROOM < BODY_BUDGET, "idle connections cannot fill the budget");
+_Static_assert((uint64_t)MOST_CONNECTIONS * INITIAL_ROOM < BODY_BUDGET, "idle connections cannot fill the budget");
 #define STOP_GRACE 5.0 /* seconds a stop waits for the requests under way to be answered */
 #define ANSWER_CAP ((MNIST_PIXELS + MNIST_CLASSES) * 17 + 64) /* %.9g is at most 15 chars */
 
@@ -523,7 +522,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 char *end;
                 unsigned long long n = strtoull(length, &end, 10);
                 /* room for the first 64 KB of it, grown as the rest comes: a client that says 10 MB and
-                 * sends nothing holds 64 KB of BODY_BUDGET, and MAX_CONNECTIONS of them 64 MB of its 256
+                 * sends nothing holds 64 KB of BODY_BUDGET, and the default 1024 of them 64 MB of its 256
                  * (with 1 MB each, 257 idle connections made every upload a 503) */
                 size_t room = n < INITIAL_ROOM ? (size_t)n : INITIAL_ROOM;
                 unsigned st = n > q->limit ? MHD_HTTP_CONTENT_TOO_LARGE : n ? grow(s, q, room) : 0;
@@ -644,7 +643,7 @@ static char *describe_model(const mnist_model *m, const char *prep) {
 
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *prep_name = "mnist";
-    int port = 8000, threads = 0, timeout = 10, deadline = 60, log = 0;
+    int port = 8000, threads = 0, timeout = 10, deadline = 60, connections = CONNECTIONS, per_address = -1, log = 0;
     const flag flags[] = {
         {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
         {"--host", F_STR, &host, "HOST", "address to listen on (default 127.0.0.1: this machine only)"},
@@ -655,6 +654,11 @@ int cmd_serve(int argc, char **argv) {
         {"--deadline", F_INT, &deadline, "S",
          "close a connection whose request (headers and body) is not all in S seconds after its first byte "
          "(default 60)"},
+        {"--connections", F_INT, &connections, "N",
+         "connections at once; past it, a new one waits until one closes (default 1024, at most 4095)"},
+        {"--per-address", F_INT, &per_address, "N",
+         "connections from one client address at once (default: an eighth of --connections; behind a proxy, "
+         "all come from its address)"},
         {"--log", F_BOOL, &log, NULL, "print a line per request to stderr"},
         {0}};
     int p = cli_parse("serve", "--model FILE [flags]",
@@ -676,6 +680,14 @@ int cmd_serve(int argc, char **argv) {
     }
     if (deadline < 1) {
         fprintf(stderr, "mnist serve: --deadline must be between 1 and 86400 seconds\n");
+        return 2;
+    }
+    if (connections < 1) {
+        fprintf(stderr, "mnist serve: --connections must be between 1 and %d\n", MOST_CONNECTIONS);
+        return 2;
+    }
+    if (per_address != -1 && (per_address < 1 || per_address > connections)) {
+        fprintf(stderr, "mnist serve: --per-address must be between 1 and --connections (%d)\n", connections);
         return 2;
     }
     if (load_mhd()) return 1;
@@ -709,10 +721,9 @@ int cmd_serve(int argc, char **argv) {
      * eventfd) and OWN_FILES: with a soft limit below it (ulimit -n: 1024 in many shells and services),
      * libmicrohttpd stopped accepting at the limit, and every new client waited unanswered, other addresses
      * too, the limit of connections an address takes no help. The soft limit is raised to what is needed, up to
-     * the hard one, as Go's runtime does; below that, fewer connections are taken, an eighth of them from one
-     * address, and a note says so. */
-    unsigned connections = MAX_CONNECTIONS, per_address = MAX_PER_ADDRESS;
-    rlim_t own = OWN_FILES + 2 * (rlim_t)threads, need = own + MAX_CONNECTIONS;
+     * the hard one, as Go's runtime does; below that, fewer connections are taken, and a note says so. */
+    int asked = connections;
+    rlim_t own = OWN_FILES + 2 * (rlim_t)threads, need = own + (rlim_t)connections;
     struct rlimit nofile;
     if (!getrlimit(RLIMIT_NOFILE, &nofile) && nofile.rlim_cur < need) {
         nofile.rlim_cur = nofile.rlim_max < need ? nofile.rlim_max : need;
@@ -725,10 +736,11 @@ int cmd_serve(int argc, char **argv) {
                 mnist_model_free(&s.model);
                 return 1;
             }
-            connections = (unsigned)(nofile.rlim_cur - own);
-            per_address = connections / 8 > MAX_PER_ADDRESS ? MAX_PER_ADDRESS : connections / 8 ? connections / 8 : 1;
+            connections = (int)(nofile.rlim_cur - own);
         }
     }
+    if (per_address == -1) per_address = connections / 8 ? connections / 8 : 1;
+    if (per_address > connections) per_address = connections;
     char service[16];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo *ai = NULL, hints = {.ai_family = AF_UNSPEC,
@@ -748,8 +760,8 @@ int cmd_serve(int argc, char **argv) {
                          MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
-                         MHD_OPTION_CONNECTION_LIMIT, connections,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_address,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)connections,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_address,
                          MHD_OPTION_URI_LOG_CALLBACK, on_begin, &s,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s,
@@ -779,9 +791,9 @@ int cmd_serve(int argc, char **argv) {
            bound, threads);
     if (!local)
         fprintf(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
-    if (connections < MAX_CONNECTIONS)
+    if (connections < asked)
         fprintf(stderr,
-                "mnist serve: note: at most %u connections, %u from one address: the limit of open files (ulimit -n) "
+                "mnist serve: note: at most %d connections, %d from one address: the limit of open files (ulimit -n) "
                 "is %llu\n",
                 connections, per_address, (unsigned long long)nofile.rlim_cur);
     cli_flush();
