@@ -760,8 +760,8 @@ def test_deadline(model):
     first line, its headers or its body a byte every 0.25 s, never idle for the --timeout of 2 s, held its place
     for ever. A request that comes in time, on a connection silent or kept alive for longer than S before it,
     is answered. Each kind on its own connection, all at once."""
-    proc, host, port = start(model, "--deadline", "1")
-    if not check(port is not None, "mnist serve --deadline 1 starts"):
+    proc, host, port = start(model, "--deadline", "1", "--log")
+    if not check(port is not None, "mnist serve --deadline 1 --log starts"):
         stop(proc)
         return
     get = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -795,6 +795,9 @@ def test_deadline(model):
         check(kept.result(), "a request coming in 0.5 s on a connection kept alive for 1.5 s before it is answered")
     check(Server(host, port).alive(), "the server still answers")
     stop(proc)
+    said = re.findall(r"closed (\d) connections?: a request not all in 1 s after its first byte \(--deadline\)",
+                      proc.stderr.read())
+    check(sum(map(int, said)) == 3, f"--log says so of the 3 connections closed: {said}")
 
 
 def test_reachable_note(model):
