@@ -882,6 +882,32 @@ def test_overflow(tmp, png):
         stop(proc)
 
 
+def test_tie(tmp):
+    """Two digits' probabilities that round to one float32, where exact arithmetic (float64) puts 5 above 3 by
+    its bias: the digit named is 5, as eval and predict name it, by log-probability (it was 3, the first of the
+    tie of the probabilities it answers)."""
+    tie = os.path.join(tmp, "tie.safetensors")
+    bias = [-2.53] * 10
+    bias[3], bias[5] = 0.0, 2.0**-24
+    n = 784 * 10 + 10
+    header = json.dumps({"layers.0.kernel": {"dtype": "F32", "shape": [784, 10], "data_offsets": [0, 4 * 7840]},
+                         "layers.0.bias": {"dtype": "F32", "shape": [10], "data_offsets": [4 * 7840, 4 * n]}}).encode()
+    with open(tie, "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + struct.pack(f"<{n}f", *([0.0] * 7840 + bias)))
+    exact = max(range(10), key=lambda j: (bias[j], -j))  # the largest bias, the largest log-probability
+    proc, host, port = start(tie)
+    try:
+        if not check(port is not None, "mnist serve starts with the model of a tie"):
+            return
+        status, _, got = Server(host, port).json("POST", "/api/predict", json.dumps({"pixels": [0.5] * 784}).encode())
+        p = (got or {}).get("probabilities", [0] * 10)
+        check(status == 200 and exact == 5 and p[3] == p[5] and got.get("digit") == exact,
+              f"a tie of rounded probabilities ({p[3]} and {p[5]}): the digit is {(got or {}).get('digit')}, "
+              f"exact arithmetic's {exact}")
+    finally:
+        stop(proc)
+
+
 def main():
     if not os.path.exists(MNIST):
         check(False, f"{MNIST} exists (run make)")
@@ -927,6 +953,7 @@ def main():
         test_startup(model)
         test_reachable_note(model)
         test_overflow(tmp, png)
+        test_tie(tmp)
 
 
 if __name__ == "__main__":

@@ -394,12 +394,14 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
                       : mnist_image_prepare(q->body, q->len, "the uploaded image", s->prep, x, &err);
     if (need >= DECODE_SMALL) atomic_fetch_sub(&s->decoding, need);
     if (bad) return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
-    if (mnist_predict(&s->model, x, 1, prob, &err))
+    float logp[MNIST_CLASSES];
+    if (mnist_predict_log_on(&s->model, x, 1, MNIST_CPU, logp, &err))
         return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s", err.msg);
+    for (int i = 0; i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's probabilities */
     if (!cli_all_finite(prob, MNIST_CLASSES)) /* NaN: no digit to name (it named 0) */
         return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
                             "the model gives no finite probabilities for this image (its sums overflow)");
-    int digit = mnist_argmax(prob, MNIST_CLASSES);
+    int digit = mnist_argmax(logp, MNIST_CLASSES); /* as eval and predict: two probabilities can round to one */
     char *out = malloc(ANSWER_CAP);
     if (!out) return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
     size_t k = (size_t)sprintf(out, "{\"digit\":%d,\"probabilities\":", digit);
