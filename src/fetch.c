@@ -34,7 +34,7 @@
  * abandoned (mnist_fetch_opts.max_time overrides): the low-speed limit alone let a server that
  * trickles bytes just above it hold a fetch for days (a gigabyte at 1000 bytes/s). The content's
  * size is the decompressed one, so the .gz downloaded may average less: MNIST's training images,
- * 47 MB in a 9.9 MB .gz, get 78 minutes, 2 kB/s of the .gz. */
+ * 47 MB in a 9.9 MB .gz, get 79 minutes (60 s + 4704 s), 2 kB/s of the .gz. */
 #define MIN_TIME 60.0    /* seconds: connecting, and a small file on a slow line */
 #define MIN_RATE 10000.0 /* bytes of content per second, on average */
 
