@@ -73,6 +73,15 @@ const mnist_dataset *dataset_of_sha256(const char *hex, int *file) {
     return NULL;
 }
 
+const mnist_dataset *other_dataset(const char *hex, const char *want, char *out, size_t cap) {
+    int fk = 0, fw = 0;
+    const mnist_dataset *known = dataset_of_sha256(hex, &fk), *wanted = dataset_of_sha256(want, &fw);
+    if (!known || !wanted || known == wanted) return NULL;
+    snprintf(out, cap, "this is the %s dataset's %s (by its SHA-256), not the %s dataset's", known->name,
+             known->files[fk].name, wanted->name);
+    return known;
+}
+
 static const char *nonempty_env(const char *name) {
     const char *v = getenv(name);
     return v && v[0] ? v : NULL;

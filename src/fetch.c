@@ -401,12 +401,7 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
         atomic_abort(&a);
         /* a mirror of the other dataset (an MNIST one given to --dataset fashion): said so, as the data folder's
          * reader says it, not as two hashes */
-        int fk, fw;
-        const mnist_dataset *known = dataset_of_sha256(hex, &fk), *want = dataset_of_sha256(f->sha256, &fw);
-        if (known && want && known != want)
-            snprintf(why, whycap, "this is the %s dataset's %s (by its SHA-256), not the %s dataset's", known->name,
-                     known->files[fk].name, want->name);
-        else
+        if (!other_dataset(hex, f->sha256, why, whycap))
             snprintf(why, whycap, "SHA-256 mismatch: got %s, want %s", hex, f->sha256);
         return NEXT;
     }
@@ -456,6 +451,11 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
             news(o, "%s: present, verified", path);
             return 1;
         }
+        /* the other dataset's file (fetch --dataset fashion on MNIST's folder) is not damaged: refused, as
+         * the data's reader refuses it, not replaced (a mirror that answered overwrote it) */
+        char whose[256];
+        const mnist_dataset *known = unreadable ? NULL : other_dataset(hex, f->sha256, whose, sizeof whose);
+        if (known) return errf(err, "%s: %s: --dataset %s reads this folder", path, whose, known->name);
         if (unreadable)
             news(o, "%s: cannot be verified (%s); it will be replaced", path, after_path(e.msg, path));
         else

@@ -122,11 +122,10 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
         if (strcmp(hex, sha) != 0) {
             /* another known dataset's file (Fashion-MNIST's where MNIST's was asked for): not damaged,
              * and not to be deleted, as the advice below says */
-            int fk, fw;
-            const mnist_dataset *known = dataset_of_sha256(hex, &fk), *want = dataset_of_sha256(sha, &fw);
-            if (known && want && known != want)
-                errf(err, "%s: this is the %s dataset's %s (by its SHA-256), not the %s dataset's: --dataset %s "
-                          "reads this folder", path, known->name, known->files[fk].name, want->name, known->name);
+            char whose[256];
+            const mnist_dataset *known = other_dataset(hex, sha, whose, sizeof whose);
+            if (known)
+                errf(err, "%s: %s: --dataset %s reads this folder", path, whose, known->name);
             else
                 errf(err, "%s: SHA-256 %s does not match the expected %s (%s)", path, hex, sha, not_the_file);
             goto done;

@@ -50,6 +50,10 @@ void gz_input_close(gz_input *g);
 /* The known dataset one of whose files has content of SHA-256 hex (lower case), *file its index in
  * files; NULL when none has (src/dataset.c). */
 const mnist_dataset *dataset_of_sha256(const char *hex, int *file);
+/* When content of SHA-256 hex is a file of another known dataset than the one whose file hashes to
+ * want (MNIST's where Fashion-MNIST's was asked for): that dataset, with "this is the mnist dataset's
+ * train-images-idx3-ubyte (by its SHA-256), not the fashion dataset's" in out (cap bytes); else NULL. */
+const mnist_dataset *other_dataset(const char *hex, const char *want, char *out, size_t cap);
 
 /* mnist_sha256_file (src/fetch.c) that refuses content (after gunzip) past limit bytes and stops,
  * with an error, once *cancel (may be NULL) is set. */

@@ -639,6 +639,33 @@ def test_mirror_other_dataset(tmp):
           f"fetch --dataset fashion from an MNIST mirror: says whose the file is ({last[0][:300] if last else ''!r})")
 
 
+def test_folder_of_other_dataset(tmp):
+    """fetch --dataset fashion of a folder holding MNIST's training images refuses the file as MNIST's, as the
+    data's reader does, and leaves it as it was: it said 'fails verification ...; it will be replaced' and
+    downloaded Fashion-MNIST's over it from the first mirror that answered. train, which fetches a missing
+    file, says the same. On the real MNIST files of $MNIST_DATA, skipped without them."""
+    mnist = os.environ.get("MNIST_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist")
+    if not os.path.isfile(os.path.join(mnist, NAMES[0] + ".gz")):
+        print(f"SKIP a folder of the other dataset: no {NAMES[0]}.gz in {mnist}")
+        return
+    data = os.path.join(tmp, "fashion-holds-mnist")
+    os.makedirs(data)
+    mine = os.path.join(data, NAMES[0] + ".gz")
+    shutil.copyfile(os.path.join(mnist, NAMES[0] + ".gz"), mine)
+    before = open(mine, "rb").read()
+    offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": "", "MNIST_DATA": ""}
+    whose = (f"{mine}: this is the mnist dataset's {NAMES[0]} (by its SHA-256), not the fashion dataset's: "
+             "--dataset mnist reads this folder")
+    for args in (("fetch",), ("train", "--epochs", "0")):
+        p = run(*args, "--dataset", "fashion", "--data", data, env=offline, timeout=120)
+        err = text(p.stderr).strip()
+        check(p.returncode == 1 and err.splitlines()[-1:] == [f"mnist {args[0]}: {whose}"]
+              and "Downloading" not in text(p.stdout) + err and open(mine, "rb").read() == before,
+              f"{args[0]} --dataset fashion of a folder holding MNIST's {NAMES[0]}: refused as MNIST's, not replaced "
+              f"(status {p.returncode}: {(text(p.stdout) + err).strip()[-300:]!r})")
+
+
 def test_output_dash(tmp, data):
     """An output named '-', which other tools read as standard output, is refused as a usage error: show
     --out - wrote a PNG named '-' in the current folder (and train, eval and plot would have too)."""
@@ -855,6 +882,7 @@ def main():
         test_fetch_leaves_no_folder(tmp, data)
         test_mirror_not_url(tmp)
         test_mirror_other_dataset(tmp)
+        test_folder_of_other_dataset(tmp)
         test_data_trailing_slash(tmp)
         test_test_set_only(tmp, data)
     finally:
