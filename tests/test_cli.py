@@ -728,6 +728,26 @@ def test_train_help():
           f"train --help: --recipe best says it skips the training-set accuracy: {recipe and recipe.group(1)!r}")
 
 
+def test_train_table():
+    """README's table of train's flags holds every flag of train --help, each with the same argument, and
+    no other: help said '--log FILE' where the table says '--log FILE.jsonl'."""
+    import re
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    table = readme[readme.index("### `mnist train [flags]`"):readme.index("Output reads like the lab's")]
+    documented = set()
+    for row in table.splitlines():
+        if row.startswith("| `--"):  # the first cell: `--flag ARG`, `--other` (a | in ARG written \|)
+            cell = row.replace("\\|", "\0").split("|")[1].replace("\0", "|")
+            documented |= set(re.findall(r"`([^`]*)`", cell))
+    helped = set()
+    for line in text(run("train", "--help").stdout).splitlines():
+        m = re.match(r"  (--\S+(?: \S+)?)\s{2,}", line)  # --flag ARG, then two spaces or more, then its help
+        if m and m.group(1) != "--help":
+            helped.add(m.group(1))
+    check(documented == helped, f"README's table of train's flags is train --help's: only in README "
+          f"{sorted(documented - helped)}, only in --help {sorted(helped - documented)}")
+
+
 def test_serve_help():
     """serve --help: --threads' default is one per core, at most 64, as the code takes it (it said 'all
     cores'), and README says the same."""
@@ -877,6 +897,7 @@ def main():
         test_plot_default_out(tmp)
         test_usage_lines()
         test_train_help()
+        test_train_table()
         test_no_verify_help()
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
