@@ -717,7 +717,8 @@ def test_no_verify_help():
 
 def test_train_help():
     """train --help: Ctrl-C writes a checkpoint only with --checkpoint (it said it always did); --recipe
-    best also turns off the training-set accuracy (it did not say so)."""
+    best also turns off the training-set accuracy (it did not say so); --seed's shifts and mirroring are
+    hashed from it too (it named dropout only)."""
     import re
     h = " ".join(text(run("train", "--help").stdout).split())
     ctrl_c = re.search(r"Ctrl-C[^.]*\.", h)
@@ -726,6 +727,9 @@ def test_train_help():
     recipe = re.search(r"--recipe lab\|best (.*?) --layers", h)
     check(recipe and "training-set accuracy" in recipe.group(1),
           f"train --help: --recipe best says it skips the training-set accuracy: {recipe and recipe.group(1)!r}")
+    seed = re.search(r"--seed N (.*?) --optimizer", h)
+    check(seed and "dropout" in seed.group(1) and "augmentation" in seed.group(1),
+          f"train --help: --seed also seeds the augmentation, as README says: {seed and seed.group(1)!r}")
 
 
 def test_train_table():

@@ -308,7 +308,7 @@ static int parse_flags(int argc, char **argv, train_args *a) {
         {"--activation", F_STR, &r->activation, "tanh|relu", "of the hidden layers (default tanh)"},
         {"--init", F_STR, &r->init, "lab|glorot|he", "initialisation (default lab)"},
         {"--init-scale", F_DOUBLE, &r->scale, "S", "lab init: W, b = S * randn (default 0.1)"},
-        {"--seed", F_UINT, &o->seed, "N", "RandomState seed of the init, the batch order, dropout (default 0)"},
+        {"--seed", F_UINT, &o->seed, "N", "RandomState seed of the init and the batch order; dropout and augmentation hash it (default 0)"},
         {"--optimizer", F_STR, &r->optimizer, "sgd|momentum|adam", "default sgd"},
         {"--lr", F_DOUBLE, &o->lr, "X", "learning rate (default 0.001)"},
         {"--momentum", F_DOUBLE, &o->momentum, "M", "for --optimizer momentum (default 0.9)"},
