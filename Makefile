@@ -6,7 +6,7 @@
 #   make test     the whole test suite; ends with "N passed, M failed"
 #   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san)
 #   make deps     install the missing libraries and test tools (as root; else says what to install)
-#   make data     fetch MNIST into $MNIST_DATA, else ~/.cache/mnist
+#   make data     fetch MNIST into $MNIST_DATA, else ${XDG_CACHE_HOME:-~/.cache}/mnist
 #   make check    build the test programs (and the CUDA emulator's, make emu) without running them
 #   make fuzz     libFuzzer targets in build/fuzz (clang); make fuzz-run FUZZ=idx FUZZ_TIME=600;
 #                 make fuzz-check runs every seed once
