@@ -298,14 +298,14 @@ bench: $(BUILD)/bench $(BUILD)/mnist
 	@$(MAKE) --no-print-directory data
 	@MNIST_DATA="$(DATA)" $(PYTHON) bench/run.py $(BENCH_FLAGS)
 
-# Load on `mnist serve`: wrk (apt-get install wrk) over loopback, 64 connections for 10 s posting
-# a PNG of a digit; predictions/s, latency percentiles, errors, the server's memory. See README.
 # Photos of digits made from MNIST test digits: predict's accuracy per kind of image, against the
 # model's own test accuracy (bench/predict_photos.py; BENCH_PHOTOS_FLAGS="--count 1000" for more).
 bench-photos: $(BUILD)/mnist
 	@$(MAKE) --no-print-directory data
 	@MNIST_DATA="$(DATA)" $(PYTHON) bench/predict_photos.py $(BENCH_PHOTOS_FLAGS)
 
+# Load on `mnist serve`: wrk (apt-get install wrk) over loopback, 64 connections for 10 s posting
+# a PNG of a digit; predictions/s, latency percentiles, errors, the server's memory. See README.
 bench-serve: $(BUILD)/mnist
 	@$(MAKE) --no-print-directory data
 	@MNIST_DATA="$(DATA)" MNIST_BIN=$(BUILD)/mnist $(PYTHON) bench/serve.py $(BENCH_SERVE_FLAGS)
