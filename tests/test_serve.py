@@ -284,6 +284,9 @@ def test_errors(srv, blank_png):
     error_body(*post(b'{"pixel": []}', {"Content-Type": "application/json"}), 400, "JSON without \"pixels\"")
     error_body(*post(json.dumps({"pixels": [0] * 783}).encode()), 400, "783 pixels")
     error_body(*post(json.dumps({"pixels": [0] * 785}).encode()), 400, "785 pixels")
+    for n, say in ((1, '"pixels" holds 1 number; it needs 784'), (0, '"pixels" holds 0 numbers; it needs 784')):
+        code, _, body = post(json.dumps({"pixels": [0] * n}).encode())  # it said 'holds 1 numbers'
+        check(code == 400 and body.get("error", "").startswith(say), f"{n} pixels: {code} {body}")
     error_body(*post(("{\"pixels\": [" + ",".join(["0"] * 783 + ["1e999"]) + "]}").encode()), 400,
                "a pixel that is not finite (1e999)")
     error_body(*post(json.dumps({"pixels": [0] * 783 + [2]}).encode()), 400, "a pixel over 1")

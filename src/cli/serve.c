@@ -349,8 +349,8 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
         ink += x[n];
     }
     if (n != MNIST_PIXELS)
-        snprintf(err->msg, sizeof err->msg, "\"pixels\" holds %d numbers; it needs %d (28x28, row by row)", n,
-                 MNIST_PIXELS);
+        snprintf(err->msg, sizeof err->msg, "\"pixels\" holds %d number%s; it needs %d (28x28, row by row)", n,
+                 n == 1 ? "" : "s", MNIST_PIXELS);
     else if (ink < 1) /* a blank input reads as some digit all the same */
         snprintf(err->msg, sizeof err->msg,
                  "the pixels hold no digit: their ink adds up to %g, less than one pixel's (1 is full ink)", ink);
