@@ -28,7 +28,8 @@ def train(*args, **kw):
 
 def bar_lines(args):
     """Run args with stderr on a terminal (a pty), so that train draws its progress bar: the exit
-    status, the wall time, and the bar's (step, steps, img/s, loss) as drawn, in order."""
+    status, the wall time, and the bar's (step, steps, img/s, loss, epoch, its place in the run, epochs) as
+    drawn, in order."""
     master, slave = pty.openpty()
     t0 = time.time()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave)
@@ -44,8 +45,9 @@ def bar_lines(args):
         out += chunk
     rc, wall = proc.wait(), time.time() - t0
     os.close(master)
-    bars = re.findall(r"(\d+)/(\d+)\s+(\d+) img/s\s+loss ([0-9.]+)", out.decode(errors="replace"))
-    return rc, wall, [(int(a), int(b), float(r), float(l)) for a, b, r, l in bars]
+    bars = re.findall(r"Epoch (\d+) \((\d+) of (\d+)\) \[[ =>]*\] (\d+)/(\d+)\s+(\d+) img/s\s+loss ([0-9.]+)",
+                      out.decode(errors="replace"))
+    return rc, wall, [(int(a), int(b), float(r), float(l), int(e), int(i), int(n)) for e, i, n, a, b, r, l in bars]
 
 
 def data_folder(folder, n_train, n_test=5, label=0, ink=37):
@@ -267,6 +269,9 @@ def main():
               f"the resumed epoch's bar: from step {first[0]} (of {first[1]}) its running loss {first[3]} is of this "
               f"pass's steps (at its end {last[3]}), and {last[2]:.0f} img/s, at least the {floor:.0f} of its "
               f"{last[1] - step} steps in {wall:.1f} s")
+        # the bar names the epoch as the epoch's line does, from 0 (it said 'epoch 1/2' of epoch 0)
+        check(all(b[4] in (0, 1) and b[5] == b[4] + 1 and b[6] == 2 for b in bars),
+              f"the bar names the epoch from 0, then its place in the run: Epoch {last[4]} ({last[5]} of {last[6]})")
     else:
         check(False, f"the resumed run draws its progress bar on a terminal (status {rc}, {len(bars)} bars, "
                      f"checkpoint at step {step})")

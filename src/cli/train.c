@@ -106,8 +106,9 @@ static void on_step(void *ud, int epoch, int step, int steps, double loss) {
     int fill = steps ? 30 * step / steps : 0;
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
     bar[30] = '\0';
-    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %d/%d  %.0f img/s  loss %.4f  %.0fs left", epoch + 1, ui->o->epochs, bar,
-            step, steps, rate, ui->loss, left);
+    /* the epoch as its line below names it (from 0, as the lab's), then its place in the run */
+    fprintf(stderr, "\r\033[KEpoch %d (%d of %d) [%s] %d/%d  %.0f img/s  loss %.4f  %.0fs left", epoch, epoch + 1,
+            ui->o->epochs, bar, step, steps, rate, ui->loss, left);
 }
 
 static int on_checkpoint(void *ud, const mnist_model *m, const mnist_run_state *st, mnist_err *err) {
