@@ -12,12 +12,12 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"fetch", "download and verify MNIST", cmd_fetch},
+    {"fetch", "download and verify MNIST (or Fashion-MNIST)", cmd_fetch},
     {"train", "train the lab's network; per epoch: seconds, train and test accuracy", cmd_train},
     {"eval", "test accuracy, loss and confusion matrix of a model", cmd_eval},
     {"plot", "loss and accuracy per epoch from a --log file, as an SVG chart", cmd_plot},
     {"predict", "the digit in each image file (PNG, JPEG, ...), with its probability", cmd_predict},
-    {"show", "MNIST digits with their labels, in the terminal and as a PNG", cmd_show},
+    {"show", "MNIST (or Fashion-MNIST) images with their labels, in the terminal and as a PNG", cmd_show},
     {"serve", "a web page to draw digits on and watch the model read them, and a JSON API", cmd_serve},
     {0}};
 

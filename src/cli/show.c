@@ -47,8 +47,9 @@ int cmd_show(int argc, char **argv) {
         {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
         {0}};
     int p = cli_parse("show", "[flags]",
-                      "Show MNIST digits with their labels, as the lab's imshow does: as shaded characters in the "
-                      "terminal (at most 100) and, with --out, as a PNG grid.",
+                      "Show MNIST digits (or Fashion-MNIST images, --dataset fashion) with their labels, as the "
+                      "lab's imshow does: as shaded characters in the terminal (at most 100) and, with --out, as a "
+                      "PNG grid.",
                       flags, argc, argv, NULL);
     if (p) return p == 1 ? 0 : 2;
     if (cli_set_dataset("show", dataset)) return 2;
