@@ -100,6 +100,13 @@ def numpy_python():
     return sys.executable
 
 
+def find_tool(name):
+    """name on the PATH, else in CUDA's folder ($CUDA_HOME/bin, /usr/local/cuda/bin) or the driver's
+    (/usr/local/nvidia/bin): a command's PATH on a GPU machine may lack them."""
+    cuda = os.path.join(os.environ.get("CUDA_HOME") or "/usr/local/cuda", "bin")
+    return shutil.which(name) or shutil.which(name, path=os.pathsep.join([cuda, "/usr/local/nvidia/bin"]))
+
+
 def driver_dirs():
     """Folders holding the driver's libcuda.so.1 where the loader would not look by itself: the
     container toolkit's /usr/local/nvidia/lib64 (found through LD_LIBRARY_PATH where the machine sets
@@ -337,7 +344,7 @@ def main():
     env["MNIST_BIN"] = bins["mnist"]
     data = env["MNIST_DATA"]
 
-    smi = shutil.which("nvidia-smi")
+    smi = find_tool("nvidia-smi")
     gpu = "unknown GPU"
     if smi:
         rc, text, _ = r.run("nvidia-smi", [smi, "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
@@ -435,9 +442,9 @@ def sanitize(r, bins, env, out):
     cuBLAS's (memcheck: bad accesses; racecheck: shared-memory races; synccheck: barriers). They work
     on some machines only (a gVisor one refuses the device). The lines go to the log and to
     bench-gpu.md; a checker that reports errors (exit 9) fails the run."""
-    san = shutil.which("compute-sanitizer")
+    san = find_tool("compute-sanitizer")
     if not san:
-        r.say("-- compute-sanitizer: not on the PATH here")
+        r.say("-- compute-sanitizer: not on the PATH here, nor in CUDA's folder")
         return False
     lines, bad = [], False
     e = dict(env, MNIST_CUDA_GEMM="own")

@@ -161,23 +161,27 @@ echo "========= ERROR SUMMARY: 0 errors"
 
 def sanitizer_checks(tmp):
     """gpu.py's last stage, the sanitizers, on a stand-in: it runs after the table, so nothing in it
-    can cost the table."""
+    can cost the table. The stand-in is in CUDA's folder ($CUDA_HOME/bin), not on the PATH: a GPU
+    machine's command may not have that folder on its PATH."""
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     import gpu  # noqa: E402
-    fake = os.path.join(tmp, "san")
+    fake = os.path.join(tmp, "cuda", "bin")
     os.makedirs(fake)
     with open(os.path.join(fake, "compute-sanitizer"), "w") as f:
         f.write(SANITIZER)
     os.chmod(os.path.join(fake, "compute-sanitizer"), 0o755)
     log, out = os.path.join(tmp, "san.log"), os.path.join(tmp, "san-out")
     os.makedirs(out)
-    path = os.environ["PATH"]
-    os.environ["PATH"] = fake + os.pathsep + path
+    home = os.environ.get("CUDA_HOME")
+    os.environ["CUDA_HOME"] = os.path.dirname(fake)
     try:
         bins = {"tests/test_cuda_kernels": "/k", "tests/test_cuda": "/c"}
         bad = gpu.sanitize(gpu.Runner(out, 300), bins, dict(os.environ, FAKE_LOG=log), out)
     finally:
-        os.environ["PATH"] = path
+        if home is None:
+            del os.environ["CUDA_HOME"]
+        else:
+            os.environ["CUDA_HOME"] = home
     calls = open(log).read().splitlines() if os.path.exists(log) else []
     md = open(os.path.join(out, "bench-gpu.md")).read() if os.path.exists(os.path.join(out, "bench-gpu.md")) else ""
     check(calls == ["--tool memcheck --error-exitcode 9 /k MNIST_CUDA_GEMM=own",
