@@ -327,11 +327,18 @@ def main():
         env.pop(v, None)
     if a.bundle:
         where = tempfile.mkdtemp(prefix="mnist-gpu-")
-        with tarfile.open(a.bundle) as t:
-            try:
-                t.extractall(where, filter="data")
-            except TypeError:  # a Python before 3.11.4
-                t.extractall(where)
+        try:
+            with tarfile.open(a.bundle, "r:xz") as t:
+                try:
+                    t.extractall(where, filter="data")
+                except TypeError:  # a Python before 3.11.4
+                    t.extractall(where)
+        except (tarfile.TarError, OSError) as e:  # say, a Python built without lzma: the machine's tar and xz
+            r.say(f"bundle {a.bundle}: {e}; unpacking it with tar")
+            rc, _, _ = r.run("unpack", ["tar", "-xJf", os.path.abspath(a.bundle), "-C", where], 60)
+            if rc != 0:
+                r.say(f"bundle {a.bundle}: cannot be unpacked here: nothing was run")
+                return 1
         bins = {p: os.path.join(where, "bin", os.path.basename(p)) for p in PROGRAMS}
         libpath = [os.path.join(where, "lib")] + cublas_dirs()
         env["LD_LIBRARY_PATH"] = ":".join(libpath + ([env["LD_LIBRARY_PATH"]] if env.get("LD_LIBRARY_PATH") else [])

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -105,6 +106,35 @@ def checks(tmp):
           "not a way to train) is the fastest")
 
 
+def bundle_checks(tmp):
+    """The device call runs a bundle (--bundle FILE, a tar.xz of bin/, lib/ and data/): the rows run
+    its programs; and a Python without lzma (no tarfile for .xz) unpacks it with the machine's tar."""
+    stage, bundle = os.path.join(tmp, "stage"), os.path.join(tmp, "bundle.tar.xz")
+    for d in ("bin", "lib", "data"):
+        os.makedirs(os.path.join(stage, d))
+    with open(os.path.join(stage, "bin", "mnist"), "w") as f:
+        f.write(STAND_IN)
+    os.chmod(os.path.join(stage, "bin", "mnist"), 0o755)
+    with tarfile.open(bundle, "w:xz") as t:
+        t.add(stage, arcname=".")
+    nolzma = os.path.join(tmp, "nolzma")
+    os.makedirs(nolzma)
+    with open(os.path.join(nolzma, "sitecustomize.py"), "w") as f:
+        f.write("import sys\nsys.modules['lzma'] = None  # as a Python built without it\n")
+    for how, extra in (("", {}), (" by a Python without lzma", {"PYTHONPATH": nolzma})):
+        out, log = tempfile.mkdtemp(dir=tmp), os.path.join(tmp, "bundle-calls-%d.log" % len(os.listdir(tmp)))
+        e = dict(os.environ, MNIST_BUILD=os.path.join(tmp, "nowhere"), OUT=out, FAKE_LOG=log, TMPDIR=tmp,
+                 **extra)  # TMPDIR: gpu.py unpacks the bundle in a folder of its own there, and leaves it
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu.py"), "--bundle", bundle, "--no-checks",
+                            "--no-jax"], env=e, capture_output=True, text=True, timeout=120)
+        calls = [json.loads(line) for line in open(log)] if os.path.exists(log) else []
+        said = open(os.path.join(out, "bench-gpu.log")).read() if os.path.exists(os.path.join(out, "bench-gpu.log")) \
+            else ""
+        check(p.returncode == 0 and len(calls) == 7 and (not extra or "unpacking it with tar" in said),
+              f"a bundle unpacked{how} runs its mnist for every row (exit {p.returncode}, {len(calls)} rows): "
+              f"{(p.stdout + p.stderr).strip()[-300:]}")
+
+
 def alive(pid):
     """Whether process pid runs (a zombie, dead and not yet reaped, does not)."""
     try:
@@ -196,6 +226,7 @@ def sanitizer_checks(tmp):
 def main():
     with tempfile.TemporaryDirectory(prefix="mnist-test-gpu-bench-") as tmp:
         checks(tmp)
+        bundle_checks(tmp)
         stop_checks(tmp)
         sanitizer_checks(tmp)
     return status()
