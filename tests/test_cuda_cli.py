@@ -7,9 +7,11 @@ model trained on the GPU evaluates the same on both devices, and so does one tra
 without one a SKIP line says those comparisons did not run."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -46,22 +48,27 @@ def main():
     p, _ = run("train", "--tf32", *small)
     check(p.returncode == 2 and "--tf32" in p.stderr, f"--tf32 without --device cuda is a usage error: {p.stderr.strip()}")
 
-    # Is there a GPU? train says so at once; the data folder given holds nothing
-    p, sec = run("train", "--device", "cuda", "--data", f("nowhere"), "--epochs", "1")
+    # Is there a GPU? eval says so at once, before it reads the model; with one it gets as far as the
+    # model, which is not there. (Not train: with a GPU it would fetch the data folder named, from a
+    # network that a GPU machine may not reach.)
+    p, sec = run("eval", "--device", "cuda", "--model", f("none"), "--data", f("nowhere"))
     gpu = not (p.returncode == 1 and "--device cuda" in p.stderr)
     if not gpu:
-        lines = p.stderr.strip().splitlines()
-        check(len(lines) == 1 and p.stdout == "" and not os.path.exists(f("nowhere")) and sec < 5,
-              f"without a GPU, train --device cuda exits 1 at once ({sec:.2f} s) with one line and no fetch: {lines}")
-        p, sec = run("eval", "--device", "cuda", "--model", f("none"), "--data", f("nowhere"))
         check(p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and "--device cuda" in p.stderr,
               f"without a GPU, eval --device cuda exits 1 with one line, before reading the model: {p.stderr.strip()}")
+        p, sec = run("train", "--device", "cuda", "--data", f("nowhere"), "--epochs", "1")
+        lines = p.stderr.strip().splitlines()
+        check(p.returncode == 1 and len(lines) == 1 and "--device cuda" in p.stderr and p.stdout == "" and
+              not os.path.exists(f("nowhere")) and sec < 5,
+              f"without a GPU, train --device cuda exits 1 at once ({sec:.2f} s) with one line and no fetch: {lines}")
         p, sec = run("predict", "--device", "cuda", "--model", f("none"), f("none.png"))
         check(p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and "--device cuda" in p.stderr,
               f"without a GPU, predict --device cuda exits 1 with one line: {p.stderr.strip()}")
         print(f"SKIP test_cuda_cli: no GPU here ({p.stderr.strip()}): the GPU runs were not compared with the CPU's")
         return
 
+    check(p.returncode == 1 and f("none") in p.stderr,  # no time limit: a GPU's context takes its seconds
+          f"with a GPU, eval --device cuda goes on to the model ({sec:.2f} s): {p.stderr.strip()}")
     # with a GPU: models trained on either device evaluate the same on both
     for dev in ("cuda", "cpu"):
         p, _ = run("train", "--device", dev, *small, "--save", f(dev + ".safetensors"))
@@ -79,6 +86,30 @@ def main():
               f"{res['cpu'] and res['cpu']['accuracy']} and {res['cuda'] and res['cuda']['accuracy']}")
 
 
+def watch_network():
+    """A listener named as every command's HTTP and HTTPS proxy, counting the connections made to it:
+    a command that reaches for the network (a fetch of a data folder that is not there) is seen,
+    and fails at once rather than after a mirror's time limit."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    seen = []
+
+    def serve():
+        while True:
+            c, _ = s.accept()
+            seen.append(1)
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    for v in ("no_proxy", "NO_PROXY"):
+        os.environ.pop(v, None)
+    for v in ("http_proxy", "https_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+        os.environ[v] = "http://127.0.0.1:%d" % s.getsockname()[1]
+    return seen
+
+
 if __name__ == "__main__":
+    seen = watch_network()
     main()
+    check(not seen, f"no command reached for the network ({len(seen)} connections)")
     sys.exit(status())
