@@ -46,6 +46,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("MNIST_BUILD", "build"))
 PROGRAMS = ["mnist", "tests/test_cuda", "tests/test_cuda_kernels"]
 DATA_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+# the most of one step's output that steps.log keeps: the device tool brings back no file over 16 MiB,
+# and the run has at most 18 steps (9 MiB)
+STEP_LOG_MAX = 512 << 10
 # libraries the GPU machine has, or must supply itself: the C library, the compiler's, the driver, CUDA's
 SYSTEM = ("linux-vdso", "ld-linux", "libc.so", "libm.so", "libpthread", "libdl.so", "librt.so", "libresolv",
           "libgcc_s", "libstdc++", "libcuda.so", "libcublas", "libcudart", "libnvidia")
@@ -212,8 +215,12 @@ class Runner:
             text = o + e
         sec = time.monotonic() - t0
         verdict = "timed out" if rc is None else f"exit {rc}"
+        kept = text
+        if len(kept) > STEP_LOG_MAX:  # its first and last lines: a flood (a sanitizer's reports) must not cost the file
+            half = STEP_LOG_MAX // 2
+            kept = f"{kept[:half]}\n[... {len(kept) - 2 * half} characters left out ...]\n{kept[-half:]}"
         with open(self.steps, "a") as f:
-            f.write(f"==== {name}: {' '.join(cmd)}: {verdict} in {sec:.1f} s\n{text}\n")
+            f.write(f"==== {name}: {' '.join(cmd)}: {verdict} in {sec:.1f} s\n{kept}\n")
         self.say(f"   {verdict} in {sec:.1f} s")
         if rc != 0:
             last = [l for l in text.splitlines() if l.strip()][-1:]
