@@ -1,22 +1,23 @@
 """gpu.py: `make bench-gpu`: the CUDA backend on this machine's GPU, in one run of a few minutes.
 
-  1. the kernel checks: tests/test_cuda_kernels, each kernel against its CPU twin on fresh random
-     inputs (relative error per kernel; NaN never passes), with each kernel's time at the lab's shapes
-  2. the backend checks: tests/test_cuda, the seam against the CPU backend, one epoch on MNIST;
-     tests/test_cuda_cli.py, models trained on either device evaluated on both
-  3. the lab's recipe, 5 epochs, `mnist train --device cuda`, in FP32 and with --tf32; in FP32 again
-     with --no-graph, with MNIST_CUDA_UNFUSED=1 (the last layer as products, not fused), and in FP32
-     and TF32 with MNIST_CUDA_GEMM=own (our own products, k_mm, the element-wise work in their
-     epilogues), and in FP32 with MNIST_CUDA_GEMM=own3 (the same, each product as three TF32
-     products on the tensor cores, to FP32's accuracy: 3xTF32)
-  4. the lab's JAX code with each epoch in one jit (bench/jax_lab.py), in FP32
+  1. the lab's recipe, 5 epochs, `mnist train --device cuda`, in FP32 and with --tf32
+  2. the lab's JAX code with each epoch in one jit (bench/jax_lab.py), in FP32
      (JAX_DEFAULT_MATMUL_PRECISION=highest) and in its default TF32, when JAX is installed
+  3. the lab's recipe in FP32 again with --no-graph, with MNIST_CUDA_UNFUSED=1 (the last layer as
+     products, not fused), and in FP32 and TF32 with MNIST_CUDA_GEMM=own (our own products, k_mm, the
+     element-wise work in their epilogues), and in FP32 with MNIST_CUDA_GEMM=own3 (the same, each
+     product as three TF32 products on the tensor cores, to FP32's accuracy: 3xTF32)
+  4. the kernel checks: tests/test_cuda_kernels, each kernel against its CPU twin on fresh random
+     inputs (relative error per kernel; NaN never passes), with each kernel's time at the lab's shapes
+  5. the backend checks: tests/test_cuda, the seam against the CPU backend, one epoch on MNIST;
+     tests/test_cuda_cli.py, models trained on either device evaluated on both
 
-then one table: ms per epoch, evaluation ms, accuracies, and how many times faster than JAX. Every
-step has a time limit, and the whole run a budget (--budget, 540 s), so that it fits one call of a
+in that order, the issue's numbers first (a step that takes its whole time limit costs only the
+steps after it); then one table: ms per epoch, evaluation ms, accuracies, and how many times faster
+than JAX. Every step has a time limit, and the whole run a budget (--budget, 540 s), so that it fits one call of a
 lent GPU machine. Three files go to $OUT when it is set (the device tool brings back at most 8, and
 of a run it stops only what is written by then), else to build/bench-gpu/: bench-gpu.log, what the
-script says, line by line as it goes; steps.log, each step's whole output as the step ends; and
+script says, line by line as it goes; steps.log, each step's output as the step ends (past 512 KiB, its first and last 256 KiB); and
 bench-gpu.md, the table, written again after each row.
 
 A GPU machine that cannot build (no -dev packages, no network) runs a bundle made here:
@@ -272,7 +273,7 @@ def make_table(gpu, epochs, rows, notes, checks):
              "",
              "| run | ms per epoch | epoch 0 ms | eval ms | train acc | test acc | test acc by epoch | vs JAX |",
              "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
-    for label, s, rc in rows:
+    for label, s, rc in sorted(rows, key=lambda row: row[0].startswith("JAX")):  # C's rows, then JAX's
         if not s:
             why = "skipped, the time budget was spent" if rc == "skipped" else \
                 f"failed ({'timed out' if rc is None else f'exit {rc}'})"
@@ -375,48 +376,22 @@ def main():
     except OSError:
         pass
 
-    checks = []
-    if not a.no_checks:
-        kenv = dict(env, MNIST_KERNEL_TIMES="1")
-        for name, cmd, limit, e in (("kernels", [bins["tests/test_cuda_kernels"]], 150, kenv),
-                                    ("backend", [bins["tests/test_cuda"]], 240, env),
-                                    ("cli", [numpy_python(), os.path.join(ROOT, "tests", "test_cuda_cli.py")], 120,
-                                     env)):
-            rc, text, sec = r.run(name, cmd, limit, e)
-            rc = "skipped" if rc is None and not text else rc  # not started: the budget was spent
-            p, f, s = checks_summary(text)
-            for l in f + s:
-                r.say("   " + l)
-            if name == "kernels":
-                for l in text.splitlines():
-                    if l.startswith("TIME "):
-                        r.say("   " + l)
-                    elif l.startswith("GPU: ") and gpu == "unknown GPU":  # no nvidia-smi: the program's word
-                        gpu = l[5:].strip()
-            checks.append((name, p, len(f), rc, s))
-            write_table(out, make_table(gpu, a.epochs, [], [], checks))
+    # The issue's numbers first (FP32 and TF32 as they train by default, then JAX's on this machine),
+    # then the other ways, then the checks: so that a step that takes its whole time limit costs the
+    # steps after it, not those. Every table written has every row done by then.
+    checks, rows, notes = [], [], []
 
-    rows = []
-    # then FP32 with each step enqueued on its own (--no-graph): what the graph saves; and with the
-    # last layer as cuBLAS products and kernels (MNIST_CUDA_UNFUSED=1): what its two fused kernels save;
-    # and with our own products for cuBLAS's (MNIST_CUDA_GEMM=own; own3, FP32 as 3xTF32): which is faster
-    notes = []
-    for label, log, extra, e in (("C FP32", "train-fp32", [], env), ("C TF32", "train-tf32", ["--tf32"], env),
-                                 ("C FP32, no graph", "train-fp32-nograph", ["--no-graph"], env),
-                                 ("C FP32, last layer unfused", "train-fp32-unfused", [],
-                                  dict(env, MNIST_CUDA_UNFUSED="1")),
-                                 ("C FP32, own products", "train-fp32-own", [], dict(env, MNIST_CUDA_GEMM="own")),
-                                 ("C FP32, own 3xTF32 products", "train-fp32-own3", [],
-                                  dict(env, MNIST_CUDA_GEMM="own3")),
-                                 ("C TF32, own products", "train-tf32-own", ["--tf32"],
-                                  dict(env, MNIST_CUDA_GEMM="own"))):
-        rc, text, _ = r.run(log, [bins["mnist"], "train", "--device", "cuda", "--epochs", str(a.epochs), "--json",
-                                  "--no-progress"] + extra, 180, e)
-        # a row stopped at its time limit keeps the epochs it finished (mnist prints each as it ends)
-        rc = "skipped" if rc is None and not text else rc  # not started: the budget was spent
-        rows.append((label, summarize(json_lines(text)) if rc == 0 or rc is None else None, rc))
-        notes += [f"{label}: {l.strip()}" for l in text.splitlines() if "note:" in l]  # e.g. a graph fallback
-        write_table(out, make_table(gpu, a.epochs, rows, notes, checks))
+    def train(ways):
+        for label, log, extra, e in ways:
+            rc, text, _ = r.run(log, [bins["mnist"], "train", "--device", "cuda", "--epochs", str(a.epochs), "--json",
+                                      "--no-progress"] + extra, 180, e)
+            # a row stopped at its time limit keeps the epochs it finished (mnist prints each as it ends)
+            rc = "skipped" if rc is None and not text else rc  # not started: the budget was spent
+            rows.append((label, summarize(json_lines(text)) if rc == 0 or rc is None else None, rc))
+            notes.extend(f"{label}: {l.strip()}" for l in text.splitlines() if "note:" in l)  # e.g. a graph fallback
+            write_table(out, make_table(gpu, a.epochs, rows, notes, checks))
+
+    train((("C FP32", "train-fp32", [], env), ("C TF32", "train-tf32", ["--tf32"], env)))
     have_jax = not a.no_jax and subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0
     if not have_jax:
         r.say("-- JAX: not installed here (or --no-jax): the JAX rows are missing")
@@ -439,6 +414,34 @@ def main():
             if j:
                 r.say(f"   jax {j[-1].get('jax')} on {j[-1].get('device')}, "
                       f"compiled in {j[-1].get('compile_seconds', 0):.1f} s")
+    # FP32 with each step enqueued on its own (--no-graph): what the graph saves; with the last layer
+    # as cuBLAS products and kernels (MNIST_CUDA_UNFUSED=1): what its two fused kernels save; and with
+    # our own products for cuBLAS's (MNIST_CUDA_GEMM=own; own3, FP32 as 3xTF32): which is faster
+    train((("C FP32, no graph", "train-fp32-nograph", ["--no-graph"], env),
+           ("C FP32, last layer unfused", "train-fp32-unfused", [], dict(env, MNIST_CUDA_UNFUSED="1")),
+           ("C FP32, own products", "train-fp32-own", [], dict(env, MNIST_CUDA_GEMM="own")),
+           ("C FP32, own 3xTF32 products", "train-fp32-own3", [], dict(env, MNIST_CUDA_GEMM="own3")),
+           ("C TF32, own products", "train-tf32-own", ["--tf32"], dict(env, MNIST_CUDA_GEMM="own"))))
+
+    if not a.no_checks:
+        kenv = dict(env, MNIST_KERNEL_TIMES="1")
+        for name, cmd, limit, e in (("kernels", [bins["tests/test_cuda_kernels"]], 150, kenv),
+                                    ("backend", [bins["tests/test_cuda"]], 240, env),
+                                    ("cli", [numpy_python(), os.path.join(ROOT, "tests", "test_cuda_cli.py")], 120,
+                                     env)):
+            rc, text, sec = r.run(name, cmd, limit, e)
+            rc = "skipped" if rc is None and not text else rc  # not started: the budget was spent
+            p, f, s = checks_summary(text)
+            for l in f + s:
+                r.say("   " + l)
+            if name == "kernels":
+                for l in text.splitlines():
+                    if l.startswith("TIME "):
+                        r.say("   " + l)
+                    elif l.startswith("GPU: ") and gpu == "unknown GPU":  # no nvidia-smi: the program's word
+                        gpu = l[5:].strip()
+            checks.append((name, p, len(f), rc, s))
+            write_table(out, make_table(gpu, a.epochs, rows, notes, checks))
 
     table = make_table(gpu, a.epochs, rows, notes, checks)
     r.say("")

@@ -106,6 +106,34 @@ def checks(tmp):
           "not a way to train) is the fastest")
 
 
+def order_checks(tmp):
+    """The issue's rows first (C FP32 and TF32, then JAX's), then the other ways, then the checks: a
+    step that takes its whole time limit costs the steps after it, so those are the ones to spare.
+    Here with stand-in checks that pass, and a stand-in JAX whose script fails at once."""
+    build = os.path.join(tmp, "build")
+    for t in ("test_cuda", "test_cuda_kernels"):
+        with open(os.path.join(build, "tests", t), "w") as f:
+            f.write("#!/bin/sh\necho PASS stand-in\n")
+        os.chmod(os.path.join(build, "tests", t), 0o755)
+    jax = os.path.join(tmp, "fakejax", "jax")
+    os.makedirs(jax)
+    open(os.path.join(jax, "__init__.py"), "w").close()
+    out = tempfile.mkdtemp(dir=tmp)
+    e = dict(os.environ, MNIST_BUILD=build, OUT=out, FAKE_LOG=os.path.join(tmp, "order.log"), MNIST_DATA=tmp,
+             PYTHONPATH=os.path.dirname(jax), CUDA_HOME=tmp, PATH="/usr/bin:/bin")
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu.py")], env=e, capture_output=True, timeout=300)
+    steps = [line.split(":")[0][3:] for line in open(os.path.join(out, "bench-gpu.log")) if line.startswith("-- ")]
+    want = ["train-fp32", "train-tf32", "jax-fp32", "jax-tf32", "train-fp32-nograph", "train-fp32-unfused",
+            "train-fp32-own", "train-fp32-own3", "train-tf32-own", "kernels", "backend", "cli", "compute-sanitizer"]
+    check(steps == want, f"the steps run in the order of what the issue asks for first: {steps}")
+    table = open(os.path.join(out, "bench-gpu.md")).read()
+    labels = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| C ")
+              or line.startswith("| JAX ")]
+    check(labels[-2:] == ["JAX FP32", "JAX TF32"] and len(labels) == 9, f"the table has C's rows, then JAX's: {labels}")
+    for t in ("test_cuda", "test_cuda_kernels"):
+        os.remove(os.path.join(build, "tests", t))
+
+
 def bundle_checks(tmp):
     """The device call runs a bundle (--bundle FILE, a tar.xz of bin/, lib/ and data/): the rows run
     its programs; and a Python without lzma (no tarfile for .xz) unpacks it with the machine's tar."""
@@ -231,6 +259,7 @@ def sanitizer_checks(tmp):
 def main():
     with tempfile.TemporaryDirectory(prefix="mnist-test-gpu-bench-") as tmp:
         checks(tmp)
+        order_checks(tmp)
         bundle_checks(tmp)
         stop_checks(tmp)
         sanitizer_checks(tmp)
