@@ -73,11 +73,19 @@ template <typename T> static void down(T *h, const T *d, size_t n) {
         dev_failed = 1, memset(h, 0xff, n * sizeof(T));
 }
 
+/* After a launch failed: an error in a kernel (a bad address) breaks the context, every later call
+ * failing with it, so the checks after it cannot run (dev_failed); a launch refused (its grid, its
+ * resources, a bad argument) does not, and they still run, its error cleared. */
+static void after_failure(void) {
+    cudaGetLastError();
+    if (cudaDeviceSynchronize() != cudaSuccess || cudaGetLastError() != cudaSuccess) dev_failed = 1;
+}
+
 static int ok_launch(cudaError_t e, const char *what) {
     if (e == cudaSuccess) e = cudaDeviceSynchronize();
     if (e != cudaSuccess) {
         check(0, "%s runs: %s", what, cudaGetErrorString(e));
-        dev_failed = 1;
+        after_failure();
         return 0;
     }
     return 1;
@@ -779,6 +787,10 @@ int main(void) {
     cudaDeviceProp p;
     cudaGetDeviceProperties(&p, 0);
     printf("GPU: %s, compute capability %d.%d, %d multiprocessors\n", p.name, p.major, p.minor, p.multiProcessorCount);
+    e = k_gather(NULL, NULL, NULL, NULL, NULL, 0, 0, 4, 0, 0, 0, 0, NULL, 0);
+    after_failure();
+    check(e == cudaErrorInvalidConfiguration && !dev_failed,
+          "a launch refused (a grid of no blocks: %s) leaves the GPU to the checks after it", cudaGetErrorString(e));
     /* the lab's shapes (batch 128; 784, 1024, 1024, 10), then odd ones */
     test_gather(MNIST_PIXELS, MNIST_SIDE, 0, 0, 0), dfree_all();
     test_gather(MNIST_PIXELS, MNIST_SIDE, 0, 0, 1), dfree_all();
