@@ -14,11 +14,12 @@
 
 in that order, the issue's numbers first (a step that takes its whole time limit costs only the
 steps after it); then one table: ms per epoch, evaluation ms, accuracies, and how many times faster
-than JAX. Every step has a time limit, and the whole run a budget (--budget, 540 s), so that it fits one call of a
-lent GPU machine. Three files go to $OUT when it is set (the device tool brings back at most 8, and
-of a run it stops only what is written by then), else to build/bench-gpu/: bench-gpu.log, what the
-script says, line by line as it goes; steps.log, each step's output as the step ends (past 512 KiB, its first and last 256 KiB); and
-bench-gpu.md, the table, written again after each row.
+than JAX. Every step has a time limit, and the whole run a budget (--budget, 540 s), so that it fits
+one call of a lent GPU machine. Three files go to $OUT when it is set (the device tool brings back
+at most 8, and of a run it stops only what is written by then), else to build/bench-gpu/:
+bench-gpu.log, what the script says, line by line as it goes; steps.log, each step's output as the
+step ends (past 512 KiB, its first and last 256 KiB); and bench-gpu.md, the table, written again
+after each row.
 
 A GPU machine that cannot build (no -dev packages, no network) runs a bundle made here:
     make gpu-bundle                                   (here: build/gpu/bundle.tar.xz, ~30 MB)
@@ -261,6 +262,17 @@ def summarize(epochs):
             "test": last.get("test_accuracy"), "tests": [e.get("test_accuracy") for e in epochs]}
 
 
+def jax_row(label, rc, records):
+    """The table's row of a JAX run from its exit status and JSON records. JAX runs on the CPU when
+    its GPU plugin cannot start: those times are no GPU's, and no ratio is taken against them."""
+    if rc != 0 or not records:
+        return label, None, rc
+    dev = str(records[-1].get("device"))
+    if "cuda" not in dev.lower() and "gpu" not in dev.lower():
+        return label, None, f"ran on {dev}, not on the GPU"
+    return label, summarize(records[-1]["epochs"]), rc
+
+
 def write_table(out, table):
     with open(os.path.join(out, "bench-gpu.md"), "w") as f:
         f.write("\n".join(table) + "\n")
@@ -275,7 +287,7 @@ def make_table(gpu, epochs, rows, notes, checks):
              "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for label, s, rc in sorted(rows, key=lambda row: row[0].startswith("JAX")):  # C's rows, then JAX's
         if not s:
-            why = "skipped, the time budget was spent" if rc == "skipped" else \
+            why = "skipped, the time budget was spent" if rc == "skipped" else rc if isinstance(rc, str) else \
                 f"failed ({'timed out' if rc is None else f'exit {rc}'})"
             table.append(f"| {label} | {why} | | | | | | |")
             continue
@@ -409,7 +421,7 @@ def main():
                                 [sys.executable, os.path.join(ROOT, "bench", "jax_lab.py"), data, "--epochs",
                                  str(a.epochs)], 300, e)
             j = json_lines(text)
-            rows.append((label, summarize(j[-1]["epochs"]) if rc == 0 and j else None, rc))
+            rows.append(jax_row(label, rc, j))
             write_table(out, make_table(gpu, a.epochs, rows, notes, checks))
             if j:
                 r.say(f"   jax {j[-1].get('jax')} on {j[-1].get('device')}, "

@@ -163,6 +163,23 @@ def bundle_checks(tmp):
               f"{(p.stdout + p.stderr).strip()[-300:]}")
 
 
+def jax_checks():
+    """A JAX run on the CPU (JAX falls back to it when its GPU plugin cannot start) is no row to take
+    the ratio against: its row says where it ran, and the C rows get no ratio."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import gpu  # noqa: E402
+    epochs = [{"epoch": i, "seconds": 0.03, "eval_seconds": 0.004, "train_accuracy": 0.7, "test_accuracy": t}
+              for i, t in enumerate(LAB)]
+    c = ("C FP32", gpu.summarize(epochs), 0)
+    tables = {}
+    for dev in ("cuda:0", "TFRT_CPU_0"):
+        j = gpu.jax_row("JAX FP32", 0, [{"device": dev, "epochs": epochs}])
+        tables[dev] = "\n".join(gpu.make_table("GPU", 5, [c, j], [], []))
+    check(row(tables["cuda:0"], "C FP32")[7] == "1.00x faster" and row(tables["TFRT_CPU_0"], "C FP32")[7] == ""
+          and row(tables["TFRT_CPU_0"], "JAX FP32")[1] == "ran on TFRT_CPU_0, not on the GPU",
+          f"a JAX run on the CPU says so, and no ratio is taken against it: {row(tables['TFRT_CPU_0'], 'JAX FP32')}")
+
+
 def alive(pid):
     """Whether process pid runs (a zombie, dead and not yet reaped, does not)."""
     try:
@@ -260,6 +277,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="mnist-test-gpu-bench-") as tmp:
         checks(tmp)
         order_checks(tmp)
+        jax_checks()
         bundle_checks(tmp)
         stop_checks(tmp)
         sanitizer_checks(tmp)
