@@ -148,6 +148,21 @@ def cublas_dirs():
     return found
 
 
+def die_with(parent):
+    """What a step's process runs before its program: it is killed when this script dies. Its session
+    of its own keeps it from the signals of this script's process group, so that a kill of this
+    script that the signal handler does not see (SIGKILL, at the device tool's time limit) would
+    leave it running on, on the GPU, under the next command on that machine."""
+    def run():
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # this script died before that took hold
+            os._exit(1)
+    return run
+
+
 class Runner:
     """Runs the steps and keeps the record. The device tool brings back at most 8 files from $OUT, and
     nothing of a run it stops but what is already written there: so every line said goes to
@@ -194,7 +209,7 @@ class Runner:
         t0 = time.monotonic()
         try:
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                                 env=env, cwd=ROOT, start_new_session=True)
+                                 env=env, cwd=ROOT, start_new_session=True, preexec_fn=die_with(os.getpid()))
         except OSError as e:  # a program that is not there, or cannot run here: the step fails, not the run
             rc, text = 127, f"{cmd[0]}: {e}\n"
         else:

@@ -189,12 +189,11 @@ def alive(pid):
         return False
 
 
-def stop_checks(tmp):
-    """The device tool ends a command that outruns its limit with a signal to its process group; a step
-    runs in a session of its own, which that does not reach: gpu.py must end it, or it runs on, on the
-    GPU, under the next command on that machine."""
+def signal_during_step(tmp, sig):
+    """Start gpu.py, send it sig while a step hangs; its exit status, what it said, its $OUT, and
+    whether the step's process was still running a few seconds later (it is then killed here)."""
     build = os.path.join(tmp, "build")
-    out, pidf = tempfile.mkdtemp(dir=tmp), os.path.join(tmp, "hang.pid")
+    out, pidf = tempfile.mkdtemp(dir=tmp), os.path.join(tmp, "hang-%d.pid" % sig)
     e = dict(os.environ, MNIST_BUILD=build, OUT=out, FAKE_LOG=os.path.join(tmp, "hang.log"), MNIST_DATA=tmp,
              FAKE_HANG="tf32", FAKE_PID=pidf)
     p = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "gpu.py"), "--no-checks", "--no-jax"], env=e,
@@ -204,7 +203,7 @@ def stop_checks(tmp):
             break
         time.sleep(0.1)
     pid = int(open(pidf).read()) if os.path.exists(pidf) and open(pidf).read() else 0
-    p.terminate()
+    p.send_signal(sig)
     said = p.communicate(timeout=30)[0]
     for _ in range(50):  # SIGKILL is not instant
         if not pid or not alive(pid):
@@ -213,13 +212,24 @@ def stop_checks(tmp):
     left = pid and alive(pid)
     if left:
         os.kill(pid, signal.SIGKILL)  # the test's own stand-in
+    return p.returncode, said, out, pid, left
+
+
+def stop_checks(tmp):
+    """The device tool ends a command that outruns its limit with a signal to its process group; a step
+    runs in a session of its own, which that does not reach: gpu.py must end it, or it runs on, on the
+    GPU, under the next command on that machine. SIGKILL, which gpu.py cannot catch, ends it too."""
+    rc, said, out, pid, left = signal_during_step(tmp, signal.SIGKILL)
+    check(pid and not left, f"SIGKILL to gpu.py during a step ends the step too (pid {pid}, "
+          f"{'still running' if left else 'ended'})")
+    rc, said, out, pid, left = signal_during_step(tmp, signal.SIGTERM)
     check(pid and not left, f"SIGTERM to gpu.py during a step ends the step too (pid {pid}, "
           f"{'still running' if left else 'ended'})")
     log = open(os.path.join(out, "bench-gpu.log")).read()
     table = open(os.path.join(out, "bench-gpu.md")).read()
-    check(p.returncode == 128 + signal.SIGTERM and "-- stopped by signal 15 during train-tf32" in said
+    check(rc == 128 + signal.SIGTERM and "-- stopped by signal 15 during train-tf32" in said
           and "-- stopped by signal 15 during train-tf32" in log,
-          f"gpu.py says which step the signal stopped, on its output and in bench-gpu.log (exit {p.returncode})")
+          f"gpu.py says which step the signal stopped, on its output and in bench-gpu.log (exit {rc})")
     check(row(table, "C FP32") is not None and row(table, "C FP32")[1] == "35.5",
           "the rows done before the signal are in bench-gpu.md")
 
