@@ -29,7 +29,11 @@ def run(*args):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="mnist-test-cuda-cli-")
+    with tempfile.TemporaryDirectory(prefix="mnist-test-cuda-cli-") as tmp:  # removed at the end (it was left)
+        checks(tmp)
+
+
+def checks(tmp):
     f = lambda name: os.path.join(tmp, name)  # noqa: E731
     rng = np.random.RandomState(5)
     x = (rng.randint(0, 256, size=(400, 28, 28)) * (rng.rand(400, 28, 28) < 0.3)).astype(np.uint8)
