@@ -73,7 +73,8 @@ int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist
                           const mnist_split *train, mnist_err *err) {
     *st = (mnist_run_state){.examples = train->n, .nstate = state_floats(o, m)};
     mnist_rng_seed(&st->order, o->seed);
-    if (mnist_split_sha256(train, st->data_sha256, err)) return -1;
+    if (train->sha256[0]) memcpy(st->data_sha256, train->sha256, sizeof st->data_sha256);
+    else if (mnist_split_sha256(train, st->data_sha256, err)) return -1;
     if (st->nstate && !(st->state = calloc(st->nstate, sizeof(float))))
         return errf(err, "out of memory for %zu floats of optimizer state", st->nstate);
     return 0;
@@ -124,12 +125,12 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
 }
 
 /* Whether resume fits a run of o on m with the training set train (o checked): its optimizer state
- * is o's for m, its batch order is of train's examples, and its position is within an epoch's steps. */
-static int resume_fits(const mnist_model *m, const mnist_train_opts *o, const mnist_split *train,
+ * is o's for m, its batch order is of train's examples (their SHA-256 noted in train->sha256, unless
+ * it was), and its position is within an epoch's steps. */
+static int resume_fits(const mnist_model *m, const mnist_train_opts *o, mnist_split *train,
                        const mnist_run_state *resume, mnist_err *err) {
     size_t nstate = state_floats(o, m);
     int n = train->n, nb = steps_per_epoch(o, n);
-    char sha[65];
     if (resume->nstate != nstate)
         return errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected", resume->nstate,
                     nstate);
@@ -142,11 +143,11 @@ static int resume_fits(const mnist_model *m, const mnist_train_opts *o, const mn
     /* as many examples, but others (another dataset's files under --no-verify, other labels): the
      * same order over other images would go on as no epoch of the run */
     if (resume->data_sha256[0]) {
-        if (mnist_split_sha256(train, sha, err)) return -1;
-        if (strcmp(sha, resume->data_sha256))
+        if (!train->sha256[0] && mnist_split_sha256(train, train->sha256, err)) return -1;
+        if (strcmp(train->sha256, resume->data_sha256))
             return errf(err, "the checkpoint's run is on other training data than these (SHA-256 of its images and "
                         "labels %.12s..., of these %.12s...): its batch order and position are those of its own data",
-                        resume->data_sha256, sha);
+                        resume->data_sha256, train->sha256);
     }
     if (resume->step < 0 || resume->step > nb || resume->epoch < 0)
         return errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch",
@@ -158,8 +159,9 @@ int mnist_train_finished(const mnist_train_opts *o, const mnist_run_state *resum
     return o->epochs == 0 || (o->epochs > 0 && resume && resume->epoch >= o->epochs);
 }
 
-int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
-                     const mnist_run_state *resume, mnist_err *err) {
+/* mnist_train_fits, noting d's training SHA-256 in d->train.sha256 where it computes it. */
+static int train_fits(const mnist_model *m, mnist_data *d, const mnist_train_opts *o, const mnist_run_state *resume,
+                      mnist_err *err) {
     if (mnist_model_fits(m, &d->train, "the training set", NULL, err) ||
         mnist_model_fits(m, &d->test, "the test set", NULL, err))
         return -1;
@@ -172,6 +174,12 @@ int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_trai
         return errf(err, "dropout %g drops hidden outputs, and the network %d-%d has no hidden layer", o->dropout,
                     m->sizes[0], m->sizes[1]);
     return resume ? resume_fits(m, o, &d->train, resume, err) : 0;
+}
+
+int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
+                     const mnist_run_state *resume, mnist_err *err) {
+    mnist_data c = *d;
+    return train_fits(m, &c, o, resume, err);
 }
 
 /* One run of mnist_train: what its epochs share. */
@@ -199,6 +207,7 @@ static int cancelled(const mnist_train_hooks *h) { return h->cancel && *h->cance
 /* The validation examples are the last nvalid ones of the training set: views, not copies. */
 static void split_validation(const mnist_split *all, int nvalid, mnist_split *train, mnist_split *valid) {
     *train = *valid = *all;
+    train->sha256[0] = valid->sha256[0] = '\0'; /* all's, not theirs */
     train->n = all->n - nvalid;
     valid->n = nvalid;
     valid->images += (size_t)train->n * all->rows * all->cols;
@@ -394,10 +403,11 @@ int mnist_train(mnist_model *m, const mnist_data *d, const mnist_train_opts *o, 
                 const mnist_run_state *resume, mnist_err *err) {
     static const mnist_train_hooks none = {0};
     if (!h) h = &none;
-    if (mnist_train_fits(m, d, o, resume, err)) return -1;
+    mnist_data c = *d; /* the SHA-256 that a resume's check takes of its training set, the run's state takes too */
+    if (train_fits(m, &c, o, resume, err)) return -1;
     if (mnist_train_finished(o, resume)) return 0;
     run r;
-    int rc = run_open(&r, m, d, o, h, err);
+    int rc = run_open(&r, m, &c, o, h, err);
     if (rc == 0 && resume) rc = run_resume(&r, resume, err);
     if (rc == 0) rc = run_epochs(&r, resume, err);
     if (rc >= 0 && take_params(&r, err)) rc = -1;

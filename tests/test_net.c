@@ -254,6 +254,54 @@ static void test_fit(void) {
               "--layers '%s' is refused: \"%s\"", loose[i], err.msg);
 }
 
+/* The library's calls of mnist_split_sha256, counted (the Makefile links this test with
+ * -Wl,--wrap=mnist_split_sha256). */
+static int sha_calls;
+int __real_mnist_split_sha256(const mnist_split *s, char hex[65], mnist_err *err);
+int __wrap_mnist_split_sha256(const mnist_split *s, char hex[65], mnist_err *err);
+int __wrap_mnist_split_sha256(const mnist_split *s, char hex[65], mnist_err *err) {
+    sha_calls++;
+    return __real_mnist_split_sha256(s, hex, err);
+}
+
+/* A resumed run hashes its training examples once (its check, then its state, took it twice), a
+ * new run once; a split whose sha256 is noted is not hashed again; and other examples are still
+ * refused, by mnist_train_fits and by mnist_train alone. */
+static void test_hash_once(void) {
+    toy_data a, b;
+    toy_init(&a, 2);
+    b = a;
+    b.split.images = b.images, b.split.labels = b.labels;
+    b.labels[0] = (uint8_t)((b.labels[0] + 1) % MNIST_CLASSES);
+    mnist_data da = {.train = a.split, .test = a.split}, db = {.train = b.split, .test = b.split};
+    mnist_train_opts o = mnist_train_defaults();
+    o.batch = BATCH, o.epochs = 1;
+    mnist_model m;
+    mnist_err err, err2;
+    mnist_run_state st;
+    mnist_model_create(&m, sizes, nsizes, &err);
+    mnist_model_init_lab(&m, 0.1, 0);
+    sha_calls = 0;
+    int ok = mnist_run_state_start(&st, &m, &o, &a.split, &err) == 0, n = sha_calls;
+    check(ok && n == 1, "a run's start hashes its training examples once (%d)", n);
+    sha_calls = 0;
+    ok = mnist_train(&m, &da, &o, NULL, NULL, &err) == 0, n = sha_calls;
+    check(ok && n == 1, "a new run hashes them once (%d)", n);
+    sha_calls = 0;
+    ok = mnist_train(&m, &da, &o, NULL, &st, &err) == 0, n = sha_calls;
+    check(ok && n == 1, "a resumed run hashes them once (%d)", n);
+    check(mnist_train_fits(&m, &db, &o, &st, &err) == -1 && strstr(err.msg, "other training data than these") &&
+              mnist_train(&m, &db, &o, NULL, &st, &err2) == -1 && !strcmp(err.msg, err2.msg),
+          "other examples, as many, are refused by mnist_train_fits and mnist_train: \"%s\"", err2.msg);
+    sha_calls = 0;
+    ok = mnist_split_sha256(&da.train, da.train.sha256, &err) == 0 && mnist_train_fits(&m, &da, &o, &st, &err) == 0 &&
+         mnist_train(&m, &da, &o, NULL, &st, &err) == 0, n = sha_calls;
+    check(ok && n == 1, "noted in the split, they are hashed no more: by the check, nor the resumed run (%d in all)",
+          n);
+    mnist_run_state_free(&st);
+    mnist_model_free(&m);
+}
+
 /* What mnist_train refuses before it trains is what mnist_train_fits says, a resumed run's position
  * among it; a run with no epoch left to train fits whatever its options, and m stays as it came. */
 static void test_fits(void) {
@@ -462,6 +510,7 @@ int main(void) {
     test_determinism();
     test_fit();
     test_fits();
+    test_hash_once();
     test_refused();
     test_layers_check();
     return check_status();

@@ -499,6 +499,11 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
     else snprintf(what, sizeof what, "the network --layers %s", a->r.layers);
     if (cli_check_fit("train", a->dir, d, m, what)) return 1;
     mnist_err err;
+    /* a resumed run's training examples hashed once: the check here, mnist_train's and the run's state take it */
+    if (a->resume && !mnist_train_finished(&a->o, st) && mnist_split_sha256(&d->train, d->train.sha256, &err)) {
+        fprintf(stderr, "mnist train: %s\n", err.msg);
+        return 1;
+    }
     if (mnist_train_fits(m, d, &a->o, resumed(a, st), &err)) {
         fprintf(stderr, "mnist train: %s%s%s\n", a->resume ? a->resume : "", a->resume ? ": " : "", err.msg);
         return a->resume ? 1 : 2;
