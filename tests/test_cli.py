@@ -685,6 +685,38 @@ def test_output_dash(tmp, data):
             os.remove(os.path.join(tmp, "-"))
 
 
+def test_output_not_ours(tmp, data):
+    """A file that an output replaces whole must be empty or of the output's kind, as --log empties
+    only a log: train --checkpoint, --save and --plot wrote over notes.txt (--plot after the training),
+    and so did show --out, plot --out and eval's pictures. Refused before anything is done, in one
+    line naming the flag and the file, which is kept; an empty file and one of its kind are replaced."""
+    model, log = os.path.join(tmp, "kind.safetensors"), os.path.join(tmp, "kind.jsonl")
+    d = ["--data", data, "--no-verify"]
+    small = ["--layers", "784,4,10", "--batch", "2", "--epochs", "1"]
+    run("train", *d, *small, "--save", model, "--log", log)
+    kinds = {"safetensors": struct.pack("<Q", 16) + b'{"previous":  1}', "SVG": b"<svg xmlns='http://www.w3.org/2000/svg'/>\n",
+             "PNG": open(SAMPLE, "rb").read()}
+    cases = [(("train", *d, *small, "--save"), "safetensors"), (("train", *d, *small, "--checkpoint"), "safetensors"),
+             (("train", *d, *small, "--plot"), "SVG"), (("show", *d, "--out"), "PNG"), (("plot", log, "--out"), "SVG"),
+             (("eval", *d, "--model", model, "--confusion"), "SVG"), (("eval", *d, "--model", model, "--errors"), "PNG")]
+    notes = os.path.join(tmp, "notes.txt")
+    for args, kind in cases:
+        with open(notes, "wb") as f:
+            f.write(b"notes\n")
+        p = run(*args, notes)
+        check(one_line(p, 1, f"{args[-1]} {notes}: it is not a{'n' if kind == 'SVG' else ''} {kind} file")
+              and text(p.stdout) == "" and open(notes, "rb").read() == b"notes\n",
+              f"{args[0]} {args[-1]} over a text file: refused before it began, the file kept (status {p.returncode}: "
+              f"{text(p.stderr).strip()!r})")
+        for before in (b"", kinds[kind]):
+            with open(notes, "wb") as f:
+                f.write(before)
+            p = run(*args, notes)
+            check(p.returncode == 0 and open(notes, "rb").read() != before,
+                  f"{args[0]} {args[-1]} over {'a file of its kind, ' + kind if before else 'an empty file'}: replaced "
+                  f"(status {p.returncode}: {text(p.stderr).strip()!r})")
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -884,6 +916,7 @@ def main():
         test_version()
         test_numbers()
         test_output_dash(tmp, data)
+        test_output_not_ours(tmp, data)
         test_empty_argument(tmp)
         test_log_not_ours(tmp, data)
         test_folder_takes_no_file(tmp, data)

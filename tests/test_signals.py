@@ -5,6 +5,7 @@ import glob
 import os
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -35,8 +36,9 @@ def writing(folder):
 def signal_during_save(tmp, sig):
     """Send sig once the save's temporary file holds bytes; False when the run ended first."""
     target = os.path.join(tmp, "big.safetensors")
+    previous = struct.pack("<Q", 16) + b'{"previous":  1}'  # a safetensors file, as --save replaces only one
     with open(target, "wb") as f:
-        f.write(b"the previous file")
+        f.write(previous)
     proc = subprocess.Popen([MNIST, "train", *BIG, "--save", target], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     t0 = time.time()
@@ -51,7 +53,7 @@ def signal_during_save(tmp, sig):
     name = signal.Signals(sig).name
     check(proc.returncode == -sig, f"{name} during a save ends the program by {name} (status {proc.returncode})")
     check(temps(tmp) == [], f"{name} during a save leaves no temporary file ({temps(tmp)})")
-    check(open(target, "rb").read() == b"the previous file", f"{name} during a save leaves the previous file as it was")
+    check(open(target, "rb").read() == previous, f"{name} during a save leaves the previous file as it was")
     return True
 
 

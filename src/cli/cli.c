@@ -1,6 +1,7 @@
 /* cli.c: flags, Ctrl-C and the data folder, shared by the commands. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -356,7 +357,24 @@ static void folder_of(const char *path, char *out, size_t cap) {
     else snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
-int cli_check_output(const char *cmd, const char *flagname, const char *path, int replaced) {
+/* Whether the regular file at path is empty or begins as a file of kind does; one that cannot be
+ * read is not judged (the write says what it says of it). */
+static int holds_kind(const char *path, cli_output kind) {
+    unsigned char b[9];
+    int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return 1;
+    ssize_t n = read(fd, b, sizeof b);
+    close(fd);
+    if (n <= 0) return 1;
+    if (kind == OUT_SAFETENSORS) return n == 9 && b[8] == '{'; /* 8 bytes of its header's length, then its JSON */
+    if (kind == OUT_SVG) return (n >= 4 && !memcmp(b, "<svg", 4)) || (n >= 5 && !memcmp(b, "<?xml", 5));
+    return n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8);
+}
+
+int cli_check_output(const char *cmd, const char *flagname, const char *path, cli_output kind) {
+    static const char *const names[] = {[OUT_SAFETENSORS] = "a safetensors file (a model or a checkpoint)",
+                                        [OUT_SVG] = "an SVG file", [OUT_PNG] = "a PNG file"};
+    int replaced = kind != OUT_APPENDED;
     struct stat st;
     if (!strcmp(path, "-")) { /* as for other tools, '-' reads as standard output: it made a file named '-' */
         fprintf(stderr, "mnist %s: %s -: the output is written to a file, not to standard output: give a file's "
@@ -366,6 +384,12 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, in
     if (stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || (replaced && !S_ISREG(st.st_mode)))) {
         fprintf(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path,
                 S_ISDIR(st.st_mode) ? "is a folder; give a file's name" : "exists and is not a regular file");
+        return 1;
+    }
+    /* a file of another kind is no output's to replace, as --log empties no file but a log */
+    if (replaced && stat(path, &st) == 0 && !holds_kind(path, kind)) {
+        fprintf(stderr, "mnist %s: %s %s: it is not %s, and %s replaces it: give such a file, or a new one\n",
+                cmd, flagname, path, names[kind], flagname);
         return 1;
     }
     char dir[PATH_MAX];

@@ -65,11 +65,16 @@ int cli_load_data(const char *flag_dir, unsigned files, int verify, mnist_data *
  * as mnist_model_fits says; else prints its one line, naming the images file and m, and returns 1. */
 int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, const mnist_model *m, const char *what);
 
+/* What an output flag writes: records appended to the file (--log, which judges what it holds
+ * itself), or a file written whole and renamed over the one there: a safetensors file (models,
+ * checkpoints), an SVG chart, a PNG picture. */
+typedef enum { OUT_APPENDED, OUT_SAFETENSORS, OUT_SVG, OUT_PNG } cli_output;
 /* 0 when path looks writable, so that a long run does not fail at its end: not a folder, its folder
- * takes new files; when `replaced` (written whole, then renamed over it: models, checkpoints,
- * charts) also no device or FIFO. Else prints one line naming flag and path, and returns 1 (2 for
- * the name '-', which is no file's: a usage error). */
-int cli_check_output(const char *cmd, const char *flagname, const char *path, int replaced);
+ * takes new files; when replaced (not OUT_APPENDED) also no device or FIFO, and a file there that
+ * holds anything holds a file of that kind (a model written over notes.txt lost it). Else prints
+ * one line naming flag and path, and returns 1 (2 for the name '-', which is no file's: a usage
+ * error). */
+int cli_check_output(const char *cmd, const char *flagname, const char *path, cli_output kind);
 /* 0 when path (an output, given as flagname) is none of the files of cli_dataset's folder (flag_dir, or
  * the default), raw or .gz, that the command reads; else prints one line naming them and returns 2. */
 int cli_check_not_data(const char *cmd, const char *flagname, const char *path, const char *flag_dir);

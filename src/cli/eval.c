@@ -85,7 +85,8 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "mnist eval: --device '%s' is not one of: cpu cuda\n", device);
         return 2;
     }
-    /* the pictures' files, checked before the evaluation: each writable, none the model or the other */
+    /* the pictures' files, checked before the evaluation: none the model or the other (here), and none a
+     * data file, each writable (once the model says the dataset) */
     const char *outs[][2] = {{"--confusion", confusion}, {"--errors", errors}};
     for (int i = 0; i < 2; i++) {
         if (!outs[i][1]) continue;
@@ -96,8 +97,6 @@ int cmd_eval(int argc, char **argv) {
                     outs[i][1]);
             return 2;
         }
-        int bad = cli_check_output("eval", outs[i][0], outs[i][1], 1);
-        if (bad) return bad;
     }
     mnist_err err;
     if (mnist_device_check((mnist_device)dev, &err)) { /* before the data are loaded */
@@ -113,11 +112,14 @@ int cmd_eval(int argc, char **argv) {
         mnist_model_free(&m);
         return 2;
     }
-    for (int i = 0; i < 2; i++) /* the dataset is the model's, known now: no picture may replace its files */
-        if (outs[i][1] && cli_check_not_data("eval", outs[i][0], outs[i][1], dir)) {
+    for (int i = 0; i < 2; i++) { /* the dataset is the model's, known now: no picture may replace its files */
+        int bad = outs[i][1] && cli_check_not_data("eval", outs[i][0], outs[i][1], dir) ? 2 : 0;
+        if (!bad && outs[i][1]) bad = cli_check_output("eval", outs[i][0], outs[i][1], i ? OUT_PNG : OUT_SVG);
+        if (bad) {
             mnist_model_free(&m);
-            return 2;
+            return bad;
         }
+    }
     mnist_data d;
     int loaded = cli_load_data(dir, MNIST_TEST_FILES, !no_verify, &d);
     if (loaded) {

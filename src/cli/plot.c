@@ -30,7 +30,7 @@ int cmd_plot(int argc, char **argv) {
         fprintf(stderr, "mnist plot: --out %s is the records file itself: give the chart its own name\n", out);
         return 2;
     }
-    int bad = cli_check_output("plot", "--out", out, 1);
+    int bad = cli_check_output("plot", "--out", out, OUT_SVG);
     if (bad) return bad;
     mnist_epoch_stats *s = malloc(CLI_MAX_LOG_RECORDS * sizeof *s);
     if (!s) {

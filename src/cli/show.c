@@ -71,7 +71,7 @@ int cmd_show(int argc, char **argv) {
         return 2;
     }
     if (out && cli_check_not_data("show", "--out", out, dir)) return 2;
-    int bad = out ? cli_check_output("show", "--out", out, 1) : 0;
+    int bad = out ? cli_check_output("show", "--out", out, OUT_PNG) : 0;
     if (bad) return bad;
     mnist_data d;
     int test = !strcmp(split_name, "test"); /* only its split's two files are read (and fetched) */

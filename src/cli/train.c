@@ -463,16 +463,17 @@ static int check_outputs(const train_args *a) {
                              {a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint},
                              {"--log", a->log},
                              {"--plot", a->plot}};
+    static const cli_output kinds[] = {OUT_APPENDED, OUT_SAFETENSORS, OUT_SAFETENSORS, OUT_APPENDED, OUT_SVG};
     for (int i = 0; i < 5; i++) {
         if (!outs[i][1]) continue;
         int bad = i ? cli_check_not_data("train", outs[i][0], outs[i][1], a->dir) : 0;
-        if (!bad && i) bad = cli_check_output("train", outs[i][0], outs[i][1], i != 3); /* --log: appended */
         for (int j = 0; j < i && !bad; j++)
             if (outs[j][1] && cli_same_file(outs[i][1], outs[j][1])) {
                 fprintf(stderr, "mnist train: %s and %s are the same file (%s): give each its own\n", outs[j][0],
                         outs[i][0], outs[i][1]);
                 bad = 2;
             }
+        if (!bad && i) bad = cli_check_output("train", outs[i][0], outs[i][1], kinds[i]);
         if (bad) return bad;
     }
     return 0;
