@@ -156,8 +156,7 @@ int mnist_read_log_stream(FILE *f, const char *name, mnist_epoch_stats *s, int c
     free(line);
     if (rc == 0 && n == 0) rc = errf(err, "%s: no records%s", name, skipped ? " (its one line is cut short)" : "");
     else if (rc == 0 && skipped)
-        snprintf(err->msg, sizeof err->msg, "%s: line %d is cut short (no newline, not one JSON record): skipped", name,
-                 skipped);
+        errf(err, "%s: line %d is cut short (no newline, not one JSON record): skipped", name, skipped);
     return rc ? rc : n;
 }
 

@@ -20,13 +20,26 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A message's head and tail around "..." in msg (cap bytes), for one of n bytes that it cannot hold:
+ * a file's name of thousands of bytes cut the problem after it away. Cut between UTF-8 characters. */
+static void shorten_middle(char *msg, size_t cap, const char *whole, size_t n) {
+    size_t keep = cap - 1 - 3, head = keep / 4, tail = n - (keep - head);
+    while (head > 0 && (whole[head] & 0xC0) == 0x80) head--;
+    while (tail < n && (whole[tail] & 0xC0) == 0x80) tail++;
+    snprintf(msg, cap, "%.*s...%s", (int)head, whole, whole + tail);
+}
+
 int errf(mnist_err *err, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
+    if (!err) return -1;
+    va_list ap, again;
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    char *whole = n >= (int)sizeof err->msg ? malloc((size_t)n + 1) : NULL; /* else cut at its end, as it was */
+    if (whole && vsnprintf(whole, (size_t)n + 1, fmt, again) == n) shorten_middle(err->msg, sizeof err->msg, whole, n);
+    free(whole);
+    va_end(again);
     return -1;
 }
 
@@ -38,7 +51,15 @@ int mul_size(size_t a, size_t b, size_t *out) {
 
 const char *after_path(const char *msg, const char *path) {
     size_t n = strlen(path);
-    return strncmp(msg, path, n) == 0 && msg[n] == ':' ? msg + n + 1 + (msg[n + 1] == ' ') : msg;
+    if (strncmp(msg, path, n) == 0 && msg[n] == ':') return msg + n + 1 + (msg[n + 1] == ' ');
+    /* errf's "HEAD...TAIL: " of a long one: its head, then the first ':' after a tail of it */
+    const char *dots = strstr(msg, "...");
+    if (!dots || dots == msg || strncmp(msg, path, (size_t)(dots - msg))) return msg;
+    for (const char *c = strchr(dots + 3, ':'); c; c = strchr(c + 1, ':')) {
+        size_t t = (size_t)(c - dots - 3);
+        if (t <= n && !strncmp(dots + 3, path + n - t, t)) return c + 1 + (c[1] == ' ');
+    }
+    return msg;
 }
 
 FILE *open_input(const char *path, mnist_err *err) {

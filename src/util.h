@@ -12,14 +12,16 @@
  * may hold (model.c, safetensors.c). */
 #define MAX_WIDTH (1 << 20)
 
-/* Fill err with a formatted message; returns -1 so callers can `return errf(...)`. */
+/* Fill err with a formatted message; returns -1 so callers can `return errf(...)`. One longer than
+ * err->msg holds keeps its head and its end (the problem) around "..." in its middle. */
 int errf(mnist_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* *out = a * b; returns 0, or -1 when it would overflow. */
 int mul_size(size_t a, size_t b, size_t *out);
 
 /* msg without the "PATH:" or "PATH: " in front that zlib (or our own errf) puts there, so a
- * message that names the file already does not name it twice; msg itself when it has none. */
+ * message that names the file already does not name it twice (errf's shortened "PA...TH: " too);
+ * msg itself when it has none. */
 const char *after_path(const char *msg, const char *path);
 
 /* Loads the shared library lib (dlopen) and its functions names[0..n) into *slots[i]; 0, or -1

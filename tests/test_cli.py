@@ -3,6 +3,7 @@ train --resume, --version, the numbers a flag takes, a flag given twice, predict
 input, plot of a log cut short, the usage lines and their README headings, the helps' wording,
 and the data folder a failed fetch leaves. Tiny data sets made here; nothing is
 downloaded (the fetches go through a proxy that is not there)."""
+import errno
 import os
 import shutil
 import signal
@@ -717,6 +718,22 @@ def test_output_not_ours(tmp, data):
                   f"(status {p.returncode}: {text(p.stderr).strip()!r})")
 
 
+def test_long_path(tmp):
+    """A file's name longer than a message holds (PATH_MAX and more) cut the message before its
+    problem ("mnist eval: /tmp/aaaa...aaaa", and nothing after): its middle now gives way to "...",
+    and the line ends with the problem."""
+    path = os.path.join(tmp, "a" * 250, *(["b" * 200] * 25), "x.safetensors")
+    reason = os.strerror(errno.ENAMETOOLONG)
+    for args in (("eval", "--model", path), ("predict", "--model", path, SAMPLE), ("plot", path),
+                 ("train", "--resume", path)):
+        p = run(*args)
+        err = text(p.stderr).strip()
+        check(one_line(p, 1, "...", "x.safetensors: " + reason) and err.endswith(reason) and len(err) < 1100,
+              f"{args[0]} {args[1] if args[1].startswith('--') else 'FILE'} of {len(path)} bytes: the line ends with "
+              f"the problem ({len(err)} bytes: "
+              f"{err[:40]!r}...{err[-60:]!r})")
+
+
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")
 
 
@@ -917,6 +934,7 @@ def main():
         test_numbers()
         test_output_dash(tmp, data)
         test_output_not_ours(tmp, data)
+        test_long_path(tmp)
         test_empty_argument(tmp)
         test_log_not_ours(tmp, data)
         test_folder_takes_no_file(tmp, data)

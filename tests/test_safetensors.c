@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "mnist.h"
+#include "util.h"
 
 static char dir[256];
 
@@ -753,6 +754,34 @@ static void cleanup(void) {
     rmdir(dir);
 }
 
+/* A message naming a file of thousands of bytes kept its head and lost its end, the problem: now the
+ * middle gives way to "..." (between UTF-8 characters), and after_path still finds the problem. */
+static void test_long_path(void) {
+    enum { LONG = 6000 };
+    static char path[LONG + 1], wide[2 * LONG + 1];
+    memset(path, 'a', LONG);
+    path[0] = '/', path[LONG - 4] = 'b';
+    mnist_model m;
+    mnist_err err;
+    const char *reason = strerror(ENAMETOOLONG);
+    size_t len = mnist_model_load(&m, path, &err) == -1 ? strlen(err.msg) : 0, rl = strlen(reason);
+    check(len > rl && len < MNIST_ERR_LEN && !strcmp(err.msg + len - rl, reason) && !strncmp(err.msg, path, 200) &&
+              strstr(err.msg, "...") && strstr(err.msg, "ab"),
+          "a path of %d bytes: the message keeps its head and ends with the problem (%zu bytes: \"%.20s...%s\")", LONG,
+          len, err.msg, len > 60 ? err.msg + len - 60 : err.msg);
+    check(!strcmp(after_path(err.msg, path), reason), "after_path finds the problem after it: \"%s\"",
+          after_path(err.msg, path));
+    for (int i = 0; i < LONG; i++) memcpy(wide + 2 * i, "\xc3\xa9", 2); /* é, two bytes */
+    errf(&err, "%s: the problem", wide);
+    const char *dots = strstr(err.msg, "...");
+    len = strlen(err.msg);
+    check(dots && dots > err.msg && (unsigned char)dots[-1] == 0xa9 && (unsigned char)dots[3] == 0xc3 &&
+              len < MNIST_ERR_LEN && !strcmp(err.msg + len - 13, ": the problem"),
+          "a path of 2-byte characters is cut between characters (%zu bytes)", len);
+    errf(&err, "%s", "short");
+    check(!strcmp(err.msg, "short"), "a short message is as it was");
+}
+
 int main(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/test_safetensors.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -772,6 +801,7 @@ int main(void) {
     test_checkpoint_extras();
     test_checkpoint_train_size();
     test_nonfinite();
+    test_long_path();
     check(temp_files() == 0, "no temporary files left behind");
     cleanup();
     return check_status();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util.h"
 
 /* The 28x28 input the network sees, framed, two characters a pixel. */
 void cli_show_input(const float *x) {
@@ -40,8 +41,7 @@ static const char *image_name(const char *arg) { return strcmp(arg, "-") ? arg :
 static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
     if (strcmp(arg, "-")) return mnist_image_prepare_file(arg, prep, x, err);
     if (isatty(STDIN_FILENO))
-        return snprintf(err->msg, sizeof err->msg, "%s is a terminal: give it an image ('< FILE', or a pipe)",
-                        STDIN_NAME), -1;
+        return errf(err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
     return mnist_image_prepare_stream(stdin, STDIN_NAME, prep, x, err);
 }
 
@@ -169,8 +169,7 @@ int cmd_predict(int argc, char **argv) {
         }
         for (int i = 0; !bad && i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's */
         if (!bad && !cli_all_finite(prob, MNIST_CLASSES)) /* NaN: digit 0 was named "(-nan%)" */
-            bad = snprintf(err.msg, sizeof err.msg, "the model %s gives no finite probabilities for %s (its sums "
-                           "overflow)", model, path) > 0;
+            bad = errf(&err, "the model %s gives no finite probabilities for %s (its sums overflow)", model, path) < 0;
         if (bad) { /* one line, whatever the file's name holds */
             fputs("mnist predict: ", stderr);
             put_escaped(stderr, err.msg);
