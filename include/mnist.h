@@ -22,6 +22,7 @@
 #define MNIST_MAX_LAYERS 8                    /* weight layers in a model */
 #define MNIST_MAX_THREADS 256                 /* --threads */
 #define MNIST_MAX_SHIFT 8                     /* --shift: pixels a training image may move */
+#define MNIST_MAX_EPOCHS (1 << 30)            /* --epochs, and a checkpoint's epoch */
 #define MNIST_ERR_LEN 1024                    /* bytes of an error message, its NUL included */
 
 /* Where a failing function says why: one line, NUL-terminated. */

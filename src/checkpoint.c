@@ -13,6 +13,8 @@
 #include "util.h"
 
 #define VERSION 1
+/* A checkpoint's step, count of examples, batch and validation: more than any training set holds. */
+#define MAX_COUNT (1 << 30)
 
 static const char *const optimizer_names[] = {"sgd", "momentum", "adam"};
 static const char *const schedule_names[] = {"constant", "cosine", "step"};
@@ -162,10 +164,10 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
     if (!cJSON_IsObject(root) || !cJSON_IsObject(opt) || !cJSON_IsObject(rng)) bad = "train metadata";
     else if (key_twice((const cJSON *const[3]){root, opt, rng}, twice, cap)) bad = twice;
     else if (get_int(root, "version", 0, 1000, &ver) || ver != VERSION) bad = "version";
-    else if (get_int(root, "epoch", 0, 1 << 30, &v) || (st->epoch = (int)v, 0)) bad = "epoch";
-    else if (get_int(root, "step", 0, 1 << 30, &v) || (st->step = (int)v, 0)) bad = "step";
+    else if (get_int(root, "epoch", 0, MNIST_MAX_EPOCHS, &v) || (st->epoch = (int)v, 0)) bad = "epoch";
+    else if (get_int(root, "step", 0, MAX_COUNT, &v) || (st->step = (int)v, 0)) bad = "step";
     else if (cJSON_GetObjectItemCaseSensitive(root, "examples") && /* absent in earlier versions' */
-             (get_int(root, "examples", 1, 1 << 30, &v) || (st->examples = (int)v, 0)))
+             (get_int(root, "examples", 1, MAX_COUNT, &v) || (st->examples = (int)v, 0)))
         bad = "examples";
     else if (cJSON_GetObjectItemCaseSensitive(root, "data_sha256") && /* absent in earlier versions' */
              get_sha256(root, "data_sha256", st->data_sha256))
@@ -176,8 +178,8 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
     else if (get_int(rng, "has_gauss", 0, 1, &v) || (st->order.has_gauss = (int)v, 0)) bad = "rng.has_gauss";
     else if (get_hex(rng, "gauss", &st->order.gauss)) bad = "rng.gauss";
     else if (get_hex(opt, "lr", &o->lr)) bad = "options.lr";
-    else if (get_int(opt, "batch", 1, 1 << 30, &v) || (o->batch = (int)v, 0)) bad = "options.batch";
-    else if (get_int(opt, "epochs", 0, 1 << 30, &v) || (o->epochs = (int)v, 0)) bad = "options.epochs";
+    else if (get_int(opt, "batch", 1, MAX_COUNT, &v) || (o->batch = (int)v, 0)) bad = "options.batch";
+    else if (get_int(opt, "epochs", 0, MNIST_MAX_EPOCHS, &v) || (o->epochs = (int)v, 0)) bad = "options.epochs";
     else if (get_int(opt, "seed", 0, 0xffffffffL, &v) || (o->seed = (uint32_t)v, 0)) bad = "options.seed";
     else if (get_name(opt, "optimizer", optimizer_names, 3, &k) || (o->optimizer = (mnist_optimizer)k, 0))
         bad = "options.optimizer";
@@ -189,7 +191,7 @@ static const char *parse_state(const char *json, mnist_train_opts *o, mnist_run_
     else if (get_hex(opt, "dropout", &o->dropout)) bad = "options.dropout";
     else if (get_name(opt, "schedule", schedule_names, 3, &k) || (o->schedule = (mnist_schedule)k, 0))
         bad = "options.schedule";
-    else if (get_int(opt, "validation", 0, 1 << 30, &v) || (o->validation = (int)v, 0)) bad = "options.validation";
+    else if (get_int(opt, "validation", 0, MAX_COUNT, &v) || (o->validation = (int)v, 0)) bad = "options.validation";
     else if (get_int(opt, "eval_train", 0, 1, &v) || (o->eval_train = (int)v, 0)) bad = "options.eval_train";
     else if (get_int(opt, "shift", 0, MNIST_MAX_SHIFT, &v) || (o->shift = (int)v, 0)) bad = "options.shift";
     else if (get_int(opt, "flip", 0, 1, &v) || (o->flip = (int)v, 0)) bad = "options.flip";

@@ -88,7 +88,8 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
         return errf(err, "validation of %d examples leaves none of the %d to train on", o->validation, n);
     if (n >= 0 && o->batch > n - o->validation)
         return errf(err, "batch size %d is more than the %d training examples", o->batch, n - o->validation);
-    if (o->epochs < 0) return errf(err, "epochs must be 0 or more, not %d", o->epochs);
+    if (o->epochs < 0 || o->epochs > MNIST_MAX_EPOCHS)
+        return errf(err, "epochs %d is outside 0..%d", o->epochs, MNIST_MAX_EPOCHS);
     /* the enums may come from a caller's arithmetic: each selects code and state sized by it */
     if ((unsigned)o->optimizer > MNIST_ADAM) return errf(err, "optimizer %d is not sgd, momentum or adam", (int)o->optimizer);
     if ((unsigned)o->schedule > MNIST_STEP)

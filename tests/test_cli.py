@@ -408,7 +408,7 @@ def test_numbers():
     check(one_line(p, 2, "learning rate 1e-310 is below float32's smallest normal"),
           f"--lr 1e-310: 0 in float32, refused ({text(p.stderr).strip()!r})")
     for flag, value, most in (("--lr", "1e31", "1e30"), ("--lr", "1e999", "1e30"),
-                              ("--epochs", "99999999999999999999", "2147483647"),
+                              ("--epochs", "99999999999999999999", "1073741824"),
                               ("--seed", "4294967296", "4294967295")):
         p = run("train", flag, value, "--help")
         check(one_line(p, 2, f"{flag} '{value}' is too large (at most {most})"),
@@ -419,7 +419,7 @@ def test_numbers():
                             ("serve", "--deadline", 86400), ("serve", "--connections", 4095),
                             ("serve", "--per-address", 4095),
                             ("train", "--threads", 256), ("eval", "--threads", 256), ("predict", "--top", 10),
-                            ("train", "--shift", 8)):
+                            ("train", "--shift", 8), ("train", "--epochs", 1 << 30)):
         for value in ("99999999999", "2147483647", str(most + 1)):
             p = run(cmd, flag, value, "--help")
             check(one_line(p, 2, f"mnist {cmd}: {flag} '{value}' is too large (at most {most})"),

@@ -99,7 +99,7 @@ def test_flags(tmp, data):
             (["train", "--init-scale", "1e400"], "--init-scale"),
             # a number past the flag's range is said to be too large, not "not a valid number"
             (["train", "--lr", "1e31"], "--lr '1e31' is too large (at most 1e30)"),
-            (["train", "--epochs", "99999999999999999999"], "too large (at most 2147483647)"),
+            (["train", "--epochs", "99999999999999999999"], "too large (at most 1073741824)"),
             (["train", "--seed", "99999999999999999999"], "too large (at most 4294967295)"),
             (["predict", "--top", "99999999999999999"], "--top '99999999999999999' is too large"),
             (["train", "--threads", "x"], "--threads"),

@@ -392,6 +392,13 @@ static void test_refused(void) {
         check(mnist_train(&m, &data, &bad[i].o, NULL, NULL, &err) == -1 && strstr(err.msg, bad[i].needle),
               "%s is refused: \"%s\"", bad[i].what, err.msg);
     }
+    /* more epochs than a checkpoint may say (MNIST_MAX_EPOCHS): the run's checkpoints were refused by its resume */
+    mnist_train_opts many = mnist_train_defaults();
+    many.epochs = MNIST_MAX_EPOCHS + 1;
+    check(mnist_train_check(&many, -1, &err) == -1 && !strcmp(err.msg, "epochs 1073741825 is outside 0..1073741824"),
+          "epochs 2^30 + 1 are refused: \"%s\"", err.msg);
+    many.epochs = MNIST_MAX_EPOCHS;
+    check(mnist_train_check(&many, -1, &err) == 0, "and 2^30 are taken");
     size_t at = m.tensors[1].offset + 4; /* layers.0.bias[4] */
     m.params[at] = NAN;
     float *before = malloc(m.nparams * sizeof(float));

@@ -123,9 +123,11 @@ static int plain_number(const char *v, int real) {
 static const struct {
     const char *name;
     int most;
-} int_limits[] = {{"--port", 65535},     {"--timeout", 86400},          {"--deadline", 86400},
-                  {"--threads", MNIST_MAX_THREADS}, {"--top", MNIST_CLASSES}, {"--shift", MNIST_MAX_SHIFT},
-                  {"--connections", 4095}, {"--per-address", 4095}}; /* serve.c's MOST_CONNECTIONS */
+} int_limits[] = {{"--port", CLI_MAX_PORT},          {"--timeout", CLI_MAX_TIMEOUT},
+                  {"--deadline", CLI_MAX_TIMEOUT},   {"--threads", MNIST_MAX_THREADS},
+                  {"--top", MNIST_CLASSES},          {"--shift", MNIST_MAX_SHIFT},
+                  {"--epochs", MNIST_MAX_EPOCHS},    {"--connections", CLI_MAX_CONNECTIONS},
+                  {"--per-address", CLI_MAX_CONNECTIONS}};
 
 static int int_limit(const char *name) {
     for (size_t i = 0; i < sizeof int_limits / sizeof int_limits[0]; i++)

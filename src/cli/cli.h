@@ -65,6 +65,11 @@ int cli_load_data(const char *flag_dir, unsigned files, int verify, mnist_data *
  * as mnist_model_fits says; else prints its one line, naming the images file and m, and returns 1. */
 int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, const mnist_model *m, const char *what);
 
+/* The largest values of serve's --port (TCP's), --timeout and --deadline (a day, in seconds) and --connections. */
+#define CLI_MAX_PORT 65535
+#define CLI_MAX_TIMEOUT 86400 /* serve's --timeout and --deadline, in seconds */
+#define CLI_MAX_CONNECTIONS 4095 /* serve's --connections (each holds up to 64 KB of its body budget) */
+
 /* What an output flag writes: records appended to the file (--log, which judges what it holds
  * itself), or a file written whole and renamed over the one there: a safetensors file (models,
  * checkpoints), an SVG chart, a PNG picture. */

@@ -41,12 +41,11 @@
  * address may hold an eighth of them (--per-address), past it a new one is closed unanswered: a browser opens
  * 6, make bench-serve's wrk 64. */
 #define CONNECTIONS 1024
-#define MOST_CONNECTIONS 4095 /* --connections' largest value: cli.c's int_limits */
 #define OWN_FILES 32 /* files the server holds besides its connections: stdio, the listening socket, ... */
 #define DECODE_BUDGET (1024u << 20) /* memory for decoding large images at once; past it, 503 */
 #define DECODE_SMALL (128u << 20)   /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
 #define INITIAL_ROOM (64u << 10) /* body bytes held from a Content-Length before any arrive */
-_Static_assert((uint64_t)MOST_CONNECTIONS * INITIAL_ROOM < BODY_BUDGET, "idle connections cannot fill the budget");
+_Static_assert((uint64_t)CLI_MAX_CONNECTIONS * INITIAL_ROOM < BODY_BUDGET, "idle connections cannot fill the budget");
 #define STOP_GRACE 5.0 /* seconds a stop waits for the requests under way to be answered */
 #define ANSWER_CAP ((MNIST_PIXELS + MNIST_CLASSES) * 17 + 64) /* %.9g is at most 15 chars */
 
@@ -676,16 +675,17 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mnist serve: --preprocess '%s' is not mnist or lab\n", prep_name);
         return 2;
     }
-    if (timeout < 1) { /* the largest values of --port, --threads, --timeout and --deadline: cli.c's int_limits */
-        fprintf(stderr, "mnist serve: --timeout must be between 1 and 86400 seconds\n");
+    if (timeout < 1) { /* the largest values of --port, --threads, --timeout, --deadline, --connections and
+                        * --per-address: cli.c's int_limits */
+        fprintf(stderr, "mnist serve: --timeout must be between 1 and %d seconds\n", CLI_MAX_TIMEOUT);
         return 2;
     }
     if (deadline < 1) {
-        fprintf(stderr, "mnist serve: --deadline must be between 1 and 86400 seconds\n");
+        fprintf(stderr, "mnist serve: --deadline must be between 1 and %d seconds\n", CLI_MAX_TIMEOUT);
         return 2;
     }
     if (connections < 1) {
-        fprintf(stderr, "mnist serve: --connections must be between 1 and %d\n", MOST_CONNECTIONS);
+        fprintf(stderr, "mnist serve: --connections must be between 1 and %d\n", CLI_MAX_CONNECTIONS);
         return 2;
     }
     if (per_address != -1 && (per_address < 1 || per_address > connections)) {
