@@ -732,6 +732,15 @@ def test_long_path(tmp):
               f"{args[0]} {args[1] if args[1].startswith('--') else 'FILE'} of {len(path)} bytes: the line ends with "
               f"the problem ({len(err)} bytes: "
               f"{err[:40]!r}...{err[-60:]!r})")
+    # an output's folder was judged by its name cut to PATH_MAX bytes, another folder's: 'cannot write in
+    # the folder /tmp/bbbb...bbbb: No such file or directory', though it was there
+    deep = os.path.join(tmp, *(["b" * 200] * 19))
+    os.makedirs(deep, exist_ok=True)
+    path = os.path.join(deep, *(["c" * 200] * 6), "x.svg")
+    for args in (("train", "--save"), ("train", "--log"), ("plot", os.devnull, "--out"), ("show", "--out")):
+        p = run(*args, path)
+        check(one_line(p, 1, f"{args[-1]} {path}: its name is {len(path)} bytes, longer than the ", " a path may have"),
+              f"{args[0]} {args[-1]} of {len(path)} bytes: its length said ({text(p.stderr).strip()[-80:]!r})")
 
 
 COMMANDS = ("fetch", "train", "eval", "plot", "predict", "show", "serve")

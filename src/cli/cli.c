@@ -383,6 +383,12 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, cl
                 "name\n", cmd, flagname);
         return 2;
     }
+    /* past PATH_MAX no call takes it, and its folder's name was cut to PATH_MAX bytes: another folder judged */
+    if (strlen(path) >= PATH_MAX) {
+        fprintf(stderr, "mnist %s: %s %s: its name is %zu bytes, longer than the %d a path may have\n", cmd, flagname,
+                path, strlen(path), PATH_MAX - 1);
+        return 1;
+    }
     if (stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || (replaced && !S_ISREG(st.st_mode)))) {
         fprintf(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path,
                 S_ISDIR(st.st_mode) ? "is a folder; give a file's name" : "exists and is not a regular file");
