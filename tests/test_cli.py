@@ -718,7 +718,7 @@ def test_output_not_ours(tmp, data):
                   f"(status {p.returncode}: {text(p.stderr).strip()!r})")
 
 
-def test_long_path(tmp):
+def test_long_path(tmp, data):
     """A file's name longer than a message holds (PATH_MAX and more) cut the message before its
     problem ("mnist eval: /tmp/aaaa...aaaa", and nothing after): its middle now gives way to "...",
     and the line ends with the problem."""
@@ -732,6 +732,15 @@ def test_long_path(tmp):
               f"{args[0]} {args[1] if args[1].startswith('--') else 'FILE'} of {len(path)} bytes: the line ends with "
               f"the problem ({len(err)} bytes: "
               f"{err[:40]!r}...{err[-60:]!r})")
+    # --epochs 0 names its --checkpoint twice in one line, which was cut at 4199 bytes
+    deep = os.path.join(tmp, *(["d" * 200] * 14))
+    os.makedirs(deep, exist_ok=True)
+    ck = os.path.join(deep, "start.ckpt")
+    p = run("train", "--data", data, "--no-verify", "--layers", "784,4,10", "--batch", "2", "--epochs", "0",
+            "--checkpoint", ck, "--plot", os.path.join(tmp, "none.svg"))
+    check(one_line(p, 0, f"--checkpoint {ck} holds the run at its start (--resume {ck} --epochs N trains it); --plot "
+                   "drew nothing"), f"train --epochs 0 --checkpoint of {len(ck)} bytes: the whole line said "
+          f"({text(p.stderr).strip()[-60:]!r})")
     # an output's folder was judged by its name cut to PATH_MAX bytes, another folder's: 'cannot write in
     # the folder /tmp/bbbb...bbbb: No such file or directory', though it was there
     deep = os.path.join(tmp, *(["b" * 200] * 19))
@@ -943,7 +952,7 @@ def main():
         test_numbers()
         test_output_dash(tmp, data)
         test_output_not_ours(tmp, data)
-        test_long_path(tmp)
+        test_long_path(tmp, data)
         test_empty_argument(tmp)
         test_log_not_ours(tmp, data)
         test_folder_takes_no_file(tmp, data)
