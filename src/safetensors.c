@@ -28,7 +28,7 @@
 #endif
 _Static_assert(sizeof(float) == 4, "float must be IEEE 754 binary32");
 
-#define MAX_HEADER 100000000      /* the reference reader's limit on N */
+#define MAX_HEADER ST_MAX_HEADER  /* the reference reader's limit on N */
 /* the reference reader's JSON parser (serde_json) refuses deeper nesting, in the fields it ignores
  * too (it parses the whole header); cJSON's own limit is 1000 */
 #define MAX_DEPTH 127

@@ -9,6 +9,7 @@
 
 #define ST_EXTRA_PREFIX "train." /* the names of a checkpoint's tensors beside the model's */
 #define ST_MAX_EXTRA 4
+#define ST_MAX_HEADER 100000000 /* the reference reader's limit on a header's length */
 
 typedef struct {
     char name[32];    /* "train.optimizer" */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "safetensors.h"
 #include "util.h"
 
 volatile int interrupted;
@@ -359,18 +360,31 @@ static void folder_of(const char *path, char *out, size_t cap) {
     else snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
-/* Whether the regular file at path is empty or begins as a file of kind does; one that cannot be
- * read is not judged (the write says what it says of it). */
+/* Whether b[0..n), a file's first bytes (n < cap: all of it), begins as sig does, or is all that a
+ * file cut short within sig holds (a copy stopped early). */
+static int begins(const unsigned char *b, size_t n, size_t cap, const char *sig) {
+    size_t k = strlen(sig);
+    return n >= k ? !memcmp(b, sig, k) : n < cap && !memcmp(b, sig, n);
+}
+
+/* Whether the regular file at path is empty or begins as a file of kind does, or as one cut short
+ * does (a copy stopped early: its own kind, to be replaced); one that cannot be read is not judged
+ * (the write says what it says of it). */
 static int holds_kind(const char *path, cli_output kind) {
-    unsigned char b[9];
+    unsigned char b[64];
     int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) return 1;
-    ssize_t n = read(fd, b, sizeof b);
+    ssize_t got = read(fd, b, sizeof b);
     close(fd);
-    if (n <= 0) return 1;
-    if (kind == OUT_SAFETENSORS) return n == 9 && b[8] == '{'; /* 8 bytes of its header's length, then its JSON */
-    if (kind == OUT_SVG) return (n >= 4 && !memcmp(b, "<svg", 4)) || (n >= 5 && !memcmp(b, "<?xml", 5));
-    return n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8);
+    if (got <= 0) return 1;
+    size_t n = (size_t)got;
+    if (kind == OUT_SAFETENSORS) { /* 8 bytes of its header's length (at most the reader's), then its JSON */
+        uint64_t len = 0;
+        for (size_t i = 0; i < 8 && i < n; i++) len |= (uint64_t)b[i] << 8 * i;
+        return len <= ST_MAX_HEADER && (n < 9 || b[8] == '{');
+    }
+    if (kind == OUT_PNG) return begins(b, n, sizeof b, "\x89PNG\r\n\x1a\n");
+    return begins(b, n, sizeof b, "<svg") || begins(b, n, sizeof b, "<?xml");
 }
 
 int cli_check_output(const char *cmd, const char *flagname, const char *path, cli_output kind) {
