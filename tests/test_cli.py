@@ -717,6 +717,14 @@ def test_output_not_ours(tmp, data):
             p = run(*args, notes)
             check(p.returncode == 0 and open(notes, "rb").read() != before,
                   f"{args[0]} {args[-1]} over {what}: replaced (status {p.returncode}: {text(p.stderr).strip()!r})")
+        if kind == "SVG":  # as an editor or a drawing tool begins one
+            for before in (b"\xef\xbb\xbf<svg/>\n", b"\n  <svg/>\n", b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN">\n<svg/>\n'):
+                with open(notes, "wb") as f:
+                    f.write(before)
+                p = run(*args, notes)
+                check(p.returncode == 0 and open(notes, "rb").read() != before,
+                      f"{args[0]} {args[-1]} over an SVG begun {before[:12]!r}: replaced (status {p.returncode}: "
+                      f"{text(p.stderr).strip()!r})")
 
 
 def test_long_path(tmp, data):

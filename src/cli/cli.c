@@ -384,7 +384,13 @@ static int holds_kind(const char *path, cli_output kind) {
         return len <= ST_MAX_HEADER && (n < 9 || b[8] == '{');
     }
     if (kind == OUT_PNG) return begins(b, n, sizeof b, "\x89PNG\r\n\x1a\n");
-    return begins(b, n, sizeof b, "<svg") || begins(b, n, sizeof b, "<?xml");
+    /* an SVG: a byte-order mark and blanks may come first (an editor's), and a DOCTYPE (a drawing tool's) */
+    size_t at = n >= 3 && !memcmp(b, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    while (at < n && b[at] && strchr(" \t\r\n", b[at])) at++;
+    const char *const svg[] = {"<svg", "<?xml", "<!DOCTYPE svg"};
+    for (int i = 0; i < 3; i++)
+        if (begins(b + at, n - at, sizeof b - at, svg[i])) return 1;
+    return 0;
 }
 
 int cli_check_output(const char *cmd, const char *flagname, const char *path, cli_output kind) {
