@@ -106,7 +106,9 @@ typedef struct {
     uint8_t *images;   /* (n, rows*cols) bytes, 0 background .. 255 ink */
     uint8_t *labels;   /* (n) */
     char sha256[65];   /* its SHA-256 (mnist_split_sha256) once a caller notes it here, else "": a resumed
-                        * run's check and a run's start take it rather than hash the examples again */
+                        * run's check and a run's start take it rather than hash the examples again
+                        * (what is not 64 hex digits is not taken). Noted, it is the caller's to clear
+                        * when the examples change, or in a copy of the split over others */
 } mnist_split;
 
 /* A dataset's two splits. */

@@ -69,11 +69,19 @@ static size_t state_floats(const mnist_train_opts *o, const mnist_model *m) {
     return (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
 }
 
+/* Whether s->sha256 holds a SHA-256 noted by mnist_split_sha256 (64 lower-case hex digits): a caller
+ * that fills a split field by field, as before the field was there, leaves whatever its memory held. */
+static int sha_noted(const mnist_split *s) {
+    for (int i = 0; i < 64; i++)
+        if (!s->sha256[i] || !strchr("0123456789abcdef", s->sha256[i])) return 0;
+    return s->sha256[64] == '\0';
+}
+
 int mnist_run_state_start(mnist_run_state *st, const mnist_model *m, const mnist_train_opts *o,
                           const mnist_split *train, mnist_err *err) {
     *st = (mnist_run_state){.examples = train->n, .nstate = state_floats(o, m)};
     mnist_rng_seed(&st->order, o->seed);
-    if (train->sha256[0]) memcpy(st->data_sha256, train->sha256, sizeof st->data_sha256);
+    if (sha_noted(train)) memcpy(st->data_sha256, train->sha256, sizeof st->data_sha256);
     else if (mnist_split_sha256(train, st->data_sha256, err)) return -1;
     if (st->nstate && !(st->state = calloc(st->nstate, sizeof(float))))
         return errf(err, "out of memory for %zu floats of optimizer state", st->nstate);
@@ -144,7 +152,7 @@ static int resume_fits(const mnist_model *m, const mnist_train_opts *o, mnist_sp
     /* as many examples, but others (another dataset's files under --no-verify, other labels): the
      * same order over other images would go on as no epoch of the run */
     if (resume->data_sha256[0]) {
-        if (!train->sha256[0] && mnist_split_sha256(train, train->sha256, err)) return -1;
+        if (!sha_noted(train) && mnist_split_sha256(train, train->sha256, err)) return -1;
         if (strcmp(train->sha256, resume->data_sha256))
             return errf(err, "the checkpoint's run is on other training data than these (SHA-256 of its images and "
                         "labels %.12s..., of these %.12s...): its batch order and position are those of its own data",
