@@ -754,6 +754,17 @@ static void cleanup(void) {
     rmdir(dir);
 }
 
+/* Whether s is whole UTF-8: each lead byte followed by as many continuation bytes as it says. */
+static int whole_utf8(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int more = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        if (more < 0) return 0;
+        for (p++; more > 0; more--, p++)
+            if ((*p & 0xC0) != 0x80) return 0;
+    }
+    return 1;
+}
+
 /* A message naming a file of thousands of bytes kept its head and lost its end, the problem: now the
  * middle gives way to "..." (between UTF-8 characters), and after_path still finds the problem. */
 static void test_long_path(void) {
@@ -778,6 +789,21 @@ static void test_long_path(void) {
     check(dots && dots > err.msg && (unsigned char)dots[-1] == 0xa9 && (unsigned char)dots[3] == 0xc3 &&
               len < MNIST_ERR_LEN && !strcmp(err.msg + len - 13, ": the problem"),
           "a path of 2-byte characters is cut between characters (%zu bytes)", len);
+    /* 2-, 3- and 4-byte characters behind 0 to 3 bytes of ASCII: every cut, at the head's end and at
+     * the tail's start, falls within a character somewhere; the message stays whole UTF-8 */
+    static const char *const chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9d\x84\x9e"}; /* é, €, a clef */
+    for (int c = 0; c < 3; c++)
+        for (int pad = 0; pad < 4; pad++) {
+            size_t w = strlen(chars[c]), k = 0;
+            for (; k + w < sizeof wide; k += w) memcpy(wide + k, chars[c], w);
+            wide[k] = '\0';
+            errf(&err, "%.*s%s: the problem", pad, "xyz", wide);
+            len = strlen(err.msg);
+            check(strstr(err.msg, "...") && len < MNIST_ERR_LEN && len >= 13 && !strcmp(err.msg + len - 13, ": the problem") &&
+                      whole_utf8(err.msg),
+                  "%zu-byte characters after %d ASCII byte(s): cut between characters, the problem kept (%zu bytes)", w, pad,
+                  len);
+        }
     errf(&err, "%s", "short");
     check(!strcmp(err.msg, "short"), "a short message is as it was");
 }
