@@ -22,7 +22,8 @@ double mnist_schedule_lr(const mnist_train_opts *o, long step, long steps, long 
     if (o->schedule == MNIST_COSINE) return o->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * (double)step / (double)steps));
     if (o->schedule == MNIST_STEP) {
         long epoch = per_epoch ? step / per_epoch : 0;
-        return o->lr * (4 * epoch >= 3 * o->epochs ? 0.01 : 2 * epoch >= o->epochs ? 0.1 : 1.0);
+        /* 3L: three times MNIST_MAX_EPOCHS is past INT_MAX */
+        return o->lr * (4 * epoch >= 3L * o->epochs ? 0.01 : 2 * epoch >= o->epochs ? 0.1 : 1.0);
     }
     return o->lr;
 }

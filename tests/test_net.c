@@ -415,6 +415,16 @@ static void test_refused(void) {
           "epochs 2^30 + 1 are refused: \"%s\"", err.msg);
     many.epochs = MNIST_MAX_EPOCHS;
     check(mnist_train_check(&many, -1, &err) == 0, "and 2^30 are taken");
+    /* the step schedule of so many: the full rate for the first half, 0.1 until three quarters, then 0.01
+     * (3 * epochs overflowed an int past 715827882 epochs: 0.01 from the first step) */
+    many.schedule = MNIST_STEP, many.lr = 1;
+    long per = 1875, e = MNIST_MAX_EPOCHS;
+    double lr0 = mnist_schedule_lr(&many, 0, e * per, per), lr1 = mnist_schedule_lr(&many, e / 2 * per, e * per, per),
+           lr2 = mnist_schedule_lr(&many, 3 * e / 4 * per, e * per, per),
+           lr3 = mnist_schedule_lr(&many, 3 * e / 4 * per - 1, e * per, per);
+    check(lr0 == 1 && lr1 == 0.1 && lr3 == 0.1 && lr2 == 0.01,
+          "--schedule step over 2^30 epochs: 1 at the start, 0.1 at half and just before three quarters, 0.01 at three "
+          "quarters (%g %g %g %g)", lr0, lr1, lr3, lr2);
     size_t at = m.tensors[1].offset + 4; /* layers.0.bias[4] */
     m.params[at] = NAN;
     float *before = malloc(m.nparams * sizeof(float));
