@@ -397,6 +397,9 @@ static int dark_along_edge(const float *v, int w, int h, float t, const double *
  * frame, DESK_FILL of its convex hull, DESK_LIGHT light, that light wide). Returns whether it found one:
  * then the desk (but for the inside of the page's hull), grown by a 64th of the frame (the sheet's
  * soft edge, its shadow), is marked in scratch's last third, and page_level is the page's light. */
+static int desk_around_page(const float *v, int w, int h, float t, const uint8_t *lit, uint8_t *scratch, uint8_t big,
+                            long big_n, int r);
+
 static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *queue, double *page_level) {
     long n = (long)w * h;
     long hist[64] = {0};
@@ -455,8 +458,24 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
         long size = flood(out, NULL, w, h, id, queue, 1, &b);
         if (size > big_n) big_n = size, big = id;
     }
+    if (!desk_around_page(v, w, h, t, NULL, scratch, (uint8_t)big, big_n, r)) return 0;
+    *page_level = page;
+    return 1;
+}
+
+/* The rest of find_desk (and of find_desk_by_steps), once the frame is split, in scratch's last
+ * third, into the desk (1) and what is not (2 and on), the page being part big (big_n pixels): what
+ * is light on the page is what is over t, or what lit marks (NULL: over t); r is the radius the
+ * dark was opened by. Returns whether the page and the desk pass the tests; then the desk is marked
+ * there as find_desk says. */
+static int desk_around_page(const float *v, int w, int h, float t, const uint8_t *lit, uint8_t *scratch, uint8_t big,
+                            long big_n, int r) {
+    long n = (long)w * h;
+    size_t bytes = (size_t)w * (size_t)h;
+    uint8_t *dark_px = scratch, *tmp = dark_px + bytes, *out = tmp + bytes;
+    int side = w > h ? w : h;
     float lo[WORK_MAX], hi[WORK_MAX]; /* the page's convex hull, each row's span */
-    if (h > WORK_MAX || big_n < 0.2 * n || big_n < DESK_FILL * page_hull(out, w, h, (uint8_t)big, lo, hi)) return 0;
+    if (h > WORK_MAX || big_n < 0.2 * n || big_n < DESK_FILL * page_hull(out, w, h, big, lo, hi)) return 0;
     /* a step where they meet: at each pixel of the desk's border with the page (not with the
      * desk's own lighter spots, a wood's grain or its lit side), of the rise from 5 pixels into the
      * desk to 6 into the page, DESK_STEP within the 3 in the middle */
@@ -491,14 +510,14 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
         for (int x = 0; x < w; x++) {
             long i = (long)y * w + x;
             out[i] = out[i] != big && !(x + 0.5f >= deep_lo[y] && x + 0.5f <= deep_hi[y]);
-            light += !out[i] && v[i] > t;
+            light += !out[i] && (lit ? lit[i] : v[i] > t);
         }
     if (light < DESK_LIGHT * big_n) return 0;
     /* and a sheet, not light strokes: its light is wide, a quarter of it a 25th of the frame's
      * shorter side from the dark (a digit's loops closed by its strokes can pass all the rest; a
      * digit's strokes go with the frame's shorter side, and a long sheet across a wide frame is
      * no wider than that side: a 25th of the longer took most of it) */
-    for (long i = 0; i < n; i++) tmp[i] = !out[i] && v[i] > t;
+    for (long i = 0; i < n; i++) tmp[i] = !out[i] && (lit ? lit[i] : v[i] > t);
     uint8_t *wide = dark_px; /* done with */
     memcpy(wide, tmp, bytes);
     int across = w < h ? w : h;
@@ -508,7 +527,86 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
     if (inner < DESK_WIDE * light) return 0;
     /* the desk, grown by a 64th of the side (the sheet's soft edge, its shadow) */
     square_morph(out, tmp, w, h, side / 64 > 3 ? side / 64 : 3, 1);
-    *page_level = page;
+    return 1;
+}
+
+/* A page under a shadow's edge, or under light that falls across the frame so that the desk on one
+ * side is as light as the page on the other: no one cut splits desk from page (Otsu's puts the
+ * page's shade with the desk, or the desk's lit side with the page), but the page still meets the
+ * desk in a step all along, and within it the light changes softly. So the frame is split along
+ * its steps: walls where the rise over 11 pixels, across or down, either way, is DESK_STEP within
+ * the 3 in the middle (as desk_around_page takes a step), and the parts that no wall crosses
+ * (4-neighbours). The page's part is the lightest of a tenth of the frame at least, and must be
+ * lighter than what lies 3 pixels across the walls around it for half of them at least (the
+ * desk's side of its edge, strokes; and some strokes' insides where a wall has a gap): not the
+ * dark inside of a large light loop, a chalk 0. The desk is the parts darker than it that reach
+ * the frame's edge, and the walls within 2 pixels of them (a step's dark half: where the desk then
+ * meets the page, the rise is across the pixels there); all else is page, its part being what is
+ * light on it. Then as find_desk, from the same early test (most photos stop there). */
+static int find_desk_by_steps(const float *v, int w, int h, uint8_t *scratch, uint32_t *queue, double *page_level) {
+    long n = (long)w * h;
+    size_t bytes = (size_t)w * (size_t)h;
+    uint8_t *open = scratch, *tmp = open + bytes, *out = tmp + bytes;
+    long hist[64] = {0};
+    for (long i = 0; i < n; i++) hist[level(v[i])]++;
+    double dark_mean, light_mean;
+    if (!dark_along_edge(v, w, h, otsu(hist, &dark_mean, &light_mean), NULL)) return 0; /* paper at the edge */
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            long i = (long)y * w + x;
+            open[i] = 1;
+            for (int d = 0; d < 2; d++) { /* across, then down; clamped at the frame's edge */
+                int at = d ? y : x, len = d ? h : w;
+                long s = d ? w : 1;
+                float span = v[i + ((at + 6 < len ? at + 6 : len - 1) - at) * s] - v[i - (at > 5 ? 5 : at) * s];
+                float near = v[i + ((at + 2 < len ? at + 2 : len - 1) - at) * s] - v[i - (at > 0) * s];
+                if (span < 0) span = -span, near = -near;
+                if (span >= 0.5f * DESK_GAP && near >= DESK_STEP * span) open[i] = 0;
+            }
+        }
+    /* the parts (2 and on; 0: a wall, or past the 250th part): their size, sum and whether they reach the frame's edge */
+    long size[256] = {0};
+    double sum[256] = {0};
+    char edge[256] = {0}, desk_part[256] = {0};
+    int parts = 0, page = 0;
+    memset(out, 0, bytes);
+    for (long at = 0; at < n && parts < 250; at++) {
+        if (out[at] || !open[at]) continue;
+        uint8_t id = (uint8_t)(2 + parts++);
+        box b;
+        out[at] = id, queue[0] = (uint32_t)(at / w) << 16 | (uint32_t)(at % w);
+        long k = flood(out, open, w, h, id, queue, 1, &b);
+        for (long j = 0; j < k; j++) sum[id] += v[(long)(queue[j] >> 16) * w + (queue[j] & 0xffff)];
+        size[id] = k, edge[id] = b.x0 == 0 || b.y0 == 0 || b.x1 == w || b.y1 == h;
+        if (k >= 0.1 * n && (!page || sum[id] / k > sum[page] / size[page])) page = id;
+    }
+    if (!page) return 0;
+    long desk = 0;
+    for (int id = 2; id < 2 + parts; id++) {
+        desk_part[id] = id != page && edge[id] && sum[id] / size[id] < sum[page] / size[page];
+        desk += desk_part[id] ? size[id] : 0;
+    }
+    if (desk < 0.03 * n || desk > 0.85 * n) return 0;
+    long falls = 0, rims = 0;
+    for (int y = 3; y < h - 3; y++)
+        for (int x = 3; x < w - 3; x++) {
+            long i = (long)y * w + x;
+            const long dir[4] = {1, -1, w, -w};
+            for (int d = 0; d < 4 && out[i] == page; d++)
+                if (!open[i + dir[d]]) falls += v[i + 3 * dir[d]] < v[i], rims++;
+        }
+    if (falls < 0.5 * rims) return 0;
+    uint8_t *lit = (uint8_t *)queue; /* done with */
+    for (long i = 0; i < n; i++) lit[i] = out[i] == page, out[i] = !open[i] ? 3 : desk_part[out[i]] ? 1 : 2;
+    for (long i = 0; i < n; i++) open[i] = out[i] == 1;
+    square_morph(open, tmp, w, h, 2, 1);
+    long perimeter = 2L * (w + h) - 4, along = 0, page_n = 0;
+    for (long i = 0; i < n; i++) out[i] = out[i] == 1 || (out[i] == 3 && open[i]) ? 1 : 2, page_n += out[i] == 2;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x += y == 0 || y == h - 1 || x == w - 1 ? 1 : w - 1) along += out[(long)y * w + x] == 1;
+    int side = w > h ? w : h, r = side / 50 > 3 ? side / 50 : 3;
+    if (along < DESK_EDGE * perimeter || !desk_around_page(v, w, h, 0, lit, scratch, 2, page_n, r)) return 0;
+    *page_level = sum[page] / size[page];
     return 1;
 }
 
@@ -653,33 +751,46 @@ static void fill_desk(plane *p, const uint8_t *desk, double page, const double *
     }
 }
 
+/* The desk (marked in desk) in p made paper at the page's level, page, lit as the page is: by the
+ * light c where it was fitted (NULL: the same all over), the page's level then over the mean light
+ * of what is not desk. row: w floats of scratch. */
+static void fill_desk_lit(plane *p, const uint8_t *desk, double page, const double *c, float *row) {
+    int w = p->w, h = p->h;
+    if (!c) {
+        fill_desk(p, desk, page, NULL, NULL);
+        return;
+    }
+    double sum = 0;
+    long count = 0;
+    for (int y = 0; y < h; y++) {
+        light_row(c, w, h, y, 0, 1, w, 1, row);
+        for (int x = 0; x < w; x++)
+            if (!desk[(long)y * w + x]) sum += row[x], count++;
+    }
+    fill_desk(p, desk, count ? page * count / sum : page, c, row);
+}
+
 int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
     int w = p->w, h = p->h;
     long n = (long)w * h;
     const uint8_t *desk = scratch + 2 * (size_t)n;
     double page, c[LIGHT_TERMS];
     int fit = flat && (w < h ? w : h) >= LIGHT_MIN_SIDE;
-    if (find_desk(p->v, w, h, scratch, queue, &page)) {
-        /* paper lit as the page is: the light fitted as below, where it can be, and the page's level
-         * over the mean light of what is not desk */
-        if (!fit || !fit_light(p->v, w, h, flat, c)) {
-            fill_desk(p, desk, page, NULL, NULL);
-            return 1;
-        }
-        double sum = 0;
-        long count = 0;
-        for (int y = 0; y < h; y++) {
-            light_row(c, w, h, y, 0, 1, w, 1, flat);
-            for (int x = 0; x < w; x++)
-                if (!desk[(long)y * w + x]) sum += flat[x], count++;
-        }
-        fill_desk(p, desk, count ? page * count / sum : page, c, flat);
+    if (find_desk(p->v, w, h, scratch, queue, &page)) { /* paper lit as the page is, the light fitted as below */
+        fill_desk_lit(p, desk, page, fit && fit_light(p->v, w, h, flat, c) ? c : NULL, flat);
         return 1;
     }
     /* again with the light taken out: the desk becomes paper as the page would be lit there */
-    if (!fit || !fit_light(p->v, w, h, flat, c)) return 0;
-    flatten(p->v, w, h, c, flat);
-    if (!find_desk(flat, w, h, scratch, queue, &page)) return 0;
-    fill_desk(p, desk, page, c, flat); /* flat, read, holds a row's light */
+    int lit = fit && fit_light(p->v, w, h, flat, c);
+    if (lit) {
+        flatten(p->v, w, h, c, flat);
+        if (find_desk(flat, w, h, scratch, queue, &page)) {
+            fill_desk(p, desk, page, c, flat); /* flat, read, holds a row's light */
+            return 1;
+        }
+    }
+    /* again split along the steps (not in a frame cropped tight, which has no desk) */
+    if (!flat || !find_desk_by_steps(p->v, w, h, scratch, queue, &page)) return 0;
+    fill_desk_lit(p, desk, page, lit ? c : NULL, flat);
     return 1;
 }
