@@ -23,6 +23,7 @@
 #define BLOCK_SAMPLES 8    /* pixels a side of a block that the paper's level is taken from, at most */
 #define PAPER_MIN 0.2f     /* paper darker than this is taken as this: dark paper is no paper */
 #define NOISY 0.02f        /* noise (relative to the paper) above which the ink is smoothed */
+#define STRONG 0.4f        /* strokes that take this share of the paper's light are a pen's */
 #define THIN 1.5           /* strokes thinner than this in the 28x28 input are thickened ... */
 #define STROKE 2.0         /* ... to this, MNIST's median (see photo_stroke_width) */
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
@@ -1107,8 +1108,16 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
      * the frame, or a hard shadow, widens the first (their edges are then dropped as steps) */
     if (s < 8 * sigma && s < 8 * local)
         return errf(err, "%s: no clear ink: the strokes are hardly stronger than the noise", name);
-    /* a soft threshold: nothing below lo (noise, paper texture), full ink from hi up */
+    /* a soft threshold: nothing below lo (noise, paper texture), full ink from hi up; lo at most
+     * 70% of the strokes' strength where they are a pen's (STRONG): where the frame's spread is not
+     * noise but a dense grid (the small region of squared paper around a small digit, looked at
+     * closer: 0.18 of the paper's light, 4 times that 90% of the strokes') or the strokes
+     * themselves (a frame cropped tight), 4 times it left only the strokes' cores (a 7's thinner
+     * bar went, and it read as a 1). Not on a blank page, whose strongest "strokes" are its noise
+     * and shading (0.16 and 0.3 of the paper's light, both ways round, on a noisy grey one lit
+     * unevenly), which would then pass. */
     float lo = 0.2f * s > 4 * sigma ? 0.2f * s : 4 * sigma;
+    if (s >= STRONG && lo > 0.7f * s) lo = 0.7f * s;
     float hi = 0.55f * s > lo + 0.05f ? 0.55f * s : lo + 0.05f;
     /* the lines of ruled or squared paper and a notebook's margin, where they would pass it, are
      * not ink */
