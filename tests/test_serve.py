@@ -9,7 +9,7 @@ identical answers; one client address gets at most 128 connections at once while
 ulimit -n 256 does not stop the server at 220;
 Ctrl-C and SIGTERM (a container's process 1 too) stop the server with status 0, the requests under way
 answered first (for up to 5 s; those whose headers or first line are still coming too, while idle connections
-do not hold it); startup errors are
+do not hold it, and --deadline still closes a request too slow); startup errors are
 one line (a model holding NaN among them); a model whose sums overflow gets a JSON error saying so,
 no digit read from NaN probabilities.
 """
@@ -803,6 +803,40 @@ def test_deadline(model):
     check(sum(map(int, said)) == 3, f"--log says so of the 3 connections closed: {said}")
 
 
+def test_stop_deadline(model):
+    """A stop holds --deadline too: a request whose first line comes a byte every 0.25 s is closed at its
+    deadline, 1 s after its first byte, and the server stops then; it was held for the stop's 5 s and cut short."""
+    proc, host, port = start(model, "--deadline", "1")
+    if not check(port is not None, "mnist serve --deadline 1 starts"):
+        stop(proc)
+        return
+    get = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    s = socket.create_connection((host, port), timeout=10)
+    t = time.time()
+    s.sendall(get[:1])
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    rc, sent = None, 1
+    while time.time() - t < 10 and rc is None:
+        try:
+            if sent < len(get) - 1:
+                s.sendall(get[sent:sent + 1])
+                sent += 1
+        except OSError:
+            pass
+        try:
+            rc = proc.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            pass
+    waited = time.time() - t
+    s.close()
+    out = proc.stdout.read() if rc is not None else ""
+    stop(proc)
+    check(rc == 0 and out.strip().splitlines()[-1:] == ["Stopped"] and waited < 2.5,
+          f"SIGTERM while a request comes a byte every 0.25 s: it is closed at --deadline 1 s, and the server "
+          f"stops {waited:.1f} s after its first byte: status {rc}, {out.strip().splitlines()[-1:]!r}")
+
+
 def test_reachable_note(model):
     """The note that other machines may reach the server is said of an address they can reach, not of this
     machine's loopback: 127.0.0.2 (127.0.0.0/8 is all loopback) had it, as any --host but three names did."""
@@ -953,6 +987,7 @@ def main():
         test_stop_answers(model, png)
         test_stop_headers(model)
         test_deadline(model)
+        test_stop_deadline(model)
         test_startup(model)
         test_reachable_note(model)
         test_overflow(tmp, png)

@@ -204,8 +204,9 @@ static int under_way(void) {
  * 0.1 s, or at its first line): --timeout (libmicrohttpd's) closes a connection only once it sends nothing for
  * that long, and libmicrohttpd 0.9.75 sets no deadline for a request as a whole, so one that sent its first line,
  * headers or body a byte at a time, each just inside --timeout, held its place for ever. shutdown() wakes the
- * connection's thread, which reads the end of it and closes it. Returns how many it closed. */
-static int enforce_deadline(double deadline) {
+ * connection's thread, which reads the end of it and closes it; --log says how many. Run while serving, and
+ * while a stop waits for the requests under way (it held a request past its deadline for the stop's 5 s). */
+static void enforce_deadline(int deadline, int log) {
     double t = now();
     int cut = 0;
     pthread_mutex_lock(&conns_lock);
@@ -219,7 +220,9 @@ static int enforce_deadline(double deadline) {
         }
     }
     pthread_mutex_unlock(&conns_lock);
-    return cut;
+    if (cut && log)
+        fprintf(stderr, "closed %d connection%s: a request not all in %d s after its first byte (--deadline)\n", cut,
+                cut == 1 ? "" : "s", deadline);
 }
 
 /* The request on c is all in, or answered: the deadline no longer runs for it. */
@@ -801,20 +804,22 @@ int cmd_serve(int argc, char **argv) {
     cli_flush();
     while (!interrupted) {
         nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
-        int n = enforce_deadline(deadline);
-        if (n && log)
-            fprintf(stderr, "closed %d connection%s: a request not all in %d s after its first byte (--deadline)\n",
-                    n, n == 1 ? "" : "s", deadline);
+        enforce_deadline(deadline, log);
     }
     /* The requests under way are answered (for up to STOP_GRACE s; a second Ctrl-C or SIGTERM ends the
      * program at once): new connections are refused from here, and stop_daemon, which closes every
      * connection, comes once none is left. It cut them off: an upload or a prediction under way at a
-     * docker stop got no answer. */
+     * docker stop got no answer. --deadline still closes a request too slow meanwhile. */
     MHD_socket listening = mhd.quiesce_daemon(d);
     if (listening != MHD_INVALID_SOCKET) close(listening);
     int cut;
-    for (double until = now() + STOP_GRACE; (cut = under_way()) > 0 && now() < until;)
+    for (double until = now() + STOP_GRACE, next = now() + 0.1; (cut = under_way()) > 0 && now() < until;) {
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+        if (now() >= next) { /* the deadline holds meanwhile, at its pace */
+            enforce_deadline(deadline, log);
+            next += 0.1;
+        }
+    }
     cli_catch_sigint(0);
     cli_catch_sigterm(0);
     mhd.stop_daemon(d);
