@@ -76,10 +76,15 @@ typedef struct {
 /* A connection, from its accept to its close (libmicrohttpd's connection notices), for what libmicrohttpd does
  * not tell: whether a request has begun on it before its first line is all in. The kernel's count of the bytes
  * the connection received (TCP_INFO) tells it: past the count when its last request was completed (mark), the
- * next one has begun. All connections are in one list, under conns_lock; libmicrohttpd closes a connection's
- * socket only after its close notice, which takes the lock, so fd is open while the record is in the list. */
+ * next one has begun. All connections are in one list, under conns_lock: a scan of them (a stop's, --deadline's)
+ * reads it, and a connection's notices change it; libmicrohttpd closes a connection's socket only after its close
+ * notice, which takes the lock to write, so fd is open while a scan holds it. A record's fields are under its own
+ * lock, which the request's callbacks take alone, on the thread that frees the record: under the list's lock they
+ * waited for each scan's getsockopt of every connection (1.2 ms each 0.1 s with 1000 connections, 4.4 ms with
+ * 4000), every thread's requests stalled meanwhile. */
 typedef struct conn {
-    struct conn *prev, *next;
+    struct conn *prev, *next; /* under conns_lock */
+    pthread_mutex_t lock;     /* the fields below */
     MHD_socket fd;
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
     int in;        /* the request is all in, or answered before it was: --deadline no longer runs */
@@ -87,7 +92,7 @@ typedef struct conn {
     double start;  /* when its request's first byte was seen; 0: none yet */
 } conn;
 
-static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t conns_lock = PTHREAD_RWLOCK_INITIALIZER;
 static conn *conns;
 
 typedef struct {
@@ -168,17 +173,19 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum 
         const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!ci || !(k = calloc(1, sizeof *k))) return; /* not in the list: a stop does not wait for it */
         k->fd = ci->connect_fd;
-        pthread_mutex_lock(&conns_lock);
+        pthread_mutex_init(&k->lock, NULL);
+        pthread_rwlock_wrlock(&conns_lock);
         if ((k->next = conns)) conns->prev = k;
         conns = k;
-        pthread_mutex_unlock(&conns_lock);
+        pthread_rwlock_unlock(&conns_lock);
         *ctx = k;
     } else if (k) {
-        pthread_mutex_lock(&conns_lock);
+        pthread_rwlock_wrlock(&conns_lock);
         if (k->prev) k->prev->next = k->next;
         else conns = k->next;
         if (k->next) k->next->prev = k->prev;
-        pthread_mutex_unlock(&conns_lock);
+        pthread_rwlock_unlock(&conns_lock);
+        pthread_mutex_destroy(&k->lock);
         free(k);
         *ctx = NULL;
     }
@@ -194,9 +201,13 @@ static conn *conn_of(struct MHD_Connection *c) {
  * first line alone, a connection that had sent a part of it was cut off at a stop. */
 static int under_way(void) {
     int n = 0;
-    pthread_mutex_lock(&conns_lock);
-    for (const conn *k = conns; k; k = k->next) n += k->busy || bytes_in(k->fd) > k->mark;
-    pthread_mutex_unlock(&conns_lock);
+    pthread_rwlock_rdlock(&conns_lock);
+    for (conn *k = conns; k; k = k->next) {
+        pthread_mutex_lock(&k->lock);
+        n += k->busy || bytes_in(k->fd) > k->mark;
+        pthread_mutex_unlock(&k->lock);
+    }
+    pthread_rwlock_unlock(&conns_lock);
     return n;
 }
 
@@ -209,17 +220,18 @@ static int under_way(void) {
 static void enforce_deadline(int deadline, int log) {
     double t = now();
     int cut = 0;
-    pthread_mutex_lock(&conns_lock);
+    pthread_rwlock_rdlock(&conns_lock);
     for (conn *k = conns; k; k = k->next) {
-        if (k->in) continue;
-        if (!k->start && bytes_in(k->fd) > k->mark) k->start = t;
-        if (k->start && t - k->start > deadline) {
+        pthread_mutex_lock(&k->lock);
+        if (!k->in && !k->start && bytes_in(k->fd) > k->mark) k->start = t;
+        if (!k->in && k->start && t - k->start > deadline) {
             shutdown(k->fd, SHUT_RDWR);
             k->in = 1; /* once */
             cut++;
         }
+        pthread_mutex_unlock(&k->lock);
     }
-    pthread_mutex_unlock(&conns_lock);
+    pthread_rwlock_unlock(&conns_lock);
     if (cut && log)
         fprintf(stderr, "closed %d connection%s: a request not all in %d s after its first byte (--deadline)\n", cut,
                 cut == 1 ? "" : "s", deadline);
@@ -229,9 +241,9 @@ static void enforce_deadline(int deadline, int log) {
 static void request_in(struct MHD_Connection *c) {
     conn *k = conn_of(c);
     if (!k) return;
-    pthread_mutex_lock(&conns_lock);
+    pthread_mutex_lock(&k->lock);
     k->in = 1;
-    pthread_mutex_unlock(&conns_lock);
+    pthread_mutex_unlock(&k->lock);
 }
 
 /* ---- answers -------------------------------------------------------- */
@@ -479,10 +491,10 @@ static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
     (void)cls, (void)uri;
     conn *k = conn_of(c);
     if (k) {
-        pthread_mutex_lock(&conns_lock);
+        pthread_mutex_lock(&k->lock);
         k->busy = 1;
         if (!k->start) k->start = now();
-        pthread_mutex_unlock(&conns_lock);
+        pthread_mutex_unlock(&k->lock);
     }
     return &begun;
 }
@@ -598,11 +610,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     }
     conn *k = conn_of(c);
     if (k) { /* the bytes of its next request come past this count */
-        pthread_mutex_lock(&conns_lock);
+        pthread_mutex_lock(&k->lock);
         k->busy = k->in = 0;
         k->start = 0;
         k->mark = bytes_in(k->fd);
-        pthread_mutex_unlock(&conns_lock);
+        pthread_mutex_unlock(&k->lock);
     }
 }
 
