@@ -21,11 +21,12 @@
 #include <unistd.h>
 
 /* A message's head and tail around "..." in msg (cap bytes), for one of n bytes that it cannot hold:
- * a file's name of thousands of bytes cut the problem after it away. Cut between UTF-8 characters. */
+ * a file's name of thousands of bytes cut the problem after it away. Cut between UTF-8 characters: a
+ * character's continuation bytes are 3 at most, so a name that is not UTF-8 moves the cut 3 at most. */
 static void shorten_middle(char *msg, size_t cap, const char *whole, size_t n) {
     size_t keep = cap - 1 - 3, head = keep / 4, tail = n - (keep - head);
-    while (head > 0 && (whole[head] & 0xC0) == 0x80) head--;
-    while (tail < n && (whole[tail] & 0xC0) == 0x80) tail++;
+    for (int i = 0; i < 3 && head > 0 && (whole[head] & 0xC0) == 0x80; i++) head--;
+    for (int i = 0; i < 3 && tail < n && (whole[tail] & 0xC0) == 0x80; i++) tail++;
     snprintf(msg, cap, "%.*s...%s", (int)head, whole, whole + tail);
 }
 

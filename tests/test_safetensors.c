@@ -804,6 +804,14 @@ static void test_long_path(void) {
                   "%zu-byte characters after %d ASCII byte(s): cut between characters, the problem kept (%zu bytes)", w, pad,
                   len);
         }
+    /* a name of continuation bytes alone (not UTF-8): the cut moves 3 bytes at most, the head is kept
+     * (the walk went back to the message's start, and the head was lost) */
+    memset(wide, 0x80, LONG), wide[LONG] = '\0';
+    errf(&err, "/head%s: the problem", wide);
+    dots = strstr(err.msg, "...");
+    check(dots && dots - err.msg >= (MNIST_ERR_LEN - 4) / 4 - 3 && !strncmp(err.msg, "/head", 5) &&
+              !strcmp(err.msg + strlen(err.msg) - 13, ": the problem"),
+          "a name of 0x80 bytes: its head of %td bytes kept, the problem too", dots ? dots - err.msg : -1);
     errf(&err, "%s", "short");
     check(!strcmp(err.msg, "short"), "a short message is as it was");
 }
