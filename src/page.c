@@ -389,6 +389,22 @@ static int dark_along_edge(const float *v, int w, int h, float t, const double *
     return dark >= DESK_EDGE * perimeter;
 }
 
+/* Whether v steps at (x, y), across or down, either way: of the rise over 11 pixels, from 5 before
+ * to 6 after (clamped at the frame's edge), DESK_STEP within the 3 in the middle, and the rise half
+ * of DESK_GAP at least (as desk_around_page takes a step where the desk meets the page) */
+static int step_at(const float *v, int w, int h, int x, int y) {
+    long i = (long)y * w + x;
+    for (int d = 0; d < 2; d++) {
+        int at = d ? y : x, len = d ? h : w;
+        long s = d ? w : 1;
+        float span = v[i + ((at + 6 < len ? at + 6 : len - 1) - at) * s] - v[i - (at > 5 ? 5 : at) * s];
+        float near = v[i + ((at + 2 < len ? at + 2 : len - 1) - at) * s] - v[i - (at > 0) * s];
+        if (span < 0) span = -span, near = -near;
+        if (span >= 0.5f * DESK_GAP && near >= DESK_STEP * span) return 1;
+    }
+    return 0;
+}
+
 /* A page photographed on a darker desk: the desk would read as ink, and the page's edge as the
  * largest stroke. Split the light at Otsu's threshold; the desk is the dark that reaches the
  * frame's edge (opened, so that lines and strokes do not reach it), when it runs along DESK_EDGE
@@ -450,14 +466,44 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
      * lines); all else becomes desk */
     int pages = 0, big = 0;
     long big_n = 0;
+    char at_edge[256] = {0}; /* each part, whether it reaches the frame's edge */
     for (long at = 0; at < n && pages < 250; at++) {
         if (out[at]) continue;
         uint8_t id = (uint8_t)(2 + pages++);
         box b;
         out[at] = id, queue[0] = (uint32_t)(at / w) << 16 | (uint32_t)(at % w);
         long size = flood(out, NULL, w, h, id, queue, 1, &b);
+        at_edge[id] = b.x0 == 0 || b.y0 == 0 || b.x1 == w || b.y1 == h;
         if (size > big_n) big_n = size, big = id;
     }
+    /* a soft edge is no desk's border: shade over part of the sheet (a shadow's edge down it, a
+     * vignette's corner) can be as dark as the desk, but it meets the lit page in a slope, and the
+     * desk in a step. What of the desk the page reaches without crossing a step is page, each such
+     * part that does not reach the frame's edge (the desk does) */
+    uint8_t *mark = dark_px; /* done with: 0 where the desk has no step */
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) mark[(long)y * w + x] = out[(long)y * w + x] != 1 || step_at(v, w, h, x, y);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
+            for (int d = 0; d < 4 && out[(long)y * w + x] == big; d++) {
+                int u = x + dx[d], z = y + dy[d];
+                long j = (long)z * w + u;
+                if (u < 0 || u >= w || z < 0 || z >= h || mark[j]) continue;
+                box b;
+                mark[j] = 2, queue[0] = (uint32_t)z << 16 | (uint32_t)u;
+                long k = flood(mark, NULL, w, h, 2, queue, 1, &b);
+                int shut = b.x0 > 0 && b.y0 > 0 && b.x1 < w && b.y1 < h;
+                for (long q = 0; q < k && shut; q++) { /* nor meets a part that does (a desk's lit side) */
+                    long at = (long)(queue[q] >> 16) * w + (queue[q] & 0xffff);
+                    shut = !at_edge[out[at - 1]] && !at_edge[out[at + 1]];
+                    shut = shut && !at_edge[out[at - w]] && !at_edge[out[at + w]];
+                }
+                if (!shut) continue;
+                for (long q = 0; q < k; q++) out[(long)(queue[q] >> 16) * w + (queue[q] & 0xffff)] = (uint8_t)big;
+                big_n += k;
+            }
+        }
     if (!desk_around_page(v, w, h, t, NULL, scratch, (uint8_t)big, big_n, r)) return 0;
     *page_level = page;
     return 1;
@@ -552,18 +598,7 @@ static int find_desk_by_steps(const float *v, int w, int h, uint8_t *scratch, ui
     double dark_mean, light_mean;
     if (!dark_along_edge(v, w, h, otsu(hist, &dark_mean, &light_mean), NULL)) return 0; /* paper at the edge */
     for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            long i = (long)y * w + x;
-            open[i] = 1;
-            for (int d = 0; d < 2; d++) { /* across, then down; clamped at the frame's edge */
-                int at = d ? y : x, len = d ? h : w;
-                long s = d ? w : 1;
-                float span = v[i + ((at + 6 < len ? at + 6 : len - 1) - at) * s] - v[i - (at > 5 ? 5 : at) * s];
-                float near = v[i + ((at + 2 < len ? at + 2 : len - 1) - at) * s] - v[i - (at > 0) * s];
-                if (span < 0) span = -span, near = -near;
-                if (span >= 0.5f * DESK_GAP && near >= DESK_STEP * span) open[i] = 0;
-            }
-        }
+        for (int x = 0; x < w; x++) open[(long)y * w + x] = !step_at(v, w, h, x, y);
     /* the parts (2 and on; 0: a wall, or past the 250th part): their size, sum and whether they reach the frame's edge */
     long size[256] = {0};
     double sum[256] = {0};
