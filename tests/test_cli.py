@@ -36,6 +36,16 @@ def one_line(p, status_want, *needles):
     return p.returncode == status_want and err and "\n" not in err and all(n in err for n in needles)
 
 
+def real_mnist(name, what):
+    """The folder of the real MNIST files ($MNIST_DATA, else ~/.cache/mnist) when it holds name's .gz; else None,
+    saying that what is skipped."""
+    mnist = os.environ.get("MNIST_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist")
+    if os.path.isfile(os.path.join(mnist, name + ".gz")):
+        return mnist
+    print(f"SKIP {what}: no {name}.gz in {mnist}")
+    return None
+
+
 def dataset(folder, n_train=6, n_test=5):
     os.makedirs(folder, exist_ok=True)
     px = 28 * 28
@@ -622,9 +632,8 @@ def test_mirror_other_dataset(tmp):
     """A mirror that serves the other dataset's files (MNIST's, given to fetch --dataset fashion) is said to,
     as the data folder's reader says of such a file: it said "SHA-256 mismatch: got ..., want ...". On the
     real MNIST files of $MNIST_DATA, skipped without them."""
-    mnist = os.environ.get("MNIST_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist")
-    if not os.path.isfile(os.path.join(mnist, NAMES[0] + ".gz")):
-        print(f"SKIP a mirror of the other dataset: no {NAMES[0]}.gz in {mnist}")
+    mnist = real_mnist(NAMES[0], "a mirror of the other dataset")
+    if not mnist:
         return
     data = os.path.join(tmp, "fashion-from-mnist")
     offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
@@ -645,9 +654,8 @@ def test_folder_of_other_dataset(tmp):
     data's reader does, and leaves it as it was: it said 'fails verification ...; it will be replaced' and
     downloaded Fashion-MNIST's over it from the first mirror that answered. train, which fetches a missing
     file, says the same. On the real MNIST files of $MNIST_DATA, skipped without them."""
-    mnist = os.environ.get("MNIST_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist")
-    if not os.path.isfile(os.path.join(mnist, NAMES[0] + ".gz")):
-        print(f"SKIP a folder of the other dataset: no {NAMES[0]}.gz in {mnist}")
+    mnist = real_mnist(NAMES[0], "a folder of the other dataset")
+    if not mnist:
         return
     data = os.path.join(tmp, "fashion-holds-mnist")
     os.makedirs(data)
@@ -916,9 +924,8 @@ def test_test_set_only(tmp, data):
         check(p.returncode == 0 and sorted(os.listdir(folder)) == NAMES[2:],
               f"{args[0]} --no-verify of a folder with only the test files: works, nothing fetched "
               f"(status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
-    mnist = os.environ.get("MNIST_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "mnist")
-    if not os.path.isfile(os.path.join(mnist, NAMES[2] + ".gz")):
-        print(f"SKIP eval of the real test files alone: no {NAMES[2]}.gz in {mnist}")
+    mnist = real_mnist(NAMES[2], "eval of the real test files alone")
+    if not mnist:
         return
     real = os.path.join(tmp, "real-test-only")
     os.makedirs(real)

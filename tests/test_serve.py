@@ -581,6 +581,24 @@ def test_log(model):
           f"--log escapes a method of terminal escapes: {line!r}")
 
 
+def send_until_exit(proc, sock, data, sent, step, limit):
+    """Send data from byte sent on, but for its last byte, one byte every step seconds, until the server exits
+    or limit seconds pass: its exit status, None if it is still running."""
+    t, rc = time.time(), None
+    while time.time() - t < limit and rc is None:
+        try:
+            if sent < len(data) - 1:
+                sock.sendall(data[sent:sent + 1])
+                sent += 1
+        except OSError:
+            pass
+        try:
+            rc = proc.wait(timeout=step)
+        except subprocess.TimeoutExpired:
+            pass
+    return rc
+
+
 def signal_and_wait(proc, sig):
     """Send sig to the server; its exit status (None: still running after 10 s) and what it printed."""
     proc.send_signal(sig)
@@ -661,18 +679,7 @@ def test_stop_answers(model, png):
     reply = read_reply(done)
     done.close()
     t = time.time()
-    rc, sent = None, 10
-    while time.time() - t < 15 and rc is None:  # a byte every 0.5 s: never idle for the --timeout of 2 s
-        try:
-            if sent < len(body) - 1:
-                stuck.sendall(body[sent:sent + 1])
-                sent += 1
-        except OSError:
-            pass
-        try:
-            rc = proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
+    rc = send_until_exit(proc, stuck, body, 10, 0.5, 15)  # a byte every 0.5 s: never idle for the --timeout of 2 s
     waited = time.time() - t
     stuck.close()
     out = proc.stdout.read() if rc is not None else ""
@@ -816,18 +823,7 @@ def test_stop_deadline(model):
     s.sendall(get[:1])
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
-    rc, sent = None, 1
-    while time.time() - t < 10 and rc is None:
-        try:
-            if sent < len(get) - 1:
-                s.sendall(get[sent:sent + 1])
-                sent += 1
-        except OSError:
-            pass
-        try:
-            rc = proc.wait(timeout=0.25)
-        except subprocess.TimeoutExpired:
-            pass
+    rc = send_until_exit(proc, s, get, 1, 0.25, 10)
     waited = time.time() - t
     s.close()
     out = proc.stdout.read() if rc is not None else ""
