@@ -704,7 +704,8 @@ def test_stop_headers(model):
     conns = [socket.create_connection((host, port), timeout=10) for _ in range(4)]
     kept, silent, heading, lining = conns
     kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-    answered = read_reply(kept).startswith(b"HTTP/1.1 200")
+    first = read_reply(kept)
+    answered = first.startswith(b"HTTP/1.1 200")
     heading.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
     lining.sendall(b"GET /heal")
     time.sleep(0.3)
@@ -735,6 +736,10 @@ def test_stop_headers(model):
           f"a request whose headers were still coming when SIGTERM came is answered: {reply[:40]!r}")
     check(reply_line.startswith(b"HTTP/1.1 200") and b'"ok"' in reply_line,
           f"a request that had sent a part of its first line when SIGTERM came is answered: {reply_line[:40]!r}")
+    close = b"\r\nconnection: close\r\n"
+    check(close in reply.lower() and close in reply_line.lower() and close not in first.lower(),
+          "the answers of a stop say 'Connection: close' (they said nothing, as if the connection were kept), "
+          "an answer before it does not")
     check(rc == 0 and out.strip().splitlines()[-1:] == ["Stopped"] and waited < 2,
           f"then the server stops at once, idle connections (keep-alive, silent) left open: status {rc}, "
           f"{waited:.1f} s after the answer, {out.strip().splitlines()[-1:]!r}")

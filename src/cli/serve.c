@@ -260,6 +260,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
     mhd.add_response_header(r, "X-Content-Type-Options", "nosniff");
     mhd.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (allow) mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (interrupted) /* a stop's answers end their connections, and the client knows not to send again */
+        mhd.add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (!strncmp(type, "text/html", 9)) /* the page's own inline script and style, and this server only */
         mhd.add_response_header(r, "Content-Security-Policy",
                                 "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
