@@ -273,6 +273,11 @@ static void square_morph(uint8_t *m, uint8_t *tmp, int w, int h, int r, int grow
     }
 }
 
+/* Whether box b, in a frame of w by h, reaches the frame's edge. */
+static int at_frame_edge(const box *b, int w, int h) {
+    return b->x0 == 0 || b->y0 == 0 || b->x1 == w || b->y1 == h;
+}
+
 /* Flood from the pixels in queue[0..tail) (y << 16 | x, already marked) to their 4-neighbours
  * that are unmarked and (can: NULL for any) can be reached, marking them id. Returns how many it
  * marked in all, and their box in bb. */
@@ -473,7 +478,7 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
         box b;
         out[at] = id, queue[0] = (uint32_t)(at / w) << 16 | (uint32_t)(at % w);
         long size = flood(out, NULL, w, h, id, queue, 1, &b);
-        at_edge[id] = b.x0 == 0 || b.y0 == 0 || b.x1 == w || b.y1 == h;
+        at_edge[id] = at_frame_edge(&b, w, h);
         if (size > big_n) big_n = size, big = id;
     }
     /* a soft edge is no desk's border: shade over part of the sheet (a shadow's edge down it, a
@@ -493,7 +498,7 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
                 box b;
                 mark[j] = 2, queue[0] = (uint32_t)z << 16 | (uint32_t)u;
                 long k = flood(mark, NULL, w, h, 2, queue, 1, &b);
-                int shut = b.x0 > 0 && b.y0 > 0 && b.x1 < w && b.y1 < h;
+                int shut = !at_frame_edge(&b, w, h);
                 for (long q = 0; q < k && shut; q++) { /* nor meets a part that does (a desk's lit side) */
                     long at = (long)(queue[q] >> 16) * w + (queue[q] & 0xffff);
                     shut = !at_edge[out[at - 1]] && !at_edge[out[at + 1]];
@@ -612,7 +617,7 @@ static int find_desk_by_steps(const float *v, int w, int h, uint8_t *scratch, ui
         out[at] = id, queue[0] = (uint32_t)(at / w) << 16 | (uint32_t)(at % w);
         long k = flood(out, open, w, h, id, queue, 1, &b);
         for (long j = 0; j < k; j++) sum[id] += v[(long)(queue[j] >> 16) * w + (queue[j] & 0xffff)];
-        size[id] = k, edge[id] = b.x0 == 0 || b.y0 == 0 || b.x1 == w || b.y1 == h;
+        size[id] = k, edge[id] = at_frame_edge(&b, w, h);
         if (k >= 0.1 * n && (!page || sum[id] / k > sum[page] / size[page])) page = id;
     }
     if (!page) return 0;
