@@ -10,6 +10,7 @@
 #include "cpu.h"
 #include "tanh.h"
 #include "team.h"
+#include "util.h"
 
 void cpu_tanh(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = tanh_approx(x[i]);
@@ -70,8 +71,10 @@ static void dense_one(float *restrict y, const float *restrict x, const float *r
 void cpu_dense(float *y, const float *x, const float *w, const float *b, int n, int in, int out, cpu_act act) {
     if (n == 1)
         dense_one(y, x, w, in, out);
-    else
+    else {
+        blas_alone();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, 0.0f, y, out);
+    }
     if (act == CPU_LOG_SOFTMAX)
         bias_log_softmax(y, b, n, out);
     else
@@ -102,12 +105,10 @@ void cpu_col_sums(float *restrict s, const float *restrict x, int n, int k, size
 
 /* ---- the CPU backend's threaded layers ---- */
 
-void openblas_set_num_threads(int n);
-
 #define SLAB_COLS 16 /* slabs are multiples of 16 columns (64 bytes); not sparse.c's VW, a vector's floats */
 
 int cpu_threads(int requested) {
-    openblas_set_num_threads(1);
+    blas_alone();
     int n = requested;
     if (n <= 0) { /* OMP_NUM_THREADS (its first number), as OpenMP programs read it, else all cores */
         const char *env = getenv("OMP_NUM_THREADS");
@@ -117,13 +118,6 @@ int cpu_threads(int requested) {
         n = valid ? (v > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : (int)v) : team_cores();
     }
     return n > MNIST_MAX_THREADS ? MNIST_MAX_THREADS : n;
-}
-
-/* OpenBLAS on one thread, told so on each of ours: a build of it on OpenMP (Debian's
- * libopenblas0-openmp) keeps the count per thread, and would start a team of its own in each. */
-static void blas_alone(void) {
-    static _Thread_local int told;
-    if (!told) openblas_set_num_threads(1), told = 1;
 }
 
 /* Share t of nt's slab [*a, *b) of `cols` columns, in units of SLAB_COLS. */

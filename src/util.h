@@ -67,6 +67,11 @@ int make_dirs(const char *dir, char *made, mnist_err *err);
 /* The folders that make_dirs made for dir, deepest first, removed where they are empty. */
 void remove_made(const char *dir, const char *made);
 
+/* OpenBLAS on one thread, told so once on each thread that calls it: ours are our own (team.c), and a build
+ * of it on OpenMP (Debian's libopenblas0-openmp) keeps the count per thread. Call before any BLAS or LAPACK
+ * routine: a pthreads build woke its threads, which then spin-wait for more, even for a 6 x 6 solve. */
+void blas_alone(void);
+
 /* Solves a x = b for n unknowns (1 to SOLVE_MAX), a symmetric (normal equations; n x n, so that
  * row- and column-major are one), by LAPACK's dgesv (OpenBLAS carries it); both are overwritten,
  * x into b. Returns 0, or -1 when a is singular, or nearly: a pivot under 1e-9 of the largest, or
