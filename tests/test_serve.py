@@ -838,6 +838,57 @@ def test_stop_deadline(model):
           f"stops {waited:.1f} s after its first byte: status {rc}, {out.strip().splitlines()[-1:]!r}")
 
 
+def test_stop_busy(model, tmp):
+    """A stop while every thread is busy ends with status 0. libmicrohttpd's epoll mode (MHD_USE_AUTO's choice
+    on Linux) raced its own threads to take the listening socket out of their epoll sets at the stop, and the
+    loser aborted the process (MHD_PANIC): now and then SIGTERM's answer was SIGABRT (status -6). A shim
+    (tests/slow_epoll_del.c) makes each such removal wait 2 ms, so that with epoll most of these stops
+    aborted; without epoll there is no removal to race. The requests come a byte at a time, never ending, and
+    --deadline 1 closes them once the stop has begun."""
+    shim = os.path.join(tmp, "slow_epoll_del.so")
+    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "tests", "slow_epoll_del.c"),
+                        "-ldl"], capture_output=True, text=True)
+    if not check(p.returncode == 0, f"the shim builds ({p.stderr.strip()[-200:]})"):
+        return
+    # a sanitized build's runtime must come first among the libraries; the shim comes before it here
+    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    head = b"GET /healthz HTTP/1.1\r\nX-Long: "  # then a byte of its value at a time, for 0.3 s
+    failed = []
+    for _ in range(5):
+        proc, host, port = start(model, "--threads", "32", "--deadline", "1",
+                                 wrap=("env", "LD_PRELOAD=" + shim, "ASAN_OPTIONS=" + asan))
+        if port is None:
+            failed.append("it did not start")
+            stop(proc)
+            continue
+        socks = [socket.create_connection((host, port), timeout=10) for _ in range(128)]
+        for s in socks:
+            s.setblocking(False)
+        t, signalled, at = time.time(), False, 0
+        while time.time() - t < 0.3 and proc.poll() is None:  # a byte on each connection in turn: every thread wakes
+            if not signalled and time.time() - t > 0.1:
+                proc.send_signal(signal.SIGTERM)
+                signalled = True
+            for s in socks:
+                try:
+                    s.send(head[at:at + 1] or b"a")
+                except OSError:
+                    pass
+            at += 1
+        if not signalled:  # it exited before
+            proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            rc = None
+        if rc != 0:
+            failed.append(f"status {rc}: {proc.stderr.read().strip()[-120:] if rc is not None else 'running'!r}")
+        for s in socks:
+            s.close()
+        stop(proc)
+    check(not failed, f"5 stops while 128 connections keep 32 threads busy: each ends with status 0 ({failed})")
+
+
 def test_reachable_note(model):
     """The note that other machines may reach the server is said of an address they can reach, not of this
     machine's loopback: 127.0.0.2 (127.0.0.0/8 is all loopback) had it, as any --host but three names did."""
@@ -989,6 +1040,7 @@ def main():
         test_stop_headers(model)
         test_deadline(model)
         test_stop_deadline(model)
+        test_stop_busy(model, tmp)
         test_startup(model)
         test_reachable_note(model)
         test_overflow(tmp, png)

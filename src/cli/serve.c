@@ -8,7 +8,7 @@
  *   GET  /healthz      {"status": "ok"}
  *
  * Errors are JSON {"error": "one line"} with 400, 404, 405, 413 or 503; the server goes on.
- * Threads: libmicrohttpd's pool, one epoll loop per thread; each request is answered on the
+ * Threads: libmicrohttpd's pool, one poll() loop per thread; each request is answered on the
  * thread that read it. mnist_predict only reads the model and allocates its own scratch, so the
  * threads share one model (tests/test_predict_threads.c checks it).
  */
@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -736,10 +737,10 @@ int cmd_serve(int argc, char **argv) {
         mnist_model_free(&s.model);
         return 1;
     }
-    /* Room for the connections among the files the process may open, besides a pair a thread (an epoll and an
-     * eventfd) and OWN_FILES: with a soft limit below it (ulimit -n: 1024 in many shells and services),
-     * libmicrohttpd stopped accepting at the limit, and every new client waited unanswered, other addresses
-     * too, the limit of connections an address takes no help. The soft limit is raised to what is needed, up to
+    /* Room for the connections among the files the process may open, besides a pair a thread (its channel
+     * from the others: an eventfd, or a pipe's two ends) and OWN_FILES: with a soft limit below it (ulimit -n:
+     * 1024 in many shells and services), libmicrohttpd stopped accepting at the limit, and every new client
+     * waited unanswered, other addresses too, the limit of connections an address takes no help. The soft limit is raised to what is needed, up to
      * the hard one, as Go's runtime does; below that, fewer connections are taken, and a note says so. */
     int asked = connections;
     rlim_t own = OWN_FILES + 2 * (rlim_t)threads, need = own + (rlim_t)connections;
@@ -772,7 +773,13 @@ int cmd_serve(int argc, char **argv) {
         mnist_model_free(&s.model);
         return 1;
     }
-    unsigned flags_mhd = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+    /* poll(), not epoll (MHD_USE_AUTO's choice): libmicrohttpd 0.9.75's MHD_quiesce_daemon, which a stop calls,
+     * takes the listening socket out of each thread's epoll set while that thread's loop may be doing so too, and
+     * the loser's epoll_ctl() failing ends the process by MHD_PANIC (abort): SIGTERM's answer was, now and then,
+     * SIGABRT. With poll(), the quiesce only wakes each thread, which leaves the socket out of its next poll.
+     * The cost: overloaded, poll()'s loop serves its connections in a fixed order, and the last ones wait
+     * longer (make bench-serve's drawings: p99 1.1 s where epoll's was 0.16 s, at the same rate). */
+    unsigned flags_mhd = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
                          (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d =
         mhd.start_daemon(flags_mhd, (uint16_t)port, NULL, NULL, on_request, &s,
@@ -825,7 +832,9 @@ int cmd_serve(int argc, char **argv) {
      * connection, comes once none is left. It cut them off: an upload or a prediction under way at a
      * docker stop got no answer. --deadline still closes a request too slow meanwhile. */
     MHD_socket listening = mhd.quiesce_daemon(d);
-    if (listening != MHD_INVALID_SOCKET) close(listening);
+    /* Refused from now (a client is told at once, not left in the queue until the end); closed only after
+     * stop_daemon, as libmicrohttpd asks: a thread may still be using it. */
+    if (listening != MHD_INVALID_SOCKET) shutdown(listening, SHUT_RDWR);
     int cut;
     for (double until = now() + STOP_GRACE, next = now() + 0.1; (cut = under_way()) > 0 && now() < until;) {
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
@@ -837,6 +846,7 @@ int cmd_serve(int argc, char **argv) {
     cli_catch_sigint(0);
     cli_catch_sigterm(0);
     mhd.stop_daemon(d);
+    if (listening != MHD_INVALID_SOCKET) close(listening);
     if (cut) printf("Stopped (%d request%s cut short after %.0f s)\n", cut, cut == 1 ? "" : "s", STOP_GRACE);
     else printf("Stopped\n");
     free(s.model_json);
