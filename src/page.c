@@ -397,6 +397,11 @@ static int dark_along_edge(const float *v, int w, int h, float t, const double *
 /* Whether v steps at (x, y), across or down, either way: of the rise over 11 pixels, from 5 before
  * to 6 after (clamped at the frame's edge), DESK_STEP within the 3 in the middle, and the rise half
  * of DESK_GAP at least (as desk_around_page takes a step where the desk meets the page) */
+static inline int rises(float span, float near) {
+    float up = fabsf(span), in = span < 0 ? -near : near; /* the rise made positive; no branch, for steps_row */
+    return (up >= 0.5f * DESK_GAP) & (in >= DESK_STEP * up);
+}
+
 static int step_at(const float *v, int w, int h, int x, int y) {
     long i = (long)y * w + x;
     for (int d = 0; d < 2; d++) {
@@ -404,10 +409,22 @@ static int step_at(const float *v, int w, int h, int x, int y) {
         long s = d ? w : 1;
         float span = v[i + ((at + 6 < len ? at + 6 : len - 1) - at) * s] - v[i - (at > 5 ? 5 : at) * s];
         float near = v[i + ((at + 2 < len ? at + 2 : len - 1) - at) * s] - v[i - (at > 0) * s];
-        if (span < 0) span = -span, near = -near;
-        if (span >= 0.5f * DESK_GAP && near >= DESK_STEP * span) return 1;
+        if (rises(span, near)) return 1;
     }
     return 0;
+}
+
+/* step_at of each pixel of row y, into out: where all 11 pixels each way are in the frame, by a loop that the
+ * compiler vectorises (a pixel at a time, this test took a tenth of a photo's time) */
+static void steps_row(const float *v, int w, int h, int y, uint8_t *out) {
+    const float *r = v + (long)y * w;
+    long s = w;
+    int x = 0;
+    for (; x < w && (x < 5 || y < 5 || y + 6 >= h); x++) out[x] = (uint8_t)step_at(v, w, h, x, y);
+    for (; x + 6 < w; x++)
+        out[x] = (uint8_t)(rises(r[x + 6] - r[x - 5], r[x + 2] - r[x - 1]) |
+                           rises(r[x + 6 * s] - r[x - 5 * s], r[x + 2 * s] - r[x - s]));
+    for (; x < w; x++) out[x] = (uint8_t)step_at(v, w, h, x, y);
 }
 
 /* A page photographed on a darker desk: the desk would read as ink, and the page's edge as the
@@ -486,8 +503,10 @@ static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *q
      * desk in a step. What of the desk the page reaches without crossing a step is page, each such
      * part that does not reach the frame's edge (the desk does) */
     uint8_t *mark = dark_px; /* done with: 0 where the desk has no step */
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) mark[(long)y * w + x] = out[(long)y * w + x] != 1 || step_at(v, w, h, x, y);
+    for (int y = 0; y < h; y++) {
+        steps_row(v, w, h, y, mark + (long)y * w);
+        for (long i = (long)y * w; i < (long)(y + 1) * w; i++) mark[i] = mark[i] || out[i] != 1;
+    }
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
@@ -602,8 +621,8 @@ static int find_desk_by_steps(const float *v, int w, int h, uint8_t *scratch, ui
     for (long i = 0; i < n; i++) hist[level(v[i])]++;
     double dark_mean, light_mean;
     if (!dark_along_edge(v, w, h, otsu(hist, &dark_mean, &light_mean), NULL)) return 0; /* paper at the edge */
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) open[(long)y * w + x] = !step_at(v, w, h, x, y);
+    for (int y = 0; y < h; y++) steps_row(v, w, h, y, open + (long)y * w);
+    for (long i = 0; i < n; i++) open[i] = !open[i];
     /* the parts (2 and on; 0: a wall, or past the 250th part): their size, sum and whether they reach the frame's edge */
     long size[256] = {0};
     double sum[256] = {0};
