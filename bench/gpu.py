@@ -30,6 +30,7 @@ usage: bench/gpu.py [--bundle FILE] [--epochs N] [--budget S] [--no-checks] [--n
        bench/gpu.py --make-bundle FILE
 """
 import argparse
+import atexit
 import ctypes
 import glob
 import json
@@ -362,6 +363,7 @@ def main():
         env.pop(v, None)
     if a.bundle:
         where = tempfile.mkdtemp(prefix="mnist-gpu-")
+        atexit.register(shutil.rmtree, where, True)  # not left behind (a stop by signal leaves it)
         try:
             with tarfile.open(a.bundle, "r:xz") as t:
                 try:

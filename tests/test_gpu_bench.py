@@ -4,6 +4,7 @@ script's own parts cannot fail that call: every row is trained with its flags an
 none inherited), the table has each row's numbers, a failed row says so and fails the run, and the
 verdict lines pick the fastest way for each precision and hold it to the targets and to the lab's
 accuracies."""
+import glob
 import json
 import os
 import signal
@@ -152,7 +153,7 @@ def bundle_checks(tmp):
     for how, extra in (("", {}), (" by a Python without lzma", {"PYTHONPATH": nolzma})):
         out, log = tempfile.mkdtemp(dir=tmp), os.path.join(tmp, "bundle-calls-%d.log" % len(os.listdir(tmp)))
         e = dict(os.environ, MNIST_BUILD=os.path.join(tmp, "nowhere"), OUT=out, FAKE_LOG=log, TMPDIR=tmp,
-                 **extra)  # TMPDIR: gpu.py unpacks the bundle in a folder of its own there, and leaves it
+                 **extra)  # TMPDIR: gpu.py unpacks the bundle in a folder of its own there
         p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu.py"), "--bundle", bundle, "--no-checks",
                             "--no-jax"], env=e, capture_output=True, text=True, timeout=120)
         calls = [json.loads(line) for line in open(log)] if os.path.exists(log) else []
@@ -161,6 +162,8 @@ def bundle_checks(tmp):
         check(p.returncode == 0 and len(calls) == 7 and (not extra or "unpacking it with tar" in said),
               f"a bundle unpacked{how} runs its mnist for every row (exit {p.returncode}, {len(calls)} rows): "
               f"{(p.stdout + p.stderr).strip()[-300:]}")
+        left = glob.glob(os.path.join(tmp, "mnist-gpu-*"))
+        check(not left, f"the bundle's folder is removed at the end{how} ({left})")
 
 
 def jax_checks():
