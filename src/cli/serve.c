@@ -8,11 +8,16 @@
  *   GET  /healthz      {"status": "ok"}
  *
  * Errors are JSON {"error": "one line"} with 400, 404, 405, 413 or 503; the server goes on.
- * Threads: libmicrohttpd's pool, one poll() loop per thread; each request is answered on the
+ * Threads: libmicrohttpd's pool, one epoll loop per thread; each request is answered on the
  * thread that read it. mnist_predict only reads the model and allocates its own scratch, so the
- * threads share one model (tests/test_predict_threads.c checks it).
+ * threads share one model (tests/test_predict_threads.c checks it). The listening socket is serve's
+ * own, and one more thread accepts on it and hands each connection to the pool (MHD_add_connection):
+ * libmicrohttpd 0.9.75's epoll mode could abort a stop (MHD_PANIC) when it owned the socket (cmd_serve
+ * says how).
  */
+#define _GNU_SOURCE /* accept4 */
 #include <linux/tcp.h> /* TCP_INFO's tcpi_bytes_received, which glibc's netinet/tcp.h lacks */
+#include <errno.h>
 #include <math.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -72,6 +77,12 @@ typedef struct {
     char mhd_msg[256];
     atomic_size_t buffered; /* bytes of request bodies held now, all requests together */
     atomic_size_t decoding; /* mnist_image_decode_bytes of the large images decoding now */
+    /* The listening socket and its accept thread (accept_loop). held: the connections accepted and not yet
+     * closed (libmicrohttpd's close notice); the thread accepts while there are fewer than limit. */
+    struct MHD_Daemon *daemon;
+    int listen_fd, limit, held, stopping;
+    pthread_mutex_t lock; /* held, stopping */
+    pthread_cond_t room;  /* held went down, or stopping up */
 } server;
 
 /* A connection, from its accept to its close (libmicrohttpd's connection notices), for what libmicrohttpd does
@@ -123,8 +134,8 @@ static struct {
     struct MHD_Daemon *(*start_daemon)(unsigned flags, uint16_t port, MHD_AcceptPolicyCallback apc, void *apc_cls,
                                        MHD_AccessHandlerCallback dh, void *dh_cls, ...);
     void (*stop_daemon)(struct MHD_Daemon *d);
-    MHD_socket (*quiesce_daemon)(struct MHD_Daemon *d);
-    const union MHD_DaemonInfo *(*get_daemon_info)(struct MHD_Daemon *d, enum MHD_DaemonInfoType type, ...);
+    enum MHD_Result (*add_connection)(struct MHD_Daemon *d, MHD_socket fd, const struct sockaddr *addr,
+                                      socklen_t addrlen);
     const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *c, enum MHD_ConnectionInfoType type,
                                                            ...);
     const char *(*lookup_connection_value)(struct MHD_Connection *c, enum MHD_ValueKind kind, const char *key);
@@ -136,12 +147,12 @@ static struct {
 
 /* Loads libmicrohttpd's functions into mhd: 0, or 1 after the message. */
 static int load_mhd(void) {
-    static const char *const names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_quiesce_daemon",
-                                        "MHD_get_daemon_info", "MHD_get_connection_info",
+    static const char *const names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_add_connection",
+                                        "MHD_get_connection_info",
                                         "MHD_lookup_connection_value", "MHD_create_response_from_buffer",
                                         "MHD_add_response_header", "MHD_queue_response", "MHD_destroy_response"};
-    void **const slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.quiesce_daemon,
-                            (void **)&mhd.get_daemon_info, (void **)&mhd.get_connection_info,
+    void **const slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.add_connection,
+                            (void **)&mhd.get_connection_info,
                             (void **)&mhd.lookup_connection_value, (void **)&mhd.create_response_from_buffer,
                             (void **)&mhd.add_response_header, (void **)&mhd.queue_response,
                             (void **)&mhd.destroy_response};
@@ -166,9 +177,10 @@ static uint64_t bytes_in(MHD_socket fd) {
     return ti.tcpi_bytes_received;
 }
 
-/* libmicrohttpd's notices of a connection accepted and closed: its record, in conns from one to the other. */
+/* libmicrohttpd's notices of a connection taken and closed: its record, in conns from one to the other; at the
+ * close, room for the accept thread. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode code) {
-    (void)cls;
+    server *s = cls;
     conn *k = *ctx;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -180,15 +192,53 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum 
         conns = k;
         pthread_rwlock_unlock(&conns_lock);
         *ctx = k;
-    } else if (k) {
-        pthread_rwlock_wrlock(&conns_lock);
-        if (k->prev) k->prev->next = k->next;
-        else conns = k->next;
-        if (k->next) k->next->prev = k->prev;
-        pthread_rwlock_unlock(&conns_lock);
-        pthread_mutex_destroy(&k->lock);
-        free(k);
-        *ctx = NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (k) {
+            pthread_rwlock_wrlock(&conns_lock);
+            if (k->prev) k->prev->next = k->next;
+            else conns = k->next;
+            if (k->next) k->next->prev = k->prev;
+            pthread_rwlock_unlock(&conns_lock);
+            pthread_mutex_destroy(&k->lock);
+            free(k);
+            *ctx = NULL;
+        }
+        pthread_mutex_lock(&s->lock);
+        s->held--;
+        pthread_cond_signal(&s->room);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+/* The accept thread: takes a connection from the listening socket while fewer than --connections are open (past
+ * it, a new one waits in the socket's queue) and hands it to libmicrohttpd, which puts it on one of its threads,
+ * or closes it past --per-address. Ends at a stop, whose shutdown() of the socket ends a waiting accept. */
+static void *accept_loop(void *arg) {
+    server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (!s->stopping && s->held >= s->limit) pthread_cond_wait(&s->room, &s->lock);
+        int stop = s->stopping;
+        pthread_mutex_unlock(&s->lock);
+        if (stop) return NULL;
+        struct sockaddr_storage a;
+        socklen_t n = sizeof a;
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&a, &n, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            /* out of files or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), a network error passed on, or the stop's
+             * shutdown (EINVAL): tried again in a moment, not at once (a loop at full speed) */
+            if (errno != EINTR && errno != ECONNABORTED)
+                nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+            continue;
+        }
+        pthread_mutex_lock(&s->lock);
+        s->held++;
+        pthread_mutex_unlock(&s->lock);
+        if (mhd.add_connection(s->daemon, fd, (struct sockaddr *)&a, n) != MHD_YES) { /* closed: no notices come */
+            pthread_mutex_lock(&s->lock);
+            s->held--;
+            pthread_mutex_unlock(&s->lock);
+        }
     }
 }
 
@@ -737,8 +787,8 @@ int cmd_serve(int argc, char **argv) {
         mnist_model_free(&s.model);
         return 1;
     }
-    /* Room for the connections among the files the process may open, besides a pair a thread (its channel
-     * from the others: an eventfd, or a pipe's two ends) and OWN_FILES: with a soft limit below it (ulimit -n:
+    /* Room for the connections among the files the process may open, besides a pair a thread (its epoll
+     * set and its channel from the others, an eventfd) and OWN_FILES: with a soft limit below it (ulimit -n:
      * 1024 in many shells and services), libmicrohttpd stopped accepting at the limit, and every new client
      * waited unanswered, other addresses too, the limit of connections an address takes no help. The soft limit is raised to what is needed, up to
      * the hard one, as Go's runtime does; below that, fewer connections are taken, and a note says so. */
@@ -773,38 +823,64 @@ int cmd_serve(int argc, char **argv) {
         mnist_model_free(&s.model);
         return 1;
     }
-    /* poll(), not epoll (MHD_USE_AUTO's choice): libmicrohttpd 0.9.75's MHD_quiesce_daemon, which a stop calls,
-     * takes the listening socket out of each thread's epoll set while that thread's loop may be doing so too, and
-     * the loser's epoll_ctl() failing ends the process by MHD_PANIC (abort): SIGTERM's answer was, now and then,
-     * SIGABRT. With poll(), the quiesce only wakes each thread, which leaves the socket out of its next poll.
-     * The cost: overloaded, poll()'s loop serves its connections in a fixed order, and the last ones wait
-     * longer (make bench-serve's drawings: p99 1.1 s where epoll's was 0.16 s, at the same rate). */
-    unsigned flags_mhd = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
-                         (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    struct MHD_Daemon *d =
-        mhd.start_daemon(flags_mhd, (uint16_t)port, NULL, NULL, on_request, &s,
-                         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)connections,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_address,
-                         MHD_OPTION_URI_LOG_CALLBACK, on_begin, &s,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
-                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s,
-                         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
-                         MHD_OPTION_END);
-    int family = ai->ai_family, local = loopback(ai->ai_addr);
+    /* The listening socket: serve's own, libmicrohttpd's threads only get the connections (below). Made as
+     * libmicrohttpd made it: SO_REUSEADDR (a restart binds at once, past the old connections' TIME_WAIT), an IPv6
+     * address for IPv6 alone (IPV6_V6ONLY), a backlog of SOMAXCONN. */
+    int family = ai->ai_family, local = loopback(ai->ai_addr), one = 1, listen_fd, bound = port;
+    if ((listen_fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        (family == AF_INET6 && setsockopt(listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one)) ||
+        bind(listen_fd, ai->ai_addr, ai->ai_addrlen) || listen(listen_fd, SOMAXCONN)) {
+        fprintf(stderr, "mnist serve: cannot listen on %s port %d: %s\n", host, port, strerror(errno));
+        if (listen_fd >= 0) close(listen_fd);
+        freeaddrinfo(ai);
+        free(s.model_json);
+        mnist_model_free(&s.model);
+        return 1;
+    }
     freeaddrinfo(ai);
-    if (!d) {
-        fprintf(stderr, "mnist serve: cannot listen on %s port %d: %s\n", host, port,
-                s.mhd_msg[0] ? s.mhd_msg : "libmicrohttpd did not start");
+    struct sockaddr_storage name;
+    socklen_t namelen = sizeof name;
+    if (!getsockname(listen_fd, (struct sockaddr *)&name, &namelen)) /* the port --port 0 got */
+        bound = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&name)->sin6_port
+                                         : ((struct sockaddr_in *)&name)->sin_port);
+    /* epoll (MHD_USE_AUTO's choice on Linux): overloaded, each thread serves the connections that are ready in
+     * turn; poll()'s loop went through them in a fixed order, and the last ones waited longer (make bench-serve's
+     * drawings: p99 1.1 s where epoll's is 0.16 s, at the same rate). No listening socket in libmicrohttpd
+     * (MHD_USE_NO_LISTEN_SOCKET), so no MHD_quiesce_daemon at a stop: in 0.9.75's epoll mode it takes the
+     * listening socket out of each thread's epoll set while that thread's loop may be doing so too, and the
+     * loser's epoll_ctl() failing ends the process by MHD_PANIC (abort): SIGTERM's answer was, now and then,
+     * SIGABRT (test_stop_busy). serve's accept thread takes the connections instead, as many as --connections,
+     * and counts them itself; libmicrohttpd's limit (split among its threads, each of which may be handed any
+     * connection) is above it, so that libmicrohttpd never closes one for it. */
+    unsigned flags_mhd = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET |
+                         MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    s.listen_fd = listen_fd;
+    s.limit = connections;
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.room, NULL);
+    s.daemon = mhd.start_daemon(flags_mhd, 0, NULL, NULL, on_request, &s,
+                                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)threads * ((unsigned)connections + 2),
+                                MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_address,
+                                MHD_OPTION_URI_LOG_CALLBACK, on_begin, &s,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                                MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s,
+                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
+                                MHD_OPTION_END);
+    pthread_t acceptor;
+    int e = s.daemon ? pthread_create(&acceptor, NULL, accept_loop, &s) : 0;
+    if (!s.daemon || e) {
+        fprintf(stderr, "mnist serve: libmicrohttpd did not start: %s\n",
+                e ? strerror(e) : s.mhd_msg[0] ? s.mhd_msg : "no reason given");
+        if (s.daemon) mhd.stop_daemon(s.daemon);
+        close(listen_fd);
         free(s.model_json);
         mnist_model_free(&s.model);
         return 1;
     }
     atomic_store(&s.started, 1);
-    const union MHD_DaemonInfo *di = mhd.get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    int bound = di && di->port ? di->port : port;
     signal(SIGPIPE, SIG_IGN);
     /* SIGTERM (docker stop, systemd, kill) stops as Ctrl-C does: ended by its default action, a server
      * that is a container's process 1 went on serving (process 1 is never ended by a signal it
@@ -831,10 +907,13 @@ int cmd_serve(int argc, char **argv) {
      * program at once): new connections are refused from here, and stop_daemon, which closes every
      * connection, comes once none is left. It cut them off: an upload or a prediction under way at a
      * docker stop got no answer. --deadline still closes a request too slow meanwhile. */
-    MHD_socket listening = mhd.quiesce_daemon(d);
-    /* Refused from now (a client is told at once, not left in the queue until the end); closed only after
-     * stop_daemon, as libmicrohttpd asks: a thread may still be using it. */
-    if (listening != MHD_INVALID_SOCKET) shutdown(listening, SHUT_RDWR);
+    pthread_mutex_lock(&s.lock);
+    s.stopping = 1;
+    pthread_cond_signal(&s.room);
+    pthread_mutex_unlock(&s.lock);
+    shutdown(listen_fd, SHUT_RDWR); /* refused from now: a client is told at once, not left in the queue */
+    pthread_join(acceptor, NULL);
+    close(listen_fd);
     int cut;
     for (double until = now() + STOP_GRACE, next = now() + 0.1; (cut = under_way()) > 0 && now() < until;) {
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
@@ -845,8 +924,7 @@ int cmd_serve(int argc, char **argv) {
     }
     cli_catch_sigint(0);
     cli_catch_sigterm(0);
-    mhd.stop_daemon(d);
-    if (listening != MHD_INVALID_SOCKET) close(listening);
+    mhd.stop_daemon(s.daemon);
     if (cut) printf("Stopped (%d request%s cut short after %.0f s)\n", cut, cut == 1 ? "" : "s", STOP_GRACE);
     else printf("Stopped\n");
     free(s.model_json);
