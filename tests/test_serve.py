@@ -452,6 +452,44 @@ def test_per_address(model):
     stop(proc)
 
 
+def test_per_address_reopen(model):
+    """A client that closes its connections and at once opens as many new ones is answered on them, even at its
+    limit of connections and with the server too busy to have seen the closes yet: the connections whose client
+    has closed them no longer count. They counted until the server's thread read their end, and the new ones were
+    closed unanswered meanwhile (make bench-serve's second run of 64 connections got hundreds of such errors, the
+    first run's 64 still counted). Here 4 of an address's 4 (--per-address 4), closed while the one thread decodes
+    a large PNG for another address."""
+    proc, host, port = start(model, "--timeout", "60", "--threads", "1", "--per-address", "4")
+    if not check(port is not None, "mnist serve --threads 1 --per-address 4 starts"):
+        stop(proc)
+        return
+    srv = Server(host, port)
+    old, new, busy = [], [], None
+    try:
+        for _ in range(4):
+            old.append(connect_from(srv, "127.0.0.1"))
+            old[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        replies = [read_reply(s)[:12] for s in old]
+        check(replies == [b"HTTP/1.1 200"] * 4, f"4 connections from 127.0.0.1 answered ({replies})")
+        body = big_png()
+        busy = connect_from(srv, "127.0.0.2")
+        busy.sendall(b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        time.sleep(0.3)  # the thread is decoding it
+        for s in old:
+            s.close()
+        for _ in range(4):
+            s = connect_from(srv, "127.0.0.1")
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            new.append(s)
+        replies = [read_reply(s)[:12] for s in new]
+        check(replies == [b"HTTP/1.1 200"] * 4,
+              f"closed while the thread was busy, and 4 new ones opened at once: each new one is answered ({replies})")
+    finally:
+        for s in old + new + ([busy] if busy else []):
+            s.close()
+        stop(proc)
+
+
 def test_limit_flags(model):
     """--connections and --per-address set the two limits (behind a proxy every connection comes from its
     address, and the fixed 128 of one address was the server's): with 8 and 3, a fourth connection from one
@@ -536,14 +574,19 @@ def png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def big_png():
+    """A 2 MB PNG that decodes to 512 MB (8192x8192 pixels of 16-bit RGBA): about a second of a thread's time."""
+    row = b"\0" + b"\x80" * (8192 * 8)
+    z = zlib.compressobj(1)
+    idat = b"".join(z.compress(row * 512) for _ in range(16)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8192, 8192, 16, 6, 0, 0, 0)) +
+            png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+
+
 def test_large_decodes(srv, png):
     """A 2 MB PNG can decode to a gigabyte, and each thread could be decoding one: while one such decodes,
     another is told to try again (503), and a small image is still read."""
-    row = b"\0" + b"\x80" * (8192 * 8)  # 8192 pixels of 16-bit RGBA: 512 MB decoded, twice that in all
-    z = zlib.compressobj(1)
-    idat = b"".join(z.compress(row * 512) for _ in range(16)) + z.flush()
-    big = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8192, 8192, 16, 6, 0, 0, 0)) +
-           png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
+    big = big_png()  # 512 MB decoded, twice that in all
     with open(png, "rb") as f:
         small = f.read()
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
@@ -1032,6 +1075,7 @@ def main():
         finally:
             stop(proc)
         test_per_address(model)
+        test_per_address_reopen(model)
         test_open_files(model)
         test_limit_flags(model)
         test_log(model)

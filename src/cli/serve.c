@@ -78,24 +78,27 @@ typedef struct {
     atomic_size_t buffered; /* bytes of request bodies held now, all requests together */
     atomic_size_t decoding; /* mnist_image_decode_bytes of the large images decoding now */
     /* The listening socket and its accept thread (accept_loop). held: the connections accepted and not yet
-     * closed (libmicrohttpd's close notice); the thread accepts while there are fewer than limit. */
+     * closed, the records in conns; the thread accepts while there are fewer than limit (--connections). */
     struct MHD_Daemon *daemon;
-    int listen_fd, limit, held, stopping;
+    int listen_fd, limit, per_address, held, stopping;
     pthread_mutex_t lock; /* held, stopping */
     pthread_cond_t room;  /* held went down, or stopping up */
 } server;
 
-/* A connection, from its accept to its close (libmicrohttpd's connection notices), for what libmicrohttpd does
- * not tell: whether a request has begun on it before its first line is all in. The kernel's count of the bytes
- * the connection received (TCP_INFO) tells it: past the count when its last request was completed (mark), the
- * next one has begun. All connections are in one list, under conns_lock: a scan of them (a stop's, --deadline's)
- * reads it, and a connection's notices change it; libmicrohttpd closes a connection's socket only after its close
- * notice, which takes the lock to write, so fd is open while a scan holds it. A record's fields are under its own
+/* A connection, from its accept (accept_loop) to its close (libmicrohttpd's close notice), for what libmicrohttpd
+ * does not tell: whether a request has begun on it before its first line is all in. The kernel's count of the
+ * bytes the connection received (TCP_INFO) tells it: past the count when its last request was completed (mark),
+ * the next one has begun. All connections are in one list, under conns_lock: a scan of them (a stop's,
+ * --deadline's, an accept's for --per-address) reads it, an accept and a close notice change it; libmicrohttpd
+ * closes a connection's socket only after its close notice, which takes the lock to write, so fd is open while a
+ * scan holds it (but for a connection it drops before its start notice, out of memory: then the fd is closed, and
+ * its record goes at the next accept of that fd, or at the end). A record's fields are under its own
  * lock, which the request's callbacks take alone, on the thread that frees the record: under the list's lock they
  * waited for each scan's getsockopt of every connection (1.2 ms each 0.1 s with 1000 connections, 4.4 ms with
  * 4000), every thread's requests stalled meanwhile. */
 typedef struct conn {
     struct conn *prev, *next; /* under conns_lock */
+    unsigned char host[17];   /* the client's address: its family, then its IPv4 or IPv6 address */
     pthread_mutex_t lock;     /* the fields below */
     MHD_socket fd;
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
@@ -167,52 +170,82 @@ static int load_mhd(void) {
 
 /* ---- connections ------------------------------------------------- */
 
+/* The kernel's TCP_INFO of a connection, up to its field tcpi_bytes_received (Linux 4.1 on): 0, or -1. */
+static int tcp_info(MHD_socket fd, struct tcp_info *ti) {
+    socklen_t n = sizeof *ti;
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &n) ||
+                   n < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti->tcpi_bytes_received
+               ? -1
+               : 0;
+}
+
 /* Bytes the kernel has received on a connection, all its requests together; 0 where it does not say. */
 static uint64_t bytes_in(MHD_socket fd) {
     struct tcp_info ti;
-    socklen_t n = sizeof ti;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) ||
-        n < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received) /* before Linux 4.1 */
-        return 0;
-    return ti.tcpi_bytes_received;
+    return tcp_info(fd, &ti) ? 0 : ti.tcpi_bytes_received;
 }
 
-/* libmicrohttpd's notices of a connection taken and closed: its record, in conns from one to the other; at the
- * close, room for the accept thread. */
+/* Whether the client has not closed its end of the connection (or the kernel does not say). 1: TCP_ESTABLISHED,
+ * which netinet/tcp.h names, and it clashes with linux/tcp.h. */
+static int open_both_ways(MHD_socket fd) {
+    struct tcp_info ti;
+    return tcp_info(fd, &ti) || ti.tcpi_state == 1;
+}
+
+/* Takes k out of conns (conns_lock held to write) and frees it: room for the accept thread. */
+static void conn_drop(server *s, conn *k) {
+    if (k->prev) k->prev->next = k->next;
+    else conns = k->next;
+    if (k->next) k->next->prev = k->prev;
+    pthread_mutex_destroy(&k->lock);
+    free(k);
+    pthread_mutex_lock(&s->lock);
+    s->held--;
+    pthread_cond_signal(&s->room);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* libmicrohttpd's notices of a connection taken and closed: its record (made at its accept) is found by its
+ * socket, and goes at the close. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode code) {
     server *s = cls;
-    conn *k = *ctx;
+    conn *k = NULL;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (!ci || !(k = calloc(1, sizeof *k))) return; /* not in the list: a stop does not wait for it */
-        k->fd = ci->connect_fd;
-        pthread_mutex_init(&k->lock, NULL);
-        pthread_rwlock_wrlock(&conns_lock);
-        if ((k->next = conns)) conns->prev = k;
-        conns = k;
+        pthread_rwlock_rdlock(&conns_lock);
+        for (k = ci ? conns : NULL; k && k->fd != ci->connect_fd; k = k->next) {}
         pthread_rwlock_unlock(&conns_lock);
-        *ctx = k;
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        if (k) {
-            pthread_rwlock_wrlock(&conns_lock);
-            if (k->prev) k->prev->next = k->next;
-            else conns = k->next;
-            if (k->next) k->next->prev = k->prev;
-            pthread_rwlock_unlock(&conns_lock);
-            pthread_mutex_destroy(&k->lock);
-            free(k);
-            *ctx = NULL;
-        }
-        pthread_mutex_lock(&s->lock);
-        s->held--;
-        pthread_cond_signal(&s->room);
-        pthread_mutex_unlock(&s->lock);
+        *ctx = k; /* only this connection's close notice takes it out now */
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && (k = *ctx)) {
+        pthread_rwlock_wrlock(&conns_lock);
+        conn_drop(s, k);
+        pthread_rwlock_unlock(&conns_lock);
+        *ctx = NULL;
     }
 }
 
+/* Whether a new connection from host k->host is past --per-address (conns_lock held to write). The connections
+ * whose client has closed its end do not count: their threads, busy, may not have read that end yet, and a
+ * client that closed its connections and opened as many again had the new ones closed unanswered meanwhile
+ * (each run of make bench-serve after the first, hundreds of its connections). A record whose fd is k's is of a
+ * connection libmicrohttpd dropped unannounced (its fd closed, and now reused): it goes. */
+static int past_per_address(server *s, const conn *k) {
+    int n = 0;
+    for (conn *o = conns, *next; o; o = next) {
+        next = o->next;
+        if (o->fd == k->fd) conn_drop(s, o);
+        else n += !memcmp(o->host, k->host, sizeof k->host);
+    }
+    if (n < s->per_address) return 0;
+    n = 0; /* at the limit: counted again, without those closed by their client */
+    for (conn *o = conns; o; o = o->next) n += !memcmp(o->host, k->host, sizeof k->host) && open_both_ways(o->fd);
+    return n >= s->per_address;
+}
+
 /* The accept thread: takes a connection from the listening socket while fewer than --connections are open (past
- * it, a new one waits in the socket's queue) and hands it to libmicrohttpd, which puts it on one of its threads,
- * or closes it past --per-address. Ends at a stop, whose shutdown() of the socket ends a waiting accept. */
+ * it, a new one waits in the socket's queue), closes it unanswered past --per-address, and hands it to
+ * libmicrohttpd, which puts it on one of its threads. Ends at a stop, whose shutdown() of the socket ends a
+ * waiting accept. */
 static void *accept_loop(void *arg) {
     server *s = arg;
     for (;;) {
@@ -231,13 +264,35 @@ static void *accept_loop(void *arg) {
                 nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
             continue;
         }
+        conn *k = calloc(1, sizeof *k);
+        if (!k) { /* out of memory: refused */
+            close(fd);
+            continue;
+        }
+        k->fd = fd;
+        k->host[0] = (unsigned char)a.ss_family;
+        if (a.ss_family == AF_INET) memcpy(k->host + 1, &((struct sockaddr_in *)&a)->sin_addr, 4);
+        else if (a.ss_family == AF_INET6) memcpy(k->host + 1, &((struct sockaddr_in6 *)&a)->sin6_addr, 16);
+        pthread_rwlock_wrlock(&conns_lock);
+        if (past_per_address(s, k)) {
+            pthread_rwlock_unlock(&conns_lock);
+            free(k);
+            close(fd);
+            if (s->log) fprintf(stderr, "closed a new connection unanswered: its address has %d open (--per-address)\n",
+                                s->per_address);
+            continue;
+        }
+        pthread_mutex_init(&k->lock, NULL);
+        if ((k->next = conns)) conns->prev = k;
+        conns = k;
         pthread_mutex_lock(&s->lock);
         s->held++;
         pthread_mutex_unlock(&s->lock);
-        if (mhd.add_connection(s->daemon, fd, (struct sockaddr *)&a, n) != MHD_YES) { /* closed: no notices come */
-            pthread_mutex_lock(&s->lock);
-            s->held--;
-            pthread_mutex_unlock(&s->lock);
+        pthread_rwlock_unlock(&conns_lock);
+        if (mhd.add_connection(s->daemon, fd, (struct sockaddr *)&a, n) != MHD_YES) { /* closed, and no notices */
+            pthread_rwlock_wrlock(&conns_lock);
+            conn_drop(s, k);
+            pthread_rwlock_unlock(&conns_lock);
         }
     }
 }
@@ -857,13 +912,13 @@ int cmd_serve(int argc, char **argv) {
                          MHD_USE_ERROR_LOG | MHD_USE_ITC;
     s.listen_fd = listen_fd;
     s.limit = connections;
+    s.per_address = per_address;
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.room, NULL);
     s.daemon = mhd.start_daemon(flags_mhd, 0, NULL, NULL, on_request, &s,
                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)threads * ((unsigned)connections + 2),
-                                MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_address,
                                 MHD_OPTION_URI_LOG_CALLBACK, on_begin, &s,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s,
