@@ -525,6 +525,13 @@ def test_limit_flags(model):
           f"5 from others: {got}")
     check(waited and reply.startswith(b"HTTP/1.1 200"),
           f"a ninth waits unanswered while 8 are open (1 s), and is answered once one closes: {reply[:12]!r}")
+    proc, host, port = start(model, "--threads", "1")
+    code = Server(host, port).request("GET", "/healthz")[0] if port else 0
+    rc, _ = signal_and_wait(proc, signal.SIGINT)
+    err = proc.stderr.read() if rc is not None else ""
+    stop(proc)
+    check(code == 200 and rc == 0 and not err.strip(), f"--threads 1 serves and says nothing on stderr (libmicrohttpd "
+          f"warned that a pool of 1 is none): {code}, status {rc}, {err.strip()!r}")
     for flags, want in ((("--per-address", "9", "--connections", "8"), "--per-address must be between 1 and "
                          "--connections (8)"), (("--connections", "0"), "--connections must be between 1 and 4095")):
         p = subprocess.run([MNIST, "serve", "--model", model, *flags], capture_output=True, text=True, timeout=20)

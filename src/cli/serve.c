@@ -915,8 +915,11 @@ int cmd_serve(int argc, char **argv) {
     s.per_address = per_address;
     pthread_mutex_init(&s.lock, NULL);
     pthread_cond_init(&s.room, NULL);
+    /* a pool where there are 2 threads or more: of a pool of 1, libmicrohttpd printed a warning that it is none */
+    struct MHD_OptionItem pool[] = {{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
+                                    {MHD_OPTION_END, 0, NULL}};
     s.daemon = mhd.start_daemon(flags_mhd, 0, NULL, NULL, on_request, &s,
-                                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+                                MHD_OPTION_ARRAY, pool,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)threads * ((unsigned)connections + 2),
                                 MHD_OPTION_URI_LOG_CALLBACK, on_begin, &s,
