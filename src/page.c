@@ -840,9 +840,9 @@ static void fill_desk_lit(plane *p, const uint8_t *desk, double page, const doub
     fill_desk(p, desk, count ? page * count / sum : page, c, row);
 }
 
-/* Whether every pixel along the frame's edge is as light as the lightest in it: paper to the edge, as on a
- * drawing or a clean scan. */
-static int light_to_edge(const float *v, int w, int h) {
+int page_light_to_edge(const plane *p) {
+    const float *v = p->v;
+    int w = p->w, h = p->h;
     long n = (long)w * h;
     float top = v[0];
     for (long i = 0; i < n; i++) top = v[i] > top ? v[i] : top;
@@ -858,7 +858,7 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
     /* A desk is darker than the page along half the frame's edge: none where the edge is all at the frame's
      * lightest. Such a frame (a drawing from serve's page) would stop at each look's first test, but for the
      * light's fit, a fifth of its reading, which could only have bent a desk into being there */
-    if (light_to_edge(p->v, w, h)) return 0;
+    if (page_light_to_edge(p)) return 0;
     const uint8_t *desk = scratch + 2 * (size_t)n;
     double page, c[LIGHT_TERMS];
     int fit = flat && (w < h ? w : h) >= LIGHT_MIN_SIDE;
