@@ -842,14 +842,13 @@ static void fill_desk_lit(plane *p, const uint8_t *desk, double page, const doub
 
 int page_light_to_edge(const plane *p) {
     const float *v = p->v;
-    int w = p->w, h = p->h;
+    int w = p->w, h = p->h, over = 0;
     long n = (long)w * h;
-    float top = v[0];
-    for (long i = 0; i < n; i++) top = v[i] > top ? v[i] : top;
-    for (int y = 0; y < h; y++)
+    for (int y = 0; y < h; y++) /* the edge all at the level of its first pixel (a photo's noise stops it here) */
         for (int x = 0; x < w; x += y == 0 || y == h - 1 || x == w - 1 ? 1 : w - 1)
-            if (v[(long)y * w + x] != top) return 0;
-    return 1;
+            if (v[(long)y * w + x] != v[0]) return 0;
+    for (long i = 0; i < n; i++) over |= v[i] > v[0]; /* and none lighter */
+    return !over;
 }
 
 int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
