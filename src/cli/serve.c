@@ -845,8 +845,9 @@ int cmd_serve(int argc, char **argv) {
     /* Room for the connections among the files the process may open, besides a pair a thread (its epoll
      * set and its channel from the others, an eventfd) and OWN_FILES: with a soft limit below it (ulimit -n:
      * 1024 in many shells and services), libmicrohttpd stopped accepting at the limit, and every new client
-     * waited unanswered, other addresses too, the limit of connections an address takes no help. The soft limit is raised to what is needed, up to
-     * the hard one, as Go's runtime does; below that, fewer connections are taken, and a note says so. */
+     * waited unanswered, other addresses too, the limit of connections an address takes no help. The soft
+     * limit is raised to what is needed, up to the hard one, as Go's runtime does; below that, fewer
+     * connections are taken, and a note says so. */
     int asked = connections;
     rlim_t own = OWN_FILES + 2 * (rlim_t)threads, need = own + (rlim_t)connections;
     struct rlimit nofile;
