@@ -892,8 +892,9 @@ def test_stop_busy(model, tmp):
     """A stop while every thread is busy ends with status 0. libmicrohttpd's epoll mode (MHD_USE_AUTO's choice
     on Linux) raced its own threads to take the listening socket out of their epoll sets at the stop, and the
     loser aborted the process (MHD_PANIC): now and then SIGTERM's answer was SIGABRT (status -6). A shim
-    (tests/slow_epoll_del.c) makes each such removal wait 2 ms, so that with epoll most of these stops
-    aborted; without epoll there is no removal to race. The requests come a byte at a time, never ending, and
+    (tests/slow_epoll_del.c) makes each such removal wait 2 ms, so that most of these stops aborted; now serve
+    owns the listening socket and libmicrohttpd is never asked to let it go (MHD_quiesce_daemon), so there is no
+    removal to race. The requests come a byte at a time, never ending, and
     --deadline 1 closes them once the stop has begun."""
     shim = os.path.join(tmp, "slow_epoll_del.so")
     p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "tests", "slow_epoll_del.c"),
