@@ -39,7 +39,8 @@ double photo_stroke_width(const float *x);
  * a small digit is looked at finer). Returns the bands taken away. */
 int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, float tau, float strokes, int frame);
 /* Makes a darker desk around a photographed page into paper, in p, lit as the page is there.
- * scratch: 3 w h bytes; queue: w h entries; flat: w h floats. Returns whether it found one. */
+ * scratch: 3 w h bytes; queue: w h entries; flat: w h floats. Returns whether it found one. Not for a
+ * frame light to its edge (page_light_to_edge), which has none. */
 int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat);
 /* Whether every pixel along p's edge is as light as the lightest in it: paper to the edge, as on a drawing or a
  * clean scan. */

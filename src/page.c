@@ -854,10 +854,6 @@ int page_light_to_edge(const plane *p) {
 int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
     int w = p->w, h = p->h;
     long n = (long)w * h;
-    /* A desk is darker than the page along half the frame's edge: none where the edge is all at the frame's
-     * lightest. Such a frame (a drawing from serve's page) would stop at each look's first test, but for the
-     * light's fit, a fifth of its reading, which could only have bent a desk into being there */
-    if (page_light_to_edge(p)) return 0;
     const uint8_t *desk = scratch + 2 * (size_t)n;
     double page, c[LIGHT_TERMS];
     int fit = flat && (w < h ? w : h) >= LIGHT_MIN_SIDE;

@@ -1180,8 +1180,14 @@ static int keep_ink(ink_work *k, int light, const paper *pp, int tall, box *bb, 
  * winner, or from the other reading where the winner holds none. m->ink points into k. */
 static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     /* t: 4 n bytes at least. A frame cropped tight has no desk around it, and the paper added
-     * around it (its edges' paper carried out) is no light to fit */
-    page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0], k->padded ? NULL : k->ink[1]);
+     * around it (its edges' paper carried out) is no light to fit. A desk is darker than the page along
+     * half the frame's edge: none where the edge is all at the frame's lightest (clean, below). Such a
+     * frame (a drawing from serve's page) would stop at each look's first test, but for the light's fit, a
+     * fifth of its reading, which could only have bent a desk into being there */
+    int clean = page_light_to_edge(&k->p);
+    float *flat = k->padded ? NULL : k->ink[1];
+    if (!clean && page_on_desk(&k->p, (uint8_t *)(void *)k->t, (uint32_t *)(void *)k->ink[0], flat))
+        clean = page_light_to_edge(&k->p); /* the desk, made paper, may be the frame's edge now */
     paper pp[2];
     float g[2][GRID * GRID];
     paper_grid(&pp[0], k->p.w, k->p.h);
@@ -1194,11 +1200,11 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     mnist_err err_light;
     int found[2]; /* 0: ink found, -1: none, -2: out of memory, 1: not read */
     found[0] = read_ink(k, 0, &pp[0], &rd[0], name, err);
-    /* Paper to the frame's edge at its lightest (a drawing, a clean scan) is paper, and the ink dark: read light,
-     * that paper is ink along all the frame's edge. That reading is made only where the dark one's digit is not
-     * found (1: not made), not to be weighed against it: its search for a page's lines, over all the paper, was
-     * a quarter of a drawing's reading */
-    found[1] = found[0] == 0 && page_light_to_edge(&k->p) ? 1 : read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
+    /* Paper to the frame's edge at its lightest (clean: a drawing, a clean scan) is paper, and the ink dark:
+     * read light, that paper is ink along all the frame's edge. That reading is made only where the dark
+     * one's digit is not found (1: not made), not to be weighed against it: its search for a page's lines,
+     * over all the paper, was a quarter of a drawing's reading */
+    found[1] = found[0] == 0 && clean ? 1 : read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
     int first = found[1] == 0 && found[0] != 0;
     if (found[0] == 0 && found[1] == 0) { /* both found ink; sigma is at least 1/512 in each */
         double q_dark = rd[0].s / rd[0].sigma, q_light = rd[1].s / rd[1].sigma;
