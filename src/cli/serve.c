@@ -827,11 +827,11 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mnist serve: %s\n", err.msg);
         return 1;
     }
+    int rc = 1; /* from here on, the model is freed at fail */
     if (s.model.sizes[0] != MNIST_PIXELS || s.model.sizes[s.model.nlayers] != MNIST_CLASSES) {
         fprintf(stderr, "mnist serve: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
                 s.model.sizes[0], s.model.sizes[s.model.nlayers], MNIST_PIXELS, MNIST_CLASSES);
-        mnist_model_free(&s.model);
-        return 1;
+        goto fail;
     }
     s.prep = strcmp(prep_name, "lab") ? MNIST_PREP_MNIST : MNIST_PREP_LAB;
     s.log = log;
@@ -839,8 +839,7 @@ int cmd_serve(int argc, char **argv) {
     atomic_init(&s.started, 0);
     if (!(s.model_json = describe_model(&s.model, prep_name))) {
         fprintf(stderr, "mnist serve: out of memory\n");
-        mnist_model_free(&s.model);
-        return 1;
+        goto fail;
     }
     /* Room for the connections among the files the process may open, besides a pair a thread (its epoll
      * set and its channel from the others, an eventfd) and OWN_FILES: with a soft limit below it (ulimit -n:
@@ -858,9 +857,7 @@ int cmd_serve(int argc, char **argv) {
             if (nofile.rlim_cur <= own) {
                 fprintf(stderr, "mnist serve: the limit of open files (ulimit -n) is %llu; %d threads need over %llu\n",
                         (unsigned long long)nofile.rlim_cur, threads, (unsigned long long)own);
-                free(s.model_json);
-                mnist_model_free(&s.model);
-                return 1;
+                goto fail;
             }
             connections = (int)(nofile.rlim_cur - own);
         }
@@ -875,9 +872,7 @@ int cmd_serve(int argc, char **argv) {
     int gai = getaddrinfo(host, service, &hints, &ai);
     if (gai) {
         fprintf(stderr, "mnist serve: --host '%s': %s\n", host, gai_strerror(gai));
-        free(s.model_json);
-        mnist_model_free(&s.model);
-        return 1;
+        goto fail;
     }
     /* The listening socket: serve's own, libmicrohttpd's threads only get the connections (below). Made as
      * libmicrohttpd made it: SO_REUSEADDR (a restart binds at once, past the old connections' TIME_WAIT), an IPv6
@@ -890,9 +885,7 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mnist serve: cannot listen on %s port %d: %s\n", host, port, strerror(errno));
         if (listen_fd >= 0) close(listen_fd);
         freeaddrinfo(ai);
-        free(s.model_json);
-        mnist_model_free(&s.model);
-        return 1;
+        goto fail;
     }
     freeaddrinfo(ai);
     struct sockaddr_storage name;
@@ -935,9 +928,7 @@ int cmd_serve(int argc, char **argv) {
                 e ? strerror(e) : s.mhd_msg[0] ? s.mhd_msg : "no reason given");
         if (s.daemon) mhd.stop_daemon(s.daemon);
         close(listen_fd);
-        free(s.model_json);
-        mnist_model_free(&s.model);
-        return 1;
+        goto fail;
     }
     atomic_store(&s.started, 1);
     signal(SIGPIPE, SIG_IGN);
@@ -986,7 +977,9 @@ int cmd_serve(int argc, char **argv) {
     mhd.stop_daemon(s.daemon);
     if (cut) printf("Stopped (%d request%s cut short after %.0f s)\n", cut, cut == 1 ? "" : "s", STOP_GRACE);
     else printf("Stopped\n");
+    rc = 0;
+fail:
     free(s.model_json);
     mnist_model_free(&s.model);
-    return 0;
+    return rc;
 }
