@@ -782,8 +782,14 @@ static double stroke_steps(plane *ink, uint8_t *on, run *r, box *bb) {
     double joined = -1, *mass = NULL, *sq = NULL;
     box *deep = NULL, *all = NULL; /* per part: the box of its pixels of more than half ink; of all */
     char *join = NULL;
-    uint8_t *aside = malloc((size_t)n);
-    if (!aside) goto done;
+    uint8_t *aside = NULL;
+    int held = 0; /* nothing held aside (a clean drawing: no steps, one part): nothing to join */
+    for (long i = 0; i < n; i++) held |= v[i] < 0;
+    if (!held) {
+        joined = 0;
+        goto done;
+    }
+    if (!(aside = malloc((size_t)n))) goto done;
     /* the digit's heaviest part, 2 in on: its strength, and its strokes' width */
     for (long i = 0; i < n; i++) on[i] = v[i] > 0;
     long nruns = ink_parts(on, w, h, r, &nparts);
