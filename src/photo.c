@@ -993,6 +993,22 @@ static int sees_both_sides(const float *u, int w, int h, int x, int y, float bg,
     return 0;
 }
 
+/* Adds one row's pixels (v, w of them; a + b v each) to the sums of its cells f wide (row), and
+ * marks the cells where it has ink (in > 0) in irow. Each cell adds its f pixels in turn, in the
+ * same order as one pixel at a time along the row, but the cells side by side: one add after
+ * another into the same cell had each waited on the one before. */
+static inline void cell_row(float *row, uint8_t *irow, const float *v, const float *in, int w, int f, float a,
+                            float b) {
+    int cx = 0;
+    for (; (cx + 1) * f <= w; cx++) {
+        float s = row[cx];
+        int any = irow[cx];
+        for (int j = 0; j < f; j++) s += a + b * v[cx * f + j], any |= in[cx * f + j] > 0;
+        row[cx] = s, irow[cx] = (uint8_t)any;
+    }
+    for (int x = cx * f; x < w; x++) row[cx] += a + b * v[x], irow[cx] |= in[x] > 0;
+}
+
 /* Marks in step (h, w) the ink of reading `light`, its paper's model pp, that sees paper on one
  * side only. A large working copy is looked at in cells of 4 x 4 pixels (or 2 x 2: STEP_FINE),
  * each the mean of its pixels, a cell with ink in it being marked whole: a step is a wide band,
@@ -1016,7 +1032,9 @@ static void mark_steps(ink_work *k, int light, const paper *pp, uint8_t *step) {
         float *row = cu + (size_t)(y >> sh) * cw;
         uint8_t *irow = inked + (size_t)(y >> sh) * cw;
         const float *v = p->v + (size_t)y * w, *in = ink + (size_t)y * w;
-        for (int x = 0; x < w; x++) row[x >> sh] += a + b * v[x], irow[x >> sh] |= in[x] > 0;
+        if (sh == 2) cell_row(row, irow, v, in, w, 4, a, b); /* constant f: its loop unrolled */
+        else if (sh == 1) cell_row(row, irow, v, in, w, 2, a, b);
+        else cell_row(row, irow, v, in, w, 1, a, b);
     }
     for (int cy = 0; cy < ch; cy++)
         for (int cx = 0; cx < cw; cx++) {
