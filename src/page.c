@@ -27,8 +27,13 @@ typedef struct {
     int shift[WORK_MAX];
 } lines_family;
 
+/* 1 + the most a line turned up to LINE_TURN degrees shifts across over the family's length */
+static int family_off(const lines_family *f) {
+    return (int)ceil(f->along * tan(LINE_TURN * DEGREE)) + 1;
+}
+
 static void family_slope(lines_family *f, double t) {
-    int off = (int)ceil(f->along * tan(LINE_TURN * DEGREE)) + 1;
+    int off = family_off(f);
     for (int a = 0; a < f->along; a++) f->shift[a] = off + (int)lrint(-a * t);
 }
 
@@ -125,6 +130,44 @@ static int pair_covered(const lines_family *f, const float *ink, long sa, long s
     return n >= LINE_COVER * len;
 }
 
+/* Whether the pixels with ink, on (m of them), could hold a line of the family f that
+ * find_lines takes, at any turn it tries: one with ink along LINE_COVER of its length in the frame,
+ * that length half the frame's at least, or two side by side with ink between them along that
+ * much. A line turned up to LINE_TURN degrees keeps to `off` lines of pixels across (family_slope:
+ * its pixels' shift differs by off - 1 at most), two side by side to off + 1: so such a band of
+ * lines across holds ink at LINE_COVER of the frame's length at least (a line that stays in the
+ * frame is as long as the frame), or at half that where it meets the frame's side (a line that
+ * leaves the frame, there). Where no band does, none of the turns find a line, and the search (a
+ * quarter of a clean drawing's reading) is not made: the same answer. Each pixel counts for the
+ * bands that hold it, in the column (row) it lies in, once: runs of bands per column, counted as
+ * a difference along the bands. Pixels in any order (out of order, a column may count twice for a
+ * band: never less). */
+static int family_may_hold(const lines_family *f, const uint32_t *on, long m) {
+    int band = family_off(f) + 1, nb = f->across + band - 1; /* bands start at c0 = 1 - band .. across - 1 */
+    int lo[WORK_MAX], hi[WORK_MAX], diff[WORK_MAX + LINE_BINS + 1] = {0};
+    for (int a = 0; a < f->along; a++) lo[a] = 0, hi[a] = -2; /* none yet: hi + 1 < lo */
+    for (long i = 0; i < m; i++) {
+        int x = (int)(on[i] & 0xffff), y = (int)(on[i] >> 16);
+        int a = f->vertical ? y : x, c = (f->vertical ? x : y) + band - 1; /* the bands c - band + 1 .. c, from 0 */
+        int l = c - band + 1;
+        if (l <= hi[a] + 1 && c + 1 >= lo[a]) { /* touches the column's run of bands: one run */
+            lo[a] = l < lo[a] ? l : lo[a], hi[a] = c > hi[a] ? c : hi[a];
+            continue;
+        }
+        if (hi[a] >= lo[a]) diff[lo[a]]++, diff[hi[a] + 1]--;
+        lo[a] = l, hi[a] = c;
+    }
+    for (int a = 0; a < f->along; a++)
+        if (hi[a] >= lo[a]) diff[lo[a]]++, diff[hi[a] + 1]--;
+    int cols = 0;
+    for (int b = 0; b < nb; b++) {
+        cols += diff[b];
+        int c0 = b - band + 1, side = c0 <= 0 || c0 + band >= f->across; /* meets the first or last line across */
+        if (cols >= LINE_COVER * (side ? (f->along + 1) / 2 : f->along)) return 1; /* as find_lines weighs a length */
+    }
+    return 0;
+}
+
 /* Ruled or squared paper's lines, one family (fam: which; its slope is set here), found in the
  * ink (w wide) where on (m pixels) marks it over tau. The slope: the turn, within LINE_TURN degrees,
  * whose lines gather the pixels with ink most (tried in steps of 1 degree, then of 1/8 around the
@@ -152,6 +195,7 @@ static int find_lines(lines_family *fam, float *take, const float *ink, int w, c
     lines_family f = *fam;
     int vertical = f.vertical;
     if (m < f.along) return 0; /* not even one line's worth of ink */
+    if (!family_may_hold(&f, on, m)) return 0; /* no band of lines holds enough: no turn finds one */
     int thick = (int)(LINE_THICK * frame) > 2 ? (int)(LINE_THICK * frame) : 2, h = vertical ? f.along : f.across;
     long sa = vertical ? w : 1, sc = vertical ? 1 : w;
     int len[LINE_BINS + 1], over[LINE_BINS], nb = 0;
@@ -249,6 +293,11 @@ int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, floa
     for (int v = 0; v < 2; v++)
         if (nb[v]) take_lines(&f[v], take[v], ink, w);
     return nb[0] + nb[1];
+}
+
+int page_lines_possible(int w, int h, const uint32_t *on, long m) {
+    lines_family across = {0, w, h, {0}}, down = {1, h, w, {0}};
+    return family_may_hold(&across, on, m) | family_may_hold(&down, on, m) << 1;
 }
 
 /* ---- a page on a desk --------------------------------------------------- */

@@ -17,6 +17,8 @@
  *   thinner stroke of the digit (apart from the rest) is kept; a sliver of desk along the frame's edge
  *   beside a digit is dropped; a digit cropped tight, a stroke along the frame's edge, reads as with
  *   room around it, and so does a 1 cropped to its own width; blank pages are refused as such;
+ * - the bound that spares a drawing the search for a page's lines (page_lines_possible) says none
+ *   only where a search at every turn it makes, line by line, finds none;
  * - the normal equations of the paper's and the light's fits (solve_symmetric): a known solution
  *   comes back, a singular system is refused.
  */
@@ -1201,6 +1203,128 @@ static void normal_equations(void) {
           "solve_symmetric: a size out of range is refused");
 }
 
+/* Whether some turn that page_remove_lines tries (every 1/8 degree up to 6 either way) puts, in the
+ * family of lines across (vertical 0) or down (1) of the ink on (w x h, 1 where over the cut), a line
+ * with ink along 85% of its length in the frame, that length half the frame's at least, or two side
+ * by side with ink on one or the other along 85% of the shorter (page.c's LINE_COVER and LINE_TURN).
+ * Line by line and turn by turn, as page.c's find_lines counts them, not as its bound does. */
+static int some_line(const uint8_t *on, int w, int h, int vertical) {
+    enum { BINS = 1024 };
+    const double degree = 0.017453292519943295;
+    int along = vertical ? h : w, across = vertical ? w : h, shift[512];
+    int off = (int)ceil(along * tan(6 * degree)) + 1;
+    for (int k = -48; k <= 48; k++) {
+        double t = tan(k / 8.0 * degree);
+        int len[BINS + 1] = {0}, over[BINS] = {0}, both[BINS] = {0};
+        for (int a = 0; a < along; a++) {
+            shift[a] = off + (int)lrint(-a * t);
+            len[shift[a]]++, len[shift[a] + across]--; /* column a lies on lines shift[a] .. + across - 1 */
+        }
+        for (int b = 1; b < BINS; b++) len[b] += len[b - 1];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                if (!on[y * w + x]) continue;
+                int a = vertical ? y : x, c = vertical ? x : y, b = c + shift[a];
+                over[b]++;
+                if (c + 1 < across && on[vertical ? y * w + x + 1 : (y + 1) * w + x]) both[b]++; /* line b + 1 too */
+            }
+        for (int b = 0; b + 1 < BINS; b++) {
+            int l = len[b] < len[b + 1] ? len[b] : len[b + 1];
+            if (2 * len[b] >= along && over[b] >= 0.85f * len[b]) return 1;
+            if (2 * l >= along && over[b] + over[b + 1] - both[b] >= 0.85f * l) return 1;
+        }
+    }
+    return 0;
+}
+
+/* page_lines_possible, which spares a clean drawing the search for a page's lines (a quarter of its
+ * reading), says "none" only where no turn holds one (some_line): on 300 frames of random size,
+ * each with up to two lines drawn at one of the turns tried (often the steepest, where a line, or two
+ * side by side, spans the most lines of pixels across), with ink along 80 to 95% of them (the bound
+ * is at 85%), inside the frame or leaving it; and blobs as a digit's strokes. Both answers come up
+ * often. */
+static void line_bound(void) {
+    mnist_rng r;
+    mnist_rng_seed(&r, 7);
+    int frames = 300, wrong = 0, spared = 0, held = 0, found = 0;
+    for (int f = 0; f < frames; f++) {
+        int w = 40 + (int)(mnist_rng_double(&r) * 300), h = 40 + (int)(mnist_rng_double(&r) * 300);
+        uint8_t *on = calloc((size_t)w * h, 1);
+        uint32_t *list = malloc((size_t)w * h * sizeof(uint32_t));
+        int lines = mnist_rng_double(&r) < 0.85, blobs = (int)(mnist_rng_double(&r) * 3);
+        for (int l = 0; l < lines; l++) { /* lines as page.c draws them: at one of its turns, from a shift */
+            int down = mnist_rng_double(&r) < 0.5, along = down ? h : w, across = down ? w : h, shift[512];
+            int off = (int)ceil(along * tan(6 * 0.017453292519943295)) + 1, lo = 2 * off, hi = 0;
+            int k = mnist_rng_double(&r) < 0.4 ? (mnist_rng_double(&r) < 0.5 ? -48 : 48) : (int)(mnist_rng_double(&r) * 97) - 48;
+            for (int a = 0; a < along; a++) {
+                shift[a] = off + (int)lrint(-a * tan(k / 8.0 * 0.017453292519943295));
+                lo = shift[a] < lo ? shift[a] : lo, hi = shift[a] > hi ? shift[a] : hi;
+            }
+            /* inside the frame, a band of lines clear of its sides (where the bound asks for all of
+             * LINE_COVER); leaving it across its first or last line of pixels half way along or a
+             * little before or after (where the bound asks for half of that); or any line. Ink along
+             * 80 to 95% of it, on it or (pair) on it and the next, in turn at random: a thin line
+             * between two lines of pixels */
+            int first = hi + off + 2, last = across - 1 + lo - off - 2, b;
+            double where = mnist_rng_double(&r);
+            if (where < 0.35 && last > first) {
+                b = first + (int)(mnist_rng_double(&r) * (last - first));
+            } else if (where < 0.7 && k != 0) {
+                int at = (int)((0.44 + 0.14 * mnist_rng_double(&r)) * along); /* it meets the side there */
+                b = mnist_rng_double(&r) < 0.5 ? shift[at] : across - 1 + shift[at];
+            } else {
+                b = (int)(mnist_rng_double(&r) * (across + 2 * off));
+            }
+            double cover = 0.8 + 0.15 * mnist_rng_double(&r);
+            int pair = mnist_rng_double(&r) < 0.4;
+            for (int a = 0; a < along; a++) {
+                int c = b - shift[a] + (pair && mnist_rng_double(&r) < 0.5);
+                if (c < 0 || c >= across || mnist_rng_double(&r) >= cover) continue;
+                on[down ? (size_t)a * w + c : (size_t)c * w + a] = 1;
+            }
+        }
+        for (int b = 0; b < blobs; b++) {
+            double cx = mnist_rng_double(&r) * w, cy = mnist_rng_double(&r) * h, rad = 1 + mnist_rng_double(&r) * 0.05 * (w + h);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    if ((x - cx) * (x - cx) + (y - cy) * (y - cy) < rad * rad && mnist_rng_double(&r) < 0.9) on[y * w + x] = 1;
+        }
+        long m = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                if (on[y * w + x]) list[m++] = (uint32_t)y << 16 | (uint32_t)x;
+        int may = page_lines_possible(w, h, list, m);
+        for (int v = 0; v < 2; v++) {
+            int some = some_line(on, w, h, v);
+            wrong += some && !(may >> v & 1);
+            spared += !(may >> v & 1), held += (may >> v & 1) && !some, found += some;
+        }
+        free(on);
+        free(list);
+    }
+    /* At the steepest turn, a frame 206 long spans 23 lines of pixels across (its shift steps 22
+     * times), all the bound's band of off + 1 = 24 but one: a thin line on line b for the first half,
+     * on b + 1 for the second, spans them all (its last line of pixels holds one column); ink along
+     * 176 of its 206 columns, where 85% is 175.1 */
+    {
+        enum { S = 206 };
+        static uint8_t on[S * S];
+        static uint32_t list[S * S];
+        int shift[S], off = (int)ceil(S * tan(6 * 0.017453292519943295)) + 1;
+        long m = 0;
+        for (int a = 0; a < S; a++) shift[a] = off + (int)lrint(-a * tan(6 * 0.017453292519943295));
+        memset(on, 0, sizeof on);
+        for (int a = 0; a < S; a++)
+            if (a < 90 || a >= 120) on[(60 + shift[0] - shift[a] + (a >= S / 2)) * S + a] = 1;
+        for (int i = 0; i < S * S; i++)
+            if (on[i]) list[m++] = (uint32_t)(i / S) << 16 | (uint32_t)(i % S);
+        wrong += some_line(on, S, S, 0) != 1 || !(page_lines_possible(S, S, list, m) & 1);
+    }
+    check(wrong == 0 && spared > 100 && found > 100 && held > 10,
+          "page_lines_possible: of 600 families in 300 random frames, %d with a line say none (none should); "
+          "%d searches spared, %d made and finding none, %d with a line", wrong, spared, held, found);
+}
+
 int main(void) {
     refusals();
     gif_canvas();
@@ -1223,5 +1347,6 @@ int main(void) {
     normal_equations();
     huffman_overflow();
     jpeg_restart_cut();
+    line_bound();
     return check_status();
 }
