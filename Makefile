@@ -12,7 +12,8 @@
 #                 make fuzz-check runs every seed once
 #   make valgrind a short train, eval and predict under valgrind
 #   make bench    an epoch's speed and memory against the floor and PyTorch (BENCHMARKS.md); also
-#                 make bench-layers, bench-blas, bench-photos, bench-serve, bench-gpu, gpu-bundle
+#                 make bench-layers, bench-blas, bench-photos, bench-prepare, bench-serve, bench-gpu,
+#                 gpu-bundle
 #   make clean    remove build/ (build/san with SANITIZE=1)
 #   make help     this list
 
@@ -102,7 +103,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 HEADERS := $(wildcard include/*.h src/*.h src/cli/*.h)
 
-.PHONY: all deps data run test check emu clean help bench-photos bench bench-blas bench-layers bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
+.PHONY: all deps data run test check emu clean help bench-photos bench-prepare bench bench-blas bench-layers bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
 all: $(BUILD)/mnist $(BUILD)/libmnist.a
 
 # the sparse products' multiply-adds fused, as BLAS's are (src/sparse.c says why only there)
@@ -290,6 +291,17 @@ $(BUILD)/bench: bench/bench.c $(BUILD)/libmnist-internal.a $(HEADERS)
 
 $(BUILD)/layers: bench/layers.c $(BUILD)/libmnist-internal.a $(HEADERS)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@
+
+$(BUILD)/prepare: bench/prepare.c $(BUILD)/libmnist-internal.a $(HEADERS)
+	$(CC) $(CFLAGS) $< $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@
+
+# One image's preparation alone, in one process: a drawing as the page sends it (MNIST test digit 0,
+# 280x280, scripts/digit_png.py) with both recipes, and samples/; see BENCHMARKS.md, Serving.
+bench-prepare: $(BUILD)/prepare
+	@$(MAKE) --no-print-directory data
+	@MNIST_DATA="$(DATA)" $(PYTHON) scripts/digit_png.py $(BUILD)/drawing.png > /dev/null
+	@$(BUILD)/prepare $(BUILD)/drawing.png samples/*
+	@$(BUILD)/prepare --lab $(BUILD)/drawing.png | tail -n 1
 
 # Each product of a training step alone, the first layer's sparse and dense; see BENCHMARKS.md.
 bench-layers: $(BUILD)/layers
