@@ -7,7 +7,8 @@
 #   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san)
 #   make deps     install the missing libraries and test tools (as root; else says what to install)
 #   make data     fetch MNIST into $MNIST_DATA, else ${XDG_CACHE_HOME:-~/.cache}/mnist
-#   make check    build the test programs (and the CUDA emulator's, make emu) without running them
+#   make check    build the test programs (and the CUDA emulator's, make emu) and the C benchmarks
+#                 without running them
 #   make fuzz     libFuzzer targets in build/fuzz (clang); make fuzz-run FUZZ=idx FUZZ_TIME=600;
 #                 make fuzz-check runs every seed once
 #   make valgrind a short train, eval and predict under valgrind
@@ -208,7 +209,7 @@ $(EMU)/tests/test_emu: tests/emu/test_emu.cpp tests/check.h $(EMU)/libmnist.a $(
 
 emu: $(EMU_BIN)
 
-check: $(TESTS) $(CUDA_TESTS) $(BUILD)/mnist $(EMU_BIN)
+check: $(TESTS) $(CUDA_TESTS) $(BUILD)/mnist $(EMU_BIN) $(BUILD)/bench $(BUILD)/layers $(BUILD)/prepare
 
 # Install the missing build and test dependencies (needs root).
 deps:
