@@ -487,6 +487,27 @@ static void steps_row(const float *v, int w, int h, int y, uint8_t *out) {
     for (; x < w; x++) out[x] = (uint8_t)step_at(v, w, h, x, y);
 }
 
+/* A frame's light split in two at Otsu's threshold t (its 64 levels), the means of the halves, and
+ * whether the dark at t runs along DESK_EDGE of the frame's edge (-1: not asked yet). find_desk
+ * and find_desk_by_steps both start from it on the same frame: made once, asked once. */
+typedef struct {
+    float t;
+    double dark, light;
+    int along_edge;
+} light_split;
+
+static void split_light(const float *v, long n, light_split *s) {
+    long hist[64] = {0};
+    for (long i = 0; i < n; i++) hist[level(v[i])]++;
+    s->t = otsu(hist, &s->dark, &s->light);
+    s->along_edge = -1;
+}
+
+static int split_along_edge(const float *v, int w, int h, light_split *s) {
+    if (s->along_edge < 0) s->along_edge = dark_along_edge(v, w, h, s->t, NULL);
+    return s->along_edge;
+}
+
 /* A page photographed on a darker desk: the desk would read as ink, and the page's edge as the
  * largest stroke. Split the light at Otsu's threshold; the desk is the dark that reaches the
  * frame's edge (opened, so that lines and strokes do not reach it), when it runs along DESK_EDGE
@@ -498,15 +519,13 @@ static void steps_row(const float *v, int w, int h, int y, uint8_t *out) {
 static int desk_around_page(const float *v, int w, int h, float t, const uint8_t *lit, uint8_t *scratch, uint8_t big,
                             long big_n, int r);
 
-static int find_desk(const float *v, int w, int h, uint8_t *scratch, uint32_t *queue, double *page_level) {
+static int find_desk(const float *v, int w, int h, light_split *sp, uint8_t *scratch, uint32_t *queue,
+                     double *page_level) {
     long n = (long)w * h;
-    long hist[64] = {0};
-    for (long i = 0; i < n; i++) hist[level(v[i])]++;
-    double dark_mean, light_mean;
-    float t = otsu(hist, &dark_mean, &light_mean);
+    float t = sp->t;
     /* the two halves far enough apart for a desk and a page (tested again on the parts found) */
-    if (dark_mean > DESK_DARK * light_mean || light_mean - dark_mean < DESK_GAP) return 0;
-    if (!dark_along_edge(v, w, h, t, NULL)) return 0; /* most photos stop here: paper at the edge */
+    if (sp->dark > DESK_DARK * sp->light || sp->light - sp->dark < DESK_GAP) return 0;
+    if (!split_along_edge(v, w, h, sp)) return 0; /* most photos stop here: paper at the edge */
     long perimeter = 2L * (w + h) - 4;
     /* the dark, opened by a square of about a 25th of the frame's side: a page's lines and a pen's
      * strokes go, a desk around the page stays. Each pass counts the dark in a running window. */
@@ -673,14 +692,12 @@ static int desk_around_page(const float *v, int w, int h, float t, const uint8_t
  * the frame's edge, and the walls within 2 pixels of them (a step's dark half: where the desk then
  * meets the page, the rise is across the pixels there); all else is page, its part being what is
  * light on it. Then as find_desk, from the same early test (most photos stop there). */
-static int find_desk_by_steps(const float *v, int w, int h, uint8_t *scratch, uint32_t *queue, double *page_level) {
+static int find_desk_by_steps(const float *v, int w, int h, light_split *sp, uint8_t *scratch, uint32_t *queue,
+                              double *page_level) {
     long n = (long)w * h;
     size_t bytes = (size_t)w * (size_t)h;
     uint8_t *open = scratch, *tmp = open + bytes, *out = tmp + bytes;
-    long hist[64] = {0};
-    for (long i = 0; i < n; i++) hist[level(v[i])]++;
-    double dark_mean, light_mean;
-    if (!dark_along_edge(v, w, h, otsu(hist, &dark_mean, &light_mean), NULL)) return 0; /* paper at the edge */
+    if (!split_along_edge(v, w, h, sp)) return 0; /* paper at the edge */
     for (int y = 0; y < h; y++) steps_row(v, w, h, y, open + (long)y * w);
     for (long i = 0; i < n; i++) open[i] = !open[i];
     /* the parts (2 and on; 0: a wall, or past the 250th part): their size, sum and whether they reach the frame's edge */
@@ -906,7 +923,9 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
     const uint8_t *desk = scratch + 2 * (size_t)n;
     double page, c[LIGHT_TERMS];
     int fit = flat && (w < h ? w : h) >= LIGHT_MIN_SIDE;
-    if (find_desk(p->v, w, h, scratch, queue, &page)) { /* paper lit as the page is, the light fitted as below */
+    light_split sp, sflat; /* the frame's, for find_desk and find_desk_by_steps both; the flattened one's */
+    split_light(p->v, n, &sp);
+    if (find_desk(p->v, w, h, &sp, scratch, queue, &page)) { /* paper lit as the page is, the light fitted as below */
         fill_desk_lit(p, desk, page, fit && fit_light(p->v, w, h, flat, c) ? c : NULL, flat);
         return 1;
     }
@@ -914,13 +933,14 @@ int page_on_desk(plane *p, uint8_t *scratch, uint32_t *queue, float *flat) {
     int lit = fit && fit_light(p->v, w, h, flat, c);
     if (lit) {
         flatten(p->v, w, h, c, flat);
-        if (find_desk(flat, w, h, scratch, queue, &page)) {
+        split_light(flat, n, &sflat);
+        if (find_desk(flat, w, h, &sflat, scratch, queue, &page)) {
             fill_desk(p, desk, page, c, flat); /* flat, read, holds a row's light */
             return 1;
         }
     }
     /* again split along the steps (not in a frame cropped tight, which has no desk) */
-    if (!flat || !find_desk_by_steps(p->v, w, h, scratch, queue, &page)) return 0;
+    if (!flat || !find_desk_by_steps(p->v, w, h, &sp, scratch, queue, &page)) return 0;
     fill_desk_lit(p, desk, page, lit ? c : NULL, flat);
     return 1;
 }
