@@ -98,7 +98,10 @@ def main():
     cpu = now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime
     # predict works on one thread: OpenBLAS's, woken by each photo's 6 x 6 solve of its light, spun on the
     # other cores (on 2 cores, 1.9 s of CPU a second; and serve's 2 threads answered a sixth as many drawings)
-    check(cpu <= 1.25 * wall + 0.1, f"predict uses one core: {cpu:.2f} s of CPU in {wall:.2f} s")
+    if len(os.sched_getaffinity(0)) > 1:
+        check(cpu <= 1.25 * wall + 0.1, f"predict uses one core: {cpu:.2f} s of CPU in {wall:.2f} s")
+    else:  # OpenBLAS makes no other thread: the check could not fail
+        print(f"SKIP predict uses one core: one core here ({cpu:.2f} s of CPU in {wall:.2f} s)")
     got = {}
     for line in p.stdout.splitlines():
         r = json.loads(line)
