@@ -39,7 +39,8 @@ double photo_stroke_width(const float *x);
  * a small digit is looked at finer). Returns the bands taken away. */
 int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, float tau, float strokes, int frame);
 /* Which families of lines page_remove_lines could find in the m pixels on (y << 16 | x) of a w x h
- * frame, at any turn it tries (1: lines across, 2: lines down); it does not search the others. */
+ * frame (w, h <= WORK_MAX), at any turn it tries: 1 lines across, 2 lines down, 3 both. A family
+ * not in it holds none, and page_remove_lines does not search it. */
 int page_lines_possible(int w, int h, const uint32_t *on, long m);
 /* Makes a darker desk around a photographed page into paper, in p, lit as the page is there.
  * scratch: 3 w h bytes; queue: w h entries; flat: w h floats. Returns whether it found one. Not for a

@@ -27,7 +27,8 @@ typedef struct {
     int shift[WORK_MAX];
 } lines_family;
 
-/* 1 + the most a line turned up to LINE_TURN degrees shifts across over the family's length */
+/* 1 + ceil(along tan LINE_TURN): at least 1 + the most a line turned up to LINE_TURN degrees shifts
+ * across over the family's length (lrint((along - 1) tan), family_slope) */
 static int family_off(const lines_family *f) {
     return (int)ceil(f->along * tan(LINE_TURN * DEGREE)) + 1;
 }
@@ -144,7 +145,7 @@ static int pair_covered(const lines_family *f, const float *ink, long sa, long s
  * band: never less). */
 static int family_may_hold(const lines_family *f, const uint32_t *on, long m) {
     int band = family_off(f) + 1, nb = f->across + band - 1; /* bands start at c0 = 1 - band .. across - 1 */
-    int lo[WORK_MAX], hi[WORK_MAX], diff[WORK_MAX + LINE_BINS + 1] = {0};
+    int lo[WORK_MAX], hi[WORK_MAX], diff[LINE_BINS + 1] = {0}; /* band starts, + 1: across + band - 1 < LINE_BINS */
     for (int a = 0; a < f->along; a++) lo[a] = 0, hi[a] = -2; /* none yet: hi + 1 < lo */
     for (long i = 0; i < m; i++) {
         int x = (int)(on[i] & 0xffff), y = (int)(on[i] >> 16);
@@ -296,6 +297,7 @@ int page_remove_lines(float *ink, int w, int h, const uint32_t *on, long m, floa
 }
 
 int page_lines_possible(int w, int h, const uint32_t *on, long m) {
+    if (w < 1 || h < 1 || w > WORK_MAX || h > WORK_MAX) return 3; /* no working copy: no bound, both searched */
     lines_family across = {0, w, h, {0}}, down = {1, h, w, {0}};
     return family_may_hold(&across, on, m) | family_may_hold(&down, on, m) << 1;
 }

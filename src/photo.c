@@ -922,7 +922,8 @@ static int ink_work_new(ink_work *k, int w, int h, const char *name, mnist_err *
 /* The sum of v[0..n-1] in double, in order, over the i where keep[i] (keep NULL: all): the same sum as
  * one add a pixel, but where a block of 64 adds nothing (paper: v or keep all 0), one vectorised test
  * passes it, not a chain of 64 adds, each waiting on the one before (a tenth of a drawing's reading).
- * An add of 0 leaves a sum as it was (+0 to +0 or -0 is +0), so leaving them out is no change. */
+ * The sum starts at +0 and never becomes -0 (x + y is -0 only where both are), and s + 0 or s - 0 is
+ * s for any other s: leaving out the adds of 0 is no change. */
 static double sum_where(const float *v, const uint8_t *keep, long n) {
     double s = 0;
     long i = 0;

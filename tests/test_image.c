@@ -1203,23 +1203,32 @@ static void normal_equations(void) {
           "solve_symmetric: a size out of range is refused");
 }
 
-/* Whether some turn that page_remove_lines tries (every 1/8 degree up to 6 either way) puts, in the
- * family of lines across (vertical 0) or down (1) of the ink on (w x h, 1 where over the cut), a line
- * with ink along 85% of its length in the frame, that length half the frame's at least, or two side
- * by side with ink on one or the other along 85% of the shorter (page.c's LINE_COVER and LINE_TURN).
- * Line by line and turn by turn, as page.c's find_lines counts them, not as its bound does. */
+/* The turns page.c's search for a page's lines tries: k / 8 degrees, |k| <= TURN_EIGHTHS (LINE_TURN,
+ * 6 degrees); a line with ink along LINE_COVER of its length is the page's. Its shift along a family
+ * `along` long, at turn k (family_slope): shift[a] = off + lrint(-a tan), off = 1 + ceil(along tan 6). */
+#define DEGREE 0.017453292519943295
+#define TURN_EIGHTHS 48
+#define LINE_COVER 0.85f
+
+static int line_shift(int along, int k, int *shift) {
+    int off = (int)ceil(along * tan(TURN_EIGHTHS / 8.0 * DEGREE)) + 1;
+    for (int a = 0; a < along; a++) shift[a] = off + (int)lrint(-a * tan(k / 8.0 * DEGREE));
+    return off;
+}
+
+/* Whether some turn that page_remove_lines tries puts, in the family of lines across (vertical 0)
+ * or down (1) of the ink on (w x h, 1 where over the cut), a line with ink along LINE_COVER of its
+ * length in the frame, that length half the frame's at least, or two side by side with ink on one or
+ * the other along LINE_COVER of the shorter. Line by line and turn by turn, not as the bound does;
+ * the pairs more loosely than find_lines (which also asks that neither of the two is a line itself,
+ * and that the lines either side of them are mostly paper): a superset, which makes the test stricter. */
 static int some_line(const uint8_t *on, int w, int h, int vertical) {
     enum { BINS = 1024 };
-    const double degree = 0.017453292519943295;
-    int along = vertical ? h : w, across = vertical ? w : h, shift[512];
-    int off = (int)ceil(along * tan(6 * degree)) + 1;
-    for (int k = -48; k <= 48; k++) {
-        double t = tan(k / 8.0 * degree);
+    int along = vertical ? h : w, across = vertical ? w : h, shift[WORK_MAX];
+    for (int k = -TURN_EIGHTHS; k <= TURN_EIGHTHS; k++) {
         int len[BINS + 1] = {0}, over[BINS] = {0}, both[BINS] = {0};
-        for (int a = 0; a < along; a++) {
-            shift[a] = off + (int)lrint(-a * t);
-            len[shift[a]]++, len[shift[a] + across]--; /* column a lies on lines shift[a] .. + across - 1 */
-        }
+        line_shift(along, k, shift);
+        for (int a = 0; a < along; a++) len[shift[a]]++, len[shift[a] + across]--; /* column a: lines shift[a] .. + across - 1 */
         for (int b = 1; b < BINS; b++) len[b] += len[b - 1];
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
@@ -1230,41 +1239,85 @@ static int some_line(const uint8_t *on, int w, int h, int vertical) {
             }
         for (int b = 0; b + 1 < BINS; b++) {
             int l = len[b] < len[b + 1] ? len[b] : len[b + 1];
-            if (2 * len[b] >= along && over[b] >= 0.85f * len[b]) return 1;
-            if (2 * l >= along && over[b] + over[b + 1] - both[b] >= 0.85f * l) return 1;
+            if (2 * len[b] >= along && over[b] >= LINE_COVER * len[b]) return 1;
+            if (2 * l >= along && over[b] + over[b + 1] - both[b] >= LINE_COVER * l) return 1;
         }
     }
     return 0;
 }
 
+/* The line b of a family `along` long and `across` wide at the shifts of a turn (line_shift), into
+ * c_of (per column a, its line of pixels across): on it, or (pair 1) on it and the next in turn at
+ * random, or (pair 2) on it up to split of the way along and on the next past it, a thin line
+ * between two lines of pixels. Returns how many of its columns are in the frame. */
+static int line_cols(int along, int across, const int *shift, int b, int pair, double split, mnist_rng *r, int *c_of) {
+    int in = 0;
+    for (int a = 0; a < along; a++) {
+        c_of[a] = b - shift[a] + (pair == 1 ? mnist_rng_double(r) < 0.5 : pair == 2 ? a >= split * along : 0);
+        in += c_of[a] >= 0 && c_of[a] < across;
+    }
+    return in;
+}
+
+/* Draws the line c_of (line_cols; in of its columns in the frame) into on (w wide), across (down 0)
+ * or down (1): keep of its columns, a stretch in the middle left out so that its ends, the lines of
+ * pixels at the edges of its band, stay; or (keep < 0) each with chance cover. */
+static void line_draw(uint8_t *on, int w, int down, int along, int across, const int *c_of, int in, int keep,
+                      double cover, mnist_rng *r) {
+    int gap = in - keep, seen = 0;
+    for (int a = 0; a < along; a++) {
+        int c = c_of[a];
+        if (c < 0 || c >= across) continue;
+        seen++;
+        if (keep >= 0 ? seen > (in - gap) / 2 && seen <= (in - gap) / 2 + gap : mnist_rng_double(r) >= cover) continue;
+        on[down ? (size_t)a * w + c : (size_t)c * w + a] = 1;
+    }
+}
+
+/* Whether page_lines_possible says "none" for a family of on (w x h) where some_line finds one. */
+static int bound_wrong(const uint8_t *on, int w, int h, uint32_t *list, int *may, int some[2]) {
+    long m = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (on[y * w + x]) list[m++] = (uint32_t)y << 16 | (uint32_t)x;
+    *may = page_lines_possible(w, h, list, m);
+    int wrong = 0;
+    for (int v = 0; v < 2; v++) some[v] = some_line(on, w, h, v), wrong += some[v] && !(*may >> v & 1);
+    return wrong;
+}
+
 /* page_lines_possible, which spares a clean drawing the search for a page's lines (a quarter of its
- * reading), says "none" only where no turn holds one (some_line): on 300 frames of random size,
- * each with up to two lines drawn at one of the turns tried (often the steepest, where a line, or two
- * side by side, spans the most lines of pixels across), with ink along 80 to 95% of them (the bound
- * is at 85%), inside the frame or leaving it; and blobs as a digit's strokes. Both answers come up
- * often. */
+ * reading), says "none" only where no turn holds one (some_line).
+ * - 300 frames of random size, each with a line drawn at one of the turns tried (often the steepest,
+ *   where a line, or two side by side, spans the most lines of pixels across), inside the frame or
+ *   leaving it, its ink along 80 to 95% of it or along the columns LINE_COVER asks for, one more or
+ *   one fewer; and blobs as a digit's strokes. Both answers come up often.
+ * - 200 frames at the bound's edges (100 of each kind), each with one line at the steepest turn:
+ *   inside the frame, two lines side by side split half way or one, with ink along just the columns
+ *   LINE_COVER asks for; or leaving the frame, just half the frame's length in it, with just the
+ *   columns asked of that.
+ *   Each is a line the search takes, and the bound must say so: with the band one line short, the
+ *   count asked one column higher, or a band at the frame's side taken for one inside, some fail. */
 static void line_bound(void) {
     mnist_rng r;
     mnist_rng_seed(&r, 7);
-    int frames = 300, wrong = 0, spared = 0, held = 0, found = 0;
+    int frames = 300, wrong = 0, spared = 0, held = 0, found = 0, edges = 0, edge_lines = 0, edge_wrong = 0;
+    int shift[WORK_MAX], c_of[WORK_MAX], may, some[2];
+    uint8_t *on = malloc((size_t)WORK_MAX * WORK_MAX);
+    uint32_t *list = malloc((size_t)WORK_MAX * WORK_MAX * sizeof(uint32_t));
     for (int f = 0; f < frames; f++) {
         int w = 40 + (int)(mnist_rng_double(&r) * 300), h = 40 + (int)(mnist_rng_double(&r) * 300);
-        uint8_t *on = calloc((size_t)w * h, 1);
-        uint32_t *list = malloc((size_t)w * h * sizeof(uint32_t));
+        memset(on, 0, (size_t)w * h);
         int lines = mnist_rng_double(&r) < 0.85, blobs = (int)(mnist_rng_double(&r) * 3);
-        for (int l = 0; l < lines; l++) { /* lines as page.c draws them: at one of its turns, from a shift */
-            int down = mnist_rng_double(&r) < 0.5, along = down ? h : w, across = down ? w : h, shift[512];
-            int off = (int)ceil(along * tan(6 * 0.017453292519943295)) + 1, lo = 2 * off, hi = 0;
-            int k = mnist_rng_double(&r) < 0.4 ? (mnist_rng_double(&r) < 0.5 ? -48 : 48) : (int)(mnist_rng_double(&r) * 97) - 48;
-            for (int a = 0; a < along; a++) {
-                shift[a] = off + (int)lrint(-a * tan(k / 8.0 * 0.017453292519943295));
-                lo = shift[a] < lo ? shift[a] : lo, hi = shift[a] > hi ? shift[a] : hi;
-            }
+        for (int l = 0; l < lines; l++) {
+            int down = mnist_rng_double(&r) < 0.5, along = down ? h : w, across = down ? w : h;
+            int k = mnist_rng_double(&r) < 0.4 ? (mnist_rng_double(&r) < 0.5 ? -TURN_EIGHTHS : TURN_EIGHTHS)
+                                               : (int)(mnist_rng_double(&r) * (2 * TURN_EIGHTHS + 1)) - TURN_EIGHTHS;
+            int off = line_shift(along, k, shift), lo = 2 * off, hi = 0;
+            for (int a = 0; a < along; a++) lo = shift[a] < lo ? shift[a] : lo, hi = shift[a] > hi ? shift[a] : hi;
             /* inside the frame, a band of lines clear of its sides (where the bound asks for all of
              * LINE_COVER); leaving it across its first or last line of pixels half way along or a
-             * little before or after (where the bound asks for half of that); or any line. Ink along
-             * 80 to 95% of it, on it or (pair) on it and the next, in turn at random: a thin line
-             * between two lines of pixels */
+             * little before or after (where the bound asks for half of that); or any line */
             int first = hi + off + 2, last = across - 1 + lo - off - 2, b;
             double where = mnist_rng_double(&r);
             if (where < 0.35 && last > first) {
@@ -1275,13 +1328,10 @@ static void line_bound(void) {
             } else {
                 b = (int)(mnist_rng_double(&r) * (across + 2 * off));
             }
-            double cover = 0.8 + 0.15 * mnist_rng_double(&r);
-            int pair = mnist_rng_double(&r) < 0.4;
-            for (int a = 0; a < along; a++) {
-                int c = b - shift[a] + (pair && mnist_rng_double(&r) < 0.5);
-                if (c < 0 || c >= across || mnist_rng_double(&r) >= cover) continue;
-                on[down ? (size_t)a * w + c : (size_t)c * w + a] = 1;
-            }
+            double pick = mnist_rng_double(&r), split = 0.3 + 0.4 * mnist_rng_double(&r);
+            int in = line_cols(along, across, shift, b, pick < 0.3 ? 1 : pick < 0.6 ? 2 : 0, split, &r, c_of);
+            int keep = mnist_rng_double(&r) < 0.5 ? (int)ceil(LINE_COVER * in) + (int)(mnist_rng_double(&r) * 3) - 1 : -1;
+            line_draw(on, w, down, along, across, c_of, in, keep, 0.8 + 0.15 * mnist_rng_double(&r), &r);
         }
         for (int b = 0; b < blobs; b++) {
             double cx = mnist_rng_double(&r) * w, cy = mnist_rng_double(&r) * h, rad = 1 + mnist_rng_double(&r) * 0.05 * (w + h);
@@ -1289,40 +1339,43 @@ static void line_bound(void) {
                 for (int x = 0; x < w; x++)
                     if ((x - cx) * (x - cx) + (y - cy) * (y - cy) < rad * rad && mnist_rng_double(&r) < 0.9) on[y * w + x] = 1;
         }
-        long m = 0;
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
-                if (on[y * w + x]) list[m++] = (uint32_t)y << 16 | (uint32_t)x;
-        int may = page_lines_possible(w, h, list, m);
-        for (int v = 0; v < 2; v++) {
-            int some = some_line(on, w, h, v);
-            wrong += some && !(may >> v & 1);
-            spared += !(may >> v & 1), held += (may >> v & 1) && !some, found += some;
-        }
-        free(on);
-        free(list);
+        wrong += bound_wrong(on, w, h, list, &may, some);
+        for (int v = 0; v < 2; v++)
+            spared += !(may >> v & 1), held += (may >> v & 1) && !some[v], found += some[v];
     }
-    /* At the steepest turn, a frame 206 long spans 23 lines of pixels across (its shift steps 22
-     * times), all the bound's band of off + 1 = 24 but one: a thin line on line b for the first half,
-     * on b + 1 for the second, spans them all (its last line of pixels holds one column); ink along
-     * 176 of its 206 columns, where 85% is 175.1 */
-    {
-        enum { S = 206 };
-        static uint8_t on[S * S];
-        static uint32_t list[S * S];
-        int shift[S], off = (int)ceil(S * tan(6 * 0.017453292519943295)) + 1;
-        long m = 0;
-        for (int a = 0; a < S; a++) shift[a] = off + (int)lrint(-a * tan(6 * 0.017453292519943295));
-        memset(on, 0, sizeof on);
-        for (int a = 0; a < S; a++)
-            if (a < 90 || a >= 120) on[(60 + shift[0] - shift[a] + (a >= S / 2)) * S + a] = 1;
-        for (int i = 0; i < S * S; i++)
-            if (on[i]) list[m++] = (uint32_t)(i / S) << 16 | (uint32_t)(i % S);
-        wrong += some_line(on, S, S, 0) != 1 || !(page_lines_possible(S, S, list, m) & 1);
+    for (int f = 0, inside = 0, leaving = 0; (inside < 100 || leaving < 100) && f < 5000; f++) {
+        int w = 60 + (int)(mnist_rng_double(&r) * 280), h = 60 + (int)(mnist_rng_double(&r) * 280);
+        int down = f % 3 == 0, along = down ? h : w, across = down ? w : h, b = -1, in = 0;
+        if (f % 2 == 0 ? inside >= 100 : leaving >= 100) continue;
+        int off = line_shift(along, mnist_rng_double(&r) < 0.5 ? -TURN_EIGHTHS : TURN_EIGHTHS, shift), lo = 2 * off, hi = 0;
+        for (int a = 0; a < along; a++) lo = shift[a] < lo ? shift[a] : lo, hi = shift[a] > hi ? shift[a] : hi;
+        if (f % 2 == 0) { /* inside, clear of the sides */
+            int first = hi + off + 2, last = across - 1 + lo - off - 2;
+            if (last <= first) continue;
+            b = first + (int)(mnist_rng_double(&r) * (last - first));
+            in = line_cols(along, across, shift, b, f % 4 == 0 ? 2 : 0, 0.5, &r, c_of);
+        } else { /* leaving, half the frame's length in it: the first such line from one side or the other */
+            int from = mnist_rng_double(&r) < 0.5, nb = across + 2 * off;
+            for (int i = 0; i < nb && b < 0; i++)
+                if (line_cols(along, across, shift, from ? i : nb - 1 - i, 0, 0, &r, c_of) == (along + 1) / 2)
+                    b = from ? i : nb - 1 - i;
+            if (b < 0) continue;
+            in = line_cols(along, across, shift, b, 0, 0, &r, c_of);
+        }
+        memset(on, 0, (size_t)w * h);
+        line_draw(on, w, down, along, across, c_of, in, (int)ceil(LINE_COVER * in), 0, &r);
+        edges++, inside += f % 2 == 0, leaving += f % 2;
+        edge_wrong += bound_wrong(on, w, h, list, &may, some);
+        edge_lines += some[down];
     }
     check(wrong == 0 && spared > 100 && found > 100 && held > 10,
           "page_lines_possible: of 600 families in 300 random frames, %d with a line say none (none should); "
           "%d searches spared, %d made and finding none, %d with a line", wrong, spared, held, found);
+    check(edge_wrong == 0 && edges == 200 && edge_lines == edges,
+          "page_lines_possible: %d frames with a line at the bound's edges, %d of them a line to the search, %d "
+          "said none (none should)", edges, edge_lines, edge_wrong);
+    free(on);
+    free(list);
 }
 
 int main(void) {
