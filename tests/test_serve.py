@@ -290,6 +290,11 @@ def test_errors(srv, blank_png):
     error_body(*post(("{\"pixels\": [" + ",".join(["0"] * 783 + ["1e999"]) + "]}").encode()), 400,
                "a pixel that is not finite (1e999)")
     error_body(*post(json.dumps({"pixels": [0] * 783 + [2]}).encode()), 400, "a pixel over 1")
+    for v in ("1.0000001", "-1.23456789e-7"):  # %g wrote them "1" (in range) and "-1.23457e-07"
+        code, _, body = post(("{\"pixels\": [" + ",".join(["0"] * 783 + [v]) + "]}").encode())
+        said = body.get("error", "").split(";")[0]
+        check(code == 400 and said.startswith("pixels[783] is ") and float(said.split(" is ")[1]) == float(v),
+              f"a pixel of {v} is refused, saying its value: {code} {body}")
     error_body(*post(json.dumps({"pixels": [0] * 783 + ["0"]}).encode()), 400, "a pixel that is a string")
     error_body(*post(b"[" + b",".join([b"0"] * 784) + b"]"), 400, "a bare array")
     one = "[" + ",".join(["0.5"] * 784) + "]"

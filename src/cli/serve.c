@@ -463,8 +463,12 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
         }
         double d = v->valuedouble;
         if (!isfinite(d) || d < 0.0 || d > 1.0) {
-            snprintf(err->msg, sizeof err->msg, "pixels[%d] is %g; pixels are between 0 (background) and 1 (ink)",
-                     n, d);
+            char num[32]; /* the fewest digits that give d back: %g wrote 1.0000001 as "1" */
+            snprintf(num, sizeof num, "%g", d);
+            for (int digits = 7; digits <= 17 && strtod(num, NULL) != d; digits++)
+                snprintf(num, sizeof num, "%.*g", digits, d);
+            snprintf(err->msg, sizeof err->msg, "pixels[%d] is %s; pixels are between 0 (background) and 1 (ink)",
+                     n, num);
             goto done;
         }
         x[n] = (float)d;
