@@ -244,6 +244,28 @@ static long jpeg_scans(const uint8_t *b, size_t n, long *codes) {
     return scans;
 }
 
+/* A JPEG's frame (SOF) marker, the first, and its bits a sample into *bits; 0 when none is found
+ * among its headers. stb_image reads baseline and progressive frames (SOF0 to SOF2) of 8 bits; of
+ * the others it says only "unknown image type", and predict said that a JPEG was none. */
+static int jpeg_frame(const uint8_t *b, size_t n, int *bits) {
+    size_t i = jpeg_start(b, n);
+    if (!i) return 0;
+    while (i + 5 <= n && b[i] == 0xFF) {
+        uint8_t m = b[i + 1];
+        if (m == 0xFF) { /* fill */
+            i++;
+            continue;
+        }
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) { /* not DHT, JPG, DAC */
+            *bits = b[i + 4];
+            return m;
+        }
+        if (m == 0xDA || m == 0xD9) break;
+        i += 2 + ((size_t)b[i + 2] << 8 | b[i + 3]);
+    }
+    return 0;
+}
+
 /* The EXIF orientation of a JPEG (1 to 8), or 1 when it says none. A phone stores a photo as its
  * sensor saw it and says in this tag how to turn it for viewing (6: a quarter turn clockwise). */
 static int exif_orientation(const uint8_t *b, size_t n) {
@@ -461,6 +483,15 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     if (scans > MAX_SCANS)
         return errf(err, "%s: a JPEG of %ld scans, over the limit of %d (encoders write about 10; each scan is a "
                     "pass over the whole image)", name, scans, MAX_SCANS);
+    static const char *const jpeg_kind[16] = {[3] = "lossless", [5] = "hierarchical", [6] = "hierarchical",
+        [7] = "hierarchical", [9] = "arithmetic-coded", [10] = "arithmetic-coded", [11] = "arithmetic-coded",
+        [13] = "hierarchical", [14] = "hierarchical", [15] = "hierarchical"};
+    int bits, sof = jpeg_frame(bytes, len, &bits);
+    if (sof > 0xC2)
+        return errf(err, "%s: a JPEG of a kind not read here (%s, SOF%d): baseline and progressive JPEGs are", name,
+                    jpeg_kind[sof - 0xC0], sof - 0xC0);
+    if (sof && bits != 8)
+        return errf(err, "%s: a JPEG of %d bits a sample, a kind not read here: JPEGs of 8 bits are", name, bits);
     uint64_t pw, ph;
     int png = png_size(bytes, len, &pw, &ph);
     if (png && pw * ph > MNIST_MAX_IMAGE_PIXELS)

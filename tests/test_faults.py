@@ -412,6 +412,14 @@ def test_images(tmp):
              ("a plain PGM", os.path.join(tmp, "plain.pgm"), b"P2\n2 2\n255\n0 0\n0 0\n", "a plain PGM image (P2)"),
              ("a PAM", os.path.join(tmp, "some.pam"), b"P7\nWIDTH 1\nHEIGHT 1\nDEPTH 1\nMAXVAL 255\nENDHDR\n\0",
               "a PAM image (P7)"),
+             # JPEG kinds stb_image does not read were "not a PNG, JPEG, BMP, GIF, TGA or PNM image" too
+             ("an arithmetic-coded JPEG", os.path.join(tmp, "arith.jpg"),
+              bytes.fromhex("ffd8ffc90011080010001003011100021100031100ffd9"), "arithmetic-coded, SOF9"),
+             ("a lossless JPEG", os.path.join(tmp, "lossless.jpg"),
+              bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffc300110800100010030111000211000311"
+                            "00ffd9"), "lossless, SOF3"),
+             ("a JPEG of 12 bits", os.path.join(tmp, "twelve.jpg"),
+              bytes.fromhex("ffd8ffc000110c0010001003011100021100031100ffd9"), "a JPEG of 12 bits a sample"),
              ("an empty file", os.path.join(tmp, "empty.png"), b"", "empty"),
              ("a text file", os.path.join(tmp, "text.png"), b"not an image at all\n" * 4, "not a PNG"),
              ("a 10000x10000 PNG header", os.path.join(tmp, "huge.png"), png_header(10000, 10000), "over the limit"),
