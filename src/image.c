@@ -26,6 +26,7 @@
 
 #define MAX_FILE (1u << 30) /* image files larger than 1 GiB are refused before reading */
 #define MAX_SCANS 100       /* JPEG scans: each one is a pass over the whole image (see jpeg_scans) */
+#define MAX_SIDE (1u << 24)  /* stb_image's STBI_MAX_DIMENSIONS: a longer side is refused (a PNG's as no PNG) */
 
 /* ---- decoding ----------------------------------------------------------- */
 
@@ -500,6 +501,9 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     if (png && (pw == 0 || ph == 0)) /* stb_image: "unknown image type" */
         return errf(err, "%s: a PNG of %llux%llu pixels: there is no picture in it", name, (unsigned long long)pw,
                     (unsigned long long)ph);
+    if (png && (pw > MAX_SIDE || ph > MAX_SIDE)) /* stb_image: "unknown image type" too */
+        return errf(err, "%s: a PNG of %llux%llu pixels: a side over %u pixels is not read", name,
+                    (unsigned long long)pw, (unsigned long long)ph, MAX_SIDE);
     if (!stbi_info_from_memory(bytes, (int)len, w, h, nc))
         return errf(err, "%s: not a PNG, JPEG, BMP, GIF, TGA or PNM image (%s)", name, stb_reason(why, sizeof why));
     /* a BMP stored top row first says so by a negative height, which stb_image's info passes on as it
@@ -509,6 +513,8 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     if ((uint64_t)*w * (uint64_t)*h > MNIST_MAX_IMAGE_PIXELS)
         return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %u pixels", name, *w, *h,
                     (double)*w * *h / 1e6, MNIST_MAX_IMAGE_PIXELS);
+    if ((unsigned)*w > MAX_SIDE || (unsigned)*h > MAX_SIDE) /* a BMP's, a PNM's: "cannot decode (too large)" */
+        return errf(err, "%s: an image of %dx%d pixels: a side over %u pixels is not read", name, *w, *h, MAX_SIDE);
     long colors;
     int index;
     if (bmp_palette(bytes, len, *w, *h, &colors, &index)) {

@@ -425,6 +425,11 @@ def test_images(tmp):
              ("a 10000x10000 PNG header", os.path.join(tmp, "huge.png"), png_header(10000, 10000), "over the limit"),
              ("a 100000x100000 PNG header (stb_image gives no size over 2^30 pixels)",
               os.path.join(tmp, "huger.png"), png_header(100000, 100000), "100000x100000", "over the limit"),
+             # within the pixel limit, but a side past stb_image's 2^24: "not a PNG" ("unknown image type")
+             ("a 16777217x1 PNG header", os.path.join(tmp, "long.png"), png_header(16777217, 1), "16777217x1",
+              "a side over 16777216 pixels"),
+             ("a 1x16777217 PGM header", os.path.join(tmp, "long.pgm"), b"P5 1 16777217 255\n",
+              "1x16777217", "a side over 16777216 pixels"),
              ("a PNG cut short", os.path.join(tmp, "cut.png"), open(SAMPLE, "rb").read()[:300], "truncated"),
              ("a missing file", os.path.join(tmp, "missing.png"), None, "No such file")]
     whole = os.path.join(tmp, "whole.pgm")  # the same sizes, whole: predicted
