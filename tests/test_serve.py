@@ -328,6 +328,8 @@ def test_errors(srv, blank_png):
     error_body(*srv.json("GET", "/nope"), 404, "GET /nope")
     error_body(*srv.json("GET", "/web/index.html"), 404, "GET /web/index.html (no files are served from disk)")
     error_body(*srv.json("GET", "/../../etc/passwd"), 404, "GET /../../etc/passwd")
+    for path in ("/healthz%00", "/%00", "/api/model%00.png"):  # decoded, %00 ended the path: /healthz answered
+        error_body(*srv.json("GET", path), 404, f"GET {path}")
     status, _, data = srv.request("GET", "/%C3%A9%FF%C0%AF")  # é, then bytes that are not UTF-8 (the path is echoed)
     try:
         msg = json.loads(data.decode("utf-8"))["error"]
