@@ -1,16 +1,20 @@
 """test_cli.py: what the command says about itself and its edges: train --epochs 0, the --log of
 train --resume, --version, the numbers a flag takes, a flag given twice, predict from standard
 input, plot of a log cut short, the usage lines and their README headings, the helps' wording,
-and the data folder a failed fetch leaves. Tiny data sets made here; nothing is
-downloaded (the fetches go through a proxy that is not there)."""
+train's progress line within a terminal's width, and the data folder a failed fetch leaves. Tiny
+data sets made here; nothing is downloaded (the fetches go through a proxy that is not there)."""
 import errno
+import fcntl
 import os
+import pty
+import re
 import shutil
 import signal
 import struct
 import subprocess
 import sys
 import tempfile
+import termios
 
 from testlib import MNIST, ROOT, check, status
 
@@ -469,6 +473,35 @@ def test_resume_threads(tmp, data):
     p = run("train", "--data", data, "--no-verify", "--resume", ck, "--epochs", "1", "--threads", "257")
     check(one_line(p, 2, "--threads '257' is too large (at most 256)") and ck not in text(p.stderr),
           f"train --resume --threads 257: a usage error of the flag (status {p.returncode}: {text(p.stderr).strip()!r})")
+
+
+def test_progress_width(data):
+    """On a terminal, train's progress line fits the terminal's width, less a column: a wider one wrapped,
+    and each update's \\r went back to its last row only, leaving a row behind each time (on 80 columns
+    the lab's line is about 90, so a run filled the screen with them)."""
+    for cols in (80, 40):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
+        p = subprocess.Popen([MNIST, "train", "--data", data, "--no-verify", "--layers", "784,4,10", "--batch", "1",
+                              "--threads", "1", "--epochs", "2"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=slave)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                got = os.read(master, 1 << 16)
+            except OSError:  # EIO: the program has ended, and its terminal with it
+                break
+            if not got:
+                break
+            out += got
+        os.close(master)
+        p.wait(timeout=60)
+        bars = [b.replace(b"\x1b[K", b"") for b in re.split(rb"[\r\n]", out) if b" of 2)" in b]
+        widest = max(bars, key=len, default=b"")
+        check(p.returncode == 0 and bars and len(widest) <= cols - 1,
+              f"train's progress on a terminal of {cols} columns: {len(bars)} updates, each within {cols - 1} "
+              f"columns (status {p.returncode}; widest {len(widest)}: {text(widest)!r})")
 
 
 def test_folder_takes_no_file(tmp, data):
@@ -978,6 +1011,7 @@ def main():
         test_data_not_made(tmp)
         test_data_missing_advice(tmp, data)
         test_resume_threads(tmp, data)
+        test_progress_width(data)
         test_show_picture_cap(tmp, data)
         test_flag_twice(data)
         test_predict_stdin(tmp, data)

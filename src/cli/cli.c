@@ -1,5 +1,6 @@
 /* cli.c: flags, Ctrl-C and the data folder, shared by the commands. */
 #define _XOPEN_SOURCE 700 /* realpath */
+#define _DEFAULT_SOURCE   /* TIOCGWINSZ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -7,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -271,6 +273,11 @@ static void show_progress(void *ud, const char *file, double now, double total) 
     else
         fprintf(stderr, "\r  %s: %.1f MB", file, now / 1e6);
     if (total > 0 && now >= total) fputc('\n', stderr);
+}
+
+int cli_tty_width(int fd) {
+    struct winsize ws;
+    return isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
 }
 
 const char *cli_dataset = "mnist";

@@ -115,5 +115,7 @@ size_t cli_json_string(char *out, size_t cap, const char *s);
 void cli_json_print(const char *s);
 /* Print a 28x28 input (784 floats in [0, 1]) framed, as shaded characters (predict.c). */
 void cli_show_input(const float *x);
+/* Terminal fd's width in columns, or 0 when fd is no terminal (or does not say). */
+int cli_tty_width(int fd);
 
 #endif

@@ -1,32 +1,23 @@
 /* show.c: mnist show: MNIST digits with their labels, in the terminal and as a PNG grid. */
-#define _DEFAULT_SOURCE /* TIOCGWINSZ */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "cli.h"
 
 #define TERM_MAX 100 /* digits drawn in the terminal at most; the PNG takes them all */
 
-/* Terminal fd's width in columns, or 0 when fd is no terminal. */
-static int tty_width(int fd) {
-    struct winsize ws;
-    return isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
-}
-
 /* The columns that a row of digits may fill: the terminal's width when stdout is one, else
  * $COLUMNS (a shell sets it, but seldom exports it), else that of the terminal on stderr (stdout
  * into a pager: mnist show --count 50 | less), else 80. */
 static int term_width(void) {
-    int tty = tty_width(1);
+    int tty = cli_tty_width(1);
     if (tty > 0) return tty;
     const char *env = getenv("COLUMNS");
     char *end = NULL;
     long w = env ? strtol(env, &end, 10) : 0;
     if (env && *env >= '0' && *env <= '9' && !*end && w > 0 && w <= 100000) return (int)w;
-    tty = tty_width(2);
+    tty = cli_tty_width(2);
     return tty > 0 ? tty : 80;
 }
 

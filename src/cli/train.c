@@ -102,13 +102,23 @@ static void on_step(void *ud, int epoch, int step, int steps, double loss) {
     ui->last = now;
     double rate = (now - ui->t0) > 0 ? done * ui->batch / (now - ui->t0) : 0;
     double left = rate > 0 ? (double)(steps - step) * ui->batch / rate : 0;
-    char bar[31];
-    int fill = steps ? 30 * step / steps : 0;
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
-    bar[30] = '\0';
     /* the epoch as its line below names it (from 0, as the lab's), then its place in the run */
-    fprintf(stderr, "\r\033[KEpoch %d (%d of %d) [%s] %d/%d  %.0f img/s  loss %.4f  %.0fs left", epoch, epoch + 1,
-            ui->o->epochs, bar, step, steps, rate, ui->loss, left);
+    char head[64], tail[128], bar[31];
+    snprintf(head, sizeof head, "Epoch %d (%d of %d)", epoch, epoch + 1, ui->o->epochs);
+    snprintf(tail, sizeof tail, " %d/%d  %.0f img/s  loss %.4f  %.0fs left", step, steps, rate, ui->loss, left);
+    /* within the terminal's width, less a column: a longer line wrapped, and each \r then went back to its
+     * last row only, leaving a row behind at each update (80 columns: the lab's line is about 90) */
+    int cols = cli_tty_width(2), room = cols > 0 ? cols - 1 : 79;
+    int width = room - (int)strlen(head) - (int)strlen(tail) - 3; /* " [", "]" */
+    if (width > 30) width = 30;
+    if (width < 10) width = 0; /* no bar */
+    int fill = steps ? width * step / steps : 0;
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+    bar[width] = '\0';
+    char line[256];
+    snprintf(line, sizeof line, width ? "%s [%s]%s" : "%s%s%s", head, bar, tail);
+    if ((int)strlen(line) > room) line[room > 0 ? room : 0] = '\0';
+    fprintf(stderr, "\r\033[K%s", line);
 }
 
 static int on_checkpoint(void *ud, const mnist_model *m, const mnist_run_state *st, mnist_err *err) {
