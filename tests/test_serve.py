@@ -966,6 +966,40 @@ def test_reachable_note(model):
               f"(status {p.returncode}: {err.strip()!r})")
 
 
+def test_ipv6_brackets(model):
+    """--host takes an IPv6 address bare or in brackets, as the URL that serve prints writes it: '[::1]' was
+    'Name or service not known'. Where this machine has no IPv6 loopback, a SKIP line."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
+            s6.bind(("::1", 0))
+    except OSError as e:
+        print(f"SKIP --host [::1]: no IPv6 loopback here ({e})")
+        return
+    for host in ("::1", "[::1]"):
+        p = subprocess.Popen([MNIST, "serve", "--model", model, "--port", "0", "--host", host],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = p.stdout.readline()
+        status = 0
+        if "http://[::1]:" in line:
+            port = int(line.split("http://[::1]:")[1].split("/")[0])
+            c = http.client.HTTPConnection("::1", port, timeout=10)
+            try:
+                c.request("GET", "/healthz")
+                status = c.getresponse().status
+            except OSError:
+                pass
+            c.close()
+        p.send_signal(signal.SIGINT)
+        try:
+            _, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+        check(status == 200 and p.returncode == 0,
+              f"--host {host}: serves on http://[::1]:PORT/ and answers there (status {status}; {line.strip()!r} "
+              f"{err.strip()[-120:]!r})")
+
+
 def test_startup(model):
     def run(*args):
         try:
@@ -1102,6 +1136,7 @@ def main():
         test_stop_busy(model, tmp)
         test_startup(model)
         test_reachable_note(model)
+        test_ipv6_brackets(model)
         test_overflow(tmp, png)
         test_tie(tmp)
 

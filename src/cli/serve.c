@@ -784,7 +784,7 @@ int cmd_serve(int argc, char **argv) {
     int port = 8000, threads = 0, timeout = 10, deadline = 60, connections = CONNECTIONS, per_address = -1, log = 0;
     const flag flags[] = {
         {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
-        {"--host", F_STR, &host, "HOST", "address to listen on (default 127.0.0.1: this machine only)"},
+        {"--host", F_STR, &host, "HOST", "address to listen on, an IPv6 one bare or in brackets (default 127.0.0.1: this machine only)"},
         {"--port", F_INT, &port, "N", "port (default 8000; 0: any free one)"},
         {"--preprocess", F_STR, &prep_name, "P", "mnist (default: as MNIST was made) or lab (the lab's load_image)"},
         {"--threads", F_INT, &threads, "N", "threads answering requests (default: one per core, at most 64)"},
@@ -878,6 +878,14 @@ int cmd_serve(int argc, char **argv) {
     }
     if (per_address == -1) per_address = connections / 8 ? connections / 8 : 1;
     if (per_address > connections) per_address = connections;
+    /* an IPv6 address as a URL writes it, in brackets ([::1], as the line below prints it): the address alone */
+    char bare[256];
+    size_t hl = strlen(host);
+    if (hl >= 2 && hl < sizeof bare + 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memcpy(bare, host + 1, hl - 2);
+        bare[hl - 2] = '\0';
+        host = bare;
+    }
     char service[16];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo *ai = NULL, hints = {.ai_family = AF_UNSPEC,
