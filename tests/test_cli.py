@@ -727,6 +727,32 @@ def test_output_dash(tmp, data):
             os.remove(os.path.join(tmp, "-"))
 
 
+def test_output_named_otherwise(tmp, data):
+    """An output whose name says another kind of picture is refused as a usage error, nothing written: show
+    --out x.svg and eval --errors x.jpg wrote a PNG under that name, and eval --confusion, plot --out and train
+    --plot x.png an SVG. Its own extension in capitals, and a name with none, are taken."""
+    model, log = os.path.join(tmp, "named.safetensors"), os.path.join(tmp, "named.jsonl")
+    d = ["--data", data, "--no-verify"]
+    small = ["--layers", "784,4,10", "--batch", "2", "--epochs", "1"]
+    run("train", *d, *small, "--save", model, "--log", log)
+    cases = [(("show", *d, "--out"), "PNG", "x.svg"), (("eval", *d, "--model", model, "--errors"), "PNG", "x.jpg"),
+             (("eval", *d, "--model", model, "--confusion"), "SVG", "x.png"), (("plot", log, "--out"), "SVG", "x.PNG"),
+             (("train", *d, *small, "--plot"), "SVG", "x.gif")]
+    for args, kind, name in cases:
+        path = os.path.join(tmp, name)
+        p = run(*args, path)
+        own = ".png" if kind == "PNG" else ".svg"
+        check(one_line(p, 2, f"{args[-1]} {path}: {args[-1]} writes a{'n' if kind == 'SVG' else ''} {kind} file",
+                       f"give it a {own} name") and not os.path.exists(path),
+              f"{args[0]} {args[-1]} {name}: refused, nothing written (status {p.returncode}: {text(p.stderr).strip()!r})")
+        for ok in ("x" + own.upper(), "x"):
+            path = os.path.join(tmp, ok)
+            p = run(*args, path)
+            check(p.returncode == 0 and os.path.getsize(path) > 0,
+                  f"{args[0]} {args[-1]} {ok}: written (status {p.returncode}: {text(p.stderr).strip()!r})")
+            os.remove(path)
+
+
 def test_output_not_ours(tmp, data):
     """A file that an output replaces whole must be empty or of the output's kind, as --log empties
     only a log: train --checkpoint, --save and --plot wrote over notes.txt (--plot after the training),
@@ -1001,6 +1027,7 @@ def main():
         test_numbers()
         test_output_dash(tmp, data)
         test_output_not_ours(tmp, data)
+        test_output_named_otherwise(tmp, data)
         test_long_path(tmp, data)
         test_empty_argument(tmp)
         test_log_not_ours(tmp, data)

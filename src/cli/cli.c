@@ -400,6 +400,23 @@ static int holds_kind(const char *path, cli_output kind) {
     return 0;
 }
 
+/* The extension of path's name when it names a kind of picture other than kind's (x.svg for a PNG, x.png
+ * for an SVG), else NULL: the file would be written as kind whatever its name said. */
+static const char *other_picture(const char *path, cli_output kind) {
+    static const char *const pictures[] = {".png", ".svg", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff",
+                                           ".pdf"};
+    const char *own = kind == OUT_PNG ? ".png" : kind == OUT_SVG ? ".svg" : NULL, *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    if (!own || !dot) return NULL;
+    char ext[8];
+    size_t n = strlen(dot);
+    if (n >= sizeof ext) return NULL;
+    for (size_t i = 0; i <= n; i++) ext[i] = (char)(dot[i] >= 'A' && dot[i] <= 'Z' ? dot[i] - 'A' + 'a' : dot[i]);
+    for (size_t i = 0; i < sizeof pictures / sizeof pictures[0]; i++)
+        if (!strcmp(ext, pictures[i])) return strcmp(ext, own) ? dot : NULL;
+    return NULL;
+}
+
 int cli_check_output(const char *cmd, const char *flagname, const char *path, cli_output kind) {
     static const char *const names[] = {[OUT_SAFETENSORS] = "a safetensors file (a model or a checkpoint)",
                                         [OUT_SVG] = "an SVG file", [OUT_PNG] = "a PNG file"};
@@ -415,6 +432,12 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, cl
         fprintf(stderr, "mnist %s: %s %s: its name is %zu bytes, longer than the %d a path may have\n", cmd, flagname,
                 path, strlen(path), PATH_MAX - 1);
         return 1;
+    }
+    const char *ext = other_picture(path, kind);
+    if (ext) { /* show --out x.svg wrote a PNG under that name */
+        fprintf(stderr, "mnist %s: %s %s: %s writes %s; a name ending in %s says otherwise: give it a %s name\n", cmd,
+                flagname, path, flagname, names[kind], ext, kind == OUT_PNG ? ".png" : ".svg");
+        return 2;
     }
     if (stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || (replaced && !S_ISREG(st.st_mode)))) {
         fprintf(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path,
