@@ -464,6 +464,14 @@ def test_images(tmp):
     p = run("predict", "--model", model, odd)
     check(p.returncode == 0 and p.stdout.count("\n") == 1 and p.stdout.startswith(shown + ": "),
           f"predict on a good image whose name holds a newline: one line, the name escaped ({p.stdout!r})")
+    # C1 controls in UTF-8 too: U+009B is a terminal's CSI (it began "\u009b31m", red, as the text went out raw),
+    # U+0085 a next line
+    c1 = os.path.join(tmp, "c1\u009b31m\u0085.png")
+    shutil.copy(SAMPLE, c1)
+    p = run("predict", "--model", model, c1)
+    shown = os.path.join(tmp, "c1\\u009b31m\\u0085.png")
+    check(p.returncode == 0 and p.stdout.startswith(shown + ": ") and "\u009b" not in p.stdout,
+          f"predict on an image whose name holds U+009B and U+0085: the name escaped ({p.stdout!r})")
     fifo = os.path.join(tmp, "image-fifo.png")
     os.mkfifo(fifo)  # opening it would wait for a writer forever
     refused("predict on a FIFO", run("predict", "--model", model, fifo, timeout=20), 1, fifo, "regular file")

@@ -22,13 +22,15 @@ void cli_show_input(const float *x) {
     printf("+\n");
 }
 
-/* s on out with its control characters escaped (\n, \t, \xNN), so that a file name holding one
- * cannot split a line of the text output in two (--json escapes them as JSON does). */
+/* s on out with its control characters escaped (\n, \t, \xNN; C1's, U+0080 to U+009F in UTF-8, \uNNNN), so
+ * that a file name holding one cannot split a line of the text output in two, nor (U+009B, a terminal's CSI)
+ * start a terminal's command (--json escapes them as JSON does). */
 static void put_escaped(FILE *out, const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p == '\n') fputs("\\n", out);
         else if (*p == '\t') fputs("\\t", out);
         else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) fprintf(out, "\\u%04x", *++p);
         else fputc(*p, out);
 }
 
