@@ -217,9 +217,12 @@ static long dht_codes(const uint8_t *b, size_t n, size_t i) {
  * end-of-band runs takes a hundred bytes: a 2 MB file of 20000 such scans over an 8192x8192 image
  * took 30 s to decode (and a 10 MB upload would hold a server's thread for over two minutes).
  * Encoders write about 10 scans (libjpeg's progressive default), mozjpeg a few more. *codes gets
- * the most codes of a Huffman table (dht_codes), over the segments stb_image reads. */
-static long jpeg_scans(const uint8_t *b, size_t n, long *codes) {
-    *codes = 0;
+ * the most codes of a Huffman table (dht_codes), over the segments stb_image reads; *sof the frame
+ * (SOF) marker before the first scan (0: none) and *bits its bits a sample. stb_image reads
+ * baseline and progressive frames (SOF0 to SOF2) of 8 bits; of the others it says only "unknown
+ * image type", and predict said that a JPEG was none. */
+static long jpeg_scans(const uint8_t *b, size_t n, long *codes, int *sof, int *bits) {
+    *codes = 0, *sof = 0, *bits = 0;
     size_t i = jpeg_start(b, n);
     if (!i) return 0;
     long scans = 0;
@@ -235,6 +238,8 @@ static long jpeg_scans(const uint8_t *b, size_t n, long *codes) {
         }
         if (m == 0xD9) break; /* EOI */
         size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (!scans && !*sof && m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && i + 5 <= n)
+            *sof = m, *bits = b[i + 4]; /* not DHT, JPG, DAC */
         if (m == 0xDA) scans++;
         if (m == 0xC4) {
             long c = dht_codes(b, n, i);
@@ -243,28 +248,6 @@ static long jpeg_scans(const uint8_t *b, size_t n, long *codes) {
         i += 2 + len;
     }
     return scans;
-}
-
-/* A JPEG's frame (SOF) marker, the first, and its bits a sample into *bits; 0 when none is found
- * among its headers. stb_image reads baseline and progressive frames (SOF0 to SOF2) of 8 bits; of
- * the others it says only "unknown image type", and predict said that a JPEG was none. */
-static int jpeg_frame(const uint8_t *b, size_t n, int *bits) {
-    size_t i = jpeg_start(b, n);
-    if (!i) return 0;
-    while (i + 5 <= n && b[i] == 0xFF) {
-        uint8_t m = b[i + 1];
-        if (m == 0xFF) { /* fill */
-            i++;
-            continue;
-        }
-        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) { /* not DHT, JPG, DAC */
-            *bits = b[i + 4];
-            return m;
-        }
-        if (m == 0xDA || m == 0xD9) break;
-        i += 2 + ((size_t)b[i + 2] << 8 | b[i + 3]);
-    }
-    return 0;
 }
 
 /* The EXIF orientation of a JPEG (1 to 8), or 1 when it says none. A phone stores a photo as its
@@ -477,7 +460,9 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     if (pnm_header(bytes, len, pv, &pend) && (pv[0] > INT_MAX || pv[1] > INT_MAX || pv[2] > INT_MAX))
         return errf(err, "%s: a corrupt PNM: its header's %s is past 2^31 (stb_image would read it wrapped)", name,
                     pv[0] > INT_MAX ? "width" : pv[1] > INT_MAX ? "height" : "maximum value");
-    long codes, scans = jpeg_scans(bytes, len, &codes);
+    long codes;
+    int sof, bits;
+    long scans = jpeg_scans(bytes, len, &codes, &sof, &bits);
     if (codes > 256) /* before stb_image reads the table (stbi_info too): it writes past its arrays */
         return errf(err, "%s: a corrupt JPEG: a Huffman table (DHT) of %ld codes, more than the 256 a table holds",
                     name, codes);
@@ -487,7 +472,6 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     static const char *const jpeg_kind[16] = {[3] = "lossless", [5] = "hierarchical", [6] = "hierarchical",
         [7] = "hierarchical", [9] = "arithmetic-coded", [10] = "arithmetic-coded", [11] = "arithmetic-coded",
         [13] = "hierarchical", [14] = "hierarchical", [15] = "hierarchical"};
-    int bits, sof = jpeg_frame(bytes, len, &bits);
     if (sof > 0xC2)
         return errf(err, "%s: a JPEG of a kind not read here (%s, SOF%d): baseline and progressive JPEGs are", name,
                     jpeg_kind[sof - 0xC0], sof - 0xC0);
