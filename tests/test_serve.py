@@ -947,23 +947,31 @@ def test_stop_busy(model, tmp):
     check(not failed, f"5 stops while 128 connections keep 32 threads busy: each ends with status 0 ({failed})")
 
 
+def serve_on(model, host, while_up=None):
+    """Serve model on --host host (any free port), read its first line of output, call while_up(line) if given,
+    then stop it as Ctrl-C does: (line, status, stderr, what while_up returned)."""
+    p = subprocess.Popen([MNIST, "serve", "--model", model, "--port", "0", "--host", host],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()  # "Serving ...", after any note
+    got = while_up(line) if while_up else None
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    return line, p.returncode, err, got
+
+
 def test_reachable_note(model):
     """The note that other machines may reach the server is said of an address they can reach, not of this
     machine's loopback: 127.0.0.2 (127.0.0.0/8 is all loopback) had it, as any --host but three names did."""
     for host, note in (("127.0.0.2", False), ("127.1", False), ("0.0.0.0", True)):
-        p = subprocess.Popen([MNIST, "serve", "--model", model, "--port", "0", "--host", host],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = p.stdout.readline()  # "Serving ...", after the note
-        p.send_signal(signal.SIGINT)
-        try:
-            out, err = p.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
+        line, rc, err, _ = serve_on(model, host)
         said = "may be reachable from other machines" in err
-        check("Serving" in line and p.returncode == 0 and said == note,
+        check("Serving" in line and rc == 0 and said == note,
               f"--host {host}: the note that others may reach it {'said' if note else 'not said'} "
-              f"(status {p.returncode}: {err.strip()!r})")
+              f"(status {rc}: {err.strip()!r})")
 
 
 def test_ipv6_brackets(model):
@@ -975,27 +983,22 @@ def test_ipv6_brackets(model):
     except OSError as e:
         print(f"SKIP --host [::1]: no IPv6 loopback here ({e})")
         return
-    for host in ("::1", "[::1]"):
-        p = subprocess.Popen([MNIST, "serve", "--model", model, "--port", "0", "--host", host],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = p.stdout.readline()
-        status = 0
-        if "http://[::1]:" in line:
-            port = int(line.split("http://[::1]:")[1].split("/")[0])
-            c = http.client.HTTPConnection("::1", port, timeout=10)
-            try:
-                c.request("GET", "/healthz")
-                status = c.getresponse().status
-            except OSError:
-                pass
-            c.close()
-        p.send_signal(signal.SIGINT)
+
+    def healthz(line):  # the status of GET /healthz at the URL the server printed; 0: none
+        if "http://[::1]:" not in line:
+            return 0
+        c = http.client.HTTPConnection("::1", int(line.split("http://[::1]:")[1].split("/")[0]), timeout=10)
         try:
-            _, err = p.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            _, err = p.communicate()
-        check(status == 200 and p.returncode == 0,
+            c.request("GET", "/healthz")
+            return c.getresponse().status
+        except OSError:
+            return 0
+        finally:
+            c.close()
+
+    for host in ("::1", "[::1]"):
+        line, rc, err, status = serve_on(model, host, healthz)
+        check(status == 200 and rc == 0,
               f"--host {host}: serves on http://[::1]:PORT/ and answers there (status {status}; {line.strip()!r} "
               f"{err.strip()[-120:]!r})")
 
