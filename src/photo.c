@@ -24,6 +24,7 @@
 #define PAPER_MIN 0.2f     /* paper darker than this is taken as this: dark paper is no paper */
 #define NOISY 0.02f        /* noise (relative to the paper) above which the ink is smoothed */
 #define STRONG 0.4f        /* strokes that take this share of the paper's light are a pen's */
+#define FAINT 0.12f        /* strokes that take less are too faint to be ink */
 #define THIN 1.5           /* strokes thinner than this in the 28x28 input are thickened ... */
 #define STROKE 2.0         /* ... to this, MNIST's median (see photo_stroke_width) */
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
@@ -335,6 +336,7 @@ typedef struct {
     void *mem;           /* what holds it, to free */
     float *grown;        /* the ink thickened (thicken), where it was: m->ink then points here */
     int crossings;       /* where paper was added: the times ink crossed the frame's edges */
+    int faint;           /* where none was found: the dark reading's strongest strokes were faint */
 } ink_map;
 
 /* The level of the paper under every pixel of a plane (ink dark on light). A coarse grid of
@@ -1147,7 +1149,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
             s = kth_smallest(t, m2, m2 / 2);
             local = noise_local(ink, w, h, rd->tall, t);
         }
-        if ((s >= 0.12f && (s >= 8 * sigma || s >= 8 * local)) || again) break;
+        if ((s >= FAINT && (s >= 8 * sigma || s >= 8 * local)) || again) break;
         /* No ink stands out. Squared paper's grid, dense (half the frame), spreads the frame as
          * noise would, and a small digit's strokes stood under the floor it set: the page's lines,
          * found over half of 4 times that spread, are taken away (as below) and the spread
@@ -1162,7 +1164,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
     }
     rd->s = s, rd->sigma = spread;
     if (s == 0) return errf(err, "%s: no clear ink: the image looks blank", name);
-    if (s < 0.12f)
+    if (s < FAINT)
         return errf(err, "%s: no clear ink: the strongest strokes differ from the paper by only %.0f%%", name, 100 * s);
     /* against the frame's spread and the noise from pixel to pixel both: a desk that fills much of
      * the frame, or a hard shadow, widens the first (their edges are then dropped as steps) */
@@ -1276,7 +1278,10 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     if (take != first && found[take] == 0)
         found[take] = keep_ink(k, take, &pp[take], rd[take].tall, &bb, name, take ? &err_light : err);
     if (found[take] == -2) return errf(err, "%s: out of memory", name); /* read_ink gives 0 or -1 only */
-    if (found[take] != 0) return -1; /* err holds why the dark reading found nothing */
+    if (found[take] != 0) { /* err holds why the dark reading found nothing */
+        m->faint = found[0] == -1 && rd[0].s > 0 && rd[0].s < FAINT;
+        return -1;
+    }
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
     m->light = take, m->tall = rd[take].tall;
     m->bb = bb;
@@ -1610,8 +1615,11 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
      * strokes). Read again with paper around it, that reading is taken where its digit stays in
      * the frame, and, where the first found none, meets 3 of its sides in a frame whose edges ink
      * crosses CROSSINGS_MAX times at most (a blank page stays refused, and so does a page of
-     * squared paper with a digit too small on it, whose grid pad_frame cut short). A 1 cropped to
-     * its own width has its own reading (tall_stroke). */
+     * squared paper with a digit too small on it, whose grid pad_frame cut short), and the first
+     * did not find faint strokes: a digit that fills the frame leaves it blank or noisy to the
+     * paper's model, which follows the strokes, while the soft edge of a shadow on a blank page is
+     * faint, and the paper added beside it, carried out from the frame's edges, sets a seam that
+     * reads as ink. A 1 cropped to its own width has its own reading (tall_stroke). */
     if (rc || (!m.tall && (box_in_frame(&m, &inside) >= 3 || (m.light && !m.edge_says_light)))) {
         ink_map m2;
         mnist_err e2;
@@ -1624,7 +1632,7 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
             if (met >= 0) ink_map_free(&m2);
             met = read_photo(d, PAD_TREND, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
         }
-        if (met >= 0 && inside && (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX))) {
+        if (met >= 0 && inside && (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m.faint))) {
             if (rc == 0) ink_map_free(&m);
             m = m2, rc = 0;
         } else if (met >= 0) {
