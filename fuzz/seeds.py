@@ -100,6 +100,7 @@ def images():
             ("gray.jpg", gray, "JPEG", {"quality": 60}),
             ("color-progressive.jpg", gray.convert("RGB"), "JPEG", {"quality": 50, "progressive": True}),
             ("exif-turned.jpg", gray, "JPEG", {"quality": 60, "exif": exif_turned}),
+            ("exif-turned.png", gray, "PNG", {"exif": exif_turned}),
             ("gray.bmp", gray, "BMP", {}),
             ("palette.gif", rgba.convert("RGB").convert("P"), "GIF", {}),
             ("gray.tga", gray, "TGA", {}),

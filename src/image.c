@@ -1,7 +1,7 @@
 /* image.c: image files to the 784 inputs the network sees: decoding, and the lab's recipe.
  *
  * Decoding is stb_image's (libstb-dev's, compiled in stb_image.c with zeroed buffers), with a
- * JPEG's EXIF orientation applied for the MNIST recipe. Two recipes:
+ * JPEG's or a PNG's EXIF orientation applied for the MNIST recipe. Two recipes:
  *
  *   lab    the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255, byte for
  *          byte: Pillow's integer ITU-R 601-2 luma, then Pillow's BICUBIC resampling (a = -0.5,
@@ -250,9 +250,46 @@ static long jpeg_scans(const uint8_t *b, size_t n, long *codes, int *sof, int *b
     return scans;
 }
 
-/* The EXIF orientation of a JPEG (1 to 8), or 1 when it says none. A phone stores a photo as its
- * sensor saw it and says in this tag how to turn it for viewing (6: a quarter turn clockwise). */
+/* The orientation (1 to 8) that EXIF data's first IFD holds, t its tn bytes from its TIFF header
+ * ("II*\0" or "MM\0*"), or 1 when it says none or the data is no such header, cut short or out of
+ * its bounds. A phone stores a photo as its sensor saw it and says in this tag how to turn it for
+ * viewing (6: a quarter turn clockwise). */
+static int tiff_orientation(const uint8_t *t, size_t tn) {
+    if (tn < 8) return 1;
+    int le = t[0] == 'I' && t[1] == 'I';
+    if (!le && !(t[0] == 'M' && t[1] == 'M')) return 1;
+#define RD16(p) (le ? (p)[0] | (p)[1] << 8 : (p)[0] << 8 | (p)[1])
+#define RD32(p) (le ? (uint32_t)RD16(p) | (uint32_t)RD16((p) + 2) << 16 : (uint32_t)RD16(p) << 16 | (uint32_t)RD16((p) + 2))
+    uint32_t ifd = RD32(t + 4);
+    if (ifd > tn - 2) return 1;
+    int count = RD16(t + ifd);
+    for (int k = 0; k < count && ifd + 2 + 12 * (size_t)(k + 1) <= tn; k++) {
+        const uint8_t *e = t + ifd + 2 + 12 * k;
+        if (RD16(e) == 0x0112 && RD16(e + 2) == 3) { /* Orientation, a SHORT */
+            int v = RD16(e + 8);
+            return v >= 1 && v <= 8 ? v : 1;
+        }
+    }
+#undef RD16
+#undef RD32
+    return 1;
+}
+
+/* The EXIF orientation of a JPEG or a PNG (1 to 8), or 1 when it says none. A JPEG's is in an APP1
+ * segment, "Exif\0\0" and the TIFF header, before its scan; a PNG's in its eXIf chunk, the TIFF
+ * header alone, which counts before the first IDAT only (PNG's third edition). Segments and chunks
+ * are walked by their lengths; one cut short ends the walk. */
 static int exif_orientation(const uint8_t *b, size_t n) {
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 8 && !memcmp(b, png_sig, 8)) {
+        for (size_t at = 8; n - at >= 12;) {
+            uint32_t len = be32(b + at);
+            if (len > n - at - 12 || !memcmp(b + at + 4, "IDAT", 4)) break;
+            if (!memcmp(b + at + 4, "eXIf", 4)) return tiff_orientation(b + at + 8, len);
+            at += 12 + (size_t)len;
+        }
+        return 1;
+    }
     size_t i = jpeg_start(b, n);
     if (!i) return 1;
     while (i + 4 <= n && b[i] == 0xFF) {
@@ -264,27 +301,8 @@ static int exif_orientation(const uint8_t *b, size_t n) {
         if (m == 0xDA || m == 0xD9) break; /* the scan: the headers are over */
         size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
         if (len < 2 || len > n - i - 2) break;
-        if (m == 0xE1 && len >= 8 + 8 && !memcmp(b + i + 4, "Exif\0\0", 6)) {
-            const uint8_t *t = b + i + 10; /* the TIFF header after "Exif\0\0" */
-            size_t tn = len - 8;
-            int le = t[0] == 'I' && t[1] == 'I';
-            if (!le && !(t[0] == 'M' && t[1] == 'M')) return 1;
-#define RD16(p) (le ? (p)[0] | (p)[1] << 8 : (p)[0] << 8 | (p)[1])
-#define RD32(p) (le ? (uint32_t)RD16(p) | (uint32_t)RD16((p) + 2) << 16 : (uint32_t)RD16(p) << 16 | (uint32_t)RD16((p) + 2))
-            uint32_t ifd = RD32(t + 4);
-            if (ifd > tn - 2) return 1;
-            int count = RD16(t + ifd);
-            for (int k = 0; k < count && ifd + 2 + 12 * (size_t)(k + 1) <= tn; k++) {
-                const uint8_t *e = t + ifd + 2 + 12 * k;
-                if (RD16(e) == 0x0112 && RD16(e + 2) == 3) { /* Orientation, a SHORT */
-                    int v = RD16(e + 8);
-                    return v >= 1 && v <= 8 ? v : 1;
-                }
-            }
-#undef RD16
-#undef RD32
-            return 1;
-        }
+        if (m == 0xE1 && len >= 8 + 8 && !memcmp(b + i + 4, "Exif\0\0", 6))
+            return tiff_orientation(b + i + 10, len - 8); /* the TIFF header after "Exif\0\0" */
         i += 2 + len;
     }
     return 1;

@@ -19,6 +19,9 @@
  *   room around it, and so does a 1 cropped to its own width; blank pages are refused as such;
  * - the bound that spares a drawing the search for a page's lines (page_lines_possible) says none
  *   only where a search at every turn it makes, line by line, finds none;
+ * - a photo stored as the camera saw it, with the EXIF orientation that turns it upright (a JPEG's
+ *   APP1, a PNG's eXIf chunk): the MNIST recipe reads it upright, the lab's as stored; a PNG's eXIf
+ *   after its image data, or cut short, or its offsets out of its bounds, says nothing;
  * - the normal equations of the paper's and the light's fits (solve_symmetric): a known solution
  *   comes back, a singular system is refused.
  */
@@ -27,6 +30,7 @@
 #include <string.h>
 
 #include <stb_image_write.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "image.h" /* photo_stroke_width */
@@ -979,6 +983,40 @@ static buf jpeg_exif(const float *v, int w, int h, int o) {
     return out;
 }
 
+/* EXIF data saying orientation o: a TIFF header, little-endian or big-endian, and IFD0 of one entry
+ * (0x0112, SHORT, 1, o), 26 bytes into t. */
+static void tiff_orientation(uint8_t t[26], int o, int big) {
+    static const uint8_t le[26] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 0, 0},
+                         be[26] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 0};
+    memcpy(t, big ? be : le, 26);
+    t[big ? 19 : 18] = (uint8_t)o;
+}
+
+/* A copy of the PNG p with a chunk of type holding the n bytes of data put at byte at, allocated to
+ * its size exactly, so that AddressSanitizer sees a read past it. */
+static buf png_chunk(const buf *p, size_t at, const char *type, const uint8_t *data, uint32_t n) {
+    buf out = {malloc(p->n + 12 + n), p->n + 12 + n, p->n + 12 + n};
+    uint8_t *c = out.b + at;
+    memcpy(out.b, p->b, at);
+    c[0] = (uint8_t)(n >> 24), c[1] = (uint8_t)(n >> 16), c[2] = (uint8_t)(n >> 8), c[3] = (uint8_t)n;
+    memcpy(c + 4, type, 4);
+    memcpy(c + 8, data, n);
+    uLong crc = crc32(crc32(0L, Z_NULL, 0), c + 4, 4 + n);
+    for (int j = 0; j < 4; j++) c[8 + n + j] = (uint8_t)(crc >> (24 - 8 * j));
+    memcpy(c + 12 + n, p->b + at, p->n - at);
+    return out;
+}
+
+/* A PNG of v (h, w gray) with an eXIf chunk holding the n bytes of exif, after its IHDR or, late,
+ * before its IEND (after its image data); exif NULL: none. */
+static buf png_exif(const float *v, int w, int h, const uint8_t *exif, uint32_t n, int late) {
+    buf p = png(v, w, h, 1);
+    if (!exif) return p;
+    buf out = png_chunk(&p, late ? p.n - 12 : 8 + 25, "eXIf", exif, n);
+    free(p.b);
+    return out;
+}
+
 /* A JPEG whose extra Huffman table (AC table 3, which no scan uses) holds more than 256 codes is
  * refused before stb_image reads it: Debian's stb_image 2.27 filled its 257-entry arrays from the
  * table's counts without a check, and writing 510 codes past them, went on to decode the picture
@@ -1062,12 +1100,14 @@ static void jpeg_restart_cut(void) {
 static void exif_orientations(void) {
     enum { W = 260, H = 200 };
     mnist_err err;
-    float ref[MNIST_PIXELS], x[MNIST_PIXELS], lab[MNIST_PIXELS], lab_plain[MNIST_PIXELS];
+    float ref[MNIST_PIXELS], ref_png[MNIST_PIXELS], x[MNIST_PIXELS], lab[MNIST_PIXELS], lab_plain[MNIST_PIXELS];
     float *ink = draw_seven(W, H, 90, 40, 120, 9);
     float *v = page(ink, W, H, 0.92, 0, 0, 0), *stored = malloc((size_t)W * H * sizeof(float));
-    buf b = jpeg_exif(v, W, H, 0);
-    int ok = prepare(&b, "upright.jpg", MNIST_PREP_MNIST, ref, &err) == 0;
+    buf b = jpeg_exif(v, W, H, 0), p = png(v, W, H, 1);
+    int ok = prepare(&b, "upright.jpg", MNIST_PREP_MNIST, ref, &err) == 0 &&
+             prepare(&p, "upright.png", MNIST_PREP_MNIST, ref_png, &err) == 0;
     free(b.b);
+    free(p.b);
     for (int o = 1; ok && o <= 8; o++) {
         int swap = o >= 5, sw = swap ? H : W, sh = swap ? W : H; /* the stored image's size */
         for (int Y = 0; Y < H; Y++) /* the seen pixel (X, Y) is stored at (x, y), as EXIF defines */
@@ -1087,9 +1127,95 @@ static void exif_orientations(void) {
         check(got && max_diff(lab, lab_plain) == 0, "EXIF orientation %d: the lab's recipe reads it as stored", o);
         free(e.b);
         free(plain.b);
+        /* a PNG's eXIf chunk, little-endian and big-endian in turn: lossless, so the same input */
+        uint8_t tiff[26];
+        tiff_orientation(tiff, o, o % 2);
+        e = png_exif(stored, sw, sh, tiff, sizeof tiff, 0), plain = png_exif(stored, sw, sh, NULL, 0, 0);
+        got = prepare(&e, "phone.png", MNIST_PREP_MNIST, x, &err) == 0;
+        check(got && max_diff(x, ref_png) == 0, "a PNG's eXIf orientation %d (%s): read as the upright PNG%s%s", o,
+              o % 2 ? "MM" : "II", got ? "" : ": ", got ? "" : err.msg);
+        got = prepare(&e, "phone.png", MNIST_PREP_LAB, lab, &err) == 0 &&
+              prepare(&plain, "plain.png", MNIST_PREP_LAB, lab_plain, &err) == 0;
+        check(got && max_diff(lab, lab_plain) == 0, "a PNG's eXIf orientation %d: the lab's recipe reads it as stored",
+              o);
+        free(e.b);
+        free(plain.b);
     }
     check(ok, "the upright photo is prepared");
     free(stored);
+    free(v);
+    free(ink);
+}
+
+/* A PNG stored turned (orientation 6) whose eXIf chunk says nothing that counts reads as stored, and
+ * one cut short is refused, each without a read past the file (test_image under SANITIZE=1): an eXIf
+ * after the image data (PNG's third edition: it counts before the first IDAT only), its TIFF data cut
+ * short, its IFD0's offset or count past the chunk, no byte order, not a SHORT, an orientation out of
+ * 1 to 8; a chunk whose length runs past the file, and the file cut inside the chunk. */
+static void png_exif_bounds(void) {
+    enum { W = 200, H = 260 };
+    mnist_err err;
+    float plain[MNIST_PIXELS], x[MNIST_PIXELS];
+    float *ink = draw_seven(W, H, 50, 70, 120, 9), *v = page(ink, W, H, 0.92, 0, 0, 0);
+    buf p = png_exif(v, W, H, NULL, 0, 0);
+    int ok = prepare(&p, "stored.png", MNIST_PREP_MNIST, plain, &err) == 0;
+    check(ok, "the stored PNG is prepared%s%s", ok ? "" : ": ", ok ? "" : err.msg);
+    free(p.b);
+    uint8_t t[26];
+    tiff_orientation(t, 6, 0);
+    buf turned = png_exif(v, W, H, t, sizeof t, 0);
+    check(ok && prepare(&turned, "turned.png", MNIST_PREP_MNIST, x, &err) == 0 && max_diff(x, plain) > 0.1,
+          "the stored PNG with eXIf orientation 6 before its image data is turned");
+    static const struct {
+        const char *what;
+        int at, value, late; /* t[at] = value (-1: none); eXIf after IDAT */
+        uint32_t n;          /* bytes of t in the chunk */
+    } cases[] = {
+        {"after the image data", -1, 0, 1, 26},
+        {"empty", -1, 0, 0, 0},
+        {"its TIFF header cut short", -1, 0, 0, 7},
+        {"its IFD0's count cut short", -1, 0, 0, 9},
+        {"the entry cut short", -1, 0, 0, 21},
+        {"IFD0 at 0xFF000008", 7, 0xFF, 0, 26},
+        {"IFD0 at 25 of 26 bytes", 4, 25, 0, 26},
+        {"no byte order (XX)", 0, 'X', 0, 26},
+        {"a LONG, not a SHORT", 12, 4, 0, 26},
+        {"orientation 9", 18, 9, 0, 26},
+        {"orientation 0", 18, 0, 0, 26},
+    };
+    for (size_t k = 0; ok && k < sizeof cases / sizeof *cases; k++) {
+        tiff_orientation(t, 6, 0);
+        if (cases[k].at >= 0) t[cases[k].at] = (uint8_t)cases[k].value;
+        buf e = png_exif(v, W, H, t, cases[k].n, cases[k].late);
+        int got = prepare(&e, "exif.png", MNIST_PREP_MNIST, x, &err) == 0;
+        check(got && max_diff(x, plain) == 0, "a PNG's eXIf chunk (%s): read as stored%s%s", cases[k].what, got ? "" : ": ",
+              got ? "" : err.msg);
+        free(e.b);
+    }
+    /* IFD0 saying 65535 entries in a chunk of one (of another tag), and the next chunk (a private
+     * one, which readers skip) holding an orientation 6 where IFD0's third entry would lie: not read */
+    tiff_orientation(t, 6, 0);
+    t[8] = t[9] = 0xFF, t[10] = 0x00;
+    static const uint8_t entry[12] = {0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0};
+    buf one = png_exif(v, W, H, t, 22, 0), e = png_chunk(&one, 33 + 12 + 22, "prVt", entry, sizeof entry);
+    int got = prepare(&e, "exif.png", MNIST_PREP_MNIST, x, &err) == 0;
+    check(got && max_diff(x, plain) == 0, "a PNG's eXIf IFD0 of 65535 entries in a chunk of one, an orientation "
+          "entry past it: read as stored%s%s", got ? "" : ": ", got ? "" : err.msg);
+    free(one.b);
+    free(e.b);
+    /* the chunk's length past the file (by a byte, and by 4 GB less a little), the file cut inside it */
+    static const uint32_t lengths[] = {26 + 1 + 4 + 25 + 12, 0xFFFFFFF0u};
+    for (int k = 0; k < 3; k++) {
+        buf c = {malloc(turned.n), k < 2 ? turned.n : 33 + 8 + 20, 0};
+        memcpy(c.b, turned.b, c.n);
+        if (k < 2)
+            for (int j = 0; j < 4; j++) c.b[33 + j] = (uint8_t)(lengths[k] >> (24 - 8 * j));
+        got = prepare(&c, "cut.png", MNIST_PREP_MNIST, x, &err) == 0;
+        check(!got && strstr(err.msg, "cut.png: "), "a PNG whose eXIf chunk %s is refused: %s",
+              k == 2 ? "the file's end cuts" : k ? "says 4 GB" : "runs past the file", got ? "read" : err.msg);
+        free(c.b);
+    }
+    free(turned.b);
     free(v);
     free(ink);
 }
@@ -1430,6 +1556,7 @@ int main(void) {
     strip_meets_stroke();
     solid_strip();
     exif_orientations();
+    png_exif_bounds();
     normal_equations();
     huffman_overflow();
     jpeg_restart_cut();

@@ -9,6 +9,8 @@
   of sizes from 9x17 to 1601x1203; on JPEG the decoders differ (stb_image and libjpeg-turbo round
   the inverse DCT and the colour conversion differently, by a level or three), which moves a few
   inputs by 1/255 and nothing more.
+- A PNG stored turned, its eXIf chunk (as Pillow writes it) saying how to turn it: the MNIST recipe
+  reads each of the 7 turns as the upright PNG, the lab's as stored, as Pillow's Image.open does.
 - A model file written here with the README's lines (numpy, json and struct only; an independent
   writer) loads, and `predict --json` gives the probabilities that numpy's own forward pass gives
   on Pillow's inputs.
@@ -317,6 +319,37 @@ def main():
     rows = [json.loads(line) for line in p.stdout.splitlines()]
     check(p.returncode == 0 and len(rows) == 2 and rows[0]["input"] == rows[1]["input"],
           f"the MNIST recipe reads a top-down BMP as its bottom-up twin: {p.stderr.strip()}")
+
+    # A photo stored as the camera saw it, in a PNG whose eXIf chunk says how to turn it (Pillow writes
+    # the chunk, before the image data, as phones' editors do): the MNIST recipe reads each of the 7
+    # turns as the upright PNG, as Pillow's exif_transpose turns them back; the lab's reads them as
+    # stored, as Pillow's Image.open does
+    from PIL import ImageOps
+    T = Image.Transpose
+    undo = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE, 6: T.ROTATE_90,
+            7: T.TRANSVERSE, 8: T.ROTATE_270}  # stored = upright turned so, for each orientation
+    gray = seven.convert("L")
+    upright = os.path.join(tmp, "upright.png")
+    gray.save(upright)
+    turned = []
+    for o, t in undo.items():
+        exif = Image.Exif()
+        exif[0x0112] = o
+        turned.append(os.path.join(tmp, f"turned-{o}.png"))
+        gray.transpose(t).save(turned[-1], exif=exif.tobytes())
+    check(all(ImageOps.exif_transpose(Image.open(f)).tobytes() == gray.tobytes() for f in turned),
+          "Pillow's exif_transpose turns the 7 PNGs written with eXIf back upright")
+    p = run("predict", "--model", model, "--json", "--show", upright, *turned)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    same = [int(r["file"][-5]) for r in rows[1:] if r.get("input") == rows[0].get("input")]
+    check(p.returncode == 0 and len(rows) == 8 and len(same) == 7,
+          f"the MNIST recipe reads a PNG stored turned with each eXIf orientation 2 to 8 as the upright one "
+          f"(the same of {same}): {p.stderr.strip()}")
+    p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", *turned)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    check(p.returncode == 0 and len(rows) == 7 and
+          all(np.array_equal(np.array(r["input"], np.float32), lab_input(Image, f)) for r, f in zip(rows, turned)),
+          f"--preprocess lab reads a PNG with eXIf orientation as stored, as Pillow does: {p.stderr.strip()}")
 
     # A PNG of 28x28 pixels whose image data inflates to 64 MB (64 KB of it): refused before stb_image
     # inflates it all (a 1 MB one of 1 GB took 1 GB and 0.6 s; serve budgets a PNG by its pixels)
