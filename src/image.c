@@ -60,6 +60,21 @@ static const char *unsupported(const uint8_t *b, size_t n) {
 static uint32_t le16(const uint8_t *b) { return (uint32_t)b[0] | (uint32_t)b[1] << 8; }
 static uint32_t le32(const uint8_t *b) { return le16(b) | le16(b + 2) << 16; }
 
+/* Whether bytes begin with PNG's signature. */
+static int is_png(const uint8_t *b, size_t n) {
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    return n >= 8 && !memcmp(b, sig, 8);
+}
+
+/* Whether a whole chunk of a PNG of n bytes starts at b + at (its length, type, data and CRC within
+ * them), *len its data's length: the chunks are walked by their lengths, as stb_image walks them,
+ * from the first at 8 (past the signature) to one cut short. */
+static int png_chunk(const uint8_t *b, size_t n, size_t at, uint32_t *len) {
+    if (n - at < 12) return 0;
+    *len = be32(b + at);
+    return *len <= n - at - 12;
+}
+
 /* A binary PGM or PPM (P5, P6): its width, height and maximum value into v, read as stb_image reads
  * them (white space and # comments before each, then its digits), and *end the byte after the one
  * white space that ends the header; 1, or 0 when bytes do not begin one. A number is kept up to
@@ -280,14 +295,10 @@ static int tiff_orientation(const uint8_t *t, size_t tn) {
  * header alone, which counts before the first IDAT only (PNG's third edition). Segments and chunks
  * are walked by their lengths; one cut short ends the walk. */
 static int exif_orientation(const uint8_t *b, size_t n) {
-    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n >= 8 && !memcmp(b, png_sig, 8)) {
-        for (size_t at = 8; n - at >= 12;) {
-            uint32_t len = be32(b + at);
-            if (len > n - at - 12 || !memcmp(b + at + 4, "IDAT", 4)) break;
+    if (is_png(b, n)) {
+        uint32_t len;
+        for (size_t at = 8; png_chunk(b, n, at, &len) && memcmp(b + at + 4, "IDAT", 4); at += 12 + (size_t)len)
             if (!memcmp(b + at + 4, "eXIf", 4)) return tiff_orientation(b + at + 8, len);
-            at += 12 + (size_t)len;
-        }
         return 1;
     }
     size_t i = jpeg_start(b, n);
@@ -437,9 +448,8 @@ static int png_inflates_past(const uint8_t *b, size_t n, uint64_t raw) {
     uint8_t out[1 << 14];
     uint64_t total = 0;
     int rc = Z_OK;
-    for (size_t at = 8; rc == Z_OK && n - at >= 12 && total <= raw;) {
-        uint32_t len = be32(b + at);
-        if (len > n - at - 12) break;
+    uint32_t len;
+    for (size_t at = 8; rc == Z_OK && total <= raw && png_chunk(b, n, at, &len); at += 12 + (size_t)len) {
         if (!memcmp(b + at + 4, "IDAT", 4)) {
             z.next_in = (Bytef *)(uintptr_t)(b + at + 8), z.avail_in = len;
             while (rc == Z_OK && total <= raw && (z.avail_in || z.avail_out == 0)) {
@@ -452,7 +462,6 @@ static int png_inflates_past(const uint8_t *b, size_t n, uint64_t raw) {
         } else if (!memcmp(b + at + 4, "IEND", 4)) {
             break;
         }
-        at += 12 + (size_t)len;
     }
     inflateEnd(&z);
     return total > raw;
@@ -531,22 +540,14 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     return 0;
 }
 
-/* A PNG's palettes (PLTE chunks) of fewer than 256 colours, the colours it lacks filled in gray as
- * Pillow has them (colour i: i, i, i; the lab's load_image reads the same): *out a copy of the file
- * so (malloc'd), or NULL when there is none to fill; -1 when out of memory. stb_image 2.27 keeps
- * the palette in a 1024-byte array on its stack, fills the file's colours only and looks pixels up
- * unchecked: a pixel past them was leftover stack memory (a 28x28 PNG of 2 colours whose pixels
- * are 0 to 255: 1092 reads of uninitialised memory under valgrind, another input on each run).
- * The chunks are walked as stb_image walks them, by their lengths; one cut short is left to it. */
 /* The chunks of a PNG (past its signature) walked as stb_image walks them, by their lengths, one cut
  * short and what follows left as they are; each PLTE chunk of fewer than 256 colours written out
  * with 256, the rest as they are, into c (NULL: counted only). The copy's length. */
 static size_t png_fill_palettes(const uint8_t *b, size_t n, uint8_t *c) {
     size_t at = 8, k = 8;
+    uint32_t len;
     if (c) memcpy(c, b, 8);
-    while (n - at >= 12) {
-        uint32_t len = be32(b + at);
-        if (len > n - at - 12) break;
+    for (; png_chunk(b, n, at, &len); at += 12 + (size_t)len) {
         int fill = !memcmp(b + at + 4, "PLTE", 4) && len < 768 && len % 3 == 0;
         if (c && fill) {
             static const uint8_t head[8] = {0, 0, 3, 0, 'P', 'L', 'T', 'E'}; /* 768 bytes */
@@ -559,7 +560,6 @@ static size_t png_fill_palettes(const uint8_t *b, size_t n, uint8_t *c) {
             memcpy(c + k, b + at, 12 + (size_t)len);
         }
         k += 12 + (fill ? 768 : (size_t)len);
-        at += 12 + (size_t)len;
     }
     if (c) memcpy(c + k, b + at, n - at); /* what follows the last whole chunk, as it is */
     return k + (n - at);
@@ -572,9 +572,8 @@ static size_t png_fill_palettes(const uint8_t *b, size_t n, uint8_t *c) {
  * unchecked: a pixel past them was leftover stack memory (a 28x28 PNG of 2 colours whose pixels
  * are 0 to 255: 1092 reads of uninitialised memory under valgrind, another input on each run). */
 static int png_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     *out = NULL;
-    if (n < 8 || memcmp(b, sig, 8)) return 0;
+    if (!is_png(b, n)) return 0;
     size_t size = png_fill_palettes(b, n, NULL);
     if (size == n) return 0; /* none to fill: a palette only grows */
     uint8_t *c = malloc(size);
