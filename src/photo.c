@@ -1252,8 +1252,7 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     paper_grid(&pp[0], k->p.w, k->p.h);
     pp[1] = pp[0];
     block_levels(&k->p, &pp[0], g[0], g[1]);
-    paper_fit(&pp[0], g[0]);
-    paper_fit(&pp[1], g[1]);
+    paper_fit(&pp[0], g[0]); /* pp[1] is fitted only where the light reading is made */
     reading rd[2];
     box bb = {0, 0, 0, 0};
     mnist_err err_light;
@@ -1263,7 +1262,8 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
      * read light, that paper is ink along all the frame's edge. That reading is made only where the dark
      * one's digit is not found (1: not made), not to be weighed against it: its search for a page's lines,
      * over all the paper, was a quarter of a drawing's reading */
-    found[1] = found[0] == 0 && clean ? 1 : read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
+    found[1] = 1;
+    if (found[0] != 0 || !clean) paper_fit(&pp[1], g[1]), found[1] = read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
     int first = found[1] == 0 && found[0] != 0;
     if (found[0] == 0 && found[1] == 0) { /* both found ink; sigma is at least 1/512 in each */
         double q_dark = rd[0].s / rd[0].sigma, q_light = rd[1].s / rd[1].sigma;
@@ -1274,7 +1274,7 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
         found[first] = keep_ink(k, first, &pp[first], rd[first].tall, &bb, name, first ? &err_light : err);
     if (found[first] == -2) return errf(err, "%s: out of memory", name);
     int take = found[first] == 0 ? first : !first;
-    if (found[take] == 1) found[take] = read_ink(k, take, &pp[take], &rd[take], name, &err_light);
+    if (found[take] == 1) paper_fit(&pp[1], g[1]), found[1] = read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
     if (take != first && found[take] == 0)
         found[take] = keep_ink(k, take, &pp[take], rd[take].tall, &bb, name, take ? &err_light : err);
     if (found[take] == -2) return errf(err, "%s: out of memory", name); /* read_ink gives 0 or -1 only */
