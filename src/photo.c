@@ -336,7 +336,7 @@ typedef struct {
     void *mem;           /* what holds it, to free */
     float *grown;        /* the ink thickened (thicken), where it was: m->ink then points here */
     int crossings;       /* where paper was added: the times ink crossed the frame's edges */
-    int faint;           /* where none was found: the dark reading's strongest strokes were faint */
+    int weak;            /* where none was found: the dark reading's strokes were faint, or specks */
 } ink_map;
 
 /* The level of the paper under every pixel of a plane (ink dark on light). A coarse grid of
@@ -1095,6 +1095,7 @@ typedef struct {
     float sigma;  /* the noise of that, on the paper (as first measured: with a page's lines) */
     float cover;  /* the share of the frame the ink covers (all its marks) */
     int tall;     /* a 1 cropped to its own width (tall_stroke) */
+    int specks;   /* keep_ink found only specks of it */
 } reading;
 
 /* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
@@ -1199,10 +1200,10 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
     return 0;
 }
 
-/* The digit's ink of a reading made by read_ink, in k->ink[light]: the steps and the parts that
- * are not the digit taken away (zeroed), and its box in bb. Returns 0, or -1 with err saying why
- * there is no clear ink, or -2 when out of memory. */
-static int keep_ink(ink_work *k, int light, const paper *pp, int tall, box *bb, const char *name, mnist_err *err) {
+/* The digit's ink of the reading rd made by read_ink, in k->ink[light]: the steps and the parts
+ * that are not the digit taken away (zeroed), and its box in bb. Returns 0, or -1 with err saying
+ * why there is no clear ink (rd->specks: only specks), or -2 when out of memory. */
+static int keep_ink(ink_work *k, int light, const paper *pp, reading *rd, box *bb, const char *name, mnist_err *err) {
     int w = k->p.w, h = k->p.h;
     long n = (long)w * h;
     float *ink = k->ink[light];
@@ -1222,12 +1223,13 @@ static int keep_ink(ink_work *k, int light, const paper *pp, int tall, box *bb, 
     }
     if (kept < 0 || joined < 0) return -2;
     kept += joined;
-    if (kept < 4) return errf(err, "%s: no clear ink: only specks", name);
+    rd->specks = kept < 4;
+    if (rd->specks) return errf(err, "%s: no clear ink: only specks", name);
     /* the steps count: read the wrong way round, a light digit's dark background is one step
      * around it, and what is left (its loops' holes) would pass for a digit (what joined the
      * digit may have been a step: counted once); a 1 cropped to its own width is itself half its
      * frame or more, and only its steps count */
-    double marks = (tall ? 0 : kept) + stepped - joined;
+    double marks = (rd->tall ? 0 : kept) + stepped - joined;
     if (marks > 0.5 * n) return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * marks / n);
     return 0;
 }
@@ -1271,15 +1273,15 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
         first = even ? rd[1].cover < rd[0].cover : q_light > q_dark;
     }
     if (found[first] == 0)
-        found[first] = keep_ink(k, first, &pp[first], rd[first].tall, &bb, name, first ? &err_light : err);
+        found[first] = keep_ink(k, first, &pp[first], &rd[first], &bb, name, first ? &err_light : err);
     if (found[first] == -2) return errf(err, "%s: out of memory", name);
     int take = found[first] == 0 ? first : !first;
     if (found[take] == 1) paper_fit(&pp[1], g[1]), found[1] = read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
     if (take != first && found[take] == 0)
-        found[take] = keep_ink(k, take, &pp[take], rd[take].tall, &bb, name, take ? &err_light : err);
+        found[take] = keep_ink(k, take, &pp[take], &rd[take], &bb, name, take ? &err_light : err);
     if (found[take] == -2) return errf(err, "%s: out of memory", name); /* read_ink gives 0 or -1 only */
     if (found[take] != 0) { /* err holds why the dark reading found nothing */
-        m->faint = found[0] == -1 && rd[0].s > 0 && rd[0].s < FAINT;
+        m->weak = found[0] == -1 && ((rd[0].s > 0 && rd[0].s < FAINT) || rd[0].specks);
         return -1;
     }
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
@@ -1616,10 +1618,11 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
      * the frame, and, where the first found none, meets 3 of its sides in a frame whose edges ink
      * crosses CROSSINGS_MAX times at most (a blank page stays refused, and so does a page of
      * squared paper with a digit too small on it, whose grid pad_frame cut short), and the first
-     * did not find faint strokes: a digit that fills the frame leaves it blank or noisy to the
-     * paper's model, which follows the strokes, while the soft edge of a shadow on a blank page is
-     * faint, and the paper added beside it, carried out from the frame's edges, sets a seam that
-     * reads as ink. A 1 cropped to its own width has its own reading (tall_stroke). */
+     * found nothing at all, not faint strokes or specks: a digit that fills the frame leaves it
+     * blank or noisy to the paper's model, which follows the strokes, while the edge of a shadow
+     * on a blank page is faint there (or specks, held aside as a step where it is harder), and the
+     * paper added beside it, carried out from the frame's edges, sets a seam that reads as ink. A
+     * 1 cropped to its own width has its own reading (tall_stroke). */
     if (rc || (!m.tall && (box_in_frame(&m, &inside) >= 3 || (m.light && !m.edge_says_light)))) {
         ink_map m2;
         mnist_err e2;
@@ -1632,7 +1635,7 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
             if (met >= 0) ink_map_free(&m2);
             met = read_photo(d, PAD_TREND, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
         }
-        if (met >= 0 && inside && (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m.faint))) {
+        if (met >= 0 && inside && (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m.weak))) {
             if (rc == 0) ink_map_free(&m);
             m = m2, rc = 0;
         } else if (met >= 0) {
