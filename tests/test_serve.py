@@ -947,10 +947,10 @@ def test_stop_busy(model, tmp):
     check(not failed, f"5 stops while 128 connections keep 32 threads busy: each ends with status 0 ({failed})")
 
 
-def serve_on(model, host, while_up=None):
-    """Serve model on --host host (any free port), read its first line of output, call while_up(line) if given,
-    then stop it as Ctrl-C does: (line, status, stderr, what while_up returned)."""
-    p = subprocess.Popen([MNIST, "serve", "--model", model, "--port", "0", "--host", host],
+def serve_on(model, host, while_up=None, flags=()):
+    """Serve model on --host host (any free port; and flags), read its first line of output, call while_up(line)
+    if given, then stop it as Ctrl-C does: (line, status, stderr, what while_up returned)."""
+    p = subprocess.Popen([MNIST, "serve", "--model", model, "--port", "0", "--host", host, *flags],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline()  # "Serving ...", after any note
     got = while_up(line) if while_up else None
@@ -1001,6 +1001,52 @@ def test_ipv6_brackets(model):
         check(status == 200 and rc == 0,
               f"--host {host}: serves on http://[::1]:PORT/ and answers there (status {status}; {line.strip()!r} "
               f"{err.strip()[-120:]!r})")
+
+
+def test_per_address_v6(model):
+    """--per-address counts an IPv6 client by its /64, the network a host is given, any of whose 2^64 addresses
+    it may take: each address counted alone, the limit held nothing. With --per-address 2 on ::1, while two
+    connections from ::1 are open, one from ::N (the same /64) is closed unanswered, and one from fd00::N (another)
+    is answered. The two are added to the loopback for the test (ip -6 addr; N from the process id, so that two
+    runs at once do not take each other's away) and taken away after it; where that is not allowed, or there is
+    no IPv6 loopback, a SKIP line."""
+    added, n = [], format(2 + os.getpid() % 0xfff0, "x")
+    same, other = "::" + n, "fd00::" + n
+    for address in (same, other):
+        try:
+            p = subprocess.run(["ip", "-6", "addr", "add", address + "/128", "dev", "lo"], capture_output=True,
+                               text=True)
+        except OSError as e:
+            p = subprocess.CompletedProcess([], 1, "", str(e))
+        if p.returncode == 0:
+            added.append(address)
+        elif "exists" not in p.stderr:
+            print(f"SKIP --per-address by IPv6 /64: cannot add {address} to the loopback ({p.stderr.strip()})")
+            break
+    else:
+        def clients(line):  # what each client got: [::1, ::1, same, other]
+            if "http://[::1]:" not in line:
+                return None
+            port, got, held = int(line.split("http://[::1]:")[1].split("/")[0]), [], []
+            for source in ("::1", "::1", same, other):
+                try:
+                    s = socket.create_connection(("::1", port), timeout=5, source_address=(source, 0))
+                    held.append(s)
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                    got.append(s.recv(12))
+                except ConnectionResetError:  # closed unanswered, the request unread
+                    got.append(b"")
+                except OSError as e:
+                    got.append(repr(e).encode())
+            for s in held:
+                s.close()
+            return got
+        line, rc, err, got = serve_on(model, "::1", clients, ("--per-address", "2", "--timeout", "60"))
+        ok = b"HTTP/1.1 200"
+        check(got == [ok, ok, b"", ok], f"--per-address 2 on ::1: two from ::1 answered, one more from {same} (the "
+              f"same /64) closed unanswered, one from {other} answered: {got} ({line.strip()!r} {err.strip()[-120:]!r})")
+    for address in added:
+        subprocess.run(["ip", "-6", "addr", "del", address + "/128", "dev", "lo"], capture_output=True)
 
 
 def test_startup(model):
@@ -1140,6 +1186,7 @@ def main():
         test_startup(model)
         test_reachable_note(model)
         test_ipv6_brackets(model)
+        test_per_address_v6(model)
         test_overflow(tmp, png)
         test_tie(tmp)
 

@@ -44,8 +44,8 @@
 #define MAX_JSON (1u << 20)       /* JSON bodies over 1 MB too: cJSON takes ~64 bytes a value */
 #define BODY_BUDGET (256u << 20)  /* bodies held by all requests at once; past it, 503 */
 /* Connections at once (--connections); past it, a new one waits in the listening socket's queue. One client
- * address may hold an eighth of them (--per-address), past it a new one is closed unanswered: a browser opens
- * 6, make bench-serve's wrk 64. */
+ * address (an IPv6 one's /64) may hold an eighth of them (--per-address), past it a new one is closed unanswered:
+ * a browser opens 6, make bench-serve's wrk 64. */
 #define CONNECTIONS 1024
 #define OWN_FILES 32 /* files the server holds besides its connections: stdio, the listening socket, ... */
 #define DECODE_BUDGET (1024u << 20) /* memory for decoding large images at once; past it, 503 */
@@ -98,7 +98,7 @@ typedef struct {
  * 4000), every thread's requests stalled meanwhile. */
 typedef struct conn {
     struct conn *prev, *next; /* under conns_lock */
-    unsigned char host[17];   /* the client's address: its family, then its IPv4 or IPv6 address */
+    unsigned char host[17];   /* the client: its address's family, then its IPv4 address or IPv6 /64 */
     pthread_mutex_t lock;     /* the fields below */
     MHD_socket fd;
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
@@ -282,7 +282,9 @@ static void *accept_loop(void *arg) {
         k->fd = fd;
         k->host[0] = (unsigned char)a.ss_family;
         if (a.ss_family == AF_INET) memcpy(k->host + 1, &((struct sockaddr_in *)&a)->sin_addr, 4);
-        else if (a.ss_family == AF_INET6) memcpy(k->host + 1, &((struct sockaddr_in6 *)&a)->sin6_addr, 16);
+        /* an IPv6 client by its /64, the network a host is given, whose addresses are all its own to take (the
+         * listening socket is IPv6 alone: no IPv4 client comes as an IPv4-mapped address) */
+        else if (a.ss_family == AF_INET6) memcpy(k->host + 1, &((struct sockaddr_in6 *)&a)->sin6_addr, 8);
         pthread_rwlock_wrlock(&conns_lock);
         if (past_per_address(s, k)) {
             pthread_rwlock_unlock(&conns_lock);
@@ -795,8 +797,8 @@ int cmd_serve(int argc, char **argv) {
         {"--connections", F_INT, &connections, "N",
          "connections at once; past it, a new one waits until one closes (default 1024, at most 4095)"},
         {"--per-address", F_INT, &per_address, "N",
-         "connections from one client address at once (default: an eighth of --connections; behind a proxy, "
-         "all come from its address)"},
+         "connections from one client address (IPv6: its /64) at once (default: an eighth of --connections; "
+         "behind a proxy, all come from its address)"},
         {"--log", F_BOOL, &log, NULL, "print a line per request to stderr"},
         {0}};
     int p = cli_parse("serve", "--model FILE [flags]",
