@@ -330,10 +330,8 @@ typedef struct {
     plane ink; /* ink in [0, 1], 0 where there is none (it points into mem) */
     box bb;
     int pad;             /* paper added on each side of the working copy (pad_frame), in its pixels */
-    int light;           /* the ink was read light on dark */
-    int clean;           /* the frame is paper to its edges, at its lightest (page_light_to_edge) */
-    int edges_light;     /* the frame's edges say the ink is light (edge_light; not asked of a clean
-                          * frame whose ink was read dark, nor of one with paper added) */
+    int light;           /* the ink was read light on dark ... */
+    int edge_says_light; /* ... and the frame's edges say so too (edge_light; set only then) */
     int tall;            /* a 1 cropped to its own width (tall_stroke) */
     void *mem;           /* what holds it, to free */
     float *grown;        /* the ink thickened (thicken), where it was: m->ink then points here */
@@ -1287,7 +1285,7 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
         return -1;
     }
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
-    m->light = take, m->tall = rd[take].tall, m->clean = clean;
+    m->light = take, m->tall = rd[take].tall;
     m->bb = bb;
     return 0;
 }
@@ -1554,7 +1552,7 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     m->mem = k.mem;
     m->pad = pad; /* below: the copy as find_ink left it (a desk made paper), its scratch free */
     float ink;
-    m->edges_light = !pad && (m->light || !m->clean) && edge_light(&k.p, k.t, &ink);
+    m->edge_says_light = m->light && !pad && edge_light(&k.p, k.t, &ink);
     m->crossings = crossings;
     return 0;
 }
@@ -1614,26 +1612,21 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
     ink_map m;
     int inside, rc = read_photo(d, 0, &m, name, err);
     /* A frame cropped tight around the digit (pad_frame): the digit's box meets 3 of its sides, or
-     * the ink was read the other way round from what the frame's edges say (the paper between
+     * the ink was read light on dark where the frame's edges are light paper (the paper between
      * thick strokes taken for ink), or no ink was found (the paper's model and the noise made of
      * strokes). Read again with paper around it, that reading is taken where its digit stays in
-     * the frame. Where only the edges said so, of ink read dark, its digit must also meet all 4
-     * sides (a light digit cropped tight, read dark, had the paper between its strokes for ink;
-     * but dark edges are more often a desk around a sheet, whose dark reading is right). Where the
-     * first found none, its digit must meet 3 of the sides in a frame whose edges ink crosses
-     * CROSSINGS_MAX times at most (a blank page stays refused, and so does a page of squared paper
-     * with a digit too small on it, whose grid pad_frame cut short), and the first must have found
-     * nothing at all, not faint strokes or specks: a digit that fills the frame leaves it blank or
-     * noisy to the paper's model, which follows the strokes, while the edge of a shadow on a blank
-     * page is faint there (or specks, held aside as a step where it is harder), and the paper
-     * added beside it, carried out from the frame's edges, sets a seam that reads as ink. A 1
-     * cropped to its own width has its own reading (tall_stroke). */
-    int met = rc ? 0 : box_in_frame(&m, &inside), edges = rc == 0 && m.light != m.edges_light;
-    if (rc || (!m.tall && (met >= 3 || edges))) {
-        int fill = rc == 0 && met < 3 && !m.light; /* only the edges said so, of dark ink */
+     * the frame, and, where the first found none, meets 3 of its sides in a frame whose edges ink
+     * crosses CROSSINGS_MAX times at most (a blank page stays refused, and so does a page of
+     * squared paper with a digit too small on it, whose grid pad_frame cut short), and the first
+     * found nothing at all, not faint strokes or specks: a digit that fills the frame leaves it
+     * blank or noisy to the paper's model, which follows the strokes, while the edge of a shadow
+     * on a blank page is faint there (or specks, held aside as a step where it is harder), and the
+     * paper added beside it, carried out from the frame's edges, sets a seam that reads as ink. A
+     * 1 cropped to its own width has its own reading (tall_stroke). */
+    if (rc || (!m.tall && (box_in_frame(&m, &inside) >= 3 || (m.light && !m.edge_says_light)))) {
         ink_map m2;
         mnist_err e2;
-        met = read_photo(d, 1, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
+        int met = read_photo(d, 1, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
         /* Under light that falls across the frame, the paper carried out from an edge was lifted
          * at the edge's dark end (edge_paper): the corner there read as ink, and the digit ran into
          * the added paper or none was found. Then the edges' paper is found again less the
@@ -1642,8 +1635,7 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
             if (met >= 0) ink_map_free(&m2);
             met = read_photo(d, PAD_TREND, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
         }
-        if (met >= 0 && inside && (!fill || met == 4) &&
-            (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m.weak))) {
+        if (met >= 0 && inside && (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m.weak))) {
             if (rc == 0) ink_map_free(&m);
             m = m2, rc = 0;
         } else if (met >= 0) {
