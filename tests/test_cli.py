@@ -1,8 +1,9 @@
 """test_cli.py: what the command says about itself and its edges: train --epochs 0, the --log of
 train --resume, --version, the numbers a flag takes, a flag given twice, predict from standard
 input, plot of a log cut short, the usage lines and their README headings, the helps' wording,
-train's progress line within a terminal's width, and the data folder a failed fetch leaves. Tiny
-data sets made here; nothing is downloaded (the fetches go through a proxy that is not there)."""
+train's progress line within a terminal's width, fetch's on a terminal, and the data folder a failed
+fetch leaves. Tiny data sets made here; nothing is downloaded (the fetches go through a proxy that is
+not there, or from the local MNIST files)."""
 import errno
 import fcntl
 import os
@@ -661,6 +662,47 @@ def test_mirror_not_url(tmp):
               f"fetch --mirror {value!r} is a URL (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
 
 
+def test_fetch_progress(tmp):
+    """On a terminal, each download's progress line is ended once, by the line after it: it was ended where it
+    reached 100%, which curl reports several times (each file's "100% of" line came 4 or 5 times), and not at
+    all for a download cut short (the line saying so ran on after it), nor for one of unknown length. From the
+    real MNIST files of $MNIST_DATA, the training images first from a server that cuts them short
+    (tests/fault_server.py), then through a file:// mirror; skipped without them."""
+    mnist = real_mnist(NAMES[0], "fetch's progress on a terminal")
+    if not mnist:
+        return
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "fault_server.py"), mnist],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(server.stdout.readline().split()[1])
+        master, slave = pty.openpty()
+        p = subprocess.Popen([MNIST, "fetch", "--data", os.path.join(tmp, "progress-data"), "--mirror",
+                              f"http://127.0.0.1:{port}/cut/", "--mirror", "file://" + os.path.abspath(mnist) + "/"],
+                             stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                got = os.read(master, 1 << 16)
+            except OSError:  # EIO: the program has ended, and its terminal with it
+                break
+            if not got:
+                break
+            out += got
+        os.close(master)
+        p.wait(timeout=120)
+    finally:
+        server.kill()
+        server.wait()
+    lines = out.replace(b"\r\n", b"\n").split(b"\n")
+    shown = [line.split(b"\r")[-1].replace(b"\x1b[K", b"") for line in lines]  # what stays on the screen
+    full = [line for line in shown if b"100% of" in line]
+    run_on = [line for line in shown if b" MB" in line and b"://" in line]
+    check(p.returncode == 0 and len(full) == 4 and not run_on,
+          f"fetch on a terminal: one line at 100% per file ({len(full)} of 4), no line run on after a progress line "
+          f"({text(run_on[0][:160]) if run_on else 'none'!r}; status {p.returncode})")
+
+
 def test_mirror_other_dataset(tmp):
     """A mirror that serves the other dataset's files (MNIST's, given to fetch --dataset fashion) is said to,
     as the data folder's reader says of such a file: it said "SHA-256 mismatch: got ..., want ...". On the
@@ -1052,6 +1094,7 @@ def main():
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
         test_mirror_not_url(tmp)
+        test_fetch_progress(tmp)
         test_mirror_other_dataset(tmp)
         test_folder_of_other_dataset(tmp)
         test_data_trailing_slash(tmp)

@@ -261,18 +261,29 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
 
 /* ---- data ----------------------------------------------------------- */
 
+/* A download's progress line is on stderr, not yet ended: the next line ends it first. It was ended
+ * where it reached 100%, which curl reports several times (the line came 4 or 5 times), and not at all
+ * for a download of unknown length or one cut short: the next line ran on after it. */
+static int progress_open;
+
+static void end_progress(void) {
+    if (progress_open) fputc('\n', stderr);
+    progress_open = 0;
+}
+
 static void log_line(void *ud, const char *line) {
     (void)ud;
+    end_progress();
     fprintf(stderr, "%s\n", line);
 }
 
 static void show_progress(void *ud, const char *file, double now, double total) {
     (void)ud;
     if (total > 0)
-        fprintf(stderr, "\r  %s: %3.0f%% of %.1f MB", file, 100.0 * now / total, total / 1e6);
+        fprintf(stderr, "\r\033[K  %s: %3.0f%% of %.1f MB", file, 100.0 * now / total, total / 1e6);
     else
-        fprintf(stderr, "\r  %s: %.1f MB", file, now / 1e6);
-    if (total > 0 && now >= total) fputc('\n', stderr);
+        fprintf(stderr, "\r\033[K  %s: %.1f MB", file, now / 1e6);
+    progress_open = 1;
 }
 
 int cli_tty_width(int fd) {
@@ -309,6 +320,7 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, unsigned files, const st
     cli_catch_sigint(1); /* Ctrl-C stops the download: mnist_fetch removes what it had written */
     if (rc == 0) rc = mnist_fetch(ds, dir, &o, &err);
     cli_catch_sigint(was);
+    end_progress();
     if (rc) {
         remove_made(dir, made);
         fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
