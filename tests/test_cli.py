@@ -656,7 +656,14 @@ def test_mirror_not_url(tmp):
         check(one_line(p, 2, f"--mirror '{value}': --mirror takes http://HOST/PATH/, https://... or, for a folder, "
                        f"file:///PATH/, not {value[:value.index(':')]}://") and not os.path.exists(data),
               f"fetch --mirror {value!r}: a usage error (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
-    for value in ("file://" + tmp + "/none/", "HTTP://127.0.0.1:9/"):  # URLs: tried, and fail offline
+    # no host, or a folder's path without its first '/' ("tmp" taken for a host): curl said "Could not resolve
+    # host: train-images-idx3-ubyte.gz" or "URL using bad/illegal format" per file, and the next mirrors were tried
+    for value, needle in (("http://", "no host"), ("https:///mnist/", "no host"),
+                          ("file:/" + tmp + "/none/", "file:///PATH/ (three slashes)"), ("file://", "three slashes")):
+        p = run("fetch", "--data", data, "--mirror", value, env=offline)
+        check(one_line(p, 2, f"--mirror '{value}': ", needle) and not os.path.exists(data),
+              f"fetch --mirror {value!r}: a usage error (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
+    for value in ("file://" + tmp + "/none/", "file://localhost" + tmp + "/none/", "HTTP://127.0.0.1:9/"):  # URLs: tried, and fail offline
         p = run("fetch", "--data", data, "--mirror", value, env=offline)
         check(p.returncode == 1 and "is not a URL" not in text(p.stderr),
               f"fetch --mirror {value!r} is a URL (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")

@@ -31,6 +31,17 @@ int cmd_fetch(int argc, char **argv) {
                     "folder, file:///PATH/, not %.*s://\n", u, (int)scheme, u);
             return 2;
         }
+        /* no host (http://, http:///x/), or a folder's path without its first '/' (file://tmp/m/: "tmp" read as
+         * a host): curl said "Could not resolve host: train-images-idx3-ubyte.gz" or "URL using bad/illegal
+         * format" per file, and the next mirrors were tried */
+        const char *rest = sep + 3;
+        int file = !strncasecmp(u, "file://", 7);
+        if (file ? rest[0] != '/' && strncasecmp(rest, "localhost/", 10) : strchr("/?#", rest[0]) != NULL) {
+            fprintf(stderr, "mnist fetch: --mirror '%s': %s\n", u,
+                    file ? "a folder's URL is file:// then its absolute path, file:///PATH/ (three slashes)"
+                         : "no host: give http://HOST/PATH/ or https://HOST/PATH/");
+            return 2;
+        }
     }
     const mnist_dataset *ds = mnist_dataset_get(dataset);
     char path[4096];
