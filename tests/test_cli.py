@@ -708,6 +708,10 @@ def test_fetch_progress(tmp):
     check(p.returncode == 0 and len(full) == 4 and not run_on,
           f"fetch on a terminal: one line at 100% per file ({len(full)} of 4), no line run on after a progress line "
           f"({text(run_on[0][:160]) if run_on else 'none'!r}; status {p.returncode})")
+    # the labels files, 29.8 and 4.7 kB, were "100% of 0.0 MB"
+    sizes = sorted({text(line.split(b" of ")[-1]) for line in full})
+    check(len(sizes) == 4 and not any(size.startswith("0.0 ") for size in sizes),
+          f"fetch on a terminal: each file's size as a person reads it ({sizes})")
 
 
 def test_mirror_other_dataset(tmp):

@@ -277,12 +277,19 @@ static void log_line(void *ud, const char *line) {
     fprintf(stderr, "%s\n", line);
 }
 
+/* bytes as a person reads them: "9.9 MB", "29.8 kB" ("0.0 MB" was the labels files' size) */
+static const char *size_text(double bytes, char *out, size_t cap) {
+    snprintf(out, cap, bytes < 1e6 ? "%.1f kB" : "%.1f MB", bytes < 1e6 ? bytes / 1e3 : bytes / 1e6);
+    return out;
+}
+
 static void show_progress(void *ud, const char *file, double now, double total) {
     (void)ud;
+    char size[32];
     if (total > 0)
-        fprintf(stderr, "\r\033[K  %s: %3.0f%% of %.1f MB", file, 100.0 * now / total, total / 1e6);
+        fprintf(stderr, "\r\033[K  %s: %3.0f%% of %s", file, 100.0 * now / total, size_text(total, size, sizeof size));
     else
-        fprintf(stderr, "\r\033[K  %s: %.1f MB", file, now / 1e6);
+        fprintf(stderr, "\r\033[K  %s: %s", file, size_text(now, size, sizeof size));
     progress_open = 1;
 }
 
