@@ -197,7 +197,7 @@ def test_closed_stdout(tmp, data):
 def test_broken_pipe(tmp, data):
     """train whose standard output is a pipe with no reader (| head, a pager quit) trains on to its --save and
     --checkpoint and fails at the end, as with a closed one: SIGPIPE ended it at its next line, silently,
-    nothing saved."""
+    nothing saved. show --out writes its PNG so too."""
     model, ckpt = os.path.join(tmp, "piped.safetensors"), os.path.join(tmp, "piped.ckpt")
     r, w = os.pipe()
     os.close(r)
@@ -232,6 +232,21 @@ def test_broken_pipe(tmp, data):
     finally:
         os.close(w)
     check(p.returncode == -signal.SIGPIPE, f"train into a pipe with no reader, no file to write: ended by SIGPIPE "
+          f"(status {p.returncode}, {text(p.stderr).strip()!r})")
+    # show --out as well: its digits in the terminal (here 17 kB of them) came first, and SIGPIPE ended it there,
+    # silently, its PNG not written
+    more = os.path.join(tmp, "data-40")
+    dataset(more, n_train=40)
+    grid = os.path.join(tmp, "piped.png")
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([MNIST, "show", "--data", more, "--no-verify", "--count", "40", "--out", grid], stdout=w,
+                           stderr=subprocess.PIPE, timeout=120, env={**os.environ, "COLUMNS": "30"})
+    finally:
+        os.close(w)
+    check(one_line(p, 1, "writing the standard output failed: Broken pipe") and os.path.exists(grid),
+          f"show --out into a pipe with no reader: the PNG written, then fails saying so "
           f"(status {p.returncode}, {text(p.stderr).strip()!r})")
 
 

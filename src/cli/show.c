@@ -1,5 +1,6 @@
 /* show.c: mnist show: MNIST digits with their labels, in the terminal and as a PNG grid. */
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,9 @@ int cmd_show(int argc, char **argv) {
     if (out && cli_check_not_data("show", "--out", out, dir)) return 2;
     int bad = out ? cli_check_output("show", "--out", out, OUT_PNG) : 0;
     if (bad) return bad;
+    /* a reader gone (| head): --out is written all the same and the output fails at the end (main says so), as
+     * train does; SIGPIPE's default action ended it in the terminal's digits, silently, the PNG not written */
+    if (out) signal(SIGPIPE, SIG_IGN);
     mnist_data d;
     int test = !strcmp(split_name, "test"); /* only its split's two files are read (and fetched) */
     int loaded = cli_load_data(dir, test ? MNIST_TEST_FILES : MNIST_TRAIN_FILES, !no_verify, &d);
