@@ -247,6 +247,11 @@ int mnist_plot_curves(const char *path, const struct mnist_epoch_stats_ *s, int 
     panel(f, LEFT + PANEL_W + 90, TOP, "Accuracy", s, n, acc_of, 1);
     int lx = LEFT;
     for (int k = 0; k < NCURVES; k++) {
+        /* only the curves drawn: a run of --no-train-eval, or without --validation (--recipe best is both),
+         * named "train" and "validation" beside no line */
+        int any = 0;
+        for (int i = 0; i < n; i++) any |= isfinite(loss_of(&s[i], k)) || isfinite(acc_of(&s[i], k));
+        if (!any) continue;
         fprintf(f, "<line x1='%d' x2='%d' y1='%d' y2='%d' stroke='%s' stroke-width='2'%s/>"
                    "<text x='%d' y='%d' font-size='12'>%s</text>\n",
                 lx, lx + 24, H + 22, H + 22, curves[k].color, curves[k].dashed ? " stroke-dasharray='5,4'" : "",

@@ -103,6 +103,13 @@ def main():
               and len(ys) == len(losses) and all(50 <= y <= 330 for y in ys),
               f"a chart of losses {losses} is drawn at once, with ticks {ticks}"
               + (" (plot ran past 5 s)" if r is None else f" ({len(svg)} bytes)"))
+    # The legend names the curves drawn only: a run without --validation and the training set's accuracy
+    # (--no-train-eval; --recipe best is both) had "train" and "validation" in it beside no line
+    r = plot("test-only", "".join(json.dumps({"epoch": e, "loss": 2.0 - e, "test_loss": 1.5 - e / 2,
+                                              "test_accuracy": 0.5 + e / 10}) + "\n" for e in range(3)))
+    names = re.findall(r"<text x='[0-9]+' y='[0-9]+' font-size='12'>([^<]*)</text>", r[2] if r else "")
+    check(r is not None and r[0] == 0 and names == ["batch loss (during the epoch)", "test"],
+          f"the legend of a log with the batch loss and the test set only names those two ({names})")
     r = plot("infinite", '{"epoch": 0, "loss": 1}\n{"epoch": 1, "loss": 1, "test_loss": 1e999, "test_accuracy": 0.5}\n')
     check(r is not None and r[0] == 1 and "line 2" in r[1] and "test_loss" in r[1] and "finite" in r[1],
           f"a record with a number past the doubles' range is refused: {r and r[1]}")
