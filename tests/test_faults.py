@@ -472,6 +472,10 @@ def test_images(tmp):
     shown = os.path.join(tmp, "c1\\u009b31m\\u0085.png")
     check(p.returncode == 0 and p.stdout.startswith(shown + ": ") and "\u009b" not in p.stdout,
           f"predict on an image whose name holds U+009B and U+0085: the name escaped ({p.stdout!r})")
+    p = run("predict", "--json", "--model", model, c1)  # JSON may escape any character: it went out raw there too
+    check(p.returncode == 0 and "\u009b" not in p.stdout and "\u0085" not in p.stdout
+          and 'c1\\u009b31m\\u0085.png"' in p.stdout and json.loads(p.stdout)["file"] == c1,
+          f"predict --json on an image whose name holds U+009B and U+0085: the name escaped ({p.stdout[:120]!r})")
     fifo = os.path.join(tmp, "image-fifo.png")
     os.mkfifo(fifo)  # opening it would wait for a writer forever
     refused("predict on a FIFO", run("predict", "--model", model, fifo, timeout=20), 1, fifo, "regular file")

@@ -626,6 +626,8 @@ def test_log(model):
         stop(proc)
         return
     reply, _, _ = raw(Server(host, port), b"\x1b[2J\x1b[31mX /nope HTTP/1.1\r\nHost: t\r\n\r\n", 2)
+    # and a path holding one of UTF-8's C1 controls, U+009B, a terminal's CSI too (it went out raw)
+    c1, _, _ = raw(Server(host, port), b"GET /c1%C2%9B31m HTTP/1.1\r\nHost: t\r\n\r\n", 2)
     proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=10)
@@ -636,6 +638,9 @@ def test_log(model):
     line = next((x for x in err.splitlines() if "/nope" in x), "")
     check(reply.startswith(b"HTTP/1.1 404") and line and "\x1b" not in err and "\\u001b" in line,
           f"--log escapes a method of terminal escapes: {line!r}")
+    line = next((x for x in err.splitlines() if "/c1" in x), "")
+    check(c1.startswith(b"HTTP/1.1 404") and line and "\u009b" not in err and "/c1\\u009b31m" in line,
+          f"--log escapes a path holding U+009B: {line!r}")
 
 
 def send_until_exit(proc, sock, data, sent, step, limit):

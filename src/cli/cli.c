@@ -570,6 +570,8 @@ size_t cli_json_string(char *out, size_t cap, const char *s) {
             out[k++] = (char)*p;
         } else if (*p < 0x20 || *p == 0x7f) {
             k += (size_t)snprintf(out + k, cap - k, "\\u%04x", *p);
+        } else if (n == 2 && *p == 0xc2 && p[1] <= 0x9f) { /* a C1 control: U+009B is a terminal's CSI */
+            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", *++p);
         } else if (n == 0) {
             k += (size_t)snprintf(out + k, cap - k, "\\ufffd");
         } else {

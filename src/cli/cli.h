@@ -109,7 +109,8 @@ const char *cli_json_number(char *out, double v, int digits);
 int cli_all_finite(const float *v, int n);
 /* s as a JSON string, quotes included, into out (cap bytes; cut short to fit): returns its length.
  * A byte that is not part of well-formed UTF-8 (a file name, a client's bytes) becomes U+FFFD, so
- * the output stays JSON, which is UTF-8; control characters and DEL are escaped. */
+ * the output stays JSON, which is UTF-8; control characters (C0's and C1's: U+009B is a terminal's CSI,
+ * and serve's --log and predict --json reach a terminal) and DEL are escaped. */
 size_t cli_json_string(char *out, size_t cap, const char *s);
 /* The same, whole, on stdout. */
 void cli_json_print(const char *s);
