@@ -344,6 +344,26 @@ def test_models(tmp, data):
         p = run("train", *d, "--epochs", "2", "--resume", ckpt)
         refused("train --resume of a checkpoint whose optimizer state holds NaN", p, 1, ckpt,
                 "train.optimizer holds NaN at index")
+    # A checkpoint whose metadata names its dataset with a terminal's escapes and a newline: the name went
+    # out raw, the screen cleared and the message on two lines
+    ckpt = os.path.join(tmp, "escape.ckpt")
+    p = run("train", *d, "--epochs", "1", "--batch", "2", "--layers", "784,16,10", "--checkpoint", ckpt)
+    check(p.returncode == 0 and os.path.exists(ckpt), f"write a checkpoint: {p.stderr.strip()}")
+    if os.path.exists(ckpt):
+        raw = open(ckpt, "rb").read()
+        n = struct.unpack("<Q", raw[:8])[0]
+        h = json.loads(raw[8:8 + n])
+        h["__metadata__"]["dataset"] = "\x1b[2J\x1b[31mX\nY"
+        hb = json.dumps(h).encode()
+        hb += b" " * (-len(hb) % 8)
+        with open(ckpt, "wb") as f:
+            f.write(struct.pack("<Q", len(hb)) + hb + raw[8 + n:])
+        for extra, needle in (([], "its dataset '?[2J?[31mX?Y' is not one of"),
+                              (["--dataset", "mnist"], "the run of " + ckpt + " has ?[2J?[31mX?Y;")):
+            p = run("train", *d, "--epochs", "2", "--resume", ckpt, *extra)
+            refused(f"train --resume{''.join(' ' + e for e in extra)} of a checkpoint whose dataset holds escapes and a newline: "
+                    "shown printable", p, 1 if not extra else 2, needle)
+            check("\x1b" not in p.stderr, "and no escape reaches the terminal")
 
 
 def png_header(w, h):

@@ -240,7 +240,11 @@ static const struct {
 static void recipe_flag_value(int i, const mnist_train_opts *o, const mnist_model *m, char *out, size_t cap) {
     const void *v = (const char *)o + recipe_flags[i].at;
     switch (recipe_flags[i].kind) {
-    case RF_DATASET: snprintf(out, cap, "%s", m->dataset); break;
+    case RF_DATASET: { /* a checkpoint's: its bytes shown printable (a terminal's escapes, a newline) */
+        char db[64];
+        snprintf(out, cap, "%s", shown(m->dataset, db, sizeof db));
+        break;
+    }
     case RF_LAYERS: layers_str(m, out, cap, ","); break;
     case RF_ACTIVATION: snprintf(out, cap, "%s", m->activation); break;
     case RF_UINT: snprintf(out, cap, "%u", *(const uint32_t *)v); break;
@@ -427,7 +431,9 @@ static int resume_model(train_args *a, mnist_model *m, mnist_run_state *st) {
     if (given(a->argc, a->argv, "--epochs")) a->o.epochs = mine.epochs;
     a->o.threads = mine.threads, a->o.tf32 = mine.tf32, a->o.no_graph = mine.no_graph, a->o.device = mine.device;
     if (!mnist_dataset_get(m->dataset)) {
-        fprintf(stderr, "mnist train: %s: its dataset '%s' is not one of: mnist fashion\n", a->resume, m->dataset);
+        char db[64]; /* the file's bytes: no terminal escapes, no second line */
+        fprintf(stderr, "mnist train: %s: its dataset '%s' is not one of: mnist fashion\n", a->resume,
+                shown(m->dataset, db, sizeof db));
         return 1;
     }
     cli_set_dataset("train", m->dataset); /* a known name: it cannot fail */
