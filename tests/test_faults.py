@@ -110,6 +110,9 @@ def test_flags(tmp, data):
             (["train", "--optimizer", "adam", "--momentum", "0.5"], "--momentum is for --optimizer momentum"),
             (["train", "--init", "he", "--init-scale", "0.5"], "--init-scale is for --init lab (this run's is he)"),
             (["eval", "--model", "m.safetensors", "--threads", "100000"], "--threads"),
+            # two flags that are none of their choices: the first said, one line (each said its own)
+            (["train", "--activation", "adam", "--schedule", "1e3", "--device", "gpu"],
+             "--schedule '1e3' is not one of: constant cosine step"),
             (["train", "--layers", "784,,10"], "--layers"),
             (["train", "--layers", "784"], "--layers"),
             (["train", "--layers", "784,0,10"], "--layers"),

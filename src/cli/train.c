@@ -365,10 +365,14 @@ static int parse_flags(int argc, char **argv, train_args *a) {
  * missing GPU is said at once, before the data are loaded): 0, or the status after the message. */
 static int settle_options(train_args *a) {
     mnist_train_opts *o = &a->o;
-    int opt = choice("--optimizer", a->r.optimizer, optimizers), sched = choice("--schedule", a->r.schedule, schedules);
-    a->act = choice("--activation", a->r.activation, activations), a->init = choice("--init", a->r.init, inits);
-    int dev = choice("--device", a->device, devices);
-    if (opt < 0 || sched < 0 || a->act < 0 || a->init < 0 || dev < 0 || cli_set_dataset("train", a->dataset)) return 2;
+    /* the first that is none of its choices is said, one line (two said two) */
+    int opt = -1, sched = -1, dev = -1;
+    if ((opt = choice("--optimizer", a->r.optimizer, optimizers)) < 0 ||
+        (sched = choice("--schedule", a->r.schedule, schedules)) < 0 ||
+        (a->act = choice("--activation", a->r.activation, activations)) < 0 ||
+        (a->init = choice("--init", a->r.init, inits)) < 0 || (dev = choice("--device", a->device, devices)) < 0 ||
+        cli_set_dataset("train", a->dataset))
+        return 2;
     if (o->no_graph && dev != MNIST_CUDA) {
         fprintf(stderr, "mnist train: --no-graph is for --device cuda\n");
         return 2;
