@@ -34,7 +34,8 @@ def writing(folder):
 
 
 def signal_during_save(tmp, sig):
-    """Send sig once the save's temporary file holds bytes; False when the run ended first."""
+    """Send sig once the save's temporary file holds bytes (SIGINT again until the program ends: a first Ctrl-C
+    lets the save end); False when the run ended first."""
     target = os.path.join(tmp, "big.safetensors")
     previous = struct.pack("<Q", 16) + b'{"previous":  1}'  # a safetensors file, as --save replaces only one
     with open(target, "wb") as f:
@@ -47,13 +48,41 @@ def signal_during_save(tmp, sig):
     seen = proc.poll() is None and writing(tmp)
     if seen:
         proc.send_signal(sig)
+        # Ctrl-C again and again until it ends: those sent during one write() arrive as one
+        while sig == signal.SIGINT and proc.poll() is None:
+            time.sleep(0.005)
+            proc.send_signal(sig)
     proc.communicate(timeout=120)
     if not seen:
         return False
-    name = signal.Signals(sig).name
+    name = signal.Signals(sig).name + (" again" if sig == signal.SIGINT else "")
     check(proc.returncode == -sig, f"{name} during a save ends the program by {name} (status {proc.returncode})")
     check(temps(tmp) == [], f"{name} during a save leaves no temporary file ({temps(tmp)})")
     check(open(target, "rb").read() == previous, f"{name} during a save leaves the previous file as it was")
+    return True
+
+
+def ctrl_c_during_save(tmp):
+    """One Ctrl-C while the training's end is saved: the model is written (it ended the program, the model
+    dropped, with nothing else to keep it); False when the run ended first."""
+    target = os.path.join(tmp, "big.safetensors")
+    for p in [target] + temps(tmp):
+        os.remove(p)
+    proc = subprocess.Popen([MNIST, "train", *BIG, "--save", target], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    t0 = time.time()
+    while proc.poll() is None and not writing(tmp) and time.time() - t0 < 60:
+        time.sleep(0.001)
+    seen = proc.poll() is None and writing(tmp)
+    if seen:
+        proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    if not seen:
+        return False
+    size = os.path.getsize(target) if os.path.exists(target) else 0
+    check(proc.returncode == 0 and size > 294_000_000 and temps(tmp) == [],
+          f"one Ctrl-C during the save at the training's end: the model written (status {proc.returncode}, "
+          f"{size} bytes, {temps(tmp)})")
     return True
 
 
@@ -61,6 +90,8 @@ def test_save(tmp):
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         caught = any(signal_during_save(tmp, sig) for _ in range(3))
         check(caught, f"{signal.Signals(sig).name}: the save's temporary file was seen before the run ended")
+    caught = any(ctrl_c_during_save(tmp) for _ in range(3))
+    check(caught, "one Ctrl-C: the save's temporary file was seen before the run ended")
 
 
 def test_fetch(tmp):

@@ -817,7 +817,6 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
                                .on_checkpoint = a->checkpoint ? on_checkpoint : NULL};
     mnist_err err;
     int rc = mnist_train(m, d, &a->o, &hooks, resumed(a, st), &err);
-    cli_catch_sigint(0);
     clear_bar(&ui);
     int status = close_log(&ui, finish(a, m, rc, &err, ui.nhist));
     int none = !a->resume && a->o.epochs == 0;
@@ -829,6 +828,9 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
                   (a->resume && !log_readable(a->log) && mnist_train_finished(&a->o, st)); /* the note said so */
     /* and a run whose --save or --log failed draws them all the same: the training went through */
     if (a->plot && rc >= 0 && !nothing && draw_plot(a, &ui) && status == 0) status = 1;
+    /* only now: a Ctrl-C as the training ended, while --save (or --epochs 0's --checkpoint) was written,
+     * ended the program, the model dropped with nothing else to keep it; it is written, as a stop's is */
+    cli_catch_sigint(0);
     free(ui.hist);
     return status;
 }
