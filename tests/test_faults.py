@@ -230,6 +230,31 @@ def test_data(tmp):
                 "this is the mnist dataset's train-images-idx3-ubyte", "not the fashion dataset's",
                 "--dataset mnist reads this folder")
         check("delete" not in p.stderr, f"and it does not say to delete them: {p.stderr.strip()}")
+        # MNIST's test images cut short (a download or a copy stopped early), or a byte of them changed: damaged,
+        # and said so with what to do, as a SHA-256 that differs is ("cannot read: incorrect data check" said
+        # neither); with --no-verify, the user's own data, nothing is said of deleting
+        cut = os.path.join(tmp, "cut-mnist")
+        os.makedirs(cut)
+        for n in NAMES[2:]:
+            src = os.path.join(real, n + ".gz") if os.path.exists(os.path.join(real, n + ".gz")) else None
+            body = open(src, "rb").read() if src else gzip.compress(open(os.path.join(real, n), "rb").read())
+            with open(os.path.join(cut, n + ".gz"), "wb") as f:
+                f.write(body)
+        images = os.path.join(cut, NAMES[2] + ".gz")
+        whole = open(images, "rb").read()
+        model = os.path.join(tmp, "cut-784.safetensors")
+        safetensors(model, [784, 10])
+        for label, body, needle in (("cut short", whole[:len(whole) // 2], "truncated gzip stream"),
+                                    ("with a byte changed", whole[:len(whole) // 2] + bytes([whole[len(whole) // 2] ^ 0xff])
+                                     + whole[len(whole) // 2 + 1:], "cannot read")):
+            with open(images, "wb") as f:
+                f.write(body)
+            p = run("eval", "--data", cut, "--model", model)
+            refused(f"eval on MNIST's test images {label}", p, 1, images, needle,
+                    "; the file is damaged: delete it and run 'mnist fetch'")
+            p = run("eval", "--data", cut, "--no-verify", "--model", model)
+            refused(f"eval --no-verify on MNIST's test images {label}", p, 1, images, needle)
+            check("delete" not in p.stderr, f"and it does not say to delete them: {p.stderr.strip()}")
 
     # Images of another size than the network takes: refused before training, naming the file.
     small = os.path.join(tmp, "small")
