@@ -1211,11 +1211,13 @@ static void png_exif_bounds(void) {
           "entry past it: read as stored%s%s", got ? "" : ": ", got ? "" : err.msg);
     free(one.b);
     free(e.b);
-    /* the chunk's length past the file (by a byte, and by 4 GB less a little), the file cut inside it */
-    static const uint32_t lengths[] = {26 + 1 + 4 + 25 + 12, 0xFFFFFFF0u};
+    /* the chunk's length past the file (its data and CRC by a byte, and by 4 GB less a little), the
+     * file cut inside it; each copy allocated to its size exactly */
+    const uint32_t lengths[] = {(uint32_t)(turned.n - 33 - 12 + 1), 0xFFFFFFF0u};
     for (int k = 0; k < 3; k++) {
-        buf c = {malloc(turned.n), k < 2 ? turned.n : 33 + 8 + 20, 0};
-        memcpy(c.b, turned.b, c.n);
+        size_t n = k < 2 ? turned.n : 33 + 8 + 20;
+        buf c = {malloc(n), n, n};
+        memcpy(c.b, turned.b, n);
         if (k < 2)
             for (int j = 0; j < 4; j++) c.b[33 + j] = (uint8_t)(lengths[k] >> (24 - 8 * j));
         got = prepare(&c, "cut.png", MNIST_PREP_MNIST, x, &err) == 0;
