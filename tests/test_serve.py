@@ -1017,41 +1017,44 @@ def test_per_address_v6(model):
     no IPv6 loopback, a SKIP line."""
     added, n = [], format(2 + os.getpid() % 0xfff0, "x")
     same, other = "::" + n, "fd00::" + n
-    for address in (same, other):
-        try:
-            p = subprocess.run(["ip", "-6", "addr", "add", address + "/128", "dev", "lo"], capture_output=True,
-                               text=True)
-        except OSError as e:
-            p = subprocess.CompletedProcess([], 1, "", str(e))
-        if p.returncode == 0:
-            added.append(address)
-        elif "exists" not in p.stderr:
-            print(f"SKIP --per-address by IPv6 /64: cannot add {address} to the loopback ({p.stderr.strip()})")
-            break
-    else:
-        def clients(line):  # what each client got: [::1, ::1, same, other]
-            if "http://[::1]:" not in line:
-                return None
-            port, got, held = int(line.split("http://[::1]:")[1].split("/")[0]), [], []
-            for source in ("::1", "::1", same, other):
-                try:
-                    s = socket.create_connection(("::1", port), timeout=5, source_address=(source, 0))
-                    held.append(s)
-                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-                    got.append(s.recv(12))
-                except ConnectionResetError:  # closed unanswered, the request unread
-                    got.append(b"")
-                except OSError as e:
-                    got.append(repr(e).encode())
-            for s in held:
-                s.close()
-            return got
-        line, rc, err, got = serve_on(model, "::1", clients, ("--per-address", "2", "--timeout", "60"))
-        ok = b"HTTP/1.1 200"
-        check(got == [ok, ok, b"", ok], f"--per-address 2 on ::1: two from ::1 answered, one more from {same} (the "
-              f"same /64) closed unanswered, one from {other} answered: {got} ({line.strip()!r} {err.strip()[-120:]!r})")
-    for address in added:
-        subprocess.run(["ip", "-6", "addr", "del", address + "/128", "dev", "lo"], capture_output=True)
+    try:
+        for address in (same, other):
+            try:
+                p = subprocess.run(["ip", "-6", "addr", "add", address + "/128", "dev", "lo"], capture_output=True,
+                                   text=True)
+            except OSError as e:
+                p = subprocess.CompletedProcess([], 1, "", str(e))
+            if p.returncode == 0:
+                added.append(address)
+            elif "exists" not in p.stderr:
+                print(f"SKIP --per-address by IPv6 /64: cannot add {address} to the loopback ({p.stderr.strip()})")
+                break
+        else:
+            def clients(line):  # what each client got: [::1, ::1, same, other]
+                if "http://[::1]:" not in line:
+                    return None
+                port, got, held = int(line.split("http://[::1]:")[1].split("/")[0]), [], []
+                for source in ("::1", "::1", same, other):
+                    try:
+                        s = socket.create_connection(("::1", port), timeout=5, source_address=(source, 0))
+                        held.append(s)
+                        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                        got.append(s.recv(12))
+                    except ConnectionResetError:  # closed unanswered, the request unread
+                        got.append(b"")
+                    except OSError as e:
+                        got.append(repr(e).encode())
+                for s in held:
+                    s.close()
+                return got
+            line, rc, err, got = serve_on(model, "::1", clients, ("--per-address", "2", "--timeout", "60"))
+            ok = b"HTTP/1.1 200"
+            check(got == [ok, ok, b"", ok], f"--per-address 2 on ::1: two from ::1 answered, one more from {same} "
+                  f"(the same /64) closed unanswered, one from {other} answered: {got} "
+                  f"({line.strip()!r} {err.strip()[-120:]!r})")
+    finally:  # taken away even where the test is stopped (Ctrl-C) or ends in an error
+        for address in added:
+            subprocess.run(["ip", "-6", "addr", "del", address + "/128", "dev", "lo"], capture_output=True)
 
 
 def test_startup(model):
