@@ -1009,8 +1009,8 @@ def test_ipv6_brackets(model):
 
 
 def test_per_address_v6(model):
-    """--per-address counts an IPv6 client by its /64, the network a host is given, any of whose 2^64 addresses
-    it may take: each address counted alone, the limit held nothing. With --per-address 2 on ::1, while two
+    """--per-address counts an IPv6 client by its /64, a network's smallest block, any of whose 2^64 addresses a
+    host on it may take: each address counted alone, the limit held nothing. With --per-address 2 on ::1, while two
     connections from ::1 are open, one from ::N (the same /64) is closed unanswered, and one from fd00::N (another)
     is answered. The two are added to the loopback for the test (ip -6 addr; N from the process id, so that two
     runs at once do not take each other's away) and taken away after it; where that is not allowed, or there is

@@ -282,8 +282,9 @@ static void *accept_loop(void *arg) {
         k->fd = fd;
         k->host[0] = (unsigned char)a.ss_family;
         if (a.ss_family == AF_INET) memcpy(k->host + 1, &((struct sockaddr_in *)&a)->sin_addr, 4);
-        /* an IPv6 client by its /64, the network a host is given, whose addresses are all its own to take (the
-         * listening socket is IPv6 alone: no IPv4 client comes as an IPv4-mapped address) */
+        /* an IPv6 client by its /64, a network's smallest block, any of whose addresses a host on it may take (its
+         * hosts share it, as those behind one IPv4 router share its address; a site given a /56 or /48 can still
+         * spread over its /64s). The listening socket is IPv6 alone: no IPv4 client comes as an IPv4-mapped address */
         else if (a.ss_family == AF_INET6) memcpy(k->host + 1, &((struct sockaddr_in6 *)&a)->sin6_addr, 8);
         pthread_rwlock_wrlock(&conns_lock);
         if (past_per_address(s, k)) {
