@@ -1276,7 +1276,8 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
         found[first] = keep_ink(k, first, &pp[first], &rd[first], &bb, name, first ? &err_light : err);
     if (found[first] == -2) return errf(err, "%s: out of memory", name);
     int take = found[first] == 0 ? first : !first;
-    if (found[take] == 1) paper_fit(&pp[1], g[1]), found[1] = read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
+    if (found[take] == 1) /* not made: the light reading (the dark one always is), take is 1 */
+        paper_fit(&pp[1], g[1]), found[1] = read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
     if (take != first && found[take] == 0)
         found[take] = keep_ink(k, take, &pp[take], &rd[take], &bb, name, take ? &err_light : err);
     if (found[take] == -2) return errf(err, "%s: out of memory", name); /* read_ink gives 0 or -1 only */
