@@ -404,8 +404,7 @@ static int os2_bmp_copy(const uint8_t *b, size_t n, uint8_t **out, size_t *out_l
 /* A PNG's size from its IHDR chunk, for the cases stb_image refuses to report one (over 2^30 pixels,
  * or none, it says only "unknown image type"); 0 when bytes do not begin a PNG. */
 static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
-    static const uint8_t sig[12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
-    if (n < 24 || memcmp(b, sig, sizeof sig) || memcmp(b + 12, "IHDR", 4)) return 0;
+    if (n < 24 || !is_png(b, n) || be32(b + 8) != 13 || memcmp(b + 12, "IHDR", 4)) return 0;
     *w = be32(b + 16);
     *h = be32(b + 20);
     return 1;

@@ -98,7 +98,7 @@ typedef struct {
  * 4000), every thread's requests stalled meanwhile. */
 typedef struct conn {
     struct conn *prev, *next; /* under conns_lock */
-    unsigned char host[17];   /* the client: its address's family, then its IPv4 address or IPv6 /64 */
+    unsigned char host[9];    /* the client: its address's family, then its IPv4 address or IPv6 /64 */
     pthread_mutex_t lock;     /* the fields below */
     MHD_socket fd;
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
