@@ -443,8 +443,11 @@ static uint64_t png_raw_bytes(const uint8_t *b, size_t n) {
 static int png_inflates_past(const uint8_t *b, size_t n, uint64_t raw) {
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (inflateInit(&z) != Z_OK) return 0;
-    inflateValidate(&z, 0); /* only counted: no Adler-32 of it (stb_image checks none either) */
+    /* only counted: no Adler-32 of it (stb_image checks none either) */
+    if (inflateInit(&z) != Z_OK || inflateValidate(&z, 0) != Z_OK) {
+        inflateEnd(&z);
+        return 0;
+    }
     uint8_t out[1 << 14];
     uint64_t total = 0;
     int rc = Z_OK;
