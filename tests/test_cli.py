@@ -23,6 +23,21 @@ NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 SAMPLE = os.path.join(ROOT, "samples", "3-blue-pen.png")
 
 
+def read_pty(master):
+    """All that a program wrote to the terminal whose master end is given, until it ended; the end closed."""
+    out = b""
+    while True:
+        try:
+            got = os.read(master, 1 << 16)
+        except OSError:  # EIO: the program has ended, and its terminal with it
+            break
+        if not got:
+            break
+        out += got
+    os.close(master)
+    return out
+
+
 def run(*args, stdin=None, env=None, timeout=120):
     try:
         return subprocess.run([MNIST, *args], input=stdin, capture_output=True, timeout=timeout,
@@ -502,16 +517,7 @@ def test_progress_width(data):
                               "--threads", "1", "--epochs", "2"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=slave)
         os.close(slave)
-        out = b""
-        while True:
-            try:
-                got = os.read(master, 1 << 16)
-            except OSError:  # EIO: the program has ended, and its terminal with it
-                break
-            if not got:
-                break
-            out += got
-        os.close(master)
+        out = read_pty(master)
         p.wait(timeout=60)
         bars = [b.replace(b"\x1b[K", b"") for b in re.split(rb"[\r\n]", out) if b" of 2)" in b]
         widest = max(bars, key=len, default=b"")
@@ -702,16 +708,7 @@ def test_fetch_progress(tmp):
                               f"http://127.0.0.1:{port}/cut/", "--mirror", "file://" + os.path.abspath(mnist) + "/"],
                              stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
         os.close(slave)
-        out = b""
-        while True:
-            try:
-                got = os.read(master, 1 << 16)
-            except OSError:  # EIO: the program has ended, and its terminal with it
-                break
-            if not got:
-                break
-            out += got
-        os.close(master)
+        out = read_pty(master)
         p.wait(timeout=120)
     finally:
         server.kill()

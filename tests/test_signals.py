@@ -33,6 +33,17 @@ def writing(folder):
     return found
 
 
+def train_saving(tmp, target):
+    """Start the big training with --save target and wait for its save's temporary file to hold bytes: (the
+    process, whether that was seen before it ended)."""
+    proc = subprocess.Popen([MNIST, "train", *BIG, "--save", target], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    t0 = time.time()
+    while proc.poll() is None and not writing(tmp) and time.time() - t0 < 60:
+        time.sleep(0.001)
+    return proc, proc.poll() is None and writing(tmp)
+
+
 def signal_during_save(tmp, sig):
     """Send sig once the save's temporary file holds bytes (SIGINT again until the program ends: a first Ctrl-C
     lets the save end); False when the run ended first."""
@@ -40,12 +51,7 @@ def signal_during_save(tmp, sig):
     previous = struct.pack("<Q", 16) + b'{"previous":  1}'  # a safetensors file, as --save replaces only one
     with open(target, "wb") as f:
         f.write(previous)
-    proc = subprocess.Popen([MNIST, "train", *BIG, "--save", target], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    t0 = time.time()
-    while proc.poll() is None and not writing(tmp) and time.time() - t0 < 60:
-        time.sleep(0.001)
-    seen = proc.poll() is None and writing(tmp)
+    proc, seen = train_saving(tmp, target)
     if seen:
         proc.send_signal(sig)
         # Ctrl-C again and again until it ends: those sent during one write() arrive as one
@@ -68,12 +74,7 @@ def ctrl_c_during_save(tmp):
     target = os.path.join(tmp, "big.safetensors")
     for p in [target] + temps(tmp):
         os.remove(p)
-    proc = subprocess.Popen([MNIST, "train", *BIG, "--save", target], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    t0 = time.time()
-    while proc.poll() is None and not writing(tmp) and time.time() - t0 < 60:
-        time.sleep(0.001)
-    seen = proc.poll() is None and writing(tmp)
+    proc, seen = train_saving(tmp, target)
     if seen:
         proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
