@@ -99,7 +99,7 @@ int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err) {
     } else if ((v = nonempty_env("HOME"))) {
         n = path_join(out, cap, v, ".cache/mnist", "");
     } else {
-        return errf(err, "no data folder: HOME is not set; set MNIST_DATA to the folder for the dataset");
+        return errf(err, "no data folder: HOME is not set or empty; set MNIST_DATA to the folder for the dataset");
     }
     if (n < 0 || (size_t)n >= cap) return errf(err, "data folder name too long (%d bytes)", n);
     return 0;

@@ -582,6 +582,16 @@ def test_xdg_relative(tmp, data):
           f"{text(p.stderr).strip()!r})")
 
 
+def test_home_empty(tmp):
+    """With no MNIST_DATA or XDG_CACHE_HOME and HOME set but empty, the error says HOME is not set or empty: it
+    said only 'not set', of a variable that was."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MNIST_DATA", "XDG_CACHE_HOME")}
+    p = subprocess.run([MNIST, "show", "--no-verify"], capture_output=True, cwd=tmp, env={**env, "HOME": ""},
+                       timeout=60)
+    check(p.returncode == 1 and "HOME is not set or empty" in text(p.stderr),
+          f"HOME='': the error says HOME is not set or empty (status {p.returncode}: {text(p.stderr).strip()!r})")
+
+
 def test_predict_many(tmp):
     """predict of more images than one command takes (8192) is a usage error that says so, and the README
     says it: it said "at most 8192 arguments", of a limit documented nowhere."""
@@ -962,14 +972,18 @@ def test_train_table():
 
 def test_serve_help():
     """serve --help: --threads' default is one per core, at most 64, as the code takes it (it said 'all
-    cores'), and README says the same."""
+    cores'), and N may be up to 256, which --help did not say (it read as a cap of 64 on N); README says the
+    same, and 257 is refused."""
     import re
     h = " ".join(text(run("serve", "--help").stdout).split())
     threads = re.search(r"--threads N (.*?) --timeout", h)
-    check(threads and "at most 64" in threads.group(1),
-          f"serve --help: --threads' default says its cap of 64: {threads and threads.group(1)!r}")
+    check(threads and "at most 256 (default: one per core, at most 64)" in threads.group(1),
+          f"serve --help: --threads says its limit of 256 and its default's cap of 64: {threads and threads.group(1)!r}")
     readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
-    check("`--threads N` (default: one per core, at most 64)" in readme, "README: serve's --threads default, capped at 64")
+    check("`--threads N` (at most 256; default: one per core, at most 64)" in readme,
+          "README: serve's --threads limit, and its default capped at 64")
+    p = run("serve", "--model", "none.safetensors", "--threads", "257")
+    check(p.returncode == 2 and "at most 256" in text(p.stderr), f"serve --threads 257 is refused: {text(p.stderr)!r}")
 
 
 def test_fetch_leaves_no_folder(tmp, data):
@@ -1099,6 +1113,7 @@ def main():
         test_folder_takes_no_file(tmp, data)
         test_folder_is_a_file(tmp, data)
         test_xdg_relative(tmp, data)
+        test_home_empty(tmp)
         test_predict_many(tmp)
         test_data_not_made(tmp)
         test_data_missing_advice(tmp, data)

@@ -790,7 +790,8 @@ int cmd_serve(int argc, char **argv) {
         {"--host", F_STR, &host, "HOST", "address to listen on, an IPv6 one bare or in brackets (default 127.0.0.1: this machine only)"},
         {"--port", F_INT, &port, "N", "port (default 8000; 0: any free one)"},
         {"--preprocess", F_STR, &prep_name, "P", "mnist (default: as MNIST was made) or lab (the lab's load_image)"},
-        {"--threads", F_INT, &threads, "N", "threads answering requests (default: one per core, at most 64)"},
+        {"--threads", F_INT, &threads, "N",
+         "threads answering requests, at most 256 (default: one per core, at most 64)"},
         {"--timeout", F_INT, &timeout, "S", "close a connection idle for S seconds (default 10)"},
         {"--deadline", F_INT, &deadline, "S",
          "close a connection whose request (headers and body) is not all in S seconds after its first byte "
