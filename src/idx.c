@@ -24,14 +24,6 @@ typedef struct {
 static const char not_the_file[] = "your own IDX data, a subset: --no-verify reads it as it is; else damaged or not "
                                    "the right file: delete it and run 'mnist fetch'";
 
-/* A dataset's file (sha given) that cannot be read whole (a gzip stream broken or cut short, the images
- * cut short, bytes after them): damaged, a download or a copy stopped early, and said so with what to do,
- * as a SHA-256 that differs is ("cannot read: incorrect data check" said neither). */
-static void damaged(mnist_err *err, const char *sha) {
-    size_t n = strlen(err->msg);
-    if (sha) snprintf(err->msg + n, sizeof err->msg - n, "; the file is damaged: delete it and run 'mnist fetch'");
-}
-
 /* Read an IDX file with the given magic; sha (may be NULL) is the expected hex SHA-256 of the
  * decompressed bytes, and expect (0: any) their count, which the header must promise before the
  * rest is read (a small .gz may inflate to gigabytes). */
@@ -52,10 +44,7 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
     uint8_t head[16];
     size_t head_len = 4 + 4 * (size_t)ndims;
     size_t got;
-    if (gz_input_read(g, head, head_len, &got, err)) {
-        damaged(err, sha);
-        goto done;
-    }
+    if (gz_input_read(g, head, head_len, &got, err)) goto broken;
     if (got < 4 || be32(head) != magic) {
         if (got < 4)
             errf(err, "%s: not an IDX file (only %zu bytes)", path, got);
@@ -103,10 +92,7 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
         }
         data = p;
         size_t r;
-        if (gz_input_read(g, data + have, cap - have, &r, err)) {
-            damaged(err, sha);
-            goto done;
-        }
+        if (gz_input_read(g, data + have, cap - have, &r, err)) goto broken;
         have += r;
         if (have < cap || cap == bytes) break;
         cap = cap > bytes / 2 ? bytes : 2 * cap;
@@ -114,20 +100,15 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
     if (have < bytes) {
         errf(err, "%s: truncated: the header says %u %s (%zu bytes) but only %zu bytes follow", path, n,
              ndims == 3 ? "images" : "labels", bytes, have);
-        damaged(err, sha);
-        goto done;
+        goto broken;
     }
     uint8_t extra;
     size_t more; /* also where the gzip reader finds bytes after its stream */
-    if (gz_input_read(g, &extra, 1, &more, err)) {
-        damaged(err, sha);
-        goto done;
-    }
+    if (gz_input_read(g, &extra, 1, &more, err)) goto broken;
     if (more > 0) {
         errf(err, "%s: trailing bytes after the %u %s the header announces", path, n,
              ndims == 3 ? "images" : "labels");
-        damaged(err, sha);
-        goto done;
+        goto broken;
     }
     if (sha) {
         uint8_t dig[32];
@@ -156,6 +137,15 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
     out->data = data;
     data = NULL;
     rc = 0;
+    goto done;
+broken:
+    /* A dataset's file (sha given) that cannot be read whole (a gzip stream broken or cut short, the images
+     * cut short, bytes after them): damaged, a download or a copy stopped early, and said so with what to do,
+     * as a SHA-256 that differs is ("cannot read: incorrect data check" said neither). */
+    if (sha) {
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len, "; the file is damaged: delete it and run 'mnist fetch'");
+    }
 done:
     free(data);
     EVP_MD_CTX_free(md);
