@@ -972,6 +972,15 @@ static void solid_strip(void) {
     free(solid);
 }
 
+/* EXIF data saying orientation o: a TIFF header, little-endian or big-endian, and IFD0 of one entry
+ * (0x0112, SHORT, 1, o), 26 bytes into t. */
+static void exif_tiff(uint8_t t[26], int o, int big) {
+    static const uint8_t le[26] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 0, 0},
+                         be[26] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 0};
+    memcpy(t, big ? be : le, 26);
+    t[big ? 19 : 18] = (uint8_t)o;
+}
+
 /* A JPEG of v (h, w gray) with an EXIF block saying orientation o (0: none), after its SOI. */
 static buf jpeg_exif(const float *v, int w, int h, int o) {
     uint8_t *px = malloc((size_t)w * h);
@@ -980,9 +989,9 @@ static buf jpeg_exif(const float *v, int w, int h, int o) {
     if (!stbi_write_jpg_to_func(put_bytes, &j, w, h, 1, px, 95)) abort();
     free(px);
     if (!o) return j;
-    /* APP1: "Exif\0\0", a little-endian TIFF header, IFD0 of one entry (0x0112, SHORT, 1, o) */
-    const uint8_t app1[] = {0xFF, 0xE1, 0, 32, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0,
-                            1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, (uint8_t)o, 0, 0, 0, 0, 0, 0, 0};
+    /* APP1: "Exif\0\0", then a little-endian TIFF header and IFD0 saying o (exif_tiff) */
+    uint8_t app1[36] = {0xFF, 0xE1, 0, 34, 'E', 'x', 'i', 'f', 0, 0};
+    exif_tiff(app1 + 10, o, 0);
     buf out = {malloc(j.n + sizeof app1), j.n + sizeof app1, 0};
     memcpy(out.b, j.b, 2);
     memcpy(out.b + 2, app1, sizeof app1);
@@ -991,18 +1000,9 @@ static buf jpeg_exif(const float *v, int w, int h, int o) {
     return out;
 }
 
-/* EXIF data saying orientation o: a TIFF header, little-endian or big-endian, and IFD0 of one entry
- * (0x0112, SHORT, 1, o), 26 bytes into t. */
-static void tiff_orientation(uint8_t t[26], int o, int big) {
-    static const uint8_t le[26] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 0, 0},
-                         be[26] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 0};
-    memcpy(t, big ? be : le, 26);
-    t[big ? 19 : 18] = (uint8_t)o;
-}
-
 /* A copy of the PNG p with a chunk of type holding the n bytes of data put at byte at, allocated to
  * its size exactly, so that AddressSanitizer sees a read past it. */
-static buf png_chunk(const buf *p, size_t at, const char *type, const uint8_t *data, uint32_t n) {
+static buf png_with_chunk(const buf *p, size_t at, const char *type, const uint8_t *data, uint32_t n) {
     buf out = {malloc(p->n + 12 + n), p->n + 12 + n, p->n + 12 + n};
     uint8_t *c = out.b + at;
     memcpy(out.b, p->b, at);
@@ -1020,7 +1020,7 @@ static buf png_chunk(const buf *p, size_t at, const char *type, const uint8_t *d
 static buf png_exif(const float *v, int w, int h, const uint8_t *exif, uint32_t n, int late) {
     buf p = png(v, w, h, 1);
     if (!exif) return p;
-    buf out = png_chunk(&p, late ? p.n - 12 : 8 + 25, "eXIf", exif, n);
+    buf out = png_with_chunk(&p, late ? p.n - 12 : 8 + 25, "eXIf", exif, n);
     free(p.b);
     return out;
 }
@@ -1137,7 +1137,7 @@ static void exif_orientations(void) {
         free(plain.b);
         /* a PNG's eXIf chunk, little-endian and big-endian in turn: lossless, so the same input */
         uint8_t tiff[26];
-        tiff_orientation(tiff, o, o % 2);
+        exif_tiff(tiff, o, o % 2);
         e = png_exif(stored, sw, sh, tiff, sizeof tiff, 0), plain = png_exif(stored, sw, sh, NULL, 0, 0);
         got = prepare(&e, "phone.png", MNIST_PREP_MNIST, x, &err) == 0;
         check(got && max_diff(x, ref_png) == 0, "a PNG's eXIf orientation %d (%s): read as the upright PNG%s%s", o,
@@ -1170,7 +1170,7 @@ static void png_exif_bounds(void) {
     check(ok, "the stored PNG is prepared%s%s", ok ? "" : ": ", ok ? "" : err.msg);
     free(p.b);
     uint8_t t[26];
-    tiff_orientation(t, 6, 0);
+    exif_tiff(t, 6, 0);
     buf turned = png_exif(v, W, H, t, sizeof t, 0);
     check(ok && prepare(&turned, "turned.png", MNIST_PREP_MNIST, x, &err) == 0 && max_diff(x, plain) > 0.1,
           "the stored PNG with eXIf orientation 6 before its image data is turned");
@@ -1192,7 +1192,7 @@ static void png_exif_bounds(void) {
         {"orientation 0", 18, 0, 0, 26},
     };
     for (size_t k = 0; ok && k < sizeof cases / sizeof *cases; k++) {
-        tiff_orientation(t, 6, 0);
+        exif_tiff(t, 6, 0);
         if (cases[k].at >= 0) t[cases[k].at] = (uint8_t)cases[k].value;
         buf e = png_exif(v, W, H, t, cases[k].n, cases[k].late);
         int got = prepare(&e, "exif.png", MNIST_PREP_MNIST, x, &err) == 0;
@@ -1202,10 +1202,10 @@ static void png_exif_bounds(void) {
     }
     /* IFD0 saying 65535 entries in a chunk of one (of another tag), and the next chunk (a private
      * one, which readers skip) holding an orientation 6 where IFD0's third entry would lie: not read */
-    tiff_orientation(t, 6, 0);
+    exif_tiff(t, 6, 0);
     t[8] = t[9] = 0xFF, t[10] = 0x00;
     static const uint8_t entry[12] = {0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0};
-    buf one = png_exif(v, W, H, t, 22, 0), e = png_chunk(&one, 33 + 12 + 22, "prVt", entry, sizeof entry);
+    buf one = png_exif(v, W, H, t, 22, 0), e = png_with_chunk(&one, 33 + 12 + 22, "prVt", entry, sizeof entry);
     int got = prepare(&e, "exif.png", MNIST_PREP_MNIST, x, &err) == 0;
     check(got && max_diff(x, plain) == 0, "a PNG's eXIf IFD0 of 65535 entries in a chunk of one, an orientation "
           "entry past it: read as stored%s%s", got ? "" : ": ", got ? "" : err.msg);
