@@ -32,8 +32,9 @@ typedef struct {
 
 /* Every file the library writes (models, checkpoints, downloads, pictures, charts) is written
  * under a temporary name beside it and renamed over it when whole. This removes the temporary
- * files of the writes in progress: for a handler of a signal that ends the program (it calls only
- * unlink, which is async-signal-safe). */
+ * files of the writes in progress, and the data folder that the command's fetch in progress made
+ * where it is left empty: for a handler of a signal that ends the program (it calls only unlink and
+ * rmdir, which are async-signal-safe). */
 void mnist_remove_partial_files(void);
 
 /* ---- datasets (src/dataset.c) ---------------------------------------- */

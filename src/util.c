@@ -153,9 +153,28 @@ static void pending_drop(atomic_file *a) {
     a->slot = -1;
 }
 
+/* The folders that make_dirs made for a fetch's files, until the fetch ends: claimed and published as a
+ * slot of pending_state is. */
+static char made_dir[4096], made_which[4096];
+static atomic_int made_state;
+
+void pending_folders(const char *dir, const char *made) {
+    if (!dir) {
+        atomic_store(&made_state, 0);
+        return;
+    }
+    size_t n = strlen(dir) + 1;
+    int free_slot = 0;
+    if (n > sizeof made_dir || !atomic_compare_exchange_strong(&made_state, &free_slot, 1)) return;
+    memcpy(made_dir, dir, n);
+    memcpy(made_which, made, n);
+    atomic_store(&made_state, 2);
+}
+
 void mnist_remove_partial_files(void) {
     for (int i = 0; i < PENDING_MAX; i++)
         if (atomic_load(&pending_state[i]) == 2) unlink(pending_name[i]);
+    if (atomic_load(&made_state) == 2) remove_made(made_dir, made_which); /* rmdir: those left empty */
 }
 
 /* The process's umask: from /proc (Linux 4.7 on), else by setting and restoring it. */
@@ -192,11 +211,11 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     struct stat st; /* the rename would replace a device, FIFO or folder by a plain file */
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
         return errf(err, "%s: exists and is not a regular file; not replacing it", path);
-    /* no SIGINT, SIGTERM or SIGHUP between the file's creation and its entry in the list: a handler
-     * that ends the program then would leave it behind */
+    /* no SIGINT, SIGTERM, SIGHUP or SIGPIPE between the file's creation and its entry in the list: a
+     * handler that ends the program then would leave it behind */
     sigset_t block, old;
     sigemptyset(&block);
-    sigaddset(&block, SIGINT), sigaddset(&block, SIGTERM), sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGINT), sigaddset(&block, SIGTERM), sigaddset(&block, SIGHUP), sigaddset(&block, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     int fd = mkstemp(a->tmp), made_errno = errno;
     if (fd >= 0) pending_add(a);

@@ -66,6 +66,9 @@ int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile
 int make_dirs(const char *dir, char *made, mnist_err *err);
 /* The folders that make_dirs made for dir, deepest first, removed where they are empty. */
 void remove_made(const char *dir, const char *made);
+/* The folders that make_dirs made (dir, made), for mnist_remove_partial_files to remove where they are
+ * left empty, until pending_folders(NULL, NULL): a fetch that a signal ends leaves no empty data folder. */
+void pending_folders(const char *dir, const char *made);
 
 /* OpenBLAS on one thread, told so once on each thread that calls it: ours are our own (team.c), and a build
  * of it on OpenMP (Debian's libopenblas0-openmp) keeps the count per thread. Call before any BLAS or LAPACK

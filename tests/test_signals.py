@@ -96,7 +96,9 @@ def test_save(tmp):
 
 
 def test_fetch(tmp):
-    """Ctrl-C while a mirror stalls: the download stops, its partial file goes, and the folder it made, status 130."""
+    """Ctrl-C while a mirror stalls: the download stops, its partial file goes, and the folder it made, status 130.
+    SIGTERM and SIGHUP end it by the signal, and leave nothing either (the folder stayed, empty); so does SIGPIPE,
+    its standard error a pipe whose reader is gone (mnist fetch 2>&1 | head -c 1), at its first line."""
     served = os.path.join(tmp, "served")
     os.makedirs(served)
     with open(os.path.join(served, "train-images-idx3-ubyte.gz"), "wb") as f:
@@ -105,21 +107,36 @@ def test_fetch(tmp):
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         port = int(server.stdout.readline().split()[1])
-        data = os.path.join(tmp, "data")
+        data = os.path.join(tmp, "data", "mnist")  # two folders made
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            name = signal.Signals(sig).name
+            proc = subprocess.Popen([MNIST, "fetch", "--data", data, "--mirror", f"http://127.0.0.1:{port}/stall/"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            t0 = time.time()
+            while proc.poll() is None and not temps(data) and time.time() - t0 < 30:
+                time.sleep(0.01)
+            seen = proc.poll() is None and bool(temps(data))
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=60)
+            check(seen, f"{name}: fetch from a stalling mirror: the download's temporary file appears")
+            if sig == signal.SIGINT:
+                check(proc.returncode == 130 and "interrupted" in err,
+                      f"Ctrl-C stops fetch with status 130 and says so (status {proc.returncode}: {err.strip()[-200:]})")
+            else:
+                check(proc.returncode == -sig, f"{name} ends fetch by {name} (status {proc.returncode})")
+            # nothing is left: not the partial file, nor the folders this fetch made for it (left empty)
+            top = os.path.join(tmp, "data")
+            check(not os.path.exists(top), f"{name}: the interrupted download leaves nothing, not even the data folders "
+                  f"it made ({os.path.exists(top) and [w[:2] for w in os.walk(top)]})")
+        # the reader of its standard error gone: SIGPIPE at its first line, "Downloading ..."
         proc = subprocess.Popen([MNIST, "fetch", "--data", data, "--mirror", f"http://127.0.0.1:{port}/stall/"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        t0 = time.time()
-        while proc.poll() is None and not temps(data) and time.time() - t0 < 30:
-            time.sleep(0.01)
-        seen = proc.poll() is None and bool(temps(data))
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        check(seen, "fetch from a stalling mirror: the download's temporary file appears")
-        check(proc.returncode == 130 and "interrupted" in err,
-              f"Ctrl-C stops fetch with status 130 and says so (status {proc.returncode}: {err.strip()[-200:]})")
-        # nothing is left: not the partial file, nor the folder this fetch made for it (left empty)
-        check(not os.path.exists(data), f"the interrupted download leaves nothing, not even the data folder it made "
-              f"({os.path.exists(data) and os.listdir(data)})")
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc.stderr.close()
+        proc.wait(timeout=60)
+        top = os.path.join(tmp, "data")
+        check(proc.returncode == -signal.SIGPIPE and not os.path.exists(top),
+              f"fetch whose standard error's reader is gone: ended by SIGPIPE, it leaves no data folder "
+              f"(status {proc.returncode}, {os.path.exists(top) and [w[:2] for w in os.walk(top)]})")
     finally:
         server.kill()
         server.wait()

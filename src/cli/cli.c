@@ -42,8 +42,11 @@ void cli_catch_signals(void) {
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGINT), sigaddset(&sa.sa_mask, SIGTERM), sigaddset(&sa.sa_mask, SIGHUP);
-    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    for (int i = 0; i < 3; i++) {
+    sigaddset(&sa.sa_mask, SIGPIPE);
+    /* SIGPIPE too: a pipe whose reader is gone (mnist fetch 2>&1 | head -c 1) ended it with its files' temporary
+     * copies and the data folder it made, empty, left behind */
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (int i = 0; i < 4; i++) {
         struct sigaction old;
         /* a signal ignored by whoever started us (nohup, a shell's background job) stays ignored */
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
@@ -323,10 +326,12 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, unsigned files, const st
      * enough: for a/../b, a stayed, and a b that was there was removed */
     char made[PATH_MAX];
     int rc = make_dirs(dir, made, &err);
+    if (rc == 0) pending_folders(dir, made); /* and those that a signal ends it in (SIGTERM, SIGPIPE), left empty */
     int was = soft;
     cli_catch_sigint(1); /* Ctrl-C stops the download: mnist_fetch removes what it had written */
     if (rc == 0) rc = mnist_fetch(ds, dir, &o, &err);
     cli_catch_sigint(was);
+    pending_folders(NULL, NULL);
     end_progress();
     if (rc) {
         remove_made(dir, made);

@@ -15,8 +15,8 @@
 extern volatile int interrupted;
 void cli_catch_sigint(int on);
 void cli_catch_sigterm(int on);
-/* Install the handler of SIGINT, SIGTERM and SIGHUP: each ends the program as it would, but first
- * removes the temporary files of the writes in progress (see mnist_remove_partial_files). SIGXFSZ is
+/* Install the handler of SIGINT, SIGTERM, SIGHUP and SIGPIPE: each ends the program as it would, but
+ * first removes the temporary files of the writes in progress (see mnist_remove_partial_files). SIGXFSZ is
  * ignored: a write past a file-size limit fails, as on a full disk. */
 void cli_catch_signals(void);
 
