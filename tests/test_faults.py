@@ -295,6 +295,22 @@ def test_models(tmp, data):
     safetensors(good, [784, 16, 10])
     p = run("eval", *d, "--model", good)
     check(p.returncode == 0, f"eval of a good model file: {p.stderr.strip()}")
+    # A model whose metadata names a dataset we do not know was read as MNIST, its classes as digits: eval and
+    # predict say so now, naming the file and the name, unless --dataset says which to take it for; the names
+    # our own models hold (and none: MNIST's) load as before
+    for name, status in (("kmnist", 1), ("fashion", 0), ("mnist", 0)):
+        named = os.path.join(tmp, f"dataset-{name}.safetensors")
+        rewrite_metadata(good, named, lambda m: m.update(dataset=name))
+        for args in (["eval", *d], ["predict", png]):
+            p = run(*args, "--model", named)
+            if status:
+                refused(f"{args[0]} of a model of the dataset '{name}'", p, 1, named,
+                        f"its dataset '{name}' is not one of: mnist fashion", "--dataset")
+            else:
+                check(p.returncode == 0, f"{args[0]} of a model of the dataset '{name}': {p.stderr.strip()}")
+        p = run("predict", png, "--model", named, "--dataset", "mnist")
+        check(p.returncode == 0 and p.stdout.startswith(png + ": "),
+              f"predict --dataset mnist of a model of the dataset '{name}': {p.stderr.strip()}")
     for label, make, needle in (
             ("a truncated file", lambda f: safetensors(f, [784, 16, 10], cut=4), "cover"),
             ("a header length past the file", lambda f: safetensors(f, [784, 10], header_len=1 << 40),

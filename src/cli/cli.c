@@ -313,6 +313,16 @@ int cli_set_dataset(const char *cmd, const char *name) {
     return 0;
 }
 
+int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, const char *flag_value) {
+    if (!flag_value && !mnist_dataset_get(m->dataset)) { /* it was read as MNIST, its classes as digits */
+        char db[64]; /* the file's bytes: no terminal escapes, no second line */
+        fprintf(stderr, "mnist %s: %s: its dataset '%s' is not one of: mnist fashion (--dataset takes it for one)\n",
+                cmd, path, shown(m->dataset, db, sizeof db));
+        return 1;
+    }
+    return cli_set_dataset(cmd, flag_value ? flag_value : m->dataset);
+}
+
 int cli_fetch(const mnist_dataset *ds, const char *dir, unsigned files, const str_list *mirrors) {
     mnist_fetch_opts o = {.files = files,
                           .mirrors = mirrors ? mirrors->items : NULL,

@@ -56,6 +56,9 @@ extern const char *cli_dataset;
 extern const char *cli_command; /* the command running ("train"), for its messages */
 /* Set it from a --dataset flag; 0, or 2 after a usage error naming the choices. */
 int cli_set_dataset(const char *cmd, const char *name);
+/* Set it for the model m read from path: its --dataset (flag_value) when given, else the model's own;
+ * 0, 2 after a usage error, or 1 after saying that the model's dataset is none we know. */
+int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, const char *flag_value);
 /* Load the splits of cli_dataset in files (MNIST_TRAIN_FILES, MNIST_TEST_FILES or both) from its
  * folder (flag_dir, or the default), fetching those files first when one is missing and verify is
  * set; the other split is left empty; 0, or 1 (message printed), or 130 when Ctrl-C stopped the download. */

@@ -108,9 +108,10 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "mnist eval: %s\n", err.msg);
         return 1;
     }
-    if (cli_set_dataset("eval", dataset ? dataset : mnist_dataset_get(m.dataset) ? m.dataset : "mnist")) {
+    int known = cli_model_dataset("eval", model, &m, dataset);
+    if (known) {
         mnist_model_free(&m);
-        return 2;
+        return known;
     }
     for (int i = 0; i < 2; i++) { /* the dataset is the model's, known now: no picture may replace its files */
         int bad = outs[i][1] && cli_check_not_data("eval", outs[i][0], outs[i][1], dir) ? 2 : 0;

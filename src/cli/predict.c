@@ -127,9 +127,10 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "mnist predict: %s\n", err.msg);
         return 1;
     }
-    if (cli_set_dataset("predict", dataset ? dataset : mnist_dataset_get(m.dataset) ? m.dataset : "mnist")) {
+    int known = cli_model_dataset("predict", model, &m, dataset);
+    if (known) {
         mnist_model_free(&m);
-        return 2;
+        return known;
     }
     /* MNIST's classes are the digits themselves; others are named after the number */
     const char *const *names = strcmp(cli_dataset, "mnist") ? mnist_dataset_get(cli_dataset)->classes : NULL;
