@@ -174,6 +174,15 @@ static double tick_step(double span) {
     return p * (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10);
 }
 
+/* The ticks of an axis from lo to hi: the multiples of step in it, the first in *first; their count, at most
+ * MAX_TICKS. By index, not by adding the step (which need not move t when t is large). */
+static int ticks(double lo, double hi, double step, double *first) {
+    *first = ceil(lo / step) * step;
+    int n = 0;
+    while (n < MAX_TICKS && *first + n * step <= hi) n++;
+    return n;
+}
+
 /* One panel at (x0, y0): axes, ticks, a line per series. */
 static void panel(FILE *f, int x0, int y0, const char *title, const mnist_epoch_stats *s, int n,
                   double (*val)(const mnist_epoch_stats *, int), int first) {
@@ -201,20 +210,20 @@ static void panel(FILE *f, int x0, int y0, const char *title, const mnist_epoch_
 #define PY(v) (y0 + PANEL_H * (1 - (fmin(fmax((v), lo), hi) - lo) / (hi - lo)))
     fprintf(f, "<text x='%d' y='%d' font-size='15' font-weight='bold'>%s</text>\n", x0, y0 - 12, title);
     fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='none' stroke='#444'/>\n", x0, y0, PANEL_W, PANEL_H);
-    /* Ticks by index, not by adding the step (which need not move t when t is large), and never
-     * more than MAX_TICKS; labels with the digits that tell one tick from the next. */
-    double st = tick_step(hi - lo), t0 = ceil(lo / st) * st;
+    /* labels with the digits that tell one tick from the next */
+    double st = tick_step(hi - lo), t0;
     int digits = (int)fmin(17, fmax(6, ceil(log10(fmax(fabs(lo), fabs(hi)) / st)) + 1));
-    for (int i = 0; i < MAX_TICKS && t0 + i * st <= hi; i++) {
+    for (int i = 0, nt = ticks(lo, hi, st, &t0); i < nt; i++) {
         double t = t0 + i * st;
         fprintf(f, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#ddd'/><text x='%d' y='%.1f' font-size='11' "
                    "text-anchor='end'>%.*g</text>\n",
                 x0, x0 + PANEL_W, PY(t), PY(t), x0 - 6, PY(t) + 4, digits, fabs(t) < 1e-6 * st ? 0 : t);
     }
-    double es = fmax(1, round(tick_step(e1 - e0)));
-    for (int i = 0; i < MAX_TICKS && e0 + i * es <= e1; i++)
-        fprintf(f, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%g</text>\n", PX(e0 + i * es),
-                y0 + PANEL_H + 16, e0 + i * es);
+    /* whole epochs, at multiples of the step as the values' ticks are (a log resumed at epoch 7 had 7, 12, 17) */
+    double es = fmax(1, round(tick_step(e1 - e0))), te;
+    for (int i = 0, nt = ticks(e0, e1, es, &te); i < nt; i++)
+        fprintf(f, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%g</text>\n", PX(te + i * es),
+                y0 + PANEL_H + 16, te + i * es);
     fprintf(f, "<text x='%.1f' y='%d' font-size='12' text-anchor='middle'>epoch</text>\n", x0 + PANEL_W / 2.0,
             y0 + PANEL_H + 34);
     for (int k = first; k < NCURVES; k++) {

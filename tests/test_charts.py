@@ -110,6 +110,14 @@ def main():
     names = re.findall(r"<text x='[0-9]+' y='[0-9]+' font-size='12'>([^<]*)</text>", r[2] if r else "")
     check(r is not None and r[0] == 0 and names == ["batch loss (during the epoch)", "test"],
           f"the legend of a log with the batch loss and the test set only names those two ({names})")
+    # The epoch axis's ticks are round, as the values' are: a log from epoch 7 (a run resumed there) had 7, 12, 17...
+    for first, last, want in ((7, 30, ["10", "15", "20", "25", "30"]), (3, 1000, ["200", "400", "600", "800", "1000"]),
+                              (0, 3, ["0", "1", "2", "3"])):
+        r = plot(f"epochs-{first}", "".join(json.dumps({"epoch": e, "loss": 1 / (e + 1)}) + "\n"
+                                            for e in range(first, last + 1)))
+        got = re.findall(r"text-anchor='middle'>([^<]*)</text>", r[2] if r else "")
+        check(r is not None and r[0] == 0 and got == want + ["epoch"] + want + ["epoch"],
+              f"a log of epochs {first} to {last}: both panels' epoch ticks are {want} ({got})")
     r = plot("infinite", '{"epoch": 0, "loss": 1}\n{"epoch": 1, "loss": 1, "test_loss": 1e999, "test_accuracy": 0.5}\n')
     check(r is not None and r[0] == 1 and "line 2" in r[1] and "test_loss" in r[1] and "finite" in r[1],
           f"a record with a number past the doubles' range is refused: {r and r[1]}")
