@@ -1,6 +1,7 @@
 /* fetch.c: download the dataset's files (libcurl), verify each by SHA-256 (OpenSSL) of its
  * decompressed content (gunzip.c), and rename it into place only once it is verified, so the data
- * folder never holds a partial or unverified file under a real name.
+ * folder never holds a partial or unverified file under a real name. Each is asked for as .gz; a
+ * file:// mirror (a folder) that lacks the .gz is asked for it raw, verified by the same SHA-256.
  *
  * Mirror order: the caller's mirrors, then the dataset's own. Each mirror gets two tries for a
  * transient failure; an HTTP 4xx or a wrong SHA-256 moves on at once; a mirror that cannot be
@@ -161,7 +162,7 @@ typedef struct {
     int write_errno, too_big, stopped, overtime;
 } fetcher;
 
-enum { GOT, RETRY, NEXT, DEAD, FATAL };
+enum { GOT, RETRY, NEXT, ABSENT, DEAD, FATAL }; /* ABSENT: a NEXT where a file:// mirror's folder lacks the file */
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
     fetcher *x = ud;
@@ -296,7 +297,7 @@ static curl_off_t download_limit(const mnist_file_info *f) {
 }
 
 /* Download url to a temporary file beside dest, verify it against f, and rename it to dest.
- * Returns GOT, or why it failed (RETRY, NEXT, DEAD: text in why), or FATAL (err filled). */
+ * Returns GOT, or why it failed (RETRY, NEXT, ABSENT, DEAD: text in why), or FATAL (err filled). */
 static int attempt(fetcher *x, const char *url, const char *dest, const mnist_file_info *f, char *why,
                    size_t whycap, mnist_err *err) {
     atomic_file a;
@@ -360,7 +361,7 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
         case CURLE_COULDNT_CONNECT:
             return DEAD;
         case CURLE_FILE_COULDNT_READ_FILE: /* a file:// mirror: its folder missing, or only this file */
-            return file_mirror_missing(x->curl, url) ? DEAD : NEXT;
+            return file_mirror_missing(x->curl, url) ? DEAD : ABSENT;
         case CURLE_OPERATION_TIMEDOUT: {
             curl_off_t connected = 0; /* 0: the connection itself timed out */
             if (lc.easy_getinfo(x->curl, CURLINFO_CONNECT_TIME_T, &connected) != CURLE_OK) connected = 0;
@@ -471,31 +472,42 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
 static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info *f, const char *dir, mirror *m,
                      int nm, mnist_err *err) {
     const mnist_fetch_opts *o = x->o;
-    char dest[PATH_CAP], stale[PATH_CAP], url[2 * PATH_CAP], why[512];
+    char dest[PATH_CAP], raw_dest[PATH_CAP], stale[PATH_CAP], url[2 * PATH_CAP], why[512];
     int n = path_join(dest, sizeof dest, dir, f->name, ".gz"); /* as mnist_data_file names it: check_present compares */
     if (n < 0 || (size_t)n >= sizeof dest)
         return errf(err, "%.*s/%s.gz: path too long", dir_length(dir), dir, f->name);
+    path_join(raw_dest, sizeof raw_dest, dir, f->name, ""); /* shorter than dest */
     int ok = check_present(o, dir, f, dest, stale, err);
     if (ok) return ok < 0 ? -1 : 0;
     if (!x->curl && curl_start(x, err)) return -1;
 
     char tried[2 * MNIST_ERR_LEN] = "";
-    for (int j = 0; j < nm; j++) {
-        n = snprintf(url, sizeof url, "%s%s.gz", m[j].base, f->name);
-        if (n < 0 || (size_t)n >= sizeof url) return errf(err, "%s%s.gz: URL too long", m[j].base, f->name);
+    int last = NEXT;
+    for (int k = 0; k < 2 * nm; k++) {
+        /* each mirror's .gz; then, where a folder (file://) lacks it, the file raw, as many copies of MNIST are
+         * given out: kept under its raw name, and verified as the .gz is, by the SHA-256 of the content */
+        int j = k / 2, raw = k % 2;
+        if (raw && last != ABSENT) continue;
+        const char *to = raw ? raw_dest : dest, *ext = raw ? "" : ".gz";
+        n = snprintf(url, sizeof url, "%s%s%s", m[j].base, f->name, ext);
+        if (n < 0 || (size_t)n >= sizeof url) return errf(err, "%s%s%s: URL too long", m[j].base, f->name, ext);
         if (m[j].dead) {
             append(tried, sizeof tried, "%s%s (skipped: unreachable earlier)", tried[0] ? "; " : "", url);
+            last = DEAD;
             continue;
         }
         for (int t = 0; t < 2; t++) {
             if (cancelled(o)) return errf(err, "%s: download interrupted", url);
-            news(o, "Downloading %s to %s...", url, dest);
-            int r = attempt(x, url, dest, f, why, sizeof why, err);
+            news(o, "Downloading %s to %s...", url, to);
+            int r = last = attempt(x, url, to, f, why, sizeof why, err);
             if (r == FATAL) return -1;
             if (r == GOT) {
-                if (stale[0] && unlink(stale) != 0 && errno != ENOENT)
+                /* what failed verification under the other name: the raw file (stale), or, the raw file got, the
+                 * .gz (check_present found none valid) */
+                const char *other = raw ? dest : stale;
+                if (other[0] && unlink(other) != 0 && errno != ENOENT)
                     return errf(err, "%s: fails verification and cannot be removed (a valid %s is now beside it): %s",
-                                stale, dest, strerror(errno));
+                                other, to, strerror(errno));
                 return 0;
             }
             int again = r == RETRY && t == 0;

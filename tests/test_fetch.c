@@ -354,8 +354,44 @@ static void test_fetch_file_mirrors(void) {
     snprintf(p, sizeof p, "%ste-img.gz", url2);
     check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "missing file falls back to the next mirror: %s",
           rc ? e.msg : "ok");
-    check(strstr(log.text, p) && count(log.text, "Downloading") == 5, "the failure on the first mirror is logged");
+    /* 6: the four files, m2's te-img.gz, then its te-img raw (a folder's file not there as .gz) */
+    check(strstr(log.text, p) && count(log.text, "Downloading") == 6, "the failure on the first mirror is logged");
     check(!strstr(log.text, "skipping this mirror"), "a mirror that lacks one file is not skipped for the others");
+
+    /* A folder that holds the files raw (train-images-idx3-ubyte, as many copies of MNIST are given out), its .gz
+     * not there: the raw file is taken, kept under its raw name, verified by the same SHA-256; a wrong one is
+     * refused, as a wrong .gz is, and the next mirror serves. Only .gz names were asked for. */
+    char uraw[1024], wrong[1024], rawdir[1024 + 16];
+    make_mirror("mr", 0xf & ~3u, -1); /* the test files as .gz, the training ones raw */
+    make_mirror("mw", 0, -1);         /* tr-img raw and wrong, tr-lab raw and right */
+    for (int i = 0; i < 2; i++) {
+        path_of(rawdir, sizeof rawdir, "mr", tds.files[i].name);
+        if (write_raw(rawdir, contents[i])) check(0, "write %s", rawdir);
+        path_of(rawdir, sizeof rawdir, "mw", tds.files[i].name);
+        if (write_raw(rawdir, i ? contents[i] : "not abc")) check(0, "write %s", rawdir);
+    }
+    snprintf(uraw, sizeof uraw, "file://%s/mr/", root);
+    snprintf(wrong, sizeof wrong, "file://%s/mw/", root);
+    const char *mraw[] = {wrong, uraw};
+    rc = fetch("d-raw", mraw, 2, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d-raw", NULL);
+    path_of(p, sizeof p, "d-raw", "tr-img");
+    snprintf(rawdir, sizeof rawdir, "%s/tr-lab", dir);
+    char bad[1024 + 64];
+    snprintf(bad, sizeof bad, "%str-img: SHA-256 mismatch", wrong);
+    check(rc == 0 && all_valid(dir) && exists(p) && exists(rawdir) && dotfiles(dir) == 0,
+          "a folder of raw files: taken raw, verified: %s", rc ? e.msg : "ok");
+    check(strstr(log.text, bad) != NULL, "a wrong raw file is refused by its SHA-256, the next mirror serves");
+    /* a .gz there that fails verification goes once the raw file is in place (the loader reads the raw one) */
+    path_of(p, sizeof p, "d-raw", "tr-img");
+    unlink(p);
+    char gz2[4096 + 8];
+    snprintf(gz2, sizeof gz2, "%s.gz", p);
+    write_gz(gz2, "not abc");
+    const char *mr[] = {uraw};
+    rc = fetch("d-raw", mr, 1, &log, NULL, &e);
+    check(rc == 0 && all_valid(dir) && exists(p) && !exists(gz2), "a wrong .gz is replaced by the raw file: %s",
+          rc ? e.msg : "ok");
 
     /* A file:// mirror whose folder is not there fails as a server that cannot be reached does: said
      * once with "; skipping this mirror", and not tried again for the other files; a folder that

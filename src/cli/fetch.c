@@ -10,7 +10,7 @@ int cmd_fetch(int argc, char **argv) {
     const flag flags[] = {
         {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
         {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist; fashion in its 'fashion')"},
-        {"--mirror", F_LIST, &mirrors, "URL", "a base URL to try before the built-in ones (repeatable)"},
+        {"--mirror", F_LIST, &mirrors, "URL", "a base URL to try before the built-in ones (repeatable); a folder's, file:///PATH/, may hold the files raw"},
         {0}};
     int p = cli_parse("fetch", "[--dataset mnist|fashion] [--data DIR] [--mirror URL]...",
                       "Download the dataset's four files unless present, verify each by SHA-256, keep them in DIR.",
