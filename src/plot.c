@@ -219,10 +219,11 @@ static void panel(FILE *f, int x0, int y0, const char *title, const mnist_epoch_
                    "text-anchor='end'>%.*g</text>\n",
                 x0, x0 + PANEL_W, PY(t), PY(t), x0 - 6, PY(t) + 4, digits, fabs(t) < 1e-6 * st ? 0 : t);
     }
-    /* whole epochs, at multiples of the step as the values' ticks are (a log resumed at epoch 7 had 7, 12, 17) */
+    /* whole epochs, at multiples of the step as the values' ticks are (a log resumed at epoch 7 had 7, 12, 17),
+     * written whole (%g wrote 1e+09 for each tick of a log near epoch 1e9) */
     double es = fmax(1, round(tick_step(e1 - e0))), te;
     for (int i = 0, nt = ticks(e0, e1, es, &te); i < nt; i++)
-        fprintf(f, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%g</text>\n", PX(te + i * es),
+        fprintf(f, "<text x='%.1f' y='%d' font-size='11' text-anchor='middle'>%.0f</text>\n", PX(te + i * es),
                 y0 + PANEL_H + 16, te + i * es);
     fprintf(f, "<text x='%.1f' y='%d' font-size='12' text-anchor='middle'>epoch</text>\n", x0 + PANEL_W / 2.0,
             y0 + PANEL_H + 34);

@@ -112,7 +112,8 @@ def main():
           f"the legend of a log with the batch loss and the test set only names those two ({names})")
     # The epoch axis's ticks are round, as the values' are: a log from epoch 7 (a run resumed there) had 7, 12, 17...
     for first, last, want in ((7, 30, ["10", "15", "20", "25", "30"]), (3, 1000, ["200", "400", "600", "800", "1000"]),
-                              (0, 3, ["0", "1", "2", "3"])):
+                              (0, 3, ["0", "1", "2", "3"]),
+                              (999999990, 1000000000, [str(999999990 + 2 * i) for i in range(6)])):
         r = plot(f"epochs-{first}", "".join(json.dumps({"epoch": e, "loss": 1 / (e + 1)}) + "\n"
                                             for e in range(first, last + 1)))
         got = re.findall(r"text-anchor='middle'>([^<]*)</text>", r[2] if r else "")
