@@ -1011,50 +1011,75 @@ def test_ipv6_brackets(model):
 def test_per_address_v6(model):
     """--per-address counts an IPv6 client by its /64, a network's smallest block, any of whose 2^64 addresses a
     host on it may take: each address counted alone, the limit held nothing. With --per-address 2 on ::1, while two
-    connections from ::1 are open, one from ::N (the same /64) is closed unanswered, and one from fd00::N (another)
-    is answered. The two are added to the loopback for the test (ip -6 addr; N from the process id, so that two
-    runs at once do not take each other's away) and taken away after it; where that is not allowed, or there is
-    no IPv6 loopback, a SKIP line."""
-    added, n = [], format(2 + os.getpid() % 0xfff0, "x")
-    same, other = "::" + n, "fd00::" + n
-    try:
-        for address in (same, other):
-            try:
-                p = subprocess.run(["ip", "-6", "addr", "add", address + "/128", "dev", "lo"], capture_output=True,
-                                   text=True)
-            except OSError as e:
-                p = subprocess.CompletedProcess([], 1, "", str(e))
-            if p.returncode == 0:
-                added.append(address)
-            elif "exists" not in p.stderr:
-                print(f"SKIP --per-address by IPv6 /64: cannot add {address} to the loopback ({p.stderr.strip()})")
-                break
-        else:
-            def clients(line):  # what each client got: [::1, ::1, same, other]
-                if "http://[::1]:" not in line:
-                    return None
-                port, got, held = int(line.split("http://[::1]:")[1].split("/")[0]), [], []
-                for source in ("::1", "::1", same, other):
-                    try:
-                        s = socket.create_connection(("::1", port), timeout=5, source_address=(source, 0))
-                        held.append(s)
-                        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-                        got.append(s.recv(12))
-                    except ConnectionResetError:  # closed unanswered, the request unread
-                        got.append(b"")
-                    except OSError as e:
-                        got.append(repr(e).encode())
-                for s in held:
-                    s.close()
-                return got
-            line, rc, err, got = serve_on(model, "::1", clients, ("--per-address", "2", "--timeout", "60"))
-            ok = b"HTTP/1.1 200"
-            check(got == [ok, ok, b"", ok], f"--per-address 2 on ::1: two from ::1 answered, one more from {same} "
-                  f"(the same /64) closed unanswered, one from {other} answered: {got} "
-                  f"({line.strip()!r} {err.strip()[-120:]!r})")
-    finally:  # taken away even where the test is stopped (Ctrl-C) or ends in an error
-        for address in added:
-            subprocess.run(["ip", "-6", "addr", "del", address + "/128", "dev", "lo"], capture_output=True)
+    connections from fd00::a are open, one from fd00::b (the same /64) is closed unanswered, and one from
+    fd00:0:0:1::a (another) is answered. The clients' addresses are added to the loopback of a network namespace of
+    the test's own (unshare -n as root, else unshare -rn, in a user namespace too), where the server and the clients
+    run (netns_v6): the machine's own loopback is never changed (they were added to it as root, and taken away
+    after). Where no such namespace can be made, or it has no IPv6 loopback, a SKIP line."""
+    why = "no unshare"
+    for flag in ("-n", "-rn"):
+        try:
+            p = subprocess.run(["unshare", flag, sys.executable, os.path.abspath(__file__), "--netns-v6", model],
+                               capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            why = str(e)
+            continue
+        got = [json.loads(line[4:]) for line in p.stdout.splitlines() if line.startswith("GOT ")]
+        if got:
+            break
+        why = f"unshare {flag}: " + ((p.stdout + p.stderr).strip().splitlines() or [f"status {p.returncode}"])[-1]
+    else:
+        print(f"SKIP --per-address by IPv6 /64: no network namespace with an IPv6 loopback here ({why})")
+        return
+    got = got[0]
+    ok = "HTTP/1.1 200"
+    check(got["/64"] == [ok, ok, "", ok], f"--per-address 2 on ::1: two from fd00::a answered, one more from fd00::b "
+          f"(the same /64) closed unanswered, one from fd00:0:0:1::a answered: {got['/64']} ({got['server']!r})")
+
+
+# The clients of test_per_address_v6, each test a list of source addresses, connected in turn and held open.
+V6_CLIENTS = {"/64": ["fd00::a", "fd00::a", "fd00::b", "fd00:0:0:1::a"]}
+
+
+def netns_v6(model):
+    """test_per_address_v6's part in its network namespace: its loopback up with the addresses of V6_CLIENTS,
+    a server on ::1 with --per-address 2, and the clients: prints GOT and, as JSON, what each client got (the
+    first 12 bytes of its answer; "" when it was closed unanswered) and the server's first line and stderr's end;
+    or why it could not."""
+    addresses = sorted({a for sources in V6_CLIENTS.values() for a in sources})
+    for cmd in (["ip", "link", "set", "lo", "up"],
+                *(["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"] for a in addresses)):
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True)
+        except OSError as e:
+            p = subprocess.CompletedProcess(cmd, 1, "", str(e))
+        if p.returncode:
+            print(f"{' '.join(cmd)}: {p.stderr.strip()}")
+            return
+
+    def clients(line):  # what each client got, per test
+        if "http://[::1]:" not in line:
+            return {}
+        port, got = int(line.split("http://[::1]:")[1].split("/")[0]), {}
+        for name, sources in V6_CLIENTS.items():
+            got[name], held = [], []
+            for source in sources:
+                try:
+                    s = socket.create_connection(("::1", port), timeout=5, source_address=(source, 0))
+                    held.append(s)
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                    got[name].append(s.recv(12).decode("latin-1"))
+                except ConnectionResetError:  # closed unanswered, the request unread
+                    got[name].append("")
+                except OSError as e:
+                    got[name].append(repr(e))
+            for s in held:
+                s.close()
+        return got
+
+    line, rc, err, got = serve_on(model, "::1", clients, ("--per-address", "2", "--timeout", "60"))
+    got = dict({name: [] for name in V6_CLIENTS}, **(got or {}), server=f"{line.strip()} {err.strip()[-120:]}")
+    print("GOT " + json.dumps(got))
 
 
 def test_startup(model):
@@ -1200,5 +1225,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(status())
+    if sys.argv[1:2] == ["--netns-v6"]:
+        netns_v6(sys.argv[2])
+    else:
+        main()
+        sys.exit(status())
