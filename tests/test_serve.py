@@ -1012,10 +1012,14 @@ def test_per_address_v6(model):
     """--per-address counts an IPv6 client by its /64, a network's smallest block, any of whose 2^64 addresses a
     host on it may take: each address counted alone, the limit held nothing. With --per-address 2 on ::1, while two
     connections from fd00::a are open, one from fd00::b (the same /64) is closed unanswered, and one from
-    fd00:0:0:1::a (another) is answered. The clients' addresses are added to the loopback of a network namespace of
-    the test's own (unshare -n as root, else unshare -rn, in a user namespace too), where the server and the clients
-    run (netns_v6): the machine's own loopback is never changed (they were added to it as root, and taken away
-    after). Where no such namespace can be made, or it has no IPv6 loopback, a SKIP line."""
+    fd00:0:0:1::a (another) is answered. Where a /64 is not one network's, clients count otherwise, and each such
+    pair of clients in one /64 is answered while the first is at its limit: link-local fe80::a and fe80::b by
+    their addresses (the /64 of every link, all its hosts counted as one), ::1 alone (not with ::2), and an IPv4
+    client in an IPv6 address by its IPv4 address (NAT64's 64:ff9b::/96, Teredo's 2001::/32). The clients'
+    addresses are added to the loopback of a network namespace of the test's own (unshare -n as root, else
+    unshare -rn, in a user namespace too), where the server and the clients run (netns_v6): the machine's own
+    loopback is never changed (they were added to it as root, and taken away after). Where no such namespace can be
+    made, or it has no IPv6 loopback, a SKIP line."""
     why = "no unshare"
     for flag in ("-n", "-rn"):
         try:
@@ -1035,10 +1039,22 @@ def test_per_address_v6(model):
     ok = "HTTP/1.1 200"
     check(got["/64"] == [ok, ok, "", ok], f"--per-address 2 on ::1: two from fd00::a answered, one more from fd00::b "
           f"(the same /64) closed unanswered, one from fd00:0:0:1::a answered: {got['/64']} ({got['server']!r})")
+    for name, what in (("link-local", "fe80::a and fe80::b, the /64 of every link, counted apart"),
+                       ("loopback", "::1 counted alone, not with ::2 in its /64"),
+                       ("NAT64", "64:ff9b::198.51.100.1 and .2, all of IPv4 in one /64, counted by their IPv4 address"),
+                       ("Teredo", "Teredo's 192.0.2.45 and .46 of one Teredo server, its /64, counted by their IPv4 "
+                        "address")):
+        check(got[name] == [ok, ok, ok, ""], f"--per-address 2: {what}: two from the first, one from the second "
+              f"answered, a third from the first closed unanswered: {got[name]}")
 
 
 # The clients of test_per_address_v6, each test a list of source addresses, connected in turn and held open.
-V6_CLIENTS = {"/64": ["fd00::a", "fd00::a", "fd00::b", "fd00:0:0:1::a"]}
+V6_CLIENTS = {"/64": ["fd00::a", "fd00::a", "fd00::b", "fd00:0:0:1::a"],
+              "link-local": ["fe80::a%lo", "fe80::a%lo", "fe80::b%lo", "fe80::a%lo"],
+              "loopback": ["::1", "::1", "::2", "::1"],
+              "NAT64": ["64:ff9b::c633:6401", "64:ff9b::c633:6401", "64:ff9b::c633:6402", "64:ff9b::c633:6401"],
+              "Teredo": ["2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+                         "2001:0:4136:e378:8000:63bf:3fff:fdd1", "2001:0:4136:e378:8000:63bf:3fff:fdd2"]}
 
 
 def netns_v6(model):
@@ -1046,7 +1062,7 @@ def netns_v6(model):
     a server on ::1 with --per-address 2, and the clients: prints GOT and, as JSON, what each client got (the
     first 12 bytes of its answer; "" when it was closed unanswered) and the server's first line and stderr's end;
     or why it could not."""
-    addresses = sorted({a for sources in V6_CLIENTS.values() for a in sources})
+    addresses = sorted({a.split("%")[0] for sources in V6_CLIENTS.values() for a in sources} - {"::1"})
     for cmd in (["ip", "link", "set", "lo", "up"],
                 *(["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"] for a in addresses)):
         try:
@@ -1064,8 +1080,10 @@ def netns_v6(model):
         for name, sources in V6_CLIENTS.items():
             got[name], held = [], []
             for source in sources:
+                address, _, scope = source.partition("%")  # a link-local one's interface: its scope id, or bind fails
                 try:
-                    s = socket.create_connection(("::1", port), timeout=5, source_address=(source, 0))
+                    s = socket.create_connection(("::1", port), timeout=5, source_address=(
+                        address, 0, 0, socket.if_nametoindex(scope) if scope else 0))
                     held.append(s)
                     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
                     got[name].append(s.recv(12).decode("latin-1"))

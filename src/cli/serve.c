@@ -98,7 +98,7 @@ typedef struct {
  * 4000), every thread's requests stalled meanwhile. */
 typedef struct conn {
     struct conn *prev, *next; /* under conns_lock */
-    unsigned char host[9];    /* the client: its address's family, then its IPv4 address or IPv6 /64 */
+    unsigned char host[21];   /* the client, as --per-address counts it (client_key) */
     pthread_mutex_t lock;     /* the fields below */
     MHD_socket fd;
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
@@ -234,6 +234,38 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum 
     }
 }
 
+/* The client of a connection from a, as --per-address counts it (key: 21 bytes, zero before): its address's family,
+ * then an IPv4 address (4 bytes), or an IPv6 one (16), then an interface (4). An IPv6 client by its /64, a network's
+ * smallest block, any of whose addresses a host on it may take (its hosts share it, as those behind one IPv4 router
+ * share its address; a site given a /56 or /48 can still spread over its /64s); but where that /64 is not one
+ * network's:
+ * - a link-local client (fe80::/10) by its whole address and the interface it came on: every link's /64 is
+ *   fe80::/64, and all the hosts on all the links counted as one;
+ * - the loopback ::1 alone (this machine): its /64, ::/64, holds the IPv4-compatible and IPv4-mapped addresses;
+ * - an IPv4 client in an IPv6 address, by that IPv4 address: IPv4-mapped (::ffff:0:0/96; none comes now, the
+ *   listening socket being IPv6 alone, and Linux drops IPv6 packets from such an address), NAT64's and SIIT's
+ *   well-known prefix (64:ff9b::/96: all of IPv4 in one /64), and Teredo (2001::/32), whose /64 is the Teredo
+ *   server's, shared by all its clients, the client's own IPv4 address in its last 32 bits, inverted. */
+static void client_key(unsigned char *key, const struct sockaddr_storage *a) {
+    key[0] = (unsigned char)a->ss_family;
+    if (a->ss_family == AF_INET) memcpy(key + 1, &((const struct sockaddr_in *)a)->sin_addr, 4);
+    if (a->ss_family != AF_INET6) return;
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
+    const unsigned char *b = a6->sin6_addr.s6_addr;
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b}, teredo[4] = {0x20, 0x01, 0, 0};
+    int mapped = IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) || !memcmp(b, nat64, sizeof nat64);
+    int inverted = !memcmp(b, teredo, sizeof teredo);
+    if (mapped || inverted) {
+        key[0] = AF_INET;
+        for (int i = 0; i < 4; i++) key[1 + i] = inverted ? (unsigned char)~b[12 + i] : b[12 + i];
+    } else if (IN6_IS_ADDR_LINKLOCAL(&a6->sin6_addr)) {
+        memcpy(key + 1, b, 16);
+        memcpy(key + 17, &a6->sin6_scope_id, 4);
+    } else {
+        memcpy(key + 1, b, IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) ? 16 : 8);
+    }
+}
+
 /* Whether a new connection from host k->host is past --per-address (conns_lock held to write). The connections
  * whose client has closed its end do not count: their threads, busy, may not have read that end yet, and a
  * client that closed its connections and opened as many again had the new ones closed unanswered meanwhile
@@ -280,12 +312,7 @@ static void *accept_loop(void *arg) {
             continue;
         }
         k->fd = fd;
-        k->host[0] = (unsigned char)a.ss_family;
-        if (a.ss_family == AF_INET) memcpy(k->host + 1, &((struct sockaddr_in *)&a)->sin_addr, 4);
-        /* an IPv6 client by its /64, a network's smallest block, any of whose addresses a host on it may take (its
-         * hosts share it, as those behind one IPv4 router share its address; a site given a /56 or /48 can still
-         * spread over its /64s). The listening socket is IPv6 alone: no IPv4 client comes as an IPv4-mapped address */
-        else if (a.ss_family == AF_INET6) memcpy(k->host + 1, &((struct sockaddr_in6 *)&a)->sin6_addr, 8);
+        client_key(k->host, &a);
         pthread_rwlock_wrlock(&conns_lock);
         if (past_per_address(s, k)) {
             pthread_rwlock_unlock(&conns_lock);
