@@ -952,6 +952,40 @@ def test_stop_busy(model, tmp):
     check(not failed, f"5 stops while 128 connections keep 32 threads busy: each ends with status 0 ({failed})")
 
 
+def test_pool_failure(model, tmp):
+    """A connection that libmicrohttpd drops out of memory gives its place back: 0.9.75 closes it, out of memory for
+    its pool, before its start notice, and sends no notice of it at all, and its record kept its place in
+    --connections and --per-address until another connection got its file descriptor: none could once such records
+    filled --connections, and the server took no connection again. A shim (tests/fail_mhd_pool.c) fails the pool of
+    the first connection; with --connections 1, that one is closed unanswered, and the next one is answered (it
+    waited in the listening socket's queue for ever)."""
+    shim = os.path.join(tmp, "fail_mhd_pool.so")
+    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "tests", "fail_mhd_pool.c"),
+                        "-ldl"], capture_output=True, text=True)
+    if not check(p.returncode == 0, f"the shim builds ({p.stderr.strip()[-200:]})"):
+        return
+    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"  # as in test_stop_busy
+    proc, host, port = start(model, "--connections", "1", "--log",
+                             wrap=("env", "LD_PRELOAD=" + shim, "FAIL_POOLS=1", "ASAN_OPTIONS=" + asan))
+    if not check(port is not None, "mnist serve --connections 1 starts with the shim"):
+        stop(proc)
+        return
+    srv = Server(host, port)
+    first, _, closed = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 3)
+    second, waited, _ = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 3)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    stop(proc)
+    err = proc.stderr.read()
+    check(first == b"" and closed and "Error allocating memory" in err,
+          f"the first connection, its pool's allocation failed, is closed unanswered ({first[:12]!r}, "
+          f"{err.strip()[-120:]!r})")
+    check(second.startswith(b"HTTP/1.1 200"), f"the next one is answered: {second[:12]!r} after {waited:.1f} s")
+
+
 def serve_on(model, host, while_up=None, flags=()):
     """Serve model on --host host (any free port; and flags), read its first line of output, call while_up(line)
     if given, then stop it as Ctrl-C does: (line, status, stderr, what while_up returned)."""
@@ -1234,6 +1268,7 @@ def main():
         test_deadline(model)
         test_stop_deadline(model)
         test_stop_busy(model, tmp)
+        test_pool_failure(model, tmp)
         test_startup(model)
         test_reachable_note(model)
         test_ipv6_brackets(model)
