@@ -4,7 +4,12 @@ answer (digit, probabilities, the 784 inputs) read back. Prints, per kind of req
 per second, latency percentiles and errors, and the server's resident memory after a warm-up and
 after each run (flat means no leak).
 
-usage: bench/serve.py [--connections C] [--seconds D] [--wrk-threads T] [--threads N] [--only png]
+usage: bench/serve.py [--connections C] [--seconds D] [--wrk-threads T] [--threads N] [--only png] [--close]
+                      [--idle N]
+
+--close: each request on a connection of its own (wrk sends Connection: close), what a server pays to take
+a connection counted in. --idle N: N more connections held open, idle, meanwhile (from 127.0.0.2 to
+127.0.0.201, the server's --connections 4095), as many clients that keep theirs.
 
 The model is the lab's network (784-1024-1024-10) as initialised: the arithmetic of a prediction
 does not depend on the weights. Other work on the machine shows in the numbers: the load average
@@ -14,8 +19,10 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,10 +50,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start(model, prep, threads):
+def start(model, prep, threads, idle):
     cmd = [MNIST, "serve", "--model", model, "--port", "0", "--preprocess", prep]
     if threads:
         cmd += ["--threads", str(threads)]
+    if idle:
+        cmd += ["--connections", "4095", "--timeout", "3600"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     line = p.stdout.readline()
     if "http://" not in line:
@@ -54,8 +63,15 @@ def start(model, prep, threads):
     return p, line.split("http://")[1].split("/")[0], line.split("(")[1].split(" ")[0]
 
 
+def hold(hostport, n):
+    """n connections to the server, from 127.0.0.2 to 127.0.0.201 in turn, opened and left idle."""
+    host, port = hostport.rsplit(":", 1)
+    return [socket.create_connection((host, int(port)), source_address=(f"127.0.0.{2 + i % 200}", 0))
+            for i in range(n)]
+
+
 def wrk(url, body, ctype, a, seconds):
-    env = dict(os.environ, BODY=body, TYPE=ctype)
+    env = dict(os.environ, BODY=body, TYPE=ctype, **({"CLOSE": "1"} if a.close else {}))
     cmd = ["wrk", f"-t{a.wrk_threads}", f"-c{a.connections}", f"-d{seconds}s", "--timeout", "5s",
            "-s", os.path.join(ROOT, "bench", "serve_post.lua"), url]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -72,7 +88,15 @@ def main():
     ap.add_argument("--wrk-threads", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="server threads (default: the server's, one per core, at most 64)")
     ap.add_argument("--only", choices=["png", "png-lab", "pixels"])
+    ap.add_argument("--close", action="store_true", help="each request on a connection of its own")
+    ap.add_argument("--idle", type=int, default=0, help="connections held open, idle, meanwhile (at most 4000)")
     a = ap.parse_args()
+    if not 0 <= a.idle <= 4000:
+        sys.exit("bench-serve: --idle must be between 0 and 4000")
+    if a.idle:  # the open files of the idle connections and wrk's
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < a.idle + 256:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(a.idle + 256, hard), hard))
     if not shutil.which("wrk"):
         sys.exit("bench-serve: wrk not found: install it with 'apt-get install wrk'")
 
@@ -92,9 +116,11 @@ def main():
         for key, prep, body, ctype, what in kinds:
             if a.only and key != a.only:
                 continue
-            proc, hostport, threads = start(model, prep, a.threads)
+            proc, hostport, threads = start(model, prep, a.threads, a.idle)
             url = f"http://{hostport}/api/predict"
+            idle = []
             try:
+                idle = hold(hostport, a.idle)
                 if key == "png" or not os.path.exists(pixels):
                     with open(png, "rb") as f:
                         r = subprocess.run(["curl", "-s", "--data-binary", "@-", "-H", "Content-Type: image/png", url],
@@ -111,6 +137,8 @@ def main():
                 cpu2, after = cpu_seconds(proc.pid), rss_mb(proc.pid)
                 r["cpu"], r2["cpu"] = cpu1 - cpu0, cpu2 - cpu1
             finally:
+                for s in idle:
+                    s.close()
                 proc.send_signal(signal.SIGINT)
                 proc.wait()
             for res, load_now, rss in ((r, load, mid), (r2, None, after)):
@@ -118,8 +146,9 @@ def main():
                 rows.append((what, res["requests"] / res["seconds"], res["p50"], res["p90"], res["p99"], res["p999"],
                              errors, int(res["requests"]), 1e3 * res["cpu"] / max(1, res["requests"]), before, rss,
                              load_now))
-    print(f"mnist serve under wrk: {a.connections} connections, {a.seconds} s a run, two runs a kind, "
-          f"{a.wrk_threads} wrk thread(s), server threads {threads}")
+    print(f"mnist serve under wrk: {a.connections} connections{', a new one for each request' if a.close else ''}, "
+          f"{a.seconds} s a run, two runs a kind, {a.wrk_threads} wrk thread(s), server threads {threads}"
+          f"{f', {a.idle} more connections idle' if a.idle else ''}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"load average before each kind's first run in the last column")
     print("server CPU ms/request: the server's user + system CPU time over the run, per request (what a")

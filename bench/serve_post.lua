@@ -1,10 +1,14 @@
 -- serve_post.lua: wrk script for `make bench-serve`: POST the file $BODY (Content-Type $TYPE,
--- default image/png) to the URL, and print one RESULT line of counts and latency percentiles.
+-- default image/png) to the URL, each on a connection of its own where $CLOSE is set (Connection:
+-- close), and print one RESULT line of counts and latency percentiles.
 local f = assert(io.open(os.getenv("BODY"), "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = os.getenv("TYPE") or "image/png"
+if os.getenv("CLOSE") then -- each request on a connection of its own
+  wrk.headers["Connection"] = "close"
+end
 
 done = function(summary, latency, requests)
   local e = summary.errors

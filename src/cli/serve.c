@@ -89,17 +89,19 @@ typedef struct {
 /* A connection, from its accept (accept_loop) to its close (libmicrohttpd's close notice), for what libmicrohttpd
  * does not tell: whether a request has begun on it before its first line is all in. The kernel's count of the
  * bytes the connection received (TCP_INFO) tells it: past the count when its last request was completed (mark),
- * the next one has begun. All connections are in one list, under conns_lock: a scan of them (a stop's,
- * --deadline's, an accept's for --per-address) reads it, an accept and a close notice change it; libmicrohttpd
- * closes a connection's socket only after its close notice, which takes the lock to write, so fd is open while a
- * scan holds it (but for a connection it drops before its start notice, out of memory, with no notice at all: then
- * the fd is closed, and its record goes within 0.1 s, drop_gone, or at the next accept of that fd). A record's
- * fields are under its own lock, which the request's callbacks take alone, on the thread that frees the record:
- * under the list's lock they waited for each scan's getsockopt of every connection (1.2 ms each 0.1 s with 1000
- * connections, 4.4 ms with 4000), every thread's requests stalled meanwhile. */
+ * the next one has begun. All connections are in one list, newest first, under conns_lock: a scan of them (a
+ * stop's, --deadline's, an accept's at the limit of --per-address) reads it, an accept and a close notice change
+ * it; libmicrohttpd closes a connection's socket only after its close notice, which takes the lock to write, so fd
+ * is open while a scan holds it (but for a connection it drops before its start notice, out of memory, with no
+ * notice at all: then the fd is closed, and its record goes within 0.1 s, drop_gone). A record's fields are under
+ * its own lock, which the request's callbacks take alone, on the thread that frees the record: under the list's
+ * lock they waited for each scan's getsockopt of every connection (1.2 ms each 0.1 s with 1000 connections, 4.4 ms
+ * with 4000), every thread's requests stalled meanwhile. */
+#define CLIENT_KEY 21 /* bytes of a client's key (client_key) */
+typedef struct client client;
 typedef struct conn {
     struct conn *prev, *next; /* under conns_lock */
-    unsigned char host[21];   /* the client, as --per-address counts it (client_key) */
+    client *client;           /* its client, as --per-address counts them (under conns_lock) */
     pthread_mutex_t lock;     /* the fields below */
     MHD_socket fd;
     ino_t ino;     /* its socket's inode (fstat at its accept): fd is another file, or none, once it is closed */
@@ -112,6 +114,36 @@ typedef struct conn {
 
 static pthread_rwlock_t conns_lock = PTHREAD_RWLOCK_INITIALIZER;
 static conn *conns;
+
+/* The clients with connections open, each with its count of them, in a hash table by key, under conns_lock: an
+ * accept finds its client's count at once. A scan of every connection for it took 20 us an accept with 4000 open,
+ * under the lock that each connection's start notice takes too: with 4000 idle, a JSON prediction on a connection of
+ * its own cost the server 0.25-0.28 ms, 0.23-0.24 now (0.20-0.22 with none idle), and a GET /healthz so 87-108 us,
+ * 64-68 now (make bench-serve's --close --idle 4000; 2 cores, shared). */
+struct client {
+    client *next; /* in its bucket */
+    int n;        /* its records in conns */
+    unsigned char key[CLIENT_KEY];
+};
+#define CLIENT_BUCKETS 4096 /* as many as the connections at most (CLI_MAX_CONNECTIONS + 1) */
+_Static_assert((CLIENT_BUCKETS & (CLIENT_BUCKETS - 1)) == 0, "a power of 2: a hash's bucket is its low bits");
+static client *clients[CLIENT_BUCKETS];
+
+/* Where the client of key is in clients, or would be: the pointer to it (FNV-1a's hash). */
+static client **client_slot(const unsigned char *key) {
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < CLIENT_KEY; i++) h = (h ^ key[i]) * 16777619u;
+    client **c = &clients[h & (CLIENT_BUCKETS - 1)];
+    while (*c && memcmp((*c)->key, key, CLIENT_KEY)) c = &(*c)->next;
+    return c;
+}
+
+/* Takes c out of clients once it has no connection (conns_lock held to write). */
+static void client_release(client *c) {
+    if (c->n) return;
+    *client_slot(c->key) = c->next;
+    free(c);
+}
 
 typedef struct {
     route_id route;
@@ -210,6 +242,8 @@ static void conn_drop(server *s, conn *k) {
     if (k->prev) k->prev->next = k->next;
     else conns = k->next;
     if (k->next) k->next->prev = k->prev;
+    k->client->n--;
+    client_release(k->client);
     pthread_mutex_destroy(&k->lock);
     free(k);
     pthread_mutex_lock(&s->lock);
@@ -219,7 +253,9 @@ static void conn_drop(server *s, conn *k) {
 }
 
 /* libmicrohttpd's notices of a connection taken and closed: its record (made at its accept) is found by its
- * socket, and goes at the close. */
+ * socket, and goes at the close. The newest record of that socket: one gone unannounced (conn_gone) may still hold
+ * it for up to 0.1 s after another connection got it. A new record is first or near it: the scan takes 0.05 us with
+ * 4000 connections. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode code) {
     server *s = cls;
     conn *k = NULL;
@@ -252,8 +288,9 @@ static int conn_gone(const conn *k) {
 }
 
 /* Takes out the records of the connections gone unannounced: each kept its place in --connections and --per-address
- * until another connection got its fd, and once they filled --connections none came, and the server took no new
- * connection again. Run every 0.1 s while serving; the list is locked to write only when one is found. */
+ * until another connection got its fd (which an accept looked for), and once they filled --connections none came,
+ * and the server took no new connection again. Run every 0.1 s; the list is locked to write only when one is
+ * found. */
 static void drop_gone(server *s) {
     int gone = 0;
     pthread_rwlock_rdlock(&conns_lock);
@@ -272,7 +309,7 @@ static void drop_gone(server *s) {
     pthread_rwlock_unlock(&conns_lock);
 }
 
-/* The client of a connection from a, as --per-address counts it (key: 21 bytes, zero before): its address's family,
+/* The client of a connection from a, as --per-address counts it (key: CLIENT_KEY bytes, zero before): its family,
  * then an IPv4 address (4 bytes), or an IPv6 one (16), then an interface (4). An IPv6 client by its /64, a network's
  * smallest block, any of whose addresses a host on it may take (its hosts share it, as those behind one IPv4 router
  * share its address; a site given a /56 or /48 can still spread over its /64s); but where that /64 is not one
@@ -304,21 +341,14 @@ static void client_key(unsigned char *key, const struct sockaddr_storage *a) {
     }
 }
 
-/* Whether a new connection from host k->host is past --per-address (conns_lock held to write). The connections
- * whose client has closed its end do not count: their threads, busy, may not have read that end yet, and a
- * client that closed its connections and opened as many again had the new ones closed unanswered meanwhile
- * (each run of make bench-serve after the first, hundreds of its connections). A record whose fd is k's is of a
- * connection libmicrohttpd dropped unannounced (its fd closed, and now reused): it goes. */
-static int past_per_address(server *s, const conn *k) {
-    int n = 0;
-    for (conn *o = conns, *next; o; o = next) {
-        next = o->next;
-        if (o->fd == k->fd) conn_drop(s, o);
-        else n += !memcmp(o->host, k->host, sizeof k->host);
-    }
-    if (n < s->per_address) return 0;
-    n = 0; /* at the limit: counted again, without those closed by their client */
-    for (conn *o = conns; o; o = o->next) n += !memcmp(o->host, k->host, sizeof k->host) && open_both_ways(o->fd);
+/* Whether a new connection of client c is past --per-address (conns_lock held to write). The connections whose
+ * client has closed its end do not count: their threads, busy, may not have read that end yet, and a client that
+ * closed its connections and opened as many again had the new ones closed unanswered meanwhile (each run of make
+ * bench-serve after the first, hundreds of its connections). */
+static int past_per_address(server *s, const client *c) {
+    if (c->n < s->per_address) return 0;
+    int n = 0; /* at the limit: counted again, without those closed by their client */
+    for (conn *o = conns; o; o = o->next) n += o->client == c && open_both_ways(o->fd);
     return n >= s->per_address;
 }
 
@@ -352,16 +382,27 @@ static void *accept_loop(void *arg) {
         struct stat st;
         k->fd = fd;
         k->ino = fstat(fd, &st) ? 0 : st.st_ino; /* fstat of a socket just made does not fail */
-        client_key(k->host, &a);
+        unsigned char key[CLIENT_KEY] = {0};
+        client_key(key, &a);
         pthread_rwlock_wrlock(&conns_lock);
-        if (past_per_address(s, k)) {
+        client **slot = client_slot(key), *c = *slot;
+        if (!c && (c = calloc(1, sizeof *c))) { /* its first connection */
+            memcpy(c->key, key, CLIENT_KEY);
+            *slot = c;
+        }
+        int past = c && past_per_address(s, c);
+        if (!c || past) { /* out of memory, or past --per-address: refused */
+            if (c) client_release(c);
             pthread_rwlock_unlock(&conns_lock);
             free(k);
             close(fd);
-            if (s->log) fprintf(stderr, "closed a new connection unanswered: its address has %d open (--per-address)\n",
-                                s->per_address);
+            if (past && s->log)
+                fprintf(stderr, "closed a new connection unanswered: its address has %d open (--per-address)\n",
+                        s->per_address);
             continue;
         }
+        k->client = c;
+        c->n++;
         pthread_mutex_init(&k->lock, NULL);
         if ((k->next = conns)) conns->prev = k;
         conns = k;
@@ -1064,6 +1105,7 @@ int cmd_serve(int argc, char **argv) {
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
         if (now() >= next) { /* the deadline holds meanwhile, at its pace */
             enforce_deadline(deadline, log);
+            drop_gone(&s); /* one whose fd another connection got counted as under way */
             next += 0.1;
         }
     }
