@@ -486,6 +486,7 @@ def test_per_address_reopen(model):
             s.close()
         for _ in range(4):
             s = connect_from(srv, "127.0.0.1")
+            s.settimeout(60)  # answered once the large PNG is decoded: over 10 s under the sanitizers
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
             new.append(s)
         replies = [read_reply(s)[:12] for s in new]
@@ -611,7 +612,9 @@ def test_large_decodes(srv, png):
         other = srv.json("POST", "/api/predict", small)
         busy = time.monotonic() - t0
         a = first.result()
-    check(a[0] == 400 and second[0] == 503 and "decoding other large images" in second[2].get("error", "")
+    # on a loaded machine the second may reach the decoder first: then the first is the one refused
+    refused = second if second[0] == 503 else a
+    check(sorted([a[0], second[0]]) == [400, 503] and "decoding other large images" in (refused[2] or {}).get("error", "")
           and other[0] == 200, f"a second 1 GB decode meanwhile is a 503, a small image is read ({a[0]}, {second[0]} "
           f"{second[2]}, {other[0]}, {busy:.2f} s in)")
     third = srv.json("POST", "/api/predict", big)
