@@ -435,39 +435,46 @@ static uint64_t png_raw_bytes(const uint8_t *b, size_t n) {
  * image (8000 pixels of 8 bytes and its filter byte) fits in it, and it costs stb_image little. */
 #define PNG_EXTRA (1u << 16)
 
-/* 1 when a PNG's image data (its IDAT chunks, walked by their lengths as stb_image walks them)
- * inflates to more than raw bytes, found by inflating it into a small buffer that is thrown away;
- * else 0, a stream stb_image cannot read left to it. stb_image inflates all of it before it looks
- * at the size, doubling its buffer up to 4 GB: a 1 MB PNG of 28x28 pixels whose data inflates to
- * 1 GB took 1 GB and 0.6 s (and serve budgets a PNG by its header's pixels). */
-static int png_inflates_past(const uint8_t *b, size_t n, uint64_t raw) {
+/* A PNG's image data (its IDAT chunks, walked by their lengths as stb_image walks them, to IEND)
+ * inflated by zlib into out->data (malloc'd), for stb_image to take in place of inflating it again
+ * (stb_image.c). 1 when it inflates to more than limit bytes (under 4 GB: 64M pixels of 8 bytes);
+ * else 0, out->data NULL unless zlib read the stream whole, the 4 bytes of its Adler-32 after it
+ * (not checked: stb_image checks none; stb_image 2.27 refuses some streams with fewer than 2 bytes
+ * after them), and stb_image then inflates it itself and says what is wrong; -1 when out of
+ * memory. stb_image inflates all of it before it looks at the size, doubling its buffer up to
+ * 4 GB: a 1 MB PNG of 28x28 pixels whose data inflates to 1 GB took 1 GB and 0.6 s (and serve
+ * budgets a PNG by its header's pixels). */
+static int png_inflate(const uint8_t *b, size_t n, uint64_t limit, png_inflated *out) {
+    out->data = NULL, out->len = out->in_len = 0;
     z_stream z;
     memset(&z, 0, sizeof z);
-    /* only counted: no Adler-32 of it (stb_image checks none either) */
     if (inflateInit(&z) != Z_OK || inflateValidate(&z, 0) != Z_OK) {
         inflateEnd(&z);
         return 0;
     }
-    uint8_t out[1 << 14];
-    uint64_t total = 0;
+    uint8_t *data = malloc(limit + 1);
+    if (!data) {
+        inflateEnd(&z);
+        return -1;
+    }
+    z.next_out = data, z.avail_out = (uInt)(limit + 1); /* all of it filled: past the limit */
     int rc = Z_OK;
     uint32_t len;
-    for (size_t at = 8; rc == Z_OK && total <= raw && png_chunk(b, n, at, &len); at += 12 + (size_t)len) {
-        if (!memcmp(b + at + 4, "IDAT", 4)) {
-            z.next_in = (Bytef *)(uintptr_t)(b + at + 8), z.avail_in = len;
-            while (rc == Z_OK && total <= raw && (z.avail_in || z.avail_out == 0)) {
-                z.next_out = out, z.avail_out = sizeof out;
-                rc = inflate(&z, Z_NO_FLUSH);
-                total += sizeof out - z.avail_out;
-                if (rc == Z_BUF_ERROR) rc = Z_OK; /* more input wanted: the next IDAT */
-                if (rc == Z_OK && z.avail_out && !z.avail_in) break;
-            }
-        } else if (!memcmp(b + at + 4, "IEND", 4)) {
-            break;
-        }
+    for (size_t at = 8; png_chunk(b, n, at, &len) && memcmp(b + at + 4, "IEND", 4); at += 12 + (size_t)len) {
+        if (memcmp(b + at + 4, "IDAT", 4)) continue;
+        out->in_len += len; /* what stb_image joins, to its end */
+        if (rc != Z_OK || !z.avail_out) continue;
+        z.next_in = (Bytef *)(uintptr_t)(b + at + 8), z.avail_in = len;
+        rc = inflate(&z, Z_NO_FLUSH);
+        if (rc == Z_BUF_ERROR && z.avail_out) rc = Z_OK; /* more input wanted: the next IDAT */
     }
     inflateEnd(&z);
-    return total > raw;
+    if (!z.avail_out || rc != Z_STREAM_END) {
+        free(data);
+        return !z.avail_out;
+    }
+    out->data = data, out->len = z.total_out;
+    return 0;
 }
 
 /* What an image's header says, checked before anything is decoded: its size and channels into w,
@@ -631,8 +638,11 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
         bytes = filled, len = filled_len;
     }
     uint64_t raw = png_raw_bytes(bytes, len);
-    if (raw && png_inflates_past(bytes, len, raw + PNG_EXTRA)) {
+    /* stb_image takes it, or leaves it (its reader refused the PNG before the image data) */
+    int past = raw ? png_inflate(bytes, len, raw + PNG_EXTRA, &stb_png_inflated) : 0;
+    if (past) {
         free(filled);
+        if (past < 0) return errf(err, "%s: out of memory", name);
         return errf(err, "%s: a corrupt PNG: its image data inflates to more than the %llu bytes of its %dx%d pixels "
                     "and 64 KiB", name, (unsigned long long)raw, w, h);
     }
@@ -645,6 +655,8 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     } else {
         d->px = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 0);
     }
+    free(stb_png_inflated.data);
+    stb_png_inflated.data = NULL;
     free(filled);
     if (!d->px && !d->px16) {
         const char *r = stb_reason(why, sizeof why);

@@ -4,6 +4,7 @@
 #ifndef MNIST_IMAGE_H
 #define MNIST_IMAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mnist.h"
@@ -24,6 +25,19 @@ typedef struct {
 typedef struct {
     int x0, y0, x1, y1; /* bounding box of the ink, x1 and y1 exclusive */
 } box;
+
+/* A PNG's image data as image.c's zlib pass inflated it, for stb_image to take in place of inflating
+ * it again (stb_image.c): set on this thread around one stbi_load, data NULL when there is none to
+ * take. in_len: the length of the image data (the IDAT chunks joined) it was inflated from. */
+typedef struct {
+    uint8_t *data; /* malloc'd; stb_image frees it when it takes it */
+    size_t len, in_len;
+    unsigned long taken; /* how many stb_image took on this thread (test_image counts them) */
+} png_inflated;
+extern _Thread_local png_inflated stb_png_inflated;
+/* stb_image's own inflate (stb_zlib.c), stbi_zlib_decode_malloc_guesssize_headerflag's: the bytes
+ * (malloc'd), or NULL with *why its reason (never NULL). */
+char *stb_inflate(const char *in, int len, int guess, int *out_len, int header, const char **why);
 
 /* The MNIST recipe (photo.c): the decoded image d to the 784 inputs x, as MNIST's digits were
  * made. Returns 0, or -1 with err naming `name` and why there is no digit to read. */

@@ -23,12 +23,15 @@
  *   APP1, a PNG's eXIf chunk): the MNIST recipe reads it upright, the lab's as stored; a PNG's eXIf
  *   after its image data, or cut short, or its offsets out of its bounds, says nothing;
  * - the normal equations of the paper's and the light's fits (solve_symmetric): a known solution
- *   comes back, a singular system is refused.
+ *   comes back, a singular system is refused;
+ * - a PNG's image data is inflated once (zlib's, which stb_image takes): the pixels of stb_image's
+ *   own inflate, byte for byte, of each colour type, depth and filter, interlaced or not.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <stb_image.h>
 #include <stb_image_write.h>
 #include <zlib.h>
 
@@ -1063,6 +1066,143 @@ static void huffman_overflow(void) {
     free(j.b);
 }
 
+/* A PNG chunk into o, its CRC made. */
+static void put_chunk(buf *o, const char *type, const uint8_t *data, size_t len) {
+    uint8_t head[8] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len}, crc[4];
+    memcpy(head + 4, type, 4);
+    uLong c = crc32(crc32(0L, Z_NULL, 0), head + 4, 4);
+    c = crc32(c, data, (uInt)len);
+    for (int i = 0; i < 4; i++) crc[i] = (uint8_t)(c >> (24 - 8 * i));
+    put_bytes(o, head, 8);
+    put_bytes(o, (void *)(uintptr_t)data, (int)len);
+    put_bytes(o, crc, 4);
+}
+
+/* A w x h PNG of colour type ctype, depth bits a sample, Adam7-interlaced or not, whose image data
+ * inflates to raw (n bytes: each row's filter byte, then its bytes), compressed at level 9 and cut
+ * into IDAT chunks of 97 bytes; palettes of 256 colours, some transparent (tRNS). cinfo: the zlib
+ * header's window size field; zlib refuses 8 (a window of 64 KB), which stb_image reads. */
+static buf png_of_rows(int w, int h, int ctype, int depth, int interlace, const uint8_t *raw, size_t n, int cinfo) {
+    buf o = {0};
+    put_bytes(&o, "\x89PNG\r\n\x1a\n", 8);
+    uint8_t ihdr[13] = {0, 0, (uint8_t)(w >> 8), (uint8_t)w, 0, 0, (uint8_t)(h >> 8), (uint8_t)h,
+                        (uint8_t)depth, (uint8_t)ctype, 0, 0, (uint8_t)interlace};
+    put_chunk(&o, "IHDR", ihdr, 13);
+    if (ctype == 3) {
+        uint8_t pal[768], trns[40];
+        for (int i = 0; i < 768; i++) pal[i] = (uint8_t)(i * 89 + 7);
+        for (int i = 0; i < 40; i++) trns[i] = (uint8_t)(i * 37);
+        put_chunk(&o, "PLTE", pal, 768);
+        put_chunk(&o, "tRNS", trns, 40);
+    }
+    uLongf zn = compressBound(n);
+    uint8_t *z = malloc(zn);
+    if (!z || compress2(z, &zn, raw, n, 9) != Z_OK) abort();
+    z[0] = (uint8_t)(cinfo << 4 | 8), z[1] &= 0xE0;
+    z[1] |= (uint8_t)(31 - (z[0] * 256 + z[1]) % 31) % 31;
+    for (size_t at = 0; at < zn; at += 97) put_chunk(&o, "IDAT", z + at, zn - at < 97 ? zn - at : 97);
+    put_chunk(&o, "IEND", (const uint8_t *)"", 0);
+    free(z);
+    return o;
+}
+
+/* stb_image's pixels of a PNG, 16 bits a sample for depth 16 (*size their bytes), or NULL. */
+static void *stb_pixels(const buf *b, int depth, int *w, int *h, int *nc, size_t *size) {
+    void *px = depth == 16 ? (void *)stbi_load_16_from_memory(b->b, (int)b->n, w, h, nc, 0)
+                           : (void *)stbi_load_from_memory(b->b, (int)b->n, w, h, nc, 0);
+    *size = px ? (size_t)*w * *h * *nc * (depth == 16 ? 2 : 1) : 0;
+    return px;
+}
+
+/* A PNG's image data is inflated once, by zlib (image.c), and stb_image takes those bytes in place
+ * of inflating them again (stb_image.c): its pixels, of each colour type and depth, interlaced or
+ * not, each row of another filter, the data in many IDAT chunks, are those of stb_image's own
+ * inflate, byte for byte, and the lab's recipe reads the same from a PNG that zlib refuses (a
+ * window of 64 KB in its zlib header), which stb_image inflates as before. Bytes handed over for
+ * other image data (their length not the IDAT chunks') are not taken. */
+static void png_inflated_once(void) {
+    static const int kinds[][3] = {{0, 8, 0},  {0, 1, 1},  {0, 16, 0}, {0, 16, 1}, {2, 8, 0}, {2, 16, 1},
+                                   {3, 8, 0},  {3, 4, 1},  {3, 2, 0},  {4, 8, 1},  {4, 16, 0}, {6, 8, 0},
+                                   {6, 16, 1}, {6, 8, 1}};
+    static const int channels[7] = {1, 0, 3, 1, 2, 0, 4};
+    static const uint8_t adam7[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4},
+                                        {1, 0, 2, 2}, {0, 1, 1, 2}}; /* first column and row, steps */
+    const int w = 61, h = 47;
+    int same = 0, taken = 0, refused_left = 0, lab_same = 0, count = (int)(sizeof kinds / sizeof kinds[0]);
+    uint32_t seed = 7;
+    for (int k = 0; k < count; k++) {
+        int ctype = kinds[k][0], depth = kinds[k][1], il = kinds[k][2], bits = channels[ctype] * depth;
+        size_t n = 0, rows = 0, cap = (size_t)h * 2 * (1 + ((size_t)w * bits + 7) / 8);
+        uint8_t *raw = malloc(cap);
+        for (int p = 0; p < (il ? 7 : 1); p++) { /* each row: a filter byte (0 to 4 in turn), then its bytes */
+            int x0 = il ? adam7[p][0] : 0, y0 = il ? adam7[p][1] : 0;
+            int dx = il ? adam7[p][2] : 1, dy = il ? adam7[p][3] : 1;
+            int pw = w > x0 ? (w - x0 + dx - 1) / dx : 0, ph = h > y0 ? (h - y0 + dy - 1) / dy : 0;
+            for (int y = 0; pw && y < ph; y++) {
+                raw[n++] = (uint8_t)(rows++ % 5);
+                for (size_t i = 0; i < ((size_t)pw * bits + 7) / 8; i++) { /* few values: matches to inflate */
+                    seed = seed * 1103515245u + 12345u;
+                    raw[n++] = (uint8_t)((seed >> 16) % 5 * 61);
+                }
+            }
+        }
+        buf a = png_of_rows(w, h, ctype, depth, il, raw, n, 7), c = png_of_rows(w, h, ctype, depth, il, raw, n, 8);
+        int iw, ih, inc;
+        size_t size, in_len = 0; /* in_len: the IDAT chunks' data joined */
+        for (size_t at = 8; at + 8 <= a.n; at += 12 + ((size_t)a.b[at + 2] << 8 | a.b[at + 3]))
+            if (!memcmp(a.b + at + 4, "IDAT", 4)) in_len += (size_t)a.b[at + 2] << 8 | a.b[at + 3];
+        void *own = stb_pixels(&a, depth, &iw, &ih, &inc, &size); /* nothing handed over: stb_image's inflate */
+        unsigned long before = stb_png_inflated.taken;
+        stb_png_inflated = (png_inflated){malloc(n), n, in_len, before};
+        memcpy(stb_png_inflated.data, raw, n);
+        size_t once_size;
+        void *once = stb_pixels(&a, depth, &iw, &ih, &inc, &once_size);
+        taken += stb_png_inflated.taken == before + 1 && !stb_png_inflated.data;
+        same += own && once && once_size == size && !memcmp(own, once, size);
+        stbi_image_free(once);
+        /* zeros handed over for other image data: left, and the pixels stb_image's own */
+        stb_png_inflated = (png_inflated){calloc(n, 1), n, in_len + 1, before + 1};
+        once = stb_pixels(&a, depth, &iw, &ih, &inc, &once_size);
+        refused_left += stb_png_inflated.data && own && once && once_size == size && !memcmp(own, once, size);
+        free(stb_png_inflated.data);
+        stb_png_inflated.data = NULL;
+        stbi_image_free(once);
+        stbi_image_free(own);
+        /* image.c's pass: taken once for a, not for c (zlib refuses it), the lab's recipe the same */
+        float xa[MNIST_PIXELS], xc[MNIST_PIXELS];
+        mnist_err err;
+        before = stb_png_inflated.taken;
+        int ra = prepare(&a, "once.png", MNIST_PREP_LAB, xa, &err);
+        int ta = stb_png_inflated.taken == before + 1;
+        int rc = prepare(&c, "window.png", MNIST_PREP_LAB, xc, &err);
+        lab_same += ra == 0 && rc == 0 && ta && stb_png_inflated.taken == before + 1 &&
+                    !memcmp(xa, xc, sizeof xa);
+        free(a.b);
+        free(c.b);
+        free(raw);
+    }
+    check(taken == count && same == count, "stb_image takes a PNG's image data inflated once, and its pixels are "
+          "those of its own inflate, byte for byte (%d and %d of %d kinds: each colour type and depth, interlaced or "
+          "not, the 5 filters, 97-byte IDAT chunks)", taken, same, count);
+    check(refused_left == count, "bytes handed over for other image data are left, the pixels stb_image's own "
+          "(%d of %d)", refused_left, count);
+    check(lab_same == count, "image.c hands stb_image the data it inflated (once), and the lab's recipe reads the "
+          "same as from the PNG that zlib refuses and stb_image inflates (%d of %d)", lab_same, count);
+    /* a deflate block of type 3 (none such), where stb_image gives no reason: it said the last one's,
+     * a JPEG's marker from reading the header ('no SOI') */
+    buf b = {0};
+    put_bytes(&b, "\x89PNG\r\n\x1a\n", 8);
+    put_chunk(&b, "IHDR", (const uint8_t *)"\0\0\0\x1c\0\0\0\x1c\x08\0\0\0\0", 13);
+    put_chunk(&b, "IDAT", (const uint8_t *)"\x78\x9c\x07\0\0\0\0", 7);
+    put_chunk(&b, "IEND", (const uint8_t *)"", 0);
+    float x[MNIST_PIXELS];
+    mnist_err err;
+    int rc = prepare(&b, "type3.png", MNIST_PREP_LAB, x, &err);
+    check(rc && !strcmp(err.msg, "type3.png: cannot decode the image (bad block type)"),
+          "a PNG whose data is a deflate block of type 3 says so: %s", rc ? err.msg : "read");
+    free(b.b);
+}
+
 /* A baseline JPEG of 28x28 with a restart interval of one block (DRI) whose scan ends, EOI, after
  * its first block: stb_image decodes that block and returns the others' pixels as its allocation
  * left them (stb_image.c says why). The heap is dirtied first, each time otherwise, as a server's
@@ -1570,6 +1710,7 @@ int main(void) {
     normal_equations();
     huffman_overflow();
     jpeg_restart_cut();
+    png_inflated_once();
     line_bound();
     return check_status();
 }
