@@ -445,7 +445,7 @@ static uint64_t png_raw_bytes(const uint8_t *b, size_t n) {
  * 4 GB: a 1 MB PNG of 28x28 pixels whose data inflates to 1 GB took 1 GB and 0.6 s (and serve
  * budgets a PNG by its header's pixels). */
 static int png_inflate(const uint8_t *b, size_t n, uint64_t limit, png_inflated *out) {
-    out->data = NULL, out->len = out->in_len = 0;
+    out->data = NULL, out->len = out->in_len = 0, out->limit = limit;
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit(&z) != Z_OK || inflateValidate(&z, 0) != Z_OK) {
@@ -638,21 +638,21 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
         bytes = filled, len = filled_len;
     }
     uint64_t raw = png_raw_bytes(bytes, len);
-    /* stb_image takes it, or leaves it (its reader refused the PNG before the image data) */
+    /* stb_image takes it, or leaves it (its reader refused the PNG before the image data); its own
+     * inflate, of a stream zlib refused, stops at the same limit (PNG_PAST) */
+    stb_png_inflated.data = NULL, stb_png_inflated.limit = 0;
     int past = raw ? png_inflate(bytes, len, raw + PNG_EXTRA, &stb_png_inflated) : 0;
-    if (past) {
+    if (past < 0) {
         free(filled);
-        if (past < 0) return errf(err, "%s: out of memory", name);
-        return errf(err, "%s: a corrupt PNG: its image data inflates to more than the %llu bytes of its %dx%d pixels "
-                    "and 64 KiB", name, (unsigned long long)raw, w, h);
+        return errf(err, "%s: out of memory", name);
     }
     int dw, dh;
     /* Pillow opens 16-bit grayscale as mode I and convert('L') clips it to 0..255; stb would
      * scale it to 8 bits instead. Every other 16-bit kind Pillow reduces to its high byte, as stb. */
-    if (lab && nc == 1 && stbi_is_16_bit_from_memory(bytes, (int)len)) {
+    if (!past && lab && nc == 1 && stbi_is_16_bit_from_memory(bytes, (int)len)) {
         d->px16 = stbi_load_16_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 1);
         d->nc = 1;
-    } else {
+    } else if (!past) {
         d->px = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 0);
     }
     free(stb_png_inflated.data);
@@ -660,6 +660,9 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     free(filled);
     if (!d->px && !d->px16) {
         const char *r = stb_reason(why, sizeof why);
+        if (past || !strcmp(r, PNG_PAST))
+            return errf(err, "%s: a corrupt PNG: its image data inflates to more than the %llu bytes of its %dx%d "
+                        "pixels and 64 KiB", name, (unsigned long long)raw, w, h);
         return errf(err, "%s: cannot decode the image (%s)", name,
                     !strcmp(r, "outofdata") ? "it ends too early: a truncated file?" : r);
     }

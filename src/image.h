@@ -28,16 +28,20 @@ typedef struct {
 
 /* A PNG's image data as image.c's zlib pass inflated it, for stb_image to take in place of inflating
  * it again (stb_image.c): set on this thread around one stbi_load, data NULL when there is none to
- * take. in_len: the length of the image data (the IDAT chunks joined) it was inflated from. */
+ * take. in_len: the length of the image data (the IDAT chunks joined) it was inflated from; limit:
+ * the bytes it may inflate to, which stb_image's own inflate holds to too (0: none). */
 typedef struct {
     uint8_t *data; /* malloc'd; stb_image frees it when it takes it */
-    size_t len, in_len;
+    size_t len, in_len, limit;
     unsigned long taken; /* how many stb_image took on this thread (test_image counts them) */
 } png_inflated;
 extern _Thread_local png_inflated stb_png_inflated;
-/* stb_image's own inflate (stb_zlib.c), stbi_zlib_decode_malloc_guesssize_headerflag's: the bytes
- * (malloc'd), or NULL with *why its reason (never NULL). */
-char *stb_inflate(const char *in, int len, int guess, int *out_len, int header, const char **why);
+/* stb_image's reason when its own inflate stopped at the limit */
+#define PNG_PAST "image data past its limit"
+/* stb_image's own inflate (stb_zlib.c), stbi_zlib_decode_malloc_guesssize_headerflag's, to at most
+ * limit bytes (0: any number): the bytes (malloc'd), or NULL with *why its reason (never NULL;
+ * PNG_PAST past the limit). */
+char *stb_inflate(const char *in, int len, int guess, size_t limit, int *out_len, int header, const char **why);
 
 /* The MNIST recipe (photo.c): the decoded image d to the 784 inputs x, as MNIST's digits were
  * made. Returns 0, or -1 with err naming `name` and why there is no digit to read. */

@@ -43,7 +43,7 @@ char *stbi_zlib_decode_malloc_guesssize_headerflag(const char *in, int len, int 
         return out;
     }
     const char *why = NULL;
-    char *out = stb_inflate(in, len, guess, out_len, header, &why);
+    char *out = stb_inflate(in, len, guess, z->limit, out_len, header, &why);
     if (!out) stbi__err(why, why);
     return out;
 }
