@@ -401,29 +401,45 @@ static int os2_bmp_copy(const uint8_t *b, size_t n, uint8_t **out, size_t *out_l
     return 0;
 }
 
+/* Where a PNG's IHDR chunk begins, its size in it: past the signature, and past the CgBI chunks
+ * before it of Apple's PNGs (stb_image reads them, a raw deflate stream their image data); 0 when
+ * bytes do not begin a PNG with its size there. */
+static size_t png_ihdr(const uint8_t *b, size_t n) {
+    size_t at = 8;
+    uint32_t len;
+    if (!is_png(b, n)) return 0;
+    while (png_chunk(b, n, at, &len) && !memcmp(b + at + 4, "CgBI", 4)) at += 12 + (size_t)len;
+    return n - at >= 16 && be32(b + at) == 13 && !memcmp(b + at + 4, "IHDR", 4) ? at : 0;
+}
+
 /* A PNG's size from its IHDR chunk, for the cases stb_image refuses to report one (over 2^30 pixels,
  * or none, it says only "unknown image type"); 0 when bytes do not begin a PNG. */
 static int png_size(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h) {
-    if (n < 24 || !is_png(b, n) || be32(b + 8) != 13 || memcmp(b + 12, "IHDR", 4)) return 0;
-    *w = be32(b + 16);
-    *h = be32(b + 20);
+    size_t at = png_ihdr(b, n);
+    if (!at) return 0;
+    *w = be32(b + at + 8);
+    *h = be32(b + at + 12);
     return 1;
 }
 
 /* The bytes that a PNG's image data inflates to for its header's pixels: each row's filter byte
  * and samples, in each of the 7 passes of an interlaced one; 0 when bytes are no PNG of a known
- * colour type. */
+ * colour type. A CgBI PNG's too: without it, stb_image inflated its data unbounded, a 28x28 one to
+ * 256 MB. */
 static uint64_t png_raw_bytes(const uint8_t *b, size_t n) {
     /* samples a pixel by colour type: gray, RGB, palette, gray+alpha, RGBA */
     static const int channels[7] = {1, 0, 3, 1, 2, 0, 4};
     static const uint8_t pass[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2},
                                        {0, 1, 1, 2}}; /* Adam7: first column and row, steps */
     uint64_t w, h;
-    if (n < 29 || !png_size(b, n, &w, &h) || b[25] > 6 || !channels[b[25]]) return 0;
-    uint64_t bits = (uint64_t)channels[b[25]] * b[24], raw = 0;
-    for (int p = 0; p < (b[28] ? 7 : 1); p++) {
-        uint64_t x0 = b[28] ? pass[p][0] : 0, y0 = b[28] ? pass[p][1] : 0, dx = b[28] ? pass[p][2] : 1,
-                 dy = b[28] ? pass[p][3] : 1;
+    size_t at = png_ihdr(b, n);
+    if (!at || n - at < 21 || !png_size(b, n, &w, &h)) return 0;
+    const uint8_t *d = b + at + 8; /* IHDR's data: width, height, depth, colour type, ..., interlace */
+    if (d[9] > 6 || !channels[d[9]]) return 0;
+    uint64_t bits = (uint64_t)channels[d[9]] * d[8], raw = 0;
+    for (int p = 0; p < (d[12] ? 7 : 1); p++) {
+        uint64_t x0 = d[12] ? pass[p][0] : 0, y0 = d[12] ? pass[p][1] : 0, dx = d[12] ? pass[p][2] : 1,
+                 dy = d[12] ? pass[p][3] : 1;
         uint64_t pw = w > x0 ? (w - x0 + dx - 1) / dx : 0, ph = h > y0 ? (h - y0 + dy - 1) / dy : 0;
         if (pw && ph) raw += ph * (1 + (pw * bits + 7) / 8);
     }

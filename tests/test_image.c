@@ -1226,6 +1226,44 @@ static void png_window_bomb(void) {
     free(raw);
 }
 
+/* Apple's PNG (a CgBI chunk before IHDR, its image data a raw deflate stream, which stb_image reads):
+ * image.c found no IHDR at its usual place, so it knew no limit for its data, and stb_image's own
+ * inflate took all of it, a 28x28 one of 4 MB here (of 256 MB as well). It is refused as past its
+ * pixels now, as any PNG is; the same with 1000 bytes past its pixels is read. */
+static void png_cgbi_bomb(void) {
+    size_t sizes[2] = {4 << 20, 812 + 1000};
+    uint8_t *raw = calloc(sizes[0], 1);
+    for (int k = 0; k < 2; k++) {
+        buf o = {0};
+        put_bytes(&o, "\x89PNG\r\n\x1a\n", 8);
+        put_chunk(&o, "CgBI", (const uint8_t *)"\x50\x00\x20\x02", 4);
+        const uint8_t ihdr[13] = {0, 0, 0, 28, 0, 0, 0, 28, 8, 0, 0, 0, 0};
+        put_chunk(&o, "IHDR", ihdr, 13);
+        z_stream z = {0};
+        uint8_t *d = malloc(sizes[0]);
+        if (deflateInit2(&z, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) abort(); /* raw deflate */
+        z.next_in = raw, z.avail_in = (uInt)sizes[k], z.next_out = d, z.avail_out = (uInt)sizes[0];
+        if (deflate(&z, Z_FINISH) != Z_STREAM_END || z.avail_out < 4) abort();
+        memset(z.next_out, 0, 4); /* 4 bytes after it, as a zlib stream's Adler-32: stb_image 2.27 wants 2 */
+        put_chunk(&o, "IDAT", d, z.total_out + 4);
+        deflateEnd(&z);
+        free(d);
+        put_chunk(&o, "IEND", (const uint8_t *)"", 0);
+        float x[MNIST_PIXELS];
+        mnist_err err;
+        int rc = prepare(&o, "cgbi.png", MNIST_PREP_LAB, x, &err);
+        if (k == 0)
+            check(rc && !strcmp(err.msg, "cgbi.png: a corrupt PNG: its image data inflates to more than the 812 bytes of "
+                                         "its 28x28 pixels and 64 KiB"),
+                  "a CgBI PNG of 28x28 whose data inflates to 4 MB is refused as past its pixels: %s",
+                  rc ? err.msg : "read");
+        else
+            check(rc == 0 && x[0] == 0.0f, "and one 1000 bytes past its pixels is read: %s", rc ? err.msg : "read");
+        free(o.b);
+    }
+    free(raw);
+}
+
 /* A baseline JPEG of 28x28 with a restart interval of one block (DRI) whose scan ends, EOI, after
  * its first block: stb_image decodes that block and returns the others' pixels as its allocation
  * left them (stb_image.c says why). The heap is dirtied first, each time otherwise, as a server's
@@ -1735,6 +1773,7 @@ int main(void) {
     jpeg_restart_cut();
     png_inflated_once();
     png_window_bomb();
+    png_cgbi_bomb();
     line_bound();
     return check_status();
 }
