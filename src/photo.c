@@ -29,6 +29,7 @@
 #define STROKE 2.0         /* ... to this, MNIST's median (see photo_stroke_width) */
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
 #define FLAT 3             /* ink this many times as wide as tall is no digit (MNIST's: 2.2 at most) */
+#define CHANCE 2           /* standard errors over none that neighbours' likeness must be (noise_only) */
 
 /* ---- the working copy --------------------------------------------------- */
 
@@ -337,6 +338,8 @@ typedef struct {
     float *grown;        /* the ink thickened (thicken), where it was: m->ink then points here */
     int crossings;       /* where paper was added: the times ink crossed the frame's edges */
     int weak;            /* where none was found: the dark reading's strokes were faint, or specks */
+    int noise;           /* the working copy is random pixels (noise_only) ... */
+    double alike;        /* ... its neighbouring pixels' correlation */
 } ink_map;
 
 /* The level of the paper under every pixel of a plane (ink dark on light). A coarse grid of
@@ -1527,6 +1530,35 @@ static int pad_frame(plane *p, int pad, int trend, float *t) {
     return crossings;
 }
 
+/* Whether the working copy p is random pixels: noise drawn as a tiny image, whose "ink" a frame
+ * cropped tight finds all over. Strokes, and paper's light, make neighbouring pixels alike; random
+ * pixels are no more alike than any two. Along each of the 4 directions to a neighbour, the
+ * correlation between each pixel and the next (Pearson's, over the frame); their mean, *alike, is
+ * about 0 for noise, give or take its standard error sqrt(sum 1 / n) / 4 (n: the pairs along a
+ * direction; the correlations of random pixels at different lags are independent, each of variance
+ * 1 / n): 0.07 for an 8x8 image, 0.02 for 28x28. A digit's strokes make it 0.37 or more (MNIST's
+ * 70000; 0.41 in 6600 photos and drawings), strokes one pixel wide in a 12x12 image 0.1 or so: the copy
+ * is taken as noise where it is under CHANCE standard errors. A flat copy, or a line of pixels, is
+ * not. Of a copy over 64 rows high, 64 rows spread over it are looked at (each with the row below). */
+static int noise_only(const plane *p, double *alike) {
+    static const int dx[4] = {1, 0, 1, -1}, dy[4] = {0, 1, 1, 1};
+    int w = p->w, h = p->h, step = (h + 63) / 64; /* 64 rows at most: 30000 pairs a direction in a large copy */
+    double sum = 0, var = 0;
+    for (int d = 0; d < 4; d++) {
+        double n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+        for (int y = 0; y + dy[d] < h; y += step)
+            for (int x = dx[d] < 0 ? 1 : 0; x + dx[d] < w; x++) {
+                double a = p->v[(size_t)y * w + x], b = p->v[(size_t)(y + dy[d]) * w + x + dx[d]];
+                n++, sa += a, sb += b, saa += a * a, sbb += b * b, sab += a * b;
+            }
+        double va = saa - sa * sa / n, vb = sbb - sb * sb / n;
+        if (n < 2 || !(va > 0) || !(vb > 0)) return 0;
+        sum += (sab - sa * sb / n) / sqrt(va * vb), var += 1 / n;
+    }
+    *alike = sum / 4;
+    return *alike < CHANCE * sqrt(var) / 4;
+}
+
 /* The ink of a region of the source, in its working copy (padded: with paper added around it,
  * pad_frame, PAD_TREND: its edges' paper found less the light's trend along them); *scale gets
  * working pixels per source pixel. m->mem holds it all (ink_map_free). */
@@ -1543,6 +1575,7 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     k.frame = (int)lround(big * *scale); /* a page's lines are as thick here as in the whole photo */
     k.p.w = w, k.p.h = h;
     int rc = working_copy(s, x0, y0, rw, rh, &k.p, name, err);
+    int noise = rc == 0 && noise_only(&k.p, &m->alike); /* before find_ink makes a desk paper */
     /* ink[0] and ink[1], 2 n floats, are free until find_ink */
     int crossings = rc == 0 && pad ? pad_frame(&k.p, pad, padded == PAD_TREND, k.ink[0]) : 0;
     k.padded = pad > 0;
@@ -1555,6 +1588,7 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     float ink;
     m->edge_says_light = m->light && !pad && edge_light(&k.p, k.t, &ink);
     m->crossings = crossings;
+    m->noise = noise;
     return 0;
 }
 
@@ -1644,6 +1678,13 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
         }
     }
     if (rc) return -1;
+    if (m.noise) {
+        double alike = fabs(m.alike) < 0.005 ? 0 : m.alike; /* not -0.00 */
+        ink_map_free(&m);
+        return errf(err, "%s: no clear digit: the image looks like random pixels: neighbouring pixels are hardly "
+                    "more alike than any two (their correlation is %.2f, where each of MNIST's 70000 digits makes it 0.37 "
+                    "or more)", name, alike);
+    }
     /* a dash, or a line along the page, scaled to the box reads as some digit: say so */
     int bw = m.bb.x1 - m.bb.x0, bh = m.bb.y1 - m.bb.y0;
     if (bw > FLAT * bh) {

@@ -975,6 +975,55 @@ static void solid_strip(void) {
     free(solid);
 }
 
+/* Random pixels, as a tiny image (8x8, 16x16, 28x28, 64x64): grey levels all over the range, black
+ * and white half and half, and black on one pixel in ten, three of each (seeded), are refused, but
+ * for one or two. Noise is told by its neighbouring pixels being no more alike than any two: within
+ * 2 standard errors of none, which about one noise image in 50 passes by chance (here one, 64x64
+ * black and white). Before, 19 of these 36 were read as a digit: most filled a frame cropped tight,
+ * read again with paper added around it, where their ink was strong against clean paper; in the
+ * others the heaviest of the noise's many parts was taken for the digit.
+ * A 7 drawn one pixel wide in 12x12 and 16x16 images, whose neighbours are alike only along its
+ * strokes, is still read. */
+static void noise_pictures(void) {
+    static const int sides[] = {8, 16, 28, 64};
+    static const char *kinds[] = {"grey", "black and white", "black on one in ten"};
+    float x[MNIST_PIXELS];
+    mnist_err err;
+    int read = 0;
+    for (int k = 0; k < 4; k++) {
+        int side = sides[k];
+        float *v = malloc((size_t)side * side * sizeof(float));
+        for (int kind = 0; kind < 3; kind++)
+            for (uint32_t seed = 0; seed < 3; seed++) {
+                mnist_rng r;
+                mnist_rng_seed(&r, 100 * k + 10 * kind + seed);
+                for (int i = 0; i < side * side; i++) {
+                    double u = mnist_rng_double(&r);
+                    v[i] = kind == 0 ? (float)u : kind == 1 ? (float)(u < 0.5) : (float)(u >= 0.1);
+                }
+                buf b = png(v, side, side, 1);
+                if (prepare(&b, "noise.png", MNIST_PREP_MNIST, x, &err) == 0)
+                    printf("# %dx%d random pixels (%s, seed %u) were read as a digit\n", side, side, kinds[kind],
+                           (unsigned)seed), read++;
+                free(b.b);
+            }
+        free(v);
+    }
+    check(read <= 2, "36 images of random pixels: %d read as a digit (2 at most)", read);
+    static const double seven[][4] = {{0.1, 0.0, 0.8, 0.0}, {0.8, 0.0, 0.35, 1.0}};
+    for (int side = 12; side <= 16; side += 4) {
+        float *ink = draw_strokes(side, side, 2, 2, side - 4.0, 0.5, seven, 2);
+        float *v = page(ink, side, side, 1, 0, 0, 0);
+        buf b = png(v, side, side, 1);
+        int got = prepare(&b, "thin7.png", MNIST_PREP_MNIST, x, &err) == 0;
+        check(got, "a 7 drawn one pixel wide in a %dx%d image is read%s%s", side, side, got ? "" : ": ",
+              got ? "" : err.msg);
+        free(b.b);
+        free(v);
+        free(ink);
+    }
+}
+
 /* EXIF data saying orientation o: a TIFF header, little-endian or big-endian, and IFD0 of one entry
  * (0x0112, SHORT, 1, o), 26 bytes into t. */
 static void exif_tiff(uint8_t t[26], int o, int big) {
@@ -1766,6 +1815,7 @@ int main(void) {
     flat_dash();
     strip_meets_stroke();
     solid_strip();
+    noise_pictures();
     exif_orientations();
     png_exif_bounds();
     normal_equations();
