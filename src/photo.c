@@ -29,6 +29,7 @@
 #define STROKE 2.0         /* ... to this, MNIST's median (see photo_stroke_width) */
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
 #define FLAT 3             /* ink this many times as wide as tall is no digit (MNIST's: 2.2 at most) */
+#define BAR 8              /* a part this many times as long as it is wide is a straight bar (keep_digit) */
 #define CHANCE 2           /* standard errors over none that neighbours' likeness must be (noise_only) */
 
 /* ---- the working copy --------------------------------------------------- */
@@ -673,6 +674,16 @@ static void flip_run(float *v, int w, const run *r) {
     for (float *t = v + (size_t)r->y * w + r->x0, *e = t + (r->x1 - r->x0); t < e; t++) *t = -*t;
 }
 
+/* How many times as long as it is wide a part is, from its ink's moments mo (sum v x, v y, v x^2,
+ * v y^2, v x y) and mass m: the square root of the ratio of the two axes' variances (a uniform bar
+ * L x w: L / w). */
+static double part_length(const double *mo, double m) {
+    double mx = mo[0] / m, my = mo[1] / m;
+    double a = mo[2] / m - mx * mx, c = mo[3] / m - my * my, b = mo[4] / m - mx * my;
+    double t = 0.5 * (a + c), d = sqrt(0.25 * (a - c) * (a - c) + b * b);
+    return t - d > 0 ? sqrt((t + d) / (t - d)) : INFINITY;
+}
+
 /* The ink's connected parts (8-neighbours): of those that are not along the frame's edge nor
  * faint beside the others, keep the heaviest and those near it that are not specks; the rest is
  * held aside, negated (for stroke_steps); the kept ink's bounding box. Returns the kept mass, or
@@ -687,13 +698,19 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     char *keep = calloc((size_t)nparts, 1);
     double *sq = calloc((size_t)nparts, sizeof(double));
     long *along = calloc((size_t)nparts * 4, sizeof(long)); /* per part, how far it runs along each side */
-    if (!mass || !pb || !keep || !sq || !along) goto done;
+    double *mom = calloc((size_t)nparts * 5, sizeof(double)); /* per part, sum v x, v y, v x^2, v y^2, v x y */
+    if (!mass || !pb || !keep || !sq || !along || !mom) goto done;
     for (int i = 0; i < nparts; i++) pb[i] = (box){w, h, 0, 0};
     for (long i = 0; i < nruns; i++) { /* per part: mass, box, and how much of the frame's edge it runs along */
         int id = -1 - r[i].up;
         const float *v = ink->v + (size_t)r[i].y * w;
         double m = 0, m2 = 0;
-        for (int x = r[i].x0; x < r[i].x1; x++) m += v[x], m2 += (double)v[x] * v[x];
+        double *mo = mom + 5 * id, y = r[i].y;
+        for (int x = r[i].x0; x < r[i].x1; x++) {
+            m += v[x], m2 += (double)v[x] * v[x];
+            mo[0] += v[x] * x, mo[2] += (double)v[x] * x * x, mo[4] += (double)v[x] * x * y;
+        }
+        mo[1] += m * y, mo[3] += m * y * y;
         box *b = &pb[id];
         mass[id] += m, sq[id] += m2;
         b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
@@ -729,6 +746,27 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
         if (mass[i] > 0 && sq[i] / mass[i] < 0.5 * strongest) mass[i] = 0;
     for (int i = 0; i < nparts; i++)
         if (mass[i] > mass[big]) big = i;
+    /* a straight bar (BAR times as long as wide) that runs to the frame's edge is a pen, a pencil or a
+     * ruler lying on the page, out of the photo, where a part that is no bar, no speck and no blob
+     * (it covers half its box at most, as a dot or a smudge does not) lies apart from it (the bar
+     * would not join it): that part is the digit. A 1 is such a bar, but one that runs out of the
+     * photo with another stroke inside it is as likely to be the pen */
+    if (mass[big] > 0 && part_length(mom + 5 * big, mass[big]) >= BAR) {
+        box bar = pb[big];
+        int e = (w > h ? w : h) / 25, digit = -1; /* within 4% of the frame's side, as box_in_frame */
+        e = e < 3 ? 3 : e;
+        int out = bar.x0 <= e || bar.y0 <= e || bar.x1 >= w - e || bar.y1 >= h - e;
+        for (int i = 0; i < nparts && out; i++) {
+            box b = pb[i];
+            int gap = (int)(0.6 * box_side(&b)) + 1;
+            if (i == big || mass[i] < 0.08 * mass[big] || mass[i] > 0.5 * (b.x1 - b.x0) * (b.y1 - b.y0) ||
+                part_length(mom + 5 * i, mass[i]) >= BAR ||
+                !(bar.x1 + gap < b.x0 || bar.x0 > b.x1 + gap || bar.y1 + gap < b.y0 || bar.y0 > b.y1 + gap))
+                continue;
+            if (digit < 0 || mass[i] > mass[digit]) digit = i;
+        }
+        if (digit >= 0) mass[big] = 0, big = digit;
+    }
     kept = 0;
     if (mass[big] <= 0) goto done; /* all along the edge: nothing kept */
     *bb = pb[big];
@@ -759,6 +797,7 @@ done:
     free(keep);
     free(sq);
     free(along);
+    free(mom);
     return kept;
 }
 
