@@ -506,6 +506,30 @@ def test_resume_threads(tmp, data):
           f"train --resume --threads 257: a usage error of the flag (status {p.returncode}: {text(p.stderr).strip()!r})")
 
 
+def test_resume_checkpoints(tmp, data):
+    """train --resume FILE without --checkpoint goes on checkpointing into FILE, and with it into its file,
+    FILE left as it was; --help and README say so (they said 'continue the run of a checkpoint' alone, and a
+    user could not tell that FILE is written again)."""
+    ck, other = os.path.join(tmp, "goes-on.ckpt"), os.path.join(tmp, "goes-on-2.ckpt")
+    d = ["--data", data, "--no-verify", "--layers", "784,4,10", "--batch", "2", "--threads", "1"]
+    p = run("train", *d, "--epochs", "1", "--checkpoint", ck)
+    check(p.returncode == 0 and os.path.exists(ck), f"a checkpoint to resume ({text(p.stderr).strip()!r})")
+    first = open(ck, "rb").read()
+    p = run("train", "--data", data, "--no-verify", "--resume", ck, "--epochs", "2", "--checkpoint", other)
+    check(p.returncode == 0 and open(ck, "rb").read() == first and os.path.exists(other),
+          f"train --resume FILE --checkpoint OTHER: OTHER written, FILE as it was ({text(p.stderr).strip()!r})")
+    p = run("train", "--data", data, "--no-verify", "--resume", ck, "--epochs", "2")
+    check(p.returncode == 0 and open(ck, "rb").read() != first,
+          f"train --resume FILE: its checkpoints go into FILE ({text(p.stderr).strip()!r})")
+    h = " ".join(text(run("train", "--help").stdout).split())
+    resume = re.search(r"--resume FILE (.*?) --log", h)
+    check(resume and "checkpointing into FILE" in resume.group(1),
+          f"train --help: --resume says it checkpoints into FILE: {resume and resume.group(1)!r}")
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    row = next((r for r in readme.splitlines() if r.startswith("| `--resume FILE`")), "")
+    check("checkpointing after every epoch into FILE" in row, f"README: --resume says it checkpoints into FILE: {row[:120]!r}")
+
+
 def test_progress_width(data):
     """On a terminal, train's progress line fits the terminal's width, less a column: a wider one wrapped,
     and each update's \\r went back to its last row only, leaving a row behind each time (on 80 columns
@@ -1118,6 +1142,7 @@ def main():
         test_data_not_made(tmp)
         test_data_missing_advice(tmp, data)
         test_resume_threads(tmp, data)
+        test_resume_checkpoints(tmp, data)
         test_progress_width(data)
         test_show_picture_cap(tmp, data)
         test_flag_twice(data)

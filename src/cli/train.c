@@ -345,7 +345,7 @@ static int parse_flags(int argc, char **argv, train_args *a) {
         {"--checkpoint", F_STR, &a->checkpoint, "FILE", "save model, optimizer, RNG and position after every epoch"},
         {"--resume", F_STR, &a->resume, "FILE",
          "continue the run of a checkpoint, with its recipe (the flags of the command that began it may be given "
-         "again; --epochs may extend it)"},
+         "again; --epochs may extend it), checkpointing into FILE after every epoch (or into --checkpoint's file)"},
         {"--log", F_STR, &a->log, "FILE.jsonl", "keep the per-epoch JSON records in FILE.jsonl (JSON lines)"},
         {"--plot", F_STR, &a->plot, "FILE.svg", "draw loss and accuracy per epoch when done (see 'mnist plot')"},
         {"--json", F_BOOL, &a->json, NULL, "one JSON object per epoch instead of text"},
