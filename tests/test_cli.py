@@ -957,6 +957,15 @@ def test_no_verify_help():
         check("the dataset's hashes" in line, f"{cmd} --help: --no-verify skips the dataset's hashes: {line.strip()!r}")
 
 
+def test_data_help():
+    """--data's help names Fashion-MNIST's default folder, 'fashion' inside MNIST's, in every command that
+    takes it: fetch's did, and train's, eval's and show's named MNIST's folder alone, though with --dataset
+    fashion (eval: a model of it) they read the one inside."""
+    for cmd in ("fetch", "train", "eval", "show"):
+        line = next((x for x in text(run(cmd, "--help").stdout).splitlines() if x.startswith("  --data ")), "")
+        check("fashion in its 'fashion'" in line, f"{cmd} --help: --data names Fashion-MNIST's folder: {line.strip()!r}")
+
+
 def test_train_help():
     """train --help: Ctrl-C writes a checkpoint only with --checkpoint (it said it always did); --recipe
     best also turns off the training-set accuracy (it did not say so); --seed's shifts and mirroring are
@@ -1154,6 +1163,7 @@ def main():
         test_train_help()
         test_train_table()
         test_no_verify_help()
+        test_data_help()
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
         test_mirror_not_url(tmp)

@@ -68,6 +68,9 @@ int cli_load_data(const char *flag_dir, unsigned files, int verify, mnist_data *
  * as mnist_model_fits says; else prints its one line, naming the images file and m, and returns 1. */
 int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, const mnist_model *m, const char *what);
 
+/* --data's help: the default folder, Fashion-MNIST's inside it (fetch, train, eval, show). */
+#define CLI_DATA_HELP "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist; fashion in its 'fashion')"
+
 /* The largest values of serve's --port (TCP's), --timeout and --deadline (a day, in seconds) and --connections. */
 #define CLI_MAX_PORT 65535
 #define CLI_MAX_TIMEOUT 86400 /* serve's --timeout and --deadline, in seconds */

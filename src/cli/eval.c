@@ -65,7 +65,7 @@ int cmd_eval(int argc, char **argv) {
     const flag flags[] = {
         {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
         {"--dataset", F_STR, &dataset, "mnist|fashion", "the test set (default: the one the model was trained on)"},
-        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist); fetched if missing"},
+        {"--data", F_STR, &dir, "DIR", CLI_DATA_HELP "; fetched if missing"},
         {"--device", F_STR, &device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
         {"--threads", F_INT, &threads, "N", "threads (default: all cores)"},
         {"--confusion", F_STR, &confusion, "FILE.svg", "draw the confusion matrix as a heat map"},

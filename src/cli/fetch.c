@@ -9,7 +9,7 @@ int cmd_fetch(int argc, char **argv) {
     str_list mirrors = {0};
     const flag flags[] = {
         {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
-        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist; fashion in its 'fashion')"},
+        {"--data", F_STR, &dir, "DIR", CLI_DATA_HELP},
         {"--mirror", F_LIST, &mirrors, "URL", "a base URL to try before the built-in ones (repeatable); a folder's, file:///PATH/, may hold the files raw"},
         {0}};
     int p = cli_parse("fetch", "[--dataset mnist|fashion] [--data DIR] [--mirror URL]...",

@@ -31,7 +31,7 @@ int cmd_show(int argc, char **argv) {
     int index = 0, count = 1, no_verify = 0;
     const flag flags[] = {
         {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
-        {"--data", F_STR, &dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist); fetched if missing"},
+        {"--data", F_STR, &dir, "DIR", CLI_DATA_HELP "; fetched if missing"},
         {"--split", F_STR, &split_name, "S", "train (default) or test"},
         {"--index", F_INT, &index, "N", "the first digit shown (default 0)"},
         {"--count", F_INT, &count, "N", "how many digits, from --index on (default 1)"},

@@ -314,7 +314,7 @@ static int parse_flags(int argc, char **argv, train_args *a) {
     mnist_train_opts *o = &a->o;
     const flag flags[] = {
         {"--dataset", F_STR, &a->dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
-        {"--data", F_STR, &a->dir, "DIR", "data folder (default $MNIST_DATA, else $XDG_CACHE_HOME/mnist or ~/.cache/mnist); fetched if missing"},
+        {"--data", F_STR, &a->dir, "DIR", CLI_DATA_HELP "; fetched if missing"},
         {"--recipe", F_STR, &a->recipe_name, "lab|best",
          "the lab's recipe (default), or ours: ReLU, He init, momentum at lr 0.05 on a cosine schedule, dropout 0.2, "
          "shifts of 2 pixels, 15 epochs (Fashion-MNIST: no shifts, 20 epochs), no training-set accuracy after each "
