@@ -966,6 +966,14 @@ def test_data_help():
         check("fashion in its 'fashion'" in line, f"{cmd} --help: --data names Fashion-MNIST's folder: {line.strip()!r}")
 
 
+def test_threads_help():
+    """--threads' default is all cores or $OMP_NUM_THREADS, as the code takes it (cpu_threads) and README
+    says; train's and eval's --help said 'all cores' alone."""
+    for cmd in ("train", "eval"):
+        line = next((x for x in text(run(cmd, "--help").stdout).splitlines() if x.startswith("  --threads ")), "")
+        check("OMP_NUM_THREADS" in line, f"{cmd} --help: --threads names OMP_NUM_THREADS: {line.strip()!r}")
+
+
 def test_train_help():
     """train --help: Ctrl-C writes a checkpoint only with --checkpoint (it said it always did); --recipe
     best also turns off the training-set accuracy (it did not say so); --seed's shifts and mirroring are
@@ -1164,6 +1172,7 @@ def main():
         test_train_table()
         test_no_verify_help()
         test_data_help()
+        test_threads_help()
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
         test_mirror_not_url(tmp)

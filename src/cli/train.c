@@ -337,7 +337,7 @@ static int parse_flags(int argc, char **argv, train_args *a) {
         {"--epochs", F_INT, &o->epochs, "N", "passes over the training set (default 5; 0: none, --save writes the initial model)"},
         {"--validation", F_INT, &o->validation, "N", "hold out the last N training examples, report accuracy on them"},
         {"--no-train-eval", F_BOOL, &a->no_eval_train, NULL, "skip the training-set accuracy after each epoch"},
-        {"--threads", F_INT, &o->threads, "N", "threads (default: all cores)"},
+        {"--threads", F_INT, &o->threads, "N", "threads (default: all cores, or $OMP_NUM_THREADS)"},
         {"--device", F_STR, &a->device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
         {"--tf32", F_BOOL, &o->tf32, NULL, "with --device cuda: allow TF32 tensor-core products"},
         {"--no-graph", F_BOOL, &o->no_graph, NULL, "with --device cuda: enqueue each step, not one graph an epoch"},
