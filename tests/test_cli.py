@@ -974,6 +974,13 @@ def test_threads_help():
         check("OMP_NUM_THREADS" in line, f"{cmd} --help: --threads names OMP_NUM_THREADS: {line.strip()!r}")
 
 
+def test_errors_help():
+    """eval --errors draws the first 100 misread images (MAX_ERRORS), as README says; --help said 'the
+    misread test images', all of them."""
+    line = next((x for x in text(run("eval", "--help").stdout).splitlines() if x.startswith("  --errors ")), "")
+    check("first 100 misread" in line, f"eval --help: --errors draws the first 100: {line.strip()!r}")
+
+
 def test_train_help():
     """train --help: Ctrl-C writes a checkpoint only with --checkpoint (it said it always did); --recipe
     best also turns off the training-set accuracy (it did not say so); --seed's shifts and mirroring are
@@ -1173,6 +1180,7 @@ def main():
         test_no_verify_help()
         test_data_help()
         test_threads_help()
+        test_errors_help()
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
         test_mirror_not_url(tmp)

@@ -69,7 +69,7 @@ int cmd_eval(int argc, char **argv) {
         {"--device", F_STR, &device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
         {"--threads", F_INT, &threads, "N", "threads (default: all cores, or $OMP_NUM_THREADS)"},
         {"--confusion", F_STR, &confusion, "FILE.svg", "draw the confusion matrix as a heat map"},
-        {"--errors", F_STR, &errors, "FILE.png", "draw the misread test images with true and predicted labels"},
+        {"--errors", F_STR, &errors, "FILE.png", "draw the first 100 misread test images with true and predicted labels"},
         {"--json", F_BOOL, &json, NULL, "print {\"accuracy\", \"loss\", \"n\", \"confusion\"} as JSON"},
         {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
         {0}};
