@@ -981,6 +981,13 @@ def test_errors_help():
     check("first 100 misread" in line, f"eval --help: --errors draws the first 100: {line.strip()!r}")
 
 
+def test_plot_help():
+    """plot --help names the curves it draws as README does, the batch loss too (plot.c draws it; the help
+    named train, validation and test only)."""
+    h = " ".join(text(run("plot", "--help").stdout).split())
+    check("(train, validation, test, and the batch loss)" in h, f"plot --help: the curves drawn: {h[:140]!r}")
+
+
 def test_train_help():
     """train --help: Ctrl-C writes a checkpoint only with --checkpoint (it said it always did); --recipe
     best also turns off the training-set accuracy (it did not say so); --seed's shifts and mirroring are
@@ -1181,6 +1188,7 @@ def main():
         test_data_help()
         test_threads_help()
         test_errors_help()
+        test_plot_help()
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
         test_mirror_not_url(tmp)

@@ -10,9 +10,9 @@ int cmd_plot(int argc, char **argv) {
     str_list files = {0};
     const flag flags[] = {{"--out", F_STR, &out, "FILE.svg", "where to write the chart (default curves.svg)"}, {0}};
     int p = cli_parse("plot", "FILE.jsonl [--out FILE.svg]",
-                      "Draw loss and accuracy per epoch (train, validation, test) from the records that "
-                      "'mnist train --log FILE.jsonl' keeps, as an SVG chart a browser opens. FILE.jsonl '-' reads "
-                      "the records from standard input.",
+                      "Draw loss and accuracy per epoch (train, validation, test, and the batch loss) from the "
+                      "records that 'mnist train --log FILE.jsonl' keeps, as an SVG chart a browser opens. FILE.jsonl "
+                      "'-' reads the records from standard input.",
                       flags, argc, argv, &files);
     if (p) return p == 1 ? 0 : 2;
     if (files.n != 1) {
