@@ -1005,6 +1005,16 @@ def test_train_help():
           f"train --help: --seed also seeds the augmentation, as README says: {seed and seed.group(1)!r}")
 
 
+def test_train_help_defaults():
+    """Every flag of train --help that takes a value says its default, as README's table does (--validation
+    said none; it is 0), but the files, whose default is none."""
+    told = ("--save", "--checkpoint", "--resume", "--log", "--plot")
+    for line in text(run("train", "--help").stdout).splitlines():
+        m = re.match(r"  (--\S+) (\S+)\s{2,}(.*)", line)
+        if m and m.group(1) not in told:
+            check("default" in m.group(3), f"train --help: {m.group(1)} says its default: {m.group(3)!r}")
+
+
 def test_train_table():
     """README's table of train's flags holds every flag of train --help, each with the same argument, and
     no other: help said '--log FILE' where the table says '--log FILE.jsonl'."""
@@ -1184,6 +1194,7 @@ def main():
         test_usage_lines()
         test_train_help()
         test_train_table()
+        test_train_help_defaults()
         test_no_verify_help()
         test_data_help()
         test_threads_help()

@@ -335,7 +335,7 @@ static int parse_flags(int argc, char **argv, train_args *a) {
         {"--flip", F_BOOL, &o->flip, NULL, "augment: mirror half the training images left to right"},
         {"--batch", F_INT, &o->batch, "N", "examples per step (default 128)"},
         {"--epochs", F_INT, &o->epochs, "N", "passes over the training set (default 5; 0: none, --save writes the initial model)"},
-        {"--validation", F_INT, &o->validation, "N", "hold out the last N training examples, report accuracy on them"},
+        {"--validation", F_INT, &o->validation, "N", "hold out the last N training examples, report accuracy on them (default 0)"},
         {"--no-train-eval", F_BOOL, &a->no_eval_train, NULL, "skip the training-set accuracy after each epoch"},
         {"--threads", F_INT, &o->threads, "N", "threads (default: all cores, or $OMP_NUM_THREADS)"},
         {"--device", F_STR, &a->device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
