@@ -1015,6 +1015,22 @@ def test_train_help_defaults():
             check("default" in m.group(3), f"train --help: {m.group(1)} says its default: {m.group(3)!r}")
 
 
+def test_numbers_meaning(data):
+    """README's 'What the numbers mean' names every field of a train --json record (the accuracies under
+    **accuracy**): it said nothing of "epoch", "eval_seconds", "lr" and "validation_loss"."""
+    import json
+    p = run("train", "--data", data, "--no-verify", "--layers", "784,4,10", "--batch", "2", "--threads", "1",
+            "--epochs", "1", "--validation", "2", "--json")
+    lines = text(p.stdout).splitlines()
+    keys = json.loads(lines[0]).keys() if p.returncode == 0 and lines else []
+    check(keys, f"train --json: a record ({text(p.stderr).strip()!r})")
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    section = readme[readme.index("## What the numbers mean"):readme.index("With the defaults the test accuracies")]
+    unnamed = [k for k in keys if f"**{k}**" not in section and f"`{k}`" not in section and
+               not (k.endswith("_accuracy") and "**accuracy**" in section)]
+    check(not unnamed, f"README's 'What the numbers mean' names every field of train --json: not {unnamed}")
+
+
 def test_train_table():
     """README's table of train's flags holds every flag of train --help, each with the same argument, and
     no other: help said '--log FILE' where the table says '--log FILE.jsonl'."""
@@ -1195,6 +1211,7 @@ def main():
         test_train_help()
         test_train_table()
         test_train_help_defaults()
+        test_numbers_meaning(data)
         test_no_verify_help()
         test_data_help()
         test_threads_help()
