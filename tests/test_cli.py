@@ -347,6 +347,29 @@ def test_predict_stdin(tmp, data):
     check(one_line(p, 2, "'-'", "twice"), f"predict - -: a usage error ({text(p.stderr).strip()!r})")
 
 
+def test_pixel_limit(tmp, data):
+    """README gives predict's limit on an image's pixels in the megapixels its error counts (a million
+    pixels each): it said 64 megapixels, of 2^20, where the error says '81.0 megapixels' of a 9000x9000
+    PNG, and a 66.0-megapixel image is read."""
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path = os.path.join(tmp, "huge.png")
+    with open(path, "wb") as f:  # a PNG's header of 9000x9000 gray pixels, refused before its data is read
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 9000, 9000, 8, 0, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    model = os.path.join(tmp, "pixels.safetensors")
+    run("train", "--data", data, "--no-verify", "--layers", "784,4,10", "--epochs", "0",
+        "--save", model)
+    p = run("predict", "--model", model, path)
+    m = re.search(r"is 81\.0 megapixels, over the limit of (\d+) pixels", text(p.stderr))
+    check(p.returncode == 1 and m, f"predict of a 9000x9000 PNG: refused, in megapixels ({text(p.stderr).strip()!r})")
+    readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
+    limit = f"larger than {int(m.group(1)) / 1e6:.1f} megapixels" if m else "(no limit said)"
+    check(limit in readme, f"README: predict's limit in the error's megapixels, {limit!r}")
+
+
 def test_plot_cut_short(tmp):
     """A log whose last line was cut short as it was written (a run killed) is drawn without that line,
     with one warning naming the file and the line; every other bad line still refuses the log."""
@@ -1205,6 +1228,7 @@ def main():
         test_flag_twice(data)
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)
+        test_pixel_limit(tmp, data)
         test_plot_not_record(tmp)
         test_plot_default_out(tmp)
         test_usage_lines()
