@@ -308,6 +308,10 @@ def test_models(tmp, data):
                         f"its dataset '{name}' is not one of: mnist fashion", "--dataset")
             else:
                 check(p.returncode == 0, f"{args[0]} of a model of the dataset '{name}': {p.stderr.strip()}")
+        if status:  # serve too, which has no --dataset (it was served, its classes left out of /api/model)
+            refused(f"serve of a model of the dataset '{name}'", run("serve", "--model", named, "--port", "0",
+                                                                     timeout=20), 1, named,
+                    f"its dataset '{name}' is not one of: mnist fashion")
         p = run("predict", png, "--model", named, "--dataset", "mnist")
         check(p.returncode == 0 and p.stdout.startswith(png + ": "),
               f"predict --dataset mnist of a model of the dataset '{name}': {p.stderr.strip()}")

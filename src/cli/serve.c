@@ -880,7 +880,7 @@ static char *describe_model(const mnist_model *m, const char *prep) {
     cJSON_AddStringToObject(o, "dataset", m->dataset);
     cJSON_AddNumberToObject(o, "parameters", (double)m->nparams);
     const mnist_dataset *ds = mnist_dataset_get(m->dataset);
-    if (ds && ds->classes) {
+    if (ds) { /* cmd_serve refuses a model of another */
         cJSON *cl = cJSON_AddArrayToObject(o, "classes");
         for (int i = 0; i < MNIST_CLASSES; i++) cJSON_AddItemToArray(cl, cJSON_CreateString(ds->classes[i]));
     }
@@ -909,7 +909,7 @@ int cmd_serve(int argc, char **argv) {
         {"--per-address", F_INT, &per_address, "N",
          "connections from one client address (IPv6: its /64) at once (default: an eighth of --connections; "
          "behind a proxy, all come from its address)"},
-        {"--log", F_BOOL, &log, NULL, "print a line per request to stderr"},
+        {"--log", F_BOOL, &log, NULL, "print a line per request to stderr, and one per connection --deadline closes"},
         {0}};
     int p = cli_parse("serve", "--model FILE [flags]",
                       "Serve a page to draw digits on and watch the model read them, with a JSON API: POST "
@@ -957,6 +957,12 @@ int cmd_serve(int argc, char **argv) {
     if (s.model.sizes[0] != MNIST_PIXELS || s.model.sizes[s.model.nlayers] != MNIST_CLASSES) {
         fprintf(stderr, "mnist serve: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
                 s.model.sizes[0], s.model.sizes[s.model.nlayers], MNIST_PIXELS, MNIST_CLASSES);
+        goto fail;
+    }
+    if (!mnist_dataset_get(s.model.dataset)) { /* as eval and predict refuse it: its classes are none we know */
+        char db[64];
+        fprintf(stderr, "mnist serve: %s: its dataset '%s' is not one of: mnist fashion\n", model,
+                shown(s.model.dataset, db, sizeof db));
         goto fail;
     }
     s.prep = strcmp(prep_name, "lab") ? MNIST_PREP_MNIST : MNIST_PREP_LAB;
