@@ -989,6 +989,48 @@ def test_pool_failure(model, tmp):
     check(second.startswith(b"HTTP/1.1 200"), f"the next one is answered: {second[:12]!r} after {waited:.1f} s")
 
 
+def test_add_failure(model, tmp):
+    """A connection that MHD_add_connection refuses, out of memory, is taken out once: the call closes its socket
+    before it returns, and the check every 0.1 s for connections gone unannounced, seeing it closed meanwhile, took
+    its record out as well as the accept thread did, which freed it twice (a segmentation fault). A shim
+    (tests/fail_mhd_add.c) fails the first connection's record in libmicrohttpd and pauses 0.3 s after its close;
+    the server goes on, and answers the next connections."""
+    shim = os.path.join(tmp, "fail_mhd_add.so")
+    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "tests", "fail_mhd_add.c"),
+                        "-ldl"], capture_output=True, text=True)
+    if not check(p.returncode == 0, f"the shim builds ({p.stderr.strip()[-200:]})"):
+        return
+    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"  # as in test_stop_busy
+    proc, host, port = start(model, "--connections", "1", "--log",
+                             wrap=("env", "LD_PRELOAD=" + shim, "FAIL_ADDS=1", "ASAN_OPTIONS=" + asan))
+    if not check(port is not None, "mnist serve --connections 1 starts with the shim"):
+        stop(proc)
+        return
+    srv = Server(host, port)
+    first, _, closed = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 3)
+    time.sleep(0.5)  # past the shim's pause
+    rest = []
+    for _ in range(2):
+        try:
+            rest.append(raw(srv, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 3)[0])
+        except OSError as e:  # refused: the server is gone
+            rest.append(repr(e).encode())
+    alive = proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    stop(proc)
+    err = proc.stderr.read()
+    check(first == b"" and closed and "Error allocating memory" in err,
+          f"the first connection, refused by MHD_add_connection, is closed unanswered ({first[:12]!r}, "
+          f"{err.strip()[-120:]!r})")
+    check(alive and all(r.startswith(b"HTTP/1.1 200") for r in rest),
+          f"the server goes on and answers the next two (running: {alive}, status {proc.returncode}; "
+          f"{[r[:12] for r in rest]})")
+
+
 def serve_on(model, host, while_up=None, flags=()):
     """Serve model on --host host (any free port; and flags), read its first line of output, call while_up(line)
     if given, then stop it as Ctrl-C does: (line, status, stderr, what while_up returned)."""
@@ -1272,6 +1314,7 @@ def main():
         test_stop_deadline(model)
         test_stop_busy(model, tmp)
         test_pool_failure(model, tmp)
+        test_add_failure(model, tmp)
         test_startup(model)
         test_reachable_note(model)
         test_ipv6_brackets(model)

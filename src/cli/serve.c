@@ -287,12 +287,19 @@ static int conn_gone(const conn *k) {
     return !k->started && (fstat(k->fd, &st) || st.st_ino != k->ino);
 }
 
+/* Held by the accept thread while it hands a connection to libmicrohttpd, and by drop_gone: MHD_add_connection
+ * that fails closes the socket before it returns, and the accept thread then takes its record out; drop_gone,
+ * seeing that socket closed meanwhile, took it out as well, and the record was freed twice (a segmentation
+ * fault). Taken before conns_lock. */
+static pthread_mutex_t handing_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Takes out the records of the connections gone unannounced: each kept its place in --connections and --per-address
  * until another connection got its fd (which an accept looked for), and once they filled --connections none came,
  * and the server took no new connection again. Run every 0.1 s; the list is locked to write only when one is
  * found. */
 static void drop_gone(server *s) {
     int gone = 0;
+    pthread_mutex_lock(&handing_lock);
     pthread_rwlock_rdlock(&conns_lock);
     for (conn *k = conns; k && !gone; k = k->next) {
         pthread_mutex_lock(&k->lock);
@@ -300,13 +307,15 @@ static void drop_gone(server *s) {
         pthread_mutex_unlock(&k->lock);
     }
     pthread_rwlock_unlock(&conns_lock);
-    if (!gone) return;
-    pthread_rwlock_wrlock(&conns_lock);
-    for (conn *k = conns, *next; k; k = next) {
-        next = k->next;
-        if (conn_gone(k)) conn_drop(s, k);
+    if (gone) {
+        pthread_rwlock_wrlock(&conns_lock);
+        for (conn *k = conns, *next; k; k = next) {
+            next = k->next;
+            if (conn_gone(k)) conn_drop(s, k);
+        }
+        pthread_rwlock_unlock(&conns_lock);
     }
-    pthread_rwlock_unlock(&conns_lock);
+    pthread_mutex_unlock(&handing_lock);
 }
 
 /* The client of a connection from a, as --per-address counts it (key: CLIENT_KEY bytes, zero before): its family,
@@ -410,11 +419,13 @@ static void *accept_loop(void *arg) {
         s->held++;
         pthread_mutex_unlock(&s->lock);
         pthread_rwlock_unlock(&conns_lock);
+        pthread_mutex_lock(&handing_lock);
         if (mhd.add_connection(s->daemon, fd, (struct sockaddr *)&a, n) != MHD_YES) { /* closed, and no notices */
             pthread_rwlock_wrlock(&conns_lock);
             conn_drop(s, k);
             pthread_rwlock_unlock(&conns_lock);
         }
+        pthread_mutex_unlock(&handing_lock);
     }
 }
 
