@@ -31,6 +31,7 @@
 #define FLAT 3             /* ink this many times as wide as tall is no digit (MNIST's: 2.2 at most) */
 #define BAR 8              /* a part this many times as long as it is wide is a straight bar (keep_digit) */
 #define CHANCE 2           /* standard errors over none that neighbours' likeness must be (noise_only) */
+#define ALONG 3            /* ... or along one direction alone (noise_only) */
 
 /* ---- the working copy --------------------------------------------------- */
 
@@ -1577,12 +1578,16 @@ static int pad_frame(plane *p, int pad, int trend, float *t) {
  * direction; the correlations of random pixels at different lags are independent, each of variance
  * 1 / n): 0.07 for an 8x8 image, 0.02 for 28x28. A digit's strokes make it 0.37 or more (MNIST's
  * 70000; 0.41 in 6600 photos and drawings), strokes one pixel wide in a 12x12 image 0.1 or so: the copy
- * is taken as noise where it is under CHANCE standard errors. A flat copy, or a line of pixels, is
- * not. Of a copy over 64 rows high, 64 rows spread over it are looked at (each with the row below). */
+ * is taken as noise where it is under CHANCE standard errors, and no direction's own correlation is
+ * ALONG of its standard errors, sqrt(1 / n), or more: strokes one pixel wide along the rows and columns
+ * (a 0, a 5 or an 8 drawn as boxes, 10 to 16 pixels high) are alike along them, 0.2 to 0.6, and
+ * unalike across the diagonals, their mean 0.02 to 0.06, and were refused as noise. A flat copy, or a
+ * line of pixels, is not. Of a copy over 64 rows high, 64 rows spread over it are looked at (each with
+ * the row below). */
 static int noise_only(const plane *p, double *alike) {
     static const int dx[4] = {1, 0, 1, -1}, dy[4] = {0, 1, 1, 1};
     int w = p->w, h = p->h, step = (h + 63) / 64; /* 64 rows at most: 30000 pairs a direction in a large copy */
-    double sum = 0, var = 0;
+    double sum = 0, var = 0, along = 0; /* along: the largest of the 4 correlations, in standard errors */
     for (int d = 0; d < 4; d++) {
         double n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
         for (int y = 0; y + dy[d] < h; y += step)
@@ -1592,10 +1597,11 @@ static int noise_only(const plane *p, double *alike) {
             }
         double va = saa - sa * sa / n, vb = sbb - sb * sb / n;
         if (n < 2 || !(va > 0) || !(vb > 0)) return 0;
-        sum += (sab - sa * sb / n) / sqrt(va * vb), var += 1 / n;
+        double r = (sab - sa * sb / n) / sqrt(va * vb);
+        sum += r, var += 1 / n, along = fmax(along, r * sqrt(n));
     }
     *alike = sum / 4;
-    return *alike < CHANCE * sqrt(var) / 4;
+    return *alike < CHANCE * sqrt(var) / 4 && along < ALONG;
 }
 
 /* The ink of a region of the source, in its working copy (padded: with paper added around it,
