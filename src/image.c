@@ -431,11 +431,11 @@ static uint64_t png_raw_bytes(const uint8_t *b, size_t n) {
     static const int channels[7] = {1, 0, 3, 1, 2, 0, 4};
     static const uint8_t pass[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2},
                                        {0, 1, 1, 2}}; /* Adam7: first column and row, steps */
-    uint64_t w, h;
     size_t at = png_ihdr(b, n);
-    if (!at || n - at < 21 || !png_size(b, n, &w, &h)) return 0;
+    if (!at || n - at < 21) return 0;
     const uint8_t *d = b + at + 8; /* IHDR's data: width, height, depth, colour type, ..., interlace */
     if (d[9] > 6 || !channels[d[9]]) return 0;
+    uint64_t w = be32(d), h = be32(d + 4);
     uint64_t bits = (uint64_t)channels[d[9]] * d[8], raw = 0;
     for (int p = 0; p < (d[12] ? 7 : 1); p++) {
         uint64_t x0 = d[12] ? pass[p][0] : 0, y0 = d[12] ? pass[p][1] : 0, dx = d[12] ? pass[p][2] : 1,
@@ -672,7 +672,7 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
         d->px = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 0);
     }
     free(stb_png_inflated.data);
-    stb_png_inflated.data = NULL;
+    stb_png_inflated.data = NULL, stb_png_inflated.limit = 0; /* none for a later stbi_load of this thread */
     free(filled);
     if (!d->px && !d->px16) {
         const char *r = stb_reason(why, sizeof why);

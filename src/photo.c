@@ -1591,7 +1591,7 @@ static int noise_only(const plane *p, double *alike) {
     for (int d = 0; d < 4; d++) {
         double n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
         for (int y = 0; y + dy[d] < h; y += step)
-            for (int x = dx[d] < 0 ? 1 : 0; x + dx[d] < w; x++) {
+            for (int x = dx[d] < 0; x < w - (dx[d] > 0); x++) {
                 double a = p->v[(size_t)y * w + x], b = p->v[(size_t)(y + dy[d]) * w + x + dx[d]];
                 n++, sa += a, sb += b, saa += a * a, sbb += b * b, sab += a * b;
             }
