@@ -1,7 +1,8 @@
 """test_serve.py: `mnist serve` over real HTTP on 127.0.0.1, a free port, the standard library only.
 
 Each endpoint; each error (400, 404, 405, 413, a stalled request timed out) with a JSON body, and the
-server still answering after them; a request that comes a byte at a time, never idle, closed at --deadline;
+server still answering after them; headers that leave a body's end in doubt (two Content-Lengths) refused and
+the connection closed; a request that comes a byte at a time, never idle, closed at --deadline;
 /api/predict on a PNG gives the same digit, probabilities and
 input, number for number, as `mnist predict --json --show` on the same file (both preprocessings),
 and the same again when that input is sent back as {"pixels": [...]}; many clients at once get
@@ -397,6 +398,43 @@ def test_errors(srv, blank_png):
     check(closed and reply == b"" and secs < TIMEOUT + 6, f"half a request line is closed too ({secs:.1f} s)")
 
     check(srv.alive(), "after all of that, GET /healthz still answers")
+
+
+def test_framing(srv):
+    """Headers that leave in doubt where a request's body ends are answered 400 with a JSON error, the connection
+    closed: libmicrohttpd took the first of two Content-Lengths (equal or not), and the Transfer-Encoding of a request
+    with a Content-Length too, and kept the connection, where a proxy in front may read the other one; the bytes it
+    sent on as a body were read here as the next request (request smuggling, RFC 9112 6.3). Each request here carries
+    a GET /healthz that libmicrohttpd answered as one of its own (or waited for more bytes, or for the end of a body
+    of a Transfer-Encoding it cannot read); only the 400 comes now."""
+    get = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    post = b"POST /api/predict HTTP/1.1\r\nHost: t\r\n"
+    cases = {"two Content-Lengths": (post + b"Content-Length: 0\r\nContent-Length: 34\r\n\r\n", "2 Content-Length"),
+             "two equal Content-Lengths": (post + b"Content-Length: 34\r\nContent-Length: 34\r\n\r\n",
+                                           "2 Content-Length"),
+             "two Content-Lengths on a GET": (b"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+                                              b"Content-Length: 34\r\n\r\n", "2 Content-Length"),
+             "Transfer-Encoding and Content-Length": (post + b"Content-Length: 39\r\nTransfer-Encoding: chunked\r\n"
+                                                      b"\r\n0\r\n\r\n", "both Content-Length and Transfer-Encoding"),
+             "two Transfer-Encodings": (post + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                        b"0\r\n\r\n", "2 Transfer-Encoding"),
+             "Transfer-Encoding gzip": (post + b"Transfer-Encoding: gzip\r\n\r\n", "'gzip' is not one"),
+             "Transfer-Encoding in HTTP/1.0": (b"POST /api/predict HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                               b"0\r\n\r\n", "HTTP/1.0"),
+             "a space before a colon": (post + b"Content-Length : 34\r\n\r\n", "'Content-Length ' holds white space"),
+             "a folded header line": (post + b"Content-Length: 0\r\n Content-Length: 34\r\n\r\n", "holds white space")}
+    for name, (head, say) in cases.items():
+        reply, _, closed = raw(srv, head + get, 5)
+        top, _, body = reply.partition(b"\r\n\r\n")
+        try:
+            said = json.loads(body).get("error", "")
+        except ValueError:
+            said = ""
+        check(reply.startswith(b"HTTP/1.1 400 ") and reply.count(b"HTTP/1.1 ") == 1 and say in said and closed
+              and b"\r\nconnection: close" in top.lower(),
+              f"{name}: 400 with a JSON error, the connection closed, nothing after it read as a request: "
+              f"{said or reply[:200]!r}")
+    check(srv.alive(), "the server still answers")
 
 
 def test_idle_uploads(srv, png):
@@ -1292,6 +1330,7 @@ def main():
             test_endpoints(srv)
             first = test_predict(srv, model, png)
             test_errors(srv, blank)
+            test_framing(srv)
             test_idle_uploads(srv, png)
             test_large_decodes(srv, png)
             with open(png, "rb") as f:

@@ -177,6 +177,8 @@ static struct {
     const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *c, enum MHD_ConnectionInfoType type,
                                                            ...);
     const char *(*lookup_connection_value)(struct MHD_Connection *c, enum MHD_ValueKind kind, const char *key);
+    int (*get_connection_values)(struct MHD_Connection *c, enum MHD_ValueKind kind, MHD_KeyValueIterator it,
+                                 void *it_cls);
     struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer, enum MHD_ResponseMemoryMode mode);
     enum MHD_Result (*add_response_header)(struct MHD_Response *r, const char *header, const char *content);
     enum MHD_Result (*queue_response)(struct MHD_Connection *c, unsigned int status, struct MHD_Response *r);
@@ -188,12 +190,14 @@ static struct {
 static int load_mhd(void) {
     static const char *const names[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_add_connection",
                                         "MHD_get_connection_info",
-                                        "MHD_lookup_connection_value", "MHD_create_response_from_buffer",
+                                        "MHD_lookup_connection_value", "MHD_get_connection_values",
+                                        "MHD_create_response_from_buffer",
                                         "MHD_add_response_header", "MHD_queue_response", "MHD_destroy_response",
                                         "MHD_http_unescape"};
     void **const slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.add_connection,
                             (void **)&mhd.get_connection_info,
-                            (void **)&mhd.lookup_connection_value, (void **)&mhd.create_response_from_buffer,
+                            (void **)&mhd.lookup_connection_value, (void **)&mhd.get_connection_values,
+                            (void **)&mhd.create_response_from_buffer,
                             (void **)&mhd.add_response_header, (void **)&mhd.queue_response,
                             (void **)&mhd.destroy_response, (void **)&mhd.http_unescape};
     _Static_assert(sizeof names / sizeof names[0] == sizeof slots / sizeof slots[0], "a slot for each name");
@@ -726,6 +730,52 @@ static void log_request(const server *s, const char *method, const char *url, un
         fprintf(stderr, "%s %s %u %.1f ms%s\n", method, url, status, 1e3 * (now() - start), cut ? " (cut short)" : "");
 }
 
+/* The headers that say where a request's body ends, counted by framing_header. */
+typedef struct {
+    int lengths, encodings; /* Content-Length and Transfer-Encoding headers */
+    const char *encoding;   /* the first Transfer-Encoding's value */
+    const char *spaced;     /* the first header name with white space in it ('Content-Length ') */
+} framing;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    framing *f = cls;
+    (void)kind;
+    if (!f->spaced && key[strcspn(key, " \t")]) f->spaced = key;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->lengths++;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) && !f->encodings++) f->encoding = value ? value : "";
+    return MHD_YES;
+}
+
+/* Whether the headers of the request on c leave in doubt where its body ends: 1 with msg filled, or 0.
+ * libmicrohttpd 0.9.75 reads the body by the first of two Content-Lengths, and by the Transfer-Encoding of a request
+ * that has a Content-Length too, and keeps the connection, where a proxy in front may have read the body by the other:
+ * the bytes it passed on as a body were read here as the next request (request smuggling; RFC 9112 6.3 makes it an
+ * error the connection cannot recover from, answered 400 and closed). A Transfer-Encoding other than chunked alone
+ * (gzip) left the body without an end, read until the client closed; HTTP/1.0 has no Transfer-Encoding. White
+ * space between a header's name and its colon is refused too (RFC 9112 5.1), and a folded header line. */
+static int framing_error(struct MHD_Connection *c, const char *version, char *msg, size_t cap) {
+    framing f = {0};
+    mhd.get_connection_values(c, MHD_HEADER_KIND, framing_header, &f);
+    if (f.spaced) /* libmicrohttpd kept 'Content-Length ' as a name of its own, unread, where a proxy may read it;
+                   * a line begun with a space (folded) it joins to the name before ('HostContent-Length: 5') */
+        snprintf(msg, cap, "the header name '%.40s' holds white space (before its colon, or a line begun with a "
+                 "space); send none", f.spaced);
+    else if (f.lengths > 1)
+        snprintf(msg, cap, "the request has %d Content-Length headers; send one", f.lengths);
+    else if (f.lengths && f.encodings)
+        snprintf(msg, cap, "the request has both Content-Length and Transfer-Encoding; send one of them");
+    else if (f.encodings > 1)
+        snprintf(msg, cap, "the request has %d Transfer-Encoding headers; send one, chunked", f.encodings);
+    else if (f.encodings && !strcmp(version, MHD_HTTP_VERSION_1_0))
+        snprintf(msg, cap, "an HTTP/1.0 request has no Transfer-Encoding; send the body with a Content-Length");
+    else if (f.encodings && strcasecmp(f.encoding, "chunked"))
+        snprintf(msg, cap, "Transfer-Encoding '%.40s' is not one this server reads; send the body chunked, or with "
+                 "a Content-Length", f.encoding);
+    else
+        return 0;
+    return 1;
+}
+
 /* A request's state from its first line to the handler's first call (once its headers are in). */
 static char begun;
 
@@ -745,10 +795,17 @@ static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *data, size_t *size, void **state) {
-    (void)version;
     server *s = cls;
     request *q = *state;
     if (q == (void *)&begun) { /* first call: headers only */
+        char why[MNIST_ERR_LEN];
+        if (framing_error(c, version, why, sizeof why)) { /* answered early: libmicrohttpd closes the connection */
+            char path[80], name[24];
+            cli_json_string(path, sizeof path, url);
+            cli_json_string(name, sizeof name, method);
+            log_request(s, name, path, MHD_HTTP_BAD_REQUEST, now(), 0);
+            return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", why);
+        }
         int r = 0, nroutes = (int)(sizeof routes / sizeof routes[0]);
         while (r < nroutes && strcmp(url, routes[r].path)) r++;
         if (r == nroutes) {
