@@ -1132,11 +1132,13 @@ def test_per_address_v6(model):
     fd00:0:0:1::a (another) is answered. Where a /64 is not one network's, clients count otherwise, and each such
     pair of clients in one /64 is answered while the first is at its limit: link-local fe80::a and fe80::b by
     their addresses (the /64 of every link, all its hosts counted as one), ::1 alone (not with ::2), and an IPv4
-    client in an IPv6 address by its IPv4 address (NAT64's 64:ff9b::/96, Teredo's 2001::/32). The clients'
-    addresses are added to the loopback of a network namespace of the test's own (unshare -n as root, else
-    unshare -rn, in a user namespace too), where the server and the clients run (netns_v6): the machine's own
-    loopback is never changed (they were added to it as root, and taken away after). Where no such namespace can be
-    made, or it has no IPv6 loopback, a SKIP line."""
+    client in an IPv6 address by its IPv4 address (NAT64's 64:ff9b::/96, Teredo's 2001::/32). A link-local client
+    counts by its interface too: fe80::a on one link and fe80::a on another are two clients, each with its own
+    count (two pairs of veth interfaces, the clients' ends fe80::a, the server's fe80::1). The clients' addresses are
+    added to the loopback of a network namespace of the test's own (unshare -n as root, else unshare -rn, in a user
+    namespace too), where the server and the clients run (netns_v6): the machine's own loopback is never changed
+    (they were added to it as root, and taken away after). Where no such namespace can be made, or it has no IPv6
+    loopback, a SKIP line; where it can have no veth interfaces, a SKIP line for the links."""
     why = "no unshare"
     for flag in ("-n", "-rn"):
         try:
@@ -1163,6 +1165,11 @@ def test_per_address_v6(model):
                         "address")):
         check(got[name] == [ok, ok, ok, ""], f"--per-address 2: {what}: two from the first, one from the second "
               f"answered, a third from the first closed unanswered: {got[name]}")
+    if got.get("no links"):
+        print(f"SKIP --per-address of fe80::a on two links: no veth interfaces here ({got['no links']})")
+    else:
+        check(got["links"] == [ok, ok, ok, ""], "--per-address 2: fe80::a on two links, two clients: two from it on "
+              f"the first link, one on the second answered, a third on the first closed unanswered: {got['links']}")
 
 
 # The clients of test_per_address_v6, each test a list of source addresses, connected in turn and held open.
@@ -1171,37 +1178,57 @@ V6_CLIENTS = {"/64": ["fd00::a", "fd00::a", "fd00::b", "fd00:0:0:1::a"],
               "loopback": ["::1", "::1", "::2", "::1"],
               "NAT64": ["64:ff9b::c633:6401", "64:ff9b::c633:6401", "64:ff9b::c633:6402", "64:ff9b::c633:6401"],
               "Teredo": ["2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
-                         "2001:0:4136:e378:8000:63bf:3fff:fdd1", "2001:0:4136:e378:8000:63bf:3fff:fdd2"]}
+                         "2001:0:4136:e378:8000:63bf:3fff:fdd1", "2001:0:4136:e378:8000:63bf:3fff:fdd2"],
+              "links": ["fe80::a%cli1", "fe80::a%cli1", "fe80::a%cli2", "fe80::a%cli1"]}
+# The links of V6_CLIENTS["links"]: pairs of veth interfaces, the server's end fe80::1, the clients' fe80::a, in the
+# one namespace: a client bound to fe80::a on cli1 that connects to fe80::1 on cli1 reaches the server by srv1 (the
+# kernel sends it out of cli1 into srv1), and the server sees fe80::a on srv1.
+V6_LINKS = {"cli1": "srv1", "cli2": "srv2"}
 
 
 def netns_v6(model):
     """test_per_address_v6's part in its network namespace: its loopback up with the addresses of V6_CLIENTS,
-    a server on ::1 with --per-address 2, and the clients: prints GOT and, as JSON, what each client got (the
-    first 12 bytes of its answer; "" when it was closed unanswered) and the server's first line and stderr's end;
-    or why it could not."""
-    addresses = sorted({a.split("%")[0] for sources in V6_CLIENTS.values() for a in sources} - {"::1"})
-    for cmd in (["ip", "link", "set", "lo", "up"],
-                *(["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"] for a in addresses)):
+    the links of V6_LINKS, a server on :: (all of them) with --per-address 2, and the clients: prints GOT and, as
+    JSON, what each client got (the first 12 bytes of its answer; "" when it was closed unanswered), why there are
+    no links where there are none, and the server's first line and stderr's end; or why it could not."""
+    def run(cmd):  # "", or why cmd failed
         try:
             p = subprocess.run(cmd, capture_output=True, text=True)
         except OSError as e:
             p = subprocess.CompletedProcess(cmd, 1, "", str(e))
-        if p.returncode:
-            print(f"{' '.join(cmd)}: {p.stderr.strip()}")
+        return f"{' '.join(cmd)}: {p.stderr.strip()}" if p.returncode else ""
+
+    addresses = sorted({a.split("%")[0] for name, sources in V6_CLIENTS.items() if name != "links"
+                        for a in sources} - {"::1"})
+    for cmd in (["ip", "link", "set", "lo", "up"],
+                *(["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"] for a in addresses)):
+        why = run(cmd)
+        if why:
+            print(why)
             return
+    no_links = ""
+    for client, server in V6_LINKS.items():
+        for cmd in (["ip", "link", "add", server, "type", "veth", "peer", "name", client],
+                    ["ip", "link", "set", server, "up"], ["ip", "link", "set", client, "up"],
+                    ["ip", "-6", "addr", "add", "fe80::1/64", "dev", server, "nodad"],
+                    ["ip", "-6", "addr", "add", "fe80::a/64", "dev", client, "nodad"]):
+            no_links = no_links or run(cmd)
 
     def clients(line):  # what each client got, per test
-        if "http://[::1]:" not in line:
+        if "http://[::]:" not in line:
             return {}
-        port, got = int(line.split("http://[::1]:")[1].split("/")[0]), {}
+        port, got = int(line.split("http://[::]:")[1].split("/")[0]), {}
         for name, sources in V6_CLIENTS.items():
             got[name], held = [], []
-            for source in sources:
+            for source in sources if name != "links" or not no_links else ():
                 address, _, scope = source.partition("%")  # a link-local one's interface: its scope id, or bind fails
+                index = socket.if_nametoindex(scope) if scope else 0
                 try:
-                    s = socket.create_connection(("::1", port), timeout=5, source_address=(
-                        address, 0, 0, socket.if_nametoindex(scope) if scope else 0))
+                    s = socket.socket(socket.AF_INET6)
                     held.append(s)
+                    s.settimeout(5)
+                    s.bind((address, 0, 0, index))  # to ::1 from lo, to fe80::1 on its link from the others
+                    s.connect(("fe80::1", port, 0, index) if scope in V6_LINKS else ("::1", port))
                     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
                     got[name].append(s.recv(12).decode("latin-1"))
                 except ConnectionResetError:  # closed unanswered, the request unread
@@ -1212,8 +1239,9 @@ def netns_v6(model):
                 s.close()
         return got
 
-    line, rc, err, got = serve_on(model, "::1", clients, ("--per-address", "2", "--timeout", "60"))
+    line, rc, err, got = serve_on(model, "::", clients, ("--per-address", "2", "--timeout", "60"))
     got = dict({name: [] for name in V6_CLIENTS}, **(got or {}), server=f"{line.strip()} {err.strip()[-120:]}")
+    got["no links"] = no_links
     print("GOT " + json.dumps(got))
 
 
