@@ -66,6 +66,30 @@ def stop(p):
     p.wait()
 
 
+def stop_log(p):
+    """Stop the server as Ctrl-C does (killed if it has not ended 10 s later): what it printed on stderr."""
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    stop(p)
+    return p.stderr.read()
+
+
+def shim(tmp, name, *env):
+    """The command prefix that runs the server with tests/NAME.c built as an LD_PRELOAD shim (and env, VAR=value
+    strings), or None when it does not build. A sanitized build's runtime must come first among the libraries;
+    the shim comes before it here."""
+    so = os.path.join(tmp, name + ".so")
+    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", so, os.path.join(ROOT, "tests", name + ".c"), "-ldl"],
+                       capture_output=True, text=True)
+    if not check(p.returncode == 0, f"the shim {name} builds ({p.stderr.strip()[-200:]})"):
+        return None
+    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return ("env", "LD_PRELOAD=" + so, *env, "ASAN_OPTIONS=" + asan)
+
+
 class Server:
     def __init__(self, host, port):
         self.host, self.port = host, port
@@ -669,13 +693,7 @@ def test_log(model):
     reply, _, _ = raw(Server(host, port), b"\x1b[2J\x1b[31mX /nope HTTP/1.1\r\nHost: t\r\n\r\n", 2)
     # and a path holding one of UTF-8's C1 controls, U+009B, a terminal's CSI too (it went out raw)
     c1, _, _ = raw(Server(host, port), b"GET /c1%C2%9B31m HTTP/1.1\r\nHost: t\r\n\r\n", 2)
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    stop(proc)
-    err = proc.stderr.read()
+    err = stop_log(proc)
     line = next((x for x in err.splitlines() if "/nope" in x), "")
     check(reply.startswith(b"HTTP/1.1 404") and line and "\x1b" not in err and "\\u001b" in line,
           f"--log escapes a method of terminal escapes: {line!r}")
@@ -949,18 +967,13 @@ def test_stop_busy(model, tmp):
     owns the listening socket and libmicrohttpd is never asked to let it go (MHD_quiesce_daemon), so there is no
     removal to race. The requests come a byte at a time, never ending, and
     --deadline 1 closes them once the stop has begun."""
-    shim = os.path.join(tmp, "slow_epoll_del.so")
-    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "tests", "slow_epoll_del.c"),
-                        "-ldl"], capture_output=True, text=True)
-    if not check(p.returncode == 0, f"the shim builds ({p.stderr.strip()[-200:]})"):
+    wrap = shim(tmp, "slow_epoll_del")
+    if not wrap:
         return
-    # a sanitized build's runtime must come first among the libraries; the shim comes before it here
-    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
     head = b"GET /healthz HTTP/1.1\r\nX-Long: "  # then a byte of its value at a time, for 0.3 s
     failed = []
     for _ in range(5):
-        proc, host, port = start(model, "--threads", "32", "--deadline", "1",
-                                 wrap=("env", "LD_PRELOAD=" + shim, "ASAN_OPTIONS=" + asan))
+        proc, host, port = start(model, "--threads", "32", "--deadline", "1", wrap=wrap)
         if port is None:
             failed.append("it did not start")
             stop(proc)
@@ -1000,27 +1013,17 @@ def test_pool_failure(model, tmp):
     filled --connections, and the server took no connection again. A shim (tests/fail_mhd_pool.c) fails the pool of
     the first connection; with --connections 1, that one is closed unanswered, and the next one is answered (it
     waited in the listening socket's queue for ever)."""
-    shim = os.path.join(tmp, "fail_mhd_pool.so")
-    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "tests", "fail_mhd_pool.c"),
-                        "-ldl"], capture_output=True, text=True)
-    if not check(p.returncode == 0, f"the shim builds ({p.stderr.strip()[-200:]})"):
+    wrap = shim(tmp, "fail_mhd_pool", "FAIL_POOLS=1")
+    if not wrap:
         return
-    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"  # as in test_stop_busy
-    proc, host, port = start(model, "--connections", "1", "--log",
-                             wrap=("env", "LD_PRELOAD=" + shim, "FAIL_POOLS=1", "ASAN_OPTIONS=" + asan))
+    proc, host, port = start(model, "--connections", "1", "--log", wrap=wrap)
     if not check(port is not None, "mnist serve --connections 1 starts with the shim"):
         stop(proc)
         return
     srv = Server(host, port)
     first, _, closed = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 3)
     second, waited, _ = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 3)
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    stop(proc)
-    err = proc.stderr.read()
+    err = stop_log(proc)
     check(first == b"" and closed and "Error allocating memory" in err,
           f"the first connection, its pool's allocation failed, is closed unanswered ({first[:12]!r}, "
           f"{err.strip()[-120:]!r})")
@@ -1033,14 +1036,10 @@ def test_add_failure(model, tmp):
     its record out as well as the accept thread did, which freed it twice (a segmentation fault). A shim
     (tests/fail_mhd_add.c) fails the first connection's record in libmicrohttpd and pauses 0.3 s after its close;
     the server goes on, and answers the next connections."""
-    shim = os.path.join(tmp, "fail_mhd_add.so")
-    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "tests", "fail_mhd_add.c"),
-                        "-ldl"], capture_output=True, text=True)
-    if not check(p.returncode == 0, f"the shim builds ({p.stderr.strip()[-200:]})"):
+    wrap = shim(tmp, "fail_mhd_add", "FAIL_ADDS=1")
+    if not wrap:
         return
-    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"  # as in test_stop_busy
-    proc, host, port = start(model, "--connections", "1", "--log",
-                             wrap=("env", "LD_PRELOAD=" + shim, "FAIL_ADDS=1", "ASAN_OPTIONS=" + asan))
+    proc, host, port = start(model, "--connections", "1", "--log", wrap=wrap)
     if not check(port is not None, "mnist serve --connections 1 starts with the shim"):
         stop(proc)
         return
@@ -1054,13 +1053,7 @@ def test_add_failure(model, tmp):
         except OSError as e:  # refused: the server is gone
             rest.append(repr(e).encode())
     alive = proc.poll() is None
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    stop(proc)
-    err = proc.stderr.read()
+    err = stop_log(proc)
     check(first == b"" and closed and "Error allocating memory" in err,
           f"the first connection, refused by MHD_add_connection, is closed unanswered ({first[:12]!r}, "
           f"{err.strip()[-120:]!r})")
