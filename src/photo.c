@@ -687,9 +687,10 @@ static double part_length(const double *mo, double m) {
 
 /* The ink's connected parts (8-neighbours): of those that are not along the frame's edge nor
  * faint beside the others, keep the heaviest and those near it that are not specks; the rest is
- * held aside, negated (for stroke_steps); the kept ink's bounding box. Returns the kept mass, or
- * -1 when out of memory. on (w x h bytes) marks the ink; r holds h * (w + 1) / 2 runs. */
-static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
+ * held aside, negated (for stroke_steps); the kept ink's bounding box, and in *part the heaviest
+ * part's mass. Returns the kept mass, or -1 when out of memory. on (w x h bytes) marks the ink; r
+ * holds h * (w + 1) / 2 runs. */
+static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double *part) {
     int w = ink->w, h = ink->h, nparts;
     long nruns = ink_parts(on, w, h, r, &nparts);
     if (nparts == 0) return 0;
@@ -771,7 +772,7 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb) {
     kept = 0;
     if (mass[big] <= 0) goto done; /* all along the edge: nothing kept */
     *bb = pb[big];
-    kept = mass[big];
+    kept = *part = mass[big];
     /* the others, heaviest first, join when they are not specks (8% of the heaviest) and lie
      * within 60% of the digit's size of what was kept so far */
     keep[big] = 1;
@@ -1139,6 +1140,7 @@ typedef struct {
     float cover;  /* the share of the frame the ink covers (all its marks) */
     int tall;     /* a 1 cropped to its own width (tall_stroke) */
     int specks;   /* keep_ink found only specks of it */
+    long few;     /* fewer than 20 pixels of ink: the mass its heaviest part must have (keep_ink); else 0 */
 } reading;
 
 /* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
@@ -1177,14 +1179,20 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
     }
     sigma = sigma < 1.0f / 512 ? 1.0f / 512 : sigma;
     float s, local = 0, spread = sigma;
+    /* Ink is 20 pixels at least, or, in a small photo, half its longer side: a digit drawn one
+     * pixel wide there has no fewer (a 1 in 12x12: 10), a dot or a short dash has. Fewer than 20
+     * count only where they stand out clearly, and where one part of them holds that many
+     * (keep_ink): not where they are a few hot pixels or scattered noise */
+    long least = k->frame / 2 < 20 ? k->frame / 2 : 20;
     for (int again = 0;; again++) {
         /* the ink's strength: the typical value of the strongest strokes, those above half of the
-         * 20th strongest pixel (the 20th, so that a few hot pixels do not set it); 0: none */
+         * 20th strongest pixel (the 20th, so that a few hot pixels do not set it; the weakest where
+         * there are fewer); 0: none */
         float floor_ = 4 * sigma > 0.04f ? 4 * sigma : 0.04f;
         long m = candidates(ink, n, floor_, t);
         s = 0;
-        if (m >= 20) {
-            float half = 0.5f * kth_smallest(t, m, m - 20);
+        if (m >= least && m > 0) {
+            float half = 0.5f * kth_smallest(t, m, m < 20 ? 0 : m - 20);
             long m2 = 0;
             for (long i = 0; i < m; i++) {
                 t[m2] = t[i];
@@ -1192,6 +1200,8 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
             }
             s = kth_smallest(t, m2, m2 / 2);
             local = noise_local(ink, w, h, rd->tall, t);
+            rd->few = m < 20 ? least : 0;
+            if (rd->few && !(s >= FAINT && (s >= 8 * sigma || s >= 8 * local))) s = 0;
         }
         if ((s >= FAINT && (s >= 8 * sigma || s >= 8 * local)) || again) break;
         /* No ink stands out. Squared paper's grid, dense (half the frame), spreads the frame as
@@ -1258,7 +1268,7 @@ static int keep_ink(ink_work *k, int light, const paper *pp, reading *rd, box *b
         on[i] = ink[i] > 0;
     }
     plane inkp = {w, h, ink};
-    double kept = keep_digit(&inkp, on, k->runs, bb), joined = 0;
+    double part = 0, kept = keep_digit(&inkp, on, k->runs, bb, &part), joined = 0;
     if (kept > 0) {
         joined = stroke_steps(&inkp, on, k->runs, bb); /* zeroes what stays aside */
     } else {
@@ -1266,7 +1276,7 @@ static int keep_ink(ink_work *k, int light, const paper *pp, reading *rd, box *b
     }
     if (kept < 0 || joined < 0) return -2;
     kept += joined;
-    rd->specks = kept < 4;
+    rd->specks = kept < 4 || part < rd->few;
     if (rd->specks) return errf(err, "%s: no clear ink: only specks", name);
     /* the steps count: read the wrong way round, a light digit's dark background is one step
      * around it, and what is left (its loops' holes) would pass for a digit (what joined the

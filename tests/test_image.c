@@ -17,6 +17,7 @@
  *   thinner stroke of the digit (apart from the rest) is kept; a sliver of desk along the frame's edge
  *   beside a digit is dropped; a digit cropped tight, a stroke along the frame's edge, reads as with
  *   room around it, and so does a 1 cropped to its own width; blank pages are refused as such;
+ *   a 1 or a 7 drawn one pixel wide in 12x12 or 16x16 is read, a dot or a short dash there is not;
  * - the bound that spares a drawing the search for a page's lines (page_lines_possible) says none
  *   only where a search at every turn it makes, line by line, finds none;
  * - a photo stored as the camera saw it, with the EXIF orientation that turns it upright (a JPEG's
@@ -1048,6 +1049,68 @@ static void noise_pictures(void) {
           "not taken for random pixels (%d of %d)", boxes, tried);
 }
 
+/* Small drawings with strokes one pixel wide (no smoothing): a 1 and a 7 in 12x12 and 16x16, dark
+ * on white and white on black, are read; the 1 as an upright bar (ink over 0.1 in 4 columns at
+ * most, down 20 rows at least: the box's height, less a faint end). Their
+ * 10 to 25 pixels of ink were under the 20 that read_ink asked for, and each was refused as "the
+ * image looks blank". A dot, a 2x2 dot and a dash of 4 pixels in 12x12, and a noisy blank 12x12
+ * page, are still refused as blank; 17 white pixels scattered on a 16x16 black frame in clumps of
+ * 1 to 3 (random pixels whose neighbours happen to be alike, so noise_only passes them) are still
+ * refused: their heaviest part holds 4 pixels, not the 8 a stroke across half the frame would. */
+static void small_thin(void) {
+    static const char *scatter[16] = {
+        "................", ".#.....#....#...", ".##.............", "...#............",
+        "................", "................", ".##.............", "...#............",
+        "..........#.....", "...............#", "...............#", ".............#..",
+        "................", ".......#........", "................", "............#..."};
+    float v[16 * 16], x[MNIST_PIXELS];
+    mnist_err err;
+    buf b;
+    for (int side = 12; side <= 16; side += 4)
+        for (int digit = 1; digit <= 7; digit += 6)
+            for (int light = 0; light <= 1; light++) {
+                for (int i = 0; i < side * side; i++) {
+                    int r = i / side, c = i % side;
+                    int on = digit == 1 ? c == side / 2 && r >= 1 && r < side - 1
+                                        : (r == 1 && c >= 2 && c < side - 2) ||
+                                              (r >= 1 && r < side - 1 && c == side - 3 - (r - 1) * (side - 5) / (side - 3));
+                    v[i] = (float)(on == light);
+                }
+                b = png(v, side, side, 1);
+                int got = prepare(&b, "thin.png", MNIST_PREP_MNIST, x, &err) == 0;
+                free(b.b);
+                int rows = 0, cols = got ? ink_width(x) : 0;
+                for (int r = 0; r < MNIST_SIDE && got; r++) {
+                    float most = 0;
+                    for (int c = 0; c < MNIST_SIDE; c++) most = fmaxf(most, x[r * MNIST_SIDE + c]);
+                    rows += most > 0.1f;
+                }
+                int bar = digit != 1 || (cols <= 4 && rows >= 20);
+                check(got && bar, "a %d drawn one pixel wide in %dx%d, %s: read%s%s (ink in %d columns, %d rows)", digit,
+                      side, side, light ? "white on black" : "dark on white", got ? "" : ": ", got ? "" : err.msg, cols,
+                      rows);
+            }
+    static const char *what[] = {"a dot", "a 2x2 dot", "a dash of 4 pixels", "a noisy blank page"};
+    for (int k = 0; k < 4; k++) {
+        mnist_rng rng;
+        mnist_rng_seed(&rng, 7);
+        for (int i = 0; i < 144; i++) {
+            int r = i / 12, c = i % 12;
+            int on = k == 0 ? r == 6 && c == 6 : k == 1 ? r / 2 == 3 && c / 2 == 3 : k == 2 ? r == 6 && c >= 4 && c < 8 : 0;
+            v[i] = k == 3 ? (float)(1 + 0.03 * mnist_rng_gauss(&rng)) : (float)!on; /* png clips the noise at white */
+        }
+        b = png(v, 12, 12, 1);
+        check(prepare(&b, "small.png", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "small.png: no clear ink: the image "
+              "looks blank"), "%s in 12x12 is refused as blank: %s", what[k], err.msg);
+        free(b.b);
+    }
+    for (int i = 0; i < 256; i++) v[i] = (float)(scatter[i / 16][i % 16] == '#');
+    b = png(v, 16, 16, 1);
+    check(prepare(&b, "scatter.png", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "scatter.png: no clear"),
+          "17 white pixels scattered in clumps on a 16x16 black frame are refused: %s", err.msg);
+    free(b.b);
+}
+
 /* A pen lying on the page beside the digit, out of the photo at the top and the bottom: a straight
  * bar, heavier than the digit, was kept as the digit (a 7 or a 2 beside it read as the pen's 1, or
  * the two together as some digit); the digit is now prepared as it is without the pen (a
@@ -1880,6 +1943,7 @@ int main(void) {
     strip_meets_stroke();
     solid_strip();
     noise_pictures();
+    small_thin();
     pen_beside();
     exif_orientations();
     png_exif_bounds();
