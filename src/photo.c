@@ -32,6 +32,7 @@
 #define BAR 8              /* a part this many times as long as it is wide is a straight bar (keep_digit) */
 #define CHANCE 2           /* standard errors over none that neighbours' likeness must be (noise_only) */
 #define ALONG 3            /* ... or along one direction alone (noise_only) */
+#define SMOOTH 0.1         /* a page's light this close to a smooth one is lit so (light_rough) */
 
 /* ---- the working copy --------------------------------------------------- */
 
@@ -333,8 +334,11 @@ typedef struct {
     plane ink; /* ink in [0, 1], 0 where there is none (it points into mem) */
     box bb;
     int pad;             /* paper added on each side of the working copy (pad_frame), in its pixels */
-    int light;           /* the ink was read light on dark ... */
-    int edge_says_light; /* ... and the frame's edges say so too (edge_light; set only then) */
+    int light;           /* the ink was read light on dark */
+    int clean;           /* the frame is paper to its edges, at its lightest (page_light_to_edge) */
+    int edges_light;     /* the frame's edges say the ink is light (edge_light; not asked of a clean
+                          * frame whose ink was read dark, nor of one with paper added; of ink read
+                          * dark, only where the light outside it is not smooth, light_rough) */
     int tall;            /* a 1 cropped to its own width (tall_stroke) */
     void *mem;           /* what holds it, to free */
     float *grown;        /* the ink thickened (thicken), where it was: m->ink then points here */
@@ -1339,7 +1343,7 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
         return -1;
     }
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
-    m->light = take, m->tall = rd[take].tall;
+    m->light = take, m->tall = rd[take].tall, m->clean = clean;
     m->bb = bb;
     return 0;
 }
@@ -1476,6 +1480,63 @@ static int edge_light(const plane *p, float *t, float *ink) {
     int light = edge < 0.5f * (lo + hi);
     *ink = light ? hi : lo;
     return light;
+}
+
+/* Whether there is ink (w x h) at (x, y) or within 2 pixels of it along its row or column. */
+static int near_ink(const float *ink, int w, int h, int x, int y) {
+    for (int d = -2; d <= 2; d++)
+        if ((x + d >= 0 && x + d < w && ink[(size_t)y * w + x + d] > 0) ||
+            (y + d >= 0 && y + d < h && ink[(size_t)(y + d) * w + x] > 0))
+            return 1;
+    return 0;
+}
+
+/* How far the light of the working copy p, outside the ink (and 2 pixels around it), is from
+ * a smooth one: the RMS of its residuals from the quadratic surface in x and y fitted to it by least
+ * squares, as a share of the frame's range (its 0.1% and 99.9% points). A page whose corners fall
+ * dark under a flash's vignette, around a dark digit, is such a surface up to its noise; a frame of
+ * dark paper whose light strokes cross it (read dark, the paper between them was the ink) is not.
+ * Of a copy over 64 rows high, 64 rows spread over it are looked at. */
+static double light_rough(const plane *p, const float *ink) {
+    int w = p->w, h = p->h, step = (h + 63) / 64;
+    long n = (long)w * h;
+    double a[6][7] = {{0}};
+    for (int y = 0; y < h; y += step)
+        for (int x = 0; x < w; x++) {
+            if (near_ink(ink, w, h, x, y)) continue;
+            double u = (x + 0.5) / w - 0.5, v = (y + 0.5) / h - 0.5, f[6] = {1, u, v, u * u, u * v, v * v};
+            for (int i = 0; i < 6; i++) {
+                for (int j = 0; j < 6; j++) a[i][j] += f[i] * f[j];
+                a[i][6] += f[i] * p->v[(size_t)y * w + x];
+            }
+        }
+    double n0 = a[0][0], c[6];
+    if (n0 < 24) return 1; /* too little paper to tell: not smooth */
+    for (int i = 0; i < 6; i++) { /* Gauss-Jordan with partial pivoting */
+        int piv = i;
+        for (int r = i + 1; r < 6; r++) piv = fabs(a[r][i]) > fabs(a[piv][i]) ? r : piv;
+        for (int j = 0; j < 7; j++) {
+            double tmp = a[i][j];
+            a[i][j] = a[piv][j], a[piv][j] = tmp;
+        }
+        if (!(fabs(a[i][i]) > 1e-12 * n0)) return 1;
+        for (int r = 0; r < 6; r++) {
+            if (r == i) continue;
+            double q = a[r][i] / a[i][i];
+            for (int j = i; j < 7; j++) a[r][j] -= q * a[i][j];
+        }
+    }
+    for (int i = 0; i < 6; i++) c[i] = a[i][6] / a[i][i];
+    double ss = 0;
+    for (int y = 0; y < h; y += step)
+        for (int x = 0; x < w; x++) {
+            if (near_ink(ink, w, h, x, y)) continue;
+            double u = (x + 0.5) / w - 0.5, v = (y + 0.5) / h - 0.5;
+            double e = p->v[(size_t)y * w + x] - (c[0] + c[1] * u + c[2] * v + c[3] * u * u + c[4] * u * v + c[5] * v * v);
+            ss += e * e;
+        }
+    float lo = kth_smallest(p->v, n, n / 1000), hi = kth_smallest(p->v, n, n - 1 - n / 1000);
+    return hi > lo ? sqrt(ss / n0) / (hi - lo) : 1;
 }
 
 /* How many times ink crosses one edge: the runs of its n values v[0], v[along], ... that are a
@@ -1641,7 +1702,8 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     m->mem = k.mem;
     m->pad = pad; /* below: the copy as find_ink left it (a desk made paper), its scratch free */
     float ink;
-    m->edge_says_light = m->light && !pad && edge_light(&k.p, k.t, &ink);
+    m->edges_light = !pad && (m->light || !m->clean) && edge_light(&k.p, k.t, &ink) &&
+                     (m->light || light_rough(&k.p, m->ink.v) >= SMOOTH);
     m->crossings = crossings;
     m->noise = noise;
     return 0;
@@ -1702,21 +1764,28 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
     ink_map m;
     int inside, rc = read_photo(d, 0, &m, name, err);
     /* A frame cropped tight around the digit (pad_frame): the digit's box meets 3 of its sides, or
-     * the ink was read light on dark where the frame's edges are light paper (the paper between
-     * thick strokes taken for ink), or no ink was found (the paper's model and the noise made of
-     * strokes). Read again with paper around it, that reading is taken where its digit stays in
-     * the frame, and, where the first found none, meets 3 of its sides in a frame whose edges ink
-     * crosses CROSSINGS_MAX times at most (a blank page stays refused, and so does a page of
-     * squared paper with a digit too small on it, whose grid pad_frame cut short), and the first
-     * found nothing at all, not faint strokes or specks: a digit that fills the frame leaves it
-     * blank or noisy to the paper's model, which follows the strokes, while the edge of a shadow
-     * on a blank page is faint there (or specks, held aside as a step where it is harder), and the
-     * paper added beside it, carried out from the frame's edges, sets a seam that reads as ink. A
-     * 1 cropped to its own width has its own reading (tall_stroke). */
-    if (rc || (!m.tall && (box_in_frame(&m, &inside) >= 3 || (m.light && !m.edge_says_light)))) {
+     * the ink was read the other way round from what the frame's edges say (the paper between thick
+     * strokes taken for ink), or no ink was found (the paper's model and the noise made of
+     * strokes). Read again with paper around it, that reading is taken where its digit stays in the
+     * frame. Where only the edges said so, of ink read dark, its digit must also meet all 4 sides
+     * (a light digit cropped tight, read dark, had the paper between its strokes for ink; but dark
+     * edges are more often a desk around a sheet, whose dark reading is right), and they do not say
+     * so where the page's light outside the dark ink is smooth (light_rough: a flash's vignette
+     * darkens a page to its corners, and read again, its bright middle was a light digit meeting
+     * all 4 sides). Where the first found none, its digit must meet 3 of the sides in a frame whose
+     * edges ink crosses CROSSINGS_MAX times at most (a blank page stays refused, and so does a page
+     * of squared paper with a digit too small on it, whose grid pad_frame cut short), and the first
+     * must have found nothing at all, not faint strokes or specks: a digit that fills the frame
+     * leaves it blank or noisy to the paper's model, which follows the strokes, while the edge of a
+     * shadow on a blank page is faint there (or specks, held aside as a step where it is harder),
+     * and the paper added beside it, carried out from the frame's edges, sets a seam that reads as
+     * ink. A 1 cropped to its own width has its own reading (tall_stroke). */
+    int met = rc ? 0 : box_in_frame(&m, &inside), edges = rc == 0 && m.light != m.edges_light;
+    if (rc || (!m.tall && (met >= 3 || edges))) {
+        int fill = rc == 0 && met < 3 && !m.light; /* only the edges said so, of dark ink */
         ink_map m2;
         mnist_err e2;
-        int met = read_photo(d, 1, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
+        met = read_photo(d, 1, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
         /* Under light that falls across the frame, the paper carried out from an edge was lifted
          * at the edge's dark end (edge_paper): the corner there read as ink, and the digit ran into
          * the added paper or none was found. Then the edges' paper is found again less the
@@ -1725,7 +1794,8 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
             if (met >= 0) ink_map_free(&m2);
             met = read_photo(d, PAD_TREND, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
         }
-        if (met >= 0 && inside && (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m.weak))) {
+        if (met >= 0 && inside && (!fill || met == 4) &&
+            (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m.weak))) {
             if (rc == 0) ink_map_free(&m);
             m = m2, rc = 0;
         } else if (met >= 0) {

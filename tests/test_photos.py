@@ -74,6 +74,43 @@ def read_shaded_sheet(tmp, model):
     return p.returncode == 0 and answer == 7, answer
 
 
+def read_vignettes(tmp, model):
+    """Of 20 dark digits (MNIST's first test digits) on light pages under a flash's vignette, the
+    light falling as the square of the distance from the middle to 0.25 to 0.35 of it at the
+    corners: whether predict read all 20 pages lit evenly, and those of the 20 that it reads otherwise
+    under the vignette."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import numpy as np
+    from PIL import Image
+    from make_photo_set import blur, data_dir, read_idx, strokes
+    digits = read_idx(data_dir(None), "t10k-images-idx3-ubyte")[:20]
+    rng = np.random.RandomState(5)
+    out = {"flat": os.path.join(tmp, "flat"), "vignette": os.path.join(tmp, "vignette")}
+    for d in out.values():
+        os.makedirs(d)
+    for i, digit in enumerate(digits):
+        w, h = rng.randint(240, 400), rng.randint(240, 400)
+        ink = blur(np.pad(strokes(digit, int(rng.uniform(0.3, 0.55) * min(w, h)), rng), 3), 0.6)
+        page = np.zeros((h, w), np.float32)
+        y0, x0 = (h - ink.shape[0]) // 2, (w - ink.shape[1]) // 2
+        page[y0:y0 + ink.shape[0], x0:x0 + ink.shape[1]] = ink
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        r2 = ((x / w - 0.5) ** 2 + (y / h - 0.5) ** 2) / 0.5  # 1 at the corners
+        v = rng.uniform(0.8, 0.95) * (1 - 0.8 * page)
+        noise = rng.normal(0, 0.01, v.shape)
+        for kind, light in (("flat", 1), ("vignette", 1 - rng.uniform(0.65, 0.75) * r2)):
+            Image.fromarray(np.round(np.clip(v * light + noise, 0, 1) * 255).astype(np.uint8), "L").save(
+                os.path.join(out[kind], f"{i:02d}.png"))
+    read = {}
+    for kind, d in out.items():
+        p = subprocess.run([MNIST, "predict", "--model", model, "--json", *sorted(glob.glob(os.path.join(d, "*")))],
+                           capture_output=True, text=True)
+        read[kind] = {os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())}
+    differ = [f"{n}: {read['flat'][n]} -> {read['vignette'].get(n)}" for n in sorted(read["flat"])
+              if read["vignette"].get(n) != read["flat"][n]]
+    return len(read["flat"]) == 20, differ
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-photos-")
     model = os.path.join(tmp, "model.safetensors")
@@ -135,6 +172,25 @@ def main():
         check(right[k] / total[k] >= share * acc,
               f"{k}: at least {share:.0%} of it: {right[k] / total[k]:.3f}, {right[k] / total[k] / acc:.1%}")
 
+    # The tight crops the other way round, light digits on dark paper cropped tight (chalk, or a
+    # digit drawn white on black as MNIST's are): read dark, the paper between the strokes was taken
+    # for ink, as the frame's edges said it was not, and only light ink read so was read again with
+    # paper around it. Of these 80, 7 read wrong that their upright crops read right, now 3; on 300
+    # (make_photo_set.py seed 2, the lab's model) 38, now 8.
+    from PIL import Image, ImageOps
+    light = os.path.join(tmp, "tight-light")
+    os.makedirs(light)
+    upright = [(f, int(digit)) for (kind, _, digit, _), f in zip(rows, files) if kind == "tight"]
+    for f, _ in upright:
+        ImageOps.invert(Image.open(f).convert("RGB")).save(os.path.join(light, os.path.basename(f)))
+    p = subprocess.run([MNIST, "predict", "--model", model, "--json",
+                        *(os.path.join(light, os.path.basename(f)) for f, _ in upright)], capture_output=True, text=True)
+    inverted = {os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())}
+    lost = [os.path.basename(f) for f, digit in upright if got.get(f) == digit and
+            inverted.get(os.path.basename(f)) != digit]
+    check(len(lost) <= 5, f"the {len(upright)} tight crops light on dark: {len(lost)} of those read right upright "
+          f"read wrong (at most 5): {lost}")
+
     samples = sorted(glob.glob(os.path.join(ROOT, "samples", "*")))
     p = subprocess.run([MNIST, "predict", "--model", model, "--json", *samples], capture_output=True, text=True)
     answers = {os.path.basename(r["file"]): r.get("digit") for r in map(json.loads, p.stdout.splitlines())}
@@ -191,6 +247,15 @@ def main():
     # page reaches without crossing a step, walled in, is page.
     ok, answer = read_shaded_sheet(tmp, model)
     check(ok, f"a 7 on a sheet on a desk, its downstroke under a soft shadow's edge, is read as a 7: {answer}")
+    # Dark digits on light pages under a flash's vignette: the frame's edges are dark, as a light
+    # digit's paper is where it is cropped tight (above), but the page's light outside the digit is
+    # smooth. Read again with paper around the frame, the page's bright middle was a light digit
+    # meeting all 4 sides, and was taken: of these 20, 9 read otherwise than lit evenly, none now (of
+    # 150 more, the lab's model: 130 read right, 86 with that, 130 now that a page's light outside
+    # the dark ink smooth as a vignette's, light_rough, keeps it from being read so).
+    ok, differ = read_vignettes(tmp, model)
+    check(ok and len(differ) <= 2, f"20 dark digits under a flash's vignette read as they do lit evenly, but 2 at "
+          f"most: {len(differ)} differ: {differ}")
     subprocess.run(["rm", "-rf", tmp])
     return status()
 
