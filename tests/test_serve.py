@@ -446,7 +446,9 @@ def test_framing(srv):
              "Transfer-Encoding in HTTP/1.0": (b"POST /api/predict HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
                                                b"0\r\n\r\n", "HTTP/1.0"),
              "a space before a colon": (post + b"Content-Length : 34\r\n\r\n", "'Content-Length ' holds white space"),
-             "a folded header line": (post + b"Content-Length: 0\r\n Content-Length: 34\r\n\r\n", "holds white space")}
+             "a folded header line": (post + b"Content-Length: 0\r\n Content-Length: 34\r\n\r\n", "holds white space"),
+             "a vertical tab before a colon": (post + b"Content-Length\x0b: 34\r\n\r\n", "another character"),
+             "a form feed before a colon": (post + b"Content-Length\x0c: 34\r\n\r\n", "another character")}
     for name, (head, say) in cases.items():
         reply, _, closed = raw(srv, head + get, 5)
         top, _, body = reply.partition(b"\r\n\r\n")

@@ -734,13 +734,23 @@ static void log_request(const server *s, const char *method, const char *url, un
 typedef struct {
     int lengths, encodings; /* Content-Length and Transfer-Encoding headers */
     const char *encoding;   /* the first Transfer-Encoding's value */
-    const char *spaced;     /* the first header name with white space in it ('Content-Length ') */
+    const char *misnamed;   /* the first header name that is not a token ('Content-Length ', 'Content-Length\v') */
 } framing;
+
+/* Whether s is a token (RFC 9110 5.6.2), as a header's name must be: one or more letters, digits and !#$%&'*+-.^_`|~ */
+static int is_token(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return 0;
+    return 1;
+}
 
 static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
     framing *f = cls;
     (void)kind;
-    if (!f->spaced && key[strcspn(key, " \t")]) f->spaced = key;
+    if (!f->misnamed && !is_token(key)) f->misnamed = key;
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->lengths++;
     if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) && !f->encodings++) f->encoding = value ? value : "";
     return MHD_YES;
@@ -751,15 +761,17 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
  * that has a Content-Length too, and keeps the connection, where a proxy in front may have read the body by the other:
  * the bytes it passed on as a body were read here as the next request (request smuggling; RFC 9112 6.3 makes it an
  * error the connection cannot recover from, answered 400 and closed). A Transfer-Encoding other than chunked alone
- * (gzip) left the body without an end, read until the client closed; HTTP/1.0 has no Transfer-Encoding. White
- * space between a header's name and its colon is refused too (RFC 9112 5.1), and a folded header line. */
+ * (gzip) left the body without an end, read until the client closed; HTTP/1.0 has no Transfer-Encoding. A header
+ * name that is not a token is refused too: white space between it and its colon (RFC 9112 5.1), a folded header
+ * line, or another character a name cannot hold (a vertical tab or a form feed, which a proxy may trim as white
+ * space: 'Content-Length\v: 34' was kept here as a name of its own, and the body it gave was the next request). */
 static int framing_error(struct MHD_Connection *c, const char *version, char *msg, size_t cap) {
     framing f = {0};
     mhd.get_connection_values(c, MHD_HEADER_KIND, framing_header, &f);
-    if (f.spaced) /* libmicrohttpd kept 'Content-Length ' as a name of its own, unread, where a proxy may read it;
-                   * a line begun with a space (folded) it joins to the name before ('HostContent-Length: 5') */
-        snprintf(msg, cap, "the header name '%.40s' holds white space (before its colon, or a line begun with a "
-                 "space); send none", f.spaced);
+    if (f.misnamed) /* libmicrohttpd kept 'Content-Length ' as a name of its own, unread, where a proxy may read
+                     * it; a line begun with a space (folded) it joins to the name before ('HostContent-Length: 5') */
+        snprintf(msg, cap, "the header name '%.40s' holds white space or another character a name cannot hold "
+                 "(before its colon, or a line begun with a space); send none", f.misnamed);
     else if (f.lengths > 1)
         snprintf(msg, cap, "the request has %d Content-Length headers; send one", f.lengths);
     else if (f.lengths && f.encodings)
