@@ -1185,8 +1185,8 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
     float s, local = 0, spread = sigma;
     /* Ink is 20 pixels at least, or, in a small photo, half its longer side: a digit drawn one
      * pixel wide there has no fewer (a 1 in 12x12: 10), a dot or a short dash has. Fewer than 20
-     * count only where they stand out clearly, and where one part of them holds that many
-     * (keep_ink): not where they are a few hot pixels or scattered noise */
+     * count only where one part of them holds that many (keep_ink): not where they are a few hot
+     * pixels or scattered noise */
     long least = k->frame / 2 < 20 ? k->frame / 2 : 20;
     for (int again = 0;; again++) {
         /* the ink's strength: the typical value of the strongest strokes, those above half of the
@@ -1205,7 +1205,6 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
             s = kth_smallest(t, m2, m2 / 2);
             local = noise_local(ink, w, h, rd->tall, t);
             rd->few = m < 20 ? least : 0;
-            if (rd->few && !(s >= FAINT && (s >= 8 * sigma || s >= 8 * local))) s = 0;
         }
         if ((s >= FAINT && (s >= 8 * sigma || s >= 8 * local)) || again) break;
         /* No ink stands out. Squared paper's grid, dense (half the frame), spreads the frame as
@@ -1468,8 +1467,9 @@ static void padded_size(int rw, int rh, int *ow, int *oh, int *pad) {
 
 /* Whether the ink is light on dark paper, as the frame's edges tell: mostly paper even in a frame
  * cropped tight, their median is then nearer the frame's darkest end than its lightest (its
- * 0.1% and 99.9% points); *ink gets the end that is the ink's. t holds 2 (w + h) floats. */
-static int edge_light(const plane *p, float *t, float *ink) {
+ * 0.1% and 99.9% points); *ink gets the end that is the ink's, and *range (unless NULL) the
+ * distance between the two ends. t holds 2 (w + h) floats. */
+static int edge_light(const plane *p, float *t, float *ink, float *range) {
     int w = p->w, h = p->h;
     long n = (long)w * h, ne = 0;
     const float *v = p->v;
@@ -1479,6 +1479,7 @@ static int edge_light(const plane *p, float *t, float *ink) {
     float lo = kth_smallest(v, n, n / 1000), hi = kth_smallest(v, n, n - 1 - n / 1000);
     int light = edge < 0.5f * (lo + hi);
     *ink = light ? hi : lo;
+    if (range) *range = hi - lo;
     return light;
 }
 
@@ -1493,13 +1494,12 @@ static int near_ink(const float *ink, int w, int h, int x, int y) {
 
 /* How far the light of the working copy p, outside the ink (and 2 pixels around it), is from
  * a smooth one: the RMS of its residuals from the quadratic surface in x and y fitted to it by least
- * squares, as a share of the frame's range (its 0.1% and 99.9% points). A page whose corners fall
+ * squares, as a share of the frame's range (its 0.1% and 99.9% points, edge_light's). A page whose corners fall
  * dark under a flash's vignette, around a dark digit, is such a surface up to its noise; a frame of
  * dark paper whose light strokes cross it (read dark, the paper between them was the ink) is not.
  * Of a copy over 64 rows high, 64 rows spread over it are looked at. */
-static double light_rough(const plane *p, const float *ink) {
+static double light_rough(const plane *p, const float *ink, float range) {
     int w = p->w, h = p->h, step = (h + 63) / 64;
-    long n = (long)w * h;
     double a[6][7] = {{0}};
     for (int y = 0; y < h; y += step)
         for (int x = 0; x < w; x++) {
@@ -1535,8 +1535,7 @@ static double light_rough(const plane *p, const float *ink) {
             double e = p->v[(size_t)y * w + x] - (c[0] + c[1] * u + c[2] * v + c[3] * u * u + c[4] * u * v + c[5] * v * v);
             ss += e * e;
         }
-    float lo = kth_smallest(p->v, n, n / 1000), hi = kth_smallest(p->v, n, n - 1 - n / 1000);
-    return hi > lo ? sqrt(ss / n0) / (hi - lo) : 1;
+    return range > 0 ? sqrt(ss / n0) / range : 1;
 }
 
 /* How many times ink crosses one edge: the runs of its n values v[0], v[along], ... that are a
@@ -1615,7 +1614,7 @@ static void edge_paper(const float *v, int n, long along, int r, int light, int 
 static int pad_frame(plane *p, int pad, int trend, float *t) {
     int w = p->w, h = p->h, W = w + 2 * pad, H = h + 2 * pad, r = (w > h ? w : h) / 2;
     float ink;
-    int light = edge_light(p, t, &ink);
+    int light = edge_light(p, t, &ink, NULL);
     float *v = p->v, *top = t, *bottom = top + w, *left = bottom + w, *right = left + h, *work = right + h;
     edge_paper(v, w, 1, r, light, trend, work, top);
     edge_paper(v + (size_t)(h - 1) * w, w, 1, r, light, trend, work, bottom);
@@ -1701,9 +1700,9 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     }
     m->mem = k.mem;
     m->pad = pad; /* below: the copy as find_ink left it (a desk made paper), its scratch free */
-    float ink;
-    m->edges_light = !pad && (m->light || !m->clean) && edge_light(&k.p, k.t, &ink) &&
-                     (m->light || light_rough(&k.p, m->ink.v) >= SMOOTH);
+    float ink, range;
+    m->edges_light = !pad && (m->light || !m->clean) && edge_light(&k.p, k.t, &ink, &range) &&
+                     (m->light || light_rough(&k.p, m->ink.v, range) >= SMOOTH);
     m->crossings = crossings;
     m->noise = noise;
     return 0;

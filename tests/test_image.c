@@ -1100,8 +1100,10 @@ static void small_thin(void) {
             v[i] = k == 3 ? (float)(1 + 0.03 * mnist_rng_gauss(&rng)) : (float)!on; /* png clips the noise at white */
         }
         b = png(v, 12, 12, 1);
-        check(prepare(&b, "small.png", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "small.png: no clear ink: the image "
-              "looks blank"), "%s in 12x12 is refused as blank: %s", what[k], err.msg);
+        /* the noisy page's strongest "strokes" differ from its paper by only a few per cent */
+        check(prepare(&b, "small.png", MNIST_PREP_MNIST, x, &err) &&
+                  strstr(err.msg, k < 3 ? "small.png: no clear ink: the image looks blank" : "small.png: no clear ink"),
+              "%s in 12x12 is refused: %s", what[k], err.msg);
         free(b.b);
     }
     for (int i = 0; i < 256; i++) v[i] = (float)(scatter[i / 16][i % 16] == '#');

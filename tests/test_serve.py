@@ -1020,7 +1020,7 @@ def dropped_out_of_memory(model, tmp, name, env, what):
         return
     srv = Server(host, port)
     first, _, closed = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 3)
-    time.sleep(0.5)  # past fail_mhd_add's pause
+    time.sleep(0.5)  # past fail_mhd_add's pause (it closes the first connection, then waits 0.3 s)
     rest = []
     for _ in range(2):
         try:

@@ -987,9 +987,11 @@ int cmd_serve(int argc, char **argv) {
         {"--connections", F_INT, &connections, "N",
          "connections at once; past it, a new one waits until one closes (default 1024, at most 4095)"},
         {"--per-address", F_INT, &per_address, "N",
-         "connections from one client address (IPv6: its /64, but for link-local, ::1 and IPv4 in IPv6) at once (default: an eighth of --connections; "
-         "behind a proxy, all come from its address)"},
-        {"--log", F_BOOL, &log, NULL, "print to stderr a line per request, per connection closed by --deadline or --per-address, and libmicrohttpd's messages"},
+         "connections from one client address (IPv6: its /64, but for link-local, ::1 and IPv4 in IPv6) "
+         "at once (default: an eighth of --connections; behind a proxy, all come from its address)"},
+        {"--log", F_BOOL, &log, NULL,
+         "print to stderr a line per request, per connection closed by --deadline or --per-address, and "
+         "libmicrohttpd's messages"},
         {0}};
     int p = cli_parse("serve", "--model FILE [flags]",
                       "Serve a page to draw digits on and watch the model read them, with a JSON API: POST "
