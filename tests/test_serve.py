@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import digit_png  # noqa: E402
 
-from testlib import MNIST, check, status  # noqa: E402
+from testlib import MNIST, check, shim, status  # noqa: E402
 
 TIMEOUT = 2  # the server's --timeout for idle connections, seconds
 PER_ADDRESS = 128  # connections one client address may hold at once (the default --per-address: an eighth of serve.c's CONNECTIONS)
@@ -75,19 +75,6 @@ def stop_log(p):
         pass
     stop(p)
     return p.stderr.read()
-
-
-def shim(tmp, name, *env):
-    """The command prefix that runs the server with tests/NAME.c built as an LD_PRELOAD shim (and env, VAR=value
-    strings), or None when it does not build. A sanitized build's runtime must come first among the libraries;
-    the shim comes before it here."""
-    so = os.path.join(tmp, name + ".so")
-    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", so, os.path.join(ROOT, "tests", name + ".c"), "-ldl"],
-                       capture_output=True, text=True)
-    if not check(p.returncode == 0, f"the shim {name} builds ({p.stderr.strip()[-200:]})"):
-        return None
-    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
-    return ("env", "LD_PRELOAD=" + so, *env, "ASAN_OPTIONS=" + asan)
 
 
 class Server:

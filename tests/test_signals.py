@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-from testlib import MNIST, ROOT, check, status
+from testlib import MNIST, ROOT, check, shim, status
 
 BIG = ["--layers", "784,8192,8192,10", "--epochs", "0", "--threads", "2"]  # a 294 MB model file
 
@@ -137,6 +137,22 @@ def test_fetch(tmp):
         check(proc.returncode == -signal.SIGPIPE and not os.path.exists(top),
               f"fetch whose standard error's reader is gone: ended by SIGPIPE, it leaves no data folder "
               f"(status {proc.returncode}, {os.path.exists(top) and [w[:2] for w in os.walk(top)]})")
+        # SIGTERM while the temporary file is made and not yet listed (a shim holds mkstemp 0.5 s there): it came
+        # on another thread of the process (OpenBLAS's), which removed what was listed and ended it, the file left
+        wrap = shim(tmp, "slow_mkstemp")
+        if wrap:
+            proc = subprocess.Popen([*wrap, MNIST, "fetch", "--data", data, "--mirror",
+                                     f"http://127.0.0.1:{port}/stall/"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            t0 = time.time()
+            while proc.poll() is None and not temps(data) and time.time() - t0 < 30:
+                time.sleep(0.01)
+            threads = len(os.listdir(f"/proc/{proc.pid}/task")) if proc.poll() is None else 0
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            check(proc.returncode == -signal.SIGTERM and not os.path.exists(top),
+                  f"SIGTERM while the temporary file is made, not yet listed (fetch has {threads} threads): "
+                  f"nothing is left (status {proc.returncode}, {os.path.exists(top) and list(os.walk(top))})")
     finally:
         server.kill()
         server.wait()

@@ -1,8 +1,9 @@
-"""testlib.py: what the Python tests share: the program under test, and check().
+"""testlib.py: what the Python tests share: the program under test, check(), and shim().
 
 Each check prints "PASS name" or "FAIL name"; tests/run.sh counts those lines, and a test's exit
 status (status()) is non-zero when any check failed."""
 import os
+import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
@@ -20,3 +21,16 @@ def check(ok, name):
 def status():
     """The exit status of a test: 1 when any check failed."""
     return 1 if _failed else 0
+
+
+def shim(tmp, name, *env):
+    """The command prefix that runs the program with tests/NAME.c built as an LD_PRELOAD shim (and env, VAR=value
+    strings), or None when it does not build. A sanitized build's runtime must come first among the libraries;
+    the shim comes before it here."""
+    so = os.path.join(tmp, name + ".so")
+    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", so, os.path.join(ROOT, "tests", name + ".c"), "-ldl"],
+                       capture_output=True, text=True)
+    if not check(p.returncode == 0, f"the shim {name} builds ({p.stderr.strip()[-200:]})"):
+        return None
+    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return ("env", "LD_PRELOAD=" + so, *env, "ASAN_OPTIONS=" + asan)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,19 @@ volatile int interrupted;
 static volatile sig_atomic_t soft; /* Ctrl-C sets `interrupted` rather than ending the program */
 static volatile sig_atomic_t soft_term; /* and so does SIGTERM */
 
+static pthread_t main_thread; /* cli_catch_signals' caller */
+
 /* A Ctrl-C while soft (a SIGTERM while soft_term) only sets `interrupted`; any other (and SIGHUP)
  * ends the program as the signal would, less the temporary files of the writes in progress: the
- * files they were to replace stay as they were. */
+ * files they were to replace stay as they were. On the main thread: a signal sent to the process
+ * comes on any thread that does not block it (OpenBLAS's, libcurl's, libmicrohttpd's), and the main
+ * thread blocks these between a temporary file's creation and its entry in the list (atomic_open),
+ * so that one handled elsewhere meanwhile left that file, and the folder fetch made for it. */
 static void on_signal(int sig) {
+    if (!pthread_equal(pthread_self(), main_thread)) {
+        pthread_kill(main_thread, sig); /* taken there once it is unblocked */
+        return;
+    }
     if (((sig == SIGINT && soft) || (sig == SIGTERM && soft_term)) && !interrupted) {
         interrupted = 1;
         return;
@@ -37,6 +47,7 @@ static void on_signal(int sig) {
 }
 
 void cli_catch_signals(void) {
+    main_thread = pthread_self();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
