@@ -30,10 +30,8 @@ static pthread_t main_thread; /* cli_catch_signals' caller */
  * thread blocks these between a temporary file's creation and its entry in the list (atomic_open),
  * so that one handled elsewhere meanwhile left that file, and the folder fetch made for it. */
 static void on_signal(int sig) {
-    if (!pthread_equal(pthread_self(), main_thread)) {
-        pthread_kill(main_thread, sig); /* taken there once it is unblocked */
-        return;
-    }
+    /* taken there once it is unblocked; where it cannot be passed on (no such thread), here */
+    if (!pthread_equal(pthread_self(), main_thread) && pthread_kill(main_thread, sig) == 0) return;
     if (((sig == SIGINT && soft) || (sig == SIGTERM && soft_term)) && !interrupted) {
         interrupted = 1;
         return;
