@@ -1500,18 +1500,21 @@ static int near_ink(const float *ink, int w, int h, int x, int y) {
  * Of a copy over 64 rows high, 64 rows spread over it are looked at. */
 static double light_rough(const plane *p, const float *ink, float range) {
     int w = p->w, h = p->h, step = (h + 63) / 64;
-    double a[6][7] = {{0}};
+    double a[6][7] = {{0}}, zz = 0; /* the normal equations (X'X | X'z), and z'z */
     for (int y = 0; y < h; y += step)
         for (int x = 0; x < w; x++) {
             if (near_ink(ink, w, h, x, y)) continue;
             double u = (x + 0.5) / w - 0.5, v = (y + 0.5) / h - 0.5, f[6] = {1, u, v, u * u, u * v, v * v};
+            double z = p->v[(size_t)y * w + x];
             for (int i = 0; i < 6; i++) {
                 for (int j = 0; j < 6; j++) a[i][j] += f[i] * f[j];
-                a[i][6] += f[i] * p->v[(size_t)y * w + x];
+                a[i][6] += f[i] * z;
             }
+            zz += z * z;
         }
-    double n0 = a[0][0], c[6];
+    double n0 = a[0][0], xz[6];
     if (n0 < 24) return 1; /* too little paper to tell: not smooth */
+    for (int i = 0; i < 6; i++) xz[i] = a[i][6];
     for (int i = 0; i < 6; i++) { /* Gauss-Jordan with partial pivoting */
         int piv = i;
         for (int r = i + 1; r < 6; r++) piv = fabs(a[r][i]) > fabs(a[piv][i]) ? r : piv;
@@ -1526,16 +1529,10 @@ static double light_rough(const plane *p, const float *ink, float range) {
             for (int j = i; j < 7; j++) a[r][j] -= q * a[i][j];
         }
     }
-    for (int i = 0; i < 6; i++) c[i] = a[i][6] / a[i][i];
-    double ss = 0;
-    for (int y = 0; y < h; y += step)
-        for (int x = 0; x < w; x++) {
-            if (near_ink(ink, w, h, x, y)) continue;
-            double u = (x + 0.5) / w - 0.5, v = (y + 0.5) / h - 0.5;
-            double e = p->v[(size_t)y * w + x] - (c[0] + c[1] * u + c[2] * v + c[3] * u * u + c[4] * u * v + c[5] * v * v);
-            ss += e * e;
-        }
-    return range > 0 ? sqrt(ss / n0) / range : 1;
+    /* the residuals' sum of squares, z'z - c'X'z for the fit c (X'Xc = X'z), without a second pass */
+    double ss = zz;
+    for (int i = 0; i < 6; i++) ss -= a[i][6] / a[i][i] * xz[i];
+    return range > 0 ? sqrt(fmax(ss, 0) / n0) / range : 1;
 }
 
 /* How many times ink crosses one edge: the runs of its n values v[0], v[along], ... that are a
