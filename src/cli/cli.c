@@ -322,13 +322,17 @@ int cli_set_dataset(const char *cmd, const char *name) {
     return 0;
 }
 
+int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m, const char *hint) {
+    if (mnist_dataset_get(m->dataset)) return 0;
+    char db[64]; /* the file's bytes: no terminal escapes, no second line */
+    fprintf(stderr, "mnist %s: %s: its dataset '%s' is not one of: mnist fashion%s\n", cmd, path,
+            shown(m->dataset, db, sizeof db), hint);
+    return 1;
+}
+
 int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, const char *flag_value) {
-    if (!flag_value && !mnist_dataset_get(m->dataset)) { /* it was read as MNIST, its classes as digits */
-        char db[64]; /* the file's bytes: no terminal escapes, no second line */
-        fprintf(stderr, "mnist %s: %s: its dataset '%s' is not one of: mnist fashion (--dataset takes it for one)\n",
-                cmd, path, shown(m->dataset, db, sizeof db));
-        return 1;
-    }
+    /* unknown, it was read as MNIST, its classes as digits */
+    if (!flag_value && cli_unknown_dataset(cmd, path, m, " (--dataset takes it for one)")) return 1;
     return cli_set_dataset(cmd, flag_value ? flag_value : m->dataset);
 }
 

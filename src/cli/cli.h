@@ -56,6 +56,9 @@ extern const char *cli_dataset;
 extern const char *cli_command; /* the command running ("train"), for its messages */
 /* Set it from a --dataset flag; 0, or 2 after a usage error naming the choices. */
 int cli_set_dataset(const char *cmd, const char *name);
+/* 1 after saying that the dataset that the model m read from path names is none we know (hint: what
+ * follows the message, "" or a flag that overrides it), else 0. */
+int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m, const char *hint);
 /* Set it for the model m read from path: its --dataset (flag_value) when given, else the model's own;
  * 0, 2 after a usage error, or 1 after saying that the model's dataset is none we know. */
 int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, const char *flag_value);

@@ -1041,12 +1041,7 @@ int cmd_serve(int argc, char **argv) {
                 s.model.sizes[0], s.model.sizes[s.model.nlayers], MNIST_PIXELS, MNIST_CLASSES);
         goto fail;
     }
-    if (!mnist_dataset_get(s.model.dataset)) { /* as eval and predict refuse it: its classes are none we know */
-        char db[64];
-        fprintf(stderr, "mnist serve: %s: its dataset '%s' is not one of: mnist fashion\n", model,
-                shown(s.model.dataset, db, sizeof db));
-        goto fail;
-    }
+    if (cli_unknown_dataset("serve", model, &s.model, "")) goto fail; /* as eval and predict refuse it */
     s.prep = strcmp(prep_name, "lab") ? MNIST_PREP_MNIST : MNIST_PREP_LAB;
     s.log = log;
     atomic_init(&s.buffered, 0);

@@ -434,12 +434,7 @@ static int resume_model(train_args *a, mnist_model *m, mnist_run_state *st) {
     if (differs) return differs;
     if (given(a->argc, a->argv, "--epochs")) a->o.epochs = mine.epochs;
     a->o.threads = mine.threads, a->o.tf32 = mine.tf32, a->o.no_graph = mine.no_graph, a->o.device = mine.device;
-    if (!mnist_dataset_get(m->dataset)) {
-        char db[64]; /* the file's bytes: no terminal escapes, no second line */
-        fprintf(stderr, "mnist train: %s: its dataset '%s' is not one of: mnist fashion\n", a->resume,
-                shown(m->dataset, db, sizeof db));
-        return 1;
-    }
+    if (cli_unknown_dataset("train", a->resume, m, "")) return 1;
     cli_set_dataset("train", m->dataset); /* a known name: it cannot fail */
     if (!a->checkpoint) a->checkpoint = a->resume;
     return 0;
