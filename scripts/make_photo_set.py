@@ -26,6 +26,10 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
     tight    a photo cropped right around the digit, as a person crops one: gray or colour as
              above, the frame the ink's box and 0 to 3 pixels of paper on each side, so that
              strokes run along its edges and a 1 fills its width
+    marked   (only when asked for) a digit underlined or ringed by its writer: gray or colour as
+             above, a line under the digit (0.8 to 1.4 times as wide, a little apart from it and a
+             little tilted) or a ring drawn around it (as a hand draws one, not quite closed or
+             running on past its start), with the digit's pen, apart from the digit
     raw      (only when asked for) the MNIST digit itself, its 28x28 bytes as a grayscale PNG: with
              `predict --preprocess lab` that is exactly the MNIST input
 
@@ -40,11 +44,11 @@ import struct
 import sys
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from digit_png import data_dir  # the data folder as the program finds it (scripts/ is on sys.path)
 
-KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw", "tight")  # new ones last: a
+KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw", "tight", "marked")  # new ones last: a
 DEFAULT_KINDS = KINDS[:7] + ("tight",)  # kind's images come from its place here, they stay the same
 # Slight slant and turn, at most, each way: a shear of 0.25 with 10 degrees costs a model trained
 # on MNIST 3 points of accuracy even when the digit is then cropped and centred perfectly.
@@ -113,6 +117,40 @@ def frame_with_ink(digit, rng, side, small=False):
     canvas = np.zeros((h, w), np.float32)
     canvas[y0:y0 + ih, x0:x0 + iw] = ink
     return canvas
+
+
+def mark(ink, rng):
+    """A line under the digit in ink or a ring around it, by the same pen, apart from it: (ink, the
+    line), both in the frame grown where the mark needs room."""
+    rows, cols = np.nonzero(ink.max(1) >= 0.5)[0], np.nonzero(ink.max(0) >= 0.5)[0]
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    dh, dw = y1 - y0, x1 - x0
+    pen = max(1.5, dh * rng.uniform(0.07, 0.12))
+    s = 4  # drawn 4 times as large, then averaged down: a pen's soft edge
+    if rng.rand() < 0.5:  # a line under it
+        span = dw * rng.uniform(0.8, 1.4)
+        cx, cy = (x0 + x1) / 2 + dw * rng.uniform(-0.15, 0.15), y1 + pen + dh * rng.uniform(0.08, 0.3)
+        tilt = math.radians(rng.uniform(-5, 5))
+        pts = [(cx - span / 2 * math.cos(tilt), cy - span / 2 * math.sin(tilt)),
+               (cx + span / 2 * math.cos(tilt), cy + span / 2 * math.sin(tilt))]
+    else:  # a ring around it, from a random start, 0.9 to 1.05 of a turn, its radius drifting
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        rx, ry = dw / 2 * rng.uniform(1.25, 1.6) + 2 * pen, dh / 2 * rng.uniform(1.15, 1.4) + 2 * pen
+        a0, sweep, drift = rng.uniform(0, 2 * math.pi), 2 * math.pi * rng.uniform(0.9, 1.05), rng.uniform(-0.1, 0.1)
+        pts = []
+        for t in np.linspace(0, 1, 200):
+            a, k = a0 + sweep * t, 1 + drift * t
+            pts.append((cx + k * rx * math.cos(a), cy + k * ry * math.sin(a)))
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    m = int(math.ceil(pen)) + 2
+    top, left = max(0, m - int(min(ys))), max(0, m - int(min(xs)))
+    bottom, right = max(0, int(max(ys)) + m - ink.shape[0]), max(0, int(max(xs)) + m - ink.shape[1])
+    ink = np.pad(ink, ((top, bottom), (left, right)))
+    h, w = ink.shape
+    big = Image.new("L", (w * s, h * s), 0)
+    ImageDraw.Draw(big).line([((x + left) * s, (y + top) * s) for x, y in pts], fill=255, width=int(pen * s),
+                             joint="curve")
+    return ink, np.asarray(big, np.float32).reshape(h, s, w, s).mean(axis=(1, 3)) / 255
 
 
 def crop_tight(ink, rng):
@@ -286,6 +324,9 @@ def render(kind, digit, rng, side):
     if kind == "desk":
         return on_desk(digit, rng, side)
     ink = frame_with_ink(digit, rng, side, small=rng.rand() < 0.25)
+    if kind == "marked":
+        ink = np.maximum(*mark(ink, rng))
+        kind = "gray" if rng.rand() < 0.5 else "colour"
     if kind == "tight":
         ink = crop_tight(ink, rng)
         kind = "gray" if rng.rand() < 0.5 else "colour"

@@ -7,6 +7,7 @@
  * edge) and specks dropped, a frame cropped tight read again with paper added around it, and a
  * crop to the ink.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
 #define FLAT 3             /* ink this many times as wide as tall is no digit (MNIST's: 2.2 at most) */
 #define BAR 8              /* a part this many times as long as it is wide is a straight bar (keep_digit) */
+#define UNDERLINE 6        /* a level part under the digit this many times as long as wide is a line (writers_mark) */
 #define CHANCE 2           /* standard errors over none that neighbours' likeness must be (noise_only) */
 #define ALONG 3            /* ... or along one direction alone (noise_only) */
 #define SMOOTH 0.1         /* a page's light this close to a smooth one is lit so (light_rough) */
@@ -328,6 +330,12 @@ static float tall_stroke(const float *ink, int w, int h) {
 static int box_side(const box *b) {
     int w = b->x1 - b->x0, h = b->y1 - b->y0;
     return w > h ? w : h;
+}
+
+/* to grown to hold b too. */
+static void box_add(box *to, const box *b) {
+    to->x0 = b->x0 < to->x0 ? b->x0 : to->x0, to->y0 = b->y0 < to->y0 ? b->y0 : to->y0;
+    to->x1 = b->x1 > to->x1 ? b->x1 : to->x1, to->y1 = b->y1 > to->y1 ? b->y1 : to->y1;
 }
 
 typedef struct {
@@ -689,6 +697,52 @@ static double part_length(const double *mo, double m) {
     return t - d > 0 ? sqrt((t + d) / (t - d)) : INFINITY;
 }
 
+/* Whether part id (of the runs r) goes around box b: it has ink left and right of b along b's rows,
+ * and above and below it across b's columns. */
+static int goes_around(const run *r, long nruns, int id, const box *b) {
+    int sides = 0;
+    for (long i = 0; i < nruns; i++) {
+        const run *u = &r[i];
+        if (-1 - u->up != id) continue;
+        if (u->y >= b->y0 && u->y < b->y1) sides |= (u->x0 < b->x0) | (u->x1 > b->x1) << 1;
+        if (u->x0 < b->x1 && u->x1 > b->x0) sides |= (u->y < b->y0) << 2 | (u->y >= b->y1) << 3;
+    }
+    return sides == 15;
+}
+
+/* A line drawn under the digit, or a ring drawn around it: a writer's marks, which MNIST's digits
+ * do not hold (two of its 70000 are underlined, and their lines are all that this finds in them;
+ * a 5's or a 2's foot apart from the rest is as long as 4 to 5.4 times its width). Of the kept
+ * parts (keep 1), a straight part (UNDERLINE) within 20 degrees of level, wholly below the rest of
+ * the kept ink and at least 0.7 times as wide; or a part whose box holds the rest's and that goes
+ * around it, the rest weighing a tenth of it at least. Returns the part, or -1. */
+static int writers_mark(const run *r, long nruns, int nparts, const char *keep, const box *pb, const double *mass,
+                        const double *mom) {
+    for (int i = 0; i < nparts; i++) {
+        if (keep[i] != 1) continue;
+        box rest = {INT_MAX, INT_MAX, -1, -1};
+        double m = 0;
+        for (int j = 0; j < nparts; j++) {
+            if (j == i || keep[j] != 1) continue;
+            box_add(&rest, &pb[j]);
+            m += mass[j];
+        }
+        if (m == 0) return -1; /* one part kept: the digit */
+        const box *b = &pb[i];
+        const double *mo = mom + 5 * i;
+        double mx = mo[0] / mass[i], my = mo[1] / mass[i];
+        double vx = mo[2] / mass[i] - mx * mx, vy = mo[3] / mass[i] - my * my, cxy = mo[4] / mass[i] - mx * my;
+        double tilt = 0.5 * atan2(2 * cxy, vx - vy); /* the long axis from level */
+        if (part_length(mo, mass[i]) >= UNDERLINE && fabs(tilt) <= 0.35 /* 20 degrees */ && b->y0 >= rest.y1 &&
+            b->x1 - b->x0 >= 0.7 * (rest.x1 - rest.x0))
+            return i;
+        if (m >= 0.1 * mass[i] && b->x0 < rest.x0 && b->y0 < rest.y0 && b->x1 > rest.x1 && b->y1 > rest.y1 &&
+            goes_around(r, nruns, i, &rest))
+            return i;
+    }
+    return -1;
+}
+
 /* The ink's connected parts (8-neighbours): of those that are not along the frame's edge nor
  * faint beside the others, keep the heaviest and those near it that are not specks; the rest is
  * held aside, negated (for stroke_steps); the kept ink's bounding box, and in *part the heaviest
@@ -792,8 +846,17 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double 
         if (b.x1 + gap < bb->x0 || b.x0 > bb->x1 + gap || b.y1 + gap < bb->y0 || b.y0 > bb->y1 + gap) continue;
         keep[best] = 1;
         kept += mass[best];
-        bb->x0 = b.x0 < bb->x0 ? b.x0 : bb->x0, bb->y0 = b.y0 < bb->y0 ? b.y0 : bb->y0;
-        bb->x1 = b.x1 > bb->x1 ? b.x1 : bb->x1, bb->y1 = b.y1 > bb->y1 ? b.y1 : bb->y1;
+        box_add(bb, &b);
+    }
+    int mark = writers_mark(r, nruns, nparts, keep, pb, mass, mom);
+    if (mark >= 0) { /* held aside, and the digit's box and mass are the rest's */
+        keep[mark] = 2, kept -= mass[mark], *part = 0;
+        *bb = (box){w, h, 0, 0};
+        for (int i = 0; i < nparts; i++) {
+            if (keep[i] != 1) continue;
+            box_add(bb, &pb[i]);
+            *part = mass[i] > *part ? mass[i] : *part;
+        }
     }
     for (long i = 0; i < nruns; i++)
         if (keep[-1 - r[i].up] != 1) flip_run(ink->v, w, &r[i]);
@@ -921,9 +984,7 @@ static double stroke_steps(plane *ink, uint8_t *on, run *r, box *bb) {
         join[i] = reach[s] <= 3 * width && along >= 3 * reach[s] && (before <= past || after <= past);
         if (!join[i]) continue;
         joined += mass[i];
-        b = &all[i];
-        bb->x0 = b->x0 < bb->x0 ? b->x0 : bb->x0, bb->y0 = b->y0 < bb->y0 ? b->y0 : bb->y0;
-        bb->x1 = b->x1 > bb->x1 ? b->x1 : bb->x1, bb->y1 = b->y1 > bb->y1 ? b->y1 : bb->y1;
+        box_add(bb, &all[i]);
     }
     for (long i = 0; i < nruns; i++)
         if (join[-1 - r[i].up]) flip_run(v, w, &r[i]);

@@ -111,6 +111,37 @@ def read_vignettes(tmp, model):
     return len(read["flat"]) == 20, differ
 
 
+def read_marked(tmp, model):
+    """Of 30 digits (MNIST's test digits 100 on) on paper, each once as written and once underlined
+    or ringed by its writer (make_photo_set.py's marked kind, the same page less the mark), those
+    that predict reads otherwise with the mark; and how many of the 30 had a line, a ring."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import numpy as np
+    from PIL import Image
+    from make_photo_set import data_dir, frame_with_ink, mark, read_idx
+    digits = read_idx(data_dir(None), "t10k-images-idx3-ubyte")[100:130]
+    rng = np.random.RandomState(11)
+    out = {"plain": os.path.join(tmp, "plain"), "marked": os.path.join(tmp, "marked")}
+    for d in out.values():
+        os.makedirs(d)
+    lines = 0
+    for i, digit in enumerate(digits):
+        ink, line = mark(frame_with_ink(digit, rng, 400), rng)
+        lines += line.max(1).astype(bool).sum() < line.shape[0] / 2  # a line is far wider than tall
+        paper, noise = rng.uniform(0.75, 0.95), rng.normal(0, 0.01, ink.shape)
+        for kind, v in (("plain", ink), ("marked", np.maximum(ink, line))):
+            Image.fromarray(np.round(np.clip(paper * (1 - 0.8 * v) + noise, 0, 1) * 255).astype(np.uint8), "L").save(
+                os.path.join(out[kind], f"{i:02d}.png"))
+    read = {}
+    for kind, d in out.items():
+        p = subprocess.run([MNIST, "predict", "--model", model, "--json", *sorted(glob.glob(os.path.join(d, "*")))],
+                           capture_output=True, text=True)
+        read[kind] = {os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())}
+    differ = [f"{n}: {read['plain'][n]} -> {read['marked'].get(n)}" for n in sorted(read["plain"])
+              if read["marked"].get(n) != read["plain"][n]]
+    return len(read["plain"]) == 30, differ, lines
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-photos-")
     model = os.path.join(tmp, "model.safetensors")
@@ -256,6 +287,15 @@ def main():
     ok, differ = read_vignettes(tmp, model)
     check(ok and len(differ) <= 2, f"20 dark digits under a flash's vignette read as they do lit evenly, but 2 at "
           f"most: {len(differ)} differ: {differ}")
+    # A digit its writer underlined or ringed: the line or the ring, a part of its own, was kept with
+    # the digit (within 60% of its size), the digit read small and off centre, and a ring read as a
+    # 0 or an 8. Such a part is held aside now (photo.c, writers_mark): of these 30, 24 read
+    # otherwise than without the mark, none now (of 400 photos of the marked kind, seeds 0 and 1,
+    # the lab's model: 91 read right, 340 now, 358 without their marks).
+    ok, differ, lines = read_marked(tmp, model)
+    check(ok and len(differ) <= 2 and 5 <= lines <= 25,
+          f"30 digits underlined ({lines}) or ringed read as they do without the mark, but 2 at most: "
+          f"{len(differ)} differ: {differ}")
     subprocess.run(["rm", "-rf", tmp])
     return status()
 
