@@ -413,13 +413,14 @@ typedef struct {
  * 0, or resume stands at it or past it. */
 int mnist_train_finished(const mnist_train_opts *o, const mnist_run_state *resume);
 /* What mnist_train checks before it trains: m fits d's training and test sets (mnist_model_fits);
- * then, unless the run is finished, o fits d's training examples (mnist_train_check), dropout has
- * a hidden layer of m to drop (unless resumed: a checkpoint of an earlier version may hold such a
- * run, whose dropout dropped nothing), and resume (when non-NULL) fits them too: optimizer state
- * of o's size for m, d's count of training examples and their SHA-256 (when it says them; d->train's
- * sha256 when set, else computed), a position within an epoch's steps (its messages begin "the
- * checkpoint"). 0, or -1 with a message. mnist_train hashes d's training examples once: for this
- * check when resumed, and for the run's state. */
+ * then, unless the run is finished, o fits d's training examples (mnist_train_check), they are
+ * square where o shifts or flips them, dropout has a hidden layer of m to drop (unless resumed: a
+ * checkpoint of an earlier version may hold such a run, whose dropout dropped nothing), and resume
+ * (when non-NULL) fits them too: optimizer state of o's size for m, d's count of training examples
+ * and their SHA-256 (when it says them; d->train's sha256 when set, else computed), a position
+ * within an epoch's steps (its messages begin "the checkpoint"). 0, or -1 with a message.
+ * mnist_train hashes d's training examples once: for this check when resumed, and for the run's
+ * state. */
 int mnist_train_fits(const mnist_model *m, const mnist_data *d, const mnist_train_opts *o,
                      const mnist_run_state *resume, mnist_err *err);
 /* Train m in place on d with the lab's batch order: per epoch a permutation from

@@ -177,6 +177,11 @@ static int train_fits(const mnist_model *m, mnist_data *d, const mnist_train_opt
         return -1;
     if (mnist_train_finished(o, resume)) return 0;
     if (mnist_train_check(o, d->train.n, err)) return -1;
+    /* the backends move and mirror square images only: refused there, it was after the banner, and a
+     * --epochs 0 --checkpoint on such images held a run that no resume of it could train */
+    if ((o->shift || o->flip) && d->train.rows != d->train.cols)
+        return errf(err, "shifting or flipping images needs square images, and the training set's are %dx%d",
+                    d->train.rows, d->train.cols);
     /* dropout zeroes hidden outputs: with none it would do nothing, said as an idle flag is; but a
      * checkpoint of an earlier version may hold such a run, which trained as without it (the
      * backends drop the inputs of layers 1.., and the masks draw from no RNG): it resumes so */

@@ -276,6 +276,23 @@ def test_data(tmp):
     safetensors(model, [784, 10])
     p = run("eval", "--data", small, "--no-verify", "--model", model)
     refused("eval of a 784-input model on 20x20 images", p, 1, os.path.join(small, NAMES[2]), model, "784 inputs")
+    # 14x56 images (784 pixels): --shift and --flip move square ones only. Refused before the banner (it
+    # was after it, status 1), and --epochs 0 writes no checkpoint that every resume of it refused
+    wide = os.path.join(tmp, "wide")
+    os.makedirs(wide)
+    for name, b in zip(NAMES, dataset(os.path.join(tmp, "wide-src"))):
+        with open(os.path.join(wide, name), "wb") as f:
+            f.write(idx(2051, [struct.unpack(">I", b[4:8])[0], 14, 56], b[16:]) if b[3] == 3 else b)
+    for flag in ("--shift", "--flip"):
+        p = run("train", "--data", wide, "--no-verify", "--epochs", "1", "--layers", "784,8,10", "--batch", "2",
+                flag, *(["1"] if flag == "--shift" else []))
+        refused(f"train {flag} on 14x56 images", p, 2, "square images", "14x56")
+        check("Training" not in p.stdout, f"...before the banner: {p.stdout.strip()!r}")
+    ck = os.path.join(tmp, "wide.ckpt")
+    p = run("train", "--data", wide, "--no-verify", "--epochs", "0", "--layers", "784,8,10", "--batch", "2",
+            "--shift", "1", "--checkpoint", ck)
+    refused("train --epochs 0 --shift 1 --checkpoint on 14x56 images", p, 2, "square images", "cannot be resumed")
+    check(not os.path.exists(ck), "...and writes no checkpoint")
 
 
 def strict_json(line):
