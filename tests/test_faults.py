@@ -276,6 +276,14 @@ def test_data(tmp):
     safetensors(model, [784, 10])
     p = run("eval", "--data", small, "--no-verify", "--model", model)
     refused("eval of a 784-input model on 20x20 images", p, 1, os.path.join(small, NAMES[2]), model, "784 inputs")
+    # --errors draws 28x28 images: a model of 400 inputs on them is evaluated, but its picture refused
+    # (the images were read 784 bytes at a time, past the end of the last: garbage drawn, or a crash)
+    png = os.path.join(tmp, "errors-400.png")
+    refused("eval --errors on 20x20 images", run("eval", "--data", small, "--no-verify", "--model", ck400, "--errors",
+                                                 png), 1, f"--errors {png}", "20x20, not 28x28")
+    check(not os.path.exists(png), "...and writes no picture")
+    p = run("eval", "--data", small, "--no-verify", "--model", ck400)
+    check(p.returncode == 0, f"...where eval alone reads them: {p.stderr.strip()}")
     # 14x56 images (784 pixels): --shift and --flip move square ones only. Refused before the banner (it
     # was after it, status 1), and --epochs 0 writes no checkpoint that every resume of it refused
     wide = os.path.join(tmp, "wide")

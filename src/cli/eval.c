@@ -134,6 +134,15 @@ int cmd_eval(int argc, char **argv) {
         mnist_model_free(&m);
         return 1;
     }
+    /* the picture draws 28x28 images, as show does: others (--no-verify data, a model of their size) were
+     * read 784 bytes at a time, past the end of the last */
+    if (errors && (d.test.rows != MNIST_SIDE || d.test.cols != MNIST_SIDE)) {
+        fprintf(stderr, "mnist eval: --errors %s: the test images are %dx%d, not %dx%d\n", errors, d.test.rows,
+                d.test.cols, MNIST_SIDE, MNIST_SIDE);
+        mnist_data_free(&d);
+        mnist_model_free(&m);
+        return 1;
+    }
     const char *const *classes = mnist_dataset_get(cli_dataset)->classes;
     mnist_eval_result r;
     int status = 0;
