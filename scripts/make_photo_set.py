@@ -26,6 +26,9 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
     tight    a photo cropped right around the digit, as a person crops one: gray or colour as
              above, the frame the ink's box and 0 to 3 pixels of paper on each side, so that
              strokes run along its edges and a 1 fills its width
+    note     (only when asked for) a sticky note or a card on a desk, as desk but smaller: its
+             short side 25% to 50% of the frame's, up to 1.75 times as long, turned up to 20
+             degrees, yellow, pink, blue or white, the digit 40% to 70% of its short side
     marked   (only when asked for) a digit underlined or ringed by its writer: gray or colour as
              above, a line under the digit (0.8 to 1.4 times as wide, a little apart from it and a
              little tilted) or a ring drawn around it (as a hand draws one, not quite closed or
@@ -48,7 +51,7 @@ from PIL import Image, ImageDraw
 
 from digit_png import data_dir  # the data folder as the program finds it (scripts/ is on sys.path)
 
-KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw", "tight", "marked")  # new ones last: a
+KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw", "tight", "marked", "note")  # new ones last: a
 DEFAULT_KINDS = KINDS[:7] + ("tight",)  # kind's images come from its place here, they stay the same
 # Slight slant and turn, at most, each way: a shear of 0.25 with 10 degrees costs a model trained
 # on MNIST 3 points of accuracy even when the digit is then cropped and centred perfectly.
@@ -269,19 +272,30 @@ def margin_line(ink, turn, x, y, mrng):
     return mask, colour
 
 
-def on_desk(digit, rng, side):
+def on_desk(digit, rng, side, note=False):
     """A sheet of paper on a desk: the sheet 50% to 90% of the frame each way (partly out of it at
     times), turned up to 15 degrees, the digit on it 30% to 60% of its short side; the desk darker,
-    wood or grey; lit unevenly, noisy, JPEG."""
+    wood or grey; lit unevenly, noisy, JPEG. A note: a square or a card (up to 1.75 times as long
+    as wide), its short side 25% to 50% of the frame's, turned up to 20 degrees, yellow, pink, blue
+    or white, inside the frame, the digit 40% to 70% of its short side."""
     w, h = int(rng.uniform(200, side)), int(rng.uniform(200, side))
-    half_w, half_h = w * rng.uniform(0.25, 0.45), h * rng.uniform(0.25, 0.45)
-    cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.35, 0.65)
-    turn = math.radians(rng.uniform(-15, 15))
+    if note:
+        half_w = min(w, h) * rng.uniform(0.125, 0.25)
+        half_h = half_w * (1 if rng.rand() < 0.5 else rng.uniform(0.57, 1.75))
+        reach = math.hypot(half_w, half_h) + 2
+        cx = rng.uniform(min(reach, w / 2), max(w - reach, w / 2))
+        cy = rng.uniform(min(reach, h / 2), max(h - reach, h / 2))
+        turn = math.radians(rng.uniform(-20, 20))
+    else:
+        half_w, half_h = w * rng.uniform(0.25, 0.45), h * rng.uniform(0.25, 0.45)
+        cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.35, 0.65)
+        turn = math.radians(rng.uniform(-15, 15))
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     u = (x - cx) * math.cos(turn) + (y - cy) * math.sin(turn)
     v = -(x - cx) * math.sin(turn) + (y - cy) * math.cos(turn)
     sheet = np.clip(np.minimum(half_w - np.abs(u), half_h - np.abs(v)) + 0.5, 0, 1)  # a pixel's soft edge
-    ink_d = strokes(digit, max(12, int(rng.uniform(0.3, 0.6) * 2 * min(half_w, half_h))), rng)
+    share = rng.uniform(0.4, 0.7) if note else rng.uniform(0.3, 0.6)
+    ink_d = strokes(digit, max(12, int(share * 2 * min(half_w, half_h))), rng)
     ink_d = blur(np.pad(ink_d, 3), rng.uniform(0.0, 1.0))
     ih, iw = ink_d.shape
     x0 = int(np.clip(cx - iw / 2 + rng.uniform(-0.15, 0.15) * half_w, 0, max(0, w - iw)))
@@ -293,6 +307,9 @@ def on_desk(digit, rng, side):
     desk = np.array(desks[rng.randint(len(desks))]) * rng.uniform(0.7, 1.2)
     paper = rng.uniform(0.75, 0.97)
     tint = paper * np.array([1, rng.uniform(0.96, 1), rng.uniform(0.9, 1)])
+    if note:
+        notes = ([1, 0.92, 0.45], [1, 0.65, 0.78], [0.62, 0.86, 0.98], [1, 1, 0.97])
+        tint = paper * np.array(notes[rng.randint(len(notes))])
     pens = ([0.1, 0.1, 0.15], [0.1, 0.2, 0.6], [0.15, 0.15, 0.3])
     pen = np.array(pens[rng.randint(len(pens))]) * rng.uniform(0.6, 1.3)
     page = tint * (1 - ink[..., None]) + pen * tint * ink[..., None]
@@ -321,8 +338,8 @@ def render(kind, digit, rng, side):
             rgb = rgb * (ink[..., None] > 0)
         a = np.round(ink * 255).astype(np.uint8)
         return Image.fromarray(np.dstack([rgb, a]).astype(np.uint8), "RGBA"), "png", {"compress_level": 1}
-    if kind == "desk":
-        return on_desk(digit, rng, side)
+    if kind in ("desk", "note"):
+        return on_desk(digit, rng, side, note=kind == "note")
     ink = frame_with_ink(digit, rng, side, small=rng.rand() < 0.25)
     if kind == "marked":
         ink = np.maximum(*mark(ink, rng))

@@ -312,6 +312,9 @@ int page_lines_possible(int w, int h, const uint32_t *on, long m) {
 #define DESK_FILL 0.85  /* the page fills this share of its convex hull, at least, ... */
 #define DESK_LIGHT 0.75 /* ... and is light over this share of it, ... */
 #define DESK_WIDE 0.25  /* ... this share of that light a 25th of the frame's shorter side inside it */
+#define DESK_SMALL 0.05 /* a page this share of the frame at least; under a fifth (a note, a card), ... */
+#define DESK_LONG 3     /* ... no longer than this many times its width, ... */
+#define DESK_CORNERS 0.88 /* ... and a rectangle (filling this share of its box) */
 
 /* m (h, w: 0 or 1) eroded (grow = 0) or dilated (grow = 1) by a square of side 2r + 1, a pass
  * across and a pass down, each counting the set pixels in a running window (outside the frame
@@ -394,6 +397,33 @@ static int corner_order(const void *a, const void *b) {
 static long cross(uint32_t o, uint32_t a, uint32_t b) {
     long oy = (long)(o >> 16), ox = (long)(o & 0xffff);
     return ((long)(a >> 16) - oy) * ((long)(b & 0xffff) - ox) - ((long)(a & 0xffff) - ox) * ((long)(b >> 16) - oy);
+}
+
+/* Whether the pixels marked id in m (w x h, h at most WORK_MAX) are a note's or a card's shape: a
+ * rectangle turned any way, filling DESK_CORNERS of the least box around them turned every 2
+ * degrees (an ellipse fills pi / 4 of its own), no longer than DESK_LONG times as wide. The box
+ * is that of each row's first and last pixel. */
+static int page_is_card(const uint8_t *m, int w, int h, uint8_t id) {
+    int first[WORK_MAX], last[WORK_MAX];
+    long k = 0;
+    if (h > WORK_MAX) return 0;
+    for (int y = 0; y < h; y++) {
+        first[y] = -1;
+        for (int x = 0; x < w; x++)
+            if (m[(long)y * w + x] == id) last[y] = x, first[y] = first[y] < 0 ? x : first[y], k++;
+    }
+    double least = INFINITY, side = 1, across = 1;
+    for (int deg = 0; deg < 90; deg += 2) {
+        double c = cos(deg * DEGREE), s = sin(deg * DEGREE), u0 = INFINITY, u1 = -INFINITY, v0 = INFINITY, v1 = -INFINITY;
+        for (int y = 0; y < h; y++)
+            for (int x = first[y]; x >= 0; x = x == last[y] ? -1 : last[y]) {
+                double u = x * c + y * s, v = y * c - x * s;
+                u0 = fmin(u0, u), u1 = fmax(u1, u), v0 = fmin(v0, v), v1 = fmax(v1, v);
+            }
+        double a = (u1 - u0 + 1) * (v1 - v0 + 1);
+        if (a < least) least = a, side = fmax(u1 - u0, v1 - v0) + 1, across = fmin(u1 - u0, v1 - v0) + 1;
+    }
+    return k >= DESK_CORNERS * least && side <= DESK_LONG * across;
 }
 
 /* The convex hull of the pixels marked id in m (w x h, h at most WORK_MAX), of the corners of each
@@ -553,17 +583,18 @@ static int find_desk(const float *v, int w, int h, light_split *sp, uint8_t *scr
     square_morph(out, tmp, w, h, r + 1, 1);
     long desk = 0;
     for (long i = 0; i < n; i++) desk += out[i] = out[i] && v[i] <= t;
-    if (edge < DESK_EDGE * perimeter || desk > 0.85 * n || desk < 0.03 * n) return 0;
+    if (edge < DESK_EDGE * perimeter || desk > 0.95 * n || desk < 0.03 * n) return 0;
     /* the page's light and the desk's: their means */
     double page = 0, dark = 0;
     long np = 0;
     for (long i = 0; i < n; i++)
         if (out[i]) dark += v[i];
         else if (v[i] > t) page += v[i], np++;
-    if (np < 0.1 * n) return 0;
+    if (np < 0.04 * n) return 0;
     page /= np, dark /= desk;
     if (dark > DESK_DARK * page || page - dark < DESK_GAP) return 0;
-    /* the page: the largest part of what the desk leaves, a fifth of the frame at least, filling
+    /* the page: the largest part of what the desk leaves, a fifth of the frame at least (or a
+     * twentieth, a note's or a card's shape), filling
      * DESK_FILL of its convex hull (a sheet turned as it may be: one five times as long as wide,
      * turned 15 degrees, fills 0.43 of its box; not chalk strokes on a board, nor the cells between a grid's
      * lines); all else becomes desk */
@@ -609,6 +640,8 @@ static int find_desk(const float *v, int w, int h, light_split *sp, uint8_t *scr
                 big_n += k;
             }
         }
+    /* a small page: a note or a card, not a thick light stroke on a board (a 1, or a 0 with its hole) */
+    if (big_n < 0.2 * n && !page_is_card(out, w, h, (uint8_t)big)) return 0;
     if (!desk_around_page(v, w, h, t, NULL, scratch, (uint8_t)big, big_n, r)) return 0;
     *page_level = page;
     return 1;
@@ -626,7 +659,7 @@ static int desk_around_page(const float *v, int w, int h, float t, const uint8_t
     uint8_t *dark_px = scratch, *tmp = dark_px + bytes, *out = tmp + bytes;
     int side = w > h ? w : h;
     float lo[WORK_MAX], hi[WORK_MAX]; /* the page's convex hull, each row's span */
-    if (h > WORK_MAX || big_n < 0.2 * n || big_n < DESK_FILL * page_hull(out, w, h, big, lo, hi)) return 0;
+    if (h > WORK_MAX || big_n < DESK_SMALL * n || big_n < DESK_FILL * page_hull(out, w, h, big, lo, hi)) return 0;
     /* a step where they meet: at each pixel of the desk's border with the page (not with the
      * desk's own lighter spots, a wood's grain or its lit side), of the rise from 5 pixels into the
      * desk to 6 into the page, DESK_STEP within the 3 in the middle */
@@ -672,7 +705,8 @@ static int desk_around_page(const float *v, int w, int h, float t, const uint8_t
     uint8_t *wide = dark_px; /* done with */
     memcpy(wide, tmp, bytes);
     int across = w < h ? w : h;
-    square_morph(wide, tmp, w, h, across / 25 > 2 ? across / 25 : 2, 0);
+    int in = big_n < 0.2 * n ? (int)fmin(across / 25, sqrt((double)big_n) / 12) : across / 25; /* a small page's 12th */
+    square_morph(wide, tmp, w, h, in > 2 ? in : 2, 0);
     long inner = 0;
     for (long i = 0; i < n; i++) inner += wide[i];
     if (inner < DESK_WIDE * light) return 0;
@@ -743,7 +777,8 @@ static int find_desk_by_steps(const float *v, int w, int h, light_split *sp, uin
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x += y == 0 || y == h - 1 || x == w - 1 ? 1 : w - 1) along += out[(long)y * w + x] == 1;
     int side = w > h ? w : h, r = side / 50 > 3 ? side / 50 : 3;
-    if (along < DESK_EDGE * perimeter || !desk_around_page(v, w, h, 0, lit, scratch, 2, page_n, r)) return 0;
+    if (along < DESK_EDGE * perimeter || page_n < 0.2 * n || !desk_around_page(v, w, h, 0, lit, scratch, 2, page_n, r))
+        return 0;
     *page_level = sum[page] / size[page];
     return 1;
 }
