@@ -13,9 +13,10 @@
  * cudaStreamNonBlocking are ordered with stream 0. Work captured into a graph runs only when the
  * graph is launched; waiting, copies with memory not pinned and failed launches fail the capture.
  * A kernel runs block by block, each block's threads as fibers that switch at __syncthreads: a
- * barrier that some threads of a block reach and others do not is reported, as are bad launch
- * shapes. Every other launch runs the blocks, and the threads between barriers, in reverse order,
- * so that a kernel that depends on the order of its blocks or lacks a barrier shows.
+ * barrier that some threads of a block reach and others do not is reported, and so are threads
+ * waiting at different __syncthreads calls, as are bad launch shapes. Every other launch runs the
+ * blocks, and the threads between barriers, in reverse order, so that a kernel that depends on the
+ * order of its blocks or lacks a barrier shows.
  *
  * What it is not: a model of the GPU's timing, its memory model or its math library (expf and
  * logf are glibc's here, an ulp or two from CUDA's, or with MNIST_EMU_MATH=cuda some other float
@@ -123,7 +124,10 @@ typedef struct emu_graph_exec *cudaGraphExec_t;
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 
-void __syncthreads(void);
+/* A block's barrier. The call's place in the source names the barrier (the compiler may copy one
+ * call into several places of the machine code: the place it was written is the same in each). */
+void emu_syncthreads(const char *file, int line);
+#define __syncthreads() emu_syncthreads(__FILE__, __LINE__)
 
 /* Fibers run one at a time: an atomic is a plain read-modify-write. The value converts to *p's
  * type, as CUDA's overloads let it (atomicAdd(float *, 1)). */

@@ -1,8 +1,9 @@
 /* emu.cpp: the CUDA emulator's runtime and cuBLAS (see cuda_runtime.h for what it is and is not).
  * Kernels run one at a time, under one lock; a block's threads are ucontext fibers on the calling
  * thread. A thread runs until it reaches __syncthreads or returns; when every thread of the block
- * has, a barrier releases them all, and a block where some wait and others have returned is a
- * kernel error: the emulator says which and aborts. The first thread of a block runs as a fiber;
+ * has, a barrier releases them all; a block where some wait and others have returned, or where
+ * they wait at different __syncthreads calls (which a GPU would count as one barrier, releasing
+ * each thread at the wrong point), is a kernel error: the emulator says which and aborts. The first thread of a block runs as a fiber;
  * when it returns without a barrier, the others run as plain calls (most kernels have none).
  * MNIST_EMU_ORDER=forward|reverse|alternate (default alternate, by launch) orders the blocks and
  * the threads between barriers. */
@@ -454,6 +455,8 @@ enum { STACK_BYTES = 64 << 10, GUARD_BYTES = 4096 };
 struct fiber {
     char *stack; /* STACK_BYTES above its guard page */
     int state;
+    const char *file; /* AT_BARRIER: where its __syncthreads is written, the barrier it waits at */
+    int line;
 #if defined(__x86_64__)
     void *sp;
 #else
@@ -560,11 +563,12 @@ void nvcuda::wmma::emu_wmma_check(const void *p, unsigned ldm, const char *what)
               kernel_name, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z, what, p, ldm);
 }
 
-void __syncthreads(void) {
+void emu_syncthreads(const char *file, int line) {
     if (plain)
         fatal("kernel %s, block (%u,%u,%u): thread (%u,%u,%u) waits at __syncthreads, but the block's first thread "
               "returned without reaching one (a barrier not reached by every thread of a block)",
               kernel_name, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+    fibers[current].file = file, fibers[current].line = line;
     fibers[current].state = AT_BARRIER;
     yield();
 }
@@ -600,6 +604,16 @@ static void run_block(unsigned n, bool reverse) {
             fatal("kernel %s, block (%u,%u,%u): thread (%u,%u,%u) waits at __syncthreads, thread (%u,%u,%u) has "
                   "returned (a barrier not reached by every thread of a block)",
                   kernel_name, blockIdx.x, blockIdx.y, blockIdx.z, a.x, a.y, a.z, b.x, b.y, b.z);
+        }
+        for (unsigned t = 1; t < n; t++) { /* a GPU counts the threads at any __syncthreads as at one barrier */
+            const fiber &f = fibers[t], &f0 = fibers[0];
+            if (f.line != f0.line || (f.file != f0.file && strcmp(f.file, f0.file))) {
+                uint3 a = coords(0, blockDim), b = coords(t, blockDim);
+                fatal("kernel %s, block (%u,%u,%u): thread (%u,%u,%u) waits at the __syncthreads of %s:%d, thread "
+                      "(%u,%u,%u) at another, %s:%d (a barrier not reached by every thread of a block)",
+                      kernel_name, blockIdx.x, blockIdx.y, blockIdx.z, a.x, a.y, a.z, f0.file, f0.line, b.x, b.y, b.z,
+                      f.file, f.line);
+            }
         }
         for (unsigned i = 0; i < n; i++) resume(nth(i));
     }

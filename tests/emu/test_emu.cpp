@@ -2,8 +2,8 @@
  * would fault on (bad launch shapes, host memory as a kernel argument or a copy's device side, a
  * copy past an allocation), that streams hold their work until waited for, that a graph runs only
  * when launched, that synchronising inside a capture fails it, that barriers work in both thread
- * orders, that a block's shared memory starts as NaN, and a barrier only some threads reach stops
- * the program, that emulated cuBLAS reads
+ * orders, that a block's shared memory starts as NaN, and a barrier only some threads reach, or
+ * threads waiting at different barriers, stop the program, that emulated cuBLAS reads
  * alpha from device memory when it runs and rounds to TF32 when asked, and that the warp matrix
  * functions (wmma) multiply as CUDA says, round to TF32 as the GPU does and refuse memory the GPU
  * would fault on; and that kernels' expf and logf keep to CUDA's bounds when asked to differ from glibc's
@@ -62,6 +62,18 @@ __global__ void divergent_kernel(float *x) {
     if (threadIdx.x % 2 == 0) {
         __syncthreads();
         x[threadIdx.x] = 1.0f;
+    }
+}
+
+// the even threads wait at one barrier, the odd ones at another: as many barriers each, but a GPU
+// would release each half at the other's
+__global__ void split_barrier_kernel(float *x) {
+    if (threadIdx.x % 2 == 0) {
+        __syncthreads();
+        x[threadIdx.x] = 1.0f;
+    } else {
+        x[threadIdx.x] = 2.0f;
+        __syncthreads();
     }
 }
 
@@ -224,6 +236,12 @@ static void test_barriers(void) {
     });
     check(aborted && strstr(msg, "divergent_kernel") && strstr(msg, "barrier not reached by every thread"),
           "a barrier only some threads reach stops the program, naming the kernel: %s", msg);
+    aborted = aborts(msg, sizeof msg, [] {
+        float *d = dev_floats(64);
+        LAUNCH(1, 64, 0, split_barrier_kernel)(d);
+    });
+    check(aborted && strstr(msg, "split_barrier_kernel") && strstr(msg, "at another"),
+          "threads waiting at different barriers stop the program, naming the kernel: %s", msg);
 }
 
 /* How far r is from the exact value e, in ulps of e (of the float below |e|). */
