@@ -7,8 +7,8 @@
 #   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san)
 #   make deps     install the missing libraries and test tools (as root; else says what to install)
 #   make data     fetch MNIST into $MNIST_DATA, else ${XDG_CACHE_HOME:-~/.cache}/mnist
-#   make check    build the test programs (and the CUDA emulator's, make emu) and the C benchmarks
-#                 without running them
+#   make check    build the test programs (and the CUDA emulator's, make emu and make emu-races) and
+#                 the C benchmarks without running them
 #   make fuzz     libFuzzer targets in build/fuzz (clang); make fuzz-run FUZZ=idx FUZZ_TIME=600;
 #                 make fuzz-check runs every seed once
 #   make valgrind a short train, eval and predict under valgrind
@@ -104,7 +104,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 HEADERS := $(wildcard include/*.h src/*.h src/cli/*.h)
 
-.PHONY: all deps data run test check emu clean help bench-photos bench-prepare bench bench-blas bench-layers bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
+.PHONY: all deps data run test check emu emu-races clean help bench-photos bench-prepare bench bench-blas bench-layers bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
 all: $(BUILD)/mnist $(BUILD)/libmnist.a
 
 # the sparse products' multiply-adds fused, as BLAS's are (src/sparse.c says why only there)
@@ -172,9 +172,10 @@ $(CUDA_TESTS): $(BUILD)/tests/%: tests/%.cu tests/check.h $(wildcard src/cuda/*.
 # Under SANITIZE=1 (build/san/emu) AddressSanitizer watches the kernels' reads and writes of device
 # memory, and LeakSanitizer finds device memory never freed.
 EMU       := $(BUILD)/emu
-EMU_FLAGS := -std=c++17 $(if $(filter 1,$(SANITIZE)),-O1 -g $(SAN_FLAGS),-O2 -g) -ffp-contract=off -DMNIST_CUDA_EMU \
-             -Itests/emu -Iinclude -Isrc $(shell pkg-config --cflags openblas 2>/dev/null) -Wall -Wextra -Wshadow \
-             -Wno-unknown-pragmas -fno-strict-aliasing
+EMU_CXX   := -std=c++17 -ffp-contract=off -DMNIST_CUDA_EMU -Itests/emu -Iinclude -Isrc \
+             $(shell pkg-config --cflags openblas 2>/dev/null) -Wall -Wextra -Wshadow -Wno-unknown-pragmas \
+             -fno-strict-aliasing
+EMU_FLAGS := $(if $(filter 1,$(SANITIZE)),-O1 -g $(SAN_FLAGS),-O2 -g) $(EMU_CXX)
 EMU_OBJ   := $(LIB_SRC:src/%.c=$(EMU)/obj/%.o) $(patsubst src/%.cu,$(EMU)/obj/%.o,$(wildcard src/cuda/*.cu)) \
              $(EMU)/obj/emu.o
 EMU_LIBS  := $(EMU)/libmnist.a $(BASE_LDLIBS) -lstdc++ -ldl -rdynamic
@@ -209,7 +210,47 @@ $(EMU)/tests/test_emu: tests/emu/test_emu.cpp tests/check.h $(EMU)/libmnist.a $(
 
 emu: $(EMU_BIN)
 
-check: $(TESTS) $(CUDA_TESTS) $(BUILD)/mnist $(EMU_BIN) $(BUILD)/bench $(BUILD)/layers $(BUILD)/prepare
+# make emu-races (build/races, run by make test): test_cuda_kernels and test_emu again, the kernels
+# built with ThreadSanitizer and each GPU thread a fiber of its own to it, ordered with the others
+# of its block only by the barriers (tests/emu/emu.cpp, MNIST_EMU_RACES): two threads of a block
+# that touch the same memory between two barriers, one of them writing, are a data race it reports,
+# whichever order they ran in. The library's C files are the emulator's objects (not instrumented);
+# not under SANITIZE=1 (ThreadSanitizer and AddressSanitizer do not mix).
+RACES     := build/races
+RACES_BIN := $(RACES)/tests/test_cuda_kernels $(RACES)/tests/test_emu
+# ThreadSanitizer's runtime comes with g++ (libtsan); where it does not link, make check and make
+# test leave the races out (run.sh lists them as skipped)
+ifneq ($(filter check test emu-races,$(MAKECMDGOALS)),)
+  HAVE_TSAN := $(shell echo 'int main() { return 0; }' | $(CXX) -x c++ -fsanitize=thread - -o /dev/null 2>/dev/null \
+                 && echo yes)
+endif
+ifneq ($(SANITIZE),1)
+RACES_FLAGS := -O1 -g -fsanitize=thread $(EMU_CXX)
+RACES_OBJ   := $(LIB_SRC:src/%.c=$(EMU)/obj/%.o) $(patsubst src/%.cu,$(RACES)/obj/%.o,$(wildcard src/cuda/*.cu)) \
+               $(RACES)/obj/emu.o
+RACES_LIBS  := $(RACES)/libmnist.a $(BASE_LDLIBS) -lstdc++ -ldl -rdynamic -fsanitize=thread
+
+$(RACES)/obj/cuda/%.o: src/cuda/%.cu $(EMU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) -x c++ $(RACES_FLAGS) -c $< -o $@
+$(RACES)/obj/emu.o: tests/emu/emu.cpp $(EMU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) -O2 -g $(EMU_CXX) -DMNIST_EMU_RACES -c $< -o $@
+$(RACES)/libmnist.a: $(RACES_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(RACES)/tests/test_cuda_kernels: tests/test_cuda_kernels.cu tests/check.h $(RACES)/libmnist.a $(EMU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) -x c++ $(RACES_FLAGS) $< -x none $(RACES_LIBS) -o $@
+$(RACES)/tests/test_emu: tests/emu/test_emu.cpp tests/check.h $(RACES)/libmnist.a $(EMU_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) $(RACES_FLAGS) -Itests $< $(RACES_LIBS) -o $@
+endif
+
+emu-races: $(RACES_BIN)
+
+check: $(TESTS) $(CUDA_TESTS) $(BUILD)/mnist $(EMU_BIN) $(if $(filter 1,$(SANITIZE)),,$(if $(HAVE_TSAN),$(RACES_BIN))) \
+       $(BUILD)/bench $(BUILD)/layers $(BUILD)/prepare
 
 # Install the missing build and test dependencies (needs root).
 deps:
@@ -245,7 +286,8 @@ test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory data
-	@MNIST_DATA="$(DATA)" PYTHON=$(PYTHON) MNIST_BUILD=$(BUILD) MNIST_EMU=$(EMU) $(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) tests/run.sh
+	@MNIST_DATA="$(DATA)" PYTHON=$(PYTHON) MNIST_BUILD=$(BUILD) MNIST_EMU=$(EMU) \
+	  $(if $(filter 1,$(SANITIZE)),$(SAN_ENV),$(if $(HAVE_TSAN),MNIST_EMU_RACES=$(RACES))) tests/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -4,7 +4,8 @@
 # A program that exits non-zero without printing a FAIL (a crash) counts as one failure. A test that
 # cannot run here says so with a line "SKIP name: why"; skips are listed before the last line.
 # MNIST_BUILD names the build folder (build, or build/san for `make test SANITIZE=1`); the
-# scripts run the command $MNIST_BIN, by default the one in that folder. MNIST_EMU: see below.
+# scripts run the command $MNIST_BIN, by default the one in that folder. MNIST_EMU and
+# MNIST_EMU_RACES: see below.
 set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -62,6 +63,20 @@ else
     run_one "emu: test_cuda_cli.py" env MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" tests/test_cuda_cli.py
     run_one "emu: test_cuda_cli.py, own products" env MNIST_CUDA_GEMM=own MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" \
         tests/test_cuda_cli.py
+    no_skip=0
+fi
+# The kernels' checks again on the emulator built with ThreadSanitizer (MNIST_EMU_RACES names it,
+# build/races: make emu-races), each GPU thread a fiber ordered only by its block's barriers, so a
+# race within a block is reported (exit 66), whichever order the threads ran in; the odd shapes
+# only (MNIST_KERNEL_SMALL), one thread's work being slow there; OpenBLAS on one thread.
+races=${MNIST_EMU_RACES:-}
+if [ -z "$races" ]; then
+    skipped+=("the kernels under ThreadSanitizer (MNIST_EMU_RACES not set)")
+else
+    no_skip=1
+    for t in "$races"/tests/test_*; do
+        [ -x "$t" ] && run_one "races: $(basename "$t")" env MNIST_KERNEL_SMALL=1 OPENBLAS_NUM_THREADS=1 "$t"
+    done
     no_skip=0
 fi
 for t in tests/test_*.py; do

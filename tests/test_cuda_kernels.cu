@@ -29,6 +29,7 @@ extern "C" {
 
 static mnist_rng rng;
 static int timing;
+static int small; /* MNIST_KERNEL_SMALL: the odd shapes only (make emu-races: each thread is slow there) */
 
 static float frand(float lo, float hi) { return lo + (hi - lo) * (float)mnist_rng_double(&rng); }
 
@@ -767,6 +768,7 @@ int main(void) {
     const char *env = getenv("MNIST_TEST_SEED");
     uint32_t seed = env ? (uint32_t)strtoul(env, NULL, 10) : (uint32_t)time(NULL);
     timing = getenv("MNIST_KERNEL_TIMES") != NULL;
+    small = getenv("MNIST_KERNEL_SMALL") != NULL;
     printf("seed %u (MNIST_TEST_SEED=%u repeats this run)\n", seed, seed);
     mnist_rng_seed(&rng, seed);
     test_host_twins();
@@ -798,7 +800,7 @@ int main(void) {
     test_gather(MNIST_PIXELS, MNIST_SIDE, 2, 1, 0), dfree_all();
     test_gather(30, 0, 0, 0, 0), dfree_all();
     for (int act = 0; act < 2; act++) {
-        test_bias_act(128, 1024, act, 0.0f), dfree_all();
+        if (!small) test_bias_act(128, 1024, act, 0.0f), dfree_all();
         test_bias_act(37, 97, act, 0.3f), dfree_all();
     }
     test_softmax_xent(128, 10, LAST_GRAD), dfree_all();
@@ -806,27 +808,29 @@ int main(void) {
     test_softmax_xent(1000, 12, LAST_SGD), dfree_all();
     test_softmax_xent(1, 10, LAST_GRAD), dfree_all(); /* a batch of one */
     test_log_softmax(3001, 10), dfree_all();
-    test_eval_rows(10000, 10), dfree_all();
+    if (!small) test_eval_rows(10000, 10), dfree_all();
     test_eval_rows(513, 12), dfree_all();
     for (int act = 0; act < 2; act++) {
-        test_act_grad_bias(128, 1024, act, 0, LAST_SGD), dfree_all();
+        if (!small) test_act_grad_bias(128, 1024, act, 0, LAST_SGD), dfree_all();
         test_act_grad_bias(37, 97, act, 1, LAST_GRAD), dfree_all();
         test_act_grad_bias(1, 97, act, 0, LAST_SGD), dfree_all(); /* a batch of one */
     }
-    test_last_layer(128, 1024, 10, 0, 1, 0, LAST_SGD), dfree_all(); /* the lab's */
+    if (!small) test_last_layer(128, 1024, 10, 0, 1, 0, LAST_SGD), dfree_all(); /* the lab's */
     test_last_layer(37, 97, 12, 1, 1, 1, LAST_GRAD), dfree_all();
     test_last_layer(1, 64, 10, 0, 1, 1, LAST_SGD), dfree_all();
     test_last_layer(50, 784, 10, 0, 0, 0, LAST_GRAD), dfree_all(); /* no hidden layer */
     test_last_layer(300, 20, LAST_MAX, 1, 1, 0, LAST_SGD), dfree_all(); /* the widest, under 32 inputs */
-    test_last_layer(LAST_ROWS, 100, 10, 0, 1, 1, LAST_GRAD), dfree_all(); /* the largest batch it takes */
+    if (!small) test_last_layer(LAST_ROWS, 100, 10, 0, 1, 1, LAST_GRAD), dfree_all(); /* the largest batch it takes */
     /* own products: the lab's step (the backend's split choice), then odd shapes and slices */
-    test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD), dfree_all();
-    test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 1, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
-    test_mm(MM_FP32, 0, 1, MM_ACT_GRAD, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
-    test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 1024, 1024, 128, 0, LAST_SGD), dfree_all();
-    test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_GRAD), dfree_all();
-    test_mm(MM_FP32, 0, 0, MM_STORE, 0, 0, 640, 1024, 784, 0, LAST_SGD), dfree_all(); /* evaluation's: tiles enough */
-    test_mm(MM_FP32, 0, 0, MM_STORE, 0, 0, 128, 10, 1024, 0, LAST_SGD), dfree_all();
+    if (!small) {
+        test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD), dfree_all();
+        test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 1, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+        test_mm(MM_FP32, 0, 1, MM_ACT_GRAD, 0, 0, 128, 1024, 1024, 0, LAST_SGD), dfree_all();
+        test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 1024, 1024, 128, 0, LAST_SGD), dfree_all();
+        test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_GRAD), dfree_all();
+        test_mm(MM_FP32, 0, 0, MM_STORE, 0, 0, 640, 1024, 784, 0, LAST_SGD), dfree_all(); /* evaluation's: tiles enough */
+        test_mm(MM_FP32, 0, 0, MM_STORE, 0, 0, 128, 10, 1024, 0, LAST_SGD), dfree_all();
+    }
     for (int sp = 1; sp <= 3; sp++) {
         test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
         test_mm(MM_FP32, 0, 1, MM_ACT_GRAD, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
@@ -836,13 +840,15 @@ int main(void) {
     }
     test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 0, 1, 1024, 784, 0, LAST_SGD), dfree_all(); /* a batch of one */
     /* the batch gathered by the first layer's products, with and without slices */
-    test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD, 1), dfree_all();
-    test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_SGD, 1), dfree_all();
+    if (!small) {
+        test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 1024, 784, 0, LAST_SGD, 1), dfree_all();
+        test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 784, 1024, 128, 0, LAST_SGD, 1), dfree_all();
+    }
     test_mm(MM_FP32, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, 2, LAST_SGD, 1), dfree_all();
     test_mm(MM_TF32, 0, 0, MM_BIAS_ACT, 0, 1, 37, 97, 300, 3, LAST_SGD, 1), dfree_all();
     test_mm(MM_TF32, 1, 0, MM_STEP, 0, 0, 97, 33, 300, 2, LAST_GRAD, 1), dfree_all();
     /* TF32 on the tensor cores: 8 warps of 2 fragments a tile, odd shapes, slices */
-    test_mm(MM_TF32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 256, 256, 0, LAST_SGD), dfree_all();
+    if (!small) test_mm(MM_TF32, 0, 0, MM_BIAS_ACT, 0, 0, 128, 256, 256, 0, LAST_SGD), dfree_all();
     for (int sp = 1; sp <= 2; sp++) {
         test_mm(MM_TF32, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
         test_mm(MM_TF32, 0, 1, MM_ACT_GRAD, 0, 1, 37, 97, 300, sp, LAST_SGD), dfree_all();
@@ -850,7 +856,7 @@ int main(void) {
         test_mm(MM_TF32, 1, 0, MM_STORE, 0, 0, 65, 130, 17, sp, LAST_SGD), dfree_all();
     }
     /* 3xTF32: FP32's accuracy on the tensor cores, held to FP32's tolerance (and gathered) */
-    test_mm(MM_TF32X3, 0, 0, MM_BIAS_ACT, 0, 0, 128, 256, 256, 0, LAST_SGD), dfree_all();
+    if (!small) test_mm(MM_TF32X3, 0, 0, MM_BIAS_ACT, 0, 0, 128, 256, 256, 0, LAST_SGD), dfree_all();
     test_mm(MM_TF32X3, 0, 0, MM_BIAS_ACT, 1, 1, 37, 97, 300, 2, LAST_SGD), dfree_all();
     test_mm(MM_TF32X3, 0, 1, MM_ACT_GRAD, 0, 1, 37, 97, 300, 1, LAST_SGD), dfree_all();
     test_mm(MM_TF32X3, 1, 0, MM_STEP, 0, 0, 97, 33, 300, 2, LAST_GRAD, 1), dfree_all();
@@ -874,13 +880,13 @@ int main(void) {
 #endif
     test_mm(MM_FP32, 1, 0, MM_STEP, 0, 0, 784, 1024, 1, 0, LAST_SGD), dfree_all();
     test_mm(MM_FP32, 0, 0, MM_STORE, 0, 0, 5, 7, 1, 1, LAST_SGD), dfree_all();
-    test_optimizers((size_t)784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10), dfree_all();
+    test_optimizers(small ? 1000 : (size_t)784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10), dfree_all();
     for (int tf32 = 0; tf32 < 2; tf32++) {
-        test_gemm(128, 784, 1024, tf32), dfree_all();
-        test_gemm(128, 1024, 1024, tf32), dfree_all();
-        test_gemm(128, 1024, 10, tf32), dfree_all();
+        if (!small) test_gemm(128, 784, 1024, tf32), dfree_all();
+        if (!small) test_gemm(128, 1024, 1024, tf32), dfree_all();
+        if (!small) test_gemm(128, 1024, 10, tf32), dfree_all();
         test_gemm(37, 97, 33, tf32), dfree_all();
-        test_gemm(10000, 784, 1024, tf32), dfree_all();
+        if (!small) test_gemm(10000, 784, 1024, tf32), dfree_all();
     }
     check(!dev_failed, "no CUDA call failed");
     dfree_all();

@@ -27,9 +27,10 @@
  * writing it shows; but only where the compiler honours the section attribute below, and g++ (12 at
  * least, GCC bug 88061) drops it from the statics of templates, whose shared memory (k_mm's, that of
  * last_backward_kernel and act_grad_bias_kernel) stays zero at first and kept from block to block.
- * A race within a block shows only as far as the two thread orders differ: between barriers each
- * thread runs to the next one before another starts. And code that compiles here may not compile
- * for the device. Those are checked only on a GPU (bench/gpu.py: compute-sanitizer's racecheck,
+ * A race within a block shows in the results only as far as the two thread orders differ: between
+ * barriers each thread runs to the next one before another starts; built with ThreadSanitizer (make
+ * emu-races, emu.cpp) each is reported as such, in either order. And code that compiles here may
+ * not compile for the device. Those are checked only on a GPU (bench/gpu.py: compute-sanitizer's racecheck,
  * synccheck and memcheck). */
 #ifndef MNIST_EMU_CUDA_RUNTIME_H
 #define MNIST_EMU_CUDA_RUNTIME_H
@@ -129,15 +130,24 @@ extern dim3 blockDim, gridDim;
 void emu_syncthreads(const char *file, int line);
 #define __syncthreads() emu_syncthreads(__FILE__, __LINE__)
 
-/* Fibers run one at a time: an atomic is a plain read-modify-write. The value converts to *p's
- * type, as CUDA's overloads let it (atomicAdd(float *, 1)). */
+/* Fibers run one at a time: an atomic is a plain read-modify-write; under ThreadSanitizer (make
+ * emu-races) a relaxed atomic one, as CUDA's is, so that it is not taken for a race and orders
+ * nothing. The value converts to *p's type, as CUDA's overloads let it (atomicAdd(float *, 1)). */
 template <typename T> struct emu_same {
     typedef T type;
 };
 template <typename T> static inline T atomicAdd(T *p, typename emu_same<T>::type v) {
+#ifdef __SANITIZE_THREAD__
+    T old, sum;
+    __atomic_load(p, &old, __ATOMIC_RELAXED);
+    do sum = old + v;
+    while (!__atomic_compare_exchange(p, &old, &sum, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    return old;
+#else
     T old = *p;
     *p = old + v;
     return old;
+#endif
 }
 
 /* One block runs at a time, its threads one at a time: every write is seen at once, a fence has

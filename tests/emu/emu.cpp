@@ -455,6 +455,7 @@ enum { STACK_BYTES = 64 << 10, GUARD_BYTES = 4096 };
 struct fiber {
     char *stack; /* STACK_BYTES above its guard page */
     int state;
+    void *tsan; /* MNIST_EMU_RACES: ThreadSanitizer's fiber */
     const char *file; /* AT_BARRIER: where its __syncthreads is written, the barrier it waits at */
     int line;
 #if defined(__x86_64__)
@@ -479,10 +480,54 @@ static const char *kernel_name;
 
 static void yield(void);
 
+/* MNIST_EMU_RACES (make emu-races): the kernels are built with ThreadSanitizer, this file without
+ * it, and each of a block's threads is a fiber of its own to ThreadSanitizer, ordered with the
+ * others only by the barriers: a thread at a barrier, or done, releases `arrived`; the scheduler,
+ * when all are, acquires it and releases `passed`, which each thread acquires as it starts or
+ * passes the barrier. So two threads of a block that touch the same byte between two barriers,
+ * one of them writing (not by an atomic), are a data race it reports, in whichever order they ran
+ * here: what a GPU, running them at once, would make of it. Blocks are ordered one after another
+ * (their shared memory is one static here), and with the host, so races between blocks are not. */
+#ifdef MNIST_EMU_RACES
+extern "C" {
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+}
+enum { races = 1, NO_SYNC = 1 }; /* __tsan_switch_to_fiber_no_sync: a switch orders nothing */
+static char arrived, passed;
+static void *scheduler_tsan;
+static void races_new(fiber &f) { f.tsan = __tsan_create_fiber(0); }
+static void races_to(fiber &f) { /* the scheduler, just before it resumes f */
+    scheduler_tsan = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(f.tsan, NO_SYNC);
+}
+static void races_back(void) { __tsan_switch_to_fiber(scheduler_tsan, NO_SYNC); } /* a thread, before it yields */
+static void races_arrive(void) { __tsan_release(&arrived); }
+static void races_pass(void) { __tsan_acquire(&passed); }
+static void races_open(void) { /* the scheduler: all have arrived */
+    __tsan_acquire(&arrived);
+    __tsan_release(&passed);
+}
+#else
+enum { races = 0 };
+static void races_new(fiber &) {}
+static void races_to(fiber &) {}
+static void races_back(void) {}
+static void races_arrive(void) {}
+static void races_pass(void) {}
+static void races_open(void) {}
+#endif
+
 static void fiber_main(void) {
     for (;;) {
+        races_pass();
         (*body)();
+        races_arrive();
         fibers[current].state = DONE;
+        races_back();
         yield();
     }
 }
@@ -548,10 +593,12 @@ static void resume(unsigned t) {
         if (m == MAP_FAILED || mprotect(m, GUARD_BYTES, PROT_NONE)) fatal("no memory for a thread's stack");
         f.stack = (char *)m + GUARD_BYTES;
         fiber_make(f);
+        races_new(f);
     }
     current = t;
     threadIdx = coords(t, blockDim);
     f.state = RUNNING;
+    races_to(f);
     switch_in(f);
 }
 
@@ -570,7 +617,10 @@ void emu_syncthreads(const char *file, int line) {
               kernel_name, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
     fibers[current].file = file, fibers[current].line = line;
     fibers[current].state = AT_BARRIER;
+    races_arrive();
+    races_back();
     yield();
+    races_pass();
 }
 
 /* Every __shared__ variable of the program, in the section emu_shared (cuda_runtime.h), whose
@@ -580,9 +630,10 @@ extern "C" char __start_emu_shared[] __attribute__((weak)), __stop_emu_shared[] 
 static void run_block(unsigned n, bool reverse) {
     if (__start_emu_shared) /* a block's shared memory starts as garbage: NaN, or -1 */
         memset(__start_emu_shared, 0xff, (size_t)(__stop_emu_shared - __start_emu_shared));
+    races_open(); /* after the last block, and what the host did */
     auto nth = [&](unsigned i) { return reverse ? n - 1 - i : i; };
     resume(nth(0));
-    if (fibers[nth(0)].state == DONE) { /* no barrier: the others as plain calls */
+    if (fibers[nth(0)].state == DONE && !races) { /* no barrier: the others as plain calls */
         plain = true;
         for (unsigned i = 1; i < n; i++) {
             threadIdx = coords(nth(i), blockDim);
@@ -598,7 +649,7 @@ static void run_block(unsigned n, bool reverse) {
             if (fibers[t].state == AT_BARRIER) waiting++, w = t;
             else done++, d = t;
         }
-        if (!waiting) return;
+        if (!waiting) return races_open(); /* the block's work before the host's, and the next block's */
         if (done) {
             uint3 a = coords(w, blockDim), b = coords(d, blockDim);
             fatal("kernel %s, block (%u,%u,%u): thread (%u,%u,%u) waits at __syncthreads, thread (%u,%u,%u) has "
@@ -615,6 +666,7 @@ static void run_block(unsigned n, bool reverse) {
                       f.file, f.line);
             }
         }
+        races_open();
         for (unsigned i = 0; i < n; i++) resume(nth(i));
     }
 }

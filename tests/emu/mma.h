@@ -66,10 +66,17 @@ static inline void load_matrix_sync(fragment<Use, M, N, K, T, col_major> &f, con
     emu_wmma_load(f, p, ldm, false);
 }
 
+/* The warp's first thread stores the tile: each thread holds all of it here, and on a GPU the warp
+ * writes each element once (32 writes of it would be a race to ThreadSanitizer, make emu-races). */
+static inline bool emu_first_lane(void) {
+    return (threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32 == 0;
+}
+
 template <int M, int N, int K>
 static inline void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f, unsigned ldm,
                                      layout_t layout) {
     emu_wmma_check(p, ldm, "store_matrix_sync");
+    if (!emu_first_lane()) return;
     for (int r = 0; r < M; r++)
         for (int c = 0; c < N; c++)
             (layout == mem_row_major ? p[(size_t)r * ldm + c] : p[r + (size_t)c * ldm]) = f.x[r * N + c];

@@ -77,6 +77,15 @@ __global__ void split_barrier_kernel(float *x) {
     }
 }
 
+// out (blockDim.x) = the next thread's x through shared memory; with `barrier` false, read without
+// a barrier after its write: a race between the two threads
+__global__ void neighbour_kernel(float *out, const float *x, int barrier) {
+    __shared__ float v[64];
+    v[threadIdx.x] = x[threadIdx.x];
+    if (barrier) __syncthreads();
+    out[threadIdx.x] = v[(threadIdx.x + 1) % blockDim.x];
+}
+
 // d (16 x 16, row-major, ld 16) = a b + 0.5 by one warp's TF32 fragments: a (16 x 8) column-major
 // with leading dimension 20, b (8 x 16) row-major with 24; at offset `skew` floats from those
 __global__ void wmma_kernel(float *d, const float *a, const float *b, int skew) {
@@ -99,31 +108,38 @@ static float *dev_floats(size_t n) {
     return (float *)p;
 }
 
-/* Whether fn, run in a child process, is stopped by the emulator (SIGABRT); msg: the emulator's
- * line on stderr (under AddressSanitizer its warnings may come first). */
-template <typename F> static int aborts(char *msg, size_t cap, F fn) {
+/* fn run in a child process, to its end and the GPU's; all (64 KiB) gets what it wrote on stderr.
+ * Its wait status, or -1. */
+template <typename F> static int in_child(char *all, F fn) {
     fflush(stdout);
-    msg[0] = 0;
+    all[0] = 0;
     int err[2];
-    if (pipe(err)) return 0;
+    if (pipe(err)) return -1;
     pid_t pid = fork();
-    if (pid == 0) { /* the child runs the kernel: the emulator must stop it */
+    if (pid == 0) {
         dup2(err[1], 2);
         fn();
         cudaDeviceSynchronize();
         _exit(0);
     }
     close(err[1]);
-    static char all[1 << 16];
-    size_t got = 0;
-    for (ssize_t n; got < sizeof all - 1 && (n = read(err[0], all + got, sizeof all - 1 - got)) > 0;) got += (size_t)n;
+    size_t got = 0, cap = 1 << 16;
+    for (ssize_t n; got < cap - 1 && (n = read(err[0], all + got, cap - 1 - got)) > 0;) got += (size_t)n;
     all[got] = 0;
     close(err[0]);
-    const char *line = strstr(all, "CUDA emulator:");
-    snprintf(msg, cap, "%.*s", line ? (int)strcspn(line, "\n") : 0, line ? line : "");
     int status = 0;
     waitpid(pid, &status, 0);
-    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+    return status;
+}
+
+/* Whether fn, run in a child process, is stopped by the emulator (SIGABRT); msg: the emulator's
+ * line on stderr (under AddressSanitizer its warnings may come first). */
+template <typename F> static int aborts(char *msg, size_t cap, F fn) {
+    static char all[1 << 16];
+    int status = in_child(all, fn);
+    const char *line = strstr(all, "CUDA emulator:");
+    snprintf(msg, cap, "%.*s", line ? (int)strcspn(line, "\n") : 0, line ? line : "");
+    return status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
 }
 
 static void test_refusals(void) {
@@ -354,10 +370,47 @@ static void test_cublas(void) {
     cudaFree(da), cudaFree(db), cudaFree(dc), cudaFree(dk);
 }
 
-int main(void) {
+/* Under ThreadSanitizer (make emu-races): a read of shared memory that another thread of the block
+ * writes between the same two barriers is reported as a data race, in either order of the threads,
+ * and the same read after a barrier is not. Each launch in a process of its own (this program run
+ * again with --neighbour): a report would fail this one, and a child made by fork alone is one
+ * ThreadSanitizer no longer watches (the fibers make the program many-threaded to it). */
+static void neighbour(int barrier, int launches) {
+    float x[64];
+    for (int i = 0; i < 64; i++) x[i] = (float)i;
+    float *dx = dev_floats(64), *dout = dev_floats(64);
+    cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
+    for (int i = 0; i < launches; i++) LAUNCH(1, 64, 0, neighbour_kernel)(dout, dx, barrier);
+    cudaDeviceSynchronize();
+}
+
+static void test_races(void) {
+#ifdef __SANITIZE_THREAD__
+    static char all[1 << 16];
+    for (int barrier = 0; barrier < 2; barrier++)
+        for (int launches = 1; launches <= 2; launches++) { /* the second in the other order */
+            char b[8], l[8];
+            snprintf(b, sizeof b, "%d", barrier), snprintf(l, sizeof l, "%d", launches);
+            int status = in_child(all, [&] { execl("/proc/self/exe", "test_emu", "--neighbour", b, l, (char *)NULL); });
+            const char *race = strstr(all, "ThreadSanitizer: data race");
+            int named = race && strstr(race, "neighbour_kernel") != NULL;
+            if (barrier)
+                check(WIFEXITED(status) && WEXITSTATUS(status) == 0 && !race,
+                      "%d launches: a barrier between a thread's write and another's read is no race (%s)", launches,
+                      race ? "reported as one" : "none reported");
+            else
+                check(named, "%d launches: another thread's write read without a barrier is a data race naming the "
+                      "kernel (%s)", launches, race ? "reported" : "not reported");
+        }
+#endif
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && !strcmp(argv[1], "--neighbour")) return neighbour(atoi(argv[2]), atoi(argv[3])), 0;
     test_refusals();
     test_streams_and_graphs();
     test_barriers();
+    test_races();
     test_cublas();
     test_wmma();
     test_math();
