@@ -107,7 +107,8 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     /* the steps compute in float: a rate past FLT_MAX would be infinite there, one below FLT_MIN 0 or
      * subnormal (--lr 1e-310 trained nothing; Adam's eps 1e-50 made 0 / 0 of a gradient of 0), and a
      * momentum, beta or dropout within 2^-25 of 1 is 1 (--dropout 0.99999999 dropped every hidden
-     * output; --momentum 0.999999999 never decayed) */
+     * output; --momentum 0.999999999 never decayed), and so may be weight decay times the rate (--lr 1
+     * --weight-decay 0.99999999 zeroed every weight at each step) */
     if (!(o->lr > 0.0 && o->lr <= FLT_MAX)) return errf(err, "learning rate must be positive and finite, not %g", o->lr);
     if (o->lr < FLT_MIN)
         return errf(err, "learning rate %g is below float32's smallest normal number %g, which the steps compute in",
@@ -125,6 +126,10 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
                     o->eps, (double)FLT_MIN);
     if (!(o->weight_decay >= 0.0 && o->weight_decay * o->lr < 1.0))
         return errf(err, "weight decay %g times the learning rate must be in [0, 1)", o->weight_decay);
+    float wd_lr = (float)o->weight_decay * (float)o->lr; /* as the steps take it: 1 there zeroed every weight */
+    if (wd_lr >= 1.0f)
+        return errf(err, "weight decay %.9g times the learning rate %.9g is %.9g in float32%s", o->weight_decay, o->lr,
+                    (double)wd_lr, below_one);
     if (!(o->dropout >= 0.0 && o->dropout < 1.0)) return errf(err, "dropout %g is outside [0, 1)", o->dropout);
     if ((float)o->dropout == 1.0f) return errf(err, "dropout %.9g is 1 in float32%s", o->dropout, below_one);
     if (o->shift < 0 || o->shift > MNIST_MAX_SHIFT)

@@ -475,6 +475,10 @@ def test_numbers():
     p = run("train", "--lr", "1e-310", "--epochs", "0")  # refused before the data: nothing trained before the fix
     check(one_line(p, 2, "learning rate 1e-310 is below float32's smallest normal"),
           f"--lr 1e-310: 0 in float32, refused ({text(p.stderr).strip()!r})")
+    # below 1 in double, 1 in float32: the step's decay 1 - lr W was 0, and every weight was zeroed at each step
+    p = run("train", "--lr", "1", "--weight-decay", "0.99999999", "--epochs", "0")
+    check(one_line(p, 2, "weight decay 0.99999999 times the learning rate 1 is 1 in float32"),
+          f"--lr 1 --weight-decay 0.99999999: 1 in float32, refused ({text(p.stderr).strip()!r})")
     for flag, value, most in (("--lr", "1e31", "1e30"), ("--lr", "1e999", "1e30"),
                               ("--epochs", "99999999999999999999", "1073741824"),
                               ("--seed", "4294967296", "4294967295")):
