@@ -1018,7 +1018,8 @@ def test_plot_help():
 def test_train_help():
     """train --help: Ctrl-C writes a checkpoint only with --checkpoint (it said it always did); --recipe
     best also turns off the training-set accuracy (it did not say so); --seed's shifts and mirroring are
-    hashed from it too (it named dropout only)."""
+    hashed from it too (it named dropout only); --shift and --flip need square images, here and in README
+    (neither said so)."""
     import re
     h = " ".join(text(run("train", "--help").stdout).split())
     ctrl_c = re.search(r"Ctrl-C[^.]*\.", h)
@@ -1030,6 +1031,13 @@ def test_train_help():
     seed = re.search(r"--seed N (.*?) --optimizer", h)
     check(seed and "dropout" in seed.group(1) and "augmentation" in seed.group(1),
           f"train --help: --seed also seeds the augmentation, as README says: {seed and seed.group(1)!r}")
+    # --shift and --flip need square images (mnist_train_fits refuses others): neither said so
+    for flag, after in (("--shift N", "--flip"), ("--flip", "--batch")):
+        said = re.search(re.escape(flag) + r" (.*?) " + after, h)
+        check(said and "square" in said.group(1), f"train --help: {flag} needs square images: {said and said.group(1)!r}")
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    row = next((r for r in readme.splitlines() if r.startswith("| `--shift N`, `--flip`")), "")
+    check("square" in row, f"README: --shift and --flip need square images: {row!r}")
 
 
 def test_train_help_defaults():
