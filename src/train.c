@@ -298,7 +298,7 @@ static int take_params(run *r, mnist_err *err) {
         size_t at = first_nonfinite(r->scratch + x->offset, x->count);
         if (at < x->count)
             return errf(err, "%s became %s by epoch %d, step %d: training stopped (the learning rate %g is probably "
-                             "too high); nothing was saved from this run",
+                             "too high)",
                         x->name, nonfinite_name(r->scratch[x->offset + at]), r->last_epoch, r->last_step, r->last_lr);
     }
     memcpy(m->params, r->scratch, m->nparams * sizeof(float));
@@ -349,11 +349,11 @@ static int train_pass(run *r, int epoch, int i0, double *loss, mnist_epoch_stats
             return -1;
         if (!isfinite(l) && (long)epoch * r->nb + i == 0) /* measured before any step: no rate is to blame */
             return errf(err, "the loss became %s at the first step, before any update: the initial model's outputs "
-                             "are not finite (its init's scale is probably too large); nothing was saved from this run",
+                             "are not finite (its init's scale is probably too large)",
                         isnan(l) ? "NaN" : "infinite");
         if (!isfinite(l))
             return errf(err, "the loss became %s at epoch %d, step %d: training stopped (the learning rate %g "
-                             "is probably too high); nothing was saved from this run",
+                             "is probably too high)",
                         isnan(l) ? "NaN" : "infinite", epoch, i, es->lr);
         *loss += l;
         if (h->on_step) h->on_step(h->ud, epoch, i + 1, r->nb, l);
@@ -375,7 +375,7 @@ static int evaluate_epoch(run *r, mnist_epoch_stats *es, mnist_err *err) {
     for (int k = 0; k < 3; k++)
         if (ev[k]->n && !isfinite(ev[k]->loss))
             return errf(err, "the %s loss became %s after epoch %d: training stopped (the learning rate %g is "
-                             "probably too high); nothing was saved from this run",
+                             "probably too high)",
                         ev_name[k], isnan(ev[k]->loss) ? "NaN" : "infinite", es->epoch, es->lr);
     return 0;
 }

@@ -596,6 +596,32 @@ def test_file_size_limit(tmp, data):
           f"the previous checkpoint is intact and no temporary file is left beside it ({left})")
 
 
+def test_diverged(tmp, data):
+    """A run whose loss stops being finite after its --checkpoint was written says which file holds which epoch
+    (it said 'nothing was saved from this run'); one that wrote none says nothing was saved. --save is not
+    written either way."""
+    ckpt, model = os.path.join(tmp, "diverged.ckpt"), os.path.join(tmp, "diverged.safetensors")
+    # one step an epoch at lr 1e8: the first epochs end finite, a later one does not (after epoch 2 here)
+    d = ["--data", data, "--no-verify", "--layers", "784,64,10", "--activation", "relu", "--batch", "6", "--lr", "1e8",
+         "--threads", "1", "--epochs", "20", "--save", model]
+    p = run("train", *d, "--checkpoint", ckpt)
+    epochs = [int(e) for e in re.findall(r"^Epoch (\d+) in", p.stdout, re.M)]
+    check(epochs and os.path.exists(ckpt), f"a run at lr 1e8 ends epochs {epochs} before it diverges")
+    last = epochs[-1] if epochs else -1
+    refused("a run that diverges after its checkpoints", p, 1, "probably too high",
+            f"of this run only --checkpoint {ckpt} was saved, after epoch {last}")
+    check(not os.path.exists(model), "and its --save is not written")
+    # resumed, it is where the message says, and diverges again before a checkpoint: this run saved nothing
+    p = run("train", "--data", data, "--no-verify", "--resume", ckpt, "--threads", "1", "--save", model)
+    check(p.stdout.startswith(f"Resuming {ckpt} at epoch {last + 1}, step 0\n"),
+          f"the checkpoint holds the run after epoch {last}: {p.stdout.splitlines()[:1]}")
+    refused("the run resumed, diverging again", p, 1, "probably too high", "; nothing was saved from this run")
+    os.remove(ckpt)
+    p = run("train", *d)
+    refused("a run that diverges without --checkpoint", p, 1, "probably too high", "; nothing was saved from this run")
+    check(not os.path.exists(model), "and its --save is not written")
+
+
 def test_full_disk(tmp, data):
     """train --save on a disk that fills up (RLIMIT_FSIZE: writes past 1 MB fail with EFBIG)."""
     d = ["--data", data, "--no-verify"]
@@ -874,6 +900,7 @@ def main():
         test_data(tmp)
         test_models(tmp, data)
         test_images(tmp)
+        test_diverged(tmp, data)
         test_full_disk(tmp, data)
         test_file_size_limit(tmp, data)
         test_outputs(tmp, data)

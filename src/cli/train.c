@@ -25,6 +25,7 @@ typedef struct {
     int epoch, first;       /* the epoch of the pass under way (-1: none yet), and the step it began after */
     mnist_epoch_stats *hist; /* for --plot: the epochs so far */
     int noted;               /* the backend's note was printed */
+    int saved_epoch, saved_step; /* where the last checkpoint this command wrote stands (epoch -1: none) */
     int nhist, caphist;
 } train_ui;
 
@@ -123,7 +124,10 @@ static void on_step(void *ud, int epoch, int step, int steps, double loss) {
 
 static int on_checkpoint(void *ud, const mnist_model *m, const mnist_run_state *st, mnist_err *err) {
     train_ui *ui = ud;
-    return ui->checkpoint ? mnist_checkpoint_save(ui->checkpoint, m, ui->o, st, err) : 0;
+    if (!ui->checkpoint) return 0;
+    if (mnist_checkpoint_save(ui->checkpoint, m, ui->o, st, err)) return -1;
+    ui->saved_epoch = st->epoch, ui->saved_step = st->step;
+    return 0;
 }
 
 static void layers_str(const mnist_model *m, char *out, size_t cap, const char *sep) {
@@ -570,18 +574,27 @@ static void print_banner(const train_args *a, const mnist_model *m, const mnist_
     cli_flush();
 }
 
-/* How mnist_train's rc ends the command: its error, or the note of a Ctrl-C, then the model saved
- * (--save). The status. */
-static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err, int epochs_done) {
+/* How mnist_train's rc ends the command: its error and what this run saved all the same (the last
+ * checkpoint it wrote, or nothing: --save is not written), or the note of a Ctrl-C, then the model
+ * saved (--save). The status. */
+static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err, const train_ui *ui) {
     if (rc < 0) { /* not the checkpoint's: load_data checked it as mnist_train does */
-        fprintf(stderr, "mnist train: %s\n", err->msg);
+        if (ui->saved_epoch < 0) {
+            fprintf(stderr, "mnist train: %s; nothing was saved from this run\n", err->msg);
+            return 1;
+        }
+        char at[64]; /* the checkpoint's name printed as it is: a buffer would cut a long one */
+        if (ui->saved_step) snprintf(at, sizeof at, "at epoch %d, step %d", ui->saved_epoch, ui->saved_step);
+        else snprintf(at, sizeof at, "after epoch %d", ui->saved_epoch - 1);
+        fprintf(stderr, "mnist train: %s; of this run only %s %s was saved, %s\n", err->msg,
+                a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint, at);
         return 1;
     }
     int stopped = rc == 1 && interrupted, status = 0;
     if (stopped) /* stopped in a new run's first epoch, --plot has none to draw: said here, as --epochs 0 says it */
         fprintf(stderr, "mnist train: interrupted%s%s%s%s\n", a->checkpoint ? "; resume with --resume " : "",
                 a->checkpoint ? a->checkpoint : "", a->save ? "; saving the model as it is now" : "",
-                a->plot && !a->resume && !epochs_done ? "; --plot drew nothing (no epoch ended)" : "");
+                a->plot && !a->resume && !ui->nhist ? "; --plot drew nothing (no epoch ended)" : "");
     if (a->save && save_model(m, a->save) != 0) status = 1;
     else if (a->save && !a->json) printf("Saved the model to %s\n", a->save);
     if (stopped) status = 130;
@@ -799,7 +812,7 @@ static int untrained(const train_args *a, const mnist_model *m, const mnist_data
  * end as finish, close_log and draw_plot say: the status. */
 static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, const mnist_data *d) {
     train_ui ui = {.json = a->json, .progress = !a->json && !a->no_progress && isatty(2), .checkpoint = a->checkpoint,
-                   .o = &a->o, .batch = a->o.batch, .log_path = a->log, .epoch = -1};
+                   .o = &a->o, .batch = a->o.batch, .log_path = a->log, .epoch = -1, .saved_epoch = -1};
     if (a->log && a->resume && !mnist_train_finished(&a->o, st) && trim_log(a->log, st->epoch)) return 1;
     if (a->log && !a->resume && foreign_log(a->log)) return 1;
     if (a->log && !(ui.log = open_log(a->log, a->resume != NULL))) {
@@ -814,7 +827,7 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     mnist_err err;
     int rc = mnist_train(m, d, &a->o, &hooks, resumed(a, st), &err);
     clear_bar(&ui);
-    int status = close_log(&ui, finish(a, m, rc, &err, ui.nhist));
+    int status = close_log(&ui, finish(a, m, rc, &err, &ui));
     int none = !a->resume && a->o.epochs == 0;
     if (status == 0 && none) status = untrained(a, m, d);
     /* a run stopped by Ctrl-C still draws the epochs it has, and keeps its status 130; stopped in its
