@@ -3,6 +3,8 @@ SIGTERM or SIGHUP leaves no temporary file and the previous file as it was; the 
 get the modes that the umask (or the file they replace) asks for. On real MNIST (`make data`)."""
 import glob
 import os
+import pty
+import resource
 import signal
 import stat
 import struct
@@ -70,20 +72,21 @@ def signal_during_save(tmp, sig):
 
 def ctrl_c_during_save(tmp):
     """One Ctrl-C while the training's end is saved: the model is written (it ended the program, the model
-    dropped, with nothing else to keep it); False when the run ended first."""
+    dropped, with nothing else to keep it), then status 130 and a line that says so (it was 0, as if no
+    Ctrl-C had come); False when the run ended first."""
     target = os.path.join(tmp, "big.safetensors")
     for p in [target] + temps(tmp):
         os.remove(p)
     proc, seen = train_saving(tmp, target)
     if seen:
         proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     if not seen:
         return False
     size = os.path.getsize(target) if os.path.exists(target) else 0
-    check(proc.returncode == 0 and size > 294_000_000 and temps(tmp) == [],
-          f"one Ctrl-C during the save at the training's end: the model written (status {proc.returncode}, "
-          f"{size} bytes, {temps(tmp)})")
+    check(proc.returncode == 130 and b"interrupted as the run ended" in err and size > 294_000_000
+          and temps(tmp) == [], f"one Ctrl-C during the save at the training's end: the model written, then status "
+          f"130 (status {proc.returncode}, {size} bytes, {temps(tmp)}, {err.decode(errors='replace').strip()!r})")
     return True
 
 
@@ -179,6 +182,69 @@ def test_train_plot(tmp):
     check(p.returncode == 0 and "Test accuracy" in p.stdout, f"the checkpoint written at Ctrl-C loads: {p.stderr.strip()}")
 
 
+def test_train_save_fails(tmp):
+    """Ctrl-C in a run's first epoch, then its --save fails (a file-size limit): status 1, not 130, which said
+    the run had stopped as asked, its model written."""
+    model = os.path.join(tmp, "limited.safetensors")
+
+    def limited():  # a write past 100 kB fails with EFBIG: the 784-256-10 model is 814 kB
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+    proc = subprocess.Popen([MNIST, "train", "--layers", "784,256,10", "--batch", "1", "--epochs", "2", "--threads",
+                             "1", "--save", model], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=limited)
+    banner = proc.stdout.readline()  # training begins: its first epoch takes seconds (60000 steps)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    check(banner.startswith("Training") and "Epoch" not in out, f"the signal came in the first epoch: {out!r}")
+    check(proc.returncode == 1 and "interrupted" in err and model in err and "File too large" in err
+          and not os.path.exists(model), f"Ctrl-C, then a --save that fails: status 1, the failure said "
+          f"(status {proc.returncode}: {err.strip()!r})")
+
+
+def test_train_late(tmp):
+    """Ctrl-C after the last step, in the last epoch's evaluation: too late to stop the run, which goes to its
+    end, its log's record, checkpoint and model written, then status 130 and a line that says so (it was 0 and
+    nothing said, as if no Ctrl-C had come)."""
+    ckpt, model, log = (os.path.join(tmp, n) for n in ("late.ckpt", "late.safetensors", "late.jsonl"))
+    master, slave = pty.openpty()  # on a terminal: the progress bar says when the last step is done
+    # 10 steps of 100 examples, then the evaluation of 70000 (59000 held out, and the test set): seconds
+    proc = subprocess.Popen([MNIST, "train", "--layers", "784,1024,1024,10", "--batch", "100", "--validation",
+                             "59000", "--epochs", "1", "--threads", "1", "--checkpoint", ckpt, "--log", log, "--save",
+                             model], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    shown = b""
+    while b" 10/10 " not in shown:  # the bar's last update: the training pass has ended
+        try:
+            got = os.read(master, 1 << 16)
+        except OSError:  # EIO: the program has ended
+            break
+        if not got:
+            break
+        shown += got
+    proc.send_signal(signal.SIGINT)
+    while True:
+        try:
+            got = os.read(master, 1 << 16)
+        except OSError:
+            break
+        if not got:
+            break
+        shown += got
+    os.close(master)
+    out = proc.communicate(timeout=120)[0].decode()
+    err = shown.decode(errors="replace")
+    check(b" 10/10 " in shown, f"the bar showed the last step before the signal: {err[-200:]!r}")
+    check(proc.returncode == 130 and "interrupted as the run ended" in err,
+          f"Ctrl-C in the last epoch's evaluation: status 130, said (status {proc.returncode}: {err[-200:]!r})")
+    records = open(log).read().splitlines() if os.path.exists(log) else []
+    check("Test accuracy" in out and f"Saved the model to {model}" in out and len(records) == 1,
+          f"and the run went to its end: its epoch, its log's record, its model ({out!r}, {len(records)} records)")
+    p = subprocess.run([MNIST, "train", "--resume", ckpt, "--threads", "1"], capture_output=True, text=True)
+    check(p.returncode == 0 and "has trained its 1 epoch: nothing to do" in p.stderr,
+          f"its checkpoint holds the run's end: {p.stderr.strip()!r}")
+
+
 def mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -205,6 +271,8 @@ def main():
     test_save(tmp)
     test_fetch(tmp)
     test_train_plot(tmp)
+    test_train_save_fails(tmp)
+    test_train_late(tmp)
     subprocess.run(["rm", "-rf", tmp])
     return status()
 

@@ -360,8 +360,9 @@ static int parse_flags(int argc, char **argv, train_args *a) {
     int p = cli_parse("train", "[flags]",
                       "Train an MLP on MNIST (by default the lab's: 784-1024-1024-10 tanh, SGD lr 0.001, batch 128, 5 "
                       "epochs); after each epoch print its time and the training and test accuracy. Ctrl-C stops "
-                      "after the current step, writes the checkpoint (with --checkpoint) and the model as it is (with "
-                      "--save), and exits with status 130.",
+                      "after the current step (or, after the last step, lets the run end), writes the checkpoint (with "
+                      "--checkpoint) and the model as it is (with --save), and exits with status 130, or 1 when a "
+                      "file it writes fails.",
                       flags, argc, argv, NULL);
     return p ? p : choice("--recipe", a->recipe_name, recipes) < 0 ? 2 : 0;
 }
@@ -576,7 +577,7 @@ static void print_banner(const train_args *a, const mnist_model *m, const mnist_
 
 /* How mnist_train's rc ends the command: its error and what this run saved all the same (the last
  * checkpoint it wrote, or nothing: --save is not written), or the note of a Ctrl-C, then the model
- * saved (--save). The status. */
+ * saved (--save). The status: 0 or 1. */
 static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err, const train_ui *ui) {
     if (rc < 0) { /* not the checkpoint's: load_data checked it as mnist_train does */
         if (ui->saved_epoch < 0) {
@@ -597,8 +598,7 @@ static int finish(const train_args *a, const mnist_model *m, int rc, const mnist
                 a->plot && !a->resume && !ui->nhist ? "; --plot drew nothing (no epoch ended)" : "");
     if (a->save && save_model(m, a->save) != 0) status = 1;
     else if (a->save && !a->json) printf("Saved the model to %s\n", a->save);
-    if (stopped) status = 130;
-    return status;
+    return status; /* a stop's 130 comes at the end, when every file was written (train_run) */
 }
 
 /* --log closed: a write that failed makes a status of 0 one of 1. */
@@ -830,10 +830,10 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     int status = close_log(&ui, finish(a, m, rc, &err, &ui));
     int none = !a->resume && a->o.epochs == 0;
     if (status == 0 && none) status = untrained(a, m, d);
-    /* a run stopped by Ctrl-C still draws the epochs it has, and keeps its status 130; stopped in its
-     * first epoch, a new run has none to draw, as one of --epochs 0 has none (untrained says so), nor
-     * one resumed with nothing to do and no --log (load_data's note says so) */
-    int nothing = none || (status == 130 && !a->resume && ui.nhist == 0) ||
+    /* a run stopped by Ctrl-C still draws the epochs it has; stopped in its first epoch, a new run has
+     * none to draw, as one of --epochs 0 has none (untrained says so), nor one resumed with nothing to do
+     * and no --log (load_data's note says so) */
+    int nothing = none || (rc == 1 && !a->resume && ui.nhist == 0) ||
                   (a->resume && !log_readable(a->log) && mnist_train_finished(&a->o, st)); /* the note said so */
     /* and a run whose --save or --log failed draws them all the same: the training went through */
     if (a->plot && rc >= 0 && !nothing && draw_plot(a, &ui) && status == 0) status = 1;
@@ -841,6 +841,14 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
      * ended the program, the model dropped with nothing else to keep it; it is written, as a stop's is */
     cli_catch_sigint(0);
     free(ui.hist);
+    /* a Ctrl-C ends in 130 once all was written, but a file that failed says 1, not hidden behind it;
+     * one after the last step (in the last epoch's evaluation, its checkpoint, --save) came too late to
+     * stop the run, which went to its end: said, since finish said nothing of it */
+    if (interrupted && status == 0) {
+        if (rc != 1)
+            fprintf(stderr, "mnist train: interrupted as the run ended: it ran to its end, and nothing was lost\n");
+        status = 130;
+    }
     return status;
 }
 
