@@ -1819,9 +1819,10 @@ static int box_in_frame(const ink_map *m, int *inside) {
     return (x0 <= e) + (y0 <= e) + (x1 >= w - e) + (y1 >= h - e);
 }
 
-int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
-    ink_map m;
-    int inside, rc = read_photo(d, 0, &m, name, err);
+/* The digit's ink of the photo d into m: read as it is, and again with paper around it where that
+ * is the better reading. Returns 0, or -1 with err saying why there is none. */
+static int read_digit(const decoded *d, ink_map *m, const char *name, mnist_err *err) {
+    int inside, rc = read_photo(d, 0, m, name, err);
     /* A frame cropped tight around the digit (pad_frame): the digit's box meets 3 of its sides, or
      * the ink was read the other way round from what the frame's edges say (the paper between thick
      * strokes taken for ink), or no ink was found (the paper's model and the noise made of
@@ -1839,9 +1840,9 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
      * shadow on a blank page is faint there (or specks, held aside as a step where it is harder),
      * and the paper added beside it, carried out from the frame's edges, sets a seam that reads as
      * ink. A 1 cropped to its own width has its own reading (tall_stroke). */
-    int met = rc ? 0 : box_in_frame(&m, &inside), edges = rc == 0 && m.light != m.edges_light;
-    if (rc || (!m.tall && (met >= 3 || edges))) {
-        int fill = rc == 0 && met < 3 && !m.light; /* only the edges said so, of dark ink */
+    int met = rc ? 0 : box_in_frame(m, &inside), edges = rc == 0 && m->light != m->edges_light;
+    if (rc || (!m->tall && (met >= 3 || edges))) {
+        int fill = rc == 0 && met < 3 && !m->light; /* only the edges said so, of dark ink */
         ink_map m2;
         mnist_err e2;
         met = read_photo(d, 1, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
@@ -1854,13 +1855,204 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
             met = read_photo(d, PAD_TREND, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
         }
         if (met >= 0 && inside && (!fill || met == 4) &&
-            (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m.weak))) {
-            if (rc == 0) ink_map_free(&m);
-            m = m2, rc = 0;
+            (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m->weak))) {
+            if (rc == 0) ink_map_free(m);
+            *m = m2, rc = 0;
         } else if (met >= 0) {
             ink_map_free(&m2);
         }
     }
+    return rc;
+}
+
+/* ---- a shadow's straight edge ------------------------------------------- */
+
+/* A blank page under a hard shadow (a phone's or a hand's, its edge straight across the frame)
+ * read as a digit: the paper's model, made of blocks, bends to the step and leaves pieces of it as
+ * ink. Where the frame's edge says such a step may cross it (edge_two_levels), it is looked for in
+ * a small copy (find_step) and checked along its whole length (step_along); divided out of the
+ * working copy (unshadow), the page is read again, and only where that finds no ink is the photo
+ * refused. Otherwise it reads as it did: a sheet's edge on a desk is such a step too. */
+#define SHADOW 0.85   /* a shadow takes 15% of the light at least */
+#define STEP_SIDE 128 /* the longer side of the copy the step is looked for in */
+#define STEP_PARTS 8  /* the stretches it is checked in along its length */
+#define STEP_BAND 2.5 /* the step's line is known to this, in the small copy's pixels */
+
+typedef struct {
+    double cs, sn, r;             /* the line x cs + y sn = r in the small copy, its dark side beyond r */
+    double a0, a1;                /* its ends, along it (-x sn + y cs) */
+    float ratio, lit[STEP_PARTS]; /* the dark side's light over the lit side's; the lit side's, by stretch */
+} step_line;
+
+/* Whether the frame's edge, walked around, is lit along one stretch and darker by SHADOW or more
+ * along the rest, and steps from one to the other: its means over 256 stretches at most, taken as
+ * lit or dark by the middle (in ratio) of their 10% and 90% points, change twice around it, and a
+ * 32nd of them at most lie in the middle half between the two. Not so under even light, light that
+ * falls across the frame (a quarter of the photo sets' frames pass the rest, 1 in 200 this), a
+ * vignette (4 dark corners), a desk all around a sheet, or strokes across the edge. */
+static int edge_two_levels(const source *s) {
+    int w = s->d->w, h = s->d->h;
+    long n = 2L * (w + h);
+    if (w < 32 || h < 32) return 0;
+    float *e = malloc((size_t)n * sizeof(float)), b[256], t[256];
+    if (!e) return 0;
+    source_row(s, 0, 0, w, e); /* clockwise from the top left corner */
+    source_row(s, h - 1, 0, w, e + w + h);
+    for (int x = 0; x < w / 2; x++) swapf(&e[w + h + x], &e[2 * w + h - 1 - x]);
+    for (int y = 0; y < h; y++)
+        source_row(s, y, w - 1, 1, e + w + y), source_row(s, h - 1 - y, 0, 1, e + 2 * w + h + y);
+    int nb = n < 256 ? (int)n : 256;
+    for (int k = 0; k < nb; k++) {
+        long i0 = n * k / nb, i1 = n * (k + 1) / nb;
+        double sum = 0;
+        for (long i = i0; i < i1; i++) sum += e[i];
+        b[k] = t[k] = (float)(sum / (double)(i1 - i0));
+    }
+    free(e);
+    float lo = select_kth(t, nb, nb / 10), hi = select_kth(t, nb, nb - 1 - nb / 10), mid = sqrtf(lo * hi);
+    float q1 = sqrtf(lo * mid), q3 = sqrtf(mid * hi); /* a quarter and three quarters of the way, in ratio */
+    int changes = 0, between = 0;
+    for (int k = 0; k < nb; k++)
+        changes += (b[k] < mid) != (b[(k + 1) % nb] < mid), between += b[k] > q1 && b[k] < q3;
+    return lo < SHADOW * hi && changes == 2 && between <= nb / 32;
+}
+
+/* The straight step across which the light (L: its log, (h, w)) falls most: over 90 turns of a
+ * line, the pixels binned by their distance along its normal, the largest drop between the means
+ * of the three bins either side of a bin, one bin apart from it, of 9 bins each a fifth of the
+ * shorter side long at least. Returns the drop (in log), or -1 when out of memory. */
+static double find_step(int w, int h, const float *L, step_line *st) {
+    int nb = (int)ceil(hypot(w, h)) + 1, least = (w < h ? w : h) / 5;
+    double best = 0, *sum = malloc((size_t)nb * sizeof(double));
+    int *cnt = malloc((size_t)nb * sizeof(int));
+    if (!sum || !cnt) best = -1;
+    for (int deg = 0; deg < 180 && best >= 0; deg += 2) {
+        double t = deg * 3.14159265358979323846 / 180, cs = cos(t), sn = sin(t), r0 = fmin(0, (w - 1) * cs);
+        memset(sum, 0, (size_t)nb * sizeof(double));
+        memset(cnt, 0, (size_t)nb * sizeof(int));
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int i = (int)(x * cs + y * sn - r0);
+                sum[i] += L[(size_t)y * w + x], cnt[i]++;
+            }
+        for (int c = 4; c + 4 < nb; c++) {
+            int ok = 1;
+            for (int i = c - 4; i <= c + 4; i++) ok &= cnt[i] >= least;
+            if (!ok) continue;
+            double j = 0;
+            for (int i = 2; i <= 4; i++) j += (sum[c - i] / cnt[c - i] - sum[c + i] / cnt[c + i]) / 3;
+            if (fabs(j) <= best) continue;
+            double g = j > 0 ? 1 : -1; /* the dark side beyond the line */
+            best = fabs(j), st->cs = g * cs, st->sn = g * sn, st->r = g * (c + 0.5 + r0);
+        }
+    }
+    free(sum);
+    free(cnt);
+    return best;
+}
+
+/* The median of the pixels of p at a distance from the line st in (r0, r1] (beyond it: dark side)
+ * and along it in [a0, a1), NAN where there are fewer than 10; *far (unless NULL) gets the
+ * farthest one's distance. t holds w h floats. */
+static float step_median(const plane *p, const step_line *st, double a0, double a1, double r0, double r1, float *t,
+                         double *far) {
+    long m = 0;
+    double most = 0;
+    for (int y = 0; y < p->h; y++)
+        for (int x = 0; x < p->w; x++) {
+            double r = x * st->cs + y * st->sn - st->r, a = y * st->cs - x * st->sn;
+            if (r <= r0 || r > r1 || a < a0 || a >= a1) continue;
+            t[m++] = p->v[(size_t)y * p->w + x], most = fmax(most, r);
+        }
+    if (far) *far = most;
+    return m < 10 ? NAN : select_kth(t, m, m / 2);
+}
+
+/* Whether the step st in the small copy p is a shadow's edge along its whole length: in each of
+ * STEP_PARTS stretches along it, the dark side (3 to 8 pixels from the line) darker than the lit
+ * side, and dark out to the frame's edge (a stroke has paper past it: past 8 pixels, cut in 4 by
+ * distance, no part's median within 0.9 of the lit side's); of the stretches' ratios of dark to
+ * lit, 6 within 0.05 of their median, under 0.9: st->ratio. t holds w h floats. */
+static int step_along(const plane *p, step_line *st, float *t) {
+    st->a0 = INFINITY, st->a1 = -INFINITY;
+    for (int y = 0; y < p->h; y++)
+        for (int x = 0; x < p->w; x++)
+            if (fabs(x * st->cs + y * st->sn - st->r) < 12) {
+                double a = y * st->cs - x * st->sn;
+                st->a0 = fmin(st->a0, a), st->a1 = fmax(st->a1, a);
+            }
+    float ratio[STEP_PARTS];
+    for (int k = 0; k < STEP_PARTS; k++) {
+        double a0 = st->a0 + (st->a1 - st->a0) * k / STEP_PARTS, a1 = st->a0 + (st->a1 - st->a0) * (k + 1) / STEP_PARTS;
+        double far;
+        float lit = step_median(p, st, a0, a1, -8, -3, t, NULL), dark = step_median(p, st, a0, a1, 3, 8, t, NULL);
+        if (!(lit > 0) || isnan(dark)) return 0; /* the line's end cut short */
+        st->lit[k] = lit, ratio[k] = dark / lit;
+        step_median(p, st, a0, a1, 8, INFINITY, t, &far);
+        for (int q = 1; q <= 4; q++)
+            if (step_median(p, st, a0, a1, fmax(8, (q - 1) * far / 4), q * far / 4, t, NULL) > 0.9f * lit) ratio[k] = 9;
+    }
+    float r[STEP_PARTS];
+    memcpy(r, ratio, sizeof r);
+    float med = select_kth(r, STEP_PARTS, STEP_PARTS / 2);
+    int alike = 0;
+    for (int k = 0; k < STEP_PARTS; k++) alike += fabsf(ratio[k] - med) <= 0.05f;
+    st->ratio = med;
+    return alike >= 6 && med < 0.9f;
+}
+
+/* The working copy wp (the small copy sw x sh of it held the step st) with the step divided out,
+ * as bytes into px: the dark side divided by the ratio; within STEP_BAND of the line (whose place
+ * is known to a pixel or so of the small copy), no lighter than the lit side beside it. */
+static void unshadow(const plane *wp, const step_line *st, int sw, int sh, uint8_t *px) {
+    for (int y = 0; y < wp->h; y++)
+        for (int x = 0; x < wp->w; x++) {
+            double xs = (x + 0.5) * sw / wp->w - 0.5, ys = (y + 0.5) * sh / wp->h - 0.5;
+            double r = xs * st->cs + ys * st->sn - st->r, a = ys * st->cs - xs * st->sn;
+            int k = (int)floor((a - st->a0) / (st->a1 - st->a0) * STEP_PARTS);
+            k = k < 0 ? 0 : k >= STEP_PARTS ? STEP_PARTS - 1 : k;
+            float v = wp->v[(size_t)y * wp->w + x], u = r > -STEP_BAND ? v / st->ratio : v;
+            if (fabs(r) <= STEP_BAND && u > st->lit[k]) u = st->lit[k];
+            px[(size_t)y * wp->w + x] = (uint8_t)lroundf(255 * (u < 0 ? 0 : u > 1 ? 1 : u));
+        }
+}
+
+/* Whether the photo d is a blank page under a shadow's straight edge: such an edge is found
+ * across it, and with it divided out, no ink. */
+static int shadow_blank(const decoded *d, const char *name) {
+    source s = {d, 1.0f};
+    if (!edge_two_levels(&s)) return 0;
+    int w, h, big = d->w > d->h ? d->w : d->h, blank = 0;
+    working_size(d->w, d->h, &w, &h);
+    double sc = big > STEP_SIDE ? (double)STEP_SIDE / big : 1.0;
+    int sw = (int)lround(d->w * sc), sh = (int)lround(d->h * sc);
+    size_t n = (size_t)w * h, ns = (size_t)sw * sh;
+    float *mem = malloc((n + 3 * ns) * sizeof(float));
+    uint8_t *px = malloc(n);
+    plane wp = {w, h, mem}, sp = {sw, sh, mem + n};
+    float *L = sp.v + ns, *t = L + ns;
+    mnist_err e;
+    step_line st;
+    if (!mem || !px || working_copy(&s, 0, 0, d->w, d->h, &wp, name, &e) ||
+        area_resize(wp.v, w, h, (size_t)w, sp.v, sw, sh))
+        goto done;
+    for (size_t i = 0; i < ns; i++) L[i] = logf(sp.v[i] > 1e-3f ? sp.v[i] : 1e-3f);
+    if (find_step(sw, sh, L, &st) > -log(SHADOW) && step_along(&sp, &st, t)) {
+        unshadow(&wp, &st, sw, sh, px);
+        decoded d2 = {px, NULL, w, h, 1};
+        ink_map m2;
+        blank = read_digit(&d2, &m2, name, &e) != 0;
+        if (!blank) ink_map_free(&m2);
+    }
+done:
+    free(mem);
+    free(px);
+    return blank;
+}
+
+int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
+    ink_map m;
+    int rc = read_digit(d, &m, name, err);
     if (rc) return -1;
     if (m.noise) {
         double alike = fabs(m.alike) < 0.005 ? 0 : m.alike; /* not -0.00 */
@@ -1895,5 +2087,8 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
     if (rc == 0 && solid_square(x, BLOB))
         return errf(err, "%s: no clear digit: the ink is one solid blob (a dot?): it holds an %dx%d square of full ink "
                     "in the 28x28 input, as none of MNIST's 70000 digits does", name, BLOB, BLOB);
+    /* a blank page under a shadow's hard edge: what was read is pieces of the edge */
+    if (rc == 0 && shadow_blank(d, name))
+        return errf(err, "%s: no clear ink: the image looks blank under a shadow's straight edge", name);
     return rc;
 }
