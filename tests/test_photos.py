@@ -74,6 +74,18 @@ def read_shaded_sheet(tmp, model):
     return p.returncode == 0 and answer == 7, answer
 
 
+def read_twins(model, out):
+    """What predict reads (-1: refused) in each file of the first of the two folders out names
+    (kind: folder), and the files that it reads otherwise in the second, as 'name: first -> second'."""
+    read = []
+    for d in out.values():
+        p = subprocess.run([MNIST, "predict", "--model", model, "--json", *sorted(glob.glob(os.path.join(d, "*")))],
+                           capture_output=True, text=True)
+        read.append({os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())})
+    first, second = read
+    return first, [f"{n}: {first[n]} -> {second.get(n)}" for n in sorted(first) if second.get(n) != first[n]]
+
+
 def read_vignettes(tmp, model):
     """Of 20 dark digits (MNIST's first test digits) on light pages under a flash's vignette, the
     light falling as the square of the distance from the middle to 0.25 to 0.35 of it at the
@@ -101,14 +113,8 @@ def read_vignettes(tmp, model):
         for kind, light in (("flat", 1), ("vignette", 1 - rng.uniform(0.65, 0.75) * r2)):
             Image.fromarray(np.round(np.clip(v * light + noise, 0, 1) * 255).astype(np.uint8), "L").save(
                 os.path.join(out[kind], f"{i:02d}.png"))
-    read = {}
-    for kind, d in out.items():
-        p = subprocess.run([MNIST, "predict", "--model", model, "--json", *sorted(glob.glob(os.path.join(d, "*")))],
-                           capture_output=True, text=True)
-        read[kind] = {os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())}
-    differ = [f"{n}: {read['flat'][n]} -> {read['vignette'].get(n)}" for n in sorted(read["flat"])
-              if read["vignette"].get(n) != read["flat"][n]]
-    return len(read["flat"]) == 20, differ
+    flat, differ = read_twins(model, out)
+    return len(flat) == 20, differ
 
 
 def read_marked(tmp, model):
@@ -132,14 +138,8 @@ def read_marked(tmp, model):
         for kind, v in (("plain", ink), ("marked", np.maximum(ink, line))):
             Image.fromarray(np.round(np.clip(paper * (1 - 0.8 * v) + noise, 0, 1) * 255).astype(np.uint8), "L").save(
                 os.path.join(out[kind], f"{i:02d}.png"))
-    read = {}
-    for kind, d in out.items():
-        p = subprocess.run([MNIST, "predict", "--model", model, "--json", *sorted(glob.glob(os.path.join(d, "*")))],
-                           capture_output=True, text=True)
-        read[kind] = {os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())}
-    differ = [f"{n}: {read['plain'][n]} -> {read['marked'].get(n)}" for n in sorted(read["plain"])
-              if read["marked"].get(n) != read["plain"][n]]
-    return len(read["plain"]) == 30, differ, lines
+    plain, differ = read_twins(model, out)
+    return len(plain) == 30, differ, lines
 
 
 def read_shadowed_pages(tmp, model):
