@@ -142,6 +142,25 @@ def read_marked(tmp, model):
     return len(plain) == 30, differ, lines
 
 
+def read_twos_apart(tmp, model):
+    """What predict reads in 9 drawings of a 2 (an arc, a diagonal, 400x400, pens 4, 8 and 14 pixels)
+    whose foot is drawn apart from the diagonal, 8, 16 and 25 pixels below its end."""
+    from PIL import Image, ImageDraw
+    out = os.path.join(tmp, "twos")
+    os.makedirs(out)
+    for gap in (8, 16, 25):
+        for pen in (4, 8, 14):
+            im = Image.new("L", (400, 400), 235)
+            d = ImageDraw.Draw(im)
+            d.arc([120, 80, 280, 220], 200, 390, fill=25, width=pen)
+            d.line([(272, 180), (130, 300)], fill=25, width=pen)
+            d.line([(125, 300 + gap), (285, 300 + gap)], fill=25, width=pen)
+            im.save(os.path.join(out, f"gap{gap}-pen{pen}.png"))
+    p = subprocess.run([MNIST, "predict", "--model", model, "--json", *sorted(glob.glob(os.path.join(out, "*")))],
+                       capture_output=True, text=True)
+    return {os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())}
+
+
 def read_shadowed_pages(tmp, model):
     """12 blank pages and a 7 (MNIST's first test digit) on a page, 300 to 600 pixels a side, each
     under a phone's or a hand's shadow: a hard straight edge across the frame, 20 to 70 degrees off
@@ -342,12 +361,17 @@ def main():
     # A digit its writer underlined or ringed: the line or the ring, a part of its own, was kept with
     # the digit (within 60% of its size), the digit read small and off centre, and a ring read as a
     # 0 or an 8. Such a part is held aside now (photo.c, writers_mark): of these 30, 24 read
-    # otherwise than without the mark, none now (of 400 photos of the marked kind, seeds 0 and 1,
-    # the lab's model: 91 read right, 340 now, 358 without their marks).
+    # otherwise than without the mark, 1 now (of 400 photos of the marked kind, seeds 0 and 1,
+    # the lab's model: 91 read right, 310 now, 358 without their marks).
     ok, differ, lines = read_marked(tmp, model)
     check(ok and len(differ) <= 2 and 5 <= lines <= 25,
           f"30 digits underlined ({lines}) or ringed read as they do without the mark, but 2 at most: "
           f"{len(differ)} differ: {differ}")
+    # A 2 drawn with its foot apart from its diagonal: the foot was taken for a line under the digit
+    # and held aside, and the 2 read as a 7 (8 of these 9, with this model and the lab's); a line under a digit
+    # lies below it by 0.15 of its height at least.
+    twos = read_twos_apart(tmp, model)
+    check(len(twos) == 9 and 7 not in twos.values(), f"a 2 with its foot drawn apart is not read as a 7: {twos}")
     # Blank pages under a shadow's hard straight edge: the paper's model, made of blocks, bent to the
     # step and left pieces of it as ink, read as a digit (7 of these 12; 41 of 120 such pages, the
     # lab's model). The step is looked for along the whole frame, divided out, and where the page then
