@@ -689,12 +689,18 @@ static void flip_run(float *v, int w, const run *r) {
 
 /* How many times as long as it is wide a part is, from its ink's moments mo (sum v x, v y, v x^2,
  * v y^2, v x y) and mass m: the square root of the ratio of the two axes' variances (a uniform bar
- * L x w: L / w). */
-static double part_length(const double *mo, double m) {
+ * L x w: L / w); and in *tilt (unless NULL) its long axis's angle from level, in radians. */
+static double part_length(const double *mo, double m, double *tilt) {
     double mx = mo[0] / m, my = mo[1] / m;
     double a = mo[2] / m - mx * mx, c = mo[3] / m - my * my, b = mo[4] / m - mx * my;
     double t = 0.5 * (a + c), d = sqrt(0.25 * (a - c) * (a - c) + b * b);
+    if (tilt) *tilt = 0.5 * atan2(2 * b, a - c);
     return t - d > 0 ? sqrt((t + d) / (t - d)) : INFINITY;
+}
+
+/* Whether boxes a and b lie more than gap pixels apart, across or down. */
+static int boxes_apart(const box *a, const box *b, int gap) {
+    return a->x1 + gap < b->x0 || a->x0 > b->x1 + gap || a->y1 + gap < b->y0 || a->y0 > b->y1 + gap;
 }
 
 /* Whether part id (of the runs r) goes around box b: it has ink left and right of b along b's rows,
@@ -730,12 +736,9 @@ static int writers_mark(const run *r, long nruns, int nparts, const char *keep, 
         }
         if (m == 0) return -1; /* one part kept: the digit */
         const box *b = &pb[i];
-        const double *mo = mom + 5 * i;
-        double mx = mo[0] / mass[i], my = mo[1] / mass[i];
-        double vx = mo[2] / mass[i] - mx * mx, vy = mo[3] / mass[i] - my * my, cxy = mo[4] / mass[i] - mx * my;
-        double tilt = 0.5 * atan2(2 * cxy, vx - vy); /* the long axis from level */
-        if (part_length(mo, mass[i]) >= UNDERLINE && fabs(tilt) <= 0.35 /* 20 degrees */ && b->y0 >= rest.y1 + 0.15 * (rest.y1 - rest.y0) &&
-            b->x1 - b->x0 >= 0.7 * (rest.x1 - rest.x0))
+        double tilt, length = part_length(mom + 5 * i, mass[i], &tilt);
+        if (length >= UNDERLINE && fabs(tilt) <= 0.35 /* 20 degrees */ &&
+            b->y0 >= rest.y1 + 0.15 * (rest.y1 - rest.y0) && b->x1 - b->x0 >= 0.7 * (rest.x1 - rest.x0))
             return i;
         if (m >= 0.1 * mass[i] && b->x0 < rest.x0 && b->y0 < rest.y0 && b->x1 > rest.x1 && b->y1 > rest.y1 &&
             goes_around(r, nruns, i, &rest))
@@ -812,7 +815,7 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double 
      * (it covers half its box at most, as a dot or a smudge does not) lies apart from it (the bar
      * would not join it): that part is the digit. A 1 is such a bar, but one that runs out of the
      * photo with another stroke inside it is as likely to be the pen */
-    if (mass[big] > 0 && part_length(mom + 5 * big, mass[big]) >= BAR) {
+    if (mass[big] > 0 && part_length(mom + 5 * big, mass[big], NULL) >= BAR) {
         box bar = pb[big];
         int e = (w > h ? w : h) / 25, digit = -1; /* within 4% of the frame's side, as box_in_frame */
         e = e < 3 ? 3 : e;
@@ -821,8 +824,7 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double 
             box b = pb[i];
             int gap = (int)(0.6 * box_side(&b)) + 1;
             if (i == big || mass[i] < 0.08 * mass[big] || mass[i] > 0.5 * (b.x1 - b.x0) * (b.y1 - b.y0) ||
-                part_length(mom + 5 * i, mass[i]) >= BAR ||
-                !(bar.x1 + gap < b.x0 || bar.x0 > b.x1 + gap || bar.y1 + gap < b.y0 || bar.y0 > b.y1 + gap))
+                part_length(mom + 5 * i, mass[i], NULL) >= BAR || !boxes_apart(&bar, &b, gap))
                 continue;
             if (digit < 0 || mass[i] > mass[digit]) digit = i;
         }
@@ -844,7 +846,7 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double 
         int side = box_side(bb);
         int gap = (int)(0.6 * side) + 1;
         box b = pb[best];
-        if (b.x1 + gap < bb->x0 || b.x0 > bb->x1 + gap || b.y1 + gap < bb->y0 || b.y0 > bb->y1 + gap) continue;
+        if (boxes_apart(&b, bb, gap)) continue;
         keep[best] = 1;
         kept += mass[best];
         box_add(bb, &b);
