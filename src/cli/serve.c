@@ -810,27 +810,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     server *s = cls;
     request *q = *state;
     if (q == (void *)&begun) { /* first call: headers only */
-        char why[MNIST_ERR_LEN];
+        /* for --log and the refusals: the path quoted and cut short if long, the method too (the client's
+         * bytes: no terminal escapes into --log) */
+        char why[MNIST_ERR_LEN], path[80], name[24];
+        cli_json_string(path, sizeof path, url);
+        cli_json_string(name, sizeof name, method);
         if (framing_error(c, version, why, sizeof why)) { /* answered early: libmicrohttpd closes the connection */
-            char path[80], name[24];
-            cli_json_string(path, sizeof path, url);
-            cli_json_string(name, sizeof name, method);
             log_request(s, name, path, MHD_HTTP_BAD_REQUEST, now(), 0);
             return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", why);
         }
         int r = 0, nroutes = (int)(sizeof routes / sizeof routes[0]);
         while (r < nroutes && strcmp(url, routes[r].path)) r++;
         if (r == nroutes) {
-            char path[80], name[24];
-            cli_json_string(path, sizeof path, url); /* quoted, and cut short if long */
-            cli_json_string(name, sizeof name, method); /* the client's bytes: no terminal escapes into --log */
             log_request(s, name, path, MHD_HTTP_NOT_FOUND, now(), 0);
             return answer_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such path: %s (try / or /api/predict)", path);
         }
         int post = r == R_PREDICT;
         if (post ? strcmp(method, "POST") : strcmp(method, "GET") && strcmp(method, "HEAD")) {
-            char name[24];
-            cli_json_string(name, sizeof name, method);
             log_request(s, name, url, MHD_HTTP_METHOD_NOT_ALLOWED, now(), 0);
             return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, routes[r].allow, "%s takes %s, not %s", url,
                                 routes[r].allow, name);
