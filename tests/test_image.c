@@ -1181,18 +1181,28 @@ static buf jpeg_exif(const float *v, int w, int h, int o) {
     return out;
 }
 
+/* A PNG chunk into o, its CRC made. */
+static void put_chunk(buf *o, const char *type, const uint8_t *data, size_t len) {
+    uint8_t head[8] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len}, crc[4];
+    memcpy(head + 4, type, 4);
+    uLong c = crc32(crc32(0L, Z_NULL, 0), head + 4, 4);
+    c = crc32(c, data, (uInt)len);
+    for (int i = 0; i < 4; i++) crc[i] = (uint8_t)(c >> (24 - 8 * i));
+    put_bytes(o, head, 8);
+    put_bytes(o, (void *)(uintptr_t)data, (int)len);
+    put_bytes(o, crc, 4);
+}
+
 /* A copy of the PNG p with a chunk of type holding the n bytes of data put at byte at, allocated to
  * its size exactly, so that AddressSanitizer sees a read past it. */
 static buf png_with_chunk(const buf *p, size_t at, const char *type, const uint8_t *data, uint32_t n) {
-    buf out = {malloc(p->n + 12 + n), p->n + 12 + n, p->n + 12 + n};
-    uint8_t *c = out.b + at;
-    memcpy(out.b, p->b, at);
-    c[0] = (uint8_t)(n >> 24), c[1] = (uint8_t)(n >> 16), c[2] = (uint8_t)(n >> 8), c[3] = (uint8_t)n;
-    memcpy(c + 4, type, 4);
-    memcpy(c + 8, data, n);
-    uLong crc = crc32(crc32(0L, Z_NULL, 0), c + 4, 4 + n);
-    for (int j = 0; j < 4; j++) c[8 + n + j] = (uint8_t)(crc >> (24 - 8 * j));
-    memcpy(c + 12 + n, p->b + at, p->n - at);
+    buf o = {0};
+    put_bytes(&o, p->b, (int)at);
+    put_chunk(&o, type, data, n);
+    put_bytes(&o, p->b + at, (int)(p->n - at));
+    buf out = {malloc(o.n), o.n, o.n};
+    memcpy(out.b, o.b, o.n);
+    free(o.b);
     return out;
 }
 
@@ -1242,18 +1252,6 @@ static void huffman_overflow(void) {
         }
     }
     free(j.b);
-}
-
-/* A PNG chunk into o, its CRC made. */
-static void put_chunk(buf *o, const char *type, const uint8_t *data, size_t len) {
-    uint8_t head[8] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len}, crc[4];
-    memcpy(head + 4, type, 4);
-    uLong c = crc32(crc32(0L, Z_NULL, 0), head + 4, 4);
-    c = crc32(c, data, (uInt)len);
-    for (int i = 0; i < 4; i++) crc[i] = (uint8_t)(c >> (24 - 8 * i));
-    put_bytes(o, head, 8);
-    put_bytes(o, (void *)(uintptr_t)data, (int)len);
-    put_bytes(o, crc, 4);
 }
 
 /* A w x h PNG of colour type ctype, depth bits a sample, Adam7-interlaced or not, whose image data
