@@ -17,7 +17,7 @@ import sys
 import tempfile
 import termios
 
-from testlib import MNIST, ROOT, check, status
+from testlib import MNIST, ROOT, check, png_chunk, status
 
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 SAMPLE = os.path.join(ROOT, "samples", "3-blue-pen.png")
@@ -353,12 +353,10 @@ def test_pixel_limit(tmp, data):
     PNG, and a 66.0-megapixel image is read."""
     import zlib
 
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     path = os.path.join(tmp, "huge.png")
     with open(path, "wb") as f:  # a PNG's header of 9000x9000 gray pixels, refused before its data is read
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 9000, 9000, 8, 0, 0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 9000, 9000, 8, 0, 0, 0, 0)) +
+                png_chunk(b"IDAT", zlib.compress(b"\0" * 10)) + png_chunk(b"IEND", b""))
     model = os.path.join(tmp, "pixels.safetensors")
     run("train", "--data", data, "--no-verify", "--layers", "784,4,10", "--epochs", "0",
         "--save", model)

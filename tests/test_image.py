@@ -31,7 +31,7 @@ import zlib
 
 import numpy as np
 
-from testlib import MNIST, ROOT, check, status  # noqa: E402
+from testlib import MNIST, ROOT, check, png_chunk, status  # noqa: E402
 
 
 def run(*args, env=None):
@@ -138,21 +138,17 @@ def short_palette_png(path, a, colors):
     """A palette PNG of the bytes a (h, w) whose PLTE holds only `colors` colours: its other pixels
     are colours the file lacks, which Pillow's default palette makes gray i (stb_image read them from
     leftover stack memory)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     h, w = a.shape
     raw = b"".join(b"\0" + a[y].tobytes() for y in range(h))
     plte = bytes(np.random.RandomState(colors).randint(0, 256, 3 * colors).astype(np.uint8))
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)) +
-                chunk(b"PLTE", plte) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)) +
+                png_chunk(b"PLTE", plte) + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
 
 
 def interlaced_png(path, a, ctype, depth):
     """An Adam7-interlaced PNG (which Pillow does not write) of the samples a (h, w, channels), of
     colour type ctype and depth bits, each row of filter 0; a palette one has 2^depth grays."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     h, w = a.shape[:2]
     raw = b""
     for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
@@ -167,10 +163,10 @@ def interlaced_png(path, a, ctype, depth):
                 bits = "".join(format(int(x), f"0{depth}b") for x in v)
                 bits += "0" * (-len(bits) % 8)
                 raw += b"\0" + int(bits, 2).to_bytes(len(bits) // 8, "big")
-    plte = chunk(b"PLTE", bytes(np.repeat(np.linspace(0, 255, 1 << depth).astype(np.uint8), 3))) if ctype == 3 else b""
+    plte = png_chunk(b"PLTE", bytes(np.repeat(np.linspace(0, 255, 1 << depth).astype(np.uint8), 3))) if ctype == 3 else b""
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 1)) + plte +
-                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 1)) + plte +
+                png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
 
 
 def short_palette_gif(Image, path, a, colors):
@@ -353,12 +349,10 @@ def main():
 
     # A PNG of 28x28 pixels whose image data inflates to 64 MB (64 KB of it): refused before stb_image
     # inflates it all (a 1 MB one of 1 GB took 1 GB and 0.6 s; serve budgets a PNG by its pixels)
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     bomb = os.path.join(tmp, "bomb.png")
     with open(bomb, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)) +
-                chunk(b"IDAT", zlib.compress(bytes(64 << 20), 9)) + chunk(b"IEND", b""))
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)) +
+                png_chunk(b"IDAT", zlib.compress(bytes(64 << 20), 9)) + png_chunk(b"IEND", b""))
     p = run("predict", "--model", model, "--preprocess", "lab", bomb)
     check(p.returncode == 1 and p.stderr.strip() == f"mnist predict: {bomb}: a corrupt PNG: its image data inflates "
           "to more than the 812 bytes of its 28x28 pixels and 64 KiB", f"a PNG whose data inflates past its pixels "
@@ -373,8 +367,8 @@ def main():
             adam7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
             rows = b"".join(b"\0" + a[y, x0::dx].tobytes() for x0, y0, dx, dy in adam7 for y in range(y0, 28, dy))
         with open(extra, "wb") as f:
-            f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, interlace)) +
-                    chunk(b"IDAT", zlib.compress(rows + bytes(1 + 4096 * interlace))) + chunk(b"IEND", b""))
+            f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, interlace)) +
+                    png_chunk(b"IDAT", zlib.compress(rows + bytes(1 + 4096 * interlace))) + png_chunk(b"IEND", b""))
         p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", extra)
         row = json.loads(p.stdout) if p.returncode == 0 else {}
         check(p.returncode == 0 and np.array_equal(np.array(row.get("input", []), np.float32), lab_input(Image, extra)),

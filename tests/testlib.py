@@ -1,9 +1,11 @@
-"""testlib.py: what the Python tests share: the program under test, check(), and shim().
+"""testlib.py: what the Python tests share: the program under test, check(), shim() and png_chunk().
 
 Each check prints "PASS name" or "FAIL name"; tests/run.sh counts those lines, and a test's exit
 status (status()) is non-zero when any check failed."""
 import os
+import struct
 import subprocess
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
@@ -34,3 +36,8 @@ def shim(tmp, name, *env):
         return None
     asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
     return ("env", "LD_PRELOAD=" + so, *env, "ASAN_OPTIONS=" + asan)
+
+
+def png_chunk(kind, data):
+    """A PNG chunk of kind (4 bytes) holding data, its length before and its CRC after."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
