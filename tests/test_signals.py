@@ -202,6 +202,20 @@ def test_train_save_fails(tmp):
           f"(status {proc.returncode}: {err.strip()!r})")
 
 
+def read_terminal(master, shown, until):
+    """shown with what the program writes to the terminal whose master is master added, until it holds until (None:
+    until the program ends)."""
+    while until is None or until not in shown:
+        try:
+            got = os.read(master, 1 << 16)
+        except OSError:  # EIO: the program has ended
+            break
+        if not got:
+            break
+        shown += got
+    return shown
+
+
 def test_train_late(tmp):
     """Ctrl-C after the last step, in the last epoch's evaluation: too late to stop the run, which goes to its
     end, its log's record, checkpoint and model written, then status 130 and a line that says so (it was 0 and
@@ -213,24 +227,9 @@ def test_train_late(tmp):
                              "59000", "--epochs", "1", "--threads", "1", "--checkpoint", ckpt, "--log", log, "--save",
                              model], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
-    shown = b""
-    while b" 10/10 " not in shown:  # the bar's last update: the training pass has ended
-        try:
-            got = os.read(master, 1 << 16)
-        except OSError:  # EIO: the program has ended
-            break
-        if not got:
-            break
-        shown += got
+    shown = read_terminal(master, b"", b" 10/10 ")  # the bar's last update: the training pass has ended
     proc.send_signal(signal.SIGINT)
-    while True:
-        try:
-            got = os.read(master, 1 << 16)
-        except OSError:
-            break
-        if not got:
-            break
-        shown += got
+    shown = read_terminal(master, shown, None)
     os.close(master)
     out = proc.communicate(timeout=120)[0].decode()
     err = shown.decode(errors="replace")
