@@ -345,7 +345,7 @@ def main():
     # A sticky note or a card on a desk (make_photo_set.py's note kind): a page under a fifth of the
     # frame was no page, the note read as light ink on the dark desk, a blob read as a 0, 6 or 8. A
     # page down to a twentieth of the frame is taken where it is a rectangle's shape (photo.c's
-    # page.c, page_is_card; a thick chalk 0 on a board is as compact but rounder): of these 40, 6
+    # page.c, page_is_card; a thick chalk 0 on a board is as compact but rounder): of these 40, 9
     # read right before, 32 now (the lab's model, 400 notes of seeds 0 and 1: 92 before, 322 now;
     # what is still lost is mostly a note under a twentieth of a tall frame).
     notes = os.path.join(tmp, "notes")
