@@ -598,18 +598,23 @@ def test_file_size_limit(tmp, data):
 
 def test_diverged(tmp, data):
     """A run whose loss stops being finite after its --checkpoint was written says which file holds which epoch
-    (it said 'nothing was saved from this run'); one that wrote none says nothing was saved. --save is not
-    written either way."""
+    (it said 'nothing was saved from this run'); one that wrote none says nothing was saved, or, with --log, no
+    model. Both name the records --log holds of the epochs that ended (they went unsaid). --save is not written
+    either way."""
     ckpt, model = os.path.join(tmp, "diverged.ckpt"), os.path.join(tmp, "diverged.safetensors")
+    log = os.path.join(tmp, "diverged.jsonl")
     # one step an epoch at lr 1e8: the first epochs end finite, a later one does not (after epoch 2 here)
     d = ["--data", data, "--no-verify", "--layers", "784,64,10", "--activation", "relu", "--batch", "6", "--lr", "1e8",
          "--threads", "1", "--epochs", "20", "--save", model]
-    p = run("train", *d, "--checkpoint", ckpt)
+    p = run("train", *d, "--checkpoint", ckpt, "--log", log)
     epochs = [int(e) for e in re.findall(r"^Epoch (\d+) in", p.stdout, re.M)]
     check(epochs and os.path.exists(ckpt), f"a run at lr 1e8 ends epochs {epochs} before it diverges")
     last = epochs[-1] if epochs else -1
     refused("a run that diverges after its checkpoints", p, 1, "probably too high",
-            f"of this run only --checkpoint {ckpt} was saved, after epoch {last}")
+            f"of this run only --checkpoint {ckpt} was saved, after epoch {last}; --log {log} holds the "
+            f"{len(epochs)} epochs it finished")
+    records = [json.loads(line)["epoch"] for line in open(log)] if os.path.exists(log) else []
+    check(records == epochs, f"and --log holds those epochs: {records}")
     check(not os.path.exists(model), "and its --save is not written")
     # resumed, it is where the message says, and diverges again before a checkpoint: this run saved nothing
     p = run("train", "--data", data, "--no-verify", "--resume", ckpt, "--threads", "1", "--save", model)
@@ -620,6 +625,9 @@ def test_diverged(tmp, data):
     p = run("train", *d)
     refused("a run that diverges without --checkpoint", p, 1, "probably too high", "; nothing was saved from this run")
     check(not os.path.exists(model), "and its --save is not written")
+    p = run("train", *d, "--log", log)
+    refused("a run that diverges with --log alone", p, 1, "probably too high",
+            f"; no model was saved from this run; --log {log} holds the {len(epochs)} epochs it finished")
 
 
 def test_full_disk(tmp, data):

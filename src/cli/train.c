@@ -17,6 +17,7 @@ typedef struct {
     FILE *log;              /* --log: the JSON lines, kept */
     const char *log_path;
     int log_failed;         /* a write to it failed (said once; the status becomes 1) */
+    int logged;             /* the records of this command's epochs written to it */
     const char *checkpoint; /* --checkpoint FILE */
     const mnist_train_opts *o;
     double t0, last;        /* when this pass of the epoch began, when the bar was last drawn */
@@ -58,6 +59,8 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
         fprintf(stderr, "mnist train: --log %s: writing failed: %s (training goes on without it)\n", ui->log_path,
                 strerror(errno));
         ui->log_failed = 1;
+    } else if (ui->log && !ui->log_failed) {
+        ui->logged++;
     }
     if (ui->nhist == ui->caphist) {
         int cap = ui->caphist ? 2 * ui->caphist : 64;
@@ -576,19 +579,22 @@ static void print_banner(const train_args *a, const mnist_model *m, const mnist_
 }
 
 /* How mnist_train's rc ends the command: its error and what this run saved all the same (the last
- * checkpoint it wrote, or nothing: --save is not written), or the note of a Ctrl-C, then the model
- * saved (--save). The status: 0 or 1. */
+ * checkpoint it wrote and the records --log holds of its epochs, or nothing: --save is not written),
+ * or the note of a Ctrl-C, then the model saved (--save). The status: 0 or 1. */
 static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err, const train_ui *ui) {
     if (rc < 0) { /* not the checkpoint's: load_data checked it as mnist_train does */
         if (ui->saved_epoch < 0) {
-            fprintf(stderr, "mnist train: %s; nothing was saved from this run\n", err->msg);
-            return 1;
+            fprintf(stderr, "mnist train: %s; %s was saved from this run", err->msg, ui->logged ? "no model" : "nothing");
+        } else {
+            char at[64]; /* the checkpoint's name printed as it is: a buffer would cut a long one */
+            if (ui->saved_step) snprintf(at, sizeof at, "at epoch %d, step %d", ui->saved_epoch, ui->saved_step);
+            else snprintf(at, sizeof at, "after epoch %d", ui->saved_epoch - 1);
+            fprintf(stderr, "mnist train: %s; of this run only %s %s was saved, %s", err->msg,
+                    a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint, at);
         }
-        char at[64]; /* the checkpoint's name printed as it is: a buffer would cut a long one */
-        if (ui->saved_step) snprintf(at, sizeof at, "at epoch %d, step %d", ui->saved_epoch, ui->saved_step);
-        else snprintf(at, sizeof at, "after epoch %d", ui->saved_epoch - 1);
-        fprintf(stderr, "mnist train: %s; of this run only %s %s was saved, %s\n", err->msg,
-                a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint, at);
+        if (ui->logged)
+            fprintf(stderr, "; --log %s holds the %d epoch%s it finished", a->log, ui->logged, ui->logged == 1 ? "" : "s");
+        fputc('\n', stderr);
         return 1;
     }
     int stopped = rc == 1 && interrupted, status = 0;
