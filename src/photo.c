@@ -36,6 +36,11 @@
 #define ALONG 3            /* ... or along one direction alone (noise_only) */
 #define SMOOTH 0.1         /* a page's light this close to a smooth one is lit so (light_rough) */
 
+/* Why a photo's ink was not read, beside the words err gives: shadow_blank takes a page whose
+ * shadow, divided out, leaves no ink for blank, but not one that ran out of memory or whose marks
+ * covered the frame. NO_INK is errf's -1. */
+enum { NO_INK = -1, NO_MEMORY = -2, MARKS_COVER = -3 };
+
 /* ---- the working copy --------------------------------------------------- */
 
 typedef struct {
@@ -161,7 +166,7 @@ static void working_size(int rw, int rh, int *ow, int *oh) {
 
 /* The region [x0, x0 + rw) x [y0, y0 + rh) of the source into p (p->w x p->h, from working_size),
  * reduced by area averaging when it is smaller. Reads the source a row at a time, so a large photo
- * never exists as floats. */
+ * never exists as floats. Returns 0, or NO_MEMORY. */
 static int working_copy(const source *s, int x0, int y0, int rw, int rh, plane *p, const char *name, mnist_err *err) {
     int ow = p->w, oh = p->h;
     if (ow == rw && oh == rh) { /* no reduction: the rows as they are */
@@ -173,7 +178,8 @@ static int working_copy(const source *s, int x0, int y0, int rw, int rh, plane *
     int rc = 0;
     if (!hrow || area_axis_make(&ax, rw, ow) || area_axis_make(&ay, rh, oh) ||
         !(row = calloc((size_t)rw + ax.taps, sizeof(float)))) { /* zeros past the end: area_row's padding */
-        rc = errf(err, "%s: out of memory for a %dx%d working copy", name, ow, oh);
+        errf(err, "%s: out of memory for a %dx%d working copy", name, ow, oh);
+        rc = NO_MEMORY;
         goto done;
     }
     memset(p->v, 0, (size_t)ow * oh * sizeof(float));
@@ -1025,7 +1031,10 @@ static int ink_work_new(ink_work *k, int w, int h, const char *name, mnist_err *
     size_t stats = n * sizeof(float), parts = on_bytes + runs * sizeof(run);
     float *mem = malloc(3 * n * sizeof(float) + (stats > parts ? stats : parts));
     memset(k, 0, sizeof *k);
-    if (!mem) return errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
+    if (!mem) {
+        errf(err, "%s: out of memory for a %dx%d working copy", name, w, h);
+        return NO_MEMORY;
+    }
     k->mem = mem, k->p = (plane){w, h, mem};
     k->ink[0] = mem + n, k->ink[1] = mem + 2 * n, k->t = mem + 3 * n;
     k->on = (uint8_t *)k->t, k->runs = (run *)(void *)(k->on + on_bytes);
@@ -1213,7 +1222,7 @@ typedef struct {
 
 /* The ink of the working copy read one way (light = 0: dark ink on light paper; light = 1: light
  * ink on a dark board, the copy taken as 1 - p), the paper's model being pp, into k->ink[light]
- * (all its marks, in [0, 1]), and what the reading found in rd. Returns 0, or -1 with err saying why there is no clear ink. */
+ * (all its marks, in [0, 1]), and what the reading found in rd. Returns 0, or NO_INK with err saying why there is no clear ink. */
 static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *name, mnist_err *err) {
     const plane *p = &k->p;
     int w = p->w, h = p->h;
@@ -1321,8 +1330,8 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
 }
 
 /* The digit's ink of the reading rd made by read_ink, in k->ink[light]: the steps and the parts
- * that are not the digit taken away (zeroed), and its box in bb. Returns 0, or -1 with err saying
- * why there is no clear ink (rd->specks: only specks), or -2 when out of memory. */
+ * that are not the digit taken away (zeroed), and its box in bb. Returns 0, or with err saying why
+ * there is no clear ink NO_INK (rd->specks: only specks) or MARKS_COVER; or NO_MEMORY (err not set). */
 static int keep_ink(ink_work *k, int light, const paper *pp, reading *rd, box *bb, const char *name, mnist_err *err) {
     int w = k->p.w, h = k->p.h;
     long n = (long)w * h;
@@ -1341,7 +1350,7 @@ static int keep_ink(ink_work *k, int light, const paper *pp, reading *rd, box *b
     } else {
         for (long i = 0; i < n; i++) ink[i] = ink[i] > 0 ? ink[i] : 0;
     }
-    if (kept < 0 || joined < 0) return -2;
+    if (kept < 0 || joined < 0) return NO_MEMORY;
     kept += joined;
     rd->specks = kept < 4 || part < rd->few;
     if (rd->specks) return errf(err, "%s: no clear ink: only specks", name);
@@ -1350,7 +1359,10 @@ static int keep_ink(ink_work *k, int light, const paper *pp, reading *rd, box *b
      * digit may have been a step: counted once); a 1 cropped to its own width is itself half its
      * frame or more, and only its steps count */
     double marks = (rd->tall ? 0 : kept) + stepped - joined;
-    if (marks > 0.5 * n) return errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * marks / n);
+    if (marks > 0.5 * n) {
+        errf(err, "%s: no clear ink: marks cover %.0f%% of the image", name, 100 * marks / n);
+        return MARKS_COVER;
+    }
     return 0;
 }
 
@@ -1358,7 +1370,8 @@ static int keep_ink(ink_work *k, int light, const paper *pp, reading *rd, box *b
  * reading whose strokes stand out more from the noise of their paper wins (read the wrong way, the
  * "ink" is paper's noise and shading, or the "paper" is made of strokes and noisy); when they are
  * about even (a clean drawing), the one whose ink covers less. The digit is then kept from the
- * winner, or from the other reading where the winner holds none. m->ink points into k. */
+ * winner, or from the other reading where the winner holds none. m->ink points into k. Returns 0,
+ * or with err saying why there is no ink, NO_INK, NO_MEMORY or MARKS_COVER. */
 static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     /* t: 4 n bytes at least. A frame cropped tight has no desk around it, and the paper added
      * around it (its edges' paper carried out) is no light to fit. A desk is darker than the page along
@@ -1378,7 +1391,7 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     reading rd[2];
     box bb = {0, 0, 0, 0};
     mnist_err err_light;
-    int found[2]; /* 0: ink found, -1: none, -2: out of memory, 1: not read */
+    int found[2]; /* 0: ink found, 1: not read, or why none was (NO_INK, NO_MEMORY, MARKS_COVER) */
     found[0] = read_ink(k, 0, &pp[0], &rd[0], name, err);
     /* Paper to the frame's edge at its lightest (clean: a drawing, a clean scan) is paper, and the ink dark:
      * read light, that paper is ink along all the frame's edge. That reading is made only where the dark
@@ -1394,16 +1407,22 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
     }
     if (found[first] == 0)
         found[first] = keep_ink(k, first, &pp[first], &rd[first], &bb, name, first ? &err_light : err);
-    if (found[first] == -2) return errf(err, "%s: out of memory", name);
+    if (found[first] == NO_MEMORY) {
+        errf(err, "%s: out of memory", name);
+        return NO_MEMORY;
+    }
     int take = found[first] == 0 ? first : !first;
     if (found[take] == 1) /* not made: the light reading (the dark one always is), take is 1 */
         paper_fit(&pp[1], g[1]), found[1] = read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
     if (take != first && found[take] == 0)
         found[take] = keep_ink(k, take, &pp[take], &rd[take], &bb, name, take ? &err_light : err);
-    if (found[take] == -2) return errf(err, "%s: out of memory", name); /* read_ink gives 0 or -1 only */
-    if (found[take] != 0) { /* err holds why the dark reading found nothing */
-        m->weak = found[0] == -1 && ((rd[0].s > 0 && rd[0].s < FAINT) || rd[0].specks);
-        return -1;
+    if (found[take] == NO_MEMORY) { /* keep_ink's, not read_ink's */
+        errf(err, "%s: out of memory", name);
+        return NO_MEMORY;
+    }
+    if (found[take] != 0) { /* err holds why the dark reading found nothing (it was made: found[0] < 0) */
+        m->weak = found[0] == NO_INK && ((rd[0].s > 0 && rd[0].s < FAINT) || rd[0].specks);
+        return found[0];
     }
     m->ink = (plane){k->p.w, k->p.h, k->ink[take]};
     m->light = take, m->tall = rd[take].tall, m->clean = clean;
@@ -1739,7 +1758,7 @@ static int noise_only(const plane *p, double *alike) {
 
 /* The ink of a region of the source, in its working copy (padded: with paper added around it,
  * pad_frame, PAD_TREND: its edges' paper found less the light's trend along them); *scale gets
- * working pixels per source pixel. m->mem holds it all (ink_map_free). */
+ * working pixels per source pixel. m->mem holds it all (ink_map_free). Returns 0, or as find_ink. */
 static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int padded, ink_map *m, double *scale,
                          const char *name, mnist_err *err) {
     int w, h, pad = 0;
@@ -1748,7 +1767,7 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     else working_size(rw, rh, &w, &h);
     *scale = (double)w / rw;
     memset(m, 0, sizeof *m);
-    if (ink_work_new(&k, w + 2 * pad, h + 2 * pad, name, err)) return -1;
+    if (ink_work_new(&k, w + 2 * pad, h + 2 * pad, name, err)) return NO_MEMORY;
     int big = s->d->w > s->d->h ? s->d->w : s->d->h;
     k.frame = (int)lround(big * *scale); /* a page's lines are as thick here as in the whole photo */
     k.p.w = w, k.p.h = h;
@@ -1757,9 +1776,9 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     /* ink[0] and ink[1], 2 n floats, are free until find_ink */
     int crossings = rc == 0 && pad ? pad_frame(&k.p, pad, padded == PAD_TREND, k.ink[0]) : 0;
     k.padded = pad > 0;
-    if (rc || find_ink(&k, m, name, err)) {
+    if (rc || (rc = find_ink(&k, m, name, err))) {
         free(k.mem);
-        return -1;
+        return rc;
     }
     m->mem = k.mem;
     m->pad = pad; /* below: the copy as find_ink left it (a desk made paper), its scratch free */
@@ -1779,16 +1798,17 @@ static void ink_map_free(ink_map *m) {
 
 /* The ink of the whole photo into m (padded: with paper added around it, pad_frame; PAD_TREND:
  * its edges' paper found less the light's trend along them), looked at
- * again closer where the digit is small in it. Returns 0, or -1 with err saying why there is none. */
+ * again closer where the digit is small in it. Returns 0, or as find_ink, with err saying why there is none. */
 static int read_photo(const decoded *d, int padded, ink_map *m, const char *name, mnist_err *err) {
     source s = {d, 1.0f};
     double scale;
-    if (ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, err)) {
+    int rc = ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, err);
+    if (rc) {
         /* a drawing app's export may keep light ink in the alpha channel: try it over black */
-        if (!source_alpha_varies(d)) return -1;
+        if (!source_alpha_varies(d)) return rc;
         mnist_err e2;
         s.bg = 0.0f;
-        if (ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, &e2)) return -1;
+        if (ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, &e2)) return rc; /* err says why */
     }
     /* A digit small in a large photo: look again at the region around it, at a finer scale. */
     int side = box_side(&m->bb);
@@ -1823,7 +1843,7 @@ static int box_in_frame(const ink_map *m, int *inside) {
 }
 
 /* The digit's ink of the photo d into m: read as it is, and again with paper around it where that
- * is the better reading. Returns 0, or -1 with err saying why there is none. */
+ * is the better reading. Returns 0, or as find_ink, with err saying why there is none. */
 static int read_digit(const decoded *d, ink_map *m, const char *name, mnist_err *err) {
     int inside, rc = read_photo(d, 0, m, name, err);
     /* A frame cropped tight around the digit (pad_frame): the digit's box meets 3 of its sides, or
@@ -2045,9 +2065,9 @@ static int shadow_blank(const decoded *d, const char *name) {
         unshadow(&wp, &st, sw, sh, px);
         decoded d2 = {px, NULL, w, h, 1};
         ink_map m2;
-        if (read_digit(&d2, &m2, name, &e) == 0) ink_map_free(&m2);
-        else /* no ink left, no digit: not marks over half the frame, nor out of memory */
-            blank = !strstr(e.msg, ": out of memory") && !strstr(e.msg, ": no clear ink: marks cover");
+        int rc = read_digit(&d2, &m2, name, &e);
+        if (rc == 0) ink_map_free(&m2);
+        blank = rc == NO_INK; /* no ink left, no digit */
     }
 done:
     free(mem);
