@@ -421,13 +421,15 @@ static int enqueue_train_step(cuda_backend *c, int j, int n, mnist_err *err) {
 }
 
 /* Capture the chunk's steps into one graph. Before the first capture, one gradient pass runs
- * eagerly (it changes nothing) so that every kernel and cuBLAS's choice of kernels are loaded.
+ * eagerly (it changes nothing) so that every kernel it runs and cuBLAS's choice of kernels are
+ * loaded; the optimizers' kernels, which it does not run, are loaded by k_load_optimizers.
  * -1 when that pass fails, or a step fails to enqueue while the capture itself holds (a real
  * error); -2 when the capture fails (the steps can still run uncaptured). */
 static int capture(cuda_backend *c, int steps, int n, mnist_err *err) {
     drop_graph(c);
     if (!c->warm) {
         if (enqueue_step(c, c->idx, n, c->sc, c->loss, LAST_GRAD, err)) return -1;
+        CU(k_load_optimizers(), "loading the optimizers' kernels");
         CU(cudaStreamSynchronize(c->stream), "warming up");
         c->warm = 1;
     }

@@ -139,6 +139,9 @@ cudaError_t k_momentum(float *p, const float *g, float *v, size_t n, float mu, i
 /* m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g; p = decay p - lr (m c1) / (sqrt(v c2) + eps). */
 cudaError_t k_adam(float *p, const float *g, float *m, float *v, size_t n, float b1, float b2, float eps,
                    const step_scalars *sc, cudaStream_t s);
+/* Loads the optimizers' kernels, which the warm-up pass before a graph's capture does not run (they
+ * would take a step): a driver older than CUDA 12.3's cannot load a kernel lazily during a capture. */
+cudaError_t k_load_optimizers(void);
 
 /* ---- mm.cu: our own products (FP32, or TF32 on the tensor cores), shaped for 128 rows -------- */
 

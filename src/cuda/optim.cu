@@ -40,3 +40,9 @@ cudaError_t k_adam(float *p, const float *g, float *m, float *v, size_t n, float
     LAUNCH(blocks_for(n), 256, s, adam_kernel)(p, g, m, v, n, b1, b2, eps, sc);
     return cudaGetLastError();
 }
+
+cudaError_t k_load_optimizers(void) {
+    cudaFuncAttributes a;
+    cudaError_t e = cudaFuncGetAttributes(&a, momentum_kernel);
+    return e != cudaSuccess ? e : cudaFuncGetAttributes(&a, adam_kernel);
+}

@@ -12,6 +12,9 @@
  * it, so a result read before waiting is stale, as on a GPU; streams made without
  * cudaStreamNonBlocking are ordered with stream 0. Work captured into a graph runs only when the
  * graph is launched; waiting, copies with memory not pinned and failed launches fail the capture.
+ * Kernels load lazily, as a driver before CUDA 12.3's loads them (CUDA_MODULE_LOADING=LAZY, the
+ * default on Linux since CUDA 12.2): at their first launch or cudaFuncGetAttributes, and one first
+ * launched during a capture fails it, as it does on such a driver (a later one loads it there).
  * A kernel runs block by block, each block's threads as fibers that switch at __syncthreads: a
  * barrier that some threads of a block reach and others do not is reported, and so are threads
  * waiting at different __syncthreads calls, as are bad launch shapes. Every other launch runs the
@@ -165,7 +168,10 @@ cudaError_t cudaGetDevice(int *d);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d);
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d);
 cudaError_t cudaDeviceSynchronize(void);
-template <typename F> static inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F) {
+/* Kernel k is loaded (a kernel's first launch, or cudaFuncGetAttributes, loads it). */
+void emu_load_kernel(const void *k);
+template <typename F> static inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F k) {
+    emu_load_kernel(reinterpret_cast<const void *>(k));
     a->maxThreadsPerBlock = 1024;
     return cudaSuccess;
 }
@@ -212,9 +218,9 @@ void emu_capture_fault(cudaStream_t s);
 /* Record e as the error of the last launch (cudaGetLastError returns and clears it); say why on
  * stderr, prefixed "CUDA emulator: ". */
 void emu_error(cudaError_t e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Check a launch's shape and enqueue it: each block of grid g runs thread(), once per thread of
- * block b, with threadIdx and blockIdx set. */
-void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, std::function<void()> thread);
+/* Check a launch of kernel k (loaded by it, or already) and enqueue it: each block of grid g runs
+ * thread(), once per thread of block b, with threadIdx and blockIdx set. */
+void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, const void *k, std::function<void()> thread);
 
 /* A kernel's pointer arguments must be device memory (or NULL); index i names the argument. */
 template <typename T> static inline int emu_arg_ok(const char *name, int i, const T &a) {
@@ -240,7 +246,7 @@ template <typename... P> struct emu_launcher {
         std::apply([&](const auto &...x) { ((ok &= emu_arg_ok(name, i++, x)), ...); }, args);
         if (!ok) return emu_capture_fault(s);
         void (*k)(P...) = kernel;
-        emu_launch_kernel(g, b, s, name, [k, args] { std::apply(k, args); });
+        emu_launch_kernel(g, b, s, name, reinterpret_cast<const void *>(k), [k, args] { std::apply(k, args); });
     }
 };
 

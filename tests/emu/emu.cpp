@@ -203,6 +203,7 @@ struct emu_event {
 static emu_stream legacy;           /* stream 0 */
 static std::set<emu_stream *> live; /* the others */
 static int capturing;               /* streams in capture */
+static std::set<const void *> loaded; /* the kernels loaded (cuda_runtime.h: lazily) */
 
 static emu_stream *S(cudaStream_t s) { return s ? s : &legacy; }
 static void finish(emu_stream *st);
@@ -727,7 +728,13 @@ static float within_ulps(double e, float x, int most, uint64_t salt) {
 float emu_expf(float x) { return in_kernel && cuda_math() ? within_ulps(exp((double)x), x, 2, 1) : (expf)(x); }
 float emu_logf(float x) { return in_kernel && cuda_math() ? within_ulps(log((double)x), x, 1, 2) : (logf)(x); }
 
-void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, std::function<void()> thread) {
+void emu_load_kernel(const void *k) {
+    LOCKED;
+    loaded.insert(k);
+}
+
+void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, const void *k, std::function<void()> thread) {
+    LOCKED;
     unsigned long nt = (unsigned long)b.x * b.y * b.z;
     if (!g.x || !g.y || !g.z || !nt || b.x > 1024 || b.y > 1024 || b.z > 64 || nt > 1024 || g.x > INT_MAX ||
         g.y > 65535 || g.z > 65535) {
@@ -736,6 +743,13 @@ void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, std::fu
         emu_capture_fault(s);
         return;
     }
+    if (S(s)->capturing && !loaded.count(k)) {
+        emu_error(cudaErrorStreamCaptureUnsupported, "%s: first launched during a capture, where a driver before "
+                  "CUDA 12.3 cannot load it (cudaFuncGetAttributes loads it before)", name);
+        emu_capture_fault(s);
+        return;
+    }
+    loaded.insert(k);
     emu_submit(s, [=] { run_kernel(g, b, name, thread); });
 }
 

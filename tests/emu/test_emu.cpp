@@ -31,6 +31,12 @@ __global__ void add_kernel(float *x, int n, float v) {
     if (i < n) x[i] += v;
 }
 
+// x (n) *= v; launched first inside a capture (loaded lazily)
+__global__ void scale_kernel(float *x, int n, float v) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= v;
+}
+
 // out[0] = sum of x (blockDim.x, a power of two) through shared memory and barriers
 __global__ void sum_kernel(float *out, const float *x) {
     __shared__ float part[1024];
@@ -207,6 +213,19 @@ static void test_streams_and_graphs(void) {
           "a copy into memory not pinned cannot be captured");
     check(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated && !g, "and fails its capture");
     cudaGetLastError();
+
+    /* a kernel loads lazily: as a driver before CUDA 12.3, one not yet loaded fails a capture */
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+    LAUNCH(1, 8, s, scale_kernel)(d, 8, 2.0f);
+    check(cudaGetLastError() == cudaErrorStreamCaptureUnsupported, "a kernel launched first in a capture is refused");
+    check(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated && !g, "and fails its capture");
+    cudaGetLastError();
+    cudaFuncAttributes fa;
+    cudaFuncGetAttributes(&fa, scale_kernel);
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+    LAUNCH(1, 8, s, scale_kernel)(d, 8, 2.0f);
+    check(cudaStreamEndCapture(s, &g) == cudaSuccess && g, "once cudaFuncGetAttributes has loaded it, it is captured");
+    cudaGraphDestroy(g);
 
     cudaStream_t blocking; /* made without cudaStreamNonBlocking: stream 0 waits for it */
     cudaStreamCreateWithFlags(&blocking, 0);
