@@ -82,11 +82,16 @@ __device__ static void mm_put(const mm_epi &e, float *c, int n, int r, int j, fl
 }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-/* A fragment's elements rounded to TF32, in place; with lo, what that left of each, rounded too. */
+/* A fragment's elements rounded to TF32, in place; with lo, what that left of each, rounded too.
+ * CUDA leaves the low 13 bits of __float_to_tf32's result unspecified (the tensor cores read only
+ * the 19 above them): they are cleared where the result is taken for the float it rounds to. */
 template <typename F> __device__ static void tf32_split(F &hi, F *lo) {
     for (int e = 0; e < hi.num_elements; e++) {
         float x = hi.x[e], h = nvcuda::wmma::__float_to_tf32(x);
-        if (lo) lo->x[e] = nvcuda::wmma::__float_to_tf32(x - h); /* x - h is exact */
+        if (lo) {
+            h = __uint_as_float(__float_as_uint(h) & 0xffffe000u);
+            lo->x[e] = nvcuda::wmma::__float_to_tf32(x - h); /* x - h is exact */
+        }
         hi.x[e] = h;
     }
 }

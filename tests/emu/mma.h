@@ -6,7 +6,10 @@
  * does not document; here each thread holds all of it (num_elements is the whole tile), so code
  * that treats the elements as CUDA allows, all alike, works the same, and code that counts on an
  * order does not compile to anything meaningful on either. What it checks, as the GPU requires: a
- * pointer aligned to 32 bytes and ldm a multiple of 4 floats. The products of TF32 inputs are exact
+ * pointer aligned to 32 bytes and ldm a multiple of 4 floats. CUDA leaves the low 13 bits of
+ * __float_to_tf32's result unspecified, and the tensor cores read only the 19 bits above them: here
+ * those 13 bits are the input's own, and mma_sync clears them, so code that takes the result for
+ * the float it rounds to shows. The products of TF32 inputs are exact
  * in FP32; the sums are taken in k order, rounded each, which the tensor cores need not do: results
  * agree with a GPU's to FP32 rounding, not in their bits. */
 #ifndef MNIST_EMU_MMA_H
@@ -87,6 +90,9 @@ static inline void fill_fragment(fragment<accumulator, M, N, K, float> &f, float
     for (int i = 0; i < M * N; i++) f.x[i] = v;
 }
 
+/* An input as the tensor cores read it: its low 13 bits cleared (a NaN stays one). */
+static inline float emu_tf32_read(float x) { return isnan(x) ? x : __uint_as_float(__float_as_uint(x) & 0xffffe000u); }
+
 template <int M, int N, int K, typename LA, typename LB>
 static inline void mma_sync(fragment<accumulator, M, N, K, float> &d,
                             const fragment<matrix_a, M, N, K, precision::tf32, LA> &a,
@@ -96,13 +102,17 @@ static inline void mma_sync(fragment<accumulator, M, N, K, float> &d,
     for (int r = 0; r < M; r++)
         for (int j = 0; j < N; j++) {
             float s = c.x[r * N + j];
-            for (int k = 0; k < K; k++) s += a.x[r * K + k] * b.x[k * N + j];
+            for (int k = 0; k < K; k++) s += emu_tf32_read(a.x[r * K + k]) * emu_tf32_read(b.x[k * N + j]);
             out[r * N + j] = s;
         }
     memcpy(d.x, out, sizeof out);
 }
 
-static inline float __float_to_tf32(float x) { return emu_tf32(x); }
+/* x rounded to TF32, its low 13 bits x's own (where that is a finite number, as the rounding is). */
+static inline float __float_to_tf32(float x) {
+    float r = emu_tf32(x);
+    return isfinite(r) ? __uint_as_float((__float_as_uint(r) & 0xffffe000u) | (__float_as_uint(x) & 0x1fffu)) : r;
+}
 
 } // namespace wmma
 } // namespace nvcuda

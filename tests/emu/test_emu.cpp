@@ -346,10 +346,12 @@ static void test_wmma(void) {
     LAUNCH(1, 32, 0, wmma_kernel)(dd, da, db, 0);
     cudaMemcpy(d, dd, sizeof d, cudaMemcpyDeviceToHost);
     check(memcmp(d, want, sizeof d) == 0, "wmma: a column-major a times a row-major b, inputs in TF32, plus c");
-    float x = 1.0f + 1.0f / 2048, y = 1.0f + 1.0f / 4096;
-    check(nvcuda::wmma::__float_to_tf32(x) == 1.0f + 1.0f / 1024 && nvcuda::wmma::__float_to_tf32(y) == 1.0f &&
-              nvcuda::wmma::__float_to_tf32(-x) == -1.0f - 1.0f / 1024,
-          "__float_to_tf32 rounds to 10 mantissa bits, to nearest, ties away from zero");
+    float x = 1.0f + 1.0f / 2048, y = 1.0f + 1.0f / 4096, z = 1.0f + 1.0f / 1024 + 1.0f / 8388608;
+    auto read = [](float v) { return nvcuda::wmma::emu_tf32_read(nvcuda::wmma::__float_to_tf32(v)); };
+    check(read(x) == 1.0f + 1.0f / 1024 && read(y) == 1.0f && read(-x) == -1.0f - 1.0f / 1024,
+          "__float_to_tf32 rounds to 10 mantissa bits, to nearest, ties away from zero (the 19 bits read)");
+    check(nvcuda::wmma::__float_to_tf32(z) == 1.0f + 1.0f / 1024 + 1.0f / 8388608,
+          "and leaves the low 13 bits its input's, which CUDA does not specify");
     char msg[1024];
     int aborted = aborts(msg, sizeof msg, [da, db, dd] { LAUNCH(1, 32, 0, wmma_kernel)(dd, da, db, 4); });
     check(aborted && strstr(msg, "wmma_kernel") && strstr(msg, "aligned to 32 bytes"),
