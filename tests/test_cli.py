@@ -1,9 +1,9 @@
 """test_cli.py: what the command says about itself and its edges: train --epochs 0, the --log of
 train --resume, --version, the numbers a flag takes, a flag given twice, predict from standard
-input, plot of a log cut short, the usage lines and their README headings, the helps' wording,
-train's progress line within a terminal's width, fetch's on a terminal, and the data folder a failed
-fetch leaves. Tiny data sets made here; nothing is downloaded (the fetches go through a proxy that is
-not there, or from the local MNIST files)."""
+input, plot of a log cut short, the usage lines and their README headings, README's Layout, the
+helps' wording, train's progress line within a terminal's width, fetch's on a terminal, and the data
+folder a failed fetch leaves. Tiny data sets made here; nothing is downloaded (the fetches go through
+a proxy that is not there, or from the local MNIST files)."""
 import errno
 import fcntl
 import os
@@ -1207,6 +1207,20 @@ def test_data_trailing_slash(tmp):
           f"show --data DIR// --out a data file: named DIR/FILE ({text(p.stderr).strip()!r})")
 
 
+def test_layout():
+    """README's Layout names every C file of src/, by its path or by its folder's line (src/cli/, src/cuda/):
+    src/stb_zlib.c, stb_image's inflate for a PNG that zlib does not read whole, went unnamed."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    layout = readme[readme.index("## Layout"):]
+    named = set(re.findall(r"^    (src/\S+)", layout, re.M))
+    unnamed = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "src")):
+        rel = os.path.relpath(folder, ROOT) + "/"
+        unnamed += [rel + f for f in sorted(files) if f.endswith((".c", ".cu")) and rel + f not in named and
+                    rel not in named]
+    check(not unnamed, f"README's Layout names every C file of src/: not {unnamed}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
     try:
@@ -1246,6 +1260,7 @@ def main():
         test_train_table()
         test_train_help_defaults()
         test_numbers_meaning(data)
+        test_layout()
         test_no_verify_help()
         test_data_help()
         test_threads_help()
