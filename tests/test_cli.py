@@ -1221,6 +1221,22 @@ def test_layout():
     check(not unnamed, f"README's Layout names every C file of src/: not {unnamed}")
 
 
+def test_output_example(data):
+    """README's example of train's output has the lines train prints, numbers aside: it began at the first
+    epoch's, without the line before it that says what is trained ('Training 784-1024-1024-10 (tanh) on ...')."""
+    p = run("train", "--data", data, "--no-verify", "--layers", "784,4,10", "--batch", "2", "--threads", "1",
+            "--epochs", "2", "--no-progress")
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    block = readme[readme.index("Output reads like the lab's"):]
+    example = re.search(r"\n\n((?:    .*\n)+)", block).group(1).splitlines()
+
+    def shape(line):  # numbers, layer sizes (784-4-10) and times alike
+        return re.sub(r"\d[\d.,-]*", "N", line.strip())
+    printed = [shape(line) for line in text(p.stdout).splitlines()[:len(example)]]
+    check(p.returncode == 0 and printed == [shape(line) for line in example],
+          f"README's example of train's output is what train prints: {printed} ({text(p.stderr).strip()!r})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mnist-test-cli-")
     try:
@@ -1261,6 +1277,7 @@ def main():
         test_train_help_defaults()
         test_numbers_meaning(data)
         test_layout()
+        test_output_example(data)
         test_no_verify_help()
         test_data_help()
         test_threads_help()
