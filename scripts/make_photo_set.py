@@ -33,6 +33,13 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
              above, a line under the digit (0.8 to 1.4 times as wide, a little apart from it and a
              little tilted) or a ring drawn around it (as a hand draws one, not quite closed or
              running on past its start), with the digit's pen, apart from the digit
+    near     (only when asked for) as marked, but the mark nearer: a third each a line close under
+             the digit (0.02 to 0.15 of its height below it, not touching it), a short thick line
+             under it (0.6 to 1 times as wide, as thick as a fifth of its height), a ring tight
+             enough to touch it or run through its strokes
+    slashed  (only when asked for) a 0 with a slash through it that does not touch it, gray or
+             colour as marked: the set's digits are MNIST's test zeros (their own draw, --count of
+             them), each with a slash "/" 20 to 50 degrees from upright inside it (slash)
     raw      (only when asked for) the MNIST digit itself, its 28x28 bytes as a grayscale PNG: with
              `predict --preprocess lab` that is exactly the MNIST input
 
@@ -51,7 +58,8 @@ from PIL import Image, ImageDraw
 
 from digit_png import data_dir  # the data folder as the program finds it (scripts/ is on sys.path)
 
-KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw", "tight", "marked", "note")  # new ones last: a
+KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw", "tight", "marked", "note", "near",
+         "slashed")  # new ones last: a
 DEFAULT_KINDS = KINDS[:7] + ("tight",)  # kind's images come from its place here, they stay the same
 # Slight slant and turn, at most, each way: a shear of 0.25 with 10 degrees costs a model trained
 # on MNIST 3 points of accuracy even when the digit is then cropped and centred perfectly.
@@ -122,23 +130,39 @@ def frame_with_ink(digit, rng, side, small=False):
     return canvas
 
 
-def mark(ink, rng):
+def mark(ink, rng, near=False):
     """A line under the digit in ink or a ring around it, by the same pen, apart from it: (ink, the
-    line), both in the frame grown where the mark needs room."""
+    line), both in the frame grown where the mark needs room. Near (the near kind): the line nearer
+    the digit (0.02 to 0.15 of its height below it) or short and thick (0.6 to 1 times as wide as
+    the digit, a pen of 0.12 to 0.2 of its height), or the ring tight enough to touch it."""
     rows, cols = np.nonzero(ink.max(1) >= 0.5)[0], np.nonzero(ink.max(0) >= 0.5)[0]
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     dh, dw = y1 - y0, x1 - x0
     pen = max(1.5, dh * rng.uniform(0.07, 0.12))
     s = 4  # drawn 4 times as large, then averaged down: a pen's soft edge
-    if rng.rand() < 0.5:  # a line under it
+    which = rng.rand()
+    if near and which < 1 / 3:  # a line close under it, its top 0.02 to 0.15 of the digit's height below
+        span = dw * rng.uniform(0.8, 1.4)
+        cx, cy = (x0 + x1) / 2 + dw * rng.uniform(-0.15, 0.15), y1 + pen / 2 + max(2, dh * rng.uniform(0.02, 0.15))
+        which = 0
+    elif near and which < 2 / 3:  # a short thick line under it
+        pen = max(2.0, dh * rng.uniform(0.12, 0.2))
+        span = max(dw * rng.uniform(0.6, 1.0), 2 * pen)
+        cx, cy = (x0 + x1) / 2 + dw * rng.uniform(-0.1, 0.1), y1 + pen + dh * rng.uniform(0.08, 0.3)
+        which = 0
+    elif not near and which < 0.5:  # a line under it
         span = dw * rng.uniform(0.8, 1.4)
         cx, cy = (x0 + x1) / 2 + dw * rng.uniform(-0.15, 0.15), y1 + pen + dh * rng.uniform(0.08, 0.3)
+    if which < 0.5:
         tilt = math.radians(rng.uniform(-5, 5))
         pts = [(cx - span / 2 * math.cos(tilt), cy - span / 2 * math.sin(tilt)),
                (cx + span / 2 * math.cos(tilt), cy + span / 2 * math.sin(tilt))]
     else:  # a ring around it, from a random start, 0.9 to 1.05 of a turn, its radius drifting
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         rx, ry = dw / 2 * rng.uniform(1.25, 1.6) + 2 * pen, dh / 2 * rng.uniform(1.15, 1.4) + 2 * pen
+        if near:  # as tight as the digit's box, or a little inside it, off its centre: it meets the digit
+            rx, ry = dw / 2 * rng.uniform(0.95, 1.15) + pen / 2, dh / 2 * rng.uniform(0.95, 1.1) + pen / 2
+            cx, cy = cx + dw * rng.uniform(-0.08, 0.08), cy + dh * rng.uniform(-0.08, 0.08)
         a0, sweep, drift = rng.uniform(0, 2 * math.pi), 2 * math.pi * rng.uniform(0.9, 1.05), rng.uniform(-0.1, 0.1)
         pts = []
         for t in np.linspace(0, 1, 200):
@@ -154,6 +178,34 @@ def mark(ink, rng):
     ImageDraw.Draw(big).line([((x + left) * s, (y + top) * s) for x, y in pts], fill=255, width=int(pen * s),
                              joint="curve")
     return ink, np.asarray(big, np.float32).reshape(h, s, w, s).mean(axis=(1, 3)) / 255
+
+
+def slash(ink, rng):
+    """A slash through a 0 (the ink), as some write a zero, that does not touch it: "/" turned 20 to
+    50 degrees from upright, through the middle of the 0's box, half to 0.85 of its height long and
+    shortened until half a pen's width of paper is left around it. Returns the slash, or None where the
+    0's hole leaves no room for one a fifth of its height long."""
+    rows, cols = np.nonzero(ink.max(1) >= 0.5)[0], np.nonzero(ink.max(0) >= 0.5)[0]
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    dh, dw = y1 - y0, x1 - x0
+    pen = max(1.5, dh * rng.uniform(0.06, 0.1))
+    turn = math.radians(rng.uniform(20, 50))
+    cx, cy = (x0 + x1) / 2 + dw * rng.uniform(-0.05, 0.05), (y0 + y1) / 2 + dh * rng.uniform(-0.05, 0.05)
+    s, h, w = 4, ink.shape[0], ink.shape[1]
+    length = dh * rng.uniform(0.5, 0.85)
+    while length >= 0.2 * dh:
+        dx, dy = length / 2 * math.sin(turn), length / 2 * math.cos(turn)
+        big = Image.new("L", (w * s, h * s), 0)
+        ImageDraw.Draw(big).line([((cx - dx) * s, (cy + dy) * s), ((cx + dx) * s, (cy - dy) * s)], fill=255,
+                                 width=int(pen * s))
+        line = np.asarray(big, np.float32).reshape(h, s, w, s).mean(axis=(1, 3)) / 255
+        wide = Image.new("L", (w * s, h * s), 0)  # the slash half a pen wider each side: paper there
+        ImageDraw.Draw(wide).line([((cx - dx) * s, (cy + dy) * s), ((cx + dx) * s, (cy - dy) * s)], fill=255,
+                                  width=int(2 * pen * s))
+        if (ink[np.asarray(wide)[::s, ::s] > 0] < 0.1).all():
+            return line
+        length *= 0.9
+    return None
 
 
 def crop_tight(ink, rng):
@@ -341,8 +393,12 @@ def render(kind, digit, rng, side):
     if kind in ("desk", "note"):
         return on_desk(digit, rng, side, note=kind == "note")
     ink = frame_with_ink(digit, rng, side, small=rng.rand() < 0.25)
-    if kind == "marked":
-        ink = np.maximum(*mark(ink, rng))
+    if kind in ("marked", "near"):
+        ink = np.maximum(*mark(ink, rng, near=kind == "near"))
+        kind = "gray" if rng.rand() < 0.5 else "colour"
+    if kind == "slashed":
+        line = slash(ink, rng)
+        ink = ink if line is None else np.maximum(ink, line)
         kind = "gray" if rng.rand() < 0.5 else "colour"
     if kind == "tight":
         ink = crop_tight(ink, rng)
@@ -396,7 +452,9 @@ def main():
     for kind in kinds:
         os.makedirs(os.path.join(o.out, kind), exist_ok=True)
         krng = np.random.RandomState([o.seed, KINDS.index(kind)])
-        for n, i in enumerate(picks):
+        if kind == "slashed":  # zeros only, drawn from the kind's own stream
+            zeros = krng.choice(np.nonzero(labels == 0)[0], size=o.count, replace=False)
+        for n, i in enumerate(zeros if kind == "slashed" else picks):
             im, ext, opts = render(kind, images[i], krng, min(1000, max(200, o.max_side)))
             name = os.path.join(kind, f"{n:05d}-{labels[i]}.{ext}")
             im.save(os.path.join(o.out, name), **opts)
