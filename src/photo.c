@@ -728,7 +728,12 @@ static int goes_around(const run *r, long nruns, int id, const box *b) {
  * (keep 1), a straight part (UNDERLINE) within 20 degrees of level, below the rest of the kept ink
  * by 0.15 of the rest's height at least (a 2's foot drawn apart from it is nearer: without it, the
  * 2 read as a 7) and at least 0.7 times as wide; or a part whose box holds the rest's and that goes
- * around it, the rest weighing a tenth of it at least. Returns the part, or -1. */
+ * around it, the rest weighing a tenth of it at least. But a ring around one straight part that
+ * weighs under a quarter of it and leans 15 degrees or more from upright is a 0 with a slash
+ * through it that does not touch it (a ring drawn around a digit holds more: a ringed 1, the
+ * lightest, weighs 0.2 to 0.47 of its ring, and stands within 12 degrees of upright where under
+ * 0.3; such a slash 0.1 to 0.32 of its 0): the slash is the mark, held aside (with the 0 held
+ * aside instead the slash read as a 1). Returns the part, or -1. */
 static int writers_mark(const run *r, long nruns, int nparts, const char *keep, const box *pb, const double *mass,
                         const double *mom) {
     for (int i = 0; i < nparts; i++) {
@@ -747,8 +752,15 @@ static int writers_mark(const run *r, long nruns, int nparts, const char *keep, 
             b->y0 >= rest.y1 + 0.15 * (rest.y1 - rest.y0) && b->x1 - b->x0 >= 0.7 * (rest.x1 - rest.x0))
             return i;
         if (m >= 0.1 * mass[i] && b->x0 < rest.x0 && b->y0 < rest.y0 && b->x1 > rest.x1 && b->y1 > rest.y1 &&
-            goes_around(r, nruns, i, &rest))
+            goes_around(r, nruns, i, &rest)) {
+            int inside = -1, n = 0;
+            for (int j = 0; j < nparts; j++)
+                if (j != i && keep[j] == 1) inside = j, n++;
+            double lean, straight = part_length(mom + 5 * inside, mass[inside], &lean);
+            if (n == 1 && m < 0.25 * mass[i] && straight >= 3 && fabs(lean) < 1.31 /* 75 degrees from level */)
+                return inside;
             return i;
+        }
     }
     return -1;
 }
