@@ -722,18 +722,37 @@ static int goes_around(const run *r, long nruns, int id, const box *b) {
     return sides == 15;
 }
 
+/* Where the lowest of the kept ink but part id's lies (of the runs r; rest: that ink's box): the
+ * mean column of its runs in the lowest twentieth of rest's rows (the lowest row at least). */
+static double lowest_ink(const run *r, long nruns, int id, const char *keep, const box *rest) {
+    int from = rest->y1 - 1 - (int)(0.05 * (rest->y1 - rest->y0));
+    double sum = 0, n = 0;
+    for (long k = 0; k < nruns; k++) {
+        int part = -1 - r[k].up;
+        if (part == id || keep[part] != 1 || r[k].y < from) continue;
+        sum += 0.5 * (r[k].x0 + r[k].x1) * (r[k].x1 - r[k].x0), n += r[k].x1 - r[k].x0;
+    }
+    return sum / n;
+}
+
 /* A line drawn under the digit, or a ring drawn around it: a writer's marks, which MNIST's digits
  * do not hold (one of its 70000 is underlined so, and its line is all that this finds in them; a
  * 5's or a 2's foot apart from the rest is as long as 4 to 5.4 times its width). Of the kept parts
  * (keep 1), a straight part (UNDERLINE) within 20 degrees of level, below the rest of the kept ink
  * by 0.15 of the rest's height at least (a 2's foot drawn apart from it is nearer: without it, the
- * 2 read as a 7) and at least 0.7 times as wide; or a part whose box holds the rest's and that goes
- * around it, the rest weighing a tenth of it at least. But a ring around one straight part that
- * weighs under a quarter of it and leans 15 degrees or more from upright is a 0 with a slash
- * through it that does not touch it (a ring drawn around a digit holds more: a ringed 1, the
- * lightest, weighs 0.2 to 0.47 of its ring, and stands within 12 degrees of upright where under
- * 0.3; such a slash 0.1 to 0.32 of its 0): the slash is the mark, held aside (with the 0 held
- * aside instead the slash read as a 1). Returns the part, or -1. */
+ * 2 read as a 7) and at least 0.7 times as wide. Or nearer, or shorter (2.5 times as long as wide,
+ * 0.6 times as wide as the rest): a level part wholly below the rest, 2 pixels thick to a quarter
+ * of the rest's height, under half its weight, with the rest's lowest ink not over its left fifth
+ * (where a 2's foot drawn apart starts, under its diagonal's end; a 7 underlined so close is a 2
+ * to this, and stays one). In MNIST's 70000 this finds nothing more: a piece of a digit apart
+ * below the rest there is a pixel thick, or heavier, or thicker, or under a 2's diagonal. Or a
+ * part whose box holds the rest's and that goes around it, the rest weighing a tenth of it at
+ * least. But a ring around one straight part that weighs under a quarter of it and leans 15
+ * degrees or more from upright is a 0 with a slash through it that does not touch it (a ring
+ * drawn around a digit holds more: a ringed 1, the lightest, weighs 0.2 to 0.47 of its ring, and
+ * stands within 12 degrees of upright where under 0.3; such a slash 0.1 to 0.32 of its 0): the
+ * slash is the mark, held aside (with the 0 held aside instead the slash read as a 1). Returns
+ * the part, or -1. */
 static int writers_mark(const run *r, long nruns, int nparts, const char *keep, const box *pb, const double *mass,
                         const double *mom) {
     for (int i = 0; i < nparts; i++) {
@@ -748,9 +767,13 @@ static int writers_mark(const run *r, long nruns, int nparts, const char *keep, 
         if (m == 0) return -1; /* one part kept: the digit */
         const box *b = &pb[i];
         double tilt, length = part_length(mom + 5 * i, mass[i], &tilt);
-        if (length >= UNDERLINE && fabs(tilt) <= 0.35 /* 20 degrees */ &&
-            b->y0 >= rest.y1 + 0.15 * (rest.y1 - rest.y0) && b->x1 - b->x0 >= 0.7 * (rest.x1 - rest.x0))
-            return i;
+        int tall = rest.y1 - rest.y0, wide = rest.x1 - rest.x0, span = b->x1 - b->x0, thick = b->y1 - b->y0;
+        if (fabs(tilt) <= 0.35 /* 20 degrees */ && b->y0 >= rest.y1) {
+            if (length >= UNDERLINE && b->y0 >= rest.y1 + 0.15 * tall && span >= 0.7 * wide) return i;
+            if (length >= 2.5 && thick >= 2 && thick <= 0.25 * tall && mass[i] < 0.5 * m && span >= 0.6 * wide &&
+                lowest_ink(r, nruns, i, keep, &rest) >= b->x0 + 0.2 * span)
+                return i;
+        }
         if (m >= 0.1 * mass[i] && b->x0 < rest.x0 && b->y0 < rest.y0 && b->x1 > rest.x1 && b->y1 > rest.y1 &&
             goes_around(r, nruns, i, &rest)) {
             int inside = -1, n = 0;

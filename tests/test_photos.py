@@ -117,27 +117,31 @@ def read_vignettes(tmp, model):
     return len(flat) == 20, differ
 
 
-def read_marked(tmp, model):
-    """Of 30 digits (MNIST's test digits 100 on) on paper, each once as written and once underlined
-    or ringed by its writer (make_photo_set.py's marked kind, the same page less the mark), those
-    that predict reads otherwise with the mark; and how many of the 30 had a line, a ring."""
+def read_marked(tmp, model, near=False, first=100):
+    """Of 30 digits (MNIST's test digits `first` on) on paper, each once as written and once
+    underlined or ringed by its writer (make_photo_set.py's marked kind, or near: the line close
+    under the digit or short and thick, the ring touching it; the same page less the mark), those
+    that predict reads otherwise with the mark (each file named for its mark: NN-line.png, NN-ring.png);
+    and how many of the 30 had a line, a ring."""
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     import numpy as np
     from PIL import Image
     from make_photo_set import data_dir, frame_with_ink, mark, read_idx
-    digits = read_idx(data_dir(None), "t10k-images-idx3-ubyte")[100:130]
+    digits = read_idx(data_dir(None), "t10k-images-idx3-ubyte")[first:first + 30]
     rng = np.random.RandomState(11)
-    out = {"plain": os.path.join(tmp, "plain"), "marked": os.path.join(tmp, "marked")}
+    kind = "near" if near else "marked"
+    out = {"plain": os.path.join(tmp, kind + "-plain"), "marked": os.path.join(tmp, kind)}
     for d in out.values():
         os.makedirs(d)
     lines = 0
     for i, digit in enumerate(digits):
-        ink, line = mark(frame_with_ink(digit, rng, 400), rng)
-        lines += line.max(1).astype(bool).sum() < line.shape[0] / 2  # a line is far wider than tall
+        ink, line = mark(frame_with_ink(digit, rng, 400), rng, near)
+        is_line = line.max(1).astype(bool).sum() < line.shape[0] / 2  # a line is far wider than tall
+        lines += is_line
         paper, noise = rng.uniform(0.75, 0.95), rng.normal(0, 0.01, ink.shape)
         for kind, v in (("plain", ink), ("marked", np.maximum(ink, line))):
             Image.fromarray(np.round(np.clip(paper * (1 - 0.8 * v) + noise, 0, 1) * 255).astype(np.uint8), "L").save(
-                os.path.join(out[kind], f"{i:02d}.png"))
+                os.path.join(out[kind], f"{i:02d}-{'line' if is_line else 'ring'}.png"))
     plain, differ = read_twins(model, out)
     return len(plain) == 30, differ, lines
 
@@ -393,6 +397,18 @@ def main():
     check(ok and len(differ) <= 2 and 5 <= lines <= 25,
           f"30 digits underlined ({lines}) or ringed read as they do without the mark, but 2 at most: "
           f"{len(differ)} differ: {differ}")
+    # A line drawn close under the digit (under 0.15 of its height below it) or short and thick (under
+    # 6 times as long as wide) was kept with the digit. Such a line, level, wholly below the digit, 2
+    # pixels thick to a quarter of the digit's height, under half its weight, with the digit's
+    # lowest ink not over its left fifth (where a 2's foot drawn apart starts) is held aside now: of
+    # these 30 (make_photo_set.py's near kind), the lines' pages that read otherwise than without
+    # them were 15 before, 8 now (15, 15, 15 before and 10, 8, 7 now for MNIST's test digits 200,
+    # 300 and 400 on; the lab's model, near kind, seeds 0 and 1: close lines 50/133 read right
+    # before, 106 now, short thick ones 35/124, 81; held-out seed 2: 30/70, 57; 26/70, 45).
+    ok, differ, lines = read_marked(tmp, model, near=True)
+    differ = [d for d in differ if "-line" in d]
+    check(ok and len(differ) <= 11 and lines >= 15, f"{lines} of 30 digits with a line close under them or short "
+          f"and thick read as they do without it, but 11 at most: {len(differ)} differ: {differ}")
     # A 0 with a slash through it that does not touch it: the 0 went around the slash, was taken for
     # a ring drawn around it and held aside, and the slash read as a 1. A ring around one straight
     # part under a quarter of its weight, leaning 15 degrees or more, is a 0 and its slash, and the
