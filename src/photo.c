@@ -779,9 +779,8 @@ static int writers_mark(const run *r, long nruns, int nparts, const char *keep, 
             int inside = -1, n = 0;
             for (int j = 0; j < nparts; j++)
                 if (j != i && keep[j] == 1) inside = j, n++;
-            double lean, straight = part_length(mom + 5 * inside, mass[inside], &lean);
-            if (n == 1 && m < 0.25 * mass[i] && straight >= 3 && fabs(lean) < 1.31 /* 75 degrees from level */)
-                return inside;
+            double lean, straight = n == 1 ? part_length(mom + 5 * inside, mass[inside], &lean) : 0;
+            if (straight >= 3 && m < 0.25 * mass[i] && fabs(lean) < 1.31 /* 75 degrees from level */) return inside;
             return i;
         }
     }
