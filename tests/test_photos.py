@@ -334,6 +334,15 @@ def main():
     # is looked for again without the shade along the frame's side.
     ok, answers = read_photos(tmp, model, 3, "notebook", ["00073-2.png"])
     check(ok, f"a 2 crossed by a notebook's margin, in shade along the frame's side, is read as a 2: {answers}")
+    # A notebook's margin beside a digit, the lines down the page looked for at the turn where other
+    # ink gathered most (seed 2, notebook 29, a small 2 beside a margin on a tall ruled page, shade
+    # down the frame's side; seed 0, notebook 114, a 0 at the frame's top beside a double margin on
+    # squared paper): the margin was missed and a piece of it stayed beside the digit, read as a 6 and
+    # a 1. The lines down are looked for again at the turn square to the lines across.
+    ok2, answers2 = read_photos(tmp, model, 2, "notebook", ["00029-2.jpg"])
+    ok0, answers0 = read_photos(tmp, model, 0, "notebook", ["00114-0.png"])
+    check(ok2 and ok0, f"digits beside a notebook's margin, at a turn the digit's pixels did not choose, are read: "
+          f"{answers2} {answers0}")
     # A small 1 on dense squared paper (seed 2, notebook 66; 201x738, the 1 25 pixels tall, the grid
     # half the frame): the grid spread the ink as noise would (0.12 of the paper's light), no 20
     # pixels passed 4 times that, and the page was refused ("the image looks blank"). The grid's
