@@ -29,6 +29,9 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
     note     (only when asked for) a sticky note or a card on a desk, as desk but smaller: its
              short side 25% to 50% of the frame's, up to 1.75 times as long, turned up to 20
              degrees, yellow, pink, blue or white, the digit 40% to 70% of its short side
+    smallnote (only when asked for) a note as above but from an 80th to a 20th of the frame (evenly
+             on a log scale), the digit on it 40 pixels tall at least: a frame too small for that
+             is drawn again, so these frames are the larger ones up to --max-side
     marked   (only when asked for) a digit underlined or ringed by its writer: gray or colour as
              above, a line under the digit (0.8 to 1.4 times as wide, a little apart from it and a
              little tilted) or a ring drawn around it (as a hand draws one, not quite closed or
@@ -59,7 +62,7 @@ from PIL import Image, ImageDraw
 from digit_png import data_dir  # the data folder as the program finds it (scripts/ is on sys.path)
 
 KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw", "tight", "marked", "note", "near",
-         "slashed")  # new ones last: a
+         "slashed", "smallnote")  # new ones last: a
 DEFAULT_KINDS = KINDS[:7] + ("tight",)  # kind's images come from its place here, they stay the same
 # Slight slant and turn, at most, each way: a shear of 0.25 with 10 degrees costs a model trained
 # on MNIST 3 points of accuracy even when the digit is then cropped and centred perfectly.
@@ -324,16 +327,29 @@ def margin_line(ink, turn, x, y, mrng):
     return mask, colour
 
 
-def on_desk(digit, rng, side, note=False):
+def on_desk(digit, rng, side, note=False, small=False):
     """A sheet of paper on a desk: the sheet 50% to 90% of the frame each way (partly out of it at
     times), turned up to 15 degrees, the digit on it 30% to 60% of its short side; the desk darker,
     wood or grey; lit unevenly, noisy, JPEG. A note: a square or a card (up to 1.75 times as long
     as wide), its short side 25% to 50% of the frame's, turned up to 20 degrees, yellow, pink, blue
-    or white, inside the frame, the digit 40% to 70% of its short side."""
-    w, h = int(rng.uniform(200, side)), int(rng.uniform(200, side))
+    or white, inside the frame, the digit 40% to 70% of its short side. A small note: from an 80th
+    to a 20th of the frame, the digit on it 40 pixels tall at least."""
+    if small:
+        while True:  # drawn again until the digit on the note is 40 pixels tall
+            w, h = int(rng.uniform(200, side)), int(rng.uniform(200, side))
+            area = math.exp(rng.uniform(math.log(1 / 80), math.log(1 / 20))) * w * h
+            long_side = 1 if rng.rand() < 0.5 else rng.uniform(0.57, 1.75)  # half_h over half_w
+            half_w = math.sqrt(area / long_side) / 2
+            half_h = half_w * long_side
+            share = rng.uniform(0.4, 0.7)
+            if share * 2 * min(half_w, half_h) >= 40:
+                break
+    else:
+        w, h = int(rng.uniform(200, side)), int(rng.uniform(200, side))
     if note:
-        half_w = min(w, h) * rng.uniform(0.125, 0.25)
-        half_h = half_w * (1 if rng.rand() < 0.5 else rng.uniform(0.57, 1.75))
+        if not small:
+            half_w = min(w, h) * rng.uniform(0.125, 0.25)
+            half_h = half_w * (1 if rng.rand() < 0.5 else rng.uniform(0.57, 1.75))
         reach = math.hypot(half_w, half_h) + 2
         cx = rng.uniform(min(reach, w / 2), max(w - reach, w / 2))
         cy = rng.uniform(min(reach, h / 2), max(h - reach, h / 2))
@@ -346,7 +362,8 @@ def on_desk(digit, rng, side, note=False):
     u = (x - cx) * math.cos(turn) + (y - cy) * math.sin(turn)
     v = -(x - cx) * math.sin(turn) + (y - cy) * math.cos(turn)
     sheet = np.clip(np.minimum(half_w - np.abs(u), half_h - np.abs(v)) + 0.5, 0, 1)  # a pixel's soft edge
-    share = rng.uniform(0.4, 0.7) if note else rng.uniform(0.3, 0.6)
+    if not small:
+        share = rng.uniform(0.4, 0.7) if note else rng.uniform(0.3, 0.6)
     ink_d = strokes(digit, max(12, int(share * 2 * min(half_w, half_h))), rng)
     ink_d = blur(np.pad(ink_d, 3), rng.uniform(0.0, 1.0))
     ih, iw = ink_d.shape
@@ -390,8 +407,8 @@ def render(kind, digit, rng, side):
             rgb = rgb * (ink[..., None] > 0)
         a = np.round(ink * 255).astype(np.uint8)
         return Image.fromarray(np.dstack([rgb, a]).astype(np.uint8), "RGBA"), "png", {"compress_level": 1}
-    if kind in ("desk", "note"):
-        return on_desk(digit, rng, side, note=kind == "note")
+    if kind in ("desk", "note", "smallnote"):
+        return on_desk(digit, rng, side, note=kind != "desk", small=kind == "smallnote")
     ink = frame_with_ink(digit, rng, side, small=rng.rand() < 0.25)
     if kind in ("marked", "near"):
         ink = np.maximum(*mark(ink, rng, near=kind == "near"))
