@@ -628,6 +628,19 @@ def test_diverged(tmp, data):
     p = run("train", *d, "--log", log)
     refused("a run that diverges with --log alone", p, 1, "probably too high",
             f"; no model was saved from this run; --log {log} holds the {len(epochs)} epochs it finished")
+    # its --log's writing failing at the second record (EFBIG): the log holds the first, not the epochs it finished
+    first = open(log).readline()
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(first) + 10, resource.RLIM_INFINITY))
+    p = subprocess.run([MNIST, "train", *d, "--log", log], capture_output=True, text=True, timeout=120,
+                       preexec_fn=limited)
+    said = p.stderr.strip().splitlines()
+    check(p.returncode == 1 and len(epochs) >= 2 and len(said) == 2 and "writing failed" in said[0] and
+          said[1].endswith(f"; no model was saved from this run; --log {log} holds the 1 epoch it finished before "
+                           "writing it failed"),
+          f"a run whose --log failed after its first record says the log holds that one: {said}")
 
 
 def test_full_disk(tmp, data):

@@ -592,8 +592,9 @@ static int finish(const train_args *a, const mnist_model *m, int rc, const mnist
             fprintf(stderr, "mnist train: %s; of this run only %s %s was saved, %s", err->msg,
                     a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint, at);
         }
-        if (ui->logged)
-            fprintf(stderr, "; --log %s holds the %d epoch%s it finished", a->log, ui->logged, ui->logged == 1 ? "" : "s");
+        if (ui->logged) /* a write that failed cut the records short: the epochs after it are not there */
+            fprintf(stderr, "; --log %s holds the %d epoch%s it finished%s", a->log, ui->logged,
+                    ui->logged == 1 ? "" : "s", ui->log_failed ? " before writing it failed" : "");
         fputc('\n', stderr);
         return 1;
     }
