@@ -751,8 +751,10 @@ static double lowest_ink(const run *r, long nruns, int id, const char *keep, con
  * degrees or more from upright is a 0 with a slash through it that does not touch it (a ring
  * drawn around a digit holds more: a ringed 1, the lightest, weighs 0.2 to 0.47 of its ring, and
  * stands within 12 degrees of upright where under 0.3; such a slash 0.1 to 0.32 of its 0): the
- * slash is the mark, held aside (with the 0 held aside instead the slash read as a 1). Returns
- * the part, or -1. */
+ * slash is the mark, held aside (with the 0 held aside instead the slash read as a 1). Those
+ * rings are make_photo_set.py's, ellipses: a round one drawn wide around a 1 leaning 15 degrees
+ * or more weighs over 4 times it, and the 1 is taken for a slash (README says so). Returns the
+ * part, or -1. */
 static int writers_mark(const run *r, long nruns, int nparts, const char *keep, const box *pb, const double *mass,
                         const double *mom) {
     for (int i = 0; i < nparts; i++) {
