@@ -172,6 +172,20 @@ def read_slashed(tmp, model):
     return len(files), collections.Counter(r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines()))
 
 
+def read_kind(tmp, model, kind, side):
+    """40 photos of make_photo_set.py's kind (seed 7, frames up to side pixels): how many were made,
+    and how many predict reads right."""
+    out = os.path.join(tmp, kind)
+    p = subprocess.run([PYTHON, os.path.join(ROOT, "scripts", "make_photo_set.py"), out, "--count", "40",
+                        "--max-side", str(side), "--seed", "7", "--kinds", kind], capture_output=True, text=True)
+    check(p.returncode == 0, f"scripts/make_photo_set.py makes 40 photos of its {kind} kind" +
+          ("" if p.returncode == 0 else ": " + p.stderr))
+    files = sorted(glob.glob(os.path.join(out, kind, "*")))
+    p = subprocess.run([MNIST, "predict", "--model", model, "--json", *files], capture_output=True, text=True)
+    return len(files), sum(r.get("digit") == int(re.search(r"-(\d)\.", r["file"]).group(1))
+                           for r in map(json.loads, p.stdout.splitlines()))
+
+
 def read_twos_apart(tmp, model):
     """What predict reads in 9 drawings of a 2 (an arc, a diagonal, 400x400, pens 4, 8 and 14 pixels)
     whose foot is drawn apart from the diagonal, 8, 16 and 25 pixels below its end."""
@@ -387,15 +401,8 @@ def main():
     # page.c, page_is_card; a thick chalk 0 on a board is as compact but rounder): of these 40, 9
     # read right before, 32 then, 35 now that a page down to an 80th of the frame is taken (below;
     # the lab's model, 400 notes of seeds 0 and 1: 92 before, 322 then, 336 now).
-    notes = os.path.join(tmp, "notes")
-    p = subprocess.run([PYTHON, os.path.join(ROOT, "scripts", "make_photo_set.py"), notes, "--count", "40",
-                        "--max-side", "480", "--seed", "7", "--kinds", "note"], capture_output=True, text=True)
-    check(p.returncode == 0, "scripts/make_photo_set.py makes 40 notes" + ("" if p.returncode == 0 else ": " + p.stderr))
-    files = sorted(glob.glob(os.path.join(notes, "note", "*")))
-    p = subprocess.run([MNIST, "predict", "--model", model, "--json", *files], capture_output=True, text=True)
-    right = sum(r.get("digit") == int(re.search(r"-(\d)\.", r["file"]).group(1))
-                for r in map(json.loads, p.stdout.splitlines()))
-    check(len(files) == 40 and right >= 0.7 * acc * len(files),
+    made, right = read_kind(tmp, model, "note", 480)
+    check(made == 40 and right >= 0.7 * acc * made,
           f"40 notes on a desk: {right} read right, at least 70% of the model's accuracy ({0.7 * acc * 40:.1f})")
     # A note under a twentieth of the frame (make_photo_set.py's smallnote kind: an 80th to a 20th,
     # the digit 40 pixels tall at least, so frames up to 900 pixels here) was no page: read as light
@@ -403,16 +410,8 @@ def main():
     # is a note's shape (page.c, DESK_SMALL), the desk around it measured by its own side: of these
     # 40, 30 read right before, 38 now (the lab's model, 400 small notes of seeds 0 and 1: 256
     # before, 341 now; seed 2: 122, 156; none of them the photos the change was tuned on).
-    small = os.path.join(tmp, "small-notes")
-    p = subprocess.run([PYTHON, os.path.join(ROOT, "scripts", "make_photo_set.py"), small, "--count", "40",
-                        "--max-side", "900", "--seed", "7", "--kinds", "smallnote"], capture_output=True, text=True)
-    check(p.returncode == 0, "scripts/make_photo_set.py makes 40 small notes" +
-          ("" if p.returncode == 0 else ": " + p.stderr))
-    files = sorted(glob.glob(os.path.join(small, "smallnote", "*")))
-    p = subprocess.run([MNIST, "predict", "--model", model, "--json", *files], capture_output=True, text=True)
-    right = sum(r.get("digit") == int(re.search(r"-(\d)\.", r["file"]).group(1))
-                for r in map(json.loads, p.stdout.splitlines()))
-    check(len(files) == 40 and right >= 0.85 * acc * len(files),
+    made, right = read_kind(tmp, model, "smallnote", 900)
+    check(made == 40 and right >= 0.85 * acc * made,
           f"40 small notes on a desk: {right} read right, at least 85% of the model's accuracy ({0.85 * acc * 40:.1f})")
     # A digit its writer underlined or ringed: the line or the ring, a part of its own, was kept with
     # the digit (within 60% of its size), the digit read small and off centre, and a ring read as a
