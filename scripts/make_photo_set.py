@@ -37,9 +37,10 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
              little tilted) or a ring drawn around it (as a hand draws one, not quite closed or
              running on past its start), with the digit's pen, apart from the digit
     near     (only when asked for) as marked, but the mark nearer: a third each a line close under
-             the digit (0.02 to 0.15 of its height below it, not touching it), a short thick line
-             under it (0.6 to 1 times as wide, as thick as a fifth of its height), a ring tight
-             enough to touch it or run through its strokes
+             the digit (0.02 to 0.15 of its height below it, 2 pixels at least; tilted up to 5
+             degrees, its ends may touch it), a short thick line under it (0.6 to 1 times as wide,
+             a pen of 0.12 to 0.2 of its height), a ring tight enough to touch it or run through
+             its strokes
     slashed  (only when asked for) a 0 with a slash through it that does not touch it, gray or
              colour as marked: the set's digits are MNIST's test zeros (their own draw, --count of
              them), each with a slash "/" 20 to 50 degrees from upright inside it (slash)
