@@ -74,15 +74,16 @@ def read_shaded_sheet(tmp, model):
     return p.returncode == 0 and answer == 7, answer
 
 
+def predict_digits(model, files):
+    """What predict reads (-1: refused) in each of files, by its name."""
+    p = subprocess.run([MNIST, "predict", "--model", model, "--json", *files], capture_output=True, text=True)
+    return {os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())}
+
+
 def read_twins(model, out):
     """What predict reads (-1: refused) in each file of the first of the two folders out names
     (kind: folder), and the files that it reads otherwise in the second, as 'name: first -> second'."""
-    read = []
-    for d in out.values():
-        p = subprocess.run([MNIST, "predict", "--model", model, "--json", *sorted(glob.glob(os.path.join(d, "*")))],
-                           capture_output=True, text=True)
-        read.append({os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())})
-    first, second = read
+    first, second = (predict_digits(model, sorted(glob.glob(os.path.join(d, "*")))) for d in out.values())
     return first, [f"{n}: {first[n]} -> {second.get(n)}" for n in sorted(first) if second.get(n) != first[n]]
 
 
@@ -168,8 +169,7 @@ def read_slashed(tmp, model):
             v = paper * (1 - 0.8 * np.maximum(ink, line)) + noise
             Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "L").save(os.path.join(out, f"{i:02d}.png"))
     files = sorted(glob.glob(os.path.join(out, "*")))
-    p = subprocess.run([MNIST, "predict", "--model", model, "--json", *files], capture_output=True, text=True)
-    return len(files), collections.Counter(r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines()))
+    return len(files), collections.Counter(predict_digits(model, files).values())
 
 
 def read_kind(tmp, model, kind, side):
@@ -181,9 +181,8 @@ def read_kind(tmp, model, kind, side):
     check(p.returncode == 0, f"scripts/make_photo_set.py makes 40 photos of its {kind} kind" +
           ("" if p.returncode == 0 else ": " + p.stderr))
     files = sorted(glob.glob(os.path.join(out, kind, "*")))
-    p = subprocess.run([MNIST, "predict", "--model", model, "--json", *files], capture_output=True, text=True)
-    return len(files), sum(r.get("digit") == int(re.search(r"-(\d)\.", r["file"]).group(1))
-                           for r in map(json.loads, p.stdout.splitlines()))
+    read = predict_digits(model, files)
+    return len(files), sum(d == int(re.search(r"-(\d)\.", n).group(1)) for n, d in read.items())
 
 
 def read_twos_apart(tmp, model):
@@ -200,9 +199,7 @@ def read_twos_apart(tmp, model):
             d.line([(272, 180), (130, 300)], fill=25, width=pen)
             d.line([(125, 300 + gap), (285, 300 + gap)], fill=25, width=pen)
             im.save(os.path.join(out, f"gap{gap}-pen{pen}.png"))
-    p = subprocess.run([MNIST, "predict", "--model", model, "--json", *sorted(glob.glob(os.path.join(out, "*")))],
-                       capture_output=True, text=True)
-    return {os.path.basename(r["file"]): r.get("digit", -1) for r in map(json.loads, p.stdout.splitlines())}
+    return predict_digits(model, sorted(glob.glob(os.path.join(out, "*"))))
 
 
 def read_shadowed_pages(tmp, model):
@@ -235,10 +232,8 @@ def read_shadowed_pages(tmp, model):
         v *= 1 - rng.uniform(0.2, 0.5) * edge
         Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "L").save(
             os.path.join(out, "digit-7.png" if i == 12 else f"blank{i:02d}.png"))
-    p = subprocess.run([MNIST, "predict", "--model", model, "--json", *sorted(glob.glob(os.path.join(out, "*")))],
-                       capture_output=True, text=True)
-    read = {os.path.basename(r["file"]): r.get("digit") for r in map(json.loads, p.stdout.splitlines())}
-    return [f"{n}: {d}" for n, d in sorted(read.items()) if n.startswith("blank") and d is not None], read.get("digit-7.png")
+    read = predict_digits(model, sorted(glob.glob(os.path.join(out, "*"))))
+    return [f"{n}: {d}" for n, d in sorted(read.items()) if n.startswith("blank") and d != -1], read.get("digit-7.png")
 
 
 def main():
