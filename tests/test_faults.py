@@ -631,11 +631,7 @@ def test_diverged(tmp, data):
     # its --log's writing failing at the second record (EFBIG): the log holds the first, not the epochs it finished
     first = open(log).readline()
 
-    def limited():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (len(first) + 10, resource.RLIM_INFINITY))
-    p = subprocess.run([MNIST, "train", *d, "--log", log], capture_output=True, text=True, timeout=120,
-                       preexec_fn=limited)
+    p = run("train", *d, "--log", log, limit_bytes=len(first) + 10)
     said = p.stderr.strip().splitlines()
     check(p.returncode == 1 and len(epochs) >= 2 and len(said) == 2 and "writing failed" in said[0] and
           said[1].endswith(f"; no model was saved from this run; --log {log} holds the 1 epoch it finished before "
