@@ -55,12 +55,14 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     eval_json(line, sizeof line, "validation", &s->valid);
     eval_json(line, sizeof line, "test", &s->test);
     strcat(line, "}\n");
-    if (ui->log && !ui->log_failed && (fputs(line, ui->log) == EOF || fflush(ui->log) == EOF)) {
-        fprintf(stderr, "mnist train: --log %s: writing failed: %s (training goes on without it)\n", ui->log_path,
-                strerror(errno));
-        ui->log_failed = 1;
-    } else if (ui->log && !ui->log_failed) {
-        ui->logged++;
+    if (ui->log && !ui->log_failed) {
+        if (fputs(line, ui->log) == EOF || fflush(ui->log) == EOF) {
+            fprintf(stderr, "mnist train: --log %s: writing failed: %s (training goes on without it)\n", ui->log_path,
+                    strerror(errno));
+            ui->log_failed = 1;
+        } else {
+            ui->logged++;
+        }
     }
     if (ui->nhist == ui->caphist) {
         int cap = ui->caphist ? 2 * ui->caphist : 64;
