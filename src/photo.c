@@ -1441,20 +1441,18 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
         int even = q_light < 1.2 * q_dark && q_dark < 1.2 * q_light;
         first = even ? rd[1].cover < rd[0].cover : q_light > q_dark;
     }
-    if (found[first] == 0)
-        found[first] = keep_ink(k, first, &pp[first], &rd[first], &bb, name, first ? &err_light : err);
-    if (found[first] == NO_MEMORY) {
-        errf(err, "%s: out of memory", name);
-        return NO_MEMORY;
-    }
-    int take = found[first] == 0 ? first : !first;
-    if (found[take] == 1) /* not made: the light reading (the dark one always is), take is 1 */
-        paper_fit(&pp[1], g[1]), found[1] = read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
-    if (take != first && found[take] == 0)
-        found[take] = keep_ink(k, take, &pp[take], &rd[take], &bb, name, take ? &err_light : err);
-    if (found[take] == NO_MEMORY) { /* keep_ink's, not read_ink's */
-        errf(err, "%s: out of memory", name);
-        return NO_MEMORY;
+    /* the first reading, then the other where the first keeps no digit: made where it was not */
+    int take = first;
+    for (int t = 0; t < 2; t++, take = !first) {
+        if (found[take] == 1) /* not made: the light reading (the dark one always is), take is 1 */
+            paper_fit(&pp[1], g[1]), found[1] = read_ink(k, 1, &pp[1], &rd[1], name, &err_light);
+        if (found[take] == 0)
+            found[take] = keep_ink(k, take, &pp[take], &rd[take], &bb, name, take ? &err_light : err);
+        if (found[take] == NO_MEMORY) { /* keep_ink's: read_ink needs none */
+            errf(err, "%s: out of memory", name);
+            return NO_MEMORY;
+        }
+        if (found[take] == 0) break;
     }
     if (found[take] != 0) { /* err holds why the dark reading found nothing (it was made: found[0] < 0) */
         m->weak = found[0] == NO_INK && ((rd[0].s > 0 && rd[0].s < FAINT) || rd[0].specks);
