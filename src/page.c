@@ -334,6 +334,7 @@ int page_lines_possible(int w, int h, const uint32_t *on, long m) {
 #define DESK_LIGHT 0.75 /* ... and is light over this share of it, ... */
 #define DESK_WIDE 0.25  /* ... this share of that light a 25th of the frame's shorter side inside it */
 #define DESK_SMALL 0.0125 /* a page this share of the frame at least; under a fifth (a note, a card), ... */
+#define DESK_NOTE 0.05  /* (a page under this share is a note's shape before any shade on it is added) */
 #define DESK_LONG 3     /* ... no longer than this many times its width, ... */
 #define DESK_CORNERS 0.88 /* ... and a rectangle (filling this share of its box) */
 
@@ -633,9 +634,13 @@ static int find_desk(const float *v, int w, int h, light_split *sp, uint8_t *scr
         if (size > big_n) big_n = size, big = id, big_box = b;
     }
     /* a page under a twentieth of the frame (the desk over 95% of it, or the light under 4%: a small
-     * note) is a note's shape before any shade on it is added below: most chalk on a board is not,
+     * note; DESK_NOTE) is a note's shape before any shade on it is added below: most chalk on a board is not,
      * and the search for that shade made a board's reading 1.8 ms slower (of 17), on average */
-    if ((desk > 0.95 * n || np < 0.04 * n) && !page_is_card(out, w, &big_box, (uint8_t)big)) return 0;
+    int card = -1; /* whether the page is a note's shape: -1, not asked (or asked before it grew) */
+    if (desk > (1 - DESK_NOTE) * n || np < 0.8 * DESK_NOTE * n) {
+        card = page_is_card(out, w, &big_box, (uint8_t)big);
+        if (!card) return 0;
+    }
     /* a soft edge is no desk's border: shade over part of the sheet (a shadow's edge down it, a
      * vignette's corner) can be as dark as the desk, but it meets the lit page in a slope, and the
      * desk in a step. What of the desk the page reaches without crossing a step is page, each such
@@ -663,11 +668,11 @@ static int find_desk(const float *v, int w, int h, light_split *sp, uint8_t *scr
                 }
                 if (!shut) continue;
                 for (long q = 0; q < k; q++) out[(long)(queue[q] >> 16) * w + (queue[q] & 0xffff)] = (uint8_t)big;
-                big_n += k;
+                big_n += k, card = -1;
             }
         }
     /* a small page: a note or a card, not a thick light stroke on a board (a 1, or a 0 with its hole) */
-    if (big_n < 0.2 * n && !page_is_card(out, w, &frame, (uint8_t)big)) return 0;
+    if (big_n < 0.2 * n && !(card >= 0 ? card : page_is_card(out, w, &frame, (uint8_t)big))) return 0;
     if (!desk_around_page(v, w, h, t, NULL, scratch, (uint8_t)big, big_n, r)) return 0;
     *page_level = page;
     return 1;
