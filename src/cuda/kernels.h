@@ -191,7 +191,9 @@ typedef struct {
  * inputs rounded to TF32 (to nearest), sums in FP32 (--tf32); or to FP32's accuracy on the tensor
  * cores, each input x split into its TF32 part hi and the TF32 rounding of what is left, lo, and
  * the product taken as hi lo' + lo hi' + hi hi' (lo lo', ~2^-22 of it, dropped): "3xTF32", three
- * TF32 products for one, each term within ~2^-21 of FP32's (MNIST_CUDA_GEMM=own3). */
+ * TF32 products for one, each term within ~2^-21 of FP32's (MNIST_CUDA_GEMM=own3). An infinite
+ * input makes NaN there where FP32 makes an infinity (its hi times the other's lo, 0 where that is
+ * a TF32 number, is NaN): either way the loss is not finite, and training stops as diverged. */
 typedef enum { MM_FP32, MM_TF32, MM_TF32X3 } mm_prec;
 
 /* What split-K needs: a workspace of MM_SPLIT_MAX * sms * MM_BM * MM_BN floats and sms tile
