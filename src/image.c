@@ -541,8 +541,11 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     if (png && (pw > MAX_SIDE || ph > MAX_SIDE)) /* stb_image: "unknown image type" too */
         return errf(err, "%s: a PNG of %llux%llu pixels: a side over %u pixels is not read", name,
                     (unsigned long long)pw, (unsigned long long)ph, MAX_SIDE);
+    stb_ran_out = 0;
     if (!stbi_info_from_memory(bytes, (int)len, w, h, nc))
-        return errf(err, "%s: not a PNG, JPEG, BMP, GIF, TGA or PNM image (%s)", name, stb_reason(why, sizeof why));
+        return stb_ran_out ? errf(err, "%s: out of memory", name)
+                           : errf(err, "%s: not a PNG, JPEG, BMP, GIF, TGA or PNM image (%s)", name,
+                                  stb_reason(why, sizeof why));
     /* a BMP stored top row first says so by a negative height, which stb_image's info passes on as it
      * is (its decoder takes the height's size, and flips) */
     if (len >= 2 && bytes[0] == 'B' && bytes[1] == 'M' && *h < 0 && *h > INT_MIN) *h = -*h;
@@ -663,6 +666,7 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
         return errf(err, "%s: out of memory", name);
     }
     int dw, dh;
+    stb_ran_out = 0;
     /* Pillow opens 16-bit grayscale as mode I and convert('L') clips it to 0..255; stb would
      * scale it to 8 bits instead. Every other 16-bit kind Pillow reduces to its high byte, as stb. */
     if (!past && lab && nc == 1 && stbi_is_16_bit_from_memory(bytes, (int)len)) {
@@ -676,6 +680,7 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     free(filled);
     if (!d->px && !d->px16) {
         const char *r = stb_reason(why, sizeof why);
+        if (stb_ran_out) return errf(err, "%s: out of memory", name);
         if (past || !strcmp(r, PNG_PAST))
             return errf(err, "%s: a corrupt PNG: its image data inflates to more than the %llu bytes of its %dx%d "
                         "pixels and 64 KiB", name, (unsigned long long)raw, w, h);

@@ -36,6 +36,12 @@ typedef struct {
     unsigned long taken; /* how many stb_image took on this thread (test_image counts them) */
 } png_inflated;
 extern _Thread_local png_inflated stb_png_inflated;
+/* Set where an allocation of stb_image's failed on this thread (it is cleared by its reader): stb_image
+ * then goes on to try the next format, and says "unknown image type". stb_image allocates by these,
+ * its buffers zeroed (stb_image.c says why), each failure setting stb_ran_out. */
+extern _Thread_local int stb_ran_out;
+void *stb_calloc(size_t n);
+void *stb_realloc(void *p, size_t n);
 /* stb_image's reason when its own inflate stopped at the limit */
 #define PNG_PAST "image data past its limit"
 /* stb_image's own inflate (stb_zlib.c), stbi_zlib_decode_malloc_guesssize_headerflag's, to at most

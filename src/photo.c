@@ -1837,13 +1837,15 @@ static int read_photo(const decoded *d, int padded, ink_map *m, const char *name
     source s = {d, 1.0f};
     double scale;
     int rc = ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, err);
-    if (rc) {
+    if (rc && rc != NO_MEMORY && source_alpha_varies(d)) {
         /* a drawing app's export may keep light ink in the alpha channel: try it over black */
-        if (!source_alpha_varies(d)) return rc;
         mnist_err e2;
         s.bg = 0.0f;
-        if (ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, &e2)) return rc; /* err says why */
+        int r2 = ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, &e2);
+        if (r2 == NO_MEMORY) *err = e2;
+        if (r2 == 0 || r2 == NO_MEMORY) rc = r2; /* else err says why the first found none */
     }
+    if (rc) return rc;
     /* A digit small in a large photo: look again at the region around it, at a finer scale. */
     int side = box_side(&m->bb);
     if (scale < 1 && side < SMALL_INK) {
@@ -1855,10 +1857,13 @@ static int read_photo(const decoded *d, int padded, ink_map *m, const char *name
         ink_map m2;
         double scale2;
         mnist_err e2;
-        if (cx1 > cx0 && cy1 > cy0 &&
-            ink_of_region(&s, cx0, cy0, cx1 - cx0, cy1 - cy0, padded, &m2, &scale2, name, &e2) == 0) {
-            ink_map_free(m);
-            *m = m2;
+        int r2 = cx1 > cx0 && cy1 > cy0 ? ink_of_region(&s, cx0, cy0, cx1 - cx0, cy1 - cy0, padded, &m2, &scale2,
+                                                        name, &e2) : NO_INK;
+        if (r2 == 0 || r2 == NO_MEMORY) ink_map_free(m);
+        if (r2 == 0) *m = m2;
+        if (r2 == NO_MEMORY) { /* not the coarse reading instead: it would read otherwise than with memory */
+            *err = e2;
+            return NO_MEMORY;
         }
     }
     return 0;
@@ -1897,19 +1902,27 @@ static int read_digit(const decoded *d, ink_map *m, const char *name, mnist_err 
      * shadow on a blank page is faint there (or specks, held aside as a step where it is harder),
      * and the paper added beside it, carried out from the frame's edges, sets a seam that reads as
      * ink. A 1 cropped to its own width has its own reading (tall_stroke). */
+    if (rc == NO_MEMORY) return rc; /* err says so */
     int met = rc ? 0 : box_in_frame(m, &inside), edges = rc == 0 && m->light != m->edges_light;
     if (rc || (!m->tall && (met >= 3 || edges))) {
         int fill = rc == 0 && met < 3 && !m->light; /* only the edges said so, of dark ink */
         ink_map m2;
         mnist_err e2;
-        met = read_photo(d, 1, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
+        int r2 = read_photo(d, 1, &m2, name, &e2);
+        met = r2 ? -1 : box_in_frame(&m2, &inside);
         /* Under light that falls across the frame, the paper carried out from an edge was lifted
          * at the edge's dark end (edge_paper): the corner there read as ink, and the digit ran into
          * the added paper or none was found. Then the edges' paper is found again less the
          * light's trend along them. */
-        if (met < 0 || !inside) {
+        if (r2 != NO_MEMORY && (met < 0 || !inside)) {
             if (met >= 0) ink_map_free(&m2);
-            met = read_photo(d, PAD_TREND, &m2, name, &e2) ? -1 : box_in_frame(&m2, &inside);
+            r2 = read_photo(d, PAD_TREND, &m2, name, &e2);
+            met = r2 ? -1 : box_in_frame(&m2, &inside);
+        }
+        if (r2 == NO_MEMORY) { /* not the first reading instead: the one it was to be weighed against is not made */
+            if (rc == 0) ink_map_free(m);
+            *err = e2;
+            return NO_MEMORY;
         }
         if (met >= 0 && inside && (!fill || met == 4) &&
             (rc == 0 || (met >= 3 && m2.crossings <= CROSSINGS_MAX && !m->weak))) {
@@ -1946,13 +1959,14 @@ typedef struct {
  * lit or dark by the middle (in ratio) of their 10% and 90% points, change twice around it, and a
  * 32nd of them at most lie in the middle half between the two. Not so under even light, light that
  * falls across the frame (a quarter of the photo sets' frames pass the rest, 1 in 200 this), a
- * vignette (4 dark corners), a desk all around a sheet, or strokes across the edge. */
+ * vignette (4 dark corners), a desk all around a sheet, or strokes across the edge. NO_MEMORY where
+ * it runs out. */
 static int edge_two_levels(const source *s) {
     int w = s->d->w, h = s->d->h;
     long n = 2L * (w + h);
     if (w < 32 || h < 32) return 0;
     float *e = malloc((size_t)n * sizeof(float)), b[256], t[256];
-    if (!e) return 0;
+    if (!e) return NO_MEMORY;
     source_row(s, 0, 0, w, e); /* clockwise from the top left corner */
     source_row(s, h - 1, 0, w, e + w + h);
     for (int x = 0; x < w / 2; x++) swapf(&e[w + h + x], &e[2 * w + h - 1 - x]);
@@ -2075,10 +2089,11 @@ static void unshadow(const plane *wp, const step_line *st, int sw, int sh, uint8
 }
 
 /* Whether the photo d is a blank page under a shadow's straight edge: such an edge is found
- * across it, and with it divided out, no ink. */
+ * across it, and with it divided out, no ink; NO_MEMORY where it ran out before it knew. */
 static int shadow_blank(const decoded *d, const char *name) {
     source s = {d, 1.0f};
-    if (!edge_two_levels(&s)) return 0;
+    int two = edge_two_levels(&s);
+    if (two <= 0) return two;
     int w, h, big = d->w > d->h ? d->w : d->h, blank = 0;
     working_size(d->w, d->h, &w, &h);
     double sc = big > STEP_SIDE ? (double)STEP_SIDE / big : 1.0;
@@ -2092,16 +2107,20 @@ static int shadow_blank(const decoded *d, const char *name) {
     mnist_err e;
     step_line st;
     if (!mem || !px || working_copy(&s, 0, 0, d->w, d->h, &wp, name, &e) ||
-        area_resize(wp.v, w, h, (size_t)w, sp.v, sw, sh))
+        area_resize(wp.v, w, h, (size_t)w, sp.v, sw, sh)) {
+        blank = NO_MEMORY;
         goto done;
+    }
     for (size_t i = 0; i < ns; i++) L[i] = logf(sp.v[i] > 1e-3f ? sp.v[i] : 1e-3f);
-    if (find_step(sw, sh, L, &st) > -log(SHADOW) && step_along(&sp, &st, t)) {
+    double drop = find_step(sw, sh, L, &st);
+    if (drop < 0) blank = NO_MEMORY;
+    if (drop > -log(SHADOW) && step_along(&sp, &st, t)) {
         unshadow(&wp, &st, sw, sh, px);
         decoded d2 = {px, NULL, w, h, 1};
         ink_map m2;
         int rc = read_digit(&d2, &m2, name, &e);
         if (rc == 0) ink_map_free(&m2);
-        blank = rc == NO_INK; /* no ink left, no digit */
+        blank = rc == NO_MEMORY ? NO_MEMORY : rc == NO_INK; /* no ink left, no digit */
     }
 done:
     free(mem);
@@ -2147,7 +2166,8 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
         return errf(err, "%s: no clear digit: the ink is one solid blob (a dot?): it holds an %dx%d square of full ink "
                     "in the 28x28 input, as none of MNIST's 70000 digits does", name, BLOB, BLOB);
     /* a blank page under a shadow's hard edge: what was read is pieces of the edge */
-    if (rc == 0 && shadow_blank(d, name))
-        return errf(err, "%s: no clear ink: the image looks blank under a shadow's straight edge", name);
+    int blank = rc ? 0 : shadow_blank(d, name);
+    if (blank == NO_MEMORY) return errf(err, "%s: out of memory", name);
+    if (blank) return errf(err, "%s: no clear ink: the image looks blank under a shadow's straight edge", name);
     return rc;
 }

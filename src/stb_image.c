@@ -13,15 +13,30 @@
  * run, and `serve` answers with the input: the heap of the server, other uploads among it. Its
  * upstream clears some of this since 2.28; calloc clears all of it. libstb (linked for
  * stb_image_write and stb_image_resize) keeps its own copy, which nothing here calls. A PNG's image
- * data is inflated by zlib (image.c), once: its inflate is ours below, stb_image's in stb_zlib.c. */
+ * data is inflated by zlib (image.c), once: its inflate is ours below, stb_image's in stb_zlib.c.
+ * Where an allocation fails, stb_ran_out says so (image.h). */
 #include <stdlib.h>
 
 #include "image.h"
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_ZLIB /* a PNG's image data is inflated below, once */
-#define STBI_MALLOC(n) calloc(1, (n))
-#define STBI_REALLOC(p, n) realloc((p), (n))
+_Thread_local int stb_ran_out;
+
+void *stb_calloc(size_t n) {
+    void *p = calloc(1, n);
+    stb_ran_out |= !p;
+    return p;
+}
+
+void *stb_realloc(void *p, size_t n) {
+    void *q = realloc(p, n);
+    stb_ran_out |= !q;
+    return q;
+}
+
+#define STBI_MALLOC(n) stb_calloc(n)
+#define STBI_REALLOC(p, n) stb_realloc((p), (n))
 #define STBI_FREE(p) free(p)
 #include <stb_image.h>
 

@@ -2,7 +2,7 @@
  * cut short, or not quite deflate's: stb_image 2.27 reads some that zlib refuses, and says what is
  * wrong with the others in its words). stb_image.c hands the rest to zlib (image.c's png_inflate),
  * so it leaves this part of stb_image out, and the rest of stb_image is left out here: compiled
- * static, as nothing outside calls it, its buffers zeroed as in stb_image.c. It stops at the limit
+ * static, as nothing outside calls it, its buffers allocated as in stb_image.c. It stops at the limit
  * that zlib's pass holds to (the header's bytes and 64 KiB): stb_image grows its buffer without
  * bound, and a stream that zlib refuses from its start (a window over 32 KB in its header) was
  * inflated whole, a 28x28 PNG to 256 MB. */
@@ -24,8 +24,8 @@
 #define STBI_NO_PIC
 #define STBI_NO_PNM
 #define STB_IMAGE_IMPLEMENTATION
-#define STBI_MALLOC(n) calloc(1, (n))
-#define STBI_REALLOC(p, n) realloc((p), (n))
+#define STBI_MALLOC(n) stb_calloc(n)
+#define STBI_REALLOC(p, n) stb_realloc((p), (n))
 #define STBI_FREE(p) free(p)
 /* the rest of stb_image's API, static and unused, its readers with no format to try */
 #pragma GCC diagnostic ignored "-Wunused-function"

@@ -66,13 +66,14 @@ def dataset(folder, side=28, n_train=6, n_test=5):
     return files
 
 
-def safetensors(path, sizes, header_len=None, cut=0, value=0.01, poison=None):
-    """A model file whose floats are all value, but poison = (tensor name, index, float) when given."""
+def safetensors(path, sizes, header_len=None, cut=0, value=0.01, poison=None, spread=False):
+    """A model file whose floats are all value, but poison = (tensor name, index, float) when given; with spread,
+    each float is value times one of 201 steps from -1 to 1 (a model that answers each input its own way)."""
     header, off, blobs = {"__metadata__": {"layers": ",".join(map(str, sizes))}}, 0, []
     for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:])):
         for name, shape in ((f"layers.{i}.kernel", [m, n]), (f"layers.{i}.bias", [n])):
             count = shape[0] * (shape[1] if len(shape) > 1 else 1)
-            v = [value] * count
+            v = [value * ((k * 7919) % 201 - 100) / 100 for k in range(count)] if spread else [value] * count
             if poison and poison[0] == name:
                 v[poison[1]] = poison[2]
             b = struct.pack(f"<{count}f", *v)
@@ -899,6 +900,76 @@ def test_outputs(tmp, data):
         refused(f"{label} into a full device", p, 1, "standard output", "No space left")
 
 
+def test_out_of_memory(tmp, data):
+    """predict --json --show, eval and train with each of their allocations failing in turn (the shim tests/fail_alloc.c: the Nth of
+    the program's own malloc, calloc and realloc calls returns NULL): each run says "out of memory" in one line and
+    exits 1, or gives what it gives with the memory, its input to the network too (an allocation it can do
+    without). Out of memory, a photo's first reading let the reading with paper added around it stand alone (a
+    ruled page's 1 read otherwise); stb_image said "unknown image type"; and a file's name was printed as ""."""
+    from PIL import Image, ImageDraw
+    so = os.path.join(tmp, "fail_alloc.so")
+    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", so, os.path.join(ROOT, "tests", "fail_alloc.c"), "-ldl"],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, f"the shim fail_alloc builds ({p.stderr.strip()[-200:]})")
+    if p.returncode:
+        return
+    model = os.path.join(tmp, "oom.safetensors")
+    safetensors(model, [784, 16, 10])
+    # a 1 and a 0 cropped tight (their strokes meet the frame's sides: read again with paper around them), and a
+    # 1 from top to bottom of a ruled page (read again so, it reads otherwise): grey paper, a little noise
+    rng = __import__("random").Random(1)
+    photos = [os.path.join(ROOT, "samples", n) for n in ("1-pen-photo.jpg", "5-app.png", "6-red-pen-shadow.jpg")]
+
+    def ruled(d):
+        for y in range(12, 200, 25):
+            d.line([(0, y), (120, y)], fill=170, width=2)
+        d.line([(65, 0), (55, 200)], fill=40, width=12)
+    for name, (w, h), draw in (("tight-1.png", (60, 200), lambda d: d.line([(36, 0), (24, 200)], fill=30, width=18)),
+                               ("tight-0.png", (160, 200), lambda d: d.ellipse([4, 2, 156, 198], outline=30, width=20)),
+                               ("ruled-1.png", (120, 200), ruled)):
+        im = Image.new("L", (w, h), 225)
+        draw(ImageDraw.Draw(im))
+        im.putdata([max(0, min(255, v + rng.randint(-6, 6))) for v in im.getdata()])
+        photos.append(os.path.join(tmp, name))
+        im.save(photos[-1])
+    env = dict(os.environ, LD_PRELOAD=so, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    saved = os.path.join(tmp, "oom-trained.safetensors")
+
+    def outcome(p):
+        """what a run gave that must not change: its status and output; train's, its model file (its output
+        holds times)"""
+        if p.args[1] != "train":
+            return p.returncode, p.stdout, p.stderr
+        model_bytes = open(saved, "rb").read() if os.path.exists(saved) else None
+        return p.returncode, model_bytes
+
+    runs = [(f"predict {os.path.basename(f)}", ["predict", "--json", "--show", "--model", model, f]) for f in photos]
+    runs += [("eval", ["eval", "--data", data, "--no-verify", "--model", model]),
+             ("train", ["train", "--data", data, "--no-verify", "--epochs", "2", "--batch", "2", "--layers", "784,16,10",
+                        "--save", saved])]
+    for label, args in runs:  # predict --show: the input read, each number
+        count = os.path.join(tmp, "count")
+        if os.path.exists(saved):
+            os.remove(saved)
+        want = subprocess.run([MNIST, *args], capture_output=True, text=True, env=dict(env, COUNT_ALLOC=count),
+                              timeout=60)
+        want_outcome, n, odd = outcome(want), int(open(count).read()), []
+        for i in range(1, n + 1):
+            if os.path.exists(saved):
+                os.remove(saved)
+            p = subprocess.run([MNIST, *args], capture_output=True, text=True, env=dict(env, FAIL_ALLOC=str(i)),
+                               timeout=60)
+            err = p.stderr.strip()  # the command's error, or the image's ({"file", "error"} on stdout)
+            if not err and p.stdout.count("\n") == 1 and '"error":' in p.stdout:
+                err = json.loads(p.stdout).get("error", "")
+            said = p.returncode == 1 and "\n" not in err and "out of memory" in err and not os.path.exists(saved)
+            if not said and outcome(p) != want_outcome:
+                odd.append(f"allocation {i}: status {p.returncode}, {(p.stdout + err)[:120]!r}")
+        check(want.returncode == 0 and n > 10 and not odd,
+              f"{label}, each of its {n} allocations failing in turn: out of memory in one line (train: and no model "
+              f"file), or what it gives with the memory ({len(odd)} otherwise{': ' if odd else ''}{'; '.join(odd[:3])})")
+
+
 def test_make_help():
     """make help names every target the Makefile offers (it listed 7 of 19), without comment marks."""
     p = subprocess.run(["make", "-s", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True)
@@ -921,6 +992,7 @@ def main():
         test_full_disk(tmp, data)
         test_file_size_limit(tmp, data)
         test_outputs(tmp, data)
+        test_out_of_memory(tmp, data)
         test_make_help()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -587,40 +587,40 @@ int cli_all_finite(const float *v, int n) {
     return 1;
 }
 
+/* The JSON form of the character at *p (a byte, or a UTF-8 sequence whole) into e, 8 bytes: its
+ * length (7 at most); *p moves past it. */
+static size_t json_char(const unsigned char **p, char *e) {
+    const unsigned char *c = *p;
+    int n = utf8_length(c, strnlen((const char *)c, 4));
+    size_t k;
+    if (*c == '"' || *c == '\\') {
+        e[0] = '\\', e[1] = (char)*c, k = 2, n = 1;
+    } else if (*c < 0x20 || *c == 0x7f) {
+        k = (size_t)snprintf(e, 8, "\\u%04x", *c), n = 1;
+    } else if (n == 2 && *c == 0xc2 && c[1] <= 0x9f) { /* a C1 control: U+009B is a terminal's CSI */
+        k = (size_t)snprintf(e, 8, "\\u%04x", c[1]);
+    } else if (n == 0) {
+        k = (size_t)snprintf(e, 8, "\\ufffd"), n = 1;
+    } else {
+        memcpy(e, c, (size_t)n), k = (size_t)n;
+    }
+    *p = c + n;
+    return k;
+}
+
 size_t cli_json_string(char *out, size_t cap, const char *s) {
     size_t k = 0;
     if (cap < 8) return 0;
     out[k++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p && k + 8 < cap; p++) {
-        int n = utf8_length(p, strnlen((const char *)p, 4));
-        if (*p == '"' || *p == '\\') {
-            out[k++] = '\\';
-            out[k++] = (char)*p;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", *p);
-        } else if (n == 2 && *p == 0xc2 && p[1] <= 0x9f) { /* a C1 control: U+009B is a terminal's CSI */
-            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", *++p);
-        } else if (n == 0) {
-            k += (size_t)snprintf(out + k, cap - k, "\\ufffd");
-        } else {
-            memcpy(out + k, p, (size_t)n);
-            k += (size_t)n;
-            p += n - 1;
-        }
-    }
+    for (const unsigned char *p = (const unsigned char *)s; *p && k + 8 < cap;) k += json_char(&p, out + k);
     out[k++] = '"';
     out[k] = '\0';
     return k;
 }
 
-void cli_json_print(const char *s) {
-    size_t cap = 6 * strlen(s) + 8; /* \u00XX is the longest a byte becomes */
-    char *out = malloc(cap);
-    if (!out) {
-        fputs("\"\"", stdout);
-        return;
-    }
-    cli_json_string(out, cap, s);
-    fputs(out, stdout);
-    free(out);
+void cli_json_print(const char *s) { /* a character at a time: no copy to allocate (out of memory, it printed "") */
+    char e[8];
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p;) fwrite(e, 1, json_char(&p, e), stdout);
+    putchar('"');
 }
