@@ -15,12 +15,15 @@ passed=0 failed=0 skipped=()
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+took=() # "seconds name" of each test, the slowest listed at the end (CI's run must stay under 30 minutes)
 run_one() { # name, command...
     local name=$1; shift
     echo "== $name"
+    local t0=$SECONDS
     "$@" >"$log" 2>&1
     local rc=$?
     cat "$log"
+    took+=("$((SECONDS - t0)) $name")
     local p f s
     p=$(grep -c '^PASS ' "$log")
     f=$(grep -c '^FAIL ' "$log")
@@ -85,6 +88,8 @@ done
 for t in tests/test_*.sh; do
     [ -e "$t" ] && run_one "$(basename "$t")" bash "$t"
 done
+echo "the slowest tests, in seconds (all: $SECONDS):"
+printf '%s\n' "${took[@]}" | sort -rn | head -8 | sed 's/^/  /'
 [ ${#skipped[@]} -gt 0 ] && echo "skipped (see their SKIP lines): ${skipped[*]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
