@@ -4,7 +4,8 @@
 #   make run      install what is missing (as root), build, fetch MNIST, train the lab's network,
 #                 evaluate it and read the digits in samples/ with it
 #   make test     the whole test suite; ends with "N passed, M failed"
-#   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san)
+#   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san),
+#                 the CUDA emulator's tests without the lab's shapes (the plain run has them)
 #   make deps     install the missing libraries and test tools (as root; else says what to install)
 #   make data     fetch MNIST into $MNIST_DATA, else ${XDG_CACHE_HOME:-~/.cache}/mnist
 #   make check    build the test programs (and the CUDA emulator's, make emu and make emu-races) and
@@ -293,7 +294,7 @@ test:
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory data
 	@MNIST_DATA="$(DATA)" PYTHON=$(PYTHON) MNIST_BUILD=$(BUILD) MNIST_EMU=$(EMU) \
-	  $(if $(filter 1,$(SANITIZE)),$(SAN_ENV),$(if $(HAVE_TSAN),MNIST_EMU_RACES=$(RACES))) tests/run.sh
+	  $(if $(filter 1,$(SANITIZE)),$(SAN_ENV) MNIST_EMU_SMALL=1,$(if $(HAVE_TSAN),MNIST_EMU_RACES=$(RACES))) tests/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -53,16 +53,18 @@ done
 # accuracies are held against them; the kernels again with glibc's and the blocks and threads run
 # in reverse order; and the command-line checks with the emulator's mnist (with cuBLAS, then with
 # our own products, MNIST_CUDA_GEMM=own). There every check runs: a SKIP (say, its cuBLAS not
-# found) is a failure.
+# found) is a failure. MNIST_EMU_SMALL (make test SANITIZE=1, where the emulator is 3 to 4 times
+# slower): its test programs without the lab's shapes (MNIST_KERNEL_SMALL), which the plain run has.
 emu=${MNIST_EMU:-}
+small=${MNIST_EMU_SMALL:+MNIST_KERNEL_SMALL=1}
 if [ -z "$emu" ]; then
     skipped+=("the CUDA emulator's runs (MNIST_EMU not set)")
 else
     no_skip=1
     for t in "$emu"/tests/test_*; do
-        [ -x "$t" ] && run_one "emu: $(basename "$t")" env MNIST_EMU_MATH=cuda "$t"
+        [ -x "$t" ] && run_one "emu: $(basename "$t")" env $small MNIST_EMU_MATH=cuda "$t"
     done
-    run_one "emu: test_cuda_kernels, reverse order" env MNIST_EMU_ORDER=reverse "$emu/tests/test_cuda_kernels"
+    run_one "emu: test_cuda_kernels, reverse order" env $small MNIST_EMU_ORDER=reverse "$emu/tests/test_cuda_kernels"
     run_one "emu: test_cuda_cli.py" env MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" tests/test_cuda_cli.py
     run_one "emu: test_cuda_cli.py, own products" env MNIST_CUDA_GEMM=own MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" \
         tests/test_cuda_cli.py
