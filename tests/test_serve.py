@@ -1023,6 +1023,64 @@ def dropped_out_of_memory(model, tmp, name, env, what):
           f"{[r[:12] for r in rest]})")
 
 
+def test_out_of_memory(model, tmp):
+    """The server with each of its own allocations failing in turn (tests/fail_alloc.c: the Nth malloc, calloc or
+    realloc of the program's code returns NULL), asked to read a photo twice: it does not start, saying "out of
+    memory" in one line (status 1), or it answers each request as it does with the memory, or with a 503 that says
+    the server is out of memory, or (a connection it could not take: its state, as past --per-address) closes the
+    connection unanswered; one of the two is answered as with the memory, and Ctrl-C stops it (status 0). A body
+    whose buffer could not grow was answered "the server is busy receiving other uploads", an answer that could not
+    be allocated, or a request's state, closed the connection unanswered, and a predict out of memory said 500.
+    The image's reading out of memory is still a 400 that says so (the library's errors carry no code)."""
+    wrap = shim(tmp, "fail_alloc")
+    if not wrap:
+        return
+    with open(os.path.join(ROOT, "samples", "1-pen-photo.jpg"), "rb") as f:
+        photo = f.read()
+    count = os.path.join(tmp, "count")
+
+    def session(env):
+        p = subprocess.Popen([*wrap, *env, MNIST, "serve", "--model", model, "--port", "0", "--threads", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = p.stdout.readline()
+        if "http://127.0.0.1:" not in line:
+            p.wait(timeout=10)
+            return "not started", p.returncode, p.stderr.read().strip()
+        srv = Server("127.0.0.1", int(line.split("http://127.0.0.1:")[1].split("/")[0]))
+        answers = []
+        for _ in range(2):
+            c = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
+            try:
+                c.request("POST", "/api/predict", body=photo, headers={"Content-Type": "image/jpeg"})
+                r = c.getresponse()
+                answers.append((r.status, r.read()))
+            except (OSError, http.client.HTTPException):
+                answers.append((0, b""))  # closed unanswered
+            finally:
+                c.close()
+        rc, _ = signal_and_wait(p, signal.SIGINT)
+        stop(p)
+        return "ran", rc, answers
+
+    want = session([f"COUNT_ALLOC={count}"])
+    n, odd = int(open(count).read()), []
+    for i in range(1, n + 1):
+        got = session([f"FAIL_ALLOC={i}"])
+        if got[0] == "not started":
+            ok = got[1] == 1 and "\n" not in got[2] and "out of memory" in got[2]
+        else:
+            said = [a == want[2][0] or a == (0, b"") or
+                    (a[0] == 503 and json.loads(a[1]) == {"error": "the server is out of memory; try again"}) or
+                    (a[0] == 400 and json.loads(a[1])["error"].startswith("the uploaded image: out of memory"))
+                    for a in got[2]]
+            ok = got[1] == 0 and all(said) and want[2][0] in got[2]
+        if not ok:
+            odd.append(f"allocation {i}: {str(got)[:160]}")
+    check(want[0] == "ran" and want[2][0][0] == 200 and want[2][1] == want[2][0] and n > 20 and not odd,
+          f"serve with each of its {n} allocations failing in turn: out of memory said, or each request answered as "
+          f"with the memory, or out of memory ({len(odd)} otherwise{': ' if odd else ''}{'; '.join(odd[:3])})")
+
+
 def test_pool_failure(model, tmp):
     """A connection that libmicrohttpd drops out of memory gives its place back: 0.9.75 closes it, out of memory for
     its pool, before its start notice, and sends no notice of it at all, and its record kept its place in
@@ -1354,6 +1412,7 @@ def main():
         test_stop_deadline(model)
         test_stop_busy(model, tmp)
         test_pool_failure(model, tmp)
+        test_out_of_memory(model, tmp)
         test_add_failure(model, tmp)
         test_startup(model)
         test_reachable_note(model)

@@ -518,6 +518,13 @@ static enum MHD_Result answer_json(struct MHD_Connection *c, unsigned status, ch
     return answer(c, status, "application/json", body, len, MHD_RESPMEM_MUST_FREE, NULL);
 }
 
+/* 503 out of memory, from a body that needs no allocation of ours (the connection was closed unanswered) */
+static enum MHD_Result answer_no_memory(struct MHD_Connection *c) {
+    static const char body[] = "{\"error\":\"the server is out of memory; try again\"}\n";
+    return answer(c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", (void *)body, sizeof body - 1,
+                  MHD_RESPMEM_PERSISTENT, NULL);
+}
+
 /* {"error": "..."} with status; allow is the Allow header of a 405, else NULL. */
 __attribute__((format(printf, 4, 5))) static enum MHD_Result answer_error(struct MHD_Connection *c, unsigned status,
                                                                           const char *allow, const char *fmt, ...) {
@@ -528,7 +535,7 @@ __attribute__((format(printf, 4, 5))) static enum MHD_Result answer_error(struct
     va_end(ap);
     size_t cap = 6 * sizeof msg + 16;
     char *body = malloc(cap);
-    if (!body) return MHD_NO;
+    if (!body) return answer_no_memory(c);
     size_t k = (size_t)snprintf(body, cap, "{\"error\":");
     k += cli_json_string(body + k, cap - k - 2, msg);
     body[k++] = '}';
@@ -657,15 +664,15 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
     if (need >= DECODE_SMALL) atomic_fetch_sub(&s->decoding, need);
     if (bad) return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
     float logp[MNIST_CLASSES];
-    if (mnist_predict_log_on(&s->model, x, 1, MNIST_CPU, logp, &err))
-        return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s", err.msg);
+    if (mnist_predict_log_on(&s->model, x, 1, MNIST_CPU, logp, &err)) /* of one input: out of memory only */
+        return answer_no_memory(c); /* it said 500, "out of memory for 1 inputs" */
     for (int i = 0; i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's probabilities */
     if (!cli_all_finite(prob, MNIST_CLASSES)) /* NaN: no digit to name (it named 0) */
         return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
                             "the model gives no finite probabilities for this image (its sums overflow)");
     int digit = mnist_argmax(logp, MNIST_CLASSES); /* as eval and predict: two probabilities can round to one */
     char *out = malloc(ANSWER_CAP);
-    if (!out) return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
+    if (!out) return answer_no_memory(c);
     size_t k = (size_t)sprintf(out, "{\"digit\":%d,\"probabilities\":", digit);
     k += put_floats(out + k, prob, MNIST_CLASSES);
     k += (size_t)sprintf(out + k, ",\"input\":");
@@ -683,8 +690,10 @@ static void release(server *s, request *q) {
     q->len = q->cap = 0;
 }
 
-/* Room for n more bytes of body; 0, or 413 / 503 as the status to refuse with. len may be over
- * limit: white space held before a '{' told that the body is JSON. */
+#define GROW_NO_MEMORY 1 /* grow's refusal where realloc failed: 503 too, but said so */
+
+/* Room for n more bytes of body; 0, or 413 / 503 as the status to refuse with, or GROW_NO_MEMORY.
+ * len may be over limit: white space held before a '{' told that the body is JSON. */
 static unsigned grow(server *s, request *q, size_t n) {
     if (q->len > q->limit || n > q->limit - q->len) return MHD_HTTP_CONTENT_TOO_LARGE;
     if (q->len + n <= q->cap) return 0;
@@ -697,9 +706,9 @@ static unsigned grow(server *s, request *q, size_t n) {
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     }
     uint8_t *b = realloc(q->body, cap);
-    if (!b) {
+    if (!b) { /* it said the server was busy receiving other uploads */
         atomic_fetch_sub(&s->buffered, more);
-        return MHD_HTTP_SERVICE_UNAVAILABLE;
+        return GROW_NO_MEMORY;
     }
     q->body = b;
     q->cap = cap;
@@ -710,6 +719,7 @@ static enum MHD_Result refuse(struct MHD_Connection *c, const request *q, unsign
     if (status == MHD_HTTP_CONTENT_TOO_LARGE)
         return answer_error(c, status, NULL, "the body is over the limit of %zu MB%s", q->limit >> 20,
                             q->json ? " for JSON" : "");
+    if (status == GROW_NO_MEMORY) return answer_no_memory(c);
     return answer_error(c, status, NULL, "the server is busy receiving other uploads; try again");
 }
 
@@ -831,7 +841,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, routes[r].allow, "%s takes %s, not %s", url,
                                 routes[r].allow, name);
         }
-        if (!(q = calloc(1, sizeof *q))) return MHD_NO;
+        if (!(q = calloc(1, sizeof *q))) return answer_no_memory(c); /* it closed the connection unanswered */
         q->route = (route_id)r;
         q->head = !strcmp(method, "HEAD");
         q->limit = MAX_BODY;
