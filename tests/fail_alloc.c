@@ -1,24 +1,36 @@
-/* fail_alloc.c: an LD_PRELOAD shim for test_faults.py's allocation sweep. The FAIL_ALLOC'th call of
- * malloc, calloc or realloc (counted from 1) made by the mnist binary itself once main has begun
- * (dladdr of the caller: stb's, inside it, count; libc's and OpenBLAS's do not, nor the static CUDA
- * runtime's before main, which does not check them) returns NULL, as it would out of memory; with
- * COUNT_ALLOC naming a file, the number of such calls is written there at exit. */
+/* fail_alloc.c: an LD_PRELOAD shim for the allocation sweeps of test_faults.py and test_serve.py. The
+ * FAIL_ALLOC'th call of malloc, calloc or realloc (counted from 1) made by the program's own code once
+ * main has begun returns NULL, as it would out of memory; with COUNT_ALLOC naming a file, the number of
+ * such calls is written there at exit. The program's own code is what dladdr places in the program's
+ * file (stb_image, compiled in, counts); libc's, OpenBLAS's and libmicrohttpd's calls do not (strdup's
+ * inside libc among them), nor the static CUDA runtime's before main, which does not check them. glibc
+ * 2.34 and later: its dlsym allocates nothing, so finding the real functions here does not recurse. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+static void *(*real_malloc)(size_t), *(*real_calloc)(size_t, size_t), *(*real_realloc)(void *, size_t);
 static atomic_long calls;
-static long fail_at = -1; /* read once, before main */
+static long fail_at = -1;  /* read once, before main */
+static void *program;      /* where the program's file is mapped; set before main */
 static atomic_int started; /* main has begun */
 static int (*real_main)(int, char **, char **);
 
+/* the real functions, before the program's own constructors run (and at a first call before that) */
+__attribute__((constructor)) static void find_real(void) {
+    if (!real_malloc) *(void **)&real_malloc = dlsym(RTLD_NEXT, "malloc");
+    if (!real_calloc) *(void **)&real_calloc = dlsym(RTLD_NEXT, "calloc");
+    if (!real_realloc) *(void **)&real_realloc = dlsym(RTLD_NEXT, "realloc");
+}
+
 static int counted_main(int argc, char **argv, char **env) {
     const char *at = getenv("FAIL_ALLOC");
+    Dl_info info;
     if (at) fail_at = atol(at);
+    if (dladdr((void *)real_main, &info)) program = info.dli_fbase;
     atomic_store(&started, 1);
     return real_main(argc, argv, env);
 }
@@ -33,13 +45,10 @@ int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
     return real(counted_main, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
-/* whether the call from caller is the program's (dladdr names the program as it was run: argv[0]),
- * and the one to fail */
+/* whether the call from caller is the program's own, and the one to fail */
 static int fails(void *caller) {
     Dl_info info;
-    if (!atomic_load(&started) || !dladdr(caller, &info) || !info.dli_fname ||
-        strcmp(info.dli_fname, program_invocation_name) != 0)
-        return 0;
+    if (!atomic_load(&started) || !dladdr(caller, &info) || info.dli_fbase != program || !program) return 0;
     return atomic_fetch_add(&calls, 1) + 1 == fail_at;
 }
 
@@ -49,24 +58,20 @@ __attribute__((destructor)) static void finish(void) {
     if (f) fprintf(f, "%ld\n", (long)calls), fclose(f);
 }
 
-#define REAL(type, name, ...)                                                                                          \
-    static type(*real)(__VA_ARGS__);                                                                                   \
-    if (!real) *(void **)&real = dlsym(RTLD_NEXT, name)
-
 void *malloc(size_t n) {
-    REAL(void *, "malloc", size_t);
+    if (!real_malloc) find_real();
     if (fails(__builtin_return_address(0))) return errno = ENOMEM, NULL;
-    return real(n);
+    return real_malloc(n);
 }
 
 void *calloc(size_t k, size_t n) {
-    REAL(void *, "calloc", size_t, size_t);
+    if (!real_calloc) find_real();
     if (fails(__builtin_return_address(0))) return errno = ENOMEM, NULL;
-    return real(k, n);
+    return real_calloc(k, n);
 }
 
 void *realloc(void *p, size_t n) {
-    REAL(void *, "realloc", void *, size_t);
+    if (!real_realloc) find_real();
     if (fails(__builtin_return_address(0))) return errno = ENOMEM, NULL;
-    return real(p, n);
+    return real_realloc(p, n);
 }

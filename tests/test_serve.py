@@ -1062,8 +1062,12 @@ def test_out_of_memory(model, tmp):
         stop(p)
         return "ran", rc, answers
 
-    want = session([f"COUNT_ALLOC={count}"])
-    n, odd = int(open(count).read()), []
+    # the count, the most of 3 runs: the second connection's client record is made anew, or not, as the
+    # first one's close was handled before it came, or after (94 or 95)
+    n, odd = 0, []
+    for _ in range(3):
+        want = session([f"COUNT_ALLOC={count}"])
+        n = max(n, int(open(count).read()))
     for i in range(1, n + 1):
         got = session([f"FAIL_ALLOC={i}"])
         if got[0] == "not started":

@@ -151,7 +151,7 @@ typedef struct {
     int json;          /* the body is JSON (by Content-Type, or its first byte not white space) */
     int told;          /* json is settled: by Content-Type, or by a byte of the body not white space */
     int form;          /* Content-Type multipart/...: a form's upload, the file wrapped in its parts */
-    int refused;       /* 413 or 503 decided while the body streamed in */
+    int refused;       /* 413, 503 or GROW_NO_MEMORY, decided while the body streamed in */
     size_t limit;      /* MAX_BODY, or MAX_JSON */
     uint8_t *body;
     size_t len, cap;   /* cap bytes are counted in server.buffered */
@@ -841,7 +841,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, routes[r].allow, "%s takes %s, not %s", url,
                                 routes[r].allow, name);
         }
-        if (!(q = calloc(1, sizeof *q))) return answer_no_memory(c); /* it closed the connection unanswered */
+        if (!(q = calloc(1, sizeof *q))) { /* it closed the connection unanswered */
+            log_request(s, name, path, MHD_HTTP_SERVICE_UNAVAILABLE, now(), 0);
+            return answer_no_memory(c);
+        }
         q->route = (route_id)r;
         q->head = !strcmp(method, "HEAD");
         q->limit = MAX_BODY;
