@@ -25,13 +25,13 @@ _Thread_local int stb_ran_out;
 
 void *stb_calloc(size_t n) {
     void *p = calloc(1, n);
-    stb_ran_out |= !p;
+    stb_ran_out |= !p && n;
     return p;
 }
 
 void *stb_realloc(void *p, size_t n) {
     void *q = realloc(p, n);
-    stb_ran_out |= !q;
+    stb_ran_out |= !q && n;
     return q;
 }
 

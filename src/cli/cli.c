@@ -588,7 +588,7 @@ int cli_all_finite(const float *v, int n) {
 }
 
 /* The JSON form of the character at *p (a byte, or a UTF-8 sequence whole) into e, 8 bytes: its
- * length (7 at most); *p moves past it. */
+ * length (6 at most; snprintf's NUL takes the 7th); *p moves past it. */
 static size_t json_char(const unsigned char **p, char *e) {
     const unsigned char *c = *p;
     int n = utf8_length(c, strnlen((const char *)c, 4));
