@@ -24,6 +24,7 @@
 #define MNIST_MAX_SHIFT 8                     /* --shift: pixels a training image may move */
 #define MNIST_MAX_EPOCHS (1 << 30)            /* --epochs, and a checkpoint's epoch */
 #define MNIST_ERR_LEN 1024                    /* bytes of an error message, its NUL included */
+#define MNIST_NO_MEMORY (-2)                  /* returned where a function that says so ran out of memory */
 
 /* Where a failing function says why: one line, NUL-terminated. */
 typedef struct {
@@ -241,7 +242,8 @@ typedef enum {
 
 /* Decode an image (PNG, JPEG, BMP, GIF, TGA, PNM) from bytes and turn it into the 784 inputs the
  * network sees, x (28*28) in [0, 1], 0 background. name is used in messages. An image that is
- * not decodable, too large, or (MNIST_PREP_MNIST) holds no clear ink is an error saying so. */
+ * not decodable, too large, or (MNIST_PREP_MNIST) holds no clear ink is an error saying so (-1);
+ * out of memory, MNIST_NO_MEMORY (the three prepare functions alike). */
 int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnist_prep prep, float *x,
                         mnist_err *err);
 /* The same for a file. */

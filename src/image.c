@@ -494,7 +494,7 @@ static int png_inflate(const uint8_t *b, size_t n, uint64_t limit, png_inflated 
 }
 
 /* What an image's header says, checked before anything is decoded: its size and channels into w,
- * h and nc; 0, or -1 with err saying why the image is refused. */
+ * h and nc; 0, or -1 with err saying why the image is refused (MNIST_NO_MEMORY: out of memory). */
 static int header_check(const uint8_t *bytes, size_t len, const char *name, int *w, int *h, int *nc,
                         mnist_err *err) {
     char why[64];
@@ -543,7 +543,7 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
                     (unsigned long long)pw, (unsigned long long)ph, MAX_SIDE);
     stb_ran_out = 0;
     if (!stbi_info_from_memory(bytes, (int)len, w, h, nc))
-        return stb_ran_out ? errf(err, "%s: out of memory", name)
+        return stb_ran_out ? errf_no_memory(err, "%s: out of memory", name)
                            : errf(err, "%s: not a PNG, JPEG, BMP, GIF, TGA or PNM image (%s)", name,
                                   stb_reason(why, sizeof why));
     /* a BMP stored top row first says so by a negative height, which stb_image's info passes on as it
@@ -642,13 +642,14 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     memset(d, 0, sizeof *d);
     char why[64];
     int w, h, nc;
-    if (header_check(bytes, len, name, &w, &h, &nc, err)) return -1;
+    int rc = header_check(bytes, len, name, &w, &h, &nc, err);
+    if (rc) return rc;
     uint8_t *filled;
     size_t filled_len;
     if (png_full_palette(bytes, len, &filled, &filled_len) ||
         (!filled && os2_bmp_copy(bytes, len, &filled, &filled_len)) ||
         (!filled && gif_full_palette(bytes, len, &filled, &filled_len)))
-        return errf(err, "%s: out of memory", name);
+        return errf_no_memory(err, "%s: out of memory", name);
     if (filled) {
         if (filled_len > INT_MAX) {
             free(filled);
@@ -663,7 +664,7 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     int past = raw ? png_inflate(bytes, len, raw + PNG_EXTRA, &stb_png_inflated) : 0;
     if (past < 0) {
         free(filled);
-        return errf(err, "%s: out of memory", name);
+        return errf_no_memory(err, "%s: out of memory", name);
     }
     int dw, dh;
     stb_ran_out = 0;
@@ -680,7 +681,7 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     free(filled);
     if (!d->px && !d->px16) {
         const char *r = stb_reason(why, sizeof why);
-        if (stb_ran_out) return errf(err, "%s: out of memory", name);
+        if (stb_ran_out) return errf_no_memory(err, "%s: out of memory", name);
         if (past || !strcmp(r, PNG_PAST))
             return errf(err, "%s: a corrupt PNG: its image data inflates to more than the %llu bytes of its %dx%d "
                         "pixels and 64 KiB", name, (unsigned long long)raw, w, h);
@@ -821,12 +822,12 @@ static int lab_prepare(const decoded *d, const char *name, float *x, mnist_err *
     uint8_t *tmp = NULL, *luma = NULL;
     int rc = 0;
     if (pil_coeffs(w, S, hf, hn, &hkk, &hk) || pil_coeffs(h, S, vf, vn, &vkk, &vk) || !(luma = malloc((size_t)w))) {
-        rc = errf(err, "%s: out of memory for resampling", name);
+        rc = errf_no_memory(err, "%s: out of memory for resampling", name);
         goto done;
     }
     int y0 = vf[0], y1 = vf[S - 1] + vn[S - 1]; /* the rows the vertical pass reads */
     if (!(tmp = malloc((size_t)(y1 - y0) * S))) {
-        rc = errf(err, "%s: out of memory for resampling", name);
+        rc = errf_no_memory(err, "%s: out of memory for resampling", name);
         goto done;
     }
     for (int y = y0; y < y1; y++) {
@@ -873,15 +874,16 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
     if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB)
         return errf(err, "%s: unknown preprocessing %d", name, (int)prep);
     decoded d;
-    if (decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err)) return -1;
+    int rc = decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err);
+    if (rc) return rc;
     /* a phone's photo as it was taken (the lab's Pillow code, and so its recipe, reads it as stored) */
     if (prep == MNIST_PREP_LAB) gif_like_pillow(bytes, len, &d);
     int o = prep == MNIST_PREP_MNIST ? exif_orientation(bytes, len) : 1;
     if (o > 1 && orient(&d, o)) {
         decoded_free(&d);
-        return errf(err, "%s: out of memory turning the image", name);
+        return errf_no_memory(err, "%s: out of memory turning the image", name);
     }
-    int rc = prep == MNIST_PREP_LAB ? lab_prepare(&d, name, x, err) : photo_prepare(&d, name, x, err);
+    rc = prep == MNIST_PREP_LAB ? lab_prepare(&d, name, x, err) : photo_prepare(&d, name, x, err);
     decoded_free(&d);
     return rc;
 }
@@ -908,7 +910,7 @@ int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float
             if (next > (size_t)MAX_FILE + 1) next = (size_t)MAX_FILE + 1;
             uint8_t *b = realloc(buf, next);
             if (!b) {
-                rc = errf(err, "%s: out of memory for %zu bytes", name, next);
+                rc = errf_no_memory(err, "%s: out of memory for %zu bytes", name, next);
                 break;
             }
             buf = b, cap = next;

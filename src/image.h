@@ -50,7 +50,7 @@ void *stb_realloc(void *p, size_t n);
 char *stb_inflate(const char *in, int len, int guess, size_t limit, int *out_len, int header, const char **why);
 
 /* The MNIST recipe (photo.c): the decoded image d to the 784 inputs x, as MNIST's digits were
- * made. Returns 0, or -1 with err naming `name` and why there is no digit to read. */
+ * made. Returns 0, or -1 with err naming `name` and why there is no digit to read, or MNIST_NO_MEMORY. */
 int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err);
 /* The width of the strokes in a 28x28 input, as twice their area over their outline, for the
  * pixels over one half: measured so on MNIST's test set, the median is 2.0, a tenth are under 1.46. */

@@ -38,8 +38,8 @@
 
 /* Why a photo's ink was not read, beside the words err gives: shadow_blank takes a page whose
  * shadow, divided out, leaves no ink for blank, but not one that ran out of memory or whose marks
- * covered the frame. NO_INK is errf's -1. */
-enum { NO_INK = -1, NO_MEMORY = -2, MARKS_COVER = -3 };
+ * covered the frame. NO_INK is errf's -1, NO_MEMORY the library's (photo_prepare returns it). */
+enum { NO_INK = -1, NO_MEMORY = MNIST_NO_MEMORY, MARKS_COVER = -3 };
 
 /* ---- the working copy --------------------------------------------------- */
 
@@ -1478,7 +1478,7 @@ static int fit_box(const ink_map *m, float *x, const char *name, mnist_err *err)
     float out[BOX * BOX];
     const float *in = m->ink.v + (size_t)m->bb.y0 * m->ink.w + m->bb.x0;
     if (f < 1) {
-        if (area_resize(in, bw, bh, (size_t)m->ink.w, out, ow, oh)) return errf(err, "%s: out of memory", name);
+        if (area_resize(in, bw, bh, (size_t)m->ink.w, out, ow, oh)) return errf_no_memory(err, "%s: out of memory", name);
     } else if (!stbir_resize(in, bw, bh, m->ink.w * (int)sizeof(float), out, ow, oh, ow * (int)sizeof(float),
                              STBIR_TYPE_FLOAT, 1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_ZERO, STBIR_EDGE_ZERO,
                              STBIR_FILTER_TRIANGLE, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, NULL)) {
@@ -2131,7 +2131,7 @@ done:
 int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
     ink_map m;
     int rc = read_digit(d, &m, name, err);
-    if (rc) return -1;
+    if (rc) return rc == NO_MEMORY ? NO_MEMORY : -1;
     if (m.noise) {
         double alike = fabs(m.alike) < 0.005 ? 0 : m.alike; /* not -0.00 */
         ink_map_free(&m);
@@ -2156,7 +2156,7 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
         int side2 = box_side(&m.bb);
         int r = (int)lround(side2 * (STROKE - w) / (2 * BOX - 2 * STROKE));
         if (r >= 1) {
-            if (thicken(&m, r)) rc = errf(err, "%s: out of memory", name);
+            if (thicken(&m, r)) rc = errf_no_memory(err, "%s: out of memory", name);
             else rc = fit_box(&m, x, name, err);
         }
     }
@@ -2167,7 +2167,7 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
                     "in the 28x28 input, as none of MNIST's 70000 digits does", name, BLOB, BLOB);
     /* a blank page under a shadow's hard edge: what was read is pieces of the edge */
     int blank = rc ? 0 : shadow_blank(d, name);
-    if (blank == NO_MEMORY) return errf(err, "%s: out of memory", name);
+    if (blank == NO_MEMORY) return errf_no_memory(err, "%s: out of memory", name);
     if (blank) return errf(err, "%s: no clear ink: the image looks blank under a shadow's straight edge", name);
     return rc;
 }

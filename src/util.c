@@ -30,18 +30,33 @@ static void shorten_middle(char *msg, size_t cap, const char *whole, size_t n) {
     snprintf(msg, cap, "%.*s...%s", (int)head, whole, whole + tail);
 }
 
-int errf(mnist_err *err, const char *fmt, ...) {
-    if (!err) return -1;
-    va_list ap, again;
-    va_start(ap, fmt);
+/* errf's message into err from fmt and ap (consumed) */
+static void verrf(mnist_err *err, const char *fmt, va_list ap) {
+    va_list again;
     va_copy(again, ap);
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
     char *whole = n >= (int)sizeof err->msg ? malloc((size_t)n + 1) : NULL; /* else cut at its end, as it was */
     if (whole && vsnprintf(whole, (size_t)n + 1, fmt, again) == n) shorten_middle(err->msg, sizeof err->msg, whole, n);
     free(whole);
     va_end(again);
+}
+
+int errf(mnist_err *err, const char *fmt, ...) {
+    if (!err) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    verrf(err, fmt, ap);
+    va_end(ap);
     return -1;
+}
+
+int errf_no_memory(mnist_err *err, const char *fmt, ...) {
+    if (!err) return MNIST_NO_MEMORY;
+    va_list ap;
+    va_start(ap, fmt);
+    verrf(err, fmt, ap);
+    va_end(ap);
+    return MNIST_NO_MEMORY;
 }
 
 int mul_size(size_t a, size_t b, size_t *out) {

@@ -198,9 +198,9 @@ static void refusals(void) {
     check(mnist_image_prepare(garbage, 0, "empty.png", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "empty.png") &&
               strstr(err.msg, "empty"),
           "an empty file is refused: %s", err.msg);
-    check(mnist_image_prepare(garbage, sizeof garbage, "notes.txt", MNIST_PREP_LAB, x, &err) &&
+    check(mnist_image_prepare(garbage, sizeof garbage, "notes.txt", MNIST_PREP_LAB, x, &err) == -1 &&
               strstr(err.msg, "notes.txt: not a PNG, JPEG"),
-          "text is refused as not an image: %s", err.msg);
+          "text is refused as not an image, -1 (not MNIST_NO_MEMORY: serve answers 400): %s", err.msg);
     static const uint8_t psd[] = {'8', 'B', 'P', 'S', 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 64, 0, 0, 0, 64};
     check(mnist_image_prepare(psd, sizeof psd, "layers.psd", MNIST_PREP_MNIST, x, &err) && strstr(err.msg, "PSD"),
           "a PSD file is refused (stb could read it; the command promises PNG, JPEG, BMP, GIF, TGA, PNM): %s",

@@ -662,6 +662,7 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
     int bad = q->json ? parse_pixels(q->body, q->len, x, &err)
                       : mnist_image_prepare(q->body, q->len, "the uploaded image", s->prep, x, &err);
     if (need >= DECODE_SMALL) atomic_fetch_sub(&s->decoding, need);
+    if (bad == MNIST_NO_MEMORY) return answer_no_memory(c); /* it said 400, "the uploaded image: out of memory" */
     if (bad) return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
     float logp[MNIST_CLASSES];
     if (mnist_predict_log_on(&s->model, x, 1, MNIST_CPU, logp, &err)) /* of one input: out of memory only */
