@@ -26,6 +26,7 @@ static int add_hex(cJSON *o, const char *key, double v) {
 }
 
 static char *state_json(const mnist_train_opts *o, const mnist_run_state *st) {
+    json_watch();
     cJSON *root = cJSON_CreateObject(), *opt = cJSON_AddObjectToObject(root, "options");
     cJSON *rng = cJSON_AddObjectToObject(root, "rng");
     char steps[24];
@@ -212,7 +213,9 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     int nw = 0;
     const char *whole = tlen > TRAIN_MAX ? NULL : not_whole(train, &nw);
     if (whole) snprintf(lit, sizeof lit, "%.*s", nw < 24 ? nw : 24, whole);
+    json_watch();
     const char *bad = tlen > TRAIN_MAX ? "train" : whole ? "number" : parse_state(train, o, st, twice, sizeof twice);
+    int no_memory = json_ran_out(); /* cJSON's parse: it said the metadata was malformed */
     const st_extra *rng = NULL, *opt = NULL;
     for (int i = 0; i < nx; i++) {
         if (!strcmp(x[i].name, "train.rng") && !strcmp(x[i].dtype, "U32") && x[i].count == MNIST_RNG_WORDS) rng = &x[i];
@@ -234,6 +237,7 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     if (bad) {
         mnist_model_free(m);
         mnist_run_state_free(st);
+        if (no_memory) return errf_no_memory(err, "%s: out of memory reading the checkpoint's train metadata", path);
         if (tlen > TRAIN_MAX)
             return errf(err, "%s: the checkpoint's train metadata is %zu bytes, over the limit of %d (a run's is "
                              "under 1 kB)", path, tlen, TRAIN_MAX);

@@ -65,6 +65,7 @@ static void get_eval(const cJSON *o, const char *key, mnist_eval_result *r) {
 int log_record(const char *line, cJSON **obj, char *why, size_t cap) {
     /* more after the value (two records on a line, a newline lost) was read as the first record alone */
     const char *end = NULL;
+    json_watch();
     cJSON *o = cJSON_ParseWithOpts(line, &end, 0);
     int more = o && end[strspn(end, " \t\r\n")] != '\0';
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
@@ -123,6 +124,10 @@ int mnist_read_log_stream(FILE *f, const char *name, mnist_epoch_stats *s, int c
         cJSON *o;
         char why[128];
         int epoch = log_record(line, &o, why, sizeof why);
+        if (!o && json_ran_out()) { /* not a line cut short, nor one of broken JSON */
+            rc = errf_no_memory(err, "%s: line %d: out of memory", name, lineno);
+            break;
+        }
         /* a last line with no newline that is no JSON was cut short as it was written (a run killed,
          * a full disk): skipped, and said in err, rather than the whole log refused */
         if (!o && line[len - 1] != '\n') {

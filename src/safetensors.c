@@ -72,6 +72,7 @@ static int add_uint(cJSON *array, uint64_t v) {
 /* The header JSON for m and the extra tensors, or NULL when out of memory. */
 static char *header_json(const mnist_model *m, const char *layers, const char *format, const char *train,
                          const st_extra *extra, int nextra) {
+    json_watch();
     cJSON *root = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(root, "__metadata__");
     int ok = root && meta && cJSON_AddStringToObject(meta, "format", format) &&
              cJSON_AddStringToObject(meta, "layers", layers) &&
@@ -442,7 +443,9 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
                         (unsigned long long)i);
         else if (buf[i] == ']' || buf[i] == '}') depth--;
     const char *end = NULL;
+    json_watch();
     cJSON *root = *rootp = cJSON_ParseWithLengthOpts(buf, (size_t)hlen, &end, 0);
+    if (!root && json_ran_out()) return errf_no_memory(err, "%s: out of memory reading its header", path);
     if (!root) {
         size_t pos = end && end >= buf && end <= buf + hlen ? (size_t)(end - buf) : 0; /* end: where it failed */
         return errf(err, "%s: header is not valid JSON (near byte %zu)", path, pos);
@@ -589,8 +592,13 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
             snprintf(x->dtype, sizeof x->dtype, "%s", es[i].dtype);
             x->count = es[i].shape[0];
             x->bytes = bytes;
-            if (strlen(es[i].name) >= sizeof x->name || !(x->data = malloc(bytes ? (size_t)bytes : 1))) {
+            if (strlen(es[i].name) >= sizeof x->name) {
                 errf(err, "%s: cannot hold tensor %s", path, x->name);
+                goto done;
+            }
+            if (!(x->data = malloc(bytes ? (size_t)bytes : 1))) { /* it said "cannot hold tensor" too */
+                errf_no_memory(err, "%s: out of memory for tensor %s (%llu bytes)", path, x->name,
+                               (unsigned long long)bytes);
                 goto done;
             }
             if (fread(x->data, 1, (size_t)bytes, f) != (size_t)bytes) {

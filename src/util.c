@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <cjson/cJSON.h>
 #include <unistd.h>
 
 /* A message's head and tail around "..." in msg (cap bytes), for one of n bytes that it cannot hold:
@@ -58,6 +60,27 @@ int errf_no_memory(mnist_err *err, const char *fmt, ...) {
     va_end(ap);
     return MNIST_NO_MEMORY;
 }
+
+static _Thread_local int json_failed;
+
+static void *json_malloc(size_t n) {
+    void *p = malloc(n);
+    json_failed |= !p && n;
+    return p;
+}
+
+static void json_hooks(void) {
+    cJSON_Hooks h = {json_malloc, free};
+    cJSON_InitHooks(&h);
+}
+
+void json_watch(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, json_hooks);
+    json_failed = 0;
+}
+
+int json_ran_out(void) { return json_failed; }
 
 int mul_size(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > SIZE_MAX / a) return -1;

@@ -564,11 +564,13 @@ static size_t put_floats(char *out, const float *v, int n) {
 
 /* ---- POST /api/predict ---------------------------------------------- */
 
-/* {"pixels": [784 numbers in [0, 1]]} into x; 0, or -1 with err filled. */
+/* {"pixels": [784 numbers in [0, 1]]} into x; 0, or -1 with err filled, or MNIST_NO_MEMORY. */
 static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *err) {
     const char *at = NULL; /* where parsing stopped: this thread's own, unlike cJSON_GetErrorPtr() */
+    json_watch();
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)body, len, &at, 0);
     int rc = -1;
+    if (!root && json_ran_out()) return MNIST_NO_MEMORY; /* it said the JSON was malformed */
     if (!root) {
         const char *b = (const char *)body;
         size_t off = at && at >= b && at <= b + len ? (size_t)(at - b) : 0;
@@ -964,6 +966,7 @@ static int loopback(const struct sockaddr *a) {
 
 /* The answer to GET /api/model, or NULL when out of memory. */
 static char *describe_model(const mnist_model *m, const char *prep) {
+    json_watch();
     cJSON *o = cJSON_CreateObject(), *layers = cJSON_AddArrayToObject(o, "layers");
     for (int i = 0; i <= m->nlayers; i++) cJSON_AddItemToArray(layers, cJSON_CreateNumber(m->sizes[i]));
     cJSON_AddStringToObject(o, "activation", m->activation);
@@ -977,6 +980,7 @@ static char *describe_model(const mnist_model *m, const char *prep) {
     cJSON_AddStringToObject(o, "preprocess", prep);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
+    if (json_ran_out()) free(s), s = NULL; /* a part left out */
     return s;
 }
 
