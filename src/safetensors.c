@@ -592,8 +592,9 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
             snprintf(x->dtype, sizeof x->dtype, "%s", es[i].dtype);
             x->count = es[i].shape[0];
             x->bytes = bytes;
-            if (strlen(es[i].name) >= sizeof x->name) {
-                errf(err, "%s: cannot hold tensor %s", path, x->name);
+            if (strlen(es[i].name) >= sizeof x->name) { /* it said "cannot hold tensor", the name cut short */
+                errf(err, "%s: tensor %s: a name of %zu bytes, over the %zu a checkpoint's own tensors have", path,
+                     es[i].name, strlen(es[i].name), sizeof x->name - 1);
                 goto done;
             }
             if (!(x->data = malloc(bytes ? (size_t)bytes : 1))) { /* it said "cannot hold tensor" too */

@@ -219,6 +219,22 @@ def test_train_text(f, data):
         err = p.stderr.strip()
         check(p.returncode == 1 and "\n" not in err and f("text.ck") + ": " in err and want in err,
               f"a checkpoint's train metadata with {label} is refused: {err}")
+    # a tensor of its own whose name is over the 31 bytes of a checkpoint's own: it said "cannot hold tensor" and
+    # the name cut short
+    raw = open(f("kept.ck"), "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    end = max(v["data_offsets"][1] for k, v in header.items() if k != "__metadata__")
+    long_name = "train." + "x" * 40
+    header[long_name] = {"dtype": "F32", "shape": [1], "data_offsets": [end, end + 4]}
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    open(f("text.ck"), "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:] + struct.pack("<f", 0.0))
+    p = subprocess.run([MNIST, "train", *data, "--resume", f("text.ck"), "--epochs", "2"], capture_output=True,
+                       text=True)
+    err = p.stderr.strip()
+    check(p.returncode == 1 and "\n" not in err and f"tensor {long_name}: a name of 46 bytes, over the 31" in err,
+          f"a checkpoint with a tensor of a name too long is refused, naming it whole: {err}")
     edit_train_text(f("kept.ck"), f("text.ck"), lambda t: " " + t.replace(",", " ,\n ") + " \n")
     p = subprocess.run([MNIST, "train", *data, "--resume", f("text.ck"), "--epochs", "2"], capture_output=True, text=True)
     check(p.returncode == 0, "and with white space around its values it resumes" + ("" if p.returncode == 0 else
