@@ -26,7 +26,6 @@ static int add_hex(cJSON *o, const char *key, double v) {
 }
 
 static char *state_json(const mnist_train_opts *o, const mnist_run_state *st) {
-    json_watch();
     cJSON *root = cJSON_CreateObject(), *opt = cJSON_AddObjectToObject(root, "options");
     cJSON *rng = cJSON_AddObjectToObject(root, "rng");
     char steps[24];

@@ -18,9 +18,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <unistd.h>
 
 /* A message's head and tail around "..." in msg (cap bytes), for one of n bytes that it cannot hold:
  * a file's name of thousands of bytes cut the problem after it away. Cut between UTF-8 characters: a

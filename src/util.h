@@ -15,14 +15,14 @@
 /* Fill err with a formatted message; returns -1 so callers can `return errf(...)`. One longer than
  * err->msg holds keeps its head and its end (the problem) around "..." in its middle. */
 int errf(mnist_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, for where memory ran out: returns MNIST_NO_MEMORY. */
+int errf_no_memory(mnist_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* cJSON's allocations, watched: json_watch() installs hooks (once, for the process) that note
  * where one fails, and clears that note for this thread; json_ran_out() says whether one has
  * failed on this thread since. cJSON, out of memory, fails as it does on bad JSON (a parse gives
  * NULL), or leaves out what it could not make. */
 void json_watch(void);
 int json_ran_out(void);
-/* The same, for where memory ran out: returns MNIST_NO_MEMORY. */
-int errf_no_memory(mnist_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* *out = a * b; returns 0, or -1 when it would overflow. */
 int mul_size(size_t a, size_t b, size_t *out);

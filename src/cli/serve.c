@@ -518,7 +518,8 @@ static enum MHD_Result answer_json(struct MHD_Connection *c, unsigned status, ch
     return answer(c, status, "application/json", body, len, MHD_RESPMEM_MUST_FREE, NULL);
 }
 
-/* 503 out of memory, from a body that needs no allocation of ours (the connection was closed unanswered) */
+/* 503 out of memory, from a body that needs no allocation of ours (an error whose body could not be allocated
+ * closed the connection unanswered) */
 static enum MHD_Result answer_no_memory(struct MHD_Connection *c) {
     static const char body[] = "{\"error\":\"the server is out of memory; try again\"}\n";
     return answer(c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", (void *)body, sizeof body - 1,
