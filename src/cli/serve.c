@@ -965,18 +965,23 @@ static int loopback(const struct sockaddr *a) {
     return IN6_IS_ADDR_LOOPBACK(v6) || (IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127);
 }
 
+/* item added to array; where either is missing (out of memory), item is freed (it leaked) */
+static void add_item(cJSON *array, cJSON *item) {
+    if (!array || !item || !cJSON_AddItemToArray(array, item)) cJSON_Delete(item);
+}
+
 /* The answer to GET /api/model, or NULL when out of memory. */
 static char *describe_model(const mnist_model *m, const char *prep) {
     json_watch();
     cJSON *o = cJSON_CreateObject(), *layers = cJSON_AddArrayToObject(o, "layers");
-    for (int i = 0; i <= m->nlayers; i++) cJSON_AddItemToArray(layers, cJSON_CreateNumber(m->sizes[i]));
+    for (int i = 0; i <= m->nlayers; i++) add_item(layers, cJSON_CreateNumber(m->sizes[i]));
     cJSON_AddStringToObject(o, "activation", m->activation);
     cJSON_AddStringToObject(o, "dataset", m->dataset);
     cJSON_AddNumberToObject(o, "parameters", (double)m->nparams);
     const mnist_dataset *ds = mnist_dataset_get(m->dataset);
     if (ds) { /* cmd_serve refuses a model of another */
         cJSON *cl = cJSON_AddArrayToObject(o, "classes");
-        for (int i = 0; i < MNIST_CLASSES; i++) cJSON_AddItemToArray(cl, cJSON_CreateString(ds->classes[i]));
+        for (int i = 0; i < MNIST_CLASSES; i++) add_item(cl, cJSON_CreateString(ds->classes[i]));
     }
     cJSON_AddStringToObject(o, "preprocess", prep);
     char *s = cJSON_PrintUnformatted(o);
