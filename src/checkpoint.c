@@ -26,6 +26,7 @@ static int add_hex(cJSON *o, const char *key, double v) {
 }
 
 static char *state_json(const mnist_train_opts *o, const mnist_run_state *st) {
+    json_watch(); /* not read (each call is checked): cJSON allocates as everywhere, and the sweeps reach it */
     cJSON *root = cJSON_CreateObject(), *opt = cJSON_AddObjectToObject(root, "options");
     cJSON *rng = cJSON_AddObjectToObject(root, "rng");
     char steps[24];

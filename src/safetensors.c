@@ -72,6 +72,7 @@ static int add_uint(cJSON *array, uint64_t v) {
 /* The header JSON for m and the extra tensors, or NULL when out of memory. */
 static char *header_json(const mnist_model *m, const char *layers, const char *format, const char *train,
                          const st_extra *extra, int nextra) {
+    json_watch(); /* not read (each call is checked): cJSON allocates as everywhere, and the sweeps reach it */
     cJSON *root = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(root, "__metadata__");
     int ok = root && meta && cJSON_AddStringToObject(meta, "format", format) &&
              cJSON_AddStringToObject(meta, "layers", layers) &&
