@@ -18,17 +18,10 @@ import tempfile
 import time
 import zlib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
+from testlib import MNIST, ROOT, check, shim, status
+
 SAMPLE = os.path.join(ROOT, "samples", "3-blue-pen.png")
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-failed = 0
-
-
-def check(ok, name):
-    global failed
-    print(("PASS " if ok else "FAIL ") + name, flush=True)
-    failed += not ok
 
 
 def run(*args, limit_bytes=None, timeout=120):
@@ -907,11 +900,8 @@ def test_out_of_memory(tmp, data):
     without). Out of memory, a photo's first reading let the reading with paper added around it stand alone (a
     ruled page's 1 read otherwise); stb_image said "unknown image type"; and a file's name was printed as ""."""
     from PIL import Image, ImageDraw
-    so = os.path.join(tmp, "fail_alloc.so")
-    p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", so, os.path.join(ROOT, "tests", "fail_alloc.c"), "-ldl"],
-                       capture_output=True, text=True)
-    check(p.returncode == 0, f"the shim fail_alloc builds ({p.stderr.strip()[-200:]})")
-    if p.returncode:
+    wrap = shim(tmp, "fail_alloc")
+    if not wrap:
         return
     model = os.path.join(tmp, "oom.safetensors")
     safetensors(model, [784, 16, 10])
@@ -932,13 +922,12 @@ def test_out_of_memory(tmp, data):
         im.putdata([max(0, min(255, v + rng.randint(-6, 6))) for v in im.getdata()])
         photos.append(os.path.join(tmp, name))
         im.save(photos[-1])
-    env = dict(os.environ, LD_PRELOAD=so, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
     saved = os.path.join(tmp, "oom-trained.safetensors")
 
-    def outcome(p):
+    def outcome(p, label):
         """what a run gave that must not change: its status and output; train's, its model file (its output
         holds times)"""
-        if p.args[1] != "train":
+        if label != "train":
             return p.returncode, p.stdout, p.stderr
         model_bytes = open(saved, "rb").read() if os.path.exists(saved) else None
         return p.returncode, model_bytes
@@ -949,25 +938,24 @@ def test_out_of_memory(tmp, data):
                         "--save", saved])]
     # the model's reading is swept once, with the first photo: the others' sweeps begin past it
     count = os.path.join(tmp, "count")
-    subprocess.run([MNIST, "predict", "--model", model, os.path.join(tmp, "none.png")], capture_output=True,
-                   env=dict(env, COUNT_ALLOC=count), timeout=60)
+    subprocess.run([*wrap, f"COUNT_ALLOC={count}", MNIST, "predict", "--model", model, os.path.join(tmp, "none.png")],
+                   capture_output=True, timeout=60)
     model_reading = int(open(count).read())
     for r, (label, args) in enumerate(runs):  # predict --show: the input read, each number
         if os.path.exists(saved):
             os.remove(saved)
-        want = subprocess.run([MNIST, *args], capture_output=True, text=True, env=dict(env, COUNT_ALLOC=count),
+        want = subprocess.run([*wrap, f"COUNT_ALLOC={count}", MNIST, *args], capture_output=True, text=True,
                               timeout=60)
-        want_outcome, n, odd = outcome(want), int(open(count).read()), []
+        want_outcome, n, odd = outcome(want, label), int(open(count).read()), []
         for i in range(model_reading + 1 if 0 < r < len(photos) else 1, n + 1):
             if os.path.exists(saved):
                 os.remove(saved)
-            p = subprocess.run([MNIST, *args], capture_output=True, text=True, env=dict(env, FAIL_ALLOC=str(i)),
-                               timeout=60)
+            p = subprocess.run([*wrap, f"FAIL_ALLOC={i}", MNIST, *args], capture_output=True, text=True, timeout=60)
             err = p.stderr.strip()  # the command's error, or the image's ({"file", "error"} on stdout)
             if not err and p.stdout.count("\n") == 1 and '"error":' in p.stdout:
                 err = json.loads(p.stdout).get("error", "")
             said = p.returncode == 1 and "\n" not in err and "out of memory" in err and not os.path.exists(saved)
-            if not said and outcome(p) != want_outcome:
+            if not said and outcome(p, label) != want_outcome:
                 odd.append(f"allocation {i}: status {p.returncode}, {(p.stdout + err)[:120]!r}")
         check(want.returncode == 0 and n > 10 and not odd,
               f"{label}, each of its {n} allocations failing in turn: out of memory in one line (train: and no model "
@@ -1000,7 +988,7 @@ def main():
         test_make_help()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
+    return status()
 
 
 if __name__ == "__main__":
