@@ -1482,7 +1482,7 @@ static int fit_box(const ink_map *m, float *x, const char *name, mnist_err *err)
     } else if (!stbir_resize(in, bw, bh, m->ink.w * (int)sizeof(float), out, ow, oh, ow * (int)sizeof(float),
                              STBIR_TYPE_FLOAT, 1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_ZERO, STBIR_EDGE_ZERO,
                              STBIR_FILTER_TRIANGLE, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, NULL)) {
-        return errf(err, "%s: resizing the digit to %dx%d failed", name, ow, oh);
+        return errf_no_memory(err, "%s: out of memory resizing the digit", name); /* its one way to fail here */
     }
     double sm = 0, sx = 0, sy = 0;
     for (int y = 0; y < oh; y++)

@@ -12,7 +12,7 @@
  * restart interval gave 720 reads of uninitialised memory (valgrind), a different input on each
  * run, and `serve` answers with the input: the heap of the server, other uploads among it. Its
  * upstream clears some of this since 2.28; calloc clears all of it. libstb (linked for
- * stb_image_write and stb_image_resize) keeps its own copy, which nothing here calls. A PNG's image
+ * stb_image_resize) keeps its own copy, which nothing here calls. A PNG's image
  * data is inflated by zlib (image.c), once: its inflate is ours below, stb_image's in stb_zlib.c.
  * Where an allocation fails, stb_ran_out says so (image.h). */
 #include <stdlib.h>

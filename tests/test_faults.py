@@ -898,7 +898,9 @@ def test_out_of_memory(tmp, data):
     the program's own malloc, calloc and realloc calls returns NULL): each run says "out of memory" in one line and
     exits 1, or gives what it gives with the memory, its input to the network too (an allocation it can do
     without). Out of memory, a photo's first reading let the reading with paper added around it stand alone (a
-    ruled page's 1 read otherwise); stb_image said "unknown image type"; and a file's name was printed as ""."""
+    ruled page's 1 read otherwise); stb_image said "unknown image type"; a file's name was printed as ""; show
+    --out's PNG writer (libstb's) aborted; and a small digit's resizing "failed". The shim counts libstb's and
+    zlib's allocations as the program's: the PNG writer's, a small digit's resizing, a gzipped IDX file's inflate."""
     from PIL import Image, ImageDraw
     wrap = shim(tmp, "fail_alloc")
     if not wrap:
@@ -914,7 +916,8 @@ def test_out_of_memory(tmp, data):
         for y in range(12, 200, 25):
             d.line([(0, y), (120, y)], fill=170, width=2)
         d.line([(65, 0), (55, 200)], fill=40, width=12)
-    for name, (w, h), draw in (("tight-1.png", (60, 200), lambda d: d.line([(36, 0), (24, 200)], fill=30, width=18)),
+    for name, (w, h), draw in (("small-1.png", (28, 28), lambda d: d.line([(14, 8), (13, 20)], fill=0, width=2)),
+                               ("tight-1.png", (60, 200), lambda d: d.line([(36, 0), (24, 200)], fill=30, width=18)),
                                ("tight-0.png", (160, 200), lambda d: d.ellipse([4, 2, 156, 198], outline=30, width=20)),
                                ("ruled-1.png", (120, 200), ruled)):
         im = Image.new("L", (w, h), 225)
@@ -922,44 +925,53 @@ def test_out_of_memory(tmp, data):
         im.putdata([max(0, min(255, v + rng.randint(-6, 6))) for v in im.getdata()])
         photos.append(os.path.join(tmp, name))
         im.save(photos[-1])
-    saved = os.path.join(tmp, "oom-trained.safetensors")
+    saved, picture, zipped = (os.path.join(tmp, n) for n in ("oom-trained.safetensors", "oom.png", "oom-gzipped"))
+    os.makedirs(zipped, exist_ok=True)
+    for n in NAMES:
+        with open(os.path.join(data, n), "rb") as f, gzip.open(os.path.join(zipped, n + ".gz"), "wb") as g:
+            g.write(f.read())
 
     def outcome(p, label):
         """what a run gave that must not change: its status and output; train's, its model file (its output
-        holds times)"""
-        if label != "train":
-            return p.returncode, p.stdout, p.stderr
-        model_bytes = open(saved, "rb").read() if os.path.exists(saved) else None
-        return p.returncode, model_bytes
+        holds times); show's, its picture too"""
+        if label == "train":
+            return p.returncode, open(saved, "rb").read() if os.path.exists(saved) else None
+        if label == "show":
+            return p.returncode, p.stdout, p.stderr, open(picture, "rb").read() if os.path.exists(picture) else None
+        return p.returncode, p.stdout, p.stderr
 
     runs = [(f"predict {os.path.basename(f)}", ["predict", "--json", "--show", "--model", model, f]) for f in photos]
     runs += [("eval", ["eval", "--data", data, "--no-verify", "--model", model]),
+             ("eval gzipped", ["eval", "--data", zipped, "--no-verify", "--model", model]),
              ("train", ["train", "--data", data, "--no-verify", "--epochs", "2", "--batch", "2", "--layers", "784,16,10",
-                        "--save", saved])]
+                        "--save", saved]),
+             ("show", ["show", "--data", data, "--no-verify", "--count", "6", "--out", picture])]
     # the model's reading is swept once, with the first photo: the others' sweeps begin past it
     count = os.path.join(tmp, "count")
     subprocess.run([*wrap, f"COUNT_ALLOC={count}", MNIST, "predict", "--model", model, os.path.join(tmp, "none.png")],
                    capture_output=True, timeout=60)
     model_reading = int(open(count).read())
+    def clear():
+        for f in (saved, picture):
+            if os.path.exists(f):
+                os.remove(f)
     for r, (label, args) in enumerate(runs):  # predict --show: the input read, each number
-        if os.path.exists(saved):
-            os.remove(saved)
+        clear()
         want = subprocess.run([*wrap, f"COUNT_ALLOC={count}", MNIST, *args], capture_output=True, text=True,
                               timeout=60)
         want_outcome, n, odd = outcome(want, label), int(open(count).read()), []
         for i in range(model_reading + 1 if 0 < r < len(photos) else 1, n + 1):
-            if os.path.exists(saved):
-                os.remove(saved)
+            clear()
             p = subprocess.run([*wrap, f"FAIL_ALLOC={i}", MNIST, *args], capture_output=True, text=True, timeout=60)
             err = p.stderr.strip()  # the command's error, or the image's ({"file", "error"} on stdout)
             if not err and p.stdout.count("\n") == 1 and '"error":' in p.stdout:
                 err = json.loads(p.stdout).get("error", "")
-            said = p.returncode == 1 and "\n" not in err and "out of memory" in err and not os.path.exists(saved)
+            said = p.returncode == 1 and "\n" not in err and "out of memory" in err and not any(map(os.path.exists, (saved, picture)))
             if not said and outcome(p, label) != want_outcome:
                 odd.append(f"allocation {i}: status {p.returncode}, {(p.stdout + err)[:120]!r}")
         check(want.returncode == 0 and n > 10 and not odd,
-              f"{label}, each of its {n} allocations failing in turn: out of memory in one line (train: and no model "
-              f"file), or what it gives with the memory ({len(odd)} otherwise{': ' if odd else ''}{'; '.join(odd[:3])})")
+              f"{label}, each of its {n} allocations failing in turn: out of memory in one line (and no model "
+              f"file or picture), or what it gives with the memory ({len(odd)} otherwise{': ' if odd else ''}{'; '.join(odd[:3])})")
 
 
 def test_make_help():
