@@ -533,8 +533,8 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     uint64_t pw, ph;
     int png = png_size(bytes, len, &pw, &ph);
     if (png && pw * ph > MNIST_MAX_IMAGE_PIXELS)
-        return errf(err, "%s: %llux%llu is %.1f megapixels, over the limit of %u pixels", name, (unsigned long long)pw,
-                    (unsigned long long)ph, (double)pw * (double)ph / 1e6, MNIST_MAX_IMAGE_PIXELS);
+        return errf(err, "%s: %llux%llu is %.1f megapixels, over the limit of %.1f", name, (unsigned long long)pw,
+                    (unsigned long long)ph, (double)pw * (double)ph / 1e6, MNIST_MAX_IMAGE_PIXELS / 1e6);
     if (png && (pw == 0 || ph == 0)) /* stb_image: "unknown image type" */
         return errf(err, "%s: a PNG of %llux%llu pixels: there is no picture in it", name, (unsigned long long)pw,
                     (unsigned long long)ph);
@@ -549,10 +549,11 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     /* a BMP stored top row first says so by a negative height, which stb_image's info passes on as it
      * is (its decoder takes the height's size, and flips) */
     if (len >= 2 && bytes[0] == 'B' && bytes[1] == 'M' && *h < 0 && *h > INT_MIN) *h = -*h;
-    if (*w < 1 || *h < 1) return errf(err, "%s: the image is %dx%d", name, *w, *h);
+    if (*w < 1 || *h < 1) /* a GIF of its signature alone: 0x0 */
+        return errf(err, "%s: its header says %dx%d pixels: there is no picture in it (a file cut short?)", name, *w, *h);
     if ((uint64_t)*w * (uint64_t)*h > MNIST_MAX_IMAGE_PIXELS)
-        return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %u pixels", name, *w, *h,
-                    (double)*w * *h / 1e6, MNIST_MAX_IMAGE_PIXELS);
+        return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %.1f", name, *w, *h,
+                    (double)*w * *h / 1e6, MNIST_MAX_IMAGE_PIXELS / 1e6);
     if ((unsigned)*w > MAX_SIDE || (unsigned)*h > MAX_SIDE) /* a BMP's, a PNM's: "cannot decode (too large)" */
         return errf(err, "%s: an image of %dx%d pixels: a side over %u pixels is not read", name, *w, *h, MAX_SIDE);
     long colors;

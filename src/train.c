@@ -95,8 +95,13 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     if (o->batch < 1) return errf(err, "batch size must be at least 1, not %d", o->batch);
     if (n >= 0 && o->validation >= n)
         return errf(err, "validation of %d examples leaves none of the %d to train on", o->validation, n);
-    if (n >= 0 && o->batch > n - o->validation)
-        return errf(err, "batch size %d is more than the %d training examples", o->batch, n - o->validation);
+    if (n >= 0 && o->batch > n - o->validation) {
+        int left = n - o->validation;
+        char held[64] = "";
+        if (o->validation) snprintf(held, sizeof held, " the validation of %d leaves", o->validation);
+        return errf(err, "batch size %d is more than the %d training example%s%s", o->batch, left, left == 1 ? "" : "s",
+                    held);
+    }
     if (o->epochs < 0 || o->epochs > MNIST_MAX_EPOCHS)
         return errf(err, "epochs %d is outside 0..%d", o->epochs, MNIST_MAX_EPOCHS);
     /* the enums may come from a caller's arithmetic: each selects code and state sized by it */

@@ -6,6 +6,7 @@ folder a failed fetch leaves. Tiny data sets made here; nothing is downloaded (t
 a proxy that is not there, or from the local MNIST files)."""
 import errno
 import fcntl
+import json
 import os
 import pty
 import re
@@ -361,10 +362,11 @@ def test_pixel_limit(tmp, data):
     run("train", "--data", data, "--no-verify", "--layers", "784,4,10", "--epochs", "0",
         "--save", model)
     p = run("predict", "--model", model, path)
-    m = re.search(r"is 81\.0 megapixels, over the limit of (\d+) pixels", text(p.stderr))
+    # (the limit was said in pixels: "81.0 megapixels, over the limit of 67108864 pixels")
+    m = re.search(r"is 81\.0 megapixels, over the limit of ([0-9.]+)$", text(p.stderr).strip())
     check(p.returncode == 1 and m, f"predict of a 9000x9000 PNG: refused, in megapixels ({text(p.stderr).strip()!r})")
     readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
-    limit = f"larger than {int(m.group(1)) / 1e6:.1f} megapixels" if m else "(no limit said)"
+    limit = f"larger than {m.group(1)} megapixels" if m else "(no limit said)"
     check(limit in readme, f"README: predict's limit in the error's megapixels, {limit!r}")
 
 
@@ -451,8 +453,8 @@ def test_numbers():
     past the flag's range is still said to be too large. A value is read before a later --help
     answers, so each is tried without data."""
     for flag, value in (("--lr", "5"), ("--lr", ".5"), ("--lr", "5."), ("--lr", "1e-3"), ("--lr", "2.5E+2"),
-                        ("--lr", "0"), ("--lr", "1e-310"), ("--lr", "1e-999"), ("--epochs", "007"),
-                        ("--seed", "4294967295"), ("--top", "0")):
+                        ("--lr", "1e-310"), ("--epochs", "007"), ("--epochs", "0"), ("--seed", "4294967295"),
+                        ("--top", "1")):
         p = run("predict" if flag == "--top" else "train", flag, value, "--help")
         check(p.returncode == 0 and p.stderr == b"", f"{flag} {value!r} is a number ({text(p.stderr).strip()!r})")
     real, whole = "is not a valid non-negative number", "is not a valid non-negative whole number"
@@ -465,10 +467,19 @@ def test_numbers():
                                 ("--seed", "+3", whole), ("--seed", "\t3", whole), ("--top", " 3", whole)):
         p = run("predict" if flag == "--top" else "train", flag, value, "--help")
         check(one_line(p, 2, f"{flag} '{value}' {needle}"), f"{flag} {value!r} is refused ({text(p.stderr).strip()!r})")
-    # a value too small to hold is what strtod makes of it (0, or the nearest), which the flag's own
-    # check judges (it was 'not a valid non-negative number')
-    p = run("train", "--lr", "1e-999")
-    check(one_line(p, 2, "learning rate must be positive"), f"--lr 1e-999: 0, not positive ({text(p.stderr).strip()!r})")
+    # a value too small to hold is what strtod makes of it (0, or the nearest), which the flag's range
+    # judges (it was 'not a valid non-negative number'). A value below the range, negative or not, is said
+    # too small in the words of one past it: -1 was 'not a valid non-negative number', 0 'learning rate
+    # must be positive', and --top had three wordings
+    for cmd, flag, value, least in (("train", "--lr", "1e-999", "must be above 0"), ("train", "--lr", "0", "must be above 0"),
+                                    ("train", "--lr", "-1", "must be above 0"), ("train", "--momentum", "-0.5", "at least 0"),
+                                    ("train", "--batch", "0", "at least 1"), ("train", "--batch", "-5", "at least 1"),
+                                    ("train", "--seed", "-1", "at least 0"), ("predict", "--top", "0", "at least 1"),
+                                    ("predict", "--top", "-1", "at least 1"), ("show", "--count", "0", "at least 1"),
+                                    ("serve", "--timeout", "0", "at least 1"), ("serve", "--connections", "-3", "at least 1")):
+        p = run(cmd, flag, value, "--help")
+        check(one_line(p, 2, f"mnist {cmd}: {flag} '{value}' is too small ({least})"),
+              f"{cmd} {flag} {value}: too small, its range said ({text(p.stderr).strip()!r})")
     # positive in double, 0 in float32, which the steps compute in: it trained nothing
     p = run("train", "--lr", "1e-310", "--epochs", "0")  # refused before the data: nothing trained before the fix
     check(one_line(p, 2, "learning rate 1e-310 is below float32's smallest normal"),
@@ -514,8 +525,11 @@ def test_show_picture_cap(tmp, data):
     # one digit is "1 digit", as plot's "1 epoch" (it said "Wrote 1 digits")
     for count, word in (("1", "1 digit to"), ("2", "2 digits to")):
         p = run("show", "--data", data, "--no-verify", "--count", count, "--out", out)
-        last = text(p.stdout).strip().splitlines()[-1:]
-        check(p.returncode == 0 and last == [f"Wrote {word} {out}"], f"show --count {count} --out: {last}")
+        lines = text(p.stdout).strip().splitlines()
+        check(p.returncode == 0 and lines[-1:] == [f"Wrote {word} {out}"], f"show --count {count} --out: {lines[-1:]}")
+        # each digit's label in the same words, one or more (several said "train[0]: 5", one "train[0]: label 5")
+        heads = re.findall(r"train\[(\d)\]: label (\d)", lines[0] if lines else "")
+        check(len(heads) == int(count), f"show --count {count}: 'train[N]: label L' for each ({lines[:1]})")
 
 
 def test_resume_threads(tmp, data):
@@ -529,6 +543,24 @@ def test_resume_threads(tmp, data):
     p = run("train", "--data", data, "--no-verify", "--resume", ck, "--epochs", "1", "--threads", "257")
     check(one_line(p, 2, "--threads '257' is too large (at most 256)") and ck not in text(p.stderr),
           f"train --resume --threads 257: a usage error of the flag (status {p.returncode}: {text(p.stderr).strip()!r})")
+
+
+def test_resume_no_train_eval(tmp, data):
+    """train --resume --no-train-eval: what is measured after an epoch, not how the run trains, so a resumed run
+    takes it (it was refused as a recipe flag that differs: '--no-train-eval on: the run of X has off')."""
+    ck = os.path.join(tmp, "train-eval.ckpt")
+    d = ["--data", data, "--no-verify", "--layers", "784,4,10", "--batch", "2", "--threads", "1"]
+    p = run("train", *d, "--epochs", "1", "--checkpoint", ck)
+    check(p.returncode == 0 and os.path.exists(ck), f"a checkpoint to resume ({text(p.stderr).strip()!r})")
+    p = run("train", "--data", data, "--no-verify", "--resume", ck, "--epochs", "2", "--no-train-eval", "--json")
+    lines = [json.loads(s) for s in text(p.stdout).splitlines() if s.startswith("{")]
+    check(p.returncode == 0 and [r["epoch"] for r in lines] == [1] and "train_accuracy" not in lines[0]
+          and "test_accuracy" in lines[0],
+          f"train --resume --no-train-eval: resumed, epoch 1 without the training set's accuracy "
+          f"(status {p.returncode}: {text(p.stderr).strip()[:200]!r})")
+    p = run("train", "--data", data, "--no-verify", "--resume", ck, "--epochs", "2", "--nesterov")
+    check(one_line(p, 2, "--nesterov: the run of " + ck + " has it off; a resumed run keeps its checkpoint's recipe"),
+          f"train --resume --nesterov, the run without it: refused ({text(p.stderr).strip()!r})")
 
 
 def test_resume_checkpoints(tmp, data):
@@ -1091,10 +1123,10 @@ def test_serve_help():
     import re
     h = " ".join(text(run("serve", "--help").stdout).split())
     threads = re.search(r"--threads N (.*?) --timeout", h)
-    check(threads and "at most 256 (default: one per core, at most 64)" in threads.group(1),
+    check(threads and "at most 256 (default 0: one per core, at most 64)" in threads.group(1),
           f"serve --help: --threads says its limit of 256 and its default's cap of 64: {threads and threads.group(1)!r}")
     readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
-    check("`--threads N` (at most 256; default: one per core, at most 64)" in readme,
+    check("`--threads N` (at most 256; default 0: one per core, at most 64)" in readme,
           "README: serve's --threads limit, and its default capped at 64")
     p = run("serve", "--model", "none.safetensors", "--threads", "257")
     check(p.returncode == 2 and "at most 256" in text(p.stderr), f"serve --threads 257 is refused: {text(p.stderr)!r}")
@@ -1262,6 +1294,7 @@ def main():
         test_data_not_made(tmp)
         test_data_missing_advice(tmp, data)
         test_resume_threads(tmp, data)
+        test_resume_no_train_eval(tmp, data)
         test_resume_checkpoints(tmp, data)
         test_progress_width(data)
         test_show_picture_cap(tmp, data)

@@ -334,6 +334,11 @@ def test_models(tmp, data):
         p = run("predict", png, "--model", named, "--dataset", "mnist")
         check(p.returncode == 0 and p.stdout.startswith(png + ": "),
               f"predict --dataset mnist of a model of the dataset '{name}': {p.stderr.strip()}")
+        # another than the model's own is taken, and said in a note (a digit was read as "Dress" unsaid)
+        note = f"note: {named} was trained on fashion; --dataset mnist names its outputs as that dataset's classes"
+        check((note in p.stderr) == (name == "fashion") and p.stderr.count("\n") <= 1,
+              f"predict --dataset mnist of a model of the dataset '{name}': a note {'said' if name == 'fashion' else 'not said'}"
+              f" ({p.stderr.strip()!r})")
     for label, make, needle in (
             ("a truncated file", lambda f: safetensors(f, [784, 16, 10], cut=4), "cover"),
             ("a header length past the file", lambda f: safetensors(f, [784, 10], header_len=1 << 40),
@@ -491,6 +496,9 @@ def test_images(tmp):
              ("a GIF header alone", os.path.join(tmp, "head.gif"), b"GIF89a" + struct.pack("<HH", 8000, 8000) +
               b"\x80\0\0" + b"\0\0\0\xff\xff\xff," + struct.pack("<HHHH", 0, 0, 8000, 8000) + b"\0\x02\x02\x44\x01\0;",
               "truncated", "at least 23437 bytes"),
+             # its signature alone: stb_image's info says 0x0 ("the image is 0x0")
+             ("a GIF's signature alone", os.path.join(tmp, "sign.gif"), b"GIF89a", "its header says 0x0 pixels",
+              "no picture in it", "cut short"),
              ("a run-length TGA header alone", os.path.join(tmp, "head.tga"),
               struct.pack("<BBBHHBHHHHBB", 0, 0, 10, 0, 0, 0, 0, 0, 8000, 8000, 24, 0) + bytes(10), "truncated",
               "at least 1000018 bytes"),
@@ -726,7 +734,9 @@ def test_outputs(tmp, data):
     log = os.path.join(tmp, "kept.jsonl")
     with open(log, "w") as f:
         f.write("{\"epoch\":0}\n")
-    for extra, needle in ((["--batch", "7"], "batch size 7"), (["--validation", "6"], "validation of 6")):
+    # (--validation 5 with the default batch, 128: it named the batch alone, and "the 1 training examples")
+    for extra, needle in ((["--batch", "7"], "batch size 7"), (["--validation", "6"], "validation of 6"),
+                          (["--validation", "5"], "is more than the 1 training example the validation of 5 leaves")):
         p = run("train", "--data", data, "--no-verify", "--epochs", "1", "--log", log, *extra)
         refused(f"train {' '.join(extra)} on 6 training examples", p, 2, needle)
         check("Training" not in p.stdout, f"train {' '.join(extra)}: no banner before the error: {p.stdout!r}")

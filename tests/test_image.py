@@ -495,7 +495,7 @@ def main():
         amber = all(((s[..., 0] == 255) & (s[..., 1] == 200)).sum() > 10 for s in strips)
         check(g.shape == (78, 364, 3) and same and amber,
               f"the PNG ({g.shape[1]}x{g.shape[0]}) holds each image's bytes, twice as large, a label under each")
-        heads = re.findall(r"train\[(\d+)\]: (\d)", p.stdout)
+        heads = re.findall(r"train\[(\d+)\]: label (\d)", p.stdout)
         check(heads == [(str(1 + k), str(labels[1 + k])) for k in range(6)],
               f"the terminal names each digit and its label: {heads}")
     # a picture of at most 10000 digits (the whole training set took 1.7 GB to encode), refused before

@@ -45,9 +45,10 @@ def bar_lines(args):
         out += chunk
     rc, wall = proc.wait(), time.time() - t0
     os.close(master)
-    bars = re.findall(r"Epoch (\d+) \((\d+) of (\d+)\) \[[ =>]*\] (\d+)/(\d+)\s+(\d+) img/s\s+loss ([0-9.]+)",
+    # (a pass's first step draws no rate: none is measured yet)
+    bars = re.findall(r"Epoch (\d+) \((\d+) of (\d+)\) \[[ =>]*\] (\d+)/(\d+)(?:\s+(\d+) img/s)?\s+loss ([0-9.]+)",
                       out.decode(errors="replace"))
-    return rc, wall, [(int(a), int(b), float(r), float(l), int(e), int(i), int(n)) for e, i, n, a, b, r, l in bars]
+    return rc, wall, [(int(a), int(b), float(r or 0), float(l), int(e), int(i), int(n)) for e, i, n, a, b, r, l in bars]
 
 
 def data_folder(folder, n_train, n_test=5, label=0, ink=37):

@@ -299,6 +299,10 @@ def test_errors(srv, blank_png):
     for n, say in ((1, '"pixels" holds 1 number; it needs 784'), (0, '"pixels" holds 0 numbers; it needs 784')):
         code, _, body = post(json.dumps({"pixels": [0] * n}).encode())  # it said 'holds 1 numbers'
         check(code == 400 and body.get("error", "").startswith(say), f"{n} pixels: {code} {body}")
+    # the count is the first fault told: [1, 2] was told 'pixels[1] is 2'
+    code, _, body = post(json.dumps({"pixels": [1, 2]}).encode())
+    check(code == 400 and body.get("error", "").startswith('"pixels" holds 2 numbers; it needs 784'),
+          f"[1, 2]: its count said first: {code} {body}")
     error_body(*post(("{\"pixels\": [" + ",".join(["0"] * 783 + ["1e999"]) + "]}").encode()), 400,
                "a pixel that is not finite (1e999)")
     error_body(*post(json.dumps({"pixels": [0] * 783 + [2]}).encode()), 400, "a pixel over 1")
@@ -592,7 +596,7 @@ def test_limit_flags(model):
     check(code == 200 and rc == 0 and not err.strip(), f"--threads 1 serves and says nothing on stderr (libmicrohttpd "
           f"warned that a pool of 1 is none): {code}, status {rc}, {err.strip()!r}")
     for flags, want in ((("--per-address", "9", "--connections", "8"), "--per-address must be between 1 and "
-                         "--connections (8)"), (("--connections", "0"), "--connections must be between 1 and 4095")):
+                         "--connections (8)"), (("--connections", "0"), "--connections '0' is too small (at least 1)")):
         p = subprocess.run([MNIST, "serve", "--model", model, *flags], capture_output=True, text=True, timeout=20)
         check(p.returncode == 2 and p.stderr.strip() == "mnist serve: " + want,
               f"{' '.join(flags)}: refused in one line ({p.stderr.strip()!r})")
@@ -1302,7 +1306,13 @@ def test_startup(model):
     taken.close()
     check(rc == 1 and err.count("\n") == 0 and "port" in err, f"a port in use: status 1, one line ({err})")
     rc, err = run("--model", model, "--host", "no-such-host.invalid")
-    check(rc == 1 and err.count("\n") == 0, f"a host that does not resolve: status 1, one line ({err})")
+    check(rc == 1 and err.count("\n") == 0 and "port goes in" not in err,
+          f"a host that does not resolve: status 1, one line ({err})")
+    # a port or a URL where the address goes: said so (it was the resolver's words alone)
+    for host in ("127.0.0.1:8000", "http://localhost"):
+        rc, err = run("--model", model, "--host", host)
+        check(rc == 1 and err.count("\n") == 0 and "the port goes in --port" in err,
+              f"--host {host}: status 1, one line that says where the port goes ({err})")
 
 
 def test_overflow(tmp, png):

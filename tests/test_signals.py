@@ -180,6 +180,15 @@ def test_train_plot(tmp):
     check(not os.path.exists(svg), "no chart is drawn of no epochs")
     p = subprocess.run([MNIST, "eval", "--model", ckpt, "--threads", "1"], capture_output=True, text=True)
     check(p.returncode == 0 and "Test accuracy" in p.stdout, f"the checkpoint written at Ctrl-C loads: {p.stderr.strip()}")
+    # with neither --save nor --checkpoint, the line says that nothing was kept, and how to keep a run
+    proc = subprocess.Popen([MNIST, "train", "--layers", "784,16,10", "--batch", "1", "--epochs", "1", "--threads", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    banner = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    check(banner.startswith("Training") and proc.returncode == 130 and err.strip().count("\n") == 0
+          and "interrupted; nothing was saved (--save FILE" in err,
+          f"Ctrl-C with nothing to save: status 130 and one line that says so (status {proc.returncode}: {err.strip()!r})")
 
 
 def test_train_save_fails(tmp):

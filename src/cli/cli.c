@@ -132,22 +132,27 @@ static int plain_number(const char *v, int real) {
     return *p == '\0';
 }
 
-/* The whole-number flags whose largest value is below INT_MAX, each the same in every command that
- * has it: a value past it, even one past INT_MAX, is said too large with it (INT_MAX was said first,
- * then the flag's own limit to INT_MAX). */
+/* The number flags whose range is narrower than their kind's (0 to INT_MAX, or to 1e30), each the same in
+ * every command that has it: a value outside it is refused as it is read, in the same words for either side
+ * and for a negative value ("too small (at least 1)", "too large (at most 10)"); past INT_MAX too (INT_MAX
+ * was said first, then the flag's own limit). above: the least itself is refused (--lr 0). */
 static const struct {
     const char *name;
-    int most;
-} int_limits[] = {{"--port", CLI_MAX_PORT},          {"--timeout", CLI_MAX_TIMEOUT},
-                  {"--deadline", CLI_MAX_TIMEOUT},   {"--threads", MNIST_MAX_THREADS},
-                  {"--top", MNIST_CLASSES},          {"--shift", MNIST_MAX_SHIFT},
-                  {"--epochs", MNIST_MAX_EPOCHS},    {"--connections", CLI_MAX_CONNECTIONS},
-                  {"--per-address", CLI_MAX_CONNECTIONS}};
+    double least, most;
+    int above;
+} ranges[] = {{"--port", 0, CLI_MAX_PORT, 0},           {"--timeout", 1, CLI_MAX_TIMEOUT, 0},
+              {"--deadline", 1, CLI_MAX_TIMEOUT, 0},    {"--threads", 0, MNIST_MAX_THREADS, 0},
+              {"--top", 1, MNIST_CLASSES, 0},           {"--shift", 0, MNIST_MAX_SHIFT, 0},
+              {"--epochs", 0, MNIST_MAX_EPOCHS, 0},     {"--connections", 1, CLI_MAX_CONNECTIONS, 0},
+              {"--per-address", 1, CLI_MAX_CONNECTIONS, 0}, {"--batch", 1, INT_MAX, 0},
+              {"--count", 1, INT_MAX, 0},               {"--lr", 0, 1e30, 1}};
 
-static int int_limit(const char *name) {
-    for (size_t i = 0; i < sizeof int_limits / sizeof int_limits[0]; i++)
-        if (!strcmp(int_limits[i].name, name)) return int_limits[i].most;
-    return INT_MAX;
+/* the range of flag f: its row of ranges, else its kind's */
+static void flag_range(const flag *f, double *least, double *most, int *above) {
+    *least = 0, *most = f->kind == F_DOUBLE ? 1e30 : f->kind == F_UINT ? 4294967295.0 : INT_MAX, *above = 0;
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (!strcmp(ranges[i].name, f->name))
+            *least = ranges[i].least, *most = ranges[i].most, *above = ranges[i].above;
 }
 
 static int add_arg(const char *cmd, str_list *pos, const char *a) {
@@ -213,10 +218,18 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             fprintf(stderr, "mnist %s: %s needs a value (%s), not an empty string\n", cmd, f->name, f->arg);
             return 2;
         }
-        char most[32] = ""; /* the largest value, for a number past it */
-        int number = f->kind == F_INT || f->kind == F_UINT || f->kind == F_DOUBLE;
-        if (number && !plain_number(v, f->kind == F_DOUBLE)) goto bad;
-        errno = 0;
+        int number = f->kind == F_INT || f->kind == F_UINT || f->kind == F_DOUBLE, side = 0; /* -1, 1: past it */
+        double least, most, x = 0;
+        int above;
+        if (number) {
+            flag_range(f, &least, &most, &above);
+            /* a negative number is too small; "-0" is none */
+            int minus = v[0] == '-' && plain_number(v + 1, f->kind == F_DOUBLE) && strtod(v + 1, NULL) != 0;
+            if (!minus && !plain_number(v, f->kind == F_DOUBLE)) goto bad;
+            x = strtod(v, NULL); /* digits only, and a sign: its size alone is left to check (1e999: HUGE_VAL) */
+            side = minus || x < least || (above && x <= least) ? -1 : x > most ? 1 : 0;
+            if (side) goto bad;
+        }
         switch (f->kind) {
         case F_STR: *(const char **)f->dst = v; break;
         case F_LIST: {
@@ -228,42 +241,22 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             l->items[l->n++] = v;
             break;
         }
-        case F_INT: { /* plain_number's: digits only, so neither sign nor junk is left to check */
-            long x = strtol(v, NULL, 10), top = int_limit(f->name); /* the flag's, not the int's */
-            if (errno == ERANGE || x > top) {
-                snprintf(most, sizeof most, "%ld", top);
-                goto bad;
-            }
-            *(int *)f->dst = (int)x;
-            break;
-        }
-        case F_UINT: {
-            long long x = strtoll(v, NULL, 10);
-            if (errno == ERANGE || x > 0xffffffffLL) {
-                strcpy(most, "4294967295");
-                goto bad;
-            }
-            *(uint32_t *)f->dst = (uint32_t)x;
-            break;
-        }
-        case F_DOUBLE: {
-            double x = strtod(v, NULL);
-            if (x > 1e30) { /* past the doubles too (1e999): HUGE_VAL */
-                strcpy(most, "1e30");
-                goto bad;
-            }
-            /* ERANGE of a value too small to hold (1e-999, or 1e-310 held inexactly): it is what strtod
-             * gives, 0 or the nearest, and the flag's own check says whether it will do (--lr 0 is refused) */
-            *(double *)f->dst = x;
-            break;
-        }
+        case F_INT: *(int *)f->dst = (int)x; break; /* within the range: an int */
+        case F_UINT: *(uint32_t *)f->dst = (uint32_t)x; break;
+        /* a value too small to hold (1e-999, or 1e-310 held inexactly) is what strtod gives, 0 or the
+         * nearest, and the flag's range or own check says whether it will do (--lr 1e-999 is 0: refused) */
+        case F_DOUBLE: *(double *)f->dst = x; break;
         case F_BOOL: break;
         }
         continue;
     bad:
-        if (most[0])
-            fprintf(stderr, "mnist %s: %s '%s' is too large (at most %s)\n", cmd, f->name, v, most);
-        else
+        if (side) { /* the bound as it is written: 1e30, not 1e+30 */
+            char b[32], *e;
+            snprintf(b, sizeof b, "%.15g", side > 0 ? most : least);
+            if ((e = strstr(b, "e+"))) memmove(e + 1, e + 2, strlen(e + 2) + 1);
+            fprintf(stderr, "mnist %s: %s '%s' is too %s (%s %s)\n", cmd, f->name, v, side > 0 ? "large" : "small",
+                    side > 0 ? "at most" : above ? "must be above" : "at least", b);
+        } else
             fprintf(stderr, "mnist %s: %s '%s' is not a valid %s\n", cmd, f->name, v,
                     f->kind == F_DOUBLE ? "non-negative number" : "non-negative whole number");
         return 2;
@@ -333,7 +326,12 @@ int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m,
 int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, const char *flag_value) {
     /* unknown, it was read as MNIST, its classes as digits */
     if (!flag_value && cli_unknown_dataset(cmd, path, m, " (--dataset takes it for one)")) return 1;
-    return cli_set_dataset(cmd, flag_value ? flag_value : m->dataset);
+    int rc = cli_set_dataset(cmd, flag_value ? flag_value : m->dataset);
+    /* another than the model's own: taken (an experiment), and said (a slip reads a digit as "Dress") */
+    if (rc == 0 && flag_value && mnist_dataset_get(m->dataset) && strcmp(flag_value, m->dataset))
+        fprintf(stderr, "mnist %s: note: %s was trained on %s; --dataset %s %s\n", cmd, path, m->dataset, flag_value,
+                strcmp(cmd, "predict") ? "tests it on that dataset" : "names its outputs as that dataset's classes");
+    return rc;
 }
 
 int cli_fetch(const mnist_dataset *ds, const char *dir, unsigned files, const str_list *mirrors) {

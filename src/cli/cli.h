@@ -59,8 +59,9 @@ int cli_set_dataset(const char *cmd, const char *name);
 /* 1 after saying that the dataset that the model m read from path names is none we know (hint: what
  * follows the message, "" or a flag that overrides it), else 0. */
 int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m, const char *hint);
-/* Set it for the model m read from path: its --dataset (flag_value) when given, else the model's own;
- * 0, 2 after a usage error, or 1 after saying that the model's dataset is none we know. */
+/* Set it for the model m read from path: its --dataset (flag_value) when given (with a note where it is
+ * not the model's own), else the model's own; 0, 2 after a usage error, or 1 after saying that the
+ * model's dataset is none we know. */
 int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, const char *flag_value);
 /* Load the splits of cli_dataset in files (MNIST_TRAIN_FILES, MNIST_TEST_FILES or both) from its
  * folder (flag_dir, or the default), fetching those files first when one is missing and verify is

@@ -67,7 +67,7 @@ int cmd_eval(int argc, char **argv) {
         {"--dataset", F_STR, &dataset, "mnist|fashion", "the test set (default: the one the model was trained on)"},
         {"--data", F_STR, &dir, "DIR", CLI_DATA_HELP "; fetched if missing"},
         {"--device", F_STR, &device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
-        {"--threads", F_INT, &threads, "N", "threads (default: all cores, or $OMP_NUM_THREADS)"},
+        {"--threads", F_INT, &threads, "N", "threads (default 0: all cores, or $OMP_NUM_THREADS)"},
         {"--confusion", F_STR, &confusion, "FILE.svg", "draw the confusion matrix as a heat map"},
         {"--errors", F_STR, &errors, "FILE.png", "draw the first 100 misread test images with true and predicted labels"},
         {"--json", F_BOOL, &json, NULL, "print {\"accuracy\", \"loss\", \"n\", \"confusion\"} as JSON"},

@@ -108,10 +108,6 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "mnist predict: --preprocess '%s' is not mnist or lab\n", prep_name);
         return 2;
     }
-    if (top < 1 || top > MNIST_CLASSES) {
-        fprintf(stderr, "mnist predict: --top %d is not between 1 and %d\n", top, MNIST_CLASSES);
-        return 2;
-    }
     int gpu = !strcmp(device, "cuda");
     if (!gpu && strcmp(device, "cpu")) {
         fprintf(stderr, "mnist predict: --device '%s' is not one of: cpu cuda\n", device);

@@ -597,10 +597,15 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
             snprintf(err->msg, sizeof err->msg, "the JSON body has \"pixels\" twice; send it once");
             goto done;
         }
-    int n = 0;
+    int n = cJSON_GetArraySize(px); /* the count first: [1, 2] was told its 2 is past 1, not that it is 2 long */
+    if (n != MNIST_PIXELS) {
+        snprintf(err->msg, sizeof err->msg, "\"pixels\" holds %d number%s; it needs %d (28x28, row by row)", n,
+                 n == 1 ? "" : "s", MNIST_PIXELS);
+        goto done;
+    }
+    n = 0;
     double ink = 0; /* the pixels' sum */
     for (const cJSON *v = px->child; v; v = v->next, n++) {
-        if (n >= MNIST_PIXELS) continue; /* counted, to say how many */
         if (!cJSON_IsNumber(v)) {
             snprintf(err->msg, sizeof err->msg,
                      "pixels[%d] is not a number (\"pixels\" is one flat array of %d numbers, row by row)", n,
@@ -620,10 +625,7 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
         x[n] = (float)d;
         ink += x[n];
     }
-    if (n != MNIST_PIXELS)
-        snprintf(err->msg, sizeof err->msg, "\"pixels\" holds %d number%s; it needs %d (28x28, row by row)", n,
-                 n == 1 ? "" : "s", MNIST_PIXELS);
-    else if (ink < 1) /* a blank input reads as some digit all the same */
+    if (ink < 1) /* a blank input reads as some digit all the same */
         snprintf(err->msg, sizeof err->msg,
                  "the pixels hold no digit: their ink adds up to %g, less than one pixel's (1 is full ink)", ink);
     else
@@ -999,7 +1001,7 @@ int cmd_serve(int argc, char **argv) {
         {"--port", F_INT, &port, "N", "port (default 8000; 0: any free one)"},
         {"--preprocess", F_STR, &prep_name, "P", "mnist (default: as MNIST was made) or lab (the lab's load_image)"},
         {"--threads", F_INT, &threads, "N",
-         "threads answering requests, at most 256 (default: one per core, at most 64)"},
+         "threads answering requests, at most 256 (default 0: one per core, at most 64)"},
         {"--timeout", F_INT, &timeout, "S", "close a connection idle for S seconds (default 10)"},
         {"--deadline", F_INT, &deadline, "S",
          "close a connection whose request (headers and body) is not all in S seconds after its first byte "
@@ -1026,20 +1028,8 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mnist serve: --preprocess '%s' is not mnist or lab\n", prep_name);
         return 2;
     }
-    if (timeout < 1) { /* the largest values of --port, --threads, --timeout, --deadline, --connections and
-                        * --per-address: cli.c's int_limits */
-        fprintf(stderr, "mnist serve: --timeout must be between 1 and %d seconds\n", CLI_MAX_TIMEOUT);
-        return 2;
-    }
-    if (deadline < 1) {
-        fprintf(stderr, "mnist serve: --deadline must be between 1 and %d seconds\n", CLI_MAX_TIMEOUT);
-        return 2;
-    }
-    if (connections < 1) {
-        fprintf(stderr, "mnist serve: --connections must be between 1 and %d\n", CLI_MAX_CONNECTIONS);
-        return 2;
-    }
-    if (per_address != -1 && (per_address < 1 || per_address > connections)) {
+    /* --timeout, --deadline and --connections: at least 1, as cli.c's ranges hold them */
+    if (per_address > connections) { /* -1: not given */
         fprintf(stderr, "mnist serve: --per-address must be between 1 and --connections (%d)\n", connections);
         return 2;
     }
@@ -1107,8 +1097,12 @@ int cmd_serve(int argc, char **argv) {
                                          .ai_socktype = SOCK_STREAM,
                                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     int gai = getaddrinfo(host, service, &hints, &ai);
-    if (gai) {
-        fprintf(stderr, "mnist serve: --host '%s': %s\n", host, gai_strerror(gai));
+    if (gai) { /* "0.0.0.0:8000", "http://localhost", "[::1]:80": a port or a URL where an address goes */
+        int url = strchr(host, '/') || strchr(host, ':'); /* an IPv6 address that failed too: the hint holds */
+        fprintf(stderr, "mnist serve: --host '%s': %s%s\n", host, gai_strerror(gai),
+                url ? " (--host takes an address or a name alone, as 0.0.0.0, ::1 or localhost; the port goes in "
+                      "--port)"
+                    : "");
         goto fail;
     }
     /* The listening socket: serve's own, libmicrohttpd's threads only get the connections (below). Made as

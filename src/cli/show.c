@@ -49,10 +49,6 @@ int cmd_show(int argc, char **argv) {
         fprintf(stderr, "mnist show: --split '%s' is not train or test\n", split_name);
         return 2;
     }
-    if (count < 1) {
-        fprintf(stderr, "mnist show: --count must be at least 1\n");
-        return 2;
-    }
     if (out && count > MNIST_PICTURE_MAX) {
         /* long long: --index and --count are each up to INT_MAX, and the data's size is not known yet; an
          * --index past INT_MAX, which the flag refuses, is not advised */
@@ -107,7 +103,7 @@ int cmd_show(int argc, char **argv) {
             int k = shown - g < per ? shown - g : per;
             for (int i = 0; i < k; i++) {
                 char head[MNIST_SIDE + 1];
-                snprintf(head, sizeof head, "%s[%d]: %d", split_name, index + g + i, labels[g + i]);
+                snprintf(head, sizeof head, "%s[%d]: label %d", split_name, index + g + i, labels[g + i]);
                 if (i + 1 < k) printf("%-*s  ", MNIST_SIDE, head);
                 else printf("%s\n", head);
             }

@@ -106,16 +106,24 @@ static void on_step(void *ud, int epoch, int step, int steps, double loss) {
     ui->loss += (loss - ui->loss) / done;
     if (!ui->progress || (now - ui->last < 0.1 && step < steps)) return;
     ui->last = now;
-    double rate = (now - ui->t0) > 0 ? done * ui->batch / (now - ui->t0) : 0;
-    double left = rate > 0 ? (double)(steps - step) * ui->batch / rate : 0;
+    /* the clock starts at the pass's first step's end: the steps after it over the time since. Until there
+     * is one, no rate and no time left are shown (they said "0 img/s ... 0s left") */
+    double rate = done > 1 && now > ui->t0 ? (done - 1) * ui->batch / (now - ui->t0) : 0;
+    char speed[96] = "";
+    if (rate > 0)
+        snprintf(speed, sizeof speed, "  %.0f img/s  loss %.4f  %.0fs left", rate, ui->loss,
+                 (double)(steps - step) * ui->batch / rate);
+    else
+        snprintf(speed, sizeof speed, "  loss %.4f", ui->loss);
     /* the epoch as its line below names it (from 0, as the lab's), then its place in the run */
     char head[64], tail[128], bar[31];
     snprintf(head, sizeof head, "Epoch %d (%d of %d)", epoch, epoch + 1, ui->o->epochs);
-    snprintf(tail, sizeof tail, " %d/%d  %.0f img/s  loss %.4f  %.0fs left", step, steps, rate, ui->loss, left);
+    snprintf(tail, sizeof tail, " %d/%d%s", step, steps, speed);
     /* within the terminal's width, less a column: a longer line wrapped, and each \r then went back to its
      * last row only, leaving a row behind at each update (80 columns: the lab's line is about 90) */
     int cols = cli_tty_width(2), room = cols > 0 ? cols - 1 : 79;
-    int width = room - (int)strlen(head) - (int)strlen(tail) - 3; /* " [", "]" */
+    /* " [", "]"; and room for a rate not yet shown, so that the bar keeps its width when it comes */
+    int width = room - (int)strlen(head) - (int)strlen(tail) - 3 - (rate > 0 ? 0 : 22);
     if (width > 30) width = 30;
     if (width < 10) width = 0; /* no bar */
     int fill = steps ? width * step / steps : 0;
@@ -221,7 +229,7 @@ static void exact_str(double x, char *out, size_t cap) {
  * its options), so that a command's and a checkpoint's compare as text. */
 typedef enum {
     RF_DATASET, RF_LAYERS, RF_ACTIVATION, /* the model's */
-    RF_UINT, RF_INT, RF_REAL, RF_ON, RF_OFF, RF_OPTIMIZER, RF_SCHEDULE /* an option's: RF_OFF is 0 when given */
+    RF_UINT, RF_INT, RF_REAL, RF_ON, RF_OPTIMIZER, RF_SCHEDULE /* an option's */
 } rf_kind;
 static const struct {
     const char *flag;
@@ -243,7 +251,6 @@ static const struct {
     {"--flip", RF_ON, offsetof(mnist_train_opts, flip)},
     {"--batch", RF_INT, offsetof(mnist_train_opts, batch)},
     {"--validation", RF_INT, offsetof(mnist_train_opts, validation)},
-    {"--no-train-eval", RF_OFF, offsetof(mnist_train_opts, eval_train)},
 };
 
 static void recipe_flag_value(int i, const mnist_train_opts *o, const mnist_model *m, char *out, size_t cap) {
@@ -260,7 +267,6 @@ static void recipe_flag_value(int i, const mnist_train_opts *o, const mnist_mode
     case RF_INT: snprintf(out, cap, "%d", *(const int *)v); break;
     case RF_REAL: exact_str(*(const double *)v, out, cap); break;
     case RF_ON: snprintf(out, cap, "%s", *(const int *)v ? "on" : "off"); break;
-    case RF_OFF: snprintf(out, cap, "%s", *(const int *)v ? "off" : "on"); break;
     case RF_OPTIMIZER: snprintf(out, cap, "%s", optimizers[*(const mnist_optimizer *)v]); break;
     case RF_SCHEDULE: snprintf(out, cap, "%s", schedules[*(const mnist_schedule *)v]); break;
     }
@@ -288,11 +294,16 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
         recipe_flag_value(i, mine, &cmd, a, sizeof a);
         recipe_flag_value(i, cko, ck, b, sizeof b);
         if (strcmp(a, b)) {
+            char said[200]; /* what the command said: "--lr 0.01", "--nesterov", "--flip off, from --recipe best" */
+            if (!given(argc, argv, name))
+                snprintf(said, sizeof said, "%s %s, from --recipe %s", name, a, pre_value(argc, argv, "--recipe", "lab"));
+            else
+                snprintf(said, sizeof said, "%s%s%s", name, recipe_flags[i].kind == RF_ON ? "" : " ",
+                         recipe_flags[i].kind == RF_ON ? "" : a);
             fprintf(stderr,
-                    "mnist train: %s %s%s%s: the run of %s has %s; a resumed run keeps its checkpoint's recipe: leave "
-                    "out what differs (--epochs, --threads, --device and the output flags may change)\n",
-                    name, a, given(argc, argv, name) ? "" : ", from --recipe ",
-                    given(argc, argv, name) ? "" : pre_value(argc, argv, "--recipe", "lab"), path, b);
+                    "mnist train: %s: the run of %s has %s%s; a resumed run keeps its checkpoint's recipe: leave out "
+                    "what differs (--epochs, --threads, --device, --no-train-eval and the output flags may change)\n",
+                    said, path, recipe_flags[i].kind == RF_ON && given(argc, argv, name) ? "it " : "", b);
             return 2;
         }
     }
@@ -347,7 +358,7 @@ static int parse_flags(int argc, char **argv, train_args *a) {
         {"--epochs", F_INT, &o->epochs, "N", "passes over the training set (default 5; 0: none, --save writes the initial model)"},
         {"--validation", F_INT, &o->validation, "N", "hold out the last N training examples, report accuracy on them (default 0)"},
         {"--no-train-eval", F_BOOL, &a->no_eval_train, NULL, "skip the training-set accuracy after each epoch"},
-        {"--threads", F_INT, &o->threads, "N", "threads (default: all cores, or $OMP_NUM_THREADS)"},
+        {"--threads", F_INT, &o->threads, "N", "threads (default 0: all cores, or $OMP_NUM_THREADS)"},
         {"--device", F_STR, &a->device, "cpu|cuda", "where the arithmetic runs (default cpu)"},
         {"--tf32", F_BOOL, &o->tf32, NULL, "with --device cuda: allow TF32 tensor-core products"},
         {"--no-graph", F_BOOL, &o->no_graph, NULL, "with --device cuda: enqueue each step, not one graph an epoch"},
@@ -433,7 +444,7 @@ static int settle_options(train_args *a) {
 }
 
 /* m and st from the checkpoint of --resume, whose recipe a's options become; the command keeps
- * its --epochs (when given), threads and device. 0, or the status after the message. */
+ * its --epochs (when given), threads, device and --no-train-eval. 0, or the status after the message. */
 static int resume_model(train_args *a, mnist_model *m, mnist_run_state *st) {
     mnist_train_opts mine = a->o; /* the command's, to check against the checkpoint's */
     mnist_err err;
@@ -445,6 +456,7 @@ static int resume_model(train_args *a, mnist_model *m, mnist_run_state *st) {
     if (differs) return differs;
     if (given(a->argc, a->argv, "--epochs")) a->o.epochs = mine.epochs;
     a->o.threads = mine.threads, a->o.tf32 = mine.tf32, a->o.no_graph = mine.no_graph, a->o.device = mine.device;
+    if (a->no_eval_train) a->o.eval_train = 0; /* what is measured after an epoch, not how it trains */
     if (cli_unknown_dataset("train", a->resume, m, "")) return 1;
     cli_set_dataset("train", m->dataset); /* a known name: it cannot fail */
     if (!a->checkpoint) a->checkpoint = a->resume;
@@ -602,9 +614,11 @@ static int finish(const train_args *a, const mnist_model *m, int rc, const mnist
     }
     int stopped = rc == 1 && interrupted, status = 0;
     if (stopped) /* stopped in a new run's first epoch, --plot has none to draw: said here, as --epochs 0 says it */
-        fprintf(stderr, "mnist train: interrupted%s%s%s%s\n", a->checkpoint ? "; resume with --resume " : "",
+        fprintf(stderr, "mnist train: interrupted%s%s%s%s%s\n", a->checkpoint ? "; resume with --resume " : "",
                 a->checkpoint ? a->checkpoint : "", a->save ? "; saving the model as it is now" : "",
-                a->plot && !a->resume && !ui->nhist ? "; --plot drew nothing (no epoch ended)" : "");
+                a->plot && !a->resume && !ui->nhist ? "; --plot drew nothing (no epoch ended)" : "",
+                a->checkpoint || a->save ? "" : "; nothing was saved (--save FILE keeps the model of a run, --checkpoint "
+                                                "FILE a run to resume)");
     if (a->save && save_model(m, a->save) != 0) status = 1;
     else if (a->save && !a->json) printf("Saved the model to %s\n", a->save);
     return status; /* a stop's 130 comes at the end, when every file was written (train_run) */
@@ -794,8 +808,9 @@ static int trim_log(const char *path, int next) {
 
 /* --epochs 0 in a new run: nothing to train. The run's start is kept as asked (--save's model was
  * written by finish; --checkpoint gets the run at its first step, which --resume FILE --epochs N
- * trains on as a run of N epochs from the start would), and one line says so, and that --plot,
- * with no epoch to draw, drew nothing (train_run draws no chart then). The status. */
+ * trains on as a run of N epochs from the start would), and one line says so, that --log holds
+ * no record (emptied, as a new run's is), and that --plot, with no epoch to draw, drew nothing
+ * (train_run draws no chart then). The status. */
 static int untrained(const train_args *a, const mnist_model *m, const mnist_data *d) {
     if (a->checkpoint) {
         mnist_run_state st;
@@ -813,7 +828,8 @@ static int untrained(const train_args *a, const mnist_model *m, const mnist_data
     if (a->checkpoint)
         fprintf(stderr, "; --checkpoint %s holds the run at its start (--resume %s --epochs N trains it)",
                 a->checkpoint, a->checkpoint);
-    fprintf(stderr, "%s\n", a->plot ? "; --plot drew nothing" : "");
+    fprintf(stderr, "%s%s\n", a->log ? "; --log holds no records, as a new run's log begins" : "",
+            a->plot ? "; --plot drew nothing" : "");
     return 0;
 }
 
