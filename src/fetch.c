@@ -44,11 +44,10 @@
 int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err) {
     gz_input *gz = gz_input_open(path, err); /* a FIFO, a folder: not a regular file */
     if (!gz) return -1;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(ctx);
+    EVP_MD_CTX *ctx = sha256_start(path, err);
+    if (!ctx) {
         gz_input_close(gz);
-        return errf(err, "%s: cannot start SHA-256 (OpenSSL)", path);
+        return -1;
     }
     unsigned char buf[1 << 16];
     size_t n;

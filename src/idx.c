@@ -32,13 +32,10 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
     memset(out, 0, sizeof *out);
     gz_input *g = gz_input_open(path, err); /* a folder, a device or a FIFO is no IDX file */
     if (!g) return -1;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_MD_CTX *md = sha256_start(path, err);
     uint8_t *data = NULL;
     int rc = -1;
-    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-        errf(err, "%s: cannot start SHA-256", path);
-        goto done;
-    }
+    if (!md) goto done;
 
     int ndims = magic == IDX_IMAGES ? 3 : 1;
     uint8_t head[16];

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 
 /* A message's head and tail around "..." in msg (cap bytes), for one of n bytes that it cannot hold:
  * a file's name of thousands of bytes cut the problem after it away. Cut between UTF-8 characters: a
@@ -393,4 +395,20 @@ int json_whole(const char *s, int n) {
     int digits = n > 0 && (n == 1 || s[0] != '0');
     for (int i = 0; i < n; i++) digits &= s[i] >= '0' && s[i] <= '9';
     return digits;
+}
+
+struct evp_md_ctx_st *sha256_start(const char *path, mnist_err *err) {
+    ERR_clear_error();
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) return ctx;
+    EVP_MD_CTX_free(ctx);
+    unsigned long e = ERR_peek_last_error();
+    char why[256] = "no reason given";
+    if (e) ERR_error_string_n(e, why, sizeof why);
+    ERR_clear_error();
+    if (!ctx || ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+        errf_no_memory(err, "%s: out of memory starting its SHA-256", path);
+    else
+        errf(err, "%s: cannot start SHA-256 (OpenSSL: %s)", path, why);
+    return NULL;
 }
