@@ -724,7 +724,8 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
     /* stb's buffer (a PNG's inflated rows, say) and its output, then the luma plane; the lab's
      * resize holds 28-pixel strips of the other side and their weights (measured: a 4x16M PNG,
      * 790 MB) */
-    return px * (size_t)nc * bytes_per * 2 + px + (prep == MNIST_PREP_LAB ? 64 * ((size_t)w + (size_t)h) : 0);
+    return px * (size_t)nc * bytes_per * 2 + px + (prep == MNIST_PREP_LAB ? 64 * ((size_t)w + (size_t)h) : 0) +
+           (prep == MNIST_PREP_FASHION ? px * sizeof(float) : 0); /* fashion.c's copy, trimmed */
 }
 
 /* ---- the lab's recipe: Pillow, byte for byte ---------------------------- */
@@ -872,19 +873,21 @@ done:
 int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnist_prep prep, float *x,
                         mnist_err *err) {
     if (!name) name = "image";
-    if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB)
+    if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION)
         return errf(err, "%s: unknown preprocessing %d", name, (int)prep);
     decoded d;
     int rc = decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err);
     if (rc) return rc;
     /* a phone's photo as it was taken (the lab's Pillow code, and so its recipe, reads it as stored) */
     if (prep == MNIST_PREP_LAB) gif_like_pillow(bytes, len, &d);
-    int o = prep == MNIST_PREP_MNIST ? exif_orientation(bytes, len) : 1;
+    int o = prep != MNIST_PREP_LAB ? exif_orientation(bytes, len) : 1;
     if (o > 1 && orient(&d, o)) {
         decoded_free(&d);
         return errf_no_memory(err, "%s: out of memory turning the image", name);
     }
-    rc = prep == MNIST_PREP_LAB ? lab_prepare(&d, name, x, err) : photo_prepare(&d, name, x, err);
+    rc = prep == MNIST_PREP_LAB       ? lab_prepare(&d, name, x, err)
+         : prep == MNIST_PREP_FASHION ? fashion_prepare(&d, name, x, err)
+                                      : photo_prepare(&d, name, x, err);
     decoded_free(&d);
     return rc;
 }

@@ -129,10 +129,9 @@ static void area_row(const area_axis *ax, const float *row, float *out) {
     }
 }
 
-/* A bw x bh image (rows stride floats apart) reduced by area averaging to out (oh, ow), ow <= bw
- * and oh <= bh: a horizontal pass over each row (copied, for area_row's padding), then a vertical
- * one. */
-static int area_resize(const float *in, int bw, int bh, size_t stride, float *out, int ow, int oh) {
+/* area_resize (image.h): a horizontal pass over each row (copied, for area_row's padding), then a
+ * vertical one. */
+int area_resize(const float *in, int bw, int bh, size_t stride, float *out, int ow, int oh) {
     area_axis ax = {0}, ay = {0};
     float *hrow = malloc((size_t)ow * sizeof(float)), *row = NULL;
     int rc = -1;

@@ -951,7 +951,9 @@ def test_out_of_memory(tmp, data):
         return p.returncode, p.stdout, p.stderr
 
     runs = [(f"predict {os.path.basename(f)}", ["predict", "--json", "--show", "--model", model, f]) for f in photos]
-    runs += [("eval", ["eval", "--data", data, "--no-verify", "--model", model]),
+    runs += [("predict --preprocess fashion", ["predict", "--json", "--show", "--preprocess", "fashion", "--model", model,
+                                               photos[0]]),
+             ("eval", ["eval", "--data", data, "--no-verify", "--model", model]),
              ("eval gzipped", ["eval", "--data", zipped, "--no-verify", "--model", model]),
              ("train", ["train", "--data", data, "--no-verify", "--epochs", "2", "--batch", "2", "--layers", "784,16,10",
                         "--save", saved]),

@@ -293,6 +293,14 @@ def test_errors(srv, blank_png):
     check(code == 400 and "multipart form" in body.get("error", "") and "--data-binary" in body["error"],
           f"a multipart form's upload (curl -F) is refused saying to send the file itself: {code} {body}")
     error_body(*post(b'{"pixels": [0, 1', {"Content-Type": "application/json"}), 400, "malformed JSON")
+    # cut short: cJSON names the last byte ("{" was "near byte 0"), which is said to be the last
+    for cut, at in ((b"{", 0), (b'{"pixels": [0, 1', 15)):
+        code, _, body = post(cut, {"Content-Type": "application/json"})
+        check(code == 400 and body.get("error") == f"the JSON body is malformed (near byte {at}, its last: is it cut "
+              "short?)", f"{cut!r}: its last byte named as the last: {code} {body}")
+    code, _, body = post(b'{"pixels": x}', {"Content-Type": "application/json"})
+    check(code == 400 and body.get("error") == "the JSON body is malformed (near byte 11)",
+          f"a fault inside the body is named where it is: {code} {body}")
     error_body(*post(b'{"pixel": []}', {"Content-Type": "application/json"}), 400, "JSON without \"pixels\"")
     error_body(*post(json.dumps({"pixels": [0] * 783}).encode()), 400, "783 pixels")
     error_body(*post(json.dumps({"pixels": [0] * 785}).encode()), 400, "785 pixels")

@@ -334,6 +334,18 @@ int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, c
     return rc;
 }
 
+int cli_prep(const char *cmd, const char *name, const char *dataset, mnist_prep *prep, const char **said) {
+    static const char *const names[] = {"mnist", "lab", "fashion"}; /* in mnist_prep's order */
+    if (!name) name = !strcmp(dataset, "fashion") ? "fashion" : "mnist";
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, names[i])) {
+            *prep = (mnist_prep)i, *said = names[i];
+            return 0;
+        }
+    fprintf(stderr, "mnist %s: --preprocess '%s' is not mnist, lab or fashion\n", cmd, name);
+    return 2;
+}
+
 int cli_fetch(const mnist_dataset *ds, const char *dir, unsigned files, const str_list *mirrors) {
     mnist_fetch_opts o = {.files = files,
                           .mirrors = mirrors ? mirrors->items : NULL,

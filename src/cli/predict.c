@@ -64,14 +64,15 @@ static int predict_all(const mnist_model *m, const str_list *files, mnist_prep p
 }
 
 int cmd_predict(int argc, char **argv) {
-    const char *model = NULL, *prep_name = "mnist", *device = "cpu", *dataset = NULL;
+    const char *model = NULL, *prep_name = NULL, *device = "cpu", *dataset = NULL;
     int top = 3, show = 0, json = 0;
     static str_list files;
     const flag flags[] = {
         {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
         {"--preprocess", F_STR, &prep_name, "P",
          "mnist (default): find the ink, crop, 20x20 box, centre of mass, as MNIST was made; "
-         "lab: the lab's load_image (grayscale, resize to 28x28, / 255)"},
+         "lab: the lab's load_image (grayscale, resize to 28x28, / 255); fashion (default for a Fashion-MNIST "
+         "model): trim the background, longer side to 28, centred, as Fashion-MNIST was made"},
         {"--top", F_INT, &top, "K", "list the K most likely digits (default 3, at most 10)"},
         {"--show", F_BOOL, &show, NULL, "show the 28x28 input the network sees (with --json: \"input\", 784 numbers)"},
         {"--json", F_BOOL, &json, NULL,
@@ -102,12 +103,7 @@ int cmd_predict(int argc, char **argv) {
             return 2;
         }
     mnist_prep prep;
-    if (!strcmp(prep_name, "mnist")) prep = MNIST_PREP_MNIST;
-    else if (!strcmp(prep_name, "lab")) prep = MNIST_PREP_LAB;
-    else {
-        fprintf(stderr, "mnist predict: --preprocess '%s' is not mnist or lab\n", prep_name);
-        return 2;
-    }
+    if (prep_name && cli_prep("predict", prep_name, "mnist", &prep, &prep_name)) return 2; /* before the model */
     int gpu = !strcmp(device, "cuda");
     if (!gpu && strcmp(device, "cpu")) {
         fprintf(stderr, "mnist predict: --device '%s' is not one of: cpu cuda\n", device);
@@ -128,6 +124,7 @@ int cmd_predict(int argc, char **argv) {
         mnist_model_free(&m);
         return known;
     }
+    if (!prep_name) cli_prep("predict", NULL, cli_dataset, &prep, &prep_name); /* the dataset's own */
     /* MNIST's classes are the digits themselves; others are named after the number */
     const char *const *names = strcmp(cli_dataset, "mnist") ? mnist_dataset_get(cli_dataset)->classes : NULL;
     if (m.sizes[0] != MNIST_PIXELS || m.sizes[m.nlayers] != MNIST_CLASSES) {

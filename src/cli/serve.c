@@ -575,7 +575,9 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
     if (!root) {
         const char *b = (const char *)body;
         size_t off = at && at >= b && at <= b + len ? (size_t)(at - b) : 0;
-        snprintf(err->msg, sizeof err->msg, "the JSON body is malformed (near byte %zu)", off);
+        /* cJSON says the last byte for one past the end too: "{" was "near byte 0" */
+        snprintf(err->msg, sizeof err->msg, "the JSON body is malformed (near byte %zu%s)", off,
+                 off + 1 == len ? ", its last: is it cut short?" : "");
         return -1;
     }
     /* one JSON value and nothing after it but white space */
@@ -993,13 +995,15 @@ static char *describe_model(const mnist_model *m, const char *prep) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    const char *model = NULL, *host = "127.0.0.1", *prep_name = "mnist";
+    const char *model = NULL, *host = "127.0.0.1", *prep_name = NULL;
     int port = 8000, threads = 0, timeout = 10, deadline = 60, connections = CONNECTIONS, per_address = -1, log = 0;
     const flag flags[] = {
         {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
         {"--host", F_STR, &host, "HOST", "address to listen on, an IPv6 one bare or in brackets (default 127.0.0.1: this machine only)"},
         {"--port", F_INT, &port, "N", "port (default 8000; 0: any free one)"},
-        {"--preprocess", F_STR, &prep_name, "P", "mnist (default: as MNIST was made) or lab (the lab's load_image)"},
+        {"--preprocess", F_STR, &prep_name, "P",
+         "mnist (default: as MNIST was made), lab (the lab's load_image) or fashion (as Fashion-MNIST was made; "
+         "default for a Fashion-MNIST model)"},
         {"--threads", F_INT, &threads, "N",
          "threads answering requests, at most 256 (default 0: one per core, at most 64)"},
         {"--timeout", F_INT, &timeout, "S", "close a connection idle for S seconds (default 10)"},
@@ -1024,10 +1028,8 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "mnist serve: --model FILE is required (see 'mnist serve --help')\n");
         return 2;
     }
-    if (strcmp(prep_name, "mnist") && strcmp(prep_name, "lab")) {
-        fprintf(stderr, "mnist serve: --preprocess '%s' is not mnist or lab\n", prep_name);
-        return 2;
-    }
+    mnist_prep prep = MNIST_PREP_MNIST;
+    if (prep_name && cli_prep("serve", prep_name, "mnist", &prep, &prep_name)) return 2; /* before the model */
     /* --timeout, --deadline and --connections: at least 1, as cli.c's ranges hold them */
     if (per_address > connections) { /* -1: not given */
         fprintf(stderr, "mnist serve: --per-address must be between 1 and --connections (%d)\n", connections);
@@ -1052,7 +1054,8 @@ int cmd_serve(int argc, char **argv) {
         goto fail;
     }
     if (cli_unknown_dataset("serve", model, &s.model, "")) goto fail; /* as eval and predict refuse it */
-    s.prep = strcmp(prep_name, "lab") ? MNIST_PREP_MNIST : MNIST_PREP_LAB;
+    if (!prep_name) cli_prep("serve", NULL, s.model.dataset, &prep, &prep_name); /* the dataset's own */
+    s.prep = prep;
     s.log = log;
     atomic_init(&s.buffered, 0);
     atomic_init(&s.started, 0);

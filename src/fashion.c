@@ -1,0 +1,95 @@
+/* fashion.c: a product photo (a garment, a shoe, a bag) made into the 784 inputs as Fashion-MNIST's
+ * were made from Zalando's (Xiao, Rasul and Vollgraf 2017, section 2): its edges within 5% of its
+ * corners' colour trimmed, its longer side resized to 28, its shorter extended to 28 about its
+ * centre, its intensities negated. Two things differ, for photos not made on a shop's white: the
+ * background's own shade is taken as 0 (not only white), and a dark background is not negated
+ * (the item is what differs from it either way); and the resizing averages areas (Fashion-MNIST
+ * skipped rows and columns, then sharpened), which a camera's noise does not alias through. A
+ * transparent background (a shop's PNG) is white. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb_image_resize.h>
+
+#include "image.h"
+#include "util.h"
+
+#define TRIM 0.05 /* a pixel within this of the corners' colour (of 255, in each channel) is background */
+
+/* pixel i's red, green and blue over white (its alpha, where it has one, mixing them) */
+static void rgb(const decoded *d, size_t i, double c[3]) {
+    const uint8_t *p = d->px + i * (size_t)d->nc;
+    int grey = d->nc <= 2, alpha = d->nc == 2 || d->nc == 4;
+    double a = alpha ? p[d->nc - 1] / 255.0 : 1.0;
+    for (int k = 0; k < 3; k++) c[k] = a * p[grey ? 0 : k] + (1 - a) * 255.0;
+}
+
+/* the median of a, b, c and d: the mean of the middle two */
+static double median4(double a, double b, double c, double d) {
+    double lo = fmin(fmin(a, b), fmin(c, d)), hi = fmax(fmax(a, b), fmax(c, d));
+    return (a + b + c + d - lo - hi) / 2;
+}
+
+static double luma(const double c[3]) { return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]; }
+
+int fashion_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
+    int w = d->w, h = d->h;
+    /* the background: each channel's median over the four corners (one stray corner does not move it) */
+    size_t corner[4] = {0, (size_t)w - 1, (size_t)(h - 1) * w, (size_t)h * w - 1};
+    double cc[4][3], bg[3];
+    for (int k = 0; k < 4; k++) rgb(d, corner[k], cc[k]);
+    for (int k = 0; k < 3; k++) bg[k] = median4(cc[0][k], cc[1][k], cc[2][k], cc[3][k]);
+    /* trimmed: the box of the pixels that differ from it by more than TRIM in a channel */
+    box b = {w, h, 0, 0};
+    for (int y = 0; y < h; y++)
+        for (int i = 0; i < w; i++) {
+            double c[3];
+            rgb(d, (size_t)y * w + i, c);
+            if (fabs(c[0] - bg[0]) > TRIM * 255 || fabs(c[1] - bg[1]) > TRIM * 255 || fabs(c[2] - bg[2]) > TRIM * 255) {
+                if (i < b.x0) b.x0 = i;
+                if (i >= b.x1) b.x1 = i + 1;
+                if (y < b.y0) b.y0 = y;
+                if (y >= b.y1) b.y1 = y + 1;
+            }
+        }
+    if (b.x1 <= b.x0)
+        return errf(err, "%s: no item: the whole image is within %.0f%% of its corners' colour", name, 100 * TRIM);
+    /* the item's shade against the background's, 0 to 1: a light background's darker pixels, or a dark one's
+     * lighter pixels (Fashion-MNIST negated its photos' white) */
+    int bw = b.x1 - b.x0, bh = b.y1 - b.y0;
+    double l0 = luma(bg), scale = l0 >= 127.5 ? -1 / l0 : 1 / (255 - l0);
+    float *v = malloc((size_t)bw * bh * sizeof(float));
+    if (!v) return errf_no_memory(err, "%s: out of memory", name);
+    for (int y = 0; y < bh; y++)
+        for (int i = 0; i < bw; i++) {
+            double c[3];
+            rgb(d, (size_t)(b.y0 + y) * w + b.x0 + i, c);
+            double s = (luma(c) - l0) * scale;
+            v[(size_t)y * bw + i] = (float)(s < 0 ? 0 : s > 1 ? 1 : s);
+        }
+    /* its longer side to 28, centred */
+    int big = bw > bh ? bw : bh, S = MNIST_SIDE;
+    double f = (double)S / big;
+    int ow = (int)lround(bw * f), oh = (int)lround(bh * f);
+    ow = ow < 1 ? 1 : ow > S ? S : ow, oh = oh < 1 ? 1 : oh > S ? S : oh;
+    float out[MNIST_PIXELS];
+    int rc = 0;
+    if (f < 1) {
+        if (area_resize(v, bw, bh, (size_t)bw, out, ow, oh)) rc = errf_no_memory(err, "%s: out of memory", name);
+    } else if (!stbir_resize(v, bw, bh, bw * (int)sizeof(float), out, ow, oh, ow * (int)sizeof(float), STBIR_TYPE_FLOAT,
+                             1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE,
+                             STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, NULL)) {
+        rc = errf_no_memory(err, "%s: out of memory resizing the item", name); /* its one way to fail here */
+    }
+    free(v);
+    if (rc) return rc;
+    memset(x, 0, MNIST_PIXELS * sizeof(float));
+    int x0 = (S - ow) / 2, y0 = (S - oh) / 2;
+    for (int y = 0; y < oh; y++)
+        for (int i = 0; i < ow; i++) {
+            float s = out[y * ow + i];
+            x[(y0 + y) * S + x0 + i] = s < 0 ? 0 : s > 1 ? 1 : s;
+        }
+    return 0;
+}

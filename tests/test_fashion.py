@@ -1,0 +1,181 @@
+"""test_fashion.py: predict's Fashion-MNIST preprocessing (--preprocess fashion, a Fashion-MNIST model's
+default) against numpy and Pillow, computed independently: a product photo trimmed of what lies within 5% of
+its corners' colour, its shade against that colour (a light background's darker pixels, a dark one's lighter)
+from 0 to 1, its longer side resized to 28 by averaging areas, centred in 28x28.
+
+- A garment drawn dark on white, on a shop's transparent background, and light on black: numpy's input,
+  to 1e-5; dark on white and light on black the same.
+- An image of one colour is refused, naming the file.
+- A model whose file says Fashion-MNIST takes it by default; --preprocess mnist still takes the digits'.
+- Where Fashion-MNIST's files are at hand (Debian's dataset-fashion-mnist, or $MNIST_DATA/fashion): 200 of its
+  test images made into product photos (negated, 8 times as large, on white margins) read as the model reads
+  the images themselves, give or take 6 (the digits' preprocessing read 31% of them right: a 20x20 box and a
+  centre of mass are not how Fashion-MNIST was made).
+"""
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from testlib import MNIST, check, status  # noqa: E402
+
+FASHION_DIRS = ["/usr/share/datasets/fashion-mnist", os.path.join(os.environ.get("MNIST_DATA", ""), "fashion")]
+
+
+def run(*args):
+    return subprocess.run([MNIST, *args], capture_output=True, text=True)
+
+
+def model_file(path, dataset, rng):
+    """A 784-32-10 tanh model of random weights whose metadata names dataset (the README's format)."""
+    header, blobs, off = {"__metadata__": {"layers": "784,32,10", "activation": "tanh", "dataset": dataset}}, [], 0
+    for i, (m, n) in enumerate(((784, 32), (32, 10))):
+        for name, a in ((f"layers.{i}.kernel", rng.randn(m, n) * 0.2), (f"layers.{i}.bias", rng.randn(n) * 0.1)):
+            b = a.astype("<f4").tobytes()
+            header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+            blobs.append(b)
+            off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def area(out, n):
+    """(out, n): each output pixel's share of each input pixel, averaging areas: out pixel o spans
+    [o n / out, (o + 1) n / out) of the input, each input pixel weighted by how much of it lies there."""
+    r = n / out
+    lo, hi = np.arange(out)[:, None] * r, (np.arange(out)[:, None] + 1) * r
+    i = np.arange(n)[None, :]
+    return np.clip(np.minimum(i + 1, hi) - np.maximum(i, lo), 0, None) / r
+
+
+def want_input(Image, rgb, alpha=None):
+    """numpy's and Pillow's reading of the recipe for an (h, w, 3) uint8 image, its alpha (h, w) or None."""
+    c = rgb.astype(np.float64)
+    if alpha is not None:
+        a = alpha[..., None] / 255.0
+        c = a * c + (1 - a) * 255.0
+    corners = np.stack([c[0, 0], c[0, -1], c[-1, 0], c[-1, -1]])
+    bg = np.sort(corners, 0)[1:3].mean(0)
+    ys, xs = np.nonzero((np.abs(c - bg) > 0.05 * 255).any(-1))
+    c = c[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    luma = c @ np.array([0.299, 0.587, 0.114])
+    l0 = bg @ np.array([0.299, 0.587, 0.114])
+    s = np.clip((l0 - luma) / l0 if l0 >= 127.5 else (luma - l0) / (255 - l0), 0, 1).astype(np.float32)
+    h, w = s.shape
+    f = 28 / max(h, w)
+    ow, oh = max(1, int(np.floor(w * f + 0.5))), max(1, int(np.floor(h * f + 0.5)))
+    small = (area(oh, h) @ s.astype(np.float64) @ area(ow, w).T).astype(np.float32)
+    x = np.zeros((28, 28), np.float32)
+    x0, y0 = (28 - ow) // 2, (28 - oh) // 2
+    x[y0:y0 + oh, x0:x0 + ow] = np.clip(small, 0, 1)
+    return x.ravel()
+
+
+def read_inputs(model, files, *flags):
+    p = run("predict", "--model", model, "--json", "--show", *flags, *files)
+    rows = {r["file"]: r for r in map(json.loads, p.stdout.splitlines())}
+    return p, rows
+
+
+def main():
+    from PIL import Image, ImageDraw
+    tmp = tempfile.mkdtemp(prefix="mnist-test-fashion-")
+    rng = np.random.RandomState(5)
+    fashion, digits = os.path.join(tmp, "fashion.safetensors"), os.path.join(tmp, "digits.safetensors")
+    model_file(fashion, "fashion", rng)
+    model_file(digits, "mnist", rng)
+
+    # a T-shirt, dark grey and shaded, on white (360x300, its sides off centre), on a transparent page, and
+    # light on black
+    shirt = Image.new("L", (360, 300), 255)
+    d = ImageDraw.Draw(shirt)
+    d.polygon([(60, 70), (130, 40), (230, 40), (300, 70), (280, 130), (250, 120), (250, 270), (110, 270),
+               (110, 120), (80, 130)], fill=70)
+    d.rectangle([150, 100, 210, 200], fill=120)
+    g = np.asarray(shirt)
+    on_white = np.stack([g, g, g], -1)
+    files = {}
+    for name, rgb, alpha in (("white.png", on_white, None),
+                             ("transparent.png", np.stack([g, g // 2, g], -1), np.where(g == 255, 0, 255)),
+                             ("black.png", 255 - on_white, None)):
+        path = os.path.join(tmp, name)
+        a = np.dstack([rgb, alpha]).astype(np.uint8) if alpha is not None else rgb.astype(np.uint8)
+        Image.fromarray(a, "RGBA" if alpha is not None else "RGB").save(path)
+        files[path] = want_input(Image, rgb.astype(np.uint8), alpha)
+    p, rows = read_inputs(fashion, list(files))
+    for path, want in files.items():
+        x = np.array(rows.get(path, {}).get("input", []), np.float32)
+        worst = float(np.abs(x - want).max()) if x.shape == want.shape else float("inf")
+        check(worst <= 1e-5 and want.max() > 0.5,
+              f"{os.path.basename(path)}: the Fashion-MNIST input is numpy's (largest difference {worst:.2g})")
+    white, black = (np.array(rows.get(os.path.join(tmp, n), {}).get("input", []), np.float32)
+                    for n in ("white.png", "black.png"))
+    check(white.shape == (784,) and np.array_equal(white, black),
+          "dark on white and light on black read the same (the background's shade is 0 either way)")
+    # the default of a Fashion-MNIST model; a digits model keeps the digits' recipe (a 20x20 box)
+    _, dflt = read_inputs(fashion, [os.path.join(tmp, "white.png")])
+    _, asked = read_inputs(digits, [os.path.join(tmp, "white.png")], "--preprocess", "fashion")
+    _, mnist = read_inputs(digits, [os.path.join(tmp, "white.png")])
+    same = [r.get(os.path.join(tmp, "white.png"), {}).get("input") for r in (dflt, asked, rows)]
+    check(same[0] is not None and same[0] == same[1] == same[2],
+          "a Fashion-MNIST model takes --preprocess fashion by default, as a digits model takes it when asked")
+    m = np.array(next(iter(mnist.values()), {}).get("input", np.zeros(784)), np.float32).reshape(28, 28)
+    cols = np.nonzero(m.max(0) > 0)[0]
+    check(len(cols) and cols.max() - cols.min() + 1 <= 21, "a digits model keeps the digits' 20x20 box by default")
+    # one colour: nothing to trim to
+    flat = os.path.join(tmp, "flat.png")
+    Image.new("RGB", (50, 40), (200, 180, 160)).save(flat)
+    p = run("predict", "--model", fashion, flat)
+    check(p.returncode == 1 and p.stderr.strip() == f"mnist predict: {flat}: no item: the whole image is within 5% of "
+          "its corners' colour", f"an image of one colour is refused ({p.stderr.strip()!r})")
+    p = run("predict", "--model", fashion, "--preprocess", "other", flat)
+    check(p.returncode == 2 and "--preprocess 'other' is not mnist, lab or fashion" in p.stderr,
+          f"an unknown --preprocess is refused ({p.stderr.strip()!r})")
+
+    # Fashion-MNIST's own test images as product photos
+    where = next((d for d in FASHION_DIRS if os.path.exists(os.path.join(d, "t10k-images-idx3-ubyte.gz"))), None)
+    if not where:
+        print("SKIP Fashion-MNIST's test images as photos: its files are not here (Debian's dataset-fashion-mnist)")
+        return status()
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        os.symlink(os.path.join(where, n + ".gz"), os.path.join(data, n + ".gz"))
+    trained = os.path.join(tmp, "trained.safetensors")
+    p = run("train", "--dataset", "fashion", "--data", data, "--layers", "784,128,10", "--optimizer", "adam",
+            "--epochs", "1", "--no-train-eval", "--save", trained)
+    check(p.returncode == 0, f"a Fashion-MNIST model trains ({p.stderr.strip()[-200:]!r})")
+    images = np.frombuffer(gzip.open(os.path.join(where, "t10k-images-idx3-ubyte.gz")).read()[16:], np.uint8)
+    labels = np.frombuffer(gzip.open(os.path.join(where, "t10k-labels-idx1-ubyte.gz")).read()[8:], np.uint8)
+    images = images.reshape(-1, 28, 28)[:200]
+    raw, photos = os.path.join(tmp, "raw"), os.path.join(tmp, "photos")
+    os.makedirs(raw)
+    os.makedirs(photos)
+    for i, a in enumerate(images):
+        Image.fromarray(a).save(os.path.join(raw, f"{i:03d}.png"))
+        big = Image.fromarray(255 - a).resize((224, 224), Image.BICUBIC)
+        page = Image.new("L", (224 + 2 * (20 + i % 30), 224 + 2 * (20 + i % 30)), 255)
+        page.paste(big, (20 + i % 30, 20 + i % 30))
+        page.save(os.path.join(photos, f"{i:03d}.png"))
+
+    def right(folder, *flags):
+        files = sorted(os.path.join(folder, f) for f in os.listdir(folder))
+        p = run("predict", "--model", trained, "--json", *flags, *files)
+        got = [json.loads(s).get("digit", -1) for s in p.stdout.splitlines()]
+        return sum(int(g == t) for g, t in zip(got, labels))
+    direct, as_photos, as_digits = right(raw, "--preprocess", "lab"), right(photos), right(photos, "--preprocess", "mnist")
+    check(abs(as_photos - direct) <= 6 and as_photos > as_digits + 40,
+          f"200 of Fashion-MNIST's test images as product photos: {as_photos} read right, as the images themselves "
+          f"({direct}); the digits' preprocessing reads {as_digits}")
+    return status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
