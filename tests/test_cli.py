@@ -830,8 +830,12 @@ def test_mirror_other_dataset(tmp):
     p = run("fetch", "--dataset", "fashion", "--data", data, "--mirror", "file://" + os.path.abspath(mnist) + "/",
             env=offline, timeout=120)
     last = text(p.stderr).strip().splitlines()[-1:]
-    if p.returncode == 0:  # Debian's dataset-fashion-mnist is installed: its files were fetched
-        print("SKIP a mirror of the other dataset: Fashion-MNIST came from another mirror")
+    whose = "this is the mnist dataset's train-images-idx3-ubyte (by its SHA-256), not the fashion dataset's"
+    if p.returncode == 0:  # Debian's dataset-fashion-mnist is installed: its files were fetched after the mirror's
+        said = [line for line in text(p.stderr).splitlines() if whose in line]
+        check(len(said) == 1 and said[0].startswith("file://") and "SHA-256 mismatch" not in said[0],
+              f"fetch --dataset fashion from an MNIST mirror, then from Debian's files: says whose the mirror's file is "
+              f"({said[:1]!r})")
         return
     check(last and "this is the mnist dataset's train-images-idx3-ubyte (by its SHA-256), not the fashion dataset's"
           in last[0] and "SHA-256 mismatch" not in last[0],
