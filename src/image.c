@@ -493,6 +493,15 @@ static int png_inflate(const uint8_t *b, size_t n, uint64_t limit, png_inflated 
     return 0;
 }
 
+/* "WxH is 81.0 megapixels, over the limit of 67.1": in megapixels, to as many places as tell the two apart
+ * (8192x8193 is 67.12 over 67.11, not 67.1 over 67.1) */
+static int too_many_pixels(mnist_err *err, const char *name, double w, double h) {
+    double mp = w * h / 1e6, limit = MNIST_MAX_IMAGE_PIXELS / 1e6;
+    int places = 1;
+    while (places < 6 && round(mp * pow(10, places)) == round(limit * pow(10, places))) places++;
+    return errf(err, "%s: %.0fx%.0f is %.*f megapixels, over the limit of %.*f", name, w, h, places, mp, places, limit);
+}
+
 /* What an image's header says, checked before anything is decoded: its size and channels into w,
  * h and nc; 0, or -1 with err saying why the image is refused (MNIST_NO_MEMORY: out of memory). */
 static int header_check(const uint8_t *bytes, size_t len, const char *name, int *w, int *h, int *nc,
@@ -533,8 +542,7 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     uint64_t pw, ph;
     int png = png_size(bytes, len, &pw, &ph);
     if (png && pw * ph > MNIST_MAX_IMAGE_PIXELS)
-        return errf(err, "%s: %llux%llu is %.1f megapixels, over the limit of %.1f", name, (unsigned long long)pw,
-                    (unsigned long long)ph, (double)pw * (double)ph / 1e6, MNIST_MAX_IMAGE_PIXELS / 1e6);
+        return too_many_pixels(err, name, (double)pw, (double)ph);
     if (png && (pw == 0 || ph == 0)) /* stb_image: "unknown image type" */
         return errf(err, "%s: a PNG of %llux%llu pixels: there is no picture in it", name, (unsigned long long)pw,
                     (unsigned long long)ph);
@@ -552,8 +560,7 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     if (*w < 1 || *h < 1) /* a GIF of its signature alone: 0x0 */
         return errf(err, "%s: its header says %dx%d pixels: there is no picture in it (a file cut short?)", name, *w, *h);
     if ((uint64_t)*w * (uint64_t)*h > MNIST_MAX_IMAGE_PIXELS)
-        return errf(err, "%s: %dx%d is %.1f megapixels, over the limit of %.1f", name, *w, *h,
-                    (double)*w * *h / 1e6, MNIST_MAX_IMAGE_PIXELS / 1e6);
+        return too_many_pixels(err, name, *w, *h);
     if ((unsigned)*w > MAX_SIDE || (unsigned)*h > MAX_SIDE) /* a BMP's, a PNM's: "cannot decode (too large)" */
         return errf(err, "%s: an image of %dx%d pixels: a side over %u pixels is not read", name, *w, *h, MAX_SIDE);
     long colors;

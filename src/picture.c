@@ -7,48 +7,9 @@
 
 #include "util.h"
 
-/* stb_image_write's PNG writer (libstb-dev's header), compiled here with zlib's deflate for its own.
- * Debian's libstb asserts that each growth of its deflate's buffer succeeded: out of memory, `show
- * --out` aborted (752 of its 767 allocations, failed in turn). Its other allocations are checked, so
- * it then fails only for memory, but it leaks the deflated data where the PNG's own buffer cannot be
- * had: png_write frees what it left (deflated, until stb frees it). */
-static _Thread_local void *deflated;
-
-/* at zlib's default level, not the 8 stb asks: `show --count 10000 --out` took 3.4 s at 8, 1.6 s at 6,
- * for a file 1.5% larger (stb's own deflate: 3.1 s, 34% larger) */
-static unsigned char *deflate_png(unsigned char *data, int len, int *out_len, int level) {
-    (void)level;
-    uLongf n = compressBound((uLong)len);
-    unsigned char *out = malloc(n);
-    if (!out || compress2(out, &n, data, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK || n > INT_MAX) {
-        free(out);
-        return NULL;
-    }
-    *out_len = (int)n;
-    return deflated = out;
-}
-
-static void free_png(void *p) {
-    if (p == deflated) deflated = NULL;
-    free(p);
-}
-
-#define STBIW_ZLIB_COMPRESS deflate_png
-#define STBIW_MALLOC malloc
-#define STBIW_REALLOC realloc
-#define STBIW_FREE free_png
-#define STBI_WRITE_NO_STDIO
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#pragma GCC diagnostic ignored "-Wunused-function" /* the other formats' writers, here to the file's end */
-#include <stb_image_write.h>
-
-/* stbi_write_png_to_func: 0 where it ran out of memory (its one way to fail) */
-static int png_write(stbi_write_func *to, void *f, int w, int h, int nc, const void *px, int stride) {
-    int ok = stbi_write_png_to_func(to, f, w, h, nc, px, stride);
-    free_png(deflated);
-    return ok;
-}
+/* stbi_write_png_to_func, compiled below: 0 where it ran out of memory (its one way to fail) */
+typedef void png_sink(void *context, void *data, int size);
+static int png_write(png_sink *to, void *f, int w, int h, int nc, const void *px, int stride);
 
 #define ZOOM 2                         /* each MNIST pixel is ZOOM x ZOOM in the PNG */
 #define GLYPH_W 3                      /* the built-in font: 3x5 digits ... */
@@ -143,4 +104,48 @@ void mnist_shade_line(const float *x, int wide, int line, char *out) {
         *out++ = ch;
     }
     *out = '\0';
+}
+
+/* ---- the PNG writer ---------------------------------------------------- */
+
+/* stb_image_write's PNG writer (libstb-dev's header), compiled here with zlib's deflate for its own.
+ * Debian's libstb asserts that each growth of its deflate's buffer succeeded: out of memory, `show
+ * --out` aborted (752 of its 767 allocations, failed in turn). Its other allocations are checked, so
+ * it then fails only for memory, but it leaks the deflated data where the PNG's own buffer cannot be
+ * had: png_write frees what it left (deflated, until stb frees it). */
+static _Thread_local void *deflated;
+
+/* at zlib's default level, not the 8 stb asks: `show --count 10000 --out` took 3.4 s at 8, 1.6 s at 6,
+ * for a file 1.5% larger (stb's own deflate: 3.1 s, 34% larger) */
+static unsigned char *deflate_png(unsigned char *data, int len, int *out_len, int level) {
+    (void)level;
+    uLongf n = compressBound((uLong)len);
+    unsigned char *out = malloc(n);
+    if (!out || compress2(out, &n, data, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK || n > INT_MAX) {
+        free(out);
+        return NULL;
+    }
+    *out_len = (int)n;
+    return deflated = out;
+}
+
+static void free_png(void *p) {
+    if (p == deflated) deflated = NULL;
+    free(p);
+}
+
+#define STBIW_ZLIB_COMPRESS deflate_png
+#define STBIW_MALLOC malloc
+#define STBIW_REALLOC realloc
+#define STBIW_FREE free_png
+#define STBI_WRITE_NO_STDIO
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#pragma GCC diagnostic ignored "-Wunused-function" /* the other formats' writers: stb's code to the file's end */
+#include <stb_image_write.h>
+
+static int png_write(png_sink *to, void *f, int w, int h, int nc, const void *px, int stride) {
+    int ok = stbi_write_png_to_func(to, f, w, h, nc, px, stride);
+    free_png(deflated);
+    return ok;
 }

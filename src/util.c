@@ -402,13 +402,12 @@ struct evp_md_ctx_st *sha256_start(const char *path, mnist_err *err) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) return ctx;
     EVP_MD_CTX_free(ctx);
+    /* OpenSSL's own SHA-256 fails to begin for memory alone, which OpenSSL 3.0 seldom says as such (its
+     * providers' start fails: "initialization error", or nothing queued): its reason is kept beside */
     unsigned long e = ERR_peek_last_error();
     char why[256] = "no reason given";
     if (e) ERR_error_string_n(e, why, sizeof why);
     ERR_clear_error();
-    if (!ctx || ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
-        errf_no_memory(err, "%s: out of memory starting its SHA-256", path);
-    else
-        errf(err, "%s: cannot start SHA-256 (OpenSSL: %s)", path, why);
+    errf_no_memory(err, "%s: out of memory starting its SHA-256 (OpenSSL: %s)", path, ctx ? why : "no context made");
     return NULL;
 }

@@ -24,8 +24,8 @@ int errf_no_memory(mnist_err *err, const char *fmt, ...) __attribute__((format(p
 void json_watch(void);
 int json_ran_out(void);
 
-/* A SHA-256 (OpenSSL's EVP_MD_CTX) begun for the file path; NULL with err filled: out of memory
- * (MNIST_NO_MEMORY's words, where OpenSSL says so or made no context), else OpenSSL's reason. */
+/* A SHA-256 (OpenSSL's EVP_MD_CTX) begun for the file path; NULL with err filled: out of memory, with
+ * OpenSSL's reason (its own SHA-256 fails to begin for memory alone). */
 struct evp_md_ctx_st *sha256_start(const char *path, mnist_err *err);
 
 /* *out = a * b; returns 0, or -1 when it would overflow. */

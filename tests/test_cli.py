@@ -365,6 +365,13 @@ def test_pixel_limit(tmp, data):
     # (the limit was said in pixels: "81.0 megapixels, over the limit of 67108864 pixels")
     m = re.search(r"is 81\.0 megapixels, over the limit of ([0-9.]+)$", text(p.stderr).strip())
     check(p.returncode == 1 and m, f"predict of a 9000x9000 PNG: refused, in megapixels ({text(p.stderr).strip()!r})")
+    # just past the limit, to as many places as tell the two apart (it was "67.1 megapixels, over the limit of 67.1")
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8192, 8193, 8, 0, 0, 0, 0)) +
+                png_chunk(b"IDAT", zlib.compress(b"\0" * 10)) + png_chunk(b"IEND", b""))
+    p2 = run("predict", "--model", model, path)
+    check(p2.returncode == 1 and text(p2.stderr).strip().endswith("8192x8193 is 67.12 megapixels, over the limit of 67.11"),
+          f"predict of an 8192x8193 PNG: its size and the limit told apart ({text(p2.stderr).strip()!r})")
     readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
     limit = f"larger than {m.group(1)} megapixels" if m else "(no limit said)"
     check(limit in readme, f"README: predict's limit in the error's megapixels, {limit!r}")
@@ -453,17 +460,17 @@ def test_numbers():
     past the flag's range is still said to be too large. A value is read before a later --help
     answers, so each is tried without data."""
     for flag, value in (("--lr", "5"), ("--lr", ".5"), ("--lr", "5."), ("--lr", "1e-3"), ("--lr", "2.5E+2"),
-                        ("--lr", "1e-310"), ("--epochs", "007"), ("--epochs", "0"), ("--seed", "4294967295"),
-                        ("--top", "1")):
+                        ("--lr", "1e-310"), ("--epochs", "007"), ("--epochs", "0"), ("--epochs", "-0"),
+                        ("--seed", "4294967295"), ("--top", "1"), ("--momentum", "0.999")):
         p = run("predict" if flag == "--top" else "train", flag, value, "--help")
         check(p.returncode == 0 and p.stderr == b"", f"{flag} {value!r} is a number ({text(p.stderr).strip()!r})")
     real, whole = "is not a valid non-negative number", "is not a valid non-negative whole number"
     for flag, value, needle in (("--lr", " 3", real), ("--lr", "3 ", real), ("--lr", "+3", real),
                                 ("--lr", "0x10", real), ("--lr", "inf", real), ("--lr", "infinity", real),
                                 ("--lr", "nan", real), ("--lr", "1e", real), ("--lr", "e5", real), ("--lr", ".", real),
-                                ("--lr", "1.2.3", real), ("--lr", "-0", real), ("--lr", "1e+", real),
+                                ("--lr", "1.2.3", real), ("--lr", "--3", real), ("--lr", "1e+", real),
                                 ("--epochs", " 3", whole), ("--epochs", "+3", whole), ("--epochs", "3.0", whole),
-                                ("--epochs", "0x10", whole), ("--epochs", "-0", whole), ("--epochs", "1e3", whole),
+                                ("--epochs", "0x10", whole), ("--epochs", "-", whole), ("--epochs", "1e3", whole),
                                 ("--seed", "+3", whole), ("--seed", "\t3", whole), ("--top", " 3", whole)):
         p = run("predict" if flag == "--top" else "train", flag, value, "--help")
         check(one_line(p, 2, f"{flag} '{value}' {needle}"), f"{flag} {value!r} is refused ({text(p.stderr).strip()!r})")
@@ -476,10 +483,17 @@ def test_numbers():
                                     ("train", "--batch", "0", "at least 1"), ("train", "--batch", "-5", "at least 1"),
                                     ("train", "--seed", "-1", "at least 0"), ("predict", "--top", "0", "at least 1"),
                                     ("predict", "--top", "-1", "at least 1"), ("show", "--count", "0", "at least 1"),
-                                    ("serve", "--timeout", "0", "at least 1"), ("serve", "--connections", "-3", "at least 1")):
+                                    ("serve", "--timeout", "0", "at least 1"), ("serve", "--connections", "-3", "at least 1"),
+                                    ("train", "--lr", "-0", "must be above 0"), ("predict", "--top", "-0", "at least 1")):
         p = run(cmd, flag, value, "--help")
         check(one_line(p, 2, f"mnist {cmd}: {flag} '{value}' is too small ({least})"),
               f"{cmd} {flag} {value}: too small, its range said ({text(p.stderr).strip()!r})")
+    # and a range open at its top in the same words (--momentum 2 was 'momentum 2 is outside [0, 1)')
+    for flag in ("--momentum", "--dropout"):
+        for value in ("1", "2"):
+            p = run("train", flag, value, "--help")
+            check(one_line(p, 2, f"mnist train: {flag} '{value}' is too large (must be below 1)"),
+                  f"train {flag} {value}: too large, its range said ({text(p.stderr).strip()!r})")
     # positive in double, 0 in float32, which the steps compute in: it trained nothing
     p = run("train", "--lr", "1e-310", "--epochs", "0")  # refused before the data: nothing trained before the fix
     check(one_line(p, 2, "learning rate 1e-310 is below float32's smallest normal"),

@@ -296,8 +296,8 @@ def test_errors(srv, blank_png):
     # cut short: cJSON names the last byte ("{" was "near byte 0"), which is said to be the last
     for cut, at in ((b"{", 0), (b'{"pixels": [0, 1', 15)):
         code, _, body = post(cut, {"Content-Type": "application/json"})
-        check(code == 400 and body.get("error") == f"the JSON body is malformed (near byte {at}, its last: is it cut "
-              "short?)", f"{cut!r}: its last byte named as the last: {code} {body}")
+        check(code == 400 and body.get("error") == f"the JSON body is malformed (near byte {at}, its last)",
+              f"{cut!r}: its last byte named as the last: {code} {body}")
     code, _, body = post(b'{"pixels": x}', {"Content-Type": "application/json"})
     check(code == 400 and body.get("error") == "the JSON body is malformed (near byte 11)",
           f"a fault inside the body is named where it is: {code} {body}")
@@ -307,10 +307,14 @@ def test_errors(srv, blank_png):
     for n, say in ((1, '"pixels" holds 1 number; it needs 784'), (0, '"pixels" holds 0 numbers; it needs 784')):
         code, _, body = post(json.dumps({"pixels": [0] * n}).encode())  # it said 'holds 1 numbers'
         check(code == 400 and body.get("error", "").startswith(say), f"{n} pixels: {code} {body}")
-    # the count is the first fault told: [1, 2] was told 'pixels[1] is 2'
+    # the count is told before the values: [1, 2] was told 'pixels[1] is 2'; and what is in it before the count:
+    # 28 rows of 28 are told the array is one flat one, not that it holds 28 numbers
     code, _, body = post(json.dumps({"pixels": [1, 2]}).encode())
     check(code == 400 and body.get("error", "").startswith('"pixels" holds 2 numbers; it needs 784'),
           f"[1, 2]: its count said first: {code} {body}")
+    code, _, body = post(json.dumps({"pixels": [[0] * 28] * 28}).encode())
+    check(code == 400 and body.get("error", "").startswith('pixels[0] is not a number ("pixels" is one flat array'),
+          f"28 rows of 28: told the array is flat: {code} {body}")
     error_body(*post(("{\"pixels\": [" + ",".join(["0"] * 783 + ["1e999"]) + "]}").encode()), 400,
                "a pixel that is not finite (1e999)")
     error_body(*post(json.dumps({"pixels": [0] * 783 + [2]}).encode()), 400, "a pixel over 1")

@@ -187,7 +187,7 @@ def test_train_plot(tmp):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     check(banner.startswith("Training") and proc.returncode == 130 and err.strip().count("\n") == 0
-          and "interrupted; nothing was saved (--save FILE" in err,
+          and "interrupted; no model was saved (--save FILE" in err,
           f"Ctrl-C with nothing to save: status 130 and one line that says so (status {proc.returncode}: {err.strip()!r})")
 
 

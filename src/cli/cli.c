@@ -132,27 +132,29 @@ static int plain_number(const char *v, int real) {
     return *p == '\0';
 }
 
-/* The number flags whose range is narrower than their kind's (0 to INT_MAX, or to 1e30), each the same in
- * every command that has it: a value outside it is refused as it is read, in the same words for either side
- * and for a negative value ("too small (at least 1)", "too large (at most 10)"); past INT_MAX too (INT_MAX
- * was said first, then the flag's own limit). above: the least itself is refused (--lr 0). */
+/* The number flags whose range is narrower than their kind's (0 to INT_MAX, 4294967295 or 1e30), each the same
+ * in every command that has it: a value outside it is refused as it is read, in the same words for either side
+ * and for a negative value ("too small (at least 1)", "too large (at most 10)"); past INT_MAX too (INT_MAX was
+ * said first, then the flag's own limit). open: 1, the least itself is refused (--lr 0); 2, the most (--momentum
+ * 1). The flags' own checks say the rest (a momentum of 1 in float32). */
 static const struct {
     const char *name;
     double least, most;
-    int above;
+    int open;
 } ranges[] = {{"--port", 0, CLI_MAX_PORT, 0},           {"--timeout", 1, CLI_MAX_TIMEOUT, 0},
               {"--deadline", 1, CLI_MAX_TIMEOUT, 0},    {"--threads", 0, MNIST_MAX_THREADS, 0},
               {"--top", 1, MNIST_CLASSES, 0},           {"--shift", 0, MNIST_MAX_SHIFT, 0},
               {"--epochs", 0, MNIST_MAX_EPOCHS, 0},     {"--connections", 1, CLI_MAX_CONNECTIONS, 0},
               {"--per-address", 1, CLI_MAX_CONNECTIONS, 0}, {"--batch", 1, INT_MAX, 0},
-              {"--count", 1, INT_MAX, 0},               {"--lr", 0, 1e30, 1}};
+              {"--count", 1, INT_MAX, 0},               {"--lr", 0, 1e30, 1},
+              {"--momentum", 0, 1, 2},                  {"--dropout", 0, 1, 2}};
 
 /* the range of flag f: its row of ranges, else its kind's */
-static void flag_range(const flag *f, double *least, double *most, int *above) {
-    *least = 0, *most = f->kind == F_DOUBLE ? 1e30 : f->kind == F_UINT ? 4294967295.0 : INT_MAX, *above = 0;
+static void flag_range(const flag *f, double *least, double *most, int *open) {
+    *least = 0, *most = f->kind == F_DOUBLE ? 1e30 : f->kind == F_UINT ? 4294967295.0 : INT_MAX, *open = 0;
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (!strcmp(ranges[i].name, f->name))
-            *least = ranges[i].least, *most = ranges[i].most, *above = ranges[i].above;
+            *least = ranges[i].least, *most = ranges[i].most, *open = ranges[i].open;
 }
 
 static int add_arg(const char *cmd, str_list *pos, const char *a) {
@@ -220,15 +222,14 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         }
         int number = f->kind == F_INT || f->kind == F_UINT || f->kind == F_DOUBLE, side = 0; /* -1, 1: past it */
         double least, most, x = 0;
-        int above;
+        int open;
         if (number) {
-            flag_range(f, &least, &most, &above);
-            /* a negative number is too small; "-0" is none */
-            int minus = v[0] == '-' && plain_number(v + 1, f->kind == F_DOUBLE) && strtod(v + 1, NULL) != 0;
-            if (!minus && !plain_number(v, f->kind == F_DOUBLE)) goto bad;
-            x = strtod(v, NULL); /* digits only, and a sign: its size alone is left to check (1e999: HUGE_VAL) */
-            side = minus || x < least || (above && x <= least) ? -1 : x > most ? 1 : 0;
+            flag_range(f, &least, &most, &open);
+            if (!plain_number(v + (v[0] == '-'), f->kind == F_DOUBLE)) goto bad; /* a number, a '-' before it or not */
+            x = strtod(v, NULL); /* its size alone is left to check (1e999: HUGE_VAL; -0: 0, a sign aside) */
+            side = x < least || (open == 1 && x <= least) ? -1 : x > most || (open == 2 && x >= most) ? 1 : 0;
             if (side) goto bad;
+            x += 0.0; /* -0 is 0 */
         }
         switch (f->kind) {
         case F_STR: *(const char **)f->dst = v; break;
@@ -255,7 +256,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             snprintf(b, sizeof b, "%.15g", side > 0 ? most : least);
             if ((e = strstr(b, "e+"))) memmove(e + 1, e + 2, strlen(e + 2) + 1);
             fprintf(stderr, "mnist %s: %s '%s' is too %s (%s %s)\n", cmd, f->name, v, side > 0 ? "large" : "small",
-                    side > 0 ? "at most" : above ? "must be above" : "at least", b);
+                    side > 0 ? (open == 2 ? "must be below" : "at most") : open == 1 ? "must be above" : "at least", b);
         } else
             fprintf(stderr, "mnist %s: %s '%s' is not a valid %s\n", cmd, f->name, v,
                     f->kind == F_DOUBLE ? "non-negative number" : "non-negative whole number");

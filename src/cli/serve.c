@@ -575,9 +575,9 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
     if (!root) {
         const char *b = (const char *)body;
         size_t off = at && at >= b && at <= b + len ? (size_t)(at - b) : 0;
-        /* cJSON says the last byte for one past the end too: "{" was "near byte 0" */
+        /* cJSON says the last byte for one past the end too ("{" was "near byte 0"): said to be the last */
         snprintf(err->msg, sizeof err->msg, "the JSON body is malformed (near byte %zu%s)", off,
-                 off + 1 == len ? ", its last: is it cut short?" : "");
+                 off + 1 == len ? ", its last" : "");
         return -1;
     }
     /* one JSON value and nothing after it but white space */
@@ -599,7 +599,16 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
             snprintf(err->msg, sizeof err->msg, "the JSON body has \"pixels\" twice; send it once");
             goto done;
         }
-    int n = cJSON_GetArraySize(px); /* the count first: [1, 2] was told its 2 is past 1, not that it is 2 long */
+    /* what is in it, then how many, then their values: 28 rows of 28 are told the array is flat; [1, 2] its
+     * count, not that its 2 is past 1 */
+    int n = 0;
+    for (const cJSON *v = px->child; v; v = v->next, n++)
+        if (!cJSON_IsNumber(v)) {
+            snprintf(err->msg, sizeof err->msg,
+                     "pixels[%d] is not a number (\"pixels\" is one flat array of %d numbers, row by row)", n,
+                     MNIST_PIXELS);
+            goto done;
+        }
     if (n != MNIST_PIXELS) {
         snprintf(err->msg, sizeof err->msg, "\"pixels\" holds %d number%s; it needs %d (28x28, row by row)", n,
                  n == 1 ? "" : "s", MNIST_PIXELS);
@@ -608,12 +617,6 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
     n = 0;
     double ink = 0; /* the pixels' sum */
     for (const cJSON *v = px->child; v; v = v->next, n++) {
-        if (!cJSON_IsNumber(v)) {
-            snprintf(err->msg, sizeof err->msg,
-                     "pixels[%d] is not a number (\"pixels\" is one flat array of %d numbers, row by row)", n,
-                     MNIST_PIXELS);
-            goto done;
-        }
         double d = v->valuedouble;
         if (!isfinite(d) || d < 0.0 || d > 1.0) {
             char num[32]; /* the fewest digits that give d back: %g wrote 1.0000001 as "1" */

@@ -303,7 +303,7 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
             fprintf(stderr,
                     "mnist train: %s: the run of %s has %s%s; a resumed run keeps its checkpoint's recipe: leave out "
                     "what differs (--epochs, --threads, --device, --no-train-eval and the output flags may change)\n",
-                    said, path, recipe_flags[i].kind == RF_ON && given(argc, argv, name) ? "it " : "", b);
+                    said, path, recipe_flags[i].kind == RF_ON ? "it " : "", b);
             return 2;
         }
     }
@@ -617,7 +617,7 @@ static int finish(const train_args *a, const mnist_model *m, int rc, const mnist
         fprintf(stderr, "mnist train: interrupted%s%s%s%s%s\n", a->checkpoint ? "; resume with --resume " : "",
                 a->checkpoint ? a->checkpoint : "", a->save ? "; saving the model as it is now" : "",
                 a->plot && !a->resume && !ui->nhist ? "; --plot drew nothing (no epoch ended)" : "",
-                a->checkpoint || a->save ? "" : "; nothing was saved (--save FILE keeps the model of a run, --checkpoint "
+                a->checkpoint || a->save ? "" : "; no model was saved (--save FILE keeps the model of a run, --checkpoint "
                                                 "FILE a run to resume)");
     if (a->save && save_model(m, a->save) != 0) status = 1;
     else if (a->save && !a->json) printf("Saved the model to %s\n", a->save);
