@@ -958,7 +958,8 @@ def test_out_of_memory(tmp, data):
              ("train", ["train", "--data", data, "--no-verify", "--epochs", "2", "--batch", "2", "--layers", "784,16,10",
                         "--save", saved]),
              ("show", ["show", "--data", data, "--no-verify", "--count", "6", "--out", picture])]
-    # the model's reading is swept once, with the first photo: the others' sweeps begin past it
+    # the model's reading is swept once, with the first photo: the others' sweeps begin past it, the
+    # fashion recipe's (runs[len(photos)]) too
     count = os.path.join(tmp, "count")
     subprocess.run([*wrap, f"COUNT_ALLOC={count}", MNIST, "predict", "--model", model, os.path.join(tmp, "none.png")],
                    capture_output=True, timeout=60)
@@ -972,7 +973,7 @@ def test_out_of_memory(tmp, data):
         want = subprocess.run([*wrap, f"COUNT_ALLOC={count}", MNIST, *args], capture_output=True, text=True,
                               timeout=60)
         want_outcome, n, odd = outcome(want, label), int(open(count).read()), []
-        for i in range(model_reading + 1 if 0 < r < len(photos) else 1, n + 1):
+        for i in range(model_reading + 1 if 0 < r <= len(photos) else 1, n + 1):  # the fashion run too (next)
             clear()
             p = subprocess.run([*wrap, f"FAIL_ALLOC={i}", MNIST, *args], capture_output=True, text=True, timeout=60)
             err = p.stderr.strip()  # the command's error, or the image's ({"file", "error"} on stdout)
