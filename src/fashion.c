@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <stb_image_resize.h>
-
 #include "image.h"
 #include "util.h"
 
@@ -69,21 +67,11 @@ int fashion_prepare(const decoded *d, const char *name, float *x, mnist_err *err
             v[(size_t)y * bw + i] = (float)(s < 0 ? 0 : s > 1 ? 1 : s);
         }
     /* its longer side to 28, centred */
-    int big = bw > bh ? bw : bh, S = MNIST_SIDE;
-    double f = (double)S / big;
-    int ow = (int)lround(bw * f), oh = (int)lround(bh * f);
-    ow = ow < 1 ? 1 : ow > S ? S : ow, oh = oh < 1 ? 1 : oh > S ? S : oh;
     float out[MNIST_PIXELS];
-    int rc = 0;
-    if (f < 1) {
-        if (area_resize(v, bw, bh, (size_t)bw, out, ow, oh)) rc = errf_no_memory(err, "%s: out of memory", name);
-    } else if (!stbir_resize(v, bw, bh, bw * (int)sizeof(float), out, ow, oh, ow * (int)sizeof(float), STBIR_TYPE_FLOAT,
-                             1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE,
-                             STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, NULL)) {
-        rc = errf_no_memory(err, "%s: out of memory resizing the item", name); /* its one way to fail here */
-    }
+    int ow, oh, S = MNIST_SIDE;
+    int rc = scale_to_side(v, bw, bh, (size_t)bw, S, 1, out, &ow, &oh);
     free(v);
-    if (rc) return rc;
+    if (rc) return errf_no_memory(err, "%s: out of memory resizing the item", name);
     memset(x, 0, MNIST_PIXELS * sizeof(float));
     int x0 = (S - ow) / 2, y0 = (S - oh) / 2;
     for (int y = 0; y < oh; y++)

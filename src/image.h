@@ -52,9 +52,12 @@ char *stb_inflate(const char *in, int len, int guess, size_t limit, int *out_len
 /* The MNIST recipe (photo.c): the decoded image d to the 784 inputs x, as MNIST's digits were
  * made. Returns 0, or -1 with err naming `name` and why there is no digit to read, or MNIST_NO_MEMORY. */
 int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err);
-/* A bw x bh image (rows stride floats apart) reduced by area averaging to out (oh, ow), ow <= bw and
- * oh <= bh (photo.c); 0, or -1 out of memory. */
-int area_resize(const float *in, int bw, int bh, size_t stride, float *out, int ow, int oh);
+/* A bw x bh image (rows stride floats apart) scaled so that its longer side is side, its aspect kept:
+ * out (*oh, *ow) (photo.c, for both recipes that scale what they found). Shrinking averages areas (a
+ * tenth of stb_image_resize's box filter's cost, the same average); growing interpolates linearly
+ * (stb_image_resize's triangle filter; past the edges clamp ? the edge's pixels : 0). 0, or -1 out
+ * of memory. */
+int scale_to_side(const float *in, int bw, int bh, size_t stride, int side, int clamp, float *out, int *ow, int *oh);
 /* The Fashion-MNIST recipe (fashion.c): a product photo d to the 784 inputs x, as Fashion-MNIST's were
  * made. Returns 0, or -1 with err naming `name` (an image of one colour), or MNIST_NO_MEMORY. */
 int fashion_prepare(const decoded *d, const char *name, float *x, mnist_err *err);

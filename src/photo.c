@@ -129,9 +129,10 @@ static void area_row(const area_axis *ax, const float *row, float *out) {
     }
 }
 
-/* area_resize (image.h): a horizontal pass over each row (copied, for area_row's padding), then a
- * vertical one. */
-int area_resize(const float *in, int bw, int bh, size_t stride, float *out, int ow, int oh) {
+/* A bw x bh image (rows stride floats apart) reduced by area averaging to out (oh, ow), ow <= bw
+ * and oh <= bh: a horizontal pass over each row (copied, for area_row's padding), then a vertical
+ * one. 0, or -1 out of memory. */
+static int area_resize(const float *in, int bw, int bh, size_t stride, float *out, int ow, int oh) {
     area_axis ax = {0}, ay = {0};
     float *hrow = malloc((size_t)ow * sizeof(float)), *row = NULL;
     int rc = -1;
@@ -1465,24 +1466,30 @@ static int find_ink(ink_work *k, ink_map *m, const char *name, mnist_err *err) {
 
 /* ---- 20x20 box, centre of mass ------------------------------------------ */
 
-/* The kept ink scaled so its bounding box fits 20x20 keeping its aspect ratio (area averaging
- * when shrinking, linear interpolation when growing), placed in 28x28 with its centre of mass
- * at (14, 14). Shrinking is area_resize: the average stb_image_resize's box filter makes, at a
- * tenth of its cost. */
+/* scale_to_side (image.h) */
+int scale_to_side(const float *in, int bw, int bh, size_t stride, int side, int clamp, float *out, int *ow, int *oh) {
+    int big = bw > bh ? bw : bh;
+    double f = (double)side / big;
+    *ow = (int)lround(bw * f), *oh = (int)lround(bh * f);
+    *ow = *ow < 1 ? 1 : *ow, *oh = *oh < 1 ? 1 : *oh;
+    if (f < 1) return area_resize(in, bw, bh, stride, out, *ow, *oh);
+    stbir_edge edge = clamp ? STBIR_EDGE_CLAMP : STBIR_EDGE_ZERO;
+    return stbir_resize(in, bw, bh, (int)(stride * sizeof(float)), out, *ow, *oh, *ow * (int)sizeof(float),
+                        STBIR_TYPE_FLOAT, 1, STBIR_ALPHA_CHANNEL_NONE, 0, edge, edge, STBIR_FILTER_TRIANGLE,
+                        STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, NULL)
+               ? 0
+               : -1; /* its one way to fail here: memory */
+}
+
+/* The kept ink scaled so its bounding box fits 20x20 keeping its aspect ratio (scale_to_side: area
+ * averaging when shrinking, linear interpolation when growing, zeros past its edges), placed in
+ * 28x28 with its centre of mass at (14, 14). */
 static int fit_box(const ink_map *m, float *x, const char *name, mnist_err *err) {
-    int bw = m->bb.x1 - m->bb.x0, bh = m->bb.y1 - m->bb.y0, big = bw > bh ? bw : bh;
-    double f = (double)BOX / big;
-    int ow = (int)lround(bw * f), oh = (int)lround(bh * f);
-    ow = ow < 1 ? 1 : ow, oh = oh < 1 ? 1 : oh;
     float out[BOX * BOX];
-    const float *in = m->ink.v + (size_t)m->bb.y0 * m->ink.w + m->bb.x0;
-    if (f < 1) {
-        if (area_resize(in, bw, bh, (size_t)m->ink.w, out, ow, oh)) return errf_no_memory(err, "%s: out of memory", name);
-    } else if (!stbir_resize(in, bw, bh, m->ink.w * (int)sizeof(float), out, ow, oh, ow * (int)sizeof(float),
-                             STBIR_TYPE_FLOAT, 1, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_ZERO, STBIR_EDGE_ZERO,
-                             STBIR_FILTER_TRIANGLE, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, NULL)) {
-        return errf_no_memory(err, "%s: out of memory resizing the digit", name); /* its one way to fail here */
-    }
+    int ow, oh;
+    if (scale_to_side(m->ink.v + (size_t)m->bb.y0 * m->ink.w + m->bb.x0, m->bb.x1 - m->bb.x0, m->bb.y1 - m->bb.y0,
+                      (size_t)m->ink.w, BOX, 0, out, &ow, &oh))
+        return errf_no_memory(err, "%s: out of memory resizing the digit", name);
     double sm = 0, sx = 0, sy = 0;
     for (int y = 0; y < oh; y++)
         for (int c = 0; c < ow; c++) {

@@ -1,5 +1,5 @@
 """test_fashion.py: predict's Fashion-MNIST preprocessing (--preprocess fashion, a Fashion-MNIST model's
-default) against numpy and Pillow, computed independently: a product photo trimmed of what lies within 5% of
+default) against numpy, computed independently: a product photo trimmed of what lies within 5% of
 its corners' colour, its shade against that colour (a light background's darker pixels, a dark one's lighter)
 from 0 to 1, its longer side resized to 28 by averaging areas, centred in 28x28.
 
@@ -9,8 +9,8 @@ from 0 to 1, its longer side resized to 28 by averaging areas, centred in 28x28.
 - A model whose file says Fashion-MNIST takes it by default; --preprocess mnist still takes the digits'.
 - Where Fashion-MNIST's files are at hand (Debian's dataset-fashion-mnist, or $MNIST_DATA/fashion): 200 of its
   test images made into product photos (negated, 8 times as large, on white margins) read as the model reads
-  the images themselves, give or take 6 (the digits' preprocessing read 31% of them right: a 20x20 box and a
-  centre of mass are not how Fashion-MNIST was made).
+  the images themselves, give or take 6 (the digits' preprocessing reads about a third of them right: a
+  20x20 box and a centre of mass are not how Fashion-MNIST was made).
 """
 import gzip
 import json
@@ -55,8 +55,8 @@ def area(out, n):
     return np.clip(np.minimum(i + 1, hi) - np.maximum(i, lo), 0, None) / r
 
 
-def want_input(Image, rgb, alpha=None):
-    """numpy's and Pillow's reading of the recipe for an (h, w, 3) uint8 image, its alpha (h, w) or None."""
+def want_input(rgb, alpha=None):
+    """numpy's reading of the recipe for an (h, w, 3) uint8 image, its alpha (h, w) or None."""
     c = rgb.astype(np.float64)
     if alpha is not None:
         a = alpha[..., None] / 255.0
@@ -108,7 +108,7 @@ def main():
         path = os.path.join(tmp, name)
         a = np.dstack([rgb, alpha]).astype(np.uint8) if alpha is not None else rgb.astype(np.uint8)
         Image.fromarray(a, "RGBA" if alpha is not None else "RGB").save(path)
-        files[path] = want_input(Image, rgb.astype(np.uint8), alpha)
+        files[path] = want_input(rgb.astype(np.uint8), alpha)
     p, rows = read_inputs(fashion, list(files))
     for path, want in files.items():
         x = np.array(rows.get(path, {}).get("input", []), np.float32)
