@@ -6,47 +6,55 @@
 # MNIST_BUILD names the build folder (build, or build/san for `make test SANITIZE=1`); the
 # scripts run the command $MNIST_BIN, by default the one in that folder. MNIST_EMU and
 # MNIST_EMU_RACES: see below.
+# The tests run in two lanes at once (the suite alone keeps about one core busy; CI's run of it must
+# stay under 30 minutes): beside the others, the CUDA emulator's runs, which only compute and time
+# nothing, with OpenBLAS on one thread; their output follows the others'. test_photos.py, which only
+# computes too, is run by the lane that is done first with its own.
 set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
 build=${MNIST_BUILD:-build}
 export MNIST_BIN=${MNIST_BIN:-$PWD/$build/mnist}
-passed=0 failed=0 skipped=()
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+results=$(mktemp -d)
+lane=
+trap '[ -n "$lane" ] && kill -- -"$lane" 2>/dev/null; rm -rf "$results"' EXIT
+trap 'exit 130' INT TERM
 
-took=() # "seconds name" of each test, the slowest listed at the end (CI's run must stay under 30 minutes)
-run_one() { # name, command...
+# run_one: runs a test (its name, then its command), prints its output and "FAIL" for a crash, a
+# skip where none may be (no_skip=1) or no check at all, and writes "passed failed skipped seconds
+# name" to $results/$prefix.N.res ($prefix: a.000 ... in the first lane, b.000 ... in the second)
+n=0
+run_one() {
     local name=$1; shift
-    echo "== $name"
+    local file
+    file=$results/$prefix.$(printf %03d $n)
+    n=$((n + 1))
     local t0=$SECONDS
-    "$@" >"$log" 2>&1
+    "$@" >"$file.out" 2>&1
     local rc=$?
-    cat "$log"
-    took+=("$((SECONDS - t0)) $name")
     local p f s
-    p=$(grep -c '^PASS ' "$log")
-    f=$(grep -c '^FAIL ' "$log")
-    s=$(grep -c '^SKIP ' "$log")
-    [ "$s" -gt 0 ] && skipped+=("$name")
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-        echo "FAIL $name exited with status $rc"
-        f=1
-    fi
-    if [ "$s" -gt 0 ] && [ "${no_skip:-0}" = 1 ]; then
-        echo "FAIL $name skipped checks on the CUDA emulator, where everything must run"
-        f=$((f + 1))
-    fi
-    if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
-        echo "FAIL $name ran no check"
-        f=1
-    fi
-    passed=$((passed + p)) failed=$((failed + f))
+    p=$(grep -c '^PASS ' "$file.out")
+    f=$(grep -c '^FAIL ' "$file.out")
+    s=$(grep -c '^SKIP ' "$file.out")
+    {
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "FAIL $name exited with status $rc"
+            f=1
+        fi
+        if [ "$s" -gt 0 ] && [ "${no_skip:-0}" = 1 ]; then
+            echo "FAIL $name skipped checks on the CUDA emulator, where everything must run"
+            f=$((f + 1))
+        fi
+        if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
+            echo "FAIL $name ran no check"
+            f=1
+        fi
+    } >>"$file.out"
+    echo "$p $f $s $((SECONDS - t0)) $name" >"$file.res"
+    [ "$prefix" = a ] && { echo "== $name"; cat "$file.out"; }
 }
 
-for t in "$build"/tests/test_*; do
-    [ -x "$t" ] && run_one "$(basename "$t")" "$t"
-done
+skipped=()
 # The CUDA backend's own source on the CUDA emulator (tests/emu), where MNIST_EMU names its build
 # (build/emu, build/san/emu): its test programs, with the kernels' expf and logf as a GPU's may be
 # (MNIST_EMU_MATH=cuda: within CUDA's bounds, not glibc's), so that the tolerances and the lab's
@@ -57,41 +65,79 @@ done
 # slower): its test programs without the lab's shapes (MNIST_KERNEL_SMALL), which the plain run has.
 emu=${MNIST_EMU:-}
 small=${MNIST_EMU_SMALL:+MNIST_KERNEL_SMALL=1}
-if [ -z "$emu" ]; then
-    skipped+=("the CUDA emulator's runs (MNIST_EMU not set)")
-else
-    no_skip=1
-    for t in "$emu"/tests/test_*; do
-        [ -x "$t" ] && run_one "emu: $(basename "$t")" env $small MNIST_EMU_MATH=cuda "$t"
-    done
-    run_one "emu: test_cuda_kernels, reverse order" env $small MNIST_EMU_ORDER=reverse "$emu/tests/test_cuda_kernels"
-    run_one "emu: test_cuda_cli.py" env MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" tests/test_cuda_cli.py
-    run_one "emu: test_cuda_cli.py, own products" env MNIST_CUDA_GEMM=own MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" \
-        tests/test_cuda_cli.py
-    no_skip=0
-fi
+[ -z "$emu" ] && skipped+=("the CUDA emulator's runs (MNIST_EMU not set)")
 # The kernels' checks again on the emulator built with ThreadSanitizer (MNIST_EMU_RACES names it,
 # build/races: make emu-races), each GPU thread a fiber ordered only by its block's barriers, so a
 # race within a block is reported (exit 66), whichever order the threads ran in; the odd shapes
-# only (MNIST_KERNEL_SMALL), one thread's work being slow there; OpenBLAS on one thread.
+# only (MNIST_KERNEL_SMALL), one thread's work being slow there.
 races=${MNIST_EMU_RACES:-}
-if [ -z "$races" ]; then
-    skipped+=("the kernels under ThreadSanitizer (MNIST_EMU_RACES not set)")
-else
+[ -z "$races" ] && skipped+=("the kernels under ThreadSanitizer (MNIST_EMU_RACES not set)")
+
+second_lane() {
+    export OPENBLAS_NUM_THREADS=1
+    prefix=b
     no_skip=1
-    for t in "$races"/tests/test_*; do
-        [ -x "$t" ] && run_one "races: $(basename "$t")" env MNIST_KERNEL_SMALL=1 OPENBLAS_NUM_THREADS=1 "$t"
-    done
+    if [ -n "$emu" ]; then
+        for t in "$emu"/tests/test_*; do
+            [ -x "$t" ] && run_one "emu: $(basename "$t")" env $small MNIST_EMU_MATH=cuda "$t"
+        done
+        run_one "emu: test_cuda_kernels, reverse order" env $small MNIST_EMU_ORDER=reverse "$emu/tests/test_cuda_kernels"
+        run_one "emu: test_cuda_cli.py" env MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" tests/test_cuda_cli.py
+        run_one "emu: test_cuda_cli.py, own products" env MNIST_CUDA_GEMM=own MNIST_BIN="$PWD/$emu/mnist" "$PYTHON" \
+            tests/test_cuda_cli.py
+    fi
+    if [ -n "$races" ]; then
+        for t in "$races"/tests/test_*; do
+            [ -x "$t" ] && run_one "races: $(basename "$t")" env MNIST_KERNEL_SMALL=1 "$t"
+        done
+    fi
     no_skip=0
-fi
+    either_lane
+    touch "$results/lane-b-done"
+}
+# the last of each lane: what either may run, run by the first to reach it (mkdir takes it)
+either_lane() {
+    mkdir "$results/photos" 2>/dev/null &&
+        run_one test_photos.py env OPENBLAS_NUM_THREADS=1 "$PYTHON" tests/test_photos.py
+}
+# its own process group (set -m), so that the trap above stops all of it
+set -m
+second_lane &
+lane=$!
+set +m
+
+prefix=a
+for t in "$build"/tests/test_*; do
+    [ -x "$t" ] && run_one "$(basename "$t")" "$t"
+done
 for t in tests/test_*.py; do
-    [ -e "$t" ] && run_one "$(basename "$t")" "$PYTHON" "$t"
+    [ -e "$t" ] && [ "$t" != tests/test_photos.py ] && run_one "$(basename "$t")" "$PYTHON" "$t"
 done
 for t in tests/test_*.sh; do
     [ -e "$t" ] && run_one "$(basename "$t")" bash "$t"
 done
-echo "the slowest tests, in seconds (all: $SECONDS):"
-printf '%s\n' "${took[@]}" | sort -rn | head -8 | sed 's/^/  /'
+either_lane
+wait "$lane"
+lane=
+for f in "$results"/b.*.res; do
+    [ -e "$f" ] || continue
+    echo "== $(cut -d' ' -f5- "$f") (beside the others)"
+    cat "${f%.res}.out"
+done
+
+passed=0 failed=0 lane_a=0 lane_b=0
+if [ ! -e "$results/lane-b-done" ]; then
+    echo "FAIL the second lane of tests stopped before its end"
+    failed=1
+fi
+for f in "$results"/*.res; do
+    read -r p fl s secs name <"$f"
+    passed=$((passed + p)) failed=$((failed + fl))
+    [ "$s" -gt 0 ] && skipped+=("$name")
+    case $f in */a.*) lane_a=$((lane_a + secs)) ;; *) lane_b=$((lane_b + secs)) ;; esac
+done
+echo "the slowest tests, in seconds (all: $SECONDS; the lanes $lane_a and $lane_b):"
+cut -d' ' -f4- "$results"/*.res | sort -rn | head -8 | sed 's/^/  /'
 [ ${#skipped[@]} -gt 0 ] && echo "skipped (see their SKIP lines): ${skipped[*]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
