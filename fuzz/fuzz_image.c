@@ -1,6 +1,6 @@
 /* fuzz_image.c: image decoding and preprocessing (mnist_image_prepare) on arbitrary bytes.
  *
- * An input is one byte that picks the recipe (its remainder by 3: MNIST's, the lab's, Fashion-MNIST's), then the image
+ * An input is one byte that picks the recipe (its remainder by 4: MNIST's, the lab's, Fashion-MNIST's, an outline's), then the image
  * file. It must either give 784 inputs, each in [0, 1], or be refused with one line that names
  * the image. (The decoders are stb_image's, compiled in src/stb_image.c with the rest, so the
  * sanitizers watch them too.) */
@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    mnist_prep prep = (mnist_prep)(data[0] % 3); /* in mnist_prep's order */
+    mnist_prep prep = (mnist_prep)(data[0] % 4); /* in mnist_prep's order */
     float x[MNIST_PIXELS];
     mnist_err err = {{0}};
     if (mnist_image_prepare(data + 1, size - 1, "fuzz-input.png", prep, x, &err) == 0) {

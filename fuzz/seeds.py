@@ -83,7 +83,8 @@ put("safetensors", "whole-number-forms", struct.pack("<Q", len(h)) + h + st[8 + 
 
 def images():
     """Small pictures of a stroke in each format the image reader takes (needs Pillow, Debian's
-    python3-pil); the first byte of a fuzz_image input picks the recipe (0 MNIST, 1 lab)."""
+    python3-pil); the first byte of a fuzz_image input picks the recipe (0 MNIST, 1 lab, 2 fashion,
+    3 outline: the two drawn ones)."""
     import io
     from PIL import Image, ImageDraw
     gray = Image.new("L", (40, 30), 235)
@@ -108,7 +109,8 @@ def images():
             ("color.ppm", rgba.convert("RGB"), "PPM", {})):
         b = io.BytesIO()
         im.save(b, fmt, **opts)
-        for recipe in (0, 1, 2):  # MNIST's, the lab's, Fashion-MNIST's
+        drawn = name in ("gray.png", "rgba.png")
+        for recipe in (0, 1, 2, 3) if drawn else (0, 1, 2):  # MNIST's, the lab's, Fashion-MNIST's, an outline's
             put("image", f"{recipe}-{name}", bytes([recipe]) + b.getvalue())
 
 

@@ -238,13 +238,15 @@ int mnist_argmax(const float *v, int n);
 typedef enum {
     MNIST_PREP_MNIST,  /* as MNIST was made: ink found, cropped, 20x20 box, centred by mass */
     MNIST_PREP_LAB,    /* the lab's load_image: luma, resize to 28x28, / 255 */
-    MNIST_PREP_FASHION /* as Fashion-MNIST was made: a product photo trimmed, its longer side 28, centred */
+    MNIST_PREP_FASHION, /* as Fashion-MNIST was made: a product photo trimmed, its longer side 28, centred */
+    MNIST_PREP_OUTLINE  /* an item drawn as its outline: as MNIST_PREP_FASHION, then what its strokes close
+                           filled with their ink, Fashion-MNIST's items being solid */
 } mnist_prep;
 
 /* Decode an image (PNG, JPEG, BMP, GIF, TGA, PNM) from bytes and turn it into the 784 inputs the
  * network sees, x (28*28) in [0, 1], 0 background. name is used in messages. An image that is
- * not decodable, too large, or (MNIST_PREP_MNIST) holds no clear ink, or (MNIST_PREP_FASHION) is
- * of one colour, is an error saying so (-1);
+ * not decodable, too large, or (MNIST_PREP_MNIST) holds no clear ink, or (MNIST_PREP_FASHION,
+ * MNIST_PREP_OUTLINE) is of one colour, is an error saying so (-1);
  * out of memory, MNIST_NO_MEMORY (the three prepare functions alike). */
 int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnist_prep prep, float *x,
                         mnist_err *err);

@@ -5,7 +5,8 @@
  * background's own shade is taken as 0 (not only white), and a dark background is not negated
  * (the item is what differs from it either way); and the resizing averages areas (Fashion-MNIST
  * skipped rows and columns, then sharpened), which a camera's noise does not alias through. A
- * transparent background (a shop's PNG) is white. */
+ * transparent background (a shop's PNG) is white. An item drawn as its outline (MNIST_PREP_OUTLINE,
+ * fill) is then filled, Fashion-MNIST's items being solid. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,42 @@ static double median4(double a, double b, double c, double d) {
 
 static double luma(const double c[3]) { return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]; }
 
-int fashion_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
+/* For an outline (fill): the cells of the 28x28 frame that its strokes touch, the item's pixels (v, bw x
+ * bh) of half its strongest shade or more, each in the cell its place scales into (ow x oh at x0, y0) */
+static void stroke_cells(const float *v, int bw, int bh, float strong, int ow, int oh, int x0, int y0,
+                         uint8_t *cells) {
+    memset(cells, 0, MNIST_PIXELS);
+    for (int y = 0; y < bh; y++)
+        for (int i = 0; i < bw; i++)
+            if (v[(size_t)y * bw + i] >= 0.5f * strong)
+                cells[(y0 + (int)((long)y * oh / bh)) * MNIST_SIDE + x0 + (int)((long)i * ow / bw)] = 1;
+}
+
+/* What the strokes close, filled: where a cell free of strokes is joined to the frame's edge by no
+ * path of such cells (4-neighbours), each cell not so joined (the item's silhouette, its strokes
+ * with it) raised to the strokes' strongest shade (the pen's ink). The cells judge, not the inputs:
+ * a thin pen's outline, faint at 28x28, still closes, and a gap in it narrower than a cell is closed. */
+static void fill_closed(float *x, const uint8_t *cells, float ink) {
+    enum { S = MNIST_SIDE };
+    uint8_t out[MNIST_PIXELS] = {0}; /* 1: joined to the edge */
+    int queue[MNIST_PIXELS], n = 0;
+    for (int i = 0; i < MNIST_PIXELS; i++) {
+        int y = i / S, c = i % S;
+        if ((y == 0 || y == S - 1 || c == 0 || c == S - 1) && !cells[i]) out[i] = 1, queue[n++] = i;
+    }
+    for (int k = 0; k < n; k++) {
+        int i = queue[k], y = i / S, c = i % S;
+        int next[4] = {y > 0 ? i - S : -1, y < S - 1 ? i + S : -1, c > 0 ? i - 1 : -1, c < S - 1 ? i + 1 : -1};
+        for (int j = 0; j < 4; j++)
+            if (next[j] >= 0 && !out[next[j]] && !cells[next[j]]) out[next[j]] = 1, queue[n++] = next[j];
+    }
+    int closed = 0;
+    for (int i = 0; i < MNIST_PIXELS; i++) closed += !out[i] && !cells[i];
+    for (int i = 0; i < MNIST_PIXELS && closed; i++)
+        if (!out[i] && x[i] < ink) x[i] = ink;
+}
+
+int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnist_err *err) {
     int w = d->w, h = d->h;
     /* the background: each channel's median over the four corners (one stray corner does not move it) */
     size_t corner[4] = {0, (size_t)w - 1, (size_t)(h - 1) * w, (size_t)h * w - 1};
@@ -67,17 +103,23 @@ int fashion_prepare(const decoded *d, const char *name, float *x, mnist_err *err
             v[(size_t)y * bw + i] = (float)(s < 0 ? 0 : s > 1 ? 1 : s);
         }
     /* its longer side to 28, centred */
-    float out[MNIST_PIXELS];
+    float out[MNIST_PIXELS], strong = 0;
     int ow, oh, S = MNIST_SIDE;
     int rc = scale_to_side(v, bw, bh, (size_t)bw, S, 1, out, &ow, &oh);
+    int x0 = (S - ow) / 2, y0 = (S - oh) / 2;
+    uint8_t cells[MNIST_PIXELS];
+    if (fill && !rc) {
+        for (size_t i = 0; i < (size_t)bw * bh; i++) strong = v[i] > strong ? v[i] : strong;
+        stroke_cells(v, bw, bh, strong, ow, oh, x0, y0, cells);
+    }
     free(v);
     if (rc) return errf_no_memory(err, "%s: out of memory resizing the item", name);
     memset(x, 0, MNIST_PIXELS * sizeof(float));
-    int x0 = (S - ow) / 2, y0 = (S - oh) / 2;
     for (int y = 0; y < oh; y++)
         for (int i = 0; i < ow; i++) {
             float s = out[y * ow + i];
             x[(y0 + y) * S + x0 + i] = s < 0 ? 0 : s > 1 ? 1 : s;
         }
+    if (fill) fill_closed(x, cells, strong);
     return 0;
 }

@@ -732,7 +732,7 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
      * resize holds 28-pixel strips of the other side and their weights (measured: a 4x16M PNG,
      * 790 MB) */
     return px * (size_t)nc * bytes_per * 2 + px + (prep == MNIST_PREP_LAB ? 64 * ((size_t)w + (size_t)h) : 0) +
-           (prep == MNIST_PREP_FASHION ? px * sizeof(float) : 0); /* fashion.c's copy, trimmed */
+           (prep == MNIST_PREP_FASHION || prep == MNIST_PREP_OUTLINE ? px * sizeof(float) : 0); /* fashion.c's copy, trimmed */
 }
 
 /* ---- the lab's recipe: Pillow, byte for byte ---------------------------- */
@@ -880,7 +880,7 @@ done:
 int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnist_prep prep, float *x,
                         mnist_err *err) {
     if (!name) name = "image";
-    if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION)
+    if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION && prep != MNIST_PREP_OUTLINE)
         return errf(err, "%s: unknown preprocessing %d", name, (int)prep);
     decoded d;
     int rc = decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err);
@@ -893,7 +893,8 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
         return errf_no_memory(err, "%s: out of memory turning the image", name);
     }
     rc = prep == MNIST_PREP_LAB       ? lab_prepare(&d, name, x, err)
-         : prep == MNIST_PREP_FASHION ? fashion_prepare(&d, name, x, err)
+         : prep == MNIST_PREP_FASHION ? fashion_prepare(&d, name, 0, x, err)
+         : prep == MNIST_PREP_OUTLINE ? fashion_prepare(&d, name, 1, x, err)
                                       : photo_prepare(&d, name, x, err);
     decoded_free(&d);
     return rc;

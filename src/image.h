@@ -60,7 +60,7 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err);
 int scale_to_side(const float *in, int bw, int bh, size_t stride, int side, int clamp, float *out, int *ow, int *oh);
 /* The Fashion-MNIST recipe (fashion.c): a product photo d to the 784 inputs x, as Fashion-MNIST's were
  * made. Returns 0, or -1 with err naming `name` (an image of one colour), or MNIST_NO_MEMORY. */
-int fashion_prepare(const decoded *d, const char *name, float *x, mnist_err *err);
+int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnist_err *err);
 /* The width of the strokes in a 28x28 input, as twice their area over their outline, for the
  * pixels over one half: measured so on MNIST's test set, the median is 2.0, a tenth are under 1.46. */
 double photo_stroke_width(const float *x);

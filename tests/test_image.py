@@ -468,7 +468,7 @@ def main():
           f"{p.stdout.strip()} (want {want})")
     usage = [(["predict", png], "--model FILE is required"), (["predict", "--model", model], "no IMAGE"),
              (["predict", "--model", model, "--top", "11", png], "--top '11' is too large (at most 10)"),
-             (["predict", "--model", model, "--preprocess", "pillow", png], "'pillow' is not mnist, lab or fashion")]
+             (["predict", "--model", model, "--preprocess", "pillow", png], "'pillow' is not mnist, lab, fashion or outline")]
     for args, say in usage:
         p = run(*args)
         check(p.returncode == 2 and say in p.stderr, f"usage error, exit 2: {p.stderr.strip()}")

@@ -279,6 +279,47 @@ def test_predict(srv, model, png):
     return got
 
 
+def test_drawn(srv, model, png, tmp):
+    """?drawn=1 (the page's drawings): a digits model reads them as any image; a Fashion-MNIST model
+    (fashion's preprocessing) as outlines, what their strokes close filled, as `mnist predict
+    --preprocess outline` does, where an uploaded photo of the same gets fashion's."""
+    with open(png, "rb") as f:
+        image = f.read()
+    plain, drawn = (srv.json("POST", path, image)[2] for path in ("/api/predict", "/api/predict?drawn=1"))
+    check(isinstance(plain, dict) and "input" in plain and drawn == plain,
+          "?drawn=1: a digits model reads a drawing as any image")
+    # the same model, its file saying Fashion-MNIST (the safetensors header rewritten)
+    with open(model, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header, data = json.loads(f.read(n)), f.read()
+    header["__metadata__"]["dataset"] = "fashion"
+    h = json.dumps(header).encode()
+    fashion = os.path.join(tmp, "fashion.safetensors")
+    with open(fashion, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
+    outline = os.path.join(tmp, "outline.png")  # a square drawn as its outline, 6 pixels wide, dark on white
+    pixels = bytearray(b"\xff" * 100 * 100)
+    for y in range(20, 80):
+        for x in range(20, 80):
+            if min(x - 20, y - 20, 79 - x, 79 - y) < 6:
+                pixels[100 * y + x] = 0
+    with open(outline, "wb") as f:
+        f.write(digit_png.png_gray(bytes(pixels), 100, 100))
+    with open(outline, "rb") as f:
+        image = f.read()
+    q, host, port = start(fashion)
+    fsrv = Server(host, port) if port else None
+    for path, prep in (("/api/predict?drawn=1", "outline"), ("/api/predict", "fashion")):
+        answer = fsrv.json("POST", path, image)[2] if fsrv else None
+        ref = cli_predict(fashion, outline, prep)
+        filled = ref is not None and sum(v > 0.5 for v in ref["input"]) > 600
+        check(ref is not None and isinstance(answer, dict) and answer.get("input") == ref["input"]
+              and answer.get("probabilities") == ref["probabilities"] and filled == (prep == "outline"),
+              f"a Fashion-MNIST model: POST {path} with a square drawn as its outline reads it as `mnist predict "
+              f"--preprocess {prep}` does ({'filled' if filled else 'its outline alone'})")
+    stop(q)
+
+
 def test_errors(srv, blank_png):
     post = lambda body, headers=None: srv.json("POST", "/api/predict", body, headers)  # noqa: E731
     error_body(*post(b"\x89PNG\r\n\x1a\n" + os.urandom(200), {"Content-Type": "image/png"}), 400, "a broken PNG")
@@ -1408,6 +1449,7 @@ def main():
             test_framing(srv)
             test_idle_uploads(srv, png)
             test_large_decodes(srv, png)
+            test_drawn(srv, model, png, tmp)
             with open(png, "rb") as f:
                 status, _, again = srv.json("POST", "/api/predict", f.read())
             check(status == 200 and again == first, "after the bad requests, the PNG gets the same answer as before")

@@ -336,14 +336,14 @@ int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, c
 }
 
 int cli_prep(const char *cmd, const char *name, const char *dataset, mnist_prep *prep, const char **said) {
-    static const char *const names[] = {"mnist", "lab", "fashion"}; /* in mnist_prep's order */
+    static const char *const names[] = {"mnist", "lab", "fashion", "outline"}; /* in mnist_prep's order */
     if (!name) name = !strcmp(dataset, "fashion") ? "fashion" : "mnist";
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (!strcmp(name, names[i])) {
             *prep = (mnist_prep)i, *said = names[i];
             return 0;
         }
-    fprintf(stderr, "mnist %s: --preprocess '%s' is not mnist, lab or fashion\n", cmd, name);
+    fprintf(stderr, "mnist %s: --preprocess '%s' is not mnist, lab, fashion or outline\n", cmd, name);
     return 2;
 }
 

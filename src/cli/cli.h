@@ -59,7 +59,7 @@ int cli_set_dataset(const char *cmd, const char *name);
 /* 1 after saying that the dataset that the model m read from path names is none we know (hint: what
  * follows the message, "" or a flag that overrides it), else 0. */
 int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m, const char *hint);
-/* The preprocessing --preprocess names (name: mnist, lab or fashion; NULL: the dataset's own, fashion for
+/* The preprocessing --preprocess names (name: mnist, lab, fashion or outline; NULL: the dataset's own, fashion for
  * Fashion-MNIST, else mnist) into *prep, and its name into *said; 0, or 2 after a usage error. */
 int cli_prep(const char *cmd, const char *name, const char *dataset, mnist_prep *prep, const char **said);
 /* Set it for the model m read from path: its --dataset (flag_value) when given (with a note where it is

@@ -72,7 +72,8 @@ int cmd_predict(int argc, char **argv) {
         {"--preprocess", F_STR, &prep_name, "P",
          "mnist (default): find the ink, crop, 20x20 box, centre of mass, as MNIST was made; "
          "lab: the lab's load_image (grayscale, resize to 28x28, / 255); fashion (default for a Fashion-MNIST "
-         "model): trim the background, longer side to 28, centred, as Fashion-MNIST was made"},
+         "model): trim the background, longer side to 28, centred, as Fashion-MNIST was made; outline: an item drawn "
+         "as its outline, as fashion, then what the strokes close filled (Fashion-MNIST's items are solid)"},
         {"--top", F_INT, &top, "K", "list the K most likely digits (default 3, at most 10)"},
         {"--show", F_BOOL, &show, NULL, "show the 28x28 input the network sees (with --json: \"input\", 784 numbers)"},
         {"--json", F_BOOL, &json, NULL,

@@ -3,7 +3,8 @@
  *
  *   GET  /             the page (web/index.html, built into the binary)
  *   POST /api/predict  an image file, or JSON {"pixels": [784 numbers]}, in; JSON
- *                      {"digit", "probabilities", "input"} out
+ *                      {"digit", "probabilities", "input"} out. ?drawn=1: the image is a drawing
+ *                      (the page's): where the preprocessing is fashion, outline's instead
  *   GET  /api/model    {"layers", "activation", "dataset", "classes", "parameters", "preprocess"}
  *   GET  /healthz      {"status": "ok"}
  *
@@ -664,13 +665,16 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
                             "the body is empty: send an image file, or JSON {\"pixels\": [%d numbers]}", MNIST_PIXELS);
     /* mnist_image_prepare reads the header again (mnist.h has no prepare that takes a checked
      * header); it costs under 1% of a prepare (0.03 ms of a 5.8 ms JPEG, less for a PNG) */
-    size_t need = q->json ? 0 : mnist_image_decode_bytes(q->body, q->len, s->prep);
+    /* a drawing of an item is its outline, where a photo shows it solid */
+    const char *drawn = mhd.lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "drawn");
+    mnist_prep prep = s->prep == MNIST_PREP_FASHION && drawn && !strcmp(drawn, "1") ? MNIST_PREP_OUTLINE : s->prep;
+    size_t need = q->json ? 0 : mnist_image_decode_bytes(q->body, q->len, prep);
     if (!decode_admit(s, need))
         return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
                             "the server is decoding other large images; try again (this one takes %.0f MB)",
                             need / 1e6);
     int bad = q->json ? parse_pixels(q->body, q->len, x, &err)
-                      : mnist_image_prepare(q->body, q->len, "the uploaded image", s->prep, x, &err);
+                      : mnist_image_prepare(q->body, q->len, "the uploaded image", prep, x, &err);
     if (need >= DECODE_SMALL) atomic_fetch_sub(&s->decoding, need);
     if (bad == MNIST_NO_MEMORY) return answer_no_memory(c); /* it said 400, "the uploaded image: out of memory" */
     if (bad) return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
@@ -1005,8 +1009,9 @@ int cmd_serve(int argc, char **argv) {
         {"--host", F_STR, &host, "HOST", "address to listen on, an IPv6 one bare or in brackets (default 127.0.0.1: this machine only)"},
         {"--port", F_INT, &port, "N", "port (default 8000; 0: any free one)"},
         {"--preprocess", F_STR, &prep_name, "P",
-         "mnist (default: as MNIST was made), lab (the lab's load_image) or fashion (as Fashion-MNIST was made; "
-         "default for a Fashion-MNIST model)"},
+         "mnist (default: as MNIST was made), lab (the lab's load_image), fashion (as Fashion-MNIST was made; "
+         "default for a Fashion-MNIST model, the page's drawings as outline) or outline (an item drawn as its outline, "
+         "what its strokes close filled)"},
         {"--threads", F_INT, &threads, "N",
          "threads answering requests, at most 256 (default 0: one per core, at most 64)"},
         {"--timeout", F_INT, &timeout, "S", "close a connection idle for S seconds (default 10)"},
