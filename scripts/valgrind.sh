@@ -51,7 +51,9 @@ run() { # label, args...
 data=(--data "$work" --no-verify)
 run train train "${data[@]}" --layers 784,32,10 --epochs 2 --batch 32 --threads 2 --save "$work/m.safetensors"
 run eval eval "${data[@]}" --model "$work/m.safetensors" --threads 2
-run predict predict --model "$work/m.safetensors" "$work/one.pgm"
+for prep in mnist lab fashion outline; do
+    run "predict ($prep)" predict --model "$work/m.safetensors" --preprocess "$prep" "$work/one.pgm"
+done
 if [ -n "$sparse_test" ]; then
     echo "== valgrind: $sparse_test"
     "${vg[@]}" "$sparse_test" >"$work/out" 2>&1
