@@ -1292,6 +1292,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
     }
     sigma = sigma < 1.0f / 512 ? 1.0f / 512 : sigma;
     float s, local = 0, spread = sigma;
+    long m = 0; /* the pixels over the floor set below: some, but fewer than least, are specks */
     /* Ink is 20 pixels at least, or, in a small photo, half its longer side: a digit drawn one
      * pixel wide there has no fewer (a 1 in 12x12: 10), a dot or a short dash has. Fewer than 20
      * count only where one part of them holds that many (keep_ink): not where they are a few hot
@@ -1302,7 +1303,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
          * 20th strongest pixel (the 20th, so that a few hot pixels do not set it; the weakest where
          * there are fewer); 0: none */
         float floor_ = 4 * sigma > 0.04f ? 4 * sigma : 0.04f;
-        long m = candidates(ink, n, floor_, t);
+        m = candidates(ink, n, floor_, t);
         s = 0;
         if (m >= least && m > 0) {
             float half = 0.5f * kth_smallest(t, m, m < 20 ? 0 : m - 20);
@@ -1329,7 +1330,7 @@ static int read_ink(ink_work *k, int light, paper *pp, reading *rd, const char *
         sigma = sigma < 1.0f / 512 ? 1.0f / 512 : sigma;
     }
     rd->s = s, rd->sigma = spread;
-    if (s == 0) return errf(err, "%s: no clear ink: the image looks blank", name);
+    if (s == 0) return errf(err, "%s: no clear ink: %s", name, m ? "only specks" : "the image looks blank");
     if (s < FAINT)
         return errf(err, "%s: no clear ink: the strongest strokes differ from the paper by only %.0f%%", name, 100 * s);
     /* against the frame's spread and the noise from pixel to pixel both: a desk that fills much of
