@@ -32,21 +32,33 @@ static double median4(double a, double b, double c, double d) {
 
 static double luma(const double c[3]) { return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]; }
 
+/* the background's colour at pixel (x, y) of w x h: its colour at the centre, bg, and its change
+ * across the frame and down it */
+static void background(const double bg[3], const double across[3], const double down[3], int x, int y, int w,
+                       int h, double at[3]) {
+    double fx = w > 1 ? (double)x / (w - 1) - 0.5 : 0, fy = h > 1 ? (double)y / (h - 1) - 0.5 : 0;
+    for (int k = 0; k < 3; k++) at[k] = bg[k] + across[k] * fx + down[k] * fy;
+}
+
 /* For an outline (fill): the cells of the 28x28 frame that its strokes touch, the item's pixels (v, bw x
- * bh) of half its strongest shade or more, each in the cell its place scales into (ow x oh at x0, y0) */
+ * bh) of half its strongest shade or more, each marking every cell its area scales onto (ow x oh at x0,
+ * y0: one cell or two where the item shrinks, several where a small one grows) */
 static void stroke_cells(const float *v, int bw, int bh, float strong, int ow, int oh, int x0, int y0,
                          uint8_t *cells) {
     memset(cells, 0, MNIST_PIXELS);
     for (int y = 0; y < bh; y++)
         for (int i = 0; i < bw; i++)
             if (v[(size_t)y * bw + i] >= 0.5f * strong)
-                cells[(y0 + (int)((long)y * oh / bh)) * MNIST_SIDE + x0 + (int)((long)i * ow / bw)] = 1;
+                for (long r = (long)y * oh / bh; r <= ((long)y * oh + oh - 1) / bh; r++)
+                    for (long c = (long)i * ow / bw; c <= ((long)i * ow + ow - 1) / bw; c++)
+                        cells[(y0 + r) * MNIST_SIDE + x0 + c] = 1;
 }
 
-/* What the strokes close, filled: where a cell free of strokes is joined to the frame's edge by no
- * path of such cells (4-neighbours), each cell not so joined (the item's silhouette, its strokes
- * with it) raised to the strokes' strongest shade (the pen's ink). The cells judge, not the inputs:
- * a thin pen's outline, faint at 28x28, still closes, and a gap in it narrower than a cell is closed. */
+/* What the strokes close, filled: the cells free of strokes that no path of such cells (4-neighbours)
+ * joins to the frame's edge, and the strokes' cells beside them (8-neighbours), raised to the strokes'
+ * strongest shade (the pen's ink); strokes that close nothing are left as they are. The cells judge,
+ * not the inputs: a thin pen's outline, faint at 28x28, still closes, and a gap in it narrower than a
+ * cell is closed. */
 static void fill_closed(float *x, const uint8_t *cells, float ink) {
     enum { S = MNIST_SIDE };
     uint8_t out[MNIST_PIXELS] = {0}; /* 1: joined to the edge */
@@ -61,26 +73,45 @@ static void fill_closed(float *x, const uint8_t *cells, float ink) {
         for (int j = 0; j < 4; j++)
             if (next[j] >= 0 && !out[next[j]] && !cells[next[j]]) out[next[j]] = 1, queue[n++] = next[j];
     }
-    int closed = 0;
-    for (int i = 0; i < MNIST_PIXELS; i++) closed += !out[i] && !cells[i];
-    for (int i = 0; i < MNIST_PIXELS && closed; i++)
-        if (!out[i] && x[i] < ink) x[i] = ink;
+    /* the enclosed cells, and the strokes' cells beside them (8-neighbours): the item's silhouette */
+    uint8_t raise[MNIST_PIXELS] = {0};
+    for (int i = 0; i < MNIST_PIXELS; i++) {
+        if (out[i] || cells[i]) continue;
+        int y = i / S, c = i % S;
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++)
+                if (y + dy >= 0 && y + dy < S && c + dx >= 0 && c + dx < S) raise[(y + dy) * S + c + dx] = 1;
+    }
+    for (int i = 0; i < MNIST_PIXELS; i++)
+        if (raise[i] && !out[i] && x[i] < ink) x[i] = ink;
 }
 
 int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnist_err *err) {
     int w = d->w, h = d->h;
-    /* the background: each channel's median over the four corners (one stray corner does not move it) */
+    /* the background: each channel's median over the four corners (one stray corner does not move
+     * it), and where the corners lie on a plane, within TRIM (c0 + c3 = c1 + c2), that plane's slopes
+     * across and down: the light falling off across a photo. The median of four corners on a plane is
+     * its value at the centre. */
     size_t corner[4] = {0, (size_t)w - 1, (size_t)(h - 1) * w, (size_t)h * w - 1};
-    double cc[4][3], bg[3];
+    double cc[4][3], bg[3], across[3] = {0, 0, 0}, down[3] = {0, 0, 0};
     for (int k = 0; k < 4; k++) rgb(d, corner[k], cc[k]);
-    for (int k = 0; k < 3; k++) bg[k] = median4(cc[0][k], cc[1][k], cc[2][k], cc[3][k]);
-    /* trimmed: the box of the pixels that differ from it by more than TRIM in a channel */
+    int on_plane = 1;
+    for (int k = 0; k < 3; k++) {
+        bg[k] = median4(cc[0][k], cc[1][k], cc[2][k], cc[3][k]);
+        on_plane &= fabs(cc[0][k] + cc[3][k] - cc[1][k] - cc[2][k]) <= TRIM * 255;
+    }
+    for (int k = 0; k < 3 && on_plane; k++) {
+        across[k] = (cc[1][k] - cc[0][k] + cc[3][k] - cc[2][k]) / 2;
+        down[k] = (cc[2][k] - cc[0][k] + cc[3][k] - cc[1][k]) / 2;
+    }
+    /* trimmed: the box of the pixels that differ from the background there by more than TRIM in a channel */
     box b = {w, h, 0, 0};
     for (int y = 0; y < h; y++)
         for (int i = 0; i < w; i++) {
-            double c[3];
+            double c[3], at[3];
             rgb(d, (size_t)y * w + i, c);
-            if (fabs(c[0] - bg[0]) > TRIM * 255 || fabs(c[1] - bg[1]) > TRIM * 255 || fabs(c[2] - bg[2]) > TRIM * 255) {
+            background(bg, across, down, i, y, w, h, at);
+            if (fabs(c[0] - at[0]) > TRIM * 255 || fabs(c[1] - at[1]) > TRIM * 255 || fabs(c[2] - at[2]) > TRIM * 255) {
                 if (i < b.x0) b.x0 = i;
                 if (i >= b.x1) b.x1 = i + 1;
                 if (y < b.y0) b.y0 = y;
@@ -89,16 +120,17 @@ int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnis
         }
     if (b.x1 <= b.x0)
         return errf(err, "%s: no item: the whole image is within %.0f%% of its corners' colour", name, 100 * TRIM);
-    /* the item's shade against the background's, 0 to 1: a light background's darker pixels, or a dark one's
-     * lighter pixels (Fashion-MNIST negated its photos' white) */
-    int bw = b.x1 - b.x0, bh = b.y1 - b.y0;
-    double l0 = luma(bg), scale = l0 >= 127.5 ? -1 / l0 : 1 / (255 - l0);
+    /* the item's shade against the background's there, 0 to 1: a light background's darker pixels, or a
+     * dark one's lighter pixels (Fashion-MNIST negated its photos' white); light or dark as at its centre */
+    int bw = b.x1 - b.x0, bh = b.y1 - b.y0, light = luma(bg) >= 127.5;
     float *v = malloc((size_t)bw * bh * sizeof(float));
     if (!v) return errf_no_memory(err, "%s: out of memory", name);
     for (int y = 0; y < bh; y++)
         for (int i = 0; i < bw; i++) {
-            double c[3];
+            double c[3], at[3];
             rgb(d, (size_t)(b.y0 + y) * w + b.x0 + i, c);
+            background(bg, across, down, b.x0 + i, b.y0 + y, w, h, at);
+            double l0 = luma(at), scale = light ? -1 / fmax(l0, 1) : 1 / fmax(255 - l0, 1);
             double s = (luma(c) - l0) * scale;
             v[(size_t)y * bw + i] = (float)(s < 0 ? 0 : s > 1 ? 1 : s);
         }

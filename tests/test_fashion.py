@@ -17,10 +17,12 @@ from 0 to 1, its longer side resized to 28 by averaging areas, centred in 28x28.
   filled, a pen of 9 pixels in 288), --preprocess outline reads them as their solid silhouettes, give or
   take 10, and at least 30 more than fashion's (drawn outlines are not what Fashion-MNIST holds).
 """
+import atexit
 import collections
 import gzip
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -79,21 +81,31 @@ def solid(mask):
 
 
 def want_input(rgb, alpha=None, outline=False):
-    """numpy's reading of the recipe for an (h, w, 3) uint8 image, its alpha (h, w) or None; outline: and
-    then, where the strokes (the trimmed pixels of half the strongest shade or more, each marking the 28x28
-    cell its place scales into) close cells free of them, every cell that no path of such free cells joins
-    to the edge raised to the strongest shade."""
+    """numpy's reading of the recipe for an (h, w, 3) uint8 image, its alpha (h, w) or None. The background:
+    the corners' median (the mean of the middle two), and where they lie on a plane (c0 + c3 = c1 + c2,
+    within 5%), that plane's slopes across and down. outline: and then the strokes (the trimmed pixels of half
+    the strongest shade or more) mark every 28x28 cell their area scales onto; the unmarked cells that no
+    path of unmarked cells joins to the edge, and the marked ones beside them (8-neighbours), are raised to
+    the strongest shade."""
     c = rgb.astype(np.float64)
     if alpha is not None:
         a = alpha[..., None] / 255.0
         c = a * c + (1 - a) * 255.0
-    corners = np.stack([c[0, 0], c[0, -1], c[-1, 0], c[-1, -1]])
+    H, W = c.shape[:2]
+    c0, c1, c2, c3 = corners = np.stack([c[0, 0], c[0, -1], c[-1, 0], c[-1, -1]])
     bg = np.sort(corners, 0)[1:3].mean(0)
-    ys, xs = np.nonzero((np.abs(c - bg) > 0.05 * 255).any(-1))
-    c = c[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    luma = c @ np.array([0.299, 0.587, 0.114])
-    l0 = bg @ np.array([0.299, 0.587, 0.114])
-    s = np.clip((l0 - luma) / l0 if l0 >= 127.5 else (luma - l0) / (255 - l0), 0, 1).astype(np.float32)
+    on_plane = (np.abs(c0 + c3 - c1 - c2) <= 0.05 * 255).all()
+    across, down = ((c1 - c0 + c3 - c2) / 2, (c2 - c0 + c3 - c1) / 2) if on_plane else (np.zeros(3), np.zeros(3))
+    fx = (np.arange(W) / (W - 1) - 0.5 if W > 1 else np.zeros(1))[None, :, None]
+    fy = (np.arange(H) / (H - 1) - 0.5 if H > 1 else np.zeros(1))[:, None, None]
+    at = bg + across * fx + down * fy
+    ys, xs = np.nonzero((np.abs(c - at) > 0.05 * 255).any(-1))
+    c, at = (v[ys.min():ys.max() + 1, xs.min():xs.max() + 1] for v in (c, at))
+    weights = np.array([0.299, 0.587, 0.114])
+    luma, l0 = c @ weights, at @ weights
+    light = bg @ weights >= 127.5
+    s = np.clip((l0 - luma) / np.maximum(l0, 1) if light else (luma - l0) / np.maximum(255 - l0, 1), 0, 1)
+    s = s.astype(np.float32)
     h, w = s.shape
     f = 28 / max(h, w)
     ow, oh = max(1, int(np.floor(w * f + 0.5))), max(1, int(np.floor(h * f + 0.5)))
@@ -104,11 +116,16 @@ def want_input(rgb, alpha=None, outline=False):
     if outline:
         strong = s.max()
         cells = np.zeros((28, 28), bool)
-        ys, xs = np.nonzero(s >= np.float32(0.5) * strong)
-        cells[y0 + ys * oh // h, x0 + xs * ow // w] = True
+        for y, i in zip(*np.nonzero(s >= np.float32(0.5) * strong)):
+            cells[y0 + y * oh // h:y0 + (y * oh + oh - 1) // h + 1, x0 + i * ow // w:x0 + (i * ow + ow - 1) // w + 1] = True
         inside = solid(cells)
-        if (inside & ~cells).any():
-            x[inside] = np.maximum(x[inside], strong)
+        enclosed = np.pad(inside & ~cells, 1)
+        near = np.zeros((28, 28), bool)
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                near |= enclosed[dy:dy + 28, dx:dx + 28]
+        raise_ = near & inside
+        x[raise_] = np.maximum(x[raise_], strong)
     return x.ravel()
 
 
@@ -121,6 +138,7 @@ def read_inputs(model, files, *flags):
 def main():
     from PIL import Image, ImageDraw, ImageFilter
     tmp = tempfile.mkdtemp(prefix="mnist-test-fashion-")
+    atexit.register(shutil.rmtree, tmp, True)
     rng = np.random.RandomState(5)
     fashion, digits = os.path.join(tmp, "fashion.safetensors"), os.path.join(tmp, "digits.safetensors")
     model_file(fashion, "fashion", rng)
@@ -136,9 +154,12 @@ def main():
     g = np.asarray(shirt)
     on_white = np.stack([g, g, g], -1)
     files = {}
+    # and under light falling off across the frame (a quarter darker at the far corner)
+    lit = np.clip(on_white * np.linspace(1, 0.75, 360)[None, :, None] * np.linspace(1, 0.9, 300)[:, None, None], 0, 255)
     for name, rgb, alpha in (("white.png", on_white, None),
                              ("transparent.png", np.stack([g, g // 2, g], -1), np.where(g == 255, 0, 255)),
-                             ("black.png", 255 - on_white, None)):
+                             ("black.png", 255 - on_white, None),
+                             ("lit.png", np.round(lit), None)):
         path = os.path.join(tmp, name)
         a = np.dstack([rgb, alpha]).astype(np.uint8) if alpha is not None else rgb.astype(np.uint8)
         Image.fromarray(a, "RGBA" if alpha is not None else "RGB").save(path)
@@ -149,10 +170,12 @@ def main():
         worst = float(np.abs(x - want).max()) if x.shape == want.shape else float("inf")
         check(worst <= 1e-5 and want.max() > 0.5,
               f"{os.path.basename(path)}: the Fashion-MNIST input is numpy's (largest difference {worst:.2g})")
-    white, black = (np.array(rows.get(os.path.join(tmp, n), {}).get("input", []), np.float32)
-                    for n in ("white.png", "black.png"))
+    white, black, lit = (np.array(rows.get(os.path.join(tmp, n), {}).get("input", []), np.float32)
+                         for n in ("white.png", "black.png", "lit.png"))
     check(white.shape == (784,) and np.array_equal(white, black),
           "dark on white and light on black read the same (the background's shade is 0 either way)")
+    off = float(np.abs(lit - white).max()) if lit.shape == white.shape else float("inf")
+    check(off < 0.05, f"under light falling off across it, the shirt reads as on even white (largest difference {off:.2g})")
     # a shirt drawn as its outline, closed and with a gap in its hem: what the closed one closes is filled
     corners = [(60, 70), (130, 40), (230, 40), (300, 70), (280, 130), (250, 120), (250, 270), (110, 270), (110, 120),
                (80, 130), (60, 70)]
@@ -164,7 +187,21 @@ def main():
         im.save(drawn[name])
         g = np.asarray(im)
         drawn[name + " want"] = want_input(np.stack([g, g, g], -1))
-    _, lines = read_inputs(fashion, [drawn["closed"], drawn["open"]], "--preprocess", "outline")
+    for side in (14, 20):  # small: each pixel marks the cells it grows onto
+        square = np.full((side, side), 255, np.uint8)
+        square[2:-2, 2:-2] = 0
+        square[3:-3, 3:-3] = 255
+        drawn[f"square {side}"] = os.path.join(tmp, f"square-{side}.png")
+        Image.fromarray(square).save(drawn[f"square {side}"])
+    _, lines = read_inputs(fashion, [drawn["closed"], drawn["open"], drawn["square 14"], drawn["square 20"]],
+                           "--preprocess", "outline")
+    _, strokes = read_inputs(fashion, [drawn["square 14"], drawn["square 20"]])
+    for side in (14, 20):  # (grown, not shrunk: numpy's reading above does not grow)
+        x = np.array(lines.get(drawn[f"square {side}"], {}).get("input", []), np.float32)
+        y = np.array(strokes.get(drawn[f"square {side}"], {}).get("input", []), np.float32)
+        check(x.shape == y.shape == (784,) and (x > 0.5).sum() == 784 and (y > 0.5).sum() < 400,
+              f"--preprocess outline: a square drawn one pixel wide in {side}x{side} is filled "
+              f"({(x > 0.5).sum()} of 784 inputs over half; {(y > 0.5).sum()} with fashion)")
     x = np.array(lines.get(drawn["closed"], {}).get("input", []), np.float32)
     g = np.asarray(Image.open(drawn["closed"]))
     want = want_input(np.stack([g, g, g], -1), outline=True)
@@ -213,15 +250,20 @@ def main():
     images = np.frombuffer(gzip.open(os.path.join(where, "t10k-images-idx3-ubyte.gz")).read()[16:], np.uint8)
     labels = np.frombuffer(gzip.open(os.path.join(where, "t10k-labels-idx1-ubyte.gz")).read()[8:], np.uint8)
     images = images.reshape(-1, 28, 28)[:200]
-    raw, photos = os.path.join(tmp, "raw"), os.path.join(tmp, "photos")
-    os.makedirs(raw)
-    os.makedirs(photos)
+    raw, photos, lit = os.path.join(tmp, "raw"), os.path.join(tmp, "photos"), os.path.join(tmp, "lit")
+    for folder in (raw, photos, lit):
+        os.makedirs(folder)
     for i, a in enumerate(images):
         Image.fromarray(a).save(os.path.join(raw, f"{i:03d}.png"))
         big = Image.fromarray(255 - a).resize((224, 224), Image.BICUBIC)
         page = Image.new("L", (224 + 2 * (20 + i % 30), 224 + 2 * (20 + i % 30)), 255)
         page.paste(big, (20 + i % 30, 20 + i % 30))
         page.save(os.path.join(photos, f"{i:03d}.png"))
+        # lit from one side, 20% to 40% darker on the far one, from 8 directions
+        n, turn = page.size[0], 2 * np.pi * (i % 8) / 8
+        yy, xx = np.mgrid[0:n, 0:n] / (n - 1) - 0.5
+        light = 1 - (0.2 + 0.2 * (i % 5) / 4) * (0.5 + (np.cos(turn) * xx + np.sin(turn) * yy) / np.sqrt(2))
+        Image.fromarray(np.round(np.asarray(page) * light).astype(np.uint8)).save(os.path.join(lit, f"{i:03d}.png"))
 
     def right(folder, *flags):
         files = sorted(os.path.join(folder, f) for f in os.listdir(folder))
@@ -232,6 +274,8 @@ def main():
     check(abs(as_photos - direct) <= 6 and as_photos > as_digits + 40,
           f"200 of Fashion-MNIST's test images as product photos: {as_photos} read right, as the images themselves "
           f"({direct}); the digits' preprocessing reads {as_digits}")
+    as_lit = right(lit)
+    check(abs(as_lit - as_photos) <= 6, f"and lit from one side (20% to 40% darker on the far one): {as_lit} read right")
     # the same items drawn, as their outlines (what they close filled, 4 pixels of margin, 288x288, a pen of
     # 9 pixels), and as solid silhouettes
     outlines, silhouettes = os.path.join(tmp, "outlines"), os.path.join(tmp, "silhouettes")
