@@ -8,14 +8,13 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_numpy import as_list, forward, read_safetensors, write_idx, write_safetensors  # noqa: E402
-from testlib import MNIST, ROOT, check, status  # noqa: E402
+from testlib import MNIST, ROOT, check, temp_dir, status  # noqa: E402
 
 
 
@@ -26,7 +25,7 @@ def png_size(path):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="mnist-test-charts-")
+    tmp = temp_dir("mnist-test-charts-")
     f = lambda name: os.path.join(tmp, name)  # noqa: E731
     rng = np.random.RandomState(3)
     x = rng.randint(0, 256, size=(300, 28, 28)).astype(np.uint8)
@@ -258,7 +257,6 @@ def main():
     r = json.loads(q.stdout) if q.returncode == 0 else {}
     check(p.returncode == 0 and "Ankle boot" in e.stdout and r.get("class") == names[r.get("digit", 0)],
           f"a Fashion-MNIST model names its classes in eval and predict ({r.get('class')})")
-    subprocess.run(["rm", "-rf", tmp])
     return status()
 
 

@@ -17,20 +17,17 @@ from 0 to 1, its longer side resized to 28 by averaging areas, centred in 28x28.
   filled, a pen of 9 pixels in 288), --preprocess outline reads them as their solid silhouettes, give or
   take 10, and at least 30 more than fashion's (drawn outlines are not what Fashion-MNIST holds).
 """
-import atexit
 import collections
 import gzip
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
-from testlib import MNIST, check, status  # noqa: E402
+from testlib import MNIST, check, status, temp_dir  # noqa: E402
 
 FASHION_DIRS = ["/usr/share/datasets/fashion-mnist", os.path.join(os.environ.get("MNIST_DATA", ""), "fashion")]
 
@@ -137,8 +134,7 @@ def read_inputs(model, files, *flags):
 
 def main():
     from PIL import Image, ImageDraw, ImageFilter
-    tmp = tempfile.mkdtemp(prefix="mnist-test-fashion-")
-    atexit.register(shutil.rmtree, tmp, True)
+    tmp = temp_dir("mnist-test-fashion-")
     rng = np.random.RandomState(5)
     fashion, digits = os.path.join(tmp, "fashion.safetensors"), os.path.join(tmp, "digits.safetensors")
     model_file(fashion, "fashion", rng)

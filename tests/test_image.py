@@ -26,12 +26,11 @@ import re
 import struct
 import subprocess
 import sys
-import tempfile
 import zlib
 
 import numpy as np
 
-from testlib import MNIST, ROOT, check, png_chunk, status  # noqa: E402
+from testlib import MNIST, ROOT, check, temp_dir, png_chunk, status  # noqa: E402
 
 
 def run(*args, env=None):
@@ -244,7 +243,7 @@ def main():
     except ImportError:
         check(False, "Pillow is installed (python3-pil; 'make deps' installs it)")
         return 1
-    tmp = tempfile.mkdtemp(prefix="mnist-test-image-")
+    tmp = temp_dir("mnist-test-image-")
 
     # A model written with the README's lines: 784-40-24-10, tanh, random weights.
     rng = np.random.RandomState(9)
@@ -522,7 +521,6 @@ def main():
           "show --index: the label, and the digit shaded in 10 levels, two characters a pixel")
     p = run("show", "--data", tmp, "--no-verify", "--index", "5", "--count", "3")
     check(p.returncode == 2 and "goes past the 7 train images" in p.stderr, f"past the end: {p.stderr.strip()}")
-    subprocess.run(["rm", "-rf", tmp])
     return status()
 
 

@@ -9,13 +9,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_numpy import read_safetensors, write_idx  # noqa: E402
-from testlib import MNIST, check, status  # noqa: E402
+from testlib import MNIST, check, temp_dir, status  # noqa: E402
 
 M64 = (1 << 64) - 1
 
@@ -145,7 +144,7 @@ def train(params, x, y, o, epochs=1, batch=4):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="mnist-test-optim-")
+    tmp = temp_dir("mnist-test-optim-")
     rng = np.random.RandomState(9)
     tx = rng.randint(0, 256, size=(8, 28, 28)).astype(np.uint8)
     ty = rng.randint(0, 10, size=8).astype(np.uint8)
@@ -264,7 +263,6 @@ def main():
     check(p.returncode == 1 and "before any update" in p.stderr and "init" in p.stderr and
           "learning rate" not in p.stderr and not os.path.exists(path),
           f"an initial model that overflows stops at once, its init blamed, not the rate: {p.stderr.strip()}")
-    subprocess.run(["rm", "-rf", tmp])
     return status()
 
 

@@ -28,10 +28,9 @@ import re
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
-from testlib import MNIST, ROOT, check, status  # noqa: E402
+from testlib import MNIST, ROOT, check, temp_dir, status  # noqa: E402
 PYTHON = os.environ.get("PYTHON") or sys.executable
 
 
@@ -237,7 +236,7 @@ def read_shadowed_pages(tmp, model):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="mnist-test-photos-")
+    tmp = temp_dir("mnist-test-photos-")
     model = os.path.join(tmp, "model.safetensors")
     p = subprocess.run([MNIST, "train", "--layers", "784,256,10", "--optimizer", "adam", "--lr", "0.001", "--epochs",
                         "2", "--no-train-eval", "--json", "--save", model], capture_output=True, text=True)
@@ -449,7 +448,6 @@ def main():
     blanks, seven = read_shadowed_pages(tmp, model)
     check(len(blanks) <= 2 and seven == 7, f"12 blank pages under a shadow's hard edge are refused but 2 at most: "
           f"{len(blanks)} read as digits {blanks}; a 7 under one is read as a 7: {seven}")
-    subprocess.run(["rm", "-rf", tmp])
     return status()
 
 

@@ -11,10 +11,9 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
-from testlib import MNIST, check, status  # noqa: E402
+from testlib import MNIST, check, temp_dir, status  # noqa: E402
 
 
 def same(a, b):
@@ -272,7 +271,7 @@ def test_linear_dropout(tmp):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="mnist-test-resume-")
+    tmp = temp_dir("mnist-test-resume-")
     f = lambda name: os.path.join(tmp, name)  # noqa: E731
     recipe = ["--optimizer", "adam", "--dropout", "0.2", "--schedule", "cosine", "--activation", "relu",
               "--layers", "784,256,256,10", "--batch", "32", "--epochs", "3", "--seed", "5"]
@@ -367,7 +366,6 @@ def main():
     check(p.returncode == 1 and "not a checkpoint" in p.stderr, f"a model file is not a checkpoint: {p.stderr.strip()}")
     test_other_data(tmp)
     test_linear_dropout(tmp)
-    subprocess.run(["rm", "-rf", tmp])
     return status()
 
 

@@ -10,10 +10,9 @@ import stat
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
-from testlib import MNIST, ROOT, check, shim, status
+from testlib import MNIST, ROOT, check, temp_dir, shim, status
 
 BIG = ["--layers", "784,8192,8192,10", "--epochs", "0", "--threads", "2"]  # a 294 MB model file
 
@@ -274,14 +273,13 @@ def test_modes(tmp):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="mnist-test-signals-")
+    tmp = temp_dir("mnist-test-signals-")
     test_modes(tmp)
     test_save(tmp)
     test_fetch(tmp)
     test_train_plot(tmp)
     test_train_save_fails(tmp)
     test_train_late(tmp)
-    subprocess.run(["rm", "-rf", tmp])
     return status()
 
 

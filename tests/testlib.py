@@ -1,10 +1,13 @@
-"""testlib.py: what the Python tests share: the program under test, check(), shim() and png_chunk().
+"""testlib.py: what the Python tests share: the program under test, check(), temp_dir(), shim() and png_chunk().
 
 Each check prints "PASS name" or "FAIL name"; tests/run.sh counts those lines, and a test's exit
 status (status()) is non-zero when any check failed."""
+import atexit
 import os
+import shutil
 import struct
 import subprocess
+import tempfile
 import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,6 +21,13 @@ def check(ok, name):
     print(("PASS " if ok else "FAIL ") + name, flush=True)
     _failed += not ok
     return ok
+
+
+def temp_dir(prefix):
+    """A new temporary folder, removed when the test exits (an interrupt too: Ctrl-C, or tests/run.sh's SIGINT)."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, tmp, True)
+    return tmp
 
 
 def status():
