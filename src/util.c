@@ -401,6 +401,7 @@ struct evp_md_ctx_st *sha256_start(const char *path, mnist_err *err) {
     ERR_clear_error();
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) return ctx;
+    int made = ctx != NULL; /* (a freed pointer's value is not to be read) */
     EVP_MD_CTX_free(ctx);
     /* OpenSSL's own SHA-256 fails to begin for memory alone, which OpenSSL 3.0 seldom says as such (its
      * providers' start fails: "initialization error", or nothing queued): its reason is kept beside */
@@ -408,6 +409,6 @@ struct evp_md_ctx_st *sha256_start(const char *path, mnist_err *err) {
     char why[256] = "no reason given";
     if (e) ERR_error_string_n(e, why, sizeof why);
     ERR_clear_error();
-    errf_no_memory(err, "%s: out of memory starting its SHA-256 (OpenSSL: %s)", path, ctx ? why : "no context made");
+    errf_no_memory(err, "%s: out of memory starting its SHA-256 (OpenSSL: %s)", path, made ? why : "no context made");
     return NULL;
 }

@@ -132,6 +132,16 @@ def read_inputs(model, files, *flags):
     return p, rows
 
 
+def input_of(rows, path):
+    """The 784 inputs predict gave for path (read_inputs' rows), or an empty array."""
+    return np.array(rows.get(path, {}).get("input", []), np.float32)
+
+
+def largest_difference(x, want):
+    """The largest difference between two inputs; infinite where x is not one."""
+    return float(np.abs(x - want).max()) if x.shape == want.shape else float("inf")
+
+
 def main():
     from PIL import Image, ImageDraw, ImageFilter
     tmp = temp_dir("mnist-test-fashion-")
@@ -162,15 +172,13 @@ def main():
         files[path] = want_input(rgb.astype(np.uint8), alpha)
     p, rows = read_inputs(fashion, list(files))
     for path, want in files.items():
-        x = np.array(rows.get(path, {}).get("input", []), np.float32)
-        worst = float(np.abs(x - want).max()) if x.shape == want.shape else float("inf")
+        worst = largest_difference(input_of(rows, path), want)
         check(worst <= 1e-5 and want.max() > 0.5,
               f"{os.path.basename(path)}: the Fashion-MNIST input is numpy's (largest difference {worst:.2g})")
-    white, black, lit = (np.array(rows.get(os.path.join(tmp, n), {}).get("input", []), np.float32)
-                         for n in ("white.png", "black.png", "lit.png"))
+    white, black, lit = (input_of(rows, os.path.join(tmp, n)) for n in ("white.png", "black.png", "lit.png"))
     check(white.shape == (784,) and np.array_equal(white, black),
           "dark on white and light on black read the same (the background's shade is 0 either way)")
-    off = float(np.abs(lit - white).max()) if lit.shape == white.shape else float("inf")
+    off = largest_difference(lit, white)
     check(off < 0.05, f"under light falling off across it, the shirt reads as on even white (largest difference {off:.2g})")
     # a shirt drawn as its outline, closed and with a gap in its hem: what the closed one closes is filled
     corners = [(60, 70), (130, 40), (230, 40), (300, 70), (280, 130), (250, 120), (250, 270), (110, 270), (110, 120),
@@ -181,8 +189,8 @@ def main():
         ImageDraw.Draw(im).line(points, fill=0, width=8, joint="curve")
         drawn[name] = os.path.join(tmp, f"outline-{name}.png")
         im.save(drawn[name])
-        g = np.asarray(im)
-        drawn[name + " want"] = want_input(np.stack([g, g, g], -1))
+        g = np.stack([np.asarray(im)] * 3, -1)
+        drawn[name + " want"], drawn[name + " filled"] = want_input(g), want_input(g, outline=True)
     for side in (14, 20):  # small: each pixel marks the cells it grows onto
         square = np.full((side, side), 255, np.uint8)
         square[2:-2, 2:-2] = 0
@@ -193,21 +201,17 @@ def main():
                            "--preprocess", "outline")
     _, strokes = read_inputs(fashion, [drawn["square 14"], drawn["square 20"]])
     for side in (14, 20):  # (grown, not shrunk: numpy's reading above does not grow)
-        x = np.array(lines.get(drawn[f"square {side}"], {}).get("input", []), np.float32)
-        y = np.array(strokes.get(drawn[f"square {side}"], {}).get("input", []), np.float32)
+        x, y = input_of(lines, drawn[f"square {side}"]), input_of(strokes, drawn[f"square {side}"])
         check(x.shape == y.shape == (784,) and (x > 0.5).sum() == 784 and (y > 0.5).sum() < 400,
               f"--preprocess outline: a square drawn one pixel wide in {side}x{side} is filled "
               f"({(x > 0.5).sum()} of 784 inputs over half; {(y > 0.5).sum()} with fashion)")
-    x = np.array(lines.get(drawn["closed"], {}).get("input", []), np.float32)
-    g = np.asarray(Image.open(drawn["closed"]))
-    want = want_input(np.stack([g, g, g], -1), outline=True)
-    worst = float(np.abs(x - want).max()) if x.shape == want.shape else float("inf")
+    want = drawn["closed filled"]
+    worst = largest_difference(input_of(lines, drawn["closed"]), want)
     filled = int((want > 0.5).sum() - (drawn["closed want"] > 0.5).sum())
     check(worst <= 1e-5 and filled > 200,
           f"--preprocess outline: a shirt drawn as its outline is numpy's input with the {filled} pixels its strokes "
           f"close filled (largest difference {worst:.2g})")
-    x = np.array(lines.get(drawn["open"], {}).get("input", []), np.float32)
-    worst = float(np.abs(x - drawn["open want"]).max()) if x.shape == (784,) else float("inf")
+    worst = largest_difference(input_of(lines, drawn["open"]), drawn["open want"])
     check(worst <= 1e-5, f"--preprocess outline: with a gap in its outline, it is fashion's input, none filled "
                          f"(largest difference {worst:.2g})")
     # the default of a Fashion-MNIST model; a digits model keeps the digits' recipe (a 20x20 box)

@@ -338,7 +338,7 @@ int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, c
 int cli_prep(const char *cmd, const char *name, const char *dataset, mnist_prep *prep, const char **said) {
     static const char *const names[] = {"mnist", "lab", "fashion", "outline"}; /* in mnist_prep's order */
     if (!name) name = !strcmp(dataset, "fashion") ? "fashion" : "mnist";
-    for (int i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(name, names[i])) {
             *prep = (mnist_prep)i, *said = names[i];
             return 0;
