@@ -86,6 +86,9 @@ races=${MNIST_EMU_RACES:-}
 [ -z "$races" ] && skipped+=("the kernels under ThreadSanitizer (MNIST_EMU_RACES not set)")
 
 second_lane() {
+    # at a lower priority: the first lane's tests that time things (serve's decodes at once, its
+    # deadlines, signals) then run about as they would alone
+    renice -n 10 -p "$BASHPID" >/dev/null
     export OPENBLAS_NUM_THREADS=1
     prefix=b
     no_skip=1

@@ -712,14 +712,18 @@ def test_large_decodes(srv, png):
     big = big_png()  # 512 MB decoded, twice that in all
     with open(png, "rb") as f:
         small = f.read()
-    with concurrent.futures.ThreadPoolExecutor(2) as ex:
-        t0 = time.monotonic()
-        first = ex.submit(srv.json, "POST", "/api/predict", big)
-        time.sleep(0.1)  # the first is decoding (about a second here; longer under the sanitizers)
-        second = srv.json("POST", "/api/predict", big)
-        other = srv.json("POST", "/api/predict", small)
-        busy = time.monotonic() - t0
-        a = first.result()
+    for _ in range(3):  # again where the two did not meet (both read: the first was done, or not begun)
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            t0 = time.monotonic()
+            first = ex.submit(srv.json, "POST", "/api/predict", big)
+            time.sleep(0.1)  # the first is decoding (about a second here; longer under the sanitizers)
+            second = srv.json("POST", "/api/predict", big)
+            other = srv.json("POST", "/api/predict", small)
+            busy = time.monotonic() - t0
+            a = first.result()
+        if not (a[0] == second[0] == 400):
+            break
+        print(f"  the two large decodes did not meet ({busy:.2f} s): again")
     # on a loaded machine the second may reach the decoder first: then the first is the one refused
     refused = second if second[0] == 503 else a
     check(sorted([a[0], second[0]]) == [400, 503] and "decoding other large images" in (refused[2] or {}).get("error", "")
