@@ -94,6 +94,9 @@ def images():
     exif_turned = exif.tobytes()
     rgba = Image.new("RGBA", (24, 24), (0, 0, 0, 0))
     ImageDraw.Draw(rgba).ellipse([5, 3, 18, 20], outline=(10, 10, 200, 255), width=3)
+    ringed = Image.new("L", (48, 48), 235)  # a 7 in a ring that touches it: held aside (photo.c, ring_around)
+    ImageDraw.Draw(ringed).ellipse([4, 3, 43, 44], outline=20, width=3)
+    ImageDraw.Draw(ringed).line([(14, 12), (32, 12), (22, 42)], fill=20, width=4)
     for name, im, fmt, opts in (
             ("gray.png", gray, "PNG", {}),
             ("rgba.png", rgba, "PNG", {}),
@@ -106,11 +109,12 @@ def images():
             ("palette.gif", rgba.convert("RGB").convert("P"), "GIF", {}),
             ("gray.tga", gray, "TGA", {}),
             ("gray.pgm", gray, "PPM", {}),
+            ("ringed.png", ringed, "PNG", {}),
             ("color.ppm", rgba.convert("RGB"), "PPM", {})):
         b = io.BytesIO()
         im.save(b, fmt, **opts)
         drawn = name in ("gray.png", "rgba.png")
-        for recipe in (0, 1, 2, 3) if drawn else (0, 1, 2):  # MNIST's, the lab's, Fashion-MNIST's, an outline's
+        for recipe in (0, 1, 2, 3) if drawn else (0,) if name == "ringed.png" else (0, 1, 2):  # MNIST's, the lab's, Fashion-MNIST's, an outline's
             put("image", f"{recipe}-{name}", bytes([recipe]) + b.getvalue())
 
 

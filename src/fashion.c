@@ -2,7 +2,8 @@
  * were made from Zalando's (Xiao, Rasul and Vollgraf 2017, section 2): its edges within 5% of its
  * corners' colour trimmed, its longer side resized to 28, its shorter extended to 28 about its
  * centre, its intensities negated. Two things differ, for photos not made on a shop's white: the
- * background's own shade is taken as 0 (not only white), and a dark background is not negated
+ * background's own shade is taken as 0 (not only white; where its corners lie on a plane, the light
+ * falling evenly across it too), and a dark background is not negated
  * (the item is what differs from it either way); and the resizing averages areas (Fashion-MNIST
  * skipped rows and columns, then sharpened), which a camera's noise does not alias through. A
  * transparent background (a shop's PNG) is white. An item drawn as its outline (MNIST_PREP_OUTLINE,
@@ -118,8 +119,12 @@ int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnis
                 if (y >= b.y1) b.y1 = y + 1;
             }
         }
-    if (b.x1 <= b.x0)
-        return errf(err, "%s: no item: the whole image is within %.0f%% of its corners' colour", name, 100 * TRIM);
+    if (b.x1 <= b.x0) {
+        int shaded = 0;
+        for (int k = 0; k < 3; k++) shaded |= across[k] != 0 || down[k] != 0;
+        return errf(err, "%s: no item: the whole image is within %.0f%% of its background (%s its corners)", name,
+                    100 * TRIM, shaded ? "the light falling evenly across" : "the colour of");
+    }
     /* the item's shade against the background's there, 0 to 1: a light background's darker pixels, or a
      * dark one's lighter pixels (Fashion-MNIST negated its photos' white); light or dark as at its centre */
     int bw = b.x1 - b.x0, bh = b.y1 - b.y0, light = luma(bg) >= 127.5;

@@ -789,13 +789,189 @@ static int writers_mark(const run *r, long nruns, int nparts, const char *keep, 
     return -1;
 }
 
+/* ---- a ring drawn around the digit, touching it --------------------------- */
+
+/* A ring drawn around the digit that touches it or runs through its strokes is one part with it,
+ * which writers_mark cannot hold aside: the digit was read with its ring around it (a ringed 4 as a 0
+ * or an 8). Where the part's outermost ink, looked at in RING_BINS directions from its box's centre
+ * (the box made round), lies on an ellipse in RING_ROUND of them (the least-squares conic through it,
+ * fitted again twice on the directions within RING_FIT of it), as a pen's band (its depth along the
+ * line in to the centre, the median over those directions, RING_PEN of the ellipse's radius at most)
+ * with paper inside it in RING_PAPER of them, that band is taken for a ring: its pixels are the part's
+ * from the ring's outer edge (in each direction the median of the 7 around, so that a stroke through
+ * it or its open ends do not move it) to a pen and 2 pixels in from it, and 2 pixels out. It is held
+ * aside, and the rest read again, where what lies a further pen inside weighs RING_INSIDE of the ring
+ * at least, and that is not one straight stroke under a quarter of it leaning 15 degrees or more (a 0
+ * with a slash through it that touches it, as writers_mark says). Measured on make_photo_set.py's
+ * near kind's rings and plain digits (the lab's model): a ring's outer edge lies on the ellipse in 57
+ * to 64 of the 64 directions, a 6's, a 3's or a 9's in 48 to 52 (their inward bends), a 0's in up to
+ * 64; and inside it, deeper than a pen, a 0 leaves under 0.09 of its weight (slivers of an uneven
+ * pen), the digits in the rings 0.13 to 0.96 (one 0.025). */
+#define RING_BINS 64
+#define RING_FIT 0.12
+#define RING_ROUND 0.875
+#define RING_PEN 0.3
+#define RING_PAPER 0.6
+#define RING_INSIDE 0.12
+#define TURN 6.283185307179586 /* radians */
+
+typedef struct {
+    double cx, cy, s;  /* the box's centre and larger half-side: the conic's coordinates are (x - cx) / s, (y - cy) / s */
+    double c[5];       /* the conic A X^2 + B X Y + C Y^2 + D X + E Y = 1 */
+    double ex, ey, g0; /* its centre (in X, Y), and there the conic's left side less 1 (negative) */
+} ring_fit;
+
+/* Pixel (x, y)'s distance from the ellipse's centre in the ellipse's own measure: 1 on it. */
+static double ring_q(const ring_fit *f, double x, double y) {
+    double X = (x - f->cx) / f->s - f->ex, Y = (y - f->cy) / f->s - f->ey;
+    double Q = f->c[0] * X * X + f->c[1] * X * Y + f->c[2] * Y * Y;
+    return sqrt(fmax(Q, 0) / -f->g0);
+}
+
+/* Which of RING_BINS directions angle a (atan2's, radians) falls in. */
+static int ring_bin(double a) {
+    int k = (int)((a / TURN + 0.5) * RING_BINS);
+    return k >= RING_BINS ? RING_BINS - 1 : k < 0 ? 0 : k;
+}
+
+/* The conic through the points (px, py) of the directions in use, and its centre: 0, or -1 where it
+ * is no ellipse. */
+static int ring_conic(ring_fit *f, const double *px, const double *py, const char *use) {
+    double a[25] = {0}, b[5] = {0};
+    for (int k = 0; k < RING_BINS; k++) {
+        if (!use[k]) continue;
+        double X = (px[k] - f->cx) / f->s, Y = (py[k] - f->cy) / f->s, t[5] = {X * X, X * Y, Y * Y, X, Y};
+        for (int i = 0; i < 5; i++) {
+            b[i] += t[i];
+            for (int j = 0; j < 5; j++) a[5 * i + j] += t[i] * t[j];
+        }
+    }
+    if (solve_symmetric(5, a, b)) return -1;
+    double A = b[0], B = b[1], C = b[2], D = b[3], E = b[4], det = 4 * A * C - B * B;
+    if (!(A > 0) || !(det > 0)) return -1;
+    double X = (B * E - 2 * C * D) / det, Y = (B * D - 2 * A * E) / det;
+    f->g0 = A * X * X + B * X * Y + C * Y * Y + D * X + E * Y - 1;
+    if (!(f->g0 < 0)) return -1;
+    f->ex = X, f->ey = Y;
+    memcpy(f->c, b, sizeof f->c);
+    return 0;
+}
+
+/* How far ink runs from pixel (x, y) along the line in to (ox, oy) before paper (on 0), in pixels,
+ * looked at each half pixel; INFINITY where it gets there without paper. */
+static double ring_depth(const uint8_t *on, int w, int h, double x, double y, double ox, double oy) {
+    double dx = ox - x, dy = oy - y, len = hypot(dx, dy);
+    for (int i = 0; i < (int)(2 * len); i++) {
+        int u = (int)(x + dx * i / (2 * len)), v = (int)(y + dy * i / (2 * len));
+        if (u < 0 || v < 0 || u >= w || v >= h || !on[(size_t)v * w + u]) return 0.5 * i;
+    }
+    return INFINITY;
+}
+
+/* The median of v[0..n-1] (n <= RING_BINS), the upper one of an even n. */
+static double ring_median(const double *v, int n) {
+    double s[RING_BINS] = {0};
+    for (int i = 0; i < n; i++) {
+        int at = i;
+        for (; at > 0 && s[at - 1] > v[i]; at--) s[at] = s[at - 1];
+        s[at] = v[i];
+    }
+    return s[n / 2];
+}
+
+/* Part id (of the runs r, box b) as a ring with the digit inside it: *kept gets on less the ring's
+ * pixels (w h bytes, malloc'd), and it returns 1; 0 where it is no ring, -1 out of memory. */
+static int ring_around(const plane *ink, const uint8_t *on, const run *r, long nruns, int id, const box *b,
+                       uint8_t **kept) {
+    int w = ink->w, h = ink->h;
+    double ax = 0.5 * (b->x1 - b->x0), ay = 0.5 * (b->y1 - b->y0);
+    if (ax < 6 || ay < 6) return 0;
+    ring_fit f = {.cx = 0.5 * (b->x0 + b->x1), .cy = 0.5 * (b->y0 + b->y1), .s = fmax(ax, ay)};
+    double far[RING_BINS], px[RING_BINS], py[RING_BINS];
+    char use[RING_BINS];
+    for (int k = 0; k < RING_BINS; k++) far[k] = -1;
+    for (long i = 0; i < nruns; i++) { /* the outermost ink in each direction, the box made round */
+        if (-1 - r[i].up != id) continue;
+        double y = r[i].y + 0.5, t = (y - f.cy) / ay;
+        for (int x = r[i].x0; x < r[i].x1; x++) {
+            double u = (x + 0.5 - f.cx) / ax, d = u * u + t * t;
+            int k = ring_bin(atan2(t, u));
+            if (d > far[k]) far[k] = d, px[k] = x + 0.5, py[k] = y;
+        }
+    }
+    int n = 0;
+    for (int k = 0; k < RING_BINS; k++) n += use[k] = far[k] >= 0;
+    for (int round = 0; round < 3; round++) {
+        if (n < RING_ROUND * RING_BINS || ring_conic(&f, px, py, use)) return 0;
+        n = 0;
+        for (int k = 0; k < RING_BINS; k++) n += use[k] = far[k] >= 0 && fabs(ring_q(&f, px[k], py[k]) - 1) <= RING_FIT;
+    }
+    if (n < RING_ROUND * RING_BINS) return 0;
+    double ox = f.cx + f.s * f.ex, oy = f.cy + f.s * f.ey, depth[RING_BINS], radius = 0;
+    int m = 0, clear = 0; /* clear: directions with paper inside the ring */
+    for (int k = 0; k < RING_BINS; k++) {
+        if (!use[k]) continue;
+        depth[m++] = ring_depth(on, w, h, px[k], py[k], ox, oy);
+        radius += hypot(px[k] - ox, py[k] - oy) / n;
+    }
+    double pen = ring_median(depth, m);
+    for (int i = 0; i < m; i++) clear += depth[i] <= 2 * pen + 2;
+    if (!(pen <= RING_PEN * radius) || clear < RING_PAPER * m) return 0;
+    double edge[RING_BINS], outer[RING_BINS]; /* the ring's outer edge in each direction (q), then smoothed */
+    for (int k = 0; k < RING_BINS; k++) edge[k] = -1;
+    for (long i = 0; i < nruns; i++) {
+        if (-1 - r[i].up != id) continue;
+        for (int x = r[i].x0; x < r[i].x1; x++) {
+            double q = ring_q(&f, x + 0.5, r[i].y + 0.5);
+            int k = ring_bin(atan2(r[i].y + 0.5 - oy, x + 0.5 - ox));
+            if (fabs(q - 1) <= RING_FIT + 0.05 && q > edge[k]) edge[k] = q;
+        }
+    }
+    for (int k = 0; k < RING_BINS; k++) {
+        double near[7];
+        int c = 0;
+        for (int j = -3; j <= 3; j++)
+            if (edge[(k + j + RING_BINS) % RING_BINS] >= 0) near[c++] = edge[(k + j + RING_BINS) % RING_BINS];
+        outer[k] = c ? ring_median(near, c) : 1;
+    }
+    uint8_t *keep = malloc((size_t)w * h);
+    if (!keep) return -1;
+    memcpy(keep, on, (size_t)w * h);
+    double ring = 0, in = 0, deep = 0, mo[5] = {0}; /* in: the part's ink inside the ring; mo: its moments */
+    for (long i = 0; i < nruns; i++) {
+        if (-1 - r[i].up != id) continue;
+        const float *v = ink->v + (size_t)r[i].y * w;
+        double y = r[i].y + 0.5;
+        for (int x = r[i].x0; x < r[i].x1; x++) {
+            double u = x + 0.5, q = ring_q(&f, u, y), d = hypot(u - ox, y - oy);
+            double unit = d / fmax(q, 1e-9); /* pixels to 1 of q in this direction */
+            double o = outer[ring_bin(atan2(y - oy, u - ox))], from = q < 0.5 ? INFINITY : o - (pen + 2) / unit;
+            if (q >= from && q <= o + 2 / unit) {
+                keep[(size_t)r[i].y * w + x] = 0, ring += v[x];
+            } else if (q < from) {
+                in += v[x], deep += q < from - pen / unit ? v[x] : 0;
+                mo[0] += v[x] * u, mo[1] += v[x] * y, mo[2] += v[x] * u * u, mo[3] += v[x] * y * y, mo[4] += v[x] * u * y;
+            }
+        }
+    }
+    double lean;
+    int slash = in > 0 && in < 0.25 * ring && part_length(mo, in, &lean) >= 3 && fabs(lean) < 1.31;
+    if (!(deep >= RING_INSIDE * ring) || slash) {
+        free(keep);
+        return 0;
+    }
+    *kept = keep;
+    return 1;
+}
+
 /* The ink's connected parts (8-neighbours): of those that are not along the frame's edge nor
  * faint beside the others, keep the heaviest and those near it that are not specks; the rest is
  * held aside, negated (for stroke_steps); the kept ink's bounding box, and in *part the heaviest
  * part's mass. Returns the kept mass, or -1 when out of memory. on (w x h bytes) marks the ink; r
  * holds h * (w + 1) / 2 runs. */
-static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double *part) {
+static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double *part, int rings) {
     int w = ink->w, h = ink->h, nparts;
+    uint8_t *again = NULL; /* on less a ring found around the digit */
     long nruns = ink_parts(on, w, h, r, &nparts);
     if (nparts == 0) return 0;
     double kept = -1; /* out of memory, until it is known */
@@ -894,6 +1070,18 @@ static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double 
         box_add(bb, &b);
     }
     int mark = writers_mark(r, nruns, nparts, keep, pb, mass, mom);
+    if (mark < 0 && rings) {
+        int found = ring_around(ink, on, r, nruns, big, &pb[big], &again);
+        if (found < 0) {
+            kept = -1;
+            goto done;
+        }
+        if (found) {
+            for (size_t i = 0; i < (size_t)w * h; i++) /* the ring held aside */
+                if (on[i] && !again[i]) ink->v[i] = -ink->v[i];
+            goto done;
+        }
+    }
     if (mark >= 0) { /* held aside, and the digit's box and mass are the rest's */
         keep[mark] = 2, kept -= mass[mark], *part = 0;
         *bb = (box){w, h, 0, 0};
@@ -912,7 +1100,15 @@ done:
     free(sq);
     free(along);
     free(mom);
+    if (again) {
+        kept = keep_parts(ink, again, r, bb, part, 0);
+        free(again);
+    }
     return kept;
+}
+
+static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double *part) {
+    return keep_parts(ink, on, r, bb, part, 1);
 }
 
 /* Steps that are strokes. A digit cropped tight runs along the frame's edge (a 7's bar along the

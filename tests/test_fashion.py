@@ -229,7 +229,15 @@ def main():
     Image.new("RGB", (50, 40), (200, 180, 160)).save(flat)
     p = run("predict", "--model", fashion, flat)
     check(p.returncode == 1 and p.stderr.strip() == f"mnist predict: {flat}: no item: the whole image is within 5% of "
-          "its corners' colour", f"an image of one colour is refused ({p.stderr.strip()!r})")
+          "its background (the colour of its corners)", f"an image of one colour is refused ({p.stderr.strip()!r})")
+    # light falling evenly across it, nothing else: that plane is its background
+    ramp = os.path.join(tmp, "ramp.png")
+    y, x = np.mgrid[0:40, 0:50]
+    Image.fromarray(np.uint8(100 + 2 * x + y), "L").save(ramp)
+    p = run("predict", "--model", fashion, ramp)
+    check(p.returncode == 1 and p.stderr.strip() == f"mnist predict: {ramp}: no item: the whole image is within 5% of "
+          "its background (the light falling evenly across its corners)",
+          f"an image of light falling evenly across it is refused ({p.stderr.strip()!r})")
     p = run("predict", "--model", fashion, "--preprocess", "other", flat)
     check(p.returncode == 2 and "--preprocess 'other' is not mnist, lab, fashion or outline" in p.stderr,
           f"an unknown --preprocess is refused ({p.stderr.strip()!r})")

@@ -117,31 +117,37 @@ def read_vignettes(tmp, model):
     return len(flat) == 20, differ
 
 
-def read_marked(tmp, model, near=False, first=100):
+def read_marked(tmp, model, near=False, first=100, rings=False):
     """Of 30 digits (MNIST's test digits `first` on) on paper, each once as written and once
     underlined or ringed by its writer (make_photo_set.py's marked kind, or near: the line close
     under the digit or short and thick, the ring touching it; the same page less the mark), those
     that predict reads otherwise with the mark (each file named for its mark: NN-line.png, NN-ring.png);
-    and how many of the 30 had a line, a ring."""
+    and how many of the 30 had a line, a ring. rings: the first 30 whose mark is a ring, the others
+    passed over."""
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     import numpy as np
     from PIL import Image
     from make_photo_set import data_dir, frame_with_ink, mark, read_idx
-    digits = read_idx(data_dir(None), "t10k-images-idx3-ubyte")[first:first + 30]
+    digits = read_idx(data_dir(None), "t10k-images-idx3-ubyte")[first:first + (200 if rings else 30)]
     rng = np.random.RandomState(11)
-    kind = "near" if near else "marked"
+    kind = ("near" if near else "marked") + ("-rings" if rings else "")
     out = {"plain": os.path.join(tmp, kind + "-plain"), "marked": os.path.join(tmp, kind)}
     for d in out.values():
         os.makedirs(d)
-    lines = 0
+    lines = made = 0
     for i, digit in enumerate(digits):
         ink, line = mark(frame_with_ink(digit, rng, 400), rng, near)
         is_line = line.max(1).astype(bool).sum() < line.shape[0] / 2  # a line is far wider than tall
+        if rings and is_line:
+            continue
         lines += is_line
         paper, noise = rng.uniform(0.75, 0.95), rng.normal(0, 0.01, ink.shape)
         for kind, v in (("plain", ink), ("marked", np.maximum(ink, line))):
             Image.fromarray(np.round(np.clip(paper * (1 - 0.8 * v) + noise, 0, 1) * 255).astype(np.uint8), "L").save(
                 os.path.join(out[kind], f"{i:02d}-{'line' if is_line else 'ring'}.png"))
+        made += 1
+        if made == 30:
+            break
     plain, differ = read_twins(model, out)
     return len(plain) == 30, differ, lines
 
@@ -428,6 +434,15 @@ def main():
     differ = [d for d in differ if "-line" in d]
     check(ok and len(differ) <= 11 and lines >= 15, f"{lines} of 30 digits with a line close under them or short "
           f"and thick read as they do without it, but 11 at most: {len(differ)} differ: {differ}")
+    # A ring drawn tight around the digit, touching it or running through its strokes, is one part
+    # with it, and the digit was read with its ring (a 4 as a 0 or an 8). Where the part's outer
+    # edge lies on an ellipse, as a pen's band with paper inside it, and a digit's weight lies well
+    # inside, the band is held aside (photo.c, ring_around): of these 30 (make_photo_set.py's near
+    # kind, its rings), 17 read otherwise than without the ring before, 2 now (the lab's model, near
+    # kind, seeds 0 and 1: 54 of 143 rings read right before, 107 now; held-out seed 2: 23 of 60, 38).
+    ok, differ, _ = read_marked(tmp, model, near=True, rings=True)
+    check(ok and len(differ) <= 6, f"30 digits with a ring drawn tight around them read as they do without it, "
+          f"but 6 at most: {len(differ)} differ: {differ}")
     # A 0 with a slash through it that does not touch it: the 0 went around the slash, was taken for
     # a ring drawn around it and held aside, and the slash read as a 1. A ring around one straight
     # part under a quarter of its weight, leaning 15 degrees or more, is a 0 and its slash, and the
