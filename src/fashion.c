@@ -55,17 +55,15 @@ static void stroke_cells(const float *v, int bw, int bh, float strong, int ow, i
                         cells[(y0 + r) * MNIST_SIDE + x0 + c] = 1;
 }
 
-/* What the strokes close, filled: the cells free of strokes that no path of such cells (4-neighbours)
- * joins to the frame's edge, and the strokes' cells beside them (8-neighbours), raised to the strokes'
- * strongest shade (the pen's ink); strokes that close nothing are left as they are. The cells judge,
- * not the inputs: a thin pen's outline, faint at 28x28, still closes, and a gap in it narrower than a
- * cell is closed. */
-static void fill_closed(float *x, const uint8_t *cells, float ink) {
+/* Which cells a path of cells free of `cells` (4-neighbours) joins to the frame's edge: 1 in out. Returns
+ * how many free cells no such path reaches. */
+static int edge_reach(const uint8_t *cells, uint8_t *out) {
     enum { S = MNIST_SIDE };
-    uint8_t out[MNIST_PIXELS] = {0}; /* 1: joined to the edge */
-    int queue[MNIST_PIXELS], n = 0;
+    int queue[MNIST_PIXELS], n = 0, clear = 0;
+    memset(out, 0, MNIST_PIXELS);
     for (int i = 0; i < MNIST_PIXELS; i++) {
         int y = i / S, c = i % S;
+        clear += !cells[i];
         if ((y == 0 || y == S - 1 || c == 0 || c == S - 1) && !cells[i]) out[i] = 1, queue[n++] = i;
     }
     for (int k = 0; k < n; k++) {
@@ -73,6 +71,38 @@ static void fill_closed(float *x, const uint8_t *cells, float ink) {
         int next[4] = {y > 0 ? i - S : -1, y < S - 1 ? i + S : -1, c > 0 ? i - 1 : -1, c < S - 1 ? i + 1 : -1};
         for (int j = 0; j < 4; j++)
             if (next[j] >= 0 && !out[next[j]] && !cells[next[j]]) out[next[j]] = 1, queue[n++] = next[j];
+    }
+    return clear - n;
+}
+
+/* What the strokes close, filled: the cells free of strokes that no path of such cells (4-neighbours)
+ * joins to the frame's edge, and the strokes' cells beside them (8-neighbours), raised to the strokes'
+ * strongest shade (the pen's ink). The cells judge, not the inputs: a thin pen's outline, faint at
+ * 28x28, still closes, and a gap in it narrower than a cell is closed. Where the strokes close nothing,
+ * their cells are closed first (grown by a cell each way, then shrunk by one, the frame's outside
+ * counted as strokes), which closes a gap of up to two free cells (an outline drawn quickly); strokes
+ * that close nothing even so are left as they are. */
+static void fill_closed(float *x, const uint8_t *strokes, float ink) {
+    enum { S = MNIST_SIDE };
+    uint8_t out[MNIST_PIXELS], grown[MNIST_PIXELS], closed[MNIST_PIXELS];
+    const uint8_t *cells = strokes;
+    if (edge_reach(strokes, out) == 0) { /* closing nothing: a gap of up to two cells in them closed */
+        for (int pass = 0; pass < 2; pass++) { /* grown by a cell each way, then shrunk by one */
+            const uint8_t *from = pass ? grown : strokes;
+            uint8_t *to = pass ? closed : grown;
+            for (int i = 0; i < MNIST_PIXELS; i++) {
+                int y = i / S, c = i % S, any = 0, all = 1;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int yy = y + dy, cc = c + dx;
+                        int on = yy < 0 || yy >= S || cc < 0 || cc >= S ? pass : from[yy * S + cc];
+                        any |= on, all &= on;
+                    }
+                to[i] = pass ? all : any;
+            }
+        }
+        cells = closed;
+        edge_reach(closed, out);
     }
     /* the enclosed cells, and the strokes' cells beside them (8-neighbours): the item's silhouette */
     uint8_t raise[MNIST_PIXELS] = {0};

@@ -6,9 +6,10 @@ from 0 to 1, its longer side resized to 28 by averaging areas, centred in 28x28.
 - A garment drawn dark on white, on a shop's transparent background, and light on black: numpy's input,
   to 1e-5; dark on white and light on black the same.
 - --preprocess outline (serve's page's drawings, for a Fashion-MNIST model): a shirt drawn as its outline
-  gives numpy's input with what its strokes close filled with their strongest shade, to 1e-5; an outline
-  with a gap gives fashion's input.
-- An image of one colour is refused, naming the file.
+  gives numpy's input with what its strokes close filled with their strongest shade, to 1e-5, and so does
+  one with a gap of 2 cells, once closed; an outline with a gap of 7 cells gives fashion's input.
+- An image of one colour, or of light falling evenly across it, is refused, naming the file and the
+  background.
 - A model whose file says Fashion-MNIST takes it by default; --preprocess mnist still takes the digits'.
 - Where Fashion-MNIST's files are at hand (Debian's dataset-fashion-mnist, or $MNIST_DATA/fashion): 200 of its
   test images made into product photos (negated, 8 times as large, on white margins) read as the model reads
@@ -83,7 +84,8 @@ def want_input(rgb, alpha=None, outline=False):
     within 5%), that plane's slopes across and down. outline: and then the strokes (the trimmed pixels of half
     the strongest shade or more) mark every 28x28 cell their area scales onto; the unmarked cells that no
     path of unmarked cells joins to the edge, and the marked ones beside them (8-neighbours), are raised to
-    the strongest shade."""
+    the strongest shade. Where those are none, the marked cells are first closed: grown by a cell each way
+    (3x3), then shrunk by one (the frame's outside counted as marked), which closes a gap of up to two."""
     c = rgb.astype(np.float64)
     if alpha is not None:
         a = alpha[..., None] / 255.0
@@ -115,6 +117,13 @@ def want_input(rgb, alpha=None, outline=False):
         cells = np.zeros((28, 28), bool)
         for y, i in zip(*np.nonzero(s >= np.float32(0.5) * strong)):
             cells[y0 + y * oh // h:y0 + (y * oh + oh - 1) // h + 1, x0 + i * ow // w:x0 + (i * ow + ow - 1) // w + 1] = True
+        if not (solid(cells) & ~cells).any():
+            grown = np.zeros((28, 28), bool)
+            for dy, dx in np.ndindex(3, 3):
+                grown |= np.pad(cells, 1)[dy:dy + 28, dx:dx + 28]
+            cells = np.ones((28, 28), bool)
+            for dy, dx in np.ndindex(3, 3):
+                cells &= np.pad(grown, 1, constant_values=True)[dy:dy + 28, dx:dx + 28]
         inside = solid(cells)
         enclosed = np.pad(inside & ~cells, 1)
         near = np.zeros((28, 28), bool)
@@ -184,9 +193,11 @@ def main():
     corners = [(60, 70), (130, 40), (230, 40), (300, 70), (280, 130), (250, 120), (250, 270), (110, 270), (110, 120),
                (80, 130), (60, 70)]
     drawn = {}
-    for name, points in (("closed", corners), ("open", corners[:7] + [(200, 270)])):
+    for name, lines in (("closed", [corners]), ("open", [corners[:7] + [(200, 270)]]),
+                        ("gap", [corners[:7] + [(194, 270)], [(166, 270)] + corners[7:]])):
         im = Image.new("L", (360, 300), 255)
-        ImageDraw.Draw(im).line(points, fill=0, width=8, joint="curve")
+        for points in lines:
+            ImageDraw.Draw(im).line(points, fill=0, width=8, joint="curve")
         drawn[name] = os.path.join(tmp, f"outline-{name}.png")
         im.save(drawn[name])
         g = np.stack([np.asarray(im)] * 3, -1)
@@ -197,8 +208,8 @@ def main():
         square[3:-3, 3:-3] = 255
         drawn[f"square {side}"] = os.path.join(tmp, f"square-{side}.png")
         Image.fromarray(square).save(drawn[f"square {side}"])
-    _, lines = read_inputs(fashion, [drawn["closed"], drawn["open"], drawn["square 14"], drawn["square 20"]],
-                           "--preprocess", "outline")
+    _, lines = read_inputs(fashion, [drawn["closed"], drawn["open"], drawn["gap"], drawn["square 14"],
+                                     drawn["square 20"]], "--preprocess", "outline")
     _, strokes = read_inputs(fashion, [drawn["square 14"], drawn["square 20"]])
     for side in (14, 20):  # (grown, not shrunk: numpy's reading above does not grow)
         x, y = input_of(lines, drawn[f"square {side}"]), input_of(strokes, drawn[f"square {side}"])
@@ -212,8 +223,14 @@ def main():
           f"--preprocess outline: a shirt drawn as its outline is numpy's input with the {filled} pixels its strokes "
           f"close filled (largest difference {worst:.2g})")
     worst = largest_difference(input_of(lines, drawn["open"]), drawn["open want"])
-    check(worst <= 1e-5, f"--preprocess outline: with a gap in its outline, it is fashion's input, none filled "
-                         f"(largest difference {worst:.2g})")
+    check(worst <= 1e-5, f"--preprocess outline: with a gap of 7 cells in its outline, it is fashion's input, none "
+                         f"filled (largest difference {worst:.2g})")
+    want = drawn["gap filled"]
+    worst = largest_difference(input_of(lines, drawn["gap"]), want)
+    filled = int((want > 0.5).sum() - (drawn["gap want"] > 0.5).sum())
+    check(worst <= 1e-5 and filled > 200,
+          f"--preprocess outline: with a gap of 28 pixels in its hem (2 cells free of strokes), it is numpy's input with the "
+          f"{filled} pixels the strokes close once closed filled (largest difference {worst:.2g})")
     # the default of a Fashion-MNIST model; a digits model keeps the digits' recipe (a 20x20 box)
     _, dflt = read_inputs(fashion, [os.path.join(tmp, "white.png")])
     _, asked = read_inputs(digits, [os.path.join(tmp, "white.png")], "--preprocess", "fashion")
