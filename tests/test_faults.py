@@ -917,8 +917,9 @@ def test_out_of_memory(tmp, data):
         return
     model = os.path.join(tmp, "oom.safetensors")
     safetensors(model, [784, 16, 10])
-    # a 1 and a 0 cropped tight (their strokes meet the frame's sides: read again with paper around them), and a
-    # 1 from top to bottom of a ruled page (read again so, it reads otherwise): grey paper, a little noise
+    # a 1 and a 0 cropped tight (their strokes meet the frame's sides: read again with paper around them), a 1
+    # from top to bottom of a ruled page (read again so, it reads otherwise), and a 7 in a ring that touches it
+    # (the ring held aside, the rest read again): grey paper, a little noise
     rng = __import__("random").Random(1)
     photos = [os.path.join(ROOT, "samples", n) for n in ("1-pen-photo.jpg", "5-app.png", "6-red-pen-shadow.jpg")]
 
@@ -929,7 +930,10 @@ def test_out_of_memory(tmp, data):
     for name, (w, h), draw in (("small-1.png", (28, 28), lambda d: d.line([(14, 8), (13, 20)], fill=0, width=2)),
                                ("tight-1.png", (60, 200), lambda d: d.line([(36, 0), (24, 200)], fill=30, width=18)),
                                ("tight-0.png", (160, 200), lambda d: d.ellipse([4, 2, 156, 198], outline=30, width=20)),
-                               ("ruled-1.png", (120, 200), ruled)):
+                               ("ruled-1.png", (120, 200), ruled),
+                               ("ringed-7.png", (96, 96), lambda d: (d.ellipse([8, 6, 87, 89], outline=30, width=6),
+                                                                     d.line([(28, 24), (64, 24), (44, 84)], fill=30,
+                                                                            width=8)))):
         im = Image.new("L", (w, h), 225)
         draw(ImageDraw.Draw(im))
         im.putdata([max(0, min(255, v + rng.randint(-6, 6))) for v in im.getdata()])
