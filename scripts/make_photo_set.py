@@ -44,6 +44,11 @@ unevenly (a gradient, a vignette, sometimes a soft shadow), with camera noise. T
     slashed  (only when asked for) a 0 with a slash through it that does not touch it, gray or
              colour as marked: the set's digits are MNIST's test zeros (their own draw, --count of
              them), each with a slash "/" 20 to 50 degrees from upright inside it (slash)
+    pen      (only when asked for) a pen lying on the page wholly inside the frame, apart from the
+             digit, gray or colour as marked: a bar 2.5 to 4.5 times the digit's height long (at
+             most 0.9 of the frame's diagonal), 9 to 14 times as long as wide, turned any way, a
+             third of the digit's height or more from its ink, as dark as the ink or 30% lighter;
+             the digit 12% to 30% of the frame's short side (a page with no room for it has none)
     raw      (only when asked for) the MNIST digit itself, its 28x28 bytes as a grayscale PNG: with
              `predict --preprocess lab` that is exactly the MNIST input
 
@@ -63,7 +68,7 @@ from PIL import Image, ImageDraw
 from digit_png import data_dir  # the data folder as the program finds it (scripts/ is on sys.path)
 
 KINDS = ("gray", "colour", "rgba", "jpeg", "board", "notebook", "desk", "raw", "tight", "marked", "note", "near",
-         "slashed", "smallnote")  # new ones last: a
+         "slashed", "smallnote", "pen")  # new ones last: a
 DEFAULT_KINDS = KINDS[:7] + ("tight",)  # kind's images come from its place here, they stay the same
 # Slight slant and turn, at most, each way: a shear of 0.25 with 10 degrees costs a model trained
 # on MNIST 3 points of accuracy even when the digit is then cropped and centred perfectly.
@@ -209,6 +214,31 @@ def slash(ink, rng):
         if (ink[np.asarray(wide)[::s, ::s] > 0] < 0.1).all():
             return line
         length *= 0.9
+    return None
+
+
+def pen_on_page(ink, rng):
+    """A pen lying on the page (pen kind) wholly inside the frame, a third of the digit's height or more
+    from its ink: its layer (0..1), or None where 200 tries find no room."""
+    h, w = ink.shape
+    ys, xs = np.nonzero(ink > 0.5)
+    dh = ys.max() - ys.min() + 1
+    length = min(dh * rng.uniform(2.5, 4.5), 0.9 * math.hypot(w, h))
+    width = length / rng.uniform(9, 14)
+    m = int(dh / 3)
+    y0, y1, x0, x1 = max(0, ys.min() - m), ys.max() + m + 1, max(0, xs.min() - m), xs.max() + m + 1
+    s = 4  # drawn 4 times as large, then averaged down
+    for _ in range(200):
+        turn, cx, cy = rng.uniform(0, math.pi), rng.uniform(0, w), rng.uniform(0, h)
+        dx, dy = math.cos(turn) * length / 2, math.sin(turn) * length / 2
+        ends = [(cx - dx, cy - dy), (cx + dx, cy + dy)]
+        if not all(width < x < w - width and width < y < h - width for x, y in ends):
+            continue
+        big = Image.new("L", (w * s, h * s), 0)
+        ImageDraw.Draw(big).line([(x * s, y * s) for x, y in ends], fill=255, width=int(width * s))
+        pen = np.asarray(big, np.float32).reshape(h, s, w, s).mean(axis=(1, 3)) / 255
+        if pen[y0:y1, x0:x1].max() == 0:
+            return pen * rng.uniform(0.7, 1.0)
     return None
 
 
@@ -410,7 +440,11 @@ def render(kind, digit, rng, side):
         return Image.fromarray(np.dstack([rgb, a]).astype(np.uint8), "RGBA"), "png", {"compress_level": 1}
     if kind in ("desk", "note", "smallnote"):
         return on_desk(digit, rng, side, note=kind != "desk", small=kind == "smallnote")
-    ink = frame_with_ink(digit, rng, side, small=rng.rand() < 0.25)
+    ink = frame_with_ink(digit, rng, side, small=kind == "pen" or rng.rand() < 0.25)
+    if kind == "pen":
+        pen = pen_on_page(ink, rng)
+        ink = ink if pen is None else np.maximum(ink, pen)
+        kind = "gray" if rng.rand() < 0.5 else "colour"
     if kind in ("marked", "near"):
         ink = np.maximum(*mark(ink, rng, near=kind == "near"))
         kind = "gray" if rng.rand() < 0.5 else "colour"

@@ -31,6 +31,7 @@
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
 #define FLAT 3             /* ink this many times as wide as tall is no digit (MNIST's: 2.2 at most) */
 #define BAR 8              /* a part this many times as long as it is wide is a straight bar (keep_digit) */
+#define PEN_LONG 2          /* a bar wholly inside the frame this many times a part's side is a pen beside it (keep_digit) */
 #define UNDERLINE 6        /* a level part under the digit this many times as long as wide is a line (writers_mark) */
 #define CHANCE 2           /* standard errors over none that neighbours' likeness must be (noise_only) */
 #define ALONG 3            /* ... or along one direction alone (noise_only) */
@@ -709,6 +710,33 @@ static int boxes_apart(const box *a, const box *b, int gap) {
     return a->x1 + gap < b->x0 || a->x0 > b->x1 + gap || a->y1 + gap < b->y0 || a->y0 > b->y1 + gap;
 }
 
+/* How far box b lies from the segment (ax, ay)-(bx, by): 0 where they meet; else the least of the
+ * distances from the box's corners to the segment and from the segment's ends to the box. */
+static double segment_box_gap(double ax, double ay, double bx, double by, const box *b) {
+    double x0 = b->x0, y0 = b->y0, x1 = b->x1, y1 = b->y1, dx = bx - ax, dy = by - ay, ll = dx * dx + dy * dy;
+    double t0 = 0, t1 = 1; /* the segment clipped to the box (Liang-Barsky): they meet where some stays */
+    double pq[4][2] = {{-dx, ax - x0}, {dx, x1 - ax}, {-dy, ay - y0}, {dy, y1 - ay}};
+    int meet = 1;
+    for (int k = 0; k < 4 && meet; k++) {
+        double pk = pq[k][0], qk = pq[k][1];
+        if (pk == 0) meet = qk >= 0;
+        else if (pk < 0) t0 = fmax(t0, qk / pk);
+        else t1 = fmin(t1, qk / pk);
+        meet = meet && t0 <= t1;
+    }
+    if (meet) return 0;
+    double best = INFINITY, cx[4] = {x0, x1, x0, x1}, cy[4] = {y0, y0, y1, y1};
+    for (int k = 0; k < 4; k++) {
+        double t = ll > 0 ? ((cx[k] - ax) * dx + (cy[k] - ay) * dy) / ll : 0;
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        best = fmin(best, hypot(cx[k] - ax - t * dx, cy[k] - ay - t * dy));
+    }
+    double ex[2] = {ax, bx}, ey[2] = {ay, by};
+    for (int k = 0; k < 2; k++)
+        best = fmin(best, hypot(fmax(0, fmax(x0 - ex[k], ex[k] - x1)), fmax(0, fmax(y0 - ey[k], ey[k] - y1))));
+    return best;
+}
+
 /* Whether part id (of the runs r) goes around box b: it has ink left and right of b along b's rows,
  * and above and below it across b's columns. */
 static int goes_around(const run *r, long nruns, int id, const box *b) {
@@ -1031,18 +1059,31 @@ static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double 
     /* a straight bar (BAR times as long as wide) that runs to the frame's edge is a pen, a pencil or a
      * ruler lying on the page, out of the photo, where a part that is no bar, no speck and no blob
      * (it covers half its box at most, as a dot or a smudge does not) lies apart from it (the bar
-     * would not join it): that part is the digit. A 1 is such a bar, but one that runs out of the
-     * photo with another stroke inside it is as likely to be the pen */
+     * would not join it: that part's box lies further than 60% of its side from the bar's axis): that
+     * part is the digit. A 1 is such a bar, but one that runs out of the photo with another stroke
+     * inside it is as likely to be the pen; so is one wholly inside the photo whose box's diagonal is
+     * PEN_LONG times that part's box's longer side or more (a pen photographed with a digit beside it:
+     * a digit's own strokes are not so long beside the rest of it) */
     if (mass[big] > 0 && part_length(mom + 5 * big, mass[big], NULL) >= BAR) {
         box bar = pb[big];
         int e = (w > h ? w : h) / 25, digit = -1; /* within 4% of the frame's side, as box_in_frame */
         e = e < 3 ? 3 : e;
         int out = bar.x0 <= e || bar.y0 <= e || bar.x1 >= w - e || bar.y1 >= h - e;
-        for (int i = 0; i < nparts && out; i++) {
-            box b = pb[i];
-            int gap = (int)(0.6 * box_side(&b)) + 1;
-            if (i == big || mass[i] < 0.08 * mass[big] || mass[i] > 0.5 * (b.x1 - b.x0) * (b.y1 - b.y0) ||
-                part_length(mom + 5 * i, mass[i], NULL) >= BAR || !boxes_apart(&bar, &b, gap))
+        /* the bar's axis, from its moments: through its centre along its tilt, as long as a uniform bar
+         * of its spread along it (a bar L long spreads L^2 / 12) */
+        const double *mo = mom + 5 * big;
+        double tilt, mx = mo[0] / mass[big], my = mo[1] / mass[big], length = hypot(bar.x1 - bar.x0, bar.y1 - bar.y0);
+        part_length(mo, mass[big], &tilt);
+        double a = mo[2] / mass[big] - mx * mx, c = mo[3] / mass[big] - my * my, b = mo[4] / mass[big] - mx * my;
+        double half = sqrt(3 * (0.5 * (a + c) + sqrt(0.25 * (a - c) * (a - c) + b * b)));
+        double ux = cos(tilt) * half, uy = sin(tilt) * half;
+        for (int i = 0; i < nparts; i++) {
+            box pbox = pb[i];
+            int gap = (int)(0.6 * box_side(&pbox)) + 1;
+            if (i == big || mass[i] < 0.08 * mass[big] || mass[i] > 0.5 * (pbox.x1 - pbox.x0) * (pbox.y1 - pbox.y0) ||
+                part_length(mom + 5 * i, mass[i], NULL) >= BAR ||
+                segment_box_gap(mx - ux, my - uy, mx + ux, my + uy, &pbox) <= gap ||
+                (!out && length < PEN_LONG * box_side(&pbox)))
                 continue;
             if (digit < 0 || mass[i] > mass[digit]) digit = i;
         }
