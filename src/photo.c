@@ -737,6 +737,14 @@ static double segment_box_gap(double ax, double ay, double bx, double by, const 
     return best;
 }
 
+/* The mean length of part id's runs (of the runs r): about its strokes' width, more where they lie level. */
+static double mean_run(const run *r, long nruns, int id) {
+    double sum = 0, n = 0;
+    for (long i = 0; i < nruns; i++)
+        if (-1 - r[i].up == id) sum += r[i].x1 - r[i].x0, n++;
+    return n ? sum / n : 0;
+}
+
 /* Whether part id (of the runs r) goes around box b: it has ink left and right of b along b's rows,
  * and above and below it across b's columns. */
 static int goes_around(const run *r, long nruns, int id, const box *b) {
@@ -1062,8 +1070,11 @@ static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double 
      * would not join it: that part's box lies further than 60% of its side from the bar's axis): that
      * part is the digit. A 1 is such a bar, but one that runs out of the photo with another stroke
      * inside it is as likely to be the pen; so is one wholly inside the photo whose box's diagonal is
-     * PEN_LONG times that part's box's longer side or more (a pen photographed with a digit beside it:
-     * a digit's own strokes are not so long beside the rest of it) */
+     * PEN_LONG times that part's box's longer side or more and that is as wide as that part's runs
+     * along the rows are long on average, or wider (a pen photographed with a digit beside it: a
+     * digit's own strokes are not so long beside the rest of it, and a 1 with a mark beside it,
+     * written with one pen, is no wider than the mark's strokes, whose runs are longer where they
+     * lie level) */
     if (mass[big] > 0 && part_length(mom + 5 * big, mass[big], NULL) >= BAR) {
         box bar = pb[big];
         int e = (w > h ? w : h) / 25, digit = -1; /* within 4% of the frame's side, as box_in_frame */
@@ -1075,7 +1086,8 @@ static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double 
         double tilt, mx = mo[0] / mass[big], my = mo[1] / mass[big], length = hypot(bar.x1 - bar.x0, bar.y1 - bar.y0);
         part_length(mo, mass[big], &tilt);
         double a = mo[2] / mass[big] - mx * mx, c = mo[3] / mass[big] - my * my, b = mo[4] / mass[big] - mx * my;
-        double half = sqrt(3 * (0.5 * (a + c) + sqrt(0.25 * (a - c) * (a - c) + b * b)));
+        double t = 0.5 * (a + c), d = sqrt(0.25 * (a - c) * (a - c) + b * b), half = sqrt(3 * (t + d));
+        double thick = sqrt(12 * fmax(t - d, 0)); /* a uniform bar's width */
         double ux = cos(tilt) * half, uy = sin(tilt) * half;
         for (int i = 0; i < nparts; i++) {
             box pbox = pb[i];
@@ -1083,7 +1095,7 @@ static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double 
             if (i == big || mass[i] < 0.08 * mass[big] || mass[i] > 0.5 * (pbox.x1 - pbox.x0) * (pbox.y1 - pbox.y0) ||
                 part_length(mom + 5 * i, mass[i], NULL) >= BAR ||
                 segment_box_gap(mx - ux, my - uy, mx + ux, my + uy, &pbox) <= gap ||
-                (!out && length < PEN_LONG * box_side(&pbox)))
+                (!out && (length < PEN_LONG * box_side(&pbox) || thick < mean_run(r, nruns, i))))
                 continue;
             if (digit < 0 || mass[i] > mass[digit]) digit = i;
         }
