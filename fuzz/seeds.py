@@ -116,6 +116,12 @@ def images():
         drawn = name in ("gray.png", "rgba.png")
         for recipe in (0, 1, 2, 3) if drawn else (0,) if name == "ringed.png" else (0, 1, 2):  # MNIST's, the lab's, Fashion-MNIST's, an outline's
             put("image", f"{recipe}-{name}", bytes([recipe]) + b.getvalue())
+    # PNMs of maximum values other than 255 (each sample its share of it: image.c, pnm_level)
+    bar = [255 if 3 <= i % 8 <= 4 else 0 for i in range(64)]
+    for recipe in (0, 1):
+        put("image", f"{recipe}-max15.pgm", bytes([recipe]) + b"P5 8 8 15\n" + bytes(v // 17 for v in bar))
+        put("image", f"{recipe}-max1023.ppm", bytes([recipe]) + b"P6 8 8 1023\n" +
+            b"".join((v * 4).to_bytes(2, "big") * 3 for v in bar))
 
 
 

@@ -519,9 +519,12 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
                     pnm[bytes[1] - '0'], bytes[1]);
     uint64_t pv[3];
     size_t pend;
-    if (pnm_header(bytes, len, pv, &pend) && (pv[0] > INT_MAX || pv[1] > INT_MAX || pv[2] > INT_MAX))
+    if (pnm_header(bytes, len, pv, &pend) && (pv[0] > INT_MAX || pv[1] > INT_MAX))
         return errf(err, "%s: a corrupt PNM: its header's %s is past 2^31 (stb_image would read it wrapped)", name,
-                    pv[0] > INT_MAX ? "width" : pv[1] > INT_MAX ? "height" : "maximum value");
+                    pv[0] > INT_MAX ? "width" : "height");
+    if (pnm_header(bytes, len, pv, &pend) && (pv[2] == 0 || pv[2] > 65535)) /* stb_image took 0, read as 255 */
+        return errf(err, "%s: a corrupt PNM: its maximum value is %s (1 to 65535 are)", name,
+                    pv[2] > INT_MAX ? "past 2^31" : pv[2] ? "over 65535" : "0");
     long codes;
     int sof, bits;
     long scans = jpeg_scans(bytes, len, &codes, &sof, &bits);
@@ -646,6 +649,23 @@ static int gif_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *o
     return 0;
 }
 
+/* A PNM's sample v of maxv as a share of top (255, or 65535 for 16-bit grayscale in the lab's recipe), as
+ * Pillow reads it: round(v / maxv * top), halves to even, top at most. stb_image keeps 8-bit samples as
+ * they are and 16-bit ones' high byte, whatever the maximum value: a PGM of maximum value 1 read as
+ * blank, and the lab's recipe was not Pillow's. */
+static unsigned pnm_level(unsigned v, unsigned maxv, unsigned top) {
+    double s = rint((double)v / maxv * top);
+    return s > top ? top : (unsigned)s;
+}
+
+/* The i'th 16-bit sample of a PNM as stb_image 2.27 leaves it: the file's two bytes as they were,
+ * most significant first (it does not put them in the machine's order, so that 256 was 1 and its
+ * 8-bit reading, the high byte, the sample's low byte; upstream swaps them since 2.28). */
+static unsigned pnm_sample(const uint16_t *v, size_t i) {
+    const uint8_t *b = (const uint8_t *)(v + i);
+    return (unsigned)b[0] << 8 | b[1];
+}
+
 static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, decoded *d, mnist_err *err) {
     memset(d, 0, sizeof *d);
     char why[64];
@@ -678,11 +698,25 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     stb_ran_out = 0;
     /* Pillow opens 16-bit grayscale as mode I and convert('L') clips it to 0..255; stb would
      * scale it to 8 bits instead. Every other 16-bit kind Pillow reduces to its high byte, as stb. */
+    uint64_t pv[3];
+    size_t pend;
+    int pnm = pnm_header(bytes, len, pv, &pend);
+    unsigned maxv = pnm ? (unsigned)pv[2] : 255; /* 1 to 65535 (header_check) */
     if (!past && lab && nc == 1 && stbi_is_16_bit_from_memory(bytes, (int)len)) {
         d->px16 = stbi_load_16_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 1);
         d->nc = 1;
+        for (size_t i = 0; d->px16 && pnm && i < (size_t)dw * dh; i++)
+            d->px16[i] = (uint16_t)pnm_level(pnm_sample(d->px16, i), maxv, 65535);
+    } else if (!past && pnm && maxv > 255) { /* its 16-bit samples, each its share of maxv in 8 bits */
+        uint16_t *v = stbi_load_16_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 0);
+        size_t n = v ? (size_t)dw * dh * d->nc : 0;
+        if (v && !(d->px = malloc(n))) stb_ran_out = 1; /* as when stb_image runs out */
+        for (size_t i = 0; d->px && i < n; i++) d->px[i] = (uint8_t)pnm_level(pnm_sample(v, i), maxv, 255);
+        stbi_image_free(v);
     } else if (!past) {
         d->px = stbi_load_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 0);
+        for (size_t i = 0; d->px && maxv < 255 && i < (size_t)dw * dh * d->nc; i++)
+            d->px[i] = (uint8_t)pnm_level(d->px[i], maxv, 255);
     }
     free(stb_png_inflated.data);
     stb_png_inflated.data = NULL, stb_png_inflated.limit = 0; /* none for a later stbi_load of this thread */

@@ -459,7 +459,8 @@ def test_images(tmp):
     cases = [("a PNG that stb_image fails on with a newline for its reason (found by fuzz_image)",
               os.path.join(ROOT, "tests", "data", "image-newline-reason.png"), None, "cannot decode"),
              ("a 20-byte PPM whose header promises 2292558x22 pixels (found by fuzz_image: stb_image left the missing "
-              "pixels uninitialised)", os.path.join(ROOT, "tests", "data", "image-short-pnm.ppm"), None, "truncated"),
+              "pixels uninitialised; its maximum value, a NUL where digits should be, is read as 0 and refused first)",
+              os.path.join(ROOT, "tests", "data", "image-short-pnm.ppm"), None, "its maximum value is 0"),
              ("a progressive JPEG of 101 scans (each a pass over the whole image: 20000 of them, 2 MB, held a "
               "thread 30 s)", os.path.join(ROOT, "tests", "data", "image-many-scans.jpg"), None, "101 scans",
               "over the limit"),
@@ -481,6 +482,11 @@ def test_images(tmp):
               "missing: the header's end was put 4 bytes early, and the missing pixels left uninitialised",
               os.path.join(tmp, "wrapped.pgm"), b"P5 42949672988 28 255\n" + bytes(780), "width is past 2^31"),
              ("a 16-bit PGM cut short", os.path.join(tmp, "cut16.pgm"), b"P5 8 8 65535\n" + bytes(127), "truncated"),
+             # stb_image read a maximum value of 0 as 255, and one past 65535 as 16-bit
+             ("a PGM whose maximum value is 0", os.path.join(tmp, "max0.pgm"), b"P5 28 28 0\n" + bytes(784),
+              "a corrupt PNM: its maximum value is 0 (1 to 65535 are)"),
+             ("a PGM whose maximum value is 70000", os.path.join(tmp, "max70000.pgm"), b"P5 28 28 70000\n" + bytes(1568),
+              "a corrupt PNM: its maximum value is over 65535 (1 to 65535 are)"),
              ("a TGA cut short", os.path.join(tmp, "cut.tga"),
               struct.pack("<BBBHHBHHHHBB", 0, 0, 3, 0, 0, 0, 0, 0, 64, 64, 8, 0) + bytes(1000), "truncated"),
              # headers alone, saying 8000x8000: stb_image decoded each in full, what is missing filled in

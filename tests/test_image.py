@@ -86,6 +86,19 @@ def make_images(Image, folder):
             im.save(p, **opts)
             out.append((p, False))
         if w <= 100:
+            # PNMs of maximum values other than 255: Pillow takes each sample's share of it (stb_image kept
+            # 8-bit samples as they are, so a PGM of maximum value 1 was blank, and of 16-bit ones it kept
+            # the low byte: stb_image 2.27 leaves their bytes unswapped); samples over it (the 200's) are the
+            # top; the lab's recipe clips 16-bit grayscale (mode I) to 255, so small samples show the order
+            for magic, ch, maxval, top in ((b"P5", 1, 1, 1), (b"P5", 1, 15, 15), (b"P6", 3, 200, 255),
+                                           (b"P5", 1, 1023, 1023), (b"P6", 3, 1023, 1023), (b"P6", 3, 65535, 65535),
+                                           (b"P5", 1, 65535, 600)):
+                a = np.random.RandomState(w + maxval).randint(0, top + 1, (h, w, ch))
+                p = os.path.join(folder, f"{w}x{h}-max{maxval}.{'pgm' if ch == 1 else 'ppm'}")
+                with open(p, "wb") as f:
+                    f.write(magic + b"\n%d %d\n%d\n" % (w, h, maxval) +
+                            a.astype(">u2" if maxval > 255 else np.uint8).tobytes())
+                out.append((p, False))
             p = os.path.join(folder, f"{w}x{h}-Pshort.png")
             short_palette_png(p, content(np.random.RandomState(w), w, h, 1), 5)  # rng left as it was
             out.append((p, False))
