@@ -66,7 +66,8 @@ int log_record(const char *line, cJSON **obj, char *why, size_t cap) {
     /* more after the value (two records on a line, a newline lost) was read as the first record alone */
     const char *end = NULL;
     json_watch();
-    cJSON *o = cJSON_ParseWithOpts(line, &end, 0);
+    int stray = json_stray_control(line, strlen(line)) < strlen(line); /* cJSON skips it as white space */
+    cJSON *o = stray ? NULL : cJSON_ParseWithOpts(line, &end, 0);
     int more = o && end[strspn(end, " \t\r\n")] != '\0';
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
     /* a number past the doubles' range (1e999) reads as infinite; train never writes one */
@@ -75,7 +76,8 @@ int log_record(const char *line, cJSON **obj, char *why, size_t cap) {
         if (cJSON_IsNumber(c) && !isfinite(c->valuedouble)) break;
     }
     /* each said as it is: "(no \"epoch\")" was said of a line of broken JSON, and of "epoch": -1 */
-    const char *bad = !o                    ? "not JSON"
+    const char *bad = stray                 ? "not JSON (it holds a raw control character)"
+                      : !o                 ? "not JSON"
                       : more               ? "more after its JSON value"
                       : !cJSON_IsObject(o) ? "not a JSON object"
                       : !e                 ? "no \"epoch\""

@@ -391,6 +391,17 @@ const char *json_next_number(const char **p, const char *end) {
     return s;
 }
 
+size_t json_stray_control(const char *s, size_t n) {
+    int in = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 && (in || (c != '\t' && c != '\n' && c != '\r'))) return i;
+        if (in && c == '\\' && i + 1 < n && (unsigned char)s[i + 1] >= 0x20) i++; /* an escaped character */
+        else if (c == '"') in = !in;
+    }
+    return n;
+}
+
 int json_whole(const char *s, int n) {
     int digits = n > 0 && (n == 1 || s[0] != '0');
     for (int i = 0; i < n; i++) digits &= s[i] >= '0' && s[i] <= '9';

@@ -103,6 +103,10 @@ const char *json_next_number(const char **p, const char *end);
 /* Whether the literal s (n bytes) is a whole number written in digits alone: no sign, point,
  * exponent or leading zero (2.0, 2e0 and -0 are not; cJSON reads them as 2 and 0). */
 int json_whole(const char *s, int n);
+/* Where in s (n bytes) the first control character (below 0x20) lies that JSON does not allow there:
+ * any within a string, and outside one any but tab, newline and return; n where there is none. cJSON
+ * skips each as white space outside strings, so a body or a record holding one was taken. */
+size_t json_stray_control(const char *s, size_t n);
 
 /* dir, one '/', name and ext ("" or ".gz") into out (cap bytes): the '/'s that end dir are dropped,
  * so that a folder given as "data/" names "data/x", not "data//x" ("/" gives "/x"). snprintf's

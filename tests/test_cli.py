@@ -412,7 +412,10 @@ def test_plot_not_record(tmp):
                       ('{"loss":1.3}', 'no "epoch"'), ('{"epoch":"1","loss":1.3}', 'its "epoch" is not a whole number'),
                       ('{"epoch":-1,"loss":1.3}', 'its "epoch" is not a whole number'),
                       ('{"epoch":0.5,"loss":1.3}', 'its "epoch" is not a whole number'),
-                      ('{"epoch":1,"loss":1.3}{"epoch":2,"loss":1.2}', "more after its JSON value")):
+                      ('{"epoch":1,"loss":1.3}{"epoch":2,"loss":1.2}', "more after its JSON value"),
+                      # cJSON skipped a control character outside a string as white space: JSON has none there
+                      ('{"epoch":1,\x01"loss":1.3}', "not JSON (it holds a raw control character)"),
+                      ('{"epoch":1,"loss":\x0b1.3}', "not JSON (it holds a raw control character)")):
         with open(log, "w") as f:
             f.write(good + line + "\n" + good)
         p = run("plot", log, "--out", svg)
@@ -473,7 +476,8 @@ def test_numbers():
                                 ("--epochs", "0x10", whole), ("--epochs", "-", whole), ("--epochs", "1e3", whole),
                                 ("--seed", "+3", whole), ("--seed", "\t3", whole), ("--top", " 3", whole)):
         p = run("predict" if flag == "--top" else "train", flag, value, "--help")
-        check(one_line(p, 2, f"{flag} '{value}' {needle}"), f"{flag} {value!r} is refused ({text(p.stderr).strip()!r})")
+        shown = value.replace("\t", "\\t")  # a control character is written escaped
+        check(one_line(p, 2, f"{flag} '{shown}' {needle}"), f"{flag} {value!r} is refused ({text(p.stderr).strip()!r})")
     # a value too small to hold is what strtod makes of it (0, or the nearest), which the flag's range
     # judges (it was 'not a valid non-negative number'). A value below the range, negative or not, is said
     # too small in the words of one past it: -1 was 'not a valid non-negative number', 0 'learning rate

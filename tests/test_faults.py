@@ -577,6 +577,16 @@ def test_images(tmp):
     check(p.returncode == 0 and "\u009b" not in p.stdout and "\u0085" not in p.stdout
           and 'c1\\u009b31m\\u0085.png"' in p.stdout and json.loads(p.stdout)["file"] == c1,
           f"predict --json on an image whose name holds U+009B and U+0085: the name escaped ({p.stdout[:120]!r})")
+    # and so in every command's errors and notes that name a file (--model, --out, plot's FILE, --save): they
+    # went out raw, a newline splitting the error in two and ESC reaching the terminal
+    odd = os.path.join(tmp, "no\nsuch\x1b[2J")
+    shown = os.path.join(tmp, "no\\nsuch\\x1b[2J")
+    refused("eval --model with a newline and ESC in its name", run("eval", "--model", odd + ".safetensors"), 1,
+            shown + ".safetensors: No such file")
+    refused("plot of a file with a newline and ESC in its name", run("plot", odd + ".jsonl"), 1,
+            shown + ".jsonl: No such file")
+    refused("show --out in a folder with a newline and ESC in its name", run("show", "--out", odd + "/x.png"), 1,
+            shown + "/x.png: cannot write in the folder " + shown)
     fifo = os.path.join(tmp, "image-fifo.png")
     os.mkfifo(fifo)  # opening it would wait for a writer forever
     refused("predict on a FIFO", run("predict", "--model", model, fifo, timeout=20), 1, fifo, "regular file")

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -16,6 +17,34 @@
 #include "cli.h"
 #include "safetensors.h"
 #include "util.h"
+
+void cli_put_escaped(FILE *out, const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p == '\n') fputs("\\n", out);
+        else if (*p == '\t') fputs("\\t", out);
+        else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) fprintf(out, "\\u%04x", *++p);
+        else fputc(*p, out);
+}
+
+void cli_say(FILE *out, const char *fmt, ...) {
+    va_list ap, again;
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    char small[1024], *buf = small;
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small && (buf = malloc((size_t)n + 1))) vsnprintf(buf, (size_t)n + 1, fmt, again);
+    if (!buf) buf = small; /* out of memory: as much as fits */
+    va_end(again);
+    va_end(ap);
+    if (n < 0) return;
+    size_t len = strlen(buf);
+    int nl = len && buf[len - 1] == '\n';
+    if (nl) buf[len - 1] = '\0';
+    cli_put_escaped(out, buf);
+    if (nl) fputc('\n', out);
+    if (buf != small) free(buf);
+}
 
 volatile int interrupted;
 static volatile sig_atomic_t soft; /* Ctrl-C sets `interrupted` rather than ending the program */
@@ -159,11 +188,11 @@ static void flag_range(const flag *f, double *least, double *most, int *open) {
 
 static int add_arg(const char *cmd, str_list *pos, const char *a) {
     if (!*a) { /* an unset variable ("$f"): said as a flag's empty value is, not as the file "" not found */
-        fprintf(stderr, "mnist %s: an empty argument is no file's name (see 'mnist %s --help')\n", cmd, cmd);
+        cli_say(stderr, "mnist %s: an empty argument is no file's name (see 'mnist %s --help')\n", cmd, cmd);
         return -1;
     }
     if (pos->n == MAX_ARGS) {
-        fprintf(stderr, "mnist %s: at most %d files in one command ('xargs -n %d' splits a longer list)\n", cmd,
+        cli_say(stderr, "mnist %s: at most %d files in one command ('xargs -n %d' splits a longer list)\n", cmd,
                 MAX_ARGS, MAX_ARGS);
         return -1;
     }
@@ -198,14 +227,14 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         }
         if (!f->name) {
             const char *near = a[0] == '-' ? cli_nearest(a, len, &flags[0].name, sizeof *flags) : NULL;
-            fprintf(stderr, "mnist %s: unknown %s '%s'%s%s%s (see 'mnist %s --help')\n", cmd,
+            cli_say(stderr, "mnist %s: unknown %s '%s'%s%s%s (see 'mnist %s --help')\n", cmd,
                     a[0] == '-' ? "flag" : "argument", a, near ? ": did you mean " : "", near ? near : "",
                     near ? "?" : "", cmd);
             return 2;
         }
         if (f->kind == F_BOOL) {
             if (eq) {
-                fprintf(stderr, "mnist %s: %s takes no value\n", cmd, f->name);
+                cli_say(stderr, "mnist %s: %s takes no value\n", cmd, f->name);
                 return 2;
             }
             *(int *)f->dst = 1;
@@ -213,11 +242,11 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         }
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) {
-            fprintf(stderr, "mnist %s: %s needs a value (%s)\n", cmd, f->name, f->arg);
+            cli_say(stderr, "mnist %s: %s needs a value (%s)\n", cmd, f->name, f->arg);
             return 2;
         }
         if (!*v && (f->kind == F_STR || f->kind == F_LIST)) {
-            fprintf(stderr, "mnist %s: %s needs a value (%s), not an empty string\n", cmd, f->name, f->arg);
+            cli_say(stderr, "mnist %s: %s needs a value (%s), not an empty string\n", cmd, f->name, f->arg);
             return 2;
         }
         int number = f->kind == F_INT || f->kind == F_UINT || f->kind == F_DOUBLE, side = 0; /* -1, 1: past it */
@@ -236,7 +265,7 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
         case F_LIST: {
             str_list *l = f->dst;
             if (l->n == MAX_MIRRORS) {
-                fprintf(stderr, "mnist %s: at most %d of %s\n", cmd, MAX_MIRRORS, f->name);
+                cli_say(stderr, "mnist %s: at most %d of %s\n", cmd, MAX_MIRRORS, f->name);
                 return 2;
             }
             l->items[l->n++] = v;
@@ -255,10 +284,10 @@ int cli_parse(const char *cmd, const char *args, const char *summary, const flag
             char b[32], *e;
             snprintf(b, sizeof b, "%.15g", side > 0 ? most : least);
             if ((e = strstr(b, "e+"))) memmove(e + 1, e + 2, strlen(e + 2) + 1);
-            fprintf(stderr, "mnist %s: %s '%s' is too %s (%s %s)\n", cmd, f->name, v, side > 0 ? "large" : "small",
+            cli_say(stderr, "mnist %s: %s '%s' is too %s (%s %s)\n", cmd, f->name, v, side > 0 ? "large" : "small",
                     side > 0 ? (open == 2 ? "must be below" : "at most") : open == 1 ? "must be above" : "at least", b);
         } else
-            fprintf(stderr, "mnist %s: %s '%s' is not a valid %s\n", cmd, f->name, v,
+            cli_say(stderr, "mnist %s: %s '%s' is not a valid %s\n", cmd, f->name, v,
                     f->kind == F_DOUBLE ? "non-negative number" : "non-negative whole number");
         return 2;
     }
@@ -309,7 +338,7 @@ const char *cli_command = "";
 
 int cli_set_dataset(const char *cmd, const char *name) {
     if (!mnist_dataset_get(name)) {
-        fprintf(stderr, "mnist %s: --dataset '%s' is not one of: mnist fashion\n", cmd, name);
+        cli_say(stderr, "mnist %s: --dataset '%s' is not one of: mnist fashion\n", cmd, name);
         return 2;
     }
     cli_dataset = name;
@@ -319,7 +348,7 @@ int cli_set_dataset(const char *cmd, const char *name) {
 int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m, const char *hint) {
     if (mnist_dataset_get(m->dataset)) return 0;
     char db[64]; /* the file's bytes: no terminal escapes, no second line */
-    fprintf(stderr, "mnist %s: %s: its dataset '%s' is not one of: mnist fashion%s\n", cmd, path,
+    cli_say(stderr, "mnist %s: %s: its dataset '%s' is not one of: mnist fashion%s\n", cmd, path,
             shown(m->dataset, db, sizeof db), hint);
     return 1;
 }
@@ -330,7 +359,7 @@ int cli_model_dataset(const char *cmd, const char *path, const mnist_model *m, c
     int rc = cli_set_dataset(cmd, flag_value ? flag_value : m->dataset);
     /* another than the model's own: taken (an experiment), and said (a slip reads a digit as "Dress") */
     if (rc == 0 && flag_value && mnist_dataset_get(m->dataset) && strcmp(flag_value, m->dataset))
-        fprintf(stderr, "mnist %s: note: %s was trained on %s; --dataset %s %s\n", cmd, path, m->dataset, flag_value,
+        cli_say(stderr, "mnist %s: note: %s was trained on %s; --dataset %s %s\n", cmd, path, m->dataset, flag_value,
                 strcmp(cmd, "predict") ? "tests it on that dataset" : "names its outputs as that dataset's classes");
     return rc;
 }
@@ -343,7 +372,7 @@ int cli_prep(const char *cmd, const char *name, const char *dataset, mnist_prep 
             *prep = (mnist_prep)i, *said = names[i];
             return 0;
         }
-    fprintf(stderr, "mnist %s: --preprocess '%s' is not mnist, lab, fashion or outline\n", cmd, name);
+    cli_say(stderr, "mnist %s: --preprocess '%s' is not mnist, lab, fashion or outline\n", cmd, name);
     return 2;
 }
 
@@ -369,7 +398,7 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, unsigned files, const st
     end_progress();
     if (rc) {
         remove_made(dir, made);
-        fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
+        cli_say(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return interrupted ? 130 : 1;
     }
     return 0;
@@ -380,7 +409,7 @@ int cli_load_data(const char *flag_dir, unsigned files, int verify, mnist_data *
     char dir[4096], path[4096];
     mnist_err err;
     if (mnist_dataset_dir(dir, sizeof dir, ds, flag_dir, &err)) {
-        fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
+        cli_say(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return 1;
     }
     int missing = 0;
@@ -388,7 +417,7 @@ int cli_load_data(const char *flag_dir, unsigned files, int verify, mnist_data *
         if (!(files & 1u << f)) continue;
         int found = mnist_data_file(path, sizeof path, dir, &ds->files[f], &err);
         if (found < 0) {
-            fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
+            cli_say(stderr, "mnist %s: %s\n", cli_command, err.msg);
             return 1;
         }
         missing |= !found;
@@ -396,7 +425,7 @@ int cli_load_data(const char *flag_dir, unsigned files, int verify, mnist_data *
     int rc = missing && verify ? cli_fetch(ds, dir, files, NULL) : 0;
     if (rc) return rc;
     if (mnist_data_load_some(d, ds, dir, files, verify, &err)) {
-        fprintf(stderr, "mnist %s: %s\n", cli_command, err.msg);
+        cli_say(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return 1;
     }
     return 0;
@@ -411,7 +440,7 @@ int cli_check_fit(const char *cmd, const char *flag_dir, const mnist_data *d, co
         mnist_data_file(path, sizeof path, dir, &ds->files[train ? MNIST_TRAIN_IMAGES : MNIST_TEST_IMAGES], &err) < 0)
         snprintf(path, sizeof path, "the %s images", train ? "training" : "test");
     if (mnist_model_fits(m, train ? &d->train : &d->test, path, what, &err) == 0) return 0;
-    fprintf(stderr, "mnist %s: %s\n", cmd, err.msg);
+    cli_say(stderr, "mnist %s: %s\n", cmd, err.msg);
     return 1;
 }
 
@@ -481,30 +510,30 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, cl
     int replaced = kind != OUT_APPENDED;
     struct stat st;
     if (!strcmp(path, "-")) { /* as for other tools, '-' reads as standard output: it made a file named '-' */
-        fprintf(stderr, "mnist %s: %s -: the output is written to a file, not to standard output: give a file's "
+        cli_say(stderr, "mnist %s: %s -: the output is written to a file, not to standard output: give a file's "
                 "name\n", cmd, flagname);
         return 2;
     }
     /* past PATH_MAX no call takes it, and its folder's name was cut to PATH_MAX bytes: another folder judged */
     if (strlen(path) >= PATH_MAX) {
-        fprintf(stderr, "mnist %s: %s %s: its name is %zu bytes, longer than the %d a path may have\n", cmd, flagname,
+        cli_say(stderr, "mnist %s: %s %s: its name is %zu bytes, longer than the %d a path may have\n", cmd, flagname,
                 path, strlen(path), PATH_MAX - 1);
         return 1;
     }
     const char *ext = other_picture(path, kind);
     if (ext) { /* show --out x.svg wrote a PNG under that name */
-        fprintf(stderr, "mnist %s: %s %s: %s writes %s; a name ending in %s says otherwise: give it a %s name\n", cmd,
+        cli_say(stderr, "mnist %s: %s %s: %s writes %s; a name ending in %s says otherwise: give it a %s name\n", cmd,
                 flagname, path, flagname, names[kind], ext, kind == OUT_PNG ? ".png" : ".svg");
         return 2;
     }
     if (stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || (replaced && !S_ISREG(st.st_mode)))) {
-        fprintf(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path,
+        cli_say(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path,
                 S_ISDIR(st.st_mode) ? "is a folder; give a file's name" : "exists and is not a regular file");
         return 1;
     }
     /* a file of another kind is no output's to replace, as --log empties no file but a log */
     if (replaced && stat(path, &st) == 0 && !holds_kind(path, kind)) {
-        fprintf(stderr, "mnist %s: %s %s: it is not %s, and %s replaces it: give such a file, or a new one\n",
+        cli_say(stderr, "mnist %s: %s %s: it is not %s, and %s replaces it: give such a file, or a new one\n",
                 cmd, flagname, path, names[kind], flagname);
         return 1;
     }
@@ -512,19 +541,19 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, cl
     folder_of(path, dir, sizeof dir);
     /* a file named as the folder: access() said "Permission denied" of it, and of an executable one nothing */
     if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "mnist %s: %s %s: %s is a file, not a folder\n", cmd, flagname, path, dir);
+        cli_say(stderr, "mnist %s: %s %s: %s is a file, not a folder\n", cmd, flagname, path, dir);
         return 1;
     }
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     long most = pathconf(dir, _PC_NAME_MAX); /* -1 for a folder that is not there: said below */
     if (most > 0 && strlen(base) > (size_t)most) {
-        fprintf(stderr, "mnist %s: %s %s: its name is %zu bytes, longer than the %ld a name may have in %s\n", cmd,
+        cli_say(stderr, "mnist %s: %s %s: its name is %zu bytes, longer than the %ld a name may have in %s\n", cmd,
                 flagname, path, strlen(base), most, dir);
         return 1;
     }
     /* a replaced file is written beside itself under a temporary name: its folder must take new files */
     if ((replaced || access(path, F_OK) != 0) && access(dir, W_OK | X_OK) != 0) {
-        fprintf(stderr, "mnist %s: %s %s: cannot write in the folder %s: %s\n", cmd, flagname, path, dir,
+        cli_say(stderr, "mnist %s: %s %s: cannot write in the folder %s: %s\n", cmd, flagname, path, dir,
                 strerror(errno));
         return 1;
     }
@@ -535,7 +564,7 @@ int cli_check_output(const char *cmd, const char *flagname, const char *path, cl
         atomic_file probe;
         mnist_err err;
         if (atomic_open(&probe, path, &err)) {
-            fprintf(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path, after_path(err.msg, path));
+            cli_say(stderr, "mnist %s: %s %s: %s\n", cmd, flagname, path, after_path(err.msg, path));
             return 1;
         }
         atomic_abort(&probe);
@@ -552,7 +581,7 @@ int cli_check_not_data(const char *cmd, const char *flagname, const char *path, 
         for (int gz = 0; gz < 2; gz++) {
             path_join(file, sizeof file, dir, ds->files[f].name, gz ? ".gz" : "");
             if (cli_same_file(path, file)) {
-                fprintf(stderr, "mnist %s: %s %s is the data file %s, which this command reads: give the output "
+                cli_say(stderr, "mnist %s: %s %s is the data file %s, which this command reads: give the output "
                         "its own name\n", cmd, flagname, path, file);
                 return 2;
             }

@@ -20,6 +20,15 @@ void cli_catch_sigterm(int on);
  * ignored: a write past a file-size limit fails, as on a full disk. */
 void cli_catch_signals(void);
 
+/* s on out with its control characters escaped (\n, \t, \xNN; C1's, U+0080 to U+009F in UTF-8, \uNNNN), so
+ * that a file name holding one cannot split a line of the text output in two, nor (ESC, or U+009B, a
+ * terminal's CSI) start a terminal's command (--json escapes them as JSON does). */
+void cli_put_escaped(FILE *out, const char *s);
+/* A line for the user, as fprintf would write it, but its control characters escaped as cli_put_escaped
+ * does, a last newline aside: the errors and notes that name a file (--model, --save, --out, --log,
+ * plot's FILE) held a newline that split them, or a terminal's escapes. */
+void cli_say(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 typedef enum { F_STR, F_INT, F_UINT, F_DOUBLE, F_BOOL, F_LIST } flag_kind;
 
 typedef struct {

@@ -22,7 +22,7 @@ static int draw_errors(const char *path, const mnist_model *m, const mnist_split
     int n = 0, rc = 1;
     mnist_err err;
     if (!x || !p || !img) {
-        fprintf(stderr, "mnist eval: out of memory\n");
+        cli_say(stderr, "mnist eval: out of memory\n");
         goto done;
     }
     for (int start = 0; start < s->n && n < MAX_ERRORS; start += CHUNK) {
@@ -30,7 +30,7 @@ static int draw_errors(const char *path, const mnist_model *m, const mnist_split
         for (size_t i = 0; i < (size_t)k * MNIST_PIXELS; i++)
             x[i] = (float)s->images[(size_t)start * MNIST_PIXELS + i] / 255.0f;
         if (mnist_predict_log_on(m, x, k, dev, p, &err)) {
-            fprintf(stderr, "mnist eval: %s\n", err.msg);
+            cli_say(stderr, "mnist eval: %s\n", err.msg);
             goto done;
         }
         for (int r = 0; r < k && n < MAX_ERRORS; r++) {
@@ -42,12 +42,12 @@ static int draw_errors(const char *path, const mnist_model *m, const mnist_split
         }
     }
     if (n == 0) {
-        fprintf(stderr, "mnist eval: --errors: the model reads every test image right; no picture written\n");
+        cli_say(stderr, "mnist eval: --errors: the model reads every test image right; no picture written\n");
         rc = 0;
         goto done;
     }
     if (mnist_picture_errors_png(path, img, truth, guess, n, &err)) {
-        fprintf(stderr, "mnist eval: %s\n", err.msg);
+        cli_say(stderr, "mnist eval: %s\n", err.msg);
         goto done;
     }
     *wrote = 1;
@@ -77,12 +77,12 @@ int cmd_eval(int argc, char **argv) {
                       "Test accuracy, mean loss and the confusion matrix of a model.", flags, argc, argv, NULL);
     if (p) return p == 1 ? 0 : 2;
     if (!model) {
-        fprintf(stderr, "mnist eval: --model FILE is required (see 'mnist eval --help')\n");
+        cli_say(stderr, "mnist eval: --model FILE is required (see 'mnist eval --help')\n");
         return 2;
     }
     int dev = !strcmp(device, "cuda") ? MNIST_CUDA : !strcmp(device, "cpu") ? MNIST_CPU : -1;
     if (dev < 0) {
-        fprintf(stderr, "mnist eval: --device '%s' is not one of: cpu cuda\n", device);
+        cli_say(stderr, "mnist eval: --device '%s' is not one of: cpu cuda\n", device);
         return 2;
     }
     /* the pictures' files, checked before the evaluation: none the model or the other (here), and none a
@@ -93,19 +93,19 @@ int cmd_eval(int argc, char **argv) {
         const char *other = cli_same_file(outs[i][1], model) ? "--model"
                             : i == 1 && confusion && cli_same_file(errors, confusion) ? "--confusion" : NULL;
         if (other) {
-            fprintf(stderr, "mnist eval: %s and %s are the same file (%s): give each its own\n", other, outs[i][0],
+            cli_say(stderr, "mnist eval: %s and %s are the same file (%s): give each its own\n", other, outs[i][0],
                     outs[i][1]);
             return 2;
         }
     }
     mnist_err err;
     if (mnist_device_check((mnist_device)dev, &err)) { /* before the data are loaded */
-        fprintf(stderr, "mnist eval: %s\n", err.msg);
+        cli_say(stderr, "mnist eval: %s\n", err.msg);
         return 1;
     }
     mnist_model m;
     if (mnist_model_load(&m, model, &err)) {
-        fprintf(stderr, "mnist eval: %s\n", err.msg);
+        cli_say(stderr, "mnist eval: %s\n", err.msg);
         return 1;
     }
     int known = cli_model_dataset("eval", model, &m, dataset);
@@ -137,7 +137,7 @@ int cmd_eval(int argc, char **argv) {
     /* the picture draws 28x28 images, as show does: others (--no-verify data, a model of their size) were
      * read 784 bytes at a time, past the end of the last */
     if (errors && (d.test.rows != MNIST_SIDE || d.test.cols != MNIST_SIDE)) {
-        fprintf(stderr, "mnist eval: --errors %s: the test images are %dx%d, not %dx%d\n", errors, d.test.rows,
+        cli_say(stderr, "mnist eval: --errors %s: the test images are %dx%d, not %dx%d\n", errors, d.test.rows,
                 d.test.cols, MNIST_SIDE, MNIST_SIDE);
         mnist_data_free(&d);
         mnist_model_free(&m);
@@ -147,7 +147,7 @@ int cmd_eval(int argc, char **argv) {
     mnist_eval_result r;
     int status = 0;
     if (mnist_evaluate_on(&m, &d.test, (mnist_device)dev, threads, &r, &err)) {
-        fprintf(stderr, "mnist eval: %s\n", err.msg);
+        cli_say(stderr, "mnist eval: %s\n", err.msg);
         status = 1;
     } else if (json) {
         char a[CLI_JSON_NUMBER], l[CLI_JSON_NUMBER]; /* the loss is null when sums overflow: cli_json_number */
@@ -175,16 +175,16 @@ int cmd_eval(int argc, char **argv) {
     }
     if (status == 0 && confusion) {
         if (mnist_plot_confusion(confusion, (const int(*)[MNIST_CLASSES])r.confusion, classes, &err)) {
-            fprintf(stderr, "mnist eval: %s\n", err.msg);
+            cli_say(stderr, "mnist eval: %s\n", err.msg);
             status = 1;
         } else if (!json) {
-            printf("Wrote the confusion matrix to %s\n", confusion);
+            cli_say(stdout, "Wrote the confusion matrix to %s\n", confusion);
         }
     }
     if (status == 0 && errors) {
         int wrote = 0;
         status = draw_errors(errors, &m, &d.test, (mnist_device)dev, &wrote);
-        if (wrote && !json) printf("Wrote the misread images to %s\n", errors);
+        if (wrote && !json) cli_say(stdout, "Wrote the misread images to %s\n", errors);
     }
     mnist_data_free(&d);
     mnist_model_free(&m);

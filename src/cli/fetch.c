@@ -22,12 +22,12 @@ int cmd_fetch(int argc, char **argv) {
         const char *u = mirrors.items[i], *sep = strstr(u, "://");
         size_t scheme = strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
         if (!sep || scheme == 0 || u + scheme != sep) {
-            fprintf(stderr, "mnist fetch: --mirror '%s' is not a URL: give http://HOST/PATH/, https://... or, for a "
+            cli_say(stderr, "mnist fetch: --mirror '%s' is not a URL: give http://HOST/PATH/, https://... or, for a "
                     "folder, file:///PATH/\n", u);
             return 2;
         }
         if (strncasecmp(u, "http://", 7) && strncasecmp(u, "https://", 8) && strncasecmp(u, "file://", 7)) {
-            fprintf(stderr, "mnist fetch: --mirror '%s': --mirror takes http://HOST/PATH/, https://... or, for a "
+            cli_say(stderr, "mnist fetch: --mirror '%s': --mirror takes http://HOST/PATH/, https://... or, for a "
                     "folder, file:///PATH/, not %.*s://\n", u, (int)scheme, u);
             return 2;
         }
@@ -37,7 +37,7 @@ int cmd_fetch(int argc, char **argv) {
         const char *rest = sep + 3;
         int file = !strncasecmp(u, "file://", 7);
         if (file ? rest[0] != '/' && strncasecmp(rest, "localhost/", 10) : strchr("/?#", rest[0]) != NULL) {
-            fprintf(stderr, "mnist fetch: --mirror '%s': %s\n", u,
+            cli_say(stderr, "mnist fetch: --mirror '%s': %s\n", u,
                     file ? "a folder's URL is file:// then its absolute path, file:///PATH/ (three slashes)"
                          : "no host: give http://HOST/PATH/ or https://HOST/PATH/");
             return 2;
@@ -47,7 +47,7 @@ int cmd_fetch(int argc, char **argv) {
     char path[4096];
     mnist_err err;
     if (mnist_dataset_dir(path, sizeof path, ds, dir, &err)) {
-        fprintf(stderr, "mnist fetch: %s\n", err.msg);
+        cli_say(stderr, "mnist fetch: %s\n", err.msg);
         return 1;
     }
     int rc = cli_fetch(ds, path, 0, &mirrors);

@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) {
         if (argc > 2) {
-            fprintf(stderr, "mnist: --version takes nothing after it\n");
+            cli_say(stderr, "mnist: --version takes nothing after it\n");
             return 2;
         }
         version();
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
     char help_flag[] = "--help", *help_argv[] = {argv[0], argv[argc - 1], help_flag, NULL};
     if (help) { /* mnist help COMMAND: as mnist COMMAND --help */
         if (argc > 3) {
-            fprintf(stderr, "mnist: help takes one COMMAND (see 'mnist --help')\n");
+            cli_say(stderr, "mnist: help takes one COMMAND (see 'mnist --help')\n");
             return 2;
         }
         const char *topic = argv[2];
@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
             return stdout_written(who, c->run(argc - 1, argv + 1));
         }
     const char *near = cli_nearest(argv[1], strlen(argv[1]), &commands[0].name, sizeof *commands);
-    fprintf(stderr, "mnist: unknown command '%s'%s%s%s (see 'mnist --help')\n", argv[1], near ? ": did you mean " : "",
+    cli_say(stderr, "mnist: unknown command '%s'%s%s%s (see 'mnist --help')\n", argv[1], near ? ": did you mean " : "",
             near ? near : "", near ? "?" : "");
     return 2;
 }

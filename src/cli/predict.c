@@ -22,18 +22,6 @@ void cli_show_input(const float *x) {
     printf("+\n");
 }
 
-/* s on out with its control characters escaped (\n, \t, \xNN; C1's, U+0080 to U+009F in UTF-8, \uNNNN), so
- * that a file name holding one cannot split a line of the text output in two, nor (U+009B, a terminal's CSI)
- * start a terminal's command (--json escapes them as JSON does). */
-static void put_escaped(FILE *out, const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p == '\n') fputs("\\n", out);
-        else if (*p == '\t') fputs("\\t", out);
-        else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
-        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) fprintf(out, "\\u%04x", *++p);
-        else fputc(*p, out);
-}
-
 #define STDIN_NAME "standard input" /* "-": its name in every message and output line */
 
 /* The name that arg's image goes by: the file, or STDIN_NAME for "-". */
@@ -57,7 +45,7 @@ static int predict_all(const mnist_model *m, const str_list *files, mnist_prep p
         slot[f] = prepare(files->items[f], prep, x + (size_t)good * MNIST_PIXELS, &errs[f]) ? -1 : good++;
     mnist_err err;
     if (good && mnist_predict_log_on(m, x, good, MNIST_CUDA, logp, &err)) {
-        fprintf(stderr, "mnist predict: %s\n", err.msg);
+        cli_say(stderr, "mnist predict: %s\n", err.msg);
         return 1;
     }
     return 0;
@@ -91,33 +79,33 @@ int cmd_predict(int argc, char **argv) {
                       flags, argc, argv, &files);
     if (p) return p == 1 ? 0 : 2;
     if (!model) {
-        fprintf(stderr, "mnist predict: --model FILE is required (see 'mnist predict --help')\n");
+        cli_say(stderr, "mnist predict: --model FILE is required (see 'mnist predict --help')\n");
         return 2;
     }
     if (files.n == 0) {
-        fprintf(stderr, "mnist predict: no IMAGE given (see 'mnist predict --help')\n");
+        cli_say(stderr, "mnist predict: no IMAGE given (see 'mnist predict --help')\n");
         return 2;
     }
     for (int f = 0, stdin_seen = 0; f < files.n; f++)
         if (!strcmp(files.items[f], "-") && stdin_seen++) {
-            fprintf(stderr, "mnist predict: '-' (standard input) is given twice: it holds one image\n");
+            cli_say(stderr, "mnist predict: '-' (standard input) is given twice: it holds one image\n");
             return 2;
         }
     mnist_prep prep;
     if (prep_name && cli_prep("predict", prep_name, "mnist", &prep, &prep_name)) return 2; /* before the model */
     int gpu = !strcmp(device, "cuda");
     if (!gpu && strcmp(device, "cpu")) {
-        fprintf(stderr, "mnist predict: --device '%s' is not one of: cpu cuda\n", device);
+        cli_say(stderr, "mnist predict: --device '%s' is not one of: cpu cuda\n", device);
         return 2;
     }
     mnist_err err;
     if (mnist_device_check(gpu ? MNIST_CUDA : MNIST_CPU, &err)) {
-        fprintf(stderr, "mnist predict: %s\n", err.msg);
+        cli_say(stderr, "mnist predict: %s\n", err.msg);
         return 1;
     }
     mnist_model m;
     if (mnist_model_load(&m, model, &err)) {
-        fprintf(stderr, "mnist predict: %s\n", err.msg);
+        cli_say(stderr, "mnist predict: %s\n", err.msg);
         return 1;
     }
     int known = cli_model_dataset("predict", model, &m, dataset);
@@ -129,7 +117,7 @@ int cmd_predict(int argc, char **argv) {
     /* MNIST's classes are the digits themselves; others are named after the number */
     const char *const *names = strcmp(cli_dataset, "mnist") ? mnist_dataset_get(cli_dataset)->classes : NULL;
     if (m.sizes[0] != MNIST_PIXELS || m.sizes[m.nlayers] != MNIST_CLASSES) {
-        fprintf(stderr, "mnist predict: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
+        cli_say(stderr, "mnist predict: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
                 m.sizes[0], m.sizes[m.nlayers], MNIST_PIXELS, MNIST_CLASSES);
         mnist_model_free(&m);
         return 1;
@@ -143,7 +131,7 @@ int cmd_predict(int argc, char **argv) {
         slot = malloc((size_t)files.n * sizeof *slot);
         errs = malloc((size_t)files.n * sizeof *errs);
         int bad = !xs || !ps || !slot || !errs;
-        if (bad) fprintf(stderr, "mnist predict: out of memory for %d images\n", files.n);
+        if (bad) cli_say(stderr, "mnist predict: out of memory for %d images\n", files.n);
         if (bad || predict_all(&m, &files, prep, xs, ps, slot, errs)) {
             free(xs), free(ps), free(slot), free(errs);
             mnist_model_free(&m);
@@ -169,7 +157,7 @@ int cmd_predict(int argc, char **argv) {
             bad = errf(&err, "the model %s gives no finite probabilities for %s (its sums overflow)", model, path) < 0;
         if (bad) { /* one line, whatever the file's name holds */
             fputs("mnist predict: ", stderr);
-            put_escaped(stderr, err.msg);
+            cli_put_escaped(stderr, err.msg);
             fputc('\n', stderr);
             if (json) {
                 printf("{\"file\":");
@@ -209,7 +197,7 @@ int cmd_predict(int argc, char **argv) {
             }
             printf("}\n");
         } else {
-            put_escaped(stdout, path);
+            cli_put_escaped(stdout, path);
             printf(": %d%s%s (%.1f%%)", order[0], names ? " " : "", names ? names[order[0]] : "",
                    100.0 * prob[order[0]]);
             for (int i = 1; i < top; i++)

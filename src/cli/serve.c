@@ -204,7 +204,7 @@ static int load_mhd(void) {
     _Static_assert(sizeof names / sizeof names[0] == sizeof slots / sizeof slots[0], "a slot for each name");
     mnist_err err;
     if (load_library(LIBMHD, names, slots, (int)(sizeof names / sizeof names[0]), &err)) {
-        fprintf(stderr, "mnist serve: %s: install libmicrohttpd12\n", err.msg);
+        cli_say(stderr, "mnist serve: %s: install libmicrohttpd12\n", err.msg);
         return 1;
     }
     return 0;
@@ -569,6 +569,12 @@ static size_t put_floats(char *out, const float *v, int n) {
 /* {"pixels": [784 numbers in [0, 1]]} into x; 0, or -1 with err filled, or MNIST_NO_MEMORY. */
 static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *err) {
     const char *at = NULL; /* where parsing stopped: this thread's own, unlike cJSON_GetErrorPtr() */
+    size_t stray = json_stray_control((const char *)body, len);
+    if (stray < len) {
+        snprintf(err->msg, sizeof err->msg, "the JSON body is malformed (a control character, 0x%02x, at byte %zu)",
+                 body[stray], stray);
+        return -1;
+    }
     json_watch();
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)body, len, &at, 0);
     int rc = -1;
@@ -1033,14 +1039,14 @@ int cmd_serve(int argc, char **argv) {
                       flags, argc, argv, NULL);
     if (p) return p == 1 ? 0 : 2;
     if (!model) {
-        fprintf(stderr, "mnist serve: --model FILE is required (see 'mnist serve --help')\n");
+        cli_say(stderr, "mnist serve: --model FILE is required (see 'mnist serve --help')\n");
         return 2;
     }
     mnist_prep prep = MNIST_PREP_MNIST;
     if (prep_name && cli_prep("serve", prep_name, "mnist", &prep, &prep_name)) return 2; /* before the model */
     /* --timeout, --deadline and --connections: at least 1, as cli.c's ranges hold them */
     if (per_address > connections) { /* -1: not given */
-        fprintf(stderr, "mnist serve: --per-address must be between 1 and --connections (%d)\n", connections);
+        cli_say(stderr, "mnist serve: --per-address must be between 1 and --connections (%d)\n", connections);
         return 2;
     }
     if (load_mhd()) return 1;
@@ -1052,12 +1058,12 @@ int cmd_serve(int argc, char **argv) {
     static server s; /* static: the threads reach it until MHD_stop_daemon returns */
     mnist_err err;
     if (mnist_model_load(&s.model, model, &err)) {
-        fprintf(stderr, "mnist serve: %s\n", err.msg);
+        cli_say(stderr, "mnist serve: %s\n", err.msg);
         return 1;
     }
     int rc = 1; /* from here on, the model is freed at fail */
     if (s.model.sizes[0] != MNIST_PIXELS || s.model.sizes[s.model.nlayers] != MNIST_CLASSES) {
-        fprintf(stderr, "mnist serve: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
+        cli_say(stderr, "mnist serve: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
                 s.model.sizes[0], s.model.sizes[s.model.nlayers], MNIST_PIXELS, MNIST_CLASSES);
         goto fail;
     }
@@ -1068,7 +1074,7 @@ int cmd_serve(int argc, char **argv) {
     atomic_init(&s.buffered, 0);
     atomic_init(&s.started, 0);
     if (!(s.model_json = describe_model(&s.model, prep_name))) {
-        fprintf(stderr, "mnist serve: out of memory\n");
+        cli_say(stderr, "mnist serve: out of memory\n");
         goto fail;
     }
     /* Room for the connections among the files the process may open, besides a pair a thread (its epoll
@@ -1085,7 +1091,7 @@ int cmd_serve(int argc, char **argv) {
         if (setrlimit(RLIMIT_NOFILE, &nofile)) getrlimit(RLIMIT_NOFILE, &nofile);
         if (nofile.rlim_cur < need) {
             if (nofile.rlim_cur <= own) {
-                fprintf(stderr, "mnist serve: the limit of open files (ulimit -n) is %llu; %d threads need over %llu\n",
+                cli_say(stderr, "mnist serve: the limit of open files (ulimit -n) is %llu; %d threads need over %llu\n",
                         (unsigned long long)nofile.rlim_cur, threads, (unsigned long long)own);
                 goto fail;
             }
@@ -1110,7 +1116,7 @@ int cmd_serve(int argc, char **argv) {
     int gai = getaddrinfo(host, service, &hints, &ai);
     if (gai) { /* "0.0.0.0:8000", "http://localhost", "[::1]:80": a port or a URL where an address goes */
         int url = strchr(host, '/') || strchr(host, ':'); /* an IPv6 address that failed too: the hint holds */
-        fprintf(stderr, "mnist serve: --host '%s': %s%s\n", host, gai_strerror(gai),
+        cli_say(stderr, "mnist serve: --host '%s': %s%s\n", host, gai_strerror(gai),
                 url ? " (--host takes an address or a name alone, as 0.0.0.0, ::1 or localhost; the port goes in "
                       "--port)"
                     : "");
@@ -1124,7 +1130,7 @@ int cmd_serve(int argc, char **argv) {
         setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
         (family == AF_INET6 && setsockopt(listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one)) ||
         bind(listen_fd, ai->ai_addr, ai->ai_addrlen) || listen(listen_fd, SOMAXCONN)) {
-        fprintf(stderr, "mnist serve: cannot listen on %s port %d: %s\n", host, port, strerror(errno));
+        cli_say(stderr, "mnist serve: cannot listen on %s port %d: %s\n", host, port, strerror(errno));
         if (listen_fd >= 0) close(listen_fd);
         freeaddrinfo(ai);
         goto fail;
@@ -1167,7 +1173,7 @@ int cmd_serve(int argc, char **argv) {
     pthread_t acceptor;
     int e = s.daemon ? pthread_create(&acceptor, NULL, accept_loop, &s) : 0;
     if (!s.daemon || e) {
-        fprintf(stderr, "mnist serve: libmicrohttpd did not start: %s\n",
+        cli_say(stderr, "mnist serve: libmicrohttpd did not start: %s\n",
                 e ? strerror(e) : s.mhd_msg[0] ? s.mhd_msg : "no reason given");
         if (s.daemon) mhd.stop_daemon(s.daemon);
         close(listen_fd);
@@ -1185,7 +1191,7 @@ int cmd_serve(int argc, char **argv) {
     printf("Serving %s on http://%s%s%s:%d/ (%d threads; Ctrl-C stops)\n", model, v6 ? "[" : "", host, v6 ? "]" : "",
            bound, threads);
     if (!local)
-        fprintf(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
+        cli_say(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);
     if (connections < asked)
         fprintf(stderr,
                 "mnist serve: note: at most %d connections, %d from one address: the limit of open files (ulimit -n) "

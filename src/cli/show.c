@@ -46,14 +46,14 @@ int cmd_show(int argc, char **argv) {
     if (p) return p == 1 ? 0 : 2;
     if (cli_set_dataset("show", dataset)) return 2;
     if (strcmp(split_name, "train") && strcmp(split_name, "test")) {
-        fprintf(stderr, "mnist show: --split '%s' is not train or test\n", split_name);
+        cli_say(stderr, "mnist show: --split '%s' is not train or test\n", split_name);
         return 2;
     }
     if (out && count > MNIST_PICTURE_MAX) {
         /* long long: --index and --count are each up to INT_MAX, and the data's size is not known yet; an
          * --index past INT_MAX, which the flag refuses, is not advised */
         long long next = (long long)index + MNIST_PICTURE_MAX;
-        fprintf(stderr, "mnist show: --out draws at most %d digits in one picture, not %d", MNIST_PICTURE_MAX, count);
+        cli_say(stderr, "mnist show: --out draws at most %d digits in one picture, not %d", MNIST_PICTURE_MAX, count);
         if (next <= INT_MAX) fprintf(stderr, "; draw the others with --index %lld", next);
         fputc('\n', stderr);
         return 2;
@@ -71,11 +71,11 @@ int cmd_show(int argc, char **argv) {
     const mnist_split *s = test ? &d.test : &d.train;
     int status = 0;
     if (s->rows != MNIST_SIDE || s->cols != MNIST_SIDE) {
-        fprintf(stderr, "mnist show: the %s images are %dx%d, not %dx%d\n", split_name, s->rows, s->cols, MNIST_SIDE,
+        cli_say(stderr, "mnist show: the %s images are %dx%d, not %dx%d\n", split_name, s->rows, s->cols, MNIST_SIDE,
                 MNIST_SIDE);
         status = 1;
     } else if (index >= s->n || count > s->n - index) {
-        fprintf(stderr, "mnist show: --index %d --count %d goes past the %d %s images\n", index, count, s->n,
+        cli_say(stderr, "mnist show: --index %d --count %d goes past the %d %s images\n", index, count, s->n,
                 split_name);
         status = 2;
     }
@@ -120,10 +120,10 @@ int cmd_show(int argc, char **argv) {
     if (out) {
         mnist_err err;
         if (mnist_picture_png(out, images, labels, count, &err)) {
-            fprintf(stderr, "mnist show: %s\n", err.msg);
+            cli_say(stderr, "mnist show: %s\n", err.msg);
             status = 1;
         } else {
-            printf("Wrote %d digit%s to %s\n", count, count == 1 ? "" : "s", out);
+            cli_say(stdout, "Wrote %d digit%s to %s\n", count, count == 1 ? "" : "s", out);
         }
     }
     mnist_data_free(&d);

@@ -45,7 +45,7 @@ static void clear_bar(train_ui *ui) {
 static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     train_ui *ui = ud;
     clear_bar(ui);
-    if (s->note && !ui->noted) fprintf(stderr, "mnist train: note: %s\n", s->note), ui->noted = 1;
+    if (s->note && !ui->noted) cli_say(stderr, "mnist train: note: %s\n", s->note), ui->noted = 1;
     char line[1024], lr[CLI_JSON_NUMBER], loss[CLI_JSON_NUMBER];
     snprintf(line, sizeof line, "{\"epoch\":%d,\"seconds\":%.3f,\"eval_seconds\":%.3f,\"lr\":%s,\"loss\":%s",
              s->epoch, s->seconds, s->eval_seconds, cli_json_number(lr, s->lr, 8), cli_json_number(loss, s->loss, 8));
@@ -57,7 +57,7 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     strcat(line, "}\n");
     if (ui->log && !ui->log_failed) {
         if (fputs(line, ui->log) == EOF || fflush(ui->log) == EOF) {
-            fprintf(stderr, "mnist train: --log %s: writing failed: %s (training goes on without it)\n", ui->log_path,
+            cli_say(stderr, "mnist train: --log %s: writing failed: %s (training goes on without it)\n", ui->log_path,
                     strerror(errno));
             ui->log_failed = 1;
         } else {
@@ -152,7 +152,7 @@ static void layers_str(const mnist_model *m, char *out, size_t cap, const char *
 static int save_model(const mnist_model *m, const char *path) {
     mnist_err err;
     if (mnist_model_save(m, path, &err)) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: %s\n", err.msg);
         return 1;
     }
     return 0;
@@ -162,7 +162,7 @@ static int save_model(const mnist_model *m, const char *path) {
 static int choice(const char *flagname, const char *value, const char *const *names) {
     for (int i = 0; names[i]; i++)
         if (!strcmp(value, names[i])) return i;
-    fprintf(stderr, "mnist train: %s '%s' is not one of:", flagname, value);
+    cli_say(stderr, "mnist train: %s '%s' is not one of:", flagname, value);
     for (int i = 0; names[i]; i++) fprintf(stderr, " %s", names[i]);
     fprintf(stderr, "\n");
     return -1;
@@ -281,7 +281,7 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
     mnist_model cmd = {0};
     mnist_err err;
     if ((whole || given(argc, argv, "--layers")) && mnist_parse_layers(r->layers, cmd.sizes, &cmd.nlayers, &err)) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: %s\n", err.msg);
         return 2;
     }
     if (cmd.nlayers) cmd.nlayers--; /* sizes, not weight layers */
@@ -396,11 +396,11 @@ static int settle_options(train_args *a) {
         cli_set_dataset("train", a->dataset))
         return 2;
     if (o->no_graph && dev != MNIST_CUDA) {
-        fprintf(stderr, "mnist train: --no-graph is for --device cuda\n");
+        cli_say(stderr, "mnist train: --no-graph is for --device cuda\n");
         return 2;
     }
     if (o->tf32 && dev != MNIST_CUDA) {
-        fprintf(stderr, "mnist train: --tf32 is for --device cuda (the CPU computes in float32)\n");
+        cli_say(stderr, "mnist train: --tf32 is for --device cuda (the CPU computes in float32)\n");
         return 2;
     }
     /* a flag of another optimizer or init than the run's would do nothing: said, as --tf32's is (a
@@ -411,7 +411,7 @@ static int settle_options(train_args *a) {
                                                                                              : NULL;
     if (idle && !a->resume) {
         int init = !strcmp(idle, "--init-scale");
-        fprintf(stderr, "mnist train: %s is for %s (this run's is %s)\n", idle,
+        cli_say(stderr, "mnist train: %s is for %s (this run's is %s)\n", idle,
                 init ? "--init lab" : "--optimizer momentum", init ? inits[a->init] : optimizers[opt]);
         return 2;
     }
@@ -424,7 +424,7 @@ static int settle_options(train_args *a) {
         mnist_parse_layers(a->r.layers, sizes, &nsizes, &err) == 0 && nsizes == 2)
         o->dropout = 0.0;
     if (mnist_device_check((mnist_device)dev, &err)) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: %s\n", err.msg);
         return 1;
     }
     o->device = (mnist_device)dev;
@@ -437,7 +437,7 @@ static int settle_options(train_args *a) {
     mnist_train_opts threads_only = mnist_train_defaults();
     threads_only.threads = o->threads;
     if (mnist_train_check(a->resume ? &threads_only : o, -1, &err)) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: %s\n", err.msg);
         return 2;
     }
     return 0;
@@ -449,7 +449,7 @@ static int resume_model(train_args *a, mnist_model *m, mnist_run_state *st) {
     mnist_train_opts mine = a->o; /* the command's, to check against the checkpoint's */
     mnist_err err;
     if (mnist_checkpoint_load(a->resume, m, &a->o, st, &err)) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: %s\n", err.msg);
         return 1;
     }
     int differs = resume_differs(a->argc, a->argv, a->resume, &a->r, a->act, a->dataset, &mine, m, &a->o);
@@ -468,20 +468,20 @@ static int new_model(const train_args *a, mnist_model *m) {
     int sizes[MNIST_MAX_LAYERS + 1], n;
     mnist_err err;
     if (mnist_parse_layers(a->r.layers, sizes, &n, &err)) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: %s\n", err.msg);
         return 2;
     }
     if (sizes[n - 1] != MNIST_CLASSES) {
-        fprintf(stderr, "mnist train: --layers '%s': the last size must be %d, one per class\n", a->r.layers,
+        cli_say(stderr, "mnist train: --layers '%s': the last size must be %d, one per class\n", a->r.layers,
                 MNIST_CLASSES);
         return 2;
     }
     if (mnist_layers_check(sizes, n, &err)) { /* too many parameters: a usage error, as a size past its range */
-        fprintf(stderr, "mnist train: --layers '%s': %s\n", a->r.layers, err.msg);
+        cli_say(stderr, "mnist train: --layers '%s': %s\n", a->r.layers, err.msg);
         return 2;
     }
     if (mnist_model_create(m, sizes, n, &err)) { /* no memory for the parameters */
-        fprintf(stderr, "mnist train: --layers '%s': %s\n", a->r.layers, err.msg);
+        cli_say(stderr, "mnist train: --layers '%s': %s\n", a->r.layers, err.msg);
         return 1;
     }
     snprintf(m->activation, sizeof m->activation, "%s", activations[a->act]);
@@ -507,7 +507,7 @@ static int check_outputs(const train_args *a) {
         int bad = i ? cli_check_not_data("train", outs[i][0], outs[i][1], a->dir) : 0;
         for (int j = 0; j < i && !bad; j++)
             if (outs[j][1] && cli_same_file(outs[i][1], outs[j][1])) {
-                fprintf(stderr, "mnist train: %s and %s are the same file (%s): give each its own\n", outs[j][0],
+                cli_say(stderr, "mnist train: %s and %s are the same file (%s): give each its own\n", outs[j][0],
                         outs[i][0], outs[i][1]);
                 bad = 2;
             }
@@ -540,11 +540,11 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
     mnist_err err;
     /* a resumed run's training examples hashed once: the check here, mnist_train's and the run's state take it */
     if (a->resume && !mnist_train_finished(&a->o, st) && mnist_split_sha256(&d->train, d->train.sha256, &err)) {
-        fprintf(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: %s\n", err.msg);
         return 1;
     }
     if (mnist_train_fits(m, d, &a->o, resumed(a, st), &err)) {
-        fprintf(stderr, "mnist train: %s%s%s\n", a->resume ? a->resume : "", a->resume ? ": " : "", err.msg);
+        cli_say(stderr, "mnist train: %s%s%s\n", a->resume ? a->resume : "", a->resume ? ": " : "", err.msg);
         return a->resume ? 1 : 2;
     }
     /* --epochs 0 trains nothing, so no option was judged against the data; but its --checkpoint holds
@@ -553,12 +553,12 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
     mnist_train_opts start = a->o;
     start.epochs = 1;
     if (!a->resume && a->o.epochs == 0 && a->checkpoint && mnist_train_fits(m, d, &start, NULL, &err)) {
-        fprintf(stderr, "mnist train: %s: --checkpoint %s would hold a run that cannot be resumed\n", err.msg,
+        cli_say(stderr, "mnist train: %s: --checkpoint %s would hold a run that cannot be resumed\n", err.msg,
                 a->checkpoint);
         return 2;
     }
     if (a->resume && !mnist_train_finished(&a->o, st) && a->o.dropout > 0 && m->nlayers < 2)
-        fprintf(stderr, "mnist train: note: %s: its dropout %g is ignored: the network %d-%d has no hidden layer to "
+        cli_say(stderr, "mnist train: note: %s: its dropout %g is ignored: the network %d-%d has no hidden layer to "
                 "drop (its run trained as without it)\n", a->resume, a->o.dropout, m->sizes[0], m->sizes[1]);
     if (a->resume && mnist_train_finished(&a->o, st)) { /* --plot draws the run from its --log, or nothing */
         /* a run past the --epochs given has trained its own count, not that (it said "its 2 epochs" of 4),
@@ -569,7 +569,7 @@ static int load_data(const train_args *a, const mnist_model *m, const mnist_run_
             snprintf(part, sizeof part, " and %d step%s of epoch %d", st->step, st->step == 1 ? "" : "s", st->epoch);
         if (st->epoch > a->o.epochs || st->step > 0) snprintf(past, sizeof past, ", past --epochs %d", a->o.epochs);
         int done = st->epoch > a->o.epochs ? st->epoch : a->o.epochs;
-        fprintf(stderr, "mnist train: note: %s has trained %s%d epoch%s%s%s: nothing to do; --epochs N (more than %d) "
+        cli_say(stderr, "mnist train: note: %s has trained %s%d epoch%s%s%s: nothing to do; --epochs N (more than %d) "
                 "goes on%s\n", a->resume, past[0] ? "" : "its ", done, done == 1 ? "" : "s", part, past, done,
                 a->plot && !log_readable(a->log) ? "; --plot drew nothing (give the run's --log to draw it)" : "");
     }
@@ -598,12 +598,12 @@ static void print_banner(const train_args *a, const mnist_model *m, const mnist_
 static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err, const train_ui *ui) {
     if (rc < 0) { /* not the checkpoint's: load_data checked it as mnist_train does */
         if (ui->saved_epoch < 0) {
-            fprintf(stderr, "mnist train: %s; %s was saved from this run", err->msg, ui->logged ? "no model" : "nothing");
+            cli_say(stderr, "mnist train: %s; %s was saved from this run", err->msg, ui->logged ? "no model" : "nothing");
         } else {
             char at[64]; /* the checkpoint's name printed as it is: a buffer would cut a long one */
             if (ui->saved_step) snprintf(at, sizeof at, "at epoch %d, step %d", ui->saved_epoch, ui->saved_step);
             else snprintf(at, sizeof at, "after epoch %d", ui->saved_epoch - 1);
-            fprintf(stderr, "mnist train: %s; of this run only %s %s was saved, %s", err->msg,
+            cli_say(stderr, "mnist train: %s; of this run only %s %s was saved, %s", err->msg,
                     a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint, at);
         }
         if (ui->logged) /* a write that failed cut the records short: the epochs after it are not there */
@@ -614,13 +614,13 @@ static int finish(const train_args *a, const mnist_model *m, int rc, const mnist
     }
     int stopped = rc == 1 && interrupted, status = 0;
     if (stopped) /* stopped in a new run's first epoch, --plot has none to draw: said here, as --epochs 0 says it */
-        fprintf(stderr, "mnist train: interrupted%s%s%s%s%s\n", a->checkpoint ? "; resume with --resume " : "",
+        cli_say(stderr, "mnist train: interrupted%s%s%s%s%s\n", a->checkpoint ? "; resume with --resume " : "",
                 a->checkpoint ? a->checkpoint : "", a->save ? "; saving the model as it is now" : "",
                 a->plot && !a->resume && !ui->nhist ? "; --plot drew nothing (no epoch ended)" : "",
                 a->checkpoint || a->save ? "" : "; no model was saved (--save FILE keeps the model of a run, --checkpoint "
                                                 "FILE a run to resume)");
     if (a->save && save_model(m, a->save) != 0) status = 1;
-    else if (a->save && !a->json) printf("Saved the model to %s\n", a->save);
+    else if (a->save && !a->json) cli_say(stdout, "Saved the model to %s\n", a->save);
     return status; /* a stop's 130 comes at the end, when every file was written (train_run) */
 }
 
@@ -628,7 +628,7 @@ static int finish(const train_args *a, const mnist_model *m, int rc, const mnist
 static int close_log(train_ui *ui, int status) {
     if (ui->log && (fclose(ui->log) != 0 || ui->log_failed)) {
         if (!ui->log_failed)
-            fprintf(stderr, "mnist train: --log %s: writing failed: %s\n", ui->log_path, strerror(errno));
+            cli_say(stderr, "mnist train: --log %s: writing failed: %s\n", ui->log_path, strerror(errno));
         if (status == 0) status = 1;
     }
     return status;
@@ -646,11 +646,11 @@ static int draw_plot(const train_args *a, const train_ui *ui) {
     if (log && !(h = malloc(CLI_MAX_LOG_RECORDS * sizeof *h)))
         n = -1, snprintf(err.msg, sizeof err.msg, "out of memory");
     else if (log && (n = mnist_read_log(log, h, CLI_MAX_LOG_RECORDS, &err)) > 0 && err.msg[0])
-        fprintf(stderr, "mnist train: --plot: warning: %s\n", err.msg); /* a last line cut short */
+        cli_say(stderr, "mnist train: --plot: warning: %s\n", err.msg); /* a last line cut short */
     if (n > 0 && mnist_plot_curves(a->plot, h, n, &err) == 0) {
-        if (!a->json) printf("Wrote the training curves to %s\n", a->plot);
+        if (!a->json) cli_say(stdout, "Wrote the training curves to %s\n", a->plot);
     } else {
-        fprintf(stderr, "mnist train: --plot %s: %s\n", a->plot, n ? err.msg : "no epochs to draw");
+        cli_say(stderr, "mnist train: --plot %s: %s\n", a->plot, n ? err.msg : "no epochs to draw");
         status = 1;
     }
     if (h != ui->hist) free(h);
@@ -707,7 +707,7 @@ static int foreign_log(const char *path) {
     }
     free(head);
     if (foreign)
-        fprintf(stderr, "mnist train: --log %s: its first line is not a record of mnist train, and a new run empties "
+        cli_say(stderr, "mnist train: --log %s: its first line is not a record of mnist train, and a new run empties "
                 "its log: give a log of mnist train, or a new file\n", path);
     return foreign;
 }
@@ -767,7 +767,7 @@ static int trim_log(const char *path, int next) {
     int fd = open(path, O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), e = 0;
     struct stat st;
     if (fd < 0 && errno == EACCES && access(path, W_OK) == 0)
-        fprintf(stderr, "mnist train: note: --log %s cannot be read, so it is not cut back to the checkpoint's "
+        cli_say(stderr, "mnist train: note: --log %s cannot be read, so it is not cut back to the checkpoint's "
                 "epochs: appended to as it is\n", path);
     if (fd < 0) return 0; /* none yet, or open_log says why not */
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { /* a FIFO, a terminal: as it is */
@@ -787,12 +787,12 @@ static int trim_log(const char *path, int next) {
     if (!bad && !c.foreign && c.newline && pwrite(fd, "\n", 1, c.keep) != 1) bad = 1, e = errno;
     fclose(f);
     if (bad) {
-        fprintf(stderr, "mnist train: --log %s: cannot cut it back to the checkpoint's epochs: %s\n", path,
+        cli_say(stderr, "mnist train: --log %s: cannot cut it back to the checkpoint's epochs: %s\n", path,
                 strerror(e));
         return 1;
     }
     if (c.foreign) {
-        fprintf(stderr, "mnist train: --log %s: line %ld is not a record of mnist train, and a resumed run cuts "
+        cli_say(stderr, "mnist train: --log %s: line %ld is not a record of mnist train, and a resumed run cuts "
                 "its log back to the checkpoint's epochs: give the run's own log, or a new file\n", path, c.foreign);
         return 1;
     }
@@ -801,7 +801,7 @@ static int trim_log(const char *path, int next) {
         snprintf(records, sizeof records, "%d record%s of epochs after the checkpoint's (from epoch %d on)%s",
                  c.dropped, c.dropped == 1 ? "" : "s", next, c.cut ? " and " : "");
     if (c.dropped || c.cut)
-        fprintf(stderr, "mnist train: note: --log %s: dropped %s%s\n", path, records,
+        cli_say(stderr, "mnist train: note: --log %s: dropped %s%s\n", path, records,
                 c.cut ? "a cut-off last line" : "");
     return 0;
 }
@@ -819,12 +819,12 @@ static int untrained(const train_args *a, const mnist_model *m, const mnist_data
                   mnist_checkpoint_save(a->checkpoint, m, &a->o, &st, &err);
         mnist_run_state_free(&st);
         if (bad) {
-            fprintf(stderr, "mnist train: %s\n", err.msg);
+            cli_say(stderr, "mnist train: %s\n", err.msg);
             return 1;
         }
     }
     /* the checkpoint's name twice, written as it is: a buffer of 4200 bytes cut one of over 2000 */
-    fprintf(stderr, "mnist train: --epochs 0: nothing trained%s", a->save ? "; --save wrote the untrained model" : "");
+    cli_say(stderr, "mnist train: --epochs 0: nothing trained%s", a->save ? "; --save wrote the untrained model" : "");
     if (a->checkpoint)
         fprintf(stderr, "; --checkpoint %s holds the run at its start (--resume %s --epochs N trains it)",
                 a->checkpoint, a->checkpoint);
@@ -841,7 +841,7 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     if (a->log && a->resume && !mnist_train_finished(&a->o, st) && trim_log(a->log, st->epoch)) return 1;
     if (a->log && !a->resume && foreign_log(a->log)) return 1;
     if (a->log && !(ui.log = open_log(a->log, a->resume != NULL))) {
-        fprintf(stderr, "mnist train: --log %s: %s\n", a->log,
+        cli_say(stderr, "mnist train: --log %s: %s\n", a->log,
                 errno == ENXIO ? "a FIFO that no process is reading" : strerror(errno));
         return 1;
     }
@@ -871,7 +871,7 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
      * stop the run, which went to its end: said, since finish said nothing of it */
     if (interrupted && status == 0) {
         if (rc != 1)
-            fprintf(stderr, "mnist train: interrupted as the run ended: it ran to its end, and nothing was lost\n");
+            cli_say(stderr, "mnist train: interrupted as the run ended: it ran to its end, and nothing was lost\n");
         status = 130;
     }
     return status;
