@@ -519,12 +519,13 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
                     pnm[bytes[1] - '0'], bytes[1]);
     uint64_t pv[3];
     size_t pend;
-    if (pnm_header(bytes, len, pv, &pend) && (pv[0] > INT_MAX || pv[1] > INT_MAX))
+    int is_pnm = pnm_header(bytes, len, pv, &pend);
+    if (is_pnm && (pv[0] > INT_MAX || pv[1] > INT_MAX))
         return errf(err, "%s: a corrupt PNM: its header's %s is past 2^31 (stb_image would read it wrapped)", name,
                     pv[0] > INT_MAX ? "width" : "height");
-    if (pnm_header(bytes, len, pv, &pend) && (pv[2] == 0 || pv[2] > 65535)) /* stb_image took 0, read as 255 */
+    if (is_pnm && (pv[2] == 0 || pv[2] > 65535)) /* stb_image took 0, read as 255 */
         return errf(err, "%s: a corrupt PNM: its maximum value is %s (1 to 65535 are)", name,
-                    pv[2] > INT_MAX ? "past 2^31" : pv[2] ? "over 65535" : "0");
+                    pv[2] > INT_MAX ? "past 2^31" : pv[2] ? "over 65535" : "0 or missing");
     long codes;
     int sof, bits;
     long scans = jpeg_scans(bytes, len, &codes, &sof, &bits);

@@ -31,7 +31,7 @@
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
 #define FLAT 3             /* ink this many times as wide as tall is no digit (MNIST's: 2.2 at most) */
 #define BAR 8              /* a part this many times as long as it is wide is a straight bar (keep_digit) */
-#define PEN_LONG 2          /* a bar wholly inside the frame this many times a part's side is a pen beside it (keep_digit) */
+#define PEN_LONG 2         /* a bar inside the frame this many times another part's side is a pen (keep_parts) */
 #define UNDERLINE 6        /* a level part under the digit this many times as long as wide is a line (writers_mark) */
 #define CHANCE 2           /* standard errors over none that neighbours' likeness must be (noise_only) */
 #define ALONG 3            /* ... or along one direction alone (noise_only) */
@@ -694,15 +694,24 @@ static void flip_run(float *v, int w, const run *r) {
     for (float *t = v + (size_t)r->y * w + r->x0, *e = t + (r->x1 - r->x0); t < e; t++) *t = -*t;
 }
 
-/* How many times as long as it is wide a part is, from its ink's moments mo (sum v x, v y, v x^2,
- * v y^2, v x y) and mass m: the square root of the ratio of the two axes' variances (a uniform bar
- * L x w: L / w); and in *tilt (unless NULL) its long axis's angle from level, in radians. */
-static double part_length(const double *mo, double m, double *tilt) {
+/* The spread (variance) of a part's ink along its long axis and across it, from its ink's moments mo
+ * (sum v x, v y, v x^2, v y^2, v x y) and mass m; and in *tilt (unless NULL) the long axis's angle from
+ * level, in radians. */
+static void part_axes(const double *mo, double m, double *along, double *across, double *tilt) {
     double mx = mo[0] / m, my = mo[1] / m;
     double a = mo[2] / m - mx * mx, c = mo[3] / m - my * my, b = mo[4] / m - mx * my;
     double t = 0.5 * (a + c), d = sqrt(0.25 * (a - c) * (a - c) + b * b);
     if (tilt) *tilt = 0.5 * atan2(2 * b, a - c);
-    return t - d > 0 ? sqrt((t + d) / (t - d)) : INFINITY;
+    *along = t + d, *across = t - d;
+}
+
+/* How many times as long as it is wide a part is, from its ink's moments mo (sum v x, v y, v x^2,
+ * v y^2, v x y) and mass m: the square root of the ratio of the two axes' variances (a uniform bar
+ * L x w: L / w); and in *tilt (unless NULL) its long axis's angle from level, in radians. */
+static double part_length(const double *mo, double m, double *tilt) {
+    double along, across;
+    part_axes(mo, m, &along, &across, tilt);
+    return across > 0 ? sqrt(along / across) : INFINITY;
 }
 
 /* Whether boxes a and b lie more than gap pixels apart, across or down. */
@@ -837,8 +846,9 @@ static int writers_mark(const run *r, long nruns, int nparts, const char *keep, 
  * from the ring's outer edge (in each direction the median of the 7 around, so that a stroke through
  * it or its open ends do not move it) to a pen and 2 pixels in from it, and 2 pixels out. It is held
  * aside, and the rest read again, where what lies a further pen inside weighs RING_INSIDE of the ring
- * at least, and that is not one straight stroke under a quarter of it leaning 15 degrees or more (a 0
- * with a slash through it that touches it, as writers_mark says). Measured on make_photo_set.py's
+ * at least, and that is not one straight stroke under RING_SLASH of it leaning 15 degrees or more (a 0
+ * with a slash through it that touches it, as writers_mark says of one apart; a slash from side to
+ * side of a 0 weighs 0.3 to 0.35 of it, and with writers_mark's quarter a 0 so slashed read as a 1). Measured on make_photo_set.py's
  * near kind's rings and plain digits (the lab's model): a ring's outer edge lies on the ellipse in 57
  * to 64 of the 64 directions, a 6's, a 3's or a 9's in 48 to 52 (their inward bends), a 0's in up to
  * 64; and inside it, deeper than a pen, a 0 leaves under 0.09 of its weight (slivers of an uneven
@@ -849,6 +859,7 @@ static int writers_mark(const run *r, long nruns, int nparts, const char *keep, 
 #define RING_PEN 0.3
 #define RING_PAPER 0.6
 #define RING_INSIDE 0.12
+#define RING_SLASH 0.35
 #define TURN 6.283185307179586 /* radians */
 
 typedef struct {
@@ -991,7 +1002,7 @@ static int ring_around(const plane *ink, const uint8_t *on, const run *r, long n
         }
     }
     double lean;
-    int slash = in > 0 && in < 0.25 * ring && part_length(mo, in, &lean) >= 3 && fabs(lean) < 1.31;
+    int slash = in > 0 && in < RING_SLASH * ring && part_length(mo, in, &lean) >= 3 && fabs(lean) < 1.31;
     if (!(deep >= RING_INSIDE * ring) || slash) {
         free(keep);
         return 0;
@@ -1083,11 +1094,10 @@ static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double 
         /* the bar's axis, from its moments: through its centre along its tilt, as long as a uniform bar
          * of its spread along it (a bar L long spreads L^2 / 12) */
         const double *mo = mom + 5 * big;
-        double tilt, mx = mo[0] / mass[big], my = mo[1] / mass[big], length = hypot(bar.x1 - bar.x0, bar.y1 - bar.y0);
-        part_length(mo, mass[big], &tilt);
-        double a = mo[2] / mass[big] - mx * mx, c = mo[3] / mass[big] - my * my, b = mo[4] / mass[big] - mx * my;
-        double t = 0.5 * (a + c), d = sqrt(0.25 * (a - c) * (a - c) + b * b), half = sqrt(3 * (t + d));
-        double thick = sqrt(12 * fmax(t - d, 0)); /* a uniform bar's width */
+        double tilt, spread, across, mx = mo[0] / mass[big], my = mo[1] / mass[big];
+        part_axes(mo, mass[big], &spread, &across, &tilt);
+        double length = hypot(bar.x1 - bar.x0, bar.y1 - bar.y0), half = sqrt(3 * spread);
+        double thick = sqrt(12 * fmax(across, 0)); /* a uniform bar's width */
         double ux = cos(tilt) * half, uy = sin(tilt) * half;
         for (int i = 0; i < nparts; i++) {
             box pbox = pb[i];
@@ -1160,6 +1170,7 @@ done:
     return kept;
 }
 
+/* keep_parts, a ring around the digit looked for too */
 static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double *part) {
     return keep_parts(ink, on, r, bb, part, 1);
 }

@@ -41,8 +41,10 @@ void cli_say(FILE *out, const char *fmt, ...) {
     size_t len = strlen(buf);
     int nl = len && buf[len - 1] == '\n';
     if (nl) buf[len - 1] = '\0';
+    flockfile(out); /* one line, whole, among other threads' */
     cli_put_escaped(out, buf);
     if (nl) fputc('\n', out);
+    funlockfile(out);
     if (buf != small) free(buf);
 }
 

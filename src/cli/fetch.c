@@ -52,6 +52,6 @@ int cmd_fetch(int argc, char **argv) {
     }
     int rc = cli_fetch(ds, path, 0, &mirrors);
     if (rc) return rc;
-    printf("%s is ready in %s\n", strcmp(dataset, "mnist") ? "Fashion-MNIST" : "MNIST", path);
+    cli_say(stdout, "%s is ready in %s\n", strcmp(dataset, "mnist") ? "Fashion-MNIST" : "MNIST", path);
     return 0;
 }

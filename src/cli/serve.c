@@ -1188,7 +1188,7 @@ int cmd_serve(int argc, char **argv) {
     cli_catch_sigint(1);
     cli_catch_sigterm(1);
     int v6 = family == AF_INET6 && strchr(host, ':');
-    printf("Serving %s on http://%s%s%s:%d/ (%d threads; Ctrl-C stops)\n", model, v6 ? "[" : "", host, v6 ? "]" : "",
+    cli_say(stdout, "Serving %s on http://%s%s%s:%d/ (%d threads; Ctrl-C stops)\n", model, v6 ? "[" : "", host, v6 ? "]" : "",
            bound, threads);
     if (!local)
         cli_say(stderr, "mnist serve: note: %s may be reachable from other machines\n", host);

@@ -300,7 +300,7 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
             else
                 snprintf(said, sizeof said, "%s%s%s", name, recipe_flags[i].kind == RF_ON ? "" : " ",
                          recipe_flags[i].kind == RF_ON ? "" : a);
-            fprintf(stderr,
+            cli_say(stderr,
                     "mnist train: %s: the run of %s has %s%s; a resumed run keeps its checkpoint's recipe: leave out "
                     "what differs (--epochs, --threads, --device, --no-train-eval and the output flags may change)\n",
                     said, path, recipe_flags[i].kind == RF_ON ? "it " : "", b);
@@ -607,7 +607,7 @@ static int finish(const train_args *a, const mnist_model *m, int rc, const mnist
                     a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint, at);
         }
         if (ui->logged) /* a write that failed cut the records short: the epochs after it are not there */
-            fprintf(stderr, "; --log %s holds the %d epoch%s it finished%s", a->log, ui->logged,
+            cli_say(stderr, "; --log %s holds the %d epoch%s it finished%s", a->log, ui->logged,
                     ui->logged == 1 ? "" : "s", ui->log_failed ? " before writing it failed" : "");
         fputc('\n', stderr);
         return 1;
@@ -826,7 +826,7 @@ static int untrained(const train_args *a, const mnist_model *m, const mnist_data
     /* the checkpoint's name twice, written as it is: a buffer of 4200 bytes cut one of over 2000 */
     cli_say(stderr, "mnist train: --epochs 0: nothing trained%s", a->save ? "; --save wrote the untrained model" : "");
     if (a->checkpoint)
-        fprintf(stderr, "; --checkpoint %s holds the run at its start (--resume %s --epochs N trains it)",
+        cli_say(stderr, "; --checkpoint %s holds the run at its start (--resume %s --epochs N trains it)",
                 a->checkpoint, a->checkpoint);
     fprintf(stderr, "%s%s\n", a->log ? "; --log holds no records, as a new run's log begins" : "",
             a->plot ? "; --plot drew nothing" : "");
