@@ -216,21 +216,16 @@ def main():
         check(x.shape == y.shape == (784,) and (x > 0.5).sum() == 784 and (y > 0.5).sum() < 400,
               f"--preprocess outline: a square drawn one pixel wide in {side}x{side} is filled "
               f"({(x > 0.5).sum()} of 784 inputs over half; {(y > 0.5).sum()} with fashion)")
-    want = drawn["closed filled"]
-    worst = largest_difference(input_of(lines, drawn["closed"]), want)
-    filled = int((want > 0.5).sum() - (drawn["closed want"] > 0.5).sum())
-    check(worst <= 1e-5 and filled > 200,
-          f"--preprocess outline: a shirt drawn as its outline is numpy's input with the {filled} pixels its strokes "
-          f"close filled (largest difference {worst:.2g})")
+    for name, said in (("closed", "a shirt drawn as its outline"),
+                       ("gap", "with a gap of 28 pixels in its hem (2 cells free of strokes), once closed,")):
+        want = drawn[name + " filled"]
+        worst = largest_difference(input_of(lines, drawn[name]), want)
+        filled = int((want > 0.5).sum() - (drawn[name + " want"] > 0.5).sum())
+        check(worst <= 1e-5 and filled > 200, f"--preprocess outline: {said} is numpy's input with the {filled} pixels "
+              f"its strokes close filled (largest difference {worst:.2g})")
     worst = largest_difference(input_of(lines, drawn["open"]), drawn["open want"])
     check(worst <= 1e-5, f"--preprocess outline: with a gap of 7 cells in its outline, it is fashion's input, none "
                          f"filled (largest difference {worst:.2g})")
-    want = drawn["gap filled"]
-    worst = largest_difference(input_of(lines, drawn["gap"]), want)
-    filled = int((want > 0.5).sum() - (drawn["gap want"] > 0.5).sum())
-    check(worst <= 1e-5 and filled > 200,
-          f"--preprocess outline: with a gap of 28 pixels in its hem (2 cells free of strokes), it is numpy's input with the "
-          f"{filled} pixels the strokes close once closed filled (largest difference {worst:.2g})")
     # the default of a Fashion-MNIST model; a digits model keeps the digits' recipe (a 20x20 box)
     _, dflt = read_inputs(fashion, [os.path.join(tmp, "white.png")])
     _, asked = read_inputs(digits, [os.path.join(tmp, "white.png")], "--preprocess", "fashion")
