@@ -503,9 +503,10 @@ static int too_many_pixels(mnist_err *err, const char *name, double w, double h)
 }
 
 /* What an image's header says, checked before anything is decoded: its size and channels into w,
- * h and nc; 0, or -1 with err saying why the image is refused (MNIST_NO_MEMORY: out of memory). */
+ * h and nc, and a PNM's maximum value into maxv (255 for the other kinds); 0, or -1 with err saying
+ * why the image is refused (MNIST_NO_MEMORY: out of memory). */
 static int header_check(const uint8_t *bytes, size_t len, const char *name, int *w, int *h, int *nc,
-                        mnist_err *err) {
+                        unsigned *maxv, mnist_err *err) {
     char why[64];
     if (len == 0) return errf(err, "%s: empty file", name);
     if (len > INT_MAX) return errf(err, "%s: %zu bytes is too large a file", name, len);
@@ -520,6 +521,7 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     uint64_t pv[3];
     size_t pend;
     int is_pnm = pnm_header(bytes, len, pv, &pend);
+    *maxv = is_pnm ? (unsigned)pv[2] : 255; /* refused below unless 1 to 65535 */
     if (is_pnm && (pv[0] > INT_MAX || pv[1] > INT_MAX))
         return errf(err, "%s: a corrupt PNM: its header's %s is past 2^31 (stb_image would read it wrapped)", name,
                     pv[0] > INT_MAX ? "width" : "height");
@@ -671,7 +673,8 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     memset(d, 0, sizeof *d);
     char why[64];
     int w, h, nc;
-    int rc = header_check(bytes, len, name, &w, &h, &nc, err);
+    unsigned maxv; /* a PNM's maximum value; 255 for the other kinds */
+    int rc = header_check(bytes, len, name, &w, &h, &nc, &maxv, err);
     if (rc) return rc;
     uint8_t *filled;
     size_t filled_len;
@@ -699,16 +702,12 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     stb_ran_out = 0;
     /* Pillow opens 16-bit grayscale as mode I and convert('L') clips it to 0..255; stb would
      * scale it to 8 bits instead. Every other 16-bit kind Pillow reduces to its high byte, as stb. */
-    uint64_t pv[3];
-    size_t pend;
-    int pnm = pnm_header(bytes, len, pv, &pend);
-    unsigned maxv = pnm ? (unsigned)pv[2] : 255; /* 1 to 65535 (header_check) */
     if (!past && lab && nc == 1 && stbi_is_16_bit_from_memory(bytes, (int)len)) {
         d->px16 = stbi_load_16_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 1);
         d->nc = 1;
-        for (size_t i = 0; d->px16 && pnm && i < (size_t)dw * dh; i++)
+        for (size_t i = 0; d->px16 && maxv > 255 && i < (size_t)dw * dh; i++) /* a PNM's 16-bit samples */
             d->px16[i] = (uint16_t)pnm_level(pnm_sample(d->px16, i), maxv, 65535);
-    } else if (!past && pnm && maxv > 255) { /* its 16-bit samples, each its share of maxv in 8 bits */
+    } else if (!past && maxv > 255) { /* a PNM's 16-bit samples, each its share of maxv in 8 bits */
         uint16_t *v = stbi_load_16_from_memory(bytes, (int)len, &dw, &dh, &d->nc, 0);
         size_t n = v ? (size_t)dw * dh * d->nc : 0;
         if (v && !(d->px = malloc(n))) stb_ran_out = 1; /* as when stb_image runs out */
@@ -760,8 +759,9 @@ static void gif_like_pillow(const uint8_t *b, size_t n, decoded *d) {
 
 size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep prep) {
     int w, h, nc;
+    unsigned maxv;
     mnist_err err;
-    if (header_check(bytes, len, "image", &w, &h, &nc, &err)) return 0;
+    if (header_check(bytes, len, "image", &w, &h, &nc, &maxv, &err)) return 0;
     size_t px = (size_t)w * (size_t)h, bytes_per = stbi_is_16_bit_from_memory(bytes, (int)len) ? 2 : 1;
     /* stb's buffer (a PNG's inflated rows, say) and its output, then the luma plane; the lab's
      * resize holds 28-pixel strips of the other side and their weights (measured: a 4x16M PNG,

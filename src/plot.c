@@ -66,7 +66,8 @@ int log_record(const char *line, cJSON **obj, char *why, size_t cap) {
     /* more after the value (two records on a line, a newline lost) was read as the first record alone */
     const char *end = NULL;
     json_watch();
-    int stray = json_stray_control(line, strlen(line)) < strlen(line); /* cJSON skips it as white space */
+    size_t n = strlen(line);
+    int stray = json_stray_control(line, n) < n; /* cJSON skips it as white space */
     cJSON *o = stray ? NULL : cJSON_ParseWithOpts(line, &end, 0);
     int more = o && end[strspn(end, " \t\r\n")] != '\0';
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
