@@ -461,11 +461,15 @@ def main():
     # 300 and 400 on; the lab's model, near kind, seeds 0 and 1: close lines 50/133 read right
     # before, 106 now, short thick ones 35/124, 81; held-out seed 2: 30/70, 57; 26/70, 45). Those
     # counts held a few small rings taken for lines; told apart by the mark's own shape, 20 of these
-    # 30 are lines, and 5 of them read otherwise (2026-11-30).
+    # 30 are lines, and 5 of them read otherwise (2026-11-30). A short thick line as far below as a
+    # long one (0.15 of the digit's height) needs no test of the digit's lowest ink now, which a 7's,
+    # a 9's or a 5's failed: 0 read otherwise (8, 5 and 4 before, 5, 0 and 1 now for the digits 200,
+    # 300 and 400 on; the lab's model, near kind, seeds 0 and 1: short thick lines 81/124 read right
+    # before, 101 now; held-out seed 2: 45/70, 61).
     ok, differ, lines = read_marked(tmp, model, near=True)
     differ = [d for d in differ if "-line" in d]
-    check(ok and len(differ) <= 11 and lines >= 15, f"{lines} of 30 digits with a line close under them or short "
-          f"and thick read as they do without it, but 11 at most: {len(differ)} differ: {differ}")
+    check(ok and len(differ) <= 3 and lines >= 15, f"{lines} of 30 digits with a line close under them or short "
+          f"and thick read as they do without it, but 3 at most: {len(differ)} differ: {differ}")
     # A ring drawn tight around the digit, touching it or running through its strokes, is one part
     # with it, and the digit was read with its ring (a 4 as a 0 or an 8). Where the part's outer
     # edge lies on an ellipse, as a pen's band with paper inside it, and a digit's weight lies well
