@@ -113,7 +113,9 @@ int cmd_predict(int argc, char **argv) {
         mnist_model_free(&m);
         return known;
     }
-    if (!prep_name) cli_prep("predict", NULL, cli_dataset, &prep, &prep_name); /* the dataset's own */
+    /* the model's own dataset's (--dataset names the classes only), or where the file names none, the flag's */
+    if (!prep_name)
+        cli_prep("predict", NULL, mnist_dataset_get(m.dataset) ? m.dataset : cli_dataset, &prep, &prep_name);
     /* MNIST's classes are the digits themselves; others are named after the number */
     const char *const *names = strcmp(cli_dataset, "mnist") ? mnist_dataset_get(cli_dataset)->classes : NULL;
     if (m.sizes[0] != MNIST_PIXELS || m.sizes[m.nlayers] != MNIST_CLASSES) {
