@@ -2028,40 +2028,65 @@ static int pad_frame(plane *p, int pad, int trend, float *t) {
     return crossings;
 }
 
-/* Whether the working copy p is random pixels: noise drawn as a tiny image, whose "ink" a frame
- * cropped tight finds all over. Strokes, and paper's light, make neighbouring pixels alike; random
- * pixels are no more alike than any two. Along each of the 4 directions to a neighbour, the
- * correlation between each pixel and the next (Pearson's, over the frame); their mean, *alike, is
- * about 0 for noise, give or take its standard error sqrt(sum 1 / n) / 4 (n: the pairs along a
- * direction; the correlations of random pixels at different lags are independent, each of variance
- * 1 / n): 0.07 for an 8x8 image, 0.02 for 28x28. A digit's strokes make it 0.37 or more (MNIST's
- * 70000; 0.41 in 6600 photos and drawings), strokes one pixel wide in a 12x12 image 0.1 or so: the copy
- * is taken as noise where it is under CHANCE standard errors, and no direction's own correlation is
- * ALONG of its standard errors, sqrt(1 / n), or more: strokes one pixel wide along the rows and columns
- * (a 0, a 5 or an 8 drawn as boxes, 10 to 16 pixels high) are alike along them, 0.2 to 0.6, and
- * unalike across the diagonals, their mean 0.02 to 0.06, and were refused as noise. A flat copy, or a
- * line of pixels, is not. Of a copy over 64 rows high, 64 rows spread over it are looked at (each with
- * the row below), and so of its columns. */
-static int noise_only(const plane *p, double *alike) {
+/* How alike neighbouring b x b blocks of the working copy p are (b 1: pixels): along each of the 4
+ * directions to a neighbour, the correlation between each block's sum and the next's (Pearson's,
+ * over the frame); their mean, about 0 for noise, give or take its standard error sqrt(*var) / 4
+ * (*var: sum 1 / n, n the pairs along a direction; the correlations of random pixels at different
+ * lags are independent, each of variance 1 / n). *along gets the largest of the 4, in its own
+ * standard errors. Of a copy over 64 blocks high, 64 rows of blocks spread over it are looked at
+ * (each with the row below), and so of its columns. NaN where a direction has no variance (a flat
+ * copy) or no pairs. */
+static double likeness(const plane *p, int b, double *var, double *along) {
     static const int dx[4] = {1, 0, 1, -1}, dy[4] = {0, 1, 1, 1};
-    /* 64 rows and 64 columns at most, spread over the copy: 4096 pairs a direction (30000 of every column cost a
-     * drawing's reading 13%) */
-    int w = p->w, h = p->h, step = (h + 63) / 64, xstep = (w + 63) / 64;
-    double sum = 0, var = 0, along = 0; /* along: the largest of the 4 correlations, in standard errors */
+    /* 4096 pairs a direction at most (30000 of every column cost a drawing's reading 13%) */
+    int w = p->w, bw = w / b, bh = p->h / b, step = (bh + 63) / 64, xstep = (bw + 63) / 64;
+    double sum = 0;
+    *var = 0, *along = 0;
     for (int d = 0; d < 4; d++) {
         double n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-        for (int y = 0; y + dy[d] < h; y += step)
-            for (int x = dx[d] < 0; x < w - (dx[d] > 0); x += xstep) {
-                double a = p->v[(size_t)y * w + x], b = p->v[(size_t)(y + dy[d]) * w + x + dx[d]];
-                n++, sa += a, sb += b, saa += a * a, sbb += b * b, sab += a * b;
+        for (int y = 0; y + dy[d] < bh; y += step)
+            for (int x = dx[d] < 0; x < bw - (dx[d] > 0); x += xstep) {
+                const float *u = p->v + (size_t)y * b * w + (size_t)x * b;
+                const float *v = u + (size_t)dy[d] * b * w + dx[d] * b;
+                double ua = 0, vb = 0;
+                for (int i = 0; i < b; i++)
+                    for (int j = 0; j < b; j++) ua += u[(size_t)i * w + j], vb += v[(size_t)i * w + j];
+                n++, sa += ua, sb += vb, saa += ua * ua, sbb += vb * vb, sab += ua * vb;
             }
         double va = saa - sa * sa / n, vb = sbb - sb * sb / n;
-        if (n < 2 || !(va > 0) || !(vb > 0)) return 0;
+        if (n < 2 || !(va > 0) || !(vb > 0)) return NAN;
         double r = (sab - sa * sb / n) / sqrt(va * vb);
-        sum += r, var += 1 / n, along = fmax(along, r * sqrt(n));
+        sum += r, *var += 1 / n, *along = fmax(*along, r * sqrt(n));
     }
-    *alike = sum / 4;
+    return sum / 4;
+}
+
+/* Whether the working copy p is random pixels: noise drawn as a tiny image, whose "ink" a frame
+ * cropped tight finds all over. Strokes, and paper's light, make neighbouring pixels alike; random
+ * pixels are no more alike than any two: their likeness, *alike, is about 0, give or take 0.07 for
+ * an 8x8 image, 0.02 for 28x28. A digit's strokes make it 0.37 or more (MNIST's 70000; 0.41 in 6600
+ * photos and drawings), strokes one pixel wide in a 12x12 image 0.1 or so: the copy is taken as
+ * noise where it is under CHANCE standard errors, and no direction's own correlation is ALONG of its
+ * standard errors or more: strokes one pixel wide along the rows and columns (a 0, a 5 or an 8 drawn
+ * as boxes, 10 to 16 pixels high) are alike along them, 0.2 to 0.6, and unalike across the
+ * diagonals, their mean 0.02 to 0.06, and were refused as noise. A flat copy, or a line of pixels,
+ * is not. */
+static int noise_only(const plane *p, double *alike) {
+    double var, along;
+    *alike = likeness(p, 1, &var, &along);
+    if (isnan(*alike)) return *alike = 0, 0;
     return *alike < CHANCE * sqrt(var) / 4 && along < ALONG;
+}
+
+/* Whether the working copy p, its pixels no more alike than noise's, is dithered: a 1-bit scan, a
+ * fax, a halftone, whose dots are unlike their neighbours (a Floyd-Steinberg dither of a photo of a
+ * digit: -0.04 to -0.09) but whose 2x2 blocks' sums are the picture's shades, and alike (0.29 to
+ * 0.49 in those photos; noise's blocks are as unalike as its pixels): at least 0.2, and twice
+ * CHANCE of their standard errors, in a copy 64 pixels a side at least (at 8x8 to 16x16, noise's
+ * blocks reached as far by chance, 2 images of 90). */
+static int dithered(const plane *p) {
+    double var, along, a = likeness(p, 2, &var, &along);
+    return p->w >= 64 && p->h >= 64 && !isnan(a) && a >= 0.2 && a >= 2 * CHANCE * sqrt(var) / 4;
 }
 
 /* The ink of a region of the source, in its working copy (padded: with paper added around it,
@@ -2081,6 +2106,10 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     k.p.w = w, k.p.h = h;
     int rc = working_copy(s, x0, y0, rw, rh, &k.p, name, err);
     int noise = rc == 0 && noise_only(&k.p, &m->alike); /* before find_ink makes a desk paper */
+    if (noise && dithered(&k.p)) { /* its dots smoothed into the shades they draw (once makes them 0.8 alike) */
+        smooth3(&k.p, k.t);
+        noise = noise_only(&k.p, &m->alike);
+    }
     /* ink[0] and ink[1], 2 n floats, are free until find_ink */
     int crossings = rc == 0 && pad ? pad_frame(&k.p, pad, padded == PAD_TREND, k.ink[0]) : 0;
     k.padded = pad > 0;
