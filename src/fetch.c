@@ -143,8 +143,20 @@ void remove_made(const char *dir, const char *made) {
 
 /* ---- one download ------------------------------------------------------ */
 
+char *url_shown(char *out, size_t cap, const char *url) {
+    const char *sep = strstr(url, "://"), *host = sep ? sep + 3 : url, *at = NULL;
+    size_t authority = strcspn(host, "/?#");
+    for (const char *p = host; p < host + authority; p++) /* the last '@': curl's user and password end there */
+        if (*p == '@') at = p;
+    const char *colon = at ? memchr(host, ':', (size_t)(at - host)) : NULL;
+    if (colon) snprintf(out, cap, "%.*s***%s", (int)(colon + 1 - url), url, at);
+    else snprintf(out, cap, "%s", url);
+    return out;
+}
+
 typedef struct {
-    char base[PATH_CAP]; /* ends in '/' */
+    char base[PATH_CAP];  /* ends in '/' */
+    char shown[PATH_CAP]; /* base as it is said: url_shown */
     int dead;            /* unreachable earlier: skipped from then on */
 } mirror;
 
@@ -295,9 +307,9 @@ static curl_off_t download_limit(const mnist_file_info *f) {
     return 2 * (curl_off_t)f->bytes + DOWNLOAD_SLACK;
 }
 
-/* Download url to a temporary file beside dest, verify it against f, and rename it to dest.
+/* Download url (said as shown) to a temporary file beside dest, verify it against f, and rename it to dest.
  * Returns GOT, or why it failed (RETRY, NEXT, ABSENT, DEAD: text in why), or FATAL (err filled). */
-static int attempt(fetcher *x, const char *url, const char *dest, const mnist_file_info *f, char *why,
+static int attempt(fetcher *x, const char *url, const char *shown, const char *dest, const mnist_file_info *f, char *why,
                    size_t whycap, mnist_err *err) {
     atomic_file a;
     if (atomic_open(&a, dest, err)) return FATAL;
@@ -324,14 +336,14 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
     if (rc == CURLE_OK) rc = lc.easy_setopt(x->curl, CURLOPT_MAXFILESIZE_LARGE, x->limit); /* a length announced */
     if (rc != CURLE_OK) {
         atomic_abort(&a);
-        errf(err, "%s: libcurl cannot take this URL: %s", url, lc.easy_strerror(rc));
+        errf(err, "%s: libcurl cannot take this URL: %s", shown, lc.easy_strerror(rc));
         return FATAL;
     }
     rc = lc.easy_perform(x->curl);
     if (rc != CURLE_OK) {
         atomic_abort(&a);
         if (x->stopped || cancelled(x->o)) {
-            errf(err, "%s: download interrupted", url);
+            errf(err, "%s: download interrupted", shown);
             return FATAL;
         }
         if (x->write_errno) {
@@ -389,7 +401,7 @@ static int attempt(fetcher *x, const char *url, const char *dest, const mnist_fi
     if (sha256_file_limited(a.tmp, hex, MAX_CONTENT, x->o->cancel, &e)) {
         if (cancelled(x->o)) {
             atomic_abort(&a);
-            errf(err, "%s: download interrupted", url);
+            errf(err, "%s: download interrupted", shown);
             return FATAL;
         }
         /* "TMP: cannot read: ...": the temporary name means nothing */
@@ -471,7 +483,7 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
 static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info *f, const char *dir, mirror *m,
                      int nm, mnist_err *err) {
     const mnist_fetch_opts *o = x->o;
-    char dest[PATH_CAP], raw_dest[PATH_CAP], stale[PATH_CAP], url[2 * PATH_CAP], why[512];
+    char dest[PATH_CAP], raw_dest[PATH_CAP], stale[PATH_CAP], url[2 * PATH_CAP], shown[2 * PATH_CAP], why[512];
     int n = path_join(dest, sizeof dest, dir, f->name, ".gz"); /* as mnist_data_file names it: check_present compares */
     if (n < 0 || (size_t)n >= sizeof dest)
         return errf(err, "%.*s/%s.gz: path too long", dir_length(dir), dir, f->name);
@@ -489,16 +501,17 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
         if (raw && last != ABSENT) continue;
         const char *to = raw ? raw_dest : dest, *ext = raw ? "" : ".gz";
         n = snprintf(url, sizeof url, "%s%s%s", m[j].base, f->name, ext);
-        if (n < 0 || (size_t)n >= sizeof url) return errf(err, "%s%s%s: URL too long", m[j].base, f->name, ext);
+        if (n < 0 || (size_t)n >= sizeof url) return errf(err, "%s%s%s: URL too long", m[j].shown, f->name, ext);
+        snprintf(shown, sizeof shown, "%s%s%s", m[j].shown, f->name, ext); /* no longer than url */
         if (m[j].dead) {
-            append(tried, sizeof tried, "%s%s (skipped: unreachable earlier)", tried[0] ? "; " : "", url);
+            append(tried, sizeof tried, "%s%s (skipped: unreachable earlier)", tried[0] ? "; " : "", shown);
             last = DEAD;
             continue;
         }
         for (int t = 0; t < 2; t++) {
-            if (cancelled(o)) return errf(err, "%s: download interrupted", url);
-            news(o, "Downloading %s to %s...", url, to);
-            int r = last = attempt(x, url, to, f, why, sizeof why, err);
+            if (cancelled(o)) return errf(err, "%s: download interrupted", shown);
+            news(o, "Downloading %s to %s...", shown, to);
+            int r = last = attempt(x, url, shown, to, f, why, sizeof why, err);
             if (r == FATAL) return -1;
             if (r == GOT) {
                 /* what failed verification under the other name: the raw file (stale), or, the raw file got, the
@@ -510,13 +523,13 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
                 return 0;
             }
             int again = r == RETRY && t == 0;
-            news(o, "%s: %s%s", url, why, again ? "; retrying in 1 s" : r == DEAD ? "; skipping this mirror" : "");
+            news(o, "%s: %s%s", shown, why, again ? "; retrying in 1 s" : r == DEAD ? "; skipping this mirror" : "");
             if (r == DEAD) m[j].dead = 1;
             if (!again) {
-                append(tried, sizeof tried, "%s%s (%s)", tried[0] ? "; " : "", url, why);
+                append(tried, sizeof tried, "%s%s (%s)", tried[0] ? "; " : "", shown, why);
                 break;
             }
-            if (pause_1s(o)) return errf(err, "%s: download interrupted", url);
+            if (pause_1s(o)) return errf(err, "%s: download interrupted", shown);
         }
     }
 
@@ -557,16 +570,24 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
     for (int j = 0; j < nm; j++) {
         const char *b = j < o->nmirrors ? o->mirrors[j] : ds->urls[j - o->nmirrors];
         size_t len = b ? strlen(b) : 0;
+        url_shown(m[j].shown, sizeof m[j].shown, b ? b : "(null)");
         if (len == 0 || len + 2 > sizeof m[j].base) {
             free(m);
-            return errf(err, "%.64s: bad mirror URL (empty or too long)", b ? b : "(null)");
+            return errf(err, "%.64s: bad mirror URL (empty or too long)", m[j].shown);
         }
         if (strncasecmp(b, "http://", 7) && strncasecmp(b, "https://", 8) && strncasecmp(b, "file://", 7)) {
             free(m); /* curl took ftp:// and the rest, or said 'Protocol not supported' of each file */
-            return errf(err, "%.64s: a mirror's URL begins http://, https:// or, for a folder, file:///", b);
+            return errf(err, "%.64s: a mirror's URL begins http://, https:// or, for a folder, file:///", m[j].shown);
+        }
+        /* the file names are put after the URL: a query's or a fragment's end, where curl dropped them */
+        if (strpbrk(b, "?#")) {
+            free(m);
+            return errf(err, "%.64s: a mirror's URL has no query or fragment ('?' or '#'): the file names follow it",
+                        m[j].shown);
         }
         memcpy(m[j].base, b, len + 1);
         if (b[len - 1] != '/') memcpy(m[j].base + len, "/", 2);
+        url_shown(m[j].shown, sizeof m[j].shown, m[j].base);
     }
     if (make_dirs(dir, NULL, err)) { /* once the mirrors are known good: a bad one leaves no folder */
         free(m);

@@ -73,6 +73,10 @@ const mnist_dataset *other_dataset(const char *hex, const char *want, char *out,
  * with an error, once *cancel (may be NULL) is set. */
 int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile int *cancel, mnist_err *err);
 
+/* url, to be shown, into out (cap bytes; cut short where it does not fit): the password of its userinfo
+ * (http://user:pw@host/) is "***", so that no progress line nor error says it (src/fetch.c). Returns out. */
+char *url_shown(char *out, size_t cap, const char *url);
+
 /* mkdir -p dir, then make sure it is a folder (src/fetch.c). made (strlen(dir) + 1 bytes, or NULL)
  * gets 1 at i where the folder dir[0..i) was created by this call, 0 where it was there. */
 int make_dirs(const char *dir, char *made, mnist_err *err);

@@ -4,8 +4,10 @@ input, plot of a log cut short, the usage lines and their README headings, READM
 helps' wording, train's progress line within a terminal's width, fetch's on a terminal, and the data
 folder a failed fetch leaves. Tiny data sets made here; nothing is downloaded (the fetches go through
 a proxy that is not there, or from the local MNIST files)."""
+import base64
 import errno
 import fcntl
+import http.server
 import json
 import os
 import pty
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 
 from testlib import MNIST, ROOT, check, png_chunk, status
 
@@ -793,10 +796,49 @@ def test_mirror_not_url(tmp):
         p = run("fetch", "--data", data, "--mirror", value, env=offline)
         check(one_line(p, 2, f"--mirror '{value}': ", needle) and not os.path.exists(data),
               f"fetch --mirror {value!r}: a usage error (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
+    # a query or a fragment: the file names were put after it (http://h/p/?token=1train-images-idx3-ubyte.gz), and
+    # curl dropped it from a file:// URL, which read the folder without it
+    for value in ("file://" + tmp + "/?x", "file://" + tmp + "/#frag/", "http://127.0.0.1:9/p/?token=1"):
+        p = run("fetch", "--data", data, "--mirror", value, env=offline)
+        check(one_line(p, 2, f"--mirror '{value}': has a query or a fragment") and not os.path.exists(data),
+              f"fetch --mirror {value!r}: a usage error (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
+    p = run("fetch", "--data", data, "--mirror", "ftp://user:pw@127.0.0.1:9/", env=offline)
+    check(one_line(p, 2, "--mirror 'ftp://user:***@127.0.0.1:9/'") and b"pw" not in p.stderr,
+          f"fetch --mirror with a password refused: the password not said ({text(p.stderr).strip()[-200:]!r})")
     for value in ("file://" + tmp + "/none/", "file://localhost" + tmp + "/none/", "HTTP://127.0.0.1:9/"):  # URLs: tried, and fail offline
         p = run("fetch", "--data", data, "--mirror", value, env=offline)
         check(p.returncode == 1 and "is not a URL" not in text(p.stderr),
               f"fetch --mirror {value!r} is a URL (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
+
+
+def test_mirror_password(tmp):
+    """A mirror's password (http://user:pw@HOST/) is sent, but said nowhere: each progress line and the error
+    named the URL with it. A server on 127.0.0.1 that answers 404 notes the Authorization it gets."""
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1", "MNIST_DATA": ""}
+    try:
+        p = run("fetch", "--data", os.path.join(tmp, "password-data"), "--mirror",
+                f"http://user:pw@127.0.0.1:{server.server_address[1]}/m/", env=offline)
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = text(p.stdout + p.stderr)
+    check(p.returncode == 1 and seen and seen[0] == "Basic " + base64.b64encode(b"user:pw").decode(),
+          f"fetch from a mirror with a password: the password sent ({seen[:1]}, status {p.returncode})")
+    check("user:***@127.0.0.1" in out and "no mirror could provide it: http://user:***@" in out and ":pw@" not in out,
+          f"fetch from a mirror with a password: said as user:*** in its progress and its error ({out[-300:]!r})")
 
 
 def test_fetch_progress(tmp):
@@ -1341,6 +1383,7 @@ def main():
         test_serve_help()
         test_fetch_leaves_no_folder(tmp, data)
         test_mirror_not_url(tmp)
+        test_mirror_password(tmp)
         test_fetch_progress(tmp)
         test_mirror_other_dataset(tmp)
         test_folder_of_other_dataset(tmp)

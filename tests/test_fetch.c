@@ -517,6 +517,17 @@ static void test_fetch_file_mirrors(void) {
     check(rc == -1 && strstr(e.msg, "ftp://127.0.0.1/mnist/: a mirror's URL begins http://, https://") && !exists(dir),
           "an ftp:// mirror is refused, no folder made: %s", e.msg);
 
+    /* A mirror with a query or a fragment: the file names went after it, and curl dropped it from a file:// URL;
+     * refused before anything is made, and its password (user:pw) is not said. */
+    const char *queried[] = {"http://user:pw@127.0.0.1/m/?token=1", "file:///tmp/#frag/"};
+    for (int i = 0; i < 2; i++) {
+        o = (mnist_fetch_opts){.mirrors = &queried[i], .nmirrors = 1};
+        snprintf(dir, sizeof dir, "%s/d-query", root);
+        rc = mnist_fetch(&tds, dir, &o, &e);
+        check(rc == -1 && strstr(e.msg, "has no query or fragment") && !strstr(e.msg, ":pw@") && !exists(dir),
+              "a mirror with a query or a fragment is refused, no folder made: %s", e.msg);
+    }
+
     /* Files of no file's bit: refused, where nothing was fetched and 0 returned. */
     o = (mnist_fetch_opts){.files = 1u << MNIST_NFILES};
     snprintf(dir, sizeof dir, "%s/d-bits", root);
@@ -628,6 +639,12 @@ static void test_fetch_loopback(void) {
     snprintf(good, sizeof good, "file://%s/m1/", root);
     int rc = fetch("d6c", (const char *[]){url, good}, 2, &log, NULL, &e);
     check(rc == 0 && count(log.text, "Downloading http://127.0.0.1") == 1, "an unreachable mirror is tried once, then skipped");
+    /* A password in the URL is used, but said in no line nor error: "user:***". */
+    snprintf(url, sizeof url, "http://user:pw@127.0.0.1:%d/", port);
+    rc = fetch("d6d", (const char *[]){url}, 1, &log, NULL, &e);
+    check(rc == -1 && strstr(log.text, "Downloading http://user:***@127.0.0.1") && strstr(e.msg, "http://user:***@127.0.0.1") &&
+              !strstr(log.text, ":pw@") && !strstr(e.msg, ":pw@"),
+          "a mirror's password is said as ***: %s", e.msg);
 
     /* A real HTTP server on loopback, with faults. */
     pid_t pid;

@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "util.h"
 
 int cmd_fetch(int argc, char **argv) {
     const char *dir = NULL, *dataset = "mnist";
@@ -19,7 +20,8 @@ int cmd_fetch(int argc, char **argv) {
     if (cli_set_dataset("fetch", dataset)) return 2;
     /* a folder's path is no URL: curl said "bad/illegal format" per file; of ftp:// "Protocol not supported" */
     for (int i = 0; i < mirrors.n; i++) {
-        const char *u = mirrors.items[i], *sep = strstr(u, "://");
+        char u[4096]; /* its password, if any, as "***": said in no error */
+        const char *sep = strstr(url_shown(u, sizeof u, mirrors.items[i]), "://");
         size_t scheme = strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
         if (!sep || scheme == 0 || u + scheme != sep) {
             cli_say(stderr, "mnist fetch: --mirror '%s' is not a URL: give http://HOST/PATH/, https://... or, for a "
@@ -40,6 +42,13 @@ int cmd_fetch(int argc, char **argv) {
             cli_say(stderr, "mnist fetch: --mirror '%s': %s\n", u,
                     file ? "a folder's URL is file:// then its absolute path, file:///PATH/ (three slashes)"
                          : "no host: give http://HOST/PATH/ or https://HOST/PATH/");
+            return 2;
+        }
+        /* the file names are appended to the URL: curl sent http://h/p/?token=1train-images-idx3-ubyte.gz, and
+         * file:///m/?x read the folder /m/ (a query and a fragment dropped) */
+        if (strpbrk(rest, "?#")) {
+            cli_say(stderr, "mnist fetch: --mirror '%s': has a query or a fragment ('?' or '#'), which the file "
+                    "names cannot follow: give the folder's URL without it (in a name, '?' is %%3F, '#' %%23)\n", u);
             return 2;
         }
     }
