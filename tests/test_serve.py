@@ -1217,6 +1217,47 @@ def test_ipv6_brackets(model):
               f"{err.strip()[-120:]!r})")
 
 
+def test_dual_stack(model):
+    """--host :: takes IPv4 too, as 0.0.0.0 does and as its note (other machines may reach it) says: it listened
+    for IPv6 alone (IPV6_V6ONLY), and 127.0.0.1 was refused. Without IPv6 here, a SKIP line; without its loopback,
+    a SKIP line for ::1."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
+            s6.bind(("::", 0))
+    except OSError as e:
+        print(f"SKIP --host ::: no IPv6 here ({e})")
+        return
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
+            s6.bind(("::1", 0))
+        loopback6 = True
+    except OSError as e:
+        print(f"SKIP --host :: over ::1: no IPv6 loopback here ({e})")
+        loopback6 = False
+
+    def healthz(address, port):  # the status of GET /healthz at address; 0: none
+        c = http.client.HTTPConnection(address, port, timeout=10)
+        try:
+            c.request("GET", "/healthz")
+            return c.getresponse().status
+        except OSError:
+            return 0
+        finally:
+            c.close()
+
+    def both(line):
+        if "http://[::]:" not in line:
+            return 0, 0
+        port = int(line.split("http://[::]:")[1].split("/")[0])
+        return healthz("127.0.0.1", port), healthz("::1", port) if loopback6 else None
+
+    line, rc, err, (v4, v6) = serve_on(model, "::", both)
+    check(v4 == 200 and rc == 0, f"--host ::: 127.0.0.1 reaches /healthz (status {v4}; {line.strip()!r} "
+          f"{err.strip()[-120:]!r})")
+    if loopback6:
+        check(v6 == 200, f"--host ::: ::1 reaches /healthz (status {v6})")
+
+
 def test_per_address_v6(model):
     """--per-address counts an IPv6 client by its /64, a network's smallest block, any of whose 2^64 addresses a
     host on it may take: each address counted alone, the limit held nothing. With --per-address 2 on ::1, while two
@@ -1485,6 +1526,7 @@ def main():
         test_startup(model)
         test_reachable_note(model)
         test_ipv6_brackets(model)
+        test_dual_stack(model)
         test_per_address_v6(model)
         test_overflow(tmp, png)
         test_tie(tmp)

@@ -331,8 +331,8 @@ static void drop_gone(server *s) {
  * - a link-local client (fe80::/10) by its whole address and the interface it came on: every link's /64 is
  *   fe80::/64, and all the hosts on all the links counted as one;
  * - the loopback ::1 alone (this machine): its /64, ::/64, holds the IPv4-compatible and IPv4-mapped addresses;
- * - an IPv4 client in an IPv6 address, by that IPv4 address: IPv4-mapped (::ffff:0:0/96; none comes now, the
- *   listening socket being IPv6 alone, and Linux drops IPv6 packets from such an address), NAT64's and SIIT's
+ * - an IPv4 client in an IPv6 address, by that IPv4 address: IPv4-mapped (::ffff:0:0/96; every IPv4 client of
+ *   --host ::, whose listening socket takes IPv4 too; Linux drops IPv6 packets from such an address), NAT64's and SIIT's
  *   well-known prefix (64:ff9b::/96: all of IPv4 in one /64), and Teredo (2001::/32), whose /64 is the Teredo
  *   server's, shared by all its clients, the client's own IPv4 address in its last 32 bits, inverted. */
 static void client_key(unsigned char *key, const struct sockaddr_storage *a) {
@@ -1123,12 +1123,15 @@ int cmd_serve(int argc, char **argv) {
         goto fail;
     }
     /* The listening socket: serve's own, libmicrohttpd's threads only get the connections (below). Made as
-     * libmicrohttpd made it: SO_REUSEADDR (a restart binds at once, past the old connections' TIME_WAIT), an IPv6
-     * address for IPv6 alone (IPV6_V6ONLY), a backlog of SOMAXCONN. */
+     * libmicrohttpd made it: SO_REUSEADDR (a restart binds at once, past the old connections' TIME_WAIT), a
+     * backlog of SOMAXCONN; an IPv6 address for IPv6 alone (IPV6_V6ONLY), but for ::, every address, which takes
+     * IPv4 too (as IPv4-mapped ::ffff:a.b.c.d), as 0.0.0.0 does: it was IPv6 alone, 127.0.0.1 refused, while the
+     * note said that other machines may reach it. */
     int family = ai->ai_family, local = loopback(ai->ai_addr), one = 1, listen_fd, bound = port;
+    int v6only = family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
     if ((listen_fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
         setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-        (family == AF_INET6 && setsockopt(listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one)) ||
+        (family == AF_INET6 && setsockopt(listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only)) ||
         bind(listen_fd, ai->ai_addr, ai->ai_addrlen) || listen(listen_fd, SOMAXCONN)) {
         cli_say(stderr, "mnist serve: cannot listen on %s port %d: %s\n", host, port, strerror(errno));
         if (listen_fd >= 0) close(listen_fd);
