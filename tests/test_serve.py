@@ -309,7 +309,9 @@ def test_drawn(srv, model, png, tmp):
         image = f.read()
     q, host, port = start(fashion)
     fsrv = Server(host, port) if port else None
-    for path, prep in (("/api/predict?drawn=1", "outline"), ("/api/predict", "fashion")):
+    # the key exactly drawn, as README says: ?DRAWN=1 and ?Drawn=1 were read as drawings
+    for path, prep in (("/api/predict?drawn=1", "outline"), ("/api/predict", "fashion"),
+                       ("/api/predict?DRAWN=1", "fashion"), ("/api/predict?Drawn=1&drawn=0", "fashion")):
         answer = fsrv.json("POST", path, image)[2] if fsrv else None
         ref = cli_predict(fashion, outline, prep)
         filled = ref is not None and sum(v > 0.5 for v in ref["input"]) > 600
@@ -401,6 +403,15 @@ def test_errors(srv, blank_png):
     status, h, _ = srv.json("PUT", "/api/model", b"x")
     check(status == 405 and h.get("allow") == "GET, HEAD", "PUT /api/model: 405, Allow: GET, HEAD")
     error_body(*srv.json("GET", "/nope"), 404, "GET /nope")
+    hint = srv.json("GET", "/nope")[2]  # it said "(try / or /api/predict)"
+    check(isinstance(hint, dict) and "(try /, /healthz, /api/model or /api/predict)" in hint.get("error", ""),
+          f"a 404 names every path the server answers ({hint})")
+    # an absolute-form target (RFC 9112 3.2.2, as a proxy sends it): its path, where it was 404, no such path
+    for target, want in ((b"http://x/healthz", b'{"status":"ok"}'), (b"HTTPS://x:8000/healthz?probe=1", b'{"status":"ok"}'),
+                         (b"http://x/api/model", b'"layers"'), (b"http://x/nope", b"no such path")):
+        reply, _, _ = raw(srv, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5)
+        check(reply.startswith(b"HTTP/1.1 404" if want == b"no such path" else b"HTTP/1.1 200") and want in reply,
+              f"GET {target.decode()}: answered as its path ({reply[:12]!r} ... {reply[-60:]!r})")
     error_body(*srv.json("GET", "/web/index.html"), 404, "GET /web/index.html (no files are served from disk)")
     error_body(*srv.json("GET", "/../../etc/passwd"), 404, "GET /../../etc/passwd")
     for path in ("/healthz%00", "/%00", "/api/model%00.png"):  # decoded, %00 ended the path: /healthz answered

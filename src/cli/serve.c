@@ -659,6 +659,15 @@ static int decode_admit(server *s, size_t need) {
     return 1;
 }
 
+/* The first value of the query's key "drawn" into *cls, the key's case as it is (README: exactly drawn=1); its
+ * value NULL where it has none (?drawn). */
+static enum MHD_Result drawn_argument(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    if (strcmp(key, "drawn")) return MHD_YES;
+    *(const char **)cls = value;
+    return MHD_NO; /* the first one, as the lookup took it */
+}
+
 static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) {
     float x[MNIST_PIXELS], prob[MNIST_CLASSES];
     mnist_err err;
@@ -672,7 +681,8 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
     /* mnist_image_prepare reads the header again (mnist.h has no prepare that takes a checked
      * header); it costs under 1% of a prepare (0.03 ms of a 5.8 ms JPEG, less for a PNG) */
     /* a drawing of an item is its outline, where a photo shows it solid */
-    const char *drawn = mhd.lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "drawn");
+    const char *drawn = NULL; /* the key "drawn" as it is: libmicrohttpd's lookup took ?DRAWN=1 too */
+    mhd.get_connection_values(c, MHD_GET_ARGUMENT_KIND, drawn_argument, &drawn);
     mnist_prep prep = s->prep == MNIST_PREP_FASHION && drawn && !strcmp(drawn, "1") ? MNIST_PREP_OUTLINE : s->prep;
     size_t need = q->json ? 0 : mnist_image_decode_bytes(q->body, q->len, prep);
     if (!decode_admit(s, need))
@@ -836,6 +846,15 @@ static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
     return &begun;
 }
 
+/* The path of a request's target: of an absolute-form one (GET http://HOST[:PORT]/PATH, RFC 9112 3.2.2, as a
+ * proxy sends it), its path ("/" where it has none); it was answered 404, no such path. url itself otherwise. */
+static const char *target_path(const char *url) {
+    size_t scheme = !strncasecmp(url, "http://", 7) ? 7 : !strncasecmp(url, "https://", 8) ? 8 : 0;
+    if (!scheme) return url;
+    const char *p = strchr(url + scheme, '/');
+    return p ? p : "/";
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *data, size_t *size, void **state) {
     server *s = cls;
@@ -851,10 +870,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", why);
         }
         int r = 0, nroutes = (int)(sizeof routes / sizeof routes[0]);
-        while (r < nroutes && strcmp(url, routes[r].path)) r++;
+        while (r < nroutes && strcmp(target_path(url), routes[r].path)) r++;
         if (r == nroutes) {
+            char paths[128] = ""; /* every route's: "/, /healthz, /api/model or /api/predict" */
+            for (int i = 0; i < nroutes; i++)
+                snprintf(paths + strlen(paths), sizeof paths - strlen(paths), "%s%s",
+                         i == 0 ? "" : i + 1 < nroutes ? ", " : " or ", routes[i].path);
             log_request(s, name, path, MHD_HTTP_NOT_FOUND, now(), 0);
-            return answer_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such path: %s (try / or /api/predict)", path);
+            return answer_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such path: %s (try %s)", path, paths);
         }
         int post = r == R_PREDICT;
         if (post ? strcmp(method, "POST") : strcmp(method, "GET") && strcmp(method, "HEAD")) {
