@@ -52,14 +52,18 @@ static double acc_of(const mnist_epoch_stats *s, int k) {
     return k && r->n ? r->accuracy : NAN;
 }
 
-/* r from o's KEY_loss and KEY_accuracy, when both are numbers. */
+/* r from o's KEY_loss and KEY_accuracy, when either is a number; the other NAN (not drawn): an
+ * accuracy whose loss was null or missing was left out with it. */
 static void get_eval(const cJSON *o, const char *key, mnist_eval_result *r) {
     char k[64];
     snprintf(k, sizeof k, "%s_loss", key);
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, k);
     snprintf(k, sizeof k, "%s_accuracy", key);
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (cJSON_IsNumber(l) && cJSON_IsNumber(a)) r->n = 1, r->loss = l->valuedouble, r->accuracy = a->valuedouble;
+    if (!cJSON_IsNumber(l) && !cJSON_IsNumber(a)) return;
+    r->n = 1;
+    r->loss = cJSON_IsNumber(l) ? l->valuedouble : NAN;
+    r->accuracy = cJSON_IsNumber(a) ? a->valuedouble : NAN;
 }
 
 int log_record(const char *line, cJSON **obj, char *why, size_t cap) {

@@ -109,6 +109,18 @@ def main():
     names = re.findall(r"<text x='[0-9]+' y='[0-9]+' font-size='12'>([^<]*)</text>", r[2] if r else "")
     check(r is not None and r[0] == 0 and names == ["batch loss (during the epoch)", "test"],
           f"the legend of a log with the batch loss and the test set only names those two ({names})")
+    # Each series is drawn from the points it has: an accuracy whose loss is null (or missing) was left out
+    # with it, and a loss whose accuracy is, likewise
+    r = plot("half-pairs", '{"epoch": 0, "loss": 1, "test_loss": null, "test_accuracy": 0.5}\n'
+                           '{"epoch": 1, "loss": 0.5, "test_loss": 0.4, "test_accuracy": 0.7}\n'
+                           '{"epoch": 2, "loss": 0.4, "test_loss": 0.3}\n')
+    loss_svg, acc_svg = (r[2] if r else "").split("Accuracy") if r and "Accuracy" in r[2] else ("", "")
+    test_line = r"<polyline fill='none' stroke='#2ca02c'[^>]*points='([^']*)'"
+    acc = [len(l.split()) for l in re.findall(test_line, acc_svg)]
+    loss = [len(l.split()) for l in re.findall(test_line, loss_svg)]
+    check(r is not None and r[0] == 0 and acc == [2] and loss == [2],
+          f"a test accuracy without its loss, and a loss without its accuracy, are drawn: the accuracy's "
+          f"line has 2 points ({acc}), the loss's 2 ({loss})")
     # The epoch axis's ticks are round, as the values' are: a log from epoch 7 (a run resumed there) had 7, 12, 17...
     for first, last, want in ((7, 30, ["10", "15", "20", "25", "30"]), (3, 1000, ["200", "400", "600", "800", "1000"]),
                               (0, 3, ["0", "1", "2", "3"]),
