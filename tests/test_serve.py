@@ -322,6 +322,35 @@ def test_drawn(srv, model, png, tmp):
     stop(q)
 
 
+def test_fashion_page(tmp):
+    """GET / for a Fashion-MNIST model asks for an item, not a digit: the title, the heading, the hint on
+    the pad and the status line (in the page and in its script, which Clear sets it from)."""
+    data = "/usr/share/datasets/fashion-mnist"
+    if not os.path.isdir(data):
+        print(f"SKIP the page of a Fashion-MNIST model: {data} is not here (Debian's dataset-fashion-mnist)")
+        return
+    fashion = os.path.join(tmp, "fashion-init.safetensors")
+    p = subprocess.run([MNIST, "train", "--dataset", "fashion", "--data", data, "--layers", "784,16,10",
+                        "--epochs", "0", "--save", fashion], capture_output=True, text=True)
+    if not check(p.returncode == 0, "a Fashion-MNIST model to serve" + ("" if p.returncode == 0 else ": " + p.stderr)):
+        return
+    q, host, port = start(fashion)
+    try:
+        status, h, page = Server(host, port).request("GET", "/") if port else (None, {}, b"")
+        text = page.decode(errors="replace")
+        head = Server(host, port).request("HEAD", "/") if port else (None, {}, b"")
+        check(status == 200 and "digit" not in re.sub(r"(?s)<script>.*</script>|<style>.*</style>|<[^>]*>", "", text)
+              and "draw one item" in text
+              and "<h1>Draw an item (a piece of clothing, a shoe or a bag)</h1>" in text
+              and "<title>mnist: draw an item</title>" in text and ">Draw an item here<" in text
+              and text.count("Draw an item, or upload a photo of one.") == 2 and "a digit" not in text
+              and head[1].get("content-length") == str(len(page)),
+              "GET / for a Fashion-MNIST model asks to draw an item, in its title, heading, hint and status line: "
+              + repr(re.findall(r"<h1>[^<]*</h1>|id=\"hint\">[^<]*<|id=\"status\">[^<]*<", text)))
+    finally:
+        stop(q)
+
+
 def test_errors(srv, blank_png):
     post = lambda body, headers=None: srv.json("POST", "/api/predict", body, headers)  # noqa: E731
     error_body(*post(b"\x89PNG\r\n\x1a\n" + os.urandom(200), {"Content-Type": "image/png"}), 400, "a broken PNG")
@@ -1512,6 +1541,7 @@ def main():
             test_idle_uploads(srv, png)
             test_large_decodes(srv, png)
             test_drawn(srv, model, png, tmp)
+            test_fashion_page(tmp)
             with open(png, "rb") as f:
                 status, _, again = srv.json("POST", "/api/predict", f.read())
             check(status == 200 and again == first, "after the bad requests, the PNG gets the same answer as before")

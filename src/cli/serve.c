@@ -74,6 +74,8 @@ typedef struct {
     mnist_model model;
     mnist_prep prep;
     char *model_json; /* the answer to GET /api/model */
+    char *page;       /* the answer to GET /: web/index.html in the words of the model's dataset (make_page) */
+    size_t page_len;
     int log;
     atomic_int started;     /* libmicrohttpd's messages: kept for the one line of a failed start, then --log */
     char mhd_msg[256];
@@ -944,7 +946,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     request_in(c);
     switch (q->route) {
     case R_PAGE:
-        return answer(c, MHD_HTTP_OK, "text/html; charset=utf-8", (void *)web_index_html, web_index_html_len,
+        return answer(c, MHD_HTTP_OK, "text/html; charset=utf-8", s->page, s->page_len,
                       MHD_RESPMEM_PERSISTENT, NULL);
     case R_HEALTH: {
         static const char ok[] = "{\"status\":\"ok\"}\n";
@@ -1030,6 +1032,49 @@ static char *describe_model(const mnist_model *m, const char *prep) {
     return s;
 }
 
+/* What the page asks for, said of a Fashion-MNIST model's items, not digits: each FROM in the page,
+ * in order, becomes its TO. */
+static const struct {
+    const char *from, *to;
+} fashion_words[] = {
+    {"Draw a digit</h1>", "Draw an item (a piece of clothing, a shoe or a bag)</h1>"},
+    {"a digit", "an item"}, /* the title, the hint on the pad, the status line (Clear sets it again) */
+    {"one digit", "one item"},
+};
+
+/* text with each FROM in it made TO, in new memory; NULL when out of memory. */
+static char *replace_all(const char *text, const char *from, const char *to) {
+    size_t nf = strlen(from), nt = strlen(to), n = 0;
+    for (const char *p = text; (p = strstr(p, from)); p += nf) n++;
+    char *out = malloc(strlen(text) + n * nt + 1), *o = out;
+    if (!out) return NULL;
+    for (const char *p = text, *q; *p; p = q + nf) {
+        if (!(q = strstr(p, from))) {
+            strcpy(o, p);
+            return out;
+        }
+        memcpy(o, p, (size_t)(q - p)), o += q - p;
+        memcpy(o, to, nt), o += nt;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* s->page: web/index.html for a model of digits; for Fashion-MNIST, with fashion_words in it. 0, or
+ * -1 when out of memory. */
+static int make_page(server *s) {
+    int n = strcmp(s->model.dataset, "fashion") ? 0 : (int)(sizeof fashion_words / sizeof fashion_words[0]);
+    s->page = strdup((const char *)web_index_html);
+    for (int i = 0; s->page && i < n; i++) {
+        char *t = replace_all(s->page, fashion_words[i].from, fashion_words[i].to);
+        free(s->page);
+        s->page = t;
+    }
+    if (!s->page) return -1;
+    s->page_len = strlen(s->page);
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *prep_name = NULL;
     int port = 8000, threads = 0, timeout = 10, deadline = 60, connections = CONNECTIONS, per_address = -1, log = 0;
@@ -1096,7 +1141,7 @@ int cmd_serve(int argc, char **argv) {
     s.log = log;
     atomic_init(&s.buffered, 0);
     atomic_init(&s.started, 0);
-    if (!(s.model_json = describe_model(&s.model, prep_name))) {
+    if (!(s.model_json = describe_model(&s.model, prep_name)) || make_page(&s)) {
         cli_say(stderr, "mnist serve: out of memory\n");
         goto fail;
     }
@@ -1257,6 +1302,7 @@ int cmd_serve(int argc, char **argv) {
     rc = 0;
 fail:
     free(s.model_json);
+    free(s.page);
     mnist_model_free(&s.model);
     return rc;
 }
