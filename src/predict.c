@@ -23,7 +23,7 @@ static int cpu_log_probs(const mnist_model *m, const float *x, int n, float *log
     int rc = 0;
     for (int l = 1; l <= nl && rc == 0; l++)
         if (!(act[l] = l == nl ? logp : malloc((size_t)n * m->sizes[l] * sizeof(float))))
-            rc = errf(err, "out of memory for %d inputs", n);
+            rc = errf(err, "out of memory for %d input%s", n, n == 1 ? "" : "s");
     if (rc == 0) cpu_forward(act, m->params, m->tensors, m->sizes, nl, n, mnist_model_activation(m));
     for (int l = 1; l < nl; l++) free(act[l]);
     return rc;

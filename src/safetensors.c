@@ -352,8 +352,9 @@ static int check_model(entry *es, int n, int allow_extra, int *sizes, int *nlaye
                         (unsigned long long)w->shape[1], l);
         if (l == 0) sizes[0] = (int)w->shape[0];
         else if (w->shape[0] != (uint64_t)sizes[l])
-            return errf(err, "%s: layers.%d.kernel has %llu inputs but layers.%d.kernel has %d outputs", path, l,
-                        (unsigned long long)w->shape[0], l - 1, sizes[l]);
+            return errf(err, "%s: layers.%d.kernel has %llu input%s but layers.%d.kernel has %d output%s", path, l,
+                        (unsigned long long)w->shape[0], w->shape[0] == 1 ? "" : "s", l - 1, sizes[l],
+                        sizes[l] == 1 ? "" : "s");
         sizes[l + 1] = (int)w->shape[1];
     }
     *nlayers = L;

@@ -48,11 +48,11 @@ void mnist_run_state_free(mnist_run_state *st) {
 static int fits(const int *sizes, int nl, int rows, int cols, int at_least, const char *images, const char *network,
                 mnist_err *err) {
     if (rows * cols != sizes[0])
-        return errf(err, "%s: images of %dx%d = %d pixels do not fit %s, which takes %d inputs", images, rows, cols,
-                    rows * cols, network, sizes[0]);
+        return errf(err, "%s: images of %dx%d = %d pixels do not fit %s, which takes %d input%s", images, rows, cols,
+                    rows * cols, network, sizes[0], sizes[0] == 1 ? "" : "s");
     if (sizes[nl] != MNIST_CLASSES && !(at_least && sizes[nl] > MNIST_CLASSES))
-        return errf(err, "%s has %d outputs; it needs %s%d, one per class", network, sizes[nl],
-                    at_least ? "at least " : "", MNIST_CLASSES);
+        return errf(err, "%s has %d output%s; it needs %s%d, one per class", network, sizes[nl],
+                    sizes[nl] == 1 ? "" : "s", at_least ? "at least " : "", MNIST_CLASSES);
     return 0;
 }
 

@@ -553,6 +553,41 @@ def test_show_picture_cap(tmp, data):
         check(len(heads) == int(count), f"show --count {count}: 'train[N]: label L' for each ({lines[:1]})")
 
 
+def test_show_fashion_words(tmp):
+    """show of Fashion-MNIST says images, not digits: "Wrote 12 digits" was said of 12 pieces of clothing."""
+    out = os.path.join(tmp, "fashion.png")
+    p = run("show", "--dataset", "fashion", "--count", "10001", "--out", out)
+    check(one_line(p, 2, "at most 10000 images in one picture, not 10001"),
+          f"show --dataset fashion --count 10001 --out: images, not digits ({text(p.stderr).strip()!r})")
+    fashion = "/usr/share/datasets/fashion-mnist"
+    if not os.path.isdir(fashion):
+        print(f"SKIP show --dataset fashion --out: {fashion} is not here (Debian's dataset-fashion-mnist)")
+        return
+    for count, word in (("12", "12 images to"), ("1", "1 image to")):
+        p = run("show", "--dataset", "fashion", "--data", fashion, "--count", count, "--out", out)
+        lines = text(p.stdout).strip().splitlines()
+        check(p.returncode == 0 and lines[-1:] == [f"Wrote {word} {out}"],
+              f"show --dataset fashion --count {count} --out: {lines[-1:]}")
+
+
+def test_one_input(tmp):
+    """A model of 1 input and 1 output is refused in the singular: "maps 1 inputs to 1 outputs" was said."""
+    header, blobs = {"__metadata__": {"layers": "1,1", "activation": "tanh", "dataset": "mnist"}}, []
+    for name, n in (("layers.0.kernel", [1, 1]), ("layers.0.bias", [1])):
+        header[name] = {"dtype": "F32", "shape": n, "data_offsets": [4 * len(blobs), 4 * len(blobs) + 4]}
+        blobs.append(struct.pack("<f", 0.5))
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    model = os.path.join(tmp, "one-input.safetensors")
+    with open(model, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    png = os.path.join(ROOT, "samples", "2-marker.png")
+    for cmd in (("predict", "--model", model, png), ("serve", "--model", model, "--port", "0")):
+        p = run(*cmd, timeout=20)
+        check(one_line(p, 1, "the model maps 1 input to 1 output; images need 784 to 10"),
+              f"{cmd[0]} of a model of 1 input and 1 output: {text(p.stderr).strip()!r}")
+
+
 def test_resume_threads(tmp, data):
     """train --resume with --threads past its range: the command's own flag, refused at once as a usage
     error (status 2), as in a new run; it was found once the data were loaded, said as the checkpoint's
@@ -1362,6 +1397,8 @@ def main():
         test_resume_checkpoints(tmp, data)
         test_progress_width(data)
         test_show_picture_cap(tmp, data)
+        test_show_fashion_words(tmp)
+        test_one_input(tmp)
         test_flag_twice(data)
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)

@@ -119,8 +119,9 @@ int cmd_predict(int argc, char **argv) {
     /* MNIST's classes are the digits themselves; others are named after the number */
     const char *const *names = strcmp(cli_dataset, "mnist") ? mnist_dataset_get(cli_dataset)->classes : NULL;
     if (m.sizes[0] != MNIST_PIXELS || m.sizes[m.nlayers] != MNIST_CLASSES) {
-        cli_say(stderr, "mnist predict: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
-                m.sizes[0], m.sizes[m.nlayers], MNIST_PIXELS, MNIST_CLASSES);
+        int nin = m.sizes[0], nout = m.sizes[m.nlayers];
+        cli_say(stderr, "mnist predict: %s: the model maps %d input%s to %d output%s; images need %d to %d\n", model,
+                nin, nin == 1 ? "" : "s", nout, nout == 1 ? "" : "s", MNIST_PIXELS, MNIST_CLASSES);
         mnist_model_free(&m);
         return 1;
     }
@@ -133,7 +134,7 @@ int cmd_predict(int argc, char **argv) {
         slot = malloc((size_t)files.n * sizeof *slot);
         errs = malloc((size_t)files.n * sizeof *errs);
         int bad = !xs || !ps || !slot || !errs;
-        if (bad) cli_say(stderr, "mnist predict: out of memory for %d images\n", files.n);
+        if (bad) cli_say(stderr, "mnist predict: out of memory for %d image%s\n", files.n, files.n == 1 ? "" : "s");
         if (bad || predict_all(&m, &files, prep, xs, ps, slot, errs)) {
             free(xs), free(ps), free(slot), free(errs);
             mnist_model_free(&m);

@@ -1131,8 +1131,9 @@ int cmd_serve(int argc, char **argv) {
     }
     int rc = 1; /* from here on, the model is freed at fail */
     if (s.model.sizes[0] != MNIST_PIXELS || s.model.sizes[s.model.nlayers] != MNIST_CLASSES) {
-        cli_say(stderr, "mnist serve: %s: the model maps %d inputs to %d outputs; images need %d to %d\n", model,
-                s.model.sizes[0], s.model.sizes[s.model.nlayers], MNIST_PIXELS, MNIST_CLASSES);
+        int nin = s.model.sizes[0], nout = s.model.sizes[s.model.nlayers];
+        cli_say(stderr, "mnist serve: %s: the model maps %d input%s to %d output%s; images need %d to %d\n", model,
+                nin, nin == 1 ? "" : "s", nout, nout == 1 ? "" : "s", MNIST_PIXELS, MNIST_CLASSES);
         goto fail;
     }
     if (cli_unknown_dataset("serve", model, &s.model, "")) goto fail; /* as eval and predict refuse it */

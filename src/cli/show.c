@@ -45,6 +45,7 @@ int cmd_show(int argc, char **argv) {
                       flags, argc, argv, NULL);
     if (p) return p == 1 ? 0 : 2;
     if (cli_set_dataset("show", dataset)) return 2;
+    const char *noun = strcmp(cli_dataset, "mnist") ? "image" : "digit"; /* Fashion-MNIST's are no digits */
     if (strcmp(split_name, "train") && strcmp(split_name, "test")) {
         cli_say(stderr, "mnist show: --split '%s' is not train or test\n", split_name);
         return 2;
@@ -53,7 +54,8 @@ int cmd_show(int argc, char **argv) {
         /* long long: --index and --count are each up to INT_MAX, and the data's size is not known yet; an
          * --index past INT_MAX, which the flag refuses, is not advised */
         long long next = (long long)index + MNIST_PICTURE_MAX;
-        cli_say(stderr, "mnist show: --out draws at most %d digits in one picture, not %d", MNIST_PICTURE_MAX, count);
+        cli_say(stderr, "mnist show: --out draws at most %d %ss in one picture, not %d", MNIST_PICTURE_MAX, noun,
+                count);
         if (next <= INT_MAX) fprintf(stderr, "; draw the others with --index %lld", next);
         fputc('\n', stderr);
         return 2;
@@ -123,7 +125,7 @@ int cmd_show(int argc, char **argv) {
             cli_say(stderr, "mnist show: %s\n", err.msg);
             status = 1;
         } else {
-            cli_say(stdout, "Wrote %d digit%s to %s\n", count, count == 1 ? "" : "s", out);
+            cli_say(stdout, "Wrote %d %s%s to %s\n", count, noun, count == 1 ? "" : "s", out);
         }
     }
     mnist_data_free(&d);
