@@ -270,6 +270,35 @@ def test_linear_dropout(tmp):
           f"{p.stderr.strip()}")
 
 
+def test_init_ignored(tmp):
+    """--init and --init-scale choose a run's first weights, which a resumed run takes from its checkpoint
+    (which does not keep them): given with --resume, they were taken in silence, whatever they said; now
+    one note says they are ignored, and the run goes on as without them."""
+    f = lambda name: os.path.join(tmp, name)  # noqa: E731
+    data_folder(f("init"), 40)
+    d = ["--data", f("init"), "--no-verify", "--layers", "784,8,10", "--batch", "10", "--threads", "1",
+         "--no-train-eval"]
+    p = subprocess.run([MNIST, "train", *d, "--epochs", "1", "--checkpoint", f("init.ck")], capture_output=True,
+                       text=True)
+    check(p.returncode == 0, "a run of 784-8-10 writes its checkpoint" + ("" if p.returncode == 0 else ": " + p.stderr))
+    # each resumed run checkpoints into init-next.ck, init.ck left as it was for the next
+    again = ["--resume", f("init.ck"), "--checkpoint", f("init-next.ck"), "--epochs", "2"]
+    p = subprocess.run([MNIST, "train", *d, *again, "--save", f("init.st")], capture_output=True, text=True)
+    check(p.returncode == 0 and p.stderr == "", f"resumed without --init: no note ({p.stderr.strip()!r})")
+    for flags, said in ((["--init", "he"], "--init he is ignored"),
+                        (["--init-scale", "0.5"], "--init-scale 0.5 is ignored"),
+                        (["--init", "glorot", "--init-scale", "0.5"], "--init glorot and --init-scale 0.5 are ignored")):
+        q = subprocess.run([MNIST, "train", *d, *flags, *again, "--save", f("init-flags.st")], capture_output=True,
+                           text=True)
+        err = q.stderr.strip()
+        check(q.returncode == 0 and err.count("\n") == 0 and err.startswith("mnist train: note: " + said)
+              and f("init.ck") in err and same(f("init.st"), f("init-flags.st")),
+              f"resumed with {' '.join(flags)}: one note, the model bit-identical to one resumed without: {err!r}")
+    q = subprocess.run([MNIST, "train", *d, "--lr", "0.5", "--resume", f("init.ck")], capture_output=True, text=True)
+    check(q.returncode == 2 and "--init and --init-scale are ignored" in q.stderr,
+          f"a refused recipe flag's message says --init and --init-scale are ignored: {q.stderr.strip()!r}")
+
+
 def main():
     tmp = temp_dir("mnist-test-resume-")
     f = lambda name: os.path.join(tmp, name)  # noqa: E731
@@ -366,6 +395,7 @@ def main():
     check(p.returncode == 1 and "not a checkpoint" in p.stderr, f"a model file is not a checkpoint: {p.stderr.strip()}")
     test_other_data(tmp)
     test_linear_dropout(tmp)
+    test_init_ignored(tmp)
     return status()
 
 

@@ -274,7 +274,8 @@ static void recipe_flag_value(int i, const mnist_train_opts *o, const mnist_mode
 
 /* With --resume, the recipe flags given (all of them, with --recipe) must say what the
  * checkpoint's run is, so that the command that began a run, --resume added, goes on with it;
- * --init and --init-scale shaped its start only. 0, or the status after saying which differs. */
+ * --init and --init-scale shaped its start only (resume_model notes them ignored). 0, or the status
+ * after saying which differs. */
 static int resume_differs(int argc, char **argv, const char *path, const recipe *r, int act, const char *dataset,
                           const mnist_train_opts *mine, const mnist_model *ck, const mnist_train_opts *cko) {
     int whole = given(argc, argv, "--recipe");
@@ -302,7 +303,8 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
                          recipe_flags[i].kind == RF_ON ? "" : a);
             cli_say(stderr,
                     "mnist train: %s: the run of %s has %s%s; a resumed run keeps its checkpoint's recipe: leave out "
-                    "what differs (--epochs, --threads, --device, --no-train-eval and the output flags may change)\n",
+                    "what differs (--epochs, --threads, --device, --no-train-eval and the output flags may change; --init and "
+                    "--init-scale are ignored)\n",
                     said, path, recipe_flags[i].kind == RF_ON ? "it " : "", b);
             return 2;
         }
@@ -454,6 +456,18 @@ static int resume_model(train_args *a, mnist_model *m, mnist_run_state *st) {
     }
     int differs = resume_differs(a->argc, a->argv, a->resume, &a->r, a->act, a->dataset, &mine, m, &a->o);
     if (differs) return differs;
+    /* they chose the first weights, which the checkpoint's replace; it does not keep them, so given at
+     * all they are said to do nothing (the run began with them or not) */
+    int init = given(a->argc, a->argv, "--init"), scale = given(a->argc, a->argv, "--init-scale");
+    if (init || scale) {
+        char s[32], said[96];
+        exact_str(a->r.scale, s, sizeof s);
+        snprintf(said, sizeof said, "%s%s%s%s%s", init ? "--init " : "", init ? a->r.init : "",
+                 init && scale ? " and " : "", scale ? "--init-scale " : "", scale ? s : "");
+        cli_say(stderr, "mnist train: note: %s %s ignored: %s a run's first weights only, and the run of %s goes on "
+                        "from its checkpoint's\n", said, init && scale ? "are" : "is",
+                init && scale ? "they choose" : "it chooses", a->resume);
+    }
     if (given(a->argc, a->argv, "--epochs")) a->o.epochs = mine.epochs;
     a->o.threads = mine.threads, a->o.tf32 = mine.tf32, a->o.no_graph = mine.no_graph, a->o.device = mine.device;
     if (a->no_eval_train) a->o.eval_train = 0; /* what is measured after an epoch, not how it trains */
