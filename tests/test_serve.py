@@ -538,7 +538,10 @@ def test_framing(srv):
              "a space before a colon": (post + b"Content-Length : 34\r\n\r\n", "'Content-Length ' holds white space"),
              "a folded header line": (post + b"Content-Length: 0\r\n Content-Length: 34\r\n\r\n", "holds white space"),
              "a vertical tab before a colon": (post + b"Content-Length\x0b: 34\r\n\r\n", "another character"),
-             "a form feed before a colon": (post + b"Content-Length\x0c: 34\r\n\r\n", "another character")}
+             "a form feed before a colon": (post + b"Content-Length\x0c: 34\r\n\r\n", "another character"),
+             # RFC 9112 3.2: an HTTP/1.1 request without a Host header, or any with two, is a 400 (both were 200)
+             "HTTP/1.1 without a Host header": (b"GET /healthz HTTP/1.1\r\n\r\n", "0 Host headers"),
+             "two Host headers": (b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "2 Host headers")}
     for name, (head, say) in cases.items():
         reply, _, closed = raw(srv, head + get, 5)
         top, _, body = reply.partition(b"\r\n\r\n")
@@ -550,6 +553,8 @@ def test_framing(srv):
               and b"\r\nconnection: close" in top.lower(),
               f"{name}: 400 with a JSON error, the connection closed, nothing after it read as a request: "
               f"{said or reply[:200]!r}")
+    reply, _, _ = raw(srv, b"GET /healthz HTTP/1.0\r\n\r\n", 5)
+    check(reply.startswith(b"HTTP/1.1 200 "), f"an HTTP/1.0 request without a Host header is answered: {reply[:60]!r}")
     check(srv.alive(), "the server still answers")
 
 

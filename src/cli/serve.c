@@ -493,6 +493,12 @@ static void request_in(struct MHD_Connection *c) {
 
 /* ---- answers -------------------------------------------------------- */
 
+/* An answer's allow that asks for no Allow header but for its connection to be closed after it: a request whose
+ * headers leave in doubt what follows it (framing_error) */
+static const char CLOSE_AFTER[] = "";
+
+/* body (len bytes, of the content type) as the answer to the request on c; allow: the Allow header's value, or
+ * NULL, or CLOSE_AFTER. */
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type, void *body, size_t len,
                               enum MHD_ResponseMemoryMode mode, const char *allow) {
     request_in(c); /* 413 from a Content-Length, 404, 405: answered before the body */
@@ -504,8 +510,9 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
     mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     mhd.add_response_header(r, "X-Content-Type-Options", "nosniff");
     mhd.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (allow) mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    if (interrupted) /* a stop's answers end their connections, and the client knows not to send again */
+    if (allow && allow != CLOSE_AFTER) mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (interrupted || allow == CLOSE_AFTER) /* a stop's answers end their connections, and the client knows not to
+                                               * send again */
         mhd.add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (!strncmp(type, "text/html", 9)) /* the page's own inline script and style, and this server only */
         mhd.add_response_header(r, "Content-Security-Policy",
@@ -773,9 +780,10 @@ static void log_request(const server *s, const char *method, const char *url, un
         fprintf(stderr, "%s %s %u %.1f ms%s\n", method, url, status, 1e3 * (now() - start), cut ? " (cut short)" : "");
 }
 
-/* The headers that say where a request's body ends, counted by framing_header. */
+/* The headers that say where a request's body ends, and its Host headers, counted by framing_header. */
 typedef struct {
     int lengths, encodings; /* Content-Length and Transfer-Encoding headers */
+    int hosts;              /* Host headers */
     const char *encoding;   /* the first Transfer-Encoding's value */
     const char *misnamed;   /* the first header name that is not a token ('Content-Length ', 'Content-Length\v') */
 } framing;
@@ -796,10 +804,12 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
     if (!f->misnamed && !is_token(key)) f->misnamed = key;
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->lengths++;
     if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) && !f->encodings++) f->encoding = value ? value : "";
+    if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) f->hosts++;
     return MHD_YES;
 }
 
-/* Whether the headers of the request on c leave in doubt where its body ends: 1 with msg filled, or 0.
+/* Whether the headers of the request on c leave in doubt where its body ends, or which host it is for: 1 with
+ * msg filled, or 0.
  * libmicrohttpd 0.9.75 reads the body by the first of two Content-Lengths, and by the Transfer-Encoding of a request
  * that has a Content-Length too, and keeps the connection, where a proxy in front may have read the body by the other:
  * the bytes it passed on as a body were read here as the next request (request smuggling; RFC 9112 6.3 makes it an
@@ -807,7 +817,9 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
  * (gzip) left the body without an end, read until the client closed; HTTP/1.0 has no Transfer-Encoding. A header
  * name that is not a token is refused too: white space between it and its colon (RFC 9112 5.1), a folded header
  * line, or another character a name cannot hold (a vertical tab or a form feed, which a proxy may trim as white
- * space: 'Content-Length\v: 34' was kept here as a name of its own, and the body it gave was the next request). */
+ * space: 'Content-Length\v: 34' was kept here as a name of its own, and the body it gave was the next request).
+ * An HTTP/1.1 request without a Host header, or any with two, is refused too, as RFC 9112 3.2 asks (it was
+ * answered 200). */
 static int framing_error(struct MHD_Connection *c, const char *version, char *msg, size_t cap) {
     framing f = {0};
     mhd.get_connection_values(c, MHD_HEADER_KIND, framing_header, &f);
@@ -826,6 +838,8 @@ static int framing_error(struct MHD_Connection *c, const char *version, char *ms
     else if (f.encodings && strcasecmp(f.encoding, "chunked"))
         snprintf(msg, cap, "Transfer-Encoding '%.40s' is not one this server reads; send the body chunked, or with "
                  "a Content-Length", f.encoding);
+    else if (f.hosts > 1 || (!f.hosts && !strcmp(version, MHD_HTTP_VERSION_1_1))) /* RFC 9112 3.2: a 400, both */
+        snprintf(msg, cap, "the request has %d Host headers; send one, as RFC 9112 asks", f.hosts);
     else
         return 0;
     return 1;
@@ -869,7 +883,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cli_json_string(name, sizeof name, method);
         if (framing_error(c, version, why, sizeof why)) { /* answered early: libmicrohttpd closes the connection */
             log_request(s, name, path, MHD_HTTP_BAD_REQUEST, now(), 0);
-            return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", why);
+            return answer_error(c, MHD_HTTP_BAD_REQUEST, CLOSE_AFTER, "%s", why);
         }
         int r = 0, nroutes = (int)(sizeof routes / sizeof routes[0]);
         while (r < nroutes && strcmp(target_path(url), routes[r].path)) r++;
