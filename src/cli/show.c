@@ -33,8 +33,8 @@ int cmd_show(int argc, char **argv) {
         {"--dataset", F_STR, &dataset, "mnist|fashion", "MNIST (default) or Fashion-MNIST"},
         {"--data", F_STR, &dir, "DIR", CLI_DATA_HELP "; fetched if missing"},
         {"--split", F_STR, &split_name, "S", "train (default) or test"},
-        {"--index", F_INT, &index, "N", "the first digit shown (default 0)"},
-        {"--count", F_INT, &count, "N", "how many digits, from --index on (default 1)"},
+        {"--index", F_INT, &index, "N", "the first image shown (default 0)"},
+        {"--count", F_INT, &count, "N", "how many images, from --index on (default 1)"},
         {"--out", F_STR, &out, "FILE.png", "also write them as a PNG grid with their labels (at most 10000)"},
         {"--no-verify", F_BOOL, &no_verify, NULL, "use the IDX files in DIR as they are (not the dataset's hashes)"},
         {0}};
