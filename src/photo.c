@@ -2085,8 +2085,9 @@ static int noise_only(const plane *p, double *alike) {
  * CHANCE of their standard errors, in a copy 64 pixels a side at least (at 8x8 to 16x16, noise's
  * blocks reached as far by chance, 2 images of 90). */
 static int dithered(const plane *p) {
+    if (p->w < 64 || p->h < 64) return 0;
     double var, along, a = likeness(p, 2, &var, &along);
-    return p->w >= 64 && p->h >= 64 && !isnan(a) && a >= 0.2 && a >= 2 * CHANCE * sqrt(var) / 4;
+    return !isnan(a) && a >= 0.2 && a >= 2 * CHANCE * sqrt(var) / 4;
 }
 
 /* The ink of a region of the source, in its working copy (padded: with paper added around it,
