@@ -502,7 +502,8 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
         const char *to = raw ? raw_dest : dest, *ext = raw ? "" : ".gz";
         n = snprintf(url, sizeof url, "%s%s%s", m[j].base, f->name, ext);
         if (n < 0 || (size_t)n >= sizeof url) return errf(err, "%s%s%s: URL too long", m[j].shown, f->name, ext);
-        snprintf(shown, sizeof shown, "%s%s%s", m[j].shown, f->name, ext); /* no longer than url */
+        snprintf(shown, sizeof shown, "%s%s%s", m[j].shown, f->name, ext); /* at most 2 bytes longer than url
+                                                                               * ("***" for "p"): room enough */
         if (m[j].dead) {
             append(tried, sizeof tried, "%s%s (skipped: unreachable earlier)", tried[0] ? "; " : "", shown);
             last = DEAD;

@@ -437,7 +437,10 @@ def test_errors(srv, blank_png):
           f"a 404 names every path the server answers ({hint})")
     # an absolute-form target (RFC 9112 3.2.2, as a proxy sends it): its path, where it was 404, no such path
     for target, want in ((b"http://x/healthz", b'{"status":"ok"}'), (b"HTTPS://x:8000/healthz?probe=1", b'{"status":"ok"}'),
-                         (b"http://x/api/model", b'"layers"'), (b"http://x/nope", b"no such path")):
+                         (b"http://x/api/model", b'"layers"'), (b"http://x/nope", b"no such path"),
+                         # no host (RFC 9110 4.2.1), or a fragment, which no target holds: not a path of ours
+                         (b"http:///healthz", b"no such path"), (b"http://", b"no such path"),
+                         (b"http://x#/healthz", b"no such path")):
         reply, _, _ = raw(srv, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5)
         check(reply.startswith(b"HTTP/1.1 404" if want == b"no such path" else b"HTTP/1.1 200") and want in reply,
               f"GET {target.decode()}: answered as its path ({reply[:12]!r} ... {reply[-60:]!r})")
@@ -541,6 +544,7 @@ def test_framing(srv):
              "a form feed before a colon": (post + b"Content-Length\x0c: 34\r\n\r\n", "another character"),
              # RFC 9112 3.2: an HTTP/1.1 request without a Host header, or any with two, is a 400 (both were 200)
              "HTTP/1.1 without a Host header": (b"GET /healthz HTTP/1.1\r\n\r\n", "0 Host headers"),
+             "HTTP/1.2 without a Host header": (b"GET /healthz HTTP/1.2\r\n\r\n", "0 Host headers"),  # served as 1.1
              "two Host headers": (b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "2 Host headers")}
     for name, (head, say) in cases.items():
         reply, _, closed = raw(srv, head + get, 5)

@@ -493,14 +493,11 @@ static void request_in(struct MHD_Connection *c) {
 
 /* ---- answers -------------------------------------------------------- */
 
-/* An answer's allow that asks for no Allow header but for its connection to be closed after it: a request whose
- * headers leave in doubt what follows it (framing_error) */
-static const char CLOSE_AFTER[] = "";
-
-/* body (len bytes, of the content type) as the answer to the request on c; allow: the Allow header's value, or
- * NULL, or CLOSE_AFTER. */
+/* body (len bytes, of the content type) as the answer to the request on c; allow: the Allow header's value (a 405),
+ * or NULL; close: end the connection after it (a stop's answers; a request whose headers leave in doubt what
+ * follows it, framing_error). */
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type, void *body, size_t len,
-                              enum MHD_ResponseMemoryMode mode, const char *allow) {
+                              enum MHD_ResponseMemoryMode mode, const char *allow, int close) {
     request_in(c); /* 413 from a Content-Length, 404, 405: answered before the body */
     struct MHD_Response *r = mhd.create_response_from_buffer(len, body, mode);
     if (!r) {
@@ -510,9 +507,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
     mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     mhd.add_response_header(r, "X-Content-Type-Options", "nosniff");
     mhd.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (allow && allow != CLOSE_AFTER) mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    if (interrupted || allow == CLOSE_AFTER) /* a stop's answers end their connections, and the client knows not to
-                                               * send again */
+    if (allow) mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (interrupted || close) /* a stop's: the client knows not to send again */
         mhd.add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (!strncmp(type, "text/html", 9)) /* the page's own inline script and style, and this server only */
         mhd.add_response_header(r, "Content-Security-Policy",
@@ -525,15 +521,28 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
 }
 
 static enum MHD_Result answer_json(struct MHD_Connection *c, unsigned status, char *body, size_t len) {
-    return answer(c, status, "application/json", body, len, MHD_RESPMEM_MUST_FREE, NULL);
+    return answer(c, status, "application/json", body, len, MHD_RESPMEM_MUST_FREE, NULL, 0);
 }
 
 /* 503 out of memory, from a body that needs no allocation of ours (an error whose body could not be allocated
- * closed the connection unanswered) */
-static enum MHD_Result answer_no_memory(struct MHD_Connection *c) {
+ * closed the connection unanswered); close as answer's */
+static enum MHD_Result answer_no_memory(struct MHD_Connection *c, int close) {
     static const char body[] = "{\"error\":\"the server is out of memory; try again\"}\n";
     return answer(c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", (void *)body, sizeof body - 1,
-                  MHD_RESPMEM_PERSISTENT, NULL);
+                  MHD_RESPMEM_PERSISTENT, NULL, close);
+}
+
+/* {"error": msg} with status; allow and close as answer's. */
+static enum MHD_Result answer_message(struct MHD_Connection *c, unsigned status, const char *allow, int close,
+                                      const char *msg) {
+    size_t cap = 6 * strlen(msg) + 16;
+    char *body = malloc(cap);
+    if (!body) return answer_no_memory(c, close);
+    size_t k = (size_t)snprintf(body, cap, "{\"error\":");
+    k += cli_json_string(body + k, cap - k - 2, msg);
+    body[k++] = '}';
+    body[k++] = '\n';
+    return answer(c, status, "application/json", body, k, MHD_RESPMEM_MUST_FREE, allow, close);
 }
 
 /* {"error": "..."} with status; allow is the Allow header of a 405, else NULL. */
@@ -544,14 +553,7 @@ __attribute__((format(printf, 4, 5))) static enum MHD_Result answer_error(struct
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    size_t cap = 6 * sizeof msg + 16;
-    char *body = malloc(cap);
-    if (!body) return answer_no_memory(c);
-    size_t k = (size_t)snprintf(body, cap, "{\"error\":");
-    k += cli_json_string(body + k, cap - k - 2, msg);
-    body[k++] = '}';
-    body[k++] = '\n';
-    return answer(c, status, "application/json", body, k, MHD_RESPMEM_MUST_FREE, allow);
+    return answer_message(c, status, allow, 0, msg);
 }
 
 /* A float as JSON: %.9g gives back the same float32 when read; 0 and 1, most of any input, fast;
@@ -701,18 +703,18 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
     int bad = q->json ? parse_pixels(q->body, q->len, x, &err)
                       : mnist_image_prepare(q->body, q->len, "the uploaded image", prep, x, &err);
     if (need >= DECODE_SMALL) atomic_fetch_sub(&s->decoding, need);
-    if (bad == MNIST_NO_MEMORY) return answer_no_memory(c); /* it said 400, "the uploaded image: out of memory" */
+    if (bad == MNIST_NO_MEMORY) return answer_no_memory(c, 0); /* it said 400, "the uploaded image: out of memory" */
     if (bad) return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
     float logp[MNIST_CLASSES];
     if (mnist_predict_log_on(&s->model, x, 1, MNIST_CPU, logp, &err)) /* of one input: out of memory only */
-        return answer_no_memory(c); /* it said 500, "out of memory for 1 inputs" */
+        return answer_no_memory(c, 0); /* it said 500, "out of memory for 1 inputs" */
     for (int i = 0; i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's probabilities */
     if (!cli_all_finite(prob, MNIST_CLASSES)) /* NaN: no digit to name (it named 0) */
         return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
                             "the model gives no finite probabilities for this image (its sums overflow)");
     int digit = mnist_argmax(logp, MNIST_CLASSES); /* as eval and predict: two probabilities can round to one */
     char *out = malloc(ANSWER_CAP);
-    if (!out) return answer_no_memory(c);
+    if (!out) return answer_no_memory(c, 0);
     size_t k = (size_t)sprintf(out, "{\"digit\":%d,\"probabilities\":", digit);
     k += put_floats(out + k, prob, MNIST_CLASSES);
     k += (size_t)sprintf(out + k, ",\"input\":");
@@ -759,7 +761,7 @@ static enum MHD_Result refuse(struct MHD_Connection *c, const request *q, unsign
     if (status == MHD_HTTP_CONTENT_TOO_LARGE)
         return answer_error(c, status, NULL, "the body is over the limit of %zu MB%s", q->limit >> 20,
                             q->json ? " for JSON" : "");
-    if (status == GROW_NO_MEMORY) return answer_no_memory(c);
+    if (status == GROW_NO_MEMORY) return answer_no_memory(c, 0);
     return answer_error(c, status, NULL, "the server is busy receiving other uploads; try again");
 }
 
@@ -838,7 +840,8 @@ static int framing_error(struct MHD_Connection *c, const char *version, char *ms
     else if (f.encodings && strcasecmp(f.encoding, "chunked"))
         snprintf(msg, cap, "Transfer-Encoding '%.40s' is not one this server reads; send the body chunked, or with "
                  "a Content-Length", f.encoding);
-    else if (f.hosts > 1 || (!f.hosts && !strcmp(version, MHD_HTTP_VERSION_1_1))) /* RFC 9112 3.2: a 400, both */
+    else if (f.hosts > 1 || (!f.hosts && strcmp(version, MHD_HTTP_VERSION_1_0))) /* RFC 9112 3.2: a 400, both (1.2
+                                                                                      * to 1.9 are served as 1.1) */
         snprintf(msg, cap, "the request has %d Host headers; send one, as RFC 9112 asks", f.hosts);
     else
         return 0;
@@ -863,12 +866,14 @@ static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
 }
 
 /* The path of a request's target: of an absolute-form one (GET http://HOST[:PORT]/PATH, RFC 9112 3.2.2, as a
- * proxy sends it), its path ("/" where it has none); it was answered 404, no such path. url itself otherwise. */
+ * proxy sends it), its path ("/" where it has none); it was answered 404, no such path. url itself otherwise, and
+ * where the host is empty or a fragment follows it. */
 static const char *target_path(const char *url) {
     size_t scheme = !strncasecmp(url, "http://", 7) ? 7 : !strncasecmp(url, "https://", 8) ? 8 : 0;
     if (!scheme) return url;
-    const char *p = strchr(url + scheme, '/');
-    return p ? p : "/";
+    const char *p = url + scheme + strcspn(url + scheme, "/?#");
+    if (p == url + scheme || *p == '#') return url; /* no host (RFC 9110 4.2.1), or a fragment: no path of ours */
+    return *p == '/' ? p : "/";
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -881,9 +886,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         char why[MNIST_ERR_LEN], path[80], name[24];
         cli_json_string(path, sizeof path, url);
         cli_json_string(name, sizeof name, method);
-        if (framing_error(c, version, why, sizeof why)) { /* answered early: libmicrohttpd closes the connection */
+        if (framing_error(c, version, why, sizeof why)) { /* answered early, and the connection closed */
             log_request(s, name, path, MHD_HTTP_BAD_REQUEST, now(), 0);
-            return answer_error(c, MHD_HTTP_BAD_REQUEST, CLOSE_AFTER, "%s", why);
+            return answer_message(c, MHD_HTTP_BAD_REQUEST, NULL, 1, why);
         }
         int r = 0, nroutes = (int)(sizeof routes / sizeof routes[0]);
         while (r < nroutes && strcmp(target_path(url), routes[r].path)) r++;
@@ -903,7 +908,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (!(q = calloc(1, sizeof *q))) { /* it closed the connection unanswered */
             log_request(s, name, path, MHD_HTTP_SERVICE_UNAVAILABLE, now(), 0);
-            return answer_no_memory(c);
+            return answer_no_memory(c, 0);
         }
         q->route = (route_id)r;
         q->head = !strcmp(method, "HEAD");
@@ -961,14 +966,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     switch (q->route) {
     case R_PAGE:
         return answer(c, MHD_HTTP_OK, "text/html; charset=utf-8", s->page, s->page_len,
-                      MHD_RESPMEM_PERSISTENT, NULL);
+                      MHD_RESPMEM_PERSISTENT, NULL, 0);
     case R_HEALTH: {
         static const char ok[] = "{\"status\":\"ok\"}\n";
-        return answer(c, MHD_HTTP_OK, "application/json", (void *)ok, sizeof ok - 1, MHD_RESPMEM_PERSISTENT, NULL);
+        return answer(c, MHD_HTTP_OK, "application/json", (void *)ok, sizeof ok - 1, MHD_RESPMEM_PERSISTENT, NULL, 0);
     }
     case R_MODEL:
         return answer(c, MHD_HTTP_OK, "application/json", s->model_json, strlen(s->model_json),
-                      MHD_RESPMEM_PERSISTENT, NULL);
+                      MHD_RESPMEM_PERSISTENT, NULL, 0);
     case R_PREDICT:
         if (q->refused) return refuse(c, q, (unsigned)q->refused);
         return predict(s, c, q);
