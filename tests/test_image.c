@@ -1089,6 +1089,33 @@ static void dithered_pages(void) {
     }
 }
 
+/* A number written, a 7 and a 1 side by side (120 pixels tall, a 0.1 and a 0.4 of that apart: joined to the
+ * digit kept, or apart from it): it was read as one digit, silently (a 7, a 1, or neither); it is refused now,
+ * saying it holds 2 digits side by side. The 7 alone on the same page is read. */
+static void numbers(void) {
+    float x[MNIST_PIXELS];
+    mnist_err err;
+    int w = 340, h = 200;
+    for (int k = 0; k < 3; k++) {
+        double gap = k == 0 ? 0.1 : 0.4;
+        float *seven = draw_seven(w, h, 40, 40, 120, 12);
+        float *one = draw_one(w, h, 40 + (0.62 + gap) * 120 + 30, 40, 120, 12);
+        for (int i = 0; i < w * h && k < 2; i++) seven[i] = fmaxf(seven[i], one[i]);
+        float *v = page(seven, w, h, 0.85, 0.1, 0.01, 9);
+        buf b = png(v, w, h, 1);
+        int got = prepare(&b, "number.png", MNIST_PREP_MNIST, x, &err) == 0;
+        if (k < 2)
+            check(!got && strstr(err.msg, "holds 2 digits side by side"), "a 7 and a 1 side by side, %.1f of their "
+                  "height apart, are refused as a number: %s", gap, got ? "read as one digit" : err.msg);
+        else
+            check(got, "the 7 alone on the same page is read%s%s", got ? "" : ": ", got ? "" : err.msg);
+        free(b.b);
+        free(v);
+        free(seven);
+        free(one);
+    }
+}
+
 /* Small drawings with strokes one pixel wide (no smoothing): a 1 and a 7 in 12x12 and 16x16, dark
  * on white and white on black, are read; the 1 as an upright bar (ink over 0.1 in 4 columns at
  * most, down 20 rows at least: the box's height, less a faint end). Their
@@ -1984,6 +2011,7 @@ int main(void) {
     solid_strip();
     noise_pictures();
     dithered_pages();
+    numbers();
     small_thin();
     pen_beside();
     exif_orientations();
