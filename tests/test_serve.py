@@ -1237,27 +1237,40 @@ def test_reachable_note(model):
               f"(status {rc}: {err.strip()!r})")
 
 
+def healthz_status(address, port):
+    """The status of GET /healthz at address and port; 0: none."""
+    c = http.client.HTTPConnection(address, port, timeout=10)
+    try:
+        c.request("GET", "/healthz")
+        return c.getresponse().status
+    except OSError:
+        return 0
+    finally:
+        c.close()
+
+
+def ipv6_missing(address):
+    """Why an IPv6 socket cannot be bound to address here (an OSError), or None where it can."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
+            s6.bind((address, 0))
+    except OSError as e:
+        return e
+    return None
+
+
 def test_ipv6_brackets(model):
     """--host takes an IPv6 address bare or in brackets, as the URL that serve prints writes it: '[::1]' was
     'Name or service not known'. Where this machine has no IPv6 loopback, a SKIP line."""
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
-            s6.bind(("::1", 0))
-    except OSError as e:
-        print(f"SKIP --host [::1]: no IPv6 loopback here ({e})")
+    missing = ipv6_missing("::1")
+    if missing:
+        print(f"SKIP --host [::1]: no IPv6 loopback here ({missing})")
         return
 
     def healthz(line):  # the status of GET /healthz at the URL the server printed; 0: none
         if "http://[::1]:" not in line:
             return 0
-        c = http.client.HTTPConnection("::1", int(line.split("http://[::1]:")[1].split("/")[0]), timeout=10)
-        try:
-            c.request("GET", "/healthz")
-            return c.getresponse().status
-        except OSError:
-            return 0
-        finally:
-            c.close()
+        return healthz_status("::1", int(line.split("http://[::1]:")[1].split("/")[0]))
 
     for host in ("::1", "[::1]"):
         line, rc, err, status = serve_on(model, host, healthz)
@@ -1270,35 +1283,20 @@ def test_dual_stack(model):
     """--host :: takes IPv4 too, as 0.0.0.0 does and as its note (other machines may reach it) says: it listened
     for IPv6 alone (IPV6_V6ONLY), and 127.0.0.1 was refused. Without IPv6 here, a SKIP line; without its loopback,
     a SKIP line for ::1."""
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
-            s6.bind(("::", 0))
-    except OSError as e:
-        print(f"SKIP --host ::: no IPv6 here ({e})")
+    missing = ipv6_missing("::")
+    if missing:
+        print(f"SKIP --host ::: no IPv6 here ({missing})")
         return
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
-            s6.bind(("::1", 0))
-        loopback6 = True
-    except OSError as e:
-        print(f"SKIP --host :: over ::1: no IPv6 loopback here ({e})")
-        loopback6 = False
-
-    def healthz(address, port):  # the status of GET /healthz at address; 0: none
-        c = http.client.HTTPConnection(address, port, timeout=10)
-        try:
-            c.request("GET", "/healthz")
-            return c.getresponse().status
-        except OSError:
-            return 0
-        finally:
-            c.close()
+    missing = ipv6_missing("::1")
+    loopback6 = missing is None
+    if missing:
+        print(f"SKIP --host :: over ::1: no IPv6 loopback here ({missing})")
 
     def both(line):
         if "http://[::]:" not in line:
             return 0, 0
         port = int(line.split("http://[::]:")[1].split("/")[0])
-        return healthz("127.0.0.1", port), healthz("::1", port) if loopback6 else None
+        return healthz_status("127.0.0.1", port), healthz_status("::1", port) if loopback6 else None
 
     line, rc, err, (v4, v6) = serve_on(model, "::", both)
     check(v4 == 200 and rc == 0, f"--host ::: 127.0.0.1 reaches /healthz (status {v4}; {line.strip()!r} "
