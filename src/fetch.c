@@ -572,19 +572,17 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
         const char *b = j < o->nmirrors ? o->mirrors[j] : ds->urls[j - o->nmirrors];
         size_t len = b ? strlen(b) : 0;
         url_shown(m[j].shown, sizeof m[j].shown, b ? b : "(null)");
-        if (len == 0 || len + 2 > sizeof m[j].base) {
+        /* curl took ftp:// and the rest, or said 'Protocol not supported' of each file; the file names are put
+         * after the URL: a query's or a fragment's end, where curl dropped them */
+        const char *bad = len == 0 || len + 2 > sizeof m[j].base ? "bad mirror URL (empty or too long)"
+                          : strncasecmp(b, "http://", 7) && strncasecmp(b, "https://", 8) && strncasecmp(b, "file://", 7)
+                              ? "a mirror's URL begins http://, https:// or, for a folder, file:///"
+                          : strpbrk(b, "?#") ? "a mirror's URL has no query or fragment ('?' or '#'): the file names follow it"
+                                             : NULL;
+        if (bad) {
+            errf(err, "%.64s: %s", m[j].shown, bad); /* m[j] said before m is freed */
             free(m);
-            return errf(err, "%.64s: bad mirror URL (empty or too long)", m[j].shown);
-        }
-        if (strncasecmp(b, "http://", 7) && strncasecmp(b, "https://", 8) && strncasecmp(b, "file://", 7)) {
-            free(m); /* curl took ftp:// and the rest, or said 'Protocol not supported' of each file */
-            return errf(err, "%.64s: a mirror's URL begins http://, https:// or, for a folder, file:///", m[j].shown);
-        }
-        /* the file names are put after the URL: a query's or a fragment's end, where curl dropped them */
-        if (strpbrk(b, "?#")) {
-            free(m);
-            return errf(err, "%.64s: a mirror's URL has no query or fragment ('?' or '#'): the file names follow it",
-                        m[j].shown);
+            return -1;
         }
         memcpy(m[j].base, b, len + 1);
         if (b[len - 1] != '/') memcpy(m[j].base + len, "/", 2);
