@@ -158,10 +158,8 @@ int cmd_predict(int argc, char **argv) {
         for (int i = 0; !bad && i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's */
         if (!bad && !cli_all_finite(prob, MNIST_CLASSES)) /* NaN: digit 0 was named "(-nan%)" */
             bad = errf(&err, "the model %s gives no finite probabilities for %s (its sums overflow)", model, path) < 0;
-        if (bad) { /* one line, whatever the file's name holds */
-            fputs("mnist predict: ", stderr);
-            cli_put_escaped(stderr, err.msg);
-            fputc('\n', stderr);
+        if (bad) {
+            cli_say(stderr, "mnist predict: %s\n", err.msg); /* one line, whatever the file's name holds */
             if (json) {
                 printf("{\"file\":");
                 cli_json_print(path);
