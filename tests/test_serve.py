@@ -319,6 +319,11 @@ def test_drawn(srv, model, png, tmp):
               and answer.get("probabilities") == ref["probabilities"] and filled == (prep == "outline"),
               f"a Fashion-MNIST model: POST {path} with a square drawn as its outline reads it as `mnist predict "
               f"--preprocess {prep}` does ({'filled' if filled else 'its outline alone'})")
+    # blank pixels are said to hold no item, as the page asks for one (they were said to hold no digit)
+    code, _, body = fsrv.json("POST", "/api/predict", json.dumps({"pixels": [0] * 784}).encode()) if fsrv else (0, 0, {})
+    said = body.get("error", "") if isinstance(body, dict) else ""
+    check(code == 400 and said.startswith("the pixels hold no item:"), f"a Fashion-MNIST model: blank pixels hold no "
+          f"item: {code} {body}")
     stop(q)
 
 
@@ -545,7 +550,16 @@ def test_framing(srv):
              # RFC 9112 3.2: an HTTP/1.1 request without a Host header, or any with two, is a 400 (both were 200)
              "HTTP/1.1 without a Host header": (b"GET /healthz HTTP/1.1\r\n\r\n", "0 Host headers"),
              "HTTP/1.2 without a Host header": (b"GET /healthz HTTP/1.2\r\n\r\n", "0 Host headers"),  # served as 1.1
-             "two Host headers": (b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "2 Host headers")}
+             "two Host headers": (b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "2 Host headers"),
+             # and one whose value is not a host (all were 200)
+             "a Host with a space": (b"GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", "'a b' is not a host"),
+             "a Host with a path": (b"GET /healthz HTTP/1.1\r\nHost: a/b\r\n\r\n", "'a/b' is not a host"),
+             "a Host with a user": (b"GET /healthz HTTP/1.1\r\nHost: u@a\r\n\r\n", "'u@a' is not a host"),
+             "a Host whose port is not a number": (b"GET /healthz HTTP/1.1\r\nHost: a:8x\r\n\r\n", "not a host"),
+             "a Host with two ports": (b"GET /healthz HTTP/1.1\r\nHost: a:1:2\r\n\r\n", "not a host"),
+             "a Host with a bad escape": (b"GET /healthz HTTP/1.1\r\nHost: a%4\r\n\r\n", "not a host"),
+             "a Host with an open bracket": (b"GET /healthz HTTP/1.1\r\nHost: [::1\r\n\r\n", "not a host"),
+             "a Host with text after its bracket": (b"GET /healthz HTTP/1.1\r\nHost: [::1]x\r\n\r\n", "not a host")}
     for name, (head, say) in cases.items():
         reply, _, closed = raw(srv, head + get, 5)
         top, _, body = reply.partition(b"\r\n\r\n")
@@ -559,6 +573,10 @@ def test_framing(srv):
               f"{said or reply[:200]!r}")
     reply, _, _ = raw(srv, b"GET /healthz HTTP/1.0\r\n\r\n", 5)
     check(reply.startswith(b"HTTP/1.1 200 "), f"an HTTP/1.0 request without a Host header is answered: {reply[:60]!r}")
+    for host in (b"", b"localhost", b"127.0.0.1:8080", b"[::1]", b"[::1]:80", b"a-b.example.org:", b"%41%62",
+                 b"xn--bcher-kva.example", b"[v1.x]"):  # RFC 3986's: an empty name, an empty port, an IPvFuture
+        reply, _, _ = raw(srv, b"GET /healthz HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n", 5)
+        check(reply.startswith(b"HTTP/1.1 200 "), f"a request with Host: {host.decode()} is answered: {reply[:60]!r}")
     check(srv.alive(), "the server still answers")
 
 

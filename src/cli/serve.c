@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE /* accept4 */
 #include <linux/tcp.h> /* TCP_INFO's tcpi_bytes_received, which glibc's netinet/tcp.h lacks */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -577,8 +578,9 @@ static size_t put_floats(char *out, const float *v, int n) {
 
 /* ---- POST /api/predict ---------------------------------------------- */
 
-/* {"pixels": [784 numbers in [0, 1]]} into x; 0, or -1 with err filled, or MNIST_NO_MEMORY. */
-static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *err) {
+/* {"pixels": [784 numbers in [0, 1]]} into x; 0, or -1 with err filled, or MNIST_NO_MEMORY. thing: what the model
+ * reads ("digit", or "item" for Fashion-MNIST), said of blank pixels. */
+static int parse_pixels(const uint8_t *body, size_t len, const char *thing, float *x, mnist_err *err) {
     const char *at = NULL; /* where parsing stopped: this thread's own, unlike cJSON_GetErrorPtr() */
     size_t stray = json_stray_control((const char *)body, len);
     if (stray < len) {
@@ -650,7 +652,7 @@ static int parse_pixels(const uint8_t *body, size_t len, float *x, mnist_err *er
     }
     if (ink < 1) /* a blank input reads as some digit all the same */
         snprintf(err->msg, sizeof err->msg,
-                 "the pixels hold no digit: their ink adds up to %g, less than one pixel's (1 is full ink)", ink);
+                 "the pixels hold no %s: their ink adds up to %g, less than one pixel's (1 is full ink)", thing, ink);
     else
         rc = 0;
 done:
@@ -700,7 +702,7 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
         return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
                             "the server is decoding other large images; try again (this one takes %.0f MB)",
                             need / 1e6);
-    int bad = q->json ? parse_pixels(q->body, q->len, x, &err)
+    int bad = q->json ? parse_pixels(q->body, q->len, strcmp(s->model.dataset, "fashion") ? "digit" : "item", x, &err)
                       : mnist_image_prepare(q->body, q->len, "the uploaded image", prep, x, &err);
     if (need >= DECODE_SMALL) atomic_fetch_sub(&s->decoding, need);
     if (bad == MNIST_NO_MEMORY) return answer_no_memory(c, 0); /* it said 400, "the uploaded image: out of memory" */
@@ -786,6 +788,7 @@ static void log_request(const server *s, const char *method, const char *url, un
 typedef struct {
     int lengths, encodings; /* Content-Length and Transfer-Encoding headers */
     int hosts;              /* Host headers */
+    const char *host;       /* the first Host's value */
     const char *encoding;   /* the first Transfer-Encoding's value */
     const char *misnamed;   /* the first header name that is not a token ('Content-Length ', 'Content-Length\v') */
 } framing;
@@ -806,8 +809,29 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
     if (!f->misnamed && !is_token(key)) f->misnamed = key;
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->lengths++;
     if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) && !f->encodings++) f->encoding = value ? value : "";
-    if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) f->hosts++;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_HOST) && !f->hosts++) f->host = value ? value : "";
     return MHD_YES;
+}
+
+/* Whether h is a Host header's value as RFC 9112 3.2 and RFC 3986 3.2.2 write it: a name, an IPv4 address or an
+ * IP literal in brackets, then perhaps a colon and a port's digits; the name's characters are unreserved, sub-delims
+ * or %XX, those of a literal the same or colons (empty is a valid name). */
+static int host_valid(const char *h) {
+    static const char name[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=";
+    int literal = *h == '[';
+    if (literal) h++;
+    for (; *h && *h != (literal ? ']' : ':'); h++) {
+        if (*h == '%') {
+            if (!isxdigit((unsigned char)h[1]) || !isxdigit((unsigned char)h[2])) return 0;
+            h += 2;
+        } else if (!strchr(name, *h) && !(literal && *h == ':'))
+            return 0;
+    }
+    if (literal && *h++ != ']') return 0;
+    if (*h == ':') h++;
+    else if (*h) return 0;
+    while (isdigit((unsigned char)*h)) h++;
+    return !*h;
 }
 
 /* Whether the headers of the request on c leave in doubt where its body ends, or which host it is for: 1 with
@@ -820,8 +844,8 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
  * name that is not a token is refused too: white space between it and its colon (RFC 9112 5.1), a folded header
  * line, or another character a name cannot hold (a vertical tab or a form feed, which a proxy may trim as white
  * space: 'Content-Length\v: 34' was kept here as a name of its own, and the body it gave was the next request).
- * An HTTP/1.1 request without a Host header, or any with two, is refused too, as RFC 9112 3.2 asks (it was
- * answered 200). */
+ * An HTTP/1.1 request without a Host header, or any with two or with one whose value is not a host, is refused too,
+ * as RFC 9112 3.2 asks (it was answered 200). */
 static int framing_error(struct MHD_Connection *c, const char *version, char *msg, size_t cap) {
     framing f = {0};
     mhd.get_connection_values(c, MHD_HEADER_KIND, framing_header, &f);
@@ -843,6 +867,9 @@ static int framing_error(struct MHD_Connection *c, const char *version, char *ms
     else if (f.hosts > 1 || (!f.hosts && strcmp(version, MHD_HTTP_VERSION_1_0))) /* RFC 9112 3.2: a 400, both (1.2
                                                                                       * to 1.9 are served as 1.1) */
         snprintf(msg, cap, "the request has %d Host headers; send one, as RFC 9112 asks", f.hosts);
+    else if (f.hosts && !host_valid(f.host))
+        snprintf(msg, cap, "the Host header '%.60s' is not a host name or address and perhaps a port, as RFC 9112 "
+                 "asks", f.host);
     else
         return 0;
     return 1;
