@@ -1,7 +1,8 @@
 /* fetch.c: download the dataset's files (libcurl), verify each by SHA-256 (OpenSSL) of its
  * decompressed content (gunzip.c), and rename it into place only once it is verified, so the data
  * folder never holds a partial or unverified file under a real name. Each is asked for as .gz; a
- * file:// mirror (a folder) that lacks the .gz is asked for it raw, verified by the same SHA-256.
+ * file:// mirror (a folder) that lacks the .gz is asked for it raw, verified by the same SHA-256. A file
+ * already there that fails verification is set aside (NAME.unverified), never removed.
  *
  * Mirror order: the caller's mirrors, then the dataset's own. Each mirror gets two tries for a
  * transient failure; an HTTP 4xx or a wrong SHA-256 moves on at once; a mirror that cannot be
@@ -440,17 +441,16 @@ static void append(char *buf, size_t cap, const char *fmt, ...) {
 
 /* ---- one file ---------------------------------------------------------- */
 
-/* 1: present and valid (kept), 0: needs a download, -1: error. *stale gets a file to remove once
- * a valid .gz is in place (a raw file that fails verification), or stays empty. */
-static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist_file_info *f, const char *gz,
-                         char *stale, mnist_err *err) {
-    char path[PATH_CAP], hex[65];
+/* 1: present and valid (kept), 0: needs a download, -1: error. A file under the name that fails verification (the
+ * raw one, then the .gz) is set aside as NAME.unverified, not removed: it may be the user's own, which this
+ * program cannot read but another may (it was removed, or overwritten by the download). */
+static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist_file_info *f, mnist_err *err) {
+    char path[PATH_CAP], aside[PATH_CAP + 16], hex[65];
     mnist_err e;
-    stale[0] = '\0';
-    int found = mnist_data_file(path, sizeof path, dir, f, err);
-    if (found <= 0) return found;
     for (;;) {
-        /* a folder, a FIFO or a device under the name is never replaced (nor, a raw one, removed): said
+        int found = mnist_data_file(path, sizeof path, dir, f, err);
+        if (found <= 0) return found;
+        /* a folder, a FIFO or a device under the name is never replaced (nor, a raw one, set aside): said
          * before any download, where it was said to be "replaced", downloaded, then refused */
         struct stat st;
         if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
@@ -458,8 +458,6 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
         int unreadable = sha256_file_limited(path, hex, MAX_CONTENT, o->cancel, &e);
         if (unreadable && cancelled(o)) return errf(err, "%s: verification interrupted", path);
         if (!unreadable && strcmp(hex, f->sha256) == 0) {
-            if (stale[0] && unlink(stale) != 0 && errno != ENOENT)
-                return errf(err, "%s: fails verification and cannot be removed: %s", stale, strerror(errno));
             news(o, "%s: present, verified", path);
             return 1;
         }
@@ -468,27 +466,28 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
         char whose[256];
         const mnist_dataset *known = unreadable ? NULL : other_dataset(hex, f->sha256, whose, sizeof whose);
         if (known) return errf(err, "%s: %s: --dataset %s reads this folder", path, whose, known->name);
+        snprintf(aside, sizeof aside, "%s.unverified", path); /* path is shorter than PATH_CAP */
+        if (rename(path, aside) != 0)
+            return errf(err, "%s: fails verification, and setting it aside as %s failed: %s", path, aside,
+                        strerror(errno));
         if (unreadable)
-            news(o, "%s: cannot be verified (%s); it will be replaced", path, after_path(e.msg, path));
+            news(o, "%s: cannot be verified (%s); set aside as %s, to fetch it again", path, after_path(e.msg, path),
+                 aside);
         else
-            news(o, "%s: fails verification (SHA-256 %s, want %s); it will be replaced", path, hex, f->sha256);
-        if (strcmp(path, gz) == 0) return 0;
-        /* The raw file failed: the .gz beside it may still be good. */
-        snprintf(stale, PATH_CAP, "%s", path);
-        snprintf(path, sizeof path, "%s", gz);
-        if (access(path, F_OK) != 0) return 0;
+            news(o, "%s: fails verification (SHA-256 %s, want %s); set aside as %s, to fetch it again", path, hex,
+                 f->sha256, aside);
     }
 }
 
 static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info *f, const char *dir, mirror *m,
                      int nm, mnist_err *err) {
     const mnist_fetch_opts *o = x->o;
-    char dest[PATH_CAP], raw_dest[PATH_CAP], stale[PATH_CAP], url[2 * PATH_CAP], shown[2 * PATH_CAP], why[512];
-    int n = path_join(dest, sizeof dest, dir, f->name, ".gz"); /* as mnist_data_file names it: check_present compares */
+    char dest[PATH_CAP], raw_dest[PATH_CAP], url[2 * PATH_CAP], shown[2 * PATH_CAP], why[512];
+    int n = path_join(dest, sizeof dest, dir, f->name, ".gz"); /* as mnist_data_file names it */
     if (n < 0 || (size_t)n >= sizeof dest)
         return errf(err, "%.*s/%s.gz: path too long", dir_length(dir), dir, f->name);
     path_join(raw_dest, sizeof raw_dest, dir, f->name, ""); /* shorter than dest */
-    int ok = check_present(o, dir, f, dest, stale, err);
+    int ok = check_present(o, dir, f, err);
     if (ok) return ok < 0 ? -1 : 0;
     if (!x->curl && curl_start(x, err)) return -1;
 
@@ -514,15 +513,7 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
             news(o, "Downloading %s to %s...", shown, to);
             int r = last = attempt(x, url, shown, to, f, why, sizeof why, err);
             if (r == FATAL) return -1;
-            if (r == GOT) {
-                /* what failed verification under the other name: the raw file (stale), or, the raw file got, the
-                 * .gz (check_present found none valid) */
-                const char *other = raw ? dest : stale;
-                if (other[0] && unlink(other) != 0 && errno != ENOENT)
-                    return errf(err, "%s: fails verification and cannot be removed (a valid %s is now beside it): %s",
-                                other, to, strerror(errno));
-                return 0;
-            }
+            if (r == GOT) return 0; /* what failed verification under either name was set aside */
             int again = r == RETRY && t == 0;
             news(o, "%s: %s%s", shown, why, again ? "; retrying in 1 s" : r == DEAD ? "; skipping this mirror" : "");
             if (r == DEAD) m[j].dead = 1;

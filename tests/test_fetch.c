@@ -65,6 +65,17 @@ static int write_gz(const char *path, const char *s) {
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
+/* Whether path.unverified holds exactly s (gz: as a gzip of it): a file set aside by fetch, as it was. */
+static int set_aside(const char *path, const char *s, int gz) {
+    char p[4200], buf[256];
+    snprintf(p, sizeof p, "%s.unverified", path);
+    gzFile g = gzopen(p, "rb"); /* reads a file that is no gzip as it is */
+    if (!g) return 0;
+    int n = gzread(g, buf, sizeof buf), direct = gzdirect(g);
+    gzclose(g);
+    return n == (int)strlen(s) && !memcmp(buf, s, (size_t)n) && direct == !gz;
+}
+
 /* A mirror folder with the test files as .gz; bit i of mask says file i is there; file
  * `corrupt` (or -1) gets other content. */
 static void make_mirror(const char *name, unsigned mask, int corrupt) {
@@ -315,7 +326,8 @@ static void test_fetch_file_mirrors(void) {
     check(rc == 0 && same && count(log.text, "present, verified") == 4 && !strstr(log.text, "Downloading"),
           "present valid files are kept (mtime unchanged, nothing downloaded)");
 
-    /* A wrong raw file is replaced by a valid .gz and removed; a wrong .gz is overwritten. */
+    /* A wrong raw file and a wrong .gz are set aside as NAME.unverified (they may be the user's own: they were
+     * removed, and overwritten) and fetched again. */
     snprintf(p, sizeof p, "%s/tr-img.gz", dir);
     unlink(p);
     snprintf(p, sizeof p, "%s/tr-img", dir);
@@ -326,26 +338,43 @@ static void test_fetch_file_mirrors(void) {
     rc = fetch("d1/sub/data", m1, 1, &log, NULL, &e);
     check(rc == 0 && !exists(p) && all_valid(dir) && dotfiles(dir) == 0, "wrong files are replaced: %s",
           rc ? e.msg : "ok");
-    check(count(log.text, "fails verification") == 2 && count(log.text, "Downloading") == 2,
-          "log names the two files that failed verification");
+    check(set_aside(p, "xyz", 0) && set_aside(gz1, "not empty", 1), "the wrong files are kept, set aside as they were");
+    check(count(log.text, "fails verification") == 2 && count(log.text, "Downloading") == 2 &&
+              count(log.text, ".unverified, to fetch it again") == 2,
+          "log names the two files that failed verification, and where they were set aside");
 
-    /* A wrong raw file beside a valid .gz: the .gz is kept, the raw file removed. */
-    write_raw(p, "xyz");
+    /* A wrong raw file beside a valid .gz: the .gz is kept, the raw file set aside (the loader reads a raw file
+     * first), over the one set aside before. */
+    write_raw(p, "uvw");
     rc = fetch("d1/sub/data", nowhere, 1, &log, NULL, &e);
-    check(rc == 0 && !exists(p) && all_valid(dir) && !strstr(log.text, "Downloading"),
-          "wrong raw file beside a valid .gz: raw removed, .gz kept");
+    check(rc == 0 && !exists(p) && set_aside(p, "uvw", 0) && all_valid(dir) && !strstr(log.text, "Downloading"),
+          "wrong raw file beside a valid .gz: raw set aside, .gz kept");
 
-    /* A .gz cut short is replaced, its line naming it once: the reader's message without its path
+    /* A wrong file that cannot be set aside (a folder holds its .unverified name) is kept, and the fetch fails,
+     * saying so */
+    char aside[4200];
+    snprintf(aside, sizeof aside, "%s.unverified", p);
+    unlink(aside);
+    write_raw(p, "uvw");
+    if (mkdir(aside, 0755) != 0 || write_raw(strcat(aside, "/x"), "x") != 0) check(0, "make %s", aside);
+    rc = fetch("d1/sub/data", nowhere, 1, &log, NULL, &e);
+    check(rc == -1 && strstr(e.msg, "fails verification, and setting it aside as ") && exists(p) && exists(aside),
+          "a wrong raw file that cannot be set aside is kept, the fetch refused: %s", rc ? e.msg : "ok");
+    unlink(aside), unlink(p);
+    aside[strlen(aside) - 2] = '\0';
+    rmdir(aside);
+
+    /* A .gz cut short is replaced, its line giving the reader's message without its path
      * (it said "D/tr-lab.gz: cannot be verified (D/tr-lab.gz: cannot read: ...)") */
     struct stat gst;
     if (stat(gz1, &gst) != 0 || truncate(gz1, gst.st_size - 4) != 0) check(0, "cut %s", gz1);
     rc = fetch("d1/sub/data", m1, 1, &log, NULL, &e);
-    char line[4096 + 128];
+    char line[2 * 4096 + 256];
     snprintf(line, sizeof line, "%s: cannot be verified (cannot read: truncated gzip stream (the file ends inside a "
-             "member)); it will be replaced\n", gz1);
-    check(rc == 0 && all_valid(dir) && strstr(log.text, line) && count(log.text, gz1) == 2, /* and "Downloading ..." */
-          "a .gz cut short is replaced, its log line naming it once: %s",
-          rc ? e.msg : strstr(log.text, line) && count(log.text, gz1) == 2 ? "ok" : log.text);
+             "member)); set aside as %s.unverified, to fetch it again\n", gz1, gz1);
+    check(rc == 0 && all_valid(dir) && strstr(log.text, line) && count(log.text, gz1) == 3, /* and "Downloading ..." */
+          "a .gz cut short is replaced, its log line giving the reader's message without its path: %s",
+          rc ? e.msg : strstr(log.text, line) && count(log.text, gz1) == 3 ? "ok" : log.text);
 
     /* A mirror that lacks a file: the next mirror provides it. */
     const char *m21[] = {url2, url1};
@@ -382,7 +411,7 @@ static void test_fetch_file_mirrors(void) {
     check(rc == 0 && all_valid(dir) && exists(p) && exists(rawdir) && dotfiles(dir) == 0,
           "a folder of raw files: taken raw, verified: %s", rc ? e.msg : "ok");
     check(strstr(log.text, bad) != NULL, "a wrong raw file is refused by its SHA-256, the next mirror serves");
-    /* a .gz there that fails verification goes once the raw file is in place (the loader reads the raw one) */
+    /* a .gz there that fails verification is set aside, and the raw file got */
     path_of(p, sizeof p, "d-raw", "tr-img");
     unlink(p);
     char gz2[4096 + 8];
@@ -390,8 +419,8 @@ static void test_fetch_file_mirrors(void) {
     write_gz(gz2, "not abc");
     const char *mr[] = {uraw};
     rc = fetch("d-raw", mr, 1, &log, NULL, &e);
-    check(rc == 0 && all_valid(dir) && exists(p) && !exists(gz2), "a wrong .gz is replaced by the raw file: %s",
-          rc ? e.msg : "ok");
+    check(rc == 0 && all_valid(dir) && exists(p) && !exists(gz2) && set_aside(gz2, "not abc", 1),
+          "a wrong .gz is set aside, the raw file got: %s", rc ? e.msg : "ok");
 
     /* A file:// mirror whose folder is not there fails as a server that cannot be reached does: said
      * once with "; skipping this mirror", and not tried again for the other files; a folder that
