@@ -2162,8 +2162,9 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     int rc = working_copy(s, x0, y0, rw, rh, &k.p, name, err);
     int noise = rc == 0 && noise_only(&k.p, &m->alike); /* before find_ink makes a desk paper */
     if (noise && dithered(&k.p)) { /* its dots smoothed into the shades they draw (once makes them 0.8 alike) */
+        double smoothed; /* the error says the pixels' likeness as they came, m->alike */
         smooth3(&k.p, k.t);
-        noise = noise_only(&k.p, &m->alike);
+        noise = noise_only(&k.p, &smoothed);
     }
     /* ink[0] and ink[1], 2 n floats, are free until find_ink */
     int crossings = rc == 0 && pad ? pad_frame(&k.p, pad, padded == PAD_TREND, k.ink[0]) : 0;
