@@ -420,9 +420,10 @@ static int check_meta_keys(const cJSON *meta, const char *path, mnist_err *err) 
 static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *path, cJSON **rootp, entry *es,
                         int *nes, int *sizes, int *nl, mnist_model *tmp, const cJSON **metap, mnist_err *err) {
     if (check_utf8((const unsigned char *)buf, (size_t)hlen)) return errf(err, "%s: header is not valid UTF-8", path);
-    for (uint64_t i = 0; i < hlen; i++) /* JSON allows no raw control bytes but whitespace; cJSON would take a NUL */
-        if ((unsigned char)buf[i] < 0x20 && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
-            return errf(err, "%s: header holds control byte 0x%02x at byte %llu", path, (unsigned)buf[i], (unsigned long long)i);
+    size_t stray = json_stray_control(buf, (size_t)hlen); /* JSON's white space alone, between values; cJSON takes a
+                                                            * NUL, and any control byte in a string */
+    if (stray < hlen)
+        return errf(err, "%s: header holds control byte 0x%02x at byte %zu", path, (unsigned char)buf[stray], stray);
     if (hlen == 0 || buf[0] != '{') return errf(err, "%s: header does not start with '{'", path);
     /* a \u0000 in a string: cJSON would end the string there, and "layers.0.kernel\u0000x" would
      * pass for "layers.0.kernel" (or one metadata value for another); the values counted, and how

@@ -270,6 +270,12 @@ static void test_malformed(void) {
     static const char nulname[] = "{" K0("[0,24]") ",\"layers.0.bias\0x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}";
     put_raw(path, sizeof nulname - 1, nulname, sizeof nulname - 1, 36);
     expect_fail_path("a NUL inside a name", path, "control byte 0x00");
+    /* a raw tab in a string is no JSON (it must be \t there), though it is white space between values */
+    static const char tabname[] = "{" K0("[0,24]") ",\"layers.0.bias\tx\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}";
+    put_raw(path, sizeof tabname - 1, tabname, sizeof tabname - 1, 36);
+    char at_tab[64];
+    snprintf(at_tab, sizeof at_tab, "control byte 0x09 at byte %d", (int)(strchr(tabname, '\t') - tabname));
+    expect_fail_path("a raw tab inside a name", path, at_tab);
     snprintf(path, sizeof path, "%s/no-such-file.safetensors", dir);
     expect_fail_path("a missing file", path, "No such file");
     expect_fail_path("a directory", dir, NULL);
