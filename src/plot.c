@@ -72,7 +72,8 @@ int log_record(const char *line, cJSON **obj, char *why, size_t cap) {
     json_watch();
     size_t n = strlen(line);
     int stray = json_stray_control(line, n) < n; /* cJSON skips it as white space */
-    cJSON *o = stray ? NULL : cJSON_ParseWithOpts(line, &end, 0);
+    int deep = json_too_deep(line, n, CJSON_NESTING_LIMIT) < n; /* cJSON says no more than for broken JSON */
+    cJSON *o = stray || deep ? NULL : cJSON_ParseWithOpts(line, &end, 0);
     int more = o && end[strspn(end, " \t\r\n")] != '\0';
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epoch");
     /* a number past the doubles' range (1e999) reads as infinite; train never writes one */
@@ -82,6 +83,7 @@ int log_record(const char *line, cJSON **obj, char *why, size_t cap) {
     }
     /* each said as it is: "(no \"epoch\")" was said of a line of broken JSON, and of "epoch": -1 */
     const char *bad = stray                 ? "not JSON (it holds a raw control character)"
+                      : deep               ? "its arrays and objects nest too deep for cJSON"
                       : !o                 ? "not JSON"
                       : more               ? "more after its JSON value"
                       : !cJSON_IsObject(o) ? "not a JSON object"

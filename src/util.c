@@ -402,6 +402,16 @@ size_t json_stray_control(const char *s, size_t n) {
     return n;
 }
 
+size_t json_too_deep(const char *s, size_t n, int limit) {
+    int depth = 0, in = 0;
+    for (size_t i = 0; i < n; i++)
+        if (in && s[i] == '\\' && i + 1 < n) i++; /* an escaped character, a quote among them */
+        else if (s[i] == '"') in = !in;
+        else if (!in && (s[i] == '[' || s[i] == '{') && ++depth > limit) return i;
+        else if (!in && (s[i] == ']' || s[i] == '}')) depth--;
+    return n;
+}
+
 int json_whole(const char *s, int n) {
     int digits = n > 0 && (n == 1 || s[0] != '0');
     for (int i = 0; i < n; i++) digits &= s[i] >= '0' && s[i] <= '9';

@@ -111,6 +111,9 @@ int json_whole(const char *s, int n);
  * any within a string, and outside one any but tab, newline and return; n where there is none. cJSON
  * skips each as white space outside strings, so a body or a record holding one was taken. */
 size_t json_stray_control(const char *s, size_t n);
+/* Where in s (n bytes) arrays and objects first nest deeper than limit (strings skipped); n where they do
+ * not. cJSON refuses past CJSON_NESTING_LIMIT (1000) as if the text were malformed. */
+size_t json_too_deep(const char *s, size_t n, int limit);
 
 /* dir, one '/', name and ext ("" or ".gz") into out (cap bytes): the '/'s that end dir are dropped,
  * so that a folder given as "data/" names "data/x", not "data//x" ("/" gives "/x"). snprintf's

@@ -418,7 +418,10 @@ def test_plot_not_record(tmp):
                       ('{"epoch":1,"loss":1.3}{"epoch":2,"loss":1.2}', "more after its JSON value"),
                       # cJSON skipped a control character outside a string as white space: JSON has none there
                       ('{"epoch":1,\x01"loss":1.3}', "not JSON (it holds a raw control character)"),
-                      ('{"epoch":1,"loss":\x0b1.3}', "not JSON (it holds a raw control character)")):
+                      ('{"epoch":1,"loss":\x0b1.3}', "not JSON (it holds a raw control character)"),
+                      # cJSON refuses past 1000 levels as it refuses broken JSON: said as it is
+                      ('{"epoch":1,"x":' + "[" * 1000 + "]" * 1000 + "}", "its arrays and objects nest too deep"),
+                      ('{"epoch":1,"x":"' + "[" * 1000 + '"}{', "more after its JSON value")):  # brackets in a string
         with open(log, "w") as f:
             f.write(good + line + "\n" + good)
         p = run("plot", log, "--out", svg)

@@ -418,6 +418,11 @@ def test_errors(srv, blank_png):
 
     error_body(*post(json.dumps({"pixels": [0] * 784}).encode() + b" x", {"Content-Type": "application/json"}), 400,
                "JSON with more after its value")
+    # past cJSON's 1000 levels: said as such (it was said to be malformed), where 1000 are read
+    for levels, say in ((1000, "\"pixels\" holds 1 number"), (1001, "nests arrays and objects more than 1000 deep")):
+        code, _, body = post(b'{"pixels": [0], "x": ' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}")
+        said = body.get("error", "") if isinstance(body, dict) else ""
+        check(code == 400 and say in said, f"JSON of {levels} levels: {say}: {code} {said}")
     # JSON told by its first byte that is not white space, when white space comes first as a piece of its own
     # (it was told by the first piece alone: an image then)
     half = json.dumps({"pixels": [0.5] * 784}).encode()

@@ -588,6 +588,12 @@ static int parse_pixels(const uint8_t *body, size_t len, const char *thing, floa
                  body[stray], stray);
         return -1;
     }
+    size_t deep = json_too_deep((const char *)body, len, CJSON_NESTING_LIMIT);
+    if (deep < len) { /* cJSON's own refusal said it was malformed */
+        snprintf(err->msg, sizeof err->msg, "the JSON body nests arrays and objects more than %d deep (at byte %zu)",
+                 CJSON_NESTING_LIMIT, deep);
+        return -1;
+    }
     json_watch();
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)body, len, &at, 0);
     int rc = -1;
