@@ -202,24 +202,6 @@ static int json_uint(const cJSON *v, uint64_t *out) {
     return 0;
 }
 
-/* Whether s[0..n) is a JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?: cJSON's parser
- * also takes 01, 1., -.5 and 1.e5, which are not JSON, and which the reference reader refuses. */
-static int json_number(const char *s, int n) {
-    int i = n > 0 && s[0] == '-', d;
-    for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
-    if (i == d || (s[d] == '0' && i - d > 1)) return 0;
-    if (i < n && s[i] == '.') {
-        for (d = ++i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
-        if (i == d) return 0;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i += i + 1 < n && (s[i + 1] == '+' || s[i + 1] == '-') ? 2 : 1;
-        for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
-        if (i == d) return 0;
-    }
-    return i == n;
-}
-
 /* The numbers of shape and data_offsets are written as whole numbers: digits alone, no sign, point,
  * exponent or leading zero, as the reference reader (serde_json into usize) wants; cJSON keeps only
  * a double, 2 for 2.0, 2e0 and 2E0, 0 for -0. Every number is JSON's, and within a double's range

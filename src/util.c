@@ -402,6 +402,22 @@ size_t json_stray_control(const char *s, size_t n) {
     return n;
 }
 
+int json_number(const char *s, int n) {
+    int i = n > 0 && s[0] == '-', d;
+    for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
+    if (i == d || (s[d] == '0' && i - d > 1)) return 0;
+    if (i < n && s[i] == '.') {
+        for (d = ++i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
+        if (i == d) return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i += i + 1 < n && (s[i + 1] == '+' || s[i + 1] == '-') ? 2 : 1;
+        for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++) {}
+        if (i == d) return 0;
+    }
+    return i == n;
+}
+
 size_t json_too_deep(const char *s, size_t n, int limit) {
     int depth = 0, in = 0;
     for (size_t i = 0; i < n; i++)

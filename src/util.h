@@ -104,6 +104,9 @@ const char *shown(const char *s, char *buf, size_t cap);
 /* The next number literal outside strings in the JSON text [*p, end): its start, *p moved past it
  * (both end when there is none). cJSON keeps a number as a double only, not as it was written. */
 const char *json_next_number(const char **p, const char *end);
+/* Whether s[0..n) is a JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?: cJSON's parser
+ * also takes 01, 1., -.5 and 1.e5, which are not JSON. */
+int json_number(const char *s, int n);
 /* Whether the literal s (n bytes) is a whole number written in digits alone: no sign, point,
  * exponent or leading zero (2.0, 2e0 and -0 are not; cJSON reads them as 2 and 0). */
 int json_whole(const char *s, int n);

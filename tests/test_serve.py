@@ -418,6 +418,18 @@ def test_errors(srv, blank_png):
 
     error_body(*post(json.dumps({"pixels": [0] * 784}).encode() + b" x", {"Content-Type": "application/json"}), 400,
                "JSON with more after its value")
+    # numbers that are not JSON's, which cJSON read (01 as 1, 1. as 1, -.5 as -0.5), told where, as the safetensors
+    # reader tells them; those that are, read
+    for v in ("01", "1.", ".5", "-.5", "1.e-1", "0x1", "+1"):
+        text = '{"pixels": [' + ",".join(["0.5"] * 783 + [v]) + "]}"
+        code, _, body = post(text.encode())
+        said = body.get("error", "") if isinstance(body, dict) else ""
+        check(code == 400 and (said == f"the JSON body is malformed (the number {v.lstrip('+')} at byte "
+                                       f"{text.index(v.lstrip('+'), 3000)})" or said.startswith("the JSON body is malformed (near")),
+              f"a pixel written {v}: refused as no JSON number: {code} {said}")
+    for v in ("1", "0", "-0", "1e-1", "1E+0", "0.25e0"):
+        code, _, body = post(('{"pixels": [' + ",".join(["0.5"] * 783 + [v]) + "]}").encode())
+        check(code == 200, f"a pixel written {v} is read: {code} {body if code != 200 else ''}")
     # past cJSON's 1000 levels: said as such (it was said to be malformed), where 1000 are read
     for levels, say in ((1000, "\"pixels\" holds 1 number"), (1001, "nests arrays and objects more than 1000 deep")):
         code, _, body = post(b'{"pixels": [0], "x": ' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}")

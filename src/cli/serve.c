@@ -614,6 +614,12 @@ static int parse_pixels(const uint8_t *body, size_t len, const char *thing, floa
                  at ? (size_t)(at - (const char *)body) : len);
         goto done;
     }
+    for (const char *p = (const char *)body, *num; (num = json_next_number(&p, end)) < end;)
+        if (!json_number(num, (int)(p - num))) { /* 01, 1., -.5: cJSON took them */
+            snprintf(err->msg, sizeof err->msg, "the JSON body is malformed (the number %.*s at byte %zu)",
+                     p - num < 24 ? (int)(p - num) : 24, num, (size_t)(num - (const char *)body));
+            goto done;
+        }
     const cJSON *px = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "pixels") : NULL;
     if (!px || !cJSON_IsArray(px)) {
         snprintf(err->msg, sizeof err->msg,
