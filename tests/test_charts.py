@@ -207,6 +207,26 @@ def main():
     tips = re.findall(r"<title>batch loss \(during the epoch\), epoch (\d+): ([0-9.]+)</title>", r[2] if r else "")
     check(tips == [("0", "1.0000"), ("1", "5.0000"), ("2", "6.0000")],
           f"a repeated epoch replaces the records from it on ({tips})")
+    # train --plot reads back as many records as its run wrote to --log: it read 10000 at most, so a run of
+    # --epochs 10001 (a second on 10 examples) trained, wrote its log whole, then failed, "more than 10000
+    # records", its chart not drawn; and so did a resumed run past it
+    os.makedirs(f("long-run"), exist_ok=True)
+    write_idx(f("long-run/train-images-idx3-ubyte"), x[:10], 2051)
+    write_idx(f("long-run/train-labels-idx1-ubyte"), y[:10], 2049)
+    write_idx(f("long-run/t10k-images-idx3-ubyte"), x[:10], 2051)
+    write_idx(f("long-run/t10k-labels-idx1-ubyte"), y[:10], 2049)
+    long_run = [MNIST, "train", "--data", f("long-run"), "--no-verify", "--threads", "1", "--json", "--log",
+                f("long.jsonl")]
+    for args, epochs in ((["--layers", "784,10", "--batch", "10", "--no-train-eval", "--checkpoint", f("long.st")],
+                          10001), (["--resume", f("long.st")], 10003)):
+        p = subprocess.run([*long_run, *args, "--epochs", str(epochs), "--plot", f("long.svg")], capture_output=True,
+                           text=True)
+        lines = sum(1 for _ in open(f("long.jsonl"))) if os.path.exists(f("long.jsonl")) else 0
+        svg = open(f("long.svg")).read() if p.returncode == 0 and os.path.exists(f("long.svg")) else ""
+        points = [len(l.split()) for l in re.findall(r"<polyline[^>]*points='([^']*)'", svg)]
+        check(p.returncode == 0 and lines == epochs and points == [epochs] * 3,
+              f"train --plot draws all {epochs} epochs of its --log ({lines} records, curves of {points} points; "
+              f"{p.stderr.strip()[-200:]!r})")
 
     p = subprocess.run([MNIST, "eval", *data, "--model", f("m.st"), "--json"], capture_output=True, text=True)
     conf = json.loads(p.stdout)["confusion"]

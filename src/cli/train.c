@@ -1,6 +1,7 @@
 /* train.c: mnist train. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -651,15 +652,21 @@ static int close_log(train_ui *ui, int status) {
 /* --plot: the whole run's curves, from the log when it can be read back (a resumed run appends to it),
  * else from the epochs of this command: a FIFO or a terminal as --log takes the records and gives none
  * back (--plot failed there after the training, "not a regular file"), and a log whose writing failed
- * holds only some. 0, or 1 after the message. */
-static int draw_plot(const train_args *a, const train_ui *ui) {
+ * holds only some. before: the epochs a resumed run's log holds before this command's (trim_log cut it
+ * back to those of the checkpoint's). 0, or 1 after the message. */
+static int draw_plot(const train_args *a, const train_ui *ui, int before) {
     mnist_epoch_stats *h = ui->hist;
     int n = ui->nhist, status = 0;
     mnist_err err;
     const char *log = log_readable(a->log) && !ui->log_failed ? a->log : NULL;
-    if (log && !(h = malloc(CLI_MAX_LOG_RECORDS * sizeof *h)))
+    /* as many records as the run wrote: a run of --epochs 10001 wrote its log whole, then refused to read it
+     * back ("more than 10000 records"), its chart not drawn after the training; a log not cut back (a run
+     * resumed with nothing to do) is read as plot reads it */
+    long most = (long)before + ui->logged;
+    int cap = most > CLI_MAX_LOG_RECORDS ? (int)(most < INT_MAX ? most : INT_MAX) : CLI_MAX_LOG_RECORDS;
+    if (log && !(h = malloc((size_t)cap * sizeof *h)))
         n = -1, snprintf(err.msg, sizeof err.msg, "out of memory");
-    else if (log && (n = mnist_read_log(log, h, CLI_MAX_LOG_RECORDS, &err)) > 0 && err.msg[0])
+    else if (log && (n = mnist_read_log(log, h, cap, &err)) > 0 && err.msg[0])
         cli_say(stderr, "mnist train: --plot: warning: %s\n", err.msg); /* a last line cut short */
     if (n > 0 && mnist_plot_curves(a->plot, h, n, &err) == 0) {
         if (!a->json) cli_say(stdout, "Wrote the training curves to %s\n", a->plot);
@@ -875,7 +882,7 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     int nothing = none || (rc == 1 && !a->resume && ui.nhist == 0) ||
                   (a->resume && !log_readable(a->log) && mnist_train_finished(&a->o, st)); /* the note said so */
     /* and a run whose --save or --log failed draws them all the same: the training went through */
-    if (a->plot && rc >= 0 && !nothing && draw_plot(a, &ui) && status == 0) status = 1;
+    if (a->plot && rc >= 0 && !nothing && draw_plot(a, &ui, a->resume ? st->epoch : 0) && status == 0) status = 1;
     /* only now: a Ctrl-C as the training ended, while --save (or --epochs 0's --checkpoint) was written,
      * ended the program, the model dropped with nothing else to keep it; it is written, as a stop's is */
     cli_catch_sigint(0);
