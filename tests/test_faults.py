@@ -587,6 +587,16 @@ def test_images(tmp):
     check(p.returncode == 0 and "\u009b" not in p.stdout and "\u0085" not in p.stdout
           and 'c1\\u009b31m\\u0085.png"' in p.stdout and json.loads(p.stdout)["file"] == c1,
           f"predict --json on an image whose name holds U+009B and U+0085: the name escaped ({p.stdout[:120]!r})")
+    # bytes that are no UTF-8: 0x9b alone is CSI to a terminal of 8-bit controls (it went out raw), a Latin-1 e-acute
+    raw = os.path.join(os.fsencode(tmp), b"c1\x9b31m\xe9.png")
+    shutil.copy(SAMPLE, raw)
+    p = subprocess.run([MNIST, "predict", "--model", model, raw], capture_output=True)
+    shown = os.fsencode(tmp) + b"/c1\\x9b31m\\xe9.png: "
+    check(p.returncode == 0 and p.stdout.startswith(shown) and b"\x9b" not in p.stdout and b"\xe9" not in p.stdout,
+          f"predict on an image whose name holds bytes 0x9b and 0xe9, no UTF-8: the name escaped ({p.stdout!r})")
+    p = subprocess.run([MNIST, "predict", "--json", "--model", model, raw], capture_output=True)
+    check(p.returncode == 0 and b"\x9b" not in p.stdout and json.loads(p.stdout)["file"].endswith("c1\ufffd31m\ufffd.png"),
+          f"predict --json on that name: U+FFFD for each byte ({p.stdout[:120]!r})")
     # and so in every command's errors and notes that name a file (--model, --out, plot's FILE, --save): they
     # went out raw, a newline splitting the error in two and ESC reaching the terminal
     odd = os.path.join(tmp, "no\nsuch\x1b[2J")

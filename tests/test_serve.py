@@ -833,7 +833,12 @@ def test_log(model):
     reply, _, _ = raw(Server(host, port), b"\x1b[2J\x1b[31mX /nope HTTP/1.1\r\nHost: t\r\n\r\n", 2)
     # and a path holding one of UTF-8's C1 controls, U+009B, a terminal's CSI too (it went out raw)
     c1, _, _ = raw(Server(host, port), b"GET /c1%C2%9B31m HTTP/1.1\r\nHost: t\r\n\r\n", 2)
+    # and a wrong method's target in absolute form, its host holding ESC (it went out raw, the 405's line alone)
+    esc, _, _ = raw(Server(host, port), b"GET http://h\x1b[2J/api/predict HTTP/1.1\r\nHost: t\r\n\r\n", 2)
     err = stop_log(proc)
+    line = next((x for x in err.splitlines() if "/api/predict" in x), "")
+    check(esc.startswith(b"HTTP/1.1 405") and line and "\\u001b[2J/api/predict" in line,
+          f"--log escapes a 405's target: {line!r}")
     line = next((x for x in err.splitlines() if "/nope" in x), "")
     check(reply.startswith(b"HTTP/1.1 404") and line and "\x1b" not in err and "\\u001b" in line,
           f"--log escapes a method of terminal escapes: {line!r}")

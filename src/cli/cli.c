@@ -19,12 +19,17 @@
 #include "util.h"
 
 void cli_put_escaped(FILE *out, const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = utf8_length(p, strnlen((const char *)p, 4));
         if (*p == '\n') fputs("\\n", out);
         else if (*p == '\t') fputs("\\t", out);
-        else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
-        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) fprintf(out, "\\u%04x", *++p);
-        else fputc(*p, out);
+        else if (*p < 0x20 || *p == 0x7f || n == 0) /* a byte of no UTF-8 sequence: 0x9b alone is CSI to a terminal
+                                                      * of 8-bit controls, as U+009B is to one of UTF-8 */
+            fprintf(out, "\\x%02x", *p);
+        else if (n == 2 && *p == 0xc2 && p[1] <= 0x9f) fprintf(out, "\\u%04x", p[1]);
+        else fwrite(p, 1, (size_t)n, out);
+        p += n ? n : 1;
+    }
 }
 
 void cli_say(FILE *out, const char *fmt, ...) {

@@ -20,9 +20,10 @@ void cli_catch_sigterm(int on);
  * ignored: a write past a file-size limit fails, as on a full disk. */
 void cli_catch_signals(void);
 
-/* s on out with its control characters escaped (\n, \t, \xNN; C1's, U+0080 to U+009F in UTF-8, \uNNNN), so
- * that a file name holding one cannot split a line of the text output in two, nor (ESC, or U+009B, a
- * terminal's CSI) start a terminal's command (--json escapes them as JSON does). */
+/* s on out with its control characters escaped (\n, \t, \xNN; C1's, U+0080 to U+009F in UTF-8, \uNNNN; a byte of
+ * no UTF-8 sequence, 0x9b alone say, \xNN), so that a file name holding one cannot split a line of the text output
+ * in two, nor (ESC, U+009B, or 0x9b to a terminal of 8-bit controls: CSI) start a terminal's command (--json escapes
+ * them as JSON does). */
 void cli_put_escaped(FILE *out, const char *s);
 /* A line for the user, as fprintf would write it, but its control characters escaped as cli_put_escaped
  * does, a last newline aside: the errors and notes that name a file (--model, --save, --out, --log,

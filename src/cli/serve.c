@@ -941,7 +941,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         int post = r == R_PREDICT;
         if (post ? strcmp(method, "POST") : strcmp(method, "GET") && strcmp(method, "HEAD")) {
-            log_request(s, name, url, MHD_HTTP_METHOD_NOT_ALLOWED, now(), 0);
+            log_request(s, name, path, MHD_HTTP_METHOD_NOT_ALLOWED, now(), 0);
             return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, routes[r].allow, "%s takes %s, not %s", url,
                                 routes[r].allow, name);
         }
