@@ -552,7 +552,7 @@ int main(void) {
     mnist_err err = {{0}};
     if (!mnist_have_cuda()) {
         test_no_gpu();
-        printf("SKIP test_cuda: this build has no CUDA backend (nvcc was not found when it was built): the GPU checks "
+        printf("SKIP test_cuda: this build has no CUDA backend (make built it without nvcc): the GPU checks "
                "did not run\n");
         return check_status();
     }
