@@ -708,6 +708,12 @@ def test_folder_is_a_file(tmp, data):
             check(one_line(p, 1, f"{args[-1]} {out}: {name} is a file, not a folder") and "Epoch" not in text(p.stdout),
                   f"{args[0]} {args[-1]} {out}: refused, saying {name} is a file (status {p.returncode}: "
                   f"{text(p.stderr).strip()!r})")
+    # a data folder that is a file, the data not verified: said to be no folder, as when verified (it was said to lack
+    # the dataset's files, and to be fetched into)
+    for args in (("train", "--epochs", "1"), ("show",)):
+        p = run(*args, "--data", plain, "--no-verify")
+        check(one_line(p, 1, f"{plain}: the data folder exists but is not a folder"),
+              f"{args[0]} --data FILE --no-verify: said to be no folder (status {p.returncode}: {text(p.stderr).strip()!r})")
 
 
 def test_xdg_relative(tmp, data):
