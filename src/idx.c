@@ -23,7 +23,7 @@ typedef struct {
 /* What a file that is not the dataset's may be, and what to do: a subset or other IDX data of the
  * user's own (which --no-verify reads), or a damaged download. */
 static const char not_the_file[] = "your own IDX data, a subset: --no-verify reads it as it is; else damaged or not "
-                                   "the right file: delete it and run 'mnist fetch'";
+                                   "the right file: 'mnist fetch' sets it aside and fetches it again";
 
 /* Read an IDX file with the given magic; sha (may be NULL) is the expected hex SHA-256 of the
  * decompressed bytes, and expect (0: any) their count, which the header must promise before the
@@ -142,7 +142,8 @@ broken:
      * as a SHA-256 that differs is ("cannot read: incorrect data check" said neither). */
     if (sha) {
         size_t len = strlen(err->msg);
-        snprintf(err->msg + len, sizeof err->msg - len, "; the file is damaged: delete it and run 'mnist fetch'");
+        snprintf(err->msg + len, sizeof err->msg - len,
+                 "; the file is damaged: 'mnist fetch' sets it aside and fetches it again");
     }
 done:
     free(data);

@@ -245,7 +245,7 @@ def test_data(tmp):
                 f.write(body)
             p = run("eval", "--data", cut, "--model", model)
             refused(f"eval on MNIST's test images {label}", p, 1, images, needle,
-                    "; the file is damaged: delete it and run 'mnist fetch'")
+                    "; the file is damaged: 'mnist fetch' sets it aside and fetches it again")
             p = run("eval", "--data", cut, "--no-verify", "--model", model)
             refused(f"eval --no-verify on MNIST's test images {label}", p, 1, images, needle)
             check("delete" not in p.stderr, f"and it does not say to delete them: {p.stderr.strip()}")
