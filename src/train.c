@@ -144,22 +144,16 @@ int mnist_train_check(const mnist_train_opts *o, int n, mnist_err *err) {
     return 0;
 }
 
-/* Whether resume fits a run of o on m with the training set train (o checked): its optimizer state
- * is o's for m, its batch order is of train's examples (their SHA-256 noted in train->sha256, unless
- * it was), and its position is within an epoch's steps. */
-static int resume_fits(const mnist_model *m, const mnist_train_opts *o, mnist_split *train,
-                       const mnist_run_state *resume, mnist_err *err) {
-    size_t nstate = state_floats(o, m);
-    int n = train->n, nb = steps_per_epoch(o, n);
-    if (resume->nstate != nstate)
-        return errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected", resume->nstate,
-                    nstate);
+/* Whether resume's run is on the training set train: its batch order is of train's examples (their SHA-256 noted in
+ * train->sha256, unless it was). Before o is checked: on fewer examples than its own, the batch size was said to be
+ * too large for them. */
+static int resume_data_fits(mnist_split *train, const mnist_run_state *resume, mnist_err *err) {
     /* the permutations are of the examples: of others, a resumed epoch would skip the steps of another
      * order (some examples trained twice, some never), and the epochs after it would be no epochs of
      * the run (nor its schedule's steps, when the steps per epoch differ) */
-    if (resume->examples && resume->examples != n)
+    if (resume->examples && resume->examples != train->n)
         return errf(err, "the checkpoint's run is on %d training examples and these data hold %d: its batch order "
-                    "and position are those of its own data", resume->examples, n);
+                    "and position are those of its own data", resume->examples, train->n);
     /* as many examples, but others (another dataset's files under --no-verify, other labels): the
      * same order over other images would go on as no epoch of the run */
     if (resume->data_sha256[0]) {
@@ -169,6 +163,18 @@ static int resume_fits(const mnist_model *m, const mnist_train_opts *o, mnist_sp
                         "labels %.12s..., of these %.12s...): its batch order and position are those of its own data",
                         resume->data_sha256, train->sha256);
     }
+    return 0;
+}
+
+/* Whether resume fits a run of o on m (o checked, and the data by resume_data_fits): its optimizer state is o's for
+ * m, and its position is within an epoch's steps. */
+static int resume_fits(const mnist_model *m, const mnist_train_opts *o, const mnist_split *train,
+                       const mnist_run_state *resume, mnist_err *err) {
+    size_t nstate = state_floats(o, m);
+    int nb = steps_per_epoch(o, train->n);
+    if (resume->nstate != nstate)
+        return errf(err, "the checkpoint holds %zu floats of optimizer state where %zu were expected", resume->nstate,
+                    nstate);
     if (resume->step < 0 || resume->step > nb || resume->epoch < 0)
         return errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch",
                     resume->epoch, resume->step, nb);
@@ -186,7 +192,7 @@ static int train_fits(const mnist_model *m, mnist_data *d, const mnist_train_opt
         mnist_model_fits(m, &d->test, "the test set", NULL, err))
         return -1;
     if (mnist_train_finished(o, resume)) return 0;
-    if (mnist_train_check(o, d->train.n, err)) return -1;
+    if ((resume && resume_data_fits(&d->train, resume, err)) || mnist_train_check(o, d->train.n, err)) return -1;
     /* the backends move and mirror square images only: refused there, it was after the banner, and a
      * --epochs 0 --checkpoint on such images held a run that no resume of it could train */
     if ((o->shift || o->flip) && d->train.rows != d->train.cols)

@@ -107,6 +107,13 @@ def test_other_data(tmp):
     check(p.returncode == 1 and "\n" not in err and err.startswith("mnist train: " + f("d40.ck") + ": ") and
           "40 training examples" in err and "hold 41" in err and same(f("d40.ck"), f("kept.ck")),
           f"resumed on 41 training examples, a checkpoint of 40 is refused in one line, and kept: {err}")
+    # on fewer examples than a batch: the data said to be others, not the batch size too large for them (it was)
+    data_folder(f("d5"), 5)
+    p = subprocess.run([MNIST, "train", "--data", f("d5"), "--no-verify", "--resume", f("d40.ck"), "--epochs", "2"],
+                       capture_output=True, text=True)
+    err = p.stderr.strip()
+    check(p.returncode == 1 and "40 training examples" in err and "hold 5" in err and "batch size" not in err,
+          f"resumed on 5 training examples, fewer than its batch of 10, a checkpoint of 40 is refused for its data: {err}")
     p = subprocess.run([MNIST, "train", *d40, "--resume", f("d40.ck"), "--epochs", "2"], capture_output=True, text=True)
     check(p.returncode == 0, "on its own 40 it resumes" + ("" if p.returncode == 0 else ": " + p.stderr))
     test_other_content(f, d40)
