@@ -225,6 +225,15 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     size_t want = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
     if (!bad && !rng) bad = "train.rng (U32 [624])";
     if (!bad && (opt ? opt->count : 0) != want) bad = "train.optimizer (its size does not fit the optimizer)";
+    /* Adam's second moments (the state's second half) are averages of squares: one below 0 made its
+     * square root NaN at the first step, which training blamed on the learning rate */
+    size_t below = 0; /* the index of the first below 0, when not 0 (the first half is the first moments) */
+    for (size_t i = m->nparams; !bad && o->optimizer == MNIST_ADAM && i < want; i++)
+        if (((const float *)opt->data)[i] < 0) {
+            below = i, bad = "train.optimizer";
+            break;
+        }
+    float moment = below ? ((const float *)opt->data)[below] : 0; /* opt is freed below */
     long taken = -1; /* the optimizer state's buffer becomes st's */
     if (!bad) {
         memcpy(st->order.key, rng->data, sizeof st->order.key);
@@ -245,6 +254,9 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
             return errf(err, "%s: the checkpoint's train metadata holds %s: its numbers are whole, written in digits "
                              "alone", path, lit);
         if (twice[0]) return errf(err, "%s: checkpoint field %s appears twice", path, twice);
+        if (below)
+            return errf(err, "%s: train.optimizer holds %g at index %zu, an Adam second moment: those are averages of "
+                             "squares, never below 0", path, (double)moment, below);
         return errf(err, "%s: checkpoint field %s is missing or malformed", path, bad);
     }
     return 0;

@@ -746,6 +746,45 @@ static void test_nonfinite(void) {
     mnist_model_free(&m);
 }
 
+/* Adam's second moments (the second half of its state) are averages of squares: a checkpoint holding
+ * one below 0 trained to NaN at its first step, which train blamed on the learning rate. Refused by
+ * index; its first moments may be negative, and -0 is no number below 0. */
+static void test_checkpoint_adam_moments(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/adam.safetensors", dir);
+    int sizes[3] = {4, 5, 3};
+    mnist_model m;
+    mnist_err err = {{0}};
+    if (mnist_model_create(&m, sizes, 3, &err)) abort();
+    fill_random(&m);
+    mnist_train_opts o = mnist_train_defaults();
+    o.optimizer = MNIST_ADAM;
+    size_t n = 2 * m.nparams; /* m then v, each nparams floats */
+    float *state = calloc(n, sizeof *state);
+    if (!state) abort();
+    for (size_t i = 0; i < n; i++) state[i] = i < m.nparams ? -0.25f : 0.125f;
+    state[m.nparams + 3] = -0.0f;
+    mnist_run_state st;
+    memset(&st, 0, sizeof st);
+    st.nstate = n, st.state = state;
+    int zeroed, rc = mnist_checkpoint_save(path, &m, &o, &st, &err);
+    if (check(rc == 0, "an Adam checkpoint saves: %s", why(rc, &err))) {
+        rc = load_checkpoint(path, &err, &zeroed);
+        check(rc == 0, "negative first moments and a second moment of -0 load: %s", why(rc, &err));
+    }
+    state[m.nparams + 7] = -0.5f;
+    rc = mnist_checkpoint_save(path, &m, &o, &st, &err);
+    if (check(rc == 0, "the checkpoint saves: %s", why(rc, &err))) {
+        char want[128];
+        snprintf(want, sizeof want, "train.optimizer holds -0.5 at index %zu, an Adam second moment", m.nparams + 7);
+        rc = load_checkpoint(path, &err, &zeroed);
+        check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, want) && zeroed,
+              "rejects a checkpoint whose Adam second moment is -0.5: %s", err.msg);
+    }
+    free(state);
+    mnist_model_free(&m);
+}
+
 static void cleanup(void) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -841,6 +880,7 @@ int main(void) {
     test_checkpoint_extras();
     test_checkpoint_train_size();
     test_nonfinite();
+    test_checkpoint_adam_moments();
     test_long_path();
     check(temp_files() == 0, "no temporary files left behind");
     cleanup();
