@@ -233,11 +233,11 @@ static long dht_codes(const uint8_t *b, size_t n, size_t i) {
  * took 30 s to decode (and a 10 MB upload would hold a server's thread for over two minutes).
  * Encoders write about 10 scans (libjpeg's progressive default), mozjpeg a few more. *codes gets
  * the most codes of a Huffman table (dht_codes), over the segments stb_image reads; *sof the frame
- * (SOF) marker before the first scan (0: none) and *bits its bits a sample. stb_image reads
+ * (SOF) marker before the first scan (0: none), *at where it begins, and *bits its bits a sample. stb_image reads
  * baseline and progressive frames (SOF0 to SOF2) of 8 bits; of the others it says only "unknown
  * image type", and predict said that a JPEG was none. */
-static long jpeg_scans(const uint8_t *b, size_t n, long *codes, int *sof, int *bits) {
-    *codes = 0, *sof = 0, *bits = 0;
+static long jpeg_scans(const uint8_t *b, size_t n, long *codes, int *sof, size_t *at, int *bits) {
+    *codes = 0, *sof = 0, *at = 0, *bits = 0;
     size_t i = jpeg_start(b, n);
     if (!i) return 0;
     long scans = 0;
@@ -254,7 +254,7 @@ static long jpeg_scans(const uint8_t *b, size_t n, long *codes, int *sof, int *b
         if (m == 0xD9) break; /* EOI */
         size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
         if (!scans && !*sof && m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && i + 5 <= n)
-            *sof = m, *bits = b[i + 4]; /* not DHT, JPG, DAC */
+            *sof = m, *at = i, *bits = b[i + 4]; /* not DHT, JPG, DAC */
         if (m == 0xDA) scans++;
         if (m == 0xC4) {
             long c = dht_codes(b, n, i);
@@ -263,6 +263,26 @@ static long jpeg_scans(const uint8_t *b, size_t n, long *codes, int *sof, int *b
         i += 2 + len;
     }
     return scans;
+}
+
+/* The bytes stb_image 2.27 holds decoding a w x h JPEG whose frame header (SOF) is at b[at], beside
+ * its output: each component's plane, of whole MCUs (8x8 blocks times the largest sampling factors),
+ * and for a progressive JPEG (SOF2) its coefficients too, 64 shorts a block (2 bytes a pixel) until
+ * the last scan; 0 when the header is not within the bytes. */
+static uint64_t jpeg_planes(const uint8_t *b, size_t n, size_t at, uint64_t w, uint64_t h) {
+    if (n - at < 10 || n - at - 10 < 3 * (size_t)b[at + 9]) return 0;
+    int nf = b[at + 9], hmax = 1, vmax = 1;
+    for (int k = 0; k < nf; k++) { /* id, sampling factors (horizontal, vertical: 1 to 4), table */
+        int hv = b[at + 11 + 3 * k];
+        hmax = hv >> 4 > hmax ? hv >> 4 : hmax, vmax = (hv & 15) > vmax ? hv & 15 : vmax;
+    }
+    uint64_t mx = (w + 8 * (uint64_t)hmax - 1) / (8 * (uint64_t)hmax), my = (h + 8 * (uint64_t)vmax - 1) / (8 * (uint64_t)vmax);
+    uint64_t planes = 0;
+    for (int k = 0; k < nf; k++) {
+        int hv = b[at + 11 + 3 * k];
+        planes += mx * 8 * (uint64_t)(hv >> 4) * (my * 8 * (uint64_t)(hv & 15));
+    }
+    return planes * (b[at + 1] == 0xC2 ? 3 : 1);
 }
 
 /* The orientation (1 to 8) that EXIF data's first IFD holds, t its tn bytes from its TIFF header
@@ -530,7 +550,8 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
                     pv[2] > INT_MAX ? "past 2^31" : pv[2] ? "over 65535" : "0 or missing");
     long codes;
     int sof, bits;
-    long scans = jpeg_scans(bytes, len, &codes, &sof, &bits);
+    size_t sof_at;
+    long scans = jpeg_scans(bytes, len, &codes, &sof, &sof_at, &bits);
     if (codes > 256) /* before stb_image reads the table (stbi_info too): it writes past its arrays */
         return errf(err, "%s: a corrupt JPEG: a Huffman table (DHT) of %ld codes, more than the 256 a table holds",
                     name, codes);
@@ -766,7 +787,16 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
     /* stb's buffer (a PNG's inflated rows, say) and its output, then the luma plane; the lab's
      * resize holds 28-pixel strips of the other side and their weights (measured: a 4x16M PNG,
      * 790 MB) */
-    return px * (size_t)nc * bytes_per * 2 + px + (prep == MNIST_PREP_LAB ? 64 * ((size_t)w + (size_t)h) : 0) +
+    size_t held = px * (size_t)nc * bytes_per * 2;
+    /* a JPEG's planes, and a progressive one's coefficients: a 1 MB progressive CMYK JPEG of
+     * 8192x8192 took 980 MB, which 2 bytes a pixel a channel counted as 450 MB */
+    long codes;
+    int sof, bits;
+    size_t at;
+    jpeg_scans(bytes, len, &codes, &sof, &at, &bits);
+    uint64_t planes = sof ? jpeg_planes(bytes, len, at, (uint64_t)w, (uint64_t)h) : 0;
+    if (planes + px * (size_t)nc > held) held = (size_t)planes + px * (size_t)nc;
+    return held + px + (prep == MNIST_PREP_LAB ? 64 * ((size_t)w + (size_t)h) : 0) +
            (prep == MNIST_PREP_FASHION || prep == MNIST_PREP_OUTLINE ? px * sizeof(float) : 0); /* fashion.c's copy, trimmed */
 }
 

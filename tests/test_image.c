@@ -238,6 +238,17 @@ static void refusals(void) {
     size_t mn = mnist_image_decode_bytes(b.b, b.n, MNIST_PREP_MNIST);
     size_t lab = mnist_image_decode_bytes(b.b, b.n, MNIST_PREP_LAB);
     check(mn == 64 * 48 * 3 && lab == mn + 64 * (64 + 48), "decode bytes from the header: %zu (mnist), %zu (lab)", mn, lab);
+    /* a JPEG's: stb_image holds each component's plane, of whole MCUs, beside its output, and a progressive
+     * one's coefficients (2 bytes a pixel) too: a 1 MB progressive CMYK JPEG of 8192x8192 took 980 MB, where
+     * 450 MB were counted. A frame header alone (nothing is decoded), 250x250 in 4:2:0: 16x16 MCUs of
+     * 16x16 pixels, so planes of 256x256 (Y) and 128x128 (Cb, Cr), 98304 bytes, and the output 3 x 62500 */
+    uint8_t jpg[224] = {0xFF, 0xD8, 0xFF, 0xC2, 0, 17, 8, 0, 250, 0, 250, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1};
+    jpg[222] = 0xFF, jpg[223] = 0xD9; /* zeros between: 128 bytes at least code 250x250 */
+    size_t progressive = mnist_image_decode_bytes(jpg, sizeof jpg, MNIST_PREP_MNIST);
+    jpg[3] = 0xC0; /* baseline: the planes alone, under the 2 bytes a pixel a channel counted for any image */
+    size_t baseline = mnist_image_decode_bytes(jpg, sizeof jpg, MNIST_PREP_MNIST);
+    check(progressive == 98304 * 3 + 3 * 62500 + 62500 && baseline == 62500 * 3 * 2 + 62500,
+          "decode bytes of a 250x250 4:2:0 JPEG: %zu progressive, %zu baseline", progressive, baseline);
     check(mnist_image_decode_bytes(huge, sizeof huge, MNIST_PREP_MNIST) == 0 &&
               mnist_image_decode_bytes(garbage, sizeof garbage, MNIST_PREP_MNIST) == 0,
           "decode bytes: 0 for what is refused before decoding (over the pixel limit, not an image)");
