@@ -249,6 +249,14 @@ static void refusals(void) {
     size_t baseline = mnist_image_decode_bytes(jpg, sizeof jpg, MNIST_PREP_MNIST);
     check(progressive == 98304 * 3 + 3 * 62500 + 62500 && baseline == 62500 * 3 * 2 + 62500,
           "decode bytes of a 250x250 4:2:0 JPEG: %zu progressive, %zu baseline", progressive, baseline);
+    /* an interlaced PNG's: its largest pass (every other row) beside the whole, 64x48 RGBA of 16 bits */
+    uint8_t adam7[8 + 25] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                             0, 0, 0, 64, 0, 0, 0, 48, 16, 6, 0, 0, 1};
+    size_t interlaced = mnist_image_decode_bytes(adam7, sizeof adam7, MNIST_PREP_MNIST);
+    adam7[28] = 0;
+    size_t plain = mnist_image_decode_bytes(adam7, sizeof adam7, MNIST_PREP_MNIST);
+    check(plain == 64 * 48 * 8 * 2 + 64 * 48 && interlaced == plain + 64 * 24 * 8,
+          "decode bytes of a 64x48 PNG of 16-bit RGBA: %zu, interlaced %zu", plain, interlaced);
     check(mnist_image_decode_bytes(huge, sizeof huge, MNIST_PREP_MNIST) == 0 &&
               mnist_image_decode_bytes(garbage, sizeof garbage, MNIST_PREP_MNIST) == 0,
           "decode bytes: 0 for what is refused before decoding (over the pixel limit, not an image)");
