@@ -276,7 +276,8 @@ static uint64_t jpeg_planes(const uint8_t *b, size_t n, size_t at, uint64_t w, u
         int hv = b[at + 11 + 3 * k];
         hmax = hv >> 4 > hmax ? hv >> 4 : hmax, vmax = (hv & 15) > vmax ? hv & 15 : vmax;
     }
-    uint64_t mx = (w + 8 * (uint64_t)hmax - 1) / (8 * (uint64_t)hmax), my = (h + 8 * (uint64_t)vmax - 1) / (8 * (uint64_t)vmax);
+    uint64_t mx = (w + 8 * (uint64_t)hmax - 1) / (8 * (uint64_t)hmax); /* MCUs across and down */
+    uint64_t my = (h + 8 * (uint64_t)vmax - 1) / (8 * (uint64_t)vmax);
     uint64_t planes = 0;
     for (int k = 0; k < nf; k++) {
         int hv = b[at + 11 + 3 * k];
