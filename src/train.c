@@ -178,6 +178,13 @@ static int resume_fits(const mnist_model *m, const mnist_train_opts *o, const mn
     if (resume->step < 0 || resume->step > nb || resume->epoch < 0)
         return errf(err, "the checkpoint's position (epoch %d, step %d) does not fit %d steps per epoch",
                     resume->epoch, resume->step, nb);
+    /* the steps the run took, which Adam's bias correction, the shifts and the dropout masks go on from: another
+     * count went on as no step of the run (Adam's correction begun again) */
+    uint64_t taken = (uint64_t)resume->epoch * (uint64_t)nb + (uint64_t)resume->step;
+    if (resume->steps_done != taken)
+        return errf(err, "the checkpoint's steps_done, %llu, is not the %llu steps of its position (epoch %d, step %d, "
+                    "%d steps per epoch)", (unsigned long long)resume->steps_done, (unsigned long long)taken,
+                    resume->epoch, resume->step, nb);
     return 0;
 }
 

@@ -789,6 +789,9 @@ def test_outputs(tmp, data):
              1, ("steps_done",)),
             ("steps_done 2^53+1", lambda m: m.update(train=re.sub('"steps_done":"[0-9]*"', '"steps_done":"9007199254740993"', m["train"])),
              1, ("steps_done",)),
+            # a count that is not its position's: Adam's correction, the shifts and the masks went on from it
+            ("steps_done 7", lambda m: m.update(train=re.sub('"steps_done":"[0-9]*"', '"steps_done":"7"', m["train"])),
+             1, ("steps_done, 7, is not the 3 steps of its position (epoch 1, step 0, 3 steps per epoch)",)),
             ("dataset foo", lambda m: m.update(dataset="foo"), 1, ("dataset 'foo'",)),
             # a position past the epoch's steps: found by mnist_train, which knows no file name
             ("step 99", lambda m: m.update(train=re.sub('"step":[0-9]*', '"step":99', m["train"])), 1,
