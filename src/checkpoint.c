@@ -225,6 +225,11 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     size_t want = (size_t)mnist_optimizer_slots(o->optimizer) * m->nparams;
     if (!bad && !rng) bad = "train.rng (U32 [624])";
     if (!bad && (opt ? opt->count : 0) != want) bad = "train.optimizer (its size does not fit the optimizer)";
+    /* MT19937's 19937 bits (the first word's top bit and the other 623 words) all 0: it gives 0 forever, every
+     * epoch's batch order the same (numpy's own seeding never makes it) */
+    uint32_t state = 0;
+    for (int k = 0; !bad && k < MNIST_RNG_WORDS; k++) state |= ((const uint32_t *)rng->data)[k] & (k ? ~0u : 1u << 31);
+    if (!bad && !state) bad = "train.rng (its 19937 bits are 0: a generator that gives 0 forever)";
     /* Adam's second moments (the state's second half) are averages of squares: one below 0 made its
      * square root NaN at the first step, which training blamed on the learning rate */
     size_t below = 0; /* the index of the first below 0, when not 0 (the first half is the first moments) */

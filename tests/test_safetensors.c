@@ -766,6 +766,7 @@ static void test_checkpoint_adam_moments(void) {
     state[m.nparams + 3] = -0.0f;
     mnist_run_state st;
     memset(&st, 0, sizeof st);
+    mnist_rng_seed(&st.order, 0);
     st.nstate = n, st.state = state;
     int zeroed, rc = mnist_checkpoint_save(path, &m, &o, &st, &err);
     if (check(rc == 0, "an Adam checkpoint saves: %s", why(rc, &err))) {
@@ -780,6 +781,21 @@ static void test_checkpoint_adam_moments(void) {
         rc = load_checkpoint(path, &err, &zeroed);
         check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, want) && zeroed,
               "rejects a checkpoint whose Adam second moment is -0.5: %s", err.msg);
+    }
+    /* and one whose generator's 19937 bits are 0 (the first word's top bit, the other words): it gave 0 forever,
+     * every epoch's batch order the same; the first word's other bits are no part of them */
+    state[m.nparams + 7] = 0.5f;
+    static const uint32_t first[3] = {0, 0x7fffffff, 0x80000000};
+    for (int k = 0; k < 3; k++) {
+        memset(st.order.key, 0, sizeof st.order.key);
+        st.order.key[0] = first[k];
+        rc = mnist_checkpoint_save(path, &m, &o, &st, &err);
+        if (rc == 0) rc = load_checkpoint(path, &err, &zeroed);
+        if (k < 2)
+            check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "train.rng (its 19937 bits are 0"),
+                  "rejects a checkpoint whose generator's state is 0 but its first word's 0x%x: %s", first[k], err.msg);
+        else
+            check(rc == 0, "a generator's state of the first word's top bit alone loads: %s", why(rc, &err));
     }
     free(state);
     mnist_model_free(&m);
