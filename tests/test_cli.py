@@ -885,6 +885,28 @@ def test_mirror_password(tmp):
           f"fetch from a mirror with a password: said as user:*** in its progress and its error ({out[-300:]!r})")
 
 
+def test_fetch_lines_escaped(tmp):
+    """A fetch's lines ("Downloading URL to FILE...", "FILE: present, verified") escape a control character in the
+    data folder's name or a mirror's, as its error and every other command's lines do: they went out raw, ESC
+    reaching the terminal and a newline splitting a line in two. From the real MNIST files of $MNIST_DATA as a
+    file:// mirror; skipped without them."""
+    mnist = real_mnist(NAMES[0], "fetch's lines escaped")
+    if not mnist:
+        return
+    offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1", "MNIST_DATA": ""}
+    data = os.path.join(tmp, "odd\x1b[2J\nfolder")
+    shown = os.path.join(tmp, "odd\\x1b[2J\\nfolder")
+    for what in ("a download", "files present"):
+        p = run("fetch", "--data", data, "--mirror", "file://" + os.path.abspath(mnist) + "/", env=offline)
+        err = text(p.stderr)
+        said = "Downloading file://" if what == "a download" else ": present, verified"
+        check(p.returncode == 0 and "\x1b" not in err and said in err and shown + "/" + NAMES[0] in err
+              and all(line.startswith(("Downloading", tmp)) for line in err.splitlines()),
+              f"fetch into a folder whose name holds ESC and a newline, {what}: its lines escape them "
+              f"(status {p.returncode}: {err[:300]!r})")
+
+
 def test_fetch_progress(tmp):
     """On a terminal, each download's progress line is ended once, by the line after it: it was ended where it
     reached 100%, which curl reports several times (each file's "100% of" line came 4 or 5 times), and not at
@@ -1430,6 +1452,7 @@ def main():
         test_fetch_leaves_no_folder(tmp, data)
         test_mirror_not_url(tmp)
         test_mirror_password(tmp)
+        test_fetch_lines_escaped(tmp)
         test_fetch_progress(tmp)
         test_mirror_other_dataset(tmp)
         test_folder_of_other_dataset(tmp)

@@ -313,10 +313,11 @@ static void end_progress(void) {
     progress_open = 0;
 }
 
+/* A fetch's line, escaped as every other (its data folder's and its mirrors' names went out raw, ESC and all) */
 static void log_line(void *ud, const char *line) {
     (void)ud;
     end_progress();
-    fprintf(stderr, "%s\n", line);
+    cli_say(stderr, "%s\n", line);
 }
 
 /* bytes as a person reads them: "9.9 MB", "29.8 kB" ("0.0 MB" was the labels files' size) */
