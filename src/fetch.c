@@ -391,6 +391,15 @@ static int attempt(fetcher *x, const char *url, const char *shown, const char *d
             return NEXT;
         }
     }
+    /* a redirect without a Location: curl ends it without an error, and its empty body was said to be "SHA-256
+     * mismatch: got e3b0c442..." */
+    long code = 0;
+    if (lc.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) code = 0;
+    if (code >= 300 && code < 400) {
+        atomic_abort(&a);
+        snprintf(why, whycap, "HTTP %ld, a redirect without a Location to follow", code);
+        return NEXT;
+    }
     if (fflush(a.f) != 0) {
         int e = errno;
         atomic_abort(&a);

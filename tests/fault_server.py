@@ -9,6 +9,7 @@ argument, with faults chosen by the first part of the path:
                the low-speed limit of 1000) for 30 s
   /big/PATH    another file of 4 MiB, its length announced
   /bigstream/PATH  the same without a length: the body ends when the connection closes
+  /noloc/PATH  302 without a Location, and an empty body
 
 /cut/, /stall/, /trickle/, /big/ and /bigstream/ serve only the files in FAULTY: test_fetch's tr-img.gz, and the first
 file that `mnist fetch` asks for; other files 404 there.
@@ -36,9 +37,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         mode, _, rest = self.path.lstrip("/").partition("/")
         path = os.path.normpath(os.path.join(ROOT, rest))
         faulty = mode in FAULTS
-        if (not path.startswith(ROOT + "/") or not os.path.isfile(path) or mode not in ("ok", "slow", *FAULTS)
+        if (not path.startswith(ROOT + "/") or not os.path.isfile(path) or mode not in ("ok", "slow", "noloc", *FAULTS)
                 or (faulty and os.path.basename(path) not in FAULTY)):
             self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if mode == "noloc":
+            self.send_response(302)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

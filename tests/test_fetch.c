@@ -703,6 +703,8 @@ static void test_fetch_loopback(void) {
     snprintf(p, sizeof p, "%s/tr-lab.gz", dir);
     check(rc == -1 && strstr(e.msg, "tr-lab.gz (SHA-256 mismatch: got ") && !exists(p) && dotfiles(dir) == 0,
           "a corrupt file over HTTP, the only mirror: nothing kept, the error says so: %s", e.msg);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/noloc/m1/", port); /* was "SHA-256 mismatch" of its empty body */
+    fault_case("a redirect without a Location", url, "HTTP 302, a redirect without a Location", 1, "d9c", "d9d");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/cut/m1/", port);
     fault_case("a body cut short", url, "transfer closed with", 2, "d10", "d10b");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/stall/m1/", port);
