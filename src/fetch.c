@@ -461,8 +461,9 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
         if (found <= 0) return found;
         /* a folder, a FIFO or a device under the name is never replaced (nor, a raw one, set aside): said
          * before any download, where it was said to be "replaced", downloaded, then refused */
-        struct stat st;
-        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        struct stat st, now;
+        int seen = stat(path, &st) == 0;
+        if (seen && !S_ISREG(st.st_mode))
             return errf(err, "%s: exists and is not a regular file; not replacing it", path);
         int unreadable = sha256_file_limited(path, hex, MAX_CONTENT, o->cancel, &e);
         if (unreadable && cancelled(o)) return errf(err, "%s: verification interrupted", path);
@@ -475,10 +476,17 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
         char whose[256];
         const mnist_dataset *known = unreadable ? NULL : other_dataset(hex, f->sha256, whose, sizeof whose);
         if (known) return errf(err, "%s: %s: --dataset %s reads this folder", path, whose, known->name);
+        /* another fetch into the folder (two trains at once) may have set it aside meanwhile, or put the file it
+         * downloaded in its place: looked at again, not set aside (the rename failed, and the fetch with it; or the
+         * good file went over the first one set aside) */
+        if (stat(path, &now) != 0 ? errno == ENOENT : seen && (now.st_dev != st.st_dev || now.st_ino != st.st_ino))
+            continue;
         snprintf(aside, sizeof aside, "%s.unverified", path); /* path is shorter than PATH_CAP */
-        if (rename(path, aside) != 0)
+        if (rename(path, aside) != 0) {
+            if (errno == ENOENT) continue;
             return errf(err, "%s: fails verification, and setting it aside as %s failed: %s", path, aside,
                         strerror(errno));
+        }
         if (unreadable)
             news(o, "%s: cannot be verified (%s); set aside as %s, to fetch it again", path, after_path(e.msg, path),
                  aside);

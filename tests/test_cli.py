@@ -7,6 +7,7 @@ a proxy that is not there, or from the local MNIST files)."""
 import base64
 import errno
 import fcntl
+import gzip
 import http.server
 import json
 import os
@@ -20,8 +21,9 @@ import sys
 import tempfile
 import termios
 import threading
+import time
 
-from testlib import MNIST, ROOT, check, png_chunk, status
+from testlib import MNIST, ROOT, check, png_chunk, shim, status
 
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 SAMPLE = os.path.join(ROOT, "samples", "3-blue-pen.png")
@@ -907,6 +909,41 @@ def test_fetch_lines_escaped(tmp):
               f"(status {p.returncode}: {err[:300]!r})")
 
 
+def test_fetch_set_aside_race(tmp):
+    """Two fetches into one folder at once, where a file there fails verification: each sets it aside, and the
+    second's rename found it gone, "setting it aside as NAME.unverified failed: No such file or directory", its
+    fetch failed (status 1: two trains at once on one folder). The second looks again now, and downloads it too.
+    tests/slow_set_aside.c holds the first's rename 0.5 s, the second started meanwhile. On the real MNIST files of
+    $MNIST_DATA, skipped without them."""
+    mnist = real_mnist(NAMES[0], "two fetches setting aside one file")
+    wrap = mnist and shim(tmp, "slow_set_aside")
+    if not wrap:
+        return
+    data = os.path.join(tmp, "set-aside-race")
+    os.makedirs(data)
+    for name in NAMES[1:]:
+        shutil.copyfile(os.path.join(mnist, name + ".gz"), os.path.join(data, name + ".gz"))
+    damaged = bytearray(gzip.open(os.path.join(mnist, NAMES[0] + ".gz")).read())
+    damaged[1000] ^= 1
+    with open(os.path.join(data, NAMES[0]), "wb") as f:
+        f.write(damaged)
+    offline = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+               "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1", "MNIST_DATA": ""}
+    cmd = [*wrap, MNIST, "fetch", "--data", data, "--mirror", "file://" + os.path.abspath(mnist) + "/"]
+    env = {**os.environ, **offline}
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.1)
+    second = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    said = [text(b"".join(p.communicate(timeout=120))).strip() for p in (first, second)]
+    aside = os.path.join(data, NAMES[0] + ".unverified")
+    kept = open(aside, "rb").read() if os.path.exists(aside) else b""
+    check(first.returncode == 0 and second.returncode == 0 and kept == damaged
+          and sorted(os.listdir(data)) == sorted([n + ".gz" for n in NAMES] + [NAMES[0] + ".unverified"]),
+          f"two fetches at once into a folder holding a damaged {NAMES[0]}: both succeed, the damaged file set aside "
+          f"as it was (status {first.returncode}, {second.returncode}: {said[0][-200:]!r}; {said[1][-200:]!r}; "
+          f"{sorted(os.listdir(data))})")
+
+
 def test_fetch_progress(tmp):
     """On a terminal, each download's progress line is ended once, by the line after it: it was ended where it
     reached 100%, which curl reports several times (each file's "100% of" line came 4 or 5 times), and not at
@@ -1453,6 +1490,7 @@ def main():
         test_mirror_not_url(tmp)
         test_mirror_password(tmp)
         test_fetch_lines_escaped(tmp)
+        test_fetch_set_aside_race(tmp)
         test_fetch_progress(tmp)
         test_mirror_other_dataset(tmp)
         test_folder_of_other_dataset(tmp)
