@@ -848,6 +848,13 @@ def test_mirror_not_url(tmp):
         p = run("fetch", "--data", data, "--mirror", value, env=offline)
         check(one_line(p, 2, f"--mirror '{value}': has a query or a fragment") and not os.path.exists(data),
               f"fetch --mirror {value!r}: a usage error (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
+    # a space or a control character, which curl refused per file ("URL using bad/illegal format"), the next mirrors
+    # tried
+    os.makedirs(os.path.join(tmp, "my mnist"), exist_ok=True)
+    for value in ("file://" + tmp + "/my mnist/", "http://127.0.0.1:9/a\tb/", "http://127.0.0.1:9/a\x7f/"):
+        p = run("fetch", "--data", data, "--mirror", value, env=offline)
+        check(one_line(p, 2, "holds a space or a control character", "%20") and not os.path.exists(data),
+              f"fetch --mirror {value!r}: a usage error (status {p.returncode}: {text(p.stderr).strip()[-200:]!r})")
     p = run("fetch", "--data", data, "--mirror", "ftp://user:pw@127.0.0.1:9/", env=offline)
     check(one_line(p, 2, "--mirror 'ftp://user:***@127.0.0.1:9/'") and b"pw" not in p.stderr,
           f"fetch --mirror with a password refused: the password not said ({text(p.stderr).strip()[-200:]!r})")

@@ -557,6 +557,16 @@ static void test_fetch_file_mirrors(void) {
               "a mirror with a query or a fragment is refused, no folder made: %s", e.msg);
     }
 
+    /* A mirror with a space or a control character: curl refused each file ("URL using bad/illegal format"). */
+    const char *blank[] = {"file:///tmp/my mnist/", "http://127.0.0.1/a\tb/"};
+    for (int i = 0; i < 2; i++) {
+        o = (mnist_fetch_opts){.mirrors = &blank[i], .nmirrors = 1};
+        snprintf(dir, sizeof dir, "%s/d-blank", root);
+        rc = mnist_fetch(&tds, dir, &o, &e);
+        check(rc == -1 && strstr(e.msg, "holds no space nor control character") && !exists(dir),
+              "a mirror with a space or a control character is refused, no folder made: %s", e.msg);
+    }
+
     /* Files of no file's bit: refused, where nothing was fetched and 0 returned. */
     o = (mnist_fetch_opts){.files = 1u << MNIST_NFILES};
     snprintf(dir, sizeof dir, "%s/d-bits", root);
