@@ -420,11 +420,17 @@ static int attempt(fetcher *x, const char *url, const char *shown, const char *d
         return NEXT;
     }
     if (strcmp(hex, f->sha256) != 0) {
-        atomic_abort(&a);
         /* a mirror of the other dataset (an MNIST one given to --dataset fashion): said so, as the data folder's
-         * reader says it, not as two hashes */
-        if (!other_dataset(hex, f->sha256, why, whycap))
-            snprintf(why, whycap, "SHA-256 mismatch: got %s, want %s", hex, f->sha256);
+         * reader says it, not as two hashes; so too an empty answer, and a web page (a login's, a captive portal's) */
+        char head[16] = "";
+        ssize_t got = pread(fileno(a.f), head, sizeof head - 1, 0);
+        size_t lead = got > 0 ? strspn(head, " \t\r\n") : 0;
+        atomic_abort(&a);
+        if (other_dataset(hex, f->sha256, why, whycap)) return NEXT;
+        if (got == 0) snprintf(why, whycap, "the mirror answered with an empty file, not the file");
+        else if (got > 0 && (int)lead < got && head[lead] == '<')
+            snprintf(why, whycap, "the mirror answered with a web page (HTML), not the file (SHA-256 %s)", hex);
+        else snprintf(why, whycap, "SHA-256 mismatch: got %s, want %s", hex, f->sha256);
         return NEXT;
     }
     if (atomic_commit(&a, err)) return FATAL;

@@ -10,6 +10,8 @@ argument, with faults chosen by the first part of the path:
   /big/PATH    another file of 4 MiB, its length announced
   /bigstream/PATH  the same without a length: the body ends when the connection closes
   /noloc/PATH  302 without a Location, and an empty body
+  /html/PATH   200 with a web page (a login's, a captive portal's) instead of the file
+  /empty/PATH  200 with an empty body
 
 /cut/, /stall/, /trickle/, /big/ and /bigstream/ serve only the files in FAULTY: test_fetch's tr-img.gz, and the first
 file that `mnist fetch` asks for; other files 404 there.
@@ -37,7 +39,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         mode, _, rest = self.path.lstrip("/").partition("/")
         path = os.path.normpath(os.path.join(ROOT, rest))
         faulty = mode in FAULTS
-        if (not path.startswith(ROOT + "/") or not os.path.isfile(path) or mode not in ("ok", "slow", "noloc", *FAULTS)
+        if (not path.startswith(ROOT + "/") or not os.path.isfile(path) or mode not in ("ok", "slow", "noloc", "html", "empty", *FAULTS)
                 or (faulty and os.path.basename(path) not in FAULTY)):
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -47,6 +49,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Content-Length", "0")
             self.end_headers()
+            return
+        if mode in ("html", "empty"):
+            page = b"\n  <!DOCTYPE html><html><body>Sign in to continue</body></html>\n" if mode == "html" else b""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
             return
         body = open(path, "rb").read()
         if mode in ("big", "bigstream"):

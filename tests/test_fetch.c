@@ -715,6 +715,11 @@ static void test_fetch_loopback(void) {
           "a corrupt file over HTTP, the only mirror: nothing kept, the error says so: %s", e.msg);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/noloc/m1/", port); /* was "SHA-256 mismatch" of its empty body */
     fault_case("a redirect without a Location", url, "HTTP 302, a redirect without a Location", 1, "d9c", "d9d");
+    /* a web page (a login's, a captive portal's), an empty answer: said so, not as two hashes */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/html/m1/", port);
+    fault_case("a web page", url, "the mirror answered with a web page (HTML), not the file", 1, "d9e", "d9f");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/empty/m1/", port);
+    fault_case("an empty answer", url, "the mirror answered with an empty file", 1, "d9g", "d9h");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/cut/m1/", port);
     fault_case("a body cut short", url, "transfer closed with", 2, "d10", "d10b");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/stall/m1/", port);
