@@ -147,6 +147,12 @@ $(BUILD)/tests/test_public: tests/test_public.c tests/check.h $(BUILD)/libmnist.
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmnist.a $(LDLIBS) -o $@
 
+# the same archive from C++ (mnist.h's names extern "C" there), with CFLAGS' code generation and sanitizers
+$(BUILD)/tests/test_public_cxx: tests/test_public_cxx.cpp tests/check.h $(BUILD)/libmnist.a include/mnist.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(filter-out $(STD_FLAGS),$(CFLAGS)) -std=c++11 -pedantic -Wall -Wextra -Wshadow -Iinclude $< \
+	  $(BUILD)/libmnist.a $(LDLIBS) -o $@
+
 # The CUDA backend: nvcc for src/cuda/*.cu and tests/test_*.cu. The objects record whether CUDA
 # was built in (a stamp), so that `make NVCC=` after `make` rebuilds rather than mixes.
 CUDA_STAMP := $(BUILD)/obj/cuda-$(if $(NVCC),yes,no).stamp
@@ -256,7 +262,7 @@ else
 emu-races: $(RACES_BIN)
 endif
 
-check: $(TESTS) $(CUDA_TESTS) $(BUILD)/mnist $(EMU_BIN) $(if $(filter 1,$(SANITIZE)),,$(if $(HAVE_TSAN),$(RACES_BIN))) \
+check: $(TESTS) $(BUILD)/tests/test_public_cxx $(CUDA_TESTS) $(BUILD)/mnist $(EMU_BIN) $(if $(filter 1,$(SANITIZE)),,$(if $(HAVE_TSAN),$(RACES_BIN))) \
        $(BUILD)/bench $(BUILD)/layers $(BUILD)/prepare
 
 # Install the missing build and test dependencies (needs root).

@@ -15,6 +15,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" { /* the library is C: its names unmangled in a C++ program too */
+#endif
+
 #define MNIST_VERSION "1.0.0"                 /* the library's and the command's (mnist --version) */
 #define MNIST_SIDE 28                         /* images are 28x28 */
 #define MNIST_PIXELS (MNIST_SIDE * MNIST_SIDE) /* 784 inputs */
@@ -470,5 +474,9 @@ int mnist_predict_on(const mnist_model *m, const float *x, int n, mnist_device d
  * mnist_evaluate takes its argmax over (two probabilities can round to one where these differ). */
 int mnist_predict_log_on(const mnist_model *m, const float *x, int n, mnist_device device, float *logp,
                          mnist_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
