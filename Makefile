@@ -142,6 +142,8 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libmnist-internal.a $(HEADERS
 
 # test_net counts the library's SHA-256s of a training set (a resumed run takes one)
 $(BUILD)/tests/test_net: LDLIBS += -Wl,--wrap=mnist_split_sha256
+# test_no_memory fails the library's allocations in turn
+$(BUILD)/tests/test_no_memory: LDLIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
 $(BUILD)/tests/test_public: tests/test_public.c tests/check.h $(BUILD)/libmnist.a include/mnist.h
 	@mkdir -p $(dir $@)

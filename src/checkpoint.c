@@ -251,7 +251,7 @@ int mnist_checkpoint_load(const char *path, mnist_model *m, mnist_train_opts *o,
     if (bad) {
         mnist_model_free(m);
         mnist_run_state_free(st);
-        if (no_memory) return errf_no_memory(err, "%s: out of memory reading the checkpoint's train metadata", path);
+        if (no_memory) return errf(err, "%s: out of memory reading the checkpoint's train metadata", path);
         if (tlen > TRAIN_MAX)
             return errf(err, "%s: the checkpoint's train metadata is %zu bytes, over the limit of %d (a run's is "
                              "under 1 kB)", path, tlen, TRAIN_MAX);

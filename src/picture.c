@@ -74,7 +74,7 @@ static int grid_png(const char *path, const uint8_t *images, const uint8_t *labe
     if (rc == 0) {
         if (!png_write(write_to, a.f, W, H, 3, img, stride)) {
             atomic_abort(&a);
-            rc = errf_no_memory(err, "%s: out of memory encoding the PNG", path);
+            rc = errf(err, "%s: out of memory encoding the PNG", path);
         } else {
             rc = atomic_commit(&a, err);
         }

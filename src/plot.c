@@ -134,7 +134,7 @@ int mnist_read_log_stream(FILE *f, const char *name, mnist_epoch_stats *s, int c
         char why[128];
         int epoch = log_record(line, &o, why, sizeof why);
         if (!o && json_ran_out()) { /* not a line cut short, nor one of broken JSON */
-            rc = errf_no_memory(err, "%s: line %d: out of memory", name, lineno);
+            rc = errf(err, "%s: line %d: out of memory", name, lineno);
             break;
         }
         /* a last line with no newline that is no JSON was cut short as it was written (a run killed,
