@@ -134,7 +134,8 @@ void mnist_split_free(mnist_split *s);
 int mnist_split_sha256(const mnist_split *s, char hex[65], mnist_err *err);
 /* Load the dataset's four files from dir; verify != 0 checks their SHA-256s. */
 int mnist_data_load(mnist_data *d, const mnist_dataset *ds, const char *dir, int verify, mnist_err *err);
-/* As mnist_data_load, of the splits in files (MNIST_TRAIN_FILES, MNIST_TEST_FILES or both); the other left empty. */
+/* As mnist_data_load, of the splits in files (MNIST_TRAIN_FILES, MNIST_TEST_FILES or both; 0, all four to
+ * mnist_fetch, is an error here); the other left empty. */
 int mnist_data_load_some(mnist_data *d, const mnist_dataset *ds, const char *dir, unsigned files, int verify,
                          mnist_err *err);
 /* Free both splits. */

@@ -205,6 +205,9 @@ void mnist_split_free(mnist_split *s) {
 int mnist_data_load_some(mnist_data *d, const mnist_dataset *ds, const char *dir, unsigned files, int verify,
                          mnist_err *err) {
     memset(d, 0, sizeof *d);
+    if (!(files & (MNIST_TRAIN_FILES | MNIST_TEST_FILES)) || files & ~(MNIST_TRAIN_FILES | MNIST_TEST_FILES))
+        return errf(err, "mnist_data_load_some: files 0x%x names no split of a dataset (MNIST_TRAIN_FILES, "
+                    "MNIST_TEST_FILES or both)", files);
     if (files & MNIST_TRAIN_FILES) files |= MNIST_TRAIN_FILES; /* a split is its two files */
     if (files & MNIST_TEST_FILES) files |= MNIST_TEST_FILES;
     char path[MNIST_NFILES][4096];

@@ -162,6 +162,17 @@ int main(void) {
     rc = mnist_split_load(&s, img, lbl, empty_sha, &err);
     check(rc == -1 && strstr(err.msg, "lbl") && strstr(err.msg, "SHA-256"), "a SHA-256 mismatch is refused: \"%s\"",
           err.msg);
+
+    /* mnist_data_load_some of no split (0, which is all four to mnist_fetch, or bits of no file) loaded
+     * nothing and said it was done */
+    const unsigned none[] = {0, 1u << MNIST_NFILES};
+    for (int i = 0; i < 2; i++) {
+        mnist_data d;
+        rc = mnist_data_load_some(&d, mnist_dataset_get("mnist"), dir, none[i], 0, &err);
+        check(rc == -1 && strstr(err.msg, "names no split"), "mnist_data_load_some of files 0x%x is refused: \"%s\"",
+              none[i], rc ? err.msg : "it returned 0");
+        if (rc == 0) mnist_data_free(&d);
+    }
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;
