@@ -357,9 +357,9 @@ int mnist_dropout_keep(uint32_t seed, uint64_t step, int layer, uint64_t i, floa
 /* How row `row` of the batch at optimizer step `step` is augmented, shifts of up to n pixels and
  * (flip != 0) mirroring:
  *   k = mix(seed << 40 ^ step << 8 ^ 255); v = mix(k + (row + 1) * 0x9e3779b97f4a7c15);
- *   *dx = (v >> 32) % (2n + 1) - n, *dy = (v & 0xffffffff) % (2n + 1) - n, *mirror = mix(v) >> 63;
- * the image is mirrored left to right when *mirror (and flip), then moves right by dx and down by
- * dy; the pixels it uncovers are 0. */
+ *   *dx = (v >> 32) % (2n + 1) - n, *dy = (v & 0xffffffff) % (2n + 1) - n, *mirror = flip ? mix(v) >> 63 : 0;
+ * the image is mirrored left to right when *mirror, then moves right by dx and down by dy; the pixels
+ * it uncovers are 0. */
 void mnist_augment(uint32_t seed, uint64_t step, int row, int n, int flip, int *dx, int *dy, int *mirror);
 
 /* What an evaluation of a split found. */

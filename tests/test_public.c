@@ -19,6 +19,13 @@ void cpu_forward(void) { ++ours; }
 void *backend_create(void) { return ++ours, NULL; }
 int atomic_open(void) { return ++ours; }
 
+/* splitmix64's finaliser, mnist.h's mix */
+static uint64_t mix(uint64_t z) {
+    z = (z ^ z >> 30) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ z >> 27) * 0x94d049bb133111ebu;
+    return z ^ z >> 31;
+}
+
 int main(void) {
     enum { SIDE = 4, N = 40 };
     static uint8_t images[N * SIDE * SIDE], labels[N];
@@ -52,6 +59,21 @@ int main(void) {
     ok = mnist_predict(&m, x, 1, p, &err) == 0;
     for (int j = 0; j < MNIST_CLASSES; j++) sum += p[j];
     check(ok && fabs(sum - 1) < 1e-5, "it predicts: the probabilities sum to %.7f", sum);
+    /* mnist_augment as mnist.h writes it out, with flip and without (no mirroring then) */
+    int differ = 0, mirrored[2] = {0, 0};
+    for (int flip = 0; flip < 2; flip++)
+        for (int row = 0; row < 64; row++) {
+            uint64_t k = mix((uint64_t)9 << 40 ^ (uint64_t)5 << 8 ^ 255);
+            uint64_t v = mix(k + (uint64_t)(row + 1) * 0x9e3779b97f4a7c15u);
+            int dx, dy, mirror;
+            mnist_augment(9, 5, row, 3, flip, &dx, &dy, &mirror);
+            differ += dx != (int)((v >> 32) % 7) - 3 || dy != (int)((v & 0xffffffff) % 7) - 3 ||
+                      mirror != (flip ? (int)(mix(v) >> 63) : 0);
+            mirrored[flip] += mirror;
+        }
+    check(!differ && mirrored[0] == 0 && mirrored[1] > 0,
+          "mnist_augment is mnist.h's formula: %d of 128 rows differ; %d of 64 mirrored without flip, %d with", differ,
+          mirrored[0], mirrored[1]);
     mnist_model none;
     check(mnist_model_load(&none, "/nonexistent/model.safetensors", &err) == -1 && strstr(err.msg, "/nonexistent"),
           "its errors come back through mnist_err: \"%s\"", err.msg);
