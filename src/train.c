@@ -470,6 +470,10 @@ static const char no_cuda[] =
 
 backend *backend_create(mnist_device device, const mnist_model *m, const backend_opts *o, mnist_err *err) {
     if (device == MNIST_CPU) return backend_cpu_create(m, o, err);
+    if (device != MNIST_CUDA) { /* it was taken for CUDA */
+        errf(err, "device %d is not cpu or cuda", (int)device);
+        return NULL;
+    }
 #ifdef MNIST_HAVE_CUDA
     return backend_cuda_create(m, o, err);
 #else
@@ -488,6 +492,7 @@ int mnist_have_cuda(void) {
 
 int mnist_device_check(mnist_device device, mnist_err *err) {
     if (device == MNIST_CPU) return 0;
+    if (device != MNIST_CUDA) return errf(err, "device %d is not cpu or cuda", (int)device); /* it was taken for CUDA */
 #ifdef MNIST_HAVE_CUDA
     return backend_cuda_probe(err);
 #else

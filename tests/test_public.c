@@ -74,6 +74,12 @@ int main(void) {
     check(!differ && mirrored[0] == 0 && mirrored[1] > 0,
           "mnist_augment is mnist.h's formula: %d of 128 rows differ; %d of 64 mirrored without flip, %d with", differ,
           mirrored[0], mirrored[1]);
+    /* a device that is neither (an enum's value out of range) was taken for CUDA: usable where a GPU is */
+    float q[MNIST_CLASSES];
+    check(mnist_device_check((mnist_device)7, &err) == -1 && strstr(err.msg, "device 7 is not cpu or cuda"),
+          "mnist_device_check of device 7 is refused: \"%s\"", err.msg);
+    check(mnist_predict_on(&m, x, 1, (mnist_device)7, q, &err) == -1 && strstr(err.msg, "device 7 is not cpu or cuda"),
+          "mnist_predict_on device 7 is refused: \"%s\"", err.msg);
     mnist_model none;
     check(mnist_model_load(&none, "/nonexistent/model.safetensors", &err) == -1 && strstr(err.msg, "/nonexistent"),
           "its errors come back through mnist_err: \"%s\"", err.msg);
