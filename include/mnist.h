@@ -6,7 +6,10 @@
  *
  * Conventions: functions that can fail return 0 on success and -1 on
  * failure, after filling *err with one line that names the file (or value)
- * and the problem. The library never prints and never exits.
+ * and the problem (err may be NULL). The library never prints and never exits.
+ * It reads JSON with cJSON, whose allocator is set once for the process at
+ * the first use (cJSON_InitHooks: malloc and free, watched for failure): a
+ * program that sets cJSON's hooks itself must not use other ones.
  */
 #ifndef MNIST_H
 #define MNIST_H
@@ -296,7 +299,7 @@ int mnist_plot_curves(const char *path, const struct mnist_epoch_stats_ *s, int 
 int mnist_read_log(const char *path, struct mnist_epoch_stats_ *s, int cap, mnist_err *err);
 /* The same for what f holds to its end (standard input, a pipe); name is used in messages. */
 int mnist_read_log_stream(FILE *f, const char *name, struct mnist_epoch_stats_ *s, int cap, mnist_err *err);
-/* An SVG heat map of a confusion matrix [true][predicted], rows and columns named by classes. */
+/* An SVG heat map of a confusion matrix [true][predicted], rows and columns named by classes (NULL: the digits). */
 int mnist_plot_confusion(const char *path, const int conf[MNIST_CLASSES][MNIST_CLASSES],
                          const char *const *classes, mnist_err *err);
 

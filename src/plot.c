@@ -109,6 +109,8 @@ int mnist_read_log_stream(FILE *f, const char *name, mnist_epoch_stats *s, int c
     char *line = NULL; /* a record of any length to LOG_LINE_MAX: read_line grows it */
     size_t size = 0;
     int n = 0, lineno = 0, rc = 0, skipped = 0, cut;
+    mnist_err none;
+    if (!err) err = &none; /* as every other function takes NULL */
     err->msg[0] = '\0';
     for (;;) {
         errno = 0;
@@ -296,6 +298,8 @@ static void text(FILE *f, const char *s) {
 
 int mnist_plot_confusion(const char *path, const int conf[MNIST_CLASSES][MNIST_CLASSES],
                          const char *const *classes, mnist_err *err) {
+    static const char *const digits[MNIST_CLASSES] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+    if (!classes) classes = digits; /* a caller's NULL was read through */
     enum { CELL = 48, X0 = 130, Y0 = 90 };
     int most = 1, total = 0, right = 0;
     for (int i = 0; i < MNIST_CLASSES; i++)

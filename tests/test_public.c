@@ -83,6 +83,23 @@ int main(void) {
     mnist_model none;
     check(mnist_model_load(&none, "/nonexistent/model.safetensors", &err) == -1 && strstr(err.msg, "/nonexistent"),
           "its errors come back through mnist_err: \"%s\"", err.msg);
+    /* a confusion matrix named by NULL classes: the digits (it read through NULL); a log read with err NULL (it wrote
+     * through it) */
+    int conf[MNIST_CLASSES][MNIST_CLASSES] = {{0}};
+    conf[3][5] = 7;
+    ok = mnist_plot_confusion(path, (const int(*)[MNIST_CLASSES])conf, NULL, &err) == 0;
+    char svg[1 << 16] = "";
+    FILE *f = ok ? fopen(path, "r") : NULL;
+    size_t got = f ? fread(svg, 1, sizeof svg - 1, f) : 0;
+    if (f) fclose(f);
+    svg[got] = '\0';
+    check(ok && strstr(svg, ">3</text>") && strstr(svg, ">9</text>"),
+          "mnist_plot_confusion with classes NULL names the rows and columns 0 to 9%s%s", ok ? "" : ": ", ok ? "" : err.msg);
+    mnist_epoch_stats es[4];
+    f = fopen(path, "w");
+    if (f) fputs("{\"epoch\":0,\"loss\":2.3}\n{\"epoch\":1,\"loss\":1.9}\n", f), fclose(f);
+    check(mnist_read_log(path, es, 4, NULL) == 2 && mnist_read_log("/nonexistent/log.jsonl", es, 4, NULL) == -1,
+          "mnist_read_log takes err NULL, as every other function does");
     check(ours == 0, "none of this program's own errf, now_seconds, cpu_forward, backend_create, atomic_open was "
                      "called by the library (%d calls)", ours);
     unlink(path);
