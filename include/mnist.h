@@ -220,10 +220,12 @@ mnist_activation mnist_model_activation(const mnist_model *m);
 float *mnist_model_tensor(const mnist_model *m, int i);
 
 /* safetensors: tensors layers.{i}.kernel (F32 [in, out]) and layers.{i}.bias (F32 [out]),
- * __metadata__ with layers, activation, dataset. Written to a temporary name, then renamed. */
+ * __metadata__ with layers, activation, dataset. Written to a temporary name, then renamed; a model
+ * holding NaN or an infinity is refused (it names the tensor and the index), nothing written. */
 int mnist_model_save(const mnist_model *m, const char *path, mnist_err *err);
 /* Load a model file written by mnist_model_save or any safetensors writer using our names;
- * every header field is checked against the format's rules before it is trusted. */
+ * every header field is checked against the format's rules before it is trusted. *m is written
+ * whole, success or not (all zero on failure): a model already in it is to be freed first. */
 int mnist_model_load(mnist_model *m, const char *path, mnist_err *err);
 
 /* ---- prediction (src/predict.c) -------------------------------------- */
