@@ -517,10 +517,11 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
     char tried[2 * MNIST_ERR_LEN] = "";
     int last = NEXT;
     for (int k = 0; k < 2 * nm; k++) {
-        /* each mirror's .gz; then, where a folder (file://) lacks it, the file raw, as many copies of MNIST are
-         * given out: kept under its raw name, and verified as the .gz is, by the SHA-256 of the content */
+        /* each mirror's .gz; then, where a folder (file://) lacks it or holds a wrong one, the file raw, as many
+         * copies of MNIST are given out: kept under its raw name, and verified as the .gz is, by the SHA-256 of the
+         * content (a good raw file beside a damaged .gz was not tried) */
         int j = k / 2, raw = k % 2;
-        if (raw && last != ABSENT) continue;
+        if (raw && !(last == ABSENT || (last == NEXT && !strncasecmp(m[j].base, "file://", 7)))) continue;
         const char *to = raw ? raw_dest : dest, *ext = raw ? "" : ".gz";
         n = snprintf(url, sizeof url, "%s%s%s", m[j].base, f->name, ext);
         if (n < 0 || (size_t)n >= sizeof url) return errf(err, "%s%s%s: URL too long", m[j].shown, f->name, ext);

@@ -421,6 +421,17 @@ static void test_fetch_file_mirrors(void) {
     rc = fetch("d-raw", mr, 1, &log, NULL, &e);
     check(rc == 0 && all_valid(dir) && exists(p) && !exists(gz2) && set_aside(gz2, "not abc", 1),
           "a wrong .gz is set aside, the raw file got: %s", rc ? e.msg : "ok");
+    /* a folder whose .gz is wrong and whose raw file beside it is right: the raw one is taken (it was not tried) */
+    make_mirror("mg", 0xf, 0); /* tr-img.gz wrong */
+    path_of(rawdir, sizeof rawdir, "mg", tds.files[0].name);
+    if (write_raw(rawdir, contents[0])) check(0, "write %s", rawdir);
+    char ugz[1024];
+    snprintf(ugz, sizeof ugz, "file://%s/mg/", root);
+    rc = fetch("d-gz-raw", (const char *[]){ugz}, 1, &log, NULL, &e);
+    path_of(dir, sizeof dir, "d-gz-raw", NULL);
+    path_of(p, sizeof p, "d-gz-raw", "tr-img");
+    check(rc == 0 && all_valid(dir) && exists(p) && strstr(log.text, "tr-img.gz: SHA-256 mismatch"),
+          "a folder with a wrong .gz and the right raw file beside it: the raw one is taken: %s", rc ? e.msg : "ok");
 
     /* A file:// mirror whose folder is not there fails as a server that cannot be reached does: said
      * once with "; skipping this mirror", and not tried again for the other files; a folder that
