@@ -417,7 +417,11 @@ static int attempt(fetcher *x, const char *url, const char *shown, const char *d
         /* "TMP: cannot read: ...": the temporary name means nothing */
         snprintf(why, whycap, "bad download: %.400s", after_path(e.msg, a.tmp));
         atomic_abort(&a);
-        return NEXT;
+        /* a body of no announced length cut short (the connection closed inside the gzip): curl cannot tell, the
+         * gzip's end can; a passing fault, retried as one of a length announced is (CURLE_PARTIAL_FILE) */
+        curl_off_t announced = -1;
+        if (lc.easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) != CURLE_OK) announced = -1;
+        return announced < 0 && strstr(e.msg, "truncated gzip stream") ? RETRY : NEXT;
     }
     if (strcmp(hex, f->sha256) != 0) {
         /* a mirror of the other dataset (an MNIST one given to --dataset fashion): said so, as the data folder's

@@ -4,6 +4,7 @@ argument, with faults chosen by the first part of the path:
   /ok/PATH     the file, or 404
   /slow/PATH   the file after 0.2 s (two fetches at once overlap)
   /cut/PATH    headers announce the whole file, half of it comes, then the connection closes
+  /cutstream/PATH  the same without a length: half the file, then the connection closes
   /stall/PATH  headers and 4 bytes, then nothing for 60 s
   /trickle/PATH  headers announcing a megabyte, then 200 bytes every 0.1 s (2000 bytes/s, above
                the low-speed limit of 1000) for 30 s
@@ -13,8 +14,8 @@ argument, with faults chosen by the first part of the path:
   /html/PATH   200 with a web page (a login's, a captive portal's) instead of the file
   /empty/PATH  200 with an empty body
 
-/cut/, /stall/, /trickle/, /big/ and /bigstream/ serve only the files in FAULTY: test_fetch's tr-img.gz, and the first
-file that `mnist fetch` asks for; other files 404 there.
+/cut/, /cutstream/, /stall/, /trickle/, /big/ and /bigstream/ serve only the files in FAULTY: test_fetch's
+tr-img.gz, and the first file that `mnist fetch` asks for; other files 404 there.
 
 It prints "port N" once it listens, and serves until killed."""
 import http.server
@@ -24,7 +25,7 @@ import time
 
 ROOT = os.path.abspath(sys.argv[1])
 FAULTY = ("tr-img.gz", "train-images-idx3-ubyte.gz")  # the files that /cut/, /stall/ and /trickle/ spoil
-FAULTS = ("cut", "stall", "trickle", "big", "bigstream")
+FAULTS = ("cut", "cutstream", "stall", "trickle", "big", "bigstream")
 BIG = 4 << 20
 TRICKLE_BYTES, TRICKLE_EVERY, TRICKLE_FOR = 200, 0.1, 30
 
@@ -72,6 +73,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up, as it should
+            self.close_connection = True
+            return
+        if mode == "cutstream":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
             self.close_connection = True
             return
         if mode == "slow":

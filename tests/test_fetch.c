@@ -733,6 +733,9 @@ static void test_fetch_loopback(void) {
     fault_case("an empty answer", url, "the mirror answered with an empty file", 1, "d9g", "d9h");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/cut/m1/", port);
     fault_case("a body cut short", url, "transfer closed with", 2, "d10", "d10b");
+    /* and one whose length was not announced: the gzip's end tells (it was not retried) */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/cutstream/m1/", port);
+    fault_case("a body of no length cut short", url, "truncated gzip stream", 2, "d10c", "d10d");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/stall/m1/", port);
     fault_case("a server that stalls", url, "too slow", 2, "d11", "d11b");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/trickle/m1/", port); /* fast enough for the low-speed limit */
