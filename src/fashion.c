@@ -6,7 +6,8 @@
  * falling evenly across it too), and a dark background is not negated
  * (the item is what differs from it either way); and the resizing averages areas (Fashion-MNIST
  * skipped rows and columns, then sharpened), which a camera's noise does not alias through. A
- * transparent background (a shop's PNG) is white. An item drawn as its outline (MNIST_PREP_OUTLINE,
+ * transparent background (a shop's PNG) is white, or black where nothing differs from it over white (a
+ * white item cut out). An item drawn as its outline (MNIST_PREP_OUTLINE,
  * fill) is then filled, Fashion-MNIST's items being solid. */
 #include <math.h>
 #include <stdlib.h>
@@ -17,12 +18,12 @@
 
 #define TRIM 0.05 /* a pixel within this of the corners' colour (of 255, in each channel) is background */
 
-/* pixel i's red, green and blue over white (its alpha, where it has one, mixing them) */
-static void rgb(const decoded *d, size_t i, double c[3]) {
+/* pixel i's red, green and blue over the shade matte, 255 or 0 (its alpha, where it has one, mixing them) */
+static void rgb(const decoded *d, double matte, size_t i, double c[3]) {
     const uint8_t *p = d->px + i * (size_t)d->nc;
     int grey = d->nc <= 2, alpha = d->nc == 2 || d->nc == 4;
     double a = alpha ? p[d->nc - 1] / 255.0 : 1.0;
-    for (int k = 0; k < 3; k++) c[k] = a * p[grey ? 0 : k] + (1 - a) * 255.0;
+    for (int k = 0; k < 3; k++) c[k] = a * p[grey ? 0 : k] + (1 - a) * matte;
 }
 
 /* the median of a, b, c and d: the mean of the middle two */
@@ -117,7 +118,9 @@ static void fill_closed(float *x, const uint8_t *strokes, float ink) {
         if (raise[i] && !out[i] && x[i] < ink) x[i] = ink;
 }
 
-int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnist_err *err) {
+/* fashion_prepare over the shade matte; NO_ITEM (err filled) where nothing differs from the background */
+enum { NO_ITEM = 1 };
+static int over(const decoded *d, double matte, const char *name, int fill, float *x, mnist_err *err) {
     int w = d->w, h = d->h;
     /* the background: each channel's median over the four corners (one stray corner does not move
      * it), and where the corners lie on a plane, within TRIM (c0 + c3 = c1 + c2), that plane's slopes
@@ -125,7 +128,7 @@ int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnis
      * its value at the centre. */
     size_t corner[4] = {0, (size_t)w - 1, (size_t)(h - 1) * w, (size_t)h * w - 1};
     double cc[4][3], bg[3], across[3] = {0, 0, 0}, down[3] = {0, 0, 0};
-    for (int k = 0; k < 4; k++) rgb(d, corner[k], cc[k]);
+    for (int k = 0; k < 4; k++) rgb(d, matte, corner[k], cc[k]);
     int on_plane = 1;
     for (int k = 0; k < 3; k++) {
         bg[k] = median4(cc[0][k], cc[1][k], cc[2][k], cc[3][k]);
@@ -140,7 +143,7 @@ int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnis
     for (int y = 0; y < h; y++)
         for (int i = 0; i < w; i++) {
             double c[3], at[3];
-            rgb(d, (size_t)y * w + i, c);
+            rgb(d, matte, (size_t)y * w + i, c);
             background(bg, across, down, i, y, w, h, at);
             if (fabs(c[0] - at[0]) > TRIM * 255 || fabs(c[1] - at[1]) > TRIM * 255 || fabs(c[2] - at[2]) > TRIM * 255) {
                 if (i < b.x0) b.x0 = i;
@@ -152,8 +155,9 @@ int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnis
     if (b.x1 <= b.x0) {
         int shaded = 0;
         for (int k = 0; k < 3; k++) shaded |= across[k] != 0 || down[k] != 0;
-        return errf(err, "%s: no item: the whole image is within %.0f%% of its background (%s its corners)", name,
-                    100 * TRIM, shaded ? "the light falling evenly across" : "the colour of");
+        errf(err, "%s: no item: the whole image is within %.0f%% of its background (%s its corners)", name,
+             100 * TRIM, shaded ? "the light falling evenly across" : "the colour of");
+        return NO_ITEM;
     }
     /* the item's shade against the background's there, 0 to 1: a light background's darker pixels, or a
      * dark one's lighter pixels (Fashion-MNIST negated its photos' white); light or dark as at its centre */
@@ -163,7 +167,7 @@ int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnis
     for (int y = 0; y < bh; y++)
         for (int i = 0; i < bw; i++) {
             double c[3], at[3];
-            rgb(d, (size_t)(b.y0 + y) * w + b.x0 + i, c);
+            rgb(d, matte, (size_t)(b.y0 + y) * w + b.x0 + i, c);
             background(bg, across, down, b.x0 + i, b.y0 + y, w, h, at);
             double l0 = luma(at), scale = light ? -1 / fmax(l0, 1) : 1 / fmax(255 - l0, 1);
             double s = (luma(c) - l0) * scale;
@@ -189,4 +193,12 @@ int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnis
         }
     if (fill) fill_closed(x, cells, strong);
     return 0;
+}
+
+int fashion_prepare(const decoded *d, const char *name, int fill, float *x, mnist_err *err) {
+    int rc = over(d, 255, name, fill, x, err);
+    /* a light item on a transparent background (a white shirt cut out) vanishes over white: over black it
+     * shows, as a light item on a dark background reads (it was refused, "no item") */
+    if (rc == NO_ITEM && (d->nc == 2 || d->nc == 4)) rc = over(d, 0, name, fill, x, err);
+    return rc == NO_ITEM ? -1 : rc;
 }

@@ -250,6 +250,19 @@ def main():
     check(p.returncode == 1 and p.stderr.strip() == f"mnist predict: {ramp}: no item: the whole image is within 5% of "
           "its background (the light falling evenly across its corners)",
           f"an image of light falling evenly across it is refused ({p.stderr.strip()!r})")
+    # a white item on a transparent background (a shop's cut-out): over white nothing differs (it was refused, "no
+    # item"); over black it is numpy's input of the item as it shows there
+    rgba = np.zeros((60, 40, 4), np.uint8)
+    rgba[..., :3] = 245
+    rgba[10:50, 8:32, 3] = 255
+    rgba[10:20, 2:38, 3] = 255  # sleeves
+    cut = os.path.join(tmp, "white-cut-out.png")
+    Image.fromarray(rgba, "RGBA").save(cut)
+    _, got = read_inputs(fashion, [cut])
+    want = want_input((rgba[..., :3].astype(np.float64) * (rgba[..., 3:] / 255.0)).round().astype(np.uint8))
+    worst = largest_difference(input_of(got, cut), want)
+    check(worst <= 1e-5 and (want > 0.5).sum() > 300, f"a white item on a transparent background is read over black, "
+          f"numpy's input of it there (largest difference {worst:.2g})")
     p = run("predict", "--model", fashion, "--preprocess", "other", flat)
     check(p.returncode == 2 and "--preprocess 'other' is not mnist, lab, fashion or outline" in p.stderr,
           f"an unknown --preprocess is refused ({p.stderr.strip()!r})")
