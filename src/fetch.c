@@ -367,6 +367,17 @@ static int attempt(fetcher *x, const char *url, const char *shown, const char *d
             return code >= 400 && code < 500 && code != 408 && code != 429 ? NEXT : RETRY;
         }
         snprintf(why, whycap, "%s", x->errbuf[0] ? x->errbuf : lc.easy_strerror(rc));
+        /* from an http(s) mirror, a redirect's to another scheme (file://): curl said 'Protocol "file" not
+         * supported or disabled in libcurl', as if it lacked it */
+        if (rc == CURLE_UNSUPPORTED_PROTOCOL && strncasecmp(url, "file://", 7)) {
+            char *to = NULL; /* where curl went: the redirect's target, its scheme not http(s) */
+            if (lc.easy_getinfo(x->curl, CURLINFO_EFFECTIVE_URL, &to) != CURLE_OK || !to ||
+                !strncasecmp(to, "http://", 7) || !strncasecmp(to, "https://", 8))
+                to = NULL;
+            snprintf(why, whycap, "a redirect to %.200s, which is followed to http:// and https:// alone",
+                     to ? to : "another scheme");
+            return NEXT;
+        }
         switch (rc) {
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_RESOLVE_PROXY:

@@ -11,6 +11,7 @@ argument, with faults chosen by the first part of the path:
   /big/PATH    another file of 4 MiB, its length announced
   /bigstream/PATH  the same without a length: the body ends when the connection closes
   /noloc/PATH  302 without a Location, and an empty body
+  /tofile/PATH  302 to file:///etc/hostname (a scheme a mirror's redirect may not lead to)
   /html/PATH   200 with a web page (a login's, a captive portal's) instead of the file
   /empty/PATH  200 with an empty body
 
@@ -40,14 +41,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         mode, _, rest = self.path.lstrip("/").partition("/")
         path = os.path.normpath(os.path.join(ROOT, rest))
         faulty = mode in FAULTS
-        if (not path.startswith(ROOT + "/") or not os.path.isfile(path) or mode not in ("ok", "slow", "noloc", "html", "empty", *FAULTS)
+        if (not path.startswith(ROOT + "/") or not os.path.isfile(path) or mode not in ("ok", "slow", "noloc", "tofile", "html", "empty", *FAULTS)
                 or (faulty and os.path.basename(path) not in FAULTY)):
             self.send_response(404)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if mode == "noloc":
+        if mode in ("noloc", "tofile"):
             self.send_response(302)
+            if mode == "tofile":
+                self.send_header("Location", "file:///etc/hostname")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

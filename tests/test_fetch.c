@@ -726,6 +726,11 @@ static void test_fetch_loopback(void) {
           "a corrupt file over HTTP, the only mirror: nothing kept, the error says so: %s", e.msg);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/noloc/m1/", port); /* was "SHA-256 mismatch" of its empty body */
     fault_case("a redirect without a Location", url, "HTTP 302, a redirect without a Location", 1, "d9c", "d9d");
+    /* a redirect to file://: refused, said as such (it was curl's 'Protocol "file" not supported or disabled in
+     * libcurl', as if curl lacked it) */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/tofile/m1/", port);
+    fault_case("a redirect to file://", url, "a redirect to file:///etc/hostname, which is followed to http:// and "
+               "https:// alone", 1, "d9i", "d9j");
     /* a web page (a login's, a captive portal's), an empty answer: said so, not as two hashes */
     snprintf(url, sizeof url, "http://127.0.0.1:%d/html/m1/", port);
     fault_case("a web page", url, "the mirror answered with a web page (HTML), not the file", 1, "d9e", "d9f");
