@@ -212,7 +212,8 @@ int mnist_data_load_some(mnist_data *d, const mnist_dataset *ds, const char *dir
     if (files & MNIST_TEST_FILES) files |= MNIST_TEST_FILES;
     char path[MNIST_NFILES][4096];
     struct stat st; /* as fetch says it (a file's name was said to lack the dataset's files, with --no-verify) */
-    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) return errf(err, "%s: the data folder exists but is not a folder", dir);
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return errf(err, "%s: the data folder exists but is not a folder", dir);
     for (int f = 0; f < MNIST_NFILES; f++) {
         if (!(files & 1u << f)) continue;
         int found = mnist_data_file(path[f], sizeof path[f], dir, &ds->files[f], err);
