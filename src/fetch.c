@@ -387,8 +387,15 @@ static int attempt(fetcher *x, const char *url, const char *shown, const char *d
             return file_mirror_missing(x->curl, url) ? DEAD : ABSENT;
         case CURLE_OPERATION_TIMEDOUT: {
             curl_off_t connected = 0; /* 0: the connection itself timed out */
+            long code = 0;            /* 0: no answer began */
             if (lc.easy_getinfo(x->curl, CURLINFO_CONNECT_TIME_T, &connected) != CURLE_OK) connected = 0;
-            return connected ? RETRY : DEAD;
+            if (lc.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) code = 0;
+            /* a server that takes the connection and answers nothing (a firewall's, a proxy's that holds it) does so
+             * for the next try and the next file too: it cost each file 2 x 30 s; skipped as one not reached */
+            if (connected && !code)
+                snprintf(why, whycap, "no answer: the server took the connection and sent nothing for %ld s",
+                         x->o->low_speed_time > 0 ? x->o->low_speed_time : 30L);
+            return connected && code ? RETRY : DEAD;
         }
         case CURLE_RECV_ERROR:
         case CURLE_SEND_ERROR:

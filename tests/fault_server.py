@@ -6,6 +6,7 @@ argument, with faults chosen by the first part of the path:
   /cut/PATH    headers announce the whole file, half of it comes, then the connection closes
   /cutstream/PATH  the same without a length: half the file, then the connection closes
   /stall/PATH  headers and 4 bytes, then nothing for 60 s
+  /mute/PATH   nothing at all for 60 s (the connection taken, no answer)
   /trickle/PATH  headers announcing a megabyte, then 200 bytes every 0.1 s (2000 bytes/s, above
                the low-speed limit of 1000) for 30 s
   /big/PATH    another file of 4 MiB, its length announced
@@ -15,7 +16,7 @@ argument, with faults chosen by the first part of the path:
   /html/PATH   200 with a web page (a login's, a captive portal's) instead of the file
   /empty/PATH  200 with an empty body
 
-/cut/, /cutstream/, /stall/, /trickle/, /big/ and /bigstream/ serve only the files in FAULTY: test_fetch's
+/cut/, /cutstream/, /stall/, /mute/, /trickle/, /big/ and /bigstream/ serve only the files in FAULTY: test_fetch's
 tr-img.gz, and the first file that `mnist fetch` asks for; other files 404 there.
 
 It prints "port N" once it listens, and serves until killed."""
@@ -26,7 +27,7 @@ import time
 
 ROOT = os.path.abspath(sys.argv[1])
 FAULTY = ("tr-img.gz", "train-images-idx3-ubyte.gz")  # the files that /cut/, /stall/ and /trickle/ spoil
-FAULTS = ("cut", "cutstream", "stall", "trickle", "big", "bigstream")
+FAULTS = ("cut", "cutstream", "stall", "mute", "trickle", "big", "bigstream")
 BIG = 4 << 20
 TRICKLE_BYTES, TRICKLE_EVERY, TRICKLE_FOR = 200, 0.1, 30
 
@@ -76,6 +77,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up, as it should
+            self.close_connection = True
+            return
+        if mode == "mute":
+            time.sleep(60)
             self.close_connection = True
             return
         if mode == "cutstream":

@@ -743,6 +743,16 @@ static void test_fetch_loopback(void) {
     fault_case("a body of no length cut short", url, "truncated gzip stream", 2, "d10c", "d10d");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/stall/m1/", port);
     fault_case("a server that stalls", url, "too slow", 2, "d11", "d11b");
+    /* one that takes the connection and answers nothing: skipped as one not reached (each file cost 2 tries) */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/mute/m1/", port);
+    fault_case("a server that answers nothing", url, "no answer: the server took the connection and sent nothing for "
+               "1 s", 1, "d11c", "d11d");
+    rc = fetch("d11e", (const char *[]){url, good}, 2, &log, NULL, &e);
+    char asked[1200];
+    snprintf(asked, sizeof asked, "Downloading %s", url);
+    check(rc == 0 && strstr(log.text, "sent nothing for 1 s; skipping this mirror") && count(log.text, asked) == 1,
+          "a server that answers nothing is not asked for the other files (%d asked): %s", count(log.text, asked),
+          rc ? e.msg : "ok");
     snprintf(url, sizeof url, "http://127.0.0.1:%d/trickle/m1/", port); /* fast enough for the low-speed limit */
     double t0 = now_seconds();
     fault_case("a server that trickles", url, "abandoned after 3 s in all", 1, "d13", "d13b");
