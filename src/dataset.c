@@ -101,7 +101,9 @@ int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err) {
     } else {
         return errf(err, "no data folder: HOME is not set or empty; set MNIST_DATA to the folder for the dataset");
     }
-    if (n < 0 || (size_t)n >= cap) return errf(err, "data folder name too long (%d bytes)", n);
+    if (n < 0 || (size_t)n >= cap) /* out holds its start, cut (nothing where cap is 0) */
+        return errf(err, "%.64s...: data folder name too long (%d bytes, %zu at most)", cap ? out : "", n,
+                    cap ? cap - 1 : 0);
     return 0;
 }
 
@@ -110,7 +112,9 @@ int mnist_dataset_dir(char *out, size_t cap, const mnist_dataset *ds, const char
     char base[4096];
     if (mnist_data_dir(base, sizeof base, NULL, err)) return -1;
     int n = path_join(out, cap, base, ds->name, "");
-    if (n < 0 || (size_t)n >= cap) return errf(err, "data folder name too long (%d bytes)", n);
+    if (n < 0 || (size_t)n >= cap) /* out holds its start, cut (nothing where cap is 0) */
+        return errf(err, "%.64s...: data folder name too long (%d bytes, %zu at most)", cap ? out : "", n,
+                    cap ? cap - 1 : 0);
     return 0;
 }
 

@@ -252,7 +252,10 @@ static void test_data_dir(void) {
     unsetenv("HOME");
     check(mnist_data_dir(out, sizeof out, NULL, &e) == -1 && strstr(e.msg, "HOME"), "data dir: error without HOME: %s",
           e.msg);
-    check(mnist_data_dir(out, 4, "/long/path", &e) == -1, "data dir: too long for the buffer is an error");
+    check(mnist_data_dir(out, 4, "/long/path", &e) == -1 && !strcmp(e.msg, "/lo...: data folder name too long (10 "
+          "bytes, 3 at most)"), "data dir: too long for the buffer is an error naming the folder's start: %s", e.msg);
+    check(mnist_data_dir(NULL, 0, "/long/path", &e) == -1 && strstr(e.msg, "too long (10 bytes, 0 at most)"),
+          "data dir: no room at all is an error: %s", e.msg);
 }
 
 static void test_data_file(void) {
