@@ -524,11 +524,13 @@ static int too_many_pixels(mnist_err *err, const char *name, double w, double h)
 }
 
 /* What an image's header says, checked before anything is decoded: its size and channels into w,
- * h and nc, and a PNM's maximum value into maxv (255 for the other kinds); 0, or -1 with err saying
+ * h and nc, a PNM's maximum value into maxv (255 for the other kinds), and where a JPEG's frame
+ * header (SOF) begins into *frame unless it is NULL (0: none, or no JPEG); 0, or -1 with err saying
  * why the image is refused (MNIST_NO_MEMORY: out of memory). */
 static int header_check(const uint8_t *bytes, size_t len, const char *name, int *w, int *h, int *nc,
-                        unsigned *maxv, mnist_err *err) {
+                        unsigned *maxv, size_t *frame, mnist_err *err) {
     char why[64];
+    if (frame) *frame = 0;
     if (len == 0) return errf(err, "%s: empty file", name);
     if (len > INT_MAX) return errf(err, "%s: %zu bytes is too large a file", name, len);
     const char *no = unsupported(bytes, len);
@@ -553,6 +555,7 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
     int sof, bits;
     size_t sof_at;
     long scans = jpeg_scans(bytes, len, &codes, &sof, &sof_at, &bits);
+    if (frame && sof) *frame = sof_at;
     if (codes > 256) /* before stb_image reads the table (stbi_info too): it writes past its arrays */
         return errf(err, "%s: a corrupt JPEG: a Huffman table (DHT) of %ld codes, more than the 256 a table holds",
                     name, codes);
@@ -696,7 +699,7 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     char why[64];
     int w, h, nc;
     unsigned maxv; /* a PNM's maximum value; 255 for the other kinds */
-    int rc = header_check(bytes, len, name, &w, &h, &nc, &maxv, err);
+    int rc = header_check(bytes, len, name, &w, &h, &nc, &maxv, NULL, err);
     if (rc) return rc;
     uint8_t *filled;
     size_t filled_len;
@@ -783,7 +786,8 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
     int w, h, nc;
     unsigned maxv;
     mnist_err err;
-    if (header_check(bytes, len, "image", &w, &h, &nc, &maxv, &err)) return 0;
+    size_t frame; /* a JPEG's SOF, found by header_check's pass over the bytes */
+    if (header_check(bytes, len, "image", &w, &h, &nc, &maxv, &frame, &err)) return 0;
     size_t px = (size_t)w * (size_t)h, bytes_per = stbi_is_16_bit_from_memory(bytes, (int)len) ? 2 : 1;
     /* stb's buffer (a PNG's inflated rows, say) and its output, then the luma plane; the lab's
      * resize holds 28-pixel strips of the other side and their weights (measured: a 4x16M PNG,
@@ -791,11 +795,7 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
     size_t held = px * (size_t)nc * bytes_per * 2;
     /* a JPEG's planes, and a progressive one's coefficients: a 1 MB progressive CMYK JPEG of
      * 8192x8192 took 980 MB, which 2 bytes a pixel a channel counted as 450 MB */
-    long codes;
-    int sof, bits;
-    size_t at;
-    jpeg_scans(bytes, len, &codes, &sof, &at, &bits);
-    uint64_t planes = sof ? jpeg_planes(bytes, len, at, (uint64_t)w, (uint64_t)h) : 0;
+    uint64_t planes = frame ? jpeg_planes(bytes, len, frame, (uint64_t)w, (uint64_t)h) : 0;
     if (planes + px * (size_t)nc > held) held = (size_t)planes + px * (size_t)nc;
     /* an interlaced PNG's passes, each decoded apart and copied into the whole, the largest (every other
      * row) half of it: one of 8192x8192 16-bit RGBA pixels took 1.3 GB, counted 1.14 */
