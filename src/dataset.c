@@ -87,6 +87,11 @@ static const char *nonempty_env(const char *name) {
     return v && v[0] ? v : NULL;
 }
 
+/* A data folder's name of n bytes did not fit out (cap bytes), which holds its start, cut (nothing where cap is 0). */
+static int too_long(const char *out, size_t cap, int n, mnist_err *err) {
+    return errf(err, "%.64s...: data folder name too long (%d bytes, %zu at most)", cap ? out : "", n, cap ? cap - 1 : 0);
+}
+
 int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err) {
     const char *v;
     int n;
@@ -101,9 +106,7 @@ int mnist_data_dir(char *out, size_t cap, const char *dir, mnist_err *err) {
     } else {
         return errf(err, "no data folder: HOME is not set or empty; set MNIST_DATA to the folder for the dataset");
     }
-    if (n < 0 || (size_t)n >= cap) /* out holds its start, cut (nothing where cap is 0) */
-        return errf(err, "%.64s...: data folder name too long (%d bytes, %zu at most)", cap ? out : "", n,
-                    cap ? cap - 1 : 0);
+    if (n < 0 || (size_t)n >= cap) return too_long(out, cap, n, err);
     return 0;
 }
 
@@ -112,9 +115,7 @@ int mnist_dataset_dir(char *out, size_t cap, const mnist_dataset *ds, const char
     char base[4096];
     if (mnist_data_dir(base, sizeof base, NULL, err)) return -1;
     int n = path_join(out, cap, base, ds->name, "");
-    if (n < 0 || (size_t)n >= cap) /* out holds its start, cut (nothing where cap is 0) */
-        return errf(err, "%.64s...: data folder name too long (%d bytes, %zu at most)", cap ? out : "", n,
-                    cap ? cap - 1 : 0);
+    if (n < 0 || (size_t)n >= cap) return too_long(out, cap, n, err);
     return 0;
 }
 

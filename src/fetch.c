@@ -592,9 +592,7 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
 
 /* ---- the whole dataset ------------------------------------------------- */
 
-/* Whether url holds a space, or a control character: curl said of each file 'URL using bad/illegal format', and the
- * next mirrors were tried (file:///data/my mnist/ among them). */
-static int has_blank(const char *url) {
+int url_has_blank(const char *url) {
     for (const unsigned char *p = (const unsigned char *)url; *p; p++)
         if (*p <= ' ' || *p == 0x7f) return 1;
     return 0;
@@ -623,7 +621,7 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
                           : strncasecmp(b, "http://", 7) && strncasecmp(b, "https://", 8) && strncasecmp(b, "file://", 7)
                               ? "a mirror's URL begins http://, https:// or, for a folder, file:///"
                           : strpbrk(b, "?#") ? "a mirror's URL has no query or fragment ('?' or '#'): the file names follow it"
-                          : has_blank(b) ? "a mirror's URL holds no space nor control character (a space is %20)"
+                          : url_has_blank(b) ? "a mirror's URL holds no space nor control character (a space is %20)"
                                          : NULL;
         if (bad) {
             errf(err, "%.64s: %s", m[j].shown, bad); /* m[j] said before m is freed */

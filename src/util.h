@@ -76,6 +76,9 @@ int sha256_file_limited(const char *path, char hex[65], uint64_t limit, volatile
 /* url, to be shown, into out (cap bytes; cut short where it does not fit): the password of its userinfo
  * (http://user:pw@host/) is "***", so that no progress line nor error says it (src/fetch.c). Returns out. */
 char *url_shown(char *out, size_t cap, const char *url);
+/* Whether url holds a space, or a control character: curl said of each file 'URL using bad/illegal format', and the
+ * next mirrors were tried (file:///data/my mnist/ among them) (src/fetch.c). */
+int url_has_blank(const char *url);
 
 /* mkdir -p dir, then make sure it is a folder (src/fetch.c). made (strlen(dir) + 1 bytes, or NULL)
  * gets 1 at i where the folder dir[0..i) was created by this call, 0 where it was there. */

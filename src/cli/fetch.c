@@ -51,11 +51,7 @@ int cmd_fetch(int argc, char **argv) {
                     "names cannot follow: give the folder's URL without it (in a name, '?' is %%3F, '#' %%23)\n", u);
             return 2;
         }
-        /* a space or a control character: curl said 'URL using bad/illegal format' of each file, and the next
-         * mirrors were tried (file:///data/my mnist/) */
-        const unsigned char *c = (const unsigned char *)u;
-        while (*c > ' ' && *c != 0x7f) c++;
-        if (*c) {
+        if (url_has_blank(u)) {
             cli_say(stderr, "mnist fetch: --mirror '%s': holds a space or a control character, which a URL cannot: "
                     "write a space as %%20\n", u);
             return 2;
