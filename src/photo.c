@@ -1021,11 +1021,6 @@ static int ring_around(const plane *ink, const uint8_t *on, const run *r, long n
     return 1;
 }
 
-/* The ink's connected parts (8-neighbours): of those that are not along the frame's edge nor
- * faint beside the others, keep the heaviest and those near it that are not specks; the rest is
- * held aside, negated (for stroke_steps); the kept ink's bounding box, and in *part the heaviest
- * part's mass. Returns the kept mass, or -1 when out of memory. on (w x h bytes) marks the ink; r
- * holds h * (w + 1) / 2 runs. */
 /* Other digits beside the one kept (keep: 1 kept, 2 looked at and apart; bb: the kept ink's box, kh its height): a
  * number written, "42". Joined to the kept ink (within 60% of its size), they are kept parts in groups apart along
  * the rows (order: nparts ints of scratch); apart, a part beside it on its line (half its height shared with the
@@ -1072,6 +1067,11 @@ static int digits_beside(int nparts, const char *keep, const box *pb, const doub
     return n;
 }
 
+/* The ink's connected parts (8-neighbours): of those that are not along the frame's edge nor
+ * faint beside the others, keep the heaviest and those near it that are not specks; the rest is
+ * held aside, negated (for stroke_steps); the kept ink's bounding box, and in *part the heaviest
+ * part's mass. Returns the kept mass, or -1 when out of memory. on (w x h bytes) marks the ink; r
+ * holds h * (w + 1) / 2 runs. *beside: digits_beside's count. */
 static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double *part, int rings, int *beside) {
     int w = ink->w, h = ink->h, nparts;
     uint8_t *again = NULL; /* on less a ring found around the digit */
