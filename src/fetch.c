@@ -308,6 +308,12 @@ static curl_off_t download_limit(const mnist_file_info *f) {
     return 2 * (curl_off_t)f->bytes + DOWNLOAD_SLACK;
 }
 
+/* The HTTP status of x's last answer; 0 where none began (or a file:// URL). */
+static long response_code(const fetcher *x) {
+    long code = 0;
+    return lc.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK ? code : 0;
+}
+
 /* Download url (said as shown) to a temporary file beside dest, verify it against f, and rename it to dest.
  * Returns GOT, or why it failed (RETRY, NEXT, ABSENT, DEAD: text in why), or FATAL (err filled). */
 static int attempt(fetcher *x, const char *url, const char *shown, const char *dest, const mnist_file_info *f, char *why,
@@ -361,8 +367,7 @@ static int attempt(fetcher *x, const char *url, const char *shown, const char *d
             return NEXT;
         }
         if (rc == CURLE_HTTP_RETURNED_ERROR) {
-            long code = 0;
-            if (lc.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) code = 0;
+            long code = response_code(x);
             snprintf(why, whycap, "HTTP %ld", code);
             return code >= 400 && code < 500 && code != 408 && code != 429 ? NEXT : RETRY;
         }
@@ -387,9 +392,8 @@ static int attempt(fetcher *x, const char *url, const char *shown, const char *d
             return file_mirror_missing(x->curl, url) ? DEAD : ABSENT;
         case CURLE_OPERATION_TIMEDOUT: {
             curl_off_t connected = 0; /* 0: the connection itself timed out */
-            long code = 0;            /* 0: no answer began */
+            long code = response_code(x); /* 0: no answer began */
             if (lc.easy_getinfo(x->curl, CURLINFO_CONNECT_TIME_T, &connected) != CURLE_OK) connected = 0;
-            if (lc.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) code = 0;
             /* a server that takes the connection and answers nothing (a firewall's, a proxy's that holds it) does so
              * for the next try and the next file too: it cost each file 2 x 30 s; skipped as one not reached */
             if (connected && !code)
@@ -411,8 +415,7 @@ static int attempt(fetcher *x, const char *url, const char *shown, const char *d
     }
     /* a redirect without a Location: curl ends it without an error, and its empty body was said to be "SHA-256
      * mismatch: got e3b0c442..." */
-    long code = 0;
-    if (lc.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK) code = 0;
+    long code = response_code(x);
     if (code >= 300 && code < 400) {
         atomic_abort(&a);
         snprintf(why, whycap, "HTTP %ld, a redirect without a Location to follow", code);
