@@ -825,7 +825,8 @@ def test_large_decodes(srv, png):
 
 def test_log(model):
     """--log prints the client's bytes escaped: a method holding terminal escapes (here one that clears the
-    screen) reaches the operator's terminal as text."""
+    screen) reaches the operator's terminal as text. A request whose client closes the connection mid-body, unanswered,
+    is said to be so (its status was 0)."""
     proc, host, port = start(model, "--log")
     if not check(port is not None, "mnist serve --log starts"):
         stop(proc)
@@ -835,7 +836,14 @@ def test_log(model):
     c1, _, _ = raw(Server(host, port), b"GET /c1%C2%9B31m HTTP/1.1\r\nHost: t\r\n\r\n", 2)
     # and a wrong method's target in absolute form, its host holding ESC (it went out raw, the 405's line alone)
     esc, _, _ = raw(Server(host, port), b"GET http://h\x1b[2J/api/predict HTTP/1.1\r\nHost: t\r\n\r\n", 2)
+    # 100 bytes of a body of 1000, then the client closes the connection (raw's, after 0.5 s)
+    gone, _, _ = raw(Server(host, port), b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +
+                     b"\0" * 100, 0.5)
+    time.sleep(0.3)  # the server reads the close
     err = stop_log(proc)
+    line = next((x for x in err.splitlines() if x.startswith("POST /api/predict")), "")
+    check(gone == b"" and re.fullmatch(r"POST /api/predict client-closed \d+\.\d ms", line) is not None,
+          f"--log says that a request cut short by its client got no answer, for the client closed it: {line!r}")
     line = next((x for x in err.splitlines() if "/api/predict" in x), "")
     check(esc.startswith(b"HTTP/1.1 405") and line and "\\u001b[2J/api/predict" in line,
           f"--log escapes a 405's target: {line!r}")
@@ -1076,9 +1084,13 @@ def test_deadline(model):
         check(kept.result(), "a request coming in 0.5 s on a connection kept alive for 1.5 s before it is answered")
     check(Server(host, port).alive(), "the server still answers")
     stop(proc)
-    said = re.findall(r"closed (\d) connections?: a request not all in 1 s after its first byte \(--deadline\)",
-                      proc.stderr.read())
+    err = proc.stderr.read()
+    said = re.findall(r"closed (\d) connections?: a request not all in 1 s after its first byte \(--deadline\)", err)
     check(sum(map(int, said)) == 3, f"--log says so of the 3 connections closed: {said}")
+    # the one whose headers were in (its body slow) is a request of --log's: closed by --deadline, not by its client
+    posts = [x for x in err.splitlines() if x.startswith("POST ")]
+    check(len(posts) == 1 and re.fullmatch(r"POST /api/predict deadline \d+\.\d ms", posts[0]) is not None,
+          f"--log says the request whose body was slow was closed at its deadline: {posts}")
 
 
 def test_stop_deadline(model):

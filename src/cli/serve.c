@@ -112,6 +112,7 @@ typedef struct conn {
     int started;   /* libmicrohttpd's start notice came */
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
     int in;        /* the request is all in, or answered before it was: --deadline no longer runs */
+    int cut;       /* --deadline closed it: --log says so of its request, not that the client closed it */
     uint64_t mark; /* bytes received when its last request was completed */
     double start;  /* when its request's first byte was seen; 0: none yet */
 } conn;
@@ -472,7 +473,7 @@ static void enforce_deadline(int deadline, int log) {
         if (!k->in && !k->start && bytes_in(k->fd) > k->mark) k->start = t;
         if (!k->in && k->start && t - k->start > deadline) {
             shutdown(k->fd, SHUT_RDWR);
-            k->in = 1; /* once */
+            k->in = k->cut = 1; /* once */
             cut++;
         }
         pthread_mutex_unlock(&k->lock);
@@ -790,10 +791,33 @@ static int starts_json(const char *data, size_t n) {
     return -1;
 }
 
+/* A line of --log: the request's method and path, its status (a number; a word for one that got no answer,
+ * unanswered's), and the time since its start; cut: its answer went out in part only. */
+static void log_line(const server *s, const char *method, const char *url, const char *status, double start,
+                     int cut) {
+    if (s->log)
+        fprintf(stderr, "%s %s %s %.1f ms%s\n", method, url, status, 1e3 * (now() - start), cut ? " (cut short)" : "");
+}
+
 static void log_request(const server *s, const char *method, const char *url, unsigned status, double start,
                         int cut) {
-    if (s->log)
-        fprintf(stderr, "%s %s %u %.1f ms%s\n", method, url, status, 1e3 * (now() - start), cut ? " (cut short)" : "");
+    char number[16];
+    snprintf(number, sizeof number, "%u", status);
+    log_line(s, method, url, number, start, cut);
+}
+
+/* What --log says in place of the status of a request that got no answer (it said 0): why it ended. deadline:
+ * --deadline closed its connection (which libmicrohttpd reads as the client's close). */
+static const char *unanswered(enum MHD_RequestTerminationCode why, int deadline) {
+    if (deadline) return "deadline";
+    switch (why) {
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT: /* the client closed the connection (mid-body, say) */
+    case MHD_REQUEST_TERMINATED_READ_ERROR:   /* or reset it */
+        return "client-closed";
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout"; /* silent for --timeout */
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "stopped"; /* a stop's 5 s ran out */
+    default: return "error";
+    }
 }
 
 /* The headers that say where a request's body ends, and its Host headers, counted by framing_header. */
@@ -1025,19 +1049,30 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     request *q = *state;
     if (!q) return;
     *state = NULL;
+    conn *k = conn_of(c);
     if (q != (void *)&begun) { /* its handler ran */
         if (s->log) {
             const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-            log_request(s, q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET", routes[q->route].path,
-                        ci ? ci->http_status : 0u, q->start, why != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+            const char *method = q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET", *path = routes[q->route].path;
+            unsigned status = ci ? ci->http_status : 0u;
+            if (status) {
+                log_request(s, method, path, status, q->start, why != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+            } else {
+                int deadline = 0;
+                if (k) {
+                    pthread_mutex_lock(&k->lock);
+                    deadline = k->cut;
+                    pthread_mutex_unlock(&k->lock);
+                }
+                log_line(s, method, path, unanswered(why, deadline), q->start, 0);
+            }
         }
         release(s, q);
         free(q);
     }
-    conn *k = conn_of(c);
     if (k) { /* the bytes of its next request come past this count */
         pthread_mutex_lock(&k->lock);
-        k->busy = k->in = 0;
+        k->busy = k->in = k->cut = 0;
         k->start = 0;
         k->mark = bytes_in(k->fd);
         pthread_mutex_unlock(&k->lock);
