@@ -826,7 +826,9 @@ def test_large_decodes(srv, png):
 def test_log(model):
     """--log prints the client's bytes escaped: a method holding terminal escapes (here one that clears the
     screen) reaches the operator's terminal as text. A request whose client closes the connection mid-body, unanswered,
-    is said to be so (its status was 0)."""
+    is said to be so (its status was 0). libmicrohttpd's own refusals, before the handler (a Content-Length that is not a
+    number, a header line without a colon) or after it (a chunked body that breaks its encoding), are requests of
+    --log's too, said to be its answers (the first two were not in it)."""
     proc, host, port = start(model, "--log")
     if not check(port is not None, "mnist serve --log starts"):
         stop(proc)
@@ -839,9 +841,21 @@ def test_log(model):
     # 100 bytes of a body of 1000, then the client closes the connection (raw's, after 0.5 s)
     gone, _, _ = raw(Server(host, port), b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +
                      b"\0" * 100, 0.5)
+    # libmicrohttpd's 400s: a path of its own each, to find their lines by
+    own = {"/length": b"POST /length HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
+           "/colon": b"GET /colon HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n",
+           "/api/predict": b"POST /api/predict HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}
+    replies = {path: raw(Server(host, port), data, 2)[0] for path, data in own.items()}
     time.sleep(0.3)  # the server reads the close
     err = stop_log(proc)
-    line = next((x for x in err.splitlines() if x.startswith("POST /api/predict")), "")
+    for path, answer in replies.items():
+        method = "POST" if path == "/api/predict" else "-"  # the method: libmicrohttpd tells it to the handler alone
+        shown = path if method == "POST" else f'"{path}"'
+        line = next((x for x in err.splitlines() if x.startswith(f"{method} {shown} 400 ")), "")
+        check(answer.startswith(b"HTTP/1.1 400") and
+              re.fullmatch(rf"{re.escape(method)} {re.escape(shown)} 400 \d+\.\d ms \(libmicrohttpd's own answer\)",
+                           line) is not None, f"--log has libmicrohttpd's own 400 to {path}: {line!r}")
+    line = next((x for x in err.splitlines() if x.startswith("POST /api/predict") and "client" in x), "")
     check(gone == b"" and re.fullmatch(r"POST /api/predict client-closed \d+\.\d ms", line) is not None,
           f"--log says that a request cut short by its client got no answer, for the client closed it: {line!r}")
     line = next((x for x in err.splitlines() if "/api/predict" in x), "")

@@ -115,6 +115,7 @@ typedef struct conn {
     int cut;       /* --deadline closed it: --log says so of its request, not that the client closed it */
     uint64_t mark; /* bytes received when its last request was completed */
     double start;  /* when its request's first byte was seen; 0: none yet */
+    char path[80]; /* its request's target, quoted and cut short as --log writes it (on_begin, with --log only) */
 } conn;
 
 static pthread_rwlock_t conns_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -157,6 +158,7 @@ typedef struct {
     int told;          /* json is settled: by Content-Type, or by a byte of the body not white space */
     int form;          /* Content-Type multipart/...: a form's upload, the file wrapped in its parts */
     int refused;       /* 413, 503 or GROW_NO_MEMORY, decided while the body streamed in */
+    int answered;      /* the handler queued an answer: where not, a status is libmicrohttpd's own (a broken chunk) */
     size_t limit;      /* MAX_BODY, or MAX_JSON */
     uint8_t *body;
     size_t len, cap;   /* cap bytes are counted in server.buffered */
@@ -792,18 +794,18 @@ static int starts_json(const char *data, size_t n) {
 }
 
 /* A line of --log: the request's method and path, its status (a number; a word for one that got no answer,
- * unanswered's), and the time since its start; cut: its answer went out in part only. */
+ * unanswered's), the time since its start, and a note ("" or " (...)"). */
 static void log_line(const server *s, const char *method, const char *url, const char *status, double start,
-                     int cut) {
-    if (s->log)
-        fprintf(stderr, "%s %s %s %.1f ms%s\n", method, url, status, 1e3 * (now() - start), cut ? " (cut short)" : "");
+                     const char *note) {
+    if (s->log) fprintf(stderr, "%s %s %s %.1f ms%s\n", method, url, status, 1e3 * (now() - start), note);
 }
 
+/* The same, of a status; cut: its answer went out in part only. */
 static void log_request(const server *s, const char *method, const char *url, unsigned status, double start,
                         int cut) {
     char number[16];
     snprintf(number, sizeof number, "%u", status);
-    log_line(s, method, url, number, start, cut);
+    log_line(s, method, url, number, start, cut ? " (cut short)" : "");
 }
 
 /* What --log says in place of the status of a request that got no answer (it said 0): why it ended. deadline:
@@ -911,18 +913,20 @@ static int framing_error(struct MHD_Connection *c, const char *version, char *ms
     return 1;
 }
 
-/* A request's state from its first line to the handler's first call (once its headers are in). */
-static char begun;
+/* A request's state from its first line to the handler's first call (once its headers are in); then, where the
+ * handler answered at that call and --log has its line already (400 for its framing, 404, 405), early. */
+static char begun, early;
 
 /* libmicrohttpd's call once a request's first line is in, before its headers (on_completed ends the request,
  * whatever becomes of it). */
 static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
-    (void)cls, (void)uri;
+    const server *s = cls;
     conn *k = conn_of(c);
     if (k) {
         pthread_mutex_lock(&k->lock);
         k->busy = 1;
         if (!k->start) k->start = now();
+        if (s->log) cli_json_string(k->path, sizeof k->path, uri); /* for libmicrohttpd's own refusals */
         pthread_mutex_unlock(&k->lock);
     }
     return &begun;
@@ -943,12 +947,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *version, const char *data, size_t *size, void **state) {
     server *s = cls;
     request *q = *state;
+    if (q == (void *)&early) return MHD_NO; /* answered: libmicrohttpd makes no more calls (a second queue fails) */
     if (q == (void *)&begun) { /* first call: headers only */
         /* for --log and the refusals: the path quoted and cut short if long, the method too (the client's
          * bytes: no terminal escapes into --log) */
         char why[MNIST_ERR_LEN], path[80], name[24];
         cli_json_string(path, sizeof path, url);
         cli_json_string(name, sizeof name, method);
+        *state = &early; /* until it is one of the routes' requests */
         if (framing_error(c, version, why, sizeof why)) { /* answered early, and the connection closed */
             log_request(s, name, path, MHD_HTTP_BAD_REQUEST, now(), 0);
             return answer_message(c, MHD_HTTP_BAD_REQUEST, NULL, 1, why);
@@ -992,6 +998,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                  * (with 1 MB each, 257 idle connections made every upload a 503) */
                 size_t room = n < INITIAL_ROOM ? (size_t)n : INITIAL_ROOM;
                 unsigned st = n > q->limit ? MHD_HTTP_CONTENT_TOO_LARGE : n ? grow(s, q, room) : 0;
+                q->answered = st != 0;
                 if (st) return refuse(c, q, st);
             }
         }
@@ -1026,6 +1033,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     /* the whole request is in */
     request_in(c);
+    q->answered = 1;
     switch (q->route) {
     case R_PAGE:
         return answer(c, MHD_HTTP_OK, "text/html; charset=utf-8", s->page, s->page_len,
@@ -1050,12 +1058,33 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     if (!q) return;
     *state = NULL;
     conn *k = conn_of(c);
-    if (q != (void *)&begun) { /* its handler ran */
+    if (q == (void *)&begun && s->log) { /* libmicrohttpd's own refusal (a bad Content-Length), or no answer */
+        const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        unsigned status = ci ? ci->http_status : 0u;
+        char path[sizeof k->path] = "\"\"", number[16];
+        double start = now();
+        int deadline = 0;
+        if (k) {
+            pthread_mutex_lock(&k->lock);
+            memcpy(path, k->path, sizeof path);
+            if (k->start) start = k->start;
+            deadline = k->cut;
+            pthread_mutex_unlock(&k->lock);
+        }
+        snprintf(number, sizeof number, "%u", status);
+        /* its method unknown: libmicrohttpd tells it to the handler alone */
+        log_line(s, "-", path, status ? number : unanswered(why, deadline), start,
+                 status ? " (libmicrohttpd's own answer)" : "");
+    } else if (q != (void *)&begun && q != (void *)&early) { /* its handler ran */
         if (s->log) {
             const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
             const char *method = q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET", *path = routes[q->route].path;
             unsigned status = ci ? ci->http_status : 0u;
-            if (status) {
+            if (status && !q->answered) {
+                char number[16];
+                snprintf(number, sizeof number, "%u", status);
+                log_line(s, method, path, number, q->start, " (libmicrohttpd's own answer)");
+            } else if (status) {
                 log_request(s, method, path, status, q->start, why != MHD_REQUEST_TERMINATED_COMPLETED_OK);
             } else {
                 int deadline = 0;
@@ -1064,7 +1093,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
                     deadline = k->cut;
                     pthread_mutex_unlock(&k->lock);
                 }
-                log_line(s, method, path, unanswered(why, deadline), q->start, 0);
+                log_line(s, method, path, unanswered(why, deadline), q->start, "");
             }
         }
         release(s, q);
