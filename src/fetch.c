@@ -601,6 +601,10 @@ int url_has_blank(const char *url) {
     return 0;
 }
 
+static void removed_stale(const char *path, void *ud) {
+    news(ud, "%s: removed, a temporary file left by a fetch that was killed", path);
+}
+
 int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts *o, mnist_err *err) {
     static const mnist_fetch_opts none;
     if (!o) o = &none;
@@ -638,6 +642,14 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
     if (make_dirs(dir, NULL, err)) { /* once the mirrors are known good: a bad one leaves no folder */
         free(m);
         return -1;
+    }
+    /* the temporary files of a fetch killed outright (SIGKILL: SIGINT and SIGTERM remove their own), raw and .gz;
+     * not those of another fetch at work in the folder, which holds them locked */
+    for (int i = 0; i < MNIST_NFILES; i++) {
+        char gz[256];
+        snprintf(gz, sizeof gz, "%s.gz", ds->files[i].name);
+        atomic_remove_stale(dir, ds->files[i].name, removed_stale, (void *)o);
+        atomic_remove_stale(dir, gz, removed_stale, (void *)o);
     }
 
     fetcher *x = calloc(1, sizeof *x);

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -233,9 +235,22 @@ static mode_t process_umask(void) {
     return old;
 }
 
+/* A temporary file is locked (flock) by its writer from its creation to its rename or removal, through a file
+ * descriptor of its own (a->lock: the FILE's is closed before the rename), so that a later run can tell the ones a
+ * process killed outright (SIGKILL, a crash) left, which no one holds, from those of a writer at work (two fetches
+ * into one folder at once): atomic_remove_stale removes the first kind, under their lock. 0 where fd is locked, or
+ * where locks are not to be had (a file system without them: atomic_remove_stale cannot lock it either, and leaves
+ * it); -1 where a removal took the file before the lock (it found the file not yet locked): made again. */
+static int lock_new(int fd) {
+    struct stat st;
+    if (flock(fd, LOCK_EX | LOCK_NB)) return errno == EWOULDBLOCK ? -1 : 0; /* held: a removal's, about to unlink */
+    return fstat(fd, &st) == 0 && st.st_nlink == 0 ? -1 : 0;
+}
+
 int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     memset(a, 0, sizeof *a);
     a->slot = -1; /* in no slot until pending_add: an abort after an early failure frees none */
+    a->lock = -1;
     const char *slash = strrchr(path, '/');
     int dirlen = slash ? (int)(slash - path + 1) : 0;
     const char *base = slash ? slash + 1 : path;
@@ -257,10 +272,18 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     sigemptyset(&block);
     sigaddset(&block, SIGINT), sigaddset(&block, SIGTERM), sigaddset(&block, SIGHUP), sigaddset(&block, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    int fd = mkstemp(a->tmp), made_errno = errno;
+    size_t n = strlen(a->tmp);
+    int fd, made_errno;
+    for (int tries = 0;; tries++) {
+        fd = mkstemp(a->tmp), made_errno = errno;
+        if (fd < 0 || lock_new(fd) == 0 || tries == 8) break;
+        close(fd); /* removed as a leftover meanwhile: another name */
+        memcpy(a->tmp + n - 6, "XXXXXX", 6);
+    }
     if (fd >= 0) pending_add(a);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) return errf(err, "%s: cannot create a temporary file beside it: %s", path, strerror(made_errno));
+    a->lock = dup(fd); /* -1 (out of files): unlocked from its fclose on, as before */
     /* mkstemp's 0600, widened to what creating the file would give: the target's own mode when it
      * exists, else 0666 less the umask (read back from /proc: umask() cannot read without writing) */
     mode_t mode = 0666 & ~process_umask();
@@ -270,6 +293,8 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
         close(fd);
         unlink(a->tmp);
         pending_drop(a);
+        if (a->lock >= 0) close(a->lock);
+        a->lock = -1;
         return errf(err, "%s: %s", path, strerror(e));
     }
     return 0;
@@ -305,6 +330,8 @@ int atomic_commit(atomic_file *a, mnist_err *err) {
     if (failed) unlink(a->tmp);
     else fsync_folder(a->path);
     pending_drop(a);
+    if (a->lock >= 0) close(a->lock); /* renamed or removed: the lock is no longer needed */
+    a->lock = -1;
     if (failed) return errf(err, "%s: write failed: %s (the previous file, if any, is unchanged)", a->path, strerror(e));
     return 0;
 }
@@ -314,6 +341,40 @@ void atomic_abort(atomic_file *a) {
     a->f = NULL;
     if (a->tmp[0]) unlink(a->tmp);
     pending_drop(a);
+    if (a->lock >= 0) close(a->lock);
+    a->lock = -1;
+}
+
+/* Whether name is one of atomic_open's temporary names for base: .BASE.tmp- and mkstemp's 6 letters and digits. */
+static int temporary_of(const char *name, const char *base) {
+    size_t n = strlen(base);
+    if (name[0] != '.' || strncmp(name + 1, base, n) || strncmp(name + 1 + n, ".tmp-", 5)) return 0;
+    const char *x = name + n + 6;
+    return strlen(x) == 6 && strspn(x, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == 6;
+}
+
+int atomic_remove_stale(const char *dir, const char *base, void (*said)(const char *path, void *ud), void *ud) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!temporary_of(e->d_name, base)) continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC); /* a FIFO: no wait */
+        if (fd < 0) continue;
+        /* unlocked: no writer holds it (a writer that has yet to lock it finds it removed, lock_new, and makes
+         * another); the name still this file's, a plain one */
+        struct stat st, now;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+            fstatat(dirfd(d), e->d_name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st.st_dev &&
+            now.st_ino == st.st_ino && unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            removed++;
+            char path[4096];
+            if (said && path_join(path, sizeof path, dir, e->d_name, "") < (int)sizeof path) said(path, ud);
+        }
+        close(fd);
+    }
+    closedir(d);
+    return removed;
 }
 
 const char *shown(const char *s, char *buf, size_t cap) {

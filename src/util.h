@@ -166,6 +166,7 @@ typedef struct {
     char tmp[4096];
     char path[4096];
     int slot; /* in the list of pending temporary files, or -1 */
+    int lock; /* the temporary file, held locked (flock) until it is renamed or removed (util.c: lock_new), or -1 */
 } atomic_file;
 
 int atomic_open(atomic_file *a, const char *path, mnist_err *err);
@@ -173,5 +174,9 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err);
 int atomic_commit(atomic_file *a, mnist_err *err);
 /* Close and remove the temporary file. */
 void atomic_abort(atomic_file *a);
+/* Removes the temporary files that atomic_open made in dir for a file named base (.BASE.tmp-XXXXXX) and that no
+ * writer holds locked: those of a process killed outright (SIGKILL, a crash; any other end removes its own). Another
+ * writer's at work is left. said(path, ud), where given, for each one removed; returns how many. */
+int atomic_remove_stale(const char *dir, const char *base, void (*said)(const char *path, void *ud), void *ud);
 
 #endif

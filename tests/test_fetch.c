@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -678,6 +679,65 @@ static pid_t fetch_in_child(const char *url, const char *dir) {
     _exit(rc ? 1 : 10 + count(log.text, "Downloading"));
 }
 
+/* A fetch in a child process, held by /stall/ in its download of tr-img.gz (its temporary file made) for a minute. */
+static pid_t stalled_fetch(const char *url, const char *dir) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    const char *mirrors[] = {url};
+    mnist_fetch_opts o = {mirrors, 1, NULL, NULL, NULL, NULL, .low_speed_time = 60, .max_time = 120};
+    mnist_err e;
+    _exit(mnist_fetch(&tds, dir, &o, &e) ? 1 : 0);
+}
+
+/* The name of a file in dir whose name starts with '.' other than `other` (NULL: any), waiting up to 10 s for one
+ * to appear; "" where none did. */
+static void wait_dotfile(const char *dir, const char *other, char *name, size_t cap) {
+    name[0] = '\0';
+    for (int i = 0; i < 200 && !name[0]; i++) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+                (!other || strcmp(e->d_name, other)))
+                snprintf(name, cap, "%s", e->d_name);
+        if (d) closedir(d);
+        if (!name[0]) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    }
+}
+
+/* A fetch killed outright (SIGKILL) leaves its temporary file: the next fetch into the folder removes it, and not
+ * the one of another fetch at work there (two may run at once), which it holds locked; once that one is killed too,
+ * the fetch after removes it. They were left for good. */
+static void test_killed_fetch(int port) {
+    char url[1024], good[1024], dir[1024], first[256], second[256], p[2048];
+    news log;
+    mnist_err e;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/stall/m1/", port);
+    snprintf(good, sizeof good, "file://%s/m1/", root);
+    path_of(dir, sizeof dir, "d15", NULL);
+    pid_t b = stalled_fetch(url, dir); /* at work in the folder throughout, its own temporary file held */
+    wait_dotfile(dir, NULL, second, sizeof second);
+    pid_t a = stalled_fetch(url, dir);
+    wait_dotfile(dir, second[0] ? second : NULL, first, sizeof first);
+    if (a > 0) kill(a, SIGKILL), waitpid(a, NULL, 0);
+    check(second[0] && !strncmp(first, ".tr-img.gz.tmp-", 15) && dotfiles(dir) == 2, "a fetch killed by SIGKILL "
+          "leaves its temporary file: %s (another fetch's at work: %s)", first[0] ? first : "(none seen in 10 s)",
+          second);
+    int rc = fetch("d15", (const char *[]){good}, 1, &log, NULL, &e);
+    snprintf(p, sizeof p, "%s/%s", dir, first);
+    int gone = !exists(p);
+    snprintf(p, sizeof p, "%s/%s", dir, second);
+    int kept = second[0] && exists(p);
+    snprintf(p, sizeof p, "%s/%s: removed, a temporary file left by a fetch that was killed", dir, first);
+    check(rc == 0 && all_valid(dir) && gone && strstr(log.text, p), "the next fetch removes it, and says so: %s",
+          rc ? e.msg : gone ? log.text : "still there");
+    check(kept && dotfiles(dir) == 1, "...but not %s, another fetch's at work in the folder", second);
+    if (b > 0) kill(b, SIGKILL), waitpid(b, NULL, 0);
+    rc = fetch("d15", (const char *[]){good}, 1, &log, NULL, &e);
+    check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "once that fetch is killed too, the fetch after removes its "
+          "file: %d left", dotfiles(dir));
+}
+
 static void test_fetch_loopback(void) {
     char url[1024], dir[1024];
     news log;
@@ -791,6 +851,8 @@ static void test_fetch_loopback(void) {
     check(ea >= 10 && eb >= 10 && all_valid(dir) && dotfiles(dir) == 0,
           "two fetches into one folder at once both succeed and leave the four verified files, nothing else");
     check(ea + eb - 20 > MNIST_NFILES, "...and they overlapped: %d downloads of %d files", ea + eb - 20, MNIST_NFILES);
+
+    test_killed_fetch(port);
 
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
