@@ -1107,6 +1107,61 @@ def test_deadline(model):
           f"--log says the request whose body was slow was closed at its deadline: {posts}")
 
 
+def open_sockets(pid):
+    """The sockets the process pid holds open (its listening socket among them)."""
+    fds = os.listdir(f"/proc/{pid}/fd")
+    n = 0
+    for fd in fds:
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass  # closed meanwhile
+    return n
+
+
+def test_unread(model):
+    """A client that asks for answers and reads none of them, or too slowly, does not hold its connection: its
+    answers fill the sockets' buffers, the server can send nothing more, and --timeout (2 s here) closes it as idle,
+    while others are served. The GET /s come pipelined, 600 pages (17 KB each, 10 MB) where the buffers hold a few
+    MB; one answer alone (the page is this server's largest) goes into them at once, and its connection is idle
+    then. One client reads nothing, one 4 KB a second (a window that opens too little to take a piece in 2 s)."""
+    proc, host, port = start(model)
+    if not check(port is not None, "mnist serve starts"):
+        stop(proc)
+        return
+    time.sleep(0.2)
+    before = open_sockets(proc.pid)
+    clients = []
+    for rate in (0, 4096):
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.connect((host, port))
+        c.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * 600)
+        clients.append((c, rate))
+    t = time.time()
+    closed, alive = None, True
+    while time.time() - t < 15:
+        time.sleep(0.25)
+        for c, rate in clients:
+            if rate:
+                c.setblocking(False)
+                try:
+                    c.recv(rate // 4)
+                except OSError:
+                    pass
+        alive = alive and Server(host, port).alive()
+        if open_sockets(proc.pid) <= before:
+            closed = time.time() - t
+            break
+    for c, _ in clients:
+        c.close()
+    check(closed is not None and closed < TIMEOUT + 2.5,
+          f"two clients that read none of 600 answers, or 4 KB a second, are closed after --timeout {TIMEOUT} s: "
+          + (f"{closed:.1f} s" if closed else "open after 15 s"))
+    check(alive, "...and others are answered meanwhile")
+    stop(proc)
+
+
 def test_stop_deadline(model):
     """A stop holds --deadline too: a request whose first line comes a byte every 0.25 s is closed at its
     deadline, 1 s after its first byte, and the server stops then; it was held for the stop's 5 s and cut short."""
@@ -1632,6 +1687,7 @@ def main():
         test_stop_answers(model, png)
         test_stop_headers(model)
         test_deadline(model)
+        test_unread(model)
         test_stop_deadline(model)
         test_stop_busy(model, tmp)
         test_pool_failure(model, tmp)
