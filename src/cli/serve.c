@@ -1058,44 +1058,32 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     if (!q) return;
     *state = NULL;
     conn *k = conn_of(c);
-    if (q == (void *)&begun && s->log) { /* libmicrohttpd's own refusal (a bad Content-Length), or no answer */
+    int deadline = 0;  /* --deadline closed it */
+    double first = 0;  /* its first byte */
+    char path[sizeof k->path] = "\"\""; /* of a request the handler did not see: on_begin's */
+    if (k) {
+        pthread_mutex_lock(&k->lock);
+        deadline = k->cut;
+        first = k->start;
+        if (q == (void *)&begun) memcpy(path, k->path, sizeof path);
+        pthread_mutex_unlock(&k->lock);
+    }
+    int handled = q != (void *)&begun && q != (void *)&early; /* its handler ran, and it is a route's request */
+    if (s->log && q != (void *)&early) { /* an early one's line is written */
+        /* a request the handler did not see (its state still begun) is one that libmicrohttpd refused (a
+         * Content-Length that is not a number), or that got no answer; its method is told to the handler alone */
         const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
         unsigned status = ci ? ci->http_status : 0u;
-        char path[sizeof k->path] = "\"\"", number[16];
-        double start = now();
-        int deadline = 0;
-        if (k) {
-            pthread_mutex_lock(&k->lock);
-            memcpy(path, k->path, sizeof path);
-            if (k->start) start = k->start;
-            deadline = k->cut;
-            pthread_mutex_unlock(&k->lock);
-        }
+        char number[16];
         snprintf(number, sizeof number, "%u", status);
-        /* its method unknown: libmicrohttpd tells it to the handler alone */
-        log_line(s, "-", path, status ? number : unanswered(why, deadline), start,
-                 status ? " (libmicrohttpd's own answer)" : "");
-    } else if (q != (void *)&begun && q != (void *)&early) { /* its handler ran */
-        if (s->log) {
-            const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-            const char *method = q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET", *path = routes[q->route].path;
-            unsigned status = ci ? ci->http_status : 0u;
-            if (status && !q->answered) {
-                char number[16];
-                snprintf(number, sizeof number, "%u", status);
-                log_line(s, method, path, number, q->start, " (libmicrohttpd's own answer)");
-            } else if (status) {
-                log_request(s, method, path, status, q->start, why != MHD_REQUEST_TERMINATED_COMPLETED_OK);
-            } else {
-                int deadline = 0;
-                if (k) {
-                    pthread_mutex_lock(&k->lock);
-                    deadline = k->cut;
-                    pthread_mutex_unlock(&k->lock);
-                }
-                log_line(s, method, path, unanswered(why, deadline), q->start, "");
-            }
-        }
+        const char *note = status && !(handled && q->answered) ? " (libmicrohttpd's own answer)"
+                           : status && why != MHD_REQUEST_TERMINATED_COMPLETED_OK ? " (cut short)"
+                                                                                  : "";
+        log_line(s, !handled ? "-" : q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET",
+                 handled ? routes[q->route].path : path, status ? number : unanswered(why, deadline),
+                 handled ? q->start : first ? first : now(), note);
+    }
+    if (handled) {
         release(s, q);
         free(q);
     }
