@@ -283,7 +283,9 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err) {
     if (fd >= 0) pending_add(a);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) return errf(err, "%s: cannot create a temporary file beside it: %s", path, strerror(made_errno));
-    a->lock = dup(fd); /* -1 (out of files): unlocked from its fclose on, as before */
+    /* the lock's own descriptor (-1, out of files: unlocked from the fclose on), closed at an exec: a program run
+     * meanwhile would hold the lock for as long as it runs */
+    a->lock = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     /* mkstemp's 0600, widened to what creating the file would give: the target's own mode when it
      * exists, else 0666 less the umask (read back from /proc: umask() cannot read without writing) */
     mode_t mode = 0666 & ~process_umask();
