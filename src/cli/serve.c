@@ -707,7 +707,8 @@ static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) 
         return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL,
                             "the body is empty: send an image file, or JSON {\"pixels\": [%d numbers]}", MNIST_PIXELS);
     /* mnist_image_prepare reads the header again (mnist.h has no prepare that takes a checked
-     * header); it costs under 1% of a prepare (0.03 ms of a 5.8 ms JPEG, less for a PNG) */
+     * header); it costs about 1% of a prepare (0.03 ms of a 5.8 ms JPEG, less for a PNG; a JPEG's
+     * walk over its scans, 4.4 ms of 288 ms for a 3000x4000 photo of 2.4 MB, 5.4 of 471 progressive) */
     /* a drawing of an item is its outline, where a photo shows it solid */
     const char *drawn = NULL; /* the key "drawn" as it is: libmicrohttpd's lookup took ?DRAWN=1 too */
     mhd.get_connection_values(c, MHD_GET_ARGUMENT_KIND, drawn_argument, &drawn);
