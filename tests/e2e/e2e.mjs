@@ -7,7 +7,8 @@
 // draws a 7 with a finger (touch events) and checks it, then a 1 with a second finger resting on
 // the canvas meanwhile, then uploads a photo whose long name has no space. After an answer, an
 // error (a file that is no image, a proxy's HTML page) leaves neither its bars nor its input on
-// the screen; a server that never answers is said to be waited for. Screenshots go to OUT_DIR. Also:
+// the screen; a server that never answers is said to be waited for, and a drawing after Clear is
+// sent and waited for in its turn. Screenshots go to OUT_DIR. Also:
 // no request leaves the server's origin, no script error, nothing wider than the phone's screen,
 // every text at WCAG AA's contrast (4.5) in the light and the dark color scheme.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
@@ -282,6 +283,27 @@ async function desktop(browser, url) {
   check(a.state === "error" && a.status.startsWith("No answer from the server"),
     `desktop: and the connection gone, the page says no answer came: ${a.status}`);
   await page.unroute("**/api/predict*");
+  // Clear and a new drawing while the server still holds a request: the new drawing is sent at once
+  // (the cleared one's answer is of no use) and waited for, said so (it waited unsent behind the held
+  // request, "Draw a digit" on the screen under a digit drawn)
+  await page.click("#clear");
+  const holding = [];
+  await page.route("**/api/predict*", (r) => { holding.push(r); });
+  await drawMouse(page, [[[0.5, 0.5]]]);
+  await page.waitForFunction(() => document.body.dataset.state === "busy", null, { timeout: 10000 });
+  await page.click("#clear");
+  await drawMouse(page, [[[0.5, 0.5]]]);
+  waiting = "";
+  try {
+    await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Waiting"), null,
+      { timeout: 10000 });
+    waiting = (await page.locator("#status").textContent()).trim();
+  } catch (e) { waiting = "(nothing said in 10 s: " + (await page.locator("#status").textContent()).trim() + ")"; }
+  check(holding.length === 2 && waiting.startsWith("Waiting for the server"),
+    `desktop: a drawing after Clear is sent while the cleared one's request is held (${holding.length} of 2 ` +
+    `sent), and waited for: ${waiting}`);
+  await page.unroute("**/api/predict*");
+  for (const r of holding) await r.abort("connectionreset").catch(() => {}); // the page's own abort took the first
   await ctx.close();
 }
 
