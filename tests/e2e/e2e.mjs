@@ -344,6 +344,19 @@ async function phone(browser, url) {
   const wide = await page.evaluate(() => ({ w: document.documentElement.scrollWidth, v: window.innerWidth }));
   check(c.state === "ready" && c.status.includes("kitchen_table") && wide.w <= 390 && wide.v <= 390,
     `phone: a photo's long name wraps within the screen (${wide.w} CSS pixels of content, a viewport of ${wide.v})`);
+  // on a small phone (320 CSS pixels) "Upload photo" takes two lines: each centered in its button, as
+  // one line is (they were flush left, the second under the first's start)
+  await page.setViewportSize({ width: 320, height: 568 });
+  const off = await page.evaluate(() => {
+    const label = document.querySelector("label.button"), r = label.getBoundingClientRect();
+    const range = document.createRange();
+    range.selectNodeContents(label.firstChild);
+    return Array.from(range.getClientRects()).map((l) => (l.left + l.right) / 2 - (r.left + r.right) / 2);
+  });
+  check(off.length >= 1 && off.every((d) => Math.abs(d) < 2),
+    `phone, 320 CSS pixels: each of the Upload button's ${off.length} lines is centered in it ` +
+    `(${off.map((d) => d.toFixed(1)).join(", ")} CSS pixels off)`);
+  await page.screenshot({ path: `${OUT}/e2e-phone-320.png`, fullPage: true });
   check(problems.length === 0, "phone: no request leaves the server, no script error" +
     (problems.length ? ": " + problems.join("; ") : ""));
   await ctx.close();
