@@ -17,6 +17,7 @@ import { copyFileSync, writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const [MNIST, MODEL, UPLOAD, UPLOAD_DIGIT, OUT] = process.argv.slice(2);
+const CORNER = "samples/9-pen-corner.jpg"; // a 9 in a corner of grey paper, 400x300
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 let failed = 0;
 
@@ -226,6 +227,22 @@ async function desktop(browser, url) {
   const drawnPosts = posts.slice(0, -1);
   check(drawnPosts.length > 0 && drawnPosts.every((q) => q === "?drawn=1") && posts[posts.length - 1] === "",
     `desktop: the drawings are sent as such (?drawn=1), the uploaded photo not (${JSON.stringify(posts)})`);
+
+  // drawn over, a photo is sent as the page shows it, and no more: a photo wider than tall was sent with
+  // the white bands above and below it that make it square on the pad, and a pen's photo on grey paper
+  // read as another digit (samples/9-pen-corner.jpg: a 5) whatever was drawn; a stroke in those bands
+  // is outside the photo, and neither shown nor sent
+  await page.setInputFiles("#upload", CORNER);
+  a = await answer(page, a.answers);
+  const corner = JSON.parse(execFileSync(MNIST, ["predict", "--model", MODEL, "--json", CORNER]).toString());
+  check(a.digit === String(corner.digit), `desktop: ${CORNER} reads as ${a.digit}, as \`mnist predict\` reads it`);
+  await drawMouse(page, [[[0.3, 0.04], [0.7, 0.04]]]);
+  a = await answer(page, a.answers);
+  check(a.state === "ready" && a.digit === String(corner.digit),
+    `desktop: a stroke beside it (over the pad's band above it) leaves it read as ${a.digit} ` +
+    `(\`mnist predict\`: ${corner.digit}; ${a.status})`);
+  await page.screenshot({ path: `${OUT}/e2e-desktop-drawn-over.png`, fullPage: true });
+  await page.click("#clear");
 
   check(problems.length === 0, "desktop: no request leaves the server, no script error" +
     (problems.length ? ": " + problems.join("; ") : ""));
