@@ -281,6 +281,16 @@ async function desktop(browser, url) {
   check(a.state === "error" && a.status.includes("502"),
     `desktop: an answer that is not JSON (a proxy's 502 page) is said as such: ${a.status}`);
   await page.unroute("**/api/predict*");
+  // JSON that is no prediction (another server on the port, a proxy's): said as such too (it was "No
+  // answer from the server (Cannot read properties of undefined (reading 'length'))")
+  await page.click("#clear");
+  await page.route("**/api/predict*", (r) => r.fulfill({ status: 200, contentType: "application/json",
+    body: '{"status": "ok"}' }));
+  await drawMouse(page, ONE);
+  a = await answer(page, a.answers);
+  check(a.state === "error" && a.digit === "?" && a.status === "The server answered 200 OK, not a prediction",
+    `desktop: an answer in JSON that is no prediction is said as such: ${a.status}`);
+  await page.unroute("**/api/predict*");
   // a server that takes the request and never answers (stopped with Ctrl-Z): the page says that it
   // waits, then, the connection gone, that no answer came (a tap: one request, none queued behind it)
   await page.click("#clear");
