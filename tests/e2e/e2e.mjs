@@ -357,7 +357,10 @@ async function phone(browser, url) {
   check(box.width >= 300 && Math.abs(box.width - box.height) < 1,
     `phone: the canvas is square and nearly screen-wide (${Math.round(box.width)}x${Math.round(box.height)})`);
   await page.screenshot({ path: `${OUT}/e2e-phone.png`, fullPage: true });
-  await page.click("#clear");
+  // a tap leaves the finger's last place :hover (a touch screen has no hover): Clear stayed shaded after it
+  await page.tap("#clear");
+  const shade = await page.evaluate(() => getComputedStyle(document.getElementById("clear")).filter);
+  check(shade === "none", `phone: Clear tapped is not left shaded as under a mouse (filter ${shade})`);
   await drawTwoFingers(page, cdp, ONE[0], [0.85, 0.85]);
   const b = await answer(page, a.answers);
   check(b.state === "ready" && b.digit === "1",
