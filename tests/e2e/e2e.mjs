@@ -291,6 +291,23 @@ async function desktop(browser, url) {
   check(a.state === "error" && a.digit === "?" && a.status === "The server answered 200 OK, not a prediction",
     `desktop: an answer in JSON that is no prediction is said as such: ${a.status}`);
   await page.unroute("**/api/predict*");
+  // a photo over 10 MB, chosen while a drawing's answer is on its way (a slow server: 1.5 s): its error
+  // stays (the drawing's answer came after it and put the digit and "Keep drawing" in its place)
+  await page.click("#clear");
+  await page.route("**/api/predict*", async (r) => {
+    await new Promise((ok) => setTimeout(ok, 1500));
+    await r.continue().catch(() => {}); // dropped by the page meanwhile
+  });
+  await drawMouse(page, ONE);
+  const huge = `${OUT}/huge.jpg`;
+  writeFileSync(huge, Buffer.alloc(10 * 1024 * 1024 + 1));
+  await page.setInputFiles("#upload", huge);
+  await page.waitForTimeout(3000);
+  a = { ...a, ...(await page.evaluate(() => ({ state: document.body.dataset.state,
+    status: document.getElementById("status").textContent }))) };
+  check(a.state === "error" && a.status.includes("over 10 MB"),
+    `desktop: a photo over 10 MB chosen while a drawing is read is refused, and that stays said: ${a.status}`);
+  await page.unroute("**/api/predict*");
   // a server that takes the request and never answers (stopped with Ctrl-Z): the page says that it
   // waits, then, the connection gone, that no answer came (a tap: one request, none queued behind it)
   await page.click("#clear");
