@@ -219,13 +219,25 @@ async function desktop(browser, url) {
   a = await answer(page, a.answers);
   check(a.state === "ready" && a.digit === "1", `desktop: a 1 drawn with the mouse reads as ${a.digit} (${a.status})`);
 
+  // chosen with the mouse, as a user does: the Upload button keeps no focus ring (Clear clicked has none;
+  // it kept one, :focus-within), which it has when the keyboard reaches it
+  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.click("label.button")]);
+  await chooser.setFiles(UPLOAD);
+  a = await answer(page, a.answers);
+  const ring = async () => page.evaluate(() => getComputedStyle(document.querySelector("label.button")).outlineStyle);
+  const clicked = await ring();
+  await page.click("#clear");
+  await page.keyboard.press("Tab");
+  const tabbed = await ring();
+  check(clicked === "none" && tabbed === "solid",
+    `desktop: the Upload button has a focus ring when Tab reaches it (${tabbed}), not once clicked (${clicked})`);
   await page.setInputFiles("#upload", UPLOAD);
   a = await answer(page, a.answers);
   check(a.state === "ready" && a.digit === UPLOAD_DIGIT,
     `desktop: the uploaded photo reads as ${a.digit}, as \`mnist predict\` reads it (${UPLOAD_DIGIT})`);
   await page.screenshot({ path: `${OUT}/e2e-desktop-upload.png`, fullPage: true });
-  const drawnPosts = posts.slice(0, -1);
-  check(drawnPosts.length > 0 && drawnPosts.every((q) => q === "?drawn=1") && posts[posts.length - 1] === "",
+  const drawnPosts = posts.slice(0, -2); // the photo uploaded twice, last
+  check(drawnPosts.length > 0 && drawnPosts.every((q) => q === "?drawn=1") && posts.slice(-2).join() === ",",
     `desktop: the drawings are sent as such (?drawn=1), the uploaded photo not (${JSON.stringify(posts)})`);
 
   // drawn over, a photo is sent as the page shows it, and no more: a photo wider than tall was sent with
