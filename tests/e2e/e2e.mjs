@@ -18,6 +18,7 @@ import { chromium } from "playwright-core";
 
 const [MNIST, MODEL, UPLOAD, UPLOAD_DIGIT, OUT] = process.argv.slice(2);
 const CORNER = "samples/9-pen-corner.jpg"; // a 9 in a corner of grey paper, 400x300
+const APP_DARK = "samples/8-app-dark.png"; // an 8 in white, its alpha the ink (a drawing app's dark mode)
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 let failed = 0;
 
@@ -254,6 +255,31 @@ async function desktop(browser, url) {
     `desktop: a stroke beside it (over the pad's band above it) leaves it read as ${a.digit} ` +
     `(\`mnist predict\`: ${corner.digit}; ${a.status})`);
   await page.screenshot({ path: `${OUT}/e2e-desktop-drawn-over.png`, fullPage: true });
+  await page.click("#clear");
+
+  // light ink kept in the alpha channel alone (samples/8-app-dark.png: white, its alpha the ink), as the
+  // server reads it: on black (the pad showed it over white, blank); the pen then draws in white
+  const pad = () => page.evaluate(() => {
+    const c = document.getElementById("draw"), d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let light = 0, dark = 0;
+    for (let i = 0; i < d.length; i += 4) (d[i] > 191 ? light++ : d[i] < 64 && dark++);
+    return { light: light / (d.length / 4), dark: dark / (d.length / 4) };
+  });
+  await page.setInputFiles("#upload", APP_DARK);
+  a = await answer(page, a.answers);
+  await page.waitForFunction(() => document.getElementById("draw").getContext("2d").getImageData(0, 0, 1, 1).data[0] < 64,
+    null, { timeout: 3000 }).catch(() => {});
+  let p = await pad();
+  check(a.state === "ready" && p.light > 0.01 && p.dark > 0.5,
+    `desktop: ${APP_DARK}'s light ink is shown on black, as it is read (${(100 * p.light).toFixed(1)}% of the pad ` +
+    `light, ${(100 * p.dark).toFixed(1)}% dark; read as ${a.digit})`);
+  const before = p.light;
+  await drawMouse(page, [[[0.1, 0.9], [0.3, 0.9]]]);
+  a = await answer(page, a.answers);
+  p = await pad();
+  check(p.light > before + 0.005, `desktop: and a stroke over it is drawn in white (${(100 * before).toFixed(1)}% ` +
+    `of the pad light before, ${(100 * p.light).toFixed(1)}% after)`);
+  await page.screenshot({ path: `${OUT}/e2e-desktop-app-dark.png`, fullPage: true });
   await page.click("#clear");
 
   check(problems.length === 0, "desktop: no request leaves the server, no script error" +
