@@ -8,7 +8,11 @@
 // the canvas meanwhile, then uploads a photo whose long name has no space. After an answer, an
 // error (a file that is no image, a proxy's HTML page) leaves neither its bars nor its input on
 // the screen; a server that never answers is said to be waited for, and a drawing after Clear is
-// sent and waited for in its turn. Screenshots go to OUT_DIR. Also:
+// sent and waited for in its turn; JSON that is no prediction is said to be none; a photo over 10 MB
+// stays refused. Photos drawn over (samples/): sent without the bands that square them on the pad;
+// light ink in the alpha channel shown, and drawn over, on black. The Upload button's focus ring is
+// the keyboard's; a tap leaves no hover shade; "Upload photo" on two lines (320 pixels) is centered.
+// Screenshots go to OUT_DIR. Also:
 // no request leaves the server's origin, no script error, nothing wider than the phone's screen,
 // every text at WCAG AA's contrast (4.5) in the light and the dark color scheme.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
