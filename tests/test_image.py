@@ -305,6 +305,21 @@ def main():
           f"on JPEG, the decoders' rounding moves inputs by at most {jpeg_worst:.0f}/255 "
           f"(at most {jpeg_moved} of 784 in an image)")
 
+    # Very tall and very wide images: their strips are summed row by row (a 1x16M PNG took 10 s, its
+    # sums column by column and tap by tap), to the same bytes
+    rng = np.random.RandomState(5)
+    long = []
+    for w, h, mode, ch in ((1, 200000, "L", 1), (28, 60000, "L", 1), (20000, 3, "L", 1), (27, 5000, "RGB", 3),
+                           (3, 20000, "RGBA", 4)):
+        long.append(os.path.join(tmp, f"long-{w}x{h}.png"))
+        Image.fromarray(content(rng, w, h, ch), mode).save(long[-1])
+    p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", *long)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    same = [os.path.basename(f) for r, f in zip(rows, long)
+            if np.array_equal(np.array(r.get("input", []), np.float32), lab_input(Image, f))]
+    check(p.returncode == 0 and len(same) == len(long),
+          f"--preprocess lab equals Pillow's on very tall and wide images: {same} of {len(long)} {p.stderr.strip()}")
+
     # A BMP stored top row first (a negative height in its header, as Windows' own writers may store it):
     # stb_image's info gave the height as it is stored, and the image was refused as "100x-100"
     seven = Image.new("RGB", (120, 100), (225, 225, 225))
