@@ -782,6 +782,32 @@ static void gif_like_pillow(const uint8_t *b, size_t n, decoded *d) {
         }
 }
 
+/* A BMP of 16 bits a pixel as Pillow reads it, for the lab's recipe: each 5- or 6-bit level v of
+ * a channel as v * 255 / 31 (or 63), rounded down, where stb_image repeats v's bits (v << 3 | v >> 2:
+ * 132 for 16, not 131), which moved a third of the levels by one (a pixel's gray by one too). Pillow
+ * reads 5-5-5 (no masks, or those masks) and 5-6-5; other masks it refuses, and they are left as
+ * stb_image reads them (a header of 56 bytes too, whose masks stb_image looks for past it). stb_image's
+ * 8 bits begin with v's, so v is its bits' top. */
+static void bmp16_like_pillow(const uint8_t *b, size_t n, decoded *d) {
+    bmp_head m;
+    if (!bmp_head_read(b, n, &m) || m.bpp != 16 || m.hsz == 12 || m.hsz == 56 || !d->px || d->nc < 3) return;
+    int green = 5; /* bits */
+    if (m.compression == 3) {
+        if (n < 66) return;
+        uint32_t r = le32(b + 54), g = le32(b + 58), bl = le32(b + 62);
+        if (r == 0xF800 && g == 0x7E0 && bl == 0x1F) green = 6;
+        else if (r != 0x7C00 || g != 0x3E0 || bl != 0x1F) return;
+    } else if (m.compression != 0) {
+        return;
+    }
+    for (size_t i = 0; i < (size_t)d->w * d->h; i++) {
+        uint8_t *p = d->px + i * d->nc;
+        p[0] = (uint8_t)((p[0] >> 3) * 255 / 31);
+        p[1] = (uint8_t)((p[1] >> (8 - green)) * 255 / ((1 << green) - 1));
+        p[2] = (uint8_t)((p[2] >> 3) * 255 / 31);
+    }
+}
+
 size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep prep) {
     int w, h, nc;
     unsigned maxv;
@@ -972,7 +998,10 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
     int rc = decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err);
     if (rc) return rc;
     /* a phone's photo as it was taken (the lab's Pillow code, and so its recipe, reads it as stored) */
-    if (prep == MNIST_PREP_LAB) gif_like_pillow(bytes, len, &d);
+    if (prep == MNIST_PREP_LAB) {
+        gif_like_pillow(bytes, len, &d);
+        bmp16_like_pillow(bytes, len, &d);
+    }
     int o = prep != MNIST_PREP_LAB ? exif_orientation(bytes, len) : 1;
     if (o > 1 && orient(&d, o)) {
         decoded_free(&d);
