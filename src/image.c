@@ -610,13 +610,26 @@ static int header_check(const uint8_t *bytes, size_t len, const char *name, int 
 
 /* The chunks of a PNG (past its signature) walked as stb_image walks them, by their lengths, one cut
  * short and what follows left as they are; each PLTE chunk of fewer than 256 colours written out
- * with 256, the rest as they are, into c (NULL: counted only). The copy's length. */
-static size_t png_fill_palettes(const uint8_t *b, size_t n, uint8_t *c) {
+ * with 256, each empty IDAT chunk before the first that holds data left out, the rest as they are,
+ * into c (NULL: counted only). The copy's length; *changed whether it differs from the file.
+ * stb_image 2.27 copies an IDAT chunk's data to the end of the image data joined so far, which
+ * before the first data is a NULL buffer: memcpy(NULL, p, 0), undefined (UndefinedBehaviorSanitizer
+ * stops there; Pillow reads such a PNG). Left out, the data joined is the same. */
+static size_t png_fill_palettes(const uint8_t *b, size_t n, uint8_t *c, int *changed) {
     size_t at = 8, k = 8;
     uint32_t len;
+    int data = 0; /* an IDAT chunk with data came */
+    *changed = 0;
     if (c) memcpy(c, b, 8);
     for (; png_chunk(b, n, at, &len); at += 12 + (size_t)len) {
         int fill = !memcmp(b + at + 4, "PLTE", 4) && len < 768 && len % 3 == 0;
+        int idat = !memcmp(b + at + 4, "IDAT", 4);
+        if (idat && !data && len == 0) {
+            *changed = 1;
+            continue;
+        }
+        data |= idat;
+        *changed |= fill;
         if (c && fill) {
             static const uint8_t head[8] = {0, 0, 3, 0, 'P', 'L', 'T', 'E'}; /* 768 bytes */
             memcpy(c + k, head, 8);
@@ -634,19 +647,21 @@ static size_t png_fill_palettes(const uint8_t *b, size_t n, uint8_t *c) {
 }
 
 /* A PNG's palettes (PLTE chunks) of fewer than 256 colours, the colours it lacks filled in gray as
- * Pillow has them (colour i: i, i, i; the lab's load_image reads the same): *out a copy of the file
- * so (malloc'd), or NULL when there is none to fill; -1 when out of memory. stb_image 2.27 keeps
+ * Pillow has them (colour i: i, i, i; the lab's load_image reads the same), and its empty IDAT
+ * chunks before its image data left out (png_fill_palettes): *out a copy of the file so (malloc'd),
+ * or NULL when there is nothing to change; -1 when out of memory. stb_image 2.27 keeps
  * the palette in a 1024-byte array on its stack, fills the file's colours only and looks pixels up
  * unchecked: a pixel past them was leftover stack memory (a 28x28 PNG of 2 colours whose pixels
  * are 0 to 255: 1092 reads of uninitialised memory under valgrind, another input on each run). */
 static int png_full_palette(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
     *out = NULL;
     if (!is_png(b, n)) return 0;
-    size_t size = png_fill_palettes(b, n, NULL);
-    if (size == n) return 0; /* none to fill: a palette only grows */
+    int changed;
+    size_t size = png_fill_palettes(b, n, NULL, &changed);
+    if (!changed) return 0;
     uint8_t *c = malloc(size);
     if (!c) return -1;
-    png_fill_palettes(b, n, c);
+    png_fill_palettes(b, n, c, &changed);
     *out = c, *out_len = size;
     return 0;
 }
