@@ -29,6 +29,8 @@
 #define THIN 1.5           /* strokes thinner than this in the 28x28 input are thickened ... */
 #define STROKE 2.0         /* ... to this, MNIST's median (see photo_stroke_width) */
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
+#define PATTERN_RUNS 4     /* a row or column of the input crossing this many strokes or more ... */
+#define PATTERN 0.3        /* ... in this share of the ink's rows and of its columns is a pattern (regular_pattern) */
 #define FLAT 3             /* ink this many times as wide as tall is no digit (MNIST's: 2.2 at most) */
 #define BAR 8              /* a part this many times as long as it is wide is a straight bar (keep_digit) */
 #define PEN_LONG 2         /* a bar inside the frame this many times another part's side is a pen (keep_parts) */
@@ -1856,6 +1858,39 @@ static int solid_square(const float *x, int k) {
     return 0;
 }
 
+/* Whether a 28x28 input is a regular pattern, no digit (a checkerboard, a grid of dots): PATTERN of
+ * the rows and PATTERN of the columns of the box of its pixels over one half cross PATTERN_RUNS runs
+ * of them or more. A digit's strokes cross a row or a column 3 times at most in most of it: of
+ * MNIST's 70000 read as photos (light on dark, and dark on light), a quarter of the rows at most,
+ * 0.61 of the columns, both a tenth at most (19 digits, none more); an 8x8 checkerboard, read as an 8
+ * before (as 8x8, 32x32 and 256x256 pixels), 0.4 to 0.8 of both. *rows and *cols get the counts,
+ * *bh and *bw the box's. */
+static int regular_pattern(const float *x, int *rows, int *cols, int *bh, int *bw) {
+    int x0 = MNIST_SIDE, y0 = MNIST_SIDE, x1 = -1, y1 = -1;
+    for (int y = 0; y < MNIST_SIDE; y++)
+        for (int c = 0; c < MNIST_SIDE; c++)
+            if (x[y * MNIST_SIDE + c] > 0.5f) {
+                x0 = c < x0 ? c : x0, x1 = c > x1 ? c : x1;
+                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+            }
+    *rows = *cols = *bh = *bw = 0;
+    if (x1 < 0) return 0;
+    *bh = y1 - y0 + 1, *bw = x1 - x0 + 1;
+    for (int y = y0; y <= y1; y++) { /* runs along row y */
+        int runs = 0;
+        for (int c = x0; c <= x1; c++)
+            runs += x[y * MNIST_SIDE + c] > 0.5f && (c == x0 || !(x[y * MNIST_SIDE + c - 1] > 0.5f));
+        *rows += runs >= PATTERN_RUNS;
+    }
+    for (int c = x0; c <= x1; c++) { /* and down column c */
+        int runs = 0;
+        for (int y = y0; y <= y1; y++)
+            runs += x[y * MNIST_SIDE + c] > 0.5f && (y == y0 || !(x[(y - 1) * MNIST_SIDE + c] > 0.5f));
+        *cols += runs >= PATTERN_RUNS;
+    }
+    return *rows >= PATTERN * *bh && *cols >= PATTERN * *bw;
+}
+
 /* Grow the ink by r pixels every way (the largest value in each (2r+1)^2 square, a row pass then a
  * column pass), into a plane of its own, its box with r more on every side, so that a digit that
  * meets the frame's edge (a 1 cropped to its own width) grows past it as it does elsewhere; m->ink
@@ -2525,6 +2560,11 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
     if (rc == 0 && solid_square(x, BLOB))
         return errf(err, "%s: no clear digit: the ink is one solid blob (a dot?): it holds an %dx%d square of full ink "
                     "in the 28x28 input, as none of MNIST's 70000 digits does", name, BLOB, BLOB);
+    int rows, cols, ph, pw;
+    if (rc == 0 && regular_pattern(x, &rows, &cols, &ph, &pw))
+        return errf(err, "%s: no clear digit: the ink is a regular pattern (a checkerboard?): %d of its %d rows and %d "
+                    "of its %d columns in the 28x28 input cross %d strokes or more, a tenth of both at most in MNIST's "
+                    "70000 digits", name, rows, ph, cols, pw, PATTERN_RUNS);
     /* a blank page under a shadow's hard edge: what was read is pieces of the edge */
     int blank = rc ? 0 : shadow_blank(d, name);
     if (blank == NO_MEMORY) return errf_no_memory(err, "%s: out of memory", name);

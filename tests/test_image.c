@@ -1068,6 +1068,33 @@ static void noise_pictures(void) {
           "not taken for random pixels (%d of %d)", boxes, tried);
 }
 
+/* An 8x8 checkerboard (of cells of 1 to 9 pixels, black on white and white on black) is no digit: it
+ * was read as an 8 (cells of 1 pixel: 52% and 95%), and is refused as a regular pattern, as random
+ * pixels and blobs are. */
+static void checkerboards(void) {
+    static const int cells[] = {1, 4, 5, 7, 9};
+    float x[MNIST_PIXELS];
+    mnist_err err;
+    int refused = 0, tried = 0;
+    for (int k = 0; k < 5; k++)
+        for (int dark = 0; dark < 2; dark++, tried++) {
+            int side = 8 * cells[k];
+            float *v = malloc((size_t)side * side * sizeof(float));
+            for (int y = 0; y < side; y++)
+                for (int c = 0; c < side; c++) v[y * side + c] = (float)((y / cells[k] + c / cells[k] + dark) % 2);
+            buf b = png(v, side, side, 1);
+            int rc = prepare(&b, "board.png", MNIST_PREP_MNIST, x, &err);
+            if (rc == 0 || !strstr(err.msg, "regular pattern"))
+                printf("# an 8x8 checkerboard of %d-pixel cells (%s): %s\n", cells[k], dark ? "white first" : "black first",
+                       rc ? err.msg : "read as a digit");
+            refused += rc == -1 && strstr(err.msg, "board.png: no clear digit: the ink is a regular pattern") == err.msg;
+            free(b.b);
+            free(v);
+        }
+    check(refused == tried, "8x8 checkerboards of cells of 1 to 9 pixels are refused as regular patterns: %d of %d",
+          refused, tried);
+}
+
 /* v dithered to black and white in place, Floyd-Steinberg, as Pillow's convert("1") does. */
 static void dither(float *v, int w, int h) {
     for (int y = 0; y < h; y++)
@@ -2071,6 +2098,7 @@ int main(void) {
     strip_meets_stroke();
     solid_strip();
     noise_pictures();
+    checkerboards();
     dithered_pages();
     numbers();
     small_thin();
