@@ -31,6 +31,7 @@ extern "C" { /* the library is C: its names unmangled in a C++ program too */
 #define MNIST_MAX_SHIFT 8                     /* --shift: pixels a training image may move */
 #define MNIST_MAX_EPOCHS (1 << 30)            /* --epochs, and a checkpoint's epoch */
 #define MNIST_ERR_LEN 1024                    /* bytes of an error message, its NUL included */
+#define MNIST_MAX_DIGITS 16                   /* digits of a number read (mnist_read_number) */
 #define MNIST_NO_MEMORY (-2)                  /* returned where a function that says so ran out of memory */
 
 /* Where a failing function says why: one line, NUL-terminated. */
@@ -270,6 +271,35 @@ int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float
  * image is one that mnist_image_prepare refuses before decoding. To budget memory when many
  * images decode at once (a 500 KB PNG can decode to 1 GB). */
 size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep prep);
+
+/* A written number's digits (PNG, JPEG, ... as mnist_image_prepare decodes), left to right, each turned into the 784
+ * inputs of x (cap, 784) as MNIST_PREP_MNIST turns an image of one digit: the ink found in the whole image, the
+ * digits beside the first on its line kept too (half to 1.4 times its height, within its height across), its parts
+ * grouped by the columns they share, and each digit's ink alone fitted into the box, thickened, checked as one digit's
+ * is. *n gets the count (1 for one digit). An image with no clear ink, a digit that is no clear digit (the error says
+ * which: "digit 2 of 3"), more than cap digits (at most MNIST_MAX_DIGITS are read), an error (-1);
+ * out of memory, MNIST_NO_MEMORY. */
+int mnist_number_prepare(const uint8_t *bytes, size_t len, const char *name, float *x, int cap, int *n,
+                         mnist_err *err);
+
+/* A number as mnist_read_number reads it. */
+typedef struct {
+    int n;                                         /* its digits, left to right */
+    char text[MNIST_MAX_DIGITS + 1];               /* the digits read, "42" */
+    int digit[MNIST_MAX_DIGITS];                   /* each digit read: the argmax of its logp */
+    float x[MNIST_MAX_DIGITS][MNIST_PIXELS];       /* the input each was read from (mnist_number_prepare) */
+    float logp[MNIST_MAX_DIGITS][MNIST_CLASSES];   /* its log-probabilities (mnist_predict_log_on, one input a call) */
+} mnist_number;
+
+/* Read the number written in an image with model m (784 inputs, 10 classes): mnist_number_prepare, then each digit
+ * predicted on the CPU one at a time, as `mnist predict` predicts one digit's image. 0, or -1 with err (the image's
+ * errors, a model that does not take 784 inputs to 10 classes, or gives no finite probabilities), or MNIST_NO_MEMORY. */
+int mnist_read_number(const mnist_model *m, const uint8_t *bytes, size_t len, const char *name, mnist_number *num,
+                      mnist_err *err);
+/* The same for a file. */
+int mnist_read_number_file(const mnist_model *m, const char *path, mnist_number *num, mnist_err *err);
+/* The same for what f holds to its end, bounded as mnist_image_prepare_stream's; name is used in messages. */
+int mnist_read_number_stream(const mnist_model *m, FILE *f, const char *name, mnist_number *num, mnist_err *err);
 
 /* ---- pictures (src/picture.c) ---------------------------------------- */
 

@@ -1030,9 +1030,27 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
     return rc;
 }
 
-int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float *x, mnist_err *err) {
+int mnist_number_prepare(const uint8_t *bytes, size_t len, const char *name, float *x, int cap, int *n,
+                         mnist_err *err) {
     if (!name) name = "image";
+    *n = 0;
+    if (cap < 1) return errf(err, "%s: no room for a digit (%d)", name, cap);
+    decoded d;
+    int rc = decode(bytes, len, name, 0, &d, err);
+    if (rc) return rc;
+    int o = exif_orientation(bytes, len); /* as mnist_image_prepare turns a photo for MNIST_PREP_MNIST */
+    if (o > 1 && orient(&d, o)) {
+        decoded_free(&d);
+        return errf_no_memory(err, "%s: out of memory turning the image", name);
+    }
+    rc = photo_number(&d, name, x, cap, n, err);
+    decoded_free(&d);
+    return rc;
+}
+
+int image_read_stream(FILE *f, const char *name, uint8_t **bytes, size_t *bytes_len, mnist_err *err) {
     struct stat st;
+    *bytes = NULL, *bytes_len = 0;
     int sized = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode); /* a file says its size, a pipe not */
     if (sized && (uint64_t)st.st_size > MAX_FILE) /* before reading */
         return errf(err, "%s: %.0f MB is too large an image file (limit %u MB)", name, st.st_size / 1e6,
@@ -1065,6 +1083,16 @@ int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float
             break;
         }
     }
+    if (rc) free(buf);
+    else *bytes = buf, *bytes_len = len;
+    return rc;
+}
+
+int mnist_image_prepare_stream(FILE *f, const char *name, mnist_prep prep, float *x, mnist_err *err) {
+    if (!name) name = "image";
+    uint8_t *buf;
+    size_t len;
+    int rc = image_read_stream(f, name, &buf, &len, err);
     if (rc == 0) rc = mnist_image_prepare(buf, len, name, prep, x, err);
     free(buf);
     return rc;

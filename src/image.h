@@ -52,6 +52,13 @@ char *stb_inflate(const char *in, int len, int guess, size_t limit, int *out_len
 /* The MNIST recipe (photo.c): the decoded image d to the 784 inputs x, as MNIST's digits were
  * made. Returns 0, or -1 with err naming `name` and why there is no digit to read, or MNIST_NO_MEMORY. */
 int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err);
+/* All that f holds to its end (a file's size checked first), at most 1 GiB, into *bytes (malloc'd; *len of them):
+ * 0, or -1 with err naming `name` (too large, a read error; *bytes NULL), or MNIST_NO_MEMORY (image.c). */
+int image_read_stream(FILE *f, const char *name, uint8_t **bytes, size_t *len, mnist_err *err);
+/* The MNIST recipe for a number written in d (photo.c): its digits, left to right, each to the 784 inputs of
+ * x (cap, 784) as photo_prepare makes one digit's; *n gets their count. Returns 0, or -1 with err naming `name` and
+ * why (no clear ink, a digit that is none, more digits than cap), or MNIST_NO_MEMORY. */
+int photo_number(const decoded *d, const char *name, float *x, int cap, int *n, mnist_err *err);
 /* A bw x bh image (rows stride floats apart) scaled so that its longer side is side, its aspect kept:
  * out (*oh, *ow) (photo.c, for both recipes that scale what they found). Shrinking averages areas (a
  * tenth of stb_image_resize's box filter's cost, the same average); growing interpolates linearly

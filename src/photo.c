@@ -50,7 +50,8 @@ enum { NO_INK = -1, NO_MEMORY = MNIST_NO_MEMORY, MARKS_COVER = -3 };
 
 typedef struct {
     const decoded *d;
-    float bg; /* what transparent pixels show: 1 (white paper) or 0 */
+    float bg;   /* what transparent pixels show: 1 (white paper) or 0 */
+    int number; /* a number is read: the digits beside the first are kept too (keep_parts) */
 } source;
 
 /* Row y, columns x0 .. x0 + n - 1 of the source as luma in [0, 1], alpha composited over bg. One
@@ -1069,12 +1070,42 @@ static int digits_beside(int nparts, const char *keep, const box *pb, const doub
     return n;
 }
 
+/* A number's other digits (keep_parts, number != 0; keep: 1 kept, 2 looked at and apart; bb: the kept ink's box):
+ * the parts apart from the kept ink on its line are kept too, as digits_beside counts them but for their weight (a 1
+ * weighs a third of an 8): half to 1.4 times as tall as the box, half their height within its rows, within its
+ * height of it across, then the parts looked at within 60% of such a part's side (a 5's bar apart from the rest of
+ * it); again until none is added. *kept gets their mass. */
+static void number_beside(int nparts, char *keep, const box *pb, const double *mass, box *bb, double *kept) {
+    int kh = bb->y1 - bb->y0;
+    for (int added = 1; added;) {
+        added = 0;
+        for (int i = 0; i < nparts; i++) {
+            const box *b = &pb[i];
+            int ph = b->y1 - b->y0, over = (b->y1 < bb->y1 ? b->y1 : bb->y1) - (b->y0 > bb->y0 ? b->y0 : bb->y0);
+            int gap = b->x0 >= bb->x1 ? b->x0 - bb->x1 : bb->x0 - b->x1;
+            if (keep[i] != 2 || 2 * ph < kh || 5 * ph > 7 * kh || 2 * over < (ph < kh ? ph : kh) || gap > kh) continue;
+            keep[i] = 1, *kept += mass[i], added = 1;
+            box_add(bb, b);
+            for (int more = 1; more;) { /* its pieces */
+                more = 0;
+                for (int j = 0; j < nparts; j++)
+                    if (keep[j] == 2 && !boxes_apart(&pb[j], b, (int)(0.6 * box_side(b)) + 1)) {
+                        keep[j] = 1, *kept += mass[j], more = 1;
+                        box_add(bb, &pb[j]);
+                    }
+            }
+        }
+    }
+}
+
 /* The ink's connected parts (8-neighbours): of those that are not along the frame's edge nor
  * faint beside the others, keep the heaviest and those near it that are not specks; the rest is
  * held aside, negated (for stroke_steps); the kept ink's bounding box, and in *part the heaviest
  * part's mass. Returns the kept mass, or -1 when out of memory. on (w x h bytes) marks the ink; r
- * holds h * (w + 1) / 2 runs. *beside: digits_beside's count. */
-static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double *part, int rings, int *beside) {
+ * holds h * (w + 1) / 2 runs. *beside: digits_beside's count. number: a number is read, its other
+ * digits kept too (number_beside). */
+static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double *part, int rings, int number,
+                         int *beside) {
     int w = ink->w, h = ink->h, nparts;
     uint8_t *again = NULL; /* on less a ring found around the digit */
     *beside = 0;
@@ -1192,6 +1223,7 @@ static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double 
         kept += mass[best];
         box_add(bb, &b);
     }
+    if (number) number_beside(nparts, keep, pb, mass, bb, &kept);
     *beside = digits_beside(nparts, keep, pb, mass, mom, big, bb, order);
     int mark = writers_mark(r, nruns, nparts, keep, pb, mass, mom);
     if (mark < 0 && rings) {
@@ -1226,15 +1258,16 @@ done:
     free(mom);
     free(order);
     if (again) {
-        kept = keep_parts(ink, again, r, bb, part, 0, beside);
+        kept = keep_parts(ink, again, r, bb, part, 0, 0, beside);
         free(again);
     }
     return kept;
 }
 
-/* keep_parts, a ring around the digit looked for too */
-static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double *part, int *beside) {
-    return keep_parts(ink, on, r, bb, part, 1, beside);
+/* keep_parts, a ring around the digit looked for too; of a number (number != 0), its digits kept
+ * and no ring looked for (a 0 of the number would be one) */
+static double keep_digit(plane *ink, const uint8_t *on, run *r, box *bb, double *part, int number, int *beside) {
+    return keep_parts(ink, on, r, bb, part, !number, number, beside);
 }
 
 /* Steps that are strokes. A digit cropped tight runs along the frame's edge (a 7's bar along the
@@ -1380,6 +1413,7 @@ typedef struct {
     run *runs;     /* ... and runs */
     int frame;     /* the whole photo's longer side, in the copy's pixels (a region's copy is finer) */
     int padded;    /* paper was added around the copy (pad_frame) */
+    int number;    /* a number is read (source.number) */
     void *mem;
 } ink_work;
 
@@ -1704,7 +1738,7 @@ static int keep_ink(ink_work *k, int light, const paper *pp, reading *rd, box *b
         on[i] = ink[i] > 0;
     }
     plane inkp = {w, h, ink};
-    double part = 0, kept = keep_digit(&inkp, on, k->runs, bb, &part, &rd->beside), joined = 0;
+    double part = 0, kept = keep_digit(&inkp, on, k->runs, bb, &part, k->number, &rd->beside), joined = 0;
     if (kept > 0) {
         joined = stroke_steps(&inkp, on, k->runs, bb); /* zeroes what stays aside */
     } else {
@@ -2203,7 +2237,7 @@ static int ink_of_region(const source *s, int x0, int y0, int rw, int rh, int pa
     }
     /* ink[0] and ink[1], 2 n floats, are free until find_ink */
     int crossings = rc == 0 && pad ? pad_frame(&k.p, pad, padded == PAD_TREND, k.ink[0]) : 0;
-    k.padded = pad > 0;
+    k.padded = pad > 0, k.number = s->number;
     if (rc || (rc = find_ink(&k, m, name, err))) {
         free(k.mem);
         return rc;
@@ -2227,8 +2261,8 @@ static void ink_map_free(ink_map *m) {
 /* The ink of the whole photo into m (padded: with paper added around it, pad_frame; PAD_TREND:
  * its edges' paper found less the light's trend along them), looked at
  * again closer where the digit is small in it. Returns 0, or as find_ink, with err saying why there is none. */
-static int read_photo(const decoded *d, int padded, ink_map *m, const char *name, mnist_err *err) {
-    source s = {d, 1.0f};
+static int read_photo(const decoded *d, int padded, int number, ink_map *m, const char *name, mnist_err *err) {
+    source s = {d, 1.0f, number};
     double scale;
     int rc = ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, err);
     if (rc && rc != NO_MEMORY && source_alpha_varies(d)) {
@@ -2277,8 +2311,8 @@ static int box_in_frame(const ink_map *m, int *inside) {
 
 /* The digit's ink of the photo d into m: read as it is, and again with paper around it where that
  * is the better reading. Returns 0, or as find_ink, with err saying why there is none. */
-static int read_digit(const decoded *d, ink_map *m, const char *name, mnist_err *err) {
-    int inside, rc = read_photo(d, 0, m, name, err);
+static int read_digit(const decoded *d, int number, ink_map *m, const char *name, mnist_err *err) {
+    int inside, rc = read_photo(d, 0, number, m, name, err);
     /* A frame cropped tight around the digit (pad_frame): the digit's box meets 3 of its sides, or
      * the ink was read the other way round from what the frame's edges say (the paper between thick
      * strokes taken for ink), or no ink was found (the paper's model and the noise made of
@@ -2302,7 +2336,7 @@ static int read_digit(const decoded *d, ink_map *m, const char *name, mnist_err 
         int fill = rc == 0 && met < 3 && !m->light; /* only the edges said so, of dark ink */
         ink_map m2;
         mnist_err e2;
-        int r2 = read_photo(d, 1, &m2, name, &e2);
+        int r2 = read_photo(d, 1, number, &m2, name, &e2);
         met = r2 ? -1 : box_in_frame(&m2, &inside);
         /* Under light that falls across the frame, the paper carried out from an edge was lifted
          * at the edge's dark end (edge_paper): the corner there read as ink, and the digit ran into
@@ -2310,7 +2344,7 @@ static int read_digit(const decoded *d, ink_map *m, const char *name, mnist_err 
          * light's trend along them. */
         if (r2 != NO_MEMORY && (met < 0 || !inside)) {
             if (met >= 0) ink_map_free(&m2);
-            r2 = read_photo(d, PAD_TREND, &m2, name, &e2);
+            r2 = read_photo(d, PAD_TREND, number, &m2, name, &e2);
             met = r2 ? -1 : box_in_frame(&m2, &inside);
         }
         if (r2 == NO_MEMORY) { /* not the first reading instead: the one it was to be weighed against is not made */
@@ -2485,7 +2519,7 @@ static void unshadow(const plane *wp, const step_line *st, int sw, int sh, uint8
 /* Whether the photo d is a blank page under a shadow's straight edge: such an edge is found
  * across it, and with it divided out, no ink; NO_MEMORY where it ran out before it knew. */
 static int shadow_blank(const decoded *d, const char *name) {
-    source s = {d, 1.0f};
+    source s = {d, 1.0f, 0};
     int two = edge_two_levels(&s);
     if (two <= 0) return two;
     int w, h, big = d->w > d->h ? d->w : d->h, blank = 0;
@@ -2512,7 +2546,7 @@ static int shadow_blank(const decoded *d, const char *name) {
         unshadow(&wp, &st, sw, sh, px);
         decoded d2 = {px, NULL, w, h, 1};
         ink_map m2;
-        int rc = read_digit(&d2, &m2, name, &e);
+        int rc = read_digit(&d2, 0, &m2, name, &e);
         if (rc == 0) ink_map_free(&m2);
         blank = rc == NO_MEMORY ? NO_MEMORY : rc == NO_INK; /* no ink left, no digit */
     }
@@ -2522,40 +2556,39 @@ done:
     return blank;
 }
 
-int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
-    ink_map m;
-    int rc = read_digit(d, &m, name, err);
-    if (rc) return rc == NO_MEMORY ? NO_MEMORY : -1;
-    if (m.noise) {
-        double alike = fabs(m.alike) < 0.005 ? 0 : m.alike; /* not -0.00 */
-        ink_map_free(&m);
-        return errf(err, "%s: no clear digit: the image looks like random pixels: neighbouring pixels are hardly "
-                    "more alike than any two (their correlation is %.2f, where each of MNIST's 70000 digits makes it 0.37 "
-                    "or more)", name, alike);
-    }
-    int beside = m.beside; /* said last: a blank page under a shadow, whose edge's pieces lie side by side, as one */
+/* The words of the error for a working copy of random pixels (m->noise). */
+static int noise_error(const ink_map *m, const char *name, mnist_err *err) {
+    double alike = fabs(m->alike) < 0.005 ? 0 : m->alike; /* not -0.00 */
+    return errf(err, "%s: no clear digit: the image looks like random pixels: neighbouring pixels are hardly "
+                "more alike than any two (their correlation is %.2f, where each of MNIST's 70000 digits makes it 0.37 "
+                "or more)", name, alike);
+}
+
+/* The digit's ink found in m (its box m->bb) to the 784 inputs x: refused when flat (unless flat_ok), fitted to the
+ * box, thickened where its strokes are thin, refused when a blob. m is freed. 0, -1 with err, or NO_MEMORY. */
+static int fit_digit(ink_map *m, int flat_ok, float *x, const char *name, mnist_err *err) {
     /* a dash, or a line along the page, scaled to the box reads as some digit: say so (of a number, that it is one) */
-    int bw = m.bb.x1 - m.bb.x0, bh = m.bb.y1 - m.bb.y0;
-    if (bw > FLAT * bh && !beside) {
-        ink_map_free(&m);
+    int bw = m->bb.x1 - m->bb.x0, bh = m->bb.y1 - m->bb.y0;
+    if (bw > FLAT * bh && !flat_ok) {
+        ink_map_free(m);
         return errf(err, "%s: no clear digit: the ink is %.1f times as wide as it is tall, as none of MNIST's 60000 "
                     "training digits is (2.2 at most)", name, (double)bw / bh);
     }
-    rc = fit_box(&m, x, name, err);
+    int rc = fit_box(m, x, name, err);
     /* A fine pen drawn large leaves strokes thinner than MNIST's: thicken them where they were
      * found and fit again. Growing the ink by r on every side takes a stroke of width w in the
      * box (side S, scale 20 / S) to (w S / 20 + 2r) * 20 / (S + 2r), which is STROKE for
      * r = S (STROKE - w) / (40 - 2 STROKE). */
     double w = rc ? 0 : photo_stroke_width(x);
     if (rc == 0 && w < THIN) {
-        int side2 = box_side(&m.bb);
+        int side2 = box_side(&m->bb);
         int r = (int)lround(side2 * (STROKE - w) / (2 * BOX - 2 * STROKE));
         if (r >= 1) {
-            if (thicken(&m, r)) rc = errf_no_memory(err, "%s: out of memory", name);
-            else rc = fit_box(&m, x, name, err);
+            if (thicken(m, r)) rc = errf_no_memory(err, "%s: out of memory", name);
+            else rc = fit_box(m, x, name, err);
         }
     }
-    ink_map_free(&m);
+    ink_map_free(m);
     /* a dot (a tap on a drawing pad) or a smudge scaled to the box reads as some digit: say so */
     if (rc == 0 && solid_square(x, BLOB))
         return errf(err, "%s: no clear digit: the ink is one solid blob (a dot?): it holds an %dx%d square of full ink "
@@ -2565,12 +2598,150 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
         return errf(err, "%s: no clear digit: the ink is a regular pattern (a checkerboard?): %d of its %d rows and %d "
                     "of its %d columns in the 28x28 input cross %d strokes or more, a tenth of both at most in MNIST's "
                     "70000 digits", name, rows, ph, cols, pw, PATTERN_RUNS);
-    /* a blank page under a shadow's hard edge: what was read is pieces of the edge */
-    int blank = rc ? 0 : shadow_blank(d, name);
+    return rc;
+}
+
+/* Whether the photo d is a blank page under a shadow (shadow_blank), as an error: 0, -1 with err, or NO_MEMORY. */
+static int shadow_error(const decoded *d, const char *name, mnist_err *err) {
+    int blank = shadow_blank(d, name);
     if (blank == NO_MEMORY) return errf_no_memory(err, "%s: out of memory", name);
     if (blank) return errf(err, "%s: no clear ink: the image looks blank under a shadow's straight edge", name);
+    return 0;
+}
+
+int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
+    ink_map m;
+    int rc = read_digit(d, 0, &m, name, err);
+    if (rc) return rc == NO_MEMORY ? NO_MEMORY : -1;
+    if (m.noise) {
+        rc = noise_error(&m, name, err);
+        ink_map_free(&m);
+        return rc;
+    }
+    int beside = m.beside; /* said last: a blank page under a shadow, whose edge's pieces lie side by side, as one */
+    rc = fit_digit(&m, beside, x, name, err);
+    /* a blank page under a shadow's hard edge: what was read is pieces of the edge */
+    if (rc == 0 && (rc = shadow_error(d, name, err))) return rc;
     if (rc == 0 && beside)
         return errf(err, "%s: no clear digit: it holds %d digits side by side (a number?); crop it to one digit", name,
                     beside + 1);
+    return rc;
+}
+
+/* A number's digits in the ink of m (its box m->bb): its parts (8-neighbours) in groups of columns, a part joining
+ * the group whose columns hold half of its own, or half of the group's, the narrower's; a group under half as tall
+ * as the tallest (a piece of a digit that reaches past it, a speck) joins the group nearest it across. Each group is
+ * then one digit, its ink alone in a plane of its own, into digits[] (cap of them; ink_map_free each): their count
+ * left to right, more than cap refused as a number too long (-1 with err), or NO_MEMORY. */
+static int number_digits(const ink_map *m, ink_map *digits, int cap, const char *name, mnist_err *err) {
+    int bw = m->bb.x1 - m->bb.x0, bh = m->bb.y1 - m->bb.y0, w = m->ink.w, nparts, ng = 0, rc = 0;
+    uint8_t *on = malloc((size_t)bw * bh);
+    run *r = malloc((size_t)bh * ((bw + 1) / 2) * sizeof(run));
+    box *pb = NULL, *gb = NULL;
+    int *group = NULL, *order = NULL;
+    if (!on || !r) goto out_of_memory;
+    for (int y = 0; y < bh; y++)
+        for (int x = 0; x < bw; x++) on[(size_t)y * bw + x] = m->ink.v[(size_t)(y + m->bb.y0) * w + x + m->bb.x0] > 0;
+    long nruns = ink_parts(on, bw, bh, r, &nparts);
+    pb = malloc(((size_t)nparts + 1) * sizeof(box)), gb = malloc(((size_t)nparts + 1) * sizeof(box));
+    group = malloc(((size_t)nparts + 1) * sizeof(int)), order = malloc(((size_t)nparts + 1) * sizeof(int));
+    if (!pb || !gb || !group || !order) goto out_of_memory;
+    for (int i = 0; i < nparts; i++) pb[i] = (box){bw, bh, 0, 0}, order[i] = i;
+    for (long i = 0; i < nruns; i++) {
+        box *b = &pb[-1 - r[i].up];
+        b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
+        b->y0 = r[i].y < b->y0 ? r[i].y : b->y0, b->y1 = r[i].y + 1 > b->y1 ? r[i].y + 1 : b->y1;
+    }
+    for (int i = 1; i < nparts; i++) /* by their left edges */
+        for (int j = i; j > 0 && pb[order[j - 1]].x0 > pb[order[j]].x0; j--) {
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    for (int t = 0; t < nparts; t++) {
+        int i = order[t], best = -1, most = 0;
+        for (int g = 0; g < ng; g++) {
+            int over = (pb[i].x1 < gb[g].x1 ? pb[i].x1 : gb[g].x1) - (pb[i].x0 > gb[g].x0 ? pb[i].x0 : gb[g].x0);
+            int pw = pb[i].x1 - pb[i].x0, gw = gb[g].x1 - gb[g].x0;
+            if (2 * over >= (pw < gw ? pw : gw) && over > most) best = g, most = over;
+        }
+        if (best < 0) gb[best = ng++] = pb[i];
+        else box_add(&gb[best], &pb[i]);
+        group[i] = best;
+    }
+    int tall = 0, *into = order; /* order's room: which group each group's ink goes to */
+    for (int g = 0; g < ng; g++) tall = gb[g].y1 - gb[g].y0 > tall ? gb[g].y1 - gb[g].y0 : tall;
+    int n = 0;
+    for (int g = 0; g < ng; g++) into[g] = 2 * (gb[g].y1 - gb[g].y0) >= tall ? n++ : -1; /* groups in order of their left edges */
+    for (int g = 0, prev = -1; g < ng; g++) { /* a short group: to the nearest digit across */
+        if (into[g] >= 0) { /* gb[0 .. g) are done with: the digit's box there */
+            gb[into[g]] = gb[g], prev = into[g];
+            continue;
+        }
+        int h = g + 1;
+        while (h < ng && into[h] < 0) h++;
+        int before = prev >= 0 ? gb[g].x0 - gb[prev].x1 : INT_MAX, after = h < ng ? gb[h].x0 - gb[g].x1 : INT_MAX;
+        into[g] = after < before ? into[h] : prev; /* the digit before it, or after it where that is nearer */
+    }
+    /* the digits' boxes again, short groups added, in gb[0 .. n) */
+    for (int g = 0; g < n; g++) gb[g] = (box){bw, bh, 0, 0};
+    for (int i = 0; i < nparts; i++) box_add(&gb[into[group[i]]], &pb[i]);
+    if (n > cap) {
+        rc = errf(err, "%s: the number has %d digits, more than the %d read at most", name, n, cap);
+        goto done;
+    }
+    memset(digits, 0, (size_t)n * sizeof *digits);
+    for (int g = 0; g < n; g++) {
+        int gw = gb[g].x1 - gb[g].x0, gh = gb[g].y1 - gb[g].y0;
+        float *v = calloc((size_t)gw * gh, sizeof(float));
+        if (!v) {
+            for (int k = 0; k < g; k++) ink_map_free(&digits[k]);
+            goto out_of_memory;
+        }
+        digits[g].mem = v, digits[g].ink = (plane){gw, gh, v}, digits[g].bb = (box){0, 0, gw, gh};
+    }
+    for (long i = 0; i < nruns; i++) {
+        int g = into[group[-1 - r[i].up]], y = r[i].y;
+        const float *src = m->ink.v + (size_t)(y + m->bb.y0) * w + m->bb.x0 + r[i].x0;
+        float *dst = digits[g].ink.v + (size_t)(y - gb[g].y0) * digits[g].ink.w + (r[i].x0 - gb[g].x0);
+        memcpy(dst, src, (size_t)(r[i].x1 - r[i].x0) * sizeof(float));
+    }
+    rc = n;
+    goto done;
+out_of_memory:
+    rc = errf_no_memory(err, "%s: out of memory", name);
+done:
+    free(on);
+    free(r);
+    free(pb);
+    free(gb);
+    free(group);
+    free(order);
+    return rc;
+}
+
+int photo_number(const decoded *d, const char *name, float *x, int cap, int *n, mnist_err *err) {
+    ink_map m, digits[MNIST_MAX_DIGITS];
+    *n = 0;
+    cap = cap < MNIST_MAX_DIGITS ? cap : MNIST_MAX_DIGITS;
+    int rc = read_digit(d, 1, &m, name, err);
+    if (rc) return rc == NO_MEMORY ? NO_MEMORY : -1;
+    if (m.noise) {
+        rc = noise_error(&m, name, err);
+        ink_map_free(&m);
+        return rc;
+    }
+    int nd = number_digits(&m, digits, cap, name, err);
+    ink_map_free(&m);
+    if (nd < 0) return nd;
+    if (nd == 0) return errf(err, "%s: no clear ink", name);
+    rc = 0;
+    for (int i = 0; i < nd; i++) {
+        char label[MNIST_ERR_LEN];
+        snprintf(label, sizeof label, "%s: digit %d of %d", name, i + 1, nd);
+        if (rc == 0) rc = fit_digit(&digits[i], 0, x + (size_t)i * MNIST_PIXELS, label, err);
+        else ink_map_free(&digits[i]);
+    }
+    if (rc == 0) rc = shadow_error(d, name, err);
+    if (rc == 0) *n = nd;
     return rc;
 }

@@ -51,9 +51,74 @@ static int predict_all(const mnist_model *m, const str_list *files, mnist_prep p
     return 0;
 }
 
+/* --number: each image read as a number, digit by digit (mnist_read_number), on the CPU; the model fits (784 inputs
+ * to 10 digits). Returns how many images failed. */
+static int predict_numbers(const mnist_model *m, const char *model, const str_list *files, int json, int show) {
+    static mnist_number num; /* 50 KB: not on the stack */
+    int failed = 0;
+    for (int f = 0; f < files->n; f++) {
+        const char *arg = files->items[f], *path = image_name(arg);
+        mnist_err err;
+        int bad;
+        if (strcmp(arg, "-")) bad = mnist_read_number_file(m, arg, &num, &err) != 0;
+        else if ((bad = isatty(STDIN_FILENO)))
+            errf(&err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
+        else bad = mnist_read_number_stream(m, stdin, STDIN_NAME, &num, &err) != 0;
+        float prob[MNIST_MAX_DIGITS][MNIST_CLASSES];
+        for (int d = 0; !bad && d < num.n; d++) {
+            for (int i = 0; i < MNIST_CLASSES; i++) prob[d][i] = expf(num.logp[d][i]); /* mnist_predict's */
+            if (!cli_all_finite(prob[d], MNIST_CLASSES))
+                bad = errf(&err, "the model %s gives no finite probabilities for %s (its sums overflow)", model,
+                           path) < 0;
+        }
+        if (bad) {
+            cli_say(stderr, "mnist predict: %s\n", err.msg);
+            if (json) {
+                printf("{\"file\":");
+                cli_json_print(path);
+                printf(",\"error\":");
+                cli_json_print(err.msg);
+                printf("}\n");
+            }
+            cli_flush();
+            failed++;
+            continue;
+        }
+        if (json) {
+            char v[CLI_JSON_NUMBER];
+            printf("{\"file\":");
+            cli_json_print(path);
+            printf(",\"number\":\"%s\",\"digits\":[", num.text);
+            for (int d = 0; d < num.n; d++) {
+                printf("%s{\"digit\":%d,\"probability\":%s,\"probabilities\":[", d ? "," : "", num.digit[d],
+                       cli_json_number(v, prob[d][num.digit[d]], 9));
+                for (int i = 0; i < MNIST_CLASSES; i++) printf("%s%s", i ? "," : "", cli_json_number(v, prob[d][i], 9));
+                printf("]");
+                if (show) {
+                    printf(",\"input\":[");
+                    for (int i = 0; i < MNIST_PIXELS; i++)
+                        printf("%s%s", i ? "," : "", cli_json_number(v, num.x[d][i], 9));
+                    printf("]");
+                }
+                printf("}");
+            }
+            printf("]}\n");
+        } else {
+            cli_put_escaped(stdout, path);
+            printf(": %s\n", num.text);
+            for (int d = 0; show && d < num.n; d++) {
+                printf("  digit %d of %d: %d (%.1f%%)\n", d + 1, num.n, num.digit[d], 100.0 * prob[d][num.digit[d]]);
+                cli_show_input(num.x[d]);
+            }
+        }
+        cli_flush();
+    }
+    return failed;
+}
+
 int cmd_predict(int argc, char **argv) {
     const char *model = NULL, *prep_name = NULL, *device = "cpu", *dataset = NULL;
-    int top = 3, show = 0, json = 0;
+    int top = 3, show = 0, json = 0, number = 0;
     static str_list files;
     const flag flags[] = {
         {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
@@ -68,6 +133,10 @@ int cmd_predict(int argc, char **argv) {
          "one JSON object a line per image: {\"file\", \"digit\", \"probability\", \"top\", \"probabilities\"} "
          "(and \"class\" for Fashion-MNIST), or {\"file\", \"error\"}"},
         {"--device", F_STR, &device, "cpu|cuda", "where the network runs (default cpu; cuda: all images in one pass)"},
+        {"--number", F_BOOL, &number, NULL,
+         "read each image as a number written left to right, digit by digit, each digit prepared as --preprocess "
+         "mnist prepares one (that preprocessing only; on the cpu): 'FILE: 42' (--show: each digit's input; --json: "
+         "{\"file\", \"number\", \"digits\": [{\"digit\", \"probability\", \"probabilities\"}]})"},
         {"--dataset", F_STR, &dataset, "mnist|fashion", "whose class names to print (default: the model's dataset)"},
         {0}};
     int p = cli_parse("predict", "--model FILE [flags] [--] IMAGE...",
@@ -93,6 +162,14 @@ int cmd_predict(int argc, char **argv) {
         }
     mnist_prep prep;
     if (prep_name && cli_prep("predict", prep_name, "mnist", &prep, &prep_name)) return 2; /* before the model */
+    if (number && prep_name && prep != MNIST_PREP_MNIST) {
+        cli_say(stderr, "mnist predict: --number reads digits as --preprocess mnist prepares them, not %s\n", prep_name);
+        return 2;
+    }
+    if (number && strcmp(device, "cpu")) {
+        cli_say(stderr, "mnist predict: --number runs on the cpu only (not --device %s)\n", device);
+        return 2;
+    }
     int gpu = !strcmp(device, "cuda");
     if (!gpu && strcmp(device, "cpu")) {
         cli_say(stderr, "mnist predict: --device '%s' is not one of: cpu cuda\n", device);
@@ -124,6 +201,17 @@ int cmd_predict(int argc, char **argv) {
                 nin, nin == 1 ? "" : "s", nout, nout == 1 ? "" : "s", MNIST_PIXELS, MNIST_CLASSES);
         mnist_model_free(&m);
         return 1;
+    }
+    if (number) {
+        int failed = 0;
+        if (strcmp(cli_dataset, "mnist")) {
+            cli_say(stderr, "mnist predict: --number reads digits: %s is a %s model\n", model, cli_dataset);
+            failed = 1;
+        } else {
+            failed = predict_numbers(&m, model, &files, json, show);
+        }
+        mnist_model_free(&m);
+        return failed ? 1 : 0;
     }
     float *xs = NULL, *ps = NULL;
     int *slot = NULL;
