@@ -1072,8 +1072,8 @@ static int digits_beside(int nparts, const char *keep, const box *pb, const doub
 
 /* A number's other digits (keep_parts, number != 0; keep: 1 kept, 2 looked at and apart; bb: the kept ink's box):
  * the parts apart from the kept ink on its line are kept too, as digits_beside counts them but for their weight (a 1
- * weighs a third of an 8): half to 1.4 times as tall as the box, half their height within its rows, within its
- * height of it across, then the parts looked at within 60% of such a part's side (a 5's bar apart from the rest of
+ * weighs a third of an 8): half to 1.4 times as tall as the box, half their height within its rows, within 1.5
+ * times its height of it across (a 1 written in a digit's width has paper beside it), then the parts looked at within 60% of such a part's side (a 5's bar apart from the rest of
  * it); again until none is added. *kept gets their mass. */
 static void number_beside(int nparts, char *keep, const box *pb, const double *mass, box *bb, double *kept) {
     int kh = bb->y1 - bb->y0;
@@ -1083,7 +1083,8 @@ static void number_beside(int nparts, char *keep, const box *pb, const double *m
             const box *b = &pb[i];
             int ph = b->y1 - b->y0, over = (b->y1 < bb->y1 ? b->y1 : bb->y1) - (b->y0 > bb->y0 ? b->y0 : bb->y0);
             int gap = b->x0 >= bb->x1 ? b->x0 - bb->x1 : bb->x0 - b->x1;
-            if (keep[i] != 2 || 2 * ph < kh || 5 * ph > 7 * kh || 2 * over < (ph < kh ? ph : kh) || gap > kh) continue;
+            if (keep[i] != 2 || 2 * ph < kh || 5 * ph > 7 * kh || 2 * over < (ph < kh ? ph : kh) || 2 * gap > 3 * kh)
+                continue;
             keep[i] = 1, *kept += mass[i], added = 1;
             box_add(bb, b);
             for (int more = 1; more;) { /* its pieces */

@@ -1,0 +1,172 @@
+"""test_numbers.py: `mnist predict --number` reads a number written with MNIST's digits, digit by digit.
+
+The model is the lab's (build/lab.safetensors, from `make run`; MNIST_BUILD's where set), else one trained here
+(784-256-10, Adam, 1 epoch: a few seconds). The digits are MNIST test digits that the model reads right each alone
+(`predict` on the digit's image, no --number), chosen here: a number of them side by side must read as their
+labels, drawn plainly and on paper lit unevenly with noise (scripts/make_photo_set.py's lighting and noise). Also: a
+single digit read as a 1-digit number gives predict's own probabilities for it, bit for bit; --json's shape; --show;
+a blank image and a number with a blob for a digit refused with one line (a dash apart from it is none of its
+digits); --number refused with another
+--preprocess or --device cuda (usage errors, status 2); the number without --number still refused as before.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from testlib import MNIST, ROOT, check, status, temp_dir  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from digit_png import data_dir  # noqa: E402
+from make_photo_set import lighting, noise, read_idx  # noqa: E402
+
+SCALE = 4  # the digits' 28x28 drawn 112x112
+
+
+def run(*args):
+    return subprocess.run([MNIST, *args], capture_output=True, text=True)
+
+
+def ink(digit):
+    """An MNIST digit as ink in [0, 1], SCALE times its size (nearest pixels)."""
+    return np.kron(digit.astype(np.float32) / 255, np.ones((SCALE, SCALE), np.float32))
+
+
+def side_by_side(inks, gaps, drops, margin=40):
+    """The inks in a row, gaps[i] pixels before ink i (i > 0), ink i lowered by drops[i] pixels."""
+    h = max(a.shape[0] + d for a, d in zip(inks, drops)) + 2 * margin
+    w = sum(a.shape[1] for a in inks) + sum(gaps[1:]) + 2 * margin
+    out, x = np.zeros((h, w), np.float32), margin
+    for i, (a, d) in enumerate(zip(inks, drops)):
+        x += gaps[i] if i else 0
+        out[margin + d:margin + d + a.shape[0], x:x + a.shape[1]] = a
+        x += a.shape[1]
+    return out
+
+
+def save_drawn(path, a):
+    Image.fromarray(np.round((1 - a) * 255).astype(np.uint8), "L").save(path)
+    return path
+
+
+def save_photo(path, a, seed):
+    """The ink on paper lit unevenly, with camera noise, as make_photo_set.py's gray kind."""
+    rng = np.random.RandomState(seed)
+    v = 0.85 * lighting(*a.shape, rng) * (1 - 0.8 * a)
+    v += noise(rng, v.shape, 0.015)
+    Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "L").save(path)
+    return path
+
+
+def main():
+    tmp = temp_dir("mnist-test-numbers-")
+    model = os.path.join(os.environ.get("MNIST_BUILD") or os.path.join(ROOT, "build"), "lab.safetensors")
+    if not os.path.exists(model):
+        model = os.path.join(tmp, "small.safetensors")
+        p = run("train", "--layers", "784,256,10", "--optimizer", "adam", "--epochs", "1", "--no-train-eval",
+                "--save", model)
+        if not check(p.returncode == 0, "a 784-256-10 model trains on MNIST: " + p.stderr.strip()[-300:]):
+            return status()
+    images = read_idx(data_dir(None), "t10k-images-idx3-ubyte")
+    labels = read_idx(data_dir(None), "t10k-labels-idx1-ubyte")
+
+    # the first 40 test digits, each alone: those the model reads right
+    alone = [save_drawn(os.path.join(tmp, f"alone{i}.png"), side_by_side([ink(images[i])], [0], [0]))
+             for i in range(40)]
+    p = run("predict", "--model", model, "--json", *alone)
+    read = [json.loads(line) for line in p.stdout.splitlines()]
+    right = [i for i, r in enumerate(read) if r.get("digit") == labels[i]]
+    check(len(read) == 40 and len(right) >= 12, f"the model reads {len(right)} of the first 40 test digits alone right")
+    if len(right) < 12:
+        return status()
+
+    # 1. numbers of 2, 3 and 4 of them, gaps and baselines varied, read as their labels
+    cases = [(right[0:2], [0, 12], [0, 8]), (right[2:5], [0, 30, 6], [10, 0, 4]),
+             (right[5:9], [0, 20, 45, 10], [0, 12, 6, 0])]
+    for n, (idx, gaps, drops) in enumerate(cases):
+        want = "".join(str(labels[i]) for i in idx)
+        a = side_by_side([ink(images[i]) for i in idx], [g * SCALE // 4 for g in gaps], drops)
+        for f in (save_drawn(os.path.join(tmp, f"number{n}.png"), a),
+                  save_photo(os.path.join(tmp, f"photo{n}.png"), a, n)):
+            p = run("predict", "--model", model, "--number", f)
+            check(p.returncode == 0 and p.stdout == f"{f}: {want}\n" and p.stderr == "",
+                  f"predict --number reads {os.path.basename(f)}, test digits {idx}, as {want}: {p.stdout.strip()} "
+                  f"{p.stderr.strip()}")
+        # without --number, as before: refused as digits side by side
+        p = run("predict", "--model", model, os.path.join(tmp, f"number{n}.png"))
+        check(p.returncode == 1 and p.stdout == "" and "digits side by side (a number?)" in p.stderr,
+              f"predict without --number still refuses number{n}.png as digits side by side: {p.stderr.strip()}")
+
+    # 2. --json's shape: the number as a string, per digit its digit, probability and probabilities (an argmax
+    # that is the digit, summing to 1 within float32's rounding of 10 terms); --show adds each input (784, in [0, 1])
+    f = os.path.join(tmp, "number1.png")
+    p = run("predict", "--model", model, "--number", "--json", "--show", f)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    r = rows[0] if len(rows) == 1 else {}
+    want = "".join(str(labels[i]) for i in cases[1][0])
+    ok = p.returncode == 0 and sorted(r) == ["digits", "file", "number"] and r["file"] == f and r["number"] == want
+    ok = ok and len(r["digits"]) == len(want)
+    for k, d in enumerate(r.get("digits", []) if ok else []):
+        pr = d.get("probabilities", [])
+        ok = ok and sorted(d) == ["digit", "input", "probabilities", "probability"] and len(pr) == 10 and \
+            d["digit"] == int(want[k]) and int(np.argmax(pr)) == d["digit"] and d["probability"] == pr[d["digit"]] and \
+            abs(sum(pr) - 1) < 1e-5 and len(d["input"]) == 784 and min(d["input"]) >= 0 and max(d["input"]) <= 1
+    check(ok, f"predict --number --json --show gives {{file, number, digits: [{{digit, probability, probabilities, "
+              f"input}}]}}: {p.stdout[:200]}")
+    p = run("predict", "--model", model, "--number", "--show", f)
+    lines = p.stdout.splitlines()
+    check(p.returncode == 0 and lines[0] == f"{f}: {want}" and len(lines) == 1 + len(want) * 31 and
+          all(lines[1 + k * 31].startswith(f"  digit {k + 1} of {len(want)}: {want[k]} (") for k in range(len(want))),
+          f"predict --number --show shows each digit's input after the number ({len(lines)} lines)")
+
+    # 3. one digit is a 1-digit number, read as predict reads it alone: the same probabilities, bit for bit
+    for i in right[:3]:
+        a, b = run("predict", "--model", model, "--json", alone[i]), run("predict", "--model", model, "--number",
+                                                                            "--json", alone[i])
+        one, num = json.loads(a.stdout or "{}"), json.loads(b.stdout or "{}")
+        check(b.returncode == 0 and num.get("number") == str(labels[i]) and len(num.get("digits", [])) == 1 and
+              num["digits"][0]["probabilities"] == one.get("probabilities"),
+              f"a single {labels[i]} (test digit {i}) with --number is the 1-digit number {labels[i]}, with "
+              f"predict's own probabilities: {b.stdout[:80]}")
+
+    # 4. refused, one line each: a blank image, a number with a blob for a digit; a dash apart is no digit
+    blank = save_drawn(os.path.join(tmp, "blank.png"), np.zeros((120, 300), np.float32))
+    p = run("predict", "--model", model, "--number", blank)
+    check(p.returncode == 1 and p.stdout == "" and p.stderr.count("\n") == 1 and
+          p.stderr.startswith(f"mnist predict: {blank}: no clear ink"), f"a blank image is refused: {p.stderr.strip()}")
+    p = run("predict", "--model", model, "--number", "--json", blank, os.path.join(tmp, "number0.png"))
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    check(p.returncode == 1 and len(rows) == 2 and sorted(rows[0]) == ["error", "file"] and rows[0]["file"] == blank
+          and "no clear ink" in rows[0]["error"] and rows[1].get("number") == "".join(str(labels[i]) for i in cases[0][0]),
+          "--json: the blank image's line is {file, error}, and the next image is still read")
+    blob = np.zeros((28 * SCALE, 28 * SCALE), np.float32)
+    blob[20:92, 20:92] = 1  # a solid square as tall as a digit: no digit
+    f = save_drawn(os.path.join(tmp, "blob.png"), side_by_side([ink(images[right[0]]), blob], [0, 30], [0, 0]))
+    p = run("predict", "--model", model, "--number", f)
+    check(p.returncode == 1 and p.stdout == "" and p.stderr.count("\n") == 1 and
+          f"{f}: digit 2 of 2: no clear digit: the ink is one solid blob" in p.stderr,
+          f"a number whose second 'digit' is a solid square is refused, naming it: {p.stderr.strip()}")
+    dash = np.zeros((28 * SCALE, 28 * SCALE), np.float32)
+    dash[60:66, 4:108] = 1  # a bar 104 wide, 6 tall, apart from the digit: under half its height, no digit of it
+    f = save_drawn(os.path.join(tmp, "dash.png"), side_by_side([ink(images[right[0]]), dash], [0, 30], [0, 0]))
+    p = run("predict", "--model", model, "--number", f)
+    check(p.returncode == 0 and p.stdout == f"{f}: {labels[right[0]]}\n",
+          f"a dash apart from a digit is no digit of the number: {p.stdout.strip()} {p.stderr.strip()}")
+
+    # 5. usage errors: --number takes the photo preprocessing only, on the cpu; nothing read, status 2
+    for flags in (["--preprocess", "lab"], ["--preprocess", "fashion"], ["--preprocess", "outline"],
+                  ["--device", "cuda"]):
+        p = run("predict", "--model", model, "--number", *flags, os.path.join(tmp, "number0.png"))
+        check(p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1 and "--number" in p.stderr,
+              f"predict --number {' '.join(flags)} is a usage error: {p.stderr.strip()}")
+    p = run("predict", "--model", model, "--number", "--preprocess", "mnist", os.path.join(tmp, "number0.png"))
+    check(p.returncode == 0 and p.stdout.endswith(": " + "".join(str(labels[i]) for i in cases[0][0]) + "\n"),
+          "predict --number --preprocess mnist is taken")
+    return status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
