@@ -14,8 +14,8 @@
 #                 make fuzz-check runs every seed once
 #   make valgrind a short train, eval and predict under valgrind
 #   make bench    an epoch's speed and memory against the floor and PyTorch (BENCHMARKS.md); also
-#                 make bench-layers, bench-blas, bench-photos, bench-prepare, bench-serve, bench-gpu,
-#                 gpu-bundle
+#                 make bench-layers, bench-blas, bench-photos, bench-numbers, bench-prepare, bench-serve,
+#                 bench-gpu, gpu-bundle
 #   make clean    remove build/ (build/san with SANITIZE=1)
 #   make help     this list
 
@@ -105,7 +105,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 HEADERS := $(wildcard include/*.h src/*.h src/cli/*.h)
 
-.PHONY: all deps data run test check emu emu-races clean help bench-photos bench-prepare bench bench-blas bench-layers bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
+.PHONY: all deps data run test check emu emu-races clean help bench-photos bench-numbers bench-prepare bench bench-blas bench-layers bench-gpu bench-serve gpu-bundle fuzz fuzz-run fuzz-check valgrind
 all: $(BUILD)/mnist $(BUILD)/libmnist.a
 
 # the sparse products' multiply-adds fused, as BLAS's are (src/sparse.c says why only there)
@@ -376,6 +376,13 @@ bench: $(BUILD)/bench $(BUILD)/mnist
 bench-photos: $(BUILD)/mnist
 	@$(MAKE) --no-print-directory data
 	@MNIST_DATA="$(DATA)" $(PYTHON) bench/predict_photos.py $(BENCH_PHOTOS_FLAGS)
+
+# Numbers of 2 to 4 MNIST test digits side by side: how many `predict --number` reads exactly, and its
+# digits against the same digits read alone (bench/read_numbers.py, build/lab.safetensors by default;
+# BENCH_NUMBERS_FLAGS="--model M --count 1000").
+bench-numbers: $(BUILD)/mnist
+	@$(MAKE) --no-print-directory data
+	@MNIST_DATA="$(DATA)" $(PYTHON) bench/read_numbers.py $(BENCH_NUMBERS_FLAGS)
 
 # Load on `mnist serve`: wrk (apt-get install wrk) over loopback, 64 connections for 10 s posting
 # a PNG of a digit; predictions/s, latency percentiles, errors, the server's memory. See README.
