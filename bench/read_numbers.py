@@ -3,7 +3,7 @@
 
     bench/read_numbers.py [--model FILE]... [--count N] [--seed S] [--keep DIR]
 
-Builds N numbers (default 200) in each of three kinds from MNIST test digits, each of 2 to 4
+Builds N numbers (default 200) in each of five kinds from MNIST test digits, each of 2 to 4
 digits drawn with RandomState(S) (default 0), side by side: each digit made into pen strokes as
 scripts/make_photo_set.py makes one (slanted and turned a little), its height 0.8 to 1.2 times the
 number's, its baseline moved up or down by up to 0.12 of it, the gap before it 0.05 to 0.8 of it:
@@ -12,6 +12,10 @@ number's, its baseline moved up or down by up to 0.12 of it, the gap before it 0
     gray    on paper lit unevenly (make_photo_set's lighting: a gradient, a vignette, sometimes a
             soft shadow), grayscale PNG with camera noise, as make_photo_set's gray kind
     colour  a blue, black or red pen on tinted paper, colour JPEG, as its colour and jpeg kinds
+    board   light chalk on a dark board, lit unevenly, noisy, as its board kind
+    notebook a pen on ruled or squared paper, on 40% of pages a margin line down it, often close
+            to the digits or through them (make_photo_set's notebook kind, the number's height
+            taken for the digit's)
 
 Then `predict --number` reads each, and it prints per kind: the share of numbers read exactly, the
 share with the right count of digits, the share of digits read right (of numbers read with the
@@ -35,11 +39,11 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from make_photo_set import blur, lighting, noise, read_idx, strokes  # noqa: E402
+from make_photo_set import blur, lighting, noise, notebook, read_idx, strokes  # noqa: E402
 from digit_png import data_dir  # noqa: E402
 
 MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
-KINDS = ("drawn", "gray", "colour")
+KINDS = ("drawn", "gray", "colour", "board", "notebook")
 
 
 def number_ink(digits, rng):
@@ -79,7 +83,14 @@ def render(kind, ink, rng):
         return Image.fromarray(np.round((1 - ink) * 255).astype(np.uint8), "L"), "png", {}
     h, w = ink.shape
     light = lighting(h, w, rng)
+    if kind == "board":
+        board, chalk = rng.uniform(0.08, 0.3), rng.uniform(0.55, 0.9)
+        v = (board + ink * (chalk - board)) * light
+        v += noise(rng, v.shape, rng.uniform(0.005, 0.03))
+        return Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "L"), "png", {"compress_level": 1}
     paper = rng.uniform(0.7, 0.97)
+    if kind == "notebook":
+        return notebook(ink, light, paper, rng)
     if kind == "gray":
         v = paper * light * (1 - rng.uniform(0.6, 0.92) * ink)
         v += noise(rng, v.shape, rng.uniform(0.004, 0.025))

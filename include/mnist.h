@@ -292,8 +292,9 @@ typedef struct {
 } mnist_number;
 
 /* Read the number written in an image with model m (784 inputs, 10 classes): mnist_number_prepare, then each digit
- * predicted on the CPU one at a time, as `mnist predict` predicts one digit's image. 0, or -1 with err (the image's
- * errors, a model that does not take 784 inputs to 10 classes, or gives no finite probabilities), or MNIST_NO_MEMORY. */
+ * predicted on the CPU one at a time, as `mnist predict` predicts one digit's image (logp as it gives them, NaN
+ * included: the caller checks them). 0, or -1 with err (the image's errors, a model that is empty or does not take
+ * 784 inputs to 10 classes), or MNIST_NO_MEMORY. */
 int mnist_read_number(const mnist_model *m, const uint8_t *bytes, size_t len, const char *name, mnist_number *num,
                       mnist_err *err);
 /* The same for a file. */

@@ -1072,16 +1072,17 @@ static int digits_beside(int nparts, const char *keep, const box *pb, const doub
 
 /* A number's other digits (keep_parts, number != 0; keep: 1 kept, 2 looked at and apart; bb: the kept ink's box):
  * the parts apart from the kept ink on its line are kept too, as digits_beside counts them but for their weight (a 1
- * weighs a third of an 8) and size: a third to 1.4 times as tall as the box (as it has grown: a number's digits
- * differ in size, and their baselines), half their height within its rows, within 1.5
- * times its height of it across (a 1 written in a digit's width has paper beside it), then the parts looked at within 60% of such a part's side (a 5's bar apart from the rest of
- * it); again until none is added. *kept gets their mass. */
+ * weighs a third of an 8) and size: a third to 1.4 times as tall as the box as it has grown (a number's digits differ
+ * in size, and in their baselines), half their height within its rows, within 1.5 times its height of it across (a 1
+ * written in a digit's width has paper beside it); then the parts looked at within 60% of such a part's side (a 5's
+ * bar apart from the rest of it); again until none is added. *kept gets their mass. */
 static void number_beside(int nparts, char *keep, const box *pb, const double *mass, box *bb, double *kept) {
     for (int added = 1; added;) {
         added = 0;
         for (int i = 0; i < nparts; i++) {
             const box *b = &pb[i];
-            int kh = bb->y1 - bb->y0, ph = b->y1 - b->y0, over = (b->y1 < bb->y1 ? b->y1 : bb->y1) - (b->y0 > bb->y0 ? b->y0 : bb->y0);
+            int kh = bb->y1 - bb->y0, ph = b->y1 - b->y0;
+            int over = (b->y1 < bb->y1 ? b->y1 : bb->y1) - (b->y0 > bb->y0 ? b->y0 : bb->y0);
             int gap = b->x0 >= bb->x1 ? b->x0 - bb->x1 : bb->x0 - b->x1;
             if (keep[i] != 2 || 3 * ph < kh || 5 * ph > 7 * kh || 2 * over < (ph < kh ? ph : kh) || 2 * gap > 3 * kh)
                 continue;
@@ -2672,7 +2673,8 @@ static int number_digits(const ink_map *m, ink_map *digits, int cap, const char 
     int tall = 0, *into = order; /* order's room: which group each group's ink goes to */
     for (int g = 0; g < ng; g++) tall = gb[g].y1 - gb[g].y0 > tall ? gb[g].y1 - gb[g].y0 : tall;
     int n = 0;
-    for (int g = 0; g < ng; g++) into[g] = 3 * (gb[g].y1 - gb[g].y0) >= tall ? n++ : -1; /* groups in order of their left edges */
+    for (int g = 0; g < ng; g++) /* the digits numbered in the order of their left edges */
+        into[g] = 3 * (gb[g].y1 - gb[g].y0) >= tall ? n++ : -1;
     for (int g = 0, prev = -1; g < ng; g++) { /* a short group: to the nearest digit across */
         if (into[g] >= 0) { /* gb[0 .. g) are done with: the digit's box there */
             gb[into[g]] = gb[g], prev = into[g];

@@ -163,7 +163,8 @@ int cmd_predict(int argc, char **argv) {
     mnist_prep prep;
     if (prep_name && cli_prep("predict", prep_name, "mnist", &prep, &prep_name)) return 2; /* before the model */
     if (number && prep_name && prep != MNIST_PREP_MNIST) {
-        cli_say(stderr, "mnist predict: --number reads digits as --preprocess mnist prepares them, not %s\n", prep_name);
+        cli_say(stderr, "mnist predict: --number reads digits as --preprocess mnist prepares them, not %s\n",
+                prep_name);
         return 2;
     }
     if (number && strcmp(device, "cpu")) {
