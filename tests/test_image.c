@@ -1139,27 +1139,55 @@ static void dithered_pages(void) {
  * digit kept, or apart from it): it was read as one digit, silently (a 7, a 1, or neither); it is refused now,
  * saying it holds 2 digits side by side. The 7 alone on the same page is read. */
 static void numbers(void) {
-    float x[MNIST_PIXELS];
+    float x[MNIST_PIXELS], alone[2][MNIST_PIXELS], digits[3 * MNIST_PIXELS];
     mnist_err err;
     int w = 340, h = 200;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 4; k >= 0; k -= k == 3 ? 2 : 1) { /* 4, 3: the 1, the 7 alone on the page; 1, 0: both, 0.4, 0.1 apart */
         double gap = k == 0 ? 0.1 : 0.4;
         float *seven = draw_seven(w, h, 40, 40, 120, 12);
         float *one = draw_one(w, h, 40 + (0.62 + gap) * 120 + 30, 40, 120, 12);
-        for (int i = 0; i < w * h && k < 2; i++) seven[i] = fmaxf(seven[i], one[i]);
+        for (int i = 0; i < w * h; i++) seven[i] = k == 4 ? one[i] : k == 3 ? seven[i] : fmaxf(seven[i], one[i]);
         float *v = page(seven, w, h, 0.85, 0.1, 0.01, 9);
         buf b = png(v, w, h, 1);
-        int got = prepare(&b, "number.png", MNIST_PREP_MNIST, x, &err) == 0;
+        int got = prepare(&b, "number.png", MNIST_PREP_MNIST, k >= 3 ? alone[k - 3] : x, &err) == 0;
         if (k < 2)
             check(!got && strstr(err.msg, "holds 2 digits side by side"), "a 7 and a 1 side by side, %.1f of their "
                   "height apart, are refused as a number: %s", gap, got ? "read as one digit" : err.msg);
         else
-            check(got, "the 7 alone on the same page is read%s%s", got ? "" : ": ", got ? "" : err.msg);
+            check(got, "the %d alone on the same page is read%s%s", k == 4 ? 1 : 7, got ? "" : ": ", got ? "" : err.msg);
+        /* mnist_number_prepare: the number's digits, each as the digit alone on the same page is prepared (the
+         * paper's model and the noise are fitted to the page with both on it: inputs within 0.01, 0.008 here) */
+        int n = -1, rc = mnist_number_prepare(b.b, b.n, "number.png", digits, 3, &n, &err);
+        if (k < 2) {
+            double d0 = rc || n != 2 ? 1 : max_diff(digits, alone[0]);
+            double d1 = rc || n != 2 ? 1 : max_diff(digits + MNIST_PIXELS, alone[1]);
+            check(rc == 0 && n == 2 && d0 < 0.01 && d1 < 0.01, "mnist_number_prepare reads the 7 and the 1, %.1f of "
+                  "their height apart, as 2 digits, each as it is alone on the page (largest differences %.3g, %.3g): %s",
+                  gap, d0, d1, rc ? err.msg : "");
+            rc = mnist_number_prepare(b.b, b.n, "number.png", digits, 1, &n, &err);
+            check(rc == -1 && n == 0 &&
+                      !strcmp(err.msg, "number.png: the number has 2 digits, more than the 1 read at most"),
+                  "mnist_number_prepare with room for 1 digit refuses a number of 2: %s", err.msg);
+        } else {
+            check(rc == 0 && n == 1 && max_diff(digits, alone[k - 3]) == 0, "mnist_number_prepare reads the %d alone "
+                  "as a 1-digit number, as mnist_image_prepare prepares it: %s", k == 4 ? 1 : 7, rc ? err.msg : "");
+        }
         free(b.b);
         free(v);
         free(seven);
         free(one);
     }
+    static const uint8_t text[] = "not an image";
+    int n = -1;
+    check(mnist_number_prepare(text, sizeof text - 1, "notes.txt", digits, 3, &n, &err) == -1 && n == 0 &&
+          !strncmp(err.msg, "notes.txt: ", 11), "mnist_number_prepare refuses what is no image: %s", err.msg);
+    mnist_model none;
+    mnist_number num;
+    memset(&none, 0, sizeof none);
+    buf b = png(alone[0], MNIST_SIDE, MNIST_SIDE, 1); /* any image: the model is refused first, or after it */
+    check(mnist_read_number(&none, b.b, b.n, "x.png", &num, &err) == -1 && num.n == 0,
+          "mnist_read_number refuses an empty model: %s", err.msg);
+    free(b.b);
 }
 
 /* Small drawings with strokes one pixel wide (no smoothing): a 1 and a 7 in 12x12 and 16x16, dark
