@@ -1001,6 +1001,15 @@ def test_out_of_memory(tmp, data):
              ("train", ["train", "--data", data, "--no-verify", "--epochs", "2", "--batch", "2", "--layers", "784,16,10",
                         "--save", saved]),
              ("show", ["show", "--data", data, "--no-verify", "--count", "6", "--out", picture])]
+    # a number, a 1 and a 0 apart with a 7 close beside the 0: read digit by digit (predict --number)
+    im = Image.new("L", (300, 120), 225)
+    d = ImageDraw.Draw(im)
+    d.line([(40, 20), (36, 100)], fill=30, width=8)
+    d.ellipse([110, 20, 170, 100], outline=30, width=8)
+    d.line([(190, 20), (240, 20), (210, 100)], fill=30, width=8)
+    im.save(os.path.join(tmp, "number.png"))
+    runs.append(("predict --number", ["predict", "--number", "--json", "--show", "--model", model,
+                                      os.path.join(tmp, "number.png")]))
     # the model's reading is swept once, with the first photo: the others' sweeps begin past it, the
     # fashion recipe's (runs[len(photos)]) too
     count = os.path.join(tmp, "count")
