@@ -7,10 +7,11 @@ labels, drawn plainly and on paper lit unevenly with noise (scripts/make_photo_s
 single digit read as a 1-digit number gives predict's own probabilities for it, bit for bit; --json's shape; --show;
 a blank image and a number with a blob for a digit refused with one line (a dash apart from it is none of its
 digits); --number refused with another
---preprocess or --device cuda (usage errors, status 2); the number without --number still refused as before.
+--preprocess, --device cuda or --dataset fashion (usage errors, status 2), and with a Fashion-MNIST model; the number without --number still refused as before.
 """
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -158,13 +159,28 @@ def main():
 
     # 5. usage errors: --number takes the photo preprocessing only, on the cpu; nothing read, status 2
     for flags in (["--preprocess", "lab"], ["--preprocess", "fashion"], ["--preprocess", "outline"],
-                  ["--device", "cuda"]):
+                  ["--device", "cuda"], ["--dataset", "fashion"]):
         p = run("predict", "--model", model, "--number", *flags, os.path.join(tmp, "number0.png"))
         check(p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1 and "--number" in p.stderr,
               f"predict --number {' '.join(flags)} is a usage error: {p.stderr.strip()}")
     p = run("predict", "--model", model, "--number", "--preprocess", "mnist", os.path.join(tmp, "number0.png"))
     check(p.returncode == 0 and p.stdout.endswith(": " + "".join(str(labels[i]) for i in cases[0][0]) + "\n"),
           "predict --number --preprocess mnist is taken")
+    # a model of Fashion-MNIST (the same weights, its metadata saying so) reads no digits
+    with open(model, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    header["__metadata__"]["dataset"] = "fashion"
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    fashion = os.path.join(tmp, "fashion.safetensors")
+    with open(fashion, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
+    p = run("predict", "--model", fashion, "--number", os.path.join(tmp, "number0.png"))
+    check(p.returncode == 1 and p.stdout == "" and
+          p.stderr == f"mnist predict: --number reads digits: {fashion} is a fashion model\n",
+          f"predict --number with a Fashion-MNIST model is refused: {p.stderr.strip()}")
     return status()
 
 

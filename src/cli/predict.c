@@ -171,6 +171,10 @@ int cmd_predict(int argc, char **argv) {
         cli_say(stderr, "mnist predict: --number runs on the cpu only (not --device %s)\n", device);
         return 2;
     }
+    if (number && dataset && strcmp(dataset, "mnist")) {
+        cli_say(stderr, "mnist predict: --number reads digits, not --dataset %s's classes\n", dataset);
+        return 2;
+    }
     int gpu = !strcmp(device, "cuda");
     if (!gpu && strcmp(device, "cpu")) {
         cli_say(stderr, "mnist predict: --device '%s' is not one of: cpu cuda\n", device);
@@ -205,8 +209,8 @@ int cmd_predict(int argc, char **argv) {
     }
     if (number) {
         int failed = 0;
-        if (strcmp(cli_dataset, "mnist")) {
-            cli_say(stderr, "mnist predict: --number reads digits: %s is a %s model\n", model, cli_dataset);
+        if (mnist_dataset_get(m.dataset) && strcmp(m.dataset, "mnist")) { /* unknown data: --dataset mnist took it */
+            cli_say(stderr, "mnist predict: --number reads digits: %s is a %s model\n", model, m.dataset);
             failed = 1;
         } else {
             failed = predict_numbers(&m, model, &files, json, show);
