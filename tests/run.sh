@@ -14,7 +14,8 @@ set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
 build=${MNIST_BUILD:-build}
-export MNIST_BIN=${MNIST_BIN:-$PWD/$build/mnist}
+case $build in /*) ;; *) build=$PWD/$build ;; esac # relative to the repository, or absolute
+export MNIST_BIN=${MNIST_BIN:-$build/mnist}
 results=$(mktemp -d)
 lane=
 # On exit (an interrupt too) the second lane gets SIGINT, as a terminal's Ctrl-C would give it (the

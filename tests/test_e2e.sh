@@ -6,8 +6,9 @@
 set -u
 cd "$(dirname "$0")/.."
 build=${MNIST_BUILD:-build}
-mnist=${MNIST_BIN:-$PWD/$build/mnist}
-out=$PWD/$build/e2e
+case $build in /*) ;; *) build=$PWD/$build ;; esac # MNIST_BUILD relative to the repository, or absolute
+mnist=${MNIST_BIN:-$build/mnist}
+out=$build/e2e
 chromium=${CHROMIUM:-/usr/bin/chromium}
 skip() { echo "SKIP e2e: $*"; exit 0; }
 quiet_apt() { DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "$@" >/dev/null 2>&1; }
