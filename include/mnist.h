@@ -274,11 +274,11 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
 
 /* A written number's digits (PNG, JPEG, ... as mnist_image_prepare decodes), left to right, each turned into the 784
  * inputs of x (cap, 784) as MNIST_PREP_MNIST turns an image of one digit: the ink found in the whole image, the
- * digits beside the first on its line kept too (half to 1.4 times its height, within its height across), its parts
- * grouped by the columns they share, and each digit's ink alone fitted into the box, thickened, checked as one digit's
- * is. *n gets the count (1 for one digit). An image with no clear ink, a digit that is no clear digit (the error says
- * which: "digit 2 of 3"), more than cap digits (at most MNIST_MAX_DIGITS are read), an error (-1);
- * out of memory, MNIST_NO_MEMORY. */
+ * digits beside the first on its line kept too (a third to 1.4 times the number's height, within 1.5 times it
+ * across), its parts grouped by the columns they share, and each digit's ink alone fitted into the box, thickened,
+ * checked as one digit's is. *n gets the count (1 for one digit). An image with no clear ink, a digit that is no
+ * clear digit (the error says which: "digit 2 of 3"), more than cap digits (at most MNIST_MAX_DIGITS are read), an
+ * error (-1); out of memory, MNIST_NO_MEMORY. */
 int mnist_number_prepare(const uint8_t *bytes, size_t len, const char *name, float *x, int cap, int *n,
                          mnist_err *err);
 
