@@ -2611,6 +2611,8 @@ static int shadow_error(const decoded *d, const char *name, mnist_err *err) {
     return 0;
 }
 
+static int number_count(const decoded *d, const char *name);
+
 int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
     ink_map m;
     int rc = read_digit(d, 0, &m, name, err);
@@ -2624,9 +2626,11 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) 
     rc = fit_digit(&m, beside, x, name, err);
     /* a blank page under a shadow's hard edge: what was read is pieces of the edge */
     if (rc == 0 && (rc = shadow_error(d, name, err))) return rc;
-    if (rc == 0 && beside)
-        return errf(err, "%s: no clear digit: it holds %d digits side by side (a number?); crop it to one digit", name,
-                    beside + 1);
+    if (rc == 0 && beside) {
+        int nd = number_count(d, name);
+        return errf(err, "%s: no clear digit: it holds %d digits side by side (a number?); crop it to one digit, or read "
+                    "it as a number", name, nd > beside ? nd : beside + 1);
+    }
     return rc;
 }
 
@@ -2720,6 +2724,18 @@ done:
     free(group);
     free(order);
     return rc;
+}
+
+/* How many digits photo_number finds in d, for photo_prepare's refusal of a number (digits_beside counts only those
+ * within a digit's height of the digit kept: 2 of a 3-digit number); 0 where it finds none or fails. */
+static int number_count(const decoded *d, const char *name) {
+    ink_map m, digits[MNIST_MAX_DIGITS];
+    mnist_err err;
+    if (read_digit(d, 1, &m, name, &err)) return 0;
+    int nd = m.noise ? 0 : number_digits(&m, digits, MNIST_MAX_DIGITS, name, &err);
+    ink_map_free(&m);
+    for (int i = 0; i < nd; i++) ink_map_free(&digits[i]);
+    return nd > 0 ? nd : 0;
 }
 
 int photo_number(const decoded *d, const char *name, float *x, int cap, int *n, mnist_err *err) {

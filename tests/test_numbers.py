@@ -96,10 +96,14 @@ def main():
             check(p.returncode == 0 and p.stdout == f"{f}: {want}\n" and p.stderr == "",
                   f"predict --number reads {os.path.basename(f)}, test digits {idx}, as {want}: {p.stdout.strip()} "
                   f"{p.stderr.strip()}")
-        # without --number, as before: refused as digits side by side
+        # without --number, as before: refused as digits side by side, all of them counted (a 3-digit number was
+        # said to hold 2: only those within a digit's height of the first kept were)
         p = run("predict", "--model", model, os.path.join(tmp, f"number{n}.png"))
-        check(p.returncode == 1 and p.stdout == "" and "digits side by side (a number?)" in p.stderr,
-              f"predict without --number still refuses number{n}.png as digits side by side: {p.stderr.strip()}")
+        check(p.returncode == 1 and p.stdout == "" and
+              f"holds {len(idx)} digits side by side (a number?); crop it to one digit, or read it as a number"
+              in p.stderr,
+              f"predict without --number refuses number{n}.png as its {len(idx)} digits side by side: "
+              f"{p.stderr.strip()}")
 
     # 2. --json's shape: the number as a string, per digit its digit, probability and probabilities (an argmax
     # that is the digit, summing to 1 within float32's rounding of 10 terms); --show adds each input (784, in [0, 1])
