@@ -201,6 +201,35 @@ def test_resume_log(tmp, data):
               f"--resume with a --log of {label}: refused, the file as it was ({text(p.stderr).strip()!r})")
 
 
+def test_log_no_record(tmp, data):
+    """A run that records no epoch leaves its --log as it was: one whose loss is NaN at its first step,
+    a resume with nothing to do and --epochs 0 made an empty file where there was none, and a new run
+    emptied the log there. A run that records an epoch replaces the log with its records."""
+    d = ["--data", data, "--no-verify", "--layers", "784,16,10", "--batch", "2", "--threads", "1",
+         "--activation", "relu"]
+    ck, log = os.path.join(tmp, "norecord.ckpt"), os.path.join(tmp, "norecord.jsonl")
+    old = '{"epoch":0,"seconds":1,"eval_seconds":1,"lr":0.5,"loss":1,"test_loss":1,"test_accuracy":0.5}\n'
+    p = run("train", *d, "--epochs", "1", "--checkpoint", ck)
+    for label, args, status_want in (("a NaN at the first step", ["--epochs", "1", "--init-scale", "1e30"], 1),
+                                     ("--epochs 0", ["--epochs", "0"], 0),
+                                     ("a resume with nothing to do", ["--resume", ck, "--epochs", "1"], 0)):
+        for before in (None, old):
+            if os.path.exists(log):
+                os.remove(log)
+            if before is not None:
+                with open(log, "w") as f:
+                    f.write(before)
+            q = run("train", *d, *args, "--log", log)
+            after = open(log).read() if os.path.exists(log) else None
+            check(p.returncode == 0 and q.returncode == status_want and after == before,
+                  f"train --log after {label}, the log {'a run' + chr(39) + 's' if before else 'not there'}: left "
+                  f"as it was ({after!r}, status {q.returncode}: {text(q.stderr).strip()!r})")
+    q = run("train", *d, "--epochs", "1", "--log", log)
+    lines = open(log).read().splitlines()
+    check(q.returncode == 0 and len(lines) == 1 and json.loads(lines[0])["loss"] != 1,
+          f"train --log after an epoch: the log is replaced by its record ({lines!r})")
+
+
 def test_closed_stdout(tmp, data):
     """A standard output closed by the caller (>&-) is not the --log: the log opened as descriptor 1 and
     took every line printed, its records among them; the output fails as a closed one does."""
@@ -1450,6 +1479,7 @@ def main():
         dataset(data)
         test_epochs_zero(tmp, data)
         test_resume_log(tmp, data)
+        test_log_no_record(tmp, data)
         test_closed_stdout(tmp, data)
         test_broken_pipe(tmp, data)
         test_version()

@@ -15,8 +15,10 @@
 
 typedef struct {
     int json, progress;     /* progress: a bar on stderr, a terminal */
-    FILE *log;              /* --log: the JSON lines, kept */
+    FILE *log;              /* --log: the JSON lines, kept (NULL: none, or a file to make at the first record) */
     const char *log_path;
+    int log_append;         /* a resumed run appends to it */
+    int log_empty;          /* a new run's: a regular file there, emptied at the first record */
     int log_failed;         /* a write to it failed (said once; the status becomes 1) */
     int logged;             /* the records of this command's epochs written to it */
     const char *checkpoint; /* --checkpoint FILE */
@@ -43,6 +45,28 @@ static void clear_bar(train_ui *ui) {
     ui->last = 0;
 }
 
+/* The --log file, appended to (a resumed run) or written from its start, made when create is set (else
+ * ENOENT where there is none): a FIFO that no process reads is refused (ENXIO) rather than waited on, one
+ * that is read takes the records. Nothing is emptied here (log_ready does it). NULL with errno set. */
+static FILE *open_log(const char *path, int append, int create) {
+    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | (create ? O_CREAT : 0) | (append ? O_APPEND : 0), 0666);
+    if (fd < 0) return NULL;
+    int fl = fcntl(fd, F_GETFL), e;
+    FILE *f = fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, append ? "a" : "w");
+    if (!f) e = errno, close(fd), errno = e;
+    return f;
+}
+
+/* The log ready for its first record: made, or a new run's emptied, only now, so that a run that records
+ * no epoch (its loss NaN at its first step, a Ctrl-C in it) leaves it as it was (it made an empty file,
+ * or emptied a run's log). 0, or -1 with errno set. */
+static int log_ready(train_ui *ui) {
+    if (!ui->log && !(ui->log = open_log(ui->log_path, ui->log_append, 1))) return -1;
+    if (ui->log_empty && ftruncate(fileno(ui->log), 0) != 0) return -1;
+    ui->log_empty = 0;
+    return 0;
+}
+
 static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     train_ui *ui = ud;
     clear_bar(ui);
@@ -56,6 +80,10 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     eval_json(line, sizeof line, "validation", &s->valid);
     eval_json(line, sizeof line, "test", &s->test);
     strcat(line, "}\n");
+    if (ui->log_path && !ui->log_failed && (ui->log_empty || !ui->log) && log_ready(ui) != 0) {
+        cli_say(stderr, "mnist train: --log %s: %s (training goes on without it)\n", ui->log_path, strerror(errno));
+        ui->log_failed = 1;
+    }
     if (ui->log && !ui->log_failed) {
         if (fputs(line, ui->log) == EOF || fflush(ui->log) == EOF) {
             cli_say(stderr, "mnist train: --log %s: writing failed: %s (training goes on without it)\n", ui->log_path,
@@ -641,7 +669,8 @@ static int finish(const train_args *a, const mnist_model *m, int rc, const mnist
 
 /* --log closed: a write that failed makes a status of 0 one of 1. */
 static int close_log(train_ui *ui, int status) {
-    if (ui->log && (fclose(ui->log) != 0 || ui->log_failed)) {
+    int bad = ui->log && fclose(ui->log) != 0;
+    if (bad || ui->log_failed) {
         if (!ui->log_failed)
             cli_say(stderr, "mnist train: --log %s: writing failed: %s\n", ui->log_path, strerror(errno));
         if (status == 0) status = 1;
@@ -676,17 +705,6 @@ static int draw_plot(const train_args *a, const train_ui *ui, int before) {
     }
     if (h != ui->hist) free(h);
     return status;
-}
-
-/* The --log file, appended to (a resumed run) or emptied: a FIFO that no process reads is refused
- * (ENXIO) rather than waited on, one that is read takes the records. NULL with errno set. */
-static FILE *open_log(const char *path, int append) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
-    if (fd < 0) return NULL;
-    int fl = fcntl(fd, F_GETFL), e;
-    FILE *f = fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, append ? "a" : "w");
-    if (!f) e = errno, close(fd), errno = e;
-    return f;
 }
 
 /* The epoch of a --log line, or -1 for a line that is no record: as plot reads it (log_record), so
@@ -829,8 +847,8 @@ static int trim_log(const char *path, int next) {
 
 /* --epochs 0 in a new run: nothing to train. The run's start is kept as asked (--save's model was
  * written by finish; --checkpoint gets the run at its first step, which --resume FILE --epochs N
- * trains on as a run of N epochs from the start would), and one line says so, that --log holds
- * no record (emptied, as a new run's is), and that --plot, with no epoch to draw, drew nothing
+ * trains on as a run of N epochs from the start would), and one line says so, that --log was
+ * left as it was (a file is written from the first record on), and that --plot, with no epoch to draw, drew nothing
  * (train_run draws no chart then). The status. */
 static int untrained(const train_args *a, const mnist_model *m, const mnist_data *d) {
     if (a->checkpoint) {
@@ -849,7 +867,7 @@ static int untrained(const train_args *a, const mnist_model *m, const mnist_data
     if (a->checkpoint)
         cli_say(stderr, "; --checkpoint %s holds the run at its start (--resume %s --epochs N trains it)",
                 a->checkpoint, a->checkpoint);
-    fprintf(stderr, "%s%s\n", a->log ? "; --log holds no records, as a new run's log begins" : "",
+    fprintf(stderr, "%s%s\n", a->log ? "; --log was left as it was (no epoch to record)" : "",
             a->plot ? "; --plot drew nothing" : "");
     return 0;
 }
@@ -858,14 +876,19 @@ static int untrained(const train_args *a, const mnist_model *m, const mnist_data
  * end as finish, close_log and draw_plot say: the status. */
 static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, const mnist_data *d) {
     train_ui ui = {.json = a->json, .progress = !a->json && !a->no_progress && isatty(2), .checkpoint = a->checkpoint,
-                   .o = &a->o, .batch = a->o.batch, .log_path = a->log, .epoch = -1, .saved_epoch = -1};
+                   .o = &a->o, .batch = a->o.batch, .log_path = a->log, .log_append = a->resume != NULL,
+                   .epoch = -1, .saved_epoch = -1};
     if (a->log && a->resume && !mnist_train_finished(&a->o, st) && trim_log(a->log, st->epoch)) return 1;
     if (a->log && !a->resume && foreign_log(a->log)) return 1;
-    if (a->log && !(ui.log = open_log(a->log, a->resume != NULL))) {
+    /* opened now, so that what cannot be written is refused before the training; made where there is
+     * none, or a new run's emptied, at the first record (log_ready) */
+    struct stat lst;
+    if (a->log && !(ui.log = open_log(a->log, a->resume != NULL, 0)) && errno != ENOENT) {
         cli_say(stderr, "mnist train: --log %s: %s\n", a->log,
                 errno == ENXIO ? "a FIFO that no process is reading" : strerror(errno));
         return 1;
     }
+    ui.log_empty = ui.log && !a->resume && fstat(fileno(ui.log), &lst) == 0 && S_ISREG(lst.st_mode);
     cli_catch_sigint(1); /* before the banner: a Ctrl-C as soon as it shows stops the run as any other does */
     if (!a->json && !mnist_train_finished(&a->o, resumed(a, st))) print_banner(a, m, st, d);
     mnist_train_hooks hooks = {.on_epoch = on_epoch, .on_step = on_step, .ud = &ui, .cancel = &interrupted,
