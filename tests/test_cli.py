@@ -482,6 +482,17 @@ def test_plot_default_out(tmp):
           f"plot without --out: curves.svg, as the README says ({text(p.stderr).strip()!r})")
 
 
+def test_device_unknown(data):
+    """A --device that is neither cpu nor cuda: one line naming the choices, status 2, in each command
+    that takes the flag (their three copies of the message are one, cli_device)."""
+    model = os.path.join(ROOT, "build", "no-such-model.safetensors")
+    for args in (["train", "--data", data, "--no-verify", "--epochs", "0"], ["eval", "--model", model],
+                 ["predict", "--model", model, SAMPLE]):
+        p = run(*args, "--device", "gpu")
+        check(p.returncode == 2 and text(p.stderr) == f"mnist {args[0]}: --device 'gpu' is not one of: cpu cuda\n",
+              f"{args[0]} --device gpu: one line, status 2 (status {p.returncode}: {text(p.stderr)!r})")
+
+
 def test_flag_twice(data):
     """A flag given twice takes its last value, as with GNU tools, and the general help says so."""
     import re
@@ -1505,6 +1516,7 @@ def main():
         test_show_fashion_words(tmp)
         test_one_input(tmp)
         test_flag_twice(data)
+        test_device_unknown(data)
         test_predict_stdin(tmp, data)
         test_plot_cut_short(tmp)
         test_pixel_limit(tmp, data)

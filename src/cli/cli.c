@@ -353,6 +353,13 @@ int cli_set_dataset(const char *cmd, const char *name) {
     return 0;
 }
 
+int cli_device(const char *cmd, const char *name) {
+    if (!strcmp(name, "cpu")) return MNIST_CPU;
+    if (!strcmp(name, "cuda")) return MNIST_CUDA;
+    cli_say(stderr, "mnist %s: --device '%s' is not one of: cpu cuda\n", cmd, name);
+    return -1;
+}
+
 int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m, const char *hint) {
     if (mnist_dataset_get(m->dataset)) return 0;
     char db[64]; /* the file's bytes: no terminal escapes, no second line */

@@ -66,6 +66,8 @@ extern const char *cli_dataset;
 extern const char *cli_command; /* the command running ("train"), for its messages */
 /* Set it from a --dataset flag; 0, or 2 after a usage error naming the choices. */
 int cli_set_dataset(const char *cmd, const char *name);
+/* The mnist_device a --device flag names (cpu, cuda), or -1 after a usage error naming the choices. */
+int cli_device(const char *cmd, const char *name);
 /* 1 after saying that the dataset that the model m read from path names is none we know (hint: what
  * follows the message, "" or a flag that overrides it), else 0. */
 int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m, const char *hint);

@@ -80,11 +80,8 @@ int cmd_eval(int argc, char **argv) {
         cli_say(stderr, "mnist eval: --model FILE is required (see 'mnist eval --help')\n");
         return 2;
     }
-    int dev = !strcmp(device, "cuda") ? MNIST_CUDA : !strcmp(device, "cpu") ? MNIST_CPU : -1;
-    if (dev < 0) {
-        cli_say(stderr, "mnist eval: --device '%s' is not one of: cpu cuda\n", device);
-        return 2;
-    }
+    int dev = cli_device("eval", device);
+    if (dev < 0) return 2;
     /* the pictures' files, checked before the evaluation: none the model or the other (here), and none a
      * data file, each writable (once the model says the dataset) */
     const char *outs[][2] = {{"--confusion", confusion}, {"--errors", errors}};

@@ -162,22 +162,19 @@ int cmd_predict(int argc, char **argv) {
         }
     mnist_prep prep;
     if (prep_name && cli_prep("predict", prep_name, "mnist", &prep, &prep_name)) return 2; /* before the model */
+    int dev = cli_device("predict", device), gpu = dev == MNIST_CUDA;
+    if (dev < 0) return 2;
     if (number && prep_name && prep != MNIST_PREP_MNIST) {
         cli_say(stderr, "mnist predict: --number reads digits as --preprocess mnist prepares them, not %s\n",
                 prep_name);
         return 2;
     }
-    if (number && strcmp(device, "cpu")) {
+    if (number && gpu) {
         cli_say(stderr, "mnist predict: --number runs on the cpu only (not --device %s)\n", device);
         return 2;
     }
     if (number && dataset && strcmp(dataset, "mnist")) {
         cli_say(stderr, "mnist predict: --number reads digits, not --dataset %s's classes\n", dataset);
-        return 2;
-    }
-    int gpu = !strcmp(device, "cuda");
-    if (!gpu && strcmp(device, "cpu")) {
-        cli_say(stderr, "mnist predict: --device '%s' is not one of: cpu cuda\n", device);
         return 2;
     }
     mnist_err err;

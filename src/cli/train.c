@@ -202,7 +202,6 @@ static const char *const schedules[] = {"constant", "cosine", "step", NULL};
 static const char *const activations[] = {"tanh", "relu", NULL};
 static const char *const inits[] = {"lab", "glorot", "he", NULL};
 static const char *const recipes[] = {"lab", "best", NULL};
-static const char *const devices[] = {"cpu", "cuda", NULL};
 
 typedef struct {
     const char *layers, *optimizer, *schedule, *activation, *init;
@@ -423,7 +422,7 @@ static int settle_options(train_args *a) {
     if ((opt = choice("--optimizer", a->r.optimizer, optimizers)) < 0 ||
         (sched = choice("--schedule", a->r.schedule, schedules)) < 0 ||
         (a->act = choice("--activation", a->r.activation, activations)) < 0 ||
-        (a->init = choice("--init", a->r.init, inits)) < 0 || (dev = choice("--device", a->device, devices)) < 0 ||
+        (a->init = choice("--init", a->r.init, inits)) < 0 || (dev = cli_device("train", a->device)) < 0 ||
         cli_set_dataset("train", a->dataset))
         return 2;
     if (o->no_graph && dev != MNIST_CUDA) {
