@@ -380,6 +380,22 @@ def test_predict_stdin(tmp, data):
           f"predict - from a pipe of 1 GiB and a byte: refused at the limit ({text(p.stderr).strip()!r})")
     p = run("predict", "--model", model, "-", "-", stdin=png)
     check(one_line(p, 2, "'-'", "twice"), f"predict - -: a usage error ({text(p.stderr).strip()!r})")
+    # /dev/stdin fed by a pipe is refused as any pipe given as a file is; the line says that '-' reads it (it
+    # said only "not a regular file"), and says so only of standard input, a pipe: not of another FIFO, nor of
+    # /dev/stdin when standard input is a file, which is read
+    p = run("predict", "--model", model, "/dev/stdin", stdin=png)
+    check(one_line(p, 1, "/dev/stdin: not a regular file", "standard input, a pipe: '-' reads it"),
+          f"predict /dev/stdin from a pipe: '-' suggested ({text(p.stderr).strip()!r})")
+    fifo = os.path.join(tmp, "image.fifo")
+    os.mkfifo(fifo)
+    p = run("predict", "--model", model, fifo, stdin=png)
+    check(one_line(p, 1, f"{fifo}: not a regular file") and "'-'" not in text(p.stderr),
+          f"predict FIFO, standard input another pipe: no '-' suggested ({text(p.stderr).strip()!r})")
+    os.remove(fifo)
+    with open(SAMPLE, "rb") as f:
+        p = subprocess.run([MNIST, "predict", "--model", model, "/dev/stdin"], stdin=f, capture_output=True, timeout=60)
+    check(p.returncode == 0 and text(p.stdout) == text(want.stdout).replace(SAMPLE, "/dev/stdin", 1),
+          f"predict /dev/stdin < FILE: read as the file ({text(p.stdout).strip()!r} {text(p.stderr).strip()!r})")
 
 
 def test_pixel_limit(tmp, data):

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -27,9 +28,22 @@ void cli_show_input(const float *x) {
 /* The name that arg's image goes by: the file, or STDIN_NAME for "-". */
 static const char *image_name(const char *arg) { return strcmp(arg, "-") ? arg : STDIN_NAME; }
 
+/* Whether path is this program's standard input and a pipe (or a socket): /dev/stdin fed by one, which
+ * the reader refuses ("not a regular file"), where '-' reads it. */
+static int stdin_pipe(const char *path) {
+    struct stat a, b;
+    return stat(path, &a) == 0 && fstat(STDIN_FILENO, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+           (S_ISFIFO(a.st_mode) || S_ISSOCK(a.st_mode));
+}
+
 /* x from the image arg names: a file, or "-", standard input (which a terminal cannot be). */
 static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
-    if (strcmp(arg, "-")) return mnist_image_prepare_file(arg, prep, x, err);
+    if (strcmp(arg, "-")) {
+        int rc = mnist_image_prepare_file(arg, prep, x, err);
+        size_t n = strlen(err->msg);
+        if (rc && stdin_pipe(arg)) snprintf(err->msg + n, sizeof err->msg - n, " (standard input, a pipe: '-' reads it)");
+        return rc;
+    }
     if (isatty(STDIN_FILENO))
         return errf(err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
     return mnist_image_prepare_stream(stdin, STDIN_NAME, prep, x, err);
