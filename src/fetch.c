@@ -595,6 +595,8 @@ static int fetch_one(fetcher *x, const mnist_dataset *ds, const mnist_file_info 
 
 /* ---- the whole dataset ------------------------------------------------- */
 
+int url_has_query(const char *url) { return strpbrk(url, "?#") != NULL; }
+
 int url_has_blank(const char *url) {
     for (const unsigned char *p = (const unsigned char *)url; *p; p++)
         if (*p <= ' ' || *p == 0x7f) return 1;
@@ -627,7 +629,7 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
         const char *bad = len == 0 || len + 2 > sizeof m[j].base ? "bad mirror URL (empty or too long)"
                           : strncasecmp(b, "http://", 7) && strncasecmp(b, "https://", 8) && strncasecmp(b, "file://", 7)
                               ? "a mirror's URL begins http://, https:// or, for a folder, file:///"
-                          : strpbrk(b, "?#") ? "a mirror's URL has no query or fragment ('?' or '#'): the file names follow it"
+                          : url_has_query(b) ? "a mirror's URL has no query or fragment ('?' or '#'): the file names follow it"
                           : url_has_blank(b) ? "a mirror's URL holds no space nor control character (a space is %20)"
                                          : NULL;
         if (bad) {

@@ -79,6 +79,9 @@ char *url_shown(char *out, size_t cap, const char *url);
 /* Whether url holds a space, or a control character: curl said of each file 'URL using bad/illegal format', and the
  * next mirrors were tried (file:///data/my mnist/ among them) (src/fetch.c). */
 int url_has_blank(const char *url);
+/* Whether url holds a query or a fragment ('?' or '#'): a mirror's, after which the file names appended would
+ * not be its path (curl sent http://h/p/?token=1train-images-idx3-ubyte.gz) (src/fetch.c). */
+int url_has_query(const char *url);
 
 /* mkdir -p dir, then make sure it is a folder (src/fetch.c). made (strlen(dir) + 1 bytes, or NULL)
  * gets 1 at i where the folder dir[0..i) was created by this call, 0 where it was there. */

@@ -46,7 +46,7 @@ int cmd_fetch(int argc, char **argv) {
         }
         /* the file names are appended to the URL: curl sent http://h/p/?token=1train-images-idx3-ubyte.gz, and
          * file:///m/?x read the folder /m/ (a query and a fragment dropped) */
-        if (strpbrk(rest, "?#")) {
+        if (url_has_query(rest)) {
             cli_say(stderr, "mnist fetch: --mirror '%s': has a query or a fragment ('?' or '#'), which the file "
                     "names cannot follow: give the folder's URL without it (in a name, '?' is %%3F, '#' %%23)\n", u);
             return 2;
