@@ -409,9 +409,9 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
     if (hlen == 0 || buf[0] != '{') return errf(err, "%s: header does not start with '{'", path);
     /* a \u0000 in a string: cJSON would end the string there, and "layers.0.kernel\u0000x" would
      * pass for "layers.0.kernel" (or one metadata value for another); the values counted, and how
-     * deep they nest, before the parser allocates them */
+     * deep they nest (json_too_deep), before the parser allocates them */
     uint64_t values = 1;
-    int depth = 0;
+    size_t deep = json_too_deep(buf, (size_t)hlen, MAX_DEPTH);
     for (uint64_t i = 0, in = 0; i < hlen; i++)
         if (buf[i] == '"') in = !in;
         else if (in && buf[i] == '\\' && i + 1 < hlen) {
@@ -422,10 +422,9 @@ static int check_header(char *buf, uint64_t hlen, uint64_t datalen, const char *
         else if ((buf[i] == ',' || buf[i] == '[' || buf[i] == '{') && ++values > MAX_VALUES)
             return errf(err, "%s: header holds more than %d JSON values (a model's holds a few hundred)", path,
                         MAX_VALUES);
-        else if ((buf[i] == '[' || buf[i] == '{') && ++depth > MAX_DEPTH)
-            return errf(err, "%s: header nests arrays and objects more than %d deep (at byte %llu)", path, MAX_DEPTH,
-                        (unsigned long long)i);
-        else if (buf[i] == ']' || buf[i] == '}') depth--;
+        else if (i == deep)
+            return errf(err, "%s: header nests arrays and objects more than %d deep (at byte %zu)", path, MAX_DEPTH,
+                        deep);
     const char *end = NULL;
     json_watch();
     cJSON *root = *rootp = cJSON_ParseWithLengthOpts(buf, (size_t)hlen, &end, 0);
