@@ -191,7 +191,8 @@ typedef struct {
     float *params;                            /* one buffer, tensors laid out in table order */
 } mnist_model;
 
-/* Parse "784,1024,1024,10" into sizes; *n gets the count (2 .. MNIST_MAX_LAYERS+1). */
+/* Parse "784,1024,1024,10" into sizes; *n gets the count (2 .. MNIST_MAX_LAYERS+1). A refusal says
+ * "layers '784,,10': " and why. */
 int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err);
 /* Whether mnist_model_create takes these n layer sizes: 2 to MNIST_MAX_LAYERS + 1 of them, each 1
  * to 2^20, at most 2^31 parameters in all (8 GiB of float32). 0, or -1 with a message. */

@@ -18,16 +18,16 @@ int mnist_parse_layers(const char *s, int *sizes, int *n, mnist_err *err) {
         long v = strtol(p, &end, 10);
         /* digits only: strtol also takes blanks and a sign before them */
         if (*p < '0' || *p > '9' || errno || v < 1 || v > MAX_WIDTH)
-            return errf(err, "--layers '%s': each size must be a whole number from 1 to %d", s, MAX_WIDTH);
-        if (k == MNIST_MAX_LAYERS + 1) return errf(err, "--layers '%s': at most %d sizes", s, MNIST_MAX_LAYERS + 1);
+            return errf(err, "layers '%s': each size must be a whole number from 1 to %d", s, MAX_WIDTH);
+        if (k == MNIST_MAX_LAYERS + 1) return errf(err, "layers '%s': at most %d sizes", s, MNIST_MAX_LAYERS + 1);
         sizes[k++] = (int)v;
         if (*end == '\0') break;
         if (*end == ' ' || *end == '\t') /* a blank after a size: not a number, whatever follows */
-            return errf(err, "--layers '%s': each size must be a whole number from 1 to %d", s, MAX_WIDTH);
-        if (*end != ',') return errf(err, "--layers '%s': sizes are separated by commas", s);
+            return errf(err, "layers '%s': each size must be a whole number from 1 to %d", s, MAX_WIDTH);
+        if (*end != ',') return errf(err, "layers '%s': sizes are separated by commas", s);
         p = end + 1;
     }
-    if (k < 2) return errf(err, "--layers '%s': need at least an input and an output size", s);
+    if (k < 2) return errf(err, "layers '%s': need at least an input and an output size", s);
     *n = k;
     return 0;
 }

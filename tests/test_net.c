@@ -246,6 +246,10 @@ static void test_fit(void) {
     int s[MNIST_MAX_LAYERS + 1], n;
     check(mnist_parse_layers("784,1024,1024,10", s, &n, &err) == 0 && n == 4 && s[1] == 1024, "--layers parses");
     check(mnist_parse_layers("784,,10", s, &n, &err) == -1, "--layers '784,,10' is refused: \"%s\"", err.msg);
+    /* the library has no flags: its message names the sizes as the API does (it said "--layers '784,,10': ...",
+     * and the CLI, which adds the flag, says that) */
+    check(!strncmp(err.msg, "layers '784,,10': ", 18) && !strstr(err.msg, "--"), "the library names no flag: \"%s\"",
+          err.msg);
     check(mnist_parse_layers("784", s, &n, &err) == -1, "--layers with one size is refused: \"%s\"", err.msg);
     check(mnist_parse_layers("784,-3,10", s, &n, &err) == -1, "a negative size is refused: \"%s\"", err.msg);
     const char *loose[] = {" 784,16,10", "784,+16,10", "784, 16,10", "0x310,16,10", "784,16 ,10", "784,16,10 "};

@@ -310,7 +310,7 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
     mnist_model cmd = {0};
     mnist_err err;
     if ((whole || given(argc, argv, "--layers")) && mnist_parse_layers(r->layers, cmd.sizes, &cmd.nlayers, &err)) {
-        cli_say(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: --%s\n", err.msg); /* "layers '...': why": the flag's name */
         return 2;
     }
     if (cmd.nlayers) cmd.nlayers--; /* sizes, not weight layers */
@@ -510,7 +510,7 @@ static int new_model(const train_args *a, mnist_model *m) {
     int sizes[MNIST_MAX_LAYERS + 1], n;
     mnist_err err;
     if (mnist_parse_layers(a->r.layers, sizes, &n, &err)) {
-        cli_say(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: --%s\n", err.msg); /* "layers '...': why": the flag's name */
         return 2;
     }
     if (sizes[n - 1] != MNIST_CLASSES) {
