@@ -121,7 +121,7 @@ int make_dirs(const char *dir, char *made, mnist_err *err) {
             int e = errno;
             if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
                 return errf(err, "%s: cannot create the data folder (at %s): %s; give a folder that can be "
-                            "written (--data DIR, or MNIST_DATA)", dir, p, strerror(e));
+                            "written", dir, p, strerror(e));
         }
         p[i] = c;
     }
@@ -506,7 +506,7 @@ static int check_present(const mnist_fetch_opts *o, const char *dir, const mnist
          * the data's reader refuses it, not replaced (a mirror that answered overwrote it) */
         char whose[256];
         const mnist_dataset *known = unreadable ? NULL : other_dataset(hex, f->sha256, whose, sizeof whose);
-        if (known) return errf(err, "%s: %s: --dataset %s reads this folder", path, whose, known->name);
+        if (known) return errf(err, "%s: %s", path, whose);
         /* another fetch into the folder (two trains at once) may have set it aside meanwhile, or put the file it
          * downloaded in its place: looked at again, not set aside (the rename failed, and the fetch with it; or the
          * good file went over the first one set aside) */

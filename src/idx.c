@@ -21,9 +21,10 @@ typedef struct {
 } idx_file;
 
 /* What a file that is not the dataset's may be, and what to do: a subset or other IDX data of the
- * user's own (which --no-verify reads), or a damaged download. */
-static const char not_the_file[] = "your own IDX data, a subset: --no-verify reads it as it is; else damaged or not "
-                                   "the right file: 'mnist fetch' sets it aside and fetches it again";
+ * user's own (which a load that does not verify reads), or a damaged download. In the library's
+ * terms: the CLI says them in its flags' (cli.c's flag_advice). */
+static const char not_the_file[] = "your own IDX data, a subset: a load that does not verify reads it as it is; else "
+                                   "damaged or not the right file: mnist_fetch sets it aside and fetches it again";
 
 /* Read an IDX file with the given magic; sha (may be NULL) is the expected hex SHA-256 of the
  * decompressed bytes, and expect (0: any) their count, which the header must promise before the
@@ -123,7 +124,7 @@ static int idx_read(idx_file *out, const char *path, uint32_t magic, const char 
             char whose[256];
             const mnist_dataset *known = other_dataset(hex, sha, whose, sizeof whose);
             if (known)
-                errf(err, "%s: %s: --dataset %s reads this folder", path, whose, known->name);
+                errf(err, "%s: %s", path, whose);
             else
                 errf(err, "%s: SHA-256 %s does not match the expected %s (%s)", path, hex, sha, not_the_file);
             goto done;
@@ -143,7 +144,7 @@ broken:
     if (sha) {
         size_t len = strlen(err->msg);
         snprintf(err->msg + len, sizeof err->msg - len,
-                 "; the file is damaged: 'mnist fetch' sets it aside and fetches it again");
+                 "; the file is damaged: mnist_fetch sets it aside and fetches it again");
     }
 done:
     free(data);
@@ -219,8 +220,8 @@ int mnist_data_load_some(mnist_data *d, const mnist_dataset *ds, const char *dir
         int found = mnist_data_file(path[f], sizeof path[f], dir, &ds->files[f], err);
         if (found < 0) return -1;
         if (!found) /* a bare 'mnist fetch' fetched into the default folder, not dir, and MNIST for Fashion-MNIST */
-            return errf(err, "%s: %s not found (neither raw nor .gz); place it there, or run 'mnist fetch --dataset %s "
-                        "--data %s'", dir, ds->files[f].name, ds->name, dir);
+            return errf(err, "%s: %s not found (neither raw nor .gz); place it there, or fetch it (mnist_fetch)", dir,
+                        ds->files[f].name);
     }
     const char *tr_sha[2] = {ds->files[MNIST_TRAIN_IMAGES].sha256, ds->files[MNIST_TRAIN_LABELS].sha256};
     const char *te_sha[2] = {ds->files[MNIST_TEST_IMAGES].sha256, ds->files[MNIST_TEST_LABELS].sha256};
