@@ -465,7 +465,7 @@ int backend_check_split(const int *sizes, int nl, const mnist_split *s, mnist_er
 #ifndef MNIST_HAVE_CUDA
 /* What asking this build for the GPU says, from backend_create or mnist_device_check. */
 static const char no_cuda[] =
-    "--device cuda: this build has no CUDA backend (make built it without nvcc: its line 'CUDA: no (...)' says why)";
+    "this build has no CUDA backend (make built it without nvcc: its line 'CUDA: no (...)' says why)";
 #endif
 
 backend *backend_create(mnist_device device, const mnist_model *m, const backend_opts *o, mnist_err *err) {

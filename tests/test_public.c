@@ -80,6 +80,9 @@ int main(void) {
           "mnist_device_check of device 7 is refused: \"%s\"", err.msg);
     check(mnist_predict_on(&m, x, 1, (mnist_device)7, q, &err) == -1 && strstr(err.msg, "device 7 is not cpu or cuda"),
           "mnist_predict_on device 7 is refused: \"%s\"", err.msg);
+    /* the library has no flags: a GPU that cannot be used is said in its terms (it said "--device cuda: ...") */
+    int gpu = mnist_device_check(MNIST_CUDA, &err) == 0;
+    check(gpu || !strstr(err.msg, "--"), "mnist_device_check(MNIST_CUDA) names no flag: \"%s\"", gpu ? "usable" : err.msg);
     mnist_model none;
     check(mnist_model_load(&none, "/nonexistent/model.safetensors", &err) == -1 && strstr(err.msg, "/nonexistent"),
           "its errors come back through mnist_err: \"%s\"", err.msg);

@@ -97,7 +97,7 @@ int cmd_eval(int argc, char **argv) {
     }
     mnist_err err;
     if (mnist_device_check((mnist_device)dev, &err)) { /* before the data are loaded */
-        cli_say(stderr, "mnist eval: %s\n", err.msg);
+        cli_say(stderr, "mnist eval: --device %s: %s\n", device, err.msg);
         return 1;
     }
     mnist_model m;

@@ -193,7 +193,7 @@ int cmd_predict(int argc, char **argv) {
     }
     mnist_err err;
     if (mnist_device_check(gpu ? MNIST_CUDA : MNIST_CPU, &err)) {
-        cli_say(stderr, "mnist predict: %s\n", err.msg);
+        cli_say(stderr, "mnist predict: --device %s: %s\n", device, err.msg);
         return 1;
     }
     mnist_model m;

@@ -454,7 +454,7 @@ static int settle_options(train_args *a) {
         mnist_parse_layers(a->r.layers, sizes, &nsizes, &err) == 0 && nsizes == 2)
         o->dropout = 0.0;
     if (mnist_device_check((mnist_device)dev, &err)) {
-        cli_say(stderr, "mnist train: %s\n", err.msg);
+        cli_say(stderr, "mnist train: --device %s: %s\n", a->device, err.msg);
         return 1;
     }
     o->device = (mnist_device)dev;

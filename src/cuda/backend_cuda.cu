@@ -109,7 +109,7 @@ static int blas_fail(mnist_err *err, const char *what, cublasStatus_t s) {
 static int load_blas(mnist_err *err) {
     char why[512];
     const cublas_api *api = cublas_load(why, sizeof why);
-    if (!api) return errf(err, "--device cuda: cuBLAS cannot be loaded: %s", why);
+    if (!api) return errf(err, "cuBLAS cannot be loaded: %s", why);
     blas = api;
     return 0;
 }
@@ -130,7 +130,7 @@ int backend_cuda_probe(mnist_err *err) {
     if (e != cudaSuccess) {
         cudaGetLastError(); /* not sticky: leave no stale error for the launches of another backend */
         if (e == cudaErrorNoDevice)
-            return errf(err, "--device cuda: no NVIDIA GPU was found (CUDA: %s)", cudaGetErrorString(e));
+            return errf(err, "no NVIDIA GPU was found (CUDA: %s)", cudaGetErrorString(e));
         if (e == cudaErrorInsufficientDriver) {
             /* the runtime says so both when the driver is too old and when there is none (libcuda.so.1
              * not installed, or not on the library path): the driver's version, 0 for none, tells which */
@@ -139,26 +139,26 @@ int backend_cuda_probe(mnist_err *err) {
             cudaGetLastError();
             if (drv == 0)
                 return errf(err,
-                            "--device cuda: no GPU can be used here: no NVIDIA driver was found (libcuda.so.1 "
+                            "no GPU can be used here: no NVIDIA driver was found (libcuda.so.1 "
                             "is not installed or not on the library path; CUDA: %s)",
                             cudaGetErrorString(e));
             return errf(err,
-                        "--device cuda: no GPU can be used here: the NVIDIA driver is for CUDA %d.%d, and this "
+                        "no GPU can be used here: the NVIDIA driver is for CUDA %d.%d, and this "
                         "build needs CUDA %d.%d or later (CUDA: %s)",
                         drv / 1000, drv % 1000 / 10, CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10,
                         cudaGetErrorString(e));
         }
-        return errf(err, "--device cuda: the GPU cannot be used (CUDA: %s)", cudaGetErrorString(e));
+        return errf(err, "the GPU cannot be used (CUDA: %s)", cudaGetErrorString(e));
     }
     int dev = 0;
     cudaDeviceProp p;
     if ((e = cudaGetDevice(&dev)) != cudaSuccess || (e = cudaGetDeviceProperties(&p, dev)) != cudaSuccess) {
         cudaGetLastError();
-        return errf(err, "--device cuda: the GPU cannot be used (CUDA: %s)", cudaGetErrorString(e));
+        return errf(err, "the GPU cannot be used (CUDA: %s)", cudaGetErrorString(e));
     }
     if ((e = k_check_image()) != cudaSuccess) {
         cudaGetLastError();
-        return errf(err, "--device cuda: this build's GPU code does not run on the %s (compute capability %d.%d): "
+        return errf(err, "this build's GPU code does not run on the %s (compute capability %d.%d): "
                          "%s; rebuild with NVCC_ARCH for it",
                     p.name, p.major, p.minor, cudaGetErrorString(e));
     }
