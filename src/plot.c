@@ -94,7 +94,7 @@ int log_record(const char *line, cJSON **obj, char *why, size_t cap) {
                           : NULL;
     int epoch = bad || c ? -1 : (int)e->valuedouble;
     if (bad) {
-        snprintf(why, cap, " is not a record of 'mnist train --log' (%s)", bad);
+        snprintf(why, cap, " is not a record of a training log (%s)", bad);
     } else if (c) {
         char kb[64];
         snprintf(why, cap, ": \"%s\" is not a finite number", shown(c->string, kb, sizeof kb));
@@ -121,14 +121,14 @@ int mnist_read_log_stream(FILE *f, const char *name, mnist_epoch_stats *s, int c
         }
         lineno++;
         if (cut) {
-            rc = errf(err, "%s: line %d is longer than %d bytes: not a record of 'mnist train --log'", name, lineno,
+            rc = errf(err, "%s: line %d is longer than %d bytes: not a record of a training log", name, lineno,
                       LOG_LINE_MAX);
             break;
         }
         /* a NUL ends the string the parser sees: a line of binary was taken for a blank one, and
          * a record followed by a NUL and anything at all was read as the record */
         if (memchr(line, '\0', (size_t)len)) {
-            rc = errf(err, "%s: line %d holds a NUL byte: not a record of 'mnist train --log'", name, lineno);
+            rc = errf(err, "%s: line %d holds a NUL byte: not a record of a training log", name, lineno);
             break;
         }
         if (line[strspn(line, " \t\r\n")] == '\0') continue;

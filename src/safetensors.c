@@ -542,7 +542,7 @@ int st_load(mnist_model *m, const char *path, st_extra *extra, int *nextra, char
         const cJSON *format = meta ? cJSON_GetObjectItemCaseSensitive(meta, "format") : NULL;
         const cJSON *tr = meta ? cJSON_GetObjectItemCaseSensitive(meta, "train") : NULL;
         if (!format || strcmp(format->valuestring, "mnist-checkpoint") || !tr) {
-            errf(err, "%s: not a checkpoint (a model file? checkpoints come from 'mnist train --checkpoint')", path);
+            errf(err, "%s: not a checkpoint (a model file? checkpoints come from mnist_checkpoint_save)", path);
             goto done;
         }
         if (!(*train = strdup(tr->valuestring))) {

@@ -103,6 +103,18 @@ int main(void) {
     if (f) fputs("{\"epoch\":0,\"loss\":2.3}\n{\"epoch\":1,\"loss\":1.9}\n", f), fclose(f);
     check(mnist_read_log(path, es, 4, NULL) == 2 && mnist_read_log("/nonexistent/log.jsonl", es, 4, NULL) == -1,
           "mnist_read_log takes err NULL, as every other function does");
+    /* the library has no command line: a line that is no record, and a model given as a checkpoint, are said in its
+     * terms (they said "not a record of 'mnist train --log'", "checkpoints come from 'mnist train --checkpoint'") */
+    f = fopen(path, "w");
+    if (f) fputs("{\"epoch\":0,\"loss\":2.3}\nnot a record\n", f), fclose(f);
+    check(mnist_read_log(path, es, 4, &err) == -1 && strstr(err.msg, "line 2") && !strstr(err.msg, "--"),
+          "mnist_read_log of a line that is no record names no flag: \"%s\"", err.msg);
+    mnist_run_state st;
+    mnist_train_opts co;
+    mnist_model cm;
+    int refused = mnist_model_save(&m, path, &err) == 0 && mnist_checkpoint_load(path, &cm, &co, &st, &err) == -1;
+    check(refused && strstr(err.msg, "not a checkpoint") && !strstr(err.msg, "--"),
+          "mnist_checkpoint_load of a model file names no flag: \"%s\"", err.msg);
     check(ours == 0, "none of this program's own errf, now_seconds, cpu_forward, backend_create, atomic_open was "
                      "called by the library (%d calls)", ours);
     unlink(path);

@@ -398,20 +398,18 @@ static void replace_at(char *msg, size_t cap, char *at, size_t n, const char *wi
     snprintf(at, cap - (size_t)(at - msg), "%s%s", with, rest);
 }
 
-/* The data's and the fetch's messages (msg, cap bytes), their advice said in the library's terms, in the
- * flags' that do it: a load that does not verify is --no-verify; mnist_fetch is 'mnist fetch', of this
- * --dataset into dir (the folder the command reads); another dataset's file is read by its --dataset; a
- * folder is given by --data or MNIST_DATA. */
-static void flag_advice(char *msg, size_t cap, const char *dir) {
+void cli_flag_advice(char *msg, size_t cap, const char *dir) {
     char fetch[PATH_MAX + 64], *at;
-    snprintf(fetch, sizeof fetch, "run 'mnist fetch --dataset %s --data %s'", cli_dataset, dir);
-    static const char *const said[][2] = {{"a load that does not verify reads", "--no-verify reads"},
-                                          {"mnist_fetch sets it aside", "'mnist fetch' sets it aside"},
-                                          {"give a folder that can be written",
-                                           "give a folder that can be written (--data DIR, or MNIST_DATA)"},
-                                          {"fetch it (mnist_fetch)", NULL}};
+    snprintf(fetch, sizeof fetch, "run 'mnist fetch --dataset %s --data %s'", cli_dataset, dir ? dir : ".");
+    const char *const said[][2] = {{"a load that does not verify reads", "--no-verify reads"},
+                                   {"mnist_fetch sets it aside", "'mnist fetch' sets it aside"},
+                                   {"give a folder that can be written",
+                                    "give a folder that can be written (--data DIR, or MNIST_DATA)"},
+                                   {"a record of a training log", "a record of 'mnist train --log'"},
+                                   {"come from mnist_checkpoint_save", "come from 'mnist train --checkpoint'"},
+                                   {dir ? "fetch it (mnist_fetch)" : "", fetch}};
     for (size_t i = 0; i < sizeof said / sizeof *said; i++)
-        if ((at = strstr(msg, said[i][0]))) replace_at(msg, cap, at, strlen(said[i][0]), said[i][1] ? said[i][1] : fetch);
+        if (said[i][0][0] && (at = strstr(msg, said[i][0]))) replace_at(msg, cap, at, strlen(said[i][0]), said[i][1]);
     static const char *const names[] = {"mnist", "fashion"};
     size_t n = strlen(msg);
     for (int i = 0; i < 2; i++) { /* other_dataset's "this is the NAME dataset's FILE (...), not the ... dataset's" */
@@ -444,7 +442,7 @@ int cli_fetch(const mnist_dataset *ds, const char *dir, unsigned files, const st
     end_progress();
     if (rc) {
         remove_made(dir, made);
-        flag_advice(err.msg, sizeof err.msg, dir);
+        cli_flag_advice(err.msg, sizeof err.msg, dir);
         cli_say(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return interrupted ? 130 : 1;
     }
@@ -472,7 +470,7 @@ int cli_load_data(const char *flag_dir, unsigned files, int verify, mnist_data *
     int rc = missing && verify ? cli_fetch(ds, dir, files, NULL) : 0;
     if (rc) return rc;
     if (mnist_data_load_some(d, ds, dir, files, verify, &err)) {
-        flag_advice(err.msg, sizeof err.msg, dir);
+        cli_flag_advice(err.msg, sizeof err.msg, dir);
         cli_say(stderr, "mnist %s: %s\n", cli_command, err.msg);
         return 1;
     }

@@ -66,6 +66,12 @@ extern const char *cli_dataset;
 extern const char *cli_command; /* the command running ("train"), for its messages */
 /* Set it from a --dataset flag; 0, or 2 after a usage error naming the choices. */
 int cli_set_dataset(const char *cmd, const char *name);
+/* A library message (msg, cap bytes) whose advice is said in the library's terms, said in the flags' that
+ * do it: a load that does not verify is --no-verify; mnist_fetch is 'mnist fetch' (of this --dataset into
+ * dir, the folder the command reads; dir NULL where there is none); another dataset's file is read by its
+ * --dataset; a folder is given by --data or MNIST_DATA; a training log is train --log's, a checkpoint
+ * train --checkpoint's. */
+void cli_flag_advice(char *msg, size_t cap, const char *dir);
 /* The mnist_device a --device flag names (cpu, cuda), or -1 after a usage error naming the choices. */
 int cli_device(const char *cmd, const char *name);
 /* 1 after saying that the dataset that the model m read from path names is none we know (hint: what

@@ -41,10 +41,12 @@ int cmd_plot(int argc, char **argv) {
     int n = log != name ? mnist_read_log_stream(stdin, name, s, CLI_MAX_LOG_RECORDS, &err)
                         : mnist_read_log(log, s, CLI_MAX_LOG_RECORDS, &err), status = 1;
     if (n > 0 && err.msg[0]) cli_say(stderr, "mnist plot: warning: %s\n", err.msg); /* a last line cut short */
-    if (n < 0 || mnist_plot_curves(out, s, n, &err))
+    if (n < 0 || mnist_plot_curves(out, s, n, &err)) {
+        cli_flag_advice(err.msg, sizeof err.msg, NULL);
         cli_say(stderr, "mnist plot: %s\n", err.msg);
-    else
+    } else {
         cli_say(stdout, "Wrote %d epoch%s to %s\n", n, n == 1 ? "" : "s", out), status = 0;
+    }
     free(s);
     return status;
 }

@@ -479,6 +479,7 @@ static int resume_model(train_args *a, mnist_model *m, mnist_run_state *st) {
     mnist_train_opts mine = a->o; /* the command's, to check against the checkpoint's */
     mnist_err err;
     if (mnist_checkpoint_load(a->resume, m, &a->o, st, &err)) {
+        cli_flag_advice(err.msg, sizeof err.msg, NULL);
         cli_say(stderr, "mnist train: %s\n", err.msg);
         return 1;
     }
@@ -699,6 +700,7 @@ static int draw_plot(const train_args *a, const train_ui *ui, int before) {
     if (n > 0 && mnist_plot_curves(a->plot, h, n, &err) == 0) {
         if (!a->json) cli_say(stdout, "Wrote the training curves to %s\n", a->plot);
     } else {
+        if (n) cli_flag_advice(err.msg, sizeof err.msg, NULL);
         cli_say(stderr, "mnist train: --plot %s: %s\n", a->plot, n ? err.msg : "no epochs to draw");
         status = 1;
     }
