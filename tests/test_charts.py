@@ -207,6 +207,19 @@ def main():
     tips = re.findall(r"<title>batch loss \(during the epoch\), epoch (\d+): ([0-9.]+)</title>", r[2] if r else "")
     check(tips == [("0", "1.0000"), ("1", "5.0000"), ("2", "6.0000")],
           f"a repeated epoch replaces the records from it on ({tips})")
+    # plot read 10000 records at most ("more than 10000 records"): a run of more epochs could not be drawn. It
+    # reads 100000 (1.3 KB a record read, 138 MB and 1.7 s at the most), and says so of a log of one more
+    for n, want in ((47000, 0), (100001, 1)):
+        open(f("many.jsonl"), "w").write("".join(f'{{"epoch":{e},"loss":{1 / (e + 1)}}}\n' for e in range(n)))
+        p = subprocess.run([MNIST, "plot", f("many.jsonl"), "--out", f("many.svg")], capture_output=True, text=True,
+                           timeout=120)
+        svg = open(f("many.svg")).read() if want == 0 and os.path.exists(f("many.svg")) else ""
+        points = [len(l.split()) for l in re.findall(r"<polyline[^>]*points='([^']*)'", svg)]
+        check(p.returncode == want and (points == [n] if want == 0 else
+                                        p.stderr.strip() == f"mnist plot: {f('many.jsonl')}: more than 100000 records"),
+              f"plot of a log of {n} records: {'drawn' if want == 0 else 'refused'} (status {p.returncode}, curves of "
+              f"{points} points, {p.stderr.strip()[-200:]!r})")
+    os.remove(f("many.jsonl"))
     # train --plot reads back as many records as its run wrote to --log: it read 10000 at most, so a run of
     # --epochs 10001 (a second on 10 examples) trained, wrote its log whole, then failed, "more than 10000
     # records", its chart not drawn; and so did a resumed run past it

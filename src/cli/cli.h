@@ -8,7 +8,7 @@
 
 #define MAX_MIRRORS 16
 #define MAX_ARGS 8192 /* arguments that are not flags (image files) */
-#define CLI_MAX_LOG_RECORDS 10000 /* the epochs of a --log file that plot and train --plot read back */
+#define CLI_MAX_LOG_RECORDS 100000 /* the epochs of a --log file that plot and train --plot read back */
 
 /* Set by the first Ctrl-C while cli_catch_sigint(1) is on (or SIGTERM while cli_catch_sigterm(1)
  * is); a second one ends the program. */
