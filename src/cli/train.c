@@ -61,8 +61,11 @@ static FILE *open_log(const char *path, int append, int create) {
  * no epoch (its loss NaN at its first step, a Ctrl-C in it) leaves it as it was (it made an empty file,
  * or emptied a run's log). 0, or -1 with errno set. */
 static int log_ready(train_ui *ui) {
+    struct stat st;
     if (!ui->log && !(ui->log = open_log(ui->log_path, ui->log_append, 1))) return -1;
-    if (ui->log_empty && ftruncate(fileno(ui->log), 0) != 0) return -1;
+    /* made now, or there before (made meanwhile, when it was not at the start) */
+    if (!ui->log_append && fstat(fileno(ui->log), &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fileno(ui->log), 0))
+        return -1;
     ui->log_empty = 0;
     return 0;
 }
