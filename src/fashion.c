@@ -17,6 +17,7 @@
 #include "util.h"
 
 #define TRIM 0.05 /* a pixel within this of the corners' colour (of 255, in each channel) is background */
+#define BLOB 11   /* strokes holding a BLOB x BLOB square of full ink are a dot; Fashion-MNIST's items hold 5x5 at most */
 
 /* pixel i's red, green and blue over the shade matte, 255 or 0 (its alpha, where it has one, mixing them) */
 static void rgb(const decoded *d, double matte, size_t i, double c[3]) {
@@ -74,6 +75,19 @@ static int edge_reach(const uint8_t *cells, uint8_t *out) {
             if (next[j] >= 0 && !out[next[j]] && !cells[next[j]]) out[next[j]] = 1, queue[n++] = next[j];
     }
     return clear - n;
+}
+
+/* Whether x holds a k x k square of full ink (within 1% of ink, the strokes' strongest shade): a dot, a tap on a
+ * drawing pad, scaled to the frame (none of Fashion-MNIST's 70000 items holds more than 5x5 of its strongest shade) */
+static int full_square(const float *x, float ink, int k) {
+    int sum[MNIST_SIDE + 1][MNIST_SIDE + 1] = {{0}}; /* full pixels above and left of (y, c) */
+    for (int y = 0; y < MNIST_SIDE; y++)
+        for (int c = 0; c < MNIST_SIDE; c++)
+            sum[y + 1][c + 1] = sum[y][c + 1] + sum[y + 1][c] - sum[y][c] + (ink > 0 && x[y * MNIST_SIDE + c] >= 0.99f * ink);
+    for (int y = k; y <= MNIST_SIDE; y++)
+        for (int c = k; c <= MNIST_SIDE; c++)
+            if (sum[y][c] - sum[y - k][c] - sum[y][c - k] + sum[y - k][c - k] == k * k) return 1;
+    return 0;
 }
 
 /* What the strokes close, filled: the cells free of strokes that no path of such cells (4-neighbours)
@@ -191,6 +205,11 @@ static int over(const decoded *d, double matte, const char *name, int fill, floa
             float s = out[y * ow + i];
             x[(y0 + y) * S + x0 + i] = s < 0 ? 0 : s > 1 ? 1 : s;
         }
+    /* a dot (a tap on the page's pad) scaled to the frame reads as some item (a bag): say so, as photo.c does of
+     * a digit */
+    if (fill && full_square(x, strong, BLOB))
+        return errf(err, "%s: no clear item: the strokes are one solid blob (a dot?): they hold an %dx%d square of full "
+                    "ink in the 28x28 input, as none of Fashion-MNIST's 70000 items does", name, BLOB, BLOB);
     if (fill) fill_closed(x, cells, strong);
     return 0;
 }

@@ -8,6 +8,8 @@ from 0 to 1, its longer side resized to 28 by averaging areas, centred in 28x28.
 - --preprocess outline (serve's page's drawings, for a Fashion-MNIST model): a shirt drawn as its outline
   gives numpy's input with what its strokes close filled with their strongest shade, to 1e-5, and so does
   one with a gap of 2 cells, once closed; an outline with a gap of 7 cells gives fashion's input.
+  A dot or a dash drawn (a tap on the page's pad) is refused as one solid blob, and none of Fashion-MNIST's
+  70000 items holds the square of full ink that refuses it (where its files are at hand).
 - An image of one colour, or of light falling evenly across it, is refused, naming the file and the
   background.
 - A model whose file says Fashion-MNIST takes it by default; --preprocess mnist still takes the digits'.
@@ -151,6 +153,19 @@ def largest_difference(x, want):
     return float(np.abs(x - want).max()) if x.shape == want.shape else float("inf")
 
 
+def full_square(images):
+    """images (N, 28, 28): the side of each one's largest square of full ink (within 1% of its strongest shade)."""
+    top = images.max((1, 2), keepdims=True)
+    full = (images >= 0.99 * top) & (top > 0)
+    n = len(images)
+    side = np.zeros((n, 29, 29), np.int32)  # the largest full square whose bottom right corner is (y, c)
+    for y in range(28):
+        for c in range(28):
+            side[:, y + 1, c + 1] = np.where(full[:, y, c], 1 + np.minimum(np.minimum(side[:, y, c + 1],
+                                             side[:, y + 1, c]), side[:, y, c]), 0)
+    return side.reshape(n, -1).max(1)
+
+
 def main():
     from PIL import Image, ImageDraw, ImageFilter
     tmp = temp_dir("mnist-test-fashion-")
@@ -226,6 +241,17 @@ def main():
     worst = largest_difference(input_of(lines, drawn["open"]), drawn["open want"])
     check(worst <= 1e-5, f"--preprocess outline: with a gap of 7 cells in its outline, it is fashion's input, none "
                          f"filled (largest difference {worst:.2g})")
+    # a tap on the page's pad (a dot: the pen's 7% of 280 pixels) read as an outline: a disk filling the frame,
+    # which read as an item (a bag); refused, as the digits' recipe refuses a dot; a dash too
+    for name, box in (("dot", (130, 130, 150, 150)), ("dash", (120, 130, 160, 150))):
+        tap = Image.new("L", (280, 280), 255)
+        ImageDraw.Draw(tap).rounded_rectangle(box, radius=10, fill=0)
+        tap_file = os.path.join(tmp, f"{name}.png")
+        tap.save(tap_file)
+        p = run("predict", "--model", fashion, "--preprocess", "outline", tap_file)
+        check(p.returncode == 1 and p.stderr.strip() == f"mnist predict: {tap_file}: no clear item: the strokes are one "
+              "solid blob (a dot?): they hold an 11x11 square of full ink in the 28x28 input, as none of "
+              "Fashion-MNIST's 70000 items does", f"--preprocess outline: a {name} drawn is refused ({p.stderr.strip()!r})")
     # the default of a Fashion-MNIST model; a digits model keeps the digits' recipe (a 20x20 box)
     _, dflt = read_inputs(fashion, [os.path.join(tmp, "white.png")])
     _, asked = read_inputs(digits, [os.path.join(tmp, "white.png")], "--preprocess", "fashion")
@@ -272,6 +298,13 @@ def main():
     if not where:
         print("SKIP Fashion-MNIST's test images as photos: its files are not here (Debian's dataset-fashion-mnist)")
         return status()
+    # none of its 70000 items is refused as a dot: none holds an 11x11 square of full ink
+    items = np.concatenate([np.frombuffer(gzip.open(os.path.join(where, f"{n}-images-idx3-ubyte.gz")).read()[16:],
+                                          np.uint8).reshape(-1, 28, 28) for n in ("train", "t10k")])
+    sides = full_square(items)
+    check(len(sides) == 70000 and sides.max() < 11,
+          f"none of Fashion-MNIST's {len(sides)} items holds an 11x11 square of full ink (the largest: "
+          f"{sides.max()}x{sides.max()}, in {(sides == sides.max()).sum()})")
     data = os.path.join(tmp, "data")
     os.makedirs(data)
     for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
