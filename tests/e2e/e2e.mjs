@@ -15,6 +15,7 @@
 // Screenshots go to OUT_DIR. Also:
 // no request leaves the server's origin, no script error, nothing wider than the phone's screen,
 // every text at WCAG AA's contrast (4.5) in the light and the dark color scheme.
+// A Fashion-MNIST model's page (its model and answers played): the '–' and '?' at one size, after an item's name too.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
 import { spawn, execFileSync } from "node:child_process";
 import { copyFileSync, writeFileSync } from "node:fs";
@@ -451,6 +452,41 @@ async function phone(browser, url) {
   await ctx.close();
 }
 
+// A Fashion-MNIST model's page, its model and answers played by the test (a bag, 76.8%; an error): the
+// '\u2013' before any answer, after Clear and the '?' of an error are the same size (after an item's name,
+// in the name's smaller size, they stayed small)
+const CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+async function fashion(browser, url) {
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 }, reducedMotion: "reduce" });
+  const page = await ctx.newPage();
+  await page.route("**/api/model", (r) => r.fulfill({ contentType: "application/json", body: JSON.stringify({
+    layers: [784, 256, 10], activation: "relu", dataset: "fashion", classes: CLASSES, parameters: 203530,
+    preprocess: "fashion" }) }));
+  let answer400 = false;
+  await page.route("**/api/predict*", (r) => r.fulfill(answer400
+    ? { status: 400, contentType: "application/json", body: JSON.stringify({ error: "no clear item: a test's" }) }
+    : { contentType: "application/json", body: JSON.stringify({ digit: 8, class: "Bag",
+        probabilities: CLASSES.map((c, i) => (i === 8 ? 0.768 : 0.232 / 9)), input: new Array(784).fill(0) }) }));
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById("model").textContent.includes("Fashion"), null,
+    { timeout: 10000 });
+  const size = () => page.evaluate(() => getComputedStyle(document.getElementById("digit")).fontSize);
+  const first = await size();
+  await drawMouse(page, ONE);
+  let a = await answer(page, 0);
+  const item = await size();
+  await page.click("#clear");
+  const cleared = await size();
+  answer400 = true;
+  await drawMouse(page, ONE);
+  a = await answer(page, a.answers);
+  const error = await size();
+  check(a.digit === "?" && cleared === first && error === first && item !== first,
+    `fashion: the '\u2013' after Clear and an error's '?' are as large as the '\u2013' before any answer (${first}): ` +
+    `${cleared} and ${error} (an item's name: ${item})`);
+  await ctx.close();
+}
+
 async function main() {
   const expected = JSON.parse(execFileSync(MNIST, ["predict", "--model", MODEL, "--json", UPLOAD]).toString());
   check(String(expected.digit) === UPLOAD_DIGIT,
@@ -466,6 +502,7 @@ async function main() {
     });
     await desktop(browser, server.url);
     await phone(browser, server.url);
+    await fashion(browser, server.url);
   } catch (e) {
     check(false, "the browser run finished: " + e.message.split("\n")[0]);
   } finally {
