@@ -15,6 +15,7 @@
 // Screenshots go to OUT_DIR. Also:
 // no request leaves the server's origin, no script error, nothing wider than the phone's screen,
 // every text at WCAG AA's contrast (4.5) in the light and the dark color scheme.
+// Only the final answer is live for a screen reader, in short ('Read as 7, 98.1%').
 // A Fashion-MNIST model's page (its model and answers played): the '–' and '?' at one size, after an item's name too.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
 import { spawn, execFileSync } from "node:child_process";
@@ -196,9 +197,25 @@ async function desktop(browser, url) {
 
   const posts = []; // each POST's query: a drawing says it is one (for a Fashion-MNIST model's outlines)
   page.on("request", (r) => { if (r.method() === "POST") posts.push(new URL(r.url()).search); });
+  // what a screen reader is given to say: each new text of the page's live regions (the whole result card,
+  // digit, percentages, status and 10 bars, was live, and rewritten with each answer while drawing)
+  await page.evaluate(() => {
+    const live = () => Array.from(document.querySelectorAll("[aria-live]"))
+      .filter((e) => e.getAttribute("aria-live") !== "off")
+      .map((e) => e.textContent.replace(/\s+/g, " ").trim()).join(" | ");
+    let last = live();
+    window.liveSaid = [];
+    new MutationObserver(() => { const t = live(); if (t !== last) window.liveSaid.push(last = t); })
+      .observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  });
   await drawMouse(page, SEVEN);
   let a = await answer(page, 0);
   check(a.state === "ready" && a.digit === "7", `desktop: a 7 drawn with the mouse reads as ${a.digit} (${a.status})`);
+  const said = await page.evaluate(() => window.liveSaid);
+  const conf = (await page.locator("#confidence").textContent()).replace(" sure", "");
+  check(said.length === 1 && said[0] === `Read as 7, ${conf}`,
+    `desktop: a screen reader is given the final answer alone, in short (${said.length} live updates; the last ` +
+    `${JSON.stringify(said.at(-1) || "").slice(0, 120)})`);
   const bars = await page.locator("#bars .fill").evaluateAll((els) => els.map((e) =>
     e.getBoundingClientRect().width / e.parentElement.getBoundingClientRect().width));
   const top = Math.max(...bars);
@@ -304,6 +321,8 @@ async function desktop(browser, url) {
   a = await answer(page, a.answers);
   check(a.state === "error" && a.digit === "?" && a.status.startsWith("No clear digit: ") && a.status.includes("blob"),
     `desktop: a tap on the pad is no digit: ${a.status}`);
+  const saidTap = (await page.locator("[aria-live]").allTextContents()).join(" | ");
+  check(saidTap === a.status, `desktop: and a screen reader is given that error: ${saidTap}`);
   // the pen resting where a stroke begins: that dot is sent, and is no error while the pen is down
   await page.click("#clear");
   const at = await canvasBox(page);
@@ -452,6 +471,7 @@ async function phone(browser, url) {
   await ctx.close();
 }
 
+// Only the final answer is live for a screen reader, in short ('Read as 7, 98.1%').
 // A Fashion-MNIST model's page, its model and answers played by the test (a bag, 76.8%; an error): the
 // '\u2013' before any answer, after Clear and the '?' of an error are the same size (after an item's name,
 // in the name's smaller size, they stayed small)
