@@ -211,6 +211,7 @@ async function desktop(browser, url) {
   await drawMouse(page, SEVEN);
   let a = await answer(page, 0);
   check(a.state === "ready" && a.digit === "7", `desktop: a 7 drawn with the mouse reads as ${a.digit} (${a.status})`);
+  await page.waitForTimeout(1500); // an answer is given to a screen reader once it has stayed final a while
   const said = await page.evaluate(() => window.liveSaid);
   const conf = (await page.locator("#confidence").textContent()).replace(" sure", "");
   check(said.length === 1 && said[0] === `Read as 7, ${conf}`,
@@ -321,6 +322,7 @@ async function desktop(browser, url) {
   a = await answer(page, a.answers);
   check(a.state === "error" && a.digit === "?" && a.status.startsWith("No clear digit: ") && a.status.includes("blob"),
     `desktop: a tap on the pad is no digit: ${a.status}`);
+  await page.waitForTimeout(1500);
   const saidTap = (await page.locator("[aria-live]").allTextContents()).join(" | ");
   check(saidTap === a.status, `desktop: and a screen reader is given that error: ${saidTap}`);
   // the pen resting where a stroke begins: that dot is sent, and is no error while the pen is down
