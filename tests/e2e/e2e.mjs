@@ -15,6 +15,7 @@
 // Screenshots go to OUT_DIR. Also:
 // no request leaves the server's origin, no script error, nothing wider than the phone's screen,
 // every text at WCAG AA's contrast (4.5) in the light and the dark color scheme.
+// A photo the browser cannot show (PGM) is said to be so, and drawing to start afresh.
 // Only the final answer is live for a screen reader, in short ('Read as 7, 98.1%').
 // A Fashion-MNIST model's page (its model and answers played): the '–' and '?' at one size, after an item's name too.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
@@ -305,6 +306,23 @@ async function desktop(browser, url) {
   await page.screenshot({ path: `${OUT}/e2e-desktop-app-dark.png`, fullPage: true });
   await page.click("#clear");
 
+  // a photo in a format the server reads and Chromium cannot show (PGM): the pad stayed blank, and drawing
+  // on it dropped the photo without a word; the page says so, and still shows the server's reading
+  const pgm = `${OUT}/one.pgm`, px = Buffer.alloc(56 * 56, 255);
+  for (let y = 8; y < 48; y++) for (let x = 25; x < 31; x++) px[y * 56 + x] = 0;
+  writeFileSync(pgm, Buffer.concat([Buffer.from("P5\n56 56\n255\n"), px]));
+  const pgmRead = JSON.parse(execFileSync(MNIST, ["predict", "--model", MODEL, "--json", pgm]).toString());
+  await page.setInputFiles("#upload", pgm);
+  a = await answer(page, a.answers);
+  await page.waitForTimeout(300); // the browser's attempt to decode it
+  const hintShown = await page.evaluate(() => { const h = document.getElementById("hint"); return h.hidden ? "" : h.textContent; });
+  check(a.state === "ready" && a.digit === String(pgmRead.digit) && /cannot be shown here/.test(a.status) &&
+    /afresh/.test(a.status) && /cannot be shown here/.test(hintShown),
+    `desktop: a PGM photo, which the browser cannot show, reads as ${a.digit} (\`mnist predict\`: ${pgmRead.digit}), ` +
+    `and the page says it is not shown and drawing starts afresh (${a.status} / pad: ${hintShown})`);
+  await page.screenshot({ path: `${OUT}/e2e-desktop-pgm.png`, fullPage: true });
+  await page.click("#clear");
+
   check(problems.length === 0, "desktop: no request leaves the server, no script error" +
     (problems.length ? ": " + problems.join("; ") : ""));
 
@@ -473,6 +491,7 @@ async function phone(browser, url) {
   await ctx.close();
 }
 
+// A photo the browser cannot show (PGM) is said to be so, and drawing to start afresh.
 // Only the final answer is live for a screen reader, in short ('Read as 7, 98.1%').
 // A Fashion-MNIST model's page, its model and answers played by the test (a bag, 76.8%; an error): the
 // '\u2013' before any answer, after Clear and the '?' of an error are the same size (after an item's name,
