@@ -17,6 +17,7 @@
 // every text at WCAG AA's contrast (4.5) in the light and the dark color scheme.
 // A photo the browser cannot show (PGM) is said to be so, and drawing to start afresh.
 // Only the final answer is live for a screen reader, in short ('Read as 7, 98.1%').
+// On short or landscape screens the pad fits the screen's height, and leaves the answer in view.
 // A Fashion-MNIST model's page (its model and answers played): the '–' and '?' at one size, after an item's name too.
 // Prints PASS/FAIL lines (tests/run.sh counts them); exits 1 if any check failed.
 import { spawn, execFileSync } from "node:child_process";
@@ -134,7 +135,7 @@ async function contrasts(page) {
       }
       return "rgb(255, 255, 255)";
     };
-    const texts = ["h1", "#model", "#hint", "#clear", "label.button", ".digit-label", "#digit", "#confidence",
+    const texts = ["h1", "#model", "#hint", "#now", "#clear", "label.button", ".digit-label", "#digit", "#confidence",
       "figcaption", "#status", ".bars .name", ".pct", "footer"];
     return texts.map((sel) => {
       const e = document.querySelector(sel);
@@ -493,6 +494,49 @@ async function phone(browser, url) {
 
 // A photo the browser cannot show (PGM) is said to be so, and drawing to start afresh.
 // Only the final answer is live for a screen reader, in short ('Read as 7, 98.1%').
+// Short or landscape screens (a phone on its side, a small window, a small phone): the pad, square, and its
+// buttons fit the screen's height, and scrolled into full view they leave the answer in view beside or below,
+// which a 7 drawn there then shows (the pad was as wide as its column: 644 pixels tall in a 500-pixel view,
+// 375 in a 390-pixel one, and on a 320x568 phone the answer was below the screen's bottom while drawing)
+async function screens(browser, url) {
+  for (const [width, height] of [[844, 390], [700, 500], [568, 320], [320, 568]]) {
+    const ctx = await browser.newContext({ viewport: { width, height }, deviceScaleFactor: 2, isMobile: true,
+      hasTouch: true, reducedMotion: "reduce" });
+    const page = await ctx.newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => document.getElementById("model").textContent.includes("784"), null,
+      { timeout: 10000 });
+    // scrolled as little as shows the whole pad and its buttons (8 pixels below them): where are the pad and
+    // the answer?
+    const view = () => page.evaluate(() => {
+      const pad = document.getElementById("draw"), now = document.getElementById("now");
+      const shown = now && getComputedStyle(now).display !== "none" ? now : document.getElementById("digit");
+      const end = document.getElementById("clear").getBoundingClientRect().bottom;
+      window.scrollTo(0, Math.max(0, end + window.scrollY + 8 - window.innerHeight));
+      const p = pad.getBoundingClientRect(), d = shown.getBoundingClientRect();
+      return { w: p.width, h: p.height, top: p.top, bottom: document.getElementById("clear").getBoundingClientRect().bottom,
+               ansTop: d.top, ansBottom: d.bottom, text: shown.textContent.trim(), view: window.innerHeight };
+    });
+    let v = await view();
+    const cdp = await ctx.newCDPSession(page);
+    let a = { digit: "(no answer: the pad off the screen)" };
+    try {
+      await drawTouch(page, cdp, SEVEN);
+      a = await answer(page, 0);
+    } catch (e) { /* said below (a touch off the screen: the page may have gone back in history) */ }
+    v = { ...(a.answers ? await view() : v), before: v };
+    await page.screenshot({ path: `${OUT}/e2e-screen-${width}x${height}.png` });
+    const b = v.before;
+    check(Math.abs(b.w - b.h) < 1 && b.top >= 0 && b.bottom <= b.view && b.ansTop >= 0 && b.ansBottom <= b.view &&
+      a.digit === "7" && v.text.includes("7") && v.ansTop >= 0 && v.ansBottom <= v.view,
+      `${width}x${height}: the pad (${Math.round(b.w)}x${Math.round(b.h)}) and its buttons fit the screen's height, and ` +
+      `scrolled into full view (${Math.round(b.top)} to ${Math.round(b.bottom)}) leave the answer in view ` +
+      `(${Math.round(b.ansTop)} to ${Math.round(b.ansBottom)}), a 7 drawn there said in it (${a.digit}: ` +
+      `${JSON.stringify(v.text)})`);
+    await ctx.close();
+  }
+}
+
 // A Fashion-MNIST model's page, its model and answers played by the test (a bag, 76.8%; an error): the
 // '\u2013' before any answer, after Clear and the '?' of an error are the same size (after an item's name,
 // in the name's smaller size, they stayed small)
@@ -544,6 +588,7 @@ async function main() {
     await desktop(browser, server.url);
     await phone(browser, server.url);
     await fashion(browser, server.url);
+    await screens(browser, server.url);
   } catch (e) {
     check(false, "the browser run finished: " + e.message.split("\n")[0]);
   } finally {
