@@ -533,6 +533,14 @@ async function screens(browser, url) {
       `scrolled into full view (${Math.round(b.top)} to ${Math.round(b.bottom)}) leave the answer in view ` +
       `(${Math.round(b.ansTop)} to ${Math.round(b.ansBottom)}), a 7 drawn there said in it (${a.digit}: ` +
       `${JSON.stringify(v.text)})`);
+    // an error's long line under the pad (one line, cut) leaves the page as wide as the screen (it widened the
+    // column past the screen's edge)
+    await page.click("#clear");
+    await drawTouch(page, cdp, [[[0.5, 0.5]]]);
+    const e = await answer(page, 0);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(e.state === "error" && wide <= width,
+      `${width}x${height}: after an error (${e.status.slice(0, 40)}...) the page is ${wide} CSS pixels wide, as the screen`);
     await ctx.close();
   }
 }
