@@ -65,6 +65,20 @@ static int predict_all(const mnist_model *m, const str_list *files, mnist_prep p
     return 0;
 }
 
+/* An image that could not be read: its error on stderr (one line, whatever the file's name holds) and, with
+ * --json, as {"file", "error"} on stdout. */
+static void say_failed(const char *path, const char *msg, int json) {
+    cli_say(stderr, "mnist predict: %s\n", msg);
+    if (json) {
+        printf("{\"file\":");
+        cli_json_print(path);
+        printf(",\"error\":");
+        cli_json_print(msg);
+        printf("}\n");
+    }
+    cli_flush();
+}
+
 /* --number: each image read as a number, digit by digit (mnist_read_number), on the CPU; the model fits (784 inputs
  * to 10 digits). Returns how many images failed. */
 static int predict_numbers(const mnist_model *m, const char *model, const str_list *files, int json, int show) {
@@ -86,15 +100,7 @@ static int predict_numbers(const mnist_model *m, const char *model, const str_li
                            path) < 0;
         }
         if (bad) {
-            cli_say(stderr, "mnist predict: %s\n", err.msg);
-            if (json) {
-                printf("{\"file\":");
-                cli_json_print(path);
-                printf(",\"error\":");
-                cli_json_print(err.msg);
-                printf("}\n");
-            }
-            cli_flush();
+            say_failed(path, err.msg, json);
             failed++;
             continue;
         }
@@ -263,15 +269,7 @@ int cmd_predict(int argc, char **argv) {
         if (!bad && !cli_all_finite(prob, MNIST_CLASSES)) /* NaN: digit 0 was named "(-nan%)" */
             bad = errf(&err, "the model %s gives no finite probabilities for %s (its sums overflow)", model, path) < 0;
         if (bad) {
-            cli_say(stderr, "mnist predict: %s\n", err.msg); /* one line, whatever the file's name holds */
-            if (json) {
-                printf("{\"file\":");
-                cli_json_print(path);
-                printf(",\"error\":");
-                cli_json_print(err.msg);
-                printf("}\n");
-            }
-            cli_flush();
+            say_failed(path, err.msg, json);
             failed++;
             continue;
         }
