@@ -11,7 +11,7 @@ number's, its baseline moved up or down by up to 0.12 of it, the gap before it 0
     drawn   the strokes dark on white, no noise (a drawing)
     gray    on paper lit unevenly (make_photo_set's lighting: a gradient, a vignette, sometimes a
             soft shadow), grayscale PNG with camera noise, as make_photo_set's gray kind
-    colour  a blue, black or red pen on tinted paper, colour JPEG, as its colour and jpeg kinds
+    colour  a blue, black or red pen on tinted paper, colour JPEG, as its jpeg kind
     board   light chalk on a dark board, lit unevenly, noisy, as its board kind
     notebook a pen on ruled or squared paper, on 40% of pages a margin line down it, often close
             to the digits or through them (make_photo_set's notebook kind, the number's height
@@ -39,7 +39,7 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from make_photo_set import blur, lighting, noise, notebook, read_idx, strokes  # noqa: E402
+from make_photo_set import blur, on_paper, read_idx, strokes  # noqa: E402
 from digit_png import data_dir  # noqa: E402
 
 MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
@@ -81,27 +81,7 @@ def render(kind, ink, rng):
     """The ink on paper of `kind`: (PIL image, extension, save options)."""
     if kind == "drawn":
         return Image.fromarray(np.round((1 - ink) * 255).astype(np.uint8), "L"), "png", {}
-    h, w = ink.shape
-    light = lighting(h, w, rng)
-    if kind == "board":
-        board, chalk = rng.uniform(0.08, 0.3), rng.uniform(0.55, 0.9)
-        v = (board + ink * (chalk - board)) * light
-        v += noise(rng, v.shape, rng.uniform(0.005, 0.03))
-        return Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "L"), "png", {"compress_level": 1}
-    paper = rng.uniform(0.7, 0.97)
-    if kind == "notebook":
-        return notebook(ink, light, paper, rng)
-    if kind == "gray":
-        v = paper * light * (1 - rng.uniform(0.6, 0.92) * ink)
-        v += noise(rng, v.shape, rng.uniform(0.004, 0.025))
-        return Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "L"), "png", {"compress_level": 1}
-    tint = paper * np.array([1, rng.uniform(0.94, 1), rng.uniform(0.85, 1)])
-    pens = ([0.1, 0.1, 0.15], [0.1, 0.2, 0.6], [0.7, 0.1, 0.1], [0.15, 0.15, 0.3])
-    pen = np.array(pens[rng.randint(len(pens))]) * rng.uniform(0.6, 1.3)
-    v = light[..., None] * (tint * (1 - ink[..., None]) + pen * tint * ink[..., None])
-    v += noise(rng, v.shape, rng.uniform(0.005, 0.03))
-    im = Image.fromarray(np.round(np.clip(v, 0, 1) * 255).astype(np.uint8), "RGB")
-    return im, "jpg", {"quality": int(rng.uniform(70, 92))}
+    return on_paper("jpeg" if kind == "colour" else kind, ink, rng)
 
 
 def predict(model, files, *flags):

@@ -455,6 +455,12 @@ def render(kind, digit, rng, side):
     if kind == "tight":
         ink = crop_tight(ink, rng)
         kind = "gray" if rng.rand() < 0.5 else "colour"
+    return on_paper(kind, ink, rng)
+
+
+def on_paper(kind, ink, rng):
+    """The ink (h, w) in [0, 1] on a page of `kind` (board, notebook, gray, colour or jpeg), lit unevenly, with
+    camera noise: (PIL image, file extension, save options)."""
     h, w = ink.shape
     light = lighting(h, w, rng)
     if kind == "board":
