@@ -2611,17 +2611,25 @@ static int shadow_error(const decoded *d, const char *name, mnist_err *err) {
     return 0;
 }
 
+/* read_digit (number: as photo_number reads), random pixels refused (noise_error): 0 with *m, or -1 with err, or
+ * NO_MEMORY, m freed. */
+static int digit_ink(const decoded *d, int number, ink_map *m, const char *name, mnist_err *err) {
+    int rc = read_digit(d, number, m, name, err);
+    if (rc) return rc == NO_MEMORY ? NO_MEMORY : -1;
+    if (m->noise) {
+        rc = noise_error(m, name, err);
+        ink_map_free(m);
+        return rc;
+    }
+    return 0;
+}
+
 static int number_count(const decoded *d, const char *name);
 
 int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err) {
     ink_map m;
-    int rc = read_digit(d, 0, &m, name, err);
-    if (rc) return rc == NO_MEMORY ? NO_MEMORY : -1;
-    if (m.noise) {
-        rc = noise_error(&m, name, err);
-        ink_map_free(&m);
-        return rc;
-    }
+    int rc = digit_ink(d, 0, &m, name, err);
+    if (rc) return rc;
     int beside = m.beside; /* said last: a blank page under a shadow, whose edge's pieces lie side by side, as one */
     rc = fit_digit(&m, beside, x, name, err);
     /* a blank page under a shadow's hard edge: what was read is pieces of the edge */
@@ -2731,8 +2739,8 @@ done:
 static int number_count(const decoded *d, const char *name) {
     ink_map m, digits[MNIST_MAX_DIGITS];
     mnist_err err;
-    if (read_digit(d, 1, &m, name, &err)) return 0;
-    int nd = m.noise ? 0 : number_digits(&m, digits, MNIST_MAX_DIGITS, name, &err);
+    if (digit_ink(d, 1, &m, name, &err)) return 0;
+    int nd = number_digits(&m, digits, MNIST_MAX_DIGITS, name, &err);
     ink_map_free(&m);
     for (int i = 0; i < nd; i++) ink_map_free(&digits[i]);
     return nd > 0 ? nd : 0;
@@ -2742,13 +2750,8 @@ int photo_number(const decoded *d, const char *name, float *x, int cap, int *n, 
     ink_map m, digits[MNIST_MAX_DIGITS];
     *n = 0;
     cap = cap < MNIST_MAX_DIGITS ? cap : MNIST_MAX_DIGITS;
-    int rc = read_digit(d, 1, &m, name, err);
-    if (rc) return rc == NO_MEMORY ? NO_MEMORY : -1;
-    if (m.noise) {
-        rc = noise_error(&m, name, err);
-        ink_map_free(&m);
-        return rc;
-    }
+    int rc = digit_ink(d, 1, &m, name, err);
+    if (rc) return rc;
     int nd = number_digits(&m, digits, cap, name, err);
     ink_map_free(&m);
     if (nd < 0) return nd;
