@@ -54,6 +54,7 @@ run eval eval "${data[@]}" --model "$work/m.safetensors" --threads 2
 for prep in mnist lab fashion outline; do
     run "predict ($prep)" predict --model "$work/m.safetensors" --preprocess "$prep" "$work/one.pgm"
 done
+run "predict --number" predict --model "$work/m.safetensors" --number "$work/one.pgm"
 if [ -n "$sparse_test" ]; then
     echo "== valgrind: $sparse_test"
     "${vg[@]}" "$sparse_test" >"$work/out" 2>&1

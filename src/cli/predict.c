@@ -40,8 +40,10 @@ static int stdin_pipe(const char *path) {
 static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
     if (strcmp(arg, "-")) {
         int rc = mnist_image_prepare_file(arg, prep, x, err);
-        size_t n = strlen(err->msg);
-        if (rc && stdin_pipe(arg)) snprintf(err->msg + n, sizeof err->msg - n, " (standard input, a pipe: '-' reads it)");
+        if (rc && stdin_pipe(arg)) { /* err->msg is set only where it failed */
+            size_t n = strlen(err->msg);
+            snprintf(err->msg + n, sizeof err->msg - n, " (standard input, a pipe: '-' reads it)");
+        }
         return rc;
     }
     if (isatty(STDIN_FILENO))
