@@ -386,6 +386,9 @@ def test_predict_stdin(tmp, data):
     p = run("predict", "--model", model, "/dev/stdin", stdin=png)
     check(one_line(p, 1, "/dev/stdin: not a regular file", "standard input, a pipe: '-' reads it"),
           f"predict /dev/stdin from a pipe: '-' suggested ({text(p.stderr).strip()!r})")
+    p = run("predict", "--model", model, "--number", "/dev/stdin", stdin=png)
+    check(one_line(p, 1, "/dev/stdin: not a regular file", "standard input, a pipe: '-' reads it"),
+          f"predict --number /dev/stdin from a pipe: '-' suggested too ({text(p.stderr).strip()!r})")
     fifo = os.path.join(tmp, "image.fifo")
     os.mkfifo(fifo)
     p = run("predict", "--model", model, fifo, stdin=png)

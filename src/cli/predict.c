@@ -36,14 +36,19 @@ static int stdin_pipe(const char *path) {
            (S_ISFIFO(a.st_mode) || S_ISSOCK(a.st_mode));
 }
 
+/* After a failure to read path: where it is standard input fed by a pipe, err's message says '-' reads it. */
+static void pipe_hint(const char *path, mnist_err *err) {
+    if (stdin_pipe(path)) {
+        size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof err->msg - n, " (standard input, a pipe: '-' reads it)");
+    }
+}
+
 /* x from the image arg names: a file, or "-", standard input (which a terminal cannot be). */
 static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
     if (strcmp(arg, "-")) {
         int rc = mnist_image_prepare_file(arg, prep, x, err);
-        if (rc && stdin_pipe(arg)) { /* err->msg is set only where it failed */
-            size_t n = strlen(err->msg);
-            snprintf(err->msg + n, sizeof err->msg - n, " (standard input, a pipe: '-' reads it)");
-        }
+        if (rc) pipe_hint(arg, err); /* err->msg is set only where it failed */
         return rc;
     }
     if (isatty(STDIN_FILENO))
@@ -90,7 +95,9 @@ static int predict_numbers(const mnist_model *m, const char *model, const str_li
         const char *arg = files->items[f], *path = image_name(arg);
         mnist_err err;
         int bad;
-        if (strcmp(arg, "-")) bad = mnist_read_number_file(m, arg, &num, &err) != 0;
+        if (strcmp(arg, "-")) {
+            if ((bad = mnist_read_number_file(m, arg, &num, &err) != 0)) pipe_hint(arg, &err);
+        }
         else if ((bad = isatty(STDIN_FILENO)))
             errf(&err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
         else bad = mnist_read_number_stream(m, stdin, STDIN_NAME, &num, &err) != 0;
