@@ -1135,8 +1135,7 @@ static double keep_parts(plane *ink, const uint8_t *on, run *r, box *bb, double 
         mo[1] += m * y, mo[3] += m * y * y;
         box *b = &pb[id];
         mass[id] += m, sq[id] += m2;
-        b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
-        b->y0 = r[i].y < b->y0 ? r[i].y : b->y0, b->y1 = r[i].y + 1 > b->y1 ? r[i].y + 1 : b->y1;
+        box_add(b, &(box){r[i].x0, r[i].y, r[i].x1, r[i].y + 1});
         along[4 * id] += r[i].y == 0 ? r[i].x1 - r[i].x0 : 0; /* the top, bottom, left, right */
         along[4 * id + 1] += r[i].y == h - 1 ? r[i].x1 - r[i].x0 : 0;
         along[4 * id + 2] += r[i].x0 == 0, along[4 * id + 3] += r[i].x1 == w;
@@ -2661,11 +2660,7 @@ static int number_digits(const ink_map *m, ink_map *digits, int cap, const char 
     group = malloc(((size_t)nparts + 1) * sizeof(int)), order = malloc(((size_t)nparts + 1) * sizeof(int));
     if (!pb || !gb || !group || !order) goto out_of_memory;
     for (int i = 0; i < nparts; i++) pb[i] = (box){bw, bh, 0, 0}, order[i] = i;
-    for (long i = 0; i < nruns; i++) {
-        box *b = &pb[-1 - r[i].up];
-        b->x0 = r[i].x0 < b->x0 ? r[i].x0 : b->x0, b->x1 = r[i].x1 > b->x1 ? r[i].x1 : b->x1;
-        b->y0 = r[i].y < b->y0 ? r[i].y : b->y0, b->y1 = r[i].y + 1 > b->y1 ? r[i].y + 1 : b->y1;
-    }
+    for (long i = 0; i < nruns; i++) box_add(&pb[-1 - r[i].up], &(box){r[i].x0, r[i].y, r[i].x1, r[i].y + 1});
     for (int i = 1; i < nparts; i++) /* by their left edges */
         for (int j = i; j > 0 && pb[order[j - 1]].x0 > pb[order[j]].x0; j--) {
             int t = order[j];
