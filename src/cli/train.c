@@ -17,8 +17,7 @@ typedef struct {
     int json, progress;     /* progress: a bar on stderr, a terminal */
     FILE *log;              /* --log: the JSON lines, kept (NULL: none, or a file to make at the first record) */
     const char *log_path;
-    int log_append;         /* a resumed run appends to it */
-    int log_empty;          /* a new run's: a regular file there, emptied at the first record */
+    int log_append;         /* a resumed run appends to it; a new run's is emptied at its first record (log_ready) */
     int log_failed;         /* a write to it failed (said once; the status becomes 1) */
     int logged;             /* the records of this command's epochs written to it */
     const char *checkpoint; /* --checkpoint FILE */
@@ -66,7 +65,6 @@ static int log_ready(train_ui *ui) {
     /* made now, or there before (made meanwhile, when it was not at the start) */
     if (!ui->log_append && fstat(fileno(ui->log), &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fileno(ui->log), 0))
         return -1;
-    ui->log_empty = 0;
     return 0;
 }
 
@@ -83,7 +81,7 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     eval_json(line, sizeof line, "validation", &s->valid);
     eval_json(line, sizeof line, "test", &s->test);
     strcat(line, "}\n");
-    if (ui->log_path && !ui->log_failed && (ui->log_empty || !ui->log) && log_ready(ui) != 0) {
+    if (ui->log_path && !ui->log_failed && (!ui->log || (!ui->log_append && !ui->logged)) && log_ready(ui) != 0) {
         cli_say(stderr, "mnist train: --log %s: %s (training goes on without it)\n", ui->log_path, strerror(errno));
         ui->log_failed = 1;
     }
@@ -886,13 +884,11 @@ static int train_run(const train_args *a, mnist_model *m, mnist_run_state *st, c
     if (a->log && !a->resume && foreign_log(a->log)) return 1;
     /* opened now, so that what cannot be written is refused before the training; made where there is
      * none, or a new run's emptied, at the first record (log_ready) */
-    struct stat lst;
     if (a->log && !(ui.log = open_log(a->log, a->resume != NULL, 0)) && errno != ENOENT) {
         cli_say(stderr, "mnist train: --log %s: %s\n", a->log,
                 errno == ENXIO ? "a FIFO that no process is reading" : strerror(errno));
         return 1;
     }
-    ui.log_empty = ui.log && !a->resume && fstat(fileno(ui.log), &lst) == 0 && S_ISREG(lst.st_mode);
     cli_catch_sigint(1); /* before the banner: a Ctrl-C as soon as it shows stops the run as any other does */
     if (!a->json && !mnist_train_finished(&a->o, resumed(a, st))) print_banner(a, m, st, d);
     mnist_train_hooks hooks = {.on_epoch = on_epoch, .on_step = on_step, .ud = &ui, .cancel = &interrupted,
