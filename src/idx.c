@@ -22,7 +22,7 @@ typedef struct {
 
 /* What a file that is not the dataset's may be, and what to do: a subset or other IDX data of the
  * user's own (which a load that does not verify reads), or a damaged download. In the library's
- * terms: the CLI says them in its flags' (cli.c's flag_advice). */
+ * terms: the CLI says them in its flags' (cli.c's cli_flag_advice). */
 static const char not_the_file[] = "your own IDX data, a subset: a load that does not verify reads it as it is; else "
                                    "damaged or not the right file: mnist_fetch sets it aside and fetches it again";
 
