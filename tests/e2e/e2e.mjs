@@ -499,7 +499,7 @@ async function phone(browser, url) {
 // which a 7 drawn there then shows (the pad was as wide as its column: 644 pixels tall in a 500-pixel view,
 // 375 in a 390-pixel one, and on a 320x568 phone the answer was below the screen's bottom while drawing)
 async function screens(browser, url) {
-  for (const [width, height] of [[844, 390], [700, 500], [568, 320], [320, 568]]) {
+  for (const [width, height] of [[844, 390], [932, 430], [700, 500], [568, 320], [320, 568]]) {
     const ctx = await browser.newContext({ viewport: { width, height }, deviceScaleFactor: 2, isMobile: true,
       hasTouch: true, reducedMotion: "reduce" });
     const page = await ctx.newPage();
@@ -517,6 +517,19 @@ async function screens(browser, url) {
       return { w: p.width, h: p.height, top: p.top, bottom: document.getElementById("clear").getBoundingClientRect().bottom,
                ansTop: d.top, ansBottom: d.bottom, text: shown.textContent.trim(), view: window.innerHeight };
     });
+    // a phone on its side (844x390, 932x430): the pad, its buttons and all ten bars in one screen, unscrolled
+    // (they ended at 473 and 537 of 390, and a drag on the pad does not scroll)
+    if (width > height && height >= 360) {
+      const fit = await page.evaluate(() => {
+        window.scrollTo(0, 0);
+        const bars = document.querySelectorAll("#bars li");
+        return { buttons: document.getElementById("clear").getBoundingClientRect().bottom,
+                 bars: bars.length ? bars[bars.length - 1].getBoundingClientRect().bottom : Infinity };
+      });
+      check(fit.buttons <= height && fit.bars <= height,
+        `${width}x${height}: unscrolled, the pad's buttons end at ${Math.round(fit.buttons)} and the bars at ` +
+        `${Math.round(fit.bars)}, within the screen's ${height}`);
+    }
     let v = await view();
     const cdp = await ctx.newCDPSession(page);
     let a = { digit: "(no answer: the pad off the screen)" };
