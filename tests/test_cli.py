@@ -23,7 +23,7 @@ import termios
 import threading
 import time
 
-from testlib import MNIST, ROOT, check, png_chunk, shim, status
+from testlib import MNIST, ROOT, check, docs_text, png_chunk, shim, status
 
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 SAMPLE = os.path.join(ROOT, "samples", "3-blue-pen.png")
@@ -425,9 +425,9 @@ def test_pixel_limit(tmp, data):
     p2 = run("predict", "--model", model, path)
     check(p2.returncode == 1 and text(p2.stderr).strip().endswith("8192x8193 is 67.12 megapixels, over the limit of 67.11"),
           f"predict of an 8192x8193 PNG: its size and the limit told apart ({text(p2.stderr).strip()!r})")
-    readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
+    readme = " ".join(docs_text().split())
     limit = f"larger than {m.group(1)} megapixels" if m else "(no limit said)"
-    check(limit in readme, f"README: predict's limit in the error's megapixels, {limit!r}")
+    check(limit in readme, f"README or docs/: predict's limit in the error's megapixels, {limit!r}")
 
 
 def test_plot_cut_short(tmp):
@@ -1358,9 +1358,9 @@ def test_serve_help():
     threads = re.search(r"--threads N (.*?) --timeout", h)
     check(threads and "at most 256 (default 0: one per core, at most 64)" in threads.group(1),
           f"serve --help: --threads says its limit of 256 and its default's cap of 64: {threads and threads.group(1)!r}")
-    readme = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
+    readme = " ".join(docs_text().split())
     check("`--threads N` (at most 256; default 0: one per core, at most 64)" in readme,
-          "README: serve's --threads limit, and its default capped at 64")
+          "README or docs/: serve's --threads limit, and its default capped at 64")
     p = run("serve", "--model", "none.safetensors", "--threads", "257")
     check(p.returncode == 2 and "at most 256" in text(p.stderr), f"serve --threads 257 is refused: {text(p.stderr)!r}")
 

@@ -309,7 +309,7 @@ def test_drawn(srv, model, png, tmp):
         image = f.read()
     q, host, port = start(fashion)
     fsrv = Server(host, port) if port else None
-    # the key exactly drawn, as README says: ?DRAWN=1 and ?Drawn=1 were read as drawings
+    # the key exactly drawn, as docs/serve.md says: ?DRAWN=1 and ?Drawn=1 were read as drawings
     for path, prep in (("/api/predict?drawn=1", "outline"), ("/api/predict", "fashion"),
                        ("/api/predict?DRAWN=1", "fashion"), ("/api/predict?Drawn=1&drawn=0", "fashion")):
         answer = fsrv.json("POST", path, image)[2] if fsrv else None
@@ -504,7 +504,7 @@ def test_errors(srv, blank_png):
     status = stream(srv, "/api/predict", pieces(40 << 20), {"Content-Type": "image/png"}, chunked=True)[0]
     check(status in (0, 413), f"a chunked body of 40 MB: refused or cut off (status {status or 'none: cut off'})")
 
-    # HTTP that libmicrohttpd refuses itself: its own answer, a line of HTML (0.9.75 lets no one replace it; README)
+    # HTTP that libmicrohttpd refuses itself: its own answer, a line of HTML (0.9.75 lets no one replace it; docs/serve.md)
     for name, req, want in (("a Content-Length that is not a number", b"POST /api/predict HTTP/1.1\r\nHost: t\r\n"
                              b"Content-Length: abc\r\n\r\n", 400),
                             ("a header line without a colon", b"GET /healthz HTTP/1.1\r\nHost: t\r\nX\r\n\r\n", 400),
@@ -518,7 +518,7 @@ def test_errors(srv, blank_png):
         # (a Content-Length that is not a number gets its status line and headers twice, then the HTML: 0.9.75's)
         html = body.endswith(b"</html>") and b"content-type" not in reply.lower()
         check(top.startswith(b"HTTP/1.1 %d " % want) and html,
-              f"{name}: libmicrohttpd's own {want}, HTML with no Content-Type, as README says: {body[-50:]!r}")
+              f"{name}: libmicrohttpd's own {want}, HTML with no Content-Type, as docs/serve.md says: {body[-50:]!r}")
 
     # A request that stalls is timed out, and others are served meanwhile.
     s = socket.create_connection((srv.host, srv.port), timeout=10)

@@ -1,8 +1,10 @@
-"""testlib.py: what the Python tests share: the program under test, check(), temp_dir(), shim() and png_chunk().
+"""testlib.py: what the Python tests share: the program under test, check(), temp_dir(), shim(), png_chunk()
+and docs_text().
 
 Each check prints "PASS name" or "FAIL name"; tests/run.sh counts those lines, and a test's exit
 status (status()) is non-zero when any check failed."""
 import atexit
+import glob
 import os
 import shutil
 import struct
@@ -51,3 +53,10 @@ def shim(tmp, name, *env):
 def png_chunk(kind, data):
     """A PNG chunk of kind (4 bytes) holding data, its length before and its CRC after."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def docs_text():
+    """README.md and the reference in docs/*.md, one text: what a user can read of the program (README gives
+    each command's summary, docs/ its details, moved there from README)."""
+    files = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+    return "\n\n".join(open(f).read() for f in files)
