@@ -31,6 +31,8 @@
 #define BLOB 11            /* ink holding a BLOB x BLOB square is a blob; no MNIST digit does */
 #define PATTERN_RUNS 4     /* a row or column of the input crossing this many strokes or more ... */
 #define PATTERN 0.3        /* ... in this share of the ink's rows and of its columns is a pattern (regular_pattern) */
+#define REPEATS 0.4        /* ink that repeats this well along a way (repeat) is a pattern ... (repeating_pattern) */
+#define UNIFORM 0.7        /* ... along both ways, or along one and is this alike moved along the other (stripes) */
 #define FLAT 3             /* ink this many times as wide as tall is no digit (MNIST's: 2.2 at most) */
 #define BAR 8              /* a part this many times as long as it is wide is a straight bar (keep_digit) */
 #define PEN_LONG 2         /* a bar inside the frame this many times another part's side is a pen (keep_parts) */
@@ -1926,6 +1928,66 @@ static int regular_pattern(const float *x, int *rows, int *cols, int *bh, int *b
     return *rows >= PATTERN * *bh && *cols >= PATTERN * *bw;
 }
 
+/* How alike the ink (b, its box h x w at b's origin) is to itself moved by (dy, dx) >= 0: the pixels inked in
+ * both over those inked in either, of the places where both lie in the box (0 where neither is inked). */
+static double self_alike(const unsigned char *b, int h, int w, int dy, int dx) {
+    int both = 0, either = 0;
+    for (int y = 0; y + dy < h; y++)
+        for (int c = 0; c + dx < w; c++) {
+            int here = b[y * MNIST_SIDE + c], there = b[(y + dy) * MNIST_SIDE + c + dx];
+            both += here && there;
+            either += here || there;
+        }
+    return either ? (double)both / either : 0;
+}
+
+/* How well the ink (b, box h x w) repeats along one way (down: dy 1, across: dx 1): the most, over periods p of
+ * 2 to half the box's extent that way, by which it is more alike to itself moved by p than moved by the least
+ * alike shift under p (1 for a checkerboard: moved by a cell it is the other colour, by two the same; a
+ * digit's strokes, the top and bottom of an 8 moved by half its height, are never both) with *period that p;
+ * *same, the least it is alike moved by 1 to half the extent (1 for stripes along that way, and a bar's). */
+static double repeat(const unsigned char *b, int h, int w, int dy, int dx, int *period, double *same) {
+    int extent = dy ? h : w;
+    double best = 0, least = 1; /* least: the least alike under s */
+    *period = 0, *same = extent >= 2 ? 1 : 0;
+    for (int s = 1; 2 * s <= extent; s++) {
+        double alike = self_alike(b, h, w, s * dy, s * dx);
+        if (s >= 2 && alike - least > best) best = alike - least, *period = s;
+        least = alike < least ? alike : least;
+        *same = least;
+    }
+    return best;
+}
+
+/* Whether a 28x28 input is a pattern that repeats (a checkerboard of 4 to 7 cells a side, a grid of 3x3 dots or
+ * more, a # of lines, 3 stripes or more): its pixels over one half repeat (repeat) by REPEATS or more both
+ * down and across, or along one way while they are UNIFORM alike moved along the other. Of MNIST's 70000 read
+ * as photos (light on dark, and dark on light), none repeats both ways by more than 0.26, nor along one way by
+ * more than 0.15 where the other is 0.7 alike; a 4x4 and a 5x5 checkerboard do by 1, 6x6 0.7, a grid of 4x4
+ * dots 0.44. *down and *across get the periods (0: alike along that way), *rd and *ra how well. */
+static int repeating_pattern(const float *x, int *down, int *across, double *rd, double *ra) {
+    unsigned char b[MNIST_PIXELS] = {0}; /* the ink's box moved to the origin */
+    int x0 = MNIST_SIDE, y0 = MNIST_SIDE, x1 = -1, y1 = -1;
+    for (int y = 0; y < MNIST_SIDE; y++)
+        for (int c = 0; c < MNIST_SIDE; c++)
+            if (x[y * MNIST_SIDE + c] > 0.5f) {
+                x0 = c < x0 ? c : x0, x1 = c > x1 ? c : x1;
+                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+            }
+    *down = *across = 0, *rd = *ra = 0;
+    if (x1 < 0) return 0;
+    int h = y1 - y0 + 1, w = x1 - x0 + 1;
+    for (int y = 0; y < h; y++)
+        for (int c = 0; c < w; c++) b[y * MNIST_SIDE + c] = x[(y + y0) * MNIST_SIDE + c + x0] > 0.5f;
+    double same_down, same_across;
+    *rd = repeat(b, h, w, 1, 0, down, &same_down);
+    *ra = repeat(b, h, w, 0, 1, across, &same_across);
+    if (*rd >= REPEATS && *ra >= REPEATS) return 1;
+    if (*rd >= REPEATS && same_across >= UNIFORM) return *across = 0, *ra = same_across, 1;
+    if (*ra >= REPEATS && same_down >= UNIFORM) return *down = 0, *rd = same_down, 1;
+    return 0;
+}
+
 /* Grow the ink by r pixels every way (the largest value in each (2r+1)^2 square, a row pass then a
  * column pass), into a plane of its own, its box with r more on every side, so that a digit that
  * meets the frame's edge (a 1 cropped to its own width) grows past it as it does elsewhere; m->ink
@@ -2566,7 +2628,8 @@ static int noise_error(const ink_map *m, const char *name, mnist_err *err) {
 }
 
 /* The digit's ink found in m (its box m->bb) to the 784 inputs x: refused when flat (unless flat_ok), fitted to the
- * box, thickened where its strokes are thin, refused when a blob. m is freed. 0, -1 with err, or NO_MEMORY. */
+ * box, thickened where its strokes are thin, refused when a blob or a pattern (a repeating one unless flat_ok: the
+ * ink of digits side by side). m is freed. 0, -1 with err, or NO_MEMORY. */
 static int fit_digit(ink_map *m, int flat_ok, float *x, const char *name, mnist_err *err) {
     /* a dash, or a line along the page, scaled to the box reads as some digit: say so (of a number, that it is one) */
     int bw = m->bb.x1 - m->bb.x0, bh = m->bb.y1 - m->bb.y0;
@@ -2599,6 +2662,19 @@ static int fit_digit(ink_map *m, int flat_ok, float *x, const char *name, mnist_
         return errf(err, "%s: no clear digit: the ink is a regular pattern (a checkerboard?): %d of its %d rows and %d "
                     "of its %d columns in the 28x28 input cross %d strokes or more, a tenth of both at most in MNIST's "
                     "70000 digits", name, rows, ph, cols, pw, PATTERN_RUNS);
+    int down, across;
+    double rd, ra; /* digits side by side (flat_ok), 111 among them, are said to be a number instead */
+    if (rc == 0 && !flat_ok && repeating_pattern(x, &down, &across, &rd, &ra)) {
+        char way[2][80];
+        for (int k = 0; k < 2; k++) {
+            int p = k ? across : down;
+            double r = k ? ra : rd;
+            if (p) snprintf(way[k], sizeof way[k], "repeats every %d pixels %s (by %.2f)", p, k ? "across" : "down", r);
+            else snprintf(way[k], sizeof way[k], "is the same moved %s (%.2f alike)", k ? "across" : "down", r);
+        }
+        return errf(err, "%s: no clear digit: the ink is a regular pattern (a checkerboard, stripes, a grid?): in the "
+                    "28x28 input it %s and %s, as none of MNIST's 70000 digits does", name, way[0], way[1]);
+    }
     return rc;
 }
 

@@ -1095,6 +1095,45 @@ static void checkerboards(void) {
           refused, tried);
 }
 
+/* Coarser regular patterns are no digits either: 4x4, 5x5 and 6x6 checkerboards (2 or 3 strokes a row, as a
+ * digit's rows often are), grids of 3x3 and 4x4 dots, 8 stripes of 1 or 2 pixels. Each was read as a digit (a 4x4
+ * board of 5-pixel cells, black first, as a 4), and is refused as a pattern that repeats, as the 8x8 boards are.
+ * Boards of cells of 3 to 9 pixels (5x5 black first: white first is only specks), dots of 2 to 9, both ways. */
+static void coarse_patterns(void) {
+    static const int cells[] = {2, 3, 4, 5, 7, 9};
+    float x[MNIST_PIXELS];
+    mnist_err err;
+    int refused = 0, tried = 0;
+    for (int kind = 0; kind < 6; kind++) /* boards 4, 5, 6; dots 3, 4; stripes */
+        for (int k = 0; k < 6; k++)
+            for (int dark = 0; dark < 2; dark++) {
+                int cell = cells[k], n = kind < 3 ? 4 + kind : kind < 5 ? kind : 8;
+                if ((kind < 3 && cell == 2) || (kind == 1 && dark) || (kind == 5 && cell > 2)) continue;
+                int side = kind == 3 || kind == 4 ? (2 * n - 1) * cell : n * cell;
+                float *v = malloc((size_t)side * side * sizeof(float));
+                for (int y = 0; y < side; y++)
+                    for (int c = 0; c < side; c++) {
+                        int dot = (y / cell) % 2 == 0 && (c / cell) % 2 == 0;
+                        v[y * side + c] = kind < 3 ? (float)((y / cell + c / cell + dark) % 2)
+                                          : kind < 5 ? (float)(dark ? !dot : dot)
+                                          : (float)((y / cell + dark) % 2);
+                    }
+                buf b = png(v, side, side, 1);
+                int rc = prepare(&b, "pattern.png", MNIST_PREP_MNIST, x, &err);
+                int ok = rc == -1 && strstr(err.msg, "pattern.png: no clear digit: the ink is a regular pattern") == err.msg;
+                if (!ok)
+                    printf("# %s of %d-pixel cells (%s): %s\n",
+                           kind < 3 ? (n == 4 ? "a 4x4 checkerboard" : n == 5 ? "a 5x5 checkerboard" : "a 6x6 checkerboard")
+                           : kind < 5 ? (n == 3 ? "a grid of 3x3 dots" : "a grid of 4x4 dots") : "8 stripes",
+                           cell, dark ? "white first" : "black first", rc ? err.msg : "read as a digit");
+                refused += ok, tried++;
+                free(b.b);
+                free(v);
+            }
+    check(refused == tried, "4x4 to 6x6 checkerboards, grids of 3x3 and 4x4 dots and 8 stripes are refused as regular "
+          "patterns: %d of %d", refused, tried);
+}
+
 /* v dithered to black and white in place, Floyd-Steinberg, as Pillow's convert("1") does. */
 static void dither(float *v, int w, int h) {
     for (int y = 0; y < h; y++)
@@ -2127,6 +2166,7 @@ int main(void) {
     solid_strip();
     noise_pictures();
     checkerboards();
+    coarse_patterns();
     dithered_pages();
     numbers();
     small_thin();
