@@ -422,6 +422,72 @@ static int os2_bmp_copy(const uint8_t *b, size_t n, uint8_t **out, size_t *out_l
     return 0;
 }
 
+/* A BMP's bit fields (compression 3, BI_BITFIELDS) as Pillow 9 reads them: red, green, blue and alpha
+ * masks from the header's byte 40, where a header of 56 bytes or more holds the four and a 40-byte one
+ * is followed by three (its alpha 0). 1, or 0 when bytes are no such BMP or end before the masks. */
+static int bmp_masks(const uint8_t *b, size_t n, const bmp_head *m, uint32_t mask[4]) {
+    if (m->hsz < 40 || m->compression != 3 || n < 14 + 40 + (m->hsz == 40 ? 12 : 16)) return 0;
+    for (int k = 0; k < 4; k++) mask[k] = k < 3 || m->hsz > 40 ? le32(b + 54 + 4 * k) : 0;
+    return 1;
+}
+
+/* A copy of a BMP that stb_image 2.27 misreads or refuses where Pillow reads it: a header of 56 bytes
+ * (BITMAPV3INFOHEADER) in bit fields, whose masks stb_image looks for past the header (in the pixels:
+ * "bad offset"), made a 108-byte one, 52 bytes of 0 put after it and the offset moved past them; and 24
+ * bits a pixel in bit fields of 8-8-8 (Pillow's "BGR"; stb_image takes bit fields of 16 and 32 bits
+ * only) or 32 in masks all 0 (Pillow's "BGRA"; stb_image refuses masks all alike), made plain
+ * (compression 0, which stb_image reads so, an alpha all 0 as opaque), a 40-byte header's three masks
+ * after it dropped and the offset moved back over them, where stb_image wants the pixels. *out the copy
+ * (malloc'd), NULL when bytes are no such BMP; -1 when out of memory. */
+static int bmp_stb_copy(const uint8_t *b, size_t n, uint8_t **out, size_t *out_len) {
+    *out = NULL;
+    bmp_head m;
+    uint32_t k[4];
+    if (!bmp_head_read(b, n, &m) || !bmp_masks(b, n, &m, k)) return 0;
+    int grow = m.hsz == 56, plain = (m.bpp == 24 && k[0] == 0xFF0000 && k[1] == 0xFF00 && k[2] == 0xFF) ||
+                                    (m.bpp == 32 && !k[0] && !k[1] && !k[2] && !k[3]);
+    size_t at = 14 + (size_t)m.hsz + (m.hsz == 40 ? 12 : 0); /* where the header and the masks end */
+    if ((!grow && !plain) || m.offset < at || m.offset > n || (uint64_t)m.offset + 52 > INT32_MAX) return 0;
+    size_t cut = plain && m.hsz == 40 ? 12 : 0, extra = grow ? 52 : 0, len = n + extra - cut;
+    uint8_t *c = malloc(len);
+    if (!c) return -1;
+    memcpy(c, b, at - cut);
+    memset(c + at - cut, 0, extra);
+    memcpy(c + at - cut + extra, b + at, n - at);
+    uint32_t offset = m.offset + (uint32_t)extra - (uint32_t)cut, hsz = grow ? 108 : m.hsz;
+    for (int j = 0; j < 4; j++) {
+        c[10 + j] = (uint8_t)(offset >> 8 * j), c[14 + j] = (uint8_t)(hsz >> 8 * j);
+        if (plain) c[30 + j] = 0;
+    }
+    *out = c, *out_len = len;
+    return 0;
+}
+
+/* Whether Pillow 9, and so the lab's load_image, refuses a BMP that stb_image may read: a header of 56
+ * bytes (BITMAPV3INFOHEADER; it reads 12, 40, 64, 108 and 124), or bit fields other than 5-5-5 and 5-6-5
+ * at 16 bits a pixel, 8-8-8 at 24, and at 32 BGRX, XBGR, ABGR, RGBA, BGRA and all 0 (stb_image read
+ * others, 4-4-4-4, 8-8-8 with the alpha in the low byte, by their masks). -1 with err, or 0. */
+static int bmp_lab_check(const uint8_t *b, size_t n, const char *name, mnist_err *err) {
+    static const uint32_t known[][5] = { /* bits a pixel, masks (alpha not looked at under 32 bits) */
+        {16, 0xF800, 0x7E0, 0x1F, 0}, {16, 0x7C00, 0x3E0, 0x1F, 0}, {24, 0xFF0000, 0xFF00, 0xFF, 0},
+        {32, 0xFF0000, 0xFF00, 0xFF, 0}, {32, 0xFF000000, 0xFF0000, 0xFF00, 0}, {32, 0xFF000000, 0xFF0000, 0xFF00, 0xFF},
+        {32, 0xFF, 0xFF00, 0xFF0000, 0xFF000000}, {32, 0xFF0000, 0xFF00, 0xFF, 0xFF000000}, {32, 0, 0, 0, 0}};
+    bmp_head m;
+    uint32_t k[4];
+    if (!bmp_head_read(b, n, &m)) return 0;
+    if (m.hsz == 56)
+        return errf(err, "%s: a BMP of a 56-byte header (BITMAPV3INFOHEADER), which Pillow does not read, nor so the "
+                    "lab's load_image (the MNIST recipe reads it)", name);
+    if (!bmp_masks(b, n, &m, k)) return 0;
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (known[i][0] == m.bpp && known[i][1] == k[0] && known[i][2] == k[1] && known[i][3] == k[2] &&
+            (m.bpp != 32 || known[i][4] == k[3]))
+            return 0;
+    return errf(err, "%s: a BMP of %u bits a pixel in bit fields (red, green, blue, alpha masks 0x%X, 0x%X, 0x%X, "
+                "0x%X) that Pillow does not read, nor so the lab's load_image: it reads 5-5-5 and 5-6-5 at 16 bits, "
+                "8-8-8 at 24 and 32", name, m.bpp, k[0], k[1], k[2], k[3]);
+}
+
 /* Where a PNG's IHDR chunk begins, its size in it: past the signature, and past the CgBI chunks
  * before it of Apple's PNGs (stb_image reads them, a raw deflate stream their image data); 0 when
  * bytes do not begin a PNG with its size there. */
@@ -709,7 +775,7 @@ static unsigned pnm_sample(const uint16_t *v, size_t i) {
     return (unsigned)b[0] << 8 | b[1];
 }
 
-static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, decoded *d, mnist_err *err) {
+static int decode_bytes(const uint8_t *bytes, size_t len, const char *name, int lab, decoded *d, mnist_err *err) {
     memset(d, 0, sizeof *d);
     char why[64];
     int w, h, nc;
@@ -779,6 +845,17 @@ static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, d
     return 0;
 }
 
+/* Decode an image into d: 0, or -1 (MNIST_NO_MEMORY) with err; a BMP that stb_image misreads (bmp_stb_copy) from a copy. */
+static int decode(const uint8_t *bytes, size_t len, const char *name, int lab, decoded *d, mnist_err *err) {
+    uint8_t *copy;
+    size_t copy_len;
+    memset(d, 0, sizeof *d);
+    if (bmp_stb_copy(bytes, len, &copy, &copy_len)) return errf_no_memory(err, "%s: out of memory", name);
+    int rc = copy ? decode_bytes(copy, copy_len, name, lab, d, err) : decode_bytes(bytes, len, name, lab, d, err);
+    free(copy);
+    return rc;
+}
+
 /* A GIF as Pillow opens it, for the lab's recipe: its first frame drawn on a canvas of colour 0 of
  * the frame's palette, or of its transparent colour when it has one, and the frame's transparent
  * pixels in that colour too (Pillow keeps them as the palette index they are, which convert('L')
@@ -800,9 +877,9 @@ static void gif_like_pillow(const uint8_t *b, size_t n, decoded *d) {
 /* A BMP of 16 bits a pixel as Pillow reads it, for the lab's recipe: each 5- or 6-bit level v of
  * a channel as v * 255 / 31 (or 63), rounded down, where stb_image repeats v's bits (v << 3 | v >> 2:
  * 132 for 16, not 131), which moved a third of the levels by one (a pixel's gray by one too). Pillow
- * reads 5-5-5 (no masks, or those masks) and 5-6-5; other masks it refuses, and they are left as
- * stb_image reads them (a header of 56 bytes too, whose masks stb_image looks for past it). stb_image's
- * 8 bits begin with v's, so v is its bits' top. */
+ * reads 5-5-5 (no masks, or those masks) and 5-6-5; other masks it refuses, as the lab's recipe does
+ * before decoding (bmp_lab_check), and a header of 56 bytes too. stb_image's 8 bits begin with v's, so v
+ * is its bits' top. */
 static void bmp16_like_pillow(const uint8_t *b, size_t n, decoded *d) {
     bmp_head m;
     if (!bmp_head_read(b, n, &m) || m.bpp != 16 || m.hsz == 12 || m.hsz == 56 || !d->px || d->nc < 3) return;
@@ -828,7 +905,13 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
     unsigned maxv;
     mnist_err err;
     size_t frame; /* a JPEG's SOF, found by header_check's pass over the bytes */
-    if (header_check(bytes, len, "image", &w, &h, &nc, &maxv, &frame, &err)) return 0;
+    uint8_t *copy; /* a BMP that stb_image misreads, as decode reads it */
+    size_t copy_len;
+    if (bmp_stb_copy(bytes, len, &copy, &copy_len)) return 0;
+    int bad = copy ? header_check(copy, copy_len, "image", &w, &h, &nc, &maxv, &frame, &err)
+                   : header_check(bytes, len, "image", &w, &h, &nc, &maxv, &frame, &err);
+    free(copy);
+    if (bad) return 0;
     size_t px = (size_t)w * (size_t)h, bytes_per = stbi_is_16_bit_from_memory(bytes, (int)len) ? 2 : 1;
     /* stb's buffer (a PNG's inflated rows, say) and its output, then the luma plane; the lab's
      * resize holds 28-pixel strips of the other side and their weights (measured: a 4x16M PNG,
@@ -1010,7 +1093,9 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
     if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION && prep != MNIST_PREP_OUTLINE)
         return errf(err, "%s: unknown preprocessing %d", name, (int)prep);
     decoded d;
-    int rc = decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err);
+    int rc = prep == MNIST_PREP_LAB ? bmp_lab_check(bytes, len, name, err) : 0; /* what Pillow refuses */
+    if (rc) return rc;
+    rc = decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err);
     if (rc) return rc;
     /* a phone's photo as it was taken (the lab's Pillow code, and so its recipe, reads it as stored) */
     if (prep == MNIST_PREP_LAB) {

@@ -3,7 +3,9 @@
 - `--preprocess lab` equals the lab's load_image, Image.open(f).convert('L').resize((28, 28)) / 255,
   as float32, exactly, on PNG (gray, gray+alpha, RGB, RGBA, palette, palette with transparency,
   1-bit, 16-bit, a palette shorter than its pixels' colours), BMP (OS/2's of 1, 4 and 8 bits, one
-  without its last row's padding, and 16-bit ones of 5-5-5 and 5-6-5 bits, too), TGA, PNM and GIF (a frame on a larger canvas, at its
+  without its last row's padding, 16-bit ones of 5-5-5 and 5-6-5 bits, 24-bit ones in 8-8-8 bit fields
+  and 32-bit ones in masks all 0, too; those of other bit fields and 56-byte headers, which Pillow
+  refuses, refused too), TGA, PNM and GIF (a frame on a larger canvas, at its
   corner or within it, a transparent colour, a background colour, too; PNG interlaced of 1 to 16
   bits too) images
   of sizes from 9x17 to 1601x1203; on JPEG the decoders differ (stb_image and libjpeg-turbo round
@@ -251,6 +253,29 @@ def bmp16(path, v, masks=None, hsz=40):
         f.write(b"BM" + struct.pack("<IHHI", off + len(rows), 0, 0, off) + info + extra + rows)
 
 
+def bmp_fields(path, rgba, bpp, masks, hsz=40):
+    """A BMP of bpp bits a pixel in bit fields (compression 3): rgba (h, w, 4) packed by masks (r, g, b, a),
+    each channel scaled to its mask's width (a mask of 0 takes nothing; masks all 0 are BGRA's bytes, as
+    Pillow reads them), bottom row first; the masks after a 40-byte header (three of them), or in a 56, 108
+    or 124-byte one (four)."""
+    h, w, _ = rgba.shape
+    v = np.zeros((h, w), np.uint64)
+    for c, m in enumerate(masks if any(masks) else (0xFF0000, 0xFF00, 0xFF, 0xFF000000)):
+        if m:
+            shift = (m & -m).bit_length() - 1
+            v |= ((rgba[..., c].astype(np.uint64) * (m >> shift) // 255) << shift).astype(np.uint64)
+    stride = (w * bpp + 31) // 32 * 4
+    rows = b"".join(b"".join(int(x).to_bytes(bpp // 8, "little") for x in v[y]).ljust(stride, b"\0")
+                    for y in range(h - 1, -1, -1))
+    info = struct.pack("<IiiHHIIiiII", hsz, w, h, 1, bpp, 3, len(rows), 2835, 2835, 0, 0)
+    extra = struct.pack("<3I", *masks[:3]) if hsz == 40 else b""
+    if hsz > 40:
+        info += struct.pack("<4I", *masks) + bytes(hsz - 56)
+    off = 14 + len(info) + len(extra)
+    with open(path, "wb") as f:
+        f.write(b"BM" + struct.pack("<IHHI", off + len(rows), 0, 0, off) + info + extra + rows)
+
+
 def lab_input(Image, path):
     """The lab's load_image."""
     return (np.array(Image.open(path).convert("L").resize((28, 28))).astype(np.float32) / 255.0).ravel()
@@ -351,6 +376,68 @@ def main():
     check(p.returncode == 0 and len(rows) == len(sixteen) and not any(moved),
           f"--preprocess lab reads BMPs of 5-5-5 and 5-6-5 bits a pixel as Pillow does (inputs moved: {moved}) "
           f"{p.stderr.strip()}")
+
+    # BMPs in other bit fields, as Pillow 9 reads them. It refuses a 56-byte header (BITMAPV3INFOHEADER) and
+    # masks other than its few (4-4-4-4, 8-8-8 with the alpha low), which stb_image read by their masks; the
+    # lab's recipe refuses them too, saying so. It reads 8-8-8 at 24 bits and masks all 0 at 32 (as BGRA),
+    # which stb_image refused ("not a ... BMP image"); both recipes read them now, the lab's as Pillow does.
+    seven = Image.new("RGBA", (60, 50), (225, 225, 225, 255))
+    ImageDraw.Draw(seven).line([(18, 10), (40, 10), (27, 42)], fill=(30, 30, 90, 255), width=5)
+    a = np.array(seven)
+    a[..., 3] = np.random.RandomState(7).randint(1, 256, a.shape[:2])  # an alpha Pillow's convert("L") drops
+    refused, read = [], []
+    for bpp, masks, hsz in ((16, (0xF00, 0xF0, 0xF, 0xF000), 124), (16, (0xF00, 0xF0, 0xF, 0), 40),
+                            (16, (0x1F, 0x3E0, 0x7C00, 0), 108), (32, (0xFF00, 0xFF0000, 0xFF000000, 0xFF), 108),
+                            (32, (0x3FF00000, 0xFFC00, 0x3FF, 0xC0000000), 124), (16, (0xF800, 0x7E0, 0x1F, 0), 56),
+                            (32, (0xFF0000, 0xFF00, 0xFF, 0xFF000000), 56), (24, (0xFF0000, 0xFF00, 0xFF, 0), 56)):
+        refused.append(os.path.join(tmp, f"fields-{bpp}-{hsz}-{masks[0]:x}-{masks[3]:x}.bmp"))
+        bmp_fields(refused[-1], a, bpp, masks, hsz)
+    for bpp, masks, hsz in ((24, (0xFF0000, 0xFF00, 0xFF, 0), 40), (24, (0xFF0000, 0xFF00, 0xFF, 0), 108),
+                            (32, (0, 0, 0, 0), 40), (32, (0, 0, 0, 0), 124), (32, (0xFF, 0xFF00, 0xFF0000, 0xFF000000), 108)):
+        read.append(os.path.join(tmp, f"fields-{bpp}-{hsz}-{masks[0]:x}.bmp"))
+        bmp_fields(read[-1], a, bpp, masks, hsz)
+
+    def pillow_refuses(f):
+        try:
+            Image.open(f).load()
+            return False
+        except OSError:
+            return True
+    check(all(map(pillow_refuses, refused)) and not any(map(pillow_refuses, read)),
+          f"Pillow refuses the {len(refused)} BMPs of other bit fields and 56-byte headers, and reads the {len(read)}")
+    p = run("predict", "--model", model, "--preprocess", "lab", "--json", *refused)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    said = [r for r, f in zip(rows, refused) if r.get("file") == f and "Pillow does not read" in r.get("error", "")]
+    check(p.returncode == 1 and len(rows) == len(refused) and len(said) == len(refused),
+          f"--preprocess lab refuses them, as Pillow does, saying so: {len(said)} of {len(refused)} "
+          f"{[r.get('error', 'read') for r in rows][:3]}")
+    p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", *read)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    moved = [int((np.array(r.get("input", [-1] * 784), np.float32) != lab_input(Image, f)).sum()) for r, f in zip(rows, read)]
+    check(p.returncode == 0 and len(rows) == len(read) and not any(moved),
+          f"--preprocess lab reads 8-8-8 at 24 bits and masks all 0 at 32 as Pillow does (inputs moved: {moved}) "
+          f"{p.stderr.strip()[:300]}")
+    # the MNIST recipe: each as Pillow's image of it saved as a PNG (its colours and alpha), a 56-byte
+    # header as the same fields in a 108-byte one
+    twins = []
+    for f in read:
+        twins.append(f[:-4] + ".png")
+        Image.open(f).save(twins[-1])
+    for f in refused[-3:]:
+        twins.append(f.replace("-56-", "-56as108-"))
+        b = bytearray(open(f, "rb").read())
+        off = struct.unpack_from("<I", b, 10)[0]
+        b[70:70] = bytes(52)
+        struct.pack_into("<I", b, 10, off + 52)
+        struct.pack_into("<I", b, 14, 108)
+        open(twins[-1], "wb").write(b)
+    ours = read + refused[-3:]
+    p = run("predict", "--model", model, "--json", "--show", *ours, *twins)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    alike = [os.path.basename(f) for f, r, t in zip(ours, rows, rows[len(ours):]) if "input" in r and r.get("input") == t.get("input")]
+    check(p.returncode == 0 and len(alike) == len(ours),
+          f"the MNIST recipe reads them as Pillow's PNG of each, and a 56-byte header as a 108-byte one: {len(alike)} "
+          f"of {len(ours)} {p.stderr.strip()[:300]}")
 
     # A BMP stored top row first (a negative height in its header, as Windows' own writers may store it):
     # stb_image's info gave the height as it is stored, and the image was refused as "100x-100"
