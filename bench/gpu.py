@@ -2,7 +2,8 @@
 
   1. the lab's recipe, 5 epochs, `mnist train --device cuda`, in FP32 and with --tf32
   2. the lab's JAX code with each epoch in one jit (bench/jax_lab.py), in FP32
-     (JAX_DEFAULT_MATMUL_PRECISION=highest) and in its default TF32, when JAX is installed
+     (JAX_DEFAULT_MATMUL_PRECISION=highest) and in its default TF32, when JAX is installed (on the GPU
+     only: a JAX whose GPU plugin did not start is stopped before it trains, its rows saying so)
   3. the lab's recipe in FP32 again with --no-graph, with MNIST_CUDA_UNFUSED=1 (the last layer as
      products, not fused), and in FP32 and TF32 with MNIST_CUDA_GEMM=own (our own products, k_mm, the
      element-wise work in their epilogues), and in FP32 with MNIST_CUDA_GEMM=own3 (the same, each
@@ -98,10 +99,19 @@ def make_bundle(path):
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def imports(py, module):
+    """Whether Python py imports module, within a minute (an import that hangs is not one to wait for:
+    the run has its budget)."""
+    try:
+        return subprocess.run([py, "-c", "import " + module], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def numpy_python():
     """A Python that has numpy (tests/test_cuda_cli.py needs it): this one, else the system's."""
     for py in (sys.executable, "/usr/bin/python3", shutil.which("python3") or ""):
-        if py and subprocess.run([py, "-c", "import numpy"], capture_output=True).returncode == 0:
+        if py and imports(py, "numpy"):
             return py
     return sys.executable
 
@@ -421,7 +431,7 @@ def main():
             write_table(out, make_table(gpu, a.epochs, rows, notes, checks))
 
     train((("C FP32", "train-fp32", [], env), ("C TF32", "train-tf32", ["--tf32"], env)))
-    have_jax = not a.no_jax and subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0
+    have_jax = not a.no_jax and imports(sys.executable, "jax")
     if not have_jax:
         r.say("-- JAX: not installed here (or --no-jax): the JAX rows are missing")
     else:
@@ -436,9 +446,11 @@ def main():
                 e.pop("JAX_DEFAULT_MATMUL_PRECISION", None)
             rc, text, _ = r.run("jax-" + label.split()[1].lower(),
                                 [sys.executable, os.path.join(ROOT, "bench", "jax_lab.py"), data, "--epochs",
-                                 str(a.epochs)], 300, e)
+                                 str(a.epochs), "--gpu-only"], 300, e)
             j = json_lines(text)
-            rows.append(jax_row(label, rc, j))
+            # --gpu-only: JAX without its GPU plugin stops at once (5 epochs on the CPU would take minutes)
+            rows.append(jax_row(label, rc, j) if "not a GPU" not in text else
+                        (label, None, "JAX has no GPU here (its GPU plugin did not start)"))
             write_table(out, make_table(gpu, a.epochs, rows, notes, checks))
             if j:
                 r.say(f"   jax {j[-1].get('jax')} on {j[-1].get('device')}, "

@@ -10,7 +10,11 @@ unless JAX_DEFAULT_MATMUL_PRECISION=highest (FP32) is set before Python starts.
 Each epoch is timed from the permutation's upload to the parameters being ready; the jit is
 compiled ahead of time (timed apart), so epoch 0 holds no compilation. Prints one JSON object.
 
-usage: jax_lab.py DATA_DIR [--epochs N]
+With --gpu-only it stops at once, before loading the data, when JAX's device is not a GPU (JAX runs
+on the CPU when its GPU plugin cannot start): bench/gpu.py asks for that, since 5 epochs on the CPU
+would spend minutes of a lent GPU's time for a row that measures no GPU.
+
+usage: jax_lab.py DATA_DIR [--epochs N] [--gpu-only]
 """
 import argparse
 import json
@@ -68,12 +72,23 @@ def accuracy(params, images, labels):
     return jnp.mean(jnp.argmax(predict(params, images), axis=1) == labels)
 
 
+def is_gpu(dev):
+    """Whether a JAX device is a GPU: its platform (gpu, cuda or rocm, as JAX's versions name it) or
+    its name (cuda:0), as bench/gpu.py's jax_row reads the name."""
+    said = f"{dev} {getattr(dev, 'platform', '')}".lower()
+    return any(w in said for w in ("gpu", "cuda", "rocm"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--gpu-only", action="store_true", help="stop at once when JAX's device is not a GPU")
     a = ap.parse_args()
     dev = jax.devices()[0]
+    if a.gpu_only and not is_gpu(dev):
+        raise SystemExit(f"jax_lab.py: JAX's device is {dev} ({dev.platform}), not a GPU: its GPU plugin did not "
+                         "start here; nothing was run (--gpu-only)")
     xtr = load(a.data, "train-images-idx3-ubyte", 2051).astype(np.float32) / 255
     ytr = load(a.data, "train-labels-idx1-ubyte", 2049)
     xte = load(a.data, "t10k-images-idx3-ubyte", 2051).astype(np.float32) / 255

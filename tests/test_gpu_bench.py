@@ -48,7 +48,7 @@ sys.exit(3 if os.environ.get("FAKE_FAIL") == way else 0)
 '''.replace("LAB", repr(LAB))
 
 
-def bench(tmp, **env):
+def bench(tmp, jax=False, **env):
     """Run bench/gpu.py on the stand-in; its exit status, the table it wrote, the calls it made, the
     files it left in $OUT."""
     build = os.path.join(tmp, "build")
@@ -60,8 +60,9 @@ def bench(tmp, **env):
     e = dict(os.environ, MNIST_BUILD=build, OUT=out, FAKE_LOG=log, MNIST_DATA=tmp, **env)
     e["MNIST_CUDA_GEMM"] = "own"  # set outside: gpu.py must not pass on a way that it did not choose
     e.pop("MNIST_CUDA_UNFUSED", None)
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu.py"), "--no-checks", "--no-jax"], env=e,
-                       capture_output=True, text=True, timeout=120)
+    flags = ["--no-checks"] + ([] if jax else ["--no-jax"])  # jax: the JAX rows run, with whatever JAX is found
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu.py")] + flags, env=e, capture_output=True,
+                       text=True, timeout=120)
     md = os.path.join(out, "bench-gpu.md")
     table = open(md).read() if os.path.exists(md) else ""
     calls = [json.loads(line) for line in open(log)] if os.path.exists(log) else []
@@ -183,6 +184,40 @@ def jax_checks():
           f"a JAX run on the CPU says so, and no ratio is taken against it: {row(tables['TFRT_CPU_0'], 'JAX FP32')}")
 
 
+# A stand-in JAX whose device is the CPU, as JAX's is when its GPU plugin cannot start: enough of it for
+# bench/jax_lab.py to get as far as loading the data, which would fail (there are none), or to stop
+# before, as --gpu-only does.
+FAKE_JAX = {
+    "__init__.py": "__version__ = '0-stand-in'\n"
+                   "class _Device:\n    platform = 'cpu'\n    def __str__(self):\n        return 'TFRT_CPU_0'\n"
+                   "def devices():\n    return [_Device()]\n"
+                   "def grad(f):\n    return f\njit = grad\nlax = None\n",
+    "numpy.py": "",
+    "scipy/__init__.py": "",
+    "scipy/special.py": "logsumexp = None\n",
+}
+
+
+def jax_cpu_checks(tmp):
+    """JAX without its GPU plugin runs on the CPU: 5 epochs of the lab there take minutes of the lent
+    GPU's budget, for a row that measures no GPU. gpu.py runs jax_lab.py with --gpu-only, which stops
+    before loading the data, and the JAX rows say why."""
+    fake = os.path.join(tmp, "cpujax")
+    for name, text in FAKE_JAX.items():
+        os.makedirs(os.path.join(fake, "jax", os.path.dirname(name)), exist_ok=True)
+        with open(os.path.join(fake, "jax", name), "w") as f:
+            f.write(text)
+    rc, table, _, _ = bench(tmp, PYTHONPATH=fake, jax=True)
+    rows = [row(table, "JAX FP32"), row(table, "JAX TF32")]
+    check(all(r and r[1] == "JAX has no GPU here (its GPU plugin did not start)" for r in rows),
+          f"a JAX on the CPU is stopped before it trains, and its rows say why: {rows}")
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "jax_lab.py"), os.path.join(tmp, "nowhere"),
+                        "--gpu-only"], env=dict(os.environ, PYTHONPATH=fake), capture_output=True, text=True,
+                       timeout=60)
+    check(p.returncode == 1 and "JAX's device is TFRT_CPU_0 (cpu), not a GPU" in p.stderr,
+          f"jax_lab.py --gpu-only says that JAX is on the CPU, before reading the data: {p.stderr.strip()[-200:]}")
+
+
 def alive(pid):
     """Whether process pid runs (a zombie, dead and not yet reaped, does not)."""
     try:
@@ -291,6 +326,7 @@ def main():
         checks(tmp)
         order_checks(tmp)
         jax_checks()
+        jax_cpu_checks(tmp)
         bundle_checks(tmp)
         stop_checks(tmp)
         sanitizer_checks(tmp)
