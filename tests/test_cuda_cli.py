@@ -5,8 +5,9 @@ Everywhere: a device that is not cpu or cuda, and --tf32 without --device cuda, 
 in one line and exit 1 at once, before any data is read, and print nothing else. With a GPU: a
 model trained on the GPU evaluates the same on both devices, and so does one trained on the CPU, and
 each optimizer's steps run as CUDA graphs (a kernel first launched in a capture fails it where the
-driver predates CUDA 12.3: the emulator's); without one a SKIP line says those comparisons did not
-run."""
+driver predates CUDA 12.3: the emulator's), and on the CUDA emulator a launch refused in the middle of
+train, eval or predict is said after '--device cuda: ' as the device check's error is; without one a
+SKIP line says those comparisons did not run."""
 import json
 import os
 import socket
@@ -24,9 +25,9 @@ from testlib import MNIST, check, status  # noqa: E402
 
 
 
-def run(*args):
+def run(*args, env=None):
     t0 = time.monotonic()
-    p = subprocess.run([MNIST, *args], capture_output=True, text=True, timeout=300)
+    p = subprocess.run([MNIST, *args], capture_output=True, text=True, timeout=300, env=env)
     return p, time.monotonic() - t0
 
 
@@ -95,6 +96,33 @@ def checks(tmp):
         p, _ = run("train", "--device", "cuda", *small, "--optimizer", opt, "--lr", "0.01")
         check(p.returncode == 0 and "graphs unavailable" not in p.stderr,
               f"train --device cuda --optimizer {opt} runs its steps as graphs: {p.stderr.strip()[-300:]}")
+    gpu_errors(f, small)
+
+
+def gpu_errors(f, small):
+    """A GPU's error in the middle of a run is said after '--device cuda: ', as the device check's is: on
+    the emulator, a kernel's launch refused (MNIST_EMU_FAIL_LAUNCH), in train, eval and predict. A GPU
+    ignores the variable: its run goes through, and a SKIP line says so."""
+    model = f("cpu.safetensors")
+    with open(f("seven.pgm"), "wb") as img:  # a bar, read as a digit
+        img.write(b"P5\n28 28\n255\n" + bytes(255 if 6 <= r <= 22 and 12 <= c <= 15 else 0
+                                                for r in range(28) for c in range(28)))
+    runs = (("train", "last_backward_kernel", ["train", "--device", "cuda", *small]),
+            ("eval", "eval_rows_kernel", ["eval", "--device", "cuda", "--model", model, "--data", f(""),
+                                          "--no-verify"]),
+            ("predict", "log_softmax_kernel", ["predict", "--device", "cuda", "--model", model, f("seven.pgm")]))
+    for cmd, kernel, args in runs:
+        p, _ = run(*args, env=dict(os.environ, MNIST_EMU_FAIL_LAUNCH=kernel))
+        if p.returncode == 0 and cmd == "train":
+            print("SKIP test_cuda_cli: a GPU, not the CUDA emulator: no launch could be refused, and the lines "
+                  "of a GPU's error in the middle of a run were not seen")
+            return
+        said = [line for line in p.stderr.splitlines() if line.startswith(f"mnist {cmd}: ")]
+        check(p.returncode == 1 and len(said) == 1 and said[0].startswith(f"mnist {cmd}: --device cuda: CUDA error "
+                                                                         "while launching ")
+              and "too many resources requested for launch" in said[0],
+              f"mnist {cmd} --device cuda: a launch refused in the middle of the run says --device cuda, as the "
+              f"device check does (exit {p.returncode}): {said}")
 
 
 def watch_network():

@@ -360,6 +360,13 @@ int cli_device(const char *cmd, const char *name) {
     return -1;
 }
 
+const char *cli_device_said(int dev, const char *msg) {
+    static const char *const gpu[] = {"CUDA error ", "cuBLAS ", "MNIST_CUDA_GEMM="};
+    for (size_t i = 0; dev == MNIST_CUDA && i < sizeof gpu / sizeof *gpu; i++)
+        if (!strncmp(msg, gpu[i], strlen(gpu[i]))) return "--device cuda: ";
+    return "";
+}
+
 int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m, const char *hint) {
     if (mnist_dataset_get(m->dataset)) return 0;
     char db[64]; /* the file's bytes: no terminal escapes, no second line */

@@ -74,6 +74,10 @@ int cli_set_dataset(const char *cmd, const char *name);
 void cli_flag_advice(char *msg, size_t cap, const char *dir);
 /* The mnist_device a --device flag names (cpu, cuda), or -1 after a usage error naming the choices. */
 int cli_device(const char *cmd, const char *name);
+/* What goes before a library message msg of a command run on device dev: "--device cuda: " where the GPU
+ * said it (the CUDA backend's "CUDA error while ...", "cuBLAS error while ...", "cuBLAS cannot be loaded:
+ * ...", "MNIST_CUDA_GEMM=...: ..."), as before the first such message, mnist_device_check's; else "". */
+const char *cli_device_said(int dev, const char *msg);
 /* 1 after saying that the dataset that the model m read from path names is none we know (hint: what
  * follows the message, "" or a flag that overrides it), else 0. */
 int cli_unknown_dataset(const char *cmd, const char *path, const mnist_model *m, const char *hint);

@@ -30,7 +30,7 @@ static int draw_errors(const char *path, const mnist_model *m, const mnist_split
         for (size_t i = 0; i < (size_t)k * MNIST_PIXELS; i++)
             x[i] = (float)s->images[(size_t)start * MNIST_PIXELS + i] / 255.0f;
         if (mnist_predict_log_on(m, x, k, dev, p, &err)) {
-            cli_say(stderr, "mnist eval: %s\n", err.msg);
+            cli_say(stderr, "mnist eval: %s%s\n", cli_device_said(dev, err.msg), err.msg);
             goto done;
         }
         for (int r = 0; r < k && n < MAX_ERRORS; r++) {
@@ -144,7 +144,7 @@ int cmd_eval(int argc, char **argv) {
     mnist_eval_result r;
     int status = 0;
     if (mnist_evaluate_on(&m, &d.test, (mnist_device)dev, threads, &r, &err)) {
-        cli_say(stderr, "mnist eval: %s\n", err.msg);
+        cli_say(stderr, "mnist eval: %s%s\n", cli_device_said(dev, err.msg), err.msg);
         status = 1;
     } else if (json) {
         char a[CLI_JSON_NUMBER], l[CLI_JSON_NUMBER]; /* the loss is null when sums overflow: cli_json_number */

@@ -66,7 +66,7 @@ static int predict_all(const mnist_model *m, const str_list *files, mnist_prep p
         slot[f] = prepare(files->items[f], prep, x + (size_t)good * MNIST_PIXELS, &errs[f]) ? -1 : good++;
     mnist_err err;
     if (good && mnist_predict_log_on(m, x, good, MNIST_CUDA, logp, &err)) {
-        cli_say(stderr, "mnist predict: %s\n", err.msg);
+        cli_say(stderr, "mnist predict: %s%s\n", cli_device_said(MNIST_CUDA, err.msg), err.msg);
         return 1;
     }
     return 0;

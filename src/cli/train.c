@@ -642,12 +642,14 @@ static void print_banner(const train_args *a, const mnist_model *m, const mnist_
 static int finish(const train_args *a, const mnist_model *m, int rc, const mnist_err *err, const train_ui *ui) {
     if (rc < 0) { /* not the checkpoint's: load_data checked it as mnist_train does */
         if (ui->saved_epoch < 0) {
-            cli_say(stderr, "mnist train: %s; %s was saved from this run", err->msg, ui->logged ? "no model" : "nothing");
+            cli_say(stderr, "mnist train: %s%s; %s was saved from this run", cli_device_said(a->o.device, err->msg),
+                    err->msg, ui->logged ? "no model" : "nothing");
         } else {
             char at[64]; /* the checkpoint's name printed as it is: a buffer would cut a long one */
             if (ui->saved_step) snprintf(at, sizeof at, "at epoch %d, step %d", ui->saved_epoch, ui->saved_step);
             else snprintf(at, sizeof at, "after epoch %d", ui->saved_epoch - 1);
-            cli_say(stderr, "mnist train: %s; of this run only %s %s was saved, %s", err->msg,
+            cli_say(stderr, "mnist train: %s%s; of this run only %s %s was saved, %s",
+                    cli_device_said(a->o.device, err->msg), err->msg,
                     a->resume && a->checkpoint == a->resume ? "--resume" : "--checkpoint", a->checkpoint, at);
         }
         if (ui->logged) /* a write that failed cut the records short: the epochs after it are not there */

@@ -77,6 +77,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorNotSupported: return "operation not supported";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
@@ -740,6 +741,15 @@ void emu_launch_kernel(dim3 g, dim3 b, cudaStream_t s, const char *name, const v
         g.y > 65535 || g.z > 65535) {
         emu_error(cudaErrorInvalidConfiguration, "%s: a grid of (%u,%u,%u) blocks of (%u,%u,%u) threads", name, g.x,
                   g.y, g.z, b.x, b.y, b.z);
+        emu_capture_fault(s);
+        return;
+    }
+    /* MNIST_EMU_FAIL_LAUNCH=NAME (read at each launch): a launch of a kernel whose name begins with NAME
+     * is refused, as a GPU refuses one that asks for more registers or shared memory than it has, so
+     * that tests can watch a GPU's error in the middle of a run */
+    const char *refuse = getenv("MNIST_EMU_FAIL_LAUNCH");
+    if (refuse && refuse[0] && !strncmp(name, refuse, strlen(refuse))) {
+        emu_error(cudaErrorLaunchOutOfResources, "%s: refused (MNIST_EMU_FAIL_LAUNCH)", name);
         emu_capture_fault(s);
         return;
     }
