@@ -182,6 +182,17 @@ typedef struct {
     int32_t *y;
 } mm_epi;
 
+#ifdef MNIST_CUDA_EMU
+/* The CUDA emulator refuses a launch whose pointer arguments are not device memory (NULL aside), as a
+ * GPU would fault on them; an mm_epi, passed by value, carries ten more, each checked alike. */
+static inline int emu_arg_ok(const char *name, int i, const mm_epi &e) {
+    const void *p[] = {e.bias, e.drop, e.mask, e.hact, e.bias_out, e.sc, e.a_bytes, e.a_idx, e.labels, e.y};
+    int ok = 1;
+    for (const void *q : p) ok &= emu_arg_ok(name, i, q);
+    return ok;
+}
+#endif
+
 #define MM_BM 64
 #define MM_BN 64
 #define MM_BK 16

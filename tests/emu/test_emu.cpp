@@ -1,5 +1,6 @@
 /* test_emu.cpp: the CUDA emulator's own checks, each provoked once: that it refuses what a GPU
- * would fault on (bad launch shapes, host memory as a kernel argument or a copy's device side, a
+ * would fault on (bad launch shapes, host memory as a kernel argument, k_mm's epilogue's pointers
+ * among them, or a copy's device side, a
  * copy past an allocation), that streams hold their work until waited for, that a graph runs only
  * when launched, that synchronising inside a capture fails it, that barriers work in both thread
  * orders, that a block's shared memory starts as NaN, and a barrier only some threads reach, or
@@ -20,6 +21,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <mma.h>
+
+#include "cuda/kernels.h"
 
 extern "C" {
 #include "check.h"
@@ -170,6 +173,31 @@ static void test_refusals(void) {
     cudaMemcpy(&first, d, sizeof first, cudaMemcpyDeviceToHost);
     check(isnan(first), "new device memory reads as NaN (%g)", first);
     cudaFree(d);
+}
+
+/* k_mm's epilogue (mm_epi) is passed by value with pointers in it: host memory there is refused as in
+ * an argument of its own, where a GPU would fault on it. */
+static void test_struct_pointers(void) {
+    float *a = dev_floats(64), *b = dev_floats(64), *c = dev_floats(64), *bias = dev_floats(8), host[8] = {0};
+    step_scalars *sc = NULL, host_sc = {};
+    cudaMalloc(&sc, sizeof *sc);
+    mm_ctx g = {NULL, NULL, 132, MM_FP32}; /* one slice: no workspace */
+    mm_epi e = {};
+    e.kind = MM_BIAS_ACT, e.bias = bias;
+    check(k_mm(&g, 0, 0, c, a, b, 8, 8, 8, &e, 1, 0) == cudaSuccess && cudaDeviceSynchronize() == cudaSuccess,
+          "k_mm with its epilogue's pointers in device memory runs");
+    e.bias = host;
+    check(k_mm(&g, 0, 0, c, a, b, 8, 8, 8, &e, 1, 0) == cudaErrorIllegalAddress,
+          "k_mm with host memory as its epilogue's bias is refused");
+    e = mm_epi{};
+    e.kind = MM_STEP, e.mode = LAST_SGD, e.sc = &host_sc;
+    check(k_mm(&g, 1, 0, c, a, b, 8, 8, 8, &e, 1, 0) == cudaErrorIllegalAddress,
+          "k_mm with host memory as its epilogue's step scalars is refused");
+    e.sc = sc;
+    check(k_mm(&g, 1, 0, c, a, b, 8, 8, 8, &e, 1, 0) == cudaSuccess && cudaDeviceSynchronize() == cudaSuccess,
+          "... and with them in device memory runs");
+    cudaGetLastError();
+    cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(bias), cudaFree(sc);
 }
 
 static void test_streams_and_graphs(void) {
@@ -429,6 +457,7 @@ static void test_races(void) {
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--neighbour")) return neighbour(atoi(argv[2]), atoi(argv[3])), 0;
     test_refusals();
+    test_struct_pointers();
     test_streams_and_graphs();
     test_barriers();
     test_races();
