@@ -385,7 +385,7 @@ bench-numbers: $(BUILD)/mnist
 	@MNIST_DATA="$(DATA)" $(PYTHON) bench/read_numbers.py $(BENCH_NUMBERS_FLAGS)
 
 # Load on `mnist serve`: wrk (apt-get install wrk) over loopback, 64 connections for 10 s posting
-# a PNG of a digit; predictions/s, latency percentiles, errors, the server's memory. See README.
+# a PNG of a digit; predictions/s, latency percentiles, errors, the server's memory. See docs/serve.md.
 bench-serve: $(BUILD)/mnist
 	@$(MAKE) --no-print-directory data
 	@MNIST_DATA="$(DATA)" MNIST_BIN=$(BUILD)/mnist $(PYTHON) bench/serve.py $(BENCH_SERVE_FLAGS)

@@ -811,7 +811,7 @@ static double lowest_ink(const run *r, long nruns, int id, const char *keep, con
  * stands within 12 degrees of upright where under 0.3; such a slash 0.1 to 0.32 of its 0): the
  * slash is the mark, held aside (with the 0 held aside instead the slash read as a 1). Those
  * rings are make_photo_set.py's, ellipses: a round one drawn wide around a 1 leaning 15 degrees
- * or more weighs over 4 times it, and the 1 is taken for a slash (README says so). Returns the
+ * or more weighs over 4 times it, and the 1 is taken for a slash (docs/predict.md says so). Returns the
  * part, or -1. */
 static int writers_mark(const run *r, long nruns, int nparts, const char *keep, const box *pb, const double *mass,
                         const double *mom) {

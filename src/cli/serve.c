@@ -687,7 +687,7 @@ static int decode_admit(server *s, size_t need) {
     return 1;
 }
 
-/* The first value of the query's key "drawn" into *cls, the key's case as it is (README: exactly drawn=1); its
+/* The first value of the query's key "drawn" into *cls, the key's case as it is (docs/serve.md: exactly drawn=1); its
  * value NULL where it has none (?drawn). */
 static enum MHD_Result drawn_argument(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
     (void)kind;
