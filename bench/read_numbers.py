@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """read_numbers.py: how well `mnist predict --number` reads numbers written with MNIST's digits.
 
-    bench/read_numbers.py [--model FILE]... [--count N] [--seed S] [--keep DIR]
+    bench/read_numbers.py [--model FILE]... [--count N] [--seed S] [--keep DIR] [--kinds K,...]
 
-Builds N numbers (default 200) in each of five kinds from MNIST test digits, each of 2 to 4
+Builds N numbers (default 200) in each of six kinds from MNIST test digits, each of 2 to 4
 digits drawn with RandomState(S) (default 0), side by side: each digit made into pen strokes as
 scripts/make_photo_set.py makes one (slanted and turned a little), its height 0.8 to 1.2 times the
 number's, its baseline moved up or down by up to 0.12 of it, the gap before it 0.05 to 0.8 of it:
@@ -16,6 +16,9 @@ number's, its baseline moved up or down by up to 0.12 of it, the gap before it 0
     notebook a pen on ruled or squared paper, on 40% of pages a margin line down it, often close
             to the digits or through them (make_photo_set's notebook kind, the number's height
             taken for the digit's)
+    touching drawn as `drawn` is, but each digit's frame begins -0.15 to 0 of the height before
+            the last one's ends, and is moved left further until its ink (over one half) touches
+            the last digit's: each number one part of ink, digits that must be split
 
 Then `predict --number` reads each, and it prints per kind: the share of numbers read exactly, the
 share with the right count of digits, the share of digits read right (of numbers read with the
@@ -43,11 +46,27 @@ from make_photo_set import blur, on_paper, read_idx, strokes  # noqa: E402
 from digit_png import data_dir  # noqa: E402
 
 MNIST = os.environ.get("MNIST_BIN") or os.path.join(ROOT, "build", "mnist")
-KINDS = ("drawn", "gray", "colour", "board", "notebook")
+KINDS = ("drawn", "gray", "colour", "board", "notebook", "touching")  # in this order: each kind has its seed
 
 
-def number_ink(digits, rng):
-    """The digits' strokes side by side: ink (h, w) in [0, 1], and each digit's own ink (same frame size)."""
+def touches(a, ax, ay, b, bx, by):
+    """Whether ink a placed at (ax, ay) and ink b at (bx, by) touch: pixels over one half, 8-neighbours."""
+    x0, y0 = max(ax, bx - 1), max(ay, by - 1)
+    x1, y1 = min(ax + a.shape[1], bx + b.shape[1] + 1), min(ay + a.shape[0], by + b.shape[0] + 1)
+    if x1 <= x0 or y1 <= y0:
+        return False
+    on = np.pad(b > 0.5, 1)  # b's ink grown by one pixel, as 8-neighbours reach
+    grown = on[:-2, :-2] | on[:-2, 1:-1] | on[:-2, 2:] | on[1:-1, :-2] | on[1:-1, 1:-1] | on[1:-1, 2:] | \
+        on[2:, :-2] | on[2:, 1:-1] | on[2:, 2:]
+    grown = np.pad(grown, 1)  # (b.h + 2, b.w + 2), placed at (bx - 1, by - 1)
+    return bool((a[y0 - ay:y1 - ay, x0 - ax:x1 - ax] > 0.5).any() and
+                ((a[y0 - ay:y1 - ay, x0 - ax:x1 - ax] > 0.5) &
+                 grown[y0 - by + 1:y1 - by + 1, x0 - bx + 1:x1 - bx + 1]).any())
+
+
+def number_ink(digits, rng, touch=False):
+    """The digits' strokes side by side: ink (h, w) in [0, 1], and each digit's own ink (same frame size). touch:
+    each digit's frame begins -0.15 to 0 of the height before the last one's ends, moved left until their inks touch."""
     height = int(rng.uniform(40, 160))
     inks = []
     for d in digits:
@@ -58,9 +77,12 @@ def number_ink(digits, rng):
     x, places = margin, []
     for i, ink in enumerate(inks):
         if i:
-            x += int(rng.uniform(0.05, 0.8) * height)
+            x += int(rng.uniform(-0.15, 0.0) * height) if touch else int(rng.uniform(0.05, 0.8) * height)
         base = int(rng.uniform(-0.12, 0.12) * height)  # the bottom's place against the line
-        places.append((x, margin + height - ink.shape[0] + base))
+        y = margin + height - ink.shape[0] + base
+        while touch and i and x > places[-1][0] and not touches(inks[i - 1], *places[-1], ink, x, y):
+            x -= 1
+        places.append((x, y))
         x += ink.shape[1]
     w = x + margin
     h = max(p[1] + ink.shape[0] for p, ink in zip(places, inks)) + margin
@@ -79,7 +101,7 @@ def number_ink(digits, rng):
 
 def render(kind, ink, rng):
     """The ink on paper of `kind`: (PIL image, extension, save options)."""
-    if kind == "drawn":
+    if kind in ("drawn", "touching"):
         return Image.fromarray(np.round((1 - ink) * 255).astype(np.uint8), "L"), "png", {}
     return on_paper("jpeg" if kind == "colour" else kind, ink, rng)
 
@@ -116,6 +138,12 @@ def report(model, rows):
     totals = np.zeros(7)
     for kind in KINDS:
         kr = [r for r in rows if r[0] == kind]
+        if kind == "touching" and totals[-1]:  # "all" is the five kinds' (as before touching was made)
+            e, c, r, d, a, m, n = totals
+            print(f"{'all':8} {e / n:14.3f} {c / n:12.3f} {r / d:13.3f} {a / d:14.3f} {m / d:12.3f}")
+            totals[:] = 0
+        if not kr:
+            continue
         got = predict(model, [r[1] for r in kr], "--number")
         single = predict(model, [f for r in kr for f in r[3]])
         exact = count = right = digits = alone = mnist = 0
@@ -130,8 +158,6 @@ def report(model, rows):
         totals += (exact, count, right, digits, alone, mnist, len(kr))
         print(f"{kind:8} {exact / len(kr):14.3f} {count / len(kr):12.3f} {right / digits:13.3f} "
               f"{alone / digits:14.3f} {mnist / digits:12.3f}")
-    e, c, r, d, a, m, n = totals
-    print(f"{'all':8} {e / n:14.3f} {c / n:12.3f} {r / d:13.3f} {a / d:14.3f} {m / d:12.3f}")
 
 
 def main():
@@ -140,7 +166,11 @@ def main():
     ap.add_argument("--count", type=int, default=200, help="numbers in each kind (default 200)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", help="write the images here and keep them (default: a temporary folder)")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="the kinds to make, comma-separated (default: all)")
     o = ap.parse_args()
+    kinds = o.kinds.split(",")
+    if not kinds or any(k not in KINDS for k in kinds):
+        ap.error(f"--kinds: one or more of {','.join(KINDS)}")
     models = o.model or [os.path.join(ROOT, "build", "lab.safetensors")]
     folder = data_dir(None)
     images = read_idx(folder, "t10k-images-idx3-ubyte")
@@ -150,12 +180,12 @@ def main():
     numbers = [rng.choice(len(labels), size=rng.randint(2, 5), replace=False) for _ in range(o.count)]
     rows = []  # kind, number file, truth, [single files], [raw files]
     os.makedirs(os.path.join(out, "raw"), exist_ok=True)
-    for kind in KINDS:
+    for kind in kinds:
         os.makedirs(os.path.join(out, kind, "alone"), exist_ok=True)
         krng = np.random.RandomState([o.seed, 1 + KINDS.index(kind)])
         for n, idx in enumerate(numbers):
             truth = "".join(str(labels[i]) for i in idx)
-            ink, alone = number_ink([images[i] for i in idx], krng)
+            ink, alone = number_ink([images[i] for i in idx], krng, kind == "touching")
             im, ext, opts = render(kind, ink, krng)
             name = os.path.join(out, kind, f"{n:05d}-{truth}.{ext}")
             im.save(name, **opts)
