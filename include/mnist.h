@@ -277,7 +277,8 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
  * inputs of x (cap, 784) as MNIST_PREP_MNIST turns an image of one digit: the ink found in the whole image, the
  * digits beside the first on its line kept too (a third to 1.4 times the number's height, within 1.5 times it
  * across), its parts grouped by the columns they share, and each digit's ink alone fitted into the box, thickened,
- * checked as one digit's is. *n gets the count (1 for one digit). An image with no clear ink, a digit that is no
+ * checked as one digit's is (digits whose ink touches are not cut apart: that takes the model, mnist_read_number).
+ * *n gets the count (1 for one digit). An image with no clear ink, a digit that is no
  * clear digit (the error says which: "digit 2 of 3"), more than cap digits (at most MNIST_MAX_DIGITS are read), an
  * error (-1); out of memory, MNIST_NO_MEMORY. */
 int mnist_number_prepare(const uint8_t *bytes, size_t len, const char *name, float *x, int cap, int *n,
@@ -292,7 +293,8 @@ typedef struct {
     float logp[MNIST_MAX_DIGITS][MNIST_CLASSES];   /* its log-probabilities (mnist_predict_log_on, one input a call) */
 } mnist_number;
 
-/* Read the number written in an image with model m (784 inputs, 10 classes): mnist_number_prepare, then each digit
+/* Read the number written in an image with model m (784 inputs, 10 classes): mnist_number_prepare, a digit's ink
+ * that is wide for one cut in two where m reads the pieces as digits clearly better (touching digits), then each digit
  * predicted on the CPU one at a time, as `mnist predict` predicts one digit's image (logp as it gives them, NaN
  * included: the caller checks them). 0, or -1 with err (the image's errors, a model that is empty or does not take
  * 784 inputs to 10 classes), or MNIST_NO_MEMORY. */

@@ -1117,6 +1117,11 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
 
 int mnist_number_prepare(const uint8_t *bytes, size_t len, const char *name, float *x, int cap, int *n,
                          mnist_err *err) {
+    return number_prepare(bytes, len, name, x, cap, n, NULL, NULL, err);
+}
+
+int number_prepare(const uint8_t *bytes, size_t len, const char *name, float *x, int cap, int *n, digit_reader read,
+                   void *ctx, mnist_err *err) {
     if (!name) name = "image";
     *n = 0;
     if (cap < 1) return errf(err, "%s: no room for a digit (%d)", name, cap);
@@ -1128,7 +1133,7 @@ int mnist_number_prepare(const uint8_t *bytes, size_t len, const char *name, flo
         decoded_free(&d);
         return errf_no_memory(err, "%s: out of memory turning the image", name);
     }
-    rc = photo_number(&d, name, x, cap, n, err);
+    rc = photo_number(&d, name, x, cap, n, read, ctx, err);
     decoded_free(&d);
     return rc;
 }

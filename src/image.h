@@ -55,10 +55,16 @@ int photo_prepare(const decoded *d, const char *name, float *x, mnist_err *err);
 /* All that f holds to its end (a file's size checked first), at most 1 GiB, into *bytes (malloc'd; *len of them):
  * 0, or -1 with err naming `name` (too large, a read error; *bytes NULL), or MNIST_NO_MEMORY (image.c). */
 int image_read_stream(FILE *f, const char *name, uint8_t **bytes, size_t *len, mnist_err *err);
+/* The model's reading of one digit's 784 inputs x: logp (10) its log-probabilities. 0, or -1 with err. */
+typedef int (*digit_reader)(void *ctx, const float *x, float *logp, mnist_err *err);
 /* The MNIST recipe for a number written in d (photo.c): its digits, left to right, each to the 784 inputs of
  * x (cap, 784) as photo_prepare makes one digit's; *n gets their count. Returns 0, or -1 with err naming `name` and
  * why (no clear ink, a digit that is none, more digits than cap), or MNIST_NO_MEMORY. */
-int photo_number(const decoded *d, const char *name, float *x, int cap, int *n, mnist_err *err);
+int photo_number(const decoded *d, const char *name, float *x, int cap, int *n, digit_reader read, void *ctx,
+                 mnist_err *err);
+/* mnist_number_prepare, touching digits cut apart where read does so (photo_number) */
+int number_prepare(const uint8_t *bytes, size_t len, const char *name, float *x, int cap, int *n, digit_reader read,
+                   void *ctx, mnist_err *err);
 /* A bw x bh image (rows stride floats apart) scaled so that its longer side is side, its aspect kept:
  * out (*oh, *ow) (photo.c, for both recipes that scale what they found). Shrinking averages areas (a
  * tenth of stb_image_resize's box filter's cost, the same average); growing interpolates linearly

@@ -5,6 +5,11 @@
 #include "image.h"
 #include "util.h"
 
+/* digit_reader for photo_number: the model's reading, as mnist_read_number's below */
+static int read_one(void *ctx, const float *x, float *logp, mnist_err *err) {
+    return mnist_predict_log_on(ctx, x, 1, MNIST_CPU, logp, err);
+}
+
 int mnist_read_number(const mnist_model *m, const uint8_t *bytes, size_t len, const char *name, mnist_number *num,
                       mnist_err *err) {
     if (!name) name = "image";
@@ -12,7 +17,7 @@ int mnist_read_number(const mnist_model *m, const uint8_t *bytes, size_t len, co
     if (m && m->params && (m->sizes[0] != MNIST_PIXELS || m->sizes[m->nlayers] != MNIST_CLASSES))
         return errf(err, "the model maps %d inputs to %d outputs; digits need %d to %d", m->sizes[0],
                     m->sizes[m->nlayers], MNIST_PIXELS, MNIST_CLASSES);
-    int n, rc = mnist_number_prepare(bytes, len, name, num->x[0], MNIST_MAX_DIGITS, &n, err);
+    int n, rc = number_prepare(bytes, len, name, num->x[0], MNIST_MAX_DIGITS, &n, read_one, (void *)m, err);
     if (rc) return rc;
     for (int i = 0; i < n; i++) { /* one at a time: the bits of a single image's prediction (mnist_predict) */
         if (mnist_predict_log_on(m, num->x[i], 1, MNIST_CPU, num->logp[i], err)) return -1;
