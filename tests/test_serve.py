@@ -828,7 +828,9 @@ def test_log(model):
     screen) reaches the operator's terminal as text. A request whose client closes the connection mid-body, unanswered,
     is said to be so (its status was 0). libmicrohttpd's own refusals, before the handler (a Content-Length that is not a
     number, a header line without a colon) or after it (a chunked body that breaks its encoding), are requests of
-    --log's too, said to be its answers (the first two were not in it)."""
+    --log's too, said to be its answers (the first two were not in it); and so are its refusals of a request line
+    (414, 505, 400 for one without a version; they had its message alone), whose method and target are not told
+    (-). Every request has one line, no more."""
     proc, host, port = start(model, "--log")
     if not check(port is not None, "mnist serve --log starts"):
         stop(proc)
@@ -846,6 +848,13 @@ def test_log(model):
            "/colon": b"GET /colon HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n",
            "/api/predict": b"POST /api/predict HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}
     replies = {path: raw(Server(host, port), data, 2)[0] for path, data in own.items()}
+    # libmicrohttpd's refusals of a request line, one connection each, in this order (the last after a request
+    # answered on the same connection)
+    lines = {505: b"GET /healthz HTTP/3.0\r\nHost: t\r\n\r\n",
+             414: b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: t\r\n\r\n",
+             400: b"GET /healthz\r\n\r\n",
+             0: b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/3.0\r\nHost: t\r\n\r\n"}
+    refused = {status: raw(Server(host, port), data, 2)[0] for status, data in lines.items()}
     time.sleep(0.3)  # the server reads the close
     err = stop_log(proc)
     for path, answer in replies.items():
@@ -855,6 +864,15 @@ def test_log(model):
         check(answer.startswith(b"HTTP/1.1 400") and
               re.fullmatch(rf"{re.escape(method)} {re.escape(shown)} 400 \d+\.\d ms \(libmicrohttpd's own answer\)",
                            line) is not None, f"--log has libmicrohttpd's own 400 to {path}: {line!r}")
+    said = [int(m[1]) for m in re.finditer(r"^- - (\d+) \d+\.\d ms \(libmicrohttpd's own answer\)$", err, re.M)]
+    answered = [int(r.split(b" ")[1]) if r.startswith(b"HTTP/1.1 ") else 0 for r in refused.values()]
+    # (in the order the connections' threads closed them: another thread may close the next connection first)
+    check(answered == [505, 414, 400, 200] and refused[0].count(b"HTTP/1.1 505 ") == 1 and
+          sorted(said) == [400, 414, 505, 505],
+          f"--log has a line for each request line libmicrohttpd refused (505, 414, 400, and a 505 after a 200 on one "
+          f"connection), its method and target not told: {said} (answered {answered})")
+    requests = re.findall(r"^\S+ \S+ \S+ \d+\.\d ms", err, re.M)
+    check(len(requests) == 12, f"--log has one line for each of the 12 requests, no more: {len(requests)}")
     line = next((x for x in err.splitlines() if x.startswith("POST /api/predict") and "client" in x), "")
     check(gone == b"" and re.fullmatch(r"POST /api/predict client-closed \d+\.\d ms", line) is not None,
           f"--log says that a request cut short by its client got no answer, for the client closed it: {line!r}")

@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE /* accept4 */
 #include <linux/tcp.h> /* TCP_INFO's tcpi_bytes_received, which glibc's netinet/tcp.h lacks */
+#include <linux/sockios.h> /* SIOCOUTQ */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -114,6 +116,7 @@ typedef struct conn {
     int in;        /* the request is all in, or answered before it was: --deadline no longer runs */
     int cut;       /* --deadline closed it: --log says so of its request, not that the client closed it */
     uint64_t mark; /* bytes received when its last request was completed */
+    uint64_t sent; /* bytes the server had written on it then (bytes_out; with --log only) */
     double start;  /* when its request's first byte was seen; 0: none yet */
     char path[80]; /* its request's target, quoted and cut short as --log writes it (on_begin, with --log only) */
 } conn;
@@ -241,6 +244,15 @@ static uint64_t bytes_in(MHD_socket fd) {
     return tcp_info(fd, &ti) ? 0 : ti.tcpi_bytes_received;
 }
 
+/* Bytes the server has written on a connection, sent or still in its socket's buffer, all its answers together: the
+ * kernel's count of those the client acknowledged, and SIOCOUTQ's of those it has not (a FIN counts one); 0 where
+ * it does not say. */
+static uint64_t bytes_out(MHD_socket fd) {
+    struct tcp_info ti;
+    int queued;
+    return tcp_info(fd, &ti) || ioctl(fd, SIOCOUTQ, &queued) || queued < 0 ? 0 : ti.tcpi_bytes_acked + (uint64_t)queued;
+}
+
 /* Whether the client has not closed its end of the connection (or the kernel does not say). 1: TCP_ESTABLISHED,
  * which netinet/tcp.h names, and it clashes with linux/tcp.h. */
 static int open_both_ways(MHD_socket fd) {
@@ -263,6 +275,8 @@ static void conn_drop(server *s, conn *k) {
     pthread_mutex_unlock(&s->lock);
 }
 
+static void log_unseen_answer(const server *s, conn *k);
+
 /* libmicrohttpd's notices of a connection taken and closed: its record (made at its accept) is found by its
  * socket, and goes at the close. The newest record of that socket: one gone unannounced (conn_gone) may still hold
  * it for up to 0.1 s after another connection got it. A new record is first or near it: the scan takes 0.05 us with
@@ -282,6 +296,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum 
         pthread_rwlock_unlock(&conns_lock);
         *ctx = k; /* only this connection's close notice takes it out now */
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && (k = *ctx)) {
+        if (s->log) log_unseen_answer(s, k);
         pthread_rwlock_wrlock(&conns_lock);
         conn_drop(s, k);
         pthread_rwlock_unlock(&conns_lock);
@@ -801,6 +816,56 @@ static void log_line(const server *s, const char *method, const char *url, const
     if (s->log) fprintf(stderr, "%s %s %s %.1f ms%s\n", method, url, status, 1e3 * (now() - start), note);
 }
 
+/* The statuses of libmicrohttpd's own answers that its messages told on this thread (mhd_log), oldest first, until a
+ * request's line takes each: on_completed, where the handler saw the request (a Content-Length that is not a
+ * number: its path is known), or log_unseen_answer (a request line refused: 414, 505). A connection's refusal and
+ * its close are on its thread, the close after the message; REFUSALS_KEPT of them at most (one whose answer could
+ * not be sent, its client gone, is never taken). */
+#define REFUSALS_KEPT 16
+static _Thread_local struct {
+    unsigned status[REFUSALS_KEPT];
+    int n;
+} refusals;
+
+static void refusal_told(unsigned status) {
+    if (refusals.n == REFUSALS_KEPT) { /* the oldest goes */
+        refusals.n--;
+        memmove(refusals.status, refusals.status + 1, (size_t)refusals.n * sizeof refusals.status[0]);
+    }
+    refusals.status[refusals.n++] = status;
+}
+
+/* The oldest status told on this thread that is status (0: any), taken out; 0 where there is none. */
+static unsigned refusal_take(unsigned status) {
+    for (int i = 0; i < refusals.n; i++) {
+        unsigned st = refusals.status[i];
+        if (status && st != status) continue;
+        refusals.n--;
+        memmove(refusals.status + i, refusals.status + i + 1, (size_t)(refusals.n - i) * sizeof st);
+        return st;
+    }
+    return 0;
+}
+
+/* At k's close (--log): the line of an answer written on it since its last request was completed, more than its FIN.
+ * It is libmicrohttpd's to a request whose first line it refused (414 for one too long, 505 for a version other than
+ * 1.0 and 1.1, 400 for one without a version): 0.9.75 calls neither the URI callback nor the completion notice of
+ * such a request (its connection.c notifies a completion only where the handler or the URI callback was called), and
+ * by the close notice it has destroyed the answer (MHD_CONNECTION_INFO_HTTP_STATUS is NULL there). So the kernel's
+ * count of the bytes written tells that it answered, and its message the status (refusals); the method and the
+ * target are not known. */
+static void log_unseen_answer(const server *s, conn *k) {
+    pthread_mutex_lock(&k->lock);
+    double first = k->start;
+    int unseen = bytes_out(k->fd) > k->sent + 1;
+    pthread_mutex_unlock(&k->lock);
+    if (!unseen) return;
+    unsigned status = refusal_take(0);
+    char number[16];
+    snprintf(number, sizeof number, "%u", status);
+    log_line(s, "-", "-", status ? number : "answered", first ? first : now(), " (libmicrohttpd's own answer)");
+}
+
 /* The same, of a status; cut: its answer went out in part only. */
 static void log_request(const server *s, const char *method, const char *url, unsigned status, double start,
                         int cut) {
@@ -1077,9 +1142,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
         unsigned status = ci ? ci->http_status : 0u;
         char number[16];
         snprintf(number, sizeof number, "%u", status);
-        const char *note = status && !(handled && q->answered) ? " (libmicrohttpd's own answer)"
+        int own = status && !(handled && q->answered);
+        const char *note = own ? " (libmicrohttpd's own answer)"
                            : status && why != MHD_REQUEST_TERMINATED_COMPLETED_OK ? " (cut short)"
                                                                                   : "";
+        if (own) refusal_take(status); /* its message's: said here */
         log_line(s, !handled ? "-" : q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET",
                  handled ? routes[q->route].path : path, status ? number : unanswered(why, deadline),
                  handled ? q->start : first ? first : now(), note);
@@ -1093,6 +1160,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
         k->busy = k->in = k->cut = 0;
         k->start = 0;
         k->mark = bytes_in(k->fd);
+        if (s->log) k->sent = bytes_out(k->fd); /* its answer, if any, is all written */
         pthread_mutex_unlock(&k->lock);
     }
 }
@@ -1102,7 +1170,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
     server *s = cls;
     if (atomic_load(&s->started)) {
-        if (s->log) vfprintf(stderr, fmt, ap);
+        if (!s->log) return;
+        va_list copy;
+        va_copy(copy, ap);
+        char head[64]; /* the status of an answer of libmicrohttpd's own, for its line (refusals) */
+        unsigned status;
+        vsnprintf(head, sizeof head, fmt, copy);
+        va_end(copy);
+        if (sscanf(head, "Error processing request (HTTP response code is %u", &status) == 1) refusal_told(status);
+        vfprintf(stderr, fmt, ap);
         return;
     }
     vsnprintf(s->mhd_msg, sizeof s->mhd_msg, fmt, ap);
