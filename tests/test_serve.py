@@ -1125,6 +1125,66 @@ def test_deadline(model):
           f"--log says the request whose body was slow was closed at its deadline: {posts}")
 
 
+def test_keepalive(model):
+    """--keepalive-requests N: the Nth request on a connection is answered with Connection: close, and the connection
+    closed after it, asked one by one or all at once (pipelined); --keepalive-time S: the first answer past S s from
+    the connection's start. A client that kept asking kept its connection for ever. Out of their ranges, refused."""
+    get = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+
+    def ask(c, closing):  # one request on c: whether its answer is 200 and says Connection: close or not, as asked
+        c.sendall(get)
+        reply = read_reply(c)
+        head = reply.split(b"\r\n\r\n", 1)[0].lower()
+        return reply.startswith(b"HTTP/1.1 200 ") and (b"\r\nconnection: close" in head) == closing
+
+    def closed(c):  # whether the server closed c: its end read within 2 s
+        c.settimeout(2)
+        try:
+            return c.recv(1) == b""
+        except OSError as e:
+            return not isinstance(e, socket.timeout)
+
+    proc, host, port = start(model, "--keepalive-requests", "3")
+    if not check(port is not None, "mnist serve --keepalive-requests 3 starts"):
+        stop(proc)
+        return
+    c = socket.create_connection((host, port), timeout=5)
+    answers = [ask(c, i == 2) for i in range(3)]
+    check(answers == [True] * 3 and closed(c), f"--keepalive-requests 3: the third answer on a connection says "
+          f"Connection: close, the two before do not ({answers}), and it is closed after it")
+    c.close()
+    c = socket.create_connection((host, port), timeout=5)
+    c.sendall(get * 5)  # pipelined: 3 answered, the rest left to another connection
+    reply = b""
+    c.settimeout(2)
+    try:
+        while chunk := c.recv(65536):
+            reply += chunk
+    except OSError:
+        pass
+    c.close()
+    check(reply.count(b"HTTP/1.1 200 ") == 3 and reply.lower().count(b"\r\nconnection: close") == 1,
+          f"and of 5 asked at once, 3 are answered, the last saying Connection: close: "
+          f"{reply.count(b'HTTP/1.1 200 ')} answered")
+    stop(proc)
+    proc, host, port = start(model, "--keepalive-time", "1")
+    if not check(port is not None, "mnist serve --keepalive-time 1 starts"):
+        stop(proc)
+        return
+    c = socket.create_connection((host, port), timeout=5)
+    first = ask(c, False)
+    time.sleep(1.2)
+    later = ask(c, True)
+    check(first and later and closed(c), f"--keepalive-time 1: an answer in its first second keeps the connection "
+          f"({first}), the first after it says Connection: close ({later}), and it is closed after it")
+    c.close()
+    stop(proc)
+    for flag, value in (("--keepalive-requests", "0"), ("--keepalive-time", "0"), ("--keepalive-time", "86401")):
+        p = subprocess.run([MNIST, "serve", "--model", model, flag, value], capture_output=True, text=True, timeout=20)
+        check(p.returncode == 2 and p.stderr.count("\n") == 1 and flag in p.stderr,
+              f"{flag} {value}: refused, status 2, one line ({p.stderr.strip()})")
+
+
 def open_sockets(pid):
     """The sockets the process pid holds open (its listening socket among them)."""
     fds = os.listdir(f"/proc/{pid}/fd")
@@ -1705,6 +1765,7 @@ def main():
         test_stop_answers(model, png)
         test_stop_headers(model)
         test_deadline(model)
+        test_keepalive(model)
         test_unread(model)
         test_stop_deadline(model)
         test_stop_busy(model, tmp)

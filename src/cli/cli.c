@@ -182,6 +182,7 @@ static const struct {
               {"--top", 1, MNIST_CLASSES, 0},           {"--shift", 0, MNIST_MAX_SHIFT, 0},
               {"--epochs", 0, MNIST_MAX_EPOCHS, 0},     {"--connections", 1, CLI_MAX_CONNECTIONS, 0},
               {"--per-address", 1, CLI_MAX_CONNECTIONS, 0}, {"--batch", 1, INT_MAX, 0},
+              {"--keepalive-requests", 1, INT_MAX, 0},  {"--keepalive-time", 1, CLI_MAX_TIMEOUT, 0},
               {"--count", 1, INT_MAX, 0},               {"--lr", 0, 1e30, 1},
               {"--momentum", 0, 1, 2},                  {"--dropout", 0, 1, 2}};
 

@@ -58,6 +58,11 @@
 #define INITIAL_ROOM (64u << 10) /* body bytes held from a Content-Length before any arrive */
 _Static_assert((uint64_t)CLI_MAX_CONNECTIONS * INITIAL_ROOM < BODY_BUDGET, "idle connections cannot fill the budget");
 #define STOP_GRACE 5.0 /* seconds a stop waits for the requests under way to be answered */
+/* A connection's requests (--keepalive-requests) and seconds from its accept (--keepalive-time), as nginx's
+ * keepalive_requests and keepalive_time: the answer to the last says Connection: close, and the connection closes
+ * after it. A client that asked without a pause kept one connection, and its thread, for ever. */
+#define KEEPALIVE_REQUESTS 1000
+#define KEEPALIVE_TIME 3600
 #define ANSWER_CAP ((MNIST_PIXELS + MNIST_CLASSES) * 17 + 64) /* %.9g is at most 15 chars */
 
 /* web/index.html, made into a C array by scripts/embed.sh at build time. */
@@ -115,6 +120,8 @@ typedef struct conn {
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
     int in;        /* the request is all in, or answered before it was: --deadline no longer runs */
     int cut;       /* --deadline closed it: --log says so of its request, not that the client closed it */
+    int requests;  /* its requests, from their first line (on_begin) */
+    double opened; /* when it was accepted */
     uint64_t mark; /* bytes received when its last request was completed */
     uint64_t sent; /* bytes the server had written on it then (bytes_out; with --log only) */
     double start;  /* when its request's first byte was seen; 0: none yet */
@@ -123,6 +130,7 @@ typedef struct conn {
 
 static pthread_rwlock_t conns_lock = PTHREAD_RWLOCK_INITIALIZER;
 static conn *conns;
+static int keepalive_requests = KEEPALIVE_REQUESTS, keepalive_time = KEEPALIVE_TIME; /* cmd_serve's flags */
 
 /* The clients with connections open, each with its count of them, in a hash table by key, under conns_lock: an
  * accept finds its client's count at once. A scan of every connection for it took 20 us an accept with 4000 open,
@@ -417,6 +425,7 @@ static void *accept_loop(void *arg) {
         struct stat st;
         k->fd = fd;
         k->ino = fstat(fd, &st) ? 0 : st.st_ino; /* fstat of a socket just made does not fail */
+        k->opened = now();
         unsigned char key[CLIENT_KEY] = {0};
         client_key(key, &a);
         pthread_rwlock_wrlock(&conns_lock);
@@ -512,9 +521,20 @@ static void request_in(struct MHD_Connection *c) {
 
 /* ---- answers -------------------------------------------------------- */
 
+/* Whether the request on c is the last its connection may have: its --keepalive-requests, or past its
+ * --keepalive-time. */
+static int keepalive_over(struct MHD_Connection *c) {
+    conn *k = conn_of(c);
+    if (!k) return 0;
+    pthread_mutex_lock(&k->lock);
+    int over = k->requests >= keepalive_requests || now() - k->opened >= keepalive_time;
+    pthread_mutex_unlock(&k->lock);
+    return over;
+}
+
 /* body (len bytes, of the content type) as the answer to the request on c; allow: the Allow header's value (a 405),
  * or NULL; close: end the connection after it (a stop's answers; a request whose headers leave in doubt what
- * follows it, framing_error). */
+ * follows it, framing_error; the last of a connection's, keepalive_over, says so by itself). */
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type, void *body, size_t len,
                               enum MHD_ResponseMemoryMode mode, const char *allow, int close) {
     request_in(c); /* 413 from a Content-Length, 404, 405: answered before the body */
@@ -527,7 +547,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
     mhd.add_response_header(r, "X-Content-Type-Options", "nosniff");
     mhd.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (allow) mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    if (interrupted || close) /* a stop's: the client knows not to send again */
+    if (interrupted || close || keepalive_over(c)) /* a stop's: the client knows not to send again */
         mhd.add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (!strncmp(type, "text/html", 9)) /* the page's own inline script and style, and this server only */
         mhd.add_response_header(r, "Content-Security-Policy",
@@ -991,6 +1011,7 @@ static void *on_begin(void *cls, const char *uri, struct MHD_Connection *c) {
     if (k) {
         pthread_mutex_lock(&k->lock);
         k->busy = 1;
+        k->requests++;
         if (!k->start) k->start = now();
         if (s->log) cli_json_string(k->path, sizeof k->path, uri); /* for libmicrohttpd's own refusals */
         pthread_mutex_unlock(&k->lock);
@@ -1265,6 +1286,7 @@ static int make_page(server *s) {
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *prep_name = NULL;
     int port = 8000, threads = 0, timeout = 10, deadline = 60, connections = CONNECTIONS, per_address = -1, log = 0;
+    int keep_requests = KEEPALIVE_REQUESTS, keep_time = KEEPALIVE_TIME;
     const flag flags[] = {
         {"--model", F_STR, &model, "FILE", "the model (safetensors), required"},
         {"--host", F_STR, &host, "HOST", "address to listen on, an IPv6 one bare or in brackets (default 127.0.0.1: this machine only)"},
@@ -1284,6 +1306,11 @@ int cmd_serve(int argc, char **argv) {
         {"--per-address", F_INT, &per_address, "N",
          "connections from one client address (IPv6: its /64, but for link-local, ::1 and IPv4 in IPv6) "
          "at once (default: an eighth of --connections; behind a proxy, all come from its address)"},
+        {"--keepalive-requests", F_INT, &keep_requests, "N",
+         "requests one connection may make; the answer to the last says Connection: close (default 1000)"},
+        {"--keepalive-time", F_INT, &keep_time, "S",
+         "seconds one connection may make requests, from its start; the first answer past them says Connection: "
+         "close (default 3600)"},
         {"--log", F_BOOL, &log, NULL,
          "print to stderr a line per request, per connection closed by --deadline or --per-address, and "
          "libmicrohttpd's messages"},
@@ -1327,6 +1354,8 @@ int cmd_serve(int argc, char **argv) {
     if (!prep_name) cli_prep("serve", NULL, s.model.dataset, &prep, &prep_name); /* the dataset's own */
     s.prep = prep;
     s.log = log;
+    keepalive_requests = keep_requests;
+    keepalive_time = keep_time;
     atomic_init(&s.buffered, 0);
     atomic_init(&s.started, 0);
     if (!(s.model_json = describe_model(&s.model, prep_name)) || make_page(&s)) {
