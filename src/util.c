@@ -238,9 +238,9 @@ static mode_t process_umask(void) {
 /* A temporary file is locked (flock) by its writer from its creation to its rename or removal, through a file
  * descriptor of its own (a->lock: the FILE's is closed before the rename), so that a later run can tell the ones a
  * process killed outright (SIGKILL, a crash) left, which no one holds, from those of a writer at work (two fetches
- * into one folder at once): atomic_remove_stale removes the first kind, under their lock. 0 where fd is locked, or
- * where locks are not to be had (a file system without them: atomic_remove_stale cannot lock it either, and leaves
- * it); -1 where a removal took the file before the lock (it found the file not yet locked): made again. */
+ * into one folder at once): atomic_remove_stale removes the first kind, under their lock, once they are old. 0 where
+ * fd is locked, or where locks are not to be had (a file system without them: atomic_remove_stale goes by the age
+ * alone there); -1 where a removal took the file before the lock (it found the file not yet locked): made again. */
 static int lock_new(int fd) {
     struct stat st;
     if (flock(fd, LOCK_EX | LOCK_NB)) return errno == EWOULDBLOCK ? -1 : 0; /* held: a removal's, about to unlink */
@@ -355,6 +355,10 @@ static int temporary_of(const char *name, const char *base) {
     return strlen(x) == 6 && strspn(x, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == 6;
 }
 
+/* Whether no writer holds the file open on fd: its lock taken, or none to be had on its file system (flock fails
+ * there, but for a lock held: EWOULDBLOCK). */
+static int unheld(int fd) { return flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK; }
+
 int atomic_remove_stale(const char *dir, const char *base, void (*said)(const char *path, void *ud), void *ud) {
     DIR *d = opendir(dir);
     if (!d) return 0;
@@ -363,10 +367,13 @@ int atomic_remove_stale(const char *dir, const char *base, void (*said)(const ch
         if (!temporary_of(e->d_name, base)) continue;
         int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC); /* a FIFO: no wait */
         if (fd < 0) continue;
-        /* unlocked: no writer holds it (a writer that has yet to lock it finds it removed, lock_new, and makes
-         * another); the name still this file's, a plain one */
+        /* a plain file, last written STALE_AGE s ago or more and unlocked: no writer holds it (a writer that has yet
+         * to lock it finds it removed, lock_new, and makes another); the name still this file's. Old, as well as
+         * unlocked: where locks are not to be had (then old alone), and for a writer of a build that did not lock */
         struct stat st, now;
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+        time_t t = time(NULL);
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && t != (time_t)-1 && t - st.st_mtime >= STALE_AGE &&
+            unheld(fd) &&
             fstatat(dirfd(d), e->d_name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st.st_dev &&
             now.st_ino == st.st_ino && unlinkat(dirfd(d), e->d_name, 0) == 0) {
             removed++;

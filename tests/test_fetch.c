@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -705,9 +706,19 @@ static void wait_dotfile(const char *dir, const char *other, char *name, size_t 
     }
 }
 
-/* A fetch killed outright (SIGKILL) leaves its temporary file: the next fetch into the folder removes it, and not
- * the one of another fetch at work there (two may run at once), which it holds locked; once that one is killed too,
- * the fetch after removes it. They were left for good. */
+/* Sets the last write of dir/name `age` seconds back (utimensat): 0, or -1. */
+static int age_file(const char *dir, const char *name, long age) {
+    char p[2048];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct timespec t[2] = {{time(NULL) - age, 0}, {time(NULL) - age, 0}};
+    return utimensat(AT_FDCWD, p, t, 0);
+}
+
+/* A fetch killed outright (SIGKILL) leaves its temporary file: a later fetch into the folder removes it once it was
+ * last written an hour ago or more (STALE_AGE), and says so; not before (a download at work writes its file at least
+ * every 30 s, and one of a build that did not lock holds no lock to tell it by), nor the one of another fetch at work
+ * there (two may run at once), which it holds locked, however old; once that one is killed too, the fetch after
+ * removes it. They were left for good; then removed at once, unlocked, however fresh. */
 static void test_killed_fetch(int port) {
     char url[1024], good[1024], dir[1024], first[256], second[256], p[2048];
     news log;
@@ -725,17 +736,68 @@ static void test_killed_fetch(int port) {
           second);
     int rc = fetch("d15", (const char *[]){good}, 1, &log, NULL, &e);
     snprintf(p, sizeof p, "%s/%s", dir, first);
+    check(rc == 0 && all_valid(dir) && exists(p) && dotfiles(dir) == 2 && !strstr(log.text, "removed"),
+          "the next fetch leaves it while it was written less than an hour ago (it may be a download at work that "
+          "holds no lock): %s", rc ? e.msg : log.text);
+    /* an hour and a second ago, and 59 minutes 50 s: the second one's writer (b) writes nothing meanwhile */
+    check(age_file(dir, first, STALE_AGE + 1) == 0 && age_file(dir, second, STALE_AGE + 1) == 0,
+          "the two files set to an hour and a second old");
+    rc = fetch("d15", (const char *[]){good}, 1, &log, NULL, &e);
     int gone = !exists(p);
     snprintf(p, sizeof p, "%s/%s", dir, second);
     int kept = second[0] && exists(p);
     snprintf(p, sizeof p, "%s/%s: removed, a temporary file left by a fetch that was killed", dir, first);
-    check(rc == 0 && all_valid(dir) && gone && strstr(log.text, p), "the next fetch removes it, and says so: %s",
-          rc ? e.msg : gone ? log.text : "still there");
-    check(kept && dotfiles(dir) == 1, "...but not %s, another fetch's at work in the folder", second);
+    check(rc == 0 && all_valid(dir) && gone && strstr(log.text, p), "once it was last written an hour ago, the next "
+          "fetch removes it, and says so: %s", rc ? e.msg : gone ? log.text : "still there");
+    check(kept && dotfiles(dir) == 1, "...but not %s, another fetch's at work in the folder, held locked however old",
+          second);
     if (b > 0) kill(b, SIGKILL), waitpid(b, NULL, 0);
+    check(age_file(dir, second, STALE_AGE - 10) == 0, "that one set to 59 minutes 50 s old");
     rc = fetch("d15", (const char *[]){good}, 1, &log, NULL, &e);
-    check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "once that fetch is killed too, the fetch after removes its "
-          "file: %d left", dotfiles(dir));
+    check(rc == 0 && dotfiles(dir) == 1, "once that fetch is killed too, the fetch after leaves its file while it is "
+          "younger than an hour: %d left", dotfiles(dir));
+    age_file(dir, second, STALE_AGE);
+    rc = fetch("d15", (const char *[]){good}, 1, &log, NULL, &e);
+    check(rc == 0 && all_valid(dir) && dotfiles(dir) == 0, "and removes it at an hour old: %d left", dotfiles(dir));
+}
+
+/* flock as a file system without locks has it (some network and FUSE ones): it fails, ENOLCK (tests/test_fetch is
+ * linked with --wrap=flock); as it is where no_locks is 0. */
+static int no_locks;
+int __real_flock(int fd, int op);
+int __wrap_flock(int fd, int op) {
+    if (!no_locks) return __real_flock(fd, op);
+    errno = ENOLCK;
+    return -1;
+}
+
+/* On a file system without locks, a temporary file a fetch left is removed by its age alone (an hour since its last
+ * write): none was ever removed there. */
+static void test_stale_without_locks(void) {
+    char good[1024], dir[1024], p[2048];
+    const char *young = ".tr-lab.tmp-Young1", *old = ".te-img.gz.tmp-Old123", *not_ours = ".te-img.gz.tmp-toolong";
+    news log;
+    mnist_err e;
+    snprintf(good, sizeof good, "file://%s/m1/", root);
+    path_of(dir, sizeof dir, "d16", NULL);
+    no_locks = 1;
+    int rc = fetch("d16", (const char *[]){good}, 1, &log, NULL, &e); /* makes the folder, and fills it */
+    const char *names[] = {young, old, not_ours};
+    int made = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        made += write_raw(p, "part of a download") == 0 && age_file(dir, names[i], i ? STALE_AGE : STALE_AGE - 10) == 0;
+    }
+    rc = rc ? rc : fetch("d16", (const char *[]){good}, 1, &log, NULL, &e);
+    snprintf(p, sizeof p, "%s/%s: removed, a temporary file left by a fetch that was killed", dir, old);
+    int said = strstr(log.text, p) != NULL;
+    snprintf(p, sizeof p, "%s/%s", dir, young);
+    int young_kept = exists(p);
+    snprintf(p, sizeof p, "%s/%s", dir, not_ours);
+    check(made == 3 && rc == 0 && said && young_kept && exists(p) && dotfiles(dir) == 2 && count(log.text, "removed") == 1,
+          "without locks, a fetch removes a temporary file last written an hour ago, and says so; not one of 59 "
+          "minutes 50 s, nor a name not of a temporary file: %s", rc ? e.msg : log.text);
+    no_locks = 0;
 }
 
 static void test_fetch_loopback(void) {
@@ -853,6 +915,7 @@ static void test_fetch_loopback(void) {
     check(ea + eb - 20 > MNIST_NFILES, "...and they overlapped: %d downloads of %d files", ea + eb - 20, MNIST_NFILES);
 
     test_killed_fetch(port);
+    test_stale_without_locks();
 
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
