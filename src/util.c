@@ -359,12 +359,15 @@ static int temporary_of(const char *name, const char *base) {
  * there, but for a lock held: EWOULDBLOCK). */
 static int unheld(int fd) { return flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK; }
 
-int atomic_remove_stale(const char *dir, const char *base, void (*said)(const char *path, void *ud), void *ud) {
+int atomic_remove_stale(const char *dir, const char *const *bases, int nbases,
+                        void (*said)(const char *path, void *ud), void *ud) {
     DIR *d = opendir(dir);
     if (!d) return 0;
     int removed = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (!temporary_of(e->d_name, base)) continue;
+        int ours = 0;
+        for (int i = 0; i < nbases && !ours; i++) ours = temporary_of(e->d_name, bases[i]);
+        if (!ours) continue;
         int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC); /* a FIFO: no wait */
         if (fd < 0) continue;
         /* a plain file, last written STALE_AGE s ago or more and unlocked: no writer holds it (a writer that has yet

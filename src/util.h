@@ -177,13 +177,14 @@ int atomic_open(atomic_file *a, const char *path, mnist_err *err);
 int atomic_commit(atomic_file *a, mnist_err *err);
 /* Close and remove the temporary file. */
 void atomic_abort(atomic_file *a);
-/* Removes the temporary files that atomic_open made in dir for a file named base (.BASE.tmp-XXXXXX) that no writer
- * holds locked and that were last written STALE_AGE seconds ago or more: those of a process killed outright (SIGKILL,
- * a crash; any other end removes its own). Another writer's at work is left: it holds its file locked, and writes it
- * often (a download at least every 30 s: curl's low-speed limit) where locks are not to be had (the age alone tells
- * there) or the writer is of a build that did not lock. said(path, ud), where given, for each one removed; returns how
- * many. */
+/* Removes the temporary files that atomic_open made in dir for a file named one of bases (nbases of them:
+ * .BASE.tmp-XXXXXX), in one pass over the folder, that no writer holds locked and that were last written STALE_AGE
+ * seconds ago or more: those of a process killed outright (SIGKILL, a crash; any other end removes its own). Another
+ * writer's at work is left: it holds its file locked, and writes it as its bytes come (a download that brings less
+ * than 1000 bytes a second for 30 s is given up), so that the age alone tells where locks are not to be had, or the
+ * writer is of a build that did not lock. said(path, ud), where given, for each one removed; returns how many. */
 #define STALE_AGE 3600
-int atomic_remove_stale(const char *dir, const char *base, void (*said)(const char *path, void *ud), void *ud);
+int atomic_remove_stale(const char *dir, const char *const *bases, int nbases,
+                        void (*said)(const char *path, void *ud), void *ud);
 
 #endif

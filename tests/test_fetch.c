@@ -771,6 +771,32 @@ int __wrap_flock(int fd, int op) {
     return -1;
 }
 
+/* The times opendir read watched (a path), and opendir itself (tests/test_fetch is linked with --wrap=opendir). */
+static const char *watched;
+static int opened;
+DIR *__real_opendir(const char *path);
+DIR *__wrap_opendir(const char *path) {
+    if (watched && !strcmp(path, watched)) opened++;
+    return __real_opendir(path);
+}
+
+/* A fetch reads the data folder once for the leftovers of all the files, raw and .gz: it read it 8 times. */
+static void test_one_scan(void) {
+    char good[1024], dir[1024];
+    news log;
+    mnist_err e;
+    snprintf(good, sizeof good, "file://%s/m1/", root);
+    path_of(dir, sizeof dir, "d17", NULL);
+    watched = dir, opened = 0;
+    int rc = fetch("d17", (const char *[]){good}, 1, &log, NULL, &e);
+    int first = opened;
+    opened = 0;
+    int again = rc ? rc : fetch("d17", (const char *[]){good}, 1, &log, NULL, &e);
+    watched = NULL;
+    check(rc == 0 && again == 0 && first == 1 && opened == 1, "a fetch reads the data folder once for leftovers: %d "
+          "times into a new folder, %d into a full one (%s)", first, opened, rc || again ? e.msg : "ok");
+}
+
 /* On a file system without locks, a temporary file a fetch left is removed by its age alone (an hour since its last
  * write): none was ever removed there. */
 static void test_stale_without_locks(void) {
@@ -916,6 +942,7 @@ static void test_fetch_loopback(void) {
 
     test_killed_fetch(port);
     test_stale_without_locks();
+    test_one_scan();
 
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
