@@ -1895,6 +1895,17 @@ static int solid_square(const float *x, int k) {
     return 0;
 }
 
+/* The box of a 28x28 input's pixels over one half: columns x0..x1, rows y0..y1 (inclusive); x1 -1 where none is. */
+static void input_ink_box(const float *x, int *x0, int *y0, int *x1, int *y1) {
+    *x0 = *y0 = MNIST_SIDE, *x1 = *y1 = -1;
+    for (int y = 0; y < MNIST_SIDE; y++)
+        for (int c = 0; c < MNIST_SIDE; c++)
+            if (x[y * MNIST_SIDE + c] > 0.5f) {
+                *x0 = c < *x0 ? c : *x0, *x1 = c > *x1 ? c : *x1;
+                *y0 = y < *y0 ? y : *y0, *y1 = y > *y1 ? y : *y1;
+            }
+}
+
 /* Whether a 28x28 input is a regular pattern, no digit (a checkerboard, a grid of dots): PATTERN of
  * the rows and PATTERN of the columns of the box of its pixels over one half cross PATTERN_RUNS runs
  * of them or more. A digit's strokes cross a row or a column 3 times at most in most of it: of
@@ -1903,13 +1914,8 @@ static int solid_square(const float *x, int k) {
  * before (as 8x8, 32x32 and 256x256 pixels), 0.4 to 0.8 of both. *rows and *cols get the counts,
  * *bh and *bw the box's. */
 static int regular_pattern(const float *x, int *rows, int *cols, int *bh, int *bw) {
-    int x0 = MNIST_SIDE, y0 = MNIST_SIDE, x1 = -1, y1 = -1;
-    for (int y = 0; y < MNIST_SIDE; y++)
-        for (int c = 0; c < MNIST_SIDE; c++)
-            if (x[y * MNIST_SIDE + c] > 0.5f) {
-                x0 = c < x0 ? c : x0, x1 = c > x1 ? c : x1;
-                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
-            }
+    int x0, y0, x1, y1;
+    input_ink_box(x, &x0, &y0, &x1, &y1);
     *rows = *cols = *bh = *bw = 0;
     if (x1 < 0) return 0;
     *bh = y1 - y0 + 1, *bw = x1 - x0 + 1;
@@ -1967,13 +1973,8 @@ static double repeat(const unsigned char *b, int h, int w, int dy, int dx, int *
  * dots 0.44. *down and *across get the periods (0: alike along that way), *rd and *ra how well. */
 static int repeating_pattern(const float *x, int *down, int *across, double *rd, double *ra) {
     unsigned char b[MNIST_PIXELS] = {0}; /* the ink's box moved to the origin */
-    int x0 = MNIST_SIDE, y0 = MNIST_SIDE, x1 = -1, y1 = -1;
-    for (int y = 0; y < MNIST_SIDE; y++)
-        for (int c = 0; c < MNIST_SIDE; c++)
-            if (x[y * MNIST_SIDE + c] > 0.5f) {
-                x0 = c < x0 ? c : x0, x1 = c > x1 ? c : x1;
-                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
-            }
+    int x0, y0, x1, y1;
+    input_ink_box(x, &x0, &y0, &x1, &y1);
     *down = *across = 0, *rd = *ra = 0;
     if (x1 < 0) return 0;
     int h = y1 - y0 + 1, w = x1 - x0 + 1;

@@ -281,6 +281,15 @@ def lab_input(Image, path):
     return (np.array(Image.open(path).convert("L").resize((28, 28))).astype(np.float32) / 255.0).ravel()
 
 
+def lab_moved(Image, model, files):
+    """predict --preprocess lab --json --show of files: its output, its JSON rows, and per file how many of its
+    784 inputs differ from the lab's load_image (784 where it gave none)."""
+    p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", *files)
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    moved = [int((np.array(r.get("input", [-1] * 784), np.float32) != lab_input(Image, f)).sum()) for r, f in zip(rows, files)]
+    return p, rows, moved
+
+
 def forward(params, x):
     for w, b in params[:-1]:
         x = np.tanh(x @ w + b)
@@ -370,9 +379,7 @@ def main():
         sixteen.append(os.path.join(tmp, f"bmp16-{w}x{h}-{hsz}-{masks[1] if masks else 0:x}.bmp"))
         bmp16(sixteen[-1], v, masks, hsz)
     check(all(Image.open(f).mode == "RGB" for f in sixteen), "Pillow reads the 16-bit BMPs as RGB")
-    p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", *sixteen)
-    rows = [json.loads(line) for line in p.stdout.splitlines()]
-    moved = [int((np.array(r.get("input", [-1] * 784), np.float32) != lab_input(Image, f)).sum()) for r, f in zip(rows, sixteen)]
+    p, rows, moved = lab_moved(Image, model, sixteen)
     check(p.returncode == 0 and len(rows) == len(sixteen) and not any(moved),
           f"--preprocess lab reads BMPs of 5-5-5 and 5-6-5 bits a pixel as Pillow does (inputs moved: {moved}) "
           f"{p.stderr.strip()}")
@@ -411,9 +418,7 @@ def main():
     check(p.returncode == 1 and len(rows) == len(refused) and len(said) == len(refused),
           f"--preprocess lab refuses them, as Pillow does, saying so: {len(said)} of {len(refused)} "
           f"{[r.get('error', 'read') for r in rows][:3]}")
-    p = run("predict", "--model", model, "--preprocess", "lab", "--json", "--show", *read)
-    rows = [json.loads(line) for line in p.stdout.splitlines()]
-    moved = [int((np.array(r.get("input", [-1] * 784), np.float32) != lab_input(Image, f)).sum()) for r, f in zip(rows, read)]
+    p, rows, moved = lab_moved(Image, model, read)
     check(p.returncode == 0 and len(rows) == len(read) and not any(moved),
           f"--preprocess lab reads 8-8-8 at 24 bits and masks all 0 at 32 as Pillow does (inputs moved: {moved}) "
           f"{p.stderr.strip()[:300]}")
