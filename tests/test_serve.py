@@ -1125,6 +1125,32 @@ def test_deadline(model):
           f"--log says the request whose body was slow was closed at its deadline: {posts}")
 
 
+def test_log_reset(model):
+    """--log's status for a request line libmicrohttpd refused comes from its message on the connection's thread. Of
+    one whose client reset the connection before the answer went out, the status was left in the thread's list, and
+    each refusal after it on that thread was said to be the one before it, for ever (a 414 said to be a 505). One
+    thread; 100 connections that send a line of HTTP/3.0 and reset at once (a few answers fail: their clients are
+    gone), then a request line too long, on a connection of its own: its line says 414."""
+    proc, host, port = start(model, "--threads", "1", "--log")
+    if not check(port is not None, "mnist serve --threads 1 --log starts"):
+        stop(proc)
+        return
+    for _ in range(100):
+        c = socket.create_connection((host, port), timeout=5)
+        c.sendall(b"GET /healthz HTTP/3.0\r\nHost: t\r\n\r\n")
+        time.sleep(0)  # the server's thread may read it, and answer as the reset comes
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # closed with a reset
+        c.close()
+    time.sleep(0.5)
+    reply = raw(Server(host, port), b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 2)[0]
+    time.sleep(0.3)  # the server reads the close
+    err = stop_log(proc)
+    said = re.findall(r"^- - (\S+) \d+\.\d ms \(libmicrohttpd's own answer\)$", err, re.M)
+    check(reply.startswith(b"HTTP/1.1 414 ") and said[-1:] == ["414"] and set(said) <= {"505", "414"},
+          f"--log says 414 of a request line too long after 100 refused requests reset by their clients: "
+          f"{said[-1:]} ({len(said) - 1} lines of 505 for {err.count('HTTP response code is 505')} refusals)")
+
+
 def test_keepalive(model):
     """--keepalive-requests N: the Nth request on a connection is answered with Connection: close, and the connection
     closed after it, asked one by one or all at once (pipelined); --keepalive-time S: the first answer past S s from
@@ -1766,6 +1792,7 @@ def main():
         test_stop_headers(model)
         test_deadline(model)
         test_keepalive(model)
+        test_log_reset(model)
         test_unread(model)
         test_stop_deadline(model)
         test_stop_busy(model, tmp)

@@ -839,8 +839,10 @@ static void log_line(const server *s, const char *method, const char *url, const
 /* The statuses of libmicrohttpd's own answers that its messages told on this thread (mhd_log), oldest first, until a
  * request's line takes each: on_completed, where the handler saw the request (a Content-Length that is not a
  * number: its path is known), or log_unseen_answer (a request line refused: 414, 505). A connection's refusal and
- * its close are on its thread, the close after the message; REFUSALS_KEPT of them at most (one whose answer could
- * not be sent, its client gone, is never taken). */
+ * its close are on its thread, the close after the message. One whose answer did not go out (its client reset the
+ * connection first) is not taken at its close, so a take is of the newest, and drops those older: taken oldest
+ * first, such a one was said of the next refusal on the thread, and each after it of the one before (a 505 said to be
+ * a 414), for ever. REFUSALS_KEPT of them at most. */
 #define REFUSALS_KEPT 16
 static _Thread_local struct {
     unsigned status[REFUSALS_KEPT];
@@ -855,13 +857,14 @@ static void refusal_told(unsigned status) {
     refusals.status[refusals.n++] = status;
 }
 
-/* The oldest status told on this thread that is status (0: any), taken out; 0 where there is none. */
+/* The newest status told on this thread that is status (0: any), taken out with those older than it; 0 where there
+ * is none. */
 static unsigned refusal_take(unsigned status) {
-    for (int i = 0; i < refusals.n; i++) {
+    for (int i = refusals.n - 1; i >= 0; i--) {
         unsigned st = refusals.status[i];
         if (status && st != status) continue;
-        refusals.n--;
-        memmove(refusals.status + i, refusals.status + i + 1, (size_t)(refusals.n - i) * sizeof st);
+        refusals.n -= i + 1;
+        memmove(refusals.status, refusals.status + i + 1, (size_t)refusals.n * sizeof st);
         return st;
     }
     return 0;
