@@ -1869,16 +1869,23 @@ static int fit_box(const ink_map *m, float *x, const char *name, mnist_err *err)
     return 0;
 }
 
-double photo_stroke_width(const float *x) {
-    int area = 0, edges = 0;
-    for (int y = 0; y < MNIST_SIDE; y++)
-        for (int c = 0; c < MNIST_SIDE; c++) {
-            int on = x[y * MNIST_SIDE + c] > 0.5f;
+/* The width of the strokes in v (w x h): twice the area of its pixels over one half over their outline (the sides
+ * between them and the others; with frame, their sides along v's edges too). 0 where there is no outline. */
+static double stroke_width(const float *v, int w, int h, int frame) {
+    long area = 0, edges = 0;
+    for (int y = 0; y < h; y++)
+        for (int c = 0; c < w; c++) {
+            int on = v[(size_t)y * w + c] > 0.5f;
             area += on;
-            if (c + 1 < MNIST_SIDE) edges += on != (x[y * MNIST_SIDE + c + 1] > 0.5f);
-            if (y + 1 < MNIST_SIDE) edges += on != (x[(y + 1) * MNIST_SIDE + c] > 0.5f);
+            if (c + 1 < w) edges += on != (v[(size_t)y * w + c + 1] > 0.5f);
+            if (y + 1 < h) edges += on != (v[(size_t)(y + 1) * w + c] > 0.5f);
+            if (frame) edges += on * ((c == 0) + (c == w - 1) + (y == 0) + (y == h - 1));
         }
     return edges ? 2.0 * area / edges : 0;
+}
+
+double photo_stroke_width(const float *x) {
+    return stroke_width(x, MNIST_SIDE, MNIST_SIDE, 0);
 }
 
 /* Whether the pixels over one half in a 28x28 input hold a k x k square: a pixel survives 5
@@ -2935,21 +2942,6 @@ static int read_piece(const ink_map *src, const int *path, int side, digit_reade
     return 0;
 }
 
-/* The width of the strokes in p, as photo_stroke_width measures it: twice the area of its pixels over one half
- * over their outline (the sides between them and the others). */
-static double plane_stroke_width(const plane *p) {
-    long area = 0, edge = 0;
-    for (int y = 0; y < p->h; y++)
-        for (int x = 0; x < p->w; x++) {
-            const float *v = p->v + (size_t)y * p->w + x;
-            if (*v <= 0.5f) continue;
-            area++;
-            edge += (x == 0 || v[-1] <= 0.5f) + (x == p->w - 1 || v[1] <= 0.5f) + (y == 0 || v[-p->w] <= 0.5f) +
-                    (y == p->h - 1 || v[p->w] <= 0.5f);
-        }
-    return edge ? 2.0 * area / edge : 1;
-}
-
 /* Digit i of the nd in digits[] (cap at most) cut in two where that reads better (the pieces into i and i + 1, the
  * rest moved up): where it is SPLIT_WIDE times as wide as tall or more, of its cut_paths those that cross SPLIT_INK
  * strokes' widths of ink at most and leave pieces SPLIT_TALL of its height tall, the cut whose pieces' digits are
@@ -2960,7 +2952,8 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, di
     ink_map *m = &digits[i];
     int w = m->ink.w, h = m->ink.h, hl, hr, rc;
     if (*nd >= cap || w < SPLIT_WIDE * h || w < SPLIT_OTHERS * others[i]) return 0;
-    double whole, l, r, best = log(SPLIT_SURE), most = SPLIT_INK * plane_stroke_width(&m->ink);
+    double whole, l, r, best = log(SPLIT_SURE), stroke = stroke_width(m->ink.v, w, h, 1),
+           most = SPLIT_INK * (stroke > 0 ? stroke : 1); /* a stroke cut by the plane's edge: outline there too */
     rc = read_piece(m, NULL, 0, read, ctx, &whole, &hl, err);
     if (rc) return rc == 1 ? 0 : rc;
     best = whole > best ? whole : best;
