@@ -9,9 +9,10 @@
  *   GET  /healthz      {"status": "ok"}
  *
  * Errors are JSON {"error": "one line"} with 400, 404, 405, 413 or 503; the server goes on.
- * Threads: libmicrohttpd's pool, one epoll loop per thread; each request is answered on the
- * thread that read it. mnist_predict only reads the model and allocates its own scratch, so the
- * threads share one model (tests/test_predict_threads.c checks it). The listening socket is serve's
+ * Threads: libmicrohttpd's pool, one epoll loop per thread, reads the requests and answers them; a
+ * prediction runs on threads of serve's own (as many), its connection suspended meanwhile (predicting).
+ * mnist_predict only reads the model and allocates its own scratch, so the threads share one model
+ * (tests/test_predict_threads.c checks it). The listening socket is serve's
  * own, and one more thread accepts on it and hands each connection to the pool (MHD_add_connection):
  * libmicrohttpd 0.9.75's epoll mode could abort a stop (MHD_PANIC) when it owned the socket (cmd_serve
  * says how).
@@ -55,6 +56,10 @@
 #define OWN_FILES 32 /* files the server holds besides its connections: stdio, the listening socket, ... */
 #define DECODE_BUDGET (1024u << 20) /* memory for decoding large images at once; past it, 503 */
 #define DECODE_SMALL (128u << 20)   /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
+/* Images whose decode takes less (a 500x500 photo's: 1.75 MB, 12 ms; the page's drawings, 0.7 MB) and JSON are
+ * predicted on the thread that read them; larger ones on a predicting thread (predicting). Handed over, a drawing
+ * cost the server 0.99 ms of CPU, not 0.78, and 1890 a second were answered, not 2400 (make bench-serve). */
+#define PREDICT_HERE (2u << 20)
 #define INITIAL_ROOM (64u << 10) /* body bytes held from a Content-Length before any arrive */
 _Static_assert((uint64_t)CLI_MAX_CONNECTIONS * INITIAL_ROOM < BODY_BUDGET, "idle connections cannot fill the budget");
 #define STOP_GRACE 5.0 /* seconds a stop waits for the requests under way to be answered */
@@ -89,6 +94,13 @@ typedef struct {
     char mhd_msg[256];
     atomic_size_t buffered; /* bytes of request bodies held now, all requests together */
     atomic_size_t decoding; /* mnist_image_decode_bytes of the large images decoding now */
+    /* The predictions waiting for a thread (predicting), first to come first; stop: answer those left 503. */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queued;
+    struct request *queue, *queue_tail;
+    int queue_stop, predictors;
+    pthread_t *predictor;
+    atomic_int handed; /* requests handed to them and not yet ended (on_completed) */
     /* The listening socket and its accept thread (accept_loop). held: the connections accepted and not yet
      * closed, the records in conns; the thread accepts while there are fewer than limit (--connections). */
     struct MHD_Daemon *daemon;
@@ -162,7 +174,7 @@ static void client_release(client *c) {
     free(c);
 }
 
-typedef struct {
+typedef struct request {
     route_id route;
     int head;          /* a HEAD request */
     int json;          /* the body is JSON (by Content-Type, or its first byte not white space) */
@@ -175,6 +187,15 @@ typedef struct {
     size_t len, cap;   /* cap bytes are counted in server.buffered */
     size_t received;   /* body bytes read, kept or not */
     double start;
+    /* a prediction, made on a predicting thread while its connection is suspended */
+    struct request *next;     /* in the server's queue */
+    struct MHD_Connection *c; /* its connection */
+    mnist_prep prep;          /* the preprocessing, ?drawn=1 told */
+    size_t need;              /* the bytes its image's decode takes (mnist_image_decode_bytes); 0 for JSON */
+    int ran;                  /* made: the handler's next call answers with status and out */
+    unsigned status;
+    char *out;      /* out_len bytes of JSON, an answer or {"error"}; NULL: out of memory (503) */
+    size_t out_len;
 } request;
 
 static double now(void) {
@@ -202,6 +223,8 @@ static struct {
     enum MHD_Result (*queue_response)(struct MHD_Connection *c, unsigned int status, struct MHD_Response *r);
     void (*destroy_response)(struct MHD_Response *r);
     size_t (*http_unescape)(char *val);
+    void (*suspend_connection)(struct MHD_Connection *c);
+    void (*resume_connection)(struct MHD_Connection *c);
 } mhd;
 
 /* Loads libmicrohttpd's functions into mhd: 0, or 1 after the message. */
@@ -211,13 +234,14 @@ static int load_mhd(void) {
                                         "MHD_lookup_connection_value", "MHD_get_connection_values",
                                         "MHD_create_response_from_buffer",
                                         "MHD_add_response_header", "MHD_queue_response", "MHD_destroy_response",
-                                        "MHD_http_unescape"};
+                                        "MHD_http_unescape", "MHD_suspend_connection", "MHD_resume_connection"};
     void **const slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.add_connection,
                             (void **)&mhd.get_connection_info,
                             (void **)&mhd.lookup_connection_value, (void **)&mhd.get_connection_values,
                             (void **)&mhd.create_response_from_buffer,
                             (void **)&mhd.add_response_header, (void **)&mhd.queue_response,
-                            (void **)&mhd.destroy_response, (void **)&mhd.http_unescape};
+                            (void **)&mhd.destroy_response, (void **)&mhd.http_unescape,
+                            (void **)&mhd.suspend_connection, (void **)&mhd.resume_connection};
     _Static_assert(sizeof names / sizeof names[0] == sizeof slots / sizeof slots[0], "a slot for each name");
     mnist_err err;
     if (load_library(LIBMHD, names, slots, (int)(sizeof names / sizeof names[0]), &err)) {
@@ -571,16 +595,25 @@ static enum MHD_Result answer_no_memory(struct MHD_Connection *c, int close) {
                   MHD_RESPMEM_PERSISTENT, NULL, close);
 }
 
-/* {"error": msg} with status; allow and close as answer's. */
-static enum MHD_Result answer_message(struct MHD_Connection *c, unsigned status, const char *allow, int close,
-                                      const char *msg) {
+/* {"error": msg} as a JSON body of *len bytes (malloc's); NULL where memory ran out. */
+static char *error_body(const char *msg, size_t *len) {
     size_t cap = 6 * strlen(msg) + 16;
     char *body = malloc(cap);
-    if (!body) return answer_no_memory(c, close);
+    if (!body) return NULL;
     size_t k = (size_t)snprintf(body, cap, "{\"error\":");
     k += cli_json_string(body + k, cap - k - 2, msg);
     body[k++] = '}';
     body[k++] = '\n';
+    *len = k;
+    return body;
+}
+
+/* {"error": msg} with status; allow and close as answer's. */
+static enum MHD_Result answer_message(struct MHD_Connection *c, unsigned status, const char *allow, int close,
+                                      const char *msg) {
+    size_t k;
+    char *body = error_body(msg, &k);
+    if (!body) return answer_no_memory(c, close);
     return answer(c, status, "application/json", body, k, MHD_RESPMEM_MUST_FREE, allow, close);
 }
 
@@ -731,49 +764,144 @@ static enum MHD_Result drawn_argument(void *cls, enum MHD_ValueKind kind, const 
     return MHD_NO; /* the first one, as the lookup took it */
 }
 
-static enum MHD_Result predict(server *s, struct MHD_Connection *c, request *q) {
+/* q's answer: {"error": ...} with status (out NULL where memory ran out). */
+__attribute__((format(printf, 3, 4))) static void result_error(request *q, unsigned status, const char *fmt, ...) {
+    char msg[MNIST_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    q->status = status;
+    q->out = error_body(msg, &q->out_len);
+}
+
+/* The prediction of q, all in, its need counted, into its status and out; on a predicting thread where it may take
+ * long (an 8192x8192 PNG's decode: 5 s). */
+static void predict_run(server *s, request *q) {
     float x[MNIST_PIXELS], prob[MNIST_CLASSES];
     mnist_err err;
-    if (q->form) /* the image inside is not looked for: said plainly, not 'not a PNG, JPEG, ...' */
-        return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL,
-                            "the body is a multipart form (curl -F, an HTML form): send the image file itself as "
-                            "the body (curl --data-binary @FILE), or JSON {\"pixels\": [%d numbers]}", MNIST_PIXELS);
-    if (q->len == 0)
-        return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL,
-                            "the body is empty: send an image file, or JSON {\"pixels\": [%d numbers]}", MNIST_PIXELS);
-    /* mnist_image_prepare reads the header again (mnist.h has no prepare that takes a checked
-     * header); it costs about 1% of a prepare (0.03 ms of a 5.8 ms JPEG, less for a PNG; a JPEG's
-     * walk over its scans, 4.4 ms of 288 ms for a 3000x4000 photo of 2.4 MB, 5.4 of 471 progressive) */
-    /* a drawing of an item is its outline, where a photo shows it solid */
-    const char *drawn = NULL; /* the key "drawn" as it is: libmicrohttpd's lookup took ?DRAWN=1 too */
-    mhd.get_connection_values(c, MHD_GET_ARGUMENT_KIND, drawn_argument, &drawn);
-    mnist_prep prep = s->prep == MNIST_PREP_FASHION && drawn && !strcmp(drawn, "1") ? MNIST_PREP_OUTLINE : s->prep;
-    size_t need = q->json ? 0 : mnist_image_decode_bytes(q->body, q->len, prep);
-    if (!decode_admit(s, need))
-        return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
-                            "the server is decoding other large images; try again (this one takes %.0f MB)",
-                            need / 1e6);
+    q->status = MHD_HTTP_SERVICE_UNAVAILABLE; /* out NULL: out of memory */
+    q->out = NULL;
+    if (q->form) { /* the image inside is not looked for: said plainly, not 'not a PNG, JPEG, ...' */
+        result_error(q, MHD_HTTP_BAD_REQUEST,
+                     "the body is a multipart form (curl -F, an HTML form): send the image file itself as the body "
+                     "(curl --data-binary @FILE), or JSON {\"pixels\": [%d numbers]}", MNIST_PIXELS);
+        return;
+    }
+    if (q->len == 0) {
+        result_error(q, MHD_HTTP_BAD_REQUEST, "the body is empty: send an image file, or JSON {\"pixels\": [%d numbers]}",
+                     MNIST_PIXELS);
+        return;
+    }
+    size_t need = q->need;
+    if (!decode_admit(s, need)) {
+        result_error(q, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     "the server is decoding other large images; try again (this one takes %.0f MB)", need / 1e6);
+        return;
+    }
     int bad = q->json ? parse_pixels(q->body, q->len, strcmp(s->model.dataset, "fashion") ? "digit" : "item", x, &err)
-                      : mnist_image_prepare(q->body, q->len, "the uploaded image", prep, x, &err);
+                      : mnist_image_prepare(q->body, q->len, "the uploaded image", q->prep, x, &err);
     if (need >= DECODE_SMALL) atomic_fetch_sub(&s->decoding, need);
-    if (bad == MNIST_NO_MEMORY) return answer_no_memory(c, 0); /* it said 400, "the uploaded image: out of memory" */
-    if (bad) return answer_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", err.msg);
+    if (bad == MNIST_NO_MEMORY) return; /* it said 400, "the uploaded image: out of memory" */
+    if (bad) {
+        result_error(q, MHD_HTTP_BAD_REQUEST, "%s", err.msg);
+        return;
+    }
     float logp[MNIST_CLASSES];
     if (mnist_predict_log_on(&s->model, x, 1, MNIST_CPU, logp, &err)) /* of one input: out of memory only */
-        return answer_no_memory(c, 0); /* it said 500, "out of memory for 1 inputs" */
+        return; /* it said 500, "out of memory for 1 inputs" */
     for (int i = 0; i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's probabilities */
-    if (!cli_all_finite(prob, MNIST_CLASSES)) /* NaN: no digit to name (it named 0) */
-        return answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
-                            "the model gives no finite probabilities for this image (its sums overflow)");
+    if (!cli_all_finite(prob, MNIST_CLASSES)) { /* NaN: no digit to name (it named 0) */
+        result_error(q, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     "the model gives no finite probabilities for this image (its sums overflow)");
+        return;
+    }
     int digit = mnist_argmax(logp, MNIST_CLASSES); /* as eval and predict: two probabilities can round to one */
     char *out = malloc(ANSWER_CAP);
-    if (!out) return answer_no_memory(c, 0);
+    if (!out) return;
     size_t k = (size_t)sprintf(out, "{\"digit\":%d,\"probabilities\":", digit);
     k += put_floats(out + k, prob, MNIST_CLASSES);
     k += (size_t)sprintf(out + k, ",\"input\":");
     k += put_floats(out + k, x, MNIST_PIXELS);
     k += (size_t)sprintf(out + k, "}\n");
-    return answer_json(c, MHD_HTTP_OK, out, k);
+    q->status = MHD_HTTP_OK;
+    q->out = out;
+    q->out_len = k;
+}
+
+/* ---- predictions' threads ------------------------------------------- */
+
+/* A prediction runs on a thread of these, not on libmicrohttpd's thread that read it: there, a large image's
+ * decode held every other connection of that thread, and libmicrohttpd puts a new connection on a thread by its
+ * socket's number, busy or not; a small image sent meanwhile waited for the large one, half the time (5 s here,
+ * 20 s and more on a loaded machine). The handler suspends the connection and queues the request; the first
+ * thread free takes it, and resumes the connection, whose handler then answers. At a stop, what is left in the
+ * queue is answered 503 unread (predictions_stop): libmicrohttpd must not be stopped with a connection suspended. */
+static void *predicting(void *arg) {
+    server *s = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* Ctrl-C and SIGTERM are the main thread's */
+    for (;;) {
+        pthread_mutex_lock(&s->queue_lock);
+        while (!s->queue && !s->queue_stop) pthread_cond_wait(&s->queued, &s->queue_lock);
+        request *q = s->queue;
+        if (q && !(s->queue = q->next)) s->queue_tail = NULL;
+        pthread_mutex_unlock(&s->queue_lock);
+        if (!q) return NULL; /* stopped */
+        predict_run(s, q);
+        q->ran = 1;
+        mhd.resume_connection(q->c); /* under libmicrohttpd's lock: what this thread wrote is seen */
+    }
+}
+
+static void predictions_queue(server *s, request *q) {
+    q->next = NULL;
+    pthread_mutex_lock(&s->queue_lock);
+    if (s->queue_tail) s->queue_tail->next = q;
+    else s->queue = q;
+    s->queue_tail = q;
+    pthread_cond_signal(&s->queued);
+    pthread_mutex_unlock(&s->queue_lock);
+}
+
+/* Starts n predicting threads: 0, or an errno. */
+static int predictions_start(server *s, int n) {
+    pthread_mutex_init(&s->queue_lock, NULL);
+    pthread_cond_init(&s->queued, NULL);
+    if (!(s->predictor = calloc((size_t)n, sizeof *s->predictor))) return ENOMEM;
+    for (; s->predictors < n; s->predictors++) {
+        int e = pthread_create(&s->predictor[s->predictors], NULL, predicting, s);
+        if (e) return e;
+    }
+    return 0;
+}
+
+/* Answers the predictions still queued 503, and ends the predicting threads, each after the prediction it is
+ * making (which may take long, as a stop of libmicrohttpd's threads did), its connection resumed. */
+static void predictions_stop(server *s) {
+    pthread_mutex_lock(&s->queue_lock);
+    request *left = s->queue;
+    s->queue = s->queue_tail = NULL;
+    s->queue_stop = 1;
+    pthread_cond_broadcast(&s->queued);
+    pthread_mutex_unlock(&s->queue_lock);
+    for (request *q = left, *next; q; q = next) {
+        next = q->next;
+        result_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "the server stopped before reading this image");
+        q->ran = 1;
+        mhd.resume_connection(q->c);
+    }
+    for (int i = 0; i < s->predictors; i++) pthread_join(s->predictor[i], NULL);
+    free(s->predictor);
+}
+
+/* The answer predict_run made for q. */
+static enum MHD_Result answer_result(struct MHD_Connection *c, request *q) {
+    char *out = q->out;
+    q->out = NULL;
+    if (!out) return answer_no_memory(c, 0);
+    return answer_json(c, q->status, out, q->out_len);
 }
 
 /* ---- requests ------------------------------------------------------- */
@@ -1135,9 +1263,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_MODEL:
         return answer(c, MHD_HTTP_OK, "application/json", s->model_json, strlen(s->model_json),
                       MHD_RESPMEM_PERSISTENT, NULL, 0);
-    case R_PREDICT:
+    case R_PREDICT: {
         if (q->refused) return refuse(c, q, (unsigned)q->refused);
-        return predict(s, c, q);
+        if (q->ran) return answer_result(c, q); /* the call after its resume */
+        /* a drawing of an item is its outline, where a photo shows it solid */
+        const char *drawn = NULL; /* the key "drawn" as it is: libmicrohttpd's lookup took ?DRAWN=1 too */
+        mhd.get_connection_values(c, MHD_GET_ARGUMENT_KIND, drawn_argument, &drawn);
+        q->prep = s->prep == MNIST_PREP_FASHION && drawn && !strcmp(drawn, "1") ? MNIST_PREP_OUTLINE : s->prep;
+        /* mnist_image_prepare reads the header again (mnist.h has no prepare that takes a checked
+         * header); it costs about 1% of a prepare (0.03 ms of a 5.8 ms JPEG, less for a PNG; a JPEG's
+         * walk over its scans, 4.4 ms of 288 ms for a 3000x4000 photo of 2.4 MB, 5.4 of 471 progressive) */
+        q->need = q->json ? 0 : mnist_image_decode_bytes(q->body, q->len, q->prep);
+        if (q->need < PREDICT_HERE) {
+            predict_run(s, q);
+            return answer_result(c, q);
+        }
+        q->c = c;
+        atomic_fetch_add(&s->handed, 1);
+        mhd.suspend_connection(c); /* before the queue: a thread may resume it at once */
+        predictions_queue(s, q);
+        return MHD_YES;
+    }
     }
     return MHD_NO;
 }
@@ -1175,8 +1321,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
                  handled ? routes[q->route].path : path, status ? number : unanswered(why, deadline),
                  handled ? q->start : first ? first : now(), note);
     }
+    int was_handed = handled && q->c;
     if (handled) {
         release(s, q);
+        free(q->out);
         free(q);
     }
     if (k) { /* the bytes of its next request come past this count */
@@ -1187,6 +1335,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
         if (s->log) k->sent = bytes_out(k->fd); /* its answer, if any, is all written */
         pthread_mutex_unlock(&k->lock);
     }
+    /* last: a stop that saw none handed left counts the requests under way at once, this one no more among them */
+    if (was_handed) atomic_fetch_sub(&s->handed, 1);
 }
 
 /* ---- the command ---------------------------------------------------- */
@@ -1299,7 +1449,8 @@ int cmd_serve(int argc, char **argv) {
          "default for a Fashion-MNIST model, the page's drawings as outline) or outline (an item drawn as its outline, "
          "what its strokes close filled)"},
         {"--threads", F_INT, &threads, "N",
-         "threads answering requests, at most 256 (default 0: one per core, at most 64)"},
+         "threads reading and answering requests, and as many making predictions, at most 256 (default 0: one "
+         "per core, at most 64)"},
         {"--timeout", F_INT, &timeout, "S", "close a connection idle for S seconds (default 10)"},
         {"--deadline", F_INT, &deadline, "S",
          "close a connection whose request (headers and body) is not all in S seconds after its first byte "
@@ -1442,7 +1593,7 @@ int cmd_serve(int argc, char **argv) {
      * and counts them itself; libmicrohttpd's limit (split among its threads, each of which may be handed any
      * connection) is above it, so that libmicrohttpd never closes one for it. */
     unsigned flags_mhd = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET |
-                         MHD_USE_ERROR_LOG | MHD_USE_ITC;
+                         MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     s.listen_fd = listen_fd;
     s.limit = connections;
     s.per_address = per_address;
@@ -1451,6 +1602,13 @@ int cmd_serve(int argc, char **argv) {
     /* a pool where there are 2 threads or more: of a pool of 1, libmicrohttpd printed a warning that it is none */
     struct MHD_OptionItem pool[] = {{threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
                                     {MHD_OPTION_END, 0, NULL}};
+    int e = predictions_start(&s, threads); /* before the daemon, whose handler queues predictions for them */
+    if (e) {
+        cli_say(stderr, "mnist serve: cannot start its threads: %s\n", e == ENOMEM ? "out of memory" : strerror(e));
+        predictions_stop(&s);
+        close(listen_fd);
+        goto fail;
+    }
     s.daemon = mhd.start_daemon(flags_mhd, 0, NULL, NULL, on_request, &s,
                                 MHD_OPTION_ARRAY, pool,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
@@ -1462,11 +1620,12 @@ int cmd_serve(int argc, char **argv) {
                                 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                 MHD_OPTION_END);
     pthread_t acceptor;
-    int e = s.daemon ? pthread_create(&acceptor, NULL, accept_loop, &s) : 0;
+    if (s.daemon) e = pthread_create(&acceptor, NULL, accept_loop, &s);
     if (!s.daemon || e) {
         cli_say(stderr, "mnist serve: libmicrohttpd did not start: %s\n",
                 e ? strerror(e) : s.mhd_msg[0] ? s.mhd_msg : "no reason given");
         if (s.daemon) mhd.stop_daemon(s.daemon);
+        predictions_stop(&s);
         close(listen_fd);
         goto fail;
     }
@@ -1516,6 +1675,12 @@ int cmd_serve(int argc, char **argv) {
     }
     cli_catch_sigint(0);
     cli_catch_sigterm(0);
+    /* each suspended connection resumed, its prediction made or refused, and its answer given up to 1 s to go out
+     * (stop_daemon closes the connections) */
+    predictions_stop(&s);
+    for (double until = now() + 1; atomic_load(&s.handed) > 0 && now() < until;)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    if (cut) cut = under_way();
     mhd.stop_daemon(s.daemon);
     if (cut) printf("Stopped (%d request%s cut short after %.0f s)\n", cut, cut == 1 ? "" : "s", STOP_GRACE);
     else printf("Stopped\n");
