@@ -855,14 +855,24 @@ static void *predicting(void *arg) {
     }
 }
 
+/* Queues q, its connection suspended; once the queue is stopped (a request all in during the stop), answers it 503
+ * unread at once: left suspended, nothing would resume it, and libmicrohttpd's stop aborts with one suspended. */
 static void predictions_queue(server *s, request *q) {
     q->next = NULL;
     pthread_mutex_lock(&s->queue_lock);
-    if (s->queue_tail) s->queue_tail->next = q;
-    else s->queue = q;
-    s->queue_tail = q;
-    pthread_cond_signal(&s->queued);
+    int stopped = s->queue_stop;
+    if (!stopped) {
+        if (s->queue_tail) s->queue_tail->next = q;
+        else s->queue = q;
+        s->queue_tail = q;
+        pthread_cond_signal(&s->queued);
+    }
     pthread_mutex_unlock(&s->queue_lock);
+    if (stopped) {
+        result_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "the server stopped before reading this image");
+        q->ran = 1;
+        mhd.resume_connection(q->c); /* the handler's next call answers */
+    }
 }
 
 /* Starts n predicting threads: 0, or an errno. */
