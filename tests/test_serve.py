@@ -800,7 +800,7 @@ def test_large_decodes(srv, png):
     """A 2 MB PNG can decode to a gigabyte, and each thread could be decoding one: while one such decodes,
     another is told to try again (503), and small images are still read, each at once: on new connections, which
     libmicrohttpd puts on its threads by their sockets' numbers, the decoding one's among them (they waited for the
-    decode, half of them: 5 s here, over 10 s on a loaded machine)."""
+    decode, half of them: 5 s here, over 20 s on a loaded machine)."""
     big = big_png()  # 512 MB decoded, twice that in all
     with open(png, "rb") as f:
         small = f.read()

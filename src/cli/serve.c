@@ -831,6 +831,19 @@ static void predict_run(server *s, request *q) {
 
 /* ---- predictions' threads ------------------------------------------- */
 
+/* q's answer is made: its connection resumed, the handler's next call sends it (under libmicrohttpd's lock: what
+ * this thread wrote is seen). */
+static void prediction_made(request *q) {
+    q->ran = 1;
+    mhd.resume_connection(q->c);
+}
+
+/* q answered 503 unread: the stop came before a predicting thread took it. */
+static void prediction_unread(request *q) {
+    result_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "the server stopped before reading this image");
+    prediction_made(q);
+}
+
 /* A prediction runs on a thread of these, not on libmicrohttpd's thread that read it: there, a large image's
  * decode held every other connection of that thread, and libmicrohttpd puts a new connection on a thread by its
  * socket's number, busy or not; a small image sent meanwhile waited for the large one, half the time (5 s here,
@@ -850,8 +863,7 @@ static void *predicting(void *arg) {
         pthread_mutex_unlock(&s->queue_lock);
         if (!q) return NULL; /* stopped */
         predict_run(s, q);
-        q->ran = 1;
-        mhd.resume_connection(q->c); /* under libmicrohttpd's lock: what this thread wrote is seen */
+        prediction_made(q);
     }
 }
 
@@ -868,11 +880,7 @@ static void predictions_queue(server *s, request *q) {
         pthread_cond_signal(&s->queued);
     }
     pthread_mutex_unlock(&s->queue_lock);
-    if (stopped) {
-        result_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "the server stopped before reading this image");
-        q->ran = 1;
-        mhd.resume_connection(q->c); /* the handler's next call answers */
-    }
+    if (stopped) prediction_unread(q);
 }
 
 /* Starts n predicting threads: 0, or an errno. */
@@ -898,9 +906,7 @@ static void predictions_stop(server *s) {
     pthread_mutex_unlock(&s->queue_lock);
     for (request *q = left, *next; q; q = next) {
         next = q->next;
-        result_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "the server stopped before reading this image");
-        q->ran = 1;
-        mhd.resume_connection(q->c);
+        prediction_unread(q);
     }
     for (int i = 0; i < s->predictors; i++) pthread_join(s->predictor[i], NULL);
     free(s->predictor);
