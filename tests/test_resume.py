@@ -365,7 +365,10 @@ def main():
         # every step of the pass took less than the whole command (a pass of one step draws one bar, at
         # its first and last step, before any time has passed: no rate to judge)
         floor = 0.9 * (last[1] - step) * 32 / wall if last[1] - step > 1 else 0
-        check(first[0] == step + 1 and first[3] > 0.25 * last[3] and last[0] == last[1] and last[2] >= floor,
+        # The first bar's loss is one step's, the last's the pass's mean: that bug made their ratio at most
+        # (s + n) / ((s + 1) n) of the step's own ratio (s steps skipped, n run; 0.035 at s = 31 of 312), while one
+        # batch of 32 can be 4 times below the mean (0.0542 against 0.221, once), so the bound is a tenth.
+        check(first[0] == step + 1 and first[3] > 0.1 * last[3] and last[0] == last[1] and last[2] >= floor,
               f"the resumed epoch's bar: from step {first[0]} (of {first[1]}) its running loss {first[3]} is of this "
               f"pass's steps (at its end {last[3]}), and {last[2]:.0f} img/s, at least the {floor:.0f} of its "
               f"{last[1] - step} steps in {wall:.1f} s")
