@@ -2828,12 +2828,14 @@ static int number_count(const decoded *d, const char *name) {
 /* ---- digits whose ink touches ------------------------------------------ */
 
 /* Digits written close enough that their ink touches are one part, and number_digits makes one digit of them (a 7
- * and a 2 touching read as a 2). A digit's ink that is wide for one is cut in two along the cheapest paths down it
- * (cut_paths), and each cut's two pieces are read as digits by the model (split_digit): the cut is kept where the
- * pieces read clearly as digits, and better than the whole does as one. The model is sure of itself on a blob of
+ * and a 2 touching read as a 2). A digit's ink that is wide for one is cut along the cheapest paths down it
+ * (cut_paths), the pieces between any two of them read as digits by the model, and the pieces that read best
+ * together are kept (split_digit), two or more, where they read clearly as digits, and better than the whole does as
+ * one. The model is sure of itself on a blob of
  * digits squeezed into the box, so the ink's width, the pieces' heights and the ink a cut crosses say where to look.
  * Measured with bench/read_numbers.py (BENCHMARKS.md): chosen on its seed 1, where no single digit of 2500 was cut
- * and 38 of 94 numbers of 2 to 4 touching digits were. */
+ * and 38 of 94 numbers of 2 to 4 touching digits were (two pieces at a time; taken among all the cuts at once, 41,
+ * again no single digit). */
 #define SPLIT_WIDE 1.1  /* ink narrower than this times its height is not cut ... */
 #define SPLIT_OTHERS 1.5 /* ... nor than this times the other digits' (their median) */
 #define SPLIT_CUTS 8    /* the cheapest cuts read */
@@ -2902,35 +2904,37 @@ static int cut_paths(const plane *p, int *cut, float *cost) {
     return n;
 }
 
-/* The ink of src (its plane whole) left of path (side 0: x < path[y]) or right of it (1), or all of it (path NULL),
- * cropped to its box into *out (ink_map_free it): 0, 1 where there is none, or NO_MEMORY. */
-static int cut_piece(const ink_map *src, const int *path, int side, ink_map *out) {
+/* The ink of src (its plane whole) between two paths down it, from path a (x >= a[y]; NULL: from the left edge) to
+ * path b (x < b[y]; NULL: to the right edge), cropped to its box into *out (ink_map_free it): 0, 1 where there is
+ * none, or NO_MEMORY. */
+static int cut_piece(const ink_map *src, const int *a, const int *b, ink_map *out) {
     const plane *p = &src->ink;
-    box b = {p->w, p->h, 0, 0};
+    box bb = {p->w, p->h, 0, 0};
     for (int y = 0; y < p->h; y++)
-        for (int x = 0; x < p->w; x++)
-            if (p->v[(size_t)y * p->w + x] > 0 && (!path || (x >= path[y]) == side)) box_add(&b, &(box){x, y, x + 1, y + 1});
-    if (b.x1 <= b.x0) return 1;
-    int bw = b.x1 - b.x0, bh = b.y1 - b.y0;
+        for (int x = a ? a[y] : 0; x < (b ? b[y] : p->w); x++)
+            if (p->v[(size_t)y * p->w + x] > 0) box_add(&bb, &(box){x, y, x + 1, y + 1});
+    if (bb.x1 <= bb.x0) return 1;
+    int bw = bb.x1 - bb.x0, bh = bb.y1 - bb.y0;
     float *v = calloc((size_t)bw * bh, sizeof(float));
     if (!v) return NO_MEMORY;
-    for (int y = b.y0; y < b.y1; y++)
-        for (int x = b.x0; x < b.x1; x++)
-            if (!path || (x >= path[y]) == side) v[(size_t)(y - b.y0) * bw + x - b.x0] = p->v[(size_t)y * p->w + x];
+    for (int y = bb.y0; y < bb.y1; y++) {
+        int x0 = a && a[y] > bb.x0 ? a[y] : bb.x0, x1 = b && b[y] < bb.x1 ? b[y] : bb.x1;
+        for (int x = x0; x < x1; x++) v[(size_t)(y - bb.y0) * bw + x - bb.x0] = p->v[(size_t)y * p->w + x];
+    }
     memset(out, 0, sizeof *out);
     out->mem = v, out->ink = (plane){bw, bh, v}, out->bb = (box){0, 0, bw, bh};
     return 0;
 }
 
-/* The piece of src (as cut_piece) read as a digit: *lp the log-probability of the model's digit for it, *h its
- * height. 0; 1 where it is none (no ink, or no clear digit to fit_digit); -1 with err where the model failed, or
- * NO_MEMORY. */
-static int read_piece(const ink_map *src, const int *path, int side, digit_reader read, void *ctx, double *lp,
+/* The piece of src between paths a and b (as cut_piece) read as a digit: *lp the log-probability of the model's
+ * digit for it, *h its height. 0; 1 where it is none (no ink, or no clear digit to fit_digit); -1 with err where the
+ * model failed, or NO_MEMORY. */
+static int read_piece(const ink_map *src, const int *a, const int *b, digit_reader read, void *ctx, double *lp,
                       int *h, mnist_err *err) {
     ink_map piece;
     float x[MNIST_PIXELS], logp[MNIST_CLASSES];
     mnist_err e2;
-    int rc = cut_piece(src, path, side, &piece);
+    int rc = cut_piece(src, a, b, &piece);
     if (rc) return rc == NO_MEMORY ? errf_no_memory(err, "out of memory") : 1;
     *h = piece.bb.y1 - piece.bb.y0;
     rc = fit_digit(&piece, 0, x, "piece", &e2);
@@ -2942,48 +2946,92 @@ static int read_piece(const ink_map *src, const int *path, int side, digit_reade
     return 0;
 }
 
-/* Digit i of the nd in digits[] (cap at most) cut in two where that reads better (the pieces into i and i + 1, the
- * rest moved up): where it is SPLIT_WIDE times as wide as tall or more, of its cut_paths those that cross SPLIT_INK
- * strokes' widths of ink at most and leave pieces SPLIT_TALL of its height tall, the cut whose pieces' digits are
- * likeliest together (the product of their probabilities, SPLIT_SURE at least, and more than the whole's digit's).
- * 1 where it was cut, 0 where not, -1 with err where the model failed, or NO_MEMORY. */
+/* Whether path a lies left of path b (or on it) in every one of the h rows; NULL is the left edge as a and the right
+ * edge as b. */
+static int path_left_of(const int *a, const int *b, int h) {
+    if (!a || !b) return 1;
+    for (int y = 0; y < h; y++)
+        if (a[y] > b[y]) return 0;
+    return 1;
+}
+
+/* Digit i of the nd in digits[] (cap at most) cut into pieces where that reads better (the pieces into i, i + 1 ...,
+ * the rest moved up): where it is SPLIT_WIDE times as wide as tall or more, of its cut_paths those that cross
+ * SPLIT_INK strokes' widths of ink at most, ordered across it, each run of pieces between paths that do not cross
+ * (each SPLIT_TALL of its height tall) is read, and the pieces whose digits are likeliest together are chosen (the
+ * product of their probabilities, SPLIT_SURE at least, and more than the whole's digit's): 3 or 4 digits touching,
+ * which no one cut leaves as two clear digits, are cut at once. 1 where it was cut, 0 where not, -1 with err where
+ * the model failed, or NO_MEMORY. */
 static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, digit_reader read, void *ctx,
                        mnist_err *err) {
     ink_map *m = &digits[i];
-    int w = m->ink.w, h = m->ink.h, hl, hr, rc;
+    int w = m->ink.w, h = m->ink.h, rc, hp;
     if (*nd >= cap || w < SPLIT_WIDE * h || w < SPLIT_OTHERS * others[i]) return 0;
-    double whole, l, r, best = log(SPLIT_SURE), stroke = stroke_width(m->ink.v, w, h, 1),
+    double whole, stroke = stroke_width(m->ink.v, w, h, 1),
            most = SPLIT_INK * (stroke > 0 ? stroke : 1); /* a stroke cut by the plane's edge: outline there too */
-    rc = read_piece(m, NULL, 0, read, ctx, &whole, &hl, err);
-    if (rc) return rc == 1 ? 0 : rc;
-    best = whole > best ? whole : best;
+    rc = read_piece(m, NULL, NULL, read, ctx, &whole, &hp, err);
+    if (rc == 1) whole = -INFINITY, rc = 0; /* no digit as a whole (wider than any, say): its pieces may be */
+    if (rc) return rc;
     float cost[SPLIT_CUTS];
-    int *cut = malloc((size_t)SPLIT_CUTS * h * sizeof(int)), pick = -1;
+    int *cut = malloc((size_t)SPLIT_CUTS * h * sizeof(int));
     if (!cut) return errf_no_memory(err, "out of memory");
     int ncut = cut_paths(&m->ink, cut, cost);
-    if (ncut == NO_MEMORY) rc = errf_no_memory(err, "out of memory");
-    for (int k = 0; k < ncut && rc == 0; k++) {
-        const int *path = cut + (size_t)k * h;
-        if (cost[k] > most) continue;
-        rc = read_piece(m, path, 0, read, ctx, &l, &hl, err);
-        if (rc == 0) rc = read_piece(m, path, 1, read, ctx, &r, &hr, err);
-        if (rc == 1) { /* a piece that is no digit: not this cut */
-            rc = 0;
-            continue;
-        }
-        if (rc == 0 && hl >= SPLIT_TALL * h && hr >= SPLIT_TALL * h && l + r > best) best = l + r, pick = k;
+    if (ncut == NO_MEMORY) {
+        free(cut);
+        return errf_no_memory(err, "out of memory");
     }
-    if (rc == 0 && pick >= 0) {
-        ink_map a, b;
-        const int *path = cut + (size_t)pick * h;
-        rc = cut_piece(m, path, 0, &a);
-        if (rc == 0 && (rc = cut_piece(m, path, 1, &b))) ink_map_free(&a);
+    /* the paths kept, across: at[0] the left edge, at[n - 1] the right (NULL), the cuts between by their mean column */
+    const int *at[SPLIT_CUTS + 2];
+    double mean[SPLIT_CUTS + 2];
+    int n = 1;
+    at[0] = NULL, mean[0] = -1;
+    for (int k = 0; k < ncut; k++) {
+        if (cost[k] > most) continue;
+        const int *path = cut + (size_t)k * h;
+        double sum = 0;
+        for (int y = 0; y < h; y++) sum += path[y];
+        int t = n++;
+        for (; t > 1 && mean[t - 1] > sum / h; t--) at[t] = at[t - 1], mean[t] = mean[t - 1];
+        at[t] = path, mean[t] = sum / h;
+    }
+    at[n++] = NULL;
+    /* best[j]: the likeliest pieces from the left edge to path j (their log-probabilities summed; -INFINITY where
+     * none), from[j] the path before the last of them, pieces[j] how many */
+    double best[SPLIT_CUTS + 2];
+    int from[SPLIT_CUTS + 2], pieces[SPLIT_CUTS + 2], most_pieces = cap - *nd + 1;
+    best[0] = 0, pieces[0] = 0;
+    for (int j = 1; j < n && rc == 0; j++) {
+        best[j] = -INFINITY, from[j] = -1, pieces[j] = 0;
+        for (int a = 0; a < j && rc == 0; a++) {
+            double lp;
+            if ((a == 0 && j == n - 1) || best[a] == -INFINITY || pieces[a] + 1 > most_pieces ||
+                !path_left_of(at[a], at[j], h))
+                continue;
+            rc = read_piece(m, at[a], j < n - 1 ? at[j] : NULL, read, ctx, &lp, &hp, err);
+            if (rc == 1) { /* a piece that is no digit: not these paths */
+                rc = 0;
+                continue;
+            }
+            if (rc == 0 && hp >= SPLIT_TALL * h && best[a] + lp > best[j])
+                best[j] = best[a] + lp, from[j] = a, pieces[j] = pieces[a] + 1;
+        }
+    }
+    int last = n - 1, np = rc == 0 ? pieces[last] : 0;
+    if (rc == 0 && np >= 2 && best[last] > log(SPLIT_SURE) && best[last] > whole) {
+        ink_map part[SPLIT_CUTS + 1];
+        int k = np, j = last;
+        for (; k > 0 && rc == 0; j = from[j]) { /* the pieces, from the right */
+            rc = cut_piece(m, at[from[j]], j < n - 1 ? at[j] : NULL, &part[--k]);
+            if (rc) rc = NO_MEMORY; /* none: the piece was read */
+        }
         if (rc == 0) {
             ink_map_free(m);
-            memmove(digits + i + 2, digits + i + 1, (size_t)(*nd - i - 1) * sizeof *digits);
-            memmove(others + i + 2, others + i + 1, (size_t)(*nd - i - 1) * sizeof *others);
-            digits[i] = a, digits[i + 1] = b, others[i + 1] = others[i], ++*nd, rc = 1;
+            memmove(digits + i + np, digits + i + 1, (size_t)(*nd - i - 1) * sizeof *digits);
+            memmove(others + i + np, others + i + 1, (size_t)(*nd - i - 1) * sizeof *others);
+            for (k = 0; k < np; k++) digits[i + k] = part[k], others[i + k] = others[i];
+            *nd += np - 1, rc = 1;
         } else {
+            for (int q = k + 1; q < np; q++) ink_map_free(&part[q]);
             rc = errf_no_memory(err, "out of memory");
         }
     }
