@@ -304,7 +304,7 @@ test:
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory data
 	@MNIST_DATA="$(DATA)" PYTHON=$(PYTHON) MNIST_BUILD=$(BUILD) MNIST_EMU=$(EMU) \
-	  $(if $(filter 1,$(SANITIZE)),$(SAN_ENV) MNIST_EMU_SMALL=1,$(if $(HAVE_TSAN),MNIST_EMU_RACES=$(RACES))) tests/run.sh
+	  $(if $(filter 1,$(SANITIZE)),$(SAN_ENV) MNIST_EMU_SMALL=1 MNIST_NO_E2E=1,$(if $(HAVE_TSAN),MNIST_EMU_RACES=$(RACES))) tests/run.sh
 
 clean:
 	rm -rf $(BUILD)

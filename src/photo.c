@@ -3022,7 +3022,7 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, di
     }
     int last = n - 1, np = rc == 0 ? pieces[last] : 0;
     double crossed = 0; /* the most ink a kept cut crosses */
-    for (int j = from[last]; np >= 2 && j > 0; j = from[j]) crossed = ink[j] > crossed ? ink[j] : crossed;
+    for (int j = np >= 2 ? from[last] : 0; j > 0; j = from[j]) crossed = ink[j] > crossed ? ink[j] : crossed;
     if (rc == 0 && np >= 2 && best[last] > log(SPLIT_SURE) &&
         (best[last] > whole || crossed <= SPLIT_THIN * (stroke > 0 ? stroke : 1))) {
         ink_map part[SPLIT_CUTS + 1];

@@ -8,8 +8,8 @@
 # MNIST_EMU_RACES: see below.
 # The tests run in two lanes at once (the suite alone keeps about one core busy; CI's run of it must
 # stay under 30 minutes): beside the others, the CUDA emulator's runs, which only compute and time
-# nothing, with OpenBLAS on one thread; their output follows the others'. The tests that only compute
-# (shared, below) are run by whichever lane is free first.
+# nothing, with OpenBLAS on one thread; their output follows the others'. test_photos.py, which only
+# computes too, is run by the lane that is done first with its own.
 set -u
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -111,26 +111,12 @@ second_lane() {
     either_lane
     touch "$results/lane-b-done"
 }
-# The last of each lane: the tests that only compute and time nothing, the longest first, each run by the
-# first lane to reach it (mkdir takes it). Under the sanitizers the first lane took 760 s and the second 420 s
-# with test_photos.py alone shared; a lane's tests that time things (serve, signals, faults) come before these.
-shared=(tests/test_photos.py tests/test_fashion.py "$build/tests/test_image" tests/test_lab.py tests/test_image.py
-    tests/test_numbers.py tests/test_optim.py tests/test_numpy.py)
-is_shared() {
-    local t
-    for t in "${shared[@]}"; do [ "$t" = "$1" ] && return 0; done
-    return 1
-}
+# the last of each lane: what either may run, run by the first to reach it (mkdir takes it). Every test that only
+# computes shared so (the lanes came to 677 s and 555 s under the sanitizers, from 708 s and 416 s) put them beside
+# the tests that time things for longer, and one of test_serve.py's bounds failed (11.6 s, under 8 wanted)
 either_lane() {
-    local t i=0
-    for t in "${shared[@]}"; do
-        i=$((i + 1))
-        [ -e "$t" ] && mkdir "$results/shared.$i" 2>/dev/null || continue
-        case $t in
-        *.py) run_one "$(basename "$t")" env OPENBLAS_NUM_THREADS=1 "$PYTHON" "$t" ;;
-        *) [ -x "$t" ] && run_one "$(basename "$t")" "$t" ;;
-        esac
-    done
+    mkdir "$results/photos" 2>/dev/null &&
+        run_one test_photos.py env OPENBLAS_NUM_THREADS=1 "$PYTHON" tests/test_photos.py
 }
 # its own process group (set -m), so that the trap above stops all of it
 set -m
@@ -140,12 +126,18 @@ set +m
 
 prefix=a
 for t in "$build"/tests/test_*; do
-    [ -x "$t" ] && ! is_shared "$t" && run_one "$(basename "$t")" "$t"
+    [ -x "$t" ] && run_one "$(basename "$t")" "$t"
 done
 for t in tests/test_*.py; do
-    [ -e "$t" ] && ! is_shared "$t" && run_one "$(basename "$t")" "$PYTHON" "$t"
+    [ -e "$t" ] && [ "$t" != tests/test_photos.py ] && run_one "$(basename "$t")" "$PYTHON" "$t"
 done
+# MNIST_NO_E2E (make test SANITIZE=1): not the page in a browser (test_e2e.sh), whose server side test_serve.py
+# covers under the sanitizers; it took 56 s of the first lane there, and CI's four steps came to 1512 s of 1800
 for t in tests/test_*.sh; do
+    if [ "$t" = tests/test_e2e.sh ] && [ -n "${MNIST_NO_E2E:-}" ]; then
+        skipped+=("test_e2e.sh (MNIST_NO_E2E: the plain make test runs it)")
+        continue
+    fi
     [ -e "$t" ] && run_one "$(basename "$t")" bash "$t"
 done
 either_lane
