@@ -294,7 +294,7 @@ typedef struct {
 } mnist_number;
 
 /* Read the number written in an image with model m (784 inputs, 10 classes): mnist_number_prepare, a digit's ink
- * that is wide for one cut into pieces where m reads them as digits clearly better (touching digits), then each digit
+ * that is wide for one cut into pieces where m reads them as digits clearly (touching digits), then each digit
  * predicted on the CPU one at a time, as `mnist predict` predicts one digit's image (logp as it gives them, NaN
  * included: the caller checks them). 0, or -1 with err (the image's errors, a model that is empty or does not take
  * 784 inputs to 10 classes), or MNIST_NO_MEMORY. */

@@ -2831,19 +2831,30 @@ static int number_count(const decoded *d, const char *name) {
  * and a 2 touching read as a 2). A digit's ink that is wide for one is cut along the cheapest paths down it
  * (cut_paths), the pieces between any two of them read as digits by the model, and the pieces that read best
  * together are kept (split_digit), two or more, where they read clearly as digits, and better than the whole does as
- * one. The model is sure of itself on a blob of
- * digits squeezed into the box, so the ink's width, the pieces' heights and the ink a cut crosses say where to look.
+ * one (or where the cuts are thin). The model is sure of itself on a blob of
+ * digits squeezed into the box, so the ink's width, the pieces' heights and the ink a cut crosses say where to look,
+ * and a piece (or whole) as wide as few digits are reads as less likely a digit (SPLIT_FLAT).
  * Measured with bench/read_numbers.py (BENCHMARKS.md): chosen on its seed 1, where no single digit of 2500 was cut
  * and 38 of 94 numbers of 2 to 4 touching digits were (two pieces at a time). The pieces taken among all the cuts at
  * once, and SPLIT_THIN, were chosen there too: of its 100 touching numbers 25 read exactly, 29 at once, 35 with
- * SPLIT_THIN 0.8, again no single digit cut (at 1.0 a 0 was). */
+ * SPLIT_THIN 0.8, again no single digit cut (at 1.0 a 0 was). SPLIT_FLAT's cost and SPLIT_LOOSE were chosen there
+ * too (35 exact then 52, no single digit cut), and SPLIT_ONE on seed 0, where 2 single 0s, wide and flat, were cut
+ * without it (2026-12-02). */
 #define SPLIT_WIDE 1.1  /* ink narrower than this times its height is not cut ... */
 #define SPLIT_OTHERS 1.5 /* ... nor than this times the other digits' (their median) */
 #define SPLIT_CUTS 8    /* the cheapest cuts read */
 #define SPLIT_INK 2.0   /* a cut crosses this many strokes' widths of ink at most */
 #define SPLIT_TALL 0.7  /* each piece is this share of the ink's height tall at least */
-#define SPLIT_SURE 0.8  /* the pieces' digits' probabilities' product is this at least */
-#define SPLIT_STEP 0.1f /* a cut's cost per column it moves across, in pixels of full ink */
+#define SPLIT_SURE 0.8  /* the pieces' digits' probabilities' product is more than this ... */
+#define SPLIT_LOOSE 2.0 /* ... or this much less in log-probability per unit of the whole's width / height over 1, where
+                           every cut crosses SPLIT_ONE strokes' widths at most (one stroke, not a 0's two) */
+#define SPLIT_ONE 1.6
+#define SPLIT_FLAT 1.4  /* ink wider than this times its height reads as one digit less likely ... */
+#define SPLIT_FLAT_COST 6.0 /* ... by this in log-probability per unit of width / height over it: of MNIST's
+                               60000 training digits 831 are 1.4 times as wide as tall, 49 1.8 times, 33 2.0 times
+                               (e^-5 to e^-7 a unit) */
+#define SPLIT_STEP 0.1f /* a cut's cost per column it moves across, in pixels of full ink (a slanted cut is counted
+                           as crossing that much more) */
 #define SPLIT_THIN 0.8  /* pieces cut where they touch thinly (each cut crossing this many strokes' widths at most) ... */
                         /* ... need not read better than the whole: a cut through a wide 0 crosses 2 */
 #define SPLIT_SAME 0.03 /* cuts that leave ink left of them within this share of it alike are one */
@@ -2929,23 +2940,30 @@ static int cut_piece(const ink_map *src, const int *a, const int *b, ink_map *ou
     return 0;
 }
 
+/* The log-probability that ink w x h is one digit by its shape alone, as SPLIT_FLAT says (0 up to it). */
+static double flat_cost(int w, int h) {
+    double r = (double)w / h;
+    return r > SPLIT_FLAT ? -SPLIT_FLAT_COST * (r - SPLIT_FLAT) : 0;
+}
+
 /* The piece of src between paths a and b (as cut_piece) read as a digit: *lp the log-probability of the model's
- * digit for it, *h its height. 0; 1 where it is none (no ink, or no clear digit to fit_digit); -1 with err where the
- * model failed, or NO_MEMORY. */
+ * digit for it, with flat_cost's, *h its height and *w its width. 0; 1 where it is none (no ink, or no clear digit to
+ * fit_digit); -1 with err where the model failed, or NO_MEMORY. */
 static int read_piece(const ink_map *src, const int *a, const int *b, digit_reader read, void *ctx, double *lp,
-                      int *h, mnist_err *err) {
+                      int *h, int *w, mnist_err *err) {
     ink_map piece;
     float x[MNIST_PIXELS], logp[MNIST_CLASSES];
     mnist_err e2;
     int rc = cut_piece(src, a, b, &piece);
     if (rc) return rc == NO_MEMORY ? errf_no_memory(err, "out of memory") : 1;
-    *h = piece.bb.y1 - piece.bb.y0;
+    *h = piece.bb.y1 - piece.bb.y0, *w = piece.bb.x1 - piece.bb.x0;
     rc = fit_digit(&piece, 0, x, "piece", &e2);
     if (rc == NO_MEMORY) return errf_no_memory(err, "out of memory");
     if (rc) return 1;
     if (read(ctx, x, logp, err)) return -1;
     *lp = logp[0];
     for (int k = 1; k < MNIST_CLASSES; k++) *lp = logp[k] > *lp ? logp[k] : *lp;
+    *lp += flat_cost(*w, *h);
     return 0;
 }
 
@@ -2962,20 +2980,23 @@ static int path_left_of(const int *a, const int *b, int h) {
  * the rest moved up): where it is SPLIT_WIDE times as wide as tall or more, of its cut_paths those that cross
  * SPLIT_INK strokes' widths of ink at most, ordered across it, each run of pieces between paths that do not cross
  * (each SPLIT_TALL of its height tall) is read, and the pieces whose digits are likeliest together are chosen (the
- * product of their probabilities, SPLIT_SURE at least, and more than the whole's digit's unless every cut crosses
- * SPLIT_THIN strokes' widths at most: the network reads a blob of digits with confidence): 3 or 4 digits touching,
- * which no one cut leaves as two clear digits, are cut at once. 1 where it was cut, 0 where not, -1 with err where
- * the model failed, or NO_MEMORY. */
+ * product of their probabilities and flat_cost's, more than SPLIT_SURE or SPLIT_LOOSE's, and more than the whole's
+ * digit's unless every cut crosses SPLIT_THIN strokes' widths at most: the network reads a blob of digits with
+ * confidence; the whole's flat_cost counts only where every cut crosses SPLIT_ONE at most): 3 or 4 digits touching,
+ * which no one cut leaves as two clear digits, are cut at once. A whole too wide for a digit whose pieces are still
+ * SPLIT_WIDE wide is more digits than SPLIT_CUTS cuts part, and left (fit_digit refuses it). 1 where it was cut, 0
+ * where not, -1 with err where the model failed, or NO_MEMORY. */
 static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, digit_reader read, void *ctx,
                        mnist_err *err) {
     ink_map *m = &digits[i];
-    int w = m->ink.w, h = m->ink.h, rc, hp;
+    int w = m->ink.w, h = m->ink.h, rc, hp, wp;
     if (*nd >= cap || w < SPLIT_WIDE * h || w < SPLIT_OTHERS * others[i]) return 0;
     double whole, stroke = stroke_width(m->ink.v, w, h, 1),
            most = SPLIT_INK * (stroke > 0 ? stroke : 1); /* a stroke cut by the plane's edge: outline there too */
-    rc = read_piece(m, NULL, NULL, read, ctx, &whole, &hp, err);
+    rc = read_piece(m, NULL, NULL, read, ctx, &whole, &hp, &wp, err);
     if (rc == 1) whole = -INFINITY, rc = 0; /* no digit as a whole (wider than any, say): its pieces may be */
     if (rc) return rc;
+    double shape = whole > -INFINITY ? flat_cost(wp, hp) : 0; /* of whole */
     float cost[SPLIT_CUTS];
     int *cut = malloc((size_t)SPLIT_CUTS * h * sizeof(int));
     if (!cut) return errf_no_memory(err, "out of memory");
@@ -3011,7 +3032,7 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, di
             if ((a == 0 && j == n - 1) || best[a] == -INFINITY || pieces[a] + 1 > most_pieces ||
                 !path_left_of(at[a], at[j], h))
                 continue;
-            rc = read_piece(m, at[a], j < n - 1 ? at[j] : NULL, read, ctx, &lp, &hp, err);
+            rc = read_piece(m, at[a], j < n - 1 ? at[j] : NULL, read, ctx, &lp, &hp, &wp, err);
             if (rc == 1) { /* a piece that is no digit: not these paths */
                 rc = 0;
                 continue;
@@ -3023,15 +3044,24 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, di
     int last = n - 1, np = rc == 0 ? pieces[last] : 0;
     double crossed = 0; /* the most ink a kept cut crosses */
     for (int j = np >= 2 ? from[last] : 0; j > 0; j = from[j]) crossed = ink[j] > crossed ? ink[j] : crossed;
-    if (rc == 0 && np >= 2 && best[last] > log(SPLIT_SURE) &&
-        (best[last] > whole || crossed <= SPLIT_THIN * (stroke > 0 ? stroke : 1))) {
+    double unit = stroke > 0 ? stroke : 1, sure = log(SPLIT_SURE);
+    if (crossed <= SPLIT_ONE * unit)
+        sure -= SPLIT_LOOSE * ((double)w / h - 1);
+    else if (whole > -INFINITY)
+        whole -= shape; /* the whole's shape does not count for cuts through two strokes (a wide 0) */
+    if (rc == 0 && np >= 2 && best[last] > sure && (best[last] > whole || crossed <= SPLIT_THIN * unit)) {
         ink_map part[SPLIT_CUTS + 1];
         int k = np, j = last;
         for (; k > 0 && rc == 0; j = from[j]) { /* the pieces, from the right */
             rc = cut_piece(m, at[from[j]], j < n - 1 ? at[j] : NULL, &part[--k]);
             if (rc) rc = NO_MEMORY; /* none: the piece was read */
         }
-        if (rc == 0) {
+        for (int q = 0; rc == 0 && whole == -INFINITY && q < np; q++)
+            if (part[q].ink.w >= SPLIT_WIDE * part[q].ink.h) rc = 1; /* more digits than the cuts part */
+        if (rc == 1) {
+            for (int q = 0; q < np; q++) ink_map_free(&part[q]);
+            rc = 0;
+        } else if (rc == 0) {
             ink_map_free(m);
             memmove(digits + i + np, digits + i + 1, (size_t)(*nd - i - 1) * sizeof *digits);
             memmove(others + i + np, others + i + 1, (size_t)(*nd - i - 1) * sizeof *others);
