@@ -126,6 +126,30 @@ def images():
 
 
 
+def numbers():
+    """Lines of digits drawn as strokes for fuzz_number: apart, touching (two and three: split_digit's
+    cuts), and one part wider than any digit."""
+    import io
+    from PIL import Image, ImageDraw
+    one, zero = ("line", [(10, 8), (10, 36)]), ("ellipse", [9, 8, 27, 36])
+    seven = ("line", [(26, 8), (42, 8), (33, 36)])
+    for name, shapes, w in (
+            ("apart", [one, ("ellipse", [24, 8, 40, 36]), ("line", [(50, 8), (64, 8), (56, 36)])], 76),
+            ("touching2", [zero, seven], 52),
+            ("touching3", [one, zero, seven], 52),
+            ("wide", [("ellipse", [6, 14, 114, 30])], 120)):
+        im = Image.new("L", (w, 44), 235)
+        d = ImageDraw.Draw(im)
+        for kind, xy in shapes:
+            if kind == "line":
+                d.line(xy, fill=20, width=3)
+            else:
+                d.ellipse(xy, outline=20, width=3)
+        b = io.BytesIO()
+        im.save(b, "PNG")
+        put("number", name + ".png", b.getvalue())
+
+
 def checkpoints(mnist):
     """Checkpoints written by the command itself (their metadata follows the code), for a
     4-3-10 network on 2x2 images so that they stay small."""
@@ -146,5 +170,6 @@ def checkpoints(mnist):
 
 
 images()
+numbers()
 if len(sys.argv) > 1:
     checkpoints(sys.argv[1])

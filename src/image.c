@@ -538,6 +538,17 @@ static uint64_t png_raw_bytes(const uint8_t *b, size_t n) {
  * image (8000 pixels of 8 bytes and its filter byte) fits in it, and it costs stb_image little. */
 #define PNG_EXTRA (1u << 16)
 
+/* Whether a PNG's chunks, walked from its signature as stb_image walks them, come to an IDAT chunk cut short
+ * (its length past the file's end) before IEND: stb_image 2.27 grows its buffer of the image data to hold
+ * the chunk before it reads it and finds the file too short, so a 239-byte PNG whose chunk says 1.8 GB
+ * took 2 GB of address space (fuzz_number), and where there is less, it is "out of memory". */
+static int png_idat_cut(const uint8_t *b, size_t n) {
+    uint32_t len;
+    size_t at = 8;
+    while (png_chunk(b, n, at, &len) && memcmp(b + at + 4, "IEND", 4)) at += 12 + (size_t)len;
+    return n - at >= 8 && !memcmp(b + at + 4, "IDAT", 4) && be32(b + at) > n - at - 8;
+}
+
 /* A PNG's image data (its IDAT chunks, walked by their lengths as stb_image walks them, to IEND)
  * inflated by zlib into out->data (malloc'd), for stb_image to take in place of inflating it again
  * (stb_image.c). 1 when it inflates to more than limit bytes (under 4 GB: 64M pixels of 8 bytes);
@@ -794,6 +805,10 @@ static int decode_bytes(const uint8_t *bytes, size_t len, const char *name, int 
             return errf(err, "%s: %zu bytes is too large a file", name, filled_len);
         }
         bytes = filled, len = filled_len;
+    }
+    if (is_png(bytes, len) && png_idat_cut(bytes, len)) {
+        free(filled);
+        return errf(err, "%s: cannot decode the image (it ends too early: a truncated file?)", name);
     }
     uint64_t raw = png_raw_bytes(bytes, len);
     /* stb_image takes it, or leaves it (its reader refused the PNG before the image data); its own
