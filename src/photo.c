@@ -2983,9 +2983,10 @@ static int path_left_of(const int *a, const int *b, int h) {
  * product of their probabilities and flat_cost's, more than SPLIT_SURE or SPLIT_LOOSE's, and more than the whole's
  * digit's unless every cut crosses SPLIT_THIN strokes' widths at most: the network reads a blob of digits with
  * confidence; the whole's flat_cost counts only where every cut crosses SPLIT_ONE at most): 3 or 4 digits touching,
- * which no one cut leaves as two clear digits, are cut at once. A whole too wide for a digit whose pieces are still
- * SPLIT_WIDE wide is more digits than SPLIT_CUTS cuts part, and left (fit_digit refuses it). 1 where it was cut, 0
- * where not, -1 with err where the model failed, or NO_MEMORY. */
+ * which no one cut leaves as two clear digits, are cut at once. A whole that is no digit to fit_digit (too wide for
+ * one, a blob, a pattern) one of whose pieces is still SPLIT_WIDE times as wide as tall is taken for more digits than
+ * SPLIT_CUTS cuts part, and left so (fit_digit refuses it): in doubt, refused rather than read as fewer digits. 1
+ * where it was cut, 0 where not, -1 with err where the model failed, or NO_MEMORY. */
 static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, digit_reader read, void *ctx,
                        mnist_err *err) {
     ink_map *m = &digits[i];
