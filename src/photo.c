@@ -3021,41 +3021,49 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, di
         at[t] = path, mean[t] = sum / h, ink[t] = cost[k];
     }
     ink[n] = 0, at[n++] = NULL;
-    /* best[j]: the likeliest pieces from the left edge to path j (their log-probabilities summed; -INFINITY where
-     * none), from[j] the path before the last of them, pieces[j] how many */
-    double best[SPLIT_CUTS + 2];
-    int from[SPLIT_CUTS + 2], pieces[SPLIT_CUTS + 2], most_pieces = cap - *nd + 1;
-    best[0] = 0, pieces[0] = 0;
+    /* best[j][p]: the likeliest p pieces from the left edge to path j (their log-probabilities summed; -INFINITY
+     * where none), from[j][p] the path before the last of them; p up to the pieces the cap leaves room for (kept
+     * apart by count: the likeliest chain to a path may have too many pieces to go on where a shorter one could) */
+    double best[SPLIT_CUTS + 2][SPLIT_CUTS + 2];
+    int from[SPLIT_CUTS + 2][SPLIT_CUTS + 2], room = cap - *nd + 1 < n - 1 ? cap - *nd + 1 : n - 1;
+    for (int j = 0; j < n; j++)
+        for (int p = 0; p <= room; p++) best[j][p] = -INFINITY, from[j][p] = -1;
+    best[0][0] = 0;
     for (int j = 1; j < n && rc == 0; j++) {
-        best[j] = -INFINITY, from[j] = -1, pieces[j] = 0;
         for (int a = 0; a < j && rc == 0; a++) {
             double lp;
-            if ((a == 0 && j == n - 1) || best[a] == -INFINITY || pieces[a] + 1 > most_pieces ||
-                !path_left_of(at[a], at[j], h))
-                continue;
+            int any = 0;
+            for (int p = 0; p < room; p++) any |= best[a][p] > -INFINITY;
+            if ((a == 0 && j == n - 1) || !any || !path_left_of(at[a], at[j], h)) continue;
             rc = read_piece(m, at[a], j < n - 1 ? at[j] : NULL, read, ctx, &lp, &hp, &wp, err);
             if (rc == 1) { /* a piece that is no digit: not these paths */
                 rc = 0;
                 continue;
             }
-            if (rc == 0 && hp >= SPLIT_TALL * h && best[a] + lp > best[j])
-                best[j] = best[a] + lp, from[j] = a, pieces[j] = pieces[a] + 1;
+            for (int p = 0; rc == 0 && hp >= SPLIT_TALL * h && p < room; p++)
+                if (best[a][p] > -INFINITY && best[a][p] + lp > best[j][p + 1])
+                    best[j][p + 1] = best[a][p] + lp, from[j][p + 1] = a;
         }
     }
-    int last = n - 1, np = rc == 0 ? pieces[last] : 0;
+    int last = n - 1, np = 0; /* the likeliest pieces to the right edge, of any count (2 or more) */
+    for (int p = 2; rc == 0 && p <= room; p++)
+        if (best[last][p] > -INFINITY && (np == 0 || best[last][p] > best[last][np])) np = p;
     double crossed = 0; /* the most ink a kept cut crosses */
-    for (int j = np >= 2 ? from[last] : 0; j > 0; j = from[j]) crossed = ink[j] > crossed ? ink[j] : crossed;
+    for (int j = last, p = np; p > 1; p--) /* the np - 1 cuts, from the right */
+        j = from[j][p], crossed = ink[j] > crossed ? ink[j] : crossed;
     double unit = stroke > 0 ? stroke : 1, sure = log(SPLIT_SURE);
     if (crossed <= SPLIT_ONE * unit)
         sure -= SPLIT_LOOSE * ((double)w / h - 1);
     else if (whole > -INFINITY)
         whole -= shape; /* the whole's shape does not count for cuts through two strokes (a wide 0) */
-    if (rc == 0 && np >= 2 && best[last] > sure && (best[last] > whole || crossed <= SPLIT_THIN * unit)) {
+    if (rc == 0 && np >= 2 && best[last][np] > sure && (best[last][np] > whole || crossed <= SPLIT_THIN * unit)) {
         ink_map part[SPLIT_CUTS + 1];
         int k = np, j = last;
-        for (; k > 0 && rc == 0; j = from[j]) { /* the pieces, from the right */
-            rc = cut_piece(m, at[from[j]], j < n - 1 ? at[j] : NULL, &part[--k]);
+        while (k > 0 && rc == 0) { /* the pieces, from the right: the k-th ends at path j */
+            int a = from[j][k];
+            rc = cut_piece(m, at[a], j < n - 1 ? at[j] : NULL, &part[--k]);
             if (rc) rc = NO_MEMORY; /* none: the piece was read */
+            j = a;
         }
         for (int q = 0; rc == 0 && whole == -INFINITY && q < np; q++)
             if (part[q].ink.w >= SPLIT_WIDE * part[q].ink.h) rc = 1; /* more digits than the cuts part */
