@@ -2993,7 +2993,8 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, di
     int w = m->ink.w, h = m->ink.h, rc, hp, wp;
     if (*nd >= cap || w < SPLIT_WIDE * h || w < SPLIT_OTHERS * others[i]) return 0;
     double whole, stroke = stroke_width(m->ink.v, w, h, 1),
-           most = SPLIT_INK * (stroke > 0 ? stroke : 1); /* a stroke cut by the plane's edge: outline there too */
+           unit = stroke > 0 ? stroke : 1, /* a stroke cut by the plane's edge: outline there too */
+           most = SPLIT_INK * unit;
     rc = read_piece(m, NULL, NULL, read, ctx, &whole, &hp, &wp, err);
     if (rc == 1) whole = -INFINITY, rc = 0; /* no digit as a whole (wider than any, say): its pieces may be */
     if (rc) return rc;
@@ -3051,7 +3052,7 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, di
     double crossed = 0; /* the most ink a kept cut crosses */
     for (int j = last, p = np; p > 1; p--) /* the np - 1 cuts, from the right */
         j = from[j][p], crossed = ink[j] > crossed ? ink[j] : crossed;
-    double unit = stroke > 0 ? stroke : 1, sure = log(SPLIT_SURE);
+    double sure = log(SPLIT_SURE);
     if (crossed <= SPLIT_ONE * unit)
         sure -= SPLIT_LOOSE * ((double)w / h - 1);
     else if (whole > -INFINITY)
