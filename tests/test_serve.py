@@ -888,6 +888,53 @@ def test_stop_predicting(model, tmp):
           f"and the server stops, no request cut short: status {rc}, {out.strip().splitlines()[-1:]!r}")
 
 
+def cpu_seconds(pid):
+    """The CPU time the process pid has used, all its threads together (user and system)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_gone_unread(model, tmp):
+    """A large image whose client closes its connection while it waits in the queue (it gave up) is not read: its
+    decode held the next one for nothing, and no one read its answer (libmicrohttpd sends none to a client that
+    only closed its sending end, once resumed). One predicting thread: an 8192x8192 PNG decoded alone, for its CPU
+    time (the second such: the first costs more); then one decoding, another sent and its connection closed, and a 1100x1100 drawing, also handed over:
+    all three cost the server less CPU time than one and a half large decodes (the build before decoded the second
+    one too), and --log says that the second's client closed it (it said 400)."""
+    proc, host, port = start(model, "--threads", "1", "--log")
+    if not check(port is not None, "mnist serve --threads 1 --log starts"):
+        stop(proc)
+        return
+    srv = Server(host, port)
+    drawing = os.path.join(tmp, "digit-1100.png")
+    digit_png.write(drawing, 0, size=1100)
+    with open(drawing, "rb") as f:
+        small = f.read()
+    big = big_png()
+    warm = srv.json("POST", "/api/predict", big, timeout=300)  # a process's first costs more (1.7 times here)
+    before = cpu_seconds(proc.pid)
+    alone = srv.json("POST", "/api/predict", big, timeout=300)
+    between = cpu_seconds(proc.pid)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        first = ex.submit(srv.json, "POST", "/api/predict", big, timeout=300)
+        time.sleep(0.3)  # the first is decoding (seconds; more under the sanitizers)
+        gone = socket.create_connection((host, port))
+        gone.sendall(b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(big) + big)
+        gone.close()
+        a = first.result()
+    c = srv.json("POST", "/api/predict", small, timeout=300)
+    after = cpu_seconds(proc.pid)
+    err = stop_log(proc)
+    decode, then = between - before, after - between
+    check(warm[0] == alone[0] == a[0] == 400 and c[0] == 200 and then < 1.5 * decode,
+          f"a large image whose client closed the connection while queued is not decoded: the large one before it, "
+          f"it and the drawing after it cost {then:.2f} s of CPU, one large decode {decode:.2f} s "
+          f"({alone[0]}, {a[0]}, {c[0]})")
+    lines = [x for x in err.splitlines() if x.startswith("POST /api/predict ")]
+    closed = [x for x in lines if re.fullmatch(r"POST /api/predict client-closed \d+\.\d ms", x)]
+    check(len(lines) == 5 and len(closed) == 1, f"and --log says that its client closed it: {lines}")
+
 def test_log(model):
     """--log prints the client's bytes escaped: a method holding terminal escapes (here one that clears the
     screen) reaches the operator's terminal as text. A request whose client closes the connection mid-body, unanswered,
@@ -1858,6 +1905,7 @@ def main():
         test_sigterm(model)
         test_stop_answers(model, png)
         test_stop_predicting(model, tmp)
+        test_gone_unread(model, tmp)
         test_stop_headers(model)
         test_deadline(model)
         test_keepalive(model)

@@ -190,6 +190,8 @@ typedef struct request {
     /* a prediction, made on a predicting thread while its connection is suspended */
     struct request *next;     /* in the server's queue */
     struct MHD_Connection *c; /* its connection */
+    MHD_socket fd;            /* its socket; -1 where libmicrohttpd does not say */
+    int gone;                 /* its client had closed its end before a predicting thread took it: not read */
     mnist_prep prep;          /* the preprocessing, ?drawn=1 told */
     size_t need;              /* the bytes its image's decode takes (mnist_image_decode_bytes); 0 for JSON */
     int ran;                  /* made: the handler's next call answers with status and out */
@@ -862,7 +864,10 @@ static void *predicting(void *arg) {
         if (q && !(s->queue = q->next)) s->queue_tail = NULL;
         pthread_mutex_unlock(&s->queue_lock);
         if (!q) return NULL; /* stopped */
-        predict_run(s, q);
+        /* a client that closed its end while queued (it gave up) reads no answer (libmicrohttpd, resumed, sends
+         * none to one that closed its sending end alone): its decode (5 s for an 8192x8192 PNG) held the next one
+         * for nothing; the handler closes the connection */
+        if (!(q->gone = q->fd != -1 && !open_both_ways(q->fd))) predict_run(s, q);
         prediction_made(q);
     }
 }
@@ -1281,7 +1286,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                       MHD_RESPMEM_PERSISTENT, NULL, 0);
     case R_PREDICT: {
         if (q->refused) return refuse(c, q, (unsigned)q->refused);
-        if (q->ran) return answer_result(c, q); /* the call after its resume */
+        if (q->ran) return q->gone ? MHD_NO : answer_result(c, q); /* the call after its resume */
         /* a drawing of an item is its outline, where a photo shows it solid */
         const char *drawn = NULL; /* the key "drawn" as it is: libmicrohttpd's lookup took ?DRAWN=1 too */
         mhd.get_connection_values(c, MHD_GET_ARGUMENT_KIND, drawn_argument, &drawn);
@@ -1295,6 +1300,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return answer_result(c, q);
         }
         q->c = c;
+        const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        q->fd = ci ? ci->connect_fd : -1;
         atomic_fetch_add(&s->handed, 1);
         mhd.suspend_connection(c); /* before the queue: a thread may resume it at once */
         predictions_queue(s, q);
@@ -1334,7 +1341,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
                                                                                   : "";
         if (own) refusal_take(status); /* its message's: said here */
         log_line(s, !handled ? "-" : q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET",
-                 handled ? routes[q->route].path : path, status ? number : unanswered(why, deadline),
+                 handled ? routes[q->route].path : path,
+                 status ? number : handled && q->gone ? "client-closed" : unanswered(why, deadline),
                  handled ? q->start : first ? first : now(), note);
     }
     int was_handed = handled && q->c;
