@@ -851,22 +851,30 @@ def test_handed_over(srv, model, tmp):
           f"6 of them at once, queued: all the same answer ({[m[0] for m in many]})")
 
 
+def one_predictor(model, tmp, *flags):
+    """`mnist serve --threads 1` (one predicting thread), with flags: (process, Server, a 1100x1100 drawing's PNG, an
+    8192x8192 PNG's bytes), both handed over to the predicting thread; None where it did not start."""
+    proc, host, port = start(model, "--threads", "1", *flags)
+    if not check(port is not None, " ".join(("mnist serve --threads 1",) + flags) + " starts"):
+        stop(proc)
+        return None
+    drawing = os.path.join(tmp, "digit-1100.png")
+    digit_png.write(drawing, 0, size=1100)
+    with open(drawing, "rb") as f:
+        small = f.read()
+    return proc, Server(host, port), small, big_png()
+
+
 def test_stop_predicting(model, tmp):
     """A stop with predictions handed over: the one being made is answered, however long it takes past the stop's
     5 s (as one on libmicrohttpd's thread was), and those still queued once the 5 s are over are answered 503
     unread; none is cut off, and the server stops (libmicrohttpd, stopped with a connection still suspended, may
     abort). One predicting thread: two 8192x8192 PNGs (5 s each here, 20 s on a loaded machine) and a drawing
     that waits behind them."""
-    proc, host, port = start(model, "--threads", "1")
-    if not check(port is not None, "mnist serve --threads 1 starts"):
-        stop(proc)
+    started = one_predictor(model, tmp)
+    if not started:
         return
-    srv = Server(host, port)
-    drawing = os.path.join(tmp, "digit-1100.png")
-    digit_png.write(drawing, 0, size=1100)
-    with open(drawing, "rb") as f:
-        small = f.read()
-    big = big_png()
+    proc, srv, small, big = started
     with concurrent.futures.ThreadPoolExecutor(3) as ex:
         futures = []
         for body in (big, big, small):
@@ -899,19 +907,14 @@ def test_gone_unread(model, tmp):
     """A large image whose client closes its connection while it waits in the queue (it gave up) is not read: its
     decode held the next one for nothing, and no one read its answer (libmicrohttpd sends none to a client that
     only closed its sending end, once resumed). One predicting thread: an 8192x8192 PNG decoded alone, for its CPU
-    time (the second such: the first costs more); then one decoding, another sent and its connection closed, and a 1100x1100 drawing, also handed over:
-    all three cost the server less CPU time than one and a half large decodes (the build before decoded the second
-    one too), and --log says that the second's client closed it (it said 400)."""
-    proc, host, port = start(model, "--threads", "1", "--log")
-    if not check(port is not None, "mnist serve --threads 1 --log starts"):
-        stop(proc)
+    time (the second such: the first costs more); then one decoding, another sent and its connection closed, and a
+    1100x1100 drawing, also handed over: all three cost the server less CPU time than one and a half large decodes
+    (the build before decoded the second one too), and --log says that the second's client closed it (it said
+    400)."""
+    started = one_predictor(model, tmp, "--log")
+    if not started:
         return
-    srv = Server(host, port)
-    drawing = os.path.join(tmp, "digit-1100.png")
-    digit_png.write(drawing, 0, size=1100)
-    with open(drawing, "rb") as f:
-        small = f.read()
-    big = big_png()
+    proc, srv, small, big = started
     warm = srv.json("POST", "/api/predict", big, timeout=300)  # a process's first costs more (1.7 times here)
     before = cpu_seconds(proc.pid)
     alone = srv.json("POST", "/api/predict", big, timeout=300)
@@ -919,7 +922,7 @@ def test_gone_unread(model, tmp):
     with concurrent.futures.ThreadPoolExecutor(1) as ex:
         first = ex.submit(srv.json, "POST", "/api/predict", big, timeout=300)
         time.sleep(0.3)  # the first is decoding (seconds; more under the sanitizers)
-        gone = socket.create_connection((host, port))
+        gone = socket.create_connection((srv.host, srv.port))
         gone.sendall(b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(big) + big)
         gone.close()
         a = first.result()
