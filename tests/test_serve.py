@@ -1359,7 +1359,7 @@ def test_unread(model):
         clients.append((c, rate))
     t = time.time()
     closed, alive = None, True
-    while time.time() - t < 15:
+    while time.time() - t < 35:
         time.sleep(0.25)
         for c, rate in clients:
             if rate:
@@ -1374,11 +1374,12 @@ def test_unread(model):
             break
     for c, _ in clients:
         c.close()
-    # nothing else closes them before --deadline's 60 s; the answers still going out take 0.5 s here, 3 s under
-    # AddressSanitizer on a loaded machine
-    check(closed is not None and closed < TIMEOUT + 6,
-          f"two clients that read none of 600 answers, or 4 KB a second, are closed after --timeout {TIMEOUT} s: "
-          + (f"{closed:.1f} s" if closed else "open after 15 s"))
+    # nothing else closes them before --deadline's 60 s; the answers still going out take 0.5 s here, 3 s and once
+    # 4.8 s under AddressSanitizer on a loaded machine: the bound is half the deadline, which tells --timeout's close
+    # from the deadline's (it was --timeout + 6 s, a time that a loaded machine could overrun)
+    check(closed is not None and closed < 30,
+          f"two clients that read none of 600 answers, or 4 KB a second, are closed after --timeout {TIMEOUT} s, long "
+          f"before --deadline's 60 s: " + (f"{closed:.1f} s" if closed else "open after 35 s"))
     check(alive, "...and others are answered meanwhile")
     stop(proc)
 
