@@ -191,7 +191,7 @@ typedef struct request {
     struct request *next;     /* in the server's queue */
     struct MHD_Connection *c; /* its connection */
     MHD_socket fd;            /* its socket; -1 where libmicrohttpd does not say */
-    int gone;                 /* its client had closed its end before a predicting thread took it: not read */
+    int gone;                 /* its client closed its end before a predicting thread (or a stop) took it: unread */
     mnist_prep prep;          /* the preprocessing, ?drawn=1 told */
     size_t need;              /* the bytes its image's decode takes (mnist_image_decode_bytes); 0 for JSON */
     int ran;                  /* made: the handler's next call answers with status and out */
@@ -840,9 +840,18 @@ static void prediction_made(request *q) {
     mhd.resume_connection(q->c);
 }
 
-/* q answered 503 unread: the stop came before a predicting thread took it. */
+/* Set on libmicrohttpd's thread while the handler closes a connection whose client left (prediction_gone) until its
+ * completion: libmicrohttpd then says "Application reported internal error", which --log leaves out (mhd_log). */
+static _Thread_local int closing_gone;
+
+/* Whether q's client closed its end while q waited (it gave up): it reads no answer (libmicrohttpd, resumed, sends
+ * none to one that closed its sending end alone); the handler closes the connection. Sets q->gone. */
+static int prediction_gone(request *q) { return q->gone = q->fd != -1 && !open_both_ways(q->fd); }
+
+/* q answered 503 unread: the stop came before a predicting thread took it (not answered where its client left). */
 static void prediction_unread(request *q) {
-    result_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "the server stopped before reading this image");
+    if (!prediction_gone(q))
+        result_error(q, MHD_HTTP_SERVICE_UNAVAILABLE, "the server stopped before reading this image");
     prediction_made(q);
 }
 
@@ -864,10 +873,7 @@ static void *predicting(void *arg) {
         if (q && !(s->queue = q->next)) s->queue_tail = NULL;
         pthread_mutex_unlock(&s->queue_lock);
         if (!q) return NULL; /* stopped */
-        /* a client that closed its end while queued (it gave up) reads no answer (libmicrohttpd, resumed, sends
-         * none to one that closed its sending end alone): its decode (5 s for an 8192x8192 PNG) held the next one
-         * for nothing; the handler closes the connection */
-        if (!(q->gone = q->fd != -1 && !open_both_ways(q->fd))) predict_run(s, q);
+        if (!prediction_gone(q)) predict_run(s, q); /* a decode (5 s for 8192x8192) no one reads held the next */
         prediction_made(q);
     }
 }
@@ -1286,7 +1292,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                       MHD_RESPMEM_PERSISTENT, NULL, 0);
     case R_PREDICT: {
         if (q->refused) return refuse(c, q, (unsigned)q->refused);
-        if (q->ran) return q->gone ? MHD_NO : answer_result(c, q); /* the call after its resume */
+        if (q->ran && q->gone) return closing_gone = 1, MHD_NO; /* the call after its resume: no one to answer */
+        if (q->ran) return answer_result(c, q);
         /* a drawing of an item is its outline, where a photo shows it solid */
         const char *drawn = NULL; /* the key "drawn" as it is: libmicrohttpd's lookup took ?DRAWN=1 too */
         mhd.get_connection_values(c, MHD_GET_ARGUMENT_KIND, drawn_argument, &drawn);
@@ -1314,6 +1321,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode why) {
     server *s = cls;
     request *q = *state;
+    closing_gone = 0;
     if (!q) return;
     *state = NULL;
     conn *k = conn_of(c);
@@ -1376,6 +1384,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
         vsnprintf(head, sizeof head, fmt, copy);
         va_end(copy);
         if (sscanf(head, "Error processing request (HTTP response code is %u", &status) == 1) refusal_told(status);
+        if (closing_gone && !strncmp(head, "Application reported internal error", 35)) return; /* not an error */
         vfprintf(stderr, fmt, ap);
         return;
     }
