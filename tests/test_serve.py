@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import digit_png  # noqa: E402
 
-from testlib import MNIST, check, shim, status  # noqa: E402
+from testlib import MNIST, check, png_chunk, shim, status  # noqa: E402
 
 TIMEOUT = 2  # the server's --timeout for idle connections, seconds
 PER_ADDRESS = 128  # connections one client address may hold at once (the default --per-address: an eighth of serve.c's CONNECTIONS)
@@ -781,10 +781,6 @@ def test_open_files(model):
     stop(proc)
     check(rc == 0 and "note: at most 220 connections, 27 from one address: the limit of open files (ulimit -n) "
           "is 256" in err, f"with a hard limit of 256 open files, fewer connections, said in a note: {err.strip()!r}")
-
-
-def png_chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def big_png(side=8192):
