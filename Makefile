@@ -66,10 +66,13 @@ STD_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Iinclude
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  += $(STD_FLAGS)
 # libcurl and libmicrohttpd are loaded (dlopen) by fetch and serve when they need them, not linked:
-# their libraries cost every command's start 5 to 8 ms (BENCHMARKS.md); their headers are used
-LINKED  := $(filter-out libcurl libmicrohttpd,$(PKGS))
+# their libraries cost every command's start 5 to 8 ms (BENCHMARKS.md); their headers are used. So
+# is OpenBLAS, by the commands that compute (src/blas.c: 4 ms); the programs that call cblas
+# themselves (the benchmarks' floor, the CUDA kernels' tests and the emulator's cuBLAS) link it
+LINKED  := $(filter-out libcurl libmicrohttpd openblas,$(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(LINKED) 2>/dev/null) -lm -lpthread -ldl
-BASE_LDLIBS := $(LDLIBS)
+BLAS_LDLIBS := $(shell pkg-config --libs openblas 2>/dev/null)
+BASE_LDLIBS := $(LDLIBS) $(BLAS_LDLIBS)
 
 # CUDA: where nvcc is found (on the PATH, else /usr/local/cuda/bin/nvcc) the library gets the CUDA
 # backend (src/cuda/*.cu, --device cuda) and the C files see MNIST_HAVE_CUDA; `make NVCC=` builds
@@ -182,7 +185,7 @@ $(BUILD)/obj/cuda/%.o: src/cuda/%.cu $(wildcard src/cuda/*.h) $(HEADERS)
 $(CUDA_TESTS): $(BUILD)/tests/%: tests/%.cu tests/check.h $(wildcard src/cuda/*.h) $(BUILD)/libmnist-internal.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c $< -o $@.o
-	$(CC) $(CFLAGS) $@.o $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $@.o $(BUILD)/libmnist-internal.a $(LDLIBS) $(BLAS_LDLIBS) -o $@
 	@rm -f $@.o
 
 # The CUDA emulator (tests/emu, in build/emu): the .cu files of src/cuda compiled by the host's C++
@@ -358,7 +361,7 @@ valgrind:
 	scripts/valgrind.sh build/valgrind/mnist build/valgrind/tests/test_sparse
 
 $(BUILD)/bench: bench/bench.c $(BUILD)/libmnist-internal.a $(HEADERS)
-	$(CC) $(CFLAGS) $< $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $< $(BUILD)/libmnist-internal.a $(LDLIBS) $(BLAS_LDLIBS) -o $@
 
 $(BUILD)/layers: bench/layers.c $(BUILD)/libmnist-internal.a $(HEADERS)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmnist-internal.a $(LDLIBS) -o $@

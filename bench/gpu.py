@@ -36,6 +36,7 @@ import ctypes
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import site
@@ -56,6 +57,9 @@ STEP_LOG_MAX = 512 << 10
 # libraries the GPU machine has, or must supply itself: the C library, the compiler's, the driver, CUDA's
 SYSTEM = ("linux-vdso", "ld-linux", "libc.so", "libm.so", "libpthread", "libdl.so", "librt.so", "libresolv",
           "libgcc_s", "libstdc++", "libcuda.so", "libcublas", "libcudart", "libnvidia")
+# libraries the programs open (dlopen) where they need them, so that ldd does not name them; libcurl and
+# libmicrohttpd are left out: the GPU run fetches nothing and serves nothing
+DLOPENED = ("libopenblas.so.0",)
 
 
 def data_dir():
@@ -70,16 +74,27 @@ def make_bundle(path):
         for d in ("bin", "lib", "data"):
             os.makedirs(os.path.join(stage, d))
         libs = set()
-        for p in PROGRAMS:
-            src = os.path.join(BUILD, p)
-            if not os.path.exists(src):
-                sys.exit(f"gpu.py: {src} is missing: run `make check` with nvcc first")
-            shutil.copy2(src, os.path.join(stage, "bin"))
+
+        def needs(src):
             for line in subprocess.run(["ldd", src], capture_output=True, text=True, check=True).stdout.splitlines():
                 parts = line.split("=>")
                 lib = parts[1].split("(")[0].strip() if len(parts) == 2 else ""
                 if lib.startswith("/") and not any(s in os.path.basename(lib) for s in SYSTEM):
                     libs.add(lib)
+        for p in PROGRAMS:
+            src = os.path.join(BUILD, p)
+            if not os.path.exists(src):
+                sys.exit(f"gpu.py: {src} is missing: run `make check` with nvcc first")
+            shutil.copy2(src, os.path.join(stage, "bin"))
+            needs(src)
+        # and those the programs open themselves (dlopen, src/blas.c), as the loader finds them here
+        cache = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True).stdout
+        for name in DLOPENED:
+            found = re.search(r"^\s*" + re.escape(name) + r" \(libc6,x86-64[^)]*\) => (\S+)$", cache, re.M)
+            if not found:
+                sys.exit(f"gpu.py: {name} is not installed here (the programs open it): apt-get install libopenblas0")
+            libs.add(found.group(1))
+            needs(found.group(1))
         for lib in sorted(libs):
             shutil.copy2(os.path.realpath(lib), os.path.join(stage, "lib", os.path.basename(lib)))
         src = data_dir()

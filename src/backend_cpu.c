@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "blas.h"
 #include "cpu.h"
 #include "hash.h"
 #include "team.h"
@@ -351,6 +352,7 @@ static float *alloc_floats(size_t n, int *ok) {
 }
 
 backend *backend_cpu_create(const mnist_model *m, const backend_opts *o, mnist_err *err) {
+    if (blas_load(err)) return NULL;
     cpu_backend *c = calloc(1, sizeof *c);
     if (!c) {
         errf(err, "out of memory");

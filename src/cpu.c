@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "blas.h"
 #include "cpu.h"
 #include "tanh.h"
 #include "team.h"
@@ -73,7 +72,7 @@ void cpu_dense(float *y, const float *x, const float *w, const float *b, int n, 
         dense_one(y, x, w, in, out);
     else {
         blas_alone();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, 0.0f, y, out);
+        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, out, in, 1.0f, x, in, w, out, 0.0f, y, out);
     }
     if (act == CPU_LOG_SOFTMAX)
         bias_log_softmax(y, b, n, out);
@@ -148,8 +147,8 @@ static void forward_slab(void *p, int t, int nt) {
     if (j->sp)
         cpu_sparse_forward(j->y, j->sp, j->cw, j->out, a, e);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->n, e - a, j->in, 1.0f, j->x, j->in, j->cw + a, j->out,
-                    0.0f, j->y + a, j->out);
+        blas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->n, e - a, j->in, 1.0f, j->x, j->in, j->cw + a, j->out,
+                   0.0f, j->y + a, j->out);
     if (j->act != CPU_LOG_SOFTMAX) bias_act_cols(j->y, j->cb, j->n, j->out, a, e, (cpu_act)j->act);
 }
 
@@ -173,8 +172,8 @@ static void input_grad_slab(void *p, int t, int nt) {
     slab(in, t, nt, &a, &b);
     if (a >= b) return;
     blas_alone();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, b - a, j->out, 1.0f, j->dz, j->out,
-                j->cw + (size_t)a * j->out, j->out, 0.0f, j->dh + a, in);
+    blas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, b - a, j->out, 1.0f, j->dz, j->out,
+               j->cw + (size_t)a * j->out, j->out, 0.0f, j->dh + a, in);
     for (int r = 0; r < j->n; r++) {
         size_t o = (size_t)r * in + a;
         if (j->mask)
@@ -198,8 +197,8 @@ static void weight_grad_slab(void *p, int t, int nt) {
     if (j->sp)
         cpu_sparse_weight_grad(j->w, j->gw, j->sp, j->dz, j->in, out, a, e, j->lr, j->decay);
     else // gw = h^T dz, or w = decay w - lr h^T dz
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j->in, e - a, j->n, j->gw ? 1.0f : -j->lr, j->h, j->in,
-                    j->dz + a, out, j->gw ? 0.0f : j->decay, (j->gw ? j->gw : j->w) + a, out);
+        blas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j->in, e - a, j->n, j->gw ? 1.0f : -j->lr, j->h, j->in,
+                   j->dz + a, out, j->gw ? 0.0f : j->decay, (j->gw ? j->gw : j->w) + a, out);
     // the bias: column sums of dz, SLAB_COLS columns at a time
     float s[SLAB_COLS];
     for (int c0 = a; c0 < e; c0 += SLAB_COLS) {

@@ -21,6 +21,7 @@
 #include <stb_image.h>
 #include <zlib.h>
 
+#include "blas.h"
 #include "image.h"
 #include "util.h"
 
@@ -1107,6 +1108,7 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
     if (!name) name = "image";
     if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION && prep != MNIST_PREP_OUTLINE)
         return errf(err, "%s: unknown preprocessing %d", name, (int)prep);
+    if (prep == MNIST_PREP_MNIST && blas_load(err)) return -1; /* photo.c's fits of the paper and the light */
     decoded d;
     int rc = prep == MNIST_PREP_LAB ? bmp_lab_check(bytes, len, name, err) : 0; /* what Pillow refuses */
     if (rc) return rc;
@@ -1140,6 +1142,7 @@ int number_prepare(const uint8_t *bytes, size_t len, const char *name, float *x,
     if (!name) name = "image";
     *n = 0;
     if (cap < 1) return errf(err, "%s: no room for a digit (%d)", name, cap);
+    if (blas_load(err)) return -1;
     decoded d;
     int rc = decode(bytes, len, name, 0, &d, err);
     if (rc) return rc;

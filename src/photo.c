@@ -14,6 +14,7 @@
 
 #include <stb_image_resize.h>
 
+#include "blas.h"
 #include "image.h"
 #include "util.h"
 

@@ -430,29 +430,6 @@ int load_library(const char *lib, const char *const *names, void **const *slots,
     return 0;
 }
 
-void openblas_set_num_threads(int n);
-
-void blas_alone(void) {
-    static _Thread_local int told;
-    if (!told) openblas_set_num_threads(1), told = 1;
-}
-
-/* LAPACK's Fortran interface (OpenBLAS's development package has no header for it) */
-void dgesv_(const int *n, const int *nrhs, double *a, const int *lda, int *ipiv, double *b, const int *ldb, int *info);
-
-int solve_symmetric(int n, double *a, double *b) {
-    int ipiv[SOLVE_MAX], one = 1, info = 0;
-    if (n < 1 || n > SOLVE_MAX) return -1;
-    blas_alone(); /* OpenBLAS's dgesv wakes its threads for any n: for these 6 unknowns they spun on the other cores */
-    dgesv_(&n, &one, a, &n, ipiv, b, &n, &info);
-    if (info) return -1;
-    double big = 0;
-    for (int i = 0; i < n; i++) big = fmax(big, fabs(a[i * n + i])); /* U's pivots */
-    for (int i = 0; i < n; i++)
-        if (!(fabs(a[i * n + i]) >= 1e-9 * big) || !isfinite(b[i])) return -1;
-    return 0;
-}
-
 const char *json_next_number(const char **p, const char *end) {
     const char *s = *p, *t;
     for (int in = 0; s < end; s++)

@@ -92,18 +92,6 @@ void remove_made(const char *dir, const char *made);
  * left empty, until pending_folders(NULL, NULL): a fetch that a signal ends leaves no empty data folder. */
 void pending_folders(const char *dir, const char *made);
 
-/* OpenBLAS on one thread, told so once on each thread that calls it: ours are our own (team.c), and a build
- * of it on OpenMP (Debian's libopenblas0-openmp) keeps the count per thread. Call before any BLAS or LAPACK
- * routine: a pthreads build woke its threads, which then spin-wait for more, even for a 6 x 6 solve. */
-void blas_alone(void);
-
-/* Solves a x = b for n unknowns (1 to SOLVE_MAX), a symmetric (normal equations; n x n, so that
- * row- and column-major are one), by LAPACK's dgesv (OpenBLAS carries it); both are overwritten,
- * x into b. Returns 0, or -1 when a is singular, or nearly: a pivot under 1e-9 of the largest, or
- * an x that is not finite. */
-#define SOLVE_MAX 8
-int solve_symmetric(int n, double *a, double *b);
-
 /* s for an error message, into buf (cap bytes): at most 48 printable ASCII characters, the rest
  * '?', "..." when cut (a name of terminal escapes, ESC[2J, stays off the user's terminal). */
 const char *shown(const char *s, char *buf, size_t cap);

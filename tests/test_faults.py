@@ -1050,6 +1050,33 @@ def test_out_of_memory(tmp, data):
               f"file or picture), or what it gives with the memory ({len(odd)} otherwise{': ' if odd else ''}{'; '.join(odd[:3])})")
 
 
+def test_no_blas(tmp, data):
+    """OpenBLAS is opened by the commands that compute, not linked (src/blas.c): where it cannot be opened (here a
+    libopenblas.so.0 that is no library, first on LD_LIBRARY_PATH) a command that needs it says so in one line and
+    exits 1, and the others run: a linked build did not start at all, --version and --help neither."""
+    good = os.path.join(tmp, "blas.safetensors")
+    safetensors(good, [784, 16, 10])
+    fake = os.path.join(tmp, "no-blas")
+    os.makedirs(fake, exist_ok=True)
+    open(os.path.join(fake, "libopenblas.so.0"), "wb").close()
+    env = dict(os.environ, LD_LIBRARY_PATH=fake)
+
+    def broken(*args):
+        return subprocess.run([MNIST, *args], capture_output=True, text=True, timeout=60, env=env)
+    p = broken("--version")
+    check(p.returncode == 0 and p.stdout.startswith("mnist "), f"--version without OpenBLAS: {p.stderr.strip()!r}")
+    p = broken("predict", "--model", good, "--preprocess", "lab", SAMPLE)
+    check(p.returncode == 0 and re.match(r".*: \d \(", p.stdout),
+          f"predict --preprocess lab without OpenBLAS (one image: our own loops): {(p.stdout + p.stderr).strip()!r}")
+    d = ["--data", data, "--no-verify"]
+    for label, args in (("predict (a photo's fits)", ["predict", "--model", good, SAMPLE]),
+                        ("predict --number", ["predict", "--model", good, "--number", SAMPLE]),
+                        ("eval", ["eval", *d, "--model", good]),
+                        ("train", ["train", *d, "--epochs", "1", "--batch", "2", "--layers", "784,8,10"])):
+        refused(f"{label} without OpenBLAS", broken(*args), 1, "libopenblas.so.0", "cannot be loaded",
+                "install libopenblas0")
+
+
 def test_make_help():
     """make help names every target the Makefile offers (it listed 7 of 19), without comment marks."""
     p = subprocess.run(["make", "-s", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True)
@@ -1073,6 +1100,7 @@ def main():
         test_file_size_limit(tmp, data)
         test_outputs(tmp, data)
         test_out_of_memory(tmp, data)
+        test_no_blas(tmp, data)
         test_make_help()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

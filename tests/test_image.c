@@ -39,7 +39,8 @@
 #include "check.h"
 #include "image.h" /* photo_stroke_width */
 #include "mnist.h"
-#include "util.h"  /* solve_symmetric */
+#include "blas.h"  /* solve_symmetric */
+#include "util.h"
 
 typedef struct {
     uint8_t *b;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "cli.h"
 
 #define MAX_ERRORS 100 /* misread images in the --errors picture */
@@ -100,6 +101,7 @@ int cmd_eval(int argc, char **argv) {
         cli_say(stderr, "mnist eval: --device %s: %s\n", device, err.msg);
         return 1;
     }
+    blas_preload(); /* while the model and the data load */
     mnist_model m;
     if (mnist_model_load(&m, model, &err)) {
         cli_say(stderr, "mnist eval: %s\n", err.msg);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "cli.h"
 #include "util.h"
 
@@ -211,6 +212,7 @@ int cmd_predict(int argc, char **argv) {
         cli_say(stderr, "mnist predict: --device %s: %s\n", device, err.msg);
         return 1;
     }
+    blas_preload(); /* while the model loads and the first image is decoded (a photo's fits need it) */
     mnist_model m;
     if (mnist_model_load(&m, model, &err)) {
         cli_say(stderr, "mnist predict: %s\n", err.msg);

@@ -42,6 +42,7 @@
 #include <cJSON.h>
 #include <microhttpd.h>
 
+#include "blas.h"
 #include "cli.h"
 #include "util.h"
 #include "team.h"
@@ -1526,6 +1527,7 @@ int cmd_serve(int argc, char **argv) {
 
     static server s; /* static: the threads reach it until MHD_stop_daemon returns */
     mnist_err err;
+    blas_preload(); /* before the first image, which needs it */
     if (mnist_model_load(&s.model, model, &err)) {
         cli_say(stderr, "mnist serve: %s\n", err.msg);
         return 1;

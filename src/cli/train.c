@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "cli.h"
 #include "util.h"
 
@@ -927,6 +928,7 @@ int cmd_train(int argc, char **argv) {
     train_args a;
     int p = parse_flags(argc, argv, &a);
     if (p) return p == 1 ? 0 : 2;
+    blas_preload(); /* while the data load */
     /* a reader gone (| head, a pager quit): a run that writes files goes on to them and fails the output at
      * the end as with a closed one (main says so), where SIGPIPE's default action ended it at its next line,
      * silently, before its --save and --checkpoint; a run that writes none ends there, as a filter does
