@@ -19,12 +19,14 @@
 #   make clean    remove build/ (build/san with SANITIZE=1)
 #   make help     this list
 
-# As many jobs as the machine has cores, unless make was given -j (make -j1: one at a time): a clean
-# build takes 2 minutes instead of 4 on 2 cores, and CI builds seven trees. Not for the benchmarks,
-# whose timings want the machine to themselves, nor for two goals or more (make test valgrind would
-# run both at once).
+# As many jobs as the machine has cores, unless -j was given (make -j1 or MAKEFLAGS=-j1: one at a
+# time): a clean build takes 2 minutes instead of 4 on 2 cores, and CI builds seven trees. Not for
+# the benchmarks, whose timings want the machine to themselves, nor for two goals or more (make test
+# valgrind would run both at once). make 4.3 shows no -j in $(MAKEFLAGS) while it reads this file (a
+# -j on the command line wins over the one added here all the same; one in the environment's
+# MAKEFLAGS did not), so the environment's is read as well.
 ifeq ($(MAKELEVEL),0)
-  ifeq ($(filter -j%,$(MAKEFLAGS))$(filter bench%,$(MAKECMDGOALS))$(word 2,$(MAKECMDGOALS)),)
+  ifeq ($(filter -j% j% --jobs%,$(MAKEFLAGS) $(shell printenv MAKEFLAGS))$(filter bench%,$(MAKECMDGOALS))$(word 2,$(MAKECMDGOALS)),)
     MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
   endif
 endif

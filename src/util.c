@@ -426,7 +426,10 @@ int load_library(const char *lib, const char *const *names, void **const *slots,
         return errf(err, "%s cannot be loaded (%s)", lib, why ? why : "dlopen failed");
     }
     for (int i = 0; i < n; i++)
-        if (!(*slots[i] = dlsym(h, names[i]))) return errf(err, "%s has no %s", lib, names[i]);
+        if (!(*slots[i] = dlsym(h, names[i]))) {
+            dlclose(h); /* none of it is used: the caller reports the error */
+            return errf(err, "%s has no %s", lib, names[i]);
+        }
     return 0;
 }
 

@@ -212,7 +212,10 @@ int cmd_predict(int argc, char **argv) {
         cli_say(stderr, "mnist predict: --device %s: %s\n", device, err.msg);
         return 1;
     }
-    blas_preload(); /* while the model loads and the first image is decoded (a photo's fits need it) */
+    /* while the model loads and the first image is decoded: a photo's fits need it (--preprocess mnist,
+     * the default of a digits' model, and --number), lab's and fashion's preparations do not, nor a
+     * network run on one image at a time (the GPU's pass has its own products) */
+    if (!prep_name || prep == MNIST_PREP_MNIST) blas_preload();
     mnist_model m;
     if (mnist_model_load(&m, model, &err)) {
         cli_say(stderr, "mnist predict: %s\n", err.msg);

@@ -1542,6 +1542,10 @@ int cmd_serve(int argc, char **argv) {
     if (cli_unknown_dataset("serve", model, &s.model, "")) goto fail; /* as eval and predict refuse it */
     if (!prep_name) cli_prep("serve", NULL, s.model.dataset, &prep, &prep_name); /* the dataset's own */
     s.prep = prep;
+    if (prep == MNIST_PREP_MNIST && blas_load(&err)) { /* every image's preparation needs it (image.c) */
+        cli_say(stderr, "mnist serve: %s\n", err.msg);
+        goto fail;
+    }
     s.log = log;
     keepalive_requests = keep_requests;
     keepalive_time = keep_time;
