@@ -20,7 +20,9 @@ void blas_preload(void);
 
 /* OpenBLAS on one thread, told so once on each thread that calls it: ours are our own (team.c), and a build
  * of it on OpenMP (Debian's libopenblas0-openmp) keeps the count per thread. Call before any BLAS or LAPACK
- * routine: a pthreads build woke its threads, which then spin-wait for more, even for a 6 x 6 solve. */
+ * routine: a pthreads build woke its threads, which then spin-wait for more, even for a 6 x 6 solve. (The
+ * mnist command also sets OPENBLAS_NUM_THREADS=1 before it is opened, main.c, so that it starts none; a program
+ * that links the library may start it with its own setting.) */
 void blas_alone(void);
 
 /* cblas_sgemm, with its arguments, after blas_load. Where blas_load failed (which the caller has

@@ -1084,6 +1084,30 @@ def test_no_blas(tmp, data):
                 "install libopenblas0")
 
 
+def test_blas_threads(tmp):
+    """OpenBLAS starts no threads of its own (main.c sets OPENBLAS_NUM_THREADS=1 before it is opened): they are
+    never used, every product runs on the thread that calls it, but as it opened it started one for each core but
+    one, which spun (25-55 ms of CPU beside a photo's predict). predict of a photo, which opens it, starts as many
+    threads with OPENBLAS_NUM_THREADS unset (or 4) as with it 1; the build before, on 2 cores, 2 against 1 (on
+    one core OpenBLAS starts none either way)."""
+    good = os.path.join(tmp, "threads.safetensors")
+    safetensors(good, [784, 16, 10])
+    prefix = shim(tmp, "count_threads")
+    if not prefix:
+        return
+    counts = []
+    for value in ("1", None, "4"):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        if value:
+            env["OPENBLAS_NUM_THREADS"] = value
+        env["COUNT_THREADS"] = os.path.join(tmp, "threads.count")
+        p = subprocess.run([*prefix, MNIST, "predict", "--model", good, SAMPLE], capture_output=True, text=True,
+                           timeout=60, env=env)
+        counts.append(int(open(env["COUNT_THREADS"]).read()) if p.returncode == 0 else -1)
+    check(counts[0] >= 0 and counts[0] == counts[1] == counts[2],
+          f"predict of a photo starts as many threads with OPENBLAS_NUM_THREADS 1, unset and 4: {counts}")
+
+
 def test_make_help():
     """make help names every target the Makefile offers (it listed 7 of 19), without comment marks."""
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")}  # make test's own: its jobserver
@@ -1110,6 +1134,7 @@ def main():
         test_outputs(tmp, data)
         test_out_of_memory(tmp, data)
         test_no_blas(tmp, data)
+        test_blas_threads(tmp)
         test_make_help()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
