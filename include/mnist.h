@@ -234,9 +234,9 @@ int mnist_model_load(mnist_model *m, const char *path, mnist_err *err);
 
 /* Forward n inputs x (n, sizes[0]) in [0, 1] to probabilities probs (n, sizes[last]). Safe to call
  * from many threads on one model. With n = 1 the result is the same bits everywhere; with n > 1 the
- * products are BLAS's matrix products, whose last bits may change with its thread count
- * (OPENBLAS_NUM_THREADS), as a probability's 1e-7 or so. An empty model (not loaded, or freed), n < 1
- * or a NULL buffer is an error. */
+ * products are BLAS's matrix products (on the calling thread alone), whose last bits may differ from
+ * n = 1's, as a probability's 1e-7 or so. An empty model (not loaded, or freed), n < 1 or a NULL buffer
+ * is an error. */
 int mnist_predict(const mnist_model *m, const float *x, int n, float *probs, mnist_err *err);
 /* The index of the first largest of v[0..n) (n >= 1), or of its first NaN, as numpy's argmax (a NaN
  * counts as the largest): the class every command and mnist_evaluate report for a row of

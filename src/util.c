@@ -427,7 +427,8 @@ int load_library(const char *lib, const char *const *names, void **const *slots,
     }
     for (int i = 0; i < n; i++)
         if (!(*slots[i] = dlsym(h, names[i]))) {
-            dlclose(h); /* none of it is used: the caller reports the error */
+            for (int k = 0; k < i; k++) *slots[k] = NULL; /* none of it is used: the caller reports the error */
+            dlclose(h);
             return errf(err, "%s has no %s", lib, names[i]);
         }
     return 0;

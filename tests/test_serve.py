@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import digit_png  # noqa: E402
 
-from testlib import MNIST, check, png_chunk, shim, status  # noqa: E402
+from testlib import MNIST, check, hangup_default, png_chunk, shim, status  # noqa: E402
 
 TIMEOUT = 2  # the server's --timeout for idle connections, seconds
 PER_ADDRESS = 128  # connections one client address may hold at once (the default --per-address: an eighth of serve.c's CONNECTIONS)
@@ -44,7 +44,7 @@ def start(model, *flags, wrap=()):
     """Start `mnist serve` on a free port (under the command wrap, if any); returns (process, host, port), or
     (process, None, None)."""
     p = subprocess.Popen([*wrap, MNIST, "serve", "--model", model, "--port", "0", "--timeout", str(TIMEOUT), *flags],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=hangup_default)
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
     deadline = time.time() + 15

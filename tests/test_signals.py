@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from testlib import MNIST, ROOT, check, temp_dir, shim, status
+from testlib import MNIST, ROOT, check, hangup_default, temp_dir, shim, status
 
 BIG = ["--layers", "784,8192,8192,10", "--epochs", "0", "--threads", "2"]  # a 294 MB model file
 
@@ -38,7 +38,7 @@ def train_saving(tmp, target):
     """Start the big training with --save target and wait for its save's temporary file to hold bytes: (the
     process, whether that was seen before it ended)."""
     proc = subprocess.Popen([MNIST, "train", *BIG, "--save", target], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=hangup_default)
     t0 = time.time()
     while proc.poll() is None and not writing(tmp) and time.time() - t0 < 60:
         time.sleep(0.001)
@@ -113,7 +113,7 @@ def test_fetch(tmp):
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             name = signal.Signals(sig).name
             proc = subprocess.Popen([MNIST, "fetch", "--data", data, "--mirror", f"http://127.0.0.1:{port}/stall/"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=hangup_default)
             t0 = time.time()
             while proc.poll() is None and not temps(data) and time.time() - t0 < 30:
                 time.sleep(0.01)

@@ -7,6 +7,7 @@ import atexit
 import glob
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -35,6 +36,13 @@ def temp_dir(prefix):
 def status():
     """The exit status of a test: 1 when any check failed."""
     return 1 if _failed else 0
+
+
+def hangup_default():
+    """preexec_fn for a program a test sends SIGHUP: SIGHUP at its default there, as a terminal's hangup finds
+    it, whatever the suite was started with (nohup make test ignores it, and the program keeps ignoring what it
+    was started ignoring). tests/run.sh resets SIGINT for the whole suite."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def shim(tmp, name, *env):

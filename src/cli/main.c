@@ -65,9 +65,9 @@ static int stdout_written(const char *who, int rc) {
 int main(int argc, char **argv) {
     hold_closed_streams();
     /* OpenBLAS's own threads are never used (every product and solve runs on the thread that calls it, blas.h;
-     * ours are team.c's), but it starts them as it opens, where none is asked for here, and they spin: another
-     * core busy for 25-55 ms of each photo's predict, which its own work took 50-60 ms of. Set before any thread
-     * of ours reads the environment. */
+     * ours are team.c's), but it starts them as it opens, where none is asked for here, and they spin: 28 ms of
+     * CPU on another core beside the 45 of a predict of samples/0 (BENCHMARKS.md). Set before any thread of ours
+     * reads the environment. */
     setenv("OPENBLAS_NUM_THREADS", "1", 1);
     if (argc < 2) {
         main_usage(stderr);

@@ -1527,7 +1527,7 @@ int cmd_serve(int argc, char **argv) {
 
     static server s; /* static: the threads reach it until MHD_stop_daemon returns */
     mnist_err err;
-    blas_preload(); /* before the first image, which needs it */
+    if (!prep_name || prep == MNIST_PREP_MNIST) blas_preload(); /* a photo's fits need it (image.c), as predict */
     if (mnist_model_load(&s.model, model, &err)) {
         cli_say(stderr, "mnist serve: %s\n", err.msg);
         return 1;
