@@ -48,19 +48,8 @@ static void *preload(void *unused) {
     return NULL;
 }
 
-/* The thread is made with every signal blocked (as team.c makes its own): Ctrl-C and SIGTERM go to
- * the command's threads, never to this one, which may still be opening the library. */
 void blas_preload(void) {
-    pthread_attr_t attr;
-    pthread_t th;
-    sigset_t all, old;
-    sigfillset(&all);
-    if (pthread_attr_init(&attr)) return; /* then it is opened where it is first needed */
-    if (!pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) && !pthread_sigmask(SIG_SETMASK, &all, &old)) {
-        pthread_create(&th, &attr, preload, NULL);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
-    pthread_attr_destroy(&attr);
+    thread_start_quiet(preload, NULL); /* where it cannot start, the library is opened where first needed */
 }
 
 void blas_alone(void) {

@@ -11,7 +11,6 @@
 #define _GNU_SOURCE /* sched_getaffinity */
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 
 #include "mnist.h"
 #include "team.h"
+#include "util.h"
 
 #define TEAM_SPIN_US 60 /* how long a waiting thread spins before it sleeps */
 
@@ -138,29 +138,14 @@ static void fork_child(void) {
 static void start_workers(int want) {
     static int hooked;
     if (!hooked) hooked = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
-    pthread_attr_t attr;
-    sigset_t all, old;
-    if (pthread_attr_init(&attr)) {
-        team.cannot_start = 1;
-        return;
-    }
-    sigfillset(&all);
-    if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) || pthread_sigmask(SIG_SETMASK, &all, &old)) {
-        team.cannot_start = 1;
-        pthread_attr_destroy(&attr);
-        return;
-    }
     while (team.nw < want) {
-        pthread_t th;
-        if (pthread_create(&th, &attr, worker, NULL)) {
+        if (thread_start_quiet(worker, NULL)) {
             team.cannot_start = 1;
             break;
         }
         team.nw++;
     }
     atomic_store_explicit(&team.spin, team.nw + 1 <= team_cores(), memory_order_relaxed);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
 }
 
 /* Waits, spinning then asleep, until the job's nt shares have finished. */

@@ -419,6 +419,22 @@ int utf8_length(const unsigned char *p, size_t n) {
     return k;
 }
 
+int thread_start_quiet(void *(*fn)(void *), void *arg) {
+    pthread_attr_t attr;
+    pthread_t th;
+    sigset_t all, old;
+    sigfillset(&all);
+    int e = pthread_attr_init(&attr);
+    if (e) return e;
+    if (!(e = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED)) &&
+        !(e = pthread_sigmask(SIG_SETMASK, &all, &old))) {
+        e = pthread_create(&th, &attr, fn, arg);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    pthread_attr_destroy(&attr);
+    return e;
+}
+
 int load_library(const char *lib, const char *const *names, void **const *slots, int n, mnist_err *err) {
     void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
     if (!h) {

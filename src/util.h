@@ -36,6 +36,11 @@ int mul_size(size_t a, size_t b, size_t *out);
  * msg itself when it has none. */
 const char *after_path(const char *msg, const char *path);
 
+/* Starts fn(arg) on a detached thread that takes no signals: it is made with every signal blocked, which it
+ * keeps, so that Ctrl-C and SIGTERM go to the command's own threads (util.c's handler, which may run while a
+ * file is being written, expects to be there). 0, or an errno value. */
+int thread_start_quiet(void *(*fn)(void *), void *arg);
+
 /* Loads the shared library lib (dlopen) and its functions names[0..n) into *slots[i]; 0, or -1
  * with err saying which could not be (fetch.c's libcurl, serve.c's libmicrohttpd: loaded by the
  * command that needs them, not linked). */

@@ -1099,11 +1099,11 @@ def test_blas_threads(tmp):
     if not prefix:
         return
     counts = []
-    for k, value in enumerate(("1", None, "4")):
+    for run, value in enumerate(("1", None, "4")):
         env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
         if value:
             env["OPENBLAS_NUM_THREADS"] = value
-        env["COUNT_THREADS"] = os.path.join(tmp, f"threads-{k}.count")  # one a run: none left from the one before
+        env["COUNT_THREADS"] = os.path.join(tmp, f"threads-{run}.count")  # one a run: none left from the one before
         p = subprocess.run([*prefix, MNIST, "predict", "--model", good, SAMPLE], capture_output=True, text=True,
                            timeout=60, env=env)
         ok = p.returncode == 0 and os.path.exists(env["COUNT_THREADS"])
