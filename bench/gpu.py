@@ -27,7 +27,12 @@ A GPU machine that cannot build (no -dev packages, no network) runs a bundle mad
     python3 bench/gpu.py --bundle build/gpu/bundle.tar.xz      (there)
 See bench/notes/gpu.md.
 
-usage: bench/gpu.py [--bundle FILE] [--epochs N] [--budget S] [--no-checks] [--no-jax]
+A training row has --row-limit seconds (default 60; one takes a few seconds); once a row of ours
+has run out of it, the rows of ours after it are skipped, not waited for: the checks, which say why,
+get the time instead. NVIDIA_TF32_OVERRIDE is taken out of every step's environment (it would turn
+the FP32 rows into TF32 ones, or the TF32 rows into FP32 ones); the log says when it was set.
+
+usage: bench/gpu.py [--bundle FILE] [--epochs N] [--budget S] [--row-limit S] [--no-checks] [--no-jax]
        bench/gpu.py --make-bundle FILE
 """
 import argparse
@@ -227,10 +232,10 @@ class Runner:
         goes to OUT/steps.log under a line naming the step. Returns (exit status or None when
         stopped, output, seconds)."""
         left = self.deadline - time.monotonic() - 15
-        limit = min(limit, left)
-        if limit < 20:
+        if left < min(limit, 20):  # a step given less than 20 s of its own may still run in its own
             self.say(f"-- {name}: skipped, the time budget is spent")
             return None, "", 0.0
+        limit = min(limit, left)
         self.say(f"-- {name}: {' '.join(cmd)} (at most {limit:.0f} s)")
         t0 = time.monotonic()
         try:
@@ -372,6 +377,8 @@ def main():
     ap.add_argument("--make-bundle", metavar="FILE", help="make a bundle for a GPU machine that cannot build")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--budget", type=float, default=540, help="seconds for the whole run (default 540)")
+    ap.add_argument("--row-limit", type=float, default=60,
+                    help="seconds for each training row of ours (default 60); after one runs out, the rest are skipped")
     ap.add_argument("--no-checks", action="store_true", help="skip the kernel and backend checks")
     ap.add_argument("--no-jax", action="store_true")
     a = ap.parse_args()
@@ -383,9 +390,12 @@ def main():
     r = Runner(out, a.budget)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, r.stop)
+    if "NVIDIA_TF32_OVERRIDE" in os.environ:  # cuBLAS's (and JAX's) TF32 switch over every program's own
+        r.say(f"NVIDIA_TF32_OVERRIDE={os.environ['NVIDIA_TF32_OVERRIDE']} was set here: taken out of every step's "
+              "environment")
     env = dict(os.environ)
-    for v in ("MNIST_CUDA_GEMM", "MNIST_CUDA_UNFUSED"):  # each row sets the ways it measures, no other
-        env.pop(v, None)
+    for v in ("MNIST_CUDA_GEMM", "MNIST_CUDA_UNFUSED", "NVIDIA_TF32_OVERRIDE"):  # each row sets the ways it
+        env.pop(v, None)                                                         # measures, no other
     if a.bundle:
         where = tempfile.mkdtemp(prefix="mnist-gpu-")
         atexit.register(shutil.rmtree, where, True)  # not left behind (a stop by signal leaves it)
@@ -434,13 +444,20 @@ def main():
     # then the other ways, then the checks: so that a step that takes its whole time limit costs the
     # steps after it, not those. Every table written has every row done by then.
     checks, rows, notes = [], [], []
+    stuck = []  # the label of a row of ours that ran out its time: the rows after it would too, likely
 
     def train(ways):
         for label, log, extra, e in ways:
+            if stuck:
+                r.say(f"-- {log}: skipped, \"{stuck[0]}\" ran out its {a.row_limit:.0f} s")
+                rows.append((label, None, f"skipped, \"{stuck[0]}\" ran out its {a.row_limit:.0f} s"))
+                continue
             rc, text, _ = r.run(log, [bins["mnist"], "train", "--device", "cuda", "--epochs", str(a.epochs), "--json",
-                                      "--no-progress"] + extra, 180, e)
+                                      "--no-progress"] + extra, a.row_limit, e)
             # a row stopped at its time limit keeps the epochs it finished (mnist prints each as it ends)
             rc = "skipped" if rc is None and not text else rc  # not started: the budget was spent
+            if rc is None:
+                stuck.append(label)
             rows.append((label, summarize(json_lines(text)) if rc == 0 or rc is None else None, rc))
             notes.extend(f"{label}: {l.strip()}" for l in text.splitlines() if "note:" in l)  # e.g. a graph fallback
             write_table(out, make_table(gpu, a.epochs, rows, notes, checks))
@@ -455,13 +472,14 @@ def main():
             # (its libraries, CUDA's folder, pip's cuBLAS) put first would be searched before the
             # CUDA libraries JAX was built against
             e = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
+            e.pop("NVIDIA_TF32_OVERRIDE", None)
             if prec:
                 e["JAX_DEFAULT_MATMUL_PRECISION"] = prec
             else:
                 e.pop("JAX_DEFAULT_MATMUL_PRECISION", None)
             rc, text, _ = r.run("jax-" + label.split()[1].lower(),
                                 [sys.executable, os.path.join(ROOT, "bench", "jax_lab.py"), data, "--epochs",
-                                 str(a.epochs), "--gpu-only"], 300, e)
+                                 str(a.epochs), "--gpu-only"], 150, e)
             j = json_lines(text)
             # --gpu-only: JAX without its GPU plugin stops at once (5 epochs on the CPU would take minutes)
             rows.append(jax_row(label, rc, j) if "not a GPU" not in text else
@@ -514,7 +532,8 @@ def sanitize(r, bins, env, out):
     """Last, with the time left: NVIDIA's checkers over the kernels' tests, our own products in place of
     cuBLAS's (memcheck: bad accesses; racecheck: shared-memory races; synccheck: barriers). They work
     on some machines only (a gVisor one refuses the device). The lines go to the log and to
-    bench-gpu.md; a checker that reports errors (exit 9) fails the run."""
+    bench-gpu.md; a checker that reports errors (exit 9) fails the run, one that refuses the device
+    does not (and the others are not tried)."""
     san = find_tool("compute-sanitizer")
     if not san:
         r.say("-- compute-sanitizer: not on the PATH here, nor in CUDA's folder")
@@ -530,6 +549,11 @@ def sanitize(r, bins, env, out):
             f"exit {rc}, {sec:.0f} s"
         lines.append(f"compute-sanitizer --tool {tool} {os.path.basename(prog)}: {verdict}"
                      + (f"; {'; '.join(said[-2:])}" if said else ""))
+        if re.search(r"device (is )?not supported", text, re.I):
+            # a machine whose runtime the checker refuses (gVisor's: "Device not supported", then error 999
+            # at the first allocation, exit 9): no finding of ours, and the other tools would be refused too
+            lines.append("compute-sanitizer: the device is not supported on this machine: no checker ran")
+            break
         bad |= rc == 9
     for l in lines:
         r.say(l)

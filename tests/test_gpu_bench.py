@@ -31,7 +31,8 @@ way = (gemm + " " if gemm in ("own", "own3") else "") + ("tf32" if "--tf32" in s
 way += " nograph" if "--no-graph" in sys.argv else ""
 way += " unfused" if os.environ.get("MNIST_CUDA_UNFUSED") == "1" else ""
 with open(os.environ["FAKE_LOG"], "a") as f:
-    f.write(json.dumps({"argv": sys.argv[1:], "way": way}) + "\n")
+    f.write(json.dumps({"argv": sys.argv[1:], "way": way, "tf32_override": os.environ.get("NVIDIA_TF32_OVERRIDE")})
+            + "\n")
 if os.environ.get("FAKE_HANG") == way:  # says its pid, then hangs as a stuck GPU program would
     with open(os.environ["FAKE_PID"], "w") as f:
         f.write(str(os.getpid()))
@@ -48,9 +49,9 @@ sys.exit(3 if os.environ.get("FAKE_FAIL") == way else 0)
 '''.replace("LAB", repr(LAB))
 
 
-def bench(tmp, jax=False, **env):
-    """Run bench/gpu.py on the stand-in; its exit status, the table it wrote, the calls it made, the
-    files it left in $OUT."""
+def bench(tmp, jax=False, flags=(), **env):
+    """Run bench/gpu.py (with flags) on the stand-in; its exit status, the table it wrote, the calls it
+    made, the files it left in $OUT."""
     build = os.path.join(tmp, "build")
     os.makedirs(os.path.join(build, "tests"), exist_ok=True)
     with open(os.path.join(build, "mnist"), "w") as f:
@@ -59,8 +60,10 @@ def bench(tmp, jax=False, **env):
     out, log = tempfile.mkdtemp(dir=tmp), os.path.join(tmp, "calls-%d.log" % len(os.listdir(tmp)))
     e = dict(os.environ, MNIST_BUILD=build, OUT=out, FAKE_LOG=log, MNIST_DATA=tmp, **env)
     e["MNIST_CUDA_GEMM"] = "own"  # set outside: gpu.py must not pass on a way that it did not choose
+    e["NVIDIA_TF32_OVERRIDE"] = "1"  # nor cuBLAS's switch that makes every FP32 product TF32
     e.pop("MNIST_CUDA_UNFUSED", None)
-    flags = ["--no-checks"] + ([] if jax else ["--no-jax"])  # jax: the JAX rows run, with whatever JAX is found
+    flags = ["--no-checks"] + ([] if jax else ["--no-jax"]) + list(flags)  # jax: the JAX rows run, with whatever
+                                                                          # JAX is found
     p = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gpu.py")] + flags, env=e, capture_output=True,
                        text=True, timeout=120)
     md = os.path.join(out, "bench-gpu.md")
@@ -89,6 +92,9 @@ def checks(tmp):
     check(len(calls) == 7 and all(c["argv"][:6] == ["train", "--device", "cuda", "--epochs", "5", "--json"]
                                   for c in calls),
           "every row is `mnist train --device cuda --epochs 5 --json`")
+    check(calls and all(c["tf32_override"] is None for c in calls),
+          f"no row gets NVIDIA_TF32_OVERRIDE, which would make FP32's products TF32: "
+          f"{[c['tf32_override'] for c in calls]}")
     own = row(table, "C FP32, own products")
     check(own is not None and own[1:4] == ["18.5", "27.0", "4.2"] and own[6] == " ".join(f"{t:.4f}" for t in LAB),
           f"a row has the median ms of epochs 1.., epoch 0's ms, the evaluation ms and the accuracies: {own}")
@@ -106,6 +112,25 @@ def checks(tmp):
           'within' in table and 'TF32: fastest "C TF32", 25.5 ms' in table,
           "accuracies off the lab's are called out; neither a failed way nor --no-graph (which measures the graph, "
           "not a way to train) is the fastest")
+
+
+def row_limit_checks(tmp):
+    """A row of ours that runs out its time (--row-limit) is stopped, and the rows of ours after it are
+    skipped, not waited for: on a lent GPU the checks after them, which say why, get the time."""
+    pidf = os.path.join(tmp, "row-limit.pid")
+    t0 = time.monotonic()
+    rc, table, calls, _ = bench(tmp, flags=["--row-limit", "3"], FAKE_HANG="tf32", FAKE_PID=pidf)
+    sec = time.monotonic() - t0
+    ways = [c["way"] for c in calls]
+    check(ways == ["fp32", "tf32"] and sec < 60, f"the rows after one that ran out its 3 s are not started "
+          f"({ways}, {sec:.0f} s)")
+    hung, after = row(table, "C TF32"), row(table, "C FP32, own products")
+    check(rc == 1 and row(table, "C FP32")[1] == "35.5" and hung and hung[1] == "failed (timed out)"
+          and after and after[1] == 'skipped, "C TF32" ran out its 3 s',
+          f"the table says which row ran out its time and which were skipped for it, and the run fails (exit {rc}; "
+          f"{hung}; {after})")
+    pid = int(open(pidf).read()) if os.path.exists(pidf) and open(pidf).read() else 0
+    check(pid and not alive(pid), f"the row that ran out its time was ended (pid {pid})")
 
 
 def order_checks(tmp):
@@ -275,6 +300,9 @@ def stop_checks(tmp):
 # A stand-in compute-sanitizer: racecheck finds a hazard, the others nothing; it logs its calls.
 SANITIZER = r'''#!/bin/sh
 echo "$* MNIST_CUDA_GEMM=$MNIST_CUDA_GEMM" >> "$FAKE_LOG"
+if [ -n "$FAKE_REFUSE" ]; then  # a gVisor machine's answer
+    echo "========= Error: Device not supported"; echo "========= Target application returned an error"; exit 9
+fi
 if [ "$2" = racecheck ]; then
     yes "========= Error: Race reported between Write access at 0x40 in mm_kernel and Read access" | head -n 300000
     echo "========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)"; exit 9
@@ -283,24 +311,25 @@ echo "========= ERROR SUMMARY: 0 errors"
 '''
 
 
-def sanitizer_checks(tmp):
-    """gpu.py's last stage, the sanitizers, on a stand-in: it runs after the table, so nothing in it
-    can cost the table. The stand-in is in CUDA's folder ($CUDA_HOME/bin), not on the PATH: a GPU
-    machine's command may not have that folder on its PATH."""
+def sanitize(tmp, name, **env):
+    """gpu.sanitize with the stand-in compute-sanitizer in CUDA's folder ($CUDA_HOME/bin), not on the
+    PATH (a GPU machine's command may not have that folder on its PATH); whether it failed the run,
+    the stand-in's calls, bench-gpu.md and steps.log."""
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     import gpu  # noqa: E402
     fake = os.path.join(tmp, "cuda", "bin")
-    os.makedirs(fake)
-    with open(os.path.join(fake, "compute-sanitizer"), "w") as f:
-        f.write(SANITIZER)
-    os.chmod(os.path.join(fake, "compute-sanitizer"), 0o755)
-    log, out = os.path.join(tmp, "san.log"), os.path.join(tmp, "san-out")
+    if not os.path.exists(fake):
+        os.makedirs(fake)
+        with open(os.path.join(fake, "compute-sanitizer"), "w") as f:
+            f.write(SANITIZER)
+        os.chmod(os.path.join(fake, "compute-sanitizer"), 0o755)
+    log, out = os.path.join(tmp, name + ".log"), os.path.join(tmp, name)
     os.makedirs(out)
     home = os.environ.get("CUDA_HOME")
     os.environ["CUDA_HOME"] = os.path.dirname(fake)
     try:
         bins = {"tests/test_cuda_kernels": "/k", "tests/test_cuda": "/c"}
-        bad = gpu.sanitize(gpu.Runner(out, 300), bins, dict(os.environ, FAKE_LOG=log), out)
+        bad = gpu.sanitize(gpu.Runner(out, 300), bins, dict(os.environ, FAKE_LOG=log, **env), out)
     finally:
         if home is None:
             del os.environ["CUDA_HOME"]
@@ -308,6 +337,13 @@ def sanitizer_checks(tmp):
             os.environ["CUDA_HOME"] = home
     calls = open(log).read().splitlines() if os.path.exists(log) else []
     md = open(os.path.join(out, "bench-gpu.md")).read() if os.path.exists(os.path.join(out, "bench-gpu.md")) else ""
+    return bad, calls, md, open(os.path.join(out, "steps.log")).read()
+
+
+def sanitizer_checks(tmp):
+    """gpu.py's last stage, the sanitizers, on a stand-in: it runs after the table, so nothing in it
+    can cost the table."""
+    bad, calls, md, steps = sanitize(tmp, "san")
     check(calls == ["--tool memcheck --error-exitcode 9 /k MNIST_CUDA_GEMM=own",
                     "--tool racecheck --error-exitcode 9 /k MNIST_CUDA_GEMM=own",
                     "--tool synccheck --error-exitcode 9 /k MNIST_CUDA_GEMM=own",
@@ -315,15 +351,19 @@ def sanitizer_checks(tmp):
           f"the sanitizers run over the kernels' tests with our own products: {calls}")
     check(bad and "racecheck test_cuda_kernels: exit 9" in md and "1 hazard displayed" in md
           and "memcheck test_cuda: exit 0" in md, f"a hazard fails the run and is written down: {md!r}")
-    steps = open(os.path.join(out, "steps.log")).read()
     check(len(steps) < 2 << 20 and "characters left out" in steps and steps.count("RACECHECK SUMMARY") == 1,
           f"a step's 25 MB of output is cut to its first and last lines in steps.log ({len(steps)} characters), "
           "which the device tool brings back only under 16 MiB")
+    bad, calls, md, _ = sanitize(tmp, "san-refused", FAKE_REFUSE="1")
+    check(not bad and len(calls) == 1 and "device is not supported on this machine" in md,
+          f"a machine whose runtime the sanitizer refuses (gVisor's) fails nothing, and the other checkers are not "
+          f"tried ({len(calls)} run): {md!r}")
 
 
 def main():
     with tempfile.TemporaryDirectory(prefix="mnist-test-gpu-bench-") as tmp:
         checks(tmp)
+        row_limit_checks(tmp)
         order_checks(tmp)
         jax_checks()
         jax_cpu_checks(tmp)
