@@ -749,6 +749,17 @@ def test_outputs(tmp, data):
     a = os.path.join(tmp, "same.safetensors")
     p = run("train", *d, "--epochs", "1", "--save", a, "--checkpoint", os.path.join(tmp, ".", "same.safetensors"))
     refused("train --save and --checkpoint naming one file", p, 2, "--save", "--checkpoint", "same file")
+    # a --log that is a symbolic link to no file yet: opening it creates its target, which another
+    # output's rename then replaced (the run went on, exit 0, its log lost); through two links too
+    os.makedirs(os.path.join(tmp, "links"))
+    for flag, target, hops in (("--save", "m.safetensors", 1), ("--plot", "p.svg", 1), ("--checkpoint", "c.ckpt", 2)):
+        link = os.path.join(tmp, "links", f"log-{flag[2:]}.jsonl")
+        os.symlink(target if hops == 1 else os.path.basename(link) + ".hop", link)
+        if hops == 2:
+            os.symlink(os.path.join("..", "links", target), link + ".hop")
+        p = run("train", *d, "--epochs", "1", "--log", link, flag, os.path.join(tmp, "links", target))
+        refused(f"train --log through {hops} symbolic link(s) to the file of {flag}", p, 2, "--log", flag, "same file")
+        check(not os.path.exists(os.path.join(tmp, "links", target)), f"nothing written through the link of {flag}")
     ckpt = os.path.join(tmp, "outputs.ckpt")
     p = run("train", *d, "--epochs", "1", "--checkpoint", ckpt)
     check(p.returncode == 0, f"train a checkpoint of 1 epoch: {p.stderr.strip()}")

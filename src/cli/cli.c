@@ -644,13 +644,29 @@ int cli_check_not_data(const char *cmd, const char *flagname, const char *path, 
 }
 
 /* path with its folder resolved (realpath: no ".", "..", symbolic links or doubled '/'), so that
- * two names of a file not yet written compare equal; path itself when the folder cannot be. */
+ * two names of a file not yet written compare equal; path itself when the folder cannot be. A
+ * symbolic link to no file yet is followed first (as open follows it, creating its target; at most
+ * 40 links, the kernel's own limit): a --log through one would be a --save's file. */
 static void canonical(const char *path, char *out, size_t cap) {
-    char dir[PATH_MAX], real[PATH_MAX];
-    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
-    folder_of(path, dir, sizeof dir);
+    char dir[PATH_MAX], real[PATH_MAX], cur[PATH_MAX], to[PATH_MAX], next[PATH_MAX];
+    if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur) { /* too long to open: open says so */
+        snprintf(out, cap, "%s", path);
+        return;
+    }
+    struct stat st;
+    for (int hop = 0; hop < 40 && lstat(cur, &st) == 0 && S_ISLNK(st.st_mode); hop++) {
+        ssize_t n = readlink(cur, to, sizeof to - 1);
+        if (n <= 0) break;
+        to[n] = '\0';
+        folder_of(cur, dir, sizeof dir);
+        int len = to[0] == '/' ? snprintf(next, sizeof next, "%s", to) : path_join(next, sizeof next, dir, to, "");
+        if (len < 0 || len >= (int)sizeof next) break;
+        memcpy(cur, next, (size_t)len + 1);
+    }
+    const char *slash = strrchr(cur, '/'), *base = slash ? slash + 1 : cur;
+    folder_of(cur, dir, sizeof dir);
     if (realpath(dir, real)) path_join(out, cap, real, base, "");
-    else snprintf(out, cap, "%s", path);
+    else snprintf(out, cap, "%s", cur);
 }
 
 int cli_same_file(const char *a, const char *b) {
