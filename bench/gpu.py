@@ -232,7 +232,7 @@ class Runner:
         goes to OUT/steps.log under a line naming the step. Returns (exit status or None when
         stopped, output, seconds)."""
         left = self.deadline - time.monotonic() - 15
-        if left < min(limit, 20):  # a step given less than 20 s of its own may still run in its own
+        if left < min(limit, 20):  # under 20 s left, or under a shorter limit of the step's own
             self.say(f"-- {name}: skipped, the time budget is spent")
             return None, "", 0.0
         limit = min(limit, left)
