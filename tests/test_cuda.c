@@ -68,7 +68,9 @@ static void rand_batch(int32_t *idx, int n, int max) {
 /* ---- without a CUDA backend or without a GPU ---------------------------------------------- */
 
 static void check_one_line(const char *what, const char *msg) {
-    check(msg[0] && !strchr(msg, '\n') && strstr(msg, "cuda"), "%s fails with one line naming cuda: %s", what, msg);
+    /* "cuda" (a GPU's own errors, after "--device cuda") or "CUDA" (a build without the backend says so) */
+    check(msg[0] && !strchr(msg, '\n') && (strstr(msg, "cuda") || strstr(msg, "CUDA")),
+          "%s fails with one line naming cuda: %s", what, msg);
 }
 
 /* Every way of asking for the GPU fails cleanly: NULL or -1, one line, nothing changed. */
