@@ -389,6 +389,50 @@ static void test_graph_fallback(const rand_data *train) {
         mnist_model_free(&m);
     }
 }
+
+/* A call that fails part way (the emulator refuses a backward kernel's launch, when
+ * MNIST_EMU_FAIL_LAUNCH names it) after its batch's copies from pinned memory were enqueued: the
+ * next call, on another batch, fills those buffers again, which the emulator reports (and stops)
+ * while an earlier copy from them still waits; and the failed call changed nothing, so the
+ * parameters after the next step are those of a backend that never saw it, bit for bit. Through
+ * train_step, train_steps (its graph's first capture) and gradient. */
+static void test_failed_launch(const rand_data *train) {
+    static const char *const calls[] = {"train_step", "train_steps", "gradient"};
+    enum { N = 16 };
+    for (int i = 0; i < 3; i++) {
+        mnist_model m;
+        if (make_model(&m, (int[]){MNIST_PIXELS, 40, 24, MNIST_CLASSES}, 4, "tanh")) return;
+        mnist_err err = {{0}};
+        backend_opts o = {.optimizer = MNIST_SGD, .max_batch = N, .act = MNIST_TANH, .side = MNIST_SIDE};
+        backend *a = backend_create(MNIST_CUDA, &m, &o, &err), *b = backend_create(MNIST_CUDA, &m, &o, &err);
+        int ok = a && b && a->set_data(a, SPLIT_TRAIN, &train->split, &err) == 0 &&
+                 b->set_data(b, SPLIT_TRAIN, &train->split, &err) == 0;
+        int32_t p[N], q[N];
+        rand_batch(p, N, train->split.n);
+        for (int r = 0; r < N; r++) q[r] = (p[r] + 1) % train->split.n; /* not p: its copy would find the same bytes */
+        float lr = 0.05f, *g = malloc(m.nparams * sizeof(float));
+        double l, la, lb;
+        setenv("MNIST_EMU_FAIL_LAUNCH", "last_backward_kernel", 1);
+        int failed = ok && (i == 0   ? a->train_step(a, p, N, lr, &l, &err)
+                            : i == 1 ? a->train_steps(a, p, N, 1, &lr, &l, &err)
+                                     : a->gradient(a, p, N, g, &l, &err)) == -1;
+        unsetenv("MNIST_EMU_FAIL_LAUNCH");
+        check(failed && strstr(err.msg, "launching"), "failed launch, %s: the call fails (%s)", calls[i],
+              failed ? err.msg : "it did not");
+        ok = ok && a->train_step(a, q, N, lr, &la, &err) == 0 && b->train_step(b, q, N, lr, &lb, &err) == 0;
+        check(ok, "failed launch, %s: the next step, on another batch, runs%s%s", calls[i], ok ? "" : ": ",
+              ok ? "" : err.msg);
+        float *pa = malloc(m.nparams * sizeof(float)), *pb = malloc(m.nparams * sizeof(float));
+        ok = ok && a->get_params(a, pa, &err) == 0 && b->get_params(b, pb, &err) == 0;
+        check(ok && memcmp(pa, pb, m.nparams * sizeof(float)) == 0 && la == lb,
+              "failed launch, %s: it changed nothing (the next step's parameters and loss are a fresh backend's)",
+              calls[i]);
+        free(pa), free(pb), free(g);
+        if (a) a->destroy(a);
+        if (b) b->destroy(b);
+        mnist_model_free(&m);
+    }
+}
 #endif
 
 /* set then get gives the same bits; so does the optimizer state, with its step count. */
@@ -627,6 +671,7 @@ int main(void) {
     unsetenv("MNIST_CUDA_GEMM");
 #ifdef MNIST_CUDA_EMU
     test_graph_fallback(&train);
+    test_failed_launch(&train);
 #endif
     test_graph(&train, "momentum, dropout, shifts",
                (backend_opts){.optimizer = MNIST_MOMENTUM, .momentum = 0.9f, .dropout = 0.25f, .seed = 7, .shift = 2});

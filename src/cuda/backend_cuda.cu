@@ -505,17 +505,26 @@ static int run_steps(cuda_backend *c, const int32_t *perm, int n, int steps, con
     return 0;
 }
 
+/* rc, after a call that copies from the pinned h_idx and h_sc: when it failed part way, the work it
+ * had enqueued (those copies among it) is waited for here, its errors cleared (the call's own is in
+ * err), so that the next call does not fill those buffers while a copy from them is still queued. */
+static int settle(cuda_backend *c, int rc) {
+    if (rc) cudaStreamSynchronize(c->stream), cudaGetLastError();
+    return rc;
+}
+
 static int cuda_train_steps(backend *base, const int32_t *perm, int n, int steps, const float *lr, double *losses,
                             mnist_err *err) {
-    return run_steps((cuda_backend *)base, perm, n, steps, lr, losses, 1, err);
+    cuda_backend *c = (cuda_backend *)base;
+    return settle(c, run_steps(c, perm, n, steps, lr, losses, 1, err));
 }
 
 static int cuda_train_step(backend *base, const int32_t *idx, int n, float lr, double *loss, mnist_err *err) {
-    return run_steps((cuda_backend *)base, idx, n, 1, &lr, loss, 0, err);
+    cuda_backend *c = (cuda_backend *)base;
+    return settle(c, run_steps(c, idx, n, 1, &lr, loss, 0, err));
 }
 
-static int cuda_gradient(backend *base, const int32_t *idx, int n, float *grads, double *loss, mnist_err *err) {
-    cuda_backend *c = (cuda_backend *)base;
+static int gradient(cuda_backend *c, const int32_t *idx, int n, float *grads, double *loss, mnist_err *err) {
     if (check_batch(c, idx, n, err) || reserve_steps(c, 1, n, err)) return -1;
     memcpy(c->h_idx, idx, (size_t)n * sizeof(int32_t));
     c->h_sc[0] = scalars(c, c->steps, 0.0f);
@@ -530,6 +539,11 @@ static int cuda_gradient(backend *base, const int32_t *idx, int n, float *grads,
     CU(cudaStreamSynchronize(c->stream), "computing a gradient");
     if (loss) *loss = c->h_loss[0];
     return 0;
+}
+
+static int cuda_gradient(backend *base, const int32_t *idx, int n, float *grads, double *loss, mnist_err *err) {
+    cuda_backend *c = (cuda_backend *)base;
+    return settle(c, gradient(c, idx, n, grads, loss, err));
 }
 
 /* ---- evaluation and prediction ------------------------------------------------------------ */

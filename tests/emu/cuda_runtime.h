@@ -9,7 +9,8 @@
  * fault on a GPU (pinned host memory, which a GPU could read, is refused too: the backend never
  * passes it); under AddressSanitizer each allocation is exactly its size, so a kernel reading past
  * it is caught. New device memory reads as NaN. A stream keeps its work until the host waits for
- * it, so a result read before waiting is stale, as on a GPU; streams made without
+ * it, so a result read before waiting is stale, as on a GPU, and pinned memory that the host writes
+ * while a copy from it waits in a stream is reported (the emulator stops); streams made without
  * cudaStreamNonBlocking are ordered with stream 0. Work captured into a graph runs only when the
  * graph is launched; waiting, copies with memory not pinned and failed launches fail the capture.
  * Kernels load lazily, as a driver before CUDA 12.3's loads them (CUDA_MODULE_LOADING=LAZY, the

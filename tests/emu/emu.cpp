@@ -58,7 +58,8 @@ void emu_error(cudaError_t e, const char *fmt, ...) {
     if (last_error == cudaSuccess) last_error = e;
 }
 
-/* A kernel broke a rule the GPU would not forgive (a divergent barrier): say so and stop. */
+/* A rule broken that a GPU would not forgive (a divergent barrier) or would not see (pinned memory
+ * written while a copy from it waits): say so and stop. */
 [[noreturn]] static void fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -396,7 +397,8 @@ static cudaError_t check_copy(void *dst, const void *src, size_t bytes, cudaMemc
 
 /* As CUDA does with host memory that is not pinned (cudaMallocHost): a copy from it takes the
  * bytes at once (staged), a copy into it returns when done; with pinned memory both wait in the
- * stream, and the host must not touch the memory until it has waited for them. */
+ * stream, and the host must not touch the memory until it has waited for them: a copy from pinned
+ * memory that finds the bytes changed since it was enqueued stops the emulator. */
 static cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s,
                         const char *what) {
     cudaError_t e = check_copy(dst, src, bytes, kind, what);
@@ -411,7 +413,17 @@ static cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind
         auto staged = std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
         return emu_submit(s, [=] { memcpy(dst, staged->data(), bytes); });
     }
-    emu_submit(s, [=] { memcpy(dst, src, bytes); });
+    if (!emu_is_device(src, 1) && !S(s)->capturing) { /* pinned: what the host writes before the copy runs races it */
+        auto enqueued = std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
+        emu_submit(s, [=] {
+            if (memcmp(src, enqueued->data(), bytes))
+                fatal("%s: the host wrote pinned memory %p while a copy from it waited in a stream (a GPU's copy "
+                      "would read either bytes)", what, src);
+            memcpy(dst, src, bytes);
+        });
+    } else {
+        emu_submit(s, [=] { memcpy(dst, src, bytes); });
+    }
     if (pageable_dst) finish(S(s));
     return cudaSuccess;
 }
