@@ -413,17 +413,17 @@ static cudaError_t copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind
         auto staged = std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
         return emu_submit(s, [=] { memcpy(dst, staged->data(), bytes); });
     }
-    if (!emu_is_device(src, 1) && !S(s)->capturing) { /* pinned: what the host writes before the copy runs races it */
-        auto enqueued = std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
-        emu_submit(s, [=] {
-            if (memcmp(src, enqueued->data(), bytes))
-                fatal("%s: the host wrote pinned memory %p while a copy from it waited in a stream (a GPU's copy "
-                      "would read either bytes)", what, src);
-            memcpy(dst, src, bytes);
-        });
-    } else {
-        emu_submit(s, [=] { memcpy(dst, src, bytes); });
-    }
+    /* pinned memory: its bytes as enqueued, to be compared when the copy runs (a graph's copy reads
+     * them at each launch, so the host may change them between launches) */
+    std::shared_ptr<std::vector<char>> enqueued;
+    if (!emu_is_device(src, 1) && !S(s)->capturing)
+        enqueued = std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
+    emu_submit(s, [=] {
+        if (enqueued && memcmp(src, enqueued->data(), bytes))
+            fatal("%s: the host wrote pinned memory %p while a copy from it waited in a stream (a GPU's copy "
+                  "would read either bytes)", what, src);
+        memcpy(dst, src, bytes);
+    });
     if (pageable_dst) finish(S(s));
     return cudaSuccess;
 }
