@@ -36,6 +36,10 @@ __attribute__((unused)) static double rel_err(const float *a, const float *b, si
     return r > 0 ? sqrt(d / r) : d > 0 || d != d ? INFINITY + d : 0.0;
 }
 
+/* The larger of a worst difference m and a new one e, NaN once either is: fmax drops a NaN, and a
+ * difference with a NaN in it would then pass any bound. */
+__attribute__((unused)) static double worst_of(double m, double e) { return e > m || e != e ? e : m; }
+
 /* x rounded to TF32 as the GPU's __float_to_tf32 does (cvt.rna): 10 mantissa bits, to nearest,
  * ties away from zero; infinities and NaN as they are. The tests' own, apart from the emulator's. */
 __attribute__((unused)) static float tf32_round(float x) {

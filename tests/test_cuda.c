@@ -221,7 +221,7 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
             double e = rel_err(gg + mt->offset, gc + mt->offset, mt->count), *w = t < m.ntensors - 2 ? &worst : &last;
             printf("  %s: gradient of %s: relative error %.3g (norm %.3g)\n", cf->name, mt->name, e,
                    norm(gc + mt->offset, mt->count));
-            *w = e > *w || e != e ? e : *w;
+            *w = worst_of(*w, e);
         }
         check(worst < gtol && last < etol,
               "%s: the hidden layers' gradients within %.0e of the CPU's (worst %.3g), the last layer's within %.0e "
@@ -239,7 +239,7 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
         rand_batch(idx, n, train->split.n);
         ok = c->train_step(c, idx, n, lrs[s], &lc, &err) == 0 && g->train_step(g, idx, n, lrs[s], &lg, &err) == 0;
         double e = fabs(lg - lc) / lc;
-        worst_loss = e > worst_loss || e != e ? e : worst_loss;
+        worst_loss = worst_of(worst_loss, e);
     }
     if (check(ok, "%s: three steps run on both%s%s", cf->name, ok ? "" : ": ", ok ? "" : err.msg)) {
         check(worst_loss < ltol, "%s: the steps' losses match (worst relative %.3g)", cf->name, worst_loss);
@@ -321,7 +321,7 @@ static void test_graph(const rand_data *train, const char *name, backend_opts o)
             double worst = 0;
             for (int j = 0; j < STEPS; j++) {
                 double e = fabs(la[j] - lb[j]) / lb[j];
-                worst = e > worst || e != e ? e : worst;
+                worst = worst_of(worst, e);
             }
             float *pa = malloc(m.nparams * sizeof(float)), *pb = malloc(m.nparams * sizeof(float));
             ok = a->get_params(a, pa, &err) == 0 && b->get_params(b, pb, &err) == 0;
@@ -515,7 +515,7 @@ static void test_predict(void) {
             int bc = 0, bg = 0;
             for (int j = 0; j < MNIST_CLASSES; j++) {
                 float d = fabsf(pg[r * MNIST_CLASSES + j] - pc[r * MNIST_CLASSES + j]);
-                worst = d > worst || d != d ? d : worst;
+                worst = worst_of(worst, d);
                 if (pc[r * MNIST_CLASSES + j] > pc[r * MNIST_CLASSES + bc]) bc = j;
                 if (pg[r * MNIST_CLASSES + j] > pg[r * MNIST_CLASSES + bg]) bg = j;
             }
@@ -554,7 +554,7 @@ static void test_lab(void) {
     for (int tf32 = 0; tf32 < 2; tf32++) {
         mnist_model m;
         int sizes[] = {MNIST_PIXELS, 1024, 1024, MNIST_CLASSES};
-        if (mnist_model_create(&m, sizes, 4, &err)) break;
+        if (!check(mnist_model_create(&m, sizes, 4, &err) == 0, "lab: the model is made: %s", err.msg)) break;
         mnist_model_init_lab(&m, 0.1, 0);
         mnist_train_opts o = mnist_train_defaults();
         o.epochs = 1, o.device = MNIST_CUDA, o.tf32 = tf32;
@@ -573,7 +573,7 @@ static void test_lab(void) {
     }
     mnist_model m;
     int sizes[] = {MNIST_PIXELS, 64, MNIST_CLASSES};
-    if (mnist_model_create(&m, sizes, 3, &err) == 0) {
+    if (check(mnist_model_create(&m, sizes, 3, &err) == 0, "lab: a 784-64-10 model is made: %s", err.msg)) {
         mnist_model_init_lab(&m, 0.1, 0);
         m.params[m.nparams / 3] = NAN; /* the loss is NaN from the first step */
         float *before = malloc(m.nparams * sizeof(float));

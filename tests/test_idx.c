@@ -80,6 +80,11 @@ int main(void) {
     const char *lbl = write_idx("lbl", 2049, 1, ldims, lab, sizeof lab, 0);
     const char *imgz = write_idx("img.gz", 2051, 3, idims, pix, sizeof pix, 1);
     const char *lblz = write_idx("lbl.gz", 2049, 1, ldims, lab, sizeof lab, 1);
+    char cmd[600], lbl_sha[65] = ""; /* coreutils' SHA-256 of lbl, not the program's */
+    snprintf(cmd, sizeof cmd, "sha256sum '%s'", lbl);
+    FILE *p = popen(cmd, "r");
+    if (!p || fscanf(p, "%64s", lbl_sha) != 1 || strlen(lbl_sha) != 64) check(0, "%s", cmd);
+    if (p) pclose(p);
 
     mnist_split s;
     mnist_err err;
@@ -162,6 +167,10 @@ int main(void) {
     rc = mnist_split_load(&s, img, lbl, empty_sha, &err);
     check(rc == -1 && strstr(err.msg, "lbl") && strstr(err.msg, "SHA-256"), "a SHA-256 mismatch is refused: \"%s\"",
           err.msg);
+    const char *right_sha[2] = {NULL, lbl_sha};
+    rc = mnist_split_load(&s, img, lbl, right_sha, &err);
+    check(rc == 0 && s.n == N, "the right SHA-256 (sha256sum's) passes: %s", rc ? err.msg : "ok");
+    if (rc == 0) mnist_split_free(&s);
 
     /* mnist_data_load_some of no split (0, which is all four to mnist_fetch, or bits of no file) loaded
      * nothing and said it was done */
@@ -192,7 +201,6 @@ int main(void) {
           "a file not the dataset's, verified: the advice in the library's terms, no flag: \"%s\"",
           rc ? err.msg : "it loaded");
     if (rc == 0) mnist_data_free(&d);
-    char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;
     return check_status();

@@ -29,7 +29,7 @@ static void test_forward_by_hand(void) {
     float p[3];
     check(mnist_predict(&m, x, 1, p, &err) == 0, "predict runs");
     double worst = 0;
-    for (int i = 0; i < 3; i++) worst = fmax(worst, fabs(p[i] - want[i]));
+    for (int i = 0; i < 3; i++) worst = worst_of(worst, fabs(p[i] - want[i]));
     // float32 through two small layers: a few ulps of 1
     check(worst < 1e-6, "forward pass of a 2-2-3 tanh network matches the hand computation (largest difference %.2g)",
           worst);
@@ -113,7 +113,7 @@ static void test_gradients(void) {
             double down = loss_double(&m, p, &d, idx, BATCH);
             p[i] = keep;
             double fd = (up - down) / (2 * eps);
-            worst = fmax(worst, fabs(fd - g[i]));
+            worst = worst_of(worst, fabs(fd - g[i]));
             largest = fmax(largest, fabs(fd));
         }
         check(largest > 1e-3, "%s: the gradient is not all zeros (largest %.3g)", tt->name, largest);
@@ -129,7 +129,7 @@ static void test_gradients(void) {
     double worst = 0, moved = 0;
     for (size_t i = 0; i < m.nparams; i++) {
         double want = (double)m.params[i] - lr * (double)g[i];
-        worst = fmax(worst, fabs(after[i] - want));
+        worst = worst_of(worst, fabs(after[i] - want));
         moved = fmax(moved, fabs(after[i] - m.params[i]));
     }
     // each entry is a float32 sum of 5 products plus rounding of the update: ~1e-7 absolute

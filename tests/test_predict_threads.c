@@ -104,8 +104,8 @@ static void run(const char *activation) {
         double ref[MNIST_CLASSES];
         forward_double(&model, inputs[i], ref);
         for (int j = 0; j < MNIST_CLASSES; j++) {
-            worst_double = fmax(worst_double, fabs(alone[i][j] - ref[j]));
-            worst_batch = fmax(worst_batch, fabs((double)alone[i][j] - batch[i][j]));
+            worst_double = worst_of(worst_double, fabs(alone[i][j] - ref[j]));
+            worst_batch = worst_of(worst_batch, fabs((double)alone[i][j] - batch[i][j]));
         }
     }
     check(worst_double < 1e-4, "%s: one at a time vs double precision: largest difference %.3g (< 1e-4)", activation,

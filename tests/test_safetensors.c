@@ -178,14 +178,18 @@ static void check_bytes(const mnist_model *m, const char *path, const char *laye
 
 static int temp_files(void);
 
-/* fsync, counted: the library's calls come here (a program's own fsync is the one it links). A
- * folder's fsync while no temporary file is left in dir comes after the rename of a save. */
-static int folder_syncs, folder_syncs_after_rename;
+/* fsync, counted: the library's calls come here (a program's own fsync is the one it links). An
+ * fsync of dir itself, after a file's and while no temporary file is left in it, comes after the
+ * rename of a save (one before the temporary file was made, or of another folder, is not). */
+static int folder_syncs_after_rename, file_synced;
 int fsync(int fd) {
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        folder_syncs++;
-        folder_syncs_after_rename += temp_files() == 0;
+    struct stat st, d;
+    int known = fstat(fd, &st) == 0;
+    if (known && S_ISREG(st.st_mode)) file_synced = 1;
+    if (known && S_ISDIR(st.st_mode)) {
+        int ours = stat(dir, &d) == 0 && d.st_dev == st.st_dev && d.st_ino == st.st_ino;
+        folder_syncs_after_rename += ours && file_synced && temp_files() == 0;
+        file_synced = 0;
     }
     return (int)syscall(SYS_fsync, fd);
 }
@@ -603,6 +607,7 @@ static int load_checkpoint(const char *path, mnist_err *err, int *zeroed) {
     mnist_model m;
     mnist_train_opts o;
     mnist_run_state st;
+    memset(&m, 0xAB, sizeof m); /* not zero already: a loader that leaves it untouched is seen */
     memset(&st, 0, sizeof st);
     int rc = mnist_checkpoint_load(path, &m, &o, &st, err);
     *zeroed = rc == -1 && all_zero(&m, sizeof m);

@@ -2,7 +2,9 @@
  * caller sees all its writes when team_run returns; the shares run at once on different threads;
  * more shares than threads take turns; teams of any size one after another;
  * two callers at once; shares that split a range exactly. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -138,7 +140,10 @@ static void test_cgroup_cpus(void) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) check(0, "removing %s", root);
     /* this process: within 1 and the affinity's count, whatever the machine's cgroups say */
-    check(team_cores() >= 1, "team_cores: %d", team_cores());
+    cpu_set_t set;
+    int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+    check(allowed > 0 && team_cores() >= 1 && team_cores() <= allowed, "team_cores: %d, of %d cores this process may use",
+          team_cores(), allowed);
 }
 
 int main(void) {

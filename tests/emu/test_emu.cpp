@@ -337,11 +337,11 @@ static void test_math(void) {
         for (int i = 0; i < N; i++) {
             float ge = expf(x[i]), gl = logf(x[i]); /* on the host: glibc's */
             double oe = ulps_off(e[i], exp((double)x[i]));
-            worst_e = oe > worst_e || oe != oe ? oe : worst_e;
+            worst_e = worst_of(worst_e, oe);
             moved += memcmp(&e[i], &ge, sizeof ge) != 0, results++;
             if (x[i] > 0) {
                 double ol = ulps_off(l[i], log((double)x[i]));
-                worst_l = ol > worst_l || ol != ol ? ol : worst_l;
+                worst_l = worst_of(worst_l, ol);
                 moved += memcmp(&l[i], &gl, sizeof gl) != 0, results++;
             }
         }
