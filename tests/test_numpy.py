@@ -144,6 +144,13 @@ def main():
     acc_te = np.mean(lp_te.argmax(1) == test_y)
     check(abs(rec["train_accuracy"] - acc_tr) < 1e-9 and abs(rec["test_accuracy"] - acc_te) < 1e-9,
           f"train/test accuracy {rec['train_accuracy']}/{rec['test_accuracy']} match numpy's {acc_tr}/{acc_te}")
+    # the losses after the step tell the test set's numbers apart where its accuracy is 0 before and after:
+    # float32 sums of up to 784 products, ~1e-6
+    loss_tr = -np.mean(lp_tr[np.arange(6), train_y])
+    loss_te = -np.mean(lp_te[np.arange(5), test_y])
+    check(abs(rec.get("train_loss", np.inf) - loss_tr) < 1e-5 and abs(rec.get("test_loss", np.inf) - loss_te) < 1e-5,
+          f"train/test loss after the step {rec.get('train_loss')}/{rec.get('test_loss')} match numpy's "
+          f"{loss_tr:.6f}/{loss_te:.6f}")
 
     # The same run as text, as the lab prints it: its accuracies are numpy's above, to 4 digits.
     p = run("train", *data, "--layers", ",".join(map(str, sizes)),

@@ -114,7 +114,7 @@ def read_vignettes(tmp, model):
             Image.fromarray(np.round(np.clip(v * light + noise, 0, 1) * 255).astype(np.uint8), "L").save(
                 os.path.join(out[kind], f"{i:02d}.png"))
     flat, differ = read_twins(model, out)
-    return len(flat) == 20, differ
+    return len(flat) == 20 and -1 not in flat.values(), differ
 
 
 def read_marked(tmp, model, near=False, first=100, rings=False):
@@ -151,7 +151,7 @@ def read_marked(tmp, model, near=False, first=100, rings=False):
         if made == 30:
             break
     plain, differ = read_twins(model, out)
-    return len(plain) == 30, differ, lines
+    return len(plain) == 30 and -1 not in plain.values(), differ, lines
 
 
 def read_slashed(tmp, model):
@@ -412,8 +412,8 @@ def main():
     # 150 more, the lab's model: 130 read right, 86 with that, 130 now that a page's light outside
     # the dark ink smooth as a vignette's, light_rough, keeps it from being read so).
     ok, differ = read_vignettes(tmp, model)
-    check(ok and len(differ) <= 2, f"20 dark digits under a flash's vignette read as they do lit evenly, but 2 at "
-          f"most: {len(differ)} differ: {differ}")
+    check(ok and len(differ) <= 2, f"20 dark digits, all read lit evenly, read the same under a flash's vignette "
+          f"but 2 at most: {len(differ)} differ: {differ}")
     # A sticky note or a card on a desk (make_photo_set.py's note kind): a page under a fifth of the
     # frame was no page, the note read as light ink on the dark desk, a blob read as a 0, 6 or 8. A
     # page down to a twentieth of the frame is taken where it is a rectangle's shape (photo.c's
@@ -450,8 +450,8 @@ def main():
     # the lab's model: 91 read right, 310 now, 358 without their marks).
     ok, differ, lines = read_marked(tmp, model)
     check(ok and len(differ) <= 2 and 5 <= lines <= 25,
-          f"30 digits underlined ({lines}) or ringed read as they do without the mark, but 2 at most: "
-          f"{len(differ)} differ: {differ}")
+          f"30 digits, all read without a mark, underlined ({lines}) or ringed read as they do without it, but 2 "
+          f"at most: {len(differ)} differ: {differ}")
     # A line drawn close under the digit (under 0.15 of its height below it) or short and thick (under
     # 6 times as long as wide) was kept with the digit. Such a line, level, wholly below the digit, 2
     # pixels thick to a quarter of the digit's height, under half its weight, with the digit's
@@ -482,8 +482,8 @@ def main():
     # but a 0 with a slash from side to side is no ring around a 1: such a slash weighs 0.3 to 0.35 of its 0,
     # and while a slash had to weigh under a quarter of the ring (as one apart from it must), these 5 read as 1s
     slashed = read_zeros_slashed_across(tmp, model)
-    check(len(slashed) == 5 and 1 not in slashed.values(),
-          f"5 zeros with a slash from side to side (20 to 40 degrees) are not read as a ringed 1: {slashed}")
+    check(len(slashed) == 5 and not {1, -1} & set(slashed.values()),
+          f"5 zeros with a slash from side to side (20 to 40 degrees) are read, and not as a ringed 1: {slashed}")
     # A 0 with a slash through it that does not touch it: the 0 went around the slash, was taken for
     # a ring drawn around it and held aside, and the slash read as a 1. A ring around one straight
     # part under a quarter of its weight, leaning 15 degrees or more, is a 0 and its slash, and the
@@ -496,7 +496,8 @@ def main():
     # and held aside, and the 2 read as a 7 (8 of these 9, with this model and the lab's); a line under a digit
     # lies below it by 0.15 of its height at least.
     twos = read_twos_apart(tmp, model)
-    check(len(twos) == 9 and 7 not in twos.values(), f"a 2 with its foot drawn apart is not read as a 7: {twos}")
+    check(len(twos) == 9 and 7 not in twos.values() and list(twos.values()).count(2) >= 7,
+          f"a 2 with its foot drawn apart is read as a 2 (7 of 9 at least), never as a 7: {twos}")
     # Blank pages under a shadow's hard straight edge: the paper's model, made of blocks, bent to the
     # step and left pieces of it as ink, read as a digit (7 of these 12; 41 of 120 such pages, the
     # lab's model). The step is looked for along the whole frame, divided out, and where the page then

@@ -218,13 +218,16 @@ def test_endpoints(srv):
     check("default-src 'none'" in csp and "connect-src 'self'" in csp,
           "GET /: a Content-Security-Policy that allows nothing from elsewhere")
     lower = source.lower()
-    refs = re.findall(rb"""(?:src|href)\s*=\s*["']?([^"'\s>]*)""", lower)
+    refs = re.findall(rb"""(?:src|href|srcset|action|poster)\s*=\s*["']?([^"'\s>]*)""", lower)
     check(all(r.startswith(b"data:") or r.startswith(b"#") for r in refs) and b"@import" not in lower
           and b"url(" not in lower and b"@font-face" not in lower,
           f"the page loads no external script, style sheet or font ({len(refs)} references, all data: or #)")
-    status, h, data = srv.request("HEAD", "/")
-    check(status == 200 and data == b"" and h.get("content-length") == str(len(source)),
-          "HEAD /: 200, the page's length, no body")
+    # on a raw connection: http.client reads no body after HEAD, whatever came
+    reply, _, closed = raw(srv, b"HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 5)
+    top, _, body = reply.partition(b"\r\n\r\n")
+    check(closed and top.startswith(b"HTTP/1.1 200 ") and body == b""
+          and b"\r\ncontent-length: %d\r\n" % len(source) in top.lower() + b"\r\n",
+          f"HEAD /: 200, the page's length, no body ({len(body)} bytes after the headers)")
 
     status, h, body = srv.json("GET", "/api/model")
     check(status == 200 and body is not None and body.get("layers") == [784, 1024, 1024, 10]
@@ -532,9 +535,13 @@ def test_errors(srv, blank_png):
         closed = not isinstance(e, socket.timeout)
     secs = time.time() - t
     s.close()
-    check(closed and secs < TIMEOUT + 6, f"a stalled request is closed after --timeout {TIMEOUT} s ({secs:.1f} s)")
+    # libmicrohttpd counts its timeout in whole seconds from the last byte: a close comes TIMEOUT to TIMEOUT + 1 s
+    # later, + 2 s for a loaded machine (CI's sanitized lane)
+    check(closed and TIMEOUT - 0.5 < secs < TIMEOUT + 3,
+          f"a stalled request is closed after --timeout {TIMEOUT} s ({secs:.1f} s)")
     reply, secs, closed = raw(srv, b"GET /healthz HTTP/1.1\r\nHo", TIMEOUT + 6)
-    check(closed and reply == b"" and secs < TIMEOUT + 6, f"half a request line is closed too ({secs:.1f} s)")
+    check(closed and reply == b"" and TIMEOUT - 0.5 < secs < TIMEOUT + 3,
+          f"half a request line is closed too, after --timeout {TIMEOUT} s ({secs:.1f} s)")
 
     check(srv.alive(), "after all of that, GET /healthz still answers")
 
@@ -751,8 +758,7 @@ def test_open_files(model):
     address then waited unanswered. The soft limit is raised, up to the hard one; where the hard one is lower,
     fewer connections are taken, and a note says how many."""
     proc, host, port = start(model, "--timeout", "60", wrap=("prlimit", "--nofile=256:4096"))
-    if port is None:
-        print("  (not checked: prlimit did not start it)")
+    if not check(port is not None, "with ulimit -n 256 (prlimit --nofile=256:4096, util-linux's), mnist serve starts"):
         stop(proc)
         return
     srv = Server(host, port)
@@ -1048,7 +1054,8 @@ def test_sigterm(model):
     for sig, want in ((signal.SIGTERM, 0), (signal.SIGHUP, 128 + signal.SIGHUP)):
         proc, host, port = start(model, wrap=("unshare", "--pid", "--fork"))
         if port is None:  # no unshare, or not allowed to make a PID namespace here
-            print("  (not checked as process 1 of a PID namespace: unshare --pid did not start it)")
+            print("SKIP the server as process 1 of a PID namespace (SIGTERM, SIGHUP): unshare --pid did not start it "
+                  "here")
             stop(proc)
             return
         try:
