@@ -4,6 +4,7 @@
 #define _DEFAULT_SOURCE /* syscall */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -192,6 +193,14 @@ int fsync(int fd) {
         file_synced = 0;
     }
     return (int)syscall(SYS_fsync, fd);
+}
+
+/* rename, as fsync above: fails with rename_fails (an errno) when it is set, as a rename onto another
+ * file system would (EXDEV), so that a save's last step can be made to fail. */
+static int rename_fails;
+int rename(const char *from, const char *to) {
+    if (rename_fails) return errno = rename_fails, -1;
+    return (int)syscall(SYS_renameat, AT_FDCWD, from, AT_FDCWD, to);
 }
 
 static void test_round_trip(const int *sizes, int n, const char *layers) {
@@ -518,7 +527,7 @@ static void test_save_errors(void) {
     check(rc == -1 && strstr(err.msg, path) && !strchr(err.msg, '\n') && stat(missing, &st) != 0,
           "save into a missing folder fails, creates nothing: %s", err.msg);
 
-    /* the target is a folder: the temporary file is written, then the rename fails */
+    /* the target is a folder: refused before a temporary file is made (atomic_open looks first) */
     snprintf(path, sizeof path, "%s/adir", dir);
     if (mkdir(path, 0755)) abort();
     rc = mnist_model_save(&m, path, &err);
@@ -555,6 +564,19 @@ static void test_save_errors(void) {
     }
     signal(SIGXFSZ, oldsig);
     mnist_model_free(&big);
+
+    /* the temporary file written whole, its rename fails: the old file stays, the temporary one goes */
+    float first = m.params[0];
+    m.params[0] = first + 1.0f; /* not the model that file holds */
+    rename_fails = EXDEV;
+    rc = mnist_model_save(&m, target, &err);
+    rename_fails = 0;
+    m.params[0] = first;
+    free(after);
+    after = read_all(target, &n1);
+    check(rc == -1 && strstr(err.msg, target) && strstr(err.msg, strerror(EXDEV)) && after && n1 == n0 &&
+              memcmp(before, after, n0) == 0 && temp_files() == 0,
+          "a save whose rename fails keeps the old file, leaves no temp file: %s", err.msg);
 
     /* a model whose table is broken is refused before anything is written */
     m.tensors[1].shape[0] = 7;
