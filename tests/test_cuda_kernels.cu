@@ -295,10 +295,13 @@ static void test_softmax_xent(int n, int k, last_mode mode) {
          * a row's logsumexp (up to 9.5e-7 near 8) shifts all its lp, and dz = exp(lp) - onehot by as
          * much relative: 3e-6 on dz. The column sums (the bias's gradient) add n of those in the same
          * order but cancel (probabilities less the labels' counts), which can lift their relative
-         * error tenfold: 1e-5 */
+         * error tenfold: 1e-5. The loss, the rows' mean of -lp[y], is off by up to that ulp of a
+         * logsumexp whatever its size: 1e-6 relative, or 2e-6 absolute where it is small (one row whose
+         * label is likely: 1.1e-6 relative seen, MNIST_TEST_SEED=1796307730 with MNIST_EMU_MATH=cuda) */
         double e1 = rel_err(lpg, lp, m), e2 = rel_err(dzg, dz, m), e3 = rel_err(bg, b2, k), e4 = fabs(lg - loss) / loss;
-        check(e1 < 1e-6 && e2 < 3e-6 && e3 < 1e-5 && e4 < 1e-6,
-              "%s: log-probabilities %.2g, dz %.2g, bias %.2g, loss %.2g relative to the CPU's", what, e1, e2, e3, e4);
+        check(e1 < 1e-6 && e2 < 3e-6 && e3 < 1e-5 && (e4 < 1e-6 || fabs(lg - loss) < 2e-6),
+              "%s: log-probabilities %.2g, dz %.2g, bias %.2g, loss %.2g relative to the CPU's (%.2g absolute)", what,
+              e1, e2, e3, e4, fabs(lg - loss));
         if (mode == LAST_GRAD) time_it(what, [&] { k_softmax_xent(lpd, dzd, bd, yd, n, k, mode, bout, dsc, dl, 0); });
     }
     free(z), free(lpg), free(dzg);
