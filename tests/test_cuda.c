@@ -292,6 +292,17 @@ static void test_config(const config *cf, const rand_data *train, const rand_dat
     mnist_model_free(&m);
 }
 
+/* Two GPU backends of m with the options o, each given train's examples: 0, or -1 with err (*a and
+ * *b as far as they were made, for the caller to destroy). */
+static int backend_pair(backend **a, backend **b, const mnist_model *m, const backend_opts *o,
+                        const rand_data *train, mnist_err *err) {
+    *a = backend_create(MNIST_CUDA, m, o, err), *b = backend_create(MNIST_CUDA, m, o, err);
+    if (!*a || !*b || (*a)->set_data(*a, SPLIT_TRAIN, &train->split, err) ||
+        (*b)->set_data(*b, SPLIT_TRAIN, &train->split, err))
+        return -1;
+    return 0;
+}
+
 /* A chunk of steps as one graph (train_steps) against the same steps one by one (train_step):
  * the same kernels on the same data, so the same numbers. The second round replays the graph the
  * first captured with other learning rates: they must come from device memory, not the capture. */
@@ -300,9 +311,8 @@ static void test_graph(const rand_data *train, const char *name, backend_opts o)
     if (make_model(&m, (int[]){MNIST_PIXELS, 300, 200, MNIST_CLASSES}, 4, "tanh")) return;
     mnist_err err = {{0}};
     o.max_batch = 64, o.act = MNIST_TANH, o.side = MNIST_SIDE;
-    backend *a = backend_create(MNIST_CUDA, &m, &o, &err), *b = backend_create(MNIST_CUDA, &m, &o, &err);
-    int ok = a && b && a->train_steps && a->set_data(a, SPLIT_TRAIN, &train->split, &err) == 0 &&
-             b->set_data(b, SPLIT_TRAIN, &train->split, &err) == 0;
+    backend *a, *b;
+    int ok = backend_pair(&a, &b, &m, &o, train, &err) == 0 && a->train_steps;
     if (check(ok, "graph, %s: two GPU backends ready%s%s", name, ok ? "" : ": ", ok ? "" : err.msg)) {
         enum { STEPS = 12, N = 64 };
         static int32_t perm[STEPS * N];
@@ -346,6 +356,15 @@ static void test_graph(const rand_data *train, const char *name, backend_opts o)
 }
 
 #ifdef MNIST_CUDA_EMU
+/* Whether a's and b's parameters (n of them) are the same bits; 0 when either cannot give them. */
+static int same_params(backend *a, backend *b, size_t n, mnist_err *err) {
+    float *pa = malloc(n * sizeof(float)), *pb = malloc(n * sizeof(float));
+    int same = pa && pb && a->get_params(a, pa, err) == 0 && b->get_params(b, pb, err) == 0 &&
+               memcmp(pa, pb, n * sizeof(float)) == 0;
+    free(pa), free(pb);
+    return same;
+}
+
 /* A graph capture that fails at its beginning, its end or its instantiation (the emulator fails
  * that step when MNIST_EMU_FAIL_CAPTURE names it): training goes on, the steps run one by one, the
  * backend's note says why, and the parameters are those of train_step's steps, bit for bit. A GPU
@@ -360,9 +379,8 @@ static void test_graph_fallback(const rand_data *train) {
         mnist_err err = {{0}};
         backend_opts o = {.optimizer = MNIST_SGD, .max_batch = N, .act = MNIST_TANH, .side = MNIST_SIDE};
         setenv("MNIST_EMU_FAIL_CAPTURE", fails[i], 1);
-        backend *a = backend_create(MNIST_CUDA, &m, &o, &err), *b = backend_create(MNIST_CUDA, &m, &o, &err);
-        int ok = a && b && a->set_data(a, SPLIT_TRAIN, &train->split, &err) == 0 &&
-                 b->set_data(b, SPLIT_TRAIN, &train->split, &err) == 0;
+        backend *a, *b;
+        int ok = backend_pair(&a, &b, &m, &o, train, &err) == 0;
         static int32_t perm[STEPS * N];
         float lr[STEPS] = {0.05f, 0.04f, 0.03f};
         double la[STEPS], lb[STEPS];
@@ -377,12 +395,8 @@ static void test_graph_fallback(const rand_data *train) {
         const char *note = a ? a->note : NULL;
         check(note && strstr(note, "CUDA graphs unavailable") && strstr(note, "the steps run one by one"),
               "graph fallback, %s: the note says why (%s)", fails[i], note ? note : "no note");
-        float *pa = malloc(m.nparams * sizeof(float)), *pb = malloc(m.nparams * sizeof(float));
-        ok = ok && a->get_params(a, pa, &err) == 0 && b->get_params(b, pb, &err) == 0;
-        check(ok && memcmp(pa, pb, m.nparams * sizeof(float)) == 0 && memcmp(la, lb, sizeof la) == 0 &&
-                  la[0] == la[0],
+        check(ok && same_params(a, b, m.nparams, &err) && memcmp(la, lb, sizeof la) == 0 && la[0] == la[0],
               "graph fallback, %s: the same parameters and losses as train_step's, bit for bit", fails[i]);
-        free(pa), free(pb);
         unsetenv("MNIST_EMU_FAIL_CAPTURE");
         if (a) a->destroy(a);
         if (b) b->destroy(b);
@@ -404,9 +418,8 @@ static void test_failed_launch(const rand_data *train) {
         if (make_model(&m, (int[]){MNIST_PIXELS, 40, 24, MNIST_CLASSES}, 4, "tanh")) return;
         mnist_err err = {{0}};
         backend_opts o = {.optimizer = MNIST_SGD, .max_batch = N, .act = MNIST_TANH, .side = MNIST_SIDE};
-        backend *a = backend_create(MNIST_CUDA, &m, &o, &err), *b = backend_create(MNIST_CUDA, &m, &o, &err);
-        int ok = a && b && a->set_data(a, SPLIT_TRAIN, &train->split, &err) == 0 &&
-                 b->set_data(b, SPLIT_TRAIN, &train->split, &err) == 0;
+        backend *a, *b;
+        int ok = backend_pair(&a, &b, &m, &o, train, &err) == 0;
         int32_t p[N], q[N];
         rand_batch(p, N, train->split.n);
         for (int r = 0; r < N; r++) q[r] = (p[r] + 1) % train->split.n; /* not p: its copy would find the same bytes */
@@ -422,12 +435,10 @@ static void test_failed_launch(const rand_data *train) {
         ok = ok && a->train_step(a, q, N, lr, &la, &err) == 0 && b->train_step(b, q, N, lr, &lb, &err) == 0;
         check(ok, "failed launch, %s: the next step, on another batch, runs%s%s", calls[i], ok ? "" : ": ",
               ok ? "" : err.msg);
-        float *pa = malloc(m.nparams * sizeof(float)), *pb = malloc(m.nparams * sizeof(float));
-        ok = ok && a->get_params(a, pa, &err) == 0 && b->get_params(b, pb, &err) == 0;
-        check(ok && memcmp(pa, pb, m.nparams * sizeof(float)) == 0 && la == lb,
+        check(ok && same_params(a, b, m.nparams, &err) && la == lb,
               "failed launch, %s: it changed nothing (the next step's parameters and loss are a fresh backend's)",
               calls[i]);
-        free(pa), free(pb), free(g);
+        free(g);
         if (a) a->destroy(a);
         if (b) b->destroy(b);
         mnist_model_free(&m);
