@@ -1108,12 +1108,17 @@ int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnis
     if (!name) name = "image";
     if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION && prep != MNIST_PREP_OUTLINE)
         return errf(err, "%s: unknown preprocessing %d", name, (int)prep);
-    if (prep == MNIST_PREP_MNIST && blas_load(err)) return -1; /* photo.c's fits of the paper and the light */
     decoded d;
     int rc = prep == MNIST_PREP_LAB ? bmp_lab_check(bytes, len, name, err) : 0; /* what Pillow refuses */
     if (rc) return rc;
     rc = decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err);
     if (rc) return rc;
+    /* photo.c's fits of the paper and the light; asked after decoding, which another thread's opening of it
+     * (blas_preload) may overlap */
+    if (prep == MNIST_PREP_MNIST && blas_load(err)) {
+        decoded_free(&d);
+        return -1;
+    }
     /* a phone's photo as it was taken (the lab's Pillow code, and so its recipe, reads it as stored) */
     if (prep == MNIST_PREP_LAB) {
         gif_like_pillow(bytes, len, &d);

@@ -22,6 +22,7 @@ import tempfile
 import termios
 import threading
 import time
+import zlib
 
 from testlib import MNIST, ROOT, check, docs_text, png_chunk, shim, status
 
@@ -401,12 +402,34 @@ def test_predict_stdin(tmp, data):
           f"predict /dev/stdin < FILE: read as the file ({text(p.stdout).strip()!r} {text(p.stderr).strip()!r})")
 
 
+def test_predict_first_early(tmp, data):
+    """predict prepares its first image while the model loads: that image's line is the one it gets prepared in
+    turn (given again later, or after another), inputs and all; where the model cannot be read, only the model's
+    error is said, however the image would have read; a photo and a failing image alike."""
+    model = os.path.join(tmp, "early.safetensors")
+    run("train", "--data", data, "--no-verify", "--layers", "784,16,10", "--epochs", "0", "--save", model)
+    photo, blank = os.path.join(ROOT, "samples", "0-pencil-small.jpg"), os.path.join(tmp, "blank.png")
+    with open(blank, "wb") as f:  # a grey page, 40x40: no ink
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 40, 40, 8, 0, 0, 0, 0)) +
+                png_chunk(b"IDAT", zlib.compress((b"\x00" + b"\x80" * 40) * 40)) + png_chunk(b"IEND", b""))
+    for first in (photo, blank):
+        other = blank if first == photo else photo
+        p = run("predict", "--model", model, "--json", "--show", first, other, first)
+        q = run("predict", "--model", model, "--json", "--show", other, first)
+        rows, later = text(p.stdout).splitlines(), text(q.stdout).splitlines()
+        check(p.returncode == q.returncode == 1 and len(rows) == 3 and len(later) == 2 and rows[0] == rows[2] == later[1]
+              and rows[1] == later[0] and ("input" in rows[0]) == (first == photo),
+              f"predict {os.path.basename(first)} first: its line as it reads in turn ({str(rows[:1])[:160]} "
+              f"{str(later[1:])[:160]})")
+    p = run("predict", "--model", os.path.join(tmp, "none.safetensors"), photo, blank)
+    check(one_line(p, 1, "none.safetensors") and not text(p.stdout) and "blank" not in text(p.stderr),
+          f"predict with no model: the model's error alone ({text(p.stderr).strip()!r})")
+
+
 def test_pixel_limit(tmp, data):
     """README gives predict's limit on an image's pixels in the megapixels its error counts (a million
     pixels each): it said 64 megapixels, of 2^20, where the error says '81.0 megapixels' of a 9000x9000
     PNG, and a 66.0-megapixel image is read."""
-    import zlib
-
     path = os.path.join(tmp, "huge.png")
     with open(path, "wb") as f:  # a PNG's header of 9000x9000 gray pixels, refused before its data is read
         f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 9000, 9000, 8, 0, 0, 0, 0)) +
@@ -1537,6 +1560,7 @@ def main():
         test_flag_twice(data)
         test_device_unknown(data)
         test_predict_stdin(tmp, data)
+        test_predict_first_early(tmp, data)
         test_plot_cut_short(tmp)
         test_pixel_limit(tmp, data)
         test_plot_not_record(tmp)

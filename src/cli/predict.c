@@ -1,5 +1,7 @@
 /* predict.c: mnist predict: the digit in each image file. */
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,6 +57,53 @@ static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
     if (isatty(STDIN_FILENO))
         return errf(err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
     return mnist_image_prepare_stream(stdin, STDIN_NAME, prep, x, err);
+}
+
+/* The first image, prepared on a thread of its own while the model loads: a photo's preparation is most of one
+ * image's time, and reading the lab's model (7 MB) a fifth of it. It is prepared as --preprocess says, else as a
+ * digits' model wants; where the model then wants another (a Fashion-MNIST model without --preprocess), the image is
+ * prepared again. */
+typedef struct {
+    const char *arg;
+    mnist_prep prep;
+    float x[MNIST_PIXELS];
+    mnist_err err;
+    int rc, started;
+    pthread_t th;
+} early_image;
+
+static void *early_prepare(void *p) {
+    early_image *e = p;
+    e->rc = prepare(e->arg, e->prep, e->x, &e->err);
+    return NULL;
+}
+
+/* Starts e's preparation of the file arg (not standard input, which might wait on a pipe for ever after the model
+ * failed to load); where no thread starts, the image is prepared in turn as the others are. Signals stay with the
+ * command's own thread, as OpenBLAS's opening leaves them (blas.c). */
+static void early_start(early_image *e, const char *arg, mnist_prep prep) {
+    sigset_t all, old;
+    e->arg = arg, e->prep = prep, e->started = 0;
+    if (!strcmp(arg, "-") || sigfillset(&all) || pthread_sigmask(SIG_SETMASK, &all, &old)) return;
+    e->started = pthread_create(&e->th, NULL, early_prepare, e) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Waits for e's preparation, where it was started; returns whether it was. */
+static int early_wait(early_image *e) {
+    if (!e->started) return 0;
+    pthread_join(e->th, NULL);
+    e->started = 0;
+    return 1;
+}
+
+/* The early preparation's result, once: 1 with x, err and *rc as prepare gives them where it was made with prep,
+ * else 0 (the caller prepares the image itself). */
+static int early_take(early_image *e, mnist_prep prep, float *x, mnist_err *err, int *rc) {
+    if (!early_wait(e) || e->prep != prep) return 0;
+    memcpy(x, e->x, sizeof e->x);
+    *err = e->err, *rc = e->rc;
+    return 1;
 }
 
 /* --device cuda: every image prepared first, then all predicted in one pass on the GPU. slot[f] is
@@ -212,17 +261,27 @@ int cmd_predict(int argc, char **argv) {
         cli_say(stderr, "mnist predict: --device %s: %s\n", device, err.msg);
         return 1;
     }
-    /* while the model loads and the first image is decoded: a photo's fits need it (--preprocess mnist,
-     * the default of a digits' model, and --number), lab's and fashion's preparations do not, nor a
-     * network run on one image at a time (the GPU's pass has its own products) */
-    if (!prep_name || prep == MNIST_PREP_MNIST) blas_preload();
+    /* on the CPU, one image at a time: the first prepared while the model loads (early_image) */
+    static early_image early;
+    if (!gpu && !number) early_start(&early, files.items[0], prep_name ? prep : MNIST_PREP_MNIST);
+    /* OpenBLAS, while the first image is decoded: a photo's fits need it (--preprocess mnist, the default of a
+     * digits' model, and --number), lab's and fashion's preparations do not, nor a network run on one image at a
+     * time (the GPU's pass has its own products). Opened by this thread before it reads the model where the early
+     * image waits for it (a third thread, opening it beside the two, made their page faults wait on each other's:
+     * 24 ms against 30 for samples/4-chalk.png, BENCHMARKS.md); else on a thread of its own while the model loads. */
+    if (!prep_name || prep == MNIST_PREP_MNIST) {
+        if (early.started && early.prep == MNIST_PREP_MNIST) blas_load(NULL); /* where it fails, the image says so */
+        else blas_preload();
+    }
     mnist_model m;
     if (mnist_model_load(&m, model, &err)) {
+        early_wait(&early);
         cli_say(stderr, "mnist predict: %s\n", err.msg);
         return 1;
     }
     int known = cli_model_dataset("predict", model, &m, dataset);
     if (known) {
+        early_wait(&early);
         mnist_model_free(&m);
         return known;
     }
@@ -235,6 +294,7 @@ int cmd_predict(int argc, char **argv) {
         int nin = m.sizes[0], nout = m.sizes[m.nlayers];
         cli_say(stderr, "mnist predict: %s: the model maps %d input%s to %d output%s; images need %d to %d\n", model,
                 nin, nin == 1 ? "" : "s", nout, nout == 1 ? "" : "s", MNIST_PIXELS, MNIST_CLASSES);
+        early_wait(&early);
         mnist_model_free(&m);
         return 1;
     }
@@ -277,7 +337,8 @@ int cmd_predict(int argc, char **argv) {
                 memcpy(logp, ps + (size_t)slot[f] * MNIST_CLASSES, sizeof logp);
             }
         } else {
-            bad = prepare(files.items[f], prep, x, &err) || mnist_predict_log_on(&m, x, 1, MNIST_CPU, logp, &err);
+            if (f > 0 || !early_take(&early, prep, x, &err, &bad)) bad = prepare(files.items[f], prep, x, &err);
+            bad = bad || mnist_predict_log_on(&m, x, 1, MNIST_CPU, logp, &err);
         }
         for (int i = 0; !bad && i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's */
         if (!bad && !cli_all_finite(prob, MNIST_CLASSES)) /* NaN: digit 0 was named "(-nan%)" */
