@@ -402,28 +402,70 @@ def test_predict_stdin(tmp, data):
           f"predict /dev/stdin < FILE: read as the file ({text(p.stdout).strip()!r} {text(p.stderr).strip()!r})")
 
 
-def test_predict_first_early(tmp, data):
-    """predict prepares its first image while the model loads: that image's line is the one it gets prepared in
-    turn (given again later, or after another), inputs and all; where the model cannot be read, only the model's
-    error is said, however the image would have read; a photo and a failing image alike."""
-    model = os.path.join(tmp, "early.safetensors")
+def test_predict_ahead(tmp, data):
+    """predict prepares images ahead on threads of their own, the first while the model loads: each image's line is
+    the one it gets alone, in the order given, past the 16 prepared ahead at most and with standard input among them
+    (which the command's own thread reads in its turn); where the model cannot be read, only the model's error is
+    said, however the images would have read."""
+    model = os.path.join(tmp, "ahead.safetensors")
     run("train", "--data", data, "--no-verify", "--layers", "784,16,10", "--epochs", "0", "--save", model)
-    photo, blank = os.path.join(ROOT, "samples", "0-pencil-small.jpg"), os.path.join(tmp, "blank.png")
+    photo, marker = os.path.join(ROOT, "samples", "0-pencil-small.jpg"), os.path.join(ROOT, "samples", "2-marker.png")
+    blank = os.path.join(tmp, "blank.png")
     with open(blank, "wb") as f:  # a grey page, 40x40: no ink
         f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 40, 40, 8, 0, 0, 0, 0)) +
                 png_chunk(b"IDAT", zlib.compress((b"\x00" + b"\x80" * 40) * 40)) + png_chunk(b"IEND", b""))
-    for first in (photo, blank):
-        other = blank if first == photo else photo
-        p = run("predict", "--model", model, "--json", "--show", first, other, first)
-        q = run("predict", "--model", model, "--json", "--show", other, first)
-        rows, later = text(p.stdout).splitlines(), text(q.stdout).splitlines()
-        check(p.returncode == q.returncode == 1 and len(rows) == 3 and len(later) == 2 and rows[0] == rows[2] == later[1]
-              and rows[1] == later[0] and ("input" in rows[0]) == (first == photo),
-              f"predict {os.path.basename(first)} first: its line as it reads in turn ({str(rows[:1])[:160]} "
-              f"{str(later[1:])[:160]})")
+    alone = {}
+    for path in (photo, blank, marker):
+        p = run("predict", "--model", model, "--json", "--show", path)
+        alone[path] = text(p.stdout).replace(path, "PATH")
+    check(all(alone.values()) and '"input"' in alone[photo] and '"error"' in alone[blank],
+          "predict of each image alone: a line each")
+    files = [photo, blank, marker] * 7
+    files[10] = "-"  # a marker's bytes on standard input
+    with open(marker, "rb") as f:
+        p = subprocess.run([MNIST, "predict", "--model", model, "--json", "--show", *files], stdin=f, capture_output=True,
+                           timeout=120)
+    rows, want = text(p.stdout).splitlines(), []
+    for path in files:
+        name = "standard input" if path == "-" else path
+        want.append(alone[marker if path == "-" else path].replace("PATH", name).rstrip("\n"))
+    same = sum(a == b for a, b in zip(rows, want))
+    check(p.returncode == 1 and len(rows) == len(files) and same == len(files),
+          f"predict of {len(files)} images, standard input the 11th: each line as alone, in order ({same} of "
+          f"{len(rows)} lines, status {p.returncode})")
     p = run("predict", "--model", os.path.join(tmp, "none.safetensors"), photo, blank)
     check(one_line(p, 1, "none.safetensors") and not text(p.stdout) and "blank" not in text(p.stderr),
           f"predict with no model: the model's error alone ({text(p.stderr).strip()!r})")
+
+
+def test_predict_decode_budget(tmp, data):
+    """predict's threads decode two large images at once only within a budget (1 GB, as serve's): two 8192x8192
+    RGBA PNGs (600 MB each to decode, by mnist_image_decode_bytes) take one's memory, not twice it (953 MB of two
+    against 539 MB of one, before the budget)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        print("SKIP predict decodes large images one at a time: one core here, one thread")
+        return
+    model = os.path.join(tmp, "budget.safetensors")
+    run("train", "--data", data, "--no-verify", "--layers", "784,4,10", "--epochs", "0", "--save", model)
+    c, row = zlib.compressobj(9), b"\0" + b"\xff\xff\xff\x00" * 8192  # white, transparent
+    body = b"".join(c.compress(row) for _ in range(8192)) + c.flush()
+    files = [os.path.join(tmp, f"large-{i}.png") for i in range(2)]
+    for path in files:
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8192, 8192, 8, 6, 0, 0, 0)) +
+                    png_chunk(b"IDAT", body) + png_chunk(b"IEND", b""))
+    peak = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); " \
+           "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    got = []
+    for some in (files[:1], files):
+        p = subprocess.run([sys.executable, "-c", peak, MNIST, "predict", "--model", model, *some], capture_output=True,
+                           text=True, timeout=300)
+        got.append([int(v) for v in p.stdout.split()] if p.returncode == 0 else [None, None])
+    (one_status, one), (two_status, two) = got
+    check(one_status == two_status == 1 and one and two and two <= 1.25 * one,
+          f"predict of two 8192x8192 PNGs: peak memory {two} KB against {one} KB for one (status {two_status}, {one_status})")
+    for path in files:
+        os.remove(path)
 
 
 def test_pixel_limit(tmp, data):
@@ -1560,7 +1602,8 @@ def main():
         test_flag_twice(data)
         test_device_unknown(data)
         test_predict_stdin(tmp, data)
-        test_predict_first_early(tmp, data)
+        test_predict_ahead(tmp, data)
+        test_predict_decode_budget(tmp, data)
         test_plot_cut_short(tmp)
         test_pixel_limit(tmp, data)
         test_plot_not_record(tmp)

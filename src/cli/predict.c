@@ -2,6 +2,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 
 #include "blas.h"
 #include "cli.h"
+#include "team.h"
 #include "util.h"
 
 /* The 28x28 input the network sees, framed, two characters a pixel. */
@@ -59,51 +61,133 @@ static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
     return mnist_image_prepare_stream(stdin, STDIN_NAME, prep, x, err);
 }
 
-/* The first image, prepared on a thread of its own while the model loads: a photo's preparation is most of one
- * image's time, and reading the lab's model (7 MB) a fifth of it. It is prepared as --preprocess says, else as a
- * digits' model wants; where the model then wants another (a Fashion-MNIST model without --preprocess), the image is
- * prepared again. */
+/* On the CPU, images prepared ahead of the one being predicted, by threads of their own (one a core, at most
+ * AHEAD_THREADS), PREP_AHEAD at most ahead: a photo's preparation is most of its time, its prediction 0.4 ms. The first
+ * is begun before the model loads, which takes a fifth of one image's time (7 MB for the lab's), as --preprocess
+ * says, else as a digits' model wants; where the model then wants another (a Fashion-MNIST model without
+ * --preprocess), all are prepared again. Large images decode at once only within DECODE_BUDGET (a 67-megapixel
+ * one takes 600 MB). Standard input is read by the command's own thread in its turn: a pipe may hold it for ever,
+ * after the model failed to load too. */
+#define AHEAD_THREADS 8
+#define PREP_AHEAD 16
+#define DECODE_BUDGET ((size_t)1 << 30)  /* memory for decoding large images at once, as serve's; past it, one waits */
+#define DECODE_SMALL ((size_t)128 << 20) /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
+#define HEADER_PEEK 65536                /* the bytes of a file its decode's memory is told from */
+
 typedef struct {
-    const char *arg;
-    mnist_prep prep;
     float x[MNIST_PIXELS];
     mnist_err err;
-    int rc, started;
-    pthread_t th;
-} early_image;
+    int rc, done;
+} prepared;
 
-static void *early_prepare(void *p) {
-    early_image *e = p;
-    e->rc = prepare(e->arg, e->prep, e->x, &e->err);
+typedef struct {
+    const str_list *files;
+    mnist_prep prep;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int next;  /* the next image a thread takes */
+    int taken; /* the images the command has taken: the slots of those before taken + PREP_AHEAD are free */
+    int stop, nthreads;
+    size_t decoding; /* the memory that the large images being decoded take (decode_need) */
+    pthread_t th[AHEAD_THREADS];
+    prepared slot[PREP_AHEAD]; /* image f's in slot[f % PREP_AHEAD] */
+} ahead;
+
+/* About the memory the image at path takes to decode, from its first HEADER_PEEK bytes (mnist_image_decode_bytes);
+ * 0 where those do not say (a JPEG's frame header past them), or where it cannot be read (prepare then says why). */
+static size_t decode_need(const char *path, mnist_prep prep) {
+    mnist_err err;
+    FILE *f = open_input(path, &err);
+    if (!f) return 0;
+    uint8_t *head = malloc(HEADER_PEEK);
+    size_t n = head ? fread(head, 1, HEADER_PEEK, f) : 0, need = n ? mnist_image_decode_bytes(head, n, prep) : 0;
+    free(head);
+    fclose(f);
+    return need;
+}
+
+static void *ahead_run(void *p) {
+    ahead *a = p;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->stop && a->next < a->files->n && a->next >= a->taken + PREP_AHEAD) pthread_cond_wait(&a->cv, &a->mu);
+        if (a->stop || a->next >= a->files->n) break;
+        int f = a->next++;
+        if (!strcmp(a->files->items[f], "-")) continue; /* the command's own */
+        pthread_mutex_unlock(&a->mu);
+        size_t need = decode_need(a->files->items[f], a->prep);
+        need = need < DECODE_SMALL ? 0 : need;
+        pthread_mutex_lock(&a->mu); /* a large one decodes alone, or beside others within DECODE_BUDGET */
+        while (need && a->decoding && a->decoding + need > DECODE_BUDGET) pthread_cond_wait(&a->cv, &a->mu);
+        a->decoding += need;
+        pthread_mutex_unlock(&a->mu);
+        prepared r = {.done = 1};
+        r.rc = prepare(a->files->items[f], a->prep, r.x, &r.err);
+        pthread_mutex_lock(&a->mu);
+        a->decoding -= need;
+        a->slot[f % PREP_AHEAD] = r;
+        pthread_cond_broadcast(&a->cv);
+    }
+    pthread_mutex_unlock(&a->mu);
     return NULL;
 }
 
-/* Starts e's preparation of the file arg (not standard input, which might wait on a pipe for ever after the model
- * failed to load); where no thread starts, the image is prepared in turn as the others are. Signals stay with the
- * command's own thread, as OpenBLAS's opening leaves them (blas.c). */
-static void early_start(early_image *e, const char *arg, mnist_prep prep) {
+/* Starts a's threads on files, prepared as prep; where none starts, the command prepares each image in its turn.
+ * Signals stay with the command's own thread, as OpenBLAS's opening leaves them (blas.c). */
+static void ahead_start(ahead *a, const str_list *files, mnist_prep prep) {
     sigset_t all, old;
-    e->arg = arg, e->prep = prep, e->started = 0;
-    if (!strcmp(arg, "-") || sigfillset(&all) || pthread_sigmask(SIG_SETMASK, &all, &old)) return;
-    e->started = pthread_create(&e->th, NULL, early_prepare, e) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int want = team_cores();
+    a->files = files, a->prep = prep, a->next = a->taken = a->stop = a->nthreads = 0, a->decoding = 0;
+    for (int i = 0; i < PREP_AHEAD; i++) a->slot[i].done = 0;
+    if (pthread_mutex_init(&a->mu, NULL)) return;
+    if (pthread_cond_init(&a->cv, NULL)) {
+        pthread_mutex_destroy(&a->mu);
+        return;
+    }
+    want = want < files->n ? want : files->n;
+    want = want < AHEAD_THREADS ? want : AHEAD_THREADS;
+    if (sigfillset(&all) == 0 && pthread_sigmask(SIG_SETMASK, &all, &old) == 0) {
+        while (a->nthreads < want && pthread_create(&a->th[a->nthreads], NULL, ahead_run, a) == 0) a->nthreads++;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (a->nthreads == 0) pthread_cond_destroy(&a->cv), pthread_mutex_destroy(&a->mu);
 }
 
-/* Waits for e's preparation, where it was started; returns whether it was. */
-static int early_wait(early_image *e) {
-    if (!e->started) return 0;
-    pthread_join(e->th, NULL);
-    e->started = 0;
-    return 1;
+/* Stops a's threads once their images are prepared, and waits for them. */
+static void ahead_stop(ahead *a) {
+    if (a->nthreads == 0) return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    for (int i = 0; i < a->nthreads; i++) pthread_join(a->th[i], NULL);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+    a->nthreads = 0;
 }
 
-/* The early preparation's result, once: 1 with x, err and *rc as prepare gives them where it was made with prep,
- * else 0 (the caller prepares the image itself). */
-static int early_take(early_image *e, mnist_prep prep, float *x, mnist_err *err, int *rc) {
-    if (!early_wait(e) || e->prep != prep) return 0;
-    memcpy(x, e->x, sizeof e->x);
-    *err = e->err, *rc = e->rc;
-    return 1;
+/* Image f (the next in turn) into x, with prepare's return and err: as a's threads prepared it, else (no threads,
+ * or standard input) prepared here. */
+static int ahead_take(ahead *a, int f, float *x, mnist_err *err) {
+    if (a->nthreads == 0 || !strcmp(a->files->items[f], "-")) {
+        if (a->nthreads) { /* its slot is free for the image PREP_AHEAD on */
+            pthread_mutex_lock(&a->mu);
+            a->taken = f + 1;
+            pthread_cond_broadcast(&a->cv);
+            pthread_mutex_unlock(&a->mu);
+        }
+        return prepare(a->files->items[f], a->prep, x, err);
+    }
+    pthread_mutex_lock(&a->mu);
+    prepared *r = &a->slot[f % PREP_AHEAD];
+    while (!r->done) pthread_cond_wait(&a->cv, &a->mu);
+    memcpy(x, r->x, sizeof r->x);
+    *err = r->err;
+    int rc = r->rc;
+    r->done = 0, a->taken = f + 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
 }
 
 /* --device cuda: every image prepared first, then all predicted in one pass on the GPU. slot[f] is
@@ -261,40 +345,45 @@ int cmd_predict(int argc, char **argv) {
         cli_say(stderr, "mnist predict: --device %s: %s\n", device, err.msg);
         return 1;
     }
-    /* on the CPU, one image at a time: the first prepared while the model loads (early_image) */
-    static early_image early;
-    if (!gpu && !number) early_start(&early, files.items[0], prep_name ? prep : MNIST_PREP_MNIST);
+    /* on the CPU, one image at a time, prepared ahead from before the model loads (ahead) */
+    static ahead pre;
+    if (!gpu && !number) ahead_start(&pre, &files, prep_name ? prep : MNIST_PREP_MNIST);
     /* OpenBLAS, while the first image is decoded: a photo's fits need it (--preprocess mnist, the default of a
      * digits' model, and --number), lab's and fashion's preparations do not, nor a network run on one image at a
-     * time (the GPU's pass has its own products). Opened by this thread before it reads the model where the early
-     * image waits for it (a third thread, opening it beside the two, made their page faults wait on each other's:
-     * 24 ms against 30 for samples/4-chalk.png, BENCHMARKS.md); else on a thread of its own while the model loads. */
+     * time (the GPU's pass has its own products). Opened by this thread before it reads the model where the
+     * preparing threads wait for it (a thread of its own, opening it beside those, made their page faults wait on
+     * each other's: 24 ms against 30 for samples/4-chalk.png, BENCHMARKS.md); else on a thread of its own while the
+     * model loads. */
     if (!prep_name || prep == MNIST_PREP_MNIST) {
-        if (early.started && early.prep == MNIST_PREP_MNIST) blas_load(NULL); /* where it fails, the image says so */
+        if (pre.nthreads && pre.prep == MNIST_PREP_MNIST) blas_load(NULL); /* where it fails, each image says so */
         else blas_preload();
     }
     mnist_model m;
     if (mnist_model_load(&m, model, &err)) {
-        early_wait(&early);
+        ahead_stop(&pre);
         cli_say(stderr, "mnist predict: %s\n", err.msg);
         return 1;
     }
     int known = cli_model_dataset("predict", model, &m, dataset);
     if (known) {
-        early_wait(&early);
+        ahead_stop(&pre);
         mnist_model_free(&m);
         return known;
     }
     /* the model's own dataset's (--dataset names the classes only), or where the file names none, the flag's */
     if (!prep_name)
         cli_prep("predict", NULL, mnist_dataset_get(m.dataset) ? m.dataset : cli_dataset, &prep, &prep_name);
+    if (!gpu && !number && pre.prep != prep) { /* begun for a digits' model */
+        ahead_stop(&pre);
+        ahead_start(&pre, &files, prep);
+    }
     /* MNIST's classes are the digits themselves; others are named after the number */
     const char *const *names = strcmp(cli_dataset, "mnist") ? mnist_dataset_get(cli_dataset)->classes : NULL;
     if (m.sizes[0] != MNIST_PIXELS || m.sizes[m.nlayers] != MNIST_CLASSES) {
         int nin = m.sizes[0], nout = m.sizes[m.nlayers];
         cli_say(stderr, "mnist predict: %s: the model maps %d input%s to %d output%s; images need %d to %d\n", model,
                 nin, nin == 1 ? "" : "s", nout, nout == 1 ? "" : "s", MNIST_PIXELS, MNIST_CLASSES);
-        early_wait(&early);
+        ahead_stop(&pre);
         mnist_model_free(&m);
         return 1;
     }
@@ -337,8 +426,7 @@ int cmd_predict(int argc, char **argv) {
                 memcpy(logp, ps + (size_t)slot[f] * MNIST_CLASSES, sizeof logp);
             }
         } else {
-            if (f > 0 || !early_take(&early, prep, x, &err, &bad)) bad = prepare(files.items[f], prep, x, &err);
-            bad = bad || mnist_predict_log_on(&m, x, 1, MNIST_CPU, logp, &err);
+            bad = ahead_take(&pre, f, x, &err) || mnist_predict_log_on(&m, x, 1, MNIST_CPU, logp, &err);
         }
         for (int i = 0; !bad && i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's */
         if (!bad && !cli_all_finite(prob, MNIST_CLASSES)) /* NaN: digit 0 was named "(-nan%)" */
@@ -386,6 +474,7 @@ int cmd_predict(int argc, char **argv) {
         }
         cli_flush();
     }
+    ahead_stop(&pre);
     free(xs), free(ps), free(slot), free(errs);
     mnist_model_free(&m);
     return failed ? 1 : 0;
