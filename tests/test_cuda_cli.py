@@ -91,12 +91,37 @@ def checks(tmp):
               abs(res["cpu"]["loss"] - res["cuda"]["loss"]) <= 1e-4 * abs(res["cpu"]["loss"]),
               f"a model trained on {dev} evaluates the same on the CPU and the GPU: "
               f"{res['cpu'] and res['cpu']['accuracy']} and {res['cuda'] and res['cuda']['accuracy']}")
+    predict_both(f)
     # each optimizer's steps as graphs, its kernels loaded before the capture: no note that they ran one by one
     for opt in ("sgd", "momentum", "adam"):
         p, _ = run("train", "--device", "cuda", *small, "--optimizer", opt, "--lr", "0.01")
         check(p.returncode == 0 and "graphs unavailable" not in p.stderr,
               f"train --device cuda --optimizer {opt} runs its steps as graphs: {p.stderr.strip()[-300:]}")
     gpu_errors(f, small)
+
+
+def predict_both(f):
+    """predict --device cuda prepares every image (on threads of their own) before its one pass: over the samples,
+    with standard input and a file it cannot read among them, each image's input and digit are the CPU's, in the
+    same order (the probabilities within 1e-5)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    samples = sorted(os.path.join(root, "samples", n) for n in os.listdir(os.path.join(root, "samples")))
+    files = samples[:4] + ["-", f("missing.png")] + samples[4:]
+    out = {}
+    for dev in ("cpu", "cuda"):
+        with open(samples[0], "rb") as stdin:
+            p = subprocess.run([MNIST, "predict", "--device", dev, "--model", f("cpu.safetensors"), "--json", "--show",
+                                *files], stdin=stdin, capture_output=True, text=True, timeout=300)
+        out[dev] = [json.loads(line) for line in p.stdout.splitlines()] if p.returncode == 1 else []
+    cpu, gpu = out["cpu"], out["cuda"]
+    same = len(cpu) == len(gpu) == len(files) and all(
+        a["file"] == b["file"] and a.get("input") == b.get("input") and a.get("digit") == b.get("digit") and
+        a.get("error") == b.get("error") and
+        max(abs(u - v) for u, v in zip(a.get("probabilities", [0]), b.get("probabilities", [0]))) <= 1e-5
+        for a, b in zip(cpu, gpu))
+    check(same and sum("error" in r for r in gpu) == 1,
+          f"predict --device cuda of {len(files)} images (standard input and a missing file among them): each the "
+          f"CPU's input and digit, in order ({len(gpu)} lines, {len(cpu)} on the CPU)")
 
 
 def gpu_errors(f, small):

@@ -61,8 +61,8 @@ static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
     return mnist_image_prepare_stream(stdin, STDIN_NAME, prep, x, err);
 }
 
-/* On the CPU, images prepared ahead of the one being predicted, by threads of their own (one a core, at most
- * AHEAD_THREADS), PREP_AHEAD at most ahead: a photo's preparation is most of its time, its prediction 0.4 ms. The first
+/* Images prepared ahead of the one being predicted, by threads of their own (one a core, at most AHEAD_THREADS),
+ * PREP_AHEAD at most ahead: a photo's preparation is most of its time, its prediction on the CPU 0.4 ms. The first
  * is begun before the model loads, which takes a fifth of one image's time (7 MB for the lab's), as --preprocess
  * says, else as a digits' model wants; where the model then wants another (a Fashion-MNIST model without
  * --preprocess), all are prepared again. Large images decode at once only within DECODE_BUDGET (a 67-megapixel
@@ -190,14 +190,13 @@ static int ahead_take(ahead *a, int f, float *x, mnist_err *err) {
     return rc;
 }
 
-/* --device cuda: every image prepared first, then all predicted in one pass on the GPU. slot[f] is
+/* --device cuda: every image prepared first (by a's threads), then all predicted in one pass on the GPU. slot[f] is
  * image f's row of x and logp (log-probabilities), or -1 when it could not be prepared (errs[f] says why). 0, or 1
  * after printing the GPU's error. */
-static int predict_all(const mnist_model *m, const str_list *files, mnist_prep prep, float *x, float *logp, int *slot,
-                       mnist_err *errs) {
+static int predict_all(const mnist_model *m, ahead *a, float *x, float *logp, int *slot, mnist_err *errs) {
     int good = 0;
-    for (int f = 0; f < files->n; f++)
-        slot[f] = prepare(files->items[f], prep, x + (size_t)good * MNIST_PIXELS, &errs[f]) ? -1 : good++;
+    for (int f = 0; f < a->files->n; f++)
+        slot[f] = ahead_take(a, f, x + (size_t)good * MNIST_PIXELS, &errs[f]) ? -1 : good++;
     mnist_err err;
     if (good && mnist_predict_log_on(m, x, good, MNIST_CUDA, logp, &err)) {
         cli_say(stderr, "mnist predict: %s%s\n", cli_device_said(MNIST_CUDA, err.msg), err.msg);
@@ -345,9 +344,9 @@ int cmd_predict(int argc, char **argv) {
         cli_say(stderr, "mnist predict: --device %s: %s\n", device, err.msg);
         return 1;
     }
-    /* on the CPU, one image at a time, prepared ahead from before the model loads (ahead) */
+    /* prepared ahead from before the model loads (ahead) */
     static ahead pre;
-    if (!gpu && !number) ahead_start(&pre, &files, prep_name ? prep : MNIST_PREP_MNIST);
+    if (!number) ahead_start(&pre, &files, prep_name ? prep : MNIST_PREP_MNIST);
     /* OpenBLAS, while the first image is decoded: a photo's fits need it (--preprocess mnist, the default of a
      * digits' model, and --number), lab's and fashion's preparations do not, nor a network run on one image at a
      * time (the GPU's pass has its own products). Opened by this thread before it reads the model where the
@@ -373,7 +372,7 @@ int cmd_predict(int argc, char **argv) {
     /* the model's own dataset's (--dataset names the classes only), or where the file names none, the flag's */
     if (!prep_name)
         cli_prep("predict", NULL, mnist_dataset_get(m.dataset) ? m.dataset : cli_dataset, &prep, &prep_name);
-    if (!gpu && !number && pre.prep != prep) { /* begun for a digits' model */
+    if (!number && pre.prep != prep) { /* begun for a digits' model */
         ahead_stop(&pre);
         ahead_start(&pre, &files, prep);
     }
@@ -408,7 +407,8 @@ int cmd_predict(int argc, char **argv) {
         errs = malloc((size_t)files.n * sizeof *errs);
         int bad = !xs || !ps || !slot || !errs;
         if (bad) cli_say(stderr, "mnist predict: out of memory for %d image%s\n", files.n, files.n == 1 ? "" : "s");
-        if (bad || predict_all(&m, &files, prep, xs, ps, slot, errs)) {
+        if (bad || predict_all(&m, &pre, xs, ps, slot, errs)) {
+            ahead_stop(&pre);
             free(xs), free(ps), free(slot), free(errs);
             mnist_model_free(&m);
             return 1;
