@@ -403,10 +403,10 @@ def test_predict_stdin(tmp, data):
 
 
 def test_predict_ahead(tmp, data):
-    """predict prepares images ahead on threads of their own, the first while the model loads: each image's line is
-    the one it gets alone, in the order given, past the 16 prepared ahead at most and with standard input among them
-    (which the command's own thread reads in its turn); where the model cannot be read, only the model's error is
-    said, however the images would have read."""
+    """predict prepares images ahead on threads of their own, the first while the model loads (--number's once it
+    has loaded): each image's line is the one it gets alone, in the order given, past the 16 prepared ahead at most
+    and with standard input among them (which the command's own thread reads in its turn); where the model cannot be
+    read, only the model's error is said, however the images would have read."""
     model = os.path.join(tmp, "ahead.safetensors")
     run("train", "--data", data, "--no-verify", "--layers", "784,16,10", "--epochs", "0", "--save", model)
     photo, marker = os.path.join(ROOT, "samples", "0-pencil-small.jpg"), os.path.join(ROOT, "samples", "2-marker.png")
@@ -414,25 +414,26 @@ def test_predict_ahead(tmp, data):
     with open(blank, "wb") as f:  # a grey page, 40x40: no ink
         f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 40, 40, 8, 0, 0, 0, 0)) +
                 png_chunk(b"IDAT", zlib.compress((b"\x00" + b"\x80" * 40) * 40)) + png_chunk(b"IEND", b""))
-    alone = {}
-    for path in (photo, blank, marker):
-        p = run("predict", "--model", model, "--json", "--show", path)
-        alone[path] = text(p.stdout).replace(path, "PATH")
-    check(all(alone.values()) and '"input"' in alone[photo] and '"error"' in alone[blank],
-          "predict of each image alone: a line each")
     files = [photo, blank, marker] * 7
     files[10] = "-"  # a marker's bytes on standard input
-    with open(marker, "rb") as f:
-        p = subprocess.run([MNIST, "predict", "--model", model, "--json", "--show", *files], stdin=f, capture_output=True,
-                           timeout=120)
-    rows, want = text(p.stdout).splitlines(), []
-    for path in files:
-        name = "standard input" if path == "-" else path
-        want.append(alone[marker if path == "-" else path].replace("PATH", name).rstrip("\n"))
-    same = sum(a == b for a, b in zip(rows, want))
-    check(p.returncode == 1 and len(rows) == len(files) and same == len(files),
-          f"predict of {len(files)} images, standard input the 11th: each line as alone, in order ({same} of "
-          f"{len(rows)} lines, status {p.returncode})")
+    for flags in ([], ["--number"]):
+        alone = {}
+        for path in (photo, blank, marker):
+            p = run("predict", "--model", model, "--json", "--show", *flags, path)
+            alone[path] = text(p.stdout).replace(path, "PATH")
+        check(all(alone.values()) and '"input"' in alone[photo] and '"error"' in alone[blank],
+              f"{' '.join(['predict', *flags])} of each image alone: a line each")
+        with open(marker, "rb") as f:
+            p = subprocess.run([MNIST, "predict", "--model", model, "--json", "--show", *flags, *files], stdin=f,
+                               capture_output=True, timeout=120)
+        rows, want = text(p.stdout).splitlines(), []
+        for path in files:
+            name = "standard input" if path == "-" else path
+            want.append(alone[marker if path == "-" else path].replace("PATH", name).rstrip("\n"))
+        same = sum(a == b for a, b in zip(rows, want))
+        check(p.returncode == 1 and len(rows) == len(files) and same == len(files),
+              f"{' '.join(['predict', *flags])} of {len(files)} images, standard input the 11th: each line as alone, in "
+              f"order ({same} of {len(rows)} lines, status {p.returncode})")
     p = run("predict", "--model", os.path.join(tmp, "none.safetensors"), photo, blank)
     check(one_line(p, 1, "none.safetensors") and not text(p.stdout) and "blank" not in text(p.stderr),
           f"predict with no model: the model's error alone ({text(p.stderr).strip()!r})")

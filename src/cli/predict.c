@@ -65,9 +65,9 @@ static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
  * PREP_AHEAD at most ahead: a photo's preparation is most of its time, its prediction on the CPU 0.4 ms. The first
  * is begun before the model loads, which takes a fifth of one image's time (7 MB for the lab's), as --preprocess
  * says, else as a digits' model wants; where the model then wants another (a Fashion-MNIST model without
- * --preprocess), all are prepared again. Large images decode at once only within DECODE_BUDGET (a 67-megapixel
- * one takes 600 MB). Standard input is read by the command's own thread in its turn: a pipe may hold it for ever,
- * after the model failed to load too. */
+ * --preprocess), all are prepared again. --number's are read whole (mnist_read_number), once the model is loaded.
+ * Large images decode at once only within DECODE_BUDGET (a 67-megapixel one takes 600 MB). Standard input is read
+ * by the command's own thread in its turn: a pipe may hold it for ever, after the model failed to load too. */
 #define AHEAD_THREADS 8
 #define PREP_AHEAD 16
 #define DECODE_BUDGET ((size_t)1 << 30)  /* memory for decoding large images at once, as serve's; past it, one waits */
@@ -75,7 +75,8 @@ static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
 #define HEADER_PEEK 65536                /* the bytes of a file its decode's memory is told from */
 
 typedef struct {
-    float x[MNIST_PIXELS];
+    float x[MNIST_PIXELS]; /* the image's input, or */
+    mnist_number num;      /* --number: its digits */
     mnist_err err;
     int rc, done;
 } prepared;
@@ -83,14 +84,16 @@ typedef struct {
 typedef struct {
     const str_list *files;
     mnist_prep prep;
+    const mnist_model *model; /* --number: numbers read with it; else images prepared as prep */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int next;  /* the next image a thread takes */
-    int taken; /* the images the command has taken: the slots of those before taken + PREP_AHEAD are free */
+    int taken; /* the image the command has taken last: the slots of those before taken + PREP_AHEAD are free */
     int stop, nthreads;
     size_t decoding; /* the memory that the large images being decoded take (decode_need) */
     pthread_t th[AHEAD_THREADS];
-    prepared slot[PREP_AHEAD]; /* image f's in slot[f % PREP_AHEAD] */
+    prepared slot[PREP_AHEAD]; /* image f's in slot[f % PREP_AHEAD], written by the thread that took it */
+    prepared own;              /* standard input's, or each image's where no thread started: the command's */
 } ahead;
 
 /* About the memory the image at path takes to decode, from its first HEADER_PEEK bytes (mnist_image_decode_bytes);
@@ -104,6 +107,20 @@ static size_t decode_need(const char *path, mnist_prep prep) {
     free(head);
     fclose(f);
     return need;
+}
+
+/* Image f of a's files into r: its number read (--number), else its input prepared; returns as those do. */
+static int ahead_one(const ahead *a, int f, prepared *r) {
+    const char *arg = a->files->items[f];
+    if (!a->model) return prepare(arg, a->prep, r->x, &r->err);
+    int rc;
+    if (strcmp(arg, "-")) {
+        if ((rc = mnist_read_number_file(a->model, arg, &r->num, &r->err))) pipe_hint(arg, &r->err);
+        return rc;
+    }
+    if (isatty(STDIN_FILENO))
+        return errf(&r->err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
+    return mnist_read_number_stream(a->model, stdin, STDIN_NAME, &r->num, &r->err);
 }
 
 static void *ahead_run(void *p) {
@@ -121,23 +138,25 @@ static void *ahead_run(void *p) {
         while (need && a->decoding && a->decoding + need > DECODE_BUDGET) pthread_cond_wait(&a->cv, &a->mu);
         a->decoding += need;
         pthread_mutex_unlock(&a->mu);
-        prepared r = {.done = 1};
-        r.rc = prepare(a->files->items[f], a->prep, r.x, &r.err);
+        prepared *r = &a->slot[f % PREP_AHEAD]; /* free: image f - PREP_AHEAD's was taken and is done with */
+        r->rc = ahead_one(a, f, r);
         pthread_mutex_lock(&a->mu);
         a->decoding -= need;
-        a->slot[f % PREP_AHEAD] = r;
+        r->done = 1;
         pthread_cond_broadcast(&a->cv);
     }
     pthread_mutex_unlock(&a->mu);
     return NULL;
 }
 
-/* Starts a's threads on files, prepared as prep; where none starts, the command prepares each image in its turn.
- * Signals stay with the command's own thread, as OpenBLAS's opening leaves them (blas.c). */
-static void ahead_start(ahead *a, const str_list *files, mnist_prep prep) {
+/* Starts a's threads on files: their numbers read with model (--number), else the images prepared as prep; where
+ * none starts, the command takes each image in its turn. Signals stay with the command's own thread, as OpenBLAS's
+ * opening leaves them (blas.c). */
+static void ahead_start(ahead *a, const str_list *files, mnist_prep prep, const mnist_model *model) {
     sigset_t all, old;
     int want = team_cores();
-    a->files = files, a->prep = prep, a->next = a->taken = a->stop = a->nthreads = 0, a->decoding = 0;
+    a->files = files, a->prep = prep, a->model = model, a->decoding = 0;
+    a->next = a->stop = a->nthreads = 0, a->taken = -1;
     for (int i = 0; i < PREP_AHEAD; i++) a->slot[i].done = 0;
     if (pthread_mutex_init(&a->mu, NULL)) return;
     if (pthread_cond_init(&a->cv, NULL)) {
@@ -153,7 +172,7 @@ static void ahead_start(ahead *a, const str_list *files, mnist_prep prep) {
     if (a->nthreads == 0) pthread_cond_destroy(&a->cv), pthread_mutex_destroy(&a->mu);
 }
 
-/* Stops a's threads once their images are prepared, and waits for them. */
+/* Stops a's threads once their images are done, and waits for them. */
 static void ahead_stop(ahead *a) {
     if (a->nthreads == 0) return;
     pthread_mutex_lock(&a->mu);
@@ -166,28 +185,21 @@ static void ahead_stop(ahead *a) {
     a->nthreads = 0;
 }
 
-/* Image f (the next in turn) into x, with prepare's return and err: as a's threads prepared it, else (no threads,
- * or standard input) prepared here. */
-static int ahead_take(ahead *a, int f, float *x, mnist_err *err) {
-    if (a->nthreads == 0 || !strcmp(a->files->items[f], "-")) {
-        if (a->nthreads) { /* its slot is free for the image PREP_AHEAD on */
-            pthread_mutex_lock(&a->mu);
-            a->taken = f + 1;
-            pthread_cond_broadcast(&a->cv);
-            pthread_mutex_unlock(&a->mu);
-        }
-        return prepare(a->files->items[f], a->prep, x, err);
+/* Image f, the next in turn, as a's threads made it, else (no threads, or standard input) made here: its rc, err and
+ * x or num, valid until the next image is taken (which frees its slot). */
+static const prepared *ahead_take(ahead *a, int f) {
+    int here = a->nthreads == 0 || !strcmp(a->files->items[f], "-");
+    prepared *r = here ? &a->own : &a->slot[f % PREP_AHEAD];
+    if (a->nthreads) {
+        pthread_mutex_lock(&a->mu);
+        if (f > 0) a->slot[(f - 1) % PREP_AHEAD].done = 0; /* image f - 1's slot free for f - 1 + PREP_AHEAD */
+        a->taken = f;
+        pthread_cond_broadcast(&a->cv);
+        while (!here && !r->done) pthread_cond_wait(&a->cv, &a->mu);
+        pthread_mutex_unlock(&a->mu);
     }
-    pthread_mutex_lock(&a->mu);
-    prepared *r = &a->slot[f % PREP_AHEAD];
-    while (!r->done) pthread_cond_wait(&a->cv, &a->mu);
-    memcpy(x, r->x, sizeof r->x);
-    *err = r->err;
-    int rc = r->rc;
-    r->done = 0, a->taken = f + 1;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mu);
-    return rc;
+    if (here) r->rc = ahead_one(a, f, r);
+    return r;
 }
 
 /* --device cuda: every image prepared first (by a's threads), then all predicted in one pass on the GPU. slot[f] is
@@ -195,8 +207,15 @@ static int ahead_take(ahead *a, int f, float *x, mnist_err *err) {
  * after printing the GPU's error. */
 static int predict_all(const mnist_model *m, ahead *a, float *x, float *logp, int *slot, mnist_err *errs) {
     int good = 0;
-    for (int f = 0; f < a->files->n; f++)
-        slot[f] = ahead_take(a, f, x + (size_t)good * MNIST_PIXELS, &errs[f]) ? -1 : good++;
+    for (int f = 0; f < a->files->n; f++) {
+        const prepared *r = ahead_take(a, f);
+        if (r->rc) {
+            slot[f] = -1, errs[f] = r->err;
+            continue;
+        }
+        memcpy(x + (size_t)good * MNIST_PIXELS, r->x, sizeof r->x);
+        slot[f] = good++;
+    }
     mnist_err err;
     if (good && mnist_predict_log_on(m, x, good, MNIST_CUDA, logp, &err)) {
         cli_say(stderr, "mnist predict: %s%s\n", cli_device_said(MNIST_CUDA, err.msg), err.msg);
@@ -219,24 +238,19 @@ static void say_failed(const char *path, const char *msg, int json) {
     cli_flush();
 }
 
-/* --number: each image read as a number, digit by digit (mnist_read_number), on the CPU; the model fits (784 inputs
- * to 10 digits). Returns how many images failed. */
-static int predict_numbers(const mnist_model *m, const char *model, const str_list *files, int json, int show) {
-    static mnist_number num; /* 50 KB: not on the stack */
+/* --number: each image read as a number, digit by digit (mnist_read_number, by a's threads), on the CPU; the model
+ * fits (784 inputs to 10 digits). Returns how many images failed. */
+static int predict_numbers(ahead *a, const char *model, int json, int show) {
     int failed = 0;
-    for (int f = 0; f < files->n; f++) {
-        const char *arg = files->items[f], *path = image_name(arg);
-        mnist_err err;
-        int bad;
-        if (strcmp(arg, "-")) {
-            if ((bad = mnist_read_number_file(m, arg, &num, &err) != 0)) pipe_hint(arg, &err);
-        }
-        else if ((bad = isatty(STDIN_FILENO)))
-            errf(&err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
-        else bad = mnist_read_number_stream(m, stdin, STDIN_NAME, &num, &err) != 0;
+    for (int f = 0; f < a->files->n; f++) {
+        const prepared *r = ahead_take(a, f);
+        const mnist_number *num = &r->num; /* its slot is the image's until the next is taken */
+        mnist_err err = r->err;
+        int bad = r->rc != 0;
+        const char *path = image_name(a->files->items[f]);
         float prob[MNIST_MAX_DIGITS][MNIST_CLASSES];
-        for (int d = 0; !bad && d < num.n; d++) {
-            for (int i = 0; i < MNIST_CLASSES; i++) prob[d][i] = expf(num.logp[d][i]); /* mnist_predict's */
+        for (int d = 0; !bad && d < num->n; d++) {
+            for (int i = 0; i < MNIST_CLASSES; i++) prob[d][i] = expf(num->logp[d][i]); /* mnist_predict's */
             if (!cli_all_finite(prob[d], MNIST_CLASSES))
                 bad = errf(&err, "the model %s gives no finite probabilities for %s (its sums overflow)", model,
                            path) < 0;
@@ -250,16 +264,16 @@ static int predict_numbers(const mnist_model *m, const char *model, const str_li
             char v[CLI_JSON_NUMBER];
             printf("{\"file\":");
             cli_json_print(path);
-            printf(",\"number\":\"%s\",\"digits\":[", num.text);
-            for (int d = 0; d < num.n; d++) {
-                printf("%s{\"digit\":%d,\"probability\":%s,\"probabilities\":[", d ? "," : "", num.digit[d],
-                       cli_json_number(v, prob[d][num.digit[d]], 9));
+            printf(",\"number\":\"%s\",\"digits\":[", num->text);
+            for (int d = 0; d < num->n; d++) {
+                printf("%s{\"digit\":%d,\"probability\":%s,\"probabilities\":[", d ? "," : "", num->digit[d],
+                       cli_json_number(v, prob[d][num->digit[d]], 9));
                 for (int i = 0; i < MNIST_CLASSES; i++) printf("%s%s", i ? "," : "", cli_json_number(v, prob[d][i], 9));
                 printf("]");
                 if (show) {
                     printf(",\"input\":[");
                     for (int i = 0; i < MNIST_PIXELS; i++)
-                        printf("%s%s", i ? "," : "", cli_json_number(v, num.x[d][i], 9));
+                        printf("%s%s", i ? "," : "", cli_json_number(v, num->x[d][i], 9));
                     printf("]");
                 }
                 printf("}");
@@ -267,10 +281,10 @@ static int predict_numbers(const mnist_model *m, const char *model, const str_li
             printf("]}\n");
         } else {
             cli_put_escaped(stdout, path);
-            printf(": %s\n", num.text);
-            for (int d = 0; show && d < num.n; d++) {
-                printf("  digit %d of %d: %d (%.1f%%)\n", d + 1, num.n, num.digit[d], 100.0 * prob[d][num.digit[d]]);
-                cli_show_input(num.x[d]);
+            printf(": %s\n", num->text);
+            for (int d = 0; show && d < num->n; d++) {
+                printf("  digit %d of %d: %d (%.1f%%)\n", d + 1, num->n, num->digit[d], 100.0 * prob[d][num->digit[d]]);
+                cli_show_input(num->x[d]);
             }
         }
         cli_flush();
@@ -346,7 +360,7 @@ int cmd_predict(int argc, char **argv) {
     }
     /* prepared ahead from before the model loads (ahead) */
     static ahead pre;
-    if (!number) ahead_start(&pre, &files, prep_name ? prep : MNIST_PREP_MNIST);
+    if (!number) ahead_start(&pre, &files, prep_name ? prep : MNIST_PREP_MNIST, NULL);
     /* OpenBLAS, while the first image is decoded: a photo's fits need it (--preprocess mnist, the default of a
      * digits' model, and --number), lab's and fashion's preparations do not, nor a network run on one image at a
      * time (the GPU's pass has its own products). Opened by this thread before it reads the model where the
@@ -374,7 +388,7 @@ int cmd_predict(int argc, char **argv) {
         cli_prep("predict", NULL, mnist_dataset_get(m.dataset) ? m.dataset : cli_dataset, &prep, &prep_name);
     if (!number && pre.prep != prep) { /* begun for a digits' model */
         ahead_stop(&pre);
-        ahead_start(&pre, &files, prep);
+        ahead_start(&pre, &files, prep, NULL);
     }
     /* MNIST's classes are the digits themselves; others are named after the number */
     const char *const *names = strcmp(cli_dataset, "mnist") ? mnist_dataset_get(cli_dataset)->classes : NULL;
@@ -392,7 +406,9 @@ int cmd_predict(int argc, char **argv) {
             cli_say(stderr, "mnist predict: --number reads digits: %s is a %s model\n", model, m.dataset);
             failed = 1;
         } else {
-            failed = predict_numbers(&m, model, &files, json, show);
+            ahead_start(&pre, &files, MNIST_PREP_MNIST, &m);
+            failed = predict_numbers(&pre, model, json, show);
+            ahead_stop(&pre);
         }
         mnist_model_free(&m);
         return failed ? 1 : 0;
@@ -426,7 +442,10 @@ int cmd_predict(int argc, char **argv) {
                 memcpy(logp, ps + (size_t)slot[f] * MNIST_CLASSES, sizeof logp);
             }
         } else {
-            bad = ahead_take(&pre, f, x, &err) || mnist_predict_log_on(&m, x, 1, MNIST_CPU, logp, &err);
+            const prepared *r = ahead_take(&pre, f);
+            if ((bad = r->rc != 0)) err = r->err;
+            else memcpy(x, r->x, sizeof x);
+            bad = bad || mnist_predict_log_on(&m, x, 1, MNIST_CPU, logp, &err);
         }
         for (int i = 0; !bad && i < MNIST_CLASSES; i++) prob[i] = expf(logp[i]); /* mnist_predict's */
         if (!bad && !cli_all_finite(prob, MNIST_CLASSES)) /* NaN: digit 0 was named "(-nan%)" */
