@@ -1147,10 +1147,13 @@ int number_prepare(const uint8_t *bytes, size_t len, const char *name, float *x,
     if (!name) name = "image";
     *n = 0;
     if (cap < 1) return errf(err, "%s: no room for a digit (%d)", name, cap);
-    if (blas_load(err)) return -1;
     decoded d;
     int rc = decode(bytes, len, name, 0, &d, err);
     if (rc) return rc;
+    if (blas_load(err)) { /* photo.c's fits, as mnist_image_prepare's: asked after decoding */
+        decoded_free(&d);
+        return -1;
+    }
     int o = exif_orientation(bytes, len); /* as mnist_image_prepare turns a photo for MNIST_PREP_MNIST */
     if (o > 1 && orient(&d, o)) {
         decoded_free(&d);

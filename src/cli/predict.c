@@ -10,6 +10,7 @@
 
 #include "blas.h"
 #include "cli.h"
+#include "image.h"
 #include "team.h"
 #include "util.h"
 
@@ -72,7 +73,6 @@ static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
 #define PREP_AHEAD 16
 #define DECODE_BUDGET ((size_t)1 << 30)  /* memory for decoding large images at once, as serve's; past it, one waits */
 #define DECODE_SMALL ((size_t)128 << 20) /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
-#define HEADER_PEEK 65536                /* the bytes of a file its decode's memory is told from */
 
 typedef struct {
     float x[MNIST_PIXELS]; /* the image's input, or */
@@ -90,37 +90,62 @@ typedef struct {
     int next;  /* the next image a thread takes */
     int taken; /* the image the command has taken last: the slots of those before taken + PREP_AHEAD are free */
     int stop, nthreads;
-    size_t decoding; /* the memory that the large images being decoded take (decode_need) */
+    size_t decoding; /* the memory that the large images being decoded take (budget_take) */
     pthread_t th[AHEAD_THREADS];
     prepared slot[PREP_AHEAD]; /* image f's in slot[f % PREP_AHEAD], written by the thread that took it */
     prepared own;              /* standard input's, or each image's where no thread started: the command's */
 } ahead;
 
-/* About the memory the image at path takes to decode, from its first HEADER_PEEK bytes (mnist_image_decode_bytes);
- * 0 where those do not say (a JPEG's frame header past them), or where it cannot be read (prepare then says why). */
-static size_t decode_need(const char *path, mnist_prep prep) {
-    mnist_err err;
-    FILE *f = open_input(path, &err);
-    if (!f) return 0;
-    uint8_t *head = malloc(HEADER_PEEK);
-    size_t n = head ? fread(head, 1, HEADER_PEEK, f) : 0, need = n ? mnist_image_decode_bytes(head, n, prep) : 0;
-    free(head);
-    fclose(f);
-    return need;
+/* Waits until a's large decodes leave room in DECODE_BUDGET for one that takes need bytes (under DECODE_SMALL: none
+ * to wait for), and counts it; 0, or -1 where the threads were stopped meanwhile. */
+static int budget_take(ahead *a, size_t need) {
+    if (need < DECODE_SMALL) return 0;
+    pthread_mutex_lock(&a->mu); /* a large one decodes alone, or beside others within DECODE_BUDGET */
+    while (!a->stop && a->decoding && a->decoding + need > DECODE_BUDGET) pthread_cond_wait(&a->cv, &a->mu);
+    int stop = a->stop;
+    if (!stop) a->decoding += need;
+    pthread_mutex_unlock(&a->mu);
+    return stop ? -1 : 0;
 }
 
-/* Image f of a's files into r: its number read (--number), else its input prepared; returns as those do. */
-static int ahead_one(const ahead *a, int f, prepared *r) {
+static void budget_give(ahead *a, size_t need) {
+    if (need < DECODE_SMALL) return;
+    pthread_mutex_lock(&a->mu);
+    a->decoding -= need;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Image f of a's files into r: its number read (--number), else its input prepared; returns as those do, and err
+ * says as they would (the file's bytes read as mnist_image_prepare_file and mnist_read_number_file read them). On one
+ * of a's threads (worker), a file's bytes and their decode wait for room in DECODE_BUDGET (a 67-megapixel image takes
+ * 600 MB), the decode's need told from all of them (mnist_image_decode_bytes). Standard input is the command's own,
+ * read as prepare reads it. */
+static int ahead_one(ahead *a, int f, prepared *r, int worker) {
     const char *arg = a->files->items[f];
-    if (!a->model) return prepare(arg, a->prep, r->x, &r->err);
     int rc;
-    if (strcmp(arg, "-")) {
-        if ((rc = mnist_read_number_file(a->model, arg, &r->num, &r->err))) pipe_hint(arg, &r->err);
-        return rc;
+    r->num.n = 0, r->num.text[0] = '\0';
+    if (!strcmp(arg, "-")) {
+        if (!a->model) return prepare(arg, a->prep, r->x, &r->err);
+        if (isatty(STDIN_FILENO))
+            return errf(&r->err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
+        return mnist_read_number_stream(a->model, stdin, STDIN_NAME, &r->num, &r->err);
     }
-    if (isatty(STDIN_FILENO))
-        return errf(&r->err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
-    return mnist_read_number_stream(a->model, stdin, STDIN_NAME, &r->num, &r->err);
+    FILE *in = open_input(arg, &r->err);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    rc = in ? image_read_stream(in, arg, &bytes, &len, &r->err) : -1;
+    if (in) fclose(in);
+    if (rc == 0) {
+        size_t need = worker ? mnist_image_decode_bytes(bytes, len, a->prep) + len : 0;
+        rc = budget_take(a, need) ? errf(&r->err, "%s: not read (stopped)", arg) /* never said */
+             : a->model ? mnist_read_number(a->model, bytes, len, arg, &r->num, &r->err)
+                        : mnist_image_prepare(bytes, len, arg, a->prep, r->x, &r->err);
+        budget_give(a, need);
+    }
+    free(bytes);
+    if (rc) pipe_hint(arg, &r->err);
+    return rc;
 }
 
 static void *ahead_run(void *p) {
@@ -132,16 +157,9 @@ static void *ahead_run(void *p) {
         int f = a->next++;
         if (!strcmp(a->files->items[f], "-")) continue; /* the command's own */
         pthread_mutex_unlock(&a->mu);
-        size_t need = decode_need(a->files->items[f], a->prep);
-        need = need < DECODE_SMALL ? 0 : need;
-        pthread_mutex_lock(&a->mu); /* a large one decodes alone, or beside others within DECODE_BUDGET */
-        while (need && a->decoding && a->decoding + need > DECODE_BUDGET) pthread_cond_wait(&a->cv, &a->mu);
-        a->decoding += need;
-        pthread_mutex_unlock(&a->mu);
         prepared *r = &a->slot[f % PREP_AHEAD]; /* free: image f - PREP_AHEAD's was taken and is done with */
-        r->rc = ahead_one(a, f, r);
+        r->rc = ahead_one(a, f, r, 1);
         pthread_mutex_lock(&a->mu);
-        a->decoding -= need;
         r->done = 1;
         pthread_cond_broadcast(&a->cv);
     }
@@ -198,7 +216,7 @@ static const prepared *ahead_take(ahead *a, int f) {
         while (!here && !r->done) pthread_cond_wait(&a->cv, &a->mu);
         pthread_mutex_unlock(&a->mu);
     }
-    if (here) r->rc = ahead_one(a, f, r);
+    if (here) r->rc = ahead_one(a, f, r, 0);
     return r;
 }
 
@@ -386,10 +404,6 @@ int cmd_predict(int argc, char **argv) {
     /* the model's own dataset's (--dataset names the classes only), or where the file names none, the flag's */
     if (!prep_name)
         cli_prep("predict", NULL, mnist_dataset_get(m.dataset) ? m.dataset : cli_dataset, &prep, &prep_name);
-    if (!number && pre.prep != prep) { /* begun for a digits' model */
-        ahead_stop(&pre);
-        ahead_start(&pre, &files, prep, NULL);
-    }
     /* MNIST's classes are the digits themselves; others are named after the number */
     const char *const *names = strcmp(cli_dataset, "mnist") ? mnist_dataset_get(cli_dataset)->classes : NULL;
     if (m.sizes[0] != MNIST_PIXELS || m.sizes[m.nlayers] != MNIST_CLASSES) {
@@ -399,6 +413,10 @@ int cmd_predict(int argc, char **argv) {
         ahead_stop(&pre);
         mnist_model_free(&m);
         return 1;
+    }
+    if (!number && pre.prep != prep) { /* begun for a digits' model */
+        ahead_stop(&pre);
+        ahead_start(&pre, &files, prep, NULL);
     }
     if (number) {
         int failed = 0;
