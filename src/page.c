@@ -843,9 +843,11 @@ static void light_row(const double *c, int w, int h, int y, int x0, int step, in
 
 #define FIT_N (LIGHT_TERMS + 2) /* the terms, and the levels of the dark and the light sides */
 
-/* The terms of the light's quadratic at sample i of a grid of sw a row, step apart, in a w x h frame */
-static void light_terms(long i, int sw, int step, int w, int h, double f[LIGHT_TERMS]) {
-    double X = (step / 2 + (int)(i % sw) * step + 0.5) / w - 0.5, Y = (step / 2 + (int)(i / sw) * step + 0.5) / h - 0.5;
+/* Where sample k of a row or column of a grid step apart lies across a frame side n long (-0.5 to 0.5) */
+static double light_at(int k, int step, int n) { return (step / 2 + k * step + 0.5) / n - 0.5; }
+
+/* The terms of the light's quadratic at X, Y across the frame */
+static void light_terms(double X, double Y, double f[LIGHT_TERMS]) {
     f[0] = X, f[1] = Y, f[2] = X * X - 1.0 / 12, f[3] = X * Y, f[4] = Y * Y - 1.0 / 12;
 }
 
@@ -858,36 +860,41 @@ static void light_terms(long i, int sw, int step, int w, int h, double f[LIGHT_T
  * as find_desk wants, the dark along DESK_EDGE of the frame's edge (on most photos, paper at the
  * edge, it is not), else 0. scratch: w h floats. */
 static int fit_light(const float *v, int w, int h, float *scratch, double c[LIGHT_TERMS]) {
-    /* the samples' v, log v and light in scratch: with a step of 3 at least, and sides of
-     * LIGHT_MIN_SIDE, each takes under a third of it */
+    /* the samples' v, log v, light and v over the light in scratch: with a step of 3 at least, and sides of
+     * LIGHT_MIN_SIDE, each takes under a fifth of it; where each lies across the frame in sx and sy (at most
+     * WORK_MAX a side: a step of 3 at least), so that each round's sums divide nothing again */
     int side = w > h ? w : h, step = side / LIGHT_SAMPLES > 3 ? side / LIGHT_SAMPLES : 3;
     int sw = (w - step / 2 + step - 1) / step, sh = (h - step / 2 + step - 1) / step;
     long ns = (long)sw * sh;
-    float *val = scratch, *lv = scratch + ns, *light = scratch + 2 * ns;
+    float *val = scratch, *lv = scratch + ns, *light = scratch + 2 * ns, *q = scratch + 3 * ns;
+    double sx[WORK_MAX], sy[WORK_MAX];
+    for (int k = 0; k < sw; k++) sx[k] = light_at(k, step, w);
+    for (int k = 0; k < sh; k++) sy[k] = light_at(k, step, h);
     /* the normal equations of the fit over all samples: those of the quadratic's terms are the
      * same each round, but for the samples left out (below); each side's level takes in the sums
      * over its own samples */
     double pp[LIGHT_TERMS][LIGHT_TERMS] = {{0}}, pl[LIGHT_TERMS] = {0}, all_p[LIGHT_TERMS] = {0}, sum_l = 0;
-    for (long i = 0; i < ns; i++) {
-        int x = step / 2 + (int)(i % sw) * step, y = step / 2 + (int)(i / sw) * step;
-        double f[LIGHT_TERMS];
-        light_terms(i, sw, step, w, h, f);
-        val[i] = v[(long)y * w + x] > 1.0f / 255 ? v[(long)y * w + x] : 1.0f / 255; /* a log to take */
-        lv[i] = logf(val[i]);
-        light[i] = 1;
-        for (int r = 0; r < LIGHT_TERMS; r++) {
-            for (int k = 0; k < LIGHT_TERMS; k++) pp[r][k] += f[r] * f[k];
-            pl[r] += f[r] * lv[i], all_p[r] += f[r];
+    for (int sr = 0; sr < sh; sr++)
+        for (int sc = 0; sc < sw; sc++) {
+            long i = (long)sr * sw + sc, at = (long)(step / 2 + sr * step) * w + step / 2 + sc * step;
+            double f[LIGHT_TERMS];
+            light_terms(sx[sc], sy[sr], f);
+            val[i] = v[at] > 1.0f / 255 ? v[at] : 1.0f / 255; /* a log to take */
+            lv[i] = logf(val[i]);
+            light[i] = 1;
+            for (int r = 0; r < LIGHT_TERMS; r++) {
+                for (int k = 0; k < LIGHT_TERMS; k++) pp[r][k] += f[r] * f[k];
+                pl[r] += f[r] * lv[i], all_p[r] += f[r];
+            }
+            sum_l += lv[i];
         }
-        sum_l += lv[i];
-    }
     memset(c, 0, LIGHT_TERMS * sizeof *c);
     double dm = 0, lm = 0, level_of[2] = {0, 0}, last_dl = 0;
     float t = 0;
     long last_nd = -1, last_ne = -1;
     for (int round = 0; round <= LIGHT_ROUNDS; round++) {
         long hist[64] = {0};
-        for (long i = 0; i < ns; i++) hist[level(val[i] / light[i])]++;
+        for (long i = 0; i < ns; i++) q[i] = val[i] / light[i], hist[level(q[i])]++;
         t = otsu(hist, &dm, &lm);
         if (round == LIGHT_ROUNDS) break; /* the split that the last light leaves */
         /* the dark side's sums, and those of the samples left out: once a light is fitted, those
@@ -896,23 +903,24 @@ static int fit_light(const float *v, int w, int h, float *scratch, double c[LIGH
         double dp[LIGHT_TERMS] = {0}, dl = 0, ep[LIGHT_TERMS][LIGHT_TERMS] = {{0}}, epl[LIGHT_TERMS] = {0};
         double e1[LIGHT_TERMS] = {0}, el = 0;
         long nd = 0, ne = 0;
-        for (long i = 0; i < ns; i++) {
-            double q = val[i] / light[i];
-            int dark = q <= t;
-            double f[LIGHT_TERMS];
-            if (round > 0 && (q > LIGHT_OFF * level_of[dark] || q * LIGHT_OFF < level_of[dark])) {
-                light_terms(i, sw, step, w, h, f);
-                for (int r = 0; r < LIGHT_TERMS; r++) {
-                    for (int k = 0; k < LIGHT_TERMS; k++) ep[r][k] += f[r] * f[k];
-                    epl[r] += f[r] * lv[i], e1[r] += f[r];
+        for (int sr = 0; sr < sh; sr++)
+            for (int sc = 0; sc < sw; sc++) {
+                long i = (long)sr * sw + sc;
+                int dark = q[i] <= t;
+                double f[LIGHT_TERMS];
+                if (round > 0 && (q[i] > LIGHT_OFF * level_of[dark] || q[i] * LIGHT_OFF < level_of[dark])) {
+                    light_terms(sx[sc], sy[sr], f);
+                    for (int r = 0; r < LIGHT_TERMS; r++) {
+                        for (int k = 0; k < LIGHT_TERMS; k++) ep[r][k] += f[r] * f[k];
+                        epl[r] += f[r] * lv[i], e1[r] += f[r];
+                    }
+                    el += lv[i], ne++;
+                } else if (dark) {
+                    light_terms(sx[sc], sy[sr], f);
+                    for (int r = 0; r < LIGHT_TERMS; r++) dp[r] += f[r];
+                    dl += lv[i], nd++;
                 }
-                el += lv[i], ne++;
-            } else if (dark) {
-                light_terms(i, sw, step, w, h, f);
-                for (int r = 0; r < LIGHT_TERMS; r++) dp[r] += f[r];
-                dl += lv[i], nd++;
             }
-        }
         if (nd < ns / 100 || ns - ne - nd < ns / 100) return 0; /* a desk is 3% of the frame, a page 20% */
         if (nd == last_nd && ne == last_ne && dl == last_dl) break; /* the split the light was fitted to */
         last_nd = nd, last_ne = ne, last_dl = dl;
