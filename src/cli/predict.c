@@ -50,18 +50,6 @@ static void pipe_hint(const char *path, mnist_err *err) {
     }
 }
 
-/* x from the image arg names: a file, or "-", standard input (which a terminal cannot be). */
-static int prepare(const char *arg, mnist_prep prep, float *x, mnist_err *err) {
-    if (strcmp(arg, "-")) {
-        int rc = mnist_image_prepare_file(arg, prep, x, err);
-        if (rc) pipe_hint(arg, err); /* err->msg is set only where it failed */
-        return rc;
-    }
-    if (isatty(STDIN_FILENO))
-        return errf(err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
-    return mnist_image_prepare_stream(stdin, STDIN_NAME, prep, x, err);
-}
-
 /* Images prepared ahead of the one being predicted, by threads of their own (one a core, at most AHEAD_THREADS),
  * PREP_AHEAD at most ahead: a photo's preparation is most of its time, its prediction on the CPU 0.4 ms. The first
  * is begun before the model loads, which takes a fifth of one image's time (7 MB for the lab's), as --preprocess
@@ -119,17 +107,17 @@ static void budget_give(ahead *a, size_t need) {
 /* Image f of a's files into r: its number read (--number), else its input prepared; returns as those do, and err
  * says as they would (the file's bytes read as mnist_image_prepare_file and mnist_read_number_file read them). On one
  * of a's threads (worker), a file's bytes and their decode wait for room in DECODE_BUDGET (a 67-megapixel image takes
- * 600 MB), the decode's need told from all of them (mnist_image_decode_bytes). Standard input is the command's own,
- * read as prepare reads it. */
+ * 600 MB), the decode's need told from all of them (mnist_image_decode_bytes). "-" is standard input (the command's
+ * own), which a terminal cannot be. */
 static int ahead_one(ahead *a, int f, prepared *r, int worker) {
     const char *arg = a->files->items[f];
     int rc;
     r->num.n = 0, r->num.text[0] = '\0';
     if (!strcmp(arg, "-")) {
-        if (!a->model) return prepare(arg, a->prep, r->x, &r->err);
         if (isatty(STDIN_FILENO))
             return errf(&r->err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
-        return mnist_read_number_stream(a->model, stdin, STDIN_NAME, &r->num, &r->err);
+        return a->model ? mnist_read_number_stream(a->model, stdin, STDIN_NAME, &r->num, &r->err)
+                        : mnist_image_prepare_stream(stdin, STDIN_NAME, a->prep, r->x, &r->err);
     }
     FILE *in = open_input(arg, &r->err);
     uint8_t *bytes = NULL;
