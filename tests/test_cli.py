@@ -442,7 +442,8 @@ def test_predict_ahead(tmp, data):
 def test_predict_decode_budget(tmp, data):
     """predict's threads decode two large images at once only within a budget (1 GB, as serve's): two 8192x8192
     RGBA PNGs (600 MB each to decode, by mnist_image_decode_bytes) take one's memory, not twice it (953 MB of two
-    against 539 MB of one, before the budget)."""
+    against 539 MB of one, before the budget), also where one is standard input's, which the command's own thread
+    reads beside the threads."""
     if len(os.sched_getaffinity(0)) < 2:
         print("SKIP predict decodes large images one at a time: one core here, one thread")
         return
@@ -457,14 +458,18 @@ def test_predict_decode_budget(tmp, data):
                     png_chunk(b"IDAT", body) + png_chunk(b"IEND", b""))
     peak = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); " \
            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    got = []
-    for some in (files[:1], files):
-        p = subprocess.run([sys.executable, "-c", peak, MNIST, "predict", "--model", model, *some], capture_output=True,
-                           text=True, timeout=300)
+    got = []  # standard input's image first: the command reads it while a thread decodes the file after it
+    for some, given in ((files[:1], None), (files, None), (["-", files[1]], files[0])):
+        with open(given or os.devnull, "rb") as stdin:
+            p = subprocess.run([sys.executable, "-c", peak, MNIST, "predict", "--model", model, *some], stdin=stdin,
+                               capture_output=True, text=True, timeout=300)
         got.append([int(v) for v in p.stdout.split()] if p.returncode == 0 else [None, None])
-    (one_status, one), (two_status, two) = got
+    (one_status, one), (two_status, two), (std_status, std) = got
     check(one_status == two_status == 1 and one and two and two <= 1.25 * one,
           f"predict of two 8192x8192 PNGs: peak memory {two} KB against {one} KB for one (status {two_status}, {one_status})")
+    check(std_status == 1 and one and std and std <= 1.25 * one,
+          f"predict of two 8192x8192 PNGs, the first from standard input: peak memory {std} KB against {one} KB for one "
+          f"(status {std_status})")
     for path in files:
         os.remove(path)
 

@@ -55,8 +55,8 @@ static void pipe_hint(const char *path, mnist_err *err) {
  * is begun before the model loads, which takes a fifth of one image's time (7 MB for the lab's), as --preprocess
  * says, else as a digits' model wants; where the model then wants another (a Fashion-MNIST model without
  * --preprocess), all are prepared again. --number's are read whole (mnist_read_number), once the model is loaded.
- * Large images decode at once only within DECODE_BUDGET (a 67-megapixel one takes 600 MB). Standard input is read
- * by the command's own thread in its turn: a pipe may hold it for ever, after the model failed to load too. */
+ * Large images decode at once only within DECODE_BUDGET (a 67-megapixel one takes 600 MB), standard input's too,
+ * which the command's own thread reads in its turn: a pipe may hold it for ever, after the model failed to load too. */
 #define AHEAD_THREADS 8
 #define PREP_AHEAD 16
 #define DECODE_BUDGET ((size_t)1 << 30)  /* memory for decoding large images at once, as serve's; past it, one waits */
@@ -105,34 +105,30 @@ static void budget_give(ahead *a, size_t need) {
 }
 
 /* Image f of a's files into r: its number read (--number), else its input prepared; returns as those do, and err
- * says as they would (the file's bytes read as mnist_image_prepare_file and mnist_read_number_file read them). On one
- * of a's threads (worker), a file's bytes and their decode wait for room in DECODE_BUDGET (a 67-megapixel image takes
- * 600 MB), the decode's need told from all of them (mnist_image_decode_bytes). "-" is standard input (the command's
- * own), which a terminal cannot be. */
-static int ahead_one(ahead *a, int f, prepared *r, int worker) {
-    const char *arg = a->files->items[f];
-    int rc;
+ * says as they would (the file's bytes read as mnist_image_prepare_file and mnist_read_number_file read them). Where
+ * counted (a's threads run: on them, and on the command's own for standard input, "-", which a terminal cannot be),
+ * the bytes' decode waits for room in DECODE_BUDGET (a 67-megapixel image takes 600 MB), the need told from all of
+ * them (mnist_image_decode_bytes). */
+static int ahead_one(ahead *a, int f, prepared *r, int counted) {
+    const char *arg = a->files->items[f], *name = image_name(arg);
+    int std = !strcmp(arg, "-"), rc;
     r->num.n = 0, r->num.text[0] = '\0';
-    if (!strcmp(arg, "-")) {
-        if (isatty(STDIN_FILENO))
-            return errf(&r->err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
-        return a->model ? mnist_read_number_stream(a->model, stdin, STDIN_NAME, &r->num, &r->err)
-                        : mnist_image_prepare_stream(stdin, STDIN_NAME, a->prep, r->x, &r->err);
-    }
-    FILE *in = open_input(arg, &r->err);
+    if (std && isatty(STDIN_FILENO))
+        return errf(&r->err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
+    FILE *in = std ? stdin : open_input(arg, &r->err);
     uint8_t *bytes = NULL;
     size_t len = 0;
-    rc = in ? image_read_stream(in, arg, &bytes, &len, &r->err) : -1;
-    if (in) fclose(in);
+    rc = in ? image_read_stream(in, name, &bytes, &len, &r->err) : -1;
+    if (in && !std) fclose(in);
     if (rc == 0) {
-        size_t need = worker ? mnist_image_decode_bytes(bytes, len, a->prep) + len : 0;
-        rc = budget_take(a, need) ? errf(&r->err, "%s: not read (stopped)", arg) /* never said */
-             : a->model ? mnist_read_number(a->model, bytes, len, arg, &r->num, &r->err)
-                        : mnist_image_prepare(bytes, len, arg, a->prep, r->x, &r->err);
+        size_t need = counted ? mnist_image_decode_bytes(bytes, len, a->prep) + len : 0;
+        rc = budget_take(a, need) ? errf(&r->err, "%s: not read (stopped)", name) /* never said */
+             : a->model ? mnist_read_number(a->model, bytes, len, name, &r->num, &r->err)
+                        : mnist_image_prepare(bytes, len, name, a->prep, r->x, &r->err);
         budget_give(a, need);
     }
     free(bytes);
-    if (rc) pipe_hint(arg, &r->err);
+    if (rc && !std) pipe_hint(arg, &r->err);
     return rc;
 }
 
@@ -204,7 +200,7 @@ static const prepared *ahead_take(ahead *a, int f) {
         while (!here && !r->done) pthread_cond_wait(&a->cv, &a->mu);
         pthread_mutex_unlock(&a->mu);
     }
-    if (here) r->rc = ahead_one(a, f, r, 0);
+    if (here) r->rc = ahead_one(a, f, r, a->nthreads > 0);
     return r;
 }
 
