@@ -325,9 +325,11 @@ static int resume_differs(int argc, char **argv, const char *path, const recipe 
         recipe_flag_value(i, mine, &cmd, a, sizeof a);
         recipe_flag_value(i, cko, ck, b, sizeof b);
         if (strcmp(a, b)) {
-            char said[200]; /* what the command said: "--lr 0.01", "--nesterov", "--flip off, from --recipe best" */
-            if (!given(argc, argv, name))
-                snprintf(said, sizeof said, "%s %s, from --recipe %s", name, a, pre_value(argc, argv, "--recipe", "lab"));
+            char said[240]; /* what the command said: "--lr 0.01", "--nesterov", "--flip off, from --recipe best" */
+            if (!given(argc, argv, name)) /* the recipe's value, or the dataset's default, which no recipe sets */
+                snprintf(said, sizeof said, "%s %s, %s --recipe %s", name, a,
+                         recipe_flags[i].kind == RF_DATASET ? "the default (not given), with" : "from",
+                         pre_value(argc, argv, "--recipe", "lab"));
             else
                 snprintf(said, sizeof said, "%s%s%s", name, recipe_flags[i].kind == RF_ON ? "" : " ",
                          recipe_flags[i].kind == RF_ON ? "" : a);
