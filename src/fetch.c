@@ -603,6 +603,11 @@ int url_has_blank(const char *url) {
     return 0;
 }
 
+int url_has_two_at(const char *url) {
+    const char *sep = strstr(url, "://"), *host = sep ? sep + 3 : url, *at = memchr(host, '@', strcspn(host, "/?#"));
+    return at && memchr(at + 1, '@', strcspn(at + 1, "/?#")) != NULL;
+}
+
 static void removed_stale(const char *path, void *ud) {
     news(ud, "%s: removed, a temporary file left by a fetch that was killed", path);
 }
@@ -631,6 +636,7 @@ int mnist_fetch(const mnist_dataset *ds, const char *dir, const mnist_fetch_opts
                               ? "a mirror's URL begins http://, https:// or, for a folder, file:///"
                           : url_has_query(b) ? "a mirror's URL has no query or fragment ('?' or '#'): the file names follow it"
                           : url_has_blank(b) ? "a mirror's URL holds no space nor control character (a space is %20)"
+                          : url_has_two_at(b) ? "a mirror's user and password hold no '@' (it is %40)"
                                          : NULL;
         if (bad) {
             errf(err, "%.64s: %s", m[j].shown, bad); /* m[j] said before m is freed */

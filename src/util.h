@@ -87,6 +87,9 @@ int url_has_blank(const char *url);
 /* Whether url holds a query or a fragment ('?' or '#'): a mirror's, after which the file names appended would
  * not be its path (curl sent http://h/p/?token=1train-images-idx3-ubyte.gz) (src/fetch.c). */
 int url_has_query(const char *url);
+/* Whether url's user and password (before its host) hold an '@' of their own: curl said of each file 'URL using
+ * bad/illegal format' of http://user:p@ss@host/ (src/fetch.c). */
+int url_has_two_at(const char *url);
 
 /* mkdir -p dir, then make sure it is a folder (src/fetch.c). made (strlen(dir) + 1 bytes, or NULL)
  * gets 1 at i where the folder dir[0..i) was created by this call, 0 where it was there. */

@@ -1022,6 +1022,11 @@ def test_mirror_password(tmp):
           f"fetch from a mirror with a password: the password sent ({seen[:1]}, status {p.returncode})")
     check("user:***@127.0.0.1" in out and "no mirror could provide it: http://user:***@" in out and ":pw@" not in out,
           f"fetch from a mirror with a password: said as user:*** in its progress and its error ({out[-300:]!r})")
+    p = run("fetch", "--data", os.path.join(tmp, "at-data"), "--mirror", "http://user:p@ss@127.0.0.1:9/m/", env=offline)
+    # curl said "URL using bad/illegal format" of each file, and the next mirrors were tried
+    check(p.returncode == 2 and text(p.stderr) == "mnist fetch: --mirror 'http://user:***@127.0.0.1:9/m/': its user or "
+          "password holds an '@', which a URL writes as %40\n" and not os.path.exists(os.path.join(tmp, "at-data")),
+          f"fetch from a mirror whose password holds an '@': refused, the password not said ({text(p.stderr)!r})")
 
 
 def test_fetch_lines_escaped(tmp):

@@ -583,6 +583,19 @@ static void test_fetch_file_mirrors(void) {
               "a mirror with a space or a control character is refused, no folder made: %s", e.msg);
     }
 
+    /* A mirror whose password holds an '@': curl refused each file ("URL using bad/illegal format"); refused before
+     * anything is made, its password not said. An '@' in the path, or as %40 in the password, is a URL's. */
+    const char *at = "http://user:p@ss@127.0.0.1/m/";
+    o = (mnist_fetch_opts){.mirrors = &at, .nmirrors = 1};
+    snprintf(dir, sizeof dir, "%s/d-at", root);
+    rc = mnist_fetch(&tds, dir, &o, &e);
+    check(rc == -1 && strstr(e.msg, "http://user:***@127.0.0.1/m/: a mirror's user and password hold no '@'") &&
+              !strstr(e.msg, "p@ss") && !exists(dir),
+          "a mirror whose password holds an '@' is refused, no folder made: %s", e.msg);
+    check(!url_has_two_at("http://user:p%40ss@127.0.0.1/a@b/") && !url_has_two_at("http://127.0.0.1/a@b@c/") &&
+              !url_has_two_at("file:///tmp/a@b@c/") && url_has_two_at("https://a@b@127.0.0.1:8/"),
+          "an '@' after the host, or written %%40, is a URL's own");
+
     /* Files of no file's bit: refused, where nothing was fetched and 0 returned. */
     o = (mnist_fetch_opts){.files = 1u << MNIST_NFILES};
     snprintf(dir, sizeof dir, "%s/d-bits", root);
