@@ -923,6 +923,10 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
     size_t frame; /* a JPEG's SOF, found by header_check's pass over the bytes */
     uint8_t *copy; /* a BMP that stb_image misreads, as decode reads it */
     size_t copy_len;
+    /* what mnist_image_prepare refuses before decoding: no preprocessing of ours, a BMP that Pillow refuses */
+    if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION && prep != MNIST_PREP_OUTLINE)
+        return 0;
+    if (prep == MNIST_PREP_LAB && bmp_lab_check(bytes, len, "image", &err)) return 0;
     if (bmp_stb_copy(bytes, len, &copy, &copy_len)) return 0;
     int bad = copy ? header_check(copy, copy_len, "image", &w, &h, &nc, &maxv, &frame, &err)
                    : header_check(bytes, len, "image", &w, &h, &nc, &maxv, &frame, &err);

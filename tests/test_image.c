@@ -261,6 +261,16 @@ static void refusals(void) {
     check(mnist_image_decode_bytes(huge, sizeof huge, MNIST_PREP_MNIST) == 0 &&
               mnist_image_decode_bytes(garbage, sizeof garbage, MNIST_PREP_MNIST) == 0,
           "decode bytes: 0 for what is refused before decoding (over the pixel limit, not an image)");
+    /* and by the preprocessing: one of none of ours, and the lab's of a BMP that Pillow does not read (a 56-byte
+     * header), where the others' are counted (they were, for both) */
+    uint8_t bmp56[14 + 56 + 48] = {'B', 'M', sizeof bmp56, 0, 0, 0, 0, 0, 0, 0, 14 + 56, 0, 0, 0,
+                                   56, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 1, 0, 24}; /* 4x4, 24 bits, no compression */
+    size_t bmp_mn = mnist_image_decode_bytes(bmp56, sizeof bmp56, MNIST_PREP_MNIST);
+    check(bmp_mn > 0 && mnist_image_decode_bytes(bmp56, sizeof bmp56, MNIST_PREP_LAB) == 0 &&
+              mnist_image_prepare(bmp56, sizeof bmp56, "v3.bmp", MNIST_PREP_LAB, x, &err) &&
+              strstr(err.msg, "56-byte header") && mnist_image_decode_bytes(b.b, b.n, (mnist_prep)4) == 0,
+          "decode bytes: 0 for a preprocessing of none of ours, and for the lab's of a BMP Pillow refuses (%zu for "
+          "mnist's; %s)", bmp_mn, err.msg);
     free(b.b);
     check(mnist_image_prepare_file("tests", MNIST_PREP_MNIST, x, &err) && !strcmp(err.msg, "tests: a folder, not a file"),
           "a folder is refused: %s", err.msg);
