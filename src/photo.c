@@ -2986,13 +2986,14 @@ static int path_left_of(const int *a, const int *b, int h) {
  * confidence; the whole's flat_cost counts only where every cut crosses SPLIT_ONE at most): 3 or 4 digits touching,
  * which no one cut leaves as two clear digits, are cut at once. A whole that is no digit to fit_digit (too wide for
  * one, a blob, a pattern) one of whose pieces is still SPLIT_WIDE times as wide as tall is taken for more digits than
- * SPLIT_CUTS cuts part, and left so (fit_digit refuses it): in doubt, refused rather than read as fewer digits. 1
- * where it was cut, 0 where not, -1 with err where the model failed, or NO_MEMORY. */
-static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, digit_reader read, void *ctx,
-                       mnist_err *err) {
+ * SPLIT_CUTS cuts part, and left so (fit_digit refuses it): in doubt, refused rather than read as fewer digits; and
+ * so is a cut into more digits than cap leaves room for. 1 where it was cut, 0 where not, -1 with err (naming name)
+ * where the model failed or the digits would be more than cap, or NO_MEMORY. */
+static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, const char *name, digit_reader read,
+                       void *ctx, mnist_err *err) {
     ink_map *m = &digits[i];
     int w = m->ink.w, h = m->ink.h, rc, hp, wp;
-    if (*nd >= cap || w < SPLIT_WIDE * h || w < SPLIT_OTHERS * others[i]) return 0;
+    if (w < SPLIT_WIDE * h || w < SPLIT_OTHERS * others[i]) return 0;
     double whole, stroke = stroke_width(m->ink.v, w, h, 1),
            unit = stroke > 0 ? stroke : 1, /* a stroke cut by the plane's edge: outline there too */
            most = SPLIT_INK * unit;
@@ -3024,10 +3025,10 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, di
     }
     ink[n] = 0, at[n++] = NULL;
     /* best[j][p]: the likeliest p pieces from the left edge to path j (their log-probabilities summed; -INFINITY
-     * where none), from[j][p] the path before the last of them; p up to the pieces the cap leaves room for (kept
-     * apart by count: the likeliest chain to a path may have too many pieces to go on where a shorter one could) */
+     * where none), from[j][p] the path before the last of them (kept apart by count); p up to n - 1, whatever room
+     * cap leaves: a cut held to it read 17 digits, two touching, as 16 */
     double best[SPLIT_CUTS + 2][SPLIT_CUTS + 2];
-    int from[SPLIT_CUTS + 2][SPLIT_CUTS + 2], room = cap - *nd + 1 < n - 1 ? cap - *nd + 1 : n - 1;
+    int from[SPLIT_CUTS + 2][SPLIT_CUTS + 2], room = n - 1;
     for (int j = 0; j < n; j++)
         for (int p = 0; p <= room; p++) best[j][p] = -INFINITY, from[j][p] = -1;
     best[0][0] = 0;
@@ -3069,9 +3070,12 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, di
         }
         for (int q = 0; rc == 0 && whole == -INFINITY && q < np; q++)
             if (part[q].ink.w >= SPLIT_WIDE * part[q].ink.h) rc = 1; /* more digits than the cuts part */
-        if (rc == 1) {
+        if (rc == 0 && *nd + np - 1 > cap)
+            rc = errf(err, "%s: the number has %d digits or more (touching ones cut apart), more than the %d read at most",
+                      name, *nd + np - 1, cap);
+        if (rc == 1 || rc == -1) {
             for (int q = 0; q < np; q++) ink_map_free(&part[q]);
-            rc = 0;
+            rc = rc == 1 ? 0 : -1;
         } else if (rc == 0) {
             ink_map_free(m);
             memmove(digits + i + np, digits + i + 1, (size_t)(*nd - i - 1) * sizeof *digits);
@@ -3111,7 +3115,7 @@ int photo_number(const decoded *d, const char *name, float *x, int cap, int *n, 
         others[i] = k ? wd[k / 2] : 0;
     }
     for (int i = 0; read && i < nd && rc >= 0;) { /* a digit cut is looked at again (its left piece) */
-        rc = split_digit(digits, others, &nd, i, cap, read, ctx, err);
+        rc = split_digit(digits, others, &nd, i, cap, name, read, ctx, err);
         i += rc == 0;
     }
     if (rc < 0) {

@@ -169,12 +169,26 @@ def main():
     # epoch 3 right, 5 as 2 digits
     pairs = [(right[k], right[k + 1]) for k in range(0, 16, 2)] if len(right) >= 16 else []
     exact = two = 0
+    cut = None  # a pair read as 2 digits
     for n, (i, j) in enumerate(pairs):
         _, got = read_touching(os.path.join(tmp, f"touching{n}.png"), model, images, (i, j))
         exact += got == f"{labels[i]}{labels[j]}"
         two += len(got) == 2
+        cut = cut or ((i, j) if len(got) == 2 else None)
     check(len(pairs) == 8 and exact >= 3 and two >= 3,
           f"digits drawn touching are cut apart: of 8 pairs, {exact} read right (3 at least), {two} as 2 digits (3)")
+    # such a pair after 14 digits apart is the 15th and 16th digits: read; after 15, 17 digits, over the 16 read: refused,
+    # not read as 16 (the pair as one digit: the build before held the cut to the room left, and read 16)
+    for before in (14, 15):
+        inks = [ink(images[right[k % len(right)]]) for k in range(before)] + [ink(images[i]) for i in cut or ()]
+        gaps = [0] + [12 * SCALE] * before + ([-touch_shift(inks[-2], inks[-1])] if cut else [])
+        f = save_drawn(os.path.join(tmp, f"long{before}.png"), side_by_side(inks, gaps[:len(inks)], [0] * len(inks)))
+        p = run("predict", "--model", model, "--number", f)
+        got = p.stdout.strip().rsplit(" ", 1)[-1] if p.returncode == 0 else ""
+        check(cut and (len(got) == 16 if before == 14 else p.returncode == 1 and p.stderr == f"mnist predict: {f}: the "
+                       "number has 17 digits or more (touching ones cut apart), more than the 16 read at most\n"),
+              f"{before} digits apart and a pair touching, read as 2 digits alone: "
+              f"{'16 digits read' if before == 14 else 'refused as over 16 digits'} ({got or p.stderr.strip()[-120:]})")
     # three digits touching, each moved left until its ink meets the last one's: no one cut leaves two clear digits
     # (one piece is two digits squeezed), so the pieces are chosen among all the cuts at once (the old build: none
     # read as 3 digits). Measured: the lab's model 2 of 8, 784-256-10 after 1 epoch 1 (7, 2 and 1, read as 721);
