@@ -443,7 +443,7 @@ def test_predict_decode_budget(tmp, data):
     """predict's threads decode two large images at once only within a budget (1 GB, as serve's): two 8192x8192
     RGBA PNGs (600 MB each to decode, by mnist_image_decode_bytes) take one's memory, not twice it (953 MB of two
     against 539 MB of one, before the budget), also where one is standard input's, which the command's own thread
-    reads beside the threads."""
+    reads beside the threads, and where one is a 268 MB BMP, whose bytes are read only once there is room."""
     if len(os.sched_getaffinity(0)) < 2:
         print("SKIP predict decodes large images one at a time: one core here, one thread")
         return
@@ -458,19 +458,31 @@ def test_predict_decode_budget(tmp, data):
                     png_chunk(b"IDAT", body) + png_chunk(b"IEND", b""))
     peak = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); " \
            "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    # a BMP of as many pixels, 268 MB, after the first PNG: its bytes were read whole before it waited for room
+    bmp = os.path.join(tmp, "large.bmp")
+    with open(bmp, "wb") as f:
+        f.write(b"BM" + struct.pack("<IHHI", 54 + 8192 * 8192 * 4, 0, 0, 54) +
+                struct.pack("<IiiHHIIiiII", 40, 8192, 8192, 1, 32, 0, 8192 * 8192 * 4, 2835, 2835, 0, 0))
+        row = b"\xff" * (8192 * 4)
+        for _ in range(8192):
+            f.write(row)
     got = []  # standard input's image first: the command reads it while a thread decodes the file after it
-    for some, given in ((files[:1], None), (files, None), (["-", files[1]], files[0])):
+    for some, given in ((files[:1], None), (files, None), (["-", files[1]], files[0]), ([files[0], bmp], None)):
         with open(given or os.devnull, "rb") as stdin:
             p = subprocess.run([sys.executable, "-c", peak, MNIST, "predict", "--model", model, *some], stdin=stdin,
                                capture_output=True, text=True, timeout=300)
         got.append([int(v) for v in p.stdout.split()] if p.returncode == 0 else [None, None])
-    (one_status, one), (two_status, two), (std_status, std) = got
+    (one_status, one), (two_status, two), (std_status, std), (bmp_status, with_bmp) = got
     check(one_status == two_status == 1 and one and two and two <= 1.25 * one,
           f"predict of two 8192x8192 PNGs: peak memory {two} KB against {one} KB for one (status {two_status}, {one_status})")
     check(std_status == 1 and one and std and std <= 1.25 * one,
           f"predict of two 8192x8192 PNGs, the first from standard input: peak memory {std} KB against {one} KB for one "
           f"(status {std_status})")
-    for path in files:
+    # (1.6 times: the file's bytes were read beside the PNG's decode, 268 MB of 536)
+    check(bmp_status == 1 and one and with_bmp and with_bmp <= 1.25 * one,
+          f"predict of an 8192x8192 PNG and a 268 MB BMP of as many pixels: peak memory {with_bmp} KB against {one} KB "
+          f"for the PNG alone (status {bmp_status})")
+    for path in files + [bmp]:
         os.remove(path)
 
 

@@ -61,6 +61,7 @@ static void pipe_hint(const char *path, mnist_err *err) {
 #define PREP_AHEAD 16
 #define DECODE_BUDGET ((size_t)1 << 30)  /* memory for decoding large images at once, as serve's; past it, one waits */
 #define DECODE_SMALL ((size_t)128 << 20) /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
+#define BYTES_LARGE ((size_t)32 << 20)   /* a file this large is read only with all of DECODE_BUDGET (a photo: 2-10 MB) */
 
 typedef struct {
     float x[MNIST_PIXELS]; /* the image's input, or */
@@ -96,19 +97,26 @@ static int budget_take(ahead *a, size_t need) {
     return stop ? -1 : 0;
 }
 
-static void budget_give(ahead *a, size_t need) {
-    if (need < DECODE_SMALL) return;
+/* What budget_take counted of held (taken) now counts need instead, at once: held was all of DECODE_BUDGET (nothing
+ * else counted beside it), so need may be any. */
+static void budget_swap(ahead *a, size_t held, size_t need) {
     pthread_mutex_lock(&a->mu);
-    a->decoding -= need;
+    a->decoding -= held < DECODE_SMALL ? 0 : held;
+    a->decoding += need < DECODE_SMALL ? 0 : need;
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
+}
+
+static void budget_give(ahead *a, size_t need) {
+    if (need >= DECODE_SMALL) budget_swap(a, need, 0);
 }
 
 /* Image f of a's files into r: its number read (--number), else its input prepared; returns as those do, and err
  * says as they would (the file's bytes read as mnist_image_prepare_file and mnist_read_number_file read them). Where
  * counted (a's threads run: on them, and on the command's own for standard input, "-", which a terminal cannot be),
  * the bytes' decode waits for room in DECODE_BUDGET (a 67-megapixel image takes 600 MB), the need told from all of
- * them (mnist_image_decode_bytes). */
+ * them (mnist_image_decode_bytes); a file of BYTES_LARGE or more is read only once the budget is all its own (eight
+ * 268 MB BMPs, each read whole before it waited, took 2.4 GB on 8 threads), a pipe's bytes once read. */
 static int ahead_one(ahead *a, int f, prepared *r, int counted) {
     const char *arg = a->files->items[f], *name = image_name(arg);
     int std = !strcmp(arg, "-"), rc;
@@ -117,16 +125,25 @@ static int ahead_one(ahead *a, int f, prepared *r, int counted) {
         return errf(&r->err, "%s is a terminal: give it an image ('< FILE', or a pipe)", STDIN_NAME);
     FILE *in = std ? stdin : open_input(arg, &r->err);
     uint8_t *bytes = NULL;
-    size_t len = 0;
-    rc = in ? image_read_stream(in, name, &bytes, &len, &r->err) : -1;
+    size_t len = 0, held = 0;
+    struct stat st;
+    if (counted && in && fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= BYTES_LARGE)
+        held = DECODE_BUDGET;
+    if (!in) rc = -1;
+    else if (budget_take(a, held)) held = 0, rc = errf(&r->err, "%s: not read (stopped)", name); /* never said */
+    else rc = image_read_stream(in, name, &bytes, &len, &r->err);
     if (in && !std) fclose(in);
     if (rc == 0) {
         size_t need = counted ? mnist_image_decode_bytes(bytes, len, a->prep) + len : 0;
-        rc = budget_take(a, need) ? errf(&r->err, "%s: not read (stopped)", name) /* never said */
+        int stopped = 0;
+        if (held) budget_swap(a, held, need), held = 0;
+        else stopped = budget_take(a, need);
+        rc = stopped ? errf(&r->err, "%s: not read (stopped)", name)
              : a->model ? mnist_read_number(a->model, bytes, len, name, &r->num, &r->err)
                         : mnist_image_prepare(bytes, len, name, a->prep, r->x, &r->err);
-        budget_give(a, need);
+        if (!stopped) budget_give(a, need);
     }
+    budget_give(a, held); /* where the read failed */
     free(bytes);
     if (rc && !std) pipe_hint(arg, &r->err);
     return rc;
