@@ -55,6 +55,11 @@ static char *state_json(const mnist_train_opts *o, const mnist_run_state *st) {
 
 int mnist_checkpoint_save(const char *path, const mnist_model *m, const mnist_train_opts *o,
                           const mnist_run_state *st, mnist_err *err) {
+    /* the enums may come from a caller's arithmetic (as mnist_train_check says): they name strings here */
+    if ((unsigned)o->optimizer > MNIST_ADAM)
+        return errf(err, "%s: optimizer %d is not sgd, momentum or adam", path, (int)o->optimizer);
+    if ((unsigned)o->schedule > MNIST_STEP)
+        return errf(err, "%s: schedule %d is not constant, cosine or step", path, (int)o->schedule);
     char *train = state_json(o, st);
     if (!train) return errf(err, "%s: out of memory building the checkpoint", path);
     st_extra x[2] = {{.name = "train.rng", .dtype = "U32", .count = MNIST_RNG_WORDS, .bytes = sizeof st->order.key, .data = (void *)st->order.key},

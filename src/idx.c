@@ -141,7 +141,7 @@ broken:
     /* A dataset's file (sha given) that cannot be read whole (a gzip stream broken or cut short, the images
      * cut short, bytes after them): damaged, a download or a copy stopped early, and said so with what to do,
      * as a SHA-256 that differs is ("cannot read: incorrect data check" said neither). */
-    if (sha) {
+    if (sha && err) { /* err may be NULL, as everywhere */
         size_t len = strlen(err->msg);
         snprintf(err->msg + len, sizeof err->msg - len,
                  "; the file is damaged: mnist_fetch sets it aside and fetches it again");

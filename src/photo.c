@@ -2342,7 +2342,7 @@ static int read_photo(const decoded *d, int padded, int number, ink_map *m, cons
         mnist_err e2;
         s.bg = 0.0f;
         int r2 = ink_of_region(&s, 0, 0, d->w, d->h, padded, m, &scale, name, &e2);
-        if (r2 == NO_MEMORY) *err = e2;
+        if (r2 == NO_MEMORY && err) *err = e2;
         if (r2 == 0 || r2 == NO_MEMORY) rc = r2; /* else err says why the first found none */
     }
     if (rc) return rc;
@@ -2362,7 +2362,7 @@ static int read_photo(const decoded *d, int padded, int number, ink_map *m, cons
         if (r2 == 0 || r2 == NO_MEMORY) ink_map_free(m);
         if (r2 == 0) *m = m2;
         if (r2 == NO_MEMORY) { /* not the coarse reading instead: it would read otherwise than with memory */
-            *err = e2;
+            if (err) *err = e2;
             return NO_MEMORY;
         }
     }
@@ -2421,7 +2421,7 @@ static int read_digit(const decoded *d, int number, ink_map *m, const char *name
         }
         if (r2 == NO_MEMORY) { /* not the first reading instead: the one it was to be weighed against is not made */
             if (rc == 0) ink_map_free(m);
-            *err = e2;
+            if (err) *err = e2;
             return NO_MEMORY;
         }
         if (met >= 0 && inside && (!fill || met == 4) &&

@@ -167,6 +167,10 @@ int main(void) {
     rc = mnist_split_load(&s, img, lbl, empty_sha, &err);
     check(rc == -1 && strstr(err.msg, "lbl") && strstr(err.msg, "SHA-256"), "a SHA-256 mismatch is refused: \"%s\"",
           err.msg);
+    /* a damaged file's error, err NULL (as every function takes): it added its advice through err, and crashed */
+    const char *cut_sha[2] = {NULL, lbl_sha};
+    rc = mnist_split_load(&s, img, cut(write_idx("cutlbl", 2049, 1, ldims, lab, sizeof lab, 0), 2), cut_sha, NULL);
+    check(rc == -1, "a damaged file with its SHA-256 given and err NULL: -1, no crash (%d)", rc);
     const char *right_sha[2] = {NULL, lbl_sha};
     rc = mnist_split_load(&s, img, lbl, right_sha, &err);
     check(rc == 0 && s.n == N, "the right SHA-256 (sha256sum's) passes: %s", rc ? err.msg : "ok");

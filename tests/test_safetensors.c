@@ -768,6 +768,19 @@ static void test_nonfinite(void) {
               stat(path, &sb) != 0 && temp_files() == 0,
           "save of a checkpoint whose optimizer state holds -infinity is refused: %s", err.msg);
     state[1] = 0.0f;
+    /* enums out of range (a caller's arithmetic): refused, where they indexed the names (-1 read before the array,
+     * 3 past it, said "out of memory building the checkpoint") */
+    const int bad[] = {-1, 3, 100000};
+    for (int i = 0; i < 6; i++) {
+        mnist_train_opts q = o;
+        if (i < 3) q.optimizer = (mnist_optimizer)bad[i];
+        else q.schedule = (mnist_schedule)bad[i - 3];
+        rc = mnist_checkpoint_save(path, &m, &q, &st, &err);
+        check(rc == -1 && strstr(err.msg, path) && strstr(err.msg, i < 3 ? "optimizer" : "schedule") &&
+                  strstr(err.msg, "is not") && stat(path, &sb) != 0 && temp_files() == 0,
+              "save of a checkpoint of %s %d is refused, writes nothing: %s", i < 3 ? "optimizer" : "schedule",
+              bad[i % 3], err.msg);
+    }
     rc = mnist_checkpoint_save(path, &m, &o, &st, &err);
     check(rc == 0, "with finite state it saves: %s", why(rc, &err));
     mnist_model_free(&m);

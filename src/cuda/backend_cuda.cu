@@ -483,10 +483,14 @@ static int run_steps(cuda_backend *c, const int32_t *perm, int n, int steps, con
     CU(cudaMemcpyAsync(c->sc, c->h_sc, (size_t)steps * sizeof(step_scalars), cudaMemcpyHostToDevice, c->stream),
        "uploading step scalars");
     if (use_graph && !c->no_graph && (!c->graph || c->graph_steps != steps || c->graph_n != n)) {
-        int rc = capture(c, steps, n, err);
-        if (rc == -1) return -1;
+        mnist_err why; /* err may be NULL */
+        int rc = capture(c, steps, n, &why);
+        if (rc == -1) {
+            if (err) *err = why;
+            return -1;
+        }
         if (rc == -2) { /* run the steps one by one from now on, and say why in the note */
-            snprintf(c->note, sizeof c->note, "CUDA graphs unavailable (%s); the steps run one by one", err->msg);
+            snprintf(c->note, sizeof c->note, "CUDA graphs unavailable (%s); the steps run one by one", why.msg);
             c->base.note = c->note;
             c->no_graph = 1;
         }
