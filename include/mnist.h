@@ -456,7 +456,8 @@ typedef struct {
      * a non-zero return (err filled) ends training with that error. */
     int (*on_checkpoint)(void *ud, const mnist_model *m, const mnist_run_state *st, mnist_err *err);
     void *ud;
-    volatile int *cancel; /* set non-zero (e.g. from SIGINT) to stop after the current step */
+    volatile int *cancel; /* set non-zero (e.g. from SIGINT) to stop after the current step (on the GPU, whose
+                           * epoch's steps are given at once, after them, before the epoch's evaluations) */
 } mnist_train_hooks;
 
 /* Whether a run of o from resume (NULL: from the start) has no epoch left to train: o->epochs is

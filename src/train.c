@@ -350,12 +350,14 @@ static int steps_ahead(run *r, int epoch, int i0, mnist_err *err) {
 }
 
 /* The training pass of epoch `epoch` from step i0 (past 0 when resumed): *loss gets the steps'
- * losses added, es the last step's rate and the count of steps done. 0, 1 when cancelled, -1 on
- * error. */
+ * losses added, es the last step's rate and the count of steps done. 0, 1 when cancelled (after the
+ * step under way, or the steps given at once), -1 on error. */
 static int train_pass(run *r, int epoch, int i0, double *loss, mnist_epoch_stats *es, mnist_err *err) {
     const mnist_train_hooks *h = r->h;
     int ahead = r->b->train_steps && i0 < r->nb && !cancelled(h); /* the rest of the epoch in one call */
     r->taken = 0; /* the steps change the parameters */
+    if (i0 > 0) /* the last step's rate, where none is left to take (resumed at the pass's end) */
+        es->lr = mnist_schedule_lr(r->o, (long)epoch * r->nb + i0 - 1, r->total, r->nb);
     if (ahead && steps_ahead(r, epoch, i0, err)) return -1;
     for (int i = i0; i < r->nb; i++) {
         es->steps = i;
@@ -377,7 +379,9 @@ static int train_pass(run *r, int epoch, int i0, double *loss, mnist_epoch_stats
         if (h->on_step) h->on_step(h->ud, epoch, i + 1, r->nb, l);
     }
     es->steps = r->nb;
-    return 0;
+    /* the steps given at once (a GPU's graph of them) all ran: a cancel meanwhile stops the run now, before the
+     * evaluations, at the epoch's end (it went on through them, and the next epoch's checkpoint) */
+    return ahead && cancelled(h) ? 1 : 0;
 }
 
 /* The evaluations after an epoch, into es: the training set (when o->eval_train), the validation

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "check.h"
@@ -540,12 +541,87 @@ static void test_predict(void) {
     mnist_model_free(&m);
 }
 
-/* ---- the lab on MNIST --------------------------------------------------------------------- */
+/* ---- a cancel --------------------------------------------------------------------------------- */
 
+/* on_epoch: the epoch's stats into ud */
 static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     *(mnist_epoch_stats *)ud = *s;
     return 0;
 }
+
+typedef struct {
+    volatile int cancel;
+    int steps, epochs, checkpoints, ck_epoch, ck_step;
+    const char *path;
+} cancel_run;
+
+static void cancel_step(void *ud, int epoch, int step, int steps, double loss) {
+    cancel_run *c = ud;
+    (void)steps, (void)loss;
+    c->steps++;
+    if (epoch == 0 && step == 3) c->cancel = 1;
+}
+
+static int cancel_epoch(void *ud, const mnist_epoch_stats *s) {
+    (void)s;
+    ((cancel_run *)ud)->epochs++;
+    return 0;
+}
+
+static int cancel_checkpoint(void *ud, const mnist_model *m, const mnist_run_state *st, mnist_err *err) {
+    cancel_run *c = ud;
+    c->checkpoints++, c->ck_epoch = st->epoch, c->ck_step = st->step;
+    mnist_train_opts o = mnist_train_defaults();
+    o.epochs = 2, o.batch = 50, o.device = MNIST_CUDA;
+    return mnist_checkpoint_save(c->path, m, &o, st, err);
+}
+
+/* A cancel during an epoch's steps, which the GPU is given at once: the run stops after them, before the epoch's
+ * evaluations, with a checkpoint at the pass's end that resumes bit for bit (the run went on through the
+ * evaluations and on_epoch, and wrote the checkpoint of the next epoch twice). */
+static void test_cancel(const rand_data *train, const rand_data *test) {
+    mnist_data d = {train->split, test->split};
+    int sizes[] = {MNIST_PIXELS, 32, MNIST_CLASSES};
+    mnist_err err = {{0}};
+    mnist_model whole, cut, back;
+    mnist_train_opts o = mnist_train_defaults(), ck_o;
+    o.epochs = 2, o.batch = 50, o.device = MNIST_CUDA;
+    if (!check(mnist_model_create(&whole, sizes, 3, &err) == 0 && mnist_model_create(&cut, sizes, 3, &err) == 0,
+               "cancel: the models are made: %s", err.msg))
+        return;
+    mnist_model_init_lab(&whole, 0.1, 0);
+    mnist_model_init_lab(&cut, 0.1, 0);
+    int nb = train->split.n / o.batch, rc = mnist_train(&whole, &d, &o, NULL, NULL, &err);
+    check(rc == 0, "cancel: 2 epochs straight: %s", rc ? err.msg : "ok");
+    char path[] = "/tmp/test_cuda_cancel_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    cancel_run c = {.path = path};
+    mnist_train_hooks h = {.on_step = cancel_step, .on_epoch = cancel_epoch, .on_checkpoint = cancel_checkpoint,
+                           .ud = &c, .cancel = &c.cancel};
+    rc = mnist_train(&cut, &d, &o, &h, NULL, &err);
+    check(rc == 1 && c.steps == nb && c.epochs == 0 && c.checkpoints == 1 && c.ck_epoch == 0 && c.ck_step == nb,
+          "cancel at step 3 of %d: stopped after the epoch's steps (%d), before its evaluations (%d on_epoch), one "
+          "checkpoint (%d) at epoch %d step %d (rc %d%s%s)", nb, c.steps, c.epochs, c.checkpoints, c.ck_epoch,
+          c.ck_step, rc, rc < 0 ? ": " : "", rc < 0 ? err.msg : "");
+    mnist_run_state st = {0};
+    rc = mnist_checkpoint_load(path, &back, &ck_o, &st, &err);
+    if (check(rc == 0, "cancel: its checkpoint loads: %s", rc ? err.msg : "ok")) {
+        mnist_epoch_stats s = {0};
+        h = (mnist_train_hooks){.on_epoch = on_epoch, .ud = &s};
+        rc = mnist_train(&back, &d, &o, &h, &st, &err);
+        check(rc == 0 && s.epoch == 1 && !memcmp(back.params, whole.params, whole.nparams * sizeof(float)),
+              "cancel: resumed from its checkpoint, the run ends bit for bit as the one not stopped (rc %d%s%s)", rc,
+              rc ? ": " : "", rc ? err.msg : "");
+        mnist_run_state_free(&st);
+        mnist_model_free(&back);
+    }
+    unlink(path);
+    mnist_model_free(&whole);
+    mnist_model_free(&cut);
+}
+
+/* ---- the lab on MNIST --------------------------------------------------------------------- */
 
 /* One epoch of the lab's recipe on the GPU gives the lab's accuracies; a rate that blows up is an
  * error that leaves the model as it was. */
@@ -684,6 +760,7 @@ int main(void) {
     test_graph_fallback(&train);
     test_failed_launch(&train);
 #endif
+    test_cancel(&train, &test);
     test_graph(&train, "momentum, dropout, shifts",
                (backend_opts){.optimizer = MNIST_MOMENTUM, .momentum = 0.9f, .dropout = 0.25f, .seed = 7, .shift = 2});
     test_graph(&train, "SGD + weight decay", (backend_opts){.optimizer = MNIST_SGD, .weight_decay = 0.5f});

@@ -104,7 +104,9 @@ static int on_epoch(void *ud, const mnist_epoch_stats *s) {
     if (ui->json) {
         fputs(line, stdout);
     } else {
-        if (s->first_step)
+        if (s->first_step >= s->steps) /* stopped after its steps (on the GPU), before its evaluations */
+            printf("Epoch %d (its %d steps taken before resuming)\n", s->epoch, s->steps);
+        else if (s->first_step)
             printf("Epoch %d in %0.2f sec (its steps %d to %d, after resuming)\n", s->epoch, s->seconds, s->first_step,
                    s->steps - 1);
         else
