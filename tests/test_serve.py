@@ -1273,6 +1273,52 @@ def test_log_reset(model):
           f"{said[-1:]} ({len(said) - 1} lines of 505 for {err.count('HTTP response code is 505')} refusals)")
 
 
+def test_closed_mid_request(model):
+    """A client that sends part of a request and closes at once: its bytes and its close come together, and
+    libmicrohttpd 0.9.75 (edge-triggered epoll: a short read taken for all there is) saw the bytes alone, and held
+    the connection until --timeout: its place under --connections (the next client waited), a stop (its 5 s), and
+    --log said "timeout". And one reset by its client mid-body is "client-closed" in --log, where libmicrohttpd's
+    "error" said "error" of 12 in 20."""
+    proc, host, port = start(model, "--log", "--timeout", "5", "--connections", "1", "--per-address", "1")
+    if not check(port is not None, "mnist serve --connections 1 starts"):
+        stop(proc)
+        return
+    waits = []
+    for part in (b"GET /hea", b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10):
+        c = socket.create_connection((host, port), timeout=5)
+        c.sendall(part)
+        c.close()
+        t = time.time()
+        reply = raw(Server(host, port), b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 8)[0]
+        waits.append((round(time.time() - t, 1), reply[:12]))
+    check(all(w < 2 and r == b"HTTP/1.1 200" for w, r in waits),
+          f"a client that sends part of a request and closes: the next client (--connections 1) is answered at once, "
+          f"not after --timeout 5 s: {waits}")
+    for _ in range(5):  # headers, then 300 KB of the body 0.2 s later, then a reset
+        c = socket.create_connection((host, port), timeout=5)
+        c.sendall(b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 8)
+        time.sleep(0.2)
+        try:
+            c.sendall(b"y" * 300000)
+        except OSError:
+            pass
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+        time.sleep(0.3)
+    c = socket.create_connection((host, port), timeout=5)  # and one left so at the stop
+    c.sendall(b"POST /api/predict HTTP/1.1\r\nHost: t\r\nContent-Le")
+    c.close()
+    time.sleep(0.5)
+    t = time.time()
+    err = stop_log(proc)
+    took = time.time() - t
+    said = re.findall(r"^(?:POST|-) \S+ (\S+) \d+\.\d ms$", err, re.M)
+    # (of a first line cut short, GET /hea, no line: no request began for libmicrohttpd)
+    check(said == ["client-closed"] * 7 and took < 4 and "cut short" not in err,
+          f"--log says client-closed of each of 7 (a line each: a request whose body was cut short and closed, 5 reset "
+          f"mid-body, 1 cut short at the stop), and the stop is not held ({took:.1f} s): {said}")
+
+
 def test_keepalive(model):
     """--keepalive-requests N: the Nth request on a connection is answered with Connection: close, and the connection
     closed after it, asked one by one or all at once (pipelined); --keepalive-time S: the first answer past S s from
@@ -1921,6 +1967,7 @@ def main():
         test_deadline(model)
         test_keepalive(model)
         test_log_reset(model)
+        test_closed_mid_request(model)
         test_unread(model)
         test_stop_deadline(model)
         test_stop_busy(model, tmp)

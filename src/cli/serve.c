@@ -133,6 +133,8 @@ typedef struct conn {
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
     int in;        /* the request is all in, or answered before it was: --deadline no longer runs */
     int cut;       /* --deadline closed it: --log says so of its request, not that the client closed it */
+    int gone;      /* its client closed it mid-request, unseen by libmicrohttpd (enforce_deadline): client-closed */
+    int closed_scans; /* the scans in a row that saw it so */
     int requests;  /* its requests, from their first line (on_begin) */
     double opened; /* when it was accepted */
     uint64_t mark; /* bytes received when its last request was completed */
@@ -286,6 +288,12 @@ static uint64_t bytes_out(MHD_socket fd) {
     struct tcp_info ti;
     int queued;
     return tcp_info(fd, &ti) || ioctl(fd, SIOCOUTQ, &queued) || queued < 0 ? 0 : ti.tcpi_bytes_acked + (uint64_t)queued;
+}
+
+/* Bytes received on a connection that libmicrohttpd has not read yet (SIOCINQ); 0 where the kernel does not say. */
+static int unread(MHD_socket fd) {
+    int n;
+    return ioctl(fd, SIOCINQ, &n) || n < 0 ? 0 : n;
 }
 
 /* Whether the client has not closed its end of the connection (or the kernel does not say). 1: TCP_ESTABLISHED,
@@ -516,14 +524,24 @@ static int under_way(void) {
  * that long, and libmicrohttpd 0.9.75 sets no deadline for a request as a whole, so one that sent its first line,
  * headers or body a byte at a time, each just inside --timeout, held its place for ever. shutdown() wakes the
  * connection's thread, which reads the end of it and closes it; --log says how many. Run while serving, and
- * while a stop waits for the requests under way (it held a request past its deadline for the stop's 5 s). */
+ * while a stop waits for the requests under way (it held a request past its deadline for the stop's 5 s).
+ * Closes too, at once, each whose request its client closed part way: all its bytes read (none left unread in two
+ * scans running) and the client's end closed: libmicrohttpd 0.9.75's edge-triggered epoll takes a short read for
+ * all there is, and so missed the close that came with the request's last bytes, which held the connection (and
+ * its place under --connections, and a stop) until --timeout, and --log said "timeout". */
 static void enforce_deadline(int deadline, int log) {
     double t = now();
     int cut = 0;
     pthread_rwlock_rdlock(&conns_lock);
     for (conn *k = conns; k; k = k->next) {
         pthread_mutex_lock(&k->lock);
-        if (!k->in && !k->start && bytes_in(k->fd) > k->mark) k->start = t;
+        uint64_t got = bytes_in(k->fd);
+        if (!k->in && !k->start && got > k->mark) k->start = t;
+        if (k->started && !k->in && got > k->mark && !k->gone && unread(k->fd) == 0 && !open_both_ways(k->fd)) {
+            if (++k->closed_scans >= 2) shutdown(k->fd, SHUT_RDWR), k->gone = 1;
+        } else {
+            k->closed_scans = 0;
+        }
         if (!k->in && k->start && t - k->start > deadline) {
             shutdown(k->fd, SHUT_RDWR);
             k->in = k->cut = 1; /* once */
@@ -1054,9 +1072,11 @@ static void log_request(const server *s, const char *method, const char *url, un
 }
 
 /* What --log says in place of the status of a request that got no answer (it said 0): why it ended. deadline:
- * --deadline closed its connection (which libmicrohttpd reads as the client's close). */
-static const char *unanswered(enum MHD_RequestTerminationCode why, int deadline) {
+ * --deadline closed its connection (which libmicrohttpd reads as the client's close); gone: its client closed or
+ * reset it (enforce_deadline saw it, or the socket says so: libmicrohttpd says "error" of a reset it reads as one). */
+static const char *unanswered(enum MHD_RequestTerminationCode why, int deadline, int gone) {
     if (deadline) return "deadline";
+    if (gone) return "client-closed";
     switch (why) {
     case MHD_REQUEST_TERMINATED_CLIENT_ABORT: /* the client closed the connection (mid-body, say) */
     case MHD_REQUEST_TERMINATED_READ_ERROR:   /* or reset it */
@@ -1326,12 +1346,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     if (!q) return;
     *state = NULL;
     conn *k = conn_of(c);
-    int deadline = 0;  /* --deadline closed it */
+    int deadline = 0, gone = 0; /* --deadline closed it; its client did */
     double first = 0;  /* its first byte */
     char path[sizeof k->path] = "\"\""; /* of a request the handler did not see: on_begin's */
     if (k) {
         pthread_mutex_lock(&k->lock);
         deadline = k->cut;
+        gone = k->gone || (why == MHD_REQUEST_TERMINATED_WITH_ERROR && !open_both_ways(k->fd));
         first = k->start;
         if (q == (void *)&begun) memcpy(path, k->path, sizeof path);
         pthread_mutex_unlock(&k->lock);
@@ -1351,7 +1372,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
         if (own) refusal_take(status); /* its message's: said here */
         log_line(s, !handled ? "-" : q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET",
                  handled ? routes[q->route].path : path,
-                 status ? number : handled && q->gone ? "client-closed" : unanswered(why, deadline),
+                 status ? number : handled && q->gone ? "client-closed" : unanswered(why, deadline, gone),
                  handled ? q->start : first ? first : now(), note);
     }
     int was_handed = handled && q->c;
@@ -1362,7 +1383,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     }
     if (k) { /* the bytes of its next request come past this count */
         pthread_mutex_lock(&k->lock);
-        k->busy = k->in = k->cut = 0;
+        k->busy = k->in = k->cut = k->gone = k->closed_scans = 0;
         k->start = 0;
         k->mark = bytes_in(k->fd);
         if (s->log) k->sent = bytes_out(k->fd); /* its answer, if any, is all written */
