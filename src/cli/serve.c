@@ -133,8 +133,8 @@ typedef struct conn {
     int busy;      /* a request's first line is in (on_begin) and the request is not completed */
     int in;        /* the request is all in, or answered before it was: --deadline no longer runs */
     int cut;       /* --deadline closed it: --log says so of its request, not that the client closed it */
-    int gone;      /* its client closed it mid-request, unseen by libmicrohttpd (enforce_deadline): client-closed */
-    int closed_scans; /* the scans in a row that saw it so */
+    int gone;      /* its client closed it, unseen by libmicrohttpd (enforce_deadline): --log says client-closed */
+    int scans;     /* the scans in a row that saw its client's end closed, all it sent read, no request all in */
     int requests;  /* its requests, from their first line (on_begin) */
     double opened; /* when it was accepted */
     uint64_t mark; /* bytes received when its last request was completed */
@@ -525,22 +525,23 @@ static int under_way(void) {
  * headers or body a byte at a time, each just inside --timeout, held its place for ever. shutdown() wakes the
  * connection's thread, which reads the end of it and closes it; --log says how many. Run while serving, and
  * while a stop waits for the requests under way (it held a request past its deadline for the stop's 5 s).
- * Closes too, at once, each whose request its client closed part way: all its bytes read (none left unread in two
- * scans running) and the client's end closed: libmicrohttpd 0.9.75's edge-triggered epoll takes a short read for
- * all there is, and so missed the close that came with the request's last bytes, which held the connection (and
- * its place under --connections, and a stop) until --timeout, and --log said "timeout". */
+ * Closes too, at once, each whose client closed its end with no request of it all in (part of one, or none after
+ * the last), all it sent read (none left unread in two scans running): libmicrohttpd 0.9.75's edge-triggered epoll
+ * takes a short read for all there is, and so missed a close that came with the last bytes, which held the
+ * connection (and its place under --connections, and a stop) until --timeout, and --log said "timeout". */
 static void enforce_deadline(int deadline, int log) {
     double t = now();
     int cut = 0;
     pthread_rwlock_rdlock(&conns_lock);
     for (conn *k = conns; k; k = k->next) {
         pthread_mutex_lock(&k->lock);
-        uint64_t got = bytes_in(k->fd);
-        if (!k->in && !k->start && got > k->mark) k->start = t;
-        if (k->started && !k->in && got > k->mark && !k->gone && unread(k->fd) == 0 && !open_both_ways(k->fd)) {
-            if (++k->closed_scans >= 2) shutdown(k->fd, SHUT_RDWR), k->gone = 1;
+        struct tcp_info ti; /* bytes_in and open_both_ways, in one call */
+        int known = tcp_info(k->fd, &ti) == 0;
+        if (!k->in && !k->start && known && ti.tcpi_bytes_received > k->mark) k->start = t;
+        if (known && ti.tcpi_state != 1 && k->started && !k->in && !k->gone && unread(k->fd) == 0) {
+            if (++k->scans >= 2) shutdown(k->fd, SHUT_RDWR), k->gone = 1;
         } else {
-            k->closed_scans = 0;
+            k->scans = 0;
         }
         if (!k->in && k->start && t - k->start > deadline) {
             shutdown(k->fd, SHUT_RDWR);
@@ -1383,7 +1384,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     }
     if (k) { /* the bytes of its next request come past this count */
         pthread_mutex_lock(&k->lock);
-        k->busy = k->in = k->cut = k->gone = k->closed_scans = 0;
+        k->busy = k->in = k->cut = k->gone = k->scans = 0;
         k->start = 0;
         k->mark = bytes_in(k->fd);
         if (s->log) k->sent = bytes_out(k->fd); /* its answer, if any, is all written */
