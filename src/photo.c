@@ -3071,8 +3071,8 @@ static int split_digit(ink_map *digits, int *others, int *nd, int i, int cap, co
         for (int q = 0; rc == 0 && whole == -INFINITY && q < np; q++)
             if (part[q].ink.w >= SPLIT_WIDE * part[q].ink.h) rc = 1; /* more digits than the cuts part */
         if (rc == 0 && *nd + np - 1 > cap)
-            rc = errf(err, "%s: the number has %d digits or more (touching ones cut apart), more than the %d read at most",
-                      name, *nd + np - 1, cap);
+            rc = errf(err, "%s: the number has %d digits or more (touching ones cut apart), more than the %d read at "
+                      "most", name, *nd + np - 1, cap);
         if (rc == 1 || rc == -1) {
             for (int q = 0; q < np; q++) ink_map_free(&part[q]);
             rc = rc == 1 ? 0 : -1;

@@ -476,8 +476,8 @@ def test_predict_decode_budget(tmp, data):
     check(one_status == two_status == 1 and one and two and two <= 1.25 * one,
           f"predict of two 8192x8192 PNGs: peak memory {two} KB against {one} KB for one (status {two_status}, {one_status})")
     check(std_status == 1 and one and std and std <= 1.25 * one,
-          f"predict of two 8192x8192 PNGs, the first from standard input: peak memory {std} KB against {one} KB for one "
-          f"(status {std_status})")
+          f"predict of two 8192x8192 PNGs, the first from standard input: peak memory {std} KB against {one} KB "
+          f"for one (status {std_status})")
     # (1.6 times: the file's bytes were read beside the PNG's decode, 268 MB of 536)
     check(bmp_status == 1 and one and with_bmp and with_bmp <= 1.25 * one,
           f"predict of an 8192x8192 PNG and a 268 MB BMP of as many pixels: peak memory {with_bmp} KB against {one} KB "

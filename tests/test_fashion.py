@@ -314,11 +314,12 @@ def main():
             "--epochs", "1", "--no-train-eval", "--save", trained)
     check(p.returncode == 0, f"a Fashion-MNIST model trains ({p.stderr.strip()[-200:]!r})")
     ck = os.path.join(tmp, "fashion.ck")
-    p = run("train", "--dataset", "fashion", "--data", data, "--layers", "784,8,10", "--epochs", "0", "--checkpoint", ck)
+    p = run("train", "--dataset", "fashion", "--data", data, "--layers", "784,8,10", "--epochs", "0",
+            "--checkpoint", ck)
     p = run("train", "--recipe", "best", "--data", data, "--resume", ck) if p.returncode == 0 else p
     # (it said "--dataset mnist, from --recipe best": no recipe sets the dataset)
-    check(p.returncode == 2 and p.stderr.startswith("mnist train: --dataset mnist, the default (not given), with --recipe "
-                                                    "best: the run of ") and "has fashion;" in p.stderr,
+    said = "mnist train: --dataset mnist, the default (not given), with --recipe best: the run of "
+    check(p.returncode == 2 and p.stderr.startswith(said) and "has fashion;" in p.stderr,
           f"--recipe best resuming a Fashion-MNIST run without --dataset: the dataset said to be the default "
           f"({p.stderr.strip()!r})")
     images = np.frombuffer(gzip.open(os.path.join(where, "t10k-images-idx3-ubyte.gz")).read()[16:], np.uint8)

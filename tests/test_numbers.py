@@ -177,8 +177,8 @@ def main():
         cut = cut or ((i, j) if len(got) == 2 else None)
     check(len(pairs) == 8 and exact >= 3 and two >= 3,
           f"digits drawn touching are cut apart: of 8 pairs, {exact} read right (3 at least), {two} as 2 digits (3)")
-    # such a pair after 14 digits apart is the 15th and 16th digits: read; after 15, 17 digits, over the 16 read: refused,
-    # not read as 16 (the pair as one digit: the build before held the cut to the room left, and read 16)
+    # such a pair after 14 digits apart is the 15th and 16th digits: read; after 15, 17 digits, over the 16 read:
+    # refused, not read as 16 (the pair as one digit: the build before held the cut to the room left, and read 16)
     for before in (14, 15):
         inks = [ink(images[right[k % len(right)]]) for k in range(before)] + [ink(images[i]) for i in cut or ()]
         gaps = [0] + [12 * SCALE] * before + ([-touch_shift(inks[-2], inks[-1])] if cut else [])

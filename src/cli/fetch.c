@@ -51,13 +51,14 @@ int cmd_fetch(int argc, char **argv) {
                     "names cannot follow: give the folder's URL without it (in a name, '?' is %%3F, '#' %%23)\n", u);
             return 2;
         }
-        if (url_has_two_at(mirrors.items[i])) { /* curl said "URL using bad/illegal format" per file */
-            cli_say(stderr, "mnist fetch: --mirror '%s': its user or password holds an '@', which a URL writes as %%40\n", u);
-            return 2;
-        }
         if (url_has_blank(u)) {
             cli_say(stderr, "mnist fetch: --mirror '%s': holds a space or a control character, which a URL cannot: "
                     "write a space as %%20\n", u);
+            return 2;
+        }
+        if (url_has_two_at(mirrors.items[i])) { /* curl said "URL using bad/illegal format" per file */
+            cli_say(stderr, "mnist fetch: --mirror '%s': its user or password holds an '@', which a URL writes as "
+                    "%%40\n", u);
             return 2;
         }
     }

@@ -61,7 +61,7 @@ static void pipe_hint(const char *path, mnist_err *err) {
 #define PREP_AHEAD 16
 #define DECODE_BUDGET ((size_t)1 << 30)  /* memory for decoding large images at once, as serve's; past it, one waits */
 #define DECODE_SMALL ((size_t)128 << 20) /* smaller decodes go ahead (a 12-megapixel photo's: 85 MB) */
-#define BYTES_LARGE ((size_t)32 << 20)   /* a file this large is read only with all of DECODE_BUDGET (a photo: 2-10 MB) */
+#define BYTES_LARGE ((size_t)32 << 20)   /* a file this large is read with all of DECODE_BUDGET (a photo: 2-10 MB) */
 
 typedef struct {
     float x[MNIST_PIXELS]; /* the image's input, or */
@@ -97,8 +97,8 @@ static int budget_take(ahead *a, size_t need) {
     return stop ? -1 : 0;
 }
 
-/* What budget_take counted of held (taken) now counts need instead, at once: held was all of DECODE_BUDGET (nothing
- * else counted beside it), so need may be any. */
+/* What budget_take counted of held (taken) now counts need instead, at once, with no wait: need is 0 (budget_give),
+ * or held was all of DECODE_BUDGET (nothing else counted beside it), so need may be any. */
 static void budget_swap(ahead *a, size_t held, size_t need) {
     pthread_mutex_lock(&a->mu);
     a->decoding -= held < DECODE_SMALL ? 0 : held;

@@ -140,8 +140,9 @@ static void on_step(void *ud, int epoch, int step, int steps, double loss) {
     if (!ui->progress || (now - ui->last < 0.1 && step < steps)) return;
     ui->last = now;
     /* the clock starts at the pass's first step's end: the steps after it over the time since. Until there
-     * is one, no rate and no time left are shown (they said "0 img/s ... 0s left") */
-    double rate = done > 1 && now > ui->t0 ? (done - 1) * ui->batch / (now - ui->t0) : 0;
+     * is one, no rate and no time left are shown (they said "0 img/s ... 0s left"); nor on the GPU, whose
+     * epoch's steps are given at once and said here at once once all are done ("916006831 img/s") */
+    double rate = done > 1 && now > ui->t0 && ui->o->device != MNIST_CUDA ? (done - 1) * ui->batch / (now - ui->t0) : 0;
     char speed[96] = "";
     if (rate > 0)
         snprintf(speed, sizeof speed, "  %.0f img/s  loss %.4f  %.0fs left", rate, ui->loss,
@@ -412,7 +413,8 @@ static int parse_flags(int argc, char **argv, train_args *a) {
     int p = cli_parse("train", "[flags]",
                       "Train an MLP on MNIST (by default the lab's: 784-1024-1024-10 tanh, SGD lr 0.001, batch 128, 5 "
                       "epochs); after each epoch print its time and the training and test accuracy. Ctrl-C stops "
-                      "after the current step (or, after the last step, lets the run end), writes the checkpoint (with "
+                      "after the current step (or, after the last step, lets the run end; with --device cuda, after "
+                      "the epoch's steps, which the GPU is given at once), writes the checkpoint (with "
                       "--checkpoint) and the model as it is (with --save), and exits with status 130, or 1 when a "
                       "file it writes fails.",
                       flags, argc, argv, NULL);
