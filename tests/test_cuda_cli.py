@@ -10,6 +10,8 @@ train, eval or predict is said after '--device cuda: ' as the device check's err
 SKIP line says those comparisons did not run."""
 import json
 import os
+import pty
+import re
 import socket
 import subprocess
 import sys
@@ -92,6 +94,27 @@ def checks(tmp):
               f"a model trained on {dev} evaluates the same on the CPU and the GPU: "
               f"{res['cpu'] and res['cpu']['accuracy']} and {res['cuda'] and res['cuda']['accuracy']}")
     predict_both(f)
+    # on a terminal, the progress of an epoch whose steps the GPU is given at once: said at once when all are done,
+    # with no rate nor time left (it said "916006831 img/s ... 0s left")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([MNIST, "train", "--device", "cuda", *[a for a in small if a not in ("--no-progress",
+                          "--json")]], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            got = os.read(master, 1 << 16)
+        except OSError:  # the program has ended, and its terminal with it
+            break
+        if not got:
+            break
+        out += got
+    os.close(master)
+    p.wait(timeout=300)
+    bars = [b for b in re.split(rb"[\r\n]", out) if b" of 2)" in b]
+    check(p.returncode == 0 and bars and all(b"img/s" not in b and b"left" not in b for b in bars),
+          f"train --device cuda on a terminal: {len(bars)} progress updates, none with a rate or time left "
+          f"(status {p.returncode}; last {bars[-1:]})")
     # each optimizer's steps as graphs, its kernels loaded before the capture: no note that they ran one by one
     for opt in ("sgd", "momentum", "adam"):
         p, _ = run("train", "--device", "cuda", *small, "--optimizer", opt, "--lr", "0.01")
