@@ -24,25 +24,10 @@ import threading
 import time
 import zlib
 
-from testlib import MNIST, ROOT, check, docs_text, png_chunk, shim, status
+from testlib import MNIST, ROOT, check, docs_text, png_chunk, read_pty, shim, status
 
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 SAMPLE = os.path.join(ROOT, "samples", "3-blue-pen.png")
-
-
-def read_pty(master):
-    """All that a program wrote to the terminal whose master end is given, until it ended; the end closed."""
-    out = b""
-    while True:
-        try:
-            got = os.read(master, 1 << 16)
-        except OSError:  # EIO: the program has ended, and its terminal with it
-            break
-        if not got:
-            break
-        out += got
-    os.close(master)
-    return out
 
 
 def run(*args, stdin=None, env=None, timeout=120):

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_numpy import write_idx  # noqa: E402
-from testlib import MNIST, check, status  # noqa: E402
+from testlib import MNIST, check, read_pty, status  # noqa: E402
 
 
 
@@ -100,16 +100,7 @@ def checks(tmp):
     p = subprocess.Popen([MNIST, "train", "--device", "cuda", *[a for a in small if a not in ("--no-progress",
                           "--json")]], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
-    out = b""
-    while True:
-        try:
-            got = os.read(master, 1 << 16)
-        except OSError:  # the program has ended, and its terminal with it
-            break
-        if not got:
-            break
-        out += got
-    os.close(master)
+    out = read_pty(master)
     p.wait(timeout=300)
     bars = [b for b in re.split(rb"[\r\n]", out) if b" of 2)" in b]
     check(p.returncode == 0 and bars and all(b"img/s" not in b and b"left" not in b for b in bars),

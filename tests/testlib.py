@@ -58,6 +58,21 @@ def shim(tmp, name, *env):
     return ("env", "LD_PRELOAD=" + so, *env, "ASAN_OPTIONS=" + asan)
 
 
+def read_pty(master):
+    """All that a program wrote to the terminal whose master end is given, until it ended; the end closed."""
+    out = b""
+    while True:
+        try:
+            got = os.read(master, 1 << 16)
+        except OSError:  # EIO: the program has ended, and its terminal with it
+            break
+        if not got:
+            break
+        out += got
+    os.close(master)
+    return out
+
+
 def png_chunk(kind, data):
     """A PNG chunk of kind (4 bytes) holding data, its length before and its CRC after."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
