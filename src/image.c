@@ -916,6 +916,14 @@ static void bmp16_like_pillow(const uint8_t *b, size_t n, decoded *d) {
     }
 }
 
+/* What mnist_image_prepare refuses before decoding, by the preprocessing: none of ours, or the lab's of a BMP that
+ * Pillow does not read. -1 with err, or 0. */
+static int prep_refuses(const uint8_t *bytes, size_t len, const char *name, mnist_prep prep, mnist_err *err) {
+    if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION && prep != MNIST_PREP_OUTLINE)
+        return errf(err, "%s: unknown preprocessing %d", name, (int)prep);
+    return prep == MNIST_PREP_LAB ? bmp_lab_check(bytes, len, name, err) : 0; /* what Pillow refuses */
+}
+
 size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep prep) {
     int w, h, nc;
     unsigned maxv;
@@ -923,10 +931,7 @@ size_t mnist_image_decode_bytes(const uint8_t *bytes, size_t len, mnist_prep pre
     size_t frame; /* a JPEG's SOF, found by header_check's pass over the bytes */
     uint8_t *copy; /* a BMP that stb_image misreads, as decode reads it */
     size_t copy_len;
-    /* what mnist_image_prepare refuses before decoding: no preprocessing of ours, a BMP that Pillow refuses */
-    if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION && prep != MNIST_PREP_OUTLINE)
-        return 0;
-    if (prep == MNIST_PREP_LAB && bmp_lab_check(bytes, len, "image", &err)) return 0;
+    if (prep_refuses(bytes, len, "image", prep, &err)) return 0;
     if (bmp_stb_copy(bytes, len, &copy, &copy_len)) return 0;
     int bad = copy ? header_check(copy, copy_len, "image", &w, &h, &nc, &maxv, &frame, &err)
                    : header_check(bytes, len, "image", &w, &h, &nc, &maxv, &frame, &err);
@@ -1110,12 +1115,9 @@ done:
 int mnist_image_prepare(const uint8_t *bytes, size_t len, const char *name, mnist_prep prep, float *x,
                         mnist_err *err) {
     if (!name) name = "image";
-    if (prep != MNIST_PREP_MNIST && prep != MNIST_PREP_LAB && prep != MNIST_PREP_FASHION && prep != MNIST_PREP_OUTLINE)
-        return errf(err, "%s: unknown preprocessing %d", name, (int)prep);
+    if (prep_refuses(bytes, len, name, prep, err)) return -1;
     decoded d;
-    int rc = prep == MNIST_PREP_LAB ? bmp_lab_check(bytes, len, name, err) : 0; /* what Pillow refuses */
-    if (rc) return rc;
-    rc = decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err);
+    int rc = decode(bytes, len, name, prep == MNIST_PREP_LAB, &d, err);
     if (rc) return rc;
     /* photo.c's fits of the paper and the light; asked after decoding, which another thread's opening of it
      * (blas_preload) may overlap */
