@@ -129,20 +129,21 @@ static int ahead_one(ahead *a, int f, prepared *r, int counted) {
     struct stat st;
     if (counted && in && fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= BYTES_LARGE)
         held = DECODE_BUDGET;
+    int stopped = 0; /* the threads stopped while it waited for room: nothing counted, and its error never said */
     if (!in) rc = -1;
-    else if (budget_take(a, held)) held = 0, rc = errf(&r->err, "%s: not read (stopped)", name); /* never said */
+    else if ((stopped = budget_take(a, held))) held = 0, rc = -1;
     else rc = image_read_stream(in, name, &bytes, &len, &r->err);
     if (in && !std) fclose(in);
     if (rc == 0) {
         size_t need = counted ? mnist_image_decode_bytes(bytes, len, a->prep) + len : 0;
-        int stopped = 0;
         if (held) budget_swap(a, held, need), held = 0;
         else stopped = budget_take(a, need);
-        rc = stopped ? errf(&r->err, "%s: not read (stopped)", name)
+        rc = stopped ? -1
              : a->model ? mnist_read_number(a->model, bytes, len, name, &r->num, &r->err)
                         : mnist_image_prepare(bytes, len, name, a->prep, r->x, &r->err);
         if (!stopped) budget_give(a, need);
     }
+    if (stopped) errf(&r->err, "%s: not read (stopped)", name);
     budget_give(a, held); /* where the read failed */
     free(bytes);
     if (rc && !std) pipe_hint(arg, &r->err);
