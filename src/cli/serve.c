@@ -1074,7 +1074,8 @@ static void log_request(const server *s, const char *method, const char *url, un
 
 /* What --log says in place of the status of a request that got no answer (it said 0): why it ended. deadline:
  * --deadline closed its connection (which libmicrohttpd reads as the client's close); gone: its client closed or
- * reset it (enforce_deadline saw it, or the socket says so: libmicrohttpd says "error" of a reset it reads as one). */
+ * reset it (enforce_deadline saw it, prediction_gone did, or the socket says so: libmicrohttpd says "error" of a
+ * reset it reads as one). */
 static const char *unanswered(enum MHD_RequestTerminationCode why, int deadline, int gone) {
     if (deadline) return "deadline";
     if (gone) return "client-closed";
@@ -1373,7 +1374,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
         if (own) refusal_take(status); /* its message's: said here */
         log_line(s, !handled ? "-" : q->route == R_PREDICT ? "POST" : q->head ? "HEAD" : "GET",
                  handled ? routes[q->route].path : path,
-                 status ? number : handled && q->gone ? "client-closed" : unanswered(why, deadline, gone),
+                 status ? number : unanswered(why, deadline, gone || (handled && q->gone)),
                  handled ? q->start : first ? first : now(), note);
     }
     int was_handed = handled && q->c;
