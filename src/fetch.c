@@ -144,9 +144,16 @@ void remove_made(const char *dir, const char *made) {
 
 /* ---- one download ------------------------------------------------------ */
 
+/* Where url's authority (user and password, host, port) begins, its length in *len. */
+static const char *url_authority(const char *url, size_t *len) {
+    const char *sep = strstr(url, "://"), *host = sep ? sep + 3 : url;
+    *len = strcspn(host, "/?#");
+    return host;
+}
+
 char *url_shown(char *out, size_t cap, const char *url) {
-    const char *sep = strstr(url, "://"), *host = sep ? sep + 3 : url, *at = NULL;
-    size_t authority = strcspn(host, "/?#");
+    size_t authority;
+    const char *host = url_authority(url, &authority), *at = NULL;
     for (const char *p = host; p < host + authority; p++) /* the last '@': curl's user and password end there */
         if (*p == '@') at = p;
     const char *colon = at ? memchr(host, ':', (size_t)(at - host)) : NULL;
@@ -604,8 +611,9 @@ int url_has_blank(const char *url) {
 }
 
 int url_has_two_at(const char *url) {
-    const char *sep = strstr(url, "://"), *host = sep ? sep + 3 : url, *at = memchr(host, '@', strcspn(host, "/?#"));
-    return at && memchr(at + 1, '@', strcspn(at + 1, "/?#")) != NULL;
+    size_t len;
+    const char *host = url_authority(url, &len), *at = memchr(host, '@', len);
+    return at && memchr(at + 1, '@', len - (size_t)(at + 1 - host)) != NULL;
 }
 
 static void removed_stale(const char *path, void *ud) {
